@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` runs the main job, `make check` runs every test.
+# Both install what is missing (Debian packages, pinned npm test assets) first.
+.PHONY: all deps build demo check check-unit check-asan format clean bench
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@scripts/build.sh build
+
+demo: deps
+	@scripts/demo.sh
+
+check: deps
+	@scripts/check.sh
+
+check-unit: build
+	@scripts/check.sh --unit-only
+
+bench: build
+	@scripts/bench.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,20 @@
+/* Helpers shared by the subcommands. */
+#include "util/common.h"
+#include "cmd.h"
+#include "util/log.h"
+
+int cmd_load_config(const char *explicit_path, struct config **ret)
+{
+	struct config_errors errs = {0};
+	const char *path = config_path(explicit_path);
+	int r = config_load(path, ret, &errs);
+
+	if (r < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		if (errs.n == 0)
+			fprintf(stderr, "%s: cannot load: %s\n", path, strerror(-r));
+	}
+	config_errors_release(&errs);
+	return r;
+}

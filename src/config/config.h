@@ -1,0 +1,190 @@
+/*
+ * runnerd.yaml as typed structs. config_load() parses with libfyaml through
+ * one table of fields, validates the whole file, and reports every error as
+ * "FILE:LINE:COLUMN: key: message" (1-based). Secrets (token, App key,
+ * webhook secret, AMQP URI, repo-policy token) are read from the files or
+ * environment variables the config names, never from the config itself, and
+ * are held in struct config only; config_print() redacts them.
+ *
+ * Ownership: struct config owns every string and array in it; config_free()
+ * releases (and wipes the secrets of) the whole tree.
+ */
+#ifndef RUNNERD_CONFIG_H
+#define RUNNERD_CONFIG_H
+
+#include "util/common.h"
+#include "util/buf.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/runnerd/runnerd.yaml"
+#define MANAGER_NAME_MAX 50
+
+enum arch { ARCH_X64 = 0, ARCH_ARM64 };
+enum queue_kind { QUEUE_SQLITE = 0, QUEUE_AMQP };
+enum lxd_type { LXD_CONTAINER = 0, LXD_VM };
+enum lxd_bootstrap { LXD_BOOTSTRAP_CLOUD_INIT = 0, LXD_BOOTSTRAP_EXEC };
+
+struct strv {
+	char **v;
+	size_t n;
+};
+
+/* A secret read at load time; value is NULL when not configured. */
+struct secret {
+	char *value;
+	char *source; /* "file:/path" or "env:NAME", safe to print */
+};
+
+struct config_app {
+	int64_t app_id;
+	int64_t installation_id;
+	char *private_key_file;
+	struct secret private_key; /* PEM */
+};
+
+struct config_github {
+	char *api_url;       /* default https://api.github.com; no trailing '/' */
+	char *path;          /* "owner/repo" or "org" */
+	bool is_org;         /* derived: path has no '/' */
+	char *token_file;
+	char *token_env;
+	bool use_app;        /* app: given */
+	struct config_app app;
+	struct secret token; /* PAT; NULL when use_app */
+	char *runner_group;  /* default "default"; organizations only */
+	char *ca_file;       /* "" = system store */
+	char *proxy;         /* "" = HTTPS_PROXY/NO_PROXY from the environment */
+	int64_t connect_timeout; /* seconds, default 10 */
+	int64_t request_timeout; /* seconds, default 30 */
+};
+
+struct config_manager {
+	char *name;          /* [a-z0-9-], 1..50 */
+	char *state_dir;     /* default /var/lib/runnerd */
+	char *log_dir;       /* default /var/log/runnerd */
+	int64_t log_retention;      /* seconds, default 7d */
+	int64_t reconcile_interval; /* seconds, default 5m */
+	int64_t bootstrap_timeout;  /* seconds, default 20m */
+	int64_t job_timeout;        /* seconds, default 6h */
+	int64_t create_concurrency; /* 1..100, default 10 */
+};
+
+struct config_resources {
+	int64_t vcpu;   /* default 2 */
+	int64_t memory; /* bytes, default 7GiB */
+	int64_t disk;   /* bytes, default 10GiB */
+};
+
+struct config_flavor {
+	char *name;          /* [a-z0-9-], unique */
+	char *provider;      /* local | lxd | openstack | external */
+	char *image;
+	enum arch arch;      /* default x64 */
+	struct strv labels;  /* as written, without the implied ones */
+	int64_t min_idle;    /* 0..max */
+	int64_t max;         /* >= 1 */
+	struct config_resources resources;
+	int line;            /* where the flavor starts, for later messages */
+};
+
+struct config_local {
+	char *work_dir; /* default /var/lib/runnerd/local */
+	char *user;     /* default runnerd-runner */
+};
+
+struct config_lxd {
+	char *socket;       /* default /var/lib/lxd/unix.socket */
+	char *project;      /* default "default" */
+	char *network;      /* default lxdbr0 */
+	char *storage_pool; /* default "default" */
+	struct strv profiles; /* default [default] */
+	enum lxd_type type;   /* container | virtual-machine */
+	enum lxd_bootstrap bootstrap; /* cloud-init | exec */
+};
+
+struct config_proxy {
+	char *http;
+	char *https;
+	char *no_proxy;
+	bool aproxy;
+};
+
+struct config_ssh_debug {
+	char *host;
+	int64_t port;
+	char *rsa_fingerprint;
+	char *ed25519_fingerprint;
+};
+
+struct config_runner {
+	bool jit;                 /* default true */
+	struct config_proxy proxy;
+	char *dockerhub_mirror;   /* "" or https://... */
+	struct config_ssh_debug *ssh_debug;
+	size_t n_ssh_debug;
+	char *repo_policy_url;    /* repo_policy_compliance.url */
+	char *repo_policy_token_file;
+	struct secret repo_policy_token;
+	struct strv denylist;     /* CIDRs, validated */
+};
+
+struct config_webhook {
+	char *listen;        /* "" = disabled; default 127.0.0.1:8080 */
+	char *secret_file;
+	char *secret_env;
+	struct secret secret;
+};
+
+struct config_queue {
+	enum queue_kind kind;
+	char *uri_file;
+	char *uri_env;
+	struct secret uri;   /* AMQP URI */
+};
+
+struct config_metrics {
+	char *events_log;    /* default /var/log/runnerd/metrics.log */
+	char *listen;        /* "" = disabled; default 127.0.0.1:9464 */
+};
+
+struct config {
+	char *path;          /* the file it was loaded from */
+	struct config_github github;
+	struct config_manager manager;
+	struct config_flavor *flavors;
+	size_t n_flavors;
+	struct config_local local;
+	struct config_lxd lxd;
+	struct config_runner runner;
+	struct config_webhook webhook;
+	struct config_queue queue;
+	struct config_metrics metrics;
+};
+
+/* One error per line, "FILE:LINE:COLUMN: key: message". */
+struct config_errors {
+	char **v;
+	size_t n;
+};
+
+/*
+ * Load and validate path. On success *ret is a new config and errs is empty.
+ * On failure returns -EINVAL (or -errno for an unreadable file), *ret is
+ * untouched and errs holds every problem found, in file order.
+ */
+int config_load(const char *path, struct config **ret, struct config_errors *errs);
+/* Same from a memory buffer; name is used in messages. */
+int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
+		       struct config_errors *errs);
+void config_free(struct config *c);
+void config_errors_release(struct config_errors *errs);
+
+/* The normalized config as YAML, every key with its effective value, secrets redacted. */
+int config_print(const struct config *c, struct buf *out);
+
+/* Which path to load: explicit (-c) > $RUNNERD_CONFIG > CONFIG_DEFAULT_PATH. */
+const char *config_path(const char *explicit_path);
+
+const char *arch_name(enum arch a); /* "x64" / "arm64" */
+const struct config_flavor *config_flavor_find(const struct config *c, const char *name);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * GitHub REST client for self-hosted runners: repository ("owner/repo") and
+ * organization scope, github.com or GitHub Enterprise Server.
+ *
+ * Guarantees the rest of runnerd relies on:
+ * - Every request has a connect and a total timeout; no call can hang, and
+ *   no call sleeps for a rate limit: while GitHub has barred us (403/429 with
+ *   rate-limit headers or Retry-After) calls fail fast with -EAGAIN.
+ * - Idempotent calls are retried on 5xx and transport errors with bounded
+ *   exponential backoff and jitter (a few seconds in total at most).
+ * - The runner list is fetched with If-None-Match per page; an unchanged list
+ *   is answered from cache (304) and costs no rate limit.
+ * - A list that fails part-way is an error with ret->complete == false, never
+ *   a shorter list.
+ * - Responses are read through bounded buffers and parsed with jansson; an
+ *   unexpected shape is a clean -EPROTO error.
+ * - The token, App key, installation token and JIT configs never reach a
+ *   log line, an error message or argv.
+ *
+ * The client is safe to use from several threads at once (one internal lock
+ * guards the token, caches and counters; requests run unlocked).
+ */
+#ifndef RUNNERD_GITHUB_H
+#define RUNNERD_GITHUB_H
+
+#include "util/common.h"
+#include "util/err.h"
+#include "config/config.h"
+
+struct github;
+
+enum github_runner_status { GITHUB_RUNNER_OFFLINE = 0, GITHUB_RUNNER_ONLINE };
+
+struct github_runner {
+	int64_t id;
+	char name[128];
+	enum github_runner_status status;
+	bool busy;
+	char **labels; /* owned */
+	size_t n_labels;
+};
+
+struct github_runner_list {
+	struct github_runner *v;
+	size_t n;
+	bool complete; /* every page was read */
+};
+
+struct github_jit {
+	int64_t runner_id;
+	char *encoded_jit_config; /* secret; wiped by github_jit_release */
+};
+
+struct github_token {
+	char *token; /* secret */
+	time_t expires_at;
+};
+
+struct github_runner_app {
+	char os[32];
+	char architecture[32];
+	char download_url[1024];
+	char filename[256];
+	char sha256[65]; /* lowercase hex, "" when GitHub gave none */
+};
+
+struct github_app_list {
+	struct github_runner_app *v;
+	size_t n;
+};
+
+struct github_job {
+	int64_t id;
+	int64_t run_id;
+	char status[32];     /* queued | in_progress | completed | waiting | ... */
+	char conclusion[32]; /* "" while running */
+	char name[256];
+	char **labels;
+	size_t n_labels;
+	int64_t runner_id;   /* 0 when none */
+	char runner_name[128];
+	time_t created_at, started_at, completed_at; /* 0 when absent */
+};
+
+struct github_job_list {
+	struct github_job *v;
+	size_t n;
+};
+
+struct github_stats {
+	uint64_t requests_sent;      /* every HTTP request put on the wire */
+	uint64_t requests_counted;   /* those GitHub counts against the rate limit (not 304) */
+	uint64_t not_modified;       /* 304 answers */
+	uint64_t retries;
+	int64_t rate_limit;          /* last X-RateLimit-Limit, -1 unknown */
+	int64_t rate_remaining;      /* last X-RateLimit-Remaining, -1 unknown */
+	time_t rate_reset;           /* last X-RateLimit-Reset */
+	time_t barred_until;         /* 0 when not barred */
+};
+
+/* Client tunables beyond the config (tests shorten them). */
+struct github_opts {
+	int max_retries;          /* default 3 */
+	long backoff_base_ms;     /* default 500 */
+	long backoff_max_ms;      /* default 4000 */
+	size_t max_response;      /* default 32 MiB per response body */
+};
+
+void github_opts_default(struct github_opts *o);
+
+/* Uses cfg->github (api_url, path, token or app, ca_file, proxy, timeouts). cfg must outlive the client. */
+int github_new(const struct config *cfg, const struct github_opts *opts, struct github **ret,
+	       struct err *e);
+void github_free(struct github *gh);
+
+/*
+ * Runners of the configured scope. Only runners whose name is owned by
+ * `manager` (name_is_owned) are returned unless manager is NULL.
+ * On a partial failure returns <0 and sets ret->complete = false (ret holds
+ * nothing the caller may act on).
+ */
+int github_list_runners(struct github *gh, const char *manager, struct github_runner_list *ret,
+			struct err *e);
+void github_runner_list_release(struct github_runner_list *l);
+void github_runner_release(struct github_runner *r);
+
+/* -ENOENT when GitHub answers 404. */
+int github_get_runner(struct github *gh, int64_t id, struct github_runner *ret, struct err *e);
+/* 0 on 204 or 404 (already gone); -EBUSY on 422 (the runner is running a job). */
+int github_delete_runner(struct github *gh, int64_t id, struct err *e);
+
+int github_registration_token(struct github *gh, struct github_token *ret, struct err *e);
+int github_remove_token(struct github *gh, struct github_token *ret, struct err *e);
+void github_token_release(struct github_token *t);
+
+/*
+ * generate-jitconfig. runner_group_id is 1 (Default) in repository scope.
+ * A 409 (name already registered, e.g. after a crash) is resolved by looking
+ * the runner up: a registration that is not busy is deleted and the call is
+ * retried once; a busy one gives -EBUSY.
+ */
+int github_generate_jitconfig(struct github *gh, const char *name, int64_t runner_group_id,
+			      const struct strv *labels, const char *work_folder, struct github_jit *ret,
+			      struct err *e);
+void github_jit_release(struct github_jit *j);
+
+int github_list_runner_applications(struct github *gh, struct github_app_list *ret, struct err *e);
+void github_app_list_release(struct github_app_list *l);
+
+/* Organization scope: runner group name -> id; repository scope: 1. -ENOENT when unknown. */
+int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, struct err *e);
+
+/* repo is "owner/repo" (in organization scope it comes from the job's webhook). */
+int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,
+		   struct err *e);
+int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
+			 struct github_job_list *ret, struct err *e);
+void github_job_release(struct github_job *j);
+void github_job_list_release(struct github_job_list *l);
+
+void github_get_stats(struct github *gh, struct github_stats *ret);
+
+/*
+ * The runner binary (check_runner_bin / update_runner_bin): pick the linux
+ * application for arch, download it into <state_dir>/runner-bin/, verify its
+ * sha256 against the API's checksum before it replaces the cached copy.
+ * *ret_changed tells whether a new version was installed; ret_path (may be
+ * NULL, capacity cap) gets the verified tarball's path.
+ */
+int github_update_runner_bin(struct github *gh, enum arch arch, const char *state_dir,
+			     bool *ret_changed, char *ret_path, size_t cap, struct err *e);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * The daemon's log: one line per event on stderr, human-readable by default
+ * or JSON (--log-format json). Only command-level code logs above debug.
+ * Never pass a secret to these functions.
+ */
+#ifndef RUNNERD_LOG_H
+#define RUNNERD_LOG_H
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+
+void log_setup(enum log_level level, enum log_format format);
+int log_parse_level(const char *s, enum log_level *ret);
+int log_parse_format(const char *s, enum log_format *ret);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+#endif

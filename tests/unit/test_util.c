@@ -1,0 +1,116 @@
+/* Unit tests of src/util: bounded buffers, strict parsers, names. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/common.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/strutil.h"
+
+static void test_buf_bound(void **state)
+{
+	struct buf b = BUF_INIT(8);
+	assert_int_equal(buf_puts(&b, "abcd"), 0);
+	assert_int_equal(buf_puts(&b, "efgh"), 0);
+	assert_int_equal(buf_puts(&b, "i"), -E2BIG);
+	assert_string_equal(buf_str(&b), "abcdefgh");
+	assert_int_equal(buf_printf(&b, "%d", 1), -E2BIG);
+	buf_reset(&b);
+	assert_int_equal(buf_printf(&b, "%s-%d", "ab", 42), 0);
+	assert_string_equal(buf_str(&b), "ab-42");
+	buf_release(&b);
+	assert_string_equal(buf_str(&b), "");
+	buf_release(NULL);
+}
+
+static void test_parse_int(void **state)
+{
+	int64_t v = 7;
+	assert_int_equal(parse_int64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(parse_int64("101", 0, 100, &v), -ERANGE);
+	assert_int_equal(parse_int64("4x", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_int64("", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_int64(" 4", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_int64("99999999999999999999", 0, INT64_MAX, &v), -ERANGE);
+	assert_int_equal(v, 42); /* untouched on failure */
+}
+
+static void test_parse_duration(void **state)
+{
+	int64_t s = 0;
+	char out[32];
+	assert_int_equal(parse_duration("30s", &s), 0);
+	assert_int_equal(s, 30);
+	assert_int_equal(parse_duration("5m", &s), 0);
+	assert_int_equal(s, 300);
+	assert_int_equal(parse_duration("6h", &s), 0);
+	assert_int_equal(s, 21600);
+	assert_int_equal(parse_duration("7d", &s), 0);
+	assert_int_equal(s, 604800);
+	assert_int_equal(parse_duration("5", &s), -EINVAL);
+	assert_int_equal(parse_duration("5 m", &s), -EINVAL);
+	assert_int_equal(parse_duration("-5m", &s), -EINVAL);
+	assert_int_equal(parse_duration("m", &s), -EINVAL);
+	assert_int_equal(parse_duration("999999999999999999d", &s), -ERANGE);
+	format_duration(1380, out, sizeof(out));
+	assert_string_equal(out, "23m");
+	format_duration(90, out, sizeof(out));
+	assert_string_equal(out, "90s");
+}
+
+static void test_parse_size(void **state)
+{
+	int64_t b = 0;
+	char out[32];
+	assert_int_equal(parse_size("512MiB", &b), 0);
+	assert_int_equal(b, 512LL << 20);
+	assert_int_equal(parse_size("7GiB", &b), 0);
+	assert_int_equal(b, 7LL << 30);
+	assert_int_equal(parse_size("10G", &b), 0);
+	assert_int_equal(b, 10000000000LL);
+	assert_int_equal(parse_size("7gib", &b), -EINVAL);
+	assert_int_equal(parse_size("1.5GiB", &b), -EINVAL);
+	format_size(7LL << 30, out, sizeof(out));
+	assert_string_equal(out, "7GiB");
+}
+
+static void test_names(void **state)
+{
+	assert_true(name_is_valid("ci-east", 50));
+	assert_false(name_is_valid("Ci", 50));
+	assert_false(name_is_valid("-ci", 50));
+	assert_false(name_is_valid("ci-", 50));
+	assert_false(name_is_valid("", 50));
+	assert_false(name_is_valid("ci_east", 50));
+	assert_true(name_is_owned("ci", "ci-0123456789ab"));
+	assert_false(name_is_owned("ci", "ci-east-0123456789ab"));
+	assert_false(name_is_owned("ci", "ci-0123456789abc"));
+	assert_false(name_is_owned("ci", "ci-0123456789aB"));
+	assert_false(name_is_owned("ci", "ci-0123456789a"));
+	assert_false(name_is_owned("ci-east", "ci-0123456789ab"));
+	assert_true(name_is_owned("ci-east", "ci-east-0123456789ab"));
+}
+
+static void test_err(void **state)
+{
+	struct err e = {0};
+	assert_int_equal(err_set(&e, -ENOENT, "no %s", "thing"), -ENOENT);
+	assert_string_equal(e.msg, "no thing");
+	assert_int_equal(err_prefix(&e, "load %d", 1), -ENOENT);
+	assert_string_equal(e.msg, "load 1: no thing");
+	assert_int_equal(err_set(NULL, -EIO, "x"), -EIO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_bound),     cmocka_unit_test(test_parse_int),
+		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
