@@ -1,0 +1,103 @@
+/*
+ * The provider interface (the original's CloudRunnerManager): a table of
+ * function pointers chosen by name. A provider creates, lists and deletes
+ * instances — machines that each host one runner — and reads files from
+ * them. It never touches an instance whose name is not owned by this
+ * manager (name_is_owned(manager, name)).
+ *
+ * Every function returns 0 or a negative errno and, on failure, fills the
+ * caller's struct err (providers never log above debug). Output parameters
+ * are untouched on failure. Functions may be called from several executor
+ * threads at once.
+ */
+#ifndef RUNNERD_PROVIDER_H
+#define RUNNERD_PROVIDER_H
+
+#include "util/common.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "config/config.h"
+
+#define INSTANCE_NAME_MAX 64 /* 63 characters + NUL (LXD's limit) */
+
+enum cloud_state {
+	CLOUD_CREATED = 0, /* being built, not yet running */
+	CLOUD_ACTIVE,      /* running */
+	CLOUD_STOPPED,     /* ended (the runner exited, or stopped behind our back) */
+	CLOUD_ERROR,
+	CLOUD_DELETED,
+	CLOUD_UNKNOWN,
+};
+
+enum health { HEALTH_UNKNOWN = 0, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
+
+const char *cloud_state_name(enum cloud_state s);
+const char *health_name(enum health h);
+
+struct instance {
+	char name[INSTANCE_NAME_MAX];
+	char provider_id[128];  /* the provider's own id (pid, LXD name, server uuid) */
+	char flavor[64];        /* as recorded by the provider, "" when unknown */
+	enum cloud_state state;
+	time_t created_at;      /* 0 when unknown */
+};
+
+struct instance_list {
+	struct instance *v;
+	size_t n;
+	size_t cap;
+};
+
+int instance_list_add(struct instance_list *l, const struct instance *in);
+void instance_list_release(struct instance_list *l);
+
+/* What create() needs. The strings belong to the caller. */
+struct instance_spec {
+	const char *name;                    /* <manager>-<12 hex> */
+	const char *manager;
+	const struct config_flavor *flavor;
+	const char *startup_script;          /* POSIX sh, no secrets in it */
+	/*
+	 * "KEY=value\n" lines given to the startup script's environment
+	 * (ACTIONS_RUNNER_INPUT_JITCONFIG or _TOKEN, ...). Secret: the provider
+	 * writes it where only the instance can read it, never into argv.
+	 */
+	const char *secret_env;
+	const char *runner_tarball;          /* verified runner package on this host, or NULL */
+};
+
+struct provider;
+
+struct provider_ops {
+	const char *name;
+	int (*create)(struct provider *p, const struct instance_spec *spec, struct instance *ret,
+		      struct err *e);
+	/* -ENOENT when there is no such instance. */
+	int (*get)(struct provider *p, const char *name, struct instance *ret, struct err *e);
+	/* Only names owned by manager; a partial listing is an error. */
+	int (*list)(struct provider *p, const char *manager, struct instance_list *ret,
+		    struct err *e);
+	/* Idempotent: a missing instance is success. */
+	int (*delete)(struct provider *p, const char *name, struct err *e);
+	int (*health)(struct provider *p, const char *name, enum health *ret, struct err *e);
+	/*
+	 * A regular file inside the instance (path relative to the runner's
+	 * home / work dir, or absolute inside the instance), at most max_bytes;
+	 * symlinks and non-regular files are refused (-EINVAL), a missing file
+	 * is -ENOENT, a larger one -E2BIG.
+	 */
+	int (*pull_file)(struct provider *p, const char *name, const char *path, size_t max_bytes,
+			 struct buf *ret, struct err *e);
+	void (*free)(struct provider *p);
+};
+
+struct provider {
+	const struct provider_ops *ops;
+	void *priv;
+};
+
+/* Pick a provider by name ("local", ...) and set it up from cfg. */
+int provider_new(const char *name, const struct config *cfg, struct provider **ret, struct err *e);
+void provider_free(struct provider *p);
+
+#endif
