@@ -7,7 +7,9 @@
  * are held in struct config only; config_print() redacts them.
  *
  * Ownership: struct config owns every string and array in it; config_free()
- * releases (and wipes the secrets of) the whole tree.
+ * releases (and wipes the secrets of) the whole tree. After a successful load
+ * every char * below is non-NULL ("" when unset); relative paths have been
+ * resolved against the config file's directory (absolute when it could be).
  */
 #ifndef RUNNERD_CONFIG_H
 #define RUNNERD_CONFIG_H
@@ -89,6 +91,7 @@ struct config_flavor {
 struct config_local {
 	char *work_dir; /* default /var/lib/runnerd/local */
 	char *user;     /* default runnerd-runner */
+	int64_t stop_timeout; /* seconds between TERM and KILL on delete, default 10 */
 };
 
 struct config_lxd {

@@ -1,0 +1,64 @@
+/*
+ * The one table that describes runnerd.yaml, shared by the loader
+ * (config.c) and the printer (config_print.c) so the two can never disagree
+ * on a key's name, type, default or place. Private to src/config: nothing
+ * outside this folder may include it.
+ */
+#ifndef RUNNERD_CONFIG_INTERNAL_H
+#define RUNNERD_CONFIG_INTERNAL_H
+
+#include "config/config.h"
+
+/* What a field's offset is relative to. */
+enum config_scope {
+	CONFIG_SCOPE_ROOT = 0,  /* struct config */
+	CONFIG_SCOPE_FLAVOR,    /* struct config_flavor, one per flavors[] item */
+	CONFIG_SCOPE_SSH_DEBUG, /* struct config_ssh_debug, one per runner.ssh_debug[] item */
+};
+
+enum config_type {
+	CONFIG_T_SECTION,  /* a mapping of further fields */
+	CONFIG_T_LIST,     /* a sequence of mappings, each a struct of scope elem */
+	CONFIG_T_STR,      /* char * */
+	CONFIG_T_PATH,     /* char *, relative values resolved against the config's directory */
+	CONFIG_T_INT,      /* int64_t, a plain YAML integer */
+	CONFIG_T_BOOL,     /* bool, true or false */
+	CONFIG_T_DURATION, /* int64_t seconds, "30s", "5m", "6h", "7d" */
+	CONFIG_T_SIZE,     /* int64_t bytes, "512MiB", "7GiB" */
+	CONFIG_T_ENUM,     /* an enum stored as int; names[i] is value i */
+	CONFIG_T_STRV,     /* struct strv, a sequence of strings */
+};
+
+enum {
+	CONFIG_F_REQUIRED = 1 << 0,    /* must be given when its parent mapping is */
+	CONFIG_F_OPTIONAL = 1 << 1,    /* CONFIG_T_SECTION whose presence is recorded at aux */
+	CONFIG_F_NONEMPTY = 1 << 2,    /* strings: "" is refused */
+	CONFIG_F_SECRET_FILE = 1 << 3, /* the value names a secret file; struct secret at aux */
+	CONFIG_F_SECRET_ENV = 1 << 4,  /* the value names a secret variable; struct secret at aux */
+	CONFIG_F_READABLE = 1 << 5,    /* paths: when set, must be a readable regular file */
+};
+
+struct config_field {
+	enum config_scope scope;
+	const char *path; /* dotted, relative to the scope: "github.app.app_id", "resources.vcpu" */
+	enum config_type type;
+	size_t off;      /* of the value inside the scope's struct */
+	const char *def; /* default as YAML text, parsed like a value; NULL = "" / 0 / false / [] */
+	int64_t min, max; /* CONFIG_T_INT, _DURATION, _SIZE, and CONFIG_T_LIST (item count) */
+	unsigned flags;
+	const char *const
+	        *names; /* CONFIG_T_ENUM names; CONFIG_T_STR allowed values (NULL-ended) */
+	/* Strings and CONFIG_T_STRV items: false and a message when s is not acceptable. */
+	bool (*check)(const char *s, char *msg, size_t cap);
+	size_t aux; /* F_OPTIONAL: bool; F_SECRET_*: struct secret; CONFIG_T_LIST: size_t count */
+	enum config_scope elem; /* CONFIG_T_LIST */
+	size_t elem_size;       /* CONFIG_T_LIST */
+};
+
+extern const struct config_field config_fields[];
+extern const size_t config_n_fields;
+
+/* The CONFIG_T_LIST field whose items have the given scope (NULL for the root). */
+const struct config_field *config_field_list_of(enum config_scope scope);
+
+#endif

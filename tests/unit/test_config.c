@@ -1,0 +1,607 @@
+/*
+ * Unit tests of src/config: the loader's errors (exact text and position,
+ * every error, in file order), defaults, ranges, secrets (loaded, never
+ * shown), relative paths, and the print -> load -> print round trip.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/common.h"
+#include "config/config.h"
+#include "util/buf.h"
+
+#define TOKEN_VALUE "unit-token-not-real"
+
+/* Two lines every valid case starts with; flavors follow on line 3. */
+#define HEAD                                                                                       \
+	"github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN}\n"                              \
+	"manager: {name: ci}\n"
+#define FLAVOR "flavors: [{name: small}]\n"
+
+static struct config *load_ok(const char *name, const char *text)
+{
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	int r = config_load_string(name, text, strlen(text), &c, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		print_error("unexpected: %s\n", errs.v[i]);
+	assert_int_equal(r, 0);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(c);
+	config_errors_release(&errs);
+	return c;
+}
+
+/* Load text, expect failure, return the errors joined with '\n'. */
+static char *load_errors(const char *text)
+{
+	struct config_errors errs = {0};
+	struct config *c = (struct config *)(uintptr_t)0x1; /* must stay untouched */
+	struct buf b = BUF_INIT(1 << 20);
+	int r = config_load_string("t.yaml", text, strlen(text), &c, &errs);
+
+	assert_int_equal(r, -EINVAL);
+	assert_ptr_equal(c, (struct config *)(uintptr_t)0x1);
+	assert_true(errs.n > 0);
+	for (size_t i = 0; i < errs.n; i++)
+		assert_int_equal(buf_printf(&b, "%s%s", i ? "\n" : "", errs.v[i]), 0);
+	config_errors_release(&errs);
+	return buf_detach(&b, NULL);
+}
+
+static const struct error_case {
+	const char *name;
+	const char *yaml;
+	const char *errors; /* every line, exactly, in order */
+} error_cases[] = {
+        {"unknown top-level key", HEAD FLAVOR "colour: blue\n", "t.yaml:4:1: colour: unknown key"},
+        {"a dotted key is not a path", "\"github.path\": octo/x\n" HEAD FLAVOR,
+         "t.yaml:1:1: github.path: unknown key"},
+        {"unknown nested key", HEAD "flavors:\n  - name: small\n    resources: {cpu: 2}\n",
+         "t.yaml:5:17: flavors[0].resources.cpu: unknown key"},
+        {"mapping where a string is expected",
+         "github:\n  path: {owner: octo}\n  token_env: RUNNERD_UNIT_TOKEN\nmanager: {name: "
+         "ci}\n" FLAVOR,
+         "t.yaml:2:3: github.path: expected a string, got a mapping"},
+        {"quoted integer", HEAD "flavors: [{name: small, max: \"10\"}]\n",
+         "t.yaml:3:30: flavors[0].max: expected an integer, got a string"},
+        {"float for an integer", HEAD "flavors: [{name: small, max: 10.5}]\n",
+         "t.yaml:3:30: flavors[0].max: expected an integer, got a float"},
+        {"yes is not a boolean", HEAD FLAVOR "runner: {jit: yes}\n",
+         "t.yaml:4:15: runner.jit: expected true or false, got a string"},
+        {"missing top-level section", "manager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:1: github: missing required key"},
+        {"missing key points at its mapping",
+         "github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN}\nmanager:\n  log_dir: "
+         "/x\n" FLAVOR,
+         "t.yaml:2:1: manager.name: missing required key"},
+        {"missing flavor name points at the item", HEAD "flavors:\n  - name: a\n  - max: 2\n",
+         "t.yaml:5:5: flavors[1].name: missing required key"},
+        {"create_concurrency out of range",
+         "github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN}\n"
+         "manager: {name: ci, create_concurrency: 0}\n" FLAVOR,
+         "t.yaml:2:41: manager.create_concurrency: must be between 1 and 100"},
+        {"min_idle above max", HEAD "flavors: [{name: small, min_idle: 3, max: 2}]\n",
+         "t.yaml:3:35: flavors[0].min_idle: min_idle (3) must not exceed max (2)"},
+        {"min_idle above the default max", HEAD "flavors: [{name: small, min_idle: 3}]\n",
+         "t.yaml:3:35: flavors[0].min_idle: min_idle (3) must not exceed max (1)"},
+        {"duplicate flavor names", HEAD "flavors:\n  - name: a\n  - name: b\n  - name: a\n",
+         "t.yaml:6:11: flavors[2].name: duplicate flavor name 'a' (first at line 4)"},
+        {"duplicate YAML key", HEAD FLAVOR "runner:\n  jit: true\n  jit: false\n",
+         "t.yaml:6:3: runner.jit: duplicate key (first at line 5)"},
+        {"inline token",
+         "github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN, token: inline-not-real}\n"
+         "manager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:59: github.token: secrets are never inline; use token_file or token_env"},
+        {"secret variable not set",
+         "github: {path: octo/hello, token_env: RUNNERD_UNIT_UNSET}\nmanager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:39: github.token_env: environment variable RUNNERD_UNIT_UNSET is not set"},
+        {"secret file missing",
+         "github: {path: octo/hello, token_file: /nonexistent/runnerd/token}\n"
+         "manager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:40: github.token_file: cannot read secret file /nonexistent/runnerd/token: No "
+         "such file or directory"},
+        {"secret file is a directory",
+         "github: {path: octo/hello, token_file: /}\nmanager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:40: github.token_file: cannot read secret file /: not a regular file"},
+        {"plain http mirror", HEAD FLAVOR "runner: {dockerhub_mirror: \"http://m.example\"}\n",
+         "t.yaml:4:28: runner.dockerhub_mirror: must be an https:// URL"},
+        {"bad CIDRs", HEAD FLAVOR "runner: {denylist: [10.0.0.0/8, 10.0.0.0/40, ::/129, x]}\n",
+         "t.yaml:4:33: runner.denylist[1]: prefix length must be 0-32\n"
+         "t.yaml:4:46: runner.denylist[2]: prefix length must be 0-128\n"
+         "t.yaml:4:54: runner.denylist[3]: must be an IPv4 or IPv6 address or CIDR, such as "
+         "10.0.0.0/8 or fd00::/8"},
+        {"duration without a unit",
+         "github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN}\n"
+         "manager: {name: ci, job_timeout: 3600}\n" FLAVOR,
+         "t.yaml:2:34: manager.job_timeout: invalid duration '3600'; expected a number and a "
+         "unit: 30s, 5m, 6h, 7d"},
+        {"zero duration",
+         "github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN, request_timeout: 0s}\n"
+         "manager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:76: github.request_timeout: must be between 1s and 365d"},
+        {"bad size", HEAD "flavors: [{name: small, resources: {memory: 7G1B}}]\n",
+         "t.yaml:3:45: flavors[0].resources.memory: invalid size '7G1B'; expected a number and a "
+         "unit such as 512MiB or 7GiB"},
+        {"size too small", HEAD "flavors: [{name: small, resources: {disk: 1KiB}}]\n",
+         "t.yaml:3:43: flavors[0].resources.disk: must be between 1MiB and 1024TiB"},
+        {"implied labels",
+         HEAD "flavors: [{name: small, arch: arm64, labels: [Linux, ARM64, a]}]\n",
+         "t.yaml:3:47: flavors[0].labels[0]: label 'Linux' is implied; remove it\n"
+         "t.yaml:3:54: flavors[0].labels[1]: label 'ARM64' is implied; remove it"},
+        {"every error, in file order (not in the order found)",
+         "github:\n  path: octo/hello\n  token_env: RUNNERD_UNIT_TOKEN\n  runner_group: g\n"
+         "manager:\n  nam: ci\nflavors:\n  - name: Bad\n    max: 0\nbogus: 1\n",
+         "t.yaml:4:17: github.runner_group: runner groups are for organizations only; "
+         "github.path names a repository\n"
+         "t.yaml:5:1: manager.name: missing required key\n"
+         "t.yaml:6:3: manager.nam: unknown key\n"
+         "t.yaml:8:11: flavors[0].name: must be 1-63 characters of a-z, 0-9 and '-', not starting "
+         "or ending with '-'\n"
+         "t.yaml:9:10: flavors[0].max: must be between 1 and 10000\n"
+         "t.yaml:10:1: bogus: unknown key"},
+        {"syntax error", "github:\n  path: [octo\nmanager: {name: ci}\n",
+         "t.yaml:4:1: syntax error: flow sequence without a closing bracket"},
+        {"two documents", HEAD FLAVOR "---\nfoo: 1\n",
+         "t.yaml:4:1: only one YAML document is allowed"},
+        {"aliases",
+         "github: &g {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN}\nmanager: *g\n" FLAVOR,
+         "t.yaml:2:1: manager: YAML aliases are not supported"},
+        {"control character", HEAD FLAVOR "runner: {proxy: {no_proxy: \"a\\nb\"}}\n",
+         "t.yaml:4:28: runner.proxy.no_proxy: must not contain control characters"},
+        {"amqp without a URI", HEAD FLAVOR "queue: {kind: amqp}\n",
+         "t.yaml:4:1: queue: one of uri_file or uri_env is required for kind amqp"},
+        {"two credentials",
+         "github: {path: octo, token_env: RUNNERD_UNIT_TOKEN, app: {app_id: 1, installation_id: 2, "
+         "private_key_file: /nonexistent/k}}\nmanager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:53: github.app: conflicts with github.token_env; give only one of token_file, "
+         "token_env or app\n"
+         "t.yaml:1:108: github.app.private_key_file: cannot read secret file /nonexistent/k: No "
+         "such file or directory"},
+        {"app without installation_id",
+         "github: {path: octo, app: {app_id: 1, private_key_file: /nonexistent/k}}\n"
+         "manager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:22: github.app.installation_id: missing required key\n"
+         "t.yaml:1:57: github.app.private_key_file: cannot read secret file /nonexistent/k: No "
+         "such file or directory"},
+        {"bad listen", HEAD FLAVOR "webhook: {listen: \"8080\"}\nmetrics: {listen: \"[::1]:x\"}\n",
+         "t.yaml:4:19: webhook.listen: must be HOST:PORT (such as 127.0.0.1:8080 or [::1]:8080), "
+         "or \"\" to disable\n"
+         "t.yaml:5:19: metrics.listen: must be HOST:PORT (such as 127.0.0.1:8080 or [::1]:8080), "
+         "or \"\" to disable"},
+        {"empty document", "",
+         "t.yaml:1:1: github: missing required key\n"
+         "t.yaml:1:1: manager: missing required key\n"
+         "t.yaml:1:1: flavors: missing required key"},
+        {"top level not a mapping", "just a string\n",
+         "t.yaml:1:1: the top level must be a mapping"},
+        {"no flavors", HEAD "flavors: []\n",
+         "t.yaml:3:1: flavors: at least one flavor is required"},
+        {"null section", HEAD FLAVOR "runner:\n",
+         "t.yaml:4:1: runner: expected a mapping, got null"},
+        {"bad enum", HEAD "flavors: [{name: small, provider: docker}]\n",
+         "t.yaml:3:35: flavors[0].provider: 'docker' is not one of: local, lxd, openstack, "
+         "external"},
+        {"bad github path",
+         "github: {path: a/b/c, token_env: RUNNERD_UNIT_TOKEN}\nmanager: {name: ci}\n" FLAVOR,
+         "t.yaml:1:16: github.path: must be OWNER/REPO or an organization name"},
+        {"manager name too long",
+         "github: {path: o/r, token_env: RUNNERD_UNIT_TOKEN}\n"
+         "manager: {name: abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefghij}\n" FLAVOR,
+         "t.yaml:2:17: manager.name: must be 1-50 characters of a-z, 0-9 and '-', not starting or "
+         "ending with '-'"},
+        {"ssh_debug port and host", HEAD FLAVOR "runner:\n  ssh_debug:\n    - {port: 0}\n",
+         "t.yaml:6:8: runner.ssh_debug[0].host: missing required key\n"
+         "t.yaml:6:14: runner.ssh_debug[0].port: must be between 1 and 65535"},
+};
+
+/* One cmocka test per row of error_cases (its row is the initial state). */
+static void test_error_case(void **state)
+{
+	const struct error_case *t = *state;
+	char *got = load_errors(t->yaml);
+
+	if (strcmp(got, t->errors) != 0)
+		print_error("case '%s':\n  want: %s\n  got:  %s\n", t->name, t->errors, got);
+	assert_string_equal(got, t->errors);
+	free(got);
+}
+
+/* The messages never contain a value given inline for a secret key. */
+static void test_inline_secret_never_shown(void **state)
+{
+	char *got = load_errors("github: {path: octo, token: inline-not-real-1}\n"
+	                        "manager: {name: ci, password: inline-not-real-2}\n"
+	                        "flavors: [{name: s}]\nwebhook: {secret: inline-not-real-3}\n"
+	                        "queue: {kind: amqp, uri: inline-not-real-4}\n");
+
+	assert_null(strstr(got, "inline-not-real"));
+	assert_non_null(strstr(got, "webhook.secret: secrets are never inline; use secret_file "
+	                            "or secret_env"));
+	assert_non_null(
+	        strstr(got, "queue.uri: secrets are never inline; use uri_file or uri_env"));
+	assert_non_null(strstr(got, "manager.password: secrets are never inline"));
+	free(got);
+}
+
+static void test_defaults(void **state)
+{
+	struct config *c = load_ok("t.yaml", HEAD FLAVOR);
+	const struct config_flavor *f = &c->flavors[0];
+
+	assert_string_equal(c->path, "t.yaml");
+	assert_string_equal(c->github.api_url, "https://api.github.com");
+	assert_string_equal(c->github.path, "octo/hello");
+	assert_false(c->github.is_org);
+	assert_false(c->github.use_app);
+	assert_string_equal(c->github.token.value, TOKEN_VALUE);
+	assert_string_equal(c->github.token.source, "env:RUNNERD_UNIT_TOKEN");
+	assert_string_equal(c->github.token_file, "");
+	assert_string_equal(c->github.runner_group, "default");
+	assert_string_equal(c->github.ca_file, "");
+	assert_string_equal(c->github.proxy, "");
+	assert_int_equal(c->github.connect_timeout, 10);
+	assert_int_equal(c->github.request_timeout, 30);
+	assert_string_equal(c->manager.name, "ci");
+	assert_string_equal(c->manager.state_dir, "/var/lib/runnerd");
+	assert_string_equal(c->manager.log_dir, "/var/log/runnerd");
+	assert_int_equal(c->manager.log_retention, 7 * 86400);
+	assert_int_equal(c->manager.reconcile_interval, 300);
+	assert_int_equal(c->manager.bootstrap_timeout, 1200);
+	assert_int_equal(c->manager.job_timeout, 6 * 3600);
+	assert_int_equal(c->manager.create_concurrency, 10);
+	assert_int_equal(c->n_flavors, 1);
+	assert_string_equal(f->name, "small");
+	assert_string_equal(f->provider, "local");
+	assert_string_equal(f->image, "");
+	assert_int_equal(f->arch, ARCH_X64);
+	assert_int_equal(f->labels.n, 0);
+	assert_int_equal(f->min_idle, 0);
+	assert_int_equal(f->max, 1);
+	assert_int_equal(f->resources.vcpu, 2);
+	assert_int_equal(f->resources.memory, 7LL << 30);
+	assert_int_equal(f->resources.disk, 10LL << 30);
+	assert_int_equal(f->line, 3);
+	assert_string_equal(c->local.work_dir, "/var/lib/runnerd/local");
+	assert_string_equal(c->local.user, "runnerd-runner");
+	assert_int_equal(c->local.stop_timeout, 10);
+	assert_string_equal(c->lxd.socket, "/var/lib/lxd/unix.socket");
+	assert_string_equal(c->lxd.project, "default");
+	assert_string_equal(c->lxd.network, "lxdbr0");
+	assert_string_equal(c->lxd.storage_pool, "default");
+	assert_int_equal(c->lxd.profiles.n, 1);
+	assert_string_equal(c->lxd.profiles.v[0], "default");
+	assert_int_equal(c->lxd.type, LXD_CONTAINER);
+	assert_int_equal(c->lxd.bootstrap, LXD_BOOTSTRAP_CLOUD_INIT);
+	assert_true(c->runner.jit);
+	assert_false(c->runner.proxy.aproxy);
+	assert_string_equal(c->runner.dockerhub_mirror, "");
+	assert_int_equal(c->runner.n_ssh_debug, 0);
+	assert_int_equal(c->runner.denylist.n, 0);
+	assert_null(c->runner.repo_policy_token.value);
+	assert_string_equal(c->webhook.listen, "127.0.0.1:8080");
+	assert_null(c->webhook.secret.value);
+	assert_int_equal(c->queue.kind, QUEUE_SQLITE);
+	assert_null(c->queue.uri.value);
+	assert_string_equal(c->metrics.events_log, "/var/log/runnerd/metrics.log");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9464");
+	config_free(c);
+}
+
+static const char full_yaml[] =
+        "github:\n"
+        "  api_url: http://127.0.0.1:8900//\n"
+        "  path: octo-org\n"
+        "  token_env: RUNNERD_UNIT_TOKEN\n"
+        "  runner_group: pool-1\n"
+        "  proxy: http://proxy:3128\n"
+        "  connect_timeout: 2s\n"
+        "  request_timeout: 1m\n"
+        "manager:\n"
+        "  name: ci-east\n"
+        "  state_dir: /srv/state\n"
+        "  log_retention: 1w\n"
+        "  reconcile_interval: 90s\n"
+        "  bootstrap_timeout: 1380s\n"
+        "  job_timeout: 2d\n"
+        "  create_concurrency: 100\n"
+        "flavors:\n"
+        "  - name: big\n"
+        "    provider: lxd\n"
+        "    image: img\n"
+        "    arch: arm64\n"
+        "    labels: [gpu, \"2204\", 'x:y']\n"
+        "    min_idle: 3\n"
+        "    max: 3\n"
+        "    resources: {vcpu: 8, memory: 512MiB, disk: 1073741824}\n"
+        "  - name: small\n"
+        "providers:\n"
+        "  local: {work_dir: /w, user: runner_1, stop_timeout: 1s}\n"
+        "  lxd: {socket: /s, project: p, network: n, storage_pool: sp, profiles: [a, b],\n"
+        "        type: virtual-machine, bootstrap: exec}\n"
+        "runner:\n"
+        "  jit: false\n"
+        "  proxy: {http: http://p:1, https: http://p:2, no_proxy: \".x,.y\", aproxy: true}\n"
+        "  dockerhub_mirror: https://mirror\n"
+        "  ssh_debug: [{host: h1, rsa_fingerprint: r, ed25519_fingerprint: e}, {host: h2, port: "
+        "22}]\n"
+        "  denylist: [10.0.0.0/8, \"::1\", 192.168.0.1]\n"
+        "webhook: {listen: \"[::1]:9000\", secret_env: RUNNERD_UNIT_TOKEN}\n"
+        "queue: {kind: amqp, uri_env: RUNNERD_UNIT_TOKEN}\n"
+        "metrics: {events_log: /e.log, listen: \"\"}\n";
+
+static void test_every_key(void **state)
+{
+	struct config *c = load_ok("t.yaml", full_yaml);
+
+	assert_string_equal(c->github.api_url, "http://127.0.0.1:8900");
+	assert_true(c->github.is_org);
+	assert_string_equal(c->github.runner_group, "pool-1");
+	assert_int_equal(c->github.connect_timeout, 2);
+	assert_int_equal(c->github.request_timeout, 60);
+	assert_int_equal(c->manager.log_retention, 7 * 86400);
+	assert_int_equal(c->manager.bootstrap_timeout, 1380);
+	assert_int_equal(c->manager.job_timeout, 2 * 86400);
+	assert_int_equal(c->manager.create_concurrency, 100);
+	assert_int_equal(c->n_flavors, 2);
+	assert_string_equal(c->flavors[0].provider, "lxd");
+	assert_int_equal(c->flavors[0].arch, ARCH_ARM64);
+	assert_int_equal(c->flavors[0].labels.n, 3);
+	assert_string_equal(c->flavors[0].labels.v[1], "2204");
+	assert_string_equal(c->flavors[0].labels.v[2], "x:y");
+	assert_int_equal(c->flavors[0].min_idle, 3);
+	assert_int_equal(c->flavors[0].resources.memory, 512LL << 20);
+	assert_int_equal(c->flavors[0].resources.disk, 1LL << 30);
+	assert_int_equal(c->flavors[1].line, 26);
+	assert_int_equal(c->local.stop_timeout, 1);
+	assert_string_equal(c->local.user, "runner_1");
+	assert_int_equal(c->lxd.profiles.n, 2);
+	assert_int_equal(c->lxd.type, LXD_VM);
+	assert_int_equal(c->lxd.bootstrap, LXD_BOOTSTRAP_EXEC);
+	assert_false(c->runner.jit);
+	assert_true(c->runner.proxy.aproxy);
+	assert_string_equal(c->runner.proxy.no_proxy, ".x,.y");
+	assert_int_equal(c->runner.n_ssh_debug, 2);
+	assert_int_equal(c->runner.ssh_debug[0].port, 10022);
+	assert_string_equal(c->runner.ssh_debug[0].ed25519_fingerprint, "e");
+	assert_int_equal(c->runner.ssh_debug[1].port, 22);
+	assert_string_equal(c->runner.ssh_debug[1].rsa_fingerprint, "");
+	assert_int_equal(c->runner.denylist.n, 3);
+	assert_string_equal(c->webhook.secret.value, TOKEN_VALUE);
+	assert_int_equal(c->queue.kind, QUEUE_AMQP);
+	assert_string_equal(c->queue.uri.value, TOKEN_VALUE);
+	assert_string_equal(c->queue.uri.source, "env:RUNNERD_UNIT_TOKEN");
+	assert_string_equal(c->metrics.listen, "");
+	assert_ptr_equal(config_flavor_find(c, "small"), &c->flavors[1]);
+	assert_null(config_flavor_find(c, "smal"));
+	assert_string_equal(arch_name(c->flavors[0].arch), "arm64");
+	assert_string_equal(arch_name(ARCH_X64), "x64");
+	config_free(c);
+}
+
+static char *print_config(const struct config *c)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	assert_int_equal(config_print(c, &b), 0);
+	return buf_detach(&b, NULL);
+}
+
+static void test_round_trip(void **state)
+{
+	struct config *c = load_ok("t.yaml", full_yaml);
+	char *one = print_config(c), *two;
+	struct config *c2 = load_ok("other.yaml", one);
+
+	two = print_config(c2);
+	assert_string_equal(one, two);
+	/* the printed text names the secret's source, never its value */
+	assert_null(strstr(one, TOKEN_VALUE));
+	assert_non_null(strstr(one, "  token_env: RUNNERD_UNIT_TOKEN\n"));
+	assert_non_null(strstr(one, "    labels: [gpu, \"2204\", \"x:y\"]\n"));
+	assert_non_null(strstr(one, "  bootstrap_timeout: 23m\n"));
+	assert_non_null(strstr(one, "      disk: 1GiB\n"));
+	assert_non_null(strstr(one, "  listen: \"\"\n"));
+	free(one);
+	free(two);
+	config_free(c);
+	config_free(c2);
+
+	/* the defaults print and load back too */
+	c = load_ok("t.yaml", HEAD FLAVOR);
+	one = print_config(c);
+	c2 = load_ok("t.yaml", one);
+	two = print_config(c2);
+	assert_string_equal(one, two);
+	free(one);
+	free(two);
+	config_free(c);
+	config_free(c2);
+}
+
+static void test_printed_strings_are_quoted_when_needed(void **state)
+{
+	struct config *c =
+	        load_ok("t.yaml", HEAD "flavors: [{name: s, image: \"true\"}, "
+	                               "{name: t, image: \"a: b #c\"}, {name: u, image: \"12\"},"
+	                               " {name: v, image: \"q\\\"\\\\\"}]\n");
+	char *out = print_config(c);
+	struct config *c2 = load_ok("t.yaml", out);
+
+	assert_non_null(strstr(out, "    image: \"true\"\n"));
+	assert_non_null(strstr(out, "    image: \"a: b #c\"\n"));
+	assert_non_null(strstr(out, "    image: \"12\"\n"));
+	assert_non_null(strstr(out, "    image: \"q\\\"\\\\\"\n"));
+	assert_string_equal(c2->flavors[0].image, "true");
+	assert_string_equal(c2->flavors[1].image, "a: b #c");
+	assert_string_equal(c2->flavors[3].image, "q\"\\");
+	free(out);
+	config_free(c);
+	config_free(c2);
+}
+
+/* Relative paths start at the config file's directory. */
+static void test_relative_paths(void **state)
+{
+	char cwd[PATH_MAX], want[PATH_MAX + 64];
+	char dir[] = "/tmp/runnerd-test-config-XXXXXX";
+	char path[PATH_MAX + 64], yaml[PATH_MAX + 256];
+	struct config *c;
+	FILE *f;
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	c = load_ok("etc/runnerd.yaml",
+	            "github: {path: o/r, token_env: RUNNERD_UNIT_TOKEN}\n"
+	            "manager: {name: ci, state_dir: state, log_dir: ./././logs}\n" FLAVOR
+	            "metrics: {events_log: ../m.log}\n");
+	snprintf(want, sizeof(want), "%s/etc/state", cwd);
+	assert_string_equal(c->manager.state_dir, want);
+	snprintf(want, sizeof(want), "%s/etc/logs", cwd);
+	assert_string_equal(c->manager.log_dir, want);
+	snprintf(want, sizeof(want), "%s/etc/../m.log", cwd);
+	assert_string_equal(c->metrics.events_log, want);
+	config_free(c);
+
+	c = load_ok("/etc/runnerd/runnerd.yaml",
+	            "github: {path: o/r, token_env: RUNNERD_UNIT_TOKEN}\n"
+	            "manager: {name: ci, state_dir: s}\n" FLAVOR);
+	assert_string_equal(c->manager.state_dir, "/etc/runnerd/s");
+	assert_string_equal(c->manager.log_dir, "/var/log/runnerd");
+	config_free(c);
+
+	/* a secret file next to the config, named relatively, loaded by config_load */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("file-token-not-real\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/runnerd.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	snprintf(yaml, sizeof(yaml),
+	         "github: {path: o/r, token_file: token}\nmanager: {name: ci}\n" FLAVOR);
+	fputs(yaml, f);
+	fclose(f);
+	{
+		struct config_errors errs = {0};
+		assert_int_equal(config_load(path, &c, &errs), 0);
+		assert_int_equal(errs.n, 0);
+	}
+	assert_string_equal(c->github.token.value, "file-token-not-real");
+	snprintf(want, sizeof(want), "file:%s/token", dir);
+	assert_string_equal(c->github.token.source, want);
+	config_free(c);
+	snprintf(path, sizeof(path), "%s/token", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/runnerd.yaml", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_load_missing_file(void **state)
+{
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+
+	assert_int_equal(config_load("/nonexistent/runnerd.yaml", &c, &errs), -ENOENT);
+	assert_null(c);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.v[0], "/nonexistent/runnerd.yaml: No such file or directory");
+	config_errors_release(&errs);
+	assert_int_equal(errs.n, 0);
+	config_errors_release(&errs); /* twice is fine */
+	config_errors_release(NULL);
+	config_free(NULL);
+}
+
+/* errs is appended to, never cleared by the loader. */
+static void test_errors_append(void **state)
+{
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	const char *bad = "nope: 1\n";
+
+	assert_int_equal(config_load_string("a.yaml", bad, strlen(bad), &c, &errs), -EINVAL);
+	assert_int_equal(config_load_string("b.yaml", bad, strlen(bad), &c, &errs), -EINVAL);
+	assert_null(c);
+	assert_true(errs.n >= 2);
+	assert_true(strncmp(errs.v[0], "a.yaml:", 7) == 0);
+	assert_true(strncmp(errs.v[errs.n - 1], "b.yaml:", 7) == 0);
+	config_errors_release(&errs);
+}
+
+/* A hostile file cannot make the error list grow without bound. */
+static void test_too_many_errors(void **state)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(buf_printf(&b, "k%d: 1\n", i), 0);
+	assert_int_equal(config_load_string("t.yaml", buf_str(&b), b.len, &c, &errs), -EINVAL);
+	assert_true(errs.n <= 201);
+	assert_string_equal(errs.v[errs.n - 1], "t.yaml: too many errors; only the first 200 are "
+	                                        "shown");
+	assert_string_equal(errs.v[0], "t.yaml:1:1: k0: unknown key");
+	config_errors_release(&errs);
+	buf_release(&b);
+}
+
+static void test_config_path(void **state)
+{
+	unsetenv("RUNNERD_CONFIG");
+	assert_string_equal(config_path(NULL), CONFIG_DEFAULT_PATH);
+	setenv("RUNNERD_CONFIG", "/from/env.yaml", 1);
+	assert_string_equal(config_path(NULL), "/from/env.yaml");
+	assert_string_equal(config_path("/explicit.yaml"), "/explicit.yaml");
+	setenv("RUNNERD_CONFIG", "", 1);
+	assert_string_equal(config_path(NULL), CONFIG_DEFAULT_PATH);
+	unsetenv("RUNNERD_CONFIG");
+}
+
+/* Strings are lenient (any scalar is its text); integers and booleans are not. */
+static void test_scalar_types(void **state)
+{
+	struct config *c = load_ok("t.yaml", HEAD "flavors: [{name: \"22\", image: 2204, max: +5, "
+	                                          "min_idle: 0005}]\nrunner: {jit: false}\n");
+
+	assert_string_equal(c->flavors[0].name, "22");
+	assert_string_equal(c->flavors[0].image, "2204");
+	assert_int_equal(c->flavors[0].max, 5);
+	assert_int_equal(c->flavors[0].min_idle, 5);
+	assert_false(c->runner.jit);
+	config_free(c);
+}
+
+int main(void)
+{
+	static const struct CMUnitTest fixed[] = {
+	        cmocka_unit_test(test_inline_secret_never_shown),
+	        cmocka_unit_test(test_defaults),
+	        cmocka_unit_test(test_every_key),
+	        cmocka_unit_test(test_round_trip),
+	        cmocka_unit_test(test_printed_strings_are_quoted_when_needed),
+	        cmocka_unit_test(test_relative_paths),
+	        cmocka_unit_test(test_load_missing_file),
+	        cmocka_unit_test(test_errors_append),
+	        cmocka_unit_test(test_too_many_errors),
+	        cmocka_unit_test(test_config_path),
+	        cmocka_unit_test(test_scalar_types),
+	};
+	struct CMUnitTest tests[ARRAY_SIZE(error_cases) + ARRAY_SIZE(fixed)];
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(error_cases); i++)
+		tests[n++] = (struct CMUnitTest){error_cases[i].name, test_error_case, NULL, NULL,
+		                                 (void *)&error_cases[i]};
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+		tests[n++] = fixed[i];
+	setenv("RUNNERD_UNIT_TOKEN", TOKEN_VALUE, 1);
+	unsetenv("RUNNERD_UNIT_UNSET");
+	return _cmocka_run_group_tests("config", tests, n, NULL, NULL);
+}
