@@ -90,6 +90,7 @@ enum delete_reason {
 	WHY_FLUSH,
 	WHY_DRAIN,
 	WHY_DUPLICATE,  /* an older instance with the same name */
+	WHY_RETRY,      /* a delete decided earlier (row in PHASE_DELETING) did not finish */
 };
 
 const char *action_kind_name(enum action_kind k);
@@ -99,7 +100,7 @@ struct action {
 	enum action_kind kind;
 	enum delete_reason why;
 	char name[INSTANCE_NAME_MAX];  /* instance / runner name ("" for CREATE) */
-	char flavor[64];               /* CREATE, ADOPT */
+	char flavor[64];               /* CREATE, ADOPT; DELETE/FORGET: the name's flavor, for counts */
 	char provider_id[128];         /* DELETE of a duplicate: which one */
 	int64_t count;                 /* CREATE */
 	int64_t runner_id;             /* DELETE / DELETE_RUNNER: 0 when none on GitHub */
