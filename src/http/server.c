@@ -1,0 +1,886 @@
+/*
+ * The HTTP server: our own listen sockets (TCP, or a unix socket whose mode
+ * and peers we control) handed to libmicrohttpd, which runs a small pool of
+ * epoll threads with connection limits and an idle timeout. Each request is
+ * routed before its body is read, its body is capped while it arrives, and
+ * only a complete, in-limit request reaches a handler. This file must never
+ * log above debug, never echo request data into messages, and never let a
+ * peer make it buffer more than a route allows.
+ */
+#include "util/common.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "http/server.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#define DEFAULT_THREADS         4
+#define DEFAULT_IDLE_TIMEOUT_S  10
+#define DEFAULT_BODY_TIMEOUT_S  60
+#define DEFAULT_MAX_CONNECTIONS 64
+#define DEFAULT_MAX_PER_IP      16
+#define MAX_THREADS             64
+/* Request line + headers must fit here (libmicrohttpd answers 431/414 otherwise). */
+#define CONNECTION_MEMORY (32u * 1024)
+#define LISTEN_BACKLOG    128
+
+#define JSON_TYPE "application/json"
+#define TEXT_TYPE "text/plain; charset=utf-8"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct http_route *routes;
+	size_t n_routes;
+	void *ctx;
+	unsigned body_timeout_s;
+	int port;
+	bool is_unix;
+	uid_t allowed_uid;
+	char *unix_path; /* removed on stop if it is still our socket */
+	dev_t sock_dev;
+	ino_t sock_ino;
+};
+
+/* Per request, from the URI callback to the completion callback. */
+struct request_state {
+	struct MHD_Connection *conn;
+	const struct http_route *route; /* NULL until the request is routed */
+	char *query;
+	struct buf body;
+	struct timespec started_at;
+	bool started;
+	bool peer_uid_known;
+	uid_t peer_uid;
+	char peer[64];
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void response_init(struct http_response *resp)
+{
+	resp->status = 200;
+	resp->content_type = TEXT_TYPE;
+	buf_init(&resp->body, HTTP_RESPONSE_MAX_BODY);
+	resp->n_headers = 0;
+}
+
+/* A body over the cap must not go out truncated: say so instead. */
+static int response_set(struct http_response *resp, int status, const char *type, const char *body)
+{
+	int r;
+
+	buf_reset(&resp->body);
+	r = buf_puts(&resp->body, body ? body : "");
+	if (r < 0) {
+		buf_reset(&resp->body);
+		resp->status = 500;
+		resp->content_type = JSON_TYPE;
+		(void)buf_puts(&resp->body, "{\"error\":\"response too large\"}");
+		return r;
+	}
+	resp->status = status;
+	resp->content_type = type;
+	return 0;
+}
+
+int http_response_json(struct http_response *resp, int status, const char *json)
+{
+	return response_set(resp, status, JSON_TYPE, json);
+}
+
+int http_response_text(struct http_response *resp, int status, const char *text)
+{
+	return response_set(resp, status, TEXT_TYPE, text);
+}
+
+int http_response_error(struct http_response *resp, int status, const char *message)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct buf b = BUF_INIT(HTTP_RESPONSE_MAX_BODY);
+	int r;
+
+	r = buf_puts(&b, "{\"error\":\"");
+	for (const unsigned char *p = (const unsigned char *)message; r == 0 && *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			char esc[2] = {'\\', (char)*p};
+			r = buf_append(&b, esc, sizeof(esc));
+		} else if (*p < 0x20 || *p == 0x7f) {
+			char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xf]};
+			r = buf_append(&b, esc, sizeof(esc));
+		} else {
+			r = buf_append(&b, p, 1);
+		}
+	}
+	if (r == 0)
+		r = buf_puts(&b, "\"}");
+	if (r == 0)
+		r = response_set(resp, status, JSON_TYPE, buf_str(&b));
+	else
+		(void)response_set(resp, 500, JSON_TYPE, "{\"error\":\"response too large\"}");
+	buf_release(&b);
+	return r;
+}
+
+static bool header_name_is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
+			return false;
+	}
+	return true;
+}
+
+int http_response_header(struct http_response *resp, const char *name, const char *value)
+{
+	struct http_header *h;
+
+	if (!header_name_is_token(name))
+		return -EINVAL;
+	/* These are the server's to write; a second copy would confuse clients. */
+	if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Content-Type") == 0 ||
+	    strcasecmp(name, "Transfer-Encoding") == 0)
+		return -EINVAL;
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return -EINVAL;
+	if (resp->n_headers >= HTTP_RESPONSE_MAX_HEADERS)
+		return -E2BIG;
+	h = &resp->headers[resp->n_headers];
+	if (str_copy(h->name, name, sizeof(h->name)) >= sizeof(h->name) ||
+	    str_copy(h->value, value, sizeof(h->value)) >= sizeof(h->value))
+		return -E2BIG;
+	resp->n_headers++;
+	return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+	const struct request_state *rs = req->impl;
+
+	return MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_arg(const struct http_request *req, const char *name)
+{
+	const struct request_state *rs = req->impl;
+	const char *value = NULL;
+
+	if (MHD_lookup_connection_value_n(rs->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
+	                                  &value, NULL) != MHD_YES)
+		return NULL;
+	return value ? value : "";
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static bool path_matches(const char *pattern, const char *path)
+{
+	size_t n = strlen(pattern);
+
+	if (n >= 2 && pattern[n - 2] == '/' && pattern[n - 1] == '*')
+		return strncmp(path, pattern, n - 1) == 0 && path[n - 1] != '\0';
+	return strcmp(pattern, path) == 0;
+}
+
+static bool method_matches(const char *route_method, const char *method)
+{
+	return strcmp(route_method, method) == 0 ||
+	       (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+}
+
+/* Queue a small response built by the server itself (errors, refusals). */
+static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, const char *json,
+                                  const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) != MHD_YES ||
+	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result queue_not_allowed(struct http_server *s, struct MHD_Connection *conn,
+                                         const char *path)
+{
+	char allow[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < s->n_routes; i++) {
+		const char *m = s->routes[i].method;
+		bool seen = false;
+
+		if (!path_matches(s->routes[i].path, path))
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(s->routes[j].method, m) == 0 &&
+			       path_matches(s->routes[j].path, path);
+		if (seen)
+			continue;
+		used += (size_t)snprintf(
+		        allow + used, used < sizeof(allow) ? sizeof(allow) - used : 0, "%s%s%s",
+		        used ? ", " : "", m, strcmp(m, "GET") == 0 ? ", HEAD" : "");
+		if (used >= sizeof(allow))
+			break;
+	}
+	return queue_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "{\"error\":\"method not allowed\"}",
+	                  allow);
+}
+
+static int connection_fd(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
+}
+
+static int peer_uid(struct MHD_Connection *conn, uid_t *ret)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = connection_fd(conn);
+
+	if (fd < 0)
+		return -EBADF;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (len != sizeof(cred))
+		return -EIO;
+	*ret = cred.uid;
+	return 0;
+}
+
+static void peer_name(struct MHD_Connection *conn, bool is_unix, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci;
+	char host[INET6_ADDRSTRLEN];
+
+	str_copy(out, is_unix ? "unix" : "?", cap);
+	if (is_unix)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	if (ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a =
+		        (const struct sockaddr_in *)(const void *)ci->client_addr;
+		if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)))
+			snprintf(out, cap, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+	} else if (ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a =
+		        (const struct sockaddr_in6 *)(const void *)ci->client_addr;
+		if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)))
+			snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+	}
+}
+
+static struct request_state *request_state_new(const char *uri)
+{
+	struct request_state *rs = calloc(1, sizeof(*rs));
+	const char *q;
+
+	if (!rs)
+		return NULL;
+	buf_init(&rs->body, 0);
+	q = uri ? strchr(uri, '?') : NULL;
+	if (q) {
+		rs->query = strdup(q + 1);
+		if (!rs->query) {
+			free(rs);
+			return NULL;
+		}
+	}
+	return rs;
+}
+
+static void request_state_free(struct request_state *rs)
+{
+	if (!rs)
+		return;
+	buf_release(&rs->body);
+	free(rs->query);
+	free(rs);
+}
+
+/* libmicrohttpd calls this once per request, with the raw request target. */
+static void *server_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	return request_state_new(uri);
+}
+
+static void server_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                                enum MHD_RequestTerminationCode toe)
+{
+	request_state_free(*con_cls);
+	*con_cls = NULL;
+}
+
+__attribute__((format(printf, 2, 0))) static void server_on_log(void *cls, const char *fmt,
+                                                                va_list ap)
+{
+	char line[256];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_debug("http: %s", line);
+}
+
+/*
+ * First call for a request: headers are in, no body byte has been read.
+ * Everything that can be refused without the body is refused here, so a
+ * refused client never gets "100 Continue" and its body is never buffered.
+ */
+static enum MHD_Result request_begin(struct http_server *s, struct request_state *rs,
+                                     struct MHD_Connection *conn, const char *path,
+                                     const char *method)
+{
+	const struct http_route *route = NULL;
+	bool path_known = false;
+	const char *v;
+
+	rs->conn = conn;
+	clock_gettime(CLOCK_MONOTONIC, &rs->started_at);
+	peer_name(conn, s->is_unix, rs->peer, sizeof(rs->peer));
+
+	if (s->is_unix) {
+		/* Fail closed: a peer we cannot identify is a peer we refuse. */
+		if (peer_uid(conn, &rs->peer_uid) < 0 ||
+		    (rs->peer_uid != s->allowed_uid && rs->peer_uid != 0))
+			return queue_json(conn, MHD_HTTP_FORBIDDEN, "{\"error\":\"forbidden\"}",
+			                  NULL);
+		rs->peer_uid_known = true;
+	}
+
+	for (size_t i = 0; i < s->n_routes && !route; i++) {
+		if (!path_matches(s->routes[i].path, path))
+			continue;
+		path_known = true;
+		if (method_matches(s->routes[i].method, method))
+			route = &s->routes[i];
+	}
+	if (!route && !path_known)
+		return queue_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}", NULL);
+	if (!route)
+		return queue_not_allowed(s, conn, path);
+
+	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (v) {
+		int64_t n;
+		if (parse_int64(v, 0, INT64_MAX, &n) < 0)
+			return queue_json(conn, MHD_HTTP_BAD_REQUEST,
+			                  "{\"error\":\"bad Content-Length\"}", NULL);
+		if ((uint64_t)n > route->max_body)
+			return queue_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+			                  "{\"error\":\"request body too large\"}", NULL);
+	}
+	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (v && route->max_body == 0)
+		return queue_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		                  "{\"error\":\"request body too large\"}", NULL);
+
+	rs->route = route;
+	buf_init(&rs->body, route->max_body);
+	return MHD_YES;
+}
+
+/*
+ * A chunked body outgrew its cap. libmicrohttpd (0.9.75) only lets a
+ * response be queued before the body or after all of it, and waiting for
+ * the rest would mean reading what we refuse. So the 413 is written straight
+ * to the socket, which is safe here: nothing of this request's response has
+ * been sent and the previous response on the connection is complete. The
+ * caller then returns MHD_NO and libmicrohttpd closes the connection.
+ */
+static void refuse_body_raw(struct MHD_Connection *conn)
+{
+	static const char body[] = "{\"error\":\"request body too large\"}";
+	char msg[256];
+	int fd = connection_fd(conn);
+	int n;
+
+	if (fd < 0)
+		return;
+	n = snprintf(msg, sizeof(msg),
+	             "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+	             "Content-Type: " JSON_TYPE "\r\nContent-Length: %zu\r\n\r\n%s",
+	             sizeof(body) - 1, body);
+	if (n > 0 && (size_t)n < sizeof(msg))
+		(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)shutdown(fd, SHUT_WR);
+}
+
+static bool body_overdue(const struct http_server *s, const struct request_state *rs)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - rs->started_at.tv_sec > (time_t)s->body_timeout_s;
+}
+
+static enum MHD_Result request_body(struct http_server *s, struct request_state *rs,
+                                    struct MHD_Connection *conn, const char *data, size_t *size)
+{
+	int r;
+
+	/* The idle timeout resets on every byte; this bounds a trickled body. */
+	if (!rs->route || body_overdue(s, rs))
+		return MHD_NO;
+	r = buf_append(&rs->body, data, *size);
+	if (r == -E2BIG) {
+		refuse_body_raw(conn);
+		return MHD_NO;
+	}
+	if (r < 0)
+		return MHD_NO;
+	*size = 0;
+	return MHD_YES;
+}
+
+static enum MHD_Result request_dispatch(struct http_server *s, struct request_state *rs,
+                                        const char *path, const char *method)
+{
+	struct http_request req = {
+	        .method = method,
+	        .path = path,
+	        .query = rs->query,
+	        .body = buf_str(&rs->body),
+	        .body_len = rs->body.len,
+	        .peer_uid = rs->peer_uid,
+	        .peer_uid_known = rs->peer_uid_known,
+	        .impl = rs,
+	};
+	struct http_response resp;
+	struct MHD_Response *r;
+	enum MHD_Result ret = MHD_NO;
+
+	str_copy(req.peer, rs->peer, sizeof(req.peer));
+	response_init(&resp);
+	rs->route->fn(s->ctx, &req, &resp);
+	if (resp.status < 100 || resp.status > 599)
+		(void)http_response_error(&resp, 500, "handler gave no valid status");
+
+	r = MHD_create_response_from_buffer(resp.body.len, (void *)buf_str(&resp.body),
+	                                    MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		goto out;
+	if (resp.content_type &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type) != MHD_YES)
+		goto out;
+	for (size_t i = 0; i < resp.n_headers && i < HTTP_RESPONSE_MAX_HEADERS; i++)
+		if (MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value) !=
+		    MHD_YES)
+			goto out;
+	ret = MHD_queue_response(rs->conn, (unsigned)resp.status, r);
+out:
+	if (r)
+		MHD_destroy_response(r);
+	buf_release(&resp.body);
+	return ret;
+}
+
+static enum MHD_Result server_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                         const char *method, const char *version,
+                                         const char *upload_data, size_t *upload_data_size,
+                                         void **con_cls)
+{
+	struct http_server *s = cls;
+	struct request_state *rs = *con_cls;
+
+	if (!rs) {
+		rs = request_state_new(NULL);
+		if (!rs)
+			return MHD_NO;
+		*con_cls = rs;
+	}
+	if (!rs->started) {
+		rs->started = true;
+		return request_begin(s, rs, conn, url, method);
+	}
+	if (*upload_data_size)
+		return request_body(s, rs, conn, upload_data, upload_data_size);
+	if (!rs->route)
+		return MHD_NO;
+	return request_dispatch(s, rs, url, method);
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len,
+                      struct err *e)
+{
+	struct sockaddr_storage ss;
+	char host[64];
+	const char *port_s, *colon;
+	size_t host_len;
+	int64_t port;
+
+	if (!addr || !*addr)
+		return err_set(e, -EINVAL, "listen address is empty");
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (!close || close[1] != ':')
+			return err_set(e, -EINVAL, "listen address %s: expected [IPV6]:PORT", addr);
+		host_len = (size_t)(close - addr - 1);
+		if (host_len >= sizeof(host))
+			return err_set(e, -EINVAL, "listen address %s: host too long", addr);
+		memcpy(host, addr + 1, host_len);
+		host[host_len] = '\0';
+		port_s = close + 2;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon || colon == addr)
+			return err_set(e, -EINVAL, "listen address %s: expected HOST:PORT", addr);
+		host_len = (size_t)(colon - addr);
+		if (host_len >= sizeof(host))
+			return err_set(e, -EINVAL, "listen address %s: host too long", addr);
+		memcpy(host, addr, host_len);
+		host[host_len] = '\0';
+		if (strchr(host, ':'))
+			return err_set(e, -EINVAL,
+			               "listen address %s: write an IPv6 host in brackets", addr);
+		port_s = colon + 1;
+	}
+	if (parse_int64(port_s, 0, 65535, &port) < 0 || port_s[0] == '+')
+		return err_set(e, -EINVAL, "listen address %s: port must be 0..65535", addr);
+
+	memset(&ss, 0, sizeof(ss));
+	if (addr[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return err_set(e, -EINVAL, "listen address %s: not a numeric IPv6 address",
+			               addr);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*ret_len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		if (strcmp(host, "localhost") == 0)
+			str_copy(host, "127.0.0.1", sizeof(host));
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return err_set(e, -EINVAL, "listen address %s: not a numeric IPv4 address",
+			               addr);
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		*ret_len = sizeof(*a4);
+	}
+	*ret = ss;
+	return 0;
+}
+
+static int tcp_listen(const char *addr, int *ret_fd, int *ret_port, struct err *e)
+{
+	struct sockaddr_storage ss, bound;
+	socklen_t len, blen = sizeof(bound);
+	int fd = -1, one = 1, r;
+
+	r = http_parse_listen(addr, &ss, &len, e);
+	if (r < 0)
+		return r;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_set(e, -errno, "listen %s: socket: %s", addr, strerror(errno));
+	/* Restart without waiting out TIME_WAIT; v6 sockets serve v6 only. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)) {
+		r = err_set(e, -errno, "listen %s: setsockopt: %s", addr, strerror(errno));
+		goto out;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		r = err_set(e, -errno, "listen %s: bind: %s", addr, strerror(errno));
+		goto out;
+	}
+	if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
+		r = err_set(e, -errno, "listen %s: getsockname: %s", addr, strerror(errno));
+		goto out;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		r = err_set(e, -errno, "listen %s: listen: %s", addr, strerror(errno));
+		goto out;
+	}
+	*ret_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+	                                              : ((struct sockaddr_in *)&bound)->sin_port);
+	*ret_fd = fd;
+	fd = -1;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * An existing socket file is only replaced when nobody answers on it: a
+ * second daemon must not silently steal the first one's control socket.
+ */
+static int unix_clear_stale(const char *path, struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(e, -errno, "socket %s: %s", path, strerror(errno));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return err_set(e, -EEXIST, "socket %s: exists and is not a socket", path);
+	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return err_set(e, -errno, "socket %s: %s", path, strerror(errno));
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r == 0 || errno != ECONNREFUSED) {
+		r = err_set(e, -EADDRINUSE, "socket %s: another server is listening on it", path);
+		close(fd);
+		return r;
+	}
+	close(fd);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_set(e, -errno, "socket %s: unlink: %s", path, strerror(errno));
+	return 0;
+}
+
+static int unix_listen(const char *path, mode_t mode, int *ret_fd, dev_t *ret_dev, ino_t *ret_ino,
+                       struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd = -1, r;
+	bool bound = false;
+
+	if (!path || !*path)
+		return err_set(e, -EINVAL, "socket path is empty");
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(e, -ENAMETOOLONG, "socket %s: path too long", path);
+	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+	r = unix_clear_stale(path, e);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_set(e, -errno, "socket %s: %s", path, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = err_set(e, -errno, "socket %s: bind: %s", path, strerror(errno));
+		goto out;
+	}
+	bound = true;
+	/* Nobody can connect before listen(), so the umask's mode never serves. */
+	if (chmod(path, mode) < 0 || lstat(path, &st) < 0) {
+		r = err_set(e, -errno, "socket %s: chmod: %s", path, strerror(errno));
+		goto out;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		r = err_set(e, -errno, "socket %s: listen: %s", path, strerror(errno));
+		goto out;
+	}
+	*ret_fd = fd;
+	*ret_dev = st.st_dev;
+	*ret_ino = st.st_ino;
+	fd = -1;
+	r = 0;
+out:
+	if (fd >= 0) {
+		close(fd);
+		if (bound)
+			(void)unlink(path);
+	}
+	return r;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static int server_new(const struct http_route *routes, size_t n_routes, void *ctx,
+                      struct http_server **ret, struct err *e)
+{
+	struct http_server *s;
+
+	if (n_routes && !routes)
+		return err_set(e, -EINVAL, "http: route table is missing");
+	for (size_t i = 0; i < n_routes; i++) {
+		const struct http_route *rt = &routes[i];
+		if (!rt->method || !header_name_is_token(rt->method) || !rt->path ||
+		    rt->path[0] != '/' || !rt->fn)
+			return err_set(e, -EINVAL, "http: route %zu is invalid", i);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return err_set(e, -ENOMEM, "http: out of memory");
+	if (n_routes) {
+		s->routes = calloc(n_routes, sizeof(*s->routes));
+		if (!s->routes) {
+			free(s);
+			return err_set(e, -ENOMEM, "http: out of memory");
+		}
+		memcpy(s->routes, routes, n_routes * sizeof(*routes));
+	}
+	s->n_routes = n_routes;
+	s->ctx = ctx;
+	*ret = s;
+	return 0;
+}
+
+static void server_free(struct http_server *s)
+{
+	if (!s)
+		return;
+	free(s->routes);
+	free(s->unix_path);
+	free(s);
+}
+
+static unsigned opt_or(unsigned v, unsigned dflt)
+{
+	return v ? v : dflt;
+}
+
+/*
+ * Hand fd to libmicrohttpd. From this call on fd is libmicrohttpd's: it
+ * closes it on stop, and on most failure paths; we would rather leak it on
+ * the others than risk closing a descriptor number another thread reused.
+ */
+static int server_run(struct http_server *s, int fd, const struct http_server_options *opts,
+                      struct err *e)
+{
+	unsigned threads, max_conn, per_ip;
+
+	threads = opt_or(opts ? opts->threads : 0, DEFAULT_THREADS);
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	max_conn = opt_or(opts ? opts->max_connections : 0, DEFAULT_MAX_CONNECTIONS);
+	/* libmicrohttpd splits the limit between threads: each needs one. */
+	if (max_conn < threads)
+		threads = max_conn;
+	/* The per-IP limit is meaningless on a unix socket: every peer is "local". */
+	per_ip = s->is_unix ? 0 : opt_or(opts ? opts->max_per_ip : 0, DEFAULT_MAX_PER_IP);
+	s->body_timeout_s = opt_or(opts ? opts->body_timeout_s : 0, DEFAULT_BODY_TIMEOUT_S);
+
+	s->daemon = MHD_start_daemon(
+	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	        0, NULL, NULL, server_on_request, s,
+	        /* first, so even start-up messages stay at debug */
+	        MHD_OPTION_EXTERNAL_LOGGER, server_on_log, (void *)NULL, MHD_OPTION_LISTEN_SOCKET,
+	        fd, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	        opt_or(opts ? opts->idle_timeout_s : 0, DEFAULT_IDLE_TIMEOUT_S),
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+	        MHD_OPTION_URI_LOG_CALLBACK, server_on_uri, (void *)s, MHD_OPTION_NOTIFY_COMPLETED,
+	        server_on_completed, (void *)s, MHD_OPTION_END);
+	if (!s->daemon)
+		return err_set(e, -EIO, "http: cannot start the server");
+	return 0;
+}
+
+int http_server_start_tcp(const char *addr, const struct http_route *routes, size_t n_routes,
+                          void *ctx, struct http_server **ret, struct err *e)
+{
+	return http_server_start_tcp_opts(addr, routes, n_routes, ctx, NULL, ret, e);
+}
+
+int http_server_start_tcp_opts(const char *addr, const struct http_route *routes, size_t n_routes,
+                               void *ctx, const struct http_server_options *opts,
+                               struct http_server **ret, struct err *e)
+{
+	struct http_server *s = NULL;
+	int fd = -1, port = 0, r;
+
+	r = server_new(routes, n_routes, ctx, &s, e);
+	if (r < 0)
+		return r;
+	r = tcp_listen(addr, &fd, &port, e);
+	if (r < 0)
+		goto out;
+	s->port = port;
+	r = server_run(s, fd, opts, e);
+	if (r < 0)
+		goto out;
+	*ret = s;
+	s = NULL;
+out:
+	server_free(s);
+	return r;
+}
+
+int http_server_start_unix(const char *path, mode_t mode, uid_t allowed_uid,
+                           const struct http_route *routes, size_t n_routes, void *ctx,
+                           struct http_server **ret, struct err *e)
+{
+	return http_server_start_unix_opts(path, mode, allowed_uid, routes, n_routes, ctx, NULL,
+	                                   ret, e);
+}
+
+int http_server_start_unix_opts(const char *path, mode_t mode, uid_t allowed_uid,
+                                const struct http_route *routes, size_t n_routes, void *ctx,
+                                const struct http_server_options *opts, struct http_server **ret,
+                                struct err *e)
+{
+	struct http_server *s = NULL;
+	int fd = -1, r;
+
+	r = server_new(routes, n_routes, ctx, &s, e);
+	if (r < 0)
+		return r;
+	s->is_unix = true;
+	s->allowed_uid = allowed_uid;
+	s->unix_path = str_dup(path);
+	if (path && !s->unix_path) {
+		r = err_set(e, -ENOMEM, "http: out of memory");
+		goto out;
+	}
+	r = unix_listen(path, mode, &fd, &s->sock_dev, &s->sock_ino, e);
+	if (r < 0)
+		goto out;
+	r = server_run(s, fd, opts, e);
+	if (r < 0) {
+		(void)unlink(path);
+		goto out;
+	}
+	*ret = s;
+	s = NULL;
+out:
+	server_free(s);
+	return r;
+}
+
+int http_server_port(const struct http_server *s)
+{
+	return s ? s->port : 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	struct stat st;
+
+	if (!s)
+		return;
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	/* Only our own socket: a newer server may already have taken the path. */
+	if (s->unix_path && lstat(s->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+		(void)unlink(s->unix_path);
+	server_free(s);
+}
