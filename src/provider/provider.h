@@ -50,6 +50,9 @@ struct instance_list {
 
 int instance_list_add(struct instance_list *l, const struct instance *in);
 void instance_list_release(struct instance_list *l);
+/* Map a cloud state to health as every provider does: active -> healthy,
+ * stopped/error/deleted -> unhealthy, created/unknown -> unknown. */
+enum health health_from_state(enum cloud_state s);
 
 /* What create() needs. The strings belong to the caller. */
 struct instance_spec {
@@ -61,6 +64,9 @@ struct instance_spec {
 	 * "KEY=value\n" lines given to the startup script's environment
 	 * (ACTIONS_RUNNER_INPUT_JITCONFIG or _TOKEN, ...). Secret: the provider
 	 * writes it where only the instance can read it, never into argv.
+	 * KEY is [A-Za-z_][A-Za-z0-9_]*; value is either the rest of the line
+	 * taken literally or one POSIX single-quoted word ('it'\''s').
+	 * Blank lines are skipped.
 	 */
 	const char *secret_env;
 	const char *runner_tarball;          /* verified runner package on this host, or NULL */
@@ -74,11 +80,15 @@ struct provider_ops {
 		      struct err *e);
 	/* -ENOENT when there is no such instance. */
 	int (*get)(struct provider *p, const char *name, struct instance *ret, struct err *e);
-	/* Only names owned by manager; a partial listing is an error. */
+	/*
+	 * Only names owned by manager; a partial listing is an error. On
+	 * success *ret holds exactly this listing (old contents released).
+	 */
 	int (*list)(struct provider *p, const char *manager, struct instance_list *ret,
 		    struct err *e);
 	/* Idempotent: a missing instance is success. */
 	int (*delete)(struct provider *p, const char *name, struct err *e);
+	/* From the provider's view only; an unknown name is HEALTH_UNKNOWN (not an error). */
 	int (*health)(struct provider *p, const char *name, enum health *ret, struct err *e);
 	/*
 	 * A regular file inside the instance (path relative to the runner's

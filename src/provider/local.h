@@ -1,0 +1,39 @@
+/*
+ * The `local` provider: each instance is the startup script running on this
+ * machine as the unprivileged providers.local.user, in its own session and,
+ * where the kernel allows it, its own PID and mount namespaces, in its own
+ * directory work_dir/<name>/ (owned by that user, 0700). Instances outlive
+ * the daemon: a new provider lists what an earlier process started.
+ *
+ * Layout (work_dir is root-owned 0711, so runner users cannot list it):
+ *   work_dir/<name>/            HOME of the instance, runner-owned 0700:
+ *     startup.sh startup.log runner.tar.gz tmp/  (tmp is its /tmp when isolated)
+ *   work_dir/.state/<name>.json runnerd's record (root 0600): pid, process
+ *                               start time, flavor, created_at
+ *
+ * Secrets reach the script only through its environment (never argv, never
+ * a file). Requires root: provider_new fails otherwise, and creates the
+ * runner user (system user, own group, no password, nologin) if missing.
+ */
+#ifndef RUNNERD_PROVIDER_LOCAL_H
+#define RUNNERD_PROVIDER_LOCAL_H
+
+#include "provider/provider.h"
+
+#define LOCAL_DEFAULT_WORK_DIR     "/var/lib/runnerd/local"
+#define LOCAL_DEFAULT_USER         "runnerd-runner"
+#define LOCAL_DEFAULT_STOP_TIMEOUT 10 /* seconds */
+
+/* Uses cfg->local (work_dir, user, stop_timeout) and cfg->manager.state_dir and
+ * log_dir (hidden from isolated instances). cfg may be NULL: defaults. */
+int local_new(const struct config *cfg, struct provider **ret, struct err *e);
+
+/* True when instances get their own PID and mount namespaces. */
+bool local_isolated(const struct provider *p);
+/* Turn namespaces off for instances created from now on (tests of the
+ * fallback path); it cannot turn them on where the kernel refuses. */
+void local_set_isolated(struct provider *p, bool on);
+/* The uid instances run as. */
+uid_t local_runner_uid(const struct provider *p);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * The `memory` provider: a test double behind the provider vtable. Instances
+ * are entries in a hash table (tens of thousands stay cheap); nothing runs.
+ * Tests and benchmarks steer it with the hooks below: inject failures, move
+ * an instance to another state, add files for pull_file, count calls, add
+ * latency. It must never be chosen by an operator's config for real work.
+ *
+ * Every hook takes the struct provider returned by provider_new("memory")
+ * and returns -EINVAL when handed any other provider.
+ */
+#ifndef RUNNERD_PROVIDER_MEMORY_H
+#define RUNNERD_PROVIDER_MEMORY_H
+
+#include "provider/provider.h"
+
+enum memory_op {
+	MEMORY_OP_CREATE = 0,
+	MEMORY_OP_GET,
+	MEMORY_OP_LIST,
+	MEMORY_OP_DELETE,
+	MEMORY_OP_HEALTH,
+	MEMORY_OP_PULL_FILE,
+	MEMORY_OP_COUNT,
+};
+
+/* cfg is unused (may be NULL). */
+int memory_new(const struct config *cfg, struct provider **ret, struct err *e);
+
+/*
+ * The next `times` calls of op fail with err (a negative errno); times < 0:
+ * every call until memory_fail(p, op, 0, 0) clears it. A failing list is a
+ * partial listing; a failing delete leaves the instance; a failing create
+ * leaves nothing unless memory_fail_create_leaves() says otherwise.
+ */
+int memory_fail(struct provider *p, enum memory_op op, int err, int times);
+/* A failing create still leaves the instance behind in state s, as a cloud
+ * that timed out would; CLOUD_DELETED (the default) leaves nothing. */
+int memory_fail_create_leaves(struct provider *p, enum cloud_state s);
+/* Sleep this long in every call of op (outside the lock), 0 = none. */
+int memory_set_latency(struct provider *p, enum memory_op op, int64_t usec);
+
+/* Add an instance directly (no create call is counted); -EEXIST if present. */
+int memory_add(struct provider *p, const struct instance *in);
+/* -ENOENT when there is no such instance. */
+int memory_set_state(struct provider *p, const char *name, enum cloud_state s);
+int memory_set_created_at(struct provider *p, const char *name, time_t t);
+/* A file pull_file(name, path) returns (replaces an earlier one). */
+int memory_put_file(struct provider *p, const char *name, const char *path, const void *data,
+                    size_t len);
+/* What create() received: a copy of spec->secret_env / startup_script ("" when NULL). */
+int memory_get_secret_env(struct provider *p, const char *name, struct buf *ret);
+int memory_get_startup_script(struct provider *p, const char *name, struct buf *ret);
+
+/* Instances held right now, and how many times op was called (failed calls included). */
+size_t memory_count(struct provider *p);
+uint64_t memory_calls(struct provider *p, enum memory_op op);
+
+#endif

@@ -1,0 +1,1081 @@
+/*
+ * Unit tests of src/provider: the local provider against the real kernel
+ * (runs as root: creates the user runnerd-test-runner, starts real process
+ * trees in a temporary work_dir, kills them) and the memory test double.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/common.h"
+#include "util/fileutil.h"
+#include "util/strutil.h"
+#include "provider/provider.h"
+#include "provider/local.h"
+#include "provider/memory.h"
+
+#include <dirent.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define TEST_USER   "runnerd-test-runner"
+#define TEST_SECRET "s3cr3t-jit 'value' with spaces"
+#define GRACE_S     1
+#define TOKEN_REL   "../../token" /* from an instance dir */
+
+static char base[PATH_MAX];  /* plays runnerd's state_dir */
+static char work[PATH_MAX];  /* providers.local.work_dir, inside base */
+static char token[PATH_MAX]; /* a root-only 0600 file next to work_dir */
+static struct config cfg;
+static struct provider *lp;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void inst_path(char *out, size_t cap, const char *name, const char *file)
+{
+	snprintf(out, cap, "%s/%s/%s", work, name, file);
+}
+
+static bool wait_file(const char *name, const char *file, long ms)
+{
+	char path[PATH_MAX];
+	int64_t end = mono_ms() + ms;
+	inst_path(path, sizeof(path), name, file);
+	while (mono_ms() < end) {
+		if (access(path, F_OK) == 0)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* Contents of an instance file (trailing newline stripped); "" when missing. */
+static void slurp(const char *name, const char *file, char *out, size_t cap)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(cap - 1);
+	inst_path(path, sizeof(path), name, file);
+	out[0] = '\0';
+	if (file_read(path, cap - 1, true, &b, NULL) == 0) {
+		str_copy(out, buf_str(&b), cap);
+		size_t n = strlen(out);
+		while (n > 0 && out[n - 1] == '\n')
+			out[--n] = '\0';
+	}
+	buf_release(&b);
+}
+
+static void spec_init(struct instance_spec *s, const char *name, const char *manager,
+                      const char *script, const char *secret)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->manager = manager;
+	s->startup_script = script;
+	s->secret_env = secret;
+}
+
+static void create_ok(const char *name, const char *manager, const char *script, const char *secret,
+                      struct instance *ret)
+{
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	spec_init(&s, name, manager, script, secret);
+	int r = lp->ops->create(lp, &s, ret ? ret : &in, &e);
+	if (r != 0)
+		fail_msg("create %s: %d %s", name, r, e.msg);
+}
+
+static void delete_ok(const char *name)
+{
+	struct err e = {0};
+	int r = lp->ops->delete (lp, name, &e);
+	if (r != 0)
+		fail_msg("delete %s: %d %s", name, r, e.msg);
+}
+
+static enum cloud_state state_of(const char *name)
+{
+	struct instance in;
+	assert_int_equal(lp->ops->get(lp, name, &in, NULL), 0);
+	return in.state;
+}
+
+static bool wait_state(const char *name, enum cloud_state s, long ms)
+{
+	int64_t end = mono_ms() + ms;
+	while (mono_ms() < end) {
+		if (state_of(name) == s)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* Is any live process's command line holding needle? */
+static bool proc_cmdline_has(const char *needle, size_t len)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir("/proc");
+	assert_non_null(d);
+	while ((de = readdir(d)) && !found) {
+		char path[300], data[8192];
+		ssize_t n;
+		int fd;
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, data, sizeof(data));
+		close(fd);
+		if (n > 0 && memmem(data, (size_t)n, needle, len))
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+/* A background command may not have exec'd yet when the script says ready. */
+static bool wait_cmdline(const char *needle, size_t len)
+{
+	int64_t end = mono_ms() + 3000;
+	while (mono_ms() < end) {
+		if (proc_cmdline_has(needle, len))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+static pid_t leader_of(const char *name)
+{
+	struct instance in;
+	int64_t v = 0;
+	assert_int_equal(lp->ops->get(lp, name, &in, NULL), 0);
+	assert_int_equal(parse_int64(in.provider_id, 1, INT_MAX, &v), 0);
+	return (pid_t)v;
+}
+
+/* A "Key:\tvalue" line of /proc/<pid>/status, "" when absent. */
+static void proc_status(pid_t pid, const char *key, char *out, size_t cap)
+{
+	char path[64], data[4096], *p, *end;
+	ssize_t n;
+	int fd;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	out[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	data[n] = '\0';
+	p = strstr(data, key);
+	if (!p)
+		return;
+	p += strlen(key);
+	while (*p == ':' || *p == '\t' || *p == ' ')
+		p++;
+	end = strchr(p, '\n');
+	if (end)
+		*end = '\0';
+	str_copy(out, p, cap);
+}
+
+static const char *secret_needle;
+static int secret_files;
+
+static int scan_file(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	(void)f;
+	if (flag != FTW_F || !S_ISREG(st->st_mode) || strstr(path, "/secret.out") ||
+	    strstr(path, "/env.out"))
+		return 0;
+	if (file_read(path, b.max, true, &b, NULL) == 0 &&
+	    memmem(b.data, b.len, secret_needle, strlen(secret_needle))) {
+		fprintf(stderr, "# secret found in %s\n", path);
+		secret_files++;
+	}
+	buf_release(&b);
+	return 0;
+}
+
+static void cfg_init(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.local.work_dir = work;
+	cfg.local.user = TEST_USER;
+	cfg.local.stop_timeout = GRACE_S;
+	cfg.manager.state_dir = base;
+}
+
+static int group_setup(void **state)
+{
+	struct err e = {0};
+	int fd;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_provider_local needs root\n");
+		return -1;
+	}
+	/* Not under /tmp, so instances get a private /tmp we can observe. */
+	str_copy(base, "/run/runnerd-test-XXXXXX", sizeof(base));
+	if (!mkdtemp(base)) {
+		str_copy(base, "/tmp/runnerd-test-XXXXXX", sizeof(base));
+		if (!mkdtemp(base))
+			return -1;
+	}
+	chmod(base, 0711);
+	snprintf(work, sizeof(work), "%s/work", base);
+	snprintf(token, sizeof(token), "%s/token", base);
+	fd = open(token, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, "ROOT-ONLY-TOKEN\n", 16) != 16)
+		return -1;
+	close(fd);
+	cfg_init();
+	if (provider_new("local", &cfg, &lp, &e) != 0) {
+		fprintf(stderr, "provider_new: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* After a failed test: stop (by pid) any process still working under base. */
+static void kill_strays(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[300], cwd[PATH_MAX];
+		ssize_t n;
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cwd", de->d_name);
+		n = readlink(path, cwd, sizeof(cwd) - 1);
+		if (n <= 0)
+			continue;
+		cwd[n] = '\0';
+		if (str_has_prefix(cwd, base) && (cwd[strlen(base)] == '/' || !cwd[strlen(base)])) {
+			fprintf(stderr, "# killing stray process %s in %s\n", de->d_name, cwd);
+			kill((pid_t)strtol(de->d_name, NULL, 10), SIGKILL);
+		}
+	}
+	closedir(d);
+}
+
+static int group_teardown(void **state)
+{
+	struct instance_list l = {0};
+	static const char *const managers[] = {"ci", "ci-east", "pf", "cc"};
+	if (lp) {
+		for (size_t m = 0; m < ARRAY_SIZE(managers); m++) {
+			if (lp->ops->list(lp, managers[m], &l, NULL) == 0)
+				for (size_t i = 0; i < l.n; i++) {
+					struct err e = {0};
+					if (lp->ops->delete (lp, l.v[i].name, &e) < 0)
+						fprintf(stderr, "# teardown: %s\n", e.msg);
+				}
+			instance_list_release(&l);
+		}
+	}
+	provider_free(lp);
+	lp = NULL;
+	kill_strays();
+	rm_rf(base, NULL);
+	return 0;
+}
+
+/* ---- local: create and what the instance can and cannot do ------------- */
+
+static void test_local_setup(void **state)
+{
+	struct passwd *pw = getpwnam(TEST_USER);
+	struct stat st;
+
+	assert_non_null(pw);
+	assert_int_not_equal(pw->pw_uid, 0);
+	assert_int_equal(local_runner_uid(lp), pw->pw_uid);
+	assert_int_equal(stat(work, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0711);
+	assert_true(strstr(pw->pw_shell, "nologin") != NULL);
+	/* Unknown providers are refused by name. */
+	struct provider *p = NULL;
+	struct err e = {0};
+	assert_int_equal(provider_new("nope", &cfg, &p, &e), -ENOENT);
+	assert_null(p);
+	fprintf(stderr, "# local provider isolation: %s\n",
+	        local_isolated(lp) ? "pid+mount namespaces" : "none (session only)");
+}
+
+static void test_local_lifecycle(void **state)
+{
+	const char *a = "ci-00000000000a", *b = "ci-00000000000b";
+	char script[4096], buf[512], path[PATH_MAX];
+	struct instance in, in2;
+	struct instance_list l = {0};
+	struct provider *fresh = NULL;
+	struct err e = {0};
+	enum health h;
+	struct passwd *pw = getpwnam(TEST_USER);
+	struct stat st;
+	pid_t pid;
+
+	assert_non_null(pw);
+	create_ok(b, "ci", "touch ready; while [ ! -e stop ]; do sleep 0.05; done\n", NULL, NULL);
+	assert_true(wait_file(b, "ready", 5000));
+	snprintf(script, sizeof(script),
+	         "id -u > uid.out\n"
+	         "id -G > groups.out\n"
+	         "cat /proc/$$/stat > stat.out\n"
+	         "echo \"$MY_SECRET\" > secret.out\n"
+	         "env | sort > env.out\n"
+	         "if cat '%s' > tok.out 2>/dev/null; then echo readable; else echo denied; fi > "
+	         "probe.out\n"
+	         "ls '%s' > ls.out 2>&1\n"
+	         "ls /proc | grep -c '^[0-9]' > nproc.out\n"
+	         "if [ -e '%s' ]; then echo visible; else echo hidden; fi > hide.out\n"
+	         "touch /tmp/private-marker\n"
+	         "touch ready\n"
+	         "while [ ! -e stop ]; do sleep 0.05; done\n",
+	         token, work, token);
+	create_ok(a, "ci", script,
+	          "MY_SECRET='"
+	          "s3cr3t-jit '\\''value'\\'' with spaces"
+	          "'\n\nPLAIN=x=y\n",
+	          &in);
+	assert_string_equal(in.name, a);
+	assert_int_equal(in.state, CLOUD_ACTIVE);
+	assert_true(in.created_at > 0);
+	assert_true(wait_file(a, "ready", 5000));
+
+	/* The unprivileged user, its own group only, no way back to root. */
+	slurp(a, "uid.out", buf, sizeof(buf));
+	assert_string_not_equal(buf, "0");
+	assert_int_equal(strtol(buf, NULL, 10), (long)pw->pw_uid);
+	slurp(a, "groups.out", buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%ld", (long)pw->pw_gid);
+	assert_string_equal(buf, path);
+	pid = leader_of(a);
+	proc_status(pid, "NoNewPrivs", buf, sizeof(buf));
+	assert_string_equal(buf, "1");
+	proc_status(pid, "Uid", buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%ld\t%ld\t%ld\t%ld", (long)pw->pw_uid, (long)pw->pw_uid,
+	         (long)pw->pw_uid, (long)pw->pw_uid);
+	assert_string_equal(buf, path);
+
+	/* Its own session and process group, led by the leader runnerd recorded
+	 * (in a PID namespace that leader is its init, pid 1). */
+	slurp(a, "stat.out", buf, sizeof(buf));
+	{
+		char *p = strrchr(buf, ')');
+		long pgrp = 0, sid = 0;
+		assert_non_null(p);
+		assert_int_equal(sscanf(p + 2, "%*c %*d %ld %ld", &pgrp, &sid), 2);
+		assert_int_equal(pgrp, sid);
+		assert_int_equal(sid, local_isolated(lp) ? 1 : (long)pid);
+		assert_int_not_equal(sid, (long)getsid(0));
+	}
+	{
+		char path2[64];
+		struct buf sb = BUF_INIT(1024);
+		snprintf(path2, sizeof(path2), "/proc/%d/stat", (int)pid);
+		assert_int_equal(file_read(path2, 1024, false, &sb, NULL), 0);
+		const char *p = strrchr(buf_str(&sb), ')');
+		long pgrp = 0, sid = 0;
+		assert_int_equal(sscanf(p + 2, "%*c %*d %ld %ld", &pgrp, &sid), 2);
+		assert_int_equal(pgrp, (long)pid);
+		assert_int_equal(sid, (long)pid);
+		buf_release(&sb);
+	}
+
+	/* The secret arrived through the environment, quotes and all... */
+	slurp(a, "secret.out", buf, sizeof(buf));
+	assert_string_equal(buf, TEST_SECRET);
+	/* ...and is in no command line and in no file but the one the script wrote. */
+	assert_false(proc_cmdline_has("s3cr3t-jit", 10));
+	secret_needle = "s3cr3t-jit";
+	secret_files = 0;
+	assert_int_equal(nftw(base, scan_file, 16, FTW_PHYS), 0);
+	assert_int_equal(secret_files, 0);
+
+	/* A minimal, clean environment. */
+	slurp(a, "env.out", buf, sizeof(buf));
+	{
+		char expect[1024];
+		snprintf(expect, sizeof(expect),
+		         "HOME=%s/%s\nLANG=C.UTF-8\nMY_SECRET=%s\nPATH=/usr/local/bin:/usr/bin:/"
+		         "bin\n"
+		         "PLAIN=x=y\nPWD=%s/%s\nRUNNERD_HOME=%s/%s\nUSER=%s",
+		         work, a, TEST_SECRET, work, a, work, a, TEST_USER);
+		assert_string_equal(buf, expect);
+	}
+
+	/* It cannot read runnerd's 0600 files, nor see the other instances. */
+	slurp(a, "probe.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	slurp(a, "ls.out", buf, sizeof(buf));
+	assert_null(strstr(buf, b));
+	assert_null(strstr(buf, ".state"));
+	if (local_isolated(lp)) {
+		/* Its own PID namespace: the wrapper, the script, a few commands. */
+		slurp(a, "nproc.out", buf, sizeof(buf));
+		assert_true(strtol(buf, NULL, 10) <= 6);
+		/* runnerd's state dir is an empty tmpfs in there: the token does not exist. */
+		slurp(a, "hide.out", buf, sizeof(buf));
+		assert_string_equal(buf, "hidden");
+	}
+	if (local_isolated(lp) && !str_has_prefix(base, "/tmp/")) {
+		inst_path(path, sizeof(path), a, "tmp/private-marker");
+		assert_int_equal(access(path, F_OK), 0);
+		assert_int_not_equal(access("/tmp/private-marker", F_OK), 0);
+	}
+
+	/* Its directory is its own, 0700; runnerd's record is not in it. */
+	inst_path(path, sizeof(path), a, "");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, pw->pw_uid);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(path, sizeof(path), "%s/.state/%s.json", work, a);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+
+	/* get / health / list while it runs. */
+	assert_int_equal(lp->ops->get(lp, a, &in2, &e), 0);
+	assert_int_equal(in2.state, CLOUD_ACTIVE);
+	assert_string_equal(in2.provider_id, in.provider_id);
+	assert_int_equal(lp->ops->health(lp, a, &h, &e), 0);
+	assert_int_equal(h, HEALTH_HEALTHY);
+	assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	for (size_t i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i].state, CLOUD_ACTIVE);
+
+	/* A daemon restart: a new provider sees what the old one started. */
+	cfg_init();
+	assert_int_equal(provider_new("local", &cfg, &fresh, &e), 0);
+	assert_int_equal(fresh->ops->list(fresh, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(fresh->ops->get(fresh, a, &in2, &e), 0);
+	assert_int_equal(in2.state, CLOUD_ACTIVE);
+	assert_string_equal(in2.provider_id, in.provider_id);
+	provider_free(fresh);
+
+	/* The script ends: STOPPED, unhealthy. */
+	inst_path(path, sizeof(path), a, "stop");
+	assert_int_equal(close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)), 0);
+	assert_true(wait_state(a, CLOUD_STOPPED, 5000));
+	assert_int_equal(lp->ops->health(lp, a, &h, &e), 0);
+	assert_int_equal(h, HEALTH_UNHEALTHY);
+	assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	for (size_t i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i].state,
+		                 strcmp(l.v[i].name, a) == 0 ? CLOUD_STOPPED : CLOUD_ACTIVE);
+	instance_list_release(&l);
+
+	/* Delete removes everything; deleting again succeeds; get says ENOENT. */
+	delete_ok(a);
+	delete_ok(b);
+	inst_path(path, sizeof(path), a, "");
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/.state/%s.json", work, a);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_int_equal(lp->ops->get(lp, a, &in2, &e), -ENOENT);
+	assert_int_equal(lp->ops->health(lp, a, &h, &e), 0);
+	assert_int_equal(h, HEALTH_UNKNOWN);
+	delete_ok(a);
+	delete_ok("ci-0123456789ab");
+}
+
+static void test_local_tarball(void **state)
+{
+	const char *a = "ci-0000000000c1";
+	char tb[PATH_MAX], path[PATH_MAX], buf[256];
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	struct stat st;
+
+	snprintf(tb, sizeof(tb), "%s/runner-src.tar.gz", base);
+	assert_int_equal(file_write_atomic(tb, "TARBALL", 7, 0600, &e), 0);
+	spec_init(&s, a, "ci",
+	          "[ \"$RUNNERD_RUNNER_TARBALL\" = \"$HOME/runner.tar.gz\" ] && "
+	          "cat \"$RUNNERD_RUNNER_TARBALL\" > tb.out\n"
+	          "printf '%s|%s' \"$MULTI\" \"$B\" > multi.out\n"
+	          "touch ready; sleep 30\n",
+	          /* as runner_secret_env quotes: a quoted word may hold a newline */
+	          "MULTI='line1\nit'\\''s line2'\nB=2");
+	s.runner_tarball = tb;
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), 0);
+	assert_true(wait_file(a, "ready", 5000));
+	slurp(a, "tb.out", buf, sizeof(buf));
+	assert_string_equal(buf, "TARBALL");
+	slurp(a, "multi.out", buf, sizeof(buf));
+	assert_string_equal(buf, "line1\nit's line2|2");
+	inst_path(path, sizeof(path), a, "runner.tar.gz");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, local_runner_uid(lp));
+	/* A graceful stop: TERM ends the sleep, the script ends well before the grace. */
+	int64_t t0 = mono_ms();
+	delete_ok(a);
+	assert_true(mono_ms() - t0 < GRACE_S * 1000 - 200);
+}
+
+static void test_local_create_refused(void **state)
+{
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	struct instance_list l = {0};
+
+	spec_init(&s, "ci-0000000000d1", "ci", "true\n", "HOME=/root\n");
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "ci-0000000000d1", "ci", "true\n", "MY_SECRET='unterminated-S3CRET\n");
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	assert_null(strstr(e.msg, "S3CRET"));
+	spec_init(&s, "ci-0000000000d1", "ci", "true\n", "A=1\nA=2\n");
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "ci-0000000000d1", "ci", "true\n", "1BAD=x\n");
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "ci-0000000000d1", "ci", "true\n", "K='a'b\n");
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "ci-0000000000d1", "ci", "true\n", "K\n");
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "../etc", NULL, "true\n", NULL);
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "ci-east-0000000000d1", "ci", "true\n", NULL);
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	spec_init(&s, "ci-0000000000d1", "ci", NULL, NULL);
+	assert_int_equal(lp->ops->create(lp, &s, &in, &e), -EINVAL);
+	/* Nothing was left behind. */
+	assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 0);
+	instance_list_release(&l);
+	assert_int_equal(lp->ops->delete (lp, "../etc", &e), -EINVAL);
+	assert_int_equal(lp->ops->get(lp, "ci-0000000000d1", &in, &e), -ENOENT);
+}
+
+static void test_local_list_ownership(void **state)
+{
+	struct instance_list l = {0};
+	struct err e = {0};
+	char path[PATH_MAX], bak[PATH_MAX];
+
+	create_ok("ci-east-0000000000e1", "ci-east", "sleep 30\n", NULL, NULL);
+	create_ok("ci-0000000000e2", "ci", "sleep 30\n", NULL, NULL);
+	/* Junk: dirs without records, records of other names, a corrupt record. */
+	snprintf(path, sizeof(path), "%s/junk", work);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/ci-aaaaaaaaaaaa", work);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.state/junk.json", work);
+	assert_int_equal(file_write_atomic(path, "{}", 2, 0600, &e), 0);
+	snprintf(path, sizeof(path), "%s/.state/ci-cccccccccccc.txt", work);
+	assert_int_equal(file_write_atomic(path, "{}", 2, 0600, &e), 0);
+	snprintf(path, sizeof(path), "%s/.state/ci-bbbbbbbbbbbb.json", work);
+	assert_int_equal(file_write_atomic(path, "not json", 8, 0600, &e), 0);
+
+	assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	for (size_t i = 0; i < l.n; i++) {
+		if (strcmp(l.v[i].name, "ci-0000000000e2") == 0)
+			assert_int_equal(l.v[i].state, CLOUD_ACTIVE);
+		else if (strcmp(l.v[i].name, "ci-bbbbbbbbbbbb") == 0)
+			assert_int_equal(l.v[i].state, CLOUD_ERROR); /* so the manager removes it */
+		else
+			fail_msg("unexpected %s", l.v[i].name);
+	}
+	assert_int_equal(lp->ops->list(lp, "ci-east", &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].name, "ci-east-0000000000e1");
+	assert_int_equal(lp->ops->list(lp, "c", &l, &e), 0);
+	assert_int_equal(l.n, 0);
+
+	/* A listing that cannot be completed is an error, and ret is untouched. */
+	snprintf(path, sizeof(path), "%s/.state", work);
+	snprintf(bak, sizeof(bak), "%s/.state-bak", work);
+	assert_int_equal(rename(path, bak), 0);
+	assert_int_equal(symlink(bak, path), 0);
+	{
+		int r = lp->ops->list(lp, "ci", &l, &e);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(rename(bak, path), 0);
+		assert_true(r == -ELOOP || r == -ENOTDIR);
+		assert_int_equal(l.n, 0); /* the previous listing, untouched */
+	}
+	instance_list_release(&l);
+
+	delete_ok("ci-east-0000000000e1");
+	delete_ok("ci-0000000000e2");
+	delete_ok("ci-bbbbbbbbbbbb");
+	delete_ok("ci-aaaaaaaaaaaa"); /* a dir without a record goes too */
+	assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 0);
+	instance_list_release(&l);
+	snprintf(path, sizeof(path), "%s/ci-aaaaaaaaaaaa", work);
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void test_local_delete_stubborn(void **state)
+{
+	const char *a = "ci-0000000000f1";
+	char path[PATH_MAX];
+	int64_t t0, dt;
+	pid_t pid;
+
+	/* Ignores TERM and (where a namespace still holds it) escapes into its own session. */
+	create_ok(a, "ci",
+	          local_isolated(lp) ? "trap '' TERM\n"
+	                               "setsid sleep 1000.125 &\n"
+	                               "touch ready\n"
+	                               "while :; do sleep 0.1; done\n"
+	                             : "trap '' TERM\n"
+	                               "sleep 1000.125 &\n"
+	                               "touch ready\n"
+	                               "while :; do sleep 0.1; done\n",
+	          NULL, NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_cmdline("1000.125", 8));
+	pid = leader_of(a);
+	t0 = mono_ms();
+	delete_ok(a);
+	dt = mono_ms() - t0;
+	assert_true(dt >= GRACE_S * 1000);
+	assert_true(dt < GRACE_S * 1000 + 4000);
+	assert_false(proc_cmdline_has("1000.125", 8));
+	{
+		char sp[64], data[512];
+		snprintf(sp, sizeof(sp), "/proc/%d/stat", (int)pid);
+		struct buf b = BUF_INIT(sizeof(data));
+		if (file_read(sp, sizeof(data), false, &b, NULL) == 0) {
+			const char *p = strrchr(buf_str(&b), ')');
+			assert_non_null(p);
+			assert_true(p[2] == 'Z' || p[2] == 'X'); /* an unreaped orphan at most */
+		}
+		buf_release(&b);
+	}
+	inst_path(path, sizeof(path), a, "");
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
+/* Without namespaces: still its own session, still the runner user, still killed. */
+static void test_local_fallback(void **state)
+{
+	const char *a = "ci-0000000000f2";
+	char buf[1024];
+	int64_t t0;
+
+	local_set_isolated(lp, false);
+	create_ok(a, "ci",
+	          "trap '' TERM\n"
+	          "id -u > uid.out\n"
+	          "echo \"$MY_SECRET\" > secret.out\n"
+	          "cat /proc/$$/stat > stat.out\n"
+	          "sleep 1000.25 &\n"
+	          "if cat " TOKEN_REL
+	          " >/dev/null 2>&1; then echo readable; else echo denied; fi > probe.out\n"
+	          "touch ready\n"
+	          "while :; do sleep 0.1; done\n",
+	          "MY_SECRET=fallback-S3CRET\n", NULL);
+	local_set_isolated(lp, true);
+	assert_true(wait_file(a, "ready", 5000));
+	slurp(a, "uid.out", buf, sizeof(buf));
+	assert_int_equal(strtol(buf, NULL, 10), (long)local_runner_uid(lp));
+	slurp(a, "secret.out", buf, sizeof(buf));
+	assert_string_equal(buf, "fallback-S3CRET");
+	slurp(a, "probe.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied"); /* file modes alone keep it out */
+	assert_false(proc_cmdline_has("fallback-S3CRET", 15));
+	slurp(a, "stat.out", buf, sizeof(buf));
+	assert_non_null(strrchr(buf, ')'));
+	{
+		long pid = strtol(buf, NULL, 10), pgrp = 0, sid = 0;
+		assert_int_equal(sscanf(strrchr(buf, ')') + 2, "%*c %*d %ld %ld", &pgrp, &sid), 2);
+		assert_int_equal(pid, leader_of(a));
+		assert_int_equal(pgrp, pid);
+		assert_int_equal(sid, pid);
+	}
+	assert_true(wait_cmdline("1000.25", 7));
+	t0 = mono_ms();
+	delete_ok(a);
+	assert_true(mono_ms() - t0 >= GRACE_S * 1000);
+	assert_false(proc_cmdline_has("1000.25", 7));
+
+	/* A start that fails as the runner user (it cannot reach its dir) is an
+	 * error that names the step, and leaves nothing behind. */
+	{
+		struct instance_spec s;
+		struct instance in;
+		struct instance_list l = {0};
+		struct err e = {0};
+		int r;
+
+		local_set_isolated(lp, false);
+		assert_int_equal(chmod(base, 0700), 0);
+		spec_init(&s, "ci-0000000000f3", "ci", "touch ran\n", "K=v\n");
+		r = lp->ops->create(lp, &s, &in, &e);
+		chmod(base, 0711);
+		local_set_isolated(lp, true);
+		assert_int_equal(r, -EACCES);
+		assert_non_null(strstr(e.msg, "chdir"));
+		assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+		assert_int_equal(l.n, 0);
+		instance_list_release(&l);
+		inst_path(buf, sizeof(buf), "ci-0000000000f3", "");
+		assert_int_not_equal(access(buf, F_OK), 0);
+	}
+}
+
+/* Instances outlive the process that created them (a daemon restart). */
+static void test_local_survives_creator(void **state)
+{
+	const char *a = "ci-0000000000a9";
+	struct instance in;
+	struct err e = {0};
+	int status = 0;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct provider *p = NULL;
+		struct instance_spec s;
+		if (provider_new("local", &cfg, &p, NULL) != 0)
+			_exit(2);
+		spec_init(&s, a, "ci", "touch ready; sleep 30\n", NULL);
+		_exit(p->ops->create(p, &s, &in, NULL) == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_int_equal(lp->ops->get(lp, a, &in, &e), 0);
+	assert_int_equal(in.state, CLOUD_ACTIVE);
+	delete_ok(a);
+	assert_int_equal(lp->ops->get(lp, a, &in, &e), -ENOENT);
+}
+
+static void test_local_pull_file(void **state)
+{
+	const char *a = "pf-000000000001";
+	struct buf b = BUF_INIT(0);
+	struct err e = {0};
+	char path[PATH_MAX];
+	int fd;
+
+	create_ok(a, "pf",
+	          "printf '{\"ok\":true}' > metrics.json\n"
+	          "mkdir -p sub && printf x > sub/x\n"
+	          "ln -s /etc/passwd leak\n"
+	          "ln -s /etc etcl\n"
+	          "head -c 5000 /dev/zero > big\n"
+	          "mkfifo fifo\n"
+	          "touch ready\n"
+	          "sleep 30\n",
+	          NULL, NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_int_equal(lp->ops->pull_file(lp, a, "metrics.json", 1024, &b, &e), 0);
+	assert_string_equal(buf_str(&b), "{\"ok\":true}");
+	assert_int_equal(lp->ops->pull_file(lp, a, "./sub//x", 1024, &b, &e), 0);
+	assert_string_equal(buf_str(&b), "x");
+	assert_int_equal(lp->ops->pull_file(lp, a, "big", 5000, &b, &e), 0);
+	assert_int_equal(b.len, 5000);
+	buf_release(&b);
+	assert_int_equal(lp->ops->pull_file(lp, a, "big", 100, &b, &e), -E2BIG);
+	assert_null(b.data); /* untouched */
+	assert_int_equal(lp->ops->pull_file(lp, a, "leak", 1 << 20, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "etcl/passwd", 1 << 20, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "sub", 1024, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "fifo", 1024, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "../pf-000000000001/metrics.json", 1024, &b, &e),
+	                 -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "sub/../metrics.json", 1024, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "/etc/passwd", 1024, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "", 1024, &b, &e), -EINVAL);
+	assert_int_equal(lp->ops->pull_file(lp, a, "missing", 1024, &b, &e), -ENOENT);
+	assert_int_equal(lp->ops->pull_file(lp, "pf-000000000009", "x", 1024, &b, &e), -ENOENT);
+	/* A file that is not the runner's (as a hard link to a secret would be). */
+	inst_path(path, sizeof(path), a, "rootfile");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(lp->ops->pull_file(lp, a, "rootfile", 1024, &b, &e), -EACCES);
+	assert_null(b.data);
+	delete_ok(a);
+}
+
+struct cc_arg {
+	char name[INSTANCE_NAME_MAX];
+	int r;
+};
+
+static void *cc_create(void *p)
+{
+	struct cc_arg *c = p;
+	struct instance_spec s;
+	struct instance in;
+	spec_init(&s, c->name, "cc", "sleep 30\n", "K=v\n");
+	c->r = lp->ops->create(lp, &s, &in, NULL);
+	return NULL;
+}
+
+static void *cc_delete(void *p)
+{
+	struct cc_arg *c = p;
+	c->r = lp->ops->delete (lp, c->name, NULL);
+	return NULL;
+}
+
+static void test_local_concurrent(void **state)
+{
+	pthread_t t[6];
+	struct cc_arg a[6];
+	struct instance_list l = {0};
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(a[i].name, sizeof(a[i].name), "cc-%012x", i + 1);
+		assert_int_equal(pthread_create(&t[i], NULL, cc_create, &a[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].r, 0);
+	}
+	assert_int_equal(lp->ops->list(lp, "cc", &l, NULL), 0);
+	assert_int_equal(l.n, 6);
+	for (size_t i = 0; i < l.n; i++)
+		assert_int_equal(l.v[i].state, CLOUD_ACTIVE);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, cc_delete, &a[i]), 0);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].r, 0);
+	}
+	assert_int_equal(lp->ops->list(lp, "cc", &l, NULL), 0);
+	assert_int_equal(l.n, 0);
+	instance_list_release(&l);
+}
+
+/* ---- memory provider --------------------------------------------------- */
+
+static void test_memory_basics(void **state)
+{
+	struct provider *m = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct instance_list l = {0};
+	struct buf b = BUF_INIT(0);
+	struct err e = {0};
+	struct config_flavor fl = {.name = "small"};
+	enum health h;
+
+	assert_int_equal(provider_new("memory", NULL, &m, &e), 0);
+	assert_string_equal(m->ops->name, "memory");
+	spec_init(&s, "ci-000000000001", "ci", "echo hi\n", "TOKEN=abc\n");
+	s.flavor = &fl;
+	assert_int_equal(m->ops->create(m, &s, &in, &e), 0);
+	assert_int_equal(in.state, CLOUD_ACTIVE);
+	assert_string_equal(in.flavor, "small");
+	assert_int_equal(m->ops->create(m, &s, &in, &e), -EEXIST);
+	spec_init(&s, "ci-east-000000000001", "ci-east", "", NULL);
+	assert_int_equal(m->ops->create(m, &s, &in, &e), 0);
+	spec_init(&s, "ci-east-000000000002", "ci", "", NULL);
+	assert_int_equal(m->ops->create(m, &s, &in, &e), -EINVAL);
+
+	assert_int_equal(m->ops->list(m, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].name, "ci-000000000001");
+	assert_int_equal(memory_get_secret_env(m, "ci-000000000001", &b), 0);
+	assert_string_equal(buf_str(&b), "TOKEN=abc\n");
+	assert_int_equal(memory_get_startup_script(m, "ci-000000000001", &b), 0);
+	assert_string_equal(buf_str(&b), "echo hi\n");
+
+	assert_int_equal(m->ops->health(m, "ci-000000000001", &h, &e), 0);
+	assert_int_equal(h, HEALTH_HEALTHY);
+	assert_int_equal(memory_set_state(m, "ci-000000000001", CLOUD_STOPPED), 0);
+	assert_int_equal(m->ops->get(m, "ci-000000000001", &in, &e), 0);
+	assert_int_equal(in.state, CLOUD_STOPPED);
+	assert_int_equal(m->ops->health(m, "ci-000000000001", &h, &e), 0);
+	assert_int_equal(h, HEALTH_UNHEALTHY);
+	assert_int_equal(m->ops->health(m, "ci-00000000000f", &h, &e), 0);
+	assert_int_equal(h, HEALTH_UNKNOWN);
+	assert_int_equal(memory_set_state(m, "ci-00000000000f", CLOUD_STOPPED), -ENOENT);
+	assert_int_equal(memory_set_created_at(m, "ci-000000000001", 1234), 0);
+	assert_int_equal(m->ops->get(m, "ci-000000000001", &in, &e), 0);
+	assert_int_equal(in.created_at, 1234);
+
+	assert_int_equal(memory_put_file(m, "ci-000000000001", "m.json", "{}", 2), 0);
+	assert_int_equal(m->ops->pull_file(m, "ci-000000000001", "m.json", 10, &b, &e), 0);
+	assert_string_equal(buf_str(&b), "{}");
+	assert_int_equal(m->ops->pull_file(m, "ci-000000000001", "m.json", 1, &b, &e), -E2BIG);
+	assert_int_equal(m->ops->pull_file(m, "ci-000000000001", "x", 10, &b, &e), -ENOENT);
+
+	assert_int_equal(m->ops->delete (m, "ci-000000000001", &e), 0);
+	assert_int_equal(m->ops->delete (m, "ci-000000000001", &e), 0);
+	assert_int_equal(m->ops->get(m, "ci-000000000001", &in, &e), -ENOENT);
+	assert_int_equal(memory_count(m), 1);
+	assert_int_equal(memory_calls(m, MEMORY_OP_DELETE), 2);
+	/* Hooks refuse a provider that is not the memory one. */
+	assert_int_equal(memory_fail(lp, MEMORY_OP_LIST, -EIO, 1), -EINVAL);
+	assert_int_equal(memory_count(lp), 0);
+	buf_release(&b);
+	instance_list_release(&l);
+	provider_free(m);
+	provider_free(NULL);
+}
+
+static void test_memory_failures(void **state)
+{
+	struct provider *m = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct instance_list l = {0};
+	struct err e = {0};
+
+	assert_int_equal(memory_new(NULL, &m, &e), 0);
+	spec_init(&s, "ci-000000000001", "ci", "", NULL);
+	assert_int_equal(m->ops->create(m, &s, &in, &e), 0);
+	assert_int_equal(m->ops->list(m, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 1);
+
+	/* A failing list leaves ret as it was, once; then lists again. */
+	assert_int_equal(memory_fail(m, MEMORY_OP_LIST, -EIO, 1), 0);
+	assert_int_equal(m->ops->list(m, "ci", &l, &e), -EIO);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(m->ops->list(m, "ci", &l, &e), 0);
+
+	/* Failing creates: nothing left, or an instance left in ERROR. */
+	assert_int_equal(memory_fail(m, MEMORY_OP_CREATE, -ETIMEDOUT, -1), 0);
+	spec_init(&s, "ci-000000000002", "ci", "", NULL);
+	assert_int_equal(m->ops->create(m, &s, &in, &e), -ETIMEDOUT);
+	assert_int_equal(m->ops->get(m, "ci-000000000002", &in, &e), -ENOENT);
+	assert_int_equal(memory_fail_create_leaves(m, CLOUD_ERROR), 0);
+	assert_int_equal(m->ops->create(m, &s, &in, &e), -ETIMEDOUT);
+	assert_int_equal(m->ops->get(m, "ci-000000000002", &in, &e), 0);
+	assert_int_equal(in.state, CLOUD_ERROR);
+	assert_int_equal(memory_fail(m, MEMORY_OP_CREATE, 0, 0), 0);
+	spec_init(&s, "ci-000000000003", "ci", "", NULL);
+	assert_int_equal(m->ops->create(m, &s, &in, &e), 0);
+
+	/* Failing deletes keep the instance; get and pull can fail too. */
+	assert_int_equal(memory_fail(m, MEMORY_OP_DELETE, -EIO, 2), 0);
+	assert_int_equal(m->ops->delete (m, "ci-000000000003", &e), -EIO);
+	assert_int_equal(m->ops->delete (m, "ci-000000000003", &e), -EIO);
+	assert_int_equal(m->ops->get(m, "ci-000000000003", &in, &e), 0);
+	assert_int_equal(m->ops->delete (m, "ci-000000000003", &e), 0);
+	assert_int_equal(memory_fail(m, MEMORY_OP_GET, -EIO, 1), 0);
+	assert_int_equal(m->ops->get(m, "ci-000000000001", &in, &e), -EIO);
+	assert_int_equal(m->ops->get(m, "ci-000000000001", &in, &e), 0);
+	assert_int_equal(memory_calls(m, MEMORY_OP_CREATE), 4);
+
+	/* Latency is added to calls. */
+	assert_int_equal(memory_set_latency(m, MEMORY_OP_GET, 30000), 0);
+	int64_t t0 = mono_ms();
+	assert_int_equal(m->ops->get(m, "ci-000000000001", &in, &e), 0);
+	assert_true(mono_ms() - t0 >= 25);
+	instance_list_release(&l);
+	provider_free(m);
+}
+
+static void test_memory_scale(void **state)
+{
+	struct provider *m = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct instance_list l = {0};
+	char name[INSTANCE_NAME_MAX];
+	int64_t t0 = mono_ms();
+	const int n = 10000;
+
+	assert_int_equal(memory_new(NULL, &m, NULL), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "ci-%012x", i);
+		spec_init(&s, name, "ci", "", NULL);
+		assert_int_equal(m->ops->create(m, &s, &in, NULL), 0);
+	}
+	snprintf(name, sizeof(name), "other-%012x", 1);
+	in.state = CLOUD_ACTIVE;
+	str_copy(in.name, name, sizeof(in.name));
+	assert_int_equal(memory_add(m, &in), 0);
+	assert_int_equal(memory_add(m, &in), -EEXIST);
+	assert_int_equal(m->ops->list(m, "ci", &l, NULL), 0);
+	assert_int_equal(l.n, (size_t)n);
+	/* Delete every other one, then check each is where it should be. */
+	for (int i = 0; i < n; i += 2) {
+		snprintf(name, sizeof(name), "ci-%012x", i);
+		assert_int_equal(m->ops->delete (m, name, NULL), 0);
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "ci-%012x", i);
+		assert_int_equal(m->ops->get(m, name, &in, NULL), i % 2 ? 0 : -ENOENT);
+	}
+	assert_int_equal(memory_count(m), (size_t)n / 2 + 1);
+	assert_int_equal(m->ops->list(m, "ci", &l, NULL), 0);
+	assert_int_equal(l.n, (size_t)n / 2);
+	for (int i = 1; i < n; i += 2) {
+		snprintf(name, sizeof(name), "ci-%012x", i);
+		assert_int_equal(m->ops->delete (m, name, NULL), 0);
+	}
+	assert_int_equal(memory_count(m), 1);
+	assert_true(mono_ms() - t0 < 3000);
+	instance_list_release(&l);
+	provider_free(m);
+}
+
+static void test_names(void **state)
+{
+	assert_string_equal(cloud_state_name(CLOUD_ACTIVE), "active");
+	assert_string_equal(cloud_state_name(CLOUD_STOPPED), "stopped");
+	assert_string_equal(cloud_state_name((enum cloud_state)99), "unknown");
+	assert_string_equal(health_name(HEALTH_HEALTHY), "healthy");
+	assert_string_equal(health_name(HEALTH_UNHEALTHY), "unhealthy");
+	assert_string_equal(health_name(HEALTH_UNKNOWN), "unknown");
+	assert_int_equal(health_from_state(CLOUD_ERROR), HEALTH_UNHEALTHY);
+	assert_int_equal(health_from_state(CLOUD_CREATED), HEALTH_UNKNOWN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_memory_basics),
+	        cmocka_unit_test(test_memory_failures),
+	        cmocka_unit_test(test_memory_scale),
+	        cmocka_unit_test(test_local_setup),
+	        cmocka_unit_test(test_local_lifecycle),
+	        cmocka_unit_test(test_local_tarball),
+	        cmocka_unit_test(test_local_create_refused),
+	        cmocka_unit_test(test_local_list_ownership),
+	        cmocka_unit_test(test_local_delete_stubborn),
+	        cmocka_unit_test(test_local_fallback),
+	        cmocka_unit_test(test_local_survives_creator),
+	        cmocka_unit_test(test_local_pull_file),
+	        cmocka_unit_test(test_local_concurrent),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
