@@ -50,7 +50,11 @@ struct store_instance_list {
 	size_t n;
 };
 
-/* Open (creating and migrating) <state_dir>/state.db. The directory is created 0700. */
+/*
+ * Open (creating and migrating) <state_dir>/state.db. The directory is created
+ * 0700, the file (and its -wal/-shm) 0600. -ENOTSUP for a file written by a
+ * newer runnerd (its schema version is beyond ours): it is never downgraded.
+ */
 int store_open(const char *state_dir, struct store **ret, struct err *e);
 void store_close(struct store *s);
 /* The schema version the file is at after store_open. */
@@ -60,6 +64,7 @@ int store_schema_version(struct store *s);
 int store_instance_put(struct store *s, const struct store_instance *in, struct err *e);
 /* -ENOENT when there is no row. */
 int store_instance_get(struct store *s, const char *name, struct store_instance *ret, struct err *e);
+/* Every row, oldest first; *ret is replaced (its old contents released). */
 int store_instance_list(struct store *s, struct store_instance_list *ret, struct err *e);
 void store_instance_list_release(struct store_instance_list *l);
 /* Missing is success. */
@@ -70,6 +75,8 @@ int store_log_action(struct store *s, int64_t when, const char *action, const ch
 		     const char *reason, const char *outcome, struct err *e);
 /* Count log rows (tests, status). action may be NULL for all. */
 int store_count_actions(struct store *s, const char *action, int64_t *ret, struct err *e);
+/* Forget log rows older than before (unix seconds), so the log stays bounded. */
+int store_prune_actions(struct store *s, int64_t before, struct err *e);
 
 /* Small durable settings (e.g. "drain" = "1"). get: -ENOENT when unset; *ret malloc'ed. */
 int store_kv_set(struct store *s, const char *key, const char *value, struct err *e);
