@@ -160,6 +160,14 @@ void github_job_list_release(struct github_job_list *l);
 
 void github_get_stats(struct github *gh, struct github_stats *ret);
 
+/* "repos/owner/repo" or "orgs/org": the scope every runner call works in. */
+const char *github_scope(const struct github *gh);
+/*
+ * GET the repository or organization itself: proves the credentials work and
+ * the path exists for them (-EACCES bad credentials, -ENOENT unknown path).
+ */
+int github_check_scope(struct github *gh, struct err *e);
+
 /*
  * The runner binary (check_runner_bin / update_runner_bin): pick the linux
  * application for arch, download it into <state_dir>/runner-bin/, verify its

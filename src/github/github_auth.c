@@ -1,0 +1,225 @@
+/*
+ * Credentials for GitHub calls: a personal access token as is, or a GitHub
+ * App's RS256 JWT exchanged for an installation token that is cached until
+ * five minutes before it expires. Tokens, JWTs and the key live only in
+ * memory that is wiped after use; they never reach a message or a log.
+ */
+#include "util/common.h"
+#include "github/github_internal.h"
+#include "util/strutil.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#define INSTALLATION_TOKEN_MARGIN 300 /* seconds before expiry when we stop using it */
+
+int github_auth_load_key(const char *pem, EVP_PKEY **ret, struct err *e)
+{
+	EVP_PKEY *key = NULL;
+	BIO *bio;
+
+	if (!pem || !pem[0])
+		return err_set(e, -EINVAL, "GitHub App: no private key");
+	bio = BIO_new_mem_buf(pem, -1);
+	if (!bio)
+		return err_set(e, -ENOMEM, "out of memory");
+	/* An encrypted key would make OpenSSL prompt on the terminal: give it no passphrase. */
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	BIO_free(bio);
+	ERR_clear_error();
+	if (!key)
+		return err_set(e, -EINVAL, "GitHub App: the private key is not a PEM private key");
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+		EVP_PKEY_free(key);
+		return err_set(e, -EINVAL, "GitHub App: the private key is not an RSA key");
+	}
+	*ret = key;
+	return 0;
+}
+
+/* base64url without padding, appended to b. */
+static int b64url(struct buf *b, const unsigned char *p, size_t n)
+{
+	static const char tab[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char out[4];
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		size_t k = n - i >= 3 ? 3 : n - i;
+		if (k > 1)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (k > 2)
+			v |= p[i + 2];
+		out[0] = tab[(v >> 18) & 63];
+		out[1] = tab[(v >> 12) & 63];
+		out[2] = tab[(v >> 6) & 63];
+		out[3] = tab[v & 63];
+		r = buf_append(b, out, k + 1);
+	}
+	return r;
+}
+
+int github_auth_jwt(EVP_PKEY *key, int64_t app_id, time_t now, char **ret, struct err *e)
+{
+	static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+	struct buf b = BUF_INIT(16384);
+	unsigned char *sig = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	char payload[128];
+	size_t siglen = 0;
+	int n, r = -ENOMEM;
+
+	/* iat a minute in the past against clock drift; GitHub caps exp at 10 minutes. */
+	n = snprintf(payload, sizeof(payload),
+	             "{\"iat\":%" PRId64 ",\"exp\":%" PRId64 ",\"iss\":%" PRId64 "}",
+	             (int64_t)now - 60, (int64_t)now + 540, app_id);
+	if (n < 0 || (size_t)n >= sizeof(payload))
+		return err_set(e, -EINVAL, "GitHub App: cannot build the JWT");
+	if (b64url(&b, (const unsigned char *)header, strlen(header)) < 0 ||
+	    buf_puts(&b, ".") < 0 || b64url(&b, (const unsigned char *)payload, (size_t)n) < 0)
+		goto fail;
+	ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		goto fail;
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)b.data, b.len) != 1) {
+		r = -EINVAL;
+		goto fail;
+	}
+	sig = malloc(siglen);
+	if (!sig)
+		goto fail;
+	if (EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)b.data, b.len) != 1) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if (buf_puts(&b, ".") < 0 || b64url(&b, sig, siglen) < 0)
+		goto fail;
+	EVP_MD_CTX_free(ctx);
+	free(sig);
+	*ret = buf_detach(&b, NULL);
+	return 0;
+fail:
+	ERR_clear_error();
+	EVP_MD_CTX_free(ctx);
+	free(sig);
+	buf_wipe(&b);
+	return err_set(e, r, "GitHub App: cannot sign the JWT%s",
+	               r == -ENOMEM ? ": out of memory" : "");
+}
+
+static int bearer(const char *secret, char **ret, struct err *e)
+{
+	struct buf b = BUF_INIT(70000);
+	if (buf_puts(&b, "Authorization: Bearer ") < 0 || buf_puts(&b, secret) < 0) {
+		buf_wipe(&b);
+		return err_set(e, -ENOMEM, "out of memory");
+	}
+	*ret = buf_detach(&b, NULL);
+	return 0;
+}
+
+void github_auth_invalidate(struct github *gh)
+{
+	pthread_mutex_lock(&gh->mu);
+	if (gh->inst_token) {
+		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
+		free(gh->inst_token);
+		gh->inst_token = NULL;
+	}
+	gh->inst_expires = 0;
+	pthread_mutex_unlock(&gh->mu);
+}
+
+/* The cached installation token as a header line; -ENOENT when there is no fresh one. */
+static int cached_header(struct github *gh, char **ret, struct err *e)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&gh->mu);
+	if (gh->inst_token && time(NULL) < gh->inst_expires - INSTALLATION_TOKEN_MARGIN)
+		r = bearer(gh->inst_token, ret, e);
+	pthread_mutex_unlock(&gh->mu);
+	return r;
+}
+
+static int installation_header(struct github *gh, char **ret, struct err *e)
+{
+	static const char op[] = "GitHub App: installation token";
+	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
+	struct github_token tok = {0};
+	char url[GITHUB_URL_MAX];
+	int r;
+
+	r = cached_header(gh, ret, e);
+	if (r != -ENOENT)
+		return r;
+	/* One exchange at a time: the threads that queue here then find it cached. */
+	pthread_mutex_lock(&gh->refresh_mu);
+	r = cached_header(gh, ret, e);
+	if (r != -ENOENT)
+		goto out;
+	r = github_url(gh, url, sizeof(url), "app/installations/%" PRId64 "/access_tokens",
+	               gh->cfg->github.app.installation_id);
+	if (r < 0) {
+		r = err_set(e, r, "%s: URL too long", op);
+		goto out;
+	}
+	/* Asking again only mints another token: harmless to retry. */
+	r = github_do(gh,
+	              &(struct github_call){.op = op,
+	                                    .method = "POST",
+	                                    .url = url,
+	                                    .retry = GITHUB_RETRY_ALL,
+	                                    .use_jwt = true},
+	              &reply, e);
+	if (r < 0)
+		goto out;
+	r = github_json_token(op, &reply.body, &tok, e);
+	if (r < 0)
+		goto out;
+	r = bearer(tok.token, ret, e);
+	if (r < 0)
+		goto out;
+	pthread_mutex_lock(&gh->mu);
+	if (gh->inst_token) {
+		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
+		free(gh->inst_token);
+	}
+	gh->inst_token = tok.token;
+	gh->inst_expires = tok.expires_at;
+	tok.token = NULL;
+	pthread_mutex_unlock(&gh->mu);
+out:
+	pthread_mutex_unlock(&gh->refresh_mu);
+	github_token_release(&tok);
+	buf_wipe(&reply.body); /* it held the token */
+	github_reply_release(&reply);
+	return r;
+}
+
+int github_auth_header(struct github *gh, bool use_jwt, char **ret, struct err *e)
+{
+	const struct config_github *g = &gh->cfg->github;
+	char *jwt = NULL;
+	int r;
+
+	if (use_jwt || g->use_app) {
+		if (!gh->app_key)
+			return err_set(e, -EINVAL, "GitHub App: no private key loaded");
+		if (!use_jwt)
+			return installation_header(gh, ret, e);
+		r = github_auth_jwt(gh->app_key, g->app.app_id, time(NULL), &jwt, e);
+		if (r < 0)
+			return r;
+		r = bearer(jwt, ret, e);
+		explicit_bzero(jwt, strlen(jwt));
+		free(jwt);
+		return r;
+	}
+	if (!g->token.value || !g->token.value[0])
+		return err_set(e, -EINVAL, "no GitHub token configured");
+	return bearer(g->token.value, ret, e);
+}

@@ -1,0 +1,140 @@
+/*
+ * What the files of the GitHub client share, and what the unit tests reach
+ * without a server: the client's state, the request core, JSON shapes, the
+ * Link header, the App JWT, backoff and rate-limit bookkeeping. Not an API
+ * for the rest of runnerd (that is github.h).
+ */
+#ifndef RUNNERD_GITHUB_INTERNAL_H
+#define RUNNERD_GITHUB_INTERNAL_H
+
+#include "github/github.h"
+#include "util/buf.h"
+#include "util/httpc.h"
+
+#include <pthread.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#define GITHUB_API_VERSION  "2022-11-28"
+#define GITHUB_MAX_PAGES    1000 /* 100,000 runners: beyond that a Link loop is likelier */
+#define GITHUB_ETAG_ENTRIES 256
+#define GITHUB_MAX_BAR      3600 /* never believe a rate-limit reset further away than this */
+#define GITHUB_URL_MAX      2048
+
+/* One cached page of a conditional GET. */
+struct github_etag {
+	char *url;
+	char *etag;
+	char *body;
+	size_t len;
+	char *link;    /* the page's Link header ("" when none) */
+	uint64_t used; /* clock of the last use, for eviction */
+};
+
+struct github {
+	const struct config *cfg;
+	struct github_opts opts;
+	struct httpc *http;
+	char base[512];    /* api_url without a trailing '/' */
+	char scope[320];   /* "repos/owner/repo" or "orgs/org" */
+	EVP_PKEY *app_key; /* App auth only */
+
+	pthread_mutex_t refresh_mu; /* one installation-token exchange at a time */
+	pthread_mutex_t mu;         /* guards everything below */
+	char *inst_token;           /* App installation token (secret) */
+	time_t inst_expires;
+	struct github_etag etags[GITHUB_ETAG_ENTRIES];
+	uint64_t etag_clock;
+	struct github_stats stats;
+	uint64_t rng;
+};
+
+/* How a call may be repeated after a failure. */
+enum github_retry {
+	GITHUB_RETRY_NONE = 0,
+	GITHUB_RETRY_UNSENT, /* only when the request never left (connect failure) */
+	GITHUB_RETRY_ALL,    /* 5xx and transport errors: idempotent, or harmless to repeat */
+};
+
+struct github_call {
+	const char *op; /* "list runners": starts every error message */
+	const char *method;
+	const char *url;  /* absolute */
+	const char *body; /* JSON, or NULL */
+	enum github_retry retry;
+	bool conditional;  /* If-None-Match from the ETag cache; 304 -> cached body */
+	bool use_jwt;      /* App JWT instead of the token (installation token exchange) */
+	const int *accept; /* statuses handed back to the caller, 0-terminated; 2xx always */
+};
+
+struct github_reply {
+	long status; /* 304 answers show as 200 with the cached body */
+	struct buf body;
+	char link_next[GITHUB_URL_MAX]; /* rel="next" URL, "" when none */
+	bool from_cache;
+};
+
+/* github.c: the request core. Statuses outside 2xx and call->accept become errors. */
+int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
+              struct err *e);
+void github_reply_release(struct github_reply *r);
+/* base + "/" + path (path has no leading '/'); -ENAMETOOLONG. */
+int github_url(const struct github *gh, char *out, size_t cap, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* Equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt >= 0. */
+long github_backoff_ms(const struct github_opts *o, int attempt, uint32_t rnd);
+/*
+ * Record the rate-limit headers of an answer (any may be NULL) in s. Returns
+ * true when the answer is a rate-limit refusal (403/429 with remaining 0 or
+ * Retry-After, a bare 429, or a 403 whose message says_rate_limit: a
+ * secondary limit); s->barred_until then says until when no call may be
+ * made. An answer that leaves remaining at 0 bars until the reset too.
+ */
+bool github_rate_update(struct github_stats *s, long status, const char *limit,
+                        const char *remaining, const char *reset, const char *retry_after,
+                        bool says_rate_limit, time_t now);
+/* The URL of rel="next" in a Link header into ret ("" when none). -EPROTO, -E2BIG. */
+int github_link_next(const char *link, char *ret, size_t cap);
+
+/* github_auth.c */
+int github_auth_load_key(const char *pem, EVP_PKEY **ret, struct err *e);
+/* An RS256 JWT for the App: iat = now - 60, exp = now + 540, iss = app_id. */
+int github_auth_jwt(EVP_PKEY *key, int64_t app_id, time_t now, char **ret, struct err *e);
+/* "Authorization: Bearer ..." for the next call (installation token fetched when needed). */
+int github_auth_header(struct github *gh, bool use_jwt, char **ret, struct err *e);
+/* Forget the installation token (GitHub refused it). */
+void github_auth_invalidate(struct github *gh);
+
+/* github_runner_bin.c: download app into dir unless current-<arch> already names it intact. */
+int github_runner_bin_install(struct github *gh, const struct github_runner_app *app,
+                              const char *dir, const char *arch, bool *ret_changed, char *ret_path,
+                              size_t cap, struct err *e);
+
+/* github_json.c: every field's type is checked; -EPROTO names the operation and the field. */
+int github_json_load(const char *op, const struct buf *body, json_t **ret, struct err *e);
+/*
+ * One page of a runner list appended to acc (only runners owned by manager
+ * when not NULL). *ret_total is total_count, *ret_seen the runners on the page.
+ */
+int github_json_runners_page(const char *op, const struct buf *body, const char *manager,
+                             struct github_runner_list *acc, int64_t *ret_total, size_t *ret_seen,
+                             struct err *e);
+int github_json_runner(const char *op, const struct buf *body, struct github_runner *ret,
+                       struct err *e);
+int github_json_token(const char *op, const struct buf *body, struct github_token *ret,
+                      struct err *e);
+int github_json_jit(const char *op, const struct buf *body, struct github_jit *ret, struct err *e);
+int github_json_apps(const char *op, const struct buf *body, struct github_app_list *ret,
+                     struct err *e);
+/* Look name up (case-insensitively) in one page of runner groups; *ret_id 0 when absent. */
+int github_json_group_page(const char *op, const struct buf *body, const char *name,
+                           int64_t *ret_id, struct err *e);
+int github_json_job(const char *op, const struct buf *body, struct github_job *ret, struct err *e);
+int github_json_jobs_page(const char *op, const struct buf *body, struct github_job_list *acc,
+                          struct err *e);
+/* GitHub's error "message", printable ASCII only, "" when none. */
+void github_json_error_message(const struct buf *body, char *out, size_t cap);
+/* "2024-01-02T03:04:05Z" (or with a +hh:mm offset) -> epoch seconds. */
+int github_json_parse_time(const char *s, time_t *ret);
+
+#endif

@@ -1,0 +1,986 @@
+/*
+ * The GitHub client against ghsim, fault by fault: retries on 5xx, 429 and
+ * an exhausted rate limit (fail fast, no request sent until the reset),
+ * dropped connections, timeouts, malformed and oversized bodies, 304s served
+ * from cache, bad credentials, a list failing on page 2, busy runners, JIT
+ * 409s, App authentication and the runner tarball. Started by
+ * test_github_client, which runs ghsim; the environment names it:
+ *   GHSIM_URL  GH_TOKEN_FILE  GH_APP_ID  GH_INSTALLATION_ID  GH_APP_KEY_FILE
+ *   GH_APP_BADKEY_FILE  GH_STATE_DIR
+ * Arguments, if any, select cases by name. Last line: "N passed, N failed".
+ */
+#include "util/common.h"
+#include "github/github.h"
+#include "util/fileutil.h"
+#include "util/httpc.h"
+#include "util/strutil.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/time.h>
+#include <jansson.h>
+
+static const char *ghsim;
+static char *token, *app_key, *bad_key;
+static int64_t app_id, installation_id;
+static const char *state_dir;
+static struct httpc *ctl_http;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			printf("    %s:%d: check failed: %s: ", __func__, __LINE__, #cond);        \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+			return -1;                                                                 \
+		}                                                                                  \
+	} while (0)
+
+/* ---- ghsim's control API ---- */
+
+static json_t *ctl(const char *method, const char *path, const char *body)
+{
+	static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+	struct httpc_response resp = {0};
+	char url[512];
+	json_t *j = NULL;
+	struct err e = {0};
+
+	snprintf(url, sizeof(url), "%s%s", ghsim, path);
+	if (httpc_perform(ctl_http,
+	                  &(struct httpc_request){.method = method,
+	                                          .url = url,
+	                                          .headers = hdrs,
+	                                          .body = body,
+	                                          .body_len = body ? strlen(body) : 0,
+	                                          .timeout_ms = 10000,
+	                                          .max_body = 64 << 20},
+	                  &resp, &e) < 0) {
+		printf("    control %s %s: %s\n", method, path, e.msg);
+		return NULL;
+	}
+	if (resp.status >= 300)
+		printf("    control %s %s: %ld %s\n", method, path, resp.status,
+		       buf_str(&resp.body));
+	else
+		j = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
+	httpc_response_release(&resp);
+	return j;
+}
+
+static bool ctl_ok(const char *method, const char *path, const char *body)
+{
+	json_t *j = ctl(method, path, body);
+	bool ok = j != NULL;
+	json_decref(j);
+	return ok;
+}
+
+/* A counter of /_ghsim/stats ("requests", "rate_counted", "not_modified"), -1 on error. */
+static int64_t sim_stat(const char *key)
+{
+	json_t *j = ctl("GET", "/_ghsim/stats", NULL);
+	int64_t v = -1;
+	if (j && json_is_integer(json_object_get(j, key)))
+		v = json_integer_value(json_object_get(j, key));
+	json_decref(j);
+	return v;
+}
+
+/* The calls ghsim saw on routes whose name contains part. */
+static int64_t sim_route(const char *part)
+{
+	json_t *j = ctl("GET", "/_ghsim/stats", NULL), *by, *v;
+	const char *k;
+	int64_t n = 0;
+
+	by = j ? json_object_get(j, "by_route") : NULL;
+	json_object_foreach(by, k, v)
+	{
+		if (strstr(k, part))
+			n += json_integer_value(v);
+	}
+	json_decref(j);
+	return n;
+}
+
+static bool fault(const char *json)
+{
+	return ctl_ok("POST", "/_ghsim/faults", json);
+}
+
+/* Add runners; returns the id of the first, -1 on error. */
+static int64_t add_runners(const char *json)
+{
+	json_t *j = ctl("POST", "/_ghsim/runners", json), *a;
+	int64_t id = -1;
+	a = j ? json_object_get(j, "runners") : NULL;
+	if (a && json_array_size(a) > 0)
+		id = json_integer_value(json_object_get(json_array_get(a, 0), "id"));
+	json_decref(j);
+	return id;
+}
+
+/* ---- clients ---- */
+
+struct client {
+	struct config cfg;
+	struct github *gh;
+	char api_url[256], path[64], tokenbuf[256], empty[1];
+};
+
+struct client_opts {
+	bool org;
+	bool app;
+	const char *token;   /* NULL: the good one */
+	const char *key;     /* App key, NULL: the good one */
+	int timeout;         /* request timeout, 0: 5 s */
+	int retries;         /* 0: default, -1: none */
+	size_t max_response; /* 0: default */
+	const char *api_url; /* NULL: ghsim */
+	const char *proxy;   /* NULL: "" (the environment's) */
+	const char *ca_file; /* NULL: "" (the system store) */
+};
+
+static int client_new(struct client *c, const struct client_opts *o, struct err *e)
+{
+	struct github_opts go;
+
+	memset(c, 0, sizeof(*c));
+	str_copy(c->api_url, o->api_url ? o->api_url : ghsim, sizeof(c->api_url));
+	str_copy(c->path, o->org ? "octo-org" : "octo/hello", sizeof(c->path));
+	str_copy(c->tokenbuf, o->token ? o->token : token, sizeof(c->tokenbuf));
+	c->cfg.github.api_url = c->api_url;
+	c->cfg.github.path = c->path;
+	c->cfg.github.is_org = o->org;
+	c->cfg.github.ca_file = (char *)(o->ca_file ? o->ca_file : c->empty);
+	c->cfg.github.proxy = (char *)(o->proxy ? o->proxy : c->empty);
+	c->cfg.github.connect_timeout = 2;
+	c->cfg.github.request_timeout = o->timeout ? o->timeout : 5;
+	if (o->app) {
+		c->cfg.github.use_app = true;
+		c->cfg.github.app.app_id = app_id;
+		c->cfg.github.app.installation_id = installation_id;
+		c->cfg.github.app.private_key.value = (char *)(o->key ? o->key : app_key);
+	} else {
+		c->cfg.github.token.value = c->tokenbuf;
+	}
+	github_opts_default(&go);
+	go.backoff_base_ms = 50;
+	go.backoff_max_ms = 200;
+	if (o->retries)
+		go.max_retries = o->retries < 0 ? 0 : o->retries;
+	if (o->max_response)
+		go.max_response = o->max_response;
+	return github_new(&c->cfg, &go, &c->gh, e);
+}
+
+static void client_free(struct client *c)
+{
+	github_free(c->gh);
+	c->gh = NULL;
+}
+
+#define CLIENT(c, ...)                                                                             \
+	struct client c;                                                                           \
+	do {                                                                                       \
+		struct err ce_ = {0};                                                              \
+		CHECK(client_new(&c, &(struct client_opts){__VA_ARGS__}, &ce_) == 0, "%s",         \
+		      ce_.msg);                                                                    \
+	} while (0)
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool secret_free(const char *msg)
+{
+	return !strstr(msg, token) && !strstr(msg, "ghs_") && !strstr(msg, "eyJ");
+}
+
+/* ---- cases ---- */
+
+static int case_list_pages_and_etag(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":230}") >
+	              0,
+	      "add");
+	CHECK(add_runners(
+	              "{\"scope\":\"repos/octo/hello\",\"name\":\"ci-east-{hex}\",\"count\":15}") >
+	              0,
+	      "add");
+	CHECK(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"ci-{hex}\",\"count\":3}") > 0,
+	      "add");
+	CLIENT(c);
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0, "%s", e.msg);
+	CHECK(l.complete && l.n == 230, "n=%zu", l.n);
+	github_runner_list_release(&l);
+	github_get_stats(c.gh, &st);
+	CHECK(st.requests_sent == 3 && st.requests_counted == 3,
+	      "sent %" PRIu64 " counted %" PRIu64, st.requests_sent, st.requests_counted);
+	CHECK(st.rate_limit == 5000 && st.rate_remaining == 4997, "rate %" PRId64 "/%" PRId64,
+	      st.rate_remaining, st.rate_limit);
+
+	/* unchanged: three 304s, answered from the cache, nothing counted */
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0 && l.complete && l.n == 245, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	github_get_stats(c.gh, &st);
+	CHECK(st.requests_sent == 6 && st.requests_counted == 3 && st.not_modified == 3,
+	      "sent %" PRIu64 " counted %" PRIu64 " 304 %" PRIu64, st.requests_sent,
+	      st.requests_counted, st.not_modified);
+	CHECK(sim_stat("not_modified") == 3 && sim_stat("rate_counted") == 3, "ghsim disagrees");
+
+	/* a change on page 3 is seen; pages 1-2 still come from the cache */
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\"}") > 0, "add");
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.n == 231, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	client_free(&c);
+
+	/* organization scope is its own list */
+	CLIENT(o, .org = true);
+	r = github_list_runners(o.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.n == 3, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	client_free(&o);
+	return 0;
+}
+
+static int case_5xx_then_success(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":3}") > 0,
+	      "add");
+	CHECK(fault("{\"match\":\"/actions/"
+	            "runners\",\"method\":\"GET\",\"status\":500,\"count\":2}"),
+	      "fault");
+	CLIENT(c);
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.complete && l.n == 3, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	github_get_stats(c.gh, &st);
+	CHECK(st.retries == 2 && st.requests_sent == 3, "retries %" PRIu64 " sent %" PRIu64,
+	      st.retries, st.requests_sent);
+
+	/* more 5xx than retries: an error that says so, and no list */
+	CHECK(fault("{\"match\":\"/actions/"
+	            "runners\",\"method\":\"GET\",\"status\":502,\"count\":10}"),
+	      "fault");
+	l.complete = true;
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == -EIO && !l.complete && l.n == 0, "r=%d n=%zu", r, l.n);
+	CHECK(strstr(e.msg, "list runners") && strstr(e.msg, "502") && strstr(e.msg, "4 attempts"),
+	      "msg: %s", e.msg);
+	client_free(&c);
+
+	/* a non-idempotent POST (JIT) is not repeated after a 5xx */
+	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	CHECK(fault("{\"match\":\"generate-jitconfig\",\"status\":500,\"count\":1}"), "fault");
+	CLIENT(j);
+	struct github_jit jit = {0};
+	struct strv labels = {(char *[]){"self-hosted"}, 1};
+	int64_t before = sim_stat("requests");
+	r = github_generate_jitconfig(j.gh, "ci-00000000000a", 1, &labels, NULL, &jit, &e);
+	CHECK(r == -EIO && !jit.encoded_jit_config, "r=%d", r);
+	CHECK(sim_stat("requests") == before + 1, "sent again?");
+	client_free(&j);
+	return 0;
+}
+
+static int case_retry_after(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int64_t before;
+	int r;
+
+	CHECK(fault("{\"match\":\"/actions/"
+	            "runners\",\"status\":429,\"retry_after\":2,\"count\":1}"),
+	      "fault");
+	CLIENT(c);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EAGAIN && !l.complete, "r=%d %s", r, e.msg);
+	CHECK(strstr(e.msg, "429"), "msg: %s", e.msg);
+	github_get_stats(c.gh, &st);
+	CHECK(st.barred_until > time(NULL) && st.barred_until <= time(NULL) + 2, "barred %lld",
+	      (long long)st.barred_until);
+	/* while barred: fail fast, nothing sent */
+	before = sim_stat("requests");
+	double t0 = now_s();
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EAGAIN && now_s() - t0 < 0.5, "r=%d", r);
+	struct github_token tok = {0};
+	CHECK(github_registration_token(c.gh, &tok, &e) == -EAGAIN, "token while barred");
+	CHECK(strstr(e.msg, "not calling GitHub"), "msg: %s", e.msg);
+	CHECK(sim_stat("requests") == before, "a request went out while barred");
+	/* then it works again */
+	while (time(NULL) < st.barred_until)
+		usleep(100000);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	client_free(&c);
+	return 0;
+}
+
+static int case_secondary_limit(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int r;
+
+	/* a 403 that says "secondary rate limit", with no header: a minute's pause, not -EACCES */
+	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":403,\"count\":1}"), "fault");
+	CLIENT(c);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EAGAIN && strstr(e.msg, "secondary limit"), "r=%d %s", r, e.msg);
+	github_get_stats(c.gh, &st);
+	CHECK(st.barred_until >= time(NULL) + 55, "barred %lld", (long long)st.barred_until);
+	client_free(&c);
+
+	/* a 403 about permissions is not a rate limit */
+	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":403,\"count\":1,"
+	            "\"body\":{\"message\":\"Resource not accessible by integration\"}}"),
+	      "fault");
+	CLIENT(d);
+	r = github_list_runners(d.gh, NULL, &l, &e);
+	CHECK(r == -EACCES && strstr(e.msg, "Resource not accessible"), "r=%d %s", r, e.msg);
+	github_get_stats(d.gh, &st);
+	CHECK(st.barred_until == 0, "barred");
+	client_free(&d);
+	return 0;
+}
+
+static int case_rate_limit_exhausted(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int64_t before;
+	int r;
+
+	CHECK(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":0,\"reset_in\":2}"), "ratelimit");
+	CLIENT(c);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EAGAIN, "r=%d %s", r, e.msg);
+	CHECK(strstr(e.msg, "rate limit") && strstr(e.msg, "403"), "msg: %s", e.msg);
+	github_get_stats(c.gh, &st);
+	CHECK(st.rate_remaining == 0 && st.barred_until >= time(NULL), "remaining %" PRId64,
+	      st.rate_remaining);
+	before = sim_stat("requests");
+	for (int i = 0; i < 5; i++)
+		CHECK(github_list_runners(c.gh, NULL, &l, &e) == -EAGAIN, "call %d", i);
+	CHECK(sim_stat("requests") == before, "requests were sent before the reset");
+	while (time(NULL) < st.barred_until)
+		usleep(100000);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0, "after the reset: r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	client_free(&c);
+
+	/* the last unit spent on a success: the next call is not even tried */
+	CHECK(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":1,\"reset_in\":30}"),
+	      "ratelimit");
+	CLIENT(d);
+	r = github_list_runners(d.gh, NULL, &l, &e);
+	CHECK(r == 0, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	before = sim_stat("requests");
+	r = github_delete_runner(d.gh, 12345, &e);
+	CHECK(r == -EAGAIN, "r=%d", r);
+	CHECK(sim_stat("requests") == before, "a request was sent with 0 left");
+	client_free(&d);
+	return 0;
+}
+
+static int case_dropped_connection(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct github_token tok = {0};
+	struct err e = {0};
+	int r;
+
+	CHECK(fault("{\"match\":\"/actions/"
+	            "runners\",\"method\":\"GET\",\"drop\":true,\"count\":1}"),
+	      "fault");
+	CLIENT(c);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	github_get_stats(c.gh, &st);
+	CHECK(st.retries == 1, "retries %" PRIu64, st.retries);
+	client_free(&c);
+
+	/* tokens are harmless to ask for again */
+	CHECK(fault("{\"match\":\"registration-token\",\"drop\":true,\"count\":1}"), "fault");
+	CLIENT(t);
+	r = github_registration_token(t.gh, &tok, &e);
+	CHECK(r == 0 && tok.token && tok.expires_at > time(NULL), "r=%d %s", r, e.msg);
+	github_token_release(&tok);
+	client_free(&t);
+
+	/* a JIT request that may have reached GitHub is not sent twice */
+	CHECK(fault("{\"match\":\"generate-jitconfig\",\"drop\":true,\"count\":1}"), "fault");
+	CLIENT(j);
+	struct github_jit jit = {0};
+	struct strv labels = {(char *[]){"self-hosted"}, 1};
+	r = github_generate_jitconfig(j.gh, "ci-00000000000b", 1, &labels, NULL, &jit, &e);
+	CHECK(r == -ECONNRESET, "r=%d %s", r, e.msg);
+	github_get_stats(j.gh, &st);
+	CHECK(st.requests_sent == 1, "sent %" PRIu64, st.requests_sent);
+	client_free(&j);
+
+	/* nobody listening: a transport error, retried, then reported */
+	CLIENT(dead, .api_url = "http://127.0.0.1:1", .retries = 1);
+	r = github_list_runners(dead.gh, NULL, &l, &e);
+	CHECK(r == -ECONNREFUSED && strstr(e.msg, "2 attempts"), "r=%d %s", r, e.msg);
+	client_free(&dead);
+	return 0;
+}
+
+static int case_timeout(void)
+{
+	struct github_runner_list l = {0};
+	struct err e = {0};
+	double t0;
+	int r;
+
+	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":4,\"count\":1}"), "fault");
+	CLIENT(c, .timeout = 1, .retries = -1);
+	t0 = now_s();
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -ETIMEDOUT, "r=%d %s", r, e.msg);
+	CHECK(now_s() - t0 < 2.5, "took %.1fs", now_s() - t0);
+	CHECK(strstr(e.msg, "timed out"), "msg: %s", e.msg);
+	client_free(&c);
+
+	/* a retry gets through */
+	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":4,\"count\":1}"), "fault");
+	CLIENT(d, .timeout = 1, .retries = 2);
+	t0 = now_s();
+	r = github_list_runners(d.gh, NULL, &l, &e);
+	CHECK(r == 0 && now_s() - t0 < 3.5, "r=%d %s (%.1fs)", r, e.msg, now_s() - t0);
+	github_runner_list_release(&l);
+	client_free(&d);
+	return 0;
+}
+
+static int case_malformed(void)
+{
+	struct github_runner_list l = {0};
+	struct github_runner one = {0};
+	struct github_jit jit = {0};
+	struct err e = {0};
+	int r;
+
+	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":200,\"body\":\"{not json\","
+	            "\"count\":1}"),
+	      "fault");
+	CLIENT(c);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EPROTO && !l.complete, "r=%d %s", r, e.msg);
+	CHECK(strstr(e.msg, "list runners") && strstr(e.msg, "malformed JSON"), "msg: %s", e.msg);
+
+	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":200,\"body\":"
+	            "{\"total_count\":1,\"runners\":[{\"id\":\"7\",\"name\":\"x\"}]},\"count\":1}"),
+	      "fault");
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EPROTO && strstr(e.msg, "runners[0].id is not an integer"), "r=%d %s", r,
+	      e.msg);
+
+	CHECK(fault("{\"match\":\"/actions/runners/5\",\"status\":200,\"body\":[1,2],\"count\":1}"),
+	      "fault");
+	r = github_get_runner(c.gh, 5, &one, &e);
+	CHECK(r == -EPROTO && strstr(e.msg, "get runner 5"), "r=%d %s", r, e.msg);
+
+	/* a JIT answer with the wrong shape: no secret in the message */
+	CHECK(fault("{\"match\":\"generate-jitconfig\",\"status\":201,\"body\":"
+	            "{\"runner\":{\"id\":0},\"encoded_jit_config\":\"eyJTOPSECRET\"},\"count\":1}"),
+	      "fault");
+	struct strv labels = {(char *[]){"self-hosted"}, 1};
+	r = github_generate_jitconfig(c.gh, "ci-00000000000c", 1, &labels, NULL, &jit, &e);
+	CHECK(r == -EPROTO && !strstr(e.msg, "TOPSECRET"), "r=%d %s", r, e.msg);
+	client_free(&c);
+	return 0;
+}
+
+static int case_too_big(void)
+{
+	struct github_runner_list l = {0};
+	struct err e = {0};
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":50}") >
+	              0,
+	      "add");
+	CLIENT(c, .max_response = 4096);
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == -E2BIG && !l.complete && l.n == 0, "r=%d %s", r, e.msg);
+	CHECK(strstr(e.msg, "larger than 4096 bytes"), "msg: %s", e.msg);
+	client_free(&c);
+	return 0;
+}
+
+static int case_bad_token(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int r;
+
+	CLIENT(c, .token = "ghp_wrong_token_0000");
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -EACCES, "r=%d %s", r, e.msg);
+	CHECK(strcmp(e.msg, "GitHub rejected the credentials (401 Bad credentials)") == 0,
+	      "msg: %s", e.msg);
+	CHECK(!strstr(e.msg, "ghp_wrong"), "token in message");
+	github_get_stats(c.gh, &st);
+	CHECK(st.requests_sent == 1, "401 retried: %" PRIu64, st.requests_sent);
+	CHECK(github_check_scope(c.gh, &e) == -EACCES, "check scope");
+	client_free(&c);
+
+	CLIENT(g);
+	CHECK(github_check_scope(g.gh, &e) == 0, "%s", e.msg);
+	client_free(&g);
+	return 0;
+}
+
+static int case_page2_fails(void)
+{
+	struct github_runner_list l = {0};
+	struct err e = {0};
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":150}") >
+	              0,
+	      "add");
+	CHECK(fault("{\"match\":\"page=2\",\"status\":500,\"count\":100}"), "fault");
+	CLIENT(c);
+	l.complete = true;
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == -EIO && !l.complete && l.n == 0, "r=%d complete=%d n=%zu", r, l.complete, l.n);
+	CHECK(strstr(e.msg, "page 2"), "msg: %s", e.msg);
+	/* the same failure from the cache path: page 1 is a 304 now */
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == -EIO && !l.complete && l.n == 0, "r=%d", r);
+	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.complete && l.n == 150, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	client_free(&c);
+	return 0;
+}
+
+static int case_delete(void)
+{
+	struct github_runner one = {0};
+	struct err e = {0};
+	int64_t busy, idle;
+	int r;
+
+	busy = add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"busy\":true}");
+	idle = add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\"}");
+	CHECK(busy > 0 && idle > 0, "add");
+	CLIENT(c);
+	r = github_delete_runner(c.gh, busy, &e);
+	CHECK(r == -EBUSY && strstr(e.msg, "running a job"), "r=%d %s", r, e.msg);
+	r = github_get_runner(c.gh, busy, &one, &e);
+	CHECK(r == 0 && one.busy && one.id == busy, "r=%d %s", r, e.msg);
+	github_runner_release(&one);
+	CHECK(github_delete_runner(c.gh, idle, &e) == 0, "%s", e.msg);
+	r = github_get_runner(c.gh, idle, &one, &e);
+	CHECK(r == -ENOENT, "r=%d", r);
+	/* already gone is success */
+	CHECK(github_delete_runner(c.gh, idle, &e) == 0, "%s", e.msg);
+	client_free(&c);
+	return 0;
+}
+
+static int case_jit(void)
+{
+	struct strv labels = {(char *[]){"self-hosted", "linux", "x64"}, 3};
+	struct github_runner_list l = {0};
+	struct github_jit a = {0}, b = {0};
+	struct github_token t = {0};
+	struct err e = {0};
+	int r;
+
+	CLIENT(c);
+	r = github_generate_jitconfig(c.gh, "ci-0000000000aa", 1, &labels, "_work", &a, &e);
+	CHECK(r == 0 && a.runner_id > 0 && a.encoded_jit_config && a.encoded_jit_config[0],
+	      "r=%d %s", r, e.msg);
+	/* the same name again (a crash between JIT and record): the idle one is replaced */
+	r = github_generate_jitconfig(c.gh, "ci-0000000000aa", 1, &labels, "_work", &b, &e);
+	CHECK(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
+	CHECK(github_list_runners(c.gh, "ci", &l, &e) == 0 && l.n == 1 && l.v[0].id == b.runner_id,
+	      "n=%zu", l.n);
+	CHECK(l.v[0].n_labels == 3, "labels %zu", l.v[0].n_labels);
+	github_runner_list_release(&l);
+	github_jit_release(&a);
+	github_jit_release(&b);
+
+	/* a busy one is left alone */
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-0000000000bb\","
+	                  "\"busy\":true}") > 0,
+	      "add");
+	r = github_generate_jitconfig(c.gh, "ci-0000000000bb", 1, &labels, NULL, &a, &e);
+	CHECK(r == -EBUSY && !a.encoded_jit_config, "r=%d %s", r, e.msg);
+
+	/* registration and remove tokens */
+	CHECK(github_registration_token(c.gh, &t, &e) == 0 && t.token && t.expires_at > time(NULL),
+	      "%s", e.msg);
+	github_token_release(&t);
+	CHECK(github_remove_token(c.gh, &t, &e) == 0 && t.token, "%s", e.msg);
+	github_token_release(&t);
+	client_free(&c);
+	return 0;
+}
+
+static int case_groups_and_jobs(void)
+{
+	struct github_job job = {0};
+	struct github_job_list jobs = {0};
+	struct err e = {0};
+	int64_t id = 0, job_id, run_id;
+	json_t *j;
+
+	CHECK(ctl_ok("POST", "/_ghsim/runner-groups", "{\"org\":\"octo-org\",\"name\":\"gpu\"}"),
+	      "group");
+	CLIENT(o, .org = true);
+	CHECK(github_runner_group_id(o.gh, "GPU", &id, &e) == 0 && id > 1, "%s", e.msg);
+	CHECK(github_runner_group_id(o.gh, "default", &id, &e) == 0 && id == 1, "%s", e.msg);
+	CHECK(github_runner_group_id(o.gh, "nope", &id, &e) == -ENOENT, "%s", e.msg);
+	client_free(&o);
+	CLIENT(c);
+	CHECK(github_runner_group_id(c.gh, "whatever", &id, &e) == 0 && id == 1, "repo scope");
+
+	j = ctl("POST", "/_ghsim/jobs",
+	        "{\"repo\":\"octo/hello\",\"labels\":[\"self-hosted\",\"gpu\"]}");
+	CHECK(j, "job");
+	job_id = json_integer_value(json_object_get(j, "id"));
+	run_id = json_integer_value(json_object_get(j, "run_id"));
+	json_decref(j);
+	CHECK(job_id > INT32_MAX, "job id %" PRId64, job_id);
+	CHECK(github_get_job(c.gh, "octo/hello", job_id, &job, &e) == 0, "%s", e.msg);
+	CHECK(job.id == job_id && job.run_id == run_id && strcmp(job.status, "queued") == 0 &&
+	              job.n_labels == 2 && job.created_at > 0,
+	      "status %s", job.status);
+	github_job_release(&job);
+	CHECK(github_get_job(c.gh, "octo/hello", 1, &job, &e) == -ENOENT, "%s", e.msg);
+	CHECK(github_get_job(c.gh, "../x", 1, &job, &e) == -EINVAL, "bad repo accepted");
+	CHECK(github_list_run_jobs(c.gh, "octo/hello", run_id, &jobs, &e) == 0, "%s", e.msg);
+	CHECK(jobs.n == 1 && jobs.v[0].id == job_id, "n=%zu", jobs.n);
+	github_job_list_release(&jobs);
+	client_free(&c);
+	return 0;
+}
+
+static int case_app_auth(void)
+{
+	struct github_runner_list l = {0};
+	struct github_token t = {0};
+	struct err e = {0};
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":2}") > 0,
+	      "add");
+	CLIENT(c, .app = true);
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.n == 2, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	/* the installation token is cached */
+	CHECK(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
+	github_token_release(&t);
+	CHECK(github_check_scope(c.gh, &e) == 0, "%s", e.msg);
+	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+
+	/* the installation token revoked behind our back (ghsim forgets it): one fresh exchange */
+	CHECK(ctl_ok("POST", "/_ghsim/reset", "{}"), "reset");
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	CHECK(sim_stat("requests") == 3, "requests %" PRId64,
+	      sim_stat("requests")); /* 401, exchange, list */
+	client_free(&c);
+
+	/* a key GitHub does not know */
+	CLIENT(b, .app = true, .key = bad_key);
+	r = github_list_runners(b.gh, NULL, &l, &e);
+	CHECK(r == -EACCES && strstr(e.msg, "JWT") && secret_free(e.msg), "r=%d %s", r, e.msg);
+	client_free(&b);
+	return 0;
+}
+
+struct thread_arg {
+	struct github *gh;
+	int failures;
+	char msg[512];
+};
+
+static void *worker(void *p)
+{
+	struct thread_arg *a = p;
+	for (int i = 0; i < 5; i++) {
+		struct github_runner_list l = {0};
+		struct github_token t = {0};
+		struct err e = {0};
+		if (github_list_runners(a->gh, "ci", &l, &e) < 0 || l.n != 120 ||
+		    github_registration_token(a->gh, &t, &e) < 0) {
+			a->failures++;
+			snprintf(a->msg, sizeof(a->msg), "n=%zu %s", l.n, e.msg);
+		}
+		github_runner_list_release(&l);
+		github_token_release(&t);
+	}
+	return NULL;
+}
+
+static int case_threads(void)
+{
+	struct thread_arg args[4];
+	pthread_t th[4];
+	struct github_stats st;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":120}") >
+	              0,
+	      "add");
+	CLIENT(c, .app = true);
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct thread_arg){.gh = c.gh};
+		pthread_create(&th[i], NULL, worker, &args[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(args[i].failures == 0, "thread %d: %s", i, args[i].msg);
+	}
+	github_get_stats(c.gh, &st);
+	/* 4 x 5 x (2 pages + 1 token) + exchanges, and ghsim saw exactly what we sent */
+	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	CHECK((int64_t)st.requests_sent == sim_stat("requests"), "sent %" PRIu64 " ghsim %" PRId64,
+	      st.requests_sent, sim_stat("requests"));
+	client_free(&c);
+	return 0;
+}
+
+static int count_temp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += strncmp(de->d_name, ".download", 9) == 0;
+	closedir(d);
+	return n;
+}
+
+static int case_runner_bin(void)
+{
+	char dir[PATH_MAX], path[PATH_MAX], old[PATH_MAX], cur[PATH_MAX];
+	struct buf b = BUF_INIT(1 << 20);
+	struct err e = {0};
+	bool changed = false;
+	struct stat st;
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/bin1", state_dir);
+	CLIENT(c);
+	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
+	CHECK(r == 0 && changed, "r=%d %s", r, e.msg);
+	CHECK(strstr(path, "/runner-bin/actions-runner-linux-x64-") && stat(path, &st) == 0 &&
+	              st.st_size > 100 && (st.st_mode & 0777) == 0600,
+	      "path %s", path);
+	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
+	CHECK(r == 0 && !changed, "r=%d %s", r, e.msg);
+	r = github_update_runner_bin(c.gh, ARCH_ARM64, dir, &changed, path, sizeof(path), &e);
+	CHECK(r == 0 && changed && strstr(path, "linux-arm64-"), "r=%d %s", r, e.msg);
+
+	/* A download whose bytes do not match: refused, the old copy stays */
+	snprintf(dir, sizeof(dir), "%s/bin2/runner-bin", state_dir);
+	CHECK(mkdir_p(dir, 0700, &e) == 0, "%s", e.msg);
+	snprintf(old, sizeof(old), "%s/actions-runner-linux-x64-2.300.0.tar.gz", dir);
+	snprintf(cur, sizeof(cur), "%s/current-x64", dir);
+	CHECK(file_write_atomic(old, "old runner", 10, 0600, &e) == 0, "%s", e.msg);
+	CHECK(file_write_atomic(cur, "actions-runner-linux-x64-2.300.0.tar.gz\n", 40, 0600, &e) ==
+	              0,
+	      "%s", e.msg);
+	CHECK(fault("{\"match\":\"/_ghsim/downloads/\",\"status\":200,\"body\":\"not the runner\","
+	            "\"count\":1}"),
+	      "fault");
+	snprintf(dir, sizeof(dir), "%s/bin2", state_dir);
+	changed = true;
+	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
+	CHECK(r == -EBADMSG && strstr(e.msg, "sha256 mismatch"), "r=%d %s", r, e.msg);
+	CHECK(file_read(cur, 4096, true, &b, NULL) == 0 &&
+	              strcmp(buf_str(&b), "actions-runner-linux-x64-2.300.0.tar.gz\n") == 0,
+	      "current changed: %s", buf_str(&b));
+	CHECK(file_read(old, 4096, true, &b, NULL) == 0 && strcmp(buf_str(&b), "old runner") == 0,
+	      "old copy damaged");
+	snprintf(dir, sizeof(dir), "%s/bin2/runner-bin", state_dir);
+	CHECK(count_temp(dir) == 0, "temp file left");
+	/* without the fault the update goes through and the old copy goes away */
+	snprintf(dir, sizeof(dir), "%s/bin2", state_dir);
+	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
+	CHECK(r == 0 && changed, "r=%d %s", r, e.msg);
+	CHECK(stat(old, &st) < 0 && errno == ENOENT, "old copy still there");
+	buf_release(&b);
+	client_free(&c);
+	return 0;
+}
+
+static int case_proxy(void)
+{
+	struct github_runner_list l = {0};
+	struct err e = {0};
+	int r;
+
+	/* a configured proxy is used (nothing listens there); libcurl lets NO_PROXY exempt hosts */
+	unsetenv("no_proxy");
+	unsetenv("NO_PROXY");
+	CLIENT(c, .proxy = "http://127.0.0.1:1", .retries = -1);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -ECONNREFUSED, "r=%d %s", r, e.msg);
+	client_free(&c);
+
+	/* proxy "" leaves it to the environment: http_proxy, unless no_proxy says otherwise */
+	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	CLIENT(d, .retries = -1);
+	r = github_list_runners(d.gh, NULL, &l, &e);
+	CHECK(r == -ECONNREFUSED, "r=%d %s", r, e.msg);
+	setenv("no_proxy", "127.0.0.1", 1);
+	r = github_list_runners(d.gh, NULL, &l, &e);
+	CHECK(r == 0, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	unsetenv("http_proxy");
+	client_free(&d);
+	return 0;
+}
+
+/* GH_TLS_URL: an HTTPS server (openssl s_server -www) whose certificate GH_TLS_CA holds. */
+static int case_tls_ca_file(void)
+{
+	const char *url = getenv("GH_TLS_URL"), *ca = getenv("GH_TLS_CA");
+	struct err e = {0};
+	int r;
+
+	CHECK(url && ca, "GH_TLS_URL/GH_TLS_CA not set");
+	/* not in the system store: refused, and not retried */
+	CLIENT(c, .api_url = url);
+	r = github_check_scope(c.gh, &e);
+	CHECK(r == -EPROTO && strstr(e.msg, "TLS"), "r=%d %s", r, e.msg);
+	client_free(&c);
+	/* with ca_file the handshake succeeds (s_server then answers HTML, not GitHub's JSON) */
+	CLIENT(d, .api_url = url, .ca_file = ca);
+	r = github_check_scope(d.gh, &e);
+	CHECK(r == -EPROTO && strstr(e.msg, "malformed JSON"), "r=%d %s", r, e.msg);
+	client_free(&d);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} cases[] = {
+        {"list_pages_and_etag", case_list_pages_and_etag},
+        {"5xx_then_success", case_5xx_then_success},
+        {"retry_after", case_retry_after},
+        {"rate_limit_exhausted", case_rate_limit_exhausted},
+        {"secondary_limit", case_secondary_limit},
+        {"dropped_connection", case_dropped_connection},
+        {"timeout", case_timeout},
+        {"malformed", case_malformed},
+        {"too_big", case_too_big},
+        {"bad_token", case_bad_token},
+        {"page2_fails", case_page2_fails},
+        {"delete", case_delete},
+        {"jit", case_jit},
+        {"groups_and_jobs", case_groups_and_jobs},
+        {"app_auth", case_app_auth},
+        {"threads", case_threads},
+        {"runner_bin", case_runner_bin},
+        {"proxy", case_proxy},
+        {"tls_ca_file", case_tls_ca_file},
+};
+
+static char *read_secret_env(const char *var)
+{
+	const char *p = getenv(var);
+	char *s = NULL;
+	struct err e = {0};
+	if (!p || file_read_secret(p, &s, &e) < 0) {
+		fprintf(stderr, "gh_client_test: %s: %s\n", var, p ? e.msg : "not set");
+		exit(2);
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0;
+	struct err e = {0};
+	int64_t v;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ghsim = getenv("GHSIM_URL");
+	state_dir = getenv("GH_STATE_DIR");
+	if (!ghsim || !state_dir) {
+		fprintf(stderr, "gh_client_test: GHSIM_URL and GH_STATE_DIR must be set\n");
+		return 2;
+	}
+	token = read_secret_env("GH_TOKEN_FILE");
+	app_key = read_secret_env("GH_APP_KEY_FILE");
+	bad_key = read_secret_env("GH_APP_BADKEY_FILE");
+	if (parse_int64(getenv("GH_APP_ID") ? getenv("GH_APP_ID") : "", 1, INT64_MAX, &v) < 0)
+		return 2;
+	app_id = v;
+	if (parse_int64(getenv("GH_INSTALLATION_ID") ? getenv("GH_INSTALLATION_ID") : "", 1,
+	                INT64_MAX, &v) < 0)
+		return 2;
+	installation_id = v;
+	if (httpc_new(&ctl_http, &e) < 0) {
+		fprintf(stderr, "gh_client_test: %s\n", e.msg);
+		return 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		bool selected = argc < 2;
+		for (int a = 1; a < argc; a++)
+			selected |= strcmp(argv[a], cases[i].name) == 0;
+		if (!selected)
+			continue;
+		double t0 = now_s();
+		int r = ctl_ok("POST", "/_ghsim/reset", "{}") ? cases[i].fn() : -1;
+		if (r == 0) {
+			passed++;
+			printf("ok   %s (%.1fs)\n", cases[i].name, now_s() - t0);
+		} else {
+			failed++;
+			printf("FAIL %s\n", cases[i].name);
+		}
+	}
+	httpc_free(ctl_http);
+	free(token);
+	free(app_key);
+	free(bad_key);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
