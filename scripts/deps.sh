@@ -10,6 +10,8 @@ python3 nodejs npm openssl busybox-static bubblewrap util-linux procps iproute2 
 
 missing=""
 for p in $PKGS; do
+	# NodeSource's nodejs package ships npm itself and conflicts with Debian's npm.
+	[ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then

@@ -1,0 +1,364 @@
+#!/usr/bin/env node
+// Proves that ghsim answers every GitHub operation it serves the way GitHub's
+// published REST description says GitHub answers: each request goes through
+// proxy.js (Accept rewrite) to `prism proxy --errors` (api.github.com.json)
+// in front of ghsim, which turns an answer that breaks the description into a
+// 500 with sl-violations. Repository and organization scope; lists with
+// pagination and ETag/304, errors (401/403/404/409/422), JIT, downloads,
+// runner groups, jobs, the App token exchange. Error statuses GitHub does not
+// document for an operation (Prism only warns about those) are checked here
+// against the description's basic-error schema. With --driver, runnerd's own
+// client runs through the same chain too (pagination over 150 runners, the
+// JIT 409 recovery, groups, downloads, completed jobs), so its requests and
+// ghsim's answers are checked together. Setup goes straight to ghsim's
+// control API (/_ghsim/, not part of GitHub). 127.0.0.1 only.
+//
+// usage: ghsim.js --port PROXY_PORT --log PROXY_LOG --ghsim-port PORT [--app-key FILE] [--driver PATH]
+'use strict';
+
+const crypto = require('crypto');
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const Ajv = require('ajv');
+const addFormats = require('ajv-formats');
+const lib = require('./lib');
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+if (!args.port || !args.log || !args['ghsim-port']) {
+	process.stderr.write('usage: ghsim.js --port PROXY_PORT --log PROXY_LOG --ghsim-port PORT [--app-key FILE]\n');
+	process.exit(2);
+}
+const PORT = Number(args.port);
+const GHSIM = Number(args['ghsim-port']);
+const TOKEN = 'ghp_contractFakeToken0123456789abcdefABCD';
+const log = new lib.ProxyLog(args.log);
+
+const desc = require('@octokit/openapi/generated/api.github.com.json');
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats(ajv);
+const basicError = ajv.compile(desc.components.schemas['basic-error']);
+
+const RATE_HEADERS = ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-used', 'x-ratelimit-resource'];
+
+function control(method, path, body) {
+	return lib.request({ port: GHSIM, method, path: '/_ghsim' + path, body });
+}
+
+function headers(extra, auth) {
+	return Object.assign({
+		accept: 'application/vnd.github+json',
+		'x-github-api-version': '2022-11-28',
+		'user-agent': 'runnerd-contract',
+		authorization: auth === undefined ? 'Bearer ' + TOKEN : auth,
+	}, extra || {});
+}
+
+// One GitHub call through the chain, judged: the expected status, no error
+// violation from Prism, rate-limit headers, an undocumented error's body in
+// GitHub's basic-error shape, and whatever `more` adds.
+async function call(name, method, path, opt) {
+	opt = opt || {};
+	const problems = [];
+	let res;
+	try {
+		res = await lib.request({ port: PORT, method, path, body: opt.body, headers: headers(opt.headers, opt.auth) });
+	} catch (e) {
+		lib.report(false, name, ['request failed: ' + e.message]);
+		return null;
+	}
+	const seen = log.next();
+	const x = seen[seen.length - 1];
+	for (const s of seen) {
+		const errs = lib.errorViolations(s);
+		if (!errs.length) continue;
+		if (errs.some((v) => Array.isArray(v.location) && v.location[0] === 'request')) problems.push('Prism refused the test\'s own request (a bug in this test): ' + lib.describeEntry(s));
+		else problems.push('ghsim\'s answer breaks the description: ' + lib.describeEntry(s));
+	}
+	const want = [].concat(opt.status || 200);
+	if (!want.includes(res.status)) problems.push('status ' + res.status + ', wanted ' + want.join('|') + (x ? ': ' + lib.describeEntry(x) : ''));
+	if (opt.auth === undefined && res.status !== 401) {
+		const missing = RATE_HEADERS.filter((h) => res.headers[h] === undefined);
+		if (missing.length) problems.push('missing rate-limit headers: ' + missing.join(', '));
+	}
+	const warned = x && (x.violations || []).some((v) => /Unable to match the returned status code/.test(v.message || ''));
+	if (res.status >= 400) {
+		if (!res.json || !basicError(res.json) || typeof res.json.message !== 'string') problems.push('error body is not GitHub\'s basic-error shape: ' + res.body.toString('utf8').slice(0, 300));
+	}
+	if (opt.more && problems.length === 0) {
+		try {
+			problems.push(...(opt.more(res) || []));
+		} catch (e) {
+			problems.push('check threw: ' + e.message);
+		}
+	}
+	const label = name + ' (' + method + ' ' + path + ' -> ' + res.status + (warned ? ', status not in the description: body checked as basic-error' : '') + ')';
+	lib.report(problems.length === 0, label, problems);
+	return res;
+}
+
+function links(res) {
+	const out = {};
+	for (const part of String(res.headers.link || '').split(',')) {
+		const m = /<([^>]*)>\s*;\s*rel="([^"]+)"/.exec(part);
+		if (m) out[m[2]] = new URL(m[1]);
+	}
+	return out;
+}
+
+function b64url(buf) {
+	return Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+function appJwt(keyPem, appId) {
+	const now = Math.floor(Date.now() / 1000);
+	const head = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT' }));
+	const body = b64url(JSON.stringify({ iat: now - 60, exp: now + 540, iss: appId }));
+	const sig = crypto.sign('sha256', Buffer.from(head + '.' + body), keyPem);
+	return head + '.' + body + '.' + b64url(sig);
+}
+
+async function addRunner(scope, name, busy, count) {
+	const r = await control('POST', '/runners', { scope, name, labels: ['self-hosted', 'linux', 'x64', 'contract'], status: 'online', busy, count: count || 1 });
+	const made = r.json && Array.isArray(r.json.runners) ? r.json.runners : [];
+	if (r.status < 200 || r.status > 299 || made.length !== (count || 1)) throw new Error('control: add runner ' + name + ': ' + r.status + ' ' + r.body);
+	return count ? made.map((x) => x.id) : made[0].id;
+}
+
+// runnerd's own client (contract_driver) against ghsim through the same
+// chain: Prism checks the client's requests and ghsim's answers at once.
+function driverCase(name, scopePath, argv, opt) {
+	const r = spawnSync(args.driver, ['--api', 'http://127.0.0.1:' + PORT, '--path', scopePath].concat(argv), {
+		env: Object.assign({}, process.env, { CONTRACT_TOKEN: TOKEN }),
+		encoding: 'utf8',
+		timeout: 60000,
+	});
+	const out = (r.stdout || '').trim();
+	const seen = log.next();
+	const problems = [];
+	if (r.status !== 0) problems.push('client failed (exit ' + (r.signal || r.status) + '): ' + (out || r.stderr));
+	for (const x of seen) {
+		if (lib.errorViolations(x).length) problems.push('Prism: ' + lib.describeEntry(x));
+		else if (x.status >= 400 && !(opt.allow || []).includes(x.status)) problems.push('error answer: ' + lib.describeEntry(x));
+	}
+	if (opt.requests && !opt.requests(seen)) problems.push('unexpected requests: ' + seen.map((x) => x.method + ' ' + x.url + ' -> ' + x.status).join(', '));
+	if (r.status === 0 && opt.result && !opt.result.test(out)) problems.push('client result: ' + out.slice(0, 400) + ' (wanted ' + opt.result + ')');
+	const summary = seen.map((x) => x.method + ' ' + new URL(x.url, 'http://x').pathname + new URL(x.url, 'http://x').search + ' -> ' + x.status);
+	lib.report(problems.length === 0, name + ' (' + (summary.length > 4 ? summary.slice(0, 3).join(', ') + ', ... ' + summary.length + ' requests' : summary.join(', ')) + ')', problems);
+}
+
+async function clientCases() {
+	for (const [label, scope, scopePath] of [['repo', 'repos/octo/paged', 'octo/paged'], ['org', 'orgs/octo-paged', 'octo-paged']]) {
+		await addRunner(scope, 'contract-{hex}', false, 150);
+		driverCase('client vs ghsim, ' + label + ' scope: list 150 runners over 2 pages (per_page=100, Link rel="next")', scopePath, ['list_runners'], {
+			requests: (seen) => seen.length === 2 && seen.every((x) => x.method === 'GET' && x.status === 200),
+			result: /^result: runners n=150 complete=1 /,
+		});
+	}
+	// A name that is already registered: the client resolves the 409 itself
+	// (looks the runner up, deletes the idle registration, tries once more).
+	const name = 'contract-' + crypto.randomBytes(6).toString('hex');
+	const first = await lib.request({ port: GHSIM, method: 'POST', path: '/repos/octo/hello/actions/runners/generate-jitconfig', body: { name, runner_group_id: 1, labels: ['self-hosted', 'contract'] }, headers: headers() });
+	if (first.status !== 201) {
+		lib.report(false, 'client vs ghsim: set up a registered JIT runner', [first.status + ' ' + first.body]);
+	} else {
+		driverCase('client vs ghsim, repo scope: generate JIT config for a registered name resolves the 409', 'octo/hello',
+			['generate_jitconfig', name, '1', 'self-hosted,linux,x64,contract', '_work'], {
+				allow: [409],
+				requests: (seen) => seen.length >= 3 && seen[0].status === 409 && seen.some((x) => x.method === 'DELETE' && x.status === 204) && seen[seen.length - 1].status === 201,
+				result: /^result: jit runner_id=[1-9][0-9]* config_len=[1-9]/,
+			});
+	}
+	driverCase('client vs ghsim, org scope: runner group "contract-group" -> id', 'octo-org', ['runner_group_id', 'contract-group'], {
+		requests: (seen) => seen.length === 1 && seen[0].status === 200,
+		result: /^result: group contract-group id=[2-9][0-9]*$/,
+	});
+	driverCase('client vs ghsim, repo scope: runner downloads', 'octo/hello', ['list_runner_applications'], {
+		requests: (seen) => seen.length === 1,
+		result: /app=linux\/x64:actions-runner-linux-x64-[0-9.]+\.tar\.gz:sha256=[0-9a-f]{64}/,
+	});
+	const jobs = await control('GET', '/jobs');
+	const list = Array.isArray(jobs.json) ? jobs.json : (jobs.json && jobs.json.jobs) || [];
+	for (const j of list.filter((x) => x.status === 'completed').slice(0, 2)) {
+		driverCase('client vs ghsim: get completed job ' + j.id + ' of ' + j.repo, j.repo.split('/')[0], ['get_job', j.repo, String(j.id)], {
+			requests: (seen) => seen.length === 1 && seen[0].status === 200,
+			result: new RegExp('^result: job=' + j.id + ' run=[0-9]+ status=completed conclusion=[a-z]+ .*runner=[1-9][0-9]*:contract-'),
+		});
+	}
+}
+
+async function scopeCases(label, scope, jobRepo) {
+	const tag = crypto.randomBytes(3).toString('hex');
+	const names = [0, 1, 2].map((i) => 'contract-' + tag + '00000' + i);
+	const ids = [];
+	for (const n of names) ids.push(await addRunner(scope, n, false));
+	const busyId = await addRunner(scope, 'contract-' + tag + '00000b', true);
+	const base = '/' + scope + '/actions/runners';
+
+	// pagination + ETag
+	const p1 = await call(label + ': list runners, page 1 of 2 with Link and ETag', 'GET', base + '?per_page=2', {
+		more: (res) => {
+			const pr = [];
+			const l = links(res);
+			if (!l.next || !l.last) pr.push('Link without rel="next" and rel="last": ' + res.headers.link);
+			if (!res.headers.etag) pr.push('no ETag');
+			if (!res.json || !Array.isArray(res.json.runners) || res.json.runners.length !== 2) pr.push('page 1 should hold 2 runners');
+			if (!res.json || !(res.json.total_count >= 4)) pr.push('total_count ' + (res.json && res.json.total_count) + ' < 4');
+			return pr;
+		},
+	});
+	let all = p1 && p1.json ? p1.json.runners.slice() : [];
+	let next = p1 ? links(p1).next : null;
+	let pages = 1;
+	while (next && pages < 20) {
+		pages++;
+		const r = await call(label + ': list runners, page ' + pages + ' (Link rel="next")', 'GET', next.pathname + next.search);
+		if (!r || !r.json) break;
+		all = all.concat(r.json.runners || []);
+		next = links(r).next;
+	}
+	const got = new Set(all.map((r) => r.id));
+	lib.report(ids.concat(busyId).every((id) => got.has(id)) && got.size === all.length,
+		label + ': following Link reaches every runner exactly once (' + all.length + ' on ' + pages + ' pages)');
+
+	if (p1 && p1.headers.etag) {
+		const before = await control('GET', '/stats');
+		const r304 = await call(label + ': list runners again with If-None-Match -> 304', 'GET', base + '?per_page=2', {
+			status: 304, headers: { 'if-none-match': p1.headers.etag },
+			more: (res) => (res.body.length ? ['304 with a body'] : []),
+		});
+		const after = await control('GET', '/stats');
+		if (r304 && before.json && after.json) {
+			lib.report(after.json.rate_counted === before.json.rate_counted && after.json.not_modified === before.json.not_modified + 1,
+				label + ': the 304 did not count against the rate limit (rate_counted ' + before.json.rate_counted + ' -> ' + after.json.rate_counted + ')');
+		}
+		await call(label + ': list runners with a stale ETag -> 200', 'GET', base + '?per_page=2', { headers: { 'if-none-match': '"stale"' } });
+	}
+
+	await call(label + ': get runner', 'GET', base + '/' + ids[0], {
+		more: (res) => (res.json && res.json.id === ids[0] && res.json.name === names[0] ? [] : ['wrong runner: ' + res.body]),
+	});
+	await call(label + ': get unknown runner -> 404', 'GET', base + '/987654321', { status: 404 });
+	await call(label + ': delete a busy runner -> 422', 'DELETE', base + '/' + busyId, { status: 422 });
+	await call(label + ': delete an idle runner -> 204', 'DELETE', base + '/' + ids[1], { status: 204, more: (res) => (res.body.length ? ['204 with a body'] : []) });
+	await call(label + ': get the deleted runner -> 404', 'GET', base + '/' + ids[1], { status: 404 });
+	await call(label + ': delete it again -> 404', 'DELETE', base + '/' + ids[1], { status: 404 });
+
+	const tokenShape = (res) => (res.json && typeof res.json.token === 'string' && res.json.token.length > 0 && !isNaN(Date.parse(res.json.expires_at)) ? [] : ['no token/expires_at']);
+	await call(label + ': registration token -> 201', 'POST', base + '/registration-token', { status: 201, more: tokenShape });
+	await call(label + ': remove token -> 201', 'POST', base + '/remove-token', { status: 201, more: tokenShape });
+
+	const jitName = 'contract-' + tag + '0000a0';
+	const jitBody = { name: jitName, runner_group_id: 1, labels: ['self-hosted', 'linux', 'x64', 'contract'], work_folder: '_work' };
+	await call(label + ': generate JIT config -> 201', 'POST', base + '/generate-jitconfig', {
+		status: 201, body: jitBody,
+		more: (res) => (res.json && res.json.runner && res.json.runner.name === jitName && res.json.encoded_jit_config ? [] : ['no runner/encoded_jit_config']),
+	});
+	await call(label + ': generate JIT config for a name that exists -> 409', 'POST', base + '/generate-jitconfig', { status: 409, body: jitBody });
+
+	await call(label + ': runner downloads', 'GET', base + '/downloads', {
+		more: (res) => {
+			const a = Array.isArray(res.json) && res.json.find((x) => x.os === 'linux' && x.architecture === 'x64');
+			if (!a) return ['no linux/x64 application'];
+			if (!/^[0-9a-f]{64}$/.test(a.sha256_checksum || '')) return ['no sha256_checksum'];
+			if (new URL(a.download_url).hostname !== '127.0.0.1') return ['download_url is not local: ' + a.download_url];
+			return [];
+		},
+	});
+
+	// jobs: queued now; completed ones may exist from the webhook run
+	const q = await control('POST', '/jobs', { repo: jobRepo, labels: ['self-hosted', 'contract-none-' + tag], duration: 1, workflow: 'contract', event: 'push' });
+	if (q.json && q.json.id) {
+		await call(label + ': get queued job ' + q.json.id, 'GET', '/repos/' + jobRepo + '/actions/jobs/' + q.json.id, {
+			more: (res) => (res.json && res.json.id === q.json.id && res.json.status === 'queued' ? [] : ['wrong job: ' + res.body.toString('utf8').slice(0, 200)]),
+		});
+		await call(label + ': list jobs of run ' + q.json.run_id, 'GET', '/repos/' + jobRepo + '/actions/runs/' + q.json.run_id + '/jobs', {
+			more: (res) => (res.json && Array.isArray(res.json.jobs) && res.json.jobs.some((j) => j.id === q.json.id) ? [] : ['job missing from its run']),
+		});
+	} else {
+		lib.report(false, label + ': control API queues a job', [q.status + ' ' + q.body]);
+	}
+	await call(label + ': get unknown job -> 404', 'GET', '/repos/' + jobRepo + '/actions/jobs/9876543210', { status: 404 });
+}
+
+async function main() {
+	log.next();
+
+	// Not vacuous: an answer that breaks the description must come back as a
+	// 500 with sl-violations (ghsim's fault injection sends a wrong body).
+	const f = await control('POST', '/faults', { match: '/actions/runners/downloads', method: 'GET', status: 200, body: { not: 'a list' }, count: 1 });
+	if (f.status >= 200 && f.status < 300) {
+		const r = await lib.request({ port: PORT, path: '/repos/octo/hello/actions/runners/downloads', headers: headers() });
+		const x = log.next().pop();
+		lib.report(r.status === 500 && x && lib.errorViolations(x).length > 0,
+			'self-check: Prism turns an answer that breaks the description into a 500 with sl-violations (' + (x ? lib.describeEntry(x).slice(0, 300) : r.status) + ')');
+		await control('DELETE', '/faults');
+	} else {
+		lib.report(false, 'self-check: ghsim fault injection', [f.status + ' ' + f.body]);
+	}
+
+	await control('POST', '/runner-groups', { org: 'octo-org', name: 'contract-group' });
+
+	await scopeCases('ghsim repo scope', 'repos/octo/hello', 'octo/hello');
+	await scopeCases('ghsim org scope', 'orgs/octo-org', 'octo-org/octo-repo');
+
+	await call('ghsim org scope: runner groups', 'GET', '/orgs/octo-org/actions/runner-groups', {
+		more: (res) => {
+			const g = (res.json && res.json.runner_groups) || [];
+			const pr = [];
+			if (!g.some((x) => x.id === 1 && x.name === 'Default' && x.default === true)) pr.push('no Default group with id 1');
+			if (!g.some((x) => x.name === 'contract-group')) pr.push('the added group is missing');
+			return pr;
+		},
+	});
+
+	// jobs that ran (the webhook suite runs one per scope before this)
+	const jobs = await control('GET', '/jobs');
+	const list = Array.isArray(jobs.json) ? jobs.json : (jobs.json && jobs.json.jobs) || [];
+	const done = list.filter((j) => j.status === 'completed').slice(0, 2);
+	for (const j of done) {
+		await call('ghsim: get completed job ' + j.id + ' (' + j.repo + ')', 'GET', '/repos/' + j.repo + '/actions/jobs/' + j.id, {
+			more: (res) => (res.json && res.json.status === 'completed' && res.json.conclusion && res.json.runner_name ? [] : ['not a completed job with runner and conclusion']),
+		});
+	}
+	if (done.length === 0) lib.note('no completed job to check (the webhook suite runs them)');
+
+	await call('ghsim: rate limit', 'GET', '/rate_limit');
+	await call('ghsim: get repository', 'GET', '/repos/octo/hello');
+	await call('ghsim: get organization', 'GET', '/orgs/octo-org');
+	await call('ghsim: bad token -> 401', 'GET', '/repos/octo/hello/actions/runners', { status: 401, auth: 'Bearer ghp_wrong' });
+
+	const rl = await control('POST', '/ratelimit', { remaining: 0, reset_in: 30 });
+	if (rl.status >= 200 && rl.status < 300) {
+		await call('ghsim: rate limit exhausted -> 403', 'GET', '/repos/octo/hello/actions/runners', {
+			status: 403,
+			more: (res) => (res.headers['x-ratelimit-remaining'] === '0' ? [] : ['X-RateLimit-Remaining is ' + res.headers['x-ratelimit-remaining']]),
+		});
+		await control('POST', '/ratelimit', { remaining: 5000, reset_in: 3600 });
+	} else {
+		lib.report(false, 'ghsim: control API sets the rate-limit budget', [rl.status + ' ' + rl.body]);
+	}
+
+	if (args.driver) await clientCases();
+
+	if (args['app-key']) {
+		const key = fs.readFileSync(args['app-key'], 'utf8');
+		const r = await call('ghsim App: installation token from a JWT -> 201', 'POST', '/app/installations/4242/access_tokens', {
+			status: 201, auth: 'Bearer ' + appJwt(key, 1234),
+			more: (res) => (res.json && /^ghs_/.test(res.json.token || '') && Date.parse(res.json.expires_at) > Date.now() ? [] : ['no ghs_ token with a future expires_at']),
+		});
+		if (r && r.json && r.json.token) {
+			await call('ghsim App: the installation token lists runners', 'GET', '/repos/octo/hello/actions/runners', { auth: 'Bearer ' + r.json.token });
+		}
+		await call('ghsim App: a JWT signed by another key -> 401', 'POST', '/app/installations/4242/access_tokens', {
+			status: 401, auth: 'Bearer ' + appJwt(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 1234),
+		});
+	}
+
+	process.exit(lib.counts().failed ? 1 : 0);
+}
+
+main().catch((e) => {
+	lib.report(false, 'ghsim checks: ' + e.message, [e.stack]);
+	process.exit(1);
+});

@@ -1,0 +1,214 @@
+#!/bin/bash
+# Contract tests: runnerd's GitHub client and the GitHub simulator (ghsim)
+# held to GitHub's own published contract (see README.md here):
+#  1. every request the client makes is valid under the official REST
+#     description (Prism mock, via proxy.js), repository and organization scope;
+#  2. every answer ghsim gives is valid under it (Prism proxy --errors);
+#  3. every workflow_job webhook ghsim sends validates against
+#     @octokit/webhooks-schemas and is correctly signed.
+# Prints one "ok - ..." / "not ok - ..." line per case and last
+# "N passed, N failed"; exits non-zero on any failure.
+#
+# It installs nothing (scripts/deps.sh does; it is called only when the npm
+# assets are missing) and builds only the contract_driver target in
+# $BUILD_DIR (default $RUNNERD_TOP/build). Servers listen on 127.0.0.1 only
+# and are stopped by pid on exit. When it can (root, unshare), it runs in a
+# network namespace of its own that has only loopback, so nothing can reach
+# any address off this machine even by mistake, and in a PID namespace, so
+# nothing it started can outlive it.
+set -u
+
+top=${RUNNERD_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+here=$top/tests/contract
+build=${BUILD_DIR:-$top/build}
+npm=$top/.deps/npm/node_modules
+desc=$npm/@octokit/openapi/generated/api.github.com.json
+prism_cli=$npm/@stoplight/prism-cli/dist/index.js
+node=${NODE:-node}
+
+if [ ! -f "$prism_cli" ] || [ ! -f "$desc" ] || [ ! -d "$npm/@octokit/webhooks-schemas" ]; then
+	echo "# npm contract assets missing: running scripts/deps.sh"
+	"$top/scripts/deps.sh" || { echo "not ok - npm contract assets (scripts/deps.sh failed)"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+# Loopback-only network namespace (after deps.sh, which may need the registry),
+# and a PID namespace: whatever a server left behind dies with this script.
+# CONTRACT_NETNS=0 opts out (it is 1 once inside).
+if [ -z "${CONTRACT_NETNS:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null 2>&1 &&
+	command -v ip >/dev/null 2>&1 && unshare --net --pid --fork --kill-child --mount-proc true 2>/dev/null; then
+	export CONTRACT_NETNS=1
+	exec unshare --net --pid --fork --kill-child --mount-proc -- /bin/sh -c '
+		ip link set lo up || { echo "not ok - loopback of the test namespace"; echo "0 passed, 1 failed"; exit 1; }
+		exec bash "$0" "$@"' "$0" "$@"
+fi
+[ "${CONTRACT_NETNS:-}" = 1 ] && echo "# running in a loopback-only network namespace"
+
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY NODE_ENV
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+export NODE_PATH=$npm
+
+work=$(mktemp -d /tmp/runnerd-contract.XXXXXX)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+ok() {
+	echo "ok - $*"
+	passed=$((passed + 1))
+}
+notok() {
+	echo "not ok - $1"
+	shift
+	local f
+	for f in "$@"; do [ -f "$f" ] && tail -n 25 "$f" | sed 's/^/#   /'; done
+	failed=$((failed + 1))
+}
+# wait_file FILE SECONDS: until FILE exists and is not empty.
+wait_file() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[ -s "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# prism_port LOG SECONDS: the port from Prism's "listening on" line.
+prism_port() {
+	local i p
+	for ((i = 0; i < $2 * 10; i++)); do
+		p=$(sed -n 's/.*Prism is listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -1)
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+# start_proxy NAME UPSTREAM_PORT [--drop-links]: proxy.js in front; sets
+# proxy_port. (Not run in $(...): its pid must reach the cleanup list.)
+start_proxy() {
+	local name=$1 up=$2
+	shift 2
+	"$node" "$here/proxy.js" --upstream "http://127.0.0.1:$up" --port-file "$work/$name.port" \
+		--log "$work/$name.jsonl" "$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	wait_file "$work/$name.port" 10 && proxy_port=$(cat "$work/$name.port")
+}
+# suite NAME CMD...: runs one checker, adds up its ok/not ok lines.
+suite() {
+	local name=$1 out rc p f t0
+	shift
+	out=$work/$name.out
+	t0=$(date +%s)
+	"$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	echo "# $name: $(($(date +%s) - t0)) s"
+	p=$(grep -c '^ok - ' "$out")
+	f=$(grep -c '^not ok - ' "$out")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		notok "$name exited with status $rc"
+	fi
+}
+
+start=$(date +%s)
+
+# App key for the installation-token exchange (Prism mock and ghsim both).
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/app.pem" 2>/dev/null &&
+	openssl pkey -in "$work/app.pem" -pubout -out "$work/app.pub" 2>/dev/null
+chmod 600 "$work/app.pem"
+echo "ghp_contractFakeToken0123456789abcdefABCD" >"$work/tokens"
+
+# Prism mock of api.github.com: 15-30 s to load the 13 MB description, so it
+# starts first and everything else happens while it loads.
+"$node" "$prism_cli" mock -h 127.0.0.1 -p 0 "$desc" >"$work/prism-mock.log" 2>&1 &
+pids+=($!)
+
+ghsim_port=""
+if [ -f "$top/tests/ghsim/ghsim.py" ]; then
+	python3 "$top/tests/ghsim/ghsim.py" --port 0 --port-file "$work/ghsim.port" \
+		--token-file "$work/tokens" --app-id 1234 --app-public-key "$work/app.pub" \
+		--installation-id 4242 --log "$work/ghsim.log" >"$work/ghsim.out" 2>&1 &
+	pids+=($!)
+	if wait_file "$work/ghsim.port" 20; then
+		ghsim_port=$(cat "$work/ghsim.port")
+		ok "ghsim started on 127.0.0.1:$ghsim_port"
+		"$node" "$prism_cli" proxy -h 127.0.0.1 -p 0 --errors "$desc" "http://127.0.0.1:$ghsim_port" \
+			>"$work/prism-proxy.log" 2>&1 &
+		pids+=($!)
+	else
+		notok "ghsim did not start" "$work/ghsim.out" "$work/ghsim.log"
+	fi
+else
+	notok "ghsim: tests/ghsim/ghsim.py does not exist"
+fi
+
+# The client side needs the driver; build only that target. A build dir
+# configured before tests/contract/meson.build existed does not know the
+# target yet (meson does not watch fs.exists()): reconfigure it once.
+driver=$build/tests/contract/contract_driver
+driver_ok=0
+if [ ! -f "$build/build.ninja" ]; then
+	notok "contract_driver: no build directory at $build (run meson setup, or make check)"
+else
+	ninja -C "$build" -t targets all 2>/dev/null | grep -q '^tests/contract/contract_driver:' ||
+		meson setup --reconfigure "$build" >"$work/meson.log" 2>&1
+	if ninja -C "$build" tests/contract/contract_driver >"$work/ninja.log" 2>&1 && [ -x "$driver" ]; then
+		driver_ok=1
+	else
+		notok "contract_driver did not build in $build (is src/github built?)" "$work/meson.log" "$work/ninja.log"
+	fi
+fi
+
+# --- webhooks first (they need no Prism): validator self-checks, then ghsim's
+# deliveries; the jobs they run are checked through Prism below.
+if [ -n "$ghsim_port" ]; then
+	mkdir -p "$work/wh"
+	suite webhooks "$node" "$here/webhooks.js" --ghsim-port "$ghsim_port" --work "$work/wh"
+else
+	suite webhooks "$node" "$here/webhooks.js"
+fi
+
+# --- 1. the client's requests against Prism mock -----------------------------
+if mock_port=$(prism_port "$work/prism-mock.log" 120); then
+	ok "prism mock serves the official description on 127.0.0.1:$mock_port ($(($(date +%s) - start)) s)"
+	if [ $driver_ok -eq 1 ]; then
+		if start_proxy mock-proxy "$mock_port" --drop-links; then
+			suite client "$node" "$here/client.js" --driver "$driver" --port "$proxy_port" \
+				--log "$work/mock-proxy.jsonl" --app-key "$work/app.pem"
+		else
+			notok "proxy.js in front of prism mock did not start" "$work/mock-proxy.log"
+		fi
+	fi
+else
+	notok "prism mock did not start within 120 s" "$work/prism-mock.log"
+fi
+
+# --- 2. ghsim's answers through Prism proxy --errors --------------------------
+if [ -n "$ghsim_port" ]; then
+	if pproxy_port=$(prism_port "$work/prism-proxy.log" 120); then
+		ok "prism proxy --errors validates ghsim's answers on 127.0.0.1:$pproxy_port"
+		if start_proxy ghsim-proxy "$pproxy_port"; then
+			dargs=()
+			[ $driver_ok -eq 1 ] && dargs=(--driver "$driver")
+			suite ghsim "$node" "$here/ghsim.js" --port "$proxy_port" --log "$work/ghsim-proxy.jsonl" \
+				--ghsim-port "$ghsim_port" --app-key "$work/app.pem" "${dargs[@]}"
+		else
+			notok "proxy.js in front of prism proxy did not start" "$work/ghsim-proxy.log"
+		fi
+	else
+		notok "prism proxy did not start within 120 s" "$work/prism-proxy.log"
+	fi
+fi
+
+echo "# contract tests took $(($(date +%s) - start)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
