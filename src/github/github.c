@@ -115,6 +115,132 @@ static void etag_clear(struct github_etag *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static void memo_clear(struct github_page_memo *m)
+{
+	free(m->url);
+	free(m->manager);
+	free(m->body);
+	github_runner_list_release(&m->runners);
+	memset(m, 0, sizeof(*m));
+}
+
+static int runner_copy(const struct github_runner *src, struct github_runner *dst)
+{
+	*dst = *src;
+	dst->labels = NULL;
+	dst->n_labels = 0;
+	if (src->n_labels) {
+		dst->labels = calloc(src->n_labels, sizeof(*dst->labels));
+		if (!dst->labels)
+			return -ENOMEM;
+		for (size_t i = 0; i < src->n_labels; i++) {
+			dst->labels[i] = strdup(src->labels[i]);
+			if (!dst->labels[i]) {
+				dst->n_labels = i;
+				github_runner_release(dst);
+				return -ENOMEM;
+			}
+		}
+		dst->n_labels = src->n_labels;
+	}
+	return 0;
+}
+
+/* Append copies of src's runners to acc; on failure acc is as it was. */
+static int runner_list_append(struct github_runner_list *acc, const struct github_runner_list *src)
+{
+	size_t n0 = acc->n;
+	struct github_runner *nv;
+
+	if (!src->n)
+		return 0;
+	nv = realloc(acc->v, (acc->n + src->n) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	acc->v = nv;
+	for (size_t i = 0; i < src->n; i++) {
+		if (runner_copy(&src->v[i], &acc->v[acc->n]) < 0) {
+			for (size_t j = n0; j < acc->n; j++)
+				github_runner_release(&acc->v[j]);
+			acc->n = n0;
+			return -ENOMEM;
+		}
+		acc->n++;
+	}
+	return 0;
+}
+
+/* A page seen before with exactly these bytes: append its runners. 1 = hit. */
+static int memo_lookup(struct github *gh, const char *url, const char *manager,
+		       const struct buf *body, struct github_runner_list *acc, int64_t *ret_total,
+		       size_t *ret_seen)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&gh->mu);
+	for (size_t i = 0; i < gh->n_memos; i++) {
+		struct github_page_memo *m = &gh->memos[i];
+		if (strcmp(m->url, url) != 0 || strcmp(m->manager, manager) != 0 || m->len != body->len ||
+		    memcmp(m->body, buf_str(body), body->len) != 0)
+			continue;
+		if (runner_list_append(acc, &m->runners) == 0) {
+			m->used = ++gh->etag_clock;
+			*ret_total = m->total;
+			*ret_seen = m->seen;
+			hit = 1;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&gh->mu);
+	return hit;
+}
+
+/* Remember a parsed page (best effort: a failure only costs a parse next time). */
+static void memo_store(struct github *gh, const char *url, const char *manager,
+		       const struct buf *body, const struct github_runner_list *page, int64_t total,
+		       size_t seen)
+{
+	struct github_page_memo m = {0}, *slot = NULL;
+
+	m.url = strdup(url);
+	m.manager = strdup(manager);
+	m.body = malloc(body->len + 1);
+	if (!m.url || !m.manager || !m.body || runner_list_append(&m.runners, page) < 0) {
+		memo_clear(&m);
+		return;
+	}
+	memcpy(m.body, buf_str(body), body->len);
+	m.len = body->len;
+	m.total = total;
+	m.seen = seen;
+	pthread_mutex_lock(&gh->mu);
+	m.used = ++gh->etag_clock;
+	for (size_t i = 0; i < gh->n_memos && !slot; i++)
+		if (strcmp(gh->memos[i].url, url) == 0 && strcmp(gh->memos[i].manager, manager) == 0)
+			slot = &gh->memos[i];
+	if (!slot && gh->n_memos < GITHUB_ETAG_ENTRIES) {
+		struct github_page_memo *nv = realloc(gh->memos, (gh->n_memos + 1) * sizeof(*nv));
+		if (nv) {
+			gh->memos = nv;
+			slot = &gh->memos[gh->n_memos++];
+			memset(slot, 0, sizeof(*slot));
+		}
+	}
+	if (!slot && gh->n_memos) { /* full: the least recently used goes */
+		slot = &gh->memos[0];
+		for (size_t i = 1; i < gh->n_memos; i++)
+			if (gh->memos[i].used < slot->used)
+				slot = &gh->memos[i];
+	}
+	if (slot) {
+		memo_clear(slot);
+		*slot = m;
+	}
+	pthread_mutex_unlock(&gh->mu);
+	if (!slot)
+		memo_clear(&m);
+}
+
 void github_free(struct github *gh)
 {
 	if (!gh)
@@ -127,6 +253,9 @@ void github_free(struct github *gh)
 	}
 	for (size_t i = 0; i < GITHUB_ETAG_ENTRIES; i++)
 		etag_clear(&gh->etags[i]);
+	for (size_t i = 0; i < gh->n_memos; i++)
+		memo_clear(&gh->memos[i]);
+	free(gh->memos);
 	pthread_mutex_destroy(&gh->mu);
 	pthread_mutex_destroy(&gh->refresh_mu);
 	free(gh);
@@ -707,8 +836,17 @@ static int list_runners_pass(struct github *gh, const char *manager, struct gith
 		                                    .retry = GITHUB_RETRY_ALL,
 		                                    .conditional = true},
 		              &reply, e);
-		if (r == 0)
-			r = github_json_runners_page(op, &reply.body, manager, acc, &t, &s, e);
+		if (r == 0 && !memo_lookup(gh, url, manager ? manager : "", &reply.body, acc, &t, &s)) {
+			struct github_runner_list parsed = {0};
+			r = github_json_runners_page(op, &reply.body, manager, &parsed, &t, &s, e);
+			if (r == 0) {
+				memo_store(gh, url, manager ? manager : "", &reply.body, &parsed, t, s);
+				r = runner_list_append(acc, &parsed);
+				if (r < 0)
+					err_set(e, r, "%s: out of memory", op);
+			}
+			github_runner_list_release(&parsed);
+		}
 		if (r < 0)
 			goto out;
 		if (total >= 0 && t != total)

@@ -45,8 +45,27 @@ struct github {
 	time_t inst_expires;
 	struct github_etag etags[GITHUB_ETAG_ENTRIES];
 	uint64_t etag_clock;
+	struct github_page_memo *memos; /* parsed runner-list pages, GITHUB_ETAG_ENTRIES at most */
+	size_t n_memos;
 	struct github_stats stats;
 	uint64_t rng;
+};
+
+/*
+ * A runner-list page as parsed, kept with the exact bytes it came from: an
+ * unchanged page (a 304 answered from the ETag cache) is not parsed again.
+ * The byte comparison, not the ETag, decides, so the memo can never speak
+ * for another body.
+ */
+struct github_page_memo {
+	char *url;
+	char *manager; /* the filter it was parsed with ("" = none) */
+	char *body;
+	size_t len;
+	struct github_runner_list runners;
+	int64_t total;
+	size_t seen;
+	uint64_t used;
 };
 
 /* How a call may be repeated after a failure. */
