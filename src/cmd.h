@@ -11,13 +11,13 @@
 int cmd_check_config(int argc, char **argv);
 int cmd_github_check(int argc, char **argv);
 int cmd_update_runner_bin(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_reconcile(int argc, char **argv);
+int cmd_flush(int argc, char **argv);
+int cmd_drain(int argc, char **argv); /* drain and resume */
 
 /* Shared by commands: load the config named by -c/RUNNERD_CONFIG, printing every error to stderr. */
 int cmd_load_config(const char *explicit_path, struct config **ret);
-
-/* Parse the options every command accepts; returns 1 if the option was one of them. */
-struct cmd_common_opts {
-	const char *config_path;
-};
 
 #endif

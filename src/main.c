@@ -17,6 +17,12 @@ static const struct command {
 	{"check-config", cmd_check_config, "validate the config file (--print: the normalized config)"},
 	{"github-check", cmd_github_check, "verify GitHub credentials and permissions for the path"},
 	{"update-runner-bin", cmd_update_runner_bin, "download and verify the latest runner binary"},
+	{"serve", cmd_serve, "run the daemon: reconcile on a timer and on request"},
+	{"status", cmd_status, "per flavor counts, then each runner (--json)"},
+	{"reconcile", cmd_reconcile, "run one reconcile pass now and print what it did"},
+	{"flush", cmd_flush, "remove idle and offline runners (--busy: every runner)"},
+	{"drain", cmd_drain, "pools go to zero until resume (--wait: until nothing is left)"},
+	{"resume", cmd_drain, "undo drain"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,364 @@
+/*
+ * Client of the control socket and the commands built on it: status,
+ * reconcile, flush, drain, resume. Each tries the daemon first and falls back
+ * to doing the work itself when no daemon runs.
+ */
+#include "util/common.h"
+#include "cmd.h"
+#include "control.h"
+#include "manager/manager.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+
+void control_socket_path(const struct config *cfg, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/control.sock", cfg->manager.state_dir);
+}
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
+{
+	return buf_append(ud, p, sz * nm) == 0 ? sz * nm : 0;
+}
+
+int control_call(const struct config *cfg, const char *method, const char *path, long timeout_s,
+		 struct buf *ret_body, long *ret_status, struct err *e)
+{
+	char sock[PATH_MAX], url[512];
+	struct stat st;
+	CURL *c;
+	CURLcode cc;
+	int r = 0;
+
+	control_socket_path(cfg, sock, sizeof(sock));
+	if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -ENOENT;
+	c = curl_easy_init();
+	if (!c)
+		return err_set(e, -ENOMEM, "curl init failed");
+	snprintf(url, sizeof(url), "http://runnerd%s", path);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, ret_body);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_COULDNT_CONNECT)
+		r = -ECONNREFUSED;
+	else if (cc != CURLE_OK)
+		r = err_set(e, -EIO, "control socket %s: %s", sock, curl_easy_strerror(cc));
+	else
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, ret_status);
+	curl_easy_cleanup(c);
+	return r;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static long long jint(json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static void age_str(long long s, char *out, size_t cap)
+{
+	if (s >= 86400)
+		snprintf(out, cap, "%lldd%lldh", s / 86400, (s % 86400) / 3600);
+	else if (s >= 3600)
+		snprintf(out, cap, "%lldh%lldm", s / 3600, (s % 3600) / 60);
+	else if (s >= 60)
+		snprintf(out, cap, "%lldm%llds", s / 60, s % 60);
+	else
+		snprintf(out, cap, "%llds", s);
+}
+
+int control_print_report(const char *json, bool show_runners, bool show_actions, FILE *f)
+{
+	json_error_t je;
+	json_t *root = json_loads(json, 0, &je), *v;
+	size_t i;
+
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		fprintf(stderr, "runnerd: the daemon answered something that is not a report\n");
+		return -EPROTO;
+	}
+	if (json_is_true(json_object_get(root, "draining")))
+		fprintf(f, "DRAINING: pools are held at zero until `runnerd resume`\n");
+	if (*jstr(root, "github_error"))
+		fprintf(f, "github: %s (no deletions)\n", jstr(root, "github_error"));
+	if (*jstr(root, "provider_error"))
+		fprintf(f, "provider: %s (no deletions)\n", jstr(root, "provider_error"));
+	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY", "IDLE",
+		"UNKNOWN", "PENDING", "DESIRED");
+	json_array_foreach(json_object_get(root, "flavors"), i, v)
+	{
+		fprintf(f, "%-20s %7lld %7lld %7lld %7lld %7lld %7lld %7lld\n", jstr(v, "name"),
+			jint(v, "online"), jint(v, "offline"), jint(v, "busy"), jint(v, "idle"),
+			jint(v, "unknown"), jint(v, "pending"), jint(v, "desired"));
+	}
+	if (show_runners && json_array_size(json_object_get(root, "runners"))) {
+		fprintf(f, "\n%-40s %-12s %-8s %-9s %-9s %s\n", "RUNNER", "FLAVOR", "GITHUB", "CLOUD",
+			"HEALTH", "AGE");
+		json_array_foreach(json_object_get(root, "runners"), i, v)
+		{
+			char age[32];
+			age_str(jint(v, "age_s"), age, sizeof(age));
+			fprintf(f, "%-40s %-12s %-8s %-9s %-9s %s\n", jstr(v, "name"), jstr(v, "flavor"),
+				jstr(v, "github_state"), jstr(v, "cloud_state"), jstr(v, "health"), age);
+		}
+	}
+	if (show_actions) {
+		json_t *acts = json_object_get(root, "actions");
+		if (json_array_size(acts) == 0)
+			fprintf(f, "\nno actions\n");
+		else
+			fprintf(f, "\n");
+		json_array_foreach(acts, i, v)
+		{
+			fprintf(f, "%-13s %-32s %-10s %-11s %s\n", jstr(v, "action"), jstr(v, "name"),
+				jstr(v, "flavor"), jstr(v, "reason"), jstr(v, "outcome"));
+		}
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+struct cli {
+	const char *config;
+	bool json;
+	bool busy;
+	bool wait;
+	long timeout;
+};
+
+static int parse(int argc, char **argv, struct cli *o, const char *usage)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"busy", no_argument, NULL, 'b'},
+					     {"wait", no_argument, NULL, 'w'},
+					     {"timeout", required_argument, NULL, 't'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+	o->timeout = 3600;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'b':
+			o->busy = true;
+			break;
+		case 'w':
+			o->wait = true;
+			break;
+		case 't': {
+			int64_t s;
+			if (parse_duration(optarg, &s) < 0) {
+				fprintf(stderr, "runnerd: --timeout: a duration like 10m\n");
+				return -1;
+			}
+			o->timeout = (long)s;
+			break;
+		}
+		default:
+			fprintf(stderr, "usage: %s\n", usage);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return -1;
+	}
+	return 0;
+}
+
+/* Do it through the daemon, or directly. *ret_json gets the report. */
+static int dispatch(const struct config *cfg, const char *method, const char *path,
+		    enum plan_mode mode, bool act, struct buf *ret_json)
+{
+	struct err e = {0};
+	long status = 0;
+	int r = control_call(cfg, method, path, 600, ret_json, &status, &e);
+
+	if (r == 0) {
+		if (status != 200) {
+			fprintf(stderr, "runnerd: daemon answered %ld: %s\n", status, buf_str(ret_json));
+			return -EIO;
+		}
+		return 0;
+	}
+	if (r != -ENOENT && r != -ECONNREFUSED) {
+		fprintf(stderr, "runnerd: %s\n", e.msg);
+		return r;
+	}
+	/* no daemon: do the work here, under the same state-dir lock */
+	struct manager *m = NULL;
+	struct manager_report rep;
+	buf_reset(ret_json);
+	if (manager_open(cfg, &m, &e) < 0) {
+		if (e.code == -EWOULDBLOCK)
+			fprintf(stderr, "runnerd: a daemon holds %s but its control socket does not answer\n",
+				cfg->manager.state_dir);
+		else
+			fprintf(stderr, "runnerd: %s\n", e.msg);
+		return -EIO;
+	}
+	if (strcmp(path, "/v1/drain") == 0 || strcmp(path, "/v1/resume") == 0) {
+		r = manager_set_draining(m, strcmp(path, "/v1/drain") == 0, &e);
+		if (r == 0)
+			r = manager_reconcile(m, PLAN_NORMAL, &rep, &e);
+		else
+			memset(&rep, 0, sizeof(rep));
+	} else {
+		r = act ? manager_reconcile(m, mode, &rep, &e) : manager_observe(m, &rep, &e);
+	}
+	if (r < 0)
+		fprintf(stderr, "runnerd: %s\n", e.msg);
+	manager_report_json(&rep, manager_draining(m), ret_json);
+	manager_report_release(&rep);
+	manager_free(m);
+	return r;
+}
+
+static int finish(const struct cli *o, struct buf *json, int r, bool runners, bool actions)
+{
+	if (r == 0 || json->len) {
+		if (o->json)
+			fputs(buf_str(json), stdout);
+		else if (json->len)
+			control_print_report(buf_str(json), runners, actions, stdout);
+	}
+	buf_release(json);
+	return r < 0 ? 1 : 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct cli o = {0};
+	struct config *cfg = NULL;
+	struct buf json = BUF_INIT(64 << 20);
+	int r;
+
+	if (parse(argc, argv, &o, "runnerd status [-c FILE] [--json]") < 0)
+		return 2;
+	if (cmd_load_config(o.config, &cfg) < 0)
+		return 1;
+	r = dispatch(cfg, "GET", "/v1/status", PLAN_NORMAL, false, &json);
+	r = finish(&o, &json, r, true, false);
+	config_free(cfg);
+	return r;
+}
+
+int cmd_reconcile(int argc, char **argv)
+{
+	struct cli o = {0};
+	struct config *cfg = NULL;
+	struct buf json = BUF_INIT(64 << 20);
+	int r;
+
+	if (parse(argc, argv, &o, "runnerd reconcile [-c FILE] [--json]") < 0)
+		return 2;
+	if (cmd_load_config(o.config, &cfg) < 0)
+		return 1;
+	r = dispatch(cfg, "POST", "/v1/reconcile", PLAN_NORMAL, true, &json);
+	r = finish(&o, &json, r, false, true);
+	config_free(cfg);
+	return r;
+}
+
+int cmd_flush(int argc, char **argv)
+{
+	struct cli o = {0};
+	struct config *cfg = NULL;
+	struct buf json = BUF_INIT(64 << 20);
+	int r;
+
+	if (parse(argc, argv, &o, "runnerd flush [-c FILE] [--busy] [--json]") < 0)
+		return 2;
+	if (cmd_load_config(o.config, &cfg) < 0)
+		return 1;
+	r = dispatch(cfg, "POST", o.busy ? "/v1/flush?busy=1" : "/v1/flush",
+		     o.busy ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE, true, &json);
+	r = finish(&o, &json, r, false, true);
+	config_free(cfg);
+	return r;
+}
+
+static bool report_empty(const char *json)
+{
+	json_error_t je;
+	json_t *root = json_loads(json, 0, &je);
+	bool empty = root && json_array_size(json_object_get(root, "runners")) == 0 &&
+		     !*jstr(root, "github_error") && !*jstr(root, "provider_error") &&
+		     !json_is_true(json_object_get(root, "deletions_blocked"));
+	json_decref(root);
+	return empty;
+}
+
+int cmd_drain(int argc, char **argv)
+{
+	bool resume = strcmp(argv[0], "resume") == 0;
+	struct cli o = {0};
+	struct config *cfg = NULL;
+	struct buf json = BUF_INIT(64 << 20);
+	time_t deadline;
+	int r;
+
+	if (parse(argc, argv, &o,
+		  resume ? "runnerd resume [-c FILE]" : "runnerd drain [-c FILE] [--wait] [--timeout 1h]") < 0)
+		return 2;
+	if (cmd_load_config(o.config, &cfg) < 0)
+		return 1;
+	r = dispatch(cfg, "POST", resume ? "/v1/resume" : "/v1/drain", PLAN_NORMAL, true, &json);
+	if (r < 0 || resume || !o.wait) {
+		if (r == 0)
+			printf("%s\n", resume ? "resumed: pools return to their configured size"
+					      : "draining: pools go to zero; busy runners finish their jobs");
+		buf_release(&json);
+		config_free(cfg);
+		return r < 0 ? 1 : 0;
+	}
+	/* --wait: reconcile until nothing this manager owns is left */
+	deadline = time(NULL) + o.timeout;
+	for (;;) {
+		buf_reset(&json);
+		r = dispatch(cfg, "POST", "/v1/reconcile", PLAN_NORMAL, true, &json);
+		if (r == 0 && report_empty(buf_str(&json))) {
+			printf("drained: nothing left\n");
+			break;
+		}
+		if (time(NULL) >= deadline) {
+			fprintf(stderr, "runnerd: drain --wait: timed out; still owned:\n");
+			control_print_report(buf_str(&json), true, false, stderr);
+			r = -ETIMEDOUT;
+			break;
+		}
+		sleep(2);
+	}
+	buf_release(&json);
+	config_free(cfg);
+	return r < 0 ? 1 : 0;
+}

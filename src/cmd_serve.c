@@ -1,0 +1,303 @@
+/*
+ * runnerd serve: the daemon. A reconcile pass every reconcile_interval (plus
+ * up to 25% random delay, so many managers do not hit GitHub in step) and
+ * whenever asked through the control socket; triggers that arrive during a
+ * pass merge into one next pass. SIGTERM/SIGINT stop it within seconds and
+ * leave instances running (a restart adopts them); SIGHUP reloads the
+ * config, keeping the old one when the new one is invalid.
+ */
+#include "util/common.h"
+#include "cmd.h"
+#include "control.h"
+#include "http/server.h"
+#include "manager/manager.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
+
+struct daemon {
+	struct manager *m;
+	struct config *cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool trigger;
+	struct manager_report last; /* guarded by lock */
+	bool have_last;
+	uint64_t passes;
+};
+
+static void keep_report(struct daemon *d, struct manager_report *r)
+{
+	pthread_mutex_lock(&d->lock);
+	manager_report_release(&d->last);
+	d->last = *r;
+	d->have_last = true;
+	d->passes++;
+	pthread_mutex_unlock(&d->lock);
+	memset(r, 0, sizeof(*r));
+}
+
+static void log_pass(const struct manager_report *r)
+{
+	for (size_t i = 0; i < r->plan.n_counts; i++) {
+		const struct plan_flavor_count *c = &r->plan.counts[i];
+		log_info("flavor %s: desired %" PRId64 ", idle %" PRId64 ", busy %" PRId64
+			 ", pending %" PRId64 ", offline %" PRId64,
+			 c->name, c->desired, c->idle, c->busy, c->pending, c->offline);
+	}
+}
+
+static int run_pass(struct daemon *d, enum plan_mode mode, struct buf *json)
+{
+	struct manager_report r;
+	struct err e = {0};
+	int rc = manager_reconcile(d->m, mode, &r, &e);
+
+	if (rc < 0)
+		log_error("reconcile: %s", e.msg);
+	log_pass(&r);
+	if (json)
+		manager_report_json(&r, manager_draining(d->m), json);
+	keep_report(d, &r);
+	return rc;
+}
+
+static int64_t jittered_ms(int64_t interval_s)
+{
+	uint32_t rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = 0;
+	int64_t base = interval_s * 1000;
+	return base + (int64_t)(rnd % (uint32_t)(base / 4 + 1));
+}
+
+static void *loop_main(void *arg)
+{
+	struct daemon *d = arg;
+	for (;;) {
+		struct timespec deadline;
+		int64_t wait_ms;
+
+		pthread_mutex_lock(&d->lock);
+		wait_ms = jittered_ms(d->cfg->manager.reconcile_interval);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += wait_ms / 1000;
+		deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		while (!d->stop && !d->trigger) {
+			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
+				break;
+		}
+		bool stop = d->stop;
+		d->trigger = false;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			break;
+		run_pass(d, PLAN_NORMAL, NULL);
+	}
+	return NULL;
+}
+
+static void trigger(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->trigger = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- control API ------------------------------------------------------ */
+
+static void h_status(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct daemon *d = ctx;
+	struct buf out = BUF_INIT(64 << 20);
+
+	pthread_mutex_lock(&d->lock);
+	bool have = d->have_last;
+	if (have)
+		manager_report_json(&d->last, manager_draining(d->m), &out);
+	pthread_mutex_unlock(&d->lock);
+	if (!have) {
+		/* no pass yet: observe now (costs no rate limit when nothing changed) */
+		struct manager_report r;
+		struct err e = {0};
+		if (manager_observe(d->m, &r, &e) < 0) {
+			manager_report_release(&r);
+			http_response_error(resp, 503, e.msg);
+			buf_release(&out);
+			return;
+		}
+		manager_report_json(&r, manager_draining(d->m), &out);
+		manager_report_release(&r);
+	}
+	http_response_json(resp, 200, buf_str(&out));
+	buf_release(&out);
+}
+
+static bool query_has(const struct http_request *req, const char *kv)
+{
+	return req->query && strstr(req->query, kv);
+}
+
+static void h_reconcile(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct daemon *d = ctx;
+	struct buf out = BUF_INIT(64 << 20);
+	enum plan_mode mode = PLAN_NORMAL;
+
+	if (strcmp(req->path, "/v1/flush") == 0)
+		mode = query_has(req, "busy=1") ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE;
+	if (strcmp(req->path, "/v1/flush") == 0)
+		log_info("control: flush %s requested", mode == PLAN_FLUSH_BUSY ? "busy" : "idle");
+	run_pass(d, mode, &out);
+	http_response_json(resp, 200, buf_str(&out));
+	buf_release(&out);
+}
+
+static void h_drain(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct daemon *d = ctx;
+	bool on = strcmp(req->path, "/v1/drain") == 0;
+	struct err e = {0};
+
+	if (manager_set_draining(d->m, on, &e) < 0) {
+		http_response_error(resp, 500, e.msg);
+		return;
+	}
+	log_info("control: %s", on ? "drain: pools go to zero" : "resume: pools back to their size");
+	trigger(d);
+	http_response_json(resp, 200, on ? "{\"draining\":true}\n" : "{\"draining\":false}\n");
+}
+
+static const struct http_route control_routes[] = {
+	{"GET", "/v1/status", h_status, 0},
+	{"POST", "/v1/reconcile", h_reconcile, 0},
+	{"POST", "/v1/flush", h_reconcile, 0},
+	{"POST", "/v1/drain", h_drain, 0},
+	{"POST", "/v1/resume", h_drain, 0},
+};
+
+/* ---- main ------------------------------------------------------------- */
+
+static void reload(struct daemon *d, const char *path)
+{
+	struct config *ncfg = NULL;
+	struct err e = {0};
+
+	log_info("SIGHUP: reloading %s", path);
+	if (cmd_load_config(path, &ncfg) < 0) {
+		log_error("reload refused: the new config is invalid; keeping the old one");
+		return;
+	}
+	if (manager_reload(d->m, ncfg, &e) < 0) {
+		log_error("reload refused: %s; keeping the old one", e.msg);
+		config_free(ncfg);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	struct config *old = d->cfg;
+	d->cfg = ncfg;
+	pthread_mutex_unlock(&d->lock);
+	config_free(old);
+	log_info("reloaded: %zu flavors", ncfg->n_flavors);
+	trigger(d);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	struct daemon d = {0};
+	struct http_server *ctl = NULL;
+	const char *cpath = NULL;
+	char sock[PATH_MAX];
+	struct err e = {0};
+	sigset_t set;
+	pthread_t loop;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (c == 'c')
+			cpath = optarg;
+		else {
+			fprintf(stderr, "usage: runnerd serve [-c FILE]\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	cpath = config_path(cpath);
+	if (cmd_load_config(cpath, &d.cfg) < 0)
+		return 1;
+
+	/* signals go to one thread (this one) through sigwait */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (manager_open(d.cfg, &d.m, &e) < 0) {
+		if (e.code == -EWOULDBLOCK)
+			log_error("another runnerd holds %s: %s", d.cfg->manager.state_dir, e.msg);
+		else
+			log_error("%s", e.msg);
+		config_free(d.cfg);
+		return 1;
+	}
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.cond, NULL);
+
+	control_socket_path(d.cfg, sock, sizeof(sock));
+	if (http_server_start_unix(sock, 0600, geteuid(), control_routes, ARRAY_SIZE(control_routes),
+				   &d, &ctl, &e) < 0) {
+		log_error("control socket %s: %s", sock, e.msg);
+		goto out;
+	}
+	log_info("runnerd %s serving: manager %s, %zu flavors, control %s", RUNNERD_VERSION,
+		 d.cfg->manager.name, d.cfg->n_flavors, sock);
+
+	d.trigger = true; /* a first pass at once */
+	if (pthread_create(&loop, NULL, loop_main, &d) != 0) {
+		log_error("cannot start the reconcile loop");
+		goto out;
+	}
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&d, cpath);
+			continue;
+		}
+		log_info("signal %d: stopping (instances keep running; a restart adopts them)", sig);
+		break;
+	}
+	pthread_mutex_lock(&d.lock);
+	d.stop = true;
+	pthread_cond_broadcast(&d.cond);
+	pthread_mutex_unlock(&d.lock);
+	manager_cancel(d.m);
+	http_server_stop(ctl);
+	ctl = NULL;
+	pthread_join(loop, NULL);
+	rc = 0;
+out:
+	http_server_stop(ctl);
+	manager_report_release(&d.last);
+	manager_free(d.m);
+	config_free(d.cfg);
+	pthread_mutex_destroy(&d.lock);
+	pthread_cond_destroy(&d.cond);
+	log_info("stopped");
+	return rc;
+}

@@ -1,0 +1,973 @@
+/*
+ * The manager: one reconcile pass at a time — observe (store, providers,
+ * GitHub), plan (planner.c, pure), execute (executor.c, bounded pool), record
+ * (store action log, report). It must never delete on partial data (the
+ * planner guarantees it), never delete a busy runner except under
+ * flush --busy, and never leave a create half-done: a failed create removes
+ * its instance and its JIT registration before the row goes.
+ */
+#include "util/common.h"
+#include "manager/manager.h"
+#include "manager/executor.h"
+#include "runner/runner.h"
+#include "runner/runner_script.h"
+#include "util/fileutil.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#include <pthread.h>
+#include <sys/random.h>
+#include <sys/time.h>
+
+#define METRICS_FILE_MAX (64 * 1024)
+#define MAX_PROVIDERS 8
+
+struct manager {
+	const struct config *cfg;
+	struct store *store;
+	struct github *gh;
+	struct provider *providers[MAX_PROVIDERS];
+	char provider_names[MAX_PROVIDERS][32];
+	size_t n_providers;
+	bool owns_parts;  /* manager_open built them: free them too */
+	struct config *owned_cfg;
+	int lock_fd;
+
+	pthread_mutex_t pass_lock;
+	pthread_mutex_t report_lock; /* guards report events during execution */
+	volatile bool cancel;
+	bool draining;
+	struct manager_hooks hooks;
+
+	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
+	int64_t runner_group_id;       /* resolved once per pass (org scope) */
+};
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void manager_report_release(struct manager_report *r)
+{
+	if (!r)
+		return;
+	free(r->events);
+	plan_release(&r->plan);
+	memset(r, 0, sizeof(*r));
+}
+
+static void report_add(struct manager *m, struct manager_report *r, const char *action,
+		       const char *name, const char *flavor, const char *reason, bool ok,
+		       const char *outcome)
+{
+	pthread_mutex_lock(&m->report_lock);
+	if (r->n_events == r->cap_events) {
+		size_t ncap = r->cap_events ? r->cap_events * 2 : 16;
+		struct manager_event *nv = realloc(r->events, ncap * sizeof(*nv));
+		if (!nv) {
+			pthread_mutex_unlock(&m->report_lock);
+			return;
+		}
+		r->events = nv;
+		r->cap_events = ncap;
+	}
+	struct manager_event *ev = &r->events[r->n_events++];
+	memset(ev, 0, sizeof(*ev));
+	str_copy(ev->action, action, sizeof(ev->action));
+	str_copy(ev->name, name ? name : "", sizeof(ev->name));
+	str_copy(ev->flavor, flavor ? flavor : "", sizeof(ev->flavor));
+	str_copy(ev->reason, reason ? reason : "", sizeof(ev->reason));
+	str_copy(ev->outcome, outcome ? outcome : "ok", sizeof(ev->outcome));
+	ev->ok = ok;
+	pthread_mutex_unlock(&m->report_lock);
+
+	/* the action log is best effort: a full disk must not stop cleanup */
+	struct err e = {0};
+	if (store_log_action(m->store, now_ms() / 1000, action, name ? name : "", reason ? reason : "",
+			     outcome ? outcome : "ok", &e) < 0)
+		log_debug("action log: %s", e.msg);
+	if (ok)
+		log_info("%s %s%s%s%s%s", action, name && *name ? name : "", flavor && *flavor ? " flavor=" : "",
+			 flavor ? flavor : "", reason && *reason ? " reason=" : "", reason ? reason : "");
+	else
+		log_warn("%s %s%s%s failed: %s", action, name ? name : "",
+			 reason && *reason ? " reason=" : "", reason ? reason : "", outcome);
+}
+
+static struct provider *provider_for(struct manager *m, const char *flavor_name)
+{
+	const struct config_flavor *f = config_flavor_find(m->cfg, flavor_name);
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < m->n_providers; i++)
+		if (strcmp(m->provider_names[i], f->provider) == 0)
+			return m->providers[i];
+	return NULL;
+}
+
+/* The provider that owns an instance: by its flavor, else the first that lists it. */
+static struct provider *provider_of(struct manager *m, const char *flavor_name)
+{
+	struct provider *p = flavor_name ? provider_for(m, flavor_name) : NULL;
+	return p ? p : (m->n_providers ? m->providers[0] : NULL);
+}
+
+int manager_new(const struct config *cfg, struct store *store, struct github *gh,
+		struct provider **providers, const char *const *provider_names, size_t n_providers,
+		struct manager **ret, struct err *e)
+{
+	struct manager *m;
+	char *v = NULL;
+
+	if (n_providers > MAX_PROVIDERS)
+		return err_set(e, -EINVAL, "too many providers");
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return err_set(e, -ENOMEM, "out of memory");
+	m->cfg = cfg;
+	m->store = store;
+	m->gh = gh;
+	m->lock_fd = -1;
+	for (size_t i = 0; i < n_providers; i++) {
+		m->providers[i] = providers[i];
+		str_copy(m->provider_names[i], provider_names[i], sizeof(m->provider_names[i]));
+	}
+	m->n_providers = n_providers;
+	pthread_mutex_init(&m->pass_lock, NULL);
+	pthread_mutex_init(&m->report_lock, NULL);
+	if (store_kv_get(store, "drain", &v, NULL) == 0) {
+		m->draining = strcmp(v, "1") == 0;
+		free(v);
+	}
+	*ret = m;
+	return 0;
+}
+
+/* Distinct provider names used by the configured flavors. */
+static size_t used_providers(const struct config *cfg, const char *names[MAX_PROVIDERS])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_flavors; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < n; j++)
+			seen = seen || strcmp(names[j], cfg->flavors[i].provider) == 0;
+		if (!seen && n < MAX_PROVIDERS)
+			names[n++] = cfg->flavors[i].provider;
+	}
+	return n;
+}
+
+static void fetch_runner_bin(struct manager *m)
+{
+	bool need_local = false, changed = false;
+	enum arch arch = ARCH_X64;
+	struct err e = {0};
+
+	for (size_t i = 0; i < m->cfg->n_flavors; i++)
+		if (strcmp(m->cfg->flavors[i].provider, "local") == 0) {
+			need_local = true;
+			arch = m->cfg->flavors[i].arch;
+		}
+	if (!need_local)
+		return;
+	if (github_update_runner_bin(m->gh, arch, m->cfg->manager.state_dir, &changed,
+				     m->runner_tarball, sizeof(m->runner_tarball), &e) < 0) {
+		log_warn("runner binary: %s (local instances will fail until it is fetched)", e.msg);
+		m->runner_tarball[0] = '\0';
+		return;
+	}
+	log_info("runner binary: %s%s", m->runner_tarball, changed ? " (updated)" : "");
+}
+
+int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
+{
+	const char *names[MAX_PROVIDERS];
+	struct provider *provs[MAX_PROVIDERS] = {0};
+	struct store *store = NULL;
+	struct github *gh = NULL;
+	struct manager *m = NULL;
+	int lock_fd = -1, r;
+	size_t np;
+
+	r = mkdir_p(cfg->manager.state_dir, 0700, e);
+	if (r < 0)
+		return r;
+	r = store_lock(cfg->manager.state_dir, &lock_fd, e);
+	if (r < 0)
+		return r;
+	r = store_open(cfg->manager.state_dir, &store, e);
+	if (r < 0)
+		goto fail;
+	r = github_new(cfg, NULL, &gh, e);
+	if (r < 0)
+		goto fail;
+	np = used_providers(cfg, names);
+	for (size_t i = 0; i < np; i++) {
+		r = provider_new(names[i], cfg, &provs[i], e);
+		if (r < 0) {
+			err_prefix(e, "provider %s", names[i]);
+			goto fail;
+		}
+	}
+	r = manager_new(cfg, store, gh, provs, names, np, &m, e);
+	if (r < 0)
+		goto fail;
+	m->owns_parts = true;
+	m->lock_fd = lock_fd;
+	fetch_runner_bin(m);
+	*ret = m;
+	return 0;
+fail:
+	for (size_t i = 0; i < MAX_PROVIDERS; i++)
+		provider_free(provs[i]);
+	github_free(gh);
+	store_close(store);
+	store_unlock(lock_fd);
+	return r;
+}
+
+void manager_free(struct manager *m)
+{
+	if (!m)
+		return;
+	if (m->owns_parts) {
+		for (size_t i = 0; i < m->n_providers; i++)
+			provider_free(m->providers[i]);
+		github_free(m->gh);
+		store_close(m->store);
+		store_unlock(m->lock_fd);
+	}
+	pthread_mutex_destroy(&m->pass_lock);
+	pthread_mutex_destroy(&m->report_lock);
+	free(m);
+}
+
+void manager_set_hooks(struct manager *m, const struct manager_hooks *h)
+{
+	m->hooks = *h;
+}
+
+void manager_cancel(struct manager *m)
+{
+	m->cancel = true;
+}
+
+bool manager_draining(struct manager *m)
+{
+	return m->draining;
+}
+
+int manager_set_draining(struct manager *m, bool on, struct err *e)
+{
+	int r;
+	pthread_mutex_lock(&m->pass_lock);
+	r = on ? store_kv_set(m->store, "drain", "1", e) : store_kv_delete(m->store, "drain", e);
+	if (r == 0)
+		m->draining = on;
+	pthread_mutex_unlock(&m->pass_lock);
+	return r;
+}
+
+int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
+{
+	const char *names[MAX_PROVIDERS];
+	size_t np;
+
+	if (strcmp(cfg->manager.name, m->cfg->manager.name) != 0)
+		return err_set(e, -EINVAL, "manager.name cannot change on reload (restart instead)");
+	if (strcmp(cfg->manager.state_dir, m->cfg->manager.state_dir) != 0)
+		return err_set(e, -EINVAL, "manager.state_dir cannot change on reload (restart instead)");
+	np = used_providers(cfg, names);
+	for (size_t i = 0; i < np; i++) {
+		bool have = false;
+		for (size_t j = 0; j < m->n_providers; j++)
+			have = have || strcmp(m->provider_names[j], names[i]) == 0;
+		if (!have)
+			return err_set(e, -EINVAL, "provider %s is new: restart to add a provider", names[i]);
+	}
+	pthread_mutex_lock(&m->pass_lock);
+	struct github *gh = NULL;
+	int r = github_new(cfg, NULL, &gh, e);
+	if (r == 0) {
+		if (m->owns_parts)
+			github_free(m->gh);
+		m->gh = gh;
+		m->cfg = cfg;
+	}
+	pthread_mutex_unlock(&m->pass_lock);
+	return r;
+}
+
+/* ---- observe ---------------------------------------------------------- */
+
+struct observation {
+	struct store_instance_list rows;
+	struct instance_list instances;
+	bool instances_complete;
+	struct github_runner_list gh;
+	bool runners_complete;
+	struct plan_runner *runners;
+	struct plan_flavor *flavors;
+};
+
+static void observation_release(struct observation *o)
+{
+	store_instance_list_release(&o->rows);
+	instance_list_release(&o->instances);
+	github_runner_list_release(&o->gh);
+	free(o->runners);
+	free(o->flavors);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Name -> index lookups for joining observations: sorted once, searched per row. */
+struct name_ref {
+	const char *name;
+	size_t idx;
+};
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->idx < y->idx ? -1 : x->idx > y->idx);
+}
+
+static const struct name_ref *name_ref_find(const struct name_ref *v, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && strcmp(v[lo].name, name) == 0 ? &v[lo] : NULL;
+}
+
+/*
+ * Fold what was seen into the store before planning, so "seen on GitHub"
+ * survives restarts and the planner sees one consistent picture. Only real
+ * changes are written: a steady pool costs no store writes.
+ */
+static int update_rows(struct manager *m, struct observation *o, int64_t now)
+{
+	size_t ni = o->instances.n, ng = o->gh.n;
+	struct name_ref *iv = calloc(ni ? ni : 1, sizeof(*iv));
+	struct name_ref *gv = calloc(ng ? ng : 1, sizeof(*gv));
+
+	if (!iv || !gv) {
+		free(iv);
+		free(gv);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ni; i++)
+		iv[i] = (struct name_ref){o->instances.v[i].name, i};
+	for (size_t i = 0; i < ng; i++)
+		gv[i] = (struct name_ref){o->gh.v[i].name, i};
+	qsort(iv, ni, sizeof(*iv), name_ref_cmp);
+	qsort(gv, ng, sizeof(*gv), name_ref_cmp);
+
+	for (size_t i = 0; i < o->rows.n; i++) {
+		struct store_instance *row = &o->rows.v[i];
+		struct store_instance old = *row;
+		const struct name_ref *ir = name_ref_find(iv, ni, row->name);
+		const struct instance *in = NULL;
+
+		/* two instances with one name: the newest speaks for the row */
+		for (; ir && ir < iv + ni && strcmp(ir->name, row->name) == 0; ir++)
+			if (!in || o->instances.v[ir->idx].created_at > in->created_at)
+				in = &o->instances.v[ir->idx];
+		if (in) {
+			row->cloud_state = in->state;
+			if (row->phase == PHASE_CREATING)
+				row->phase = PHASE_CREATED;
+			if (!row->provider_id[0])
+				str_copy(row->provider_id, in->provider_id, sizeof(row->provider_id));
+		} else if (o->instances_complete) {
+			row->cloud_state = CLOUD_DELETED;
+		}
+		if (o->runners_complete) {
+			const struct name_ref *gr_ref = name_ref_find(gv, ng, row->name);
+			const struct github_runner *gr = gr_ref ? &o->gh.v[gr_ref->idx] : NULL;
+			if (gr) {
+				row->seen_on_github = true;
+				row->runner_id = gr->id;
+				row->github_state = gr->busy ? GH_BUSY
+					: gr->status == GITHUB_RUNNER_ONLINE ? GH_IDLE : GH_OFFLINE;
+				if (gr->busy && !row->busy_since)
+					row->busy_since = now;
+				if (!gr->busy)
+					row->busy_since = 0;
+			} else {
+				row->github_state = GH_ABSENT;
+				row->busy_since = 0;
+			}
+		}
+		bool changed = memcmp(&old, row, sizeof(old)) != 0;
+		/* last_seen alone is not worth a durable write every pass */
+		if (o->runners_complete && row->github_state != GH_ABSENT)
+			row->last_seen = now;
+		if (changed) {
+			struct err e = {0};
+			if (store_instance_put(m->store, row, &e) < 0)
+				log_warn("store: %s", e.msg);
+		}
+	}
+	free(iv);
+	free(gv);
+	return 0;
+}
+
+static int observe(struct manager *m, struct observation *o, struct manager_report *rep, int64_t now)
+{
+	struct err e = {0};
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	r = store_instance_list(m->store, &o->rows, &e);
+	if (r < 0)
+		return r; /* without the store we know nothing: no pass */
+
+	o->instances_complete = true;
+	for (size_t i = 0; i < m->n_providers; i++) {
+		struct instance_list l = {0};
+		err_clear(&e);
+		if (m->providers[i]->ops->list(m->providers[i], m->cfg->manager.name, &l, &e) < 0) {
+			o->instances_complete = false;
+			snprintf(rep->provider_error, sizeof(rep->provider_error), "%s: %s",
+				 m->provider_names[i], e.msg);
+			log_warn("provider %s list failed: %s (no deletions this pass)", m->provider_names[i],
+				 e.msg);
+			instance_list_release(&l);
+			continue;
+		}
+		for (size_t j = 0; j < l.n; j++)
+			if (instance_list_add(&o->instances, &l.v[j]) < 0)
+				o->instances_complete = false;
+		instance_list_release(&l);
+	}
+
+	err_clear(&e);
+	if (github_list_runners(m->gh, m->cfg->manager.name, &o->gh, &e) < 0 || !o->gh.complete) {
+		o->runners_complete = false;
+		str_copy(rep->github_error, e.msg[0] ? e.msg : "incomplete list", sizeof(rep->github_error));
+		log_warn("github: list runners failed: %s (no deletions this pass)", rep->github_error);
+		github_runner_list_release(&o->gh);
+	} else {
+		o->runners_complete = true;
+	}
+
+	o->runners = calloc(o->gh.n ? o->gh.n : 1, sizeof(*o->runners));
+	o->flavors = calloc(m->cfg->n_flavors ? m->cfg->n_flavors : 1, sizeof(*o->flavors));
+	if (!o->runners || !o->flavors)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->gh.n; i++) {
+		o->runners[i].id = o->gh.v[i].id;
+		o->runners[i].name = o->gh.v[i].name;
+		o->runners[i].online = o->gh.v[i].status == GITHUB_RUNNER_ONLINE;
+		o->runners[i].busy = o->gh.v[i].busy;
+	}
+	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
+		const struct config_flavor *f = &m->cfg->flavors[i];
+		o->flavors[i].name = f->name;
+		o->flavors[i].min_idle = f->min_idle;
+		o->flavors[i].max = f->max;
+		o->flavors[i].waiting_jobs = m->hooks.waiting_jobs ? m->hooks.waiting_jobs(m->hooks.ctx, f->name) : 0;
+	}
+	return update_rows(m, o, now);
+}
+
+static int plan_pass(struct manager *m, struct observation *o, enum plan_mode mode, int64_t now,
+		     struct plan *ret)
+{
+	struct plan_input in = {
+		.manager = m->cfg->manager.name,
+		.now = now,
+		.bootstrap_timeout = m->cfg->manager.bootstrap_timeout,
+		.job_timeout = m->cfg->manager.job_timeout,
+		.mode = mode,
+		.draining = m->draining,
+		.flavors = o->flavors,
+		.n_flavors = m->cfg->n_flavors,
+		.records = o->rows.v,
+		.n_records = o->rows.n,
+		.instances = o->instances.v,
+		.n_instances = o->instances.n,
+		.instances_complete = o->instances_complete,
+		.runners = o->runners,
+		.n_runners = o->gh.n,
+		.runners_complete = o->runners_complete,
+	};
+	return planner_plan(&in, ret);
+}
+
+/* ---- execute ---------------------------------------------------------- */
+
+struct task {
+	const struct action *a;
+	char name[INSTANCE_NAME_MAX]; /* for creates: the generated name */
+};
+
+struct exec_ctx {
+	struct manager *m;
+	struct manager_report *rep;
+	struct task *tasks;
+	char *reg_token;  /* one registration token per pass when JIT is off */
+	pthread_mutex_t token_lock;
+};
+
+static int new_runner_name(const char *manager, char *out, size_t cap)
+{
+	unsigned char rnd[6];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EIO;
+	snprintf(out, cap, "%s-%02x%02x%02x%02x%02x%02x", manager, rnd[0], rnd[1], rnd[2], rnd[3],
+		 rnd[4], rnd[5]);
+	return 0;
+}
+
+/* Pull the metrics files an instance wrote into state_dir/metrics/<name>/ (best effort). */
+static void extract_metrics(struct manager *m, struct provider *p, const char *name)
+{
+	static const char *const files[] = {
+		"metrics/pre-job-metrics.json",
+		"metrics/post-job-metrics.json",
+		"metrics/runner-installed.timestamp",
+		"metrics/runner-installation-start.timestamp",
+	};
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct err e = {0};
+	bool made = false;
+
+	snprintf(dir, sizeof(dir), "%s/metrics/%s", m->cfg->manager.state_dir, name);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		struct buf b = BUF_INIT(METRICS_FILE_MAX);
+		err_clear(&e);
+		int r = p->ops->pull_file(p, name, files[i], METRICS_FILE_MAX, &b, &e);
+		if (r < 0) {
+			if (r != -ENOENT)
+				log_warn("metrics %s: %s: %s", name, files[i], e.msg);
+			buf_release(&b);
+			continue;
+		}
+		if (!made && mkdir_p(dir, 0700, &e) < 0) {
+			log_warn("metrics %s: %s", name, e.msg);
+			buf_release(&b);
+			return;
+		}
+		made = true;
+		snprintf(path, sizeof(path), "%s/%s", dir, strrchr(files[i], '/') + 1);
+		if (file_write_atomic(path, b.data ? b.data : "", b.len, 0600, &e) < 0)
+			log_warn("metrics %s: %s", name, e.msg);
+		buf_release(&b);
+	}
+}
+
+static void do_delete(struct exec_ctx *x, const struct action *a)
+{
+	struct manager *m = x->m;
+	struct store_instance row;
+	bool have_row = store_instance_get(m->store, a->name, &row, NULL) == 0;
+	const char *why = delete_reason_name(a->why);
+	struct provider *p = provider_of(m, have_row ? row.flavor : NULL);
+	struct err e = {0};
+	int r;
+
+	if (have_row && row.phase != PHASE_DELETING) {
+		row.phase = PHASE_DELETING;
+		if (store_instance_put(m->store, &row, &e) < 0) {
+			report_add(m, x->rep, "delete", a->name, row.flavor, why, false, e.msg);
+			return;
+		}
+	}
+	if (a->confirm_github && a->runner_id) {
+		r = github_delete_runner(m->gh, a->runner_id, &e);
+		if (r == -EBUSY) {
+			/* a job arrived in between: it is busy now, keep it */
+			if (have_row) {
+				row.phase = PHASE_CREATED;
+				store_instance_put(m->store, &row, NULL);
+			}
+			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, true,
+				   "kept: the runner became busy");
+			return;
+		}
+		if (r < 0) {
+			if (have_row) {
+				row.phase = PHASE_CREATED;
+				store_instance_put(m->store, &row, NULL);
+			}
+			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, false, e.msg);
+			return;
+		}
+	}
+	if (a->delete_instance && p) {
+		if (a->extract_metrics)
+			extract_metrics(m, p, a->name);
+		err_clear(&e);
+		r = p->ops->delete(p, a->name, &e);
+		if (r < 0) {
+			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, false, e.msg);
+			return; /* the row stays DELETING: the next pass retries */
+		}
+	}
+	if (!a->confirm_github && a->runner_id) {
+		err_clear(&e);
+		r = github_delete_runner(m->gh, a->runner_id, &e);
+		if (r < 0 && r != -EBUSY)
+			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name, e.msg);
+	}
+	if (have_row && a->delete_instance)
+		store_instance_delete(m->store, a->name, NULL);
+	report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, true, "ok");
+}
+
+static void do_delete_runner(struct exec_ctx *x, const struct action *a)
+{
+	struct err e = {0};
+	int r = github_delete_runner(x->m->gh, a->runner_id, &e);
+	if (r == -EBUSY)
+		report_add(x->m, x->rep, "delete-runner", a->name, "", delete_reason_name(a->why), true,
+			   "kept: busy on GitHub, retried next pass");
+	else
+		report_add(x->m, x->rep, "delete-runner", a->name, "", delete_reason_name(a->why), r == 0,
+			   r == 0 ? "ok" : e.msg);
+}
+
+static int registration_token(struct exec_ctx *x, char **ret, struct err *e)
+{
+	int r = 0;
+	pthread_mutex_lock(&x->token_lock);
+	if (!x->reg_token) {
+		struct github_token t = {0};
+		r = github_registration_token(x->m->gh, &t, e);
+		if (r == 0) {
+			x->reg_token = t.token;
+			t.token = NULL;
+		}
+		github_token_release(&t);
+	}
+	if (r == 0) {
+		*ret = strdup(x->reg_token);
+		if (!*ret)
+			r = err_set(e, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_unlock(&x->token_lock);
+	return r;
+}
+
+static void do_create(struct exec_ctx *x, struct task *t)
+{
+	struct manager *m = x->m;
+	const struct action *a = t->a;
+	const struct config_flavor *f = config_flavor_find(m->cfg, a->flavor);
+	struct provider *p = provider_for(m, a->flavor);
+	struct store_instance row = {0};
+	struct github_jit jit = {0};
+	struct strv labels = {0};
+	struct buf script = BUF_INIT(1 << 20), env = BUF_INIT(64 * 1024);
+	struct instance inst = {0};
+	char *secret = NULL;
+	struct err e = {0};
+	int r;
+
+	if (!f || !p) {
+		report_add(m, x->rep, "create", "", a->flavor, "", false, "no such flavor or provider");
+		return;
+	}
+	if (new_runner_name(m->cfg->manager.name, t->name, sizeof(t->name)) < 0) {
+		report_add(m, x->rep, "create", "", a->flavor, "", false, "no randomness for a name");
+		return;
+	}
+	/* the name is durable before anything exists for it */
+	str_copy(row.name, t->name, sizeof(row.name));
+	str_copy(row.flavor, f->name, sizeof(row.flavor));
+	str_copy(row.provider, f->provider, sizeof(row.provider));
+	row.phase = PHASE_CREATING;
+	row.created_at = now_ms() / 1000;
+	row.cloud_state = CLOUD_CREATED;
+	row.github_state = GH_ABSENT;
+	r = store_instance_put(m->store, &row, &e);
+	if (r < 0)
+		goto fail;
+
+	r = runner_labels(f, &labels);
+	if (r < 0) {
+		err_set(&e, r, "labels: out of memory");
+		goto fail;
+	}
+	if (m->cfg->runner.jit) {
+		char work[PATH_MAX];
+		snprintf(work, sizeof(work), "_work");
+		r = github_generate_jitconfig(m->gh, t->name, m->runner_group_id, &labels, work, &jit, &e);
+		if (r < 0)
+			goto fail;
+		row.runner_id = jit.runner_id;
+		store_instance_put(m->store, &row, NULL);
+		r = runner_secret_env(jit.encoded_jit_config, true, &env);
+	} else {
+		r = registration_token(x, &secret, &e);
+		if (r < 0)
+			goto fail;
+		r = runner_secret_env(secret, false, &env);
+	}
+	if (r < 0) {
+		err_set(&e, r, "secret env: %s", strerror(-r));
+		goto fail;
+	}
+	r = runner_script_for(m->cfg, f, t->name, strcmp(f->provider, "local") == 0, &script, &e);
+	if (r < 0)
+		goto fail;
+
+	struct instance_spec spec = {
+		.name = t->name,
+		.manager = m->cfg->manager.name,
+		.flavor = f,
+		.startup_script = buf_str(&script),
+		.secret_env = buf_str(&env),
+		.runner_tarball = m->runner_tarball[0] ? m->runner_tarball : NULL,
+	};
+	r = p->ops->create(p, &spec, &inst, &e);
+	if (r < 0)
+		goto fail;
+	row.phase = PHASE_CREATED;
+	row.cloud_state = inst.state;
+	str_copy(row.provider_id, inst.provider_id, sizeof(row.provider_id));
+	store_instance_put(m->store, &row, NULL);
+	report_add(m, x->rep, "create", t->name, f->name, "", true, "ok");
+	goto out;
+fail:
+	/* leave nothing behind: the instance, the JIT registration, then the row */
+	{
+		struct err e2 = {0};
+		if (p->ops->delete(p, t->name, &e2) < 0)
+			log_warn("create %s: cleanup of the instance failed: %s", t->name, e2.msg);
+		if (jit.runner_id && github_delete_runner(m->gh, jit.runner_id, &e2) < 0)
+			log_warn("create %s: cleanup of the runner failed: %s (retried as dangling)", t->name,
+				 e2.msg);
+		store_instance_delete(m->store, t->name, NULL);
+	}
+	report_add(m, x->rep, "create", t->name, f->name, "", false, e.msg);
+out:
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	github_jit_release(&jit);
+	buf_wipe(&env);
+	buf_release(&script);
+	runner_labels_release(&labels);
+}
+
+static void run_task(void *ctx, size_t i)
+{
+	struct exec_ctx *x = ctx;
+	struct task *t = &x->tasks[i];
+	struct err e = {0};
+
+	switch (t->a->kind) {
+	case ACTION_CREATE:
+		do_create(x, t);
+		break;
+	case ACTION_DELETE:
+		do_delete(x, t->a);
+		break;
+	case ACTION_DELETE_RUNNER:
+		do_delete_runner(x, t->a);
+		break;
+	case ACTION_ADOPT: {
+		struct store_instance row = {0};
+		const struct config_flavor *f = config_flavor_find(x->m->cfg, t->a->flavor);
+		str_copy(row.name, t->a->name, sizeof(row.name));
+		str_copy(row.flavor, t->a->flavor, sizeof(row.flavor));
+		str_copy(row.provider, f ? f->provider : "", sizeof(row.provider));
+		row.phase = PHASE_CREATED;
+		row.created_at = now_ms() / 1000;
+		row.cloud_state = CLOUD_ACTIVE;
+		int r = store_instance_put(x->m->store, &row, &e);
+		report_add(x->m, x->rep, "adopt", t->a->name, t->a->flavor, "", r == 0, r == 0 ? "ok" : e.msg);
+		break;
+	}
+	case ACTION_FORGET: {
+		int r = store_instance_delete(x->m->store, t->a->name, &e);
+		report_add(x->m, x->rep, "forget", t->a->name, "", delete_reason_name(t->a->why), r == 0,
+			   r == 0 ? "ok" : e.msg);
+		break;
+	}
+	}
+}
+
+static void resolve_runner_group(struct manager *m)
+{
+	struct err e = {0};
+	int64_t id = 1;
+
+	if (!m->cfg->github.is_org) {
+		m->runner_group_id = 1;
+		return;
+	}
+	if (github_runner_group_id(m->gh, m->cfg->github.runner_group, &id, &e) < 0) {
+		log_warn("runner group %s: %s (using the default group)", m->cfg->github.runner_group, e.msg);
+		id = 1;
+	}
+	m->runner_group_id = id;
+}
+
+static int execute(struct manager *m, const struct plan *plan, struct manager_report *rep)
+{
+	struct exec_ctx x = {.m = m, .rep = rep};
+	size_t n = 0, k = 0;
+	bool creates = false;
+
+	for (size_t i = 0; i < plan->n_actions; i++) {
+		const struct action *a = &plan->actions[i];
+		n += a->kind == ACTION_CREATE ? (size_t)a->count : 1;
+		creates = creates || a->kind == ACTION_CREATE;
+	}
+	if (n == 0)
+		return 0;
+	if (creates && !m->runner_group_id)
+		resolve_runner_group(m);
+	x.tasks = calloc(n, sizeof(*x.tasks));
+	if (!x.tasks)
+		return -ENOMEM;
+	for (size_t i = 0; i < plan->n_actions; i++) {
+		const struct action *a = &plan->actions[i];
+		int64_t c = a->kind == ACTION_CREATE ? a->count : 1;
+		for (int64_t j = 0; j < c; j++)
+			x.tasks[k++].a = a;
+	}
+	pthread_mutex_init(&x.token_lock, NULL);
+	executor_run(n, (size_t)m->cfg->manager.create_concurrency, run_task, &x, &m->cancel);
+	pthread_mutex_destroy(&x.token_lock);
+	if (x.reg_token) {
+		explicit_bzero(x.reg_token, strlen(x.reg_token));
+		free(x.reg_token);
+	}
+	free(x.tasks);
+	return 0;
+}
+
+static int pass(struct manager *m, enum plan_mode mode, bool act, struct manager_report *rep,
+		struct err *e)
+{
+	struct observation o;
+	int64_t now;
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->started_at = now_ms();
+	now = rep->started_at / 1000;
+	pthread_mutex_lock(&m->pass_lock);
+	r = observe(m, &o, rep, now);
+	if (r < 0) {
+		err_set(e, r, "observe: %s", strerror(-r));
+		goto out;
+	}
+	r = plan_pass(m, &o, mode, now, &rep->plan);
+	if (r < 0) {
+		err_set(e, r, "plan: %s", strerror(-r));
+		goto out;
+	}
+	rep->deletions_blocked = rep->plan.deletions_blocked;
+	if (act && !m->cancel)
+		r = execute(m, &rep->plan, rep);
+out:
+	observation_release(&o);
+	pthread_mutex_unlock(&m->pass_lock);
+	rep->finished_at = now_ms();
+	return r;
+}
+
+int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_report *ret,
+		      struct err *e)
+{
+	return pass(m, mode, true, ret, e);
+}
+
+int manager_observe(struct manager *m, struct manager_report *ret, struct err *e)
+{
+	return pass(m, PLAN_NORMAL, false, ret, e);
+}
+
+bool manager_is_empty(const struct manager_report *r)
+{
+	if (r->deletions_blocked || r->github_error[0] || r->provider_error[0])
+		return false;
+	return r->plan.n_views == 0;
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+static void json_str(struct buf *out, const char *s)
+{
+	buf_puts(out, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			buf_printf(out, "\\%c", c);
+		else if (c < 0x20)
+			buf_printf(out, "\\u%04x", c);
+		else
+			buf_append(out, s, 1);
+	}
+	buf_puts(out, "\"");
+}
+
+int manager_report_json(const struct manager_report *r, bool draining, struct buf *out)
+{
+	int64_t now = r->finished_at / 1000;
+
+	buf_printf(out, "{\"draining\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
+			",\"duration_ms\":%" PRId64 ",\"github_error\":",
+		   draining ? "true" : "false", r->deletions_blocked ? "true" : "false", r->started_at,
+		   r->finished_at - r->started_at);
+	json_str(out, r->github_error);
+	buf_puts(out, ",\"provider_error\":");
+	json_str(out, r->provider_error);
+	buf_puts(out, ",\"flavors\":[");
+	for (size_t i = 0; i < r->plan.n_counts; i++) {
+		const struct plan_flavor_count *c = &r->plan.counts[i];
+		buf_printf(out, "%s{\"name\":", i ? "," : "");
+		json_str(out, c->name);
+		buf_printf(out,
+			   ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
+			   ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
+			   ",\"desired\":%" PRId64 "}",
+			   c->online, c->offline, c->busy, c->idle, c->unknown, c->pending, c->desired);
+	}
+	buf_puts(out, "],\"runners\":[");
+	for (size_t i = 0; i < r->plan.n_views; i++) {
+		const struct plan_view *v = &r->plan.views[i];
+		buf_printf(out, "%s{\"name\":", i ? "," : "");
+		json_str(out, v->name);
+		buf_puts(out, ",\"flavor\":");
+		json_str(out, v->flavor);
+		buf_printf(out,
+			   ",\"github_state\":\"%s\",\"cloud_state\":\"%s\",\"health\":\"%s\",\"runner_id\":%" PRId64
+			   ",\"age_s\":%" PRId64 "}",
+			   github_state_name(v->github_state), cloud_state_name(v->cloud_state),
+			   health_name(v->health), v->runner_id, v->created_at ? now - v->created_at : 0);
+	}
+	buf_puts(out, "],\"actions\":[");
+	for (size_t i = 0; i < r->n_events; i++) {
+		const struct manager_event *ev = &r->events[i];
+		buf_printf(out, "%s{\"action\":", i ? "," : "");
+		json_str(out, ev->action);
+		buf_puts(out, ",\"name\":");
+		json_str(out, ev->name);
+		buf_puts(out, ",\"flavor\":");
+		json_str(out, ev->flavor);
+		buf_puts(out, ",\"reason\":");
+		json_str(out, ev->reason);
+		buf_printf(out, ",\"ok\":%s,\"outcome\":", ev->ok ? "true" : "false");
+		json_str(out, ev->outcome);
+		buf_puts(out, "}");
+	}
+	return buf_puts(out, "]}\n");
+}

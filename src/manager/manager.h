@@ -1,0 +1,96 @@
+/*
+ * The manager: the original's RunnerManager. It owns one reconcile pass at a
+ * time (observe -> plan -> execute -> record) and the operations built on it:
+ * create/delete runners, flush (idle | busy), cleanup, drain and resume, and
+ * the runner listing used by `runnerd status`.
+ *
+ * Passes never overlap: every entry point takes the pass lock. The manager
+ * borrows the config, store, GitHub client and providers it is given
+ * (manager_open builds them all for the commands and the daemon).
+ * It never touches a name not owned by the configured manager name.
+ */
+#ifndef RUNNERD_MANAGER_H
+#define RUNNERD_MANAGER_H
+
+#include "util/common.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "config/config.h"
+#include "github/github.h"
+#include "manager/planner.h"
+#include "provider/provider.h"
+#include "store/store.h"
+
+struct manager;
+
+/* One line of what a pass did. */
+struct manager_event {
+	char action[24];                /* create, delete, delete-runner, adopt, forget */
+	char name[INSTANCE_NAME_MAX];
+	char flavor[64];
+	char reason[24];
+	char outcome[256];              /* "ok", "busy", or an error message */
+	bool ok;
+};
+
+struct manager_report {
+	struct manager_event *events;
+	size_t n_events;
+	size_t cap_events;
+	bool deletions_blocked;         /* a list was incomplete */
+	char github_error[256];         /* "" when the GitHub list was complete */
+	char provider_error[256];       /* "" when every provider list was complete */
+	struct plan plan;               /* the plan that was executed (views, counts) */
+	int64_t started_at, finished_at;/* unix ms */
+};
+
+void manager_report_release(struct manager_report *r);
+
+/* Hooks that later issues fill (tests may set them). */
+struct manager_hooks {
+	/* Queued jobs routed to a flavor (the reactive issue); NULL = 0. */
+	int64_t (*waiting_jobs)(void *ctx, const char *flavor);
+	void *ctx;
+};
+
+/*
+ * Build a manager over existing parts (used by tests and benchmarks with the
+ * memory provider). providers[i] serves flavors whose provider is names[i].
+ */
+int manager_new(const struct config *cfg, struct store *store, struct github *gh,
+		struct provider **providers, const char *const *provider_names, size_t n_providers,
+		struct manager **ret, struct err *e);
+
+/*
+ * Build everything from cfg: lock the state dir (fails with -EWOULDBLOCK
+ * while another runnerd holds it), open the store, the GitHub client, the
+ * providers, and fetch the runner binary when a local flavor needs it.
+ */
+int manager_open(const struct config *cfg, struct manager **ret, struct err *e);
+void manager_free(struct manager *m);
+
+void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
+
+/* Stop starting new actions (shutdown). Actions under way finish (bounded by timeouts). */
+void manager_cancel(struct manager *m);
+
+/* One reconcile pass in the given mode. The report is filled even on failure. */
+int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_report *ret,
+		      struct err *e);
+
+/* Observe and plan, execute nothing (status without a daemon). */
+int manager_observe(struct manager *m, struct manager_report *ret, struct err *e);
+
+/* Drain: pools go to zero until resume; persisted in the store. */
+int manager_set_draining(struct manager *m, bool on, struct err *e);
+bool manager_draining(struct manager *m);
+/* True when nothing this manager owns is left (no rows, instances or runners) per the last pass. */
+bool manager_is_empty(const struct manager_report *r);
+
+/* Swap in a new config (SIGHUP). manager.name and state_dir cannot change. */
+int manager_reload(struct manager *m, const struct config *cfg, struct err *e);
+
+/* The report as JSON (control API and `status --json`). */
+int manager_report_json(const struct manager_report *r, bool draining, struct buf *out);
+
+#endif
