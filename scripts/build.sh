@@ -7,4 +7,4 @@ shift
 if [ ! -f "$dir/build.ninja" ]; then
 	meson setup "$dir" "$@" >/dev/null
 fi
-ninja -C "$dir" >"$dir.log" 2>&1 || { cat "$dir.log"; echo "build: $dir failed" >&2; exit 1; }
+ninja -C "$dir" >"$dir/build-output.log" 2>&1 || { cat "$dir/build-output.log"; echo "build: $dir failed" >&2; exit 1; }

@@ -1,0 +1,6 @@
+#!/bin/sh
+# make demo: build, then run the main job (scripts/demo.py) on the embedded defaults.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/build.sh build
+exec python3 scripts/demo.py
