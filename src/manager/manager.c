@@ -40,6 +40,8 @@ struct manager {
 	struct manager_hooks hooks;
 
 	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
+	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
+	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
 	int64_t runner_group_id;       /* resolved once per pass (org scope) */
 };
 
@@ -240,6 +242,7 @@ void manager_free(struct manager *m)
 		store_close(m->store);
 		store_unlock(m->lock_fd);
 	}
+	github_app_list_release(&m->apps);
 	pthread_mutex_destroy(&m->pass_lock);
 	pthread_mutex_destroy(&m->report_lock);
 	free(m);
@@ -661,6 +664,36 @@ static int registration_token(struct exec_ctx *x, char **ret, struct err *e)
 	return r;
 }
 
+/*
+ * The runner download an instance falls back to when its image has no
+ * runner: GitHub's linux package for the flavor's arch. The list is read
+ * once an hour at most (before the pass's workers start, so no lock).
+ */
+static void refresh_downloads(struct manager *m, int64_t now)
+{
+	struct github_app_list l = {0};
+	struct err e = {0};
+
+	if (m->apps_at && now - m->apps_at < 3600)
+		return;
+	if (github_list_runner_applications(m->gh, &l, &e) < 0) {
+		log_warn("runner downloads: %s (instances without a runner in their image will fail)", e.msg);
+		return;
+	}
+	github_app_list_release(&m->apps);
+	m->apps = l;
+	m->apps_at = now;
+}
+
+static const struct github_runner_app *download_for(const struct manager *m, enum arch a)
+{
+	for (size_t i = 0; i < m->apps.n; i++)
+		if (strcmp(m->apps.v[i].os, "linux") == 0 &&
+		    strcmp(m->apps.v[i].architecture, arch_name(a)) == 0 && m->apps.v[i].sha256[0])
+			return &m->apps.v[i];
+	return NULL;
+}
+
 static void do_create(struct exec_ctx *x, struct task *t)
 {
 	struct manager *m = x->m;
@@ -720,7 +753,10 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		err_set(&e, r, "secret env: %s", strerror(-r));
 		goto fail;
 	}
-	r = runner_script_for(m->cfg, f, t->name, strcmp(f->provider, "local") == 0, &script, &e);
+	bool local = strcmp(f->provider, "local") == 0;
+	const struct github_runner_app *dl = local ? NULL : download_for(m, f->arch);
+	r = runner_script_for(m->cfg, f, t->name, local, dl ? dl->download_url : NULL,
+			      dl ? dl->sha256 : NULL, &script, &e);
 	if (r < 0)
 		goto fail;
 
@@ -833,6 +869,14 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 		return 0;
 	if (creates && !m->runner_group_id)
 		resolve_runner_group(m);
+	for (size_t i = 0; i < plan->n_actions; i++) {
+		const struct config_flavor *f = plan->actions[i].kind == ACTION_CREATE
+			? config_flavor_find(m->cfg, plan->actions[i].flavor) : NULL;
+		if (f && strcmp(f->provider, "local") != 0) {
+			refresh_downloads(m, now_ms() / 1000);
+			break;
+		}
+	}
 	x.tasks = calloc(n, sizeof(*x.tasks));
 	if (!x.tasks)
 		return -ENOMEM;

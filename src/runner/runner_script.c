@@ -769,7 +769,8 @@ out:
 }
 
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
-                      const char *name, bool local, struct buf *out, struct err *e)
+                      const char *name, bool local, const char *download_url,
+                      const char *sha256, struct buf *out, struct err *e)
 {
 	struct runner_script_opts o = {
 	        .cfg = cfg,
@@ -779,6 +780,8 @@ int runner_script_for(const struct config *cfg, const struct config_flavor *flav
 	        .home = local ? NULL : RUNNER_INSTANCE_HOME,
 	        .image_dir = local ? NULL : RUNNER_IMAGE_DIR,
 	        .tarball = local ? NULL : RUNNER_INSTANCE_TARBALL,
+	        .download_url = local ? NULL : download_url,
+	        .sha256 = local ? NULL : sha256,
 	};
 	return runner_script_render(&o, out, e);
 }

@@ -74,11 +74,12 @@ int runner_script_render(const struct runner_script_opts *opts, struct buf *out,
  * The standard script for a flavor. local: end with exit, RUNNERD_HOME and
  * the package come from the local provider's environment. Otherwise: end
  * with poweroff, home RUNNER_INSTANCE_HOME, the runner from RUNNER_IMAGE_DIR
- * or RUNNER_INSTANCE_TARBALL. An instance that must download the runner
- * needs runner_script_render() with download_url and sha256.
+ * or RUNNER_INSTANCE_TARBALL, else downloaded from download_url and
+ * checked against sha256 (both NULL: no download fallback).
  */
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
-                      const char *name, bool local, struct buf *out, struct err *e);
+                      const char *name, bool local, const char *download_url,
+                      const char *sha256, struct buf *out, struct err *e);
 
 /* "exit" / "poweroff". */
 const char *runner_end_name(enum runner_end end);

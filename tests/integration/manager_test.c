@@ -1,0 +1,311 @@
+/*
+ * The manager against ghsim with the in-memory provider: what a pass does
+ * when creates fail, when a list fails, when a runner finishes, and that the
+ * secret reaches only the instance's secret environment. Driven by
+ * tests/integration/test_manager (GHSIM_URL, GH_TOKEN_FILE); prints
+ * "N passed, N failed" last.
+ */
+#include "util/common.h"
+#include "config/config.h"
+#include "github/github.h"
+#include "manager/manager.h"
+#include "provider/memory.h"
+#include "store/store.h"
+#include "util/fileutil.h"
+#include "util/httpc.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#include <jansson.h>
+
+static const char *url, *token_file;
+static int passed, failed;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			return -1;                                                                 \
+		}                                                                                  \
+	} while (0)
+
+struct fx {
+	char dir[64];
+	struct config *cfg;
+	struct provider *mem;
+	struct store *store;
+	struct github *gh;
+	struct manager *m;
+};
+
+static json_t *ctl(const char *method, const char *path, const char *body)
+{
+	struct httpc *h = NULL;
+	char u[512];
+	const char *hdrs[] = {"Content-Type: application/json", NULL};
+	struct httpc_response rs = {0};
+	json_t *j = NULL;
+
+	snprintf(u, sizeof(u), "%s%s", url, path);
+	if (httpc_new(&h, NULL) == 0 &&
+	    httpc_perform(h,
+			  &(struct httpc_request){.method = method, .url = u, .headers = hdrs, .body = body,
+						  .body_len = body ? strlen(body) : 0, .max_body = 16 << 20},
+			  &rs, NULL) == 0 &&
+	    rs.status == 200)
+		j = json_loads(buf_str(&rs.body), JSON_DECODE_ANY, NULL);
+	httpc_response_release(&rs);
+	httpc_free(h);
+	return j;
+}
+
+/* Runners on ghsim whose name starts with "mt-". */
+static size_t sim_runners(void)
+{
+	json_t *a = ctl("GET", "/_ghsim/runners", NULL), *v;
+	size_t i, n = 0;
+	json_array_foreach(a, i, v)
+	{
+		const char *name = json_string_value(json_object_get(v, "name"));
+		n += name && strncmp(name, "mt-", 3) == 0;
+	}
+	json_decref(a);
+	return n;
+}
+
+static int fx_open(struct fx *f, int min_idle, int max)
+{
+	char yaml[2048];
+	struct config_errors errs = {0};
+	struct err e = {0};
+	const char *names[] = {"local"};
+
+	memset(f, 0, sizeof(*f));
+	json_decref(ctl("POST", "/_ghsim/reset", "{}"));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/runnerd-mt.XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(yaml, sizeof(yaml),
+		 "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: 5s}\n"
+		 "manager: {name: mt, state_dir: \"%s/state\", bootstrap_timeout: 30s}\n"
+		 "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: %d}\n"
+		 "providers: {local: {work_dir: \"%s/work\"}}\n",
+		 url, token_file, f->dir, min_idle, max, f->dir);
+	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		config_errors_release(&errs);
+		return -1;
+	}
+	if (memory_new(f->cfg, &f->mem, &e) < 0 || store_open(f->cfg->manager.state_dir, &f->store, &e) < 0 ||
+	    github_new(f->cfg, NULL, &f->gh, &e) < 0 ||
+	    manager_new(f->cfg, f->store, f->gh, &f->mem, names, 1, &f->m, &e) < 0) {
+		fprintf(stderr, "fixture: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void fx_close(struct fx *f)
+{
+	manager_free(f->m);
+	github_free(f->gh);
+	store_close(f->store);
+	provider_free(f->mem);
+	config_free(f->cfg);
+	rm_rf(f->dir, NULL);
+}
+
+static int pass(struct fx *f, enum plan_mode mode, struct manager_report *rep)
+{
+	struct err e = {0};
+	int r = manager_reconcile(f->m, mode, rep, &e);
+	if (r < 0)
+		fprintf(stderr, "  pass: %s\n", e.msg);
+	return r;
+}
+
+static size_t rows(struct fx *f)
+{
+	struct store_instance_list l = {0};
+	size_t n = 0;
+	if (store_instance_list(f->store, &l, NULL) == 0)
+		n = l.n;
+	store_instance_list_release(&l);
+	return n;
+}
+
+/* A failed create leaves nothing: no instance, no JIT runner on GitHub, no row. */
+static int case_failed_create_leaves_nothing(struct fx *f)
+{
+	struct manager_report rep;
+	memory_fail(f->mem, MEMORY_OP_CREATE, -EIO, 2);
+	memory_fail_create_leaves(f->mem, CLOUD_ACTIVE); /* the cloud made half an instance */
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	size_t bad = 0;
+	for (size_t i = 0; i < rep.n_events; i++)
+		bad += !rep.events[i].ok && strcmp(rep.events[i].action, "create") == 0;
+	manager_report_release(&rep);
+	CHECK(bad == 2);
+	CHECK(memory_count(f->mem) == 0);
+	CHECK(sim_runners() == 0);
+	CHECK(rows(f) == 0);
+	/* the next pass creates them for real */
+	memory_fail_create_leaves(f->mem, CLOUD_UNKNOWN);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 2 && sim_runners() == 2 && rows(f) == 2);
+	return 0;
+}
+
+/* The JIT config goes only into the secret environment, never the script or the store. */
+static int case_secret_only_in_secret_env(struct fx *f)
+{
+	struct manager_report rep;
+	struct instance_list l = {0};
+	struct buf env = BUF_INIT(1 << 20), script = BUF_INIT(1 << 20);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	CHECK(memory_get_secret_env(f->mem, l.v[0].name, &env) == 0);
+	CHECK(memory_get_startup_script(f->mem, l.v[0].name, &script) == 0);
+	const char *p = strstr(buf_str(&env), "ACTIONS_RUNNER_INPUT_JITCONFIG='");
+	CHECK(p);
+	char jit[64];
+	str_copy(jit, p + strlen("ACTIONS_RUNNER_INPUT_JITCONFIG='"), 40); /* a prefix is enough */
+	CHECK(strlen(jit) > 20);
+	CHECK(!strstr(buf_str(&script), jit));
+	struct buf db = BUF_INIT(64 << 20);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/state/state.db", f->dir);
+	CHECK(file_read(path, db.max, true, &db, NULL) == 0);
+	CHECK(!memmem(db.data, db.len, jit, strlen(jit)));
+	buf_release(&db);
+	buf_release(&env);
+	buf_release(&script);
+	instance_list_release(&l);
+	return 0;
+}
+
+/* A finished runner's instance is deleted with its metrics pulled first. */
+static int case_finished_runner_metrics_pulled(struct fx *f)
+{
+	struct manager_report rep;
+	struct instance_list l = {0};
+	char name[INSTANCE_NAME_MAX], path[512];
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	str_copy(name, l.v[0].name, sizeof(name));
+	instance_list_release(&l);
+	/* GitHub shows the runner (seen), then it takes a job and deregisters */
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	const char *metrics = "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": {\"code\": 0}}";
+	memory_put_file(f->mem, name, "metrics/post-job-metrics.json", metrics, strlen(metrics));
+	json_t *a = ctl("GET", "/_ghsim/runners", NULL), *v;
+	size_t i;
+	json_array_foreach(a, i, v)
+	{
+		char p[128];
+		snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(v, "id")));
+		json_decref(ctl("DELETE", p, NULL));
+	}
+	json_decref(a);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	bool finished = false;
+	for (size_t k = 0; k < rep.n_events; k++)
+		finished = finished || (strcmp(rep.events[k].name, name) == 0 &&
+					strcmp(rep.events[k].reason, "finished") == 0 && rep.events[k].ok);
+	manager_report_release(&rep);
+	CHECK(finished);
+	snprintf(path, sizeof(path), "%s/state/metrics/%s/post-job-metrics.json", f->dir, name);
+	struct buf b = BUF_INIT(4096);
+	CHECK(file_read(path, b.max, true, &b, NULL) == 0);
+	CHECK(strcmp(buf_str(&b), metrics) == 0);
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	buf_release(&b);
+	return 0;
+}
+
+/* A failing provider list deletes nothing, even with every runner gone from GitHub. */
+static int case_list_failure_deletes_nothing(struct fx *f)
+{
+	struct manager_report rep;
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
+	manager_report_release(&rep);
+	size_t before = memory_count(f->mem);
+	CHECK(before == 2);
+	json_decref(ctl("POST", "/_ghsim/faults",
+			"{\"match\":\"/actions/runners\",\"method\":\"DELETE\",\"status\":500,\"count\":0}"));
+	memory_fail(f->mem, MEMORY_OP_LIST, -EIO, 1);
+	CHECK(pass(f, PLAN_FLUSH_IDLE, &rep) == 0);
+	CHECK(rep.deletions_blocked);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == before);
+	CHECK(memory_calls(f->mem, MEMORY_OP_DELETE) == 0);
+	return 0;
+}
+
+/* Drain empties the pool and stays empty; resume refills it. */
+static int case_drain_and_resume(struct fx *f)
+{
+	struct manager_report rep;
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(manager_set_draining(f->m, true, NULL) == 0);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	bool empty = manager_is_empty(&rep);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 0 && sim_runners() == 0 && rows(f) == 0);
+	CHECK(empty);
+	CHECK(manager_set_draining(f->m, false, NULL) == 0);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 2);
+	return 0;
+}
+
+static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
+{
+	struct fx f;
+	int r = fx_open(&f, min_idle, max);
+	if (r == 0)
+		r = fn(&f);
+	fx_close(&f);
+	if (r == 0) {
+		passed++;
+		printf("ok   %s\n", name);
+	} else {
+		failed++;
+		printf("FAIL %s\n", name);
+	}
+	fflush(stdout);
+}
+
+int main(void)
+{
+	url = getenv("GHSIM_URL");
+	token_file = getenv("GH_TOKEN_FILE");
+	if (!url || !token_file) {
+		fprintf(stderr, "manager_test: GHSIM_URL and GH_TOKEN_FILE must be set\n");
+		printf("0 passed, 1 failed\n");
+		return 1;
+	}
+	log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
+	run("failed create leaves nothing behind", case_failed_create_leaves_nothing, 2, 2);
+	run("JIT config only in the secret environment", case_secret_only_in_secret_env, 1, 1);
+	run("finished runner: metrics pulled, instance deleted", case_finished_runner_metrics_pulled, 1, 1);
+	run("provider list failure deletes nothing", case_list_failure_deletes_nothing, 2, 2);
+	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
