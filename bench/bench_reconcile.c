@@ -30,12 +30,17 @@ static double cpu_seconds(void)
 }
 
 static int ghsim_post(struct httpc *h, const char *base, const char *path, const char *body,
-		      struct buf *out)
+                      struct buf *out)
 {
 	char url[512];
 	const char *hdrs[] = {"Content-Type: application/json", NULL};
-	struct httpc_request rq = {.method = "POST", .url = url, .headers = hdrs, .body = body,
-				   .body_len = strlen(body), .max_body = 64 << 20, .timeout_ms = 300000};
+	struct httpc_request rq = {.method = "POST",
+	                           .url = url,
+	                           .headers = hdrs,
+	                           .body = body,
+	                           .body_len = strlen(body),
+	                           .max_body = 64 << 20,
+	                           .timeout_ms = 300000};
 	struct httpc_response rs = {0};
 	struct err e = {0};
 	int r;
@@ -79,11 +84,13 @@ int main(int argc, char **argv)
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(yaml, sizeof(yaml),
-		 "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: 120s}\n"
-		 "manager: {name: bench, state_dir: \"%s/state\", reconcile_interval: 1m}\n"
-		 "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %ld, max: %ld}\n"
-		 "providers: {local: {work_dir: \"%s/work\"}}\n",
-		 url, token, dir, n, n, dir);
+	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
+	         "120s}\n"
+	         "manager: {name: bench, state_dir: \"%s/state\", reconcile_interval: 1m}\n"
+	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %ld, "
+	         "max: %ld}\n"
+	         "providers: {local: {work_dir: \"%s/work\"}}\n",
+	         url, token, dir, n, n, dir);
 	if (config_load_string("bench.yaml", yaml, strlen(yaml), &cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
@@ -93,9 +100,9 @@ int main(int argc, char **argv)
 	if (httpc_new(&h, &e) < 0 || ghsim_post(h, url, "/_ghsim/reset", "{}", NULL) < 0)
 		goto out;
 	snprintf(body, sizeof(body),
-		 "{\"scope\":\"repos/octo/hello\",\"name\":\"bench-{hex}\",\"labels\":[\"small\"],"
-		 "\"status\":\"online\",\"count\":%ld}",
-		 n);
+	         "{\"scope\":\"repos/octo/hello\",\"name\":\"bench-{hex}\",\"labels\":[\"small\"],"
+	         "\"status\":\"online\",\"count\":%ld}",
+	         n);
 	if (ghsim_post(h, url, "/_ghsim/runners", body, &names) < 0)
 		goto out;
 	root = json_loads(buf_str(&names), 0, NULL);
@@ -111,7 +118,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < (size_t)n; i++) {
 		struct instance in = {.state = CLOUD_ACTIVE, .created_at = time(NULL) - 60};
 		snprintf(in.name, sizeof(in.name), "%s",
-			 json_string_value(json_object_get(json_array_get(arr, i), "name")));
+		         json_string_value(json_object_get(json_array_get(arr, i), "name")));
 		snprintf(in.provider_id, sizeof(in.provider_id), "mem-%zu", i);
 		snprintf(in.flavor, sizeof(in.flavor), "small");
 		memory_add(mem, &in);
@@ -138,10 +145,12 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	int64_t idle = rep.plan.n_counts ? rep.plan.counts[0].idle : -1;
-	printf("N=%-6ld steady pass: cpu %.1f ms, requests sent %" PRIu64 ", counted against the rate limit %" PRIu64
-	       ", actions %zu, idle %" PRId64 ", peak RSS %.1f MiB\n",
+	printf("N=%-6ld steady pass: cpu %.1f ms, requests sent %" PRIu64
+	       ", counted against the rate limit %" PRIu64 ", actions %zu, idle %" PRId64
+	       ", peak RSS %.1f MiB\n",
 	       n, (c1 - c0) * 1000.0, s1.requests_sent - s0.requests_sent,
-	       s1.requests_counted - s0.requests_counted, rep.n_events, idle, ru.ru_maxrss / 1024.0);
+	       s1.requests_counted - s0.requests_counted, rep.n_events, idle,
+	       ru.ru_maxrss / 1024.0);
 	manager_report_release(&rep);
 	rc = idle == n ? 0 : 1;
 
@@ -163,7 +172,8 @@ int main(int argc, char **argv)
 		double t2 = cpu_seconds();
 		mem->ops->list(mem, "bench", &il, &e);
 		double t3 = cpu_seconds();
-		printf("         of which: github list %.1f ms, store read %.1f ms, provider list %.1f ms, "
+		printf("         of which: github list %.1f ms, store read %.1f ms, provider list "
+		       "%.1f ms, "
 		       "plan+join+rest %.1f ms\n",
 		       (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
 		       ((c1 - c0) - (t3 - t0)) * 1000);

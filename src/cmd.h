@@ -17,7 +17,8 @@ int cmd_reconcile(int argc, char **argv);
 int cmd_flush(int argc, char **argv);
 int cmd_drain(int argc, char **argv); /* drain and resume */
 
-/* Shared by commands: load the config named by -c/RUNNERD_CONFIG, printing every error to stderr. */
+/* Shared by commands: load the config named by -c/RUNNERD_CONFIG, printing every error to stderr.
+ */
 int cmd_load_config(const char *explicit_path, struct config **ret);
 
 #endif

@@ -25,7 +25,7 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 }
 
 int control_call(const struct config *cfg, const char *method, const char *path, long timeout_s,
-		 struct buf *ret_body, long *ret_status, struct err *e)
+                 struct buf *ret_body, long *ret_status, struct err *e)
 {
 	char sock[PATH_MAX], url[512];
 	struct stat st;
@@ -103,23 +103,24 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 		fprintf(f, "github: %s (no deletions)\n", jstr(root, "github_error"));
 	if (*jstr(root, "provider_error"))
 		fprintf(f, "provider: %s (no deletions)\n", jstr(root, "provider_error"));
-	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY", "IDLE",
-		"UNKNOWN", "PENDING", "DESIRED");
+	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY",
+	        "IDLE", "UNKNOWN", "PENDING", "DESIRED");
 	json_array_foreach(json_object_get(root, "flavors"), i, v)
 	{
 		fprintf(f, "%-20s %7lld %7lld %7lld %7lld %7lld %7lld %7lld\n", jstr(v, "name"),
-			jint(v, "online"), jint(v, "offline"), jint(v, "busy"), jint(v, "idle"),
-			jint(v, "unknown"), jint(v, "pending"), jint(v, "desired"));
+		        jint(v, "online"), jint(v, "offline"), jint(v, "busy"), jint(v, "idle"),
+		        jint(v, "unknown"), jint(v, "pending"), jint(v, "desired"));
 	}
 	if (show_runners && json_array_size(json_object_get(root, "runners"))) {
-		fprintf(f, "\n%-40s %-12s %-8s %-9s %-9s %s\n", "RUNNER", "FLAVOR", "GITHUB", "CLOUD",
-			"HEALTH", "AGE");
+		fprintf(f, "\n%-40s %-12s %-8s %-9s %-9s %s\n", "RUNNER", "FLAVOR", "GITHUB",
+		        "CLOUD", "HEALTH", "AGE");
 		json_array_foreach(json_object_get(root, "runners"), i, v)
 		{
 			char age[32];
 			age_str(jint(v, "age_s"), age, sizeof(age));
-			fprintf(f, "%-40s %-12s %-8s %-9s %-9s %s\n", jstr(v, "name"), jstr(v, "flavor"),
-				jstr(v, "github_state"), jstr(v, "cloud_state"), jstr(v, "health"), age);
+			fprintf(f, "%-40s %-12s %-8s %-9s %-9s %s\n", jstr(v, "name"),
+			        jstr(v, "flavor"), jstr(v, "github_state"), jstr(v, "cloud_state"),
+			        jstr(v, "health"), age);
 		}
 	}
 	if (show_actions) {
@@ -130,8 +131,9 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 			fprintf(f, "\n");
 		json_array_foreach(acts, i, v)
 		{
-			fprintf(f, "%-13s %-32s %-10s %-11s %s\n", jstr(v, "action"), jstr(v, "name"),
-				jstr(v, "flavor"), jstr(v, "reason"), jstr(v, "outcome"));
+			fprintf(f, "%-13s %-32s %-10s %-11s %s\n", jstr(v, "action"),
+			        jstr(v, "name"), jstr(v, "flavor"), jstr(v, "reason"),
+			        jstr(v, "outcome"));
 		}
 	}
 	json_decref(root);
@@ -151,12 +153,12 @@ struct cli {
 static int parse(int argc, char **argv, struct cli *o, const char *usage)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"json", no_argument, NULL, 'j'},
-					     {"busy", no_argument, NULL, 'b'},
-					     {"wait", no_argument, NULL, 'w'},
-					     {"timeout", required_argument, NULL, 't'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"busy", no_argument, NULL, 'b'},
+	                                     {"wait", no_argument, NULL, 'w'},
+	                                     {"timeout", required_argument, NULL, 't'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 	o->timeout = 3600;
 	optind = 1;
@@ -197,7 +199,7 @@ static int parse(int argc, char **argv, struct cli *o, const char *usage)
 
 /* Do it through the daemon, or directly. *ret_json gets the report. */
 static int dispatch(const struct config *cfg, const char *method, const char *path,
-		    enum plan_mode mode, bool act, struct buf *ret_json)
+                    enum plan_mode mode, bool act, struct buf *ret_json)
 {
 	struct err e = {0};
 	long status = 0;
@@ -205,7 +207,8 @@ static int dispatch(const struct config *cfg, const char *method, const char *pa
 
 	if (r == 0) {
 		if (status != 200) {
-			fprintf(stderr, "runnerd: daemon answered %ld: %s\n", status, buf_str(ret_json));
+			fprintf(stderr, "runnerd: daemon answered %ld: %s\n", status,
+			        buf_str(ret_json));
 			return -EIO;
 		}
 		return 0;
@@ -220,8 +223,10 @@ static int dispatch(const struct config *cfg, const char *method, const char *pa
 	buf_reset(ret_json);
 	if (manager_open(cfg, &m, &e) < 0) {
 		if (e.code == -EWOULDBLOCK)
-			fprintf(stderr, "runnerd: a daemon holds %s but its control socket does not answer\n",
-				cfg->manager.state_dir);
+			fprintf(stderr,
+			        "runnerd: a daemon holds %s but its control socket does not "
+			        "answer\n",
+			        cfg->manager.state_dir);
 		else
 			fprintf(stderr, "runnerd: %s\n", e.msg);
 		return -EIO;
@@ -301,7 +306,7 @@ int cmd_flush(int argc, char **argv)
 	if (cmd_load_config(o.config, &cfg) < 0)
 		return 1;
 	r = dispatch(cfg, "POST", o.busy ? "/v1/flush?busy=1" : "/v1/flush",
-		     o.busy ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE, true, &json);
+	             o.busy ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE, true, &json);
 	r = finish(&o, &json, r, false, true);
 	config_free(cfg);
 	return r;
@@ -312,8 +317,8 @@ static bool report_empty(const char *json)
 	json_error_t je;
 	json_t *root = json_loads(json, 0, &je);
 	bool empty = root && json_array_size(json_object_get(root, "runners")) == 0 &&
-		     !*jstr(root, "github_error") && !*jstr(root, "provider_error") &&
-		     !json_is_true(json_object_get(root, "deletions_blocked"));
+	             !*jstr(root, "github_error") && !*jstr(root, "provider_error") &&
+	             !json_is_true(json_object_get(root, "deletions_blocked"));
 	json_decref(root);
 	return empty;
 }
@@ -328,7 +333,8 @@ int cmd_drain(int argc, char **argv)
 	int r;
 
 	if (parse(argc, argv, &o,
-		  resume ? "runnerd resume [-c FILE]" : "runnerd drain [-c FILE] [--wait] [--timeout 1h]") < 0)
+	          resume ? "runnerd resume [-c FILE]"
+	                 : "runnerd drain [-c FILE] [--wait] [--timeout 1h]") < 0)
 		return 2;
 	if (cmd_load_config(o.config, &cfg) < 0)
 		return 1;
@@ -336,7 +342,8 @@ int cmd_drain(int argc, char **argv)
 	if (r < 0 || resume || !o.wait) {
 		if (r == 0)
 			printf("%s\n", resume ? "resumed: pools return to their configured size"
-					      : "draining: pools go to zero; busy runners finish their jobs");
+			                      : "draining: pools go to zero; busy runners finish "
+			                        "their jobs");
 		buf_release(&json);
 		config_free(cfg);
 		return r < 0 ? 1 : 0;

@@ -47,8 +47,8 @@ static void log_pass(const struct manager_report *r)
 	for (size_t i = 0; i < r->plan.n_counts; i++) {
 		const struct plan_flavor_count *c = &r->plan.counts[i];
 		log_info("flavor %s: desired %" PRId64 ", idle %" PRId64 ", busy %" PRId64
-			 ", pending %" PRId64 ", offline %" PRId64,
-			 c->name, c->desired, c->idle, c->busy, c->pending, c->offline);
+		         ", pending %" PRId64 ", offline %" PRId64,
+		         c->name, c->desired, c->idle, c->busy, c->pending, c->offline);
 	}
 }
 
@@ -173,17 +173,16 @@ static void h_drain(void *ctx, const struct http_request *req, struct http_respo
 		http_response_error(resp, 500, e.msg);
 		return;
 	}
-	log_info("control: %s", on ? "drain: pools go to zero" : "resume: pools back to their size");
+	log_info("control: %s",
+	         on ? "drain: pools go to zero" : "resume: pools back to their size");
 	trigger(d);
 	http_response_json(resp, 200, on ? "{\"draining\":true}\n" : "{\"draining\":false}\n");
 }
 
 static const struct http_route control_routes[] = {
-	{"GET", "/v1/status", h_status, 0},
-	{"POST", "/v1/reconcile", h_reconcile, 0},
-	{"POST", "/v1/flush", h_reconcile, 0},
-	{"POST", "/v1/drain", h_drain, 0},
-	{"POST", "/v1/resume", h_drain, 0},
+        {"GET", "/v1/status", h_status, 0},    {"POST", "/v1/reconcile", h_reconcile, 0},
+        {"POST", "/v1/flush", h_reconcile, 0}, {"POST", "/v1/drain", h_drain, 0},
+        {"POST", "/v1/resume", h_drain, 0},
 };
 
 /* ---- main ------------------------------------------------------------- */
@@ -215,8 +214,8 @@ static void reload(struct daemon *d, const char *path)
 int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	struct daemon d = {0};
 	struct http_server *ctl = NULL;
 	const char *cpath = NULL;
@@ -258,13 +257,13 @@ int cmd_serve(int argc, char **argv)
 	pthread_cond_init(&d.cond, NULL);
 
 	control_socket_path(d.cfg, sock, sizeof(sock));
-	if (http_server_start_unix(sock, 0600, geteuid(), control_routes, ARRAY_SIZE(control_routes),
-				   &d, &ctl, &e) < 0) {
+	if (http_server_start_unix(sock, 0600, geteuid(), control_routes,
+	                           ARRAY_SIZE(control_routes), &d, &ctl, &e) < 0) {
 		log_error("control socket %s: %s", sock, e.msg);
 		goto out;
 	}
 	log_info("runnerd %s serving: manager %s, %zu flavors, control %s", RUNNERD_VERSION,
-		 d.cfg->manager.name, d.cfg->n_flavors, sock);
+	         d.cfg->manager.name, d.cfg->n_flavors, sock);
 
 	d.trigger = true; /* a first pass at once */
 	if (pthread_create(&loop, NULL, loop_main, &d) != 0) {
@@ -279,7 +278,8 @@ int cmd_serve(int argc, char **argv)
 			reload(&d, cpath);
 			continue;
 		}
-		log_info("signal %d: stopping (instances keep running; a restart adopts them)", sig);
+		log_info("signal %d: stopping (instances keep running; a restart adopts them)",
+		         sig);
 		break;
 	}
 	pthread_mutex_lock(&d.lock);

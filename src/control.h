@@ -16,8 +16,8 @@ void control_socket_path(const struct config *cfg, char *out, size_t cap);
  * One request to the daemon. -ENOENT / -ECONNREFUSED when no daemon
  * listens (the caller then works directly); other errors are real.
  */
-int control_call(const struct config *cfg, const char *method, const char *path,
-		 long timeout_s, struct buf *ret_body, long *ret_status, struct err *e);
+int control_call(const struct config *cfg, const char *method, const char *path, long timeout_s,
+                 struct buf *ret_body, long *ret_status, struct err *e);
 
 /* Print a report (the JSON of manager_report_json) for people. */
 int control_print_report(const char *json, bool show_runners, bool show_actions, FILE *f);

@@ -14,24 +14,29 @@ static const struct command {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
-	{"check-config", cmd_check_config, "validate the config file (--print: the normalized config)"},
-	{"github-check", cmd_github_check, "verify GitHub credentials and permissions for the path"},
-	{"update-runner-bin", cmd_update_runner_bin, "download and verify the latest runner binary"},
-	{"serve", cmd_serve, "run the daemon: reconcile on a timer and on request"},
-	{"status", cmd_status, "per flavor counts, then each runner (--json)"},
-	{"reconcile", cmd_reconcile, "run one reconcile pass now and print what it did"},
-	{"flush", cmd_flush, "remove idle and offline runners (--busy: every runner)"},
-	{"drain", cmd_drain, "pools go to zero until resume (--wait: until nothing is left)"},
-	{"resume", cmd_drain, "undo drain"},
+        {"check-config", cmd_check_config,
+         "validate the config file (--print: the normalized config)"},
+        {"github-check", cmd_github_check,
+         "verify GitHub credentials and permissions for the path"},
+        {"update-runner-bin", cmd_update_runner_bin,
+         "download and verify the latest runner binary"},
+        {"serve", cmd_serve, "run the daemon: reconcile on a timer and on request"},
+        {"status", cmd_status, "per flavor counts, then each runner (--json)"},
+        {"reconcile", cmd_reconcile, "run one reconcile pass now and print what it did"},
+        {"flush", cmd_flush, "remove idle and offline runners (--busy: every runner)"},
+        {"drain", cmd_drain, "pools go to zero until resume (--wait: until nothing is left)"},
+        {"resume", cmd_drain, "undo drain"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: runnerd [--log-level LEVEL] [--log-format text|json] COMMAND [-c FILE] [ARGS]\n\n"
-		   "commands:\n");
+	fprintf(f, "usage: runnerd [--log-level LEVEL] [--log-format text|json] COMMAND [-c FILE] "
+	           "[ARGS]\n\n"
+	           "commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-20s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nThe config is -c FILE, else $RUNNERD_CONFIG, else %s.\n", CONFIG_DEFAULT_PATH);
+	fprintf(f, "\nThe config is -c FILE, else $RUNNERD_CONFIG, else %s.\n",
+	        CONFIG_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
@@ -50,7 +55,8 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "--log-level") == 0 && i + 1 < argc) {
 			if (log_parse_level(argv[++i], &level) < 0) {
-				fprintf(stderr, "runnerd: --log-level: expected debug|info|warn|error\n");
+				fprintf(stderr,
+				        "runnerd: --log-level: expected debug|info|warn|error\n");
 				return 2;
 			}
 		} else if (strcmp(a, "--log-format") == 0 && i + 1 < argc) {

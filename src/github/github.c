@@ -172,16 +172,16 @@ static int runner_list_append(struct github_runner_list *acc, const struct githu
 
 /* A page seen before with exactly these bytes: append its runners. 1 = hit. */
 static int memo_lookup(struct github *gh, const char *url, const char *manager,
-		       const struct buf *body, struct github_runner_list *acc, int64_t *ret_total,
-		       size_t *ret_seen)
+                       const struct buf *body, struct github_runner_list *acc, int64_t *ret_total,
+                       size_t *ret_seen)
 {
 	int hit = 0;
 
 	pthread_mutex_lock(&gh->mu);
 	for (size_t i = 0; i < gh->n_memos; i++) {
 		struct github_page_memo *m = &gh->memos[i];
-		if (strcmp(m->url, url) != 0 || strcmp(m->manager, manager) != 0 || m->len != body->len ||
-		    memcmp(m->body, buf_str(body), body->len) != 0)
+		if (strcmp(m->url, url) != 0 || strcmp(m->manager, manager) != 0 ||
+		    m->len != body->len || memcmp(m->body, buf_str(body), body->len) != 0)
 			continue;
 		if (runner_list_append(acc, &m->runners) == 0) {
 			m->used = ++gh->etag_clock;
@@ -197,8 +197,8 @@ static int memo_lookup(struct github *gh, const char *url, const char *manager,
 
 /* Remember a parsed page (best effort: a failure only costs a parse next time). */
 static void memo_store(struct github *gh, const char *url, const char *manager,
-		       const struct buf *body, const struct github_runner_list *page, int64_t total,
-		       size_t seen)
+                       const struct buf *body, const struct github_runner_list *page, int64_t total,
+                       size_t seen)
 {
 	struct github_page_memo m = {0}, *slot = NULL;
 
@@ -216,7 +216,8 @@ static void memo_store(struct github *gh, const char *url, const char *manager,
 	pthread_mutex_lock(&gh->mu);
 	m.used = ++gh->etag_clock;
 	for (size_t i = 0; i < gh->n_memos && !slot; i++)
-		if (strcmp(gh->memos[i].url, url) == 0 && strcmp(gh->memos[i].manager, manager) == 0)
+		if (strcmp(gh->memos[i].url, url) == 0 &&
+		    strcmp(gh->memos[i].manager, manager) == 0)
 			slot = &gh->memos[i];
 	if (!slot && gh->n_memos < GITHUB_ETAG_ENTRIES) {
 		struct github_page_memo *nv = realloc(gh->memos, (gh->n_memos + 1) * sizeof(*nv));
@@ -836,11 +837,13 @@ static int list_runners_pass(struct github *gh, const char *manager, struct gith
 		                                    .retry = GITHUB_RETRY_ALL,
 		                                    .conditional = true},
 		              &reply, e);
-		if (r == 0 && !memo_lookup(gh, url, manager ? manager : "", &reply.body, acc, &t, &s)) {
+		if (r == 0 &&
+		    !memo_lookup(gh, url, manager ? manager : "", &reply.body, acc, &t, &s)) {
 			struct github_runner_list parsed = {0};
 			r = github_json_runners_page(op, &reply.body, manager, &parsed, &t, &s, e);
 			if (r == 0) {
-				memo_store(gh, url, manager ? manager : "", &reply.body, &parsed, t, s);
+				memo_store(gh, url, manager ? manager : "", &reply.body, &parsed, t,
+				           s);
 				r = runner_list_append(acc, &parsed);
 				if (r < 0)
 					err_set(e, r, "%s: out of memory", op);

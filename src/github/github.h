@@ -77,7 +77,7 @@ struct github_job {
 	char name[256];
 	char **labels;
 	size_t n_labels;
-	int64_t runner_id;   /* 0 when none */
+	int64_t runner_id; /* 0 when none */
 	char runner_name[128];
 	time_t created_at, started_at, completed_at; /* 0 when absent */
 };
@@ -88,29 +88,30 @@ struct github_job_list {
 };
 
 struct github_stats {
-	uint64_t requests_sent;      /* every HTTP request put on the wire */
-	uint64_t requests_counted;   /* those GitHub counts against the rate limit (not 304) */
-	uint64_t not_modified;       /* 304 answers */
+	uint64_t requests_sent;    /* every HTTP request put on the wire */
+	uint64_t requests_counted; /* those GitHub counts against the rate limit (not 304) */
+	uint64_t not_modified;     /* 304 answers */
 	uint64_t retries;
-	int64_t rate_limit;          /* last X-RateLimit-Limit, -1 unknown */
-	int64_t rate_remaining;      /* last X-RateLimit-Remaining, -1 unknown */
-	time_t rate_reset;           /* last X-RateLimit-Reset */
-	time_t barred_until;         /* 0 when not barred */
+	int64_t rate_limit;     /* last X-RateLimit-Limit, -1 unknown */
+	int64_t rate_remaining; /* last X-RateLimit-Remaining, -1 unknown */
+	time_t rate_reset;      /* last X-RateLimit-Reset */
+	time_t barred_until;    /* 0 when not barred */
 };
 
 /* Client tunables beyond the config (tests shorten them). */
 struct github_opts {
-	int max_retries;          /* default 3 */
-	long backoff_base_ms;     /* default 500 */
-	long backoff_max_ms;      /* default 4000 */
-	size_t max_response;      /* default 32 MiB per response body */
+	int max_retries;      /* default 3 */
+	long backoff_base_ms; /* default 500 */
+	long backoff_max_ms;  /* default 4000 */
+	size_t max_response;  /* default 32 MiB per response body */
 };
 
 void github_opts_default(struct github_opts *o);
 
-/* Uses cfg->github (api_url, path, token or app, ca_file, proxy, timeouts). cfg must outlive the client. */
+/* Uses cfg->github (api_url, path, token or app, ca_file, proxy, timeouts). cfg must outlive the
+ * client. */
 int github_new(const struct config *cfg, const struct github_opts *opts, struct github **ret,
-	       struct err *e);
+               struct err *e);
 void github_free(struct github *gh);
 
 /*
@@ -120,7 +121,7 @@ void github_free(struct github *gh);
  * nothing the caller may act on).
  */
 int github_list_runners(struct github *gh, const char *manager, struct github_runner_list *ret,
-			struct err *e);
+                        struct err *e);
 void github_runner_list_release(struct github_runner_list *l);
 void github_runner_release(struct github_runner *r);
 
@@ -140,8 +141,8 @@ void github_token_release(struct github_token *t);
  * retried once; a busy one gives -EBUSY.
  */
 int github_generate_jitconfig(struct github *gh, const char *name, int64_t runner_group_id,
-			      const struct strv *labels, const char *work_folder, struct github_jit *ret,
-			      struct err *e);
+                              const struct strv *labels, const char *work_folder,
+                              struct github_jit *ret, struct err *e);
 void github_jit_release(struct github_jit *j);
 
 int github_list_runner_applications(struct github *gh, struct github_app_list *ret, struct err *e);
@@ -152,9 +153,9 @@ int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, st
 
 /* repo is "owner/repo" (in organization scope it comes from the job's webhook). */
 int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,
-		   struct err *e);
+                   struct err *e);
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
-			 struct github_job_list *ret, struct err *e);
+                         struct github_job_list *ret, struct err *e);
 void github_job_release(struct github_job *j);
 void github_job_list_release(struct github_job_list *l);
 
@@ -176,6 +177,6 @@ int github_check_scope(struct github *gh, struct err *e);
  * NULL, capacity cap) gets the verified tarball's path.
  */
 int github_update_runner_bin(struct github *gh, enum arch arch, const char *state_dir,
-			     bool *ret_changed, char *ret_path, size_t cap, struct err *e);
+                             bool *ret_changed, char *ret_path, size_t cap, struct err *e);
 
 #endif

@@ -34,7 +34,7 @@ static void *worker(void *arg)
 }
 
 size_t executor_run(size_t n, size_t concurrency, executor_fn fn, void *ctx,
-		    const volatile bool *cancel)
+                    const volatile bool *cancel)
 {
 	struct pool p = {.n = n, .fn = fn, .ctx = ctx, .cancel = cancel};
 	pthread_t tids[128];

@@ -13,6 +13,6 @@ typedef void (*executor_fn)(void *ctx, size_t index);
 
 /* Returns how many tasks were started (< n only when cancelled). */
 size_t executor_run(size_t n, size_t concurrency, executor_fn fn, void *ctx,
-		    const volatile bool *cancel);
+                    const volatile bool *cancel);
 
 #endif

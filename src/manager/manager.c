@@ -20,7 +20,7 @@
 #include <sys/time.h>
 
 #define METRICS_FILE_MAX (64 * 1024)
-#define MAX_PROVIDERS 8
+#define MAX_PROVIDERS    8
 
 struct manager {
 	const struct config *cfg;
@@ -29,7 +29,7 @@ struct manager {
 	struct provider *providers[MAX_PROVIDERS];
 	char provider_names[MAX_PROVIDERS][32];
 	size_t n_providers;
-	bool owns_parts;  /* manager_open built them: free them too */
+	bool owns_parts; /* manager_open built them: free them too */
 	struct config *owned_cfg;
 	int lock_fd;
 
@@ -62,8 +62,8 @@ void manager_report_release(struct manager_report *r)
 }
 
 static void report_add(struct manager *m, struct manager_report *r, const char *action,
-		       const char *name, const char *flavor, const char *reason, bool ok,
-		       const char *outcome)
+                       const char *name, const char *flavor, const char *reason, bool ok,
+                       const char *outcome)
 {
 	pthread_mutex_lock(&m->report_lock);
 	if (r->n_events == r->cap_events) {
@@ -88,15 +88,16 @@ static void report_add(struct manager *m, struct manager_report *r, const char *
 
 	/* the action log is best effort: a full disk must not stop cleanup */
 	struct err e = {0};
-	if (store_log_action(m->store, now_ms() / 1000, action, name ? name : "", reason ? reason : "",
-			     outcome ? outcome : "ok", &e) < 0)
+	if (store_log_action(m->store, now_ms() / 1000, action, name ? name : "",
+	                     reason ? reason : "", outcome ? outcome : "ok", &e) < 0)
 		log_debug("action log: %s", e.msg);
 	if (ok)
-		log_info("%s %s%s%s%s%s", action, name && *name ? name : "", flavor && *flavor ? " flavor=" : "",
-			 flavor ? flavor : "", reason && *reason ? " reason=" : "", reason ? reason : "");
+		log_info("%s %s%s%s%s%s", action, name && *name ? name : "",
+		         flavor && *flavor ? " flavor=" : "", flavor ? flavor : "",
+		         reason && *reason ? " reason=" : "", reason ? reason : "");
 	else
 		log_warn("%s %s%s%s failed: %s", action, name ? name : "",
-			 reason && *reason ? " reason=" : "", reason ? reason : "", outcome);
+		         reason && *reason ? " reason=" : "", reason ? reason : "", outcome);
 }
 
 static struct provider *provider_for(struct manager *m, const char *flavor_name)
@@ -118,8 +119,8 @@ static struct provider *provider_of(struct manager *m, const char *flavor_name)
 }
 
 int manager_new(const struct config *cfg, struct store *store, struct github *gh,
-		struct provider **providers, const char *const *provider_names, size_t n_providers,
-		struct manager **ret, struct err *e)
+                struct provider **providers, const char *const *provider_names, size_t n_providers,
+                struct manager **ret, struct err *e)
 {
 	struct manager *m;
 	char *v = NULL;
@@ -176,8 +177,9 @@ static void fetch_runner_bin(struct manager *m)
 	if (!need_local)
 		return;
 	if (github_update_runner_bin(m->gh, arch, m->cfg->manager.state_dir, &changed,
-				     m->runner_tarball, sizeof(m->runner_tarball), &e) < 0) {
-		log_warn("runner binary: %s (local instances will fail until it is fetched)", e.msg);
+	                             m->runner_tarball, sizeof(m->runner_tarball), &e) < 0) {
+		log_warn("runner binary: %s (local instances will fail until it is fetched)",
+		         e.msg);
 		m->runner_tarball[0] = '\0';
 		return;
 	}
@@ -280,16 +282,19 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 	size_t np;
 
 	if (strcmp(cfg->manager.name, m->cfg->manager.name) != 0)
-		return err_set(e, -EINVAL, "manager.name cannot change on reload (restart instead)");
+		return err_set(e, -EINVAL,
+		               "manager.name cannot change on reload (restart instead)");
 	if (strcmp(cfg->manager.state_dir, m->cfg->manager.state_dir) != 0)
-		return err_set(e, -EINVAL, "manager.state_dir cannot change on reload (restart instead)");
+		return err_set(e, -EINVAL,
+		               "manager.state_dir cannot change on reload (restart instead)");
 	np = used_providers(cfg, names);
 	for (size_t i = 0; i < np; i++) {
 		bool have = false;
 		for (size_t j = 0; j < m->n_providers; j++)
 			have = have || strcmp(m->provider_names[j], names[i]) == 0;
 		if (!have)
-			return err_set(e, -EINVAL, "provider %s is new: restart to add a provider", names[i]);
+			return err_set(e, -EINVAL, "provider %s is new: restart to add a provider",
+			               names[i]);
 	}
 	pthread_mutex_lock(&m->pass_lock);
 	struct github *gh = NULL;
@@ -390,7 +395,8 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 			if (row->phase == PHASE_CREATING)
 				row->phase = PHASE_CREATED;
 			if (!row->provider_id[0])
-				str_copy(row->provider_id, in->provider_id, sizeof(row->provider_id));
+				str_copy(row->provider_id, in->provider_id,
+				         sizeof(row->provider_id));
 		} else if (o->instances_complete) {
 			row->cloud_state = CLOUD_DELETED;
 		}
@@ -401,7 +407,9 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 				row->seen_on_github = true;
 				row->runner_id = gr->id;
 				row->github_state = gr->busy ? GH_BUSY
-					: gr->status == GITHUB_RUNNER_ONLINE ? GH_IDLE : GH_OFFLINE;
+				                    : gr->status == GITHUB_RUNNER_ONLINE
+				                            ? GH_IDLE
+				                            : GH_OFFLINE;
 				if (gr->busy && !row->busy_since)
 					row->busy_since = now;
 				if (!gr->busy)
@@ -426,7 +434,8 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 	return 0;
 }
 
-static int observe(struct manager *m, struct observation *o, struct manager_report *rep, int64_t now)
+static int observe(struct manager *m, struct observation *o, struct manager_report *rep,
+                   int64_t now)
 {
 	struct err e = {0};
 	int r;
@@ -443,9 +452,9 @@ static int observe(struct manager *m, struct observation *o, struct manager_repo
 		if (m->providers[i]->ops->list(m->providers[i], m->cfg->manager.name, &l, &e) < 0) {
 			o->instances_complete = false;
 			snprintf(rep->provider_error, sizeof(rep->provider_error), "%s: %s",
-				 m->provider_names[i], e.msg);
-			log_warn("provider %s list failed: %s (no deletions this pass)", m->provider_names[i],
-				 e.msg);
+			         m->provider_names[i], e.msg);
+			log_warn("provider %s list failed: %s (no deletions this pass)",
+			         m->provider_names[i], e.msg);
 			instance_list_release(&l);
 			continue;
 		}
@@ -458,8 +467,10 @@ static int observe(struct manager *m, struct observation *o, struct manager_repo
 	err_clear(&e);
 	if (github_list_runners(m->gh, m->cfg->manager.name, &o->gh, &e) < 0 || !o->gh.complete) {
 		o->runners_complete = false;
-		str_copy(rep->github_error, e.msg[0] ? e.msg : "incomplete list", sizeof(rep->github_error));
-		log_warn("github: list runners failed: %s (no deletions this pass)", rep->github_error);
+		str_copy(rep->github_error, e.msg[0] ? e.msg : "incomplete list",
+		         sizeof(rep->github_error));
+		log_warn("github: list runners failed: %s (no deletions this pass)",
+		         rep->github_error);
 		github_runner_list_release(&o->gh);
 	} else {
 		o->runners_complete = true;
@@ -480,31 +491,32 @@ static int observe(struct manager *m, struct observation *o, struct manager_repo
 		o->flavors[i].name = f->name;
 		o->flavors[i].min_idle = f->min_idle;
 		o->flavors[i].max = f->max;
-		o->flavors[i].waiting_jobs = m->hooks.waiting_jobs ? m->hooks.waiting_jobs(m->hooks.ctx, f->name) : 0;
+		o->flavors[i].waiting_jobs =
+		        m->hooks.waiting_jobs ? m->hooks.waiting_jobs(m->hooks.ctx, f->name) : 0;
 	}
 	return update_rows(m, o, now);
 }
 
 static int plan_pass(struct manager *m, struct observation *o, enum plan_mode mode, int64_t now,
-		     struct plan *ret)
+                     struct plan *ret)
 {
 	struct plan_input in = {
-		.manager = m->cfg->manager.name,
-		.now = now,
-		.bootstrap_timeout = m->cfg->manager.bootstrap_timeout,
-		.job_timeout = m->cfg->manager.job_timeout,
-		.mode = mode,
-		.draining = m->draining,
-		.flavors = o->flavors,
-		.n_flavors = m->cfg->n_flavors,
-		.records = o->rows.v,
-		.n_records = o->rows.n,
-		.instances = o->instances.v,
-		.n_instances = o->instances.n,
-		.instances_complete = o->instances_complete,
-		.runners = o->runners,
-		.n_runners = o->gh.n,
-		.runners_complete = o->runners_complete,
+	        .manager = m->cfg->manager.name,
+	        .now = now,
+	        .bootstrap_timeout = m->cfg->manager.bootstrap_timeout,
+	        .job_timeout = m->cfg->manager.job_timeout,
+	        .mode = mode,
+	        .draining = m->draining,
+	        .flavors = o->flavors,
+	        .n_flavors = m->cfg->n_flavors,
+	        .records = o->rows.v,
+	        .n_records = o->rows.n,
+	        .instances = o->instances.v,
+	        .n_instances = o->instances.n,
+	        .instances_complete = o->instances_complete,
+	        .runners = o->runners,
+	        .n_runners = o->gh.n,
+	        .runners_complete = o->runners_complete,
 	};
 	return planner_plan(&in, ret);
 }
@@ -520,7 +532,7 @@ struct exec_ctx {
 	struct manager *m;
 	struct manager_report *rep;
 	struct task *tasks;
-	char *reg_token;  /* one registration token per pass when JIT is off */
+	char *reg_token; /* one registration token per pass when JIT is off */
 	pthread_mutex_t token_lock;
 };
 
@@ -530,7 +542,7 @@ static int new_runner_name(const char *manager, char *out, size_t cap)
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		return -EIO;
 	snprintf(out, cap, "%s-%02x%02x%02x%02x%02x%02x", manager, rnd[0], rnd[1], rnd[2], rnd[3],
-		 rnd[4], rnd[5]);
+	         rnd[4], rnd[5]);
 	return 0;
 }
 
@@ -538,10 +550,10 @@ static int new_runner_name(const char *manager, char *out, size_t cap)
 static void extract_metrics(struct manager *m, struct provider *p, const char *name)
 {
 	static const char *const files[] = {
-		"metrics/pre-job-metrics.json",
-		"metrics/post-job-metrics.json",
-		"metrics/runner-installed.timestamp",
-		"metrics/runner-installation-start.timestamp",
+	        "metrics/pre-job-metrics.json",
+	        "metrics/post-job-metrics.json",
+	        "metrics/runner-installed.timestamp",
+	        "metrics/runner-installation-start.timestamp",
 	};
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	struct err e = {0};
@@ -596,8 +608,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 				row.phase = PHASE_CREATED;
 				store_instance_put(m->store, &row, NULL);
 			}
-			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, true,
-				   "kept: the runner became busy");
+			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
+			           true, "kept: the runner became busy");
 			return;
 		}
 		if (r < 0) {
@@ -605,7 +617,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 				row.phase = PHASE_CREATED;
 				store_instance_put(m->store, &row, NULL);
 			}
-			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, false, e.msg);
+			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
+			           false, e.msg);
 			return;
 		}
 	}
@@ -613,9 +626,10 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		if (a->extract_metrics)
 			extract_metrics(m, p, a->name);
 		err_clear(&e);
-		r = p->ops->delete(p, a->name, &e);
+		r = p->ops->delete (p, a->name, &e);
 		if (r < 0) {
-			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, false, e.msg);
+			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
+			           false, e.msg);
 			return; /* the row stays DELETING: the next pass retries */
 		}
 	}
@@ -623,7 +637,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		err_clear(&e);
 		r = github_delete_runner(m->gh, a->runner_id, &e);
 		if (r < 0 && r != -EBUSY)
-			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name, e.msg);
+			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name,
+			         e.msg);
 	}
 	if (have_row && a->delete_instance)
 		store_instance_delete(m->store, a->name, NULL);
@@ -635,11 +650,11 @@ static void do_delete_runner(struct exec_ctx *x, const struct action *a)
 	struct err e = {0};
 	int r = github_delete_runner(x->m->gh, a->runner_id, &e);
 	if (r == -EBUSY)
-		report_add(x->m, x->rep, "delete-runner", a->name, "", delete_reason_name(a->why), true,
-			   "kept: busy on GitHub, retried next pass");
+		report_add(x->m, x->rep, "delete-runner", a->name, "", delete_reason_name(a->why),
+		           true, "kept: busy on GitHub, retried next pass");
 	else
-		report_add(x->m, x->rep, "delete-runner", a->name, "", delete_reason_name(a->why), r == 0,
-			   r == 0 ? "ok" : e.msg);
+		report_add(x->m, x->rep, "delete-runner", a->name, "", delete_reason_name(a->why),
+		           r == 0, r == 0 ? "ok" : e.msg);
 }
 
 static int registration_token(struct exec_ctx *x, char **ret, struct err *e)
@@ -677,7 +692,9 @@ static void refresh_downloads(struct manager *m, int64_t now)
 	if (m->apps_at && now - m->apps_at < 3600)
 		return;
 	if (github_list_runner_applications(m->gh, &l, &e) < 0) {
-		log_warn("runner downloads: %s (instances without a runner in their image will fail)", e.msg);
+		log_warn("runner downloads: %s (instances without a runner in their image will "
+		         "fail)",
+		         e.msg);
 		return;
 	}
 	github_app_list_release(&m->apps);
@@ -710,11 +727,13 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	int r;
 
 	if (!f || !p) {
-		report_add(m, x->rep, "create", "", a->flavor, "", false, "no such flavor or provider");
+		report_add(m, x->rep, "create", "", a->flavor, "", false,
+		           "no such flavor or provider");
 		return;
 	}
 	if (new_runner_name(m->cfg->manager.name, t->name, sizeof(t->name)) < 0) {
-		report_add(m, x->rep, "create", "", a->flavor, "", false, "no randomness for a name");
+		report_add(m, x->rep, "create", "", a->flavor, "", false,
+		           "no randomness for a name");
 		return;
 	}
 	/* the name is durable before anything exists for it */
@@ -737,7 +756,8 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	if (m->cfg->runner.jit) {
 		char work[PATH_MAX];
 		snprintf(work, sizeof(work), "_work");
-		r = github_generate_jitconfig(m->gh, t->name, m->runner_group_id, &labels, work, &jit, &e);
+		r = github_generate_jitconfig(m->gh, t->name, m->runner_group_id, &labels, work,
+		                              &jit, &e);
 		if (r < 0)
 			goto fail;
 		row.runner_id = jit.runner_id;
@@ -756,17 +776,17 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	bool local = strcmp(f->provider, "local") == 0;
 	const struct github_runner_app *dl = local ? NULL : download_for(m, f->arch);
 	r = runner_script_for(m->cfg, f, t->name, local, dl ? dl->download_url : NULL,
-			      dl ? dl->sha256 : NULL, &script, &e);
+	                      dl ? dl->sha256 : NULL, &script, &e);
 	if (r < 0)
 		goto fail;
 
 	struct instance_spec spec = {
-		.name = t->name,
-		.manager = m->cfg->manager.name,
-		.flavor = f,
-		.startup_script = buf_str(&script),
-		.secret_env = buf_str(&env),
-		.runner_tarball = m->runner_tarball[0] ? m->runner_tarball : NULL,
+	        .name = t->name,
+	        .manager = m->cfg->manager.name,
+	        .flavor = f,
+	        .startup_script = buf_str(&script),
+	        .secret_env = buf_str(&env),
+	        .runner_tarball = m->runner_tarball[0] ? m->runner_tarball : NULL,
 	};
 	r = p->ops->create(p, &spec, &inst, &e);
 	if (r < 0)
@@ -781,11 +801,12 @@ fail:
 	/* leave nothing behind: the instance, the JIT registration, then the row */
 	{
 		struct err e2 = {0};
-		if (p->ops->delete(p, t->name, &e2) < 0)
+		if (p->ops->delete (p, t->name, &e2) < 0)
 			log_warn("create %s: cleanup of the instance failed: %s", t->name, e2.msg);
 		if (jit.runner_id && github_delete_runner(m->gh, jit.runner_id, &e2) < 0)
-			log_warn("create %s: cleanup of the runner failed: %s (retried as dangling)", t->name,
-				 e2.msg);
+			log_warn(
+			        "create %s: cleanup of the runner failed: %s (retried as dangling)",
+			        t->name, e2.msg);
 		store_instance_delete(m->store, t->name, NULL);
 	}
 	report_add(m, x->rep, "create", t->name, f->name, "", false, e.msg);
@@ -826,13 +847,14 @@ static void run_task(void *ctx, size_t i)
 		row.created_at = now_ms() / 1000;
 		row.cloud_state = CLOUD_ACTIVE;
 		int r = store_instance_put(x->m->store, &row, &e);
-		report_add(x->m, x->rep, "adopt", t->a->name, t->a->flavor, "", r == 0, r == 0 ? "ok" : e.msg);
+		report_add(x->m, x->rep, "adopt", t->a->name, t->a->flavor, "", r == 0,
+		           r == 0 ? "ok" : e.msg);
 		break;
 	}
 	case ACTION_FORGET: {
 		int r = store_instance_delete(x->m->store, t->a->name, &e);
-		report_add(x->m, x->rep, "forget", t->a->name, "", delete_reason_name(t->a->why), r == 0,
-			   r == 0 ? "ok" : e.msg);
+		report_add(x->m, x->rep, "forget", t->a->name, "", delete_reason_name(t->a->why),
+		           r == 0, r == 0 ? "ok" : e.msg);
 		break;
 	}
 	}
@@ -848,7 +870,8 @@ static void resolve_runner_group(struct manager *m)
 		return;
 	}
 	if (github_runner_group_id(m->gh, m->cfg->github.runner_group, &id, &e) < 0) {
-		log_warn("runner group %s: %s (using the default group)", m->cfg->github.runner_group, e.msg);
+		log_warn("runner group %s: %s (using the default group)",
+		         m->cfg->github.runner_group, e.msg);
 		id = 1;
 	}
 	m->runner_group_id = id;
@@ -870,8 +893,10 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 	if (creates && !m->runner_group_id)
 		resolve_runner_group(m);
 	for (size_t i = 0; i < plan->n_actions; i++) {
-		const struct config_flavor *f = plan->actions[i].kind == ACTION_CREATE
-			? config_flavor_find(m->cfg, plan->actions[i].flavor) : NULL;
+		const struct config_flavor *f =
+		        plan->actions[i].kind == ACTION_CREATE
+		                ? config_flavor_find(m->cfg, plan->actions[i].flavor)
+		                : NULL;
 		if (f && strcmp(f->provider, "local") != 0) {
 			refresh_downloads(m, now_ms() / 1000);
 			break;
@@ -898,7 +923,7 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 }
 
 static int pass(struct manager *m, enum plan_mode mode, bool act, struct manager_report *rep,
-		struct err *e)
+                struct err *e)
 {
 	struct observation o;
 	int64_t now;
@@ -929,7 +954,7 @@ out:
 }
 
 int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_report *ret,
-		      struct err *e)
+                      struct err *e)
 {
 	return pass(m, mode, true, ret, e);
 }
@@ -967,10 +992,11 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 {
 	int64_t now = r->finished_at / 1000;
 
-	buf_printf(out, "{\"draining\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
-			",\"duration_ms\":%" PRId64 ",\"github_error\":",
-		   draining ? "true" : "false", r->deletions_blocked ? "true" : "false", r->started_at,
-		   r->finished_at - r->started_at);
+	buf_printf(out,
+	           "{\"draining\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
+	           ",\"duration_ms\":%" PRId64 ",\"github_error\":",
+	           draining ? "true" : "false", r->deletions_blocked ? "true" : "false",
+	           r->started_at, r->finished_at - r->started_at);
 	json_str(out, r->github_error);
 	buf_puts(out, ",\"provider_error\":");
 	json_str(out, r->provider_error);
@@ -980,10 +1006,11 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 		buf_printf(out, "%s{\"name\":", i ? "," : "");
 		json_str(out, c->name);
 		buf_printf(out,
-			   ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
-			   ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
-			   ",\"desired\":%" PRId64 "}",
-			   c->online, c->offline, c->busy, c->idle, c->unknown, c->pending, c->desired);
+		           ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
+		           ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
+		           ",\"desired\":%" PRId64 "}",
+		           c->online, c->offline, c->busy, c->idle, c->unknown, c->pending,
+		           c->desired);
 	}
 	buf_puts(out, "],\"runners\":[");
 	for (size_t i = 0; i < r->plan.n_views; i++) {
@@ -993,10 +1020,11 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 		buf_puts(out, ",\"flavor\":");
 		json_str(out, v->flavor);
 		buf_printf(out,
-			   ",\"github_state\":\"%s\",\"cloud_state\":\"%s\",\"health\":\"%s\",\"runner_id\":%" PRId64
-			   ",\"age_s\":%" PRId64 "}",
-			   github_state_name(v->github_state), cloud_state_name(v->cloud_state),
-			   health_name(v->health), v->runner_id, v->created_at ? now - v->created_at : 0);
+		           ",\"github_state\":\"%s\",\"cloud_state\":\"%s\",\"health\":\"%s\","
+		           "\"runner_id\":%" PRId64 ",\"age_s\":%" PRId64 "}",
+		           github_state_name(v->github_state), cloud_state_name(v->cloud_state),
+		           health_name(v->health), v->runner_id,
+		           v->created_at ? now - v->created_at : 0);
 	}
 	buf_puts(out, "],\"actions\":[");
 	for (size_t i = 0; i < r->n_events; i++) {

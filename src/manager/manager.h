@@ -25,11 +25,11 @@ struct manager;
 
 /* One line of what a pass did. */
 struct manager_event {
-	char action[24];                /* create, delete, delete-runner, adopt, forget */
+	char action[24]; /* create, delete, delete-runner, adopt, forget */
 	char name[INSTANCE_NAME_MAX];
 	char flavor[64];
 	char reason[24];
-	char outcome[256];              /* "ok", "busy", or an error message */
+	char outcome[256]; /* "ok", "busy", or an error message */
 	bool ok;
 };
 
@@ -37,11 +37,11 @@ struct manager_report {
 	struct manager_event *events;
 	size_t n_events;
 	size_t cap_events;
-	bool deletions_blocked;         /* a list was incomplete */
-	char github_error[256];         /* "" when the GitHub list was complete */
-	char provider_error[256];       /* "" when every provider list was complete */
-	struct plan plan;               /* the plan that was executed (views, counts) */
-	int64_t started_at, finished_at;/* unix ms */
+	bool deletions_blocked;          /* a list was incomplete */
+	char github_error[256];          /* "" when the GitHub list was complete */
+	char provider_error[256];        /* "" when every provider list was complete */
+	struct plan plan;                /* the plan that was executed (views, counts) */
+	int64_t started_at, finished_at; /* unix ms */
 };
 
 void manager_report_release(struct manager_report *r);
@@ -58,8 +58,8 @@ struct manager_hooks {
  * memory provider). providers[i] serves flavors whose provider is names[i].
  */
 int manager_new(const struct config *cfg, struct store *store, struct github *gh,
-		struct provider **providers, const char *const *provider_names, size_t n_providers,
-		struct manager **ret, struct err *e);
+                struct provider **providers, const char *const *provider_names, size_t n_providers,
+                struct manager **ret, struct err *e);
 
 /*
  * Build everything from cfg: lock the state dir (fails with -EWOULDBLOCK
@@ -76,7 +76,7 @@ void manager_cancel(struct manager *m);
 
 /* One reconcile pass in the given mode. The report is filled even on failure. */
 int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_report *ret,
-		      struct err *e);
+                      struct err *e);
 
 /* Observe and plan, execute nothing (status without a daemon). */
 int manager_observe(struct manager *m, struct manager_report *ret, struct err *e);

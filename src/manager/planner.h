@@ -69,28 +69,28 @@ struct plan_input {
 };
 
 enum action_kind {
-	ACTION_CREATE = 0,      /* flavor, count */
-	ACTION_DELETE,          /* an instance (and its runner), see the flags */
-	ACTION_DELETE_RUNNER,   /* a GitHub runner with no instance (dangling) */
-	ACTION_ADOPT,           /* an instance of ours with no store row: record it */
-	ACTION_FORGET,          /* a store row with nothing behind it: drop it */
+	ACTION_CREATE = 0,    /* flavor, count */
+	ACTION_DELETE,        /* an instance (and its runner), see the flags */
+	ACTION_DELETE_RUNNER, /* a GitHub runner with no instance (dangling) */
+	ACTION_ADOPT,         /* an instance of ours with no store row: record it */
+	ACTION_FORGET,        /* a store row with nothing behind it: drop it */
 };
 
 enum delete_reason {
 	WHY_NONE = 0,
-	WHY_FINISHED,   /* the runner was seen and is gone: its job is done */
-	WHY_ORPHAN,     /* the runner never appeared within the bootstrap timeout */
-	WHY_ERROR,      /* the instance is in error */
-	WHY_STOPPED,    /* the instance stopped */
-	WHY_OFFLINE,    /* offline, not busy, past the bootstrap timeout */
-	WHY_DANGLING,   /* a runner of ours on GitHub without an instance */
-	WHY_VANISHED,   /* the instance went away behind our back */
-	WHY_STALE,      /* a create that never finished (crash) */
+	WHY_FINISHED, /* the runner was seen and is gone: its job is done */
+	WHY_ORPHAN,   /* the runner never appeared within the bootstrap timeout */
+	WHY_ERROR,    /* the instance is in error */
+	WHY_STOPPED,  /* the instance stopped */
+	WHY_OFFLINE,  /* offline, not busy, past the bootstrap timeout */
+	WHY_DANGLING, /* a runner of ours on GitHub without an instance */
+	WHY_VANISHED, /* the instance went away behind our back */
+	WHY_STALE,    /* a create that never finished (crash) */
 	WHY_SCALE_DOWN,
 	WHY_FLUSH,
 	WHY_DRAIN,
-	WHY_DUPLICATE,  /* an older instance with the same name */
-	WHY_RETRY,      /* a delete decided earlier (row in PHASE_DELETING) did not finish */
+	WHY_DUPLICATE, /* an older instance with the same name */
+	WHY_RETRY,     /* a delete decided earlier (row in PHASE_DELETING) did not finish */
 };
 
 const char *action_kind_name(enum action_kind k);
@@ -99,15 +99,15 @@ const char *delete_reason_name(enum delete_reason w);
 struct action {
 	enum action_kind kind;
 	enum delete_reason why;
-	char name[INSTANCE_NAME_MAX];  /* instance / runner name ("" for CREATE) */
-	char flavor[64];               /* CREATE, ADOPT; DELETE/FORGET: the name's flavor, for counts */
-	char provider_id[128];         /* DELETE of a duplicate: which one */
-	int64_t count;                 /* CREATE */
-	int64_t runner_id;             /* DELETE / DELETE_RUNNER: 0 when none on GitHub */
-	bool extract_metrics;          /* pull metrics before the instance goes */
-	bool pull_logs;                /* unhealthy: save _diag logs first */
-	bool confirm_github;           /* delete the runner first; keep the instance on 422 */
-	bool delete_instance;          /* DELETE: the instance too (false: runner only) */
+	char name[INSTANCE_NAME_MAX]; /* instance / runner name ("" for CREATE) */
+	char flavor[64];       /* CREATE, ADOPT; DELETE/FORGET: the name's flavor, for counts */
+	char provider_id[128]; /* DELETE of a duplicate: which one */
+	int64_t count;         /* CREATE */
+	int64_t runner_id;     /* DELETE / DELETE_RUNNER: 0 when none on GitHub */
+	bool extract_metrics;  /* pull metrics before the instance goes */
+	bool pull_logs;        /* unhealthy: save _diag logs first */
+	bool confirm_github;   /* delete the runner first; keep the instance on 422 */
+	bool delete_instance;  /* DELETE: the instance too (false: runner only) */
 };
 
 /* What the planner concluded about each name, for status and metrics. */

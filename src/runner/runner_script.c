@@ -769,8 +769,8 @@ out:
 }
 
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
-                      const char *name, bool local, const char *download_url,
-                      const char *sha256, struct buf *out, struct err *e)
+                      const char *name, bool local, const char *download_url, const char *sha256,
+                      struct buf *out, struct err *e)
 {
 	struct runner_script_opts o = {
 	        .cfg = cfg,

@@ -78,8 +78,8 @@ int runner_script_render(const struct runner_script_opts *opts, struct buf *out,
  * checked against sha256 (both NULL: no download fallback).
  */
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
-                      const char *name, bool local, const char *download_url,
-                      const char *sha256, struct buf *out, struct err *e);
+                      const char *name, bool local, const char *download_url, const char *sha256,
+                      struct buf *out, struct err *e);
 
 /* "exit" / "poweroff". */
 const char *runner_end_name(enum runner_end end);

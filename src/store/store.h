@@ -35,14 +35,14 @@ struct store_instance {
 	char provider[32];
 	char provider_id[128];
 	enum store_phase phase;
-	int64_t created_at;        /* unix seconds: when the name was reserved */
+	int64_t created_at; /* unix seconds: when the name was reserved */
 	enum cloud_state cloud_state;
-	int64_t runner_id;         /* 0 until known */
-	bool seen_on_github;       /* the runner was ever listed on GitHub */
+	int64_t runner_id;   /* 0 until known */
+	bool seen_on_github; /* the runner was ever listed on GitHub */
 	enum github_state github_state;
 	enum health health;
-	int64_t last_seen;         /* last time GitHub listed it, 0 never */
-	int64_t busy_since;        /* when it was first seen busy, 0 when not busy */
+	int64_t last_seen;  /* last time GitHub listed it, 0 never */
+	int64_t busy_since; /* when it was first seen busy, 0 when not busy */
 };
 
 struct store_instance_list {
@@ -63,7 +63,8 @@ int store_schema_version(struct store *s);
 /* Insert or replace the row with this name. */
 int store_instance_put(struct store *s, const struct store_instance *in, struct err *e);
 /* -ENOENT when there is no row. */
-int store_instance_get(struct store *s, const char *name, struct store_instance *ret, struct err *e);
+int store_instance_get(struct store *s, const char *name, struct store_instance *ret,
+                       struct err *e);
 /* Every row, oldest first; *ret is replaced (its old contents released). */
 int store_instance_list(struct store *s, struct store_instance_list *ret, struct err *e);
 void store_instance_list_release(struct store_instance_list *l);
@@ -72,7 +73,7 @@ int store_instance_delete(struct store *s, const char *name, struct err *e);
 
 /* The log of actions taken: what, on which name, why, and the outcome ("ok" or the error). */
 int store_log_action(struct store *s, int64_t when, const char *action, const char *name,
-		     const char *reason, const char *outcome, struct err *e);
+                     const char *reason, const char *outcome, struct err *e);
 /* Count log rows (tests, status). action may be NULL for all. */
 int store_count_actions(struct store *s, const char *action, int64_t *ret, struct err *e);
 /* Forget log rows older than before (unix seconds), so the log stays bounded. */

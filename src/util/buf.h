@@ -10,13 +10,16 @@
 #include "util/common.h"
 
 struct buf {
-	char *data;   /* NULL until the first append; owned by the buf */
-	size_t len;   /* bytes used, not counting the terminating NUL */
-	size_t cap;   /* bytes allocated */
-	size_t max;   /* most bytes len may ever reach */
+	char *data; /* NULL until the first append; owned by the buf */
+	size_t len; /* bytes used, not counting the terminating NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* most bytes len may ever reach */
 };
 
-#define BUF_INIT(maxbytes) {NULL, 0, 0, (maxbytes)}
+#define BUF_INIT(maxbytes)                                                                         \
+	{                                                                                          \
+		NULL, 0, 0, (maxbytes)                                                             \
+	}
 
 void buf_init(struct buf *b, size_t max);
 /* Free the data and reset to empty (max is kept). NULL-safe. */

@@ -10,8 +10,8 @@
 #include "util/common.h"
 
 struct err {
-	int code;       /* negative errno, 0 when unset */
-	char msg[512];  /* NUL-terminated, never holds a secret */
+	int code;      /* negative errno, 0 when unset */
+	char msg[512]; /* NUL-terminated, never holds a secret */
 };
 
 /* Fill e (if not NULL) and return code (a negative errno). */

@@ -60,7 +60,7 @@ int file_read_secret(const char *path, char **ret, struct err *e)
 	if (r < 0)
 		return r;
 	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
-			     b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
+	                     b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
 		b.data[--b.len] = '\0';
 	if (b.len == 0) {
 		buf_wipe(&b);
@@ -141,7 +141,8 @@ static int rm_rf_at(int parent, const char *name, struct err *e)
 	struct dirent *de;
 
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : err_set(e, -errno, "stat %s: %s", name, strerror(errno));
+		return errno == ENOENT ? 0
+		                       : err_set(e, -errno, "stat %s: %s", name, strerror(errno));
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
 			return err_set(e, -errno, "unlink %s: %s", name, strerror(errno));

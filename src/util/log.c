@@ -76,8 +76,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (out_format == LOG_FORMAT_JSON) {
 		char esc[4096];
 		json_escape(esc, sizeof(esc), msg);
-		n = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
-			     ts, level_names[level], esc);
+		n = snprintf(line, sizeof(line),
+		             "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
+		             level_names[level], esc);
 	} else {
 		n = snprintf(line, sizeof(line), "%s %-5s %s\n", ts, level_names[level], msg);
 	}

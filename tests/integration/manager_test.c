@@ -49,9 +49,13 @@ static json_t *ctl(const char *method, const char *path, const char *body)
 	snprintf(u, sizeof(u), "%s%s", url, path);
 	if (httpc_new(&h, NULL) == 0 &&
 	    httpc_perform(h,
-			  &(struct httpc_request){.method = method, .url = u, .headers = hdrs, .body = body,
-						  .body_len = body ? strlen(body) : 0, .max_body = 16 << 20},
-			  &rs, NULL) == 0 &&
+	                  &(struct httpc_request){.method = method,
+	                                          .url = u,
+	                                          .headers = hdrs,
+	                                          .body = body,
+	                                          .body_len = body ? strlen(body) : 0,
+	                                          .max_body = 16 << 20},
+	                  &rs, NULL) == 0 &&
 	    rs.status == 200)
 		j = json_loads(buf_str(&rs.body), JSON_DECODE_ANY, NULL);
 	httpc_response_release(&rs);
@@ -86,18 +90,21 @@ static int fx_open(struct fx *f, int min_idle, int max)
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(yaml, sizeof(yaml),
-		 "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: 5s}\n"
-		 "manager: {name: mt, state_dir: \"%s/state\", bootstrap_timeout: 30s}\n"
-		 "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: %d}\n"
-		 "providers: {local: {work_dir: \"%s/work\"}}\n",
-		 url, token_file, f->dir, min_idle, max, f->dir);
+	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
+	         "5s}\n"
+	         "manager: {name: mt, state_dir: \"%s/state\", bootstrap_timeout: 30s}\n"
+	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: "
+	         "%d}\n"
+	         "providers: {local: {work_dir: \"%s/work\"}}\n",
+	         url, token_file, f->dir, min_idle, max, f->dir);
 	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
 		config_errors_release(&errs);
 		return -1;
 	}
-	if (memory_new(f->cfg, &f->mem, &e) < 0 || store_open(f->cfg->manager.state_dir, &f->store, &e) < 0 ||
+	if (memory_new(f->cfg, &f->mem, &e) < 0 ||
+	    store_open(f->cfg->manager.state_dir, &f->store, &e) < 0 ||
 	    github_new(f->cfg, NULL, &f->gh, &e) < 0 ||
 	    manager_new(f->cfg, f->store, f->gh, &f->mem, names, 1, &f->m, &e) < 0) {
 		fprintf(stderr, "fixture: %s\n", e.msg);
@@ -201,7 +208,8 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 	/* GitHub shows the runner (seen), then it takes a job and deregisters */
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	const char *metrics = "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": {\"code\": 0}}";
+	const char *metrics =
+	        "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": {\"code\": 0}}";
 	memory_put_file(f->mem, name, "metrics/post-job-metrics.json", metrics, strlen(metrics));
 	json_t *a = ctl("GET", "/_ghsim/runners", NULL), *v;
 	size_t i;
@@ -209,15 +217,16 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 	{
 		char p[128];
 		snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
-			 json_integer_value(json_object_get(v, "id")));
+		         json_integer_value(json_object_get(v, "id")));
 		json_decref(ctl("DELETE", p, NULL));
 	}
 	json_decref(a);
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	bool finished = false;
 	for (size_t k = 0; k < rep.n_events; k++)
-		finished = finished || (strcmp(rep.events[k].name, name) == 0 &&
-					strcmp(rep.events[k].reason, "finished") == 0 && rep.events[k].ok);
+		finished = finished ||
+		           (strcmp(rep.events[k].name, name) == 0 &&
+		            strcmp(rep.events[k].reason, "finished") == 0 && rep.events[k].ok);
 	manager_report_release(&rep);
 	CHECK(finished);
 	snprintf(path, sizeof(path), "%s/state/metrics/%s/post-job-metrics.json", f->dir, name);
@@ -241,7 +250,8 @@ static int case_list_failure_deletes_nothing(struct fx *f)
 	size_t before = memory_count(f->mem);
 	CHECK(before == 2);
 	json_decref(ctl("POST", "/_ghsim/faults",
-			"{\"match\":\"/actions/runners\",\"method\":\"DELETE\",\"status\":500,\"count\":0}"));
+	                "{\"match\":\"/actions/"
+	                "runners\",\"method\":\"DELETE\",\"status\":500,\"count\":0}"));
 	memory_fail(f->mem, MEMORY_OP_LIST, -EIO, 1);
 	CHECK(pass(f, PLAN_FLUSH_IDLE, &rep) == 0);
 	CHECK(rep.deletions_blocked);
@@ -303,7 +313,8 @@ int main(void)
 	log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
 	run("failed create leaves nothing behind", case_failed_create_leaves_nothing, 2, 2);
 	run("JIT config only in the secret environment", case_secret_only_in_secret_env, 1, 1);
-	run("finished runner: metrics pulled, instance deleted", case_finished_runner_metrics_pulled, 1, 1);
+	run("finished runner: metrics pulled, instance deleted",
+	    case_finished_runner_metrics_pulled, 1, 1);
 	run("provider list failure deletes nothing", case_list_failure_deletes_nothing, 2, 2);
 	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
 	printf("%d passed, %d failed\n", passed, failed);

@@ -654,7 +654,9 @@ static void test_script_for(void **state)
 	const char *s;
 
 	base(&f);
-	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", true, NULL, NULL, &b, &e), 0);
+	assert_int_equal(
+	        runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", true, NULL, NULL, &b, &e),
+	        0);
 	s = buf_str(&b);
 	assert_non_null(strstr(s, "RUNNERD_END=exit\n"));
 	assert_non_null(strstr(s, "RUNNERD_HOME_DEFAULT=''\n"));
@@ -662,14 +664,17 @@ static void test_script_for(void **state)
 	assert_non_null(strstr(s, "RUNNERD_TARBALL=''\n"));
 	assert_syntax_text(s);
 	buf_reset(&b);
-	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", false, NULL, NULL, &b, &e), 0);
+	assert_int_equal(
+	        runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", false, NULL, NULL, &b, &e),
+	        0);
 	s = buf_str(&b);
 	assert_non_null(strstr(s, "RUNNERD_END=poweroff\n"));
 	assert_non_null(strstr(s, "RUNNERD_HOME_DEFAULT='" RUNNER_INSTANCE_HOME "'\n"));
 	assert_non_null(strstr(s, "RUNNERD_IMAGE_DIR='" RUNNER_IMAGE_DIR "'\n"));
 	assert_non_null(strstr(s, "RUNNERD_TARBALL='" RUNNER_INSTANCE_TARBALL "'\n"));
 	assert_syntax_text(s);
-	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "", false, NULL, NULL, &b, &e), -EINVAL);
+	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "", false, NULL, NULL, &b, &e),
+	                 -EINVAL);
 	buf_release(&b);
 }
 

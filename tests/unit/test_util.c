@@ -108,9 +108,9 @@ static void test_err(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_bound),     cmocka_unit_test(test_parse_int),
-		cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
-		cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
+	        cmocka_unit_test(test_buf_bound),      cmocka_unit_test(test_parse_int),
+	        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
+	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
