@@ -81,6 +81,24 @@ int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_rep
 /* Observe and plan, execute nothing (status without a daemon). */
 int manager_observe(struct manager *m, struct manager_report *ret, struct err *e);
 
+/*
+ * The original's narrower operations, each one pass under the pass lock:
+ * cleanup() runs only the deletions a normal pass would (finished, dangling,
+ * orphaned, errored, offline), creating nothing; create_runners() adds n
+ * runners to a flavor (never past its max); delete_runners() removes up to
+ * n idle runners, newest first (GitHub first; a runner that became busy is
+ * kept); get_runners() lists the runners whose GitHub state bit
+ * (1 << enum github_state) and cloud state bit (1 << enum cloud_state) are in
+ * the masks (0 = any), *ret malloc'ed.
+ */
+int manager_cleanup(struct manager *m, struct manager_report *ret, struct err *e);
+int manager_create_runners(struct manager *m, const char *flavor, int64_t n,
+                           struct manager_report *ret, struct err *e);
+int manager_delete_runners(struct manager *m, int64_t n, struct manager_report *ret,
+                           struct err *e);
+int manager_get_runners(struct manager *m, unsigned github_states, unsigned cloud_states,
+                        struct plan_view **ret, size_t *ret_n, struct err *e);
+
 /* Drain: pools go to zero until resume; persisted in the store. */
 int manager_set_draining(struct manager *m, bool on, struct err *e);
 bool manager_draining(struct manager *m);

@@ -1430,8 +1430,11 @@ def c_runner_offline(h, req):
 def c_runner_online(h, req):
     st = h.server.state
     r = c_get_runner(st, req)
-    need(r.simulated, 400, "only simulated runners can be set online; process runners connect themselves")
-    r.sim_online = True
+    # A process runner that is connected speaks for itself; a registration
+    # with no process behind it (tests with an in-memory provider) becomes a
+    # simulated runner that takes jobs on its own.
+    need(r.simulated or not r.session, 400, "a connected process runner sets its own status")
+    r.simulated, r.sim_online = True, True
     st.dispatch()
     return Resp(200, c_runner_obj(r))
 

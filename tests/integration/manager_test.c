@@ -284,6 +284,55 @@ static int case_drain_and_resume(struct fx *f)
 	return 0;
 }
 
+/* The original's narrower operations: create n, delete n, cleanup, get_runners. */
+static int case_create_delete_cleanup_get(struct fx *f)
+{
+	struct manager_report rep;
+	struct err e = {0};
+	struct plan_view *v = NULL;
+	size_t n = 0;
+
+	/* min_idle 0, max 3: create 5 is clamped to 3 */
+	CHECK(manager_create_runners(f->m, "small", 5, &rep, &e) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 3 && sim_runners() == 3);
+	CHECK(manager_create_runners(f->m, "nope", 1, &rep, &e) < 0);
+	manager_report_release(&rep);
+	/* cleanup alone neither creates nor deletes a healthy pool */
+	CHECK(manager_cleanup(f->m, &rep, &e) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 3);
+	/* a runner that goes away from GitHub after being seen: cleanup removes its instance */
+	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
+	char p[128];
+	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
+		 json_integer_value(json_object_get(json_array_get(a, 0), "id")));
+	json_decref(a);
+	json_decref(ctl("DELETE", p, NULL));
+	CHECK(manager_cleanup(f->m, &rep, &e) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 2);
+	/* the two left are offline on ghsim (no runner process): mark them online = idle */
+	a = ctl("GET", "/_ghsim/runners", NULL);
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT "/online",
+			 json_integer_value(json_object_get(json_array_get(a, i), "id")));
+		json_decref(ctl("POST", p, "{}"));
+	}
+	json_decref(a);
+	CHECK(manager_get_runners(f->m, 1u << GH_IDLE, 0, &v, &n, &e) == 0);
+	CHECK(n == 2);
+	free(v);
+	CHECK(manager_get_runners(f->m, 1u << GH_BUSY, 0, &v, &n, &e) == 0);
+	CHECK(n == 0);
+	free(v);
+	/* delete 1 idle: one left */
+	CHECK(manager_delete_runners(f->m, 1, &rep, &e) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 1 && sim_runners() == 1);
+	return 0;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -317,6 +366,8 @@ int main(void)
 	    case_finished_runner_metrics_pulled, 1, 1);
 	run("provider list failure deletes nothing", case_list_failure_deletes_nothing, 2, 2);
 	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
+	run("create n (clamped to max), cleanup, get_runners, delete n", case_create_delete_cleanup_get,
+	    0, 3);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
