@@ -385,6 +385,10 @@ const struct config_field config_fields[] = {
 	 .def = "container", .names = lxd_type_names},
 	{.path = "providers.lxd.bootstrap", .type = CONFIG_T_ENUM, .off = R(lxd.bootstrap),
 	 .def = "cloud-init", .names = lxd_bootstrap_names},
+	{.path = "providers.lxd.stop_timeout", .type = CONFIG_T_DURATION,
+	 .off = R(lxd.stop_timeout), DURATION("10s")},
+	{.path = "providers.lxd.operation_timeout", .type = CONFIG_T_DURATION,
+	 .off = R(lxd.operation_timeout), DURATION("2m")},
 
 	SECTION("runner"),
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},

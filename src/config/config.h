@@ -102,6 +102,8 @@ struct config_lxd {
 	struct strv profiles; /* default [default] */
 	enum lxd_type type;   /* container | virtual-machine */
 	enum lxd_bootstrap bootstrap; /* cloud-init | exec */
+	int64_t stop_timeout;      /* seconds of graceful stop before a forced one, default 10 */
+	int64_t operation_timeout; /* seconds per LXD operation (create, start, ...), default 2m */
 };
 
 struct config_proxy {

@@ -1555,27 +1555,28 @@ static int open_errno(int err)
 	return -err;
 }
 
-static int local_pull_file(struct provider *p, const char *name, const char *path, size_t max_bytes,
-                           struct buf *ret, struct err *e)
+/*
+ * Open path (relative, inside the instance's directory) one component at a
+ * time, never following a symlink the runner planted; dir: the last
+ * component must be a directory. *ret_fd is the open descriptor.
+ */
+static int instance_open(struct local *l, const char *verb, const char *name, const char *path,
+                         bool dir, int *ret_fd, struct err *e)
 {
-	struct local *l = p->priv;
-	struct buf b = BUF_INIT(max_bytes);
-	char dir[PATH_MAX], rel[PATH_MAX], chunk[16384];
+	char base[PATH_MAX], rel[PATH_MAX];
 	char *comp, *next;
-	struct stat st;
-	int fd = -1, r = 0;
+	int fd, r = 0;
 
 	if (check_name(name, e) < 0)
 		return -EINVAL;
 	if (!path || !*path || path[0] == '/' || str_copy(rel, path, sizeof(rel)) >= sizeof(rel))
-		return err_set(e, -EINVAL, "pull %s: %s: path must be relative", name,
+		return err_set(e, -EINVAL, "%s %s: %s: path must be relative", verb, name,
 		               path ? path : "");
-	if (path_join(dir, sizeof(dir), l->work_dir, name, "") < 0)
-		return err_set(e, -ENAMETOOLONG, "pull %s: path too long", name);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (path_join(base, sizeof(base), l->work_dir, name, "") < 0)
+		return err_set(e, -ENAMETOOLONG, "%s %s: path too long", verb, name);
+	fd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return err_set(e, open_errno(errno), "pull %s: no such instance", name);
-	/* One component at a time, never following a symlink the runner planted. */
+		return err_set(e, open_errno(errno), "%s %s: no such instance", verb, name);
 	for (comp = rel; comp; comp = next) {
 		int nfd;
 		next = strchr(comp, '/');
@@ -1586,27 +1587,51 @@ static int local_pull_file(struct provider *p, const char *name, const char *pat
 		if (next && !*next)
 			next = NULL;
 		if (!*comp || strcmp(comp, ".") == 0) {
-			if (!next) {
-				r = err_set(e, -EINVAL, "pull %s: %s: not a file", name, path);
+			if (!next && !dir) {
+				r = err_set(e, -EINVAL, "%s %s: %s: not a file", verb, name, path);
 				goto out;
 			}
 			continue;
 		}
 		if (strcmp(comp, "..") == 0) {
-			r = err_set(e, -EINVAL, "pull %s: %s: '..' refused", name, path);
+			r = err_set(e, -EINVAL, "%s %s: %s: '..' refused", verb, name, path);
 			goto out;
 		}
 		nfd = openat(fd, comp,
 		             O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-		                     (next ? O_DIRECTORY : O_NONBLOCK));
+		                     (next || dir ? O_DIRECTORY : O_NONBLOCK));
 		if (nfd < 0) {
-			r = err_set(e, open_errno(errno), "pull %s: %s: %s", name, path,
-			            errno == ELOOP ? "symlink refused" : strerror(errno));
+			int err = errno;
+			/* the last component of a directory walk: say what it is not */
+			r = dir && !next && err == ENOTDIR ? -ENOTDIR : open_errno(err);
+			r = err_set(e, r, "%s %s: %s: %s", verb, name, path,
+			            err == ELOOP ? "symlink refused" : strerror(err));
 			goto out;
 		}
 		close(fd);
 		fd = nfd;
 	}
+out:
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int local_pull_file(struct provider *p, const char *name, const char *path, size_t max_bytes,
+                           struct buf *ret, struct err *e)
+{
+	struct local *l = p->priv;
+	struct buf b = BUF_INIT(max_bytes);
+	char chunk[16384];
+	struct stat st;
+	int fd = -1, r;
+
+	r = instance_open(l, "pull", name, path, false, &fd, e);
+	if (r < 0)
+		return r;
 	if (fstat(fd, &st) < 0) {
 		r = err_set(e, -errno, "pull %s: %s: %s", name, path, strerror(errno));
 		goto out;
@@ -1654,6 +1679,71 @@ out:
 	return r;
 }
 
+#define LOCAL_LIST_FILES_MAX 1000
+
+/* Regular files owned by the runner user, as pull_file would read them. */
+static int local_list_files(struct provider *p, const char *name, const char *dir, struct strv *ret,
+                            struct err *e)
+{
+	struct local *l = p->priv;
+	struct strv out = {0};
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd = -1, r;
+
+	r = instance_open(l, "list files", name, dir, true, &fd, e);
+	if (r < 0)
+		return r;
+	d = fdopendir(fd);
+	if (!d) {
+		r = err_set(e, -errno, "list files %s: %s: %s", name, dir, strerror(errno));
+		close(fd);
+		return r;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_uid != l->uid)
+			continue;
+		if (out.n == LOCAL_LIST_FILES_MAX) {
+			r = err_set(e, -E2BIG, "list files %s: %s: more than %d files", name, dir,
+			            LOCAL_LIST_FILES_MAX);
+			goto out;
+		}
+		if (out.n + 1 >= cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **v = realloc(out.v, ncap * sizeof(*v));
+			if (!v) {
+				r = err_set(e, -ENOMEM, "list files: out of memory");
+				goto out;
+			}
+			out.v = v;
+			cap = ncap;
+		}
+		out.v[out.n] = strdup(de->d_name);
+		if (!out.v[out.n]) {
+			r = err_set(e, -ENOMEM, "list files: out of memory");
+			goto out;
+		}
+		out.n++;
+	}
+	if (errno) {
+		r = err_set(e, -errno, "list files %s: %s: %s", name, dir, strerror(errno));
+		goto out;
+	}
+	provider_strv_release(ret);
+	*ret = out;
+	out.v = NULL;
+	out.n = 0;
+out:
+	provider_strv_release(&out);
+	closedir(d);
+	return r;
+}
+
 static void local_free(struct provider *p)
 {
 	struct local *l;
@@ -1677,6 +1767,7 @@ static const struct provider_ops local_ops = {
         .delete = local_delete,
         .health = local_health,
         .pull_file = local_pull_file,
+        .list_files = local_list_files,
         .free = local_free,
 };
 

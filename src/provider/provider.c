@@ -7,6 +7,7 @@
 #include "util/common.h"
 #include "provider/provider.h"
 #include "provider/local.h"
+#include "provider/lxd.h"
 #include "provider/memory.h"
 #include "util/strutil.h"
 
@@ -17,6 +18,7 @@ struct provider_backend {
 
 static const struct provider_backend provider_backends[] = {
         {"local", local_new},
+        {"lxd", lxd_new},
         {"memory", memory_new},
 };
 
@@ -110,4 +112,15 @@ void instance_list_release(struct instance_list *l)
 	l->v = NULL;
 	l->n = 0;
 	l->cap = 0;
+}
+
+void provider_strv_release(struct strv *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }

@@ -50,6 +50,8 @@ struct instance_list {
 
 int instance_list_add(struct instance_list *l, const struct instance *in);
 void instance_list_release(struct instance_list *l);
+/* Free every string of l and its array (list_files results); NULL-safe. */
+void provider_strv_release(struct strv *l);
 /* Map a cloud state to health as every provider does: active -> healthy,
  * stopped/error/deleted -> unhealthy, created/unknown -> unknown. */
 enum health health_from_state(enum cloud_state s);
@@ -98,6 +100,16 @@ struct provider_ops {
 	 */
 	int (*pull_file)(struct provider *p, const char *name, const char *path, size_t max_bytes,
 			 struct buf *ret, struct err *e);
+	/*
+	 * Optional (NULL = unsupported): the names of the regular files in a
+	 * directory of the instance (path as for pull_file), under the same
+	 * safety rules; not recursive, no symlinks. -ENOENT when the directory
+	 * is missing, -ENOTDIR (or -EINVAL) when it is not a directory. On
+	 * success *ret holds the names (old contents released): release with
+	 * provider_strv_release().
+	 */
+	int (*list_files)(struct provider *p, const char *name, const char *dir, struct strv *ret,
+			  struct err *e);
 	void (*free)(struct provider *p);
 };
 

@@ -830,6 +830,58 @@ static void test_local_pull_file(void **state)
 	delete_ok(a);
 }
 
+static bool strv_has(const struct strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void test_local_list_files(void **state)
+{
+	const char *a = "lf-000000000001";
+	struct strv v = {0};
+	struct err e = {0};
+	char path[PATH_MAX];
+	int fd;
+
+	assert_non_null(lp->ops->list_files);
+	create_ok(a, "lf",
+	          "mkdir -p _diag/sub && printf x > _diag/Runner_1.log && printf y > "
+	          "_diag/Worker_2.log\n"
+	          "ln -s /etc/passwd _diag/leak\n"
+	          "ln -s /etc etcl\n"
+	          "mkfifo _diag/fifo\n"
+	          "touch ready\n"
+	          "sleep 30\n",
+	          NULL, NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	/* a file that is not the runner's is left out */
+	inst_path(path, sizeof(path), a, "_diag/rootfile");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(lp->ops->list_files(lp, a, "_diag", &v, &e), 0);
+	assert_int_equal(v.n, 2);
+	assert_true(strv_has(&v, "Runner_1.log"));
+	assert_true(strv_has(&v, "Worker_2.log"));
+	provider_strv_release(&v);
+	assert_int_equal(lp->ops->list_files(lp, a, "etcl", &v, &e), -ENOTDIR);
+	assert_int_equal(lp->ops->list_files(lp, a, "ready", &v, &e), -ENOTDIR);
+	assert_int_equal(lp->ops->list_files(lp, a, "missing", &v, &e), -ENOENT);
+	assert_int_equal(lp->ops->list_files(lp, a, "_diag/../..", &v, &e), -EINVAL);
+	assert_int_equal(lp->ops->list_files(lp, a, "/etc", &v, &e), -EINVAL);
+	assert_null(v.v); /* untouched */
+	assert_int_equal(lp->ops->list_files(lp, a, ".", &v, &e), 0);
+	assert_true(strv_has(&v, "startup.sh") || strv_has(&v, "ready"));
+	assert_false(strv_has(&v, "etcl"));
+	assert_false(strv_has(&v, "_diag"));
+	provider_strv_release(&v);
+	provider_strv_release(NULL);
+	delete_ok(a);
+}
+
 struct cc_arg {
 	char name[INSTANCE_NAME_MAX];
 	int r;
@@ -1075,6 +1127,7 @@ int main(void)
 	        cmocka_unit_test(test_local_fallback),
 	        cmocka_unit_test(test_local_survives_creator),
 	        cmocka_unit_test(test_local_pull_file),
+	        cmocka_unit_test(test_local_list_files),
 	        cmocka_unit_test(test_local_concurrent),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

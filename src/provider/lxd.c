@@ -1,0 +1,1989 @@
+/*
+ * The `lxd` provider (see lxd.h): LXD's REST API over its unix socket via
+ * httpc, JSON through jansson with every field type-checked. It must never
+ * put a secret anywhere but the body of the one file push that writes
+ * secret.env (no config key, no exec argument, no error message), never
+ * touch an instance whose name is not the manager's or whose
+ * user.runnerd.manager says another manager made it, never touch a network
+ * ACL whose name is not ours, never read an answer without a size cap, and
+ * never log above debug.
+ */
+#include "util/common.h"
+#include "provider/lxd.h"
+#include "util/httpc.h"
+#include "util/strutil.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <pthread.h>
+
+#define LXD_HOST               "http://lxd"
+#define LXD_OPS                "/1.0/operations/"
+#define LXD_URL_MAX            (16 * 1024)
+#define LXD_RESPONSE_MAX       (4u << 20)  /* one instance, one operation, one network */
+#define LXD_LIST_MAX           (64u << 20) /* every instance of the project */
+#define LXD_DIR_MAX            (1u << 20)  /* a directory listing */
+#define LXD_SECRET_MAX         (256 * 1024)
+#define LXD_ERRTEXT_MAX        240
+#define LXD_FILES_MAX          1000
+#define LXD_CONNECT_TIMEOUT_MS 5000
+#define LXD_REQUEST_TIMEOUT_MS 30000
+#define LXD_WAIT_SLACK_MS      10000 /* beyond LXD's own wait timeout */
+#define LXD_EXEC_TIMEOUT       30    /* seconds for a short exec */
+#define LXD_POLL_MS            200
+#define LXD_RETRY_MS           500
+#define LXD_RETRY_S            30 /* how long a delete keeps trying */
+#define LXD_ETAG_TRIES         5
+#define LXD_KEY_MANAGER        "user.runnerd.manager"
+#define LXD_KEY_FLAVOR         "user.runnerd.flavor"
+
+/*
+ * Start the pushed script detached, immune to SIGHUP (what nohup does; not
+ * every image has nohup: busybox builds often lack it). The exec bootstrap
+ * runs this once the files are there.
+ */
+static const char lxd_launch_cmd[] = "(trap '' HUP; exec sh " LXD_HOME
+                                     "/startup.sh) </dev/null >" LXD_HOME "/startup.log 2>&1 &";
+
+/*
+ * The cloud-init user data, run once at first boot. A container's files
+ * are there before it boots; a VM's are pushed through its agent after it
+ * booted, so the launcher waits (10 min at most) for the marker pushed last.
+ */
+#define LXD_MARKER LXD_HOME "/.pushed"
+static const char lxd_launcher[] =
+        "#!/bin/sh\n"
+        "# runnerd: start the startup script runnerd pushes to " LXD_HOME "\n"
+        "mkdir -p " LXD_HOME "\n"
+        "(\n"
+        "\ttrap '' HUP\n"
+        "\ti=0\n"
+        "\twhile [ ! -e " LXD_MARKER " ] && [ $i -lt 600 ]; do sleep 1; i=$((i + 1)); done\n"
+        "\texec sh " LXD_HOME "/startup.sh\n"
+        ") </dev/null >" LXD_HOME "/startup.log 2>&1 &\n";
+
+/*
+ * Exit 0: the runner process runs; 1: it does not, though the runner was
+ * installed (it died); 2: not yet installed (booting). The [R] keeps this
+ * command's own command line from matching.
+ */
+static const char lxd_health_script[] =
+        "pgrep -f '[R]unner.Listener' >/dev/null 2>&1 && exit 0; "
+        "grep -qs '[R]unner.Listener' /proc/[0-9]*/cmdline && exit 0; "
+        "[ -e " LXD_HOME "/metrics/runner-installed.timestamp ] && exit 1; exit 2";
+
+struct lxd {
+	struct httpc *http;
+	char *socket;
+	char *project;
+	char *network;
+	char *pool;
+	char **profiles;
+	size_t n_profiles;
+	enum lxd_type type;
+	enum lxd_bootstrap bootstrap;
+	char manager[MANAGER_NAME_MAX + 1]; /* "" when unknown: no denylist */
+	long connect_ms;
+	long request_ms;
+	int64_t op_timeout;   /* seconds */
+	int64_t stop_timeout; /* seconds */
+	size_t max_list;      /* bytes */
+
+	pthread_mutex_t trace_lock;
+	lxd_trace_fn trace; /* trace_lock */
+	void *trace_arg;
+
+	pthread_mutex_t deny_lock; /* held across a whole sync: one at a time */
+	char **deny;               /* canonical CIDRs to keep (deny_lock) */
+	size_t n_deny;
+	bool deny_synced; /* deny_lock */
+};
+
+/* One request. */
+struct lxd_req {
+	const char *method; /* NULL = GET */
+	const char *path;   /* "/1.0/...", already escaped */
+	const char *query;  /* escaped, without project; NULL = none */
+	const json_t *json; /* body as JSON, or: */
+	const void *body;   /* a raw body (with its own Content-Type header) */
+	size_t body_len;
+	const char *const *headers;      /* NULL-terminated, may be NULL */
+	size_t max_body;                 /* 0 = LXD_RESPONSE_MAX */
+	long timeout_ms;                 /* 0 = the request timeout */
+	const char *const *want_headers; /* NULL-terminated, may be NULL */
+};
+
+/* A parsed JSON answer. */
+struct lxd_answer {
+	json_t *root;
+	json_t *meta; /* borrowed from root; may be NULL */
+	char op[80];  /* operation id of an async answer, "" otherwise */
+	char etag[160];
+};
+
+static void answer_release(struct lxd_answer *a)
+{
+	json_decref(a->root);
+	memset(a, 0, sizeof(*a));
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* ---- URLs ----------------------------------------------------------- */
+
+static bool url_plain(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Append s percent-encoded (keep_slash: '/' stays as is, for paths). */
+static int url_escape(struct buf *b, const char *s, bool keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int r = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && r == 0; p++) {
+		if (url_plain(*p) || (keep_slash && *p == '/')) {
+			r = buf_append(b, p, 1);
+		} else {
+			char t[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+			r = buf_append(b, t, 3);
+		}
+	}
+	return r;
+}
+
+/* "/1.0/<coll>/<escaped name>[<suffix>]" into b. */
+static int path_of(struct buf *b, const char *coll, const char *name, const char *suffix)
+{
+	buf_reset(b);
+	if (buf_printf(b, "/1.0/%s/", coll) < 0 || url_escape(b, name, false) < 0 ||
+	    (suffix && buf_puts(b, suffix) < 0))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- requests ------------------------------------------------------- */
+
+static int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret,
+                    struct err *e)
+{
+	const char *method = q->method ? q->method : "GET";
+	struct buf url = BUF_INIT(LXD_URL_MAX);
+	const char *hdrs[16];
+	char *json = NULL;
+	const void *body = q->body;
+	size_t n = 0, body_len = q->body_len;
+	lxd_trace_fn trace;
+	void *trace_arg;
+	int r;
+
+	if (buf_puts(&url, LXD_HOST) < 0 || buf_puts(&url, q->path) < 0 ||
+	    buf_puts(&url, "?") < 0 || (q->query && buf_printf(&url, "%s&", q->query) < 0) ||
+	    buf_puts(&url, "project=") < 0 || url_escape(&url, l->project, false) < 0) {
+		r = err_set(e, -ENAMETOOLONG, "lxd: %s %s: URL too long", method, q->path);
+		goto out;
+	}
+	if (q->json) {
+		/* Never holds a secret: secrets only travel as a raw file body. */
+		json = json_dumps(q->json, JSON_COMPACT);
+		if (!json) {
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+			goto out;
+		}
+		body = json;
+		body_len = strlen(json);
+		hdrs[n++] = "Content-Type: application/json";
+	}
+	for (const char *const *h = q->headers; h && *h && n + 1 < ARRAY_SIZE(hdrs); h++)
+		hdrs[n++] = *h;
+	hdrs[n] = NULL;
+
+	pthread_mutex_lock(&l->trace_lock);
+	trace = l->trace;
+	trace_arg = l->trace_arg;
+	pthread_mutex_unlock(&l->trace_lock);
+	if (trace)
+		trace(trace_arg, method, buf_str(&url), body, body ? body_len : 0);
+
+	struct httpc_request hr = {
+	        .method = method,
+	        .url = buf_str(&url),
+	        .unix_socket = l->socket,
+	        .headers = hdrs,
+	        .body = body,
+	        .body_len = body_len,
+	        .connect_timeout_ms = l->connect_ms,
+	        .timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : l->request_ms,
+	        .max_body = q->max_body ? q->max_body : LXD_RESPONSE_MAX,
+	        .want_headers = q->want_headers,
+	};
+	r = httpc_perform(l->http, &hr, ret, e);
+	if (r == -ECONNREFUSED && e)
+		err_prefix(e, "lxd at %s", l->socket);
+	else if (r < 0 && e)
+		err_prefix(e, "lxd");
+out:
+	free(json);
+	buf_release(&url);
+	return r;
+}
+
+static int status_errno(long status)
+{
+	switch (status) {
+	case 400:
+		return -EINVAL;
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+		return -ENOENT;
+	case 409:
+		return -EEXIST;
+	case 412:
+	case 503:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+/* LXD's error text, bounded and printable. */
+static void errtext(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (const char *p = in ? in : ""; *p && n + 1 < cap && n < LXD_ERRTEXT_MAX; p++)
+		out[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p;
+	if (in && strlen(in) > n && n + 4 < cap) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+}
+
+static int answer_error(const char *method, const char *path, long status, const json_t *root,
+                        struct err *e)
+{
+	char text[LXD_ERRTEXT_MAX + 8];
+	const char *msg = jstr(root, "error");
+	json_int_t code = json_integer_value(json_object_get(root, "error_code"));
+
+	if (code >= 400 && code < 600)
+		status = (long)code;
+	if (msg && *msg)
+		errtext(msg, text, sizeof(text));
+	else
+		snprintf(text, sizeof(text), "HTTP %ld", status);
+	return err_set(e, status_errno(status), "lxd: %s %s: %s", method, path, text);
+}
+
+/* Operation ids are UUIDs: anything else must not reach a URL. */
+static bool op_id_valid(const char *s, size_t cap)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= cap)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* One request whose answer is LXD's JSON envelope; an error answer is an error. */
+static int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, struct err *e)
+{
+	static const char *const want[] = {"Etag", NULL};
+	const char *method = q->method ? q->method : "GET";
+	struct httpc_response resp = {0};
+	struct lxd_answer a = {0};
+	struct lxd_req q2 = *q;
+	const char *type, *etag;
+	json_error_t je;
+	int r;
+
+	if (!q2.want_headers)
+		q2.want_headers = want;
+	r = lxd_http(l, &q2, &resp, e);
+	if (r < 0)
+		return r;
+	a.root = resp.body.len ? json_loadb(resp.body.data, resp.body.len, 0, &je) : NULL;
+	if (resp.status >= 400) {
+		r = answer_error(method, q->path, resp.status, a.root, e);
+		goto out;
+	}
+	if (!json_is_object(a.root) || !(type = jstr(a.root, "type"))) {
+		r = err_set(e, -EBADMSG, "lxd: %s %s: unparsable answer (HTTP %ld)", method,
+		            q->path, resp.status);
+		goto out;
+	}
+	if (strcmp(type, "error") == 0) {
+		r = answer_error(method, q->path, resp.status, a.root, e);
+		goto out;
+	}
+	if (strcmp(type, "async") == 0) {
+		const char *op = jstr(a.root, "operation");
+		const char *id = op && str_has_prefix(op, LXD_OPS) ? op + strlen(LXD_OPS) : NULL;
+		if (!id || !op_id_valid(id, sizeof(a.op))) {
+			r = err_set(e, -EBADMSG, "lxd: %s %s: async answer without an operation",
+			            method, q->path);
+			goto out;
+		}
+		str_copy(a.op, id, sizeof(a.op));
+	}
+	etag = httpc_response_header(&resp, "Etag");
+	if (etag)
+		str_copy(a.etag, etag, sizeof(a.etag));
+	a.meta = json_object_get(a.root, "metadata");
+	*ret = a;
+	a.root = NULL;
+	r = 0;
+out:
+	json_decref(a.root);
+	httpc_response_release(&resp);
+	return r;
+}
+
+/*
+ * Wait until operation id ends (what names it in messages). 0 when it
+ * succeeded, with the operation object in *ret_op when asked (a new
+ * reference); -EIO with LXD's text when it failed; -ETIMEDOUT (after
+ * asking LXD to cancel it) when it did not end within timeout_s.
+ */
+static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, const char *what,
+                    json_t **ret_op, struct err *e)
+{
+	int64_t deadline = now_ms() + timeout_s * 1000;
+	char path[128], query[48];
+	int r;
+
+	snprintf(path, sizeof(path), "/1.0/operations/%s/wait", id);
+	for (;;) {
+		struct lxd_answer a = {0};
+		int64_t left = deadline - now_ms(), t0 = now_ms();
+		json_int_t sc;
+
+		if (left <= 0) {
+			char cpath[128];
+			struct lxd_req cq = {.method = "DELETE", .path = cpath};
+			snprintf(cpath, sizeof(cpath), "/1.0/operations/%s", id);
+			if (lxd_call(l, &cq, &a, NULL) == 0)
+				answer_release(&a);
+			return err_set(e, -ETIMEDOUT, "lxd: %s: not done after %" PRId64 "s", what,
+			               timeout_s);
+		}
+		snprintf(query, sizeof(query), "timeout=%" PRId64, (left + 999) / 1000);
+		struct lxd_req q = {
+		        .path = path, .query = query, .timeout_ms = left + LXD_WAIT_SLACK_MS};
+		r = lxd_call(l, &q, &a, e);
+		if (r < 0) {
+			if (e)
+				err_prefix(e, "%s", what);
+			return r;
+		}
+		if (!json_is_object(a.meta) ||
+		    !json_is_integer(json_object_get(a.meta, "status_code"))) {
+			answer_release(&a);
+			return err_set(e, -EBADMSG, "lxd: %s: unparsable operation", what);
+		}
+		sc = json_integer_value(json_object_get(a.meta, "status_code"));
+		if (sc == 200) {
+			if (ret_op)
+				*ret_op = json_incref(a.meta);
+			answer_release(&a);
+			return 0;
+		}
+		if (sc == 400 || sc == 401) {
+			char text[LXD_ERRTEXT_MAX + 8];
+			const char *err = jstr(a.meta, "err");
+			errtext(err && *err ? err : (sc == 401 ? "cancelled" : "failed"), text,
+			        sizeof(text));
+			answer_release(&a);
+			return err_set(e, -EIO, "lxd: %s: %s", what, text);
+		}
+		answer_release(&a);
+		/* Still running: LXD answered before its timeout; do not spin. */
+		if (now_ms() - t0 < LXD_POLL_MS)
+			sleep_ms(LXD_POLL_MS);
+	}
+}
+
+/* A request that starts an operation, then its wait. */
+static int lxd_run(struct lxd *l, const struct lxd_req *q, int64_t timeout_s, const char *what,
+                   json_t **ret_op, struct err *e)
+{
+	struct lxd_answer a = {0};
+	int r = lxd_call(l, q, &a, e);
+
+	if (r < 0)
+		return r;
+	if (!a.op[0]) {
+		answer_release(&a);
+		return err_set(e, -EBADMSG, "lxd: %s: expected an operation", what);
+	}
+	r = lxd_wait(l, a.op, timeout_s, what, ret_op, e);
+	answer_release(&a);
+	return r;
+}
+
+/* ---- instances ------------------------------------------------------ */
+
+static int check_name(const char *name, struct err *e)
+{
+	if (!name || !name_is_valid(name, INSTANCE_NAME_MAX - 1))
+		return err_set(e, -EINVAL, "lxd: invalid instance name");
+	return 0;
+}
+
+static enum cloud_state state_of(const char *status)
+{
+	static const struct {
+		const char *status;
+		enum cloud_state state;
+	} map[] = {
+	        {"Running", CLOUD_ACTIVE},   {"Ready", CLOUD_ACTIVE},
+	        {"Starting", CLOUD_CREATED}, {"Stopped", CLOUD_STOPPED},
+	        {"Stopping", CLOUD_STOPPED}, {"Error", CLOUD_ERROR},
+	        {"Aborting", CLOUD_ERROR},   {"Frozen", CLOUD_UNKNOWN},
+	        {"Freezing", CLOUD_UNKNOWN}, {"Thawed", CLOUD_UNKNOWN},
+	};
+	for (size_t i = 0; status && i < ARRAY_SIZE(map); i++)
+		if (strcmp(map[i].status, status) == 0)
+			return map[i].state;
+	return CLOUD_UNKNOWN;
+}
+
+static int digits(const char *s, int n, int *ret)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');
+	}
+	*ret = v;
+	return 0;
+}
+
+/* RFC 3339 ("2024-05-01T10:00:00.123456789Z", or with +hh:mm) -> epoch; 0 when unknown. */
+static time_t parse_time(const char *s)
+{
+	struct tm tm = {0};
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	const char *p;
+	time_t t;
+
+	if (!s || strlen(s) < 20 || digits(s, 4, &y) < 0 || s[4] != '-' ||
+	    digits(s + 5, 2, &mo) < 0 || s[7] != '-' || digits(s + 8, 2, &d) < 0 ||
+	    (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) < 0 || s[13] != ':' ||
+	    digits(s + 14, 2, &mi) < 0 || s[16] != ':' || digits(s + 17, 2, &sec) < 0)
+		return 0;
+	p = s + 19;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && digits(p + 1, 2, &oh) == 0 && p[3] == ':' &&
+	           digits(p + 4, 2, &om) == 0) {
+		sign = *p == '-' ? -1 : 1;
+		p += 6;
+	} else {
+		return 0;
+	}
+	if (*p || y < 1971 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return 0; /* LXD's "never" is year 1 */
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return 0;
+	return t - sign * (oh * 3600 + om * 60);
+}
+
+/*
+ * An instance object -> *ret; *ret_owner is its user.runnerd.manager (NULL
+ * when absent or not a string). -EBADMSG when a field has the wrong type.
+ */
+static int instance_parse(const json_t *o, struct instance *ret, const char **ret_owner)
+{
+	const json_t *config = json_object_get(o, "config");
+	const char *name = jstr(o, "name"), *status = jstr(o, "status");
+	const char *flavor, *created;
+	struct instance in = {0};
+
+	if (!json_is_object(o) || !name || !status || !json_is_object(config))
+		return -EBADMSG;
+	created = jstr(o, "created_at");
+	flavor = jstr(config, LXD_KEY_FLAVOR);
+	if (strlen(name) >= sizeof(in.name))
+		return -EBADMSG;
+	str_copy(in.name, name, sizeof(in.name));
+	str_copy(in.provider_id, name, sizeof(in.provider_id));
+	if (flavor && strlen(flavor) < sizeof(in.flavor))
+		str_copy(in.flavor, flavor, sizeof(in.flavor));
+	in.state = state_of(status);
+	in.created_at = parse_time(created);
+	*ret_owner = jstr(config, LXD_KEY_MANAGER);
+	*ret = in;
+	return 0;
+}
+
+/* GET one instance: -ENOENT when missing. *ret_owner points into *ret_ans (release it). */
+static int instance_fetch(struct lxd *l, const char *name, struct instance *ret,
+                          const char **ret_owner, struct lxd_answer *ret_ans, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	struct lxd_answer a = {0};
+	int r;
+
+	if (path_of(&path, "instances", name, NULL) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: name too long");
+	struct lxd_req q = {.path = buf_str(&path)};
+	r = lxd_call(l, &q, &a, e);
+	if (r == -ENOENT) {
+		r = err_set(e, -ENOENT, "lxd: instance %s: not found", name);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (instance_parse(a.meta, ret, ret_owner) < 0) {
+		r = err_set(e, -EBADMSG, "lxd: instance %s: unparsable answer", name);
+		goto out;
+	}
+	*ret_ans = a;
+	a.root = NULL;
+out:
+	answer_release(&a);
+	buf_release(&path);
+	return r;
+}
+
+static bool owner_is(const struct lxd *l, const char *owner)
+{
+	return !l->manager[0] || (owner && strcmp(owner, l->manager) == 0);
+}
+
+static int lxd_get(struct provider *p, const char *name, struct instance *ret, struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct lxd_answer a = {0};
+	struct instance in;
+	const char *owner;
+	int r;
+
+	if (check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = instance_fetch(l, name, &in, &owner, &a, e);
+	if (r < 0)
+		return r;
+	if (!owner_is(l, owner)) {
+		answer_release(&a);
+		return err_set(e, -ENOENT, "lxd: instance %s: not made by manager %s", name,
+		               l->manager);
+	}
+	answer_release(&a);
+	*ret = in;
+	return 0;
+}
+
+static int lxd_list(struct provider *p, const char *manager, struct instance_list *ret,
+                    struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct instance_list out = {0};
+	struct lxd_answer a = {0};
+	size_t i;
+	json_t *o;
+	int r;
+
+	if (!manager || !*manager)
+		return err_set(e, -EINVAL, "lxd: list: no manager name");
+	struct lxd_req q = {
+	        .path = "/1.0/instances", .query = "recursion=1", .max_body = l->max_list};
+	r = lxd_call(l, &q, &a, e);
+	if (r < 0)
+		return r;
+	if (!json_is_array(a.meta)) {
+		r = err_set(e, -EBADMSG, "lxd: list: unparsable answer");
+		goto out;
+	}
+	json_array_foreach(a.meta, i, o)
+	{
+		struct instance in;
+		const char *owner;
+		if (instance_parse(o, &in, &owner) < 0) {
+			r = err_set(e, -EBADMSG, "lxd: list: unparsable instance #%zu", i);
+			goto out;
+		}
+		if (!name_is_owned(manager, in.name) || !owner || strcmp(owner, manager) != 0)
+			continue;
+		if (instance_list_add(&out, &in) < 0) {
+			r = err_set(e, -ENOMEM, "lxd: list: out of memory");
+			goto out;
+		}
+	}
+	instance_list_release(ret);
+	*ret = out;
+	out.v = NULL;
+out:
+	instance_list_release(&out);
+	answer_release(&a);
+	return r;
+}
+
+/* PUT .../state {"action": action, ...} and wait. */
+static int instance_state_change(struct lxd *l, const char *name, json_t *body, int64_t timeout_s,
+                                 const char *what, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char w[INSTANCE_NAME_MAX + 32];
+	int r;
+
+	if (!body)
+		return err_set(e, -ENOMEM, "lxd: out of memory");
+	snprintf(w, sizeof(w), "%s %s", what, name);
+	if (path_of(&path, "instances", name, "/state") < 0)
+		r = err_set(e, -ENAMETOOLONG, "lxd: name too long");
+	else
+		r = lxd_run(
+		        l, &(struct lxd_req){.method = "PUT", .path = buf_str(&path), .json = body},
+		        timeout_s, w, NULL, e);
+	json_decref(body);
+	buf_release(&path);
+	return r;
+}
+
+/* Status of name right now: -ENOENT when missing. */
+static int instance_status(struct lxd *l, const char *name, enum cloud_state *ret, struct err *e)
+{
+	struct lxd_answer a = {0};
+	struct instance in;
+	const char *owner;
+	int r = instance_fetch(l, name, &in, &owner, &a, e);
+
+	if (r == 0)
+		*ret = in.state;
+	answer_release(&a);
+	return r;
+}
+
+/*
+ * Stop name: gracefully for stop_timeout seconds when graceful, then by
+ * force. 0 once it is stopped (or gone).
+ */
+static int instance_stop(struct lxd *l, const char *name, bool graceful, struct err *e)
+{
+	enum cloud_state s;
+	int r;
+
+	if (graceful && l->stop_timeout > 0) {
+		/* Its failure (timed out, already stopped) is judged by the state. */
+		(void)instance_state_change(l, name,
+		                            json_pack("{s:s, s:I}", "action", "stop", "timeout",
+		                                      (json_int_t)l->stop_timeout),
+		                            l->stop_timeout + LXD_WAIT_SLACK_MS / 1000, "stop",
+		                            NULL);
+		r = instance_status(l, name, &s, e);
+		if (r == -ENOENT || (r == 0 && s == CLOUD_STOPPED))
+			return 0;
+	}
+	r = instance_state_change(l, name, json_pack("{s:s, s:b}", "action", "stop", "force", 1),
+	                          l->op_timeout, "force stop", e);
+	if (r < 0) {
+		struct err e2 = {0};
+		int r2 = instance_status(l, name, &s, &e2);
+		if (r2 == -ENOENT || (r2 == 0 && s == CLOUD_STOPPED))
+			return 0; /* "already stopped" */
+	}
+	return r;
+}
+
+/*
+ * Stop and delete name; a missing instance is success. Refuses (-EPERM) an
+ * instance another manager made. Retried for up to LXD_RETRY_S seconds:
+ * LXD 5.0 keeps an instance "busy running a stop operation" for a moment
+ * after a graceful stop timed out, and an image's init may restart it
+ * between the stop and the delete.
+ */
+static int instance_remove(struct lxd *l, const char *name, bool graceful, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char what[INSTANCE_NAME_MAX + 16];
+	int64_t deadline =
+	        now_ms() + (l->op_timeout < LXD_RETRY_S ? l->op_timeout : LXD_RETRY_S) * 1000;
+	int r = 0;
+
+	if (path_of(&path, "instances", name, NULL) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: name too long");
+	snprintf(what, sizeof(what), "delete %s", name);
+	for (int i = 0;; i++) {
+		if (i > 0) {
+			if (now_ms() >= deadline)
+				break;
+			sleep_ms(LXD_RETRY_MS);
+		}
+		struct lxd_answer a = {0};
+		struct instance in;
+		const char *owner;
+
+		r = instance_fetch(l, name, &in, &owner, &a, e);
+		if (r == -ENOENT) {
+			err_clear(e);
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			break;
+		if (!owner_is(l, owner)) {
+			answer_release(&a);
+			r = err_set(e, -EPERM, "lxd: delete %s: not made by manager %s", name,
+			            l->manager);
+			break;
+		}
+		answer_release(&a);
+		if (in.state != CLOUD_STOPPED) {
+			r = instance_stop(l, name, graceful && i == 0, e);
+			if (r < 0 && r != -ETIMEDOUT)
+				continue;
+			if (r < 0)
+				break;
+		}
+		r = lxd_run(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
+		            l->op_timeout, what, NULL, e);
+		if (r == 0 || r == -ENOENT) {
+			err_clear(e);
+			r = 0;
+			break;
+		}
+	}
+	buf_release(&path);
+	return r;
+}
+
+static int lxd_delete(struct provider *p, const char *name, struct err *e)
+{
+	struct lxd *l = p->priv;
+
+	if (check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -EPERM, "lxd: delete %s: not a name of manager %s", name,
+		               l->manager);
+	return instance_remove(l, name, true, e);
+}
+
+/*
+ * Run argv in the instance: no websocket, no terminal, output not kept.
+ * *ret_rc is its exit status.
+ */
+static int instance_exec(struct lxd *l, const char *name, const char *const *argv,
+                         int64_t timeout_s, int *ret_rc, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char what[INSTANCE_NAME_MAX + 16];
+	json_t *body = NULL, *cmd = json_array(), *op = NULL, *rc;
+	int r;
+
+	for (const char *const *a = argv; cmd && *a; a++)
+		if (json_array_append_new(cmd, json_string(*a)) < 0) {
+			json_decref(cmd);
+			cmd = NULL;
+		}
+	if (cmd)
+		body = json_pack("{s:o, s:b, s:b, s:b}", "command", cmd, "wait-for-websocket", 0,
+		                 "interactive", 0, "record-output", 0);
+	if (!body) {
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+		goto out;
+	}
+	if (path_of(&path, "instances", name, "/exec") < 0) {
+		r = err_set(e, -ENAMETOOLONG, "lxd: name too long");
+		goto out;
+	}
+	snprintf(what, sizeof(what), "exec in %s", name);
+	r = lxd_run(l, &(struct lxd_req){.method = "POST", .path = buf_str(&path), .json = body},
+	            timeout_s, what, &op, e);
+	if (r < 0)
+		goto out;
+	rc = json_object_get(json_object_get(op, "metadata"), "return");
+	if (!json_is_integer(rc)) {
+		r = err_set(e, -EBADMSG, "lxd: %s: no return code", what);
+		goto out;
+	}
+	*ret_rc = (int)json_integer_value(rc);
+out:
+	json_decref(op);
+	json_decref(body);
+	buf_release(&path);
+	return r;
+}
+
+static int lxd_health(struct provider *p, const char *name, enum health *ret, struct err *e)
+{
+	static const char *const argv[] = {"/bin/sh", "-c", lxd_health_script, NULL};
+	struct lxd *l = p->priv;
+	struct instance in;
+	int r, rc = -1;
+
+	r = lxd_get(p, name, &in, e);
+	if (r == -ENOENT) {
+		err_clear(e);
+		*ret = HEALTH_UNKNOWN;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (in.state != CLOUD_ACTIVE) {
+		*ret = health_from_state(in.state);
+		return 0;
+	}
+	r = instance_exec(l, name, argv, LXD_EXEC_TIMEOUT, &rc, e);
+	if (r == -EIO || r == -EINVAL || r == -EAGAIN || r == -ENOENT) {
+		/* LXD refused the exec (a VM whose agent is not up yet): nothing known. */
+		err_clear(e);
+		*ret = HEALTH_UNKNOWN;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = rc == 0 ? HEALTH_HEALTHY : rc == 1 ? HEALTH_UNHEALTHY : HEALTH_UNKNOWN;
+	return 0;
+}
+
+/* ---- files ---------------------------------------------------------- */
+
+/* path inside the instance: absolute, or relative to LXD_HOME; no "..", no control characters. */
+static int file_path(const char *path, char *out, size_t cap)
+{
+	const char *c;
+
+	if (!path || !*path)
+		return -EINVAL;
+	for (c = path; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return -EINVAL;
+	for (c = path; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return -EINVAL;
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	if ((size_t)snprintf(out, cap, "%s%s", path[0] == '/' ? "" : LXD_HOME "/", path) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int files_query(struct buf *q, const char *path)
+{
+	buf_reset(q);
+	if (buf_puts(q, "path=") < 0 || url_escape(q, path, true) < 0)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Write data to path as root with mode (directory when dir). */
+static int file_push(struct lxd *l, const char *name, const char *path, bool dir, const char *mode,
+                     const void *data, size_t len, struct err *e)
+{
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	char hmode[32];
+	struct lxd_answer a = {0};
+	int r;
+
+	snprintf(hmode, sizeof(hmode), "X-LXD-mode: %s", mode);
+	/* octet-stream: with a form type LXD answers 200 and writes an empty file. */
+	const char *hdrs[] = {"Content-Type: application/octet-stream",
+	                      dir ? "X-LXD-type: directory" : "X-LXD-type: file",
+	                      hmode,
+	                      "X-LXD-uid: 0",
+	                      "X-LXD-gid: 0",
+	                      "X-LXD-write: overwrite",
+	                      NULL};
+	if (path_of(&p, "instances", name, "/files") < 0 || files_query(&q, path) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: push %s: path too long", path);
+	struct lxd_req rq = {.method = "POST",
+	                     .path = buf_str(&p),
+	                     .query = buf_str(&q),
+	                     .body = dir ? "" : data,
+	                     .body_len = dir ? 0 : len,
+	                     .headers = hdrs};
+	r = lxd_call(l, &rq, &a, e);
+	if (r < 0 && e)
+		err_prefix(e, "push %s into %s", path, name);
+	answer_release(&a);
+	buf_release(&p);
+	buf_release(&q);
+	return r;
+}
+
+/* X-LXD-type of path ("file", "directory", "symlink") through HEAD; -ENOENT when missing. */
+static int file_type(struct lxd *l, const char *name, const char *path, char *ret, size_t cap,
+                     struct err *e)
+{
+	static const char *const want[] = {"X-LXD-type", NULL};
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct httpc_response resp = {0};
+	const char *t;
+	int r;
+
+	if (path_of(&p, "instances", name, "/files") < 0 || files_query(&q, path) < 0) {
+		r = err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
+		goto out;
+	}
+	r = lxd_http(l,
+	             &(struct lxd_req){.method = "HEAD",
+	                               .path = buf_str(&p),
+	                               .query = buf_str(&q),
+	                               .want_headers = want},
+	             &resp, e);
+	if (r < 0)
+		goto out;
+	if (resp.status == 404) {
+		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", path, name);
+		goto out;
+	}
+	t = httpc_response_header(&resp, "X-LXD-type");
+	if (resp.status != 200 || !t) {
+		r = err_set(e, status_errno(resp.status), "lxd: HEAD %s in %s: HTTP %ld", path,
+		            name, resp.status);
+		goto out;
+	}
+	str_copy(ret, t, cap);
+out:
+	httpc_response_release(&resp);
+	buf_release(&p);
+	buf_release(&q);
+	return r;
+}
+
+/*
+ * GET a file through the files API: the body is capped at max_body and
+ * its X-LXD-type put in type. -ENOENT when missing, -E2BIG over the cap.
+ */
+static int file_get(struct lxd *l, const char *name, const char *path, size_t max_body,
+                    struct httpc_response *ret, char *type, size_t type_cap, struct err *e)
+{
+	static const char *const want[] = {"X-LXD-type", NULL};
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct httpc_response resp = {0};
+	struct err e2 = {0};
+	const char *t;
+	int r;
+
+	if (path_of(&p, "instances", name, "/files") < 0 || files_query(&q, path) < 0) {
+		r = err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
+		goto out;
+	}
+	r = lxd_http(l,
+	             &(struct lxd_req){.path = buf_str(&p),
+	                               .query = buf_str(&q),
+	                               .max_body = max_body,
+	                               .want_headers = want},
+	             &resp, &e2);
+	if (r == -E2BIG) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", path, name,
+		            max_body);
+		goto out;
+	}
+	if (r < 0) {
+		if (e)
+			*e = e2;
+		goto out;
+	}
+	if (resp.status >= 400) {
+		json_error_t je;
+		json_t *root =
+		        json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
+		char what[128];
+		snprintf(what, sizeof(what), "GET %s in", path);
+		r = answer_error(what, name, resp.status, root, e);
+		json_decref(root);
+		goto out;
+	}
+	t = httpc_response_header(&resp, "X-LXD-type");
+	str_copy(type, t ? t : "", type_cap);
+	*ret = resp;
+	memset(&resp, 0, sizeof(resp));
+out:
+	httpc_response_release(&resp);
+	buf_release(&p);
+	buf_release(&q);
+	return r;
+}
+
+static int lxd_pull_file(struct provider *p, const char *name, const char *path, size_t max_bytes,
+                         struct buf *ret, struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct httpc_response resp = {0};
+	char full[PATH_MAX], type[32];
+	struct buf b = BUF_INIT(max_bytes);
+	int r;
+
+	if (check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = file_path(path, full, sizeof(full));
+	if (r < 0)
+		return err_set(e, r, "lxd: pull %s: bad path", name);
+	/* One byte over the cap tells "too big" apart from "exactly max_bytes". */
+	r = file_get(l, name, full, max_bytes < SIZE_MAX ? max_bytes + 1 : max_bytes, &resp, type,
+	             sizeof(type), e);
+	if (r < 0)
+		goto out;
+	if (strcmp(type, "file") != 0) {
+		r = err_set(e, -EINVAL, "lxd: pull %s: %s: not a regular file (%s)", name, full,
+		            type[0] ? type : "unknown type");
+		goto out;
+	}
+	if (resp.body.len > max_bytes) {
+		r = err_set(e, -E2BIG, "lxd: pull %s: %s: larger than %zu bytes", name, full,
+		            max_bytes);
+		goto out;
+	}
+	if (buf_append(&b, resp.body.data ? resp.body.data : "", resp.body.len) < 0) {
+		r = err_set(e, -ENOMEM, "lxd: pull %s: out of memory", name);
+		goto out;
+	}
+	buf_release(ret);
+	*ret = b;
+	b.data = NULL;
+out:
+	buf_release(&b);
+	httpc_response_release(&resp);
+	return r;
+}
+
+static bool entry_name_ok(const char *s)
+{
+	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static int lxd_list_files(struct provider *p, const char *name, const char *dir, struct strv *ret,
+                          struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct httpc_response resp = {0};
+	struct strv out = {0};
+	json_t *root = NULL, *meta, *v;
+	char full[PATH_MAX], type[32];
+	json_error_t je;
+	size_t i;
+	int r;
+
+	if (check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = file_path(dir, full, sizeof(full));
+	if (r < 0)
+		return err_set(e, r, "lxd: list files of %s: bad path", name);
+	r = file_get(l, name, full, LXD_DIR_MAX, &resp, type, sizeof(type), e);
+	if (r < 0)
+		goto out;
+	if (strcmp(type, "directory") != 0) {
+		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
+		goto out;
+	}
+	root = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
+	meta = json_object_get(root, "metadata");
+	if (!json_is_array(meta)) {
+		r = err_set(e, -EBADMSG, "lxd: %s in %s: unparsable listing", full, name);
+		goto out;
+	}
+	if (json_array_size(meta) > LXD_FILES_MAX) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: more than %d entries", full, name,
+		            LXD_FILES_MAX);
+		goto out;
+	}
+	out.v = calloc(json_array_size(meta) + 1, sizeof(*out.v));
+	if (!out.v) {
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+		goto out;
+	}
+	json_array_foreach(meta, i, v)
+	{
+		const char *ent = json_string_value(v);
+		char epath[PATH_MAX], etype[32];
+		struct err e2 = {0};
+		if (!ent || !entry_name_ok(ent))
+			continue;
+		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, ent) >= sizeof(epath))
+			continue;
+		r = file_type(l, name, epath, etype, sizeof(etype), &e2);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			if (e)
+				*e = e2;
+			goto out;
+		}
+		if (strcmp(etype, "file") != 0)
+			continue;
+		out.v[out.n] = strdup(ent);
+		if (!out.v[out.n]) {
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+			goto out;
+		}
+		out.n++;
+	}
+	r = 0;
+	provider_strv_release(ret);
+	*ret = out;
+	out.v = NULL;
+	out.n = 0;
+out:
+	provider_strv_release(&out);
+	json_decref(root);
+	httpc_response_release(&resp);
+	return r;
+}
+
+/* ---- create --------------------------------------------------------- */
+
+static json_t *instance_body(const struct lxd *l, const struct instance_spec *spec)
+{
+	const struct config_flavor *f = spec->flavor;
+	char cpu[24], mem[24], disk[24];
+	json_t *config, *devices, *profiles = json_array(), *body = NULL;
+
+	snprintf(cpu, sizeof(cpu), "%" PRId64, f->resources.vcpu);
+	snprintf(mem, sizeof(mem), "%" PRId64, f->resources.memory);
+	snprintf(disk, sizeof(disk), "%" PRId64, f->resources.disk);
+	for (size_t i = 0; profiles && i < l->n_profiles; i++)
+		if (json_array_append_new(profiles, json_string(l->profiles[i])) < 0) {
+			json_decref(profiles);
+			profiles = NULL;
+		}
+	if (!profiles)
+		return NULL;
+	config = json_pack("{s:s, s:s, s:s, s:s}", "limits.cpu", cpu, "limits.memory", mem,
+	                   LXD_KEY_MANAGER, spec->manager, LXD_KEY_FLAVOR, f->name ? f->name : "");
+	if (config && l->bootstrap == LXD_BOOTSTRAP_CLOUD_INIT &&
+	    (json_object_set_new(config, "cloud-init.user-data", json_string(lxd_launcher)) < 0 ||
+	     json_object_set_new(config, "user.user-data", json_string(lxd_launcher)) < 0)) {
+		json_decref(config);
+		config = NULL;
+	}
+	devices = json_pack("{s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s}}", "root", "type", "disk",
+	                    "path", "/", "pool", l->pool, "size", disk, "eth0", "type", "nic",
+	                    "network", l->network);
+	if (config && devices)
+		body = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o, s:o, s:o}", "name", spec->name,
+		                 "type", l->type == LXD_VM ? "virtual-machine" : "container",
+		                 "source", "type", "image", "alias", f->image, "profiles", profiles,
+		                 "config", config, "devices", devices);
+	else {
+		json_decref(profiles);
+		json_decref(config);
+		json_decref(devices);
+	}
+	return body;
+}
+
+/* /opt, /opt/runnerd, startup.sh and secret.env, while the instance is stopped. */
+static int instance_populate(struct lxd *l, const struct instance_spec *spec, struct err *e)
+{
+	char type[32];
+	int r;
+
+	/* The files API makes no parents; an existing /opt keeps its mode. */
+	r = file_type(l, spec->name, "/opt", type, sizeof(type), e);
+	if (r < 0) {
+		err_clear(e);
+		r = file_push(l, spec->name, "/opt", true, "0755", NULL, 0, e);
+	}
+	if (r < 0)
+		return r;
+	r = file_push(l, spec->name, LXD_HOME, true, "0755", NULL, 0, e);
+	if (r < 0)
+		return r;
+	r = file_push(l, spec->name, LXD_HOME "/startup.sh", false, "0700", spec->startup_script,
+	              strlen(spec->startup_script), e);
+	if (r < 0)
+		return r;
+	if (spec->secret_env && *spec->secret_env)
+		r = file_push(l, spec->name, LXD_HOME "/secret.env", false, "0600",
+		              spec->secret_env, strlen(spec->secret_env), e);
+	if (r == 0 && l->bootstrap == LXD_BOOTSTRAP_CLOUD_INIT)
+		r = file_push(l, spec->name, LXD_MARKER, false, "0600", "", 0, e);
+	return r;
+}
+
+/* Wait until the instance runs commands (a VM: until its agent is up). */
+static int instance_exec_wait(struct lxd *l, const char *name, struct err *e)
+{
+	static const char *const probe[] = {"/bin/sh", "-c", "exit 0", NULL};
+	int64_t deadline = now_ms() + l->op_timeout * 1000;
+	int r, rc = -1;
+
+	for (;;) {
+		struct err e2 = {0};
+		r = instance_exec(l, name, probe, LXD_EXEC_TIMEOUT, &rc, &e2);
+		if (r == 0 && rc == 0)
+			return 0;
+		if (now_ms() >= deadline) {
+			if (r < 0 && e)
+				*e = e2;
+			else
+				r = err_set(e, -ETIMEDOUT, "lxd: %s: exec not working (status %d)",
+				            name, rc);
+			if (e)
+				err_prefix(e, "waiting for exec");
+			return r < 0 ? r : -ETIMEDOUT;
+		}
+		sleep_ms(LXD_POLL_MS);
+	}
+}
+
+/* Exec bootstrap: the script, started detached. */
+static int instance_exec_launch(struct lxd *l, const char *name, struct err *e)
+{
+	const char *const launch[] = {"/bin/sh", "-c", lxd_launch_cmd, NULL};
+	int r, rc = -1;
+
+	r = instance_exec(l, name, launch, LXD_EXEC_TIMEOUT, &rc, e);
+	if (r < 0)
+		return r;
+	if (rc != 0)
+		return err_set(e, -EIO, "lxd: %s: starting the startup script: status %d", name,
+		               rc);
+	return 0;
+}
+
+static int deny_ensure(struct lxd *l, struct err *e);
+
+static int lxd_create(struct provider *p, const struct instance_spec *spec, struct instance *ret,
+                      struct err *e)
+{
+	struct lxd *l = p->priv;
+	char what[INSTANCE_NAME_MAX + 16];
+	struct lxd_answer a = {0};
+	struct instance in;
+	const char *owner;
+	json_t *body = NULL;
+	struct err e2 = {0};
+	bool made = false;
+	int r;
+
+	if (!spec || check_name(spec->name, e) < 0)
+		return -EINVAL;
+	if (!spec->manager || !name_is_owned(spec->manager, spec->name))
+		return err_set(e, -EINVAL, "lxd: create: %s is not a name of manager %s",
+		               spec->name, spec->manager ? spec->manager : "(none)");
+	if (l->manager[0] && strcmp(spec->manager, l->manager) != 0)
+		return err_set(e, -EINVAL, "lxd: create %s: this provider serves manager %s",
+		               spec->name, l->manager);
+	if (!spec->flavor || !spec->flavor->image || !*spec->flavor->image)
+		return err_set(e, -EINVAL, "lxd: create %s: the flavor names no image", spec->name);
+	if (!spec->startup_script)
+		return err_set(e, -EINVAL, "lxd: create %s: no startup script", spec->name);
+	if (spec->secret_env && strlen(spec->secret_env) > LXD_SECRET_MAX)
+		return err_set(e, -E2BIG, "lxd: create %s: secrets larger than %d bytes",
+		               spec->name, LXD_SECRET_MAX);
+	r = deny_ensure(l, e);
+	if (r < 0) {
+		if (e)
+			err_prefix(e, "create %s: runner.denylist not in place", spec->name);
+		return r;
+	}
+	body = instance_body(l, spec);
+	if (!body)
+		return err_set(e, -ENOMEM, "lxd: create %s: out of memory", spec->name);
+
+	snprintf(what, sizeof(what), "create %s", spec->name);
+	/*
+	 * An instance already there is never cleaned up: LXD 5.0 reports the
+	 * clash only as a failed operation, after which the name's instance is
+	 * the old one. So look first, and read the failure's text as well.
+	 */
+	r = instance_fetch(l, spec->name, &in, &owner, &a, e);
+	answer_release(&a);
+	if (r == 0) {
+		r = err_set(e, -EEXIST, "lxd: %s: already exists", what);
+		goto out;
+	}
+	if (r != -ENOENT)
+		goto out;
+	err_clear(e);
+	r = lxd_call(l, &(struct lxd_req){.method = "POST", .path = "/1.0/instances", .json = body},
+	             &a, e);
+	if (r == -EEXIST)
+		goto out;
+	made = true; /* even a failed POST may have left something */
+	if (r < 0)
+		goto out;
+	if (!a.op[0]) {
+		r = err_set(e, -EBADMSG, "lxd: %s: expected an operation", what);
+		goto out;
+	}
+	r = lxd_wait(l, a.op, l->op_timeout, what, NULL, &e2);
+	answer_release(&a);
+	if (r < 0) {
+		if (strstr(e2.msg, "already exists")) {
+			r = -EEXIST;
+			made = false;
+		}
+		e2.code = r;
+		if (e)
+			*e = e2;
+		goto out;
+	}
+	/* LXD writes into a stopped container, but a VM's files go through its agent. */
+	if (l->type != LXD_VM) {
+		r = instance_populate(l, spec, e);
+		if (r < 0)
+			goto out;
+	}
+	r = instance_state_change(l, spec->name, json_pack("{s:s}", "action", "start"),
+	                          l->op_timeout, "start", e);
+	if (r < 0)
+		goto out;
+	if (l->type == LXD_VM || l->bootstrap == LXD_BOOTSTRAP_EXEC) {
+		r = instance_exec_wait(l, spec->name, e);
+		if (r < 0)
+			goto out;
+	}
+	if (l->type == LXD_VM) {
+		r = instance_populate(l, spec, e);
+		if (r < 0)
+			goto out;
+	}
+	if (l->bootstrap == LXD_BOOTSTRAP_EXEC) {
+		r = instance_exec_launch(l, spec->name, e);
+		if (r < 0)
+			goto out;
+	}
+	r = instance_fetch(l, spec->name, &in, &owner, &a, e);
+	if (r < 0)
+		goto out;
+	*ret = in;
+out:
+	if (r < 0 && made) {
+		struct err e3 = {0};
+		(void)instance_remove(l, spec->name, false, &e3);
+	}
+	answer_release(&a);
+	json_decref(body);
+	return r;
+}
+
+/* ---- the denylist ACL ----------------------------------------------- */
+
+int lxd_deny_acl_name(const char *manager, char *out, size_t cap)
+{
+	if (!manager || !*manager)
+		return -EINVAL;
+	if ((size_t)snprintf(out, cap, "runnerd-%s-deny", manager) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* "10.1.2.3/8" -> "10.0.0.0/8", "fd00::1" -> "fd00::1/128". */
+static int cidr_canon(const char *in, char *out, size_t cap)
+{
+	unsigned char a[16];
+	char ip[INET6_ADDRSTRLEN + 1], txt[INET6_ADDRSTRLEN];
+	const char *slash = strchr(in, '/');
+	size_t n = slash ? (size_t)(slash - in) : strlen(in);
+	int64_t prefix;
+	int fam, bits;
+
+	if (n == 0 || n >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, in, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET, ip, a) == 1)
+		fam = AF_INET, bits = 32;
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		fam = AF_INET6, bits = 128;
+	else
+		return -EINVAL;
+	prefix = bits;
+	if (slash && parse_int64(slash + 1, 0, bits, &prefix) < 0)
+		return -EINVAL;
+	for (int i = (int)prefix; i < bits; i++)
+		a[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	if (!inet_ntop(fam, a, txt, sizeof(txt)))
+		return -EINVAL;
+	if ((size_t)snprintf(out, cap, "%s/%" PRId64, txt, prefix) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void deny_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Canonical, deduplicated copy of cidrs. */
+static int deny_copy(const struct strv *cidrs, char ***ret, size_t *ret_n, struct err *e)
+{
+	size_t n = cidrs ? cidrs->n : 0, k = 0;
+	char **v = calloc(n + 1, sizeof(*v));
+
+	if (!v)
+		return err_set(e, -ENOMEM, "lxd: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		char c[INET6_ADDRSTRLEN + 8];
+		bool dup = false;
+		if (cidr_canon(cidrs->v[i], c, sizeof(c)) < 0) {
+			deny_free(v, k);
+			return err_set(e, -EINVAL,
+			               "lxd: runner.denylist: %s: not an address or CIDR",
+			               cidrs->v[i]);
+		}
+		for (size_t j = 0; j < k; j++)
+			dup = dup || strcmp(v[j], c) == 0;
+		if (dup)
+			continue;
+		v[k] = strdup(c);
+		if (!v[k]) {
+			deny_free(v, k);
+			return err_set(e, -ENOMEM, "lxd: out of memory");
+		}
+		k++;
+	}
+	*ret = v;
+	*ret_n = k;
+	return 0;
+}
+
+/* Does the comma-separated list s hold item? */
+static bool list_has(const char *s, const char *item)
+{
+	size_t n = strlen(item);
+	for (const char *c = s; c && *c;) {
+		size_t len = strcspn(c, ",");
+		const char *t = c;
+		size_t tl = len;
+		while (tl && *t == ' ')
+			t++, tl--;
+		while (tl && t[tl - 1] == ' ')
+			tl--;
+		if (tl == n && strncmp(t, item, n) == 0)
+			return true;
+		c += len;
+		if (*c == ',')
+			c++;
+	}
+	return false;
+}
+
+/* s with item added (add) or removed, into b. */
+static int list_edit(const char *s, const char *item, bool add, struct buf *b)
+{
+	size_t n = strlen(item);
+	int r = 0;
+
+	buf_reset(b);
+	if (buf_puts(b, "") < 0)
+		return -ENOMEM;
+	for (const char *c = s; c && *c && r == 0;) {
+		size_t len = strcspn(c, ",");
+		const char *t = c;
+		size_t tl = len;
+		while (tl && *t == ' ')
+			t++, tl--;
+		while (tl && t[tl - 1] == ' ')
+			tl--;
+		if (tl && !(tl == n && strncmp(t, item, n) == 0))
+			r = buf_printf(b, "%s%.*s", b->len ? "," : "", (int)tl, t);
+		c += len;
+		if (*c == ',')
+			c++;
+	}
+	if (r == 0 && add)
+		r = buf_printf(b, "%s%s", b->len ? "," : "", item);
+	return r;
+}
+
+/*
+ * Attach (or detach) acl to network net in security.acls, keeping every
+ * other ACL; see lxd.h for the default actions. Optimistic: If-Match on the
+ * network's ETag, retried when someone else changed it meanwhile.
+ */
+static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool attach,
+                           struct err *e)
+{
+	static const char *const defaults[] = {"security.acls.default.egress.action",
+	                                       "security.acls.default.ingress.action"};
+	struct buf path = BUF_INIT(512), list = BUF_INIT(64 * 1024);
+	char marker[MANAGER_NAME_MAX + 48], ifmatch[200];
+	int r = 0;
+
+	snprintf(marker, sizeof(marker), "user.runnerd.%s.acl-defaults", l->manager);
+	if (path_of(&path, "networks", net, NULL) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: network name too long");
+	for (int t = 0; t < LXD_ETAG_TRIES; t++) {
+		struct lxd_answer a = {0};
+		json_t *config, *nc = NULL, *body = NULL;
+		const char *acls, *desc;
+		bool has, changed = false;
+
+		r = lxd_call(l, &(struct lxd_req){.path = buf_str(&path)}, &a, e);
+		if (r < 0)
+			break;
+		config = json_object_get(a.meta, "config");
+		desc = jstr(a.meta, "description");
+		acls = jstr(config, "security.acls");
+		if (!json_is_object(config)) {
+			answer_release(&a);
+			r = err_set(e, -EBADMSG, "lxd: network %s: unparsable answer", net);
+			break;
+		}
+		has = acls && list_has(acls, acl);
+		nc = json_deep_copy(config);
+		if (!nc || list_edit(acls, acl, attach, &list) < 0) {
+			json_decref(nc);
+			answer_release(&a);
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+			break;
+		}
+		if (attach && !has) {
+			bool first = !acls || !*acls, set = false;
+			json_object_set_new(nc, "security.acls", json_string(buf_str(&list)));
+			for (size_t i = 0; first && i < ARRAY_SIZE(defaults); i++)
+				if (!jstr(config, defaults[i])) {
+					json_object_set_new(nc, defaults[i], json_string("allow"));
+					set = true;
+				}
+			if (set)
+				json_object_set_new(nc, marker, json_string("true"));
+			changed = true;
+		} else if (!attach && has) {
+			if (list.len) {
+				json_object_set_new(nc, "security.acls",
+				                    json_string(buf_str(&list)));
+			} else {
+				/* The last ACL: the defaults go too, if we set them. */
+				json_object_del(nc, "security.acls");
+				if (jstr(config, marker))
+					for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
+						json_object_del(nc, defaults[i]);
+				json_object_del(nc, marker);
+			}
+			changed = true;
+		}
+		if (!changed) {
+			json_decref(nc);
+			answer_release(&a);
+			r = 0;
+			break;
+		}
+		body = json_pack("{s:o, s:s}", "config", nc, "description", desc ? desc : "");
+		snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", a.etag);
+		const char *hdrs[] = {ifmatch, NULL};
+		struct lxd_answer a2 = {0};
+		r = body ? lxd_call(l,
+		                    &(struct lxd_req){.method = "PUT",
+		                                      .path = buf_str(&path),
+		                                      .json = body,
+		                                      .headers = a.etag[0] ? hdrs : NULL},
+		                    &a2, e)
+		         : err_set(e, -ENOMEM, "lxd: out of memory");
+		answer_release(&a2);
+		json_decref(body);
+		answer_release(&a);
+		if (r != -EAGAIN)
+			break;
+	}
+	if (r < 0 && e)
+		err_prefix(e, "%s ACL %s %s network %s", attach ? "attach" : "detach", acl,
+		           attach ? "to" : "from", net);
+	buf_release(&path);
+	buf_release(&list);
+	return r;
+}
+
+/* The network names in an ACL's used_by ("/1.0/networks/<name>[?project=...]"). */
+static void used_by_networks(const json_t *used_by, char (*out)[128], size_t cap, size_t *ret_n)
+{
+	size_t i, n = 0;
+	json_t *v;
+
+	json_array_foreach(used_by, i, v)
+	{
+		const char *s = json_string_value(v);
+		size_t len;
+		if (!s || !str_has_prefix(s, "/1.0/networks/") || n == cap)
+			continue;
+		s += strlen("/1.0/networks/");
+		len = strcspn(s, "?/");
+		if (len == 0 || len >= sizeof(out[0]))
+			continue;
+		memcpy(out[n], s, len);
+		out[n][len] = '\0';
+		n++;
+	}
+	*ret_n = n;
+}
+
+/* Call with deny_lock held. */
+static int deny_sync_locked(struct lxd *l, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char name[128], nets[16][128];
+	struct lxd_answer a = {0};
+	json_t *egress = NULL, *body = NULL;
+	size_t n_nets = 0;
+	bool exists;
+	int r;
+
+	if (lxd_deny_acl_name(l->manager, name, sizeof(name)) < 0)
+		return err_set(e, -EINVAL, "lxd: no manager name for the denylist ACL");
+	if (path_of(&path, "network-acls", name, NULL) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: ACL name too long");
+	r = lxd_call(l, &(struct lxd_req){.path = buf_str(&path)}, &a, e);
+	if (r < 0 && r != -ENOENT)
+		goto out;
+	exists = r == 0;
+	err_clear(e);
+	if (exists)
+		used_by_networks(json_object_get(a.meta, "used_by"), nets, ARRAY_SIZE(nets),
+		                 &n_nets);
+
+	if (l->n_deny == 0) {
+		r = 0;
+		if (!exists)
+			goto done;
+		for (size_t i = 0; i < n_nets && r == 0; i++)
+			r = network_acl_set(l, nets[i], name, false, e);
+		if (r == 0)
+			r = network_acl_set(l, l->network, name, false, e);
+		if (r < 0)
+			goto out;
+		struct lxd_answer a2 = {0};
+		r = lxd_call(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)}, &a2,
+		             e);
+		answer_release(&a2);
+		if (r == -ENOENT)
+			r = 0;
+		if (r < 0)
+			goto out;
+		goto done;
+	}
+
+	egress = json_array();
+	for (size_t i = 0; egress && i < l->n_deny; i++)
+		if (json_array_append_new(egress, json_pack("{s:s, s:s, s:s}", "action", "reject",
+		                                            "destination", l->deny[i], "state",
+		                                            "enabled")) < 0) {
+			json_decref(egress);
+			egress = NULL;
+		}
+	if (!egress) {
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+		goto out;
+	}
+	if (!exists) {
+		body = json_pack("{s:s, s:s, s:O, s:[], s:{}}", "name", name, "description",
+		                 "runnerd: runner.denylist of manager (do not edit)", "egress",
+		                 egress, "ingress", "config");
+		struct lxd_answer a2 = {0};
+		r = body ? lxd_call(l,
+		                    &(struct lxd_req){.method = "POST",
+		                                      .path = "/1.0/network-acls",
+		                                      .json = body},
+		                    &a2, e)
+		         : err_set(e, -ENOMEM, "lxd: out of memory");
+		answer_release(&a2);
+		if (r < 0)
+			goto out;
+	} else {
+		const json_t *cur = json_object_get(a.meta, "egress");
+		const json_t *in = json_object_get(a.meta, "ingress");
+		if (!json_equal((json_t *)cur, egress) || (in && json_array_size(in) > 0)) {
+			char ifmatch[200];
+			const char *hdrs[] = {ifmatch, NULL};
+			json_t *cfg = json_object_get(a.meta, "config");
+			snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", a.etag);
+			body = json_pack("{s:s, s:O, s:[], s:o}", "description",
+			                 "runnerd: runner.denylist of manager (do not edit)",
+			                 "egress", egress, "ingress", "config",
+			                 json_is_object(cfg) ? json_incref(cfg) : json_object());
+			struct lxd_answer a2 = {0};
+			r = body ? lxd_call(l,
+			                    &(struct lxd_req){.method = "PUT",
+			                                      .path = buf_str(&path),
+			                                      .json = body,
+			                                      .headers = a.etag[0] ? hdrs : NULL},
+			                    &a2, e)
+			         : err_set(e, -ENOMEM, "lxd: out of memory");
+			answer_release(&a2);
+			if (r < 0)
+				goto out;
+		}
+	}
+	/* Attached to the configured network only (an earlier one is let go). */
+	r = network_acl_set(l, l->network, name, true, e);
+	for (size_t i = 0; i < n_nets && r == 0; i++)
+		if (strcmp(nets[i], l->network) != 0)
+			r = network_acl_set(l, nets[i], name, false, e);
+	if (r < 0)
+		goto out;
+done:
+	l->deny_synced = true;
+out:
+	if (r < 0 && e)
+		err_prefix(e, "denylist");
+	json_decref(body);
+	json_decref(egress);
+	answer_release(&a);
+	buf_release(&path);
+	return r;
+}
+
+int lxd_sync_denylist(struct provider *p, const struct strv *cidrs, struct err *e)
+{
+	struct lxd *l;
+	char **v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!p || !p->ops || strcmp(p->ops->name, "lxd") != 0)
+		return err_set(e, -EINVAL, "lxd_sync_denylist: not an lxd provider");
+	l = p->priv;
+	if (!l->manager[0])
+		return err_set(e, -EINVAL, "lxd: no manager name for the denylist ACL");
+	r = deny_copy(cidrs, &v, &n, e);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&l->deny_lock);
+	deny_free(l->deny, l->n_deny);
+	l->deny = v;
+	l->n_deny = n;
+	l->deny_synced = false;
+	r = deny_sync_locked(l, e);
+	pthread_mutex_unlock(&l->deny_lock);
+	return r;
+}
+
+/*
+ * Before a create: a denylist not yet in place is put in place now, and
+ * failing that the create fails. An empty one is best effort (at worst a
+ * stale ACL denies more than asked).
+ */
+static int deny_ensure(struct lxd *l, struct err *e)
+{
+	struct err e2 = {0};
+	int r = 0;
+
+	if (!l->manager[0])
+		return 0;
+	pthread_mutex_lock(&l->deny_lock);
+	if (!l->deny_synced) {
+		r = deny_sync_locked(l, &e2);
+		if (r < 0 && l->n_deny == 0)
+			r = 0;
+		else if (r < 0 && e)
+			*e = e2;
+	}
+	pthread_mutex_unlock(&l->deny_lock);
+	return r;
+}
+
+/* ---- setup ---------------------------------------------------------- */
+
+static void lxd_free(struct provider *p)
+{
+	struct lxd *l;
+
+	if (!p)
+		return;
+	l = p->priv;
+	if (l) {
+		httpc_free(l->http);
+		free(l->socket);
+		free(l->project);
+		free(l->network);
+		free(l->pool);
+		deny_free(l->profiles, l->n_profiles);
+		deny_free(l->deny, l->n_deny);
+		pthread_mutex_destroy(&l->trace_lock);
+		pthread_mutex_destroy(&l->deny_lock);
+		free(l);
+	}
+	free(p);
+}
+
+static const struct provider_ops lxd_ops = {
+        .name = "lxd",
+        .create = lxd_create,
+        .get = lxd_get,
+        .list = lxd_list,
+        .delete = lxd_delete,
+        .health = lxd_health,
+        .pull_file = lxd_pull_file,
+        .list_files = lxd_list_files,
+        .free = lxd_free,
+};
+
+int lxd_set_trace(struct provider *p, lxd_trace_fn fn, void *arg)
+{
+	struct lxd *l;
+
+	if (!p || p->ops != &lxd_ops)
+		return -EINVAL;
+	l = p->priv;
+	pthread_mutex_lock(&l->trace_lock);
+	l->trace = fn;
+	l->trace_arg = arg;
+	pthread_mutex_unlock(&l->trace_lock);
+	return 0;
+}
+
+static const char *or_default(const char *s, const char *def)
+{
+	return s && *s ? s : def;
+}
+
+static bool lxd_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '?' ||
+		    s[i] == '#' || s[i] == '%')
+			return false;
+	return true;
+}
+
+int lxd_new_opts(const struct config *cfg, const struct lxd_opts *opts, struct provider **ret,
+                 struct err *e)
+{
+	static const struct lxd_opts none = {0};
+	const struct config_lxd *c = cfg ? &cfg->lxd : NULL;
+	const char *project, *network, *pool, *socket;
+	struct provider *p = NULL;
+	struct lxd *l = NULL;
+	struct err e2 = {0};
+	int r;
+
+	if (!opts)
+		opts = &none;
+	socket = or_default(opts->socket, or_default(c ? c->socket : NULL, LXD_DEFAULT_SOCKET));
+	project = or_default(c ? c->project : NULL, "default");
+	network = or_default(c ? c->network : NULL, "lxdbr0");
+	pool = or_default(c ? c->storage_pool : NULL, "default");
+	if (!lxd_name_ok(project) || !lxd_name_ok(network) || !lxd_name_ok(pool))
+		return err_set(e, -EINVAL, "lxd: project, network and storage pool must be names");
+	if (cfg && cfg->manager.name && strlen(cfg->manager.name) > MANAGER_NAME_MAX)
+		return err_set(e, -EINVAL, "lxd: manager name too long");
+
+	l = calloc(1, sizeof(*l));
+	p = calloc(1, sizeof(*p));
+	if (!l || !p) {
+		free(l);
+		free(p);
+		return err_set(e, -ENOMEM, "lxd: out of memory");
+	}
+	pthread_mutex_init(&l->trace_lock, NULL);
+	pthread_mutex_init(&l->deny_lock, NULL);
+	p->ops = &lxd_ops;
+	p->priv = l;
+	l->socket = strdup(socket);
+	l->project = strdup(project);
+	l->network = strdup(network);
+	l->pool = strdup(pool);
+	if (!l->socket || !l->project || !l->network || !l->pool) {
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+		goto fail;
+	}
+	if (c && c->profiles.n > 0) {
+		l->profiles = calloc(c->profiles.n, sizeof(*l->profiles));
+		if (!l->profiles) {
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < c->profiles.n; i++) {
+			l->profiles[i] = strdup(c->profiles.v[i]);
+			if (!l->profiles[i]) {
+				r = err_set(e, -ENOMEM, "lxd: out of memory");
+				goto fail;
+			}
+			l->n_profiles++;
+		}
+	} else if (!c) {
+		l->profiles = calloc(1, sizeof(*l->profiles));
+		if (!l->profiles || !(l->profiles[0] = strdup("default"))) {
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+			goto fail;
+		}
+		l->n_profiles = 1;
+	}
+	l->type = c ? c->type : LXD_CONTAINER;
+	l->bootstrap = c ? c->bootstrap : LXD_BOOTSTRAP_CLOUD_INIT;
+	if (cfg && cfg->manager.name)
+		str_copy(l->manager, cfg->manager.name, sizeof(l->manager));
+	l->connect_ms =
+	        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LXD_CONNECT_TIMEOUT_MS;
+	l->request_ms =
+	        opts->request_timeout_ms > 0 ? opts->request_timeout_ms : LXD_REQUEST_TIMEOUT_MS;
+	l->op_timeout = opts->operation_timeout > 0     ? opts->operation_timeout
+	                : c && c->operation_timeout > 0 ? c->operation_timeout
+	                                                : LXD_DEFAULT_OPERATION_TIMEOUT;
+	l->stop_timeout = opts->stop_timeout > 0     ? opts->stop_timeout
+	                  : c && c->stop_timeout > 0 ? c->stop_timeout
+	                                             : LXD_DEFAULT_STOP_TIMEOUT;
+	l->max_list = opts->max_list_body > 0 ? opts->max_list_body : LXD_LIST_MAX;
+	r = httpc_new(&l->http, e);
+	if (r < 0)
+		goto fail;
+	if (l->manager[0]) {
+		r = deny_copy(cfg ? &cfg->runner.denylist : NULL, &l->deny, &l->n_deny, e);
+		if (r < 0)
+			goto fail;
+		/* LXD may be down right now: create() retries (and fails while it cannot). */
+		pthread_mutex_lock(&l->deny_lock);
+		(void)deny_sync_locked(l, &e2);
+		pthread_mutex_unlock(&l->deny_lock);
+	}
+	*ret = p;
+	return 0;
+fail:
+	lxd_free(p);
+	return r;
+}
+
+int lxd_new(const struct config *cfg, struct provider **ret, struct err *e)
+{
+	return lxd_new_opts(cfg, NULL, ret, e);
+}

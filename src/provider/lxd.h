@@ -1,0 +1,108 @@
+/*
+ * The `lxd` provider: each instance is an LXD container (or virtual
+ * machine) made from a local image alias, driven through LXD's REST API on
+ * its unix socket, every call in providers.lxd.project (no `lxc` command,
+ * no remote image server).
+ *
+ * An instance carries the config keys user.runnerd.manager and
+ * user.runnerd.flavor: list() returns only names owned by the manager whose
+ * user.runnerd.manager is that manager, and delete() refuses an instance
+ * another manager made. create() writes /opt/runnerd/startup.sh (root,
+ * 0700) and, when there are secrets, /opt/runnerd/secret.env (root, 0600)
+ * through the files API, into a container before it first starts (a VM's
+ * files can only go through its agent: after it booted); the secrets go
+ * nowhere else (no config key, no exec argument). The script is then
+ * started by cloud-init (providers.lxd.bootstrap: cloud-init, the default:
+ * a small launcher in cloud-init.user-data and user.user-data that waits
+ * for the marker /opt/runnerd/.pushed, pushed last) or by one detached exec
+ * once the instance answers execs (bootstrap: exec, for images without
+ * cloud-init). Either way it runs detached, output in
+ * /opt/runnerd/startup.log. spec->runner_tarball is not pushed: the script
+ * finds the runner in the image or downloads it. A create that fails
+ * deletes what it made.
+ *
+ * LXD status -> cloud state: Running, Ready -> active; Starting -> created;
+ * Stopped, Stopping -> stopped (the runner is done: the script powers the
+ * instance off); Error, Aborting -> error; Frozen, Freezing, Thawed ->
+ * unknown (paused by an operator, treated as running); anything else ->
+ * unknown.
+ *
+ * health(): not running -> from the state (missing -> unknown). Running ->
+ * one exec (no websocket, no recorded output) looks for the runner process
+ * (Runner.Listener): found -> healthy; not found while
+ * metrics/runner-installed.timestamp exists -> unhealthy (the runner died);
+ * not found before that -> unknown (still booting: the manager's age rules
+ * decide); an exec LXD refuses (a VM whose agent is not up) -> unknown.
+ *
+ * pull_file() and list_files() read through the files API: paths are
+ * relative to /opt/runnerd unless absolute, `..` is refused, symlinks and
+ * directories are refused by LXD's X-LXD-type, bodies are capped. LXD
+ * reports a FIFO as a file: reading one ends at the request timeout.
+ *
+ * runner.denylist is enforced by one network ACL owned by this manager,
+ * runnerd-<manager>-deny (egress reject per CIDR), attached to
+ * providers.lxd.network through the network's security.acls (LXD 5.0
+ * refuses ACLs on an instance's bridged NIC), next to any ACL already
+ * there. When it is the first ACL there, the network's default ACL
+ * actions are set to allow (marked by user.runnerd.<manager>.acl-defaults)
+ * so that everything not denied keeps working; they are removed with the
+ * last ACL. ACLs without our name are never touched. While a non-empty
+ * denylist is not in place, create() fails (it retries the sync first).
+ * The ACL applies to every instance on that network, runnerd's or not.
+ *
+ * Every request has a connect and a total timeout; asynchronous operations
+ * are waited on with /1.0/operations/<id>/wait under the operation timeout.
+ * LXD's errors come back as -ENOENT (404), -EEXIST (409), -EINVAL (400),
+ * -EACCES (403), -EAGAIN (412, 503) or -EIO with LXD's own text. All
+ * functions may be called from several threads at once; nothing logs.
+ */
+#ifndef RUNNERD_PROVIDER_LXD_H
+#define RUNNERD_PROVIDER_LXD_H
+
+#include "provider/provider.h"
+
+#define LXD_DEFAULT_SOCKET            "/var/lib/lxd/unix.socket"
+#define LXD_DEFAULT_STOP_TIMEOUT      10  /* seconds of graceful stop before a forced one */
+#define LXD_DEFAULT_OPERATION_TIMEOUT 120 /* seconds per asynchronous operation */
+#define LXD_HOME                      "/opt/runnerd"
+
+/* Knobs for tests and for callers that know better; 0 / NULL = the default. */
+struct lxd_opts {
+	const char *socket;        /* else providers.lxd.socket */
+	long connect_timeout_ms;   /* 5000 */
+	long request_timeout_ms;   /* plain requests, 30000 */
+	int64_t operation_timeout; /* seconds, else providers.lxd.operation_timeout */
+	int64_t stop_timeout;      /* seconds, else providers.lxd.stop_timeout */
+	size_t max_list_body;      /* bytes of one instance listing, 64 MiB */
+};
+
+/*
+ * Set up from cfg->lxd (cfg may be NULL: defaults, no manager, no
+ * denylist). Tries to put runner.denylist in place; when LXD cannot be
+ * reached that is retried later (see lxd_sync_denylist), so this fails
+ * only on a bad configuration.
+ */
+int lxd_new(const struct config *cfg, struct provider **ret, struct err *e);
+int lxd_new_opts(const struct config *cfg, const struct lxd_opts *opts, struct provider **ret,
+                 struct err *e);
+
+/*
+ * Make the deny ACL match cidrs (validated CIDRs; NULL or empty: remove the
+ * ACL and detach it) and remember cidrs as the list to keep. Idempotent and
+ * cheap when nothing changed (two GETs); the manager may call it every
+ * pass. -EINVAL for a provider that is not lxd or has no manager name.
+ */
+int lxd_sync_denylist(struct provider *p, const struct strv *cidrs, struct err *e);
+
+/* "runnerd-<manager>-deny" into out; -ENAMETOOLONG when it does not fit. */
+int lxd_deny_acl_name(const char *manager, char *out, size_t cap);
+
+/*
+ * Tests: fn sees every request before it is sent (method, full URL, body).
+ * It runs on the calling thread, so it must be thread-safe. NULL turns it off.
+ */
+typedef void (*lxd_trace_fn)(void *arg, const char *method, const char *url, const void *body,
+                             size_t body_len);
+int lxd_set_trace(struct provider *p, lxd_trace_fn fn, void *arg);
+
+#endif

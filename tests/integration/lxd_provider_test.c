@@ -1,0 +1,1234 @@
+/*
+ * The lxd provider against a real LXD (driven by test_lxd_provider, which
+ * makes the project, the network and the image): create with both
+ * bootstraps, what landed in the instance (files, modes, config keys,
+ * devices), where the secret went (every request is traced), list
+ * filtering, get/health/pull_file/list_files, delete, the denylist ACL,
+ * and listings that fail (wrong socket, a fake LXD that answers garbage).
+ * Every check prints "ok" or "FAIL"; the last line is "N passed, N failed".
+ *
+ * Env: LXD_SOCKET, LXD_TEST_PROJECT, LXD_TEST_POOL, LXD_TEST_NETWORK (a
+ * bridge of this test only: the ACL cases change it), LXD_TEST_IMAGE (the
+ * busybox image's alias in the project), LXD_TEST_MANAGER.
+ */
+#include "util/common.h"
+#include "util/httpc.h"
+#include "util/strutil.h"
+#include "provider/provider.h"
+#include "provider/lxd.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define SECRET   "ACTIONS_RUNNER_INPUT_JITCONFIG='s3cr3t-jit-4f1d9c'"
+#define SECRET_V "s3cr3t-jit-4f1d9c"
+#define MiB      (1024 * 1024)
+
+static int passed, failed;
+static const char *sock, *project, *pool, *network, *image, *manager;
+static struct httpc *raw;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+			printf("ok   ");                                                           \
+		} else {                                                                           \
+			failed++;                                                                  \
+			printf("FAIL ");                                                           \
+		}                                                                                  \
+		printf(__VA_ARGS__);                                                               \
+		printf("\n");                                                                      \
+		fflush(stdout);                                                                    \
+	} while (0)
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ---- the trace of every request the provider sends ----------------- */
+
+struct traced {
+	char method[8];
+	char *url;
+	char *body;
+	size_t len;
+};
+
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct traced *trace_v;
+static size_t trace_n, trace_cap;
+
+static void trace_fn(void *arg, const char *method, const char *url, const void *body, size_t len)
+{
+	pthread_mutex_lock(&trace_lock);
+	if (trace_n == trace_cap) {
+		size_t ncap = trace_cap ? trace_cap * 2 : 64;
+		struct traced *v = realloc(trace_v, ncap * sizeof(*v));
+		if (!v)
+			abort();
+		trace_v = v;
+		trace_cap = ncap;
+	}
+	struct traced *t = &trace_v[trace_n++];
+	str_copy(t->method, method, sizeof(t->method));
+	t->url = strdup(url);
+	t->body = malloc(len + 1);
+	if (!t->url || !t->body)
+		abort();
+	memcpy(t->body, body ? body : "", len);
+	t->body[len] = '\0';
+	t->len = len;
+	pthread_mutex_unlock(&trace_lock);
+}
+
+static void trace_clear(void)
+{
+	pthread_mutex_lock(&trace_lock);
+	for (size_t i = 0; i < trace_n; i++) {
+		free(trace_v[i].url);
+		free(trace_v[i].body);
+	}
+	trace_n = 0;
+	pthread_mutex_unlock(&trace_lock);
+}
+
+/* ---- the raw API, to look behind the provider's back ---------------- */
+
+static long api(const char *method, const char *path, const char *body, json_t **ret,
+                struct httpc_response *ret_resp)
+{
+	static const char *const want[] = {"X-LXD-type", "X-LXD-mode", "X-LXD-uid", "X-LXD-gid",
+	                                   NULL};
+	static const char *const json_hdr[] = {"Content-Type: application/json", NULL};
+	char url[4096];
+	struct httpc_response resp = {0};
+	struct err e = {0};
+	long st;
+
+	snprintf(url, sizeof(url), "http://lxd%s%sproject=%s", path, strchr(path, '?') ? "&" : "?",
+	         project);
+	struct httpc_request req = {.method = method,
+	                            .url = url,
+	                            .unix_socket = sock,
+	                            .headers = body ? json_hdr : NULL,
+	                            .body = body,
+	                            .body_len = body ? strlen(body) : 0,
+	                            .timeout_ms = 60000,
+	                            .max_body = 16 * MiB,
+	                            .want_headers = want};
+	if (httpc_perform(raw, &req, &resp, &e) < 0) {
+		printf("# api %s %s: %s\n", method, path, e.msg);
+		return -1;
+	}
+	st = resp.status;
+	if (ret) {
+		json_error_t je;
+		*ret = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
+	}
+	if (ret_resp)
+		*ret_resp = resp;
+	else
+		httpc_response_release(&resp);
+	return st;
+}
+
+/* Wait for the operation an async answer started; its final object (new reference). */
+static json_t *api_wait(json_t *ans)
+{
+	const char *op = json_string_value(json_object_get(ans, "operation"));
+	char path[256];
+	json_t *w = NULL, *meta;
+
+	if (!op || !*op)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/wait?timeout=60", op);
+	if (api("GET", path, NULL, &w, NULL) != 200) {
+		json_decref(w);
+		return NULL;
+	}
+	meta = json_incref(json_object_get(w, "metadata"));
+	json_decref(w);
+	return meta;
+}
+
+/* POST/PUT/DELETE that starts an operation; true when it succeeded. */
+static bool api_op(const char *method, const char *path, const char *body)
+{
+	json_t *ans = NULL, *op;
+	long st = api(method, path, body, &ans, NULL);
+	bool ok = false;
+
+	if (st >= 200 && st < 300 && (op = api_wait(ans))) {
+		ok = json_integer_value(json_object_get(op, "status_code")) == 200;
+		if (!ok)
+			printf("# %s %s: %s\n", method, path,
+			       json_string_value(json_object_get(op, "err")));
+		json_decref(op);
+	} else {
+		printf("# %s %s: HTTP %ld\n", method, path, st);
+	}
+	json_decref(ans);
+	return ok;
+}
+
+/* Run a command in an instance; its exit status, -1 when it could not run. */
+static int api_exec(const char *name, const char *cmd)
+{
+	char path[256];
+	json_t *body = json_pack("{s:[s,s,s], s:b, s:b, s:b}", "command", "/bin/sh", "-c", cmd,
+	                         "wait-for-websocket", 0, "interactive", 0, "record-output", 0);
+	char *s = json_dumps(body, JSON_COMPACT);
+	json_t *ans = NULL, *op = NULL;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/1.0/instances/%s/exec", name);
+	if (api("POST", path, s, &ans, NULL) == 202 && (op = api_wait(ans)) &&
+	    json_is_integer(json_object_get(json_object_get(op, "metadata"), "return")))
+		rc = (int)json_integer_value(
+		        json_object_get(json_object_get(op, "metadata"), "return"));
+	json_decref(op);
+	json_decref(ans);
+	json_decref(body);
+	free(s);
+	return rc;
+}
+
+/* GET /1.0/instances/NAME: its metadata (new reference) or NULL when missing. */
+static json_t *api_instance(const char *name)
+{
+	char path[256];
+	json_t *ans = NULL, *meta = NULL;
+
+	snprintf(path, sizeof(path), "/1.0/instances/%s", name);
+	if (api("GET", path, NULL, &ans, NULL) == 200)
+		meta = json_incref(json_object_get(ans, "metadata"));
+	json_decref(ans);
+	return meta;
+}
+
+static bool instance_exists(const char *name)
+{
+	json_t *m = api_instance(name);
+	json_decref(m);
+	return m != NULL;
+}
+
+/* A file read through the API: body, mode, uid; false when it cannot be read. */
+static bool api_file(const char *name, const char *fpath, struct buf *ret, char *mode, size_t mcap,
+                     char *uid, size_t ucap, char *type, size_t tcap)
+{
+	char path[1024];
+	struct httpc_response resp = {0};
+	const char *v;
+
+	snprintf(path, sizeof(path), "/1.0/instances/%s/files?path=%s", name, fpath);
+	if (api("GET", path, NULL, NULL, &resp) != 200) {
+		httpc_response_release(&resp);
+		return false;
+	}
+	v = httpc_response_header(&resp, "X-LXD-mode");
+	str_copy(mode, v ? v : "", mcap);
+	v = httpc_response_header(&resp, "X-LXD-uid");
+	str_copy(uid, v ? v : "", ucap);
+	v = httpc_response_header(&resp, "X-LXD-type");
+	str_copy(type, v ? v : "", tcap);
+	buf_release(ret);
+	*ret = resp.body;
+	resp.body.data = NULL;
+	httpc_response_release(&resp);
+	return true;
+}
+
+/* Network config value (malloc'ed, NULL when unset). */
+static char *net_key(const char *net, const char *key)
+{
+	char path[256];
+	json_t *ans = NULL;
+	char *v = NULL;
+	const char *s;
+
+	snprintf(path, sizeof(path), "/1.0/networks/%s", net);
+	if (api("GET", path, NULL, &ans, NULL) == 200 &&
+	    (s = json_string_value(json_object_get(
+	             json_object_get(json_object_get(ans, "metadata"), "config"), key))))
+		v = strdup(s);
+	json_decref(ans);
+	return v;
+}
+
+static bool net_key_is(const char *net, const char *key, const char *want)
+{
+	char *v = net_key(net, key);
+	bool ok = want ? v && strcmp(v, want) == 0 : v == NULL;
+	if (!ok)
+		printf("# network %s: %s = %s (want %s)\n", net, key, v ? v : "(unset)",
+		       want ? want : "(unset)");
+	free(v);
+	return ok;
+}
+
+/* The egress destinations of an ACL, comma-joined; "" when missing, "-" on odd rules. */
+static void acl_egress(const char *acl, char *out, size_t cap)
+{
+	char path[256];
+	json_t *ans = NULL, *eg, *r;
+	size_t i;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/1.0/network-acls/%s", acl);
+	if (api("GET", path, NULL, &ans, NULL) != 200) {
+		json_decref(ans);
+		return;
+	}
+	eg = json_object_get(json_object_get(ans, "metadata"), "egress");
+	json_array_foreach(eg, i, r)
+	{
+		const char *d = json_string_value(json_object_get(r, "destination"));
+		const char *a = json_string_value(json_object_get(r, "action"));
+		const char *s = json_string_value(json_object_get(r, "state"));
+		size_t n = strlen(out);
+		if (!d || !a || !s || strcmp(a, "reject") != 0 || strcmp(s, "enabled") != 0) {
+			str_copy(out, "-", cap);
+			break;
+		}
+		snprintf(out + n, cap - n, "%s%s", n ? "," : "", d);
+	}
+	json_decref(ans);
+}
+
+static bool acl_exists(const char *acl)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/1.0/network-acls/%s", acl);
+	return api("GET", path, NULL, NULL, NULL) == 200;
+}
+
+/* ---- fixtures ------------------------------------------------------- */
+
+static struct config_flavor flavor = {
+        .name = "small",
+        .provider = "lxd",
+        .resources = {.vcpu = 1, .memory = 256 * MiB, .disk = 1024 * MiB},
+};
+
+static char *profiles_default[] = {"default"};
+
+static void config_init(struct config *c, const char *mgr, enum lxd_bootstrap b)
+{
+	memset(c, 0, sizeof(*c));
+	c->manager.name = (char *)mgr;
+	c->lxd.socket = (char *)sock;
+	c->lxd.project = (char *)project;
+	c->lxd.network = (char *)network;
+	c->lxd.storage_pool = (char *)pool;
+	c->lxd.profiles.v = profiles_default;
+	c->lxd.profiles.n = 1;
+	c->lxd.type = LXD_CONTAINER;
+	c->lxd.bootstrap = b;
+	c->lxd.stop_timeout = 2;
+	c->lxd.operation_timeout = 60;
+}
+
+static void name_make(char *out, size_t cap, const char *mgr, unsigned n)
+{
+	snprintf(out, cap, "%s-%04x%08x", mgr, (unsigned)getpid() & 0xffff, n);
+}
+
+/* What the test instances run: a fake runner, metrics, logs, a symlink, a big file. */
+static const char script_main[] =
+        "#!/bin/sh\n"
+        "h=/opt/runnerd\n"
+        "mkdir -p $h/metrics $h/_diag/sub $h/bin\n"
+        "printf '{\"ok\":true}' > $h/metrics/pre-job-metrics.json\n"
+        "ln -s /etc/passwd $h/metrics/leak\n"
+        "head -c 5000 /dev/zero > $h/metrics/big\n"
+        "printf one > $h/_diag/Runner_1.log\n"
+        "printf two > $h/_diag/Worker_2.log\n"
+        "ln -s /etc/passwd $h/_diag/leak.log\n"
+        "printf '#!/bin/sh\\nwhile :; do sleep 1; done\\n' > $h/bin/Runner.Listener\n"
+        "echo started > $h/started\n"
+        "exec sh $h/bin/Runner.Listener\n";
+
+static const char script_poweroff[] = "#!/bin/sh\n"
+                                      "echo started > /opt/runnerd/started\n"
+                                      "sleep 1\n"
+                                      "poweroff 2>/dev/null || halt 2>/dev/null || kill -USR2 1\n";
+
+static void spec_init(struct instance_spec *s, const char *name, const char *mgr,
+                      const char *script, const char *secret)
+{
+	memset(s, 0, sizeof(*s));
+	s->name = name;
+	s->manager = mgr;
+	s->flavor = &flavor;
+	s->startup_script = script;
+	s->secret_env = secret;
+}
+
+static bool wait_pull(struct provider *p, const char *name, const char *path, long ms)
+{
+	int64_t end = mono_ms() + ms;
+	while (mono_ms() < end) {
+		struct buf b = BUF_INIT(4096);
+		int r = p->ops->pull_file(p, name, path, 4096, &b, NULL);
+		buf_release(&b);
+		if (r == 0)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+static const struct instance *list_find(const struct instance_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+static bool strv_has(const struct strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* ---- cases ---------------------------------------------------------- */
+
+static void test_create_exec(struct provider *p, const char *a)
+{
+	struct instance_spec s;
+	struct instance in = {0};
+	struct instance_list l = {0};
+	struct buf b = BUF_INIT(0);
+	struct err e = {0};
+	char mode[16], uid[16], type[16];
+	time_t t0 = time(NULL);
+	json_t *m;
+	int r;
+
+	trace_clear();
+	spec_init(&s, a, manager, script_main, SECRET "\n");
+	int64_t c0 = mono_ms();
+	r = p->ops->create(p, &s, &in, &e);
+	CHECK(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.name, a) == 0,
+	      "create (exec bootstrap) -> active (%d %s, %" PRId64 " ms)", r, e.msg,
+	      mono_ms() - c0);
+
+	r = p->ops->list(p, manager, &l, &e);
+	const struct instance *li = r == 0 ? list_find(&l, a) : NULL;
+	CHECK(li && li->state == CLOUD_ACTIVE && strcmp(li->flavor, "small") == 0 &&
+	              strcmp(li->provider_id, a) == 0 && li->created_at >= t0 - 5 &&
+	              li->created_at <= time(NULL) + 5,
+	      "list shows it active, flavor small, created_at now (%d %s)", r, e.msg);
+	instance_list_release(&l);
+
+	m = api_instance(a);
+	json_t *cfg = json_object_get(m, "config"), *dev = json_object_get(m, "devices");
+	json_t *root = json_object_get(dev, "root"), *nic = json_object_get(dev, "eth0");
+	const char *k_mgr = json_string_value(json_object_get(cfg, "user.runnerd.manager"));
+	const char *k_fl = json_string_value(json_object_get(cfg, "user.runnerd.flavor"));
+	CHECK(k_mgr && strcmp(k_mgr, manager) == 0 && k_fl && strcmp(k_fl, "small") == 0,
+	      "config keys user.runnerd.manager and user.runnerd.flavor");
+	CHECK(str_eq(json_string_value(json_object_get(cfg, "limits.cpu")), "1") &&
+	              str_eq(json_string_value(json_object_get(cfg, "limits.memory")), "268435456"),
+	      "limits.cpu and limits.memory (bytes)");
+	CHECK(str_eq(json_string_value(json_object_get(root, "type")), "disk") &&
+	              str_eq(json_string_value(json_object_get(root, "path")), "/") &&
+	              str_eq(json_string_value(json_object_get(root, "pool")), pool) &&
+	              str_eq(json_string_value(json_object_get(root, "size")), "1073741824"),
+	      "root disk on the pool with its size");
+	CHECK(str_eq(json_string_value(json_object_get(nic, "type")), "nic") &&
+	              str_eq(json_string_value(json_object_get(nic, "network")), network),
+	      "eth0 on the configured network");
+	CHECK(str_eq(json_string_value(json_object_get(m, "type")), "container") &&
+	              json_array_size(json_object_get(m, "profiles")) == 1 &&
+	              str_eq(json_string_value(json_array_get(json_object_get(m, "profiles"), 0)),
+	                     "default"),
+	      "type container, profiles [default]");
+	CHECK(!json_object_get(cfg, "cloud-init.user-data") &&
+	              !json_object_get(cfg, "user.user-data"),
+	      "exec bootstrap: no cloud-init user data");
+	char *dump = json_dumps(m, 0);
+	CHECK(dump && !strstr(dump, SECRET_V), "the secret is in no config key or device");
+	free(dump);
+	json_decref(m);
+
+	CHECK(wait_pull(p, a, "started", 10000), "the startup script ran (detached exec)");
+	CHECK(api_file(a, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	               sizeof(type)) &&
+	              b.len == strlen(script_main) && memcmp(b.data, script_main, b.len) == 0 &&
+	              strcmp(mode, "0700") == 0 && strcmp(uid, "0") == 0,
+	      "startup.sh pushed: content, mode 0700, owner root (mode %s uid %s, %zu bytes)", mode,
+	      uid, b.len);
+	CHECK(api_file(a, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	               sizeof(type)) &&
+	              strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0 &&
+	              strcmp(uid, "0") == 0,
+	      "secret.env pushed: content, mode 0600, owner root (mode %s uid %s, %zu bytes)", mode,
+	      uid, b.len);
+	CHECK(api_file(a, "/opt/runnerd/startup.log", &b, mode, sizeof(mode), uid, sizeof(uid),
+	               type, sizeof(type)) &&
+	              strcmp(type, "file") == 0,
+	      "startup.log written by the detached launch");
+	buf_release(&b);
+
+	/* where the secret went: one request body, the push of secret.env */
+	size_t with_secret = 0, execs = 0, bad = 0, no_project = 0;
+	char want_project[128];
+	snprintf(want_project, sizeof(want_project), "project=%s", project);
+	pthread_mutex_lock(&trace_lock);
+	for (size_t i = 0; i < trace_n; i++) {
+		const char *q = strstr(trace_v[i].url, want_project);
+		if (!q || (q[strlen(want_project)] != '\0' && q[strlen(want_project)] != '&'))
+			no_project++;
+		bool push = strcmp(trace_v[i].method, "POST") == 0 &&
+		            strstr(trace_v[i].url, "/files?path=/opt/runnerd/secret.env&");
+		if (strstr(trace_v[i].url, "/exec?"))
+			execs++;
+		if (strstr(trace_v[i].url, SECRET_V))
+			bad++;
+		if (memmem(trace_v[i].body, trace_v[i].len, SECRET_V, strlen(SECRET_V))) {
+			with_secret++;
+			if (!push)
+				bad++;
+		}
+	}
+	size_t n_req = trace_n;
+	pthread_mutex_unlock(&trace_lock);
+	CHECK(with_secret == 1 && bad == 0 && execs >= 2,
+	      "the secret travels only in the secret.env push (%zu requests, %zu execs, %zu with "
+	      "it, "
+	      "%zu elsewhere)",
+	      n_req, execs, with_secret, bad);
+	CHECK(no_project == 0, "every request names the project (%zu do not)", no_project);
+
+	struct instance again = {0};
+	r = p->ops->create(p, &s, &again, &e);
+	CHECK(r == -EEXIST && again.name[0] == '\0' && p->ops->get(p, a, &in, NULL) == 0 &&
+	              in.state == CLOUD_ACTIVE,
+	      "a second create of the name: -EEXIST, the first left alone (%d %s)", r, e.msg);
+}
+
+static void test_list_filters(struct provider *p, const char *a)
+{
+	char east[80], nokey[80], other[80], body[1024];
+	struct instance_list l = {0};
+	struct instance in;
+	struct err e = {0};
+	bool made = true;
+	int r;
+
+	snprintf(east, sizeof(east), "%s-east-%04x00000001", manager, (unsigned)getpid() & 0xffff);
+	name_make(nokey, sizeof(nokey), manager, 0x77);
+	name_make(other, sizeof(other), manager, 0x78);
+	const char *names[] = {east, nokey, other};
+	const char *owners[] = {NULL, NULL, "someone-else"};
+	char east_mgr[64];
+	snprintf(east_mgr, sizeof(east_mgr), "%s-east", manager);
+	owners[0] = east_mgr;
+	for (size_t i = 0; i < 3; i++) {
+		if (owners[i])
+			snprintf(
+			        body, sizeof(body),
+			        "{\"name\":\"%s\",\"source\":{\"type\":\"image\",\"alias\":\"%s\"},"
+			        "\"config\":{\"user.runnerd.manager\":\"%s\"},\"devices\":{"
+			        "\"eth0\":{"
+			        "\"type\":\"nic\",\"network\":\"%s\"}}}",
+			        names[i], image, owners[i], network);
+		else
+			snprintf(
+			        body, sizeof(body),
+			        "{\"name\":\"%s\",\"source\":{\"type\":\"image\",\"alias\":\"%s\"},"
+			        "\"devices\":{\"eth0\":{\"type\":\"nic\",\"network\":\"%s\"}}}",
+			        names[i], image, network);
+		made = api_op("POST", "/1.0/instances", body) && made;
+	}
+	CHECK(made, "made foreign instances behind the provider's back");
+
+	/* a sentinel: a failed list must leave it alone, a good one replace it */
+	r = p->ops->list(p, manager, &l, &e);
+	CHECK(r == 0 && l.n == 1 && list_find(&l, a),
+	      "list(%s) ignores %s, and instances without our user.runnerd.manager (%d, %zu "
+	      "listed)",
+	      manager, east, r, l.n);
+	instance_list_release(&l);
+	r = p->ops->list(p, east_mgr, &l, &e);
+	CHECK(r == 0 && l.n == 1 && list_find(&l, east), "list(%s) finds only its own", east_mgr);
+	instance_list_release(&l);
+
+	r = p->ops->get(p, nokey, &in, &e);
+	CHECK(r == -ENOENT, "get of an instance without our key: -ENOENT (%d)", r);
+	r = p->ops->delete (p, nokey, &e);
+	CHECK(r == -EPERM && instance_exists(nokey),
+	      "delete refuses an instance without our key (%d %s)", r, e.msg);
+	r = p->ops->delete (p, other, &e);
+	CHECK(r == -EPERM && instance_exists(other),
+	      "delete refuses another manager's instance (%d)", r);
+	r = p->ops->delete (p, east, &e);
+	CHECK(r == -EPERM && instance_exists(east), "delete refuses %s (%d)", east, r);
+	for (size_t i = 0; i < 3; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/1.0/instances/%s", names[i]);
+		api_op("DELETE", path, NULL);
+	}
+}
+
+static void test_health(struct provider *p, const char *a)
+{
+	enum health h = HEALTH_UNKNOWN;
+	struct instance in;
+	struct err e = {0};
+	char missing[80];
+	int r;
+
+	r = p->ops->get(p, a, &in, &e);
+	CHECK(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.flavor, "small") == 0,
+	      "get: active (%d)", r);
+	name_make(missing, sizeof(missing), manager, 0xdead);
+	r = p->ops->get(p, missing, &in, &e);
+	CHECK(r == -ENOENT, "get of a missing instance: -ENOENT (%d)", r);
+
+	r = p->ops->health(p, a, &h, &e);
+	CHECK(r == 0 && h == HEALTH_HEALTHY, "health: runner process seen -> healthy (%d %s)", r,
+	      health_name(h));
+	CHECK(api_exec(a, "for d in /proc/[0-9]*; do grep -qs '[R]unner.Listener' $d/cmdline && "
+	                  "kill ${d#/proc/}; done; sleep 0.3; ! grep -qs '[R]unner.Listener' "
+	                  "/proc/[0-9]*/cmdline") == 0,
+	      "stopped the fake runner");
+	r = p->ops->health(p, a, &h, &e);
+	CHECK(r == 0 && h == HEALTH_UNKNOWN,
+	      "health: no runner, not installed yet -> unknown (%d %s)", r, health_name(h));
+	CHECK(api_exec(a, "touch /opt/runnerd/metrics/runner-installed.timestamp") == 0,
+	      "marked the runner installed");
+	r = p->ops->health(p, a, &h, &e);
+	CHECK(r == 0 && h == HEALTH_UNHEALTHY, "health: installed runner gone -> unhealthy (%d %s)",
+	      r, health_name(h));
+	r = p->ops->health(p, missing, &h, &e);
+	CHECK(r == 0 && h == HEALTH_UNKNOWN, "health of a missing instance: unknown, no error (%d)",
+	      r);
+}
+
+static void test_pull(struct provider *p, const char *a)
+{
+	struct buf b = BUF_INIT(0);
+	struct strv v = {0};
+	struct err e = {0};
+	int r;
+
+	r = p->ops->pull_file(p, a, "metrics/pre-job-metrics.json", 1024, &b, &e);
+	CHECK(r == 0 && strcmp(buf_str(&b), "{\"ok\":true}") == 0,
+	      "pull_file relative to /opt/runnerd (%d %s)", r, e.msg);
+	buf_release(&b);
+	r = p->ops->pull_file(p, a, "/opt/runnerd/metrics/pre-job-metrics.json", 1024, &b, &e);
+	CHECK(r == 0 && b.len == 11, "pull_file with an absolute path (%d)", r);
+	buf_release(&b);
+	r = p->ops->pull_file(p, a, "metrics/big", 5000, &b, &e);
+	CHECK(r == 0 && b.len == 5000, "pull_file of exactly max_bytes (%d, %zu)", r, b.len);
+	buf_release(&b);
+	r = p->ops->pull_file(p, a, "metrics/big", 4999, &b, &e);
+	CHECK(r == -E2BIG && !b.data, "pull_file over max_bytes: -E2BIG, ret untouched (%d %s)", r,
+	      e.msg);
+	r = p->ops->pull_file(p, a, "metrics/leak", 1 << 20, &b, &e);
+	CHECK(r == -EINVAL && !b.data, "pull_file refuses a symlink (%d %s)", r, e.msg);
+	r = p->ops->pull_file(p, a, "metrics", 1 << 20, &b, &e);
+	CHECK(r == -EINVAL && !b.data, "pull_file refuses a directory (%d %s)", r, e.msg);
+	r = p->ops->pull_file(p, a, "metrics/missing.json", 1024, &b, &e);
+	CHECK(r == -ENOENT, "pull_file of a missing file: -ENOENT (%d %s)", r, e.msg);
+	r = p->ops->pull_file(p, a, "../../etc/passwd", 1 << 20, &b, &e);
+	int r2 = p->ops->pull_file(p, a, "/opt/runnerd/metrics/../../../etc/passwd", 1 << 20, &b,
+	                           &e);
+	int r3 = p->ops->pull_file(p, a, "", 1024, &b, &e);
+	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -EINVAL && !b.data,
+	      "pull_file refuses '..' and '' (%d %d %d)", r, r2, r3);
+
+	CHECK(p->ops->list_files != NULL, "list_files is implemented");
+	r = p->ops->list_files(p, a, "_diag", &v, &e);
+	CHECK(r == 0 && v.n == 2 && strv_has(&v, "Runner_1.log") && strv_has(&v, "Worker_2.log"),
+	      "list_files: regular files only, no symlink, no directory (%d %s, %zu)", r, e.msg,
+	      v.n);
+	provider_strv_release(&v);
+	r = p->ops->list_files(p, a, "/opt/runnerd/_diag", &v, &e);
+	CHECK(r == 0 && v.n == 2, "list_files with an absolute path (%d)", r);
+	provider_strv_release(&v);
+	r = p->ops->list_files(p, a, "_diag/Runner_1.log", &v, &e);
+	int m = p->ops->list_files(p, a, "_nodiag", &v, &e);
+	CHECK(r == -ENOTDIR && m == -ENOENT && !v.v, "list_files of a file / a missing dir (%d %d)",
+	      r, m);
+}
+
+static void test_stopped(struct provider *p, const char *b)
+{
+	struct instance_spec s;
+	struct instance in = {0};
+	struct instance_list l = {0};
+	enum health h = HEALTH_UNKNOWN;
+	struct err e = {0};
+	int64_t end;
+	int r;
+
+	spec_init(&s, b, manager, script_poweroff, NULL);
+	r = p->ops->create(p, &s, &in, &e);
+	CHECK(r == 0, "create an instance whose script powers it off (%d %s)", r, e.msg);
+	end = mono_ms() + 20000;
+	while (mono_ms() < end && p->ops->get(p, b, &in, NULL) == 0 && in.state != CLOUD_STOPPED)
+		sleep_ms(200);
+	CHECK(in.state == CLOUD_STOPPED, "it powered itself off -> stopped (%s)",
+	      cloud_state_name(in.state));
+	r = p->ops->list(p, manager, &l, &e);
+	const struct instance *li = r == 0 ? list_find(&l, b) : NULL;
+	CHECK(li && li->state == CLOUD_STOPPED, "list shows it stopped");
+	instance_list_release(&l);
+	r = p->ops->health(p, b, &h, &e);
+	CHECK(r == 0 && h == HEALTH_UNHEALTHY, "health of a stopped instance: unhealthy (%d)", r);
+	CHECK(!api_file(b, "/opt/runnerd/secret.env", &(struct buf)BUF_INIT(0), (char[8]){0}, 8,
+	                (char[8]){0}, 8, (char[8]){0}, 8),
+	      "no secret.env pushed when there are no secrets");
+	int64_t t0 = mono_ms();
+	r = p->ops->delete (p, b, &e);
+	CHECK(r == 0 && !instance_exists(b), "delete of a stopped instance (%d %s, %" PRId64 " ms)",
+	      r, e.msg, mono_ms() - t0);
+}
+
+static void test_delete(struct provider *p, const char *a)
+{
+	struct instance_list l = {0};
+	struct instance in;
+	struct err e = {0};
+	int64_t t0 = mono_ms();
+	int r;
+
+	r = p->ops->delete (p, a, &e);
+	CHECK(r == 0 && !instance_exists(a), "delete of a running instance (%d %s, %" PRId64 " ms)",
+	      r, e.msg, mono_ms() - t0);
+	r = p->ops->get(p, a, &in, &e);
+	CHECK(r == -ENOENT, "get after delete: -ENOENT (%d)", r);
+	r = p->ops->list(p, manager, &l, &e);
+	CHECK(r == 0 && !list_find(&l, a), "list after delete does not show it");
+	instance_list_release(&l);
+	r = p->ops->delete (p, a, &e);
+	CHECK(r == 0, "delete of a missing instance: success (%d %s)", r, e.msg);
+	r = p->ops->delete (p, "ci-not-ours", &e);
+	CHECK(r < 0, "delete of a name that is not the manager's is refused (%d)", r);
+}
+
+static void test_cloud_init(const char *c)
+{
+	struct config cfg;
+	struct provider *p = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	struct buf b = BUF_INIT(0);
+	char mode[16], uid[16], type[16];
+	int r;
+
+	config_init(&cfg, manager, LXD_BOOTSTRAP_CLOUD_INIT);
+	r = provider_new("lxd", &cfg, &p, &e);
+	CHECK(r == 0, "provider_new(lxd), cloud-init bootstrap (%d %s)", r, e.msg);
+	if (r < 0)
+		return;
+	spec_init(&s, c, manager, script_main, SECRET "\n");
+	r = p->ops->create(p, &s, &in, &e);
+	CHECK(r == 0, "create (cloud-init bootstrap) (%d %s)", r, e.msg);
+	json_t *m = api_instance(c), *cfgj = json_object_get(m, "config");
+	const char *ud = json_string_value(json_object_get(cfgj, "cloud-init.user-data"));
+	const char *ud2 = json_string_value(json_object_get(cfgj, "user.user-data"));
+	CHECK(ud && ud2 && strcmp(ud, ud2) == 0 && str_has_prefix(ud, "#!/bin/sh\n") &&
+	              strstr(ud, "/opt/runnerd/startup.sh") && !strstr(ud, SECRET_V),
+	      "cloud-init.user-data = user.user-data = a #!/bin/sh launcher of startup.sh, no "
+	      "secret");
+	/* what cloud-init would do with it (the busybox image has no cloud-init) */
+	CHECK(ud && api_exec(c, ud) == 0 && wait_pull(p, c, "started", 10000),
+	      "the launcher, run as cloud-init would, starts startup.sh");
+	json_decref(m);
+	CHECK(api_file(c, "/opt/runnerd/.pushed", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	               sizeof(type)),
+	      "cloud-init: the marker the launcher waits for was pushed");
+	CHECK(api_file(c, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	               sizeof(type)) &&
+	              strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0,
+	      "cloud-init: secret.env pushed before the start");
+	CHECK(api_file(c, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	               sizeof(type)) &&
+	              strcmp(mode, "0700") == 0 && b.len == strlen(script_main),
+	      "cloud-init: startup.sh pushed");
+	buf_release(&b);
+	r = p->ops->delete (p, c, &e);
+	CHECK(r == 0 && !instance_exists(c), "delete it (%d %s)", r, e.msg);
+	provider_free(p);
+}
+
+static void test_create_failures(const char *d)
+{
+	struct config cfg;
+	struct provider *p = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	struct config_flavor fl = flavor;
+	char *profs[] = {"default", "rdbroken"};
+	char body[512];
+	int r;
+
+	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	r = provider_new("lxd", &cfg, &p, &e);
+	if (r < 0) {
+		CHECK(0, "provider_new (%s)", e.msg);
+		return;
+	}
+	fl.image = "no-such-image-alias";
+	spec_init(&s, d, manager, script_main, SECRET "\n");
+	s.flavor = &fl;
+	r = p->ops->create(p, &s, &in, &e);
+	CHECK(r < 0 && !instance_exists(d) && !strstr(e.msg, SECRET_V),
+	      "create from a missing image fails, leaves nothing (%d %s)", r, e.msg);
+	s.flavor = &flavor;
+	s.manager = "other";
+	r = p->ops->create(p, &s, &in, &e);
+	CHECK(r == -EINVAL && !instance_exists(d),
+	      "create of a name that is not the manager's: -EINVAL");
+	provider_free(p);
+
+	/* made, then the start fails: the half-made instance goes */
+	snprintf(body, sizeof(body),
+	         "{\"name\":\"rdbroken\",\"config\":{},\"devices\":{\"bad\":{\"type\":"
+	         "\"unix-char\",\"source\":\"/dev/nonexistent-runnerd-test-%d\",\"path\":"
+	         "\"/dev/rdx\"}}}",
+	         (int)getpid());
+	CHECK(api("POST", "/1.0/profiles", body, NULL, NULL) == 201 ||
+	              api("GET", "/1.0/profiles/rdbroken", NULL, NULL, NULL) == 200,
+	      "a profile whose device cannot start");
+	cfg.lxd.profiles.v = profs;
+	cfg.lxd.profiles.n = 2;
+	r = provider_new("lxd", &cfg, &p, &e);
+	if (r < 0) {
+		CHECK(0, "provider_new (%s)", e.msg);
+		return;
+	}
+	trace_clear();
+	lxd_set_trace(p, trace_fn, NULL);
+	s.manager = manager;
+	r = p->ops->create(p, &s, &in, &e);
+	bool posted = false, deleted = false;
+	pthread_mutex_lock(&trace_lock);
+	for (size_t i = 0; i < trace_n; i++) {
+		if (strcmp(trace_v[i].method, "POST") == 0 &&
+		    strstr(trace_v[i].url, "/1.0/instances?"))
+			posted = true;
+		if (strcmp(trace_v[i].method, "DELETE") == 0 && strstr(trace_v[i].url, d))
+			deleted = true;
+	}
+	pthread_mutex_unlock(&trace_lock);
+	CHECK(r < 0 && posted && deleted && !instance_exists(d) && !strstr(e.msg, SECRET_V),
+	      "a create whose start fails deletes what it made (%d %s)", r, e.msg);
+	provider_free(p);
+	api("DELETE", "/1.0/profiles/rdbroken", NULL, NULL, NULL);
+
+	/* a denylist that cannot be put in place blocks creates */
+	struct strv deny = {(char *[]){"192.0.2.0/24"}, 1};
+	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	cfg.lxd.network = "rdnonexist0";
+	cfg.runner.denylist = deny;
+	r = provider_new("lxd", &cfg, &p, &e);
+	CHECK(r == 0, "provider_new succeeds while the denylist cannot be applied (%d %s)", r,
+	      e.msg);
+	if (r == 0) {
+		r = p->ops->create(p, &s, &in, &e);
+		CHECK(r < 0 && strstr(e.msg, "denylist") && !instance_exists(d),
+		      "create fails while the denylist is not in place (%d %s)", r, e.msg);
+		provider_free(p);
+	}
+	char acl[128];
+	lxd_deny_acl_name(manager, acl, sizeof(acl));
+	char path[256];
+	snprintf(path, sizeof(path), "/1.0/network-acls/%s", acl);
+	api("DELETE", path, NULL, NULL, NULL);
+}
+
+struct par_arg {
+	struct provider *p;
+	char name[80];
+	int r;
+	char msg[512];
+};
+
+static void *par_create(void *arg)
+{
+	struct par_arg *x = arg;
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	spec_init(&s, x->name, manager, "#!/bin/sh\nexec sleep 600\n", "K='v'\n");
+	x->r = x->p->ops->create(x->p, &s, &in, &e);
+	str_copy(x->msg, e.msg, sizeof(x->msg));
+	return NULL;
+}
+
+static void *par_delete(void *arg)
+{
+	struct par_arg *x = arg;
+	struct err e = {0};
+	x->r = x->p->ops->delete (x->p, x->name, &e);
+	str_copy(x->msg, e.msg, sizeof(x->msg));
+	return NULL;
+}
+
+static void test_parallel(struct provider *p)
+{
+	struct par_arg x[3];
+	pthread_t t[3];
+	struct instance_list l = {0};
+	struct err e = {0};
+	int ok = 0, n = 0;
+	int64_t t0 = mono_ms();
+
+	for (int i = 0; i < 3; i++) {
+		x[i].p = p;
+		name_make(x[i].name, sizeof(x[i].name), manager, 0x100 + (unsigned)i);
+		pthread_create(&t[i], NULL, par_create, &x[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		ok += x[i].r == 0;
+		if (x[i].r)
+			printf("# %s: %s\n", x[i].name, x[i].msg);
+	}
+	CHECK(ok == 3, "3 creates in parallel (%" PRId64 " ms)", mono_ms() - t0);
+	if (p->ops->list(p, manager, &l, &e) == 0)
+		for (int i = 0; i < 3; i++)
+			n += list_find(&l, x[i].name) != NULL;
+	CHECK(n == 3, "list shows all 3");
+	instance_list_release(&l);
+	t0 = mono_ms();
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, par_delete, &x[i]);
+	ok = 0;
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		ok += x[i].r == 0 && !instance_exists(x[i].name);
+	}
+	CHECK(ok == 3, "3 deletes in parallel (%" PRId64 " ms)", mono_ms() - t0);
+}
+
+static void test_long_name(void)
+{
+	/* a 50-character manager makes 63-character names, LXD's limit */
+	char mgr[51], name[80];
+	struct config cfg;
+	struct provider *p = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	int r;
+
+	snprintf(mgr, sizeof(mgr), "%s-%s", manager,
+	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	mgr[50] = '\0';
+	name_make(name, sizeof(name), mgr, 1);
+	config_init(&cfg, mgr, LXD_BOOTSTRAP_EXEC);
+	if (provider_new("lxd", &cfg, &p, &e) < 0) {
+		CHECK(0, "provider_new (%s)", e.msg);
+		return;
+	}
+	spec_init(&s, name, mgr, "#!/bin/sh\nexec sleep 600\n", NULL);
+	r = p->ops->create(p, &s, &in, &e);
+	CHECK(r == 0 && strlen(name) == 63, "create with a 63-character name (%d %s)", r, e.msg);
+	r = p->ops->delete (p, name, &e);
+	CHECK(r == 0 && !instance_exists(name), "delete it (%d %s)", r, e.msg);
+	provider_free(p);
+}
+
+static void test_denylist(void)
+{
+	struct config cfg;
+	struct provider *p = NULL;
+	struct err e = {0};
+	char acl[128], eg[512], body[512], marker[128], other_acl[64];
+	int r;
+
+	lxd_deny_acl_name(manager, acl, sizeof(acl));
+	snprintf(marker, sizeof(marker), "user.runnerd.%s.acl-defaults", manager);
+	snprintf(other_acl, sizeof(other_acl), "rdtest-other-%d", (int)getpid());
+
+	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	cfg.runner.denylist = (struct strv){(char *[]){"10.99.0.0/16", "192.0.2.7"}, 2};
+	r = provider_new("lxd", &cfg, &p, &e);
+	CHECK(r == 0, "provider_new with a denylist (%d %s)", r, e.msg);
+	if (r < 0)
+		return;
+	acl_egress(acl, eg, sizeof(eg));
+	CHECK(strcmp(eg, "10.99.0.0/16,192.0.2.7/32") == 0,
+	      "provider_new created ACL %s: reject egress per CIDR (%s)", acl, eg);
+	CHECK(net_key_is(network, "security.acls", acl) &&
+	              net_key_is(network, "security.acls.default.egress.action", "allow") &&
+	              net_key_is(network, "security.acls.default.ingress.action", "allow") &&
+	              net_key_is(network, marker, "true"),
+	      "attached to %s, default actions allow (so the rest keeps working)", network);
+
+	struct strv v2 = {(char *[]){"10.1.2.3/8", "2001:db8::1/32", "10.0.0.0/8"}, 3};
+	r = lxd_sync_denylist(p, &v2, &e);
+	acl_egress(acl, eg, sizeof(eg));
+	CHECK(r == 0 && strcmp(eg, "10.0.0.0/8,2001:db8::/32") == 0,
+	      "a changed list updates the ACL (canonical, deduplicated) (%d %s: %s)", r, e.msg, eg);
+	r = lxd_sync_denylist(p, &v2, &e);
+	CHECK(r == 0 && net_key_is(network, "security.acls", acl),
+	      "a sync with no change is a no-op");
+
+	/* another ACL, not ours, attached next to it: kept */
+	snprintf(body, sizeof(body),
+	         "{\"name\":\"%s\",\"egress\":[{\"action\":\"reject\",\"destination\":\"198.51.100."
+	         "0/"
+	         "24\",\"state\":\"enabled\"}]}",
+	         other_acl);
+	long st = api("POST", "/1.0/network-acls", body, NULL, NULL);
+	char joined[256], path[256];
+	snprintf(joined, sizeof(joined), "%s,%s", acl, other_acl);
+	snprintf(path, sizeof(path), "/1.0/networks/%s", network);
+	snprintf(body, sizeof(body), "{\"config\":{\"security.acls\":\"%s\"}}", joined);
+	long st2 = api("PATCH", path, body, NULL, NULL);
+	CHECK(st < 300 && st2 < 300 && net_key_is(network, "security.acls", joined),
+	      "attached a foreign ACL too (%ld %ld)", st, st2);
+	r = lxd_sync_denylist(p, &v2, &e);
+	CHECK(r == 0 && net_key_is(network, "security.acls", joined), "sync keeps the foreign ACL");
+
+	r = lxd_sync_denylist(p, NULL, &e);
+	acl_egress(other_acl, eg, sizeof(eg));
+	CHECK(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", other_acl) &&
+	              strcmp(eg, "198.51.100.0/24") == 0 &&
+	              net_key_is(network, "security.acls.default.egress.action", "allow"),
+	      "an empty list detaches and deletes ours, leaves the foreign ACL and the defaults it "
+	      "relies on (%d %s)",
+	      r, e.msg);
+
+	/* alone again: the last ACL takes the defaults it set with it */
+	snprintf(body, sizeof(body), "{\"config\":{\"security.acls\":\"\"}}");
+	api("PATCH", path, body, NULL, NULL);
+	snprintf(path, sizeof(path), "/1.0/network-acls/%s", other_acl);
+	api("DELETE", path, NULL, NULL, NULL);
+	struct strv v3 = {(char *[]){"203.0.113.0/24"}, 1};
+	r = lxd_sync_denylist(p, &v3, &e);
+	CHECK(r == 0 && net_key_is(network, "security.acls", acl), "attached again (%d %s)", r,
+	      e.msg);
+	r = lxd_sync_denylist(p, &(struct strv){0}, &e);
+	CHECK(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", NULL) &&
+	              net_key_is(network, "security.acls.default.egress.action", NULL) &&
+	              net_key_is(network, "security.acls.default.ingress.action", NULL) &&
+	              net_key_is(network, marker, NULL),
+	      "the last ACL removed: defaults and marker gone too (%d %s)", r, e.msg);
+	r = lxd_sync_denylist(p, NULL, &e);
+	CHECK(r == 0, "removing an absent ACL is a no-op (%d %s)", r, e.msg);
+	provider_free(p);
+}
+
+/* ---- a fake LXD that answers what it is told ------------------------ */
+
+struct fake {
+	char path[108];
+	int fd;
+	pthread_t th;
+	const char *answer; /* full HTTP response */
+	size_t answer_len;
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+	for (;;) {
+		char req[8192];
+		size_t n = 0;
+		int c = accept(f->fd, NULL, NULL);
+		if (c < 0)
+			return NULL;
+		while (n < sizeof(req) - 1) {
+			ssize_t k = read(c, req + n, sizeof(req) - 1 - n);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+			req[n] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		size_t off = 0;
+		while (off < f->answer_len) {
+			ssize_t k = write(c, f->answer + off, f->answer_len - off);
+			if (k <= 0)
+				break;
+			off += (size_t)k;
+		}
+		close(c);
+	}
+}
+
+static void fake_answer(struct fake *f, const char *status, const char *body, char *store,
+                        size_t cap)
+{
+	snprintf(store, cap,
+	         "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	         "Connection: close\r\n\r\n%s",
+	         status, strlen(body), body);
+	f->answer = store;
+	f->answer_len = strlen(store);
+}
+
+static void test_failed_lists(void)
+{
+	struct config cfg;
+	struct provider *p = NULL;
+	struct err e = {0};
+	struct instance sentinel = {.name = "sentinel"};
+	struct instance_list l = {0};
+	struct fake f = {0};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static char store[1 << 16];
+	char big[4096];
+	int r;
+
+	instance_list_add(&l, &sentinel);
+	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	cfg.lxd.socket = "/nonexistent/runnerd-test/lxd.socket";
+	r = provider_new("lxd", &cfg, &p, &e);
+	CHECK(r == 0, "provider_new with a wrong socket still succeeds (%d %s)", r, e.msg);
+	if (r == 0) {
+		r = p->ops->list(p, manager, &l, &e);
+		CHECK(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
+		      "list against a wrong socket: an error, not an empty list (%d %s)", r, e.msg);
+		provider_free(p);
+	}
+
+	snprintf(f.path, sizeof(f.path), "/tmp/runnerd-fake-lxd-%d.sock", (int)getpid());
+	unlink(f.path);
+	str_copy(sa.sun_path, f.path, sizeof(sa.sun_path));
+	f.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f.fd < 0 || bind(f.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(f.fd, 8) < 0) {
+		CHECK(0, "fake LXD socket: %s", strerror(errno));
+		return;
+	}
+	fake_answer(&f, "200 OK", "{}", store, sizeof(store));
+	pthread_create(&f.th, NULL, fake_serve, &f);
+
+	struct lxd_opts o = {
+	        .max_list_body = 1000, .connect_timeout_ms = 2000, .request_timeout_ms = 5000};
+	cfg.lxd.socket = f.path;
+	r = lxd_new_opts(&cfg, &o, &p, &e);
+	if (r < 0) {
+		CHECK(0, "lxd_new_opts (%s)", e.msg);
+		return;
+	}
+	static const struct {
+		const char *status, *body, *what;
+	} cases[] = {
+	        {"500 Internal Server Error",
+	         "{\"type\":\"error\",\"error\":\"database is locked\",\"error_code\":500}",
+	         "an error answer"},
+	        {"200 OK", "this is not json", "an unparsable body"},
+	        {"200 OK", "{\"type\":\"sync\",\"metadata\":{\"not\":\"a list\"}}",
+	         "metadata not a list"},
+	        {"200 OK",
+	         "{\"type\":\"sync\",\"metadata\":[{\"name\":\"x\",\"status\":\"Running\","
+	         "\"config\":{}},{\"name\":42}]}",
+	         "one malformed instance"},
+	        {"200 OK", NULL, "a body over the size cap"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *body = cases[i].body;
+		if (!body) {
+			memset(big, ' ', sizeof(big) - 1);
+			big[sizeof(big) - 1] = '\0';
+			memcpy(big, "{\"type\":\"sync\",\"metadata\":[]", 28);
+			big[sizeof(big) - 2] = '}';
+			body = big;
+		}
+		fake_answer(&f, cases[i].status, body, store, sizeof(store));
+		err_clear(&e);
+		r = p->ops->list(p, manager, &l, &e);
+		CHECK(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
+		      "list: %s is an error, never a shorter list (%d %s)", cases[i].what, r,
+		      e.msg);
+		if (i == 0)
+			CHECK(strstr(e.msg, "database is locked") != NULL,
+			      "LXD's error text is kept");
+	}
+	fake_answer(&f, "200 OK", "{\"type\":\"sync\",\"metadata\":[]}", store, sizeof(store));
+	r = p->ops->list(p, manager, &l, &e);
+	CHECK(r == 0 && l.n == 0, "an empty listing replaces the old contents (%d)", r);
+	provider_free(p);
+	instance_list_release(&l);
+	shutdown(f.fd, SHUT_RDWR);
+	close(f.fd);
+	pthread_join(f.th, NULL);
+	unlink(f.path);
+}
+
+int main(void)
+{
+	struct config cfg;
+	struct provider *p = NULL;
+	struct err e = {0};
+	char a[80], b[80], c[80], d[80];
+
+	sock = getenv("LXD_SOCKET");
+	project = getenv("LXD_TEST_PROJECT");
+	pool = getenv("LXD_TEST_POOL");
+	network = getenv("LXD_TEST_NETWORK");
+	image = getenv("LXD_TEST_IMAGE");
+	manager = getenv("LXD_TEST_MANAGER");
+	if (!sock || !project || !pool || !network || !image || !manager) {
+		printf("FAIL environment: LXD_SOCKET, LXD_TEST_PROJECT, LXD_TEST_POOL, "
+		       "LXD_TEST_NETWORK, LXD_TEST_IMAGE, LXD_TEST_MANAGER\n0 passed, 1 failed\n");
+		return 1;
+	}
+	flavor.image = (char *)image;
+	if (httpc_new(&raw, &e) < 0) {
+		printf("FAIL httpc: %s\n0 passed, 1 failed\n", e.msg);
+		return 1;
+	}
+	name_make(a, sizeof(a), manager, 1);
+	name_make(b, sizeof(b), manager, 2);
+	name_make(c, sizeof(c), manager, 3);
+	name_make(d, sizeof(d), manager, 4);
+
+	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	int r = provider_new("lxd", &cfg, &p, &e);
+	CHECK(r == 0 && p && strcmp(p->ops->name, "lxd") == 0, "provider_new(\"lxd\") (%d %s)", r,
+	      e.msg);
+	if (r < 0) {
+		printf("%d passed, %d failed\n", passed, failed);
+		return 1;
+	}
+	lxd_set_trace(p, trace_fn, NULL);
+
+	test_create_exec(p, a);
+	test_list_filters(p, a);
+	test_health(p, a);
+	test_pull(p, a);
+	test_delete(p, a);
+	test_stopped(p, b);
+	test_parallel(p);
+	test_cloud_init(c);
+	test_create_failures(d);
+	test_long_name();
+	test_denylist();
+	test_failed_lists();
+
+	provider_free(p);
+	trace_clear();
+	free(trace_v);
+	httpc_free(raw);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
