@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/random.h>
 #include <sys/time.h>
@@ -42,6 +43,7 @@ struct manager {
 	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
 	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
 	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
+	int64_t logs_pruned_at;        /* last log retention sweep (unix s) */
 	int64_t runner_group_id;       /* resolved once per pass (org scope) */
 };
 
@@ -583,6 +585,95 @@ static void extract_metrics(struct manager *m, struct provider *p, const char *n
 	}
 }
 
+/*
+ * An unhealthy instance's logs, saved to log_dir/<name>/ before it goes: the
+ * runner's _diag logs, the startup script's log and the system log where the
+ * provider can read them. Best effort and bounded: the files come from a
+ * machine the job controlled.
+ */
+#define LOG_FILE_MAX (8 << 20)
+#define LOG_TOTAL_MAX (64 << 20)
+
+static void save_one_log(struct manager *m, struct provider *p, const char *name, const char *src,
+                         const char *dst_dir, const char *dst_name, size_t *budget)
+{
+	struct buf b = BUF_INIT(LOG_FILE_MAX);
+	char path[PATH_MAX];
+	struct err e = {0};
+
+	if (*budget == 0)
+		return;
+	if (p->ops->pull_file(p, name, src, *budget < LOG_FILE_MAX ? *budget : LOG_FILE_MAX, &b,
+	                      &e) < 0) {
+		if (e.code != -ENOENT)
+			log_debug("logs %s: %s: %s", name, src, e.msg);
+		buf_release(&b);
+		return;
+	}
+	if (mkdir_p(dst_dir, 0700, &e) == 0) {
+		snprintf(path, sizeof(path), "%s/%s", dst_dir, dst_name);
+		if (file_write_atomic(path, b.data ? b.data : "", b.len, 0600, &e) < 0)
+			log_warn("logs %s: %s", name, e.msg);
+	}
+	*budget -= b.len < *budget ? b.len : *budget;
+	buf_release(&b);
+}
+
+static void save_logs(struct manager *m, struct provider *p, const char *name)
+{
+	char dir[PATH_MAX], diag[PATH_MAX], src[PATH_MAX];
+	size_t budget = LOG_TOTAL_MAX;
+	struct strv files = {0};
+	struct err e = {0};
+
+	snprintf(dir, sizeof(dir), "%s/%s", m->cfg->manager.log_dir, name);
+	snprintf(diag, sizeof(diag), "%s/_diag", dir);
+	if (p->ops->list_files &&
+	    p->ops->list_files(p, name, "runner/_diag", &files, &e) == 0) {
+		for (size_t i = 0; i < files.n; i++) {
+			/* names from the instance: plain file names only */
+			if (strchr(files.v[i], '/') || files.v[i][0] == '.')
+				continue;
+			snprintf(src, sizeof(src), "runner/_diag/%s", files.v[i]);
+			save_one_log(m, p, name, src, diag, files.v[i], &budget);
+		}
+	}
+	provider_strv_release(&files);
+	save_one_log(m, p, name, "startup.log", dir, "startup.log", &budget);
+	save_one_log(m, p, name, "/var/log/syslog", dir, "syslog", &budget);
+	log_info("logs of %s saved in %s", name, dir);
+}
+
+/* Remove saved logs older than log_retention (at most once an hour). */
+static void prune_logs(struct manager *m, int64_t now)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (m->logs_pruned_at && now - m->logs_pruned_at < 3600)
+		return;
+	m->logs_pruned_at = now;
+	d = opendir(m->cfg->manager.log_dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat st;
+		if (!name_is_owned(m->cfg->manager.name, de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", m->cfg->manager.log_dir, de->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    now - st.st_mtime > m->cfg->manager.log_retention) {
+			struct err e = {0};
+			if (rm_rf(path, &e) < 0)
+				log_warn("log retention: %s", e.msg);
+			else
+				log_info("log retention: removed %s", path);
+		}
+	}
+	closedir(d);
+}
+
 static void do_delete(struct exec_ctx *x, const struct action *a)
 {
 	struct manager *m = x->m;
@@ -625,6 +716,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 	if (a->delete_instance && p) {
 		if (a->extract_metrics)
 			extract_metrics(m, p, a->name);
+		if (a->pull_logs)
+			save_logs(m, p, a->name);
 		err_clear(&e);
 		r = p->ops->delete (p, a->name, &e);
 		if (r < 0) {
@@ -957,8 +1050,10 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 			goto out;
 		}
 	}
-	if (act && !m->cancel)
+	if (act && !m->cancel) {
 		r = execute(m, &rep->plan, rep);
+		prune_logs(m, now);
+	}
 out:
 	observation_release(&o);
 	pthread_mutex_unlock(&m->pass_lock);

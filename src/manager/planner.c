@@ -46,7 +46,9 @@
  *   state) unless its phase is DELETING, so creates never exceed max.
  * - instance in CLOUD_ERROR -> DELETE (why ERROR, extract_metrics,
  *   pull_logs); CLOUD_STOPPED -> DELETE (why STOPPED, extract_metrics; an
- *   ephemeral instance stops by itself after its job, so no logs); listed as
+ *   ephemeral instance stops by itself after its job, so no logs when its
+ *   runner was seen and is gone from a complete list; pull_logs when the
+ *   runner is still registered or was never seen); listed as
  *   CLOUD_DELETED -> DELETE (why VANISHED). At once, busy or not (the
  *   provider says it is gone), with runner_id when GitHub lists one; it
  *   holds no slot. Health unhealthy even when GitHub's state is unknown.
@@ -332,10 +334,15 @@ static void classify_listed(const struct plan_input *in, struct entry *e)
 		e->health = HEALTH_UNHEALTHY;
 		set_cleanup(e, ACTION_DELETE, WHY_ERROR, F_METRICS | F_LOGS);
 		return;
-	case CLOUD_STOPPED:
+	case CLOUD_STOPPED: {
+		/* An ephemeral runner stops its instance after its job and is gone
+		 * from GitHub: no logs needed. A stop with the runner still
+		 * registered, or never seen, is a failure worth its logs. */
+		bool clean_end = seen && !e->runner && in->runners_complete;
 		e->health = HEALTH_UNHEALTHY;
-		set_cleanup(e, ACTION_DELETE, WHY_STOPPED, F_METRICS);
+		set_cleanup(e, ACTION_DELETE, WHY_STOPPED, F_METRICS | (clean_end ? 0 : F_LOGS));
 		return;
+	}
 	case CLOUD_DELETED:
 		e->health = HEALTH_UNHEALTHY;
 		set_cleanup(e, ACTION_DELETE, WHY_VANISHED, 0);

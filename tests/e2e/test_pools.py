@@ -191,6 +191,10 @@ def test_offline_runner_cleaned_after_timeout():
         env.wait(lambda: victim["name"] not in {r["name"] for r in env.gh_runners()}, 60, "offline cleaned")
         assert victim["name"] not in env.instances() or True
         env.wait(lambda: victim["name"] not in env.instances(), 30, "instance removed")
+        # an unhealthy instance's logs are saved before it goes
+        diag = os.path.join(env.tmp, "logs", victim["name"], "_diag")
+        assert any(f.startswith("Runner_") for f in os.listdir(diag)), os.listdir(diag)
+        assert os.path.exists(os.path.join(env.tmp, "logs", victim["name"], "startup.log"))
         env.wait(lambda: env.idle_count() == 2, 60, "replaced")
         assert time.time() - t0 >= 1
         no_leak(env)
@@ -270,10 +274,18 @@ def test_no_secret_in_logs_argv_or_status_and_jobs_cannot_read_state():
         env.serve()
         env.wait(lambda: env.idle_count() == 2, 60, "2 idle")
         st = env.run("status").stdout + env.run("status", "--json").stdout
-        jits = []
-        for r in env.gh("GET", "/_ghsim/runners"):
-            if r.get("jitconfig"):
-                jits.append(r["jitconfig"])
+        # the JIT configs, as the instances received them (environment at exec)
+        jits = set()
+        for name in env.instances():
+            for pid in instance_pids(env, name):
+                try:
+                    environ = open("/proc/%d/environ" % pid, "rb").read().decode(errors="replace")
+                except OSError:
+                    continue
+                for kv in environ.split("\0"):
+                    if kv.startswith("ACTIONS_RUNNER_INPUT_JITCONFIG=") and len(kv) > 40:
+                        jits.add(kv.split("=", 1)[1])
+        assert jits, "no JIT config found in any instance's environment"
         # every process's command line
         cmdlines = ""
         for p in os.listdir("/proc"):
@@ -282,7 +294,7 @@ def test_no_secret_in_logs_argv_or_status_and_jobs_cannot_read_state():
                     cmdlines += open("/proc/%s/cmdline" % p, "rb").read().decode(errors="replace") + "\n"
                 except OSError:
                     pass
-        for secret in [TOKEN] + jits:
+        for secret in [TOKEN] + sorted(jits):
             assert secret not in env.log(), "secret in the log"
             assert secret not in cmdlines, "secret in a command line"
             assert secret not in st, "secret in status"
