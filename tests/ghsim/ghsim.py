@@ -1391,14 +1391,15 @@ def c_add_runners(h, req):
     group = st.find_group(scope, gid=b.get("runner_group_id", 1))
     need(group is not None, 400, "no such runner group")
     out = []
+    taken = {r.name.lower() for r in st.runners.values() if r.scope == scope}
     for i in range(1, count + 1):
         name = base.replace("{i}", str(i))
         while "{hex}" in name:
             name = name.replace("{hex}", secrets.token_hex(6), 1)
         if count > 1 and "{i}" not in base and "{hex}" not in base:
             name = "%s-%d" % (base, i)
-        need(not any(r.name.lower() == name.lower() for r in st.runners.values() if r.scope == scope), 409,
-             "a runner named %s exists" % name)
+        need(name.lower() not in taken, 409, "a runner named %s exists" % name)
+        taken.add(name.lower())
         r = st.add_runner(scope, name, arch, labels, group, bool(b.get("ephemeral", False)), True)
         r.sim_online, r.busy = status == "online", bool(b.get("busy", False))
         out.append({"id": r.id, "name": r.name})
