@@ -30,4 +30,19 @@ else
 	echo "bench: ghsim did not start" >&2
 	rc=1
 fi
+echo
+echo "== One steady-state reconcile pass at scale (ghsim runners + in-memory provider instances)"
+echo "   targets: 10,000 runners under 100 ms CPU, peak RSS under 64 MiB, 0 rate-limited requests"
+if [ ! -x "$build/bench/bench_reconcile" ]; then
+	echo "bench: $build/bench/bench_reconcile is not built" >&2
+	rc=1
+elif ghsim_start "$tmp/ghsim2"; then
+	for n in 10 100 1000 10000; do
+		GHSIM_URL=$GHSIM_URL GH_TOKEN_FILE=$GHSIM_TOKEN_FILE "$build/bench/bench_reconcile" $n || rc=1
+	done
+	ghsim_stop
+else
+	echo "bench: ghsim did not start" >&2
+	rc=1
+fi
 exit $rc
