@@ -9,6 +9,7 @@
 #include "util/common.h"
 #include "manager/manager.h"
 #include "manager/executor.h"
+#include "provider/lxd.h"
 #include "runner/runner.h"
 #include "runner/runner_script.h"
 #include "util/fileutil.h"
@@ -299,6 +300,13 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 			               names[i]);
 	}
 	pthread_mutex_lock(&m->pass_lock);
+	/* the denylist follows the config: the LXD network ACL is rewritten now */
+	for (size_t i = 0; i < m->n_providers; i++) {
+		struct err de = {0};
+		if (strcmp(m->provider_names[i], "lxd") == 0 &&
+		    lxd_sync_denylist(m->providers[i], &cfg->runner.denylist, &de) < 0)
+			log_warn("lxd denylist: %s", de.msg);
+	}
 	struct github *gh = NULL;
 	int r = github_new(cfg, NULL, &gh, e);
 	if (r == 0) {
