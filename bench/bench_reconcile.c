@@ -133,22 +133,48 @@ int main(int argc, char **argv)
 		manager_report_release(&rep);
 	}
 
-	github_get_stats(gh, &s0);
-	double c0 = cpu_seconds();
-	int r = manager_reconcile(m, PLAN_NORMAL, &rep, &e);
-	double c1 = cpu_seconds();
-	github_get_stats(gh, &s1);
-	if (r < 0) {
-		fprintf(stderr, "bench: pass failed: %s\n", e.msg);
-		goto out;
+	/* the pass measured: the best of a few, so a busy machine does not inflate it */
+	const char *rp = getenv("BENCH_PASSES");
+	int passes = rp ? (int)strtol(rp, NULL, 10) : 3;
+	double c0 = 0, c1 = 1e9;
+	bool have = false;
+	if (passes < 1)
+		passes = 1;
+	for (int i = 0; i < passes; i++) {
+		struct manager_report one;
+		struct github_stats a, b;
+		github_get_stats(gh, &a);
+		double t0 = cpu_seconds();
+		int r = manager_reconcile(m, PLAN_NORMAL, &one, &e);
+		double t1 = cpu_seconds();
+		github_get_stats(gh, &b);
+		if (r < 0) {
+			manager_report_release(&one);
+			if (have)
+				manager_report_release(&rep);
+			fprintf(stderr, "bench: pass failed: %s\n", e.msg);
+			goto out;
+		}
+		if (!have || t1 - t0 < c1 - c0) {
+			c0 = t0;
+			c1 = t1;
+			s0 = a;
+			s1 = b;
+			if (have)
+				manager_report_release(&rep);
+			rep = one;
+			have = true;
+		} else {
+			manager_report_release(&one);
+		}
 	}
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	int64_t idle = rep.plan.n_counts ? rep.plan.counts[0].idle : -1;
-	printf("N=%-6ld steady pass: cpu %.1f ms, requests sent %" PRIu64
+	printf("N=%-6ld steady pass (best of %d): cpu %.1f ms, requests sent %" PRIu64
 	       ", counted against the rate limit %" PRIu64 ", actions %zu, idle %" PRId64
 	       ", peak RSS %.1f MiB\n",
-	       n, (c1 - c0) * 1000.0, s1.requests_sent - s0.requests_sent,
+	       n, passes, (c1 - c0) * 1000.0, s1.requests_sent - s0.requests_sent,
 	       s1.requests_counted - s0.requests_counted, rep.n_events, idle,
 	       ru.ru_maxrss / 1024.0);
 	manager_report_release(&rep);
