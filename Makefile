@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` runs the main job, `make check` runs every test.
 # Both install what is missing (Debian packages, pinned npm test assets) first.
-.PHONY: all deps build demo check check-unit check-asan format clean bench
+.PHONY: all deps build demo check check-unit check-lxd check-asan format clean bench
 
 all: build
 
@@ -18,6 +18,10 @@ check: deps
 
 check-unit: build
 	@scripts/check.sh --unit-only
+
+# the LXD tests alone (LXD is started, and stopped again, if it was not running)
+check-lxd: deps
+	@scripts/check.sh --lxd-only
 
 bench: build
 	@scripts/bench.sh

@@ -45,4 +45,7 @@ else
 	echo "bench: ghsim did not start" >&2
 	rc=1
 fi
+echo
+# its own LXD project, ghsim and LXD setup (tests/lib/lxd.sh); prints its targets
+RUNNERD_BIN=$build/runnerd bench/bench_lxd.sh 10 || rc=1
 exit $rc

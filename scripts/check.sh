@@ -7,10 +7,12 @@ set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
 unit_only=0
+lxd_only=0
 [ "${1:-}" = "--unit-only" ] && unit_only=1
+[ "${1:-}" = "--lxd-only" ] && lxd_only=1
 
 scripts/build.sh build || exit 1
-if [ $unit_only -eq 0 ]; then
+if [ $unit_only -eq 0 ] && [ $lxd_only -eq 0 ]; then
 	scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false || exit 1
 fi
 
@@ -64,11 +66,13 @@ run() {
 	fi
 }
 
-echo "== unit tests"
-for t in build/tests/unit/test_*; do
-	[ -f "$t" ] && [ -x "$t" ] && run "unit/$(basename "$t")" "$t"
-done
-if [ $unit_only -eq 0 ]; then
+if [ $lxd_only -eq 0 ]; then
+	echo "== unit tests"
+	for t in build/tests/unit/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] && run "unit/$(basename "$t")" "$t"
+	done
+fi
+if [ $unit_only -eq 0 ] && [ $lxd_only -eq 0 ]; then
 	echo "== unit tests under ASan+UBSan"
 	for t in build-asan/tests/unit/test_*; do
 		[ -f "$t" ] && [ -x "$t" ] && run "asan/$(basename "$t")" "$t"
@@ -77,14 +81,40 @@ if [ $unit_only -eq 0 ]; then
 	[ -x tests/config/run.sh ] && run "config/golden" tests/config/run.sh
 	echo "== integration tests"
 	for t in tests/integration/test_*; do
+		case $t in *test_lxd*) continue ;; esac # in the LXD section
 		[ -x "$t" ] && run "integration/$(basename "$t")" "$t"
 	done
 	echo "== contract tests"
 	[ -x tests/contract/run.sh ] && run "contract" tests/contract/run.sh
 	echo "== end-to-end tests"
 	for t in tests/e2e/test_*; do
+		case $t in *test_lxd*) continue ;; esac # in the LXD section
 		[ -x "$t" ] && run "e2e/$(basename "$t")" "$t"
 	done
+fi
+if [ $unit_only -eq 0 ]; then
+	# One LXD for both programs (tests/lib/lxd.sh: started, and stopped
+	# again, only if it was not running). No LXD is a failure, not a skip.
+	echo "== LXD tests"
+	. tests/lib/lxd.sh
+	if lxd_setup >"$logs/lxd-setup.log" 2>&1; then
+		[ -x tests/integration/test_lxd_provider ] &&
+			run "lxd/test_lxd_provider" tests/integration/test_lxd_provider
+		run "lxd/test_lxd.py" tests/e2e/test_lxd.py
+		# scenarios that could not run here say why (they count as neither)
+		grep -h '^not run' "$logs/lxd_test_lxd.py.log" 2>/dev/null | sed 's/^/     /'
+		if ! lxd_teardown >>"$logs/lxd-setup.log" 2>&1; then
+			failed=$((failed + 1))
+			failures="$failures lxd/teardown"
+			echo "FAIL lxd/teardown (log: $logs/lxd-setup.log)"
+			tail -n 5 "$logs/lxd-setup.log" | sed 's/^/    | /'
+		fi
+	else
+		failed=$((failed + 1))
+		failures="$failures lxd/setup"
+		echo "FAIL lxd/setup: LXD could not be set up (log: $logs/lxd-setup.log)"
+		tail -n 20 "$logs/lxd-setup.log" | sed 's/^/    | /'
+	fi
 fi
 
 [ -n "$failures" ] && echo "failed:$failures"

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential meson ninja-build pkg-config clang libfyaml-dev libcurl4-openssl-dev
 libjansson-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libssl-dev libcmocka-dev curl
-python3 nodejs npm openssl busybox-static bubblewrap util-linux procps iproute2 ca-certificates"
+python3 nodejs npm openssl busybox-static bubblewrap util-linux procps iproute2 ca-certificates
+nftables lxd lxd-client dnsmasq-base debootstrap squashfs-tools"
 
 missing=""
 for p in $PKGS; do
@@ -22,6 +23,12 @@ if [ -n "$missing" ]; then
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get -o DPkg::Lock::Timeout=600 update -qq
+	# nftables before lxd: LXD picks its firewall driver when it starts
+	case " $missing " in
+	*" nftables "*)
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends nftables >/dev/null
+		;;
+	esac
 	# shellcheck disable=SC2086
 	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 fi

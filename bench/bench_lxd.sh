@@ -1,0 +1,154 @@
+#!/bin/bash
+# Benchmark (not a test): 10 runners brought online on LXD (busybox image,
+# exec bootstrap) two ways, each timed until all 10 are online on ghsim:
+#   1. runnerd serve with one flavor, min_idle = max = 10 (parallel creates);
+#   2. the floor a script-writing operator reaches: a plain serial loop of
+#      `lxc launch`, `lxc file push` (the same startup script runnerd pushed,
+#      a JIT config per runner) and `lxc exec`.
+# Prints both wall times, their ratio (target: runnerd <= 0.5 of the loop)
+# and runnerd's CPU time as a share of its wall time (target < 2%, from
+# /proc/<pid>/stat utime+stime). Everything lives in the LXD project
+# runnerd-bench and is removed at the end; LXD is started (and stopped again)
+# only if it was not running. Traffic stays on 127.0.0.1.
+#
+#   bench/bench_lxd.sh [N]      N runners, default 10
+set -u
+cd "$(dirname "$0")/.." || exit 1
+top=$(pwd)
+export RUNNERD_TOP=$top
+bin=${RUNNERD_BIN:-${BENCH_BUILD:-$top/build}/runnerd}
+n=${1:-10}
+project=runnerd-bench
+manager=bench
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+# shellcheck source=../tests/lib/ghsim.sh
+. "$top/tests/lib/ghsim.sh"
+# shellcheck source=../tests/lib/lxd.sh
+. "$top/tests/lib/lxd.sh"
+
+[ -x "$bin" ] || { echo "bench_lxd: $bin is not built" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/runnerd-bench-lxd.XXXXXX)
+daemon=
+cleanup() {
+	if [ -n "$daemon" ] && kill -0 "$daemon" 2>/dev/null; then
+		kill "$daemon"
+		wait "$daemon" 2>/dev/null
+	fi
+	[ -f "$tmp/runnerd.yaml" ] && "$bin" flush --busy -c "$tmp/runnerd.yaml" >/dev/null 2>&1
+	lxd_project_delete "$project" || echo "bench_lxd: could not remove project $project" >&2
+	ghsim_stop
+	lxd_teardown
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+online() {
+	ghsim_ctl GET /_ghsim/runners | python3 -c '
+import json, sys
+print(sum(1 for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1]) and r["status"] == "online"))' "$1"
+}
+wait_online() { # PREFIX COUNT TIMEOUT
+	local deadline=$(($(date +%s) + $3))
+	while [ "$(online "$1")" -lt "$2" ]; do
+		[ "$(date +%s)" -lt $deadline ] || { echo "bench_lxd: only $(online "$1") of $2 online after $3 s" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
+lxd_setup || exit 1
+lxd_project_create "$project" || exit 1
+lxd_image_busybox runnerd-bench "$project" || exit 1
+ghsim_start "$tmp/ghsim" --heartbeat-timeout 10 || exit 1
+lxd_proxy_profile "$project" ghsim "$GHSIM_PORT" || exit 1
+
+# ---- 1. runnerd -------------------------------------------------------------
+cat >"$tmp/runnerd.yaml" <<EOF
+github:
+  api_url: $GHSIM_URL
+  path: octo/bench
+  token_file: $GHSIM_TOKEN_FILE
+manager:
+  name: $manager
+  state_dir: $tmp/state
+  log_dir: $tmp/logs
+  reconcile_interval: 10s
+  bootstrap_timeout: 5m
+  create_concurrency: 10
+flavors:
+  - name: bench
+    provider: lxd
+    image: runnerd-bench
+    labels: [bench]
+    min_idle: $n
+    max: $n
+providers:
+  lxd:
+    socket: $LXD_SOCKET
+    project: $project
+    network: $LXD_TEST_NETWORK
+    storage_pool: $LXD_TEST_POOL
+    profiles: [default, ghsim]
+    bootstrap: exec
+webhook:
+  listen: ""
+metrics:
+  listen: ""
+  events_log: $tmp/metrics.log
+EOF
+echo "== $n runners online on LXD: runnerd (parallel creates) vs a serial lxc loop"
+t0=$(now)
+"$bin" serve -c "$tmp/runnerd.yaml" </dev/null >"$tmp/runnerd.log" 2>&1 &
+daemon=$!
+if ! wait_online "$manager-" "$n" 300; then
+	tail -n 20 "$tmp/runnerd.log" >&2
+	exit 1
+fi
+t1=$(now)
+# CPU of the daemon up to now: utime + stime (fields 14, 15) in clock ticks
+read -r -a st <"/proc/$daemon/stat"
+hz=$(getconf CLK_TCK)
+cpu=$(echo "scale=3; (${st[13]} + ${st[14]}) / $hz" | bc)
+rd_wall=$(echo "$t1 - $t0" | bc)
+# the script runnerd pushed, for the loop to push too
+first=$(lxc list --project "$project" --format csv -c n | head -n 1)
+lxc file pull "$first/opt/runnerd/startup.sh" "$tmp/startup.sh" --project "$project" || exit 1
+kill "$daemon"
+wait "$daemon" 2>/dev/null
+daemon=
+"$bin" flush --busy -c "$tmp/runnerd.yaml" >/dev/null 2>&1
+lxd_project_delete "$project" >/dev/null 2>&1 # every instance, fresh for the loop
+lxd_project_create "$project" && lxd_image_busybox runnerd-bench "$project" &&
+	lxd_proxy_profile "$project" ghsim "$GHSIM_PORT" || exit 1
+
+# ---- 2. the serial lxc loop ---------------------------------------------------
+t2=$(now)
+for _ in $(seq 1 "$n"); do
+	name=loop-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+	# a JIT config per runner; the token goes to curl on stdin, the JIT config
+	# to a 0600 file, neither into argv
+	(umask 077 && ghsim_api POST /repos/octo/bench/actions/runners/generate-jitconfig \
+		"{\"name\":\"$name\",\"runner_group_id\":1,\"labels\":[\"self-hosted\",\"linux\",\"x64\",\"bench\"]}" |
+		python3 -c 'import json,sys; print("ACTIONS_RUNNER_INPUT_JITCONFIG=%s" % json.load(sys.stdin)["encoded_jit_config"])' \
+			>"$tmp/secret.env") || exit 1
+	lxc launch runnerd-bench "$name" --project "$project" -p default -p ghsim >/dev/null &&
+		lxc file push "$tmp/startup.sh" "$name/opt/runnerd/startup.sh" --project "$project" \
+			--create-dirs --mode 0700 >/dev/null &&
+		lxc file push "$tmp/secret.env" "$name/opt/runnerd/secret.env" --project "$project" --mode 0600 >/dev/null &&
+		lxc exec "$name" --project "$project" -- \
+			sh -c 'setsid sh /opt/runnerd/startup.sh >/opt/runnerd/startup.log 2>&1 </dev/null &' ||
+		exit 1
+done
+rm -f "$tmp/secret.env"
+wait_online loop- "$n" 300 || exit 1
+t3=$(now)
+loop_wall=$(echo "$t3 - $t2" | bc)
+
+printf 'runnerd: %6.1f s until %d online (parallel creates)\n' "$rd_wall" "$n"
+printf 'lxc loop: %5.1f s until %d online (serial launch + push + exec)\n' "$loop_wall" "$n"
+printf 'ratio runnerd/loop: %.2f (target <= 0.50)\n' "$(echo "$rd_wall / $loop_wall" | bc -l)"
+printf 'runnerd CPU: %.2f s over %.1f s = %.2f%% (target < 2%%)\n' "$cpu" "$rd_wall" \
+	"$(echo "100 * $cpu / $rd_wall" | bc -l)"

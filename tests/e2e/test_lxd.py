@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""End-to-end scenarios on a real LXD: the real runnerd, ghsim, flavors with
+`provider: lxd` in a dedicated LXD project (tests/lib/lxd.sh prepares LXD and
+the images; tests/e2e/lxd_harness.py drives it). The busybox image runs the
+`exec` bootstrap, the Debian image the default `cloud-init` one. Every
+scenario ends with no instance and no runner left, and the project is
+removed at the end. A run where LXD cannot be had fails; it never skips."""
+
+import glob
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import NotRun, main  # noqa: E402
+from lxd_harness import LxdEnv, LxdError, LxdSetup, SocketForwarder  # noqa: E402
+
+SETUP = None
+POOL = {"name": "pool", "labels": ["lxd"], "min_idle": 3, "max": 3}
+DELETE_RE = re.compile(r" (delete|delete-runner) ([a-z0-9-]+)")
+# In the instance (busybox has no pkill): SIGKILL the startup script and the
+# runner, by their command lines, so that nothing powers the instance off.
+KILL_RUNNER = r"""
+kill_matching() {
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" = $$ ] && continue
+        grep -qs "$1" "$p/cmdline" && kill -9 "${p#/proc/}" 2>/dev/null
+    done
+}
+kill_matching '[s]tartup.sh'
+kill_matching '[r]un.sh'
+kill_matching '[R]unner.Listener'
+sleep 0.5
+grep -qs '[R]unner.Listener' /proc/[0-9]*/cmdline && echo alive || echo gone
+"""
+
+
+def no_leak(env):
+    """After drain: nothing left on GitHub or in LXD."""
+    env.run("drain", "--wait", "--timeout", "120s", timeout=180)
+    assert env.gh_runners() == [], env.gh_runners()
+    assert env.lxd_instances() == {}, env.lxd_instances()
+
+
+def gh_names(env):
+    return {r["name"] for r in env.gh_runners()}
+
+
+def deletions(env):
+    return DELETE_RE.findall(env.log())
+
+
+def pool_runs_jobs_and_replaces(env, flavor, boot_timeout):
+    """A pool of 3 reaches target, runs 3 jobs (one per runner), every used
+    runner is replaced, metrics are pulled, nothing leaks."""
+    env.serve()
+    env.wait(lambda: env.idle_count() == 3, boot_timeout, "3 idle runners")
+    first = gh_names(env)
+    assert set(env.instances()) == first, (env.instances(), first)
+    # what the provider put on each instance
+    # every JIT config is base64 of a JSON object that starts {".runner"
+    jit_prefix = "eyIucnVubmVyIj"
+    for name in first:
+        inst = env.api.instance(name)
+        cfg = inst["config"]
+        assert cfg.get("user.runnerd.manager") == env.manager, cfg
+        assert cfg.get("user.runnerd.flavor") == flavor, cfg
+        assert inst["status"] == "Running", inst["status"]
+        assert all(jit_prefix not in v for v in cfg.values()), "a JIT config in the instance config"
+        rc, out = env.api.exec(name, ["sh", "-c", "test -e /opt/runnerd/secret.env; echo $?"])
+        assert out.strip() == "1", "secret.env still in %s (%r)" % (name, out)
+    jobs = [env.queue_job(["self-hosted", "lxd"], duration=1) for _ in range(3)]
+    ids = {j["id"] for j in jobs}
+
+    def completed():
+        got = [j for j in env.jobs() if j["id"] in ids and j["status"] == "completed"]
+        return got if len(got) == len(ids) else None
+    done = env.wait(completed, 90, "3 jobs completed")
+    used = {j["runner_name"] for j in done}
+    assert used == first, "jobs ran on %s, pool was %s" % (used, first)
+    assert all(j["conclusion"] == "success" and not j.get("killed") for j in done), done
+    # each runner replaced, each used instance gone from LXD
+    env.wait(lambda: env.idle_count() == 3 and not (gh_names(env) & first), boot_timeout, "3 replacements")
+    env.wait(lambda: not (set(env.instances()) & first), 30, "used instances removed")
+    for name in first:
+        mdir = os.path.join(env.state, "metrics", name)
+        env.wait(lambda: os.path.exists(os.path.join(mdir, "post-job-metrics.json")), 20, "metrics of " + name)
+        post = open(os.path.join(mdir, "post-job-metrics.json")).read()
+        assert '"normal"' in post, post
+        pre = open(os.path.join(mdir, "pre-job-metrics.json")).read()
+        assert '"octo/hello"' in pre, pre
+        for ts in ("runner-installation-start.timestamp", "runner-installed.timestamp"):
+            assert os.path.exists(os.path.join(mdir, ts)), "%s: no %s (%s)" % (name, ts, os.listdir(mdir))
+    assert env.stats()["killed_jobs"] == 0
+    no_leak(env)
+
+
+def test_busybox_exec_pool_of_3_runs_jobs_and_is_replaced():
+    env = LxdEnv(SETUP, "bbpool", [POOL], image="busybox", bootstrap="exec")
+    try:
+        pool_runs_jobs_and_replaces(env, "pool", 90)
+    finally:
+        env.close()
+
+
+def test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced():
+    env = LxdEnv(SETUP, "debpool", [POOL], image="debian", bootstrap="cloud-init", bootstrap_timeout="240s")
+    try:
+        pool_runs_jobs_and_replaces(env, "pool", 240)
+    finally:
+        env.close()
+
+
+def test_instance_deleted_behind_our_back_is_replaced():
+    env = LxdEnv(SETUP, "gone", [dict(POOL, min_idle=2, max=2)])
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() == 2, 90, "2 idle")
+        victim = env.instances()[0]
+        env.api.delete(victim)
+        env.wait(lambda: victim not in gh_names(env) and env.idle_count() == 2, 90,
+                 "dangling runner removed and replaced")
+        assert victim not in env.instances()
+        assert len(env.instances()) == 2
+        no_leak(env)
+    finally:
+        env.close()
+
+
+def test_stopped_instance_is_deleted_at_once_and_replaced():
+    env = LxdEnv(SETUP, "stopped", [dict(POOL, min_idle=2, max=2)], bootstrap_timeout="300s")
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() == 2, 90, "2 idle")
+        victim = env.instances()[0]
+        env.api.stop(victim, force=True)
+        t0 = time.time()
+        # reconcile_interval is 2 s and the bootstrap timeout 300 s: only the
+        # stopped rule can remove it this fast
+        env.wait(lambda: victim not in env.instances(), 20, "stopped instance deleted")
+        took = time.time() - t0
+        assert any(n == victim for _, n in deletions(env)), "no delete of %s logged" % victim
+        env.wait(lambda: victim not in gh_names(env) and env.idle_count() == 2, 90, "replacement")
+        print("# stopped instance deleted %.1fs after the stop" % took)
+        no_leak(env)
+    finally:
+        env.close()
+
+
+def test_lxd_unreachable_means_no_deletions_then_recovery():
+    sockdir = tempfile.mkdtemp(prefix="runnerd-e2e-lxdsock-")
+    fwd = SocketForwarder(os.path.join(sockdir, "lxd.socket"), SETUP.vars["LXD_SOCKET"])
+    env = LxdEnv(SETUP, "unreach", [dict(POOL, min_idle=2, max=2)], socket_path=fwd.path)
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() == 2, 90, "2 idle")
+        names = set(env.instances())
+        before = len(deletions(env))
+        log_len = len(env.log())
+        fwd.down()
+        t0 = time.time()
+        r = env.run("reconcile", check=False)
+        while time.time() - t0 < 8:  # several passes (reconcile_interval 2 s)
+            assert gh_names(env) == names, "a runner went while LXD was unreachable"
+            time.sleep(0.5)
+        assert "no deletions this pass" in env.log()[log_len:], "the failed list was not reported:\n" + \
+            env.log()[log_len:][-2000:]
+        assert len(deletions(env)) == before, "deleted while LXD was unreachable: %s" % deletions(env)[before:]
+        assert r.returncode != 0 or "fail" in (r.stdout + r.stderr).lower(), (r.stdout, r.stderr)
+        fwd.up()
+        time.sleep(5)  # passes with LXD back
+        assert set(env.instances()) == names == gh_names(env), (env.instances(), names, gh_names(env))
+        assert len(deletions(env)) == before, deletions(env)[before:]
+        assert env.idle_count() == 2
+        # and it works as before: a job runs, its runner is replaced
+        job = env.queue_job(["lxd"], duration=1)
+        env.wait(lambda: [j for j in env.jobs() if j["id"] == job["id"] and j["status"] == "completed"], 60,
+                 "job completed")
+        env.wait(lambda: env.idle_count() == 2 and len(gh_names(env) - names) == 1, 90, "replacement")
+        no_leak(env)
+    finally:
+        env.close()
+        fwd.close()
+        os.rmdir(sockdir)
+
+
+def test_lxd_restarted_during_creates_next_pass_recovers():
+    if not SETUP.started_by_tests:
+        raise NotRun("LXD was already running when the tests started; they restart only an LXD they started")
+    env = LxdEnv(SETUP, "restart", [dict(POOL, min_idle=6, max=6)], create_concurrency=3,
+                 bootstrap_timeout="30s")
+    try:
+        env.serve()
+        env.wait(lambda: env.log().count(" create ") >= 1 or env.instances(), 60, "creates under way")
+        SETUP.restart_lxd()
+        env.wait(lambda: env.idle_count() == 6, 180, "pool at target after the LXD restart")
+        # what failed half-way (instances made while LXD went down, runners
+        # registered for creates that failed) is cleaned up: the store,
+        # GitHub and LXD agree on exactly the pool
+
+        def agree():
+            env.run("reconcile")
+            rows = {r["name"] for r in env.status()["runners"]}
+            inst = set(env.instances())
+            return len(inst) == 6 and rows == gh_names(env) == inst or (rows, gh_names(env), inst)
+        env.wait(lambda: agree() is True, 90, "store, GitHub and LXD agree")
+        assert all(s == "Running" for s in env.lxd_instances().values()), env.lxd_instances()
+        assert env.idle_count() == 6
+        no_leak(env)
+    finally:
+        env.close()
+
+
+def test_unhealthy_instance_diag_logs_saved_before_removal():
+    # the dead runner goes offline (heartbeat 3 s); offline past the
+    # bootstrap timeout is unhealthy: logs saved, instance deleted
+    env = LxdEnv(SETUP, "diag", [dict(POOL, min_idle=1, max=1)], bootstrap_timeout="15s")
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() == 1, 90, "1 idle")
+        victim = env.instances()[0]
+        # the runner dies, the instance keeps running (nothing powers it off)
+        rc, out = env.api.exec(victim, ["sh", "-c", KILL_RUNNER])
+        assert "gone" in out, out
+        env.wait(lambda: victim not in env.instances(), 60, "unhealthy instance removed")
+        logdir = os.path.join(env.tmp, "logs", victim)
+        found = glob.glob(os.path.join(logdir, "**", "Runner_*.log"), recursive=True)
+        assert found, "no _diag Runner log saved under %s (%s)" % (
+            logdir, sorted(os.listdir(logdir)) if os.path.isdir(logdir) else "missing")
+        text = open(found[0], errors="replace").read()
+        assert "Listening for Jobs" in text, text[-1000:]
+        env.wait(lambda: env.idle_count() == 1 and victim not in gh_names(env), 90, "replacement")
+        no_leak(env)
+    finally:
+        env.close()
+
+
+def test_denylist_acl_attached_with_its_rules():
+    deny = ["192.0.2.0/24", "198.51.100.0/24"]  # never sent any traffic
+    env = LxdEnv(SETUP, "deny", [dict(POOL, min_idle=1, max=1)], denylist=deny)
+    net = SETUP.vars["LXD_TEST_NETWORK"]
+    try:
+        try:
+            env.api.call("GET", "/1.0/network-acls/%s" % env.acl_name())
+            raise AssertionError("the ACL exists before runnerd started")
+        except LxdError:
+            pass
+        env.serve()
+        env.wait(lambda: env.idle_count() == 1, 90, "1 idle")
+        acl = env.api.call("GET", "/1.0/network-acls/%s" % env.acl_name())
+        egress = acl.get("egress") or []
+        rejected = {r.get("destination") for r in egress if r.get("action") == "reject"
+                    and r.get("state", "enabled") == "enabled"}
+        assert rejected == set(deny), egress
+        assert not [r for r in egress if r.get("action") != "reject"], egress
+        n = env.api.call("GET", "/1.0/networks/%s" % net)
+        acls = n["config"].get("security.acls", "").split(",")
+        assert env.acl_name() in acls, n["config"]
+        # the only ACL there: what is not denied keeps working
+        if acls == [env.acl_name()]:
+            assert n["config"].get("security.acls.default.egress.action") == "allow", n["config"]
+            assert n["config"].get("security.acls.default.ingress.action") == "allow", n["config"]
+        no_leak(env)
+    finally:
+        env.close()
+
+
+def run():
+    global SETUP
+    SETUP = LxdSetup()
+    try:
+        SETUP.start()
+    except Exception as e:
+        print("LXD could not be set up: %s" % e, flush=True)
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    passed = failed = skipped = 0
+    try:
+        SETUP.build_debian_in_background()
+        passed, failed, skipped = main(
+            [test_busybox_exec_pool_of_3_runs_jobs_and_is_replaced,
+             test_instance_deleted_behind_our_back_is_replaced,
+             test_stopped_instance_is_deleted_at_once_and_replaced,
+             test_lxd_unreachable_means_no_deletions_then_recovery,
+             test_unhealthy_instance_diag_logs_saved_before_removal,
+             test_denylist_acl_attached_with_its_rules,
+             test_lxd_restarted_during_creates_next_pass_recovers,
+             test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced], exit=False)
+    finally:
+        if not SETUP.close():
+            print("not ok - LXD cleanup (project, test network/pool, LXD stop)", flush=True)
+            failed += 1
+    print("%d passed, %d failed" % (passed, failed) + (", %d skipped" % skipped if skipped else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    run()
