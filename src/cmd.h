@@ -17,6 +17,12 @@ int cmd_reconcile(int argc, char **argv);
 int cmd_flush(int argc, char **argv);
 int cmd_drain(int argc, char **argv); /* drain and resume */
 
+/*
+ * For commands whose only option is -c FILE: 0 to go on, 1 after printing
+ * the usage for -h (exit 0), -1 after printing it for anything else (exit 2).
+ */
+int cmd_parse_config_only(int argc, char **argv, const char *usage, const char **ret_path);
+
 /* Shared by commands: load the config named by -c/RUNNERD_CONFIG, printing every error to stderr.
  */
 int cmd_load_config(const char *explicit_path, struct config **ret);

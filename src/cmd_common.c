@@ -18,3 +18,20 @@ int cmd_load_config(const char *explicit_path, struct config **ret)
 	config_errors_release(&errs);
 	return r;
 }
+
+int cmd_parse_config_only(int argc, char **argv, const char *usage, const char **ret_path)
+{
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc) {
+			*ret_path = argv[++i];
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			printf("usage: %s\n", usage);
+			return 1;
+		} else {
+			fprintf(stderr, "usage: %s\n", usage);
+			return -1;
+		}
+	}
+	return 0;
+}

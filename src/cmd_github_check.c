@@ -14,12 +14,6 @@
 #include "github/github.h"
 #include "util/strutil.h"
 
-static int usage(FILE *f, int rc)
-{
-	fprintf(f, "usage: runnerd github-check [-c FILE]\n");
-	return rc;
-}
-
 int cmd_github_check(int argc, char **argv)
 {
 	const char *config_file = NULL;
@@ -34,14 +28,11 @@ int cmd_github_check(int argc, char **argv)
 	char group_note[160] = "", rate[128] = "rate limit unknown";
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
-		    i + 1 < argc)
-			config_file = argv[++i];
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-			return usage(stdout, 0);
-		else
-			return usage(stderr, 2);
+	switch (cmd_parse_config_only(argc, argv, "runnerd github-check [-c FILE]", &config_file)) {
+	case 1:
+		return 0;
+	case -1:
+		return 2;
 	}
 	if (cmd_load_config(config_file, &cfg) < 0)
 		return 1;

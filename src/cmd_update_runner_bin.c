@@ -8,12 +8,6 @@
 #include "cmd.h"
 #include "github/github.h"
 
-static int usage(FILE *f, int rc)
-{
-	fprintf(f, "usage: runnerd update-runner-bin [-c FILE]\n");
-	return rc;
-}
-
 int cmd_update_runner_bin(int argc, char **argv)
 {
 	static const enum arch arches[] = {ARCH_X64, ARCH_ARM64};
@@ -25,14 +19,12 @@ int cmd_update_runner_bin(int argc, char **argv)
 	bool used[2] = {false, false};
 	int rc = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
-		    i + 1 < argc)
-			config_file = argv[++i];
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-			return usage(stdout, 0);
-		else
-			return usage(stderr, 2);
+	switch (cmd_parse_config_only(argc, argv, "runnerd update-runner-bin [-c FILE]",
+	                              &config_file)) {
+	case 1:
+		return 0;
+	case -1:
+		return 2;
 	}
 	if (cmd_load_config(config_file, &cfg) < 0)
 		return 1;

@@ -1815,14 +1815,9 @@ static void free_scope(enum config_scope scope, void *base)
 			free(*(char **)at(base, f->off));
 			*(char **)at(base, f->off) = NULL;
 			break;
-		case CONFIG_T_STRV: {
-			struct strv *sv = at(base, f->off);
-			for (size_t j = 0; j < sv->n; j++)
-				free(sv->v[j]);
-			free(sv->v);
-			*sv = (struct strv){0};
+		case CONFIG_T_STRV:
+			strv_release(at(base, f->off));
 			break;
-		}
 		case CONFIG_T_LIST: {
 			char *arr = *(char **)at(base, f->off);
 			size_t n = *(size_t *)at(base, f->aux);
@@ -1885,4 +1880,14 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
 		if (strcmp(c->flavors[i].name, name) == 0)
 			return &c->flavors[i];
 	return NULL;
+}
+
+void strv_release(struct strv *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strv){0};
 }

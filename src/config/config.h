@@ -18,17 +18,20 @@
 #include "util/buf.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/runnerd/runnerd.yaml"
-#define MANAGER_NAME_MAX 50
+#define MANAGER_NAME_MAX    50
 
 enum arch { ARCH_X64 = 0, ARCH_ARM64 };
 enum queue_kind { QUEUE_SQLITE = 0, QUEUE_AMQP };
 enum lxd_type { LXD_CONTAINER = 0, LXD_VM };
 enum lxd_bootstrap { LXD_BOOTSTRAP_CLOUD_INIT = 0, LXD_BOOTSTRAP_EXEC };
 
+/* A list of malloc'ed strings; strv_release() frees them all (NULL-safe). */
 struct strv {
 	char **v;
 	size_t n;
 };
+
+void strv_release(struct strv *l);
 
 /* A secret read at load time; value is NULL when not configured. */
 struct secret {
@@ -44,25 +47,25 @@ struct config_app {
 };
 
 struct config_github {
-	char *api_url;       /* default https://api.github.com; no trailing '/' */
-	char *path;          /* "owner/repo" or "org" */
-	bool is_org;         /* derived: path has no '/' */
+	char *api_url; /* default https://api.github.com; no trailing '/' */
+	char *path;    /* "owner/repo" or "org" */
+	bool is_org;   /* derived: path has no '/' */
 	char *token_file;
 	char *token_env;
-	bool use_app;        /* app: given */
+	bool use_app; /* app: given */
 	struct config_app app;
-	struct secret token; /* PAT; NULL when use_app */
-	char *runner_group;  /* default "default"; organizations only */
-	char *ca_file;       /* "" = system store */
-	char *proxy;         /* "" = HTTPS_PROXY/NO_PROXY from the environment */
+	struct secret token;     /* PAT; NULL when use_app */
+	char *runner_group;      /* default "default"; organizations only */
+	char *ca_file;           /* "" = system store */
+	char *proxy;             /* "" = HTTPS_PROXY/NO_PROXY from the environment */
 	int64_t connect_timeout; /* seconds, default 10 */
 	int64_t request_timeout; /* seconds, default 30 */
 };
 
 struct config_manager {
-	char *name;          /* [a-z0-9-], 1..50 */
-	char *state_dir;     /* default /var/lib/runnerd */
-	char *log_dir;       /* default /var/log/runnerd */
+	char *name;                 /* [a-z0-9-], 1..50 */
+	char *state_dir;            /* default /var/lib/runnerd */
+	char *log_dir;              /* default /var/log/runnerd */
 	int64_t log_retention;      /* seconds, default 7d */
 	int64_t reconcile_interval; /* seconds, default 5m */
 	int64_t bootstrap_timeout;  /* seconds, default 20m */
@@ -77,32 +80,32 @@ struct config_resources {
 };
 
 struct config_flavor {
-	char *name;          /* [a-z0-9-], unique */
-	char *provider;      /* local | lxd | openstack | external */
+	char *name;     /* [a-z0-9-], unique */
+	char *provider; /* local | lxd | openstack | external */
 	char *image;
-	enum arch arch;      /* default x64 */
-	struct strv labels;  /* as written, without the implied ones */
-	int64_t min_idle;    /* 0..max */
-	int64_t max;         /* >= 1 */
+	enum arch arch;     /* default x64 */
+	struct strv labels; /* as written, without the implied ones */
+	int64_t min_idle;   /* 0..max */
+	int64_t max;        /* >= 1 */
 	struct config_resources resources;
-	int line;            /* where the flavor starts, for later messages */
+	int line; /* where the flavor starts, for later messages */
 };
 
 struct config_local {
-	char *work_dir; /* default /var/lib/runnerd/local */
-	char *user;     /* default runnerd-runner */
+	char *work_dir;       /* default /var/lib/runnerd/local */
+	char *user;           /* default runnerd-runner */
 	int64_t stop_timeout; /* seconds between TERM and KILL on delete, default 10 */
 };
 
 struct config_lxd {
-	char *socket;       /* default /var/lib/lxd/unix.socket */
-	char *project;      /* default "default" */
-	char *network;      /* default lxdbr0 */
-	char *storage_pool; /* default "default" */
-	struct strv profiles; /* default [default] */
-	enum lxd_type type;   /* container | virtual-machine */
+	char *socket;                 /* default /var/lib/lxd/unix.socket */
+	char *project;                /* default "default" */
+	char *network;                /* default lxdbr0 */
+	char *storage_pool;           /* default "default" */
+	struct strv profiles;         /* default [default] */
+	enum lxd_type type;           /* container | virtual-machine */
 	enum lxd_bootstrap bootstrap; /* cloud-init | exec */
-	int64_t stop_timeout;      /* seconds of graceful stop before a forced one, default 10 */
+	int64_t stop_timeout;         /* seconds of graceful stop before a forced one, default 10 */
 	int64_t operation_timeout; /* seconds per LXD operation (create, start, ...), default 2m */
 };
 
@@ -121,19 +124,19 @@ struct config_ssh_debug {
 };
 
 struct config_runner {
-	bool jit;                 /* default true */
+	bool jit; /* default true */
 	struct config_proxy proxy;
-	char *dockerhub_mirror;   /* "" or https://... */
+	char *dockerhub_mirror; /* "" or https://... */
 	struct config_ssh_debug *ssh_debug;
 	size_t n_ssh_debug;
-	char *repo_policy_url;    /* repo_policy_compliance.url */
+	char *repo_policy_url; /* repo_policy_compliance.url */
 	char *repo_policy_token_file;
 	struct secret repo_policy_token;
-	struct strv denylist;     /* CIDRs, validated */
+	struct strv denylist; /* CIDRs, validated */
 };
 
 struct config_webhook {
-	char *listen;        /* "" = disabled; default 127.0.0.1:8080 */
+	char *listen; /* "" = disabled; default 127.0.0.1:8080 */
 	char *secret_file;
 	char *secret_env;
 	struct secret secret;
@@ -143,16 +146,16 @@ struct config_queue {
 	enum queue_kind kind;
 	char *uri_file;
 	char *uri_env;
-	struct secret uri;   /* AMQP URI */
+	struct secret uri; /* AMQP URI */
 };
 
 struct config_metrics {
-	char *events_log;    /* default /var/log/runnerd/metrics.log */
-	char *listen;        /* "" = disabled; default 127.0.0.1:9464 */
+	char *events_log; /* default /var/log/runnerd/metrics.log */
+	char *listen;     /* "" = disabled; default 127.0.0.1:9464 */
 };
 
 struct config {
-	char *path;          /* the file it was loaded from */
+	char *path; /* the file it was loaded from */
 	struct config_github github;
 	struct config_manager manager;
 	struct config_flavor *flavors;
@@ -179,7 +182,7 @@ struct config_errors {
 int config_load(const char *path, struct config **ret, struct config_errors *errs);
 /* Same from a memory buffer; name is used in messages. */
 int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
-		       struct config_errors *errs);
+                       struct config_errors *errs);
 void config_free(struct config *c);
 void config_errors_release(struct config_errors *errs);
 

@@ -599,7 +599,7 @@ static void extract_metrics(struct manager *m, struct provider *p, const char *n
  * provider can read them. Best effort and bounded: the files come from a
  * machine the job controlled.
  */
-#define LOG_FILE_MAX (8 << 20)
+#define LOG_FILE_MAX  (8 << 20)
 #define LOG_TOTAL_MAX (64 << 20)
 
 static void save_one_log(struct manager *m, struct provider *p, const char *name, const char *src,
@@ -636,8 +636,7 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 
 	snprintf(dir, sizeof(dir), "%s/%s", m->cfg->manager.log_dir, name);
 	snprintf(diag, sizeof(diag), "%s/_diag", dir);
-	if (p->ops->list_files &&
-	    p->ops->list_files(p, name, "runner/_diag", &files, &e) == 0) {
+	if (p->ops->list_files && p->ops->list_files(p, name, "runner/_diag", &files, &e) == 0) {
 		for (size_t i = 0; i < files.n; i++) {
 			/* names from the instance: plain file names only */
 			if (strchr(files.v[i], '/') || files.v[i][0] == '.')
@@ -1120,7 +1119,8 @@ static int only_create(struct manager *m, struct plan *plan, void *arg)
 	if (!f)
 		return -ENOENT;
 	for (size_t i = 0; i < plan->n_views; i++)
-		current += strcmp(plan->views[i].flavor, f->name) == 0 && holds_slot(&plan->views[i]);
+		current +=
+		        strcmp(plan->views[i].flavor, f->name) == 0 && holds_slot(&plan->views[i]);
 	/* never above max, whatever was asked */
 	n = c->n < f->max - current ? c->n : f->max - current;
 	plan->n_actions = 0;
@@ -1172,7 +1172,8 @@ static int only_delete_idle(struct manager *m, struct plan *plan, void *arg)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < plan->n_views; i++)
-		if (plan->views[i].github_state == GH_IDLE && plan->views[i].cloud_state == CLOUD_ACTIVE)
+		if (plan->views[i].github_state == GH_IDLE &&
+		    plan->views[i].cloud_state == CLOUD_ACTIVE)
 			idle[ni++] = &plan->views[i];
 	qsort(idle, ni, sizeof(*idle), view_newest_first);
 	for (size_t i = 0; i < ni && k < n; i++, k++) {
@@ -1193,8 +1194,7 @@ static int only_delete_idle(struct manager *m, struct plan *plan, void *arg)
 	return 0;
 }
 
-int manager_delete_runners(struct manager *m, int64_t n, struct manager_report *ret,
-                           struct err *e)
+int manager_delete_runners(struct manager *m, int64_t n, struct manager_report *ret, struct err *e)
 {
 	return pass(m, PLAN_NORMAL, true, only_delete_idle, &n, ret, e);
 }

@@ -94,8 +94,7 @@ int manager_observe(struct manager *m, struct manager_report *ret, struct err *e
 int manager_cleanup(struct manager *m, struct manager_report *ret, struct err *e);
 int manager_create_runners(struct manager *m, const char *flavor, int64_t n,
                            struct manager_report *ret, struct err *e);
-int manager_delete_runners(struct manager *m, int64_t n, struct manager_report *ret,
-                           struct err *e);
+int manager_delete_runners(struct manager *m, int64_t n, struct manager_report *ret, struct err *e);
 int manager_get_runners(struct manager *m, unsigned github_states, unsigned cloud_states,
                         struct plan_view **ret, size_t *ret_n, struct err *e);
 

@@ -116,11 +116,5 @@ void instance_list_release(struct instance_list *l)
 
 void provider_strv_release(struct strv *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
+	strv_release(l);
 }

@@ -36,10 +36,10 @@ const char *health_name(enum health h);
 
 struct instance {
 	char name[INSTANCE_NAME_MAX];
-	char provider_id[128];  /* the provider's own id (pid, LXD name, server uuid) */
-	char flavor[64];        /* as recorded by the provider, "" when unknown */
+	char provider_id[128]; /* the provider's own id (pid, LXD name, server uuid) */
+	char flavor[64];       /* as recorded by the provider, "" when unknown */
 	enum cloud_state state;
-	time_t created_at;      /* 0 when unknown */
+	time_t created_at; /* 0 when unknown */
 };
 
 struct instance_list {
@@ -58,10 +58,10 @@ enum health health_from_state(enum cloud_state s);
 
 /* What create() needs. The strings belong to the caller. */
 struct instance_spec {
-	const char *name;                    /* <manager>-<12 hex> */
+	const char *name; /* <manager>-<12 hex> */
 	const char *manager;
 	const struct config_flavor *flavor;
-	const char *startup_script;          /* POSIX sh, no secrets in it */
+	const char *startup_script; /* POSIX sh, no secrets in it */
 	/*
 	 * "KEY=value\n" lines given to the startup script's environment
 	 * (ACTIONS_RUNNER_INPUT_JITCONFIG or _TOKEN, ...). Secret: the provider
@@ -71,7 +71,7 @@ struct instance_spec {
 	 * Blank lines are skipped.
 	 */
 	const char *secret_env;
-	const char *runner_tarball;          /* verified runner package on this host, or NULL */
+	const char *runner_tarball; /* verified runner package on this host, or NULL */
 };
 
 struct provider;
@@ -79,7 +79,7 @@ struct provider;
 struct provider_ops {
 	const char *name;
 	int (*create)(struct provider *p, const struct instance_spec *spec, struct instance *ret,
-		      struct err *e);
+	              struct err *e);
 	/* -ENOENT when there is no such instance. */
 	int (*get)(struct provider *p, const char *name, struct instance *ret, struct err *e);
 	/*
@@ -87,7 +87,7 @@ struct provider_ops {
 	 * success *ret holds exactly this listing (old contents released).
 	 */
 	int (*list)(struct provider *p, const char *manager, struct instance_list *ret,
-		    struct err *e);
+	            struct err *e);
 	/* Idempotent: a missing instance is success. */
 	int (*delete)(struct provider *p, const char *name, struct err *e);
 	/* From the provider's view only; an unknown name is HEALTH_UNKNOWN (not an error). */
@@ -99,7 +99,7 @@ struct provider_ops {
 	 * is -ENOENT, a larger one -E2BIG.
 	 */
 	int (*pull_file)(struct provider *p, const char *name, const char *path, size_t max_bytes,
-			 struct buf *ret, struct err *e);
+	                 struct buf *ret, struct err *e);
 	/*
 	 * Optional (NULL = unsupported): the names of the regular files in a
 	 * directory of the instance (path as for pull_file), under the same
@@ -109,7 +109,7 @@ struct provider_ops {
 	 * provider_strv_release().
 	 */
 	int (*list_files)(struct provider *p, const char *name, const char *dir, struct strv *ret,
-			  struct err *e);
+	                  struct err *e);
 	void (*free)(struct provider *p);
 };
 

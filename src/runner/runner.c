@@ -16,13 +16,7 @@ const char *runner_arch_label(enum arch a)
 
 void runner_labels_release(struct strv *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
+	strv_release(l);
 }
 
 static bool strv_has_ci(const struct strv *l, const char *s)

@@ -306,7 +306,7 @@ static int case_create_delete_cleanup_get(struct fx *f)
 	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
 	char p[128];
 	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
-		 json_integer_value(json_object_get(json_array_get(a, 0), "id")));
+	         json_integer_value(json_object_get(json_array_get(a, 0), "id")));
 	json_decref(a);
 	json_decref(ctl("DELETE", p, NULL));
 	CHECK(manager_cleanup(f->m, &rep, &e) == 0);
@@ -316,7 +316,7 @@ static int case_create_delete_cleanup_get(struct fx *f)
 	a = ctl("GET", "/_ghsim/runners", NULL);
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT "/online",
-			 json_integer_value(json_object_get(json_array_get(a, i), "id")));
+		         json_integer_value(json_object_get(json_array_get(a, i), "id")));
 		json_decref(ctl("POST", p, "{}"));
 	}
 	json_decref(a);
@@ -366,8 +366,8 @@ int main(void)
 	    case_finished_runner_metrics_pulled, 1, 1);
 	run("provider list failure deletes nothing", case_list_failure_deletes_nothing, 2, 2);
 	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
-	run("create n (clamped to max), cleanup, get_runners, delete n", case_create_delete_cleanup_get,
-	    0, 3);
+	run("create n (clamped to max), cleanup, get_runners, delete n",
+	    case_create_delete_cleanup_get, 0, 3);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
