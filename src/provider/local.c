@@ -109,25 +109,36 @@ static bool path_under(const char *a, const char *b)
 
 /* ---- /proc ---------------------------------------------------------- */
 
-/* -ENOENT when the process is gone. */
-static int proc_info_read(pid_t pid, struct proc_info *ret)
+/* /proc/<pid>/<file> into data (NUL-terminated, truncated to cap); -ENOENT when gone. */
+static int proc_read(pid_t pid, const char *file, char *data, size_t cap)
 {
-	char path[64], data[1024], *p, *end;
-	struct proc_info pi = {0};
+	char path[64];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
 	do
-		n = read(fd, data, sizeof(data) - 1);
+		n = read(fd, data, cap - 1);
 	while (n < 0 && errno == EINTR);
 	close(fd);
 	if (n < 0)
 		return errno == ESRCH ? -ENOENT : -errno;
 	data[n] = '\0';
+	return 0;
+}
+
+/* -ENOENT when the process is gone. */
+static int proc_info_read(pid_t pid, struct proc_info *ret)
+{
+	char data[1024], *p, *end;
+	struct proc_info pi = {0};
+	int r = proc_read(pid, "stat", data, sizeof(data));
+
+	if (r < 0)
+		return r;
 	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
 	p = strrchr(data, ')');
 	if (!p)
@@ -161,22 +172,12 @@ static int proc_info_read(pid_t pid, struct proc_info *ret)
 /* The real uid of pid, -ENOENT when gone. */
 static int proc_uid(pid_t pid, uid_t *ret)
 {
-	char path[64], data[2048], *p, *end;
+	char data[2048], *p, *end;
 	unsigned long v;
-	ssize_t n;
-	int fd;
+	int r = proc_read(pid, "status", data, sizeof(data));
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
-	do
-		n = read(fd, data, sizeof(data) - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0)
-		return errno == ESRCH ? -ENOENT : -errno;
-	data[n] = '\0';
+	if (r < 0)
+		return r;
 	p = strstr(data, "\nUid:");
 	if (!p)
 		return -EIO;
