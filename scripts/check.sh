@@ -86,6 +86,8 @@ if [ $unit_only -eq 0 ] && [ $lxd_only -eq 0 ]; then
 	done
 	echo "== contract tests"
 	[ -x tests/contract/run.sh ] && run "contract" tests/contract/run.sh
+	echo "== fuzzing (short libFuzzer runs, regression inputs replayed)"
+	[ -x tests/fuzz/run.sh ] && run "fuzz" tests/fuzz/run.sh
 	echo "== end-to-end tests"
 	for t in tests/e2e/test_*; do
 		case $t in *test_lxd*) continue ;; esac # in the LXD section

@@ -1735,6 +1735,51 @@ drop:
 	l->errs = NULL;
 }
 
+/*
+ * The first byte that is not well-formed UTF-8 (or a NUL), *ret_pos its
+ * line and column; false when the text is clean. A config is UTF-8 text,
+ * and libfyaml 0.7.12 loops forever on some malformed bytes (a directive
+ * line such as "%\x9c"), so nothing else reaches it.
+ */
+static bool utf8_bad(const char *text, size_t len, struct pos *ret_pos)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	struct pos p = {1, 1};
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n = c < 0x80             ? 1
+		           : (c & 0xe0) == 0xc0 ? 2
+		           : (c & 0xf0) == 0xe0 ? 3
+		           : (c & 0xf8) == 0xf0 ? 4
+		                                : 0;
+		uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		if (c == 0 || n == 0 || i + n > len)
+			goto bad;
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				goto bad;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		/* overlong forms, surrogates and values past U+10FFFF */
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			goto bad;
+		if (c == '\n') {
+			p.line++;
+			p.col = 1;
+		} else {
+			p.col++;
+		}
+		i += n;
+	}
+	return false;
+bad:
+	*ret_pos = p;
+	return true;
+}
+
 int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
                        struct config_errors *errs)
 {
@@ -1748,7 +1793,10 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
 		goto out;
 	}
 	apply_defaults(&l, CONFIG_SCOPE_ROOT, l.c);
-	if (!l.nomem)
+	struct pos bad;
+	if (!l.nomem && utf8_bad(text, len, &bad))
+		lerr(&l, bad, NULL, "not valid UTF-8 text (a config file is UTF-8)");
+	else if (!l.nomem)
 		parse_and_walk(&l, text, len);
 out:
 	if (l.nomem)

@@ -228,6 +228,48 @@ static void test_inline_secret_never_shown(void **state)
 	free(got);
 }
 
+/*
+ * Regression (found by tests/fuzz/fuzz_config): libfyaml 0.7.12 loops
+ * forever on a directive line with a malformed byte ("%\x9c"); the loader
+ * must refuse bytes that are not UTF-8 before libfyaml sees them, with the
+ * position of the first bad one.
+ */
+static void test_not_utf8(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		const char *want;
+	} cases[] = {
+	        {"%\x9c", 2, "u.yaml:1:2: not valid UTF-8 text (a config file is UTF-8)"},
+	        {"a: b\n%%%\x9c\n", 10,
+	         "u.yaml:2:4: not valid UTF-8 text (a config file is UTF-8)"},
+	        {"a: \xc0\xaf\n", 6, "u.yaml:1:4: not valid UTF-8 text (a config file is UTF-8)"},
+	        {"a: \xed\xa0\x80\n", 7,
+	         "u.yaml:1:4: not valid UTF-8 text (a config file is UTF-8)"},
+	        {"a: b\0c\n", 7, "u.yaml:1:5: not valid UTF-8 text (a config file is UTF-8)"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct config *c = NULL;
+		struct config_errors errs = {0};
+		assert_int_equal(
+		        config_load_string("u.yaml", cases[i].text, cases[i].len, &c, &errs),
+		        -EINVAL);
+		assert_null(c);
+		assert_int_equal(errs.n, 1);
+		assert_string_equal(errs.v[0], cases[i].want);
+		config_errors_release(&errs);
+	}
+	/* valid UTF-8 beyond ASCII goes through to the YAML checks */
+	struct config *c = NULL;
+	struct config_errors errs = {0};
+	const char *ok = "caf\xc3\xa9: 1\n";
+	assert_int_equal(config_load_string("u.yaml", ok, strlen(ok), &c, &errs), -EINVAL);
+	assert_true(errs.n >= 1);
+	assert_null(strstr(errs.v[0], "UTF-8"));
+	config_errors_release(&errs);
+}
+
 static void test_defaults(void **state)
 {
 	struct config *c = load_ok("t.yaml", HEAD FLAVOR);
@@ -592,6 +634,7 @@ int main(void)
 	        cmocka_unit_test(test_too_many_errors),
 	        cmocka_unit_test(test_config_path),
 	        cmocka_unit_test(test_scalar_types),
+	        cmocka_unit_test(test_not_utf8),
 	};
 	struct CMUnitTest tests[ARRAY_SIZE(error_cases) + ARRAY_SIZE(fixed)];
 	size_t n = 0;
