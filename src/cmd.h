@@ -18,10 +18,11 @@ int cmd_flush(int argc, char **argv);
 int cmd_drain(int argc, char **argv); /* drain and resume */
 
 /*
- * For commands whose only option is -c FILE: 0 to go on, 1 after printing
- * the usage for -h (exit 0), -1 after printing it for anything else (exit 2).
+ * For commands whose only option is -c FILE: parse it and load the config
+ * into *ret. -1 to go on; otherwise the exit code (0 after -h, 2 for a bad
+ * option, 1 for a config that does not load).
  */
-int cmd_parse_config_only(int argc, char **argv, const char *usage, const char **ret_path);
+int cmd_config_only(int argc, char **argv, const char *usage, struct config **ret);
 
 /* Shared by commands: load the config named by -c/RUNNERD_CONFIG, printing every error to stderr.
  */

@@ -19,19 +19,21 @@ int cmd_load_config(const char *explicit_path, struct config **ret)
 	return r;
 }
 
-int cmd_parse_config_only(int argc, char **argv, const char *usage, const char **ret_path)
+int cmd_config_only(int argc, char **argv, const char *usage, struct config **ret)
 {
+	const char *path = NULL;
+
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
 		    i + 1 < argc) {
-			*ret_path = argv[++i];
+			path = argv[++i];
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			printf("usage: %s\n", usage);
-			return 1;
+			return 0;
 		} else {
 			fprintf(stderr, "usage: %s\n", usage);
-			return -1;
+			return 2;
 		}
 	}
-	return 0;
+	return cmd_load_config(path, ret) < 0 ? 1 : -1;
 }

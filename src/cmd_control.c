@@ -312,13 +312,12 @@ int cmd_flush(int argc, char **argv)
 	return r;
 }
 
+/* The daemon (or manager_report_json) says whether nothing we own is left. */
 static bool report_empty(const char *json)
 {
 	json_error_t je;
 	json_t *root = json_loads(json, 0, &je);
-	bool empty = root && json_array_size(json_object_get(root, "runners")) == 0 &&
-	             !*jstr(root, "github_error") && !*jstr(root, "provider_error") &&
-	             !json_is_true(json_object_get(root, "deletions_blocked"));
+	bool empty = root && json_is_true(json_object_get(root, "empty"));
 	json_decref(root);
 	return empty;
 }

@@ -16,7 +16,6 @@
 
 int cmd_github_check(int argc, char **argv)
 {
-	const char *config_file = NULL;
 	struct github_runner_list runners = {0};
 	struct github_token token = {0};
 	struct github_stats st;
@@ -28,14 +27,9 @@ int cmd_github_check(int argc, char **argv)
 	char group_note[160] = "", rate[128] = "rate limit unknown";
 	int rc = 1;
 
-	switch (cmd_parse_config_only(argc, argv, "runnerd github-check [-c FILE]", &config_file)) {
-	case 1:
-		return 0;
-	case -1:
-		return 2;
-	}
-	if (cmd_load_config(config_file, &cfg) < 0)
-		return 1;
+	int early = cmd_config_only(argc, argv, "runnerd github-check [-c FILE]", &cfg);
+	if (early >= 0)
+		return early;
 	if (github_new(cfg, NULL, &gh, &e) < 0 || github_check_scope(gh, &e) < 0 ||
 	    github_list_runners(gh, NULL, &runners, &e) < 0 ||
 	    github_registration_token(gh, &token, &e) < 0)

@@ -143,21 +143,17 @@ static void h_status(void *ctx, const struct http_request *req, struct http_resp
 	buf_release(&out);
 }
 
-static bool query_has(const struct http_request *req, const char *kv)
-{
-	return req->query && strstr(req->query, kv);
-}
-
 static void h_reconcile(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct daemon *d = ctx;
 	struct buf out = BUF_INIT(64 << 20);
 	enum plan_mode mode = PLAN_NORMAL;
 
-	if (strcmp(req->path, "/v1/flush") == 0)
-		mode = query_has(req, "busy=1") ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE;
-	if (strcmp(req->path, "/v1/flush") == 0)
+	if (strcmp(req->path, "/v1/flush") == 0) {
+		mode = str_eq(http_request_arg(req, "busy"), "1") ? PLAN_FLUSH_BUSY
+		                                                  : PLAN_FLUSH_IDLE;
 		log_info("control: flush %s requested", mode == PLAN_FLUSH_BUSY ? "busy" : "idle");
+	}
 	run_pass(d, mode, &out);
 	http_response_json(resp, 200, buf_str(&out));
 	buf_release(&out);

@@ -12,22 +12,15 @@ int cmd_update_runner_bin(int argc, char **argv)
 {
 	static const enum arch arches[] = {ARCH_X64, ARCH_ARM64};
 	static const char *const names[] = {"x64", "arm64"};
-	const char *config_file = NULL;
 	struct config *cfg = NULL;
 	struct github *gh = NULL;
 	struct err e = {0};
 	bool used[2] = {false, false};
 	int rc = 0;
 
-	switch (cmd_parse_config_only(argc, argv, "runnerd update-runner-bin [-c FILE]",
-	                              &config_file)) {
-	case 1:
-		return 0;
-	case -1:
-		return 2;
-	}
-	if (cmd_load_config(config_file, &cfg) < 0)
-		return 1;
+	int early = cmd_config_only(argc, argv, "runnerd update-runner-bin [-c FILE]", &cfg);
+	if (early >= 0)
+		return early;
 	if (github_new(cfg, NULL, &gh, &e) < 0) {
 		fprintf(stderr, "update-runner-bin: %s\n", e.msg);
 		config_free(cfg);

@@ -700,23 +700,16 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 	}
 	if (a->confirm_github && a->runner_id) {
 		r = github_delete_runner(m->gh, a->runner_id, &e);
-		if (r == -EBUSY) {
-			/* a job arrived in between: it is busy now, keep it */
-			if (have_row) {
-				row.phase = PHASE_CREATED;
-				store_instance_put(m->store, &row, NULL);
-			}
-			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
-			           true, "kept: the runner became busy");
-			return;
-		}
 		if (r < 0) {
+			/* GitHub did not confirm: the instance stays. -EBUSY means a job
+			 * arrived in between and the runner is busy now. */
 			if (have_row) {
 				row.phase = PHASE_CREATED;
 				store_instance_put(m->store, &row, NULL);
 			}
 			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
-			           false, e.msg);
+			           r == -EBUSY,
+			           r == -EBUSY ? "kept: the runner became busy" : e.msg);
 			return;
 		}
 	}
@@ -1237,38 +1230,25 @@ bool manager_is_empty(const struct manager_report *r)
 
 /* ---- JSON ------------------------------------------------------------- */
 
-static void json_str(struct buf *out, const char *s)
-{
-	buf_puts(out, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			buf_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			buf_printf(out, "\\u%04x", c);
-		else
-			buf_append(out, s, 1);
-	}
-	buf_puts(out, "\"");
-}
-
 int manager_report_json(const struct manager_report *r, bool draining, struct buf *out)
 {
 	int64_t now = r->finished_at / 1000;
 
-	buf_printf(out,
-	           "{\"draining\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
-	           ",\"duration_ms\":%" PRId64 ",\"github_error\":",
-	           draining ? "true" : "false", r->deletions_blocked ? "true" : "false",
-	           r->started_at, r->finished_at - r->started_at);
-	json_str(out, r->github_error);
+	buf_printf(
+	        out,
+	        "{\"draining\":%s,\"empty\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
+	        ",\"duration_ms\":%" PRId64 ",\"github_error\":",
+	        draining ? "true" : "false", manager_is_empty(r) ? "true" : "false",
+	        r->deletions_blocked ? "true" : "false", r->started_at,
+	        r->finished_at - r->started_at);
+	buf_json_string(out, r->github_error);
 	buf_puts(out, ",\"provider_error\":");
-	json_str(out, r->provider_error);
+	buf_json_string(out, r->provider_error);
 	buf_puts(out, ",\"flavors\":[");
 	for (size_t i = 0; i < r->plan.n_counts; i++) {
 		const struct plan_flavor_count *c = &r->plan.counts[i];
 		buf_printf(out, "%s{\"name\":", i ? "," : "");
-		json_str(out, c->name);
+		buf_json_string(out, c->name);
 		buf_printf(out,
 		           ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
 		           ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
@@ -1280,9 +1260,9 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 	for (size_t i = 0; i < r->plan.n_views; i++) {
 		const struct plan_view *v = &r->plan.views[i];
 		buf_printf(out, "%s{\"name\":", i ? "," : "");
-		json_str(out, v->name);
+		buf_json_string(out, v->name);
 		buf_puts(out, ",\"flavor\":");
-		json_str(out, v->flavor);
+		buf_json_string(out, v->flavor);
 		buf_printf(out,
 		           ",\"github_state\":\"%s\",\"cloud_state\":\"%s\",\"health\":\"%s\","
 		           "\"runner_id\":%" PRId64 ",\"age_s\":%" PRId64 "}",
@@ -1294,15 +1274,15 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 	for (size_t i = 0; i < r->n_events; i++) {
 		const struct manager_event *ev = &r->events[i];
 		buf_printf(out, "%s{\"action\":", i ? "," : "");
-		json_str(out, ev->action);
+		buf_json_string(out, ev->action);
 		buf_puts(out, ",\"name\":");
-		json_str(out, ev->name);
+		buf_json_string(out, ev->name);
 		buf_puts(out, ",\"flavor\":");
-		json_str(out, ev->flavor);
+		buf_json_string(out, ev->flavor);
 		buf_puts(out, ",\"reason\":");
-		json_str(out, ev->reason);
+		buf_json_string(out, ev->reason);
 		buf_printf(out, ",\"ok\":%s,\"outcome\":", ev->ok ? "true" : "false");
-		json_str(out, ev->outcome);
+		buf_json_string(out, ev->outcome);
 		buf_puts(out, "}");
 	}
 	return buf_puts(out, "]}\n");

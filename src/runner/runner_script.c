@@ -506,22 +506,6 @@ static int put_env(struct buf *b, const char *name, const char *value)
 	return r < 0 ? r : buf_puts(b, "\n");
 }
 
-/* s as a JSON string literal (for daemon.json), quotes included. */
-static int json_string(const char *s, struct buf *b)
-{
-	int r = buf_puts(b, "\"");
-
-	for (const unsigned char *p = (const unsigned char *)s; r == 0 && *p; p++) {
-		if (*p == '"' || *p == '\\')
-			r = buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			r = buf_printf(b, "\\u%04x", *p);
-		else
-			r = buf_append(b, p, 1);
-	}
-	return r < 0 ? r : buf_puts(b, "\"");
-}
-
 static bool sha256_ok(const char *s)
 {
 	size_t n = 0;
@@ -676,7 +660,7 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 	for (size_t i = 0; r == 0 && i < labels->n; i++)
 		r = buf_printf(&joined, "%s%s", i ? "," : "", labels->v[i]);
 	if (r == 0 && is_set(rc->dockerhub_mirror))
-		r = json_string(rc->dockerhub_mirror, &mirror);
+		r = buf_json_string(&mirror, rc->dockerhub_mirror);
 	if (r < 0) {
 		r = err_set(e, r, "runner script: a value is too long");
 		goto out;

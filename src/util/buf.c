@@ -116,3 +116,18 @@ char *buf_detach(struct buf *b, size_t *ret_len)
 	b->cap = 0;
 	return p;
 }
+
+int buf_json_string(struct buf *b, const char *s)
+{
+	int r = buf_puts(b, "\"");
+
+	for (const unsigned char *p = (const unsigned char *)s; r == 0 && *p; p++) {
+		if (*p == '"' || *p == '\\')
+			r = buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			r = buf_printf(b, "\\u%04x", *p);
+		else
+			r = buf_append(b, p, 1);
+	}
+	return r < 0 ? r : buf_puts(b, "\"");
+}

@@ -34,6 +34,8 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 const char *buf_str(const struct buf *b);
 /* Hand the data to the caller (malloc'ed, NUL-terminated, never NULL on success); b is reset. */
 char *buf_detach(struct buf *b, size_t *ret_len);
+/* Append s as a JSON string literal, quotes included (controls and DEL as \uXXXX). */
+int buf_json_string(struct buf *b, const char *s);
 /* Overwrite the contents with zeroes before freeing (for secrets). */
 void buf_wipe(struct buf *b);
 

@@ -26,6 +26,17 @@ static void test_buf_bound(void **state)
 	buf_release(NULL);
 }
 
+static void test_buf_json_string(void **state)
+{
+	struct buf b = BUF_INIT(256);
+	assert_int_equal(buf_json_string(&b, "a\"b\\c\n\x01\x7f\xc3\xa9"), 0);
+	assert_string_equal(buf_str(&b), "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\xc3\xa9\"");
+	buf_release(&b);
+	struct buf small = BUF_INIT(4);
+	assert_int_equal(buf_json_string(&small, "abcdef"), -E2BIG);
+	buf_release(&small);
+}
+
 static void test_parse_int(void **state)
 {
 	int64_t v = 7;
@@ -108,9 +119,10 @@ static void test_err(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_buf_bound),      cmocka_unit_test(test_parse_int),
-	        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
-	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
+	        cmocka_unit_test(test_buf_bound),  cmocka_unit_test(test_buf_json_string),
+	        cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_parse_duration),
+	        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_err),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
