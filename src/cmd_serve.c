@@ -120,26 +120,28 @@ static void h_status(void *ctx, const struct http_request *req, struct http_resp
 {
 	struct daemon *d = ctx;
 	struct buf out = BUF_INIT(64 << 20);
+	struct manager_report r;
+	struct err e = {0};
 
+	/* status is now, not the last pass: observe (after a running pass
+	 * ends); an unchanged GitHub list costs no rate limit */
+	if (manager_observe(d->m, &r, &e) == 0) {
+		manager_report_json(&r, manager_draining(d->m), &out);
+		manager_report_release(&r);
+		http_response_json(resp, 200, buf_str(&out));
+		buf_release(&out);
+		return;
+	}
+	manager_report_release(&r);
 	pthread_mutex_lock(&d->lock);
 	bool have = d->have_last;
 	if (have)
 		manager_report_json(&d->last, manager_draining(d->m), &out);
 	pthread_mutex_unlock(&d->lock);
-	if (!have) {
-		/* no pass yet: observe now (costs no rate limit when nothing changed) */
-		struct manager_report r;
-		struct err e = {0};
-		if (manager_observe(d->m, &r, &e) < 0) {
-			manager_report_release(&r);
-			http_response_error(resp, 503, e.msg);
-			buf_release(&out);
-			return;
-		}
-		manager_report_json(&r, manager_draining(d->m), &out);
-		manager_report_release(&r);
-	}
-	http_response_json(resp, 200, buf_str(&out));
+	if (have)
+		http_response_json(resp, 200, buf_str(&out));
+	else
+		http_response_error(resp, 503, e.msg);
 	buf_release(&out);
 }
 

@@ -45,7 +45,10 @@ struct manager {
 	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
 	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
 	int64_t logs_pruned_at;        /* last log retention sweep (unix s) */
-	int64_t runner_group_id;       /* resolved once per pass (org scope) */
+	int64_t runner_bin_at;         /* when runner_tarball was last confirmed (unix s) */
+	int64_t runner_bin_tried_at;   /* last attempt to fetch it (unix s) */
+	int64_t runner_group_id;       /* resolved once (org scope), 0 until then */
+	char group_error[256];         /* why it did not resolve */
 };
 
 static int64_t now_ms(void)
@@ -95,9 +98,11 @@ static void report_add(struct manager *m, struct manager_report *r, const char *
 	                     reason ? reason : "", outcome ? outcome : "ok", &e) < 0)
 		log_debug("action log: %s", e.msg);
 	if (ok)
-		log_info("%s %s%s%s%s%s", action, name && *name ? name : "",
+		log_info("%s %s%s%s%s%s%s%s", action, name && *name ? name : "",
 		         flavor && *flavor ? " flavor=" : "", flavor ? flavor : "",
-		         reason && *reason ? " reason=" : "", reason ? reason : "");
+		         reason && *reason ? " reason=" : "", reason ? reason : "",
+		         outcome && strcmp(outcome, "ok") != 0 ? ": " : "",
+		         outcome && strcmp(outcome, "ok") != 0 ? outcome : "");
 	else
 		log_warn("%s %s%s%s failed: %s", action, name ? name : "",
 		         reason && *reason ? " reason=" : "", reason ? reason : "", outcome);
@@ -114,11 +119,29 @@ static struct provider *provider_for(struct manager *m, const char *flavor_name)
 	return NULL;
 }
 
-/* The provider that owns an instance: by its flavor, else the first that lists it. */
-static struct provider *provider_of(struct manager *m, const char *flavor_name)
+static struct provider *provider_named(struct manager *m, const char *name)
 {
-	struct provider *p = flavor_name ? provider_for(m, flavor_name) : NULL;
-	return p ? p : (m->n_providers ? m->providers[0] : NULL);
+	for (size_t i = 0; name && *name && i < m->n_providers; i++)
+		if (strcmp(m->provider_names[i], name) == 0)
+			return m->providers[i];
+	return NULL;
+}
+
+/*
+ * The provider that holds an instance: the one that listed it, else the one
+ * its row names, else its flavor's. Never a guess: a delete sent to the
+ * wrong provider "succeeds" there and leaks the instance.
+ */
+static struct provider *provider_of(struct manager *m, const struct action *a,
+                                    const struct store_instance *row, const char **ret_name)
+{
+	const char *name = a->provider[0]            ? a->provider
+	                   : row && row->provider[0] ? row->provider
+	                   : config_flavor_find(m->cfg, a->flavor)
+	                           ? config_flavor_find(m->cfg, a->flavor)->provider
+	                           : "";
+	*ret_name = name;
+	return provider_named(m, name);
 }
 
 int manager_new(const struct config *cfg, struct store *store, struct github *gh,
@@ -166,7 +189,39 @@ static size_t used_providers(const struct config *cfg, const char *names[MAX_PRO
 	return n;
 }
 
-static void fetch_runner_bin(struct manager *m)
+/* The verified copy update_runner_bin left in state_dir/runner-bin (current-<arch>). */
+static bool cached_runner_bin(struct manager *m, enum arch arch)
+{
+	char cur[PATH_MAX], line[256], path[PATH_MAX];
+	struct buf b = BUF_INIT(sizeof(line));
+	struct stat st;
+	bool ok = false;
+
+	snprintf(cur, sizeof(cur), "%s/runner-bin/current-%s", m->cfg->manager.state_dir,
+	         arch_name(arch));
+	if (file_read(cur, sizeof(line) - 1, true, &b, NULL) == 0 && b.len > 0 &&
+	    b.len < sizeof(line)) {
+		str_copy(line, b.data, sizeof(line));
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] && !strchr(line, '/') && line[0] != '.') {
+			snprintf(path, sizeof(path), "%s/runner-bin/%s", m->cfg->manager.state_dir,
+			         line);
+			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+				str_copy(m->runner_tarball, path, sizeof(m->runner_tarball));
+				ok = true;
+			}
+		}
+	}
+	buf_release(&b);
+	return ok;
+}
+
+/*
+ * The verified runner package local instances start from: checked against
+ * GitHub at most once an hour, retried every minute while there is none,
+ * and taken from the last verified download when GitHub cannot be reached.
+ */
+static void fetch_runner_bin(struct manager *m, int64_t now)
 {
 	bool need_local = false, changed = false;
 	enum arch arch = ARCH_X64;
@@ -179,14 +234,27 @@ static void fetch_runner_bin(struct manager *m)
 		}
 	if (!need_local)
 		return;
+	if (m->runner_tarball[0] && now - m->runner_bin_at < 3600)
+		return;
+	if (!m->runner_tarball[0] && m->runner_bin_tried_at && now - m->runner_bin_tried_at < 60)
+		return;
+	m->runner_bin_tried_at = now;
 	if (github_update_runner_bin(m->gh, arch, m->cfg->manager.state_dir, &changed,
 	                             m->runner_tarball, sizeof(m->runner_tarball), &e) < 0) {
-		log_warn("runner binary: %s (local instances will fail until it is fetched)",
-		         e.msg);
-		m->runner_tarball[0] = '\0';
+		if (!m->runner_tarball[0] && cached_runner_bin(m, arch))
+			log_warn("runner binary: %s (using the verified copy %s)", e.msg,
+			         m->runner_tarball);
+		else if (!m->runner_tarball[0])
+			log_warn("runner binary: %s (no local instance can start until it is "
+			         "fetched)",
+			         e.msg);
+		else
+			log_warn("runner binary: %s (keeping %s)", e.msg, m->runner_tarball);
 		return;
 	}
-	log_info("runner binary: %s%s", m->runner_tarball, changed ? " (updated)" : "");
+	m->runner_bin_at = now;
+	if (changed)
+		log_info("runner binary: %s (updated)", m->runner_tarball);
 }
 
 int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
@@ -212,6 +280,24 @@ int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 	if (r < 0)
 		goto fail;
 	np = used_providers(cfg, names);
+	/* and every provider that still holds instances of ours, so they are
+	 * cleaned up after their flavor left the config */
+	char row_names[MAX_PROVIDERS][32];
+	size_t n_row_names = 0;
+	struct store_instance_list rows = {0};
+	if (store_instance_list(store, &rows, NULL) == 0) {
+		for (size_t i = 0; i < rows.n; i++) {
+			bool have = !rows.v[i].provider[0];
+			for (size_t j = 0; j < np && !have; j++)
+				have = strcmp(names[j], rows.v[i].provider) == 0;
+			if (!have && np < MAX_PROVIDERS && provider_known(rows.v[i].provider)) {
+				str_copy(row_names[n_row_names], rows.v[i].provider,
+				         sizeof(row_names[0]));
+				names[np++] = row_names[n_row_names++];
+			}
+		}
+		store_instance_list_release(&rows);
+	}
 	for (size_t i = 0; i < np; i++) {
 		r = provider_new(names[i], cfg, &provs[i], e);
 		if (r < 0) {
@@ -224,7 +310,6 @@ int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 		goto fail;
 	m->owns_parts = true;
 	m->lock_fd = lock_fd;
-	fetch_runner_bin(m);
 	*ret = m;
 	return 0;
 fail:
@@ -300,13 +385,6 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 			               names[i]);
 	}
 	pthread_mutex_lock(&m->pass_lock);
-	/* the denylist follows the config: the LXD network ACL is rewritten now */
-	for (size_t i = 0; i < m->n_providers; i++) {
-		struct err de = {0};
-		if (strcmp(m->provider_names[i], "lxd") == 0 &&
-		    lxd_sync_denylist(m->providers[i], &cfg->runner.denylist, &de) < 0)
-			log_warn("lxd denylist: %s", de.msg);
-	}
 	struct github *gh = NULL;
 	int r = github_new(cfg, NULL, &gh, e);
 	if (r == 0) {
@@ -314,6 +392,16 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 			github_free(m->gh);
 		m->gh = gh;
 		m->cfg = cfg;
+		m->runner_group_id = 0; /* github.runner_group may have changed */
+		m->apps_at = 0;
+		m->runner_bin_at = 0;
+		/* the denylist follows the config: the LXD network ACL is rewritten now */
+		for (size_t i = 0; i < m->n_providers; i++) {
+			struct err de = {0};
+			if (strcmp(m->provider_names[i], "lxd") == 0 &&
+			    lxd_sync_denylist(m->providers[i], &cfg->runner.denylist, &de) < 0)
+				log_warn("lxd denylist: %s", de.msg);
+		}
 	}
 	pthread_mutex_unlock(&m->pass_lock);
 	return r;
@@ -368,19 +456,63 @@ static const struct name_ref *name_ref_find(const struct name_ref *v, size_t n, 
 }
 
 /*
+ * How long a booting instance may show a dead runner before it is replaced:
+ * a quarter of the bootstrap timeout, between 10 s and 2 min (the runner
+ * starts seconds after it is installed).
+ */
+static int64_t health_grace(const struct manager *m)
+{
+	int64_t g = m->cfg->manager.bootstrap_timeout / 4;
+	return g < 10 ? 10 : g > 120 ? 120 : g;
+}
+
+struct probe_ctx {
+	struct manager *m;
+	struct instance **v;
+};
+
+static void probe_one(void *ctx, size_t i)
+{
+	struct probe_ctx *c = ctx;
+	struct instance *in = c->v[i];
+	struct provider *p = provider_named(c->m, in->provider);
+	enum health h = HEALTH_UNKNOWN;
+	struct err e = {0};
+
+	if (p && p->ops->health && p->ops->health(p, in->name, &h, &e) < 0) {
+		log_debug("health %s: %s", in->name, e.msg);
+		h = HEALTH_UNKNOWN;
+	}
+	in->probe = h;
+}
+
+/* Run the health probes of the booting instances update_rows picked. */
+static void probe_booting(struct manager *m, struct instance **v, size_t n)
+{
+	struct probe_ctx c = {m, v};
+
+	if (n)
+		executor_run(n, (size_t)m->cfg->manager.create_concurrency, probe_one, &c,
+		             &m->cancel);
+}
+
+/*
  * Fold what was seen into the store before planning, so "seen on GitHub"
  * survives restarts and the planner sees one consistent picture. Only real
  * changes are written: a steady pool costs no store writes.
  */
 static int update_rows(struct manager *m, struct observation *o, int64_t now)
 {
-	size_t ni = o->instances.n, ng = o->gh.n;
+	size_t ni = o->instances.n, ng = o->gh.n, n_probe = 0;
 	struct name_ref *iv = calloc(ni ? ni : 1, sizeof(*iv));
 	struct name_ref *gv = calloc(ng ? ng : 1, sizeof(*gv));
+	struct instance **probe = calloc(ni ? ni : 1, sizeof(*probe));
+	int64_t grace = health_grace(m);
 
-	if (!iv || !gv) {
+	if (!iv || !gv || !probe) {
 		free(iv);
 		free(gv);
+		free(probe);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < ni; i++)
@@ -394,7 +526,7 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 		struct store_instance *row = &o->rows.v[i];
 		struct store_instance old = *row;
 		const struct name_ref *ir = name_ref_find(iv, ni, row->name);
-		const struct instance *in = NULL;
+		struct instance *in = NULL;
 
 		/* two instances with one name: the newest speaks for the row */
 		for (; ir && ir < iv + ni && strcmp(ir->name, row->name) == 0; ir++)
@@ -429,6 +561,22 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 				row->busy_since = 0;
 			}
 		}
+		/*
+		 * Booting past the health grace and within the bootstrap timeout
+		 * (no runner yet, or registered and offline): worth asking the
+		 * provider whether the runner died. Idle, busy and finished
+		 * runners are never probed: GitHub speaks for them.
+		 */
+		if (in && in->state == CLOUD_ACTIVE && o->runners_complete &&
+		    row->phase == PHASE_CREATED &&
+		    (row->github_state == GH_OFFLINE ||
+		     (row->github_state == GH_ABSENT && !row->seen_on_github))) {
+			int64_t since =
+			        row->created_at > 0 ? row->created_at : (int64_t)in->created_at;
+			if (since > 0 && now - since > grace &&
+			    now - since <= m->cfg->manager.bootstrap_timeout)
+				probe[n_probe++] = in;
+		}
 		bool changed = memcmp(&old, row, sizeof(old)) != 0;
 		/* last_seen alone is not worth a durable write every pass */
 		if (o->runners_complete && row->github_state != GH_ABSENT)
@@ -441,6 +589,8 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 	}
 	free(iv);
 	free(gv);
+	probe_booting(m, probe, n_probe);
+	free(probe);
 	return 0;
 }
 
@@ -468,10 +618,26 @@ static int observe(struct manager *m, struct observation *o, struct manager_repo
 			instance_list_release(&l);
 			continue;
 		}
-		for (size_t j = 0; j < l.n; j++)
+		for (size_t j = 0; j < l.n; j++) {
+			str_copy(l.v[j].provider, m->provider_names[i], sizeof(l.v[j].provider));
 			if (instance_list_add(&o->instances, &l.v[j]) < 0)
 				o->instances_complete = false;
+		}
 		instance_list_release(&l);
+	}
+	/* a row on a provider that is not open cannot be seen: nothing is complete */
+	for (size_t i = 0; i < o->rows.n; i++) {
+		const char *pn = o->rows.v[i].provider;
+		if (pn[0] && !provider_named(m, pn) &&
+		    name_is_owned(m->cfg->manager.name, o->rows.v[i].name)) {
+			o->instances_complete = false;
+			snprintf(rep->provider_error, sizeof(rep->provider_error),
+			         "%s (of %s) is not open: configure a flavor on it or restart", pn,
+			         o->rows.v[i].name);
+			log_warn("provider %s holds %s but is not open (no deletions this pass)",
+			         pn, o->rows.v[i].name);
+			break;
+		}
 	}
 
 	err_clear(&e);
@@ -515,6 +681,7 @@ static int plan_pass(struct manager *m, struct observation *o, enum plan_mode mo
 	        .now = now,
 	        .bootstrap_timeout = m->cfg->manager.bootstrap_timeout,
 	        .job_timeout = m->cfg->manager.job_timeout,
+	        .health_grace = health_grace(m),
 	        .mode = mode,
 	        .draining = m->draining,
 	        .flavors = o->flavors,
@@ -556,8 +723,35 @@ static int new_runner_name(const char *manager, char *out, size_t cap)
 	return 0;
 }
 
-/* Pull the metrics files an instance wrote into state_dir/metrics/<name>/ (best effort). */
-static void extract_metrics(struct manager *m, struct provider *p, const char *name)
+/*
+ * Pull the metrics files an instance wrote into state_dir/metrics/<name>/
+ * (best effort). A runner leaves GitHub's list a moment before its wrapper
+ * writes post-job-metrics.json: for a finished runner whose job started
+ * (pre-job file present), wait up to POST_JOB_WAIT_MS for it while the
+ * instance still runs.
+ */
+#define POST_JOB_WAIT_MS 15000
+
+static int pull_post_job(struct manager *m, struct provider *p, const char *name, const char *file,
+                         struct buf *b, struct err *e)
+{
+	int r = p->ops->pull_file(p, name, file, METRICS_FILE_MAX, b, e);
+
+	for (int waited = 0; r == -ENOENT && waited < POST_JOB_WAIT_MS && !m->cancel;
+	     waited += 500) {
+		struct instance in;
+		bool running = p->ops->get(p, name, &in, NULL) == 0 && in.state == CLOUD_ACTIVE;
+		if (running)
+			usleep(500 * 1000);
+		err_clear(e);
+		r = p->ops->pull_file(p, name, file, METRICS_FILE_MAX, b, e);
+		if (!running)
+			break;
+	}
+	return r;
+}
+
+static void extract_metrics(struct manager *m, struct provider *p, const char *name, bool finished)
 {
 	static const char *const files[] = {
 	        "metrics/pre-job-metrics.json",
@@ -567,19 +761,22 @@ static void extract_metrics(struct manager *m, struct provider *p, const char *n
 	};
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	struct err e = {0};
-	bool made = false;
+	bool made = false, job_started = false;
 
 	snprintf(dir, sizeof(dir), "%s/metrics/%s", m->cfg->manager.state_dir, name);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		struct buf b = BUF_INIT(METRICS_FILE_MAX);
 		err_clear(&e);
-		int r = p->ops->pull_file(p, name, files[i], METRICS_FILE_MAX, &b, &e);
+		int r = i == 1 && finished && job_started
+		                ? pull_post_job(m, p, name, files[i], &b, &e)
+		                : p->ops->pull_file(p, name, files[i], METRICS_FILE_MAX, &b, &e);
 		if (r < 0) {
 			if (r != -ENOENT)
 				log_warn("metrics %s: %s: %s", name, files[i], e.msg);
 			buf_release(&b);
 			continue;
 		}
+		job_started = job_started || i == 0;
 		if (!made && mkdir_p(dir, 0700, &e) < 0) {
 			log_warn("metrics %s: %s", name, e.msg);
 			buf_release(&b);
@@ -627,31 +824,62 @@ static void save_one_log(struct manager *m, struct provider *p, const char *name
 	buf_release(&b);
 }
 
+/*
+ * The _diag folders (runnerd's own unpacked runner, then the image's), the
+ * startup log, cloud-init's output and the syslog. Bounded in files and in
+ * time as well as in bytes: a job can fill _diag with thousands of entries,
+ * and the pass waits for this.
+ */
+#define LOG_DIAG_FILES_MAX 64
+#define LOG_SAVE_BUDGET_MS 60000
+
 static void save_logs(struct manager *m, struct provider *p, const char *name)
 {
+	static const char *const diag_dirs[] = {"runner/_diag", RUNNER_IMAGE_DIR "/_diag"};
+	static const struct {
+		const char *src, *dst;
+	} singles[] = {
+	        {"startup.log", "startup.log"},
+	        {"/var/log/cloud-init-output.log", "cloud-init-output.log"},
+	        {"/var/log/syslog", "syslog"},
+	};
 	char dir[PATH_MAX], diag[PATH_MAX], src[PATH_MAX];
-	size_t budget = LOG_TOTAL_MAX;
-	struct strv files = {0};
-	struct err e = {0};
+	size_t budget = LOG_TOTAL_MAX, taken = 0;
+	int64_t deadline = now_ms() + LOG_SAVE_BUDGET_MS;
 
 	snprintf(dir, sizeof(dir), "%s/%s", m->cfg->manager.log_dir, name);
 	snprintf(diag, sizeof(diag), "%s/_diag", dir);
-	if (p->ops->list_files && p->ops->list_files(p, name, "runner/_diag", &files, &e) == 0) {
-		for (size_t i = 0; i < files.n; i++) {
+	for (size_t d = 0; d < ARRAY_SIZE(diag_dirs) && p->ops->list_files; d++) {
+		struct strv files = {0};
+		struct err e = {0};
+		if (p->ops->list_files(p, name, diag_dirs[d], &files, &e) < 0) {
+			provider_strv_release(&files);
+			continue;
+		}
+		for (size_t i = 0; i < files.n && taken < LOG_DIAG_FILES_MAX; i++) {
 			/* names from the instance: plain file names only */
 			if (strchr(files.v[i], '/') || files.v[i][0] == '.')
 				continue;
-			snprintf(src, sizeof(src), "runner/_diag/%s", files.v[i]);
+			if (now_ms() > deadline || m->cancel)
+				break;
+			snprintf(src, sizeof(src), "%s/%s", diag_dirs[d], files.v[i]);
 			save_one_log(m, p, name, src, diag, files.v[i], &budget);
+			taken++;
 		}
+		if (files.n > LOG_DIAG_FILES_MAX)
+			log_warn("logs %s: %s holds %zu files, saved %zu", name, diag_dirs[d],
+			         files.n, taken);
+		provider_strv_release(&files);
 	}
-	provider_strv_release(&files);
-	save_one_log(m, p, name, "startup.log", dir, "startup.log", &budget);
-	save_one_log(m, p, name, "/var/log/syslog", dir, "syslog", &budget);
+	for (size_t i = 0; i < ARRAY_SIZE(singles) && now_ms() <= deadline && !m->cancel; i++)
+		save_one_log(m, p, name, singles[i].src, dir, singles[i].dst, &budget);
+	if (now_ms() > deadline)
+		log_warn("logs %s: stopped after %d s, some logs were not saved", name,
+		         LOG_SAVE_BUDGET_MS / 1000);
 	log_info("logs of %s saved in %s", name, dir);
 }
 
-/* Remove saved logs older than log_retention (at most once an hour). */
+/* Remove saved logs and action log entries older than log_retention (at most once an hour). */
 static void prune_logs(struct manager *m, int64_t now)
 {
 	DIR *d;
@@ -660,6 +888,10 @@ static void prune_logs(struct manager *m, int64_t now)
 	if (m->logs_pruned_at && now - m->logs_pruned_at < 3600)
 		return;
 	m->logs_pruned_at = now;
+	/* the store's action log follows the same retention */
+	struct err pe = {0};
+	if (store_prune_actions(m->store, now - m->cfg->manager.log_retention, &pe) < 0)
+		log_warn("action log retention: %s", pe.msg);
 	d = opendir(m->cfg->manager.log_dir);
 	if (!d)
 		return;
@@ -681,20 +913,51 @@ static void prune_logs(struct manager *m, int64_t now)
 	closedir(d);
 }
 
+/* An older instance that shares its name with the one kept: only it goes. */
+static void do_delete_duplicate(struct exec_ctx *x, const struct action *a)
+{
+	struct manager *m = x->m;
+	const char *pname;
+	struct provider *p = provider_of(x->m, a, NULL, &pname);
+	struct err e = {0};
+	int r;
+
+	if (!p || !a->provider[0]) {
+		report_add(m, x->rep, "delete", a->name, a->flavor, "duplicate", false,
+		           "its provider is not known: left alone");
+		return;
+	}
+	r = p->ops->delete (p, a->name, &e);
+	report_add(m, x->rep, "delete", a->name, a->flavor, "duplicate", r == 0,
+	           r == 0 ? "ok" : e.msg);
+}
+
 static void do_delete(struct exec_ctx *x, const struct action *a)
 {
 	struct manager *m = x->m;
 	struct store_instance row;
 	bool have_row = store_instance_get(m->store, a->name, &row, NULL) == 0;
 	const char *why = delete_reason_name(a->why);
-	struct provider *p = provider_of(m, have_row ? row.flavor : NULL);
+	const char *flavor = have_row ? row.flavor : a->flavor;
+	const char *pname;
+	struct provider *p = provider_of(m, a, have_row ? &row : NULL, &pname);
 	struct err e = {0};
 	int r;
 
+	if (a->why == WHY_DUPLICATE) {
+		do_delete_duplicate(x, a);
+		return;
+	}
+	if (a->delete_instance && !p) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "its provider \"%s\" is not open: kept", pname);
+		report_add(m, x->rep, "delete", a->name, flavor, why, false, msg);
+		return;
+	}
 	if (have_row && row.phase != PHASE_DELETING) {
 		row.phase = PHASE_DELETING;
 		if (store_instance_put(m->store, &row, &e) < 0) {
-			report_add(m, x->rep, "delete", a->name, row.flavor, why, false, e.msg);
+			report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
 			return;
 		}
 	}
@@ -707,22 +970,20 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 				row.phase = PHASE_CREATED;
 				store_instance_put(m->store, &row, NULL);
 			}
-			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
-			           r == -EBUSY,
+			report_add(m, x->rep, "delete", a->name, flavor, why, r == -EBUSY,
 			           r == -EBUSY ? "kept: the runner became busy" : e.msg);
 			return;
 		}
 	}
-	if (a->delete_instance && p) {
+	if (a->delete_instance) {
 		if (a->extract_metrics)
-			extract_metrics(m, p, a->name);
+			extract_metrics(m, p, a->name, a->why == WHY_FINISHED);
 		if (a->pull_logs)
 			save_logs(m, p, a->name);
 		err_clear(&e);
 		r = p->ops->delete (p, a->name, &e);
 		if (r < 0) {
-			report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why,
-			           false, e.msg);
+			report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
 			return; /* the row stays DELETING: the next pass retries */
 		}
 	}
@@ -735,7 +996,7 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 	}
 	if (have_row && a->delete_instance)
 		store_instance_delete(m->store, a->name, NULL);
-	report_add(m, x->rep, "delete", a->name, have_row ? row.flavor : "", why, true, "ok");
+	report_add(m, x->rep, "delete", a->name, flavor, why, true, "ok");
 }
 
 static void do_delete_runner(struct exec_ctx *x, const struct action *a)
@@ -824,6 +1085,17 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		           "no such flavor or provider");
 		return;
 	}
+	if (strcmp(f->provider, "local") == 0 && !m->runner_tarball[0]) {
+		/* nothing to run: do not spend a JIT registration on it */
+		report_add(m, x->rep, "create", "", a->flavor, "", false,
+		           "no verified runner package yet (see the runner binary warning)");
+		return;
+	}
+	if (m->cfg->runner.jit && !m->runner_group_id) {
+		report_add(m, x->rep, "create", "", a->flavor, "", false,
+		           m->group_error[0] ? m->group_error : "runner group not resolved");
+		return;
+	}
 	if (new_runner_name(m->cfg->manager.name, t->name, sizeof(t->name)) < 0) {
 		report_add(m, x->rep, "create", "", a->flavor, "", false,
 		           "no randomness for a name");
@@ -894,13 +1166,23 @@ fail:
 	/* leave nothing behind: the instance, the JIT registration, then the row */
 	{
 		struct err e2 = {0};
-		if (p->ops->delete (p, t->name, &e2) < 0)
-			log_warn("create %s: cleanup of the instance failed: %s", t->name, e2.msg);
+		bool instance_gone = p->ops->delete (p, t->name, &e2) == 0;
+		if (!instance_gone)
+			log_warn(
+			        "create %s: cleanup of the instance failed: %s (retried next pass)",
+			        t->name, e2.msg);
 		if (jit.runner_id && github_delete_runner(m->gh, jit.runner_id, &e2) < 0)
 			log_warn(
 			        "create %s: cleanup of the runner failed: %s (retried as dangling)",
 			        t->name, e2.msg);
-		store_instance_delete(m->store, t->name, NULL);
+		if (instance_gone) {
+			store_instance_delete(m->store, t->name, NULL);
+		} else if (row.name[0]) {
+			/* the row stays, DELETING: the next pass deletes what is left
+			 * instead of adopting it as a runner that holds a slot */
+			row.phase = PHASE_DELETING;
+			store_instance_put(m->store, &row, NULL);
+		}
 	}
 	report_add(m, x->rep, "create", t->name, f->name, "", false, e.msg);
 out:
@@ -912,6 +1194,32 @@ out:
 	buf_wipe(&env);
 	buf_release(&script);
 	runner_labels_release(&labels);
+}
+
+/*
+ * An instance of ours with no row (a crash before the row was written, or a
+ * lost store): record it as it is -- its provider, its own creation time
+ * (so the bootstrap timeout and the scale-down order still hold), its state.
+ */
+static void do_adopt(struct exec_ctx *x, const struct action *a)
+{
+	struct store_instance row = {0};
+	const struct config_flavor *f = config_flavor_find(x->m->cfg, a->flavor);
+	struct err e = {0};
+	int r;
+
+	str_copy(row.name, a->name, sizeof(row.name));
+	str_copy(row.flavor, a->flavor, sizeof(row.flavor));
+	str_copy(row.provider,
+	         a->provider[0] ? a->provider
+	         : f            ? f->provider
+	                        : "",
+	         sizeof(row.provider));
+	row.phase = PHASE_CREATED;
+	row.created_at = a->created_at > 0 ? a->created_at : now_ms() / 1000;
+	row.cloud_state = a->cloud;
+	r = store_instance_put(x->m->store, &row, &e);
+	report_add(x->m, x->rep, "adopt", a->name, a->flavor, "", r == 0, r == 0 ? "ok" : e.msg);
 }
 
 static void run_task(void *ctx, size_t i)
@@ -930,20 +1238,9 @@ static void run_task(void *ctx, size_t i)
 	case ACTION_DELETE_RUNNER:
 		do_delete_runner(x, t->a);
 		break;
-	case ACTION_ADOPT: {
-		struct store_instance row = {0};
-		const struct config_flavor *f = config_flavor_find(x->m->cfg, t->a->flavor);
-		str_copy(row.name, t->a->name, sizeof(row.name));
-		str_copy(row.flavor, t->a->flavor, sizeof(row.flavor));
-		str_copy(row.provider, f ? f->provider : "", sizeof(row.provider));
-		row.phase = PHASE_CREATED;
-		row.created_at = now_ms() / 1000;
-		row.cloud_state = CLOUD_ACTIVE;
-		int r = store_instance_put(x->m->store, &row, &e);
-		report_add(x->m, x->rep, "adopt", t->a->name, t->a->flavor, "", r == 0,
-		           r == 0 ? "ok" : e.msg);
+	case ACTION_ADOPT:
+		do_adopt(x, t->a);
 		break;
-	}
 	case ACTION_FORGET: {
 		int r = store_instance_delete(x->m->store, t->a->name, &e);
 		report_add(x->m, x->rep, "forget", t->a->name, "", delete_reason_name(t->a->why),
@@ -962,11 +1259,16 @@ static void resolve_runner_group(struct manager *m)
 		m->runner_group_id = 1;
 		return;
 	}
+	/* never a silent fallback to the default group: runners registered in
+	 * the wrong group run jobs the operator did not mean them to */
 	if (github_runner_group_id(m->gh, m->cfg->github.runner_group, &id, &e) < 0) {
-		log_warn("runner group %s: %s (using the default group)",
+		log_warn("runner group %s: %s (no runner is created until it resolves)",
 		         m->cfg->github.runner_group, e.msg);
-		id = 1;
+		snprintf(m->group_error, sizeof(m->group_error), "runner group %s: %s",
+		         m->cfg->github.runner_group, e.msg);
+		return;
 	}
+	m->group_error[0] = '\0';
 	m->runner_group_id = id;
 }
 
@@ -976,8 +1278,14 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 	size_t n = 0, k = 0;
 	bool creates = false;
 
+	/* adoptions first: every instance acted on below then has its row */
+	for (size_t i = 0; i < plan->n_actions; i++)
+		if (plan->actions[i].kind == ACTION_ADOPT)
+			do_adopt(&x, &plan->actions[i]);
 	for (size_t i = 0; i < plan->n_actions; i++) {
 		const struct action *a = &plan->actions[i];
+		if (a->kind == ACTION_ADOPT)
+			continue;
 		n += a->kind == ACTION_CREATE ? (size_t)a->count : 1;
 		creates = creates || a->kind == ACTION_CREATE;
 	}
@@ -990,17 +1298,17 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 		        plan->actions[i].kind == ACTION_CREATE
 		                ? config_flavor_find(m->cfg, plan->actions[i].flavor)
 		                : NULL;
-		if (f && strcmp(f->provider, "local") != 0) {
+		if (f && strcmp(f->provider, "local") != 0)
 			refresh_downloads(m, now_ms() / 1000);
-			break;
-		}
+		else if (f)
+			fetch_runner_bin(m, now_ms() / 1000);
 	}
 	x.tasks = calloc(n, sizeof(*x.tasks));
 	if (!x.tasks)
 		return -ENOMEM;
 	for (size_t i = 0; i < plan->n_actions; i++) {
 		const struct action *a = &plan->actions[i];
-		int64_t c = a->kind == ACTION_CREATE ? a->count : 1;
+		int64_t c = a->kind == ACTION_CREATE ? a->count : a->kind == ACTION_ADOPT ? 0 : 1;
 		for (int64_t j = 0; j < c; j++)
 			x.tasks[k++].a = a;
 	}

@@ -33,7 +33,9 @@
  *   makes it surplus.
  * - duplicate: several instances with one name: the newest (created_at;
  *   ties keep the first listed) is the instance; every older one gets
- *   DELETE (why DUPLICATE, its provider_id, no runner, no metrics).
+ *   DELETE (why DUPLICATE, its provider_id and provider, no runner, no
+ *   metrics) -- unless both were listed by the same named provider, which
+ *   cannot be told apart by name (left alone).
  * - row, no instance listed, provider list complete: the instance is gone.
  *   Phase CREATING (a create that never finished: a crash) or CREATED (it
  *   went away behind our back) -> DELETE (why STALE / VANISHED,
@@ -64,6 +66,12 @@
  *   than bootstrap_timeout -> DELETE (why OFFLINE, confirm_github,
  *   extract_metrics, pull_logs); otherwise booting (a JIT runner is listed
  *   offline from the moment it is registered), holds a slot.
+ * - booting (offline or never seen, within the bootstrap timeout) but the
+ *   provider's health probe (instance.probe, filled by the manager) says
+ *   UNHEALTHY -- the runner was installed and is not running -- and age >
+ *   health_grace: dead -> DELETE (why DEAD, confirm_github, extract_metrics,
+ *   pull_logs), no slot: a runner that crashed at start is replaced now,
+ *   not after the bootstrap timeout.
  * - instance, runner absent from a complete list: seen_on_github (the
  *   manager records it before planning, so this or an earlier pass) ->
  *   finished: DELETE (why FINISHED, extract_metrics) at once, no slot.
@@ -93,7 +101,8 @@
  * desired (scale-down), only with both lists complete: victims, in order,
  * are booting names (registered offline or not yet registered), newest
  * first, then idle names, newest first; never busy or in-flight names (what
- * the cleanup rules delete is not counted, so it goes "first"). A victim
+ * the cleanup rules delete is not counted, so it goes "first"). Every victim
+ * gets extract_metrics (its installation timestamps are metrics too). A victim
  * with a runner on GitHub gets confirm_github (the executor deletes the
  * runner first and the instance only if GitHub confirmed: 422 means it just
  * became busy); one without gets a plain delete. why SCALE_DOWN, or DRAIN
@@ -109,7 +118,8 @@
  * completeness: each listed instance and each row's instance with
  * delete_instance, never confirm_github, runner_id when known (listed, or
  * the row's when GitHub's list is incomplete), extract_metrics when the
- * runner is or may be busy; dangling runners busy or not; the cleanup
+ * instance is listed or may be (provider list incomplete), pull_logs for
+ * an unhealthy listed one (a stuck busy runner); dangling runners busy or not; the cleanup
  * reason is kept when one applies, why FLUSH otherwise. FORGET still needs
  * both lists complete. It creates nothing either.
  *
@@ -174,6 +184,8 @@ const char *delete_reason_name(enum delete_reason w)
 		return "duplicate";
 	case WHY_RETRY:
 		return "retry";
+	case WHY_DEAD:
+		return "dead";
 	}
 	return "?";
 }
@@ -397,6 +409,12 @@ static void classify_listed(const struct plan_input *in, struct entry *e)
 		break;
 	}
 	/* booting: registered offline, or not registered yet, within the timeout */
+	if (e->inst->probe == HEALTH_UNHEALTHY && age > in->health_grace) {
+		/* the provider saw the runner installed and not running: it died */
+		e->health = HEALTH_UNHEALTHY;
+		set_cleanup(e, ACTION_DELETE, WHY_DEAD, F_CONFIRM | F_METRICS | F_LOGS);
+		return;
+	}
 	e->health = HEALTH_HEALTHY;
 	if (deleting) {
 		set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM);
@@ -452,6 +470,15 @@ static void classify(const struct plan_input *in, struct entry *e)
 		classify_listed(in, e);
 }
 
+/* Where the instance lives: the provider that listed it, else the row's. */
+static void provider_of_entry(struct action *a, const struct entry *e)
+{
+	const char *p = e->inst && e->inst->provider[0] ? e->inst->provider
+	                : e->row                        ? e->row->provider
+	                                                : "";
+	str_copy(a->provider, p, sizeof(a->provider));
+}
+
 static void fill_delete(struct action *a, const struct entry *e, enum delete_reason why,
                         unsigned flags)
 {
@@ -463,6 +490,7 @@ static void fill_delete(struct action *a, const struct entry *e, enum delete_rea
 	/* confirming needs a runner to ask GitHub about */
 	a->confirm_github = (flags & F_CONFIRM) && e->runner && a->kind == ACTION_DELETE;
 	str_copy(a->flavor, e->flavor, sizeof(a->flavor));
+	provider_of_entry(a, e);
 }
 
 static void emit_cleanup(struct out *o, const struct entry *e)
@@ -483,12 +511,15 @@ static void emit_duplicates(struct out *o, const struct plan_input *in, const st
 		const struct instance *d = &in->instances[e->insts[i].idx];
 		struct action *a;
 
-		if (d == e->inst)
+		/* one provider cannot hold two instances of one name; if one did,
+		 * a delete by name could hit the one kept: leave it */
+		if (d == e->inst || (d->provider[0] && str_eq(d->provider, e->inst->provider)))
 			continue;
 		a = out_add(o, ACTION_DELETE, e->name);
 		a->why = WHY_DUPLICATE;
 		a->delete_instance = true;
 		str_copy(a->provider_id, d->provider_id, sizeof(a->provider_id));
+		str_copy(a->provider, d->provider, sizeof(a->provider));
 		str_copy(a->flavor, e->flavor, sizeof(a->flavor));
 	}
 }
@@ -514,10 +545,10 @@ static void emit_flush_busy(struct out *o, const struct plan_input *in, const st
 		fill_delete(a, e, e->cwhy, e->cflags & ~F_CONFIRM);
 		return;
 	}
-	/* a job may be running (or may have run) on an instance that may still be there */
-	flags = (e->gh == GH_BUSY || e->gh == GH_UNKNOWN) && (e->inst || !in->instances_complete)
-	                ? F_METRICS
-	                : 0;
+	/* metrics from an instance that may still be there; logs from a stuck one */
+	flags = e->inst || !in->instances_complete ? F_METRICS : 0;
+	if (e->health == HEALTH_UNHEALTHY && e->inst)
+		flags |= F_LOGS;
 	fill_delete(a, e, WHY_FLUSH, flags);
 }
 
@@ -551,7 +582,7 @@ static void emit_victims(struct out *o, struct entry *ents, size_t n_ents,
 	qsort(scratch, k, sizeof(*scratch), victim_cmp);
 	for (size_t i = 0; i < k && (int64_t)i < n; i++) {
 		struct action *a = out_add(o, ACTION_DELETE, scratch[i]->name);
-		fill_delete(a, scratch[i], why, F_CONFIRM);
+		fill_delete(a, scratch[i], why, F_CONFIRM | F_METRICS);
 	}
 }
 
@@ -714,6 +745,9 @@ int planner_plan(const struct plan_input *in, struct plan *ret)
 		if (ents[i].adopt) {
 			struct action *a = out_add(&o, ACTION_ADOPT, ents[i].name);
 			str_copy(a->flavor, ents[i].inst->flavor, sizeof(a->flavor));
+			str_copy(a->provider, ents[i].inst->provider, sizeof(a->provider));
+			a->created_at = (int64_t)ents[i].inst->created_at;
+			a->cloud = ents[i].inst->state;
 		}
 	}
 

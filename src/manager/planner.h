@@ -46,6 +46,7 @@ struct plan_input {
 	int64_t now;
 	int64_t bootstrap_timeout; /* seconds */
 	int64_t job_timeout;       /* seconds */
+	int64_t health_grace;      /* seconds: a failed health probe counts only past this age */
 	enum plan_mode mode;
 	bool draining;
 
@@ -91,6 +92,8 @@ enum delete_reason {
 	WHY_DRAIN,
 	WHY_DUPLICATE, /* an older instance with the same name */
 	WHY_RETRY,     /* a delete decided earlier (row in PHASE_DELETING) did not finish */
+	WHY_DEAD,      /* booting past the health grace, and the provider's check found
+	                  the runner installed but not running */
 };
 
 const char *action_kind_name(enum action_kind k);
@@ -102,12 +105,15 @@ struct action {
 	char name[INSTANCE_NAME_MAX]; /* instance / runner name ("" for CREATE) */
 	char flavor[64];       /* CREATE, ADOPT; DELETE/FORGET: the name's flavor, for counts */
 	char provider_id[128]; /* DELETE of a duplicate: which one */
-	int64_t count;         /* CREATE */
-	int64_t runner_id;     /* DELETE / DELETE_RUNNER: 0 when none on GitHub */
-	bool extract_metrics;  /* pull metrics before the instance goes */
-	bool pull_logs;        /* unhealthy: save _diag logs first */
-	bool confirm_github;   /* delete the runner first; keep the instance on 422 */
-	bool delete_instance;  /* DELETE: the instance too (false: runner only) */
+	char provider[32];  /* the provider of the instance ("" unknown: the row's or flavor's) */
+	int64_t created_at; /* ADOPT: the instance's creation time (0 unknown) */
+	enum cloud_state cloud; /* ADOPT: its state */
+	int64_t count;          /* CREATE */
+	int64_t runner_id;      /* DELETE / DELETE_RUNNER: 0 when none on GitHub */
+	bool extract_metrics;   /* pull metrics before the instance goes */
+	bool pull_logs;         /* unhealthy: save _diag logs first */
+	bool confirm_github;    /* delete the runner first; keep the instance on 422 */
+	bool delete_instance;   /* DELETE: the instance too (false: runner only) */
 };
 
 /* What the planner concluded about each name, for status and metrics. */

@@ -32,6 +32,14 @@ int provider_new(const char *name, const struct config *cfg, struct provider **r
 	return err_set(e, -ENOENT, "provider %s: unknown (or not built in)", name);
 }
 
+bool provider_known(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(provider_backends); i++)
+		if (strcmp(provider_backends[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 void provider_free(struct provider *p)
 {
 	if (p && p->ops && p->ops->free)

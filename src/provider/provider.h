@@ -40,6 +40,9 @@ struct instance {
 	char flavor[64];       /* as recorded by the provider, "" when unknown */
 	enum cloud_state state;
 	time_t created_at; /* 0 when unknown */
+	/* Filled by the manager, not by providers: */
+	char provider[32]; /* the provider that listed it */
+	enum health probe; /* provider health check of a booting instance, UNKNOWN if none */
 };
 
 struct instance_list {
@@ -120,6 +123,8 @@ struct provider {
 
 /* Pick a provider by name ("local", ...) and set it up from cfg. */
 int provider_new(const char *name, const struct config *cfg, struct provider **ret, struct err *e);
+/* Whether a provider of that name is built in. */
+bool provider_known(const char *name);
 void provider_free(struct provider *p);
 
 #endif

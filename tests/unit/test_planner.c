@@ -15,6 +15,7 @@
  *   row:     NAME [f=FLAVOR] [creating|created|deleting] [age=N|t0] [seen] [busy=AGE] [rid=N]
  *            (default f=small created age=100)
  *   inst:    NAME [f=FLAVOR] [active|created|stopped|error|deleted|unknown] [age=N|t0] [pid=X]
+ *            [prov=PROVIDER] [probe=ok|bad]
  *            (default f=small active age=100 pid=p<NAME>)
  *   runner:  NAME [idle|busy|offline|offbusy] [id=N]  (default idle, id 1000+N)
  *   expect:  CREATE FLAVOR N | ADOPT NAME [f=X] | FORGET NAME
@@ -39,6 +40,7 @@
 #define NOW        1000000
 #define BOOT       1200
 #define JOBTO      21600
+#define GRACE      120
 #define MAXN       16
 #define MAXF       4
 #define TOK        128
@@ -268,6 +270,12 @@ static void parse_inst(struct instance *x, const char *line)
 			x->created_at = 0;
 		else if ((v = kv(tok, "pid")))
 			str_copy(x->provider_id, v, sizeof(x->provider_id));
+		else if ((v = kv(tok, "prov")))
+			str_copy(x->provider, v, sizeof(x->provider));
+		else if ((v = kv(tok, "probe")) && !strcmp(v, "bad"))
+			x->probe = HEALTH_UNHEALTHY;
+		else if ((v = kv(tok, "probe")) && !strcmp(v, "ok"))
+			x->probe = HEALTH_HEALTHY;
 		else
 			fail_msg("inst: bad token '%s'", tok);
 	}
@@ -309,6 +317,7 @@ static void build(const struct tcase *tc, struct fixture *fx)
 	in->now = NOW;
 	in->bootstrap_timeout = BOOT;
 	in->job_timeout = JOBTO;
+	in->health_grace = GRACE;
 	in->instances_complete = true;
 	in->runners_complete = true;
 	while (next_tok(&s, tok, sizeof(tok))) {
@@ -554,11 +563,12 @@ static void check_invariants(const struct plan_input *in, const struct plan *p)
 struct expect_action {
 	struct action a;
 	bool check_flavor;
+	bool check_provider;
 };
 
 static bool why_of(const char *tok, enum delete_reason *ret)
 {
-	for (int w = WHY_NONE; w <= WHY_RETRY; w++)
+	for (int w = WHY_NONE; w <= WHY_DEAD; w++)
 		if (!strcmp(tok, delete_reason_name((enum delete_reason)w))) {
 			*ret = (enum delete_reason)w;
 			return true;
@@ -619,6 +629,8 @@ static bool parse_expect_action(const char *line, struct expect_action *ret)
 			str_copy(a->provider_id, v, sizeof(a->provider_id));
 		else if ((v = kv(tok, "f")))
 			str_copy(a->flavor, v, sizeof(a->flavor)), ret->check_flavor = true;
+		else if ((v = kv(tok, "prov")))
+			str_copy(a->provider, v, sizeof(a->provider)), ret->check_provider = true;
 		else
 			fail_msg("expect: bad token '%s'", tok);
 	}
@@ -634,7 +646,8 @@ static bool action_matches(const struct expect_action *e, const struct action *a
 	       x->extract_metrics == a->extract_metrics && x->pull_logs == a->pull_logs &&
 	       x->confirm_github == a->confirm_github && x->delete_instance == a->delete_instance &&
 	       !strcmp(x->provider_id, a->provider_id) &&
-	       (!e->check_flavor || !strcmp(x->flavor, a->flavor));
+	       (!e->check_flavor || !strcmp(x->flavor, a->flavor)) &&
+	       (!e->check_provider || !strcmp(x->provider, a->provider));
 }
 
 static const struct plan_view *find_view(const struct plan *p, const char *name)
@@ -870,10 +883,10 @@ static const struct tcase cases[] = {
         {.name = "an adopted instance of a flavor not configured is surplus",
          .insts = {"5 f=gone"},
          .runners = {"5 idle"},
-         .expect = {"ADOPT 5 f=gone", "DELETE 5 scale_down confirm rid"}},
+         .expect = {"ADOPT 5 f=gone", "DELETE 5 scale_down metrics confirm rid"}},
         {.name = "an adopted instance with no flavor is surplus",
          .insts = {"5 f="},
-         .expect = {"ADOPT 5 f=", "DELETE 5 scale_down"}},
+         .expect = {"ADOPT 5 f=", "DELETE 5 scale_down metrics"}},
         {.name = "an adopted instance whose runner never appeared is an orphan after the timeout",
          .flavors = {"small min=1 max=3"},
          .insts = {"5 age=1201"},
@@ -1009,6 +1022,34 @@ static const struct tcase cases[] = {
          .runners = {"1 busy"},
          .expect = {"view 1 gh=busy health=healthy rid=1001"}},
 
+        /* the provider's health probe */
+        {.name = "a booting instance whose runner died (probe) past the grace is dead",
+         .rows = {"1 age=300"},
+         .insts = {"1 age=300 probe=bad"},
+         .expect = {"DELETE 1 dead metrics logs", "view 1 health=unhealthy",
+                    "count small pending=0 desired=0"}},
+        {.name = "a failed probe within the grace is still booting",
+         .flavors = {"small min=1"},
+         .rows = {"1 age=60"},
+         .insts = {"1 age=60 probe=bad"},
+         .expect = {"view 1 health=healthy", "count small pending=1 desired=1"}},
+        {.name = "a registered runner that died before going online is deleted on GitHub first",
+         .rows = {"1 age=300"},
+         .insts = {"1 age=300 probe=bad"},
+         .runners = {"1 offline"},
+         .expect = {"DELETE 1 dead metrics logs confirm rid"}},
+        {.name = "a probe never overrides GitHub: an online runner is idle, a busy one busy",
+         .flavors = {"small min=2"},
+         .rows = {"1 seen age=300", "2 seen age=300"},
+         .insts = {"1 age=300 probe=bad", "2 age=300 probe=bad"},
+         .runners = {"1 idle", "2 busy"},
+         .expect = {"count small idle=1 busy=1 desired=3", "CREATE small 1"}},
+        {.name = "a healthy probe changes nothing",
+         .flavors = {"small min=1"},
+         .rows = {"1 age=300"},
+         .insts = {"1 age=300 probe=ok"},
+         .expect = {"count small pending=1"}},
+
         /* sizing */
         {.name = "desired = min_idle with nothing busy or waiting",
          .flavors = {"small min=2 max=5"},
@@ -1042,13 +1083,14 @@ static const struct tcase cases[] = {
          .rows = {"1 seen", "2 seen", "3 seen", "4 seen"},
          .insts = {"1", "2", "3", "4"},
          .runners = {"1 busy", "2 busy", "3 busy", "4 idle"},
-         .expect = {"DELETE 4 scale_down confirm rid", "count small desired=2 busy=3 idle=1"}},
+         .expect = {"DELETE 4 scale_down metrics confirm rid",
+                    "count small desired=2 busy=3 idle=1"}},
         {.name = "max 0 scales every idle runner down",
          .flavors = {"small min=0 max=0"},
          .rows = {"1 seen"},
          .insts = {"1"},
          .runners = {"1 idle"},
-         .expect = {"DELETE 1 scale_down confirm rid"}},
+         .expect = {"DELETE 1 scale_down metrics confirm rid"}},
         {.name = "waiting jobs create runners in their own flavor only",
          .flavors = {"small min=0 max=5", "large min=0 max=5 wait=2"},
          .expect = {"CREATE large 2", "count small desired=0", "count large desired=2"}},
@@ -1069,16 +1111,16 @@ static const struct tcase cases[] = {
                    "7 age=2000"},
          .runners = {"1 busy", "2 idle", "3 idle", "4 offline"},
          .expect = {"DELETE 6 error metrics logs", "DELETE 7 orphan metrics logs",
-                    "DELETE 5 scale_down", "DELETE 4 scale_down confirm rid",
-                    "DELETE 3 scale_down confirm rid", "order 6 7 5 4 3",
+                    "DELETE 5 scale_down metrics", "DELETE 4 scale_down metrics confirm rid",
+                    "DELETE 3 scale_down metrics confirm rid", "order 6 7 5 4 3",
                     "count small busy=1 idle=2 pending=2 desired=2 deleting=5"}},
         {.name = "scale-down among idle runners removes the newest first",
          .flavors = {"small min=1 max=10"},
          .rows = {"1 seen age=500", "2 seen age=100", "3 seen age=300"},
          .insts = {"1 age=500", "2 age=100", "3 age=300"},
          .runners = {"1 idle", "2 idle", "3 idle"},
-         .expect = {"DELETE 2 scale_down confirm rid", "DELETE 3 scale_down confirm rid",
-                    "order 2 3"}},
+         .expect = {"DELETE 2 scale_down metrics confirm rid",
+                    "DELETE 3 scale_down metrics confirm rid", "order 2 3"}},
         {.name = "scale-down never deletes busy runners",
          .rows = {"1 seen", "2 seen age=50000 busy=40000"},
          .insts = {"1", "2"},
@@ -1098,13 +1140,14 @@ static const struct tcase cases[] = {
          .rows = {"1 seen"},
          .insts = {"1"},
          .runners = {"1 idle"},
-         .expect = {"DELETE 1 flush confirm rid", "count small desired=2 creating=0"}},
+         .expect = {"DELETE 1 flush metrics confirm rid", "count small desired=2 creating=0"}},
         {.name = "a busy runner survives an idle flush; offline and booting ones go",
          .setup = "flush-idle",
          .rows = {"1 seen", "2 seen", "3", "4"},
          .insts = {"1", "2", "3", "4"},
          .runners = {"1 busy", "2 idle", "3 offline"},
-         .expect = {"DELETE 2 flush confirm rid", "DELETE 3 flush confirm rid", "DELETE 4 flush"}},
+         .expect = {"DELETE 2 flush metrics confirm rid", "DELETE 3 flush metrics confirm rid",
+                    "DELETE 4 flush metrics"}},
         {.name = "an idle flush still applies the cleanup rules",
          .setup = "flush-idle",
          .rows = {"1 seen", "2 seen"},
@@ -1121,14 +1164,15 @@ static const struct tcase cases[] = {
          .rows = {"1 f=old seen"},
          .insts = {"1 f=old"},
          .runners = {"1 idle"},
-         .expect = {"DELETE 1 flush confirm rid"}},
+         .expect = {"DELETE 1 flush metrics confirm rid"}},
         {.name = "busy flush deletes the instance while GitHub still lists the runner busy",
          .setup = "flush-busy",
          .flavors = {"small min=2 max=5"},
          .rows = {"1 seen", "2 seen"},
          .insts = {"1", "2"},
          .runners = {"1 busy", "2 idle", "3 busy"},
-         .expect = {"DELETE 1 flush metrics rid", "DELETE 2 flush rid", "RUNNER 3 flush rid"}},
+         .expect = {"DELETE 1 flush metrics rid", "DELETE 2 flush metrics rid",
+                    "RUNNER 3 flush rid"}},
         {.name = "busy flush keeps the cleanup reason when one applies",
          .setup = "flush-busy",
          .rows = {"1 seen", "2 age=2000", "3 deleting"},
@@ -1145,7 +1189,13 @@ static const struct tcase cases[] = {
          .setup = "flush-busy inst-partial",
          .rows = {"1 seen", "2 deleting"},
          .runners = {"1 busy"},
-         .expect = {"DELETE 1 flush metrics rid", "DELETE 2 flush"}},
+         .expect = {"DELETE 1 flush metrics rid", "DELETE 2 flush metrics"}},
+        {.name = "busy flush saves a stuck busy runner's logs",
+         .setup = "flush-busy",
+         .rows = {"1 seen age=40000 busy=30000"},
+         .insts = {"1 age=40000"},
+         .runners = {"1 busy"},
+         .expect = {"DELETE 1 flush metrics logs rid"}},
         {.name = "busy flush deletes both instances of a duplicated name",
          .setup = "flush-busy",
          .rows = {"1 seen"},
@@ -1160,7 +1210,7 @@ static const struct tcase cases[] = {
          .rows = {"1 seen", "2 seen", "3"},
          .insts = {"1", "2", "3"},
          .runners = {"1 busy", "2 idle"},
-         .expect = {"DELETE 2 drain confirm rid", "DELETE 3 drain",
+         .expect = {"DELETE 2 drain metrics confirm rid", "DELETE 3 drain metrics",
                     "count small desired=0 busy=1"}},
         {.name = "drain: a busy runner that finished is removed",
          .setup = "drain",
@@ -1192,6 +1242,26 @@ static const struct tcase cases[] = {
          .insts = {"1 age=500 error pid=old", "1 age=100 pid=new"},
          .runners = {"1 busy"},
          .expect = {"DELETE 1 duplicate pid=old", "view 1 cloud=active"}},
+
+        {.name = "duplicates on two providers: the older one is deleted on its own provider",
+         .rows = {"1 seen"},
+         .insts = {"1 age=500 pid=old prov=lxd", "1 age=100 pid=new prov=local"},
+         .runners = {"1 busy"},
+         .expect = {"DELETE 1 duplicate pid=old prov=lxd", "view 1 gh=busy"}},
+        {.name = "duplicates listed by one provider cannot be told apart by name: left alone",
+         .rows = {"1 seen"},
+         .insts = {"1 age=500 pid=old prov=lxd", "1 age=100 pid=new prov=lxd"},
+         .runners = {"1 busy"},
+         .expect = {"view 1 cloud=active gh=busy", "count small busy=1"}},
+        {.name = "a deletion goes to the provider that listed the instance",
+         .rows = {"1 seen"},
+         .insts = {"1 error prov=lxd"},
+         .expect = {"DELETE 1 error metrics logs prov=lxd"}},
+        {.name = "an adopted instance keeps its provider",
+         .flavors = {"small min=1"},
+         .insts = {"2 prov=lxd"},
+         .runners = {"2 idle"},
+         .expect = {"ADOPT 2 prov=lxd", "count small idle=1"}},
 
         /* ownership */
         {.name = "manager ci never touches ci-east-...",
@@ -1243,7 +1313,7 @@ static const struct tcase cases[] = {
          .rows = {"1 f=old seen", "2 f=old seen", "3 f=old"},
          .insts = {"1 f=old", "2 f=old", "3 f=old"},
          .runners = {"1 busy", "2 idle"},
-         .expect = {"DELETE 2 scale_down confirm rid", "DELETE 3 scale_down",
+         .expect = {"DELETE 2 scale_down metrics confirm rid", "DELETE 3 scale_down metrics",
                     "count small busy=0 idle=0 pending=0 online=0"}},
         {.name = "flavor removed from config: a finished runner goes",
          .rows = {"1 f=old seen"},
@@ -1254,7 +1324,7 @@ static const struct tcase cases[] = {
          .rows = {"1 f=old seen"},
          .insts = {"1 f=old"},
          .runners = {"1 idle"},
-         .expect = {"DELETE 1 drain confirm rid"}},
+         .expect = {"DELETE 1 drain metrics confirm rid"}},
 };
 
 /* ---- every deletion rule is blocked by a partial list ---- */
