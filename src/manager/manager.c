@@ -398,7 +398,7 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 		/* the denylist follows the config: the LXD network ACL is rewritten now */
 		for (size_t i = 0; i < m->n_providers; i++) {
 			struct err de = {0};
-			if (strcmp(m->provider_names[i], "lxd") == 0 &&
+			if (strcmp(m->providers[i]->ops->name, "lxd") == 0 &&
 			    lxd_sync_denylist(m->providers[i], &cfg->runner.denylist, &de) < 0)
 				log_warn("lxd denylist: %s", de.msg);
 		}

@@ -18,7 +18,8 @@ struct mem_file {
 
 struct mem_inst {
 	struct instance in;
-	char *secret_env; /* wiped on free */
+	enum health health; /* what health() answers for a running instance; UNKNOWN: from state */
+	char *secret_env;   /* wiped on free */
 	char *startup_script;
 	struct mem_file *files;
 	size_t n_files;
@@ -321,7 +322,10 @@ static int memory_health(struct provider *p, const char *name, enum health *ret,
 		goto out;
 	}
 	mi = mem_find(m, name);
-	*ret = mi ? health_from_state(mi->in.state) : HEALTH_UNKNOWN;
+	*ret = !mi ? HEALTH_UNKNOWN
+	       : mi->health != HEALTH_UNKNOWN && mi->in.state == CLOUD_ACTIVE
+	               ? mi->health
+	               : health_from_state(mi->in.state);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return r;
@@ -485,6 +489,21 @@ int memory_set_state(struct provider *p, const char *name, enum cloud_state s)
 	mi = mem_find(m, name);
 	if (mi)
 		mi->in.state = s;
+	pthread_mutex_unlock(&m->lock);
+	return mi ? 0 : -ENOENT;
+}
+
+int memory_set_health(struct provider *p, const char *name, enum health h)
+{
+	struct memory *m = mem_of(p);
+	struct mem_inst *mi;
+
+	if (!m)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	mi = mem_find(m, name);
+	if (mi)
+		mi->health = h;
 	pthread_mutex_unlock(&m->lock);
 	return mi ? 0 : -ENOENT;
 }

@@ -44,6 +44,9 @@ int memory_add(struct provider *p, const struct instance *in);
 /* -ENOENT when there is no such instance. */
 int memory_set_state(struct provider *p, const char *name, enum cloud_state s);
 int memory_set_created_at(struct provider *p, const char *name, time_t t);
+/* What health() answers while the instance runs (the runner process check);
+ * HEALTH_UNKNOWN (the default): derived from the state. */
+int memory_set_health(struct provider *p, const char *name, enum health h);
 /* A file pull_file(name, path) returns (replaces an earlier one). */
 int memory_put_file(struct provider *p, const char *name, const char *path, const void *data,
                     size_t len);
