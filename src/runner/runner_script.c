@@ -590,7 +590,19 @@ static int render_hooks(const struct config_runner *rc, struct buf *b)
 	return r;
 }
 
-static int render_env(const struct config_runner *rc, struct buf *b)
+/*
+ * One of the tmate servers per runner, spread by the runner's name (FNV-1a):
+ * every server takes a share, and a runner's choice is reproducible.
+ */
+static size_t ssh_debug_pick(const char *name, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % n;
+}
+
+static int render_env(const struct config_runner *rc, const char *name, struct buf *b)
 {
 	const struct config_proxy *px = &rc->proxy;
 	int r;
@@ -622,7 +634,8 @@ static int render_env(const struct config_runner *rc, struct buf *b)
 	if (r == 0)
 		r = put_env(b, "DOCKERHUB_MIRROR", rc->dockerhub_mirror);
 	if (r == 0 && rc->n_ssh_debug > 0 && rc->ssh_debug) {
-		const struct config_ssh_debug *d = &rc->ssh_debug[0];
+		const struct config_ssh_debug *d =
+		        &rc->ssh_debug[ssh_debug_pick(name, rc->n_ssh_debug)];
 		char port[32];
 		snprintf(port, sizeof(port), "%" PRId64, d->port);
 		r = put_env(b, "TMATE_SERVER_HOST", d->host);
@@ -735,7 +748,7 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 		goto out;
 	r = buf_puts(&b, sh_funcs);
 	if (r == 0)
-		r = render_env(&o->cfg->runner, &b);
+		r = render_env(&o->cfg->runner, o->name, &b);
 	if (r == 0)
 		r = render_hooks(&o->cfg->runner, &b);
 	if (r == 0)

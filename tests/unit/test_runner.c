@@ -621,15 +621,37 @@ static void test_render_options(void **state)
 	        strstr(s, "RUNNERD_DOCKERHUB_MIRROR_JSON='\"https://mirror.example:5000\"'\n"));
 	free(s);
 
+	/* one server per runner, all of its fields; the servers share the runners */
 	case_ssh_debug(&f);
-	s = render_ok(&f.opts);
-	assert_non_null(strstr(s, "runnerd_env TMATE_SERVER_HOST 'tmate.example'\n"));
-	assert_non_null(strstr(s, "runnerd_env TMATE_SERVER_PORT '10022'\n"));
-	assert_non_null(strstr(s, "runnerd_env TMATE_SERVER_RSA_FINGERPRINT 'SHA256:rsa-first'\n"));
-	assert_non_null(
-	        strstr(s, "runnerd_env TMATE_SERVER_ED25519_FINGERPRINT 'SHA256:ed-first'\n"));
-	assert_null(strstr(s, "second.example"));
-	free(s);
+	int picked[2] = {0, 0};
+	static const char *const names[] = {"ci-0123456789ab", "ci-00000000000a", "ci-00000000000b",
+	                                    "ci-00000000000c", "ci-00000000000d", "ci-00000000000e",
+	                                    "ci-00000000000f", "ci-000000000010"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		f.opts.name = names[i];
+		s = render_ok(&f.opts);
+		bool first =
+		        strstr(s, "runnerd_env TMATE_SERVER_HOST 'tmate.example'\n") &&
+		        strstr(s, "runnerd_env TMATE_SERVER_PORT '10022'\n") &&
+		        strstr(s,
+		               "runnerd_env TMATE_SERVER_RSA_FINGERPRINT 'SHA256:rsa-first'\n") &&
+		        strstr(s, "TMATE_SERVER_ED25519_FINGERPRINT 'SHA256:ed-first'\n") &&
+		        !strstr(s, "second.example");
+		bool second = strstr(s, "runnerd_env TMATE_SERVER_HOST 'second.example'\n") &&
+		              strstr(s, "runnerd_env TMATE_SERVER_PORT '22'\n") &&
+		              strstr(s, "TMATE_SERVER_RSA_FINGERPRINT 'SHA256:rsa-second'\n") &&
+		              strstr(s, "TMATE_SERVER_ED25519_FINGERPRINT 'SHA256:ed-second'\n") &&
+		              !strstr(s, "tmate.example");
+		assert_true(first != second);
+		picked[second]++;
+		/* the same name picks the same server */
+		char *again = render_ok(&f.opts);
+		assert_string_equal(s, again);
+		free(again);
+		free(s);
+	}
+	assert_true(picked[0] > 0 && picked[1] > 0);
+	f.opts.name = "ci-0123456789ab";
 
 	case_repo_policy(&f);
 	s = render_ok(&f.opts);
