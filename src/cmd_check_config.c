@@ -1,9 +1,11 @@
 /*
  * `runnerd check-config [-c FILE] [--print]`: load and validate the config.
- * Exit 0 when valid ("FILE: ok", or the normalized config with --print),
- * 1 when not (every error on stderr, one per line, in file order), 2 on a
- * usage error. It never prints a secret: config_print() has no access to
- * them and the loader's messages never contain one.
+ * Exit 0 when valid ("FILE: ok", or the normalized config with --print;
+ * warnings, if any, on stderr), 1 when not (every error on stderr, one per
+ * line, in file order) and on a usage error: 0 or 1, nothing else, so a
+ * script can tell "valid" from "not" without knowing why. It never prints a
+ * secret: config_print() never reads them (a URL's password it redacts) and
+ * the loader's messages never contain one.
  */
 #include "util/common.h"
 #include "cmd.h"
@@ -50,16 +52,18 @@ int cmd_check_config(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return 1;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "check-config: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
-		return 2;
+		return 1;
 	}
 	if (cmd_load_config(path, &c) < 0)
 		return 1;
+	for (size_t i = 0; i < c->warnings.n; i++)
+		fprintf(stderr, "%s\n", c->warnings.v[i]);
 	if (!print) {
 		printf("%s: ok\n", config_path(path));
 		rc = 0;

@@ -185,6 +185,13 @@ static const struct http_route control_routes[] = {
 
 /* ---- main ------------------------------------------------------------- */
 
+/* What the loader found doubtful (open secret files, ...): logged, not fatal. */
+static void log_config_warnings(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->warnings.n; i++)
+		log_warn("%s", cfg->warnings.v[i]);
+}
+
 static void reload(struct daemon *d, const char *path)
 {
 	struct config *ncfg = NULL;
@@ -195,6 +202,7 @@ static void reload(struct daemon *d, const char *path)
 		log_error("reload refused: the new config is invalid; keeping the old one");
 		return;
 	}
+	log_config_warnings(ncfg);
 	if (manager_reload(d->m, ncfg, &e) < 0) {
 		log_error("reload refused: %s; keeping the old one", e.msg);
 		config_free(ncfg);
@@ -234,6 +242,7 @@ int cmd_serve(int argc, char **argv)
 	cpath = config_path(cpath);
 	if (cmd_load_config(cpath, &d.cfg) < 0)
 		return 1;
+	log_config_warnings(d.cfg);
 
 	/* signals go to one thread (this one) through sigwait */
 	sigemptyset(&set);

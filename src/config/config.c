@@ -4,7 +4,9 @@
  * says, for every key, where its value goes, its type, default and range;
  * a walk over the document fills the structs through that table, then the
  * file is validated as a whole. Every problem is collected and reported as
- * "FILE:LINE:COLUMN: key.path: message", in file order.
+ * "FILE:LINE:COLUMN: key.path: message", in file order; what is worth fixing
+ * but not fatal (a secret file others can read) is a warning, handed over in
+ * the config as "FILE:LINE:COLUMN: warning: key.path: message".
  *
  * It must never stop at the first error, never put a secret (or any free
  * text that might be one) in a message, and never follow a YAML alias: an
@@ -19,6 +21,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <libfyaml.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 /* Enums are stored through an int *: make sure they are int-sized. */
 _Static_assert(sizeof(enum arch) == sizeof(int), "enum arch is not int-sized");
@@ -93,9 +98,25 @@ static bool check_https_url_opt(const char *s, char *msg, size_t cap)
 	return false;
 }
 
+/* A host after "scheme://" and any "user:password@" ("http://u:p@:1" has none). */
+static bool url_has_host(const char *s)
+{
+	const char *start = strstr(s, "://"), *end, *host;
+
+	if (!start)
+		return false;
+	start += 3;
+	end = start + strcspn(start, "/?#");
+	host = start;
+	for (const char *p = start; p < end; p++)
+		if (*p == '@')
+			host = p + 1;
+	return host < end && *host != ':';
+}
+
 static bool check_proxy_opt(const char *s, char *msg, size_t cap)
 {
-	if (!*s || url_ok(s, proxy_schemes))
+	if (!*s || (url_ok(s, proxy_schemes) && url_has_host(s)))
 		return true;
 	snprintf(msg, cap, "must be a proxy URL such as http://proxy.example:3128");
 	return false;
@@ -292,7 +313,7 @@ static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
 const struct config_field config_fields[] = {
 	SECTION("github", .flags = CONFIG_F_REQUIRED),
 	{.path = "github.api_url", .type = CONFIG_T_STR, .off = R(github.api_url),
-	 .def = "https://api.github.com", .check = check_api_url},
+	 .def = "https://api.github.com", .flags = CONFIG_F_URL_PASSWORD, .check = check_api_url},
 	{.path = "github.path", .type = CONFIG_T_STR, .off = R(github.path),
 	 .flags = CONFIG_F_REQUIRED, .check = check_github_path},
 	{.path = "github.token_file", .type = CONFIG_T_PATH, .off = R(github.token_file),
@@ -314,7 +335,7 @@ const struct config_field config_fields[] = {
 	{.path = "github.ca_file", .type = CONFIG_T_PATH, .off = R(github.ca_file),
 	 .flags = CONFIG_F_READABLE},
 	{.path = "github.proxy", .type = CONFIG_T_STR, .off = R(github.proxy),
-	 .check = check_proxy_opt},
+	 .flags = CONFIG_F_URL_PASSWORD, .check = check_proxy_opt},
 	{.path = "github.connect_timeout", .type = CONFIG_T_DURATION,
 	 .off = R(github.connect_timeout), DURATION("10s")},
 	{.path = "github.request_timeout", .type = CONFIG_T_DURATION,
@@ -394,14 +415,15 @@ const struct config_field config_fields[] = {
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},
 	SECTION("runner.proxy"),
 	{.path = "runner.proxy.http", .type = CONFIG_T_STR, .off = R(runner.proxy.http),
-	 .check = check_proxy_opt},
+	 .flags = CONFIG_F_URL_PASSWORD, .check = check_proxy_opt},
 	{.path = "runner.proxy.https", .type = CONFIG_T_STR, .off = R(runner.proxy.https),
-	 .check = check_proxy_opt},
+	 .flags = CONFIG_F_URL_PASSWORD, .check = check_proxy_opt},
 	{.path = "runner.proxy.no_proxy", .type = CONFIG_T_STR, .off = R(runner.proxy.no_proxy)},
 	{.path = "runner.proxy.aproxy", .type = CONFIG_T_BOOL, .off = R(runner.proxy.aproxy),
 	 .def = "false"},
 	{.path = "runner.dockerhub_mirror", .type = CONFIG_T_STR,
-	 .off = R(runner.dockerhub_mirror), .check = check_https_url_opt},
+	 .off = R(runner.dockerhub_mirror), .flags = CONFIG_F_URL_PASSWORD,
+	 .check = check_https_url_opt},
 	{.path = "runner.ssh_debug", .type = CONFIG_T_LIST, .off = R(runner.ssh_debug),
 	 .aux = R(runner.n_ssh_debug), .min = 0, .max = 100, .elem = CONFIG_SCOPE_SSH_DEBUG,
 	 .elem_size = sizeof(struct config_ssh_debug)},
@@ -415,7 +437,8 @@ const struct config_field config_fields[] = {
 	 .off = SSH(ed25519_fingerprint)},
 	SECTION("runner.repo_policy_compliance"),
 	{.path = "runner.repo_policy_compliance.url", .type = CONFIG_T_STR,
-	 .off = R(runner.repo_policy_url), .check = check_http_url_opt},
+	 .off = R(runner.repo_policy_url), .flags = CONFIG_F_URL_PASSWORD,
+	 .check = check_http_url_opt},
 	{.path = "runner.repo_policy_compliance.token_file", .type = CONFIG_T_PATH,
 	 .off = R(runner.repo_policy_token_file), .flags = CONFIG_F_SECRET_FILE,
 	 .aux = R(runner.repo_policy_token)},
@@ -474,11 +497,14 @@ struct seen {
 
 struct loader {
 	const char *name;
-	char *basedir; /* where relative paths start; NULL keeps them relative */
+	char *basedir;    /* where relative paths start; NULL keeps them relative */
+	mode_t file_mode; /* of the config file; 0 when it did not come from one */
 	struct config *c;
 	struct cerr *errs;
 	size_t n_errs, cap_errs;
 	bool errs_dropped;
+	struct cerr *warns;
+	size_t n_warns, cap_warns;
 	struct seen **seen;
 	size_t n_seen, cap_seen;
 	struct pos root;
@@ -502,16 +528,37 @@ static void *grow(struct loader *l, void *v, size_t *cap, size_t n, size_t size)
 	return nv;
 }
 
+/* "FILE:LINE:COLUMN: [tag]path: msg" added to *v. */
+static void msg_add(struct loader *l, struct cerr **v, size_t *n, size_t *cap, struct pos p,
+                    const char *tag, const char *path, const char *msg)
+{
+	char *line = NULL;
+	struct cerr *nv;
+	int len;
+
+	if (path && *path)
+		len = asprintf(&line, "%s:%d:%d: %s%s: %s", l->name, p.line, p.col, tag, path, msg);
+	else
+		len = asprintf(&line, "%s:%d:%d: %s%s", l->name, p.line, p.col, tag, msg);
+	nv = grow(l, *v, cap, *n, sizeof(*nv));
+	if (len < 0 || !nv) {
+		if (len >= 0)
+			free(line);
+		l->nomem = true;
+		return;
+	}
+	*v = nv;
+	(*v)[*n] = (struct cerr){p, *n, line};
+	(*n)++;
+}
+
 static void lerr(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
 static void lerr(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
 {
 	char msg[512];
-	char *line = NULL;
-	struct cerr *v;
 	va_list ap;
-	int n;
 
 	if (l->n_errs >= ERRORS_MAX) {
 		l->errs_dropped = true;
@@ -520,20 +567,24 @@ static void lerr(struct loader *l, struct pos p, const char *path, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (path && *path)
-		n = asprintf(&line, "%s:%d:%d: %s: %s", l->name, p.line, p.col, path, msg);
-	else
-		n = asprintf(&line, "%s:%d:%d: %s", l->name, p.line, p.col, msg);
-	v = grow(l, l->errs, &l->cap_errs, l->n_errs, sizeof(*v));
-	if (n < 0 || !v) {
-		if (n >= 0)
-			free(line);
-		l->nomem = true;
+	msg_add(l, &l->errs, &l->n_errs, &l->cap_errs, p, "", path, msg);
+}
+
+/* A warning: the config loads, and whoever loaded it shows this once. */
+static void lwarn(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void lwarn(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (l->n_warns >= ERRORS_MAX)
 		return;
-	}
-	l->errs = v;
-	l->errs[l->n_errs] = (struct cerr){p, l->n_errs, line};
-	l->n_errs++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	msg_add(l, &l->warns, &l->n_warns, &l->cap_warns, p, "warning: ", path, msg);
 }
 
 static const struct config_field *field_find(enum config_scope scope, const char *path)
@@ -1377,6 +1428,67 @@ static void one_of(struct loader *l, const char *section, const char *const *key
 		     all, why);
 }
 
+/* Never asked: an encrypted key is refused before OpenSSL could prompt for its passphrase. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
+/*
+ * The GitHub App key as a whole, as github_auth will use it: one PEM private
+ * key, unencrypted, RSA (GitHub signs App JWTs with RS256). Offline; no
+ * message shows any of the file, nor an OpenSSL error (which could quote it).
+ */
+static void check_app_key(struct loader *l, const struct config_field *f, struct pos p,
+                          const char *path, const char *pem)
+{
+	EVP_PKEY *key;
+	BIO *bio;
+
+	if (strstr(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
+	    strstr(pem, "Proc-Type: 4,ENCRYPTED")) {
+		lerr(l, p, f->path,
+		     "%s is an encrypted private key; runnerd needs it unencrypted "
+		     "(openssl pkey -in KEY -out NEW)",
+		     path);
+		return;
+	}
+	bio = BIO_new_mem_buf(pem, -1);
+	if (!bio) {
+		l->nomem = true;
+		return;
+	}
+	key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	if (!key)
+		lerr(l, p, f->path,
+		     "%s is not a PEM private key (the .pem file GitHub gives for the App)", path);
+	else if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA)
+		lerr(l, p, f->path, "%s holds a key of type %s; a GitHub App key is RSA", path,
+		     EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "unknown");
+	EVP_PKEY_free(key);
+}
+
+/*
+ * A secret file other users may read (or write) leaks the secret, or lets
+ * them swap it. A warning, not an error: group access is the usual way to
+ * let runnerd's user read a file root owns, and is left alone.
+ */
+static void check_secret_mode(struct loader *l, const struct config_field *f, struct pos p,
+                              const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !(st.st_mode & 007))
+		return;
+	lwarn(l, p, f->path, "secret file %s is %s by others (mode %04o); chmod o-rwx", path,
+	      (st.st_mode & 004)   ? "readable"
+	      : (st.st_mode & 002) ? "writable"
+	                           : "accessible",
+	      (unsigned)(st.st_mode & 07777));
+}
+
 static void load_secret(struct loader *l, const struct config_field *f)
 {
 	struct secret *sec = at(l->c, f->aux);
@@ -1393,6 +1505,9 @@ static void load_secret(struct loader *l, const struct config_field *f)
 			lerr(l, p, f->path, "cannot read secret file %s", e.msg);
 			return;
 		}
+		check_secret_mode(l, f, p, v);
+		if (strcmp(f->path, "github.app.private_key_file") == 0)
+			check_app_key(l, f, p, v, value);
 		if (asprintf(&source, "file:%s", v) < 0)
 			source = NULL;
 	} else {
@@ -1429,6 +1544,29 @@ static void check_readable(struct loader *l, const struct config_field *f)
 		lerr(l, field_pos(l, f, l->c), f->path, "cannot read %s: %s", v, strerror(errno));
 	else if (!S_ISREG(st.st_mode))
 		lerr(l, field_pos(l, f, l->c), f->path, "%s: not a regular file", v);
+}
+
+/*
+ * A URL that holds a password: the placeholder --print wrote, or a real one
+ * in a config file other users can read.
+ */
+static void check_url_password(struct loader *l, const struct config_field *f)
+{
+	const char *v = *(char **)at(l->c, f->off);
+	struct seen *s = seen_find(l, f, l->c);
+	size_t off, len, rl = strlen(CONFIG_REDACTED);
+
+	if (!s || !s->ok || !config_url_password(v, &off, &len) || len == 0)
+		return;
+	if (len == rl && memcmp(v + off, CONFIG_REDACTED, rl) == 0)
+		lwarn(l, s->val, f->path,
+		      "the password is " CONFIG_REDACTED ", as check-config --print writes it; "
+		      "put the real one back");
+	else if (l->file_mode & 004)
+		lwarn(l, s->val, f->path,
+		      "this URL holds a password and %s is readable by others (mode %04o); "
+		      "chmod o-rwx",
+		      l->name, (unsigned)(l->file_mode & 07777));
 }
 
 /* Not given (the default stands), or given and valid. */
@@ -1574,6 +1712,8 @@ static void validate(struct loader *l)
 			load_secret(l, f);
 		if (f->flags & CONFIG_F_READABLE)
 			check_readable(l, f);
+		if (f->flags & CONFIG_F_URL_PASSWORD)
+			check_url_password(l, f);
 	}
 }
 
@@ -1735,6 +1875,28 @@ drop:
 	l->errs = NULL;
 }
 
+/* Move the warnings, sorted into file order, to c->warnings. */
+static void hand_warnings(struct loader *l, struct config *c)
+{
+	char **v = NULL;
+
+	if (l->n_warns > 1)
+		qsort(l->warns, l->n_warns, sizeof(*l->warns), cerr_cmp);
+	if (c && l->n_warns > 0)
+		v = reallocarray(NULL, l->n_warns, sizeof(*v));
+	for (size_t i = 0; i < l->n_warns; i++) {
+		if (v)
+			v[i] = l->warns[i].msg;
+		else
+			free(l->warns[i].msg);
+	}
+	if (v)
+		c->warnings = (struct strv){v, l->n_warns};
+	free(l->warns);
+	l->warns = NULL;
+	l->n_warns = 0;
+}
+
 /*
  * The first byte that is not well-formed UTF-8 (or a NUL), *ret_pos its
  * line and column; false when the text is clean. A config is UTF-8 text,
@@ -1780,10 +1942,11 @@ bad:
 	return true;
 }
 
-int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
-                       struct config_errors *errs)
+/* file_mode: of the file text came from, 0 when none. */
+static int load_text(const char *name, const char *text, size_t len, mode_t file_mode,
+                     struct config **ret, struct config_errors *errs)
 {
-	struct loader l = {.name = name, .root = {1, 1}};
+	struct loader l = {.name = name, .root = {1, 1}, .file_mode = file_mode};
 	int r = 0;
 
 	l.c = calloc(1, sizeof(*l.c));
@@ -1806,6 +1969,8 @@ out:
 	hand_errors(&l, errs);
 	if (r == 0 && l.nomem)
 		r = -ENOMEM;
+	/* a warning lost to a failed allocation is only a warning: the config stands */
+	hand_warnings(&l, r == 0 ? l.c : NULL);
 	if (r == 0)
 		*ret = l.c;
 	else
@@ -1817,10 +1982,17 @@ out:
 	return r;
 }
 
+int config_load_string(const char *name, const char *text, size_t len, struct config **ret,
+                       struct config_errors *errs)
+{
+	return load_text(name, text, len, 0, ret, errs);
+}
+
 int config_load(const char *path, struct config **ret, struct config_errors *errs)
 {
 	struct buf b = BUF_INIT(CONFIG_FILE_MAX);
 	struct err e = {0};
+	struct stat st;
 	int r;
 
 	r = file_read(path, CONFIG_FILE_MAX, false, &b, &e);
@@ -1835,7 +2007,10 @@ int config_load(const char *path, struct config **ret, struct config_errors *err
 		}
 		return r;
 	}
-	r = config_load_string(path, buf_str(&b), b.len, ret, errs);
+	/* only for a warning: a file swapped since it was read costs a warning, no more */
+	if (stat(path, &st) < 0)
+		st.st_mode = 0;
+	r = load_text(path, buf_str(&b), b.len, st.st_mode, ret, errs);
 	buf_release(&b);
 	return r;
 }
@@ -1890,6 +2065,7 @@ void config_free(struct config *c)
 	if (!c)
 		return;
 	free_scope(CONFIG_SCOPE_ROOT, c);
+	strv_release(&c->warnings);
 	free(c->path);
 	free(c);
 }

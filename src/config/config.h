@@ -10,6 +10,11 @@
  * releases (and wipes the secrets of) the whole tree. After a successful load
  * every char * below is non-NULL ("" when unset); relative paths have been
  * resolved against the config file's directory (absolute when it could be).
+ *
+ * Proxy URLs (github.proxy, runner.proxy.http/https) may carry
+ * "user:password@": the password is then a secret held in the config itself.
+ * Anything that shows such a URL, or any URL that may hold one (api_url, the
+ * AMQP URI), in a log line or a message shows it through config_redact_url().
  */
 #ifndef RUNNERD_CONFIG_H
 #define RUNNERD_CONFIG_H
@@ -156,6 +161,13 @@ struct config_metrics {
 
 struct config {
 	char *path; /* the file it was loaded from */
+	/*
+	 * What a successful load found worth fixing but not fatal (a secret file
+	 * other users can read, ...), one per line, "FILE:LINE:COLUMN: warning:
+	 * key: message", in file order; never a secret. check-config prints them
+	 * on stderr; serve should log each once at warning level.
+	 */
+	struct strv warnings;
 	struct config_github github;
 	struct config_manager manager;
 	struct config_flavor *flavors;
@@ -175,9 +187,10 @@ struct config_errors {
 };
 
 /*
- * Load and validate path. On success *ret is a new config and errs is empty.
- * On failure returns -EINVAL (or -errno for an unreadable file), *ret is
- * untouched and errs holds every problem found, in file order.
+ * Load and validate path. On success *ret is a new config and errs is empty
+ * ((*ret)->warnings may not be). On failure returns -EINVAL (or -errno for
+ * an unreadable file), *ret is untouched and errs holds every problem found,
+ * in file order.
  */
 int config_load(const char *path, struct config **ret, struct config_errors *errs);
 /* Same from a memory buffer; name is used in messages. */
@@ -188,6 +201,20 @@ void config_errors_release(struct config_errors *errs);
 
 /* The normalized config as YAML, every key with its effective value, secrets redacted. */
 int config_print(const struct config *c, struct buf *out);
+
+/* What config_print() and config_redact_url() write in place of a URL's password. */
+#define CONFIG_REDACTED "REDACTED"
+
+/*
+ * url with its password, if any, replaced by CONFIG_REDACTED, for a log line
+ * or a message: "http://user:pw@proxy:3128" -> "http://user:REDACTED@proxy:3128".
+ * A URL without "user:password@" in its authority comes back as it is. The
+ * result is written to buf (cap bytes, always terminated; a longer result is
+ * cut, which never uncovers the password) and buf is returned, so it can be
+ * used inline: log_info("proxy %s", config_redact_url(u, b, sizeof(b))).
+ * url NULL is ""; cap 0 returns "" and writes nothing.
+ */
+const char *config_redact_url(const char *url, char *buf, size_t cap);
 
 /* Which path to load: explicit (-c) > $RUNNERD_CONFIG > CONFIG_DEFAULT_PATH. */
 const char *config_path(const char *explicit_path);

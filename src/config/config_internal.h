@@ -36,6 +36,7 @@ enum {
 	CONFIG_F_SECRET_FILE = 1 << 3, /* the value names a secret file; struct secret at aux */
 	CONFIG_F_SECRET_ENV = 1 << 4,  /* the value names a secret variable; struct secret at aux */
 	CONFIG_F_READABLE = 1 << 5,    /* paths: when set, must be a readable regular file */
+	CONFIG_F_URL_PASSWORD = 1 << 6, /* a URL whose "user:password@" config_print() redacts */
 };
 
 struct config_field {
@@ -57,6 +58,14 @@ struct config_field {
 
 extern const struct config_field config_fields[];
 extern const size_t config_n_fields;
+
+/*
+ * Where the password of url is: true and its offset and length (maybe 0,
+ * for "user:@host") when the authority (after "scheme://", up to the first
+ * '/', '?' or '#') has "user:password@" (the last '@' ends it); false when
+ * it has none.
+ */
+bool config_url_password(const char *url, size_t *ret_off, size_t *ret_len);
 
 /* The CONFIG_T_LIST field whose items have the given scope (NULL for the root). */
 const struct config_field *config_field_list_of(enum config_scope scope);

@@ -3,7 +3,10 @@
  * field table as the loader, so every key appears (defaults filled in) in
  * the table's order, and the output loads back to the same config. It must
  * never print a secret: secrets live in struct secret, which this file never
- * reads; only the *_file / *_env keys that name them are printed.
+ * reads; only the *_file / *_env keys that name them are printed. The one
+ * secret a config may hold itself, a URL's password (a proxy's), is printed
+ * as CONFIG_REDACTED, which prints the same when loaded back (the round trip
+ * keeps its text, not the password).
  */
 #include "util/common.h"
 #include "config/config.h"
@@ -55,6 +58,60 @@ static int put_string(struct buf *out, const char *s, bool flow)
 	return r < 0 ? r : buf_puts(out, "\"");
 }
 
+bool config_url_password(const char *url, size_t *ret_off, size_t *ret_len)
+{
+	const char *start = url, *p = url, *end, *at = NULL, *colon;
+
+	/* a scheme is [A-Za-z][A-Za-z0-9+.-]* then "://"; without one, all is authority */
+	if (isalpha((unsigned char)*p)) {
+		while (isalnum((unsigned char)*p) || *p == '+' || *p == '.' || *p == '-')
+			p++;
+		if (strncmp(p, "://", 3) == 0)
+			start = p + 3;
+	}
+	end = start + strcspn(start, "/?#");
+	for (p = start; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (!at)
+		return false;
+	colon = memchr(start, ':', (size_t)(at - start));
+	if (!colon)
+		return false;
+	*ret_off = (size_t)(colon + 1 - url);
+	*ret_len = (size_t)(at - (colon + 1));
+	return true;
+}
+
+/* Append n bytes of s to buf (cap bytes, *len used, room kept for the NUL). */
+static void put_cut(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+	if (n > cap - 1 - *len)
+		n = cap - 1 - *len;
+	memcpy(buf + *len, s, n);
+	*len += n;
+}
+
+const char *config_redact_url(const char *url, char *buf, size_t cap)
+{
+	size_t off, plen, len = 0;
+
+	if (cap == 0)
+		return "";
+	if (!url)
+		url = "";
+	/* an empty password ("user:@host") has nothing to hide and stays as written */
+	if (config_url_password(url, &off, &plen) && plen > 0) {
+		put_cut(buf, cap, &len, url, off);
+		put_cut(buf, cap, &len, CONFIG_REDACTED, strlen(CONFIG_REDACTED));
+		put_cut(buf, cap, &len, url + off + plen, strlen(url + off + plen));
+	} else {
+		put_cut(buf, cap, &len, url, strlen(url));
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
 static const void *at(const void *base, size_t off)
 {
 	return (const char *)base + off;
@@ -85,8 +142,20 @@ static int print_value(struct buf *out, const struct config_field *f, const void
 
 	switch (f->type) {
 	case CONFIG_T_STR:
-	case CONFIG_T_PATH:
-		return put_string(out, *(char *const *)at(base, f->off), false);
+	case CONFIG_T_PATH: {
+		const char *s = *(char *const *)at(base, f->off);
+		size_t cap = strlen(s) + sizeof(CONFIG_REDACTED);
+		char *red;
+
+		if (!(f->flags & CONFIG_F_URL_PASSWORD))
+			return put_string(out, s, false);
+		red = malloc(cap);
+		if (!red)
+			return -ENOMEM;
+		r = put_string(out, config_redact_url(s, red, cap), false);
+		free(red);
+		return r;
+	}
 	case CONFIG_T_INT:
 		return buf_printf(out, "%" PRId64, *(const int64_t *)at(base, f->off));
 	case CONFIG_T_BOOL:

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Golden tests of `runnerd check-config`.
 #
-# A case is NAME.out, the expected result of running, from inside this
-# directory,
+# A case is NAME.out, the expected result of running, from inside a copy of
+# this directory,
 #     $RUNNERD_BIN check-config ARGS
 # where ARGS is the content of NAME.args when that file exists (words split on
 # whitespace), else "-c NAME.yaml --print". NAME.out holds, in this order:
@@ -11,12 +11,18 @@
 #     <stdout>
 #     --- stderr
 #     <stderr>
-# with this directory's absolute path replaced by "." (the loader makes
-# relative paths absolute, against the config file's directory).
+# with the copy's absolute path replaced by "." (the loader makes relative
+# paths absolute, against the config file's directory).
+#
+# The copy is where the cases' file modes are set (git keeps none of them:
+# a checkout makes files 0644 or 0600 by umask) and where the keys are made:
+# no private key is committed. See "The fixtures" below.
 #
 # Every case that exits 0 with --print is also a round trip: its output,
-# saved elsewhere and loaded again, must print the same text.
-# Finally no output may contain a secret value from secrets/.
+# saved elsewhere and loaded again, must print the same text (a proxy
+# password prints as REDACTED, which prints the same when loaded back).
+# Finally no output may contain a secret value from secrets/ (any line of
+# it), nor a password written in a case's URL.
 #
 # Usage: run.sh [--update]   (--update rewrites the .out files: review the diff!)
 # Env: RUNNERD_BIN (default ../../build/runnerd, relative to this directory).
@@ -30,8 +36,8 @@ if [ -n "$bin" ] && [ "${bin#/}" = "$bin" ]; then
 	bin=$(pwd)/$bin
 fi
 cd "$(dirname "$0")" || exit 1
-here=$(pwd -P)
-bin=${bin:-$here/../../build/runnerd}
+src=$(pwd -P)
+bin=${bin:-$src/../../build/runnerd}
 if [ ! -x "$bin" ]; then
 	echo "run.sh: $bin is not an executable (build it, or set RUNNERD_BIN)"
 	echo "0 passed, 1 failed"
@@ -49,6 +55,26 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
 failed=0
+
+# The fixtures: a copy of the cases, with every mode a case depends on set here.
+mkdir "$tmp/cases" && cp -R "$src"/*.yaml "$src"/*.args "$src"/secrets "$tmp/cases"/ || exit 1
+cd "$tmp/cases" || exit 1
+here=$(pwd -P)
+# The GitHub App keys: an RSA key (valid), an EC key (a PEM key, but not RSA).
+if ! openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out secrets/app-key.pem \
+	2>"$tmp/openssl.log" ||
+	! openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out secrets/ec-key.pem \
+		2>>"$tmp/openssl.log"; then
+	cat "$tmp/openssl.log"
+	echo "run.sh: openssl cannot make the test keys"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+chmod 644 ./*.yaml                    # a config others can read (see the proxy password cases)
+chmod 600 secrets/*                   # secrets as they should be
+chmod 640 secrets/app-key.pem         # group access is not warned about
+chmod 644 secrets/open-token          # warned: readable by others
+chmod 602 secrets/open-webhook-secret # warned: writable by others
 
 pass() {
 	passed=$((passed + 1))
@@ -86,13 +112,13 @@ for name in $names; do
 	rc=$?
 	cat "$tmp/got" >>"$tmp/all-output"
 	if [ $update -eq 1 ]; then
-		cp "$tmp/got" "$out"
+		cp "$tmp/got" "$src/$out"
 	fi
-	if [ -f "$out" ] && diff -u "$out" "$tmp/got" >"$tmp/diff"; then
+	if [ -f "$src/$out" ] && diff -u "$src/$out" "$tmp/got" >"$tmp/diff"; then
 		pass "$name"
 	else
 		fail "$name"
-		if [ -f "$out" ]; then sed 's/^/    /' "$tmp/diff"; else echo "    $out is missing"; fi
+		if [ -f "$src/$out" ]; then sed 's/^/    /' "$tmp/diff"; else echo "    $out is missing"; fi
 	fi
 
 	# the round trip: print -> load -> print gives the same text
@@ -112,19 +138,24 @@ for name in $names; do
 	fi
 done
 
-# No secret value may appear in any output.
+# No secret value may appear in any output: no line of a secret file (a
+# key's every base64 line included; its BEGIN/END lines are no secret).
 leaked=0
 for f in secrets/*; do
 	[ -f "$f" ] || continue
-	value=$(head -n 1 "$f")
-	case "$value" in "#"*) continue ;; esac
-	if grep -qF -- "$value" "$tmp/all-output"; then
-		echo "    secret from $f appears in the output"
-		leaked=1
-	fi
+	while IFS= read -r value; do
+		case "$value" in "" | "#"* | -----*) continue ;; esac
+		if grep -qF -- "$value" "$tmp/all-output"; then
+			echo "    secret from $f appears in the output"
+			leaked=1
+			break
+		fi
+	done <"$f"
 done
-# (inline-secret-not-real is what bad-inline-secret.yaml writes inline)
-for value in "$RUNNERD_TEST_TOKEN" "$RUNNERD_TEST_WEBHOOK_SECRET" inline-secret-not-real; do
+# (inline-secret-not-real is what bad-inline-secret.yaml writes inline; the
+# other two are passwords, in the AMQP URI file and in the cases' proxy URLs)
+for value in "$RUNNERD_TEST_TOKEN" "$RUNNERD_TEST_WEBHOOK_SECRET" inline-secret-not-real \
+	test-password-not-real proxy-password-not-real; do
 	if grep -qF -- "$value" "$tmp/all-output"; then
 		echo "    a secret (from the environment or written inline) appears in the output"
 		leaked=1

@@ -1,7 +1,9 @@
 /*
  * Unit tests of src/config: the loader's errors (exact text and position,
  * every error, in file order), defaults, ranges, secrets (loaded, never
- * shown), relative paths, and the print -> load -> print round trip.
+ * shown; the App key parsed; a secret file others can read warned about),
+ * URL passwords (redacted), relative paths, and the print -> load -> print
+ * round trip.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,10 @@
 #include "util/common.h"
 #include "config/config.h"
 #include "util/buf.h"
+#include "util/fileutil.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #define TOKEN_VALUE "unit-token-not-real"
 
@@ -197,6 +203,12 @@ static const struct error_case {
         {"ssh_debug port and host", HEAD FLAVOR "runner:\n  ssh_debug:\n    - {port: 0}\n",
          "t.yaml:6:8: runner.ssh_debug[0].host: missing required key\n"
          "t.yaml:6:14: runner.ssh_debug[0].port: must be between 1 and 65535"},
+        {"proxy credentials without a host",
+         HEAD FLAVOR "runner: {proxy: {http: \"http://u:pw-not-real@\", "
+                     "https: \"http://u:pw-not-real@:3128/\"}}\n",
+         "t.yaml:4:24: runner.proxy.http: must be a proxy URL such as http://proxy.example:3128\n"
+         "t.yaml:4:56: runner.proxy.https: must be a proxy URL such as "
+         "http://proxy.example:3128"},
 };
 
 /* One cmocka test per row of error_cases (its row is the initial state). */
@@ -620,6 +632,387 @@ static void test_scalar_types(void **state)
 	config_free(c);
 }
 
+/* ---- URL passwords ---- */
+
+static void test_redact_url(void **state)
+{
+	static const struct {
+		const char *url, *want;
+	} cases[] = {
+	        {"http://user:pw@proxy:3128", "http://user:REDACTED@proxy:3128"},
+	        {"http://proxy:3128", "http://proxy:3128"},
+	        {"http://user@proxy:3128", "http://user@proxy:3128"},  /* no password */
+	        {"http://user:@proxy", "http://user:@proxy"},          /* an empty one */
+	        {"http://a:b@c@proxy/x", "http://a:REDACTED@proxy/x"}, /* the last '@' ends it */
+	        {"http://a:b%40c@proxy", "http://a:REDACTED@proxy"},
+	        {"socks5h://u:p@h:1080", "socks5h://u:REDACTED@h:1080"},
+	        {"amqp://runnerd:pw@127.0.0.1:5672/%2f",
+	         "amqp://runnerd:REDACTED@127.0.0.1:5672/%2f"},
+	        {"user:pw@proxy:3128", "user:REDACTED@proxy:3128"}, /* no scheme */
+	        /* an '@' past the authority is no user info */
+	        {"http://proxy/a:b@c", "http://proxy/a:b@c"},
+	        {"http://proxy?q=a:b@c", "http://proxy?q=a:b@c"},
+	        {"http://proxy#a:b@c", "http://proxy#a:b@c"},
+	        {"http://user:REDACTED@proxy", "http://user:REDACTED@proxy"},
+	        {"", ""},
+	};
+	char b[128], b2[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_ptr_equal(config_redact_url(cases[i].url, b, sizeof(b)), b);
+		assert_string_equal(b, cases[i].want);
+		/* redacting twice changes nothing: --print's output prints the same */
+		assert_string_equal(config_redact_url(b, b2, sizeof(b2)), cases[i].want);
+	}
+	assert_string_equal(config_redact_url(NULL, b, sizeof(b)), "");
+	/* a short buffer cuts the redacted text: the password never shows */
+	assert_string_equal(config_redact_url("http://user:secret-pw@host", b, 20),
+	                    "http://user:REDACTE");
+	assert_string_equal(config_redact_url("http://user:secret-pw@host", b, 13), "http://user:");
+	assert_string_equal(config_redact_url("http://user:secret-pw@host", b, 1), "");
+	assert_string_equal(config_redact_url("http://user:secret-pw@host", b, 0), "");
+}
+
+static void test_url_passwords_printed_redacted(void **state)
+{
+	struct config *c = load_ok(
+	        "t.yaml",
+	        "github: {path: octo/hello, token_env: RUNNERD_UNIT_TOKEN,\n"
+	        "  proxy: \"http://gh:pw-not-real-1@proxy:3128\"}\n"
+	        "manager: {name: ci}\n" FLAVOR "runner:\n"
+	        "  proxy: {http: \"http://u:pw-not-real-2@p:1/\", https: http://only-user@p:2}\n"
+	        "  dockerhub_mirror: https://m:pw-not-real-3@mirror\n");
+	char *one = print_config(c), *two;
+	struct config *c2;
+
+	/* the config keeps the real password: curl and the instances need it */
+	assert_string_equal(c->github.proxy, "http://gh:pw-not-real-1@proxy:3128");
+	assert_string_equal(c->runner.proxy.http, "http://u:pw-not-real-2@p:1/");
+	/* from text, not a file: no mode to judge, no warning */
+	assert_int_equal(c->warnings.n, 0);
+	assert_null(strstr(one, "pw-not-real"));
+	assert_non_null(strstr(one, "  proxy: http://gh:REDACTED@proxy:3128\n"));
+	assert_non_null(strstr(one, "    http: http://u:REDACTED@p:1/\n"));
+	assert_non_null(strstr(one, "    https: http://only-user@p:2\n"));
+	assert_non_null(strstr(one, "  dockerhub_mirror: https://m:REDACTED@mirror\n"));
+
+	/* the printed text loads back, prints the same, and warns about the placeholders */
+	c2 = load_ok("p.yaml", one);
+	two = print_config(c2);
+	assert_string_equal(one, two);
+	assert_int_equal(c2->warnings.n, 3);
+	assert_string_equal(c2->warnings.v[0],
+	                    "p.yaml:8:10: warning: github.proxy: the password is REDACTED, as "
+	                    "check-config --print writes it; put the real one back");
+	assert_non_null(strstr(c2->warnings.v[1], ": warning: runner.proxy.http: the password is "
+	                                          "REDACTED"));
+	assert_non_null(strstr(c2->warnings.v[2], ": warning: runner.dockerhub_mirror: the "
+	                                          "password is REDACTED"));
+	free(one);
+	free(two);
+	config_free(c);
+	config_free(c2);
+}
+
+/* ---- files: a temporary directory per test ---- */
+
+struct tdir {
+	char path[64];
+};
+
+static void tdir_make(struct tdir *d)
+{
+	snprintf(d->path, sizeof(d->path), "/tmp/runnerd-test-config-XXXXXX");
+	assert_non_null(mkdtemp(d->path));
+}
+
+/* d/name with content, mode; returns the full path in out. */
+static void tdir_write(const struct tdir *d, const char *name, const char *content, mode_t mode,
+                       char *out, size_t cap)
+{
+	FILE *f;
+
+	snprintf(out, cap, "%s/%s", d->path, name);
+	f = fopen(out, "w");
+	assert_non_null(f);
+	assert_true(fputs(content, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(out, mode), 0);
+}
+
+static void tdir_remove(struct tdir *d, const char *const *names, size_t n)
+{
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "%s/%s", d->path, names[i]);
+		unlink(p);
+	}
+	assert_int_equal(rmdir(d->path), 0);
+}
+
+/* config_load of path: its result, errors and warnings each joined with '\n'. */
+static int load_file(const char *path, char **ret_errs, char **ret_warns)
+{
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	struct buf e = BUF_INIT(1 << 20), w = BUF_INIT(1 << 20);
+	int r = config_load(path, &c, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		assert_int_equal(buf_printf(&e, "%s%s", i ? "\n" : "", errs.v[i]), 0);
+	for (size_t i = 0; c && i < c->warnings.n; i++)
+		assert_int_equal(buf_printf(&w, "%s%s", i ? "\n" : "", c->warnings.v[i]), 0);
+	assert_int_equal(buf_puts(&e, ""), 0);
+	assert_int_equal(buf_puts(&w, ""), 0);
+	*ret_errs = buf_detach(&e, NULL);
+	*ret_warns = buf_detach(&w, NULL);
+	config_errors_release(&errs);
+	config_free(c);
+	return r;
+}
+
+/* A secret file others can read or write loads, with a warning; group access is fine. */
+static void test_secret_file_modes(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *what; /* NULL: no warning */
+	} cases[] = {
+	        {0600, NULL},       {0400, NULL},       {0640, NULL},
+	        {0660, NULL},       {0644, "readable"}, {0604, "readable"},
+	        {0666, "readable"}, {0602, "writable"}, {0601, "accessible"},
+	};
+	static const char *const names[] = {"token", "hook", "runnerd.yaml"};
+	char tok[PATH_MAX], hook[PATH_MAX], cfg[PATH_MAX], yaml[2 * PATH_MAX], want[3 * PATH_MAX];
+	char *errs, *warns;
+	struct tdir d;
+
+	tdir_make(&d);
+	tdir_write(&d, "token", "file-token-not-real\n", 0600, tok, sizeof(tok));
+	tdir_write(&d, "hook", "hook-secret-not-real\n", 0600, hook, sizeof(hook));
+	snprintf(yaml, sizeof(yaml),
+	         "github: {path: o/r, token_file: token}\nmanager: {name: ci}\n" FLAVOR
+	         "webhook: {secret_file: %s}\n",
+	         hook);
+	tdir_write(&d, "runnerd.yaml", yaml, 0644, cfg, sizeof(cfg));
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(chmod(tok, cases[i].mode), 0);
+		assert_int_equal(load_file(cfg, &errs, &warns), 0);
+		assert_string_equal(errs, "");
+		if (cases[i].what)
+			snprintf(want, sizeof(want),
+			         "%s:1:33: warning: github.token_file: secret file %s is %s by "
+			         "others (mode %04o); chmod o-rwx",
+			         cfg, tok, cases[i].what, (unsigned)cases[i].mode);
+		else
+			want[0] = '\0';
+		assert_string_equal(warns, want);
+		free(errs);
+		free(warns);
+	}
+	/* every secret file is checked, and the warnings come in file order */
+	assert_int_equal(chmod(tok, 0644), 0);
+	assert_int_equal(chmod(hook, 0604), 0);
+	assert_int_equal(load_file(cfg, &errs, &warns), 0);
+	snprintf(
+	        want, sizeof(want),
+	        "%s:1:33: warning: github.token_file: secret file %s is readable by others (mode "
+	        "0644); chmod o-rwx\n"
+	        "%s:4:24: warning: webhook.secret_file: secret file %s is readable by others (mode "
+	        "0604); chmod o-rwx",
+	        cfg, tok, cfg, hook);
+	assert_string_equal(warns, want);
+	assert_null(strstr(warns, "not-real"));
+	free(errs);
+	free(warns);
+	/* an error elsewhere fails the load; the warnings go with the config */
+	snprintf(yaml, sizeof(yaml),
+	         "github: {path: o/r, token_file: token}\nmanager: {name: CI}\n" FLAVOR);
+	tdir_write(&d, "runnerd.yaml", yaml, 0644, cfg, sizeof(cfg));
+	assert_int_equal(load_file(cfg, &errs, &warns), -EINVAL);
+	assert_non_null(strstr(errs, "manager.name"));
+	assert_null(strstr(errs, "warning"));
+	assert_string_equal(warns, "");
+	free(errs);
+	free(warns);
+	tdir_remove(&d, names, ARRAY_SIZE(names));
+}
+
+/* A password in a URL of a config file others can read is a warning; 0600 or 0640 is fine. */
+static void test_url_password_config_mode(void **state)
+{
+	static const char *const names[] = {"runnerd.yaml"};
+	char cfg[PATH_MAX], want[2 * PATH_MAX];
+	char *errs, *warns;
+	struct tdir d;
+
+	tdir_make(&d);
+	tdir_write(
+	        &d, "runnerd.yaml",
+	        "github: {path: o/r, token_env: RUNNERD_UNIT_TOKEN}\nmanager: {name: ci}\n" FLAVOR
+	        "runner: {proxy: {http: \"http://u:pw-not-real@p:1\", https: http://p:2}}\n",
+	        0644, cfg, sizeof(cfg));
+	assert_int_equal(load_file(cfg, &errs, &warns), 0);
+	snprintf(
+	        want, sizeof(want),
+	        "%s:4:24: warning: runner.proxy.http: this URL holds a password and %s is readable "
+	        "by others (mode 0644); chmod o-rwx",
+	        cfg, cfg);
+	assert_string_equal(warns, want);
+	assert_null(strstr(warns, "pw-not-real"));
+	free(errs);
+	free(warns);
+	for (mode_t m = 0600; m <= 0640; m += 040) {
+		assert_int_equal(chmod(cfg, m), 0);
+		assert_int_equal(load_file(cfg, &errs, &warns), 0);
+		assert_string_equal(warns, "");
+		free(errs);
+		free(warns);
+	}
+	tdir_remove(&d, names, ARRAY_SIZE(names));
+}
+
+/* ---- the GitHub App key ---- */
+
+static void write_pem(const char *path, int (*w)(BIO *, const EVP_PKEY *), const EVP_PKEY *k)
+{
+	BIO *b = BIO_new_file(path, "w");
+
+	assert_non_null(b);
+	assert_int_equal(w(b, k), 1);
+	assert_int_equal(BIO_free(b), 1);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+static int w_pkcs8(BIO *b, const EVP_PKEY *k)
+{
+	return PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static int w_traditional(BIO *b, const EVP_PKEY *k)
+{
+	return PEM_write_bio_PrivateKey_traditional(b, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static int w_pkcs8_encrypted(BIO *b, const EVP_PKEY *k)
+{
+	return PEM_write_bio_PKCS8PrivateKey(b, k, EVP_aes_256_cbc(), "passphrase", 10, NULL, NULL);
+}
+
+static int w_traditional_encrypted(BIO *b, const EVP_PKEY *k)
+{
+	return PEM_write_bio_PrivateKey_traditional(b, k, EVP_aes_128_cbc(),
+	                                            (unsigned char *)"passphrase", 10, NULL, NULL);
+}
+
+static int w_public(BIO *b, const EVP_PKEY *k)
+{
+	return PEM_write_bio_PUBKEY(b, k);
+}
+
+/* The App key: a readable file is not enough, it must be an unencrypted RSA PEM private key. */
+static void test_app_key(void **state)
+{
+	static const char *const names[] = {"key.pem", "runnerd.yaml"};
+	EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256");
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	char key[PATH_MAX], cfg[PATH_MAX], want[3 * PATH_MAX];
+	char *errs, *warns, *pem;
+	struct err e = {0};
+	struct tdir d;
+	const struct {
+		const char *name;
+		int (*write)(BIO *, const EVP_PKEY *);
+		EVP_PKEY *key;
+		const char
+		        *error; /* after "CFG:6:23: github.app.private_key_file: KEY "; NULL: ok */
+	} cases[] = {
+	        {"PKCS#8 RSA", w_pkcs8, rsa, NULL},
+	        {"PKCS#1 RSA", w_traditional, rsa, NULL},
+	        {"EC", w_pkcs8, ec, "holds a key of type EC; a GitHub App key is RSA"},
+	        {"Ed25519", w_pkcs8, ed, "holds a key of type ED25519; a GitHub App key is RSA"},
+	        {"encrypted PKCS#8", w_pkcs8_encrypted, rsa,
+	         "is an encrypted private key; runnerd needs it unencrypted (openssl pkey -in KEY "
+	         "-out NEW)"},
+	        {"encrypted PKCS#1", w_traditional_encrypted, rsa,
+	         "is an encrypted private key; runnerd needs it unencrypted (openssl pkey -in KEY "
+	         "-out NEW)"},
+	        {"public key", w_public, rsa,
+	         "is not a PEM private key (the .pem file GitHub gives for the App)"},
+	};
+
+	assert_non_null(rsa);
+	assert_non_null(ec);
+	assert_non_null(ed);
+	tdir_make(&d);
+	snprintf(key, sizeof(key), "%s/key.pem", d.path);
+	tdir_write(&d, "runnerd.yaml",
+	           "github:\n  path: octo-org\n  app:\n    app_id: 1\n    installation_id: 2\n"
+	           "    private_key_file: key.pem\nmanager: {name: ci}\n" FLAVOR,
+	           0600, cfg, sizeof(cfg));
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		write_pem(key, cases[i].write, cases[i].key);
+		assert_int_equal(load_file(cfg, &errs, &warns), cases[i].error ? -EINVAL : 0);
+		if (cases[i].error)
+			snprintf(want, sizeof(want), "%s:6:23: github.app.private_key_file: %s %s",
+			         cfg, key, cases[i].error);
+		else
+			want[0] = '\0';
+		if (strcmp(errs, want) != 0)
+			print_error("case '%s'\n", cases[i].name);
+		assert_string_equal(errs, want);
+		assert_string_equal(warns, "");
+		free(errs);
+		free(warns);
+	}
+
+	/* a PEM key cut short, and one base64 line of it (no PEM at all) */
+	write_pem(key, w_pkcs8, rsa);
+	assert_int_equal(file_read_secret(key, &pem, &e), 0);
+	for (int cut = 0; cut < 2; cut++) {
+		char *nl = strchr(pem + 40, '\n');
+		FILE *f = fopen(key, "w");
+
+		assert_non_null(f);
+		assert_non_null(nl);
+		/* cut 0: the key without its last 100 bytes; cut 1: its first base64 line only */
+		if (cut == 0)
+			assert_int_equal(fwrite(pem, 1, strlen(pem) - 100, f), strlen(pem) - 100);
+		else
+			assert_int_equal(fwrite(nl + 1, 1, 64, f), 64);
+		assert_int_equal(fclose(f), 0);
+		assert_int_equal(load_file(cfg, &errs, &warns), -EINVAL);
+		snprintf(want, sizeof(want),
+		         "%s:6:23: github.app.private_key_file: %s is not a PEM private key (the "
+		         ".pem "
+		         "file GitHub gives for the App)",
+		         cfg, key);
+		assert_string_equal(errs, want);
+		free(errs);
+		free(warns);
+	}
+	free(pem);
+
+	/* a good key others can read: it loads, with the warning */
+	write_pem(key, w_pkcs8, rsa);
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_int_equal(load_file(cfg, &errs, &warns), 0);
+	assert_string_equal(errs, "");
+	snprintf(want, sizeof(want),
+	         "%s:6:23: warning: github.app.private_key_file: secret file %s is readable by "
+	         "others (mode 0644); chmod o-rwx",
+	         cfg, key);
+	assert_string_equal(warns, want);
+	free(errs);
+	free(warns);
+
+	tdir_remove(&d, names, ARRAY_SIZE(names));
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(ed);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -635,6 +1028,11 @@ int main(void)
 	        cmocka_unit_test(test_config_path),
 	        cmocka_unit_test(test_scalar_types),
 	        cmocka_unit_test(test_not_utf8),
+	        cmocka_unit_test(test_redact_url),
+	        cmocka_unit_test(test_url_passwords_printed_redacted),
+	        cmocka_unit_test(test_secret_file_modes),
+	        cmocka_unit_test(test_url_password_config_mode),
+	        cmocka_unit_test(test_app_key),
 	};
 	struct CMUnitTest tests[ARRAY_SIZE(error_cases) + ARRAY_SIZE(fixed)];
 	size_t n = 0;
