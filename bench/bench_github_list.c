@@ -1,10 +1,14 @@
 /*
  * Benchmark (not a test): what listing a large runner pool costs. ghsim holds
  * N runners (default 1,000); the client lists them R times (default 10) with
- * nothing changing in between. Printed per list: requests sent, requests
- * counted against the rate limit, 304s, and the client's CPU time
- * (getrusage). The target: the first list costs one counted request per page
- * (N/100), every unchanged list costs none. Exit 1 when the target is missed.
+ * nothing changing in between. Printed per list, as the client saw it and as
+ * ghsim counted it: requests sent, requests counted against the rate limit,
+ * 304s, the drop in X-RateLimit-Remaining, and the client's CPU time
+ * (getrusage). The target, judged on ghsim's own counters (GET /_ghsim/stats
+ * before and after each list) and on the X-RateLimit-Remaining GitHub
+ * reported, not on the client's word: the first list costs one counted
+ * request per page (N/100), every unchanged list costs none, and the client's
+ * counts agree with ghsim's. Exit 1 when the target is missed.
  *
  * Env: GHSIM_URL, GH_TOKEN_FILE (as scripts/bench.sh sets them).
  * Usage: bench_github_list [RUNNERS [ROUNDS]]
@@ -16,6 +20,7 @@
 #include "util/strutil.h"
 
 #include <sys/resource.h>
+#include <jansson.h>
 
 static double cpu_ms(void)
 {
@@ -32,7 +37,9 @@ static double wall_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int control(const char *base, const char *path, const char *body, struct err *e)
+/* One call of ghsim's control API; the answer's body into *ret_body when not NULL. */
+static int control(const char *base, const char *method, const char *path, const char *body,
+                   json_t **ret_body, struct err *e)
 {
 	static const char *const hdrs[] = {"Content-Type: application/json", NULL};
 	struct httpc_response resp = {0};
@@ -41,18 +48,42 @@ static int control(const char *base, const char *path, const char *body, struct 
 
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	r = httpc_perform(NULL,
-	                  &(struct httpc_request){.method = "POST",
+	                  &(struct httpc_request){.method = method,
 	                                          .url = url,
 	                                          .headers = hdrs,
 	                                          .body = body,
-	                                          .body_len = strlen(body),
+	                                          .body_len = body ? strlen(body) : 0,
 	                                          .timeout_ms = 60000,
 	                                          .max_body = 1 << 24},
 	                  &resp, e);
 	if (r == 0 && resp.status != 200)
 		r = err_set(e, -EIO, "ghsim %s: %ld", path, resp.status);
+	if (r == 0 && ret_body) {
+		*ret_body = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
+		if (!*ret_body)
+			r = err_set(e, -EPROTO, "ghsim %s: not JSON", path);
+	}
 	httpc_response_release(&resp);
 	return r;
+}
+
+/* ghsim's own counters (GitHub API requests only; control calls are not counted). */
+struct sim_counts {
+	int64_t requests, counted, not_modified;
+};
+
+static int sim_counts(const char *base, struct sim_counts *ret, struct err *e)
+{
+	json_t *j = NULL;
+	int r = control(base, "GET", "/_ghsim/stats", NULL, &j, e);
+
+	if (r < 0)
+		return r;
+	ret->requests = json_integer_value(json_object_get(j, "requests"));
+	ret->counted = json_integer_value(json_object_get(j, "rate_counted"));
+	ret->not_modified = json_integer_value(json_object_get(j, "not_modified"));
+	json_decref(j);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -62,9 +93,12 @@ int main(int argc, char **argv)
 	struct config cfg = {0};
 	struct github *gh = NULL;
 	struct github_stats s0, s1;
+	struct sim_counts g0, g1;
 	char *token = NULL, body[256], path[] = "octo/bench", empty[] = "", url[256];
 	double first_cpu = 0, rest_cpu = 0;
+	int64_t first_sim = 0, rest_sim = 0, first_drop = 0, rest_drop = 0, rem_before = -1;
 	uint64_t first_counted = 0, rest_counted = 0, pages;
+	bool agree = true;
 	struct err e = {0};
 	int rc = 1;
 
@@ -79,8 +113,8 @@ int main(int argc, char **argv)
 	snprintf(body, sizeof(body),
 	         "{\"scope\":\"repos/octo/bench\",\"name\":\"bench-{hex}\",\"count\":%" PRId64 "}",
 	         runners);
-	if (control(base, "/_ghsim/reset", "{}", &e) < 0 ||
-	    control(base, "/_ghsim/runners", body, &e) < 0)
+	if (control(base, "POST", "/_ghsim/reset", "{}", NULL, &e) < 0 ||
+	    control(base, "POST", "/_ghsim/runners", body, NULL, &e) < 0)
 		goto out;
 	str_copy(url, base, sizeof(url));
 	cfg.github.api_url = url;
@@ -97,13 +131,17 @@ int main(int argc, char **argv)
 	printf("bench_github_list: %" PRId64 " runners (%" PRIu64 " pages), %" PRId64
 	       " lists, nothing changing\n",
 	       runners, pages, rounds);
-	printf("%5s %8s %6s %8s %6s %10s %10s\n", "list", "runners", "sent", "counted", "304",
-	       "cpu ms", "wall ms");
+	printf("%5s %8s | client: %5s %7s %5s | ghsim: %5s %7s %5s | %9s | %9s %9s\n", "list",
+	       "runners", "sent", "counted", "304", "reqs", "counted", "304", "remaining", "cpu ms",
+	       "wall ms");
 	for (int64_t i = 0; i < rounds; i++) {
 		struct github_runner_list l = {0};
 		double c0, w0, c, w;
+		int64_t drop;
 
 		github_get_stats(gh, &s0);
+		if (sim_counts(base, &g0, &e) < 0)
+			goto out;
 		c0 = cpu_ms();
 		w0 = wall_ms();
 		if (github_list_runners(gh, "bench", &l, &e) < 0)
@@ -111,37 +149,69 @@ int main(int argc, char **argv)
 		c = cpu_ms() - c0;
 		w = wall_ms() - w0;
 		github_get_stats(gh, &s1);
-		printf("%5" PRId64 " %8zu %6" PRIu64 " %8" PRIu64 " %6" PRIu64 " %10.2f %10.2f\n",
+		if (sim_counts(base, &g1, &e) < 0) {
+			github_runner_list_release(&l);
+			goto out;
+		}
+		/* What GitHub said was left: before the first list, the limit itself. */
+		if (rem_before < 0)
+			rem_before = s1.rate_limit;
+		drop = rem_before - s1.rate_remaining;
+		rem_before = s1.rate_remaining;
+		printf("%5" PRId64 " %8zu | client: %5" PRIu64 " %7" PRIu64 " %5" PRIu64
+		       " | ghsim: %5" PRId64 " %7" PRId64 " %5" PRId64 " | %9" PRId64
+		       " | %9.2f %9.2f\n",
 		       i + 1, l.n, s1.requests_sent - s0.requests_sent,
 		       s1.requests_counted - s0.requests_counted, s1.not_modified - s0.not_modified,
-		       c, w);
+		       g1.requests - g0.requests, g1.counted - g0.counted,
+		       g1.not_modified - g0.not_modified, drop, c, w);
 		if ((int64_t)l.n != runners) {
 			err_set(&e, -EPROTO, "listed %zu runners, expected %" PRId64, l.n, runners);
 			github_runner_list_release(&l);
 			goto out;
 		}
 		github_runner_list_release(&l);
+		agree = agree &&
+		        (int64_t)(s1.requests_sent - s0.requests_sent) ==
+		                g1.requests - g0.requests &&
+		        (int64_t)(s1.requests_counted - s0.requests_counted) ==
+		                g1.counted - g0.counted &&
+		        (int64_t)(s1.not_modified - s0.not_modified) ==
+		                g1.not_modified - g0.not_modified &&
+		        drop == g1.counted - g0.counted;
 		if (i == 0) {
 			first_cpu = c;
 			first_counted = s1.requests_counted - s0.requests_counted;
+			first_sim = g1.counted - g0.counted;
+			first_drop = drop;
 		} else {
 			rest_cpu += c;
 			rest_counted += s1.requests_counted - s0.requests_counted;
+			rest_sim += g1.counted - g0.counted;
+			rest_drop += drop;
 		}
 	}
 	github_get_stats(gh, &s1);
-	printf("total: %" PRIu64 " requests sent, %" PRIu64
-	       " counted against the rate limit, %" PRIu64 " answered 304; rate limit left %" PRId64
-	       "/%" PRId64 "\n",
-	       s1.requests_sent, s1.requests_counted, s1.not_modified, s1.rate_remaining,
-	       s1.rate_limit);
-	printf("first list: %" PRIu64 " counted (target %" PRIu64 "), %.2f ms cpu\n", first_counted,
-	       pages, first_cpu);
-	printf("unchanged lists: %" PRIu64 " counted over %" PRId64
-	       " (target 0), %.2f ms cpu each\n",
-	       rest_counted, rounds - 1, rest_cpu / (double)(rounds - 1));
-	rc = first_counted == pages && rest_counted == 0 ? 0 : 1;
-	printf("%s\n", rc == 0 ? "target met" : "target MISSED");
+	if (sim_counts(base, &g1, &e) < 0)
+		goto out;
+	printf("total: client %" PRIu64 " requests sent, %" PRIu64 " counted, %" PRIu64
+	       " answered 304; ghsim %" PRId64 " requests, %" PRId64 " counted, %" PRId64
+	       " not modified; rate limit left %" PRId64 "/%" PRId64 "\n",
+	       s1.requests_sent, s1.requests_counted, s1.not_modified, g1.requests, g1.counted,
+	       g1.not_modified, s1.rate_remaining, s1.rate_limit);
+	printf("first list: ghsim counted %" PRId64 ", X-RateLimit-Remaining dropped %" PRId64
+	       ", client counted %" PRIu64 " (target %" PRIu64 "), %.2f ms cpu\n",
+	       first_sim, first_drop, first_counted, pages, first_cpu);
+	printf("unchanged lists: ghsim counted %" PRId64 ", X-RateLimit-Remaining dropped %" PRId64
+	       ", client counted %" PRIu64 " over %" PRId64 " (target 0), %.2f ms cpu each\n",
+	       rest_sim, rest_drop, rest_counted, rounds - 1, rest_cpu / (double)(rounds - 1));
+	printf("client and ghsim agree on every list: %s\n", agree ? "yes" : "NO");
+	rc = first_sim == (int64_t)pages && first_drop == (int64_t)pages && rest_sim == 0 &&
+	                     rest_drop == 0 && agree
+	             ? 0
+	             : 1;
+	printf("%s (judged on ghsim's counters and X-RateLimit-Remaining)\n",
+	       rc == 0 ? "target met" : "target MISSED");
 out:
 	if (e.msg[0])
 		fprintf(stderr, "bench_github_list: %s\n", e.msg);

@@ -19,12 +19,13 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== GitHub runner list: 1,000 runners listed 10 times (conditional requests)"
+echo "   target, on ghsim's own counters: 10 counted for the first list, 0 for each unchanged one"
 if [ ! -x "$build/bench/bench_github_list" ]; then
 	echo "bench: $build/bench/bench_github_list is not built" >&2
 	rc=1
 elif ghsim_start "$tmp/ghsim"; then
 	GHSIM_URL=$GHSIM_URL GH_TOKEN_FILE=$GHSIM_TOKEN_FILE "$build/bench/bench_github_list" 1000 10 || rc=1
-	echo "ghsim: $(ghsim_ctl GET /_ghsim/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print("%d requests, %d counted, %d not modified" % (s["requests"], s["rate_counted"], s["not_modified"]))')"
+	echo "ghsim at the end: $(ghsim_ctl GET /_ghsim/stats | python3 -c 'import json,sys; s=json.load(sys.stdin); print("%d requests, %d counted, %d not modified" % (s["requests"], s["rate_counted"], s["not_modified"]))')"
 	ghsim_stop
 else
 	echo "bench: ghsim did not start" >&2

@@ -3,13 +3,17 @@
 ghsim stands in for GitHub; runnerd serve keeps two flavors' pools; about 10
 jobs with mixed labels are queued; runners take them, finish and are
 replaced; then drain --wait. Exits 0 only if every job completed on a runner
-of the right flavor, none was killed, and nothing leaked."""
+of the right flavor (by the labels GitHub -- ghsim -- recorded for the runner
+that ran it), none was killed, nothing leaked (no runner on GitHub; no
+instance, provider record or runner-user process left) and it all took under
+2 minutes (from $RUNNERD_DEMO_T0, set by demo.sh before the build)."""
 
-import json
 import os
-import re
 import sys
 import time
+
+T0 = float(os.environ.get("RUNNERD_DEMO_T0") or time.time())
+LIMIT = 120  # seconds
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 from harness import Env  # noqa: E402
@@ -38,6 +42,25 @@ def progress(env):
     return jobs
 
 
+def want_flavor(labels):
+    """The flavor a job goes to: the first, in config order, whose labels hold
+    every label of the job but the implied ones."""
+    implied = {"self-hosted", "linux", "x64"}
+    rest = {x.lower() for x in labels} - implied
+    for f in FLAVORS:
+        if rest <= {x.lower() for x in f["labels"]}:
+            return f["name"]
+    return None
+
+
+def ran_on_flavor(runner_labels):
+    """The flavor of a runner by the labels it was registered with: the one
+    flavor whose labels it carries (None when none or several match)."""
+    have = {x.lower() for x in runner_labels or []}
+    match = [f["name"] for f in FLAVORS if {x.lower() for x in f["labels"]} <= have]
+    return match[0] if len(match) == 1 else None
+
+
 def main():
     env = Env("demo", FLAVORS, manager="demo", reconcile_interval="2s", bootstrap_timeout="1m")
     ok = False
@@ -61,25 +84,37 @@ def main():
         jobs = [j for j in env.jobs() if j["id"] in ids]
         print()
         print(env.run("status").stdout)
-        created = dict(re.findall(r" create (demo-[0-9a-f]{12}) flavor=(\w+)", env.log()))
         bad = []
         for j in jobs:
-            want = "large" if any(l.lower() in ("large", "gpu-less") for l in ids[j["id"]]) else "small"
-            got = created.get(j.get("runner_name") or "", "?")
-            if j["status"] != "completed" or j.get("killed") or got != want:
+            want = want_flavor(ids[j["id"]])
+            got = ran_on_flavor(j.get("runner_labels"))
+            if j["status"] != "completed" or j.get("killed") or j.get("conclusion") != "success" or got != want:
                 bad.append((j["id"], j["status"], j.get("runner_name"), got, want))
-            line("job %d %-9s labels=%s on %s (flavor %s)" % (j["id"], j["status"], ",".join(ids[j["id"]]),
-                                                             j.get("runner_name"), got))
+            line("job %d %-9s labels=%s on %s, registered with %s (flavor %s)" %
+                 (j["id"], j["status"], ",".join(ids[j["id"]]), j.get("runner_name"),
+                  ",".join(j.get("runner_labels") or []), got))
         line("drain --wait: pools go to zero, then nothing is left")
         env.run("drain", "--wait", "--timeout", "60s", timeout=120)
         env.stop()
-        leaked_gh, leaked_inst = env.gh_runners(), env.instances()
+        leaked_gh, leaked_inst, leaked_rec = env.gh_runners(), env.instances(), env.state_files()
+        deadline = time.time() + 10
+        while env.runner_user_processes() and time.time() < deadline:
+            time.sleep(0.3)
+        leaked_proc = env.runner_user_processes()
         killed = env.stats()["killed_jobs"]
-        line("left on GitHub: %d runners; left on the provider: %d instances; jobs killed: %d" %
-             (len(leaked_gh), len(leaked_inst), killed))
-        ok = not bad and not leaked_gh and not leaked_inst and killed == 0 and len(jobs) == len(ids)
+        line("left on GitHub: %d runners; left on the provider: %d instances, %d records, %d processes; "
+             "jobs killed: %d" % (len(leaked_gh), len(leaked_inst), len(leaked_rec), len(leaked_proc), killed))
+        for what in (leaked_gh, leaked_inst, leaked_rec, leaked_proc):
+            if what:
+                line("leaked: %s" % (what,))
+        total = time.time() - T0
+        line("total time: %.1f s (limit %d s)" % (total, LIMIT))
+        ok = (not bad and not leaked_gh and not leaked_inst and not leaked_rec and not leaked_proc and
+              killed == 0 and len(jobs) == len(ids) and total <= LIMIT)
         if bad:
-            line("jobs not done right: %s" % bad)
+            line("jobs not done right (id, status, runner, flavor ran on, flavor wanted): %s" % bad)
+        if total > LIMIT:
+            line("too slow: over %d s" % LIMIT)
         line("demo %s" % ("PASSED: every job ran on a runner of its flavor, nothing leaked" if ok else "FAILED"))
     finally:
         if not ok:

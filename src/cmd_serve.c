@@ -220,8 +220,12 @@ static void reload(struct daemon *d, const char *path)
 int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"log-format", required_argument, NULL, 'F'},
+	                                     {"log-level", required_argument, NULL, 'L'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
+	enum log_level level = log_current_level();
+	enum log_format format = log_current_format();
 	struct daemon d = {0};
 	struct http_server *ctl = NULL;
 	const char *cpath = NULL;
@@ -234,11 +238,18 @@ int cmd_serve(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		if (c == 'c')
 			cpath = optarg;
+		else if (c == 'F' && log_parse_format(optarg, &format) == 0)
+			;
+		else if (c == 'L' && log_parse_level(optarg, &level) == 0)
+			;
 		else {
-			fprintf(stderr, "usage: runnerd serve [-c FILE]\n");
+			fprintf(stderr, "usage: runnerd serve [-c FILE] [--log-format text|json] "
+			                "[--log-level debug|info|warn|error]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
+	/* also after the command: `runnerd serve --log-format json` */
+	log_setup(level, format);
 	cpath = config_path(cpath);
 	if (cmd_load_config(cpath, &d.cfg) < 0)
 		return 1;

@@ -2,7 +2,13 @@
  * runnerd update-runner-bin: fetch the runner software for every
  * architecture the configured flavors use into <state_dir>/runner-bin/,
  * verified against GitHub's sha256 before it replaces the cached copy.
- * One line per architecture; exit 1 if any of them failed.
+ * One line per architecture saying exactly what happened:
+ *   x64: 2.321.0 (installed)            nothing was cached
+ *   x64: 2.300.0 -> 2.321.0 (updated)   another version was cached
+ *   x64: 2.321.0 (repaired)             the cached copy of this version was
+ *                                       missing or failed its checksum
+ *   x64: 2.321.0 (unchanged)            the cached copy is current and intact
+ * Errors go to stderr as "x64: error: ..."; exit 1 if any architecture failed.
  */
 #include "util/common.h"
 #include "cmd.h"
@@ -31,21 +37,21 @@ int cmd_update_runner_bin(int argc, char **argv)
 	if (cfg->n_flavors == 0)
 		used[0] = true;
 	for (size_t a = 0; a < ARRAY_SIZE(arches); a++) {
-		char path[PATH_MAX];
-		const char *base;
-		bool changed = false;
+		struct github_bin_result res;
 
 		if (!used[a])
 			continue;
-		if (github_update_runner_bin(gh, arches[a], cfg->manager.state_dir, &changed, path,
-		                             sizeof(path), &e) < 0) {
+		if (github_runner_bin_update(gh, arches[a], cfg->manager.state_dir, &res, &e) < 0) {
 			fprintf(stderr, "%s: error: %s\n", names[a], e.msg);
 			rc = 1;
 			continue;
 		}
-		base = strrchr(path, '/');
-		printf("%s: %s (%s)\n", names[a], base ? base + 1 : path,
-		       changed ? "updated" : "unchanged");
+		if (res.outcome == GITHUB_BIN_UPDATED)
+			printf("%s: %s -> %s (%s)\n", names[a], res.old_version, res.version,
+			       github_bin_outcome_name(res.outcome));
+		else
+			printf("%s: %s (%s)\n", names[a], res.version,
+			       github_bin_outcome_name(res.outcome));
 	}
 	github_free(gh);
 	config_free(cfg);

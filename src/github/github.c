@@ -1,9 +1,10 @@
 /*
  * The GitHub client's request core and its operations: every call goes
  * through github_do(), which adds credentials and GitHub's headers, keeps the
- * per-URL ETag cache, follows the rate limit (failing fast while barred,
- * never sleeping for it), retries only what is safe to repeat with bounded
- * backoff, and turns statuses into errors that name the operation. It must
+ * per-URL ETag cache, follows the rate limit of each resource (failing fast
+ * while barred, never sleeping for it), retries only what is safe to repeat
+ * with bounded backoff inside the call's deadline, stops when the client is
+ * cancelled, and turns statuses into errors that name the operation. It must
  * never put a token, a JWT or a JIT config into a message, and never follow
  * a Link to another host with our credentials.
  */
@@ -73,8 +74,11 @@ int github_new(const struct config *cfg, const struct github_opts *opts, struct 
 		gh->opts.max_retries = 0;
 	pthread_mutex_init(&gh->mu, NULL);
 	pthread_mutex_init(&gh->refresh_mu, NULL);
-	gh->stats.rate_limit = -1;
-	gh->stats.rate_remaining = -1;
+	atomic_init(&gh->cancelled, false);
+	str_copy(gh->rates[0].resource, "core", sizeof(gh->rates[0].resource));
+	gh->rates[0].limit = -1;
+	gh->rates[0].remaining = -1;
+	gh->n_rates = 1;
 	n = str_copy(gh->base, g->api_url, sizeof(gh->base));
 	if (n >= sizeof(gh->base)) {
 		r = err_set(e, -ENAMETOOLONG, "github: api_url is too long");
@@ -264,11 +268,49 @@ void github_free(struct github *gh)
 
 void github_get_stats(struct github *gh, struct github_stats *ret)
 {
+	time_t now = time(NULL);
+
 	pthread_mutex_lock(&gh->mu);
 	*ret = gh->stats;
-	if (ret->barred_until && ret->barred_until <= time(NULL))
-		ret->barred_until = 0;
+	ret->n_resources = gh->n_rates;
+	for (size_t i = 0; i < gh->n_rates; i++) {
+		ret->resources[i] = gh->rates[i];
+		if (ret->resources[i].barred_until <= now)
+			ret->resources[i].barred_until = 0;
+	}
 	pthread_mutex_unlock(&gh->mu);
+	ret->rate_limit = ret->resources[0].limit;
+	ret->rate_remaining = ret->resources[0].remaining;
+	ret->rate_reset = ret->resources[0].reset;
+	ret->barred_until = ret->resources[0].barred_until;
+}
+
+void github_cancel(struct github *gh)
+{
+	atomic_store(&gh->cancelled, true);
+}
+
+void github_uncancel(struct github *gh)
+{
+	atomic_store(&gh->cancelled, false);
+}
+
+bool github_is_cancelled(const struct github *gh)
+{
+	return atomic_load(&gh->cancelled);
+}
+
+int64_t github_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long github_request_timeout_ms(const struct github *gh)
+{
+	int64_t t = gh->cfg->github.request_timeout;
+	return (t > 0 && t < LONG_MAX / 1000 ? (long)t : 30) * 1000L;
 }
 
 const char *github_scope(const struct github *gh)
@@ -306,7 +348,19 @@ long github_backoff_ms(const struct github_opts *o, int attempt, uint32_t rnd)
 	return d - d / 2 + (long)(rnd % (uint32_t)(d / 2 + 1));
 }
 
-bool github_rate_update(struct github_stats *s, long status, const char *limit,
+bool github_resource_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n >= sizeof(((struct github_rate *)0)->resource))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+bool github_rate_update(struct github_rate *s, long status, const char *limit,
                         const char *remaining, const char *reset, const char *retry_after,
                         bool says_rate_limit, time_t now)
 {
@@ -315,11 +369,11 @@ bool github_rate_update(struct github_stats *s, long status, const char *limit,
 	bool refused = false;
 
 	if (limit && parse_int64(limit, 0, INT64_MAX, &v) == 0)
-		s->rate_limit = v;
+		s->limit = v;
 	if (remaining && parse_int64(remaining, 0, INT64_MAX, &v) == 0)
-		s->rate_remaining = rem = v;
+		s->remaining = rem = v;
 	if (reset && parse_int64(reset, 0, INT64_MAX, &v) == 0)
-		s->rate_reset = (time_t)v;
+		s->reset = (time_t)v;
 	/* GitHub sends seconds; an HTTP date is ignored (then the reset time decides). */
 	if (retry_after && parse_int64(retry_after, 0, 86400, &v) == 0)
 		ra = v;
@@ -329,15 +383,15 @@ bool github_rate_update(struct github_stats *s, long status, const char *limit,
 			until = now + (ra > 0 ? ra : 1);
 		} else if (rem == 0) {
 			refused = true;
-			until = reset && s->rate_reset > now ? s->rate_reset : now + 60;
+			until = reset && s->reset > now ? s->reset : now + 60;
 		} else if (status == 429 || says_rate_limit) {
 			/* A secondary limit without headers: GitHub says wait at least a minute. */
 			refused = true;
 			until = now + 60;
 		}
-	} else if (rem == 0 && reset && s->rate_reset > now) {
+	} else if (rem == 0 && reset && s->reset > now) {
 		/* The budget is spent: the next call would only be refused. */
-		until = s->rate_reset;
+		until = s->reset;
 	}
 	if (until > now + GITHUB_MAX_BAR)
 		until = now + GITHUB_MAX_BAR;
@@ -444,11 +498,66 @@ static uint32_t rng_next(struct github *gh)
 	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
-static void sleep_ms(long ms)
+/* Sleep ms in slices, so that github_cancel() cuts it short; false when cancelled. */
+static bool sleep_unless_cancelled(struct github *gh, long ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	int64_t end = github_now_ms() + ms;
+
+	for (;;) {
+		int64_t left = end - github_now_ms();
+		long slice;
+		struct timespec ts;
+
+		if (atomic_load(&gh->cancelled))
+			return false;
+		if (left <= 0)
+			return true;
+		slice = left < HTTPC_CANCEL_POLL_MS ? (long)left : HTTPC_CANCEL_POLL_MS;
+		ts = (struct timespec){slice / 1000, (slice % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* The index in gh->rates of a resource GitHub named (gh->mu held); 0 ("core") when unusable. */
+static size_t resource_index(struct github *gh, const char *name)
+{
+	if (!github_resource_name_ok(name))
+		return 0;
+	for (size_t i = 0; i < gh->n_rates; i++)
+		if (strcmp(gh->rates[i].resource, name) == 0)
+			return i;
+	if (gh->n_rates >= GITHUB_MAX_RESOURCES)
+		return 0; /* more resources than GitHub has today: count the rest as core */
+	struct github_rate *t = &gh->rates[gh->n_rates];
+	memset(t, 0, sizeof(*t));
+	str_copy(t->resource, name, sizeof(t->resource));
+	t->limit = -1;
+	t->remaining = -1;
+	return gh->n_rates++;
+}
+
+/* The resource route was last counted against (gh->mu held); 0 when unknown. */
+static size_t route_resource(const struct github *gh, const char *route)
+{
+	for (size_t i = 0; route && i < gh->n_routes; i++)
+		if (strcmp(gh->routes[i].route, route) == 0)
+			return gh->routes[i].resource;
+	return 0;
+}
+
+/* GitHub counted route against resource (gh->mu held). */
+static void route_learn(struct github *gh, const char *route, size_t resource)
+{
+	if (!route)
+		return;
+	for (size_t i = 0; i < gh->n_routes; i++)
+		if (strcmp(gh->routes[i].route, route) == 0) {
+			gh->routes[i].resource = resource;
+			return;
+		}
+	if (gh->n_routes < GITHUB_MAX_ROUTES)
+		gh->routes[gh->n_routes++] = (struct github_route){route, resource};
 }
 
 /* A copy of the cached page for url; false when there is none. */
@@ -528,9 +637,9 @@ static bool accepted(const struct github_call *call, long status)
 	return false;
 }
 
-/* The error for a status nobody expected. */
+/* The error for a status nobody expected; note (may be "") ends the message. */
 static int status_error(const struct github_call *call, long status, const struct buf *body,
-                        int attempts, struct err *e)
+                        int attempts, const char *note, struct err *e)
 {
 	char msg[160], tail[200] = "";
 
@@ -542,7 +651,9 @@ static int status_error(const struct github_call *call, long status, const struc
 		               : err_set(e, -EACCES, "GitHub rejected the credentials (401 %s)",
 		                         msg[0] ? msg : "Unauthorized");
 	if (attempts > 1)
-		snprintf(tail, sizeof(tail), " after %d attempts", attempts);
+		snprintf(tail, sizeof(tail), " after %d attempts%s", attempts, note);
+	else if (note[0])
+		snprintf(tail, sizeof(tail), "%s", note);
 	switch (status) {
 	case 403:
 		return err_set(e, -EACCES,
@@ -581,6 +692,22 @@ static int next_link(struct github *gh, const struct github_call *call, const ch
 	return 0;
 }
 
+/* Time for one more attempt after sleeping delay_ms? */
+static bool time_for_another(int64_t deadline, long delay_ms)
+{
+	return github_now_ms() + delay_ms + GITHUB_MIN_ATTEMPT_MS <= deadline;
+}
+
+/* The error of a call stopped by github_cancel(). */
+static int cancelled_error(const struct github_call *call, const char *when, int attempts,
+                           struct err *e)
+{
+	if (attempts > 0)
+		return err_set(e, -ECANCELED, "%s: cancelled %s (after %d attempt%s)", call->op,
+		               when, attempts, attempts == 1 ? "" : "s");
+	return err_set(e, -ECANCELED, "%s: cancelled %s", call->op, when);
+}
+
 int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
               struct err *e)
 {
@@ -589,9 +716,19 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 	                                   "X-RateLimit-Limit",
 	                                   "X-RateLimit-Remaining",
 	                                   "X-RateLimit-Reset",
+	                                   "X-RateLimit-Resource",
 	                                   "Retry-After",
 	                                   NULL};
+	static const char no_time[] = "; no time left for another attempt within the call's "
+	                              "deadline (2 x request_timeout)";
 	const struct config_github *g = &gh->cfg->github;
+	const long timeout_ms = github_request_timeout_ms(gh);
+	const long connect_ms = (g->connect_timeout > 0 && g->connect_timeout < LONG_MAX / 1000
+	                                 ? (long)g->connect_timeout
+	                                 : 10) *
+	                        1000L;
+	const int64_t deadline =
+	        call->deadline > 0 ? call->deadline : github_now_ms() + 2 * (int64_t)timeout_ms;
 	struct httpc_response resp = {0};
 	struct github_etag cached = {0};
 	bool have_cached = false;
@@ -610,25 +747,41 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 	}
 	for (attempt = 0;; attempt++) {
 		time_t now = time(NULL), barred;
-		int64_t remaining;
+		int64_t remaining, left;
 		bool limited, retry_ok, says = false;
-		char msg[160];
-		long status;
+		char msg[160], resource[sizeof(gh->rates[0].resource)];
+		const char *rname;
+		long status, delay = 0;
+		size_t res;
 
+		if (atomic_load(&gh->cancelled)) {
+			r = cancelled_error(call, "before the request was sent", attempt, e);
+			goto out;
+		}
 		pthread_mutex_lock(&gh->mu);
-		barred = gh->stats.barred_until;
+		res = route_resource(gh, call->route);
+		barred = gh->rates[res].barred_until;
+		str_copy(resource, gh->rates[res].resource, sizeof(resource));
 		pthread_mutex_unlock(&gh->mu);
 		if (barred > now) {
 			r = err_set(e, -EAGAIN,
-			            "%s: not calling GitHub for another %llds: the rate limit is "
-			            "exhausted",
-			            call->op, (long long)(barred - now));
+			            "%s: not calling GitHub for another %llds: the rate limit of "
+			            "'%s' is exhausted",
+			            call->op, (long long)(barred - now), resource);
 			goto out;
 		}
 		if (!auth) {
-			r = github_auth_header(gh, call->use_jwt, &auth, e);
+			r = github_auth_header(gh, call->use_jwt, deadline, &auth, e);
 			if (r < 0)
 				goto out;
+		}
+		left = deadline - github_now_ms();
+		if (left < GITHUB_MIN_ATTEMPT_MS) {
+			r = err_set(e, -ETIMEDOUT,
+			            "%s: no time left within the call's deadline (2 x "
+			            "request_timeout = %lds)",
+			            call->op, 2 * timeout_ms / 1000);
+			goto out;
 		}
 		nh = 0;
 		hdrs[nh++] = auth;
@@ -651,32 +804,46 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 		                .body_len = call->body ? strlen(call->body) : 0,
 		                .ca_file = g->ca_file,
 		                .proxy = g->proxy,
-		                .connect_timeout_ms =
-		                        (g->connect_timeout > 0 ? g->connect_timeout : 10) * 1000L,
-		                .timeout_ms =
-		                        (g->request_timeout > 0 ? g->request_timeout : 30) * 1000L,
+		                .connect_timeout_ms = connect_ms < left ? connect_ms : left,
+		                .timeout_ms = timeout_ms < left ? timeout_ms : left,
 		                .max_body = gh->opts.max_response,
 		                .want_headers = want,
+		                .cancel = &gh->cancelled,
 		        },
 		        &resp, &he);
+		if (r == -ECANCELED) {
+			pthread_mutex_lock(&gh->mu);
+			gh->stats.requests_sent++;
+			pthread_mutex_unlock(&gh->mu);
+			r = cancelled_error(call, "while waiting for GitHub's answer", attempt + 1,
+			                    e);
+			goto out;
+		}
 		if (r == 0 && (resp.status == 403 || resp.status == 429)) {
 			github_json_error_message(&resp.body, msg, sizeof(msg));
 			says = strcasestr(msg, "rate limit") != NULL;
 		}
+		rname = r == 0 ? httpc_response_header(&resp, "X-RateLimit-Resource") : NULL;
 		pthread_mutex_lock(&gh->mu);
 		gh->stats.requests_sent++;
 		if (r == 0 || r == -E2BIG)
 			gh->stats.requests_counted += r == 0 && resp.status == 304 ? 0 : 1;
 		if (r == 0 && resp.status == 304)
 			gh->stats.not_modified++;
+		if (rname) {
+			/* GitHub says which budget it counted: later calls of this route follow. */
+			res = resource_index(gh, rname);
+			route_learn(gh, call->route, res);
+		}
 		limited = r == 0 && github_rate_update(
-		                            &gh->stats, resp.status,
+		                            &gh->rates[res], resp.status,
 		                            httpc_response_header(&resp, "X-RateLimit-Limit"),
 		                            httpc_response_header(&resp, "X-RateLimit-Remaining"),
 		                            httpc_response_header(&resp, "X-RateLimit-Reset"),
 		                            httpc_response_header(&resp, "Retry-After"), says, now);
-		barred = gh->stats.barred_until;
-		remaining = gh->stats.rate_remaining;
+		barred = gh->rates[res].barred_until;
+		remaining = gh->rates[res].remaining;
+		str_copy(resource, gh->rates[res].resource, sizeof(resource));
 		pthread_mutex_unlock(&gh->mu);
 
 		if (r < 0) {
@@ -684,11 +851,16 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 			            (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -ECONNRESET ||
 			             r == -EIO)) ||
 			           (call->retry == GITHUB_RETRY_UNSENT && r == -ECONNREFUSED);
-			if (retry_ok && attempt < gh->opts.max_retries)
-				goto backoff;
-			if (attempt > 0)
-				r = err_set(e, r, "%s: %s (after %d attempts)", call->op, he.msg,
-				            attempt + 1);
+			retry_ok = retry_ok && attempt < gh->opts.max_retries;
+			if (retry_ok) {
+				delay = github_backoff_ms(&gh->opts, attempt, rng_next(gh));
+				if (time_for_another(deadline, delay))
+					goto backoff;
+			}
+			if (attempt > 0 || retry_ok)
+				r = err_set(e, r, "%s: %s (after %d attempt%s%s)", call->op, he.msg,
+				            attempt + 1, attempt ? "s" : "",
+				            retry_ok ? no_time : "");
 			else
 				r = err_set(e, r, "%s: %s", call->op, he.msg);
 			goto out;
@@ -699,12 +871,11 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 			                          ? "Retry-After"
 			                  : remaining == 0 ? "none left"
 			                                   : "secondary limit";
-			r = err_set(
-			        e, -EAGAIN,
-			        "%s: GitHub's rate limit refused the call (%ld, %s); no calls for "
-			        "%llds",
-			        call->op, status, why,
-			        (long long)(barred > now ? barred - now : 0));
+			r = err_set(e, -EAGAIN,
+			            "%s: GitHub's rate limit refused the call (%ld, %s, resource "
+			            "'%s'); no calls for %llds",
+			            call->op, status, why, resource,
+			            (long long)(barred > now ? barred - now : 0));
 			goto out;
 		}
 		if (status == 304 && have_cached) {
@@ -723,9 +894,13 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 			ret->from_cache = true;
 			goto out;
 		}
-		if (status >= 500 && call->retry == GITHUB_RETRY_ALL &&
-		    attempt < gh->opts.max_retries)
-			goto backoff;
+		retry_ok = status >= 500 && call->retry == GITHUB_RETRY_ALL &&
+		           attempt < gh->opts.max_retries;
+		if (retry_ok) {
+			delay = github_backoff_ms(&gh->opts, attempt, rng_next(gh));
+			if (time_for_another(deadline, delay))
+				goto backoff;
+		}
 		if (status == 401 && !call->use_jwt && g->use_app && !reauthed) {
 			/* The installation token was revoked or expired early: one fresh try. */
 			github_auth_invalidate(gh);
@@ -738,7 +913,8 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 			continue;
 		}
 		if (!accepted(call, status)) {
-			r = status_error(call, status, &resp.body, attempt + 1, e);
+			r = status_error(call, status, &resp.body, attempt + 1,
+			                 retry_ok ? no_time : "", e);
 			goto out;
 		}
 		r = next_link(gh, call, httpc_response_header(&resp, "Link"), ret->link_next,
@@ -759,7 +935,10 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 		pthread_mutex_lock(&gh->mu);
 		gh->stats.retries++;
 		pthread_mutex_unlock(&gh->mu);
-		sleep_ms(github_backoff_ms(&gh->opts, attempt, rng_next(gh)));
+		if (!sleep_unless_cancelled(gh, delay)) {
+			r = cancelled_error(call, "while waiting to retry", attempt + 1, e);
+			goto out;
+		}
 	}
 out:
 	if (auth) {
@@ -790,8 +969,11 @@ int github_check_scope(struct github *gh, struct err *e)
 	if (r < 0)
 		return err_set(e, r, "%s: URL too long", op);
 	r = github_do(gh,
-	              &(struct github_call){
-	                      .op = op, .method = "GET", .url = url, .retry = GITHUB_RETRY_ALL},
+	              &(struct github_call){.route = "scope",
+	                                    .op = op,
+	                                    .method = "GET",
+	                                    .url = url,
+	                                    .retry = GITHUB_RETRY_ALL},
 	              &reply, e);
 	if (r == 0) {
 		r = github_json_load(op, &reply.body, &j, e);
@@ -831,7 +1013,8 @@ static int list_runners_pass(struct github *gh, const char *manager, struct gith
 			goto out;
 		}
 		r = github_do(gh,
-		              &(struct github_call){.op = op,
+		              &(struct github_call){.route = "list runners",
+		                                    .op = op,
 		                                    .method = "GET",
 		                                    .url = url,
 		                                    .retry = GITHUB_RETRY_ALL,
@@ -918,7 +1101,8 @@ int github_get_runner(struct github *gh, int64_t id, struct github_runner *ret, 
 	if (r < 0)
 		return err_set(e, r, "%s: URL too long", op);
 	r = github_do(gh,
-	              &(struct github_call){.op = op,
+	              &(struct github_call){.route = "get runner",
+	                                    .op = op,
 	                                    .method = "GET",
 	                                    .url = url,
 	                                    .retry = GITHUB_RETRY_ALL,
@@ -945,7 +1129,8 @@ int github_delete_runner(struct github *gh, int64_t id, struct err *e)
 		return err_set(e, r, "%s: URL too long", op);
 	/* DELETE is idempotent: a retry after a lost answer meets 404, which is success. */
 	r = github_do(gh,
-	              &(struct github_call){.op = op,
+	              &(struct github_call){.route = "delete runner",
+	                                    .op = op,
 	                                    .method = "DELETE",
 	                                    .url = url,
 	                                    .retry = GITHUB_RETRY_ALL,
@@ -971,8 +1156,11 @@ static int token_call(struct github *gh, const char *what, struct github_token *
 		return err_set(e, r, "%s: URL too long", op);
 	/* Asking twice only mints a second short-lived token: safe to retry. */
 	r = github_do(gh,
-	              &(struct github_call){
-	                      .op = op, .method = "POST", .url = url, .retry = GITHUB_RETRY_ALL},
+	              &(struct github_call){.route = what,
+	                                    .op = op,
+	                                    .method = "POST",
+	                                    .url = url,
+	                                    .retry = GITHUB_RETRY_ALL},
 	              &reply, e);
 	if (r == 0)
 		r = github_json_token(op, &reply.body, ret, e);
@@ -1014,32 +1202,99 @@ out:
 	return r;
 }
 
-/* The 409 case: find the registration that holds name and clear it if it is idle. */
-static int jit_resolve_conflict(struct github *gh, const char *op, const char *name, struct err *e)
+/* name percent-encoded for a query string ("" on overflow). */
+static void query_escape(const char *name, char *out, size_t cap)
 {
-	struct github_runner_list l = {0};
-	int r = github_list_runners(gh, NULL, &l, e);
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
 
-	if (r < 0) {
-		err_prefix(e, "%s: resolving a 409", op);
-		goto out;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		             (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
+		             *p == '~';
+		if (n + (plain ? 1 : 3) >= cap) {
+			out[0] = '\0';
+			return;
+		}
+		if (plain) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		}
 	}
+	out[n] = '\0';
+}
+
+int github_find_runner(struct github *gh, const char *name, struct github_runner *ret,
+                       struct err *e)
+{
+	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
+	struct github_runner_list l = {0};
+	char url[GITHUB_URL_MAX], q[3 * 128 + 1], op[600];
+	int64_t total = 0;
+	size_t seen = 0;
+	int r;
+
+	query_escape(name, q, sizeof(q));
+	snprintf(op, sizeof(op), "%s: look up runner %s", gh->scope, name);
+	r = github_url(gh, url, sizeof(url), "%s/actions/runners?name=%s&per_page=100", gh->scope,
+	               q);
+	if (r < 0 || !q[0])
+		return err_set(e, -ENAMETOOLONG, "%s: name too long", op);
+	r = github_do(gh,
+	              &(struct github_call){.op = op,
+	                                    .route = "list runners",
+	                                    .method = "GET",
+	                                    .url = url,
+	                                    .retry = GITHUB_RETRY_ALL},
+	              &reply, e);
+	if (r == 0)
+		r = github_json_runners_page(op, &reply.body, NULL, &l, &total, &seen, e);
+	if (r < 0)
+		goto out;
+	r = err_set(e, -ENOENT, "%s: not registered", op);
 	for (size_t i = 0; i < l.n; i++) {
 		/* GitHub compares runner names without regard to case. */
 		if (strcasecmp(l.v[i].name, name) != 0)
 			continue;
-		if (l.v[i].busy) {
-			r = err_set(e, -EBUSY, "%s: runner %s is already registered and busy", op,
-			            name);
-			goto out;
-		}
-		r = github_delete_runner(gh, l.v[i].id, e);
-		if (r < 0)
-			err_prefix(e, "%s: clearing the stale registration", op);
-		goto out;
+		*ret = l.v[i];
+		/* the list gives up its entry: swap the last one in */
+		l.v[i] = l.v[--l.n];
+		err_clear(e);
+		r = 0;
+		break;
 	}
 out:
 	github_runner_list_release(&l);
+	github_reply_release(&reply);
+	return r;
+}
+
+/*
+ * The 409 case: find the registration that holds name and clear it if it is
+ * idle. Found nothing (it went away meanwhile): 0, and the caller simply
+ * tries again.
+ */
+static int jit_resolve_conflict(struct github *gh, const char *op, const char *name, struct err *e)
+{
+	struct github_runner gr = {0};
+	int r = github_find_runner(gh, name, &gr, e);
+
+	if (r == -ENOENT) {
+		err_clear(e);
+		return 0;
+	}
+	if (r < 0) {
+		err_prefix(e, "%s: resolving a 409", op);
+		return r;
+	}
+	if (gr.busy)
+		r = err_set(e, -EBUSY, "%s: runner %s is already registered and busy", op, name);
+	else if ((r = github_delete_runner(gh, gr.id, e)) < 0)
+		err_prefix(e, "%s: clearing the stale registration", op);
+	github_runner_release(&gr);
 	return r;
 }
 
@@ -1065,7 +1320,8 @@ int github_generate_jitconfig(struct github *gh, const char *name, int64_t runne
 	for (int round = 0; round < 2; round++) {
 		/* Not repeated after an answer: GitHub may have registered the runner already. */
 		r = github_do(gh,
-		              &(struct github_call){.op = op,
+		              &(struct github_call){.route = "generate-jitconfig",
+		                                    .op = op,
 		                                    .method = "POST",
 		                                    .url = url,
 		                                    .body = body,
@@ -1104,8 +1360,11 @@ int github_list_runner_applications(struct github *gh, struct github_app_list *r
 	if (r < 0)
 		return err_set(e, r, "%s: URL too long", op);
 	r = github_do(gh,
-	              &(struct github_call){
-	                      .op = op, .method = "GET", .url = url, .retry = GITHUB_RETRY_ALL},
+	              &(struct github_call){.route = "downloads",
+	                                    .op = op,
+	                                    .method = "GET",
+	                                    .url = url,
+	                                    .retry = GITHUB_RETRY_ALL},
 	              &reply, e);
 	if (r == 0)
 		r = github_json_apps(op, &reply.body, ret, e);
@@ -1133,11 +1392,13 @@ int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, st
 			r = err_set(e, -EPROTO, "%s: more than %d pages", op, GITHUB_MAX_PAGES);
 			break;
 		}
-		r = github_do(
-		        gh,
-		        &(struct github_call){
-		                .op = op, .method = "GET", .url = url, .retry = GITHUB_RETRY_ALL},
-		        &reply, e);
+		r = github_do(gh,
+		              &(struct github_call){.route = "runner groups",
+		                                    .op = op,
+		                                    .method = "GET",
+		                                    .url = url,
+		                                    .retry = GITHUB_RETRY_ALL},
+		              &reply, e);
 		if (r == 0)
 			r = github_json_group_page(op, &reply.body, name, &id, e);
 		if (r < 0 || id > 0 || !reply.link_next[0])
@@ -1167,7 +1428,8 @@ int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct g
 	if (r < 0)
 		return err_set(e, r, "%s: URL too long", op);
 	r = github_do(gh,
-	              &(struct github_call){.op = op,
+	              &(struct github_call){.route = "get job",
+	                                    .op = op,
 	                                    .method = "GET",
 	                                    .url = url,
 	                                    .retry = GITHUB_RETRY_ALL,
@@ -1205,11 +1467,13 @@ int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
 			r = err_set(e, -EPROTO, "%s: more than %d pages", op, GITHUB_MAX_PAGES);
 			break;
 		}
-		r = github_do(
-		        gh,
-		        &(struct github_call){
-		                .op = op, .method = "GET", .url = url, .retry = GITHUB_RETRY_ALL},
-		        &reply, e);
+		r = github_do(gh,
+		              &(struct github_call){.route = "run jobs",
+		                                    .op = op,
+		                                    .method = "GET",
+		                                    .url = url,
+		                                    .retry = GITHUB_RETRY_ALL},
+		              &reply, e);
 		if (r == 0)
 			r = github_json_jobs_page(op, &reply.body, &acc, e);
 		if (r < 0)

@@ -6,8 +6,27 @@
  * - Every request has a connect and a total timeout; no call can hang, and
  *   no call sleeps for a rate limit: while GitHub has barred us (403/429 with
  *   rate-limit headers or Retry-After) calls fail fast with -EAGAIN.
+ * - Rate limits are kept per resource, as GitHub names it in
+ *   X-RateLimit-Resource ("core", "search", "actions_runner_registration",
+ *   ...): a bar on one resource fails fast only the calls GitHub last
+ *   counted against that resource. A call GitHub has not answered yet, and
+ *   an answer without a valid resource name, count as "core". (On github.com
+ *   every call this client makes, registration-token and generate-jitconfig
+ *   included, counts against "core"; "actions_runner_registration" is what
+ *   the runner's own config.sh registration spends. The client does not
+ *   assume it: it follows the header.)
  * - Idempotent calls are retried on 5xx and transport errors with bounded
- *   exponential backoff and jitter (a few seconds in total at most).
+ *   exponential backoff and jitter.
+ * - Deadline: one API request -- every attempt, the backoff sleeps between
+ *   them, and the installation-token exchange it may need first -- ends
+ *   within 2 x github.request_timeout of its start (plus scheduling slack of
+ *   a few tens of milliseconds), each attempt within request_timeout. A
+ *   retry that could not finish in time is not started: the call fails with
+ *   its last error ("... no time left for another attempt"), or -ETIMEDOUT.
+ *   The bound is per request: a list of P pages may take P times as long.
+ * - github_cancel() makes every call in flight fail with -ECANCELED within
+ *   about 100 ms (an HTTP transfer is dropped, a backoff sleep cut short),
+ *   and every later call at once, until github_uncancel().
  * - The runner list is fetched with If-None-Match per page; an unchanged list
  *   is answered from cache (304) and costs no rate limit.
  * - A list that fails part-way is an error with ret->complete == false, never
@@ -87,15 +106,30 @@ struct github_job_list {
 	size_t n;
 };
 
+/* One rate-limit resource as GitHub's answers described it. */
+struct github_rate {
+	char resource[48];   /* "core", "actions_runner_registration", ... */
+	int64_t limit;       /* last X-RateLimit-Limit, -1 unknown */
+	int64_t remaining;   /* last X-RateLimit-Remaining, -1 unknown */
+	time_t reset;        /* last X-RateLimit-Reset */
+	time_t barred_until; /* 0 when not barred */
+};
+
+#define GITHUB_MAX_RESOURCES 8 /* resources beyond this many are counted as "core" */
+
 struct github_stats {
 	uint64_t requests_sent;    /* every HTTP request put on the wire */
 	uint64_t requests_counted; /* those GitHub counts against the rate limit (not 304) */
 	uint64_t not_modified;     /* 304 answers */
 	uint64_t retries;
+	/* The "core" resource (what almost every call spends): */
 	int64_t rate_limit;     /* last X-RateLimit-Limit, -1 unknown */
 	int64_t rate_remaining; /* last X-RateLimit-Remaining, -1 unknown */
 	time_t rate_reset;      /* last X-RateLimit-Reset */
 	time_t barred_until;    /* 0 when not barred */
+	/* Every resource seen so far, "core" first (a bar already over shows as 0). */
+	struct github_rate resources[GITHUB_MAX_RESOURCES];
+	size_t n_resources;
 };
 
 /* Client tunables beyond the config (tests shorten them). */
@@ -107,6 +141,17 @@ struct github_opts {
 };
 
 void github_opts_default(struct github_opts *o);
+
+/*
+ * Cancel every call of this client, in flight or to come, from any thread
+ * (async-signal-safe: it only stores to an atomic flag). Such calls fail with
+ * -ECANCELED and a message that says so; nothing they half did is undone (a
+ * POST GitHub received stays received). github_uncancel() lets calls through
+ * again; a call that already failed is not resumed.
+ */
+void github_cancel(struct github *gh);
+void github_uncancel(struct github *gh);
+bool github_is_cancelled(const struct github *gh);
 
 /* Uses cfg->github (api_url, path, token or app, ca_file, proxy, timeouts). cfg must outlive the
  * client. */
@@ -122,6 +167,13 @@ void github_free(struct github *gh);
  */
 int github_list_runners(struct github *gh, const char *manager, struct github_runner_list *ret,
                         struct err *e);
+/*
+ * One runner by name (GET .../actions/runners?name=NAME: one request however
+ * many runners the scope has; names compare without case). -ENOENT when no
+ * runner has it. Release *ret with github_runner_release().
+ */
+int github_find_runner(struct github *gh, const char *name, struct github_runner *ret,
+                       struct err *e);
 void github_runner_list_release(struct github_runner_list *l);
 void github_runner_release(struct github_runner *r);
 
@@ -137,8 +189,9 @@ void github_token_release(struct github_token *t);
 /*
  * generate-jitconfig. runner_group_id is 1 (Default) in repository scope.
  * A 409 (name already registered, e.g. after a crash) is resolved by looking
- * the runner up: a registration that is not busy is deleted and the call is
- * retried once; a busy one gives -EBUSY.
+ * the runner up by name (GET .../actions/runners?name=NAME, one request
+ * whatever the pool's size): a registration that is not busy is deleted and
+ * the call is retried once; a busy one gives -EBUSY.
  */
 int github_generate_jitconfig(struct github *gh, const char *name, int64_t runner_group_id,
                               const struct strv *labels, const char *work_folder,
@@ -173,8 +226,28 @@ int github_check_scope(struct github *gh, struct err *e);
  * The runner binary (check_runner_bin / update_runner_bin): pick the linux
  * application for arch, download it into <state_dir>/runner-bin/, verify its
  * sha256 against the API's checksum before it replaces the cached copy.
- * *ret_changed tells whether a new version was installed; ret_path (may be
- * NULL, capacity cap) gets the verified tarball's path.
+ */
+enum github_bin_outcome {
+	GITHUB_BIN_UNCHANGED = 0, /* the cached copy is that version and intact */
+	GITHUB_BIN_INSTALLED,     /* there was no cached copy */
+	GITHUB_BIN_UPDATED,       /* another version replaced the cached copy */
+	GITHUB_BIN_REPAIRED,      /* the cached copy of this version was missing or damaged */
+};
+
+struct github_bin_result {
+	enum github_bin_outcome outcome;
+	char version[64];     /* now cached, e.g. "2.321.0" (from GitHub's file name) */
+	char old_version[64]; /* cached before, "" when none */
+	char path[PATH_MAX];  /* the verified tarball */
+};
+
+/* "installed", "updated", ... */
+const char *github_bin_outcome_name(enum github_bin_outcome o);
+int github_runner_bin_update(struct github *gh, enum arch arch, const char *state_dir,
+                             struct github_bin_result *ret, struct err *e);
+/*
+ * The same, older shape: *ret_changed is true unless the outcome was
+ * "unchanged"; ret_path (may be NULL, capacity cap) gets the tarball's path.
  */
 int github_update_runner_bin(struct github *gh, enum arch arch, const char *state_dir,
                              bool *ret_changed, char *ret_path, size_t cap, struct err *e);

@@ -145,7 +145,33 @@ static int cached_header(struct github *gh, char **ret, struct err *e)
 	return r;
 }
 
-static int installation_header(struct github *gh, char **ret, struct err *e)
+/* Lock refresh_mu, waiting no later than deadline (github_now_ms() time). */
+static int lock_refresh(struct github *gh, int64_t deadline, struct err *e)
+{
+	int64_t left = deadline - github_now_ms();
+	struct timespec ts;
+	int r;
+
+	if (left < 0)
+		left = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(left / 1000);
+	ts.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	r = pthread_mutex_timedlock(&gh->refresh_mu, &ts);
+	if (r == ETIMEDOUT)
+		return err_set(e, -ETIMEDOUT,
+		               "GitHub App: installation token: another exchange did not finish "
+		               "within the call's deadline");
+	if (r != 0)
+		return err_set(e, -r, "GitHub App: installation token: %s", strerror(r));
+	return 0;
+}
+
+static int installation_header(struct github *gh, int64_t deadline, char **ret, struct err *e)
 {
 	static const char op[] = "GitHub App: installation token";
 	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
@@ -157,7 +183,9 @@ static int installation_header(struct github *gh, char **ret, struct err *e)
 	if (r != -ENOENT)
 		return r;
 	/* One exchange at a time: the threads that queue here then find it cached. */
-	pthread_mutex_lock(&gh->refresh_mu);
+	r = lock_refresh(gh, deadline, e);
+	if (r < 0)
+		return r;
 	r = cached_header(gh, ret, e);
 	if (r != -ENOENT)
 		goto out;
@@ -170,10 +198,12 @@ static int installation_header(struct github *gh, char **ret, struct err *e)
 	/* Asking again only mints another token: harmless to retry. */
 	r = github_do(gh,
 	              &(struct github_call){.op = op,
+	                                    .route = "app access token",
 	                                    .method = "POST",
 	                                    .url = url,
 	                                    .retry = GITHUB_RETRY_ALL,
-	                                    .use_jwt = true},
+	                                    .use_jwt = true,
+	                                    .deadline = deadline},
 	              &reply, e);
 	if (r < 0)
 		goto out;
@@ -200,7 +230,7 @@ out:
 	return r;
 }
 
-int github_auth_header(struct github *gh, bool use_jwt, char **ret, struct err *e)
+int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char **ret, struct err *e)
 {
 	const struct config_github *g = &gh->cfg->github;
 	char *jwt = NULL;
@@ -210,7 +240,7 @@ int github_auth_header(struct github *gh, bool use_jwt, char **ret, struct err *
 		if (!gh->app_key)
 			return err_set(e, -EINVAL, "GitHub App: no private key loaded");
 		if (!use_jwt)
-			return installation_header(gh, ret, e);
+			return installation_header(gh, deadline, ret, e);
 		r = github_auth_jwt(gh->app_key, g->app.app_id, time(NULL), &jwt, e);
 		if (r < 0)
 			return r;

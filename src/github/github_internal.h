@@ -12,14 +12,17 @@
 #include "util/httpc.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#define GITHUB_API_VERSION  "2022-11-28"
-#define GITHUB_MAX_PAGES    1000 /* 100,000 runners: beyond that a Link loop is likelier */
-#define GITHUB_ETAG_ENTRIES 256
-#define GITHUB_MAX_BAR      3600 /* never believe a rate-limit reset further away than this */
-#define GITHUB_URL_MAX      2048
+#define GITHUB_API_VERSION    "2022-11-28"
+#define GITHUB_MAX_PAGES      1000 /* 100,000 runners: beyond that a Link loop is likelier */
+#define GITHUB_ETAG_ENTRIES   256
+#define GITHUB_MAX_BAR        3600 /* never believe a rate-limit reset further away than this */
+#define GITHUB_URL_MAX        2048
+#define GITHUB_MAX_ROUTES     32  /* distinct github_call.route values (a dozen today) */
+#define GITHUB_MIN_ATTEMPT_MS 100 /* an attempt with less time left is not started */
 
 /* One cached page of a conditional GET. */
 struct github_etag {
@@ -31,6 +34,12 @@ struct github_etag {
 	uint64_t used; /* clock of the last use, for eviction */
 };
 
+/* Which rate-limit resource GitHub last counted a route against. */
+struct github_route {
+	const char *route; /* github_call.route (static strings) */
+	size_t resource;   /* index into github.rates */
+};
+
 struct github {
 	const struct config *cfg;
 	struct github_opts opts;
@@ -38,6 +47,7 @@ struct github {
 	char base[512];    /* api_url without a trailing '/' */
 	char scope[320];   /* "repos/owner/repo" or "orgs/org" */
 	EVP_PKEY *app_key; /* App auth only */
+	atomic_bool cancelled;
 
 	pthread_mutex_t refresh_mu; /* one installation-token exchange at a time */
 	pthread_mutex_t mu;         /* guards everything below */
@@ -47,7 +57,11 @@ struct github {
 	uint64_t etag_clock;
 	struct github_page_memo *memos; /* parsed runner-list pages, GITHUB_ETAG_ENTRIES at most */
 	size_t n_memos;
-	struct github_stats stats;
+	struct github_stats stats; /* counters only: the rate figures live in rates */
+	struct github_rate rates[GITHUB_MAX_RESOURCES]; /* [0] is "core" */
+	size_t n_rates;
+	struct github_route routes[GITHUB_MAX_ROUTES];
+	size_t n_routes;
 	uint64_t rng;
 };
 
@@ -76,7 +90,8 @@ enum github_retry {
 };
 
 struct github_call {
-	const char *op; /* "list runners": starts every error message */
+	const char *op;    /* "list runners": starts every error message */
+	const char *route; /* the endpoint, for its rate-limit resource; NULL = always "core" */
 	const char *method;
 	const char *url;  /* absolute */
 	const char *body; /* JSON, or NULL */
@@ -84,6 +99,7 @@ struct github_call {
 	bool conditional;  /* If-None-Match from the ETag cache; 304 -> cached body */
 	bool use_jwt;      /* App JWT instead of the token (installation token exchange) */
 	const int *accept; /* statuses handed back to the caller, 0-terminated; 2xx always */
+	int64_t deadline;  /* github_now_ms() by which all attempts end; 0 = 2 x request_timeout */
 };
 
 struct github_reply {
@@ -92,6 +108,11 @@ struct github_reply {
 	char link_next[GITHUB_URL_MAX]; /* rel="next" URL, "" when none */
 	bool from_cache;
 };
+
+/* A monotonic clock in milliseconds, for deadlines. */
+int64_t github_now_ms(void);
+/* request_timeout in milliseconds (30 s when unset). */
+long github_request_timeout_ms(const struct github *gh);
 
 /* github.c: the request core. Statuses outside 2xx and call->accept become errors. */
 int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
@@ -103,15 +124,18 @@ int github_url(const struct github *gh, char *out, size_t cap, const char *fmt, 
 /* Equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt >= 0. */
 long github_backoff_ms(const struct github_opts *o, int attempt, uint32_t rnd);
 /*
- * Record the rate-limit headers of an answer (any may be NULL) in s. Returns
- * true when the answer is a rate-limit refusal (403/429 with remaining 0 or
- * Retry-After, a bare 429, or a 403 whose message says_rate_limit: a
- * secondary limit); s->barred_until then says until when no call may be
+ * Record the rate-limit headers of an answer (any may be NULL) in s, the
+ * resource the answer was counted against. Returns true when the answer is
+ * a rate-limit refusal (403/429 with remaining 0 or Retry-After, a bare 429,
+ * or a 403 whose message says_rate_limit: a secondary limit);
+ * s->barred_until then says until when no call on that resource may be
  * made. An answer that leaves remaining at 0 bars until the reset too.
  */
-bool github_rate_update(struct github_stats *s, long status, const char *limit,
+bool github_rate_update(struct github_rate *s, long status, const char *limit,
                         const char *remaining, const char *reset, const char *retry_after,
                         bool says_rate_limit, time_t now);
+/* A resource name as GitHub spells them ([a-z0-9_], 1..47 bytes); others count as "core". */
+bool github_resource_name_ok(const char *s);
 /* The URL of rel="next" in a Link header into ret ("" when none). -EPROTO, -E2BIG. */
 int github_link_next(const char *link, char *ret, size_t cap);
 
@@ -119,15 +143,24 @@ int github_link_next(const char *link, char *ret, size_t cap);
 int github_auth_load_key(const char *pem, EVP_PKEY **ret, struct err *e);
 /* An RS256 JWT for the App: iat = now - 60, exp = now + 540, iss = app_id. */
 int github_auth_jwt(EVP_PKEY *key, int64_t app_id, time_t now, char **ret, struct err *e);
-/* "Authorization: Bearer ..." for the next call (installation token fetched when needed). */
-int github_auth_header(struct github *gh, bool use_jwt, char **ret, struct err *e);
+/*
+ * "Authorization: Bearer ..." for the next call (installation token fetched
+ * when needed, within deadline: github_now_ms() time).
+ */
+int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char **ret,
+                       struct err *e);
 /* Forget the installation token (GitHub refused it). */
 void github_auth_invalidate(struct github *gh);
 
-/* github_runner_bin.c: download app into dir unless current-<arch> already names it intact. */
+/*
+ * github_runner_bin.c: download app into dir unless current-<arch> already
+ * names it intact; ret says what happened.
+ */
 int github_runner_bin_install(struct github *gh, const struct github_runner_app *app,
-                              const char *dir, const char *arch, bool *ret_changed, char *ret_path,
-                              size_t cap, struct err *e);
+                              const char *dir, const char *arch, struct github_bin_result *ret,
+                              struct err *e);
+/* "actions-runner-linux-x64-2.321.0.tar.gz" -> "2.321.0" (the file name when it has no version). */
+void github_runner_bin_version(const char *filename, char *out, size_t cap);
 
 /* github_json.c: every field's type is checked; -EPROTO names the operation and the field. */
 int github_json_load(const char *op, const struct buf *body, json_t **ret, struct err *e);

@@ -20,6 +20,44 @@ static const char *bin_arch(enum arch a)
 	return a == ARCH_ARM64 ? "arm64" : "x64";
 }
 
+const char *github_bin_outcome_name(enum github_bin_outcome o)
+{
+	switch (o) {
+	case GITHUB_BIN_INSTALLED:
+		return "installed";
+	case GITHUB_BIN_UPDATED:
+		return "updated";
+	case GITHUB_BIN_REPAIRED:
+		return "repaired";
+	case GITHUB_BIN_UNCHANGED:
+		break;
+	}
+	return "unchanged";
+}
+
+void github_runner_bin_version(const char *filename, char *out, size_t cap)
+{
+	static const char *const exts[] = {".tar.gz", ".tgz", ".zip"};
+	const char *dash = strrchr(filename, '-');
+	size_t n;
+
+	str_copy(out, filename, cap);
+	if (!dash || !dash[1] || dash[1] < '0' || dash[1] > '9')
+		return;
+	n = strlen(dash + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
+		size_t el = strlen(exts[i]);
+		if (n > el && strcmp(dash + 1 + n - el, exts[i]) == 0) {
+			n -= el;
+			break;
+		}
+	}
+	if (n + 1 <= cap) {
+		memcpy(out, dash + 1, n);
+		out[n] = '\0';
+	}
+}
+
 /* A plain file name we are willing to create in our directory. */
 static bool filename_ok(const char *s)
 {
@@ -129,6 +167,7 @@ static int download(struct github *gh, const struct github_runner_app *app, int 
 	                .fd = fd,
 	                .max_download = RUNNER_BIN_MAX_DOWNLOAD,
 	                .follow_redirects = true,
+	                .cancel = &gh->cancelled,
 	        },
 	        &resp, e);
 	pthread_mutex_lock(&gh->mu);
@@ -146,11 +185,11 @@ static int download(struct github *gh, const struct github_runner_app *app, int 
 }
 
 int github_runner_bin_install(struct github *gh, const struct github_runner_app *app,
-                              const char *dir, const char *arch, bool *ret_changed, char *ret_path,
-                              size_t cap, struct err *e)
+                              const char *dir, const char *arch, struct github_bin_result *ret,
+                              struct err *e)
 {
 	char cur_path[PATH_MAX], target[PATH_MAX], tmp[PATH_MAX], old[256], got[65];
-	bool installed = false;
+	enum github_bin_outcome outcome = GITHUB_BIN_UNCHANGED;
 	int fd = -1, r;
 
 	if (!app->sha256[0])
@@ -174,6 +213,10 @@ int github_runner_bin_install(struct github *gh, const struct github_runner_app 
 	if (strcmp(old, app->filename) == 0 && sha256_path(target, got, NULL) == 0 &&
 	    strcmp(got, app->sha256) == 0)
 		goto done;
+	/* Same version named but missing or damaged: a repair. */
+	outcome = !old[0]                           ? GITHUB_BIN_INSTALLED
+	          : strcmp(old, app->filename) == 0 ? GITHUB_BIN_REPAIRED
+	                                            : GITHUB_BIN_UPDATED;
 
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
@@ -216,7 +259,6 @@ int github_runner_bin_install(struct github *gh, const struct github_runner_app 
 		if (r < 0)
 			goto out;
 	}
-	installed = true;
 	/* The previous version is no longer referenced. */
 	if (old[0] && strcmp(old, app->filename) != 0) {
 		char oldpath[PATH_MAX];
@@ -224,9 +266,12 @@ int github_runner_bin_install(struct github *gh, const struct github_runner_app 
 			unlink(oldpath);
 	}
 done:
-	if (ret_path && cap)
-		str_copy(ret_path, target, cap);
-	*ret_changed = installed;
+	memset(ret, 0, sizeof(*ret));
+	ret->outcome = outcome;
+	github_runner_bin_version(app->filename, ret->version, sizeof(ret->version));
+	if (old[0])
+		github_runner_bin_version(old, ret->old_version, sizeof(ret->old_version));
+	str_copy(ret->path, target, sizeof(ret->path));
 	r = 0;
 out:
 	if (fd >= 0)
@@ -236,8 +281,8 @@ out:
 	return r;
 }
 
-int github_update_runner_bin(struct github *gh, enum arch arch, const char *state_dir,
-                             bool *ret_changed, char *ret_path, size_t cap, struct err *e)
+int github_runner_bin_update(struct github *gh, enum arch arch, const char *state_dir,
+                             struct github_bin_result *ret, struct err *e)
 {
 	struct github_app_list apps = {0};
 	const struct github_runner_app *app = NULL;
@@ -259,7 +304,21 @@ int github_update_runner_bin(struct github *gh, enum arch arch, const char *stat
 		r = err_set(e, -ENOENT, "%s: GitHub offers no linux/%s runner application",
 		            gh->scope, a);
 	else
-		r = github_runner_bin_install(gh, app, dir, a, ret_changed, ret_path, cap, e);
+		r = github_runner_bin_install(gh, app, dir, a, ret, e);
 	github_app_list_release(&apps);
 	return r;
+}
+
+int github_update_runner_bin(struct github *gh, enum arch arch, const char *state_dir,
+                             bool *ret_changed, char *ret_path, size_t cap, struct err *e)
+{
+	struct github_bin_result res;
+	int r = github_runner_bin_update(gh, arch, state_dir, &res, e);
+
+	if (r < 0)
+		return r;
+	*ret_changed = res.outcome != GITHUB_BIN_UNCHANGED;
+	if (ret_path && cap)
+		str_copy(ret_path, res.path, cap);
+	return 0;
 }

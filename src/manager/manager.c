@@ -223,7 +223,7 @@ static bool cached_runner_bin(struct manager *m, enum arch arch)
  */
 static void fetch_runner_bin(struct manager *m, int64_t now)
 {
-	bool need_local = false, changed = false;
+	bool need_local = false;
 	enum arch arch = ARCH_X64;
 	struct err e = {0};
 
@@ -239,8 +239,8 @@ static void fetch_runner_bin(struct manager *m, int64_t now)
 	if (!m->runner_tarball[0] && m->runner_bin_tried_at && now - m->runner_bin_tried_at < 60)
 		return;
 	m->runner_bin_tried_at = now;
-	if (github_update_runner_bin(m->gh, arch, m->cfg->manager.state_dir, &changed,
-	                             m->runner_tarball, sizeof(m->runner_tarball), &e) < 0) {
+	struct github_bin_result res = {0};
+	if (github_runner_bin_update(m->gh, arch, m->cfg->manager.state_dir, &res, &e) < 0) {
 		if (!m->runner_tarball[0] && cached_runner_bin(m, arch))
 			log_warn("runner binary: %s (using the verified copy %s)", e.msg,
 			         m->runner_tarball);
@@ -253,8 +253,11 @@ static void fetch_runner_bin(struct manager *m, int64_t now)
 		return;
 	}
 	m->runner_bin_at = now;
-	if (changed)
-		log_info("runner binary: %s (updated)", m->runner_tarball);
+	str_copy(m->runner_tarball, res.path, sizeof(m->runner_tarball));
+	if (res.outcome != GITHUB_BIN_UNCHANGED)
+		log_info("runner binary %s: %s%s%s (%s)", arch_name(arch), res.old_version,
+		         res.old_version[0] ? " -> " : "", res.version,
+		         github_bin_outcome_name(res.outcome));
 }
 
 int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
@@ -346,6 +349,8 @@ void manager_set_hooks(struct manager *m, const struct manager_hooks *h)
 void manager_cancel(struct manager *m)
 {
 	m->cancel = true;
+	/* GitHub calls under way end now (-ECANCELED), not after their retries */
+	github_cancel(m->gh);
 }
 
 bool manager_draining(struct manager *m)
@@ -913,6 +918,12 @@ static void prune_logs(struct manager *m, int64_t now)
 	closedir(d);
 }
 
+/* A deletion decided by sizing (not by the instance's health): it may meet a job. */
+static bool is_sizing(enum delete_reason why)
+{
+	return why == WHY_SCALE_DOWN || why == WHY_FLUSH || why == WHY_DRAIN;
+}
+
 /* An older instance that shares its name with the one kept: only it goes. */
 static void do_delete_duplicate(struct exec_ctx *x, const struct action *a)
 {
@@ -961,8 +972,38 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 			return;
 		}
 	}
-	if (a->confirm_github && a->runner_id) {
-		r = github_delete_runner(m->gh, a->runner_id, &e);
+	int64_t runner_id = a->runner_id;
+	bool confirm = a->confirm_github;
+	if (!runner_id && is_sizing(a->why) && !m->cfg->runner.jit) {
+		/*
+		 * Without JIT a booting runner registers itself: it may have done so,
+		 * and taken a job, since the list. Ask GitHub for it by name.
+		 */
+		struct github_runner gr = {0};
+		r = github_find_runner(m->gh, a->name, &gr, &e);
+		if (r == 0 && gr.busy) {
+			r = -EBUSY;
+			err_set(&e, r, "busy");
+		}
+		if (r == 0) {
+			runner_id = gr.id;
+			confirm = true;
+		}
+		github_runner_release(&gr);
+		if (r < 0 && r != -ENOENT) {
+			if (have_row) {
+				row.phase = PHASE_CREATED;
+				store_instance_put(m->store, &row, NULL);
+			}
+			report_add(m, x->rep, "delete", a->name, flavor, why, r == -EBUSY,
+			           r == -EBUSY ? "kept: the runner registered and took a job"
+			                       : e.msg);
+			return;
+		}
+		err_clear(&e);
+	}
+	if (confirm && runner_id) {
+		r = github_delete_runner(m->gh, runner_id, &e);
 		if (r < 0) {
 			/* GitHub did not confirm: the instance stays. -EBUSY means a job
 			 * arrived in between and the runner is busy now. */
@@ -987,9 +1028,9 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 			return; /* the row stays DELETING: the next pass retries */
 		}
 	}
-	if (!a->confirm_github && a->runner_id) {
+	if (!confirm && runner_id) {
 		err_clear(&e);
-		r = github_delete_runner(m->gh, a->runner_id, &e);
+		r = github_delete_runner(m->gh, runner_id, &e);
 		if (r < 0 && r != -EBUSY)
 			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name,
 			         e.msg);

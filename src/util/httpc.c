@@ -1,7 +1,8 @@
 /*
  * libcurl behind one function: bounded bodies, mandatory timeouts, only the
- * wanted headers kept. It must never turn on CURLOPT_VERBOSE or put a header
- * line or a URL's query (which may hold a token) into an error message.
+ * wanted headers kept, and a transfer another thread can cancel. It must
+ * never turn on CURLOPT_VERBOSE or put a header line or a URL's query (which
+ * may hold a token) into an error message.
  */
 #include "util/common.h"
 #include "util/httpc.h"
@@ -264,6 +265,7 @@ static int map_curl_error(struct xfer *x, CURLcode rc, const char *errbuf, struc
 	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 	const char *method = x->req->method ? x->req->method : "GET";
 	curl_off_t connect_us = 0;
+	long request_bytes = 0;
 
 	url_for_message(x->req->url, where, sizeof(where));
 	switch (rc) {
@@ -272,8 +274,14 @@ static int map_curl_error(struct xfer *x, CURLcode rc, const char *errbuf, struc
 	case CURLE_COULDNT_CONNECT:
 		return err_set(e, -ECONNREFUSED, "%s %s: %s", method, where, why);
 	case CURLE_OPERATION_TIMEDOUT:
+		/*
+		 * Never left only if nothing was sent: a reused connection reports no
+		 * connect time, yet the request went out on it (and a POST that may
+		 * have reached the server must not be taken for one that did not).
+		 */
 		curl_easy_getinfo(x->c, CURLINFO_CONNECT_TIME_T, &connect_us);
-		if (connect_us == 0)
+		curl_easy_getinfo(x->c, CURLINFO_REQUEST_SIZE, &request_bytes);
+		if (connect_us == 0 && request_bytes <= 0)
 			return err_set(e, -ECONNREFUSED, "%s %s: connect timed out (%s)", method,
 			               where, why);
 		return err_set(e, -ETIMEDOUT, "%s %s: timed out (%s)", method, where, why);
@@ -403,6 +411,72 @@ oom:
 	return err_set(e, -ENOMEM, "out of memory");
 }
 
+static int cancelled(const struct httpc_request *req, const char *when, struct err *e)
+{
+	char where[512];
+	url_for_message(req->url, where, sizeof(where));
+	return err_set(e, -ECANCELED, "%s %s: cancelled %s", req->method ? req->method : "GET",
+	               where, when);
+}
+
+/*
+ * Run the transfer on a multi handle of its own rather than with
+ * curl_easy_perform(), which waits up to a second at a time between looks at
+ * anything of ours: here the loop wakes at least every HTTPC_CANCEL_POLL_MS
+ * when the request has a cancel flag, and drops the transfer once it is set.
+ * The easy handle still uses the shared connection cache (CURLOPT_SHARE wins
+ * over the multi handle's own). CURLE_FAILED_INIT with x->cb_err < 0 and e
+ * filled: the multi interface itself failed.
+ */
+static CURLcode drive(struct xfer *x, struct err *e)
+{
+	CURLM *m = curl_multi_init();
+	CURLcode rc = CURLE_FAILED_INIT;
+	int wait_ms = x->req->cancel ? HTTPC_CANCEL_POLL_MS : 1000;
+	CURLMcode mc;
+
+	if (!m) {
+		x->cb_err = err_set(e, -ENOMEM, "libcurl: cannot create a multi handle");
+		return rc;
+	}
+	mc = curl_multi_add_handle(m, x->c);
+	if (mc != CURLM_OK) {
+		x->cb_err = err_set(e, -ENOMEM, "libcurl: %s", curl_multi_strerror(mc));
+		curl_multi_cleanup(m);
+		return rc;
+	}
+	for (;;) {
+		int running = 0, left = 0;
+		CURLMsg *msg;
+
+		mc = curl_multi_perform(m, &running);
+		if (mc != CURLM_OK) {
+			x->cb_err = err_set(e, -EIO, "libcurl: %s", curl_multi_strerror(mc));
+			break;
+		}
+		while ((msg = curl_multi_info_read(m, &left)))
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == x->c)
+				rc = msg->data.result;
+		if (!running)
+			break;
+		if (x->req->cancel && atomic_load(x->req->cancel)) {
+			x->cb_err = -ECANCELED;
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		/* Returns early on socket activity and on libcurl's own timers (timeouts). */
+		mc = curl_multi_poll(m, NULL, 0, wait_ms, NULL);
+		if (mc != CURLM_OK) {
+			x->cb_err = err_set(e, -EIO, "libcurl: %s", curl_multi_strerror(mc));
+			break;
+		}
+	}
+	/* Removing a transfer that is still running closes its connection. */
+	curl_multi_remove_handle(m, x->c);
+	curl_multi_cleanup(m);
+	return rc;
+}
+
 /* Header lines may hold a token: wipe libcurl's copies before they are freed. */
 static void slist_wipe_free(struct curl_slist *l)
 {
@@ -433,7 +507,19 @@ int httpc_perform(struct httpc *h, const struct httpc_request *req, struct httpc
 	r = setup(h, &x, &hl, errbuf, e);
 	if (r < 0)
 		goto out;
-	rc = curl_easy_perform(x.c);
+	if (req->cancel && atomic_load(req->cancel)) {
+		r = cancelled(req, "before it was sent", e);
+		goto out;
+	}
+	rc = drive(&x, e);
+	if (rc == CURLE_ABORTED_BY_CALLBACK && x.cb_err == -ECANCELED) {
+		r = cancelled(req, "in flight", e);
+		goto out;
+	}
+	if (rc == CURLE_FAILED_INIT && x.cb_err < 0) {
+		r = x.cb_err; /* drive() said why */
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		r = map_curl_error(&x, rc, errbuf, e);
 		goto out;

@@ -9,6 +9,9 @@
  *
  * A struct httpc holds a connection cache that several threads may share;
  * each httpc_perform() uses its own easy handle, so calls run in parallel.
+ * A request may name a cancel flag that another thread sets: the transfer
+ * then stops within about HTTPC_CANCEL_POLL_MS, wherever it is (connecting,
+ * waiting for the answer, reading the body).
  */
 #ifndef RUNNERD_HTTPC_H
 #define RUNNERD_HTTPC_H
@@ -16,6 +19,11 @@
 #include "util/common.h"
 #include "util/buf.h"
 #include "util/err.h"
+
+#include <stdatomic.h>
+
+/* How often a transfer that has a cancel flag looks at it while it waits. */
+#define HTTPC_CANCEL_POLL_MS 50
 
 struct httpc;
 
@@ -38,6 +46,7 @@ struct httpc_request {
 	uint64_t max_download;           /* limit in to_fd mode; 0 = no limit */
 	bool follow_redirects;           /* at most 5, http/https only */
 	const char *const *want_headers; /* response header names to capture, NULL-terminated */
+	const atomic_bool *cancel;       /* NULL, or set by another thread to abort the transfer */
 };
 
 struct httpc_header {
@@ -68,6 +77,7 @@ void httpc_free(struct httpc *h);
  *   -ECONNRESET    the connection dropped, or the peer answered nothing / garbage
  *   -E2BIG         the body is over max_body (or max_download)
  *   -EPROTO        the server's TLS certificate is not trusted (or ca_file is bad)
+ *   -ECANCELED     *req->cancel was set (before or during the transfer)
  *   -EINVAL        a bad request (URL, option); -ENOMEM; -EIO otherwise
  */
 int httpc_perform(struct httpc *h, const struct httpc_request *req, struct httpc_response *ret,

@@ -15,6 +15,16 @@ void log_setup(enum log_level level, enum log_format format)
 	out_format = format;
 }
 
+enum log_level log_current_level(void)
+{
+	return min_level;
+}
+
+enum log_format log_current_format(void)
+{
+	return out_format;
+}
+
 int log_parse_level(const char *s, enum log_level *ret)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++)

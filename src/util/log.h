@@ -10,6 +10,9 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
 void log_setup(enum log_level level, enum log_format format);
+/* What log_setup set last (a command may override the global options). */
+enum log_level log_current_level(void);
+enum log_format log_current_format(void);
 int log_parse_level(const char *s, enum log_level *ret);
 int log_parse_format(const char *s, enum log_format *ret);
 

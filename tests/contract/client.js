@@ -96,7 +96,15 @@ function check(name, scopePath, argv, want, result, extra) {
 function scopeCases(label, scopePath, prefix, jobRepo, group) {
 	const p = (s) => new RegExp('^/' + prefix.replace(/\//g, '\\/') + s + '$');
 	const ok200 = [200];
+	// github-check's first call: the repository or organization itself.
+	check(label + ': check scope (GET the ' + (prefix.startsWith('orgs/') ? 'organization' : 'repository') + ')', scopePath, ['check_scope'],
+		[{ method: 'GET', path: p(''), status: ok200 }], [new RegExp('scope ' + prefix.replace(/\//g, '\\/') + ' ok$')]);
 	check(label + ': list runners', scopePath, ['list_runners'], [{ method: 'GET', path: p('/actions/runners'), status: ok200 }], EX.runnersList);
+	// Prism's example list carries no ETag: the second list is a plain GET again (the
+	// conditional one, If-None-Match -> 304, is proven against ghsim through Prism proxy).
+	check(label + ': list runners twice (no ETag: no If-None-Match)', scopePath, ['list_runners_twice'],
+		[{ method: 'GET', path: p('/actions/runners'), status: ok200 }, { method: 'GET', path: p('/actions/runners'), status: ok200 }],
+		[/again n=2 complete=1 same=1 sent=2 not_modified=0$/]);
 	check(label + ': get runner', scopePath, ['get_runner', '23'], [{ method: 'GET', path: p('/actions/runners/23'), status: ok200 }], EX.runner);
 	check(label + ': delete runner', scopePath, ['delete_runner', '23'], [{ method: 'DELETE', path: p('/actions/runners/23'), status: [204] }], [/deleted 23$/]);
 	check(label + ': registration token', scopePath, ['registration_token'], [{ method: 'POST', path: p('/actions/runners/registration-token'), status: [201] }], EX.token);

@@ -11,7 +11,8 @@
  * usage: contract_driver --api URL --path owner/repo|org
  *                        [--app-id N --installation-id N --app-key-file FILE]
  *                        OP [ARGS...]
- * OP: list_runners | get_runner ID | delete_runner ID | registration_token |
+ * OP: check_scope | list_runners | list_runners_twice | get_runner ID | delete_runner ID |
+ *     registration_token |
  *     remove_token | generate_jitconfig NAME GROUP_ID LABEL,LABEL [WORK] |
  *     list_runner_applications | runner_group_id NAME | get_job OWNER/REPO ID |
  *     list_run_jobs OWNER/REPO RUN_ID
@@ -95,6 +96,34 @@ static int run_op(struct github *gh, int argc, char **argv, struct err *e)
 	int64_t id = 0;
 	int r;
 
+	if (str_eq(op, "check_scope") && argc == 1) {
+		r = github_check_scope(gh, e);
+		if (r < 0)
+			return r;
+		printf("result: scope %s ok\n", github_scope(gh));
+		return 0;
+	}
+	if (str_eq(op, "list_runners_twice") && argc == 1) {
+		/* The second list is conditional (If-None-Match from the first one's ETag). */
+		struct github_runner_list a = {0}, b = {0};
+		struct github_stats st;
+		bool same;
+		r = github_list_runners(gh, NULL, &a, e);
+		if (r == 0)
+			r = github_list_runners(gh, NULL, &b, e);
+		same = r == 0 && a.n == b.n;
+		for (size_t i = 0; same && i < a.n; i++)
+			same = a.v[i].id == b.v[i].id && str_eq(a.v[i].name, b.v[i].name);
+		github_get_stats(gh, &st);
+		if (r == 0)
+			printf("result: runners n=%zu complete=%d again n=%zu complete=%d same=%d "
+			       "sent=%" PRIu64 " not_modified=%" PRIu64 "\n",
+			       a.n, a.complete ? 1 : 0, b.n, b.complete ? 1 : 0, same ? 1 : 0,
+			       st.requests_sent, st.not_modified);
+		github_runner_list_release(&a);
+		github_runner_list_release(&b);
+		return r;
+	}
 	if (str_eq(op, "list_runners") && argc == 1) {
 		struct github_runner_list l = {0};
 		r = github_list_runners(gh, NULL, &l, e);

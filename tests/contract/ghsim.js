@@ -154,18 +154,43 @@ async function clientCases() {
 			requests: (seen) => seen.length === 2 && seen.every((x) => x.method === 'GET' && x.status === 200),
 			result: /^result: runners n=150 complete=1 /,
 		});
+		// The same list twice in one client: the second pass sends each page's ETag
+		// (If-None-Match) and gets 304s, which Prism must accept both ways.
+		driverCase('client vs ghsim, ' + label + ' scope: list twice, the second time with If-None-Match -> 304 per page', scopePath, ['list_runners_twice'], {
+			requests: (seen) => seen.length === 4 && seen.every((x) => x.method === 'GET') &&
+				seen[0].status === 200 && seen[1].status === 200 && !seen[0].if_none_match && !seen[1].if_none_match &&
+				seen[2].status === 304 && seen[3].status === 304 && !!seen[2].if_none_match && !!seen[3].if_none_match &&
+				seen[2].url === seen[0].url && seen[3].url === seen[1].url,
+			result: /^result: runners n=150 complete=1 again n=150 complete=1 same=1 sent=4 not_modified=2$/,
+		});
+		driverCase('client vs ghsim, ' + label + ' scope: check scope', scopePath, ['check_scope'], {
+			requests: (seen) => seen.length === 1 && seen[0].method === 'GET' && seen[0].status === 200 &&
+				new URL(seen[0].url, 'http://x').pathname === '/' + (label === 'org' ? 'orgs/' : 'repos/') + scopePath,
+			result: new RegExp('^result: scope ' + scope + ' ok$'),
+		});
 	}
 	// A name that is already registered: the client resolves the 409 itself
-	// (looks the runner up, deletes the idle registration, tries once more).
-	const name = 'contract-' + crypto.randomBytes(6).toString('hex');
-	const first = await lib.request({ port: GHSIM, method: 'POST', path: '/repos/octo/hello/actions/runners/generate-jitconfig', body: { name, runner_group_id: 1, labels: ['self-hosted', 'contract'] }, headers: headers() });
-	if (first.status !== 201) {
-		lib.report(false, 'client vs ghsim: set up a registered JIT runner', [first.status + ' ' + first.body]);
-	} else {
-		driverCase('client vs ghsim, repo scope: generate JIT config for a registered name resolves the 409', 'octo/hello',
+	// (looks the runner up by name, deletes the idle registration, tries once
+	// more), in both scopes.
+	for (const [label, prefix, scopePath] of [['repo', 'repos/octo/hello', 'octo/hello'], ['org', 'orgs/octo-org', 'octo-org']]) {
+		const name = 'contract-' + crypto.randomBytes(6).toString('hex');
+		const first = await lib.request({ port: GHSIM, method: 'POST', path: '/' + prefix + '/actions/runners/generate-jitconfig', body: { name, runner_group_id: 1, labels: ['self-hosted', 'contract'] }, headers: headers() });
+		if (first.status !== 201) {
+			lib.report(false, 'client vs ghsim, ' + label + ' scope: set up a registered JIT runner', [first.status + ' ' + first.body]);
+			continue;
+		}
+		const id = first.json.runner.id;
+		driverCase('client vs ghsim, ' + label + ' scope: generate JIT config for a registered name resolves the 409 (runner looked up by ?name=)', scopePath,
 			['generate_jitconfig', name, '1', 'self-hosted,linux,x64,contract', '_work'], {
 				allow: [409],
-				requests: (seen) => seen.length >= 3 && seen[0].status === 409 && seen.some((x) => x.method === 'DELETE' && x.status === 204) && seen[seen.length - 1].status === 201,
+				requests: (seen) => {
+					if (seen.length !== 4) return false;
+					const u = new URL(seen[1].url, 'http://x');
+					return seen[0].method === 'POST' && seen[0].status === 409 &&
+						seen[1].method === 'GET' && u.pathname === '/' + prefix + '/actions/runners' && u.searchParams.get('name') === name && seen[1].status === 200 &&
+						seen[2].method === 'DELETE' && new URL(seen[2].url, 'http://x').pathname === '/' + prefix + '/actions/runners/' + id && seen[2].status === 204 &&
+						seen[3].method === 'POST' && seen[3].status === 201;
+				},
 				result: /^result: jit runner_id=[1-9][0-9]* config_len=[1-9]/,
 			});
 	}

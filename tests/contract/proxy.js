@@ -126,6 +126,7 @@ const server = http.createServer((req, res) => {
 			user_agent: req.headers['user-agent'] || null,
 			api_version: req.headers['x-github-api-version'] || null,
 			authorization: req.headers['authorization'] ? req.headers['authorization'].split(' ')[0] : null,
+			if_none_match: req.headers['if-none-match'] || null, // an ETag: no secret
 		};
 		if (tooBig) {
 			entry.status = 413;

@@ -5,8 +5,10 @@ the end. Nothing here talks to any address off this machine."""
 
 import json
 import os
+import pwd
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,8 +24,9 @@ RUNNER_USER = os.environ.get("RUNNERD_E2E_USER", "runnerd-e2e")
 
 
 class Env:
-    def __init__(self, name, flavors, manager="e2e", heartbeat=3, **manager_opts):
+    def __init__(self, name, flavors, manager="e2e", heartbeat=3, extra_lines=(), **manager_opts):
         self.name = name
+        self.extra_lines = list(extra_lines)  # more top-level config (e.g. a runner: section)
         self.manager = manager
         self.tmp = tempfile.mkdtemp(prefix="runnerd-e2e-%s-" % name)
         os.chmod(self.tmp, 0o711)  # the runner user must reach work/ (only)
@@ -107,6 +110,7 @@ class Env:
         lines += self.provider_lines()
         lines += ["webhook:", "  listen: \"\"", "metrics:", "  listen: \"\"",
                   "  events_log: %s" % os.path.join(self.tmp, "metrics.log")]
+        lines += self.extra_lines
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -125,10 +129,14 @@ class Env:
             raise AssertionError("runnerd %s failed (%d): %s %s" % (args, p.returncode, p.stdout, p.stderr))
         return p
 
-    def serve(self):
+    def serve(self, global_args=(), log_path=None):
+        """Start runnerd serve (global_args go before the command, e.g.
+        ["--log-format", "json"]); its output goes to log_path, by default
+        the log that env.log() reads."""
         assert self.daemon is None
-        self.daemon = subprocess.Popen([BIN, "serve", "-c", self.config], stdin=subprocess.DEVNULL,
-                                       stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
+        self.daemon = subprocess.Popen([BIN] + list(global_args) + ["serve", "-c", self.config],
+                                       stdin=subprocess.DEVNULL, stdout=open(log_path or self.log_path, "a"),
+                                       stderr=subprocess.STDOUT)
         sock = os.path.join(self.state, "control.sock")
         self.wait(lambda: os.path.exists(sock), 20, "control socket")
         return self.daemon
@@ -158,6 +166,50 @@ class Env:
         if not os.path.isdir(self.work):
             return []
         return sorted(n for n in os.listdir(self.work) if n.startswith(self.manager + "-"))
+
+    def store_rows(self):
+        """The state store's instance rows: {name: {column: value}} (read only)."""
+        db = os.path.join(self.state, "state.db")
+        if not os.path.exists(db):
+            return {}
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+        try:
+            c.row_factory = sqlite3.Row
+            return {r["name"]: dict(r) for r in c.execute("SELECT * FROM instances")}
+        finally:
+            c.close()
+
+    def state_files(self):
+        """The local provider's records (work_dir/.state/<name>.json) of names this manager owns."""
+        d = os.path.join(self.work, ".state")
+        if not os.path.isdir(d):
+            return []
+        return sorted(n for n in os.listdir(d) if n.startswith(self.manager + "-"))
+
+    def runner_user_processes(self):
+        """Processes of the runner user that belong to this scenario: their
+        working directory, command line or RUNNERD_HOME is under its work dir
+        (other scenarios may run as the same user at the same time)."""
+        uid = pwd.getpwnam(RUNNER_USER).pw_uid
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                if os.stat("/proc/" + p).st_uid != uid:
+                    continue
+                cmd = open("/proc/%s/cmdline" % p, "rb").read().replace(b"\0", b" ").decode(errors="replace")
+                environ = open("/proc/%s/environ" % p, "rb").read().decode(errors="replace").split("\0")
+                try:
+                    cwd = os.readlink("/proc/%s/cwd" % p)
+                except OSError:
+                    cwd = ""
+            except OSError:
+                continue  # gone meanwhile
+            home = [kv[len("RUNNERD_HOME="):] for kv in environ if kv.startswith("RUNNERD_HOME=")]
+            if self.work in cmd or cwd.startswith(self.work) or any(h.startswith(self.work) for h in home):
+                out.append((int(p), cmd.strip()))
+        return out
 
     def log(self):
         return open(self.log_path, errors="replace").read() if os.path.exists(self.log_path) else ""
@@ -189,9 +241,15 @@ class Env:
             subprocess.run([BIN, "flush", "--busy", "-c", self.config], capture_output=True, timeout=60)
         except Exception:
             pass
-        # last resort: processes of the instances
-        for name in self.instances():
-            subprocess.run(["pkill", "-KILL", "-f", os.path.join(self.work, name)], capture_output=True)
+        # last resort: processes of the instances, by pid
+        try:
+            for pid, _ in self.runner_user_processes():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        except Exception:
+            pass
         if self.ghsim:
             self.ghsim.terminate()
             try:

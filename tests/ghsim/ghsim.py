@@ -271,6 +271,7 @@ class Job:
         self.started_at = self.completed_at = None
         self.runner_id = self.runner_name = self.runner_group_id = self.runner_group_name = None
         self.started = False  # the runner picked it up
+        self.runner_labels = None  # the labels of the runner that picked it up (kept after it is deleted)
 
 
 class State:
@@ -305,6 +306,14 @@ class State:
             self.groups = {}  # org key -> [group dicts]
             self.names = {}  # scope key -> display name
             self.rate = {"limit": RATE_LIMIT, "remaining": RATE_LIMIT, "reset": int(time.time()) + 3600, "used": 0}
+            # One budget per rate-limit resource. As on github.com every REST call counts
+            # against core (registration-token and generate-jitconfig included);
+            # actions_runner_registration is spent by config.sh's registration (runner side).
+            self.rates = {"core": self.rate,
+                          "actions_runner_registration": {"limit": 10000, "remaining": 10000,
+                                                          "reset": int(time.time()) + 3600, "used": 0}}
+            self.rate_routes = []  # [(path substring, resource)] set by POST /_ghsim/ratelimit "routes"
+            self.inst_token_ttl = 3600  # seconds an installation token lives (POST /_ghsim/app)
             self.stats = {"requests": 0, "rate_counted": 0, "not_modified": 0, "by_route": {},
                           "killed_jobs": 0, "faults_applied": 0,
                           "webhooks": {"sent": 0, "failed": 0, "dropped": 0}}
@@ -329,6 +338,13 @@ class State:
         except OSError:
             return
         self.tokens, self.tokens_mtime = toks, key
+
+    def resource_for(self, path):
+        """The rate-limit resource an API path counts against: core unless a test moved it."""
+        for match, res in self.rate_routes:
+            if match in path:
+                return res
+        return "core"
 
     # -- labels, groups, scopes
     def label_id(self, name):
@@ -434,6 +450,9 @@ class State:
 
     def start_job(self, j):
         j.started, j.status, j.started_at = True, "in_progress", time.time()
+        r = self.runners.get(j.runner_id)
+        if r is not None:
+            j.runner_labels = [name for _, name, _ in r.labels]
         self.webhook_job("in_progress", j)
 
     def finish_job(self, j, conclusion, killed=False):
@@ -446,6 +465,26 @@ class State:
             r.busy, r.job = False, None
         self.webhook_job("completed", j)
         self.lock.notify_all()
+
+    def assign_before_delete(self, job_id, method, path):
+        """The assign_job fault: the queued job is handed to the runner a
+        DELETE names, just before the DELETE is handled (a job that arrives
+        between a client's list and its delete: the delete then gets 422)."""
+        m = re.search(r"/actions/runners/(\d+)$", path)
+        with self.lock:
+            j = self.jobs.get(job_id)
+            r = self.runners.get(int(m.group(1))) if m and method == "DELETE" else None
+            if r is None or j is None or j.status != "queued" or j.runner_id is not None:
+                return
+            if not r.online() or r.busy or r.job is not None:
+                return
+            r.busy, r.job = True, j.id
+            j.runner_id, j.runner_name = r.id, r.name
+            j.runner_group_id, j.runner_group_name = r.group_id, r.group_name
+            log("job %d assigned to runner %d (%s) by a fault, before its DELETE" % (j.id, r.id, r.name))
+            if r.simulated:
+                self.start_job(j)
+            self.lock.notify_all()
 
     def new_job(self, repo, spec):
         jid = self.next_job_id
@@ -808,6 +847,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             if fault.get("delay"):
                 time.sleep(float(fault["delay"]))
+            if fault.get("assign_job") is not None:
+                st.assign_before_delete(fault["assign_job"], method, path)
             if fault.get("drop"):
                 return None
             if fault.get("status"):
@@ -870,7 +911,8 @@ class Handler(BaseHTTPRequestHandler):
                 return Resp(400, error_body(400, "Problems parsing JSON", m_route[4] if m_route else None))
         counted = not (m_route and m_route[0] == "GET /rate_limit")
         with st.lock:
-            rate = st.rate
+            res = st.resource_for(path)
+            rate = st.rates[res]
             now = time.time()
             if now >= rate["reset"]:
                 rate.update(remaining=rate["limit"], used=0, reset=int(now) + 3600)
@@ -879,7 +921,7 @@ class Handler(BaseHTTPRequestHandler):
                 return Resp(403, error_body(
                     403, "API rate limit exceeded for %s. If you reach out to GitHub Support for help, please "
                          "include the request ID %s and timestamp %s." % (who, self.request_id(), iso(now)),
-                    DOCS + "/overview/rate-limits-for-the-rest-api"), self.rate_headers())
+                    DOCS + "/overview/rate-limits-for-the-rest-api"), self.rate_headers(res))
         if m_route is None:
             resp = Resp(404, error_body(404, "Not Found", DOCS))
         else:
@@ -901,10 +943,10 @@ class Handler(BaseHTTPRequestHandler):
                 counted = False
         with st.lock:
             if counted:
-                st.rate["remaining"] = max(0, st.rate["remaining"] - 1)
-                st.rate["used"] += 1
+                rate["remaining"] = max(0, rate["remaining"] - 1)
+                rate["used"] += 1
                 st.stats["rate_counted"] += 1
-        resp.headers.update(self.rate_headers())
+        resp.headers.update(self.rate_headers(res))
         resp.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
         resp.headers["X-GitHub-Api-Version-Selected"] = API_VERSIONS[0]
         resp.headers["X-GitHub-Request-Id"] = self.request_id()
@@ -922,11 +964,11 @@ class Handler(BaseHTTPRequestHandler):
     def request_id(self):
         return "%04X:%04X:%06X:%06X:%08X" % tuple(random.getrandbits(b) for b in (16, 16, 24, 24, 32))
 
-    def rate_headers(self):
-        r = self.server.state.rate
+    def rate_headers(self, res="core"):
+        r = self.server.state.rates[res]
         return {"X-RateLimit-Limit": str(r["limit"]), "X-RateLimit-Remaining": str(r["remaining"]),
                 "X-RateLimit-Reset": str(r["reset"]), "X-RateLimit-Used": str(r["used"]),
-                "X-RateLimit-Resource": "core"}
+                "X-RateLimit-Resource": res}
 
     def authenticate(self, kind):
         st = self.server.state
@@ -1215,16 +1257,21 @@ def h_run_jobs(h, req):
 
 @route("GET", "/rate_limit", doc=DOCS + "/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user")
 def h_rate_limit(h, req):
-    r = h.server.state.rate
+    st = h.server.state
+    r = st.rate
     core = {"limit": r["limit"], "used": r["used"], "remaining": r["remaining"], "reset": r["reset"]}
     reset = int(time.time()) + 3600
 
-    def other(limit):
+    def other(limit, name=None):
+        if name in st.rates:
+            x = st.rates[name]
+            return {"limit": x["limit"], "used": x["used"], "remaining": x["remaining"], "reset": x["reset"]}
         return {"limit": limit, "used": 0, "remaining": limit, "reset": reset}
     return Resp(200, {"resources": {"core": core, "search": other(30), "graphql": other(5000),
                                     "integration_manifest": other(5000), "source_import": other(100),
                                     "code_scanning_upload": other(1000),
-                                    "actions_runner_registration": other(10000), "scim": other(15000),
+                                    "actions_runner_registration": other(10000, "actions_runner_registration"),
+                                    "scim": other(15000),
                                     "dependency_snapshots": other(100), "code_search": other(10)},
                       "rate": core})
 
@@ -1284,7 +1331,7 @@ def h_access_token(h, req):
     if int(req.params["installation_id"]) != st.args.installation_id:
         raise HttpError(404, "Not Found")
     tok = "ghs_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
-    exp = time.time() + 3600
+    exp = time.time() + st.inst_token_ttl
     st.inst_tokens[tok] = exp
     perms = dict(INSTALLATION_PERMISSIONS)
     if isinstance(req.body, dict) and isinstance(req.body.get("permissions"), dict):
@@ -1324,8 +1371,8 @@ def c_job_obj(j):
     return {"id": j.id, "run_id": j.run_id, "repo": j.repo, "labels": j.labels, "name": j.name,
             "workflow": j.workflow, "event": j.event, "status": j.status, "conclusion": j.conclusion,
             "runner_name": j.runner_name, "runner_id": j.runner_id, "killed": j.killed,
-            "duration": j.duration, "created_at": j.created_at, "started_at": j.started_at,
-            "completed_at": j.completed_at}
+            "runner_labels": j.runner_labels, "duration": j.duration, "created_at": j.created_at,
+            "started_at": j.started_at, "completed_at": j.completed_at}
 
 
 def str_list(v, what):
@@ -1459,13 +1506,17 @@ def c_add_fault(h, req):
     b = req.body
     f = {"match": b.get("match", ""), "method": b.get("method"), "status": b.get("status"),
          "count": b.get("count", 1), "skip": b.get("skip", 0), "delay": b.get("delay", 0),
-         "drop": bool(b.get("drop", False)), "body": b.get("body"), "retry_after": b.get("retry_after")}
+         "drop": bool(b.get("drop", False)), "body": b.get("body"), "retry_after": b.get("retry_after"),
+         "assign_job": b.get("assign_job")}
     need(isinstance(f["match"], str), 400, "match must be a string")
     need(f["method"] is None or isinstance(f["method"], str), 400, "method must be a string")
     need(f["status"] is None or (isinstance(f["status"], int) and 100 <= f["status"] <= 599), 400, "bad status")
     need(isinstance(f["count"], int) and isinstance(f["skip"], int) and f["skip"] >= 0, 400, "bad count/skip")
     need(isinstance(f["delay"], (int, float)) and 0 <= f["delay"] <= 600, 400, "bad delay")
-    need(f["status"] or f["delay"] or f["drop"], 400, "a fault needs status, delay or drop")
+    need(f["assign_job"] is None or (isinstance(f["assign_job"], int) and f["assign_job"] in st.jobs), 400,
+         "assign_job must name a job")
+    need(f["status"] or f["delay"] or f["drop"] or f["assign_job"], 400,
+         "a fault needs status, delay, drop or assign_job")
     need(f["retry_after"] is None or isinstance(f["retry_after"], int), 400, "bad retry_after")
     f["id"] = len(st.faults) + 1
     st.faults.append(f)
@@ -1487,14 +1538,32 @@ def c_clear_faults(h, req):
 def c_ratelimit(h, req):
     st = h.server.state
     b = req.body
-    limit = b.get("limit", st.rate["limit"])
+    res = b.get("resource", "core")
+    need(res in st.rates, 400, "resource must be one of " + ", ".join(sorted(st.rates)))
+    routes = b.get("routes")
+    if routes is not None:
+        need(res != "core" and isinstance(routes, list) and all(isinstance(x, str) and x for x in routes), 400,
+             "routes must be a list of path substrings, for a resource other than core")
+        st.rate_routes = [(m, r) for m, r in st.rate_routes if r != res] + [(m, res) for m in routes]
+    rate = st.rates[res]
+    limit = b.get("limit", rate["limit"])
     rem = b.get("remaining", limit)
     reset_in = b.get("reset_in", 3600)
     need(isinstance(limit, int) and limit > 0 and isinstance(rem, int) and 0 <= rem <= limit, 400,
          "bad limit/remaining")
     need(isinstance(reset_in, (int, float)) and reset_in > 0, 400, "bad reset_in")
-    st.rate.update(limit=limit, remaining=rem, used=limit - rem, reset=int(time.time() + reset_in + 0.999))
-    return Resp(200, st.rate)
+    rate.update(limit=limit, remaining=rem, used=limit - rem, reset=int(time.time() + reset_in + 0.999))
+    return Resp(200, dict(rate, resource=res, routes=[m for m, r in st.rate_routes if r == res]))
+
+
+@route("POST", "/_ghsim/app", kind="control")
+def c_app(h, req):
+    st = h.server.state
+    ttl = req.body.get("token_ttl", st.inst_token_ttl)
+    need(isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and 1 <= ttl <= 86400, 400,
+         "token_ttl must be 1..86400 seconds")
+    st.inst_token_ttl = ttl
+    return Resp(200, {"token_ttl": st.inst_token_ttl})
 
 
 @route("POST", "/_ghsim/runner-groups", kind="control")
@@ -1576,6 +1645,13 @@ def rn_register(h, req):
         raise HttpError(404, "Http response code: NotFound from 'POST %s/actions/runner-registration' "
                              "(the registration token is invalid or expired)" % req.html)
     scope = tok[1]
+    budget = st.rates["actions_runner_registration"]  # what config.sh's registration spends on GitHub
+    if time.time() >= budget["reset"]:
+        budget.update(remaining=budget["limit"], used=0, reset=int(time.time()) + 3600)
+    if budget["remaining"] <= 0:
+        raise HttpError(403, "API rate limit exceeded for runner registration (actions_runner_registration)")
+    budget["remaining"] -= 1
+    budget["used"] += 1
     if b.get("url") and scope_from_url(str(b["url"])) != scope:
         raise HttpError(404, "The registration token is not valid for %s" % b["url"])
     name = str(b.get("name") or "").strip()

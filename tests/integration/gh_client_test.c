@@ -1,9 +1,12 @@
 /*
  * The GitHub client against ghsim, fault by fault: retries on 5xx, 429 and
- * an exhausted rate limit (fail fast, no request sent until the reset),
- * dropped connections, timeouts, malformed and oversized bodies, 304s served
- * from cache, bad credentials, a list failing on page 2, busy runners, JIT
- * 409s, App authentication and the runner tarball. Started by
+ * an exhausted rate limit (fail fast, no request sent until the reset), a
+ * bar on one rate-limit resource leaving the others alone, dropped
+ * connections, timeouts, the per-call deadline, cancellation from another
+ * thread, malformed and oversized bodies, 304s served from cache, bad
+ * credentials, a list failing on page 2, busy runners, JIT 409s (looked up by
+ * name, repo and org scope), App authentication and its token margin, a
+ * GHES-style /api/v3 base URL, and the runner tarball. Started by
  * test_github_client, which runs ghsim; the environment names it:
  *   GHSIM_URL  GH_TOKEN_FILE  GH_APP_ID  GH_INSTALLATION_ID  GH_APP_KEY_FILE
  *   GH_APP_BADKEY_FILE  GH_STATE_DIR
@@ -109,6 +112,20 @@ static bool fault(const char *json)
 	return ctl_ok("POST", "/_ghsim/faults", json);
 }
 
+/*
+ * The "skip" left on fault number id (1-based), -1 on error. A fault with a
+ * large skip is a counter: each request it matches lowers it by one.
+ */
+static int64_t fault_skip(size_t id)
+{
+	json_t *j = ctl("GET", "/_ghsim/faults", NULL);
+	int64_t v = -1;
+	if (j && json_is_array(j) && id >= 1 && id <= json_array_size(j))
+		v = json_integer_value(json_object_get(json_array_get(j, id - 1), "skip"));
+	json_decref(j);
+	return v;
+}
+
 /* Add runners; returns the id of the first, -1 on error. */
 static int64_t add_runners(const char *json)
 {
@@ -136,6 +153,7 @@ struct client_opts {
 	const char *key;     /* App key, NULL: the good one */
 	int timeout;         /* request timeout, 0: 5 s */
 	int retries;         /* 0: default, -1: none */
+	long backoff_ms;     /* 0: 50..200 ms */
 	size_t max_response; /* 0: default */
 	const char *api_url; /* NULL: ghsim */
 	const char *proxy;   /* NULL: "" (the environment's) */
@@ -166,8 +184,8 @@ static int client_new(struct client *c, const struct client_opts *o, struct err 
 		c->cfg.github.token.value = c->tokenbuf;
 	}
 	github_opts_default(&go);
-	go.backoff_base_ms = 50;
-	go.backoff_max_ms = 200;
+	go.backoff_base_ms = o->backoff_ms ? o->backoff_ms : 50;
+	go.backoff_max_ms = o->backoff_ms ? o->backoff_ms : 200;
 	if (o->retries)
 		go.max_retries = o->retries < 0 ? 0 : o->retries;
 	if (o->max_response)
@@ -478,6 +496,20 @@ static int case_timeout(void)
 	r = github_list_runners(d.gh, NULL, &l, &e);
 	CHECK(r == 0 && now_s() - t0 < 3.5, "r=%d %s (%.1fs)", r, e.msg, now_s() - t0);
 	github_runner_list_release(&l);
+
+	/*
+	 * A POST that timed out on a reused (keep-alive) connection did leave: it
+	 * is a timeout, not "never sent", so a JIT request is not sent again.
+	 * (libcurl reports no connect time for a reused connection.)
+	 */
+	struct strv labels = {(char *[]){"self-hosted"}, 1};
+	struct github_jit jit = {0};
+	int64_t jits = sim_route("generate-jitconfig");
+	CHECK(fault("{\"match\":\"generate-jitconfig\",\"delay\":3,\"count\":1}"), "fault");
+	r = github_generate_jitconfig(d.gh, "ci-0000000000f0", 1, &labels, NULL, &jit, &e);
+	CHECK(r == -ETIMEDOUT && strstr(e.msg, "timed out"), "r=%d %s", r, e.msg);
+	CHECK(sim_route("generate-jitconfig") == jits + 1, "JIT sent %" PRId64 " times",
+	      sim_route("generate-jitconfig") - jits);
 	client_free(&d);
 	return 0;
 }
@@ -618,17 +650,34 @@ static int case_jit(void)
 	struct strv labels = {(char *[]){"self-hosted", "linux", "x64"}, 3};
 	struct github_runner_list l = {0};
 	struct github_jit a = {0}, b = {0};
+	struct github_runner one = {0};
 	struct github_token t = {0};
 	struct err e = {0};
 	int r;
 
+	int64_t lists;
+
+	/* 250 other runners: listing them all would take 3 pages */
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"other-{hex}\","
+	                  "\"count\":250}") > 0,
+	      "add");
 	CLIENT(c);
 	r = github_generate_jitconfig(c.gh, "ci-0000000000aa", 1, &labels, "_work", &a, &e);
 	CHECK(r == 0 && a.runner_id > 0 && a.encoded_jit_config && a.encoded_jit_config[0],
 	      "r=%d %s", r, e.msg);
-	/* the same name again (a crash between JIT and record): the idle one is replaced */
+	/* the same name again (a crash between JIT and record): the idle one is replaced,
+	 * found with one GET ?name= (a fault with a large skip counts those requests) */
+	CHECK(fault("{\"match\":\"/repos/octo/hello/actions/runners?name=ci-0000000000aa&\","
+	            "\"method\":\"GET\",\"status\":500,\"skip\":1000,\"count\":1}"),
+	      "fault");
+	lists = sim_route("GET /repos/{owner}/{repo}/actions/runners");
 	r = github_generate_jitconfig(c.gh, "ci-0000000000aa", 1, &labels, "_work", &b, &e);
 	CHECK(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
+	CHECK(fault_skip(1) == 999, "lookups by name: %" PRId64, 1000 - fault_skip(1));
+	CHECK(sim_route("GET /repos/{owner}/{repo}/actions/runners") == lists + 1,
+	      "list requests: %" PRId64,
+	      sim_route("GET /repos/{owner}/{repo}/actions/runners") - lists);
+	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
 	CHECK(github_list_runners(c.gh, "ci", &l, &e) == 0 && l.n == 1 && l.v[0].id == b.runner_id,
 	      "n=%zu", l.n);
 	CHECK(l.v[0].n_labels == 3, "labels %zu", l.v[0].n_labels);
@@ -650,6 +699,36 @@ static int case_jit(void)
 	CHECK(github_remove_token(c.gh, &t, &e) == 0 && t.token, "%s", e.msg);
 	github_token_release(&t);
 	client_free(&c);
+
+	/* organization scope: the same, with its own list */
+	CHECK(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"other-{hex}\","
+	                  "\"count\":150}") > 0,
+	      "add");
+	CLIENT(o, .org = true);
+	r = github_generate_jitconfig(o.gh, "ci-0000000000cc", 1, &labels, "_work", &a, &e);
+	CHECK(r == 0 && a.runner_id > 0, "r=%d %s", r, e.msg);
+	CHECK(fault("{\"match\":\"/orgs/octo-org/actions/runners?name=ci-0000000000cc&\","
+	            "\"method\":\"GET\",\"status\":500,\"skip\":1000,\"count\":1}"),
+	      "fault");
+	lists = sim_route("GET /orgs/{org}/actions/runners");
+	r = github_generate_jitconfig(o.gh, "ci-0000000000cc", 1, &labels, "_work", &b, &e);
+	CHECK(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
+	CHECK(fault_skip(1) == 999, "lookups by name: %" PRId64, 1000 - fault_skip(1));
+	CHECK(sim_route("GET /orgs/{org}/actions/runners") == lists + 1, "list requests: %" PRId64,
+	      sim_route("GET /orgs/{org}/actions/runners") - lists);
+	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	r = github_get_runner(o.gh, a.runner_id, &one, &e);
+	github_runner_release(&one);
+	CHECK(r == -ENOENT, "the stale registration is still there: r=%d", r);
+	github_jit_release(&a);
+	github_jit_release(&b);
+	/* busy in org scope: left alone */
+	CHECK(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"ci-0000000000dd\","
+	                  "\"busy\":true}") > 0,
+	      "add");
+	r = github_generate_jitconfig(o.gh, "ci-0000000000dd", 1, &labels, NULL, &a, &e);
+	CHECK(r == -EBUSY && !a.encoded_jit_config && strstr(e.msg, "busy"), "r=%d %s", r, e.msg);
+	client_free(&o);
 	return 0;
 }
 
@@ -840,10 +919,260 @@ static int case_runner_bin(void)
 	CHECK(count_temp(dir) == 0, "temp file left");
 	/* without the fault the update goes through and the old copy goes away */
 	snprintf(dir, sizeof(dir), "%s/bin2", state_dir);
-	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
-	CHECK(r == 0 && changed, "r=%d %s", r, e.msg);
+	struct github_bin_result res;
+	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
+	CHECK(r == 0 && res.outcome == GITHUB_BIN_UPDATED, "r=%d %s", r, e.msg);
+	CHECK(strcmp(res.old_version, "2.300.0") == 0 && strcmp(res.version, "2.321.0") == 0,
+	      "%s -> %s", res.old_version, res.version);
 	CHECK(stat(old, &st) < 0 && errno == ENOENT, "old copy still there");
+	/* the cached copy damaged: the same version again, a repair */
+	CHECK(file_write_atomic(res.path, "damaged", 7, 0600, &e) == 0, "%s", e.msg);
+	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
+	CHECK(r == 0 && res.outcome == GITHUB_BIN_REPAIRED &&
+	              strcmp(res.old_version, res.version) == 0,
+	      "r=%d outcome %s %s", r, github_bin_outcome_name(res.outcome), e.msg);
+	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
+	CHECK(r == 0 && res.outcome == GITHUB_BIN_UNCHANGED, "r=%d %s", r, e.msg);
 	buf_release(&b);
+	client_free(&c);
+	return 0;
+}
+
+struct call_arg {
+	struct github *gh;
+	int r;
+	size_t n;
+	double done;
+	struct err e;
+};
+
+static void *list_worker(void *p)
+{
+	struct call_arg *a = p;
+	struct github_runner_list l = {0};
+
+	a->r = github_list_runners(a->gh, NULL, &l, &a->e);
+	a->n = l.n;
+	a->done = now_s();
+	github_runner_list_release(&l);
+	return NULL;
+}
+
+/* github_cancel from another thread ends a call that waits for GitHub's answer. */
+static int case_cancel(void)
+{
+	struct github_runner_list l = {0};
+	struct call_arg a = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int64_t before;
+	double t_cancel;
+	pthread_t th;
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":2}") > 0,
+	      "add");
+	/* ghsim holds the answer 8 s, within the 10 s request timeout */
+	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":8,\"count\":1}"), "fault");
+	CLIENT(c, .timeout = 10);
+	before = sim_stat("requests");
+	a.gh = c.gh;
+	CHECK(pthread_create(&th, NULL, list_worker, &a) == 0, "thread");
+	for (int i = 0; i < 500 && sim_stat("requests") == before; i++)
+		usleep(10000);
+	usleep(200000); /* the request is at ghsim, which sleeps on it */
+	t_cancel = now_s();
+	github_cancel(c.gh);
+	pthread_join(th, NULL);
+	CHECK(a.r == -ECANCELED, "r=%d %s", a.r, a.e.msg);
+	CHECK(a.done - t_cancel < 1.0, "took %.2fs after github_cancel", a.done - t_cancel);
+	CHECK(strstr(a.e.msg, "list runners: cancelled while waiting for GitHub's answer"),
+	      "msg: %s", a.e.msg);
+	/* while cancelled: at once, nothing sent */
+	before = sim_stat("requests");
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == -ECANCELED && strstr(e.msg, "before the request was sent"), "r=%d %s", r, e.msg);
+	CHECK(sim_stat("requests") == before, "a request went out while cancelled");
+	github_get_stats(c.gh, &st);
+	CHECK(st.requests_sent == 1, "sent %" PRIu64, st.requests_sent);
+	/* uncancelled: works again (the delay fault is used up) */
+	github_uncancel(c.gh);
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0 && l.complete && l.n == 2, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	client_free(&c);
+
+	/* the App's installation-token exchange is cancelled too */
+	CHECK(fault("{\"match\":\"/access_tokens\",\"delay\":8,\"count\":1}"), "fault");
+	CLIENT(p, .app = true, .timeout = 10);
+	memset(&a, 0, sizeof(a));
+	a.gh = p.gh;
+	before = sim_stat("requests");
+	CHECK(pthread_create(&th, NULL, list_worker, &a) == 0, "thread");
+	for (int i = 0; i < 500 && sim_stat("requests") == before; i++)
+		usleep(10000);
+	usleep(200000);
+	t_cancel = now_s();
+	github_cancel(p.gh);
+	pthread_join(th, NULL);
+	CHECK(a.r == -ECANCELED && a.done - t_cancel < 1.0, "r=%d (%.2fs) %s", a.r,
+	      a.done - t_cancel, a.e.msg);
+	CHECK(strstr(a.e.msg, "installation token") && secret_free(a.e.msg), "msg: %s", a.e.msg);
+	client_free(&p);
+	return 0;
+}
+
+/* Retries end at the call's deadline (2 x request_timeout), whatever max_retries says. */
+static int case_deadline(void)
+{
+	struct github_runner_list l = {0};
+	struct err e = {0};
+	int64_t before;
+	double t0, took;
+	int r;
+
+	/* every answer is a 500 after 0.7 s: each attempt costs 0.7 s */
+	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":0.7,\"status\":500,"
+	            "\"count\":-1}"),
+	      "fault");
+	CLIENT(c, .timeout = 1, .retries = 20);
+	before = sim_stat("requests");
+	t0 = now_s();
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	took = now_s() - t0;
+	CHECK(r == -EIO || r == -ETIMEDOUT, "r=%d %s", r, e.msg);
+	CHECK(took < 2.8, "took %.2fs, beyond 2 x request_timeout", took);
+	CHECK(sim_stat("requests") - before >= 2 && sim_stat("requests") - before <= 4,
+	      "%" PRId64 " attempts", sim_stat("requests") - before);
+	CHECK(strstr(e.msg, "no time left for another attempt"), "msg: %s", e.msg);
+	client_free(&c);
+	return 0;
+}
+
+/* A bar on one rate-limit resource leaves the calls GitHub counts against another alone. */
+static int case_rate_limit_resources(void)
+{
+	static const char *const labels_v[] = {"self-hosted"};
+	struct strv labels = {(char **)labels_v, 1};
+	struct github_runner_list l = {0};
+	struct github_token t = {0};
+	struct github_jit jit = {0};
+	struct github_stats st;
+	struct err e = {0};
+	int64_t before;
+	int r;
+
+	/* JIT and registration tokens counted against a second budget, which is spent */
+	CHECK(ctl_ok("POST", "/_ghsim/ratelimit",
+	             "{\"resource\":\"actions_runner_registration\",\"routes\":"
+	             "[\"generate-jitconfig\",\"registration-token\"],\"remaining\":0,"
+	             "\"reset_in\":60}"),
+	      "ratelimit");
+	CLIENT(c);
+	r = github_generate_jitconfig(c.gh, "ci-0000000000e1", 1, &labels, NULL, &jit, &e);
+	CHECK(r == -EAGAIN && strstr(e.msg, "'actions_runner_registration'"), "r=%d %s", r, e.msg);
+	/* core is untouched: lists go out and succeed */
+	before = sim_stat("requests");
+	r = github_list_runners(c.gh, NULL, &l, &e);
+	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	github_runner_list_release(&l);
+	CHECK(sim_stat("requests") == before + 1, "list not sent");
+	/* the JIT route is known to be barred now: not sent again */
+	before = sim_stat("requests");
+	r = github_generate_jitconfig(c.gh, "ci-0000000000e1", 1, &labels, NULL, &jit, &e);
+	CHECK(r == -EAGAIN && strstr(e.msg, "not calling GitHub"), "r=%d %s", r, e.msg);
+	CHECK(sim_stat("requests") == before, "JIT sent while its resource is barred");
+	github_get_stats(c.gh, &st);
+	CHECK(st.barred_until == 0 && st.rate_remaining > 0, "core barred");
+	CHECK(st.n_resources == 2 &&
+	              strcmp(st.resources[1].resource, "actions_runner_registration") == 0 &&
+	              st.resources[1].remaining == 0 && st.resources[1].barred_until > time(NULL),
+	      "resources %zu", st.n_resources);
+	client_free(&c);
+
+	/* the other way round: core spent, registration calls still made */
+	CHECK(ctl_ok("POST", "/_ghsim/ratelimit",
+	             "{\"resource\":\"actions_runner_registration\",\"remaining\":100}"),
+	      "ratelimit");
+	CLIENT(d);
+	CHECK(github_registration_token(d.gh, &t, &e) == 0, "%s", e.msg);
+	github_token_release(&t);
+	CHECK(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":0,\"reset_in\":60}"),
+	      "ratelimit");
+	r = github_list_runners(d.gh, NULL, &l, &e);
+	CHECK(r == -EAGAIN && strstr(e.msg, "'core'"), "r=%d %s", r, e.msg);
+	before = sim_stat("requests");
+	CHECK(github_registration_token(d.gh, &t, &e) == 0, "token while core is spent: %s", e.msg);
+	github_token_release(&t);
+	CHECK(sim_stat("requests") == before + 1, "token not sent");
+	github_get_stats(d.gh, &st);
+	CHECK(st.barred_until > time(NULL) && st.resources[1].remaining == 98 &&
+	              st.resources[1].barred_until == 0,
+	      "core barred %lld, registration left %" PRId64, (long long)st.barred_until,
+	      st.resources[1].remaining);
+	client_free(&d);
+	return 0;
+}
+
+/* An installation token is reused while more than 5 minutes are left, exchanged again after. */
+static int case_installation_token_margin(void)
+{
+	struct github_token t = {0};
+	struct err e = {0};
+
+	/* 400 s: more than the 300 s margin, reused */
+	CHECK(ctl_ok("POST", "/_ghsim/app", "{\"token_ttl\":400}"), "ttl");
+	CLIENT(c, .app = true);
+	for (int i = 0; i < 3; i++) {
+		CHECK(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
+		github_token_release(&t);
+	}
+	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	client_free(&c);
+
+	/* 250 s: inside the margin, so every call gets a fresh one */
+	CHECK(ctl_ok("POST", "/_ghsim/app", "{\"token_ttl\":250}"), "ttl");
+	CLIENT(d, .app = true);
+	for (int i = 0; i < 3; i++) {
+		CHECK(github_registration_token(d.gh, &t, &e) == 0, "%s", e.msg);
+		github_token_release(&t);
+	}
+	CHECK(sim_route("access_tokens") == 1 + 3, "exchanges %" PRId64,
+	      sim_route("access_tokens") - 1);
+	client_free(&d);
+	return 0;
+}
+
+/* GitHub Enterprise Server: the API under /api/v3, pages followed through its Link URLs. */
+static int case_ghes_prefix(void)
+{
+	struct github_runner_list l = {0};
+	struct github_stats st;
+	struct github_token t = {0};
+	struct err e = {0};
+	char url[300];
+	int r;
+
+	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\","
+	                  "\"count\":250}") > 0,
+	      "add");
+	snprintf(url, sizeof(url), "%s/api/v3/", ghsim);
+	CLIENT(c, .api_url = url);
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.complete && l.n == 250, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	CHECK(sim_route("GET /repos/{owner}/{repo}/actions/runners") == 3, "pages %" PRId64,
+	      sim_route("GET /repos/{owner}/{repo}/actions/runners"));
+	/* unchanged: three 304s through the same Link URLs */
+	r = github_list_runners(c.gh, "ci", &l, &e);
+	CHECK(r == 0 && l.n == 250, "r=%d n=%zu %s", r, l.n, e.msg);
+	github_runner_list_release(&l);
+	github_get_stats(c.gh, &st);
+	CHECK(st.requests_sent == 6 && st.not_modified == 3, "sent %" PRIu64 " 304 %" PRIu64,
+	      st.requests_sent, st.not_modified);
+	CHECK(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
+	github_token_release(&t);
+	CHECK(github_check_scope(c.gh, &e) == 0, "%s", e.msg);
 	client_free(&c);
 	return 0;
 }
@@ -918,6 +1247,11 @@ static const struct {
         {"app_auth", case_app_auth},
         {"threads", case_threads},
         {"runner_bin", case_runner_bin},
+        {"cancel", case_cancel},
+        {"deadline", case_deadline},
+        {"rate_limit_resources", case_rate_limit_resources},
+        {"installation_token_margin", case_installation_token_margin},
+        {"ghes_prefix", case_ghes_prefix},
         {"proxy", case_proxy},
         {"tls_ca_file", case_tls_ca_file},
 };

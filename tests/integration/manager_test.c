@@ -92,11 +92,12 @@ static int fx_open(struct fx *f, int min_idle, int max)
 	snprintf(yaml, sizeof(yaml),
 	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
 	         "5s}\n"
-	         "manager: {name: mt, state_dir: \"%s/state\", bootstrap_timeout: 30s}\n"
+	         "manager: {name: mt, state_dir: \"%s/state\", log_dir: \"%s/logs\", "
+	         "log_retention: 1h, bootstrap_timeout: 30s}\n"
 	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: "
 	         "%d}\n"
 	         "providers: {local: {work_dir: \"%s/work\"}}\n",
-	         url, token_file, f->dir, min_idle, max, f->dir);
+	         url, token_file, f->dir, f->dir, min_idle, max, f->dir);
 	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
@@ -333,6 +334,264 @@ static int case_create_delete_cleanup_get(struct fx *f)
 	return 0;
 }
 
+/* mkdir dir/name (with a file in it, or a symlink to target), mtime age_s seconds ago. */
+static int put_aged(const char *dir, const char *name, const char *target, int64_t age_s)
+{
+	char path[512], file[600];
+	struct timespec ts[2];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (target) {
+		if (symlink(target, path) < 0)
+			return -1;
+	} else {
+		snprintf(file, sizeof(file), "%s/startup.log", path);
+		if (mkdir(path, 0700) < 0 || file_write_atomic(file, "x\n", 2, 0600, NULL) < 0)
+			return -1;
+	}
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age_s;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	return utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* Log retention: a pass removes the saved logs of owned names older than
+ * log_retention (1h here), and nothing else. */
+static int case_log_retention(struct fx *f)
+{
+	struct manager_report rep;
+	char logs[128], outside[128];
+	const int64_t old = 2 * 3600;
+
+	snprintf(logs, sizeof(logs), "%s/logs", f->dir);
+	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
+	CHECK(mkdir(logs, 0700) == 0);
+	CHECK(put_aged(logs, "mt-0123456789ab", NULL, old) == 0);      /* owned, old: removed */
+	CHECK(put_aged(logs, "mt-aaaaaaaaaaaa", NULL, 60) == 0);       /* owned, recent: kept */
+	CHECK(put_aged(logs, "other-0123456789ab", NULL, old) == 0);   /* another manager */
+	CHECK(put_aged(logs, "mt-east-0123456789ab", NULL, old) == 0); /* "mt" does not own it */
+	CHECK(put_aged(logs, "mt-0123456789AB", NULL, old) == 0);      /* not lowercase hex */
+	CHECK(put_aged(logs, "mt-0123456789abc", NULL, old) == 0);     /* 13 hex digits */
+	CHECK(put_aged(logs, "keep-me", NULL, old) == 0);
+	/* an owned name that is a symlink to an old directory: neither is touched */
+	CHECK(put_aged(f->dir, "outside", NULL, old) == 0);
+	CHECK(put_aged(logs, "mt-bbbbbbbbbbbb", outside, old) == 0);
+	CHECK(exists(logs, "mt-0123456789ab"));
+
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(!exists(logs, "mt-0123456789ab"));
+	CHECK(exists(logs, "mt-aaaaaaaaaaaa"));
+	CHECK(exists(logs, "other-0123456789ab"));
+	CHECK(exists(logs, "mt-east-0123456789ab"));
+	CHECK(exists(logs, "mt-0123456789AB"));
+	CHECK(exists(logs, "mt-0123456789abc"));
+	CHECK(exists(logs, "keep-me"));
+	CHECK(exists(logs, "mt-bbbbbbbbbbbb"));
+	CHECK(exists(f->dir, "outside/startup.log"));
+	return 0;
+}
+
+/* The events of a report with this action and reason (and ok). */
+static size_t events(const struct manager_report *rep, const char *action, const char *reason)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rep->n_events; i++)
+		n += rep->events[i].ok && strcmp(rep->events[i].action, action) == 0 &&
+		     (!reason || strcmp(rep->events[i].reason, reason) == 0);
+	return n;
+}
+
+static int row_backdate(struct fx *f, const char *name, int64_t secs)
+{
+	struct store_instance row;
+	CHECK(store_instance_get(f->store, name, &row, NULL) == 0);
+	row.created_at -= secs;
+	CHECK(store_instance_put(f->store, &row, NULL) == 0);
+	CHECK(memory_set_created_at(f->mem, name, (time_t)row.created_at) == 0);
+	return 0;
+}
+
+/*
+ * A runner that died while booting (the provider's check: installed, not
+ * running) is replaced once past the health grace, not after the bootstrap
+ * timeout; within the grace it is left to start.
+ */
+static int case_dead_runner_replaced(struct fx *f)
+{
+	struct manager_report rep;
+	struct instance_list l = {0};
+	char name[INSTANCE_NAME_MAX];
+
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	str_copy(name, l.v[0].name, sizeof(name));
+	instance_list_release(&l);
+	CHECK(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
+	/* within the grace (10 s for a 30 s bootstrap timeout): kept */
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	CHECK(events(&rep, "delete", NULL) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 1);
+	/* past it: deleted as dead (its logs saved) and replaced in the same pass */
+	CHECK(row_backdate(f, name, 15) == 0);
+	uint64_t probes = memory_calls(f->mem, MEMORY_OP_HEALTH);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	CHECK(memory_calls(f->mem, MEMORY_OP_HEALTH) == probes + 1);
+	CHECK(events(&rep, "delete", "dead") == 1);
+	CHECK(events(&rep, "create", NULL) == 1);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 1);
+	CHECK(f->mem->ops->get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(sim_runners() == 1);
+	/* a healthy booting runner is probed and kept */
+	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	str_copy(name, l.v[0].name, sizeof(name));
+	instance_list_release(&l);
+	CHECK(row_backdate(f, name, 15) == 0);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	CHECK(events(&rep, "delete", NULL) == 0);
+	manager_report_release(&rep);
+	return 0;
+}
+
+/*
+ * A create that failed and whose cleanup failed too leaves its row DELETING:
+ * the next pass deletes the leftover instance instead of adopting it as a
+ * runner that would hold a slot until the bootstrap timeout.
+ */
+static int case_failed_cleanup_is_retried(struct fx *f)
+{
+	struct manager_report rep;
+	struct store_instance_list l = {0};
+
+	memory_fail_create_leaves(f->mem, CLOUD_ACTIVE);
+	memory_fail(f->mem, MEMORY_OP_CREATE, -EIO, 1);
+	memory_fail(f->mem, MEMORY_OP_DELETE, -EIO, 1);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(memory_count(f->mem) == 1);
+	CHECK(store_instance_list(f->store, &l, NULL) == 0 && l.n == 1);
+	CHECK(l.v[0].phase == PHASE_DELETING);
+	char left[INSTANCE_NAME_MAX];
+	str_copy(left, l.v[0].name, sizeof(left));
+	store_instance_list_release(&l);
+	CHECK(sim_runners() == 0); /* its JIT runner went at once */
+	memory_fail_create_leaves(f->mem, CLOUD_DELETED);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	CHECK(events(&rep, "adopt", NULL) == 0);
+	CHECK(events(&rep, "delete", "retry") == 1);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->get(f->mem, left, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(memory_count(f->mem) == 1 && rows(f) == 1 && sim_runners() == 1);
+	return 0;
+}
+
+/* An instance found with no row is adopted with its own age, not "now". */
+static int case_adopt_keeps_age(struct fx *f)
+{
+	struct manager_report rep;
+	struct instance in = {0};
+	struct store_instance row;
+	time_t born = time(NULL) - 20;
+
+	str_copy(in.name, "mt-0123456789ab", sizeof(in.name));
+	str_copy(in.flavor, "small", sizeof(in.flavor));
+	str_copy(in.provider_id, "x", sizeof(in.provider_id));
+	in.state = CLOUD_ACTIVE;
+	in.created_at = born;
+	CHECK(memory_add(f->mem, &in) == 0);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	CHECK(events(&rep, "adopt", NULL) == 1);
+	manager_report_release(&rep);
+	CHECK(store_instance_get(f->store, in.name, &row, NULL) == 0);
+	CHECK(row.created_at == (int64_t)born);
+	CHECK(strcmp(row.provider, "local") == 0);
+	/* past the bootstrap timeout with no runner: an orphan, deleted */
+	CHECK(row_backdate(f, in.name, 20) == 0);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	CHECK(events(&rep, "delete", "orphan") == 1);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->get(f->mem, in.name, &(struct instance){0}, NULL) == -ENOENT);
+	return 0;
+}
+
+/*
+ * Two providers: when a flavor leaves the config, its instances are still
+ * deleted on the provider that holds them -- never on another one, where a
+ * delete "succeeds" and the instance would leak.
+ */
+static int case_delete_goes_to_the_right_provider(struct fx *f)
+{
+	char yaml[2048];
+	struct config_errors errs = {0};
+	struct config *c2 = NULL, *c3 = NULL;
+	struct provider *lxd = NULL;
+	struct manager *m2 = NULL;
+	struct manager_report rep;
+	struct err e = {0};
+	const char *names[] = {"local", "lxd"};
+	struct provider *provs[2];
+	int r = -1;
+
+	snprintf(yaml, sizeof(yaml),
+	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\"}\n"
+	         "manager: {name: mt, state_dir: \"%s/state\", bootstrap_timeout: 30s}\n"
+	         "flavors:\n"
+	         "  - {name: small, provider: local, labels: [small], min_idle: 1, max: 1}\n"
+	         "  - {name: big, provider: lxd, image: img, labels: [big], min_idle: 1, max: 1}\n"
+	         "providers: {local: {work_dir: \"%s/work\"}}\n",
+	         url, token_file, f->dir, f->dir);
+	if (config_load_string("two.yaml", yaml, strlen(yaml), &c2, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "  %s\n", errs.v[i]);
+		config_errors_release(&errs);
+		return -1;
+	}
+	/* the same without "big" */
+	char *cut = strstr(yaml, "  - {name: big");
+	memmove(cut, strchr(cut, '\n') + 1, strlen(strchr(cut, '\n') + 1) + 1);
+	CHECK(config_load_string("one.yaml", yaml, strlen(yaml), &c3, &errs) == 0);
+	CHECK(memory_new(c2, &lxd, &e) == 0);
+	provs[0] = f->mem;
+	provs[1] = lxd;
+	if (manager_new(c2, f->store, f->gh, provs, names, 2, &m2, &e) < 0)
+		goto out;
+	if (manager_reconcile(m2, PLAN_NORMAL, &rep, &e) < 0)
+		goto out;
+	manager_report_release(&rep);
+	if (memory_count(f->mem) != 1 || memory_count(lxd) != 1)
+		goto out;
+	if (manager_reload(m2, c3, &e) < 0)
+		goto out;
+	if (manager_reconcile(m2, PLAN_NORMAL, &rep, &e) < 0)
+		goto out;
+	manager_report_release(&rep);
+	/* big's instance is gone from lxd; local's is untouched and never asked */
+	r = memory_count(lxd) == 0 && memory_count(f->mem) == 1 &&
+	                    memory_calls(f->mem, MEMORY_OP_DELETE) == 0 && rows(f) == 1
+	            ? 0
+	            : -1;
+out:
+	if (r < 0)
+		fprintf(stderr, "  two providers: %s (local %zu, lxd %zu)\n", e.msg,
+		        memory_count(f->mem), memory_count(lxd));
+	manager_free(m2);
+	provider_free(lxd);
+	config_free(c2);
+	config_free(c3);
+	config_errors_release(&errs);
+	return r;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -368,6 +627,14 @@ int main(void)
 	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
 	run("create n (clamped to max), cleanup, get_runners, delete n",
 	    case_create_delete_cleanup_get, 0, 3);
+	run("log retention removes old logs of owned names only", case_log_retention, 0, 1);
+	run("a runner that died while booting is replaced after the health grace",
+	    case_dead_runner_replaced, 1, 1);
+	run("a failed create whose cleanup failed is deleted next pass, not adopted",
+	    case_failed_cleanup_is_retried, 1, 1);
+	run("an adopted instance keeps its age and provider", case_adopt_keeps_age, 1, 1);
+	run("deletes go to the provider that holds the instance",
+	    case_delete_goes_to_the_right_provider, 1, 1);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

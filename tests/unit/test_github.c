@@ -539,58 +539,72 @@ static void test_backoff_bounds(void **state)
 
 static void test_rate_limit(void **state)
 {
-	struct github_stats s = {.rate_limit = -1, .rate_remaining = -1};
+	struct github_rate s = {.limit = -1, .remaining = -1};
 	time_t now = 1700000000;
 
 	/* an ordinary answer: numbers recorded, nothing barred */
 	assert_false(github_rate_update(&s, 200, "5000", "4999", "1700003600", NULL, false, now));
-	assert_int_equal(s.rate_limit, 5000);
-	assert_int_equal(s.rate_remaining, 4999);
-	assert_int_equal(s.rate_reset, 1700003600);
+	assert_int_equal(s.limit, 5000);
+	assert_int_equal(s.remaining, 4999);
+	assert_int_equal(s.reset, 1700003600);
 	assert_int_equal(s.barred_until, 0);
 	/* a 403 that is not about the rate limit (permissions) bars nothing */
 	assert_false(github_rate_update(&s, 403, "5000", "4998", "1700003600", NULL, false, now));
 	assert_int_equal(s.barred_until, 0);
 	/* junk is ignored, the last good values stay */
 	assert_false(github_rate_update(&s, 200, "lots", "-3", "soon", "x", false, now));
-	assert_int_equal(s.rate_limit, 5000);
-	assert_int_equal(s.rate_remaining, 4998);
+	assert_int_equal(s.limit, 5000);
+	assert_int_equal(s.remaining, 4998);
 	/* exhausted: barred until the reset */
 	assert_true(github_rate_update(&s, 403, "5000", "0", "1700000030", NULL, false, now));
 	assert_int_equal(s.barred_until, 1700000030);
-	assert_int_equal(s.rate_remaining, 0);
+	assert_int_equal(s.remaining, 0);
 
 	/* Retry-After on a 429 */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_true(github_rate_update(&s, 429, NULL, NULL, NULL, "7", false, now));
 	assert_int_equal(s.barred_until, now + 7);
 	/* a shorter bar never shortens a longer one */
 	assert_true(github_rate_update(&s, 403, NULL, NULL, NULL, "2", false, now));
 	assert_int_equal(s.barred_until, now + 7);
 	/* a bare 429: a minute */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_true(github_rate_update(&s, 429, NULL, NULL, NULL, NULL, false, now));
 	assert_int_equal(s.barred_until, now + 60);
 	/* the last unit spent on a success: barred until the reset, but the call succeeded */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_false(github_rate_update(&s, 200, "60", "0", "1700000100", NULL, false, now));
 	assert_int_equal(s.barred_until, 1700000100);
 	/* a reset in the past (clock skew) with remaining 0 on a 403: a minute, not forever */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_true(github_rate_update(&s, 403, "60", "0", "1600000000", NULL, false, now));
 	assert_int_equal(s.barred_until, now + 60);
 	/* a reset absurdly far away is capped */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_true(github_rate_update(&s, 403, "60", "0", "1800000000", NULL, false, now));
 	assert_int_equal(s.barred_until, now + GITHUB_MAX_BAR);
 	/* a secondary limit: a 403 that says so, without headers: a minute */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_true(github_rate_update(&s, 403, NULL, NULL, NULL, NULL, true, now));
 	assert_int_equal(s.barred_until, now + 60);
 	/* 5xx with Retry-After is not a rate-limit refusal */
-	s = (struct github_stats){.rate_limit = -1, .rate_remaining = -1};
+	s = (struct github_rate){.limit = -1, .remaining = -1};
 	assert_false(github_rate_update(&s, 503, NULL, NULL, NULL, "30", false, now));
 	assert_int_equal(s.barred_until, 0);
+}
+
+static void test_resource_names(void **state)
+{
+	assert_true(github_resource_name_ok("core"));
+	assert_true(github_resource_name_ok("actions_runner_registration"));
+	assert_true(github_resource_name_ok("code_search"));
+	assert_false(github_resource_name_ok(NULL));
+	assert_false(github_resource_name_ok(""));
+	assert_false(github_resource_name_ok("Core"));
+	assert_false(github_resource_name_ok("core\r\nX-Evil: 1"));
+	assert_false(github_resource_name_ok("a-b"));
+	assert_false(github_resource_name_ok(
+	        "a_name_far_longer_than_any_resource_github_has_ever_used"));
 }
 
 /* ---- a tiny HTTP server on 127.0.0.1 ---- */
@@ -987,18 +1001,208 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+static double mono_s(void)
+{
+	return (double)github_now_ms() / 1000.0;
+}
+
+static int mini_requests(struct mini *m)
+{
+	pthread_mutex_lock(&m->mu);
+	int n = m->requests;
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
+/* Retries stop at the call's deadline (2 x request_timeout), not after max_retries x timeout. */
+static void test_deadline_bounds_retries(void **state)
+{
+	static const char body[] = "{\"message\": \"Service Unavailable\"}";
+	struct github_runner r = {0};
+	struct github_opts o;
+	struct config cfg;
+	struct github *gh;
+	struct err e = {0};
+	struct mini m;
+	double t0, took;
+
+	mini_start(&m);
+	fill_config(&cfg, m.port);
+	cfg.github.request_timeout = 1;
+	github_opts_default(&o);
+	o.max_retries = 50; /* far more than fit: the deadline must decide */
+	o.backoff_base_ms = 300;
+	o.backoff_max_ms = 300;
+	assert_int_equal(github_new(&cfg, &o, &gh, &e), 0);
+	mini_set(&m, "503 Service Unavailable", "", body, strlen(body));
+	t0 = mono_s();
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), -EIO);
+	took = mono_s() - t0;
+	/* 2 x 1 s, with generous slack for a loaded machine; retries went on until then */
+	assert_true(took < 2.8);
+	assert_true(took > 1.0);
+	assert_true(mini_requests(&m) >= 3 && mini_requests(&m) < 50);
+	assert_non_null(strstr(e.msg, "no time left for another attempt"));
+	assert_non_null(strstr(e.msg, "503"));
+	github_free(gh);
+	mini_stop(&m);
+}
+
+/* A bar on one resource fails fast only the routes GitHub counted against it. */
+static void test_rate_limit_per_resource(void **state)
+{
+	static const char body[] = "{\"message\": \"API rate limit exceeded\"}";
+	static const char one[] = "{\"id\": 7, \"name\": \"ci-0123456789ab\", \"status\": "
+	                          "\"online\", \"busy\": false, \"labels\": []}";
+	struct github_runner r = {0};
+	struct github_token t = {0};
+	struct github_stats st;
+	struct config cfg;
+	struct github *gh;
+	struct err e = {0};
+	char hdrs[256];
+	struct mini m;
+	int n;
+
+	mini_start(&m);
+	fill_config(&cfg, m.port);
+	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
+	snprintf(hdrs, sizeof(hdrs),
+	         "X-RateLimit-Limit: 10000\r\nX-RateLimit-Remaining: 0\r\n"
+	         "X-RateLimit-Reset: %lld\r\nX-RateLimit-Resource: actions_runner_registration\r\n",
+	         (long long)time(NULL) + 120);
+	mini_set(&m, "403 Forbidden", hdrs, body, strlen(body));
+	assert_int_equal(github_registration_token(gh, &t, &e), -EAGAIN);
+	assert_non_null(strstr(e.msg, "'actions_runner_registration'"));
+	/* the same route again: not sent */
+	n = mini_requests(&m);
+	assert_int_equal(github_registration_token(gh, &t, &e), -EAGAIN);
+	assert_non_null(strstr(e.msg, "not calling GitHub"));
+	assert_int_equal(mini_requests(&m), n);
+	/* another route (never counted against that resource) still goes out */
+	mini_set(&m, "200 OK",
+	         "X-RateLimit-Limit: 5000\r\nX-RateLimit-Remaining: 4000\r\n"
+	         "X-RateLimit-Reset: 1\r\nX-RateLimit-Resource: core\r\n",
+	         one, strlen(one));
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), 0);
+	assert_int_equal(mini_requests(&m), n + 1);
+	github_runner_release(&r);
+	github_get_stats(gh, &st);
+	assert_int_equal(st.n_resources, 2);
+	assert_string_equal(st.resources[0].resource, "core");
+	assert_int_equal(st.resources[0].barred_until, 0);
+	assert_int_equal(st.rate_remaining, 4000);
+	assert_int_equal(st.barred_until, 0);
+	assert_string_equal(st.resources[1].resource, "actions_runner_registration");
+	assert_int_equal(st.resources[1].remaining, 0);
+	assert_int_equal(st.resources[1].limit, 10000);
+	assert_true(st.resources[1].barred_until > time(NULL));
+
+	/* a junk resource name counts as core: core is barred, that route too */
+	snprintf(hdrs, sizeof(hdrs),
+	         "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %lld\r\n"
+	         "X-RateLimit-Resource: Not-A-Name\r\n",
+	         (long long)time(NULL) + 120);
+	mini_set(&m, "403 Forbidden", hdrs, body, strlen(body));
+	assert_int_equal(github_delete_runner(gh, 7, &e), -EAGAIN);
+	assert_non_null(strstr(e.msg, "'core'"));
+	n = mini_requests(&m);
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), -EAGAIN);
+	assert_int_equal(mini_requests(&m), n);
+	github_get_stats(gh, &st);
+	assert_int_equal(st.n_resources, 2);
+	assert_true(st.barred_until > time(NULL));
+	github_free(gh);
+	mini_stop(&m);
+}
+
+struct cancel_arg {
+	struct github *gh;
+	int r;
+	double done;
+	struct err e;
+};
+
+static void *cancel_worker(void *p)
+{
+	struct cancel_arg *a = p;
+	struct github_runner r = {0};
+
+	a->r = github_get_runner(a->gh, 7, &r, &a->e);
+	a->done = mono_s();
+	github_runner_release(&r);
+	return NULL;
+}
+
+/* github_cancel cuts a backoff sleep short; later calls fail at once until uncancelled. */
+static void test_cancel_backoff(void **state)
+{
+	static const char body[] = "{\"message\": \"Service Unavailable\"}";
+	static const char one[] = "{\"id\": 7, \"name\": \"ci-0123456789ab\", \"status\": "
+	                          "\"online\", \"busy\": false, \"labels\": []}";
+	struct cancel_arg a = {0};
+	struct github_runner r = {0};
+	struct github_opts o;
+	struct config cfg;
+	struct github *gh;
+	struct err e = {0};
+	struct mini m;
+	pthread_t th;
+	double t_cancel;
+	int n;
+
+	mini_start(&m);
+	fill_config(&cfg, m.port);
+	cfg.github.request_timeout = 30;
+	github_opts_default(&o);
+	o.max_retries = 3;
+	o.backoff_base_ms = 8000; /* the worker sleeps 4-8 s after the first 503 */
+	o.backoff_max_ms = 8000;
+	assert_int_equal(github_new(&cfg, &o, &gh, &e), 0);
+	assert_false(github_is_cancelled(gh));
+	mini_set(&m, "503 Service Unavailable", "", body, strlen(body));
+	a.gh = gh;
+	assert_int_equal(pthread_create(&th, NULL, cancel_worker, &a), 0);
+	for (int i = 0; i < 200 && mini_requests(&m) == 0; i++)
+		usleep(10000);
+	usleep(100000); /* now in the backoff sleep */
+	t_cancel = mono_s();
+	github_cancel(gh);
+	pthread_join(th, NULL);
+	assert_int_equal(a.r, -ECANCELED);
+	assert_true(a.done - t_cancel < 1.5);
+	assert_non_null(strstr(a.e.msg, "cancelled while waiting to retry"));
+	assert_non_null(strstr(a.e.msg, "get runner 7"));
+	assert_int_equal(mini_requests(&m), 1);
+
+	/* cancelled: nothing is sent */
+	assert_true(github_is_cancelled(gh));
+	n = mini_requests(&m);
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), -ECANCELED);
+	assert_non_null(strstr(e.msg, "cancelled before the request was sent"));
+	assert_int_equal(mini_requests(&m), n);
+	/* uncancelled: calls go through again */
+	github_uncancel(gh);
+	mini_set(&m, "200 OK", "", one, strlen(one));
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), 0);
+	assert_int_equal(r.id, 7);
+	github_runner_release(&r);
+	github_free(gh);
+	mini_stop(&m);
+}
+
 static void test_runner_bin_verify(void **state)
 {
 	static const char v1[] = "runner tarball version one";
 	static const char v2[] = "runner tarball version two!";
-	char tmpl[] = "/tmp/test-github-XXXXXX", dir[PATH_MAX], path[PATH_MAX], cur[PATH_MAX];
+	char tmpl[] = "/tmp/test-github-XXXXXX", dir[PATH_MAX], cur[PATH_MAX];
 	struct github_runner_app app = {0};
+	struct github_bin_result res, old;
 	struct buf content = BUF_INIT(1024);
 	struct config cfg;
 	struct github *gh;
 	struct err e = {0};
 	struct stat st;
-	bool changed = false;
 	struct mini m;
 	int sent;
 
@@ -1009,21 +1213,21 @@ static void test_runner_bin_verify(void **state)
 	fill_config(&cfg, m.port);
 	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
 
-	/* v1 installed */
+	/* v1 installed: nothing was cached */
 	mini_set(&m, "200 OK", "", v1, strlen(v1));
 	str_copy(app.os, "linux", sizeof(app.os));
 	snprintf(app.download_url, sizeof(app.download_url), "http://127.0.0.1:%d/v1.tar.gz",
 	         m.port);
 	str_copy(app.filename, "actions-runner-linux-x64-1.0.0.tar.gz", sizeof(app.filename));
 	sha_hex(v1, strlen(v1), app.sha256);
-	assert_int_equal(
-	        github_runner_bin_install(gh, &app, dir, "x64", &changed, path, sizeof(path), &e),
-	        0);
-	assert_true(changed);
-	assert_string_equal(strrchr(path, '/') + 1, app.filename);
-	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(github_runner_bin_install(gh, &app, dir, "x64", &res, &e), 0);
+	assert_int_equal(res.outcome, GITHUB_BIN_INSTALLED);
+	assert_string_equal(res.version, "1.0.0");
+	assert_string_equal(res.old_version, "");
+	assert_string_equal(strrchr(res.path, '/') + 1, app.filename);
+	assert_int_equal(stat(res.path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	assert_int_equal(file_read(path, 1024, true, &content, NULL), 0);
+	assert_int_equal(file_read(res.path, 1024, true, &content, NULL), 0);
 	assert_string_equal(buf_str(&content), v1);
 	assert_int_equal(file_read(cur, 1024, true, &content, NULL), 0);
 	assert_string_equal(buf_str(&content), "actions-runner-linux-x64-1.0.0.tar.gz\n");
@@ -1032,67 +1236,87 @@ static void test_runner_bin_verify(void **state)
 	pthread_mutex_lock(&m.mu);
 	sent = m.requests;
 	pthread_mutex_unlock(&m.mu);
-	assert_int_equal(github_runner_bin_install(gh, &app, dir, "x64", &changed, NULL, 0, &e), 0);
-	assert_false(changed);
+	assert_int_equal(github_runner_bin_install(gh, &app, dir, "x64", &res, &e), 0);
+	assert_int_equal(res.outcome, GITHUB_BIN_UNCHANGED);
+	assert_string_equal(res.version, "1.0.0");
+	assert_string_equal(res.old_version, "1.0.0");
 	pthread_mutex_lock(&m.mu);
 	assert_int_equal(m.requests, sent);
 	pthread_mutex_unlock(&m.mu);
 
-	/* v2 whose download does not match the checksum: refused, v1 kept */
+	/* v2 whose download does not match the checksum: refused, v1 kept, ret untouched */
 	struct github_runner_app app2 = app;
 	str_copy(app2.filename, "actions-runner-linux-x64-2.0.0.tar.gz", sizeof(app2.filename));
 	sha_hex(v2, strlen(v2), app2.sha256);
 	mini_set(&m, "200 OK", "", v1, strlen(v1)); /* the wrong bytes */
-	changed = true;
-	assert_int_equal(
-	        github_runner_bin_install(gh, &app2, dir, "x64", &changed, path, sizeof(path), &e),
-	        -EBADMSG);
+	old = res;
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), -EBADMSG);
 	assert_non_null(strstr(e.msg, "sha256 mismatch"));
-	assert_true(changed); /* untouched */
+	assert_memory_equal(&res, &old, sizeof(res));
 	assert_int_equal(file_read(cur, 1024, true, &content, NULL), 0);
 	assert_string_equal(buf_str(&content), "actions-runner-linux-x64-1.0.0.tar.gz\n");
 	assert_int_equal(count_entries(dir), 2); /* v1 + current; no temp file left */
 
 	/* an error status is not installed either */
 	mini_set(&m, "404 Not Found", "", "nope", 4);
-	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &changed, NULL, 0, &e),
-	                 -EIO);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), -EIO);
 	assert_int_equal(count_entries(dir), 2);
 
-	/* the right bytes: v2 replaces v1 */
+	/* the right bytes: v2 replaces v1, an update from 1.0.0 */
 	mini_set(&m, "200 OK", "", v2, strlen(v2));
-	assert_int_equal(
-	        github_runner_bin_install(gh, &app2, dir, "x64", &changed, path, sizeof(path), &e),
-	        0);
-	assert_true(changed);
-	assert_int_equal(file_read(path, 1024, true, &content, NULL), 0);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), 0);
+	assert_int_equal(res.outcome, GITHUB_BIN_UPDATED);
+	assert_string_equal(res.old_version, "1.0.0");
+	assert_string_equal(res.version, "2.0.0");
+	assert_int_equal(file_read(res.path, 1024, true, &content, NULL), 0);
 	assert_string_equal(buf_str(&content), v2);
 	assert_int_equal(count_entries(dir), 2); /* v1 removed */
 
-	/* a damaged cached copy is fetched again */
-	assert_int_equal(file_write_atomic(path, "x", 1, 0600, NULL), 0);
-	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &changed, NULL, 0, &e),
-	                 0);
-	assert_true(changed);
-	assert_int_equal(file_read(path, 1024, true, &content, NULL), 0);
+	/* a damaged cached copy is fetched again: a repair of the same version */
+	assert_int_equal(file_write_atomic(res.path, "x", 1, 0600, NULL), 0);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), 0);
+	assert_int_equal(res.outcome, GITHUB_BIN_REPAIRED);
+	assert_string_equal(res.old_version, "2.0.0");
+	assert_string_equal(res.version, "2.0.0");
+	assert_int_equal(file_read(res.path, 1024, true, &content, NULL), 0);
 	assert_string_equal(buf_str(&content), v2);
+	/* and so is a missing one */
+	assert_int_equal(unlink(res.path), 0);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), 0);
+	assert_int_equal(res.outcome, GITHUB_BIN_REPAIRED);
 
 	/* no checksum, or a name that is not a plain file name: refused before any download */
 	app2.sha256[0] = '\0';
-	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &changed, NULL, 0, &e),
-	                 -EPROTO);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), -EPROTO);
 	sha_hex(v2, strlen(v2), app2.sha256);
 	str_copy(app2.filename, "../evil.tar.gz", sizeof(app2.filename));
-	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &changed, NULL, 0, &e),
-	                 -EPROTO);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), -EPROTO);
 	str_copy(app2.filename, "current-x64", sizeof(app2.filename));
-	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &changed, NULL, 0, &e),
-	                 -EPROTO);
+	assert_int_equal(github_runner_bin_install(gh, &app2, dir, "x64", &res, &e), -EPROTO);
 
 	buf_release(&content);
 	github_free(gh);
 	mini_stop(&m);
 	assert_int_equal(rm_rf(tmpl, NULL), 0);
+}
+
+static void test_runner_bin_version(void **state)
+{
+	char v[64];
+
+	github_runner_bin_version("actions-runner-linux-x64-2.321.0.tar.gz", v, sizeof(v));
+	assert_string_equal(v, "2.321.0");
+	github_runner_bin_version("actions-runner-osx-arm64-2.300.1.zip", v, sizeof(v));
+	assert_string_equal(v, "2.300.1");
+	/* nothing that looks like a version: the name itself */
+	github_runner_bin_version("runner.tar.gz", v, sizeof(v));
+	assert_string_equal(v, "runner.tar.gz");
+	github_runner_bin_version("actions-runner-linux-x64-latest.tar.gz", v, sizeof(v));
+	assert_string_equal(v, "actions-runner-linux-x64-latest.tar.gz");
+	assert_string_equal(github_bin_outcome_name(GITHUB_BIN_UNCHANGED), "unchanged");
+	assert_string_equal(github_bin_outcome_name(GITHUB_BIN_INSTALLED), "installed");
+	assert_string_equal(github_bin_outcome_name(GITHUB_BIN_UPDATED), "updated");
+	assert_string_equal(github_bin_outcome_name(GITHUB_BIN_REPAIRED), "repaired");
 }
 
 int main(void)
@@ -1111,11 +1335,16 @@ int main(void)
 	        cmocka_unit_test(test_jwt),
 	        cmocka_unit_test(test_backoff_bounds),
 	        cmocka_unit_test(test_rate_limit),
+	        cmocka_unit_test(test_resource_names),
 	        cmocka_unit_test(test_httpc_unix_socket_headers_fd),
 	        cmocka_unit_test(test_new_validation),
 	        cmocka_unit_test(test_request_headers_and_secrecy),
 	        cmocka_unit_test(test_link_to_other_host_refused),
+	        cmocka_unit_test(test_deadline_bounds_retries),
+	        cmocka_unit_test(test_rate_limit_per_resource),
+	        cmocka_unit_test(test_cancel_backoff),
 	        cmocka_unit_test(test_runner_bin_verify),
+	        cmocka_unit_test(test_runner_bin_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
