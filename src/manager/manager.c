@@ -32,6 +32,7 @@ struct manager {
 	char provider_names[MAX_PROVIDERS][32];
 	size_t n_providers;
 	bool owns_parts; /* manager_open built them: free them too */
+	bool owns_gh;    /* gh too (built by manager_open or by a reload) */
 	struct config *owned_cfg;
 	int lock_fd;
 
@@ -312,6 +313,7 @@ int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 	if (r < 0)
 		goto fail;
 	m->owns_parts = true;
+	m->owns_gh = true;
 	m->lock_fd = lock_fd;
 	*ret = m;
 	return 0;
@@ -331,10 +333,11 @@ void manager_free(struct manager *m)
 	if (m->owns_parts) {
 		for (size_t i = 0; i < m->n_providers; i++)
 			provider_free(m->providers[i]);
-		github_free(m->gh);
 		store_close(m->store);
 		store_unlock(m->lock_fd);
 	}
+	if (m->owns_gh)
+		github_free(m->gh);
 	github_app_list_release(&m->apps);
 	pthread_mutex_destroy(&m->pass_lock);
 	pthread_mutex_destroy(&m->report_lock);
@@ -393,9 +396,10 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 	struct github *gh = NULL;
 	int r = github_new(cfg, NULL, &gh, e);
 	if (r == 0) {
-		if (m->owns_parts)
+		if (m->owns_gh)
 			github_free(m->gh);
 		m->gh = gh;
+		m->owns_gh = true;
 		m->cfg = cfg;
 		m->runner_group_id = 0; /* github.runner_group may have changed */
 		m->apps_at = 0;

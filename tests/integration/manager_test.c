@@ -17,6 +17,7 @@
 #include "util/strutil.h"
 
 #include <jansson.h>
+#include <pthread.h>
 
 static const char *url, *token_file;
 static int passed, failed;
@@ -77,6 +78,9 @@ static size_t sim_runners(void)
 	return n;
 }
 
+/* Extra top-level YAML for the next fixture (a case sets it, run() clears it). */
+static const char *fx_extra = "";
+
 static int fx_open(struct fx *f, int min_idle, int max)
 {
 	char yaml[2048];
@@ -96,8 +100,8 @@ static int fx_open(struct fx *f, int min_idle, int max)
 	         "log_retention: 1h, bootstrap_timeout: 30s}\n"
 	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: "
 	         "%d}\n"
-	         "providers: {local: {work_dir: \"%s/work\"}}\n",
-	         url, token_file, f->dir, f->dir, min_idle, max, f->dir);
+	         "providers: {local: {work_dir: \"%s/work\"}}\n%s",
+	         url, token_file, f->dir, f->dir, min_idle, max, f->dir, fx_extra);
 	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
@@ -592,6 +596,93 @@ out:
 	return r;
 }
 
+struct late_runner {
+	const char *name;
+};
+
+/* Registers a busy runner by that name a moment later (GitHub is held meanwhile). */
+static void *register_late(void *arg)
+{
+	const struct late_runner *lr = arg;
+	char body[256];
+
+	usleep(300 * 1000);
+	snprintf(body, sizeof(body),
+	         "{\"scope\":\"repos/octo/hello\",\"name\":\"%s\",\"labels\":[\"small\"],"
+	         "\"status\":\"online\",\"busy\":true}",
+	         lr->name);
+	json_decref(ctl("POST", "/_ghsim/runners", body));
+	return NULL;
+}
+
+/*
+ * Without JIT a booting runner registers itself. A scale-down victim that
+ * was not registered when GitHub was listed may have registered and taken a
+ * job since: runnerd asks GitHub for it by name before deleting, and keeps
+ * it when it is busy.
+ */
+static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
+{
+	struct manager_report rep;
+	struct instance_list l = {0};
+	struct config_errors errs = {0};
+	struct config *c2 = NULL;
+	struct err e = {0};
+	struct late_runner lr;
+	char name[INSTANCE_NAME_MAX], yaml[4096];
+	pthread_t th;
+
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	str_copy(name, l.v[0].name, sizeof(name));
+	instance_list_release(&l);
+	CHECK(sim_runners() == 0); /* nothing runs in a memory instance: not registered */
+	/* min_idle 1 -> 0: the booting instance is a scale-down victim */
+	snprintf(yaml, sizeof(yaml),
+	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\"}\n"
+	         "manager: {name: mt, state_dir: \"%s/state\", log_dir: \"%s/logs\", "
+	         "bootstrap_timeout: 30s}\n"
+	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: 0, max: "
+	         "1}\n"
+	         "providers: {local: {work_dir: \"%s/work\"}}\nrunner: {jit: false}\n",
+	         url, token_file, f->dir, f->dir, f->dir);
+	CHECK(config_load_string("nojit2.yaml", yaml, strlen(yaml), &c2, &errs) == 0);
+	if (manager_reload(f->m, c2, &e) < 0) {
+		config_free(c2);
+		fprintf(stderr, "  reload: %s\n", e.msg);
+		return -1;
+	}
+	config_free(f->cfg);
+	f->cfg = c2;
+	/* the lookup by name is held 1.5 s; the runner registers, busy, meanwhile */
+	json_decref(ctl("POST", "/_ghsim/faults",
+	                "{\"match\":\"name=mt-\",\"method\":\"GET\",\"delay\":1.5,\"count\":1}"));
+	lr.name = name;
+	CHECK(pthread_create(&th, NULL, register_late, &lr) == 0);
+	int r = pass(f, PLAN_NORMAL, &rep);
+	pthread_join(th, NULL);
+	CHECK(r == 0);
+	bool kept = false;
+	for (size_t i = 0; i < rep.n_events; i++)
+		kept = kept || (strcmp(rep.events[i].name, name) == 0 && rep.events[i].ok &&
+		                strstr(rep.events[i].outcome, "kept"));
+	manager_report_release(&rep);
+	CHECK(kept);
+	CHECK(f->mem->ops->get(f->mem, name, &(struct instance){0}, NULL) == 0);
+	struct store_instance row;
+	CHECK(store_instance_get(f->store, name, &row, NULL) == 0 && row.phase == PHASE_CREATED);
+	CHECK(sim_runners() == 1);
+	/* not registered at all: the victim goes */
+	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
+	char p[128];
+	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
+	         json_integer_value(json_object_get(json_array_get(a, 0), "id")));
+	json_decref(a);
+	json_decref(ctl("DELETE", p, NULL));
+	return 0;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -599,6 +690,7 @@ static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 	if (r == 0)
 		r = fn(&f);
 	fx_close(&f);
+	fx_extra = "";
 	if (r == 0) {
 		passed++;
 		printf("ok   %s\n", name);
@@ -635,6 +727,9 @@ int main(void)
 	run("an adopted instance keeps its age and provider", case_adopt_keeps_age, 1, 1);
 	run("deletes go to the provider that holds the instance",
 	    case_delete_goes_to_the_right_provider, 1, 1);
+	fx_extra = "runner: {jit: false}\n";
+	run("without JIT, a scale-down victim that registered and took a job is kept",
+	    case_nojit_victim_that_took_a_job_is_kept, 1, 1);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
