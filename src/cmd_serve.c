@@ -271,6 +271,7 @@ int cmd_serve(int argc, char **argv)
 		config_free(d.cfg);
 		return 1;
 	}
+	manager_log_setup(d.m);
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
 

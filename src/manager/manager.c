@@ -9,6 +9,7 @@
 #include "util/common.h"
 #include "manager/manager.h"
 #include "manager/executor.h"
+#include "provider/local.h"
 #include "provider/lxd.h"
 #include "runner/runner.h"
 #include "runner/runner_script.h"
@@ -324,6 +325,20 @@ fail:
 	store_close(store);
 	store_unlock(lock_fd);
 	return r;
+}
+
+void manager_log_setup(const struct manager *m)
+{
+	for (size_t i = 0; i < m->n_providers; i++)
+		if (strcmp(m->providers[i]->ops->name, "local") == 0)
+			log_info("local provider: %s",
+			         local_isolated(m->providers[i])
+			                 ? "each instance gets its own PID and mount namespace; "
+			                   "runnerd's state, logs and secret files are hidden from "
+			                   "jobs"
+			                 : "no namespaces on this host (fallback): instances share "
+			                   "the runner user, secret files are protected by their "
+			                   "mode alone");
 }
 
 void manager_free(struct manager *m)

@@ -68,6 +68,8 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
  */
 int manager_open(const struct config *cfg, struct manager **ret, struct err *e);
 void manager_free(struct manager *m);
+/* Log, once at start, how each provider protects the host (the daemon calls it). */
+void manager_log_setup(const struct manager *m);
 
 void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
 

@@ -2,9 +2,11 @@
  * The `local` provider (see local.h): runner instances as process trees on
  * this machine. It must never run an instance as root or as the daemon's
  * user, never put a secret into argv or into a file, never signal a process
- * whose start time does not match runnerd's own record (pids are reused),
- * and never follow a symlink inside an instance directory: the runner user
- * owns that directory and everything in it is hostile input.
+ * whose start time does not match runnerd's own record (pids are reused)
+ * or that is neither the runner user's nor inside an instance's PID
+ * namespace (every signal goes through a pidfd taken before the last
+ * check), and never follow a symlink inside an instance directory: the
+ * runner user owns that directory and everything in it is hostile input.
  *
  * Process tree of one instance: runnerd forks A; A (optionally) unshares
  * PID and mount namespaces, forks B and exits at once, so B belongs to no
@@ -23,11 +25,13 @@
 #include <dirent.h>
 #include <grp.h>
 #include <jansson.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -37,6 +41,7 @@
 #define LOCAL_RECORD_MAX       4096
 #define LOCAL_GROUPS_MAX       64
 #define LOCAL_HIDE_MAX         3
+#define LOCAL_SECRETS_MAX      5
 #define LOCAL_CUTS_MAX         64
 #define LOCAL_SECRET_MAX       (256 * 1024)
 #define LOCAL_SPAWN_TIMEOUT_MS 10000
@@ -44,6 +49,11 @@
 #define LOCAL_POLL_MS          50
 #define LOCAL_PATH             "/usr/local/bin:/usr/bin:/bin"
 #define LOCAL_USER_MAX         32
+#define LOCAL_ENVIRON_MAX      (256 * 1024)
+#define LOCAL_NS_DEPTH_MAX     40 /* the kernel nests PID namespaces 32 deep at most */
+#define LOCAL_SWEEP_MIN_AGE_MS 2000
+#define LOCAL_SWEEP_ROUNDS     5
+#define LOCAL_EMPTY_FILE       "empty" /* in state_dir: bound over secret files */
 
 struct local {
 	pthread_mutex_t lock;
@@ -63,6 +73,10 @@ struct local {
 	int hide_root;              /* index of the hidden ancestor of work_dir, -1 when none */
 	const char *tmp_targets[2]; /* bound to the instance's tmp/ when isolated */
 	size_t n_tmp;
+	/* runnerd's secret files (canonical), covered by an empty root-only file when isolated. */
+	char secrets[LOCAL_SECRETS_MAX][PATH_MAX];
+	size_t n_secrets;
+	char empty[PATH_MAX]; /* state_dir/empty: root-owned, 0400, size 0 */
 	/* Names this process is creating right now (lock). */
 	char (*creating)[INSTANCE_NAME_MAX];
 	size_t n_creating, cap_creating;
@@ -169,11 +183,15 @@ static int proc_info_read(pid_t pid, struct proc_info *ret)
 	return 0;
 }
 
-/* The real uid of pid, -ENOENT when gone. */
+/*
+ * The uid of pid when its real, effective, saved and filesystem uids are
+ * all that one (whom it is owned by, for a signal); -EPERM when they
+ * differ, -ENOENT when it is gone.
+ */
 static int proc_uid(pid_t pid, uid_t *ret)
 {
 	char data[2048], *p, *end;
-	unsigned long v;
+	unsigned long v[4];
 	int r = proc_read(pid, "status", data, sizeof(data));
 
 	if (r < 0)
@@ -182,17 +200,125 @@ static int proc_uid(pid_t pid, uid_t *ret)
 	if (!p)
 		return -EIO;
 	p += 5;
-	errno = 0;
-	v = strtoul(p, &end, 10);
-	if (errno || end == p)
-		return -EIO;
-	*ret = (uid_t)v;
+	for (int i = 0; i < 4; i++) {
+		errno = 0;
+		v[i] = strtoul(p, &end, 10);
+		if (errno || end == p)
+			return -EIO;
+		p = end;
+	}
+	if (v[1] != v[0] || v[2] != v[0] || v[3] != v[0])
+		return -EPERM;
+	*ret = (uid_t)v[0];
 	return 0;
 }
 
 static bool proc_dead_state(char s)
 {
 	return s == 'Z' || s == 'X' || s == 'x';
+}
+
+/* How long ago a process started (starttime: clock ticks after boot). */
+static int64_t proc_age_ms(uint64_t starttime)
+{
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0)
+		hz = 100;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+	       (int64_t)(starttime / (uint64_t)hz) * 1000 -
+	       (int64_t)(starttime % (uint64_t)hz) * 1000 / hz;
+}
+
+/*
+ * RUNNERD_HOME of pid's initial environment (the first such entry, as
+ * getenv sees it) into out; -ENOENT when absent, too long or unreadable.
+ * Only the first LOCAL_ENVIRON_MAX bytes are looked at. The value is the
+ * process's own word: use it to spare or to attribute a runner-owned
+ * process, never to reach anything that is not the runner's.
+ */
+static int proc_home(pid_t pid, char *out, size_t cap)
+{
+	static const char key[] = "RUNNERD_HOME=";
+	const size_t klen = sizeof(key) - 1;
+	char path[64], chunk[4096];
+	size_t pos = 0, olen = 0, total = 0;
+	bool match = true;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -ENOENT;
+	while (total < LOCAL_ENVIRON_MAX) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = chunk[i];
+			if (c == '\0') {
+				if (match && pos > klen) {
+					close(fd);
+					out[olen] = '\0';
+					return 0;
+				}
+				pos = olen = 0;
+				match = true;
+				continue;
+			}
+			if (pos < klen)
+				match = match && c == key[pos];
+			else if (match && olen + 1 < cap)
+				out[olen++] = c;
+			else
+				match = false;
+			pos++;
+		}
+	}
+	close(fd);
+	return -ENOENT;
+}
+
+struct ns_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+static bool ns_same(const struct stat *st, const struct ns_id *id)
+{
+	return st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+/* Is pid's PID namespace one of set[n], or nested inside one of them? */
+static bool proc_pidns_within(pid_t pid, const struct ns_id *set, size_t n)
+{
+	char path[64];
+	bool found = false;
+	int fd;
+
+	if (n == 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	for (int depth = 0; fd >= 0 && !found && depth < LOCAL_NS_DEPTH_MAX; depth++) {
+		struct stat st;
+		int parent;
+		if (fstat(fd, &st) < 0)
+			break;
+		for (size_t i = 0; i < n && !found; i++)
+			found = ns_same(&st, &set[i]);
+		parent = ioctl(fd, NS_GET_PARENT);
+		close(fd);
+		fd = parent;
+	}
+	if (fd >= 0)
+		close(fd);
+	return found;
 }
 
 /* ---- records -------------------------------------------------------- */
@@ -517,6 +643,7 @@ enum spawn_stage {
 	STAGE_MOUNT_PRIVATE,
 	STAGE_MOUNT_PROC,
 	STAGE_OPEN_DIR,
+	STAGE_HIDE_SECRETS,
 	STAGE_HIDE,
 	STAGE_MKDIR,
 	STAGE_BIND_DIR,
@@ -542,6 +669,7 @@ static const char *stage_name(int s)
 	        "mount --make-rprivate /",
 	        "mount /proc",
 	        "open instance dir",
+	        "hide runnerd's secret files",
 	        "hide runnerd's dirs",
 	        "mkdir",
 	        "bind instance dir",
@@ -582,6 +710,9 @@ struct spawn_plan {
 	size_t n_groups;
 	const char (*hide)[PATH_MAX];
 	size_t n_hide;
+	const char (*secrets)[PATH_MAX];
+	size_t n_secrets;
+	const char *empty;
 	bool bind_dir;
 	char mk[PATH_MAX]; /* the instance dir, cut at cuts[] to mkdir its parents */
 	size_t cuts[LOCAL_CUTS_MAX];
@@ -662,7 +793,7 @@ static void child_fd_path(char *out, int fd)
 static void child_mounts(struct spawn_plan *pl)
 {
 	char src[32];
-	int dfd, tfd;
+	int dfd, tfd, efd;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(pl, STAGE_MOUNT_PRIVATE);
@@ -675,6 +806,30 @@ static void child_mounts(struct spawn_plan *pl)
 	tfd = openat(dfd, "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0)
 		child_fail(pl, STAGE_OPEN_DIR);
+	/*
+	 * An empty root-only file over each secret file, read-only: the job
+	 * reads nothing there, whatever the file's own mode. A secret file
+	 * that is gone has nothing to hide.
+	 */
+	if (pl->n_secrets > 0) {
+		efd = open(pl->empty, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (efd < 0)
+			child_fail(pl, STAGE_HIDE_SECRETS);
+		child_fd_path(src, efd);
+		for (size_t i = 0; i < pl->n_secrets; i++) {
+			if (mount(src, pl->secrets[i], NULL, MS_BIND, NULL) < 0) {
+				if (errno == ENOENT)
+					continue;
+				child_fail(pl, STAGE_HIDE_SECRETS);
+			}
+			if (mount(NULL, pl->secrets[i], NULL,
+			          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+			                  MS_NOEXEC,
+			          NULL) < 0)
+				child_fail(pl, STAGE_HIDE_SECRETS);
+		}
+		close(efd);
+	}
 	for (size_t i = 0; i < pl->n_hide; i++)
 		if (mount("tmpfs", pl->hide[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		          "mode=0711,size=64k,nr_inodes=256") < 0)
@@ -929,11 +1084,20 @@ static int spawn_go(const char *name, struct spawn_handle *h, struct err *e)
 
 /* ---- stopping ------------------------------------------------------- */
 
+/*
+ * The processes of an instance. Isolated: every process of the leader's
+ * PID namespace (the leader is its init). Not isolated: the runner-owned
+ * processes of the leader's session, and those whose RUNNERD_HOME is the
+ * instance's directory (a job that leaves the session with setsid keeps
+ * its environment, as a rule). Whatever escapes both is a leftover for
+ * the sweep below.
+ */
 struct stop_ctx {
 	struct local *l;
 	const struct local_record *rec;
-	int pidfd; /* the leader */
-	int nsfd;  /* its PID namespace (held so the inode is not reused), or -1 */
+	char home[PATH_MAX]; /* the instance dir: RUNNERD_HOME of its processes */
+	int pidfd;           /* the recorded leader, -1 when it is gone */
+	int nsfd;            /* isolated: its PID namespace (held so the inode is not reused) */
 	struct stat ns;
 };
 
@@ -943,28 +1107,48 @@ static bool pidfd_exited(int pidfd)
 	return poll(&pfd, 1, 0) > 0;
 }
 
+/*
+ * Is session rec->pid still the instance's? While the leader lives, yes.
+ * Once it is gone too: the kernel keeps a pid number allocated while any
+ * process still has it as its session id, so the number cannot have been
+ * reused while the session lasts. A live process with that pid and
+ * another start time means the number was free and taken again: the
+ * session of that number is someone else's.
+ */
+static bool stop_session_ours(const struct stop_ctx *c)
+{
+	struct proc_info pi;
+	int r;
+
+	if (c->pidfd >= 0)
+		return true;
+	r = proc_info_read(c->rec->pid, &pi);
+	return r == -ENOENT || (r == 0 && pi.starttime == c->rec->starttime);
+}
+
 /* Is p one of the instance's processes (other than the leader)? */
 static bool stop_member(const struct stop_ctx *c, pid_t p)
 {
 	struct proc_info pi;
-	char path[64];
+	char path[64], home[PATH_MAX];
 	uid_t uid = (uid_t)-1;
 
-	if (p == c->rec->pid)
-		return false;
+	if (p == c->rec->pid && c->pidfd >= 0)
+		return false; /* the leader: signalled through its pidfd */
 	if (c->nsfd >= 0) {
 		struct stat st;
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)p);
 		return stat(path, &st) == 0 && st.st_dev == c->ns.st_dev &&
 		       st.st_ino == c->ns.st_ino;
 	}
-	/*
-	 * Without namespaces: the leader's session, runner-owned processes only.
-	 * The session id is the leader's pid, held by the kernel while anyone
-	 * still uses it; the uid check guards the rare wrap-around.
-	 */
-	return proc_info_read(p, &pi) == 0 && pi.session == c->rec->pid &&
-	       !proc_dead_state(pi.state) && proc_uid(p, &uid) == 0 && uid == c->l->uid;
+	/* Without namespaces: runner-owned processes only, whatever else they say. */
+	if (proc_info_read(p, &pi) < 0 || proc_dead_state(pi.state) || proc_uid(p, &uid) < 0 ||
+	    uid != c->l->uid)
+		return false;
+	/* A member started after its session's leader did. */
+	if (pi.session == c->rec->pid && pi.starttime >= c->rec->starttime && stop_session_ours(c))
+		return true;
+	return proc_home(p, home, sizeof(home)) == 0 && strcmp(home, c->home) == 0;
 }
 
 /* Signal every member; returns how many were found, or -errno. */
@@ -986,11 +1170,14 @@ static int stop_signal_members(const struct stop_ctx *c, int sig)
 		p = (pid_t)v;
 		if (!stop_member(c, p))
 			continue;
-		/* Pin the process, then check again that it is the one we matched. */
+		/*
+		 * Pin the process, then check again: a pinned process that is
+		 * still alive after the check is the one the check read.
+		 */
 		fd = pidfd_open(p, 0);
 		if (fd < 0)
 			continue;
-		if (stop_member(c, p)) {
+		if (stop_member(c, p) && !pidfd_exited(fd)) {
 			found++;
 			(void)pidfd_send_signal(fd, sig, NULL, 0);
 		}
@@ -1000,21 +1187,21 @@ static int stop_signal_members(const struct stop_ctx *c, int sig)
 	return found;
 }
 
-static int stop_signal(const struct stop_ctx *c, int sig)
+static void stop_signal(const struct stop_ctx *c, int sig)
 {
-	if (!pidfd_exited(c->pidfd))
+	if (c->pidfd >= 0 && !pidfd_exited(c->pidfd))
 		(void)pidfd_send_signal(c->pidfd, sig, NULL, 0);
 	/* Killing the namespace's init kills the whole namespace at once. */
 	if (c->nsfd >= 0 && sig == SIGKILL)
-		return 0;
-	return stop_signal_members(c, sig);
+		return;
+	(void)stop_signal_members(c, sig);
 }
 
 static bool stop_gone(const struct stop_ctx *c)
 {
-	/* An init's exit completes only after every process of its namespace has gone. */
-	if (!pidfd_exited(c->pidfd))
+	if (c->pidfd >= 0 && !pidfd_exited(c->pidfd))
 		return false;
+	/* An init's exit completes only after every process of its namespace has gone. */
 	if (c->nsfd >= 0)
 		return true;
 	return stop_signal_members(c, 0) == 0;
@@ -1032,7 +1219,7 @@ static bool stop_wait(const struct stop_ctx *c, int64_t timeout_ms)
 		left = deadline - now_ms();
 		if (left <= 0)
 			return false;
-		if (pidfd_exited(c->pidfd)) {
+		if (c->pidfd < 0 || pidfd_exited(c->pidfd)) {
 			struct timespec ts = {0, LOCAL_POLL_MS * 1000000L};
 			nanosleep(&ts, NULL);
 		} else {
@@ -1042,9 +1229,12 @@ static bool stop_wait(const struct stop_ctx *c, int64_t timeout_ms)
 }
 
 /*
- * TERM every process of the instance, give them grace_ms, then KILL. Only
- * when the recorded leader (pid + start time) is still there: a pid whose
- * start time differs belongs to someone else now.
+ * TERM every process of the instance, give them grace_ms, then KILL. The
+ * leader is signalled only while it is the recorded one (pid and start
+ * time: a pid whose start time differs belongs to someone else now).
+ * Without namespaces the rest of the instance may outlive its leader (a
+ * job that killed its shell, `nohup cmd &`): they are found and stopped
+ * all the same.
  */
 static int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms,
                       struct err *e)
@@ -1053,24 +1243,27 @@ static int local_stop(struct local *l, const struct local_record *rec, int64_t g
 	struct proc_info pi;
 	int r = 0;
 
+	if (path_join(c.home, sizeof(c.home), l->work_dir, rec->name, "") < 0)
+		return err_set(e, -ENAMETOOLONG, "instance %s: path too long", rec->name);
 	c.pidfd = pidfd_open(rec->pid, 0);
-	if (c.pidfd < 0)
-		return errno == ESRCH ? 0
-		                      : err_set(e, -errno, "instance %s: pidfd_open: %s", rec->name,
-		                                strerror(errno));
-	r = proc_info_read(rec->pid, &pi);
-	if (r == -ENOENT || (r == 0 && pi.starttime != rec->starttime)) {
-		r = 0;
-		goto out;
-	}
-	if (r < 0) {
-		r = err_set(e, r, "instance %s: reading /proc/%d: %s", rec->name, (int)rec->pid,
-		            strerror(-r));
-		goto out;
+	if (c.pidfd < 0 && errno != ESRCH)
+		return err_set(e, -errno, "instance %s: pidfd_open: %s", rec->name,
+		               strerror(errno));
+	if (c.pidfd >= 0) {
+		r = proc_info_read(rec->pid, &pi);
+		if (r == -ENOENT || (r == 0 && pi.starttime != rec->starttime)) {
+			close(c.pidfd);
+			c.pidfd = -1;
+			r = 0;
+		} else if (r < 0) {
+			r = err_set(e, r, "instance %s: reading /proc/%d: %s", rec->name,
+			            (int)rec->pid, strerror(-r));
+			goto out;
+		}
 	}
 	if (rec->isolated) {
 		char path[64];
-		if (pidfd_exited(c.pidfd))
+		if (c.pidfd < 0 || pidfd_exited(c.pidfd))
 			goto out; /* the namespace went with its init */
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)rec->pid);
 		c.nsfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1078,21 +1271,244 @@ static int local_stop(struct local *l, const struct local_record *rec, int64_t g
 		if (c.nsfd < 0 || pidfd_exited(c.pidfd) || fstat(c.nsfd, &c.ns) < 0)
 			goto out;
 	}
-	(void)stop_signal(&c, SIGTERM);
+	stop_signal(&c, SIGTERM);
 	if (grace_ms > 0 && stop_wait(&c, grace_ms))
 		goto out;
-	(void)stop_signal(&c, SIGKILL);
+	stop_signal(&c, SIGKILL);
 	if (!stop_wait(&c, LOCAL_KILL_TIMEOUT_MS)) {
 		/* Non-isolated stragglers may be forking; one more round. */
-		(void)stop_signal(&c, SIGKILL);
+		stop_signal(&c, SIGKILL);
 		if (!stop_wait(&c, LOCAL_KILL_TIMEOUT_MS))
 			r = err_set(e, -EBUSY, "instance %s: processes survive SIGKILL", rec->name);
 	}
 out:
 	if (c.nsfd >= 0)
 		close(c.nsfd);
-	close(c.pidfd);
+	if (c.pidfd >= 0)
+		close(c.pidfd);
 	return r;
+}
+
+/* ---- leftovers ------------------------------------------------------ */
+
+/*
+ * Does home name an instance that has a record: <dir>/<name> where <dir>
+ * has no symlink in it and <dir>, <dir>/.state and <dir>/.state/<name>.json
+ * are root's (this work_dir, or another runnerd's that shares the user)?
+ * A job chooses its RUNNERD_HOME: it can name only an instance that exists.
+ */
+static bool home_recorded(const char *home)
+{
+	const char *slash = strrchr(home, '/');
+	char dir[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+
+	if (home[0] != '/' || !slash || slash == home ||
+	    !name_is_valid(slash + 1, INSTANCE_NAME_MAX - 1) ||
+	    (size_t)(slash - home) >= sizeof(dir))
+		return false;
+	memcpy(dir, home, (size_t)(slash - home));
+	dir[slash - home] = '\0';
+	if (!realpath(dir, real) || strcmp(real, dir) != 0)
+		return false;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
+		return false;
+	if (path_join(path, sizeof(path), dir, ".state", "") < 0 || lstat(path, &st) < 0 ||
+	    !S_ISDIR(st.st_mode) || st.st_uid != 0)
+		return false;
+	if ((size_t)snprintf(path, sizeof(path), "%s/.state/%s.json", dir, slash + 1) >=
+	    sizeof(path))
+		return false;
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0;
+}
+
+/* What a sweep must leave alone: the sessions and PID namespaces of the recorded instances. */
+struct sweep_keep {
+	pid_t *sids;
+	size_t n_sids, cap_sids;
+	struct ns_id *ns;
+	size_t n_ns, cap_ns;
+};
+
+struct sweep_proc {
+	pid_t pid;
+	pid_t sid;
+	uint64_t starttime;
+};
+
+static void sweep_keep_release(struct sweep_keep *k)
+{
+	free(k->sids);
+	free(k->ns);
+	memset(k, 0, sizeof(*k));
+}
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	nv = reallocarray(*v, ncap, size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static int sweep_keep_read(struct local *l, struct sweep_keep *k)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		char name[INSTANCE_NAME_MAX], path[64];
+		struct local_record rec;
+		struct proc_info pi;
+		struct stat st;
+		size_t n = strlen(de->d_name);
+
+		if (n <= 5 || n - 5 >= sizeof(name) || strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		memcpy(name, de->d_name, n - 5);
+		name[n - 5] = '\0';
+		if (!name_is_valid(name, INSTANCE_NAME_MAX - 1) ||
+		    record_read(l, name, &rec, NULL) < 0 || rec.pid <= 0)
+			continue;
+		if ((r = grow((void **)&k->sids, &k->cap_sids, k->n_sids, sizeof(*k->sids))) < 0)
+			break;
+		k->sids[k->n_sids++] = rec.pid;
+		if (!rec.isolated || proc_info_read(rec.pid, &pi) < 0 ||
+		    pi.starttime != rec.starttime)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)rec.pid);
+		if (stat(path, &st) < 0)
+			continue;
+		if ((r = grow((void **)&k->ns, &k->cap_ns, k->n_ns, sizeof(*k->ns))) < 0)
+			break;
+		k->ns[k->n_ns++] = (struct ns_id){st.st_dev, st.st_ino};
+	}
+	if (r == 0 && errno)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+static bool sweep_keeps(const struct sweep_keep *k, const struct sweep_proc *sp)
+{
+	char home[PATH_MAX];
+
+	for (size_t i = 0; i < k->n_sids; i++)
+		if (k->sids[i] == sp->sid)
+			return true;
+	if (proc_pidns_within(sp->pid, k->ns, k->n_ns))
+		return true;
+	/* Only a session leader can be such a starter: a leftover's children are not spared. */
+	if (sp->pid == sp->sid && proc_age_ms(sp->starttime) < LOCAL_SWEEP_MIN_AGE_MS)
+		return true;
+	return proc_home(sp->pid, home, sizeof(home)) == 0 && home_recorded(home);
+}
+
+/* Is sp (pinned by fd) still that runner-owned process, alive? */
+static bool sweep_same(const struct local *l, const struct sweep_proc *sp, int fd)
+{
+	struct proc_info pi;
+	uid_t uid = (uid_t)-1;
+
+	return proc_info_read(sp->pid, &pi) == 0 && pi.starttime == sp->starttime &&
+	       pi.session == sp->sid && !proc_dead_state(pi.state) &&
+	       proc_uid(sp->pid, &uid) == 0 && uid == l->uid && !pidfd_exited(fd);
+}
+
+/* One round: the runner user's processes first, then the records (see local_sweep). */
+static int sweep_round(struct local *l)
+{
+	struct sweep_keep keep = {0};
+	struct sweep_proc *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int killed = 0, r = 0;
+	DIR *d = opendir("/proc");
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct proc_info pi;
+		uid_t uid = (uid_t)-1;
+		int64_t pid;
+
+		if (parse_int64(de->d_name, 1, INT_MAX, &pid) < 0 ||
+		    proc_info_read((pid_t)pid, &pi) < 0 || proc_dead_state(pi.state) ||
+		    proc_uid((pid_t)pid, &uid) < 0 || uid != l->uid)
+			continue;
+		if ((r = grow((void **)&v, &cap, n, sizeof(*v))) < 0)
+			break;
+		v[n++] = (struct sweep_proc){(pid_t)pid, pi.session, pi.starttime};
+	}
+	closedir(d);
+	/*
+	 * Records after processes: a runner-owned process's session leader was
+	 * recorded before it dropped to the runner user, so any session seen
+	 * above that is an instance's is in the records read now.
+	 */
+	if (r == 0 && n > 0)
+		r = sweep_keep_read(l, &keep);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		int fd;
+		if (sweep_keeps(&keep, &v[i]))
+			continue;
+		fd = pidfd_open(v[i].pid, 0);
+		if (fd < 0)
+			continue;
+		if (sweep_same(l, &v[i], fd) && pidfd_send_signal(fd, SIGKILL, NULL, 0) == 0)
+			killed++;
+		close(fd);
+	}
+	sweep_keep_release(&keep);
+	free(v);
+	return r < 0 ? r : killed;
+}
+
+/*
+ * Kill the runner user's leftovers: its processes that belong to no
+ * recorded instance (a fallback-mode job that left its session and its
+ * environment behind, or anything that outlived its instance's record).
+ * Spared: the sessions and PID namespaces (nested ones included) of
+ * recorded instances; processes whose RUNNERD_HOME names an instance that
+ * has a record (a second runnerd sharing the user); processes younger
+ * than LOCAL_SWEEP_MIN_AGE_MS (such a runnerd's starter between its setuid
+ * and its exec shows neither). Only runner-owned processes are signalled,
+ * each pinned by a pidfd and checked again first. Best effort: returns how
+ * many were killed, or -errno.
+ */
+static int local_sweep(struct local *l)
+{
+	int total = 0;
+
+	for (int round = 0; round < LOCAL_SWEEP_ROUNDS; round++) {
+		struct timespec ts = {0, 20 * 1000000L};
+		int r = sweep_round(l);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		total += r;
+		/* Those it killed may have forked meanwhile: look again. */
+		nanosleep(&ts, NULL);
+	}
+	return total;
 }
 
 /* ---- the instance directory ----------------------------------------- */
@@ -1244,6 +1660,9 @@ static int plan_build(const struct local *l, bool isolate, const char *dir, stru
 		return 0;
 	pl->hide = l->hide;
 	pl->n_hide = l->n_hide;
+	pl->secrets = l->secrets;
+	pl->n_secrets = l->n_secrets;
+	pl->empty = l->empty;
 	pl->tmp_targets = l->tmp_targets;
 	pl->n_tmp = l->n_tmp;
 	if (l->hide_root >= 0) {
@@ -1435,6 +1854,7 @@ static int local_list(struct provider *p, const char *manager, struct instance_l
 
 	if (!manager || !*manager)
 		return err_set(e, -EINVAL, "list: no manager name");
+	(void)local_sweep(l);
 	fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(e, -errno, "list: %s: %s", l->state_dir, strerror(errno));
@@ -1528,6 +1948,8 @@ static int local_delete(struct provider *p, const char *name, struct err *e)
 	}
 	if (unlink(rpath) < 0 && errno != ENOENT)
 		return err_set(e, -errno, "delete %s: %s: %s", name, rpath, strerror(errno));
+	/* What left the instance (setsid, a cleared environment) has no record now. */
+	(void)local_sweep(l);
 	return 0;
 }
 
@@ -1902,6 +2324,26 @@ static int dir_own(int parent, const char *name, const char *shown, mode_t mode,
 	return r;
 }
 
+/* The file bound over secret files: root's, 0400, empty, not a symlink. */
+static int empty_setup(const char *path, struct err *e)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0400);
+	if (fd < 0)
+		return err_set(e, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		r = err_set(e, -errno, "%s: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode) || st.st_uid != 0)
+		r = err_set(e, -EPERM, "%s: not a regular file of root's", path);
+	else if ((st.st_size != 0 && ftruncate(fd, 0) < 0) ||
+	         ((st.st_mode & 07777) != 0400 && fchmod(fd, 0400) < 0))
+		r = err_set(e, -errno, "%s: %s", path, strerror(errno));
+	close(fd);
+	return r;
+}
+
 static int work_dir_setup(struct local *l, const char *work, struct err *e)
 {
 	char real[PATH_MAX];
@@ -1918,15 +2360,21 @@ static int work_dir_setup(struct local *l, const char *work, struct err *e)
 	if (!realpath(work, real))
 		return err_set(e, -errno, "%s: %s", work, strerror(errno));
 	str_copy(l->work_dir, real, sizeof(l->work_dir));
-	if (path_join(l->state_dir, sizeof(l->state_dir), real, ".state", "") < 0)
+	if (path_join(l->state_dir, sizeof(l->state_dir), real, ".state", "") < 0 ||
+	    path_join(l->empty, sizeof(l->empty), l->state_dir, LOCAL_EMPTY_FILE, "") < 0)
 		return err_set(e, -ENAMETOOLONG, "%s: path too long", work);
-	return dir_own(AT_FDCWD, l->state_dir, l->state_dir, 0700, e);
+	r = dir_own(AT_FDCWD, l->state_dir, l->state_dir, 0700, e);
+	if (r < 0)
+		return r;
+	return empty_setup(l->empty, e);
 }
 
 /*
  * What an isolated instance must not see: runnerd's state and log dirs and
  * the other instances (a tmpfs over each; the instance's own dir is bound
- * back). A directory holding system paths is never hidden.
+ * back), and runnerd's secret files wherever they are (the empty file over
+ * each: their directory, /etc/runnerd say, may hold more than runnerd's).
+ * A directory holding system paths is never hidden.
  */
 static void hide_setup(struct local *l, const struct config *cfg)
 {
@@ -1936,6 +2384,10 @@ static void hide_setup(struct local *l, const struct config *cfg)
 	char cand[LOCAL_HIDE_MAX][PATH_MAX];
 	const char *in[LOCAL_HIDE_MAX] = {cfg ? cfg->manager.state_dir : NULL,
 	                                  cfg ? cfg->manager.log_dir : NULL, l->work_dir};
+	const char *secrets[LOCAL_SECRETS_MAX] = {
+	        cfg ? cfg->github.token_file : NULL, cfg ? cfg->github.app.private_key_file : NULL,
+	        cfg ? cfg->webhook.secret_file : NULL, cfg ? cfg->queue.uri_file : NULL,
+	        cfg ? cfg->runner.repo_policy_token_file : NULL};
 	size_t n = 0;
 
 	for (size_t i = 0; i < LOCAL_HIDE_MAX; i++) {
@@ -1961,6 +2413,23 @@ static void hide_setup(struct local *l, const struct config *cfg)
 		if (path_under(l->work_dir, cand[i]))
 			l->hide_root = (int)l->n_hide;
 		str_copy(l->hide[l->n_hide++], cand[i], PATH_MAX);
+	}
+	l->n_secrets = 0;
+	for (size_t i = 0; i < LOCAL_SECRETS_MAX; i++) {
+		char real[PATH_MAX];
+		struct stat st;
+		bool skip = false;
+		if (!secrets[i] || !*secrets[i] || !realpath(secrets[i], real) ||
+		    stat(real, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		for (size_t k = 0; k < l->n_hide; k++)
+			if (path_under(real, l->hide[k]))
+				skip = true; /* under a tmpfs already */
+		for (size_t k = 0; k < l->n_secrets; k++)
+			if (strcmp(real, l->secrets[k]) == 0)
+				skip = true;
+		if (!skip)
+			str_copy(l->secrets[l->n_secrets++], real, PATH_MAX);
 	}
 	l->n_tmp = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(tmps); i++) {

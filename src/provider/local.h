@@ -10,6 +10,25 @@
  *     startup.sh startup.log runner.tar.gz tmp/  (tmp is its /tmp when isolated)
  *   work_dir/.state/<name>.json runnerd's record (root 0600): pid, process
  *                               start time, flavor, created_at
+ *   work_dir/.state/empty       root 0400, empty: bound read-only over
+ *                               runnerd's secret files inside isolated instances
+ *
+ * Isolated (namespaces): state_dir, log_dir and work_dir are empty tmpfs
+ * inside (the instance's own dir bound back), every secret file the config
+ * names (github.token_file, github.app.private_key_file,
+ * webhook.secret_file, queue.uri_file, runner.repo_policy_compliance
+ * .token_file) reads as that empty root-only file, and deleting the
+ * instance kills its PID namespace's init, which takes every process in it.
+ * Not isolated (fallback): secrets are protected by their file mode only;
+ * delete stops the leader's session and the processes whose RUNNERD_HOME is
+ * the instance's dir, even after the leader is gone.
+ *
+ * list and delete also sweep: processes of the runner user that belong to
+ * no recorded instance (not in a recorded session or PID namespace, not
+ * naming a recorded instance in RUNNERD_HOME) are killed. The user must
+ * therefore be runnerd's alone. Nothing of another uid is ever signalled.
+ *
+ * Flavor resources (vcpu, memory, disk) are not enforced: no cgroups here.
  *
  * Secrets reach the script only through its environment (never argv, never
  * a file). Requires root: provider_new fails otherwise, and creates the
@@ -24,8 +43,9 @@
 #define LOCAL_DEFAULT_USER         "runnerd-runner"
 #define LOCAL_DEFAULT_STOP_TIMEOUT 10 /* seconds */
 
-/* Uses cfg->local (work_dir, user, stop_timeout) and cfg->manager.state_dir and
- * log_dir (hidden from isolated instances). cfg may be NULL: defaults. */
+/* Uses cfg->local (work_dir, user, stop_timeout), cfg->manager.state_dir and
+ * log_dir and the secret file paths (hidden from isolated instances; files
+ * missing when the provider starts are not hidden). cfg may be NULL: defaults. */
 int local_new(const struct config *cfg, struct provider **ret, struct err *e);
 
 /* True when instances get their own PID and mount namespaces. */

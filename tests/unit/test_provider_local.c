@@ -18,6 +18,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,6 +34,8 @@ static char work[PATH_MAX];  /* providers.local.work_dir, inside base */
 static char token[PATH_MAX]; /* a root-only 0600 file next to work_dir */
 static struct config cfg;
 static struct provider *lp;
+static pid_t spawned[8];    /* test_local_sweep's children, killed by the teardown if left */
+static char sdir[PATH_MAX]; /* test_local_secret_files' secrets, removed by the teardown */
 
 static int64_t mono_ms(void)
 {
@@ -305,8 +308,15 @@ static int group_teardown(void **state)
 	}
 	provider_free(lp);
 	lp = NULL;
+	/* Only children not reaped yet: their pids cannot have been reused. */
+	for (size_t i = 0; i < ARRAY_SIZE(spawned); i++)
+		if (spawned[i] > 0 && waitpid(spawned[i], NULL, WNOHANG) == 0 &&
+		    kill(spawned[i], SIGKILL) == 0)
+			waitpid(spawned[i], NULL, 0);
 	kill_strays();
 	rm_rf(base, NULL);
+	if (sdir[0])
+		rm_rf(sdir, NULL);
 	return 0;
 }
 
@@ -753,6 +763,305 @@ static void test_local_fallback(void **state)
 	}
 }
 
+/* Without namespaces, delete finds what left the leader behind: its session outlives
+ * it (nohup, a killed shell) and a setsid'd child keeps the instance's environment. */
+static void test_local_fallback_escapes(void **state)
+{
+	const char *a = "ci-0000000000f4", *b = "ci-0000000000f5";
+	int64_t end;
+	pid_t pid;
+
+	local_set_isolated(lp, false);
+	create_ok(a, "ci",
+	          "nohup sleep 1000.31 >/dev/null 2>&1 &\n"
+	          "(trap '' TERM; while :; do sleep 0.1; done) &\n"
+	          "touch ready\n"
+	          "kill -KILL $$\n",
+	          NULL, NULL);
+	create_ok(b, "ci",
+	          "setsid sleep 1000.32 &\n"
+	          "setsid sh -c 'trap \"\" TERM; while :; do sleep 0.1; done' 1000.33 &\n"
+	          "touch ready\n"
+	          "while :; do sleep 0.1; done\n",
+	          NULL, NULL);
+	local_set_isolated(lp, true);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_file(b, "ready", 5000));
+	assert_true(wait_cmdline("1000.31", 7));
+	assert_true(wait_cmdline("1000.32", 7));
+	assert_true(wait_cmdline("1000.33", 7));
+	/* The leader is gone, reaped even, its session is not. */
+	pid = leader_of(a);
+	assert_true(wait_state(a, CLOUD_STOPPED, 5000));
+	for (end = mono_ms() + 5000; kill(pid, 0) == 0 && mono_ms() < end;)
+		sleep_ms(20);
+	assert_int_equal(kill(pid, 0), -1);
+	assert_true(proc_cmdline_has("1000.31", 7));
+	delete_ok(a);
+	assert_false(proc_cmdline_has("1000.31", 7));
+	delete_ok(b);
+	assert_false(proc_cmdline_has("1000.32", 7));
+	assert_false(proc_cmdline_has("1000.33", 7));
+}
+
+/* A process of (real) uid, euid and gid in its own session with envp, as a leftover would be. */
+static pid_t spawn_sleep(uid_t uid, uid_t euid, gid_t gid, const char *arg, char *const envp[])
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = {"sleep", (char *)arg, NULL};
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(125);
+		close_range(3, ~0U, 0);
+		if (setsid() < 0 || setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, euid, euid) < 0)
+			_exit(126);
+		execve("/bin/sleep", argv, envp);
+		_exit(127);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(spawned); i++)
+		if (spawned[i] == 0) {
+			spawned[i] = pid;
+			break;
+		}
+	return pid;
+}
+
+/* Did our child pid die of SIGKILL (true) or is it still running after a while (false)? */
+static bool child_killed(pid_t pid, long ms)
+{
+	int64_t end = mono_ms() + ms;
+	int status = 0;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+		assert_int_equal(r, 0);
+		if (mono_ms() >= end)
+			return false;
+		sleep_ms(20);
+	}
+}
+
+/*
+ * What escapes even that (a new session and a cleared environment) is a
+ * leftover: list and delete kill the runner user's processes that belong
+ * to no recorded instance, and nothing that is not the runner user's.
+ */
+static void test_local_sweep(void **state)
+{
+	const char *a = "ci-0000000000f6";
+	struct passwd *pw = getpwnam(TEST_USER);
+	struct instance_list l = {0};
+	char other[PATH_MAX], path[PATH_MAX], home_rec[PATH_MAX + 32], home_none[PATH_MAX + 32];
+	uid_t nobody = 65534;
+	struct err e = {0};
+	pid_t bare, foreign_uid, mixed_uid, recorded, unrecorded;
+
+	assert_non_null(pw);
+	if (nobody == pw->pw_uid)
+		nobody = 65533;
+	local_set_isolated(lp, false);
+	create_ok(a, "ci",
+	          "env -i /usr/bin/setsid /bin/sleep 1000.34 &\n"
+	          "touch ready\n"
+	          "kill -KILL $$\n",
+	          NULL, NULL);
+	local_set_isolated(lp, true);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_cmdline("1000.34", 7));
+
+	/* Another runnerd's work_dir, sharing the user: one instance recorded there. */
+	snprintf(other, sizeof(other), "%s/other", base);
+	assert_int_equal(mkdir(other, 0711), 0);
+	snprintf(path, sizeof(path), "%s/.state", other);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.state/ci-0000000000fe.json", other);
+	assert_int_equal(file_write_atomic(path, "{}", 2, 0600, &e), 0);
+	snprintf(home_rec, sizeof(home_rec), "RUNNERD_HOME=%s/ci-0000000000fe", other);
+	snprintf(home_none, sizeof(home_none), "RUNNERD_HOME=%s/ci-0000000000fd", other);
+	{
+		char *none[] = {NULL};
+		char *rec_env[] = {"A=1", home_rec, NULL};
+		char *none_env[] = {home_none, NULL};
+		bare = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.35", none);
+		foreign_uid = spawn_sleep(nobody, nobody, nobody, "1000.36", none);
+		/* the runner's real uid, root's effective one: not the runner's to kill */
+		mixed_uid = spawn_sleep(pw->pw_uid, 0, pw->pw_gid, "1000.39", none);
+		recorded = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.37", rec_env);
+		unrecorded = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.38", none_env);
+	}
+	assert_true(wait_cmdline("1000.38", 7));
+	/* Older than a starter between its setuid and its exec could be. */
+	sleep_ms(2300);
+
+	assert_int_equal(lp->ops->list(lp, "ci", &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].state, CLOUD_STOPPED);
+	instance_list_release(&l);
+	assert_false(proc_cmdline_has("1000.34", 7));
+	assert_true(child_killed(bare, 3000));
+	assert_true(child_killed(unrecorded, 3000));
+	assert_false(child_killed(foreign_uid, 300));
+	assert_false(child_killed(mixed_uid, 300));
+	assert_false(child_killed(recorded, 300));
+	/* Its record gone, the spared one is a leftover too: delete sweeps as well. */
+	assert_int_equal(unlink(path), 0);
+	delete_ok(a);
+	assert_true(child_killed(recorded, 3000));
+	assert_false(child_killed(foreign_uid, 300));
+	assert_false(child_killed(mixed_uid, 300));
+	kill(foreign_uid, SIGKILL);
+	kill(mixed_uid, SIGKILL);
+	assert_true(child_killed(foreign_uid, 3000));
+	assert_true(child_killed(mixed_uid, 3000));
+	rm_rf(other, NULL);
+}
+
+/* Namespaces: when the namespace's init dies, by whatever hand, everything in it dies. */
+static void test_local_init_dies(void **state)
+{
+	const char *a = "ci-0000000000f7";
+	char path[64];
+	struct stat ns;
+	pid_t pid;
+	int64_t end;
+	int left = -1;
+
+	if (!local_isolated(lp)) {
+		skip();
+		return;
+	}
+	create_ok(a, "ci",
+	          "trap '' TERM\n"
+	          "setsid sleep 1000.41 &\n"
+	          "nohup sleep 1000.42 >/dev/null 2>&1 &\n"
+	          "setsid sh -c 'trap \"\" TERM; while :; do sleep 0.1; done' 1000.43 &\n"
+	          "touch ready\n"
+	          "while :; do sleep 0.1; done\n",
+	          NULL, NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_cmdline("1000.41", 7));
+	assert_true(wait_cmdline("1000.42", 7));
+	assert_true(wait_cmdline("1000.43", 7));
+	pid = leader_of(a);
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	assert_int_equal(stat(path, &ns), 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	for (end = mono_ms() + 5000; left != 0 && mono_ms() < end; sleep_ms(20)) {
+		struct dirent *de;
+		DIR *d = opendir("/proc");
+		assert_non_null(d);
+		left = 0;
+		while ((de = readdir(d))) {
+			struct stat st;
+			if (de->d_name[0] < '0' || de->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
+			if (stat(path, &st) == 0 && st.st_dev == ns.st_dev &&
+			    st.st_ino == ns.st_ino)
+				left++;
+		}
+		closedir(d);
+	}
+	assert_int_equal(left, 0);
+	assert_false(proc_cmdline_has("1000.41", 7));
+	assert_false(proc_cmdline_has("1000.42", 7));
+	assert_false(proc_cmdline_has("1000.43", 7));
+	assert_true(wait_state(a, CLOUD_STOPPED, 5000));
+	delete_ok(a);
+}
+
+static void write_mode(const char *path, const char *data, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/*
+ * runnerd's secret files are out of a job's reach in namespace mode even
+ * when their mode would let it read them; without namespaces their mode is
+ * all that protects them.
+ */
+static void test_local_secret_files(void **state)
+{
+	const char *a = "ci-0000000000f8", *b = "ci-0000000000f9";
+	char tok[PATH_MAX], key[PATH_MAX], pol[PATH_MAX], link[PATH_MAX];
+	char other[PATH_MAX], missing[PATH_MAX], script[4096], buf[1024];
+	struct config c2;
+	struct provider *p2 = NULL;
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	struct buf hb = BUF_INIT(256);
+
+	str_copy(sdir, "/run/runnerd-test-sec-XXXXXX", sizeof(sdir));
+	if (!mkdtemp(sdir)) {
+		str_copy(sdir, "/var/tmp/runnerd-test-sec-XXXXXX", sizeof(sdir));
+		assert_non_null(mkdtemp(sdir));
+	}
+	assert_int_equal(chmod(sdir, 0755), 0);
+	snprintf(tok, sizeof(tok), "%s/token", sdir);
+	snprintf(key, sizeof(key), "%s/app.pem", sdir);
+	snprintf(pol, sizeof(pol), "%s/policy", sdir);
+	snprintf(link, sizeof(link), "%s/policy-link", sdir);
+	snprintf(other, sizeof(other), "%s/other.txt", sdir);
+	snprintf(missing, sizeof(missing), "%s/missing", sdir);
+	write_mode(tok, "GH-TOKEN-0644\n", 0644);
+	write_mode(key, "APP-KEY-0644\n", 0644);
+	write_mode(pol, "POLICY-0644\n", 0644);
+	write_mode(other, "VISIBLE\n", 0644);
+	assert_int_equal(symlink(pol, link), 0);
+
+	c2 = cfg;
+	c2.github.token_file = tok;
+	c2.github.app.private_key_file = key;
+	c2.webhook.secret_file = "";
+	c2.queue.uri_file = missing;
+	c2.runner.repo_policy_token_file = link; /* hidden where it leads */
+	assert_int_equal(provider_new("local", &c2, &p2, &e), 0);
+
+	snprintf(script, sizeof(script),
+	         "cat '%s' '%s' '%s' '%s' > read.out 2>&1\n"
+	         "cat '%s' > other.out 2>&1\n"
+	         "touch ready\n"
+	         "sleep 30\n",
+	         tok, key, pol, link, other);
+	if (local_isolated(p2)) {
+		spec_init(&s, a, "ci", script, NULL);
+		if (p2->ops->create(p2, &s, &in, &e) != 0)
+			fail_msg("create %s: %s", a, e.msg);
+		assert_true(wait_file(a, "ready", 5000));
+		slurp(a, "read.out", buf, sizeof(buf));
+		assert_null(strstr(buf, "0644"));
+		assert_non_null(strstr(buf, "denied")); /* "Permission denied" */
+		slurp(a, "other.out", buf, sizeof(buf));
+		assert_string_equal(buf, "VISIBLE"); /* the files, not their directory */
+		assert_int_equal(p2->ops->delete (p2, a, &e), 0);
+	}
+	local_set_isolated(p2, false);
+	spec_init(&s, b, "ci", script, NULL);
+	if (p2->ops->create(p2, &s, &in, &e) != 0)
+		fail_msg("create %s: %s", b, e.msg);
+	assert_true(wait_file(b, "ready", 5000));
+	slurp(b, "read.out", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "GH-TOKEN-0644"));
+	assert_int_equal(p2->ops->delete (p2, b, &e), 0);
+	provider_free(p2);
+
+	/* The files themselves were not touched. */
+	assert_int_equal(file_read(tok, 256, true, &hb, &e), 0);
+	assert_string_equal(buf_str(&hb), "GH-TOKEN-0644\n");
+	buf_release(&hb);
+	rm_rf(sdir, NULL);
+	sdir[0] = '\0';
+}
+
 /* Instances outlive the process that created them (a daemon restart). */
 static void test_local_survives_creator(void **state)
 {
@@ -1125,6 +1434,10 @@ int main(void)
 	        cmocka_unit_test(test_local_list_ownership),
 	        cmocka_unit_test(test_local_delete_stubborn),
 	        cmocka_unit_test(test_local_fallback),
+	        cmocka_unit_test(test_local_fallback_escapes),
+	        cmocka_unit_test(test_local_sweep),
+	        cmocka_unit_test(test_local_init_dies),
+	        cmocka_unit_test(test_local_secret_files),
 	        cmocka_unit_test(test_local_survives_creator),
 	        cmocka_unit_test(test_local_pull_file),
 	        cmocka_unit_test(test_local_list_files),
