@@ -478,7 +478,10 @@ int memory_add(struct provider *p, const struct instance *in)
 	return r;
 }
 
-int memory_set_state(struct provider *p, const char *name, enum cloud_state s)
+/* Set one field of one instance, under the lock. */
+enum mem_field { MEM_STATE, MEM_HEALTH, MEM_CREATED_AT };
+
+static int mem_set(struct provider *p, const char *name, enum mem_field f, int64_t v)
 {
 	struct memory *m = mem_of(p);
 	struct mem_inst *mi;
@@ -487,40 +490,29 @@ int memory_set_state(struct provider *p, const char *name, enum cloud_state s)
 		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
 	mi = mem_find(m, name);
-	if (mi)
-		mi->in.state = s;
+	if (mi && f == MEM_STATE)
+		mi->in.state = (enum cloud_state)v;
+	else if (mi && f == MEM_HEALTH)
+		mi->health = (enum health)v;
+	else if (mi)
+		mi->in.created_at = (time_t)v;
 	pthread_mutex_unlock(&m->lock);
 	return mi ? 0 : -ENOENT;
+}
+
+int memory_set_state(struct provider *p, const char *name, enum cloud_state s)
+{
+	return mem_set(p, name, MEM_STATE, s);
 }
 
 int memory_set_health(struct provider *p, const char *name, enum health h)
 {
-	struct memory *m = mem_of(p);
-	struct mem_inst *mi;
-
-	if (!m)
-		return -EINVAL;
-	pthread_mutex_lock(&m->lock);
-	mi = mem_find(m, name);
-	if (mi)
-		mi->health = h;
-	pthread_mutex_unlock(&m->lock);
-	return mi ? 0 : -ENOENT;
+	return mem_set(p, name, MEM_HEALTH, h);
 }
 
 int memory_set_created_at(struct provider *p, const char *name, time_t t)
 {
-	struct memory *m = mem_of(p);
-	struct mem_inst *mi;
-
-	if (!m)
-		return -EINVAL;
-	pthread_mutex_lock(&m->lock);
-	mi = mem_find(m, name);
-	if (mi)
-		mi->in.created_at = t;
-	pthread_mutex_unlock(&m->lock);
-	return mi ? 0 : -ENOENT;
+	return mem_set(p, name, MEM_CREATED_AT, t);
 }
 
 int memory_put_file(struct provider *p, const char *name, const char *path, const void *data,

@@ -81,6 +81,17 @@ static size_t sim_runners(void)
 /* Extra top-level YAML for the next fixture (a case sets it, run() clears it). */
 static const char *fx_extra = "";
 
+/* Remove ghsim's first runner as if its machine vanished. */
+static void sim_delete_first_runner(void)
+{
+	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
+	char p[128];
+	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
+	         json_integer_value(json_object_get(json_array_get(a, 0), "id")));
+	json_decref(a);
+	json_decref(ctl("DELETE", p, NULL));
+}
+
 static int fx_open(struct fx *f, int min_idle, int max)
 {
 	char yaml[2048];
@@ -308,17 +319,13 @@ static int case_create_delete_cleanup_get(struct fx *f)
 	manager_report_release(&rep);
 	CHECK(memory_count(f->mem) == 3);
 	/* a runner that goes away from GitHub after being seen: cleanup removes its instance */
-	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
-	char p[128];
-	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
-	         json_integer_value(json_object_get(json_array_get(a, 0), "id")));
-	json_decref(a);
-	json_decref(ctl("DELETE", p, NULL));
+	sim_delete_first_runner();
 	CHECK(manager_cleanup(f->m, &rep, &e) == 0);
 	manager_report_release(&rep);
 	CHECK(memory_count(f->mem) == 2);
 	/* the two left are offline on ghsim (no runner process): mark them online = idle */
-	a = ctl("GET", "/_ghsim/runners", NULL);
+	char p[128];
+	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT "/online",
 		         json_integer_value(json_object_get(json_array_get(a, i), "id")));
@@ -673,13 +680,12 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 	struct store_instance row;
 	CHECK(store_instance_get(f->store, name, &row, NULL) == 0 && row.phase == PHASE_CREATED);
 	CHECK(sim_runners() == 1);
-	/* not registered at all: the victim goes */
-	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
-	char p[128];
-	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT,
-	         json_integer_value(json_object_get(json_array_get(a, 0), "id")));
-	json_decref(a);
-	json_decref(ctl("DELETE", p, NULL));
+	/* gone from GitHub again (never seen by a pass): the victim goes now */
+	sim_delete_first_runner();
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(f->mem->ops->get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(rows(f) == 0);
 	return 0;
 }
 
