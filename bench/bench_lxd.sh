@@ -3,17 +3,21 @@
 # exec bootstrap) two ways, each timed until all 10 are online on ghsim:
 #   1. runnerd serve with one flavor, min_idle = max = 10 (parallel creates);
 #   2. the floor a script-writing operator reaches: a plain serial loop of
-#      `lxc launch`, `lxc file push` (the same startup script runnerd pushed,
-#      a JIT config per runner) and `lxc exec`.
+#      `lxc launch` making the same instances as runnerd (limits.cpu,
+#      limits.memory, root disk pool and size, network, profiles and the
+#      user.runnerd.* keys read from one of runnerd's; checked after),
+#      `lxc file push` (the same startup script runnerd pushed, a JIT
+#      config per runner) and `lxc exec`.
 # Prints both wall times, their ratio (target: runnerd <= 0.5 of the loop)
 # and runnerd's CPU time as a share of its wall time (target < 2%, from
-# /proc/<pid>/stat utime+stime). Everything lives in the LXD project
+# /proc/<pid>/stat utime+stime); MISSED next to a target not met, and then
+# exits 1 (2 when the run itself failed). Everything lives in the LXD project
 # runnerd-bench and is removed at the end; LXD is started (and stopped again)
 # only if it was not running. Traffic stays on 127.0.0.1.
 #
 #   bench/bench_lxd.sh [N]      N runners, default 10
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
 export RUNNERD_TOP=$top
 bin=${RUNNERD_BIN:-${BENCH_BUILD:-$top/build}/runnerd}
@@ -28,7 +32,7 @@ export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 # shellcheck source=../tests/lib/lxd.sh
 . "$top/tests/lib/lxd.sh"
 
-[ -x "$bin" ] || { echo "bench_lxd: $bin is not built" >&2; exit 1; }
+[ -x "$bin" ] || { echo "bench_lxd: $bin is not built" >&2; exit 2; }
 tmp=$(mktemp -d /tmp/runnerd-bench-lxd.XXXXXX)
 daemon=
 cleanup() {
@@ -46,6 +50,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
+# shape NAME: what makes two instances "the same" here, as one JSON line
+shape() {
+	lxd_api GET "/1.0/instances/$1?project=$project" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)["metadata"]
+c, d = m["expanded_config"], m["expanded_devices"]
+print(json.dumps({
+    "limits.cpu": c.get("limits.cpu"), "limits.memory": c.get("limits.memory"),
+    "user.runnerd": {k: v for k, v in c.items() if k.startswith("user.runnerd.")},
+    "profiles": m["profiles"],
+    "root": {k: d.get("root", {}).get(k) for k in ("path", "pool", "size")},
+    "nic": {k: d.get("eth0", {}).get(k) for k in ("type", "network")},
+}, sort_keys=True))'
+}
 online() {
 	ghsim_ctl GET /_ghsim/runners | python3 -c '
 import json, sys
@@ -59,11 +77,11 @@ wait_online() { # PREFIX COUNT TIMEOUT
 	done
 }
 
-lxd_setup || exit 1
-lxd_project_create "$project" || exit 1
-lxd_image_busybox runnerd-bench "$project" || exit 1
-ghsim_start "$tmp/ghsim" --heartbeat-timeout 10 || exit 1
-lxd_proxy_profile "$project" ghsim "$GHSIM_PORT" || exit 1
+lxd_setup || exit 2
+lxd_project_create "$project" || exit 2
+lxd_image_busybox runnerd-bench "$project" || exit 2
+ghsim_start "$tmp/ghsim" --heartbeat-timeout 10 || exit 2
+lxd_proxy_profile "$project" ghsim "$GHSIM_PORT" || exit 2
 
 # ---- 1. runnerd -------------------------------------------------------------
 cat >"$tmp/runnerd.yaml" <<EOF
@@ -105,7 +123,7 @@ t0=$(now)
 daemon=$!
 if ! wait_online "$manager-" "$n" 300; then
 	tail -n 20 "$tmp/runnerd.log" >&2
-	exit 1
+	exit 2
 fi
 t1=$(now)
 # CPU of the daemon up to now: utime + stime (fields 14, 15) in clock ticks
@@ -113,16 +131,33 @@ read -r -a st <"/proc/$daemon/stat"
 hz=$(getconf CLK_TCK)
 cpu=$(echo "scale=3; (${st[13]} + ${st[14]}) / $hz" | bc)
 rd_wall=$(echo "$t1 - $t0" | bc)
-# the script runnerd pushed, for the loop to push too
-first=$(lxc list --project "$project" --format csv -c n | head -n 1)
-lxc file pull "$first/opt/runnerd/startup.sh" "$tmp/startup.sh" --project "$project" || exit 1
+# the script runnerd pushed, for the loop to push too, and the shape of
+# runnerd's instances, for the loop to make the same
+first=$(lxc list --project "$project" --format csv -c n | grep "^$manager-" | head -n 1)
+lxc file pull "$first/opt/runnerd/startup.sh" "$tmp/startup.sh" --project "$project" || exit 2
+rd_shape=$(shape "$first") || exit 2
+mapfile -t launch_args < <(printf '%s' "$rd_shape" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+for p in s["profiles"]:
+    print("-p"); print(p)
+print("-s"); print(s["root"]["pool"])
+print("-n"); print(s["nic"]["network"])
+if s["root"].get("size"):
+    print("-d"); print("root,size=" + s["root"]["size"])
+for k in ("limits.cpu", "limits.memory"):
+    if s[k] is not None:
+        print("-c"); print("%s=%s" % (k, s[k]))
+for k, v in sorted(s["user.runnerd"].items()):
+    print("-c"); print("%s=%s" % (k, v))')
+[ "${#launch_args[@]}" -gt 0 ] || exit 2
 kill "$daemon"
 wait "$daemon" 2>/dev/null
 daemon=
 "$bin" flush --busy -c "$tmp/runnerd.yaml" >/dev/null 2>&1
 lxd_project_delete "$project" >/dev/null 2>&1 # every instance, fresh for the loop
 lxd_project_create "$project" && lxd_image_busybox runnerd-bench "$project" &&
-	lxd_proxy_profile "$project" ghsim "$GHSIM_PORT" || exit 1
+	lxd_proxy_profile "$project" ghsim "$GHSIM_PORT" || exit 2
 
 # ---- 2. the serial lxc loop ---------------------------------------------------
 t2=$(now)
@@ -133,22 +168,41 @@ for _ in $(seq 1 "$n"); do
 	(umask 077 && ghsim_api POST /repos/octo/bench/actions/runners/generate-jitconfig \
 		"{\"name\":\"$name\",\"runner_group_id\":1,\"labels\":[\"self-hosted\",\"linux\",\"x64\",\"bench\"]}" |
 		python3 -c 'import json,sys; print("ACTIONS_RUNNER_INPUT_JITCONFIG=%s" % json.load(sys.stdin)["encoded_jit_config"])' \
-			>"$tmp/secret.env") || exit 1
-	lxc launch runnerd-bench "$name" --project "$project" -p default -p ghsim >/dev/null &&
+			>"$tmp/secret.env") || exit 2
+	lxc launch runnerd-bench "$name" --project "$project" "${launch_args[@]}" >/dev/null &&
 		lxc file push "$tmp/startup.sh" "$name/opt/runnerd/startup.sh" --project "$project" \
 			--create-dirs --mode 0700 >/dev/null &&
 		lxc file push "$tmp/secret.env" "$name/opt/runnerd/secret.env" --project "$project" --mode 0600 >/dev/null &&
 		lxc exec "$name" --project "$project" -- \
 			sh -c 'setsid sh /opt/runnerd/startup.sh >/opt/runnerd/startup.log 2>&1 </dev/null &' ||
-		exit 1
+		exit 2
 done
 rm -f "$tmp/secret.env"
-wait_online loop- "$n" 300 || exit 1
+wait_online loop- "$n" 300 || exit 2
 t3=$(now)
 loop_wall=$(echo "$t3 - $t2" | bc)
 
+loop_first=$(lxc list --project "$project" --format csv -c n | grep '^loop-' | head -n 1)
+loop_shape=$(shape "$loop_first") || exit 2
+if [ "$loop_shape" != "$rd_shape" ]; then
+	echo "bench_lxd: the loop's instances differ from runnerd's:" >&2
+	echo "  runnerd: $rd_shape" >&2
+	echo "  loop:    $loop_shape" >&2
+	exit 2
+fi
+
+mark() { # CONDITION (bc): "" when it holds, "  MISSED" otherwise
+	[ "$(echo "$1" | bc -l)" = 1 ] || echo "  MISSED"
+}
+ratio=$(echo "$rd_wall / $loop_wall" | bc -l)
+share=$(echo "100 * $cpu / $rd_wall" | bc -l)
+m_ratio=$(mark "$ratio <= 0.5")
+m_share=$(mark "$share < 2")
+missed=0
+[ -z "$m_ratio$m_share" ] || missed=1
+echo "same instances both ways: $rd_shape"
 printf 'runnerd: %6.1f s until %d online (parallel creates)\n' "$rd_wall" "$n"
 printf 'lxc loop: %5.1f s until %d online (serial launch + push + exec)\n' "$loop_wall" "$n"
-printf 'ratio runnerd/loop: %.2f (target <= 0.50)\n' "$(echo "$rd_wall / $loop_wall" | bc -l)"
-printf 'runnerd CPU: %.2f s over %.1f s = %.2f%% (target < 2%%)\n' "$cpu" "$rd_wall" \
-	"$(echo "100 * $cpu / $rd_wall" | bc -l)"
+printf 'ratio runnerd/loop: %.2f (target <= 0.50)%s\n' "$ratio" "$m_ratio"
+printf 'runnerd CPU: %.2f s over %.1f s = %.2f%% (target < 2%%)%s\n' "$cpu" "$rd_wall" "$share" "$m_share"
+exit $missed

@@ -100,8 +100,13 @@ if [ $unit_only -eq 0 ]; then
 	echo "== LXD tests"
 	. tests/lib/lxd.sh
 	if lxd_setup >"$logs/lxd-setup.log" 2>&1; then
-		[ -x tests/integration/test_lxd_provider ] &&
+		if [ -x tests/integration/test_lxd_provider ]; then
 			run "lxd/test_lxd_provider" tests/integration/test_lxd_provider
+		else
+			failed=$((failed + 1))
+			failures="$failures lxd/test_lxd_provider"
+			echo "FAIL lxd/test_lxd_provider: tests/integration/test_lxd_provider is missing or not executable"
+		fi
 		run "lxd/test_lxd.py" tests/e2e/test_lxd.py
 		# scenarios that could not run here say why (they count as neither)
 		grep -h '^not run' "$logs/lxd_test_lxd.py.log" 2>/dev/null | sed 's/^/     /'

@@ -5,8 +5,9 @@
  * secret.env (no config key, no exec argument, no error message), never
  * touch an instance whose name is not the manager's or whose
  * user.runnerd.manager says another manager made it, never touch a network
- * ACL whose name is not ours, never read an answer without a size cap, and
- * never log above debug.
+ * ACL whose name is not ours, never read an answer without a size cap,
+ * never have LXD open an instance's file it has not seen to be regular
+ * unless a blocked open can be released, and never log above debug.
  */
 #include "util/common.h"
 #include "provider/lxd.h"
@@ -30,6 +31,10 @@
 #define LXD_REQUEST_TIMEOUT_MS 30000
 #define LXD_WAIT_SLACK_MS      10000 /* beyond LXD's own wait timeout */
 #define LXD_EXEC_TIMEOUT       30    /* seconds for a short exec */
+#define LXD_CHECK_TIMEOUT      10    /* seconds for a file type check or listing */
+#define LXD_PULL_TIMEOUT_MS    10000 /* one file read */
+#define LXD_RESCUE_MS          2000  /* a files API read still unanswered: a FIFO */
+#define LXD_STUCK_S            600   /* no reads from an instance whose read timed out */
 #define LXD_POLL_MS            200
 #define LXD_RETRY_MS           500
 #define LXD_RETRY_S            30 /* how long a delete keeps trying */
@@ -46,15 +51,27 @@ static const char lxd_launch_cmd[] = "(trap '' HUP; exec sh " LXD_HOME
                                      "/startup.sh) </dev/null >" LXD_HOME "/startup.log 2>&1 &";
 
 /*
- * The cloud-init user data, run once at first boot. A container's files
- * are there before it boots; a VM's are pushed through its agent after it
- * booted, so the launcher waits (10 min at most) for the marker pushed last.
+ * The cloud-init user data (run once, at first boot) around the startup
+ * script: it writes the script, a quoted here-document (nothing expands),
+ * to startup.sh and starts it detached once the marker is there. The
+ * marker is pushed last, after secret.env: a container's files are there
+ * before it boots, a VM's come through its agent after it booted, so the
+ * wait is 10 min at most. The startup script holds no secret
+ * (runner/runner_script.h), so neither does the user data.
  */
-#define LXD_MARKER LXD_HOME "/.pushed"
-static const char lxd_launcher[] =
+#define LXD_MARKER        LXD_HOME "/.pushed"
+#define LXD_EOF           "RUNNERD_STARTUP_EOF"
+#define LXD_USER_DATA_MAX (1u << 20)
+static const char lxd_user_data_head[] =
         "#!/bin/sh\n"
-        "# runnerd: start the startup script runnerd pushes to " LXD_HOME "\n"
-        "mkdir -p " LXD_HOME "\n"
+        "# runnerd: writes the startup script below to " LXD_HOME "/startup.sh and starts\n"
+        "# it once runnerd has pushed its files (" LXD_MARKER " comes last).\n"
+        "mkdir -p " LXD_HOME " || exit 1\n"
+        "(umask 077 && cat >" LXD_HOME "/startup.sh.new) <<'%s'\n";
+static const char lxd_user_data_tail[] =
+        "%s\n"
+        "chmod 0700 " LXD_HOME "/startup.sh.new &&\n"
+        "\tmv -f " LXD_HOME "/startup.sh.new " LXD_HOME "/startup.sh || exit 1\n"
         "(\n"
         "\ttrap '' HUP\n"
         "\ti=0\n"
@@ -92,6 +109,12 @@ struct lxd {
 	pthread_mutex_t trace_lock;
 	lxd_trace_fn trace; /* trace_lock */
 	void *trace_arg;
+
+	pthread_mutex_t stuck_lock;
+	struct {
+		char name[INSTANCE_NAME_MAX];
+		int64_t until_ms; /* monotonic */
+	} stuck[32];              /* stuck_lock */
 
 	pthread_mutex_t deny_lock; /* held across a whole sync: one at a time */
 	char **deny;               /* canonical CIDRs to keep (deny_lock) */
@@ -366,10 +389,12 @@ out:
 /*
  * Wait until operation id ends (what names it in messages). 0 when it
  * succeeded, with the operation object in *ret_op when asked (a new
- * reference); -EIO with LXD's text when it failed; -ETIMEDOUT (after
- * asking LXD to cancel it) when it did not end within timeout_s.
+ * reference); -EIO with LXD's text when it failed, and when LXD no longer
+ * knows it (404: lost, as in an LXD restart: never "the object is gone");
+ * -ETIMEDOUT when it did not end within timeout_s, after asking LXD to
+ * cancel it when cancel is set.
  */
-static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, const char *what,
+static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, const char *what,
                     json_t **ret_op, struct err *e)
 {
 	int64_t deadline = now_ms() + timeout_s * 1000;
@@ -386,7 +411,7 @@ static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, const char
 			char cpath[128];
 			struct lxd_req cq = {.method = "DELETE", .path = cpath};
 			snprintf(cpath, sizeof(cpath), "/1.0/operations/%s", id);
-			if (lxd_call(l, &cq, &a, NULL) == 0)
+			if (cancel && lxd_call(l, &cq, &a, NULL) == 0)
 				answer_release(&a);
 			return err_set(e, -ETIMEDOUT, "lxd: %s: not done after %" PRId64 "s", what,
 			               timeout_s);
@@ -395,6 +420,8 @@ static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, const char
 		struct lxd_req q = {
 		        .path = path, .query = query, .timeout_ms = left + LXD_WAIT_SLACK_MS};
 		r = lxd_call(l, &q, &a, e);
+		if (r == -ENOENT)
+			return err_set(e, -EIO, "lxd: %s: operation lost (LXD restarted?)", what);
 		if (r < 0) {
 			if (e)
 				err_prefix(e, "%s", what);
@@ -440,7 +467,7 @@ static int lxd_run(struct lxd *l, const struct lxd_req *q, int64_t timeout_s, co
 		answer_release(&a);
 		return err_set(e, -EBADMSG, "lxd: %s: expected an operation", what);
 	}
-	r = lxd_wait(l, a.op, timeout_s, what, ret_op, e);
+	r = lxd_wait(l, a.op, timeout_s, true, what, ret_op, e);
 	answer_release(&a);
 	return r;
 }
@@ -725,62 +752,74 @@ static int instance_stop(struct lxd *l, const char *name, bool graceful, struct 
 }
 
 /*
- * Stop and delete name; a missing instance is success. Refuses (-EPERM) an
- * instance another manager made. Retried for up to LXD_RETRY_S seconds:
- * LXD 5.0 keeps an instance "busy running a stop operation" for a moment
- * after a graceful stop timed out, and an image's init may restart it
- * between the stop and the delete.
+ * Stop and delete name. Success only once a fetch of it answers 404: the
+ * answer to a DELETE alone is not trusted (its operation may be lost in
+ * an LXD restart, and the instance left). Refuses (-EPERM) an instance
+ * another manager made. Retried for up to LXD_RETRY_S seconds: LXD 5.0
+ * keeps an instance "busy running a stop operation" for a moment after a
+ * graceful stop timed out, an image's init may restart it between the stop
+ * and the delete, and LXD may be restarting.
  */
 static int instance_remove(struct lxd *l, const char *name, bool graceful, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	char what[INSTANCE_NAME_MAX + 16];
-	int64_t deadline =
-	        now_ms() + (l->op_timeout < LXD_RETRY_S ? l->op_timeout : LXD_RETRY_S) * 1000;
-	int r = 0;
+	int64_t limit = l->op_timeout < LXD_RETRY_S ? l->op_timeout : LXD_RETRY_S;
+	int64_t deadline = now_ms() + limit * 1000;
+	int r = 0, act = 0;
 
 	if (path_of(&path, "instances", name, NULL) < 0)
 		return err_set(e, -ENAMETOOLONG, "lxd: name too long");
 	snprintf(what, sizeof(what), "delete %s", name);
 	for (int i = 0;; i++) {
-		if (i > 0) {
-			if (now_ms() >= deadline)
-				break;
-			sleep_ms(LXD_RETRY_MS);
-		}
 		struct lxd_answer a = {0};
 		struct instance in;
 		const char *owner;
 
+		if (i > 0 && act < 0)
+			sleep_ms(LXD_RETRY_MS);
 		r = instance_fetch(l, name, &in, &owner, &a, e);
 		if (r == -ENOENT) {
 			err_clear(e);
 			r = 0;
 			break;
 		}
-		if (r < 0)
-			break;
-		if (!owner_is(l, owner)) {
+		if (r == 0 && !owner_is(l, owner)) {
 			answer_release(&a);
 			r = err_set(e, -EPERM, "lxd: delete %s: not made by manager %s", name,
 			            l->manager);
 			break;
 		}
 		answer_release(&a);
-		if (in.state != CLOUD_STOPPED) {
-			r = instance_stop(l, name, graceful && i == 0, e);
-			if (r < 0 && r != -ETIMEDOUT)
-				continue;
-			if (r < 0)
-				break;
-		}
-		r = lxd_run(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
-		            l->op_timeout, what, NULL, e);
-		if (r == 0 || r == -ENOENT) {
-			err_clear(e);
-			r = 0;
+		if (now_ms() >= deadline) {
+			if (r == 0 && act >= 0)
+				r = err_set(e, -EIO,
+				            "lxd: delete %s: still there after %" PRId64 "s", name,
+				            limit);
+			else if (r == 0)
+				r = act; /* its message is in e */
 			break;
 		}
+		if (r < 0) {
+			act = r; /* LXD unreachable, restarting: try again */
+			continue;
+		}
+		if (in.state != CLOUD_STOPPED) {
+			act = instance_stop(l, name, graceful && i == 0, e);
+			if (act == -ETIMEDOUT) {
+				r = act;
+				break;
+			}
+			if (graceful && i == 0) /* the retries' time starts after it */
+				deadline = now_ms() + limit * 1000;
+			if (act < 0)
+				continue;
+		}
+		act = lxd_run(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
+		              l->op_timeout, what, NULL, e);
+		if (act == -ENOENT)
+			act = 0;
+		/* Either way, the next fetch tells whether it is gone. */
 	}
 	buf_release(&path);
 	return r;
@@ -798,12 +837,77 @@ static int lxd_delete(struct provider *p, const char *name, struct err *e)
 	return instance_remove(l, name, true, e);
 }
 
+/* Is s the path of one of name's exec output logs ("/1.0/instances/<name>/logs/...")? */
+static bool exec_log_path_ok(const char *s, const char *name)
+{
+	static const char pre[] = "/1.0/instances/";
+	size_t n = strlen(name);
+
+	if (!str_has_prefix(s, pre) || strncmp(s + strlen(pre), name, n) != 0 ||
+	    !str_has_prefix(s + strlen(pre) + n, "/logs/"))
+		return false;
+	s += strlen(pre) + n + strlen("/logs/");
+	if (!*s || strstr(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!url_plain((unsigned char)*s) && *s != '/')
+			return false;
+	return true;
+}
+
 /*
- * Run argv in the instance: no websocket, no terminal, output not kept.
- * *ret_rc is its exit status.
+ * GET then DELETE the exec output logs an operation names (its stdout into
+ * ret_out, at most ret_out's cap); -E2BIG over the cap. The logs live on
+ * the host until deleted, so they are deleted whatever happens.
  */
-static int instance_exec(struct lxd *l, const char *name, const char *const *argv,
-                         int64_t timeout_s, int *ret_rc, struct err *e)
+static int exec_output(struct lxd *l, const char *name, const json_t *op, struct buf *ret_out,
+                       struct err *e)
+{
+	const json_t *output = json_object_get(json_object_get(op, "metadata"), "output");
+	char paths[2][256] = {"", ""};
+	int r = 0;
+
+	for (int fd = 1; fd <= 2; fd++) {
+		const char *v = jstr(output, fd == 1 ? "1" : "2");
+		size_t len = v ? strcspn(v, "?") : 0;
+		if (len == 0 || len >= sizeof(paths[0]))
+			continue;
+		memcpy(paths[fd - 1], v, len);
+		paths[fd - 1][len] = '\0';
+		if (!exec_log_path_ok(paths[fd - 1], name))
+			paths[fd - 1][0] = '\0';
+	}
+	if (!paths[0][0]) {
+		r = err_set(e, -EBADMSG, "lxd: exec in %s: no output log", name);
+	} else {
+		struct httpc_response resp = {0};
+		r = lxd_http(l, &(struct lxd_req){.path = paths[0], .max_body = ret_out->max},
+		             &resp, e);
+		if (r == 0 && resp.status != 200)
+			r = err_set(e, status_errno(resp.status),
+			            "lxd: exec in %s: output log: HTTP %ld", name, resp.status);
+		if (r == 0 &&
+		    buf_append(ret_out, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
+			r = err_set(e, -E2BIG, "lxd: exec in %s: output too large", name);
+		httpc_response_release(&resp);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct lxd_answer a = {0};
+		if (paths[i][0] &&
+		    lxd_call(l, &(struct lxd_req){.method = "DELETE", .path = paths[i]}, &a,
+		             NULL) == 0)
+			answer_release(&a);
+	}
+	return r;
+}
+
+/*
+ * Run argv in the instance: no websocket, no terminal. *ret_rc is its exit
+ * status. Its standard output is recorded into *ret_out (appended, at most
+ * its cap) when ret_out is not NULL; otherwise it is not kept.
+ */
+static int instance_exec_out(struct lxd *l, const char *name, const char *const *argv,
+                             int64_t timeout_s, int *ret_rc, struct buf *ret_out, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	char what[INSTANCE_NAME_MAX + 16];
@@ -817,7 +921,7 @@ static int instance_exec(struct lxd *l, const char *name, const char *const *arg
 		}
 	if (cmd)
 		body = json_pack("{s:o, s:b, s:b, s:b}", "command", cmd, "wait-for-websocket", 0,
-		                 "interactive", 0, "record-output", 0);
+		                 "interactive", 0, "record-output", ret_out != NULL);
 	if (!body) {
 		r = err_set(e, -ENOMEM, "lxd: out of memory");
 		goto out;
@@ -836,12 +940,23 @@ static int instance_exec(struct lxd *l, const char *name, const char *const *arg
 		r = err_set(e, -EBADMSG, "lxd: %s: no return code", what);
 		goto out;
 	}
+	if (ret_out) {
+		r = exec_output(l, name, op, ret_out, e);
+		if (r < 0)
+			goto out;
+	}
 	*ret_rc = (int)json_integer_value(rc);
 out:
 	json_decref(op);
 	json_decref(body);
 	buf_release(&path);
 	return r;
+}
+
+static int instance_exec(struct lxd *l, const char *name, const char *const *argv,
+                         int64_t timeout_s, int *ret_rc, struct err *e)
+{
+	return instance_exec_out(l, name, argv, timeout_s, ret_rc, NULL, e);
 }
 
 static int lxd_health(struct provider *p, const char *name, enum health *ret, struct err *e)
@@ -985,11 +1100,14 @@ out:
 }
 
 /*
- * GET a file through the files API: the body is capped at max_body and
- * its X-LXD-type put in type. -ENOENT when missing, -E2BIG over the cap.
+ * GET a file through the files API: the body is capped at max_body, the
+ * request at timeout_ms, and its X-LXD-type put in type. -ENOENT when
+ * missing, -E2BIG over the cap, -ETIMEDOUT (a FIFO: LXD opens it and
+ * waits for a writer).
  */
 static int file_get(struct lxd *l, const char *name, const char *path, size_t max_body,
-                    struct httpc_response *ret, char *type, size_t type_cap, struct err *e)
+                    long timeout_ms, struct httpc_response *ret, char *type, size_t type_cap,
+                    struct err *e)
 {
 	static const char *const want[] = {"X-LXD-type", NULL};
 	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
@@ -1006,6 +1124,7 @@ static int file_get(struct lxd *l, const char *name, const char *path, size_t ma
 	             &(struct lxd_req){.path = buf_str(&p),
 	                               .query = buf_str(&q),
 	                               .max_body = max_body,
+	                               .timeout_ms = timeout_ms,
 	                               .want_headers = want},
 	             &resp, &e2);
 	if (r == -E2BIG) {
@@ -1039,13 +1158,218 @@ out:
 	return r;
 }
 
+/*
+ * Reads go through an exec when the instance runs one: the type check and
+ * the read in one shell, the path as $1 (never inside the script), the
+ * content coming back as the exec's recorded output. LXD's files API is
+ * the fallback (a stopped instance): it calls a FIFO, a socket or a device
+ * "file" and opens whatever it reads, and LXD 5.0 does not survive a
+ * FIFO: its file server blocks in open(), and once the client gives up it
+ * spins and holds the instance (no stop, no delete) until LXD restarts.
+ * Exit 3: missing; 4: not a regular file (symlinks included).
+ */
+static const char lxd_read_script[] = "[ -L \"$1\" ] && exit 4\n"
+                                      "[ -e \"$1\" ] || exit 3\n"
+                                      "[ -f \"$1\" ] || exit 4\n"
+                                      "exec head -c \"$2\" \"$1\"\n";
+
+/*
+ * The regular files (not symlinks) in directory $1, one name a line
+ * (names holding a newline left out). Exit 3: missing; 4: not a directory
+ * (a symlink to one included).
+ */
+static const char lxd_listdir_script[] =
+        "[ -L \"$1\" ] && exit 4\n"
+        "[ -d \"$1\" ] || { [ -e \"$1\" ] && exit 4; exit 3; }\n"
+        "cd \"$1\" || exit 5\n"
+        "nl='\n"
+        "'\n"
+        "for f in * .[!.]* ..?*; do\n"
+        "\tcase $f in *\"$nl\"*) continue ;; esac\n"
+        "\t[ -f \"$f\" ] && [ ! -L \"$f\" ] && printf '%s\\n' \"$f\"\n"
+        "done\n"
+        "exit 0\n";
+
+/* Did a read from name time out lately? Then its files are not read again for a while. */
+static bool stuck_is(struct lxd *l, const char *name)
+{
+	int64_t now = now_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&l->stuck_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(l->stuck) && !hit; i++)
+		hit = l->stuck[i].until_ms > now && strcmp(l->stuck[i].name, name) == 0;
+	pthread_mutex_unlock(&l->stuck_lock);
+	return hit;
+}
+
+static void stuck_mark(struct lxd *l, const char *name)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&l->stuck_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(l->stuck); i++) {
+		if (strcmp(l->stuck[i].name, name) == 0) {
+			k = i;
+			break;
+		}
+		if (l->stuck[i].until_ms < l->stuck[k].until_ms)
+			k = i; /* the free or oldest slot */
+	}
+	str_copy(l->stuck[k].name, name, sizeof(l->stuck[k].name));
+	l->stuck[k].until_ms = now_ms() + LXD_STUCK_S * 1000;
+	pthread_mutex_unlock(&l->stuck_lock);
+}
+
+/*
+ * Through an exec: 0 with the content in *ret (at most ret's cap), -ENOENT,
+ * -EINVAL (not a regular file), -E2BIG; -EAGAIN when the instance cannot
+ * run it (not running, no shell or head, a VM without its agent).
+ */
+static int file_read_exec(struct lxd *l, const char *name, const char *full, struct buf *ret)
+{
+	char n[32];
+	int r, rc = -1;
+
+	snprintf(n, sizeof(n), "%zu", ret->max);
+	const char *const argv[] = {"/bin/sh", "-c", lxd_read_script, "sh", full, n, NULL};
+	r = instance_exec_out(l, name, argv, LXD_CHECK_TIMEOUT, &rc, ret, NULL);
+	if (r == -E2BIG)
+		return -E2BIG;
+	if (r < 0)
+		return -EAGAIN;
+	return rc == 0 ? 0 : rc == 3 ? -ENOENT : rc == 4 ? -EINVAL : -EAGAIN;
+}
+
+/*
+ * The files API's answer to a FIFO: the GET's open() waits for a writer.
+ * When the GET has not answered after LXD_RESCUE_MS, this opens the same
+ * path for writing (append, nothing written: a regular file is left as it
+ * is, a missing one is not made), which lets that open() return, and the
+ * GET ends with an empty body.
+ */
+struct rescue {
+	struct lxd *l;
+	const char *name, *path;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;  /* the GET has returned (lock) */
+	bool fired; /* the write was sent (lock) */
+};
+
+static void *rescue_main(void *arg)
+{
+	struct rescue *x = arg;
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct timespec ts;
+	bool go;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += LXD_RESCUE_MS / 1000;
+	ts.tv_nsec += (LXD_RESCUE_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&x->lock);
+	while (!x->done && pthread_cond_timedwait(&x->cond, &x->lock, &ts) != ETIMEDOUT)
+		;
+	go = x->fired = !x->done;
+	pthread_mutex_unlock(&x->lock);
+	if (go && path_of(&p, "instances", x->name, "/files") == 0 &&
+	    files_query(&q, x->path) == 0) {
+		static const char *const hdrs[] = {"Content-Type: application/octet-stream",
+		                                   "X-LXD-type: file", "X-LXD-write: append", NULL};
+		struct lxd_answer a = {0};
+		if (lxd_call(x->l,
+		             &(struct lxd_req){.method = "POST",
+		                               .path = buf_str(&p),
+		                               .query = buf_str(&q),
+		                               .body = "",
+		                               .body_len = 0,
+		                               .headers = hdrs,
+		                               .timeout_ms = LXD_PULL_TIMEOUT_MS},
+		             &a, NULL) == 0)
+			answer_release(&a);
+	}
+	buf_release(&p);
+	buf_release(&q);
+	return NULL;
+}
+
+/*
+ * Through the files API (see above): LXD's type first (a HEAD does not
+ * open), then the GET, rescued when it blocks. 0 with the content in *ret,
+ * -ENOENT, -EINVAL (not a regular file), -E2BIG, -ETIMEDOUT, ...
+ */
+static int file_read_api(struct lxd *l, const char *name, const char *full, struct buf *ret,
+                         struct err *e)
+{
+	struct httpc_response resp = {0};
+	struct rescue x = {.l = l, .name = name, .path = full};
+	pthread_condattr_t ca;
+	pthread_t th;
+	char type[32];
+	bool fired;
+	int r;
+
+	if (stuck_is(l, name))
+		return err_set(e, -ETIMEDOUT, "lxd: %s in %s: skipped: an earlier read timed out",
+		               full, name);
+	r = file_type(l, name, full, type, sizeof(type), e);
+	if (r < 0)
+		return r;
+	if (strcmp(type, "file") != 0)
+		return err_set(e, -EINVAL, "lxd: %s in %s: not a regular file (%s)", full, name,
+		               type);
+	pthread_mutex_init(&x.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&th, NULL, rescue_main, &x) != 0) {
+		r = err_set(e, -EAGAIN, "lxd: %s in %s: no thread for the read", full, name);
+		goto out;
+	}
+	/* One byte over the cap tells "too big" apart from "exactly the cap". */
+	r = file_get(l, name, full, ret->max < SIZE_MAX ? ret->max + 1 : ret->max,
+	             LXD_PULL_TIMEOUT_MS, &resp, type, sizeof(type), e);
+	pthread_mutex_lock(&x.lock);
+	x.done = true;
+	fired = x.fired;
+	pthread_cond_signal(&x.cond);
+	pthread_mutex_unlock(&x.lock);
+	pthread_join(th, NULL);
+	if (r == -ETIMEDOUT)
+		stuck_mark(l, name);
+	if (r < 0)
+		goto out;
+	if (strcmp(type, "file") != 0 || (fired && resp.body.len == 0)) {
+		/* the open of a regular file does not wait */
+		r = err_set(e, -EINVAL, "lxd: %s in %s: not a regular file (%s)", full, name,
+		            fired ? "reading it blocked" : type);
+		goto out;
+	}
+	if (resp.body.len > ret->max) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", full, name,
+		            ret->max);
+		goto out;
+	}
+	if (buf_append(ret, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+out:
+	pthread_cond_destroy(&x.cond);
+	pthread_mutex_destroy(&x.lock);
+	httpc_response_release(&resp);
+	return r;
+}
+
 static int lxd_pull_file(struct provider *p, const char *name, const char *path, size_t max_bytes,
                          struct buf *ret, struct err *e)
 {
 	struct lxd *l = p->priv;
-	struct httpc_response resp = {0};
-	char full[PATH_MAX], type[32];
-	struct buf b = BUF_INIT(max_bytes);
+	char full[PATH_MAX];
+	struct buf b = BUF_INIT(max_bytes < SIZE_MAX ? max_bytes + 1 : max_bytes);
 	int r;
 
 	if (check_name(name, e) < 0)
@@ -1055,31 +1379,28 @@ static int lxd_pull_file(struct provider *p, const char *name, const char *path,
 	r = file_path(path, full, sizeof(full));
 	if (r < 0)
 		return err_set(e, r, "lxd: pull %s: bad path", name);
-	/* One byte over the cap tells "too big" apart from "exactly max_bytes". */
-	r = file_get(l, name, full, max_bytes < SIZE_MAX ? max_bytes + 1 : max_bytes, &resp, type,
-	             sizeof(type), e);
+	r = file_read_exec(l, name, full, &b);
+	if (r == -ENOENT)
+		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
+	else if (r == -EINVAL)
+		r = err_set(e, -EINVAL, "lxd: %s in %s: not a regular file", full, name);
+	else if (r == 0 && b.len > max_bytes)
+		r = -E2BIG;
+	if (r == -E2BIG)
+		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", full, name,
+		            max_bytes);
+	if (r == -EAGAIN) {
+		buf_reset(&b);
+		b.max = max_bytes;
+		r = file_read_api(l, name, full, &b, e);
+	}
 	if (r < 0)
 		goto out;
-	if (strcmp(type, "file") != 0) {
-		r = err_set(e, -EINVAL, "lxd: pull %s: %s: not a regular file (%s)", name, full,
-		            type[0] ? type : "unknown type");
-		goto out;
-	}
-	if (resp.body.len > max_bytes) {
-		r = err_set(e, -E2BIG, "lxd: pull %s: %s: larger than %zu bytes", name, full,
-		            max_bytes);
-		goto out;
-	}
-	if (buf_append(&b, resp.body.data ? resp.body.data : "", resp.body.len) < 0) {
-		r = err_set(e, -ENOMEM, "lxd: pull %s: out of memory", name);
-		goto out;
-	}
 	buf_release(ret);
 	*ret = b;
 	b.data = NULL;
 out:
 	buf_release(&b);
-	httpc_response_release(&resp);
 	return r;
 }
 
@@ -1093,26 +1414,69 @@ static bool entry_name_ok(const char *s)
 	return true;
 }
 
-static int lxd_list_files(struct provider *p, const char *name, const char *dir, struct strv *ret,
-                          struct err *e)
+static int strv_push(struct strv *v, const char *s, size_t n)
 {
-	struct lxd *l = p->priv;
+	char **nv = realloc(v->v, (v->n + 2) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	v->v = nv;
+	v->v[v->n] = strndup(s, n);
+	v->v[v->n + 1] = NULL;
+	if (!v->v[v->n])
+		return -ENOMEM;
+	v->n++;
+	return 0;
+}
+
+/* Names in the listing script's output, one a line, into *out. */
+static int listing_parse(const struct buf *b, const char *full, const char *name, struct strv *out,
+                         struct err *e)
+{
+	const char *c = b->data ? b->data : "", *end = c + b->len;
+
+	while (c < end) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		size_t n = nl ? (size_t)(nl - c) : (size_t)(end - c);
+		char ent[256];
+		if (n > 0 && n < sizeof(ent) && !memchr(c, '\0', n)) {
+			memcpy(ent, c, n);
+			ent[n] = '\0';
+			if (entry_name_ok(ent)) {
+				if (out->n >= LXD_FILES_MAX)
+					return err_set(e, -E2BIG,
+					               "lxd: %s in %s: more than %d files", full,
+					               name, LXD_FILES_MAX);
+				if (strv_push(out, ent, n) < 0)
+					return err_set(e, -ENOMEM, "lxd: out of memory");
+			}
+		}
+		c += n + 1;
+	}
+	return 0;
+}
+
+/*
+ * Without exec (a stopped instance): LXD's listing, its entries' types
+ * through HEAD, which does not open them: directories and symlinks are
+ * left out, but LXD 5.0 calls a FIFO, a socket or a device "file" too, so
+ * those are listed and pull_file refuses them.
+ */
+static int listing_api(struct lxd *l, const char *name, const char *full, struct strv *out,
+                       struct err *e)
+{
 	struct httpc_response resp = {0};
-	struct strv out = {0};
 	json_t *root = NULL, *meta, *v;
-	char full[PATH_MAX], type[32];
+	char type[32];
 	json_error_t je;
 	size_t i;
 	int r;
 
-	if (check_name(name, e) < 0)
-		return -EINVAL;
-	if (l->manager[0] && !name_is_owned(l->manager, name))
-		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
-	r = file_path(dir, full, sizeof(full));
+	r = file_type(l, name, full, type, sizeof(type), e);
 	if (r < 0)
-		return err_set(e, r, "lxd: list files of %s: bad path", name);
-	r = file_get(l, name, full, LXD_DIR_MAX, &resp, type, sizeof(type), e);
+		return r;
+	if (strcmp(type, "directory") != 0)
+		return err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
+	r = file_get(l, name, full, LXD_DIR_MAX, 0, &resp, type, sizeof(type), e);
 	if (r < 0)
 		goto out;
 	if (strcmp(type, "directory") != 0) {
@@ -1128,11 +1492,6 @@ static int lxd_list_files(struct provider *p, const char *name, const char *dir,
 	if (json_array_size(meta) > LXD_FILES_MAX) {
 		r = err_set(e, -E2BIG, "lxd: %s in %s: more than %d entries", full, name,
 		            LXD_FILES_MAX);
-		goto out;
-	}
-	out.v = calloc(json_array_size(meta) + 1, sizeof(*out.v));
-	if (!out.v) {
-		r = err_set(e, -ENOMEM, "lxd: out of memory");
 		goto out;
 	}
 	json_array_foreach(meta, i, v)
@@ -1154,26 +1513,96 @@ static int lxd_list_files(struct provider *p, const char *name, const char *dir,
 		}
 		if (strcmp(etype, "file") != 0)
 			continue;
-		out.v[out.n] = strdup(ent);
-		if (!out.v[out.n]) {
+		if (strv_push(out, ent, strlen(ent)) < 0) {
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
 			goto out;
 		}
-		out.n++;
 	}
 	r = 0;
-	provider_strv_release(ret);
-	*ret = out;
-	out.v = NULL;
-	out.n = 0;
 out:
-	provider_strv_release(&out);
 	json_decref(root);
 	httpc_response_release(&resp);
 	return r;
 }
 
+static int lxd_list_files(struct provider *p, const char *name, const char *dir, struct strv *ret,
+                          struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct buf out = BUF_INIT(LXD_DIR_MAX);
+	struct strv v = {0};
+	char full[PATH_MAX];
+	struct err e2 = {0};
+	int r, rc = -1;
+
+	if (check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = file_path(dir, full, sizeof(full));
+	if (r < 0)
+		return err_set(e, r, "lxd: list files of %s: bad path", name);
+	const char *const argv[] = {"/bin/sh", "-c", lxd_listdir_script, "sh", full, NULL};
+	r = instance_exec_out(l, name, argv, LXD_CHECK_TIMEOUT, &rc, &out, &e2);
+	if (r == -E2BIG) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: listing larger than %u bytes", full, name,
+		            LXD_DIR_MAX);
+	} else if (r == 0 && rc == 3) {
+		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
+	} else if (r == 0 && rc == 4) {
+		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
+	} else if (r == 0 && rc == 0) {
+		r = listing_parse(&out, full, name, &v, e);
+	} else {
+		r = listing_api(l, name, full, &v, e);
+	}
+	if (r == 0) {
+		if (!v.v && !(v.v = calloc(1, sizeof(*v.v))))
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+	}
+	if (r == 0) {
+		provider_strv_release(ret);
+		*ret = v;
+		v.v = NULL;
+		v.n = 0;
+	}
+	provider_strv_release(&v);
+	buf_release(&out);
+	return r;
+}
+
 /* ---- create --------------------------------------------------------- */
+
+/* Does text hold line as one whole line? */
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *c = text; (c = strstr(c, line)); c++)
+		if ((c == text || c[-1] == '\n') && (c[n] == '\n' || c[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* The cloud-init user data for script (malloc'ed), NULL when out of memory or too big. */
+static char *user_data(const char *script)
+{
+	struct buf b = BUF_INIT(LXD_USER_DATA_MAX);
+	size_t n = strlen(script);
+	char eof[48];
+
+	/* a delimiter that is no line of the script */
+	str_copy(eof, LXD_EOF, sizeof(eof));
+	for (unsigned i = 1; has_line(script, eof); i++)
+		snprintf(eof, sizeof(eof), "%s_%u", LXD_EOF, i);
+	if (buf_printf(&b, lxd_user_data_head, eof) < 0 || buf_append(&b, script, n) < 0 ||
+	    (n > 0 && script[n - 1] != '\n' && buf_puts(&b, "\n") < 0) ||
+	    buf_printf(&b, lxd_user_data_tail, eof) < 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
 
 static json_t *instance_body(const struct lxd *l, const struct instance_spec *spec)
 {
@@ -1193,11 +1622,15 @@ static json_t *instance_body(const struct lxd *l, const struct instance_spec *sp
 		return NULL;
 	config = json_pack("{s:s, s:s, s:s, s:s}", "limits.cpu", cpu, "limits.memory", mem,
 	                   LXD_KEY_MANAGER, spec->manager, LXD_KEY_FLAVOR, f->name ? f->name : "");
-	if (config && l->bootstrap == LXD_BOOTSTRAP_CLOUD_INIT &&
-	    (json_object_set_new(config, "cloud-init.user-data", json_string(lxd_launcher)) < 0 ||
-	     json_object_set_new(config, "user.user-data", json_string(lxd_launcher)) < 0)) {
-		json_decref(config);
-		config = NULL;
+	if (config && l->bootstrap == LXD_BOOTSTRAP_CLOUD_INIT) {
+		char *ud = user_data(spec->startup_script);
+		if (!ud ||
+		    json_object_set_new(config, "cloud-init.user-data", json_string(ud)) < 0 ||
+		    json_object_set_new(config, "user.user-data", json_string(ud)) < 0) {
+			json_decref(config);
+			config = NULL;
+		}
+		free(ud);
 	}
 	devices = json_pack("{s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s}}", "root", "type", "disk",
 	                    "path", "/", "pool", l->pool, "size", disk, "eth0", "type", "nic",
@@ -1215,7 +1648,11 @@ static json_t *instance_body(const struct lxd *l, const struct instance_spec *sp
 	return body;
 }
 
-/* /opt, /opt/runnerd, startup.sh and secret.env, while the instance is stopped. */
+/*
+ * /opt, /opt/runnerd, startup.sh (the exec bootstrap: the cloud-init user
+ * data carries it) and secret.env, then for cloud-init the marker; into a
+ * container while it is stopped.
+ */
 static int instance_populate(struct lxd *l, const struct instance_spec *spec, struct err *e)
 {
 	char type[32];
@@ -1232,8 +1669,9 @@ static int instance_populate(struct lxd *l, const struct instance_spec *spec, st
 	r = file_push(l, spec->name, LXD_HOME, true, "0755", NULL, 0, e);
 	if (r < 0)
 		return r;
-	r = file_push(l, spec->name, LXD_HOME "/startup.sh", false, "0700", spec->startup_script,
-	              strlen(spec->startup_script), e);
+	if (l->bootstrap == LXD_BOOTSTRAP_EXEC)
+		r = file_push(l, spec->name, LXD_HOME "/startup.sh", false, "0700",
+		              spec->startup_script, strlen(spec->startup_script), e);
 	if (r < 0)
 		return r;
 	if (spec->secret_env && *spec->secret_env)
@@ -1312,6 +1750,9 @@ static int lxd_create(struct provider *p, const struct instance_spec *spec, stru
 		return err_set(e, -EINVAL, "lxd: create %s: the flavor names no image", spec->name);
 	if (!spec->startup_script)
 		return err_set(e, -EINVAL, "lxd: create %s: no startup script", spec->name);
+	if (strlen(spec->startup_script) > LXD_USER_DATA_MAX / 2)
+		return err_set(e, -E2BIG, "lxd: create %s: startup script larger than %u bytes",
+		               spec->name, LXD_USER_DATA_MAX / 2);
 	if (spec->secret_env && strlen(spec->secret_env) > LXD_SECRET_MAX)
 		return err_set(e, -E2BIG, "lxd: create %s: secrets larger than %d bytes",
 		               spec->name, LXD_SECRET_MAX);
@@ -1351,7 +1792,15 @@ static int lxd_create(struct provider *p, const struct instance_spec *spec, stru
 		r = err_set(e, -EBADMSG, "lxd: %s: expected an operation", what);
 		goto out;
 	}
-	r = lxd_wait(l, a.op, l->op_timeout, what, NULL, &e2);
+	r = lxd_wait(l, a.op, l->op_timeout, false, what, NULL, &e2);
+	if (r == -ETIMEDOUT) {
+		/*
+		 * LXD cannot cancel a create: it goes on unpacking, and a delete
+		 * now would race it (the instance appearing after the delete
+		 * found nothing). Give it as long again to end first.
+		 */
+		(void)lxd_wait(l, a.op, l->op_timeout, false, what, NULL, NULL);
+	}
 	answer_release(&a);
 	if (r < 0) {
 		if (strstr(e2.msg, "already exists")) {
@@ -1395,7 +1844,13 @@ static int lxd_create(struct provider *p, const struct instance_spec *spec, stru
 out:
 	if (r < 0 && made) {
 		struct err e3 = {0};
-		(void)instance_remove(l, spec->name, false, &e3);
+		if (instance_remove(l, spec->name, false, &e3) < 0) {
+			char msg[sizeof(e3.msg)];
+			str_copy(msg, e && e->msg[0] ? e->msg : "failed", sizeof(msg));
+			r = err_set(e, LXD_EMAYREMAIN,
+			            "%s; deleting it failed too (%s): %s may remain", msg, e3.msg,
+			            spec->name);
+		}
 	}
 	answer_release(&a);
 	json_decref(body);
@@ -1838,6 +2293,7 @@ static void lxd_free(struct provider *p)
 		deny_free(l->deny, l->n_deny);
 		pthread_mutex_destroy(&l->trace_lock);
 		pthread_mutex_destroy(&l->deny_lock);
+		pthread_mutex_destroy(&l->stuck_lock);
 		free(l);
 	}
 	free(p);
@@ -1917,6 +2373,7 @@ int lxd_new_opts(const struct config *cfg, const struct lxd_opts *opts, struct p
 	}
 	pthread_mutex_init(&l->trace_lock, NULL);
 	pthread_mutex_init(&l->deny_lock, NULL);
+	pthread_mutex_init(&l->stuck_lock, NULL);
 	p->ops = &lxd_ops;
 	p->priv = l;
 	l->socket = strdup(socket);

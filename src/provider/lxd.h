@@ -7,19 +7,26 @@
  * An instance carries the config keys user.runnerd.manager and
  * user.runnerd.flavor: list() returns only names owned by the manager whose
  * user.runnerd.manager is that manager, and delete() refuses an instance
- * another manager made. create() writes /opt/runnerd/startup.sh (root,
- * 0700) and, when there are secrets, /opt/runnerd/secret.env (root, 0600)
- * through the files API, into a container before it first starts (a VM's
- * files can only go through its agent: after it booted); the secrets go
- * nowhere else (no config key, no exec argument). The script is then
- * started by cloud-init (providers.lxd.bootstrap: cloud-init, the default:
- * a small launcher in cloud-init.user-data and user.user-data that waits
- * for the marker /opt/runnerd/.pushed, pushed last) or by one detached exec
- * once the instance answers execs (bootstrap: exec, for images without
- * cloud-init). Either way it runs detached, output in
+ * another manager made. create() writes, when there are secrets,
+ * /opt/runnerd/secret.env (root, 0600) through the files API, into a
+ * container before it first starts (a VM's files can only go through its
+ * agent: after it booted); the secrets go nowhere else (no config key, no
+ * exec argument). The startup script (which holds no secret) is started
+ * by cloud-init (providers.lxd.bootstrap: cloud-init, the default): it is
+ * in cloud-init.user-data and user.user-data, a #!/bin/sh user-data script
+ * that writes it to /opt/runnerd/startup.sh (root, 0700) and starts it
+ * once the marker /opt/runnerd/.pushed, pushed after secret.env, is there.
+ * With bootstrap: exec (images without cloud-init) it is pushed to
+ * /opt/runnerd/startup.sh and started by one detached exec once the
+ * instance answers execs. Either way it runs detached, output in
  * /opt/runnerd/startup.log. spec->runner_tarball is not pushed: the script
- * finds the runner in the image or downloads it. A create that fails
- * deletes what it made.
+ * finds the runner in the image or downloads it.
+ *
+ * A create that fails deletes what it made. LXD cannot cancel a create
+ * whose operation timed out (it goes on unpacking): it is given as long
+ * again to end before the delete, so that the delete does not race it.
+ * When what was made cannot be deleted (and seen gone), create() fails
+ * with LXD_EMAYREMAIN, its message ending in "may remain".
  *
  * LXD status -> cloud state: Running, Ready -> active; Starting -> created;
  * Stopped, Stopping -> stopped (the runner is done: the script powers the
@@ -34,10 +41,21 @@
  * not found before that -> unknown (still booting: the manager's age rules
  * decide); an exec LXD refuses (a VM whose agent is not up) -> unknown.
  *
- * pull_file() and list_files() read through the files API: paths are
- * relative to /opt/runnerd unless absolute, `..` is refused, symlinks and
- * directories are refused by LXD's X-LXD-type, bodies are capped. LXD
- * reports a FIFO as a file: reading one ends at the request timeout.
+ * pull_file() and list_files(): paths are relative to /opt/runnerd unless
+ * absolute, `..` is refused, everything read is capped. They never read a
+ * FIFO, a socket or a device: LXD 5.0's files API calls those "file" and
+ * opens what it reads, and a FIFO wedges it (its file server blocks, then
+ * spins and holds the instance until LXD restarts). So while the instance
+ * runs commands, one exec per call does the work inside it: `[ -f ]` and
+ * `[ ! -L ]`, then `head -c` whose recorded output is the content; a
+ * listing with only regular files. Without exec (a stopped instance, a VM
+ * without its agent) they use the files API: types by HEAD (which does not
+ * open), then a GET under a short timeout that, when it does not answer
+ * within 2 s, opens the same path for appending (nothing written; a
+ * missing path is not made) so that a FIFO's blocked open returns, and the
+ * empty answer is refused; a read that times out all the same stops reads
+ * from that instance for 10 minutes. That listing includes FIFOs, sockets
+ * and devices (LXD calls them files); pull_file refuses them.
  *
  * runner.denylist is enforced by one network ACL owned by this manager,
  * runnerd-<manager>-deny (egress reject per CIDR), attached to
@@ -52,6 +70,9 @@
  *
  * Every request has a connect and a total timeout; asynchronous operations
  * are waited on with /1.0/operations/<id>/wait under the operation timeout.
+ * An operation LXD no longer knows (404: lost in an LXD restart) is a
+ * failure (-EIO), never "gone"; delete() succeeds only once a fetch of the
+ * instance answers 404.
  * LXD's errors come back as -ENOENT (404), -EEXIST (409), -EINVAL (400),
  * -EACCES (403), -EAGAIN (412, 503) or -EIO with LXD's own text. All
  * functions may be called from several threads at once; nothing logs.
@@ -65,6 +86,13 @@
 #define LXD_DEFAULT_STOP_TIMEOUT      10  /* seconds of graceful stop before a forced one */
 #define LXD_DEFAULT_OPERATION_TIMEOUT 120 /* seconds per asynchronous operation */
 #define LXD_HOME                      "/opt/runnerd"
+
+/*
+ * create() fails with this when what it made could not be deleted (and
+ * seen gone) afterwards: the instance may remain. Keep its record and
+ * delete it later.
+ */
+#define LXD_EMAYREMAIN (-EINPROGRESS)
 
 /* Knobs for tests and for callers that know better; 0 / NULL = the default. */
 struct lxd_opts {
@@ -87,8 +115,9 @@ int lxd_new_opts(const struct config *cfg, const struct lxd_opts *opts, struct p
                  struct err *e);
 
 /*
- * Make the deny ACL match cidrs (validated CIDRs; NULL or empty: remove the
- * ACL and detach it) and remember cidrs as the list to keep. Idempotent and
+ * Make the deny ACL match cidrs (validated CIDRs; NULL or empty: detach the
+ * ACL from every network and delete it) and remember cidrs as the list to
+ * keep. Idempotent and
  * cheap when nothing changed (two GETs); the manager may call it every
  * pass. -EINVAL for a provider that is not lxd or has no manager name.
  */

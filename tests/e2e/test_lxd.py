@@ -238,7 +238,7 @@ def test_unhealthy_instance_diag_logs_saved_before_removal():
         env.close()
 
 
-def test_denylist_acl_attached_with_its_rules():
+def test_denylist_acl_attached_then_follows_reloads():
     deny = ["192.0.2.0/24", "198.51.100.0/24"]  # never sent any traffic
     env = LxdEnv(SETUP, "deny", [dict(POOL, min_idle=1, max=1)], denylist=deny)
     net = SETUP.vars["LXD_TEST_NETWORK"]
@@ -263,9 +263,50 @@ def test_denylist_acl_attached_with_its_rules():
         if acls == [env.acl_name()]:
             assert n["config"].get("security.acls.default.egress.action") == "allow", n["config"]
             assert n["config"].get("security.acls.default.ingress.action") == "allow", n["config"]
+
+        # a changed runner.denylist reaches the ACL on SIGHUP
+        deny2 = ["203.0.113.0/24", "2001:db8::/32"]  # never sent any traffic
+        env.denylist = deny2
+        env.write_config()
+        env.daemon.send_signal(signal.SIGHUP)
+        env.wait(lambda: acl_rejects(env) == set(deny2), 30, "the ACL's rules follow the new denylist")
+        assert env.acl_name() in net_acls(net), env.api.call("GET", "/1.0/networks/%s" % net)["config"]
+
+        # an empty one: the ACL is detached from the network and deleted
+        env.denylist = None
+        env.write_config()
+        env.daemon.send_signal(signal.SIGHUP)
+        env.wait(lambda: env.acl_name() not in net_acls(net) and acl_rejects(env) is None, 30,
+                 "the ACL detached and deleted")
+        if acls == [env.acl_name()]:
+            cfg = env.api.call("GET", "/1.0/networks/%s" % net)["config"]
+            assert not [k for k in cfg if k.startswith("security.acls")], cfg
+        assert env.daemon.poll() is None, "runnerd exited on SIGHUP"
+        # creates go on without a denylist: a job runs, its runner is replaced
+        before = gh_names(env)
+        job = env.queue_job(["lxd"], duration=1)
+        env.wait(lambda: [j for j in env.jobs() if j["id"] == job["id"] and j["status"] == "completed"], 60,
+                 "job completed")
+        env.wait(lambda: env.idle_count() == 1 and not (gh_names(env) & before), 90, "replacement")
         no_leak(env)
     finally:
         env.close()
+
+
+def acl_rejects(env):
+    """The destinations our ACL rejects (enabled egress rules), None when it does not exist."""
+    try:
+        acl = env.api.call("GET", "/1.0/network-acls/%s" % env.acl_name())
+    except LxdError:
+        return None
+    egress = acl.get("egress") or []
+    assert not [r for r in egress if r.get("action") != "reject"], egress
+    return {r.get("destination") for r in egress if r.get("state", "enabled") == "enabled"}
+
+
+def net_acls(net):
+    n = SETUP.api.call("GET", "/1.0/networks/%s" % net)
+    return [a for a in n["config"].get("security.acls", "").split(",") if a]
 
 
 def run():
@@ -286,7 +327,7 @@ def run():
              test_stopped_instance_is_deleted_at_once_and_replaced,
              test_lxd_unreachable_means_no_deletions_then_recovery,
              test_unhealthy_instance_diag_logs_saved_before_removal,
-             test_denylist_acl_attached_with_its_rules,
+             test_denylist_acl_attached_then_follows_reloads,
              test_lxd_restarted_during_creates_next_pass_recovers,
              test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced], exit=False)
     finally:

@@ -183,6 +183,25 @@ static bool api_op(const char *method, const char *path, const char *body)
 	return ok;
 }
 
+/* A request whose answer is sync or starts an operation; true when it succeeded. */
+static bool api_do(const char *method, const char *path, const char *body)
+{
+	json_t *ans = NULL, *op;
+	long st = api(method, path, body, &ans, NULL);
+	bool ok = st >= 200 && st < 300;
+
+	if (ok && json_string_value(json_object_get(ans, "operation")) &&
+	    *json_string_value(json_object_get(ans, "operation"))) {
+		op = api_wait(ans);
+		ok = op && json_integer_value(json_object_get(op, "status_code")) == 200;
+		json_decref(op);
+	}
+	if (!ok)
+		printf("# %s %s: HTTP %ld\n", method, path, st);
+	json_decref(ans);
+	return ok;
+}
+
 /* Run a command in an instance; its exit status, -1 when it could not run. */
 static int api_exec(const char *name, const char *cmd)
 {
@@ -361,7 +380,14 @@ static const char script_main[] =
         "echo started > $h/started\n"
         "exec sh $h/bin/Runner.Listener\n";
 
+/* Powers off, leaving files of every kind behind for the reads of a stopped instance. */
 static const char script_poweroff[] = "#!/bin/sh\n"
+                                      "m=/opt/runnerd/m2\n"
+                                      "mkdir -p $m/d\n"
+                                      "printf data > $m/reg\n"
+                                      ": > $m/empty\n"
+                                      "mkfifo $m/fifo\n"
+                                      "ln -s /etc/passwd $m/lnk\n"
                                       "echo started > /opt/runnerd/started\n"
                                       "sleep 1\n"
                                       "poweroff 2>/dev/null || halt 2>/dev/null || kill -USR2 1\n";
@@ -656,15 +682,68 @@ static void test_pull(struct provider *p, const char *a)
 	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -EINVAL && !b.data,
 	      "pull_file refuses '..' and '' (%d %d %d)", r, r2, r3);
 
+	/*
+	 * What LXD 5.0's files API calls "file" though it is none, and blocks
+	 * on (a FIFO wedges LXD's file server for good): a FIFO, a unix socket
+	 * (a proxy device's), a device node (a unix-char device), next to
+	 * names with a space and a newline.
+	 */
+	char path[256], body[1024];
+	snprintf(path, sizeof(path), "/1.0/instances/%s", a);
+	snprintf(body, sizeof(body),
+	         "{\"devices\":{\"rdsock\":{\"type\":\"proxy\",\"bind\":\"instance\","
+	         "\"listen\":\"unix:/opt/runnerd/_diag/sock.log\",\"connect\":\"tcp:127.0.0.1:9\"},"
+	         "\"rdzero\":{\"type\":\"unix-char\",\"source\":\"/dev/zero\","
+	         "\"path\":\"/opt/runnerd/_diag/zero.log\"}}}");
+	bool dev = api_do("PATCH", path, body);
+	CHECK(api_exec(a,
+	               "cd /opt/runnerd && mkfifo metrics/fifo _diag/fifo.log && "
+	               ": > metrics/empty && printf x > '_diag/with space.log' && "
+	               "printf y > \"_diag/$(printf 'new\\nline.log')\" && [ -p metrics/fifo ]") ==
+	              0,
+	      "a FIFO, an empty file and odd names in the instance");
+	CHECK(dev && api_exec(a, "[ -S /opt/runnerd/_diag/sock.log ] && [ -c "
+	                         "/opt/runnerd/_diag/zero.log ]") == 0,
+	      "a unix socket and a device node in the instance (%s)", dev ? "devices added" : "no");
+	static const char *const odd[] = {"metrics/fifo",   "_diag/fifo.log", "_diag/sock.log",
+	                                  "_diag/zero.log", "/dev/null",      "_diag/leak.log"};
+	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
+		int64_t t0 = mono_ms();
+		r = p->ops->pull_file(p, a, odd[i], 1 << 20, &b, &e);
+		int64_t took = mono_ms() - t0;
+		CHECK(r == -EINVAL && !b.data && took < 8000,
+		      "pull_file refuses %s at once (%d %s, %" PRId64 " ms)", odd[i], r, e.msg,
+		      took);
+	}
+	r = p->ops->pull_file(p, a, "metrics/empty", 1024, &b, &e);
+	CHECK(r == 0 && b.len == 0, "pull_file of an empty regular file (%d %s)", r, e.msg);
+	buf_release(&b);
+	r = p->ops->pull_file(p, a, "_diag/with space.log", 1024, &b, &e);
+	CHECK(r == 0 && strcmp(buf_str(&b), "x") == 0, "pull_file of a name with a space (%d %s)",
+	      r, e.msg);
+	buf_release(&b);
+	CHECK(api_exec(a, "head -c 4 /opt/runnerd/metrics/pre-job-metrics.json >/dev/null") == 0,
+	      "LXD still reads and runs after all that");
+
 	CHECK(p->ops->list_files != NULL, "list_files is implemented");
+	int64_t t0 = mono_ms();
 	r = p->ops->list_files(p, a, "_diag", &v, &e);
-	CHECK(r == 0 && v.n == 2 && strv_has(&v, "Runner_1.log") && strv_has(&v, "Worker_2.log"),
-	      "list_files: regular files only, no symlink, no directory (%d %s, %zu)", r, e.msg,
-	      v.n);
+	CHECK(r == 0 && v.n == 3 && strv_has(&v, "Runner_1.log") && strv_has(&v, "Worker_2.log") &&
+	              strv_has(&v, "with space.log") && mono_ms() - t0 < 8000,
+	      "list_files: regular files only: no symlink, directory, FIFO, socket, device, name "
+	      "with a newline (%d %s, %zu)",
+	      r, e.msg, v.n);
+	for (size_t i = 0; i < v.n; i++)
+		printf("#   %s\n", v.v[i]);
 	provider_strv_release(&v);
 	r = p->ops->list_files(p, a, "/opt/runnerd/_diag", &v, &e);
-	CHECK(r == 0 && v.n == 2, "list_files with an absolute path (%d)", r);
+	CHECK(r == 0 && v.n == 3, "list_files with an absolute path (%d)", r);
 	provider_strv_release(&v);
+	r = p->ops->list_files(p, a, "_diag/fifo.log", &v, &e);
+	CHECK(r == -ENOTDIR && !v.v, "list_files of a FIFO: -ENOTDIR, at once (%d %s)", r, e.msg);
+	r = p->ops->list_files(p, a, "_diag/leak.log", &v, &e);
+	CHECK(r == -ENOTDIR && !v.v, "list_files of a symlink: -ENOTDIR (%d %s)", r, e.msg);
+
 	r = p->ops->list_files(p, a, "_diag/Runner_1.log", &v, &e);
 	int m = p->ops->list_files(p, a, "_nodiag", &v, &e);
 	CHECK(r == -ENOTDIR && m == -ENOENT && !v.v, "list_files of a file / a missing dir (%d %d)",
@@ -698,6 +777,47 @@ static void test_stopped(struct provider *p, const char *b)
 	CHECK(!api_file(b, "/opt/runnerd/secret.env", &(struct buf)BUF_INIT(0), (char[8]){0}, 8,
 	                (char[8]){0}, 8, (char[8]){0}, 8),
 	      "no secret.env pushed when there are no secrets");
+
+	/*
+	 * Stopped: no exec, so the files API, whose GET of a FIFO blocks in
+	 * open() (and, given up, wedges LXD's file server and the delete).
+	 */
+	struct buf fb = BUF_INIT(0);
+	struct strv v = {0};
+	r = p->ops->pull_file(p, b, "m2/reg", 1024, &fb, &e);
+	CHECK(r == 0 && strcmp(buf_str(&fb), "data") == 0, "stopped: pull_file of a file (%d %s)",
+	      r, e.msg);
+	buf_release(&fb);
+	r = p->ops->pull_file(p, b, "m2/empty", 1024, &fb, &e);
+	CHECK(r == 0 && fb.len == 0, "stopped: pull_file of an empty file (%d %s)", r, e.msg);
+	buf_release(&fb);
+	for (int i = 0; i < 2; i++) {
+		int64_t f0 = mono_ms();
+		r = p->ops->pull_file(p, b, "m2/fifo", 1024, &fb, &e);
+		CHECK(r == -EINVAL && !fb.data && mono_ms() - f0 < 8000,
+		      "stopped: pull_file refuses a FIFO without hanging, #%d (%d %s, %" PRId64
+		      " ms)",
+		      i + 1, r, e.msg, mono_ms() - f0);
+	}
+	r = p->ops->pull_file(p, b, "m2/lnk", 1024, &fb, &e);
+	int r2 = p->ops->pull_file(p, b, "m2/d", 1024, &fb, &e);
+	int r3 = p->ops->pull_file(p, b, "m2/missing", 1024, &fb, &e);
+	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -ENOENT && !fb.data,
+	      "stopped: a symlink, a directory refused, a missing file -ENOENT (%d %d %d)", r, r2,
+	      r3);
+	r = p->ops->pull_file(p, b, "m2/reg", 1024, &fb, &e);
+	CHECK(r == 0 && strcmp(buf_str(&fb), "data") == 0,
+	      "stopped: LXD still reads the instance after the FIFO (%d %s)", r, e.msg);
+	buf_release(&fb);
+	r = p->ops->list_files(p, b, "m2", &v, &e);
+	CHECK(r == 0 && v.n == 3 && strv_has(&v, "reg") && strv_has(&v, "empty") &&
+	              strv_has(&v, "fifo"),
+	      "stopped: list_files leaves out the directory and the symlink (LXD calls the FIFO a "
+	      "file) (%d %s, %zu)",
+	      r, e.msg, v.n);
+	provider_strv_release(&v);
+	r = p->ops->list_files(p, b, "m2/fifo", &v, &e);
+	CHECK(r == -ENOTDIR, "stopped: list_files of a FIFO: -ENOTDIR (%d %s)", r, e.msg);
 	int64_t t0 = mono_ms();
 	r = p->ops->delete (p, b, &e);
 	CHECK(r == 0 && !instance_exists(b), "delete of a stopped instance (%d %s, %" PRId64 " ms)",
@@ -726,6 +846,15 @@ static void test_delete(struct provider *p, const char *a)
 	CHECK(r < 0, "delete of a name that is not the manager's is refused (%d)", r);
 }
 
+/* A script whose own lines include the user data's here-document delimiter. */
+static const char script_eof[] = "#!/bin/sh\n"
+                                 "cat >/opt/runnerd/heredoc <<'RUNNERD_STARTUP_EOF'\n"
+                                 "RUNNERD_STARTUP_EOF_1\n"
+                                 "$HOME `x` \\n\n"
+                                 "RUNNERD_STARTUP_EOF\n"
+                                 "echo started > /opt/runnerd/started\n"
+                                 "exec sleep 600";
+
 static void test_cloud_init(const char *c)
 {
 	struct config cfg;
@@ -734,7 +863,7 @@ static void test_cloud_init(const char *c)
 	struct instance in;
 	struct err e = {0};
 	struct buf b = BUF_INIT(0);
-	char mode[16], uid[16], type[16];
+	char mode[16], uid[16], type[16], c2[80];
 	int r;
 
 	config_init(&cfg, manager, LXD_BOOTSTRAP_CLOUD_INIT);
@@ -742,6 +871,8 @@ static void test_cloud_init(const char *c)
 	CHECK(r == 0, "provider_new(lxd), cloud-init bootstrap (%d %s)", r, e.msg);
 	if (r < 0)
 		return;
+	lxd_set_trace(p, trace_fn, NULL);
+	trace_clear();
 	spec_init(&s, c, manager, script_main, SECRET "\n");
 	r = p->ops->create(p, &s, &in, &e);
 	CHECK(r == 0, "create (cloud-init bootstrap) (%d %s)", r, e.msg);
@@ -749,27 +880,66 @@ static void test_cloud_init(const char *c)
 	const char *ud = json_string_value(json_object_get(cfgj, "cloud-init.user-data"));
 	const char *ud2 = json_string_value(json_object_get(cfgj, "user.user-data"));
 	CHECK(ud && ud2 && strcmp(ud, ud2) == 0 && str_has_prefix(ud, "#!/bin/sh\n") &&
-	              strstr(ud, "/opt/runnerd/startup.sh") && !strstr(ud, SECRET_V),
-	      "cloud-init.user-data = user.user-data = a #!/bin/sh launcher of startup.sh, no "
-	      "secret");
-	/* what cloud-init would do with it (the busybox image has no cloud-init) */
-	CHECK(ud && api_exec(c, ud) == 0 && wait_pull(p, c, "started", 10000),
-	      "the launcher, run as cloud-init would, starts startup.sh");
-	json_decref(m);
+	              strstr(ud, script_main) && !strstr(ud, SECRET_V),
+	      "cloud-init.user-data = user.user-data = a #!/bin/sh script holding the startup "
+	      "script, no secret");
+	size_t pushed_script = 0;
+	pthread_mutex_lock(&trace_lock);
+	for (size_t i = 0; i < trace_n; i++)
+		pushed_script += strcmp(trace_v[i].method, "POST") == 0 &&
+		                 strstr(trace_v[i].url, "/files?path=/opt/runnerd/startup.sh&");
+	pthread_mutex_unlock(&trace_lock);
+	CHECK(pushed_script == 0 && !api_file(c, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode),
+	                                      uid, sizeof(uid), type, sizeof(type)),
+	      "cloud-init: startup.sh is not pushed (the user data carries it)");
 	CHECK(api_file(c, "/opt/runnerd/.pushed", &b, mode, sizeof(mode), uid, sizeof(uid), type,
 	               sizeof(type)),
-	      "cloud-init: the marker the launcher waits for was pushed");
+	      "cloud-init: the marker the user data waits for was pushed");
 	CHECK(api_file(c, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid), type,
 	               sizeof(type)) &&
 	              strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0,
 	      "cloud-init: secret.env pushed before the start");
+	/* what cloud-init would do with it (the busybox image has no cloud-init) */
+	CHECK(ud && api_exec(c, ud) == 0 && wait_pull(p, c, "started", 10000),
+	      "the user data, run as cloud-init would, starts the startup script");
+	json_decref(m);
 	CHECK(api_file(c, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid), type,
 	               sizeof(type)) &&
-	              strcmp(mode, "0700") == 0 && b.len == strlen(script_main),
-	      "cloud-init: startup.sh pushed");
-	buf_release(&b);
+	              strcmp(mode, "0700") == 0 && strcmp(uid, "0") == 0 &&
+	              b.len == strlen(script_main) && memcmp(b.data, script_main, b.len) == 0,
+	      "cloud-init: the user data wrote startup.sh: the script, 0700, root (mode %s, %zu "
+	      "bytes)",
+	      mode, b.len);
 	r = p->ops->delete (p, c, &e);
 	CHECK(r == 0 && !instance_exists(c), "delete it (%d %s)", r, e.msg);
+
+	/* no start before the marker; a script holding the delimiter comes out whole */
+	name_make(c2, sizeof(c2), manager, 0x35);
+	spec_init(&s, c2, manager, script_eof, NULL);
+	r = p->ops->create(p, &s, &in, &e);
+	m = api_instance(c2);
+	ud = json_string_value(json_object_get(json_object_get(m, "config"), "user.user-data"));
+	CHECK(r == 0 && ud && api_exec(c2, "rm /opt/runnerd/.pushed") == 0 && api_exec(c2, ud) == 0,
+	      "second instance: marker removed, user data run (%d %s)", r, e.msg);
+	sleep_ms(2500);
+	CHECK(!api_file(c2, "/opt/runnerd/started", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	                sizeof(type)),
+	      "the user data does not start the script before the marker is there");
+	CHECK(api_exec(c2, "touch /opt/runnerd/.pushed") == 0 && wait_pull(p, c2, "started", 10000),
+	      "... and starts it once the marker is there");
+	CHECK(api_file(c2, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid),
+	               type, sizeof(type)) &&
+	              b.len == strlen(script_eof) + 1 && memcmp(b.data, script_eof, b.len - 1) == 0,
+	      "a script with the delimiter as a line of its own comes out whole (%zu bytes)",
+	      b.len);
+	CHECK(api_file(c2, "/opt/runnerd/heredoc", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	               sizeof(type)) &&
+	              strcmp(buf_str(&b), "RUNNERD_STARTUP_EOF_1\n$HOME `x` \\n\n") == 0,
+	      "... and runs as written (%s)", buf_str(&b));
+	json_decref(m);
+	buf_release(&b);
+	r = p->ops->delete (p, c2, &e);
+	CHECK(r == 0 && !instance_exists(c2), "delete it (%d %s)", r, e.msg);
 	provider_free(p);
 }
 
@@ -1037,19 +1207,44 @@ static void test_denylist(void)
 
 /* ---- a fake LXD that answers what it is told ------------------------ */
 
+/*
+ * A route: requests whose first line starts with line ("GET /1.0/x") get
+ * answer; from its next hit on, then (when set). Routes are tried in order.
+ */
+struct route {
+	const char *line;
+	const char *answer, *then; /* "STATUS|BODY" */
+	int hits;
+};
+
 struct fake {
 	char path[108];
 	int fd;
 	pthread_t th;
-	const char *answer; /* full HTTP response */
+	const char *answer; /* full HTTP response when no route matches */
 	size_t answer_len;
+	pthread_mutex_t lock;
+	struct route *routes; /* lock */
+	size_t n_routes;
 };
+
+static void fake_write(int c, const char *s, size_t n)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t k = write(c, s + off, n - off);
+		if (k <= 0)
+			break;
+		off += (size_t)k;
+	}
+}
 
 static void *fake_serve(void *arg)
 {
 	struct fake *f = arg;
 	for (;;) {
-		char req[8192];
+		char req[8192], out[8192];
+		const char *ans = NULL;
 		size_t n = 0;
 		int c = accept(f->fd, NULL, NULL);
 		if (c < 0)
@@ -1060,18 +1255,57 @@ static void *fake_serve(void *arg)
 				break;
 			n += (size_t)k;
 			req[n] = '\0';
-			if (strstr(req, "\r\n\r\n"))
+			char *h = strstr(req, "\r\n\r\n"), *cl = strcasestr(req, "Content-Length:");
+			if (h && (!cl || cl > h ||
+			          (size_t)(h + 4 - req) + strtoul(cl + 15, NULL, 10) <= n))
 				break;
 		}
-		size_t off = 0;
-		while (off < f->answer_len) {
-			ssize_t k = write(c, f->answer + off, f->answer_len - off);
-			if (k <= 0)
-				break;
-			off += (size_t)k;
+		pthread_mutex_lock(&f->lock);
+		for (size_t i = 0; i < f->n_routes && !ans; i++)
+			if (str_has_prefix(req, f->routes[i].line)) {
+				struct route *rt = &f->routes[i];
+				ans = rt->hits++ > 0 && rt->then ? rt->then : rt->answer;
+			}
+		pthread_mutex_unlock(&f->lock);
+		if (ans) {
+			const char *bar = strchr(ans, '|');
+			snprintf(out, sizeof(out),
+			         "HTTP/1.1 %.*s\r\nContent-Type: "
+			         "application/json\r\nContent-Length: "
+			         "%zu\r\nConnection: close\r\n\r\n%s",
+			         (int)(bar - ans), ans, strlen(bar + 1), bar + 1);
+			fake_write(c, out, strlen(out));
+		} else {
+			fake_write(c, f->answer, f->answer_len);
 		}
 		close(c);
 	}
+}
+
+static bool fake_start(struct fake *f)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static int seq;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/runnerd-fake-lxd-%d-%d.sock", (int)getpid(),
+	         seq++);
+	unlink(f->path);
+	str_copy(sa.sun_path, f->path, sizeof(sa.sun_path));
+	pthread_mutex_init(&f->lock, NULL);
+	f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f->fd < 0 || bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(f->fd, 8) < 0)
+		return false;
+	return pthread_create(&f->th, NULL, fake_serve, f) == 0;
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->fd, SHUT_RDWR);
+	close(f->fd);
+	pthread_join(f->th, NULL);
+	unlink(f->path);
+	pthread_mutex_destroy(&f->lock);
 }
 
 static void fake_answer(struct fake *f, const char *status, const char *body, char *store,
@@ -1093,7 +1327,6 @@ static void test_failed_lists(void)
 	struct instance sentinel = {.name = "sentinel"};
 	struct instance_list l = {0};
 	struct fake f = {0};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	static char store[1 << 16];
 	char big[4096];
 	int r;
@@ -1110,16 +1343,11 @@ static void test_failed_lists(void)
 		provider_free(p);
 	}
 
-	snprintf(f.path, sizeof(f.path), "/tmp/runnerd-fake-lxd-%d.sock", (int)getpid());
-	unlink(f.path);
-	str_copy(sa.sun_path, f.path, sizeof(sa.sun_path));
-	f.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (f.fd < 0 || bind(f.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(f.fd, 8) < 0) {
+	fake_answer(&f, "200 OK", "{}", store, sizeof(store));
+	if (!fake_start(&f)) {
 		CHECK(0, "fake LXD socket: %s", strerror(errno));
 		return;
 	}
-	fake_answer(&f, "200 OK", "{}", store, sizeof(store));
-	pthread_create(&f.th, NULL, fake_serve, &f);
 
 	struct lxd_opts o = {
 	        .max_list_body = 1000, .connect_timeout_ms = 2000, .request_timeout_ms = 5000};
@@ -1168,10 +1396,256 @@ static void test_failed_lists(void)
 	CHECK(r == 0 && l.n == 0, "an empty listing replaces the old contents (%d)", r);
 	provider_free(p);
 	instance_list_release(&l);
-	shutdown(f.fd, SHUT_RDWR);
-	close(f.fd);
-	pthread_join(f.th, NULL);
-	unlink(f.path);
+	fake_stop(&f);
+}
+
+/* Wait until name exists and no operation holds it (its create ended); false on timeout. */
+static bool wait_created(const char *name, long ms)
+{
+	int64_t end = mono_ms() + ms;
+	while (mono_ms() < end) {
+		json_t *m = api_instance(name);
+		const char *st = json_string_value(json_object_get(m, "status"));
+		bool ok = st && (strcmp(st, "Stopped") == 0 || strcmp(st, "Running") == 0);
+		json_decref(m);
+		if (ok) {
+			char path[256];
+			snprintf(path, sizeof(path), "/1.0/instances/%s", name);
+			if (api_op("DELETE", path, NULL))
+				return true;
+		}
+		sleep_ms(250);
+	}
+	return false;
+}
+
+/*
+ * A create that outlives the operation timeout: LXD goes on unpacking (it
+ * cannot cancel a create), so deleting at once would race the unpack and
+ * leave the instance behind while create() reported a plain failure. Now
+ * either create() fails and the instance is gone for good, or create()
+ * says it may remain (LXD_EMAYREMAIN). The image takes seconds to unpack;
+ * the operation timeout is set from one timed create: 1 s, then about two
+ * thirds of it (so that the create ends within the extra wait).
+ */
+static void test_create_timeout(void)
+{
+	const char *big = getenv("LXD_TEST_BIG_IMAGE");
+	struct config_flavor fl = flavor;
+	char name[80], body[1024], path[256];
+	int timed_out = 0;
+
+	if (!big || !*big) {
+		CHECK(0, "LXD_TEST_BIG_IMAGE is not set");
+		return;
+	}
+	fl.image = (char *)big;
+	name_make(name, sizeof(name), manager, 0x70);
+	snprintf(body, sizeof(body),
+	         "{\"name\":\"%s\",\"source\":{\"type\":\"image\",\"alias\":\"%s\"},"
+	         "\"devices\":{\"root\":{\"type\":\"disk\",\"path\":\"/\",\"pool\":\"%s\"}}}",
+	         name, big, pool);
+	int64_t t0 = mono_ms();
+	bool made = api_op("POST", "/1.0/instances", body);
+	int64_t took = mono_ms() - t0;
+	snprintf(path, sizeof(path), "/1.0/instances/%s", name);
+	CHECK(made && api_op("DELETE", path, NULL),
+	      "a create from the big image takes %" PRId64 " ms", took);
+	int64_t op2 = (took * 2 / 3 + 500) / 1000;
+	int64_t timeouts[] = {1, op2 > 1 ? op2 : 2};
+
+	for (size_t i = 0; i < ARRAY_SIZE(timeouts); i++) {
+		struct config cfg;
+		struct provider *p = NULL;
+		struct lxd_opts o = {.operation_timeout = timeouts[i]};
+		struct instance_spec sp;
+		struct instance in;
+		struct err e = {0};
+		int r;
+
+		name_make(name, sizeof(name), manager, 0x71 + (unsigned)i);
+		config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+		if (lxd_new_opts(&cfg, &o, &p, &e) < 0) {
+			CHECK(0, "lxd_new_opts (%s)", e.msg);
+			return;
+		}
+		spec_init(&sp, name, manager, "#!/bin/sh\nexec sleep 600\n", NULL);
+		sp.flavor = &fl;
+		t0 = mono_ms();
+		r = p->ops->create(p, &sp, &in, &e);
+		took = mono_ms() - t0;
+		printf("# operation timeout %" PRId64 " s: create -> %d (%s) after %" PRId64
+		       " ms\n",
+		       timeouts[i], r, e.msg, took);
+		if (r == 0) {
+			bool there = instance_exists(name);
+			r = p->ops->delete (p, name, &e);
+			CHECK(there && r == 0,
+			      "operation timeout %" PRId64
+			      " s: the create made it in time (delete: "
+			      "%d %s)",
+			      timeouts[i], r, e.msg);
+		} else if (r == LXD_EMAYREMAIN) {
+			timed_out++;
+			CHECK(strstr(e.msg, "may remain") != NULL,
+			      "operation timeout %" PRId64 " s: LXD_EMAYREMAIN says the instance "
+			      "may remain",
+			      timeouts[i]);
+			CHECK(wait_created(name, 120000),
+			      "... and it is removed once its create ended");
+		} else {
+			timed_out++;
+			bool gone = !instance_exists(name);
+			sleep_ms((long)(took > 3000 ? took : 3000));
+			CHECK(gone && !instance_exists(name),
+			      "operation timeout %" PRId64
+			      " s: create failed (%d) and the instance "
+			      "is gone, for good (%s)",
+			      timeouts[i], r, gone ? "still gone later" : "there after create()");
+			if (instance_exists(name))
+				wait_created(name, 120000);
+		}
+		provider_free(p);
+	}
+	CHECK(timed_out > 0, "a create outlived its operation timeout at least once (%d)",
+	      timed_out);
+}
+
+/*
+ * Operations LXD no longer knows (a 404 on their wait: lost in an LXD
+ * restart) are failures, never "gone"; a delete is success only once the
+ * instance answers 404. A fake LXD plays each case.
+ */
+static void test_lost_operations(void)
+{
+	static const char op_async[] = "202 Accepted|{\"type\":\"async\",\"status_code\":100,"
+	                               "\"operation\":\"/1.0/operations/"
+	                               "0b0b0b0b-0000-4000-8000-000000000001\",\"metadata\":{}}";
+	static const char op_lost[] = "404 Not Found|{\"type\":\"error\",\"error\":\"Operation not "
+	                              "found\",\"error_code\":404}";
+	static const char op_done[] = "200 OK|{\"type\":\"sync\",\"metadata\":{\"status\":"
+	                              "\"Success\",\"status_code\":200}}";
+	static const char not_found[] =
+	        "404 Not Found|{\"type\":\"error\",\"error\":\"Instance not "
+	        "found\",\"error_code\":404}";
+	static char inst[1024], get_line[256], del_line[256], store[4096];
+	struct config cfg;
+	struct provider *p = NULL;
+	struct lxd_opts o = {.operation_timeout = 1, .request_timeout_ms = 5000};
+	struct instance_spec sp;
+	struct instance in;
+	struct err e = {0};
+	struct fake f = {0};
+	char name[80];
+	int r;
+
+	name_make(name, sizeof(name), manager, 0x60);
+	snprintf(inst, sizeof(inst),
+	         "200 OK|{\"type\":\"sync\",\"metadata\":{\"name\":\"%s\",\"status\":\"Stopped\","
+	         "\"config\":{\"user.runnerd.manager\":\"%s\"}}}",
+	         name, manager);
+	snprintf(get_line, sizeof(get_line), "GET /1.0/instances/%s?", name);
+	snprintf(del_line, sizeof(del_line), "DELETE /1.0/instances/%s?", name);
+	fake_answer(&f, "404 Not Found",
+	            "{\"type\":\"error\",\"error\":\"not found\",\"error_code\":404}", store,
+	            sizeof(store));
+	if (!fake_start(&f)) {
+		CHECK(0, "fake LXD socket: %s", strerror(errno));
+		return;
+	}
+	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	cfg.lxd.socket = f.path;
+	if (lxd_new_opts(&cfg, &o, &p, &e) < 0) {
+		CHECK(0, "lxd_new_opts (%s)", e.msg);
+		fake_stop(&f);
+		return;
+	}
+	struct {
+		const char *what;
+		struct route routes[4];
+		int want; /* 0: success, 1: a failure */
+		const char *text;
+	} cases[] = {
+	        {"delete whose operation is lost, the instance still there",
+	         {{get_line, inst, NULL, 0},
+	          {del_line, op_async, NULL, 0},
+	          {"GET /1.0/operations/", op_lost, NULL, 0}},
+	         1,
+	         "operation lost"},
+	        {"delete whose operation succeeded, the instance still there",
+	         {{get_line, inst, NULL, 0},
+	          {del_line, op_async, NULL, 0},
+	          {"GET /1.0/operations/", op_done, NULL, 0}},
+	         1,
+	         "still there"},
+	        {"delete whose operation succeeded, the instance then gone",
+	         {{get_line, inst, not_found, 0},
+	          {del_line, op_async, NULL, 0},
+	          {"GET /1.0/operations/", op_done, NULL, 0}},
+	         0,
+	         ""},
+	        {"delete whose operation is lost, the instance then gone",
+	         {{get_line, inst, not_found, 0},
+	          {del_line, op_async, NULL, 0},
+	          {"GET /1.0/operations/", op_lost, NULL, 0}},
+	         0,
+	         ""},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		pthread_mutex_lock(&f.lock);
+		f.routes = cases[i].routes;
+		f.n_routes = 3;
+		pthread_mutex_unlock(&f.lock);
+		err_clear(&e);
+		r = p->ops->delete (p, name, &e);
+		CHECK(cases[i].want ? r < 0 && strstr(e.msg, cases[i].text) : r == 0,
+		      "%s: %s (%d %s)", cases[i].what, cases[i].want ? "a failure" : "success", r,
+		      e.msg);
+	}
+
+	/* a create whose operation is lost, and whose instance will not go */
+	struct route cr[] = {
+	        {get_line, not_found, inst, 0},
+	        {"POST /1.0/instances?", op_async, NULL, 0},
+	        {del_line, op_async, NULL, 0},
+	        {"GET /1.0/operations/", op_lost, NULL, 0},
+	};
+	pthread_mutex_lock(&f.lock);
+	f.routes = cr;
+	f.n_routes = ARRAY_SIZE(cr);
+	pthread_mutex_unlock(&f.lock);
+	spec_init(&sp, name, manager, "#!/bin/sh\n", NULL);
+	err_clear(&e);
+	r = p->ops->create(p, &sp, &in, &e);
+	CHECK(r == LXD_EMAYREMAIN && strstr(e.msg, "operation lost") && strstr(e.msg, "may remain"),
+	      "a create whose operation is lost and whose instance cannot be deleted: "
+	      "LXD_EMAYREMAIN (%d %s)",
+	      r, e.msg);
+	/* ... and one whose instance goes */
+	struct route cr2[] = {
+	        {get_line, not_found, NULL, 0},
+	        {"POST /1.0/instances?", op_async, NULL, 0},
+	        {del_line, op_async, NULL, 0},
+	        {"GET /1.0/operations/", op_lost, NULL, 0},
+	};
+	pthread_mutex_lock(&f.lock);
+	f.routes = cr2;
+	f.n_routes = ARRAY_SIZE(cr2);
+	pthread_mutex_unlock(&f.lock);
+	err_clear(&e);
+	r = p->ops->create(p, &sp, &in, &e);
+	CHECK(r == -EIO && strstr(e.msg, "operation lost") && !strstr(e.msg, "may remain"),
+	      "a create whose operation is lost, nothing left: -EIO (%d %s)", r, e.msg);
+	provider_free(p);
+	pthread_mutex_lock(&f.lock);
+	f.n_routes = 0;
+	pthread_mutex_unlock(&f.lock);
+	fake_stop(&f);
+
+	/* what the fake plays is what LXD answers for an operation it does not know */
+	long st = api("GET", "/1.0/operations/0b0b0b0b-0000-4000-8000-000000000001/wait?timeout=1",
+	              NULL, NULL, NULL);
+	CHECK(st == 404, "LXD answers a wait on an unknown operation with 404 (%ld)", st);
 }
 
 int main(void)
@@ -1221,9 +1695,11 @@ int main(void)
 	test_parallel(p);
 	test_cloud_init(c);
 	test_create_failures(d);
+	test_create_timeout();
 	test_long_name();
 	test_denylist();
 	test_failed_lists();
+	test_lost_operations();
 
 	provider_free(p);
 	trace_clear();

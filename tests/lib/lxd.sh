@@ -15,8 +15,11 @@
 #       default profile has a root disk on the test pool and eth0 on the test bridge
 #   lxd_project_delete NAME   its instances, images, profiles, then the project
 #   lxd_image_busybox ALIAS PROJECT   import the busybox test image (exec path)
+#   lxd_image_busybox_big ALIAS PROJECT   the same with 160 MiB of random
+#       bytes in it: creating an instance from it takes seconds
 #   lxd_image_debian ALIAS PROJECT    import the Debian cloud-init image
-#   lxd_image_build busybox|debian    build into the cache when missing; print its path
+#   lxd_image_build busybox|busybox-big|debian    build into the cache when
+#       missing; print its path
 #   lxd_proxy_profile PROJECT NAME PORT   a profile whose proxy device listens
 #       on tcp:127.0.0.1:PORT in the container, connects to 127.0.0.1:PORT here
 #   lxd_restart               (tests started LXD only) SIGTERM by pid (instances
@@ -24,8 +27,9 @@
 #   lxd_stop_if_started       if the tests started LXD, after checking that no
 #       instance runs (they would restart with LXD): SIGPWR by pid, which
 #       also takes down its bridge and dnsmasq
-#   lxd_teardown [--owner]    undo lxd_setup: remove the bridge/pool if it
-#       created them in an LXD it did not start, then lxd_stop_if_started.
+#   lxd_teardown [--owner]    undo lxd_setup: remove the bridge and the pool
+#       if it created them (LXD_TEST_CREATED_NETWORK / _POOL, set also when
+#       its preseed made them), whoever started LXD, then lxd_stop_if_started.
 #       A no-op after a nested lxd_setup (one that found LXD_TEST_READY=1 in
 #       its environment: a caller set LXD up for it and tears it down).
 #
@@ -37,6 +41,7 @@ LXD_SOCKET=${LXD_SOCKET:-/var/lib/lxd/unix.socket}
 LXD_TEST_NETWORK=${LXD_TEST_NETWORK:-rdtestbr0}
 LXD_TEST_POOL=${LXD_TEST_POOL:-rdtest}
 LXD_TEST_ADDRESS=${LXD_TEST_ADDRESS:-10.147.18.1/24}
+LXD_BIG_PAD_MB=${LXD_BIG_PAD_MB:-160}
 # where lxd_setup records the pid of the LXD the tests started
 LXD_PIDFILE=${LXD_PIDFILE:-/run/runnerd-tests-lxd.pid}
 export LXD_SOCKET LXD_TEST_NETWORK LXD_TEST_POOL LXD_PIDFILE
@@ -190,6 +195,10 @@ lxd_setup() {
 		if ! _lxd_initialized; then
 			echo "lxd: initializing it (preseed: bridge $LXD_TEST_NETWORK $LXD_TEST_ADDRESS, dir pool $LXD_TEST_POOL)" >&2
 			_lxd_preseed >/dev/null || _lxd_err "lxd init --preseed failed" || return 1
+			# made by the tests: lxd_teardown removes them again
+			LXD_TEST_CREATED_NETWORK=1
+			LXD_TEST_CREATED_POOL=1
+			export LXD_TEST_CREATED_NETWORK LXD_TEST_CREATED_POOL
 		fi
 	fi
 	_lxd_ensure_net_pool || return 1
@@ -254,6 +263,7 @@ _lxd_sha() {
 _lxd_image_key() {
 	case $1 in
 	busybox) cat "$RUNNERD_TOP/tests/lxd/build-busybox-image.sh" /bin/busybox | _lxd_sha ;;
+	busybox-big) { cat "$RUNNERD_TOP/tests/lxd/build-busybox-image.sh" /bin/busybox; echo "pad $LXD_BIG_PAD_MB"; } | _lxd_sha ;;
 	debian)
 		{
 			cat "$RUNNERD_TOP/tests/lxd/build-debian-image.sh"
@@ -264,15 +274,15 @@ _lxd_image_key() {
 	esac
 }
 
-# lxd_image_build busybox|debian: print the cached image path (a file for
-# busybox, a directory with meta.tar.gz + rootfs.squashfs for debian),
+# lxd_image_build busybox|busybox-big|debian: print the cached image path (a
+# file for busybox, a directory with meta.tar.gz + rootfs.squashfs for debian),
 # building it first when missing. Concurrent callers wait on a lock.
 lxd_image_build() {
 	_kind=$1
 	_key=$(_lxd_image_key "$_kind") || _lxd_err "unknown image kind $_kind" || return 1
 	mkdir -p "$RUNNERD_LXD_CACHE" || return 1
 	case $_kind in
-	busybox) _out=$RUNNERD_LXD_CACHE/busybox-$_key.tar.gz ;;
+	busybox | busybox-big) _out=$RUNNERD_LXD_CACHE/$_kind-$_key.tar.gz ;;
 	debian) _out=$RUNNERD_LXD_CACHE/debian-$_key ;;
 	esac
 	(
@@ -284,6 +294,7 @@ lxd_image_build() {
 		_t0=$(date +%s)
 		case $_kind in
 		busybox) sh "$RUNNERD_TOP/tests/lxd/build-busybox-image.sh" "$_out" ;;
+		busybox-big) PAD_MB=$LXD_BIG_PAD_MB sh "$RUNNERD_TOP/tests/lxd/build-busybox-image.sh" "$_out" ;;
 		debian)
 			DEBOOTSTRAP_CACHE=$RUNNERD_LXD_CACHE/debs \
 				sh "$RUNNERD_TOP/tests/lxd/build-debian-image.sh" "$_out.tmp" &&
@@ -292,7 +303,7 @@ lxd_image_build() {
 		esac || { rm -rf "$_out.tmp"; exit 1; }
 		echo "lxd: built the $_kind test image in $(($(date +%s) - _t0)) s" >&2
 		# older builds of the same kind are stale
-		for _old in "$RUNNERD_LXD_CACHE/$_kind"-*; do
+		for _old in "$RUNNERD_LXD_CACHE/$_kind"-[0-9a-f][0-9a-f]*; do
 			[ "$_old" = "$_out" ] || rm -rf "$_old"
 		done
 	) 9>"$RUNNERD_LXD_CACHE/.$_kind.lock" || _lxd_err "building the $_kind image failed" || return 1
@@ -305,13 +316,17 @@ _lxd_image_import() {
 	_proj=$3
 	_img=$(lxd_image_build "$_kind") || return 1
 	case $_kind in
-	busybox) lxc image import "$_img" --alias "$_alias" --project "$_proj" >/dev/null ;;
+	busybox | busybox-big) lxc image import "$_img" --alias "$_alias" --project "$_proj" >/dev/null ;;
 	debian) lxc image import "$_img/meta.tar.gz" "$_img/rootfs.squashfs" --alias "$_alias" --project "$_proj" >/dev/null ;;
 	esac || _lxd_err "could not import the $_kind image into project $_proj"
 }
 
 lxd_image_busybox() {
 	_lxd_image_import busybox "$1" "$2"
+}
+
+lxd_image_busybox_big() {
+	_lxd_image_import busybox-big "$1" "$2"
 }
 
 lxd_image_debian() {
@@ -395,13 +410,14 @@ lxd_teardown() {
 	# that lxd_setup in another process)
 	[ "${_LXD_OWNER:-0}" = 1 ] || [ "${1:-}" = --owner ] || return 0
 	_rc=0
-	if [ "${LXD_STARTED_BY_TESTS:-0}" != 1 ]; then
-		if [ "${LXD_TEST_CREATED_NETWORK:-0}" = 1 ]; then
-			lxd_api DELETE "/1.0/networks/$LXD_TEST_NETWORK" >/dev/null || _rc=1
-		fi
-		if [ "${LXD_TEST_CREATED_POOL:-0}" = 1 ]; then
-			lxd_api DELETE "/1.0/storage-pools/$LXD_TEST_POOL" >/dev/null || _rc=1
-		fi
+	# what the tests created goes, whoever started LXD
+	if [ "${LXD_TEST_CREATED_NETWORK:-0}" = 1 ]; then
+		lxd_api DELETE "/1.0/networks/$LXD_TEST_NETWORK" >/dev/null ||
+			{ _lxd_err "could not delete the test bridge $LXD_TEST_NETWORK"; _rc=1; }
+	fi
+	if [ "${LXD_TEST_CREATED_POOL:-0}" = 1 ]; then
+		lxd_api DELETE "/1.0/storage-pools/$LXD_TEST_POOL" >/dev/null ||
+			{ _lxd_err "could not delete the test storage pool $LXD_TEST_POOL"; _rc=1; }
 	fi
 	lxd_stop_if_started || _rc=1
 	return $_rc

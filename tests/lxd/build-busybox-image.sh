@@ -12,7 +12,8 @@
 #
 # Inputs (they make the cache key in tests/lib/lxd.sh): this script and
 # /bin/busybox. Output is reproducible for the same inputs (fixed mtimes,
-# sorted entries, numeric owners).
+# sorted entries, numeric owners). PAD_MB=N adds /pad.bin, N MiB of random
+# bytes (not reproducible), for an image whose create takes seconds.
 set -eu
 out=$1
 bb=${BUSYBOX:-/bin/busybox}
@@ -66,6 +67,10 @@ printf 'busybox\n' >"$r/etc/hostname"
 printf '/bin/sh\n' >"$r/etc/shells"
 : >"$r/etc/resolv.conf"
 
+if [ -n "${PAD_MB:-}" ]; then
+	head -c "${PAD_MB}M" /dev/urandom >"$r/pad.bin"
+fi
+
 mkdir -p "$work/templates"
 printf '{{ instance.name }}\n' >"$work/templates/hostname.tpl"
 printf '127.0.0.1 localhost\n127.0.1.1 {{ instance.name }}\n::1 localhost\n' >"$work/templates/hosts.tpl"
@@ -87,5 +92,5 @@ META
 
 mkdir -p "$(dirname "$out")"
 tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
-	-C "$work" -cf - metadata.yaml templates rootfs | gzip -n >"$out.tmp"
+	-C "$work" -cf - metadata.yaml templates rootfs | gzip -n ${PAD_MB:+-1} >"$out.tmp"
 mv -f "$out.tmp" "$out"
