@@ -238,6 +238,8 @@ struct entry {
 struct out {
 	struct action *v;
 	size_t n, cap;
+	bool oom;              /* an add failed: the plan fails with -ENOMEM */
+	struct action scratch; /* what a failed add writes to */
 };
 
 static int src_cmp(const void *a, const void *b)
@@ -276,11 +278,28 @@ static long flavor_index(const struct plan_input *in, const char *name)
 	return -1;
 }
 
-/* Capacity is an upper bound computed up front, so this cannot fail. */
+/*
+ * Grows as actions come (a steady pass has none: no upper bound of tens of
+ * MB is reserved at 10,000 runners). Never NULL: when memory runs out the
+ * action goes to a scratch slot and the plan fails as a whole.
+ */
 static struct action *out_add(struct out *o, enum action_kind k, const char *name)
 {
-	struct action *a = &o->v[o->n++];
+	struct action *a;
 
+	if (o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 16;
+		struct action *nv = realloc(o->v, ncap * sizeof(*nv));
+		if (!nv) {
+			o->oom = true;
+			a = &o->scratch;
+			goto fill;
+		}
+		o->v = nv;
+		o->cap = ncap;
+	}
+	a = &o->v[o->n++];
+fill:
 	memset(a, 0, sizeof(*a));
 	a->kind = k;
 	str_copy(a->name, name ? name : "", sizeof(a->name));
@@ -723,11 +742,8 @@ int planner_plan(const struct plan_input *in, struct plan *ret)
 	srcs = alloc_array(total, sizeof(*srcs));
 	ents = alloc_array(total, sizeof(*ents));
 	scratch = alloc_array(total, sizeof(*scratch));
-	/* per name: one ADOPT and one deletion; per instance: a duplicate; per flavor: a create */
-	o.cap = 2 * total + in->n_instances + in->n_flavors;
-	o.v = alloc_array(o.cap, sizeof(*o.v));
 	p.counts = alloc_array(in->n_flavors, sizeof(*p.counts));
-	if (!srcs || !ents || !scratch || !o.v || !p.counts)
+	if (!srcs || !ents || !scratch || !p.counts)
 		goto out;
 
 	collect_sources(in, srcs, &n_srcs);
@@ -819,6 +835,8 @@ int planner_plan(const struct plan_input *in, struct plan *ret)
 			p.counts[f].deleting++;
 	}
 
+	if (o.oom)
+		goto out;
 	p.actions = o.v;
 	p.n_actions = o.n;
 	o.v = NULL;
