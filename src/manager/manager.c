@@ -110,17 +110,6 @@ static void report_add(struct manager *m, struct manager_report *r, const char *
 		         reason && *reason ? " reason=" : "", reason ? reason : "", outcome);
 }
 
-static struct provider *provider_for(struct manager *m, const char *flavor_name)
-{
-	const struct config_flavor *f = config_flavor_find(m->cfg, flavor_name);
-	if (!f)
-		return NULL;
-	for (size_t i = 0; i < m->n_providers; i++)
-		if (strcmp(m->provider_names[i], f->provider) == 0)
-			return m->providers[i];
-	return NULL;
-}
-
 static struct provider *provider_named(struct manager *m, const char *name)
 {
 	for (size_t i = 0; name && *name && i < m->n_providers; i++)
@@ -137,11 +126,11 @@ static struct provider *provider_named(struct manager *m, const char *name)
 static struct provider *provider_of(struct manager *m, const struct action *a,
                                     const struct store_instance *row, const char **ret_name)
 {
+	const struct config_flavor *f = config_flavor_find(m->cfg, a->flavor);
 	const char *name = a->provider[0]            ? a->provider
 	                   : row && row->provider[0] ? row->provider
-	                   : config_flavor_find(m->cfg, a->flavor)
-	                           ? config_flavor_find(m->cfg, a->flavor)->provider
-	                           : "";
+	                   : f                       ? f->provider
+	                                             : "";
 	*ret_name = name;
 	return provider_named(m, name);
 }
@@ -400,10 +389,7 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 		               "manager.state_dir cannot change on reload (restart instead)");
 	np = used_providers(cfg, names);
 	for (size_t i = 0; i < np; i++) {
-		bool have = false;
-		for (size_t j = 0; j < m->n_providers; j++)
-			have = have || strcmp(m->provider_names[j], names[i]) == 0;
-		if (!have)
+		if (!provider_named(m, names[i]))
 			return err_set(e, -EINVAL, "provider %s is new: restart to add a provider",
 			               names[i]);
 	}
@@ -1130,7 +1116,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	struct manager *m = x->m;
 	const struct action *a = t->a;
 	const struct config_flavor *f = config_flavor_find(m->cfg, a->flavor);
-	struct provider *p = provider_for(m, a->flavor);
+	struct provider *p = f ? provider_named(m, f->provider) : NULL;
 	struct store_instance row = {0};
 	struct github_jit jit = {0};
 	struct strv labels = {0};

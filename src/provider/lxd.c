@@ -1016,11 +1016,14 @@ static int file_path(const char *path, char *out, size_t cap)
 	return 0;
 }
 
-static int files_query(struct buf *q, const char *path)
+/* The files API's URL path (p) and query (q) for path in instance name. */
+static int files_target(struct buf *p, struct buf *q, const char *name, const char *path,
+                        struct err *e)
 {
 	buf_reset(q);
-	if (buf_puts(q, "path=") < 0 || url_escape(q, path, true) < 0)
-		return -ENAMETOOLONG;
+	if (path_of(p, "instances", name, "/files") < 0 || buf_puts(q, "path=") < 0 ||
+	    url_escape(q, path, true) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
 	return 0;
 }
 
@@ -1042,8 +1045,12 @@ static int file_push(struct lxd *l, const char *name, const char *path, bool dir
 	                      "X-LXD-gid: 0",
 	                      "X-LXD-write: overwrite",
 	                      NULL};
-	if (path_of(&p, "instances", name, "/files") < 0 || files_query(&q, path) < 0)
-		return err_set(e, -ENAMETOOLONG, "lxd: push %s: path too long", path);
+	r = files_target(&p, &q, name, path, e);
+	if (r < 0) {
+		buf_release(&p);
+		buf_release(&q);
+		return r;
+	}
 	struct lxd_req rq = {.method = "POST",
 	                     .path = buf_str(&p),
 	                     .query = buf_str(&q),
@@ -1069,10 +1076,9 @@ static int file_type(struct lxd *l, const char *name, const char *path, char *re
 	const char *t;
 	int r;
 
-	if (path_of(&p, "instances", name, "/files") < 0 || files_query(&q, path) < 0) {
-		r = err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
+	r = files_target(&p, &q, name, path, e);
+	if (r < 0)
 		goto out;
-	}
 	r = lxd_http(l,
 	             &(struct lxd_req){.method = "HEAD",
 	                               .path = buf_str(&p),
@@ -1116,10 +1122,9 @@ static int file_get(struct lxd *l, const char *name, const char *path, size_t ma
 	const char *t;
 	int r;
 
-	if (path_of(&p, "instances", name, "/files") < 0 || files_query(&q, path) < 0) {
-		r = err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
+	r = files_target(&p, &q, name, path, e);
+	if (r < 0)
 		goto out;
-	}
 	r = lxd_http(l,
 	             &(struct lxd_req){.path = buf_str(&p),
 	                               .query = buf_str(&q),
@@ -1276,8 +1281,7 @@ static void *rescue_main(void *arg)
 		;
 	go = x->fired = !x->done;
 	pthread_mutex_unlock(&x->lock);
-	if (go && path_of(&p, "instances", x->name, "/files") == 0 &&
-	    files_query(&q, x->path) == 0) {
+	if (go && files_target(&p, &q, x->name, x->path, NULL) == 0) {
 		static const char *const hdrs[] = {"Content-Type: application/octet-stream",
 		                                   "X-LXD-type: file", "X-LXD-write: append", NULL};
 		struct lxd_answer a = {0};
