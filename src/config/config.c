@@ -1582,13 +1582,14 @@ static void check_labels(struct loader *l, struct config_flavor *fl,
 	struct seen *s = seen_find(l, labels_f, fl);
 	const char *mine = arch_name(fl->arch);
 	const char *other = arch_name(fl->arch == ARCH_X64 ? ARCH_ARM64 : ARCH_X64);
-	const char *const implied[] = {"self-hosted", "linux", mine};
+	const char *implied[WORDS_IMPLIED_LABELS];
 	char disp[256], ipath[300], b[VALUE_SHOWN_MAX + 8];
 	struct fy_node *item;
 	void *it = NULL;
 
 	if (!s || !s->ok)
 		return;
+	words_implied_labels(fl->arch, implied);
 	field_display(l, labels_f, fl, disp, sizeof(disp));
 	for (size_t i = 0; i < fl->labels.n && (item = fy_node_sequence_iterate(s->node, &it));
 	     i++) {
@@ -2093,11 +2094,6 @@ const char *config_path(const char *explicit_path)
 	return CONFIG_DEFAULT_PATH;
 }
 
-const char *arch_name(enum arch a)
-{
-	return a == ARCH_ARM64 ? "arm64" : "x64";
-}
-
 const struct config_flavor *config_flavor_find(const struct config *c, const char *name)
 {
 	for (size_t i = 0; c && name && i < c->n_flavors; i++)
@@ -2106,12 +2102,3 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
 	return NULL;
 }
 
-void strv_release(struct strv *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strv){0};
-}

@@ -21,22 +21,15 @@
 
 #include "util/common.h"
 #include "util/buf.h"
+#include "util/strv.h"
+#include "util/words.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/runnerd/runnerd.yaml"
 #define MANAGER_NAME_MAX    50
 
-enum arch { ARCH_X64 = 0, ARCH_ARM64 };
 enum queue_kind { QUEUE_SQLITE = 0, QUEUE_AMQP };
 enum lxd_type { LXD_CONTAINER = 0, LXD_VM };
 enum lxd_bootstrap { LXD_BOOTSTRAP_CLOUD_INIT = 0, LXD_BOOTSTRAP_EXEC };
-
-/* A list of malloc'ed strings; strv_release() frees them all (NULL-safe). */
-struct strv {
-	char **v;
-	size_t n;
-};
-
-void strv_release(struct strv *l);
 
 /* A secret read at load time; value is NULL when not configured. */
 struct secret {
@@ -219,7 +212,6 @@ const char *config_redact_url(const char *url, char *buf, size_t cap);
 /* Which path to load: explicit (-c) > $RUNNERD_CONFIG > CONFIG_DEFAULT_PATH. */
 const char *config_path(const char *explicit_path);
 
-const char *arch_name(enum arch a); /* "x64" / "arm64" */
 const struct config_flavor *config_flavor_find(const struct config *c, const char *name);
 
 #endif

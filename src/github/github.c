@@ -300,13 +300,6 @@ bool github_is_cancelled(const struct github *gh)
 	return atomic_load(&gh->cancelled);
 }
 
-int64_t github_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long github_request_timeout_ms(const struct github *gh)
 {
 	int64_t t = gh->cfg->github.request_timeout;
@@ -501,10 +494,10 @@ static uint32_t rng_next(struct github *gh)
 /* Sleep ms in slices, so that github_cancel() cuts it short; false when cancelled. */
 static bool sleep_unless_cancelled(struct github *gh, long ms)
 {
-	int64_t end = github_now_ms() + ms;
+	int64_t end = clock_mono_ms() + ms;
 
 	for (;;) {
-		int64_t left = end - github_now_ms();
+		int64_t left = end - clock_mono_ms();
 		long slice;
 		struct timespec ts;
 
@@ -695,7 +688,7 @@ static int next_link(struct github *gh, const struct github_call *call, const ch
 /* Time for one more attempt after sleeping delay_ms? */
 static bool time_for_another(int64_t deadline, long delay_ms)
 {
-	return github_now_ms() + delay_ms + GITHUB_MIN_ATTEMPT_MS <= deadline;
+	return clock_mono_ms() + delay_ms + GITHUB_MIN_ATTEMPT_MS <= deadline;
 }
 
 /* The error of a call stopped by github_cancel(). */
@@ -728,7 +721,7 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 	                                 : 10) *
 	                        1000L;
 	const int64_t deadline =
-	        call->deadline > 0 ? call->deadline : github_now_ms() + 2 * (int64_t)timeout_ms;
+	        call->deadline > 0 ? call->deadline : clock_mono_ms() + 2 * (int64_t)timeout_ms;
 	struct httpc_response resp = {0};
 	struct github_etag cached = {0};
 	bool have_cached = false;
@@ -775,7 +768,7 @@ int github_do(struct github *gh, const struct github_call *call, struct github_r
 			if (r < 0)
 				goto out;
 		}
-		left = deadline - github_now_ms();
+		left = deadline - clock_mono_ms();
 		if (left < GITHUB_MIN_ATTEMPT_MS) {
 			r = err_set(e, -ETIMEDOUT,
 			            "%s: no time left within the call's deadline (2 x "

@@ -145,10 +145,10 @@ static int cached_header(struct github *gh, char **ret, struct err *e)
 	return r;
 }
 
-/* Lock refresh_mu, waiting no later than deadline (github_now_ms() time). */
+/* Lock refresh_mu, waiting no later than deadline (clock_mono_ms() time). */
 static int lock_refresh(struct github *gh, int64_t deadline, struct err *e)
 {
-	int64_t left = deadline - github_now_ms();
+	int64_t left = deadline - clock_mono_ms();
 	struct timespec ts;
 	int r;
 

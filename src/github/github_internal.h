@@ -9,6 +9,7 @@
 
 #include "github/github.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/httpc.h"
 
 #include <pthread.h>
@@ -99,7 +100,7 @@ struct github_call {
 	bool conditional;  /* If-None-Match from the ETag cache; 304 -> cached body */
 	bool use_jwt;      /* App JWT instead of the token (installation token exchange) */
 	const int *accept; /* statuses handed back to the caller, 0-terminated; 2xx always */
-	int64_t deadline;  /* github_now_ms() by which all attempts end; 0 = 2 x request_timeout */
+	int64_t deadline;  /* clock_mono_ms() by which all attempts end; 0 = 2 x request_timeout */
 };
 
 struct github_reply {
@@ -110,7 +111,6 @@ struct github_reply {
 };
 
 /* A monotonic clock in milliseconds, for deadlines. */
-int64_t github_now_ms(void);
 /* request_timeout in milliseconds (30 s when unset). */
 long github_request_timeout_ms(const struct github *gh);
 
@@ -145,7 +145,7 @@ int github_auth_load_key(const char *pem, EVP_PKEY **ret, struct err *e);
 int github_auth_jwt(EVP_PKEY *key, int64_t app_id, time_t now, char **ret, struct err *e);
 /*
  * "Authorization: Bearer ..." for the next call (installation token fetched
- * when needed, within deadline: github_now_ms() time).
+ * when needed, within deadline: clock_mono_ms() time).
  */
 int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char **ret,
                        struct err *e);
@@ -186,7 +186,5 @@ int github_json_jobs_page(const char *op, const struct buf *body, struct github_
                           struct err *e);
 /* GitHub's error "message", printable ASCII only, "" when none. */
 void github_json_error_message(const struct buf *body, char *out, size_t cap);
-/* "2024-01-02T03:04:05Z" (or with a +hh:mm offset) -> epoch seconds. */
-int github_json_parse_time(const char *s, time_t *ret);
 
 #endif

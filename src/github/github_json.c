@@ -97,8 +97,10 @@ static int get_time(const char *op, const char *where, json_t *o, const char *ke
 		*ret = 0;
 		return 0;
 	}
-	if (github_json_parse_time(s, ret) < 0)
+	int64_t t;
+	if (clock_parse_rfc3339(s, &t) < 0)
 		return jfail(e, op, where, key, "is not an ISO 8601 time");
+	*ret = (time_t)t;
 	return 0;
 }
 
@@ -628,73 +630,4 @@ void github_json_error_message(const struct buf *body, char *out, size_t cap)
 		out[n] = '\0';
 	}
 	json_decref(j);
-}
-
-static int digits(const char **p, int n, int *ret)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (**p < '0' || **p > '9')
-			return -EINVAL;
-		v = v * 10 + (**p - '0');
-		(*p)++;
-	}
-	*ret = v;
-	return 0;
-}
-
-static int expect(const char **p, char c)
-{
-	if (**p != c)
-		return -EINVAL;
-	(*p)++;
-	return 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's formula). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-int github_json_parse_time(const char *s, time_t *ret)
-{
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	const char *p = s;
-	int64_t t;
-
-	if (digits(&p, 4, &y) < 0 || expect(&p, '-') < 0 || digits(&p, 2, &mo) < 0 ||
-	    expect(&p, '-') < 0 || digits(&p, 2, &d) < 0 || (*p != 'T' && *p != 't') ||
-	    (p++, digits(&p, 2, &h)) < 0 || expect(&p, ':') < 0 || digits(&p, 2, &mi) < 0 ||
-	    expect(&p, ':') < 0 || digits(&p, 2, &sec) < 0)
-		return -EINVAL;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		while (*p >= '0' && *p <= '9')
-			p++;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '+' ? 1 : -1;
-		p++;
-		if (digits(&p, 2, &oh) < 0 || expect(&p, ':') < 0 || digits(&p, 2, &om) < 0)
-			return -EINVAL;
-	} else {
-		return -EINVAL;
-	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-	    oh > 23 || om > 59)
-		return -EINVAL;
-	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-	t -= sign * (oh * 3600 + om * 60);
-	*ret = (time_t)t;
-	return 0;
 }

@@ -13,6 +13,7 @@
 #include "provider/lxd.h"
 #include "runner/runner.h"
 #include "runner/runner_script.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -20,7 +21,6 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/random.h>
-#include <sys/time.h>
 
 #define METRICS_FILE_MAX (64 * 1024)
 #define MAX_PROVIDERS    8
@@ -52,13 +52,6 @@ struct manager {
 	int64_t runner_group_id;       /* resolved once (org scope), 0 until then */
 	char group_error[256];         /* why it did not resolve */
 };
-
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 void manager_report_release(struct manager_report *r)
 {
@@ -96,7 +89,7 @@ static void report_add(struct manager *m, struct manager_report *r, const char *
 
 	/* the action log is best effort: a full disk must not stop cleanup */
 	struct err e = {0};
-	if (store_log_action(m->store, now_ms() / 1000, action, name ? name : "",
+	if (store_log_action(m->store, clock_wall_ms() / 1000, action, name ? name : "",
 	                     reason ? reason : "", outcome ? outcome : "ok", &e) < 0)
 		log_debug("action log: %s", e.msg);
 	if (ok)
@@ -855,7 +848,7 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 	};
 	char dir[PATH_MAX], diag[PATH_MAX], src[PATH_MAX];
 	size_t budget = LOG_TOTAL_MAX, taken = 0;
-	int64_t deadline = now_ms() + LOG_SAVE_BUDGET_MS;
+	int64_t deadline = clock_wall_ms() + LOG_SAVE_BUDGET_MS;
 
 	snprintf(dir, sizeof(dir), "%s/%s", m->cfg->manager.log_dir, name);
 	snprintf(diag, sizeof(diag), "%s/_diag", dir);
@@ -863,14 +856,14 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 		struct strv files = {0};
 		struct err e = {0};
 		if (p->ops->list_files(p, name, diag_dirs[d], &files, &e) < 0) {
-			provider_strv_release(&files);
+			strv_release(&files);
 			continue;
 		}
 		for (size_t i = 0; i < files.n && taken < LOG_DIAG_FILES_MAX; i++) {
 			/* names from the instance: plain file names only */
 			if (strchr(files.v[i], '/') || files.v[i][0] == '.')
 				continue;
-			if (now_ms() > deadline || m->cancel)
+			if (clock_wall_ms() > deadline || m->cancel)
 				break;
 			snprintf(src, sizeof(src), "%s/%s", diag_dirs[d], files.v[i]);
 			save_one_log(m, p, name, src, diag, files.v[i], &budget);
@@ -879,11 +872,11 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 		if (files.n > LOG_DIAG_FILES_MAX)
 			log_warn("logs %s: %s holds %zu files, saved %zu", name, diag_dirs[d],
 			         files.n, taken);
-		provider_strv_release(&files);
+		strv_release(&files);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(singles) && now_ms() <= deadline && !m->cancel; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(singles) && clock_wall_ms() <= deadline && !m->cancel; i++)
 		save_one_log(m, p, name, singles[i].src, dir, singles[i].dst, &budget);
-	if (now_ms() > deadline)
+	if (clock_wall_ms() > deadline)
 		log_warn("logs %s: stopped after %d s, some logs were not saved", name,
 		         LOG_SAVE_BUDGET_MS / 1000);
 	log_info("logs of %s saved in %s", name, dir);
@@ -1152,7 +1145,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	str_copy(row.flavor, f->name, sizeof(row.flavor));
 	str_copy(row.provider, f->provider, sizeof(row.provider));
 	row.phase = PHASE_CREATING;
-	row.created_at = now_ms() / 1000;
+	row.created_at = clock_wall_ms() / 1000;
 	row.cloud_state = CLOUD_CREATED;
 	row.github_state = GH_ABSENT;
 	r = store_instance_put(m->store, &row, &e);
@@ -1239,7 +1232,7 @@ out:
 	github_jit_release(&jit);
 	buf_wipe(&env);
 	buf_release(&script);
-	runner_labels_release(&labels);
+	strv_release(&labels);
 }
 
 /*
@@ -1262,7 +1255,7 @@ static void do_adopt(struct exec_ctx *x, const struct action *a)
 	                        : "",
 	         sizeof(row.provider));
 	row.phase = PHASE_CREATED;
-	row.created_at = a->created_at > 0 ? a->created_at : now_ms() / 1000;
+	row.created_at = a->created_at > 0 ? a->created_at : clock_wall_ms() / 1000;
 	row.cloud_state = a->cloud;
 	r = store_instance_put(x->m->store, &row, &e);
 	report_add(x->m, x->rep, "adopt", a->name, a->flavor, "", r == 0, r == 0 ? "ok" : e.msg);
@@ -1345,9 +1338,9 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 		                ? config_flavor_find(m->cfg, plan->actions[i].flavor)
 		                : NULL;
 		if (f && strcmp(f->provider, "local") != 0)
-			refresh_downloads(m, now_ms() / 1000);
+			refresh_downloads(m, clock_wall_ms() / 1000);
 		else if (f)
-			fetch_runner_bin(m, now_ms() / 1000);
+			fetch_runner_bin(m, clock_wall_ms() / 1000);
 	}
 	x.tasks = calloc(n, sizeof(*x.tasks));
 	if (!x.tasks)
@@ -1383,7 +1376,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
-	rep->started_at = now_ms();
+	rep->started_at = clock_wall_ms();
 	now = rep->started_at / 1000;
 	pthread_mutex_lock(&m->pass_lock);
 	r = observe(m, &o, rep, now);
@@ -1411,7 +1404,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 out:
 	observation_release(&o);
 	pthread_mutex_unlock(&m->pass_lock);
-	rep->finished_at = now_ms();
+	rep->finished_at = clock_wall_ms();
 	return r;
 }
 

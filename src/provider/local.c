@@ -19,6 +19,7 @@
  */
 #include "util/common.h"
 #include "provider/local.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
@@ -97,13 +98,6 @@ struct proc_info {
 	pid_t session;
 	uint64_t starttime;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int path_join(char *out, size_t cap, const char *a, const char *b, const char *suffix)
 {
@@ -956,11 +950,11 @@ static _Noreturn void child_a(struct spawn_plan *pl)
 static int spawn_read(int fd, int timeout_ms, struct spawn_msg *ret)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	ssize_t n;
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		int r;
 		if (left <= 0)
 			return -ETIMEDOUT;
@@ -1209,14 +1203,14 @@ static bool stop_gone(const struct stop_ctx *c)
 
 static bool stop_wait(const struct stop_ctx *c, int64_t timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	for (;;) {
 		struct pollfd pfd = {.fd = c->pidfd, .events = POLLIN};
 		int64_t left;
 
 		if (stop_gone(c))
 			return true;
-		left = deadline - now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return false;
 		if (c->pidfd < 0 || pidfd_exited(c->pidfd)) {
@@ -2157,12 +2151,12 @@ static int local_list_files(struct provider *p, const char *name, const char *di
 		r = err_set(e, -errno, "list files %s: %s: %s", name, dir, strerror(errno));
 		goto out;
 	}
-	provider_strv_release(ret);
+	strv_release(ret);
 	*ret = out;
 	out.v = NULL;
 	out.n = 0;
 out:
-	provider_strv_release(&out);
+	strv_release(&out);
 	closedir(d);
 	return r;
 }

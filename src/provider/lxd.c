@@ -11,6 +11,7 @@
  */
 #include "util/common.h"
 #include "provider/lxd.h"
+#include "util/clock.h"
 #include "util/httpc.h"
 #include "util/strutil.h"
 
@@ -148,13 +149,6 @@ static void answer_release(struct lxd_answer *a)
 {
 	json_decref(a->root);
 	memset(a, 0, sizeof(*a));
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(long ms)
@@ -397,14 +391,14 @@ out:
 static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, const char *what,
                     json_t **ret_op, struct err *e)
 {
-	int64_t deadline = now_ms() + timeout_s * 1000;
+	int64_t deadline = clock_mono_ms() + timeout_s * 1000;
 	char path[128], query[48];
 	int r;
 
 	snprintf(path, sizeof(path), "/1.0/operations/%s/wait", id);
 	for (;;) {
 		struct lxd_answer a = {0};
-		int64_t left = deadline - now_ms(), t0 = now_ms();
+		int64_t left = deadline - clock_mono_ms(), t0 = clock_mono_ms();
 		json_int_t sc;
 
 		if (left <= 0) {
@@ -449,7 +443,7 @@ static int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cance
 		}
 		answer_release(&a);
 		/* Still running: LXD answered before its timeout; do not spin. */
-		if (now_ms() - t0 < LXD_POLL_MS)
+		if (clock_mono_ms() - t0 < LXD_POLL_MS)
 			sleep_ms(LXD_POLL_MS);
 	}
 }
@@ -499,58 +493,6 @@ static enum cloud_state state_of(const char *status)
 	return CLOUD_UNKNOWN;
 }
 
-static int digits(const char *s, int n, int *ret)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (s[i] - '0');
-	}
-	*ret = v;
-	return 0;
-}
-
-/* RFC 3339 ("2024-05-01T10:00:00.123456789Z", or with +hh:mm) -> epoch; 0 when unknown. */
-static time_t parse_time(const char *s)
-{
-	struct tm tm = {0};
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	const char *p;
-	time_t t;
-
-	if (!s || strlen(s) < 20 || digits(s, 4, &y) < 0 || s[4] != '-' ||
-	    digits(s + 5, 2, &mo) < 0 || s[7] != '-' || digits(s + 8, 2, &d) < 0 ||
-	    (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) < 0 || s[13] != ':' ||
-	    digits(s + 14, 2, &mi) < 0 || s[16] != ':' || digits(s + 17, 2, &sec) < 0)
-		return 0;
-	p = s + 19;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && digits(p + 1, 2, &oh) == 0 && p[3] == ':' &&
-	           digits(p + 4, 2, &om) == 0) {
-		sign = *p == '-' ? -1 : 1;
-		p += 6;
-	} else {
-		return 0;
-	}
-	if (*p || y < 1971 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return 0; /* LXD's "never" is year 1 */
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return 0;
-	return t - sign * (oh * 3600 + om * 60);
-}
-
 /*
  * An instance object -> *ret; *ret_owner is its user.runnerd.manager (NULL
  * when absent or not a string). -EBADMSG when a field has the wrong type.
@@ -573,7 +515,11 @@ static int instance_parse(const json_t *o, struct instance *ret, const char **re
 	if (flavor && strlen(flavor) < sizeof(in.flavor))
 		str_copy(in.flavor, flavor, sizeof(in.flavor));
 	in.state = state_of(status);
-	in.created_at = parse_time(created);
+	in.created_at = 0;
+	/* LXD's "never" is year 1: only a plausible time is a creation time */
+	int64_t t;
+	if (created && clock_parse_rfc3339(created, &t) == 0 && t > 365 * 86400)
+		in.created_at = (time_t)t;
 	*ret_owner = jstr(config, LXD_KEY_MANAGER);
 	*ret = in;
 	return 0;
@@ -765,7 +711,7 @@ static int instance_remove(struct lxd *l, const char *name, bool graceful, struc
 	struct buf path = BUF_INIT(512);
 	char what[INSTANCE_NAME_MAX + 16];
 	int64_t limit = l->op_timeout < LXD_RETRY_S ? l->op_timeout : LXD_RETRY_S;
-	int64_t deadline = now_ms() + limit * 1000;
+	int64_t deadline = clock_mono_ms() + limit * 1000;
 	int r = 0, act = 0;
 
 	if (path_of(&path, "instances", name, NULL) < 0)
@@ -791,7 +737,7 @@ static int instance_remove(struct lxd *l, const char *name, bool graceful, struc
 			break;
 		}
 		answer_release(&a);
-		if (now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			if (r == 0 && act >= 0)
 				r = err_set(e, -EIO,
 				            "lxd: delete %s: still there after %" PRId64 "s", name,
@@ -811,7 +757,7 @@ static int instance_remove(struct lxd *l, const char *name, bool graceful, struc
 				break;
 			}
 			if (graceful && i == 0) /* the retries' time starts after it */
-				deadline = now_ms() + limit * 1000;
+				deadline = clock_mono_ms() + limit * 1000;
 			if (act < 0)
 				continue;
 		}
@@ -1198,7 +1144,7 @@ static const char lxd_listdir_script[] =
 /* Did a read from name time out lately? Then its files are not read again for a while. */
 static bool stuck_is(struct lxd *l, const char *name)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	bool hit = false;
 
 	pthread_mutex_lock(&l->stuck_lock);
@@ -1222,7 +1168,7 @@ static void stuck_mark(struct lxd *l, const char *name)
 			k = i; /* the free or oldest slot */
 	}
 	str_copy(l->stuck[k].name, name, sizeof(l->stuck[k].name));
-	l->stuck[k].until_ms = now_ms() + LXD_STUCK_S * 1000;
+	l->stuck[k].until_ms = clock_mono_ms() + LXD_STUCK_S * 1000;
 	pthread_mutex_unlock(&l->stuck_lock);
 }
 
@@ -1418,20 +1364,6 @@ static bool entry_name_ok(const char *s)
 	return true;
 }
 
-static int strv_push(struct strv *v, const char *s, size_t n)
-{
-	char **nv = realloc(v->v, (v->n + 2) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	v->v = nv;
-	v->v[v->n] = strndup(s, n);
-	v->v[v->n + 1] = NULL;
-	if (!v->v[v->n])
-		return -ENOMEM;
-	v->n++;
-	return 0;
-}
-
 /* Names in the listing script's output, one a line, into *out. */
 static int listing_parse(const struct buf *b, const char *full, const char *name, struct strv *out,
                          struct err *e)
@@ -1450,7 +1382,7 @@ static int listing_parse(const struct buf *b, const char *full, const char *name
 					return err_set(e, -E2BIG,
 					               "lxd: %s in %s: more than %d files", full,
 					               name, LXD_FILES_MAX);
-				if (strv_push(out, ent, n) < 0)
+				if (strv_push_n(out, ent, n) < 0)
 					return err_set(e, -ENOMEM, "lxd: out of memory");
 			}
 		}
@@ -1517,7 +1449,7 @@ static int listing_api(struct lxd *l, const char *name, const char *full, struct
 		}
 		if (strcmp(etype, "file") != 0)
 			continue;
-		if (strv_push(out, ent, strlen(ent)) < 0) {
+		if (strv_push(out, ent) < 0) {
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
 			goto out;
 		}
@@ -1565,12 +1497,12 @@ static int lxd_list_files(struct provider *p, const char *name, const char *dir,
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
 	}
 	if (r == 0) {
-		provider_strv_release(ret);
+		strv_release(ret);
 		*ret = v;
 		v.v = NULL;
 		v.n = 0;
 	}
-	provider_strv_release(&v);
+	strv_release(&v);
 	buf_release(&out);
 	return r;
 }
@@ -1690,7 +1622,7 @@ static int instance_populate(struct lxd *l, const struct instance_spec *spec, st
 static int instance_exec_wait(struct lxd *l, const char *name, struct err *e)
 {
 	static const char *const probe[] = {"/bin/sh", "-c", "exit 0", NULL};
-	int64_t deadline = now_ms() + l->op_timeout * 1000;
+	int64_t deadline = clock_mono_ms() + l->op_timeout * 1000;
 	int r, rc = -1;
 
 	for (;;) {
@@ -1698,7 +1630,7 @@ static int instance_exec_wait(struct lxd *l, const char *name, struct err *e)
 		r = instance_exec(l, name, probe, LXD_EXEC_TIMEOUT, &rc, &e2);
 		if (r == 0 && rc == 0)
 			return 0;
-		if (now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			if (r < 0 && e)
 				*e = e2;
 			else

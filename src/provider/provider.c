@@ -9,7 +9,6 @@
 #include "provider/local.h"
 #include "provider/lxd.h"
 #include "provider/memory.h"
-#include "util/strutil.h"
 
 struct provider_backend {
 	const char *name;
@@ -46,54 +45,6 @@ void provider_free(struct provider *p)
 		p->ops->free(p);
 }
 
-const char *cloud_state_name(enum cloud_state s)
-{
-	switch (s) {
-	case CLOUD_CREATED:
-		return "created";
-	case CLOUD_ACTIVE:
-		return "active";
-	case CLOUD_STOPPED:
-		return "stopped";
-	case CLOUD_ERROR:
-		return "error";
-	case CLOUD_DELETED:
-		return "deleted";
-	case CLOUD_UNKNOWN:
-		break;
-	}
-	return "unknown";
-}
-
-const char *health_name(enum health h)
-{
-	switch (h) {
-	case HEALTH_HEALTHY:
-		return "healthy";
-	case HEALTH_UNHEALTHY:
-		return "unhealthy";
-	case HEALTH_UNKNOWN:
-		break;
-	}
-	return "unknown";
-}
-
-enum health health_from_state(enum cloud_state s)
-{
-	switch (s) {
-	case CLOUD_ACTIVE:
-		return HEALTH_HEALTHY;
-	case CLOUD_STOPPED:
-	case CLOUD_ERROR:
-	case CLOUD_DELETED:
-		return HEALTH_UNHEALTHY;
-	case CLOUD_CREATED:
-	case CLOUD_UNKNOWN:
-		break;
-	}
-	return HEALTH_UNKNOWN;
-}
-
 int instance_list_add(struct instance_list *l, const struct instance *in)
 {
 	if (l->n == l->cap) {
@@ -120,9 +71,4 @@ void instance_list_release(struct instance_list *l)
 	l->v = NULL;
 	l->n = 0;
 	l->cap = 0;
-}
-
-void provider_strv_release(struct strv *l)
-{
-	strv_release(l);
 }

@@ -16,23 +16,9 @@
 #include "util/common.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/strv.h"
+#include "util/words.h"
 #include "config/config.h"
-
-#define INSTANCE_NAME_MAX 64 /* 63 characters + NUL (LXD's limit) */
-
-enum cloud_state {
-	CLOUD_CREATED = 0, /* being built, not yet running */
-	CLOUD_ACTIVE,      /* running */
-	CLOUD_STOPPED,     /* ended (the runner exited, or stopped behind our back) */
-	CLOUD_ERROR,
-	CLOUD_DELETED,
-	CLOUD_UNKNOWN,
-};
-
-enum health { HEALTH_UNKNOWN = 0, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
-
-const char *cloud_state_name(enum cloud_state s);
-const char *health_name(enum health h);
 
 struct instance {
 	char name[INSTANCE_NAME_MAX];
@@ -53,11 +39,6 @@ struct instance_list {
 
 int instance_list_add(struct instance_list *l, const struct instance *in);
 void instance_list_release(struct instance_list *l);
-/* Free every string of l and its array (list_files results); NULL-safe. */
-void provider_strv_release(struct strv *l);
-/* Map a cloud state to health as every provider does: active -> healthy,
- * stopped/error/deleted -> unhealthy, created/unknown -> unknown. */
-enum health health_from_state(enum cloud_state s);
 
 /* What create() needs. The strings belong to the caller. */
 struct instance_spec {
@@ -109,7 +90,7 @@ struct provider_ops {
 	 * safety rules; not recursive, no symlinks. -ENOENT when the directory
 	 * is missing, -ENOTDIR (or -EINVAL) when it is not a directory. On
 	 * success *ret holds the names (old contents released): release with
-	 * provider_strv_release().
+	 * strv_release().
 	 */
 	int (*list_files)(struct provider *p, const char *name, const char *dir, struct strv *ret,
 	                  struct err *e);

@@ -9,31 +9,14 @@
 #include "util/strutil.h"
 #include "runner/runner.h"
 
-const char *runner_arch_label(enum arch a)
-{
-	return a == ARCH_ARM64 ? "arm64" : "x64";
-}
-
-void runner_labels_release(struct strv *l)
-{
-	strv_release(l);
-}
-
-static bool strv_has_ci(const struct strv *l, const char *s)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcasecmp(l->v[i], s) == 0)
-			return true;
-	return false;
-}
-
 int runner_labels(const struct config_flavor *flavor, struct strv *ret)
 {
-	const char *implied[] = {"self-hosted", "linux", runner_arch_label(flavor->arch)};
+	const char *implied[WORDS_IMPLIED_LABELS];
 	size_t total = ARRAY_SIZE(implied) + flavor->labels.n;
 	struct strv l = {NULL, 0};
 	int r = 0;
 
+	words_implied_labels(flavor->arch, implied);
 	l.v = calloc(total, sizeof(*l.v));
 	if (!l.v)
 		return -ENOMEM;
@@ -44,7 +27,7 @@ int runner_labels(const struct config_flavor *flavor, struct strv *ret)
 			r = -EINVAL;
 			goto out;
 		}
-		if (strv_has_ci(&l, s))
+		if (strv_contains(&l, s, true))
 			continue;
 		l.v[l.n] = strdup(s);
 		if (!l.v[l.n]) {
@@ -53,12 +36,12 @@ int runner_labels(const struct config_flavor *flavor, struct strv *ret)
 		}
 		l.n++;
 	}
-	runner_labels_release(ret);
+	strv_release(ret);
 	*ret = l;
 	l.v = NULL;
 	l.n = 0;
 out:
-	runner_labels_release(&l);
+	strv_release(&l);
 	return r;
 }
 

@@ -11,19 +11,15 @@
 #include "util/buf.h"
 #include "config/config.h"
 
-/* "x64" / "arm64": the label GitHub gives the architecture. */
-const char *runner_arch_label(enum arch a);
-
 /*
  * The labels a runner of this flavor is registered with: self-hosted, linux,
  * the arch label, then the flavor's labels in config order, without
  * duplicates (compared case-insensitively; the first spelling is kept).
- * *ret is replaced on success (release with runner_labels_release), untouched
+ * *ret is replaced on success (release with strv_release), untouched
  * on failure. -EINVAL for an empty label or one with a ',' (config.sh takes
  * the labels as one comma-separated list), -ENOMEM.
  */
 int runner_labels(const struct config_flavor *flavor, struct strv *ret);
-void runner_labels_release(struct strv *l);
 
 /*
  * Append s to out as one POSIX shell word: single quotes, each ' written as

@@ -760,7 +760,7 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 	if (r < 0)
 		r = err_set(e, r, "runner script: too large");
 out:
-	runner_labels_release(&labels);
+	strv_release(&labels);
 	buf_release(&b);
 	return r;
 }

@@ -126,35 +126,10 @@ static const char *const phase_names[] = {
         [PHASE_DELETING] = "deleting",
 };
 
-static const char *const github_state_names[] = {
-        [GH_ABSENT] = "absent",   [GH_IDLE] = "idle",       [GH_BUSY] = "busy",
-        [GH_OFFLINE] = "offline", [GH_UNKNOWN] = "unknown",
-};
-
-/* The store's own spelling of the provider's enums (the provider module,
- * which owns cloud_state_name/health_name, comes after the store). */
-static const char *const cloud_names[] = {
-        [CLOUD_CREATED] = "created", [CLOUD_ACTIVE] = "active",   [CLOUD_STOPPED] = "stopped",
-        [CLOUD_ERROR] = "error",     [CLOUD_DELETED] = "deleted", [CLOUD_UNKNOWN] = "unknown",
-};
-
-static const char *const health_names[] = {
-        [HEALTH_UNKNOWN] = "unknown",
-        [HEALTH_HEALTHY] = "healthy",
-        [HEALTH_UNHEALTHY] = "unhealthy",
-};
-
 const char *store_phase_name(enum store_phase p)
 {
 	if ((unsigned)p < ARRAY_SIZE(phase_names))
 		return phase_names[p];
-	return "invalid";
-}
-
-const char *github_state_name(enum github_state s)
-{
-	if ((unsigned)s < ARRAY_SIZE(github_state_names))
-		return github_state_names[s];
 	return "invalid";
 }
 
@@ -490,9 +465,9 @@ int store_instance_put(struct store *s, const struct store_instance *in, struct 
 		return err_set(e, -EINVAL,
 		               "state store: instance with an empty or unterminated field");
 	if ((unsigned)in->phase >= ARRAY_SIZE(phase_names) ||
-	    (unsigned)in->cloud_state >= ARRAY_SIZE(cloud_names) ||
-	    (unsigned)in->github_state >= ARRAY_SIZE(github_state_names) ||
-	    (unsigned)in->health >= ARRAY_SIZE(health_names))
+	    (unsigned)in->cloud_state >= CLOUD_STATE_COUNT ||
+	    (unsigned)in->github_state >= GITHUB_STATE_COUNT ||
+	    (unsigned)in->health >= HEALTH_COUNT)
 		return err_set(e, -EINVAL, "state store: %s: state out of range", in->name);
 
 	pthread_mutex_lock(&s->mu);
@@ -505,11 +480,11 @@ int store_instance_put(struct store *s, const struct store_instance *in, struct 
 	bind_text(st, 4, in->provider_id);
 	bind_text(st, 5, phase_names[in->phase]);
 	sqlite3_bind_int64(st, 6, in->created_at);
-	bind_text(st, 7, cloud_names[in->cloud_state]);
+	bind_text(st, 7, cloud_state_name(in->cloud_state));
 	sqlite3_bind_int64(st, 8, in->runner_id);
 	sqlite3_bind_int(st, 9, in->seen_on_github ? 1 : 0);
-	bind_text(st, 10, github_state_names[in->github_state]);
-	bind_text(st, 11, health_names[in->health]);
+	bind_text(st, 10, github_state_name(in->github_state));
+	bind_text(st, 11, health_name(in->health));
 	sqlite3_bind_int64(st, 12, in->last_seen);
 	sqlite3_bind_int64(st, 13, in->busy_since);
 	r = stmt_exec(s, st, e, "put instance");
@@ -548,9 +523,9 @@ static int row_to_instance(sqlite3_stmt *st, struct store_instance *ret)
 	    column_copy(st, 3, in.provider_id, sizeof(in.provider_id)) < 0)
 		return -EBADMSG;
 	phase = column_enum(st, 4, phase_names, ARRAY_SIZE(phase_names));
-	cloud = column_enum(st, 6, cloud_names, ARRAY_SIZE(cloud_names));
-	gh = column_enum(st, 9, github_state_names, ARRAY_SIZE(github_state_names));
-	health = column_enum(st, 10, health_names, ARRAY_SIZE(health_names));
+	cloud = cloud_state_from_name((const char *)sqlite3_column_text(st, 6));
+	gh = github_state_from_name((const char *)sqlite3_column_text(st, 9));
+	health = health_from_name((const char *)sqlite3_column_text(st, 10));
 	if (phase < 0 || cloud < 0 || gh < 0 || health < 0)
 		return -EBADMSG;
 	in.phase = (enum store_phase)phase;

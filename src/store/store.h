@@ -14,7 +14,7 @@
 
 #include "util/common.h"
 #include "util/err.h"
-#include "provider/provider.h"
+#include "util/words.h"
 
 struct store;
 
@@ -24,16 +24,13 @@ enum store_phase {
 	PHASE_DELETING,     /* a delete was decided; the row goes when it is done */
 };
 
-enum github_state { GH_ABSENT = 0, GH_IDLE, GH_BUSY, GH_OFFLINE, GH_UNKNOWN };
-
 const char *store_phase_name(enum store_phase p);
-const char *github_state_name(enum github_state s);
 
 struct store_instance {
 	char name[INSTANCE_NAME_MAX];
-	char flavor[64];
-	char provider[32];
-	char provider_id[128];
+	char flavor[FLAVOR_NAME_MAX];
+	char provider[PROVIDER_NAME_MAX];
+	char provider_id[PROVIDER_ID_MAX];
 	enum store_phase phase;
 	int64_t created_at; /* unix seconds: when the name was reserved */
 	enum cloud_state cloud_state;

@@ -735,10 +735,10 @@ static void test_pull(struct provider *p, const char *a)
 	      r, e.msg, v.n);
 	for (size_t i = 0; i < v.n; i++)
 		printf("#   %s\n", v.v[i]);
-	provider_strv_release(&v);
+	strv_release(&v);
 	r = p->ops->list_files(p, a, "/opt/runnerd/_diag", &v, &e);
 	CHECK(r == 0 && v.n == 3, "list_files with an absolute path (%d)", r);
-	provider_strv_release(&v);
+	strv_release(&v);
 	r = p->ops->list_files(p, a, "_diag/fifo.log", &v, &e);
 	CHECK(r == -ENOTDIR && !v.v, "list_files of a FIFO: -ENOTDIR, at once (%d %s)", r, e.msg);
 	r = p->ops->list_files(p, a, "_diag/leak.log", &v, &e);
@@ -815,7 +815,7 @@ static void test_stopped(struct provider *p, const char *b)
 	      "stopped: list_files leaves out the directory and the symlink (LXD calls the FIFO a "
 	      "file) (%d %s, %zu)",
 	      r, e.msg, v.n);
-	provider_strv_release(&v);
+	strv_release(&v);
 	r = p->ops->list_files(p, b, "m2/fifo", &v, &e);
 	CHECK(r == -ENOTDIR, "stopped: list_files of a FIFO: -ENOTDIR (%d %s)", r, e.msg);
 	int64_t t0 = mono_ms();

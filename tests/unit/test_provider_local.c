@@ -1175,7 +1175,7 @@ static void test_local_list_files(void **state)
 	assert_int_equal(v.n, 2);
 	assert_true(strv_has(&v, "Runner_1.log"));
 	assert_true(strv_has(&v, "Worker_2.log"));
-	provider_strv_release(&v);
+	strv_release(&v);
 	assert_int_equal(lp->ops->list_files(lp, a, "etcl", &v, &e), -ENOTDIR);
 	assert_int_equal(lp->ops->list_files(lp, a, "ready", &v, &e), -ENOTDIR);
 	assert_int_equal(lp->ops->list_files(lp, a, "missing", &v, &e), -ENOENT);
@@ -1186,8 +1186,8 @@ static void test_local_list_files(void **state)
 	assert_true(strv_has(&v, "startup.sh") || strv_has(&v, "ready"));
 	assert_false(strv_has(&v, "etcl"));
 	assert_false(strv_has(&v, "_diag"));
-	provider_strv_release(&v);
-	provider_strv_release(NULL);
+	strv_release(&v);
+	strv_release(NULL);
 	delete_ok(a);
 }
 

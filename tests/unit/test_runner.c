@@ -399,11 +399,11 @@ static void test_labels(void **state)
 	f.flavor.labels.n = 0;
 	assert_int_equal(runner_labels(&f.flavor, &l), 0);
 	assert_int_equal(l.n, 3);
-	runner_labels_release(&l);
-	runner_labels_release(&l);
-	runner_labels_release(NULL);
-	assert_string_equal(runner_arch_label(ARCH_X64), "x64");
-	assert_string_equal(runner_arch_label(ARCH_ARM64), "arm64");
+	strv_release(&l);
+	strv_release(&l);
+	strv_release(NULL);
+	assert_string_equal(arch_name(ARCH_X64), "x64");
+	assert_string_equal(arch_name(ARCH_ARM64), "arm64");
 }
 
 static void expect_url(const char *api, const char *path, const char *want)

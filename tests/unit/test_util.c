@@ -7,6 +7,9 @@
 
 #include "util/common.h"
 #include "util/buf.h"
+#include "util/clock.h"
+#include "util/strv.h"
+#include "util/words.h"
 #include "util/err.h"
 #include "util/strutil.h"
 
@@ -106,6 +109,69 @@ static void test_names(void **state)
 	assert_true(name_is_owned("ci-east", "ci-east-0123456789ab"));
 }
 
+/* One RFC 3339 parser for GitHub's and LXD's times: strict, offsets applied. */
+static void test_rfc3339(void **state)
+{
+	int64_t t = 0;
+
+	assert_int_equal(clock_parse_rfc3339("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 0);
+	assert_int_equal(clock_parse_rfc3339("2000-03-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 951868800);
+	assert_int_equal(clock_parse_rfc3339("2024-02-29T23:59:59-00:30", &t), 0);
+	assert_int_equal(t, 1709251199 + 1800);
+	t = 5;
+	assert_int_equal(clock_parse_rfc3339("2024-02-29 23:59:59Z", &t), -EINVAL);
+	assert_int_equal(clock_parse_rfc3339("2024-13-01T00:00:00Z", &t), -EINVAL);
+	assert_int_equal(clock_parse_rfc3339("2024-01-01T00:00:00", &t), -EINVAL);
+	assert_int_equal(clock_parse_rfc3339("2024-01-01T00:00:00Zjunk", &t), -EINVAL);
+	assert_int_equal(t, 5);
+	assert_int_equal(clock_parse_rfc3339("2024-01-01T00:00:00.5", &t), -EINVAL);
+	assert_int_equal(clock_parse_rfc3339("2024-01-01T00:00:00.123456789Z", &t), 0);
+	assert_int_equal(t, 1704067200);
+	assert_int_equal(clock_parse_rfc3339(NULL, &t), -EINVAL);
+}
+
+static void test_strv(void **state)
+{
+	struct strv l = {0};
+
+	assert_int_equal(strv_push(&l, "Linux"), 0);
+	assert_int_equal(strv_push_n(&l, "x64abc", 3), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[1], "x64");
+	assert_true(strv_contains(&l, "linux", true));
+	assert_false(strv_contains(&l, "linux", false));
+	assert_false(strv_contains(&l, "arm64", true));
+	strv_release(&l);
+	assert_null(l.v);
+	assert_int_equal(l.n, 0);
+	strv_release(NULL);
+}
+
+/* The shared words: every state has one spelling, and it reads back. */
+static void test_words(void **state)
+{
+	const char *implied[WORDS_IMPLIED_LABELS];
+
+	for (int i = 0; i < CLOUD_STATE_COUNT; i++)
+		assert_int_equal(cloud_state_from_name(cloud_state_name(i)), i);
+	for (int i = 0; i < GITHUB_STATE_COUNT; i++)
+		assert_int_equal(github_state_from_name(github_state_name(i)), i);
+	for (int i = 0; i < HEALTH_COUNT; i++)
+		assert_int_equal(health_from_name(health_name(i)), i);
+	assert_string_equal(cloud_state_name(CLOUD_STATE_COUNT), "invalid");
+	assert_int_equal(cloud_state_from_name("running"), -1);
+	assert_int_equal(github_state_from_name(NULL), -1);
+	assert_int_equal(health_from_state(CLOUD_ACTIVE), HEALTH_HEALTHY);
+	assert_int_equal(health_from_state(CLOUD_STOPPED), HEALTH_UNHEALTHY);
+	assert_int_equal(health_from_state(CLOUD_CREATED), HEALTH_UNKNOWN);
+	words_implied_labels(ARCH_ARM64, implied);
+	assert_string_equal(implied[0], "self-hosted");
+	assert_string_equal(implied[1], "linux");
+	assert_string_equal(implied[2], "arm64");
+}
+
 static void test_err(void **state)
 {
 	struct err e = {0};
@@ -122,7 +188,8 @@ int main(void)
 	        cmocka_unit_test(test_buf_bound),  cmocka_unit_test(test_buf_json_string),
 	        cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_parse_duration),
 	        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_names),
-	        cmocka_unit_test(test_err),
+	        cmocka_unit_test(test_err),        cmocka_unit_test(test_rfc3339),
+	        cmocka_unit_test(test_strv),       cmocka_unit_test(test_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
