@@ -112,7 +112,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* their N instances in the memory provider */
-	if (memory_new(cfg, &mem, &e) < 0 || store_open(cfg->manager.state_dir, &store, &e) < 0 ||
+	if (memory_new("local", "bench", &mem, &e) < 0 ||
+	    store_open(cfg->manager.state_dir, &store, &e) < 0 ||
 	    github_new(cfg, NULL, &gh, &e) < 0)
 		goto out;
 	for (size_t i = 0; i < (size_t)n; i++) {
@@ -123,8 +124,7 @@ int main(int argc, char **argv)
 		snprintf(in.flavor, sizeof(in.flavor), "small");
 		memory_add(mem, &in);
 	}
-	const char *pnames[] = {"local"};
-	if (manager_new(cfg, store, gh, &mem, pnames, 1, &m, &e) < 0)
+	if (manager_new(cfg, store, gh, &mem, 1, &m, &e) < 0)
 		goto out;
 
 	/* warm-up: adopt the instances, record what GitHub shows (not measured) */
@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 		double t1 = cpu_seconds();
 		store_instance_list(store, &sl, &e);
 		double t2 = cpu_seconds();
-		mem->ops->list(mem, "bench", &il, &e);
+		provider_list(mem, &il, &e);
 		double t3 = cpu_seconds();
 		printf("         of which: github list %.1f ms, store read %.1f ms, provider list "
 		       "%.1f ms, "

@@ -30,6 +30,8 @@ _Static_assert(sizeof(enum arch) == sizeof(int), "enum arch is not int-sized");
 _Static_assert(sizeof(enum queue_kind) == sizeof(int), "enum queue_kind is not int-sized");
 _Static_assert(sizeof(enum lxd_type) == sizeof(int), "enum lxd_type is not int-sized");
 _Static_assert(sizeof(enum lxd_bootstrap) == sizeof(int), "enum lxd_bootstrap is not int-sized");
+/* A map item's key is the first member of its struct (free_scope, scope_prefix). */
+_Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name is not first");
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* an operator's file; anything larger is a mistake */
 #define ERRORS_MAX      200           /* enough to fix a file; bounded for a hostile one */
@@ -37,6 +39,7 @@ _Static_assert(sizeof(enum lxd_bootstrap) == sizeof(int), "enum lxd_bootstrap is
 #define SIZE_MIN        (1LL << 20)
 #define SIZE_MAX_BYTES  (1LL << 50)
 #define VALUE_SHOWN_MAX 40 /* how much of a (non-secret) value a message quotes */
+#define PROVIDERS_MAX   64
 
 /* ---- validators of single strings ---- */
 
@@ -177,6 +180,16 @@ static bool check_flavor_name(const char *s, char *msg, size_t cap)
 	return false;
 }
 
+static bool check_provider_name(const char *s, char *msg, size_t cap)
+{
+	if (name_is_valid(s, PROVIDER_NAME_MAX - 1))
+		return true;
+	snprintf(msg, cap,
+	         "must be 1-%d characters of a-z, 0-9 and '-', not starting or ending with '-'",
+	         PROVIDER_NAME_MAX - 1);
+	return false;
+}
+
 static bool check_user(const char *s, char *msg, size_t cap)
 {
 	size_t n = strlen(s);
@@ -291,7 +304,8 @@ bad:
 /* ---- the table ---- */
 
 static const char *const arch_names[] = {"x64", "arm64", NULL};
-static const char *const provider_names[] = {"local", "lxd", "openstack", "external", NULL};
+/* A type is here once its keys are in the table below (and its backend is built). */
+const char *const config_provider_types[] = {"local", "lxd", NULL};
 static const char *const lxd_type_names[] = {"container", "virtual-machine", NULL};
 static const char *const lxd_bootstrap_names[] = {"cloud-init", "exec", NULL};
 static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
@@ -299,6 +313,7 @@ static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
 #define R(m)   offsetof(struct config, m)
 #define FL(m)  offsetof(struct config_flavor, m)
 #define SSH(m) offsetof(struct config_ssh_debug, m)
+#define PV(m)  offsetof(struct config_provider, m)
 #define SECTION(p, ...)                                                                            \
 	{                                                                                          \
 		.path = p, .type = CONFIG_T_SECTION, __VA_ARGS__                                   \
@@ -365,7 +380,7 @@ const struct config_field config_fields[] = {
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "name", .type = CONFIG_T_STR, .off = FL(name),
 	 .flags = CONFIG_F_REQUIRED, .check = check_flavor_name},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "provider", .type = CONFIG_T_STR,
-	 .off = FL(provider), .def = "local", .names = provider_names},
+	 .off = FL(provider), .def = "local", .check = check_provider_name},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "image", .type = CONFIG_T_STR, .off = FL(image)},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "arch", .type = CONFIG_T_ENUM, .off = FL(arch),
 	 .def = "x64", .names = arch_names},
@@ -383,33 +398,38 @@ const struct config_field config_fields[] = {
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "resources.disk", .type = CONFIG_T_SIZE,
 	 .off = FL(resources.disk), .def = "10GiB", .min = SIZE_MIN, .max = SIZE_MAX_BYTES},
 
-	SECTION("providers"),
-	SECTION("providers.local"),
-	{.path = "providers.local.work_dir", .type = CONFIG_T_PATH, .off = R(local.work_dir),
-	 .def = "/var/lib/runnerd/local", .flags = CONFIG_F_NONEMPTY},
-	{.path = "providers.local.user", .type = CONFIG_T_STR, .off = R(local.user),
-	 .def = "runnerd-runner", .check = check_user},
-	{.path = "providers.local.stop_timeout", .type = CONFIG_T_DURATION,
-	 .off = R(local.stop_timeout), DURATION("10s")},
-	SECTION("providers.lxd"),
-	{.path = "providers.lxd.socket", .type = CONFIG_T_PATH, .off = R(lxd.socket),
-	 .def = "/var/lib/lxd/unix.socket", .flags = CONFIG_F_NONEMPTY},
-	{.path = "providers.lxd.project", .type = CONFIG_T_STR, .off = R(lxd.project),
-	 .def = "default", .flags = CONFIG_F_NONEMPTY},
-	{.path = "providers.lxd.network", .type = CONFIG_T_STR, .off = R(lxd.network),
-	 .def = "lxdbr0", .flags = CONFIG_F_NONEMPTY},
-	{.path = "providers.lxd.storage_pool", .type = CONFIG_T_STR, .off = R(lxd.storage_pool),
-	 .def = "default", .flags = CONFIG_F_NONEMPTY},
-	{.path = "providers.lxd.profiles", .type = CONFIG_T_STRV, .off = R(lxd.profiles),
-	 .def = "default", .check = check_nonempty},
-	{.path = "providers.lxd.type", .type = CONFIG_T_ENUM, .off = R(lxd.type),
-	 .def = "container", .names = lxd_type_names},
-	{.path = "providers.lxd.bootstrap", .type = CONFIG_T_ENUM, .off = R(lxd.bootstrap),
-	 .def = "cloud-init", .names = lxd_bootstrap_names},
-	{.path = "providers.lxd.stop_timeout", .type = CONFIG_T_DURATION,
-	 .off = R(lxd.stop_timeout), DURATION("10s")},
-	{.path = "providers.lxd.operation_timeout", .type = CONFIG_T_DURATION,
-	 .off = R(lxd.operation_timeout), DURATION("2m")},
+	/* Each backend's keys and defaults live here and nowhere else. */
+	{.path = "providers", .type = CONFIG_T_MAP, .off = R(providers), .aux = R(n_providers),
+	 .min = 0, .max = PROVIDERS_MAX, .elem = CONFIG_SCOPE_PROVIDER,
+	 .elem_size = sizeof(struct config_provider)},
+	{.scope = CONFIG_SCOPE_PROVIDER, .path = "type", .type = CONFIG_T_STR, .off = PV(type),
+	 .names = config_provider_types},
+	{.scope = CONFIG_SCOPE_PROVIDER, .path = "concurrency", .type = CONFIG_T_INT,
+	 .off = PV(concurrency), .def = "10", .min = 1, .max = 100},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "local", .path = "work_dir", .type = CONFIG_T_PATH,
+	 .off = PV(local.work_dir), .def = "/var/lib/runnerd/local", .flags = CONFIG_F_NONEMPTY},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "local", .path = "user", .type = CONFIG_T_STR,
+	 .off = PV(local.user), .def = "runnerd-runner", .check = check_user},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "local", .path = "stop_timeout",
+	 .type = CONFIG_T_DURATION, .off = PV(local.stop_timeout), DURATION("10s")},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "socket", .type = CONFIG_T_PATH,
+	 .off = PV(lxd.socket), .def = "/var/lib/lxd/unix.socket", .flags = CONFIG_F_NONEMPTY},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "project", .type = CONFIG_T_STR,
+	 .off = PV(lxd.project), .def = "default", .flags = CONFIG_F_NONEMPTY},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "network", .type = CONFIG_T_STR,
+	 .off = PV(lxd.network), .def = "lxdbr0", .flags = CONFIG_F_NONEMPTY},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "storage_pool", .type = CONFIG_T_STR,
+	 .off = PV(lxd.storage_pool), .def = "default", .flags = CONFIG_F_NONEMPTY},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "profiles", .type = CONFIG_T_STRV,
+	 .off = PV(lxd.profiles), .def = "default", .check = check_nonempty},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "instance_type",
+	 .type = CONFIG_T_ENUM, .off = PV(lxd.type), .def = "container", .names = lxd_type_names},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "bootstrap", .type = CONFIG_T_ENUM,
+	 .off = PV(lxd.bootstrap), .def = "cloud-init", .names = lxd_bootstrap_names},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "stop_timeout",
+	 .type = CONFIG_T_DURATION, .off = PV(lxd.stop_timeout), DURATION("10s")},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "operation_timeout",
+	 .type = CONFIG_T_DURATION, .off = PV(lxd.operation_timeout), DURATION("2m")},
 
 	SECTION("runner"),
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},
@@ -598,7 +618,32 @@ static const struct config_field *field_find(enum config_scope scope, const char
 const struct config_field *config_field_list_of(enum config_scope scope)
 {
 	for (size_t i = 0; i < config_n_fields; i++)
-		if (config_fields[i].type == CONFIG_T_LIST && config_fields[i].elem == scope)
+		if ((config_fields[i].type == CONFIG_T_LIST ||
+		     config_fields[i].type == CONFIG_T_MAP) &&
+		    config_fields[i].elem == scope)
+			return &config_fields[i];
+	return NULL;
+}
+
+bool config_field_applies(const struct config_field *f, const char *kind)
+{
+	return !f->kind || (kind && strcmp(f->kind, kind) == 0);
+}
+
+const char *config_scope_kind(enum config_scope scope, const void *base)
+{
+	if (scope != CONFIG_SCOPE_PROVIDER)
+		return NULL;
+	return ((const struct config_provider *)base)->type;
+}
+
+/* The key of scope in base for this kind of item (NULL: none). */
+static const struct config_field *field_find_kind(enum config_scope scope, const char *path,
+                                                  const char *kind)
+{
+	for (size_t i = 0; i < config_n_fields; i++)
+		if (config_fields[i].scope == scope && strcmp(config_fields[i].path, path) == 0 &&
+		    config_field_applies(&config_fields[i], kind))
 			return &config_fields[i];
 	return NULL;
 }
@@ -632,7 +677,7 @@ static size_t list_count(const struct config *c, const struct config_field *lf)
 	return *(size_t *)at(c, lf->aux);
 }
 
-/* "flavors[1]" for a list item, "" for the root. */
+/* "flavors[1]" for a list item, "providers.lxd-east" for a map item, "" for the root. */
 static void scope_prefix(const struct loader *l, enum config_scope scope, const void *base,
                          char *out, size_t cap)
 {
@@ -642,6 +687,11 @@ static void scope_prefix(const struct loader *l, enum config_scope scope, const 
 	out[0] = '\0';
 	if (scope == CONFIG_SCOPE_ROOT || !lf)
 		return;
+	if (lf->type == CONFIG_T_MAP) {
+		const struct config_provider *pv = base;
+		snprintf(out, cap, "%s.%s", lf->path, pv->name ? pv->name : "");
+		return;
+	}
 	i = (size_t)((const char *)base - (const char *)*(void **)at(l->c, lf->off)) /
 	    lf->elem_size;
 	snprintf(out, cap, "%s[%zu]", lf->path, i);
@@ -1020,12 +1070,17 @@ static int set_from_text(struct loader *l, const struct config_field *f, void *b
 
 static void apply_defaults(struct loader *l, enum config_scope scope, void *base)
 {
+	const char *kind = config_scope_kind(scope, base);
+
 	for (size_t i = 0; i < config_n_fields; i++) {
 		const struct config_field *f = &config_fields[i];
 		char msg[256];
 
-		if (f->scope != scope || f->type == CONFIG_T_SECTION || f->type == CONFIG_T_LIST)
+		if (f->scope != scope || f->type == CONFIG_T_SECTION || f->type == CONFIG_T_LIST ||
+		    f->type == CONFIG_T_MAP || !config_field_applies(f, kind))
 			continue;
+		if (f->off == PV(type) && scope == CONFIG_SCOPE_PROVIDER)
+			continue; /* set from the entry before its defaults */
 		if (!f->def && f->type == CONFIG_T_STRV)
 			continue;
 		if (!f->def && f->type != CONFIG_T_STR && f->type != CONFIG_T_PATH)
@@ -1147,6 +1202,159 @@ static void parse_list(struct loader *l, const struct config_field *f, void *bas
 	}
 }
 
+static size_t provider_type_count(void)
+{
+	size_t n = 0;
+	while (config_provider_types[n])
+		n++;
+	return n;
+}
+
+/*
+ * The type of providers.<name>: its `type` key, else its name when that is a
+ * type. Before 0.2, providers.lxd.type was the LXD instance type: an entry
+ * named lxd whose type is container or virtual-machine is that old form
+ * (*ret_legacy; walk_mapping reads the key as instance_type). A bad `type`
+ * is reported here (walk_mapping does not parse it again); the entry is
+ * still walked as the type its name says, if any, so its other keys are
+ * checked too. NULL when there is no type to walk it as.
+ */
+static const char *entry_type(struct loader *l, const char *name, struct fy_node *map,
+                              struct pos kp, const char *disp, bool *ret_legacy)
+{
+	struct fy_node *tn = fy_node_mapping_lookup_by_string(map, "type", FY_NT);
+	char all[128], b[VALUE_SHOWN_MAX + 8], tdisp[300];
+	const char *kind = NULL;
+	bool bad = false;
+	char *text;
+
+	*ret_legacy = false;
+	names_list(config_provider_types, all, sizeof(all));
+	if (!tn) {
+		if (enum_index(config_provider_types, name) >= 0)
+			return config_provider_types[enum_index(config_provider_types, name)];
+		lerr(l, kp, disp, "missing required key type ('%s' is not a provider type: %s)",
+		     shown(name, b, sizeof(b)), all);
+		return NULL;
+	}
+	snprintf(tdisp, sizeof(tdisp), "%s.type", disp);
+	if (!value_usable(l, tn, node_pos(tn, kp), tdisp))
+		return NULL;
+	if (node_kind(tn) != K_STRING) {
+		lerr(l, node_pos(tn, kp), tdisp, "expected one of: %s, got %s", all,
+		     kind_name(node_kind(tn)));
+		return NULL;
+	}
+	text = scalar_dup(l, tn, &bad);
+	if (!text) {
+		if (bad)
+			lerr(l, node_pos(tn, kp), tdisp, "must not contain control characters");
+		return NULL;
+	}
+	if (enum_index(config_provider_types, text) >= 0) {
+		kind = config_provider_types[enum_index(config_provider_types, text)];
+	} else if (strcmp(name, "lxd") == 0 && enum_index(lxd_type_names, text) >= 0) {
+		kind = "lxd";
+		*ret_legacy = true;
+	} else {
+		lerr(l, node_pos(tn, kp), tdisp,
+		     "'%s' is not a provider type of this runnerd (%s)%s",
+		     shown(text, b, sizeof(b)), all,
+		     strcmp(name, "lxd") == 0
+		             ? ", nor an LXD instance type (container, virtual-machine)"
+		             : "");
+		if (enum_index(config_provider_types, name) >= 0)
+			kind = config_provider_types[enum_index(config_provider_types, name)];
+	}
+	free(text);
+	return kind;
+}
+
+/*
+ * A mapping of names to entries (providers). Each entry's type is settled
+ * first, since it decides which keys the entry may have and their defaults.
+ * Room is kept for the implied entries a flavor may add later (one per type
+ * at most): the seen table keeps pointers into the array, so it never moves.
+ * An entry without a usable type is kept, nameless of type, so a flavor that
+ * names it is not reported twice; its keys are not walked.
+ */
+static void parse_map(struct loader *l, const struct config_field *f, void *base, struct fy_node *v,
+                      struct seen *s, const char *disp)
+{
+	size_t n = (size_t)fy_node_mapping_item_count(v), count = 0;
+	struct fy_node_pair *pair;
+	void *it = NULL;
+	char *arr;
+
+	if (n > (size_t)f->max) {
+		lerr(l, s->val, disp, "at most %" PRId64 " entries are allowed", f->max);
+		return;
+	}
+	arr = calloc(n + provider_type_count(), f->elem_size);
+	if (!arr) {
+		l->nomem = true;
+		return;
+	}
+	*(void **)at(base, f->off) = arr;
+	s->ok = true;
+	while ((pair = fy_node_mapping_iterate(v, &it)) && !l->nomem) {
+		struct fy_node *k = fy_node_pair_key(pair), *val = fy_node_pair_value(pair);
+		struct config_provider *pv = (struct config_provider *)(arr + count * f->elem_size);
+		struct pos kp = node_pos(k, s->key);
+		char ipath[160], msg[256], b[VALUE_SHOWN_MAX + 8];
+		bool bad = false, legacy;
+		const char *kind;
+		struct seen *es;
+		char *key;
+
+		if (!k || fy_node_get_type(k) != FYNT_SCALAR || fy_node_is_alias(k)) {
+			lerr(l, kp, disp, "keys must be strings");
+			continue;
+		}
+		key = scalar_dup(l, k, &bad);
+		if (!key)
+			continue;
+		snprintf(ipath, sizeof(ipath), "%s.%s", disp, key);
+		if (bad || !check_provider_name(key, msg, sizeof(msg))) {
+			lerr(l, kp, disp, "'%s': %s", shown(key, b, sizeof(b)),
+			     bad ? "must not contain control characters" : msg);
+			free(key);
+			continue;
+		}
+		for (size_t j = 0; j < count; j++) {
+			const struct config_provider *o = (const void *)(arr + j * f->elem_size);
+			if (strcmp(o->name, key) == 0) {
+				lerr(l, kp, ipath, "duplicate key (first at line %d)", o->line);
+				bad = true;
+				break;
+			}
+		}
+		if (bad || !value_usable(l, val, kp, ipath)) {
+			free(key);
+			continue;
+		}
+		if (node_kind(val) != K_MAPPING) {
+			lerr(l, kp, ipath, "expected a mapping, got %s", kind_name(node_kind(val)));
+			free(key);
+			continue;
+		}
+		pv->name = key;
+		pv->line = kp.line;
+		*(size_t *)at(base, f->aux) = ++count;
+		es = seen_add(l, f, pv, kp, kp, val);
+		if (!es)
+			return;
+		es->ok = true;
+		kind = entry_type(l, key, val, kp, ipath, &legacy);
+		if (!kind)
+			continue;
+		if (set_string(l, &pv->type, strdup(kind)) < 0)
+			return;
+		apply_defaults(l, f->elem, pv);
+		walk_mapping(l, val, f->elem, pv, "");
+	}
+}
+
 static void parse_value(struct loader *l, const struct config_field *f, void *base,
                         struct fy_node *v, struct seen *s, const char *disp)
 {
@@ -1173,6 +1381,14 @@ static void parse_value(struct loader *l, const struct config_field *f, void *ba
 			return;
 		}
 		parse_list(l, f, base, v, s, disp);
+		return;
+	case CONFIG_T_MAP:
+		if (k != K_MAPPING) {
+			lerr(l, s->val, disp, "expected a mapping of names to mappings, got %s",
+			     kind_name(k));
+			return;
+		}
+		parse_map(l, f, base, v, s, disp);
 		return;
 	case CONFIG_T_STRV:
 		if (k != K_SEQUENCE) {
@@ -1233,6 +1449,24 @@ static void parse_value(struct loader *l, const struct config_field *f, void *ba
 	free(text);
 }
 
+/* providers.lxd.type: container (or virtual-machine), the form before named providers. */
+static bool legacy_instance_type(struct loader *l, const struct config_field *f, const void *base,
+                                 struct fy_node *v)
+{
+	const struct config_provider *pv = base;
+	bool bad = false, legacy;
+	char *text;
+
+	if (f->scope != CONFIG_SCOPE_PROVIDER || f->off != PV(type) || !v ||
+	    fy_node_get_type(v) != FYNT_SCALAR || strcmp(pv->name, "lxd") != 0 || !pv->type ||
+	    strcmp(pv->type, "lxd") != 0)
+		return false;
+	text = scalar_dup(l, v, &bad);
+	legacy = text && enum_index(lxd_type_names, text) >= 0;
+	free(text);
+	return legacy;
+}
+
 /* A key that names a secret: point at the *_file / *_env keys of the same mapping. */
 static bool inline_secret(struct loader *l, enum config_scope scope, const char *rel,
                           const char *key, struct pos p, const char *disp)
@@ -1274,6 +1508,7 @@ static void walk_mapping(struct loader *l, struct fy_node *map, enum config_scop
 		struct pos kp = node_pos(k, l->root), vp;
 		char rel[256], disp[512];
 		const struct config_field *f;
+		const char *kind;
 		struct seen *s;
 		bool bad;
 		char *key;
@@ -1290,10 +1525,29 @@ static void walk_mapping(struct loader *l, struct fy_node *map, enum config_scop
 		}
 		snprintf(rel, sizeof(rel), "%s%s%s", prefix, *prefix ? "." : "", key);
 		snprintf(disp, sizeof(disp), "%s%s%s", pre, *pre ? "." : "", rel);
+		/* read each time: walking the `type` key replaces the string */
+		kind = config_scope_kind(scope, base);
 		/* a quoted "a.b" key is one key, not a path into the table */
-		f = strchr(key, '.') ? NULL : field_find(scope, rel);
+		f = strchr(key, '.') ? NULL : field_find_kind(scope, rel, kind);
+		if (f && legacy_instance_type(l, f, base, v)) {
+			lwarn(l, kp, disp,
+			      "read as instance_type (the LXD instance type); type now names the "
+			      "provider type: write type: lxd and instance_type");
+			f = field_find_kind(scope, "instance_type", kind);
+		} else if (f && f->scope == CONFIG_SCOPE_PROVIDER && f->off == PV(type)) {
+			/* settled (and any problem reported) by entry_type */
+			if (!seen_find(l, f, base))
+				seen_add(l, f, base, kp, kp, v);
+			else
+				lerr(l, kp, disp, "duplicate key (first at line %d)",
+				     seen_find(l, f, base)->key.line);
+			free(key);
+			continue;
+		}
 		if (!f) {
-			if (!inline_secret(l, scope, rel, key, kp, disp))
+			if (!strchr(key, '.') && field_find(scope, rel))
+				lerr(l, kp, disp, "not a key of %s providers", kind);
+			else if (!inline_secret(l, scope, rel, key, kp, disp))
 				lerr(l, kp, disp, "unknown key");
 			free(key);
 			continue;
@@ -1346,6 +1600,9 @@ static void check_required(struct loader *l, bool root_ok)
 			const void *base = f->scope == CONFIG_SCOPE_ROOT ? (void *)l->c
 			                                                 : list_item(l->c, lf, j);
 			const struct config_field *parent = field_parent(f);
+
+			if (!config_field_applies(f, config_scope_kind(f->scope, base)))
+				continue;
 			struct seen *ps;
 			struct pos p;
 			char disp[512];
@@ -1601,8 +1858,9 @@ static void check_labels(struct loader *l, struct config_flavor *fl,
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", disp, i);
 		for (size_t j = 0; j < ARRAY_SIZE(implied) && !bad; j++)
 			if (strcasecmp(lab, implied[j]) == 0) {
-				lerr(l, p, ipath, "label '%s' is implied; remove it",
-				     shown(lab, b, sizeof(b)));
+				/* harmless: every runner carries it anyway */
+				lwarn(l, p, ipath, "label '%s' is implied; it can be removed",
+				      shown(lab, b, sizeof(b)));
 				bad = true;
 			}
 		if (!bad && strcasecmp(lab, other) == 0) {
@@ -1611,9 +1869,92 @@ static void check_labels(struct loader *l, struct config_flavor *fl,
 		}
 		for (size_t j = 0; j < i && !bad; j++)
 			if (strcasecmp(lab, fl->labels.v[j]) == 0) {
-				lerr(l, p, ipath, "duplicate label '%s'", shown(lab, b, sizeof(b)));
+				lwarn(l, p, ipath, "duplicate label '%s'; it can be removed",
+				      shown(lab, b, sizeof(b)));
 				bad = true;
 			}
+	}
+}
+
+/* Provider types whose instances start from an image the flavor names. */
+static const char *const image_types[] = {"lxd", NULL};
+
+/*
+ * An implied provider: a flavor names a type that has no entry of that name
+ * (provider: lxd, no providers.lxd). It takes every default of its type.
+ * parse_map kept room for one per type; without a providers key there is
+ * no array yet.
+ */
+static struct config_provider *imply_provider(struct loader *l, const char *type)
+{
+	struct config *c = l->c;
+	struct config_provider *pv;
+
+	if (!c->providers) {
+		c->providers = calloc(provider_type_count(), sizeof(*c->providers));
+		if (!c->providers) {
+			l->nomem = true;
+			return NULL;
+		}
+	}
+	pv = &c->providers[c->n_providers++];
+	if (set_string(l, &pv->name, strdup(type)) < 0 ||
+	    set_string(l, &pv->type, strdup(type)) < 0)
+		return NULL;
+	pv->implied = true;
+	apply_defaults(l, CONFIG_SCOPE_PROVIDER, pv);
+	return pv;
+}
+
+/* Every flavor's provider exists (or is implied), and has what it needs. */
+static void check_flavor_provider(struct loader *l, struct config_flavor *fl)
+{
+	const struct config_field *prov_f = field_find(CONFIG_SCOPE_FLAVOR, "provider");
+	const struct config_field *image_f = field_find(CONFIG_SCOPE_FLAVOR, "image");
+	const struct config_provider *pv = config_provider_find(l->c, fl->provider);
+	char disp[256], all[128];
+
+	if (!value_ok(l, prov_f, fl))
+		return;
+	if (!pv && enum_index(config_provider_types, fl->provider) >= 0)
+		pv = imply_provider(l, fl->provider);
+	if (!pv) {
+		if (l->nomem)
+			return;
+		names_list(config_provider_types, all, sizeof(all));
+		field_display(l, prov_f, fl, disp, sizeof(disp));
+		lerr(l, field_pos(l, prov_f, fl), disp,
+		     "no provider named '%s' under providers, and it is not a provider type of "
+		     "this runnerd (%s)",
+		     fl->provider, all);
+		return;
+	}
+	if (pv->type && !*fl->image && enum_index(image_types, pv->type) >= 0) {
+		field_display(l, image_f, fl, disp, sizeof(disp));
+		lerr(l, field_pos(l, image_f, fl), disp, "required for a flavor on a %s provider",
+		     pv->type);
+	}
+}
+
+/* A provider no flavor names is harmless (it may hold instances to clean up): a warning. */
+static void check_unused_providers(struct loader *l)
+{
+	const struct config_field *mf = root_field("providers");
+
+	for (size_t i = 0; i < l->c->n_providers; i++) {
+		const struct config_provider *pv = &l->c->providers[i];
+		struct seen *s = seen_find(l, mf, pv);
+		char disp[128];
+		bool used = false;
+
+		for (size_t j = 0; j < l->c->n_flavors && !used; j++)
+			used = strcmp(l->c->flavors[j].provider, pv->name) == 0;
+		if (used || pv->implied || !s)
+			continue;
+		snprintf(disp, sizeof(disp), "providers.%s", pv->name);
+		lwarn(l, s->key, disp,
+		      "no flavor uses this provider (runnerd opens it only to remove instances "
+		      "it still holds there)");
 	}
 }
 
@@ -1623,7 +1964,6 @@ static void check_flavors(struct loader *l)
 	const struct config_field *name_f = field_find(CONFIG_SCOPE_FLAVOR, "name");
 	const struct config_field *min_f = field_find(CONFIG_SCOPE_FLAVOR, "min_idle");
 	const struct config_field *max_f = field_find(CONFIG_SCOPE_FLAVOR, "max");
-	const struct config_field *image_f = field_find(CONFIG_SCOPE_FLAVOR, "image");
 	const struct config_field *labels_f = field_find(CONFIG_SCOPE_FLAVOR, "labels");
 	struct seen *s = seen_find(l, flf, l->c);
 	char disp[256];
@@ -1655,14 +1995,10 @@ static void check_flavors(struct loader *l)
 			     "min_idle (%" PRId64 ") must not exceed max (%" PRId64 ")",
 			     fl->min_idle, fl->max);
 		}
-		if (!*fl->image &&
-		    (strcmp(fl->provider, "lxd") == 0 || strcmp(fl->provider, "openstack") == 0)) {
-			field_display(l, image_f, fl, disp, sizeof(disp));
-			lerr(l, field_pos(l, image_f, fl), disp, "required for provider %s",
-			     fl->provider);
-		}
+		check_flavor_provider(l, fl);
 		check_labels(l, fl, labels_f);
 	}
+	check_unused_providers(l);
 }
 
 static void validate(struct loader *l)
@@ -2042,11 +2378,16 @@ static void free_scope(enum config_scope scope, void *base)
 		case CONFIG_T_STRV:
 			strv_release(at(base, f->off));
 			break;
-		case CONFIG_T_LIST: {
+		case CONFIG_T_LIST:
+		case CONFIG_T_MAP: {
 			char *arr = *(char **)at(base, f->off);
 			size_t n = *(size_t *)at(base, f->aux);
-			for (size_t j = 0; arr && j < n; j++)
+			for (size_t j = 0; arr && j < n; j++) {
 				free_scope(f->elem, arr + j * f->elem_size);
+				/* a map item's key is its first member */
+				if (f->type == CONFIG_T_MAP)
+					free(*(char **)(arr + j * f->elem_size));
+			}
 			free(arr);
 			*(char **)at(base, f->off) = NULL;
 			*(size_t *)at(base, f->aux) = 0;
@@ -2082,6 +2423,119 @@ void config_errors_release(struct config_errors *errs)
 	errs->n = 0;
 }
 
+const struct config_provider *config_provider_find(const struct config *c, const char *name)
+{
+	for (size_t i = 0; c && name && i < c->n_providers; i++)
+		if (c->providers[i].name && strcmp(c->providers[i].name, name) == 0)
+			return &c->providers[i];
+	return NULL;
+}
+
+static void free_scope(enum config_scope scope, void *base);
+
+int config_provider_implied(const char *type, struct config_provider **ret)
+{
+	struct loader l = {.name = "(defaults)", .root = {1, 1}};
+	struct config_provider *pv;
+	int r = 0;
+
+	if (!type || enum_index(config_provider_types, type) < 0)
+		return -EINVAL;
+	pv = calloc(1, sizeof(*pv));
+	if (!pv)
+		return -ENOMEM;
+	pv->implied = true;
+	if (set_string(&l, &pv->name, strdup(type)) == 0 &&
+	    set_string(&l, &pv->type, strdup(type)) == 0)
+		apply_defaults(&l, CONFIG_SCOPE_PROVIDER, pv);
+	if (l.nomem)
+		r = -ENOMEM;
+	else if (l.n_errs)
+		r = -EINVAL; /* a bad built-in default: every test would see it */
+	for (size_t i = 0; i < l.n_errs; i++)
+		free(l.errs[i].msg);
+	free(l.errs);
+	if (r < 0) {
+		config_provider_free(pv);
+		return r;
+	}
+	*ret = pv;
+	return 0;
+}
+
+void config_provider_free(struct config_provider *pv)
+{
+	if (!pv)
+		return;
+	free_scope(CONFIG_SCOPE_PROVIDER, pv);
+	free(pv->name);
+	free(pv);
+}
+
+static bool strv_same(const struct strv *a, const struct strv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
+bool config_provider_same(const struct config_provider *a, const struct config_provider *b)
+{
+	if (!a || !b || !a->type || !b->type || strcmp(a->type, b->type) != 0)
+		return false;
+	for (size_t i = 0; i < config_n_fields; i++) {
+		const struct config_field *f = &config_fields[i];
+		const void *x = at(a, f->off), *y = at(b, f->off);
+		bool same = true;
+
+		if (f->scope != CONFIG_SCOPE_PROVIDER || !config_field_applies(f, a->type))
+			continue;
+		switch (f->type) {
+		case CONFIG_T_STR:
+		case CONFIG_T_PATH:
+			same = str_eq(*(char *const *)x, *(char *const *)y);
+			break;
+		case CONFIG_T_INT:
+		case CONFIG_T_DURATION:
+		case CONFIG_T_SIZE:
+			same = *(const int64_t *)x == *(const int64_t *)y;
+			break;
+		case CONFIG_T_BOOL:
+			same = *(const bool *)x == *(const bool *)y;
+			break;
+		case CONFIG_T_ENUM:
+			same = *(const int *)x == *(const int *)y;
+			break;
+		case CONFIG_T_STRV:
+			same = strv_same(x, y);
+			break;
+		default:
+			break;
+		}
+		if (!same)
+			return false;
+	}
+	return true;
+}
+
+int config_secret_files(const struct config *c, struct strv *ret)
+{
+	for (size_t i = 0; i < config_n_fields; i++) {
+		const struct config_field *f = &config_fields[i];
+		const char *v;
+
+		if (f->scope != CONFIG_SCOPE_ROOT || !(f->flags & CONFIG_F_SECRET_FILE))
+			continue;
+		v = *(char *const *)at(c, f->off);
+		if (v && *v && !strv_contains(ret, v, false) && strv_push(ret, v) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 const char *config_path(const char *explicit_path)
 {
 	const char *env;
@@ -2101,4 +2555,3 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
 			return &c->flavors[i];
 	return NULL;
 }
-

@@ -79,7 +79,7 @@ struct config_resources {
 
 struct config_flavor {
 	char *name;     /* [a-z0-9-], unique */
-	char *provider; /* local | lxd | openstack | external */
+	char *provider; /* the name of a provider instance (config_provider_find finds it) */
 	char *image;
 	enum arch arch;     /* default x64 */
 	struct strv labels; /* as written, without the implied ones */
@@ -106,6 +106,27 @@ struct config_lxd {
 	int64_t stop_timeout;         /* seconds of graceful stop before a forced one, default 10 */
 	int64_t operation_timeout; /* seconds per LXD operation (create, start, ...), default 2m */
 };
+
+/*
+ * One provider instance: providers.<name>. A manager may have several of a
+ * type (two LXD hosts, two projects). A key that is a type name and has no
+ * `type` is an instance of that type (providers.lxd = instance "lxd" of type
+ * lxd); a flavor naming a type that has no entry gets an implied instance of
+ * that type with every default. Only the part of the struct that belongs to
+ * its type is filled (the other parts are zero).
+ */
+struct config_provider {
+	char *name;                /* the key: [a-z0-9-], 1-31 characters */
+	char *type;                /* one of config_provider_types */
+	int64_t concurrency;       /* at most this many creates and deletes on it at once; 1-100 */
+	bool implied;              /* not in the file: a flavor named its type */
+	int line;                  /* where it starts in the file; 0 when implied */
+	struct config_local local; /* type local */
+	struct config_lxd lxd;     /* type lxd */
+};
+
+/* The provider types this build can configure (and open), NULL-ended. */
+extern const char *const config_provider_types[];
 
 struct config_proxy {
 	char *http;
@@ -165,8 +186,9 @@ struct config {
 	struct config_manager manager;
 	struct config_flavor *flavors;
 	size_t n_flavors;
-	struct config_local local;
-	struct config_lxd lxd;
+	/* every provider a flavor names, in file order, implied ones last */
+	struct config_provider *providers;
+	size_t n_providers;
 	struct config_runner runner;
 	struct config_webhook webhook;
 	struct config_queue queue;
@@ -213,5 +235,24 @@ const char *config_redact_url(const char *url, char *buf, size_t cap);
 const char *config_path(const char *explicit_path);
 
 const struct config_flavor *config_flavor_find(const struct config *c, const char *name);
+/* The provider instance of that name; NULL when there is none. */
+const struct config_provider *config_provider_find(const struct config *c, const char *name);
+/*
+ * A provider of that type named after it, with every default of the type
+ * (what a flavor naming the type implies), for a provider no longer in the
+ * config that still holds instances. -EINVAL for a type config_provider_types
+ * lacks. Free with config_provider_free.
+ */
+int config_provider_implied(const char *type, struct config_provider **ret);
+void config_provider_free(struct config_provider *pv);
+/* Whether a and b are the same type with the same settings (names and lines aside). */
+bool config_provider_same(const struct config_provider *a, const struct config_provider *b);
+
+/*
+ * The secret files the config names (token, App key, webhook secret, AMQP
+ * URI, repo-policy token), as absolute paths, appended to *ret: what a job
+ * must never be able to read. 0 or -ENOMEM.
+ */
+int config_secret_files(const struct config *c, struct strv *ret);
 
 #endif

@@ -198,6 +198,29 @@ static int print_list(struct buf *out, const struct config_field *f, const void 
 	return r;
 }
 
+/* A map of named entries: each name, then its fields (those of its kind), indented under it. */
+static int print_map(struct buf *out, const struct config_field *f, const void *base, int indent)
+{
+	const char *arr = *(char *const *)at(base, f->off);
+	size_t n = *(const size_t *)at(base, f->aux);
+	int r;
+
+	if (n == 0)
+		return buf_puts(out, " {}\n");
+	r = buf_puts(out, "\n");
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const void *item = arr + i * f->elem_size;
+		r = buf_printf(out, "%*s", indent + 2, "");
+		if (r == 0)
+			r = put_string(out, *(char *const *)item, false);
+		if (r == 0)
+			r = buf_puts(out, ":\n");
+		if (r == 0)
+			r = print_scope(out, f->elem, item, "", indent + 4, false);
+	}
+	return r;
+}
+
 /*
  * The fields of scope directly under prefix, at indent. For a list item
  * (first_dash) the first line carries the "- " in its last two columns.
@@ -205,12 +228,13 @@ static int print_list(struct buf *out, const struct config_field *f, const void 
 static int print_scope(struct buf *out, enum config_scope scope, const void *base,
                        const char *prefix, int indent, bool first_dash)
 {
+	const char *kind = config_scope_kind(scope, base);
 	int r = 0;
 
 	for (size_t i = 0; i < config_n_fields && r == 0; i++) {
 		const struct config_field *f = &config_fields[i];
 
-		if (f->scope != scope || !is_child_of(f, prefix))
+		if (f->scope != scope || !is_child_of(f, prefix) || !config_field_applies(f, kind))
 			continue;
 		if (f->type == CONFIG_T_SECTION && (f->flags & CONFIG_F_OPTIONAL) &&
 		    !*(const bool *)at(base, f->aux))
@@ -228,6 +252,8 @@ static int print_scope(struct buf *out, enum config_scope scope, const void *bas
 				r = print_scope(out, scope, base, f->path, indent + 2, false);
 		} else if (f->type == CONFIG_T_LIST) {
 			r = print_list(out, f, base, indent);
+		} else if (f->type == CONFIG_T_MAP) {
+			r = print_map(out, f, base, indent);
 		} else {
 			r = buf_puts(out, " ");
 			if (r == 0)

@@ -13,7 +13,7 @@ struct pool {
 	size_t n;
 	executor_fn fn;
 	void *ctx;
-	const volatile bool *cancel;
+	const atomic_bool *cancel;
 	atomic_size_t next;
 	atomic_size_t started;
 };
@@ -22,7 +22,7 @@ static void *worker(void *arg)
 {
 	struct pool *p = arg;
 	for (;;) {
-		if (p->cancel && *p->cancel)
+		if (p->cancel && atomic_load(p->cancel))
 			break;
 		size_t i = atomic_fetch_add(&p->next, 1);
 		if (i >= p->n)
@@ -34,7 +34,7 @@ static void *worker(void *arg)
 }
 
 size_t executor_run(size_t n, size_t concurrency, executor_fn fn, void *ctx,
-                    const volatile bool *cancel)
+                    const atomic_bool *cancel)
 {
 	struct pool p = {.n = n, .fn = fn, .ctx = ctx, .cancel = cancel};
 	pthread_t tids[128];

@@ -9,10 +9,12 @@
 
 #include "util/common.h"
 
+#include <stdatomic.h>
+
 typedef void (*executor_fn)(void *ctx, size_t index);
 
 /* Returns how many tasks were started (< n only when cancelled). */
 size_t executor_run(size_t n, size_t concurrency, executor_fn fn, void *ctx,
-                    const volatile bool *cancel);
+                    const atomic_bool *cancel);
 
 #endif

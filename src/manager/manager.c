@@ -9,8 +9,6 @@
 #include "util/common.h"
 #include "manager/manager.h"
 #include "manager/executor.h"
-#include "provider/local.h"
-#include "provider/lxd.h"
 #include "runner/runner.h"
 #include "runner/runner_script.h"
 #include "util/clock.h"
@@ -30,7 +28,6 @@ struct manager {
 	struct store *store;
 	struct github *gh;
 	struct provider *providers[MAX_PROVIDERS];
-	char provider_names[MAX_PROVIDERS][32];
 	size_t n_providers;
 	bool owns_parts; /* manager_open built them: free them too */
 	bool owns_gh;    /* gh too (built by manager_open or by a reload) */
@@ -39,8 +36,8 @@ struct manager {
 
 	pthread_mutex_t pass_lock;
 	pthread_mutex_t report_lock; /* guards report events during execution */
-	volatile bool cancel;
-	bool draining;
+	atomic_bool cancel;          /* shutdown: no new action; providers and GitHub give up */
+	atomic_bool draining;        /* written under pass_lock with the store; read anywhere */
 	struct manager_hooks hooks;
 
 	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
@@ -106,7 +103,7 @@ static void report_add(struct manager *m, struct manager_report *r, const char *
 static struct provider *provider_named(struct manager *m, const char *name)
 {
 	for (size_t i = 0; name && *name && i < m->n_providers; i++)
-		if (strcmp(m->provider_names[i], name) == 0)
+		if (strcmp(provider_name(m->providers[i]), name) == 0)
 			return m->providers[i];
 	return NULL;
 }
@@ -129,8 +126,8 @@ static struct provider *provider_of(struct manager *m, const struct action *a,
 }
 
 int manager_new(const struct config *cfg, struct store *store, struct github *gh,
-                struct provider **providers, const char *const *provider_names, size_t n_providers,
-                struct manager **ret, struct err *e)
+                struct provider **providers, size_t n_providers, struct manager **ret,
+                struct err *e)
 {
 	struct manager *m;
 	char *v = NULL;
@@ -144,15 +141,17 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	m->store = store;
 	m->gh = gh;
 	m->lock_fd = -1;
+	atomic_init(&m->cancel, false);
+	atomic_init(&m->draining, false);
 	for (size_t i = 0; i < n_providers; i++) {
 		m->providers[i] = providers[i];
-		str_copy(m->provider_names[i], provider_names[i], sizeof(m->provider_names[i]));
+		provider_set_cancel(providers[i], &m->cancel);
 	}
 	m->n_providers = n_providers;
 	pthread_mutex_init(&m->pass_lock, NULL);
 	pthread_mutex_init(&m->report_lock, NULL);
 	if (store_kv_get(store, "drain", &v, NULL) == 0) {
-		m->draining = strcmp(v, "1") == 0;
+		atomic_store(&m->draining, strcmp(v, "1") == 0);
 		free(v);
 	}
 	*ret = m;
@@ -211,11 +210,13 @@ static void fetch_runner_bin(struct manager *m, int64_t now)
 	enum arch arch = ARCH_X64;
 	struct err e = {0};
 
-	for (size_t i = 0; i < m->cfg->n_flavors; i++)
-		if (strcmp(m->cfg->flavors[i].provider, "local") == 0) {
+	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
+		struct provider *p = provider_named(m, m->cfg->flavors[i].provider);
+		if (p && provider_traits(p)->runner_from_host) {
 			need_local = true;
 			arch = m->cfg->flavors[i].arch;
 		}
+	}
 	if (!need_local)
 		return;
 	if (m->runner_tarball[0] && now - m->runner_bin_at < 3600)
@@ -244,15 +245,104 @@ static void fetch_runner_bin(struct manager *m, int64_t now)
 		         github_bin_outcome_name(res.outcome));
 }
 
-int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
+/*
+ * What instances may reach and see of the host, from the config: the
+ * denylist, runnerd's own directories and its secret files.
+ */
+static int apply_policy(struct manager *m, const struct config *cfg, bool quiet)
+{
+	struct strv dirs = {0}, secrets = {0};
+	int r = 0;
+
+	if (strv_push(&dirs, cfg->manager.state_dir) < 0 ||
+	    strv_push(&dirs, cfg->manager.log_dir) < 0 || config_secret_files(cfg, &secrets) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	struct provider_policy pol = {
+	        .denylist = &cfg->runner.denylist,
+	        .hidden_dirs = &dirs,
+	        .secret_files = &secrets,
+	};
+	for (size_t i = 0; i < m->n_providers; i++) {
+		struct err e = {0};
+		if (provider_policy(m->providers[i], &pol, &e) < 0) {
+			r = e.code;
+			if (!quiet)
+				log_warn("provider %s: policy: %s (retried before each create)",
+				         provider_name(m->providers[i]), e.msg);
+		}
+		if (cfg->runner.denylist.n > 0 && !provider_traits(m->providers[i])->denylist &&
+		    !quiet)
+			log_warn("provider %s (%s) does not enforce runner.denylist",
+			         provider_name(m->providers[i]), provider_type(m->providers[i]));
+	}
+out:
+	strv_release(&dirs);
+	strv_release(&secrets);
+	return r;
+}
+
+/*
+ * Open the providers of cfg's flavors, and every provider that still holds
+ * instances of ours (so they are cleaned up after their flavor left the
+ * config): its config entry if it has one, else the defaults of the type it
+ * is named after.
+ */
+static int open_providers(const struct config *cfg, struct store *store,
+                          struct provider *provs[MAX_PROVIDERS], size_t *ret_n, struct err *e)
 {
 	const char *names[MAX_PROVIDERS];
+	char row_names[MAX_PROVIDERS][PROVIDER_NAME_MAX];
+	size_t np = used_providers(cfg, names), n_rows = 0;
+	struct store_instance_list rows = {0};
+	int r = 0;
+
+	if (store_instance_list(store, &rows, NULL) == 0) {
+		for (size_t i = 0; i < rows.n; i++) {
+			bool have = !rows.v[i].provider[0];
+			for (size_t j = 0; j < np && !have; j++)
+				have = strcmp(names[j], rows.v[i].provider) == 0;
+			if (!have && np < MAX_PROVIDERS) {
+				str_copy(row_names[n_rows], rows.v[i].provider,
+				         sizeof(row_names[0]));
+				names[np++] = row_names[n_rows++];
+			}
+		}
+		store_instance_list_release(&rows);
+	}
+	*ret_n = 0;
+	for (size_t i = 0; i < np; i++) {
+		const struct config_provider *pc = config_provider_find(cfg, names[i]);
+		struct config_provider *implied = NULL;
+
+		if (!pc && config_provider_implied(names[i], &implied) == 0)
+			pc = implied;
+		if (!pc) {
+			/* its rows block deletions, with a message, until it is configured */
+			log_warn("provider %s holds instances of ours but is not configured",
+			         names[i]);
+			continue;
+		}
+		r = provider_open(pc, cfg->manager.name, &provs[*ret_n], e);
+		config_provider_free(implied);
+		if (r < 0) {
+			err_prefix(e, "provider %s", names[i]);
+			return r;
+		}
+		(*ret_n)++;
+	}
+	return 0;
+}
+
+int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
+{
 	struct provider *provs[MAX_PROVIDERS] = {0};
 	struct store *store = NULL;
 	struct github *gh = NULL;
 	struct manager *m = NULL;
 	int lock_fd = -1, r;
-	size_t np;
+	size_t np = 0;
 
 	r = mkdir_p(cfg->manager.state_dir, 0700, e);
 	if (r < 0)
@@ -266,38 +356,16 @@ int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 	r = github_new(cfg, NULL, &gh, e);
 	if (r < 0)
 		goto fail;
-	np = used_providers(cfg, names);
-	/* and every provider that still holds instances of ours, so they are
-	 * cleaned up after their flavor left the config */
-	char row_names[MAX_PROVIDERS][32];
-	size_t n_row_names = 0;
-	struct store_instance_list rows = {0};
-	if (store_instance_list(store, &rows, NULL) == 0) {
-		for (size_t i = 0; i < rows.n; i++) {
-			bool have = !rows.v[i].provider[0];
-			for (size_t j = 0; j < np && !have; j++)
-				have = strcmp(names[j], rows.v[i].provider) == 0;
-			if (!have && np < MAX_PROVIDERS && provider_known(rows.v[i].provider)) {
-				str_copy(row_names[n_row_names], rows.v[i].provider,
-				         sizeof(row_names[0]));
-				names[np++] = row_names[n_row_names++];
-			}
-		}
-		store_instance_list_release(&rows);
-	}
-	for (size_t i = 0; i < np; i++) {
-		r = provider_new(names[i], cfg, &provs[i], e);
-		if (r < 0) {
-			err_prefix(e, "provider %s", names[i]);
-			goto fail;
-		}
-	}
-	r = manager_new(cfg, store, gh, provs, names, np, &m, e);
+	r = open_providers(cfg, store, provs, &np, e);
+	if (r < 0)
+		goto fail;
+	r = manager_new(cfg, store, gh, provs, np, &m, e);
 	if (r < 0)
 		goto fail;
 	m->owns_parts = true;
 	m->owns_gh = true;
 	m->lock_fd = lock_fd;
+	(void)apply_policy(m, cfg, true); /* logged by manager_log_setup */
 	*ret = m;
 	return 0;
 fail:
@@ -309,18 +377,16 @@ fail:
 	return r;
 }
 
-void manager_log_setup(const struct manager *m)
+void manager_log_setup(struct manager *m)
 {
-	for (size_t i = 0; i < m->n_providers; i++)
-		if (strcmp(m->providers[i]->ops->name, "local") == 0)
-			log_info("local provider: %s",
-			         local_isolated(m->providers[i])
-			                 ? "each instance gets its own PID and mount namespace; "
-			                   "runnerd's state, logs and secret files are hidden from "
-			                   "jobs"
-			                 : "no namespaces on this host (fallback): instances share "
-			                   "the runner user, secret files are protected by their "
-			                   "mode alone");
+	for (size_t i = 0; i < m->n_providers; i++) {
+		const struct provider_traits *t = provider_traits(m->providers[i]);
+		if (t->note[0])
+			log_info("provider %s (%s): %s", provider_name(m->providers[i]),
+			         provider_type(m->providers[i]), t->note);
+	}
+	/* again, now that it can be said once: what the policy could not apply */
+	(void)apply_policy(m, m->cfg, false);
 }
 
 void manager_free(struct manager *m)
@@ -348,14 +414,15 @@ void manager_set_hooks(struct manager *m, const struct manager_hooks *h)
 
 void manager_cancel(struct manager *m)
 {
-	m->cancel = true;
-	/* GitHub calls under way end now (-ECANCELED), not after their retries */
+	atomic_store(&m->cancel, true);
+	/* GitHub calls under way end now (-ECANCELED), not after their retries; the
+	 * providers see the same flag */
 	github_cancel(m->gh);
 }
 
 bool manager_draining(struct manager *m)
 {
-	return m->draining;
+	return atomic_load(&m->draining);
 }
 
 int manager_set_draining(struct manager *m, bool on, struct err *e)
@@ -364,7 +431,7 @@ int manager_set_draining(struct manager *m, bool on, struct err *e)
 	pthread_mutex_lock(&m->pass_lock);
 	r = on ? store_kv_set(m->store, "drain", "1", e) : store_kv_delete(m->store, "drain", e);
 	if (r == 0)
-		m->draining = on;
+		atomic_store(&m->draining, on);
 	pthread_mutex_unlock(&m->pass_lock);
 	return r;
 }
@@ -386,6 +453,16 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 			return err_set(e, -EINVAL, "provider %s is new: restart to add a provider",
 			               names[i]);
 	}
+	/* an open provider keeps the settings it was opened with */
+	for (size_t i = 0; i < m->n_providers; i++) {
+		const char *pn = provider_name(m->providers[i]);
+		const struct config_provider *was = config_provider_find(m->cfg, pn);
+		const struct config_provider *now = config_provider_find(cfg, pn);
+		if (was && now && !config_provider_same(was, now))
+			log_warn("providers.%s changed: it keeps its running settings until a "
+			         "restart",
+			         pn);
+	}
 	pthread_mutex_lock(&m->pass_lock);
 	struct github *gh = NULL;
 	int r = github_new(cfg, NULL, &gh, e);
@@ -398,13 +475,8 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 		m->runner_group_id = 0; /* github.runner_group may have changed */
 		m->apps_at = 0;
 		m->runner_bin_at = 0;
-		/* the denylist follows the config: the LXD network ACL is rewritten now */
-		for (size_t i = 0; i < m->n_providers; i++) {
-			struct err de = {0};
-			if (strcmp(m->providers[i]->ops->name, "lxd") == 0 &&
-			    lxd_sync_denylist(m->providers[i], &cfg->runner.denylist, &de) < 0)
-				log_warn("lxd denylist: %s", de.msg);
-		}
+		/* the denylist and what jobs must not see follow the config now */
+		(void)apply_policy(m, cfg, false);
 	}
 	pthread_mutex_unlock(&m->pass_lock);
 	return r;
@@ -482,7 +554,7 @@ static void probe_one(void *ctx, size_t i)
 	enum health h = HEALTH_UNKNOWN;
 	struct err e = {0};
 
-	if (p && p->ops->health && p->ops->health(p, in->name, &h, &e) < 0) {
+	if (p && provider_health(p, in->name, &h, &e) < 0) {
 		log_debug("health %s: %s", in->name, e.msg);
 		h = HEALTH_UNKNOWN;
 	}
@@ -612,17 +684,16 @@ static int observe(struct manager *m, struct observation *o, struct manager_repo
 	for (size_t i = 0; i < m->n_providers; i++) {
 		struct instance_list l = {0};
 		err_clear(&e);
-		if (m->providers[i]->ops->list(m->providers[i], m->cfg->manager.name, &l, &e) < 0) {
+		if (provider_list(m->providers[i], &l, &e) < 0) {
 			o->instances_complete = false;
 			snprintf(rep->provider_error, sizeof(rep->provider_error), "%s: %s",
-			         m->provider_names[i], e.msg);
+			         provider_name(m->providers[i]), e.msg);
 			log_warn("provider %s list failed: %s (no deletions this pass)",
-			         m->provider_names[i], e.msg);
+			         provider_name(m->providers[i]), e.msg);
 			instance_list_release(&l);
 			continue;
 		}
 		for (size_t j = 0; j < l.n; j++) {
-			str_copy(l.v[j].provider, m->provider_names[i], sizeof(l.v[j].provider));
 			if (instance_list_add(&o->instances, &l.v[j]) < 0)
 				o->instances_complete = false;
 		}
@@ -686,7 +757,7 @@ static int plan_pass(struct manager *m, struct observation *o, enum plan_mode mo
 	        .job_timeout = m->cfg->manager.job_timeout,
 	        .health_grace = health_grace(m),
 	        .mode = mode,
-	        .draining = m->draining,
+	        .draining = atomic_load(&m->draining),
 	        .flavors = o->flavors,
 	        .n_flavors = m->cfg->n_flavors,
 	        .records = o->rows.v,
@@ -738,16 +809,16 @@ static int new_runner_name(const char *manager, char *out, size_t cap)
 static int pull_post_job(struct manager *m, struct provider *p, const char *name, const char *file,
                          struct buf *b, struct err *e)
 {
-	int r = p->ops->pull_file(p, name, file, METRICS_FILE_MAX, b, e);
+	int r = provider_pull_file(p, name, file, METRICS_FILE_MAX, b, e);
 
-	for (int waited = 0; r == -ENOENT && waited < POST_JOB_WAIT_MS && !m->cancel;
+	for (int waited = 0; r == -ENOENT && waited < POST_JOB_WAIT_MS && !atomic_load(&m->cancel);
 	     waited += 500) {
 		struct instance in;
-		bool running = p->ops->get(p, name, &in, NULL) == 0 && in.state == CLOUD_ACTIVE;
+		bool running = provider_get(p, name, &in, NULL) == 0 && in.state == CLOUD_ACTIVE;
 		if (running)
-			usleep(500 * 1000);
+			clock_sleep_ms(500);
 		err_clear(e);
-		r = p->ops->pull_file(p, name, file, METRICS_FILE_MAX, b, e);
+		r = provider_pull_file(p, name, file, METRICS_FILE_MAX, b, e);
 		if (!running)
 			break;
 	}
@@ -772,7 +843,7 @@ static void extract_metrics(struct manager *m, struct provider *p, const char *n
 		err_clear(&e);
 		int r = i == 1 && finished && job_started
 		                ? pull_post_job(m, p, name, files[i], &b, &e)
-		                : p->ops->pull_file(p, name, files[i], METRICS_FILE_MAX, &b, &e);
+		                : provider_pull_file(p, name, files[i], METRICS_FILE_MAX, &b, &e);
 		if (r < 0) {
 			if (r != -ENOENT)
 				log_warn("metrics %s: %s: %s", name, files[i], e.msg);
@@ -811,8 +882,8 @@ static void save_one_log(struct manager *m, struct provider *p, const char *name
 
 	if (*budget == 0)
 		return;
-	if (p->ops->pull_file(p, name, src, *budget < LOG_FILE_MAX ? *budget : LOG_FILE_MAX, &b,
-	                      &e) < 0) {
+	if (provider_pull_file(p, name, src, *budget < LOG_FILE_MAX ? *budget : LOG_FILE_MAX, &b,
+	                       &e) < 0) {
 		if (e.code != -ENOENT)
 			log_debug("logs %s: %s: %s", name, src, e.msg);
 		buf_release(&b);
@@ -852,10 +923,10 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 
 	snprintf(dir, sizeof(dir), "%s/%s", m->cfg->manager.log_dir, name);
 	snprintf(diag, sizeof(diag), "%s/_diag", dir);
-	for (size_t d = 0; d < ARRAY_SIZE(diag_dirs) && p->ops->list_files; d++) {
+	for (size_t d = 0; d < ARRAY_SIZE(diag_dirs) && provider_traits(p)->list_files; d++) {
 		struct strv files = {0};
 		struct err e = {0};
-		if (p->ops->list_files(p, name, diag_dirs[d], &files, &e) < 0) {
+		if (provider_list_files(p, name, diag_dirs[d], &files, &e) < 0) {
 			strv_release(&files);
 			continue;
 		}
@@ -863,7 +934,7 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 			/* names from the instance: plain file names only */
 			if (strchr(files.v[i], '/') || files.v[i][0] == '.')
 				continue;
-			if (clock_wall_ms() > deadline || m->cancel)
+			if (clock_wall_ms() > deadline || atomic_load(&m->cancel))
 				break;
 			snprintf(src, sizeof(src), "%s/%s", diag_dirs[d], files.v[i]);
 			save_one_log(m, p, name, src, diag, files.v[i], &budget);
@@ -874,7 +945,9 @@ static void save_logs(struct manager *m, struct provider *p, const char *name)
 			         files.n, taken);
 		strv_release(&files);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(singles) && clock_wall_ms() <= deadline && !m->cancel; i++)
+	for (size_t i = 0;
+	     i < ARRAY_SIZE(singles) && clock_wall_ms() <= deadline && !atomic_load(&m->cancel);
+	     i++)
 		save_one_log(m, p, name, singles[i].src, dir, singles[i].dst, &budget);
 	if (clock_wall_ms() > deadline)
 		log_warn("logs %s: stopped after %d s, some logs were not saved", name,
@@ -936,7 +1009,7 @@ static void do_delete_duplicate(struct exec_ctx *x, const struct action *a)
 		           "its provider is not known: left alone");
 		return;
 	}
-	r = p->ops->delete (p, a->name, &e);
+	r = provider_delete(p, a->name, &e);
 	report_add(m, x->rep, "delete", a->name, a->flavor, "duplicate", r == 0,
 	           r == 0 ? "ok" : e.msg);
 }
@@ -1020,7 +1093,7 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		if (a->pull_logs)
 			save_logs(m, p, a->name);
 		err_clear(&e);
-		r = p->ops->delete (p, a->name, &e);
+		r = provider_delete(p, a->name, &e);
 		if (r < 0) {
 			report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
 			return; /* the row stays DELETING: the next pass retries */
@@ -1124,7 +1197,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		           "no such flavor or provider");
 		return;
 	}
-	if (strcmp(f->provider, "local") == 0 && !m->runner_tarball[0]) {
+	if (provider_traits(p)->runner_from_host && !m->runner_tarball[0]) {
 		/* nothing to run: do not spend a JIT registration on it */
 		report_add(m, x->rep, "create", "", a->flavor, "", false,
 		           "no verified runner package yet (see the runner binary warning)");
@@ -1177,22 +1250,23 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		err_set(&e, r, "secret env: %s", strerror(-r));
 		goto fail;
 	}
-	bool local = strcmp(f->provider, "local") == 0;
-	const struct github_runner_app *dl = local ? NULL : download_for(m, f->arch);
-	r = runner_script_for(m->cfg, f, t->name, local, dl ? dl->download_url : NULL,
-	                      dl ? dl->sha256 : NULL, &script, &e);
+	const struct provider_traits *traits = provider_traits(p);
+	const struct github_runner_app *dl =
+	        traits->runner_from_host ? NULL : download_for(m, f->arch);
+	r = runner_script_for(m->cfg, f, t->name, traits->host_process,
+	                      dl ? dl->download_url : NULL, dl ? dl->sha256 : NULL, &script, &e);
 	if (r < 0)
 		goto fail;
 
 	struct instance_spec spec = {
 	        .name = t->name,
-	        .manager = m->cfg->manager.name,
 	        .flavor = f,
 	        .startup_script = buf_str(&script),
 	        .secret_env = buf_str(&env),
-	        .runner_tarball = m->runner_tarball[0] ? m->runner_tarball : NULL,
+	        .runner_tarball =
+	                traits->runner_from_host && m->runner_tarball[0] ? m->runner_tarball : NULL,
 	};
-	r = p->ops->create(p, &spec, &inst, &e);
+	r = provider_create(p, &spec, &inst, &e);
 	if (r < 0)
 		goto fail;
 	row.phase = PHASE_CREATED;
@@ -1205,7 +1279,7 @@ fail:
 	/* leave nothing behind: the instance, the JIT registration, then the row */
 	{
 		struct err e2 = {0};
-		bool instance_gone = p->ops->delete (p, t->name, &e2) == 0;
+		bool instance_gone = provider_delete(p, t->name, &e2) == 0;
 		if (!instance_gone)
 			log_warn(
 			        "create %s: cleanup of the instance failed: %s (retried next pass)",
@@ -1311,6 +1385,17 @@ static void resolve_runner_group(struct manager *m)
 	m->runner_group_id = id;
 }
 
+/* Each provider's leftovers (stray processes, ...), once a pass after its actions. */
+static void collect_leftovers(struct manager *m)
+{
+	for (size_t i = 0; i < m->n_providers && !atomic_load(&m->cancel); i++) {
+		struct err e = {0};
+		if (provider_gc(m->providers[i], &e) < 0)
+			log_warn("provider %s: leftovers: %s", provider_name(m->providers[i]),
+			         e.msg);
+	}
+}
+
 static int execute(struct manager *m, const struct plan *plan, struct manager_report *rep)
 {
 	struct exec_ctx x = {.m = m, .rep = rep};
@@ -1337,9 +1422,10 @@ static int execute(struct manager *m, const struct plan *plan, struct manager_re
 		        plan->actions[i].kind == ACTION_CREATE
 		                ? config_flavor_find(m->cfg, plan->actions[i].flavor)
 		                : NULL;
-		if (f && strcmp(f->provider, "local") != 0)
+		struct provider *p = f ? provider_named(m, f->provider) : NULL;
+		if (p && !provider_traits(p)->runner_from_host)
 			refresh_downloads(m, clock_wall_ms() / 1000);
-		else if (f)
+		else if (p)
 			fetch_runner_bin(m, clock_wall_ms() / 1000);
 	}
 	x.tasks = calloc(n, sizeof(*x.tasks));
@@ -1397,8 +1483,9 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 			goto out;
 		}
 	}
-	if (act && !m->cancel) {
+	if (act && !atomic_load(&m->cancel)) {
 		r = execute(m, &rep->plan, rep);
+		collect_leftovers(m);
 		prune_logs(m, now);
 	}
 out:

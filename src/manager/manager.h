@@ -55,21 +55,24 @@ struct manager_hooks {
 
 /*
  * Build a manager over existing parts (used by tests and benchmarks with the
- * memory provider). providers[i] serves flavors whose provider is names[i].
+ * memory provider). A flavor is served by the provider of its provider name
+ * (provider_name()). The manager's cancel flag reaches every provider.
  */
 int manager_new(const struct config *cfg, struct store *store, struct github *gh,
-                struct provider **providers, const char *const *provider_names, size_t n_providers,
-                struct manager **ret, struct err *e);
+                struct provider **providers, size_t n_providers, struct manager **ret,
+                struct err *e);
 
 /*
  * Build everything from cfg: lock the state dir (fails with -EWOULDBLOCK
  * while another runnerd holds it), open the store, the GitHub client, the
- * providers, and fetch the runner binary when a local flavor needs it.
+ * providers (of the flavors, and those still holding instances of ours),
+ * and apply the config's policy (denylist, hidden paths) to them.
  */
 int manager_open(const struct config *cfg, struct manager **ret, struct err *e);
 void manager_free(struct manager *m);
-/* Log, once at start, how each provider protects the host (the daemon calls it). */
-void manager_log_setup(const struct manager *m);
+/* Log, once at start, how each provider protects the host and what of the
+ * policy it could not apply (the daemon calls it). */
+void manager_log_setup(struct manager *m);
 
 void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
 

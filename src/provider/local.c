@@ -18,6 +18,7 @@
  * the executor forks from a multi-threaded process.
  */
 #include "util/common.h"
+#include "provider/backend.h"
 #include "provider/local.h"
 #include "util/clock.h"
 #include "util/fileutil.h"
@@ -41,8 +42,8 @@
 
 #define LOCAL_RECORD_MAX       4096
 #define LOCAL_GROUPS_MAX       64
-#define LOCAL_HIDE_MAX         3
-#define LOCAL_SECRETS_MAX      5
+#define LOCAL_HIDE_MAX         8
+#define LOCAL_SECRETS_MAX      8
 #define LOCAL_CUTS_MAX         64
 #define LOCAL_SECRET_MAX       (256 * 1024)
 #define LOCAL_SPAWN_TIMEOUT_MS 10000
@@ -56,6 +57,22 @@
 #define LOCAL_SWEEP_ROUNDS     5
 #define LOCAL_EMPTY_FILE       "empty" /* in state_dir: bound over secret files */
 
+/*
+ * What an isolated instance must not see (from the policy): directories
+ * that become an empty tmpfs and secret files covered by an empty file. A
+ * value, copied into each spawn plan under the lock, so a policy changed
+ * by a reload never tears a spawn that is under way.
+ */
+struct local_hiding {
+	char hide[LOCAL_HIDE_MAX][PATH_MAX]; /* canonical */
+	size_t n_hide;
+	int hide_root;              /* index of the hidden ancestor of work_dir, -1 when none */
+	const char *tmp_targets[2]; /* bound to the instance's tmp/ when isolated */
+	size_t n_tmp;
+	char secrets[LOCAL_SECRETS_MAX][PATH_MAX]; /* canonical */
+	size_t n_secrets;
+};
+
 struct local {
 	pthread_mutex_t lock;
 	char work_dir[PATH_MAX];  /* canonical, root-owned 0711 */
@@ -67,17 +84,9 @@ struct local {
 	size_t n_groups;
 	int64_t stop_timeout_ms;
 	bool can_isolate;
-	bool isolate; /* lock */
-	/* Directories an isolated instance sees as an empty tmpfs. */
-	char hide[LOCAL_HIDE_MAX][PATH_MAX];
-	size_t n_hide;
-	int hide_root;              /* index of the hidden ancestor of work_dir, -1 when none */
-	const char *tmp_targets[2]; /* bound to the instance's tmp/ when isolated */
-	size_t n_tmp;
-	/* runnerd's secret files (canonical), covered by an empty root-only file when isolated. */
-	char secrets[LOCAL_SECRETS_MAX][PATH_MAX];
-	size_t n_secrets;
-	char empty[PATH_MAX]; /* state_dir/empty: root-owned, 0400, size 0 */
+	bool isolate;               /* lock */
+	struct local_hiding hiding; /* lock */
+	char empty[PATH_MAX];       /* state_dir/empty: root-owned, 0400, size 0 */
 	/* Names this process is creating right now (lock). */
 	char (*creating)[INSTANCE_NAME_MAX];
 	size_t n_creating, cap_creating;
@@ -702,17 +711,12 @@ struct spawn_plan {
 	gid_t gid;
 	const gid_t *groups;
 	size_t n_groups;
-	const char (*hide)[PATH_MAX];
-	size_t n_hide;
-	const char (*secrets)[PATH_MAX];
-	size_t n_secrets;
+	struct local_hiding hiding; /* a copy: the policy may change meanwhile */
 	const char *empty;
 	bool bind_dir;
 	char mk[PATH_MAX]; /* the instance dir, cut at cuts[] to mkdir its parents */
 	size_t cuts[LOCAL_CUTS_MAX];
 	size_t n_cuts;
-	const char *const *tmp_targets;
-	size_t n_tmp;
 	int rep; /* children: write end of the report pipe */
 	int go;  /* children: read end of the go pipe, -1 once read */
 	bool in_b;
@@ -805,18 +809,18 @@ static void child_mounts(struct spawn_plan *pl)
 	 * reads nothing there, whatever the file's own mode. A secret file
 	 * that is gone has nothing to hide.
 	 */
-	if (pl->n_secrets > 0) {
+	if (pl->hiding.n_secrets > 0) {
 		efd = open(pl->empty, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (efd < 0)
 			child_fail(pl, STAGE_HIDE_SECRETS);
 		child_fd_path(src, efd);
-		for (size_t i = 0; i < pl->n_secrets; i++) {
-			if (mount(src, pl->secrets[i], NULL, MS_BIND, NULL) < 0) {
+		for (size_t i = 0; i < pl->hiding.n_secrets; i++) {
+			if (mount(src, pl->hiding.secrets[i], NULL, MS_BIND, NULL) < 0) {
 				if (errno == ENOENT)
 					continue;
 				child_fail(pl, STAGE_HIDE_SECRETS);
 			}
-			if (mount(NULL, pl->secrets[i], NULL,
+			if (mount(NULL, pl->hiding.secrets[i], NULL,
 			          MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
 			                  MS_NOEXEC,
 			          NULL) < 0)
@@ -824,8 +828,8 @@ static void child_mounts(struct spawn_plan *pl)
 		}
 		close(efd);
 	}
-	for (size_t i = 0; i < pl->n_hide; i++)
-		if (mount("tmpfs", pl->hide[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	for (size_t i = 0; i < pl->hiding.n_hide; i++)
+		if (mount("tmpfs", pl->hiding.hide[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		          "mode=0711,size=64k,nr_inodes=256") < 0)
 			child_fail(pl, STAGE_HIDE);
 	if (pl->bind_dir) {
@@ -842,8 +846,8 @@ static void child_mounts(struct spawn_plan *pl)
 			child_fail(pl, STAGE_BIND_DIR);
 	}
 	child_fd_path(src, tfd);
-	for (size_t i = 0; i < pl->n_tmp; i++)
-		if (mount(src, pl->tmp_targets[i], NULL, MS_BIND, NULL) < 0)
+	for (size_t i = 0; i < pl->hiding.n_tmp; i++)
+		if (mount(src, pl->hiding.tmp_targets[i], NULL, MS_BIND, NULL) < 0)
 			child_fail(pl, STAGE_BIND_TMP);
 	close(tfd);
 	close(dfd);
@@ -1620,9 +1624,11 @@ static int instance_populate(const struct local *l, const char *dir,
 	return r;
 }
 
-static int plan_build(const struct local *l, bool isolate, const char *dir, struct spawn_plan *pl,
+static int plan_build(struct local *l, bool isolate, const char *dir, struct spawn_plan *pl,
                       struct err *e)
 {
+	const struct local_hiding *h = &pl->hiding;
+
 	pl->isolate = isolate;
 	str_copy(pl->dir, dir, sizeof(pl->dir));
 	if (path_join(pl->log, sizeof(pl->log), dir, "startup.log", "") < 0 ||
@@ -1652,16 +1658,13 @@ static int plan_build(const struct local *l, bool isolate, const char *dir, stru
 	pl->rep = pl->go = -1;
 	if (!isolate)
 		return 0;
-	pl->hide = l->hide;
-	pl->n_hide = l->n_hide;
-	pl->secrets = l->secrets;
-	pl->n_secrets = l->n_secrets;
+	pthread_mutex_lock(&l->lock);
+	pl->hiding = l->hiding;
+	pthread_mutex_unlock(&l->lock);
 	pl->empty = l->empty;
-	pl->tmp_targets = l->tmp_targets;
-	pl->n_tmp = l->n_tmp;
-	if (l->hide_root >= 0) {
+	if (h->hide_root >= 0) {
 		/* Recreate the path from the hidden root down to the dir inside the tmpfs. */
-		size_t from = strlen(l->hide[l->hide_root]);
+		size_t from = strlen(h->hide[h->hide_root]);
 		pl->bind_dir = true;
 		str_copy(pl->mk, dir, sizeof(pl->mk));
 		for (size_t i = from + 1; pl->mk[i]; i++) {
@@ -1684,8 +1687,8 @@ static int check_name(const char *name, struct err *e)
 	return 0;
 }
 
-static int local_create(struct provider *p, const struct instance_spec *spec, struct instance *ret,
-                        struct err *e)
+static int local_create(struct provider *p, const struct provider_call *c,
+                        const struct instance_spec *spec, struct instance *ret, struct err *e)
 {
 	struct local *l = p->priv;
 	struct spawn_handle h = {.pidfd = -1, .rep = -1, .go = -1};
@@ -1698,13 +1701,6 @@ static int local_create(struct provider *p, const struct instance_spec *spec, st
 	struct stat st;
 	int r;
 
-	if (!spec || check_name(spec->name, e) < 0)
-		return -EINVAL;
-	if (spec->manager && !name_is_owned(spec->manager, spec->name))
-		return err_set(e, -EINVAL, "create: %s is not a name of manager %s", spec->name,
-		               spec->manager);
-	if (!spec->startup_script)
-		return err_set(e, -EINVAL, "create %s: no startup script", spec->name);
 	if (path_join(dir, sizeof(dir), l->work_dir, spec->name, "") < 0 ||
 	    record_path(l, spec->name, rpath, sizeof(rpath)) < 0)
 		return err_set(e, -ENAMETOOLONG, "create %s: path too long", spec->name);
@@ -1813,7 +1809,8 @@ out:
 	return r;
 }
 
-static int local_get(struct provider *p, const char *name, struct instance *ret, struct err *e)
+static int local_get(struct provider *p, const struct provider_call *c, const char *name,
+                     struct instance *ret, struct err *e)
 {
 	struct local *l = p->priv;
 	struct local_record rec = {0};
@@ -1837,7 +1834,7 @@ static int local_get(struct provider *p, const char *name, struct instance *ret,
 	return 0;
 }
 
-static int local_list(struct provider *p, const char *manager, struct instance_list *ret,
+static int local_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
                       struct err *e)
 {
 	struct local *l = p->priv;
@@ -1846,9 +1843,6 @@ static int local_list(struct provider *p, const char *manager, struct instance_l
 	DIR *d = NULL;
 	int fd, r = 0;
 
-	if (!manager || !*manager)
-		return err_set(e, -EINVAL, "list: no manager name");
-	(void)local_sweep(l);
 	fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_set(e, -errno, "list: %s: %s", l->state_dir, strerror(errno));
@@ -1878,7 +1872,7 @@ static int local_list(struct provider *p, const char *manager, struct instance_l
 			continue;
 		memcpy(name, de->d_name, n - 5);
 		name[n - 5] = '\0';
-		if (!name_is_owned(manager, name))
+		if (!name_is_owned(p->manager, name))
 			continue;
 		r = record_read(l, name, &rec, e);
 		if (r == -ENOENT) { /* deleted while we listed */
@@ -1907,7 +1901,8 @@ static int local_list(struct provider *p, const char *manager, struct instance_l
 	return 0;
 }
 
-static int local_delete(struct provider *p, const char *name, struct err *e)
+static int local_delete(struct provider *p, const struct provider_call *c, const char *name,
+                        struct err *e)
 {
 	struct local *l = p->priv;
 	struct local_record rec = {0};
@@ -1942,15 +1937,15 @@ static int local_delete(struct provider *p, const char *name, struct err *e)
 	}
 	if (unlink(rpath) < 0 && errno != ENOENT)
 		return err_set(e, -errno, "delete %s: %s: %s", name, rpath, strerror(errno));
-	/* What left the instance (setsid, a cleared environment) has no record now. */
-	(void)local_sweep(l);
+	/* what left the instance (setsid, a cleared environment) goes in the next gc */
 	return 0;
 }
 
-static int local_health(struct provider *p, const char *name, enum health *ret, struct err *e)
+static int local_health(struct provider *p, const struct provider_call *c, const char *name,
+                        enum health *ret, struct err *e)
 {
 	struct instance in;
-	int r = local_get(p, name, &in, e);
+	int r = local_get(p, c, name, &in, e);
 
 	if (r == -ENOENT) {
 		err_clear(e);
@@ -2037,8 +2032,8 @@ out:
 	return 0;
 }
 
-static int local_pull_file(struct provider *p, const char *name, const char *path, size_t max_bytes,
-                           struct buf *ret, struct err *e)
+static int local_pull_file(struct provider *p, const struct provider_call *c, const char *name,
+                           const char *path, size_t max_bytes, struct buf *ret, struct err *e)
 {
 	struct local *l = p->priv;
 	struct buf b = BUF_INIT(max_bytes);
@@ -2099,8 +2094,8 @@ out:
 #define LOCAL_LIST_FILES_MAX 1000
 
 /* Regular files owned by the runner user, as pull_file would read them. */
-static int local_list_files(struct provider *p, const char *name, const char *dir, struct strv *ret,
-                            struct err *e)
+static int local_list_files(struct provider *p, const struct provider_call *c, const char *name,
+                            const char *dir, struct strv *ret, struct err *e)
 {
 	struct local *l = p->priv;
 	struct strv out = {0};
@@ -2161,23 +2156,34 @@ out:
 	return r;
 }
 
-static void local_free(struct provider *p)
+static void local_close(struct provider *p)
 {
-	struct local *l;
+	struct local *l = p->priv;
 
-	if (!p)
+	if (!l)
 		return;
-	l = p->priv;
-	if (l) {
-		pthread_mutex_destroy(&l->lock);
-		free(l->creating);
-		free(l);
-	}
-	free(p);
+	pthread_mutex_destroy(&l->lock);
+	free(l->creating);
+	free(l);
+	p->priv = NULL;
 }
 
-static const struct provider_ops local_ops = {
-        .name = "local",
+/* Leftovers: processes of the runner user that belong to no recorded instance. */
+static int local_gc(struct provider *p, const struct provider_call *c, struct err *e)
+{
+	int r = local_sweep(p->priv);
+	if (r < 0)
+		return err_set(e, r, "local: sweeping leftover processes: %s", strerror(-r));
+	return 0;
+}
+
+static int local_policy(struct provider *p, const struct provider_call *c,
+                        const struct provider_policy *pol, struct err *e);
+static int local_open(struct provider *p, const struct config_provider *pc, struct err *e);
+
+const struct provider_ops local_ops = {
+        .type = "local",
+        .open = local_open,
         .create = local_create,
         .get = local_get,
         .list = local_list,
@@ -2185,7 +2191,9 @@ static const struct provider_ops local_ops = {
         .health = local_health,
         .pull_file = local_pull_file,
         .list_files = local_list_files,
-        .free = local_free,
+        .policy = local_policy,
+        .gc = local_gc,
+        .close = local_close,
 };
 
 /* ---- setup ---------------------------------------------------------- */
@@ -2364,29 +2372,34 @@ static int work_dir_setup(struct local *l, const char *work, struct err *e)
 }
 
 /*
- * What an isolated instance must not see: runnerd's state and log dirs and
- * the other instances (a tmpfs over each; the instance's own dir is bound
- * back), and runnerd's secret files wherever they are (the empty file over
- * each: their directory, /etc/runnerd say, may hold more than runnerd's).
- * A directory holding system paths is never hidden.
+ * The policy (provider_policy): what an isolated instance must not see.
+ * runnerd's state and log dirs and the other instances (a tmpfs over each;
+ * the instance's own dir is bound back), and runnerd's secret files
+ * wherever they are (the empty file over each: their directory, /etc/runnerd
+ * say, may hold more than runnerd's). A directory holding system paths is
+ * never hidden; paths missing now are not hidden. The denylist is not
+ * enforced here (traits.denylist is false).
  */
-static void hide_setup(struct local *l, const struct config *cfg)
+static int local_policy(struct provider *p, const struct provider_call *c,
+                        const struct provider_policy *pol, struct err *e)
 {
 	static const char *const system[] = {"/bin",  "/dev", "/etc", "/lib", "/lib64",  "/proc",
 	                                     "/sbin", "/sys", "/tmp", "/usr", "/var/tmp"};
 	static const char *const tmps[] = {"/tmp", "/var/tmp"};
+	struct local *l = p->priv;
+	struct local_hiding h = {.hide_root = -1};
+	const struct strv *dirs = pol->hidden_dirs, *secrets = pol->secret_files;
 	char cand[LOCAL_HIDE_MAX][PATH_MAX];
-	const char *in[LOCAL_HIDE_MAX] = {cfg ? cfg->manager.state_dir : NULL,
-	                                  cfg ? cfg->manager.log_dir : NULL, l->work_dir};
-	const char *secrets[LOCAL_SECRETS_MAX] = {
-	        cfg ? cfg->github.token_file : NULL, cfg ? cfg->github.app.private_key_file : NULL,
-	        cfg ? cfg->webhook.secret_file : NULL, cfg ? cfg->queue.uri_file : NULL,
-	        cfg ? cfg->runner.repo_policy_token_file : NULL};
-	size_t n = 0;
+	size_t n = 0, n_in = (dirs ? dirs->n : 0) + 1;
 
-	for (size_t i = 0; i < LOCAL_HIDE_MAX; i++) {
+	if (n_in > LOCAL_HIDE_MAX || (secrets && secrets->n > LOCAL_SECRETS_MAX))
+		return err_set(e, -E2BIG,
+		               "local: at most %d directories and %d secret files to hide",
+		               LOCAL_HIDE_MAX - 1, LOCAL_SECRETS_MAX);
+	for (size_t i = 0; i < n_in; i++) {
+		const char *in = i + 1 < n_in ? dirs->v[i] : l->work_dir;
 		bool skip = false;
-		if (!in[i] || in[i][0] != '/' || !realpath(in[i], cand[n]))
+		if (!in || in[0] != '/' || !realpath(in, cand[n]))
 			continue;
 		for (size_t k = 0; k < ARRAY_SIZE(system); k++)
 			if (path_under(system[k], cand[n]))
@@ -2394,8 +2407,6 @@ static void hide_setup(struct local *l, const struct config *cfg)
 		if (!skip)
 			n++;
 	}
-	l->n_hide = 0;
-	l->hide_root = -1;
 	for (size_t i = 0; i < n; i++) {
 		bool inner = false;
 		for (size_t k = 0; k < n; k++)
@@ -2405,37 +2416,39 @@ static void hide_setup(struct local *l, const struct config *cfg)
 		if (inner)
 			continue;
 		if (path_under(l->work_dir, cand[i]))
-			l->hide_root = (int)l->n_hide;
-		str_copy(l->hide[l->n_hide++], cand[i], PATH_MAX);
+			h.hide_root = (int)h.n_hide;
+		str_copy(h.hide[h.n_hide++], cand[i], PATH_MAX);
 	}
-	l->n_secrets = 0;
-	for (size_t i = 0; i < LOCAL_SECRETS_MAX; i++) {
+	for (size_t i = 0; secrets && i < secrets->n; i++) {
 		char real[PATH_MAX];
 		struct stat st;
 		bool skip = false;
-		if (!secrets[i] || !*secrets[i] || !realpath(secrets[i], real) ||
+		if (!secrets->v[i] || !*secrets->v[i] || !realpath(secrets->v[i], real) ||
 		    stat(real, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		for (size_t k = 0; k < l->n_hide; k++)
-			if (path_under(real, l->hide[k]))
+		for (size_t k = 0; k < h.n_hide; k++)
+			if (path_under(real, h.hide[k]))
 				skip = true; /* under a tmpfs already */
-		for (size_t k = 0; k < l->n_secrets; k++)
-			if (strcmp(real, l->secrets[k]) == 0)
+		for (size_t k = 0; k < h.n_secrets; k++)
+			if (strcmp(real, h.secrets[k]) == 0)
 				skip = true;
 		if (!skip)
-			str_copy(l->secrets[l->n_secrets++], real, PATH_MAX);
+			str_copy(h.secrets[h.n_secrets++], real, PATH_MAX);
 	}
-	l->n_tmp = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(tmps); i++) {
 		struct stat st;
 		bool ok = lstat(tmps[i], &st) == 0 && S_ISDIR(st.st_mode) &&
 		          !path_under(l->work_dir, tmps[i]);
-		for (size_t k = 0; ok && k < l->n_hide; k++)
-			if (path_under(l->hide[k], tmps[i]))
+		for (size_t k = 0; ok && k < h.n_hide; k++)
+			if (path_under(h.hide[k], tmps[i]))
 				ok = false;
 		if (ok)
-			l->tmp_targets[l->n_tmp++] = tmps[i];
+			h.tmp_targets[h.n_tmp++] = tmps[i];
 	}
+	pthread_mutex_lock(&l->lock);
+	l->hiding = h;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
 }
 
 /* Can we give an instance its own PID and mount namespaces here? Try it. */
@@ -2472,40 +2485,53 @@ static bool isolation_probe(const struct local *l)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-int local_new(const struct config *cfg, struct provider **ret, struct err *e)
+static void local_traits(struct provider *p, bool isolated)
 {
-	const char *work = cfg && cfg->local.work_dir && *cfg->local.work_dir
-	                           ? cfg->local.work_dir
-	                           : LOCAL_DEFAULT_WORK_DIR;
-	const char *user =
-	        cfg && cfg->local.user && *cfg->local.user ? cfg->local.user : LOCAL_DEFAULT_USER;
-	int64_t stop = cfg && cfg->local.stop_timeout > 0 ? cfg->local.stop_timeout
-	                                                  : LOCAL_DEFAULT_STOP_TIMEOUT;
-	struct provider *p = NULL;
+	p->traits = (struct provider_traits){
+	        .runner_from_host = true,
+	        .host_process = true,
+	        .pull_files = true,
+	        .list_files = true,
+	};
+	snprintf(p->traits.note, sizeof(p->traits.note), "%s",
+	         isolated ? "each instance gets its own PID and mount namespace; runnerd's "
+	                    "state, logs and secret files are hidden from jobs"
+	                  : "no namespaces on this host (fallback): instances share the runner "
+	                    "user, secret files are protected by their mode alone");
+}
+
+/* Settings come from the config table (their defaults too); none are guessed here. */
+static int local_open(struct provider *p, const struct config_provider *pc, struct err *e)
+{
+	const struct config_local *cl = &pc->local;
 	struct local *l = NULL;
 	int r;
 
-	if (!user_name_valid(user))
-		return err_set(e, -EINVAL, "providers.local.user %s: not a valid user name", user);
+	if (!cl->work_dir || !*cl->work_dir || !cl->user || cl->stop_timeout <= 0)
+		return err_set(e, -EINVAL,
+		               "providers.%s: work_dir, user and stop_timeout are needed",
+		               pc->name);
+	if (!user_name_valid(cl->user))
+		return err_set(e, -EINVAL, "providers.%s.user %s: not a valid user name", pc->name,
+		               cl->user);
 	if (geteuid() != 0)
 		return err_set(e, -EPERM,
 		               "local provider: runnerd must run as root to start instances as %s",
-		               user);
+		               cl->user);
 	l = calloc(1, sizeof(*l));
-	p = calloc(1, sizeof(*p));
-	if (!l || !p) {
+	if (!l) {
 		r = err_set(e, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	str_copy(l->user, user, sizeof(l->user));
-	l->stop_timeout_ms = stop > INT64_MAX / 1000 ? INT64_MAX : stop * 1000;
+	str_copy(l->user, cl->user, sizeof(l->user));
+	l->stop_timeout_ms =
+	        cl->stop_timeout > INT64_MAX / 1000 ? INT64_MAX : cl->stop_timeout * 1000;
 	r = user_setup(l, e);
 	if (r < 0)
 		goto fail;
-	r = work_dir_setup(l, work, e);
+	r = work_dir_setup(l, cl->work_dir, e);
 	if (r < 0)
 		goto fail;
-	hide_setup(l, cfg);
 	l->can_isolate = isolation_probe(l);
 	l->isolate = l->can_isolate;
 	r = pthread_mutex_init(&l->lock, NULL);
@@ -2513,13 +2539,18 @@ int local_new(const struct config *cfg, struct provider **ret, struct err *e)
 		r = err_set(e, -r, "mutex: %s", strerror(r));
 		goto fail;
 	}
-	p->ops = &local_ops;
 	p->priv = l;
-	*ret = p;
+	/* until the manager's policy: the other instances at least are hidden */
+	r = local_policy(p, NULL, &(struct provider_policy){0}, e);
+	if (r < 0) {
+		pthread_mutex_destroy(&l->lock);
+		p->priv = NULL;
+		goto fail;
+	}
+	local_traits(p, l->isolate);
 	return 0;
 fail:
 	free(l);
-	free(p);
 	if (e)
 		err_prefix(e, "local provider");
 	return r;
@@ -2543,6 +2574,7 @@ void local_set_isolated(struct provider *p, bool on)
 	pthread_mutex_lock(&l->lock);
 	l->isolate = on && l->can_isolate;
 	pthread_mutex_unlock(&l->lock);
+	local_traits(p, on && l->can_isolate);
 }
 
 uid_t local_runner_uid(const struct provider *p)

@@ -23,30 +23,27 @@
  * delete stops the leader's session and the processes whose RUNNERD_HOME is
  * the instance's dir, even after the leader is gone.
  *
- * list and delete also sweep: processes of the runner user that belong to
- * no recorded instance (not in a recorded session or PID namespace, not
- * naming a recorded instance in RUNNERD_HOME) are killed. The user must
- * therefore be runnerd's alone. Nothing of another uid is ever signalled.
+ * gc sweeps: processes of the runner user that belong to no recorded
+ * instance (not in a recorded session or PID namespace, not naming a
+ * recorded instance in RUNNERD_HOME) are killed. The user must therefore
+ * be runnerd's alone. Nothing of another uid is ever signalled.
+ *
+ * policy: its hidden_dirs and secret_files are what isolated instances
+ * cannot see (above); the denylist is not enforced by this provider.
  *
  * Flavor resources (vcpu, memory, disk) are not enforced: no cgroups here.
  *
  * Secrets reach the script only through its environment (never argv, never
- * a file). Requires root: provider_new fails otherwise, and creates the
- * runner user (system user, own group, no password, nologin) if missing.
+ * a file). Requires root: opening fails otherwise, and creates the runner
+ * user (system user, own group, no password, nologin) if missing.
  */
 #ifndef RUNNERD_PROVIDER_LOCAL_H
 #define RUNNERD_PROVIDER_LOCAL_H
 
 #include "provider/provider.h"
 
-#define LOCAL_DEFAULT_WORK_DIR     "/var/lib/runnerd/local"
-#define LOCAL_DEFAULT_USER         "runnerd-runner"
-#define LOCAL_DEFAULT_STOP_TIMEOUT 10 /* seconds */
-
-/* Uses cfg->local (work_dir, user, stop_timeout), cfg->manager.state_dir and
- * log_dir and the secret file paths (hidden from isolated instances; files
- * missing when the provider starts are not hidden). cfg may be NULL: defaults. */
-int local_new(const struct config *cfg, struct provider **ret, struct err *e);
+/* The backend (provider_open picks it for type local). */
+extern const struct provider_ops local_ops;
 
 /* True when instances get their own PID and mount namespaces. */
 bool local_isolated(const struct provider *p);

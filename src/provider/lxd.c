@@ -10,6 +10,7 @@
  * unless a blocked open can be released, and never log above debug.
  */
 #include "util/common.h"
+#include "provider/backend.h"
 #include "provider/lxd.h"
 #include "util/clock.h"
 #include "util/httpc.h"
@@ -560,7 +561,8 @@ static bool owner_is(const struct lxd *l, const char *owner)
 	return !l->manager[0] || (owner && strcmp(owner, l->manager) == 0);
 }
 
-static int lxd_get(struct provider *p, const char *name, struct instance *ret, struct err *e)
+static int lxd_get(struct provider *p, const struct provider_call *c, const char *name,
+                   struct instance *ret, struct err *e)
 {
 	struct lxd *l = p->priv;
 	struct lxd_answer a = {0};
@@ -585,9 +587,10 @@ static int lxd_get(struct provider *p, const char *name, struct instance *ret, s
 	return 0;
 }
 
-static int lxd_list(struct provider *p, const char *manager, struct instance_list *ret,
+static int lxd_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
                     struct err *e)
 {
+	const char *manager = p->manager;
 	struct lxd *l = p->priv;
 	struct instance_list out = {0};
 	struct lxd_answer a = {0};
@@ -595,8 +598,6 @@ static int lxd_list(struct provider *p, const char *manager, struct instance_lis
 	json_t *o;
 	int r;
 
-	if (!manager || !*manager)
-		return err_set(e, -EINVAL, "lxd: list: no manager name");
 	struct lxd_req q = {
 	        .path = "/1.0/instances", .query = "recursion=1", .max_body = l->max_list};
 	r = lxd_call(l, &q, &a, e);
@@ -771,7 +772,8 @@ static int instance_remove(struct lxd *l, const char *name, bool graceful, struc
 	return r;
 }
 
-static int lxd_delete(struct provider *p, const char *name, struct err *e)
+static int lxd_delete(struct provider *p, const struct provider_call *c, const char *name,
+                      struct err *e)
 {
 	struct lxd *l = p->priv;
 
@@ -905,14 +907,15 @@ static int instance_exec(struct lxd *l, const char *name, const char *const *arg
 	return instance_exec_out(l, name, argv, timeout_s, ret_rc, NULL, e);
 }
 
-static int lxd_health(struct provider *p, const char *name, enum health *ret, struct err *e)
+static int lxd_health(struct provider *p, const struct provider_call *c, const char *name,
+                      enum health *ret, struct err *e)
 {
 	static const char *const argv[] = {"/bin/sh", "-c", lxd_health_script, NULL};
 	struct lxd *l = p->priv;
 	struct instance in;
 	int r, rc = -1;
 
-	r = lxd_get(p, name, &in, e);
+	r = lxd_get(p, c, name, &in, e);
 	if (r == -ENOENT) {
 		err_clear(e);
 		*ret = HEALTH_UNKNOWN;
@@ -1314,8 +1317,8 @@ out:
 	return r;
 }
 
-static int lxd_pull_file(struct provider *p, const char *name, const char *path, size_t max_bytes,
-                         struct buf *ret, struct err *e)
+static int lxd_pull_file(struct provider *p, const struct provider_call *c, const char *name,
+                         const char *path, size_t max_bytes, struct buf *ret, struct err *e)
 {
 	struct lxd *l = p->priv;
 	char full[PATH_MAX];
@@ -1461,8 +1464,8 @@ out:
 	return r;
 }
 
-static int lxd_list_files(struct provider *p, const char *name, const char *dir, struct strv *ret,
-                          struct err *e)
+static int lxd_list_files(struct provider *p, const struct provider_call *c, const char *name,
+                          const char *dir, struct strv *ret, struct err *e)
 {
 	struct lxd *l = p->priv;
 	struct buf out = BUF_INIT(LXD_DIR_MAX);
@@ -1557,7 +1560,7 @@ static json_t *instance_body(const struct lxd *l, const struct instance_spec *sp
 	if (!profiles)
 		return NULL;
 	config = json_pack("{s:s, s:s, s:s, s:s}", "limits.cpu", cpu, "limits.memory", mem,
-	                   LXD_KEY_MANAGER, spec->manager, LXD_KEY_FLAVOR, f->name ? f->name : "");
+	                   LXD_KEY_MANAGER, l->manager, LXD_KEY_FLAVOR, f->name ? f->name : "");
 	if (config && l->bootstrap == LXD_BOOTSTRAP_CLOUD_INIT) {
 		char *ud = user_data(spec->startup_script);
 		if (!ud ||
@@ -1661,8 +1664,8 @@ static int instance_exec_launch(struct lxd *l, const char *name, struct err *e)
 
 static int deny_ensure(struct lxd *l, struct err *e);
 
-static int lxd_create(struct provider *p, const struct instance_spec *spec, struct instance *ret,
-                      struct err *e)
+static int lxd_create(struct provider *p, const struct provider_call *c,
+                      const struct instance_spec *spec, struct instance *ret, struct err *e)
 {
 	struct lxd *l = p->priv;
 	char what[INSTANCE_NAME_MAX + 16];
@@ -1676,11 +1679,8 @@ static int lxd_create(struct provider *p, const struct instance_spec *spec, stru
 
 	if (!spec || check_name(spec->name, e) < 0)
 		return -EINVAL;
-	if (!spec->manager || !name_is_owned(spec->manager, spec->name))
+	if (!name_is_owned(l->manager, spec->name))
 		return err_set(e, -EINVAL, "lxd: create: %s is not a name of manager %s",
-		               spec->name, spec->manager ? spec->manager : "(none)");
-	if (l->manager[0] && strcmp(spec->manager, l->manager) != 0)
-		return err_set(e, -EINVAL, "lxd: create %s: this provider serves manager %s",
 		               spec->name, l->manager);
 	if (!spec->flavor || !spec->flavor->image || !*spec->flavor->image)
 		return err_set(e, -EINVAL, "lxd: create %s: the flavor names no image", spec->name);
@@ -1783,7 +1783,7 @@ out:
 		if (instance_remove(l, spec->name, false, &e3) < 0) {
 			char msg[sizeof(e3.msg)];
 			str_copy(msg, e && e->msg[0] ? e->msg : "failed", sizeof(msg));
-			r = err_set(e, LXD_EMAYREMAIN,
+			r = err_set(e, PROVIDER_EMAYREMAIN,
 			            "%s; deleting it failed too (%s): %s may remain", msg, e3.msg,
 			            spec->name);
 		}
@@ -2161,19 +2161,20 @@ out:
 	return r;
 }
 
-int lxd_sync_denylist(struct provider *p, const struct strv *cidrs, struct err *e)
+/*
+ * The policy: runner.denylist as the deny ACL (hidden_dirs and secret_files
+ * concern the host, which an LXD instance cannot see anyway). The list is
+ * kept even when LXD cannot be reached now: create() retries.
+ */
+static int lxd_policy(struct provider *p, const struct provider_call *c,
+                      const struct provider_policy *pol, struct err *e)
 {
-	struct lxd *l;
+	struct lxd *l = p->priv;
 	char **v = NULL;
 	size_t n = 0;
 	int r;
 
-	if (!p || !p->ops || strcmp(p->ops->name, "lxd") != 0)
-		return err_set(e, -EINVAL, "lxd_sync_denylist: not an lxd provider");
-	l = p->priv;
-	if (!l->manager[0])
-		return err_set(e, -EINVAL, "lxd: no manager name for the denylist ACL");
-	r = deny_copy(cidrs, &v, &n, e);
+	r = deny_copy(pol->denylist, &v, &n, e);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&l->deny_lock);
@@ -2196,8 +2197,6 @@ static int deny_ensure(struct lxd *l, struct err *e)
 	struct err e2 = {0};
 	int r = 0;
 
-	if (!l->manager[0])
-		return 0;
 	pthread_mutex_lock(&l->deny_lock);
 	if (!l->deny_synced) {
 		r = deny_sync_locked(l, &e2);
@@ -2212,31 +2211,31 @@ static int deny_ensure(struct lxd *l, struct err *e)
 
 /* ---- setup ---------------------------------------------------------- */
 
-static void lxd_free(struct provider *p)
+static void lxd_close(struct provider *p)
 {
-	struct lxd *l;
+	struct lxd *l = p->priv;
 
-	if (!p)
+	if (!l)
 		return;
-	l = p->priv;
-	if (l) {
-		httpc_free(l->http);
-		free(l->socket);
-		free(l->project);
-		free(l->network);
-		free(l->pool);
-		deny_free(l->profiles, l->n_profiles);
-		deny_free(l->deny, l->n_deny);
-		pthread_mutex_destroy(&l->trace_lock);
-		pthread_mutex_destroy(&l->deny_lock);
-		pthread_mutex_destroy(&l->stuck_lock);
-		free(l);
-	}
-	free(p);
+	httpc_free(l->http);
+	free(l->socket);
+	free(l->project);
+	free(l->network);
+	free(l->pool);
+	deny_free(l->profiles, l->n_profiles);
+	deny_free(l->deny, l->n_deny);
+	pthread_mutex_destroy(&l->trace_lock);
+	pthread_mutex_destroy(&l->deny_lock);
+	pthread_mutex_destroy(&l->stuck_lock);
+	free(l);
+	p->priv = NULL;
 }
 
-static const struct provider_ops lxd_ops = {
-        .name = "lxd",
+static int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e);
+
+const struct provider_ops lxd_ops = {
+        .type = "lxd",
+        .open = lxd_open,
         .create = lxd_create,
         .get = lxd_get,
         .list = lxd_list,
@@ -2244,7 +2243,8 @@ static const struct provider_ops lxd_ops = {
         .health = lxd_health,
         .pull_file = lxd_pull_file,
         .list_files = lxd_list_files,
-        .free = lxd_free,
+        .policy = lxd_policy,
+        .close = lxd_close,
 };
 
 int lxd_set_trace(struct provider *p, lxd_trace_fn fn, void *arg)
@@ -2261,11 +2261,6 @@ int lxd_set_trace(struct provider *p, lxd_trace_fn fn, void *arg)
 	return 0;
 }
 
-static const char *or_default(const char *s, const char *def)
-{
-	return s && *s ? s : def;
-}
-
 static bool lxd_name_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -2278,105 +2273,109 @@ static bool lxd_name_ok(const char *s)
 	return true;
 }
 
-int lxd_new_opts(const struct config *cfg, const struct lxd_opts *opts, struct provider **ret,
-                 struct err *e)
+/*
+ * What each operation may take, from the timeouts it is made of: a create
+ * is a create, pushes, a start and, when it fails, waiting the create out
+ * and a delete; a delete is a stop (graceful, then forced) and a delete.
+ */
+static void lxd_deadlines(struct provider *p)
 {
-	static const struct lxd_opts none = {0};
-	const struct config_lxd *c = cfg ? &cfg->lxd : NULL;
-	const char *project, *network, *pool, *socket;
-	struct provider *p = NULL;
+	const struct lxd *l = p->priv;
+	int64_t op = l->op_timeout * 1000, stop = l->stop_timeout * 1000, req = l->request_ms;
+
+	p->deadline_ms[PROVIDER_OP_CREATE] = 4 * op + 2 * stop + 4 * req;
+	p->deadline_ms[PROVIDER_OP_DELETE] = 2 * op + stop + 2 * req;
+	p->deadline_ms[PROVIDER_OP_HEALTH] = op + req;
+	p->deadline_ms[PROVIDER_OP_PULL_FILE] = op + 2 * req;
+	p->deadline_ms[PROVIDER_OP_LIST_FILES] = op + 2 * req;
+	p->deadline_ms[PROVIDER_OP_GET] = 2 * req;
+	p->deadline_ms[PROVIDER_OP_LIST] = 2 * req;
+}
+
+/* Settings come from the config table (their defaults too); none are guessed here. */
+static int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e)
+{
+	const struct config_lxd *c = &pc->lxd;
 	struct lxd *l = NULL;
-	struct err e2 = {0};
 	int r;
 
-	if (!opts)
-		opts = &none;
-	socket = or_default(opts->socket, or_default(c ? c->socket : NULL, LXD_DEFAULT_SOCKET));
-	project = or_default(c ? c->project : NULL, "default");
-	network = or_default(c ? c->network : NULL, "lxdbr0");
-	pool = or_default(c ? c->storage_pool : NULL, "default");
-	if (!lxd_name_ok(project) || !lxd_name_ok(network) || !lxd_name_ok(pool))
-		return err_set(e, -EINVAL, "lxd: project, network and storage pool must be names");
-	if (cfg && cfg->manager.name && strlen(cfg->manager.name) > MANAGER_NAME_MAX)
-		return err_set(e, -EINVAL, "lxd: manager name too long");
-
+	if (!c->socket || !*c->socket || !c->project || !lxd_name_ok(c->project) || !c->network ||
+	    !lxd_name_ok(c->network) || !c->storage_pool || !lxd_name_ok(c->storage_pool) ||
+	    c->operation_timeout <= 0 || c->stop_timeout <= 0)
+		return err_set(e, -EINVAL,
+		               "providers.%s: a socket, project, network and storage pool (names) "
+		               "and timeouts are needed",
+		               pc->name);
 	l = calloc(1, sizeof(*l));
-	p = calloc(1, sizeof(*p));
-	if (!l || !p) {
-		free(l);
-		free(p);
+	if (!l)
 		return err_set(e, -ENOMEM, "lxd: out of memory");
-	}
 	pthread_mutex_init(&l->trace_lock, NULL);
 	pthread_mutex_init(&l->deny_lock, NULL);
 	pthread_mutex_init(&l->stuck_lock, NULL);
-	p->ops = &lxd_ops;
 	p->priv = l;
-	l->socket = strdup(socket);
-	l->project = strdup(project);
-	l->network = strdup(network);
-	l->pool = strdup(pool);
+	l->socket = strdup(c->socket);
+	l->project = strdup(c->project);
+	l->network = strdup(c->network);
+	l->pool = strdup(c->storage_pool);
 	if (!l->socket || !l->project || !l->network || !l->pool) {
 		r = err_set(e, -ENOMEM, "lxd: out of memory");
 		goto fail;
 	}
-	if (c && c->profiles.n > 0) {
+	if (c->profiles.n > 0) {
 		l->profiles = calloc(c->profiles.n, sizeof(*l->profiles));
 		if (!l->profiles) {
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
 			goto fail;
 		}
-		for (size_t i = 0; i < c->profiles.n; i++) {
-			l->profiles[i] = strdup(c->profiles.v[i]);
-			if (!l->profiles[i]) {
+		for (; l->n_profiles < c->profiles.n; l->n_profiles++) {
+			l->profiles[l->n_profiles] = strdup(c->profiles.v[l->n_profiles]);
+			if (!l->profiles[l->n_profiles]) {
 				r = err_set(e, -ENOMEM, "lxd: out of memory");
 				goto fail;
 			}
-			l->n_profiles++;
 		}
-	} else if (!c) {
-		l->profiles = calloc(1, sizeof(*l->profiles));
-		if (!l->profiles || !(l->profiles[0] = strdup("default"))) {
-			r = err_set(e, -ENOMEM, "lxd: out of memory");
-			goto fail;
-		}
-		l->n_profiles = 1;
 	}
-	l->type = c ? c->type : LXD_CONTAINER;
-	l->bootstrap = c ? c->bootstrap : LXD_BOOTSTRAP_CLOUD_INIT;
-	if (cfg && cfg->manager.name)
-		str_copy(l->manager, cfg->manager.name, sizeof(l->manager));
-	l->connect_ms =
-	        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : LXD_CONNECT_TIMEOUT_MS;
-	l->request_ms =
-	        opts->request_timeout_ms > 0 ? opts->request_timeout_ms : LXD_REQUEST_TIMEOUT_MS;
-	l->op_timeout = opts->operation_timeout > 0     ? opts->operation_timeout
-	                : c && c->operation_timeout > 0 ? c->operation_timeout
-	                                                : LXD_DEFAULT_OPERATION_TIMEOUT;
-	l->stop_timeout = opts->stop_timeout > 0     ? opts->stop_timeout
-	                  : c && c->stop_timeout > 0 ? c->stop_timeout
-	                                             : LXD_DEFAULT_STOP_TIMEOUT;
-	l->max_list = opts->max_list_body > 0 ? opts->max_list_body : LXD_LIST_MAX;
+	l->type = c->type;
+	l->bootstrap = c->bootstrap;
+	str_copy(l->manager, p->manager, sizeof(l->manager));
+	l->connect_ms = LXD_CONNECT_TIMEOUT_MS;
+	l->request_ms = LXD_REQUEST_TIMEOUT_MS;
+	l->op_timeout = c->operation_timeout;
+	l->stop_timeout = c->stop_timeout;
+	l->max_list = LXD_LIST_MAX;
 	r = httpc_new(&l->http, e);
 	if (r < 0)
 		goto fail;
-	if (l->manager[0]) {
-		r = deny_copy(cfg ? &cfg->runner.denylist : NULL, &l->deny, &l->n_deny, e);
-		if (r < 0)
-			goto fail;
-		/* LXD may be down right now: create() retries (and fails while it cannot). */
-		pthread_mutex_lock(&l->deny_lock);
-		(void)deny_sync_locked(l, &e2);
-		pthread_mutex_unlock(&l->deny_lock);
-	}
-	*ret = p;
+	lxd_deadlines(p);
+	p->traits = (struct provider_traits){
+	        .pull_files = true,
+	        .list_files = true,
+	        .health_probe = true,
+	        .denylist = true,
+	};
 	return 0;
 fail:
-	lxd_free(p);
+	lxd_close(p);
 	return r;
 }
 
-int lxd_new(const struct config *cfg, struct provider **ret, struct err *e)
+int lxd_set_opts(struct provider *p, const struct lxd_opts *opts)
 {
-	return lxd_new_opts(cfg, NULL, ret, e);
+	struct lxd *l;
+
+	if (!p || p->ops != &lxd_ops || !opts)
+		return -EINVAL;
+	l = p->priv;
+	if (opts->connect_timeout_ms > 0)
+		l->connect_ms = opts->connect_timeout_ms;
+	if (opts->request_timeout_ms > 0)
+		l->request_ms = opts->request_timeout_ms;
+	if (opts->operation_timeout > 0)
+		l->op_timeout = opts->operation_timeout;
+	if (opts->stop_timeout > 0)
+		l->stop_timeout = opts->stop_timeout;
+	if (opts->max_list_body > 0)
+		l->max_list = opts->max_list_body;
+	lxd_deadlines(p);
+	return 0;
 }

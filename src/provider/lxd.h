@@ -1,7 +1,7 @@
 /*
  * The `lxd` provider: each instance is an LXD container (or virtual
  * machine) made from a local image alias, driven through LXD's REST API on
- * its unix socket, every call in providers.lxd.project (no `lxc` command,
+ * its unix socket, every call in providers.<name>.project (no `lxc` command,
  * no remote image server).
  *
  * An instance carries the config keys user.runnerd.manager and
@@ -12,7 +12,7 @@
  * container before it first starts (a VM's files can only go through its
  * agent: after it booted); the secrets go nowhere else (no config key, no
  * exec argument). The startup script (which holds no secret) is started
- * by cloud-init (providers.lxd.bootstrap: cloud-init, the default): it is
+ * by cloud-init (providers.<name>.bootstrap: cloud-init, the default): it is
  * in cloud-init.user-data and user.user-data, a #!/bin/sh user-data script
  * that writes it to /opt/runnerd/startup.sh (root, 0700) and starts it
  * once the marker /opt/runnerd/.pushed, pushed after secret.env, is there.
@@ -26,7 +26,7 @@
  * whose operation timed out (it goes on unpacking): it is given as long
  * again to end before the delete, so that the delete does not race it.
  * When what was made cannot be deleted (and seen gone), create() fails
- * with LXD_EMAYREMAIN, its message ending in "may remain".
+ * with PROVIDER_EMAYREMAIN, its message ending in "may remain".
  *
  * LXD status -> cloud state: Running, Ready -> active; Starting -> created;
  * Stopped, Stopping -> stopped (the runner is done: the script powers the
@@ -57,9 +57,9 @@
  * from that instance for 10 minutes. That listing includes FIFOs, sockets
  * and devices (LXD calls them files); pull_file refuses them.
  *
- * runner.denylist is enforced by one network ACL owned by this manager,
+ * policy(): runner.denylist is enforced by one network ACL owned by this manager,
  * runnerd-<manager>-deny (egress reject per CIDR), attached to
- * providers.lxd.network through the network's security.acls (LXD 5.0
+ * providers.<name>.network through the network's security.acls (LXD 5.0
  * refuses ACLs on an instance's bridged NIC), next to any ACL already
  * there. When it is the first ACL there, the network's default ACL
  * actions are set to allow (marked by user.runnerd.<manager>.acl-defaults)
@@ -82,46 +82,22 @@
 
 #include "provider/provider.h"
 
-#define LXD_DEFAULT_SOCKET            "/var/lib/lxd/unix.socket"
-#define LXD_DEFAULT_STOP_TIMEOUT      10  /* seconds of graceful stop before a forced one */
-#define LXD_DEFAULT_OPERATION_TIMEOUT 120 /* seconds per asynchronous operation */
-#define LXD_HOME                      "/opt/runnerd"
+#define LXD_HOME "/opt/runnerd"
 
-/*
- * create() fails with this when what it made could not be deleted (and
- * seen gone) afterwards: the instance may remain. Keep its record and
- * delete it later.
- */
-#define LXD_EMAYREMAIN (-EINPROGRESS)
+/* The backend (provider_open picks it for type lxd). */
+extern const struct provider_ops lxd_ops;
 
-/* Knobs for tests and for callers that know better; 0 / NULL = the default. */
+/* Knobs for tests: each 0 keeps the provider's setting. */
 struct lxd_opts {
-	const char *socket;        /* else providers.lxd.socket */
 	long connect_timeout_ms;   /* 5000 */
 	long request_timeout_ms;   /* plain requests, 30000 */
-	int64_t operation_timeout; /* seconds, else providers.lxd.operation_timeout */
-	int64_t stop_timeout;      /* seconds, else providers.lxd.stop_timeout */
+	int64_t operation_timeout; /* seconds, else providers.<name>.operation_timeout */
+	int64_t stop_timeout;      /* seconds, else providers.<name>.stop_timeout */
 	size_t max_list_body;      /* bytes of one instance listing, 64 MiB */
 };
 
-/*
- * Set up from cfg->lxd (cfg may be NULL: defaults, no manager, no
- * denylist). Tries to put runner.denylist in place; when LXD cannot be
- * reached that is retried later (see lxd_sync_denylist), so this fails
- * only on a bad configuration.
- */
-int lxd_new(const struct config *cfg, struct provider **ret, struct err *e);
-int lxd_new_opts(const struct config *cfg, const struct lxd_opts *opts, struct provider **ret,
-                 struct err *e);
-
-/*
- * Make the deny ACL match cidrs (validated CIDRs; NULL or empty: detach the
- * ACL from every network and delete it) and remember cidrs as the list to
- * keep. Idempotent and
- * cheap when nothing changed (two GETs); the manager may call it every
- * pass. -EINVAL for a provider that is not lxd or has no manager name.
- */
-int lxd_sync_denylist(struct provider *p, const struct strv *cidrs, struct err *e);
+/* Change an open lxd provider's knobs (and so its deadlines); -EINVAL for another provider. */
+int lxd_set_opts(struct provider *p, const struct lxd_opts *opts);
 
 /* "runnerd-<manager>-deny" into out; -ENAMETOOLONG when it does not fit. */
 int lxd_deny_acl_name(const char *manager, char *out, size_t cap);

@@ -5,10 +5,9 @@
  * processes, no files; everything it "runs" is a struct in memory.
  */
 #include "util/common.h"
+#include "provider/backend.h"
 #include "provider/memory.h"
 #include "util/strutil.h"
-
-#include <pthread.h>
 
 struct mem_file {
 	char *path;
@@ -41,6 +40,7 @@ struct memory {
 	enum cloud_state create_leaves;
 	uint64_t calls[MEMORY_OP_COUNT];
 	int64_t latency_us[MEMORY_OP_COUNT];
+	bool lie; /* answer as a broken backend would */
 };
 
 static const struct provider_ops memory_ops;
@@ -156,19 +156,12 @@ static void mem_remove(struct memory *m, struct mem_inst *mi)
 	}
 }
 
-static void mem_sleep(int64_t usec)
-{
-	struct timespec ts;
-	if (usec <= 0)
-		return;
-	ts.tv_sec = usec / 1000000;
-	ts.tv_nsec = (usec % 1000000) * 1000;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* Count the call, sleep, take the lock, and return the injected error or 0. */
-static int mem_enter(struct memory *m, enum memory_op op)
+/*
+ * Count the call, sleep its latency (a slow cloud: bounded by the call's
+ * deadline, cut short by its cancel flag), take the lock, and return the
+ * injected error or 0.
+ */
+static int mem_enter(struct memory *m, const struct provider_call *c, enum memory_op op)
 {
 	int64_t lat;
 	int r = 0;
@@ -177,7 +170,10 @@ static int mem_enter(struct memory *m, enum memory_op op)
 	m->calls[op]++;
 	lat = m->latency_us[op];
 	pthread_mutex_unlock(&m->lock);
-	mem_sleep(lat);
+	if (lat > 0 && !provider_call_sleep(c, (lat + 999) / 1000)) {
+		pthread_mutex_lock(&m->lock);
+		return -ECANCELED;
+	}
 	pthread_mutex_lock(&m->lock);
 	if (m->fail[op].err < 0 && m->fail[op].times != 0) {
 		r = m->fail[op].err;
@@ -192,20 +188,15 @@ static char *dup_or_empty(const char *s)
 	return str_dup(s ? s : "");
 }
 
-static int memory_create(struct provider *p, const struct instance_spec *spec, struct instance *ret,
-                         struct err *e)
+static int memory_create(struct provider *p, const struct provider_call *c,
+                         const struct instance_spec *spec, struct instance *ret, struct err *e)
 {
 	struct memory *m = p->priv;
 	struct instance in = {0};
 	struct mem_inst *mi;
 	int injected, r = 0;
 
-	if (!spec || !spec->name || !name_is_valid(spec->name, INSTANCE_NAME_MAX - 1))
-		return err_set(e, -EINVAL, "create: invalid instance name");
-	if (spec->manager && !name_is_owned(spec->manager, spec->name))
-		return err_set(e, -EINVAL, "create: %s is not a name of manager %s", spec->name,
-		               spec->manager);
-	injected = mem_enter(m, MEMORY_OP_CREATE);
+	injected = mem_enter(m, c, MEMORY_OP_CREATE);
 	if (mem_find(m, spec->name)) {
 		r = err_set(e, -EEXIST, "create %s: already exists", spec->name);
 		goto out;
@@ -241,11 +232,12 @@ out:
 	return r;
 }
 
-static int memory_get(struct provider *p, const char *name, struct instance *ret, struct err *e)
+static int memory_get(struct provider *p, const struct provider_call *c, const char *name,
+                      struct instance *ret, struct err *e)
 {
 	struct memory *m = p->priv;
 	struct mem_inst *mi;
-	int r = mem_enter(m, MEMORY_OP_GET);
+	int r = mem_enter(m, c, MEMORY_OP_GET);
 
 	if (r < 0) {
 		r = err_set(e, r, "get %s: injected failure", name ? name : "");
@@ -262,22 +254,20 @@ out:
 	return r;
 }
 
-static int memory_list(struct provider *p, const char *manager, struct instance_list *ret,
+static int memory_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
                        struct err *e)
 {
 	struct memory *m = p->priv;
 	struct instance_list out = {0};
 	int r;
 
-	if (!manager || !*manager)
-		return err_set(e, -EINVAL, "list: no manager name");
-	r = mem_enter(m, MEMORY_OP_LIST);
+	r = mem_enter(m, c, MEMORY_OP_LIST);
 	if (r < 0) {
 		r = err_set(e, r, "list: injected failure (partial listing)");
 		goto out;
 	}
 	for (size_t i = 0; i < m->n; i++) {
-		if (!name_is_owned(manager, m->v[i].in.name))
+		if (!m->lie && !name_is_owned(p->manager, m->v[i].in.name))
 			continue;
 		if (instance_list_add(&out, &m->v[i].in) < 0) {
 			r = err_set(e, -ENOMEM, "list: out of memory");
@@ -293,11 +283,12 @@ out:
 	return r;
 }
 
-static int memory_delete(struct provider *p, const char *name, struct err *e)
+static int memory_delete(struct provider *p, const struct provider_call *c, const char *name,
+                         struct err *e)
 {
 	struct memory *m = p->priv;
 	struct mem_inst *mi;
-	int r = mem_enter(m, MEMORY_OP_DELETE);
+	int r = mem_enter(m, c, MEMORY_OP_DELETE);
 
 	if (r < 0) {
 		r = err_set(e, r, "delete %s: injected failure", name ? name : "");
@@ -311,11 +302,12 @@ out:
 	return r;
 }
 
-static int memory_health(struct provider *p, const char *name, enum health *ret, struct err *e)
+static int memory_health(struct provider *p, const struct provider_call *c, const char *name,
+                         enum health *ret, struct err *e)
 {
 	struct memory *m = p->priv;
 	struct mem_inst *mi;
-	int r = mem_enter(m, MEMORY_OP_HEALTH);
+	int r = mem_enter(m, c, MEMORY_OP_HEALTH);
 
 	if (r < 0) {
 		r = err_set(e, r, "health %s: injected failure", name ? name : "");
@@ -331,13 +323,13 @@ out:
 	return r;
 }
 
-static int memory_pull_file(struct provider *p, const char *name, const char *path,
-                            size_t max_bytes, struct buf *ret, struct err *e)
+static int memory_pull_file(struct provider *p, const struct provider_call *c, const char *name,
+                            const char *path, size_t max_bytes, struct buf *ret, struct err *e)
 {
 	struct memory *m = p->priv;
 	struct buf b = BUF_INIT(max_bytes);
 	struct mem_inst *mi;
-	int r = mem_enter(m, MEMORY_OP_PULL_FILE);
+	int r = mem_enter(m, c, MEMORY_OP_PULL_FILE);
 
 	if (r < 0) {
 		r = err_set(e, r, "pull %s: injected failure", name ? name : "");
@@ -351,7 +343,9 @@ static int memory_pull_file(struct provider *p, const char *name, const char *pa
 	for (size_t i = 0; i < mi->n_files; i++) {
 		if (strcmp(mi->files[i].path, path) != 0)
 			continue;
-		if (mi->files[i].len > max_bytes) {
+		if (m->lie)
+			b.max = mi->files[i].len; /* a broken backend ignores the bound */
+		else if (mi->files[i].len > max_bytes) {
 			r = err_set(e, -E2BIG, "pull %s: %s: larger than %zu bytes", name, path,
 			            max_bytes);
 			goto out;
@@ -372,50 +366,91 @@ out:
 	return r;
 }
 
-static void memory_free(struct provider *p)
+static void memory_close(struct provider *p)
 {
-	struct memory *m;
+	struct memory *m = p->priv;
 
-	if (!p)
+	if (!m)
 		return;
-	m = p->priv;
-	if (m) {
-		for (size_t i = 0; i < m->n; i++)
-			mem_inst_release(&m->v[i]);
-		free(m->v);
-		free(m->index);
-		pthread_mutex_destroy(&m->lock);
+	for (size_t i = 0; i < m->n; i++)
+		mem_inst_release(&m->v[i]);
+	free(m->v);
+	free(m->index);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+	p->priv = NULL;
+}
+
+static int memory_open(struct provider *p, const struct config_provider *pc, struct err *e)
+{
+	struct memory *m = calloc(1, sizeof(*m));
+
+	if (!m || pthread_mutex_init(&m->lock, NULL) != 0) {
 		free(m);
+		return err_set(e, -ENOMEM, "memory provider: out of memory");
 	}
-	free(p);
+	m->create_leaves = CLOUD_DELETED;
+	p->priv = m;
+	/* like a cloud whose instances can be looked into: every path of the manager runs */
+	p->traits = (struct provider_traits){.pull_files = true, .health_probe = true};
+	return 0;
 }
 
 static const struct provider_ops memory_ops = {
-        .name = "memory",
+        .type = "memory",
+        .open = memory_open,
         .create = memory_create,
         .get = memory_get,
         .list = memory_list,
         .delete = memory_delete,
         .health = memory_health,
         .pull_file = memory_pull_file,
-        .free = memory_free,
+        .close = memory_close,
 };
 
-int memory_new(const struct config *cfg, struct provider **ret, struct err *e)
+int memory_new(const char *name, const char *manager, struct provider **ret, struct err *e)
 {
-	struct provider *p = calloc(1, sizeof(*p));
-	struct memory *m = calloc(1, sizeof(*m));
+	struct config_provider pc = {
+	        .name = (char *)name, .type = (char *)"memory", .concurrency = 10};
 
-	(void)cfg;
-	if (!p || !m || pthread_mutex_init(&m->lock, NULL) != 0) {
-		free(p);
-		free(m);
-		return err_set(e, -ENOMEM, "memory provider: out of memory");
-	}
-	m->create_leaves = CLOUD_DELETED;
-	p->ops = &memory_ops;
-	p->priv = m;
-	*ret = p;
+	return provider_open_ops(&memory_ops, &pc, manager, ret, e);
+}
+
+int memory_set_traits(struct provider *p, const struct provider_traits *t)
+{
+	if (!mem_of(p) || !t)
+		return -EINVAL;
+	p->traits = *t;
+	return 0;
+}
+
+int memory_set_concurrency(struct provider *p, int64_t slots)
+{
+	if (!mem_of(p) || slots < 1)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	p->slots = slots;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int memory_set_deadline(struct provider *p, enum provider_op op, int64_t ms)
+{
+	if (!mem_of(p) || (unsigned)op >= PROVIDER_OP_COUNT || ms < 1)
+		return -EINVAL;
+	p->deadline_ms[op] = ms;
+	return 0;
+}
+
+int memory_lie(struct provider *p, bool on)
+{
+	struct memory *m = mem_of(p);
+
+	if (!m)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	m->lie = on;
+	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
 

@@ -5,8 +5,9 @@
  * an instance to another state, add files for pull_file, count calls, add
  * latency. It must never be chosen by an operator's config for real work.
  *
- * Every hook takes the struct provider returned by provider_new("memory")
- * and returns -EINVAL when handed any other provider.
+ * Every hook takes the struct provider returned by memory_new() and
+ * returns -EINVAL when handed any other provider. Calls go through the
+ * provider front like every backend's, so tests see what the manager sees.
  */
 #ifndef RUNNERD_PROVIDER_MEMORY_H
 #define RUNNERD_PROVIDER_MEMORY_H
@@ -23,8 +24,23 @@ enum memory_op {
 	MEMORY_OP_COUNT,
 };
 
-/* cfg is unused (may be NULL). */
-int memory_new(const struct config *cfg, struct provider **ret, struct err *e);
+/*
+ * A memory provider named name (what flavors name, as "local" in a test
+ * config) for manager. Its traits: files can be pulled, health is probed;
+ * memory_set_traits changes them.
+ */
+int memory_new(const char *name, const char *manager, struct provider **ret, struct err *e);
+/* Answer with these traits (a test of what the manager does per trait). */
+int memory_set_traits(struct provider *p, const struct provider_traits *t);
+/* At most slots creates and deletes at once (the front's bound; default 10). */
+int memory_set_concurrency(struct provider *p, int64_t slots);
+/* The front's deadline for op, in ms (default: the front's). */
+int memory_set_deadline(struct provider *p, enum provider_op op, int64_t ms);
+/*
+ * Answer as a broken backend would (tests of the front): list every
+ * instance whatever its name, and pull_file whole files past max_bytes.
+ */
+int memory_lie(struct provider *p, bool on);
 
 /*
  * The next `times` calls of op fail with err (a negative errno); times < 0:
@@ -36,10 +52,12 @@ int memory_fail(struct provider *p, enum memory_op op, int err, int times);
 /* A failing create still leaves the instance behind in state s, as a cloud
  * that timed out would; CLOUD_DELETED (the default) leaves nothing. */
 int memory_fail_create_leaves(struct provider *p, enum cloud_state s);
-/* Sleep this long in every call of op (outside the lock), 0 = none. */
+/* Sleep this long in every call of op (outside the lock; cut short by the
+ * call's deadline and cancel flag: then -ECANCELED), 0 = none. */
 int memory_set_latency(struct provider *p, enum memory_op op, int64_t usec);
 
-/* Add an instance directly (no create call is counted); -EEXIST if present. */
+/* Add an instance directly (no create call is counted), whatever its
+ * name and state (the front judges them when they come back); -EEXIST if present. */
 int memory_add(struct provider *p, const struct instance *in);
 /* -ENOENT when there is no such instance. */
 int memory_set_state(struct provider *p, const char *name, enum cloud_state s);

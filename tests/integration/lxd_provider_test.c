@@ -344,10 +344,13 @@ static struct config_flavor flavor = {
 
 static char *profiles_default[] = {"default"};
 
-static void config_init(struct config *c, const char *mgr, enum lxd_bootstrap b)
+/* providers.lxd as the config table would fill it, on the test LXD. */
+static void config_init(struct config_provider *c, enum lxd_bootstrap b)
 {
 	memset(c, 0, sizeof(*c));
-	c->manager.name = (char *)mgr;
+	c->name = (char *)"lxd";
+	c->type = (char *)"lxd";
+	c->concurrency = 10;
 	c->lxd.socket = (char *)sock;
 	c->lxd.project = (char *)project;
 	c->lxd.network = (char *)network;
@@ -358,6 +361,31 @@ static void config_init(struct config *c, const char *mgr, enum lxd_bootstrap b)
 	c->lxd.bootstrap = b;
 	c->lxd.stop_timeout = 2;
 	c->lxd.operation_timeout = 60;
+}
+
+static int set_denylist(struct provider *p, const struct strv *deny, struct err *e)
+{
+	return provider_policy(p, &(struct provider_policy){.denylist = deny}, e);
+}
+
+/*
+ * Open the provider pc describes for mgr, as the manager does: then its
+ * knobs (opts, may be NULL) and the policy (deny, may be NULL: none; a
+ * policy that cannot be applied now is remembered, not a failure).
+ */
+static int open_lxd(const struct config_provider *pc, const char *mgr, const struct lxd_opts *opts,
+                    const struct strv *deny, struct provider **ret, struct err *e)
+{
+	struct provider *p = NULL;
+	int r = provider_open(pc, mgr, &p, e);
+
+	if (r < 0)
+		return r;
+	if (opts)
+		lxd_set_opts(p, opts);
+	(void)set_denylist(p, deny, NULL);
+	*ret = p;
+	return 0;
 }
 
 static void name_make(char *out, size_t cap, const char *mgr, unsigned n)
@@ -392,12 +420,11 @@ static const char script_poweroff[] = "#!/bin/sh\n"
                                       "sleep 1\n"
                                       "poweroff 2>/dev/null || halt 2>/dev/null || kill -USR2 1\n";
 
-static void spec_init(struct instance_spec *s, const char *name, const char *mgr,
-                      const char *script, const char *secret)
+static void spec_init(struct instance_spec *s, const char *name, const char *script,
+                      const char *secret)
 {
 	memset(s, 0, sizeof(*s));
 	s->name = name;
-	s->manager = mgr;
 	s->flavor = &flavor;
 	s->startup_script = script;
 	s->secret_env = secret;
@@ -408,7 +435,7 @@ static bool wait_pull(struct provider *p, const char *name, const char *path, lo
 	int64_t end = mono_ms() + ms;
 	while (mono_ms() < end) {
 		struct buf b = BUF_INIT(4096);
-		int r = p->ops->pull_file(p, name, path, 4096, &b, NULL);
+		int r = provider_pull_file(p, name, path, 4096, &b, NULL);
 		buf_release(&b);
 		if (r == 0)
 			return true;
@@ -448,14 +475,14 @@ static void test_create_exec(struct provider *p, const char *a)
 	int r;
 
 	trace_clear();
-	spec_init(&s, a, manager, script_main, SECRET "\n");
+	spec_init(&s, a, script_main, SECRET "\n");
 	int64_t c0 = mono_ms();
-	r = p->ops->create(p, &s, &in, &e);
+	r = provider_create(p, &s, &in, &e);
 	CHECK(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.name, a) == 0,
 	      "create (exec bootstrap) -> active (%d %s, %" PRId64 " ms)", r, e.msg,
 	      mono_ms() - c0);
 
-	r = p->ops->list(p, manager, &l, &e);
+	r = provider_list(p, &l, &e);
 	const struct instance *li = r == 0 ? list_find(&l, a) : NULL;
 	CHECK(li && li->state == CLOUD_ACTIVE && strcmp(li->flavor, "small") == 0 &&
 	              strcmp(li->provider_id, a) == 0 && li->created_at >= t0 - 5 &&
@@ -544,8 +571,8 @@ static void test_create_exec(struct provider *p, const char *a)
 	CHECK(no_project == 0, "every request names the project (%zu do not)", no_project);
 
 	struct instance again = {0};
-	r = p->ops->create(p, &s, &again, &e);
-	CHECK(r == -EEXIST && again.name[0] == '\0' && p->ops->get(p, a, &in, NULL) == 0 &&
+	r = provider_create(p, &s, &again, &e);
+	CHECK(r == -EEXIST && again.name[0] == '\0' && provider_get(p, a, &in, NULL) == 0 &&
 	              in.state == CLOUD_ACTIVE,
 	      "a second create of the name: -EEXIST, the first left alone (%d %s)", r, e.msg);
 }
@@ -587,26 +614,36 @@ static void test_list_filters(struct provider *p, const char *a)
 	CHECK(made, "made foreign instances behind the provider's back");
 
 	/* a sentinel: a failed list must leave it alone, a good one replace it */
-	r = p->ops->list(p, manager, &l, &e);
+	r = provider_list(p, &l, &e);
 	CHECK(r == 0 && l.n == 1 && list_find(&l, a),
 	      "list(%s) ignores %s, and instances without our user.runnerd.manager (%d, %zu "
 	      "listed)",
 	      manager, east, r, l.n);
 	instance_list_release(&l);
-	r = p->ops->list(p, east_mgr, &l, &e);
-	CHECK(r == 0 && l.n == 1 && list_find(&l, east), "list(%s) finds only its own", east_mgr);
-	instance_list_release(&l);
+	{
+		struct config_provider pc;
+		struct provider *pe = NULL;
+		config_init(&pc, LXD_BOOTSTRAP_EXEC);
+		r = open_lxd(&pc, east_mgr, NULL, NULL, &pe, &e);
+		if (r == 0)
+			r = provider_list(pe, &l, &e);
+		CHECK(r == 0 && l.n == 1 && list_find(&l, east), "list(%s) finds only its own",
+		      east_mgr);
+		instance_list_release(&l);
+		provider_free(pe);
+	}
 
-	r = p->ops->get(p, nokey, &in, &e);
+	r = provider_get(p, nokey, &in, &e);
 	CHECK(r == -ENOENT, "get of an instance without our key: -ENOENT (%d)", r);
-	r = p->ops->delete (p, nokey, &e);
+	r = provider_delete(p, nokey, &e);
 	CHECK(r == -EPERM && instance_exists(nokey),
 	      "delete refuses an instance without our key (%d %s)", r, e.msg);
-	r = p->ops->delete (p, other, &e);
+	r = provider_delete(p, other, &e);
 	CHECK(r == -EPERM && instance_exists(other),
 	      "delete refuses another manager's instance (%d)", r);
-	r = p->ops->delete (p, east, &e);
-	CHECK(r == -EPERM && instance_exists(east), "delete refuses %s (%d)", east, r);
+	r = provider_delete(p, east, &e);
+	CHECK(r == -EINVAL && instance_exists(east),
+	      "the front refuses %s, not a name of %s, before LXD is asked (%d)", east, manager, r);
 	for (size_t i = 0; i < 3; i++) {
 		char path[128];
 		snprintf(path, sizeof(path), "/1.0/instances/%s", names[i]);
@@ -622,29 +659,29 @@ static void test_health(struct provider *p, const char *a)
 	char missing[80];
 	int r;
 
-	r = p->ops->get(p, a, &in, &e);
+	r = provider_get(p, a, &in, &e);
 	CHECK(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.flavor, "small") == 0,
 	      "get: active (%d)", r);
 	name_make(missing, sizeof(missing), manager, 0xdead);
-	r = p->ops->get(p, missing, &in, &e);
+	r = provider_get(p, missing, &in, &e);
 	CHECK(r == -ENOENT, "get of a missing instance: -ENOENT (%d)", r);
 
-	r = p->ops->health(p, a, &h, &e);
+	r = provider_health(p, a, &h, &e);
 	CHECK(r == 0 && h == HEALTH_HEALTHY, "health: runner process seen -> healthy (%d %s)", r,
 	      health_name(h));
 	CHECK(api_exec(a, "for d in /proc/[0-9]*; do grep -qs '[R]unner.Listener' $d/cmdline && "
 	                  "kill ${d#/proc/}; done; sleep 0.3; ! grep -qs '[R]unner.Listener' "
 	                  "/proc/[0-9]*/cmdline") == 0,
 	      "stopped the fake runner");
-	r = p->ops->health(p, a, &h, &e);
+	r = provider_health(p, a, &h, &e);
 	CHECK(r == 0 && h == HEALTH_UNKNOWN,
 	      "health: no runner, not installed yet -> unknown (%d %s)", r, health_name(h));
 	CHECK(api_exec(a, "touch /opt/runnerd/metrics/runner-installed.timestamp") == 0,
 	      "marked the runner installed");
-	r = p->ops->health(p, a, &h, &e);
+	r = provider_health(p, a, &h, &e);
 	CHECK(r == 0 && h == HEALTH_UNHEALTHY, "health: installed runner gone -> unhealthy (%d %s)",
 	      r, health_name(h));
-	r = p->ops->health(p, missing, &h, &e);
+	r = provider_health(p, missing, &h, &e);
 	CHECK(r == 0 && h == HEALTH_UNKNOWN, "health of a missing instance: unknown, no error (%d)",
 	      r);
 }
@@ -656,29 +693,29 @@ static void test_pull(struct provider *p, const char *a)
 	struct err e = {0};
 	int r;
 
-	r = p->ops->pull_file(p, a, "metrics/pre-job-metrics.json", 1024, &b, &e);
+	r = provider_pull_file(p, a, "metrics/pre-job-metrics.json", 1024, &b, &e);
 	CHECK(r == 0 && strcmp(buf_str(&b), "{\"ok\":true}") == 0,
 	      "pull_file relative to /opt/runnerd (%d %s)", r, e.msg);
 	buf_release(&b);
-	r = p->ops->pull_file(p, a, "/opt/runnerd/metrics/pre-job-metrics.json", 1024, &b, &e);
+	r = provider_pull_file(p, a, "/opt/runnerd/metrics/pre-job-metrics.json", 1024, &b, &e);
 	CHECK(r == 0 && b.len == 11, "pull_file with an absolute path (%d)", r);
 	buf_release(&b);
-	r = p->ops->pull_file(p, a, "metrics/big", 5000, &b, &e);
+	r = provider_pull_file(p, a, "metrics/big", 5000, &b, &e);
 	CHECK(r == 0 && b.len == 5000, "pull_file of exactly max_bytes (%d, %zu)", r, b.len);
 	buf_release(&b);
-	r = p->ops->pull_file(p, a, "metrics/big", 4999, &b, &e);
+	r = provider_pull_file(p, a, "metrics/big", 4999, &b, &e);
 	CHECK(r == -E2BIG && !b.data, "pull_file over max_bytes: -E2BIG, ret untouched (%d %s)", r,
 	      e.msg);
-	r = p->ops->pull_file(p, a, "metrics/leak", 1 << 20, &b, &e);
+	r = provider_pull_file(p, a, "metrics/leak", 1 << 20, &b, &e);
 	CHECK(r == -EINVAL && !b.data, "pull_file refuses a symlink (%d %s)", r, e.msg);
-	r = p->ops->pull_file(p, a, "metrics", 1 << 20, &b, &e);
+	r = provider_pull_file(p, a, "metrics", 1 << 20, &b, &e);
 	CHECK(r == -EINVAL && !b.data, "pull_file refuses a directory (%d %s)", r, e.msg);
-	r = p->ops->pull_file(p, a, "metrics/missing.json", 1024, &b, &e);
+	r = provider_pull_file(p, a, "metrics/missing.json", 1024, &b, &e);
 	CHECK(r == -ENOENT, "pull_file of a missing file: -ENOENT (%d %s)", r, e.msg);
-	r = p->ops->pull_file(p, a, "../../etc/passwd", 1 << 20, &b, &e);
-	int r2 = p->ops->pull_file(p, a, "/opt/runnerd/metrics/../../../etc/passwd", 1 << 20, &b,
-	                           &e);
-	int r3 = p->ops->pull_file(p, a, "", 1024, &b, &e);
+	r = provider_pull_file(p, a, "../../etc/passwd", 1 << 20, &b, &e);
+	int r2 = provider_pull_file(p, a, "/opt/runnerd/metrics/../../../etc/passwd", 1 << 20, &b,
+	                            &e);
+	int r3 = provider_pull_file(p, a, "", 1024, &b, &e);
 	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -EINVAL && !b.data,
 	      "pull_file refuses '..' and '' (%d %d %d)", r, r2, r3);
 
@@ -709,25 +746,28 @@ static void test_pull(struct provider *p, const char *a)
 	                                  "_diag/zero.log", "/dev/null",      "_diag/leak.log"};
 	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
 		int64_t t0 = mono_ms();
-		r = p->ops->pull_file(p, a, odd[i], 1 << 20, &b, &e);
+		r = provider_pull_file(p, a, odd[i], 1 << 20, &b, &e);
 		int64_t took = mono_ms() - t0;
 		CHECK(r == -EINVAL && !b.data && took < 8000,
 		      "pull_file refuses %s at once (%d %s, %" PRId64 " ms)", odd[i], r, e.msg,
 		      took);
 	}
-	r = p->ops->pull_file(p, a, "metrics/empty", 1024, &b, &e);
+	r = provider_pull_file(p, a, "metrics/empty", 1024, &b, &e);
 	CHECK(r == 0 && b.len == 0, "pull_file of an empty regular file (%d %s)", r, e.msg);
 	buf_release(&b);
-	r = p->ops->pull_file(p, a, "_diag/with space.log", 1024, &b, &e);
+	r = provider_pull_file(p, a, "_diag/with space.log", 1024, &b, &e);
 	CHECK(r == 0 && strcmp(buf_str(&b), "x") == 0, "pull_file of a name with a space (%d %s)",
 	      r, e.msg);
 	buf_release(&b);
 	CHECK(api_exec(a, "head -c 4 /opt/runnerd/metrics/pre-job-metrics.json >/dev/null") == 0,
 	      "LXD still reads and runs after all that");
 
-	CHECK(p->ops->list_files != NULL, "list_files is implemented");
+	CHECK(provider_traits(p)->list_files && provider_traits(p)->pull_files &&
+	              provider_traits(p)->health_probe && provider_traits(p)->denylist &&
+	              !provider_traits(p)->runner_from_host && !provider_traits(p)->host_process,
+	      "traits: files, health probe, denylist; the runner from the image");
 	int64_t t0 = mono_ms();
-	r = p->ops->list_files(p, a, "_diag", &v, &e);
+	r = provider_list_files(p, a, "_diag", &v, &e);
 	CHECK(r == 0 && v.n == 3 && strv_has(&v, "Runner_1.log") && strv_has(&v, "Worker_2.log") &&
 	              strv_has(&v, "with space.log") && mono_ms() - t0 < 8000,
 	      "list_files: regular files only: no symlink, directory, FIFO, socket, device, name "
@@ -736,16 +776,16 @@ static void test_pull(struct provider *p, const char *a)
 	for (size_t i = 0; i < v.n; i++)
 		printf("#   %s\n", v.v[i]);
 	strv_release(&v);
-	r = p->ops->list_files(p, a, "/opt/runnerd/_diag", &v, &e);
+	r = provider_list_files(p, a, "/opt/runnerd/_diag", &v, &e);
 	CHECK(r == 0 && v.n == 3, "list_files with an absolute path (%d)", r);
 	strv_release(&v);
-	r = p->ops->list_files(p, a, "_diag/fifo.log", &v, &e);
+	r = provider_list_files(p, a, "_diag/fifo.log", &v, &e);
 	CHECK(r == -ENOTDIR && !v.v, "list_files of a FIFO: -ENOTDIR, at once (%d %s)", r, e.msg);
-	r = p->ops->list_files(p, a, "_diag/leak.log", &v, &e);
+	r = provider_list_files(p, a, "_diag/leak.log", &v, &e);
 	CHECK(r == -ENOTDIR && !v.v, "list_files of a symlink: -ENOTDIR (%d %s)", r, e.msg);
 
-	r = p->ops->list_files(p, a, "_diag/Runner_1.log", &v, &e);
-	int m = p->ops->list_files(p, a, "_nodiag", &v, &e);
+	r = provider_list_files(p, a, "_diag/Runner_1.log", &v, &e);
+	int m = provider_list_files(p, a, "_nodiag", &v, &e);
 	CHECK(r == -ENOTDIR && m == -ENOENT && !v.v, "list_files of a file / a missing dir (%d %d)",
 	      r, m);
 }
@@ -760,19 +800,19 @@ static void test_stopped(struct provider *p, const char *b)
 	int64_t end;
 	int r;
 
-	spec_init(&s, b, manager, script_poweroff, NULL);
-	r = p->ops->create(p, &s, &in, &e);
+	spec_init(&s, b, script_poweroff, NULL);
+	r = provider_create(p, &s, &in, &e);
 	CHECK(r == 0, "create an instance whose script powers it off (%d %s)", r, e.msg);
 	end = mono_ms() + 20000;
-	while (mono_ms() < end && p->ops->get(p, b, &in, NULL) == 0 && in.state != CLOUD_STOPPED)
+	while (mono_ms() < end && provider_get(p, b, &in, NULL) == 0 && in.state != CLOUD_STOPPED)
 		sleep_ms(200);
 	CHECK(in.state == CLOUD_STOPPED, "it powered itself off -> stopped (%s)",
 	      cloud_state_name(in.state));
-	r = p->ops->list(p, manager, &l, &e);
+	r = provider_list(p, &l, &e);
 	const struct instance *li = r == 0 ? list_find(&l, b) : NULL;
 	CHECK(li && li->state == CLOUD_STOPPED, "list shows it stopped");
 	instance_list_release(&l);
-	r = p->ops->health(p, b, &h, &e);
+	r = provider_health(p, b, &h, &e);
 	CHECK(r == 0 && h == HEALTH_UNHEALTHY, "health of a stopped instance: unhealthy (%d)", r);
 	CHECK(!api_file(b, "/opt/runnerd/secret.env", &(struct buf)BUF_INIT(0), (char[8]){0}, 8,
 	                (char[8]){0}, 8, (char[8]){0}, 8),
@@ -784,42 +824,42 @@ static void test_stopped(struct provider *p, const char *b)
 	 */
 	struct buf fb = BUF_INIT(0);
 	struct strv v = {0};
-	r = p->ops->pull_file(p, b, "m2/reg", 1024, &fb, &e);
+	r = provider_pull_file(p, b, "m2/reg", 1024, &fb, &e);
 	CHECK(r == 0 && strcmp(buf_str(&fb), "data") == 0, "stopped: pull_file of a file (%d %s)",
 	      r, e.msg);
 	buf_release(&fb);
-	r = p->ops->pull_file(p, b, "m2/empty", 1024, &fb, &e);
+	r = provider_pull_file(p, b, "m2/empty", 1024, &fb, &e);
 	CHECK(r == 0 && fb.len == 0, "stopped: pull_file of an empty file (%d %s)", r, e.msg);
 	buf_release(&fb);
 	for (int i = 0; i < 2; i++) {
 		int64_t f0 = mono_ms();
-		r = p->ops->pull_file(p, b, "m2/fifo", 1024, &fb, &e);
+		r = provider_pull_file(p, b, "m2/fifo", 1024, &fb, &e);
 		CHECK(r == -EINVAL && !fb.data && mono_ms() - f0 < 8000,
 		      "stopped: pull_file refuses a FIFO without hanging, #%d (%d %s, %" PRId64
 		      " ms)",
 		      i + 1, r, e.msg, mono_ms() - f0);
 	}
-	r = p->ops->pull_file(p, b, "m2/lnk", 1024, &fb, &e);
-	int r2 = p->ops->pull_file(p, b, "m2/d", 1024, &fb, &e);
-	int r3 = p->ops->pull_file(p, b, "m2/missing", 1024, &fb, &e);
+	r = provider_pull_file(p, b, "m2/lnk", 1024, &fb, &e);
+	int r2 = provider_pull_file(p, b, "m2/d", 1024, &fb, &e);
+	int r3 = provider_pull_file(p, b, "m2/missing", 1024, &fb, &e);
 	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -ENOENT && !fb.data,
 	      "stopped: a symlink, a directory refused, a missing file -ENOENT (%d %d %d)", r, r2,
 	      r3);
-	r = p->ops->pull_file(p, b, "m2/reg", 1024, &fb, &e);
+	r = provider_pull_file(p, b, "m2/reg", 1024, &fb, &e);
 	CHECK(r == 0 && strcmp(buf_str(&fb), "data") == 0,
 	      "stopped: LXD still reads the instance after the FIFO (%d %s)", r, e.msg);
 	buf_release(&fb);
-	r = p->ops->list_files(p, b, "m2", &v, &e);
+	r = provider_list_files(p, b, "m2", &v, &e);
 	CHECK(r == 0 && v.n == 3 && strv_has(&v, "reg") && strv_has(&v, "empty") &&
 	              strv_has(&v, "fifo"),
 	      "stopped: list_files leaves out the directory and the symlink (LXD calls the FIFO a "
 	      "file) (%d %s, %zu)",
 	      r, e.msg, v.n);
 	strv_release(&v);
-	r = p->ops->list_files(p, b, "m2/fifo", &v, &e);
+	r = provider_list_files(p, b, "m2/fifo", &v, &e);
 	CHECK(r == -ENOTDIR, "stopped: list_files of a FIFO: -ENOTDIR (%d %s)", r, e.msg);
 	int64_t t0 = mono_ms();
-	r = p->ops->delete (p, b, &e);
+	r = provider_delete(p, b, &e);
 	CHECK(r == 0 && !instance_exists(b), "delete of a stopped instance (%d %s, %" PRId64 " ms)",
 	      r, e.msg, mono_ms() - t0);
 }
@@ -832,17 +872,17 @@ static void test_delete(struct provider *p, const char *a)
 	int64_t t0 = mono_ms();
 	int r;
 
-	r = p->ops->delete (p, a, &e);
+	r = provider_delete(p, a, &e);
 	CHECK(r == 0 && !instance_exists(a), "delete of a running instance (%d %s, %" PRId64 " ms)",
 	      r, e.msg, mono_ms() - t0);
-	r = p->ops->get(p, a, &in, &e);
+	r = provider_get(p, a, &in, &e);
 	CHECK(r == -ENOENT, "get after delete: -ENOENT (%d)", r);
-	r = p->ops->list(p, manager, &l, &e);
+	r = provider_list(p, &l, &e);
 	CHECK(r == 0 && !list_find(&l, a), "list after delete does not show it");
 	instance_list_release(&l);
-	r = p->ops->delete (p, a, &e);
+	r = provider_delete(p, a, &e);
 	CHECK(r == 0, "delete of a missing instance: success (%d %s)", r, e.msg);
-	r = p->ops->delete (p, "ci-not-ours", &e);
+	r = provider_delete(p, "ci-not-ours", &e);
 	CHECK(r < 0, "delete of a name that is not the manager's is refused (%d)", r);
 }
 
@@ -857,7 +897,7 @@ static const char script_eof[] = "#!/bin/sh\n"
 
 static void test_cloud_init(const char *c)
 {
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct instance_spec s;
 	struct instance in;
@@ -866,15 +906,15 @@ static void test_cloud_init(const char *c)
 	char mode[16], uid[16], type[16], c2[80];
 	int r;
 
-	config_init(&cfg, manager, LXD_BOOTSTRAP_CLOUD_INIT);
-	r = provider_new("lxd", &cfg, &p, &e);
+	config_init(&cfg, LXD_BOOTSTRAP_CLOUD_INIT);
+	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
 	CHECK(r == 0, "provider_new(lxd), cloud-init bootstrap (%d %s)", r, e.msg);
 	if (r < 0)
 		return;
 	lxd_set_trace(p, trace_fn, NULL);
 	trace_clear();
-	spec_init(&s, c, manager, script_main, SECRET "\n");
-	r = p->ops->create(p, &s, &in, &e);
+	spec_init(&s, c, script_main, SECRET "\n");
+	r = provider_create(p, &s, &in, &e);
 	CHECK(r == 0, "create (cloud-init bootstrap) (%d %s)", r, e.msg);
 	json_t *m = api_instance(c), *cfgj = json_object_get(m, "config");
 	const char *ud = json_string_value(json_object_get(cfgj, "cloud-init.user-data"));
@@ -910,13 +950,13 @@ static void test_cloud_init(const char *c)
 	      "cloud-init: the user data wrote startup.sh: the script, 0700, root (mode %s, %zu "
 	      "bytes)",
 	      mode, b.len);
-	r = p->ops->delete (p, c, &e);
+	r = provider_delete(p, c, &e);
 	CHECK(r == 0 && !instance_exists(c), "delete it (%d %s)", r, e.msg);
 
 	/* no start before the marker; a script holding the delimiter comes out whole */
 	name_make(c2, sizeof(c2), manager, 0x35);
-	spec_init(&s, c2, manager, script_eof, NULL);
-	r = p->ops->create(p, &s, &in, &e);
+	spec_init(&s, c2, script_eof, NULL);
+	r = provider_create(p, &s, &in, &e);
 	m = api_instance(c2);
 	ud = json_string_value(json_object_get(json_object_get(m, "config"), "user.user-data"));
 	CHECK(r == 0 && ud && api_exec(c2, "rm /opt/runnerd/.pushed") == 0 && api_exec(c2, ud) == 0,
@@ -938,14 +978,14 @@ static void test_cloud_init(const char *c)
 	      "... and runs as written (%s)", buf_str(&b));
 	json_decref(m);
 	buf_release(&b);
-	r = p->ops->delete (p, c2, &e);
+	r = provider_delete(p, c2, &e);
 	CHECK(r == 0 && !instance_exists(c2), "delete it (%d %s)", r, e.msg);
 	provider_free(p);
 }
 
 static void test_create_failures(const char *d)
 {
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct instance_spec s;
 	struct instance in;
@@ -955,22 +995,22 @@ static void test_create_failures(const char *d)
 	char body[512];
 	int r;
 
-	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
-	r = provider_new("lxd", &cfg, &p, &e);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
 	if (r < 0) {
 		CHECK(0, "provider_new (%s)", e.msg);
 		return;
 	}
 	fl.image = "no-such-image-alias";
-	spec_init(&s, d, manager, script_main, SECRET "\n");
+	spec_init(&s, d, script_main, SECRET "\n");
 	s.flavor = &fl;
-	r = p->ops->create(p, &s, &in, &e);
+	r = provider_create(p, &s, &in, &e);
 	CHECK(r < 0 && !instance_exists(d) && !strstr(e.msg, SECRET_V),
 	      "create from a missing image fails, leaves nothing (%d %s)", r, e.msg);
 	s.flavor = &flavor;
-	s.manager = "other";
-	r = p->ops->create(p, &s, &in, &e);
-	CHECK(r == -EINVAL && !instance_exists(d),
+	s.name = "other-000000000001";
+	r = provider_create(p, &s, &in, &e);
+	CHECK(r == -EINVAL && !instance_exists(s.name),
 	      "create of a name that is not the manager's: -EINVAL");
 	provider_free(p);
 
@@ -985,15 +1025,14 @@ static void test_create_failures(const char *d)
 	      "a profile whose device cannot start");
 	cfg.lxd.profiles.v = profs;
 	cfg.lxd.profiles.n = 2;
-	r = provider_new("lxd", &cfg, &p, &e);
+	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
 	if (r < 0) {
 		CHECK(0, "provider_new (%s)", e.msg);
 		return;
 	}
 	trace_clear();
 	lxd_set_trace(p, trace_fn, NULL);
-	s.manager = manager;
-	r = p->ops->create(p, &s, &in, &e);
+	r = provider_create(p, &s, &in, &e);
 	bool posted = false, deleted = false;
 	pthread_mutex_lock(&trace_lock);
 	for (size_t i = 0; i < trace_n; i++) {
@@ -1011,14 +1050,13 @@ static void test_create_failures(const char *d)
 
 	/* a denylist that cannot be put in place blocks creates */
 	struct strv deny = {(char *[]){"192.0.2.0/24"}, 1};
-	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	cfg.lxd.network = "rdnonexist0";
-	cfg.runner.denylist = deny;
-	r = provider_new("lxd", &cfg, &p, &e);
+	r = open_lxd(&cfg, manager, NULL, &deny, &p, &e);
 	CHECK(r == 0, "provider_new succeeds while the denylist cannot be applied (%d %s)", r,
 	      e.msg);
 	if (r == 0) {
-		r = p->ops->create(p, &s, &in, &e);
+		r = provider_create(p, &s, &in, &e);
 		CHECK(r < 0 && strstr(e.msg, "denylist") && !instance_exists(d),
 		      "create fails while the denylist is not in place (%d %s)", r, e.msg);
 		provider_free(p);
@@ -1043,8 +1081,8 @@ static void *par_create(void *arg)
 	struct instance_spec s;
 	struct instance in;
 	struct err e = {0};
-	spec_init(&s, x->name, manager, "#!/bin/sh\nexec sleep 600\n", "K='v'\n");
-	x->r = x->p->ops->create(x->p, &s, &in, &e);
+	spec_init(&s, x->name, "#!/bin/sh\nexec sleep 600\n", "K='v'\n");
+	x->r = provider_create(x->p, &s, &in, &e);
 	str_copy(x->msg, e.msg, sizeof(x->msg));
 	return NULL;
 }
@@ -1053,7 +1091,7 @@ static void *par_delete(void *arg)
 {
 	struct par_arg *x = arg;
 	struct err e = {0};
-	x->r = x->p->ops->delete (x->p, x->name, &e);
+	x->r = provider_delete(x->p, x->name, &e);
 	str_copy(x->msg, e.msg, sizeof(x->msg));
 	return NULL;
 }
@@ -1079,7 +1117,7 @@ static void test_parallel(struct provider *p)
 			printf("# %s: %s\n", x[i].name, x[i].msg);
 	}
 	CHECK(ok == 3, "3 creates in parallel (%" PRId64 " ms)", mono_ms() - t0);
-	if (p->ops->list(p, manager, &l, &e) == 0)
+	if (provider_list(p, &l, &e) == 0)
 		for (int i = 0; i < 3; i++)
 			n += list_find(&l, x[i].name) != NULL;
 	CHECK(n == 3, "list shows all 3");
@@ -1099,7 +1137,7 @@ static void test_long_name(void)
 {
 	/* a 50-character manager makes 63-character names, LXD's limit */
 	char mgr[51], name[80];
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct instance_spec s;
 	struct instance in;
@@ -1110,22 +1148,22 @@ static void test_long_name(void)
 	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
 	mgr[50] = '\0';
 	name_make(name, sizeof(name), mgr, 1);
-	config_init(&cfg, mgr, LXD_BOOTSTRAP_EXEC);
-	if (provider_new("lxd", &cfg, &p, &e) < 0) {
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	if (open_lxd(&cfg, mgr, NULL, NULL, &p, &e) < 0) {
 		CHECK(0, "provider_new (%s)", e.msg);
 		return;
 	}
-	spec_init(&s, name, mgr, "#!/bin/sh\nexec sleep 600\n", NULL);
-	r = p->ops->create(p, &s, &in, &e);
+	spec_init(&s, name, "#!/bin/sh\nexec sleep 600\n", NULL);
+	r = provider_create(p, &s, &in, &e);
 	CHECK(r == 0 && strlen(name) == 63, "create with a 63-character name (%d %s)", r, e.msg);
-	r = p->ops->delete (p, name, &e);
+	r = provider_delete(p, name, &e);
 	CHECK(r == 0 && !instance_exists(name), "delete it (%d %s)", r, e.msg);
 	provider_free(p);
 }
 
 static void test_denylist(void)
 {
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct err e = {0};
 	char acl[128], eg[512], body[512], marker[128], other_acl[64];
@@ -1135,9 +1173,9 @@ static void test_denylist(void)
 	snprintf(marker, sizeof(marker), "user.runnerd.%s.acl-defaults", manager);
 	snprintf(other_acl, sizeof(other_acl), "rdtest-other-%d", (int)getpid());
 
-	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
-	cfg.runner.denylist = (struct strv){(char *[]){"10.99.0.0/16", "192.0.2.7"}, 2};
-	r = provider_new("lxd", &cfg, &p, &e);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	struct strv v1 = {(char *[]){"10.99.0.0/16", "192.0.2.7"}, 2};
+	r = open_lxd(&cfg, manager, NULL, &v1, &p, &e);
 	CHECK(r == 0, "provider_new with a denylist (%d %s)", r, e.msg);
 	if (r < 0)
 		return;
@@ -1151,11 +1189,11 @@ static void test_denylist(void)
 	      "attached to %s, default actions allow (so the rest keeps working)", network);
 
 	struct strv v2 = {(char *[]){"10.1.2.3/8", "2001:db8::1/32", "10.0.0.0/8"}, 3};
-	r = lxd_sync_denylist(p, &v2, &e);
+	r = set_denylist(p, &v2, &e);
 	acl_egress(acl, eg, sizeof(eg));
 	CHECK(r == 0 && strcmp(eg, "10.0.0.0/8,2001:db8::/32") == 0,
 	      "a changed list updates the ACL (canonical, deduplicated) (%d %s: %s)", r, e.msg, eg);
-	r = lxd_sync_denylist(p, &v2, &e);
+	r = set_denylist(p, &v2, &e);
 	CHECK(r == 0 && net_key_is(network, "security.acls", acl),
 	      "a sync with no change is a no-op");
 
@@ -1173,10 +1211,10 @@ static void test_denylist(void)
 	long st2 = api("PATCH", path, body, NULL, NULL);
 	CHECK(st < 300 && st2 < 300 && net_key_is(network, "security.acls", joined),
 	      "attached a foreign ACL too (%ld %ld)", st, st2);
-	r = lxd_sync_denylist(p, &v2, &e);
+	r = set_denylist(p, &v2, &e);
 	CHECK(r == 0 && net_key_is(network, "security.acls", joined), "sync keeps the foreign ACL");
 
-	r = lxd_sync_denylist(p, NULL, &e);
+	r = set_denylist(p, NULL, &e);
 	acl_egress(other_acl, eg, sizeof(eg));
 	CHECK(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", other_acl) &&
 	              strcmp(eg, "198.51.100.0/24") == 0 &&
@@ -1191,16 +1229,16 @@ static void test_denylist(void)
 	snprintf(path, sizeof(path), "/1.0/network-acls/%s", other_acl);
 	api("DELETE", path, NULL, NULL, NULL);
 	struct strv v3 = {(char *[]){"203.0.113.0/24"}, 1};
-	r = lxd_sync_denylist(p, &v3, &e);
+	r = set_denylist(p, &v3, &e);
 	CHECK(r == 0 && net_key_is(network, "security.acls", acl), "attached again (%d %s)", r,
 	      e.msg);
-	r = lxd_sync_denylist(p, &(struct strv){0}, &e);
+	r = set_denylist(p, &(struct strv){0}, &e);
 	CHECK(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", NULL) &&
 	              net_key_is(network, "security.acls.default.egress.action", NULL) &&
 	              net_key_is(network, "security.acls.default.ingress.action", NULL) &&
 	              net_key_is(network, marker, NULL),
 	      "the last ACL removed: defaults and marker gone too (%d %s)", r, e.msg);
-	r = lxd_sync_denylist(p, NULL, &e);
+	r = set_denylist(p, NULL, &e);
 	CHECK(r == 0, "removing an absent ACL is a no-op (%d %s)", r, e.msg);
 	provider_free(p);
 }
@@ -1321,7 +1359,7 @@ static void fake_answer(struct fake *f, const char *status, const char *body, ch
 
 static void test_failed_lists(void)
 {
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct err e = {0};
 	struct instance sentinel = {.name = "sentinel"};
@@ -1332,12 +1370,12 @@ static void test_failed_lists(void)
 	int r;
 
 	instance_list_add(&l, &sentinel);
-	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	cfg.lxd.socket = "/nonexistent/runnerd-test/lxd.socket";
-	r = provider_new("lxd", &cfg, &p, &e);
+	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
 	CHECK(r == 0, "provider_new with a wrong socket still succeeds (%d %s)", r, e.msg);
 	if (r == 0) {
-		r = p->ops->list(p, manager, &l, &e);
+		r = provider_list(p, &l, &e);
 		CHECK(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
 		      "list against a wrong socket: an error, not an empty list (%d %s)", r, e.msg);
 		provider_free(p);
@@ -1352,7 +1390,7 @@ static void test_failed_lists(void)
 	struct lxd_opts o = {
 	        .max_list_body = 1000, .connect_timeout_ms = 2000, .request_timeout_ms = 5000};
 	cfg.lxd.socket = f.path;
-	r = lxd_new_opts(&cfg, &o, &p, &e);
+	r = open_lxd(&cfg, manager, &o, NULL, &p, &e);
 	if (r < 0) {
 		CHECK(0, "lxd_new_opts (%s)", e.msg);
 		return;
@@ -1383,7 +1421,7 @@ static void test_failed_lists(void)
 		}
 		fake_answer(&f, cases[i].status, body, store, sizeof(store));
 		err_clear(&e);
-		r = p->ops->list(p, manager, &l, &e);
+		r = provider_list(p, &l, &e);
 		CHECK(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
 		      "list: %s is an error, never a shorter list (%d %s)", cases[i].what, r,
 		      e.msg);
@@ -1392,7 +1430,7 @@ static void test_failed_lists(void)
 			      "LXD's error text is kept");
 	}
 	fake_answer(&f, "200 OK", "{\"type\":\"sync\",\"metadata\":[]}", store, sizeof(store));
-	r = p->ops->list(p, manager, &l, &e);
+	r = provider_list(p, &l, &e);
 	CHECK(r == 0 && l.n == 0, "an empty listing replaces the old contents (%d)", r);
 	provider_free(p);
 	instance_list_release(&l);
@@ -1424,7 +1462,7 @@ static bool wait_created(const char *name, long ms)
  * cannot cancel a create), so deleting at once would race the unpack and
  * leave the instance behind while create() reported a plain failure. Now
  * either create() fails and the instance is gone for good, or create()
- * says it may remain (LXD_EMAYREMAIN). The image takes seconds to unpack;
+ * says it may remain (PROVIDER_EMAYREMAIN). The image takes seconds to unpack;
  * the operation timeout is set from one timed create: 1 s, then about two
  * thirds of it (so that the create ends within the extra wait).
  */
@@ -1455,7 +1493,7 @@ static void test_create_timeout(void)
 	int64_t timeouts[] = {1, op2 > 1 ? op2 : 2};
 
 	for (size_t i = 0; i < ARRAY_SIZE(timeouts); i++) {
-		struct config cfg;
+		struct config_provider cfg;
 		struct provider *p = NULL;
 		struct lxd_opts o = {.operation_timeout = timeouts[i]};
 		struct instance_spec sp;
@@ -1464,31 +1502,32 @@ static void test_create_timeout(void)
 		int r;
 
 		name_make(name, sizeof(name), manager, 0x71 + (unsigned)i);
-		config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
-		if (lxd_new_opts(&cfg, &o, &p, &e) < 0) {
+		config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+		if (open_lxd(&cfg, manager, &o, NULL, &p, &e) < 0) {
 			CHECK(0, "lxd_new_opts (%s)", e.msg);
 			return;
 		}
-		spec_init(&sp, name, manager, "#!/bin/sh\nexec sleep 600\n", NULL);
+		spec_init(&sp, name, "#!/bin/sh\nexec sleep 600\n", NULL);
 		sp.flavor = &fl;
 		t0 = mono_ms();
-		r = p->ops->create(p, &sp, &in, &e);
+		r = provider_create(p, &sp, &in, &e);
 		took = mono_ms() - t0;
 		printf("# operation timeout %" PRId64 " s: create -> %d (%s) after %" PRId64
 		       " ms\n",
 		       timeouts[i], r, e.msg, took);
 		if (r == 0) {
 			bool there = instance_exists(name);
-			r = p->ops->delete (p, name, &e);
+			r = provider_delete(p, name, &e);
 			CHECK(there && r == 0,
 			      "operation timeout %" PRId64
 			      " s: the create made it in time (delete: "
 			      "%d %s)",
 			      timeouts[i], r, e.msg);
-		} else if (r == LXD_EMAYREMAIN) {
+		} else if (r == PROVIDER_EMAYREMAIN) {
 			timed_out++;
 			CHECK(strstr(e.msg, "may remain") != NULL,
-			      "operation timeout %" PRId64 " s: LXD_EMAYREMAIN says the instance "
+			      "operation timeout %" PRId64
+			      " s: PROVIDER_EMAYREMAIN says the instance "
 			      "may remain",
 			      timeouts[i]);
 			CHECK(wait_created(name, 120000),
@@ -1529,7 +1568,7 @@ static void test_lost_operations(void)
 	        "404 Not Found|{\"type\":\"error\",\"error\":\"Instance not "
 	        "found\",\"error_code\":404}";
 	static char inst[1024], get_line[256], del_line[256], store[4096];
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct lxd_opts o = {.operation_timeout = 1, .request_timeout_ms = 5000};
 	struct instance_spec sp;
@@ -1553,9 +1592,9 @@ static void test_lost_operations(void)
 		CHECK(0, "fake LXD socket: %s", strerror(errno));
 		return;
 	}
-	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	cfg.lxd.socket = f.path;
-	if (lxd_new_opts(&cfg, &o, &p, &e) < 0) {
+	if (open_lxd(&cfg, manager, &o, NULL, &p, &e) < 0) {
 		CHECK(0, "lxd_new_opts (%s)", e.msg);
 		fake_stop(&f);
 		return;
@@ -1597,7 +1636,7 @@ static void test_lost_operations(void)
 		f.n_routes = 3;
 		pthread_mutex_unlock(&f.lock);
 		err_clear(&e);
-		r = p->ops->delete (p, name, &e);
+		r = provider_delete(p, name, &e);
 		CHECK(cases[i].want ? r < 0 && strstr(e.msg, cases[i].text) : r == 0,
 		      "%s: %s (%d %s)", cases[i].what, cases[i].want ? "a failure" : "success", r,
 		      e.msg);
@@ -1614,12 +1653,13 @@ static void test_lost_operations(void)
 	f.routes = cr;
 	f.n_routes = ARRAY_SIZE(cr);
 	pthread_mutex_unlock(&f.lock);
-	spec_init(&sp, name, manager, "#!/bin/sh\n", NULL);
+	spec_init(&sp, name, "#!/bin/sh\n", NULL);
 	err_clear(&e);
-	r = p->ops->create(p, &sp, &in, &e);
-	CHECK(r == LXD_EMAYREMAIN && strstr(e.msg, "operation lost") && strstr(e.msg, "may remain"),
+	r = provider_create(p, &sp, &in, &e);
+	CHECK(r == PROVIDER_EMAYREMAIN && strstr(e.msg, "operation lost") &&
+	              strstr(e.msg, "may remain"),
 	      "a create whose operation is lost and whose instance cannot be deleted: "
-	      "LXD_EMAYREMAIN (%d %s)",
+	      "PROVIDER_EMAYREMAIN (%d %s)",
 	      r, e.msg);
 	/* ... and one whose instance goes */
 	struct route cr2[] = {
@@ -1633,7 +1673,7 @@ static void test_lost_operations(void)
 	f.n_routes = ARRAY_SIZE(cr2);
 	pthread_mutex_unlock(&f.lock);
 	err_clear(&e);
-	r = p->ops->create(p, &sp, &in, &e);
+	r = provider_create(p, &sp, &in, &e);
 	CHECK(r == -EIO && strstr(e.msg, "operation lost") && !strstr(e.msg, "may remain"),
 	      "a create whose operation is lost, nothing left: -EIO (%d %s)", r, e.msg);
 	provider_free(p);
@@ -1650,7 +1690,7 @@ static void test_lost_operations(void)
 
 int main(void)
 {
-	struct config cfg;
+	struct config_provider cfg;
 	struct provider *p = NULL;
 	struct err e = {0};
 	char a[80], b[80], c[80], d[80];
@@ -1676,10 +1716,10 @@ int main(void)
 	name_make(c, sizeof(c), manager, 3);
 	name_make(d, sizeof(d), manager, 4);
 
-	config_init(&cfg, manager, LXD_BOOTSTRAP_EXEC);
-	int r = provider_new("lxd", &cfg, &p, &e);
-	CHECK(r == 0 && p && strcmp(p->ops->name, "lxd") == 0, "provider_new(\"lxd\") (%d %s)", r,
-	      e.msg);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	int r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
+	CHECK(r == 0 && p && strcmp(provider_type(p), "lxd") == 0, "provider_new(\"lxd\") (%d %s)",
+	      r, e.msg);
 	if (r < 0) {
 		printf("%d passed, %d failed\n", passed, failed);
 		return 1;

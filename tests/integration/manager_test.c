@@ -92,12 +92,19 @@ static void sim_delete_first_runner(void)
 	json_decref(ctl("DELETE", p, NULL));
 }
 
+/* What the local backend is, for the memory one that plays it. */
+static const struct provider_traits local_traits = {
+        .runner_from_host = true,
+        .host_process = true,
+        .pull_files = true,
+        .health_probe = true,
+};
+
 static int fx_open(struct fx *f, int min_idle, int max)
 {
 	char yaml[2048];
 	struct config_errors errs = {0};
 	struct err e = {0};
-	const char *names[] = {"local"};
 
 	memset(f, 0, sizeof(*f));
 	json_decref(ctl("POST", "/_ghsim/reset", "{}"));
@@ -119,10 +126,12 @@ static int fx_open(struct fx *f, int min_idle, int max)
 		config_errors_release(&errs);
 		return -1;
 	}
-	if (memory_new(f->cfg, &f->mem, &e) < 0 ||
+	/* the flavors' provider "local", played by the memory backend with its traits */
+	if (memory_new("local", "mt", &f->mem, &e) < 0 ||
+	    memory_set_traits(f->mem, &local_traits) < 0 ||
 	    store_open(f->cfg->manager.state_dir, &f->store, &e) < 0 ||
 	    github_new(f->cfg, NULL, &f->gh, &e) < 0 ||
-	    manager_new(f->cfg, f->store, f->gh, &f->mem, names, 1, &f->m, &e) < 0) {
+	    manager_new(f->cfg, f->store, f->gh, &f->mem, 1, &f->m, &e) < 0) {
 		fprintf(stderr, "fixture: %s\n", e.msg);
 		return -1;
 	}
@@ -189,7 +198,7 @@ static int case_secret_only_in_secret_env(struct fx *f)
 	struct buf env = BUF_INIT(1 << 20), script = BUF_INIT(1 << 20);
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
 	CHECK(memory_get_secret_env(f->mem, l.v[0].name, &env) == 0);
 	CHECK(memory_get_startup_script(f->mem, l.v[0].name, &script) == 0);
 	const char *p = strstr(buf_str(&env), "ACTIONS_RUNNER_INPUT_JITCONFIG='");
@@ -218,7 +227,7 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 	char name[INSTANCE_NAME_MAX], path[512];
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
 	str_copy(name, l.v[0].name, sizeof(name));
 	instance_list_release(&l);
 	/* GitHub shows the runner (seen), then it takes a job and deregisters */
@@ -443,7 +452,7 @@ static int case_dead_runner_replaced(struct fx *f)
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
 	str_copy(name, l.v[0].name, sizeof(name));
 	instance_list_release(&l);
 	CHECK(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
@@ -461,10 +470,10 @@ static int case_dead_runner_replaced(struct fx *f)
 	CHECK(events(&rep, "create", NULL) == 1);
 	manager_report_release(&rep);
 	CHECK(memory_count(f->mem) == 1);
-	CHECK(f->mem->ops->get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
 	CHECK(sim_runners() == 1);
 	/* a healthy booting runner is probed and kept */
-	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
 	str_copy(name, l.v[0].name, sizeof(name));
 	instance_list_release(&l);
 	CHECK(row_backdate(f, name, 15) == 0);
@@ -501,7 +510,7 @@ static int case_failed_cleanup_is_retried(struct fx *f)
 	CHECK(events(&rep, "adopt", NULL) == 0);
 	CHECK(events(&rep, "delete", "retry") == 1);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->get(f->mem, left, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(provider_get(f->mem, left, &(struct instance){0}, NULL) == -ENOENT);
 	CHECK(memory_count(f->mem) == 1 && rows(f) == 1 && sim_runners() == 1);
 	return 0;
 }
@@ -531,7 +540,7 @@ static int case_adopt_keeps_age(struct fx *f)
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	CHECK(events(&rep, "delete", "orphan") == 1);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->get(f->mem, in.name, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(provider_get(f->mem, in.name, &(struct instance){0}, NULL) == -ENOENT);
 	return 0;
 }
 
@@ -549,7 +558,6 @@ static int case_delete_goes_to_the_right_provider(struct fx *f)
 	struct manager *m2 = NULL;
 	struct manager_report rep;
 	struct err e = {0};
-	const char *names[] = {"local", "lxd"};
 	struct provider *provs[2];
 	int r = -1;
 
@@ -571,10 +579,10 @@ static int case_delete_goes_to_the_right_provider(struct fx *f)
 	char *cut = strstr(yaml, "  - {name: big");
 	memmove(cut, strchr(cut, '\n') + 1, strlen(strchr(cut, '\n') + 1) + 1);
 	CHECK(config_load_string("one.yaml", yaml, strlen(yaml), &c3, &errs) == 0);
-	CHECK(memory_new(c2, &lxd, &e) == 0);
+	CHECK(memory_new("lxd", "mt", &lxd, &e) == 0);
 	provs[0] = f->mem;
 	provs[1] = lxd;
-	if (manager_new(c2, f->store, f->gh, provs, names, 2, &m2, &e) < 0)
+	if (manager_new(c2, f->store, f->gh, provs, 2, &m2, &e) < 0)
 		goto out;
 	if (manager_reconcile(m2, PLAN_NORMAL, &rep, &e) < 0)
 		goto out;
@@ -641,7 +649,7 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->list(f->mem, "mt", &l, NULL) == 0 && l.n == 1);
+	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
 	str_copy(name, l.v[0].name, sizeof(name));
 	instance_list_release(&l);
 	CHECK(sim_runners() == 0); /* nothing runs in a memory instance: not registered */
@@ -676,7 +684,7 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 		                strstr(rep.events[i].outcome, "kept"));
 	manager_report_release(&rep);
 	CHECK(kept);
-	CHECK(f->mem->ops->get(f->mem, name, &(struct instance){0}, NULL) == 0);
+	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == 0);
 	struct store_instance row;
 	CHECK(store_instance_get(f->store, name, &row, NULL) == 0 && row.phase == PHASE_CREATED);
 	CHECK(sim_runners() == 1);
@@ -684,7 +692,7 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 	sim_delete_first_runner();
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(f->mem->ops->get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
 	CHECK(rows(f) == 0);
 	return 0;
 }

@@ -135,10 +135,9 @@ static const struct error_case {
          "unit such as 512MiB or 7GiB"},
         {"size too small", HEAD "flavors: [{name: small, resources: {disk: 1KiB}}]\n",
          "t.yaml:3:43: flavors[0].resources.disk: must be between 1MiB and 1024TiB"},
-        {"implied labels",
-         HEAD "flavors: [{name: small, arch: arm64, labels: [Linux, ARM64, a]}]\n",
-         "t.yaml:3:47: flavors[0].labels[0]: label 'Linux' is implied; remove it\n"
-         "t.yaml:3:54: flavors[0].labels[1]: label 'ARM64' is implied; remove it"},
+        {"a label that contradicts the arch",
+         HEAD "flavors: [{name: small, arch: arm64, labels: [Linux, X64, a]}]\n",
+         "t.yaml:3:54: flavors[0].labels[1]: label 'X64' contradicts arch arm64"},
         {"every error, in file order (not in the order found)",
          "github:\n  path: octo/hello\n  token_env: RUNNERD_UNIT_TOKEN\n  runner_group: g\n"
          "manager:\n  nam: ci\nflavors:\n  - name: Bad\n    max: 0\nbogus: 1\n",
@@ -189,9 +188,36 @@ static const struct error_case {
          "t.yaml:3:1: flavors: at least one flavor is required"},
         {"null section", HEAD FLAVOR "runner:\n",
          "t.yaml:4:1: runner: expected a mapping, got null"},
-        {"bad enum", HEAD "flavors: [{name: small, provider: docker}]\n",
-         "t.yaml:3:35: flavors[0].provider: 'docker' is not one of: local, lxd, openstack, "
-         "external"},
+        {"a provider that is neither configured nor a type",
+         HEAD "flavors: [{name: small, provider: docker}]\n",
+         "t.yaml:3:35: flavors[0].provider: no provider named 'docker' under providers, and it "
+         "is not a provider type of this runnerd (local, lxd)"},
+        {"a provider type this build cannot open",
+         HEAD "flavors: [{name: small, provider: openstack, image: i}]\n",
+         "t.yaml:3:35: flavors[0].provider: no provider named 'openstack' under providers, and "
+         "it is not a provider type of this runnerd (local, lxd)"},
+        {"a provider entry of an unknown type",
+         HEAD "flavors: [{name: small, provider: os}]\n"
+              "providers: {os: {type: openstack, auth_url: x}}\n",
+         "t.yaml:4:24: providers.os.type: 'openstack' is not a provider type of this runnerd "
+         "(local, lxd)"},
+        {"a provider entry without a type",
+         HEAD "flavors: [{name: small, provider: lxd-east}]\n"
+              "providers:\n  lxd-east: {socket: /s}\n",
+         "t.yaml:5:3: providers.lxd-east: missing required key type ('lxd-east' is not a "
+         "provider type: local, lxd)"},
+        {"a key of another provider type",
+         HEAD FLAVOR "providers: {local: {socket: /s, concurrency: 0}}\n",
+         "t.yaml:4:21: providers.local.socket: not a key of local providers\n"
+         "t.yaml:4:46: providers.local.concurrency: must be between 1 and 100"},
+        {"a bad provider name and a duplicate",
+         HEAD FLAVOR "providers:\n  Big_One: {type: lxd}\n  local: {}\n  local: {}\n",
+         "t.yaml:5:3: providers: 'Big_One': must be 1-31 characters of a-z, 0-9 and '-', not "
+         "starting or ending with '-'\n"
+         "t.yaml:7:3: providers.local: duplicate key (first at line 6)"},
+        {"an image is required on an lxd provider, whatever its name",
+         HEAD "flavors: [{name: small, provider: east}]\nproviders: {east: {type: lxd}}\n",
+         "t.yaml:3:12: flavors[0].image: required for a flavor on a lxd provider"},
         {"bad github path",
          "github: {path: a/b/c, token_env: RUNNERD_UNIT_TOKEN}\nmanager: {name: ci}\n" FLAVOR,
          "t.yaml:1:16: github.path: must be OWNER/REPO or an organization name"},
@@ -320,17 +346,17 @@ static void test_defaults(void **state)
 	assert_int_equal(f->resources.memory, 7LL << 30);
 	assert_int_equal(f->resources.disk, 10LL << 30);
 	assert_int_equal(f->line, 3);
-	assert_string_equal(c->local.work_dir, "/var/lib/runnerd/local");
-	assert_string_equal(c->local.user, "runnerd-runner");
-	assert_int_equal(c->local.stop_timeout, 10);
-	assert_string_equal(c->lxd.socket, "/var/lib/lxd/unix.socket");
-	assert_string_equal(c->lxd.project, "default");
-	assert_string_equal(c->lxd.network, "lxdbr0");
-	assert_string_equal(c->lxd.storage_pool, "default");
-	assert_int_equal(c->lxd.profiles.n, 1);
-	assert_string_equal(c->lxd.profiles.v[0], "default");
-	assert_int_equal(c->lxd.type, LXD_CONTAINER);
-	assert_int_equal(c->lxd.bootstrap, LXD_BOOTSTRAP_CLOUD_INIT);
+	/* the flavor's provider "local" is implied: an instance of type local, all defaults */
+	assert_int_equal(c->n_providers, 1);
+	assert_ptr_equal(config_provider_find(c, "local"), &c->providers[0]);
+	assert_string_equal(c->providers[0].type, "local");
+	assert_true(c->providers[0].implied);
+	assert_int_equal(c->providers[0].concurrency, 10);
+	assert_string_equal(c->providers[0].local.work_dir, "/var/lib/runnerd/local");
+	assert_string_equal(c->providers[0].local.user, "runnerd-runner");
+	assert_int_equal(c->providers[0].local.stop_timeout, 10);
+	assert_null(c->providers[0].lxd.socket);
+	assert_null(config_provider_find(c, "lxd"));
 	assert_true(c->runner.jit);
 	assert_false(c->runner.proxy.aproxy);
 	assert_string_equal(c->runner.dockerhub_mirror, "");
@@ -376,7 +402,7 @@ static const char full_yaml[] =
         "providers:\n"
         "  local: {work_dir: /w, user: runner_1, stop_timeout: 1s}\n"
         "  lxd: {socket: /s, project: p, network: n, storage_pool: sp, profiles: [a, b],\n"
-        "        type: virtual-machine, bootstrap: exec}\n"
+        "        type: lxd, instance_type: virtual-machine, bootstrap: exec, concurrency: 3}\n"
         "runner:\n"
         "  jit: false\n"
         "  proxy: {http: http://p:1, https: http://p:2, no_proxy: \".x,.y\", aproxy: true}\n"
@@ -411,11 +437,14 @@ static void test_every_key(void **state)
 	assert_int_equal(c->flavors[0].resources.memory, 512LL << 20);
 	assert_int_equal(c->flavors[0].resources.disk, 1LL << 30);
 	assert_int_equal(c->flavors[1].line, 26);
-	assert_int_equal(c->local.stop_timeout, 1);
-	assert_string_equal(c->local.user, "runner_1");
-	assert_int_equal(c->lxd.profiles.n, 2);
-	assert_int_equal(c->lxd.type, LXD_VM);
-	assert_int_equal(c->lxd.bootstrap, LXD_BOOTSTRAP_EXEC);
+	assert_int_equal(c->n_providers, 2);
+	assert_int_equal(config_provider_find(c, "local")->local.stop_timeout, 1);
+	assert_string_equal(config_provider_find(c, "local")->local.user, "runner_1");
+	assert_int_equal(config_provider_find(c, "lxd")->lxd.profiles.n, 2);
+	assert_int_equal(config_provider_find(c, "lxd")->lxd.type, LXD_VM);
+	assert_int_equal(config_provider_find(c, "lxd")->lxd.bootstrap, LXD_BOOTSTRAP_EXEC);
+	assert_int_equal(config_provider_find(c, "lxd")->concurrency, 3);
+	assert_false(config_provider_find(c, "lxd")->implied);
 	assert_false(c->runner.jit);
 	assert_true(c->runner.proxy.aproxy);
 	assert_string_equal(c->runner.proxy.no_proxy, ".x,.y");
@@ -435,6 +464,117 @@ static void test_every_key(void **state)
 	assert_string_equal(arch_name(c->flavors[0].arch), "arm64");
 	assert_string_equal(arch_name(ARCH_X64), "x64");
 	config_free(c);
+}
+
+/* What a successful load warned about, joined with '\n' ("" for none). */
+static char *load_warnings(const char *text)
+{
+	struct config *c = load_ok("t.yaml", text);
+	struct buf b = BUF_INIT(1 << 20);
+
+	for (size_t i = 0; i < c->warnings.n; i++)
+		assert_int_equal(buf_printf(&b, "%s%s", i ? "\n" : "", c->warnings.v[i]), 0);
+	config_free(c);
+	return buf_detach(&b, NULL);
+}
+
+/* Harmless repetitions load, with a warning each: refuse what is wrong, not what is redundant. */
+static void test_redundant_labels_warn(void **state)
+{
+	char *w = load_warnings(
+	        HEAD "flavors: [{name: small, arch: arm64, labels: [Linux, ARM64, a, A]}]\n");
+
+	assert_string_equal(w,
+	                    "t.yaml:3:47: warning: flavors[0].labels[0]: label 'Linux' is "
+	                    "implied; it can be removed\n"
+	                    "t.yaml:3:54: warning: flavors[0].labels[1]: label 'ARM64' is "
+	                    "implied; it can be removed\n"
+	                    "t.yaml:3:64: warning: flavors[0].labels[3]: duplicate label 'A'; it "
+	                    "can be removed");
+	free(w);
+}
+
+/*
+ * Providers are named instances: two LXD hosts in one manager, each flavor
+ * routed to its own; a key that is a type name keeps working as before
+ * (the old providers.lxd.type: virtual-machine included, with a warning).
+ */
+static void test_named_providers(void **state)
+{
+	struct config *c =
+	        load_ok("t.yaml", HEAD "flavors:\n"
+	                               "  - {name: east, provider: lxd-east, image: i}\n"
+	                               "  - {name: west, provider: lxd-west, image: i}\n"
+	                               "  - {name: here}\n"
+	                               "providers:\n"
+	                               "  lxd-east: {type: lxd, socket: /a.sock, project: east}\n"
+	                               "  lxd-west: {type: lxd, socket: /b.sock, project: west, "
+	                               "concurrency: 2}\n");
+	const struct config_provider *e = config_provider_find(c, "lxd-east");
+	const struct config_provider *w = config_provider_find(c, "lxd-west");
+	char *warn;
+
+	assert_int_equal(c->n_providers, 3);
+	assert_non_null(e);
+	assert_non_null(w);
+	assert_string_equal(e->type, "lxd");
+	assert_string_equal(e->lxd.socket, "/a.sock");
+	assert_string_equal(e->lxd.project, "east");
+	assert_string_equal(e->lxd.network, "lxdbr0"); /* the type's defaults */
+	assert_int_equal(e->concurrency, 10);
+	assert_int_equal(w->concurrency, 2);
+	assert_string_equal(w->lxd.project, "west");
+	assert_int_equal(e->line, 8);
+	assert_null(e->local.work_dir); /* only its type's part is filled */
+	assert_true(config_provider_find(c, "local")->implied);
+	assert_string_equal(c->flavors[1].provider, "lxd-west");
+	config_free(c);
+
+	/* the old form: providers.lxd.type was the instance type */
+	warn = load_warnings(HEAD "flavors: [{name: vm, provider: lxd, image: i}]\n"
+	                          "providers:\n  lxd:\n    type: virtual-machine\n");
+	assert_string_equal(warn, "t.yaml:6:5: warning: providers.lxd.type: read as "
+	                          "instance_type (the LXD instance type); type now names the "
+	                          "provider type: write type: lxd and instance_type");
+	free(warn);
+	c = load_ok("t.yaml", HEAD "flavors: [{name: vm, provider: lxd, image: i}]\n"
+	                           "providers:\n  lxd:\n    type: virtual-machine\n");
+	assert_int_equal(c->providers[0].lxd.type, LXD_VM);
+	assert_string_equal(c->providers[0].type, "lxd");
+	assert_false(c->providers[0].implied);
+	config_free(c);
+
+	/* what a reload compares, and the defaults of a provider that left the config */
+	{
+		struct config *c1 =
+		        load_ok("t.yaml", HEAD FLAVOR "providers: {local: {user: a}}\n");
+		struct config *c2 =
+		        load_ok("t.yaml", HEAD FLAVOR "providers: {local: {user: b}}\n");
+		struct config *c3 =
+		        load_ok("t.yaml", HEAD FLAVOR "providers: {local: {user: a}}\n");
+		struct config_provider *d = NULL;
+
+		assert_false(config_provider_same(&c1->providers[0], &c2->providers[0]));
+		assert_true(config_provider_same(&c1->providers[0], &c3->providers[0]));
+		assert_int_equal(config_provider_implied("lxd", &d), 0);
+		assert_string_equal(d->name, "lxd");
+		assert_true(d->implied);
+		assert_string_equal(d->lxd.socket, "/var/lib/lxd/unix.socket");
+		assert_int_equal(d->lxd.operation_timeout, 120);
+		assert_false(config_provider_same(d, &c1->providers[0]));
+		config_provider_free(d);
+		assert_int_equal(config_provider_implied("openstack", &d), -EINVAL);
+		config_free(c1);
+		config_free(c2);
+		config_free(c3);
+	}
+
+	/* a provider no flavor uses is harmless: a warning */
+	warn = load_warnings(HEAD FLAVOR "providers:\n  spare: {type: lxd}\n");
+	assert_string_equal(warn, "t.yaml:5:3: warning: providers.spare: no flavor uses this "
+	                          "provider (runnerd opens it only to remove instances it still "
+	                          "holds there)");
+	free(warn);
 }
 
 static char *print_config(const struct config *c)
@@ -826,6 +966,19 @@ static void test_secret_file_modes(void **state)
 	assert_null(strstr(warns, "not-real"));
 	free(errs);
 	free(warns);
+	/* the secret files a job must never read, as the providers' policy gets them */
+	{
+		struct config_errors ce = {0};
+		struct config *c = NULL;
+		struct strv sf = {0};
+		assert_int_equal(config_load(cfg, &c, &ce), 0);
+		assert_int_equal(config_secret_files(c, &sf), 0);
+		assert_int_equal(sf.n, 2);
+		assert_string_equal(sf.v[0], tok);
+		assert_string_equal(sf.v[1], hook);
+		strv_release(&sf);
+		config_free(c);
+	}
 	/* an error elsewhere fails the load; the warnings go with the config */
 	snprintf(yaml, sizeof(yaml),
 	         "github: {path: o/r, token_file: token}\nmanager: {name: CI}\n" FLAVOR);
@@ -1019,6 +1172,8 @@ int main(void)
 	        cmocka_unit_test(test_inline_secret_never_shown),
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_every_key),
+	        cmocka_unit_test(test_redundant_labels_warn),
+	        cmocka_unit_test(test_named_providers),
 	        cmocka_unit_test(test_round_trip),
 	        cmocka_unit_test(test_printed_strings_are_quoted_when_needed),
 	        cmocka_unit_test(test_relative_paths),
