@@ -110,17 +110,20 @@ struct github_reply {
 	bool from_cache;
 };
 
-/* A monotonic clock in milliseconds, for deadlines. */
-/* request_timeout in milliseconds (30 s when unset). */
+/* github.c: request_timeout in milliseconds (30 s when unset). */
 long github_request_timeout_ms(const struct github *gh);
-
-/* github.c: the request core. Statuses outside 2xx and call->accept become errors. */
-int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
-              struct err *e);
-void github_reply_release(struct github_reply *r);
 /* base + "/" + path (path has no leading '/'); -ENAMETOOLONG. */
 int github_url(const struct github *gh, char *out, size_t cap, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+/* "<scope>: <what>" into buf (the op of a call in the configured scope); returns buf. */
+const char *github_scope_op(const struct github *gh, const char *what, char *buf, size_t cap);
+/* "owner/repo" as GitHub allows the names (nothing a URL would read as syntax). */
+bool github_repo_ok(const char *s);
+
+/* github_request.c: the request core. Statuses outside 2xx and call->accept become errors. */
+int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
+              struct err *e);
+void github_reply_release(struct github_reply *r);
 /* Equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt >= 0. */
 long github_backoff_ms(const struct github_opts *o, int attempt, uint32_t rnd);
 /*
@@ -138,6 +141,25 @@ bool github_rate_update(struct github_rate *s, long status, const char *limit,
 bool github_resource_name_ok(const char *s);
 /* The URL of rel="next" in a Link header into ret ("" when none). -EPROTO, -E2BIG. */
 int github_link_next(const char *link, char *ret, size_t cap);
+
+/* github_cache.c: a copy of the cached page for url; false when there is none. */
+bool github_etag_lookup(struct github *gh, const char *url, struct github_etag *ret);
+/* Keep body (and its Link header) as the page of url under etag; best effort. */
+void github_etag_store(struct github *gh, const char *url, const char *etag, const struct buf *body,
+                       const char *link);
+void github_etag_clear(struct github_etag *t);
+/* A runner page seen before with exactly these bytes: its runners appended to acc. 1 = hit. */
+int github_memo_lookup(struct github *gh, const char *url, const char *manager,
+                       const struct buf *body, struct github_runner_list *acc, int64_t *ret_total,
+                       size_t *ret_seen);
+/* Remember a parsed page (best effort: a failure only costs a parse next time). */
+void github_memo_store(struct github *gh, const char *url, const char *manager,
+                       const struct buf *body, const struct github_runner_list *page, int64_t total,
+                       size_t seen);
+/* Append copies of src's runners to acc; on failure acc is as it was. */
+int github_runner_list_append(struct github_runner_list *acc, const struct github_runner_list *src);
+/* Both caches emptied (github_free). */
+void github_cache_release(struct github *gh);
 
 /* github_auth.c */
 int github_auth_load_key(const char *pem, EVP_PKEY **ret, struct err *e);
