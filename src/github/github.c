@@ -70,10 +70,7 @@ int github_new(const struct config *cfg, const struct github_opts *opts, struct 
 	pthread_mutex_init(&gh->mu, NULL);
 	pthread_mutex_init(&gh->refresh_mu, NULL);
 	atomic_init(&gh->cancelled, false);
-	str_copy(gh->rates[0].resource, "core", sizeof(gh->rates[0].resource));
-	gh->rates[0].limit = -1;
-	gh->rates[0].remaining = -1;
-	gh->n_rates = 1;
+	github_rate_init(gh);
 	n = str_copy(gh->base, g->api_url, sizeof(gh->base));
 	if (n >= sizeof(gh->base)) {
 		r = err_set(e, -ENAMETOOLONG, "github: api_url is too long");

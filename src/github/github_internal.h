@@ -124,10 +124,11 @@ bool github_repo_ok(const char *s);
 int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
               struct err *e);
 void github_reply_release(struct github_reply *r);
-/* Equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt >= 0. */
+/* github_request.c: equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt
+ * >= 0. */
 long github_backoff_ms(const struct github_opts *o, int attempt, uint32_t rnd);
 /*
- * Record the rate-limit headers of an answer (any may be NULL) in s, the
+ * github_rate.c: record the rate-limit headers of an answer (any may be NULL) in s, the
  * resource the answer was counted against. Returns true when the answer is
  * a rate-limit refusal (403/429 with remaining 0 or Retry-After, a bare 429,
  * or a 403 whose message says_rate_limit: a secondary limit);
@@ -139,6 +140,17 @@ bool github_rate_update(struct github_rate *s, long status, const char *limit,
                         bool says_rate_limit, time_t now);
 /* A resource name as GitHub spells them ([a-z0-9_], 1..47 bytes); others count as "core". */
 bool github_resource_name_ok(const char *s);
+/* The "core" resource, which every route counts against until GitHub names another. */
+void github_rate_init(struct github *gh);
+/* Before an attempt: -EAGAIN while the resource of call->route is barred. */
+int github_rate_check(struct github *gh, const struct github_call *call, time_t now, struct err *e);
+/*
+ * After an attempt (sent: what httpc_perform returned): count it and record
+ * the rate-limit headers of its answer against the resource GitHub names.
+ * -EAGAIN when the answer is a rate-limit refusal.
+ */
+int github_rate_account(struct github *gh, const struct github_call *call, int sent,
+                        const struct httpc_response *resp, time_t now, struct err *e);
 /* The URL of rel="next" in a Link header into ret ("" when none). -EPROTO, -E2BIG. */
 int github_link_next(const char *link, char *ret, size_t cap);
 
