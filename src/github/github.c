@@ -163,21 +163,21 @@ const char *github_scope(const struct github *gh)
 	return gh->scope;
 }
 
-int github_url(const struct github *gh, char *out, size_t cap, const char *fmt, ...)
+int github_url(const struct github *gh, char *out, size_t cap, const char *op, struct err *e,
+               const char *fmt, ...)
 {
 	char path[GITHUB_URL_MAX];
 	va_list ap;
-	int n;
+	int n, r = 0;
 
 	va_start(ap, fmt);
 	n = vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
-	n = snprintf(out, cap, "%s/%s", gh->base, path);
-	if (n < 0 || (size_t)n >= cap)
-		return -ENAMETOOLONG;
-	return 0;
+		r = -ENAMETOOLONG;
+	else if ((n = snprintf(out, cap, "%s/%s", gh->base, path)) < 0 || (size_t)n >= cap)
+		r = -ENAMETOOLONG;
+	return r < 0 ? err_set(e, r, "%s: URL too long", op) : 0;
 }
 
 const char *github_scope_op(const struct github *gh, const char *what, char *buf, size_t cap)
@@ -188,29 +188,18 @@ const char *github_scope_op(const struct github *gh, const char *what, char *buf
 
 int github_check_scope(struct github *gh, struct err *e)
 {
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
-	char url[GITHUB_URL_MAX], op[400];
-	json_t *j = NULL;
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	json_t *root = NULL;
 	int r;
 
 	github_scope_op(gh, "read", op, sizeof(op));
-	r = github_url(gh, url, sizeof(url), "%s", gh->scope);
+	r = github_url(gh, url, sizeof(url), op, e, "%s", gh->scope);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
-	r = github_do(gh,
-	              &(struct github_call){.route = "scope",
-	                                    .op = op,
-	                                    .method = "GET",
-	                                    .url = url,
-	                                    .retry = GITHUB_RETRY_ALL},
-	              &reply, e);
-	if (r == 0) {
-		r = github_json_load(op, &reply.body, &j, e);
-		if (r == 0 && !json_is_object(j))
-			r = err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not an object",
-			            op);
-		json_decref(j);
-	}
-	github_reply_release(&reply);
+		goto out;
+	r = github_get_json(gh, "scope", op, url, NULL, &root, e);
+	if (r == 0 && !json_is_object(root))
+		r = err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not an object", op);
+out:
+	json_decref(root);
 	return r;
 }

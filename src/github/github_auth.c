@@ -174,7 +174,7 @@ static int lock_refresh(struct github *gh, int64_t deadline, struct err *e)
 static int installation_header(struct github *gh, int64_t deadline, char **ret, struct err *e)
 {
 	static const char op[] = "GitHub App: installation token";
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
+	struct github_answer ans = {0};
 	struct github_token tok = {0};
 	char url[GITHUB_URL_MAX];
 	int r;
@@ -189,25 +189,24 @@ static int installation_header(struct github *gh, int64_t deadline, char **ret, 
 	r = cached_header(gh, ret, e);
 	if (r != -ENOENT)
 		goto out;
-	r = github_url(gh, url, sizeof(url), "app/installations/%" PRId64 "/access_tokens",
+	r = github_url(gh, url, sizeof(url), op, e, "app/installations/%" PRId64 "/access_tokens",
 	               gh->cfg->github.app.installation_id);
-	if (r < 0) {
-		r = err_set(e, r, "%s: URL too long", op);
-		goto out;
-	}
-	/* Asking again only mints another token: harmless to retry. */
-	r = github_do(gh,
-	              &(struct github_call){.op = op,
-	                                    .route = "app access token",
-	                                    .method = "POST",
-	                                    .url = url,
-	                                    .retry = GITHUB_RETRY_ALL,
-	                                    .use_jwt = true,
-	                                    .deadline = deadline},
-	              &reply, e);
 	if (r < 0)
 		goto out;
-	r = github_json_token(op, &reply.body, &tok, e);
+	/* Asking again only mints another token: harmless to retry. */
+	r = github_call_json(gh,
+	                     &(struct github_call){.op = op,
+	                                           .route = "app access token",
+	                                           .method = "POST",
+	                                           .url = url,
+	                                           .retry = GITHUB_RETRY_ALL,
+	                                           .use_jwt = true,
+	                                           .deadline = deadline,
+	                                           .secret = true},
+	                     &ans, e);
+	if (r < 0)
+		goto out;
+	r = github_json_token(op, ans.root, &tok, e);
 	if (r < 0)
 		goto out;
 	r = bearer(tok.token, ret, e);
@@ -225,8 +224,7 @@ static int installation_header(struct github *gh, int64_t deadline, char **ret, 
 out:
 	pthread_mutex_unlock(&gh->refresh_mu);
 	github_token_release(&tok);
-	buf_wipe(&reply.body); /* it held the token */
-	github_reply_release(&reply);
+	github_answer_release(&ans);
 	return r;
 }
 

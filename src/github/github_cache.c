@@ -52,28 +52,34 @@ static int runner_copy(const struct github_runner *src, struct github_runner *ds
 	return 0;
 }
 
-/* Append copies of src's runners to acc; on failure acc is as it was. */
-int github_runner_list_append(struct github_runner_list *acc, const struct github_runner_list *src)
+/* Append copies of n runners to acc; on failure acc is as it was. */
+static int runner_list_append(struct github_runner_list *acc, const struct github_runner *v,
+                              size_t n)
 {
 	size_t n0 = acc->n;
 	struct github_runner *nv;
+	int r = 0;
 
-	if (!src->n)
-		return 0;
-	nv = realloc(acc->v, (acc->n + src->n) * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	acc->v = nv;
-	for (size_t i = 0; i < src->n; i++) {
-		if (runner_copy(&src->v[i], &acc->v[acc->n]) < 0) {
-			for (size_t j = n0; j < acc->n; j++)
-				github_runner_release(&acc->v[j]);
-			acc->n = n0;
-			return -ENOMEM;
-		}
-		acc->n++;
+	if (!n)
+		goto out;
+	nv = realloc(acc->v, (acc->n + n) * sizeof(*nv));
+	if (!nv) {
+		r = -ENOMEM;
+		goto out;
 	}
-	return 0;
+	acc->v = nv;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = runner_copy(&v[i], &acc->v[acc->n]);
+		if (r == 0)
+			acc->n++;
+	}
+	if (r < 0) {
+		for (size_t j = n0; j < acc->n; j++)
+			github_runner_release(&acc->v[j]);
+		acc->n = n0;
+	}
+out:
+	return r;
 }
 
 /* A page seen before with exactly these bytes: append its runners. 1 = hit. */
@@ -89,7 +95,7 @@ int github_memo_lookup(struct github *gh, const char *url, const char *manager,
 		if (strcmp(m->url, url) != 0 || strcmp(m->manager, manager) != 0 ||
 		    m->len != body->len || memcmp(m->body, buf_str(body), body->len) != 0)
 			continue;
-		if (github_runner_list_append(acc, &m->runners) == 0) {
+		if (runner_list_append(acc, m->runners.v, m->runners.n) == 0) {
 			m->used = ++gh->etag_clock;
 			*ret_total = m->total;
 			*ret_seen = m->seen;
@@ -103,15 +109,15 @@ int github_memo_lookup(struct github *gh, const char *url, const char *manager,
 
 /* Remember a parsed page (best effort: a failure only costs a parse next time). */
 void github_memo_store(struct github *gh, const char *url, const char *manager,
-                       const struct buf *body, const struct github_runner_list *page, int64_t total,
-                       size_t seen)
+                       const struct buf *body, const struct github_runner *page, size_t n,
+                       int64_t total, size_t seen)
 {
 	struct github_page_memo m = {0}, *slot = NULL;
 
 	m.url = strdup(url);
 	m.manager = strdup(manager);
 	m.body = malloc(body->len + 1);
-	if (!m.url || !m.manager || !m.body || github_runner_list_append(&m.runners, page) < 0) {
+	if (!m.url || !m.manager || !m.body || runner_list_append(&m.runners, page, n) < 0) {
 		memo_clear(&m);
 		return;
 	}

@@ -22,6 +22,7 @@
 #define GITHUB_ETAG_ENTRIES   256
 #define GITHUB_MAX_BAR        3600 /* never believe a rate-limit reset further away than this */
 #define GITHUB_URL_MAX        2048
+#define GITHUB_OP_MAX         400 /* an operation's name, which starts its messages */
 #define GITHUB_MAX_ROUTES     32  /* distinct github_call.route values (a dozen today) */
 #define GITHUB_MIN_ATTEMPT_MS 100 /* an attempt with less time left is not started */
 
@@ -101,6 +102,15 @@ struct github_call {
 	bool use_jwt;      /* App JWT instead of the token (installation token exchange) */
 	const int *accept; /* statuses handed back to the caller, 0-terminated; 2xx always */
 	int64_t deadline;  /* clock_mono_ms() by which all attempts end; 0 = 2 x request_timeout */
+	bool secret;       /* the answer holds a secret (token, JIT config): its bytes are wiped */
+	bool no_body;      /* github_call_json: the answer is not read as JSON (DELETE: 204) */
+};
+
+/* What github_call_json hands back; github_answer_release() frees it. */
+struct github_answer {
+	long status;       /* 2xx, or one of call->accept (a 304 shows as 200) */
+	json_t *root;      /* the body of a 2xx; NULL with call->no_body or another status */
+	char message[160]; /* GitHub's "message" when the status is not 2xx, else "" */
 };
 
 struct github_reply {
@@ -110,11 +120,49 @@ struct github_reply {
 	bool from_cache;
 };
 
+/*
+ * github_fetch.c: the shapes every endpoint takes. github_call_json makes
+ * the call through github_do() and parses a 2xx body (within
+ * opts.max_response) into ret->root. On failure *ret is untouched.
+ */
+int github_call_json(struct github *gh, const struct github_call *call, struct github_answer *ret,
+                     struct err *e);
+void github_answer_release(struct github_answer *a);
+/*
+ * The usual call: GET url, retried as idempotent, its JSON root into
+ * *ret_root (the caller decrefs it). missing, when not NULL, says what a 404
+ * means: -ENOENT "<op>: <missing>".
+ */
+int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
+                    const char *missing, json_t **ret_root, struct err *e);
+/*
+ * A list read page by page through Link: rel="next" (GITHUB_MAX_PAGES at
+ * most). Each page is offered to known() first, when set, with its exact
+ * bytes (1 = taken as it is, say from a memo); else it is parsed and handed
+ * to take(). Either may set done to stop early. The caller fills the first
+ * block; github_paginate() fills the page at hand for the callbacks.
+ */
+struct github_pager {
+	const char *op; /* names the list; " (page N)" is added from the second page */
+	const char *route;
+	bool conditional; /* If-None-Match per page: an unchanged page costs no rate limit */
+	int (*known)(struct github_pager *pg, const struct buf *body, struct err *e);
+	int (*take)(struct github_pager *pg, json_t *root, const struct buf *body, struct err *e);
+	void *ctx;
+	/* the page at hand */
+	const char *page_op;
+	const char *page_url;
+	int number; /* 1, 2, ... */
+	bool last;  /* GitHub names no page after this one */
+	bool done;  /* set by a callback: the rest need not be read */
+};
+int github_paginate(struct github *gh, struct github_pager *pg, const char *url, struct err *e);
+
 /* github.c: request_timeout in milliseconds (30 s when unset). */
 long github_request_timeout_ms(const struct github *gh);
-/* base + "/" + path (path has no leading '/'); -ENAMETOOLONG. */
-int github_url(const struct github *gh, char *out, size_t cap, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+/* base + "/" + path (path has no leading '/'); -ENAMETOOLONG ("<op>: URL too long"). */
+int github_url(const struct github *gh, char *out, size_t cap, const char *op, struct err *e,
+               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* "<scope>: <what>" into buf (the op of a call in the configured scope); returns buf. */
 const char *github_scope_op(const struct github *gh, const char *what, char *buf, size_t cap);
 /* "owner/repo" as GitHub allows the names (nothing a URL would read as syntax). */
@@ -164,12 +212,10 @@ void github_etag_clear(struct github_etag *t);
 int github_memo_lookup(struct github *gh, const char *url, const char *manager,
                        const struct buf *body, struct github_runner_list *acc, int64_t *ret_total,
                        size_t *ret_seen);
-/* Remember a parsed page (best effort: a failure only costs a parse next time). */
+/* Remember the n runners parsed from a page (best effort: a failure only costs a parse). */
 void github_memo_store(struct github *gh, const char *url, const char *manager,
-                       const struct buf *body, const struct github_runner_list *page, int64_t total,
-                       size_t seen);
-/* Append copies of src's runners to acc; on failure acc is as it was. */
-int github_runner_list_append(struct github_runner_list *acc, const struct github_runner_list *src);
+                       const struct buf *body, const struct github_runner *page, size_t n,
+                       int64_t total, size_t seen);
 /* Both caches emptied (github_free). */
 void github_cache_release(struct github *gh);
 
@@ -196,28 +242,28 @@ int github_runner_bin_install(struct github *gh, const struct github_runner_app 
 /* "actions-runner-linux-x64-2.321.0.tar.gz" -> "2.321.0" (the file name when it has no version). */
 void github_runner_bin_version(const char *filename, char *out, size_t cap);
 
-/* github_json.c: every field's type is checked; -EPROTO names the operation and the field. */
+/*
+ * github_json.c: a body as JSON (jansson's limits, no duplicate keys), then
+ * shapes from a parsed root. Every field's type is checked; -EPROTO names the
+ * operation and the field. On failure *ret and acc are as they were.
+ */
 int github_json_load(const char *op, const struct buf *body, json_t **ret, struct err *e);
 /*
  * One page of a runner list appended to acc (only runners owned by manager
  * when not NULL). *ret_total is total_count, *ret_seen the runners on the page.
  */
-int github_json_runners_page(const char *op, const struct buf *body, const char *manager,
+int github_json_runners_page(const char *op, json_t *root, const char *manager,
                              struct github_runner_list *acc, int64_t *ret_total, size_t *ret_seen,
                              struct err *e);
-int github_json_runner(const char *op, const struct buf *body, struct github_runner *ret,
-                       struct err *e);
-int github_json_token(const char *op, const struct buf *body, struct github_token *ret,
-                      struct err *e);
-int github_json_jit(const char *op, const struct buf *body, struct github_jit *ret, struct err *e);
-int github_json_apps(const char *op, const struct buf *body, struct github_app_list *ret,
-                     struct err *e);
+int github_json_runner(const char *op, json_t *root, struct github_runner *ret, struct err *e);
+int github_json_token(const char *op, json_t *root, struct github_token *ret, struct err *e);
+int github_json_jit(const char *op, json_t *root, struct github_jit *ret, struct err *e);
+int github_json_apps(const char *op, json_t *root, struct github_app_list *ret, struct err *e);
 /* Look name up (case-insensitively) in one page of runner groups; *ret_id 0 when absent. */
-int github_json_group_page(const char *op, const struct buf *body, const char *name,
-                           int64_t *ret_id, struct err *e);
-int github_json_job(const char *op, const struct buf *body, struct github_job *ret, struct err *e);
-int github_json_jobs_page(const char *op, const struct buf *body, struct github_job_list *acc,
-                          struct err *e);
+int github_json_group_page(const char *op, json_t *root, const char *name, int64_t *ret_id,
+                           struct err *e);
+int github_json_job(const char *op, json_t *root, struct github_job *ret, struct err *e);
+int github_json_jobs_page(const char *op, json_t *root, struct github_job_list *acc, struct err *e);
 /* GitHub's error "message", printable ASCII only, "" when none. */
 void github_json_error_message(const struct buf *body, char *out, size_t cap);
 

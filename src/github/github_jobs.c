@@ -6,82 +6,67 @@
 #include "github/github_internal.h"
 #include "util/strutil.h"
 
+/* "get job 7 of owner/repo": the op of a call on a repository a webhook named. */
+static int repo_op(const char *repo, char *op, size_t cap, const char *what, int64_t id,
+                   struct err *e)
+{
+	int r = 0;
+
+	snprintf(op, cap, "%s %" PRId64 " of %s", what, id, github_repo_ok(repo) ? repo : "?");
+	if (!github_repo_ok(repo))
+		r = err_set(e, -EINVAL, "%s: not an owner/repo", op);
+	return r;
+}
+
 int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,
                    struct err *e)
 {
-	static const int accept[] = {404, 0};
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
-	char url[GITHUB_URL_MAX], op[400];
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	json_t *root = NULL;
 	int r;
 
-	snprintf(op, sizeof(op), "get job %" PRId64 " of %s", job_id,
-	         github_repo_ok(repo) ? repo : "?");
-	if (!github_repo_ok(repo))
-		return err_set(e, -EINVAL, "%s: not an owner/repo", op);
-	r = github_url(gh, url, sizeof(url), "repos/%s/actions/jobs/%" PRId64, repo, job_id);
+	r = repo_op(repo, op, sizeof(op), "get job", job_id, e);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
-	r = github_do(gh,
-	              &(struct github_call){.route = "get job",
-	                                    .op = op,
-	                                    .method = "GET",
-	                                    .url = url,
-	                                    .retry = GITHUB_RETRY_ALL,
-	                                    .accept = accept},
-	              &reply, e);
-	if (r == 0 && reply.status == 404)
-		r = err_set(e, -ENOENT, "%s: no such job", op);
-	else if (r == 0)
-		r = github_json_job(op, &reply.body, ret, e);
-	github_reply_release(&reply);
+		goto out;
+	r = github_url(gh, url, sizeof(url), op, e, "repos/%s/actions/jobs/%" PRId64, repo, job_id);
+	if (r < 0)
+		goto out;
+	r = github_get_json(gh, "get job", op, url, "no such job", &root, e);
+	if (r == 0)
+		r = github_json_job(op, root, ret, e);
+out:
+	json_decref(root);
 	return r;
+}
+
+static int jobs_take(struct github_pager *pg, json_t *root, const struct buf *body, struct err *e)
+{
+	return github_json_jobs_page(pg->page_op, root, pg->ctx, e);
 }
 
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
                          struct github_job_list *ret, struct err *e)
 {
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
 	struct github_job_list acc = {0};
-	char url[GITHUB_URL_MAX], op[400];
+	struct github_pager pg = {.route = "run jobs", .take = jobs_take, .ctx = &acc};
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
 	int r;
 
-	snprintf(op, sizeof(op), "list jobs of run %" PRId64 " of %s", run_id,
-	         github_repo_ok(repo) ? repo : "?");
-	if (!github_repo_ok(repo))
-		return err_set(e, -EINVAL, "%s: not an owner/repo", op);
-	r = github_url(gh, url, sizeof(url), "repos/%s/actions/runs/%" PRId64 "/jobs?per_page=100",
-	               repo, run_id);
+	r = repo_op(repo, op, sizeof(op), "list jobs of run", run_id, e);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
-	for (int page = 1;; page++) {
-		if (page > 1)
-			snprintf(op, sizeof(op), "list jobs of run %" PRId64 " of %s (page %d)",
-			         run_id, repo, page);
-		if (page > GITHUB_MAX_PAGES) {
-			r = err_set(e, -EPROTO, "%s: more than %d pages", op, GITHUB_MAX_PAGES);
-			break;
-		}
-		r = github_do(gh,
-		              &(struct github_call){.route = "run jobs",
-		                                    .op = op,
-		                                    .method = "GET",
-		                                    .url = url,
-		                                    .retry = GITHUB_RETRY_ALL},
-		              &reply, e);
-		if (r == 0)
-			r = github_json_jobs_page(op, &reply.body, &acc, e);
-		if (r < 0)
-			break;
-		if (!reply.link_next[0])
-			break;
-		str_copy(url, reply.link_next, sizeof(url));
-	}
-	github_reply_release(&reply);
-	if (r < 0) {
-		github_job_list_release(&acc);
-		return r;
-	}
+		goto out;
+	r = github_url(gh, url, sizeof(url), op, e,
+	               "repos/%s/actions/runs/%" PRId64 "/jobs?per_page=100", repo, run_id);
+	if (r < 0)
+		goto out;
+	pg.op = op;
+	r = github_paginate(gh, &pg, url, e);
+	if (r < 0)
+		goto out;
 	github_job_list_release(ret);
 	*ret = acc;
-	return 0;
+	acc = (struct github_job_list){0};
+out:
+	github_job_list_release(&acc);
+	return r;
 }

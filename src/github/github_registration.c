@@ -8,28 +8,35 @@
 #include "github/github_internal.h"
 #include "util/strutil.h"
 
+/* A runner group looked up by name, page by page. */
+struct group_search {
+	const char *name;
+	int64_t id; /* 0 until found */
+};
+
 static int token_call(struct github *gh, const char *what, struct github_token *ret, struct err *e)
 {
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
-	char url[GITHUB_URL_MAX], op[400];
+	struct github_answer ans = {0};
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
 	int r;
 
 	github_scope_op(gh, what, op, sizeof(op));
-	r = github_url(gh, url, sizeof(url), "%s/actions/runners/%s", gh->scope, what);
+	r = github_url(gh, url, sizeof(url), op, e, "%s/actions/runners/%s", gh->scope, what);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
+		goto out;
 	/* Asking twice only mints a second short-lived token: safe to retry. */
-	r = github_do(gh,
-	              &(struct github_call){.route = what,
-	                                    .op = op,
-	                                    .method = "POST",
-	                                    .url = url,
-	                                    .retry = GITHUB_RETRY_ALL},
-	              &reply, e);
+	r = github_call_json(gh,
+	                     &(struct github_call){.route = what,
+	                                           .op = op,
+	                                           .method = "POST",
+	                                           .url = url,
+	                                           .retry = GITHUB_RETRY_ALL,
+	                                           .secret = true},
+	                     &ans, e);
 	if (r == 0)
-		r = github_json_token(op, &reply.body, ret, e);
-	buf_wipe(&reply.body);
-	github_reply_release(&reply);
+		r = github_json_token(op, ans.root, ret, e);
+out:
+	github_answer_release(&ans);
 	return r;
 }
 
@@ -97,35 +104,41 @@ int github_generate_jitconfig(struct github *gh, const char *name, int64_t runne
                               struct github_jit *ret, struct err *e)
 {
 	static const int accept[] = {409, 0};
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
-	char url[GITHUB_URL_MAX], op[400];
+	struct github_answer ans = {0};
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
 	char *body = NULL;
 	int r;
 
 	snprintf(op, sizeof(op), "%s: generate JIT config for %s", gh->scope, name ? name : "?");
-	if (!name || !name[0])
-		return err_set(e, -EINVAL, "%s: no runner name", op);
-	r = github_url(gh, url, sizeof(url), "%s/actions/runners/generate-jitconfig", gh->scope);
+	if (!name || !name[0]) {
+		r = err_set(e, -EINVAL, "%s: no runner name", op);
+		goto out;
+	}
+	r = github_url(gh, url, sizeof(url), op, e, "%s/actions/runners/generate-jitconfig",
+	               gh->scope);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
+		goto out;
 	r = jit_body(name, runner_group_id > 0 ? runner_group_id : 1, labels, work_folder, &body);
-	if (r < 0)
-		return err_set(e, r, "%s: cannot build the request", op);
+	if (r < 0) {
+		r = err_set(e, r, "%s: cannot build the request", op);
+		goto out;
+	}
 	for (int round = 0; round < 2; round++) {
 		/* Not repeated after an answer: GitHub may have registered the runner already. */
-		r = github_do(gh,
-		              &(struct github_call){.route = "generate-jitconfig",
-		                                    .op = op,
-		                                    .method = "POST",
-		                                    .url = url,
-		                                    .body = body,
-		                                    .retry = GITHUB_RETRY_UNSENT,
-		                                    .accept = accept},
-		              &reply, e);
+		r = github_call_json(gh,
+		                     &(struct github_call){.route = "generate-jitconfig",
+		                                           .op = op,
+		                                           .method = "POST",
+		                                           .url = url,
+		                                           .body = body,
+		                                           .retry = GITHUB_RETRY_UNSENT,
+		                                           .accept = accept,
+		                                           .secret = true},
+		                     &ans, e);
 		if (r < 0)
 			break;
-		if (reply.status != 409) {
-			r = github_json_jit(op, &reply.body, ret, e);
+		if (ans.status != 409) {
+			r = github_json_jit(op, ans.root, ret, e);
 			break;
 		}
 		if (round == 1) {
@@ -137,49 +150,43 @@ int github_generate_jitconfig(struct github *gh, const char *name, int64_t runne
 		if (r < 0)
 			break;
 	}
+out:
 	free(body);
-	buf_wipe(&reply.body);
-	github_reply_release(&reply);
+	github_answer_release(&ans);
+	return r;
+}
+
+/* One page of runner groups: done once the name is found. */
+static int groups_take(struct github_pager *pg, json_t *root, const struct buf *body, struct err *e)
+{
+	struct group_search *g = pg->ctx;
+	int r = github_json_group_page(pg->page_op, root, g->name, &g->id, e);
+
+	pg->done = r == 0 && g->id > 0;
 	return r;
 }
 
 int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, struct err *e)
 {
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
-	char url[GITHUB_URL_MAX], op[400];
-	int64_t id = 0;
-	int r;
+	struct group_search g = {.name = name};
+	struct github_pager pg = {.route = "runner groups", .take = groups_take, .ctx = &g};
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	int r = 0;
 
 	if (!gh->cfg->github.is_org) {
 		*ret = 1;
-		return 0;
+		goto out;
 	}
-	github_scope_op(gh, "list runner groups", op, sizeof(op));
-	r = github_url(gh, url, sizeof(url), "%s/actions/runner-groups?per_page=100", gh->scope);
+	pg.op = github_scope_op(gh, "list runner groups", op, sizeof(op));
+	r = github_url(gh, url, sizeof(url), op, e, "%s/actions/runner-groups?per_page=100",
+	               gh->scope);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
-	for (int page = 1;; page++) {
-		if (page > GITHUB_MAX_PAGES) {
-			r = err_set(e, -EPROTO, "%s: more than %d pages", op, GITHUB_MAX_PAGES);
-			break;
-		}
-		r = github_do(gh,
-		              &(struct github_call){.route = "runner groups",
-		                                    .op = op,
-		                                    .method = "GET",
-		                                    .url = url,
-		                                    .retry = GITHUB_RETRY_ALL},
-		              &reply, e);
-		if (r == 0)
-			r = github_json_group_page(op, &reply.body, name, &id, e);
-		if (r < 0 || id > 0 || !reply.link_next[0])
-			break;
-		str_copy(url, reply.link_next, sizeof(url));
-	}
-	if (r == 0 && id <= 0)
+		goto out;
+	r = github_paginate(gh, &pg, url, e);
+	if (r == 0 && g.id <= 0)
 		r = err_set(e, -ENOENT, "%s: no runner group named '%s'", op, name);
 	if (r == 0)
-		*ret = id;
-	github_reply_release(&reply);
+		*ret = g.id;
+out:
 	return r;
 }

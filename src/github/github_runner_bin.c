@@ -283,24 +283,19 @@ out:
 
 int github_list_runner_applications(struct github *gh, struct github_app_list *ret, struct err *e)
 {
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
-	char url[GITHUB_URL_MAX], op[400];
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	json_t *root = NULL;
 	int r;
 
 	github_scope_op(gh, "list runner applications", op, sizeof(op));
-	r = github_url(gh, url, sizeof(url), "%s/actions/runners/downloads", gh->scope);
+	r = github_url(gh, url, sizeof(url), op, e, "%s/actions/runners/downloads", gh->scope);
 	if (r < 0)
-		return err_set(e, r, "%s: URL too long", op);
-	r = github_do(gh,
-	              &(struct github_call){.route = "downloads",
-	                                    .op = op,
-	                                    .method = "GET",
-	                                    .url = url,
-	                                    .retry = GITHUB_RETRY_ALL},
-	              &reply, e);
+		goto out;
+	r = github_get_json(gh, "downloads", op, url, NULL, &root, e);
 	if (r == 0)
-		r = github_json_apps(op, &reply.body, ret, e);
-	github_reply_release(&reply);
+		r = github_json_apps(op, root, ret, e);
+out:
+	json_decref(root);
 	return r;
 }
 
