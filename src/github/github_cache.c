@@ -12,6 +12,18 @@
 
 #define ETAG_MAX_BODY (4u << 20) /* larger pages are not worth keeping */
 
+/* n bytes as a NUL-terminated copy (bodies are used as strings too); NULL without memory. */
+static char *bytes_dup(const char *p, size_t n)
+{
+	char *c = malloc(n + 1);
+
+	if (c) {
+		memcpy(c, p, n);
+		c[n] = '\0';
+	}
+	return c;
+}
+
 void github_etag_clear(struct github_etag *t)
 {
 	free(t->url);
@@ -116,12 +128,11 @@ void github_memo_store(struct github *gh, const char *url, const char *manager,
 
 	m.url = strdup(url);
 	m.manager = strdup(manager);
-	m.body = malloc(body->len + 1);
+	m.body = bytes_dup(buf_str(body), body->len);
 	if (!m.url || !m.manager || !m.body || runner_list_append(&m.runners, page, n) < 0) {
 		memo_clear(&m);
 		return;
 	}
-	memcpy(m.body, buf_str(body), body->len);
 	m.len = body->len;
 	m.total = total;
 	m.seen = seen;
@@ -166,11 +177,10 @@ bool github_etag_lookup(struct github *gh, const char *url, struct github_etag *
 			continue;
 		ret->url = NULL;
 		ret->etag = strdup(t->etag);
-		ret->body = malloc(t->len + 1);
+		ret->body = bytes_dup(t->body, t->len);
 		ret->link = strdup(t->link);
 		ret->len = t->len;
 		if (ret->etag && ret->body && ret->link) {
-			memcpy(ret->body, t->body, t->len + 1);
 			t->used = ++gh->etag_clock;
 			found = true;
 		} else {
@@ -192,14 +202,12 @@ void github_etag_store(struct github *gh, const char *url, const char *etag, con
 		return;
 	n.url = strdup(url);
 	n.etag = strdup(etag);
-	n.body = malloc(body->len + 1);
+	n.body = bytes_dup(buf_str(body), body->len);
 	n.link = strdup(link ? link : "");
 	if (!n.url || !n.etag || !n.body || !n.link) {
 		github_etag_clear(&n); /* a cache miss later, nothing worse */
 		return;
 	}
-	memcpy(n.body, buf_str(body), body->len);
-	n.body[body->len] = '\0';
 	n.len = body->len;
 	pthread_mutex_lock(&gh->mu);
 	for (size_t i = 0; i < GITHUB_ETAG_ENTRIES; i++) {

@@ -1,8 +1,10 @@
 /*
  * What the files of the GitHub client share, and what the unit tests reach
- * without a server: the client's state, the request core, JSON shapes, the
- * Link header, the App JWT, backoff and rate-limit bookkeeping. Not an API
- * for the rest of runnerd (that is github.h).
+ * without a server: the client's state, the request core, its rate-limit
+ * bookkeeping and caches, the endpoints' shared JSON call and pager, JSON
+ * shapes, the Link header, the App JWT and backoff. Declarations go by file,
+ * lowest layer first. Never included from outside src/github/ (but by its
+ * unit test and fuzzer): the rest of runnerd has github.h.
  */
 #ifndef RUNNERD_GITHUB_INTERNAL_H
 #define RUNNERD_GITHUB_INTERNAL_H
@@ -106,13 +108,6 @@ struct github_call {
 	bool no_body;      /* github_call_json: the answer is not read as JSON (DELETE: 204) */
 };
 
-/* What github_call_json hands back; github_answer_release() frees it. */
-struct github_answer {
-	long status;       /* 2xx, or one of call->accept (a 304 shows as 200) */
-	json_t *root;      /* the body of a 2xx; NULL with call->no_body or another status */
-	char message[160]; /* GitHub's "message" when the status is not 2xx, else "" */
-};
-
 struct github_reply {
 	long status; /* 304 answers show as 200 with the cached body */
 	struct buf body;
@@ -120,21 +115,13 @@ struct github_reply {
 	bool from_cache;
 };
 
-/*
- * github_fetch.c: the shapes every endpoint takes. github_call_json makes
- * the call through github_do() and parses a 2xx body (within
- * opts.max_response) into ret->root. On failure *ret is untouched.
- */
-int github_call_json(struct github *gh, const struct github_call *call, struct github_answer *ret,
-                     struct err *e);
-void github_answer_release(struct github_answer *a);
-/*
- * The usual call: GET url, retried as idempotent, its JSON root into
- * *ret_root (the caller decrefs it). missing, when not NULL, says what a 404
- * means: -ENOENT "<op>: <missing>".
- */
-int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
-                    const char *missing, json_t **ret_root, struct err *e);
+/* What github_call_json hands back; github_answer_release() frees it. */
+struct github_answer {
+	long status;       /* 2xx, or one of call->accept (a 304 shows as 200) */
+	json_t *root;      /* the body of a 2xx; NULL with call->no_body or another status */
+	char message[160]; /* GitHub's "message" when the status is not 2xx, else "" */
+};
+
 /*
  * A list read page by page through Link: rel="next" (GITHUB_MAX_PAGES at
  * most). Each page is offered to known() first, when set, with its exact
@@ -156,7 +143,6 @@ struct github_pager {
 	bool last;  /* GitHub names no page after this one */
 	bool done;  /* set by a callback: the rest need not be read */
 };
-int github_paginate(struct github *gh, struct github_pager *pg, const char *url, struct err *e);
 
 /* github.c: request_timeout in milliseconds (30 s when unset). */
 long github_request_timeout_ms(const struct github *gh);
@@ -172,13 +158,15 @@ bool github_repo_ok(const char *s);
 int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,
               struct err *e);
 void github_reply_release(struct github_reply *r);
-/* github_request.c: equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt
- * >= 0. */
+/* Equal jitter: a delay in [d/2, d] with d = min(max, base * 2^attempt); attempt >= 0. */
 long github_backoff_ms(const struct github_opts *o, int attempt, uint32_t rnd);
+/* The URL of rel="next" in a Link header into ret ("" when none). -EPROTO, -E2BIG. */
+int github_link_next(const char *link, char *ret, size_t cap);
+
 /*
- * github_rate.c: record the rate-limit headers of an answer (any may be NULL) in s, the
- * resource the answer was counted against. Returns true when the answer is
- * a rate-limit refusal (403/429 with remaining 0 or Retry-After, a bare 429,
+ * github_rate.c: record the rate-limit headers of an answer (any may be
+ * NULL) in s, the resource the answer was counted against. Returns true when
+ * the answer is a rate-limit refusal (403/429 with remaining 0 or Retry-After, a bare 429,
  * or a 403 whose message says_rate_limit: a secondary limit);
  * s->barred_until then says until when no call on that resource may be
  * made. An answer that leaves remaining at 0 bars until the reset too.
@@ -199,8 +187,6 @@ int github_rate_check(struct github *gh, const struct github_call *call, time_t 
  */
 int github_rate_account(struct github *gh, const struct github_call *call, int sent,
                         const struct httpc_response *resp, time_t now, struct err *e);
-/* The URL of rel="next" in a Link header into ret ("" when none). -EPROTO, -E2BIG. */
-int github_link_next(const char *link, char *ret, size_t cap);
 
 /* github_cache.c: a copy of the cached page for url; false when there is none. */
 bool github_etag_lookup(struct github *gh, const char *url, struct github_etag *ret);
@@ -233,14 +219,22 @@ int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char *
 void github_auth_invalidate(struct github *gh);
 
 /*
- * github_runner_bin.c: download app into dir unless current-<arch> already
- * names it intact; ret says what happened.
+ * github_fetch.c: the shapes every endpoint takes. github_call_json makes
+ * the call through github_do() and parses a 2xx body (within
+ * opts.max_response) into ret->root. On failure *ret is untouched.
  */
-int github_runner_bin_install(struct github *gh, const struct github_runner_app *app,
-                              const char *dir, const char *arch, struct github_bin_result *ret,
-                              struct err *e);
-/* "actions-runner-linux-x64-2.321.0.tar.gz" -> "2.321.0" (the file name when it has no version). */
-void github_runner_bin_version(const char *filename, char *out, size_t cap);
+int github_call_json(struct github *gh, const struct github_call *call, struct github_answer *ret,
+                     struct err *e);
+void github_answer_release(struct github_answer *a);
+/*
+ * The usual call: GET url, retried as idempotent, its JSON root into
+ * *ret_root (the caller decrefs it). missing, when not NULL, says what a 404
+ * means: -ENOENT "<op>: <missing>".
+ */
+int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
+                    const char *missing, json_t **ret_root, struct err *e);
+/* Every page of the list that starts at url, as struct github_pager says. */
+int github_paginate(struct github *gh, struct github_pager *pg, const char *url, struct err *e);
 
 /*
  * github_json.c: a body as JSON (jansson's limits, no duplicate keys), then
@@ -266,5 +260,15 @@ int github_json_job(const char *op, json_t *root, struct github_job *ret, struct
 int github_json_jobs_page(const char *op, json_t *root, struct github_job_list *acc, struct err *e);
 /* GitHub's error "message", printable ASCII only, "" when none. */
 void github_json_error_message(const struct buf *body, char *out, size_t cap);
+
+/*
+ * github_runner_bin.c: download app into dir unless current-<arch> already
+ * names it intact; ret says what happened.
+ */
+int github_runner_bin_install(struct github *gh, const struct github_runner_app *app,
+                              const char *dir, const char *arch, struct github_bin_result *ret,
+                              struct err *e);
+/* "actions-runner-linux-x64-2.321.0.tar.gz" -> "2.321.0" (the file name when it has no version). */
+void github_runner_bin_version(const char *filename, char *out, size_t cap);
 
 #endif
