@@ -108,10 +108,7 @@ void github_free(struct github *gh)
 		return;
 	httpc_free(gh->http);
 	EVP_PKEY_free(gh->app_key);
-	if (gh->inst_token) {
-		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
-		free(gh->inst_token);
-	}
+	github_secret_free(&gh->inst_token);
 	github_cache_release(gh);
 	pthread_mutex_destroy(&gh->mu);
 	pthread_mutex_destroy(&gh->refresh_mu);

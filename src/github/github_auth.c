@@ -122,14 +122,19 @@ static int bearer(const char *secret, char **ret, struct err *e)
 	return 0;
 }
 
+void github_secret_free(char **s)
+{
+	if (*s) {
+		explicit_bzero(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
 void github_auth_invalidate(struct github *gh)
 {
 	pthread_mutex_lock(&gh->mu);
-	if (gh->inst_token) {
-		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
-		free(gh->inst_token);
-		gh->inst_token = NULL;
-	}
+	github_secret_free(&gh->inst_token);
 	gh->inst_expires = 0;
 	pthread_mutex_unlock(&gh->mu);
 }
@@ -213,10 +218,7 @@ static int installation_header(struct github *gh, int64_t deadline, char **ret, 
 	if (r < 0)
 		goto out;
 	pthread_mutex_lock(&gh->mu);
-	if (gh->inst_token) {
-		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
-		free(gh->inst_token);
-	}
+	github_secret_free(&gh->inst_token);
 	gh->inst_token = tok.token;
 	gh->inst_expires = tok.expires_at;
 	tok.token = NULL;
@@ -243,8 +245,7 @@ int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char *
 		if (r < 0)
 			return r;
 		r = bearer(jwt, ret, e);
-		explicit_bzero(jwt, strlen(jwt));
-		free(jwt);
+		github_secret_free(&jwt);
 		return r;
 	}
 	if (!g->token.value || !g->token.value[0])

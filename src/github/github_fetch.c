@@ -2,11 +2,11 @@
  * The shapes every GitHub endpoint takes, on top of the request core: one
  * call whose answer is JSON (github_call_json, and github_get_json for the
  * plain GET), and a list read page by page (github_paginate). An endpoint
- * says what it
- * asks and what the answer means; how a body becomes a JSON root, how an
- * accepted error status hands back GitHub's message, and how a secret
- * answer is wiped are said once, here. It must never quote a body in a
- * message (a token or a JIT config may be in it).
+ * says what it asks and what the answer means; how a body becomes a JSON
+ * root, how an accepted error status hands back GitHub's message, how a
+ * secret answer is wiped and how pages follow each other are said once,
+ * here. It must never quote a body in a message (a token or a JIT config
+ * may be in it), nor follow more than GITHUB_MAX_PAGES pages.
  */
 #include "util/common.h"
 #include "github/github_internal.h"
@@ -135,6 +135,9 @@ int github_paginate(struct github *gh, struct github_pager *pg, const char *url,
 			break;
 		str_copy(cur, reply.link_next, sizeof(cur));
 	}
+	/* They pointed into this frame. */
+	pg->page_op = NULL;
+	pg->page_url = NULL;
 	github_reply_release(&reply);
 	return r;
 }

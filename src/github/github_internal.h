@@ -217,6 +217,8 @@ int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char *
                        struct err *e);
 /* Forget the installation token (GitHub refused it). */
 void github_auth_invalidate(struct github *gh);
+/* Wipe and free a secret string (token, JWT, header line); *s becomes NULL. */
+void github_secret_free(char **s);
 
 /*
  * github_fetch.c: the shapes every endpoint takes. github_call_json makes

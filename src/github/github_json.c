@@ -326,11 +326,7 @@ void github_token_release(struct github_token *t)
 {
 	if (!t)
 		return;
-	if (t->token) {
-		explicit_bzero(t->token, strlen(t->token));
-		free(t->token);
-	}
-	t->token = NULL;
+	github_secret_free(&t->token);
 	t->expires_at = 0;
 }
 
@@ -354,11 +350,7 @@ void github_jit_release(struct github_jit *jit)
 {
 	if (!jit)
 		return;
-	if (jit->encoded_jit_config) {
-		explicit_bzero(jit->encoded_jit_config, strlen(jit->encoded_jit_config));
-		free(jit->encoded_jit_config);
-	}
-	jit->encoded_jit_config = NULL;
+	github_secret_free(&jit->encoded_jit_config);
 	jit->runner_id = 0;
 }
 

@@ -267,15 +267,6 @@ enum verdict {
 static const char no_time[] = "; no time left for another attempt within the call's deadline "
                               "(2 x request_timeout)";
 
-static void secret_free(char **s)
-{
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 static void request_init(struct request *rq, struct github *gh, const struct github_call *call)
 {
 	int64_t connect = gh->cfg->github.connect_timeout;
@@ -296,7 +287,7 @@ static void request_init(struct request *rq, struct github *gh, const struct git
 
 static void request_release(struct request *rq)
 {
-	secret_free(&rq->auth);
+	github_secret_free(&rq->auth);
 	free(rq->inm);
 	github_etag_clear(&rq->cached);
 	httpc_response_release(&rq->resp);
@@ -479,7 +470,7 @@ static void reauth(struct request *rq)
 {
 	github_auth_invalidate(rq->gh);
 	rq->reauthed = true;
-	secret_free(&rq->auth);
+	github_secret_free(&rq->auth);
 	httpc_response_release(&rq->resp);
 }
 
