@@ -1,6 +1,7 @@
 /*
  * Workflow jobs: one job, and the jobs of a run (all pages). The repository
- * comes from a webhook: it is checked as owner/repo before it goes into a URL.
+ * comes from a webhook, so it is untrusted: it must never reach a URL
+ * before it is checked as owner/repo.
  */
 #include "util/common.h"
 #include "github/github_internal.h"

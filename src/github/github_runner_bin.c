@@ -1,9 +1,11 @@
 /*
- * runnerd's own copy of the runner software: the tarball GitHub offers for
- * linux/<arch>, downloaded into <state_dir>/runner-bin/ and checked against
- * the sha256 the API gives before it replaces anything. A file whose
- * checksum does not match (or that comes with no checksum) is never
- * installed; the previous copy stays in place.
+ * runnerd's own copy of the runner software: the applications GitHub offers
+ * (the downloads endpoint), and the tarball for linux/<arch>, downloaded
+ * into <state_dir>/runner-bin/ and checked against the sha256 the API gives
+ * before it replaces anything. A file whose checksum does not match (or that
+ * comes with no checksum) is never installed; the previous copy stays in
+ * place. The download itself carries no credentials: it may be redirected
+ * to another host.
  */
 #include "util/common.h"
 #include "github/github_internal.h"
