@@ -8,12 +8,6 @@
 #include "github/github_internal.h"
 #include "util/strutil.h"
 
-/* A runner group looked up by name, page by page. */
-struct group_search {
-	const char *name;
-	int64_t id; /* 0 until found */
-};
-
 static int token_call(struct github *gh, const char *what, struct github_token *ret, struct err *e)
 {
 	struct github_answer ans = {0};
@@ -155,6 +149,12 @@ out:
 	github_answer_release(&ans);
 	return r;
 }
+
+/* A runner group looked up by name, page by page. */
+struct group_search {
+	const char *name;
+	int64_t id; /* 0 until found */
+};
 
 /* One page of runner groups: done once the name is found. */
 static int groups_take(struct github_pager *pg, json_t *root, const struct buf *body, struct err *e)
