@@ -122,14 +122,19 @@ static int bearer(const char *secret, char **ret, struct err *e)
 	return 0;
 }
 
+void github_secret_free(char **s)
+{
+	if (*s) {
+		explicit_bzero(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
 void github_auth_invalidate(struct github *gh)
 {
 	pthread_mutex_lock(&gh->mu);
-	if (gh->inst_token) {
-		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
-		free(gh->inst_token);
-		gh->inst_token = NULL;
-	}
+	github_secret_free(&gh->inst_token);
 	gh->inst_expires = 0;
 	pthread_mutex_unlock(&gh->mu);
 }
@@ -174,7 +179,7 @@ static int lock_refresh(struct github *gh, int64_t deadline, struct err *e)
 static int installation_header(struct github *gh, int64_t deadline, char **ret, struct err *e)
 {
 	static const char op[] = "GitHub App: installation token";
-	struct github_reply reply = {.body = BUF_INIT(gh->opts.max_response)};
+	struct github_answer ans = {0};
 	struct github_token tok = {0};
 	char url[GITHUB_URL_MAX];
 	int r;
@@ -189,35 +194,31 @@ static int installation_header(struct github *gh, int64_t deadline, char **ret, 
 	r = cached_header(gh, ret, e);
 	if (r != -ENOENT)
 		goto out;
-	r = github_url(gh, url, sizeof(url), "app/installations/%" PRId64 "/access_tokens",
+	r = github_url(gh, url, sizeof(url), op, e, "app/installations/%" PRId64 "/access_tokens",
 	               gh->cfg->github.app.installation_id);
-	if (r < 0) {
-		r = err_set(e, r, "%s: URL too long", op);
-		goto out;
-	}
-	/* Asking again only mints another token: harmless to retry. */
-	r = github_do(gh,
-	              &(struct github_call){.op = op,
-	                                    .route = "app access token",
-	                                    .method = "POST",
-	                                    .url = url,
-	                                    .retry = GITHUB_RETRY_ALL,
-	                                    .use_jwt = true,
-	                                    .deadline = deadline},
-	              &reply, e);
 	if (r < 0)
 		goto out;
-	r = github_json_token(op, &reply.body, &tok, e);
+	/* Asking again only mints another token: harmless to retry. */
+	r = github_call_json(gh,
+	                     &(struct github_call){.op = op,
+	                                           .route = "app access token",
+	                                           .method = "POST",
+	                                           .url = url,
+	                                           .retry = GITHUB_RETRY_ALL,
+	                                           .use_jwt = true,
+	                                           .deadline = deadline,
+	                                           .secret = true},
+	                     &ans, e);
+	if (r < 0)
+		goto out;
+	r = github_json_token(op, ans.root, &tok, e);
 	if (r < 0)
 		goto out;
 	r = bearer(tok.token, ret, e);
 	if (r < 0)
 		goto out;
 	pthread_mutex_lock(&gh->mu);
-	if (gh->inst_token) {
-		explicit_bzero(gh->inst_token, strlen(gh->inst_token));
-		free(gh->inst_token);
-	}
+	github_secret_free(&gh->inst_token);
 	gh->inst_token = tok.token;
 	gh->inst_expires = tok.expires_at;
 	tok.token = NULL;
@@ -225,8 +226,7 @@ static int installation_header(struct github *gh, int64_t deadline, char **ret, 
 out:
 	pthread_mutex_unlock(&gh->refresh_mu);
 	github_token_release(&tok);
-	buf_wipe(&reply.body); /* it held the token */
-	github_reply_release(&reply);
+	github_answer_release(&ans);
 	return r;
 }
 
@@ -245,8 +245,7 @@ int github_auth_header(struct github *gh, bool use_jwt, int64_t deadline, char *
 		if (r < 0)
 			return r;
 		r = bearer(jwt, ret, e);
-		explicit_bzero(jwt, strlen(jwt));
-		free(jwt);
+		github_secret_free(&jwt);
 		return r;
 	}
 	if (!g->token.value || !g->token.value[0])

@@ -1,8 +1,10 @@
 /*
- * GitHub's JSON answers -> our structs. Every field's presence and type is
- * checked; anything unexpected is a clean -EPROTO that names the operation
- * and the field, never a crash or a silently wrong value. Messages never
- * quote the body (a JIT config or a token may be in it).
+ * GitHub's JSON answers -> our structs. A body is loaded once
+ * (github_json_load: bounded by the reply buffer, duplicate keys refused),
+ * then each parser reads the root it is handed. Every field's presence and
+ * type is checked; anything unexpected is a clean -EPROTO that names the
+ * operation and the field, never a crash or a silently wrong value.
+ * Messages never quote the body (a JIT config or a token may be in it).
  */
 #include "util/common.h"
 #include "github/github_internal.h"
@@ -132,19 +134,13 @@ int github_json_load(const char *op, const struct buf *body, json_t **ret, struc
 	return 0;
 }
 
-static int load_object(const char *op, const struct buf *body, json_t **ret, struct err *e)
+/* The root a parser expects: an object (the lists are objects that hold an array). */
+static int want_object(const char *op, const json_t *root, struct err *e)
 {
-	json_t *j;
-	int r = github_json_load(op, body, &j, e);
-	if (r < 0)
-		return r;
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not a JSON object",
-		               op);
-	}
-	*ret = j;
-	return 0;
+	return json_is_object(root)
+	               ? 0
+	               : err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not a JSON object",
+	                         op);
 }
 
 static void strs_free(char **v, size_t n)
@@ -260,18 +256,15 @@ static int parse_runner(const char *op, const char *where, json_t *o, const char
 	return 0;
 }
 
-int github_json_runner(const char *op, const struct buf *body, struct github_runner *ret,
-                       struct err *e)
+int github_json_runner(const char *op, json_t *root, struct github_runner *ret, struct err *e)
 {
 	struct github_runner rr;
 	bool skip = false;
-	json_t *j;
-	int r = load_object(op, body, &j, e);
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	r = parse_runner(op, "", j, NULL, &rr, &skip, e);
-	json_decref(j);
+	r = parse_runner(op, "", root, NULL, &rr, &skip, e);
 	if (r < 0)
 		return r;
 	github_runner_release(ret);
@@ -279,20 +272,20 @@ int github_json_runner(const char *op, const struct buf *body, struct github_run
 	return 0;
 }
 
-int github_json_runners_page(const char *op, const struct buf *body, const char *manager,
+int github_json_runners_page(const char *op, json_t *root, const char *manager,
                              struct github_runner_list *acc, int64_t *ret_total, size_t *ret_seen,
                              struct err *e)
 {
 	size_t n0 = acc->n, cap;
 	char where[48];
 	int64_t total;
-	json_t *j, *arr;
-	int r = load_object(op, body, &j, e);
+	json_t *arr;
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	if ((r = get_int(op, "", j, "total_count", false, &total, e)) < 0 ||
-	    (r = get_array(op, "", j, "runners", &arr, e)) < 0)
+	if ((r = get_int(op, "", root, "total_count", false, &total, e)) < 0 ||
+	    (r = get_array(op, "", root, "runners", &arr, e)) < 0)
 		goto out;
 	if (total < 0) {
 		r = jfail(e, op, "", "total_count", "is negative");
@@ -326,7 +319,6 @@ out:
 			github_runner_release(&acc->v[i]);
 		acc->n = n0;
 	}
-	json_decref(j);
 	return r;
 }
 
@@ -334,30 +326,23 @@ void github_token_release(struct github_token *t)
 {
 	if (!t)
 		return;
-	if (t->token) {
-		explicit_bzero(t->token, strlen(t->token));
-		free(t->token);
-	}
-	t->token = NULL;
+	github_secret_free(&t->token);
 	t->expires_at = 0;
 }
 
-int github_json_token(const char *op, const struct buf *body, struct github_token *ret,
-                      struct err *e)
+int github_json_token(const char *op, json_t *root, struct github_token *ret, struct err *e)
 {
 	struct github_token t = {0};
-	json_t *j;
-	int r = load_object(op, body, &j, e);
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	if ((r = get_time(op, "", j, "expires_at", false, &t.expires_at, e)) < 0 ||
-	    (r = get_strdup(op, "", j, "token", &t.token, e)) < 0)
+	if ((r = get_time(op, "", root, "expires_at", false, &t.expires_at, e)) < 0 ||
+	    (r = get_strdup(op, "", root, "token", &t.token, e)) < 0)
 		goto out;
 	github_token_release(ret);
 	*ret = t;
 out:
-	json_decref(j);
 	return r;
 }
 
@@ -365,23 +350,19 @@ void github_jit_release(struct github_jit *jit)
 {
 	if (!jit)
 		return;
-	if (jit->encoded_jit_config) {
-		explicit_bzero(jit->encoded_jit_config, strlen(jit->encoded_jit_config));
-		free(jit->encoded_jit_config);
-	}
-	jit->encoded_jit_config = NULL;
+	github_secret_free(&jit->encoded_jit_config);
 	jit->runner_id = 0;
 }
 
-int github_json_jit(const char *op, const struct buf *body, struct github_jit *ret, struct err *e)
+int github_json_jit(const char *op, json_t *root, struct github_jit *ret, struct err *e)
 {
 	struct github_jit jit = {0};
-	json_t *j, *runner;
-	int r = load_object(op, body, &j, e);
+	json_t *runner;
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	runner = json_object_get(j, "runner");
+	runner = json_object_get(root, "runner");
 	if (!runner || !json_is_object(runner)) {
 		r = jfail(e, op, "", "runner", "is not an object");
 		goto out;
@@ -392,12 +373,11 @@ int github_json_jit(const char *op, const struct buf *body, struct github_jit *r
 		r = jfail(e, op, "runner", "id", "is not positive");
 		goto out;
 	}
-	if ((r = get_strdup(op, "", j, "encoded_jit_config", &jit.encoded_jit_config, e)) < 0)
+	if ((r = get_strdup(op, "", root, "encoded_jit_config", &jit.encoded_jit_config, e)) < 0)
 		goto out;
 	github_jit_release(ret);
 	*ret = jit;
 out:
-	json_decref(j);
 	return r;
 }
 
@@ -420,30 +400,26 @@ static bool is_hex64(const char *s)
 	return i == 64;
 }
 
-int github_json_apps(const char *op, const struct buf *body, struct github_app_list *ret,
-                     struct err *e)
+int github_json_apps(const char *op, json_t *root, struct github_app_list *ret, struct err *e)
 {
 	struct github_app_list l = {0};
 	char where[32];
-	json_t *j;
-	int r = github_json_load(op, body, &j, e);
+	int r = 0;
 
-	if (r < 0)
-		return r;
-	if (!json_is_array(j)) {
+	if (!json_is_array(root)) {
 		r = err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not a JSON array", op);
 		goto out;
 	}
-	if (json_array_size(j) > 0) {
-		l.v = calloc(json_array_size(j), sizeof(*l.v));
+	if (json_array_size(root) > 0) {
+		l.v = calloc(json_array_size(root), sizeof(*l.v));
 		if (!l.v) {
 			r = err_set(e, -ENOMEM, "%s: out of memory", op);
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < json_array_size(j); i++) {
+	for (size_t i = 0; i < json_array_size(root); i++) {
 		struct github_runner_app *a = &l.v[l.n];
-		json_t *o = json_array_get(j, i);
+		json_t *o = json_array_get(root, i);
 		snprintf(where, sizeof(where), "[%zu]", i);
 		if (!json_is_object(o)) {
 			r = jfail(e, op, where, "", "is not an object");
@@ -473,21 +449,20 @@ int github_json_apps(const char *op, const struct buf *body, struct github_app_l
 	l.v = NULL;
 out:
 	free(l.v);
-	json_decref(j);
 	return r;
 }
 
-int github_json_group_page(const char *op, const struct buf *body, const char *name,
-                           int64_t *ret_id, struct err *e)
+int github_json_group_page(const char *op, json_t *root, const char *name, int64_t *ret_id,
+                           struct err *e)
 {
 	char where[40], gname[256];
 	int64_t id, found = 0;
-	json_t *j, *arr;
-	int r = load_object(op, body, &j, e);
+	json_t *arr;
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	if ((r = get_array(op, "", j, "runner_groups", &arr, e)) < 0)
+	if ((r = get_array(op, "", root, "runner_groups", &arr, e)) < 0)
 		goto out;
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *o = json_array_get(arr, i);
@@ -504,7 +479,6 @@ int github_json_group_page(const char *op, const struct buf *body, const char *n
 	}
 	*ret_id = found;
 out:
-	json_decref(j);
 	return r;
 }
 
@@ -557,16 +531,14 @@ static int parse_job(const char *op, const char *where, json_t *o, struct github
 	return 0;
 }
 
-int github_json_job(const char *op, const struct buf *body, struct github_job *ret, struct err *e)
+int github_json_job(const char *op, json_t *root, struct github_job *ret, struct err *e)
 {
 	struct github_job jj;
-	json_t *j;
-	int r = load_object(op, body, &j, e);
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	r = parse_job(op, "", j, &jj, e);
-	json_decref(j);
+	r = parse_job(op, "", root, &jj, e);
 	if (r < 0)
 		return r;
 	github_job_release(ret);
@@ -574,17 +546,16 @@ int github_json_job(const char *op, const struct buf *body, struct github_job *r
 	return 0;
 }
 
-int github_json_jobs_page(const char *op, const struct buf *body, struct github_job_list *acc,
-                          struct err *e)
+int github_json_jobs_page(const char *op, json_t *root, struct github_job_list *acc, struct err *e)
 {
 	size_t n0 = acc->n, cap;
 	char where[40];
-	json_t *j, *arr;
-	int r = load_object(op, body, &j, e);
+	json_t *arr;
+	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
-	if ((r = get_array(op, "", j, "jobs", &arr, e)) < 0)
+	if ((r = get_array(op, "", root, "jobs", &arr, e)) < 0)
 		goto out;
 	cap = n0 + json_array_size(arr);
 	if (cap > n0) {
@@ -608,7 +579,6 @@ out:
 			github_job_release(&acc->v[i]);
 		acc->n = n0;
 	}
-	json_decref(j);
 	return r;
 }
 

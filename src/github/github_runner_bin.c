@@ -1,9 +1,11 @@
 /*
- * runnerd's own copy of the runner software: the tarball GitHub offers for
- * linux/<arch>, downloaded into <state_dir>/runner-bin/ and checked against
- * the sha256 the API gives before it replaces anything. A file whose
- * checksum does not match (or that comes with no checksum) is never
- * installed; the previous copy stays in place.
+ * runnerd's own copy of the runner software: the applications GitHub offers
+ * (the downloads endpoint), and the tarball for linux/<arch>, downloaded
+ * into <state_dir>/runner-bin/ and checked against the sha256 the API gives
+ * before it replaces anything. A file whose checksum does not match (or that
+ * comes with no checksum) is never installed; the previous copy stays in
+ * place. The download itself carries no credentials: it may be redirected
+ * to another host.
  */
 #include "util/common.h"
 #include "github/github_internal.h"
@@ -278,6 +280,24 @@ out:
 		close(fd);
 	if (tmp[0] && fd >= 0 && r < 0)
 		unlink(tmp);
+	return r;
+}
+
+int github_list_runner_applications(struct github *gh, struct github_app_list *ret, struct err *e)
+{
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	json_t *root = NULL;
+	int r;
+
+	github_scope_op(gh, "list runner applications", op, sizeof(op));
+	r = github_url(gh, url, sizeof(url), op, e, "%s/actions/runners/downloads", gh->scope);
+	if (r < 0)
+		goto out;
+	r = github_get_json(gh, "downloads", op, url, NULL, &root, e);
+	if (r == 0)
+		r = github_json_apps(op, root, ret, e);
+out:
+	json_decref(root);
 	return r;
 }
 

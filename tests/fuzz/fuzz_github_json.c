@@ -18,21 +18,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct github_token t = {0};
 	struct github_jit jit = {0};
 	struct github_app_list apps = {0};
+	json_t *root;
 	char msg[160];
 	int64_t total, gid;
 	size_t seen;
 
 	if (buf_append(&body, data, size) < 0)
 		return 0;
-	github_json_runners_page("fuzz", &body, NULL, &l, &total, &seen, NULL);
-	github_json_runners_page("fuzz", &body, "ci", &l, &total, &seen, NULL);
-	github_json_runner("fuzz", &body, &r, NULL);
-	github_json_token("fuzz", &body, &t, NULL);
-	github_json_job("fuzz", &body, &j, NULL);
-	github_json_jobs_page("fuzz", &body, &jl, NULL);
-	github_json_jit("fuzz", &body, &jit, NULL);
-	github_json_apps("fuzz", &body, &apps, NULL);
-	github_json_group_page("fuzz", &body, "default", &gid, NULL);
+	/* The parsers see what github_call_json hands them: a body that loaded. */
+	if (github_json_load("fuzz", &body, &root, NULL) == 0) {
+		github_json_runners_page("fuzz", root, NULL, &l, &total, &seen, NULL);
+		github_json_runners_page("fuzz", root, "ci", &l, &total, &seen, NULL);
+		github_json_runner("fuzz", root, &r, NULL);
+		github_json_token("fuzz", root, &t, NULL);
+		github_json_job("fuzz", root, &j, NULL);
+		github_json_jobs_page("fuzz", root, &jl, NULL);
+		github_json_jit("fuzz", root, &jit, NULL);
+		github_json_apps("fuzz", root, &apps, NULL);
+		github_json_group_page("fuzz", root, "default", &gid, NULL);
+		json_decref(root);
+	}
 	github_json_error_message(&body, msg, sizeof(msg));
 	github_runner_list_release(&l);
 	github_runner_release(&r);

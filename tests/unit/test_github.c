@@ -31,6 +31,14 @@ static struct buf mkbuf(const char *s)
 	return b;
 }
 
+/* A body as github_call_json hands it to the parsers: parsed. */
+static json_t *mkjson(const char *s)
+{
+	json_t *j = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(j);
+	return j;
+}
+
 /* ---- Link ---- */
 
 static void test_link_next(void **state)
@@ -95,12 +103,12 @@ static const char page1[] =
 static void test_json_runners_page(void **state)
 {
 	struct github_runner_list l = {0};
-	struct buf b = mkbuf(page1);
+	json_t *root = mkjson(page1);
 	struct err e = {0};
 	int64_t total = -1;
 	size_t seen = 0;
 
-	assert_int_equal(github_json_runners_page("list", &b, NULL, &l, &total, &seen, &e), 0);
+	assert_int_equal(github_json_runners_page("list", root, NULL, &l, &total, &seen, &e), 0);
 	assert_int_equal(total, 3);
 	assert_int_equal(seen, 3);
 	assert_int_equal(l.n, 3);
@@ -118,13 +126,13 @@ static void test_json_runners_page(void **state)
 	assert_null(l.v);
 
 	/* only our runners: ci-east-... is not manager ci's */
-	assert_int_equal(github_json_runners_page("list", &b, "ci", &l, &total, &seen, &e), 0);
+	assert_int_equal(github_json_runners_page("list", root, "ci", &l, &total, &seen, &e), 0);
 	assert_int_equal(seen, 3);
 	assert_int_equal(l.n, 2);
 	assert_int_equal(l.v[0].id, 1);
 	assert_int_equal(l.v[1].id, 3000000000LL);
 	github_runner_list_release(&l);
-	buf_release(&b);
+	json_decref(root);
 }
 
 struct bad_case {
@@ -170,11 +178,17 @@ static void test_json_runners_malformed(void **state)
 		struct err e = {0};
 		int64_t total = 77;
 		size_t seen = 77;
+		json_t *root = NULL;
+		int r;
 		if (cases[i].body[0])
 			assert_int_equal(buf_puts(&b, cases[i].body), 0);
-		assert_int_equal(
-		        github_json_runners_page("list runners", &b, NULL, &l, &total, &seen, &e),
-		        -EPROTO);
+		/* as github_call_json hands a body to the parser: loaded first */
+		r = github_json_load("list runners", &b, &root, &e);
+		if (r == 0)
+			r = github_json_runners_page("list runners", root, NULL, &l, &total, &seen,
+			                             &e);
+		json_decref(root);
+		assert_int_equal(r, -EPROTO);
 		if (!strstr(e.msg, cases[i].expect) || !str_has_prefix(e.msg, "list runners: "))
 			fail_msg("case %zu: message '%s' lacks '%s'", i, e.msg, cases[i].expect);
 		assert_int_equal(l.n, 0); /* nothing half-appended */
@@ -187,43 +201,44 @@ static void test_json_runners_malformed(void **state)
 static void test_json_page_failure_keeps_acc(void **state)
 {
 	struct github_runner_list l = {0};
-	struct buf good = mkbuf(page1);
-	struct buf bad = mkbuf("{\"total_count\": 2, \"runners\": [{\"id\": 9, \"name\": \"x\", "
-	                       "\"status\": \"online\", \"busy\": false, \"labels\": []}, 3]}");
+	json_t *good = mkjson(page1);
+	json_t *bad = mkjson("{\"total_count\": 2, \"runners\": [{\"id\": 9, \"name\": \"x\", "
+	                     "\"status\": \"online\", \"busy\": false, \"labels\": []}, 3]}");
 	int64_t total;
 	size_t seen;
 
-	assert_int_equal(github_json_runners_page("l", &good, NULL, &l, &total, &seen, NULL), 0);
+	assert_int_equal(github_json_runners_page("l", good, NULL, &l, &total, &seen, NULL), 0);
 	assert_int_equal(l.n, 3);
-	assert_int_equal(github_json_runners_page("l", &bad, NULL, &l, &total, &seen, NULL),
+	assert_int_equal(github_json_runners_page("l", bad, NULL, &l, &total, &seen, NULL),
 	                 -EPROTO);
 	assert_int_equal(l.n, 3); /* the good page is intact, the bad one left no trace */
 	assert_int_equal(l.v[2].id, 3000000000LL);
 	github_runner_list_release(&l);
-	buf_release(&good);
-	buf_release(&bad);
+	json_decref(good);
+	json_decref(bad);
 }
 
 static void test_json_foreign_runner_skipped(void **state)
 {
 	/* A foreign runner with an odd shape does not break the list of manager ci. */
-	struct buf b = mkbuf("{\"total_count\": 2, \"runners\": ["
-	                     "{\"id\": \"odd\", \"name\": \"someone-else\", \"status\": 3},"
-	                     "{\"id\": 5, \"name\": \"ci-00000000000f\", \"status\": \"online\","
-	                     " \"busy\": false, \"labels\": []}]}");
+	json_t *root = mkjson("{\"total_count\": 2, \"runners\": ["
+	                      "{\"id\": \"odd\", \"name\": \"someone-else\", \"status\": 3},"
+	                      "{\"id\": 5, \"name\": \"ci-00000000000f\", \"status\": \"online\","
+	                      " \"busy\": false, \"labels\": []}]}");
 	struct github_runner_list l = {0};
 	int64_t total;
 	size_t seen;
 
-	assert_int_equal(github_json_runners_page("l", &b, "ci", &l, &total, &seen, NULL), 0);
+	assert_int_equal(github_json_runners_page("l", root, "ci", &l, &total, &seen, NULL), 0);
 	assert_int_equal(l.n, 1);
 	assert_int_equal(l.v[0].id, 5);
 	assert_int_equal(seen, 2);
 	github_runner_list_release(&l);
-	assert_int_equal(github_json_runners_page("l", &b, NULL, &l, &total, &seen, NULL), -EPROTO);
+	assert_int_equal(github_json_runners_page("l", root, NULL, &l, &total, &seen, NULL),
+	                 -EPROTO);
 	assert_int_equal(l.n, 0);
 	github_runner_list_release(&l);
-	buf_release(&b);
+	json_decref(root);
 }
 
 static void test_json_token_and_jit(void **state)
@@ -231,43 +246,49 @@ static void test_json_token_and_jit(void **state)
 	struct github_token t = {0};
 	struct github_jit j = {0};
 	struct err e = {0};
-	struct buf b = mkbuf("{\"token\": \"AABBCC\", \"expires_at\": \"2024-01-02T03:04:05Z\"}");
+	json_t *root = mkjson("{\"token\": \"AABBCC\", \"expires_at\": \"2024-01-02T03:04:05Z\"}");
 
-	assert_int_equal(github_json_token("t", &b, &t, &e), 0);
+	assert_int_equal(github_json_token("t", root, &t, &e), 0);
 	assert_string_equal(t.token, "AABBCC");
 	assert_int_equal(t.expires_at, 1704164645);
 	github_token_release(&t);
 	assert_null(t.token);
-	buf_release(&b);
+	json_decref(root);
 
-	b = mkbuf("{\"token\": \"AABBCC\", \"expires_at\": \"tomorrow\"}");
-	assert_int_equal(github_json_token("t", &b, &t, &e), -EPROTO);
+	root = mkjson("{\"token\": \"AABBCC\", \"expires_at\": \"tomorrow\"}");
+	assert_int_equal(github_json_token("t", root, &t, &e), -EPROTO);
 	assert_non_null(strstr(e.msg, "expires_at is not an ISO 8601 time"));
 	assert_null(t.token);
-	buf_release(&b);
-	b = mkbuf("{\"token\": 12, \"expires_at\": \"2024-01-02T03:04:05Z\"}");
-	assert_int_equal(github_json_token("t", &b, &t, &e), -EPROTO);
-	buf_release(&b);
+	json_decref(root);
+	root = mkjson("{\"token\": 12, \"expires_at\": \"2024-01-02T03:04:05Z\"}");
+	assert_int_equal(github_json_token("t", root, &t, &e), -EPROTO);
+	json_decref(root);
 
-	b = mkbuf("{\"runner\": {\"id\": 42, \"name\": \"ci-0123456789ab\"}, "
-	          "\"encoded_jit_config\": \"SECRETJIT\"}");
-	assert_int_equal(github_json_jit("jit", &b, &j, &e), 0);
+	root = mkjson("{\"runner\": {\"id\": 42, \"name\": \"ci-0123456789ab\"}, "
+	              "\"encoded_jit_config\": \"SECRETJIT\"}");
+	assert_int_equal(github_json_jit("jit", root, &j, &e), 0);
 	assert_int_equal(j.runner_id, 42);
 	assert_string_equal(j.encoded_jit_config, "SECRETJIT");
-	buf_release(&b);
+	json_decref(root);
 	/* a bad answer leaves the earlier result alone and never quotes the body */
-	b = mkbuf("{\"runner\": {\"id\": 43}, \"encoded_jit_config\": [\"SECRETJIT2\"]}");
-	assert_int_equal(github_json_jit("jit", &b, &j, &e), -EPROTO);
+	root = mkjson("{\"runner\": {\"id\": 43}, \"encoded_jit_config\": [\"SECRETJIT2\"]}");
+	assert_int_equal(github_json_jit("jit", root, &j, &e), -EPROTO);
 	assert_null(strstr(e.msg, "SECRETJIT"));
 	assert_int_equal(j.runner_id, 42);
-	buf_release(&b);
-	b = mkbuf("{\"runner\": {\"id\": 43}, \"encoded_jit_config\": \"SECRETJIT2\"x}");
-	assert_int_equal(github_json_jit("jit", &b, &j, &e), -EPROTO);
-	assert_null(strstr(e.msg, "SECRETJIT"));
-	buf_release(&b);
-	b = mkbuf("{\"runner\": 43, \"encoded_jit_config\": \"S\"}");
-	assert_int_equal(github_json_jit("jit", &b, &j, &e), -EPROTO);
-	buf_release(&b);
+	json_decref(root);
+	{
+		/* malformed: github_call_json's load refuses it before any parser */
+		struct buf b = mkbuf(
+		        "{\"runner\": {\"id\": 43}, \"encoded_jit_config\": \"SECRETJIT2\"x}");
+		json_t *bad = NULL;
+		assert_int_equal(github_json_load("jit", &b, &bad, &e), -EPROTO);
+		assert_null(bad);
+		assert_null(strstr(e.msg, "SECRETJIT"));
+		buf_release(&b);
+	}
+	root = mkjson("{\"runner\": 43, \"encoded_jit_config\": \"S\"}");
+	assert_int_equal(github_json_jit("jit", root, &j, &e), -EPROTO);
+	json_decref(root);
 	github_jit_release(&j);
 	assert_null(j.encoded_jit_config);
 	github_jit_release(NULL);
@@ -277,7 +298,7 @@ static void test_json_apps(void **state)
 {
 	struct github_app_list l = {0};
 	struct err e = {0};
-	struct buf b = mkbuf(
+	json_t *root = mkjson(
 	        "[{\"os\": \"osx\", \"architecture\": \"x64\", \"download_url\": \"https://x/a\","
 	        " \"filename\": \"a.tar.gz\"},"
 	        "{\"os\": \"linux\", \"architecture\": \"arm64\", \"download_url\": "
@@ -285,42 +306,42 @@ static void test_json_apps(void **state)
 	        " \"filename\": \"b.tar.gz\", \"sha256_checksum\": "
 	        "\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"}]");
 
-	assert_int_equal(github_json_apps("apps", &b, &l, &e), 0);
+	assert_int_equal(github_json_apps("apps", root, &l, &e), 0);
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.v[0].sha256, "");
 	assert_string_equal(l.v[1].os, "linux");
 	assert_string_equal(l.v[1].architecture, "arm64");
 	assert_string_equal(l.v[1].sha256,
 	                    "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
-	buf_release(&b);
-	b = mkbuf("[{\"os\": \"linux\", \"architecture\": \"x64\", \"download_url\": \"u\","
-	          " \"filename\": \"f\", \"sha256_checksum\": \"xyz\"}]");
-	assert_int_equal(github_json_apps("apps", &b, &l, &e), -EPROTO);
+	json_decref(root);
+	root = mkjson("[{\"os\": \"linux\", \"architecture\": \"x64\", \"download_url\": \"u\","
+	              " \"filename\": \"f\", \"sha256_checksum\": \"xyz\"}]");
+	assert_int_equal(github_json_apps("apps", root, &l, &e), -EPROTO);
 	assert_non_null(strstr(e.msg, "[0].sha256_checksum is not 64 hex digits"));
 	assert_int_equal(l.n, 2); /* untouched */
-	buf_release(&b);
-	b = mkbuf("{\"apps\": []}");
-	assert_int_equal(github_json_apps("apps", &b, &l, &e), -EPROTO);
-	buf_release(&b);
+	json_decref(root);
+	root = mkjson("{\"apps\": []}");
+	assert_int_equal(github_json_apps("apps", root, &l, &e), -EPROTO);
+	json_decref(root);
 	github_app_list_release(&l);
 }
 
 static void test_json_groups(void **state)
 {
-	struct buf b = mkbuf("{\"total_count\": 2, \"runner_groups\": [{\"id\": 1, \"name\": "
-	                     "\"Default\"}, {\"id\": 7, \"name\": \"gpu\"}]}");
+	json_t *root = mkjson("{\"total_count\": 2, \"runner_groups\": [{\"id\": 1, \"name\": "
+	                      "\"Default\"}, {\"id\": 7, \"name\": \"gpu\"}]}");
 	int64_t id = -1;
 
-	assert_int_equal(github_json_group_page("g", &b, "default", &id, NULL), 0);
+	assert_int_equal(github_json_group_page("g", root, "default", &id, NULL), 0);
 	assert_int_equal(id, 1);
-	assert_int_equal(github_json_group_page("g", &b, "GPU", &id, NULL), 0);
+	assert_int_equal(github_json_group_page("g", root, "GPU", &id, NULL), 0);
 	assert_int_equal(id, 7);
-	assert_int_equal(github_json_group_page("g", &b, "none", &id, NULL), 0);
+	assert_int_equal(github_json_group_page("g", root, "none", &id, NULL), 0);
 	assert_int_equal(id, 0);
-	buf_release(&b);
-	b = mkbuf("{\"runner_groups\": [{\"id\": \"1\", \"name\": \"Default\"}]}");
-	assert_int_equal(github_json_group_page("g", &b, "default", &id, NULL), -EPROTO);
-	buf_release(&b);
+	json_decref(root);
+	root = mkjson("{\"runner_groups\": [{\"id\": \"1\", \"name\": \"Default\"}]}");
+	assert_int_equal(github_json_group_page("g", root, "default", &id, NULL), -EPROTO);
+	json_decref(root);
 }
 
 static void test_json_jobs(void **state)
@@ -328,13 +349,13 @@ static void test_json_jobs(void **state)
 	struct github_job j = {0};
 	struct github_job_list l = {0};
 	struct err e = {0};
-	struct buf b = mkbuf(
+	json_t *root = mkjson(
 	        "{\"id\": 21474836470, \"run_id\": 5, \"status\": \"queued\", \"conclusion\": null,"
 	        " \"name\": \"build\", \"labels\": [\"self-hosted\", \"gpu\"], \"runner_id\": null,"
 	        " \"runner_name\": null, \"created_at\": \"2024-01-02T03:04:05Z\","
 	        " \"started_at\": \"2024-01-02T03:05:05.123+01:00\", \"completed_at\": null}");
 
-	assert_int_equal(github_json_job("job", &b, &j, &e), 0);
+	assert_int_equal(github_json_job("job", root, &j, &e), 0);
 	assert_true(j.id == 21474836470LL);
 	assert_string_equal(j.status, "queued");
 	assert_string_equal(j.conclusion, "");
@@ -344,30 +365,30 @@ static void test_json_jobs(void **state)
 	assert_int_equal(j.created_at, 1704164645);
 	assert_int_equal(j.started_at, 1704164645 + 60 - 3600);
 	assert_int_equal(j.completed_at, 0);
-	buf_release(&b);
-	b = mkbuf("{\"id\": 1, \"run_id\": 5, \"status\": \"queued\", \"name\": \"b\","
-	          " \"labels\": [{\"name\": \"x\"}]}");
-	assert_int_equal(github_json_job("job", &b, &j, &e), -EPROTO);
+	json_decref(root);
+	root = mkjson("{\"id\": 1, \"run_id\": 5, \"status\": \"queued\", \"name\": \"b\","
+	              " \"labels\": [{\"name\": \"x\"}]}");
+	assert_int_equal(github_json_job("job", root, &j, &e), -EPROTO);
 	assert_non_null(strstr(e.msg, "labels[0] is not a non-empty string"));
 	assert_true(j.id == 21474836470LL); /* untouched */
 	github_job_release(&j);
-	buf_release(&b);
+	json_decref(root);
 
-	b = mkbuf(
+	root = mkjson(
 	        "{\"total_count\": 2, \"jobs\": [{\"id\": 1, \"run_id\": 5, \"status\": "
 	        "\"completed\", \"conclusion\": \"success\", \"name\": \"a\", \"labels\": [],"
 	        " \"runner_id\": 9, \"runner_name\": \"ci-0123456789ab\"}, {\"id\": 2, \"run_id\":"
 	        " 5, \"status\": \"in_progress\", \"name\": \"b\", \"labels\": [\"x\"]}]}");
-	assert_int_equal(github_json_jobs_page("jobs", &b, &l, &e), 0);
+	assert_int_equal(github_json_jobs_page("jobs", root, &l, &e), 0);
 	assert_int_equal(l.n, 2);
 	assert_int_equal(l.v[0].runner_id, 9);
 	assert_string_equal(l.v[0].runner_name, "ci-0123456789ab");
 	assert_string_equal(l.v[0].conclusion, "success");
-	buf_release(&b);
-	b = mkbuf("{\"total_count\": 1, \"jobs\": [{\"id\": 3}]}");
-	assert_int_equal(github_json_jobs_page("jobs", &b, &l, &e), -EPROTO);
+	json_decref(root);
+	root = mkjson("{\"total_count\": 1, \"jobs\": [{\"id\": 3}]}");
+	assert_int_equal(github_json_jobs_page("jobs", root, &l, &e), -EPROTO);
 	assert_int_equal(l.n, 2);
-	buf_release(&b);
+	json_decref(root);
 	github_job_list_release(&l);
 }
 
@@ -388,7 +409,6 @@ static void test_json_error_message(void **state)
 	github_json_error_message(&b, msg, 8);
 	assert_string_equal(msg, "0123456");
 	buf_release(&b);
-
 }
 
 /* ---- JWT ---- */
@@ -865,9 +885,11 @@ static void test_new_validation(void **state)
 	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
 	assert_string_equal(github_scope(gh), "orgs/my-org");
 	char url[128];
-	assert_int_equal(github_url(gh, url, sizeof(url), "%s/x", github_scope(gh)), 0);
+	assert_int_equal(github_url(gh, url, sizeof(url), "test", NULL, "%s/x", github_scope(gh)),
+	                 0);
 	assert_string_equal(url, "http://127.0.0.1:1/orgs/my-org/x"); /* no double slash */
-	assert_int_equal(github_url(gh, url, 20, "%s/x", github_scope(gh)), -ENAMETOOLONG);
+	assert_int_equal(github_url(gh, url, 20, "test", NULL, "%s/x", github_scope(gh)),
+	                 -ENAMETOOLONG);
 	github_free(gh);
 	github_free(NULL);
 	fill_config(&cfg, 1);
