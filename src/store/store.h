@@ -1,6 +1,6 @@
 /*
  * The state store: one SQLite file (<state_dir>/state.db, WAL, mode 0600)
- * with versioned migrations. All SQL of runnerd lives in store.c.
+ * with versioned migrations. All SQL of runnerd lives in store_schema.c.
  *
  * Invariant the manager relies on: a runner's name is written here (phase
  * CREATING) before anything is created for it on the provider or on GitHub,

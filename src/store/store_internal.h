@@ -1,0 +1,67 @@
+/*
+ * What the files of src/store share, private to the folder: the handle, the
+ * statements every file prepares once (their SQL is in store_schema.c, the
+ * one place SQL lives), and the few helpers that run them. Nothing outside
+ * src/store may include this.
+ */
+#ifndef RUNNERD_STORE_INTERNAL_H
+#define RUNNERD_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define STORE_DB_NAME   "state.db"
+#define STORE_LOCK_NAME "runnerd.lock"
+#define STORE_BUSY_MS   5000
+#define STORE_LIST_MAX  1000000 /* rows; far beyond any pool, guards the allocation */
+#define STORE_KV_MAX    (64 * 1024)
+
+enum stmt_id {
+	ST_INSTANCE_PUT = 0,
+	ST_INSTANCE_GET,
+	ST_INSTANCE_LIST,
+	ST_INSTANCE_DELETE,
+	ST_ACTION_LOG,
+	ST_ACTION_COUNT,
+	ST_ACTION_COUNT_ALL,
+	ST_ACTION_PRUNE,
+	ST_KV_SET,
+	ST_KV_GET,
+	ST_KV_DELETE,
+	ST__MAX,
+};
+
+struct store {
+	sqlite3 *db;
+	/* SQLite serializes calls on the connection, but a prepared statement
+	 * is bind + step + reset: the whole sequence must not interleave. */
+	pthread_mutex_t mu;
+	sqlite3_stmt *stmt[ST__MAX];
+	int version;
+};
+
+/* The schema, one step per version (store_schema.c). */
+extern const char *const store_migrations[];
+extern const size_t store_n_migrations;
+/* The SQL of each statement (store_schema.c). */
+extern const char *const store_stmt_sql[ST__MAX];
+
+/* SQLite's result code as a negative errno, and as a message in e (names, never values). */
+int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what);
+/* Caller holds s->mu. The statement is reset when handed out. */
+int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **ret, struct err *e);
+/* Reset a statement and clear its bindings. */
+void store_stmt_done(sqlite3_stmt *st);
+/* Bind text (NULL as ""). */
+int store_bind_text(sqlite3_stmt *st, int i, const char *v);
+/* Run a statement that returns no rows. Caller holds s->mu. */
+int store_stmt_exec(struct store *s, sqlite3_stmt *st, struct err *e, const char *what);
+/* Run statement id with one text parameter and no result rows (takes s->mu). */
+int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
+                         const char *what);
+/* dir/name into out; -ENAMETOOLONG with a message. */
+int store_join_path(char *out, size_t cap, const char *dir, const char *name, struct err *e);
+
+#endif

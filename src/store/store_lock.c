@@ -1,0 +1,85 @@
+/*
+ * One daemon per state dir: an exclusive flock on <state_dir>/runnerd.lock.
+ * The pid written in it is a courtesy for the message; the flock is the lock.
+ */
+#include "util/common.h"
+#include "store/store_internal.h"
+#include "util/fileutil.h"
+#include "util/strutil.h"
+
+#include <sys/file.h>
+
+/* Best effort: who holds the lock, for the message only. */
+static long lock_holder(int fd)
+{
+	char b[32];
+	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
+	int64_t pid = 0;
+
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	b[strcspn(b, "\n")] = '\0';
+	if (parse_int64(b, 1, INT32_MAX, &pid) < 0)
+		return 0;
+	return (long)pid;
+}
+
+int store_lock(const char *state_dir, int *ret_fd, struct err *e)
+{
+	char path[PATH_MAX], pid[32];
+	struct stat st;
+	int fd, r, n;
+
+	if (!state_dir || !*state_dir)
+		return err_set(e, -EINVAL, "lock: no state directory");
+	r = mkdir_p(state_dir, 0700, e);
+	if (r < 0)
+		return err_prefix(e, "lock");
+	r = store_join_path(path, sizeof(path), state_dir, STORE_LOCK_NAME, e);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0)
+		return err_set(e, -errno, "lock %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = err_set(e, -EINVAL, "lock %s: not a regular file", path);
+		goto fail;
+	}
+	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+		r = err_set(e, -errno, "lock %s: chmod: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			long holder = lock_holder(fd);
+			if (holder > 0)
+				r = err_set(e, -EWOULDBLOCK,
+				            "%s is locked by another runnerd (pid %ld)", path,
+				            holder);
+			else
+				r = err_set(e, -EWOULDBLOCK, "%s is locked by another runnerd",
+				            path);
+		} else {
+			r = err_set(e, -errno, "lock %s: %s", path, strerror(errno));
+		}
+		goto fail;
+	}
+	/* The pid is a courtesy for the message above; the lock is the flock. */
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0) {
+		ssize_t w = pwrite(fd, pid, (size_t)n, 0);
+		(void)w;
+	}
+	*ret_fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return r;
+}
+
+void store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}

@@ -1,0 +1,81 @@
+/*
+ * The one place SQL lives: the schema as numbered migrations and every
+ * statement runnerd runs. Values always go through bound parameters; no SQL
+ * is ever built from data. A table is added by appending a migration, never
+ * by editing one that has shipped.
+ */
+#include "util/common.h"
+#include "store/store_internal.h"
+
+/*
+ * The schema, one step per version: step i takes the file from version i to
+ * i + 1 (PRAGMA user_version). Add a table by appending a step; never edit a
+ * step that has shipped. Enumerations are stored by name so the file reads
+ * well in the sqlite3 shell and survives a reordering of the C enums.
+ */
+const char *const store_migrations[] = {
+        /* 1: instances, the action log, small settings */
+        "CREATE TABLE instances ("
+        " name TEXT PRIMARY KEY NOT NULL,"
+        " flavor TEXT NOT NULL,"
+        " provider TEXT NOT NULL,"
+        " provider_id TEXT NOT NULL DEFAULT '',"
+        " phase TEXT NOT NULL CHECK (phase IN ('creating', 'created', 'deleting')),"
+        " created_at INTEGER NOT NULL,"
+        " cloud_state TEXT NOT NULL CHECK (cloud_state IN ('created', 'active', 'stopped',"
+        "  'error', 'deleted', 'unknown')),"
+        " runner_id INTEGER NOT NULL DEFAULT 0,"
+        " seen_on_github INTEGER NOT NULL DEFAULT 0 CHECK (seen_on_github IN (0, 1)),"
+        " github_state TEXT NOT NULL CHECK (github_state IN ('absent', 'idle', 'busy',"
+        "  'offline', 'unknown')),"
+        " health TEXT NOT NULL CHECK (health IN ('unknown', 'healthy', 'unhealthy')),"
+        " last_seen INTEGER NOT NULL DEFAULT 0,"
+        " busy_since INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE TABLE actions ("
+        " id INTEGER PRIMARY KEY,"
+        " ts INTEGER NOT NULL,"
+        " action TEXT NOT NULL,"
+        " name TEXT NOT NULL DEFAULT '',"
+        " reason TEXT NOT NULL DEFAULT '',"
+        " outcome TEXT NOT NULL DEFAULT ''"
+        ") STRICT;"
+        "CREATE INDEX actions_by_action ON actions (action, ts);"
+        "CREATE INDEX actions_by_ts ON actions (ts);"
+        "CREATE TABLE kv ("
+        " key TEXT PRIMARY KEY NOT NULL,"
+        " value TEXT NOT NULL"
+        ") STRICT;",
+};
+
+const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
+
+#define INSTANCE_COLUMNS                                                                           \
+	"name, flavor, provider, provider_id, phase, created_at, cloud_state, runner_id,"          \
+	" seen_on_github, github_state, health, last_seen, busy_since"
+
+const char *const store_stmt_sql[ST__MAX] = {
+        /* An upsert, not REPLACE: REPLACE deletes the row first, which would
+         * cascade to rows of later tables that reference an instance. */
+        [ST_INSTANCE_PUT] = "INSERT INTO instances (" INSTANCE_COLUMNS ")"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                            " ON CONFLICT (name) DO UPDATE SET flavor = excluded.flavor,"
+                            " provider = excluded.provider, provider_id = excluded.provider_id,"
+                            " phase = excluded.phase, created_at = excluded.created_at,"
+                            " cloud_state = excluded.cloud_state, runner_id = excluded.runner_id,"
+                            " seen_on_github = excluded.seen_on_github,"
+                            " github_state = excluded.github_state, health = excluded.health,"
+                            " last_seen = excluded.last_seen, busy_since = excluded.busy_since",
+        [ST_INSTANCE_GET] = "SELECT " INSTANCE_COLUMNS " FROM instances WHERE name = ?1",
+        [ST_INSTANCE_LIST] = "SELECT " INSTANCE_COLUMNS " FROM instances ORDER BY created_at, name",
+        [ST_INSTANCE_DELETE] = "DELETE FROM instances WHERE name = ?1",
+        [ST_ACTION_LOG] = "INSERT INTO actions (ts, action, name, reason, outcome)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [ST_ACTION_COUNT] = "SELECT count(*) FROM actions WHERE action = ?1",
+        [ST_ACTION_COUNT_ALL] = "SELECT count(*) FROM actions",
+        [ST_ACTION_PRUNE] = "DELETE FROM actions WHERE ts < ?1",
+        [ST_KV_SET] = "INSERT INTO kv (key, value) VALUES (?1, ?2)"
+                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+        [ST_KV_DELETE] = "DELETE FROM kv WHERE key = ?1",
+};
