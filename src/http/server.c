@@ -1,185 +1,21 @@
 /*
- * The HTTP server: our own listen sockets (TCP, or a unix socket whose mode
- * and peers we control) handed to libmicrohttpd, which runs a small pool of
- * epoll threads with connection limits and an idle timeout. Each request is
- * routed before its body is read, its body is capped while it arrives, and
- * only a complete, in-limit request reaches a handler. This file must never
- * log above debug, never echo request data into messages, and never let a
- * peer make it buffer more than a route allows.
+ * The HTTP server: our own listen sockets (http_socket.c) handed to
+ * libmicrohttpd, which runs a small pool of epoll threads with connection
+ * limits and an idle timeout. Each request is routed before its body is
+ * read, its body is capped while it arrives, and only a complete, in-limit
+ * request reaches a handler (responses and request accessors are in
+ * http_message.c). Nothing in src/http may log above debug, echo request
+ * data into messages, or let a peer make it buffer more than a route
+ * allows.
  */
 #include "util/common.h"
-
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
-#include "http/server.h"
+#include "http/http_internal.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
-#define DEFAULT_THREADS         4
-#define DEFAULT_IDLE_TIMEOUT_S  10
-#define DEFAULT_BODY_TIMEOUT_S  60
-#define DEFAULT_MAX_CONNECTIONS 64
-#define DEFAULT_MAX_PER_IP      16
-#define MAX_THREADS             64
-/* Request line + headers must fit here (libmicrohttpd answers 431/414 otherwise). */
-#define CONNECTION_MEMORY (32u * 1024)
-#define LISTEN_BACKLOG    128
-
-#define JSON_TYPE "application/json"
-#define TEXT_TYPE "text/plain; charset=utf-8"
-
-struct http_server {
-	struct MHD_Daemon *daemon;
-	struct http_route *routes;
-	size_t n_routes;
-	void *ctx;
-	unsigned body_timeout_s;
-	int port;
-	bool is_unix;
-	uid_t allowed_uid;
-	char *unix_path; /* removed on stop if it is still our socket */
-	dev_t sock_dev;
-	ino_t sock_ino;
-};
-
-/* Per request, from the URI callback to the completion callback. */
-struct request_state {
-	struct MHD_Connection *conn;
-	const struct http_route *route; /* NULL until the request is routed */
-	char *query;
-	struct buf body;
-	struct timespec started_at;
-	bool started;
-	bool peer_uid_known;
-	uid_t peer_uid;
-	char peer[64];
-};
-
-/* ---- responses ---------------------------------------------------------- */
-
-static void response_init(struct http_response *resp)
-{
-	resp->status = 200;
-	resp->content_type = TEXT_TYPE;
-	buf_init(&resp->body, HTTP_RESPONSE_MAX_BODY);
-	resp->n_headers = 0;
-}
-
-/* A body over the cap must not go out truncated: say so instead. */
-static int response_set(struct http_response *resp, int status, const char *type, const char *body)
-{
-	int r;
-
-	buf_reset(&resp->body);
-	r = buf_puts(&resp->body, body ? body : "");
-	if (r < 0) {
-		buf_reset(&resp->body);
-		resp->status = 500;
-		resp->content_type = JSON_TYPE;
-		(void)buf_puts(&resp->body, "{\"error\":\"response too large\"}");
-		return r;
-	}
-	resp->status = status;
-	resp->content_type = type;
-	return 0;
-}
-
-int http_response_json(struct http_response *resp, int status, const char *json)
-{
-	return response_set(resp, status, JSON_TYPE, json);
-}
-
-int http_response_text(struct http_response *resp, int status, const char *text)
-{
-	return response_set(resp, status, TEXT_TYPE, text);
-}
-
-int http_response_error(struct http_response *resp, int status, const char *message)
-{
-	static const char hex[] = "0123456789abcdef";
-	struct buf b = BUF_INIT(HTTP_RESPONSE_MAX_BODY);
-	int r;
-
-	r = buf_puts(&b, "{\"error\":\"");
-	for (const unsigned char *p = (const unsigned char *)message; r == 0 && *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			char esc[2] = {'\\', (char)*p};
-			r = buf_append(&b, esc, sizeof(esc));
-		} else if (*p < 0x20 || *p == 0x7f) {
-			char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xf]};
-			r = buf_append(&b, esc, sizeof(esc));
-		} else {
-			r = buf_append(&b, p, 1);
-		}
-	}
-	if (r == 0)
-		r = buf_puts(&b, "\"}");
-	if (r == 0)
-		r = response_set(resp, status, JSON_TYPE, buf_str(&b));
-	else
-		(void)response_set(resp, 500, JSON_TYPE, "{\"error\":\"response too large\"}");
-	buf_release(&b);
-	return r;
-}
-
-static bool header_name_is_token(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
-			return false;
-	}
-	return true;
-}
-
-int http_response_header(struct http_response *resp, const char *name, const char *value)
-{
-	struct http_header *h;
-
-	if (!header_name_is_token(name))
-		return -EINVAL;
-	/* These are the server's to write; a second copy would confuse clients. */
-	if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Content-Type") == 0 ||
-	    strcasecmp(name, "Transfer-Encoding") == 0)
-		return -EINVAL;
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-			return -EINVAL;
-	if (resp->n_headers >= HTTP_RESPONSE_MAX_HEADERS)
-		return -E2BIG;
-	h = &resp->headers[resp->n_headers];
-	if (str_copy(h->name, name, sizeof(h->name)) >= sizeof(h->name) ||
-	    str_copy(h->value, value, sizeof(h->value)) >= sizeof(h->value))
-		return -E2BIG;
-	resp->n_headers++;
-	return 0;
-}
-
-/* ---- requests ----------------------------------------------------------- */
-
-const char *http_request_header(const struct http_request *req, const char *name)
-{
-	const struct request_state *rs = req->impl;
-
-	return MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, name);
-}
-
-const char *http_request_arg(const struct http_request *req, const char *name)
-{
-	const struct request_state *rs = req->impl;
-	const char *value = NULL;
-
-	if (MHD_lookup_connection_value_n(rs->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
-	                                  &value, NULL) != MHD_YES)
-		return NULL;
-	return value ? value : "";
-}
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 /* ---- dispatch ----------------------------------------------------------- */
 
@@ -476,7 +312,7 @@ static enum MHD_Result request_dispatch(struct http_server *s, struct request_st
 	enum MHD_Result ret = MHD_NO;
 
 	str_copy(req.peer, rs->peer, sizeof(req.peer));
-	response_init(&resp);
+	http_response_init(&resp);
 	rs->route->fn(s->ctx, &req, &resp);
 	if (resp.status < 100 || resp.status > 599)
 		(void)http_response_error(&resp, 500, "handler gave no valid status");
@@ -525,192 +361,6 @@ static enum MHD_Result server_on_request(void *cls, struct MHD_Connection *conn,
 	return request_dispatch(s, rs, url, method);
 }
 
-/* ---- sockets ------------------------------------------------------------ */
-
-int http_parse_listen(const char *addr, struct sockaddr_storage *ret, socklen_t *ret_len,
-                      struct err *e)
-{
-	struct sockaddr_storage ss;
-	char host[64];
-	const char *port_s, *colon;
-	size_t host_len;
-	int64_t port;
-
-	if (!addr || !*addr)
-		return err_set(e, -EINVAL, "listen address is empty");
-	if (addr[0] == '[') {
-		const char *close = strchr(addr, ']');
-		if (!close || close[1] != ':')
-			return err_set(e, -EINVAL, "listen address %s: expected [IPV6]:PORT", addr);
-		host_len = (size_t)(close - addr - 1);
-		if (host_len >= sizeof(host))
-			return err_set(e, -EINVAL, "listen address %s: host too long", addr);
-		memcpy(host, addr + 1, host_len);
-		host[host_len] = '\0';
-		port_s = close + 2;
-	} else {
-		colon = strrchr(addr, ':');
-		if (!colon || colon == addr)
-			return err_set(e, -EINVAL, "listen address %s: expected HOST:PORT", addr);
-		host_len = (size_t)(colon - addr);
-		if (host_len >= sizeof(host))
-			return err_set(e, -EINVAL, "listen address %s: host too long", addr);
-		memcpy(host, addr, host_len);
-		host[host_len] = '\0';
-		if (strchr(host, ':'))
-			return err_set(e, -EINVAL,
-			               "listen address %s: write an IPv6 host in brackets", addr);
-		port_s = colon + 1;
-	}
-	if (parse_int64(port_s, 0, 65535, &port) < 0 || port_s[0] == '+')
-		return err_set(e, -EINVAL, "listen address %s: port must be 0..65535", addr);
-
-	memset(&ss, 0, sizeof(ss));
-	if (addr[0] == '[') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-			return err_set(e, -EINVAL, "listen address %s: not a numeric IPv6 address",
-			               addr);
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		*ret_len = sizeof(*a6);
-	} else {
-		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-		if (strcmp(host, "localhost") == 0)
-			str_copy(host, "127.0.0.1", sizeof(host));
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			return err_set(e, -EINVAL, "listen address %s: not a numeric IPv4 address",
-			               addr);
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		*ret_len = sizeof(*a4);
-	}
-	*ret = ss;
-	return 0;
-}
-
-static int tcp_listen(const char *addr, int *ret_fd, int *ret_port, struct err *e)
-{
-	struct sockaddr_storage ss, bound;
-	socklen_t len, blen = sizeof(bound);
-	int fd = -1, one = 1, r;
-
-	r = http_parse_listen(addr, &ss, &len, e);
-	if (r < 0)
-		return r;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return err_set(e, -errno, "listen %s: socket: %s", addr, strerror(errno));
-	/* Restart without waiting out TIME_WAIT; v6 sockets serve v6 only. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    (ss.ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)) {
-		r = err_set(e, -errno, "listen %s: setsockopt: %s", addr, strerror(errno));
-		goto out;
-	}
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
-		r = err_set(e, -errno, "listen %s: bind: %s", addr, strerror(errno));
-		goto out;
-	}
-	if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
-		r = err_set(e, -errno, "listen %s: getsockname: %s", addr, strerror(errno));
-		goto out;
-	}
-	if (listen(fd, LISTEN_BACKLOG) < 0) {
-		r = err_set(e, -errno, "listen %s: listen: %s", addr, strerror(errno));
-		goto out;
-	}
-	*ret_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-	                                              : ((struct sockaddr_in *)&bound)->sin_port);
-	*ret_fd = fd;
-	fd = -1;
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-/*
- * An existing socket file is only replaced when nobody answers on it: a
- * second daemon must not silently steal the first one's control socket.
- */
-static int unix_clear_stale(const char *path, struct err *e)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, r;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return err_set(e, -errno, "socket %s: %s", path, strerror(errno));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		return err_set(e, -EEXIST, "socket %s: exists and is not a socket", path);
-	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_set(e, -errno, "socket %s: %s", path, strerror(errno));
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (r == 0 || errno != ECONNREFUSED) {
-		r = err_set(e, -EADDRINUSE, "socket %s: another server is listening on it", path);
-		close(fd);
-		return r;
-	}
-	close(fd);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return err_set(e, -errno, "socket %s: unlink: %s", path, strerror(errno));
-	return 0;
-}
-
-static int unix_listen(const char *path, mode_t mode, int *ret_fd, dev_t *ret_dev, ino_t *ret_ino,
-                       struct err *e)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd = -1, r;
-	bool bound = false;
-
-	if (!path || !*path)
-		return err_set(e, -EINVAL, "socket path is empty");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return err_set(e, -ENAMETOOLONG, "socket %s: path too long", path);
-	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
-	r = unix_clear_stale(path, e);
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return err_set(e, -errno, "socket %s: %s", path, strerror(errno));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = err_set(e, -errno, "socket %s: bind: %s", path, strerror(errno));
-		goto out;
-	}
-	bound = true;
-	/* Nobody can connect before listen(), so the umask's mode never serves. */
-	if (chmod(path, mode) < 0 || lstat(path, &st) < 0) {
-		r = err_set(e, -errno, "socket %s: chmod: %s", path, strerror(errno));
-		goto out;
-	}
-	if (listen(fd, LISTEN_BACKLOG) < 0) {
-		r = err_set(e, -errno, "socket %s: listen: %s", path, strerror(errno));
-		goto out;
-	}
-	*ret_fd = fd;
-	*ret_dev = st.st_dev;
-	*ret_ino = st.st_ino;
-	fd = -1;
-	r = 0;
-out:
-	if (fd >= 0) {
-		close(fd);
-		if (bound)
-			(void)unlink(path);
-	}
-	return r;
-}
-
 /* ---- lifetime ----------------------------------------------------------- */
 
 static int server_new(const struct http_route *routes, size_t n_routes, void *ctx,
@@ -722,8 +372,8 @@ static int server_new(const struct http_route *routes, size_t n_routes, void *ct
 		return err_set(e, -EINVAL, "http: route table is missing");
 	for (size_t i = 0; i < n_routes; i++) {
 		const struct http_route *rt = &routes[i];
-		if (!rt->method || !header_name_is_token(rt->method) || !rt->path ||
-		    rt->path[0] != '/' || !rt->fn)
+		if (!rt->method || !http_is_token(rt->method) || !rt->path || rt->path[0] != '/' ||
+		    !rt->fn)
 			return err_set(e, -EINVAL, "http: route %zu is invalid", i);
 	}
 	s = calloc(1, sizeof(*s));
@@ -810,7 +460,7 @@ int http_server_start_tcp_opts(const char *addr, const struct http_route *routes
 	r = server_new(routes, n_routes, ctx, &s, e);
 	if (r < 0)
 		return r;
-	r = tcp_listen(addr, &fd, &port, e);
+	r = http_tcp_listen(addr, &fd, &port, e);
 	if (r < 0)
 		goto out;
 	s->port = port;
@@ -850,7 +500,7 @@ int http_server_start_unix_opts(const char *path, mode_t mode, uid_t allowed_uid
 		r = err_set(e, -ENOMEM, "http: out of memory");
 		goto out;
 	}
-	r = unix_listen(path, mode, &fd, &s->sock_dev, &s->sock_ino, e);
+	r = http_unix_listen(path, mode, &fd, &s->sock_dev, &s->sock_ino, e);
 	if (r < 0)
 		goto out;
 	r = server_run(s, fd, opts, e);
