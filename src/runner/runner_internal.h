@@ -1,0 +1,19 @@
+/*
+ * What the files of src/runner share, private to the folder: the fixed
+ * shell text of the startup script and hooks (runner_sh.c) that
+ * runner_script.c renders around. Nothing outside src/runner includes it.
+ */
+#ifndef RUNNERD_RUNNER_INTERNAL_H
+#define RUNNERD_RUNNER_INTERNAL_H
+
+/* The startup script: its head (before the values), functions, and main. */
+extern const char runner_sh_head[];
+extern const char runner_sh_funcs[];
+extern const char runner_sh_main[];
+/* The job hooks: the pre-job hook's head, its repo-policy part (off or on), the post-job hook. */
+extern const char runner_hook_pre_head[];
+extern const char runner_hook_policy_off[];
+extern const char runner_hook_policy_on[];
+extern const char runner_hook_post[];
+
+#endif
