@@ -1012,6 +1012,7 @@ static void test_create_failures(const char *d)
 	r = provider_create(p, &s, &in, &e);
 	CHECK(r == -EINVAL && !instance_exists(s.name),
 	      "create of a name that is not the manager's: -EINVAL");
+	s.name = d;
 	provider_free(p);
 
 	/* made, then the start fails: the half-made instance goes */
