@@ -15,7 +15,7 @@ import time
 T0 = float(os.environ.get("RUNNERD_DEMO_T0") or time.time())
 LIMIT = 120  # seconds
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
 from harness import Env  # noqa: E402
 
 FLAVORS = [

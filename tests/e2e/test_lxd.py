@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import NotRun, main  # noqa: E402
 from lxd_harness import LxdEnv, LxdError, LxdSetup, SocketForwarder  # noqa: E402

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Env, TOKEN, main  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 2, "max": 4}
