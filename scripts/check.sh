@@ -26,17 +26,15 @@ export RUNNERD_TOP=$top
 export RUNNERD_BIN=$top/build/runnerd
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# shellcheck source=../tests/lib/harness.sh
+. tests/lib/harness.sh
 
-# missing NAME PATH: a program a test needs was not built, or is not
+# missing NAME WHY: a program a test needs was not built, or is not
 # executable: one failed test (never a silent skip).
 missing() {
 	failed=$((failed + 1))
 	failures="$failures $1"
-	if [ -e "$2" ]; then
-		echo "FAIL $1: $2 is not executable"
-	else
-		echo "FAIL $1: $2 is missing"
-	fi
+	echo "FAIL $1: $2"
 }
 
 # run NAME CMD...: runs one test program, adds its counts.
@@ -44,10 +42,10 @@ missing() {
 # or a plain "N passed, N failed" line; otherwise its exit status counts as one.
 # A program that is missing or not executable is one failed test.
 run() {
-	local name=$1 log p f start end
+	local name=$1 log p f start end why
 	shift
-	if ! command -v "$1" >/dev/null; then
-		missing "$name" "$1"
+	if why=$(not_runnable "$1"); then
+		missing "$name" "$why"
 		return
 	fi
 	log=$logs/$(echo "$name" | tr '/ ' '__').log
@@ -55,21 +53,10 @@ run() {
 	"$@" >"$log" 2>&1 </dev/null
 	local rc=$?
 	end=$(date +%s)
-	p=$(grep -aE '^\[  PASSED  \] [0-9]+ test' "$log" | tail -1 | grep -oE '[0-9]+' | head -1)
-	f=$(grep -aE '^\[  FAILED  \] [0-9]+ test' "$log" | tail -1 | grep -oE '[0-9]+' | head -1)
-	if [ -z "$p$f" ]; then
-		local line
-		line=$(grep -aE '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-		if [ -n "$line" ]; then
-			p=$(echo "$line" | sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed.*/\2/')
-			f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-		fi
-	fi
+	read -r p f <<<"$(t_counts "$log")"
 	if [ -z "$p$f" ]; then
 		if [ $rc -eq 0 ]; then p=1; f=0; else p=0; f=1; fi
 	fi
-	p=${p:-0}
-	f=${f:-0}
 	# a crash after the counts were printed still fails
 	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	passed=$((passed + p))
@@ -97,15 +84,16 @@ unit_tests() {
 # section's test_* scripts run must be built: lxd_* in the LXD section, the
 # others in the integration section.
 need_drivers() {
-	local src d
+	local src d why
 	for src in tests/integration/*_test.c; do
 		d=$(basename "$src" .c)
 		case $d in
 		lxd_*) [ "$1" = lxd ] || continue ;;
 		*) [ "$1" = integration ] || continue ;;
 		esac
-		command -v "build/tests/integration/$d" >/dev/null ||
-			missing "$1/$d" "build/tests/integration/$d"
+		if why=$(not_runnable "build/tests/integration/$d"); then
+			missing "$1/$d" "$why"
+		fi
 	done
 }
 
