@@ -98,6 +98,9 @@ need_drivers() {
 }
 
 if [ $lxd_only -eq 0 ]; then
+	echo "== layering of src/ (DESIGN.md section 4)"
+	run "layers/self-test" scripts/check-layers.py --self-test
+	run "layers" scripts/check-layers.py
 	echo "== unit tests"
 	unit_tests unit build
 fi
