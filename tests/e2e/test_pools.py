@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import TOKEN, Env, Proc, main, poll, processes  # noqa: E402
+from harness import TOKEN, Env, Proc, main, poll, processes, signal_pids  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 2, "max": 4}
 NAME_RE = r"e2e-[0-9a-f]{12}"
@@ -250,11 +250,7 @@ def test_instance_killed_behind_our_back_is_replaced():
         env.serve()
         env.wait(lambda: env.idle_count() == 2, 60, "2 idle")
         victim = env.instances()[0]
-        for pid in instance_pids(env, victim):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_pids(instance_pids(env, victim), signal.SIGKILL)
         env.wait(lambda: victim not in env.instances() and env.idle_count() == 2
                  and victim not in names(env.gh_runners()), 60, "replacement")
         no_leak(env)
@@ -273,11 +269,7 @@ def test_offline_runner_cleaned_after_timeout():
         # the runner hangs (its processes stop): no more heartbeats, GitHub
         # shows it offline, while the instance itself is still there
         for _ in range(3):
-            for pid in instance_pids(env, victim):
-                try:
-                    os.kill(pid, signal.SIGSTOP)
-                except ProcessLookupError:
-                    pass
+            signal_pids(instance_pids(env, victim), signal.SIGSTOP)
             time.sleep(0.2)
         env.wait(lambda: [r for r in env.gh_runners() if r["name"] == victim and r["status"] == "offline"],
                  30, "the runner offline on GitHub")

@@ -5,6 +5,7 @@ Plumbing (standard library only; importing starts nothing):
   TOP, BIN                  the tree and the runnerd binary (RUNNERD_TOP, RUNNERD_BIN)
   poll, wait_until          a condition polled until a deadline
   stop_process              a child stopped by its pid: a signal, then SIGKILL
+  signal_pids               a signal sent to processes by pid, those gone skipped
   free_port                 a free TCP port on 127.0.0.1
   make_workdir, remove_workdir   a scenario's temp dir, kept on request
   run_tests, summary, main  run test functions, count them, "N passed, N failed"
@@ -94,6 +95,15 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=5, group=False):
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
         return proc.wait(), True
+
+
+def signal_pids(pids, sig):
+    """Send sig to each process of pids; one that is gone meanwhile is skipped."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def free_port():
@@ -400,11 +410,7 @@ class Env:
             pass
         # last resort: processes of the instances, by pid
         try:
-            for pid, _ in self.runner_user_processes():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            signal_pids([pid for pid, _ in self.runner_user_processes()], signal.SIGKILL)
         except Exception:
             pass
         self.ghsim.stop()
