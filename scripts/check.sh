@@ -1,6 +1,8 @@
 #!/bin/bash
-# Every test: unit tests (cmocka), the same built with ASan+UBSan, then the
-# config golden tests, integration, contract and end-to-end tests. Each test
+# Every test: the layering check of src/ (scripts/check-layers.py) and the
+# self-tests of it and of the shell harness, unit tests (cmocka), the same
+# built with ASan+UBSan, then the config golden tests, integration,
+# contract and end-to-end tests, then the LXD tests. Each test
 # program's log goes to build/test-logs/; its counts are added up and the
 # last line is "N passed, N failed".
 set -u
@@ -98,7 +100,8 @@ need_drivers() {
 }
 
 if [ $lxd_only -eq 0 ]; then
-	echo "== layering of src/ (DESIGN.md section 4)"
+	echo "== the test harness, the layering of src/ (DESIGN.md section 4)"
+	run "lib/harness.sh" tests/lib/harness_selftest.sh
 	run "layers/self-test" scripts/check-layers.py --self-test
 	run "layers" scripts/check-layers.py
 	echo "== unit tests"
