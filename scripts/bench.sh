@@ -23,7 +23,9 @@ ghsim_bench() {
 }
 # bench NAME [ARGS...]: run bench/NAME against that ghsim
 bench() {
-	GH_TOKEN_FILE=$GHSIM_TOKEN_FILE "$build/bench/$@"
+	local name=$1
+	shift
+	GH_TOKEN_FILE=$GHSIM_TOKEN_FILE "$build/bench/$name" "$@"
 }
 
 echo "== GitHub runner list: 1,000 runners listed 10 times (conditional requests)"
