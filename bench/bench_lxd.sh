@@ -24,30 +24,24 @@ bin=${RUNNERD_BIN:-${BENCH_BUILD:-$top/build}/runnerd}
 n=${1:-10}
 project=runnerd-bench
 manager=bench
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
 # shellcheck source=../tests/lib/ghsim.sh
 . "$top/tests/lib/ghsim.sh"
 # shellcheck source=../tests/lib/lxd.sh
 . "$top/tests/lib/lxd.sh"
+loopback_only
 
 [ -x "$bin" ] || { echo "bench_lxd: $bin is not built" >&2; exit 2; }
-tmp=$(mktemp -d /tmp/runnerd-bench-lxd.XXXXXX)
 daemon=
 cleanup() {
-	if [ -n "$daemon" ] && kill -0 "$daemon" 2>/dev/null; then
-		kill "$daemon"
-		wait "$daemon" 2>/dev/null
-	fi
+	stop_pid "$daemon" 30
 	[ -f "$tmp/runnerd.yaml" ] && "$bin" flush --busy -c "$tmp/runnerd.yaml" >/dev/null 2>&1
 	lxd_project_delete "$project" || echo "bench_lxd: could not remove project $project" >&2
 	ghsim_stop
 	lxd_teardown
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+new_tmpdir tmp runnerd-bench-lxd
+at_exit cleanup
 
 now() { date +%s.%N; }
 # shape NAME: what makes two instances "the same" here, as one JSON line
@@ -65,16 +59,15 @@ print(json.dumps({
 }, sort_keys=True))'
 }
 online() {
-	ghsim_ctl GET /_ghsim/runners | python3 -c '
-import json, sys
-print(sum(1 for r in json.load(sys.stdin) if r["name"].startswith(sys.argv[1]) and r["status"] == "online"))' "$1"
+	ghsim_ctl GET /_ghsim/runners |
+		json_get 'sum(1 for r in j if r["name"].startswith(a[0]) and r["status"] == "online")' "$1"
+}
+online_at_least() { # PREFIX COUNT
+	[ "$(online "$1")" -ge "$2" ]
 }
 wait_online() { # PREFIX COUNT TIMEOUT
-	local deadline=$(($(date +%s) + $3))
-	while [ "$(online "$1")" -lt "$2" ]; do
-		[ "$(date +%s)" -lt $deadline ] || { echo "bench_lxd: only $(online "$1") of $2 online after $3 s" >&2; return 1; }
-		sleep 0.1
-	done
+	wait_for "$3" online_at_least "$1" "$2" ||
+		{ echo "bench_lxd: only $(online "$1") of $2 online after $3 s" >&2; return 1; }
 }
 
 lxd_setup || exit 2
@@ -151,8 +144,7 @@ for k in ("limits.cpu", "limits.memory"):
 for k, v in sorted(s["user.runnerd"].items()):
     print("-c"); print("%s=%s" % (k, v))')
 [ "${#launch_args[@]}" -gt 0 ] || exit 2
-kill "$daemon"
-wait "$daemon" 2>/dev/null
+stop_pid "$daemon" 30
 daemon=
 "$bin" flush --busy -c "$tmp/runnerd.yaml" >/dev/null 2>&1
 lxd_project_delete "$project" >/dev/null 2>&1 # every instance, fresh for the loop
@@ -167,8 +159,7 @@ for _ in $(seq 1 "$n"); do
 	# to a 0600 file, neither into argv
 	(umask 077 && ghsim_api POST /repos/octo/bench/actions/runners/generate-jitconfig \
 		"{\"name\":\"$name\",\"runner_group_id\":1,\"labels\":[\"self-hosted\",\"linux\",\"x64\",\"bench\"]}" |
-		python3 -c 'import json,sys; print("ACTIONS_RUNNER_INPUT_JITCONFIG=%s" % json.load(sys.stdin)["encoded_jit_config"])' \
-			>"$tmp/secret.env") || exit 2
+		json_get '"ACTIONS_RUNNER_INPUT_JITCONFIG=%s" % j["encoded_jit_config"]' >"$tmp/secret.env") || exit 2
 	lxc launch runnerd-bench "$name" --project "$project" "${launch_args[@]}" >/dev/null &&
 		lxc file push "$tmp/startup.sh" "$name/opt/runnerd/startup.sh" --project "$project" \
 			--create-dirs --mode 0700 >/dev/null &&

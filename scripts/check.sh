@@ -1,6 +1,8 @@
 #!/bin/bash
-# Every test: unit tests (cmocka), the same built with ASan+UBSan, then the
-# config golden tests, integration, contract and end-to-end tests. Each test
+# Every test: the layering check of src/ (scripts/check-layers.py) and the
+# self-tests of it and of the shell harness, unit tests (cmocka), the same
+# built with ASan+UBSan, then the config golden tests, integration,
+# contract and end-to-end tests, then the LXD tests. Each test
 # program's log goes to build/test-logs/; its counts are added up and the
 # last line is "N passed, N failed".
 set -u
@@ -26,33 +28,37 @@ export RUNNERD_TOP=$top
 export RUNNERD_BIN=$top/build/runnerd
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# shellcheck source=../tests/lib/harness.sh
+. tests/lib/harness.sh
+
+# missing NAME WHY: a program a test needs was not built, or is not
+# executable: one failed test (never a silent skip).
+missing() {
+	failed=$((failed + 1))
+	failures="$failures $1"
+	echo "FAIL $1: $2"
+}
 
 # run NAME CMD...: runs one test program, adds its counts.
 # A program may print cmocka's "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)"
 # or a plain "N passed, N failed" line; otherwise its exit status counts as one.
+# A program that is missing or not executable is one failed test.
 run() {
-	local name=$1 log p f start end
+	local name=$1 log p f start end why
 	shift
+	if why=$(not_runnable "$1"); then
+		missing "$name" "$why"
+		return
+	fi
 	log=$logs/$(echo "$name" | tr '/ ' '__').log
 	start=$(date +%s)
 	"$@" >"$log" 2>&1 </dev/null
 	local rc=$?
 	end=$(date +%s)
-	p=$(grep -aE '^\[  PASSED  \] [0-9]+ test' "$log" | tail -1 | grep -oE '[0-9]+' | head -1)
-	f=$(grep -aE '^\[  FAILED  \] [0-9]+ test' "$log" | tail -1 | grep -oE '[0-9]+' | head -1)
-	if [ -z "$p$f" ]; then
-		local line
-		line=$(grep -aE '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-		if [ -n "$line" ]; then
-			p=$(echo "$line" | sed -E 's/^([A-Za-z-]+: )?([0-9]+) passed.*/\2/')
-			f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-		fi
-	fi
+	read -r p f <<<"$(t_counts "$log")"
 	if [ -z "$p$f" ]; then
 		if [ $rc -eq 0 ]; then p=1; f=0; else p=0; f=1; fi
 	fi
-	p=${p:-0}
-	f=${f:-0}
 	# a crash after the counts were printed still fails
 	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	passed=$((passed + p))
@@ -66,47 +72,70 @@ run() {
 	fi
 }
 
-if [ $lxd_only -eq 0 ]; then
-	echo "== unit tests"
-	for t in build/tests/unit/test_*; do
-		[ -f "$t" ] && [ -x "$t" ] && run "unit/$(basename "$t")" "$t"
+# unit_tests PREFIX BUILD_DIR: every tests/unit/test_*.c has its program in
+# BUILD_DIR/tests/unit; one that was not built fails.
+unit_tests() {
+	local src t
+	for src in tests/unit/test_*.c; do
+		t=$(basename "$src" .c)
+		run "$1/$t" "$2/tests/unit/$t"
 	done
+}
+
+# need_drivers SECTION: the C drivers (tests/integration/*_test.c) that the
+# section's test_* scripts run must be built: lxd_* in the LXD section, the
+# others in the integration section.
+need_drivers() {
+	local src d why
+	for src in tests/integration/*_test.c; do
+		d=$(basename "$src" .c)
+		case $d in
+		lxd_*) [ "$1" = lxd ] || continue ;;
+		*) [ "$1" = integration ] || continue ;;
+		esac
+		if why=$(not_runnable "build/tests/integration/$d"); then
+			missing "$1/$d" "$why"
+		fi
+	done
+}
+
+if [ $lxd_only -eq 0 ]; then
+	echo "== the test harness, the layering of src/ (DESIGN.md section 4)"
+	run "lib/harness.sh" tests/lib/harness_selftest.sh
+	run "layers/self-test" scripts/check-layers.py --self-test
+	run "layers" scripts/check-layers.py
+	echo "== unit tests"
+	unit_tests unit build
 fi
 if [ $unit_only -eq 0 ] && [ $lxd_only -eq 0 ]; then
 	echo "== unit tests under ASan+UBSan"
-	for t in build-asan/tests/unit/test_*; do
-		[ -f "$t" ] && [ -x "$t" ] && run "asan/$(basename "$t")" "$t"
-	done
+	unit_tests asan build-asan
 	echo "== config golden tests"
-	[ -x tests/config/run.sh ] && run "config/golden" tests/config/run.sh
+	run "config/golden" tests/config/run.sh
 	echo "== integration tests"
+	need_drivers integration
 	for t in tests/integration/test_*; do
 		case $t in *test_lxd*) continue ;; esac # in the LXD section
-		[ -x "$t" ] && run "integration/$(basename "$t")" "$t"
+		run "integration/$(basename "$t")" "$t"
 	done
 	echo "== contract tests"
-	[ -x tests/contract/run.sh ] && run "contract" tests/contract/run.sh
+	run "contract" tests/contract/run.sh
 	echo "== fuzzing (short libFuzzer runs, regression inputs replayed)"
-	[ -x tests/fuzz/run.sh ] && run "fuzz" tests/fuzz/run.sh
+	run "fuzz" tests/fuzz/run.sh
 	echo "== end-to-end tests"
 	for t in tests/e2e/test_*; do
 		case $t in *test_lxd*) continue ;; esac # in the LXD section
-		[ -x "$t" ] && run "e2e/$(basename "$t")" "$t"
+		run "e2e/$(basename "$t")" "$t"
 	done
 fi
 if [ $unit_only -eq 0 ]; then
 	# One LXD for both programs (tests/lib/lxd.sh: started, and stopped
 	# again, only if it was not running). No LXD is a failure, not a skip.
 	echo "== LXD tests"
+	need_drivers lxd
 	. tests/lib/lxd.sh
 	if lxd_setup >"$logs/lxd-setup.log" 2>&1; then
-		if [ -x tests/integration/test_lxd_provider ]; then
-			run "lxd/test_lxd_provider" tests/integration/test_lxd_provider
-		else
-			failed=$((failed + 1))
-			failures="$failures lxd/test_lxd_provider"
-			echo "FAIL lxd/test_lxd_provider: tests/integration/test_lxd_provider is missing or not executable"
-		fi
+		run "lxd/test_lxd_provider" tests/integration/test_lxd_provider
 		run "lxd/test_lxd.py" tests/e2e/test_lxd.py
 		# scenarios that could not run here say why (they count as neither)
 		grep -h '^not run' "$logs/lxd_test_lxd.py.log" 2>/dev/null | sed 's/^/     /'

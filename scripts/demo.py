@@ -15,8 +15,8 @@ import time
 T0 = float(os.environ.get("RUNNERD_DEMO_T0") or time.time())
 LIMIT = 120  # seconds
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import Env  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+from harness import Env, poll  # noqa: E402
 
 FLAVORS = [
     {"name": "small", "labels": ["small"], "min_idle": 2, "max": 4},
@@ -97,9 +97,7 @@ def main():
         env.run("drain", "--wait", "--timeout", "60s", timeout=120)
         env.stop()
         leaked_gh, leaked_inst, leaked_rec = env.gh_runners(), env.instances(), env.state_files()
-        deadline = time.time() + 10
-        while env.runner_user_processes() and time.time() < deadline:
-            time.sleep(0.3)
+        poll(lambda: not env.runner_user_processes(), 10, 0.3)
         leaked_proc = env.runner_user_processes()
         killed = env.stats()["killed_jobs"]
         line("left on GitHub: %d runners; left on the provider: %d instances, %d records, %d processes; "

@@ -18,7 +18,9 @@
 # nothing it started can outlive it.
 set -u
 
-top=${RUNNERD_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=../lib/ghsim.sh
+. "$(dirname "$0")/../lib/ghsim.sh"
+top=$RUNNERD_TOP
 here=$top/tests/contract
 build=${BUILD_DIR:-$top/build}
 npm=$top/.deps/npm/node_modules
@@ -28,7 +30,7 @@ node=${NODE:-node}
 
 if [ ! -f "$prism_cli" ] || [ ! -f "$desc" ] || [ ! -d "$npm/@octokit/webhooks-schemas" ]; then
 	echo "# npm contract assets missing: running scripts/deps.sh"
-	"$top/scripts/deps.sh" || { echo "not ok - npm contract assets (scripts/deps.sh failed)"; echo "0 passed, 1 failed"; exit 1; }
+	"$top/scripts/deps.sh" || { t_fail "npm contract assets (scripts/deps.sh failed)"; t_summary; exit; }
 fi
 
 # Loopback-only network namespace (after deps.sh, which may need the registry),
@@ -43,52 +45,23 @@ if [ -z "${CONTRACT_NETNS:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare >/
 fi
 [ "${CONTRACT_NETNS:-}" = 1 ] && echo "# running in a loopback-only network namespace"
 
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY NODE_ENV
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+loopback_only
+unset NODE_ENV
 export NODE_PATH=$npm
 
-work=$(mktemp -d /tmp/runnerd-contract.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+new_tmpdir work runnerd-contract
 
-passed=0
-failed=0
-ok() {
-	echo "ok - $*"
-	passed=$((passed + 1))
-}
+# notok NAME [LOG...]: one failed case, with the end of each log.
 notok() {
-	echo "not ok - $1"
+	t_fail "$1"
 	shift
 	local f
 	for f in "$@"; do [ -f "$f" ] && tail -n 25 "$f" | sed 's/^/#   /'; done
-	failed=$((failed + 1))
-}
-# wait_file FILE SECONDS: until FILE exists and is not empty.
-wait_file() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		[ -s "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 # prism_port LOG SECONDS: the port from Prism's "listening on" line.
 prism_port() {
-	local i p
-	for ((i = 0; i < $2 * 10; i++)); do
-		p=$(sed -n 's/.*Prism is listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -1)
-		[ -n "$p" ] && { echo "$p"; return 0; }
-		sleep 0.1
-	done
-	return 1
+	local re='.*Prism is listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*'
+	wait_for "$2" grep -qs "$re" "$1" && sed -n "s#$re#\\1#p" "$1" | head -1
 }
 # start_proxy NAME UPSTREAM_PORT [--drop-links]: proxy.js in front; sets
 # proxy_port. (Not run in $(...): its pid must reach the cleanup list.)
@@ -97,8 +70,8 @@ start_proxy() {
 	shift 2
 	"$node" "$here/proxy.js" --upstream "http://127.0.0.1:$up" --port-file "$work/$name.port" \
 		--log "$work/$name.jsonl" "$@" >"$work/$name.log" 2>&1 &
-	pids+=($!)
-	wait_file "$work/$name.port" 10 && proxy_port=$(cat "$work/$name.port")
+	at_exit stop_pid $!
+	wait_for 10 test -s "$work/$name.port" && proxy_port=$(cat "$work/$name.port")
 }
 # suite NAME CMD...: runs one checker, adds up its ok/not ok lines.
 suite() {
@@ -112,8 +85,8 @@ suite() {
 	echo "# $name: $(($(date +%s) - t0)) s"
 	p=$(grep -c '^ok - ' "$out")
 	f=$(grep -c '^not ok - ' "$out")
-	passed=$((passed + p))
-	failed=$((failed + f))
+	t_passed=$((t_passed + p))
+	t_failed=$((t_failed + f))
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		notok "$name exited with status $rc"
 	fi
@@ -125,30 +98,28 @@ start=$(date +%s)
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/app.pem" 2>/dev/null &&
 	openssl pkey -in "$work/app.pem" -pubout -out "$work/app.pub" 2>/dev/null
 chmod 600 "$work/app.pem"
-echo "ghp_contractFakeToken0123456789abcdefABCD" >"$work/tokens"
+# the token the checkers (ghsim.js, webhooks.js) send
+mkdir -p "$work/gh" && echo "ghp_contractFakeToken0123456789abcdefABCD" >"$work/gh/token"
 
 # Prism mock of api.github.com: 15-30 s to load the 13 MB description, so it
 # starts first and everything else happens while it loads.
 "$node" "$prism_cli" mock -h 127.0.0.1 -p 0 "$desc" >"$work/prism-mock.log" 2>&1 &
-pids+=($!)
+at_exit stop_pid $!
 
 ghsim_port=""
-if [ -f "$top/tests/ghsim/ghsim.py" ]; then
-	python3 "$top/tests/ghsim/ghsim.py" --port 0 --port-file "$work/ghsim.port" \
-		--token-file "$work/tokens" --app-id 1234 --app-public-key "$work/app.pub" \
-		--installation-id 4242 --log "$work/ghsim.log" >"$work/ghsim.out" 2>&1 &
-	pids+=($!)
-	if wait_file "$work/ghsim.port" 20; then
-		ghsim_port=$(cat "$work/ghsim.port")
-		ok "ghsim started on 127.0.0.1:$ghsim_port"
+at_exit ghsim_stop
+if [ -f "$GHSIM_PY" ]; then
+	if ghsim_start "$work/gh" --app-id 1234 --app-public-key "$work/app.pub" --installation-id 4242; then
+		ghsim_port=$GHSIM_PORT
+		t_ok "ghsim started on 127.0.0.1:$ghsim_port"
 		"$node" "$prism_cli" proxy -h 127.0.0.1 -p 0 --errors "$desc" "http://127.0.0.1:$ghsim_port" \
 			>"$work/prism-proxy.log" 2>&1 &
-		pids+=($!)
+		at_exit stop_pid $!
 	else
-		notok "ghsim did not start" "$work/ghsim.out" "$work/ghsim.log"
+		notok "ghsim did not start" "$work/gh/ghsim.out" "$work/gh/ghsim.log"
 	fi
 else
-	notok "ghsim: tests/ghsim/ghsim.py does not exist"
+	notok "ghsim: $GHSIM_PY does not exist"
 fi
 
 # The client side needs the driver; build only that target. A build dir
@@ -179,7 +150,7 @@ fi
 
 # --- 1. the client's requests against Prism mock -----------------------------
 if mock_port=$(prism_port "$work/prism-mock.log" 120); then
-	ok "prism mock serves the official description on 127.0.0.1:$mock_port ($(($(date +%s) - start)) s)"
+	t_ok "prism mock serves the official description on 127.0.0.1:$mock_port ($(($(date +%s) - start)) s)"
 	if [ $driver_ok -eq 1 ]; then
 		if start_proxy mock-proxy "$mock_port" --drop-links; then
 			suite client "$node" "$here/client.js" --driver "$driver" --port "$proxy_port" \
@@ -195,7 +166,7 @@ fi
 # --- 2. ghsim's answers through Prism proxy --errors --------------------------
 if [ -n "$ghsim_port" ]; then
 	if pproxy_port=$(prism_port "$work/prism-proxy.log" 120); then
-		ok "prism proxy --errors validates ghsim's answers on 127.0.0.1:$pproxy_port"
+		t_ok "prism proxy --errors validates ghsim's answers on 127.0.0.1:$pproxy_port"
 		if start_proxy ghsim-proxy "$pproxy_port"; then
 			dargs=()
 			[ $driver_ok -eq 1 ] && dargs=(--driver "$driver")
@@ -210,5 +181,4 @@ if [ -n "$ghsim_port" ]; then
 fi
 
 echo "# contract tests took $(($(date +%s) - start)) s"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+t_summary && [ "$t_passed" -gt 0 ]

@@ -333,12 +333,11 @@ class LxdEnv(Env):
         opts = dict(bootstrap_timeout="60s")
         opts.update(manager_opts)
         super().__init__(name, flavors, manager=manager, heartbeat=heartbeat, **opts)
-        port = int(self.url.rsplit(":", 1)[1])
         try:
             self.api.call("DELETE", "/1.0/profiles/%s" % self.profile)
         except LxdError:
             pass
-        rc, out, err = lib("lxd_proxy_profile %s %s %d" % (sh_quote(setup.project), self.profile, port))
+        rc, out, err = lib("lxd_proxy_profile %s %s %d" % (sh_quote(setup.project), self.profile, self.ghsim.port))
         if rc != 0:
             raise RuntimeError(err)
 

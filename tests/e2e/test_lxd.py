@@ -11,11 +11,11 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NotRun, main  # noqa: E402
+from harness import NotRun, make_workdir, run_tests, summary  # noqa: E402
 from lxd_harness import LxdEnv, LxdError, LxdSetup, SocketForwarder  # noqa: E402
 
 SETUP = None
@@ -151,7 +151,7 @@ def test_stopped_instance_is_deleted_at_once_and_replaced():
 
 
 def test_lxd_unreachable_means_no_deletions_then_recovery():
-    sockdir = tempfile.mkdtemp(prefix="runnerd-e2e-lxdsock-")
+    sockdir = make_workdir("e2e-lxdsock")
     fwd = SocketForwarder(os.path.join(sockdir, "lxd.socket"), SETUP.vars["LXD_SOCKET"])
     env = LxdEnv(SETUP, "unreach", [dict(POOL, min_idle=2, max=2)], socket_path=fwd.path)
     try:
@@ -316,12 +316,11 @@ def run():
         SETUP.start()
     except Exception as e:
         print("LXD could not be set up: %s" % e, flush=True)
-        print("0 passed, 1 failed")
-        sys.exit(1)
+        sys.exit(summary(0, 1))
     passed = failed = skipped = 0
     try:
         SETUP.build_debian_in_background()
-        passed, failed, skipped = main(
+        passed, failed, skipped = run_tests(
             [test_busybox_exec_pool_of_3_runs_jobs_and_is_replaced,
              test_instance_deleted_behind_our_back_is_replaced,
              test_stopped_instance_is_deleted_at_once_and_replaced,
@@ -329,13 +328,12 @@ def run():
              test_unhealthy_instance_diag_logs_saved_before_removal,
              test_denylist_acl_attached_then_follows_reloads,
              test_lxd_restarted_during_creates_next_pass_recovers,
-             test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced], exit=False)
+             test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced])
     finally:
         if not SETUP.close():
             print("not ok - LXD cleanup (project, test network/pool, LXD stop)", flush=True)
             failed += 1
-    print("%d passed, %d failed" % (passed, failed) + (", %d skipped" % skipped if skipped else ""))
-    sys.exit(1 if failed else 0)
+    sys.exit(summary(passed, failed, skipped))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, TOKEN, main  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import TOKEN, Env, Proc, main, poll, processes, signal_pids  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 2, "max": 4}
 NAME_RE = r"e2e-[0-9a-f]{12}"
@@ -39,9 +39,7 @@ def no_leak(env, killed=0):
     assert env.instances() == [], env.instances()
     assert env.state_files() == [], env.state_files()
     assert env.store_rows() == {}, env.store_rows()
-    deadline = time.time() + 15
-    while env.runner_user_processes() and time.time() < deadline:
-        time.sleep(0.3)
+    poll(lambda: not env.runner_user_processes(), 15, 0.3)
     assert env.runner_user_processes() == [], "processes left: %s" % env.runner_user_processes()
     assert env.stats()["killed_jobs"] == killed, "jobs killed: %d" % env.stats()["killed_jobs"]
 
@@ -55,20 +53,7 @@ def delete_lines(text, protected):
 def instance_pids(env, name):
     """Processes of one instance: cwd or RUNNERD_HOME in its directory."""
     home = os.path.join(env.work, name)
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            if os.readlink("/proc/%s/cwd" % p).startswith(home):
-                pids.append(int(p))
-                continue
-            environ = open("/proc/%s/environ" % p, "rb").read().decode(errors="replace").split("\0")
-            if "RUNNERD_HOME=" + home in environ:
-                pids.append(int(p))
-        except OSError:
-            pass
-    return pids
+    return [p.pid for p in processes() if p.cwd.startswith(home) or "RUNNERD_HOME=" + home in p.environ]
 
 
 def instance_secrets(env, key):
@@ -77,25 +62,14 @@ def instance_secrets(env, key):
     out = set()
     for name in env.instances():
         for pid in instance_pids(env, name):
-            try:
-                environ = open("/proc/%d/environ" % pid, "rb").read().decode(errors="replace")
-            except OSError:
-                continue
-            for kv in environ.split("\0"):
+            for kv in Proc(pid).environ:
                 if kv.startswith(key + "=") and len(kv) > len(key) + 10:
                     out.add(kv.split("=", 1)[1])
     return out
 
 
 def all_cmdlines():
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                out.append(open("/proc/%s/cmdline" % p, "rb").read().decode(errors="replace"))
-            except OSError:
-                pass
-    return "\n".join(out)
+    return "\n".join(p.cmdline for p in processes())
 
 
 def test_pool_reaches_min_idle_and_stays():
@@ -276,11 +250,7 @@ def test_instance_killed_behind_our_back_is_replaced():
         env.serve()
         env.wait(lambda: env.idle_count() == 2, 60, "2 idle")
         victim = env.instances()[0]
-        for pid in instance_pids(env, victim):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_pids(instance_pids(env, victim), signal.SIGKILL)
         env.wait(lambda: victim not in env.instances() and env.idle_count() == 2
                  and victim not in names(env.gh_runners()), 60, "replacement")
         no_leak(env)
@@ -299,11 +269,7 @@ def test_offline_runner_cleaned_after_timeout():
         # the runner hangs (its processes stop): no more heartbeats, GitHub
         # shows it offline, while the instance itself is still there
         for _ in range(3):
-            for pid in instance_pids(env, victim):
-                try:
-                    os.kill(pid, signal.SIGSTOP)
-                except ProcessLookupError:
-                    pass
+            signal_pids(instance_pids(env, victim), signal.SIGSTOP)
             time.sleep(0.2)
         env.wait(lambda: [r for r in env.gh_runners() if r["name"] == victim and r["status"] == "offline"],
                  30, "the runner offline on GitHub")

@@ -21,10 +21,8 @@ import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,8 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TOP = os.environ.get("RUNNERD_TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
 from ghsim import Ghsim, http  # noqa: E402
+from harness import free_port, make_workdir, remove_workdir, run_tests, stop_process, summary, wait_until  # noqa: E402
 
-WORK = tempfile.mkdtemp(prefix="test_ghsim.")
+WORK = make_workdir("test_ghsim")
 CASES = []
 
 
@@ -51,16 +50,6 @@ def workdir(name):
 def eq(a, b, what=""):
     if a != b:
         raise AssertionError("%s: %r != %r" % (what, a, b))
-
-
-def wait(pred, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def job(gh, jid):
@@ -122,12 +111,8 @@ def start_runner(pkg, env_extra, args=(), log="run.out", path=None):
 
 
 def stop_proc(p):
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        p.wait()
+    """A runner and everything it started (its session), killed."""
+    stop_process(p, signal.SIGKILL, group=True)
 
 
 def write_hook(d, name):
@@ -262,7 +247,7 @@ def test_rate_limit_exhaustion():
         s, _, b = gh.api_json("GET", "/rate_limit")
         eq(s, 200, "rate_limit is free")
         eq(b["resources"]["core"]["remaining"], 0, "core remaining")
-        wait(lambda: time.time() > reset + 0.05, 5, "reset")
+        wait_until(lambda: time.time() > reset + 0.05, 5, "reset")
         s, h, _ = gh.api("GET", "/repos/o/r/actions/runners")
         eq(s, 200, "after the reset")
         eq(h["x-ratelimit-remaining"], str(int(h["x-ratelimit-limit"]) - 1), "budget refilled")
@@ -366,7 +351,7 @@ def test_registration_token_flow():
         proc = start_runner(pkg, {"RUNNER_ALLOW_RUNASROOT": "1",
                                   "ACTIONS_RUNNER_HOOK_JOB_COMPLETED": hooks["ACTIONS_RUNNER_HOOK_JOB_COMPLETED"]})
         try:
-            wait(lambda: runner_by_name(gh, "reg-1")[0]["status"] == "online", 10, "runner online")
+            wait_until(lambda: runner_by_name(gh, "reg-1")[0]["status"] == "online", 10, "runner online")
             other = gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["self-hosted", "nvidia"]})
             jb = gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["SELF-HOSTED", "linux", "big"],
                                                      "duration": 1, "workflow": "release", "event": "pull_request",
@@ -423,7 +408,7 @@ def test_jit_flow_under_busybox():
         proc = start_runner(pkg, {"RUNNER_ALLOW_RUNASROOT": "1", "ACTIONS_RUNNER_INPUT_JITCONFIG": jit,
                                   "ACTIONS_RUNNER_HOOK_JOB_STARTED": hook}, path=bb)
         try:
-            wait(lambda: runner_by_name(gh, "jit-1")[0]["status"] == "online", 10, "JIT runner online")
+            wait_until(lambda: runner_by_name(gh, "jit-1")[0]["status"] == "online", 10, "JIT runner online")
             s, _, lst = gh.api_json("GET", "/orgs/acme/actions/runners")
             r = lst["runners"][0]
             eq((r["status"], r["os"]), ("online", "Linux"), "listed online")
@@ -455,7 +440,7 @@ def test_heartbeat_loss_kills_job():
                                   "ACTIONS_RUNNER_INPUT_JITCONFIG": b["encoded_jit_config"]})
         try:
             jb = gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["self-hosted"], "duration": 60})
-            wait(lambda: job(gh, jb["id"])["status"] == "in_progress", 10, "job running")
+            wait_until(lambda: job(gh, jb["id"])["status"] == "in_progress", 10, "job running")
             rid = runner_by_name(gh, "hb-1")[0]["id"]
             time.sleep(2)  # heartbeats keep a busy runner online past the timeout
             s, _, r = gh.api_json("GET", "/repos/o/r/actions/runners/%d" % rid)
@@ -463,7 +448,7 @@ def test_heartbeat_loss_kills_job():
             eq(gh.api("DELETE", "/repos/o/r/actions/runners/%d" % rid)[0], 422, "delete busy runner")
         finally:
             stop_proc(proc)  # the machine vanishes: no completion, no more heartbeats
-        wait(lambda: job(gh, jb["id"])["killed"], 6, "job recorded as killed")
+        wait_until(lambda: job(gh, jb["id"])["killed"], 6, "job recorded as killed")
         j = job(gh, jb["id"])
         eq((j["status"], j["conclusion"]), ("completed", "failure"), "killed job")
         s, _, r = gh.api_json("GET", "/repos/o/r/actions/runners/%d" % rid)
@@ -483,7 +468,7 @@ def test_runner_deleted_while_idle_exits():
         proc = start_runner(pkg, {"RUNNER_ALLOW_RUNASROOT": "1",
                                   "ACTIONS_RUNNER_INPUT_JITCONFIG": b["encoded_jit_config"]})
         try:
-            wait(lambda: runner_by_name(gh, "idle-1")[0]["status"] == "online", 10, "online")
+            wait_until(lambda: runner_by_name(gh, "idle-1")[0]["status"] == "online", 10, "online")
             eq(gh.api("DELETE", "/repos/o/r/actions/runners/%d" % b["runner"]["id"])[0], 204, "delete idle")
             eq(proc.wait(10), 1, "run.sh exits when its registration is deleted")
         finally:
@@ -505,7 +490,7 @@ def test_job_routing_labels_and_scope():
                                          "duration": 0.2})
         j3 = mk("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["big"], "duration": 0.2})
         j4 = mk("POST", "/_ghsim/jobs", {"repo": "x/r", "labels": ["big"], "duration": 0.2})
-        wait(lambda: job(gh, j2["id"])["status"] == "completed" and job(gh, j3["id"])["status"] == "completed",
+        wait_until(lambda: job(gh, j2["id"])["status"] == "completed" and job(gh, j3["id"])["status"] == "completed",
              5, "matching jobs done")
         eq(job(gh, j2["id"])["runner_id"], a["id"], "repo runner took the GPU job")
         eq(job(gh, j3["id"])["runner_id"], org["id"], "org runner took the org repo's job")
@@ -524,7 +509,7 @@ def test_job_routing_labels_and_scope():
         k1 = mk("POST", "/_ghsim/jobs", {"repo": "q/r", "labels": ["z"], "duration": 5})
         k2 = mk("POST", "/_ghsim/jobs", {"repo": "q/r", "labels": ["z"], "duration": 5})
         mk("POST", "/_ghsim/runners", {"scope": "repos/q/r", "name": "z", "labels": ["z"]})
-        wait(lambda: job(gh, k1["id"])["status"] == "in_progress", 5, "oldest job first")
+        wait_until(lambda: job(gh, k1["id"])["status"] == "in_progress", 5, "oldest job first")
         eq(job(gh, k2["id"])["status"], "queued", "younger job waits")
 
 
@@ -571,7 +556,7 @@ def test_webhooks_signed():
             gh.control("POST", "/_ghsim/runners", {"scope": "repos/octo/app", "name": "w", "labels": ["gpu"],
                                                    "ephemeral": True})
             jb = gh.control("POST", "/_ghsim/jobs", {"repo": "octo/app", "labels": ["gpu"], "duration": 0.2})
-            wait(lambda: len(rcv.got) >= 3, 5, "three deliveries")
+            wait_until(lambda: len(rcv.got) >= 3, 5, "three deliveries")
             actions = []
             guids = set()
             for headers, body in rcv.got:
@@ -599,7 +584,7 @@ def test_webhooks_signed():
             eq(actions, ["queued", "in_progress", "completed"], "actions in order")
             eq(len(guids), 3, "distinct deliveries")
             eq(json.loads(rcv.got[2][1])["workflow_job"]["conclusion"], "success", "conclusion")
-            wait(lambda: gh.control("GET", "/_ghsim/stats")["webhooks"]["sent"] == 3, 3, "stats")
+            wait_until(lambda: gh.control("GET", "/_ghsim/stats")["webhooks"]["sent"] == 3, 3, "stats")
     finally:
         rcv.close()
 
@@ -607,10 +592,7 @@ def test_webhooks_signed():
 @case
 def test_webhook_receiver_failures_do_not_block():
     d = workdir("webhook-fail")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    dead = "http://127.0.0.1:%d/" % sock.getsockname()[1]
-    sock.close()
+    dead = "http://127.0.0.1:%d/" % free_port()
     hang = Receiver(hang=True)
     try:
         with Ghsim(d, "--webhook-url", dead, "--webhook-timeout", "0.5") as gh:
@@ -618,14 +600,14 @@ def test_webhook_receiver_failures_do_not_block():
             for _ in range(5):
                 gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["none"]})
             assert time.time() - t0 < 2, "queuing jobs blocked on a dead receiver"
-            wait(lambda: gh.control("GET", "/_ghsim/stats")["webhooks"]["failed"] == 5, 5, "failures counted")
+            wait_until(lambda: gh.control("GET", "/_ghsim/stats")["webhooks"]["failed"] == 5, 5, "failures counted")
             gh.control("POST", "/_ghsim/webhook", {"url": hang.url, "secret": "s"})
             t0 = time.time()
             for _ in range(3):
                 gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["none"]})
             eq(gh.api("GET", "/repos/o/r/actions/runners")[0], 200, "API answers")
             assert time.time() - t0 < 1, "a hanging receiver blocked ghsim"
-            wait(lambda: gh.control("GET", "/_ghsim/stats")["webhooks"]["failed"] >= 6, 5, "timeout counted")
+            wait_until(lambda: gh.control("GET", "/_ghsim/stats")["webhooks"]["failed"] >= 6, 5, "timeout counted")
             s, _, _ = http("POST", gh.url + "/_ghsim/webhook", {"url": "http://192.0.2.1/"})
             eq(s, 400, "non-loopback webhook URL refused")
     finally:
@@ -669,7 +651,7 @@ def test_faults():
         r = gh.control("POST", "/_ghsim/runners", {"scope": "repos/o/r", "name": "off", "labels": ["l"]})
         rid = r["runners"][0]["id"]
         jb = gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["l"], "duration": 30})
-        wait(lambda: job(gh, jb["id"])["status"] == "in_progress", 5, "job running")
+        wait_until(lambda: job(gh, jb["id"])["status"] == "in_progress", 5, "job running")
         gh.control("POST", "/_ghsim/runners/%d/offline" % rid)
         s, _, b = gh.api_json("GET", "/repos/o/r/actions/runners/%d" % rid)
         eq((b["status"], b["busy"]), ("offline", False), "runner offline")
@@ -692,7 +674,7 @@ def test_delete_busy_runner_422():
         # a forced delete (machine destroyed) of a runner in the middle of a job kills the job
         r = gh.control("POST", "/_ghsim/runners", {"scope": "orgs/acme", "name": "w", "labels": ["w"]})
         jb = gh.control("POST", "/_ghsim/jobs", {"repo": "acme/x", "labels": ["w"], "duration": 30})
-        wait(lambda: job(gh, jb["id"])["status"] == "in_progress", 5, "running")
+        wait_until(lambda: job(gh, jb["id"])["status"] == "in_progress", 5, "running")
         gh.control("DELETE", "/_ghsim/runners/%d" % r["runners"][0]["id"])
         eq((job(gh, jb["id"])["killed"], gh.control("GET", "/_ghsim/stats")["killed_jobs"]), (True, 1), "killed")
 
@@ -736,26 +718,9 @@ def test_bad_input_is_answered():
 
 
 def main():
-    only = sys.argv[1:]
-    passed = failed = 0
-    for fn in CASES:
-        if only and fn.__name__ not in only:
-            continue
-        t0 = time.time()
-        try:
-            fn()
-            passed += 1
-            print("ok   %-45s %.1fs" % (fn.__name__, time.time() - t0), flush=True)
-        except Exception as e:
-            failed += 1
-            print("FAIL %-45s %s" % (fn.__name__, e), flush=True)
-            traceback.print_exc(file=sys.stdout)
-    if failed == 0:
-        shutil.rmtree(WORK, ignore_errors=True)
-    else:
-        print("work directory kept: " + WORK)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    passed, failed, skipped = run_tests(CASES)
+    remove_workdir(WORK, keep=failed > 0)
+    return summary(passed, failed, skipped)
 
 
 if __name__ == "__main__":

@@ -6,23 +6,24 @@
         gh.control("POST", "/_ghsim/jobs", {"repo": "o/r", "labels": ["self-hosted"]})
 
 Each instance listens on its own ephemeral 127.0.0.1 port with a fresh token
-in WORKDIR/token (0600); it is stopped by its pid. Nothing here ever talks to
-an address other than 127.0.0.1, and the token never reaches argv or stdout.
-Standard library only.
+(or the one given) in WORKDIR/token (0600); its output goes to
+WORKDIR/ghsim.out, its request log to WORKDIR/ghsim.log; it is stopped by its
+pid. Nothing here ever talks to an address other than 127.0.0.1, and the
+token never reaches argv or stdout. Standard library only; built on
+harness.py (waiting, stopping processes).
 """
 
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
+from harness import poll, stop_process
+
 GHSIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ghsim", "ghsim.py")
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class _NoRedirect(urllib.request.HTTPErrorProcessor):
@@ -51,8 +52,15 @@ def http(method, url, body=None, headers=None, timeout=30):
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
+class ControlError(OSError):
+    """A non-2xx answer of ghsim's control API (an OSError, as urllib's
+    HTTPError is: callers that retry on transport errors retry on it too)."""
+
+
 class Ghsim:
-    def __init__(self, workdir, *args, env=None):
+    def __init__(self, workdir, *args, env=None, token=None, token_file=None):
+        """token: the PAT ghsim accepts (default: a fresh one); token_file:
+        where it is written (default WORKDIR/token)."""
         self.workdir = workdir
         self.args = list(args)
         self.env = env
@@ -60,12 +68,15 @@ class Ghsim:
         self.pid = None
         self.port = None
         self.url = None
-        self.token_file = os.path.join(workdir, "token")
-        self.token = None
+        self.token_file = token_file or os.path.join(workdir, "token")
+        self.token = token
+        self.log = self.args[self.args.index("--log") + 1] if "--log" in self.args else \
+            os.path.join(workdir, "ghsim.log")
+        self.out = os.path.join(workdir, "ghsim.out")
 
     def start(self, timeout=10):
         os.makedirs(self.workdir, exist_ok=True)
-        self.token = "ghp_" + secrets.token_hex(18)
+        self.token = self.token or "ghp_" + secrets.token_hex(18)
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(self.token + "\n")
@@ -74,33 +85,38 @@ class Ghsim:
             os.unlink(port_file)
         cmd = [sys.executable, GHSIM, "--port", "0", "--port-file", port_file, "--token-file", self.token_file]
         if "--log" not in self.args:
-            cmd += ["--log", os.path.join(self.workdir, "ghsim.log")]
-        self.proc = subprocess.Popen(cmd + self.args, stdin=subprocess.DEVNULL, env=self.env)
+            cmd += ["--log", self.log]
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen(cmd + self.args, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, env=self.env)
         self.pid = self.proc.pid
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+
+        def port():
             if self.proc.poll() is not None:
-                raise RuntimeError("ghsim exited with %s" % self.proc.returncode)
+                raise RuntimeError("ghsim exited with %s: %s" % (self.proc.returncode, self.output()))
             try:
                 with open(port_file) as f:
-                    self.port = int(f.read().strip())
-                break
+                    return int(f.read().strip())
             except (OSError, ValueError):
-                time.sleep(0.02)
-        else:
+                return None
+        self.port = poll(port, timeout, 0.02)
+        if not self.port:
             self.stop()
-            raise RuntimeError("ghsim did not start")
+            raise RuntimeError("ghsim did not start within %gs: %s" % (timeout, self.output()))
         self.url = "http://127.0.0.1:%d" % self.port
         return self
 
+    def output(self, limit=2000):
+        """The end of what ghsim wrote to stdout and stderr."""
+        try:
+            with open(self.out, errors="replace") as f:
+                return f.read()[-limit:]
+        except OSError:
+            return ""
+
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=5)
         self.proc = None
 
     def __enter__(self):
@@ -122,21 +138,13 @@ class Ghsim:
         status, headers, data = self.api(method, path, body, **kw)
         return status, headers, (json.loads(data) if data else None)
 
-    def control(self, method, path, body=None):
-        """A control API call; raises on a non-2xx answer, returns the JSON."""
-        status, _, data = http(method, self.url + path, body)
+    def control(self, method, path, body=None, timeout=30):
+        """A control API call; raises ControlError on a non-2xx answer,
+        returns the JSON."""
+        status, _, data = http(method, self.url + path, body, timeout=timeout)
         if not 200 <= status < 300:
-            raise RuntimeError("%s %s -> %d %s" % (method, path, status, data[:200]))
+            raise ControlError("%s %s -> %d %s" % (method, path, status, data[:200]))
         return json.loads(data) if data else None
-
-    def wait_for(self, pred, timeout=10, what="condition"):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.05)
-        raise AssertionError("timed out waiting for " + what)
 
 
 def ghsim_start(workdir, *args, **kw):
