@@ -117,8 +117,6 @@ const struct config_provider *config_provider_find(const struct config *c, const
 	return NULL;
 }
 
-static void free_scope(enum config_scope scope, void *base);
-
 int config_provider_implied(const char *type, struct config_provider **ret)
 {
 	struct loader l = {.name = "(defaults)", .root = {1, 1}};
