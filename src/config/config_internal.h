@@ -200,18 +200,22 @@ void config_apply_defaults(struct loader *l, enum config_scope scope, void *base
 
 /* Where a node starts: its own token for a scalar, its first entry for a collection. */
 struct pos config_node_pos(struct fy_node *n, struct pos fallback);
-/* Common checks of a value node: no aliases, no tags. */
-bool config_value_usable(struct loader *l, struct fy_node *v, struct pos p, const char *path);
-/* The keys of map into base (of scope), their paths under prefix. */
-void config_walk_mapping(struct loader *l, struct fy_node *map, enum config_scope scope, void *base,
-                         const char *prefix);
+/*
+ * The document's root (NULL for an empty document) into l->c, every problem
+ * reported; l->root is set to where the root starts. False when the root is
+ * not a mapping (or not usable), so no key is missing from it as well.
+ */
+bool config_walk(struct loader *l, struct fy_node *root);
 
 /* ---- config_validate.c: the file as a whole ---- */
 
-/* Report every required key missing (those of the root only when root_ok). */
-void config_validate_required(struct loader *l, bool root_ok);
-/* Derived values, rules across keys, flavors and providers; then the secrets are loaded. */
-void config_validate(struct loader *l);
+/*
+ * After the walk: every required key missing, then (when root_ok: the top
+ * level was a mapping) derived values, rules across keys, flavors and
+ * providers; last, key by key, secrets are loaded, files that must be
+ * readable checked and URLs holding a password looked at.
+ */
+void config_validate(struct loader *l, bool root_ok);
 
 /* ---- config_secrets.c: secrets, and OpenSSL ---- */
 

@@ -343,8 +343,7 @@ static void parse_and_walk(struct loader *l, const char *text, size_t len)
 	struct fy_diag *diag = NULL;
 	struct fy_parser *fyp = NULL;
 	struct fy_document *doc = NULL, *doc2 = NULL;
-	struct fy_node *root;
-	bool root_ok = true;
+	bool root_ok;
 
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
@@ -375,21 +374,9 @@ static void parse_and_walk(struct loader *l, const char *text, size_t len)
 	}
 	if (doc2)
 		goto out;
-	root = doc ? fy_document_root(doc) : NULL;
-	l->root = config_node_pos(root, (struct pos){1, 1});
-	if (root && !config_value_usable(l, root, l->root, NULL)) {
-		root_ok = false;
-	} else if (root && fy_node_get_type(root) != FYNT_MAPPING) {
-		config_error(l, l->root, NULL, "the top level must be a mapping");
-		root_ok = false;
-	} else if (root) {
-		config_walk_mapping(l, root, CONFIG_SCOPE_ROOT, l->c, "");
-	}
-	if (l->nomem)
-		goto out;
-	config_validate_required(l, root_ok);
-	if (root_ok)
-		config_validate(l);
+	root_ok = config_walk(l, doc ? fy_document_root(doc) : NULL);
+	if (!l->nomem)
+		config_validate(l, root_ok);
 	goto out;
 nomem:
 	l->nomem = true;

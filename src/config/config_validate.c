@@ -25,7 +25,7 @@ static size_t list_count(const struct config *c, const struct config_field *lf)
 	return *(size_t *)config_at(c, lf->aux);
 }
 
-void config_validate_required(struct loader *l, bool root_ok)
+static void check_required(struct loader *l, bool root_ok)
 {
 	for (size_t i = 0; i < config_n_fields; i++) {
 		const struct config_field *f = &config_fields[i];
@@ -336,7 +336,7 @@ static void check_flavors(struct loader *l)
 	check_unused_providers(l);
 }
 
-void config_validate(struct loader *l)
+void config_validate(struct loader *l, bool root_ok)
 {
 	static const char *const auth[] = {"token_file", "token_env", "app"};
 	static const char *const wh[] = {"secret_file", "secret_env"};
@@ -345,6 +345,9 @@ void config_validate(struct loader *l)
 	struct seen *gs;
 	size_t n;
 
+	check_required(l, root_ok);
+	if (!root_ok)
+		return; /* the top level is not a mapping: nothing more to say */
 	/* derived values */
 	n = strlen(c->github.api_url);
 	while (n > 0 && c->github.api_url[n - 1] == '/')

@@ -163,7 +163,7 @@ static char *scalar_dup(struct loader *l, struct fy_node *n, bool *ret_bad)
 /* ---- the walk ---- */
 
 /* Common checks of a value node: no aliases, no tags. */
-bool config_value_usable(struct loader *l, struct fy_node *v, struct pos p, const char *path)
+static bool value_usable(struct loader *l, struct fy_node *v, struct pos p, const char *path)
 {
 	size_t tl = 0;
 
@@ -177,6 +177,9 @@ bool config_value_usable(struct loader *l, struct fy_node *v, struct pos p, cons
 	}
 	return true;
 }
+
+static void walk_mapping(struct loader *l, struct fy_node *map, enum config_scope scope, void *base,
+                         const char *prefix);
 
 /*
  * Every item is stored, a bad one too (as "" when it is not a string), so
@@ -203,7 +206,7 @@ static void parse_strv(struct loader *l, const struct config_field *f, void *bas
 		char *text = NULL;
 
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", disp, i++);
-		if (!config_value_usable(l, item, p, ipath)) {
+		if (!value_usable(l, item, p, ipath)) {
 			bad = true;
 		} else if (k == K_NULL || k == K_MAPPING || k == K_SEQUENCE) {
 			config_error(l, p, ipath, "expected a string, got %s", kind_name(k));
@@ -255,14 +258,14 @@ static void parse_list(struct loader *l, const struct config_field *f, void *bas
 		if (f->elem == CONFIG_SCOPE_FLAVOR)
 			((struct config_flavor *)elem)->line = p.line;
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", disp, i);
-		if (!config_value_usable(l, item, p, ipath))
+		if (!value_usable(l, item, p, ipath))
 			continue;
 		if (k != K_MAPPING) {
 			config_error(l, p, ipath, "expected a mapping, got %s", kind_name(k));
 			continue;
 		}
 		es->ok = true;
-		config_walk_mapping(l, item, f->elem, elem, "");
+		walk_mapping(l, item, f->elem, elem, "");
 	}
 }
 
@@ -296,7 +299,7 @@ static const char *entry_type(struct loader *l, const char *name, struct fy_node
 		return NULL;
 	}
 	snprintf(tdisp, sizeof(tdisp), "%s.type", disp);
-	if (!config_value_usable(l, tn, config_node_pos(tn, kp), tdisp))
+	if (!value_usable(l, tn, config_node_pos(tn, kp), tdisp))
 		return NULL;
 	if (node_kind(tn) != K_STRING) {
 		config_error(l, config_node_pos(tn, kp), tdisp, "expected one of: %s, got %s", all,
@@ -391,7 +394,7 @@ static void parse_map(struct loader *l, const struct config_field *f, void *base
 				break;
 			}
 		}
-		if (bad || !config_value_usable(l, val, kp, ipath)) {
+		if (bad || !value_usable(l, val, kp, ipath)) {
 			free(key);
 			continue;
 		}
@@ -414,7 +417,7 @@ static void parse_map(struct loader *l, const struct config_field *f, void *base
 		if (config_set_string(l, &pv->type, strdup(kind)) < 0)
 			return;
 		config_apply_defaults(l, f->elem, pv);
-		config_walk_mapping(l, val, f->elem, pv, "");
+		walk_mapping(l, val, f->elem, pv, "");
 	}
 }
 
@@ -435,7 +438,7 @@ static void parse_value(struct loader *l, const struct config_field *f, void *ba
 		s->ok = true;
 		if (f->flags & CONFIG_F_OPTIONAL)
 			*(bool *)config_at(base, f->aux) = true;
-		config_walk_mapping(l, v, f->scope, base, f->path);
+		walk_mapping(l, v, f->scope, base, f->path);
 		return;
 	case CONFIG_T_LIST:
 		if (k != K_SEQUENCE) {
@@ -567,7 +570,7 @@ static bool inline_secret(struct loader *l, enum config_scope scope, const char 
 	return true;
 }
 
-void config_walk_mapping(struct loader *l, struct fy_node *map, enum config_scope scope, void *base,
+static void walk_mapping(struct loader *l, struct fy_node *map, enum config_scope scope, void *base,
                          const char *prefix)
 {
 	struct fy_node_pair *pair;
@@ -638,8 +641,23 @@ void config_walk_mapping(struct loader *l, struct fy_node *map, enum config_scop
 		s = config_seen_add(l, f, base, kp, vp, v);
 		if (!s)
 			return;
-		if (!config_value_usable(l, v, vp, disp))
+		if (!value_usable(l, v, vp, disp))
 			continue;
 		parse_value(l, f, base, v, s, disp);
 	}
+}
+
+bool config_walk(struct loader *l, struct fy_node *root)
+{
+	l->root = config_node_pos(root, (struct pos){1, 1});
+	if (!root)
+		return true;
+	if (!value_usable(l, root, l->root, NULL))
+		return false;
+	if (fy_node_get_type(root) != FYNT_MAPPING) {
+		config_error(l, l->root, NULL, "the top level must be a mapping");
+		return false;
+	}
+	walk_mapping(l, root, CONFIG_SCOPE_ROOT, l->c, "");
+	return true;
 }
