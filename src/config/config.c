@@ -128,17 +128,12 @@ int config_provider_implied(const char *type, struct config_provider **ret)
 	pv = calloc(1, sizeof(*pv));
 	if (!pv)
 		return -ENOMEM;
-	pv->implied = true;
-	if (config_set_string(&l, &pv->name, strdup(type)) == 0 &&
-	    config_set_string(&l, &pv->type, strdup(type)) == 0)
-		config_apply_defaults(&l, CONFIG_SCOPE_PROVIDER, pv);
+	config_provider_imply(&l, pv, type);
 	if (l.nomem)
 		r = -ENOMEM;
 	else if (l.n_errs)
 		r = -EINVAL; /* a bad built-in default: every test would see it */
-	for (size_t i = 0; i < l.n_errs; i++)
-		free(l.errs[i].msg);
-	free(l.errs);
+	config_loader_release(&l);
 	if (r < 0) {
 		config_provider_free(pv);
 		return r;

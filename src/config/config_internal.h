@@ -84,6 +84,8 @@ const struct config_field *config_field_list_of(enum config_scope scope);
 bool config_field_applies(const struct config_field *f, const char *kind);
 /* The kind of an item of scope at base (a provider's type), NULL when the scope has none. */
 const char *config_scope_kind(enum config_scope scope, const void *base);
+/* The `type` key of a provider entry: settled before the entry's other keys, by its name. */
+bool config_field_is_provider_type(const struct config_field *f);
 size_t config_provider_type_count(void);
 /* The index of s in a NULL-ended list of names; -1 when it is not there. */
 int config_name_index(const char *const *names, const char *s);
@@ -160,6 +162,12 @@ struct loader {
  */
 int config_load_text(const char *name, const char *text, size_t len, mode_t file_mode,
                      struct config **ret, struct config_errors *errs);
+/*
+ * Free what l still holds: errors and warnings not handed over, the seen
+ * keys, basedir; all of it is reset but l->name, l->root and l->c (which
+ * is the caller's).
+ */
+void config_loader_release(struct loader *l);
 /* An error "FILE:LINE:COLUMN: path: message" at p (path NULL or "": no path). */
 void config_error(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
@@ -195,6 +203,12 @@ int config_set_from_text(struct loader *l, const struct config_field *f, void *b
                          const char *text, char *msg, size_t cap);
 /* Every default of scope (and of base's kind) into base. */
 void config_apply_defaults(struct loader *l, enum config_scope scope, void *base);
+/*
+ * pv (zeroed) as the provider a flavor naming type implies: named after the
+ * type, of that type, every default of it. Failures are the loader's
+ * (l->nomem, or an error for a bad built-in default).
+ */
+void config_provider_imply(struct loader *l, struct config_provider *pv, const char *type);
 
 /* ---- config_walk.c: the YAML walk ---- */
 

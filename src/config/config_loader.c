@@ -423,9 +423,21 @@ out:
 		*ret = l.c;
 	else
 		config_free(l.c);
-	for (size_t i = 0; i < l.n_seen; i++)
-		free(l.seen[i]);
-	free(l.seen);
-	free(l.basedir);
+	config_loader_release(&l);
 	return r;
+}
+
+void config_loader_release(struct loader *l)
+{
+	for (size_t i = 0; l->errs && i < l->n_errs; i++)
+		free(l->errs[i].msg);
+	free(l->errs);
+	for (size_t i = 0; l->warns && i < l->n_warns; i++)
+		free(l->warns[i].msg);
+	free(l->warns);
+	for (size_t i = 0; i < l->n_seen; i++)
+		free(l->seen[i]);
+	free(l->seen);
+	free(l->basedir);
+	*l = (struct loader){.name = l->name, .c = l->c, .root = l->root};
 }

@@ -268,6 +268,11 @@ const char *config_scope_kind(enum config_scope scope, const void *base)
 	return ((const struct config_provider *)base)->type;
 }
 
+bool config_field_is_provider_type(const struct config_field *f)
+{
+	return f->scope == CONFIG_SCOPE_PROVIDER && f->off == PV(type);
+}
+
 size_t config_provider_type_count(void)
 {
 	size_t n = 0;

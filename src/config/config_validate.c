@@ -230,12 +230,8 @@ static struct config_provider *imply_provider(struct loader *l, const char *type
 		}
 	}
 	pv = &c->providers[c->n_providers++];
-	if (config_set_string(l, &pv->name, strdup(type)) < 0 ||
-	    config_set_string(l, &pv->type, strdup(type)) < 0)
-		return NULL;
-	pv->implied = true;
-	config_apply_defaults(l, CONFIG_SCOPE_PROVIDER, pv);
-	return pv;
+	config_provider_imply(l, pv, type);
+	return l->nomem ? NULL : pv;
 }
 
 /* Every flavor's provider exists (or is implied), and has what it needs. */

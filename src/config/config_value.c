@@ -176,8 +176,7 @@ void config_apply_defaults(struct loader *l, enum config_scope scope, void *base
 		if (f->scope != scope || f->type == CONFIG_T_SECTION || f->type == CONFIG_T_LIST ||
 		    f->type == CONFIG_T_MAP || !config_field_applies(f, kind))
 			continue;
-		if (f->off == offsetof(struct config_provider, type) &&
-		    scope == CONFIG_SCOPE_PROVIDER)
+		if (config_field_is_provider_type(f))
 			continue; /* set from the entry before its defaults */
 		if (!f->def && f->type == CONFIG_T_STRV)
 			continue;
@@ -192,4 +191,12 @@ void config_apply_defaults(struct loader *l, enum config_scope scope, void *base
 			config_error(l, (struct pos){1, 1}, f->path, "bad built-in default: %s",
 			             msg);
 	}
+}
+
+void config_provider_imply(struct loader *l, struct config_provider *pv, const char *type)
+{
+	pv->implied = true;
+	if (config_set_string(l, &pv->name, strdup(type)) == 0 &&
+	    config_set_string(l, &pv->type, strdup(type)) == 0)
+		config_apply_defaults(l, CONFIG_SCOPE_PROVIDER, pv);
 }

@@ -527,9 +527,8 @@ static bool legacy_instance_type(struct loader *l, const struct config_field *f,
 	bool bad = false, legacy;
 	char *text;
 
-	if (f->scope != CONFIG_SCOPE_PROVIDER || f->off != offsetof(struct config_provider, type) ||
-	    !v || fy_node_get_type(v) != FYNT_SCALAR || strcmp(pv->name, "lxd") != 0 || !pv->type ||
-	    strcmp(pv->type, "lxd") != 0)
+	if (!config_field_is_provider_type(f) || !v || fy_node_get_type(v) != FYNT_SCALAR ||
+	    strcmp(pv->name, "lxd") != 0 || !pv->type || strcmp(pv->type, "lxd") != 0)
 		return false;
 	text = scalar_dup(l, v, &bad);
 	legacy = text && config_name_index(config_lxd_type_names, text) >= 0;
@@ -611,8 +610,7 @@ static void walk_mapping(struct loader *l, struct fy_node *map, enum config_scop
 			        "read as instance_type (the LXD instance type); type now names the "
 			        "provider type: write type: lxd and instance_type");
 			f = config_field_find_kind(scope, "instance_type", kind);
-		} else if (f && f->scope == CONFIG_SCOPE_PROVIDER &&
-		           f->off == offsetof(struct config_provider, type)) {
+		} else if (f && config_field_is_provider_type(f)) {
 			/* settled (and any problem reported) by entry_type */
 			if (!config_seen_find(l, f, base))
 				config_seen_add(l, f, base, kp, kp, v);
