@@ -130,34 +130,30 @@ bool config_check_env_name_opt(const char *s, char *msg, size_t cap)
 	return false;
 }
 
-bool config_check_manager_name(const char *s, char *msg, size_t cap)
+/* A name of runnerd's own (manager, flavor, provider): [a-z0-9-], 1-max characters. */
+static bool name_ok(const char *s, size_t max, char *msg, size_t cap)
 {
-	if (name_is_valid(s, MANAGER_NAME_MAX))
+	if (name_is_valid(s, max))
 		return true;
 	snprintf(msg, cap,
-	         "must be 1-%d characters of a-z, 0-9 and '-', not starting or ending with '-'",
-	         MANAGER_NAME_MAX);
+	         "must be 1-%zu characters of a-z, 0-9 and '-', not starting or ending with '-'",
+	         max);
 	return false;
+}
+
+bool config_check_manager_name(const char *s, char *msg, size_t cap)
+{
+	return name_ok(s, MANAGER_NAME_MAX, msg, cap);
 }
 
 bool config_check_flavor_name(const char *s, char *msg, size_t cap)
 {
-	if (name_is_valid(s, 63))
-		return true;
-	snprintf(msg, cap,
-	         "must be 1-63 characters of a-z, 0-9 and '-', not starting or ending "
-	         "with '-'");
-	return false;
+	return name_ok(s, 63, msg, cap);
 }
 
 bool config_check_provider_name(const char *s, char *msg, size_t cap)
 {
-	if (name_is_valid(s, PROVIDER_NAME_MAX - 1))
-		return true;
-	snprintf(msg, cap,
-	         "must be 1-%d characters of a-z, 0-9 and '-', not starting or ending with '-'",
-	         PROVIDER_NAME_MAX - 1);
-	return false;
+	return name_ok(s, PROVIDER_NAME_MAX - 1, msg, cap);
 }
 
 bool config_check_user(const char *s, char *msg, size_t cap)
