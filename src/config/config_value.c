@@ -75,6 +75,36 @@ static int set_int_ranged(const struct config_field *f, void *base, int r, int64
 	return 0;
 }
 
+/* A duration or a size: parse's -EINVAL says what was expected, in the unit's words. */
+static int set_unit(const struct config_field *f, void *base, const char *text,
+                    int (*parse)(const char *s, int64_t *ret), const char *what,
+                    const char *expected, char *msg, size_t cap)
+{
+	char b[CONFIG_SHOWN_MAX + 8];
+	int64_t v = 0;
+	int r = parse(text, &v);
+
+	if (r == -EINVAL) {
+		snprintf(msg, cap, "invalid %s '%s'; expected a number and a unit%s", what,
+		         config_shown(text, b, sizeof(b)), expected);
+		return r;
+	}
+	return set_int_ranged(f, base, r, v, text, what, msg, cap);
+}
+
+/* The index of text in f->names; -1 and a message listing them when it is none of them. */
+static int name_of(const struct config_field *f, const char *text, char *msg, size_t cap)
+{
+	char all[128], b[CONFIG_SHOWN_MAX + 8];
+	int i = config_name_index(f->names, text);
+
+	if (i < 0) {
+		config_names_list(f->names, all, sizeof(all));
+		snprintf(msg, cap, "'%s' is not one of: %s", config_shown(text, b, sizeof(b)), all);
+	}
+	return i;
+}
+
 /*
  * Parse text as the value of f and store it in base. Used for the file's
  * values (after the node's YAML type was checked) and for the defaults, so a
@@ -83,7 +113,6 @@ static int set_int_ranged(const struct config_field *f, void *base, int r, int64
 int config_set_from_text(struct loader *l, const struct config_field *f, void *base,
                          const char *text, char *msg, size_t cap)
 {
-	char b[CONFIG_SHOWN_MAX + 8];
 	int64_t v = 0;
 	int r, i;
 
@@ -94,13 +123,8 @@ int config_set_from_text(struct loader *l, const struct config_field *f, void *b
 			snprintf(msg, cap, "must not be empty");
 			return -EINVAL;
 		}
-		if (f->names && config_name_index(f->names, text) < 0) {
-			char all[128];
-			config_names_list(f->names, all, sizeof(all));
-			snprintf(msg, cap, "'%s' is not one of: %s",
-			         config_shown(text, b, sizeof(b)), all);
+		if (f->names && name_of(f, text, msg, cap) < 0)
 			return -EINVAL;
-		}
 		if (f->check && !f->check(text, msg, cap))
 			return -EINVAL;
 		return config_set_string(l, (char **)config_at(base, f->off),
@@ -110,25 +134,11 @@ int config_set_from_text(struct loader *l, const struct config_field *f, void *b
 		r = parse_int64(text, INT64_MIN, INT64_MAX, &v);
 		return set_int_ranged(f, base, r, v, text, "integer", msg, cap);
 	case CONFIG_T_DURATION:
-		r = parse_duration(text, &v);
-		if (r == -EINVAL) {
-			snprintf(msg, cap,
-			         "invalid duration '%s'; expected a number and a unit: "
-			         "30s, 5m, 6h, 7d",
-			         config_shown(text, b, sizeof(b)));
-			return r;
-		}
-		return set_int_ranged(f, base, r, v, text, "duration", msg, cap);
+		return set_unit(f, base, text, parse_duration, "duration", ": 30s, 5m, 6h, 7d", msg,
+		                cap);
 	case CONFIG_T_SIZE:
-		r = parse_size(text, &v);
-		if (r == -EINVAL) {
-			snprintf(msg, cap,
-			         "invalid size '%s'; expected a number and a unit such as "
-			         "512MiB or 7GiB",
-			         config_shown(text, b, sizeof(b)));
-			return r;
-		}
-		return set_int_ranged(f, base, r, v, text, "size", msg, cap);
+		return set_unit(f, base, text, parse_size, "size", " such as 512MiB or 7GiB", msg,
+		                cap);
 	case CONFIG_T_BOOL:
 		if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0) {
 			snprintf(msg, cap, "expected true or false");
@@ -137,14 +147,9 @@ int config_set_from_text(struct loader *l, const struct config_field *f, void *b
 		*(bool *)config_at(base, f->off) = strcmp(text, "true") == 0;
 		return 0;
 	case CONFIG_T_ENUM:
-		i = config_name_index(f->names, text);
-		if (i < 0) {
-			char all[128];
-			config_names_list(f->names, all, sizeof(all));
-			snprintf(msg, cap, "'%s' is not one of: %s",
-			         config_shown(text, b, sizeof(b)), all);
+		i = name_of(f, text, msg, cap);
+		if (i < 0)
 			return -EINVAL;
-		}
 		*(int *)config_at(base, f->off) = i;
 		return 0;
 	case CONFIG_T_STRV: {
