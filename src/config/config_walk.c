@@ -421,6 +421,28 @@ static void parse_map(struct loader *l, const struct config_field *f, void *base
 	}
 }
 
+#define KB(k) (1u << (k))
+
+/* The YAML a value of each type may be, and what a message says instead. */
+static const struct {
+	unsigned kinds;       /* KB(K_...) */
+	const char *expected; /* NULL: one of the field's names */
+} accepted[] = {
+        [CONFIG_T_SECTION] = {KB(K_MAPPING), "a mapping"},
+        [CONFIG_T_LIST] = {KB(K_SEQUENCE), "a sequence of mappings"},
+        [CONFIG_T_MAP] = {KB(K_MAPPING), "a mapping of names to mappings"},
+        [CONFIG_T_STRV] = {KB(K_SEQUENCE), "a sequence of strings"},
+        /* lenient: any scalar is its text, so `image: 2204` is the string "2204" */
+        [CONFIG_T_STR] = {~(KB(K_NULL) | KB(K_MAPPING) | KB(K_SEQUENCE)), "a string"},
+        [CONFIG_T_PATH] = {~(KB(K_NULL) | KB(K_MAPPING) | KB(K_SEQUENCE)), "a string"},
+        [CONFIG_T_INT] = {KB(K_INT), "an integer"},
+        [CONFIG_T_BOOL] = {KB(K_BOOL), "true or false"},
+        [CONFIG_T_DURATION] = {KB(K_STRING) | KB(K_INT), "a duration such as 30s, 5m, 6h or 7d"},
+        [CONFIG_T_SIZE] = {KB(K_STRING) | KB(K_INT), "a size such as 512MiB or 7GiB"},
+        [CONFIG_T_ENUM] = {KB(K_STRING), NULL},
+};
+_Static_assert(ARRAY_SIZE(accepted) == CONFIG_T_STRV + 1, "a config type without its YAML");
+
 static void parse_value(struct loader *l, const struct config_field *f, void *base,
                         struct fy_node *v, struct seen *s, const char *disp)
 {
@@ -429,82 +451,35 @@ static void parse_value(struct loader *l, const struct config_field *f, void *ba
 	char *text;
 	bool bad;
 
+	if (!(accepted[f->type].kinds & KB(k))) {
+		const char *expected = accepted[f->type].expected;
+		char all[128], one_of[160];
+
+		if (!expected) {
+			config_names_list(f->names, all, sizeof(all));
+			snprintf(one_of, sizeof(one_of), "one of: %s", all);
+			expected = one_of;
+		}
+		config_error(l, s->val, disp, "expected %s, got %s", expected, kind_name(k));
+		return;
+	}
 	switch (f->type) {
 	case CONFIG_T_SECTION:
-		if (k != K_MAPPING) {
-			config_error(l, s->val, disp, "expected a mapping, got %s", kind_name(k));
-			return;
-		}
 		s->ok = true;
 		if (f->flags & CONFIG_F_OPTIONAL)
 			*(bool *)config_at(base, f->aux) = true;
 		walk_mapping(l, v, f->scope, base, f->path);
 		return;
 	case CONFIG_T_LIST:
-		if (k != K_SEQUENCE) {
-			config_error(l, s->val, disp, "expected a sequence of mappings, got %s",
-			             kind_name(k));
-			return;
-		}
 		parse_list(l, f, base, v, s, disp);
 		return;
 	case CONFIG_T_MAP:
-		if (k != K_MAPPING) {
-			config_error(l, s->val, disp,
-			             "expected a mapping of names to mappings, got %s",
-			             kind_name(k));
-			return;
-		}
 		parse_map(l, f, base, v, s, disp);
 		return;
 	case CONFIG_T_STRV:
-		if (k != K_SEQUENCE) {
-			config_error(l, s->val, disp, "expected a sequence of strings, got %s",
-			             kind_name(k));
-			return;
-		}
 		parse_strv(l, f, base, v, s, disp);
 		return;
-	case CONFIG_T_STR:
-	case CONFIG_T_PATH:
-		/* Lenient: any scalar is its text, so `image: 2204` is the string "2204". */
-		if (k == K_NULL || k == K_MAPPING || k == K_SEQUENCE) {
-			config_error(l, s->val, disp, "expected a string, got %s", kind_name(k));
-			return;
-		}
-		break;
-	case CONFIG_T_INT:
-		if (k != K_INT) {
-			config_error(l, s->val, disp, "expected an integer, got %s", kind_name(k));
-			return;
-		}
-		break;
-	case CONFIG_T_BOOL:
-		if (k != K_BOOL) {
-			config_error(l, s->val, disp, "expected true or false, got %s",
-			             kind_name(k));
-			return;
-		}
-		break;
-	case CONFIG_T_DURATION:
-	case CONFIG_T_SIZE:
-		if (k != K_STRING && k != K_INT) {
-			config_error(l, s->val, disp, "expected a %s, got %s",
-			             f->type == CONFIG_T_DURATION
-			                     ? "duration such as 30s, 5m, 6h or 7d"
-			                     : "size such as 512MiB or 7GiB",
-			             kind_name(k));
-			return;
-		}
-		break;
-	case CONFIG_T_ENUM:
-		if (k != K_STRING) {
-			char all[128];
-			config_names_list(f->names, all, sizeof(all));
-			config_error(l, s->val, disp, "expected one of: %s, got %s", all,
-			             kind_name(k));
-			return;
-		}
+	default:
 		break;
 	}
 	text = scalar_dup(l, v, &bad);
