@@ -224,6 +224,26 @@ static void parse_strv(struct loader *l, const struct config_field *f, void *bas
 	s->ok = true;
 }
 
+/*
+ * The array for the n items of a list or map field, and room more, zeroed;
+ * NULL when n is over the field's bound (reported: what the items are
+ * called) or there is no memory.
+ */
+static char *items_new(struct loader *l, const struct config_field *f, size_t n, size_t room,
+                       const char *what, const struct seen *s, const char *disp)
+{
+	char *arr;
+
+	if (n > (size_t)f->max) {
+		config_error(l, s->val, disp, "at most %" PRId64 " %s are allowed", f->max, what);
+		return NULL;
+	}
+	arr = calloc(n + room ? n + room : 1, f->elem_size);
+	if (!arr)
+		l->nomem = true;
+	return arr;
+}
+
 static void parse_list(struct loader *l, const struct config_field *f, void *base,
                        struct fy_node *v, struct seen *s, const char *disp)
 {
@@ -232,15 +252,9 @@ static void parse_list(struct loader *l, const struct config_field *f, void *bas
 	void *it = NULL;
 	char *arr;
 
-	if (n > (size_t)f->max) {
-		config_error(l, s->val, disp, "at most %" PRId64 " items are allowed", f->max);
+	arr = items_new(l, f, n, 0, "items", s, disp);
+	if (!arr)
 		return;
-	}
-	arr = calloc(n ? n : 1, f->elem_size);
-	if (!arr) {
-		l->nomem = true;
-		return;
-	}
 	*(void **)config_at(base, f->off) = arr;
 	*(size_t *)config_at(base, f->aux) = n;
 	for (i = 0; i < n; i++)
@@ -350,15 +364,9 @@ static void parse_map(struct loader *l, const struct config_field *f, void *base
 	void *it = NULL;
 	char *arr;
 
-	if (n > (size_t)f->max) {
-		config_error(l, s->val, disp, "at most %" PRId64 " entries are allowed", f->max);
+	arr = items_new(l, f, n, config_provider_type_count(), "entries", s, disp);
+	if (!arr)
 		return;
-	}
-	arr = calloc(n + config_provider_type_count(), f->elem_size);
-	if (!arr) {
-		l->nomem = true;
-		return;
-	}
 	*(void **)config_at(base, f->off) = arr;
 	s->ok = true;
 	while ((pair = fy_node_mapping_iterate(v, &it)) && !l->nomem) {
