@@ -179,39 +179,31 @@ static int print_value(struct buf *out, const struct config_field *f, const void
 	}
 }
 
-static int print_list(struct buf *out, const struct config_field *f, const void *base, int indent)
+/*
+ * The items of a list (each a "- " item) or of a map of named entries (each
+ * its name, then its fields, those of its kind, indented under it).
+ */
+static int print_items(struct buf *out, const struct config_field *f, const void *base, int indent)
 {
 	const char *arr = *(char *const *)config_at(base, f->off);
 	size_t n = *(const size_t *)config_at(base, f->aux);
+	bool map = f->type == CONFIG_T_MAP;
 	int r;
 
 	if (n == 0)
-		return buf_puts(out, " []\n");
-	r = buf_puts(out, "\n");
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = print_scope(out, f->elem, arr + i * f->elem_size, "", indent + 4, true);
-	return r;
-}
-
-/* A map of named entries: each name, then its fields (those of its kind), indented under it. */
-static int print_map(struct buf *out, const struct config_field *f, const void *base, int indent)
-{
-	const char *arr = *(char *const *)config_at(base, f->off);
-	size_t n = *(const size_t *)config_at(base, f->aux);
-	int r;
-
-	if (n == 0)
-		return buf_puts(out, " {}\n");
+		return buf_puts(out, map ? " {}\n" : " []\n");
 	r = buf_puts(out, "\n");
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const void *item = arr + i * f->elem_size;
-		r = buf_printf(out, "%*s", indent + 2, "");
+		if (map) {
+			r = buf_printf(out, "%*s", indent + 2, "");
+			if (r == 0)
+				r = put_string(out, *(char *const *)item, false);
+			if (r == 0)
+				r = buf_puts(out, ":\n");
+		}
 		if (r == 0)
-			r = put_string(out, *(char *const *)item, false);
-		if (r == 0)
-			r = buf_puts(out, ":\n");
-		if (r == 0)
-			r = print_scope(out, f->elem, item, "", indent + 4, false);
+			r = print_scope(out, f->elem, item, "", indent + 4, !map);
 	}
 	return r;
 }
@@ -245,10 +237,8 @@ static int print_scope(struct buf *out, enum config_scope scope, const void *bas
 			r = buf_puts(out, "\n");
 			if (r == 0)
 				r = print_scope(out, scope, base, f->path, indent + 2, false);
-		} else if (f->type == CONFIG_T_LIST) {
-			r = print_list(out, f, base, indent);
-		} else if (f->type == CONFIG_T_MAP) {
-			r = print_map(out, f, base, indent);
+		} else if (f->type == CONFIG_T_LIST || f->type == CONFIG_T_MAP) {
+			r = print_items(out, f, base, indent);
 		} else {
 			r = buf_puts(out, " ");
 			if (r == 0)
