@@ -35,14 +35,19 @@ static void *grow(struct loader *l, void *v, size_t *cap, size_t n, size_t size)
 	return nv;
 }
 
-/* "FILE:LINE:COLUMN: [tag]path: msg" added to *v. */
+/* "FILE:LINE:COLUMN: [tag]path: message" added to *v. */
 static void msg_add(struct loader *l, struct cerr **v, size_t *n, size_t *cap, struct pos p,
-                    const char *tag, const char *path, const char *msg)
+                    const char *tag, const char *path, const char *fmt, va_list ap)
+        __attribute__((format(printf, 8, 0)));
+
+static void msg_add(struct loader *l, struct cerr **v, size_t *n, size_t *cap, struct pos p,
+                    const char *tag, const char *path, const char *fmt, va_list ap)
 {
-	char *line = NULL;
+	char *line = NULL, msg[512];
 	struct cerr *nv;
 	int len;
 
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (path && *path)
 		len = asprintf(&line, "%s:%d:%d: %s%s: %s", l->name, p.line, p.col, tag, path, msg);
 	else
@@ -61,7 +66,6 @@ static void msg_add(struct loader *l, struct cerr **v, size_t *n, size_t *cap, s
 
 void config_error(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	if (l->n_errs >= ERRORS_MAX) {
@@ -69,23 +73,20 @@ void config_error(struct loader *l, struct pos p, const char *path, const char *
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg_add(l, &l->errs, &l->n_errs, &l->cap_errs, p, "", path, fmt, ap);
 	va_end(ap);
-	msg_add(l, &l->errs, &l->n_errs, &l->cap_errs, p, "", path, msg);
 }
 
 /* A warning: the config loads, and whoever loaded it shows this once. */
 void config_warn(struct loader *l, struct pos p, const char *path, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	if (l->n_warns >= ERRORS_MAX)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg_add(l, &l->warns, &l->n_warns, &l->cap_warns, p, "warning: ", path, fmt, ap);
 	va_end(ap);
-	msg_add(l, &l->warns, &l->n_warns, &l->cap_warns, p, "warning: ", path, msg);
 }
 
 static int cerr_cmp(const void *a, const void *b)
