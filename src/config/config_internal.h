@@ -62,18 +62,17 @@ struct config_field {
 	const char *kind;
 };
 
-extern const struct config_field config_fields[];
-extern const size_t config_n_fields;
-
 /* ---- config_table.c: the table and its lookups ---- */
 
+extern const struct config_field config_fields[];
+extern const size_t config_n_fields;
 /* The provider types whose instances start from an image the flavor names. */
 extern const char *const config_image_types[];
 /* The LXD instance types, in enum lxd_type order. */
 extern const char *const config_lxd_type_names[];
 
 const struct config_field *config_field_find(enum config_scope scope, const char *path);
-/* The key path of scope for items of this kind (NULL: none). */
+/* The key path of scope as items of this kind have it (NULL: they have none). */
 const struct config_field *config_field_find_kind(enum config_scope scope, const char *path,
                                                   const char *kind);
 /* The section a field sits in (NULL at the top of its scope). */

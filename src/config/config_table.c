@@ -15,7 +15,7 @@ _Static_assert(sizeof(enum arch) == sizeof(int), "enum arch is not int-sized");
 _Static_assert(sizeof(enum queue_kind) == sizeof(int), "enum queue_kind is not int-sized");
 _Static_assert(sizeof(enum lxd_type) == sizeof(int), "enum lxd_type is not int-sized");
 _Static_assert(sizeof(enum lxd_bootstrap) == sizeof(int), "enum lxd_bootstrap is not int-sized");
-/* A map item's key is the first member of its struct (free_scope, config_scope_prefix). */
+/* A map item's key is its struct's first member (free_scope, config_scope_prefix). */
 _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name is not first");
 
 #define DURATION_MAX   (365LL * 86400)
