@@ -112,11 +112,6 @@ const char *config_redact_url(const char *url, char *buf, size_t cap)
 	return buf;
 }
 
-static const void *at(const void *base, size_t off)
-{
-	return (const char *)base + off;
-}
-
 /* The parent of "a.b.c" is "a.b"; of "a" it is "". */
 static bool is_child_of(const struct config_field *f, const char *prefix)
 {
@@ -143,7 +138,7 @@ static int print_value(struct buf *out, const struct config_field *f, const void
 	switch (f->type) {
 	case CONFIG_T_STR:
 	case CONFIG_T_PATH: {
-		const char *s = *(char *const *)at(base, f->off);
+		const char *s = *(char *const *)config_at(base, f->off);
 		size_t cap = strlen(s) + sizeof(CONFIG_REDACTED);
 		char *red;
 
@@ -157,19 +152,19 @@ static int print_value(struct buf *out, const struct config_field *f, const void
 		return r;
 	}
 	case CONFIG_T_INT:
-		return buf_printf(out, "%" PRId64, *(const int64_t *)at(base, f->off));
+		return buf_printf(out, "%" PRId64, *(const int64_t *)config_at(base, f->off));
 	case CONFIG_T_BOOL:
-		return buf_puts(out, *(const bool *)at(base, f->off) ? "true" : "false");
+		return buf_puts(out, *(const bool *)config_at(base, f->off) ? "true" : "false");
 	case CONFIG_T_DURATION:
-		format_duration(*(const int64_t *)at(base, f->off), tmp, sizeof(tmp));
+		format_duration(*(const int64_t *)config_at(base, f->off), tmp, sizeof(tmp));
 		return buf_puts(out, tmp);
 	case CONFIG_T_SIZE:
-		format_size(*(const int64_t *)at(base, f->off), tmp, sizeof(tmp));
+		format_size(*(const int64_t *)config_at(base, f->off), tmp, sizeof(tmp));
 		return buf_puts(out, tmp);
 	case CONFIG_T_ENUM:
-		return buf_puts(out, f->names[*(const int *)at(base, f->off)]);
+		return buf_puts(out, f->names[*(const int *)config_at(base, f->off)]);
 	case CONFIG_T_STRV: {
-		const struct strv *sv = at(base, f->off);
+		const struct strv *sv = config_at(base, f->off);
 		r = buf_puts(out, "[");
 		for (size_t i = 0; i < sv->n && r == 0; i++) {
 			if (i > 0)
@@ -184,39 +179,31 @@ static int print_value(struct buf *out, const struct config_field *f, const void
 	}
 }
 
-static int print_list(struct buf *out, const struct config_field *f, const void *base, int indent)
+/*
+ * The items of a list (each a "- " item) or of a map of named entries (each
+ * its name, then its fields, those of its kind, indented under it).
+ */
+static int print_items(struct buf *out, const struct config_field *f, const void *base, int indent)
 {
-	const char *arr = *(char *const *)at(base, f->off);
-	size_t n = *(const size_t *)at(base, f->aux);
+	const char *arr = *(char *const *)config_at(base, f->off);
+	size_t n = *(const size_t *)config_at(base, f->aux);
+	bool map = f->type == CONFIG_T_MAP;
 	int r;
 
 	if (n == 0)
-		return buf_puts(out, " []\n");
-	r = buf_puts(out, "\n");
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = print_scope(out, f->elem, arr + i * f->elem_size, "", indent + 4, true);
-	return r;
-}
-
-/* A map of named entries: each name, then its fields (those of its kind), indented under it. */
-static int print_map(struct buf *out, const struct config_field *f, const void *base, int indent)
-{
-	const char *arr = *(char *const *)at(base, f->off);
-	size_t n = *(const size_t *)at(base, f->aux);
-	int r;
-
-	if (n == 0)
-		return buf_puts(out, " {}\n");
+		return buf_puts(out, map ? " {}\n" : " []\n");
 	r = buf_puts(out, "\n");
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const void *item = arr + i * f->elem_size;
-		r = buf_printf(out, "%*s", indent + 2, "");
+		if (map) {
+			r = buf_printf(out, "%*s", indent + 2, "");
+			if (r == 0)
+				r = put_string(out, *(char *const *)item, false);
+			if (r == 0)
+				r = buf_puts(out, ":\n");
+		}
 		if (r == 0)
-			r = put_string(out, *(char *const *)item, false);
-		if (r == 0)
-			r = buf_puts(out, ":\n");
-		if (r == 0)
-			r = print_scope(out, f->elem, item, "", indent + 4, false);
+			r = print_scope(out, f->elem, item, "", indent + 4, !map);
 	}
 	return r;
 }
@@ -237,7 +224,7 @@ static int print_scope(struct buf *out, enum config_scope scope, const void *bas
 		if (f->scope != scope || !is_child_of(f, prefix) || !config_field_applies(f, kind))
 			continue;
 		if (f->type == CONFIG_T_SECTION && (f->flags & CONFIG_F_OPTIONAL) &&
-		    !*(const bool *)at(base, f->aux))
+		    !*(const bool *)config_at(base, f->aux))
 			continue;
 		if (first_dash)
 			r = buf_printf(out, "%*s- %s:", indent - 2, "", last_key(f));
@@ -250,10 +237,8 @@ static int print_scope(struct buf *out, enum config_scope scope, const void *bas
 			r = buf_puts(out, "\n");
 			if (r == 0)
 				r = print_scope(out, scope, base, f->path, indent + 2, false);
-		} else if (f->type == CONFIG_T_LIST) {
-			r = print_list(out, f, base, indent);
-		} else if (f->type == CONFIG_T_MAP) {
-			r = print_map(out, f, base, indent);
+		} else if (f->type == CONFIG_T_LIST || f->type == CONFIG_T_MAP) {
+			r = print_items(out, f, base, indent);
 		} else {
 			r = buf_puts(out, " ");
 			if (r == 0)

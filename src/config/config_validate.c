@@ -1,0 +1,395 @@
+/*
+ * Checks of the file as a whole, once it has been walked: required keys,
+ * keys of which only one may be given, the flavors (unique names, min_idle
+ * within max, labels, the provider each names, an implied provider for a
+ * type no entry has), providers no flavor uses, the queue, webhook and
+ * repo-policy rules, files that must be readable, URLs holding a password;
+ * and the secrets are loaded from here. It reports a problem only where the
+ * walk found the values involved usable, so nothing is reported twice, and
+ * it never reads a secret itself (config_secrets.c does).
+ */
+#include "util/common.h"
+#include "config/config.h"
+#include "config/config_internal.h"
+
+#include <libfyaml.h>
+
+/* The items of a list field: base of item i. */
+static void *list_item(const struct config *c, const struct config_field *lf, size_t i)
+{
+	return (char *)*(void **)config_at(c, lf->off) + i * lf->elem_size;
+}
+
+static size_t list_count(const struct config *c, const struct config_field *lf)
+{
+	return *(size_t *)config_at(c, lf->aux);
+}
+
+static void check_required(struct loader *l, bool root_ok)
+{
+	for (size_t i = 0; i < config_n_fields; i++) {
+		const struct config_field *f = &config_fields[i];
+		const struct config_field *lf = config_field_list_of(f->scope);
+		size_t n = f->scope == CONFIG_SCOPE_ROOT ? 1 : list_count(l->c, lf);
+
+		if (!(f->flags & CONFIG_F_REQUIRED))
+			continue;
+		for (size_t j = 0; j < n; j++) {
+			const void *base = f->scope == CONFIG_SCOPE_ROOT ? (void *)l->c
+			                                                 : list_item(l->c, lf, j);
+			const struct config_field *parent = config_field_parent(f);
+
+			if (!config_field_applies(f, config_scope_kind(f->scope, base)))
+				continue;
+			struct seen *ps;
+			struct pos p;
+			char disp[512];
+
+			if (config_seen_find(l, f, base))
+				continue;
+			if (parent) {
+				ps = config_seen_find(l, parent, base);
+				if (!ps || !ps->ok)
+					continue; /* the parent's own problem is reported */
+				p = ps->key;
+			} else if (f->scope == CONFIG_SCOPE_ROOT) {
+				if (!root_ok)
+					continue;
+				p = l->root;
+			} else {
+				ps = config_seen_find(l, lf, base);
+				if (!ps || !ps->ok)
+					continue;
+				p = ps->val;
+			}
+			config_field_display(l, f, base, disp, sizeof(disp));
+			config_error(l, p, disp, "missing required key");
+		}
+	}
+}
+
+static const struct config_field *root_field(const char *path)
+{
+	const struct config_field *f = config_field_find(CONFIG_SCOPE_ROOT, path);
+	if (!f)
+		abort(); /* a typo in this file, caught by every test */
+	return f;
+}
+
+/* Given = a non-empty string, or an optional section that is present. */
+static bool given(const struct loader *l, const struct config_field *f)
+{
+	if (f->type == CONFIG_T_SECTION)
+		return *(bool *)config_at(l->c, f->aux);
+	return **(char **)config_at(l->c, f->off) != '\0';
+}
+
+static bool pos_before(struct pos a, struct pos b)
+{
+	return a.line < b.line || (a.line == b.line && a.col < b.col);
+}
+
+/* At most one (exactly one when required) of keys under section may be given. */
+static void one_of(struct loader *l, const char *section, const char *const *keys, size_t n,
+                   bool required, const char *why)
+{
+	const struct config_field *first = NULL;
+	struct pos first_pos = {0, 0};
+	char all[256], path[128];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(all + len, sizeof(all) - len, "%s%s",
+		                        i == 0 ? "" : (i + 1 == n ? " or " : ", "), keys[i]);
+	/* the first given, in file order, stands; every later one is an error */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s.%s", section, keys[i]);
+		const struct config_field *f = root_field(path);
+		struct pos p = config_field_pos(l, f, l->c);
+		if (given(l, f) && (!first || pos_before(p, first_pos))) {
+			first = f;
+			first_pos = p;
+		}
+	}
+	for (size_t i = 0; first && i < n; i++) {
+		snprintf(path, sizeof(path), "%s.%s", section, keys[i]);
+		const struct config_field *f = root_field(path);
+		if (f != first && given(l, f))
+			config_error(l, config_field_pos(l, f, l->c), f->path,
+			             "conflicts with %s; give only one of %s", first->path, all);
+	}
+	if (!first && required)
+		config_error(l, config_field_pos(l, root_field(section), l->c), section,
+		             "one of %s is required%s", all, why);
+}
+
+static void check_readable(struct loader *l, const struct config_field *f)
+{
+	const char *v = *(char **)config_at(l->c, f->off);
+	struct stat st;
+
+	if (!*v)
+		return;
+	if (stat(v, &st) < 0 || access(v, R_OK) < 0)
+		config_error(l, config_field_pos(l, f, l->c), f->path, "cannot read %s: %s", v,
+		             strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		config_error(l, config_field_pos(l, f, l->c), f->path, "%s: not a regular file", v);
+}
+
+/*
+ * A URL that holds a password: the placeholder --print wrote, or a real one
+ * in a config file other users can read.
+ */
+static void check_url_password(struct loader *l, const struct config_field *f)
+{
+	const char *v = *(char **)config_at(l->c, f->off);
+	struct seen *s = config_seen_find(l, f, l->c);
+	size_t off, len, rl = strlen(CONFIG_REDACTED);
+
+	if (!s || !s->ok || !config_url_password(v, &off, &len) || len == 0)
+		return;
+	if (len == rl && memcmp(v + off, CONFIG_REDACTED, rl) == 0)
+		config_warn(l, s->val, f->path,
+		            "the password is " CONFIG_REDACTED
+		            ", as check-config --print writes it; "
+		            "put the real one back");
+	else if (l->file_mode & 004)
+		config_warn(l, s->val, f->path,
+		            "this URL holds a password and %s is readable by others (mode %04o); "
+		            "chmod o-rwx",
+		            l->name, (unsigned)(l->file_mode & 07777));
+}
+
+/* Not given (the default stands), or given and valid. */
+static bool value_ok(const struct loader *l, const struct config_field *f, const void *base)
+{
+	struct seen *s = config_seen_find(l, f, base);
+	return !s || s->ok;
+}
+
+static void check_labels(struct loader *l, struct config_flavor *fl,
+                         const struct config_field *labels_f)
+{
+	struct seen *s = config_seen_find(l, labels_f, fl);
+	const char *mine = arch_name(fl->arch);
+	const char *other = arch_name(fl->arch == ARCH_X64 ? ARCH_ARM64 : ARCH_X64);
+	const char *implied[WORDS_IMPLIED_LABELS];
+	char disp[256], ipath[300], b[CONFIG_SHOWN_MAX + 8];
+	struct fy_node *item;
+	void *it = NULL;
+
+	if (!s || !s->ok)
+		return;
+	words_implied_labels(fl->arch, implied);
+	config_field_display(l, labels_f, fl, disp, sizeof(disp));
+	for (size_t i = 0; i < fl->labels.n && (item = fy_node_sequence_iterate(s->node, &it));
+	     i++) {
+		const char *lab = fl->labels.v[i];
+		struct pos p = config_node_pos(item, s->val);
+		char m[128];
+		bool bad = !config_check_label(lab, m, sizeof(m)); /* reported already */
+
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", disp, i);
+		for (size_t j = 0; j < ARRAY_SIZE(implied) && !bad; j++)
+			if (strcasecmp(lab, implied[j]) == 0) {
+				/* harmless: every runner carries it anyway */
+				config_warn(l, p, ipath, "label '%s' is implied; it can be removed",
+				            config_shown(lab, b, sizeof(b)));
+				bad = true;
+			}
+		if (!bad && strcasecmp(lab, other) == 0) {
+			config_error(l, p, ipath, "label '%s' contradicts arch %s", lab, mine);
+			bad = true;
+		}
+		for (size_t j = 0; j < i && !bad; j++)
+			if (strcasecmp(lab, fl->labels.v[j]) == 0) {
+				config_warn(l, p, ipath, "duplicate label '%s'; it can be removed",
+				            config_shown(lab, b, sizeof(b)));
+				bad = true;
+			}
+	}
+}
+
+/*
+ * An implied provider: a flavor names a type that has no entry of that name
+ * (provider: lxd, no providers.lxd). It takes every default of its type.
+ * parse_map kept room for one per type; without a providers key there is
+ * no array yet.
+ */
+static struct config_provider *imply_provider(struct loader *l, const char *type)
+{
+	struct config *c = l->c;
+	struct config_provider *pv;
+
+	if (!c->providers) {
+		c->providers = calloc(config_provider_type_count(), sizeof(*c->providers));
+		if (!c->providers) {
+			l->nomem = true;
+			return NULL;
+		}
+	}
+	pv = &c->providers[c->n_providers++];
+	config_provider_imply(l, pv, type);
+	return l->nomem ? NULL : pv;
+}
+
+/* Every flavor's provider exists (or is implied), and has what it needs. */
+static void check_flavor_provider(struct loader *l, struct config_flavor *fl)
+{
+	const struct config_field *prov_f = config_field_find(CONFIG_SCOPE_FLAVOR, "provider");
+	const struct config_field *image_f = config_field_find(CONFIG_SCOPE_FLAVOR, "image");
+	const struct config_provider *pv = config_provider_find(l->c, fl->provider);
+	char disp[256], all[128];
+
+	if (!value_ok(l, prov_f, fl))
+		return;
+	if (!pv && config_name_index(config_provider_types, fl->provider) >= 0)
+		pv = imply_provider(l, fl->provider);
+	if (!pv) {
+		if (l->nomem)
+			return;
+		config_names_list(config_provider_types, all, sizeof(all));
+		config_field_display(l, prov_f, fl, disp, sizeof(disp));
+		config_error(
+		        l, config_field_pos(l, prov_f, fl), disp,
+		        "no provider named '%s' under providers, and it is not a provider type of "
+		        "this runnerd (%s)",
+		        fl->provider, all);
+		return;
+	}
+	if (pv->type && !*fl->image && config_name_index(config_image_types, pv->type) >= 0) {
+		config_field_display(l, image_f, fl, disp, sizeof(disp));
+		config_error(l, config_field_pos(l, image_f, fl), disp,
+		             "required for a flavor on a %s provider", pv->type);
+	}
+}
+
+/* A provider no flavor names is harmless (it may hold instances to clean up): a warning. */
+static void check_unused_providers(struct loader *l)
+{
+	const struct config_field *mf = root_field("providers");
+
+	for (size_t i = 0; i < l->c->n_providers; i++) {
+		const struct config_provider *pv = &l->c->providers[i];
+		struct seen *s = config_seen_find(l, mf, pv);
+		char disp[128];
+		bool used = false;
+
+		for (size_t j = 0; j < l->c->n_flavors && !used; j++)
+			used = strcmp(l->c->flavors[j].provider, pv->name) == 0;
+		if (used || pv->implied || !s)
+			continue;
+		snprintf(disp, sizeof(disp), "providers.%s", pv->name);
+		config_warn(
+		        l, s->key, disp,
+		        "no flavor uses this provider (runnerd opens it only to remove instances "
+		        "it still holds there)");
+	}
+}
+
+static void check_flavors(struct loader *l)
+{
+	const struct config_field *flf = root_field("flavors");
+	const struct config_field *name_f = config_field_find(CONFIG_SCOPE_FLAVOR, "name");
+	const struct config_field *min_f = config_field_find(CONFIG_SCOPE_FLAVOR, "min_idle");
+	const struct config_field *max_f = config_field_find(CONFIG_SCOPE_FLAVOR, "max");
+	const struct config_field *labels_f = config_field_find(CONFIG_SCOPE_FLAVOR, "labels");
+	struct seen *s = config_seen_find(l, flf, l->c);
+	char disp[256];
+
+	if (s && s->ok && l->c->n_flavors < (size_t)flf->min)
+		config_error(l, s->key, "flavors", "at least one flavor is required");
+	for (size_t i = 0; i < l->c->n_flavors; i++) {
+		struct config_flavor *fl = &l->c->flavors[i];
+		struct seen *ns = config_seen_find(l, name_f, fl);
+
+		if (ns && ns->ok)
+			for (size_t j = 0; j < i; j++) {
+				struct seen *os;
+				if (strcmp(fl->name, l->c->flavors[j].name) != 0)
+					continue;
+				os = config_seen_find(l, name_f, &l->c->flavors[j]);
+				if (!os || !os->ok)
+					continue;
+				config_field_display(l, name_f, fl, disp, sizeof(disp));
+				config_error(l, ns->val, disp,
+				             "duplicate flavor name '%s' (first at line %d)",
+				             fl->name, os->val.line);
+				break;
+			}
+		if (fl->min_idle > fl->max && value_ok(l, min_f, fl) && value_ok(l, max_f, fl)) {
+			const struct config_field *at_f =
+			        config_seen_find(l, min_f, fl) ? min_f : max_f;
+			config_field_display(l, at_f, fl, disp, sizeof(disp));
+			config_error(l, config_field_pos(l, at_f, fl), disp,
+			             "min_idle (%" PRId64 ") must not exceed max (%" PRId64 ")",
+			             fl->min_idle, fl->max);
+		}
+		check_flavor_provider(l, fl);
+		check_labels(l, fl, labels_f);
+	}
+	check_unused_providers(l);
+}
+
+void config_validate(struct loader *l, bool root_ok)
+{
+	static const char *const auth[] = {"token_file", "token_env", "app"};
+	static const char *const wh[] = {"secret_file", "secret_env"};
+	static const char *const qu[] = {"uri_file", "uri_env"};
+	struct config *c = l->c;
+	struct seen *gs;
+	size_t n;
+
+	check_required(l, root_ok);
+	if (!root_ok)
+		return; /* the top level is not a mapping: nothing more to say */
+	/* derived values */
+	n = strlen(c->github.api_url);
+	while (n > 0 && c->github.api_url[n - 1] == '/')
+		c->github.api_url[--n] = '\0';
+	c->github.is_org = strchr(c->github.path, '/') == NULL;
+
+	gs = config_seen_find(l, root_field("github"), c);
+	if (gs && gs->ok)
+		one_of(l, "github", auth, 3, true, "");
+	if (*c->github.path && !c->github.is_org && strcmp(c->github.runner_group, "default") != 0)
+		config_error(
+		        l, config_field_pos(l, root_field("github.runner_group"), c),
+		        "github.runner_group",
+		        "runner groups are for organizations only; github.path names a repository");
+	one_of(l, "webhook", wh, 2, false, "");
+	if (c->queue.kind == QUEUE_AMQP) {
+		one_of(l, "queue", qu, 2, true, " for kind amqp");
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(qu); i++) {
+			char p[64];
+			snprintf(p, sizeof(p), "queue.%s", qu[i]);
+			if (given(l, root_field(p)))
+				config_error(l, config_field_pos(l, root_field(p), c), p,
+				             "only used with kind amqp");
+		}
+	}
+	if (*c->runner.repo_policy_url && !*c->runner.repo_policy_token_file)
+		config_error(
+		        l, config_field_pos(l, root_field("runner.repo_policy_compliance.url"), c),
+		        "runner.repo_policy_compliance.token_file", "required when url is set");
+	if (!*c->runner.repo_policy_url && *c->runner.repo_policy_token_file)
+		config_error(l,
+		             config_field_pos(
+		                     l, root_field("runner.repo_policy_compliance.token_file"), c),
+		             "runner.repo_policy_compliance.url",
+		             "required when token_file is set");
+	check_flavors(l);
+	for (size_t i = 0; i < config_n_fields; i++) {
+		const struct config_field *f = &config_fields[i];
+		if (f->scope != CONFIG_SCOPE_ROOT)
+			continue;
+		if (f->flags & (CONFIG_F_SECRET_FILE | CONFIG_F_SECRET_ENV))
+			config_secret_load(l, f);
+		if (f->flags & CONFIG_F_READABLE)
+			check_readable(l, f);
+		if (f->flags & CONFIG_F_URL_PASSWORD)
+			check_url_password(l, f);
+	}
+}
