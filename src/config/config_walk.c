@@ -384,12 +384,16 @@ static void parse_map(struct loader *l, const struct config_field *f, void *base
 			continue;
 		}
 		key = scalar_dup(l, k, &bad);
-		if (!key)
+		if (!key) {
+			/* scalar_dup refuses a control character by handing out nothing */
+			if (bad)
+				config_error(l, kp, disp,
+				             "keys must not contain control characters");
 			continue;
+		}
 		snprintf(ipath, sizeof(ipath), "%s.%s", disp, key);
-		if (bad || !config_check_provider_name(key, msg, sizeof(msg))) {
-			config_error(l, kp, disp, "'%s': %s", config_shown(key, b, sizeof(b)),
-			             bad ? "must not contain control characters" : msg);
+		if (!config_check_provider_name(key, msg, sizeof(msg))) {
+			config_error(l, kp, disp, "'%s': %s", config_shown(key, b, sizeof(b)), msg);
 			free(key);
 			continue;
 		}

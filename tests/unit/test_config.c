@@ -215,6 +215,9 @@ static const struct error_case {
          "t.yaml:5:3: providers: 'Big_One': must be 1-31 characters of a-z, 0-9 and '-', not "
          "starting or ending with '-'\n"
          "t.yaml:7:3: providers.local: duplicate key (first at line 6)"},
+        {"a provider name with a control character",
+         HEAD FLAVOR "providers: {\"lxd\\tx\": {type: lxd}}\n",
+         "t.yaml:4:13: providers: keys must not contain control characters"},
         {"an image is required on an lxd provider, whatever its name",
          HEAD "flavors: [{name: small, provider: east}]\nproviders: {east: {type: lxd}}\n",
          "t.yaml:3:12: flavors[0].image: required for a flavor on a lxd provider"},
