@@ -1,0 +1,580 @@
+/*
+ * Files inside an instance: the pushes create() makes, and pull_file and
+ * list_files, which read through one exec while the instance runs
+ * commands and through the files API otherwise. It must never have LXD
+ * open a file it has not seen to be regular unless a blocked open can be
+ * released (a FIFO wedges LXD 5.0's file server), never follow a symlink,
+ * and never read more than the caller's cap.
+ */
+#include "util/common.h"
+#include "provider/lxd/lxd_internal.h"
+
+/* ---- files ---------------------------------------------------------- */
+
+/* path inside the instance: absolute, or relative to LXD_HOME; no "..", no control characters. */
+static int file_path(const char *path, char *out, size_t cap)
+{
+	const char *c;
+
+	if (!path || !*path)
+		return -EINVAL;
+	for (c = path; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return -EINVAL;
+	for (c = path; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return -EINVAL;
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	if ((size_t)snprintf(out, cap, "%s%s", path[0] == '/' ? "" : LXD_HOME "/", path) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The files API's URL path (p) and query (q) for path in instance name. */
+static int files_target(struct buf *p, struct buf *q, const char *name, const char *path,
+                        struct err *e)
+{
+	buf_reset(q);
+	if (lxd_path_of(p, "instances", name, "/files") < 0 || buf_puts(q, "path=") < 0 ||
+	    lxd_url_escape(q, path, true) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
+	return 0;
+}
+
+/* Write data to path as root with mode (directory when dir). */
+int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, const char *mode,
+                  const void *data, size_t len, struct err *e)
+{
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	char hmode[32];
+	struct lxd_answer a = {0};
+	int r;
+
+	snprintf(hmode, sizeof(hmode), "X-LXD-mode: %s", mode);
+	/* octet-stream: with a form type LXD answers 200 and writes an empty file. */
+	const char *hdrs[] = {"Content-Type: application/octet-stream",
+	                      dir ? "X-LXD-type: directory" : "X-LXD-type: file",
+	                      hmode,
+	                      "X-LXD-uid: 0",
+	                      "X-LXD-gid: 0",
+	                      "X-LXD-write: overwrite",
+	                      NULL};
+	r = files_target(&p, &q, name, path, e);
+	if (r < 0) {
+		buf_release(&p);
+		buf_release(&q);
+		return r;
+	}
+	struct lxd_req rq = {.method = "POST",
+	                     .path = buf_str(&p),
+	                     .query = buf_str(&q),
+	                     .body = dir ? "" : data,
+	                     .body_len = dir ? 0 : len,
+	                     .headers = hdrs};
+	r = lxd_call(l, &rq, &a, e);
+	if (r < 0 && e)
+		err_prefix(e, "push %s into %s", path, name);
+	lxd_answer_release(&a);
+	buf_release(&p);
+	buf_release(&q);
+	return r;
+}
+
+/* X-LXD-type of path ("file", "directory", "symlink") through HEAD; -ENOENT when missing. */
+int lxd_file_type(struct lxd *l, const char *name, const char *path, char *ret, size_t cap,
+                  struct err *e)
+{
+	static const char *const want[] = {"X-LXD-type", NULL};
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct httpc_response resp = {0};
+	const char *t;
+	int r;
+
+	r = files_target(&p, &q, name, path, e);
+	if (r < 0)
+		goto out;
+	r = lxd_http(l,
+	             &(struct lxd_req){.method = "HEAD",
+	                               .path = buf_str(&p),
+	                               .query = buf_str(&q),
+	                               .want_headers = want},
+	             &resp, e);
+	if (r < 0)
+		goto out;
+	if (resp.status == 404) {
+		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", path, name);
+		goto out;
+	}
+	t = httpc_response_header(&resp, "X-LXD-type");
+	if (resp.status != 200 || !t) {
+		r = err_set(e, lxd_status_errno(resp.status), "lxd: HEAD %s in %s: HTTP %ld", path,
+		            name, resp.status);
+		goto out;
+	}
+	str_copy(ret, t, cap);
+out:
+	httpc_response_release(&resp);
+	buf_release(&p);
+	buf_release(&q);
+	return r;
+}
+
+/*
+ * GET a file through the files API: the body is capped at max_body, the
+ * request at timeout_ms, and its X-LXD-type put in type. -ENOENT when
+ * missing, -E2BIG over the cap, -ETIMEDOUT (a FIFO: LXD opens it and
+ * waits for a writer).
+ */
+static int file_get(struct lxd *l, const char *name, const char *path, size_t max_body,
+                    long timeout_ms, struct httpc_response *ret, char *type, size_t type_cap,
+                    struct err *e)
+{
+	static const char *const want[] = {"X-LXD-type", NULL};
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct httpc_response resp = {0};
+	struct err e2 = {0};
+	const char *t;
+	int r;
+
+	r = files_target(&p, &q, name, path, e);
+	if (r < 0)
+		goto out;
+	r = lxd_http(l,
+	             &(struct lxd_req){.path = buf_str(&p),
+	                               .query = buf_str(&q),
+	                               .max_body = max_body,
+	                               .timeout_ms = timeout_ms,
+	                               .want_headers = want},
+	             &resp, &e2);
+	if (r == -E2BIG) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", path, name,
+		            max_body);
+		goto out;
+	}
+	if (r < 0) {
+		if (e)
+			*e = e2;
+		goto out;
+	}
+	if (resp.status >= 400) {
+		json_error_t je;
+		json_t *root =
+		        json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
+		char what[128];
+		snprintf(what, sizeof(what), "GET %s in", path);
+		r = lxd_answer_error(what, name, resp.status, root, e);
+		json_decref(root);
+		goto out;
+	}
+	t = httpc_response_header(&resp, "X-LXD-type");
+	str_copy(type, t ? t : "", type_cap);
+	*ret = resp;
+	memset(&resp, 0, sizeof(resp));
+out:
+	httpc_response_release(&resp);
+	buf_release(&p);
+	buf_release(&q);
+	return r;
+}
+
+/*
+ * Reads go through an exec when the instance runs one: the type check and
+ * the read in one shell, the path as $1 (never inside the script), the
+ * content coming back as the exec's recorded output. LXD's files API is
+ * the fallback (a stopped instance): it calls a FIFO, a socket or a device
+ * "file" and opens whatever it reads, and LXD 5.0 does not survive a
+ * FIFO: its file server blocks in open(), and once the client gives up it
+ * spins and holds the instance (no stop, no delete) until LXD restarts.
+ * Exit 3: missing; 4: not a regular file (symlinks included).
+ */
+static const char lxd_read_script[] = "[ -L \"$1\" ] && exit 4\n"
+                                      "[ -e \"$1\" ] || exit 3\n"
+                                      "[ -f \"$1\" ] || exit 4\n"
+                                      "exec head -c \"$2\" \"$1\"\n";
+
+/*
+ * The regular files (not symlinks) in directory $1, one name a line
+ * (names holding a newline left out). Exit 3: missing; 4: not a directory
+ * (a symlink to one included).
+ */
+static const char lxd_listdir_script[] =
+        "[ -L \"$1\" ] && exit 4\n"
+        "[ -d \"$1\" ] || { [ -e \"$1\" ] && exit 4; exit 3; }\n"
+        "cd \"$1\" || exit 5\n"
+        "nl='\n"
+        "'\n"
+        "for f in * .[!.]* ..?*; do\n"
+        "\tcase $f in *\"$nl\"*) continue ;; esac\n"
+        "\t[ -f \"$f\" ] && [ ! -L \"$f\" ] && printf '%s\\n' \"$f\"\n"
+        "done\n"
+        "exit 0\n";
+
+/* Did a read from name time out lately? Then its files are not read again for a while. */
+static bool stuck_is(struct lxd *l, const char *name)
+{
+	int64_t now = clock_mono_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&l->stuck_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(l->stuck) && !hit; i++)
+		hit = l->stuck[i].until_ms > now && strcmp(l->stuck[i].name, name) == 0;
+	pthread_mutex_unlock(&l->stuck_lock);
+	return hit;
+}
+
+static void stuck_mark(struct lxd *l, const char *name)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&l->stuck_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(l->stuck); i++) {
+		if (strcmp(l->stuck[i].name, name) == 0) {
+			k = i;
+			break;
+		}
+		if (l->stuck[i].until_ms < l->stuck[k].until_ms)
+			k = i; /* the free or oldest slot */
+	}
+	str_copy(l->stuck[k].name, name, sizeof(l->stuck[k].name));
+	l->stuck[k].until_ms = clock_mono_ms() + LXD_STUCK_S * 1000;
+	pthread_mutex_unlock(&l->stuck_lock);
+}
+
+/*
+ * Through an exec: 0 with the content in *ret (at most ret's cap), -ENOENT,
+ * -EINVAL (not a regular file), -E2BIG; -EAGAIN when the instance cannot
+ * run it (not running, no shell or head, a VM without its agent).
+ */
+static int file_read_exec(struct lxd *l, const char *name, const char *full, struct buf *ret)
+{
+	char n[32];
+	int r, rc = -1;
+
+	snprintf(n, sizeof(n), "%zu", ret->max);
+	const char *const argv[] = {"/bin/sh", "-c", lxd_read_script, "sh", full, n, NULL};
+	r = lxd_instance_exec_out(l, name, argv, LXD_CHECK_TIMEOUT, &rc, ret, NULL);
+	if (r == -E2BIG)
+		return -E2BIG;
+	if (r < 0)
+		return -EAGAIN;
+	return rc == 0 ? 0 : rc == 3 ? -ENOENT : rc == 4 ? -EINVAL : -EAGAIN;
+}
+
+/*
+ * The files API's answer to a FIFO: the GET's open() waits for a writer.
+ * When the GET has not answered after LXD_RESCUE_MS, this opens the same
+ * path for writing (append, nothing written: a regular file is left as it
+ * is, a missing one is not made), which lets that open() return, and the
+ * GET ends with an empty body.
+ */
+struct rescue {
+	struct lxd *l;
+	const char *name, *path;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;  /* the GET has returned (lock) */
+	bool fired; /* the write was sent (lock) */
+};
+
+static void *rescue_main(void *arg)
+{
+	struct rescue *x = arg;
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct timespec ts;
+	bool go;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += LXD_RESCUE_MS / 1000;
+	ts.tv_nsec += (LXD_RESCUE_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&x->lock);
+	while (!x->done && pthread_cond_timedwait(&x->cond, &x->lock, &ts) != ETIMEDOUT)
+		;
+	go = x->fired = !x->done;
+	pthread_mutex_unlock(&x->lock);
+	if (go && files_target(&p, &q, x->name, x->path, NULL) == 0) {
+		static const char *const hdrs[] = {"Content-Type: application/octet-stream",
+		                                   "X-LXD-type: file", "X-LXD-write: append", NULL};
+		struct lxd_answer a = {0};
+		if (lxd_call(x->l,
+		             &(struct lxd_req){.method = "POST",
+		                               .path = buf_str(&p),
+		                               .query = buf_str(&q),
+		                               .body = "",
+		                               .body_len = 0,
+		                               .headers = hdrs,
+		                               .timeout_ms = LXD_PULL_TIMEOUT_MS},
+		             &a, NULL) == 0)
+			lxd_answer_release(&a);
+	}
+	buf_release(&p);
+	buf_release(&q);
+	return NULL;
+}
+
+/*
+ * Through the files API (see above): LXD's type first (a HEAD does not
+ * open), then the GET, rescued when it blocks. 0 with the content in *ret,
+ * -ENOENT, -EINVAL (not a regular file), -E2BIG, -ETIMEDOUT, ...
+ */
+static int file_read_api(struct lxd *l, const char *name, const char *full, struct buf *ret,
+                         struct err *e)
+{
+	struct httpc_response resp = {0};
+	struct rescue x = {.l = l, .name = name, .path = full};
+	pthread_condattr_t ca;
+	pthread_t th;
+	char type[32];
+	bool fired;
+	int r;
+
+	if (stuck_is(l, name))
+		return err_set(e, -ETIMEDOUT, "lxd: %s in %s: skipped: an earlier read timed out",
+		               full, name);
+	r = lxd_file_type(l, name, full, type, sizeof(type), e);
+	if (r < 0)
+		return r;
+	if (strcmp(type, "file") != 0)
+		return err_set(e, -EINVAL, "lxd: %s in %s: not a regular file (%s)", full, name,
+		               type);
+	pthread_mutex_init(&x.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&th, NULL, rescue_main, &x) != 0) {
+		r = err_set(e, -EAGAIN, "lxd: %s in %s: no thread for the read", full, name);
+		goto out;
+	}
+	/* One byte over the cap tells "too big" apart from "exactly the cap". */
+	r = file_get(l, name, full, ret->max < SIZE_MAX ? ret->max + 1 : ret->max,
+	             LXD_PULL_TIMEOUT_MS, &resp, type, sizeof(type), e);
+	pthread_mutex_lock(&x.lock);
+	x.done = true;
+	fired = x.fired;
+	pthread_cond_signal(&x.cond);
+	pthread_mutex_unlock(&x.lock);
+	pthread_join(th, NULL);
+	if (r == -ETIMEDOUT)
+		stuck_mark(l, name);
+	if (r < 0)
+		goto out;
+	if (strcmp(type, "file") != 0 || (fired && resp.body.len == 0)) {
+		/* the open of a regular file does not wait */
+		r = err_set(e, -EINVAL, "lxd: %s in %s: not a regular file (%s)", full, name,
+		            fired ? "reading it blocked" : type);
+		goto out;
+	}
+	if (resp.body.len > ret->max) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", full, name,
+		            ret->max);
+		goto out;
+	}
+	if (buf_append(ret, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+out:
+	pthread_cond_destroy(&x.cond);
+	pthread_mutex_destroy(&x.lock);
+	httpc_response_release(&resp);
+	return r;
+}
+
+int lxd_pull_file(struct provider *p, const struct provider_call *c, const char *name,
+                  const char *path, size_t max_bytes, struct buf *ret, struct err *e)
+{
+	struct lxd *l = p->priv;
+	char full[PATH_MAX];
+	struct buf b = BUF_INIT(max_bytes < SIZE_MAX ? max_bytes + 1 : max_bytes);
+	int r;
+
+	if (lxd_check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = file_path(path, full, sizeof(full));
+	if (r < 0)
+		return err_set(e, r, "lxd: pull %s: bad path", name);
+	r = file_read_exec(l, name, full, &b);
+	if (r == -ENOENT)
+		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
+	else if (r == -EINVAL)
+		r = err_set(e, -EINVAL, "lxd: %s in %s: not a regular file", full, name);
+	else if (r == 0 && b.len > max_bytes)
+		r = -E2BIG;
+	if (r == -E2BIG)
+		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", full, name,
+		            max_bytes);
+	if (r == -EAGAIN) {
+		buf_reset(&b);
+		b.max = max_bytes;
+		r = file_read_api(l, name, full, &b, e);
+	}
+	if (r < 0)
+		goto out;
+	buf_release(ret);
+	*ret = b;
+	b.data = NULL;
+out:
+	buf_release(&b);
+	return r;
+}
+
+static bool entry_name_ok(const char *s)
+{
+	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* Names in the listing script's output, one a line, into *out. */
+static int listing_parse(const struct buf *b, const char *full, const char *name, struct strv *out,
+                         struct err *e)
+{
+	const char *c = b->data ? b->data : "", *end = c + b->len;
+
+	while (c < end) {
+		const char *nl = memchr(c, '\n', (size_t)(end - c));
+		size_t n = nl ? (size_t)(nl - c) : (size_t)(end - c);
+		char ent[256];
+		if (n > 0 && n < sizeof(ent) && !memchr(c, '\0', n)) {
+			memcpy(ent, c, n);
+			ent[n] = '\0';
+			if (entry_name_ok(ent)) {
+				if (out->n >= LXD_FILES_MAX)
+					return err_set(e, -E2BIG,
+					               "lxd: %s in %s: more than %d files", full,
+					               name, LXD_FILES_MAX);
+				if (strv_push_n(out, ent, n) < 0)
+					return err_set(e, -ENOMEM, "lxd: out of memory");
+			}
+		}
+		c += n + 1;
+	}
+	return 0;
+}
+
+/*
+ * Without exec (a stopped instance): LXD's listing, its entries' types
+ * through HEAD, which does not open them: directories and symlinks are
+ * left out, but LXD 5.0 calls a FIFO, a socket or a device "file" too, so
+ * those are listed and pull_file refuses them.
+ */
+static int listing_api(struct lxd *l, const char *name, const char *full, struct strv *out,
+                       struct err *e)
+{
+	struct httpc_response resp = {0};
+	json_t *root = NULL, *meta, *v;
+	char type[32];
+	json_error_t je;
+	size_t i;
+	int r;
+
+	r = lxd_file_type(l, name, full, type, sizeof(type), e);
+	if (r < 0)
+		return r;
+	if (strcmp(type, "directory") != 0)
+		return err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
+	r = file_get(l, name, full, LXD_DIR_MAX, 0, &resp, type, sizeof(type), e);
+	if (r < 0)
+		goto out;
+	if (strcmp(type, "directory") != 0) {
+		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
+		goto out;
+	}
+	root = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
+	meta = json_object_get(root, "metadata");
+	if (!json_is_array(meta)) {
+		r = err_set(e, -EBADMSG, "lxd: %s in %s: unparsable listing", full, name);
+		goto out;
+	}
+	if (json_array_size(meta) > LXD_FILES_MAX) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: more than %d entries", full, name,
+		            LXD_FILES_MAX);
+		goto out;
+	}
+	json_array_foreach(meta, i, v)
+	{
+		const char *ent = json_string_value(v);
+		char epath[PATH_MAX], etype[32];
+		struct err e2 = {0};
+		if (!ent || !entry_name_ok(ent))
+			continue;
+		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, ent) >= sizeof(epath))
+			continue;
+		r = lxd_file_type(l, name, epath, etype, sizeof(etype), &e2);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			if (e)
+				*e = e2;
+			goto out;
+		}
+		if (strcmp(etype, "file") != 0)
+			continue;
+		if (strv_push(out, ent) < 0) {
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	json_decref(root);
+	httpc_response_release(&resp);
+	return r;
+}
+
+int lxd_list_files(struct provider *p, const struct provider_call *c, const char *name,
+                   const char *dir, struct strv *ret, struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct buf out = BUF_INIT(LXD_DIR_MAX);
+	struct strv v = {0};
+	char full[PATH_MAX];
+	struct err e2 = {0};
+	int r, rc = -1;
+
+	if (lxd_check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = file_path(dir, full, sizeof(full));
+	if (r < 0)
+		return err_set(e, r, "lxd: list files of %s: bad path", name);
+	const char *const argv[] = {"/bin/sh", "-c", lxd_listdir_script, "sh", full, NULL};
+	r = lxd_instance_exec_out(l, name, argv, LXD_CHECK_TIMEOUT, &rc, &out, &e2);
+	if (r == -E2BIG) {
+		r = err_set(e, -E2BIG, "lxd: %s in %s: listing larger than %u bytes", full, name,
+		            LXD_DIR_MAX);
+	} else if (r == 0 && rc == 3) {
+		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
+	} else if (r == 0 && rc == 4) {
+		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
+	} else if (r == 0 && rc == 0) {
+		r = listing_parse(&out, full, name, &v, e);
+	} else {
+		r = listing_api(l, name, full, &v, e);
+	}
+	if (r == 0) {
+		if (!v.v && !(v.v = calloc(1, sizeof(*v.v))))
+			r = err_set(e, -ENOMEM, "lxd: out of memory");
+	}
+	if (r == 0) {
+		strv_release(ret);
+		*ret = v;
+		v.v = NULL;
+		v.n = 0;
+	}
+	strv_release(&v);
+	buf_release(&out);
+	return r;
+}

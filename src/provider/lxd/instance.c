@@ -1,0 +1,493 @@
+/*
+ * Instances: get, list (only the manager's), state changes, stop, remove,
+ * exec without websockets (and the recorded output it leaves on the
+ * host), and the health probe. It must never touch an instance whose name
+ * is not the manager's or whose user.runnerd.manager says another manager
+ * made it, and never call an instance gone on the word of a DELETE alone:
+ * only a fetch that answers 404 says so.
+ */
+#include "util/common.h"
+#include "provider/lxd/lxd_internal.h"
+
+/*
+ * Exit 0: the runner process runs; 1: it does not, though the runner was
+ * installed (it died); 2: not yet installed (booting). The [R] keeps this
+ * command's own command line from matching.
+ */
+static const char lxd_health_script[] =
+        "pgrep -f '[R]unner.Listener' >/dev/null 2>&1 && exit 0; "
+        "grep -qs '[R]unner.Listener' /proc/[0-9]*/cmdline && exit 0; "
+        "[ -e " LXD_HOME "/metrics/runner-installed.timestamp ] && exit 1; exit 2";
+
+/* ---- instances ------------------------------------------------------ */
+
+int lxd_check_name(const char *name, struct err *e)
+{
+	if (!name || !name_is_valid(name, INSTANCE_NAME_MAX - 1))
+		return err_set(e, -EINVAL, "lxd: invalid instance name");
+	return 0;
+}
+
+static enum cloud_state state_of(const char *status)
+{
+	static const struct {
+		const char *status;
+		enum cloud_state state;
+	} map[] = {
+	        {"Running", CLOUD_ACTIVE},   {"Ready", CLOUD_ACTIVE},
+	        {"Starting", CLOUD_CREATED}, {"Stopped", CLOUD_STOPPED},
+	        {"Stopping", CLOUD_STOPPED}, {"Error", CLOUD_ERROR},
+	        {"Aborting", CLOUD_ERROR},   {"Frozen", CLOUD_UNKNOWN},
+	        {"Freezing", CLOUD_UNKNOWN}, {"Thawed", CLOUD_UNKNOWN},
+	};
+	for (size_t i = 0; status && i < ARRAY_SIZE(map); i++)
+		if (strcmp(map[i].status, status) == 0)
+			return map[i].state;
+	return CLOUD_UNKNOWN;
+}
+
+/*
+ * An instance object -> *ret; *ret_owner is its user.runnerd.manager (NULL
+ * when absent or not a string). -EBADMSG when a field has the wrong type.
+ */
+static int instance_parse(const json_t *o, struct instance *ret, const char **ret_owner)
+{
+	const json_t *config = json_object_get(o, "config");
+	const char *name = lxd_jstr(o, "name"), *status = lxd_jstr(o, "status");
+	const char *flavor, *created;
+	struct instance in = {0};
+
+	if (!json_is_object(o) || !name || !status || !json_is_object(config))
+		return -EBADMSG;
+	created = lxd_jstr(o, "created_at");
+	flavor = lxd_jstr(config, LXD_KEY_FLAVOR);
+	if (strlen(name) >= sizeof(in.name))
+		return -EBADMSG;
+	str_copy(in.name, name, sizeof(in.name));
+	str_copy(in.provider_id, name, sizeof(in.provider_id));
+	if (flavor && strlen(flavor) < sizeof(in.flavor))
+		str_copy(in.flavor, flavor, sizeof(in.flavor));
+	in.state = state_of(status);
+	in.created_at = 0;
+	/* LXD's "never" is year 1: only a plausible time is a creation time */
+	int64_t t;
+	if (created && clock_parse_rfc3339(created, &t) == 0 && t > 365 * 86400)
+		in.created_at = (time_t)t;
+	*ret_owner = lxd_jstr(config, LXD_KEY_MANAGER);
+	*ret = in;
+	return 0;
+}
+
+/* GET one instance: -ENOENT when missing. *ret_owner points into *ret_ans (release it). */
+int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
+                       const char **ret_owner, struct lxd_answer *ret_ans, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	struct lxd_answer a = {0};
+	int r;
+
+	if (lxd_path_of(&path, "instances", name, NULL) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: name too long");
+	struct lxd_req q = {.path = buf_str(&path)};
+	r = lxd_call(l, &q, &a, e);
+	if (r == -ENOENT) {
+		r = err_set(e, -ENOENT, "lxd: instance %s: not found", name);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	if (instance_parse(a.meta, ret, ret_owner) < 0) {
+		r = err_set(e, -EBADMSG, "lxd: instance %s: unparsable answer", name);
+		goto out;
+	}
+	*ret_ans = a;
+	a.root = NULL;
+out:
+	lxd_answer_release(&a);
+	buf_release(&path);
+	return r;
+}
+
+static bool owner_is(const struct lxd *l, const char *owner)
+{
+	return !l->manager[0] || (owner && strcmp(owner, l->manager) == 0);
+}
+
+int lxd_get(struct provider *p, const struct provider_call *c, const char *name,
+            struct instance *ret, struct err *e)
+{
+	struct lxd *l = p->priv;
+	struct lxd_answer a = {0};
+	struct instance in;
+	const char *owner;
+	int r;
+
+	if (lxd_check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	r = lxd_instance_fetch(l, name, &in, &owner, &a, e);
+	if (r < 0)
+		return r;
+	if (!owner_is(l, owner)) {
+		lxd_answer_release(&a);
+		return err_set(e, -ENOENT, "lxd: instance %s: not made by manager %s", name,
+		               l->manager);
+	}
+	lxd_answer_release(&a);
+	*ret = in;
+	return 0;
+}
+
+int lxd_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
+             struct err *e)
+{
+	const char *manager = p->manager;
+	struct lxd *l = p->priv;
+	struct instance_list out = {0};
+	struct lxd_answer a = {0};
+	size_t i;
+	json_t *o;
+	int r;
+
+	struct lxd_req q = {
+	        .path = "/1.0/instances", .query = "recursion=1", .max_body = l->max_list};
+	r = lxd_call(l, &q, &a, e);
+	if (r < 0)
+		return r;
+	if (!json_is_array(a.meta)) {
+		r = err_set(e, -EBADMSG, "lxd: list: unparsable answer");
+		goto out;
+	}
+	json_array_foreach(a.meta, i, o)
+	{
+		struct instance in;
+		const char *owner;
+		if (instance_parse(o, &in, &owner) < 0) {
+			r = err_set(e, -EBADMSG, "lxd: list: unparsable instance #%zu", i);
+			goto out;
+		}
+		if (!name_is_owned(manager, in.name) || !owner || strcmp(owner, manager) != 0)
+			continue;
+		if (instance_list_add(&out, &in) < 0) {
+			r = err_set(e, -ENOMEM, "lxd: list: out of memory");
+			goto out;
+		}
+	}
+	instance_list_release(ret);
+	*ret = out;
+	out.v = NULL;
+out:
+	instance_list_release(&out);
+	lxd_answer_release(&a);
+	return r;
+}
+
+/* PUT .../state {"action": action, ...} and wait. */
+int lxd_instance_state_change(struct lxd *l, const char *name, json_t *body, int64_t timeout_s,
+                              const char *what, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char w[INSTANCE_NAME_MAX + 32];
+	int r;
+
+	if (!body)
+		return err_set(e, -ENOMEM, "lxd: out of memory");
+	snprintf(w, sizeof(w), "%s %s", what, name);
+	if (lxd_path_of(&path, "instances", name, "/state") < 0)
+		r = err_set(e, -ENAMETOOLONG, "lxd: name too long");
+	else
+		r = lxd_run(
+		        l, &(struct lxd_req){.method = "PUT", .path = buf_str(&path), .json = body},
+		        timeout_s, w, NULL, e);
+	json_decref(body);
+	buf_release(&path);
+	return r;
+}
+
+/* Status of name right now: -ENOENT when missing. */
+static int instance_status(struct lxd *l, const char *name, enum cloud_state *ret, struct err *e)
+{
+	struct lxd_answer a = {0};
+	struct instance in;
+	const char *owner;
+	int r = lxd_instance_fetch(l, name, &in, &owner, &a, e);
+
+	if (r == 0)
+		*ret = in.state;
+	lxd_answer_release(&a);
+	return r;
+}
+
+/*
+ * Stop name: gracefully for stop_timeout seconds when graceful, then by
+ * force. 0 once it is stopped (or gone).
+ */
+static int instance_stop(struct lxd *l, const char *name, bool graceful, struct err *e)
+{
+	enum cloud_state s;
+	int r;
+
+	if (graceful && l->stop_timeout > 0) {
+		/* Its failure (timed out, already stopped) is judged by the state. */
+		(void)lxd_instance_state_change(l, name,
+		                                json_pack("{s:s, s:I}", "action", "stop", "timeout",
+		                                          (json_int_t)l->stop_timeout),
+		                                l->stop_timeout + LXD_WAIT_SLACK_MS / 1000, "stop",
+		                                NULL);
+		r = instance_status(l, name, &s, e);
+		if (r == -ENOENT || (r == 0 && s == CLOUD_STOPPED))
+			return 0;
+	}
+	r = lxd_instance_state_change(l, name,
+	                              json_pack("{s:s, s:b}", "action", "stop", "force", 1),
+	                              l->op_timeout, "force stop", e);
+	if (r < 0) {
+		struct err e2 = {0};
+		int r2 = instance_status(l, name, &s, &e2);
+		if (r2 == -ENOENT || (r2 == 0 && s == CLOUD_STOPPED))
+			return 0; /* "already stopped" */
+	}
+	return r;
+}
+
+/*
+ * Stop and delete name. Success only once a fetch of it answers 404: the
+ * answer to a DELETE alone is not trusted (its operation may be lost in
+ * an LXD restart, and the instance left). Refuses (-EPERM) an instance
+ * another manager made. Retried for up to LXD_RETRY_S seconds: LXD 5.0
+ * keeps an instance "busy running a stop operation" for a moment after a
+ * graceful stop timed out, an image's init may restart it between the stop
+ * and the delete, and LXD may be restarting.
+ */
+int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char what[INSTANCE_NAME_MAX + 16];
+	int64_t limit = l->op_timeout < LXD_RETRY_S ? l->op_timeout : LXD_RETRY_S;
+	int64_t deadline = clock_mono_ms() + limit * 1000;
+	int r = 0, act = 0;
+
+	if (lxd_path_of(&path, "instances", name, NULL) < 0)
+		return err_set(e, -ENAMETOOLONG, "lxd: name too long");
+	snprintf(what, sizeof(what), "delete %s", name);
+	for (int i = 0;; i++) {
+		struct lxd_answer a = {0};
+		struct instance in;
+		const char *owner;
+
+		if (i > 0 && act < 0)
+			lxd_sleep_ms(LXD_RETRY_MS);
+		r = lxd_instance_fetch(l, name, &in, &owner, &a, e);
+		if (r == -ENOENT) {
+			err_clear(e);
+			r = 0;
+			break;
+		}
+		if (r == 0 && !owner_is(l, owner)) {
+			lxd_answer_release(&a);
+			r = err_set(e, -EPERM, "lxd: delete %s: not made by manager %s", name,
+			            l->manager);
+			break;
+		}
+		lxd_answer_release(&a);
+		if (clock_mono_ms() >= deadline) {
+			if (r == 0 && act >= 0)
+				r = err_set(e, -EIO,
+				            "lxd: delete %s: still there after %" PRId64 "s", name,
+				            limit);
+			else if (r == 0)
+				r = act; /* its message is in e */
+			break;
+		}
+		if (r < 0) {
+			act = r; /* LXD unreachable, restarting: try again */
+			continue;
+		}
+		if (in.state != CLOUD_STOPPED) {
+			act = instance_stop(l, name, graceful && i == 0, e);
+			if (act == -ETIMEDOUT) {
+				r = act;
+				break;
+			}
+			if (graceful && i == 0) /* the retries' time starts after it */
+				deadline = clock_mono_ms() + limit * 1000;
+			if (act < 0)
+				continue;
+		}
+		act = lxd_run(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
+		              l->op_timeout, what, NULL, e);
+		if (act == -ENOENT)
+			act = 0;
+		/* Either way, the next fetch tells whether it is gone. */
+	}
+	buf_release(&path);
+	return r;
+}
+
+int lxd_delete(struct provider *p, const struct provider_call *c, const char *name, struct err *e)
+{
+	struct lxd *l = p->priv;
+
+	if (lxd_check_name(name, e) < 0)
+		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -EPERM, "lxd: delete %s: not a name of manager %s", name,
+		               l->manager);
+	return lxd_instance_remove(l, name, true, e);
+}
+
+/* Is s the path of one of name's exec output logs ("/1.0/instances/<name>/logs/...")? */
+static bool exec_log_path_ok(const char *s, const char *name)
+{
+	static const char pre[] = "/1.0/instances/";
+	size_t n = strlen(name);
+
+	if (!str_has_prefix(s, pre) || strncmp(s + strlen(pre), name, n) != 0 ||
+	    !str_has_prefix(s + strlen(pre) + n, "/logs/"))
+		return false;
+	s += strlen(pre) + n + strlen("/logs/");
+	if (!*s || strstr(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!lxd_url_plain((unsigned char)*s) && *s != '/')
+			return false;
+	return true;
+}
+
+/*
+ * GET then DELETE the exec output logs an operation names (its stdout into
+ * ret_out, at most ret_out's cap); -E2BIG over the cap. The logs live on
+ * the host until deleted, so they are deleted whatever happens.
+ */
+static int exec_output(struct lxd *l, const char *name, const json_t *op, struct buf *ret_out,
+                       struct err *e)
+{
+	const json_t *output = json_object_get(json_object_get(op, "metadata"), "output");
+	char paths[2][256] = {"", ""};
+	int r = 0;
+
+	for (int fd = 1; fd <= 2; fd++) {
+		const char *v = lxd_jstr(output, fd == 1 ? "1" : "2");
+		size_t len = v ? strcspn(v, "?") : 0;
+		if (len == 0 || len >= sizeof(paths[0]))
+			continue;
+		memcpy(paths[fd - 1], v, len);
+		paths[fd - 1][len] = '\0';
+		if (!exec_log_path_ok(paths[fd - 1], name))
+			paths[fd - 1][0] = '\0';
+	}
+	if (!paths[0][0]) {
+		r = err_set(e, -EBADMSG, "lxd: exec in %s: no output log", name);
+	} else {
+		struct httpc_response resp = {0};
+		r = lxd_http(l, &(struct lxd_req){.path = paths[0], .max_body = ret_out->max},
+		             &resp, e);
+		if (r == 0 && resp.status != 200)
+			r = err_set(e, lxd_status_errno(resp.status),
+			            "lxd: exec in %s: output log: HTTP %ld", name, resp.status);
+		if (r == 0 &&
+		    buf_append(ret_out, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
+			r = err_set(e, -E2BIG, "lxd: exec in %s: output too large", name);
+		httpc_response_release(&resp);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct lxd_answer a = {0};
+		if (paths[i][0] &&
+		    lxd_call(l, &(struct lxd_req){.method = "DELETE", .path = paths[i]}, &a,
+		             NULL) == 0)
+			lxd_answer_release(&a);
+	}
+	return r;
+}
+
+/*
+ * Run argv in the instance: no websocket, no terminal. *ret_rc is its exit
+ * status. Its standard output is recorded into *ret_out (appended, at most
+ * its cap) when ret_out is not NULL; otherwise it is not kept.
+ */
+int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *argv,
+                          int64_t timeout_s, int *ret_rc, struct buf *ret_out, struct err *e)
+{
+	struct buf path = BUF_INIT(512);
+	char what[INSTANCE_NAME_MAX + 16];
+	json_t *body = NULL, *cmd = json_array(), *op = NULL, *rc;
+	int r;
+
+	for (const char *const *a = argv; cmd && *a; a++)
+		if (json_array_append_new(cmd, json_string(*a)) < 0) {
+			json_decref(cmd);
+			cmd = NULL;
+		}
+	if (cmd)
+		body = json_pack("{s:o, s:b, s:b, s:b}", "command", cmd, "wait-for-websocket", 0,
+		                 "interactive", 0, "record-output", ret_out != NULL);
+	if (!body) {
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+		goto out;
+	}
+	if (lxd_path_of(&path, "instances", name, "/exec") < 0) {
+		r = err_set(e, -ENAMETOOLONG, "lxd: name too long");
+		goto out;
+	}
+	snprintf(what, sizeof(what), "exec in %s", name);
+	r = lxd_run(l, &(struct lxd_req){.method = "POST", .path = buf_str(&path), .json = body},
+	            timeout_s, what, &op, e);
+	if (r < 0)
+		goto out;
+	rc = json_object_get(json_object_get(op, "metadata"), "return");
+	if (!json_is_integer(rc)) {
+		r = err_set(e, -EBADMSG, "lxd: %s: no return code", what);
+		goto out;
+	}
+	if (ret_out) {
+		r = exec_output(l, name, op, ret_out, e);
+		if (r < 0)
+			goto out;
+	}
+	*ret_rc = (int)json_integer_value(rc);
+out:
+	json_decref(op);
+	json_decref(body);
+	buf_release(&path);
+	return r;
+}
+
+int lxd_instance_exec(struct lxd *l, const char *name, const char *const *argv, int64_t timeout_s,
+                      int *ret_rc, struct err *e)
+{
+	return lxd_instance_exec_out(l, name, argv, timeout_s, ret_rc, NULL, e);
+}
+
+int lxd_health(struct provider *p, const struct provider_call *c, const char *name,
+               enum health *ret, struct err *e)
+{
+	static const char *const argv[] = {"/bin/sh", "-c", lxd_health_script, NULL};
+	struct lxd *l = p->priv;
+	struct instance in;
+	int r, rc = -1;
+
+	r = lxd_get(p, c, name, &in, e);
+	if (r == -ENOENT) {
+		err_clear(e);
+		*ret = HEALTH_UNKNOWN;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (in.state != CLOUD_ACTIVE) {
+		*ret = health_from_state(in.state);
+		return 0;
+	}
+	r = lxd_instance_exec(l, name, argv, LXD_EXEC_TIMEOUT, &rc, e);
+	if (r == -EIO || r == -EINVAL || r == -EAGAIN || r == -ENOENT) {
+		/* LXD refused the exec (a VM whose agent is not up yet): nothing known. */
+		err_clear(e);
+		*ret = HEALTH_UNKNOWN;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = rc == 0 ? HEALTH_HEALTHY : rc == 1 ? HEALTH_UNHEALTHY : HEALTH_UNKNOWN;
+	return 0;
+}

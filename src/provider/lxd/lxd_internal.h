@@ -1,0 +1,171 @@
+/*
+ * What the files of the lxd backend share, and what its unit tests and
+ * fuzzers reach without an LXD: the backend's state, one request and its
+ * parsed answer, and the functions each file offers the others, declared
+ * by file, lowest layer first. Never included from outside
+ * src/provider/lxd/ (but by its tests): the rest of runnerd has lxd.h,
+ * and the front provider/backend.h.
+ */
+#ifndef RUNNERD_PROVIDER_LXD_INTERNAL_H
+#define RUNNERD_PROVIDER_LXD_INTERNAL_H
+
+#include "provider/backend.h"
+#include "provider/lxd.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/httpc.h"
+#include "util/strutil.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+#define LXD_HOST               "http://lxd"
+#define LXD_OPS                "/1.0/operations/"
+#define LXD_URL_MAX            (16 * 1024)
+#define LXD_RESPONSE_MAX       (4u << 20)  /* one instance, one operation, one network */
+#define LXD_LIST_MAX           (64u << 20) /* every instance of the project */
+#define LXD_DIR_MAX            (1u << 20)  /* a directory listing */
+#define LXD_SECRET_MAX         (256 * 1024)
+#define LXD_ERRTEXT_MAX        240
+#define LXD_FILES_MAX          1000
+#define LXD_CONNECT_TIMEOUT_MS 5000
+#define LXD_REQUEST_TIMEOUT_MS 30000
+#define LXD_WAIT_SLACK_MS      10000 /* beyond LXD's own wait timeout */
+#define LXD_EXEC_TIMEOUT       30    /* seconds for a short exec */
+#define LXD_CHECK_TIMEOUT      10    /* seconds for a file type check or listing */
+#define LXD_PULL_TIMEOUT_MS    10000 /* one file read */
+#define LXD_RESCUE_MS          2000  /* a files API read still unanswered: a FIFO */
+#define LXD_STUCK_S            600   /* no reads from an instance whose read timed out */
+#define LXD_POLL_MS            200
+#define LXD_RETRY_MS           500
+#define LXD_RETRY_S            30 /* how long a delete keeps trying */
+#define LXD_ETAG_TRIES         5
+
+/* The config keys that mark an instance as runnerd's. */
+#define LXD_KEY_MANAGER "user.runnerd.manager"
+#define LXD_KEY_FLAVOR  "user.runnerd.flavor"
+
+struct lxd {
+	struct httpc *http;
+	char *socket;
+	char *project;
+	char *network;
+	char *pool;
+	char **profiles;
+	size_t n_profiles;
+	enum lxd_type type;
+	enum lxd_bootstrap bootstrap;
+	char manager[MANAGER_NAME_MAX + 1]; /* "" when unknown: no denylist */
+	long connect_ms;
+	long request_ms;
+	int64_t op_timeout;   /* seconds */
+	int64_t stop_timeout; /* seconds */
+	size_t max_list;      /* bytes */
+
+	pthread_mutex_t trace_lock;
+	lxd_trace_fn trace; /* trace_lock */
+	void *trace_arg;
+
+	pthread_mutex_t stuck_lock;
+	struct {
+		char name[INSTANCE_NAME_MAX];
+		int64_t until_ms; /* monotonic */
+	} stuck[32];              /* stuck_lock */
+
+	pthread_mutex_t deny_lock; /* held across a whole sync: one at a time */
+	char **deny;               /* canonical CIDRs to keep (deny_lock) */
+	size_t n_deny;
+	bool deny_synced; /* deny_lock */
+};
+
+/* One request. */
+struct lxd_req {
+	const char *method; /* NULL = GET */
+	const char *path;   /* "/1.0/...", already escaped */
+	const char *query;  /* escaped, without project; NULL = none */
+	const json_t *json; /* body as JSON, or: */
+	const void *body;   /* a raw body (with its own Content-Type header) */
+	size_t body_len;
+	const char *const *headers;      /* NULL-terminated, may be NULL */
+	size_t max_body;                 /* 0 = LXD_RESPONSE_MAX */
+	long timeout_ms;                 /* 0 = the request timeout */
+	const char *const *want_headers; /* NULL-terminated, may be NULL */
+};
+
+/* A parsed JSON answer. */
+struct lxd_answer {
+	json_t *root;
+	json_t *meta; /* borrowed from root; may be NULL */
+	char op[80];  /* operation id of an async answer, "" otherwise */
+	char etag[160];
+};
+
+/* ---- api.c: requests, answers, operations ---------------------------- */
+
+void lxd_answer_release(struct lxd_answer *a);
+void lxd_sleep_ms(long ms);
+/* A string member of o, NULL when absent or not a string. */
+const char *lxd_jstr(const json_t *o, const char *key);
+bool lxd_url_plain(unsigned char c);
+int lxd_url_escape(struct buf *b, const char *s, bool keep_slash);
+int lxd_path_of(struct buf *b, const char *coll, const char *name, const char *suffix);
+int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret, struct err *e);
+int lxd_status_errno(long status);
+int lxd_answer_error(const char *method, const char *path, long status, const json_t *root,
+                     struct err *e);
+int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, struct err *e);
+int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, const char *what,
+             json_t **ret_op, struct err *e);
+int lxd_run(struct lxd *l, const struct lxd_req *q, int64_t timeout_s, const char *what,
+            json_t **ret_op, struct err *e);
+
+/* ---- instance.c: instances, exec, health ----------------------------- */
+
+int lxd_check_name(const char *name, struct err *e);
+int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
+                       const char **ret_owner, struct lxd_answer *ret_ans, struct err *e);
+int lxd_instance_state_change(struct lxd *l, const char *name, json_t *body, int64_t timeout_s,
+                              const char *what, struct err *e);
+int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct err *e);
+int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *argv,
+                          int64_t timeout_s, int *ret_rc, struct buf *ret_out, struct err *e);
+int lxd_instance_exec(struct lxd *l, const char *name, const char *const *argv, int64_t timeout_s,
+                      int *ret_rc, struct err *e);
+int lxd_get(struct provider *p, const struct provider_call *c, const char *name,
+            struct instance *ret, struct err *e);
+int lxd_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
+             struct err *e);
+int lxd_delete(struct provider *p, const struct provider_call *c, const char *name, struct err *e);
+int lxd_health(struct provider *p, const struct provider_call *c, const char *name,
+               enum health *ret, struct err *e);
+
+/* ---- files.c: pushes and reads --------------------------------------- */
+
+int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, const char *mode,
+                  const void *data, size_t len, struct err *e);
+int lxd_file_type(struct lxd *l, const char *name, const char *path, char *ret, size_t cap,
+                  struct err *e);
+int lxd_pull_file(struct provider *p, const struct provider_call *c, const char *name,
+                  const char *path, size_t max_bytes, struct buf *ret, struct err *e);
+int lxd_list_files(struct provider *p, const struct provider_call *c, const char *name,
+                   const char *dir, struct strv *ret, struct err *e);
+
+/* ---- create.c -------------------------------------------------------- */
+
+int lxd_create(struct provider *p, const struct provider_call *c, const struct instance_spec *spec,
+               struct instance *ret, struct err *e);
+
+/* ---- acl.c: the denylist ACL ----------------------------------------- */
+
+void lxd_strings_free(char **v, size_t n);
+int lxd_policy(struct provider *p, const struct provider_call *c, const struct provider_policy *pol,
+               struct err *e);
+/* Before a create: the denylist in place (an empty one best effort). */
+int lxd_deny_ensure(struct lxd *l, struct err *e);
+
+/* ---- ops.c ----------------------------------------------------------- */
+
+int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e);
+void lxd_close(struct provider *p);
+
+#endif
