@@ -94,52 +94,29 @@ static int deny_copy(const struct strv *cidrs, char ***ret, size_t *ret_n, struc
 	return 0;
 }
 
-/* Does the comma-separated list s hold item? */
-static bool list_has(const char *s, const char *item)
+/*
+ * PUT body (taken over, NULL: out of memory) to path, If-Match etag when
+ * LXD gave one: -EAGAIN (412) when someone changed the object meanwhile.
+ */
+static int put_if_match(struct lxd *l, const char *path, json_t *body, const char *etag,
+                        struct err *e)
 {
-	size_t n = strlen(item);
-	for (const char *c = s; c && *c;) {
-		size_t len = strcspn(c, ",");
-		const char *t = c;
-		size_t tl = len;
-		while (tl && *t == ' ')
-			t++, tl--;
-		while (tl && t[tl - 1] == ' ')
-			tl--;
-		if (tl == n && strncmp(t, item, n) == 0)
-			return true;
-		c += len;
-		if (*c == ',')
-			c++;
-	}
-	return false;
-}
+	char ifmatch[200];
+	const char *hdrs[] = {ifmatch, NULL};
+	struct lxd_answer a = {0};
+	int r;
 
-/* s with item added (add) or removed, into b. */
-static int list_edit(const char *s, const char *item, bool add, struct buf *b)
-{
-	size_t n = strlen(item);
-	int r = 0;
-
-	buf_reset(b);
-	if (buf_puts(b, "") < 0)
-		return -ENOMEM;
-	for (const char *c = s; c && *c && r == 0;) {
-		size_t len = strcspn(c, ",");
-		const char *t = c;
-		size_t tl = len;
-		while (tl && *t == ' ')
-			t++, tl--;
-		while (tl && t[tl - 1] == ' ')
-			tl--;
-		if (tl && !(tl == n && strncmp(t, item, n) == 0))
-			r = buf_printf(b, "%s%.*s", b->len ? "," : "", (int)tl, t);
-		c += len;
-		if (*c == ',')
-			c++;
-	}
-	if (r == 0 && add)
-		r = buf_printf(b, "%s%s", b->len ? "," : "", item);
+	if (!body)
+		return err_set(e, -ENOMEM, "lxd: out of memory");
+	snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", etag);
+	r = lxd_call(l,
+	             &(struct lxd_req){.method = "PUT",
+	                               .path = path,
+	                               .json = body,
+	                               .headers = etag[0] ? hdrs : NULL},
+	             &a, e);
+	lxd_answer_release(&a);
+	json_decref(body);
 	return r;
 }
 
@@ -154,7 +131,7 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 	static const char *const defaults[] = {"security.acls.default.egress.action",
 	                                       "security.acls.default.ingress.action"};
 	struct buf path = BUF_INIT(512), list = BUF_INIT(64 * 1024);
-	char marker[MANAGER_NAME_MAX + 48], ifmatch[200];
+	char marker[MANAGER_NAME_MAX + 48];
 	int r = 0;
 
 	snprintf(marker, sizeof(marker), "user.runnerd.%s.acl-defaults", l->manager);
@@ -162,7 +139,7 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 		return err_set(e, -ENAMETOOLONG, "lxd: network name too long");
 	for (int t = 0; t < LXD_ETAG_TRIES; t++) {
 		struct lxd_answer a = {0};
-		json_t *config, *nc = NULL, *body = NULL;
+		json_t *config, *nc = NULL, *body;
 		const char *acls, *desc;
 		bool has, changed = false;
 
@@ -177,9 +154,9 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 			r = err_set(e, -EBADMSG, "lxd: network %s: unparsable answer", net);
 			break;
 		}
-		has = acls && list_has(acls, acl);
+		has = acls && lxd_list_has(acls, acl);
 		nc = json_deep_copy(config);
-		if (!nc || list_edit(acls, acl, attach, &list) < 0) {
+		if (!nc || lxd_list_edit(acls, acl, attach, &list) < 0) {
 			json_decref(nc);
 			lxd_answer_release(&a);
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
@@ -217,18 +194,7 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 			break;
 		}
 		body = json_pack("{s:o, s:s}", "config", nc, "description", desc ? desc : "");
-		snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", a.etag);
-		const char *hdrs[] = {ifmatch, NULL};
-		struct lxd_answer a2 = {0};
-		r = body ? lxd_call(l,
-		                    &(struct lxd_req){.method = "PUT",
-		                                      .path = buf_str(&path),
-		                                      .json = body,
-		                                      .headers = a.etag[0] ? hdrs : NULL},
-		                    &a2, e)
-		         : err_set(e, -ENOMEM, "lxd: out of memory");
-		lxd_answer_release(&a2);
-		json_decref(body);
+		r = put_if_match(l, buf_str(&path), body, a.etag, e);
 		lxd_answer_release(&a);
 		if (r != -EAGAIN)
 			break;
@@ -241,34 +207,11 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 	return r;
 }
 
-/* The network names in an ACL's used_by ("/1.0/networks/<name>[?project=...]"). */
-static void used_by_networks(const json_t *used_by, char (*out)[128], size_t cap, size_t *ret_n)
-{
-	size_t i, n = 0;
-	json_t *v;
-
-	json_array_foreach(used_by, i, v)
-	{
-		const char *s = json_string_value(v);
-		size_t len;
-		if (!s || !str_has_prefix(s, "/1.0/networks/") || n == cap)
-			continue;
-		s += strlen("/1.0/networks/");
-		len = strcspn(s, "?/");
-		if (len == 0 || len >= sizeof(out[0]))
-			continue;
-		memcpy(out[n], s, len);
-		out[n][len] = '\0';
-		n++;
-	}
-	*ret_n = n;
-}
-
 /* Call with deny_lock held. */
 static int deny_sync_locked(struct lxd *l, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
-	char name[128], nets[16][128];
+	char name[128], nets[16][LXD_NET_NAME_MAX];
 	struct lxd_answer a = {0};
 	json_t *egress = NULL, *body = NULL;
 	size_t n_nets = 0;
@@ -285,8 +228,8 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 	exists = r == 0;
 	err_clear(e);
 	if (exists)
-		used_by_networks(json_object_get(a.meta, "used_by"), nets, ARRAY_SIZE(nets),
-		                 &n_nets);
+		lxd_parse_used_by(json_object_get(a.meta, "used_by"), nets, ARRAY_SIZE(nets),
+		                  &n_nets);
 
 	if (l->n_deny == 0) {
 		r = 0;
@@ -339,23 +282,14 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 		const json_t *cur = json_object_get(a.meta, "egress");
 		const json_t *in = json_object_get(a.meta, "ingress");
 		if (!json_equal((json_t *)cur, egress) || (in && json_array_size(in) > 0)) {
-			char ifmatch[200];
-			const char *hdrs[] = {ifmatch, NULL};
 			json_t *cfg = json_object_get(a.meta, "config");
-			snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", a.etag);
-			body = json_pack("{s:s, s:O, s:[], s:o}", "description",
-			                 "runnerd: runner.denylist of manager (do not edit)",
-			                 "egress", egress, "ingress", "config",
-			                 json_is_object(cfg) ? json_incref(cfg) : json_object());
-			struct lxd_answer a2 = {0};
-			r = body ? lxd_call(l,
-			                    &(struct lxd_req){.method = "PUT",
-			                                      .path = buf_str(&path),
-			                                      .json = body,
-			                                      .headers = a.etag[0] ? hdrs : NULL},
-			                    &a2, e)
-			         : err_set(e, -ENOMEM, "lxd: out of memory");
-			lxd_answer_release(&a2);
+			r = put_if_match(
+			        l, buf_str(&path),
+			        json_pack("{s:s, s:O, s:[], s:o}", "description",
+			                  "runnerd: runner.denylist of manager (do not edit)",
+			                  "egress", egress, "ingress", "config",
+			                  json_is_object(cfg) ? json_incref(cfg) : json_object()),
+			        a.etag, e);
 			if (r < 0)
 				goto out;
 		}

@@ -1,21 +1,15 @@
 /*
  * The LXD API core: one HTTP request on LXD's unix socket (URLs escaped,
- * the project added, every answer capped), LXD's JSON envelope and error
- * answers turned into errno values with LXD's own text, and waits on
- * LXD's asynchronous operations. Every other file of the backend talks to
- * LXD only through here. It must never put anything but a JSON body or a
- * caller's raw body on the wire (secrets travel only as a raw file body,
- * and never into an error message), never read an answer without a size
- * cap, and never let an operation id that is not a UUID into a URL.
+ * the project added, every answer capped), its answer read as LXD's JSON
+ * envelope (parse.c says what it holds), and waits on LXD's asynchronous
+ * operations. Every other file of the backend talks to LXD only through
+ * here. It must never put anything but a JSON body or a caller's raw body
+ * on the wire (secrets travel only as a raw file body, and never into an
+ * error message), never read an answer without a size cap, and never
+ * build a URL from an operation id parse.c has not checked.
  */
 #include "util/common.h"
 #include "provider/lxd/lxd_internal.h"
-
-void lxd_answer_release(struct lxd_answer *a)
-{
-	json_decref(a->root);
-	memset(a, 0, sizeof(*a));
-}
 
 void lxd_sleep_ms(long ms)
 {
@@ -24,18 +18,7 @@ void lxd_sleep_ms(long ms)
 		;
 }
 
-const char *lxd_jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 /* ---- URLs ----------------------------------------------------------- */
-
-bool lxd_url_plain(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.' || c == '_' || c == '~';
-}
 
 /* Append s percent-encoded (keep_slash: '/' stays as is, for paths). */
 int lxd_url_escape(struct buf *b, const char *s, bool keep_slash)
@@ -129,78 +112,14 @@ out:
 	return r;
 }
 
-int lxd_status_errno(long status)
-{
-	switch (status) {
-	case 400:
-		return -EINVAL;
-	case 401:
-	case 403:
-		return -EACCES;
-	case 404:
-		return -ENOENT;
-	case 409:
-		return -EEXIST;
-	case 412:
-	case 503:
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
-}
-
-/* LXD's error text, bounded and printable. */
-static void errtext(const char *in, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (const char *p = in ? in : ""; *p && n + 1 < cap && n < LXD_ERRTEXT_MAX; p++)
-		out[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p;
-	if (in && strlen(in) > n && n + 4 < cap) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-}
-
-int lxd_answer_error(const char *method, const char *path, long status, const json_t *root,
-                     struct err *e)
-{
-	char text[LXD_ERRTEXT_MAX + 8];
-	const char *msg = lxd_jstr(root, "error");
-	json_int_t code = json_integer_value(json_object_get(root, "error_code"));
-
-	if (code >= 400 && code < 600)
-		status = (long)code;
-	if (msg && *msg)
-		errtext(msg, text, sizeof(text));
-	else
-		snprintf(text, sizeof(text), "HTTP %ld", status);
-	return err_set(e, lxd_status_errno(status), "lxd: %s %s: %s", method, path, text);
-}
-
-/* Operation ids are UUIDs: anything else must not reach a URL. */
-static bool op_id_valid(const char *s, size_t cap)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= cap)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
-			return false;
-	return true;
-}
-
 /* One request whose answer is LXD's JSON envelope; an error answer is an error. */
 int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, struct err *e)
 {
 	static const char *const want[] = {"Etag", NULL};
-	const char *method = q->method ? q->method : "GET";
 	struct httpc_response resp = {0};
 	struct lxd_answer a = {0};
 	struct lxd_req q2 = *q;
-	const char *type, *etag;
-	json_error_t je;
+	const char *etag;
 	int r;
 
 	if (!q2.want_headers)
@@ -208,39 +127,14 @@ int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, str
 	r = lxd_http(l, &q2, &resp, e);
 	if (r < 0)
 		return r;
-	a.root = resp.body.len ? json_loadb(resp.body.data, resp.body.len, 0, &je) : NULL;
-	if (resp.status >= 400) {
-		r = lxd_answer_error(method, q->path, resp.status, a.root, e);
-		goto out;
+	r = lxd_parse_answer(q->method ? q->method : "GET", q->path, resp.status, resp.body.data,
+	                     resp.body.len, &a, e);
+	if (r == 0) {
+		etag = httpc_response_header(&resp, "Etag");
+		if (etag)
+			str_copy(a.etag, etag, sizeof(a.etag));
+		*ret = a;
 	}
-	if (!json_is_object(a.root) || !(type = lxd_jstr(a.root, "type"))) {
-		r = err_set(e, -EBADMSG, "lxd: %s %s: unparsable answer (HTTP %ld)", method,
-		            q->path, resp.status);
-		goto out;
-	}
-	if (strcmp(type, "error") == 0) {
-		r = lxd_answer_error(method, q->path, resp.status, a.root, e);
-		goto out;
-	}
-	if (strcmp(type, "async") == 0) {
-		const char *op = lxd_jstr(a.root, "operation");
-		const char *id = op && str_has_prefix(op, LXD_OPS) ? op + strlen(LXD_OPS) : NULL;
-		if (!id || !op_id_valid(id, sizeof(a.op))) {
-			r = err_set(e, -EBADMSG, "lxd: %s %s: async answer without an operation",
-			            method, q->path);
-			goto out;
-		}
-		str_copy(a.op, id, sizeof(a.op));
-	}
-	etag = httpc_response_header(&resp, "Etag");
-	if (etag)
-		str_copy(a.etag, etag, sizeof(a.etag));
-	a.meta = json_object_get(a.root, "metadata");
-	*ret = a;
-	a.root = NULL;
-	r = 0;
-out:
-	json_decref(a.root);
 	httpc_response_release(&resp);
 	return r;
 }
@@ -264,7 +158,6 @@ int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, cons
 	for (;;) {
 		struct lxd_answer a = {0};
 		int64_t left = deadline - clock_mono_ms(), t0 = clock_mono_ms();
-		json_int_t sc;
 
 		if (left <= 0) {
 			char cpath[128];
@@ -286,25 +179,12 @@ int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, cons
 				err_prefix(e, "%s", what);
 			return r;
 		}
-		if (!json_is_object(a.meta) ||
-		    !json_is_integer(json_object_get(a.meta, "status_code"))) {
-			lxd_answer_release(&a);
-			return err_set(e, -EBADMSG, "lxd: %s: unparsable operation", what);
-		}
-		sc = json_integer_value(json_object_get(a.meta, "status_code"));
-		if (sc == 200) {
-			if (ret_op)
+		r = lxd_parse_operation(a.meta, what, e);
+		if (r <= 0) {
+			if (r == 0 && ret_op)
 				*ret_op = json_incref(a.meta);
 			lxd_answer_release(&a);
-			return 0;
-		}
-		if (sc == 400 || sc == 401) {
-			char text[LXD_ERRTEXT_MAX + 8];
-			const char *err = lxd_jstr(a.meta, "err");
-			errtext(err && *err ? err : (sc == 401 ? "cancelled" : "failed"), text,
-			        sizeof(text));
-			lxd_answer_release(&a);
-			return err_set(e, -EIO, "lxd: %s: %s", what, text);
+			return r;
 		}
 		lxd_answer_release(&a);
 		/* Still running: LXD answered before its timeout; do not spin. */

@@ -34,24 +34,43 @@ static int file_path(const char *path, char *out, size_t cap)
 	return 0;
 }
 
-/* The files API's URL path (p) and query (q) for path in instance name. */
-static int files_target(struct buf *p, struct buf *q, const char *name, const char *path,
-                        struct err *e)
+/*
+ * One request on the files API for path in instance name: rq says the
+ * method, headers, body and limits (its path and query are made here).
+ * The answer is the plain exchange in *ret_resp when ret_resp is given
+ * (reads: their body is the file), else LXD's envelope, which is only
+ * checked (writes).
+ */
+static int files_do(struct lxd *l, struct lxd_req rq, const char *name, const char *path,
+                    struct httpc_response *ret_resp, struct err *e)
 {
-	buf_reset(q);
-	if (lxd_path_of(p, "instances", name, "/files") < 0 || buf_puts(q, "path=") < 0 ||
-	    lxd_url_escape(q, path, true) < 0)
-		return err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
-	return 0;
+	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
+	struct lxd_answer a = {0};
+	int r;
+
+	if (lxd_path_of(&p, "instances", name, "/files") < 0 || buf_puts(&q, "path=") < 0 ||
+	    lxd_url_escape(&q, path, true) < 0) {
+		r = err_set(e, -ENAMETOOLONG, "lxd: %s: path too long", path);
+	} else {
+		rq.path = buf_str(&p);
+		rq.query = buf_str(&q);
+		if (ret_resp) {
+			r = lxd_http(l, &rq, ret_resp, e);
+		} else {
+			r = lxd_call(l, &rq, &a, e);
+			lxd_answer_release(&a);
+		}
+	}
+	buf_release(&p);
+	buf_release(&q);
+	return r;
 }
 
 /* Write data to path as root with mode (directory when dir). */
 int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, const char *mode,
                   const void *data, size_t len, struct err *e)
 {
-	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
 	char hmode[32];
-	struct lxd_answer a = {0};
 	int r;
 
 	snprintf(hmode, sizeof(hmode), "X-LXD-mode: %s", mode);
@@ -63,45 +82,28 @@ int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, c
 	                      "X-LXD-gid: 0",
 	                      "X-LXD-write: overwrite",
 	                      NULL};
-	r = files_target(&p, &q, name, path, e);
-	if (r < 0) {
-		buf_release(&p);
-		buf_release(&q);
-		return r;
-	}
-	struct lxd_req rq = {.method = "POST",
-	                     .path = buf_str(&p),
-	                     .query = buf_str(&q),
-	                     .body = dir ? "" : data,
-	                     .body_len = dir ? 0 : len,
-	                     .headers = hdrs};
-	r = lxd_call(l, &rq, &a, e);
+	r = files_do(l,
+	             (struct lxd_req){.method = "POST",
+	                              .body = dir ? "" : data,
+	                              .body_len = dir ? 0 : len,
+	                              .headers = hdrs},
+	             name, path, NULL, e);
 	if (r < 0 && e)
 		err_prefix(e, "push %s into %s", path, name);
-	lxd_answer_release(&a);
-	buf_release(&p);
-	buf_release(&q);
 	return r;
 }
+
+static const char *const want_type[] = {"X-LXD-type", NULL};
 
 /* X-LXD-type of path ("file", "directory", "symlink") through HEAD; -ENOENT when missing. */
 int lxd_file_type(struct lxd *l, const char *name, const char *path, char *ret, size_t cap,
                   struct err *e)
 {
-	static const char *const want[] = {"X-LXD-type", NULL};
-	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
 	struct httpc_response resp = {0};
 	const char *t;
 	int r;
 
-	r = files_target(&p, &q, name, path, e);
-	if (r < 0)
-		goto out;
-	r = lxd_http(l,
-	             &(struct lxd_req){.method = "HEAD",
-	                               .path = buf_str(&p),
-	                               .query = buf_str(&q),
-	                               .want_headers = want},
+	r = files_do(l, (struct lxd_req){.method = "HEAD", .want_headers = want_type}, name, path,
 	             &resp, e);
 	if (r < 0)
 		goto out;
@@ -118,8 +120,6 @@ int lxd_file_type(struct lxd *l, const char *name, const char *path, char *ret, 
 	str_copy(ret, t, cap);
 out:
 	httpc_response_release(&resp);
-	buf_release(&p);
-	buf_release(&q);
 	return r;
 }
 
@@ -133,23 +133,16 @@ static int file_get(struct lxd *l, const char *name, const char *path, size_t ma
                     long timeout_ms, struct httpc_response *ret, char *type, size_t type_cap,
                     struct err *e)
 {
-	static const char *const want[] = {"X-LXD-type", NULL};
-	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
 	struct httpc_response resp = {0};
 	struct err e2 = {0};
 	const char *t;
 	int r;
 
-	r = files_target(&p, &q, name, path, e);
-	if (r < 0)
-		goto out;
-	r = lxd_http(l,
-	             &(struct lxd_req){.path = buf_str(&p),
-	                               .query = buf_str(&q),
-	                               .max_body = max_body,
-	                               .timeout_ms = timeout_ms,
-	                               .want_headers = want},
-	             &resp, &e2);
+	r = files_do(l,
+	             (struct lxd_req){.max_body = max_body,
+	                              .timeout_ms = timeout_ms,
+	                              .want_headers = want_type},
+	             name, path, &resp, &e2);
 	if (r == -E2BIG) {
 		r = err_set(e, -E2BIG, "lxd: %s in %s: larger than %zu bytes", path, name,
 		            max_body);
@@ -161,13 +154,10 @@ static int file_get(struct lxd *l, const char *name, const char *path, size_t ma
 		goto out;
 	}
 	if (resp.status >= 400) {
-		json_error_t je;
-		json_t *root =
-		        json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
+		struct lxd_answer a = {0};
 		char what[128];
 		snprintf(what, sizeof(what), "GET %s in", path);
-		r = lxd_answer_error(what, name, resp.status, root, e);
-		json_decref(root);
+		r = lxd_parse_answer(what, name, resp.status, resp.body.data, resp.body.len, &a, e);
 		goto out;
 	}
 	t = httpc_response_header(&resp, "X-LXD-type");
@@ -176,8 +166,6 @@ static int file_get(struct lxd *l, const char *name, const char *path, size_t ma
 	memset(&resp, 0, sizeof(resp));
 out:
 	httpc_response_release(&resp);
-	buf_release(&p);
-	buf_release(&q);
 	return r;
 }
 
@@ -283,7 +271,6 @@ struct rescue {
 static void *rescue_main(void *arg)
 {
 	struct rescue *x = arg;
-	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
 	struct timespec ts;
 	bool go;
 
@@ -299,23 +286,17 @@ static void *rescue_main(void *arg)
 		;
 	go = x->fired = !x->done;
 	pthread_mutex_unlock(&x->lock);
-	if (go && files_target(&p, &q, x->name, x->path, NULL) == 0) {
+	if (go) {
 		static const char *const hdrs[] = {"Content-Type: application/octet-stream",
 		                                   "X-LXD-type: file", "X-LXD-write: append", NULL};
-		struct lxd_answer a = {0};
-		if (lxd_call(x->l,
-		             &(struct lxd_req){.method = "POST",
-		                               .path = buf_str(&p),
-		                               .query = buf_str(&q),
-		                               .body = "",
-		                               .body_len = 0,
-		                               .headers = hdrs,
-		                               .timeout_ms = LXD_PULL_TIMEOUT_MS},
-		             &a, NULL) == 0)
-			lxd_answer_release(&a);
+		(void)files_do(x->l,
+		               (struct lxd_req){.method = "POST",
+		                                .body = "",
+		                                .body_len = 0,
+		                                .headers = hdrs,
+		                                .timeout_ms = LXD_PULL_TIMEOUT_MS},
+		               x->name, x->path, NULL, NULL);
 	}
-	buf_release(&p);
-	buf_release(&q);
 	return NULL;
 }
 
@@ -426,43 +407,6 @@ out:
 	return r;
 }
 
-static bool entry_name_ok(const char *s)
-{
-	if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strlen(s) > 255)
-		return false;
-	for (; *s; s++)
-		if (*s == '/' || (unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-/* Names in the listing script's output, one a line, into *out. */
-static int listing_parse(const struct buf *b, const char *full, const char *name, struct strv *out,
-                         struct err *e)
-{
-	const char *c = b->data ? b->data : "", *end = c + b->len;
-
-	while (c < end) {
-		const char *nl = memchr(c, '\n', (size_t)(end - c));
-		size_t n = nl ? (size_t)(nl - c) : (size_t)(end - c);
-		char ent[256];
-		if (n > 0 && n < sizeof(ent) && !memchr(c, '\0', n)) {
-			memcpy(ent, c, n);
-			ent[n] = '\0';
-			if (entry_name_ok(ent)) {
-				if (out->n >= LXD_FILES_MAX)
-					return err_set(e, -E2BIG,
-					               "lxd: %s in %s: more than %d files", full,
-					               name, LXD_FILES_MAX);
-				if (strv_push_n(out, ent, n) < 0)
-					return err_set(e, -ENOMEM, "lxd: out of memory");
-			}
-		}
-		c += n + 1;
-	}
-	return 0;
-}
-
 /*
  * Without exec (a stopped instance): LXD's listing, its entries' types
  * through HEAD, which does not open them: directories and symlinks are
@@ -473,10 +417,8 @@ static int listing_api(struct lxd *l, const char *name, const char *full, struct
                        struct err *e)
 {
 	struct httpc_response resp = {0};
-	json_t *root = NULL, *meta, *v;
+	struct strv names = {0};
 	char type[32];
-	json_error_t je;
-	size_t i;
 	int r;
 
 	r = lxd_file_type(l, name, full, type, sizeof(type), e);
@@ -491,44 +433,33 @@ static int listing_api(struct lxd *l, const char *name, const char *full, struct
 		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
 		goto out;
 	}
-	root = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &je);
-	meta = json_object_get(root, "metadata");
-	if (!json_is_array(meta)) {
-		r = err_set(e, -EBADMSG, "lxd: %s in %s: unparsable listing", full, name);
-		goto out;
-	}
-	if (json_array_size(meta) > LXD_FILES_MAX) {
-		r = err_set(e, -E2BIG, "lxd: %s in %s: more than %d entries", full, name,
-		            LXD_FILES_MAX);
-		goto out;
-	}
-	json_array_foreach(meta, i, v)
-	{
-		const char *ent = json_string_value(v);
+	r = lxd_parse_dir(resp.body.data, resp.body.len, &names);
+	if (r == -EBADMSG)
+		r = err_set(e, r, "lxd: %s in %s: unparsable listing", full, name);
+	else if (r == -E2BIG)
+		r = err_set(e, r, "lxd: %s in %s: more than %d entries", full, name, LXD_FILES_MAX);
+	else if (r < 0)
+		r = err_set(e, r, "lxd: out of memory");
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		char epath[PATH_MAX], etype[32];
 		struct err e2 = {0};
-		if (!ent || !entry_name_ok(ent))
-			continue;
-		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, ent) >= sizeof(epath))
+		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, names.v[i]) >=
+		    sizeof(epath))
 			continue;
 		r = lxd_file_type(l, name, epath, etype, sizeof(etype), &e2);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
+			r = 0;
 			continue;
+		}
 		if (r < 0) {
 			if (e)
 				*e = e2;
-			goto out;
-		}
-		if (strcmp(etype, "file") != 0)
-			continue;
-		if (strv_push(out, ent) < 0) {
+		} else if (strcmp(etype, "file") == 0 && strv_push(out, names.v[i]) < 0) {
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
-			goto out;
 		}
 	}
-	r = 0;
 out:
-	json_decref(root);
+	strv_release(&names);
 	httpc_response_release(&resp);
 	return r;
 }
@@ -560,7 +491,12 @@ int lxd_list_files(struct provider *p, const struct provider_call *c, const char
 	} else if (r == 0 && rc == 4) {
 		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
 	} else if (r == 0 && rc == 0) {
-		r = listing_parse(&out, full, name, &v, e);
+		r = lxd_parse_listing(out.data, out.len, &v);
+		if (r == -E2BIG)
+			r = err_set(e, r, "lxd: %s in %s: more than %d files", full, name,
+			            LXD_FILES_MAX);
+		else if (r < 0)
+			r = err_set(e, r, "lxd: out of memory");
 	} else {
 		r = listing_api(l, name, full, &v, e);
 	}

@@ -28,56 +28,6 @@ int lxd_check_name(const char *name, struct err *e)
 	return 0;
 }
 
-static enum cloud_state state_of(const char *status)
-{
-	static const struct {
-		const char *status;
-		enum cloud_state state;
-	} map[] = {
-	        {"Running", CLOUD_ACTIVE},   {"Ready", CLOUD_ACTIVE},
-	        {"Starting", CLOUD_CREATED}, {"Stopped", CLOUD_STOPPED},
-	        {"Stopping", CLOUD_STOPPED}, {"Error", CLOUD_ERROR},
-	        {"Aborting", CLOUD_ERROR},   {"Frozen", CLOUD_UNKNOWN},
-	        {"Freezing", CLOUD_UNKNOWN}, {"Thawed", CLOUD_UNKNOWN},
-	};
-	for (size_t i = 0; status && i < ARRAY_SIZE(map); i++)
-		if (strcmp(map[i].status, status) == 0)
-			return map[i].state;
-	return CLOUD_UNKNOWN;
-}
-
-/*
- * An instance object -> *ret; *ret_owner is its user.runnerd.manager (NULL
- * when absent or not a string). -EBADMSG when a field has the wrong type.
- */
-static int instance_parse(const json_t *o, struct instance *ret, const char **ret_owner)
-{
-	const json_t *config = json_object_get(o, "config");
-	const char *name = lxd_jstr(o, "name"), *status = lxd_jstr(o, "status");
-	const char *flavor, *created;
-	struct instance in = {0};
-
-	if (!json_is_object(o) || !name || !status || !json_is_object(config))
-		return -EBADMSG;
-	created = lxd_jstr(o, "created_at");
-	flavor = lxd_jstr(config, LXD_KEY_FLAVOR);
-	if (strlen(name) >= sizeof(in.name))
-		return -EBADMSG;
-	str_copy(in.name, name, sizeof(in.name));
-	str_copy(in.provider_id, name, sizeof(in.provider_id));
-	if (flavor && strlen(flavor) < sizeof(in.flavor))
-		str_copy(in.flavor, flavor, sizeof(in.flavor));
-	in.state = state_of(status);
-	in.created_at = 0;
-	/* LXD's "never" is year 1: only a plausible time is a creation time */
-	int64_t t;
-	if (created && clock_parse_rfc3339(created, &t) == 0 && t > 365 * 86400)
-		in.created_at = (time_t)t;
-	*ret_owner = lxd_jstr(config, LXD_KEY_MANAGER);
-	*ret = in;
-	return 0;
-}
-
 /* GET one instance: -ENOENT when missing. *ret_owner points into *ret_ans (release it). */
 int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
                        const char **ret_owner, struct lxd_answer *ret_ans, struct err *e)
@@ -96,7 +46,7 @@ int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
 	}
 	if (r < 0)
 		goto out;
-	if (instance_parse(a.meta, ret, ret_owner) < 0) {
+	if (lxd_parse_instance(a.meta, ret, ret_owner) < 0) {
 		r = err_set(e, -EBADMSG, "lxd: instance %s: unparsable answer", name);
 		goto out;
 	}
@@ -142,12 +92,9 @@ int lxd_get(struct provider *p, const struct provider_call *c, const char *name,
 int lxd_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
              struct err *e)
 {
-	const char *manager = p->manager;
 	struct lxd *l = p->priv;
 	struct instance_list out = {0};
 	struct lxd_answer a = {0};
-	size_t i;
-	json_t *o;
 	int r;
 
 	struct lxd_req q = {
@@ -155,29 +102,12 @@ int lxd_list(struct provider *p, const struct provider_call *c, struct instance_
 	r = lxd_call(l, &q, &a, e);
 	if (r < 0)
 		return r;
-	if (!json_is_array(a.meta)) {
-		r = err_set(e, -EBADMSG, "lxd: list: unparsable answer");
-		goto out;
+	r = lxd_parse_instances(a.meta, p->manager, &out, e);
+	if (r == 0) {
+		instance_list_release(ret);
+		*ret = out;
+		out.v = NULL;
 	}
-	json_array_foreach(a.meta, i, o)
-	{
-		struct instance in;
-		const char *owner;
-		if (instance_parse(o, &in, &owner) < 0) {
-			r = err_set(e, -EBADMSG, "lxd: list: unparsable instance #%zu", i);
-			goto out;
-		}
-		if (!name_is_owned(manager, in.name) || !owner || strcmp(owner, manager) != 0)
-			continue;
-		if (instance_list_add(&out, &in) < 0) {
-			r = err_set(e, -ENOMEM, "lxd: list: out of memory");
-			goto out;
-		}
-	}
-	instance_list_release(ret);
-	*ret = out;
-	out.v = NULL;
-out:
 	instance_list_release(&out);
 	lxd_answer_release(&a);
 	return r;
@@ -337,24 +267,6 @@ int lxd_delete(struct provider *p, const struct provider_call *c, const char *na
 	return lxd_instance_remove(l, name, true, e);
 }
 
-/* Is s the path of one of name's exec output logs ("/1.0/instances/<name>/logs/...")? */
-static bool exec_log_path_ok(const char *s, const char *name)
-{
-	static const char pre[] = "/1.0/instances/";
-	size_t n = strlen(name);
-
-	if (!str_has_prefix(s, pre) || strncmp(s + strlen(pre), name, n) != 0 ||
-	    !str_has_prefix(s + strlen(pre) + n, "/logs/"))
-		return false;
-	s += strlen(pre) + n + strlen("/logs/");
-	if (!*s || strstr(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (!lxd_url_plain((unsigned char)*s) && *s != '/')
-			return false;
-	return true;
-}
-
 /*
  * GET then DELETE the exec output logs an operation names (its stdout into
  * ret_out, at most ret_out's cap); -E2BIG over the cap. The logs live on
@@ -363,20 +275,10 @@ static bool exec_log_path_ok(const char *s, const char *name)
 static int exec_output(struct lxd *l, const char *name, const json_t *op, struct buf *ret_out,
                        struct err *e)
 {
-	const json_t *output = json_object_get(json_object_get(op, "metadata"), "output");
-	char paths[2][256] = {"", ""};
+	char paths[2][LXD_LOG_PATH_MAX];
 	int r = 0;
 
-	for (int fd = 1; fd <= 2; fd++) {
-		const char *v = lxd_jstr(output, fd == 1 ? "1" : "2");
-		size_t len = v ? strcspn(v, "?") : 0;
-		if (len == 0 || len >= sizeof(paths[0]))
-			continue;
-		memcpy(paths[fd - 1], v, len);
-		paths[fd - 1][len] = '\0';
-		if (!exec_log_path_ok(paths[fd - 1], name))
-			paths[fd - 1][0] = '\0';
-	}
+	lxd_parse_exec_logs(op, name, paths);
 	if (!paths[0][0]) {
 		r = err_set(e, -EBADMSG, "lxd: exec in %s: no output log", name);
 	} else {
@@ -411,8 +313,8 @@ int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *ar
 {
 	struct buf path = BUF_INIT(512);
 	char what[INSTANCE_NAME_MAX + 16];
-	json_t *body = NULL, *cmd = json_array(), *op = NULL, *rc;
-	int r;
+	json_t *body = NULL, *cmd = json_array(), *op = NULL;
+	int r, rc;
 
 	for (const char *const *a = argv; cmd && *a; a++)
 		if (json_array_append_new(cmd, json_string(*a)) < 0) {
@@ -435,8 +337,7 @@ int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *ar
 	            timeout_s, what, &op, e);
 	if (r < 0)
 		goto out;
-	rc = json_object_get(json_object_get(op, "metadata"), "return");
-	if (!json_is_integer(rc)) {
+	if (lxd_parse_exec_return(op, &rc) < 0) {
 		r = err_set(e, -EBADMSG, "lxd: %s: no return code", what);
 		goto out;
 	}
@@ -445,7 +346,7 @@ int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *ar
 		if (r < 0)
 			goto out;
 	}
-	*ret_rc = (int)json_integer_value(rc);
+	*ret_rc = rc;
 out:
 	json_decref(op);
 	json_decref(body);

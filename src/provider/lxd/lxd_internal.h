@@ -40,6 +40,8 @@
 #define LXD_RETRY_MS           500
 #define LXD_RETRY_S            30 /* how long a delete keeps trying */
 #define LXD_ETAG_TRIES         5
+#define LXD_LOG_PATH_MAX       256 /* an exec output log's path */
+#define LXD_NET_NAME_MAX       128 /* a network name in an ACL's used_by */
 
 /* The config keys that mark an instance as runnerd's. */
 #define LXD_KEY_MANAGER "user.runnerd.manager"
@@ -100,19 +102,78 @@ struct lxd_answer {
 	char etag[160];
 };
 
-/* ---- api.c: requests, answers, operations ---------------------------- */
+/* ---- parse.c: LXD's text, pure ---------------------------------------- */
 
-void lxd_answer_release(struct lxd_answer *a);
-void lxd_sleep_ms(long ms);
 /* A string member of o, NULL when absent or not a string. */
 const char *lxd_jstr(const json_t *o, const char *key);
+/* A character that goes into a URL as it is (RFC 3986 unreserved). */
 bool lxd_url_plain(unsigned char c);
+void lxd_answer_release(struct lxd_answer *a);
+/* LXD's HTTP status -> -errno (see lxd.h). */
+int lxd_status_errno(long status);
+/*
+ * LXD's answer envelope (status, body of len bytes) -> *ret: the root, its
+ * metadata, and for an async answer the operation's id (a UUID, checked);
+ * ret->etag is left empty. An error answer (status >= 400, or type
+ * error) is its -errno with LXD's text, bounded and printable;
+ * a body that is not the envelope is -EBADMSG. method and path name the
+ * request in messages.
+ */
+int lxd_parse_answer(const char *method, const char *path, long status, const void *body,
+                     size_t len, struct lxd_answer *ret, struct err *e);
+/*
+ * An operation object (what a wait answers): 0 when it succeeded, 1 while
+ * it runs, -EIO with LXD's text when it failed or was cancelled, -EBADMSG
+ * when it is not an operation. what names it in messages.
+ */
+int lxd_parse_operation(const json_t *op, const char *what, struct err *e);
+/*
+ * An instance object -> *ret; *ret_owner is its user.runnerd.manager,
+ * borrowed from o (NULL when absent or not a string). -EBADMSG when it is
+ * not one (no name, status or config object, a name too long). Unknown
+ * statuses are CLOUD_UNKNOWN; LXD's zero time is no creation time.
+ */
+int lxd_parse_instance(const json_t *o, struct instance *ret, const char **ret_owner);
+/*
+ * A listing's metadata (recursion=1) -> the instances of manager (an owned
+ * name whose user.runnerd.manager is manager) appended to *ret; others are
+ * skipped. One entry that is not an instance makes it -EBADMSG.
+ */
+int lxd_parse_instances(const json_t *meta, const char *manager, struct instance_list *ret,
+                        struct err *e);
+/* An exec operation's return code; -EBADMSG when it has none. */
+int lxd_parse_exec_return(const json_t *op, int *ret_rc);
+/*
+ * The paths of an exec's stdout ([0]) and stderr ([1]) logs, each "" unless
+ * it is one of name's logs (/1.0/instances/<name>/logs/<plain>), so that
+ * no answer can point the GET and DELETE that follow elsewhere.
+ */
+void lxd_parse_exec_logs(const json_t *op, const char *name, char ret[2][LXD_LOG_PATH_MAX]);
+/*
+ * The listing script's output (one name a line) -> plain file names pushed
+ * onto *out; other lines are skipped. -E2BIG over LXD_FILES_MAX, -ENOMEM.
+ */
+int lxd_parse_listing(const void *data, size_t len, struct strv *out);
+/*
+ * The files API's answer for a directory (JSON) -> its plain entry names
+ * pushed onto *out. -EBADMSG when it is not a listing, -E2BIG over
+ * LXD_FILES_MAX entries, -ENOMEM.
+ */
+int lxd_parse_dir(const void *body, size_t len, struct strv *out);
+/* The network names in an ACL's used_by ("/1.0/networks/<name>[?project=...]"), cap at most. */
+void lxd_parse_used_by(const json_t *used_by, char (*out)[LXD_NET_NAME_MAX], size_t cap,
+                       size_t *ret_n);
+/* Does the comma-separated list s (security.acls) hold item? */
+bool lxd_list_has(const char *s, const char *item);
+/* s with item added (add) or removed, into b; blanks trimmed, empty items dropped. */
+int lxd_list_edit(const char *s, const char *item, bool add, struct buf *b);
+
+/* ---- api.c: requests, operations -------------------------------------- */
+
+void lxd_sleep_ms(long ms);
 int lxd_url_escape(struct buf *b, const char *s, bool keep_slash);
 int lxd_path_of(struct buf *b, const char *coll, const char *name, const char *suffix);
 int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret, struct err *e);
-int lxd_status_errno(long status);
-int lxd_answer_error(const char *method, const char *path, long status, const json_t *root,
-                     struct err *e);
 int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, struct err *e);
 int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, const char *what,
              json_t **ret_op, struct err *e);
