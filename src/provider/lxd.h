@@ -68,8 +68,16 @@
  * denylist is not in place, create() fails (it retries the sync first).
  * The ACL applies to every instance on that network, runnerd's or not.
  *
- * Every request has a connect and a total timeout; asynchronous operations
- * are waited on with /1.0/operations/<id>/wait under the operation timeout.
+ * Every request has a connect and a total timeout, each cut to what is left
+ * of the call's deadline; asynchronous operations are waited on with
+ * /1.0/operations/<id>/wait under the operation timeout or the call's
+ * deadline, whichever comes first (in whole-second long polls that end
+ * before it). Once the call's cancel flag is set, requests in flight stop,
+ * waits end and nothing more is sent (-ECANCELED); a create cancelled after
+ * it asked LXD for the instance does not clean up (every request is
+ * refused by then) and fails with PROVIDER_EMAYREMAIN: what remains is what
+ * kill -9 would leave, and the record the manager wrote first makes it
+ * delete the instance later.
  * An operation LXD no longer knows (404: lost in an LXD restart) is a
  * failure (-EIO), never "gone"; delete() succeeds only once a fetch of the
  * instance answers 404.

@@ -1252,9 +1252,12 @@ static void test_denylist(void)
  */
 struct route {
 	const char *line;
-	const char *answer, *then; /* "STATUS|BODY" */
+	const char *answer, *then; /* "STATUS|BODY", or fake_hang: never answered */
 	int hits;
 };
+
+/* An answer that never comes: the connection is held open until fake_stop. */
+static const char fake_hang[] = "hang";
 
 struct fake {
 	char path[108];
@@ -1265,6 +1268,8 @@ struct fake {
 	pthread_mutex_t lock;
 	struct route *routes; /* lock */
 	size_t n_routes;
+	int held[16]; /* connections left unanswered (fake_hang) */
+	size_t n_held;
 };
 
 static void fake_write(int c, const char *s, size_t n)
@@ -1306,6 +1311,13 @@ static void *fake_serve(void *arg)
 				ans = rt->hits++ > 0 && rt->then ? rt->then : rt->answer;
 			}
 		pthread_mutex_unlock(&f->lock);
+		if (ans == fake_hang) {
+			if (f->n_held < ARRAY_SIZE(f->held))
+				f->held[f->n_held++] = c;
+			else
+				close(c);
+			continue;
+		}
 		if (ans) {
 			const char *bar = strchr(ans, '|');
 			snprintf(out, sizeof(out),
@@ -1343,6 +1355,9 @@ static void fake_stop(struct fake *f)
 	shutdown(f->fd, SHUT_RDWR);
 	close(f->fd);
 	pthread_join(f->th, NULL);
+	for (size_t i = 0; i < f->n_held; i++)
+		close(f->held[i]);
+	f->n_held = 0;
 	unlink(f->path);
 	pthread_mutex_destroy(&f->lock);
 }
@@ -1689,6 +1704,203 @@ static void test_lost_operations(void)
 	CHECK(st == 404, "LXD answers a wait on an unknown operation with 404 (%ld)", st);
 }
 
+/* Sets *flag after ms, on its own thread (a daemon being stopped meanwhile). */
+struct later {
+	atomic_bool *flag;
+	long ms;
+};
+
+static void *set_later(void *arg)
+{
+	struct later *x = arg;
+	sleep_ms(x->ms);
+	atomic_store(x->flag, true);
+	return NULL;
+}
+
+/* Whether the trace holds a request of method whose URL holds what. */
+static bool traced(const char *method, const char *what)
+{
+	bool hit = false;
+	pthread_mutex_lock(&trace_lock);
+	for (size_t i = 0; i < trace_n && !hit; i++)
+		hit = strcmp(trace_v[i].method, method) == 0 && strstr(trace_v[i].url, what);
+	pthread_mutex_unlock(&trace_lock);
+	return hit;
+}
+
+/*
+ * Every wait sees the call: a fake LXD that never answers an operation's
+ * wait holds a call no longer than its deadline (not the wait's own
+ * timeout), and the cancel flag ends requests in flight at once. A create
+ * cancelled half-way sends nothing more (no cleanup: what kill -9 would
+ * leave, its record makes the manager delete it) and says it may remain.
+ */
+static void test_deadlines_and_cancel(void)
+{
+	static const char op_async[] = "202 Accepted|{\"type\":\"async\",\"status_code\":100,"
+	                               "\"operation\":\"/1.0/operations/"
+	                               "0b0b0b0b-0000-4000-8000-000000000002\",\"metadata\":{}}";
+	static const char not_found[] =
+	        "404 Not Found|{\"type\":\"error\",\"error\":\"Instance not "
+	        "found\",\"error_code\":404}";
+	static char inst[1024], get_line[256], exec_line[256], store[4096];
+	struct config_provider cfg;
+	struct provider *p = NULL;
+	/* health may take op + req = 3 s; its exec's own wait is 30 s */
+	struct lxd_opts o = {.operation_timeout = 2, .request_timeout_ms = 1000};
+	struct instance_spec sp;
+	struct instance in;
+	enum health h;
+	struct err e = {0};
+	struct fake f = {0};
+	atomic_bool stop;
+	pthread_t th;
+	char name[80];
+	int64_t t0, took;
+	int r;
+
+	name_make(name, sizeof(name), manager, 0x50);
+	snprintf(inst, sizeof(inst),
+	         "200 OK|{\"type\":\"sync\",\"metadata\":{\"name\":\"%s\",\"status\":\"Running\","
+	         "\"config\":{\"user.runnerd.manager\":\"%s\"}}}",
+	         name, manager);
+	snprintf(get_line, sizeof(get_line), "GET /1.0/instances/%s?", name);
+	snprintf(exec_line, sizeof(exec_line), "POST /1.0/instances/%s/exec?", name);
+	fake_answer(&f, "404 Not Found",
+	            "{\"type\":\"error\",\"error\":\"not found\",\"error_code\":404}", store,
+	            sizeof(store));
+	if (!fake_start(&f)) {
+		CHECK(0, "fake LXD socket: %s", strerror(errno));
+		return;
+	}
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	cfg.lxd.socket = f.path;
+	if (open_lxd(&cfg, manager, &o, NULL, &p, &e) < 0) {
+		CHECK(0, "lxd_new_opts (%s)", e.msg);
+		fake_stop(&f);
+		return;
+	}
+	struct route hang_exec[] = {
+	        {get_line, inst, NULL, 0},
+	        {exec_line, op_async, NULL, 0},
+	        {"GET /1.0/operations/", fake_hang, NULL, 0},
+	};
+	pthread_mutex_lock(&f.lock);
+	f.routes = hang_exec;
+	f.n_routes = ARRAY_SIZE(hang_exec);
+	pthread_mutex_unlock(&f.lock);
+	t0 = mono_ms();
+	r = provider_health(p, name, &h, &e);
+	took = mono_ms() - t0;
+	CHECK(r == -ETIMEDOUT && took >= 2500 && took < 6000 && strstr(e.msg, "deadline"),
+	      "an exec whose wait never answers ends at the call's deadline (3 s), not after its "
+	      "own 30 s (%d %s, %" PRId64 " ms)",
+	      r, e.msg, took);
+
+	/* the cancel flag ends a wait in flight */
+	atomic_init(&stop, false);
+	provider_set_cancel(p, &stop);
+	struct later x = {&stop, 300};
+	pthread_create(&th, NULL, set_later, &x);
+	t0 = mono_ms();
+	r = provider_health(p, name, &h, &e);
+	took = mono_ms() - t0;
+	pthread_join(th, NULL);
+	CHECK(r == -ECANCELED && took < 1500,
+	      "cancel ends a wait in flight (%d %s, %" PRId64 " ms)", r, e.msg, took);
+
+	/* a create cancelled while LXD makes the instance: nothing more is sent */
+	struct route hang_create[] = {
+	        {get_line, not_found, NULL, 0},
+	        {"POST /1.0/instances?", op_async, NULL, 0},
+	        {"GET /1.0/operations/", fake_hang, NULL, 0},
+	};
+	pthread_mutex_lock(&f.lock);
+	f.routes = hang_create;
+	f.n_routes = ARRAY_SIZE(hang_create);
+	pthread_mutex_unlock(&f.lock);
+	atomic_store(&stop, false);
+	trace_clear();
+	lxd_set_trace(p, trace_fn, NULL);
+	spec_init(&sp, name, "#!/bin/sh\n", SECRET "\n");
+	pthread_create(&th, NULL, set_later, &x);
+	t0 = mono_ms();
+	r = provider_create(p, &sp, &in, &e);
+	took = mono_ms() - t0;
+	pthread_join(th, NULL);
+	CHECK(r == PROVIDER_EMAYREMAIN && took < 1500 && strstr(e.msg, "cancelled") &&
+	              strstr(e.msg, "may remain") && !strstr(e.msg, SECRET_V),
+	      "a create cancelled half-way fails at once with PROVIDER_EMAYREMAIN (%d %s, %" PRId64
+	      " ms)",
+	      r, e.msg, took);
+	CHECK(traced("POST", "/1.0/instances?") && !traced("DELETE", name) && !traced("PUT", name),
+	      "... and sends nothing after the cancel: no cleanup, as after kill -9");
+	r = provider_delete(p, name, &e);
+	CHECK(r == -ECANCELED, "a call made while cancelled fails at once (%d %s)", r, e.msg);
+	provider_set_cancel(p, NULL);
+	lxd_set_trace(p, NULL, NULL);
+	provider_free(p);
+	pthread_mutex_lock(&f.lock);
+	f.n_routes = 0;
+	pthread_mutex_unlock(&f.lock);
+	fake_stop(&f);
+}
+
+/*
+ * The same on the real LXD: a create from the big image (seconds of
+ * unpacking) cancelled after 300 ms returns at once and says the instance
+ * may remain; once LXD's create ended, a delete removes it.
+ */
+static void test_create_cancelled(void)
+{
+	const char *big = getenv("LXD_TEST_BIG_IMAGE");
+	struct config_flavor fl = flavor;
+	struct config_provider cfg;
+	struct provider *p = NULL;
+	struct instance_spec sp;
+	struct instance in;
+	struct err e = {0};
+	atomic_bool stop;
+	struct later x = {&stop, 300};
+	pthread_t th;
+	char name[80];
+	int64_t t0, took;
+	int r;
+
+	if (!big || !*big) {
+		CHECK(0, "LXD_TEST_BIG_IMAGE is not set");
+		return;
+	}
+	fl.image = (char *)big;
+	name_make(name, sizeof(name), manager, 0x51);
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	if (open_lxd(&cfg, manager, NULL, NULL, &p, &e) < 0) {
+		CHECK(0, "provider_new (%s)", e.msg);
+		return;
+	}
+	atomic_init(&stop, false);
+	provider_set_cancel(p, &stop);
+	spec_init(&sp, name, "#!/bin/sh\nexec sleep 600\n", SECRET "\n");
+	sp.flavor = &fl;
+	pthread_create(&th, NULL, set_later, &x);
+	t0 = mono_ms();
+	r = provider_create(p, &sp, &in, &e);
+	took = mono_ms() - t0;
+	pthread_join(th, NULL);
+	CHECK(r == PROVIDER_EMAYREMAIN && took < 2000 && strstr(e.msg, "may remain"),
+	      "a create cancelled after 300 ms returns at once: may remain (%d %s, %" PRId64 " ms)",
+	      r, e.msg, took);
+	provider_set_cancel(p, NULL);
+	/* what it left goes once LXD's create has ended (a delete before would race it) */
+	bool left = instance_exists(name) && wait_created(name, 120000);
+	r = provider_delete(p, name, &e);
+	CHECK(r == 0 && !instance_exists(name),
+	      "... and what it left is deleted later (left: %s; delete: %d %s)",
+	      left ? "an instance" : "nothing", r, e.msg);
+	provider_free(p);
+}
+
 int main(void)
 {
 	struct config_provider cfg;
@@ -1741,6 +1953,8 @@ int main(void)
 	test_denylist();
 	test_failed_lists();
 	test_lost_operations();
+	test_deadlines_and_cancel();
+	test_create_cancelled();
 
 	provider_free(p);
 	trace_clear();

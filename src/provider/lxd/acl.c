@@ -98,8 +98,8 @@ static int deny_copy(const struct strv *cidrs, char ***ret, size_t *ret_n, struc
  * PUT body (taken over, NULL: out of memory) to path, If-Match etag when
  * LXD gave one: -EAGAIN (412) when someone changed the object meanwhile.
  */
-static int put_if_match(struct lxd *l, const char *path, json_t *body, const char *etag,
-                        struct err *e)
+static int put_if_match(struct lxd *l, const struct provider_call *c, const char *path,
+                        json_t *body, const char *etag, struct err *e)
 {
 	char ifmatch[200];
 	const char *hdrs[] = {ifmatch, NULL};
@@ -109,7 +109,7 @@ static int put_if_match(struct lxd *l, const char *path, json_t *body, const cha
 	if (!body)
 		return err_set(e, -ENOMEM, "lxd: out of memory");
 	snprintf(ifmatch, sizeof(ifmatch), "If-Match: %s", etag);
-	r = lxd_call(l,
+	r = lxd_call(l, c,
 	             &(struct lxd_req){.method = "PUT",
 	                               .path = path,
 	                               .json = body,
@@ -125,8 +125,8 @@ static int put_if_match(struct lxd *l, const char *path, json_t *body, const cha
  * other ACL; see lxd.h for the default actions. Optimistic: If-Match on the
  * network's ETag, retried when someone else changed it meanwhile.
  */
-static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool attach,
-                           struct err *e)
+static int network_acl_set(struct lxd *l, const struct provider_call *c, const char *net,
+                           const char *acl, bool attach, struct err *e)
 {
 	static const char *const defaults[] = {"security.acls.default.egress.action",
 	                                       "security.acls.default.ingress.action"};
@@ -143,7 +143,7 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 		const char *acls, *desc;
 		bool has, changed = false;
 
-		r = lxd_call(l, &(struct lxd_req){.path = buf_str(&path)}, &a, e);
+		r = lxd_call(l, c, &(struct lxd_req){.path = buf_str(&path)}, &a, e);
 		if (r < 0)
 			break;
 		config = json_object_get(a.meta, "config");
@@ -194,7 +194,7 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 			break;
 		}
 		body = json_pack("{s:o, s:s}", "config", nc, "description", desc ? desc : "");
-		r = put_if_match(l, buf_str(&path), body, a.etag, e);
+		r = put_if_match(l, c, buf_str(&path), body, a.etag, e);
 		lxd_answer_release(&a);
 		if (r != -EAGAIN)
 			break;
@@ -208,7 +208,7 @@ static int network_acl_set(struct lxd *l, const char *net, const char *acl, bool
 }
 
 /* Call with deny_lock held. */
-static int deny_sync_locked(struct lxd *l, struct err *e)
+static int deny_sync_locked(struct lxd *l, const struct provider_call *c, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	char name[128], nets[16][LXD_NET_NAME_MAX];
@@ -222,7 +222,7 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 		return err_set(e, -EINVAL, "lxd: no manager name for the denylist ACL");
 	if (lxd_path_of(&path, "network-acls", name, NULL) < 0)
 		return err_set(e, -ENAMETOOLONG, "lxd: ACL name too long");
-	r = lxd_call(l, &(struct lxd_req){.path = buf_str(&path)}, &a, e);
+	r = lxd_call(l, c, &(struct lxd_req){.path = buf_str(&path)}, &a, e);
 	if (r < 0 && r != -ENOENT)
 		goto out;
 	exists = r == 0;
@@ -236,14 +236,14 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 		if (!exists)
 			goto done;
 		for (size_t i = 0; i < n_nets && r == 0; i++)
-			r = network_acl_set(l, nets[i], name, false, e);
+			r = network_acl_set(l, c, nets[i], name, false, e);
 		if (r == 0)
-			r = network_acl_set(l, l->network, name, false, e);
+			r = network_acl_set(l, c, l->network, name, false, e);
 		if (r < 0)
 			goto out;
 		struct lxd_answer a2 = {0};
-		r = lxd_call(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)}, &a2,
-		             e);
+		r = lxd_call(l, c, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
+		             &a2, e);
 		lxd_answer_release(&a2);
 		if (r == -ENOENT)
 			r = 0;
@@ -269,7 +269,7 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 		                 "runnerd: runner.denylist of manager (do not edit)", "egress",
 		                 egress, "ingress", "config");
 		struct lxd_answer a2 = {0};
-		r = body ? lxd_call(l,
+		r = body ? lxd_call(l, c,
 		                    &(struct lxd_req){.method = "POST",
 		                                      .path = "/1.0/network-acls",
 		                                      .json = body},
@@ -284,7 +284,7 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 		if (!json_equal((json_t *)cur, egress) || (in && json_array_size(in) > 0)) {
 			json_t *cfg = json_object_get(a.meta, "config");
 			r = put_if_match(
-			        l, buf_str(&path),
+			        l, c, buf_str(&path),
 			        json_pack("{s:s, s:O, s:[], s:o}", "description",
 			                  "runnerd: runner.denylist of manager (do not edit)",
 			                  "egress", egress, "ingress", "config",
@@ -295,10 +295,10 @@ static int deny_sync_locked(struct lxd *l, struct err *e)
 		}
 	}
 	/* Attached to the configured network only (an earlier one is let go). */
-	r = network_acl_set(l, l->network, name, true, e);
+	r = network_acl_set(l, c, l->network, name, true, e);
 	for (size_t i = 0; i < n_nets && r == 0; i++)
 		if (strcmp(nets[i], l->network) != 0)
-			r = network_acl_set(l, nets[i], name, false, e);
+			r = network_acl_set(l, c, nets[i], name, false, e);
 	if (r < 0)
 		goto out;
 done:
@@ -334,7 +334,7 @@ int lxd_policy(struct provider *p, const struct provider_call *c, const struct p
 	l->deny = v;
 	l->n_deny = n;
 	l->deny_synced = false;
-	r = deny_sync_locked(l, e);
+	r = deny_sync_locked(l, c, e);
 	pthread_mutex_unlock(&l->deny_lock);
 	return r;
 }
@@ -344,14 +344,14 @@ int lxd_policy(struct provider *p, const struct provider_call *c, const struct p
  * failing that the create fails. An empty one is best effort (at worst a
  * stale ACL denies more than asked).
  */
-int lxd_deny_ensure(struct lxd *l, struct err *e)
+int lxd_deny_ensure(struct lxd *l, const struct provider_call *c, struct err *e)
 {
 	struct err e2 = {0};
 	int r = 0;
 
 	pthread_mutex_lock(&l->deny_lock);
 	if (!l->deny_synced) {
-		r = deny_sync_locked(l, &e2);
+		r = deny_sync_locked(l, c, &e2);
 		if (r < 0 && l->n_deny == 0)
 			r = 0;
 		else if (r < 0 && e)

@@ -11,11 +11,10 @@
 #include "util/common.h"
 #include "provider/lxd/lxd_internal.h"
 
-void lxd_sleep_ms(long ms)
+int64_t lxd_until(const struct provider_call *c, int64_t ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	int64_t end = clock_mono_ms() + ms;
+	return end < c->deadline ? end : c->deadline;
 }
 
 /* ---- URLs ----------------------------------------------------------- */
@@ -49,9 +48,18 @@ int lxd_path_of(struct buf *b, const char *coll, const char *name, const char *s
 
 /* ---- requests ------------------------------------------------------- */
 
-int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret, struct err *e)
+/*
+ * Every request sees the call: none is sent once the call is cancelled or
+ * past its deadline, each one's timeout is its own or what is left of the
+ * call, whichever is less, and the cancel flag stops it in flight (httpc
+ * looks at it every HTTPC_CANCEL_POLL_MS).
+ */
+int lxd_http(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
+             struct httpc_response *ret, struct err *e)
 {
 	const char *method = q->method ? q->method : "GET";
+	long own = q->timeout_ms > 0 ? q->timeout_ms : l->request_ms, timeout;
+	int64_t left;
 	struct buf url = BUF_INIT(LXD_URL_MAX);
 	const char *hdrs[16];
 	char *json = NULL;
@@ -82,6 +90,18 @@ int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret,
 		hdrs[n++] = *h;
 	hdrs[n] = NULL;
 
+	if (provider_call_cancelled(c)) {
+		r = err_set(e, -ECANCELED, "lxd: %s %s: cancelled", method, q->path);
+		goto out;
+	}
+	left = provider_call_left_ms(c);
+	if (left == 0) {
+		r = err_set(e, -ETIMEDOUT, "lxd: %s %s: no time left within the call's deadline",
+		            method, q->path);
+		goto out;
+	}
+	timeout = own < left ? own : (long)left;
+
 	pthread_mutex_lock(&l->trace_lock);
 	trace = l->trace;
 	trace_arg = l->trace_arg;
@@ -96,14 +116,17 @@ int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret,
 	        .headers = hdrs,
 	        .body = body,
 	        .body_len = body_len,
-	        .connect_timeout_ms = l->connect_ms,
-	        .timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : l->request_ms,
+	        .connect_timeout_ms = l->connect_ms < timeout ? l->connect_ms : timeout,
+	        .timeout_ms = timeout,
 	        .max_body = q->max_body ? q->max_body : LXD_RESPONSE_MAX,
 	        .want_headers = q->want_headers,
+	        .cancel = c->cancel,
 	};
 	r = httpc_perform(l->http, &hr, ret, e);
 	if (r == -ECONNREFUSED && e)
 		err_prefix(e, "lxd at %s", l->socket);
+	else if (r == -ETIMEDOUT && timeout < own && e)
+		err_prefix(e, "lxd: the call's deadline passed");
 	else if (r < 0 && e)
 		err_prefix(e, "lxd");
 out:
@@ -113,7 +136,8 @@ out:
 }
 
 /* One request whose answer is LXD's JSON envelope; an error answer is an error. */
-int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, struct err *e)
+int lxd_call(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
+             struct lxd_answer *ret, struct err *e)
 {
 	static const char *const want[] = {"Etag", NULL};
 	struct httpc_response resp = {0};
@@ -124,7 +148,7 @@ int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, str
 
 	if (!q2.want_headers)
 		q2.want_headers = want;
-	r = lxd_http(l, &q2, &resp, e);
+	r = lxd_http(l, c, &q2, &resp, e);
 	if (r < 0)
 		return r;
 	r = lxd_parse_answer(q->method ? q->method : "GET", q->path, resp.status, resp.body.data,
@@ -139,41 +163,70 @@ int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, str
 	return r;
 }
 
+/* The end of a wait that ran out of time: LXD is asked to cancel the operation when cancel_op. */
+static int wait_timed_out(struct lxd *l, const struct provider_call *c, const char *id,
+                          bool cancel_op, bool by_call, int64_t timeout_s, const char *what,
+                          struct err *e)
+{
+	char path[128];
+	struct lxd_answer a = {0};
+
+	/* Past the call's deadline nothing can be sent: the operation ends on its own. */
+	snprintf(path, sizeof(path), LXD_OPS "%s", id);
+	if (cancel_op &&
+	    lxd_call(l, c, &(struct lxd_req){.method = "DELETE", .path = path}, &a, NULL) == 0)
+		lxd_answer_release(&a);
+	if (by_call)
+		return err_set(e, -ETIMEDOUT, "lxd: %s: not done within the call's deadline", what);
+	return err_set(e, -ETIMEDOUT, "lxd: %s: not done after %" PRId64 "s", what, timeout_s);
+}
+
 /*
  * Wait until operation id ends (what names it in messages). 0 when it
  * succeeded, with the operation object in *ret_op when asked (a new
  * reference); -EIO with LXD's text when it failed, and when LXD no longer
  * knows it (404: lost, as in an LXD restart: never "the object is gone");
- * -ETIMEDOUT when it did not end within timeout_s, after asking LXD to
- * cancel it when cancel is set.
+ * -ETIMEDOUT when it did not end within timeout_s or the call's deadline,
+ * whichever comes first, after asking LXD to cancel it when cancel_op;
+ * -ECANCELED as soon as the call is cancelled.
+ *
+ * LXD's wait takes whole seconds: each round long-polls for the whole
+ * seconds left before the wait's end (less a margin), so that LXD answers
+ * "still running" before the request's own timeout, which the call bounds,
+ * cuts it off; with less than that left, the operation is read once
+ * without waiting, then a short sleep.
  */
-int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, const char *what,
-             json_t **ret_op, struct err *e)
+int lxd_wait(struct lxd *l, const struct provider_call *c, const char *id, int64_t timeout_s,
+             bool cancel_op, const char *what, json_t **ret_op, struct err *e)
 {
-	int64_t deadline = clock_mono_ms() + timeout_s * 1000;
-	char path[128], query[48];
+	int64_t end = lxd_until(c, timeout_s * 1000);
+	bool by_call = end == c->deadline;
+	char path[128], wpath[128], query[48];
 	int r;
 
-	snprintf(path, sizeof(path), "/1.0/operations/%s/wait", id);
+	snprintf(path, sizeof(path), LXD_OPS "%s", id);
+	snprintf(wpath, sizeof(wpath), LXD_OPS "%s/wait", id);
 	for (;;) {
 		struct lxd_answer a = {0};
-		int64_t left = deadline - clock_mono_ms(), t0 = clock_mono_ms();
+		int64_t t0 = clock_mono_ms(), left = end - t0;
+		int64_t chunk_s = (left - LXD_WAIT_MARGIN_MS) / 1000;
 
-		if (left <= 0) {
-			char cpath[128];
-			struct lxd_req cq = {.method = "DELETE", .path = cpath};
-			snprintf(cpath, sizeof(cpath), "/1.0/operations/%s", id);
-			if (cancel && lxd_call(l, &cq, &a, NULL) == 0)
-				lxd_answer_release(&a);
-			return err_set(e, -ETIMEDOUT, "lxd: %s: not done after %" PRId64 "s", what,
-			               timeout_s);
-		}
-		snprintf(query, sizeof(query), "timeout=%" PRId64, (left + 999) / 1000);
-		struct lxd_req q = {
-		        .path = path, .query = query, .timeout_ms = left + LXD_WAIT_SLACK_MS};
-		r = lxd_call(l, &q, &a, e);
+		if (provider_call_cancelled(c))
+			return err_set(e, -ECANCELED, "lxd: %s: cancelled", what);
+		if (left <= 0)
+			return wait_timed_out(l, c, id, cancel_op, by_call, timeout_s, what, e);
+		snprintf(query, sizeof(query), "timeout=%" PRId64, chunk_s);
+		struct lxd_req q = {.path = chunk_s > 0 ? wpath : path,
+		                    .query = chunk_s > 0 ? query : NULL,
+		                    .timeout_ms =
+		                            (chunk_s > 0 ? chunk_s * 1000 : 0) + LXD_WAIT_SLACK_MS};
+		r = lxd_call(l, c, &q, &a, e);
 		if (r == -ENOENT)
 			return err_set(e, -EIO, "lxd: %s: operation lost (LXD restarted?)", what);
+		if (r == -ECANCELED)
+			return err_set(e, r, "lxd: %s: cancelled", what);
+		if (r == -ETIMEDOUT && provider_call_left_ms(c) == 0)
+			return err_set(e, r, "lxd: %s: not done within the call's deadline", what);
 		if (r < 0) {
 			if (e)
 				err_prefix(e, "%s", what);
@@ -187,18 +240,18 @@ int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, cons
 			return r;
 		}
 		lxd_answer_release(&a);
-		/* Still running: LXD answered before its timeout; do not spin. */
-		if (clock_mono_ms() - t0 < LXD_POLL_MS)
-			lxd_sleep_ms(LXD_POLL_MS);
+		/* Still running: LXD answered early (or was not asked to wait); do not spin. */
+		if (clock_mono_ms() - t0 < LXD_POLL_MS && !provider_call_sleep(c, LXD_POLL_MS))
+			return err_set(e, -ECANCELED, "lxd: %s: cancelled", what);
 	}
 }
 
 /* A request that starts an operation, then its wait. */
-int lxd_run(struct lxd *l, const struct lxd_req *q, int64_t timeout_s, const char *what,
-            json_t **ret_op, struct err *e)
+int lxd_run(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
+            int64_t timeout_s, const char *what, json_t **ret_op, struct err *e)
 {
 	struct lxd_answer a = {0};
-	int r = lxd_call(l, q, &a, e);
+	int r = lxd_call(l, c, q, &a, e);
 
 	if (r < 0)
 		return r;
@@ -206,7 +259,7 @@ int lxd_run(struct lxd *l, const struct lxd_req *q, int64_t timeout_s, const cha
 		lxd_answer_release(&a);
 		return err_set(e, -EBADMSG, "lxd: %s: expected an operation", what);
 	}
-	r = lxd_wait(l, a.op, timeout_s, true, what, ret_op, e);
+	r = lxd_wait(l, c, a.op, timeout_s, true, what, ret_op, e);
 	lxd_answer_release(&a);
 	return r;
 }

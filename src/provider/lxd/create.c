@@ -129,45 +129,47 @@ static json_t *instance_body(const struct lxd *l, const struct instance_spec *sp
  * data carries it) and secret.env, then for cloud-init the marker; into a
  * container while it is stopped.
  */
-static int instance_populate(struct lxd *l, const struct instance_spec *spec, struct err *e)
+static int instance_populate(struct lxd *l, const struct provider_call *c,
+                             const struct instance_spec *spec, struct err *e)
 {
 	char type[32];
 	int r;
 
 	/* The files API makes no parents; an existing /opt keeps its mode. */
-	r = lxd_file_type(l, spec->name, "/opt", type, sizeof(type), e);
+	r = lxd_file_type(l, c, spec->name, "/opt", type, sizeof(type), e);
 	if (r < 0) {
 		err_clear(e);
-		r = lxd_file_push(l, spec->name, "/opt", true, "0755", NULL, 0, e);
+		r = lxd_file_push(l, c, spec->name, "/opt", true, "0755", NULL, 0, e);
 	}
 	if (r < 0)
 		return r;
-	r = lxd_file_push(l, spec->name, LXD_HOME, true, "0755", NULL, 0, e);
+	r = lxd_file_push(l, c, spec->name, LXD_HOME, true, "0755", NULL, 0, e);
 	if (r < 0)
 		return r;
 	if (l->bootstrap == LXD_BOOTSTRAP_EXEC)
-		r = lxd_file_push(l, spec->name, LXD_HOME "/startup.sh", false, "0700",
+		r = lxd_file_push(l, c, spec->name, LXD_HOME "/startup.sh", false, "0700",
 		                  spec->startup_script, strlen(spec->startup_script), e);
 	if (r < 0)
 		return r;
 	if (spec->secret_env && *spec->secret_env)
-		r = lxd_file_push(l, spec->name, LXD_HOME "/secret.env", false, "0600",
+		r = lxd_file_push(l, c, spec->name, LXD_HOME "/secret.env", false, "0600",
 		                  spec->secret_env, strlen(spec->secret_env), e);
 	if (r == 0 && l->bootstrap == LXD_BOOTSTRAP_CLOUD_INIT)
-		r = lxd_file_push(l, spec->name, LXD_MARKER, false, "0600", "", 0, e);
+		r = lxd_file_push(l, c, spec->name, LXD_MARKER, false, "0600", "", 0, e);
 	return r;
 }
 
 /* Wait until the instance runs commands (a VM: until its agent is up). */
-static int instance_exec_wait(struct lxd *l, const char *name, struct err *e)
+static int instance_exec_wait(struct lxd *l, const struct provider_call *c, const char *name,
+                              struct err *e)
 {
 	static const char *const probe[] = {"/bin/sh", "-c", "exit 0", NULL};
-	int64_t deadline = clock_mono_ms() + l->op_timeout * 1000;
+	int64_t deadline = lxd_until(c, l->op_timeout * 1000);
 	int r, rc = -1;
 
 	for (;;) {
 		struct err e2 = {0};
-		r = lxd_instance_exec(l, name, probe, LXD_EXEC_TIMEOUT, &rc, &e2);
+		r = lxd_instance_exec(l, c, name, probe, LXD_EXEC_TIMEOUT, &rc, &e2);
 		if (r == 0 && rc == 0)
 			return 0;
 		if (clock_mono_ms() >= deadline) {
@@ -180,17 +182,20 @@ static int instance_exec_wait(struct lxd *l, const char *name, struct err *e)
 				err_prefix(e, "waiting for exec");
 			return r < 0 ? r : -ETIMEDOUT;
 		}
-		lxd_sleep_ms(LXD_POLL_MS);
+		if (!provider_call_sleep(c, LXD_POLL_MS))
+			return err_set(e, -ECANCELED, "lxd: %s: cancelled while waiting for exec",
+			               name);
 	}
 }
 
 /* Exec bootstrap: the script, started detached. */
-static int instance_exec_launch(struct lxd *l, const char *name, struct err *e)
+static int instance_exec_launch(struct lxd *l, const struct provider_call *c, const char *name,
+                                struct err *e)
 {
 	const char *const launch[] = {"/bin/sh", "-c", lxd_launch_cmd, NULL};
 	int r, rc = -1;
 
-	r = lxd_instance_exec(l, name, launch, LXD_EXEC_TIMEOUT, &rc, e);
+	r = lxd_instance_exec(l, c, name, launch, LXD_EXEC_TIMEOUT, &rc, e);
 	if (r < 0)
 		return r;
 	if (rc != 0)
@@ -227,7 +232,7 @@ int lxd_create(struct provider *p, const struct provider_call *c, const struct i
 	if (spec->secret_env && strlen(spec->secret_env) > LXD_SECRET_MAX)
 		return err_set(e, -E2BIG, "lxd: create %s: secrets larger than %d bytes",
 		               spec->name, LXD_SECRET_MAX);
-	r = lxd_deny_ensure(l, e);
+	r = lxd_deny_ensure(l, c, e);
 	if (r < 0) {
 		if (e)
 			err_prefix(e, "create %s: runner.denylist not in place", spec->name);
@@ -243,7 +248,7 @@ int lxd_create(struct provider *p, const struct provider_call *c, const struct i
 	 * clash only as a failed operation, after which the name's instance is
 	 * the old one. So look first, and read the failure's text as well.
 	 */
-	r = lxd_instance_fetch(l, spec->name, &in, &owner, &a, e);
+	r = lxd_instance_fetch(l, c, spec->name, &in, &owner, &a, e);
 	lxd_answer_release(&a);
 	if (r == 0) {
 		r = err_set(e, -EEXIST, "lxd: %s: already exists", what);
@@ -252,7 +257,8 @@ int lxd_create(struct provider *p, const struct provider_call *c, const struct i
 	if (r != -ENOENT)
 		goto out;
 	err_clear(e);
-	r = lxd_call(l, &(struct lxd_req){.method = "POST", .path = "/1.0/instances", .json = body},
+	r = lxd_call(l, c,
+	             &(struct lxd_req){.method = "POST", .path = "/1.0/instances", .json = body},
 	             &a, e);
 	if (r == -EEXIST)
 		goto out;
@@ -263,14 +269,14 @@ int lxd_create(struct provider *p, const struct provider_call *c, const struct i
 		r = err_set(e, -EBADMSG, "lxd: %s: expected an operation", what);
 		goto out;
 	}
-	r = lxd_wait(l, a.op, l->op_timeout, false, what, NULL, &e2);
+	r = lxd_wait(l, c, a.op, l->op_timeout, false, what, NULL, &e2);
 	if (r == -ETIMEDOUT) {
 		/*
 		 * LXD cannot cancel a create: it goes on unpacking, and a delete
 		 * now would race it (the instance appearing after the delete
 		 * found nothing). Give it as long again to end first.
 		 */
-		(void)lxd_wait(l, a.op, l->op_timeout, false, what, NULL, NULL);
+		(void)lxd_wait(l, c, a.op, l->op_timeout, false, what, NULL, NULL);
 	}
 	lxd_answer_release(&a);
 	if (r < 0) {
@@ -285,37 +291,52 @@ int lxd_create(struct provider *p, const struct provider_call *c, const struct i
 	}
 	/* LXD writes into a stopped container, but a VM's files go through its agent. */
 	if (l->type != LXD_VM) {
-		r = instance_populate(l, spec, e);
+		r = instance_populate(l, c, spec, e);
 		if (r < 0)
 			goto out;
 	}
-	r = lxd_instance_state_change(l, spec->name, json_pack("{s:s}", "action", "start"),
+	r = lxd_instance_state_change(l, c, spec->name, json_pack("{s:s}", "action", "start"),
 	                              l->op_timeout, "start", e);
 	if (r < 0)
 		goto out;
 	if (l->type == LXD_VM || l->bootstrap == LXD_BOOTSTRAP_EXEC) {
-		r = instance_exec_wait(l, spec->name, e);
+		r = instance_exec_wait(l, c, spec->name, e);
 		if (r < 0)
 			goto out;
 	}
 	if (l->type == LXD_VM) {
-		r = instance_populate(l, spec, e);
+		r = instance_populate(l, c, spec, e);
 		if (r < 0)
 			goto out;
 	}
 	if (l->bootstrap == LXD_BOOTSTRAP_EXEC) {
-		r = instance_exec_launch(l, spec->name, e);
+		r = instance_exec_launch(l, c, spec->name, e);
 		if (r < 0)
 			goto out;
 	}
-	r = lxd_instance_fetch(l, spec->name, &in, &owner, &a, e);
+	r = lxd_instance_fetch(l, c, spec->name, &in, &owner, &a, e);
 	if (r < 0)
 		goto out;
 	*ret = in;
 out:
-	if (r < 0 && made) {
+	if (r < 0 && made && provider_call_cancelled(c)) {
+		/*
+		 * Cancelled half-way (runnerd is stopping): no cleanup. Every
+		 * request is refused now, and waiting LXD's create out before a
+		 * delete would hold the shutdown for minutes. What is left is what
+		 * kill -9 at this point would leave: an instance (still being
+		 * unpacked, stopped, or started) that carries user.runnerd.manager,
+		 * and the record the manager wrote before it asked for the create
+		 * (names are durable first), which makes a later pass delete it.
+		 * Saying that it may remain keeps that record.
+		 */
+		char msg[sizeof(e2.msg)];
+		str_copy(msg, e && e->msg[0] ? e->msg : "cancelled", sizeof(msg));
+		r = err_set(e, PROVIDER_EMAYREMAIN, "%s; not deleted (cancelled): %s may remain",
+		            msg, spec->name);
+	} else if (r < 0 && made) {
 		struct err e3 = {0};
-		if (lxd_instance_remove(l, spec->name, false, &e3) < 0) {
+		if (lxd_instance_remove(l, c, spec->name, false, &e3) < 0) {
 			char msg[sizeof(e3.msg)];
 			str_copy(msg, e && e->msg[0] ? e->msg : "failed", sizeof(msg));
 			r = err_set(e, PROVIDER_EMAYREMAIN,

@@ -41,8 +41,9 @@ static int file_path(const char *path, char *out, size_t cap)
  * (reads: their body is the file), else LXD's envelope, which is only
  * checked (writes).
  */
-static int files_do(struct lxd *l, struct lxd_req rq, const char *name, const char *path,
-                    struct httpc_response *ret_resp, struct err *e)
+static int files_do(struct lxd *l, const struct provider_call *c, struct lxd_req rq,
+                    const char *name, const char *path, struct httpc_response *ret_resp,
+                    struct err *e)
 {
 	struct buf p = BUF_INIT(512), q = BUF_INIT(8192);
 	struct lxd_answer a = {0};
@@ -55,9 +56,9 @@ static int files_do(struct lxd *l, struct lxd_req rq, const char *name, const ch
 		rq.path = buf_str(&p);
 		rq.query = buf_str(&q);
 		if (ret_resp) {
-			r = lxd_http(l, &rq, ret_resp, e);
+			r = lxd_http(l, c, &rq, ret_resp, e);
 		} else {
-			r = lxd_call(l, &rq, &a, e);
+			r = lxd_call(l, c, &rq, &a, e);
 			lxd_answer_release(&a);
 		}
 	}
@@ -67,8 +68,8 @@ static int files_do(struct lxd *l, struct lxd_req rq, const char *name, const ch
 }
 
 /* Write data to path as root with mode (directory when dir). */
-int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, const char *mode,
-                  const void *data, size_t len, struct err *e)
+int lxd_file_push(struct lxd *l, const struct provider_call *c, const char *name, const char *path,
+                  bool dir, const char *mode, const void *data, size_t len, struct err *e)
 {
 	char hmode[32];
 	int r;
@@ -82,7 +83,7 @@ int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, c
 	                      "X-LXD-gid: 0",
 	                      "X-LXD-write: overwrite",
 	                      NULL};
-	r = files_do(l,
+	r = files_do(l, c,
 	             (struct lxd_req){.method = "POST",
 	                              .body = dir ? "" : data,
 	                              .body_len = dir ? 0 : len,
@@ -96,15 +97,15 @@ int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, c
 static const char *const want_type[] = {"X-LXD-type", NULL};
 
 /* X-LXD-type of path ("file", "directory", "symlink") through HEAD; -ENOENT when missing. */
-int lxd_file_type(struct lxd *l, const char *name, const char *path, char *ret, size_t cap,
-                  struct err *e)
+int lxd_file_type(struct lxd *l, const struct provider_call *c, const char *name, const char *path,
+                  char *ret, size_t cap, struct err *e)
 {
 	struct httpc_response resp = {0};
 	const char *t;
 	int r;
 
-	r = files_do(l, (struct lxd_req){.method = "HEAD", .want_headers = want_type}, name, path,
-	             &resp, e);
+	r = files_do(l, c, (struct lxd_req){.method = "HEAD", .want_headers = want_type}, name,
+	             path, &resp, e);
 	if (r < 0)
 		goto out;
 	if (resp.status == 404) {
@@ -129,16 +130,16 @@ out:
  * missing, -E2BIG over the cap, -ETIMEDOUT (a FIFO: LXD opens it and
  * waits for a writer).
  */
-static int file_get(struct lxd *l, const char *name, const char *path, size_t max_body,
-                    long timeout_ms, struct httpc_response *ret, char *type, size_t type_cap,
-                    struct err *e)
+static int file_get(struct lxd *l, const struct provider_call *c, const char *name,
+                    const char *path, size_t max_body, long timeout_ms, struct httpc_response *ret,
+                    char *type, size_t type_cap, struct err *e)
 {
 	struct httpc_response resp = {0};
 	struct err e2 = {0};
 	const char *t;
 	int r;
 
-	r = files_do(l,
+	r = files_do(l, c,
 	             (struct lxd_req){.max_body = max_body,
 	                              .timeout_ms = timeout_ms,
 	                              .want_headers = want_type},
@@ -237,14 +238,15 @@ static void stuck_mark(struct lxd *l, const char *name)
  * -EINVAL (not a regular file), -E2BIG; -EAGAIN when the instance cannot
  * run it (not running, no shell or head, a VM without its agent).
  */
-static int file_read_exec(struct lxd *l, const char *name, const char *full, struct buf *ret)
+static int file_read_exec(struct lxd *l, const struct provider_call *c, const char *name,
+                          const char *full, struct buf *ret)
 {
 	char n[32];
 	int r, rc = -1;
 
 	snprintf(n, sizeof(n), "%zu", ret->max);
 	const char *const argv[] = {"/bin/sh", "-c", lxd_read_script, "sh", full, n, NULL};
-	r = lxd_instance_exec_out(l, name, argv, LXD_CHECK_TIMEOUT, &rc, ret, NULL);
+	r = lxd_instance_exec_out(l, c, name, argv, LXD_CHECK_TIMEOUT, &rc, ret, NULL);
 	if (r == -E2BIG)
 		return -E2BIG;
 	if (r < 0)
@@ -261,6 +263,7 @@ static int file_read_exec(struct lxd *l, const char *name, const char *full, str
  */
 struct rescue {
 	struct lxd *l;
+	const struct provider_call *c; /* the read's: joined before it returns */
 	const char *name, *path;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -289,7 +292,7 @@ static void *rescue_main(void *arg)
 	if (go) {
 		static const char *const hdrs[] = {"Content-Type: application/octet-stream",
 		                                   "X-LXD-type: file", "X-LXD-write: append", NULL};
-		(void)files_do(x->l,
+		(void)files_do(x->l, x->c,
 		               (struct lxd_req){.method = "POST",
 		                                .body = "",
 		                                .body_len = 0,
@@ -305,11 +308,11 @@ static void *rescue_main(void *arg)
  * open), then the GET, rescued when it blocks. 0 with the content in *ret,
  * -ENOENT, -EINVAL (not a regular file), -E2BIG, -ETIMEDOUT, ...
  */
-static int file_read_api(struct lxd *l, const char *name, const char *full, struct buf *ret,
-                         struct err *e)
+static int file_read_api(struct lxd *l, const struct provider_call *c, const char *name,
+                         const char *full, struct buf *ret, struct err *e)
 {
 	struct httpc_response resp = {0};
-	struct rescue x = {.l = l, .name = name, .path = full};
+	struct rescue x = {.l = l, .c = c, .name = name, .path = full};
 	pthread_condattr_t ca;
 	pthread_t th;
 	char type[32];
@@ -319,7 +322,7 @@ static int file_read_api(struct lxd *l, const char *name, const char *full, stru
 	if (stuck_is(l, name))
 		return err_set(e, -ETIMEDOUT, "lxd: %s in %s: skipped: an earlier read timed out",
 		               full, name);
-	r = lxd_file_type(l, name, full, type, sizeof(type), e);
+	r = lxd_file_type(l, c, name, full, type, sizeof(type), e);
 	if (r < 0)
 		return r;
 	if (strcmp(type, "file") != 0)
@@ -335,7 +338,7 @@ static int file_read_api(struct lxd *l, const char *name, const char *full, stru
 		goto out;
 	}
 	/* One byte over the cap tells "too big" apart from "exactly the cap". */
-	r = file_get(l, name, full, ret->max < SIZE_MAX ? ret->max + 1 : ret->max,
+	r = file_get(l, c, name, full, ret->max < SIZE_MAX ? ret->max + 1 : ret->max,
 	             LXD_PULL_TIMEOUT_MS, &resp, type, sizeof(type), e);
 	pthread_mutex_lock(&x.lock);
 	x.done = true;
@@ -343,7 +346,8 @@ static int file_read_api(struct lxd *l, const char *name, const char *full, stru
 	pthread_cond_signal(&x.cond);
 	pthread_mutex_unlock(&x.lock);
 	pthread_join(th, NULL);
-	if (r == -ETIMEDOUT)
+	/* The read's own timeout ran out (not the call's): the file server is stuck. */
+	if (r == -ETIMEDOUT && provider_call_left_ms(c) > 0)
 		stuck_mark(l, name);
 	if (r < 0)
 		goto out;
@@ -382,7 +386,7 @@ int lxd_pull_file(struct provider *p, const struct provider_call *c, const char 
 	r = file_path(path, full, sizeof(full));
 	if (r < 0)
 		return err_set(e, r, "lxd: pull %s: bad path", name);
-	r = file_read_exec(l, name, full, &b);
+	r = file_read_exec(l, c, name, full, &b);
 	if (r == -ENOENT)
 		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
 	else if (r == -EINVAL)
@@ -395,7 +399,7 @@ int lxd_pull_file(struct provider *p, const struct provider_call *c, const char 
 	if (r == -EAGAIN) {
 		buf_reset(&b);
 		b.max = max_bytes;
-		r = file_read_api(l, name, full, &b, e);
+		r = file_read_api(l, c, name, full, &b, e);
 	}
 	if (r < 0)
 		goto out;
@@ -413,20 +417,20 @@ out:
  * left out, but LXD 5.0 calls a FIFO, a socket or a device "file" too, so
  * those are listed and pull_file refuses them.
  */
-static int listing_api(struct lxd *l, const char *name, const char *full, struct strv *out,
-                       struct err *e)
+static int listing_api(struct lxd *l, const struct provider_call *c, const char *name,
+                       const char *full, struct strv *out, struct err *e)
 {
 	struct httpc_response resp = {0};
 	struct strv names = {0};
 	char type[32];
 	int r;
 
-	r = lxd_file_type(l, name, full, type, sizeof(type), e);
+	r = lxd_file_type(l, c, name, full, type, sizeof(type), e);
 	if (r < 0)
 		return r;
 	if (strcmp(type, "directory") != 0)
 		return err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
-	r = file_get(l, name, full, LXD_DIR_MAX, 0, &resp, type, sizeof(type), e);
+	r = file_get(l, c, name, full, LXD_DIR_MAX, 0, &resp, type, sizeof(type), e);
 	if (r < 0)
 		goto out;
 	if (strcmp(type, "directory") != 0) {
@@ -446,7 +450,7 @@ static int listing_api(struct lxd *l, const char *name, const char *full, struct
 		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, names.v[i]) >=
 		    sizeof(epath))
 			continue;
-		r = lxd_file_type(l, name, epath, etype, sizeof(etype), &e2);
+		r = lxd_file_type(l, c, name, epath, etype, sizeof(etype), &e2);
 		if (r == -ENOENT) {
 			r = 0;
 			continue;
@@ -482,7 +486,7 @@ int lxd_list_files(struct provider *p, const struct provider_call *c, const char
 	if (r < 0)
 		return err_set(e, r, "lxd: list files of %s: bad path", name);
 	const char *const argv[] = {"/bin/sh", "-c", lxd_listdir_script, "sh", full, NULL};
-	r = lxd_instance_exec_out(l, name, argv, LXD_CHECK_TIMEOUT, &rc, &out, &e2);
+	r = lxd_instance_exec_out(l, c, name, argv, LXD_CHECK_TIMEOUT, &rc, &out, &e2);
 	if (r == -E2BIG) {
 		r = err_set(e, -E2BIG, "lxd: %s in %s: listing larger than %u bytes", full, name,
 		            LXD_DIR_MAX);
@@ -498,7 +502,7 @@ int lxd_list_files(struct provider *p, const struct provider_call *c, const char
 		else if (r < 0)
 			r = err_set(e, r, "lxd: out of memory");
 	} else {
-		r = listing_api(l, name, full, &v, e);
+		r = listing_api(l, c, name, full, &v, e);
 	}
 	if (r == 0) {
 		if (!v.v && !(v.v = calloc(1, sizeof(*v.v))))

@@ -29,8 +29,9 @@ int lxd_check_name(const char *name, struct err *e)
 }
 
 /* GET one instance: -ENOENT when missing. *ret_owner points into *ret_ans (release it). */
-int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
-                       const char **ret_owner, struct lxd_answer *ret_ans, struct err *e)
+int lxd_instance_fetch(struct lxd *l, const struct provider_call *c, const char *name,
+                       struct instance *ret, const char **ret_owner, struct lxd_answer *ret_ans,
+                       struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	struct lxd_answer a = {0};
@@ -39,7 +40,7 @@ int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
 	if (lxd_path_of(&path, "instances", name, NULL) < 0)
 		return err_set(e, -ENAMETOOLONG, "lxd: name too long");
 	struct lxd_req q = {.path = buf_str(&path)};
-	r = lxd_call(l, &q, &a, e);
+	r = lxd_call(l, c, &q, &a, e);
 	if (r == -ENOENT) {
 		r = err_set(e, -ENOENT, "lxd: instance %s: not found", name);
 		goto out;
@@ -76,7 +77,7 @@ int lxd_get(struct provider *p, const struct provider_call *c, const char *name,
 		return -EINVAL;
 	if (l->manager[0] && !name_is_owned(l->manager, name))
 		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
-	r = lxd_instance_fetch(l, name, &in, &owner, &a, e);
+	r = lxd_instance_fetch(l, c, name, &in, &owner, &a, e);
 	if (r < 0)
 		return r;
 	if (!owner_is(l, owner)) {
@@ -99,7 +100,7 @@ int lxd_list(struct provider *p, const struct provider_call *c, struct instance_
 
 	struct lxd_req q = {
 	        .path = "/1.0/instances", .query = "recursion=1", .max_body = l->max_list};
-	r = lxd_call(l, &q, &a, e);
+	r = lxd_call(l, c, &q, &a, e);
 	if (r < 0)
 		return r;
 	r = lxd_parse_instances(a.meta, p->manager, &out, e);
@@ -114,8 +115,8 @@ int lxd_list(struct provider *p, const struct provider_call *c, struct instance_
 }
 
 /* PUT .../state {"action": action, ...} and wait. */
-int lxd_instance_state_change(struct lxd *l, const char *name, json_t *body, int64_t timeout_s,
-                              const char *what, struct err *e)
+int lxd_instance_state_change(struct lxd *l, const struct provider_call *c, const char *name,
+                              json_t *body, int64_t timeout_s, const char *what, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	char w[INSTANCE_NAME_MAX + 32];
@@ -128,7 +129,8 @@ int lxd_instance_state_change(struct lxd *l, const char *name, json_t *body, int
 		r = err_set(e, -ENAMETOOLONG, "lxd: name too long");
 	else
 		r = lxd_run(
-		        l, &(struct lxd_req){.method = "PUT", .path = buf_str(&path), .json = body},
+		        l, c,
+		        &(struct lxd_req){.method = "PUT", .path = buf_str(&path), .json = body},
 		        timeout_s, w, NULL, e);
 	json_decref(body);
 	buf_release(&path);
@@ -136,12 +138,13 @@ int lxd_instance_state_change(struct lxd *l, const char *name, json_t *body, int
 }
 
 /* Status of name right now: -ENOENT when missing. */
-static int instance_status(struct lxd *l, const char *name, enum cloud_state *ret, struct err *e)
+static int instance_status(struct lxd *l, const struct provider_call *c, const char *name,
+                           enum cloud_state *ret, struct err *e)
 {
 	struct lxd_answer a = {0};
 	struct instance in;
 	const char *owner;
-	int r = lxd_instance_fetch(l, name, &in, &owner, &a, e);
+	int r = lxd_instance_fetch(l, c, name, &in, &owner, &a, e);
 
 	if (r == 0)
 		*ret = in.state;
@@ -153,28 +156,29 @@ static int instance_status(struct lxd *l, const char *name, enum cloud_state *re
  * Stop name: gracefully for stop_timeout seconds when graceful, then by
  * force. 0 once it is stopped (or gone).
  */
-static int instance_stop(struct lxd *l, const char *name, bool graceful, struct err *e)
+static int instance_stop(struct lxd *l, const struct provider_call *c, const char *name,
+                         bool graceful, struct err *e)
 {
 	enum cloud_state s;
 	int r;
 
 	if (graceful && l->stop_timeout > 0) {
 		/* Its failure (timed out, already stopped) is judged by the state. */
-		(void)lxd_instance_state_change(l, name,
+		(void)lxd_instance_state_change(l, c, name,
 		                                json_pack("{s:s, s:I}", "action", "stop", "timeout",
 		                                          (json_int_t)l->stop_timeout),
 		                                l->stop_timeout + LXD_WAIT_SLACK_MS / 1000, "stop",
 		                                NULL);
-		r = instance_status(l, name, &s, e);
+		r = instance_status(l, c, name, &s, e);
 		if (r == -ENOENT || (r == 0 && s == CLOUD_STOPPED))
 			return 0;
 	}
-	r = lxd_instance_state_change(l, name,
+	r = lxd_instance_state_change(l, c, name,
 	                              json_pack("{s:s, s:b}", "action", "stop", "force", 1),
 	                              l->op_timeout, "force stop", e);
 	if (r < 0) {
 		struct err e2 = {0};
-		int r2 = instance_status(l, name, &s, &e2);
+		int r2 = instance_status(l, c, name, &s, &e2);
 		if (r2 == -ENOENT || (r2 == 0 && s == CLOUD_STOPPED))
 			return 0; /* "already stopped" */
 	}
@@ -190,12 +194,13 @@ static int instance_stop(struct lxd *l, const char *name, bool graceful, struct 
  * graceful stop timed out, an image's init may restart it between the stop
  * and the delete, and LXD may be restarting.
  */
-int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct err *e)
+int lxd_instance_remove(struct lxd *l, const struct provider_call *c, const char *name,
+                        bool graceful, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	char what[INSTANCE_NAME_MAX + 16];
 	int64_t limit = l->op_timeout < LXD_RETRY_S ? l->op_timeout : LXD_RETRY_S;
-	int64_t deadline = clock_mono_ms() + limit * 1000;
+	int64_t deadline = lxd_until(c, limit * 1000);
 	int r = 0, act = 0;
 
 	if (lxd_path_of(&path, "instances", name, NULL) < 0)
@@ -206,9 +211,12 @@ int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct e
 		struct instance in;
 		const char *owner;
 
-		if (i > 0 && act < 0)
-			lxd_sleep_ms(LXD_RETRY_MS);
-		r = lxd_instance_fetch(l, name, &in, &owner, &a, e);
+		if (provider_call_cancelled(c) ||
+		    (i > 0 && act < 0 && !provider_call_sleep(c, LXD_RETRY_MS))) {
+			r = err_set(e, -ECANCELED, "lxd: delete %s: cancelled", name);
+			break;
+		}
+		r = lxd_instance_fetch(l, c, name, &in, &owner, &a, e);
 		if (r == -ENOENT) {
 			err_clear(e);
 			r = 0;
@@ -222,7 +230,11 @@ int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct e
 		}
 		lxd_answer_release(&a);
 		if (clock_mono_ms() >= deadline) {
-			if (r == 0 && act >= 0)
+			if (r == 0 && act >= 0 && deadline == c->deadline)
+				r = err_set(e, -EIO,
+				            "lxd: delete %s: still there at the call's deadline",
+				            name);
+			else if (r == 0 && act >= 0)
 				r = err_set(e, -EIO,
 				            "lxd: delete %s: still there after %" PRId64 "s", name,
 				            limit);
@@ -235,17 +247,17 @@ int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct e
 			continue;
 		}
 		if (in.state != CLOUD_STOPPED) {
-			act = instance_stop(l, name, graceful && i == 0, e);
-			if (act == -ETIMEDOUT) {
+			act = instance_stop(l, c, name, graceful && i == 0, e);
+			if (act == -ETIMEDOUT || act == -ECANCELED) {
 				r = act;
 				break;
 			}
 			if (graceful && i == 0) /* the retries' time starts after it */
-				deadline = clock_mono_ms() + limit * 1000;
+				deadline = lxd_until(c, limit * 1000);
 			if (act < 0)
 				continue;
 		}
-		act = lxd_run(l, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
+		act = lxd_run(l, c, &(struct lxd_req){.method = "DELETE", .path = buf_str(&path)},
 		              l->op_timeout, what, NULL, e);
 		if (act == -ENOENT)
 			act = 0;
@@ -264,16 +276,18 @@ int lxd_delete(struct provider *p, const struct provider_call *c, const char *na
 	if (l->manager[0] && !name_is_owned(l->manager, name))
 		return err_set(e, -EPERM, "lxd: delete %s: not a name of manager %s", name,
 		               l->manager);
-	return lxd_instance_remove(l, name, true, e);
+	return lxd_instance_remove(l, c, name, true, e);
 }
 
 /*
  * GET then DELETE the exec output logs an operation names (its stdout into
  * ret_out, at most ret_out's cap); -E2BIG over the cap. The logs live on
- * the host until deleted, so they are deleted whatever happens.
+ * the host until deleted, so they are deleted whatever happens, but for a
+ * call cancelled or out of time, which sends nothing more: those go with
+ * the instance.
  */
-static int exec_output(struct lxd *l, const char *name, const json_t *op, struct buf *ret_out,
-                       struct err *e)
+static int exec_output(struct lxd *l, const struct provider_call *c, const char *name,
+                       const json_t *op, struct buf *ret_out, struct err *e)
 {
 	char paths[2][LXD_LOG_PATH_MAX];
 	int r = 0;
@@ -283,7 +297,7 @@ static int exec_output(struct lxd *l, const char *name, const json_t *op, struct
 		r = err_set(e, -EBADMSG, "lxd: exec in %s: no output log", name);
 	} else {
 		struct httpc_response resp = {0};
-		r = lxd_http(l, &(struct lxd_req){.path = paths[0], .max_body = ret_out->max},
+		r = lxd_http(l, c, &(struct lxd_req){.path = paths[0], .max_body = ret_out->max},
 		             &resp, e);
 		if (r == 0 && resp.status != 200)
 			r = err_set(e, lxd_status_errno(resp.status),
@@ -296,7 +310,7 @@ static int exec_output(struct lxd *l, const char *name, const json_t *op, struct
 	for (int i = 0; i < 2; i++) {
 		struct lxd_answer a = {0};
 		if (paths[i][0] &&
-		    lxd_call(l, &(struct lxd_req){.method = "DELETE", .path = paths[i]}, &a,
+		    lxd_call(l, c, &(struct lxd_req){.method = "DELETE", .path = paths[i]}, &a,
 		             NULL) == 0)
 			lxd_answer_release(&a);
 	}
@@ -308,8 +322,9 @@ static int exec_output(struct lxd *l, const char *name, const json_t *op, struct
  * status. Its standard output is recorded into *ret_out (appended, at most
  * its cap) when ret_out is not NULL; otherwise it is not kept.
  */
-int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *argv,
-                          int64_t timeout_s, int *ret_rc, struct buf *ret_out, struct err *e)
+int lxd_instance_exec_out(struct lxd *l, const struct provider_call *c, const char *name,
+                          const char *const *argv, int64_t timeout_s, int *ret_rc,
+                          struct buf *ret_out, struct err *e)
 {
 	struct buf path = BUF_INIT(512);
 	char what[INSTANCE_NAME_MAX + 16];
@@ -333,7 +348,7 @@ int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *ar
 		goto out;
 	}
 	snprintf(what, sizeof(what), "exec in %s", name);
-	r = lxd_run(l, &(struct lxd_req){.method = "POST", .path = buf_str(&path), .json = body},
+	r = lxd_run(l, c, &(struct lxd_req){.method = "POST", .path = buf_str(&path), .json = body},
 	            timeout_s, what, &op, e);
 	if (r < 0)
 		goto out;
@@ -342,7 +357,7 @@ int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *ar
 		goto out;
 	}
 	if (ret_out) {
-		r = exec_output(l, name, op, ret_out, e);
+		r = exec_output(l, c, name, op, ret_out, e);
 		if (r < 0)
 			goto out;
 	}
@@ -354,10 +369,10 @@ out:
 	return r;
 }
 
-int lxd_instance_exec(struct lxd *l, const char *name, const char *const *argv, int64_t timeout_s,
-                      int *ret_rc, struct err *e)
+int lxd_instance_exec(struct lxd *l, const struct provider_call *c, const char *name,
+                      const char *const *argv, int64_t timeout_s, int *ret_rc, struct err *e)
 {
-	return lxd_instance_exec_out(l, name, argv, timeout_s, ret_rc, NULL, e);
+	return lxd_instance_exec_out(l, c, name, argv, timeout_s, ret_rc, NULL, e);
 }
 
 int lxd_health(struct provider *p, const struct provider_call *c, const char *name,
@@ -380,7 +395,7 @@ int lxd_health(struct provider *p, const struct provider_call *c, const char *na
 		*ret = health_from_state(in.state);
 		return 0;
 	}
-	r = lxd_instance_exec(l, name, argv, LXD_EXEC_TIMEOUT, &rc, e);
+	r = lxd_instance_exec(l, c, name, argv, LXD_EXEC_TIMEOUT, &rc, e);
 	if (r == -EIO || r == -EINVAL || r == -EAGAIN || r == -ENOENT) {
 		/* LXD refused the exec (a VM whose agent is not up yet): nothing known. */
 		err_clear(e);

@@ -31,6 +31,7 @@
 #define LXD_CONNECT_TIMEOUT_MS 5000
 #define LXD_REQUEST_TIMEOUT_MS 30000
 #define LXD_WAIT_SLACK_MS      10000 /* beyond LXD's own wait timeout */
+#define LXD_WAIT_MARGIN_MS     250   /* a long poll ends this long before the wait does */
 #define LXD_EXEC_TIMEOUT       30    /* seconds for a short exec */
 #define LXD_CHECK_TIMEOUT      10    /* seconds for a file type check or listing */
 #define LXD_PULL_TIMEOUT_MS    10000 /* one file read */
@@ -170,28 +171,41 @@ int lxd_list_edit(const char *s, const char *item, bool add, struct buf *b);
 
 /* ---- api.c: requests, operations -------------------------------------- */
 
-void lxd_sleep_ms(long ms);
+/* now + ms, or the call's deadline when that comes first (monotonic ms). */
+int64_t lxd_until(const struct provider_call *c, int64_t ms);
 int lxd_url_escape(struct buf *b, const char *s, bool keep_slash);
 int lxd_path_of(struct buf *b, const char *coll, const char *name, const char *suffix);
-int lxd_http(struct lxd *l, const struct lxd_req *q, struct httpc_response *ret, struct err *e);
-int lxd_call(struct lxd *l, const struct lxd_req *q, struct lxd_answer *ret, struct err *e);
-int lxd_wait(struct lxd *l, const char *id, int64_t timeout_s, bool cancel, const char *what,
-             json_t **ret_op, struct err *e);
-int lxd_run(struct lxd *l, const struct lxd_req *q, int64_t timeout_s, const char *what,
-            json_t **ret_op, struct err *e);
+/*
+ * One request, the plain exchange (any status) in *ret. Nothing is sent
+ * once c is cancelled (-ECANCELED) or past its deadline (-ETIMEDOUT); the
+ * timeout is q's own or what is left of c, whichever is less, and c's
+ * cancel flag stops it in flight.
+ */
+int lxd_http(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
+             struct httpc_response *ret, struct err *e);
+/* lxd_http, its answer read as LXD's envelope (lxd_parse_answer), the Etag kept. */
+int lxd_call(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
+             struct lxd_answer *ret, struct err *e);
+int lxd_wait(struct lxd *l, const struct provider_call *c, const char *id, int64_t timeout_s,
+             bool cancel_op, const char *what, json_t **ret_op, struct err *e);
+int lxd_run(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
+            int64_t timeout_s, const char *what, json_t **ret_op, struct err *e);
 
 /* ---- instance.c: instances, exec, health ----------------------------- */
 
 int lxd_check_name(const char *name, struct err *e);
-int lxd_instance_fetch(struct lxd *l, const char *name, struct instance *ret,
-                       const char **ret_owner, struct lxd_answer *ret_ans, struct err *e);
-int lxd_instance_state_change(struct lxd *l, const char *name, json_t *body, int64_t timeout_s,
-                              const char *what, struct err *e);
-int lxd_instance_remove(struct lxd *l, const char *name, bool graceful, struct err *e);
-int lxd_instance_exec_out(struct lxd *l, const char *name, const char *const *argv,
-                          int64_t timeout_s, int *ret_rc, struct buf *ret_out, struct err *e);
-int lxd_instance_exec(struct lxd *l, const char *name, const char *const *argv, int64_t timeout_s,
-                      int *ret_rc, struct err *e);
+int lxd_instance_fetch(struct lxd *l, const struct provider_call *c, const char *name,
+                       struct instance *ret, const char **ret_owner, struct lxd_answer *ret_ans,
+                       struct err *e);
+int lxd_instance_state_change(struct lxd *l, const struct provider_call *c, const char *name,
+                              json_t *body, int64_t timeout_s, const char *what, struct err *e);
+int lxd_instance_remove(struct lxd *l, const struct provider_call *c, const char *name,
+                        bool graceful, struct err *e);
+int lxd_instance_exec_out(struct lxd *l, const struct provider_call *c, const char *name,
+                          const char *const *argv, int64_t timeout_s, int *ret_rc,
+                          struct buf *ret_out, struct err *e);
+int lxd_instance_exec(struct lxd *l, const struct provider_call *c, const char *name,
+                      const char *const *argv, int64_t timeout_s, int *ret_rc, struct err *e);
 int lxd_get(struct provider *p, const struct provider_call *c, const char *name,
             struct instance *ret, struct err *e);
 int lxd_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
@@ -202,10 +216,10 @@ int lxd_health(struct provider *p, const struct provider_call *c, const char *na
 
 /* ---- files.c: pushes and reads --------------------------------------- */
 
-int lxd_file_push(struct lxd *l, const char *name, const char *path, bool dir, const char *mode,
-                  const void *data, size_t len, struct err *e);
-int lxd_file_type(struct lxd *l, const char *name, const char *path, char *ret, size_t cap,
-                  struct err *e);
+int lxd_file_push(struct lxd *l, const struct provider_call *c, const char *name, const char *path,
+                  bool dir, const char *mode, const void *data, size_t len, struct err *e);
+int lxd_file_type(struct lxd *l, const struct provider_call *c, const char *name, const char *path,
+                  char *ret, size_t cap, struct err *e);
 int lxd_pull_file(struct provider *p, const struct provider_call *c, const char *name,
                   const char *path, size_t max_bytes, struct buf *ret, struct err *e);
 int lxd_list_files(struct provider *p, const struct provider_call *c, const char *name,
@@ -222,7 +236,7 @@ void lxd_strings_free(char **v, size_t n);
 int lxd_policy(struct provider *p, const struct provider_call *c, const struct provider_policy *pol,
                struct err *e);
 /* Before a create: the denylist in place (an empty one best effort). */
-int lxd_deny_ensure(struct lxd *l, struct err *e);
+int lxd_deny_ensure(struct lxd *l, const struct provider_call *c, struct err *e);
 
 /* ---- ops.c ----------------------------------------------------------- */
 
