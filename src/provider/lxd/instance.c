@@ -17,7 +17,7 @@
 static const char lxd_health_script[] =
         "pgrep -f '[R]unner.Listener' >/dev/null 2>&1 && exit 0; "
         "grep -qs '[R]unner.Listener' /proc/[0-9]*/cmdline && exit 0; "
-        "[ -e " LXD_HOME "/metrics/runner-installed.timestamp ] && exit 1; exit 2";
+        "[ -e " LXD_HOME "/" METRICS_DIR "/" METRICS_RUNNER_INSTALLED " ] && exit 1; exit 2";
 
 /* ---- instances ------------------------------------------------------ */
 
