@@ -11,26 +11,35 @@
 
 /* ---- files ---------------------------------------------------------- */
 
-/* path inside the instance: absolute, or relative to LXD_HOME; no "..", no control characters. */
-static int file_path(const char *path, char *out, size_t cap)
+/*
+ * The full path of path inside instance name (absolute, or relative to
+ * LXD_HOME; no "..", no control characters), name being one of the
+ * manager's. what names the operation in messages ("pull", "list files of").
+ */
+static int file_path(struct lxd *l, const char *name, const char *path, const char *what, char *out,
+                     size_t cap, struct err *e)
 {
 	const char *c;
 
-	if (!path || !*path)
+	if (lxd_check_name(name, e) < 0)
 		return -EINVAL;
+	if (l->manager[0] && !name_is_owned(l->manager, name))
+		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
+	if (!path || !*path)
+		return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
 	for (c = path; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return -EINVAL;
+			return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
 	for (c = path; *c;) {
 		size_t n = strcspn(c, "/");
 		if (n == 2 && c[0] == '.' && c[1] == '.')
-			return -EINVAL;
+			return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
 		c += n;
 		while (*c == '/')
 			c++;
 	}
 	if ((size_t)snprintf(out, cap, "%s%s", path[0] == '/' ? "" : LXD_HOME "/", path) >= cap)
-		return -ENAMETOOLONG;
+		return err_set(e, -ENAMETOOLONG, "lxd: %s %s: bad path", what, name);
 	return 0;
 }
 
@@ -379,13 +388,9 @@ int lxd_pull_file(struct provider *p, const struct provider_call *c, const char 
 	struct buf b = BUF_INIT(max_bytes < SIZE_MAX ? max_bytes + 1 : max_bytes);
 	int r;
 
-	if (lxd_check_name(name, e) < 0)
-		return -EINVAL;
-	if (l->manager[0] && !name_is_owned(l->manager, name))
-		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
-	r = file_path(path, full, sizeof(full));
+	r = file_path(l, name, path, "pull", full, sizeof(full), e);
 	if (r < 0)
-		return err_set(e, r, "lxd: pull %s: bad path", name);
+		return r;
 	r = file_read_exec(l, c, name, full, &b);
 	if (r == -ENOENT)
 		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
@@ -478,13 +483,9 @@ int lxd_list_files(struct provider *p, const struct provider_call *c, const char
 	struct err e2 = {0};
 	int r, rc = -1;
 
-	if (lxd_check_name(name, e) < 0)
-		return -EINVAL;
-	if (l->manager[0] && !name_is_owned(l->manager, name))
-		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
-	r = file_path(dir, full, sizeof(full));
+	r = file_path(l, name, dir, "list files of", full, sizeof(full), e);
 	if (r < 0)
-		return err_set(e, r, "lxd: list files of %s: bad path", name);
+		return r;
 	const char *const argv[] = {"/bin/sh", "-c", lxd_listdir_script, "sh", full, NULL};
 	r = lxd_instance_exec_out(l, c, name, argv, LXD_CHECK_TIMEOUT, &rc, &out, &e2);
 	if (r == -E2BIG) {
