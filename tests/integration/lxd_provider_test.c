@@ -4,12 +4,15 @@
  * bootstraps, what landed in the instance (files, modes, config keys,
  * devices), where the secret went (every request is traced), list
  * filtering, get/health/pull_file/list_files, delete, the denylist ACL,
- * and listings that fail (wrong socket, a fake LXD that answers garbage).
+ * listings that fail (wrong socket, a fake LXD that answers garbage),
+ * waits held to the call's deadline and ended by its cancel flag, and two
+ * providers of one manager on two projects.
  * Every check prints "ok" or "FAIL"; the last line is "N passed, N failed".
  *
- * Env: LXD_SOCKET, LXD_TEST_PROJECT, LXD_TEST_POOL, LXD_TEST_NETWORK (a
+ * Env: LXD_SOCKET, LXD_TEST_PROJECT, LXD_TEST_PROJECT2 (a second project,
+ * for two providers of one manager), LXD_TEST_POOL, LXD_TEST_NETWORK (a
  * bridge of this test only: the ACL cases change it), LXD_TEST_IMAGE (the
- * busybox image's alias in the project), LXD_TEST_MANAGER.
+ * busybox image's alias in both projects), LXD_TEST_MANAGER.
  */
 #include "util/common.h"
 #include "util/httpc.h"
@@ -1134,6 +1137,108 @@ static void test_parallel(struct provider *p)
 	CHECK(ok == 3, "3 deletes in parallel (%" PRId64 " ms)", mono_ms() - t0);
 }
 
+static bool instance_exists_in(const char *proj, const char *name)
+{
+	const char *saved = project;
+	bool there;
+
+	project = proj;
+	there = instance_exists(name);
+	project = saved;
+	return there;
+}
+
+/*
+ * Two providers of one manager (providers.lxd-a and providers.lxd-b, both
+ * of type lxd) on two projects: each creates in its own, and lists, gets
+ * and deletes only what is there, even for a name of this manager that
+ * lives in the other project.
+ */
+static void test_two_projects(void)
+{
+	const char *project2 = getenv("LXD_TEST_PROJECT2");
+	struct config_provider ca, cb;
+	struct provider *pa = NULL, *pb = NULL;
+	struct instance_list la = {0}, lb = {0};
+	struct instance_spec sp;
+	struct instance in = {0};
+	struct err e = {0};
+	char a[80], b[80];
+	int r;
+
+	if (!project2 || !*project2) {
+		CHECK(0, "LXD_TEST_PROJECT2 is not set");
+		return;
+	}
+	config_init(&ca, LXD_BOOTSTRAP_EXEC);
+	ca.name = "lxd-a";
+	config_init(&cb, LXD_BOOTSTRAP_EXEC);
+	cb.name = "lxd-b";
+	cb.lxd.project = (char *)project2;
+	r = open_lxd(&ca, manager, NULL, NULL, &pa, &e);
+	if (r == 0)
+		r = open_lxd(&cb, manager, NULL, NULL, &pb, &e);
+	CHECK(r == 0, "two lxd providers of one manager, on projects %s and %s (%d %s)", project,
+	      project2, r, e.msg);
+	if (r < 0) {
+		provider_free(pa);
+		return;
+	}
+	name_make(a, sizeof(a), manager, 0x40);
+	name_make(b, sizeof(b), manager, 0x41);
+	spec_init(&sp, a, "#!/bin/sh\nexec sleep 600\n", NULL);
+	r = provider_create(pa, &sp, &in, &e);
+	CHECK(r == 0 && strcmp(in.provider, "lxd-a") == 0 && instance_exists_in(project, a) &&
+	              !instance_exists_in(project2, a),
+	      "lxd-a creates in %s only (%d %s)", project, r, e.msg);
+	spec_init(&sp, b, "#!/bin/sh\nexec sleep 600\n", NULL);
+	r = provider_create(pb, &sp, &in, &e);
+	CHECK(r == 0 && strcmp(in.provider, "lxd-b") == 0 && instance_exists_in(project2, b) &&
+	              !instance_exists_in(project, b),
+	      "lxd-b creates in %s only (%d %s)", project2, r, e.msg);
+
+	r = provider_list(pa, &la, &e);
+	CHECK(r == 0 && list_find(&la, a) && !list_find(&la, b) &&
+	              strcmp(list_find(&la, a)->provider, "lxd-a") == 0,
+	      "lxd-a lists its own, not lxd-b's (%d %s, %zu)", r, e.msg, la.n);
+	r = provider_list(pb, &lb, &e);
+	CHECK(r == 0 && list_find(&lb, b) && !list_find(&lb, a) &&
+	              strcmp(list_find(&lb, b)->provider, "lxd-b") == 0,
+	      "lxd-b lists its own, not lxd-a's (%d %s, %zu)", r, e.msg, lb.n);
+
+	r = provider_get(pa, b, &in, &e);
+	CHECK(r == -ENOENT, "lxd-a does not find lxd-b's instance (%d %s)", r, e.msg);
+	r = provider_get(pb, a, &in, &e);
+	CHECK(r == -ENOENT, "lxd-b does not find lxd-a's instance (%d %s)", r, e.msg);
+	r = provider_get(pa, a, &in, &e);
+	CHECK(r == 0 && strcmp(in.name, a) == 0 && strcmp(in.provider, "lxd-a") == 0,
+	      "lxd-a gets its own (%d %s)", r, e.msg);
+	r = provider_get(pb, b, &in, &e);
+	CHECK(r == 0 && strcmp(in.name, b) == 0 && strcmp(in.provider, "lxd-b") == 0,
+	      "lxd-b gets its own (%d %s)", r, e.msg);
+
+	/* a delete through the other provider finds nothing there: done, the instance untouched */
+	r = provider_delete(pa, b, &e);
+	CHECK(r == 0 && instance_exists_in(project2, b),
+	      "a delete of lxd-b's instance through lxd-a leaves it be (%d %s)", r, e.msg);
+	r = provider_delete(pb, a, &e);
+	CHECK(r == 0 && instance_exists_in(project, a),
+	      "a delete of lxd-a's instance through lxd-b leaves it be (%d %s)", r, e.msg);
+	r = provider_delete(pa, a, &e);
+	CHECK(r == 0 && !instance_exists_in(project, a), "lxd-a deletes its own (%d %s)", r, e.msg);
+	r = provider_delete(pb, b, &e);
+	CHECK(r == 0 && !instance_exists_in(project2, b), "lxd-b deletes its own (%d %s)", r,
+	      e.msg);
+	r = provider_list(pa, &la, &e);
+	int r2 = provider_list(pb, &lb, &e);
+	CHECK(r == 0 && r2 == 0 && !list_find(&la, a) && !list_find(&lb, b),
+	      "both listings are empty of them again (%d %d)", r, r2);
+	instance_list_release(&la);
+	instance_list_release(&lb);
+	provider_free(pa);
+	provider_free(pb);
+}
+
 static void test_long_name(void)
 {
 	/* a 50-character manager makes 63-character names, LXD's limit */
@@ -1270,6 +1375,10 @@ struct fake {
 	size_t n_routes;
 	int held[16]; /* connections left unanswered (fake_hang) */
 	size_t n_held;
+	/* fake_instance's: */
+	char inst[1024];    /* "200 OK|<the instance>" */
+	char get_line[256]; /* its GET */
+	char store[4096];   /* the default answer (404) */
 };
 
 static void fake_write(int c, const char *s, size_t n)
@@ -1352,6 +1461,9 @@ static bool fake_start(struct fake *f)
 
 static void fake_stop(struct fake *f)
 {
+	pthread_mutex_lock(&f->lock);
+	f->n_routes = 0;
+	pthread_mutex_unlock(&f->lock);
 	shutdown(f->fd, SHUT_RDWR);
 	close(f->fd);
 	pthread_join(f->th, NULL);
@@ -1371,6 +1483,56 @@ static void fake_answer(struct fake *f, const char *status, const char *body, ch
 	         status, strlen(body), body);
 	f->answer = store;
 	f->answer_len = strlen(store);
+}
+
+/* What the fake answers from now on (routes tried in order). */
+static void fake_routes(struct fake *f, struct route *routes, size_t n)
+{
+	pthread_mutex_lock(&f->lock);
+	f->routes = routes;
+	f->n_routes = n;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* An operation started; LXD's 404 for an instance. */
+static const char fake_op_async[] = "202 Accepted|{\"type\":\"async\",\"status_code\":100,"
+                                    "\"operation\":\"/1.0/operations/"
+                                    "0b0b0b0b-0000-4000-8000-000000000001\",\"metadata\":{}}";
+static const char fake_not_found[] = "404 Not Found|{\"type\":\"error\",\"error\":\"Instance "
+                                     "not found\",\"error_code\":404}";
+
+/*
+ * A fake LXD on which name is an instance of this manager in status
+ * (answered by the route {f->get_line, f->inst}; anything unrouted is a
+ * 404), and a provider on it with o. False (a failed check) when either
+ * cannot be had.
+ */
+static bool fake_instance(struct fake *f, const char *name, const char *status,
+                          const struct lxd_opts *o, struct provider **ret)
+{
+	struct config_provider cfg;
+	struct err e = {0};
+
+	snprintf(f->inst, sizeof(f->inst),
+	         "200 OK|{\"type\":\"sync\",\"metadata\":{\"name\":\"%s\",\"status\":\"%s\","
+	         "\"config\":{\"user.runnerd.manager\":\"%s\"}}}",
+	         name, status, manager);
+	snprintf(f->get_line, sizeof(f->get_line), "GET /1.0/instances/%s?", name);
+	fake_answer(f, "404 Not Found",
+	            "{\"type\":\"error\",\"error\":\"not found\",\"error_code\":404}", f->store,
+	            sizeof(f->store));
+	if (!fake_start(f)) {
+		CHECK(0, "fake LXD socket: %s", strerror(errno));
+		return false;
+	}
+	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
+	cfg.lxd.socket = f->path;
+	if (open_lxd(&cfg, manager, o, NULL, ret, &e) < 0) {
+		CHECK(0, "lxd_new_opts (%s)", e.msg);
+		fake_stop(f);
+		return false;
+	}
+	return true;
 }
 
 static void test_failed_lists(void)
@@ -1573,18 +1735,12 @@ static void test_create_timeout(void)
  */
 static void test_lost_operations(void)
 {
-	static const char op_async[] = "202 Accepted|{\"type\":\"async\",\"status_code\":100,"
-	                               "\"operation\":\"/1.0/operations/"
-	                               "0b0b0b0b-0000-4000-8000-000000000001\",\"metadata\":{}}";
 	static const char op_lost[] = "404 Not Found|{\"type\":\"error\",\"error\":\"Operation not "
 	                              "found\",\"error_code\":404}";
 	static const char op_done[] = "200 OK|{\"type\":\"sync\",\"metadata\":{\"status\":"
 	                              "\"Success\",\"status_code\":200}}";
-	static const char not_found[] =
-	        "404 Not Found|{\"type\":\"error\",\"error\":\"Instance not "
-	        "found\",\"error_code\":404}";
-	static char inst[1024], get_line[256], del_line[256], store[4096];
-	struct config_provider cfg;
+	const char *op_async = fake_op_async, *not_found = fake_not_found;
+	char del_line[256];
 	struct provider *p = NULL;
 	struct lxd_opts o = {.operation_timeout = 1, .request_timeout_ms = 5000};
 	struct instance_spec sp;
@@ -1595,26 +1751,10 @@ static void test_lost_operations(void)
 	int r;
 
 	name_make(name, sizeof(name), manager, 0x60);
-	snprintf(inst, sizeof(inst),
-	         "200 OK|{\"type\":\"sync\",\"metadata\":{\"name\":\"%s\",\"status\":\"Stopped\","
-	         "\"config\":{\"user.runnerd.manager\":\"%s\"}}}",
-	         name, manager);
-	snprintf(get_line, sizeof(get_line), "GET /1.0/instances/%s?", name);
 	snprintf(del_line, sizeof(del_line), "DELETE /1.0/instances/%s?", name);
-	fake_answer(&f, "404 Not Found",
-	            "{\"type\":\"error\",\"error\":\"not found\",\"error_code\":404}", store,
-	            sizeof(store));
-	if (!fake_start(&f)) {
-		CHECK(0, "fake LXD socket: %s", strerror(errno));
+	if (!fake_instance(&f, name, "Stopped", &o, &p))
 		return;
-	}
-	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
-	cfg.lxd.socket = f.path;
-	if (open_lxd(&cfg, manager, &o, NULL, &p, &e) < 0) {
-		CHECK(0, "lxd_new_opts (%s)", e.msg);
-		fake_stop(&f);
-		return;
-	}
+	const char *const get_line = f.get_line, *const inst = f.inst;
 	struct {
 		const char *what;
 		struct route routes[4];
@@ -1647,10 +1787,7 @@ static void test_lost_operations(void)
 	         ""},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		pthread_mutex_lock(&f.lock);
-		f.routes = cases[i].routes;
-		f.n_routes = 3;
-		pthread_mutex_unlock(&f.lock);
+		fake_routes(&f, cases[i].routes, 3);
 		err_clear(&e);
 		r = provider_delete(p, name, &e);
 		CHECK(cases[i].want ? r < 0 && strstr(e.msg, cases[i].text) : r == 0,
@@ -1665,10 +1802,7 @@ static void test_lost_operations(void)
 	        {del_line, op_async, NULL, 0},
 	        {"GET /1.0/operations/", op_lost, NULL, 0},
 	};
-	pthread_mutex_lock(&f.lock);
-	f.routes = cr;
-	f.n_routes = ARRAY_SIZE(cr);
-	pthread_mutex_unlock(&f.lock);
+	fake_routes(&f, cr, ARRAY_SIZE(cr));
 	spec_init(&sp, name, "#!/bin/sh\n", NULL);
 	err_clear(&e);
 	r = provider_create(p, &sp, &in, &e);
@@ -1684,18 +1818,12 @@ static void test_lost_operations(void)
 	        {del_line, op_async, NULL, 0},
 	        {"GET /1.0/operations/", op_lost, NULL, 0},
 	};
-	pthread_mutex_lock(&f.lock);
-	f.routes = cr2;
-	f.n_routes = ARRAY_SIZE(cr2);
-	pthread_mutex_unlock(&f.lock);
+	fake_routes(&f, cr2, ARRAY_SIZE(cr2));
 	err_clear(&e);
 	r = provider_create(p, &sp, &in, &e);
 	CHECK(r == -EIO && strstr(e.msg, "operation lost") && !strstr(e.msg, "may remain"),
 	      "a create whose operation is lost, nothing left: -EIO (%d %s)", r, e.msg);
 	provider_free(p);
-	pthread_mutex_lock(&f.lock);
-	f.n_routes = 0;
-	pthread_mutex_unlock(&f.lock);
 	fake_stop(&f);
 
 	/* what the fake plays is what LXD answers for an operation it does not know */
@@ -1738,14 +1866,7 @@ static bool traced(const char *method, const char *what)
  */
 static void test_deadlines_and_cancel(void)
 {
-	static const char op_async[] = "202 Accepted|{\"type\":\"async\",\"status_code\":100,"
-	                               "\"operation\":\"/1.0/operations/"
-	                               "0b0b0b0b-0000-4000-8000-000000000002\",\"metadata\":{}}";
-	static const char not_found[] =
-	        "404 Not Found|{\"type\":\"error\",\"error\":\"Instance not "
-	        "found\",\"error_code\":404}";
-	static char inst[1024], get_line[256], exec_line[256], store[4096];
-	struct config_provider cfg;
+	const char *op_async = fake_op_async, *not_found = fake_not_found;
 	struct provider *p = NULL;
 	/* health may take op + req = 3 s; its exec's own wait is 30 s */
 	struct lxd_opts o = {.operation_timeout = 2, .request_timeout_ms = 1000};
@@ -1756,40 +1877,20 @@ static void test_deadlines_and_cancel(void)
 	struct fake f = {0};
 	atomic_bool stop;
 	pthread_t th;
-	char name[80];
+	char name[80], exec_line[256];
 	int64_t t0, took;
 	int r;
 
 	name_make(name, sizeof(name), manager, 0x50);
-	snprintf(inst, sizeof(inst),
-	         "200 OK|{\"type\":\"sync\",\"metadata\":{\"name\":\"%s\",\"status\":\"Running\","
-	         "\"config\":{\"user.runnerd.manager\":\"%s\"}}}",
-	         name, manager);
-	snprintf(get_line, sizeof(get_line), "GET /1.0/instances/%s?", name);
 	snprintf(exec_line, sizeof(exec_line), "POST /1.0/instances/%s/exec?", name);
-	fake_answer(&f, "404 Not Found",
-	            "{\"type\":\"error\",\"error\":\"not found\",\"error_code\":404}", store,
-	            sizeof(store));
-	if (!fake_start(&f)) {
-		CHECK(0, "fake LXD socket: %s", strerror(errno));
+	if (!fake_instance(&f, name, "Running", &o, &p))
 		return;
-	}
-	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
-	cfg.lxd.socket = f.path;
-	if (open_lxd(&cfg, manager, &o, NULL, &p, &e) < 0) {
-		CHECK(0, "lxd_new_opts (%s)", e.msg);
-		fake_stop(&f);
-		return;
-	}
 	struct route hang_exec[] = {
-	        {get_line, inst, NULL, 0},
+	        {f.get_line, f.inst, NULL, 0},
 	        {exec_line, op_async, NULL, 0},
 	        {"GET /1.0/operations/", fake_hang, NULL, 0},
 	};
-	pthread_mutex_lock(&f.lock);
-	f.routes = hang_exec;
-	f.n_routes = ARRAY_SIZE(hang_exec);
-	pthread_mutex_unlock(&f.lock);
+	fake_routes(&f, hang_exec, ARRAY_SIZE(hang_exec));
 	t0 = mono_ms();
 	r = provider_health(p, name, &h, &e);
 	took = mono_ms() - t0;
@@ -1812,14 +1913,11 @@ static void test_deadlines_and_cancel(void)
 
 	/* a create cancelled while LXD makes the instance: nothing more is sent */
 	struct route hang_create[] = {
-	        {get_line, not_found, NULL, 0},
+	        {f.get_line, not_found, NULL, 0},
 	        {"POST /1.0/instances?", op_async, NULL, 0},
 	        {"GET /1.0/operations/", fake_hang, NULL, 0},
 	};
-	pthread_mutex_lock(&f.lock);
-	f.routes = hang_create;
-	f.n_routes = ARRAY_SIZE(hang_create);
-	pthread_mutex_unlock(&f.lock);
+	fake_routes(&f, hang_create, ARRAY_SIZE(hang_create));
 	atomic_store(&stop, false);
 	trace_clear();
 	lxd_set_trace(p, trace_fn, NULL);
@@ -1841,9 +1939,6 @@ static void test_deadlines_and_cancel(void)
 	provider_set_cancel(p, NULL);
 	lxd_set_trace(p, NULL, NULL);
 	provider_free(p);
-	pthread_mutex_lock(&f.lock);
-	f.n_routes = 0;
-	pthread_mutex_unlock(&f.lock);
 	fake_stop(&f);
 }
 
@@ -1946,6 +2041,7 @@ int main(void)
 	test_delete(p, a);
 	test_stopped(p, b);
 	test_parallel(p);
+	test_two_projects();
 	test_cloud_init(c);
 	test_create_failures(d);
 	test_create_timeout();
