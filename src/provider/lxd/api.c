@@ -69,6 +69,13 @@ int lxd_http(struct lxd *l, const struct provider_call *c, const struct lxd_req 
 	void *trace_arg;
 	int r;
 
+	if (provider_call_cancelled(c))
+		return err_set(e, -ECANCELED, "lxd: %s %s: cancelled", method, q->path);
+	left = provider_call_left_ms(c);
+	if (left == 0)
+		return err_set(e, -ETIMEDOUT, "lxd: %s %s: no time left within the call's deadline",
+		               method, q->path);
+	timeout = own < left ? own : (long)left;
 	if (buf_puts(&url, LXD_HOST) < 0 || buf_puts(&url, q->path) < 0 ||
 	    buf_puts(&url, "?") < 0 || (q->query && buf_printf(&url, "%s&", q->query) < 0) ||
 	    buf_puts(&url, "project=") < 0 || lxd_url_escape(&url, l->project, false) < 0) {
@@ -89,18 +96,6 @@ int lxd_http(struct lxd *l, const struct provider_call *c, const struct lxd_req 
 	for (const char *const *h = q->headers; h && *h && n + 1 < ARRAY_SIZE(hdrs); h++)
 		hdrs[n++] = *h;
 	hdrs[n] = NULL;
-
-	if (provider_call_cancelled(c)) {
-		r = err_set(e, -ECANCELED, "lxd: %s %s: cancelled", method, q->path);
-		goto out;
-	}
-	left = provider_call_left_ms(c);
-	if (left == 0) {
-		r = err_set(e, -ETIMEDOUT, "lxd: %s %s: no time left within the call's deadline",
-		            method, q->path);
-		goto out;
-	}
-	timeout = own < left ? own : (long)left;
 
 	pthread_mutex_lock(&l->trace_lock);
 	trace = l->trace;

@@ -9,8 +9,6 @@
 #include "util/common.h"
 #include "provider/lxd/lxd_internal.h"
 
-/* ---- files ---------------------------------------------------------- */
-
 /*
  * The full path of path inside instance name (absolute, or relative to
  * LXD_HOME; no "..", no control characters), name being one of the
@@ -20,24 +18,23 @@ static int file_path(struct lxd *l, const char *name, const char *path, const ch
                      size_t cap, struct err *e)
 {
 	const char *c;
+	bool bad = !path || !*path;
 
 	if (lxd_check_name(name, e) < 0)
 		return -EINVAL;
 	if (l->manager[0] && !name_is_owned(l->manager, name))
 		return err_set(e, -ENOENT, "lxd: %s is not a name of manager %s", name, l->manager);
-	if (!path || !*path)
-		return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
-	for (c = path; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
-	for (c = path; *c;) {
+	for (c = path; !bad && *c; c++)
+		bad = (unsigned char)*c < 0x20 || *c == 0x7f;
+	for (c = path; !bad && *c;) {
 		size_t n = strcspn(c, "/");
-		if (n == 2 && c[0] == '.' && c[1] == '.')
-			return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
+		bad = n == 2 && c[0] == '.' && c[1] == '.';
 		c += n;
 		while (*c == '/')
 			c++;
 	}
+	if (bad)
+		return err_set(e, -EINVAL, "lxd: %s %s: bad path", what, name);
 	if ((size_t)snprintf(out, cap, "%s%s", path[0] == '/' ? "" : LXD_HOME "/", path) >= cap)
 		return err_set(e, -ENAMETOOLONG, "lxd: %s %s: bad path", what, name);
 	return 0;

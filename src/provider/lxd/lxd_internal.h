@@ -173,7 +173,9 @@ int lxd_list_edit(const char *s, const char *item, bool add, struct buf *b);
 
 /* now + ms, or the call's deadline when that comes first (monotonic ms). */
 int64_t lxd_until(const struct provider_call *c, int64_t ms);
+/* Append s percent-encoded (keep_slash: '/' stays as is, for paths). */
 int lxd_url_escape(struct buf *b, const char *s, bool keep_slash);
+/* "/1.0/<coll>/<escaped name>[<suffix>]" into b; -ENAMETOOLONG. */
 int lxd_path_of(struct buf *b, const char *coll, const char *name, const char *suffix);
 /*
  * One request, the plain exchange (any status) in *ret. Nothing is sent
@@ -186,21 +188,44 @@ int lxd_http(struct lxd *l, const struct provider_call *c, const struct lxd_req 
 /* lxd_http, its answer read as LXD's envelope (lxd_parse_answer), the Etag kept. */
 int lxd_call(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
              struct lxd_answer *ret, struct err *e);
+/*
+ * Wait for operation id (what names it in messages) until it ends, for
+ * timeout_s at most and never past c's deadline: 0 (its object in *ret_op
+ * when asked, a new reference), -EIO when it failed or LXD lost it,
+ * -ETIMEDOUT (LXD asked to cancel it when cancel_op), -ECANCELED.
+ */
 int lxd_wait(struct lxd *l, const struct provider_call *c, const char *id, int64_t timeout_s,
              bool cancel_op, const char *what, json_t **ret_op, struct err *e);
+/* A request that starts an operation, then lxd_wait (cancel_op) for it. */
 int lxd_run(struct lxd *l, const struct provider_call *c, const struct lxd_req *q,
             int64_t timeout_s, const char *what, json_t **ret_op, struct err *e);
 
 /* ---- instance.c: instances, exec, health ----------------------------- */
+/* lxd_get, lxd_list, ... (provider_ops entries) do what backend.h says. */
 
+/* -EINVAL unless name is a valid instance name. */
 int lxd_check_name(const char *name, struct err *e);
+/*
+ * GET one instance: -ENOENT when missing. *ret_owner (its
+ * user.runnerd.manager, or NULL) points into *ret_ans: release it after.
+ */
 int lxd_instance_fetch(struct lxd *l, const struct provider_call *c, const char *name,
                        struct instance *ret, const char **ret_owner, struct lxd_answer *ret_ans,
                        struct err *e);
+/* PUT .../state body (taken over; NULL: out of memory) and wait for timeout_s at most. */
 int lxd_instance_state_change(struct lxd *l, const struct provider_call *c, const char *name,
                               json_t *body, int64_t timeout_s, const char *what, struct err *e);
+/*
+ * Stop (gracefully first when graceful) and delete name; 0 only once LXD
+ * answers 404 for it. -EPERM for an instance another manager made.
+ */
 int lxd_instance_remove(struct lxd *l, const struct provider_call *c, const char *name,
                         bool graceful, struct err *e);
+/*
+ * Run argv in name (no websocket, no terminal) for timeout_s at most: its
+ * exit status in *ret_rc, its standard output appended to *ret_out (at
+ * most its cap, -E2BIG over it) when ret_out is not NULL.
+ */
 int lxd_instance_exec_out(struct lxd *l, const struct provider_call *c, const char *name,
                           const char *const *argv, int64_t timeout_s, int *ret_rc,
                           struct buf *ret_out, struct err *e);
@@ -216,8 +241,10 @@ int lxd_health(struct provider *p, const struct provider_call *c, const char *na
 
 /* ---- files.c: pushes and reads --------------------------------------- */
 
+/* Write data (len bytes) to path in name as root with mode, or make a directory (dir). */
 int lxd_file_push(struct lxd *l, const struct provider_call *c, const char *name, const char *path,
                   bool dir, const char *mode, const void *data, size_t len, struct err *e);
+/* LXD's X-LXD-type of path ("file", "directory", "symlink") through HEAD; -ENOENT. */
 int lxd_file_type(struct lxd *l, const struct provider_call *c, const char *name, const char *path,
                   char *ret, size_t cap, struct err *e);
 int lxd_pull_file(struct provider *p, const struct provider_call *c, const char *name,
@@ -232,15 +259,11 @@ int lxd_create(struct provider *p, const struct provider_call *c, const struct i
 
 /* ---- acl.c: the denylist ACL ----------------------------------------- */
 
+/* Free n strings and their array (NULL-safe). */
 void lxd_strings_free(char **v, size_t n);
 int lxd_policy(struct provider *p, const struct provider_call *c, const struct provider_policy *pol,
                struct err *e);
 /* Before a create: the denylist in place (an empty one best effort). */
 int lxd_deny_ensure(struct lxd *l, const struct provider_call *c, struct err *e);
-
-/* ---- ops.c ----------------------------------------------------------- */
-
-int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e);
-void lxd_close(struct provider *p);
 
 #endif

@@ -7,9 +7,7 @@
 #include "util/common.h"
 #include "provider/lxd/lxd_internal.h"
 
-/* ---- setup ---------------------------------------------------------- */
-
-void lxd_close(struct provider *p)
+static void lxd_close(struct provider *p)
 {
 	struct lxd *l = p->priv;
 
@@ -27,34 +25,6 @@ void lxd_close(struct provider *p)
 	pthread_mutex_destroy(&l->stuck_lock);
 	free(l);
 	p->priv = NULL;
-}
-
-const struct provider_ops lxd_ops = {
-        .type = "lxd",
-        .open = lxd_open,
-        .create = lxd_create,
-        .get = lxd_get,
-        .list = lxd_list,
-        .delete = lxd_delete,
-        .health = lxd_health,
-        .pull_file = lxd_pull_file,
-        .list_files = lxd_list_files,
-        .policy = lxd_policy,
-        .close = lxd_close,
-};
-
-int lxd_set_trace(struct provider *p, lxd_trace_fn fn, void *arg)
-{
-	struct lxd *l;
-
-	if (!p || p->ops != &lxd_ops)
-		return -EINVAL;
-	l = p->priv;
-	pthread_mutex_lock(&l->trace_lock);
-	l->trace = fn;
-	l->trace_arg = arg;
-	pthread_mutex_unlock(&l->trace_lock);
-	return 0;
 }
 
 static bool lxd_name_ok(const char *s)
@@ -89,7 +59,7 @@ static void lxd_deadlines(struct provider *p)
 }
 
 /* Settings come from the config table (their defaults too); none are guessed here. */
-int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e)
+static int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e)
 {
 	const struct config_lxd *c = &pc->lxd;
 	struct lxd *l = NULL;
@@ -153,6 +123,34 @@ int lxd_open(struct provider *p, const struct config_provider *pc, struct err *e
 fail:
 	lxd_close(p);
 	return r;
+}
+
+const struct provider_ops lxd_ops = {
+        .type = "lxd",
+        .open = lxd_open,
+        .create = lxd_create,
+        .get = lxd_get,
+        .list = lxd_list,
+        .delete = lxd_delete,
+        .health = lxd_health,
+        .pull_file = lxd_pull_file,
+        .list_files = lxd_list_files,
+        .policy = lxd_policy,
+        .close = lxd_close,
+};
+
+int lxd_set_trace(struct provider *p, lxd_trace_fn fn, void *arg)
+{
+	struct lxd *l;
+
+	if (!p || p->ops != &lxd_ops)
+		return -EINVAL;
+	l = p->priv;
+	pthread_mutex_lock(&l->trace_lock);
+	l->trace = fn;
+	l->trace_arg = arg;
+	pthread_mutex_unlock(&l->trace_lock);
+	return 0;
 }
 
 int lxd_set_opts(struct provider *p, const struct lxd_opts *opts)
