@@ -58,6 +58,46 @@ static struct provider *provider_of(struct manager *m, const struct action *a,
 	return manager_provider_named(m, name);
 }
 
+/*
+ * What an instance gives up before it goes: its metrics files, and an
+ * unhealthy one's logs. Best effort: what could not be saved is logged,
+ * and the delete goes on.
+ */
+static void collect(struct manager *m, struct provider *p, const struct action *a)
+{
+	struct metrics_opts mo;
+	struct err e = {0};
+
+	manager_metrics_opts(m, &mo);
+	if (a->extract_metrics &&
+	    metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0)
+		log_warn("%s", e.msg);
+	if (a->pull_logs) {
+		struct metrics_logs l;
+		char dir[PATH_MAX];
+
+		err_clear(&e);
+		snprintf(dir, sizeof(dir), "%s/%s", mo.log_dir, a->name);
+		if (metrics_save_logs(&mo, p, a->name, &l, &e) < 0) {
+			log_warn("%s (some logs were not saved)", e.msg);
+			return;
+		}
+		if (l.left_out)
+			log_warn("logs %s: %zu _diag files past the first %d were not saved",
+			         a->name, l.left_out, METRICS_LOG_DIAG_FILES_MAX);
+		if (l.out_of_time)
+			log_warn("logs %s: stopped after %d s, some logs were not saved", a->name,
+			         METRICS_LOG_BUDGET_MS / 1000);
+		if (l.unreadable)
+			log_debug("logs %s: %zu files could not be read", a->name, l.unreadable);
+		if (l.out_of_bytes)
+			log_warn("logs %s: stopped at %d MiB, some logs were not saved", a->name,
+			         METRICS_LOG_BYTES_MAX >> 20);
+		log_info("logs of %s saved in %s (%zu files, %zu bytes)", a->name, dir, l.files,
+		         l.bytes);
+	}
+}
+
 /* A deletion decided by sizing (not by the instance's health): it may meet a job. */
 static bool is_sizing(enum delete_reason why)
 {
@@ -157,10 +197,7 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		}
 	}
 	if (a->delete_instance) {
-		if (a->extract_metrics)
-			manager_extract_metrics(m, p, a->name, a->why == WHY_FINISHED);
-		if (a->pull_logs)
-			manager_save_logs(m, p, a->name);
+		collect(m, p, a);
 		err_clear(&e);
 		r = provider_delete(p, a->name, &e);
 		if (r < 0) {

@@ -20,6 +20,17 @@ struct provider *manager_provider_named(struct manager *m, const char *name)
 	return NULL;
 }
 
+void manager_metrics_opts(const struct manager *m, struct metrics_opts *ret)
+{
+	*ret = (struct metrics_opts){
+	        .manager = m->cfg->manager.name,
+	        .state_dir = m->cfg->manager.state_dir,
+	        .log_dir = m->cfg->manager.log_dir,
+	        .log_retention = m->cfg->manager.log_retention,
+	        .cancel = &m->cancel,
+	};
+}
+
 int manager_new(const struct config *cfg, struct store *store, struct github *gh,
                 struct provider **providers, size_t n_providers, struct manager **ret,
                 struct err *e)

@@ -8,6 +8,7 @@
 #define RUNNERD_MANAGER_INTERNAL_H
 
 #include "manager/manager.h"
+#include "metrics/metrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -42,6 +43,8 @@ struct manager {
 
 /* manager.c: the open provider of that name, NULL when none. */
 struct provider *manager_provider_named(struct manager *m, const char *name);
+/* Where metrics and logs go, from the config (valid until the next reload). */
+void manager_metrics_opts(const struct manager *m, struct metrics_opts *ret);
 
 /* observe.c: what one pass saw, joined against the store. */
 struct observation {
@@ -66,12 +69,6 @@ int manager_observation_plan(struct manager *m, struct observation *o, enum plan
 void manager_runner_pkg_prepare(struct manager *m, const struct plan *plan);
 /* GitHub's download of the runner for arch a, NULL when none is known. */
 const struct github_runner_app *manager_runner_download(const struct manager *m, enum arch a);
-
-/* collect.c: metrics and logs out of an instance before it goes; log retention. */
-void manager_extract_metrics(struct manager *m, struct provider *p, const char *name,
-                             bool finished);
-void manager_save_logs(struct manager *m, struct provider *p, const char *name);
-void manager_prune_logs(struct manager *m, int64_t now);
 
 /* execute.c: run the plan's actions; each outcome goes to rep. */
 int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep);
