@@ -26,9 +26,21 @@ struct task {
 struct exec_ctx {
 	struct manager *m;
 	struct manager_report *rep;
-	struct task *tasks;
 	char *reg_token; /* one registration token per pass when JIT is off */
 	pthread_mutex_t token_lock;
+};
+
+/*
+ * The executor's lanes. A delete whose instance first gives up its metrics
+ * or logs may take a minute on a slow instance: those deletes have a lane
+ * of their own, beside the lane of creates and every other action, so a
+ * create never waits behind them (DESIGN.md section 2).
+ */
+enum lane { LANE_ACT = 0, LANE_COLLECT, LANE_COUNT };
+
+struct lane_ctx {
+	struct exec_ctx *x;
+	struct task *tasks;
 };
 
 static int new_runner_name(const char *manager, char *out, size_t cap)
@@ -415,8 +427,9 @@ static void do_adopt(struct exec_ctx *x, const struct action *a)
 
 static void run_task(void *ctx, size_t i)
 {
-	struct exec_ctx *x = ctx;
-	struct task *t = &x->tasks[i];
+	struct lane_ctx *lc = ctx;
+	struct exec_ctx *x = lc->x;
+	struct task *t = &lc->tasks[i];
 	struct err e = {0};
 
 	switch (t->a->kind) {
@@ -452,10 +465,21 @@ void manager_collect_leftovers(struct manager *m)
 	}
 }
 
+static enum lane lane_of(const struct action *a)
+{
+	return a->kind == ACTION_DELETE && a->delete_instance &&
+	                       (a->extract_metrics || a->pull_logs)
+	               ? LANE_COLLECT
+	               : LANE_ACT;
+}
+
 int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep)
 {
 	struct exec_ctx x = {.m = m, .rep = rep};
-	size_t n = 0, k = 0;
+	struct lane_ctx lc[LANE_COUNT];
+	struct executor_lane lanes[LANE_COUNT] = {0};
+	struct task *tasks;
+	size_t n = 0, k[LANE_COUNT] = {0};
 	bool creates = false;
 
 	/* adoptions first: every instance acted on below then has its row */
@@ -464,31 +488,41 @@ int manager_execute(struct manager *m, const struct plan *plan, struct manager_r
 			do_adopt(&x, &plan->actions[i]);
 	for (size_t i = 0; i < plan->n_actions; i++) {
 		const struct action *a = &plan->actions[i];
+		size_t c = a->kind == ACTION_CREATE ? (size_t)a->count : 1;
 		if (a->kind == ACTION_ADOPT)
 			continue;
-		n += a->kind == ACTION_CREATE ? (size_t)a->count : 1;
+		n += c;
+		lanes[lane_of(a)].n += c;
 		creates = creates || a->kind == ACTION_CREATE;
 	}
 	if (n == 0)
 		return 0;
 	if (creates)
 		manager_runner_pkg_prepare(m, plan);
-	x.tasks = calloc(n, sizeof(*x.tasks));
-	if (!x.tasks)
+	tasks = calloc(n, sizeof(*tasks));
+	if (!tasks)
 		return -ENOMEM;
+	/* each lane's tasks in plan order, one lane after the other in tasks[] */
+	for (size_t l = 0, at = 0; l < LANE_COUNT; at += lanes[l].n, l++) {
+		lc[l] = (struct lane_ctx){&x, tasks + at};
+		lanes[l].concurrency = (size_t)m->cfg->manager.create_concurrency;
+		lanes[l].fn = run_task;
+		lanes[l].ctx = &lc[l];
+	}
 	for (size_t i = 0; i < plan->n_actions; i++) {
 		const struct action *a = &plan->actions[i];
+		enum lane l = lane_of(a);
 		int64_t c = a->kind == ACTION_CREATE ? a->count : a->kind == ACTION_ADOPT ? 0 : 1;
 		for (int64_t j = 0; j < c; j++)
-			x.tasks[k++].a = a;
+			lc[l].tasks[k[l]++].a = a;
 	}
 	pthread_mutex_init(&x.token_lock, NULL);
-	executor_run(n, (size_t)m->cfg->manager.create_concurrency, run_task, &x, &m->cancel);
+	executor_run_lanes(lanes, LANE_COUNT, &m->cancel);
 	pthread_mutex_destroy(&x.token_lock);
 	if (x.reg_token) {
 		explicit_bzero(x.reg_token, strlen(x.reg_token));
 		free(x.reg_token);
 	}
-	free(x.tasks);
+	free(tasks);
 	return 0;
 }
