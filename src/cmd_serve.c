@@ -52,19 +52,20 @@ static void log_pass(const struct manager_report *r)
 	}
 }
 
+/* A pass; its report as JSON in json when asked (-errno when it could not be written). */
 static int run_pass(struct daemon *d, enum plan_mode mode, struct buf *json)
 {
 	struct manager_report r;
 	struct err e = {0};
-	int rc = manager_reconcile(d->m, mode, &r, &e);
+	int jr = 0;
 
-	if (rc < 0)
+	if (manager_reconcile(d->m, mode, &r, &e) < 0)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
 	if (json)
-		manager_report_json(&r, manager_draining(d->m), json);
+		jr = manager_report_json(&r, manager_draining(d->m), json);
 	keep_report(d, &r);
-	return rc;
+	return jr;
 }
 
 static int64_t jittered_ms(int64_t interval_s)
@@ -122,26 +123,26 @@ static void h_status(void *ctx, const struct http_request *req, struct http_resp
 	struct buf out = BUF_INIT(64 << 20);
 	struct manager_report r;
 	struct err e = {0};
+	bool have = true;
+	int jr;
 
 	/* status is now, not the last pass: observe (after a running pass
 	 * ends); an unchanged GitHub list costs no rate limit */
 	if (manager_observe(d->m, &r, &e) == 0) {
-		manager_report_json(&r, manager_draining(d->m), &out);
-		manager_report_release(&r);
-		http_response_json(resp, 200, buf_str(&out));
-		buf_release(&out);
-		return;
+		jr = manager_report_json(&r, manager_draining(d->m), &out);
+	} else {
+		pthread_mutex_lock(&d->lock);
+		have = d->have_last;
+		jr = have ? manager_report_json(&d->last, manager_draining(d->m), &out) : 0;
+		pthread_mutex_unlock(&d->lock);
 	}
 	manager_report_release(&r);
-	pthread_mutex_lock(&d->lock);
-	bool have = d->have_last;
-	if (have)
-		manager_report_json(&d->last, manager_draining(d->m), &out);
-	pthread_mutex_unlock(&d->lock);
-	if (have)
-		http_response_json(resp, 200, buf_str(&out));
-	else
+	if (!have)
 		http_response_error(resp, 503, e.msg);
+	else if (jr < 0)
+		http_response_error(resp, 500, strerror(-jr));
+	else
+		http_response_json(resp, 200, buf_str(&out));
 	buf_release(&out);
 }
 
@@ -156,8 +157,11 @@ static void h_reconcile(void *ctx, const struct http_request *req, struct http_r
 		                                                  : PLAN_FLUSH_IDLE;
 		log_info("control: flush %s requested", mode == PLAN_FLUSH_BUSY ? "busy" : "idle");
 	}
-	run_pass(d, mode, &out);
-	http_response_json(resp, 200, buf_str(&out));
+	int jr = run_pass(d, mode, &out);
+	if (jr < 0)
+		http_response_error(resp, 500, strerror(-jr));
+	else
+		http_response_json(resp, 200, buf_str(&out));
 	buf_release(&out);
 }
 

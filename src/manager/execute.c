@@ -135,18 +135,39 @@ static void do_delete_duplicate(struct exec_ctx *x, const struct action *a)
 	                   r == 0 ? "ok" : e.msg);
 }
 
+/*
+ * The delete did not happen: its row goes back to CREATED. Should that
+ * write fail, the row stays DELETING and the next pass retries the delete
+ * (a runner found busy then is still kept).
+ */
+static void undo_deleting(struct manager *m, struct store_instance *row)
+{
+	struct err e = {0};
+
+	row->phase = PHASE_CREATED;
+	if (store_instance_put(m->store, row, &e) < 0)
+		log_warn("store: %s: %s stays marked for deletion (the next pass tries again)",
+		         e.msg, row->name);
+}
+
 static void do_delete(struct exec_ctx *x, const struct action *a)
 {
 	struct manager *m = x->m;
 	struct store_instance row;
-	bool have_row = store_instance_get(m->store, a->name, &row, NULL) == 0;
+	struct err e = {0};
+	int r = store_instance_get(m->store, a->name, &row, &e);
+	bool have_row = r == 0;
 	const char *why = delete_reason_name(a->why);
 	const char *flavor = have_row ? row.flavor : a->flavor;
 	const char *pname;
 	struct provider *p = provider_of(m, a, have_row ? &row : NULL, &pname);
-	struct err e = {0};
-	int r;
 
+	if (r < 0 && r != -ENOENT) {
+		/* without its row the delete could not be recorded: try next pass */
+		manager_report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
+		return;
+	}
+	err_clear(&e);
 	if (a->why == WHY_DUPLICATE) {
 		do_delete_duplicate(x, a);
 		return;
@@ -183,10 +204,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		}
 		github_runner_release(&gr);
 		if (r < 0 && r != -ENOENT) {
-			if (have_row) {
-				row.phase = PHASE_CREATED;
-				store_instance_put(m->store, &row, NULL);
-			}
+			if (have_row)
+				undo_deleting(m, &row);
 			manager_report_add(
 			        m, x->rep, "delete", a->name, flavor, why, r == -EBUSY,
 			        r == -EBUSY ? "kept: the runner registered and took a job" : e.msg);
@@ -199,10 +218,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		if (r < 0) {
 			/* GitHub did not confirm: the instance stays. -EBUSY means a job
 			 * arrived in between and the runner is busy now. */
-			if (have_row) {
-				row.phase = PHASE_CREATED;
-				store_instance_put(m->store, &row, NULL);
-			}
+			if (have_row)
+				undo_deleting(m, &row);
 			manager_report_add(m, x->rep, "delete", a->name, flavor, why, r == -EBUSY,
 			                   r == -EBUSY ? "kept: the runner became busy" : e.msg);
 			return;
@@ -224,8 +241,9 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name,
 			         e.msg);
 	}
+	/* (void): a row left DELETING with nothing behind it is forgotten next pass */
 	if (have_row && a->delete_instance)
-		store_instance_delete(m->store, a->name, NULL);
+		(void)store_instance_delete(m->store, a->name, NULL);
 	manager_report_add(m, x->rep, "delete", a->name, flavor, why, true, "ok");
 }
 
@@ -327,7 +345,11 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		if (r < 0)
 			goto fail;
 		row.runner_id = jit.runner_id;
-		store_instance_put(m->store, &row, NULL);
+		if (store_instance_put(m->store, &row, &e) < 0)
+			log_warn("store: %s: the runner id of %s is not recorded (learned from "
+			         "GitHub's list next pass)",
+			         e.msg, t->name);
+		err_clear(&e);
 		r = runner_secret_env(jit.encoded_jit_config, true, &env);
 	} else {
 		r = registration_token(x, &secret, &e);
@@ -361,7 +383,9 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	row.phase = PHASE_CREATED;
 	row.cloud_state = inst.state;
 	str_copy(row.provider_id, inst.provider_id, sizeof(row.provider_id));
-	store_instance_put(m->store, &row, NULL);
+	/* (void): a row left CREATING whose instance is listed becomes CREATED next pass,
+	 * with the instance's state and id */
+	(void)store_instance_put(m->store, &row, NULL);
 	manager_report_add(m, x->rep, "create", t->name, f->name, "", true, "ok");
 	goto out;
 fail:
@@ -378,12 +402,17 @@ fail:
 			        "create %s: cleanup of the runner failed: %s (retried as dangling)",
 			        t->name, e2.msg);
 		if (instance_gone) {
-			store_instance_delete(m->store, t->name, NULL);
+			/* (void): a CREATING row with nothing behind it is a stale create
+			 * the next pass removes */
+			(void)store_instance_delete(m->store, t->name, NULL);
 		} else if (row.name[0]) {
 			/* the row stays, DELETING: the next pass deletes what is left
 			 * instead of adopting it as a runner that holds a slot */
 			row.phase = PHASE_DELETING;
-			store_instance_put(m->store, &row, NULL);
+			if (store_instance_put(m->store, &row, &e2) < 0)
+				log_warn("store: %s: %s is not marked for deletion (its leftover "
+				         "instance holds a slot until the bootstrap timeout)",
+				         e2.msg, t->name);
 		}
 	}
 	manager_report_add(m, x->rep, "create", t->name, f->name, "", false, e.msg);
@@ -517,7 +546,9 @@ int manager_execute(struct manager *m, const struct plan *plan, struct manager_r
 			lc[l].tasks[k[l]++].a = a;
 	}
 	pthread_mutex_init(&x.token_lock, NULL);
-	executor_run_lanes(lanes, LANE_COUNT, &m->cancel);
+	size_t started = executor_run_lanes(lanes, LANE_COUNT, &m->cancel);
+	if (started < n)
+		log_info("stopping: %zu actions of this pass were not started", n - started);
 	pthread_mutex_destroy(&x.token_lock);
 	if (x.reg_token) {
 		explicit_bzero(x.reg_token, strlen(x.reg_token));

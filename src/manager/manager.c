@@ -37,9 +37,22 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 {
 	struct manager *m;
 	char *v = NULL;
+	bool draining = false;
+	int r;
 
 	if (n_providers > MANAGER_MAX_PROVIDERS)
 		return err_set(e, -EINVAL, "too many providers");
+	/* a drained manager that forgot it would refill its pools: no start then */
+	r = store_kv_get(store, "drain", &v, e);
+	if (r < 0 && r != -ENOENT) {
+		err_prefix(e, "the drain flag");
+		return r;
+	}
+	if (r == 0) {
+		draining = strcmp(v, "1") == 0;
+		free(v);
+	}
+	err_clear(e);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return err_set(e, -ENOMEM, "out of memory");
@@ -48,7 +61,7 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	m->gh = gh;
 	m->lock_fd = -1;
 	atomic_init(&m->cancel, false);
-	atomic_init(&m->draining, false);
+	atomic_init(&m->draining, draining);
 	for (size_t i = 0; i < n_providers; i++) {
 		m->providers[i] = providers[i];
 		provider_set_cancel(providers[i], &m->cancel);
@@ -56,10 +69,6 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	m->n_providers = n_providers;
 	pthread_mutex_init(&m->pass_lock, NULL);
 	pthread_mutex_init(&m->report_lock, NULL);
-	if (store_kv_get(store, "drain", &v, NULL) == 0) {
-		atomic_store(&m->draining, strcmp(v, "1") == 0);
-		free(v);
-	}
 	*ret = m;
 	return 0;
 }
@@ -130,9 +139,15 @@ static int open_providers(const struct config *cfg, struct store *store,
 	char row_names[MANAGER_MAX_PROVIDERS][PROVIDER_NAME_MAX];
 	size_t np = used_providers(cfg, names), n_rows = 0;
 	struct store_instance_list rows = {0};
+	struct err le = {0};
 	int r = 0;
 
-	if (store_instance_list(store, &rows, NULL) == 0) {
+	if (store_instance_list(store, &rows, &le) < 0) {
+		/* the first pass cannot read the store either: it will say so */
+		log_warn("%s (providers that hold instances of flavors no longer configured are "
+		         "not opened)",
+		         le.msg);
+	} else {
 		for (size_t i = 0; i < rows.n; i++) {
 			bool have = !rows.v[i].provider[0];
 			for (size_t j = 0; j < np && !have; j++)

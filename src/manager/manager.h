@@ -112,7 +112,11 @@ bool manager_is_empty(const struct manager_report *r);
 /* Swap in a new config (SIGHUP). manager.name and state_dir cannot change. */
 int manager_reload(struct manager *m, const struct config *cfg, struct err *e);
 
-/* The report as JSON (control API and `status --json`). */
+/*
+ * The report as JSON (control API and `status --json`), appended to out.
+ * -E2BIG when it would pass out's bound, -ENOMEM: out is then untouched
+ * (never half a report).
+ */
 int manager_report_json(const struct manager_report *r, bool draining, struct buf *out);
 
 #endif

@@ -177,7 +177,9 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 		if (changed) {
 			struct err e = {0};
 			if (store_instance_put(m->store, row, &e) < 0)
-				log_warn("store: %s", e.msg);
+				log_warn("store: %s: what this pass saw of %s is not recorded "
+				         "(written next pass)",
+				         e.msg, row->name);
 		}
 	}
 	free(iv);

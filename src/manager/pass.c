@@ -69,6 +69,8 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	}
 	if (act && !atomic_load(&m->cancel)) {
 		r = manager_execute(m, &rep->plan, rep);
+		if (r < 0)
+			err_set(e, r, "execute: %s", strerror(-r));
 		manager_collect_leftovers(m);
 		retention(m, now);
 	}

@@ -774,6 +774,42 @@ static int case_create_not_behind_slow_metrics_pull(struct fx *f)
 	return 0;
 }
 
+/* The report as JSON is whole or an error: a buffer too small for it is left as it was. */
+static int case_report_json_whole_or_error(struct fx *f)
+{
+	struct manager_report rep;
+	struct buf whole = BUF_INIT(1 << 20), exact, small, tiny = BUF_INIT(64);
+	json_t *j;
+	int r = -1;
+
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* two creates */
+	if (rep.n_events != 2 || manager_report_json(&rep, false, &whole) != 0)
+		goto out;
+	j = json_loads(buf_str(&whole), 0, NULL);
+	if (!j || json_array_size(json_object_get(j, "actions")) != 2) {
+		json_decref(j);
+		goto out;
+	}
+	json_decref(j);
+	/* exactly its size fits; a byte less is an error and writes nothing */
+	buf_init(&exact, whole.len);
+	buf_init(&small, whole.len - 1);
+	buf_puts(&tiny, "before");
+	r = manager_report_json(&rep, false, &exact) == 0 && exact.len == whole.len &&
+	                    manager_report_json(&rep, false, &small) == -E2BIG && small.len == 0 &&
+	                    manager_report_json(&rep, false, &tiny) == -E2BIG &&
+	                    strcmp(buf_str(&tiny), "before") == 0
+	            ? 0
+	            : -1;
+	buf_release(&exact);
+	buf_release(&small);
+out:
+	buf_release(&whole);
+	buf_release(&tiny);
+	manager_report_release(&rep);
+	return r;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -822,6 +858,7 @@ int main(void)
 	fx_extra = "runner: {jit: false}\n";
 	run("without JIT, a scale-down victim that registered and took a job is kept",
 	    case_nojit_victim_that_took_a_job_is_kept, 1, 1);
+	run("the report as JSON is whole or an error", case_report_json_whole_or_error, 2, 2);
 	fx_manager = ", create_concurrency: 1";
 	run("a create does not wait behind the slow metrics pull of a delete",
 	    case_create_not_behind_slow_metrics_pull, 1, 1);
