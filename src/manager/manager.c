@@ -69,6 +69,7 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	m->n_providers = n_providers;
 	pthread_mutex_init(&m->pass_lock, NULL);
 	pthread_mutex_init(&m->report_lock, NULL);
+	pthread_mutex_init(&m->drain_lock, NULL);
 	*ret = m;
 	return 0;
 }
@@ -253,6 +254,7 @@ void manager_free(struct manager *m)
 	github_app_list_release(&m->apps);
 	pthread_mutex_destroy(&m->pass_lock);
 	pthread_mutex_destroy(&m->report_lock);
+	pthread_mutex_destroy(&m->drain_lock);
 	free(m);
 }
 
@@ -277,11 +279,15 @@ bool manager_draining(struct manager *m)
 int manager_set_draining(struct manager *m, bool on, struct err *e)
 {
 	int r;
-	pthread_mutex_lock(&m->pass_lock);
+
+	/* not the pass lock: drain and resume never wait behind a running pass
+	 * (which reads the flag as it plans); this lock only keeps the flag and
+	 * its store row in step when drain and resume race */
+	pthread_mutex_lock(&m->drain_lock);
 	r = on ? store_kv_set(m->store, "drain", "1", e) : store_kv_delete(m->store, "drain", e);
 	if (r == 0)
 		atomic_store(&m->draining, on);
-	pthread_mutex_unlock(&m->pass_lock);
+	pthread_mutex_unlock(&m->drain_lock);
 	return r;
 }
 

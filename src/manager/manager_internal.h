@@ -28,7 +28,8 @@ struct manager {
 	pthread_mutex_t pass_lock;
 	pthread_mutex_t report_lock; /* guards report events during execution */
 	atomic_bool cancel;          /* shutdown: no new action; providers and GitHub give up */
-	atomic_bool draining;        /* written under pass_lock with the store; read anywhere */
+	pthread_mutex_t drain_lock;  /* the drain flag and its store row change together */
+	atomic_bool draining;        /* written under drain_lock; read anywhere */
 	struct manager_hooks hooks;
 
 	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */

@@ -21,6 +21,7 @@
 #include "provider/provider.h"
 #include "store/store.h"
 
+/* In rising strength: the daemon runs one pass in the strongest mode asked. */
 enum plan_mode {
 	PLAN_NORMAL = 0,
 	PLAN_FLUSH_IDLE, /* remove idle and offline runners too (not busy ones) */
