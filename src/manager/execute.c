@@ -1,11 +1,12 @@
 /*
  * The executor's side of a pass: each planned action as it runs (create,
- * delete, delete-runner, adopt, forget), on a bounded worker pool, with its
- * outcome written to the store and the report. It must never leave a create
- * half-done (a failed create removes its instance and its JIT registration
- * before the row goes), never delete an instance GitHub did not confirm
- * when confirmation was asked for, and never send a delete to a provider
- * other than the one holding the instance.
+ * delete, delete-runner, adopt, forget), on bounded worker pools in two
+ * lanes (deletes that first collect metrics or logs apart from the rest),
+ * with its outcome written to the store and the report. It must never
+ * leave a create half-done (a failed create removes its instance and its
+ * JIT registration before the row goes), never delete an instance GitHub
+ * did not confirm when confirmation was asked for, and never send a delete
+ * to a provider other than the one holding the instance.
  */
 #include "util/common.h"
 #include "manager/manager_internal.h"

@@ -4,8 +4,8 @@
  * its own tasks and its own bound, and the lanes run at the same time, so
  * slow tasks in one lane never hold a thread another lane needs. Within a
  * lane tasks are claimed in index order; when *cancel becomes true no new
- * task starts (those under way finish). A task never aborts the others:
- * each reports its own outcome.
+ * task starts (those under way finish). It must never let a task abort the
+ * others: each reports its own outcome.
  */
 #ifndef RUNNERD_EXECUTOR_H
 #define RUNNERD_EXECUTOR_H

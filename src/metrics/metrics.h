@@ -3,8 +3,10 @@
  * the metrics files its startup script and hooks wrote (pulled into
  * state_dir/metrics/<name>/, waiting for post-job-metrics.json of a finished
  * runner), the logs of an unhealthy one (saved to log_dir/<name>/, bounded in
- * files, bytes and time), and the retention of saved logs. The events log
- * and the Prometheus gauges will be built on what these return.
+ * files, bytes and time), and the retention of saved logs; the events log
+ * and the Prometheus gauges will be built on what these return. It must
+ * never trust what it reads from an instance, write outside the folder of a
+ * name this manager owns, nor wait past its budgets or a cancel.
  *
  * Everything read from an instance is untrusted (the job controlled the
  * machine): every file is bounded, names listed inside the instance are used
