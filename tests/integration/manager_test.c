@@ -171,6 +171,18 @@ static size_t rows(struct fx *f)
 	return n;
 }
 
+/* The name of the one instance the memory provider holds. */
+static int only_instance(struct fx *f, char name[INSTANCE_NAME_MAX])
+{
+	struct instance_list l = {0};
+	int r = provider_list(f->mem, &l, NULL) == 0 && l.n == 1 ? 0 : -1;
+
+	if (r == 0)
+		str_copy(name, l.v[0].name, INSTANCE_NAME_MAX);
+	instance_list_release(&l);
+	return r;
+}
+
 /* A failed create leaves nothing: no instance, no JIT runner on GitHub, no row. */
 static int case_failed_create_leaves_nothing(struct fx *f)
 {
@@ -227,13 +239,10 @@ static int case_secret_only_in_secret_env(struct fx *f)
 static int case_finished_runner_metrics_pulled(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	char name[INSTANCE_NAME_MAX], path[512];
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	/* GitHub shows the runner (seen), then it takes a job and deregisters */
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
@@ -451,14 +460,11 @@ static int row_backdate(struct fx *f, const char *name, int64_t secs)
 static int case_dead_runner_replaced(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	char name[INSTANCE_NAME_MAX];
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
 	/* within the grace (10 s for a 30 s bootstrap timeout): kept */
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
@@ -477,9 +483,7 @@ static int case_dead_runner_replaced(struct fx *f)
 	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
 	CHECK(sim_runners() == 1);
 	/* a healthy booting runner is probed and kept */
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(row_backdate(f, name, 15) == 0);
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	CHECK(events(&rep, "delete", NULL) == 0);
@@ -643,7 +647,6 @@ static void *register_late(void *arg)
 static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	struct config_errors errs = {0};
 	struct config *c2 = NULL;
 	struct err e = {0};
@@ -653,9 +656,7 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(sim_runners() == 0); /* nothing runs in a memory instance: not registered */
 	/* min_idle 1 -> 0: the booting instance is a scale-down victim */
 	snprintf(yaml, sizeof(yaml),
@@ -733,16 +734,13 @@ static void *watch_calls(void *arg)
 static int case_create_not_behind_slow_metrics_pull(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	struct call_watch w = {.mem = f->mem};
 	char name[INSTANCE_NAME_MAX];
 	pthread_t th;
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
 	manager_report_release(&rep);
 	/* its job done, the runner leaves GitHub; its instance answers slowly */
