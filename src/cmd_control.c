@@ -242,7 +242,11 @@ static int dispatch(const struct config *cfg, const char *method, const char *pa
 	}
 	if (r < 0)
 		fprintf(stderr, "runnerd: %s\n", e.msg);
-	manager_report_json(&rep, manager_draining(m), ret_json);
+	int jr = manager_report_json(&rep, manager_draining(m), ret_json);
+	if (jr < 0) {
+		fprintf(stderr, "runnerd: the report: %s\n", strerror(-jr));
+		r = r < 0 ? r : jr;
+	}
 	manager_report_release(&rep);
 	manager_free(m);
 	return r;

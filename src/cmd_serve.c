@@ -1,16 +1,21 @@
 /*
- * runnerd serve: the daemon. A reconcile pass every reconcile_interval (plus
- * up to 25% random delay, so many managers do not hit GitHub in step) and
- * whenever asked through the control socket; triggers that arrive during a
- * pass merge into one next pass. SIGTERM/SIGINT stop it within seconds and
- * leave instances running (a restart adopts them); SIGHUP reloads the
- * config, keeping the old one when the new one is invalid.
+ * runnerd serve: the daemon. One thread, the pass loop, runs every reconcile
+ * pass: every reconcile_interval (plus up to 25% random delay, so many
+ * managers do not hit GitHub in step) and whenever triggered; triggers that
+ * arrive during a pass merge into one next pass, in the strongest mode asked
+ * (flush busy > flush idle > normal). A control request that acts (reconcile,
+ * flush) triggers the loop and waits, bounded, for the report of a pass that
+ * started after it; drain and resume set the flag and trigger. SIGTERM/SIGINT
+ * stop it within seconds and leave instances running (a restart adopts
+ * them); SIGHUP reloads the config, keeping the old one when the new one is
+ * invalid. It must never run a pass on an HTTP thread.
  */
 #include "util/common.h"
 #include "cmd.h"
 #include "control.h"
 #include "http/server.h"
 #include "manager/manager.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -19,17 +24,54 @@
 #include <signal.h>
 #include <sys/random.h>
 
+/*
+ * How long a control request waits for its pass: below the CLI's own 600 s,
+ * so it hears why rather than timing out itself. The pass goes on.
+ */
+#define CONTROL_WAIT_MS (570 * 1000)
+#define REPORT_MAX      (64 << 20)
+
+/* A control request waiting for a pass (it lives on its handler's stack). */
+struct waiter {
+	uint64_t pass;   /* the first pass that starts after the request */
+	bool done;       /* that pass ended: status and json are set */
+	int status;      /* 200, or 500 when its report could not be written */
+	struct buf json; /* the report, or the error */
+	struct waiter *next;
+};
+
 struct daemon {
 	struct manager *m;
 	struct config *cfg;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t cond;  /* to the loop: triggered, or stop (CLOCK_MONOTONIC) */
+	pthread_cond_t ended; /* to waiters: a pass ended, or stop (CLOCK_MONOTONIC) */
 	bool stop;
 	bool trigger;
-	struct manager_report last; /* guarded by lock */
+	enum plan_mode mode;    /* of the next pass: the strongest asked */
+	uint64_t started;       /* passes started; pass n is the n-th */
+	struct waiter *waiters; /* requests for a pass not yet ended */
+	struct manager_report last;
 	bool have_last;
 	uint64_t passes;
 };
+
+/* An absolute CLOCK_MONOTONIC time ms from now, for the conditions above. */
+static struct timespec deadline_in(int64_t ms)
+{
+	int64_t at = clock_mono_ms() + ms;
+	return (struct timespec){.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000L};
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
 
 static void keep_report(struct daemon *d, struct manager_report *r)
 {
@@ -52,19 +94,57 @@ static void log_pass(const struct manager_report *r)
 	}
 }
 
-static int run_pass(struct daemon *d, enum plan_mode mode, struct buf *json)
+/* Hand pass n's report to the requests that wait for it. */
+static void answer_waiters(struct daemon *d, uint64_t n, const struct manager_report *r)
+{
+	struct buf json = BUF_INIT(REPORT_MAX);
+	struct waiter **wp;
+	bool any = false;
+	int jr = 0;
+
+	/* who waits for pass n registered before it started: none can join now */
+	pthread_mutex_lock(&d->lock);
+	for (struct waiter *w = d->waiters; w && !any; w = w->next)
+		any = w->pass <= n;
+	pthread_mutex_unlock(&d->lock);
+	if (!any)
+		return;
+	jr = manager_report_json(r, manager_draining(d->m), &json);
+	if (jr < 0)
+		log_error("control: the report of pass %" PRIu64 ": %s", n, strerror(-jr));
+	pthread_mutex_lock(&d->lock);
+	for (wp = &d->waiters; *wp;) {
+		struct waiter *w = *wp;
+		if (w->pass > n) {
+			wp = &w->next;
+			continue;
+		}
+		int ar = jr < 0 ? jr : buf_append(&w->json, json.data ? json.data : "", json.len);
+
+		*wp = w->next;
+		w->status = 200;
+		if (ar < 0) {
+			w->status = 500;
+			buf_reset(&w->json);
+			buf_printf(&w->json, "the report: %s", strerror(-ar));
+		}
+		w->done = true;
+	}
+	pthread_cond_broadcast(&d->ended);
+	pthread_mutex_unlock(&d->lock);
+	buf_release(&json);
+}
+
+static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
 {
 	struct manager_report r;
 	struct err e = {0};
-	int rc = manager_reconcile(d->m, mode, &r, &e);
 
-	if (rc < 0)
+	if (manager_reconcile(d->m, mode, &r, &e) < 0)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
-	if (json)
-		manager_report_json(&r, manager_draining(d->m), json);
+	answer_waiters(d, n, &r);
 	keep_report(d, &r);
-	return rc;
 }
 
 static int64_t jittered_ms(int64_t interval_s)
@@ -76,32 +156,31 @@ static int64_t jittered_ms(int64_t interval_s)
 	return base + (int64_t)(rnd % (uint32_t)(base / 4 + 1));
 }
 
+/* The pass loop: the one thread that runs passes. */
 static void *loop_main(void *arg)
 {
 	struct daemon *d = arg;
 	for (;;) {
 		struct timespec deadline;
-		int64_t wait_ms;
+		enum plan_mode mode;
+		uint64_t n;
 
 		pthread_mutex_lock(&d->lock);
-		wait_ms = jittered_ms(d->cfg->manager.reconcile_interval);
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += wait_ms / 1000;
-		deadline.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
+		deadline = deadline_in(jittered_ms(d->cfg->manager.reconcile_interval));
 		while (!d->stop && !d->trigger) {
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
 		bool stop = d->stop;
+		/* every trigger so far is served by this pass, in the strongest mode asked */
 		d->trigger = false;
+		mode = d->mode;
+		d->mode = PLAN_NORMAL;
+		n = ++d->started;
 		pthread_mutex_unlock(&d->lock);
 		if (stop)
 			break;
-		run_pass(d, PLAN_NORMAL, NULL);
+		run_pass(d, n, mode);
 	}
 	return NULL;
 }
@@ -114,6 +193,54 @@ static void trigger(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/*
+ * Trigger a pass in mode and wait (bounded) for the report of a pass that
+ * started after now, which covers mode: the next one to start takes the
+ * strongest mode asked. Fills resp with it, or says why not.
+ */
+static void request_pass(struct daemon *d, enum plan_mode mode, struct http_response *resp)
+{
+	struct waiter w = {.json = BUF_INIT(REPORT_MAX)};
+	struct timespec deadline = deadline_in(CONTROL_WAIT_MS);
+	bool stopping;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->stop) {
+		w.pass = d->started + 1;
+		if (mode > d->mode)
+			d->mode = mode;
+		d->trigger = true;
+		w.next = d->waiters;
+		d->waiters = &w;
+		pthread_cond_broadcast(&d->cond);
+		while (!w.done && !d->stop) {
+			if (pthread_cond_timedwait(&d->ended, &d->lock, &deadline) == ETIMEDOUT)
+				break;
+		}
+		if (!w.done) {
+			/* not answered: leave the list before the stack frame goes */
+			for (struct waiter **wp = &d->waiters; *wp; wp = &(*wp)->next) {
+				if (*wp == &w) {
+					*wp = w.next;
+					break;
+				}
+			}
+		}
+	}
+	stopping = d->stop;
+	pthread_mutex_unlock(&d->lock);
+	if (w.done && w.status == 200)
+		http_response_json(resp, 200, buf_str(&w.json));
+	else if (w.done)
+		http_response_error(resp, w.status, buf_str(&w.json));
+	else if (stopping)
+		http_response_error(resp, 503, "runnerd is stopping");
+	else
+		http_response_error(resp, 504,
+		                    "no pass ended in time: the pass goes on (see runnerd status)");
+	buf_release(&w.json);
+}
+
 /* ---- control API ------------------------------------------------------ */
 
 static void h_status(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -122,33 +249,32 @@ static void h_status(void *ctx, const struct http_request *req, struct http_resp
 	struct buf out = BUF_INIT(64 << 20);
 	struct manager_report r;
 	struct err e = {0};
+	bool have = true;
+	int jr;
 
 	/* status is now, not the last pass: observe (after a running pass
 	 * ends); an unchanged GitHub list costs no rate limit */
 	if (manager_observe(d->m, &r, &e) == 0) {
-		manager_report_json(&r, manager_draining(d->m), &out);
-		manager_report_release(&r);
-		http_response_json(resp, 200, buf_str(&out));
-		buf_release(&out);
-		return;
+		jr = manager_report_json(&r, manager_draining(d->m), &out);
+	} else {
+		pthread_mutex_lock(&d->lock);
+		have = d->have_last;
+		jr = have ? manager_report_json(&d->last, manager_draining(d->m), &out) : 0;
+		pthread_mutex_unlock(&d->lock);
 	}
 	manager_report_release(&r);
-	pthread_mutex_lock(&d->lock);
-	bool have = d->have_last;
-	if (have)
-		manager_report_json(&d->last, manager_draining(d->m), &out);
-	pthread_mutex_unlock(&d->lock);
-	if (have)
-		http_response_json(resp, 200, buf_str(&out));
-	else
+	if (!have)
 		http_response_error(resp, 503, e.msg);
+	else if (jr < 0)
+		http_response_error(resp, 500, strerror(-jr));
+	else
+		http_response_json(resp, 200, buf_str(&out));
 	buf_release(&out);
 }
 
 static void h_reconcile(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct daemon *d = ctx;
-	struct buf out = BUF_INIT(64 << 20);
 	enum plan_mode mode = PLAN_NORMAL;
 
 	if (strcmp(req->path, "/v1/flush") == 0) {
@@ -156,9 +282,7 @@ static void h_reconcile(void *ctx, const struct http_request *req, struct http_r
 		                                                  : PLAN_FLUSH_IDLE;
 		log_info("control: flush %s requested", mode == PLAN_FLUSH_BUSY ? "busy" : "idle");
 	}
-	run_pass(d, mode, &out);
-	http_response_json(resp, 200, buf_str(&out));
-	buf_release(&out);
+	request_pass(d, mode, resp);
 }
 
 static void h_drain(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -273,7 +397,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	manager_log_setup(d.m);
 	pthread_mutex_init(&d.lock, NULL);
-	pthread_cond_init(&d.cond, NULL);
+	cond_init_mono(&d.cond);
+	cond_init_mono(&d.ended);
 
 	control_socket_path(d.cfg, sock, sizeof(sock));
 	if (http_server_start_unix(sock, 0600, geteuid(), control_routes,
@@ -304,6 +429,7 @@ int cmd_serve(int argc, char **argv)
 	pthread_mutex_lock(&d.lock);
 	d.stop = true;
 	pthread_cond_broadcast(&d.cond);
+	pthread_cond_broadcast(&d.ended);
 	pthread_mutex_unlock(&d.lock);
 	manager_cancel(d.m);
 	http_server_stop(ctl);
@@ -317,6 +443,7 @@ out:
 	config_free(d.cfg);
 	pthread_mutex_destroy(&d.lock);
 	pthread_cond_destroy(&d.cond);
+	pthread_cond_destroy(&d.ended);
 	log_info("stopped");
 	return rc;
 }

@@ -14,7 +14,12 @@ void control_socket_path(const struct config *cfg, char *out, size_t cap);
 
 /*
  * One request to the daemon. -ENOENT / -ECONNREFUSED when no daemon
- * listens (the caller then works directly); other errors are real.
+ * listens (the caller then works directly); other errors are real. The
+ * daemon runs passes on its pass loop only: POST /v1/reconcile and
+ * /v1/flush[?busy=1] answer 200 with the report of a pass that started after
+ * the request and covers its mode, 504 when none ended within the daemon's
+ * bound (the pass goes on), 503 while it stops; /v1/drain and /v1/resume set
+ * the flag, trigger a pass and answer at once.
  */
 int control_call(const struct config *cfg, const char *method, const char *path, long timeout_s,
                  struct buf *ret_body, long *ret_status, struct err *e);

@@ -4,10 +4,11 @@
  * create/delete runners, flush (idle | busy), cleanup, drain and resume, and
  * the runner listing used by `runnerd status`.
  *
- * Passes never overlap: every entry point takes the pass lock. The manager
- * borrows the config, store, GitHub client and providers it is given
- * (manager_open builds them all for the commands and the daemon).
- * It never touches a name not owned by the configured manager name.
+ * Passes never overlap: every entry point that observes or acts takes the
+ * pass lock (the drain flag does not). The manager borrows the config,
+ * store, GitHub client and providers it is given (manager_open builds them
+ * all for the commands and the daemon). It never touches a name not owned
+ * by the configured manager name.
  */
 #ifndef RUNNERD_MANAGER_H
 #define RUNNERD_MANAGER_H
@@ -103,7 +104,11 @@ int manager_delete_runners(struct manager *m, int64_t n, struct manager_report *
 int manager_get_runners(struct manager *m, unsigned github_states, unsigned cloud_states,
                         struct plan_view **ret, size_t *ret_n, struct err *e);
 
-/* Drain: pools go to zero until resume; persisted in the store. */
+/*
+ * Drain: pools go to zero until resume; persisted in the store. It does not
+ * wait for a pass under way (the next pass's plan sees it) and is safe to
+ * call from any thread.
+ */
 int manager_set_draining(struct manager *m, bool on, struct err *e);
 bool manager_draining(struct manager *m);
 /* True when nothing this manager owns is left (no rows, instances or runners) per the last pass. */
@@ -112,7 +117,11 @@ bool manager_is_empty(const struct manager_report *r);
 /* Swap in a new config (SIGHUP). manager.name and state_dir cannot change. */
 int manager_reload(struct manager *m, const struct config *cfg, struct err *e);
 
-/* The report as JSON (control API and `status --json`). */
+/*
+ * The report as JSON (control API and `status --json`), appended to out.
+ * -E2BIG when it would pass out's bound, -ENOMEM: out is then untouched
+ * (never half a report).
+ */
 int manager_report_json(const struct manager_report *r, bool draining, struct buf *out);
 
 #endif

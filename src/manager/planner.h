@@ -3,7 +3,8 @@
  * allocation besides the result — so every rule of DESIGN.md §3 is a table
  * test. It is where the hard cases live.
  *
- * Rules in brief (the header of planner.c has them in full):
+ * Rules in brief (the headers of planner_classify.c and planner.c have them
+ * in full):
  * - join store rows, provider instances and GitHub runners by name; only
  *   names owned by the manager count;
  * - a pass whose provider or GitHub list is incomplete deletes nothing
@@ -21,6 +22,7 @@
 #include "provider/provider.h"
 #include "store/store.h"
 
+/* In rising strength: the daemon runs one pass in the strongest mode asked. */
 enum plan_mode {
 	PLAN_NORMAL = 0,
 	PLAN_FLUSH_IDLE, /* remove idle and offline runners too (not busy ones) */

@@ -11,6 +11,7 @@
 #include "manager/manager.h"
 #include "provider/memory.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "util/httpc.h"
 #include "util/log.h"
@@ -18,6 +19,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 static const char *url, *token_file;
 static int passed, failed;
@@ -80,6 +82,8 @@ static size_t sim_runners(void)
 
 /* Extra top-level YAML for the next fixture (a case sets it, run() clears it). */
 static const char *fx_extra = "";
+/* Extra keys of the next fixture's manager map (", key: value"; run() clears it). */
+static const char *fx_manager = "";
 
 /* Remove ghsim's first runner as if its machine vanished. */
 static void sim_delete_first_runner(void)
@@ -115,11 +119,11 @@ static int fx_open(struct fx *f, int min_idle, int max)
 	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
 	         "5s}\n"
 	         "manager: {name: mt, state_dir: \"%s/state\", log_dir: \"%s/logs\", "
-	         "log_retention: 1h, bootstrap_timeout: 30s}\n"
+	         "log_retention: 1h, bootstrap_timeout: 30s%s}\n"
 	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: "
 	         "%d}\n"
 	         "providers: {local: {work_dir: \"%s/work\"}}\n%s",
-	         url, token_file, f->dir, f->dir, min_idle, max, f->dir, fx_extra);
+	         url, token_file, f->dir, f->dir, fx_manager, min_idle, max, f->dir, fx_extra);
 	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
@@ -165,6 +169,18 @@ static size_t rows(struct fx *f)
 		n = l.n;
 	store_instance_list_release(&l);
 	return n;
+}
+
+/* The name of the one instance the memory provider holds. */
+static int only_instance(struct fx *f, char name[INSTANCE_NAME_MAX])
+{
+	struct instance_list l = {0};
+	int r = provider_list(f->mem, &l, NULL) == 0 && l.n == 1 ? 0 : -1;
+
+	if (r == 0)
+		str_copy(name, l.v[0].name, INSTANCE_NAME_MAX);
+	instance_list_release(&l);
+	return r;
 }
 
 /* A failed create leaves nothing: no instance, no JIT runner on GitHub, no row. */
@@ -223,13 +239,10 @@ static int case_secret_only_in_secret_env(struct fx *f)
 static int case_finished_runner_metrics_pulled(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	char name[INSTANCE_NAME_MAX], path[512];
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	/* GitHub shows the runner (seen), then it takes a job and deregisters */
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
@@ -447,14 +460,11 @@ static int row_backdate(struct fx *f, const char *name, int64_t secs)
 static int case_dead_runner_replaced(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	char name[INSTANCE_NAME_MAX];
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
 	/* within the grace (10 s for a 30 s bootstrap timeout): kept */
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
@@ -473,9 +483,7 @@ static int case_dead_runner_replaced(struct fx *f)
 	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
 	CHECK(sim_runners() == 1);
 	/* a healthy booting runner is probed and kept */
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(row_backdate(f, name, 15) == 0);
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	CHECK(events(&rep, "delete", NULL) == 0);
@@ -639,7 +647,6 @@ static void *register_late(void *arg)
 static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 {
 	struct manager_report rep;
-	struct instance_list l = {0};
 	struct config_errors errs = {0};
 	struct config *c2 = NULL;
 	struct err e = {0};
@@ -649,9 +656,7 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 
 	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	str_copy(name, l.v[0].name, sizeof(name));
-	instance_list_release(&l);
+	CHECK(only_instance(f, name) == 0);
 	CHECK(sim_runners() == 0); /* nothing runs in a memory instance: not registered */
 	/* min_idle 1 -> 0: the booting instance is a scale-down victim */
 	snprintf(yaml, sizeof(yaml),
@@ -697,6 +702,112 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 	return 0;
 }
 
+/* When the memory provider was first asked to pull a file and to create, after a start. */
+struct call_watch {
+	struct provider *mem;
+	uint64_t pulls0, creates0;
+	atomic_bool done;
+	int64_t t_pull, t_create; /* clock_mono_ms(), 0 until seen */
+};
+
+static void *watch_calls(void *arg)
+{
+	struct call_watch *w = arg;
+
+	while (!atomic_load(&w->done)) {
+		int64_t now = clock_mono_ms();
+		if (!w->t_pull && memory_calls(w->mem, MEMORY_OP_PULL_FILE) > w->pulls0)
+			w->t_pull = now;
+		if (!w->t_create && memory_calls(w->mem, MEMORY_OP_CREATE) > w->creates0)
+			w->t_create = now;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * Creates never wait behind slow deletes (DESIGN.md section 2): with one
+ * worker per lane (create_concurrency 1), the create decided in the same
+ * pass as the delete of a finished runner whose metrics pull is slow
+ * starts at once, not after the pull.
+ */
+static int case_create_not_behind_slow_metrics_pull(struct fx *f)
+{
+	struct manager_report rep;
+	struct call_watch w = {.mem = f->mem};
+	char name[INSTANCE_NAME_MAX];
+	pthread_t th;
+
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	CHECK(only_instance(f, name) == 0);
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
+	manager_report_release(&rep);
+	/* its job done, the runner leaves GitHub; its instance answers slowly */
+	sim_delete_first_runner();
+	CHECK(memory_set_latency(f->mem, MEMORY_OP_PULL_FILE, 700 * 1000) == 0);
+	w.pulls0 = memory_calls(f->mem, MEMORY_OP_PULL_FILE);
+	w.creates0 = memory_calls(f->mem, MEMORY_OP_CREATE);
+	atomic_init(&w.done, false);
+	CHECK(pthread_create(&th, NULL, watch_calls, &w) == 0);
+	int64_t t0 = clock_mono_ms();
+	int r = pass(f, PLAN_NORMAL, &rep);
+	int64_t took = clock_mono_ms() - t0;
+	atomic_store(&w.done, true);
+	pthread_join(th, NULL);
+	memory_set_latency(f->mem, MEMORY_OP_PULL_FILE, 0);
+	CHECK(r == 0);
+	size_t finished = events(&rep, "delete", "finished"),
+	       created = events(&rep, "create", NULL);
+	manager_report_release(&rep);
+	CHECK(finished == 1 && created == 1);
+	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	/* the pull was slow indeed (4 files), and the create did not wait for it */
+	CHECK(took >= 2000);
+	CHECK(w.t_pull > 0 && w.t_create > 0);
+	if (getenv("MT_VERBOSE") || w.t_create - w.t_pull >= 100)
+		fprintf(stderr, "  the create started %" PRId64 " ms after the metrics pull\n",
+		        w.t_create - w.t_pull);
+	CHECK(w.t_create - w.t_pull < 100);
+	return 0;
+}
+
+/* The report as JSON is whole or an error: a buffer too small for it is left as it was. */
+static int case_report_json_whole_or_error(struct fx *f)
+{
+	struct manager_report rep;
+	struct buf whole = BUF_INIT(1 << 20), exact, small, tiny = BUF_INIT(64);
+	json_t *j;
+	int r = -1;
+
+	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* two creates */
+	if (rep.n_events != 2 || manager_report_json(&rep, false, &whole) != 0)
+		goto out;
+	j = json_loads(buf_str(&whole), 0, NULL);
+	if (!j || json_array_size(json_object_get(j, "actions")) != 2) {
+		json_decref(j);
+		goto out;
+	}
+	json_decref(j);
+	/* exactly its size fits; a byte less is an error and writes nothing */
+	buf_init(&exact, whole.len);
+	buf_init(&small, whole.len - 1);
+	buf_puts(&tiny, "before");
+	r = manager_report_json(&rep, false, &exact) == 0 && exact.len == whole.len &&
+	                    manager_report_json(&rep, false, &small) == -E2BIG && small.len == 0 &&
+	                    manager_report_json(&rep, false, &tiny) == -E2BIG &&
+	                    strcmp(buf_str(&tiny), "before") == 0
+	            ? 0
+	            : -1;
+	buf_release(&exact);
+	buf_release(&small);
+out:
+	buf_release(&whole);
+	buf_release(&tiny);
+	manager_report_release(&rep);
+	return r;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -705,6 +816,7 @@ static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 		r = fn(&f);
 	fx_close(&f);
 	fx_extra = "";
+	fx_manager = "";
 	if (r == 0) {
 		passed++;
 		printf("ok   %s\n", name);
@@ -744,6 +856,10 @@ int main(void)
 	fx_extra = "runner: {jit: false}\n";
 	run("without JIT, a scale-down victim that registered and took a job is kept",
 	    case_nojit_victim_that_took_a_job_is_kept, 1, 1);
+	run("the report as JSON is whole or an error", case_report_json_whole_or_error, 2, 2);
+	fx_manager = ", create_concurrency: 1";
+	run("a create does not wait behind the slow metrics pull of a delete",
+	    case_create_not_behind_slow_metrics_pull, 1, 1);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

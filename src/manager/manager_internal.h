@@ -1,0 +1,84 @@
+/*
+ * What the files of the manager share: the manager's state and the steps of
+ * a pass (observe.c, execute.c, report.c, runner_pkg.c) that pass.c strings
+ * together. Declarations go by file, in the order a pass uses them. Never
+ * included from outside src/manager/: the rest of runnerd has manager.h.
+ */
+#ifndef RUNNERD_MANAGER_INTERNAL_H
+#define RUNNERD_MANAGER_INTERNAL_H
+
+#include "manager/manager.h"
+#include "metrics/metrics.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define MANAGER_MAX_PROVIDERS 8
+
+struct manager {
+	const struct config *cfg;
+	struct store *store;
+	struct github *gh;
+	struct provider *providers[MANAGER_MAX_PROVIDERS];
+	size_t n_providers;
+	bool owns_parts; /* manager_open built them: free them too */
+	bool owns_gh;    /* gh too (built by manager_open or by a reload) */
+	int lock_fd;
+
+	pthread_mutex_t pass_lock;
+	pthread_mutex_t report_lock; /* guards report events during execution */
+	atomic_bool cancel;          /* shutdown: no new action; providers and GitHub give up */
+	pthread_mutex_t drain_lock;  /* the drain flag and its store row change together */
+	atomic_bool draining;        /* written under drain_lock; read anywhere */
+	struct manager_hooks hooks;
+
+	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
+	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
+	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
+	int64_t logs_pruned_at;        /* last log retention sweep (unix s) */
+	int64_t runner_bin_at;         /* when runner_tarball was last confirmed (unix s) */
+	int64_t runner_bin_tried_at;   /* last attempt to fetch it (unix s) */
+	int64_t runner_group_id;       /* resolved once (org scope), 0 until then */
+	char group_error[256];         /* why it did not resolve */
+};
+
+/* manager.c: the open provider of that name, NULL when none. */
+struct provider *manager_provider_named(struct manager *m, const char *name);
+/* Where metrics and logs go, from the config (valid until the next reload). */
+void manager_metrics_opts(const struct manager *m, struct metrics_opts *ret);
+
+/* observe.c: what one pass saw, joined against the store. */
+struct observation {
+	struct store_instance_list rows;
+	struct instance_list instances;
+	bool instances_complete;
+	struct github_runner_list gh;
+	bool runners_complete;
+	struct plan_runner *runners;
+	struct plan_flavor *flavors;
+};
+
+/* Fill o (always release it), fold what was seen into the store. */
+int manager_observation_take(struct manager *m, struct observation *o, struct manager_report *rep,
+                             int64_t now);
+void manager_observation_release(struct observation *o);
+/* The planner's input from o; the plan in *ret. */
+int manager_observation_plan(struct manager *m, struct observation *o, enum plan_mode mode,
+                             int64_t now, struct plan *ret);
+
+/* runner_pkg.c: what creates need before the pass's workers start. */
+void manager_runner_pkg_prepare(struct manager *m, const struct plan *plan);
+/* GitHub's download of the runner for arch a, NULL when none is known. */
+const struct github_runner_app *manager_runner_download(const struct manager *m, enum arch a);
+
+/* execute.c: run the plan's actions; each outcome goes to rep. */
+int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep);
+/* Each provider's leftovers, once a pass after its actions. */
+void manager_collect_leftovers(struct manager *m);
+
+/* report.c: one event of the pass (thread-safe), logged and put in the action log. */
+void manager_report_add(struct manager *m, struct manager_report *r, const char *action,
+                        const char *name, const char *flavor, const char *reason, bool ok,
+                        const char *outcome);
+
+#endif

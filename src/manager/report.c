@@ -1,0 +1,188 @@
+/*
+ * What a pass did, for people and programs: the events of its actions (each
+ * logged once here, the one place that logs an action's outcome, and
+ * written to the store's action log) and the report as JSON for the control
+ * API and `status --json`. It must never decide anything: it records.
+ */
+#include "util/common.h"
+#include "manager/manager_internal.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+void manager_report_release(struct manager_report *r)
+{
+	if (!r)
+		return;
+	free(r->events);
+	plan_release(&r->plan);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The event in r (under the report lock); false when there was no memory for it. */
+static bool keep_event(struct manager *m, struct manager_report *r, const char *action,
+                       const char *name, const char *flavor, const char *reason, bool ok,
+                       const char *outcome)
+{
+	struct manager_event *ev;
+	bool kept = false;
+
+	pthread_mutex_lock(&m->report_lock);
+	if (r->n_events == r->cap_events) {
+		size_t ncap = r->cap_events ? r->cap_events * 2 : 16;
+		struct manager_event *nv = realloc(r->events, ncap * sizeof(*nv));
+		if (!nv)
+			goto out;
+		r->events = nv;
+		r->cap_events = ncap;
+	}
+	ev = &r->events[r->n_events++];
+	memset(ev, 0, sizeof(*ev));
+	str_copy(ev->action, action, sizeof(ev->action));
+	str_copy(ev->name, name, sizeof(ev->name));
+	str_copy(ev->flavor, flavor, sizeof(ev->flavor));
+	str_copy(ev->reason, reason, sizeof(ev->reason));
+	str_copy(ev->outcome, outcome, sizeof(ev->outcome));
+	ev->ok = ok;
+	kept = true;
+out:
+	pthread_mutex_unlock(&m->report_lock);
+	return kept;
+}
+
+void manager_report_add(struct manager *m, struct manager_report *r, const char *action,
+                        const char *name, const char *flavor, const char *reason, bool ok,
+                        const char *outcome)
+{
+	struct err e = {0};
+
+	name = name ? name : "";
+	flavor = flavor ? flavor : "";
+	reason = reason ? reason : "";
+	outcome = outcome ? outcome : "ok";
+	if (!keep_event(m, r, action, name, flavor, reason, ok, outcome))
+		log_warn("report: out of memory: %s %s is missing from this pass's report (its "
+		         "outcome follows in the log)",
+		         action, name);
+	/* the action log is best effort: a full disk must not stop cleanup */
+	if (store_log_action(m->store, clock_wall_ms() / 1000, action, name, reason, outcome, &e) <
+	    0)
+		log_warn("action log: %s (the entry for %s %s is lost; its outcome follows in the "
+		         "log)",
+		         e.msg, action, name);
+	if (ok)
+		log_info("%s %s%s%s%s%s%s%s", action, name, *flavor ? " flavor=" : "", flavor,
+		         *reason ? " reason=" : "", reason, strcmp(outcome, "ok") != 0 ? ": " : "",
+		         strcmp(outcome, "ok") != 0 ? outcome : "");
+	else
+		log_warn("%s %s%s%s failed: %s", action, name, *reason ? " reason=" : "", reason,
+		         outcome);
+}
+
+/*
+ * The JSON is written through a writer that remembers its first failure
+ * (the buffer's bound, or memory) and then writes nothing more, so the
+ * report is either whole or an error.
+ */
+struct jw {
+	struct buf b;
+	int r;
+};
+
+static void jw_puts(struct jw *w, const char *s)
+{
+	if (!w->r)
+		w->r = buf_puts(&w->b, s);
+}
+
+static void jw_printf(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void jw_printf(struct jw *w, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	if (w->r)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* every format here is a few fixed words and numbers: it fits */
+	w->r = n < 0 || (size_t)n >= sizeof(line) ? -EOVERFLOW : buf_puts(&w->b, line);
+}
+
+static void jw_string(struct jw *w, const char *s)
+{
+	if (!w->r)
+		w->r = buf_json_string(&w->b, s);
+}
+
+/* ,"key":"s" */
+static void jw_field(struct jw *w, const char *key, const char *s)
+{
+	jw_printf(w, ",\"%s\":", key);
+	jw_string(w, s);
+}
+
+/* The start of element i of an array of objects: {"key":"s" */
+static void jw_object(struct jw *w, size_t i, const char *key, const char *s)
+{
+	jw_printf(w, "%s{\"%s\":", i ? "," : "", key);
+	jw_string(w, s);
+}
+
+int manager_report_json(const struct manager_report *r, bool draining, struct buf *out)
+{
+	struct jw w = {.b = BUF_INIT(out->max > out->len ? out->max - out->len : 0)};
+	int64_t now = r->finished_at / 1000;
+
+	jw_printf(
+	        &w,
+	        "{\"draining\":%s,\"empty\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
+	        ",\"duration_ms\":%" PRId64,
+	        draining ? "true" : "false", manager_is_empty(r) ? "true" : "false",
+	        r->deletions_blocked ? "true" : "false", r->started_at,
+	        r->finished_at - r->started_at);
+	jw_field(&w, "github_error", r->github_error);
+	jw_field(&w, "provider_error", r->provider_error);
+	jw_puts(&w, ",\"flavors\":[");
+	for (size_t i = 0; i < r->plan.n_counts; i++) {
+		const struct plan_flavor_count *c = &r->plan.counts[i];
+		jw_object(&w, i, "name", c->name);
+		jw_printf(&w,
+		          ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
+		          ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
+		          ",\"desired\":%" PRId64 "}",
+		          c->online, c->offline, c->busy, c->idle, c->unknown, c->pending,
+		          c->desired);
+	}
+	jw_puts(&w, "],\"runners\":[");
+	for (size_t i = 0; i < r->plan.n_views; i++) {
+		const struct plan_view *v = &r->plan.views[i];
+		jw_object(&w, i, "name", v->name);
+		jw_field(&w, "flavor", v->flavor);
+		jw_printf(&w,
+		          ",\"github_state\":\"%s\",\"cloud_state\":\"%s\",\"health\":\"%s\","
+		          "\"runner_id\":%" PRId64 ",\"age_s\":%" PRId64 "}",
+		          github_state_name(v->github_state), cloud_state_name(v->cloud_state),
+		          health_name(v->health), v->runner_id,
+		          v->created_at ? now - v->created_at : 0);
+	}
+	jw_puts(&w, "],\"actions\":[");
+	for (size_t i = 0; i < r->n_events; i++) {
+		const struct manager_event *ev = &r->events[i];
+		jw_object(&w, i, "action", ev->action);
+		jw_field(&w, "name", ev->name);
+		jw_field(&w, "flavor", ev->flavor);
+		jw_field(&w, "reason", ev->reason);
+		jw_printf(&w, ",\"ok\":%s", ev->ok ? "true" : "false");
+		jw_field(&w, "outcome", ev->outcome);
+		jw_puts(&w, "}");
+	}
+	jw_puts(&w, "]}\n");
+	if (!w.r)
+		w.r = buf_append(out, w.b.data ? w.b.data : "", w.b.len);
+	buf_release(&w.b);
+	return w.r;
+}
