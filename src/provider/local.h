@@ -36,6 +36,9 @@
  * Secrets reach the script only through its environment (never argv, never
  * a file). Requires root: opening fails otherwise, and creates the runner
  * user (system user, own group, no password, nologin) if missing.
+ *
+ * The implementation lives in src/provider/local/ (one concern a file; its
+ * private header is local_internal.h).
  */
 #ifndef RUNNERD_PROVIDER_LOCAL_H
 #define RUNNERD_PROVIDER_LOCAL_H

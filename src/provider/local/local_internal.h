@@ -1,0 +1,211 @@
+/*
+ * What the files of the local provider (local.h) share, and what its unit
+ * tests reach: the provider's state, runnerd's per-instance records, the
+ * /proc readers, the environment, the spawn and stop steps and the
+ * instance's files. Declarations go by file, lowest layer first. Never
+ * included from outside src/provider/local/ (but by its unit tests): the
+ * rest of runnerd has local.h, and the manager only provider.h.
+ *
+ * Every file here keeps the provider's promises: never run an instance as
+ * root or as the daemon's user, never put a secret into argv or into a
+ * file, never signal a process whose start time does not match runnerd's
+ * own record (pids are reused) or that is neither the runner user's nor
+ * inside an instance's PID namespace (every signal goes through a pidfd
+ * taken before the last check), and never follow a symlink inside an
+ * instance directory: the runner user owns that directory and everything in
+ * it is hostile input.
+ */
+#ifndef RUNNERD_PROVIDER_LOCAL_INTERNAL_H
+#define RUNNERD_PROVIDER_LOCAL_INTERNAL_H
+
+#include "util/common.h"
+#include "provider/backend.h"
+#include "provider/local.h"
+
+#include <pthread.h>
+
+#define LOCAL_RECORD_MAX       4096
+#define LOCAL_GROUPS_MAX       64
+#define LOCAL_HIDE_MAX         8
+#define LOCAL_SECRETS_MAX      8
+#define LOCAL_CUTS_MAX         64
+#define LOCAL_SECRET_MAX       (256 * 1024)
+#define LOCAL_SPAWN_TIMEOUT_MS 10000
+#define LOCAL_KILL_TIMEOUT_MS  5000
+#define LOCAL_POLL_MS          50
+#define LOCAL_PATH             "/usr/local/bin:/usr/bin:/bin"
+#define LOCAL_USER_MAX         32
+#define LOCAL_ENVIRON_MAX      (256 * 1024)
+#define LOCAL_NS_DEPTH_MAX     40 /* the kernel nests PID namespaces 32 deep at most */
+#define LOCAL_SWEEP_MIN_AGE_MS 2000
+#define LOCAL_SWEEP_ROUNDS     5
+#define LOCAL_EMPTY_FILE       "empty" /* in state_dir: bound over secret files */
+
+/*
+ * What an isolated instance must not see (from the policy): directories
+ * that become an empty tmpfs and secret files covered by an empty file. A
+ * value, copied into each spawn plan under the lock, so a policy changed
+ * by a reload never tears a spawn that is under way.
+ */
+struct local_hiding {
+	char hide[LOCAL_HIDE_MAX][PATH_MAX]; /* canonical */
+	size_t n_hide;
+	int hide_root;              /* index of the hidden ancestor of work_dir, -1 when none */
+	const char *tmp_targets[2]; /* bound to the instance's tmp/ when isolated */
+	size_t n_tmp;
+	char secrets[LOCAL_SECRETS_MAX][PATH_MAX]; /* canonical */
+	size_t n_secrets;
+};
+
+/* The provider's state (p->priv). */
+struct local {
+	pthread_mutex_t lock;
+	char work_dir[PATH_MAX];  /* canonical, root-owned 0711 */
+	char state_dir[PATH_MAX]; /* work_dir/.state, root-owned 0700 */
+	char user[LOCAL_USER_MAX + 1];
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[LOCAL_GROUPS_MAX];
+	size_t n_groups;
+	int64_t stop_timeout_ms;
+	bool can_isolate;
+	bool isolate;               /* lock */
+	struct local_hiding hiding; /* lock */
+	char empty[PATH_MAX];       /* state_dir/empty: root-owned, 0400, size 0 */
+	/* Names this process is creating right now (lock). */
+	char (*creating)[INSTANCE_NAME_MAX];
+	size_t n_creating, cap_creating;
+};
+
+/* a/b<suffix> into out; -ENAMETOOLONG when it does not fit. */
+static inline int local_path_join(char *out, size_t cap, const char *a, const char *b,
+                                  const char *suffix)
+{
+	if ((size_t)snprintf(out, cap, "%s/%s%s", a, b, suffix) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- proc.c: reading /proc ------------------------------------------- */
+
+struct local_proc_info {
+	char state;
+	pid_t session;
+	uint64_t starttime;
+};
+
+/* A PID namespace, as the inode of /proc/<pid>/ns/pid. */
+struct local_ns_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+int local_proc_info_read(pid_t pid, struct local_proc_info *ret);
+int local_proc_uid(pid_t pid, uid_t *ret);
+bool local_proc_dead_state(char s);
+int64_t local_proc_age_ms(uint64_t starttime);
+int local_proc_home(pid_t pid, char *out, size_t cap);
+bool local_proc_pidns_within(pid_t pid, const struct local_ns_id *set, size_t n);
+
+/* ---- record.c: runnerd's records of its instances -------------------- */
+
+/* runnerd's record of one instance: work_dir/.state/<name>.json */
+struct local_record {
+	char name[INSTANCE_NAME_MAX];
+	char flavor[64];
+	pid_t pid;          /* 0 while being created */
+	uint64_t starttime; /* field 22 of /proc/<pid>/stat: tells a reused pid apart */
+	bool isolated;
+	time_t created_at;
+};
+
+int local_record_path(const struct local *l, const char *name, char *out, size_t cap);
+int local_record_write(const struct local *l, const struct local_record *r, struct err *e);
+int local_record_read(const struct local *l, const char *name, struct local_record *ret,
+                      struct err *e);
+bool local_creating_has(const struct local *l, const char *name);
+int local_creating_add(struct local *l, const char *name);
+void local_creating_remove(struct local *l, const char *name);
+int local_record_state(struct local *l, const struct local_record *rec, enum cloud_state *ret,
+                       struct err *e);
+void local_record_to_instance(const struct local_record *rec, enum cloud_state s,
+                              struct instance *ret);
+
+/* ---- env.c: the instance's environment ------------------------------- */
+
+struct local_env {
+	char **v; /* NULL-terminated */
+	size_t n, cap;
+};
+
+void local_env_wipe(struct local_env *env);
+int local_env_addz(struct local_env *env, const char *key, const char *val);
+int local_env_add_secrets(struct local_env *env, const char *s, struct err *e);
+
+/* ---- spawn.c: starting an instance ----------------------------------- */
+
+/* Everything the children need, computed before fork. */
+struct local_spawn_plan {
+	bool isolate;
+	char dir[PATH_MAX];
+	char log[PATH_MAX];
+	char script[PATH_MAX];
+	char *argv[5];
+	char **envp;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
+	struct local_hiding hiding; /* a copy: the policy may change meanwhile */
+	const char *empty;
+	bool bind_dir;
+	char mk[PATH_MAX]; /* the instance dir, cut at cuts[] to mkdir its parents */
+	size_t cuts[LOCAL_CUTS_MAX];
+	size_t n_cuts;
+	int rep; /* children: write end of the report pipe */
+	int go;  /* children: read end of the go pipe, -1 once read */
+	bool in_b;
+};
+
+struct local_spawn_handle {
+	pid_t pid;
+	int pidfd;
+	uint64_t starttime;
+	int rep; /* read end */
+	int go;  /* write end */
+};
+
+int local_fd_above2(int fd);
+int local_spawn_plan_build(struct local *l, bool isolate, const char *dir,
+                           struct local_spawn_plan *pl, struct err *e);
+int local_spawn_start(const char *name, struct local_spawn_plan *pl, struct local_spawn_handle *h,
+                      struct err *e);
+int local_spawn_go(const char *name, struct local_spawn_handle *h, struct err *e);
+void local_spawn_close(struct local_spawn_handle *h);
+
+/* ---- stop.c: stopping instances, sweeping leftovers ------------------ */
+
+int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms, struct err *e);
+int local_sweep(struct local *l);
+
+/* ---- files.c: the instance's files ----------------------------------- */
+
+int local_instance_populate(const struct local *l, const char *dir,
+                            const struct instance_spec *spec, struct err *e);
+int local_pull_file(struct provider *p, const struct provider_call *c, const char *name,
+                    const char *path, size_t max_bytes, struct buf *ret, struct err *e);
+int local_list_files(struct provider *p, const struct provider_call *c, const char *name,
+                     const char *dir, struct strv *ret, struct err *e);
+
+/* ---- setup.c: the user, work_dir, isolation and policy --------------- */
+
+int local_open(struct provider *p, const struct config_provider *pc, struct err *e);
+void local_close(struct provider *p);
+int local_policy(struct provider *p, const struct provider_call *c,
+                 const struct provider_policy *pol, struct err *e);
+
+/* ---- ops.c: the operations ------------------------------------------- */
+
+int local_check_name(const char *name, struct err *e);
+
+#endif

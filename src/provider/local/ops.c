@@ -1,0 +1,321 @@
+/*
+ * The local backend's operations (its struct provider_ops): create, get,
+ * list, delete, health and gc, made of the steps of the other files. The
+ * front has checked names already. It must never start a script before
+ * its record holds the script's pid, never remove a record before the
+ * instance's processes are gone, and never touch an instance of a name
+ * this manager does not own.
+ */
+#include "util/common.h"
+#include "provider/local/local_internal.h"
+#include "util/fileutil.h"
+#include "util/strutil.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/pidfd.h>
+
+/* ---- the provider operations ---------------------------------------- */
+
+int local_check_name(const char *name, struct err *e)
+{
+	if (!name || !name_is_valid(name, INSTANCE_NAME_MAX - 1))
+		return err_set(e, -EINVAL, "invalid instance name");
+	return 0;
+}
+
+static int local_create(struct provider *p, const struct provider_call *c,
+                        const struct instance_spec *spec, struct instance *ret, struct err *e)
+{
+	struct local *l = p->priv;
+	struct local_spawn_handle h = {.pidfd = -1, .rep = -1, .go = -1};
+	struct local_record rec = {0};
+	struct local_env env = {0};
+	struct local_spawn_plan *pl = NULL;
+	enum cloud_state state;
+	char dir[PATH_MAX], rpath[PATH_MAX];
+	bool registered = false, recorded = false, made_dir = false, isolate;
+	struct stat st;
+	int r;
+
+	if (local_path_join(dir, sizeof(dir), l->work_dir, spec->name, "") < 0 ||
+	    local_record_path(l, spec->name, rpath, sizeof(rpath)) < 0)
+		return err_set(e, -ENAMETOOLONG, "create %s: path too long", spec->name);
+
+	if (local_env_addz(&env, "PATH", LOCAL_PATH) < 0 || local_env_addz(&env, "HOME", dir) < 0 ||
+	    local_env_addz(&env, "LANG", "C.UTF-8") < 0 ||
+	    local_env_addz(&env, "USER", l->user) < 0 ||
+	    local_env_addz(&env, "RUNNERD_HOME", dir) < 0) {
+		r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
+		goto out;
+	}
+	if (spec->runner_tarball) {
+		char tb[PATH_MAX];
+		if (local_path_join(tb, sizeof(tb), dir, "runner.tar.gz", "") < 0 ||
+		    local_env_addz(&env, "RUNNERD_RUNNER_TARBALL", tb) < 0) {
+			r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
+			goto out;
+		}
+	}
+	if (spec->secret_env && (r = local_env_add_secrets(&env, spec->secret_env, e)) < 0) {
+		err_prefix(e, "create %s", spec->name);
+		goto out;
+	}
+
+	pthread_mutex_lock(&l->lock);
+	r = local_creating_add(l, spec->name);
+	isolate = l->isolate;
+	pthread_mutex_unlock(&l->lock);
+	if (r < 0) {
+		r = err_set(e, r, "create %s: %s", spec->name,
+		            r == -EEXIST ? "already being created" : strerror(-r));
+		goto out;
+	}
+	registered = true;
+	if (lstat(rpath, &st) == 0 || lstat(dir, &st) == 0) {
+		r = err_set(e, -EEXIST, "create %s: already exists", spec->name);
+		goto out;
+	}
+
+	/* Recorded before anything exists, so a crash leaves nothing unaccounted for. */
+	str_copy(rec.name, spec->name, sizeof(rec.name));
+	if (spec->flavor && spec->flavor->name)
+		str_copy(rec.flavor, spec->flavor->name, sizeof(rec.flavor));
+	rec.isolated = isolate;
+	rec.created_at = time(NULL);
+	r = local_record_write(l, &rec, e);
+	if (r < 0)
+		goto out;
+	recorded = true;
+	if (mkdir(dir, 0700) < 0) {
+		r = err_set(e, -errno, "create %s: mkdir %s: %s", spec->name, dir, strerror(errno));
+		goto out;
+	}
+	made_dir = true;
+	r = local_instance_populate(l, dir, spec, e);
+	if (r < 0)
+		goto out;
+
+	pl = calloc(1, sizeof(*pl));
+	if (!pl) {
+		r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
+		goto out;
+	}
+	r = local_spawn_plan_build(l, isolate, dir, pl, e);
+	if (r < 0)
+		goto out;
+	pl->envp = env.v;
+	r = local_spawn_start(spec->name, pl, &h, e);
+	if (r < 0)
+		goto out;
+	rec.pid = h.pid;
+	rec.starttime = h.starttime;
+	r = local_record_write(l, &rec, e);
+	if (r < 0)
+		goto out;
+	r = local_spawn_go(spec->name, &h, e);
+	if (r < 0)
+		goto out;
+	r = local_record_state(l, &rec, &state, e);
+	if (r < 0)
+		goto out;
+	local_record_to_instance(&rec, state, ret);
+out:
+	if (r < 0) {
+		if (h.go >= 0) {
+			/* B has not run anything: closing "go" makes it exit by itself. */
+			close(h.go);
+			h.go = -1;
+		}
+		if (h.pidfd >= 0)
+			(void)pidfd_send_signal(h.pidfd, SIGKILL, NULL, 0);
+		if (rec.pid > 0)
+			(void)local_stop(l, &rec, 0, NULL);
+		if (made_dir)
+			(void)rm_rf(dir, NULL);
+		if (recorded)
+			(void)unlink(rpath);
+	}
+	local_spawn_close(&h);
+	free(pl);
+	local_env_wipe(&env);
+	if (registered) {
+		pthread_mutex_lock(&l->lock);
+		local_creating_remove(l, spec->name);
+		pthread_mutex_unlock(&l->lock);
+	}
+	return r;
+}
+
+static int local_get(struct provider *p, const struct provider_call *c, const char *name,
+                     struct instance *ret, struct err *e)
+{
+	struct local *l = p->priv;
+	struct local_record rec = {0};
+	enum cloud_state state = CLOUD_ERROR;
+	int r;
+
+	if (local_check_name(name, e) < 0)
+		return -EINVAL;
+	r = local_record_read(l, name, &rec, e);
+	if (r == -EBADMSG) {
+		/* Unreadable record: report it so the manager deletes it. */
+		str_copy(rec.name, name, sizeof(rec.name));
+	} else if (r < 0) {
+		return r;
+	} else {
+		r = local_record_state(l, &rec, &state, e);
+		if (r < 0)
+			return r;
+	}
+	local_record_to_instance(&rec, state, ret);
+	return 0;
+}
+
+static int local_list(struct provider *p, const struct provider_call *c, struct instance_list *ret,
+                      struct err *e)
+{
+	struct local *l = p->priv;
+	struct instance_list out = {0};
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd, r = 0;
+
+	fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(e, -errno, "list: %s: %s", l->state_dir, strerror(errno));
+	d = fdopendir(fd);
+	if (!d) {
+		r = err_set(e, -errno, "list: %s: %s", l->state_dir, strerror(errno));
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		char name[INSTANCE_NAME_MAX];
+		struct local_record rec = {0};
+		struct instance in;
+		enum cloud_state state = CLOUD_ERROR;
+		size_t n;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				r = err_set(e, -errno, "list: %s: %s", l->state_dir,
+				            strerror(errno));
+			break;
+		}
+		n = strlen(de->d_name);
+		if (n <= 5 || n - 5 >= sizeof(name) || strcmp(de->d_name + n - 5, ".json") != 0)
+			continue;
+		memcpy(name, de->d_name, n - 5);
+		name[n - 5] = '\0';
+		if (!name_is_owned(p->manager, name))
+			continue;
+		r = local_record_read(l, name, &rec, e);
+		if (r == -ENOENT) { /* deleted while we listed */
+			r = 0;
+			continue;
+		}
+		if (r == -EBADMSG) {
+			str_copy(rec.name, name, sizeof(rec.name));
+			r = 0;
+		} else if (r < 0 || (r = local_record_state(l, &rec, &state, e)) < 0) {
+			break;
+		}
+		local_record_to_instance(&rec, state, &in);
+		if (instance_list_add(&out, &in) < 0) {
+			r = err_set(e, -ENOMEM, "list: out of memory");
+			break;
+		}
+	}
+	closedir(d);
+	if (r < 0) {
+		instance_list_release(&out);
+		return r;
+	}
+	instance_list_release(ret);
+	*ret = out;
+	return 0;
+}
+
+static int local_delete(struct provider *p, const struct provider_call *c, const char *name,
+                        struct err *e)
+{
+	struct local *l = p->priv;
+	struct local_record rec = {0};
+	char dir[PATH_MAX], rpath[PATH_MAX];
+	bool busy;
+	int r;
+
+	if (local_check_name(name, e) < 0)
+		return -EINVAL;
+	if (local_path_join(dir, sizeof(dir), l->work_dir, name, "") < 0 ||
+	    local_record_path(l, name, rpath, sizeof(rpath)) < 0)
+		return err_set(e, -ENAMETOOLONG, "delete %s: path too long", name);
+	pthread_mutex_lock(&l->lock);
+	busy = local_creating_has(l, name);
+	pthread_mutex_unlock(&l->lock);
+	if (busy)
+		return err_set(e, -EBUSY, "delete %s: being created", name);
+	r = local_record_read(l, name, &rec, e);
+	if (r == 0 && rec.pid > 0) {
+		r = local_stop(l, &rec, l->stop_timeout_ms, e);
+		if (r < 0)
+			return r;
+	} else if (r < 0 && r != -ENOENT && r != -EBADMSG) {
+		return r;
+	}
+	/* Every process is gone: nothing races rm_rf, which never follows symlinks anyway. */
+	r = rm_rf(dir, e);
+	if (r < 0) {
+		if (e)
+			err_prefix(e, "delete %s", name);
+		return r;
+	}
+	if (unlink(rpath) < 0 && errno != ENOENT)
+		return err_set(e, -errno, "delete %s: %s: %s", name, rpath, strerror(errno));
+	/* what left the instance (setsid, a cleared environment) goes in the next gc */
+	return 0;
+}
+
+static int local_health(struct provider *p, const struct provider_call *c, const char *name,
+                        enum health *ret, struct err *e)
+{
+	struct instance in;
+	int r = local_get(p, c, name, &in, e);
+
+	if (r == -ENOENT) {
+		err_clear(e);
+		*ret = HEALTH_UNKNOWN;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = health_from_state(in.state);
+	return 0;
+}
+
+/* Leftovers: processes of the runner user that belong to no recorded instance. */
+static int local_gc(struct provider *p, const struct provider_call *c, struct err *e)
+{
+	int r = local_sweep(p->priv);
+	if (r < 0)
+		return err_set(e, r, "local: sweeping leftover processes: %s", strerror(-r));
+	return 0;
+}
+
+const struct provider_ops local_ops = {
+        .type = "local",
+        .open = local_open,
+        .create = local_create,
+        .get = local_get,
+        .list = local_list,
+        .delete = local_delete,
+        .health = local_health,
+        .pull_file = local_pull_file,
+        .list_files = local_list_files,
+        .policy = local_policy,
+        .gc = local_gc,
+        .close = local_close,
+};
