@@ -9,7 +9,8 @@
 #include "provider/local/local_internal.h"
 #include "util/buf.h"
 
-/* ---- the environment ------------------------------------------------ */
+#define ENV_PATH "/usr/local/bin:/usr/bin:/bin"
+#define ENV_LANG "C.UTF-8"
 
 void local_env_wipe(struct local_env *env)
 {
@@ -55,9 +56,31 @@ static int env_add(struct local_env *env, const char *key, size_t klen, const ch
 	return 0;
 }
 
-int local_env_addz(struct local_env *env, const char *key, const char *val)
+static int env_addz(struct local_env *env, const char *key, const char *val)
 {
 	return env_add(env, key, strlen(key), val, strlen(val));
+}
+
+int local_env_base(struct local_env *env, const char *home, const char *user, bool tarball)
+{
+	size_t n = strlen(home) + sizeof("/" LOCAL_TARBALL_FILE);
+	char *tb;
+	int r;
+
+	if (env_addz(env, "PATH", ENV_PATH) < 0 || env_addz(env, "HOME", home) < 0 ||
+	    env_addz(env, "LANG", ENV_LANG) < 0 || env_addz(env, "USER", user) < 0 ||
+	    env_addz(env, "RUNNERD_HOME", home) < 0)
+		return -ENOMEM;
+	if (!tarball)
+		return 0;
+	/* sized to home, not to PATH_MAX: the caller has bounded home already */
+	tb = malloc(n);
+	if (!tb)
+		return -ENOMEM;
+	snprintf(tb, n, "%s/" LOCAL_TARBALL_FILE, home);
+	r = env_addz(env, "RUNNERD_RUNNER_TARBALL", tb);
+	free(tb);
+	return r;
 }
 
 static bool env_key_char(char c, bool first)

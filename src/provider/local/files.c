@@ -109,16 +109,16 @@ int local_instance_populate(const struct local *l, const char *dir,
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return err_set(e, -errno, "%s: %s", dir, strerror(errno));
-	r = write_file_at(dfd, "startup.sh", spec->startup_script, strlen(spec->startup_script),
-	                  0700, l->uid, l->gid, e);
+	r = write_file_at(dfd, LOCAL_SCRIPT_FILE, spec->startup_script,
+	                  strlen(spec->startup_script), 0700, l->uid, l->gid, e);
 	if (r == 0)
-		r = write_file_at(dfd, "startup.log", "", 0, 0600, l->uid, l->gid, e);
+		r = write_file_at(dfd, LOCAL_LOG_FILE, "", 0, 0600, l->uid, l->gid, e);
 	if (r == 0 && mkdirat(dfd, "tmp", 0700) < 0)
 		r = err_set(e, -errno, "%s/tmp: %s", dir, strerror(errno));
 	if (r == 0 && fchownat(dfd, "tmp", l->uid, l->gid, AT_SYMLINK_NOFOLLOW) < 0)
 		r = err_set(e, -errno, "%s/tmp: chown: %s", dir, strerror(errno));
 	if (r == 0 && spec->runner_tarball)
-		r = copy_file_at(dfd, "runner.tar.gz", spec->runner_tarball, l->uid, l->gid, e);
+		r = copy_file_at(dfd, LOCAL_TARBALL_FILE, spec->runner_tarball, l->uid, l->gid, e);
 	if (r == 0 && (fchown(dfd, l->uid, l->gid) < 0 || fchmod(dfd, 0700) < 0))
 		r = err_set(e, -errno, "%s: chown: %s", dir, strerror(errno));
 	close(dfd);

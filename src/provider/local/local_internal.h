@@ -33,13 +33,15 @@
 #define LOCAL_SPAWN_TIMEOUT_MS 10000
 #define LOCAL_KILL_TIMEOUT_MS  5000
 #define LOCAL_POLL_MS          50
-#define LOCAL_PATH             "/usr/local/bin:/usr/bin:/bin"
 #define LOCAL_USER_MAX         32
 #define LOCAL_ENVIRON_MAX      (256 * 1024)
 #define LOCAL_NS_DEPTH_MAX     40 /* the kernel nests PID namespaces 32 deep at most */
 #define LOCAL_SWEEP_MIN_AGE_MS 2000
 #define LOCAL_SWEEP_ROUNDS     5
-#define LOCAL_EMPTY_FILE       "empty" /* in state_dir: bound over secret files */
+#define LOCAL_EMPTY_FILE       "empty"         /* in state_dir: bound over secret files */
+#define LOCAL_SCRIPT_FILE      "startup.sh"    /* in the instance dir */
+#define LOCAL_LOG_FILE         "startup.log"   /* in the instance dir: the script's output */
+#define LOCAL_TARBALL_FILE     "runner.tar.gz" /* in the instance dir: the runner package */
 
 /*
  * What an isolated instance must not see (from the policy): directories
@@ -102,10 +104,44 @@ struct local_ns_id {
 
 int local_proc_info_read(pid_t pid, struct local_proc_info *ret);
 int local_proc_uid(pid_t pid, uid_t *ret);
-bool local_proc_dead_state(char s);
 int64_t local_proc_age_ms(uint64_t starttime);
 int local_proc_home(pid_t pid, char *out, size_t cap);
 bool local_proc_pidns_within(pid_t pid, const struct local_ns_id *set, size_t n);
+
+/* ---- proc_parse.c: what /proc's files say (pure) --------------------- */
+
+/*
+ * The text of /proc/<pid>/stat (NUL-terminated): state (field 3), session
+ * (6) and start time (22), counted after the last ')' since the command
+ * name may hold anything. -EIO when a field is missing or not a number.
+ */
+int local_proc_parse_stat(const char *data, struct local_proc_info *ret);
+/*
+ * The text of /proc/<pid>/status (NUL-terminated): the uid of its "Uid:"
+ * line when the real, effective, saved and filesystem uids are that one;
+ * -EPERM when they differ, -EIO when the line is missing or malformed.
+ */
+int local_proc_parse_uid(const char *data, uid_t *ret);
+/* A zombie or dead state letter. */
+bool local_proc_dead_state(char s);
+
+/*
+ * The value of the first RUNNERD_HOME entry of /proc/<pid>/environ that is
+ * not empty and fits (as getenv would see it, but that an over-long or
+ * empty entry is passed over), fed in chunks as it is read: no more memory
+ * than out. An entry counts only once its NUL has been seen.
+ */
+struct local_environ_scan {
+	char *out;  /* the value, NUL-terminated once found */
+	size_t cap; /* of out: a value of cap bytes or more does not fit */
+	size_t pos; /* in the current entry */
+	size_t olen;
+	bool match; /* the current entry is still RUNNERD_HOME=... that fits */
+};
+
+void local_environ_scan_init(struct local_environ_scan *s, char *out, size_t cap);
+/* 1 once the value is in out (feed nothing more), 0 while it is not yet. */
+int local_environ_scan(struct local_environ_scan *s, const char *data, size_t n);
 
 /* ---- record.c: runnerd's records of its instances -------------------- */
 
@@ -138,8 +174,23 @@ struct local_env {
 	size_t n, cap;
 };
 
+/* Free every entry, overwritten first (they hold secrets); env is empty after. */
 void local_env_wipe(struct local_env *env);
-int local_env_addz(struct local_env *env, const char *key, const char *val);
+/*
+ * The entries the provider sets, which a secret may not replace: PATH,
+ * HOME and RUNNERD_HOME (home), LANG, USER (user) and, with a runner
+ * package, RUNNERD_RUNNER_TARBALL (home/runner.tar.gz). -ENOMEM.
+ */
+int local_env_base(struct local_env *env, const char *home, const char *user, bool tarball);
+/*
+ * Add the secrets of s (instance_spec.secret_env: "KEY=value" lines, the
+ * value literal to the end of the line or one POSIX single-quoted word,
+ * 'it'\''s', which may span lines; blank lines skipped) to env. A key
+ * already in env (one the provider sets, or a repeated one) is refused, as
+ * is a bad key or bad quoting (-EINVAL), and s over LOCAL_SECRET_MAX bytes
+ * (-E2BIG). Messages name the line and the key, never a value. On failure
+ * env may hold some of s's entries: the caller wipes it.
+ */
 int local_env_add_secrets(struct local_env *env, const char *s, struct err *e);
 
 /* ---- spawn.c: starting an instance ----------------------------------- */

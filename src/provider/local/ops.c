@@ -42,20 +42,9 @@ static int local_create(struct provider *p, const struct provider_call *c,
 	    local_record_path(l, spec->name, rpath, sizeof(rpath)) < 0)
 		return err_set(e, -ENAMETOOLONG, "create %s: path too long", spec->name);
 
-	if (local_env_addz(&env, "PATH", LOCAL_PATH) < 0 || local_env_addz(&env, "HOME", dir) < 0 ||
-	    local_env_addz(&env, "LANG", "C.UTF-8") < 0 ||
-	    local_env_addz(&env, "USER", l->user) < 0 ||
-	    local_env_addz(&env, "RUNNERD_HOME", dir) < 0) {
+	if (local_env_base(&env, dir, l->user, spec->runner_tarball != NULL) < 0) {
 		r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
 		goto out;
-	}
-	if (spec->runner_tarball) {
-		char tb[PATH_MAX];
-		if (local_path_join(tb, sizeof(tb), dir, "runner.tar.gz", "") < 0 ||
-		    local_env_addz(&env, "RUNNERD_RUNNER_TARBALL", tb) < 0) {
-			r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
-			goto out;
-		}
 	}
 	if (spec->secret_env && (r = local_env_add_secrets(&env, spec->secret_env, e)) < 0) {
 		err_prefix(e, "create %s", spec->name);

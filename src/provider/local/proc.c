@@ -13,8 +13,6 @@
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
 
-/* ---- /proc ---------------------------------------------------------- */
-
 /* /proc/<pid>/<file> into data (NUL-terminated, truncated to cap); -ENOENT when gone. */
 static int proc_read(pid_t pid, const char *file, char *data, size_t cap)
 {
@@ -39,40 +37,10 @@ static int proc_read(pid_t pid, const char *file, char *data, size_t cap)
 /* -ENOENT when the process is gone. */
 int local_proc_info_read(pid_t pid, struct local_proc_info *ret)
 {
-	char data[1024], *p, *end;
-	struct local_proc_info pi = {0};
+	char data[1024];
 	int r = proc_read(pid, "stat", data, sizeof(data));
 
-	if (r < 0)
-		return r;
-	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
-	p = strrchr(data, ')');
-	if (!p)
-		return -EIO;
-	p++;
-	for (int field = 3; field <= 22; field++) {
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			return -EIO;
-		if (field == 3) {
-			pi.state = *p;
-		} else if (field == 6 || field == 22) {
-			unsigned long long v;
-			errno = 0;
-			v = strtoull(p, &end, 10);
-			if (errno || end == p)
-				return -EIO;
-			if (field == 6)
-				pi.session = (pid_t)v;
-			else
-				pi.starttime = v;
-		}
-		while (*p && *p != ' ')
-			p++;
-	}
-	*ret = pi;
-	return 0;
+	return r < 0 ? r : local_proc_parse_stat(data, ret);
 }
 
 /*
@@ -82,32 +50,10 @@ int local_proc_info_read(pid_t pid, struct local_proc_info *ret)
  */
 int local_proc_uid(pid_t pid, uid_t *ret)
 {
-	char data[2048], *p, *end;
-	unsigned long v[4];
+	char data[2048];
 	int r = proc_read(pid, "status", data, sizeof(data));
 
-	if (r < 0)
-		return r;
-	p = strstr(data, "\nUid:");
-	if (!p)
-		return -EIO;
-	p += 5;
-	for (int i = 0; i < 4; i++) {
-		errno = 0;
-		v[i] = strtoul(p, &end, 10);
-		if (errno || end == p)
-			return -EIO;
-		p = end;
-	}
-	if (v[1] != v[0] || v[2] != v[0] || v[3] != v[0])
-		return -EPERM;
-	*ret = (uid_t)v[0];
-	return 0;
-}
-
-bool local_proc_dead_state(char s)
-{
-	return s == 'Z' || s == 'X' || s == 'x';
+	return r < 0 ? r : local_proc_parse_uid(data, ret);
 }
 
 /* How long ago a process started (starttime: clock ticks after boot). */
@@ -133,17 +79,16 @@ int64_t local_proc_age_ms(uint64_t starttime)
  */
 int local_proc_home(pid_t pid, char *out, size_t cap)
 {
-	static const char key[] = "RUNNERD_HOME=";
-	const size_t klen = sizeof(key) - 1;
+	struct local_environ_scan scan;
 	char path[64], chunk[4096];
-	size_t pos = 0, olen = 0, total = 0;
-	bool match = true;
+	size_t total = 0;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -ENOENT;
+	local_environ_scan_init(&scan, out, cap);
 	while (total < LOCAL_ENVIRON_MAX) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
@@ -151,25 +96,9 @@ int local_proc_home(pid_t pid, char *out, size_t cap)
 		if (n <= 0)
 			break;
 		total += (size_t)n;
-		for (ssize_t i = 0; i < n; i++) {
-			char c = chunk[i];
-			if (c == '\0') {
-				if (match && pos > klen) {
-					close(fd);
-					out[olen] = '\0';
-					return 0;
-				}
-				pos = olen = 0;
-				match = true;
-				continue;
-			}
-			if (pos < klen)
-				match = match && c == key[pos];
-			else if (match && olen + 1 < cap)
-				out[olen++] = c;
-			else
-				match = false;
-			pos++;
+		if (local_environ_scan(&scan, chunk, (size_t)n) == 1) {
+			close(fd);
+			return 0;
 		}
 	}
 	close(fd);

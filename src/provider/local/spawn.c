@@ -445,8 +445,8 @@ int local_spawn_plan_build(struct local *l, bool isolate, const char *dir,
 
 	pl->isolate = isolate;
 	str_copy(pl->dir, dir, sizeof(pl->dir));
-	if (local_path_join(pl->log, sizeof(pl->log), dir, "startup.log", "") < 0 ||
-	    local_path_join(pl->script, sizeof(pl->script), dir, "startup.sh", "") < 0)
+	if (local_path_join(pl->log, sizeof(pl->log), dir, LOCAL_LOG_FILE, "") < 0 ||
+	    local_path_join(pl->script, sizeof(pl->script), dir, LOCAL_SCRIPT_FILE, "") < 0)
 		return err_set(e, -ENAMETOOLONG, "%s: path too long", dir);
 	if (isolate) {
 		/*
