@@ -22,7 +22,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 		>"$tmp/setup.log" 2>&1 || { cat "$tmp/setup.log"; echo "0 passed, 1 failed"; exit 1; }
 fi
-if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json >"$tmp/build.log" 2>&1; then
+if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json tests/fuzz/fuzz_local_env >"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
 	exit 1
@@ -57,5 +57,6 @@ fuzz() {
 
 fuzz fuzz_config "$top/tests/config/*.yaml" "$top/tests/fuzz/regress/config"
 fuzz fuzz_github_json "$top/tests/fuzz/corpus/github/*" "$top/tests/fuzz/regress/github"
+fuzz fuzz_local_env "$top/tests/fuzz/corpus/local_env/*" "$top/tests/fuzz/regress/local_env"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
