@@ -38,6 +38,7 @@
 #define LOCAL_NS_DEPTH_MAX     40 /* the kernel nests PID namespaces 32 deep at most */
 #define LOCAL_SWEEP_MIN_AGE_MS 2000
 #define LOCAL_SWEEP_ROUNDS     5
+#define LOCAL_SWEEP_PAUSE_MS   20
 #define LOCAL_EMPTY_FILE       "empty"         /* in state_dir: bound over secret files */
 #define LOCAL_SCRIPT_FILE      "startup.sh"    /* in the instance dir */
 #define LOCAL_LOG_FILE         "startup.log"   /* in the instance dir: the script's output */
@@ -229,15 +230,26 @@ struct local_spawn_handle {
 int local_fd_above2(int fd);
 int local_spawn_plan_build(struct local *l, bool isolate, const char *dir,
                            struct local_spawn_plan *pl, struct err *e);
-int local_spawn_start(const char *name, struct local_spawn_plan *pl, struct local_spawn_handle *h,
-                      struct err *e);
-int local_spawn_go(const char *name, struct local_spawn_handle *h, struct err *e);
+/*
+ * The handshake with the children: start A and B (B then waits), then let
+ * B run the script. Each wait ends at the call's deadline and once the
+ * call is cancelled (-ECANCELED); the caller then cleans up: closing h->go
+ * makes a B that was not let go exit by itself, h->pidfd reaches one that
+ * was.
+ */
+int local_spawn_start(const char *name, struct local_spawn_plan *pl, const struct provider_call *c,
+                      struct local_spawn_handle *h, struct err *e);
+int local_spawn_go(const char *name, struct local_spawn_handle *h, const struct provider_call *c,
+                   struct err *e);
 void local_spawn_close(struct local_spawn_handle *h);
 
 /* ---- stop.c: stopping instances, sweeping leftovers ------------------ */
 
-int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms, struct err *e);
-int local_sweep(struct local *l);
+/* TERM, grace_ms, then KILL every process of rec's instance (see stop.c). */
+int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms,
+               const struct provider_call *c, struct err *e);
+/* Kill the runner user's processes that belong to no recorded instance (gc). */
+int local_sweep(struct local *l, const struct provider_call *c);
 
 /* ---- files.c: the instance's files ----------------------------------- */
 

@@ -24,6 +24,34 @@ int local_check_name(const char *name, struct err *e)
 	return 0;
 }
 
+/*
+ * Undo a create that failed (dir and rpath: what it made, NULL when not):
+ * a B not told "go" exits by itself once "go" is closed, one that was is
+ * killed, then the dir and the record go. The stop is bounded by the
+ * call's deadline but not given up when the call is cancelled: it is the
+ * cleanup of a call that gave up. False when what it started was not seen
+ * gone: the record (its pid and start time) and the dir then stay, for a
+ * delete to stop it.
+ */
+static bool create_undo(struct local *l, const struct provider_call *c,
+                        struct local_spawn_handle *h, const struct local_record *rec,
+                        const char *dir, const char *rpath)
+{
+	if (h->go >= 0) {
+		close(h->go);
+		h->go = -1;
+	}
+	if (h->pidfd >= 0)
+		(void)pidfd_send_signal(h->pidfd, SIGKILL, NULL, 0);
+	if (rec->pid > 0 && local_stop(l, rec, 0, c, NULL) < 0)
+		return false;
+	if (dir)
+		(void)rm_rf(dir, NULL);
+	if (rpath)
+		(void)unlink(rpath);
+	return true;
+}
+
 static int local_create(struct provider *p, const struct provider_call *c,
                         const struct instance_spec *spec, struct instance *ret, struct err *e)
 {
@@ -94,7 +122,7 @@ static int local_create(struct provider *p, const struct provider_call *c,
 	if (r < 0)
 		goto out;
 	pl->envp = env.v;
-	r = local_spawn_start(spec->name, pl, &h, e);
+	r = local_spawn_start(spec->name, pl, c, &h, e);
 	if (r < 0)
 		goto out;
 	rec.pid = h.pid;
@@ -102,7 +130,7 @@ static int local_create(struct provider *p, const struct provider_call *c,
 	r = local_record_write(l, &rec, e);
 	if (r < 0)
 		goto out;
-	r = local_spawn_go(spec->name, &h, e);
+	r = local_spawn_go(spec->name, &h, c, e);
 	if (r < 0)
 		goto out;
 	r = local_record_state(l, &rec, &state, e);
@@ -110,20 +138,12 @@ static int local_create(struct provider *p, const struct provider_call *c,
 		goto out;
 	local_record_to_instance(&rec, state, ret);
 out:
-	if (r < 0) {
-		if (h.go >= 0) {
-			/* B has not run anything: closing "go" makes it exit by itself. */
-			close(h.go);
-			h.go = -1;
+	if (r < 0 && !create_undo(l, c, &h, &rec, made_dir ? dir : NULL, recorded ? rpath : NULL)) {
+		r = PROVIDER_EMAYREMAIN;
+		if (e) {
+			err_prefix(e, "create %s: what it started may remain", spec->name);
+			e->code = r;
 		}
-		if (h.pidfd >= 0)
-			(void)pidfd_send_signal(h.pidfd, SIGKILL, NULL, 0);
-		if (rec.pid > 0)
-			(void)local_stop(l, &rec, 0, NULL);
-		if (made_dir)
-			(void)rm_rf(dir, NULL);
-		if (recorded)
-			(void)unlink(rpath);
 	}
 	local_spawn_close(&h);
 	free(pl);
@@ -249,7 +269,13 @@ static int local_delete(struct provider *p, const struct provider_call *c, const
 		return err_set(e, -EBUSY, "delete %s: being created", name);
 	r = local_record_read(l, name, &rec, e);
 	if (r == 0 && rec.pid > 0) {
-		r = local_stop(l, &rec, l->stop_timeout_ms, e);
+		/*
+		 * Even when the call is cancelled meanwhile, a delete finishes
+		 * the stop it began rather than leave a job that was sent TERM
+		 * running on with its record: TERM, the grace, KILL, all within
+		 * the call's deadline (local_open makes it long enough).
+		 */
+		r = local_stop(l, &rec, l->stop_timeout_ms, c, e);
 		if (r < 0)
 			return r;
 	} else if (r < 0 && r != -ENOENT && r != -EBADMSG) {
@@ -288,7 +314,7 @@ static int local_health(struct provider *p, const struct provider_call *c, const
 /* Leftovers: processes of the runner user that belong to no recorded instance. */
 static int local_gc(struct provider *p, const struct provider_call *c, struct err *e)
 {
-	int r = local_sweep(p->priv);
+	int r = local_sweep(p->priv, c);
 	if (r < 0)
 		return err_set(e, r, "local: sweeping leftover processes: %s", strerror(-r));
 	return 0;

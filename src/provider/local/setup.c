@@ -1,10 +1,9 @@
 /*
  * Opening the local provider: the runner user (created when missing),
- * work_dir and its state dir, whether namespaces work on this host, and
- * the policy (what isolated instances must not see). Settings come from
- * the config alone. It must never accept a runner user that is root, the
- * daemon's user or in group root, nor a work_dir or state dir that is not
- * root's.
+ * work_dir and its state dir, whether namespaces work on this host, the
+ * delete deadline its stop_timeout needs, and the policy (what isolated
+ * instances must not see). Settings come from the config alone. It must never accept a runner user
+ * that is root, the daemon's user or in group root, nor a work_dir or state dir that is not root's.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
@@ -16,6 +15,9 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+
+/* What a delete allows for removing an instance's files (its _work tree may be large). */
+#define DELETE_FILES_MS (60 * 1000)
 
 /* a is b or inside b (both canonical absolute paths). */
 static bool path_under(const char *a, const char *b)
@@ -314,6 +316,21 @@ static bool isolation_probe(const struct local *l)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/*
+ * A delete is a stop (the configured grace, then at most two KILL rounds)
+ * and removing files; its waits end at the call's deadline, which must
+ * therefore not cut the grace short. The front's default stands where it
+ * is longer.
+ */
+static void local_deadlines(struct provider *p, const struct local *l)
+{
+	int64_t grace = l->stop_timeout_ms < INT64_MAX / 4 ? l->stop_timeout_ms : INT64_MAX / 4;
+	int64_t need = grace + 2 * LOCAL_KILL_TIMEOUT_MS + DELETE_FILES_MS;
+
+	if (p->deadline_ms[PROVIDER_OP_DELETE] < need)
+		p->deadline_ms[PROVIDER_OP_DELETE] = need;
+}
+
 static void local_traits(struct provider *p, bool isolated)
 {
 	p->traits = (struct provider_traits){
@@ -377,6 +394,7 @@ int local_open(struct provider *p, const struct config_provider *pc, struct err 
 		goto fail;
 	}
 	local_traits(p, l->isolate);
+	local_deadlines(p, l);
 	return 0;
 fail:
 	free(l);

@@ -308,19 +308,26 @@ static _Noreturn void child_a(struct local_spawn_plan *pl)
 	_exit(0);
 }
 
-/* 1 with a message, 0 on EOF, -ETIMEDOUT or -errno. */
-static int spawn_read(int fd, int timeout_ms, struct spawn_msg *ret)
+/*
+ * One message from the children: 1 with one, 0 on EOF, -errno. The wait
+ * ends at LOCAL_SPAWN_TIMEOUT_MS or the call's deadline, whichever comes
+ * first (-ETIMEDOUT), and once the call is cancelled (-ECANCELED): it polls
+ * in slices of LOCAL_POLL_MS to look at the flag.
+ */
+static int spawn_read(int fd, const struct provider_call *c, struct spawn_msg *ret)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	int64_t deadline = clock_mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + provider_call_bound_ms(c, LOCAL_SPAWN_TIMEOUT_MS);
 	ssize_t n;
 
 	for (;;) {
 		int64_t left = deadline - clock_mono_ms();
 		int r;
+		if (provider_call_cancelled(c))
+			return -ECANCELED;
 		if (left <= 0)
 			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
+		r = poll(&pfd, 1, (int)(left < LOCAL_POLL_MS ? left : LOCAL_POLL_MS));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -362,8 +369,8 @@ static int spawn_fail_msg(const char *name, const struct spawn_msg *m, struct er
 }
 
 /* Start A and B; B waits for local_spawn_go(). */
-int local_spawn_start(const char *name, struct local_spawn_plan *pl, struct local_spawn_handle *h,
-                      struct err *e)
+int local_spawn_start(const char *name, struct local_spawn_plan *pl, const struct provider_call *c,
+                      struct local_spawn_handle *h, struct err *e)
 {
 	int rep[2] = {-1, -1}, go[2] = {-1, -1};
 	struct spawn_msg m;
@@ -389,8 +396,17 @@ int local_spawn_start(const char *name, struct local_spawn_plan *pl, struct loca
 	rep[1] = go[0] = -1;
 	h->rep = rep[0];
 	h->go = go[1];
-	r = spawn_read(h->rep, LOCAL_SPAWN_TIMEOUT_MS, &m);
+	r = spawn_read(h->rep, c, &m);
+	/*
+	 * Without a message A may still be on its way: it is our unreaped
+	 * child, so its pid is still its own to kill. A B it forked already
+	 * exits by itself once runnerd closes "go" (the caller's cleanup).
+	 */
+	if (r != 1)
+		(void)kill(a, SIGKILL);
 	wait_child(a);
+	if (r == -ECANCELED)
+		return err_set(e, r, "instance %s: cancelled while starting", name);
 	if (r == 1 && m.kind == MSG_FAIL)
 		return spawn_fail_msg(name, &m, e);
 	if (r != 1 || m.kind != MSG_PID || m.pid <= 0)
@@ -415,13 +431,20 @@ fail:
 	return r;
 }
 
-/* Let B run the script, and wait until it has exec'd (EOF) or failed. */
-int local_spawn_go(const char *name, struct local_spawn_handle *h, struct err *e)
+/*
+ * Let B run the script, and wait until it has exec'd (EOF) or failed. A
+ * call cancelled by now does not let it run at all: B exits by itself once
+ * "go" is closed.
+ */
+int local_spawn_go(const char *name, struct local_spawn_handle *h, const struct provider_call *c,
+                   struct err *e)
 {
 	struct spawn_msg m;
 	ssize_t n;
 	int r;
 
+	if (provider_call_cancelled(c))
+		return err_set(e, -ECANCELED, "instance %s: cancelled before its script ran", name);
 	do
 		n = write(h->go, "g", 1);
 	while (n < 0 && errno == EINTR);
@@ -429,9 +452,11 @@ int local_spawn_go(const char *name, struct local_spawn_handle *h, struct err *e
 	h->go = -1;
 	if (n != 1)
 		return err_set(e, -EIO, "instance %s: the starter is gone", name);
-	r = spawn_read(h->rep, LOCAL_SPAWN_TIMEOUT_MS, &m);
+	r = spawn_read(h->rep, c, &m);
 	if (r == 0)
 		return 0;
+	if (r == -ECANCELED)
+		return err_set(e, r, "instance %s: cancelled while its script started", name);
 	if (r == 1 && m.kind == MSG_FAIL)
 		return spawn_fail_msg(name, &m, e);
 	return err_set(e, r < 0 ? r : -EIO, "instance %s: starting the script: %s", name,

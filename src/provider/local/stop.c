@@ -48,44 +48,44 @@ static bool pidfd_exited(int pidfd)
  * another start time means the number was free and taken again: the
  * session of that number is someone else's.
  */
-static bool stop_session_ours(const struct stop_ctx *c)
+static bool stop_session_ours(const struct stop_ctx *s)
 {
 	struct local_proc_info pi;
 	int r;
 
-	if (c->pidfd >= 0)
+	if (s->pidfd >= 0)
 		return true;
-	r = local_proc_info_read(c->rec->pid, &pi);
-	return r == -ENOENT || (r == 0 && pi.starttime == c->rec->starttime);
+	r = local_proc_info_read(s->rec->pid, &pi);
+	return r == -ENOENT || (r == 0 && pi.starttime == s->rec->starttime);
 }
 
 /* Is p one of the instance's processes (other than the leader)? */
-static bool stop_member(const struct stop_ctx *c, pid_t p)
+static bool stop_member(const struct stop_ctx *s, pid_t p)
 {
 	struct local_proc_info pi;
 	char path[64], home[PATH_MAX];
 	uid_t uid = (uid_t)-1;
 
-	if (p == c->rec->pid && c->pidfd >= 0)
+	if (p == s->rec->pid && s->pidfd >= 0)
 		return false; /* the leader: signalled through its pidfd */
-	if (c->nsfd >= 0) {
+	if (s->nsfd >= 0) {
 		struct stat st;
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)p);
-		return stat(path, &st) == 0 && st.st_dev == c->ns.st_dev &&
-		       st.st_ino == c->ns.st_ino;
+		return stat(path, &st) == 0 && st.st_dev == s->ns.st_dev &&
+		       st.st_ino == s->ns.st_ino;
 	}
 	/* Without namespaces: runner-owned processes only, whatever else they say. */
 	if (local_proc_info_read(p, &pi) < 0 || local_proc_dead_state(pi.state) ||
-	    local_proc_uid(p, &uid) < 0 || uid != c->l->uid)
+	    local_proc_uid(p, &uid) < 0 || uid != s->l->uid)
 		return false;
 	/* A member started after its session's leader did. */
-	if (pi.session == c->rec->pid && pi.starttime >= c->rec->starttime && stop_session_ours(c))
+	if (pi.session == s->rec->pid && pi.starttime >= s->rec->starttime && stop_session_ours(s))
 		return true;
-	return local_proc_home(p, home, sizeof(home)) == 0 && strcmp(home, c->home) == 0;
+	return local_proc_home(p, home, sizeof(home)) == 0 && strcmp(home, s->home) == 0;
 }
 
 /* Signal every member; returns how many were found, or -errno. */
-static int stop_signal_members(const struct stop_ctx *c, int sig)
+static int stop_signal_members(const struct stop_ctx *s, int sig)
 {
 	struct dirent *de;
 	int found = 0;
@@ -101,7 +101,7 @@ static int stop_signal_members(const struct stop_ctx *c, int sig)
 		if (parse_int64(de->d_name, 1, INT_MAX, &v) < 0)
 			continue;
 		p = (pid_t)v;
-		if (!stop_member(c, p))
+		if (!stop_member(s, p))
 			continue;
 		/*
 		 * Pin the process, then check again: a pinned process that is
@@ -110,7 +110,7 @@ static int stop_signal_members(const struct stop_ctx *c, int sig)
 		fd = pidfd_open(p, 0);
 		if (fd < 0)
 			continue;
-		if (stop_member(c, p) && !pidfd_exited(fd)) {
+		if (stop_member(s, p) && !pidfd_exited(fd)) {
 			found++;
 			(void)pidfd_send_signal(fd, sig, NULL, 0);
 		}
@@ -120,44 +120,49 @@ static int stop_signal_members(const struct stop_ctx *c, int sig)
 	return found;
 }
 
-static void stop_signal(const struct stop_ctx *c, int sig)
+static void stop_signal(const struct stop_ctx *s, int sig)
 {
-	if (c->pidfd >= 0 && !pidfd_exited(c->pidfd))
-		(void)pidfd_send_signal(c->pidfd, sig, NULL, 0);
+	if (s->pidfd >= 0 && !pidfd_exited(s->pidfd))
+		(void)pidfd_send_signal(s->pidfd, sig, NULL, 0);
 	/* Killing the namespace's init kills the whole namespace at once. */
-	if (c->nsfd >= 0 && sig == SIGKILL)
+	if (s->nsfd >= 0 && sig == SIGKILL)
 		return;
-	(void)stop_signal_members(c, sig);
+	(void)stop_signal_members(s, sig);
 }
 
-static bool stop_gone(const struct stop_ctx *c)
+static bool stop_gone(const struct stop_ctx *s)
 {
-	if (c->pidfd >= 0 && !pidfd_exited(c->pidfd))
+	if (s->pidfd >= 0 && !pidfd_exited(s->pidfd))
 		return false;
 	/* An init's exit completes only after every process of its namespace has gone. */
-	if (c->nsfd >= 0)
+	if (s->nsfd >= 0)
 		return true;
-	return stop_signal_members(c, 0) == 0;
+	return stop_signal_members(s, 0) == 0;
 }
 
-static bool stop_wait(const struct stop_ctx *c, int64_t timeout_ms)
+/*
+ * Until every process is gone (true) or timeout_ms have passed, at most
+ * until the call's deadline. The cancel flag does not cut it short: see
+ * local_stop.
+ */
+static bool stop_wait(const struct stop_ctx *s, const struct provider_call *c, int64_t timeout_ms)
 {
-	int64_t deadline = clock_mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + provider_call_bound_ms(c, timeout_ms);
 	for (;;) {
-		struct pollfd pfd = {.fd = c->pidfd, .events = POLLIN};
+		struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
 		int64_t left;
 
-		if (stop_gone(c))
+		if (stop_gone(s))
 			return true;
 		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return false;
-		if (c->pidfd < 0 || pidfd_exited(c->pidfd)) {
-			struct timespec ts = {0, LOCAL_POLL_MS * 1000000L};
-			nanosleep(&ts, NULL);
-		} else {
-			(void)poll(&pfd, 1, (int)(left < LOCAL_POLL_MS ? left : LOCAL_POLL_MS));
-		}
+		if (left > LOCAL_POLL_MS)
+			left = LOCAL_POLL_MS;
+		if (s->pidfd < 0 || pidfd_exited(s->pidfd))
+			clock_sleep_ms(left);
+		else
+			(void)poll(&pfd, 1, (int)left);
 	}
 }
 
@@ -168,24 +173,31 @@ static bool stop_wait(const struct stop_ctx *c, int64_t timeout_ms)
  * Without namespaces the rest of the instance may outlive its leader (a
  * job that killed its shell, `nohup cmd &`): they are found and stopped
  * all the same.
+ *
+ * Every wait ends at the call's deadline (-ETIMEDOUT when processes are
+ * still there then) but not when the call is cancelled: a stop abandoned
+ * between TERM and KILL would leave a job that was told to end running on,
+ * and its record with it, until a later pass. Finishing takes at most the
+ * grace and two KILL rounds, which the deadline bounds anyway.
  */
-int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms, struct err *e)
+int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms,
+               const struct provider_call *c, struct err *e)
 {
-	struct stop_ctx c = {.l = l, .rec = rec, .pidfd = -1, .nsfd = -1};
+	struct stop_ctx s = {.l = l, .rec = rec, .pidfd = -1, .nsfd = -1};
 	struct local_proc_info pi;
 	int r = 0;
 
-	if (local_path_join(c.home, sizeof(c.home), l->work_dir, rec->name, "") < 0)
+	if (local_path_join(s.home, sizeof(s.home), l->work_dir, rec->name, "") < 0)
 		return err_set(e, -ENAMETOOLONG, "instance %s: path too long", rec->name);
-	c.pidfd = pidfd_open(rec->pid, 0);
-	if (c.pidfd < 0 && errno != ESRCH)
+	s.pidfd = pidfd_open(rec->pid, 0);
+	if (s.pidfd < 0 && errno != ESRCH)
 		return err_set(e, -errno, "instance %s: pidfd_open: %s", rec->name,
 		               strerror(errno));
-	if (c.pidfd >= 0) {
+	if (s.pidfd >= 0) {
 		r = local_proc_info_read(rec->pid, &pi);
 		if (r == -ENOENT || (r == 0 && pi.starttime != rec->starttime)) {
-			close(c.pidfd);
-			c.pidfd = -1;
+			close(s.pidfd);
+			s.pidfd = -1;
 			r = 0;
 		} else if (r < 0) {
 			r = err_set(e, r, "instance %s: reading /proc/%d: %s", rec->name,
@@ -195,29 +207,35 @@ int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms
 	}
 	if (rec->isolated) {
 		char path[64];
-		if (c.pidfd < 0 || pidfd_exited(c.pidfd))
+		if (s.pidfd < 0 || pidfd_exited(s.pidfd))
 			goto out; /* the namespace went with its init */
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)rec->pid);
-		c.nsfd = open(path, O_RDONLY | O_CLOEXEC);
+		s.nsfd = open(path, O_RDONLY | O_CLOEXEC);
 		/* Still alive after the open: the ns is the leader's, not a successor's. */
-		if (c.nsfd < 0 || pidfd_exited(c.pidfd) || fstat(c.nsfd, &c.ns) < 0)
+		if (s.nsfd < 0 || pidfd_exited(s.pidfd) || fstat(s.nsfd, &s.ns) < 0)
 			goto out;
 	}
-	stop_signal(&c, SIGTERM);
-	if (grace_ms > 0 && stop_wait(&c, grace_ms))
+	stop_signal(&s, SIGTERM);
+	if (grace_ms > 0 && stop_wait(&s, c, grace_ms))
 		goto out;
-	stop_signal(&c, SIGKILL);
-	if (!stop_wait(&c, LOCAL_KILL_TIMEOUT_MS)) {
+	stop_signal(&s, SIGKILL);
+	if (!stop_wait(&s, c, LOCAL_KILL_TIMEOUT_MS)) {
 		/* Non-isolated stragglers may be forking; one more round. */
-		stop_signal(&c, SIGKILL);
-		if (!stop_wait(&c, LOCAL_KILL_TIMEOUT_MS))
+		stop_signal(&s, SIGKILL);
+		if (stop_wait(&s, c, LOCAL_KILL_TIMEOUT_MS))
+			goto out;
+		if (provider_call_left_ms(c) == 0)
+			r = err_set(e, -ETIMEDOUT,
+			            "instance %s: processes still there at the call's deadline",
+			            rec->name);
+		else
 			r = err_set(e, -EBUSY, "instance %s: processes survive SIGKILL", rec->name);
 	}
 out:
-	if (c.nsfd >= 0)
-		close(c.nsfd);
-	if (c.pidfd >= 0)
-		close(c.pidfd);
+	if (s.nsfd >= 0)
+		close(s.nsfd);
+	if (s.pidfd >= 0)
+		close(s.pidfd);
 	return r;
 }
 
@@ -423,22 +441,26 @@ static int sweep_round(struct local *l)
  * than LOCAL_SWEEP_MIN_AGE_MS (such a runnerd's starter between its setuid
  * and its exec shows neither). Only runner-owned processes are signalled,
  * each pinned by a pidfd and checked again first. Best effort: returns how
- * many were killed, or -errno.
+ * many were killed, or -errno; -ECANCELED or -ETIMEDOUT when the call ends
+ * before the rounds do (what was killed stays killed).
  */
-int local_sweep(struct local *l)
+int local_sweep(struct local *l, const struct provider_call *c)
 {
 	int total = 0;
 
 	for (int round = 0; round < LOCAL_SWEEP_ROUNDS; round++) {
-		struct timespec ts = {0, 20 * 1000000L};
-		int r = sweep_round(l);
+		int r;
+		/* Those the last round killed may have forked meanwhile: look again. */
+		if (round > 0 && !provider_call_sleep(c, LOCAL_SWEEP_PAUSE_MS))
+			return -ECANCELED;
+		if (round > 0 && provider_call_left_ms(c) == 0)
+			return -ETIMEDOUT;
+		r = sweep_round(l);
 		if (r < 0)
 			return r;
 		if (r == 0)
 			break;
 		total += r;
-		/* Those it killed may have forked meanwhile: look again. */
-		nanosleep(&ts, NULL);
 	}
 	return total;
 }
