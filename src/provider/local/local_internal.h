@@ -22,6 +22,7 @@
 #include "provider/backend.h"
 #include "provider/local.h"
 
+#include <dirent.h>
 #include <pthread.h>
 
 #define LOCAL_RECORD_MAX       4096
@@ -108,6 +109,8 @@ int local_proc_uid(pid_t pid, uid_t *ret);
 int64_t local_proc_age_ms(uint64_t starttime);
 int local_proc_home(pid_t pid, char *out, size_t cap);
 bool local_proc_pidns_within(pid_t pid, const struct local_ns_id *set, size_t n);
+/* The next process of an opendir("/proc") listing; false at its end. */
+bool local_proc_next(DIR *d, pid_t *ret);
 
 /* ---- proc_parse.c: what /proc's files say (pure) --------------------- */
 
@@ -157,6 +160,10 @@ struct local_record {
 };
 
 int local_record_path(const struct local *l, const char *name, char *out, size_t cap);
+/* Open state_dir to go through its records, never through a symlink; -errno. */
+int local_records_open(const struct local *l, DIR **ret);
+/* The instance a state_dir entry records ("<name>.json" -> name); false for any other. */
+bool local_record_name(const char *file, char name[INSTANCE_NAME_MAX]);
 int local_record_write(const struct local *l, const struct local_record *r, struct err *e);
 int local_record_read(const struct local *l, const char *name, struct local_record *ret,
                       struct err *e);

@@ -188,23 +188,15 @@ static int local_list(struct provider *p, const struct provider_call *c, struct 
 	struct instance_list out = {0};
 	struct dirent *de;
 	DIR *d = NULL;
-	int fd, r = 0;
+	int r = local_records_open(l, &d);
 
-	fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(e, -errno, "list: %s: %s", l->state_dir, strerror(errno));
-	d = fdopendir(fd);
-	if (!d) {
-		r = err_set(e, -errno, "list: %s: %s", l->state_dir, strerror(errno));
-		close(fd);
-		return r;
-	}
+	if (r < 0)
+		return err_set(e, r, "list: %s: %s", l->state_dir, strerror(-r));
 	for (;;) {
 		char name[INSTANCE_NAME_MAX];
 		struct local_record rec = {0};
 		struct instance in;
 		enum cloud_state state = CLOUD_ERROR;
-		size_t n;
 
 		errno = 0;
 		de = readdir(d);
@@ -214,12 +206,7 @@ static int local_list(struct provider *p, const struct provider_call *c, struct 
 				            strerror(errno));
 			break;
 		}
-		n = strlen(de->d_name);
-		if (n <= 5 || n - 5 >= sizeof(name) || strcmp(de->d_name + n - 5, ".json") != 0)
-			continue;
-		memcpy(name, de->d_name, n - 5);
-		name[n - 5] = '\0';
-		if (!name_is_owned(p->manager, name))
+		if (!local_record_name(de->d_name, name) || !name_is_owned(p->manager, name))
 			continue;
 		r = local_record_read(l, name, &rec, e);
 		if (r == -ENOENT) { /* deleted while we listed */

@@ -9,6 +9,7 @@
 #include "util/common.h"
 #include "provider/local/local_internal.h"
 #include "util/clock.h"
+#include "util/strutil.h"
 
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
@@ -135,4 +136,17 @@ bool local_proc_pidns_within(pid_t pid, const struct local_ns_id *set, size_t n)
 	if (fd >= 0)
 		close(fd);
 	return found;
+}
+
+bool local_proc_next(DIR *d, pid_t *ret)
+{
+	struct dirent *de;
+	int64_t v;
+
+	while ((de = readdir(d)))
+		if (parse_int64(de->d_name, 1, INT_MAX, &v) == 0) {
+			*ret = (pid_t)v;
+			return true;
+		}
+	return false;
 }

@@ -21,6 +21,34 @@ int local_record_path(const struct local *l, const char *name, char *out, size_t
 	return local_path_join(out, cap, l->state_dir, name, ".json");
 }
 
+int local_records_open(const struct local *l, DIR **ret)
+{
+	int fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+bool local_record_name(const char *file, char name[INSTANCE_NAME_MAX])
+{
+	size_t n = strlen(file);
+
+	if (n <= 5 || n - 5 >= INSTANCE_NAME_MAX || strcmp(file + n - 5, ".json") != 0)
+		return false;
+	memcpy(name, file, n - 5);
+	name[n - 5] = '\0';
+	return true;
+}
+
 int local_record_write(const struct local *l, const struct local_record *r, struct err *e)
 {
 	char path[PATH_MAX];

@@ -87,20 +87,15 @@ static bool stop_member(const struct stop_ctx *s, pid_t p)
 /* Signal every member; returns how many were found, or -errno. */
 static int stop_signal_members(const struct stop_ctx *s, int sig)
 {
-	struct dirent *de;
 	int found = 0;
 	DIR *d = opendir("/proc");
+	pid_t p;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
-		int64_t v;
-		pid_t p;
+	while (local_proc_next(d, &p)) {
 		int fd;
 
-		if (parse_int64(de->d_name, 1, INT_MAX, &v) < 0)
-			continue;
-		p = (pid_t)v;
 		if (!stop_member(s, p))
 			continue;
 		/*
@@ -313,28 +308,18 @@ static int sweep_keep_read(struct local *l, struct sweep_keep *k)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd, r = 0;
+	int r = local_records_open(l, &d);
 
-	fd = open(l->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	if (r < 0)
+		return r;
 	while ((errno = 0, de = readdir(d))) {
 		char name[INSTANCE_NAME_MAX], path[64];
 		struct local_record rec;
 		struct local_proc_info pi;
 		struct stat st;
-		size_t n = strlen(de->d_name);
 
-		if (n <= 5 || n - 5 >= sizeof(name) || strcmp(de->d_name + n - 5, ".json") != 0)
-			continue;
-		memcpy(name, de->d_name, n - 5);
-		name[n - 5] = '\0';
-		if (!name_is_valid(name, INSTANCE_NAME_MAX - 1) ||
+		if (!local_record_name(de->d_name, name) ||
+		    !name_is_valid(name, INSTANCE_NAME_MAX - 1) ||
 		    local_record_read(l, name, &rec, NULL) < 0 || rec.pid <= 0)
 			continue;
 		if ((r = grow((void **)&k->sids, &k->cap_sids, k->n_sids, sizeof(*k->sids))) < 0)
@@ -388,24 +373,22 @@ static int sweep_round(struct local *l)
 	struct sweep_keep keep = {0};
 	struct sweep_proc *v = NULL;
 	size_t n = 0, cap = 0;
-	struct dirent *de;
 	int killed = 0, r = 0;
 	DIR *d = opendir("/proc");
+	pid_t pid;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
+	while (local_proc_next(d, &pid)) {
 		struct local_proc_info pi;
 		uid_t uid = (uid_t)-1;
-		int64_t pid;
 
-		if (parse_int64(de->d_name, 1, INT_MAX, &pid) < 0 ||
-		    local_proc_info_read((pid_t)pid, &pi) < 0 || local_proc_dead_state(pi.state) ||
-		    local_proc_uid((pid_t)pid, &uid) < 0 || uid != l->uid)
+		if (local_proc_info_read(pid, &pi) < 0 || local_proc_dead_state(pi.state) ||
+		    local_proc_uid(pid, &uid) < 0 || uid != l->uid)
 			continue;
 		if ((r = grow((void **)&v, &cap, n, sizeof(*v))) < 0)
 			break;
-		v[n++] = (struct sweep_proc){(pid_t)pid, pi.session, pi.starttime};
+		v[n++] = (struct sweep_proc){pid, pi.session, pi.starttime};
 	}
 	closedir(d);
 	/*
