@@ -1,8 +1,8 @@
 /*
  * What the files of the local provider (local.h) share, and what its unit
- * tests reach: the provider's state, runnerd's per-instance records, the
- * /proc readers, the environment, the spawn and stop steps and the
- * instance's files. Declarations go by file, lowest layer first. Never
+ * tests reach: the provider's state, runnerd's per-instance records, what
+ * it reads of /proc and how it parses it, the environment, the spawn and
+ * stop steps and the instance's files. Declarations go by file, lowest layer first. Never
  * included from outside src/provider/local/ (but by its unit tests): the
  * rest of runnerd has local.h, and the manager only provider.h.
  *
@@ -25,25 +25,16 @@
 #include <dirent.h>
 #include <pthread.h>
 
-#define LOCAL_RECORD_MAX       4096
-#define LOCAL_GROUPS_MAX       64
-#define LOCAL_HIDE_MAX         8
-#define LOCAL_SECRETS_MAX      8
-#define LOCAL_CUTS_MAX         64
-#define LOCAL_SECRET_MAX       (256 * 1024)
-#define LOCAL_SPAWN_TIMEOUT_MS 10000
-#define LOCAL_KILL_TIMEOUT_MS  5000
-#define LOCAL_POLL_MS          50
-#define LOCAL_USER_MAX         32
-#define LOCAL_ENVIRON_MAX      (256 * 1024)
-#define LOCAL_NS_DEPTH_MAX     40 /* the kernel nests PID namespaces 32 deep at most */
-#define LOCAL_SWEEP_MIN_AGE_MS 2000
-#define LOCAL_SWEEP_ROUNDS     5
-#define LOCAL_SWEEP_PAUSE_MS   20
-#define LOCAL_EMPTY_FILE       "empty"         /* in state_dir: bound over secret files */
-#define LOCAL_SCRIPT_FILE      "startup.sh"    /* in the instance dir */
-#define LOCAL_LOG_FILE         "startup.log"   /* in the instance dir: the script's output */
-#define LOCAL_TARBALL_FILE     "runner.tar.gz" /* in the instance dir: the runner package */
+#define LOCAL_GROUPS_MAX      64
+#define LOCAL_HIDE_MAX        8
+#define LOCAL_SECRETS_MAX     8
+#define LOCAL_SECRET_MAX      (256 * 1024) /* instance_spec.secret_env, bytes */
+#define LOCAL_KILL_TIMEOUT_MS 5000         /* one KILL round of a stop (two at most) */
+#define LOCAL_POLL_MS         50           /* how often a wait looks at what it waits for */
+#define LOCAL_USER_MAX        32
+#define LOCAL_SCRIPT_FILE     "startup.sh"    /* in the instance dir */
+#define LOCAL_LOG_FILE        "startup.log"   /* in the instance dir: the script's output */
+#define LOCAL_TARBALL_FILE    "runner.tar.gz" /* in the instance dir: the runner package */
 
 /*
  * What an isolated instance must not see (from the policy): directories
@@ -159,17 +150,25 @@ struct local_record {
 	time_t created_at;
 };
 
+/* work_dir/.state/<name>.json */
 int local_record_path(const struct local *l, const char *name, char *out, size_t cap);
 /* Open state_dir to go through its records, never through a symlink; -errno. */
 int local_records_open(const struct local *l, DIR **ret);
 /* The instance a state_dir entry records ("<name>.json" -> name); false for any other. */
 bool local_record_name(const char *file, char name[INSTANCE_NAME_MAX]);
+/* Atomically (root's, 0600). */
 int local_record_write(const struct local *l, const struct local_record *r, struct err *e);
+/* -ENOENT when there is no record, -EBADMSG when it cannot be understood. */
 int local_record_read(const struct local *l, const char *name, struct local_record *ret,
                       struct err *e);
+/* The names this process is creating (l->creating); call with l->lock held. -EEXIST. */
 bool local_creating_has(const struct local *l, const char *name);
 int local_creating_add(struct local *l, const char *name);
 void local_creating_remove(struct local *l, const char *name);
+/*
+ * Where the record says the instance is. An error (not "gone") means /proc
+ * could not be read: the caller must not conclude the instance stopped.
+ */
 int local_record_state(struct local *l, const struct local_record *rec, enum cloud_state *ret,
                        struct err *e);
 void local_record_to_instance(const struct local_record *rec, enum cloud_state s,
@@ -203,28 +202,8 @@ int local_env_add_secrets(struct local_env *env, const char *s, struct err *e);
 
 /* ---- spawn.c: starting an instance ----------------------------------- */
 
-/* Everything the children need, computed before fork. */
-struct local_spawn_plan {
-	bool isolate;
-	char dir[PATH_MAX];
-	char log[PATH_MAX];
-	char script[PATH_MAX];
-	char *argv[5];
-	char **envp;
-	uid_t uid;
-	gid_t gid;
-	const gid_t *groups;
-	size_t n_groups;
-	struct local_hiding hiding; /* a copy: the policy may change meanwhile */
-	const char *empty;
-	bool bind_dir;
-	char mk[PATH_MAX]; /* the instance dir, cut at cuts[] to mkdir its parents */
-	size_t cuts[LOCAL_CUTS_MAX];
-	size_t n_cuts;
-	int rep; /* children: write end of the report pipe */
-	int go;  /* children: read end of the go pipe, -1 once read */
-	bool in_b;
-};
+/* Everything the children need, computed before fork (spawn.c's own). */
+struct local_spawn_plan;
 
 struct local_spawn_handle {
 	pid_t pid;
@@ -234,9 +213,15 @@ struct local_spawn_handle {
 	int go;  /* write end */
 };
 
+/* fd, or a duplicate of it above stdio (async-signal-safe: for children). */
 int local_fd_above2(int fd);
-int local_spawn_plan_build(struct local *l, bool isolate, const char *dir,
-                           struct local_spawn_plan *pl, struct err *e);
+/*
+ * The plan of the instance in dir, whose script starts with envp (kept, not
+ * copied: it must outlive the plan); -ENOMEM, -ENAMETOOLONG.
+ */
+int local_spawn_plan_new(const char *name, struct local *l, bool isolate, const char *dir,
+                         char **envp, struct local_spawn_plan **ret, struct err *e);
+void local_spawn_plan_free(struct local_spawn_plan *pl);
 /*
  * The handshake with the children: start A and B (B then waits), then let
  * B run the script. Each wait ends at the call's deadline and once the
@@ -260,6 +245,7 @@ int local_sweep(struct local *l, const struct provider_call *c);
 
 /* ---- files.c: the instance's files ----------------------------------- */
 
+/* Fill the new dir (startup script, log, tmp/, runner package), then hand it to the user. */
 int local_instance_populate(const struct local *l, const char *dir,
                             const struct instance_spec *spec, struct err *e);
 int local_pull_file(struct provider *p, const struct provider_call *c, const char *name,
@@ -276,6 +262,7 @@ int local_policy(struct provider *p, const struct provider_call *c,
 
 /* ---- ops.c: the operations ------------------------------------------- */
 
+/* A valid instance name (the front checked ownership already); -EINVAL. */
 int local_check_name(const char *name, struct err *e);
 
 #endif

@@ -113,15 +113,9 @@ static int local_create(struct provider *p, const struct provider_call *c,
 	if (r < 0)
 		goto out;
 
-	pl = calloc(1, sizeof(*pl));
-	if (!pl) {
-		r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
-		goto out;
-	}
-	r = local_spawn_plan_build(l, isolate, dir, pl, e);
+	r = local_spawn_plan_new(spec->name, l, isolate, dir, env.v, &pl, e);
 	if (r < 0)
 		goto out;
-	pl->envp = env.v;
 	r = local_spawn_start(spec->name, pl, c, &h, e);
 	if (r < 0)
 		goto out;
@@ -146,7 +140,7 @@ out:
 		}
 	}
 	local_spawn_close(&h);
-	free(pl);
+	local_spawn_plan_free(pl);
 	local_env_wipe(&env);
 	if (registered) {
 		pthread_mutex_lock(&l->lock);

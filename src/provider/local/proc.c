@@ -14,6 +14,9 @@
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
 
+#define LOCAL_ENVIRON_MAX  (256 * 1024)
+#define LOCAL_NS_DEPTH_MAX 40 /* the kernel nests PID namespaces 32 deep at most */
+
 /* /proc/<pid>/<file> into data (NUL-terminated, truncated to cap); -ENOENT when gone. */
 static int proc_read(pid_t pid, const char *file, char *data, size_t cap)
 {

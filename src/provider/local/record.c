@@ -14,6 +14,8 @@
 #include <jansson.h>
 #include <sys/wait.h>
 
+#define LOCAL_RECORD_MAX 4096
+
 /* ---- records -------------------------------------------------------- */
 
 int local_record_path(const struct local *l, const char *name, char *out, size_t cap)

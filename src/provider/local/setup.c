@@ -16,6 +16,8 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 
+#define LOCAL_EMPTY_FILE "empty" /* in state_dir: bound over secret files */
+
 /* What a delete allows for removing an instance's files (its _work tree may be large). */
 #define DELETE_FILES_MS (60 * 1000)
 

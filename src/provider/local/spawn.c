@@ -23,6 +23,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#define LOCAL_SPAWN_TIMEOUT_MS 10000
+
 /* ---- spawning ------------------------------------------------------- */
 
 enum spawn_stage {
@@ -75,6 +77,31 @@ static const char *stage_name(int s)
 	};
 	return s > 0 && (size_t)s < ARRAY_SIZE(names) ? names[s] : "?";
 }
+
+#define LOCAL_CUTS_MAX 64
+
+/* Everything the children need, computed before fork. */
+struct local_spawn_plan {
+	bool isolate;
+	char dir[PATH_MAX];
+	char log[PATH_MAX];
+	char script[PATH_MAX];
+	char *argv[5];
+	char **envp;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
+	struct local_hiding hiding; /* a copy: the policy may change meanwhile */
+	const char *empty;
+	bool bind_dir;
+	char mk[PATH_MAX]; /* the instance dir, cut at cuts[] to mkdir its parents */
+	size_t cuts[LOCAL_CUTS_MAX];
+	size_t n_cuts;
+	int rep; /* children: write end of the report pipe */
+	int go;  /* children: read end of the go pipe, -1 once read */
+	bool in_b;
+};
 
 #define MSG_PID  1
 #define MSG_FAIL 2
@@ -463,8 +490,8 @@ int local_spawn_go(const char *name, struct local_spawn_handle *h, const struct 
 	               strerror(r < 0 ? -r : EIO));
 }
 
-int local_spawn_plan_build(struct local *l, bool isolate, const char *dir,
-                           struct local_spawn_plan *pl, struct err *e)
+static int plan_build(struct local *l, bool isolate, const char *dir, struct local_spawn_plan *pl,
+                      struct err *e)
 {
 	const struct local_hiding *h = &pl->hiding;
 
@@ -515,4 +542,27 @@ int local_spawn_plan_build(struct local *l, bool isolate, const char *dir,
 		}
 	}
 	return 0;
+}
+
+int local_spawn_plan_new(const char *name, struct local *l, bool isolate, const char *dir,
+                         char **envp, struct local_spawn_plan **ret, struct err *e)
+{
+	struct local_spawn_plan *pl = calloc(1, sizeof(*pl));
+	int r;
+
+	if (!pl)
+		return err_set(e, -ENOMEM, "create %s: out of memory", name);
+	r = plan_build(l, isolate, dir, pl, e);
+	if (r < 0) {
+		free(pl);
+		return r;
+	}
+	pl->envp = envp;
+	*ret = pl;
+	return 0;
+}
+
+void local_spawn_plan_free(struct local_spawn_plan *pl)
+{
+	free(pl);
 }

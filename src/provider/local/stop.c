@@ -15,6 +15,10 @@
 #include <signal.h>
 #include <sys/pidfd.h>
 
+#define LOCAL_SWEEP_MIN_AGE_MS 2000
+#define LOCAL_SWEEP_ROUNDS     5
+#define LOCAL_SWEEP_PAUSE_MS   20
+
 /* ---- stopping ------------------------------------------------------- */
 
 /*
