@@ -12,7 +12,7 @@
 
 #include <dirent.h>
 
-/* ---- the instance directory ----------------------------------------- */
+/* ---- filling a new instance directory -------------------------------- */
 
 static int write_file_at(int dfd, const char *name, const char *data, size_t len, mode_t mode,
                          uid_t uid, gid_t gid, struct err *e)
@@ -126,6 +126,8 @@ int local_instance_populate(const struct local *l, const char *dir,
 		err_prefix(e, "instance %s", spec->name);
 	return r;
 }
+
+/* ---- reading a running instance's files ------------------------------ */
 
 static int open_errno(int err)
 {

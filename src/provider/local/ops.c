@@ -15,8 +15,6 @@
 #include <signal.h>
 #include <sys/pidfd.h>
 
-/* ---- the provider operations ---------------------------------------- */
-
 int local_check_name(const char *name, struct err *e)
 {
 	if (!name || !name_is_valid(name, INSTANCE_NAME_MAX - 1))

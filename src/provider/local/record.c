@@ -16,8 +16,6 @@
 
 #define LOCAL_RECORD_MAX 4096
 
-/* ---- records -------------------------------------------------------- */
-
 int local_record_path(const struct local *l, const char *name, char *out, size_t cap)
 {
 	return local_path_join(out, cap, l->state_dir, name, ".json");

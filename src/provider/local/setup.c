@@ -29,8 +29,6 @@ static bool path_under(const char *a, const char *b)
 		return true;
 	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
 }
-/* ---- setup ---------------------------------------------------------- */
-
 static bool user_name_valid(const char *s)
 {
 	size_t n = strlen(s);

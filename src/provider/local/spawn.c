@@ -8,6 +8,8 @@
  * /bin/sh startup.sh. Between fork and exec the children must call only
  * async-signal-safe functions: the executor forks from a multi-threaded
  * process. B must never run the script as root, nor before runnerd said go.
+ * runnerd's waits for the children end at the call's deadline and when the
+ * call is cancelled; the caller then undoes what was started.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
@@ -24,8 +26,6 @@
 #include <sys/wait.h>
 
 #define LOCAL_SPAWN_TIMEOUT_MS 10000
-
-/* ---- spawning ------------------------------------------------------- */
 
 enum spawn_stage {
 	STAGE_FDS = 1,
