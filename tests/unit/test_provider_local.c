@@ -73,21 +73,34 @@ static struct provider *open_local(const char *manager, const struct config_prov
 	return p;
 }
 
-/* The local provider of manager (opened on first use). */
+/*
+ * The local provider of manager (opened on first use). Under a lock:
+ * test_local_concurrent's threads ask for theirs at once, and each would
+ * otherwise open one of its own (leaking the rest).
+ */
 static struct provider *lpm(const char *manager)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(lps); i++) {
+	static pthread_mutex_t lps_lock = PTHREAD_MUTEX_INITIALIZER;
+	size_t i;
+
+	pthread_mutex_lock(&lps_lock);
+	for (i = 0; i < ARRAY_SIZE(lps); i++) {
 		if (lps[i].p && strcmp(lps[i].manager, manager) == 0)
-			return lps[i].p;
+			break;
 		if (!lps[i].p) {
 			lps[i].p = open_local(manager, &pcfg, NULL);
-			assert_non_null(lps[i].p);
 			str_copy(lps[i].manager, manager, sizeof(lps[i].manager));
-			return lps[i].p;
+			break;
 		}
 	}
-	fail_msg("too many managers");
-	return NULL;
+	pthread_mutex_unlock(&lps_lock);
+	if (i == ARRAY_SIZE(lps)) {
+		fail_msg("too many managers");
+		return NULL;
+	}
+	/* a slot, once filled, stays as it is until the teardown */
+	assert_non_null(lps[i].p);
+	return lps[i].p;
 }
 
 /* The provider of the manager that owns name ("<manager>-<12 hex>"); "ci"'s for any other. */
