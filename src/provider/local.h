@@ -33,9 +33,19 @@
  *
  * Flavor resources (vcpu, memory, disk) are not enforced: no cgroups here.
  *
+ * Deadlines and cancel: every wait (the start handshake, a stop's grace
+ * and KILL rounds, the sweep's pauses) ends at the call's deadline. A
+ * create cancelled during its handshake gives up and removes what it made
+ * (PROVIDER_EMAYREMAIN, record kept, when its processes are not seen gone);
+ * a stop, once begun, is finished even when the call is cancelled. A
+ * delete's deadline is at least stop_timeout and the KILL rounds.
+ *
  * Secrets reach the script only through its environment (never argv, never
  * a file). Requires root: opening fails otherwise, and creates the runner
  * user (system user, own group, no password, nologin) if missing.
+ *
+ * The implementation lives in src/provider/local/ (one concern a file; its
+ * private header is local_internal.h).
  */
 #ifndef RUNNERD_PROVIDER_LOCAL_H
 #define RUNNERD_PROVIDER_LOCAL_H

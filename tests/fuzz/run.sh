@@ -23,7 +23,8 @@ if [ ! -f "$build/build.ninja" ]; then
 		>"$tmp/setup.log" 2>&1 || { cat "$tmp/setup.log"; echo "0 passed, 1 failed"; exit 1; }
 fi
 if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json \
-	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer >"$tmp/build.log" 2>&1; then
+	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer tests/fuzz/fuzz_local_env \
+	>"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
 	exit 1
@@ -60,5 +61,6 @@ fuzz fuzz_config "$top/tests/config/*.yaml" "$top/tests/fuzz/regress/config"
 fuzz fuzz_github_json "$top/tests/fuzz/corpus/github/*" "$top/tests/fuzz/regress/github"
 fuzz fuzz_lxd_instance "$top/tests/fuzz/corpus/lxd_instance/*" "$top/tests/fuzz/regress/lxd_instance"
 fuzz fuzz_lxd_answer "$top/tests/fuzz/corpus/lxd_answer/*" "$top/tests/fuzz/regress/lxd_answer"
+fuzz fuzz_local_env "$top/tests/fuzz/corpus/local_env/*" "$top/tests/fuzz/regress/local_env"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

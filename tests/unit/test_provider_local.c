@@ -1,7 +1,8 @@
 /*
- * Unit tests of src/provider: the local provider against the real kernel
- * (runs as root: creates the user runnerd-test-runner, starts real process
- * trees in a temporary work_dir, kills them) and the memory test double.
+ * Unit tests of the local provider (src/provider/local/) against the real
+ * kernel: runs as root, creates the user runnerd-test-runner, starts real
+ * process trees in a temporary work_dir and kills them. Its parsers have
+ * test_local_env.c; the memory test double has test_provider_memory.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,7 @@
 #include "util/strutil.h"
 #include "provider/provider.h"
 #include "provider/local.h"
-#include "provider/memory.h"
+#include "provider/local/local_internal.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 #define TEST_USER   "runnerd-test-runner"
@@ -71,21 +73,34 @@ static struct provider *open_local(const char *manager, const struct config_prov
 	return p;
 }
 
-/* The local provider of manager (opened on first use). */
+/*
+ * The local provider of manager (opened on first use). Under a lock:
+ * test_local_concurrent's threads ask for theirs at once, and each would
+ * otherwise open one of its own (leaking the rest).
+ */
 static struct provider *lpm(const char *manager)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(lps); i++) {
+	static pthread_mutex_t lps_lock = PTHREAD_MUTEX_INITIALIZER;
+	size_t i;
+
+	pthread_mutex_lock(&lps_lock);
+	for (i = 0; i < ARRAY_SIZE(lps); i++) {
 		if (lps[i].p && strcmp(lps[i].manager, manager) == 0)
-			return lps[i].p;
+			break;
 		if (!lps[i].p) {
 			lps[i].p = open_local(manager, &pcfg, NULL);
-			assert_non_null(lps[i].p);
 			str_copy(lps[i].manager, manager, sizeof(lps[i].manager));
-			return lps[i].p;
+			break;
 		}
 	}
-	fail_msg("too many managers");
-	return NULL;
+	pthread_mutex_unlock(&lps_lock);
+	if (i == ARRAY_SIZE(lps)) {
+		fail_msg("too many managers");
+		return NULL;
+	}
+	/* a slot, once filled, stays as it is until the teardown */
+	assert_non_null(lps[i].p);
+	return lps[i].p;
 }
 
 /* The provider of the manager that owns name ("<manager>-<12 hex>"); "ci"'s for any other. */
@@ -1320,181 +1335,172 @@ static void test_local_concurrent(void **state)
 	instance_list_release(&l);
 }
 
-/* ---- memory provider --------------------------------------------------- */
+/* ---- deadlines and the cancel flag -------------------------------------- */
 
-static void test_memory_basics(void **state)
+/* Is a process other than this one running this test binary (a starter, A or B)? */
+static bool starter_left(void)
 {
-	struct provider *m = NULL;
-	struct instance_spec s;
-	struct instance in;
-	struct instance_list l = {0};
-	struct buf b = BUF_INIT(0);
-	struct err e = {0};
-	struct config_flavor fl = {.name = (char *)"small"};
-	enum health h;
+	struct stat self, st;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
 
-	assert_int_equal(memory_new("local", "ci", &m, &e), 0);
-	assert_string_equal(provider_type(m), "memory");
-	assert_string_equal(provider_name(m), "local");
-	spec_init(&s, "ci-000000000001", "echo hi\n", "TOKEN=abc\n");
-	s.flavor = &fl;
-	assert_int_equal(provider_create(m, &s, &in, &e), 0);
-	assert_int_equal(in.state, CLOUD_ACTIVE);
-	assert_string_equal(in.flavor, "small");
-	assert_int_equal(provider_create(m, &s, &in, &e), -EEXIST);
-	/* another manager's name is refused by the front; its instances are not ours */
-	spec_init(&s, "ci-east-000000000001", "", NULL);
-	assert_int_equal(provider_create(m, &s, &in, &e), -EINVAL);
-	in.state = CLOUD_ACTIVE;
-	str_copy(in.name, "ci-east-000000000001", sizeof(in.name));
-	assert_int_equal(memory_add(m, &in), 0);
-
-	assert_int_equal(provider_list(m, &l, &e), 0);
-	assert_int_equal(l.n, 1);
-	assert_string_equal(l.v[0].name, "ci-000000000001");
-	assert_int_equal(memory_get_secret_env(m, "ci-000000000001", &b), 0);
-	assert_string_equal(buf_str(&b), "TOKEN=abc\n");
-	assert_int_equal(memory_get_startup_script(m, "ci-000000000001", &b), 0);
-	assert_string_equal(buf_str(&b), "echo hi\n");
-
-	assert_int_equal(provider_health(m, "ci-000000000001", &h, &e), 0);
-	assert_int_equal(h, HEALTH_HEALTHY);
-	assert_int_equal(memory_set_state(m, "ci-000000000001", CLOUD_STOPPED), 0);
-	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), 0);
-	assert_int_equal(in.state, CLOUD_STOPPED);
-	assert_int_equal(provider_health(m, "ci-000000000001", &h, &e), 0);
-	assert_int_equal(h, HEALTH_UNHEALTHY);
-	assert_int_equal(provider_health(m, "ci-00000000000f", &h, &e), 0);
-	assert_int_equal(h, HEALTH_UNKNOWN);
-	assert_int_equal(memory_set_state(m, "ci-00000000000f", CLOUD_STOPPED), -ENOENT);
-	assert_int_equal(memory_set_created_at(m, "ci-000000000001", 1234), 0);
-	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), 0);
-	assert_int_equal(in.created_at, 1234);
-
-	assert_int_equal(memory_put_file(m, "ci-000000000001", "m.json", "{}", 2), 0);
-	assert_int_equal(provider_pull_file(m, "ci-000000000001", "m.json", 10, &b, &e), 0);
-	assert_string_equal(buf_str(&b), "{}");
-	assert_int_equal(provider_pull_file(m, "ci-000000000001", "m.json", 1, &b, &e), -E2BIG);
-	assert_int_equal(provider_pull_file(m, "ci-000000000001", "x", 10, &b, &e), -ENOENT);
-
-	assert_int_equal(provider_delete(m, "ci-000000000001", &e), 0);
-	assert_int_equal(provider_delete(m, "ci-000000000001", &e), 0);
-	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), -ENOENT);
-	assert_int_equal(memory_count(m), 1);
-	assert_int_equal(memory_calls(m, MEMORY_OP_DELETE), 2);
-	/* Hooks refuse a provider that is not the memory one. */
-	assert_int_equal(memory_fail(lp, MEMORY_OP_LIST, -EIO, 1), -EINVAL);
-	assert_int_equal(memory_count(lp), 0);
-	buf_release(&b);
-	instance_list_release(&l);
-	provider_free(m);
-	provider_free(NULL);
+	assert_int_equal(stat("/proc/self/exe", &self), 0);
+	d = opendir("/proc");
+	assert_non_null(d);
+	while ((de = readdir(d)) && !found) {
+		char path[300];
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
+		    strtol(de->d_name, NULL, 10) == (long)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/exe", de->d_name);
+		found = stat(path, &st) == 0 && st.st_dev == self.st_dev &&
+		        st.st_ino == self.st_ino;
+	}
+	closedir(d);
+	return found;
 }
 
-static void test_memory_failures(void **state)
+/*
+ * A create cancelled during its handshake gives up and leaves nothing: no
+ * record, no directory, no starter, and the script never ran.
+ */
+static void test_local_create_cancelled(void **state)
 {
-	struct provider *m = NULL;
+	const char *a = "ci-0000000000c9";
+	atomic_bool yes = true;
+	struct provider_call c = {.deadline = mono_ms() + 60000, .cancel = &yes};
 	struct instance_spec s;
 	struct instance in;
-	struct instance_list l = {0};
 	struct err e = {0};
+	char path[PATH_MAX];
+	int64_t end;
 
-	assert_int_equal(memory_new("local", "ci", &m, &e), 0);
-	spec_init(&s, "ci-000000000001", "", NULL);
-	assert_int_equal(provider_create(m, &s, &in, &e), 0);
-	assert_int_equal(provider_list(m, &l, &e), 0);
-	assert_int_equal(l.n, 1);
-
-	/* A failing list leaves ret as it was, once; then lists again. */
-	assert_int_equal(memory_fail(m, MEMORY_OP_LIST, -EIO, 1), 0);
-	assert_int_equal(provider_list(m, &l, &e), -EIO);
-	assert_int_equal(l.n, 1);
-	assert_int_equal(provider_list(m, &l, &e), 0);
-
-	/* Failing creates: nothing left, or an instance left in ERROR. */
-	assert_int_equal(memory_fail(m, MEMORY_OP_CREATE, -ETIMEDOUT, -1), 0);
-	spec_init(&s, "ci-000000000002", "", NULL);
-	assert_int_equal(provider_create(m, &s, &in, &e), -ETIMEDOUT);
-	assert_int_equal(provider_get(m, "ci-000000000002", &in, &e), -ENOENT);
-	assert_int_equal(memory_fail_create_leaves(m, CLOUD_ERROR), 0);
-	assert_int_equal(provider_create(m, &s, &in, &e), -ETIMEDOUT);
-	assert_int_equal(provider_get(m, "ci-000000000002", &in, &e), 0);
-	assert_int_equal(in.state, CLOUD_ERROR);
-	assert_int_equal(memory_fail(m, MEMORY_OP_CREATE, 0, 0), 0);
-	spec_init(&s, "ci-000000000003", "", NULL);
-	assert_int_equal(provider_create(m, &s, &in, &e), 0);
-
-	/* Failing deletes keep the instance; get and pull can fail too. */
-	assert_int_equal(memory_fail(m, MEMORY_OP_DELETE, -EIO, 2), 0);
-	assert_int_equal(provider_delete(m, "ci-000000000003", &e), -EIO);
-	assert_int_equal(provider_delete(m, "ci-000000000003", &e), -EIO);
-	assert_int_equal(provider_get(m, "ci-000000000003", &in, &e), 0);
-	assert_int_equal(provider_delete(m, "ci-000000000003", &e), 0);
-	assert_int_equal(memory_fail(m, MEMORY_OP_GET, -EIO, 1), 0);
-	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), -EIO);
-	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), 0);
-	assert_int_equal(memory_calls(m, MEMORY_OP_CREATE), 4);
-
-	/* Latency is added to calls. */
-	assert_int_equal(memory_set_latency(m, MEMORY_OP_GET, 30000), 0);
-	int64_t t0 = mono_ms();
-	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), 0);
-	assert_true(mono_ms() - t0 >= 25);
-	instance_list_release(&l);
-	provider_free(m);
+	spec_init(&s, a, "touch ran; sleep 30\n", "K=v\n");
+	/* the backend itself: the front refuses a call that is cancelled already */
+	assert_int_equal(local_ops.create(lp, &c, &s, &in, &e), -ECANCELED);
+	assert_non_null(strstr(e.msg, "cancelled"));
+	assert_int_equal(provider_get(lp, a, &in, &e), -ENOENT);
+	inst_path(path, sizeof(path), a, "");
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/.state/%s.json", work, a);
+	assert_int_not_equal(access(path, F_OK), 0);
+	for (end = mono_ms() + 3000; starter_left() && mono_ms() < end;)
+		sleep_ms(20);
+	assert_false(starter_left());
+	/* and the name is free again */
+	create_ok(a, "ci", "touch ready; sleep 30\n", NULL, NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	delete_ok(a);
 }
 
-static void test_memory_scale(void **state)
+static void *cancel_later(void *flag)
 {
-	struct provider *m = NULL;
-	struct instance_spec s;
-	struct instance in;
-	struct instance_list l = {0};
-	char name[INSTANCE_NAME_MAX];
-	int64_t t0 = mono_ms();
-	const int n = 10000;
+	sleep_ms(100);
+	atomic_store((atomic_bool *)flag, true);
+	return NULL;
+}
 
-	assert_int_equal(memory_new("local", "ci", &m, NULL), 0);
-	for (int i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "ci-%012x", i);
-		spec_init(&s, name, "", NULL);
-		assert_int_equal(provider_create(m, &s, &in, NULL), 0);
-	}
-	snprintf(name, sizeof(name), "other-%012x", 1);
-	in.state = CLOUD_ACTIVE;
-	str_copy(in.name, name, sizeof(in.name));
-	assert_int_equal(memory_add(m, &in), 0);
-	assert_int_equal(memory_add(m, &in), -EEXIST);
-	assert_int_equal(provider_list(m, &l, NULL), 0);
-	assert_int_equal(l.n, (size_t)n);
-	/* Delete every other one, then check each is where it should be. */
-	for (int i = 0; i < n; i += 2) {
-		snprintf(name, sizeof(name), "ci-%012x", i);
-		assert_int_equal(provider_delete(m, name, NULL), 0);
-	}
-	for (int i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "ci-%012x", i);
-		assert_int_equal(provider_get(m, name, &in, NULL), i % 2 ? 0 : -ENOENT);
-	}
-	assert_int_equal(memory_count(m), (size_t)n / 2 + 1);
-	assert_int_equal(provider_list(m, &l, NULL), 0);
-	assert_int_equal(l.n, (size_t)n / 2);
-	for (int i = 1; i < n; i += 2) {
-		snprintf(name, sizeof(name), "ci-%012x", i);
-		assert_int_equal(provider_delete(m, name, NULL), 0);
-	}
-	assert_int_equal(memory_count(m), 1);
-	assert_true(mono_ms() - t0 < 3000);
-	instance_list_release(&l);
-	provider_free(m);
+/* The handshake's wait ends at the call's deadline, and at once when it is cancelled. */
+static void test_local_handshake_bounded(void **state)
+{
+	struct local_spawn_handle h = {.pidfd = -1, .rep = -1, .go = -1};
+	atomic_bool flag = true;
+	struct provider_call c = {.deadline = mono_ms() + 10000, .cancel = &flag};
+	struct err e = {0};
+	int rep[2], go[2];
+	pthread_t t;
+	int64_t t0, dt;
+	char ch = 0;
+
+	/* cancelled before it: B is not let go ("go" stays empty for the caller to close) */
+	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(go, O_CLOEXEC | O_NONBLOCK), 0);
+	h.rep = rep[0];
+	h.go = go[1];
+	assert_int_equal(local_spawn_go("ci-0000000000ca", &h, &c, &e), -ECANCELED);
+	assert_int_equal(read(go[0], &ch, 1), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(h.go, go[1]);
+
+	/* a starter that never answers: the call's deadline, not LOCAL_SPAWN_TIMEOUT_MS */
+	atomic_store(&flag, false);
+	c.deadline = mono_ms() + 300;
+	t0 = mono_ms();
+	assert_int_equal(local_spawn_go("ci-0000000000ca", &h, &c, &e), -ETIMEDOUT);
+	dt = mono_ms() - t0;
+	assert_true(dt >= 250 && dt < 2000);
+	assert_int_equal(read(go[0], &ch, 1), 1);
+	assert_int_equal(ch, 'g');
+	assert_int_equal(h.go, -1);
+	close(go[0]);
+
+	/* cancelled while it waits */
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	h.go = go[1];
+	c.deadline = mono_ms() + 10000;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &flag), 0);
+	t0 = mono_ms();
+	assert_int_equal(local_spawn_go("ci-0000000000ca", &h, &c, &e), -ECANCELED);
+	dt = mono_ms() - t0;
+	pthread_join(t, NULL);
+	assert_true(dt < 1000);
+	assert_non_null(strstr(e.msg, "cancelled"));
+	close(go[0]);
+	close(rep[1]);
+	local_spawn_close(&h);
+	assert_int_equal(h.rep, -1);
+}
+
+/*
+ * A delete's stop ends at its deadline: the grace is cut short, the job
+ * killed, and what is not seen gone by then keeps its record for the next
+ * delete. The deadline is the grace and the KILL rounds at least.
+ */
+static void test_local_delete_deadline(void **state)
+{
+	const char *a = "ci-0000000000cb";
+	struct config_provider slow = pcfg;
+	struct provider *p2;
+	struct instance in;
+	struct err e = {0};
+	int64_t saved, t0, dt, end;
+	int r;
+
+	slow.local.stop_timeout = 600;
+	p2 = open_local("ci", &slow, NULL);
+	assert_non_null(p2);
+	assert_true(p2->deadline_ms[PROVIDER_OP_DELETE] >= 600 * 1000 + 2 * LOCAL_KILL_TIMEOUT_MS);
+	provider_free(p2);
+	assert_true(lp->deadline_ms[PROVIDER_OP_DELETE] >=
+	            GRACE_S * 1000 + 2 * LOCAL_KILL_TIMEOUT_MS);
+
+	create_ok(a, "ci",
+	          "trap '' TERM\nsleep 1000.51 &\ntouch ready\nwhile :; do sleep 0.1; done\n", NULL,
+	          NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_cmdline("1000.51", 7));
+	saved = lp->deadline_ms[PROVIDER_OP_DELETE];
+	lp->deadline_ms[PROVIDER_OP_DELETE] = 300;
+	t0 = mono_ms();
+	r = provider_delete(lp, a, &e);
+	dt = mono_ms() - t0;
+	lp->deadline_ms[PROVIDER_OP_DELETE] = saved;
+	if (r != 0 && r != -ETIMEDOUT)
+		fail_msg("delete %s: %d %s", a, r, e.msg);
+	fprintf(stderr, "# delete at a 300 ms deadline: %s after %" PRId64 " ms\n",
+	        r == 0 ? "gone" : "record kept", dt);
+	assert_true(dt < GRACE_S * 1000);
+	for (end = mono_ms() + 3000; proc_cmdline_has("1000.51", 7) && mono_ms() < end;)
+		sleep_ms(20);
+	assert_false(proc_cmdline_has("1000.51", 7));
+	delete_ok(a);
+	assert_int_equal(provider_get(lp, a, &in, &e), -ENOENT);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_memory_basics),
-	        cmocka_unit_test(test_memory_failures),
-	        cmocka_unit_test(test_memory_scale),
 	        cmocka_unit_test(test_local_setup),
 	        cmocka_unit_test(test_local_lifecycle),
 	        cmocka_unit_test(test_local_tarball),
@@ -1510,6 +1516,9 @@ int main(void)
 	        cmocka_unit_test(test_local_pull_file),
 	        cmocka_unit_test(test_local_list_files),
 	        cmocka_unit_test(test_local_concurrent),
+	        cmocka_unit_test(test_local_create_cancelled),
+	        cmocka_unit_test(test_local_handshake_bounded),
+	        cmocka_unit_test(test_local_delete_deadline),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,107 @@
+/*
+ * What /proc's files say, parsed: /proc/<pid>/stat, the Uid line of
+ * /proc/<pid>/status and the RUNNERD_HOME entry of /proc/<pid>/environ.
+ * Pure: callers (proc.c) hand it the bytes they read, so a unit test and a
+ * fuzzer reach it without processes. A process chooses its command name
+ * and its environment: this file must never read past what it is given,
+ * nor take a value it could not bound.
+ */
+#include "util/common.h"
+#include "provider/local/local_internal.h"
+
+#define ENVIRON_KEY "RUNNERD_HOME="
+
+int local_proc_parse_stat(const char *data, struct local_proc_info *ret)
+{
+	struct local_proc_info pi = {0};
+	const char *p;
+	char *end;
+
+	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
+	p = strrchr(data, ')');
+	if (!p)
+		return -EIO;
+	p++;
+	for (int field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -EIO;
+		if (field == 3) {
+			pi.state = *p;
+		} else if (field == 6 || field == 22) {
+			unsigned long long v;
+			errno = 0;
+			v = strtoull(p, &end, 10);
+			if (errno || end == p)
+				return -EIO;
+			if (field == 6)
+				pi.session = (pid_t)v;
+			else
+				pi.starttime = v;
+		}
+		while (*p && *p != ' ')
+			p++;
+	}
+	*ret = pi;
+	return 0;
+}
+
+int local_proc_parse_uid(const char *data, uid_t *ret)
+{
+	const char *p;
+	char *end;
+	unsigned long v[4];
+
+	p = strstr(data, "\nUid:");
+	if (!p)
+		return -EIO;
+	p += 5;
+	for (int i = 0; i < 4; i++) {
+		errno = 0;
+		v[i] = strtoul(p, &end, 10);
+		if (errno || end == p)
+			return -EIO;
+		p = end;
+	}
+	if (v[1] != v[0] || v[2] != v[0] || v[3] != v[0])
+		return -EPERM;
+	*ret = (uid_t)v[0];
+	return 0;
+}
+
+bool local_proc_dead_state(char s)
+{
+	return s == 'Z' || s == 'X' || s == 'x';
+}
+
+void local_environ_scan_init(struct local_environ_scan *s, char *out, size_t cap)
+{
+	*s = (struct local_environ_scan){.out = out, .cap = cap, .match = true};
+}
+
+int local_environ_scan(struct local_environ_scan *s, const char *data, size_t n)
+{
+	const size_t klen = sizeof(ENVIRON_KEY) - 1;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = data[i];
+		if (c == '\0') {
+			if (s->match && s->pos > klen) {
+				s->out[s->olen] = '\0';
+				return 1;
+			}
+			s->pos = s->olen = 0;
+			s->match = true;
+			continue;
+		}
+		if (s->pos < klen)
+			s->match = s->match && c == ENVIRON_KEY[s->pos];
+		else if (s->match && s->olen + 1 < s->cap)
+			s->out[s->olen++] = c;
+		else
+			s->match = false;
+		s->pos++;
+	}
+	return 0;
+}
