@@ -366,6 +366,17 @@ out:
 	return r;
 }
 
+static int memory_gc(struct provider *p, const struct provider_call *c, struct err *e)
+{
+	struct memory *m = p->priv;
+	int r = mem_enter(m, c, MEMORY_OP_GC);
+
+	if (r < 0)
+		err_set(e, r, "gc: injected failure");
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
 static void memory_close(struct provider *p)
 {
 	struct memory *m = p->priv;
@@ -405,6 +416,7 @@ static const struct provider_ops memory_ops = {
         .delete = memory_delete,
         .health = memory_health,
         .pull_file = memory_pull_file,
+        .gc = memory_gc,
         .close = memory_close,
 };
 

@@ -21,6 +21,7 @@ enum memory_op {
 	MEMORY_OP_DELETE,
 	MEMORY_OP_HEALTH,
 	MEMORY_OP_PULL_FILE,
+	MEMORY_OP_GC, /* nothing to collect: counted, slowed and failed like the rest */
 	MEMORY_OP_COUNT,
 };
 

@@ -260,8 +260,10 @@ static int call_end(struct call *k, int r, enum settled by, struct err *e)
 	struct provider *p = k->p;
 	int64_t now = clock_mono_ms();
 	bool late = now >= k->c.deadline;
-	bool read = k->op != PROVIDER_OP_CREATE && k->op != PROVIDER_OP_DELETE &&
-	            k->op != PROVIDER_OP_POLICY;
+	/* what a late read says is stale; what a late create, delete, policy or gc did stands */
+	bool read = k->op == PROVIDER_OP_GET || k->op == PROVIDER_OP_LIST ||
+	            k->op == PROVIDER_OP_HEALTH || k->op == PROVIDER_OP_PULL_FILE ||
+	            k->op == PROVIDER_OP_LIST_FILES;
 	bool refused = by == BY_REFUSAL;
 	struct provider_op_stats *st;
 

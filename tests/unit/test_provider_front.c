@@ -148,6 +148,14 @@ static void test_front_deadline(void **state)
 	assert_int_equal(st.op[PROVIDER_OP_GET].overruns, 1);
 	assert_int_equal(st.op[PROVIDER_OP_GET].failures, 1);
 	assert_true(st.op[PROVIDER_OP_GET].total_ms >= 100);
+
+	/* what a late gc did stands: counted as an overrun, not refused as stale */
+	assert_int_equal(memory_set_latency(m, MEMORY_OP_GC, 2000 * 1000), 0);
+	assert_int_equal(memory_set_deadline(m, PROVIDER_OP_GC, 100), 0);
+	assert_int_equal(provider_gc(m, &e), 0);
+	provider_stats(m, &st);
+	assert_int_equal(st.op[PROVIDER_OP_GC].overruns, 1);
+	assert_int_equal(st.op[PROVIDER_OP_GC].failures, 0);
 	provider_free(m);
 }
 
