@@ -27,6 +27,7 @@ import random
 import re
 import secrets
 import signal
+import socket
 import string
 import subprocess
 import sys
@@ -769,6 +770,11 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(413, "Payload too large")
         return self.rfile.read(n) if n > 0 else b""
 
+    def setup(self):
+        super().setup()
+        # answers go out whole at once: no Nagle wait for the client's delayed ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def send(self, resp):
         self.send_response(resp.status)
         if resp.body is not None or resp.status not in (204, 304):
@@ -779,9 +785,13 @@ class Handler(BaseHTTPRequestHandler):
             body = b""
         for k, v in resp.headers.items():
             self.send_header(k, v)
-        self.end_headers()
+        # headers and body in one write (end_headers would flush the headers alone)
+        self._headers_buffer.append(b"\r\n")
+        out = b"".join(self._headers_buffer)
+        self._headers_buffer = []
         if body and self.command != "HEAD":
-            self.wfile.write(body)
+            out += body
+        self.wfile.write(out)
 
     def handle_any(self, method):
         t0 = time.time()
