@@ -14,6 +14,8 @@
  * Usage: bench_github_list [RUNNERS [ROUNDS]]
  */
 #include "util/common.h"
+#include "testlib.h"
+#include "util/clock.h"
 #include "github/github.h"
 #include "util/fileutil.h"
 #include "util/httpc.h"
@@ -32,39 +34,7 @@ static double cpu_ms(void)
 
 static double wall_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* One call of ghsim's control API; the answer's body into *ret_body when not NULL. */
-static int control(const char *base, const char *method, const char *path, const char *body,
-                   json_t **ret_body, struct err *e)
-{
-	static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-	struct httpc_response resp = {0};
-	char url[512];
-	int r;
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	r = httpc_perform(NULL,
-	                  &(struct httpc_request){.method = method,
-	                                          .url = url,
-	                                          .headers = hdrs,
-	                                          .body = body,
-	                                          .body_len = body ? strlen(body) : 0,
-	                                          .timeout_ms = 60000,
-	                                          .max_body = 1 << 24},
-	                  &resp, e);
-	if (r == 0 && resp.status != 200)
-		r = err_set(e, -EIO, "ghsim %s: %ld", path, resp.status);
-	if (r == 0 && ret_body) {
-		*ret_body = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
-		if (!*ret_body)
-			r = err_set(e, -EPROTO, "ghsim %s: not JSON", path);
-	}
-	httpc_response_release(&resp);
-	return r;
+	return (double)clock_mono_ms();
 }
 
 /* ghsim's own counters (GitHub API requests only; control calls are not counted). */
@@ -74,11 +44,12 @@ struct sim_counts {
 
 static int sim_counts(const char *base, struct sim_counts *ret, struct err *e)
 {
-	json_t *j = NULL;
-	int r = control(base, "GET", "/_ghsim/stats", NULL, &j, e);
+	json_t *j = test_ghsim(base, "GET", "/_ghsim/stats", NULL);
 
-	if (r < 0)
-		return r;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return err_set(e, -EIO, "ghsim: no stats");
+	}
 	ret->requests = json_integer_value(json_object_get(j, "requests"));
 	ret->counted = json_integer_value(json_object_get(j, "rate_counted"));
 	ret->not_modified = json_integer_value(json_object_get(j, "not_modified"));
@@ -113,8 +84,8 @@ int main(int argc, char **argv)
 	snprintf(body, sizeof(body),
 	         "{\"scope\":\"repos/octo/bench\",\"name\":\"bench-{hex}\",\"count\":%" PRId64 "}",
 	         runners);
-	if (control(base, "POST", "/_ghsim/reset", "{}", NULL, &e) < 0 ||
-	    control(base, "POST", "/_ghsim/runners", body, NULL, &e) < 0)
+	if (!test_ghsim_ok(base, "POST", "/_ghsim/reset", "{}") ||
+	    !test_ghsim_ok(base, "POST", "/_ghsim/runners", body))
 		goto out;
 	str_copy(url, base, sizeof(url));
 	cfg.github.api_url = url;

@@ -9,6 +9,7 @@
  * usage: GHSIM_URL=... GH_TOKEN_FILE=... bench_reconcile N
  */
 #include "util/common.h"
+#include "testlib.h"
 #include "config/config.h"
 #include "github/github.h"
 #include "manager/manager.h"
@@ -29,34 +30,6 @@ static double cpu_seconds(void)
 	       ru.ru_stime.tv_usec / 1e6;
 }
 
-static int ghsim_post(struct httpc *h, const char *base, const char *path, const char *body,
-                      struct buf *out)
-{
-	char url[512];
-	const char *hdrs[] = {"Content-Type: application/json", NULL};
-	struct httpc_request rq = {.method = "POST",
-	                           .url = url,
-	                           .headers = hdrs,
-	                           .body = body,
-	                           .body_len = strlen(body),
-	                           .max_body = 64 << 20,
-	                           .timeout_ms = 300000};
-	struct httpc_response rs = {0};
-	struct err e = {0};
-	int r;
-
-	snprintf(url, sizeof(url), "%s%s", base, path);
-	r = httpc_perform(h, &rq, &rs, &e);
-	if (r == 0 && rs.status != 200)
-		r = -EIO;
-	if (r < 0)
-		fprintf(stderr, "bench: POST %s: %s (status %ld)\n", path, e.msg, rs.status);
-	else if (out)
-		buf_puts(out, buf_str(&rs.body));
-	httpc_response_release(&rs);
-	return r;
-}
-
 int main(int argc, char **argv)
 {
 	const char *url = getenv("GHSIM_URL"), *token = getenv("GH_TOKEN_FILE");
@@ -67,8 +40,6 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	struct github *gh = NULL;
 	struct manager *m = NULL;
-	struct httpc *h = NULL;
-	struct buf names = BUF_INIT(64 << 20);
 	struct manager_report rep;
 	struct github_stats s0, s1;
 	struct err e = {0};
@@ -97,15 +68,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* N idle runners of ours on ghsim */
-	if (httpc_new(&h, &e) < 0 || ghsim_post(h, url, "/_ghsim/reset", "{}", NULL) < 0)
+	if (!test_ghsim_ok(url, "POST", "/_ghsim/reset", "{}"))
 		goto out;
 	snprintf(body, sizeof(body),
 	         "{\"scope\":\"repos/octo/hello\",\"name\":\"bench-{hex}\",\"labels\":[\"small\"],"
 	         "\"status\":\"online\",\"count\":%ld}",
 	         n);
-	if (ghsim_post(h, url, "/_ghsim/runners", body, &names) < 0)
-		goto out;
-	root = json_loads(buf_str(&names), 0, NULL);
+	root = test_ghsim(url, "POST", "/_ghsim/runners", body);
 	arr = json_object_get(root, "runners");
 	if (!json_is_array(arr) || json_array_size(arr) != (size_t)n) {
 		fprintf(stderr, "bench: ghsim did not add %ld runners\n", n);
@@ -214,9 +183,7 @@ out:
 	github_free(gh);
 	store_close(store);
 	provider_free(mem);
-	httpc_free(h);
 	json_decref(root);
-	buf_release(&names);
 	config_errors_release(&errs);
 	config_free(cfg);
 	rm_rf(dir, NULL);

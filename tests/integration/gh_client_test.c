@@ -13,7 +13,9 @@
  * Arguments, if any, select cases by name. Last line: "N passed, N failed".
  */
 #include "util/common.h"
+#include "testlib.h"
 #include "github/github.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "util/httpc.h"
 #include "util/strutil.h"
@@ -27,56 +29,17 @@ static const char *ghsim;
 static char *token, *app_key, *bad_key;
 static int64_t app_id, installation_id;
 static const char *state_dir;
-static struct httpc *ctl_http;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("    %s:%d: check failed: %s: ", __func__, __LINE__, #cond);        \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-			return -1;                                                                 \
-		}                                                                                  \
-	} while (0)
 
 /* ---- ghsim's control API ---- */
 
 static json_t *ctl(const char *method, const char *path, const char *body)
 {
-	static const char *const hdrs[] = {"Content-Type: application/json", NULL};
-	struct httpc_response resp = {0};
-	char url[512];
-	json_t *j = NULL;
-	struct err e = {0};
-
-	snprintf(url, sizeof(url), "%s%s", ghsim, path);
-	if (httpc_perform(ctl_http,
-	                  &(struct httpc_request){.method = method,
-	                                          .url = url,
-	                                          .headers = hdrs,
-	                                          .body = body,
-	                                          .body_len = body ? strlen(body) : 0,
-	                                          .timeout_ms = 10000,
-	                                          .max_body = 64 << 20},
-	                  &resp, &e) < 0) {
-		printf("    control %s %s: %s\n", method, path, e.msg);
-		return NULL;
-	}
-	if (resp.status >= 300)
-		printf("    control %s %s: %ld %s\n", method, path, resp.status,
-		       buf_str(&resp.body));
-	else
-		j = json_loadb(buf_str(&resp.body), resp.body.len, 0, NULL);
-	httpc_response_release(&resp);
-	return j;
+	return test_ghsim(ghsim, method, path, body);
 }
 
 static bool ctl_ok(const char *method, const char *path, const char *body)
 {
-	json_t *j = ctl(method, path, body);
-	bool ok = j != NULL;
-	json_decref(j);
-	return ok;
+	return test_ghsim_ok(ghsim, method, path, body);
 }
 
 /* A counter of /_ghsim/stats ("requests", "rate_counted", "not_modified"), -1 on error. */
@@ -223,15 +186,13 @@ static void client_free(struct client *c)
 	struct client c;                                                                           \
 	do {                                                                                       \
 		struct err ce_ = {0};                                                              \
-		CHECK(client_new(&c, &(struct client_opts){__VA_ARGS__}, &ce_) == 0, "%s",         \
-		      ce_.msg);                                                                    \
+		REQUIREF(client_new(&c, &(struct client_opts){__VA_ARGS__}, &ce_) == 0, "%s",      \
+		         ce_.msg);                                                                 \
 	} while (0)
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	return (double)clock_mono_ms() / 1000;
 }
 
 static bool secret_free(const char *msg)
@@ -248,47 +209,47 @@ static int case_list_pages_and_etag(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":230}") >
-	              0,
-	      "add");
-	CHECK(add_runners(
-	              "{\"scope\":\"repos/octo/hello\",\"name\":\"ci-east-{hex}\",\"count\":15}") >
-	              0,
-	      "add");
-	CHECK(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"ci-{hex}\",\"count\":3}") > 0,
-	      "add");
+	REQUIREF(add_runners(
+	                 "{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":230}") >
+	                 0,
+	         "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/"
+	                     "hello\",\"name\":\"ci-east-{hex}\",\"count\":15}") > 0,
+	         "add");
+	REQUIREF(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"ci-{hex}\",\"count\":3}") > 0,
+	         "add");
 	CLIENT(c);
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0, "%s", e.msg);
-	CHECK(l.complete && l.n == 230, "n=%zu", l.n);
+	REQUIREF(r == 0, "%s", e.msg);
+	REQUIREF(l.complete && l.n == 230, "n=%zu", l.n);
 	github_runner_list_release(&l);
 	github_get_stats(c.gh, &st);
-	CHECK(st.requests_sent == 3 && st.requests_counted == 3,
-	      "sent %" PRIu64 " counted %" PRIu64, st.requests_sent, st.requests_counted);
-	CHECK(st.rate_limit == 5000 && st.rate_remaining == 4997, "rate %" PRId64 "/%" PRId64,
-	      st.rate_remaining, st.rate_limit);
+	REQUIREF(st.requests_sent == 3 && st.requests_counted == 3,
+	         "sent %" PRIu64 " counted %" PRIu64, st.requests_sent, st.requests_counted);
+	REQUIREF(st.rate_limit == 5000 && st.rate_remaining == 4997, "rate %" PRId64 "/%" PRId64,
+	         st.rate_remaining, st.rate_limit);
 
 	/* unchanged: three 304s, answered from the cache, nothing counted */
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0 && l.complete && l.n == 245, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.complete && l.n == 245, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
 	github_get_stats(c.gh, &st);
-	CHECK(st.requests_sent == 6 && st.requests_counted == 3 && st.not_modified == 3,
-	      "sent %" PRIu64 " counted %" PRIu64 " 304 %" PRIu64, st.requests_sent,
-	      st.requests_counted, st.not_modified);
-	CHECK(sim_stat("not_modified") == 3 && sim_stat("rate_counted") == 3, "ghsim disagrees");
+	REQUIREF(st.requests_sent == 6 && st.requests_counted == 3 && st.not_modified == 3,
+	         "sent %" PRIu64 " counted %" PRIu64 " 304 %" PRIu64, st.requests_sent,
+	         st.requests_counted, st.not_modified);
+	REQUIREF(sim_stat("not_modified") == 3 && sim_stat("rate_counted") == 3, "ghsim disagrees");
 
 	/* a change on page 3 is seen; pages 1-2 still come from the cache */
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\"}") > 0, "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\"}") > 0, "add");
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.n == 231, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.n == 231, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
 	client_free(&c);
 
 	/* organization scope is its own list */
 	CLIENT(o, .org = true);
 	r = github_list_runners(o.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.n == 3, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.n == 3, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
 	client_free(&o);
 	return 0;
@@ -301,40 +262,42 @@ static int case_5xx_then_success(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":3}") > 0,
-	      "add");
-	CHECK(fault("{\"match\":\"/actions/"
-	            "runners\",\"method\":\"GET\",\"status\":500,\"count\":2}"),
-	      "fault");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":3}") >
+	                 0,
+	         "add");
+	REQUIREF(fault("{\"match\":\"/actions/"
+	               "runners\",\"method\":\"GET\",\"status\":500,\"count\":2}"),
+	         "fault");
 	CLIENT(c);
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.complete && l.n == 3, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && l.complete && l.n == 3, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
 	github_get_stats(c.gh, &st);
-	CHECK(st.retries == 2 && st.requests_sent == 3, "retries %" PRIu64 " sent %" PRIu64,
-	      st.retries, st.requests_sent);
+	REQUIREF(st.retries == 2 && st.requests_sent == 3, "retries %" PRIu64 " sent %" PRIu64,
+	         st.retries, st.requests_sent);
 
 	/* more 5xx than retries: an error that says so, and no list */
-	CHECK(fault("{\"match\":\"/actions/"
-	            "runners\",\"method\":\"GET\",\"status\":502,\"count\":10}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/"
+	               "runners\",\"method\":\"GET\",\"status\":502,\"count\":10}"),
+	         "fault");
 	l.complete = true;
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == -EIO && !l.complete && l.n == 0, "r=%d n=%zu", r, l.n);
-	CHECK(strstr(e.msg, "list runners") && strstr(e.msg, "502") && strstr(e.msg, "4 attempts"),
-	      "msg: %s", e.msg);
+	REQUIREF(r == -EIO && !l.complete && l.n == 0, "r=%d n=%zu", r, l.n);
+	REQUIREF(strstr(e.msg, "list runners") && strstr(e.msg, "502") &&
+	                 strstr(e.msg, "4 attempts"),
+	         "msg: %s", e.msg);
 	client_free(&c);
 
 	/* a non-idempotent POST (JIT) is not repeated after a 5xx */
-	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
-	CHECK(fault("{\"match\":\"generate-jitconfig\",\"status\":500,\"count\":1}"), "fault");
+	REQUIREF(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	REQUIREF(fault("{\"match\":\"generate-jitconfig\",\"status\":500,\"count\":1}"), "fault");
 	CLIENT(j);
 	struct github_jit jit = {0};
 	struct strv labels = {(char *[]){"self-hosted"}, 1};
 	int64_t before = sim_stat("requests");
 	r = github_generate_jitconfig(j.gh, "ci-00000000000a", 1, &labels, NULL, &jit, &e);
-	CHECK(r == -EIO && !jit.encoded_jit_config, "r=%d", r);
-	CHECK(sim_stat("requests") == before + 1, "sent again?");
+	REQUIREF(r == -EIO && !jit.encoded_jit_config, "r=%d", r);
+	REQUIREF(sim_stat("requests") == before + 1, "sent again?");
 	client_free(&j);
 	return 0;
 }
@@ -347,30 +310,30 @@ static int case_retry_after(void)
 	int64_t before;
 	int r;
 
-	CHECK(fault("{\"match\":\"/actions/"
-	            "runners\",\"status\":429,\"retry_after\":2,\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/"
+	               "runners\",\"status\":429,\"retry_after\":2,\"count\":1}"),
+	         "fault");
 	CLIENT(c);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EAGAIN && !l.complete, "r=%d %s", r, e.msg);
-	CHECK(strstr(e.msg, "429"), "msg: %s", e.msg);
+	REQUIREF(r == -EAGAIN && !l.complete, "r=%d %s", r, e.msg);
+	REQUIREF(strstr(e.msg, "429"), "msg: %s", e.msg);
 	github_get_stats(c.gh, &st);
-	CHECK(st.barred_until > time(NULL) && st.barred_until <= time(NULL) + 2, "barred %lld",
-	      (long long)st.barred_until);
+	REQUIREF(st.barred_until > time(NULL) && st.barred_until <= time(NULL) + 2, "barred %lld",
+	         (long long)st.barred_until);
 	/* while barred: fail fast, nothing sent */
 	before = sim_stat("requests");
 	double t0 = now_s();
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EAGAIN && now_s() - t0 < 0.5, "r=%d", r);
+	REQUIREF(r == -EAGAIN && now_s() - t0 < 0.5, "r=%d", r);
 	struct github_token tok = {0};
-	CHECK(github_registration_token(c.gh, &tok, &e) == -EAGAIN, "token while barred");
-	CHECK(strstr(e.msg, "not calling GitHub"), "msg: %s", e.msg);
-	CHECK(sim_stat("requests") == before, "a request went out while barred");
+	REQUIREF(github_registration_token(c.gh, &tok, &e) == -EAGAIN, "token while barred");
+	REQUIREF(strstr(e.msg, "not calling GitHub"), "msg: %s", e.msg);
+	REQUIREF(sim_stat("requests") == before, "a request went out while barred");
 	/* then it works again */
 	while (time(NULL) < st.barred_until)
 		usleep(100000);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && l.complete, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
 	client_free(&c);
 	return 0;
@@ -384,23 +347,23 @@ static int case_secondary_limit(void)
 	int r;
 
 	/* a 403 that says "secondary rate limit", with no header: a minute's pause, not -EACCES */
-	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":403,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"status\":403,\"count\":1}"), "fault");
 	CLIENT(c);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EAGAIN && strstr(e.msg, "secondary limit"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EAGAIN && strstr(e.msg, "secondary limit"), "r=%d %s", r, e.msg);
 	github_get_stats(c.gh, &st);
-	CHECK(st.barred_until >= time(NULL) + 55, "barred %lld", (long long)st.barred_until);
+	REQUIREF(st.barred_until >= time(NULL) + 55, "barred %lld", (long long)st.barred_until);
 	client_free(&c);
 
 	/* a 403 about permissions is not a rate limit */
-	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":403,\"count\":1,"
-	            "\"body\":{\"message\":\"Resource not accessible by integration\"}}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"status\":403,\"count\":1,"
+	               "\"body\":{\"message\":\"Resource not accessible by integration\"}}"),
+	         "fault");
 	CLIENT(d);
 	r = github_list_runners(d.gh, NULL, &l, &e);
-	CHECK(r == -EACCES && strstr(e.msg, "Resource not accessible"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EACCES && strstr(e.msg, "Resource not accessible"), "r=%d %s", r, e.msg);
 	github_get_stats(d.gh, &st);
-	CHECK(st.barred_until == 0, "barred");
+	REQUIREF(st.barred_until == 0, "barred");
 	client_free(&d);
 	return 0;
 }
@@ -413,36 +376,37 @@ static int case_rate_limit_exhausted(void)
 	int64_t before;
 	int r;
 
-	CHECK(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":0,\"reset_in\":2}"), "ratelimit");
+	REQUIREF(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":0,\"reset_in\":2}"),
+	         "ratelimit");
 	CLIENT(c);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EAGAIN, "r=%d %s", r, e.msg);
-	CHECK(strstr(e.msg, "rate limit") && strstr(e.msg, "403"), "msg: %s", e.msg);
+	REQUIREF(r == -EAGAIN, "r=%d %s", r, e.msg);
+	REQUIREF(strstr(e.msg, "rate limit") && strstr(e.msg, "403"), "msg: %s", e.msg);
 	github_get_stats(c.gh, &st);
-	CHECK(st.rate_remaining == 0 && st.barred_until >= time(NULL), "remaining %" PRId64,
-	      st.rate_remaining);
+	REQUIREF(st.rate_remaining == 0 && st.barred_until >= time(NULL), "remaining %" PRId64,
+	         st.rate_remaining);
 	before = sim_stat("requests");
 	for (int i = 0; i < 5; i++)
-		CHECK(github_list_runners(c.gh, NULL, &l, &e) == -EAGAIN, "call %d", i);
-	CHECK(sim_stat("requests") == before, "requests were sent before the reset");
+		REQUIREF(github_list_runners(c.gh, NULL, &l, &e) == -EAGAIN, "call %d", i);
+	REQUIREF(sim_stat("requests") == before, "requests were sent before the reset");
 	while (time(NULL) < st.barred_until)
 		usleep(100000);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0, "after the reset: r=%d %s", r, e.msg);
+	REQUIREF(r == 0, "after the reset: r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
 	client_free(&c);
 
 	/* the last unit spent on a success: the next call is not even tried */
-	CHECK(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":1,\"reset_in\":30}"),
-	      "ratelimit");
+	REQUIREF(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":1,\"reset_in\":30}"),
+	         "ratelimit");
 	CLIENT(d);
 	r = github_list_runners(d.gh, NULL, &l, &e);
-	CHECK(r == 0, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
 	before = sim_stat("requests");
 	r = github_delete_runner(d.gh, 12345, &e);
-	CHECK(r == -EAGAIN, "r=%d", r);
-	CHECK(sim_stat("requests") == before, "a request was sent with 0 left");
+	REQUIREF(r == -EAGAIN, "r=%d", r);
+	REQUIREF(sim_stat("requests") == before, "a request was sent with 0 left");
 	client_free(&d);
 	return 0;
 }
@@ -455,40 +419,40 @@ static int case_dropped_connection(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(fault("{\"match\":\"/actions/"
-	            "runners\",\"method\":\"GET\",\"drop\":true,\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/"
+	               "runners\",\"method\":\"GET\",\"drop\":true,\"count\":1}"),
+	         "fault");
 	CLIENT(c);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && l.complete, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
 	github_get_stats(c.gh, &st);
-	CHECK(st.retries == 1, "retries %" PRIu64, st.retries);
+	REQUIREF(st.retries == 1, "retries %" PRIu64, st.retries);
 	client_free(&c);
 
 	/* tokens are harmless to ask for again */
-	CHECK(fault("{\"match\":\"registration-token\",\"drop\":true,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"registration-token\",\"drop\":true,\"count\":1}"), "fault");
 	CLIENT(t);
 	r = github_registration_token(t.gh, &tok, &e);
-	CHECK(r == 0 && tok.token && tok.expires_at > time(NULL), "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && tok.token && tok.expires_at > time(NULL), "r=%d %s", r, e.msg);
 	github_token_release(&tok);
 	client_free(&t);
 
 	/* a JIT request that may have reached GitHub is not sent twice */
-	CHECK(fault("{\"match\":\"generate-jitconfig\",\"drop\":true,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"generate-jitconfig\",\"drop\":true,\"count\":1}"), "fault");
 	CLIENT(j);
 	struct github_jit jit = {0};
 	struct strv labels = {(char *[]){"self-hosted"}, 1};
 	r = github_generate_jitconfig(j.gh, "ci-00000000000b", 1, &labels, NULL, &jit, &e);
-	CHECK(r == -ECONNRESET, "r=%d %s", r, e.msg);
+	REQUIREF(r == -ECONNRESET, "r=%d %s", r, e.msg);
 	github_get_stats(j.gh, &st);
-	CHECK(st.requests_sent == 1, "sent %" PRIu64, st.requests_sent);
+	REQUIREF(st.requests_sent == 1, "sent %" PRIu64, st.requests_sent);
 	client_free(&j);
 
 	/* nobody listening: a transport error, retried, then reported */
 	CLIENT(dead, .api_url = "http://127.0.0.1:1", .retries = 1);
 	r = github_list_runners(dead.gh, NULL, &l, &e);
-	CHECK(r == -ECONNREFUSED && strstr(e.msg, "2 attempts"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -ECONNREFUSED && strstr(e.msg, "2 attempts"), "r=%d %s", r, e.msg);
 	client_free(&dead);
 	return 0;
 }
@@ -500,21 +464,21 @@ static int case_timeout(void)
 	double t0;
 	int r;
 
-	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":4,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"delay\":4,\"count\":1}"), "fault");
 	CLIENT(c, .timeout = 1, .retries = -1);
 	t0 = now_s();
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -ETIMEDOUT, "r=%d %s", r, e.msg);
-	CHECK(now_s() - t0 < 2.5, "took %.1fs", now_s() - t0);
-	CHECK(strstr(e.msg, "timed out"), "msg: %s", e.msg);
+	REQUIREF(r == -ETIMEDOUT, "r=%d %s", r, e.msg);
+	REQUIREF(now_s() - t0 < 2.5, "took %.1fs", now_s() - t0);
+	REQUIREF(strstr(e.msg, "timed out"), "msg: %s", e.msg);
 	client_free(&c);
 
 	/* a retry gets through */
-	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":4,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"delay\":4,\"count\":1}"), "fault");
 	CLIENT(d, .timeout = 1, .retries = 2);
 	t0 = now_s();
 	r = github_list_runners(d.gh, NULL, &l, &e);
-	CHECK(r == 0 && now_s() - t0 < 3.5, "r=%d %s (%.1fs)", r, e.msg, now_s() - t0);
+	REQUIREF(r == 0 && now_s() - t0 < 3.5, "r=%d %s (%.1fs)", r, e.msg, now_s() - t0);
 	github_runner_list_release(&l);
 
 	/*
@@ -525,15 +489,15 @@ static int case_timeout(void)
 	struct strv labels = {(char *[]){"self-hosted"}, 1};
 	struct github_jit jit = {0};
 	int64_t jits = sim_route("generate-jitconfig");
-	CHECK(fault("{\"match\":\"generate-jitconfig\",\"delay\":3,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"generate-jitconfig\",\"delay\":3,\"count\":1}"), "fault");
 	r = github_generate_jitconfig(d.gh, "ci-0000000000f0", 1, &labels, NULL, &jit, &e);
-	CHECK(r == -ETIMEDOUT && strstr(e.msg, "timed out"), "r=%d %s", r, e.msg);
-	CHECK(sim_route("generate-jitconfig") == jits + 1, "JIT sent %" PRId64 " times",
-	      sim_route("generate-jitconfig") - jits);
+	REQUIREF(r == -ETIMEDOUT && strstr(e.msg, "timed out"), "r=%d %s", r, e.msg);
+	REQUIREF(sim_route("generate-jitconfig") == jits + 1, "JIT sent %" PRId64 " times",
+	         sim_route("generate-jitconfig") - jits);
 	client_free(&d);
 	/* ghsim finishes the delayed JIT after we gave up on it: wait for that
 	 * here, or it registers its runner in the middle of a later case */
-	CHECK(sim_has_runner("ci-0000000000f0", 30), "the delayed JIT never completed");
+	REQUIREF(sim_has_runner("ci-0000000000f0", 30), "the delayed JIT never completed");
 	return 0;
 }
 
@@ -545,33 +509,37 @@ static int case_malformed(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":200,\"body\":\"{not json\","
-	            "\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"status\":200,\"body\":\"{not json\","
+	               "\"count\":1}"),
+	         "fault");
 	CLIENT(c);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EPROTO && !l.complete, "r=%d %s", r, e.msg);
-	CHECK(strstr(e.msg, "list runners") && strstr(e.msg, "malformed JSON"), "msg: %s", e.msg);
+	REQUIREF(r == -EPROTO && !l.complete, "r=%d %s", r, e.msg);
+	REQUIREF(strstr(e.msg, "list runners") && strstr(e.msg, "malformed JSON"), "msg: %s",
+	         e.msg);
 
-	CHECK(fault("{\"match\":\"/actions/runners\",\"status\":200,\"body\":"
-	            "{\"total_count\":1,\"runners\":[{\"id\":\"7\",\"name\":\"x\"}]},\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"status\":200,\"body\":"
+	               "{\"total_count\":1,\"runners\":[{\"id\":\"7\",\"name\":\"x\"}]},\"count\":"
+	               "1}"),
+	         "fault");
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EPROTO && strstr(e.msg, "runners[0].id is not an integer"), "r=%d %s", r,
-	      e.msg);
+	REQUIREF(r == -EPROTO && strstr(e.msg, "runners[0].id is not an integer"), "r=%d %s", r,
+	         e.msg);
 
-	CHECK(fault("{\"match\":\"/actions/runners/5\",\"status\":200,\"body\":[1,2],\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners/"
+	               "5\",\"status\":200,\"body\":[1,2],\"count\":1}"),
+	         "fault");
 	r = github_get_runner(c.gh, 5, &one, &e);
-	CHECK(r == -EPROTO && strstr(e.msg, "get runner 5"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EPROTO && strstr(e.msg, "get runner 5"), "r=%d %s", r, e.msg);
 
 	/* a JIT answer with the wrong shape: no secret in the message */
-	CHECK(fault("{\"match\":\"generate-jitconfig\",\"status\":201,\"body\":"
-	            "{\"runner\":{\"id\":0},\"encoded_jit_config\":\"eyJTOPSECRET\"},\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"generate-jitconfig\",\"status\":201,\"body\":"
+	               "{\"runner\":{\"id\":0},\"encoded_jit_config\":\"eyJTOPSECRET\"},\"count\":"
+	               "1}"),
+	         "fault");
 	struct strv labels = {(char *[]){"self-hosted"}, 1};
 	r = github_generate_jitconfig(c.gh, "ci-00000000000c", 1, &labels, NULL, &jit, &e);
-	CHECK(r == -EPROTO && !strstr(e.msg, "TOPSECRET"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EPROTO && !strstr(e.msg, "TOPSECRET"), "r=%d %s", r, e.msg);
 	client_free(&c);
 	return 0;
 }
@@ -582,13 +550,13 @@ static int case_too_big(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":50}") >
-	              0,
-	      "add");
+	REQUIREF(add_runners(
+	                 "{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":50}") > 0,
+	         "add");
 	CLIENT(c, .max_response = 4096);
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == -E2BIG && !l.complete && l.n == 0, "r=%d %s", r, e.msg);
-	CHECK(strstr(e.msg, "larger than 4096 bytes"), "msg: %s", e.msg);
+	REQUIREF(r == -E2BIG && !l.complete && l.n == 0, "r=%d %s", r, e.msg);
+	REQUIREF(strstr(e.msg, "larger than 4096 bytes"), "msg: %s", e.msg);
 	client_free(&c);
 	return 0;
 }
@@ -602,17 +570,17 @@ static int case_bad_token(void)
 
 	CLIENT(c, .token = "ghp_wrong_token_0000");
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -EACCES, "r=%d %s", r, e.msg);
-	CHECK(strcmp(e.msg, "GitHub rejected the credentials (401 Bad credentials)") == 0,
-	      "msg: %s", e.msg);
-	CHECK(!strstr(e.msg, "ghp_wrong"), "token in message");
+	REQUIREF(r == -EACCES, "r=%d %s", r, e.msg);
+	REQUIREF(strcmp(e.msg, "GitHub rejected the credentials (401 Bad credentials)") == 0,
+	         "msg: %s", e.msg);
+	REQUIREF(!strstr(e.msg, "ghp_wrong"), "token in message");
 	github_get_stats(c.gh, &st);
-	CHECK(st.requests_sent == 1, "401 retried: %" PRIu64, st.requests_sent);
-	CHECK(github_check_scope(c.gh, &e) == -EACCES, "check scope");
+	REQUIREF(st.requests_sent == 1, "401 retried: %" PRIu64, st.requests_sent);
+	REQUIREF(github_check_scope(c.gh, &e) == -EACCES, "check scope");
 	client_free(&c);
 
 	CLIENT(g);
-	CHECK(github_check_scope(g.gh, &e) == 0, "%s", e.msg);
+	REQUIREF(github_check_scope(g.gh, &e) == 0, "%s", e.msg);
 	client_free(&g);
 	return 0;
 }
@@ -623,21 +591,23 @@ static int case_page2_fails(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":150}") >
-	              0,
-	      "add");
-	CHECK(fault("{\"match\":\"page=2\",\"status\":500,\"count\":100}"), "fault");
+	REQUIREF(add_runners(
+	                 "{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":150}") >
+	                 0,
+	         "add");
+	REQUIREF(fault("{\"match\":\"page=2\",\"status\":500,\"count\":100}"), "fault");
 	CLIENT(c);
 	l.complete = true;
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == -EIO && !l.complete && l.n == 0, "r=%d complete=%d n=%zu", r, l.complete, l.n);
-	CHECK(strstr(e.msg, "page 2"), "msg: %s", e.msg);
+	REQUIREF(r == -EIO && !l.complete && l.n == 0, "r=%d complete=%d n=%zu", r, l.complete,
+	         l.n);
+	REQUIREF(strstr(e.msg, "page 2"), "msg: %s", e.msg);
 	/* the same failure from the cache path: page 1 is a 304 now */
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == -EIO && !l.complete && l.n == 0, "r=%d", r);
-	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	REQUIREF(r == -EIO && !l.complete && l.n == 0, "r=%d", r);
+	REQUIREF(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.complete && l.n == 150, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.complete && l.n == 150, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
 	client_free(&c);
 	return 0;
@@ -652,18 +622,18 @@ static int case_delete(void)
 
 	busy = add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"busy\":true}");
 	idle = add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\"}");
-	CHECK(busy > 0 && idle > 0, "add");
+	REQUIREF(busy > 0 && idle > 0, "add");
 	CLIENT(c);
 	r = github_delete_runner(c.gh, busy, &e);
-	CHECK(r == -EBUSY && strstr(e.msg, "running a job"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EBUSY && strstr(e.msg, "running a job"), "r=%d %s", r, e.msg);
 	r = github_get_runner(c.gh, busy, &one, &e);
-	CHECK(r == 0 && one.busy && one.id == busy, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && one.busy && one.id == busy, "r=%d %s", r, e.msg);
 	github_runner_release(&one);
-	CHECK(github_delete_runner(c.gh, idle, &e) == 0, "%s", e.msg);
+	REQUIREF(github_delete_runner(c.gh, idle, &e) == 0, "%s", e.msg);
 	r = github_get_runner(c.gh, idle, &one, &e);
-	CHECK(r == -ENOENT, "r=%d", r);
+	REQUIREF(r == -ENOENT, "r=%d", r);
 	/* already gone is success */
-	CHECK(github_delete_runner(c.gh, idle, &e) == 0, "%s", e.msg);
+	REQUIREF(github_delete_runner(c.gh, idle, &e) == 0, "%s", e.msg);
 	client_free(&c);
 	return 0;
 }
@@ -681,76 +651,79 @@ static int case_jit(void)
 	int64_t lists;
 
 	/* 250 other runners: listing them all would take 3 pages */
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"other-{hex}\","
-	                  "\"count\":250}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"other-{hex}\","
+	                     "\"count\":250}") > 0,
+	         "add");
 	CLIENT(c);
 	r = github_generate_jitconfig(c.gh, "ci-0000000000aa", 1, &labels, "_work", &a, &e);
-	CHECK(r == 0 && a.runner_id > 0 && a.encoded_jit_config && a.encoded_jit_config[0],
-	      "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && a.runner_id > 0 && a.encoded_jit_config && a.encoded_jit_config[0],
+	         "r=%d %s", r, e.msg);
 	/* the same name again (a crash between JIT and record): the idle one is replaced,
 	 * found with one GET ?name= (a fault with a large skip counts those requests) */
-	CHECK(fault("{\"match\":\"/repos/octo/hello/actions/runners?name=ci-0000000000aa&\","
-	            "\"method\":\"GET\",\"status\":500,\"skip\":1000,\"count\":1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/repos/octo/hello/actions/runners?name=ci-0000000000aa&\","
+	               "\"method\":\"GET\",\"status\":500,\"skip\":1000,\"count\":1}"),
+	         "fault");
 	lists = sim_route("GET /repos/{owner}/{repo}/actions/runners");
 	r = github_generate_jitconfig(c.gh, "ci-0000000000aa", 1, &labels, "_work", &b, &e);
-	CHECK(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
-	CHECK(fault_skip(1) == 999, "lookups by name: %" PRId64, 1000 - fault_skip(1));
-	CHECK(sim_route("GET /repos/{owner}/{repo}/actions/runners") == lists + 1,
-	      "list requests: %" PRId64,
-	      sim_route("GET /repos/{owner}/{repo}/actions/runners") - lists);
-	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
-	CHECK(github_list_runners(c.gh, "ci", &l, &e) == 0 && l.n == 1 && l.v[0].id == b.runner_id,
-	      "n=%zu", l.n);
-	CHECK(l.v[0].n_labels == 3, "labels %zu", l.v[0].n_labels);
+	REQUIREF(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
+	REQUIREF(fault_skip(1) == 999, "lookups by name: %" PRId64, 1000 - fault_skip(1));
+	REQUIREF(sim_route("GET /repos/{owner}/{repo}/actions/runners") == lists + 1,
+	         "list requests: %" PRId64,
+	         sim_route("GET /repos/{owner}/{repo}/actions/runners") - lists);
+	REQUIREF(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	REQUIREF(github_list_runners(c.gh, "ci", &l, &e) == 0 && l.n == 1 &&
+	                 l.v[0].id == b.runner_id,
+	         "n=%zu", l.n);
+	REQUIREF(l.v[0].n_labels == 3, "labels %zu", l.v[0].n_labels);
 	github_runner_list_release(&l);
 	github_jit_release(&a);
 	github_jit_release(&b);
 
 	/* a busy one is left alone */
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-0000000000bb\","
-	                  "\"busy\":true}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-0000000000bb\","
+	                     "\"busy\":true}") > 0,
+	         "add");
 	r = github_generate_jitconfig(c.gh, "ci-0000000000bb", 1, &labels, NULL, &a, &e);
-	CHECK(r == -EBUSY && !a.encoded_jit_config, "r=%d %s", r, e.msg);
+	REQUIREF(r == -EBUSY && !a.encoded_jit_config, "r=%d %s", r, e.msg);
 
 	/* registration and remove tokens */
-	CHECK(github_registration_token(c.gh, &t, &e) == 0 && t.token && t.expires_at > time(NULL),
-	      "%s", e.msg);
+	REQUIREF(github_registration_token(c.gh, &t, &e) == 0 && t.token &&
+	                 t.expires_at > time(NULL),
+	         "%s", e.msg);
 	github_token_release(&t);
-	CHECK(github_remove_token(c.gh, &t, &e) == 0 && t.token, "%s", e.msg);
+	REQUIREF(github_remove_token(c.gh, &t, &e) == 0 && t.token, "%s", e.msg);
 	github_token_release(&t);
 	client_free(&c);
 
 	/* organization scope: the same, with its own list */
-	CHECK(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"other-{hex}\","
-	                  "\"count\":150}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"other-{hex}\","
+	                     "\"count\":150}") > 0,
+	         "add");
 	CLIENT(o, .org = true);
 	r = github_generate_jitconfig(o.gh, "ci-0000000000cc", 1, &labels, "_work", &a, &e);
-	CHECK(r == 0 && a.runner_id > 0, "r=%d %s", r, e.msg);
-	CHECK(fault("{\"match\":\"/orgs/octo-org/actions/runners?name=ci-0000000000cc&\","
-	            "\"method\":\"GET\",\"status\":500,\"skip\":1000,\"count\":1}"),
-	      "fault");
+	REQUIREF(r == 0 && a.runner_id > 0, "r=%d %s", r, e.msg);
+	REQUIREF(fault("{\"match\":\"/orgs/octo-org/actions/runners?name=ci-0000000000cc&\","
+	               "\"method\":\"GET\",\"status\":500,\"skip\":1000,\"count\":1}"),
+	         "fault");
 	lists = sim_route("GET /orgs/{org}/actions/runners");
 	r = github_generate_jitconfig(o.gh, "ci-0000000000cc", 1, &labels, "_work", &b, &e);
-	CHECK(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
-	CHECK(fault_skip(1) == 999, "lookups by name: %" PRId64, 1000 - fault_skip(1));
-	CHECK(sim_route("GET /orgs/{org}/actions/runners") == lists + 1, "list requests: %" PRId64,
-	      sim_route("GET /orgs/{org}/actions/runners") - lists);
-	CHECK(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
+	REQUIREF(r == 0 && b.runner_id > 0 && b.runner_id != a.runner_id, "r=%d %s", r, e.msg);
+	REQUIREF(fault_skip(1) == 999, "lookups by name: %" PRId64, 1000 - fault_skip(1));
+	REQUIREF(sim_route("GET /orgs/{org}/actions/runners") == lists + 1,
+	         "list requests: %" PRId64, sim_route("GET /orgs/{org}/actions/runners") - lists);
+	REQUIREF(ctl_ok("DELETE", "/_ghsim/faults", NULL), "clear");
 	r = github_get_runner(o.gh, a.runner_id, &one, &e);
 	github_runner_release(&one);
-	CHECK(r == -ENOENT, "the stale registration is still there: r=%d", r);
+	REQUIREF(r == -ENOENT, "the stale registration is still there: r=%d", r);
 	github_jit_release(&a);
 	github_jit_release(&b);
 	/* busy in org scope: left alone */
-	CHECK(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"ci-0000000000dd\","
-	                  "\"busy\":true}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"orgs/octo-org\",\"name\":\"ci-0000000000dd\","
+	                     "\"busy\":true}") > 0,
+	         "add");
 	r = github_generate_jitconfig(o.gh, "ci-0000000000dd", 1, &labels, NULL, &a, &e);
-	CHECK(r == -EBUSY && !a.encoded_jit_config && strstr(e.msg, "busy"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EBUSY && !a.encoded_jit_config && strstr(e.msg, "busy"), "r=%d %s", r,
+	         e.msg);
 	client_free(&o);
 	return 0;
 }
@@ -763,32 +736,32 @@ static int case_groups_and_jobs(void)
 	int64_t id = 0, job_id, run_id;
 	json_t *j;
 
-	CHECK(ctl_ok("POST", "/_ghsim/runner-groups", "{\"org\":\"octo-org\",\"name\":\"gpu\"}"),
-	      "group");
+	REQUIREF(ctl_ok("POST", "/_ghsim/runner-groups", "{\"org\":\"octo-org\",\"name\":\"gpu\"}"),
+	         "group");
 	CLIENT(o, .org = true);
-	CHECK(github_runner_group_id(o.gh, "GPU", &id, &e) == 0 && id > 1, "%s", e.msg);
-	CHECK(github_runner_group_id(o.gh, "default", &id, &e) == 0 && id == 1, "%s", e.msg);
-	CHECK(github_runner_group_id(o.gh, "nope", &id, &e) == -ENOENT, "%s", e.msg);
+	REQUIREF(github_runner_group_id(o.gh, "GPU", &id, &e) == 0 && id > 1, "%s", e.msg);
+	REQUIREF(github_runner_group_id(o.gh, "default", &id, &e) == 0 && id == 1, "%s", e.msg);
+	REQUIREF(github_runner_group_id(o.gh, "nope", &id, &e) == -ENOENT, "%s", e.msg);
 	client_free(&o);
 	CLIENT(c);
-	CHECK(github_runner_group_id(c.gh, "whatever", &id, &e) == 0 && id == 1, "repo scope");
+	REQUIREF(github_runner_group_id(c.gh, "whatever", &id, &e) == 0 && id == 1, "repo scope");
 
 	j = ctl("POST", "/_ghsim/jobs",
 	        "{\"repo\":\"octo/hello\",\"labels\":[\"self-hosted\",\"gpu\"]}");
-	CHECK(j, "job");
+	REQUIREF(j, "job");
 	job_id = json_integer_value(json_object_get(j, "id"));
 	run_id = json_integer_value(json_object_get(j, "run_id"));
 	json_decref(j);
-	CHECK(job_id > INT32_MAX, "job id %" PRId64, job_id);
-	CHECK(github_get_job(c.gh, "octo/hello", job_id, &job, &e) == 0, "%s", e.msg);
-	CHECK(job.id == job_id && job.run_id == run_id && strcmp(job.status, "queued") == 0 &&
-	              job.n_labels == 2 && job.created_at > 0,
-	      "status %s", job.status);
+	REQUIREF(job_id > INT32_MAX, "job id %" PRId64, job_id);
+	REQUIREF(github_get_job(c.gh, "octo/hello", job_id, &job, &e) == 0, "%s", e.msg);
+	REQUIREF(job.id == job_id && job.run_id == run_id && strcmp(job.status, "queued") == 0 &&
+	                 job.n_labels == 2 && job.created_at > 0,
+	         "status %s", job.status);
 	github_job_release(&job);
-	CHECK(github_get_job(c.gh, "octo/hello", 1, &job, &e) == -ENOENT, "%s", e.msg);
-	CHECK(github_get_job(c.gh, "../x", 1, &job, &e) == -EINVAL, "bad repo accepted");
-	CHECK(github_list_run_jobs(c.gh, "octo/hello", run_id, &jobs, &e) == 0, "%s", e.msg);
-	CHECK(jobs.n == 1 && jobs.v[0].id == job_id, "n=%zu", jobs.n);
+	REQUIREF(github_get_job(c.gh, "octo/hello", 1, &job, &e) == -ENOENT, "%s", e.msg);
+	REQUIREF(github_get_job(c.gh, "../x", 1, &job, &e) == -EINVAL, "bad repo accepted");
+	REQUIREF(github_list_run_jobs(c.gh, "octo/hello", run_id, &jobs, &e) == 0, "%s", e.msg);
+	REQUIREF(jobs.n == 1 && jobs.v[0].id == job_id, "n=%zu", jobs.n);
 	github_job_list_release(&jobs);
 	client_free(&c);
 	return 0;
@@ -801,33 +774,34 @@ static int case_app_auth(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":2}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":2}") >
+	                 0,
+	         "add");
 	CLIENT(c, .app = true);
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.n == 2, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && l.n == 2, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
-	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	REQUIREF(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
 	/* the installation token is cached */
-	CHECK(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
+	REQUIREF(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
 	github_token_release(&t);
-	CHECK(github_check_scope(c.gh, &e) == 0, "%s", e.msg);
-	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	REQUIREF(github_check_scope(c.gh, &e) == 0, "%s", e.msg);
+	REQUIREF(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
 
 	/* the installation token revoked behind our back (ghsim forgets it): one fresh exchange */
-	CHECK(ctl_ok("POST", "/_ghsim/reset", "{}"), "reset");
+	REQUIREF(ctl_ok("POST", "/_ghsim/reset", "{}"), "reset");
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && l.complete, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
-	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
-	CHECK(sim_stat("requests") == 3, "requests %" PRId64,
-	      sim_stat("requests")); /* 401, exchange, list */
+	REQUIREF(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	REQUIREF(sim_stat("requests") == 3, "requests %" PRId64,
+	         sim_stat("requests")); /* 401, exchange, list */
 	client_free(&c);
 
 	/* a key GitHub does not know */
 	CLIENT(b, .app = true, .key = bad_key);
 	r = github_list_runners(b.gh, NULL, &l, &e);
-	CHECK(r == -EACCES && strstr(e.msg, "JWT") && secret_free(e.msg), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EACCES && strstr(e.msg, "JWT") && secret_free(e.msg), "r=%d %s", r, e.msg);
 	client_free(&b);
 	return 0;
 }
@@ -862,9 +836,10 @@ static int case_threads(void)
 	pthread_t th[4];
 	struct github_stats st;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":120}") >
-	              0,
-	      "add");
+	REQUIREF(add_runners(
+	                 "{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":120}") >
+	                 0,
+	         "add");
 	CLIENT(c, .app = true);
 	for (int i = 0; i < 4; i++) {
 		args[i] = (struct thread_arg){.gh = c.gh};
@@ -872,13 +847,13 @@ static int case_threads(void)
 	}
 	for (int i = 0; i < 4; i++) {
 		pthread_join(th[i], NULL);
-		CHECK(args[i].failures == 0, "thread %d: %s", i, args[i].msg);
+		REQUIREF(args[i].failures == 0, "thread %d: %s", i, args[i].msg);
 	}
 	github_get_stats(c.gh, &st);
 	/* 4 x 5 x (2 pages + 1 token) + exchanges, and ghsim saw exactly what we sent */
-	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
-	CHECK((int64_t)st.requests_sent == sim_stat("requests"), "sent %" PRIu64 " ghsim %" PRId64,
-	      st.requests_sent, sim_stat("requests"));
+	REQUIREF(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	REQUIREF((int64_t)st.requests_sent == sim_stat("requests"),
+	         "sent %" PRIu64 " ghsim %" PRId64, st.requests_sent, sim_stat("requests"));
 	client_free(&c);
 	return 0;
 }
@@ -908,54 +883,56 @@ static int case_runner_bin(void)
 	snprintf(dir, sizeof(dir), "%s/bin1", state_dir);
 	CLIENT(c);
 	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
-	CHECK(r == 0 && changed, "r=%d %s", r, e.msg);
-	CHECK(strstr(path, "/runner-bin/actions-runner-linux-x64-") && stat(path, &st) == 0 &&
-	              st.st_size > 100 && (st.st_mode & 0777) == 0600,
-	      "path %s", path);
+	REQUIREF(r == 0 && changed, "r=%d %s", r, e.msg);
+	REQUIREF(strstr(path, "/runner-bin/actions-runner-linux-x64-") && stat(path, &st) == 0 &&
+	                 st.st_size > 100 && (st.st_mode & 0777) == 0600,
+	         "path %s", path);
 	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
-	CHECK(r == 0 && !changed, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && !changed, "r=%d %s", r, e.msg);
 	r = github_update_runner_bin(c.gh, ARCH_ARM64, dir, &changed, path, sizeof(path), &e);
-	CHECK(r == 0 && changed && strstr(path, "linux-arm64-"), "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && changed && strstr(path, "linux-arm64-"), "r=%d %s", r, e.msg);
 
 	/* A download whose bytes do not match: refused, the old copy stays */
 	snprintf(dir, sizeof(dir), "%s/bin2/runner-bin", state_dir);
-	CHECK(mkdir_p(dir, 0700, &e) == 0, "%s", e.msg);
+	REQUIREF(mkdir_p(dir, 0700, &e) == 0, "%s", e.msg);
 	snprintf(old, sizeof(old), "%s/actions-runner-linux-x64-2.300.0.tar.gz", dir);
 	snprintf(cur, sizeof(cur), "%s/current-x64", dir);
-	CHECK(file_write_atomic(old, "old runner", 10, 0600, &e) == 0, "%s", e.msg);
-	CHECK(file_write_atomic(cur, "actions-runner-linux-x64-2.300.0.tar.gz\n", 40, 0600, &e) ==
-	              0,
-	      "%s", e.msg);
-	CHECK(fault("{\"match\":\"/_ghsim/downloads/\",\"status\":200,\"body\":\"not the runner\","
-	            "\"count\":1}"),
-	      "fault");
+	REQUIREF(file_write_atomic(old, "old runner", 10, 0600, &e) == 0, "%s", e.msg);
+	REQUIREF(file_write_atomic(cur, "actions-runner-linux-x64-2.300.0.tar.gz\n", 40, 0600,
+	                           &e) == 0,
+	         "%s", e.msg);
+	REQUIREF(fault("{\"match\":\"/_ghsim/downloads/\",\"status\":200,\"body\":\"not the "
+	               "runner\","
+	               "\"count\":1}"),
+	         "fault");
 	snprintf(dir, sizeof(dir), "%s/bin2", state_dir);
 	changed = true;
 	r = github_update_runner_bin(c.gh, ARCH_X64, dir, &changed, path, sizeof(path), &e);
-	CHECK(r == -EBADMSG && strstr(e.msg, "sha256 mismatch"), "r=%d %s", r, e.msg);
-	CHECK(file_read(cur, 4096, true, &b, NULL) == 0 &&
-	              strcmp(buf_str(&b), "actions-runner-linux-x64-2.300.0.tar.gz\n") == 0,
-	      "current changed: %s", buf_str(&b));
-	CHECK(file_read(old, 4096, true, &b, NULL) == 0 && strcmp(buf_str(&b), "old runner") == 0,
-	      "old copy damaged");
+	REQUIREF(r == -EBADMSG && strstr(e.msg, "sha256 mismatch"), "r=%d %s", r, e.msg);
+	REQUIREF(file_read(cur, 4096, true, &b, NULL) == 0 &&
+	                 strcmp(buf_str(&b), "actions-runner-linux-x64-2.300.0.tar.gz\n") == 0,
+	         "current changed: %s", buf_str(&b));
+	REQUIREF(file_read(old, 4096, true, &b, NULL) == 0 &&
+	                 strcmp(buf_str(&b), "old runner") == 0,
+	         "old copy damaged");
 	snprintf(dir, sizeof(dir), "%s/bin2/runner-bin", state_dir);
-	CHECK(count_temp(dir) == 0, "temp file left");
+	REQUIREF(count_temp(dir) == 0, "temp file left");
 	/* without the fault the update goes through and the old copy goes away */
 	snprintf(dir, sizeof(dir), "%s/bin2", state_dir);
 	struct github_bin_result res;
 	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
-	CHECK(r == 0 && res.outcome == GITHUB_BIN_UPDATED, "r=%d %s", r, e.msg);
-	CHECK(strcmp(res.old_version, "2.300.0") == 0 && strcmp(res.version, "2.321.0") == 0,
-	      "%s -> %s", res.old_version, res.version);
-	CHECK(stat(old, &st) < 0 && errno == ENOENT, "old copy still there");
+	REQUIREF(r == 0 && res.outcome == GITHUB_BIN_UPDATED, "r=%d %s", r, e.msg);
+	REQUIREF(strcmp(res.old_version, "2.300.0") == 0 && strcmp(res.version, "2.321.0") == 0,
+	         "%s -> %s", res.old_version, res.version);
+	REQUIREF(stat(old, &st) < 0 && errno == ENOENT, "old copy still there");
 	/* the cached copy damaged: the same version again, a repair */
-	CHECK(file_write_atomic(res.path, "damaged", 7, 0600, &e) == 0, "%s", e.msg);
+	REQUIREF(file_write_atomic(res.path, "damaged", 7, 0600, &e) == 0, "%s", e.msg);
 	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
-	CHECK(r == 0 && res.outcome == GITHUB_BIN_REPAIRED &&
-	              strcmp(res.old_version, res.version) == 0,
-	      "r=%d outcome %s %s", r, github_bin_outcome_name(res.outcome), e.msg);
+	REQUIREF(r == 0 && res.outcome == GITHUB_BIN_REPAIRED &&
+	                 strcmp(res.old_version, res.version) == 0,
+	         "r=%d outcome %s %s", r, github_bin_outcome_name(res.outcome), e.msg);
 	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
-	CHECK(r == 0 && res.outcome == GITHUB_BIN_UNCHANGED, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && res.outcome == GITHUB_BIN_UNCHANGED, "r=%d %s", r, e.msg);
 	buf_release(&b);
 	client_free(&c);
 	return 0;
@@ -993,54 +970,56 @@ static int case_cancel(void)
 	pthread_t th;
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":2}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\",\"count\":2}") >
+	                 0,
+	         "add");
 	/* ghsim holds the answer 8 s, within the 10 s request timeout */
-	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":8,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"delay\":8,\"count\":1}"), "fault");
 	CLIENT(c, .timeout = 10);
 	before = sim_stat("requests");
 	a.gh = c.gh;
-	CHECK(pthread_create(&th, NULL, list_worker, &a) == 0, "thread");
+	REQUIREF(pthread_create(&th, NULL, list_worker, &a) == 0, "thread");
 	for (int i = 0; i < 500 && sim_stat("requests") == before; i++)
 		usleep(10000);
 	usleep(200000); /* the request is at ghsim, which sleeps on it */
 	t_cancel = now_s();
 	github_cancel(c.gh);
 	pthread_join(th, NULL);
-	CHECK(a.r == -ECANCELED, "r=%d %s", a.r, a.e.msg);
-	CHECK(a.done - t_cancel < 1.0, "took %.2fs after github_cancel", a.done - t_cancel);
-	CHECK(strstr(a.e.msg, "list runners: cancelled while waiting for GitHub's answer"),
-	      "msg: %s", a.e.msg);
+	REQUIREF(a.r == -ECANCELED, "r=%d %s", a.r, a.e.msg);
+	REQUIREF(a.done - t_cancel < 1.0, "took %.2fs after github_cancel", a.done - t_cancel);
+	REQUIREF(strstr(a.e.msg, "list runners: cancelled while waiting for GitHub's answer"),
+	         "msg: %s", a.e.msg);
 	/* while cancelled: at once, nothing sent */
 	before = sim_stat("requests");
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -ECANCELED && strstr(e.msg, "before the request was sent"), "r=%d %s", r, e.msg);
-	CHECK(sim_stat("requests") == before, "a request went out while cancelled");
+	REQUIREF(r == -ECANCELED && strstr(e.msg, "before the request was sent"), "r=%d %s", r,
+	         e.msg);
+	REQUIREF(sim_stat("requests") == before, "a request went out while cancelled");
 	github_get_stats(c.gh, &st);
-	CHECK(st.requests_sent == 1, "sent %" PRIu64, st.requests_sent);
+	REQUIREF(st.requests_sent == 1, "sent %" PRIu64, st.requests_sent);
 	/* uncancelled: works again (the delay fault is used up) */
 	github_uncancel(c.gh);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0 && l.complete && l.n == 2, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.complete && l.n == 2, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
 	client_free(&c);
 
 	/* the App's installation-token exchange is cancelled too */
-	CHECK(fault("{\"match\":\"/access_tokens\",\"delay\":8,\"count\":1}"), "fault");
+	REQUIREF(fault("{\"match\":\"/access_tokens\",\"delay\":8,\"count\":1}"), "fault");
 	CLIENT(p, .app = true, .timeout = 10);
 	memset(&a, 0, sizeof(a));
 	a.gh = p.gh;
 	before = sim_stat("requests");
-	CHECK(pthread_create(&th, NULL, list_worker, &a) == 0, "thread");
+	REQUIREF(pthread_create(&th, NULL, list_worker, &a) == 0, "thread");
 	for (int i = 0; i < 500 && sim_stat("requests") == before; i++)
 		usleep(10000);
 	usleep(200000);
 	t_cancel = now_s();
 	github_cancel(p.gh);
 	pthread_join(th, NULL);
-	CHECK(a.r == -ECANCELED && a.done - t_cancel < 1.0, "r=%d (%.2fs) %s", a.r,
-	      a.done - t_cancel, a.e.msg);
-	CHECK(strstr(a.e.msg, "installation token") && secret_free(a.e.msg), "msg: %s", a.e.msg);
+	REQUIREF(a.r == -ECANCELED && a.done - t_cancel < 1.0, "r=%d (%.2fs) %s", a.r,
+	         a.done - t_cancel, a.e.msg);
+	REQUIREF(strstr(a.e.msg, "installation token") && secret_free(a.e.msg), "msg: %s", a.e.msg);
 	client_free(&p);
 	return 0;
 }
@@ -1055,19 +1034,19 @@ static int case_deadline(void)
 	int r;
 
 	/* every answer is a 500 after 0.7 s: each attempt costs 0.7 s */
-	CHECK(fault("{\"match\":\"/actions/runners\",\"delay\":0.7,\"status\":500,"
-	            "\"count\":-1}"),
-	      "fault");
+	REQUIREF(fault("{\"match\":\"/actions/runners\",\"delay\":0.7,\"status\":500,"
+	               "\"count\":-1}"),
+	         "fault");
 	CLIENT(c, .timeout = 1, .retries = 20);
 	before = sim_stat("requests");
 	t0 = now_s();
 	r = github_list_runners(c.gh, NULL, &l, &e);
 	took = now_s() - t0;
-	CHECK(r == -EIO || r == -ETIMEDOUT, "r=%d %s", r, e.msg);
-	CHECK(took < 2.8, "took %.2fs, beyond 2 x request_timeout", took);
-	CHECK(sim_stat("requests") - before >= 2 && sim_stat("requests") - before <= 4,
-	      "%" PRId64 " attempts", sim_stat("requests") - before);
-	CHECK(strstr(e.msg, "no time left for another attempt"), "msg: %s", e.msg);
+	REQUIREF(r == -EIO || r == -ETIMEDOUT, "r=%d %s", r, e.msg);
+	REQUIREF(took < 2.8, "took %.2fs, beyond 2 x request_timeout", took);
+	REQUIREF(sim_stat("requests") - before >= 2 && sim_stat("requests") - before <= 4,
+	         "%" PRId64 " attempts", sim_stat("requests") - before);
+	REQUIREF(strstr(e.msg, "no time left for another attempt"), "msg: %s", e.msg);
 	client_free(&c);
 	return 0;
 }
@@ -1086,53 +1065,56 @@ static int case_rate_limit_resources(void)
 	int r;
 
 	/* JIT and registration tokens counted against a second budget, which is spent */
-	CHECK(ctl_ok("POST", "/_ghsim/ratelimit",
-	             "{\"resource\":\"actions_runner_registration\",\"routes\":"
-	             "[\"generate-jitconfig\",\"registration-token\"],\"remaining\":0,"
-	             "\"reset_in\":60}"),
-	      "ratelimit");
+	REQUIREF(ctl_ok("POST", "/_ghsim/ratelimit",
+	                "{\"resource\":\"actions_runner_registration\",\"routes\":"
+	                "[\"generate-jitconfig\",\"registration-token\"],\"remaining\":0,"
+	                "\"reset_in\":60}"),
+	         "ratelimit");
 	CLIENT(c);
 	r = github_generate_jitconfig(c.gh, "ci-0000000000e1", 1, &labels, NULL, &jit, &e);
-	CHECK(r == -EAGAIN && strstr(e.msg, "'actions_runner_registration'"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EAGAIN && strstr(e.msg, "'actions_runner_registration'"), "r=%d %s", r,
+	         e.msg);
 	/* core is untouched: lists go out and succeed */
 	before = sim_stat("requests");
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == 0 && l.complete, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0 && l.complete, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
-	CHECK(sim_stat("requests") == before + 1, "list not sent");
+	REQUIREF(sim_stat("requests") == before + 1, "list not sent");
 	/* the JIT route is known to be barred now: not sent again */
 	before = sim_stat("requests");
 	r = github_generate_jitconfig(c.gh, "ci-0000000000e1", 1, &labels, NULL, &jit, &e);
-	CHECK(r == -EAGAIN && strstr(e.msg, "not calling GitHub"), "r=%d %s", r, e.msg);
-	CHECK(sim_stat("requests") == before, "JIT sent while its resource is barred");
+	REQUIREF(r == -EAGAIN && strstr(e.msg, "not calling GitHub"), "r=%d %s", r, e.msg);
+	REQUIREF(sim_stat("requests") == before, "JIT sent while its resource is barred");
 	github_get_stats(c.gh, &st);
-	CHECK(st.barred_until == 0 && st.rate_remaining > 0, "core barred");
-	CHECK(st.n_resources == 2 &&
-	              strcmp(st.resources[1].resource, "actions_runner_registration") == 0 &&
-	              st.resources[1].remaining == 0 && st.resources[1].barred_until > time(NULL),
-	      "resources %zu", st.n_resources);
+	REQUIREF(st.barred_until == 0 && st.rate_remaining > 0, "core barred");
+	REQUIREF(st.n_resources == 2 &&
+	                 strcmp(st.resources[1].resource, "actions_runner_registration") == 0 &&
+	                 st.resources[1].remaining == 0 &&
+	                 st.resources[1].barred_until > time(NULL),
+	         "resources %zu", st.n_resources);
 	client_free(&c);
 
 	/* the other way round: core spent, registration calls still made */
-	CHECK(ctl_ok("POST", "/_ghsim/ratelimit",
-	             "{\"resource\":\"actions_runner_registration\",\"remaining\":100}"),
-	      "ratelimit");
+	REQUIREF(ctl_ok("POST", "/_ghsim/ratelimit",
+	                "{\"resource\":\"actions_runner_registration\",\"remaining\":100}"),
+	         "ratelimit");
 	CLIENT(d);
-	CHECK(github_registration_token(d.gh, &t, &e) == 0, "%s", e.msg);
+	REQUIREF(github_registration_token(d.gh, &t, &e) == 0, "%s", e.msg);
 	github_token_release(&t);
-	CHECK(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":0,\"reset_in\":60}"),
-	      "ratelimit");
+	REQUIREF(ctl_ok("POST", "/_ghsim/ratelimit", "{\"remaining\":0,\"reset_in\":60}"),
+	         "ratelimit");
 	r = github_list_runners(d.gh, NULL, &l, &e);
-	CHECK(r == -EAGAIN && strstr(e.msg, "'core'"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EAGAIN && strstr(e.msg, "'core'"), "r=%d %s", r, e.msg);
 	before = sim_stat("requests");
-	CHECK(github_registration_token(d.gh, &t, &e) == 0, "token while core is spent: %s", e.msg);
+	REQUIREF(github_registration_token(d.gh, &t, &e) == 0, "token while core is spent: %s",
+	         e.msg);
 	github_token_release(&t);
-	CHECK(sim_stat("requests") == before + 1, "token not sent");
+	REQUIREF(sim_stat("requests") == before + 1, "token not sent");
 	github_get_stats(d.gh, &st);
-	CHECK(st.barred_until > time(NULL) && st.resources[1].remaining == 98 &&
-	              st.resources[1].barred_until == 0,
-	      "core barred %lld, registration left %" PRId64, (long long)st.barred_until,
-	      st.resources[1].remaining);
+	REQUIREF(st.barred_until > time(NULL) && st.resources[1].remaining == 98 &&
+	                 st.resources[1].barred_until == 0,
+	         "core barred %lld, registration left %" PRId64, (long long)st.barred_until,
+	         st.resources[1].remaining);
 	client_free(&d);
 	return 0;
 }
@@ -1144,24 +1126,24 @@ static int case_installation_token_margin(void)
 	struct err e = {0};
 
 	/* 400 s: more than the 300 s margin, reused */
-	CHECK(ctl_ok("POST", "/_ghsim/app", "{\"token_ttl\":400}"), "ttl");
+	REQUIREF(ctl_ok("POST", "/_ghsim/app", "{\"token_ttl\":400}"), "ttl");
 	CLIENT(c, .app = true);
 	for (int i = 0; i < 3; i++) {
-		CHECK(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
+		REQUIREF(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
 		github_token_release(&t);
 	}
-	CHECK(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
+	REQUIREF(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
 	client_free(&c);
 
 	/* 250 s: inside the margin, so every call gets a fresh one */
-	CHECK(ctl_ok("POST", "/_ghsim/app", "{\"token_ttl\":250}"), "ttl");
+	REQUIREF(ctl_ok("POST", "/_ghsim/app", "{\"token_ttl\":250}"), "ttl");
 	CLIENT(d, .app = true);
 	for (int i = 0; i < 3; i++) {
-		CHECK(github_registration_token(d.gh, &t, &e) == 0, "%s", e.msg);
+		REQUIREF(github_registration_token(d.gh, &t, &e) == 0, "%s", e.msg);
 		github_token_release(&t);
 	}
-	CHECK(sim_route("access_tokens") == 1 + 3, "exchanges %" PRId64,
-	      sim_route("access_tokens") - 1);
+	REQUIREF(sim_route("access_tokens") == 1 + 3, "exchanges %" PRId64,
+	         sim_route("access_tokens") - 1);
 	client_free(&d);
 	return 0;
 }
@@ -1176,26 +1158,26 @@ static int case_ghes_prefix(void)
 	char url[300];
 	int r;
 
-	CHECK(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\","
-	                  "\"count\":250}") > 0,
-	      "add");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\","
+	                     "\"count\":250}") > 0,
+	         "add");
 	snprintf(url, sizeof(url), "%s/api/v3/", ghsim);
 	CLIENT(c, .api_url = url);
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.complete && l.n == 250, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.complete && l.n == 250, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
-	CHECK(sim_route("GET /repos/{owner}/{repo}/actions/runners") == 3, "pages %" PRId64,
-	      sim_route("GET /repos/{owner}/{repo}/actions/runners"));
+	REQUIREF(sim_route("GET /repos/{owner}/{repo}/actions/runners") == 3, "pages %" PRId64,
+	         sim_route("GET /repos/{owner}/{repo}/actions/runners"));
 	/* unchanged: three 304s through the same Link URLs */
 	r = github_list_runners(c.gh, "ci", &l, &e);
-	CHECK(r == 0 && l.n == 250, "r=%d n=%zu %s", r, l.n, e.msg);
+	REQUIREF(r == 0 && l.n == 250, "r=%d n=%zu %s", r, l.n, e.msg);
 	github_runner_list_release(&l);
 	github_get_stats(c.gh, &st);
-	CHECK(st.requests_sent == 6 && st.not_modified == 3, "sent %" PRIu64 " 304 %" PRIu64,
-	      st.requests_sent, st.not_modified);
-	CHECK(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
+	REQUIREF(st.requests_sent == 6 && st.not_modified == 3, "sent %" PRIu64 " 304 %" PRIu64,
+	         st.requests_sent, st.not_modified);
+	REQUIREF(github_registration_token(c.gh, &t, &e) == 0, "%s", e.msg);
 	github_token_release(&t);
-	CHECK(github_check_scope(c.gh, &e) == 0, "%s", e.msg);
+	REQUIREF(github_check_scope(c.gh, &e) == 0, "%s", e.msg);
 	client_free(&c);
 	return 0;
 }
@@ -1211,17 +1193,17 @@ static int case_proxy(void)
 	unsetenv("NO_PROXY");
 	CLIENT(c, .proxy = "http://127.0.0.1:1", .retries = -1);
 	r = github_list_runners(c.gh, NULL, &l, &e);
-	CHECK(r == -ECONNREFUSED, "r=%d %s", r, e.msg);
+	REQUIREF(r == -ECONNREFUSED, "r=%d %s", r, e.msg);
 	client_free(&c);
 
 	/* proxy "" leaves it to the environment: http_proxy, unless no_proxy says otherwise */
 	setenv("http_proxy", "http://127.0.0.1:1", 1);
 	CLIENT(d, .retries = -1);
 	r = github_list_runners(d.gh, NULL, &l, &e);
-	CHECK(r == -ECONNREFUSED, "r=%d %s", r, e.msg);
+	REQUIREF(r == -ECONNREFUSED, "r=%d %s", r, e.msg);
 	setenv("no_proxy", "127.0.0.1", 1);
 	r = github_list_runners(d.gh, NULL, &l, &e);
-	CHECK(r == 0, "r=%d %s", r, e.msg);
+	REQUIREF(r == 0, "r=%d %s", r, e.msg);
 	github_runner_list_release(&l);
 	unsetenv("http_proxy");
 	client_free(&d);
@@ -1235,16 +1217,16 @@ static int case_tls_ca_file(void)
 	struct err e = {0};
 	int r;
 
-	CHECK(url && ca, "GH_TLS_URL/GH_TLS_CA not set");
+	REQUIREF(url && ca, "GH_TLS_URL/GH_TLS_CA not set");
 	/* not in the system store: refused, and not retried */
 	CLIENT(c, .api_url = url);
 	r = github_check_scope(c.gh, &e);
-	CHECK(r == -EPROTO && strstr(e.msg, "TLS"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EPROTO && strstr(e.msg, "TLS"), "r=%d %s", r, e.msg);
 	client_free(&c);
 	/* with ca_file the handshake succeeds (s_server then answers HTML, not GitHub's JSON) */
 	CLIENT(d, .api_url = url, .ca_file = ca);
 	r = github_check_scope(d.gh, &e);
-	CHECK(r == -EPROTO && strstr(e.msg, "malformed JSON"), "r=%d %s", r, e.msg);
+	REQUIREF(r == -EPROTO && strstr(e.msg, "malformed JSON"), "r=%d %s", r, e.msg);
 	client_free(&d);
 	return 0;
 }
@@ -1293,8 +1275,6 @@ static char *read_secret_env(const char *var)
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0;
-	struct err e = {0};
 	int64_t v;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1314,30 +1294,18 @@ int main(int argc, char **argv)
 	                INT64_MAX, &v) < 0)
 		return 2;
 	installation_id = v;
-	if (httpc_new(&ctl_http, &e) < 0) {
-		fprintf(stderr, "gh_client_test: %s\n", e.msg);
-		return 2;
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		bool selected = argc < 2;
 		for (int a = 1; a < argc; a++)
 			selected |= strcmp(argv[a], cases[i].name) == 0;
 		if (!selected)
 			continue;
-		double t0 = now_s();
+		int64_t t0 = clock_mono_ms();
 		int r = ctl_ok("POST", "/_ghsim/reset", "{}") ? cases[i].fn() : -1;
-		if (r == 0) {
-			passed++;
-			printf("ok   %s (%.1fs)\n", cases[i].name, now_s() - t0);
-		} else {
-			failed++;
-			printf("FAIL %s\n", cases[i].name);
-		}
+		test_case_done(cases[i].name, r, t0);
 	}
-	httpc_free(ctl_http);
 	free(token);
 	free(app_key);
 	free(bad_key);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return test_summary();
 }

@@ -15,6 +15,8 @@
  * busybox image's alias in both projects), LXD_TEST_MANAGER.
  */
 #include "util/common.h"
+#include "testlib.h"
+#include "util/clock.h"
 #include "util/httpc.h"
 #include "util/strutil.h"
 #include "provider/provider.h"
@@ -29,36 +31,8 @@
 #define SECRET_V "s3cr3t-jit-4f1d9c"
 #define MiB      (1024 * 1024)
 
-static int passed, failed;
 static const char *sock, *project, *pool, *network, *image, *manager;
 static struct httpc *raw;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-			printf("ok   ");                                                           \
-		} else {                                                                           \
-			failed++;                                                                  \
-			printf("FAIL ");                                                           \
-		}                                                                                  \
-		printf(__VA_ARGS__);                                                               \
-		printf("\n");                                                                      \
-		fflush(stdout);                                                                    \
-	} while (0)
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* ---- the trace of every request the provider sends ----------------- */
 
@@ -435,14 +409,14 @@ static void spec_init(struct instance_spec *s, const char *name, const char *scr
 
 static bool wait_pull(struct provider *p, const char *name, const char *path, long ms)
 {
-	int64_t end = mono_ms() + ms;
-	while (mono_ms() < end) {
+	int64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
 		struct buf b = BUF_INIT(4096);
 		int r = provider_pull_file(p, name, path, 4096, &b, NULL);
 		buf_release(&b);
 		if (r == 0)
 			return true;
-		sleep_ms(100);
+		clock_sleep_ms(100);
 	}
 	return false;
 }
@@ -479,18 +453,18 @@ static void test_create_exec(struct provider *p, const char *a)
 
 	trace_clear();
 	spec_init(&s, a, script_main, SECRET "\n");
-	int64_t c0 = mono_ms();
+	int64_t c0 = clock_mono_ms();
 	r = provider_create(p, &s, &in, &e);
-	CHECK(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.name, a) == 0,
-	      "create (exec bootstrap) -> active (%d %s, %" PRId64 " ms)", r, e.msg,
-	      mono_ms() - c0);
+	EXPECTF(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.name, a) == 0,
+	        "create (exec bootstrap) -> active (%d %s, %" PRId64 " ms)", r, e.msg,
+	        clock_mono_ms() - c0);
 
 	r = provider_list(p, &l, &e);
 	const struct instance *li = r == 0 ? list_find(&l, a) : NULL;
-	CHECK(li && li->state == CLOUD_ACTIVE && strcmp(li->flavor, "small") == 0 &&
-	              strcmp(li->provider_id, a) == 0 && li->created_at >= t0 - 5 &&
-	              li->created_at <= time(NULL) + 5,
-	      "list shows it active, flavor small, created_at now (%d %s)", r, e.msg);
+	EXPECTF(li && li->state == CLOUD_ACTIVE && strcmp(li->flavor, "small") == 0 &&
+	                strcmp(li->provider_id, a) == 0 && li->created_at >= t0 - 5 &&
+	                li->created_at <= time(NULL) + 5,
+	        "list shows it active, flavor small, created_at now (%d %s)", r, e.msg);
 	instance_list_release(&l);
 
 	m = api_instance(a);
@@ -498,49 +472,50 @@ static void test_create_exec(struct provider *p, const char *a)
 	json_t *root = json_object_get(dev, "root"), *nic = json_object_get(dev, "eth0");
 	const char *k_mgr = json_string_value(json_object_get(cfg, "user.runnerd.manager"));
 	const char *k_fl = json_string_value(json_object_get(cfg, "user.runnerd.flavor"));
-	CHECK(k_mgr && strcmp(k_mgr, manager) == 0 && k_fl && strcmp(k_fl, "small") == 0,
-	      "config keys user.runnerd.manager and user.runnerd.flavor");
-	CHECK(str_eq(json_string_value(json_object_get(cfg, "limits.cpu")), "1") &&
-	              str_eq(json_string_value(json_object_get(cfg, "limits.memory")), "268435456"),
-	      "limits.cpu and limits.memory (bytes)");
-	CHECK(str_eq(json_string_value(json_object_get(root, "type")), "disk") &&
-	              str_eq(json_string_value(json_object_get(root, "path")), "/") &&
-	              str_eq(json_string_value(json_object_get(root, "pool")), pool) &&
-	              str_eq(json_string_value(json_object_get(root, "size")), "1073741824"),
-	      "root disk on the pool with its size");
-	CHECK(str_eq(json_string_value(json_object_get(nic, "type")), "nic") &&
-	              str_eq(json_string_value(json_object_get(nic, "network")), network),
-	      "eth0 on the configured network");
-	CHECK(str_eq(json_string_value(json_object_get(m, "type")), "container") &&
-	              json_array_size(json_object_get(m, "profiles")) == 1 &&
-	              str_eq(json_string_value(json_array_get(json_object_get(m, "profiles"), 0)),
-	                     "default"),
-	      "type container, profiles [default]");
-	CHECK(!json_object_get(cfg, "cloud-init.user-data") &&
-	              !json_object_get(cfg, "user.user-data"),
-	      "exec bootstrap: no cloud-init user data");
+	EXPECTF(k_mgr && strcmp(k_mgr, manager) == 0 && k_fl && strcmp(k_fl, "small") == 0,
+	        "config keys user.runnerd.manager and user.runnerd.flavor");
+	EXPECTF(str_eq(json_string_value(json_object_get(cfg, "limits.cpu")), "1") &&
+	                str_eq(json_string_value(json_object_get(cfg, "limits.memory")),
+	                       "268435456"),
+	        "limits.cpu and limits.memory (bytes)");
+	EXPECTF(str_eq(json_string_value(json_object_get(root, "type")), "disk") &&
+	                str_eq(json_string_value(json_object_get(root, "path")), "/") &&
+	                str_eq(json_string_value(json_object_get(root, "pool")), pool) &&
+	                str_eq(json_string_value(json_object_get(root, "size")), "1073741824"),
+	        "root disk on the pool with its size");
+	EXPECTF(str_eq(json_string_value(json_object_get(nic, "type")), "nic") &&
+	                str_eq(json_string_value(json_object_get(nic, "network")), network),
+	        "eth0 on the configured network");
+	EXPECTF(str_eq(json_string_value(json_object_get(m, "type")), "container") &&
+	                json_array_size(json_object_get(m, "profiles")) == 1 &&
+	                str_eq(json_string_value(json_array_get(json_object_get(m, "profiles"), 0)),
+	                       "default"),
+	        "type container, profiles [default]");
+	EXPECTF(!json_object_get(cfg, "cloud-init.user-data") &&
+	                !json_object_get(cfg, "user.user-data"),
+	        "exec bootstrap: no cloud-init user data");
 	char *dump = json_dumps(m, 0);
-	CHECK(dump && !strstr(dump, SECRET_V), "the secret is in no config key or device");
+	EXPECTF(dump && !strstr(dump, SECRET_V), "the secret is in no config key or device");
 	free(dump);
 	json_decref(m);
 
-	CHECK(wait_pull(p, a, "started", 10000), "the startup script ran (detached exec)");
-	CHECK(api_file(a, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	               sizeof(type)) &&
-	              b.len == strlen(script_main) && memcmp(b.data, script_main, b.len) == 0 &&
-	              strcmp(mode, "0700") == 0 && strcmp(uid, "0") == 0,
-	      "startup.sh pushed: content, mode 0700, owner root (mode %s uid %s, %zu bytes)", mode,
-	      uid, b.len);
-	CHECK(api_file(a, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	               sizeof(type)) &&
-	              strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0 &&
-	              strcmp(uid, "0") == 0,
-	      "secret.env pushed: content, mode 0600, owner root (mode %s uid %s, %zu bytes)", mode,
-	      uid, b.len);
-	CHECK(api_file(a, "/opt/runnerd/startup.log", &b, mode, sizeof(mode), uid, sizeof(uid),
-	               type, sizeof(type)) &&
-	              strcmp(type, "file") == 0,
-	      "startup.log written by the detached launch");
+	EXPECTF(wait_pull(p, a, "started", 10000), "the startup script ran (detached exec)");
+	EXPECTF(api_file(a, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                 type, sizeof(type)) &&
+	                b.len == strlen(script_main) && memcmp(b.data, script_main, b.len) == 0 &&
+	                strcmp(mode, "0700") == 0 && strcmp(uid, "0") == 0,
+	        "startup.sh pushed: content, mode 0700, owner root (mode %s uid %s, %zu bytes)",
+	        mode, uid, b.len);
+	EXPECTF(api_file(a, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                 type, sizeof(type)) &&
+	                strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0 &&
+	                strcmp(uid, "0") == 0,
+	        "secret.env pushed: content, mode 0600, owner root (mode %s uid %s, %zu bytes)",
+	        mode, uid, b.len);
+	EXPECTF(api_file(a, "/opt/runnerd/startup.log", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                 type, sizeof(type)) &&
+	                strcmp(type, "file") == 0,
+	        "startup.log written by the detached launch");
 	buf_release(&b);
 
 	/* where the secret went: one request body, the push of secret.env */
@@ -566,18 +541,18 @@ static void test_create_exec(struct provider *p, const char *a)
 	}
 	size_t n_req = trace_n;
 	pthread_mutex_unlock(&trace_lock);
-	CHECK(with_secret == 1 && bad == 0 && execs >= 2,
-	      "the secret travels only in the secret.env push (%zu requests, %zu execs, %zu with "
-	      "it, "
-	      "%zu elsewhere)",
-	      n_req, execs, with_secret, bad);
-	CHECK(no_project == 0, "every request names the project (%zu do not)", no_project);
+	EXPECTF(with_secret == 1 && bad == 0 && execs >= 2,
+	        "the secret travels only in the secret.env push (%zu requests, %zu execs, %zu with "
+	        "it, "
+	        "%zu elsewhere)",
+	        n_req, execs, with_secret, bad);
+	EXPECTF(no_project == 0, "every request names the project (%zu do not)", no_project);
 
 	struct instance again = {0};
 	r = provider_create(p, &s, &again, &e);
-	CHECK(r == -EEXIST && again.name[0] == '\0' && provider_get(p, a, &in, NULL) == 0 &&
-	              in.state == CLOUD_ACTIVE,
-	      "a second create of the name: -EEXIST, the first left alone (%d %s)", r, e.msg);
+	EXPECTF(r == -EEXIST && again.name[0] == '\0' && provider_get(p, a, &in, NULL) == 0 &&
+	                in.state == CLOUD_ACTIVE,
+	        "a second create of the name: -EEXIST, the first left alone (%d %s)", r, e.msg);
 }
 
 static void test_list_filters(struct provider *p, const char *a)
@@ -614,14 +589,14 @@ static void test_list_filters(struct provider *p, const char *a)
 			        names[i], image, network);
 		made = api_op("POST", "/1.0/instances", body) && made;
 	}
-	CHECK(made, "made foreign instances behind the provider's back");
+	EXPECTF(made, "made foreign instances behind the provider's back");
 
 	/* a sentinel: a failed list must leave it alone, a good one replace it */
 	r = provider_list(p, &l, &e);
-	CHECK(r == 0 && l.n == 1 && list_find(&l, a),
-	      "list(%s) ignores %s, and instances without our user.runnerd.manager (%d, %zu "
-	      "listed)",
-	      manager, east, r, l.n);
+	EXPECTF(r == 0 && l.n == 1 && list_find(&l, a),
+	        "list(%s) ignores %s, and instances without our user.runnerd.manager (%d, %zu "
+	        "listed)",
+	        manager, east, r, l.n);
 	instance_list_release(&l);
 	{
 		struct config_provider pc;
@@ -630,23 +605,24 @@ static void test_list_filters(struct provider *p, const char *a)
 		r = open_lxd(&pc, east_mgr, NULL, NULL, &pe, &e);
 		if (r == 0)
 			r = provider_list(pe, &l, &e);
-		CHECK(r == 0 && l.n == 1 && list_find(&l, east), "list(%s) finds only its own",
-		      east_mgr);
+		EXPECTF(r == 0 && l.n == 1 && list_find(&l, east), "list(%s) finds only its own",
+		        east_mgr);
 		instance_list_release(&l);
 		provider_free(pe);
 	}
 
 	r = provider_get(p, nokey, &in, &e);
-	CHECK(r == -ENOENT, "get of an instance without our key: -ENOENT (%d)", r);
+	EXPECTF(r == -ENOENT, "get of an instance without our key: -ENOENT (%d)", r);
 	r = provider_delete(p, nokey, &e);
-	CHECK(r == -EPERM && instance_exists(nokey),
-	      "delete refuses an instance without our key (%d %s)", r, e.msg);
+	EXPECTF(r == -EPERM && instance_exists(nokey),
+	        "delete refuses an instance without our key (%d %s)", r, e.msg);
 	r = provider_delete(p, other, &e);
-	CHECK(r == -EPERM && instance_exists(other),
-	      "delete refuses another manager's instance (%d)", r);
+	EXPECTF(r == -EPERM && instance_exists(other),
+	        "delete refuses another manager's instance (%d)", r);
 	r = provider_delete(p, east, &e);
-	CHECK(r == -EINVAL && instance_exists(east),
-	      "the front refuses %s, not a name of %s, before LXD is asked (%d)", east, manager, r);
+	EXPECTF(r == -EINVAL && instance_exists(east),
+	        "the front refuses %s, not a name of %s, before LXD is asked (%d)", east, manager,
+	        r);
 	for (size_t i = 0; i < 3; i++) {
 		char path[128];
 		snprintf(path, sizeof(path), "/1.0/instances/%s", names[i]);
@@ -663,30 +639,30 @@ static void test_health(struct provider *p, const char *a)
 	int r;
 
 	r = provider_get(p, a, &in, &e);
-	CHECK(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.flavor, "small") == 0,
-	      "get: active (%d)", r);
+	EXPECTF(r == 0 && in.state == CLOUD_ACTIVE && strcmp(in.flavor, "small") == 0,
+	        "get: active (%d)", r);
 	name_make(missing, sizeof(missing), manager, 0xdead);
 	r = provider_get(p, missing, &in, &e);
-	CHECK(r == -ENOENT, "get of a missing instance: -ENOENT (%d)", r);
+	EXPECTF(r == -ENOENT, "get of a missing instance: -ENOENT (%d)", r);
 
 	r = provider_health(p, a, &h, &e);
-	CHECK(r == 0 && h == HEALTH_HEALTHY, "health: runner process seen -> healthy (%d %s)", r,
-	      health_name(h));
-	CHECK(api_exec(a, "for d in /proc/[0-9]*; do grep -qs '[R]unner.Listener' $d/cmdline && "
-	                  "kill ${d#/proc/}; done; sleep 0.3; ! grep -qs '[R]unner.Listener' "
-	                  "/proc/[0-9]*/cmdline") == 0,
-	      "stopped the fake runner");
+	EXPECTF(r == 0 && h == HEALTH_HEALTHY, "health: runner process seen -> healthy (%d %s)", r,
+	        health_name(h));
+	EXPECTF(api_exec(a, "for d in /proc/[0-9]*; do grep -qs '[R]unner.Listener' $d/cmdline && "
+	                    "kill ${d#/proc/}; done; sleep 0.3; ! grep -qs '[R]unner.Listener' "
+	                    "/proc/[0-9]*/cmdline") == 0,
+	        "stopped the fake runner");
 	r = provider_health(p, a, &h, &e);
-	CHECK(r == 0 && h == HEALTH_UNKNOWN,
-	      "health: no runner, not installed yet -> unknown (%d %s)", r, health_name(h));
-	CHECK(api_exec(a, "touch /opt/runnerd/metrics/runner-installed.timestamp") == 0,
-	      "marked the runner installed");
+	EXPECTF(r == 0 && h == HEALTH_UNKNOWN,
+	        "health: no runner, not installed yet -> unknown (%d %s)", r, health_name(h));
+	EXPECTF(api_exec(a, "touch /opt/runnerd/metrics/runner-installed.timestamp") == 0,
+	        "marked the runner installed");
 	r = provider_health(p, a, &h, &e);
-	CHECK(r == 0 && h == HEALTH_UNHEALTHY, "health: installed runner gone -> unhealthy (%d %s)",
-	      r, health_name(h));
+	EXPECTF(r == 0 && h == HEALTH_UNHEALTHY,
+	        "health: installed runner gone -> unhealthy (%d %s)", r, health_name(h));
 	r = provider_health(p, missing, &h, &e);
-	CHECK(r == 0 && h == HEALTH_UNKNOWN, "health of a missing instance: unknown, no error (%d)",
-	      r);
+	EXPECTF(r == 0 && h == HEALTH_UNKNOWN,
+	        "health of a missing instance: unknown, no error (%d)", r);
 }
 
 static void test_pull(struct provider *p, const char *a)
@@ -697,30 +673,30 @@ static void test_pull(struct provider *p, const char *a)
 	int r;
 
 	r = provider_pull_file(p, a, "metrics/pre-job-metrics.json", 1024, &b, &e);
-	CHECK(r == 0 && strcmp(buf_str(&b), "{\"ok\":true}") == 0,
-	      "pull_file relative to /opt/runnerd (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && strcmp(buf_str(&b), "{\"ok\":true}") == 0,
+	        "pull_file relative to /opt/runnerd (%d %s)", r, e.msg);
 	buf_release(&b);
 	r = provider_pull_file(p, a, "/opt/runnerd/metrics/pre-job-metrics.json", 1024, &b, &e);
-	CHECK(r == 0 && b.len == 11, "pull_file with an absolute path (%d)", r);
+	EXPECTF(r == 0 && b.len == 11, "pull_file with an absolute path (%d)", r);
 	buf_release(&b);
 	r = provider_pull_file(p, a, "metrics/big", 5000, &b, &e);
-	CHECK(r == 0 && b.len == 5000, "pull_file of exactly max_bytes (%d, %zu)", r, b.len);
+	EXPECTF(r == 0 && b.len == 5000, "pull_file of exactly max_bytes (%d, %zu)", r, b.len);
 	buf_release(&b);
 	r = provider_pull_file(p, a, "metrics/big", 4999, &b, &e);
-	CHECK(r == -E2BIG && !b.data, "pull_file over max_bytes: -E2BIG, ret untouched (%d %s)", r,
-	      e.msg);
+	EXPECTF(r == -E2BIG && !b.data, "pull_file over max_bytes: -E2BIG, ret untouched (%d %s)",
+	        r, e.msg);
 	r = provider_pull_file(p, a, "metrics/leak", 1 << 20, &b, &e);
-	CHECK(r == -EINVAL && !b.data, "pull_file refuses a symlink (%d %s)", r, e.msg);
+	EXPECTF(r == -EINVAL && !b.data, "pull_file refuses a symlink (%d %s)", r, e.msg);
 	r = provider_pull_file(p, a, "metrics", 1 << 20, &b, &e);
-	CHECK(r == -EINVAL && !b.data, "pull_file refuses a directory (%d %s)", r, e.msg);
+	EXPECTF(r == -EINVAL && !b.data, "pull_file refuses a directory (%d %s)", r, e.msg);
 	r = provider_pull_file(p, a, "metrics/missing.json", 1024, &b, &e);
-	CHECK(r == -ENOENT, "pull_file of a missing file: -ENOENT (%d %s)", r, e.msg);
+	EXPECTF(r == -ENOENT, "pull_file of a missing file: -ENOENT (%d %s)", r, e.msg);
 	r = provider_pull_file(p, a, "../../etc/passwd", 1 << 20, &b, &e);
 	int r2 = provider_pull_file(p, a, "/opt/runnerd/metrics/../../../etc/passwd", 1 << 20, &b,
 	                            &e);
 	int r3 = provider_pull_file(p, a, "", 1024, &b, &e);
-	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -EINVAL && !b.data,
-	      "pull_file refuses '..' and '' (%d %d %d)", r, r2, r3);
+	EXPECTF(r == -EINVAL && r2 == -EINVAL && r3 == -EINVAL && !b.data,
+	        "pull_file refuses '..' and '' (%d %d %d)", r, r2, r3);
 
 	/*
 	 * What LXD 5.0's files API calls "file" though it is none, and blocks
@@ -736,61 +712,64 @@ static void test_pull(struct provider *p, const char *a)
 	         "\"rdzero\":{\"type\":\"unix-char\",\"source\":\"/dev/zero\","
 	         "\"path\":\"/opt/runnerd/_diag/zero.log\"}}}");
 	bool dev = api_do("PATCH", path, body);
-	CHECK(api_exec(a,
-	               "cd /opt/runnerd && mkfifo metrics/fifo _diag/fifo.log && "
-	               ": > metrics/empty && printf x > '_diag/with space.log' && "
-	               "printf y > \"_diag/$(printf 'new\\nline.log')\" && [ -p metrics/fifo ]") ==
-	              0,
-	      "a FIFO, an empty file and odd names in the instance");
-	CHECK(dev && api_exec(a, "[ -S /opt/runnerd/_diag/sock.log ] && [ -c "
-	                         "/opt/runnerd/_diag/zero.log ]") == 0,
-	      "a unix socket and a device node in the instance (%s)", dev ? "devices added" : "no");
+	EXPECTF(api_exec(
+	                a,
+	                "cd /opt/runnerd && mkfifo metrics/fifo _diag/fifo.log && "
+	                ": > metrics/empty && printf x > '_diag/with space.log' && "
+	                "printf y > \"_diag/$(printf 'new\\nline.log')\" && [ -p metrics/fifo ]") ==
+	                0,
+	        "a FIFO, an empty file and odd names in the instance");
+	EXPECTF(dev && api_exec(a, "[ -S /opt/runnerd/_diag/sock.log ] && [ -c "
+	                           "/opt/runnerd/_diag/zero.log ]") == 0,
+	        "a unix socket and a device node in the instance (%s)",
+	        dev ? "devices added" : "no");
 	static const char *const odd[] = {"metrics/fifo",   "_diag/fifo.log", "_diag/sock.log",
 	                                  "_diag/zero.log", "/dev/null",      "_diag/leak.log"};
 	for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
-		int64_t t0 = mono_ms();
+		int64_t t0 = clock_mono_ms();
 		r = provider_pull_file(p, a, odd[i], 1 << 20, &b, &e);
-		int64_t took = mono_ms() - t0;
-		CHECK(r == -EINVAL && !b.data && took < 8000,
-		      "pull_file refuses %s at once (%d %s, %" PRId64 " ms)", odd[i], r, e.msg,
-		      took);
+		int64_t took = clock_mono_ms() - t0;
+		EXPECTF(r == -EINVAL && !b.data && took < 8000,
+		        "pull_file refuses %s at once (%d %s, %" PRId64 " ms)", odd[i], r, e.msg,
+		        took);
 	}
 	r = provider_pull_file(p, a, "metrics/empty", 1024, &b, &e);
-	CHECK(r == 0 && b.len == 0, "pull_file of an empty regular file (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && b.len == 0, "pull_file of an empty regular file (%d %s)", r, e.msg);
 	buf_release(&b);
 	r = provider_pull_file(p, a, "_diag/with space.log", 1024, &b, &e);
-	CHECK(r == 0 && strcmp(buf_str(&b), "x") == 0, "pull_file of a name with a space (%d %s)",
-	      r, e.msg);
+	EXPECTF(r == 0 && strcmp(buf_str(&b), "x") == 0, "pull_file of a name with a space (%d %s)",
+	        r, e.msg);
 	buf_release(&b);
-	CHECK(api_exec(a, "head -c 4 /opt/runnerd/metrics/pre-job-metrics.json >/dev/null") == 0,
-	      "LXD still reads and runs after all that");
+	EXPECTF(api_exec(a, "head -c 4 /opt/runnerd/metrics/pre-job-metrics.json >/dev/null") == 0,
+	        "LXD still reads and runs after all that");
 
-	CHECK(provider_traits(p)->list_files && provider_traits(p)->pull_files &&
-	              provider_traits(p)->health_probe && provider_traits(p)->denylist &&
-	              !provider_traits(p)->runner_from_host && !provider_traits(p)->host_process,
-	      "traits: files, health probe, denylist; the runner from the image");
-	int64_t t0 = mono_ms();
+	EXPECTF(provider_traits(p)->list_files && provider_traits(p)->pull_files &&
+	                provider_traits(p)->health_probe && provider_traits(p)->denylist &&
+	                !provider_traits(p)->runner_from_host && !provider_traits(p)->host_process,
+	        "traits: files, health probe, denylist; the runner from the image");
+	int64_t t0 = clock_mono_ms();
 	r = provider_list_files(p, a, "_diag", &v, &e);
-	CHECK(r == 0 && v.n == 3 && strv_has(&v, "Runner_1.log") && strv_has(&v, "Worker_2.log") &&
-	              strv_has(&v, "with space.log") && mono_ms() - t0 < 8000,
-	      "list_files: regular files only: no symlink, directory, FIFO, socket, device, name "
-	      "with a newline (%d %s, %zu)",
-	      r, e.msg, v.n);
+	EXPECTF(r == 0 && v.n == 3 && strv_has(&v, "Runner_1.log") &&
+	                strv_has(&v, "Worker_2.log") && strv_has(&v, "with space.log") &&
+	                clock_mono_ms() - t0 < 8000,
+	        "list_files: regular files only: no symlink, directory, FIFO, socket, device, name "
+	        "with a newline (%d %s, %zu)",
+	        r, e.msg, v.n);
 	for (size_t i = 0; i < v.n; i++)
 		printf("#   %s\n", v.v[i]);
 	strv_release(&v);
 	r = provider_list_files(p, a, "/opt/runnerd/_diag", &v, &e);
-	CHECK(r == 0 && v.n == 3, "list_files with an absolute path (%d)", r);
+	EXPECTF(r == 0 && v.n == 3, "list_files with an absolute path (%d)", r);
 	strv_release(&v);
 	r = provider_list_files(p, a, "_diag/fifo.log", &v, &e);
-	CHECK(r == -ENOTDIR && !v.v, "list_files of a FIFO: -ENOTDIR, at once (%d %s)", r, e.msg);
+	EXPECTF(r == -ENOTDIR && !v.v, "list_files of a FIFO: -ENOTDIR, at once (%d %s)", r, e.msg);
 	r = provider_list_files(p, a, "_diag/leak.log", &v, &e);
-	CHECK(r == -ENOTDIR && !v.v, "list_files of a symlink: -ENOTDIR (%d %s)", r, e.msg);
+	EXPECTF(r == -ENOTDIR && !v.v, "list_files of a symlink: -ENOTDIR (%d %s)", r, e.msg);
 
 	r = provider_list_files(p, a, "_diag/Runner_1.log", &v, &e);
 	int m = provider_list_files(p, a, "_nodiag", &v, &e);
-	CHECK(r == -ENOTDIR && m == -ENOENT && !v.v, "list_files of a file / a missing dir (%d %d)",
-	      r, m);
+	EXPECTF(r == -ENOTDIR && m == -ENOENT && !v.v,
+	        "list_files of a file / a missing dir (%d %d)", r, m);
 }
 
 static void test_stopped(struct provider *p, const char *b)
@@ -805,21 +784,22 @@ static void test_stopped(struct provider *p, const char *b)
 
 	spec_init(&s, b, script_poweroff, NULL);
 	r = provider_create(p, &s, &in, &e);
-	CHECK(r == 0, "create an instance whose script powers it off (%d %s)", r, e.msg);
-	end = mono_ms() + 20000;
-	while (mono_ms() < end && provider_get(p, b, &in, NULL) == 0 && in.state != CLOUD_STOPPED)
-		sleep_ms(200);
-	CHECK(in.state == CLOUD_STOPPED, "it powered itself off -> stopped (%s)",
-	      cloud_state_name(in.state));
+	EXPECTF(r == 0, "create an instance whose script powers it off (%d %s)", r, e.msg);
+	end = clock_mono_ms() + 20000;
+	while (clock_mono_ms() < end && provider_get(p, b, &in, NULL) == 0 &&
+	       in.state != CLOUD_STOPPED)
+		clock_sleep_ms(200);
+	EXPECTF(in.state == CLOUD_STOPPED, "it powered itself off -> stopped (%s)",
+	        cloud_state_name(in.state));
 	r = provider_list(p, &l, &e);
 	const struct instance *li = r == 0 ? list_find(&l, b) : NULL;
-	CHECK(li && li->state == CLOUD_STOPPED, "list shows it stopped");
+	EXPECTF(li && li->state == CLOUD_STOPPED, "list shows it stopped");
 	instance_list_release(&l);
 	r = provider_health(p, b, &h, &e);
-	CHECK(r == 0 && h == HEALTH_UNHEALTHY, "health of a stopped instance: unhealthy (%d)", r);
-	CHECK(!api_file(b, "/opt/runnerd/secret.env", &(struct buf)BUF_INIT(0), (char[8]){0}, 8,
-	                (char[8]){0}, 8, (char[8]){0}, 8),
-	      "no secret.env pushed when there are no secrets");
+	EXPECTF(r == 0 && h == HEALTH_UNHEALTHY, "health of a stopped instance: unhealthy (%d)", r);
+	EXPECTF(!api_file(b, "/opt/runnerd/secret.env", &(struct buf)BUF_INIT(0), (char[8]){0}, 8,
+	                  (char[8]){0}, 8, (char[8]){0}, 8),
+	        "no secret.env pushed when there are no secrets");
 
 	/*
 	 * Stopped: no exec, so the files API, whose GET of a FIFO blocks in
@@ -828,43 +808,45 @@ static void test_stopped(struct provider *p, const char *b)
 	struct buf fb = BUF_INIT(0);
 	struct strv v = {0};
 	r = provider_pull_file(p, b, "m2/reg", 1024, &fb, &e);
-	CHECK(r == 0 && strcmp(buf_str(&fb), "data") == 0, "stopped: pull_file of a file (%d %s)",
-	      r, e.msg);
+	EXPECTF(r == 0 && strcmp(buf_str(&fb), "data") == 0, "stopped: pull_file of a file (%d %s)",
+	        r, e.msg);
 	buf_release(&fb);
 	r = provider_pull_file(p, b, "m2/empty", 1024, &fb, &e);
-	CHECK(r == 0 && fb.len == 0, "stopped: pull_file of an empty file (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && fb.len == 0, "stopped: pull_file of an empty file (%d %s)", r, e.msg);
 	buf_release(&fb);
 	for (int i = 0; i < 2; i++) {
-		int64_t f0 = mono_ms();
+		int64_t f0 = clock_mono_ms();
 		r = provider_pull_file(p, b, "m2/fifo", 1024, &fb, &e);
-		CHECK(r == -EINVAL && !fb.data && mono_ms() - f0 < 8000,
-		      "stopped: pull_file refuses a FIFO without hanging, #%d (%d %s, %" PRId64
-		      " ms)",
-		      i + 1, r, e.msg, mono_ms() - f0);
+		EXPECTF(r == -EINVAL && !fb.data && clock_mono_ms() - f0 < 8000,
+		        "stopped: pull_file refuses a FIFO without hanging, #%d (%d %s, %" PRId64
+		        " ms)",
+		        i + 1, r, e.msg, clock_mono_ms() - f0);
 	}
 	r = provider_pull_file(p, b, "m2/lnk", 1024, &fb, &e);
 	int r2 = provider_pull_file(p, b, "m2/d", 1024, &fb, &e);
 	int r3 = provider_pull_file(p, b, "m2/missing", 1024, &fb, &e);
-	CHECK(r == -EINVAL && r2 == -EINVAL && r3 == -ENOENT && !fb.data,
-	      "stopped: a symlink, a directory refused, a missing file -ENOENT (%d %d %d)", r, r2,
-	      r3);
+	EXPECTF(r == -EINVAL && r2 == -EINVAL && r3 == -ENOENT && !fb.data,
+	        "stopped: a symlink, a directory refused, a missing file -ENOENT (%d %d %d)", r, r2,
+	        r3);
 	r = provider_pull_file(p, b, "m2/reg", 1024, &fb, &e);
-	CHECK(r == 0 && strcmp(buf_str(&fb), "data") == 0,
-	      "stopped: LXD still reads the instance after the FIFO (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && strcmp(buf_str(&fb), "data") == 0,
+	        "stopped: LXD still reads the instance after the FIFO (%d %s)", r, e.msg);
 	buf_release(&fb);
 	r = provider_list_files(p, b, "m2", &v, &e);
-	CHECK(r == 0 && v.n == 3 && strv_has(&v, "reg") && strv_has(&v, "empty") &&
-	              strv_has(&v, "fifo"),
-	      "stopped: list_files leaves out the directory and the symlink (LXD calls the FIFO a "
-	      "file) (%d %s, %zu)",
-	      r, e.msg, v.n);
+	EXPECTF(r == 0 && v.n == 3 && strv_has(&v, "reg") && strv_has(&v, "empty") &&
+	                strv_has(&v, "fifo"),
+	        "stopped: list_files leaves out the directory and the symlink (LXD calls the FIFO "
+	        "a "
+	        "file) (%d %s, %zu)",
+	        r, e.msg, v.n);
 	strv_release(&v);
 	r = provider_list_files(p, b, "m2/fifo", &v, &e);
-	CHECK(r == -ENOTDIR, "stopped: list_files of a FIFO: -ENOTDIR (%d %s)", r, e.msg);
-	int64_t t0 = mono_ms();
+	EXPECTF(r == -ENOTDIR, "stopped: list_files of a FIFO: -ENOTDIR (%d %s)", r, e.msg);
+	int64_t t0 = clock_mono_ms();
 	r = provider_delete(p, b, &e);
-	CHECK(r == 0 && !instance_exists(b), "delete of a stopped instance (%d %s, %" PRId64 " ms)",
-	      r, e.msg, mono_ms() - t0);
+	EXPECTF(r == 0 && !instance_exists(b),
+	        "delete of a stopped instance (%d %s, %" PRId64 " ms)", r, e.msg,
+	        clock_mono_ms() - t0);
 }
 
 static void test_delete(struct provider *p, const char *a)
@@ -872,21 +854,22 @@ static void test_delete(struct provider *p, const char *a)
 	struct instance_list l = {0};
 	struct instance in;
 	struct err e = {0};
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	int r;
 
 	r = provider_delete(p, a, &e);
-	CHECK(r == 0 && !instance_exists(a), "delete of a running instance (%d %s, %" PRId64 " ms)",
-	      r, e.msg, mono_ms() - t0);
+	EXPECTF(r == 0 && !instance_exists(a),
+	        "delete of a running instance (%d %s, %" PRId64 " ms)", r, e.msg,
+	        clock_mono_ms() - t0);
 	r = provider_get(p, a, &in, &e);
-	CHECK(r == -ENOENT, "get after delete: -ENOENT (%d)", r);
+	EXPECTF(r == -ENOENT, "get after delete: -ENOENT (%d)", r);
 	r = provider_list(p, &l, &e);
-	CHECK(r == 0 && !list_find(&l, a), "list after delete does not show it");
+	EXPECTF(r == 0 && !list_find(&l, a), "list after delete does not show it");
 	instance_list_release(&l);
 	r = provider_delete(p, a, &e);
-	CHECK(r == 0, "delete of a missing instance: success (%d %s)", r, e.msg);
+	EXPECTF(r == 0, "delete of a missing instance: success (%d %s)", r, e.msg);
 	r = provider_delete(p, "ci-not-ours", &e);
-	CHECK(r < 0, "delete of a name that is not the manager's is refused (%d)", r);
+	EXPECTF(r < 0, "delete of a name that is not the manager's is refused (%d)", r);
 }
 
 /* A script whose own lines include the user data's here-document delimiter. */
@@ -911,50 +894,50 @@ static void test_cloud_init(const char *c)
 
 	config_init(&cfg, LXD_BOOTSTRAP_CLOUD_INIT);
 	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
-	CHECK(r == 0, "provider_new(lxd), cloud-init bootstrap (%d %s)", r, e.msg);
+	EXPECTF(r == 0, "provider_new(lxd), cloud-init bootstrap (%d %s)", r, e.msg);
 	if (r < 0)
 		return;
 	lxd_set_trace(p, trace_fn, NULL);
 	trace_clear();
 	spec_init(&s, c, script_main, SECRET "\n");
 	r = provider_create(p, &s, &in, &e);
-	CHECK(r == 0, "create (cloud-init bootstrap) (%d %s)", r, e.msg);
+	EXPECTF(r == 0, "create (cloud-init bootstrap) (%d %s)", r, e.msg);
 	json_t *m = api_instance(c), *cfgj = json_object_get(m, "config");
 	const char *ud = json_string_value(json_object_get(cfgj, "cloud-init.user-data"));
 	const char *ud2 = json_string_value(json_object_get(cfgj, "user.user-data"));
-	CHECK(ud && ud2 && strcmp(ud, ud2) == 0 && str_has_prefix(ud, "#!/bin/sh\n") &&
-	              strstr(ud, script_main) && !strstr(ud, SECRET_V),
-	      "cloud-init.user-data = user.user-data = a #!/bin/sh script holding the startup "
-	      "script, no secret");
+	EXPECTF(ud && ud2 && strcmp(ud, ud2) == 0 && str_has_prefix(ud, "#!/bin/sh\n") &&
+	                strstr(ud, script_main) && !strstr(ud, SECRET_V),
+	        "cloud-init.user-data = user.user-data = a #!/bin/sh script holding the startup "
+	        "script, no secret");
 	size_t pushed_script = 0;
 	pthread_mutex_lock(&trace_lock);
 	for (size_t i = 0; i < trace_n; i++)
 		pushed_script += strcmp(trace_v[i].method, "POST") == 0 &&
 		                 strstr(trace_v[i].url, "/files?path=/opt/runnerd/startup.sh&");
 	pthread_mutex_unlock(&trace_lock);
-	CHECK(pushed_script == 0 && !api_file(c, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode),
-	                                      uid, sizeof(uid), type, sizeof(type)),
-	      "cloud-init: startup.sh is not pushed (the user data carries it)");
-	CHECK(api_file(c, "/opt/runnerd/.pushed", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	               sizeof(type)),
-	      "cloud-init: the marker the user data waits for was pushed");
-	CHECK(api_file(c, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	               sizeof(type)) &&
-	              strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0,
-	      "cloud-init: secret.env pushed before the start");
+	EXPECTF(pushed_script == 0 && !api_file(c, "/opt/runnerd/startup.sh", &b, mode,
+	                                        sizeof(mode), uid, sizeof(uid), type, sizeof(type)),
+	        "cloud-init: startup.sh is not pushed (the user data carries it)");
+	EXPECTF(api_file(c, "/opt/runnerd/.pushed", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	                 sizeof(type)),
+	        "cloud-init: the marker the user data waits for was pushed");
+	EXPECTF(api_file(c, "/opt/runnerd/secret.env", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                 type, sizeof(type)) &&
+	                strcmp(buf_str(&b), SECRET "\n") == 0 && strcmp(mode, "0600") == 0,
+	        "cloud-init: secret.env pushed before the start");
 	/* what cloud-init would do with it (the busybox image has no cloud-init) */
-	CHECK(ud && api_exec(c, ud) == 0 && wait_pull(p, c, "started", 10000),
-	      "the user data, run as cloud-init would, starts the startup script");
+	EXPECTF(ud && api_exec(c, ud) == 0 && wait_pull(p, c, "started", 10000),
+	        "the user data, run as cloud-init would, starts the startup script");
 	json_decref(m);
-	CHECK(api_file(c, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	               sizeof(type)) &&
-	              strcmp(mode, "0700") == 0 && strcmp(uid, "0") == 0 &&
-	              b.len == strlen(script_main) && memcmp(b.data, script_main, b.len) == 0,
-	      "cloud-init: the user data wrote startup.sh: the script, 0700, root (mode %s, %zu "
-	      "bytes)",
-	      mode, b.len);
+	EXPECTF(api_file(c, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                 type, sizeof(type)) &&
+	                strcmp(mode, "0700") == 0 && strcmp(uid, "0") == 0 &&
+	                b.len == strlen(script_main) && memcmp(b.data, script_main, b.len) == 0,
+	        "cloud-init: the user data wrote startup.sh: the script, 0700, root (mode %s, %zu "
+	        "bytes)",
+	        mode, b.len);
 	r = provider_delete(p, c, &e);
-	CHECK(r == 0 && !instance_exists(c), "delete it (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && !instance_exists(c), "delete it (%d %s)", r, e.msg);
 
 	/* no start before the marker; a script holding the delimiter comes out whole */
 	name_make(c2, sizeof(c2), manager, 0x35);
@@ -962,27 +945,30 @@ static void test_cloud_init(const char *c)
 	r = provider_create(p, &s, &in, &e);
 	m = api_instance(c2);
 	ud = json_string_value(json_object_get(json_object_get(m, "config"), "user.user-data"));
-	CHECK(r == 0 && ud && api_exec(c2, "rm /opt/runnerd/.pushed") == 0 && api_exec(c2, ud) == 0,
-	      "second instance: marker removed, user data run (%d %s)", r, e.msg);
-	sleep_ms(2500);
-	CHECK(!api_file(c2, "/opt/runnerd/started", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	                sizeof(type)),
-	      "the user data does not start the script before the marker is there");
-	CHECK(api_exec(c2, "touch /opt/runnerd/.pushed") == 0 && wait_pull(p, c2, "started", 10000),
-	      "... and starts it once the marker is there");
-	CHECK(api_file(c2, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid),
-	               type, sizeof(type)) &&
-	              b.len == strlen(script_eof) + 1 && memcmp(b.data, script_eof, b.len - 1) == 0,
-	      "a script with the delimiter as a line of its own comes out whole (%zu bytes)",
-	      b.len);
-	CHECK(api_file(c2, "/opt/runnerd/heredoc", &b, mode, sizeof(mode), uid, sizeof(uid), type,
-	               sizeof(type)) &&
-	              strcmp(buf_str(&b), "RUNNERD_STARTUP_EOF_1\n$HOME `x` \\n\n") == 0,
-	      "... and runs as written (%s)", buf_str(&b));
+	EXPECTF(r == 0 && ud && api_exec(c2, "rm /opt/runnerd/.pushed") == 0 &&
+	                api_exec(c2, ud) == 0,
+	        "second instance: marker removed, user data run (%d %s)", r, e.msg);
+	clock_sleep_ms(2500);
+	EXPECTF(!api_file(c2, "/opt/runnerd/started", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                  type, sizeof(type)),
+	        "the user data does not start the script before the marker is there");
+	EXPECTF(api_exec(c2, "touch /opt/runnerd/.pushed") == 0 &&
+	                wait_pull(p, c2, "started", 10000),
+	        "... and starts it once the marker is there");
+	EXPECTF(api_file(c2, "/opt/runnerd/startup.sh", &b, mode, sizeof(mode), uid, sizeof(uid),
+	                 type, sizeof(type)) &&
+	                b.len == strlen(script_eof) + 1 &&
+	                memcmp(b.data, script_eof, b.len - 1) == 0,
+	        "a script with the delimiter as a line of its own comes out whole (%zu bytes)",
+	        b.len);
+	EXPECTF(api_file(c2, "/opt/runnerd/heredoc", &b, mode, sizeof(mode), uid, sizeof(uid), type,
+	                 sizeof(type)) &&
+	                strcmp(buf_str(&b), "RUNNERD_STARTUP_EOF_1\n$HOME `x` \\n\n") == 0,
+	        "... and runs as written (%s)", buf_str(&b));
 	json_decref(m);
 	buf_release(&b);
 	r = provider_delete(p, c2, &e);
-	CHECK(r == 0 && !instance_exists(c2), "delete it (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && !instance_exists(c2), "delete it (%d %s)", r, e.msg);
 	provider_free(p);
 }
 
@@ -1001,20 +987,20 @@ static void test_create_failures(const char *d)
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
 	if (r < 0) {
-		CHECK(0, "provider_new (%s)", e.msg);
+		EXPECTF(0, "provider_new (%s)", e.msg);
 		return;
 	}
 	fl.image = "no-such-image-alias";
 	spec_init(&s, d, script_main, SECRET "\n");
 	s.flavor = &fl;
 	r = provider_create(p, &s, &in, &e);
-	CHECK(r < 0 && !instance_exists(d) && !strstr(e.msg, SECRET_V),
-	      "create from a missing image fails, leaves nothing (%d %s)", r, e.msg);
+	EXPECTF(r < 0 && !instance_exists(d) && !strstr(e.msg, SECRET_V),
+	        "create from a missing image fails, leaves nothing (%d %s)", r, e.msg);
 	s.flavor = &flavor;
 	s.name = "other-000000000001";
 	r = provider_create(p, &s, &in, &e);
-	CHECK(r == -EINVAL && !instance_exists(s.name),
-	      "create of a name that is not the manager's: -EINVAL");
+	EXPECTF(r == -EINVAL && !instance_exists(s.name),
+	        "create of a name that is not the manager's: -EINVAL");
 	s.name = d;
 	provider_free(p);
 
@@ -1024,14 +1010,14 @@ static void test_create_failures(const char *d)
 	         "\"unix-char\",\"source\":\"/dev/nonexistent-runnerd-test-%d\",\"path\":"
 	         "\"/dev/rdx\"}}}",
 	         (int)getpid());
-	CHECK(api("POST", "/1.0/profiles", body, NULL, NULL) == 201 ||
-	              api("GET", "/1.0/profiles/rdbroken", NULL, NULL, NULL) == 200,
-	      "a profile whose device cannot start");
+	EXPECTF(api("POST", "/1.0/profiles", body, NULL, NULL) == 201 ||
+	                api("GET", "/1.0/profiles/rdbroken", NULL, NULL, NULL) == 200,
+	        "a profile whose device cannot start");
 	cfg.lxd.profiles.v = profs;
 	cfg.lxd.profiles.n = 2;
 	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
 	if (r < 0) {
-		CHECK(0, "provider_new (%s)", e.msg);
+		EXPECTF(0, "provider_new (%s)", e.msg);
 		return;
 	}
 	trace_clear();
@@ -1047,8 +1033,8 @@ static void test_create_failures(const char *d)
 			deleted = true;
 	}
 	pthread_mutex_unlock(&trace_lock);
-	CHECK(r < 0 && posted && deleted && !instance_exists(d) && !strstr(e.msg, SECRET_V),
-	      "a create whose start fails deletes what it made (%d %s)", r, e.msg);
+	EXPECTF(r < 0 && posted && deleted && !instance_exists(d) && !strstr(e.msg, SECRET_V),
+	        "a create whose start fails deletes what it made (%d %s)", r, e.msg);
 	provider_free(p);
 	api("DELETE", "/1.0/profiles/rdbroken", NULL, NULL, NULL);
 
@@ -1057,12 +1043,12 @@ static void test_create_failures(const char *d)
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	cfg.lxd.network = "rdnonexist0";
 	r = open_lxd(&cfg, manager, NULL, &deny, &p, &e);
-	CHECK(r == 0, "provider_new succeeds while the denylist cannot be applied (%d %s)", r,
-	      e.msg);
+	EXPECTF(r == 0, "provider_new succeeds while the denylist cannot be applied (%d %s)", r,
+	        e.msg);
 	if (r == 0) {
 		r = provider_create(p, &s, &in, &e);
-		CHECK(r < 0 && strstr(e.msg, "denylist") && !instance_exists(d),
-		      "create fails while the denylist is not in place (%d %s)", r, e.msg);
+		EXPECTF(r < 0 && strstr(e.msg, "denylist") && !instance_exists(d),
+		        "create fails while the denylist is not in place (%d %s)", r, e.msg);
 		provider_free(p);
 	}
 	char acl[128];
@@ -1107,7 +1093,7 @@ static void test_parallel(struct provider *p)
 	struct instance_list l = {0};
 	struct err e = {0};
 	int ok = 0, n = 0;
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 
 	for (int i = 0; i < 3; i++) {
 		x[i].p = p;
@@ -1120,13 +1106,13 @@ static void test_parallel(struct provider *p)
 		if (x[i].r)
 			printf("# %s: %s\n", x[i].name, x[i].msg);
 	}
-	CHECK(ok == 3, "3 creates in parallel (%" PRId64 " ms)", mono_ms() - t0);
+	EXPECTF(ok == 3, "3 creates in parallel (%" PRId64 " ms)", clock_mono_ms() - t0);
 	if (provider_list(p, &l, &e) == 0)
 		for (int i = 0; i < 3; i++)
 			n += list_find(&l, x[i].name) != NULL;
-	CHECK(n == 3, "list shows all 3");
+	EXPECTF(n == 3, "list shows all 3");
 	instance_list_release(&l);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	for (int i = 0; i < 3; i++)
 		pthread_create(&t[i], NULL, par_delete, &x[i]);
 	ok = 0;
@@ -1134,7 +1120,7 @@ static void test_parallel(struct provider *p)
 		pthread_join(t[i], NULL);
 		ok += x[i].r == 0 && !instance_exists(x[i].name);
 	}
-	CHECK(ok == 3, "3 deletes in parallel (%" PRId64 " ms)", mono_ms() - t0);
+	EXPECTF(ok == 3, "3 deletes in parallel (%" PRId64 " ms)", clock_mono_ms() - t0);
 }
 
 static bool instance_exists_in(const char *proj, const char *name)
@@ -1167,7 +1153,7 @@ static void test_two_projects(void)
 	int r;
 
 	if (!project2 || !*project2) {
-		CHECK(0, "LXD_TEST_PROJECT2 is not set");
+		EXPECTF(0, "LXD_TEST_PROJECT2 is not set");
 		return;
 	}
 	config_init(&ca, LXD_BOOTSTRAP_EXEC);
@@ -1178,8 +1164,8 @@ static void test_two_projects(void)
 	r = open_lxd(&ca, manager, NULL, NULL, &pa, &e);
 	if (r == 0)
 		r = open_lxd(&cb, manager, NULL, NULL, &pb, &e);
-	CHECK(r == 0, "two lxd providers of one manager, on projects %s and %s (%d %s)", project,
-	      project2, r, e.msg);
+	EXPECTF(r == 0, "two lxd providers of one manager, on projects %s and %s (%d %s)", project,
+	        project2, r, e.msg);
 	if (r < 0) {
 		provider_free(pa);
 		return;
@@ -1188,51 +1174,52 @@ static void test_two_projects(void)
 	name_make(b, sizeof(b), manager, 0x41);
 	spec_init(&sp, a, "#!/bin/sh\nexec sleep 600\n", NULL);
 	r = provider_create(pa, &sp, &in, &e);
-	CHECK(r == 0 && strcmp(in.provider, "lxd-a") == 0 && instance_exists_in(project, a) &&
-	              !instance_exists_in(project2, a),
-	      "lxd-a creates in %s only (%d %s)", project, r, e.msg);
+	EXPECTF(r == 0 && strcmp(in.provider, "lxd-a") == 0 && instance_exists_in(project, a) &&
+	                !instance_exists_in(project2, a),
+	        "lxd-a creates in %s only (%d %s)", project, r, e.msg);
 	spec_init(&sp, b, "#!/bin/sh\nexec sleep 600\n", NULL);
 	r = provider_create(pb, &sp, &in, &e);
-	CHECK(r == 0 && strcmp(in.provider, "lxd-b") == 0 && instance_exists_in(project2, b) &&
-	              !instance_exists_in(project, b),
-	      "lxd-b creates in %s only (%d %s)", project2, r, e.msg);
+	EXPECTF(r == 0 && strcmp(in.provider, "lxd-b") == 0 && instance_exists_in(project2, b) &&
+	                !instance_exists_in(project, b),
+	        "lxd-b creates in %s only (%d %s)", project2, r, e.msg);
 
 	r = provider_list(pa, &la, &e);
-	CHECK(r == 0 && list_find(&la, a) && !list_find(&la, b) &&
-	              strcmp(list_find(&la, a)->provider, "lxd-a") == 0,
-	      "lxd-a lists its own, not lxd-b's (%d %s, %zu)", r, e.msg, la.n);
+	EXPECTF(r == 0 && list_find(&la, a) && !list_find(&la, b) &&
+	                strcmp(list_find(&la, a)->provider, "lxd-a") == 0,
+	        "lxd-a lists its own, not lxd-b's (%d %s, %zu)", r, e.msg, la.n);
 	r = provider_list(pb, &lb, &e);
-	CHECK(r == 0 && list_find(&lb, b) && !list_find(&lb, a) &&
-	              strcmp(list_find(&lb, b)->provider, "lxd-b") == 0,
-	      "lxd-b lists its own, not lxd-a's (%d %s, %zu)", r, e.msg, lb.n);
+	EXPECTF(r == 0 && list_find(&lb, b) && !list_find(&lb, a) &&
+	                strcmp(list_find(&lb, b)->provider, "lxd-b") == 0,
+	        "lxd-b lists its own, not lxd-a's (%d %s, %zu)", r, e.msg, lb.n);
 
 	r = provider_get(pa, b, &in, &e);
-	CHECK(r == -ENOENT, "lxd-a does not find lxd-b's instance (%d %s)", r, e.msg);
+	EXPECTF(r == -ENOENT, "lxd-a does not find lxd-b's instance (%d %s)", r, e.msg);
 	r = provider_get(pb, a, &in, &e);
-	CHECK(r == -ENOENT, "lxd-b does not find lxd-a's instance (%d %s)", r, e.msg);
+	EXPECTF(r == -ENOENT, "lxd-b does not find lxd-a's instance (%d %s)", r, e.msg);
 	r = provider_get(pa, a, &in, &e);
-	CHECK(r == 0 && strcmp(in.name, a) == 0 && strcmp(in.provider, "lxd-a") == 0,
-	      "lxd-a gets its own (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && strcmp(in.name, a) == 0 && strcmp(in.provider, "lxd-a") == 0,
+	        "lxd-a gets its own (%d %s)", r, e.msg);
 	r = provider_get(pb, b, &in, &e);
-	CHECK(r == 0 && strcmp(in.name, b) == 0 && strcmp(in.provider, "lxd-b") == 0,
-	      "lxd-b gets its own (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && strcmp(in.name, b) == 0 && strcmp(in.provider, "lxd-b") == 0,
+	        "lxd-b gets its own (%d %s)", r, e.msg);
 
 	/* a delete through the other provider finds nothing there: done, the instance untouched */
 	r = provider_delete(pa, b, &e);
-	CHECK(r == 0 && instance_exists_in(project2, b),
-	      "a delete of lxd-b's instance through lxd-a leaves it be (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && instance_exists_in(project2, b),
+	        "a delete of lxd-b's instance through lxd-a leaves it be (%d %s)", r, e.msg);
 	r = provider_delete(pb, a, &e);
-	CHECK(r == 0 && instance_exists_in(project, a),
-	      "a delete of lxd-a's instance through lxd-b leaves it be (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && instance_exists_in(project, a),
+	        "a delete of lxd-a's instance through lxd-b leaves it be (%d %s)", r, e.msg);
 	r = provider_delete(pa, a, &e);
-	CHECK(r == 0 && !instance_exists_in(project, a), "lxd-a deletes its own (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && !instance_exists_in(project, a), "lxd-a deletes its own (%d %s)", r,
+	        e.msg);
 	r = provider_delete(pb, b, &e);
-	CHECK(r == 0 && !instance_exists_in(project2, b), "lxd-b deletes its own (%d %s)", r,
-	      e.msg);
+	EXPECTF(r == 0 && !instance_exists_in(project2, b), "lxd-b deletes its own (%d %s)", r,
+	        e.msg);
 	r = provider_list(pa, &la, &e);
 	int r2 = provider_list(pb, &lb, &e);
-	CHECK(r == 0 && r2 == 0 && !list_find(&la, a) && !list_find(&lb, b),
-	      "both listings are empty of them again (%d %d)", r, r2);
+	EXPECTF(r == 0 && r2 == 0 && !list_find(&la, a) && !list_find(&lb, b),
+	        "both listings are empty of them again (%d %d)", r, r2);
 	instance_list_release(&la);
 	instance_list_release(&lb);
 	provider_free(pa);
@@ -1256,14 +1243,14 @@ static void test_long_name(void)
 	name_make(name, sizeof(name), mgr, 1);
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	if (open_lxd(&cfg, mgr, NULL, NULL, &p, &e) < 0) {
-		CHECK(0, "provider_new (%s)", e.msg);
+		EXPECTF(0, "provider_new (%s)", e.msg);
 		return;
 	}
 	spec_init(&s, name, "#!/bin/sh\nexec sleep 600\n", NULL);
 	r = provider_create(p, &s, &in, &e);
-	CHECK(r == 0 && strlen(name) == 63, "create with a 63-character name (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && strlen(name) == 63, "create with a 63-character name (%d %s)", r, e.msg);
 	r = provider_delete(p, name, &e);
-	CHECK(r == 0 && !instance_exists(name), "delete it (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && !instance_exists(name), "delete it (%d %s)", r, e.msg);
 	provider_free(p);
 }
 
@@ -1282,26 +1269,27 @@ static void test_denylist(void)
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	struct strv v1 = {(char *[]){"10.99.0.0/16", "192.0.2.7"}, 2};
 	r = open_lxd(&cfg, manager, NULL, &v1, &p, &e);
-	CHECK(r == 0, "provider_new with a denylist (%d %s)", r, e.msg);
+	EXPECTF(r == 0, "provider_new with a denylist (%d %s)", r, e.msg);
 	if (r < 0)
 		return;
 	acl_egress(acl, eg, sizeof(eg));
-	CHECK(strcmp(eg, "10.99.0.0/16,192.0.2.7/32") == 0,
-	      "provider_new created ACL %s: reject egress per CIDR (%s)", acl, eg);
-	CHECK(net_key_is(network, "security.acls", acl) &&
-	              net_key_is(network, "security.acls.default.egress.action", "allow") &&
-	              net_key_is(network, "security.acls.default.ingress.action", "allow") &&
-	              net_key_is(network, marker, "true"),
-	      "attached to %s, default actions allow (so the rest keeps working)", network);
+	EXPECTF(strcmp(eg, "10.99.0.0/16,192.0.2.7/32") == 0,
+	        "provider_new created ACL %s: reject egress per CIDR (%s)", acl, eg);
+	EXPECTF(net_key_is(network, "security.acls", acl) &&
+	                net_key_is(network, "security.acls.default.egress.action", "allow") &&
+	                net_key_is(network, "security.acls.default.ingress.action", "allow") &&
+	                net_key_is(network, marker, "true"),
+	        "attached to %s, default actions allow (so the rest keeps working)", network);
 
 	struct strv v2 = {(char *[]){"10.1.2.3/8", "2001:db8::1/32", "10.0.0.0/8"}, 3};
 	r = set_denylist(p, &v2, &e);
 	acl_egress(acl, eg, sizeof(eg));
-	CHECK(r == 0 && strcmp(eg, "10.0.0.0/8,2001:db8::/32") == 0,
-	      "a changed list updates the ACL (canonical, deduplicated) (%d %s: %s)", r, e.msg, eg);
+	EXPECTF(r == 0 && strcmp(eg, "10.0.0.0/8,2001:db8::/32") == 0,
+	        "a changed list updates the ACL (canonical, deduplicated) (%d %s: %s)", r, e.msg,
+	        eg);
 	r = set_denylist(p, &v2, &e);
-	CHECK(r == 0 && net_key_is(network, "security.acls", acl),
-	      "a sync with no change is a no-op");
+	EXPECTF(r == 0 && net_key_is(network, "security.acls", acl),
+	        "a sync with no change is a no-op");
 
 	/* another ACL, not ours, attached next to it: kept */
 	snprintf(body, sizeof(body),
@@ -1315,19 +1303,21 @@ static void test_denylist(void)
 	snprintf(path, sizeof(path), "/1.0/networks/%s", network);
 	snprintf(body, sizeof(body), "{\"config\":{\"security.acls\":\"%s\"}}", joined);
 	long st2 = api("PATCH", path, body, NULL, NULL);
-	CHECK(st < 300 && st2 < 300 && net_key_is(network, "security.acls", joined),
-	      "attached a foreign ACL too (%ld %ld)", st, st2);
+	EXPECTF(st < 300 && st2 < 300 && net_key_is(network, "security.acls", joined),
+	        "attached a foreign ACL too (%ld %ld)", st, st2);
 	r = set_denylist(p, &v2, &e);
-	CHECK(r == 0 && net_key_is(network, "security.acls", joined), "sync keeps the foreign ACL");
+	EXPECTF(r == 0 && net_key_is(network, "security.acls", joined),
+	        "sync keeps the foreign ACL");
 
 	r = set_denylist(p, NULL, &e);
 	acl_egress(other_acl, eg, sizeof(eg));
-	CHECK(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", other_acl) &&
-	              strcmp(eg, "198.51.100.0/24") == 0 &&
-	              net_key_is(network, "security.acls.default.egress.action", "allow"),
-	      "an empty list detaches and deletes ours, leaves the foreign ACL and the defaults it "
-	      "relies on (%d %s)",
-	      r, e.msg);
+	EXPECTF(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", other_acl) &&
+	                strcmp(eg, "198.51.100.0/24") == 0 &&
+	                net_key_is(network, "security.acls.default.egress.action", "allow"),
+	        "an empty list detaches and deletes ours, leaves the foreign ACL and the defaults "
+	        "it "
+	        "relies on (%d %s)",
+	        r, e.msg);
 
 	/* alone again: the last ACL takes the defaults it set with it */
 	snprintf(body, sizeof(body), "{\"config\":{\"security.acls\":\"\"}}");
@@ -1336,16 +1326,16 @@ static void test_denylist(void)
 	api("DELETE", path, NULL, NULL, NULL);
 	struct strv v3 = {(char *[]){"203.0.113.0/24"}, 1};
 	r = set_denylist(p, &v3, &e);
-	CHECK(r == 0 && net_key_is(network, "security.acls", acl), "attached again (%d %s)", r,
-	      e.msg);
+	EXPECTF(r == 0 && net_key_is(network, "security.acls", acl), "attached again (%d %s)", r,
+	        e.msg);
 	r = set_denylist(p, &(struct strv){0}, &e);
-	CHECK(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", NULL) &&
-	              net_key_is(network, "security.acls.default.egress.action", NULL) &&
-	              net_key_is(network, "security.acls.default.ingress.action", NULL) &&
-	              net_key_is(network, marker, NULL),
-	      "the last ACL removed: defaults and marker gone too (%d %s)", r, e.msg);
+	EXPECTF(r == 0 && !acl_exists(acl) && net_key_is(network, "security.acls", NULL) &&
+	                net_key_is(network, "security.acls.default.egress.action", NULL) &&
+	                net_key_is(network, "security.acls.default.ingress.action", NULL) &&
+	                net_key_is(network, marker, NULL),
+	        "the last ACL removed: defaults and marker gone too (%d %s)", r, e.msg);
 	r = set_denylist(p, NULL, &e);
-	CHECK(r == 0, "removing an absent ACL is a no-op (%d %s)", r, e.msg);
+	EXPECTF(r == 0, "removing an absent ACL is a no-op (%d %s)", r, e.msg);
 	provider_free(p);
 }
 
@@ -1522,13 +1512,13 @@ static bool fake_instance(struct fake *f, const char *name, const char *status,
 	            "{\"type\":\"error\",\"error\":\"not found\",\"error_code\":404}", f->store,
 	            sizeof(f->store));
 	if (!fake_start(f)) {
-		CHECK(0, "fake LXD socket: %s", strerror(errno));
+		EXPECTF(0, "fake LXD socket: %s", strerror(errno));
 		return false;
 	}
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	cfg.lxd.socket = f->path;
 	if (open_lxd(&cfg, manager, o, NULL, ret, &e) < 0) {
-		CHECK(0, "lxd_new_opts (%s)", e.msg);
+		EXPECTF(0, "lxd_new_opts (%s)", e.msg);
 		fake_stop(f);
 		return false;
 	}
@@ -1551,17 +1541,18 @@ static void test_failed_lists(void)
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	cfg.lxd.socket = "/nonexistent/runnerd-test/lxd.socket";
 	r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
-	CHECK(r == 0, "provider_new with a wrong socket still succeeds (%d %s)", r, e.msg);
+	EXPECTF(r == 0, "provider_new with a wrong socket still succeeds (%d %s)", r, e.msg);
 	if (r == 0) {
 		r = provider_list(p, &l, &e);
-		CHECK(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
-		      "list against a wrong socket: an error, not an empty list (%d %s)", r, e.msg);
+		EXPECTF(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
+		        "list against a wrong socket: an error, not an empty list (%d %s)", r,
+		        e.msg);
 		provider_free(p);
 	}
 
 	fake_answer(&f, "200 OK", "{}", store, sizeof(store));
 	if (!fake_start(&f)) {
-		CHECK(0, "fake LXD socket: %s", strerror(errno));
+		EXPECTF(0, "fake LXD socket: %s", strerror(errno));
 		return;
 	}
 
@@ -1570,7 +1561,7 @@ static void test_failed_lists(void)
 	cfg.lxd.socket = f.path;
 	r = open_lxd(&cfg, manager, &o, NULL, &p, &e);
 	if (r < 0) {
-		CHECK(0, "lxd_new_opts (%s)", e.msg);
+		EXPECTF(0, "lxd_new_opts (%s)", e.msg);
 		return;
 	}
 	static const struct {
@@ -1600,16 +1591,16 @@ static void test_failed_lists(void)
 		fake_answer(&f, cases[i].status, body, store, sizeof(store));
 		err_clear(&e);
 		r = provider_list(p, &l, &e);
-		CHECK(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
-		      "list: %s is an error, never a shorter list (%d %s)", cases[i].what, r,
-		      e.msg);
+		EXPECTF(r < 0 && l.n == 1 && strcmp(l.v[0].name, "sentinel") == 0,
+		        "list: %s is an error, never a shorter list (%d %s)", cases[i].what, r,
+		        e.msg);
 		if (i == 0)
-			CHECK(strstr(e.msg, "database is locked") != NULL,
-			      "LXD's error text is kept");
+			EXPECTF(strstr(e.msg, "database is locked") != NULL,
+			        "LXD's error text is kept");
 	}
 	fake_answer(&f, "200 OK", "{\"type\":\"sync\",\"metadata\":[]}", store, sizeof(store));
 	r = provider_list(p, &l, &e);
-	CHECK(r == 0 && l.n == 0, "an empty listing replaces the old contents (%d)", r);
+	EXPECTF(r == 0 && l.n == 0, "an empty listing replaces the old contents (%d)", r);
 	provider_free(p);
 	instance_list_release(&l);
 	fake_stop(&f);
@@ -1618,8 +1609,8 @@ static void test_failed_lists(void)
 /* Wait until name exists and no operation holds it (its create ended); false on timeout. */
 static bool wait_created(const char *name, long ms)
 {
-	int64_t end = mono_ms() + ms;
-	while (mono_ms() < end) {
+	int64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
 		json_t *m = api_instance(name);
 		const char *st = json_string_value(json_object_get(m, "status"));
 		bool ok = st && (strcmp(st, "Stopped") == 0 || strcmp(st, "Running") == 0);
@@ -1630,7 +1621,7 @@ static bool wait_created(const char *name, long ms)
 			if (api_op("DELETE", path, NULL))
 				return true;
 		}
-		sleep_ms(250);
+		clock_sleep_ms(250);
 	}
 	return false;
 }
@@ -1652,7 +1643,7 @@ static void test_create_timeout(void)
 	int timed_out = 0;
 
 	if (!big || !*big) {
-		CHECK(0, "LXD_TEST_BIG_IMAGE is not set");
+		EXPECTF(0, "LXD_TEST_BIG_IMAGE is not set");
 		return;
 	}
 	fl.image = (char *)big;
@@ -1661,12 +1652,12 @@ static void test_create_timeout(void)
 	         "{\"name\":\"%s\",\"source\":{\"type\":\"image\",\"alias\":\"%s\"},"
 	         "\"devices\":{\"root\":{\"type\":\"disk\",\"path\":\"/\",\"pool\":\"%s\"}}}",
 	         name, big, pool);
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	bool made = api_op("POST", "/1.0/instances", body);
-	int64_t took = mono_ms() - t0;
+	int64_t took = clock_mono_ms() - t0;
 	snprintf(path, sizeof(path), "/1.0/instances/%s", name);
-	CHECK(made && api_op("DELETE", path, NULL),
-	      "a create from the big image takes %" PRId64 " ms", took);
+	EXPECTF(made && api_op("DELETE", path, NULL),
+	        "a create from the big image takes %" PRId64 " ms", took);
 	int64_t op2 = (took * 2 / 3 + 500) / 1000;
 	int64_t timeouts[] = {1, op2 > 1 ? op2 : 2};
 
@@ -1682,50 +1673,50 @@ static void test_create_timeout(void)
 		name_make(name, sizeof(name), manager, 0x71 + (unsigned)i);
 		config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 		if (open_lxd(&cfg, manager, &o, NULL, &p, &e) < 0) {
-			CHECK(0, "lxd_new_opts (%s)", e.msg);
+			EXPECTF(0, "lxd_new_opts (%s)", e.msg);
 			return;
 		}
 		spec_init(&sp, name, "#!/bin/sh\nexec sleep 600\n", NULL);
 		sp.flavor = &fl;
-		t0 = mono_ms();
+		t0 = clock_mono_ms();
 		r = provider_create(p, &sp, &in, &e);
-		took = mono_ms() - t0;
+		took = clock_mono_ms() - t0;
 		printf("# operation timeout %" PRId64 " s: create -> %d (%s) after %" PRId64
 		       " ms\n",
 		       timeouts[i], r, e.msg, took);
 		if (r == 0) {
 			bool there = instance_exists(name);
 			r = provider_delete(p, name, &e);
-			CHECK(there && r == 0,
-			      "operation timeout %" PRId64
-			      " s: the create made it in time (delete: "
-			      "%d %s)",
-			      timeouts[i], r, e.msg);
+			EXPECTF(there && r == 0,
+			        "operation timeout %" PRId64
+			        " s: the create made it in time (delete: "
+			        "%d %s)",
+			        timeouts[i], r, e.msg);
 		} else if (r == PROVIDER_EMAYREMAIN) {
 			timed_out++;
-			CHECK(strstr(e.msg, "may remain") != NULL,
-			      "operation timeout %" PRId64
-			      " s: PROVIDER_EMAYREMAIN says the instance "
-			      "may remain",
-			      timeouts[i]);
-			CHECK(wait_created(name, 120000),
-			      "... and it is removed once its create ended");
+			EXPECTF(strstr(e.msg, "may remain") != NULL,
+			        "operation timeout %" PRId64
+			        " s: PROVIDER_EMAYREMAIN says the instance "
+			        "may remain",
+			        timeouts[i]);
+			EXPECTF(wait_created(name, 120000),
+			        "... and it is removed once its create ended");
 		} else {
 			timed_out++;
 			bool gone = !instance_exists(name);
-			sleep_ms((long)(took > 3000 ? took : 3000));
-			CHECK(gone && !instance_exists(name),
-			      "operation timeout %" PRId64
-			      " s: create failed (%d) and the instance "
-			      "is gone, for good (%s)",
-			      timeouts[i], r, gone ? "still gone later" : "there after create()");
+			clock_sleep_ms((long)(took > 3000 ? took : 3000));
+			EXPECTF(gone && !instance_exists(name),
+			        "operation timeout %" PRId64
+			        " s: create failed (%d) and the instance "
+			        "is gone, for good (%s)",
+			        timeouts[i], r, gone ? "still gone later" : "there after create()");
 			if (instance_exists(name))
 				wait_created(name, 120000);
 		}
 		provider_free(p);
 	}
-	CHECK(timed_out > 0, "a create outlived its operation timeout at least once (%d)",
-	      timed_out);
+	EXPECTF(timed_out > 0, "a create outlived its operation timeout at least once (%d)",
+	        timed_out);
 }
 
 /*
@@ -1790,9 +1781,9 @@ static void test_lost_operations(void)
 		fake_routes(&f, cases[i].routes, 3);
 		err_clear(&e);
 		r = provider_delete(p, name, &e);
-		CHECK(cases[i].want ? r < 0 && strstr(e.msg, cases[i].text) : r == 0,
-		      "%s: %s (%d %s)", cases[i].what, cases[i].want ? "a failure" : "success", r,
-		      e.msg);
+		EXPECTF(cases[i].want ? r < 0 && strstr(e.msg, cases[i].text) : r == 0,
+		        "%s: %s (%d %s)", cases[i].what, cases[i].want ? "a failure" : "success", r,
+		        e.msg);
 	}
 
 	/* a create whose operation is lost, and whose instance will not go */
@@ -1806,11 +1797,11 @@ static void test_lost_operations(void)
 	spec_init(&sp, name, "#!/bin/sh\n", NULL);
 	err_clear(&e);
 	r = provider_create(p, &sp, &in, &e);
-	CHECK(r == PROVIDER_EMAYREMAIN && strstr(e.msg, "operation lost") &&
-	              strstr(e.msg, "may remain"),
-	      "a create whose operation is lost and whose instance cannot be deleted: "
-	      "PROVIDER_EMAYREMAIN (%d %s)",
-	      r, e.msg);
+	EXPECTF(r == PROVIDER_EMAYREMAIN && strstr(e.msg, "operation lost") &&
+	                strstr(e.msg, "may remain"),
+	        "a create whose operation is lost and whose instance cannot be deleted: "
+	        "PROVIDER_EMAYREMAIN (%d %s)",
+	        r, e.msg);
 	/* ... and one whose instance goes */
 	struct route cr2[] = {
 	        {get_line, not_found, NULL, 0},
@@ -1821,15 +1812,15 @@ static void test_lost_operations(void)
 	fake_routes(&f, cr2, ARRAY_SIZE(cr2));
 	err_clear(&e);
 	r = provider_create(p, &sp, &in, &e);
-	CHECK(r == -EIO && strstr(e.msg, "operation lost") && !strstr(e.msg, "may remain"),
-	      "a create whose operation is lost, nothing left: -EIO (%d %s)", r, e.msg);
+	EXPECTF(r == -EIO && strstr(e.msg, "operation lost") && !strstr(e.msg, "may remain"),
+	        "a create whose operation is lost, nothing left: -EIO (%d %s)", r, e.msg);
 	provider_free(p);
 	fake_stop(&f);
 
 	/* what the fake plays is what LXD answers for an operation it does not know */
 	long st = api("GET", "/1.0/operations/0b0b0b0b-0000-4000-8000-000000000001/wait?timeout=1",
 	              NULL, NULL, NULL);
-	CHECK(st == 404, "LXD answers a wait on an unknown operation with 404 (%ld)", st);
+	EXPECTF(st == 404, "LXD answers a wait on an unknown operation with 404 (%ld)", st);
 }
 
 /* Sets *flag after ms, on its own thread (a daemon being stopped meanwhile). */
@@ -1841,7 +1832,7 @@ struct later {
 static void *set_later(void *arg)
 {
 	struct later *x = arg;
-	sleep_ms(x->ms);
+	clock_sleep_ms(x->ms);
 	atomic_store(x->flag, true);
 	return NULL;
 }
@@ -1891,25 +1882,25 @@ static void test_deadlines_and_cancel(void)
 	        {"GET /1.0/operations/", fake_hang, NULL, 0},
 	};
 	fake_routes(&f, hang_exec, ARRAY_SIZE(hang_exec));
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	r = provider_health(p, name, &h, &e);
-	took = mono_ms() - t0;
-	CHECK(r == -ETIMEDOUT && took >= 2500 && took < 6000 && strstr(e.msg, "deadline"),
-	      "an exec whose wait never answers ends at the call's deadline (3 s), not after its "
-	      "own 30 s (%d %s, %" PRId64 " ms)",
-	      r, e.msg, took);
+	took = clock_mono_ms() - t0;
+	EXPECTF(r == -ETIMEDOUT && took >= 2500 && took < 6000 && strstr(e.msg, "deadline"),
+	        "an exec whose wait never answers ends at the call's deadline (3 s), not after its "
+	        "own 30 s (%d %s, %" PRId64 " ms)",
+	        r, e.msg, took);
 
 	/* the cancel flag ends a wait in flight */
 	atomic_init(&stop, false);
 	provider_set_cancel(p, &stop);
 	struct later x = {&stop, 300};
 	pthread_create(&th, NULL, set_later, &x);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	r = provider_health(p, name, &h, &e);
-	took = mono_ms() - t0;
+	took = clock_mono_ms() - t0;
 	pthread_join(th, NULL);
-	CHECK(r == -ECANCELED && took < 1500,
-	      "cancel ends a wait in flight (%d %s, %" PRId64 " ms)", r, e.msg, took);
+	EXPECTF(r == -ECANCELED && took < 1500,
+	        "cancel ends a wait in flight (%d %s, %" PRId64 " ms)", r, e.msg, took);
 
 	/* a create cancelled while LXD makes the instance: nothing more is sent */
 	struct route hang_create[] = {
@@ -1923,19 +1914,20 @@ static void test_deadlines_and_cancel(void)
 	lxd_set_trace(p, trace_fn, NULL);
 	spec_init(&sp, name, "#!/bin/sh\n", SECRET "\n");
 	pthread_create(&th, NULL, set_later, &x);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	r = provider_create(p, &sp, &in, &e);
-	took = mono_ms() - t0;
+	took = clock_mono_ms() - t0;
 	pthread_join(th, NULL);
-	CHECK(r == PROVIDER_EMAYREMAIN && took < 1500 && strstr(e.msg, "cancelled") &&
-	              strstr(e.msg, "may remain") && !strstr(e.msg, SECRET_V),
-	      "a create cancelled half-way fails at once with PROVIDER_EMAYREMAIN (%d %s, %" PRId64
-	      " ms)",
-	      r, e.msg, took);
-	CHECK(traced("POST", "/1.0/instances?") && !traced("DELETE", name) && !traced("PUT", name),
-	      "... and sends nothing after the cancel: no cleanup, as after kill -9");
+	EXPECTF(r == PROVIDER_EMAYREMAIN && took < 1500 && strstr(e.msg, "cancelled") &&
+	                strstr(e.msg, "may remain") && !strstr(e.msg, SECRET_V),
+	        "a create cancelled half-way fails at once with PROVIDER_EMAYREMAIN (%d %s, "
+	        "%" PRId64 " ms)",
+	        r, e.msg, took);
+	EXPECTF(traced("POST", "/1.0/instances?") && !traced("DELETE", name) &&
+	                !traced("PUT", name),
+	        "... and sends nothing after the cancel: no cleanup, as after kill -9");
 	r = provider_delete(p, name, &e);
-	CHECK(r == -ECANCELED, "a call made while cancelled fails at once (%d %s)", r, e.msg);
+	EXPECTF(r == -ECANCELED, "a call made while cancelled fails at once (%d %s)", r, e.msg);
 	provider_set_cancel(p, NULL);
 	lxd_set_trace(p, NULL, NULL);
 	provider_free(p);
@@ -1964,14 +1956,14 @@ static void test_create_cancelled(void)
 	int r;
 
 	if (!big || !*big) {
-		CHECK(0, "LXD_TEST_BIG_IMAGE is not set");
+		EXPECTF(0, "LXD_TEST_BIG_IMAGE is not set");
 		return;
 	}
 	fl.image = (char *)big;
 	name_make(name, sizeof(name), manager, 0x51);
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	if (open_lxd(&cfg, manager, NULL, NULL, &p, &e) < 0) {
-		CHECK(0, "provider_new (%s)", e.msg);
+		EXPECTF(0, "provider_new (%s)", e.msg);
 		return;
 	}
 	atomic_init(&stop, false);
@@ -1979,20 +1971,21 @@ static void test_create_cancelled(void)
 	spec_init(&sp, name, "#!/bin/sh\nexec sleep 600\n", SECRET "\n");
 	sp.flavor = &fl;
 	pthread_create(&th, NULL, set_later, &x);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	r = provider_create(p, &sp, &in, &e);
-	took = mono_ms() - t0;
+	took = clock_mono_ms() - t0;
 	pthread_join(th, NULL);
-	CHECK(r == PROVIDER_EMAYREMAIN && took < 2000 && strstr(e.msg, "may remain"),
-	      "a create cancelled after 300 ms returns at once: may remain (%d %s, %" PRId64 " ms)",
-	      r, e.msg, took);
+	EXPECTF(r == PROVIDER_EMAYREMAIN && took < 2000 && strstr(e.msg, "may remain"),
+	        "a create cancelled after 300 ms returns at once: may remain (%d %s, %" PRId64
+	        " ms)",
+	        r, e.msg, took);
 	provider_set_cancel(p, NULL);
 	/* what it left goes once LXD's create has ended (a delete before would race it) */
 	bool left = instance_exists(name) && wait_created(name, 120000);
 	r = provider_delete(p, name, &e);
-	CHECK(r == 0 && !instance_exists(name),
-	      "... and what it left is deleted later (left: %s; delete: %d %s)",
-	      left ? "an instance" : "nothing", r, e.msg);
+	EXPECTF(r == 0 && !instance_exists(name),
+	        "... and what it left is deleted later (left: %s; delete: %d %s)",
+	        left ? "an instance" : "nothing", r, e.msg);
 	provider_free(p);
 }
 
@@ -2026,10 +2019,10 @@ int main(void)
 
 	config_init(&cfg, LXD_BOOTSTRAP_EXEC);
 	int r = open_lxd(&cfg, manager, NULL, NULL, &p, &e);
-	CHECK(r == 0 && p && strcmp(provider_type(p), "lxd") == 0, "provider_new(\"lxd\") (%d %s)",
-	      r, e.msg);
+	EXPECTF(r == 0 && p && strcmp(provider_type(p), "lxd") == 0,
+	        "provider_new(\"lxd\") (%d %s)", r, e.msg);
 	if (r < 0) {
-		printf("%d passed, %d failed\n", passed, failed);
+		test_summary();
 		return 1;
 	}
 	lxd_set_trace(p, trace_fn, NULL);
@@ -2056,6 +2049,5 @@ int main(void)
 	trace_clear();
 	free(trace_v);
 	httpc_free(raw);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return test_summary();
 }

@@ -6,6 +6,7 @@
  * "N passed, N failed" last.
  */
 #include "util/common.h"
+#include "testlib.h"
 #include "config/config.h"
 #include "github/github.h"
 #include "manager/manager.h"
@@ -22,15 +23,6 @@
 #include <stdatomic.h>
 
 static const char *url, *token_file;
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			return -1;                                                                 \
-		}                                                                                  \
-	} while (0)
 
 struct fx {
 	char dir[64];
@@ -43,27 +35,7 @@ struct fx {
 
 static json_t *ctl(const char *method, const char *path, const char *body)
 {
-	struct httpc *h = NULL;
-	char u[512];
-	const char *hdrs[] = {"Content-Type: application/json", NULL};
-	struct httpc_response rs = {0};
-	json_t *j = NULL;
-
-	snprintf(u, sizeof(u), "%s%s", url, path);
-	if (httpc_new(&h, NULL) == 0 &&
-	    httpc_perform(h,
-	                  &(struct httpc_request){.method = method,
-	                                          .url = u,
-	                                          .headers = hdrs,
-	                                          .body = body,
-	                                          .body_len = body ? strlen(body) : 0,
-	                                          .max_body = 16 << 20},
-	                  &rs, NULL) == 0 &&
-	    rs.status == 200)
-		j = json_loads(buf_str(&rs.body), JSON_DECODE_ANY, NULL);
-	httpc_response_release(&rs);
-	httpc_free(h);
-	return j;
+	return test_ghsim(url, method, path, body);
 }
 
 /* Runners on ghsim whose name starts with "mt-". */
@@ -189,20 +161,20 @@ static int case_failed_create_leaves_nothing(struct fx *f)
 	struct manager_report rep;
 	memory_fail(f->mem, MEMORY_OP_CREATE, -EIO, 2);
 	memory_fail_create_leaves(f->mem, CLOUD_ACTIVE); /* the cloud made half an instance */
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	size_t bad = 0;
 	for (size_t i = 0; i < rep.n_events; i++)
 		bad += !rep.events[i].ok && strcmp(rep.events[i].action, "create") == 0;
 	manager_report_release(&rep);
-	CHECK(bad == 2);
-	CHECK(memory_count(f->mem) == 0);
-	CHECK(sim_runners() == 0);
-	CHECK(rows(f) == 0);
+	REQUIRE(bad == 2);
+	REQUIRE(memory_count(f->mem) == 0);
+	REQUIRE(sim_runners() == 0);
+	REQUIRE(rows(f) == 0);
 	/* the next pass creates them for real */
 	memory_fail_create_leaves(f->mem, CLOUD_UNKNOWN);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 2 && sim_runners() == 2 && rows(f) == 2);
+	REQUIRE(memory_count(f->mem) == 2 && sim_runners() == 2 && rows(f) == 2);
 	return 0;
 }
 
@@ -212,22 +184,22 @@ static int case_secret_only_in_secret_env(struct fx *f)
 	struct manager_report rep;
 	struct instance_list l = {0};
 	struct buf env = BUF_INIT(1 << 20), script = BUF_INIT(1 << 20);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
-	CHECK(memory_get_secret_env(f->mem, l.v[0].name, &env) == 0);
-	CHECK(memory_get_startup_script(f->mem, l.v[0].name, &script) == 0);
+	REQUIRE(provider_list(f->mem, &l, NULL) == 0 && l.n == 1);
+	REQUIRE(memory_get_secret_env(f->mem, l.v[0].name, &env) == 0);
+	REQUIRE(memory_get_startup_script(f->mem, l.v[0].name, &script) == 0);
 	const char *p = strstr(buf_str(&env), "ACTIONS_RUNNER_INPUT_JITCONFIG='");
-	CHECK(p);
+	REQUIRE(p);
 	char jit[64];
 	str_copy(jit, p + strlen("ACTIONS_RUNNER_INPUT_JITCONFIG='"), 40); /* a prefix is enough */
-	CHECK(strlen(jit) > 20);
-	CHECK(!strstr(buf_str(&script), jit));
+	REQUIRE(strlen(jit) > 20);
+	REQUIRE(!strstr(buf_str(&script), jit));
 	struct buf db = BUF_INIT(64 << 20);
 	char path[256];
 	snprintf(path, sizeof(path), "%s/state/state.db", f->dir);
-	CHECK(file_read(path, db.max, true, &db, NULL) == 0);
-	CHECK(!memmem(db.data, db.len, jit, strlen(jit)));
+	REQUIRE(file_read(path, db.max, true, &db, NULL) == 0);
+	REQUIRE(!memmem(db.data, db.len, jit, strlen(jit)));
 	buf_release(&db);
 	buf_release(&env);
 	buf_release(&script);
@@ -240,11 +212,11 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 {
 	struct manager_report rep;
 	char name[INSTANCE_NAME_MAX], path[512];
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(only_instance(f, name) == 0);
+	REQUIRE(only_instance(f, name) == 0);
 	/* GitHub shows the runner (seen), then it takes a job and deregisters */
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
 	const char *metrics =
 	        "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": {\"code\": 0}}";
@@ -259,20 +231,20 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 		json_decref(ctl("DELETE", p, NULL));
 	}
 	json_decref(a);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	bool finished = false;
 	for (size_t k = 0; k < rep.n_events; k++)
 		finished = finished ||
 		           (strcmp(rep.events[k].name, name) == 0 &&
 		            strcmp(rep.events[k].reason, "finished") == 0 && rep.events[k].ok);
 	manager_report_release(&rep);
-	CHECK(finished);
+	REQUIRE(finished);
 	snprintf(path, sizeof(path), "%s/state/metrics/%s/post-job-metrics.json", f->dir, name);
 	struct buf b = BUF_INIT(4096);
-	CHECK(file_read(path, b.max, true, &b, NULL) == 0);
-	CHECK(strcmp(buf_str(&b), metrics) == 0);
+	REQUIRE(file_read(path, b.max, true, &b, NULL) == 0);
+	REQUIRE(strcmp(buf_str(&b), metrics) == 0);
 	struct stat st;
-	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	REQUIRE(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	buf_release(&b);
 	return 0;
 }
@@ -281,21 +253,21 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 static int case_list_failure_deletes_nothing(struct fx *f)
 {
 	struct manager_report rep;
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
 	manager_report_release(&rep);
 	size_t before = memory_count(f->mem);
-	CHECK(before == 2);
+	REQUIRE(before == 2);
 	json_decref(ctl("POST", "/_ghsim/faults",
 	                "{\"match\":\"/actions/"
 	                "runners\",\"method\":\"DELETE\",\"status\":500,\"count\":0}"));
 	memory_fail(f->mem, MEMORY_OP_LIST, -EIO, 1);
-	CHECK(pass(f, PLAN_FLUSH_IDLE, &rep) == 0);
-	CHECK(rep.deletions_blocked);
+	REQUIRE(pass(f, PLAN_FLUSH_IDLE, &rep) == 0);
+	REQUIRE(rep.deletions_blocked);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == before);
-	CHECK(memory_calls(f->mem, MEMORY_OP_DELETE) == 0);
+	REQUIRE(memory_count(f->mem) == before);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_DELETE) == 0);
 	return 0;
 }
 
@@ -303,22 +275,22 @@ static int case_list_failure_deletes_nothing(struct fx *f)
 static int case_drain_and_resume(struct fx *f)
 {
 	struct manager_report rep;
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(manager_set_draining(f->m, true, NULL) == 0);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(manager_set_draining(f->m, true, NULL) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	bool empty = manager_is_empty(&rep);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 0 && sim_runners() == 0 && rows(f) == 0);
-	CHECK(empty);
-	CHECK(manager_set_draining(f->m, false, NULL) == 0);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(memory_count(f->mem) == 0 && sim_runners() == 0 && rows(f) == 0);
+	REQUIRE(empty);
+	REQUIRE(manager_set_draining(f->m, false, NULL) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 2);
+	REQUIRE(memory_count(f->mem) == 2);
 	return 0;
 }
 
@@ -331,20 +303,20 @@ static int case_create_delete_cleanup_get(struct fx *f)
 	size_t n = 0;
 
 	/* min_idle 0, max 3: create 5 is clamped to 3 */
-	CHECK(manager_create_runners(f->m, "small", 5, &rep, &e) == 0);
+	REQUIRE(manager_create_runners(f->m, "small", 5, &rep, &e) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 3 && sim_runners() == 3);
-	CHECK(manager_create_runners(f->m, "nope", 1, &rep, &e) < 0);
+	REQUIRE(memory_count(f->mem) == 3 && sim_runners() == 3);
+	REQUIRE(manager_create_runners(f->m, "nope", 1, &rep, &e) < 0);
 	manager_report_release(&rep);
 	/* cleanup alone neither creates nor deletes a healthy pool */
-	CHECK(manager_cleanup(f->m, &rep, &e) == 0);
+	REQUIRE(manager_cleanup(f->m, &rep, &e) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 3);
+	REQUIRE(memory_count(f->mem) == 3);
 	/* a runner that goes away from GitHub after being seen: cleanup removes its instance */
 	sim_delete_first_runner();
-	CHECK(manager_cleanup(f->m, &rep, &e) == 0);
+	REQUIRE(manager_cleanup(f->m, &rep, &e) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 2);
+	REQUIRE(memory_count(f->mem) == 2);
 	/* the two left are offline on ghsim (no runner process): mark them online = idle */
 	char p[128];
 	json_t *a = ctl("GET", "/_ghsim/runners", NULL);
@@ -354,16 +326,16 @@ static int case_create_delete_cleanup_get(struct fx *f)
 		json_decref(ctl("POST", p, "{}"));
 	}
 	json_decref(a);
-	CHECK(manager_get_runners(f->m, 1u << GH_IDLE, 0, &v, &n, &e) == 0);
-	CHECK(n == 2);
+	REQUIRE(manager_get_runners(f->m, 1u << GH_IDLE, 0, &v, &n, &e) == 0);
+	REQUIRE(n == 2);
 	free(v);
-	CHECK(manager_get_runners(f->m, 1u << GH_BUSY, 0, &v, &n, &e) == 0);
-	CHECK(n == 0);
+	REQUIRE(manager_get_runners(f->m, 1u << GH_BUSY, 0, &v, &n, &e) == 0);
+	REQUIRE(n == 0);
 	free(v);
 	/* delete 1 idle: one left */
-	CHECK(manager_delete_runners(f->m, 1, &rep, &e) == 0);
+	REQUIRE(manager_delete_runners(f->m, 1, &rep, &e) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 1 && sim_runners() == 1);
+	REQUIRE(memory_count(f->mem) == 1 && sim_runners() == 1);
 	return 0;
 }
 
@@ -405,30 +377,30 @@ static int case_log_retention(struct fx *f)
 
 	snprintf(logs, sizeof(logs), "%s/logs", f->dir);
 	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
-	CHECK(mkdir(logs, 0700) == 0);
-	CHECK(put_aged(logs, "mt-0123456789ab", NULL, old) == 0);      /* owned, old: removed */
-	CHECK(put_aged(logs, "mt-aaaaaaaaaaaa", NULL, 60) == 0);       /* owned, recent: kept */
-	CHECK(put_aged(logs, "other-0123456789ab", NULL, old) == 0);   /* another manager */
-	CHECK(put_aged(logs, "mt-east-0123456789ab", NULL, old) == 0); /* "mt" does not own it */
-	CHECK(put_aged(logs, "mt-0123456789AB", NULL, old) == 0);      /* not lowercase hex */
-	CHECK(put_aged(logs, "mt-0123456789abc", NULL, old) == 0);     /* 13 hex digits */
-	CHECK(put_aged(logs, "keep-me", NULL, old) == 0);
+	REQUIRE(mkdir(logs, 0700) == 0);
+	REQUIRE(put_aged(logs, "mt-0123456789ab", NULL, old) == 0);      /* owned, old: removed */
+	REQUIRE(put_aged(logs, "mt-aaaaaaaaaaaa", NULL, 60) == 0);       /* owned, recent: kept */
+	REQUIRE(put_aged(logs, "other-0123456789ab", NULL, old) == 0);   /* another manager */
+	REQUIRE(put_aged(logs, "mt-east-0123456789ab", NULL, old) == 0); /* "mt" does not own it */
+	REQUIRE(put_aged(logs, "mt-0123456789AB", NULL, old) == 0);      /* not lowercase hex */
+	REQUIRE(put_aged(logs, "mt-0123456789abc", NULL, old) == 0);     /* 13 hex digits */
+	REQUIRE(put_aged(logs, "keep-me", NULL, old) == 0);
 	/* an owned name that is a symlink to an old directory: neither is touched */
-	CHECK(put_aged(f->dir, "outside", NULL, old) == 0);
-	CHECK(put_aged(logs, "mt-bbbbbbbbbbbb", outside, old) == 0);
-	CHECK(exists(logs, "mt-0123456789ab"));
+	REQUIRE(put_aged(f->dir, "outside", NULL, old) == 0);
+	REQUIRE(put_aged(logs, "mt-bbbbbbbbbbbb", outside, old) == 0);
+	REQUIRE(exists(logs, "mt-0123456789ab"));
 
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(!exists(logs, "mt-0123456789ab"));
-	CHECK(exists(logs, "mt-aaaaaaaaaaaa"));
-	CHECK(exists(logs, "other-0123456789ab"));
-	CHECK(exists(logs, "mt-east-0123456789ab"));
-	CHECK(exists(logs, "mt-0123456789AB"));
-	CHECK(exists(logs, "mt-0123456789abc"));
-	CHECK(exists(logs, "keep-me"));
-	CHECK(exists(logs, "mt-bbbbbbbbbbbb"));
-	CHECK(exists(f->dir, "outside/startup.log"));
+	REQUIRE(!exists(logs, "mt-0123456789ab"));
+	REQUIRE(exists(logs, "mt-aaaaaaaaaaaa"));
+	REQUIRE(exists(logs, "other-0123456789ab"));
+	REQUIRE(exists(logs, "mt-east-0123456789ab"));
+	REQUIRE(exists(logs, "mt-0123456789AB"));
+	REQUIRE(exists(logs, "mt-0123456789abc"));
+	REQUIRE(exists(logs, "keep-me"));
+	REQUIRE(exists(logs, "mt-bbbbbbbbbbbb"));
+	REQUIRE(exists(f->dir, "outside/startup.log"));
 	return 0;
 }
 
@@ -445,10 +417,10 @@ static size_t events(const struct manager_report *rep, const char *action, const
 static int row_backdate(struct fx *f, const char *name, int64_t secs)
 {
 	struct store_instance row;
-	CHECK(store_instance_get(f->store, name, &row, NULL) == 0);
+	REQUIRE(store_instance_get(f->store, name, &row, NULL) == 0);
 	row.created_at -= secs;
-	CHECK(store_instance_put(f->store, &row, NULL) == 0);
-	CHECK(memory_set_created_at(f->mem, name, (time_t)row.created_at) == 0);
+	REQUIRE(store_instance_put(f->store, &row, NULL) == 0);
+	REQUIRE(memory_set_created_at(f->mem, name, (time_t)row.created_at) == 0);
 	return 0;
 }
 
@@ -462,31 +434,31 @@ static int case_dead_runner_replaced(struct fx *f)
 	struct manager_report rep;
 	char name[INSTANCE_NAME_MAX];
 
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(only_instance(f, name) == 0);
-	CHECK(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
 	/* within the grace (10 s for a 30 s bootstrap timeout): kept */
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
-	CHECK(events(&rep, "delete", NULL) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(events(&rep, "delete", NULL) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 1);
+	REQUIRE(memory_count(f->mem) == 1);
 	/* past it: deleted as dead (its logs saved) and replaced in the same pass */
-	CHECK(row_backdate(f, name, 15) == 0);
+	REQUIRE(row_backdate(f, name, 15) == 0);
 	uint64_t probes = memory_calls(f->mem, MEMORY_OP_HEALTH);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
-	CHECK(memory_calls(f->mem, MEMORY_OP_HEALTH) == probes + 1);
-	CHECK(events(&rep, "delete", "dead") == 1);
-	CHECK(events(&rep, "create", NULL) == 1);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_HEALTH) == probes + 1);
+	REQUIRE(events(&rep, "delete", "dead") == 1);
+	REQUIRE(events(&rep, "create", NULL) == 1);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 1);
-	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
-	CHECK(sim_runners() == 1);
+	REQUIRE(memory_count(f->mem) == 1);
+	REQUIRE(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	REQUIRE(sim_runners() == 1);
 	/* a healthy booting runner is probed and kept */
-	CHECK(only_instance(f, name) == 0);
-	CHECK(row_backdate(f, name, 15) == 0);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
-	CHECK(events(&rep, "delete", NULL) == 0);
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(row_backdate(f, name, 15) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(events(&rep, "delete", NULL) == 0);
 	manager_report_release(&rep);
 	return 0;
 }
@@ -504,22 +476,22 @@ static int case_failed_cleanup_is_retried(struct fx *f)
 	memory_fail_create_leaves(f->mem, CLOUD_ACTIVE);
 	memory_fail(f->mem, MEMORY_OP_CREATE, -EIO, 1);
 	memory_fail(f->mem, MEMORY_OP_DELETE, -EIO, 1);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(memory_count(f->mem) == 1);
-	CHECK(store_instance_list(f->store, &l, NULL) == 0 && l.n == 1);
-	CHECK(l.v[0].phase == PHASE_DELETING);
+	REQUIRE(memory_count(f->mem) == 1);
+	REQUIRE(store_instance_list(f->store, &l, NULL) == 0 && l.n == 1);
+	REQUIRE(l.v[0].phase == PHASE_DELETING);
 	char left[INSTANCE_NAME_MAX];
 	str_copy(left, l.v[0].name, sizeof(left));
 	store_instance_list_release(&l);
-	CHECK(sim_runners() == 0); /* its JIT runner went at once */
+	REQUIRE(sim_runners() == 0); /* its JIT runner went at once */
 	memory_fail_create_leaves(f->mem, CLOUD_DELETED);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
-	CHECK(events(&rep, "adopt", NULL) == 0);
-	CHECK(events(&rep, "delete", "retry") == 1);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(events(&rep, "adopt", NULL) == 0);
+	REQUIRE(events(&rep, "delete", "retry") == 1);
 	manager_report_release(&rep);
-	CHECK(provider_get(f->mem, left, &(struct instance){0}, NULL) == -ENOENT);
-	CHECK(memory_count(f->mem) == 1 && rows(f) == 1 && sim_runners() == 1);
+	REQUIRE(provider_get(f->mem, left, &(struct instance){0}, NULL) == -ENOENT);
+	REQUIRE(memory_count(f->mem) == 1 && rows(f) == 1 && sim_runners() == 1);
 	return 0;
 }
 
@@ -536,19 +508,19 @@ static int case_adopt_keeps_age(struct fx *f)
 	str_copy(in.provider_id, "x", sizeof(in.provider_id));
 	in.state = CLOUD_ACTIVE;
 	in.created_at = born;
-	CHECK(memory_add(f->mem, &in) == 0);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
-	CHECK(events(&rep, "adopt", NULL) == 1);
+	REQUIRE(memory_add(f->mem, &in) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(events(&rep, "adopt", NULL) == 1);
 	manager_report_release(&rep);
-	CHECK(store_instance_get(f->store, in.name, &row, NULL) == 0);
-	CHECK(row.created_at == (int64_t)born);
-	CHECK(strcmp(row.provider, "local") == 0);
+	REQUIRE(store_instance_get(f->store, in.name, &row, NULL) == 0);
+	REQUIRE(row.created_at == (int64_t)born);
+	REQUIRE(strcmp(row.provider, "local") == 0);
 	/* past the bootstrap timeout with no runner: an orphan, deleted */
-	CHECK(row_backdate(f, in.name, 20) == 0);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
-	CHECK(events(&rep, "delete", "orphan") == 1);
+	REQUIRE(row_backdate(f, in.name, 20) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(events(&rep, "delete", "orphan") == 1);
 	manager_report_release(&rep);
-	CHECK(provider_get(f->mem, in.name, &(struct instance){0}, NULL) == -ENOENT);
+	REQUIRE(provider_get(f->mem, in.name, &(struct instance){0}, NULL) == -ENOENT);
 	return 0;
 }
 
@@ -586,8 +558,8 @@ static int case_delete_goes_to_the_right_provider(struct fx *f)
 	/* the same without "big" */
 	char *cut = strstr(yaml, "  - {name: big");
 	memmove(cut, strchr(cut, '\n') + 1, strlen(strchr(cut, '\n') + 1) + 1);
-	CHECK(config_load_string("one.yaml", yaml, strlen(yaml), &c3, &errs) == 0);
-	CHECK(memory_new("lxd", "mt", &lxd, &e) == 0);
+	REQUIRE(config_load_string("one.yaml", yaml, strlen(yaml), &c3, &errs) == 0);
+	REQUIRE(memory_new("lxd", "mt", &lxd, &e) == 0);
 	provs[0] = f->mem;
 	provs[1] = lxd;
 	if (manager_new(c2, f->store, f->gh, provs, 2, &m2, &e) < 0)
@@ -654,10 +626,10 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 	char name[INSTANCE_NAME_MAX], yaml[4096];
 	pthread_t th;
 
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(only_instance(f, name) == 0);
-	CHECK(sim_runners() == 0); /* nothing runs in a memory instance: not registered */
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(sim_runners() == 0); /* nothing runs in a memory instance: not registered */
 	/* min_idle 1 -> 0: the booting instance is a scale-down victim */
 	snprintf(yaml, sizeof(yaml),
 	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\"}\n"
@@ -667,7 +639,7 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 	         "1}\n"
 	         "providers: {local: {work_dir: \"%s/work\"}}\nrunner: {jit: false}\n",
 	         url, token_file, f->dir, f->dir, f->dir);
-	CHECK(config_load_string("nojit2.yaml", yaml, strlen(yaml), &c2, &errs) == 0);
+	REQUIRE(config_load_string("nojit2.yaml", yaml, strlen(yaml), &c2, &errs) == 0);
 	if (manager_reload(f->m, c2, &e) < 0) {
 		config_free(c2);
 		fprintf(stderr, "  reload: %s\n", e.msg);
@@ -679,26 +651,26 @@ static int case_nojit_victim_that_took_a_job_is_kept(struct fx *f)
 	json_decref(ctl("POST", "/_ghsim/faults",
 	                "{\"match\":\"name=mt-\",\"method\":\"GET\",\"delay\":1.5,\"count\":1}"));
 	lr.name = name;
-	CHECK(pthread_create(&th, NULL, register_late, &lr) == 0);
+	REQUIRE(pthread_create(&th, NULL, register_late, &lr) == 0);
 	int r = pass(f, PLAN_NORMAL, &rep);
 	pthread_join(th, NULL);
-	CHECK(r == 0);
+	REQUIRE(r == 0);
 	bool kept = false;
 	for (size_t i = 0; i < rep.n_events; i++)
 		kept = kept || (strcmp(rep.events[i].name, name) == 0 && rep.events[i].ok &&
 		                strstr(rep.events[i].outcome, "kept"));
 	manager_report_release(&rep);
-	CHECK(kept);
-	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == 0);
+	REQUIRE(kept);
+	REQUIRE(provider_get(f->mem, name, &(struct instance){0}, NULL) == 0);
 	struct store_instance row;
-	CHECK(store_instance_get(f->store, name, &row, NULL) == 0 && row.phase == PHASE_CREATED);
-	CHECK(sim_runners() == 1);
+	REQUIRE(store_instance_get(f->store, name, &row, NULL) == 0 && row.phase == PHASE_CREATED);
+	REQUIRE(sim_runners() == 1);
 	/* gone from GitHub again (never seen by a pass): the victim goes now */
 	sim_delete_first_runner();
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
-	CHECK(rows(f) == 0);
+	REQUIRE(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	REQUIRE(rows(f) == 0);
 	return 0;
 }
 
@@ -738,37 +710,37 @@ static int case_create_not_behind_slow_metrics_pull(struct fx *f)
 	char name[INSTANCE_NAME_MAX];
 	pthread_t th;
 
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	CHECK(only_instance(f, name) == 0);
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0); /* seen on GitHub */
 	manager_report_release(&rep);
 	/* its job done, the runner leaves GitHub; its instance answers slowly */
 	sim_delete_first_runner();
-	CHECK(memory_set_latency(f->mem, MEMORY_OP_PULL_FILE, 700 * 1000) == 0);
+	REQUIRE(memory_set_latency(f->mem, MEMORY_OP_PULL_FILE, 700 * 1000) == 0);
 	w.pulls0 = memory_calls(f->mem, MEMORY_OP_PULL_FILE);
 	w.creates0 = memory_calls(f->mem, MEMORY_OP_CREATE);
 	atomic_init(&w.done, false);
-	CHECK(pthread_create(&th, NULL, watch_calls, &w) == 0);
+	REQUIRE(pthread_create(&th, NULL, watch_calls, &w) == 0);
 	int64_t t0 = clock_mono_ms();
 	int r = pass(f, PLAN_NORMAL, &rep);
 	int64_t took = clock_mono_ms() - t0;
 	atomic_store(&w.done, true);
 	pthread_join(th, NULL);
 	memory_set_latency(f->mem, MEMORY_OP_PULL_FILE, 0);
-	CHECK(r == 0);
+	REQUIRE(r == 0);
 	size_t finished = events(&rep, "delete", "finished"),
 	       created = events(&rep, "create", NULL);
 	manager_report_release(&rep);
-	CHECK(finished == 1 && created == 1);
-	CHECK(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
+	REQUIRE(finished == 1 && created == 1);
+	REQUIRE(provider_get(f->mem, name, &(struct instance){0}, NULL) == -ENOENT);
 	/* the pull was slow indeed (4 files), and the create did not wait for it */
-	CHECK(took >= 2000);
-	CHECK(w.t_pull > 0 && w.t_create > 0);
+	REQUIRE(took >= 2000);
+	REQUIRE(w.t_pull > 0 && w.t_create > 0);
 	if (getenv("MT_VERBOSE") || w.t_create - w.t_pull >= 100)
 		fprintf(stderr, "  the create started %" PRId64 " ms after the metrics pull\n",
 		        w.t_create - w.t_pull);
-	CHECK(w.t_create - w.t_pull < 100);
+	REQUIRE(w.t_create - w.t_pull < 100);
 	return 0;
 }
 
@@ -780,7 +752,7 @@ static int case_report_json_whole_or_error(struct fx *f)
 	json_t *j;
 	int r = -1;
 
-	CHECK(pass(f, PLAN_NORMAL, &rep) == 0); /* two creates */
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0); /* two creates */
 	if (rep.n_events != 2 || manager_report_json(&rep, false, &whole) != 0)
 		goto out;
 	j = json_loads(buf_str(&whole), 0, NULL);
@@ -811,20 +783,14 @@ out:
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
+	int64_t t0 = clock_mono_ms();
 	int r = fx_open(&f, min_idle, max);
 	if (r == 0)
 		r = fn(&f);
 	fx_close(&f);
 	fx_extra = "";
 	fx_manager = "";
-	if (r == 0) {
-		passed++;
-		printf("ok   %s\n", name);
-	} else {
-		failed++;
-		printf("FAIL %s\n", name);
-	}
-	fflush(stdout);
+	test_case_done(name, r, t0);
 }
 
 int main(void)
@@ -860,6 +826,5 @@ int main(void)
 	fx_manager = ", create_concurrency: 1";
 	run("a create does not wait behind the slow metrics pull of a delete",
 	    case_create_not_behind_slow_metrics_pull, 1, 1);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return test_summary();
 }

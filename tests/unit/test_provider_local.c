@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "util/common.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
 #include "provider/provider.h"
@@ -44,19 +45,6 @@ static struct {
 } lps[8];
 static pid_t spawned[8];    /* test_local_sweep's children, killed by the teardown if left */
 static char sdir[PATH_MAX]; /* test_local_secret_files' secrets, removed by the teardown */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 static struct provider *open_local(const char *manager, const struct config_provider *pc,
                                    const struct strv *secrets)
@@ -126,12 +114,12 @@ static void inst_path(char *out, size_t cap, const char *name, const char *file)
 static bool wait_file(const char *name, const char *file, long ms)
 {
 	char path[PATH_MAX];
-	int64_t end = mono_ms() + ms;
+	int64_t end = clock_mono_ms() + ms;
 	inst_path(path, sizeof(path), name, file);
-	while (mono_ms() < end) {
+	while (clock_mono_ms() < end) {
 		if (access(path, F_OK) == 0)
 			return true;
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 	return false;
 }
@@ -193,11 +181,11 @@ static enum cloud_state state_of(const char *name)
 
 static bool wait_state(const char *name, enum cloud_state s, long ms)
 {
-	int64_t end = mono_ms() + ms;
-	while (mono_ms() < end) {
+	int64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
 		if (state_of(name) == s)
 			return true;
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 	return false;
 }
@@ -231,11 +219,11 @@ static bool proc_cmdline_has(const char *needle, size_t len)
 /* A background command may not have exec'd yet when the script says ready. */
 static bool wait_cmdline(const char *needle, size_t len)
 {
-	int64_t end = mono_ms() + 3000;
-	while (mono_ms() < end) {
+	int64_t end = clock_mono_ms() + 3000;
+	while (clock_mono_ms() < end) {
 		if (proc_cmdline_has(needle, len))
 			return true;
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 	return false;
 }
@@ -636,9 +624,9 @@ static void test_local_tarball(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_uid, local_runner_uid(lp));
 	/* A graceful stop: TERM ends the sleep, the script ends well before the grace. */
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	delete_ok(a);
-	assert_true(mono_ms() - t0 < GRACE_S * 1000 - 200);
+	assert_true(clock_mono_ms() - t0 < GRACE_S * 1000 - 200);
 }
 
 static void test_local_create_refused(void **state)
@@ -757,9 +745,9 @@ static void test_local_delete_stubborn(void **state)
 	assert_true(wait_file(a, "ready", 5000));
 	assert_true(wait_cmdline("1000.125", 8));
 	pid = leader_of(a);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	delete_ok(a);
-	dt = mono_ms() - t0;
+	dt = clock_mono_ms() - t0;
 	assert_true(dt >= GRACE_S * 1000);
 	assert_true(dt < GRACE_S * 1000 + 4000);
 	assert_false(proc_cmdline_has("1000.125", 8));
@@ -816,9 +804,9 @@ static void test_local_fallback(void **state)
 		assert_int_equal(sid, pid);
 	}
 	assert_true(wait_cmdline("1000.25", 7));
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	delete_ok(a);
-	assert_true(mono_ms() - t0 >= GRACE_S * 1000);
+	assert_true(clock_mono_ms() - t0 >= GRACE_S * 1000);
 	assert_false(proc_cmdline_has("1000.25", 7));
 
 	/* A start that fails as the runner user (it cannot reach its dir) is an
@@ -876,8 +864,8 @@ static void test_local_fallback_escapes(void **state)
 	/* The leader is gone, reaped even, its session is not. */
 	pid = leader_of(a);
 	assert_true(wait_state(a, CLOUD_STOPPED, 5000));
-	for (end = mono_ms() + 5000; kill(pid, 0) == 0 && mono_ms() < end;)
-		sleep_ms(20);
+	for (end = clock_mono_ms() + 5000; kill(pid, 0) == 0 && clock_mono_ms() < end;)
+		clock_sleep_ms(20);
 	assert_int_equal(kill(pid, 0), -1);
 	assert_true(proc_cmdline_has("1000.31", 7));
 	delete_ok(a);
@@ -915,16 +903,16 @@ static pid_t spawn_sleep(uid_t uid, uid_t euid, gid_t gid, const char *arg, char
 /* Did our child pid die of SIGKILL (true) or is it still running after a while (false)? */
 static bool child_killed(pid_t pid, long ms)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = clock_mono_ms() + ms;
 	int status = 0;
 	for (;;) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
 		if (r == pid)
 			return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 		assert_int_equal(r, 0);
-		if (mono_ms() >= end)
+		if (clock_mono_ms() >= end)
 			return false;
-		sleep_ms(20);
+		clock_sleep_ms(20);
 	}
 }
 
@@ -979,7 +967,7 @@ static void test_local_sweep(void **state)
 	}
 	assert_true(wait_cmdline("1000.38", 7));
 	/* Older than a starter between its setuid and its exec could be. */
-	sleep_ms(2300);
+	clock_sleep_ms(2300);
 
 	assert_int_equal(provider_list(lpm("ci"), &l, &e), 0);
 	assert_int_equal(l.n, 1);
@@ -1037,7 +1025,7 @@ static void test_local_init_dies(void **state)
 	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
 	assert_int_equal(stat(path, &ns), 0);
 	assert_int_equal(kill(pid, SIGKILL), 0);
-	for (end = mono_ms() + 5000; left != 0 && mono_ms() < end; sleep_ms(20)) {
+	for (end = clock_mono_ms() + 5000; left != 0 && clock_mono_ms() < end; clock_sleep_ms(20)) {
 		struct dirent *de;
 		DIR *d = opendir("/proc");
 		assert_non_null(d);
@@ -1369,7 +1357,7 @@ static void test_local_create_cancelled(void **state)
 {
 	const char *a = "ci-0000000000c9";
 	atomic_bool yes = true;
-	struct provider_call c = {.deadline = mono_ms() + 60000, .cancel = &yes};
+	struct provider_call c = {.deadline = clock_mono_ms() + 60000, .cancel = &yes};
 	struct instance_spec s;
 	struct instance in;
 	struct err e = {0};
@@ -1385,8 +1373,8 @@ static void test_local_create_cancelled(void **state)
 	assert_int_not_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/.state/%s.json", work, a);
 	assert_int_not_equal(access(path, F_OK), 0);
-	for (end = mono_ms() + 3000; starter_left() && mono_ms() < end;)
-		sleep_ms(20);
+	for (end = clock_mono_ms() + 3000; starter_left() && clock_mono_ms() < end;)
+		clock_sleep_ms(20);
 	assert_false(starter_left());
 	/* and the name is free again */
 	create_ok(a, "ci", "touch ready; sleep 30\n", NULL, NULL);
@@ -1396,7 +1384,7 @@ static void test_local_create_cancelled(void **state)
 
 static void *cancel_later(void *flag)
 {
-	sleep_ms(100);
+	clock_sleep_ms(100);
 	atomic_store((atomic_bool *)flag, true);
 	return NULL;
 }
@@ -1406,7 +1394,7 @@ static void test_local_handshake_bounded(void **state)
 {
 	struct local_spawn_handle h = {.pidfd = -1, .rep = -1, .go = -1};
 	atomic_bool flag = true;
-	struct provider_call c = {.deadline = mono_ms() + 10000, .cancel = &flag};
+	struct provider_call c = {.deadline = clock_mono_ms() + 10000, .cancel = &flag};
 	struct err e = {0};
 	int rep[2], go[2];
 	pthread_t t;
@@ -1425,10 +1413,10 @@ static void test_local_handshake_bounded(void **state)
 
 	/* a starter that never answers: the call's deadline, not LOCAL_SPAWN_TIMEOUT_MS */
 	atomic_store(&flag, false);
-	c.deadline = mono_ms() + 300;
-	t0 = mono_ms();
+	c.deadline = clock_mono_ms() + 300;
+	t0 = clock_mono_ms();
 	assert_int_equal(local_spawn_go("ci-0000000000ca", &h, &c, &e), -ETIMEDOUT);
-	dt = mono_ms() - t0;
+	dt = clock_mono_ms() - t0;
 	assert_true(dt >= 250 && dt < 2000);
 	assert_int_equal(read(go[0], &ch, 1), 1);
 	assert_int_equal(ch, 'g');
@@ -1438,11 +1426,11 @@ static void test_local_handshake_bounded(void **state)
 	/* cancelled while it waits */
 	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
 	h.go = go[1];
-	c.deadline = mono_ms() + 10000;
+	c.deadline = clock_mono_ms() + 10000;
 	assert_int_equal(pthread_create(&t, NULL, cancel_later, &flag), 0);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	assert_int_equal(local_spawn_go("ci-0000000000ca", &h, &c, &e), -ECANCELED);
-	dt = mono_ms() - t0;
+	dt = clock_mono_ms() - t0;
 	pthread_join(t, NULL);
 	assert_true(dt < 1000);
 	assert_non_null(strstr(e.msg, "cancelled"));
@@ -1482,17 +1470,17 @@ static void test_local_delete_deadline(void **state)
 	assert_true(wait_cmdline("1000.51", 7));
 	saved = lp->deadline_ms[PROVIDER_OP_DELETE];
 	lp->deadline_ms[PROVIDER_OP_DELETE] = 300;
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	r = provider_delete(lp, a, &e);
-	dt = mono_ms() - t0;
+	dt = clock_mono_ms() - t0;
 	lp->deadline_ms[PROVIDER_OP_DELETE] = saved;
 	if (r != 0 && r != -ETIMEDOUT)
 		fail_msg("delete %s: %d %s", a, r, e.msg);
 	fprintf(stderr, "# delete at a 300 ms deadline: %s after %" PRId64 " ms\n",
 	        r == 0 ? "gone" : "record kept", dt);
 	assert_true(dt < GRACE_S * 1000);
-	for (end = mono_ms() + 3000; proc_cmdline_has("1000.51", 7) && mono_ms() < end;)
-		sleep_ms(20);
+	for (end = clock_mono_ms() + 3000; proc_cmdline_has("1000.51", 7) && clock_mono_ms() < end;)
+		clock_sleep_ms(20);
 	assert_false(proc_cmdline_has("1000.51", 7));
 	delete_ok(a);
 	assert_int_equal(provider_get(lp, a, &in, &e), -ENOENT);

@@ -10,17 +10,11 @@
 #include <cmocka.h>
 
 #include "util/common.h"
+#include "util/clock.h"
 #include "util/strutil.h"
 #include "provider/provider.h"
 #include "provider/backend.h"
 #include "provider/memory.h"
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void spec_init(struct instance_spec *s, const char *name, const char *script,
                       const char *secret)
@@ -171,9 +165,9 @@ static void test_memory_failures(void **state)
 
 	/* Latency is added to calls. */
 	assert_int_equal(memory_set_latency(m, MEMORY_OP_GET, 30000), 0);
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	assert_int_equal(provider_get(m, "ci-000000000001", &in, &e), 0);
-	assert_true(mono_ms() - t0 >= 25);
+	assert_true(clock_mono_ms() - t0 >= 25);
 	instance_list_release(&l);
 	provider_free(m);
 }
@@ -185,7 +179,7 @@ static void test_memory_scale(void **state)
 	struct instance in;
 	struct instance_list l = {0};
 	char name[INSTANCE_NAME_MAX];
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_mono_ms();
 	const int n = 10000;
 
 	assert_int_equal(memory_new("local", "ci", &m, NULL), 0);
@@ -218,7 +212,7 @@ static void test_memory_scale(void **state)
 		assert_int_equal(provider_delete(m, name, NULL), 0);
 	}
 	assert_int_equal(memory_count(m), 1);
-	assert_true(mono_ms() - t0 < 3000);
+	assert_true(clock_mono_ms() - t0 < 3000);
 	instance_list_release(&l);
 	provider_free(m);
 }
