@@ -162,6 +162,33 @@ rollback:
 	return r;
 }
 
+int store_open_private(const char *path, bool create, const char *what, int *ret_fd, struct err *e)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (create ? O_CREAT : 0), 0600);
+	if (fd < 0) {
+		if (errno == ENOENT && !create) {
+			*ret_fd = -1;
+			return 0;
+		}
+		return err_set(e, -errno, "%s %s: %s", what, path, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0)
+		r = err_set(e, -errno, "%s %s: %s", what, path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		r = err_set(e, -EINVAL, "%s %s: not a regular file", what, path);
+	else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+		r = err_set(e, -errno, "%s %s: chmod: %s", what, path, strerror(errno));
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 /*
  * Make path (if it exists) a regular file of mode 0600 without following a
  * symlink. SQLite gives the -wal and -shm files the database's mode, so
@@ -169,27 +196,10 @@ rollback:
  */
 static int tighten(const char *path, bool create, struct err *e)
 {
-	struct stat st;
-	int fd, r = 0;
+	int fd = -1, r = store_open_private(path, create, "state store:", &fd, e);
 
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (create ? O_CREAT : 0), 0600);
-	if (fd < 0) {
-		if (errno == ENOENT && !create)
-			return 0;
-		return err_set(e, -errno, "state store: %s: %s", path, strerror(errno));
-	}
-	if (fstat(fd, &st) < 0) {
-		r = err_set(e, -errno, "state store: %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = err_set(e, -EINVAL, "state store: %s: not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
-		r = err_set(e, -errno, "state store: chmod %s: %s", path, strerror(errno));
-out:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 

@@ -61,6 +61,12 @@ int store_stmt_exec(struct store *s, sqlite3_stmt *st, struct err *e, const char
 /* Run statement id with one text parameter and no result rows (takes s->mu). */
 int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
                          const char *what);
+/*
+ * Open path read-write as a regular file of mode 0600 (created when create;
+ * a symlink is refused, a wider mode narrowed): *ret_fd, or -1 when it is
+ * missing and !create. Messages start with what.
+ */
+int store_open_private(const char *path, bool create, const char *what, int *ret_fd, struct err *e);
 /* dir/name into out; -ENAMETOOLONG with a message. */
 int store_join_path(char *out, size_t cap, const char *dir, const char *name, struct err *e);
 

@@ -28,8 +28,7 @@ static long lock_holder(int fd)
 int store_lock(const char *state_dir, int *ret_fd, struct err *e)
 {
 	char path[PATH_MAX], pid[32];
-	struct stat st;
-	int fd, r, n;
+	int fd = -1, r, n;
 
 	if (!state_dir || !*state_dir)
 		return err_set(e, -EINVAL, "lock: no state directory");
@@ -39,17 +38,9 @@ int store_lock(const char *state_dir, int *ret_fd, struct err *e)
 	r = store_join_path(path, sizeof(path), state_dir, STORE_LOCK_NAME, e);
 	if (r < 0)
 		return r;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (fd < 0)
-		return err_set(e, -errno, "lock %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = err_set(e, -EINVAL, "lock %s: not a regular file", path);
-		goto fail;
-	}
-	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
-		r = err_set(e, -errno, "lock %s: chmod: %s", path, strerror(errno));
-		goto fail;
-	}
+	r = store_open_private(path, true, "lock", &fd, e);
+	if (r < 0)
+		return r;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK) {
 			long holder = lock_holder(fd);

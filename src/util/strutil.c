@@ -40,12 +40,14 @@ static int split_number(const char *s, uint64_t *ret_n, const char **ret_unit)
 	return 0;
 }
 
-int parse_duration(const char *s, int64_t *ret_seconds)
+struct unit {
+	const char *name;
+	uint64_t mul;
+};
+
+/* "<digits><unit>" with the unit one of units: the number times its multiplier. */
+static int parse_with_unit(const char *s, const struct unit *units, size_t n_units, int64_t *ret)
 {
-	static const struct {
-		const char *unit;
-		uint64_t mul;
-	} units[] = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
 	const char *unit;
 	uint64_t n;
 	int r;
@@ -55,23 +57,28 @@ int parse_duration(const char *s, int64_t *ret_seconds)
 	r = split_number(s, &n, &unit);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcmp(unit, units[i].unit) != 0)
+	for (size_t i = 0; i < n_units; i++) {
+		if (strcmp(unit, units[i].name) != 0)
 			continue;
 		if (n > (uint64_t)INT64_MAX / units[i].mul)
 			return -ERANGE;
-		*ret_seconds = (int64_t)(n * units[i].mul);
+		*ret = (int64_t)(n * units[i].mul);
 		return 0;
 	}
 	return -EINVAL;
 }
 
+int parse_duration(const char *s, int64_t *ret_seconds)
+{
+	static const struct unit units[] = {
+	        {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+
+	return parse_with_unit(s, units, ARRAY_SIZE(units), ret_seconds);
+}
+
 int parse_size(const char *s, int64_t *ret_bytes)
 {
-	static const struct {
-		const char *unit;
-		uint64_t mul;
-	} units[] = {
+	static const struct unit units[] = {
 	        {"", 1},
 	        {"B", 1},
 	        {"K", 1000},
@@ -87,24 +94,8 @@ int parse_size(const char *s, int64_t *ret_bytes)
 	        {"TB", 1000000000000ULL},
 	        {"TiB", 1024ULL * 1024 * 1024 * 1024},
 	};
-	const char *unit;
-	uint64_t n;
-	int r;
 
-	if (!s)
-		return -EINVAL;
-	r = split_number(s, &n, &unit);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcmp(unit, units[i].unit) != 0)
-			continue;
-		if (n > (uint64_t)INT64_MAX / units[i].mul)
-			return -ERANGE;
-		*ret_bytes = (int64_t)(n * units[i].mul);
-		return 0;
-	}
-	return -EINVAL;
+	return parse_with_unit(s, units, ARRAY_SIZE(units), ret_bytes);
 }
 
 void format_duration(int64_t seconds, char *out, size_t cap)
