@@ -203,10 +203,18 @@ static int tighten(const char *path, bool create, struct err *e)
 	return r;
 }
 
-int store_join_path(char *out, size_t cap, const char *dir, const char *name, struct err *e)
+int store_path_in(const char *state_dir, const char *name, const char *what, char *out, size_t cap,
+                  struct err *e)
 {
-	if ((size_t)snprintf(out, cap, "%s/%s", dir, name) >= cap)
-		return err_set(e, -ENAMETOOLONG, "state store: %s/%s: path too long", dir, name);
+	int r;
+
+	if (!state_dir || !*state_dir)
+		return err_set(e, -EINVAL, "%s: no state directory", what);
+	r = mkdir_p(state_dir, 0700, e);
+	if (r < 0)
+		return err_prefix(e, "%s", what);
+	if ((size_t)snprintf(out, cap, "%s/%s", state_dir, name) >= cap)
+		return err_set(e, -ENAMETOOLONG, "%s: %s/%s: path too long", what, state_dir, name);
 	return 0;
 }
 
@@ -273,12 +281,7 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	struct store *s = NULL;
 	int r;
 
-	if (!state_dir || !*state_dir)
-		return err_set(e, -EINVAL, "state store: no state directory");
-	r = mkdir_p(state_dir, 0700, e);
-	if (r < 0)
-		return err_prefix(e, "state store");
-	r = store_join_path(path, sizeof(path), state_dir, STORE_DB_NAME, e);
+	r = store_path_in(state_dir, STORE_DB_NAME, "state store", path, sizeof(path), e);
 	if (r < 0)
 		return r;
 	/* Create the file ourselves so it is 0600 from its first byte,

@@ -67,7 +67,11 @@ int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct
  * missing and !create. Messages start with what.
  */
 int store_open_private(const char *path, bool create, const char *what, int *ret_fd, struct err *e);
-/* dir/name into out; -ENAMETOOLONG with a message. */
-int store_join_path(char *out, size_t cap, const char *dir, const char *name, struct err *e);
+/*
+ * state_dir/name into out, the directory made (0700) if missing; messages
+ * start with what. -EINVAL without a state dir, -ENAMETOOLONG.
+ */
+int store_path_in(const char *state_dir, const char *name, const char *what, char *out, size_t cap,
+                  struct err *e);
 
 #endif

@@ -30,12 +30,7 @@ int store_lock(const char *state_dir, int *ret_fd, struct err *e)
 	char path[PATH_MAX], pid[32];
 	int fd = -1, r, n;
 
-	if (!state_dir || !*state_dir)
-		return err_set(e, -EINVAL, "lock: no state directory");
-	r = mkdir_p(state_dir, 0700, e);
-	if (r < 0)
-		return err_prefix(e, "lock");
-	r = store_join_path(path, sizeof(path), state_dir, STORE_LOCK_NAME, e);
+	r = store_path_in(state_dir, STORE_LOCK_NAME, "lock", path, sizeof(path), e);
 	if (r < 0)
 		return r;
 	r = store_open_private(path, true, "lock", &fd, e);
