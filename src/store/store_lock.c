@@ -4,7 +4,6 @@
  */
 #include "util/common.h"
 #include "store/store_internal.h"
-#include "util/fileutil.h"
 #include "util/strutil.h"
 
 #include <sys/file.h>
