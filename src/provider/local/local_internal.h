@@ -176,6 +176,13 @@ int local_record_path(const struct local *l, const char *name, char *out, size_t
 int local_records_open(const struct local *l, DIR **ret);
 /* The instance a state_dir entry records ("<name>.json" -> name); false for any other. */
 bool local_record_name(const char *file, char name[INSTANCE_NAME_MAX]);
+/*
+ * fn for every record of state_dir that can be read (one that cannot names
+ * nothing it could be trusted for), until fn returns non-zero: that, or 0,
+ * or -errno when state_dir cannot be read through.
+ */
+int local_records_each(struct local *l, int (*fn)(const struct local_record *rec, void *arg),
+                       void *arg);
 /* Atomically (root's, 0600); never a legacy record. */
 int local_record_write(const struct local *l, const struct local_record *r, struct err *e);
 /* -ENOENT when there is no record, -EBADMSG when it cannot be understood. */

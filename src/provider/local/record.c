@@ -12,6 +12,7 @@
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <sys/wait.h>
 
@@ -127,6 +128,30 @@ int local_record_read(const struct local *l, const char *name, struct local_reco
 out:
 	json_decref(j);
 	buf_release(&b);
+	return r;
+}
+
+int local_records_each(struct local *l, int (*fn)(const struct local_record *rec, void *arg),
+                       void *arg)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = local_records_open(l, &d);
+
+	if (r < 0)
+		return r;
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		char name[INSTANCE_NAME_MAX];
+		struct local_record rec;
+
+		if (local_record_name(de->d_name, name) &&
+		    name_is_valid(name, INSTANCE_NAME_MAX - 1) &&
+		    local_record_read(l, name, &rec, NULL) == 0)
+			r = fn(&rec, arg);
+	}
+	if (r == 0 && errno)
+		r = -errno;
+	closedir(d);
 	return r;
 }
 

@@ -308,35 +308,18 @@ static int sweep_keep_legacy(struct sweep_keep *k, const struct local_record *re
 	return 0;
 }
 
-static int sweep_keep_read(struct local *l, struct sweep_keep *k)
+static int sweep_keep_record(const struct local_record *rec, void *arg)
 {
-	struct dirent *de;
-	DIR *d;
-	int r = local_records_open(l, &d);
+	struct sweep_keep *k = arg;
+	int r;
 
-	if (r < 0)
+	if (rec->legacy)
+		return sweep_keep_legacy(k, rec);
+	/* held from the record's writing, pid or not: its processes come after */
+	if ((r = grow((void **)&k->uids, &k->cap_uids, k->n_uids, sizeof(*k->uids))) < 0)
 		return r;
-	while (r == 0 && (errno = 0, de = readdir(d))) {
-		char name[INSTANCE_NAME_MAX];
-		struct local_record rec;
-
-		if (!local_record_name(de->d_name, name) ||
-		    !name_is_valid(name, INSTANCE_NAME_MAX - 1) ||
-		    local_record_read(l, name, &rec, NULL) < 0)
-			continue;
-		if (rec.legacy) {
-			r = sweep_keep_legacy(k, &rec);
-			continue;
-		}
-		/* held from the record's writing, pid or not: its processes come after */
-		if ((r = grow((void **)&k->uids, &k->cap_uids, k->n_uids, sizeof(*k->uids))) < 0)
-			break;
-		k->uids[k->n_uids++] = rec.uid;
-	}
-	if (r == 0 && errno)
-		r = -errno;
-	closedir(d);
-	return r;
+	k->uids[k->n_uids++] = rec->uid;
+	return 0;
 }
 
 static bool sweep_keeps(const struct local *l, const struct sweep_keep *k,
@@ -396,7 +379,7 @@ static int sweep_round(struct local *l)
 	 * record among those read now.
 	 */
 	if (r == 0 && n > 0)
-		r = sweep_keep_read(l, &keep);
+		r = local_records_each(l, sweep_keep_record, &keep);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		int fd;
 		if (sweep_keeps(l, &keep, &v[i]))

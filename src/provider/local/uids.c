@@ -15,7 +15,6 @@
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
-#include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/file.h>
@@ -143,27 +142,15 @@ static bool set_has(const struct uid_set *s, uid_t u)
 	return s->n > 0 && bsearch(&u, s->v, s->n, sizeof(*s->v), uid_cmp);
 }
 
-/* Every uid a record holds (a record that cannot be read holds none it could name). */
-static int busy_records(struct local *l, struct uid_set *s)
-{
-	struct dirent *de;
-	DIR *d;
-	int r = local_records_open(l, &d);
+struct busy_arg {
+	const struct local *l;
+	struct uid_set *s;
+};
 
-	if (r < 0)
-		return r;
-	while (r == 0 && (errno = 0, de = readdir(d))) {
-		char name[INSTANCE_NAME_MAX];
-		struct local_record rec;
-		if (local_record_name(de->d_name, name) &&
-		    name_is_valid(name, INSTANCE_NAME_MAX - 1) &&
-		    local_record_read(l, name, &rec, NULL) == 0)
-			r = set_add(l, s, rec.uid);
-	}
-	if (r == 0 && errno)
-		r = -errno;
-	closedir(d);
-	return r;
+static int busy_record(const struct local_record *rec, void *arg)
+{
+	struct busy_arg *a = arg;
+	return set_add(a->l, a->s, rec->uid);
 }
 
 /* Every uid and gid of the range a process has, whatever else it is. */
@@ -266,7 +253,8 @@ int local_uid_claim(struct local *l, const struct provider_call *c, struct local
 	if (r < 0)
 		return err_set(e, r, "instance %s: locking the uids: %s", rec->name, strerror(-r));
 	/* Records and processes are read under the lock: no claim can come in between. */
-	r = busy_records(l, &busy);
+	/* every uid a record holds (an unreadable record names none it could be trusted for) */
+	r = local_records_each(l, busy_record, &(struct busy_arg){l, &busy});
 	if (r == 0)
 		r = busy_processes(l, &busy);
 	if (r < 0) {
