@@ -1,10 +1,11 @@
 /*
  * Checks of single values (URLs, names, labels, listen addresses, CIDRs,
- * environment variable names, user names, uid ranges), as the table's .check hooks and
- * the walk call them: true, or false and a message fit to follow "key: ".
- * Pure: a check never looks at another key, the file system or the
- * environment, and its message never quotes the value (it may be a secret
- * written under the wrong key).
+ * environment variable names, user names, uid ranges), as the table's
+ * .check hooks and the walk call them: true, or false and a message fit to
+ * follow "key: "; and the one parser of a uid range (config.h), which the
+ * validation and the local provider use too. Pure: a check never looks at
+ * another key, the file system or the environment, and its message never
+ * quotes the value (it may be a secret written under the wrong key).
  */
 #include "util/common.h"
 #include "config/config_internal.h"
