@@ -90,10 +90,21 @@ struct config_flavor {
 };
 
 struct config_local {
-	char *work_dir;       /* default /var/lib/runnerd/local */
-	char *user;           /* default runnerd-runner */
-	int64_t stop_timeout; /* seconds between TERM and KILL on delete, default 10 */
+	char *work_dir; /* default /var/lib/runnerd/local */
+	char *user;     /* default runnerd-runner: what instances of an older runnerd ran as */
+	/* "FIRST-LAST": a uid and gid of its own per instance, default 2000000000-2000065535 */
+	char *uid_range;
+	bool allow_weak_isolation; /* run without namespaces where the kernel has none */
+	int64_t stop_timeout;      /* seconds between TERM and KILL on delete, default 10 */
 };
+
+/*
+ * A providers.<name>.uid_range value: "FIRST-LAST" in decimal, 1 <= FIRST
+ * <= LAST <= CONFIG_UID_MAX, 65534 and 65535 (nobody, the 16-bit -1) not
+ * inside. -EINVAL otherwise; *ret_first and *ret_last are then untouched.
+ */
+#define CONFIG_UID_MAX 2147483646u
+int config_uid_range_parse(const char *s, uint32_t *ret_first, uint32_t *ret_last);
 
 struct config_lxd {
 	char *socket;                 /* default /var/lib/lxd/unix.socket */

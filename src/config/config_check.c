@@ -1,10 +1,11 @@
 /*
  * Checks of single values (URLs, names, labels, listen addresses, CIDRs,
- * environment variable names, user names), as the table's .check hooks and
- * the walk call them: true, or false and a message fit to follow "key: ".
- * Pure: a check never looks at another key, the file system or the
- * environment, and its message never quotes the value (it may be a secret
- * written under the wrong key).
+ * environment variable names, user names, uid ranges), as the table's
+ * .check hooks and the walk call them: true, or false and a message fit to
+ * follow "key: "; and the one parser of a uid range (config.h), which the
+ * validation and the local provider use too. Pure: a check never looks at
+ * another key, the file system or the environment, and its message never
+ * quotes the value (it may be a secret written under the wrong key).
  */
 #include "util/common.h"
 #include "config/config_internal.h"
@@ -168,6 +169,53 @@ bool config_check_user(const char *s, char *msg, size_t cap)
 		snprintf(msg, cap,
 		         "must be a user name ([a-z_][a-z0-9_-]*, at most 32 characters)");
 	return ok;
+}
+
+/* "FIRST-LAST"; the reason it is not one in why (NULL when it is). */
+static int uid_range_parse(const char *s, uint32_t *first, uint32_t *last, const char **why)
+{
+	const char *dash = strchr(s, '-');
+	char a[16];
+	int64_t lo, hi;
+
+	*why = "must be FIRST-LAST, two decimal uids";
+	if (!dash || (size_t)(dash - s) >= sizeof(a) || dash == s)
+		return -EINVAL;
+	memcpy(a, s, (size_t)(dash - s));
+	a[dash - s] = '\0';
+	for (const char *p = s; *p; p++)
+		if (!isdigit((unsigned char)*p) && p != dash)
+			return -EINVAL;
+	if (parse_int64(a, 0, INT64_MAX, &lo) < 0 || parse_int64(dash + 1, 0, INT64_MAX, &hi) < 0)
+		return -EINVAL;
+	*why = "must lie within 1-2147483646, FIRST not above LAST";
+	if (lo < 1 || hi > CONFIG_UID_MAX || lo > hi)
+		return -EINVAL;
+	*why = "must not include 65534 (nobody) or 65535 (the 16-bit -1)";
+	if (lo <= 65535 && hi >= 65534)
+		return -EINVAL;
+	*why = NULL;
+	*first = (uint32_t)lo;
+	*last = (uint32_t)hi;
+	return 0;
+}
+
+int config_uid_range_parse(const char *s, uint32_t *ret_first, uint32_t *ret_last)
+{
+	const char *why;
+
+	return s ? uid_range_parse(s, ret_first, ret_last, &why) : -EINVAL;
+}
+
+bool config_check_uid_range(const char *s, char *msg, size_t cap)
+{
+	uint32_t first, last;
+	const char *why;
+
+	if (uid_range_parse(s, &first, &last, &why) == 0)
+		return true;
+	snprintf(msg, cap, "%s", why);
+	return false;
 }
 
 bool config_check_label(const char *s, char *msg, size_t cap)

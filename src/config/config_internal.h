@@ -109,6 +109,7 @@ bool config_check_manager_name(const char *s, char *msg, size_t cap);
 bool config_check_flavor_name(const char *s, char *msg, size_t cap);
 bool config_check_provider_name(const char *s, char *msg, size_t cap);
 bool config_check_user(const char *s, char *msg, size_t cap);
+bool config_check_uid_range(const char *s, char *msg, size_t cap);
 bool config_check_label(const char *s, char *msg, size_t cap);
 bool config_check_nonempty(const char *s, char *msg, size_t cap);
 bool config_check_listen_opt(const char *s, char *msg, size_t cap);

@@ -2,7 +2,8 @@
  * Checks of the file as a whole, once it has been walked: required keys,
  * keys of which only one may be given, the flavors (unique names, min_idle
  * within max, labels, the provider each names, an implied provider for a
- * type no entry has), providers no flavor uses, the queue, webhook and
+ * type no entry has), providers no flavor uses, local providers' uid
+ * ranges (room for their flavors, no overlap), the queue, webhook and
  * repo-policy rules, files that must be readable, URLs holding a password;
  * and the secrets are loaded from here. It reports a problem only where the
  * walk found the values involved usable, so nothing is reported twice, and
@@ -11,6 +12,7 @@
 #include "util/common.h"
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "util/strutil.h"
 
 #include <libfyaml.h>
 
@@ -288,6 +290,77 @@ static void check_unused_providers(struct loader *l)
 	}
 }
 
+/*
+ * Ranges others hand out, where an account or a container made later would
+ * share a uid with an instance: only a risk today, so a warning. (Accounts
+ * and subordinate ids that exist are refused when the provider opens.)
+ */
+static const struct {
+	uint32_t first, last;
+	const char *what;
+} uid_reserved[] = {
+        {1, 60000, "accounts (useradd's system and login ranges)"},
+        {60001, 65533, "systemd's home, container and dynamic users"},
+        {100000, 600165535, "subordinate ids useradd hands out (/etc/subuid)"},
+        {524288, 1879048191, "systemd-nspawn's container ranges"},
+};
+
+/*
+ * A local provider's uid range: one uid per instance it can hold at once
+ * (the max of its flavors, added up), no other local provider's uids (each
+ * kills the processes of its range that none of its instances owns), and
+ * preferably clear of ranges others hand out.
+ */
+static void check_local_uids(struct loader *l, size_t i)
+{
+	const struct config_field *uf =
+	        config_field_find_kind(CONFIG_SCOPE_PROVIDER, "uid_range", "local");
+	const struct config_provider *pv = &l->c->providers[i];
+	uint32_t first, last;
+	uint64_t count, need = 0;
+	struct pos at;
+	char disp[128];
+
+	if (!uf || !value_ok(l, uf, pv) ||
+	    config_uid_range_parse(pv->local.uid_range, &first, &last) < 0)
+		return;
+	count = (uint64_t)last - first + 1;
+	at = config_field_pos(l, uf, pv);
+	snprintf(disp, sizeof(disp), "providers.%s.uid_range", pv->name);
+	for (size_t j = 0; j < l->c->n_flavors; j++)
+		if (strcmp(l->c->flavors[j].provider, pv->name) == 0)
+			need += (uint64_t)l->c->flavors[j].max;
+	if (count < need)
+		config_error(l, at, disp,
+		             "%" PRIu64 " uids for %" PRIu64
+		             " instances (the max of its flavors, added up): "
+		             "each instance needs a uid of its own",
+		             count, need);
+	else if (count < 2 * need)
+		config_warn(l, at, disp,
+		            "%" PRIu64 " uids for %" PRIu64 " instances: few to spare, a deleted "
+		            "instance's uid is given out again soon",
+		            count, need);
+	for (size_t j = 0; j < i; j++) {
+		const struct config_provider *o = &l->c->providers[j];
+		uint32_t ofirst, olast;
+		if (!o->type || strcmp(o->type, "local") != 0 || !value_ok(l, uf, o) ||
+		    config_uid_range_parse(o->local.uid_range, &ofirst, &olast) < 0 ||
+		    ofirst > last || olast < first || str_eq(o->local.work_dir, pv->local.work_dir))
+			continue;
+		config_error(
+		        l, at, disp,
+		        "overlaps providers.%s.uid_range: each local provider kills the processes "
+		        "of its range that are none of its instances'",
+		        o->name);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(uid_reserved); k++)
+		if (first <= uid_reserved[k].last && last >= uid_reserved[k].first)
+			config_warn(l, at, disp, "overlaps %" PRIu32 "-%" PRIu32 ", %s",
+			            uid_reserved[k].first, uid_reserved[k].last,
+			            uid_reserved[k].what);
+}
+
 static void check_flavors(struct loader *l)
 {
 	const struct config_field *flf = root_field("flavors");
@@ -330,6 +403,9 @@ static void check_flavors(struct loader *l)
 		check_labels(l, fl, labels_f);
 	}
 	check_unused_providers(l);
+	for (size_t i = 0; i < l->c->n_providers; i++)
+		if (l->c->providers[i].type && strcmp(l->c->providers[i].type, "local") == 0)
+			check_local_uids(l, i);
 }
 
 void config_validate(struct loader *l, bool root_ok)

@@ -350,6 +350,26 @@ static void test_proc_uid(void **state)
 	assert_int_equal(uid, 4242);
 }
 
+/* All four uids and gids: a uid is in use whichever of them has it. */
+static void test_proc_ids(void **state)
+{
+	struct local_proc_ids ids;
+
+	assert_int_equal(
+	        local_proc_parse_ids("Name:\tx\nUid:\t5\t6\t7\t8\nGid:\t9\t10\t11\t12\n", &ids), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(ids.uid[i], 5 + i);
+		assert_int_equal(ids.gid[i], 9 + i);
+	}
+	assert_int_equal(local_proc_parse_ids("Name:\tx\nUid:\t1\t1\t1\t1\n", &ids), -EIO);
+	assert_int_equal(local_proc_parse_ids("Name:\tx\nGid:\t1\t1\t1\t1\n", &ids), -EIO);
+	assert_int_equal(local_proc_parse_ids(
+	                         "Name:\tx\nUid:\t1\t1\t1\t99999999999\nGid:\t1\t1\t1\t1\n", &ids),
+	                 -EIO);
+	assert_int_equal(local_proc_parse_ids("Name:\tx\nUid:\t1\t1\t1\nGid:\t1\t1\t1\t1\n", &ids),
+	                 -EIO);
+}
+
 /* Feed data in chunks of step bytes; the scan's answer and the value. */
 static int scan(const char *data, size_t len, size_t step, char *out, size_t cap)
 {
@@ -400,7 +420,7 @@ int main(void)
 	        cmocka_unit_test(test_env_bad_keys),       cmocka_unit_test(test_env_reserved),
 	        cmocka_unit_test(test_env_quoting_errors), cmocka_unit_test(test_env_size_limits),
 	        cmocka_unit_test(test_proc_stat),          cmocka_unit_test(test_proc_uid),
-	        cmocka_unit_test(test_proc_environ),
+	        cmocka_unit_test(test_proc_environ),       cmocka_unit_test(test_proc_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,10 @@
 #define TEST_SECRET "s3cr3t-jit 'value' with spaces"
 #define GRACE_S     1
 #define TOKEN_REL   "../../token" /* from an instance dir */
+/* providers.local.uid_range of the tests: clear of this machine's accounts and subordinate ids */
+#define UID_FIRST 1990000000u
+#define UID_LAST  1990000999u
+#define UID_RANGE "1990000000-1990000999"
 
 static char base[PATH_MAX];  /* plays runnerd's state_dir */
 static char work[PATH_MAX];  /* providers.local.work_dir, inside base */
@@ -265,6 +269,24 @@ static void proc_status(pid_t pid, const char *key, char *out, size_t cap)
 	str_copy(out, p, cap);
 }
 
+/* The real, effective, saved and filesystem uid of pid (-1 when gone or mixed). */
+static long proc_uid(pid_t pid)
+{
+	char buf[128];
+	long v[4];
+
+	proc_status(pid, "Uid", buf, sizeof(buf));
+	if (sscanf(buf, "%ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3]) != 4 || v[1] != v[0] ||
+	    v[2] != v[0] || v[3] != v[0])
+		return -1;
+	return v[0];
+}
+
+static bool uid_in_range(long uid)
+{
+	return uid >= (long)UID_FIRST && uid <= (long)UID_LAST;
+}
+
 static const char *secret_needle;
 static int secret_files;
 
@@ -292,6 +314,7 @@ static void cfg_init(void)
 	pcfg.concurrency = 10;
 	pcfg.local.work_dir = work;
 	pcfg.local.user = TEST_USER;
+	pcfg.local.uid_range = (char *)UID_RANGE;
 	pcfg.local.stop_timeout = GRACE_S;
 	strv_release(&hidden);
 	assert_int_equal(strv_push(&hidden, base), 0);
@@ -386,9 +409,9 @@ static void test_local_setup(void **state)
 	struct passwd *pw = getpwnam(TEST_USER);
 	struct stat st;
 
+	/* the legacy user: still made, never run as */
 	assert_non_null(pw);
 	assert_int_not_equal(pw->pw_uid, 0);
-	assert_int_equal(local_runner_uid(lp), pw->pw_uid);
 	assert_int_equal(stat(work, &st), 0);
 	assert_int_equal(st.st_uid, 0);
 	assert_int_equal(st.st_mode & 07777, 0711);
@@ -423,11 +446,10 @@ static void test_local_lifecycle(void **state)
 	struct provider *fresh = NULL;
 	struct err e = {0};
 	enum health h;
-	struct passwd *pw = getpwnam(TEST_USER);
 	struct stat st;
+	long uid;
 	pid_t pid;
 
-	assert_non_null(pw);
 	create_ok(b, "ci", "touch ready; while [ ! -e stop ]; do sleep 0.05; done\n", NULL, NULL);
 	assert_true(wait_file(b, "ready", 5000));
 	snprintf(script, sizeof(script),
@@ -455,19 +477,19 @@ static void test_local_lifecycle(void **state)
 	assert_true(in.created_at > 0);
 	assert_true(wait_file(a, "ready", 5000));
 
-	/* The unprivileged user, its own group only, no way back to root. */
-	slurp(a, "uid.out", buf, sizeof(buf));
-	assert_string_not_equal(buf, "0");
-	assert_int_equal(strtol(buf, NULL, 10), (long)pw->pw_uid);
-	slurp(a, "groups.out", buf, sizeof(buf));
-	snprintf(path, sizeof(path), "%ld", (long)pw->pw_gid);
-	assert_string_equal(buf, path);
+	/* A uid of its own, its own group only, no way back to root. */
 	pid = leader_of(a);
+	uid = proc_uid(pid);
+	assert_true(uid_in_range(uid));
+	slurp(a, "uid.out", buf, sizeof(buf));
+	assert_int_equal(strtol(buf, NULL, 10), uid);
+	slurp(a, "groups.out", buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%ld", uid);
+	assert_string_equal(buf, path);
 	proc_status(pid, "NoNewPrivs", buf, sizeof(buf));
 	assert_string_equal(buf, "1");
 	proc_status(pid, "Uid", buf, sizeof(buf));
-	snprintf(path, sizeof(path), "%ld\t%ld\t%ld\t%ld", (long)pw->pw_uid, (long)pw->pw_uid,
-	         (long)pw->pw_uid, (long)pw->pw_uid);
+	snprintf(path, sizeof(path), "%ld\t%ld\t%ld\t%ld", uid, uid, uid, uid);
 	assert_string_equal(buf, path);
 
 	/* Its own session and process group, led by the leader runnerd recorded
@@ -513,7 +535,7 @@ static void test_local_lifecycle(void **state)
 		         "HOME=%s/%s\nLANG=C.UTF-8\nMY_SECRET=%s\nPATH=/usr/local/bin:/usr/bin:/"
 		         "bin\n"
 		         "PLAIN=x=y\nPWD=%s/%s\nRUNNERD_HOME=%s/%s\nUSER=%s",
-		         work, a, TEST_SECRET, work, a, work, a, TEST_USER);
+		         work, a, TEST_SECRET, work, a, work, a, a);
 		assert_string_equal(buf, expect);
 	}
 
@@ -540,7 +562,7 @@ static void test_local_lifecycle(void **state)
 	/* Its directory is its own, 0700; runnerd's record is not in it. */
 	inst_path(path, sizeof(path), a, "");
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_uid, pw->pw_uid);
+	assert_int_equal(st.st_uid, uid);
 	assert_int_equal(st.st_mode & 07777, 0700);
 	snprintf(path, sizeof(path), "%s/.state/%s.json", work, a);
 	assert_int_equal(stat(path, &st), 0);
@@ -620,9 +642,11 @@ static void test_local_tarball(void **state)
 	assert_string_equal(buf, "TARBALL");
 	slurp(a, "multi.out", buf, sizeof(buf));
 	assert_string_equal(buf, "line1\nit's line2|2");
+	/* root's and read-only: the job reads it, never changes it */
 	inst_path(path, sizeof(path), a, "runner.tar.gz");
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_uid, local_runner_uid(lp));
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 07777, 0444);
 	/* A graceful stop: TERM ends the sleep, the script ends well before the grace. */
 	int64_t t0 = clock_mono_ms();
 	delete_ok(a);
@@ -766,7 +790,7 @@ static void test_local_delete_stubborn(void **state)
 	assert_int_not_equal(access(path, F_OK), 0);
 }
 
-/* Without namespaces: still its own session, still the runner user, still killed. */
+/* Without namespaces: still its own session, still its own uid, still killed. */
 static void test_local_fallback(void **state)
 {
 	const char *a = "ci-0000000000f2";
@@ -788,7 +812,8 @@ static void test_local_fallback(void **state)
 	local_set_isolated(lp, true);
 	assert_true(wait_file(a, "ready", 5000));
 	slurp(a, "uid.out", buf, sizeof(buf));
-	assert_int_equal(strtol(buf, NULL, 10), (long)local_runner_uid(lp));
+	assert_int_equal(strtol(buf, NULL, 10), proc_uid(leader_of(a)));
+	assert_true(uid_in_range(strtol(buf, NULL, 10)));
 	slurp(a, "secret.out", buf, sizeof(buf));
 	assert_string_equal(buf, "fallback-S3CRET");
 	slurp(a, "probe.out", buf, sizeof(buf));
@@ -809,7 +834,7 @@ static void test_local_fallback(void **state)
 	assert_true(clock_mono_ms() - t0 >= GRACE_S * 1000);
 	assert_false(proc_cmdline_has("1000.25", 7));
 
-	/* A start that fails as the runner user (it cannot reach its dir) is an
+	/* A start that fails as the instance's uid (it cannot reach its dir) is an
 	 * error that names the step, and leaves nothing behind. */
 	{
 		struct instance_spec s;
@@ -916,83 +941,81 @@ static bool child_killed(pid_t pid, long ms)
 	}
 }
 
+/* The start time (field 22 of /proc/<pid>/stat) of a live process. */
+static uint64_t starttime_of(pid_t pid)
+{
+	struct local_proc_info pi;
+	assert_int_equal(local_proc_info_read(pid, &pi), 0);
+	return pi.starttime;
+}
+
 /*
- * What escapes even that (a new session and a cleared environment) is a
- * leftover: gc kills the runner user's processes that belong to no
- * recorded instance, and nothing that is not the runner user's. A list
- * kills nothing (it only looks).
+ * An instance an older runnerd started as the shared user (a version 1
+ * record, no uid) is adopted: listed, spared by gc with its session, and
+ * stopped by delete. The shared user's other processes are leftovers gc
+ * kills, whatever their environment says (RUNNERD_HOME naming an instance
+ * no longer spares anything); nothing of another uid, or of a mixed one,
+ * is signalled. A list kills nothing.
  */
 static void test_local_sweep(void **state)
 {
 	const char *a = "ci-0000000000f6";
 	struct passwd *pw = getpwnam(TEST_USER);
 	struct instance_list l = {0};
-	char other[PATH_MAX], path[PATH_MAX], home_rec[PATH_MAX + 32], home_none[PATH_MAX + 32];
+	char path[PATH_MAX], rec[512], home[PATH_MAX + 32];
 	uid_t nobody = 65534;
 	struct err e = {0};
-	pid_t bare, foreign_uid, mixed_uid, recorded, unrecorded;
+	pid_t legacy, bare, claims_home, foreign_uid, mixed_uid;
+	int status = 0;
 
 	assert_non_null(pw);
 	if (nobody == pw->pw_uid)
 		nobody = 65533;
-	local_set_isolated(lp, false);
-	create_ok(a, "ci",
-	          "env -i /usr/bin/setsid /bin/sleep 1000.34 &\n"
-	          "touch ready\n"
-	          "kill -KILL $$\n",
-	          NULL, NULL);
-	local_set_isolated(lp, true);
-	assert_true(wait_file(a, "ready", 5000));
-	assert_true(wait_cmdline("1000.34", 7));
-
-	/* Another runnerd's work_dir, sharing the user: one instance recorded there. */
-	snprintf(other, sizeof(other), "%s/other", base);
-	assert_int_equal(mkdir(other, 0711), 0);
-	snprintf(path, sizeof(path), "%s/.state", other);
-	assert_int_equal(mkdir(path, 0700), 0);
-	snprintf(path, sizeof(path), "%s/.state/ci-0000000000fe.json", other);
-	assert_int_equal(file_write_atomic(path, "{}", 2, 0600, &e), 0);
-	snprintf(home_rec, sizeof(home_rec), "RUNNERD_HOME=%s/ci-0000000000fe", other);
-	snprintf(home_none, sizeof(home_none), "RUNNERD_HOME=%s/ci-0000000000fd", other);
+	snprintf(home, sizeof(home), "RUNNERD_HOME=%s/%s", work, a);
 	{
 		char *none[] = {NULL};
-		char *rec_env[] = {"A=1", home_rec, NULL};
-		char *none_env[] = {home_none, NULL};
+		char *home_env[] = {"A=1", home, NULL};
+		legacy = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.34", none);
 		bare = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.35", none);
+		claims_home = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.37", home_env);
 		foreign_uid = spawn_sleep(nobody, nobody, nobody, "1000.36", none);
 		/* the runner's real uid, root's effective one: not the runner's to kill */
 		mixed_uid = spawn_sleep(pw->pw_uid, 0, pw->pw_gid, "1000.39", none);
-		recorded = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.37", rec_env);
-		unrecorded = spawn_sleep(pw->pw_uid, pw->pw_uid, pw->pw_gid, "1000.38", none_env);
 	}
-	assert_true(wait_cmdline("1000.38", 7));
-	/* Older than a starter between its setuid and its exec could be. */
-	clock_sleep_ms(2300);
+	assert_true(wait_cmdline("1000.39", 7));
+	/* the record an older runnerd wrote for the first: its session leader */
+	snprintf(rec, sizeof(rec),
+	         "{\"version\":1,\"name\":\"%s\",\"flavor\":\"small\",\"pid\":%d,"
+	         "\"starttime\":%" PRIu64 ",\"isolation\":\"none\",\"created_at\":%lld}",
+	         a, (int)legacy, starttime_of(legacy), (long long)time(NULL));
+	snprintf(path, sizeof(path), "%s/.state/%s.json", work, a);
+	assert_int_equal(file_write_atomic(path, rec, strlen(rec), 0600, &e), 0);
+	inst_path(path, sizeof(path), a, "");
+	assert_int_equal(mkdir(path, 0700), 0);
 
 	assert_int_equal(provider_list(lpm("ci"), &l, &e), 0);
 	assert_int_equal(l.n, 1);
-	assert_int_equal(l.v[0].state, CLOUD_STOPPED);
+	assert_string_equal(l.v[0].name, a);
+	assert_int_equal(l.v[0].state, CLOUD_ACTIVE);
 	instance_list_release(&l);
 	assert_false(child_killed(bare, 300));
 	assert_int_equal(provider_gc(lp, &e), 0);
-	assert_false(proc_cmdline_has("1000.34", 7));
 	assert_true(child_killed(bare, 3000));
-	assert_true(child_killed(unrecorded, 3000));
+	assert_true(child_killed(claims_home, 3000));
+	assert_false(child_killed(legacy, 300));
 	assert_false(child_killed(foreign_uid, 300));
 	assert_false(child_killed(mixed_uid, 300));
-	assert_false(child_killed(recorded, 300));
-	/* Its record gone, the spared one is a leftover too. */
-	assert_int_equal(unlink(path), 0);
+	/* delete stops the legacy instance (TERM ends the sleep) */
 	delete_ok(a);
+	assert_int_equal(waitpid(legacy, &status, 0), legacy);
+	assert_true(WIFSIGNALED(status));
 	assert_int_equal(provider_gc(lp, &e), 0);
-	assert_true(child_killed(recorded, 3000));
 	assert_false(child_killed(foreign_uid, 300));
 	assert_false(child_killed(mixed_uid, 300));
 	kill(foreign_uid, SIGKILL);
 	kill(mixed_uid, SIGKILL);
 	assert_true(child_killed(foreign_uid, 3000));
 	assert_true(child_killed(mixed_uid, 3000));
-	rm_rf(other, NULL);
 }
 
 /* Namespaces: when the namespace's init dies, by whatever hand, everything in it dies. */
@@ -1486,6 +1509,246 @@ static void test_local_delete_deadline(void **state)
 	assert_int_equal(provider_get(lp, a, &in, &e), -ENOENT);
 }
 
+/* ---- a uid of its own per instance -------------------------------------- */
+
+/*
+ * Every instance runs as a uid (and gid) of its own from uid_range, with no
+ * other group; its script and runner package are root's and read-only to
+ * it; a new provider (a daemon restart) finds the same uid in the record.
+ */
+static void test_local_uids(void **state)
+{
+	const char *a = "ci-0000000000a1", *b = "ci-0000000000a2";
+	const char *script = "id -u > uid.out\n"
+	                     "id -g > gid.out\n"
+	                     "id -G > groups.out\n"
+	                     "if (echo 'echo changed' >> startup.sh) 2>/dev/null; then echo wrote; "
+	                     "else echo denied; fi > script.out\n"
+	                     "if (echo x >> runner.tar.gz) 2>/dev/null; then echo wrote; "
+	                     "else echo denied; fi > tarball.out\n"
+	                     "touch ready\n"
+	                     "while [ ! -e stop ]; do sleep 0.05; done\n";
+	char tb[PATH_MAX], path[PATH_MAX], buf[256], want[64];
+	struct provider *fresh;
+	struct instance_spec s;
+	struct instance in;
+	struct err e = {0};
+	struct stat st;
+	long ua, ub;
+
+	snprintf(tb, sizeof(tb), "%s/runner-uids.tar.gz", base);
+	assert_int_equal(file_write_atomic(tb, "TARBALL", 7, 0600, &e), 0);
+	for (int i = 0; i < 2; i++) {
+		spec_init(&s, i ? b : a, script, NULL);
+		s.runner_tarball = tb;
+		if (provider_create(lp, &s, &in, &e) != 0)
+			fail_msg("create %s: %s", s.name, e.msg);
+	}
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_file(b, "ready", 5000));
+	ua = proc_uid(leader_of(a));
+	ub = proc_uid(leader_of(b));
+	fprintf(stderr, "# uids: %s %ld, %s %ld\n", a, ua, b, ub);
+	assert_true(uid_in_range(ua));
+	assert_true(uid_in_range(ub));
+	assert_int_not_equal(ua, ub);
+	slurp(a, "uid.out", buf, sizeof(buf));
+	assert_int_equal(strtol(buf, NULL, 10), ua);
+	snprintf(want, sizeof(want), "%ld", ua);
+	slurp(a, "gid.out", buf, sizeof(buf));
+	assert_string_equal(buf, want);
+	slurp(a, "groups.out", buf, sizeof(buf));
+	assert_string_equal(buf, want);
+	/* its dir is its own; its script and package are root's, read-only */
+	inst_path(path, sizeof(path), a, "");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, ua);
+	assert_int_equal(st.st_gid, ua);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	inst_path(path, sizeof(path), a, "startup.sh");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_mode & 0222, 0);
+	slurp(a, "script.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	slurp(a, "tarball.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	/* a daemon restart: the same instances, the same uids */
+	fresh = open_local("ci", &pcfg, NULL);
+	assert_non_null(fresh);
+	assert_int_equal(provider_get(fresh, a, &in, &e), 0);
+	assert_int_equal(in.state, CLOUD_ACTIVE);
+	provider_free(fresh);
+	assert_int_equal(proc_uid(leader_of(a)), ua);
+	delete_ok(a);
+	delete_ok(b);
+}
+
+/*
+ * Fallback mode (forced): instance B's job cannot read A's environment (its
+ * secret), write into A's directory or replace A's hook; a process of B
+ * that names A's directory in RUNNERD_HOME and leaves B's session dies with
+ * B all the same (delete, then gc).
+ */
+static void test_local_fallback_apart(void **state)
+{
+	const char *a = "ci-0000000000a3", *b = "ci-0000000000a4";
+	char adir[PATH_MAX], script[8192], buf[256], path[PATH_MAX];
+	struct err e = {0};
+	pid_t apid;
+
+	local_set_isolated(lp, false);
+	create_ok(a, "ci",
+	          "mkdir -p hooks && printf '#!/bin/sh\\necho original\\n' > hooks/pre-job.sh\n"
+	          "chmod 755 hooks/pre-job.sh\n"
+	          "sleep 1000.6 &\n"
+	          "touch ready\n"
+	          "while [ ! -e stop ]; do sleep 0.05; done\n",
+	          "MY_SECRET=APART-S3CRET-of-a\n", NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	assert_true(wait_cmdline("1000.6", 6));
+	apid = leader_of(a);
+	inst_path(adir, sizeof(adir), a, "");
+	adir[strlen(adir) - 1] = '\0'; /* no trailing slash */
+	snprintf(script, sizeof(script),
+	         "if grep -qa APART-S3CRET /proc/%d/environ 2>/dev/null; then echo readable; "
+	         "else echo denied; fi > environ.out\n"
+	         "n=0; for f in /proc/[0-9]*/environ; do "
+	         "if grep -qa APART-S3CRET \"$f\" 2>/dev/null; then n=$((n+1)); fi; done; "
+	         "echo $n > environ_all.out\n"
+	         "if (echo x > '%s/intruder') 2>/dev/null; then echo wrote; else echo denied; fi "
+	         "> write.out\n"
+	         "if (printf 'echo replaced\\n' > '%s/hooks/pre-job.sh') 2>/dev/null; then echo "
+	         "wrote; else echo denied; fi > hook.out\n"
+	         "if mv '%s/hooks' '%s/hooks.old' 2>/dev/null; then echo moved; else echo denied; "
+	         "fi > mv.out\n"
+	         "RUNNERD_HOME='%s' setsid sleep 1000.61 </dev/null >/dev/null 2>&1 &\n"
+	         "touch ready\n"
+	         "while [ ! -e stop ]; do sleep 0.05; done\n",
+	         (int)apid, adir, adir, adir, adir, adir);
+	create_ok(b, "ci", script, NULL, NULL);
+	local_set_isolated(lp, true);
+	assert_true(wait_file(b, "ready", 5000));
+	assert_true(wait_cmdline("1000.61", 7));
+	slurp(b, "environ.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	slurp(b, "environ_all.out", buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	slurp(b, "write.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	slurp(b, "hook.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	slurp(b, "mv.out", buf, sizeof(buf));
+	assert_string_equal(buf, "denied");
+	inst_path(path, sizeof(path), a, "intruder");
+	assert_int_not_equal(access(path, F_OK), 0);
+	slurp(a, "hooks/pre-job.sh", buf, sizeof(buf));
+	assert_string_equal(buf, "#!/bin/sh\necho original");
+
+	/* B's process that claims A's home dies with B, and A's processes do not */
+	delete_ok(b);
+	assert_int_equal(provider_gc(lp, &e), 0);
+	assert_false(proc_cmdline_has("1000.61", 7));
+	assert_true(proc_cmdline_has("1000.6", 6));
+	assert_int_equal(state_of(a), CLOUD_ACTIVE);
+	delete_ok(a);
+	assert_false(proc_cmdline_has("1000.6", 6));
+}
+
+/*
+ * gc finds leftovers by uid: a process of a uid in the range that no
+ * instance holds is killed whatever it says of itself (here: the home of a
+ * live instance), the live instance's processes are not, and nothing of a
+ * uid outside the range, or of a mixed uid, is signalled.
+ */
+static void test_local_gc_by_uid(void **state)
+{
+	const char *a = "ci-0000000000a5", *c = "ci-0000000000a6";
+	char adir[PATH_MAX], script[4096], path[PATH_MAX], home[PATH_MAX + 32];
+	char *none[] = {NULL};
+	struct err e = {0};
+	pid_t stray, mixed, foreign;
+	uid_t nobody = 65534;
+
+	create_ok(a, "ci", "sleep 1000.63 &\ntouch ready\nwhile :; do sleep 0.1; done\n", NULL,
+	          NULL);
+	assert_true(wait_file(a, "ready", 5000));
+	inst_path(adir, sizeof(adir), a, "");
+	adir[strlen(adir) - 1] = '\0';
+	snprintf(script, sizeof(script),
+	         "RUNNERD_HOME='%s' setsid sleep 1000.64 </dev/null >/dev/null 2>&1 &\n"
+	         "touch ready\n"
+	         "while :; do sleep 0.1; done\n",
+	         adir);
+	local_set_isolated(lp, false);
+	create_ok(c, "ci", script, NULL, NULL);
+	local_set_isolated(lp, true);
+	assert_true(wait_file(c, "ready", 5000));
+	assert_true(wait_cmdline("1000.64", 7));
+	/* C's record is lost (unreadable): its delete cannot stop what it does not know */
+	snprintf(path, sizeof(path), "%s/.state/%s.json", work, c);
+	assert_int_equal(file_write_atomic(path, "not json", 8, 0600, &e), 0);
+	delete_ok(c);
+	snprintf(home, sizeof(home), "RUNNERD_HOME=%s", adir);
+	{
+		char *env[] = {home, NULL};
+		stray = spawn_sleep(UID_LAST, UID_LAST, UID_LAST, "1000.65", env);
+		mixed = spawn_sleep(UID_LAST - 1, 0, UID_LAST - 1, "1000.66", none);
+		foreign = spawn_sleep(nobody, nobody, nobody, "1000.67", none);
+	}
+	assert_true(wait_cmdline("1000.67", 7));
+	clock_sleep_ms(2300); /* older than any starter could be */
+	assert_int_equal(provider_gc(lp, &e), 0);
+	assert_false(proc_cmdline_has("1000.64", 7));
+	assert_true(child_killed(stray, 3000));
+	assert_false(child_killed(mixed, 300));
+	assert_false(child_killed(foreign, 300));
+	assert_true(proc_cmdline_has("1000.63", 7));
+	assert_int_equal(state_of(a), CLOUD_ACTIVE);
+	kill(mixed, SIGKILL);
+	kill(foreign, SIGKILL);
+	assert_true(child_killed(mixed, 3000));
+	assert_true(child_killed(foreign, 3000));
+	delete_ok(a);
+}
+
+/*
+ * RUNNERD_LOCAL_NO_NAMESPACES=1 forces fallback mode, which opens only with
+ * allow_weak_isolation; the note then says what isolation is left.
+ */
+static void test_local_weak_refused(void **state)
+{
+	struct config_provider weak = pcfg;
+	struct provider *p = NULL;
+	struct err e = {0};
+	const char *note;
+
+	assert_int_equal(setenv("RUNNERD_LOCAL_NO_NAMESPACES", "1", 1), 0);
+	assert_int_not_equal(provider_open(&pcfg, "ci", &p, &e), 0);
+	assert_null(p);
+	assert_non_null(strstr(e.msg, "allow_weak_isolation"));
+	weak.local.allow_weak_isolation = true;
+	assert_int_equal(provider_open(&weak, "ci", &p, &e), 0);
+	unsetenv("RUNNERD_LOCAL_NO_NAMESPACES");
+	assert_false(local_isolated(p));
+	note = provider_traits(p)->note;
+	fprintf(stderr, "# note: %s\n", note);
+	assert_non_null(strstr(note, "fallback"));
+	assert_non_null(strstr(note, UID_RANGE));
+	assert_non_null(strstr(note, "/tmp"));
+	assert_null(strchr(note, '\n'));
+	provider_free(p);
+	/* without the variable, where namespaces work, the same config opens isolated */
+	p = open_local("ci", &pcfg, NULL);
+	assert_non_null(p);
+	note = provider_traits(p)->note;
+	fprintf(stderr, "# note: %s\n", note);
+	assert_non_null(strstr(note, UID_RANGE));
+	if (local_isolated(p))
+		assert_non_null(strstr(note, "namespace"));
+	provider_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1507,6 +1770,10 @@ int main(void)
 	        cmocka_unit_test(test_local_create_cancelled),
 	        cmocka_unit_test(test_local_handshake_bounded),
 	        cmocka_unit_test(test_local_delete_deadline),
+	        cmocka_unit_test(test_local_uids),
+	        cmocka_unit_test(test_local_fallback_apart),
+	        cmocka_unit_test(test_local_gc_by_uid),
+	        cmocka_unit_test(test_local_weak_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,10 +1,10 @@
 /*
  * The files of a local instance: filling a new instance directory while it
  * is still root's, and reading files out of a running one (pull_file,
- * list_files). Whatever is inside a directory the runner user owns is
+ * list_files). Whatever is inside a directory the instance's uid owns is
  * hostile: this file must never follow a symlink there, never read a file
- * that is not the runner's, and never write into a directory once it is
- * the runner's.
+ * that is not that uid's, and never write into a directory once it is the
+ * instance's.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
@@ -40,8 +40,8 @@ out:
 	return r;
 }
 
-static int copy_file_at(int dfd, const char *name, const char *src, uid_t uid, gid_t gid,
-                        struct err *e)
+/* A root-owned, read-only copy of src. */
+static int copy_file_at(int dfd, const char *name, const char *src, struct err *e)
 {
 	char chunk[65536];
 	struct stat st;
@@ -88,8 +88,8 @@ static int copy_file_at(int dfd, const char *name, const char *src, uid_t uid, g
 		if (n == 0)
 			break;
 	}
-	if (fchown(out, uid, gid) < 0 || fchmod(out, 0600) < 0)
-		r = err_set(e, -errno, "%s: chown: %s", name, strerror(errno));
+	if (fchmod(out, 0444) < 0)
+		r = err_set(e, -errno, "%s: chmod: %s", name, strerror(errno));
 out:
 	if (out >= 0)
 		close(out);
@@ -98,28 +98,32 @@ out:
 }
 
 /*
- * Fill the new directory while it is still root's, hand it to the runner
- * user last: no runner process can race us here.
+ * Fill the new directory while it is still root's, hand it to the instance's
+ * uid last: no process of it can race us here. The script and the runner
+ * package stay root's and read-only: the job cannot change them (it owns
+ * the directory and may rename them, but the script runs from the file it
+ * opened and the package is unpacked before the job).
  */
-int local_instance_populate(const struct local *l, const char *dir,
-                            const struct instance_spec *spec, struct err *e)
+int local_instance_populate(const char *dir, const struct instance_spec *spec, uid_t uid,
+                            struct err *e)
 {
+	gid_t gid = (gid_t)uid;
 	int dfd, r = 0;
 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return err_set(e, -errno, "%s: %s", dir, strerror(errno));
 	r = write_file_at(dfd, LOCAL_SCRIPT_FILE, spec->startup_script,
-	                  strlen(spec->startup_script), 0700, l->uid, l->gid, e);
+	                  strlen(spec->startup_script), 0444, 0, 0, e);
 	if (r == 0)
-		r = write_file_at(dfd, LOCAL_LOG_FILE, "", 0, 0600, l->uid, l->gid, e);
+		r = write_file_at(dfd, LOCAL_LOG_FILE, "", 0, 0600, uid, gid, e);
 	if (r == 0 && mkdirat(dfd, "tmp", 0700) < 0)
 		r = err_set(e, -errno, "%s/tmp: %s", dir, strerror(errno));
-	if (r == 0 && fchownat(dfd, "tmp", l->uid, l->gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (r == 0 && fchownat(dfd, "tmp", uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		r = err_set(e, -errno, "%s/tmp: chown: %s", dir, strerror(errno));
 	if (r == 0 && spec->runner_tarball)
-		r = copy_file_at(dfd, LOCAL_TARBALL_FILE, spec->runner_tarball, l->uid, l->gid, e);
-	if (r == 0 && (fchown(dfd, l->uid, l->gid) < 0 || fchmod(dfd, 0700) < 0))
+		r = copy_file_at(dfd, LOCAL_TARBALL_FILE, spec->runner_tarball, e);
+	if (r == 0 && (fchown(dfd, uid, gid) < 0 || fchmod(dfd, 0700) < 0))
 		r = err_set(e, -errno, "%s: chown: %s", dir, strerror(errno));
 	close(dfd);
 	if (r < 0 && e)
@@ -144,14 +148,20 @@ static int open_errno(int err)
  * component must be a directory. *ret_fd is the open descriptor.
  */
 static int instance_open(struct local *l, const char *verb, const char *name, const char *path,
-                         bool dir, int *ret_fd, struct err *e)
+                         bool dir, int *ret_fd, uid_t *ret_uid, struct err *e)
 {
 	char base[PATH_MAX], rel[PATH_MAX];
+	struct local_record rec;
 	char *comp, *next;
 	int fd, r = 0;
 
 	if (local_check_name(name, e) < 0)
 		return -EINVAL;
+	/* Whose the files are: the record says (no record, no instance to read). */
+	r = local_record_read(l, name, &rec, NULL);
+	if (r < 0)
+		return err_set(e, r == -ENOENT ? -ENOENT : -EIO, "%s %s: %s", verb, name,
+		               r == -ENOENT ? "no such instance" : "its record cannot be read");
 	if (!path || !*path || path[0] == '/' || str_copy(rel, path, sizeof(rel)) >= sizeof(rel))
 		return err_set(e, -EINVAL, "%s %s: %s: path must be relative", verb, name,
 		               path ? path : "");
@@ -200,6 +210,7 @@ out:
 		return r;
 	}
 	*ret_fd = fd;
+	*ret_uid = rec.uid;
 	return 0;
 }
 
@@ -210,9 +221,10 @@ int local_pull_file(struct provider *p, const struct provider_call *c, const cha
 	struct buf b = BUF_INIT(max_bytes);
 	char chunk[16384];
 	struct stat st;
+	uid_t uid = 0;
 	int fd = -1, r;
 
-	r = instance_open(l, "pull", name, path, false, &fd, e);
+	r = instance_open(l, "pull", name, path, false, &fd, &uid, e);
 	if (r < 0)
 		return r;
 	if (fstat(fd, &st) < 0) {
@@ -223,9 +235,9 @@ int local_pull_file(struct provider *p, const struct provider_call *c, const cha
 		r = err_set(e, -EINVAL, "pull %s: %s: not a regular file", name, path);
 		goto out;
 	}
-	/* A hard link to a file of someone else (say runnerd's token) is not the runner's. */
-	if (st.st_uid != l->uid) {
-		r = err_set(e, -EACCES, "pull %s: %s: not owned by %s", name, path, l->user);
+	/* A hard link to a file of someone else (say runnerd's token) is not the instance's. */
+	if (st.st_uid != uid) {
+		r = err_set(e, -EACCES, "pull %s: %s: not the instance's file", name, path);
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max_bytes) {
@@ -264,7 +276,7 @@ out:
 
 #define LOCAL_LIST_FILES_MAX 1000
 
-/* Regular files owned by the runner user, as pull_file would read them. */
+/* Regular files of the instance's uid, as pull_file would read them. */
 int local_list_files(struct provider *p, const struct provider_call *c, const char *name,
                      const char *dir, struct strv *ret, struct err *e)
 {
@@ -273,9 +285,10 @@ int local_list_files(struct provider *p, const struct provider_call *c, const ch
 	size_t cap = 0;
 	struct dirent *de;
 	DIR *d;
+	uid_t uid = 0;
 	int fd = -1, r;
 
-	r = instance_open(l, "list files", name, dir, true, &fd, e);
+	r = instance_open(l, "list files", name, dir, true, &fd, &uid, e);
 	if (r < 0)
 		return r;
 	d = fdopendir(fd);
@@ -289,7 +302,7 @@ int local_list_files(struct provider *p, const struct provider_call *c, const ch
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode) || st.st_uid != l->uid)
+		    !S_ISREG(st.st_mode) || st.st_uid != uid)
 			continue;
 		if (out.n == LOCAL_LIST_FILES_MAX) {
 			r = err_set(e, -E2BIG, "list files %s: %s: more than %d files", name, dir,

@@ -1,19 +1,21 @@
 /*
  * What the files of the local provider (local.h) share, and what its unit
- * tests reach: the provider's state, runnerd's per-instance records, what
- * it reads of /proc and how it parses it, the environment, the spawn and
- * stop steps and the instance's files. Declarations go by file, lowest layer first. Never
- * included from outside src/provider/local/ (but by its unit tests): the
- * rest of runnerd has local.h, and the manager only provider.h.
+ * tests reach: the provider's state, runnerd's per-instance records, the
+ * uids it gives out, what it reads of /proc and how it parses it, the
+ * environment, the spawn and stop steps and the instance's files.
+ * Declarations go by file, lowest layer first. Never included from outside
+ * src/provider/local/ (but by its unit tests): the rest of runnerd has
+ * local.h, and the manager only provider.h.
  *
  * Every file here keeps the provider's promises: never run an instance as
- * root or as the daemon's user, never put a secret into argv or into a
- * file, never signal a process whose start time does not match runnerd's
- * own record (pids are reused) or that is neither the runner user's nor
- * inside an instance's PID namespace (every signal goes through a pidfd
- * taken before the last check), and never follow a symlink inside an
- * instance directory: the runner user owns that directory and everything in
- * it is hostile input.
+ * root, as the daemon's user or as a uid another live instance has, never
+ * put a secret into argv or into a file, never signal a process whose
+ * start time does not match runnerd's own record (pids are reused) or
+ * whose uids are not all the instance's (or, for an instance an older
+ * runnerd started, the legacy user's), every signal going through a pidfd
+ * taken before the last check, and never follow a symlink inside an
+ * instance directory: the instance's uid owns that directory and
+ * everything in it is hostile input.
  */
 #ifndef RUNNERD_PROVIDER_LOCAL_INTERNAL_H
 #define RUNNERD_PROVIDER_LOCAL_INTERNAL_H
@@ -25,7 +27,6 @@
 #include <dirent.h>
 #include <pthread.h>
 
-#define LOCAL_GROUPS_MAX      64
 #define LOCAL_HIDE_MAX        8
 #define LOCAL_SECRETS_MAX     8
 #define LOCAL_SECRET_MAX      (256 * 1024) /* instance_spec.secret_env, bytes */
@@ -57,13 +58,15 @@ struct local {
 	pthread_mutex_t lock;
 	char work_dir[PATH_MAX];  /* canonical, root-owned 0711 */
 	char state_dir[PATH_MAX]; /* work_dir/.state, root-owned 0700 */
+	/* providers.<name>.user: what instances of an older runnerd ran as (legacy records) */
 	char user[LOCAL_USER_MAX + 1];
 	uid_t uid;
 	gid_t gid;
-	gid_t groups[LOCAL_GROUPS_MAX];
-	size_t n_groups;
+	/* providers.<name>.uid_range: one uid (and the gid of that number) per instance */
+	uint32_t uid_first, uid_last;
 	int64_t stop_timeout_ms;
 	bool can_isolate;
+	bool forced_fallback;       /* RUNNERD_LOCAL_NO_NAMESPACES=1 */
 	bool isolate;               /* lock */
 	struct local_hiding hiding; /* lock */
 	char empty[PATH_MAX];       /* state_dir/empty: root-owned, 0400, size 0 */
@@ -95,10 +98,15 @@ struct local_ns_id {
 	ino_t ino;
 };
 
+/* A process's real, effective, saved and filesystem uids and gids. */
+struct local_proc_ids {
+	uid_t uid[4];
+	gid_t gid[4];
+};
+
 int local_proc_info_read(pid_t pid, struct local_proc_info *ret);
 int local_proc_uid(pid_t pid, uid_t *ret);
-int64_t local_proc_age_ms(uint64_t starttime);
-int local_proc_home(pid_t pid, char *out, size_t cap);
+int local_proc_ids_read(pid_t pid, struct local_proc_ids *ret);
 bool local_proc_pidns_within(pid_t pid, const struct local_ns_id *set, size_t n);
 /* The next process of an opendir("/proc") listing; false at its end. */
 bool local_proc_next(DIR *d, pid_t *ret);
@@ -117,6 +125,8 @@ int local_proc_parse_stat(const char *data, struct local_proc_info *ret);
  * -EPERM when they differ, -EIO when the line is missing or malformed.
  */
 int local_proc_parse_uid(const char *data, uid_t *ret);
+/* All four of its "Uid:" and "Gid:" lines; -EIO when one is missing or malformed. */
+int local_proc_parse_ids(const char *data, struct local_proc_ids *ret);
 /* A zombie or dead state letter. */
 bool local_proc_dead_state(char s);
 
@@ -124,7 +134,10 @@ bool local_proc_dead_state(char s);
  * The value of the first RUNNERD_HOME entry of /proc/<pid>/environ that is
  * not empty and fits (as getenv would see it, but that an over-long or
  * empty entry is passed over), fed in chunks as it is read: no more memory
- * than out. An entry counts only once its NUL has been seen.
+ * than out. An entry counts only once its NUL has been seen. The provider
+ * no longer attributes or spares a process by it (a job sets its own
+ * environment; uids it cannot forge); what is left of it is the parser the
+ * fuzzer (tests/fuzz/fuzz_local_env.c) drives, to go with it.
  */
 struct local_environ_scan {
 	char *out;  /* the value, NUL-terminated once found */
@@ -140,12 +153,19 @@ int local_environ_scan(struct local_environ_scan *s, const char *data, size_t n)
 
 /* ---- record.c: runnerd's records of its instances -------------------- */
 
-/* runnerd's record of one instance: work_dir/.state/<name>.json */
+/*
+ * runnerd's record of one instance: work_dir/.state/<name>.json. Version 2
+ * holds the instance's uid; a version 1 record is of an instance an older
+ * runnerd started as the shared user (legacy: its uid is l->uid, and its
+ * processes are told apart by session and PID namespace).
+ */
 struct local_record {
 	char name[INSTANCE_NAME_MAX];
 	char flavor[64];
 	pid_t pid;          /* 0 while being created */
 	uint64_t starttime; /* field 22 of /proc/<pid>/stat: tells a reused pid apart */
+	uid_t uid;          /* its uid and gid; held from the record's writing to its removal */
+	bool legacy;
 	bool isolated;
 	time_t created_at;
 };
@@ -156,7 +176,14 @@ int local_record_path(const struct local *l, const char *name, char *out, size_t
 int local_records_open(const struct local *l, DIR **ret);
 /* The instance a state_dir entry records ("<name>.json" -> name); false for any other. */
 bool local_record_name(const char *file, char name[INSTANCE_NAME_MAX]);
-/* Atomically (root's, 0600). */
+/*
+ * fn for every record of state_dir that can be read (one that cannot names
+ * nothing it could be trusted for), until fn returns non-zero: that, or 0,
+ * or -errno when state_dir cannot be read through.
+ */
+int local_records_each(struct local *l, int (*fn)(const struct local_record *rec, void *arg),
+                       void *arg);
+/* Atomically (root's, 0600); never a legacy record. */
 int local_record_write(const struct local *l, const struct local_record *r, struct err *e);
 /* -ENOENT when there is no record, -EBADMSG when it cannot be understood. */
 int local_record_read(const struct local *l, const char *name, struct local_record *ret,
@@ -173,6 +200,30 @@ int local_record_state(struct local *l, const struct local_record *rec, enum clo
                        struct err *e);
 void local_record_to_instance(const struct local_record *rec, enum cloud_state s,
                               struct instance *ret);
+
+/* ---- uids.c: the uids instances run as ------------------------------- */
+
+/*
+ * At open: refuse a uid_range that holds the daemon's or the legacy user's
+ * uid, an account's uid, a group's gid or an /etc/subuid or /etc/subgid
+ * entry (another's uids, whose processes gc would kill).
+ */
+int local_uids_check(const struct local *l, const char *provider, struct err *e);
+/*
+ * Give rec a uid of the range that no record holds, no process has (as
+ * any of its uids or gids) and no account or group has, the least recently
+ * given out first, and write rec: both under a lock on state_dir's uid
+ * file, so concurrent creates (of this process or another) never share
+ * one. The lock is waited for until the call's deadline. -EAGAIN when
+ * every uid of the range is taken.
+ */
+int local_uid_claim(struct local *l, const struct provider_call *c, struct local_record *rec,
+                    struct err *e);
+/* Is uid in the range? */
+static inline bool local_uid_ours(const struct local *l, uid_t uid)
+{
+	return uid >= l->uid_first && uid <= l->uid_last;
+}
 
 /* ---- env.c: the instance's environment ------------------------------- */
 
@@ -216,11 +267,12 @@ struct local_spawn_handle {
 /* fd, or a duplicate of it above stdio (async-signal-safe: for children). */
 int local_fd_above2(int fd);
 /*
- * The plan of the instance in dir, whose script starts with envp (kept, not
- * copied: it must outlive the plan); -ENOMEM, -ENAMETOOLONG.
+ * The plan of the instance in dir, whose script runs as uid (and the gid of
+ * that number, no other group) and starts with envp (kept, not copied: it
+ * must outlive the plan); -ENOMEM, -ENAMETOOLONG.
  */
 int local_spawn_plan_new(const char *name, struct local *l, bool isolate, const char *dir,
-                         char **envp, struct local_spawn_plan **ret, struct err *e);
+                         uid_t uid, char **envp, struct local_spawn_plan **ret, struct err *e);
 void local_spawn_plan_free(struct local_spawn_plan *pl);
 /*
  * The handshake with the children: start A and B (B then waits), then let
@@ -240,14 +292,17 @@ void local_spawn_close(struct local_spawn_handle *h);
 /* TERM, grace_ms, then KILL every process of rec's instance (see stop.c). */
 int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms,
                const struct provider_call *c, struct err *e);
-/* Kill the runner user's processes that belong to no recorded instance (gc). */
+/* Kill the processes of the range's uids that no record holds, and the legacy user's (gc). */
 int local_sweep(struct local *l, const struct provider_call *c);
 
 /* ---- files.c: the instance's files ----------------------------------- */
 
-/* Fill the new dir (startup script, log, tmp/, runner package), then hand it to the user. */
-int local_instance_populate(const struct local *l, const char *dir,
-                            const struct instance_spec *spec, struct err *e);
+/*
+ * Fill the new dir (startup script and runner package: root's, read-only;
+ * log and tmp/: uid's), then hand it to uid.
+ */
+int local_instance_populate(const char *dir, const struct instance_spec *spec, uid_t uid,
+                            struct err *e);
 int local_pull_file(struct provider *p, const struct provider_call *c, const char *name,
                     const char *path, size_t max_bytes, struct buf *ret, struct err *e);
 int local_list_files(struct provider *p, const struct provider_call *c, const char *name,

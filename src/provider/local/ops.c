@@ -2,9 +2,9 @@
  * The local backend's operations (its struct provider_ops): create, get,
  * list, delete, health and gc, made of the steps of the other files. The
  * front has checked names already. It must never start a script before
- * its record holds the script's pid, never remove a record before the
- * instance's processes are gone, and never touch an instance of a name
- * this manager does not own.
+ * its record holds the script's pid and uid, never remove a record (and so
+ * free its uid) before the instance's processes are gone, and never touch
+ * an instance of a name this manager does not own.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
@@ -68,7 +68,8 @@ static int local_create(struct provider *p, const struct provider_call *c,
 	    local_record_path(l, spec->name, rpath, sizeof(rpath)) < 0)
 		return err_set(e, -ENAMETOOLONG, "create %s: path too long", spec->name);
 
-	if (local_env_base(&env, dir, l->user, spec->runner_tarball != NULL) < 0) {
+	/* USER: the uid has no account; its instance's name is what it is known by */
+	if (local_env_base(&env, dir, spec->name, spec->runner_tarball != NULL) < 0) {
 		r = err_set(e, -ENOMEM, "create %s: out of memory", spec->name);
 		goto out;
 	}
@@ -92,13 +93,16 @@ static int local_create(struct provider *p, const struct provider_call *c,
 		goto out;
 	}
 
-	/* Recorded before anything exists, so a crash leaves nothing unaccounted for. */
+	/*
+	 * Recorded, with the uid it holds from now on, before anything
+	 * exists, so a crash leaves nothing unaccounted for.
+	 */
 	str_copy(rec.name, spec->name, sizeof(rec.name));
 	if (spec->flavor && spec->flavor->name)
 		str_copy(rec.flavor, spec->flavor->name, sizeof(rec.flavor));
 	rec.isolated = isolate;
 	rec.created_at = time(NULL);
-	r = local_record_write(l, &rec, e);
+	r = local_uid_claim(l, c, &rec, e);
 	if (r < 0)
 		goto out;
 	recorded = true;
@@ -107,11 +111,11 @@ static int local_create(struct provider *p, const struct provider_call *c,
 		goto out;
 	}
 	made_dir = true;
-	r = local_instance_populate(l, dir, spec, e);
+	r = local_instance_populate(dir, spec, rec.uid, e);
 	if (r < 0)
 		goto out;
 
-	r = local_spawn_plan_new(spec->name, l, isolate, dir, env.v, &pl, e);
+	r = local_spawn_plan_new(spec->name, l, isolate, dir, rec.uid, env.v, &pl, e);
 	if (r < 0)
 		goto out;
 	r = local_spawn_start(spec->name, pl, c, &h, e);
@@ -269,7 +273,8 @@ static int local_delete(struct provider *p, const struct provider_call *c, const
 	}
 	if (unlink(rpath) < 0 && errno != ENOENT)
 		return err_set(e, -errno, "delete %s: %s: %s", name, rpath, strerror(errno));
-	/* what left the instance (setsid, a cleared environment) goes in the next gc */
+	/* The uid is free again: every process of it was seen gone (or the record was unreadable,
+	 * and gc kills what still has it; no create takes a uid a process has). */
 	return 0;
 }
 
@@ -290,7 +295,7 @@ static int local_health(struct provider *p, const struct provider_call *c, const
 	return 0;
 }
 
-/* Leftovers: processes of the runner user that belong to no recorded instance. */
+/* Leftovers: processes of the range's uids that no record holds (and the legacy user's). */
 static int local_gc(struct provider *p, const struct provider_call *c, struct err *e)
 {
 	int r = local_sweep(p->priv, c);

@@ -1,6 +1,7 @@
 /*
- * What /proc's files say, parsed: /proc/<pid>/stat, the Uid line of
- * /proc/<pid>/status and the RUNNERD_HOME entry of /proc/<pid>/environ.
+ * What /proc's files say, parsed: /proc/<pid>/stat, the Uid and Gid lines
+ * of /proc/<pid>/status and the RUNNERD_HOME entry of /proc/<pid>/environ
+ * (for the fuzzer only, see local_internal.h).
  * Pure: callers (proc.c) hand it the bytes they read, so a unit test and a
  * fuzzer reach it without processes. A process chooses its command name
  * and its environment: this file must never read past what it is given,
@@ -47,26 +48,47 @@ int local_proc_parse_stat(const char *data, struct local_proc_info *ret)
 	return 0;
 }
 
-int local_proc_parse_uid(const char *data, uid_t *ret)
+/* The four numbers of a "\n<key>" line of /proc/<pid>/status; -EIO when missing or malformed. */
+static int parse_four(const char *data, const char *key, unsigned long v[4])
 {
-	const char *p;
+	const char *p = strstr(data, key);
 	char *end;
-	unsigned long v[4];
 
-	p = strstr(data, "\nUid:");
 	if (!p)
 		return -EIO;
-	p += 5;
+	p += strlen(key);
 	for (int i = 0; i < 4; i++) {
 		errno = 0;
 		v[i] = strtoul(p, &end, 10);
-		if (errno || end == p)
+		if (errno || end == p || v[i] > UINT32_MAX)
 			return -EIO;
 		p = end;
 	}
+	return 0;
+}
+
+int local_proc_parse_uid(const char *data, uid_t *ret)
+{
+	unsigned long v[4];
+
+	if (parse_four(data, "\nUid:", v) < 0)
+		return -EIO;
 	if (v[1] != v[0] || v[2] != v[0] || v[3] != v[0])
 		return -EPERM;
 	*ret = (uid_t)v[0];
+	return 0;
+}
+
+int local_proc_parse_ids(const char *data, struct local_proc_ids *ret)
+{
+	unsigned long u[4], g[4];
+
+	if (parse_four(data, "\nUid:", u) < 0 || parse_four(data, "\nGid:", g) < 0)
+		return -EIO;
+	for (int i = 0; i < 4; i++) {
+		ret->uid[i] = (uid_t)u[i];
+		ret->gid[i] = (gid_t)g[i];
+	}
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * runnerd's records of its local instances (work_dir/.state/<name>.json,
- * root's, 0600) and the names this process is creating right now: what a
- * new daemon knows of the instances an earlier one started, and where
- * /proc says each one is. A record is written before anything it speaks of
+ * root's, 0600: name, flavor, leader pid and start time, uid, isolation)
+ * and the names this process is creating right now: what a new daemon
+ * knows of the instances an earlier one started, which uids are held, and
+ * where /proc says each one is. A record is written before anything it speaks of
  * exists and removed only once that is gone (by ops.c); this file must
  * never remove a record, nor signal anything.
  */
@@ -11,6 +12,7 @@
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <sys/wait.h>
 
@@ -58,10 +60,13 @@ int local_record_write(const struct local *l, const struct local_record *r, stru
 
 	if (local_record_path(l, r->name, path, sizeof(path)) < 0)
 		return err_set(e, -ENAMETOOLONG, "instance %s: record path too long", r->name);
-	j = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:I}", "version", 1, "name", r->name,
+	if (r->legacy)
+		return err_set(e, -EINVAL, "instance %s: a legacy record is never written",
+		               r->name);
+	j = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "version", 2, "name", r->name,
 	              "flavor", r->flavor, "pid", (json_int_t)r->pid, "starttime",
-	              (json_int_t)r->starttime, "isolation", r->isolated ? "pidns" : "none",
-	              "created_at", (json_int_t)r->created_at);
+	              (json_int_t)r->starttime, "uid", (json_int_t)r->uid, "isolation",
+	              r->isolated ? "pidns" : "none", "created_at", (json_int_t)r->created_at);
 	if (j)
 		s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
@@ -80,7 +85,7 @@ int local_record_read(const struct local *l, const char *name, struct local_reco
 	struct local_record rec = {0};
 	char path[PATH_MAX];
 	const char *rname = NULL, *flavor = NULL, *iso = NULL;
-	json_int_t version = 0, pid = -1, start = -1, created = 0;
+	json_int_t version = 0, pid = -1, start = -1, created = 0, uid = -1;
 	json_error_t je;
 	json_t *j = NULL;
 	int r;
@@ -95,12 +100,18 @@ int local_record_read(const struct local *l, const char *name, struct local_reco
 	if (r < 0)
 		goto out;
 	j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &je);
+	/*
+	 * Version 1: no uid, the shared user's (an older runnerd's instance).
+	 * A uid outside today's range (uid_range changed meanwhile) is still
+	 * the instance's: it is stopped by it.
+	 */
 	if (!j ||
-	    json_unpack_ex(j, &je, 0, "{s:I, s:s, s:s, s:I, s:I, s:s, s:I}", "version", &version,
-	                   "name", &rname, "flavor", &flavor, "pid", &pid, "starttime", &start,
-	                   "isolation", &iso, "created_at", &created) < 0 ||
-	    version != 1 || strcmp(rname, name) != 0 || pid < 0 || pid > INT_MAX || start < 0 ||
-	    strlen(flavor) >= sizeof(rec.flavor) ||
+	    json_unpack_ex(j, &je, 0, "{s:I, s:s, s:s, s:I, s:I, s?I, s:s, s:I}", "version",
+	                   &version, "name", &rname, "flavor", &flavor, "pid", &pid, "starttime",
+	                   &start, "uid", &uid, "isolation", &iso, "created_at", &created) < 0 ||
+	    (version == 1 && uid != -1) || (version == 2 && (uid < 1 || uid > CONFIG_UID_MAX)) ||
+	    (version != 1 && version != 2) || strcmp(rname, name) != 0 || pid < 0 ||
+	    pid > INT_MAX || start < 0 || strlen(flavor) >= sizeof(rec.flavor) ||
 	    (strcmp(iso, "pidns") != 0 && strcmp(iso, "none") != 0)) {
 		r = err_set(e, -EBADMSG, "instance %s: %s: malformed record", name, path);
 		goto out;
@@ -109,12 +120,38 @@ int local_record_read(const struct local *l, const char *name, struct local_reco
 	str_copy(rec.flavor, flavor, sizeof(rec.flavor));
 	rec.pid = (pid_t)pid;
 	rec.starttime = (uint64_t)start;
+	rec.legacy = version == 1;
+	rec.uid = rec.legacy ? l->uid : (uid_t)uid;
 	rec.isolated = strcmp(iso, "pidns") == 0;
 	rec.created_at = (time_t)created;
 	*ret = rec;
 out:
 	json_decref(j);
 	buf_release(&b);
+	return r;
+}
+
+int local_records_each(struct local *l, int (*fn)(const struct local_record *rec, void *arg),
+                       void *arg)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = local_records_open(l, &d);
+
+	if (r < 0)
+		return r;
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		char name[INSTANCE_NAME_MAX];
+		struct local_record rec;
+
+		if (local_record_name(de->d_name, name) &&
+		    name_is_valid(name, INSTANCE_NAME_MAX - 1) &&
+		    local_record_read(l, name, &rec, NULL) == 0)
+			r = fn(&rec, arg);
+	}
+	if (r == 0 && errno)
+		r = -errno;
+	closedir(d);
 	return r;
 }
 

@@ -1,9 +1,13 @@
 /*
- * Opening the local provider: the runner user (created when missing),
- * work_dir and its state dir, whether namespaces work on this host, the
- * delete deadline its stop_timeout needs, and the policy (what isolated
- * instances must not see). Settings come from the config alone. It must never accept a runner user
- * that is root, the daemon's user or in group root, nor a work_dir or state dir that is not root's.
+ * Opening the local provider: the legacy user (created when missing), the
+ * uid range, work_dir and its state dir, whether namespaces work on this
+ * host (or are turned off by RUNNERD_LOCAL_NO_NAMESPACES=1), the delete
+ * deadline its stop_timeout needs, the policy (what isolated instances
+ * must not see) and the note that says what isolation is in force.
+ * Settings come from the config alone. It must never accept a legacy user
+ * that is root or the daemon's, a uid range that is anyone else's, a
+ * work_dir or state dir that is not root's, nor open in fallback mode
+ * unless allow_weak_isolation says the operator accepts what it loses.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
@@ -46,7 +50,7 @@ static int user_lookup(struct local *l, struct err *e)
 {
 	struct passwd pw, *res = NULL;
 	char buf[16384];
-	int n = LOCAL_GROUPS_MAX, r;
+	int r;
 
 	r = getpwnam_r(l->user, &pw, buf, sizeof(buf), &res);
 	if (r != 0)
@@ -55,16 +59,10 @@ static int user_lookup(struct local *l, struct err *e)
 		return -ENOENT;
 	l->uid = pw.pw_uid;
 	l->gid = pw.pw_gid;
-	if (getgrouplist(l->user, l->gid, l->groups, &n) < 0)
-		return err_set(e, -E2BIG, "user %s: more than %d groups", l->user,
-		               LOCAL_GROUPS_MAX);
-	l->n_groups = (size_t)n;
+	/* its processes are killed as leftovers: it must not be anyone else's */
 	if (l->uid == 0 || l->uid == geteuid() || l->gid == 0)
 		return err_set(e, -EPERM, "user %s: must not be root or the daemon's user",
 		               l->user);
-	for (size_t i = 0; i < l->n_groups; i++)
-		if (l->groups[i] == 0)
-			return err_set(e, -EPERM, "user %s: must not be in group root", l->user);
 	return 0;
 }
 
@@ -331,19 +329,72 @@ static void local_deadlines(struct provider *p, const struct local *l)
 		p->deadline_ms[PROVIDER_OP_DELETE] = need;
 }
 
-static void local_traits(struct provider *p, bool isolated)
+/*
+ * traits.note: the isolation in force, in one line the manager logs at
+ * start (and `status` shows): what every instance gets, and in fallback
+ * mode what is lost and why it runs so.
+ */
+static void local_traits(struct provider *p, const struct local *l, bool isolated)
 {
+	char uids[32];
+
 	p->traits = (struct provider_traits){
 	        .runner_from_host = true,
 	        .host_process = true,
 	        .pull_files = true,
 	        .list_files = true,
 	};
-	snprintf(p->traits.note, sizeof(p->traits.note), "%s",
-	         isolated ? "each instance gets its own PID and mount namespace; runnerd's "
-	                    "state, logs and secret files are hidden from jobs"
-	                  : "no namespaces on this host (fallback): instances share the runner "
-	                    "user, secret files are protected by their mode alone");
+	snprintf(uids, sizeof(uids), "%" PRIu32 "-%" PRIu32, l->uid_first, l->uid_last);
+	if (isolated)
+		snprintf(
+		        p->traits.note, sizeof(p->traits.note),
+		        "namespace mode: each instance runs as a uid and gid of its own (%s) in "
+		        "its "
+		        "own PID and mount namespaces with its own /tmp; runnerd's state, logs and "
+		        "secret files are hidden",
+		        uids);
+	else
+		snprintf(p->traits.note, sizeof(p->traits.note),
+		         "fallback mode (%s; allow_weak_isolation): each instance runs as a uid "
+		         "and gid "
+		         "of its own (%s), but jobs see every process, share /tmp with the host, "
+		         "and "
+		         "runnerd's secret files are protected by their mode only",
+		         l->forced_fallback ? "RUNNERD_LOCAL_NO_NAMESPACES" : "no namespaces here",
+		         uids);
+}
+
+/* The uid range (checked by the config already; a hand-made config is checked again). */
+static int uid_range_setup(struct local *l, const struct config_provider *pc, struct err *e)
+{
+	if (config_uid_range_parse(pc->local.uid_range, &l->uid_first, &l->uid_last) < 0)
+		return err_set(e, -EINVAL, "providers.%s.uid_range %s: not FIRST-LAST", pc->name,
+		               pc->local.uid_range ? pc->local.uid_range : "(none)");
+	return local_uids_check(l, pc->name, e);
+}
+
+/*
+ * Namespace mode where the kernel gives them and RUNNERD_LOCAL_NO_NAMESPACES
+ * is not 1; fallback mode only where the operator allowed what it loses.
+ */
+static int isolation_setup(struct local *l, const struct config_provider *pc, struct err *e)
+{
+	const char *no_ns = getenv("RUNNERD_LOCAL_NO_NAMESPACES");
+
+	l->forced_fallback = no_ns && strcmp(no_ns, "1") == 0;
+	l->can_isolate = !l->forced_fallback && isolation_probe(l);
+	l->isolate = l->can_isolate;
+	if (l->can_isolate || pc->local.allow_weak_isolation)
+		return 0;
+	return err_set(e, -EPERM,
+	               "providers.%s: %s: fallback mode (no PID and mount namespaces: jobs see "
+	               "every process of the machine, share /tmp with it, and runnerd's secret "
+	               "files are protected by their mode only) needs "
+	               "providers.%s.allow_weak_isolation: true",
+	               pc->name,
+	               l->forced_fallback ? "RUNNERD_LOCAL_NO_NAMESPACES=1"
+	                                  : "this kernel refuses the namespaces",
+	               pc->name);
 }
 
 /* Settings come from the config table (their defaults too); none are guessed here. */
@@ -362,8 +413,8 @@ int local_open(struct provider *p, const struct config_provider *pc, struct err 
 		               cl->user);
 	if (geteuid() != 0)
 		return err_set(e, -EPERM,
-		               "local provider: runnerd must run as root to start instances as %s",
-		               cl->user);
+		               "local provider: runnerd must run as root to start instances as "
+		               "other uids");
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		r = err_set(e, -ENOMEM, "out of memory");
@@ -375,11 +426,15 @@ int local_open(struct provider *p, const struct config_provider *pc, struct err 
 	r = user_setup(l, e);
 	if (r < 0)
 		goto fail;
+	r = uid_range_setup(l, pc, e);
+	if (r < 0)
+		goto fail;
 	r = work_dir_setup(l, cl->work_dir, e);
 	if (r < 0)
 		goto fail;
-	l->can_isolate = isolation_probe(l);
-	l->isolate = l->can_isolate;
+	r = isolation_setup(l, pc, e);
+	if (r < 0)
+		goto fail;
 	r = pthread_mutex_init(&l->lock, NULL);
 	if (r != 0) {
 		r = err_set(e, -r, "mutex: %s", strerror(r));
@@ -393,7 +448,7 @@ int local_open(struct provider *p, const struct config_provider *pc, struct err 
 		p->priv = NULL;
 		goto fail;
 	}
-	local_traits(p, l->isolate);
+	local_traits(p, l, l->isolate);
 	local_deadlines(p, l);
 	return 0;
 fail:
@@ -421,12 +476,7 @@ void local_set_isolated(struct provider *p, bool on)
 	pthread_mutex_lock(&l->lock);
 	l->isolate = on && l->can_isolate;
 	pthread_mutex_unlock(&l->lock);
-	local_traits(p, on && l->can_isolate);
-}
-
-uid_t local_runner_uid(const struct provider *p)
-{
-	return ((const struct local *)p->priv)->uid;
+	local_traits(p, l, on && l->can_isolate);
 }
 
 void local_close(struct provider *p)

@@ -4,9 +4,9 @@
  * belongs to no runnerd process and survives a daemon restart. B makes
  * itself a session leader, sets up its mounts, waits until runnerd has
  * durably recorded its pid and start time (a crash before that makes B
- * exit instead of running unrecorded), drops to the runner user and execs
- * /bin/sh startup.sh. Between fork and exec the children must call only
- * async-signal-safe functions: the executor forks from a multi-threaded
+ * exit instead of running unrecorded), drops to the instance's uid (and the
+ * gid of that number, no other group) and execs /bin/sh startup.sh. Between fork and exec the
+ * children must call only async-signal-safe functions: the executor forks from a multi-threaded
  * process. B must never run the script as root, nor before runnerd said go.
  * runnerd's waits for the children end at the call's deadline and when the
  * call is cancelled; the caller then undoes what was started.
@@ -88,10 +88,7 @@ struct local_spawn_plan {
 	char script[PATH_MAX];
 	char *argv[5];
 	char **envp;
-	uid_t uid;
-	gid_t gid;
-	const gid_t *groups;
-	size_t n_groups;
+	uid_t uid;                  /* and the gid of that number, no other group */
 	struct local_hiding hiding; /* a copy: the policy may change meanwhile */
 	const char *empty;
 	bool bind_dir;
@@ -244,15 +241,16 @@ static void child_drop_privileges(const struct local_spawn_plan *pl)
 	gid_t rg, eg, sg;
 
 	/* Raw syscalls: this thread is alone, glibc's all-threads setxid is not needed. */
-	if (syscall(SYS_setgroups, pl->n_groups, pl->groups) < 0)
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
 		child_fail(pl, STAGE_SETGROUPS);
-	if (syscall(SYS_setresgid, pl->gid, pl->gid, pl->gid) < 0)
+	if (syscall(SYS_setresgid, (gid_t)pl->uid, (gid_t)pl->uid, (gid_t)pl->uid) < 0)
 		child_fail(pl, STAGE_SETGID);
 	if (syscall(SYS_setresuid, pl->uid, pl->uid, pl->uid) < 0)
 		child_fail(pl, STAGE_SETUID);
 	errno = EPERM;
 	if (getresuid(&ru, &eu, &su) < 0 || ru != pl->uid || eu != pl->uid || su != pl->uid ||
-	    getresgid(&rg, &eg, &sg) < 0 || rg != pl->gid || eg != pl->gid || sg != pl->gid)
+	    getresgid(&rg, &eg, &sg) < 0 || rg != (gid_t)pl->uid || eg != (gid_t)pl->uid ||
+	    sg != (gid_t)pl->uid)
 		child_fail(pl, STAGE_REGAIN);
 	if (syscall(SYS_setresuid, 0, 0, 0) == 0 || syscall(SYS_setresgid, 0, 0, 0) == 0) {
 		errno = EPERM;
@@ -297,7 +295,7 @@ static _Noreturn void child_b(struct local_spawn_plan *pl)
 	umask(077);
 	if (chdir(pl->dir) < 0)
 		child_fail(pl, STAGE_CHDIR);
-	/* Opened as the runner user: the log is its file. */
+	/* Opened as the instance's uid: the log is its file. */
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (in < 0 || (in = local_fd_above2(in)) < 0)
 		child_fail(pl, STAGE_STDIO);
@@ -490,11 +488,13 @@ int local_spawn_go(const char *name, struct local_spawn_handle *h, const struct 
 	               strerror(r < 0 ? -r : EIO));
 }
 
-static int plan_build(struct local *l, bool isolate, const char *dir, struct local_spawn_plan *pl,
-                      struct err *e)
+static int plan_build(struct local *l, bool isolate, const char *dir, uid_t uid,
+                      struct local_spawn_plan *pl, struct err *e)
 {
 	const struct local_hiding *h = &pl->hiding;
 
+	if (uid == 0 || uid == geteuid())
+		return err_set(e, -EPERM, "%s: never as root or as runnerd's uid", dir);
 	pl->isolate = isolate;
 	str_copy(pl->dir, dir, sizeof(pl->dir));
 	if (local_path_join(pl->log, sizeof(pl->log), dir, LOCAL_LOG_FILE, "") < 0 ||
@@ -517,10 +517,7 @@ static int plan_build(struct local *l, bool isolate, const char *dir, struct loc
 		pl->argv[1] = pl->script;
 		pl->argv[2] = NULL;
 	}
-	pl->uid = l->uid;
-	pl->gid = l->gid;
-	pl->groups = l->groups;
-	pl->n_groups = l->n_groups;
+	pl->uid = uid;
 	pl->rep = pl->go = -1;
 	if (!isolate)
 		return 0;
@@ -545,14 +542,14 @@ static int plan_build(struct local *l, bool isolate, const char *dir, struct loc
 }
 
 int local_spawn_plan_new(const char *name, struct local *l, bool isolate, const char *dir,
-                         char **envp, struct local_spawn_plan **ret, struct err *e)
+                         uid_t uid, char **envp, struct local_spawn_plan **ret, struct err *e)
 {
 	struct local_spawn_plan *pl = calloc(1, sizeof(*pl));
 	int r;
 
 	if (!pl)
 		return err_set(e, -ENOMEM, "create %s: out of memory", name);
-	r = plan_build(l, isolate, dir, pl, e);
+	r = plan_build(l, isolate, dir, uid, pl, e);
 	if (r < 0) {
 		free(pl);
 		return r;

@@ -1,9 +1,13 @@
 /*
- * Stopping a local instance (TERM, a grace, then KILL) and sweeping the
- * runner user's leftovers (gc). It must never signal a process that is
- * not the instance's or the runner user's: each process is pinned by a
- * pidfd and checked again before the signal, a pid counts only with the
- * recorded start time, and nothing of another uid is ever signalled.
+ * Stopping a local instance (TERM, a grace, then KILL) and sweeping
+ * leftovers (gc). An instance's processes are those of its uid, which no
+ * job can change or forge (it has no privileges and no_new_privs), in
+ * either mode; an instance an older runnerd started as the shared user
+ * (a legacy record) is told apart by its session or PID namespace. It must
+ * never signal a process that is not wholly of the instance's uid (or the
+ * legacy user's): each is pinned by a pidfd and checked again before the
+ * signal, a leader counts only with the recorded start time, and nothing
+ * of another uid, nor of a mixed one, is ever signalled.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
@@ -15,26 +19,22 @@
 #include <signal.h>
 #include <sys/pidfd.h>
 
-#define LOCAL_SWEEP_MIN_AGE_MS 2000
-#define LOCAL_SWEEP_ROUNDS     5
-#define LOCAL_SWEEP_PAUSE_MS   20
+#define LOCAL_SWEEP_ROUNDS   5
+#define LOCAL_SWEEP_PAUSE_MS 20
 
 /* ---- stopping ------------------------------------------------------- */
 
 /*
- * The processes of an instance. Isolated: every process of the leader's
- * PID namespace (the leader is its init). Not isolated: the runner-owned
- * processes of the leader's session, and those whose RUNNERD_HOME is the
- * instance's directory (a job that leaves the session with setsid keeps
- * its environment, as a rule). Whatever escapes both is a leftover for
- * the sweep below.
+ * The processes of an instance: every process whose uids are all the
+ * instance's, wherever it is (its session, a new one, its PID namespace).
+ * Legacy: the leader's PID namespace, or without one the shared user's
+ * processes of the leader's session.
  */
 struct stop_ctx {
 	struct local *l;
 	const struct local_record *rec;
-	char home[PATH_MAX]; /* the instance dir: RUNNERD_HOME of its processes */
-	int pidfd;           /* the recorded leader, -1 when it is gone */
-	int nsfd;            /* isolated: its PID namespace (held so the inode is not reused) */
+	int pidfd; /* the recorded leader, -1 when it is gone */
+	int nsfd;  /* legacy, isolated: its PID namespace (held so the inode is not reused) */
 	struct stat ns;
 };
 
@@ -67,7 +67,7 @@ static bool stop_session_ours(const struct stop_ctx *s)
 static bool stop_member(const struct stop_ctx *s, pid_t p)
 {
 	struct local_proc_info pi;
-	char path[64], home[PATH_MAX];
+	char path[64];
 	uid_t uid = (uid_t)-1;
 
 	if (p == s->rec->pid && s->pidfd >= 0)
@@ -78,14 +78,14 @@ static bool stop_member(const struct stop_ctx *s, pid_t p)
 		return stat(path, &st) == 0 && st.st_dev == s->ns.st_dev &&
 		       st.st_ino == s->ns.st_ino;
 	}
-	/* Without namespaces: runner-owned processes only, whatever else they say. */
 	if (local_proc_info_read(p, &pi) < 0 || local_proc_dead_state(pi.state) ||
-	    local_proc_uid(p, &uid) < 0 || uid != s->l->uid)
+	    local_proc_uid(p, &uid) < 0 || uid != s->rec->uid)
 		return false;
-	/* A member started after its session's leader did. */
-	if (pi.session == s->rec->pid && pi.starttime >= s->rec->starttime && stop_session_ours(s))
+	if (!s->rec->legacy)
 		return true;
-	return local_proc_home(p, home, sizeof(home)) == 0 && strcmp(home, s->home) == 0;
+	/* Legacy: the shared user's, so a member started after its session's leader did. */
+	return pi.session == s->rec->pid && pi.starttime >= s->rec->starttime &&
+	       stop_session_ours(s);
 }
 
 /* Signal every member; returns how many were found, or -errno. */
@@ -168,10 +168,10 @@ static bool stop_wait(const struct stop_ctx *s, const struct provider_call *c, i
 /*
  * TERM every process of the instance, give them grace_ms, then KILL. The
  * leader is signalled only while it is the recorded one (pid and start
- * time: a pid whose start time differs belongs to someone else now).
- * Without namespaces the rest of the instance may outlive its leader (a
- * job that killed its shell, `nohup cmd &`): they are found and stopped
- * all the same.
+ * time: a pid whose start time differs belongs to someone else now). The
+ * rest of the instance may outlive its leader (a job that killed its
+ * shell, `setsid cmd &`): they are found by uid and stopped all the same,
+ * and the stop ends only once no process of the uid is left.
  *
  * Every wait ends at the call's deadline (-ETIMEDOUT when processes are
  * still there then) but not when the call is cancelled: a stop abandoned
@@ -186,8 +186,6 @@ int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms
 	struct local_proc_info pi;
 	int r = 0;
 
-	if (local_path_join(s.home, sizeof(s.home), l->work_dir, rec->name, "") < 0)
-		return err_set(e, -ENAMETOOLONG, "instance %s: path too long", rec->name);
 	s.pidfd = pidfd_open(rec->pid, 0);
 	if (s.pidfd < 0 && errno != ESRCH)
 		return err_set(e, -errno, "instance %s: pidfd_open: %s", rec->name,
@@ -204,7 +202,7 @@ int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms
 			goto out;
 		}
 	}
-	if (rec->isolated) {
+	if (rec->isolated && rec->legacy) {
 		char path[64];
 		if (s.pidfd < 0 || pidfd_exited(s.pidfd))
 			goto out; /* the namespace went with its init */
@@ -219,7 +217,7 @@ int local_stop(struct local *l, const struct local_record *rec, int64_t grace_ms
 		goto out;
 	stop_signal(&s, SIGKILL);
 	if (!stop_wait(&s, c, LOCAL_KILL_TIMEOUT_MS)) {
-		/* Non-isolated stragglers may be forking; one more round. */
+		/* Stragglers may be forking; one more round. */
 		stop_signal(&s, SIGKILL);
 		if (stop_wait(&s, c, LOCAL_KILL_TIMEOUT_MS))
 			goto out;
@@ -241,38 +239,13 @@ out:
 /* ---- leftovers ------------------------------------------------------ */
 
 /*
- * Does home name an instance that has a record: <dir>/<name> where <dir>
- * has no symlink in it and <dir>, <dir>/.state and <dir>/.state/<name>.json
- * are root's (this work_dir, or another runnerd's that shares the user)?
- * A job chooses its RUNNERD_HOME: it can name only an instance that exists.
+ * What a sweep must leave alone: the uids the records hold, and the
+ * sessions and PID namespaces of the legacy records (their processes all
+ * have the shared user's uid).
  */
-static bool home_recorded(const char *home)
-{
-	const char *slash = strrchr(home, '/');
-	char dir[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
-	struct stat st;
-
-	if (home[0] != '/' || !slash || slash == home ||
-	    !name_is_valid(slash + 1, INSTANCE_NAME_MAX - 1) ||
-	    (size_t)(slash - home) >= sizeof(dir))
-		return false;
-	memcpy(dir, home, (size_t)(slash - home));
-	dir[slash - home] = '\0';
-	if (!realpath(dir, real) || strcmp(real, dir) != 0)
-		return false;
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0)
-		return false;
-	if (local_path_join(path, sizeof(path), dir, ".state", "") < 0 || lstat(path, &st) < 0 ||
-	    !S_ISDIR(st.st_mode) || st.st_uid != 0)
-		return false;
-	if ((size_t)snprintf(path, sizeof(path), "%s/.state/%s.json", dir, slash + 1) >=
-	    sizeof(path))
-		return false;
-	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0;
-}
-
-/* What a sweep must leave alone: the sessions and PID namespaces of the recorded instances. */
 struct sweep_keep {
+	uid_t *uids;
+	size_t n_uids, cap_uids;
 	pid_t *sids;
 	size_t n_sids, cap_sids;
 	struct local_ns_id *ns;
@@ -282,11 +255,13 @@ struct sweep_keep {
 struct sweep_proc {
 	pid_t pid;
 	pid_t sid;
+	uid_t uid;
 	uint64_t starttime;
 };
 
 static void sweep_keep_release(struct sweep_keep *k)
 {
+	free(k->uids);
 	free(k->sids);
 	free(k->ns);
 	memset(k, 0, sizeof(*k));
@@ -308,70 +283,72 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static int sweep_keep_read(struct local *l, struct sweep_keep *k)
+/* A legacy record's session, and its PID namespace while its leader lives. */
+static int sweep_keep_legacy(struct sweep_keep *k, const struct local_record *rec)
 {
-	struct dirent *de;
-	DIR *d;
-	int r = local_records_open(l, &d);
+	struct local_proc_info pi;
+	struct stat st;
+	char path[64];
+	int r;
 
-	if (r < 0)
+	if (rec->pid <= 0)
+		return 0;
+	if ((r = grow((void **)&k->sids, &k->cap_sids, k->n_sids, sizeof(*k->sids))) < 0)
 		return r;
-	while ((errno = 0, de = readdir(d))) {
-		char name[INSTANCE_NAME_MAX], path[64];
-		struct local_record rec;
-		struct local_proc_info pi;
-		struct stat st;
-
-		if (!local_record_name(de->d_name, name) ||
-		    !name_is_valid(name, INSTANCE_NAME_MAX - 1) ||
-		    local_record_read(l, name, &rec, NULL) < 0 || rec.pid <= 0)
-			continue;
-		if ((r = grow((void **)&k->sids, &k->cap_sids, k->n_sids, sizeof(*k->sids))) < 0)
-			break;
-		k->sids[k->n_sids++] = rec.pid;
-		if (!rec.isolated || local_proc_info_read(rec.pid, &pi) < 0 ||
-		    pi.starttime != rec.starttime)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)rec.pid);
-		if (stat(path, &st) < 0)
-			continue;
-		if ((r = grow((void **)&k->ns, &k->cap_ns, k->n_ns, sizeof(*k->ns))) < 0)
-			break;
-		k->ns[k->n_ns++] = (struct local_ns_id){st.st_dev, st.st_ino};
-	}
-	if (r == 0 && errno)
-		r = -errno;
-	closedir(d);
-	return r;
+	k->sids[k->n_sids++] = rec->pid;
+	if (!rec->isolated || local_proc_info_read(rec->pid, &pi) < 0 ||
+	    pi.starttime != rec->starttime)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)rec->pid);
+	if (stat(path, &st) < 0)
+		return 0;
+	if ((r = grow((void **)&k->ns, &k->cap_ns, k->n_ns, sizeof(*k->ns))) < 0)
+		return r;
+	k->ns[k->n_ns++] = (struct local_ns_id){st.st_dev, st.st_ino};
+	return 0;
 }
 
-static bool sweep_keeps(const struct sweep_keep *k, const struct sweep_proc *sp)
+static int sweep_keep_record(const struct local_record *rec, void *arg)
 {
-	char home[PATH_MAX];
+	struct sweep_keep *k = arg;
+	int r;
 
+	if (rec->legacy)
+		return sweep_keep_legacy(k, rec);
+	/* held from the record's writing, pid or not: its processes come after */
+	if ((r = grow((void **)&k->uids, &k->cap_uids, k->n_uids, sizeof(*k->uids))) < 0)
+		return r;
+	k->uids[k->n_uids++] = rec->uid;
+	return 0;
+}
+
+static bool sweep_keeps(const struct local *l, const struct sweep_keep *k,
+                        const struct sweep_proc *sp)
+{
+	if (sp->uid != l->uid) {
+		for (size_t i = 0; i < k->n_uids; i++)
+			if (k->uids[i] == sp->uid)
+				return true;
+		return false;
+	}
 	for (size_t i = 0; i < k->n_sids; i++)
 		if (k->sids[i] == sp->sid)
 			return true;
-	if (local_proc_pidns_within(sp->pid, k->ns, k->n_ns))
-		return true;
-	/* Only a session leader can be such a starter: a leftover's children are not spared. */
-	if (sp->pid == sp->sid && local_proc_age_ms(sp->starttime) < LOCAL_SWEEP_MIN_AGE_MS)
-		return true;
-	return local_proc_home(sp->pid, home, sizeof(home)) == 0 && home_recorded(home);
+	return local_proc_pidns_within(sp->pid, k->ns, k->n_ns);
 }
 
-/* Is sp (pinned by fd) still that runner-owned process, alive? */
-static bool sweep_same(const struct local *l, const struct sweep_proc *sp, int fd)
+/* Is sp (pinned by fd) still that process, alive, wholly of its uid? */
+static bool sweep_same(const struct sweep_proc *sp, int fd)
 {
 	struct local_proc_info pi;
 	uid_t uid = (uid_t)-1;
 
 	return local_proc_info_read(sp->pid, &pi) == 0 && pi.starttime == sp->starttime &&
 	       pi.session == sp->sid && !local_proc_dead_state(pi.state) &&
-	       local_proc_uid(sp->pid, &uid) == 0 && uid == l->uid && !pidfd_exited(fd);
+	       local_proc_uid(sp->pid, &uid) == 0 && uid == sp->uid && !pidfd_exited(fd);
 }
 
-/* One round: the runner user's processes first, then the records (see local_sweep). */
+/* One round: the processes of the range's uids and the legacy user's first, then the records. */
 static int sweep_round(struct local *l)
 {
 	struct sweep_keep keep = {0};
@@ -388,28 +365,29 @@ static int sweep_round(struct local *l)
 		uid_t uid = (uid_t)-1;
 
 		if (local_proc_info_read(pid, &pi) < 0 || local_proc_dead_state(pi.state) ||
-		    local_proc_uid(pid, &uid) < 0 || uid != l->uid)
+		    local_proc_uid(pid, &uid) < 0 || (!local_uid_ours(l, uid) && uid != l->uid))
 			continue;
 		if ((r = grow((void **)&v, &cap, n, sizeof(*v))) < 0)
 			break;
-		v[n++] = (struct sweep_proc){pid, pi.session, pi.starttime};
+		v[n++] = (struct sweep_proc){pid, pi.session, uid, pi.starttime};
 	}
 	closedir(d);
 	/*
-	 * Records after processes: a runner-owned process's session leader was
-	 * recorded before it dropped to the runner user, so any session seen
-	 * above that is an instance's is in the records read now.
+	 * Records after processes: a record holds its uid before any process
+	 * has it (and a legacy leader was recorded before it dropped to the
+	 * shared user), so a process seen above whose instance lives has its
+	 * record among those read now.
 	 */
 	if (r == 0 && n > 0)
-		r = sweep_keep_read(l, &keep);
+		r = local_records_each(l, sweep_keep_record, &keep);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		int fd;
-		if (sweep_keeps(&keep, &v[i]))
+		if (sweep_keeps(l, &keep, &v[i]))
 			continue;
 		fd = pidfd_open(v[i].pid, 0);
 		if (fd < 0)
 			continue;
-		if (sweep_same(l, &v[i], fd) && pidfd_send_signal(fd, SIGKILL, NULL, 0) == 0)
+		if (sweep_same(&v[i], fd) && pidfd_send_signal(fd, SIGKILL, NULL, 0) == 0)
 			killed++;
 		close(fd);
 	}
@@ -419,17 +397,16 @@ static int sweep_round(struct local *l)
 }
 
 /*
- * Kill the runner user's leftovers: its processes that belong to no
- * recorded instance (a fallback-mode job that left its session and its
- * environment behind, or anything that outlived its instance's record).
- * Spared: the sessions and PID namespaces (nested ones included) of
- * recorded instances; processes whose RUNNERD_HOME names an instance that
- * has a record (a second runnerd sharing the user); processes younger
- * than LOCAL_SWEEP_MIN_AGE_MS (such a runnerd's starter between its setuid
- * and its exec shows neither). Only runner-owned processes are signalled,
- * each pinned by a pidfd and checked again first. Best effort: returns how
- * many were killed, or -errno; -ECANCELED or -ETIMEDOUT when the call ends
- * before the rounds do (what was killed stays killed).
+ * Kill the leftovers: the processes of the range's uids that no record
+ * holds (what outlived an instance whose record was lost, or a stranger in
+ * the range, which must be this provider's alone), and the legacy user's
+ * that are in no legacy instance's session or PID namespace. A process
+ * cannot choose its uid: what it says of itself (its environment, its
+ * session) spares nothing but a legacy instance's. Only processes wholly of
+ * such a uid are signalled, each pinned by a pidfd and checked again first.
+ * Best effort: returns how many were killed, or -errno; -ECANCELED or
+ * -ETIMEDOUT when the call ends before the rounds do (what was killed stays
+ * killed).
  */
 int local_sweep(struct local *l, const struct provider_call *c)
 {
