@@ -16,18 +16,17 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import TOKEN, Env, main, poll, processes  # noqa: E402
 
-# clear of this machine's accounts and subordinate ids, and of the unit test's range
-UID_FIRST, UID_LAST = 1990001000, 1990001099
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 2, "max": 3}
 
 
 class FallbackEnv(Env):
-    """Env whose local provider has its own uid range and allows fallback mode."""
+    """Env (whose local provider has a uid range of the scenario's own) that
+    allows fallback mode."""
 
     weak = True
 
     def provider_lines(self):
-        lines = super().provider_lines() + ["    uid_range: \"%d-%d\"" % (UID_FIRST, UID_LAST)]
+        lines = super().provider_lines()
         if self.weak:
             lines.append("    allow_weak_isolation: true")
         return lines
@@ -35,7 +34,7 @@ class FallbackEnv(Env):
     def range_processes(self):
         """Processes of a uid of the range: (pid, uid, cmdline)."""
         return [(p.pid, p.uid, p.cmdline.strip()) for p in processes()
-                if p.uid is not None and UID_FIRST <= p.uid <= UID_LAST]
+                if p.uid is not None and self.uid_first <= p.uid <= self.uid_last]
 
     def instance_uids(self):
         """{instance: uid}, from the owner of each instance's directory."""
@@ -62,13 +61,13 @@ def test_fallback_pool_runs_jobs_apart_and_leaves_nothing():
         m = re.search(r"provider local \(local\): (fallback mode .*)", env.log())
         assert m, env.log()
         note = m.group(1)
-        assert "RUNNERD_LOCAL_NO_NAMESPACES" in note and "%d-%d" % (UID_FIRST, UID_LAST) in note, note
+        assert "RUNNERD_LOCAL_NO_NAMESPACES" in note and "%d-%d" % (env.uid_first, env.uid_last) in note, note
         assert "every process" in note and "/tmp" in note, note
 
         # a uid of its own per instance, from the range; each instance's processes have it
         uids = env.instance_uids()
         assert len(set(uids.values())) == len(uids) == 2, uids
-        assert all(UID_FIRST <= u <= UID_LAST for u in uids.values()), uids
+        assert all(env.uid_first <= u <= env.uid_last for u in uids.values()), uids
         (a, ua), (b, ub) = sorted(uids.items())
         pids_a = [pid for pid, uid, _ in env.range_processes() if uid == ua]
         assert pids_a, env.range_processes()
@@ -95,7 +94,7 @@ def test_fallback_pool_runs_jobs_apart_and_leaves_nothing():
         time.sleep(6)  # a few passes
         assert env.log().count(" create ") == creates, "a steady pool created more"
         uids = env.instance_uids()
-        assert len(set(uids.values())) == 2 and all(UID_FIRST <= u <= UID_LAST for u in uids.values())
+        assert len(set(uids.values())) == 2 and all(env.uid_first <= u <= env.uid_last for u in uids.values())
         assert TOKEN not in env.log()
 
         # nothing leaks: no instance, record or process of the range is left

@@ -24,6 +24,7 @@ nothing here talks to any address off this machine.
 
 import json
 import os
+import random
 import pwd
 import shutil
 import signal
@@ -248,6 +249,10 @@ class Env:
         from ghsim import Ghsim
 
         self.name = name
+        # the local provider's uids: a block of this scenario's own, so two runs at once
+        # (or a leftover of an earlier one) never see each other's instances as leftovers
+        self.uid_first = 1900000000 + random.randrange(0, 80000) * 1000
+        self.uid_last = self.uid_first + 999
         self.extra_lines = list(extra_lines)  # more top-level config (e.g. a runner: section)
         self.manager = manager
         self.tmp = make_workdir("e2e-%s" % name, 0o711)  # the runner user must reach work/ (only)
@@ -316,7 +321,7 @@ class Env:
         """The config's providers: section (and any other top-level section a
         subclass needs); flavors name their provider (default local)."""
         return ["providers:", "  local:", "    work_dir: %s" % self.work, "    user: %s" % RUNNER_USER,
-                "    stop_timeout: 2s"]
+                "    stop_timeout: 2s", "    uid_range: \"%d-%d\"" % (self.uid_first, self.uid_last)]
 
     def run(self, *args, check=True, timeout=120):
         p = subprocess.run([BIN] + list(args) + ["-c", self.config], capture_output=True, text=True,
@@ -373,18 +378,21 @@ class Env:
         return sorted(n for n in os.listdir(d) if n.startswith(self.manager + "-"))
 
     def runner_user_processes(self):
-        """Processes of the runner user that belong to this scenario: their
-        working directory, command line or RUNNERD_HOME is under its work dir
-        (other scenarios may run as the same user at the same time)."""
-        uid = pwd.getpwnam(RUNNER_USER).pw_uid
+        """Processes of this scenario's instances: every instance runs as a uid
+        of the scenario's own uid_range (the runner user itself runs nothing
+        any more; a process of it under this scenario's work dir counts too)."""
+        try:
+            user = pwd.getpwnam(RUNNER_USER).pw_uid
+        except KeyError:
+            user = None
         out = []
         for p in processes():
-            if p.uid != uid:
+            uid = p.uid
+            if uid is None:
                 continue
-            cmd = p.cmdline
-            home = [kv[len("RUNNERD_HOME="):] for kv in p.environ if kv.startswith("RUNNERD_HOME=")]
-            if self.work in cmd or p.cwd.startswith(self.work) or any(h.startswith(self.work) for h in home):
-                out.append((p.pid, cmd.strip()))
+            if self.uid_first <= uid <= self.uid_last or \
+                    (uid == user and (self.work in p.cmdline or p.cwd.startswith(self.work))):
+                out.append((p.pid, p.cmdline.strip()))
         return out
 
     def log(self):
