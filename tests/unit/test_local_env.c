@@ -1,7 +1,7 @@
 /*
  * Unit tests of the local provider's pure parsers (src/provider/local/env.c
  * and proc_parse.c): the environment a script starts with and the secrets
- * parsed into it, and what /proc's stat, status and environ say. No root,
+ * parsed into it, and what /proc's stat and status say. No root,
  * no processes: text in, values out.
  */
 #include <stdarg.h>
@@ -370,48 +370,6 @@ static void test_proc_ids(void **state)
 	                 -EIO);
 }
 
-/* Feed data in chunks of step bytes; the scan's answer and the value. */
-static int scan(const char *data, size_t len, size_t step, char *out, size_t cap)
-{
-	struct local_environ_scan s;
-
-	local_environ_scan_init(&s, out, cap);
-	for (size_t off = 0; off < len; off += step) {
-		size_t n = len - off < step ? len - off : step;
-		if (local_environ_scan(&s, data + off, n) == 1)
-			return 1;
-	}
-	return 0;
-}
-
-static void test_proc_environ(void **state)
-{
-	static const char env[] = "A=1\0RUNNERD_HOMEX=/no\0RUNNERD_HOME=/w/ci-000000000001\0"
-	                          "RUNNERD_HOME=/second\0";
-	static const char empty_first[] = "RUNNERD_HOME=\0RUNNERD_HOME=/w/x\0";
-	static const char unterminated[] = "A=1\0RUNNERD_HOME=/w/x";
-	char out[64];
-
-	for (size_t step = 1; step <= sizeof(env); step++) {
-		memset(out, 'z', sizeof(out));
-		assert_int_equal(scan(env, sizeof(env) - 1, step, out, sizeof(out)), 1);
-		assert_string_equal(out, "/w/ci-000000000001");
-	}
-	/* an empty value is passed over */
-	assert_int_equal(scan(empty_first, sizeof(empty_first) - 1, 7, out, sizeof(out)), 1);
-	assert_string_equal(out, "/w/x");
-	/* an entry counts once its NUL is seen */
-	assert_int_equal(scan(unterminated, sizeof(unterminated) - 1, 5, out, sizeof(out)), 0);
-	assert_int_equal(scan("A=1\0B=2\0", 8, 3, out, sizeof(out)), 0);
-	assert_int_equal(scan("", 0, 1, out, sizeof(out)), 0);
-	/* a value that does not fit out (with its NUL) is not taken */
-	assert_int_equal(scan("RUNNERD_HOME=12345\0", 19, 4, out, 5), 0);
-	assert_int_equal(scan("RUNNERD_HOME=12345\0", 19, 4, out, 6), 1);
-	assert_string_equal(out, "12345");
-	/* the key must match from the start of the entry */
-	assert_int_equal(scan("XRUNNERD_HOME=/a\0 RUNNERD_HOME=/b\0", 34, 2, out, sizeof(out)), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,7 +378,7 @@ int main(void)
 	        cmocka_unit_test(test_env_bad_keys),       cmocka_unit_test(test_env_reserved),
 	        cmocka_unit_test(test_env_quoting_errors), cmocka_unit_test(test_env_size_limits),
 	        cmocka_unit_test(test_proc_stat),          cmocka_unit_test(test_proc_uid),
-	        cmocka_unit_test(test_proc_environ),       cmocka_unit_test(test_proc_ids),
+	        cmocka_unit_test(test_proc_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,27 +130,6 @@ int local_proc_parse_ids(const char *data, struct local_proc_ids *ret);
 /* A zombie or dead state letter. */
 bool local_proc_dead_state(char s);
 
-/*
- * The value of the first RUNNERD_HOME entry of /proc/<pid>/environ that is
- * not empty and fits (as getenv would see it, but that an over-long or
- * empty entry is passed over), fed in chunks as it is read: no more memory
- * than out. An entry counts only once its NUL has been seen. The provider
- * no longer attributes or spares a process by it (a job sets its own
- * environment; uids it cannot forge); what is left of it is the parser the
- * fuzzer (tests/fuzz/fuzz_local_env.c) drives, to go with it.
- */
-struct local_environ_scan {
-	char *out;  /* the value, NUL-terminated once found */
-	size_t cap; /* of out: a value of cap bytes or more does not fit */
-	size_t pos; /* in the current entry */
-	size_t olen;
-	bool match; /* the current entry is still RUNNERD_HOME=... that fits */
-};
-
-void local_environ_scan_init(struct local_environ_scan *s, char *out, size_t cap);
-/* 1 once the value is in out (feed nothing more), 0 while it is not yet. */
-int local_environ_scan(struct local_environ_scan *s, const char *data, size_t n);
-
 /* ---- record.c: runnerd's records of its instances -------------------- */
 
 /*

@@ -1,16 +1,13 @@
 /*
- * What /proc's files say, parsed: /proc/<pid>/stat, the Uid and Gid lines
- * of /proc/<pid>/status and the RUNNERD_HOME entry of /proc/<pid>/environ
- * (for the fuzzer only, see local_internal.h).
+ * What /proc's files say, parsed: /proc/<pid>/stat and the Uid and Gid
+ * lines of /proc/<pid>/status.
  * Pure: callers (proc.c) hand it the bytes they read, so a unit test and a
- * fuzzer reach it without processes. A process chooses its command name
- * and its environment: this file must never read past what it is given,
- * nor take a value it could not bound.
+ * fuzzer reach it without processes. A process chooses its command name:
+ * this file must never read past what it is given, nor take a value it
+ * could not bound.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
-
-#define ENVIRON_KEY "RUNNERD_HOME="
 
 int local_proc_parse_stat(const char *data, struct local_proc_info *ret)
 {
@@ -95,35 +92,4 @@ int local_proc_parse_ids(const char *data, struct local_proc_ids *ret)
 bool local_proc_dead_state(char s)
 {
 	return s == 'Z' || s == 'X' || s == 'x';
-}
-
-void local_environ_scan_init(struct local_environ_scan *s, char *out, size_t cap)
-{
-	*s = (struct local_environ_scan){.out = out, .cap = cap, .match = true};
-}
-
-int local_environ_scan(struct local_environ_scan *s, const char *data, size_t n)
-{
-	const size_t klen = sizeof(ENVIRON_KEY) - 1;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = data[i];
-		if (c == '\0') {
-			if (s->match && s->pos > klen) {
-				s->out[s->olen] = '\0';
-				return 1;
-			}
-			s->pos = s->olen = 0;
-			s->match = true;
-			continue;
-		}
-		if (s->pos < klen)
-			s->match = s->match && c == ENVIRON_KEY[s->pos];
-		else if (s->match && s->olen + 1 < s->cap)
-			s->out[s->olen++] = c;
-		else
-			s->match = false;
-		s->pos++;
-	}
-	return 0;
 }
