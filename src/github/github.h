@@ -71,7 +71,7 @@ struct github_jit {
 };
 
 struct github_token {
-	char *token; /* secret */
+	char *token; /* secret; opaque: any length and shape (never assume 40 characters) */
 	time_t expires_at;
 };
 

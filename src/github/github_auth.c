@@ -3,6 +3,8 @@
  * App's RS256 JWT exchanged for an installation token that is cached until
  * five minutes before it expires. Tokens, JWTs and the key live only in
  * memory that is wiped after use; they never reach a message or a log.
+ * A token is opaque: its length (40 characters, ~520 since GitHub's 2026
+ * format, or more) and shape are never assumed, and it is never cut.
  */
 #include "util/common.h"
 #include "github/github_internal.h"
@@ -111,14 +113,26 @@ fail:
 	               r == -ENOMEM ? ": out of memory" : "");
 }
 
+/*
+ * "Authorization: Bearer <secret>" in one allocation of its exact size: the
+ * secret is taken whole whatever its length (no buffer it could outgrow, no
+ * growing copy left behind unwiped), or refused when over GITHUB_TOKEN_MAX.
+ */
 static int bearer(const char *secret, char **ret, struct err *e)
 {
-	struct buf b = BUF_INIT(70000);
-	if (buf_puts(&b, "Authorization: Bearer ") < 0 || buf_puts(&b, secret) < 0) {
-		buf_wipe(&b);
+	static const char prefix[] = "Authorization: Bearer ";
+	size_t n = strlen(secret);
+	char *s;
+
+	if (n > GITHUB_TOKEN_MAX)
+		return err_set(e, -E2BIG, "GitHub credentials: the token is longer than %d bytes",
+		               GITHUB_TOKEN_MAX);
+	s = malloc(sizeof(prefix) + n);
+	if (!s)
 		return err_set(e, -ENOMEM, "out of memory");
-	}
-	*ret = buf_detach(&b, NULL);
+	memcpy(s, prefix, sizeof(prefix) - 1);
+	memcpy(s + sizeof(prefix) - 1, secret, n + 1);
+	*ret = s;
 	return 0;
 }
 
@@ -198,7 +212,20 @@ static int installation_header(struct github *gh, int64_t deadline, char **ret, 
 	               gh->cfg->github.app.installation_id);
 	if (r < 0)
 		goto out;
-	/* Asking again only mints another token: harmless to retry. */
+	/*
+	 * No X-GitHub-Stateless-S2S-Token header. GitHub documents it as a
+	 * temporary override for testing an App before its staged rollout of
+	 * the ~520-character "ghs_<APP ID>_<JWT>" format reaches it (changelog
+	 * 2026-05-15; the format: changelog 2026-04-24); without it GitHub
+	 * answers as its rollout says, which is what an App in production
+	 * should get. The client takes either format whole (github_json_token,
+	 * bearer), so forcing one buys nothing: "enabled" would only move our
+	 * date, "disabled" would hold on to the format GitHub is retiring, and
+	 * both tie us to a header GitHub will drop (and GHES does not know).
+	 * The tests force each format through ghsim instead.
+	 *
+	 * Asking again only mints another token: harmless to retry.
+	 */
 	r = github_call_json(gh,
 	                     &(struct github_call){.op = op,
 	                                           .route = "app access token",

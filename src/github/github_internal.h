@@ -27,6 +27,14 @@
 #define GITHUB_OP_MAX         400 /* an operation's name, which starts its messages */
 #define GITHUB_MAX_ROUTES     32  /* distinct github_call.route values (a dozen today) */
 #define GITHUB_MIN_ATTEMPT_MS 100 /* an attempt with less time left is not started */
+/*
+ * The longest token (PAT, App JWT, installation, registration or remove
+ * token) the client takes or sends. Tokens are opaque and of any length:
+ * GitHub's installation tokens went from 40 characters to ~520 (a
+ * "ghs_<APP ID>_<JWT>" that varies with what it holds) in 2026. Longer is
+ * refused with an error, never cut.
+ */
+#define GITHUB_TOKEN_MAX 16384
 
 /* One cached page of a conditional GET. */
 struct github_etag {
@@ -252,6 +260,7 @@ int github_json_runners_page(const char *op, json_t *root, const char *manager,
                              struct github_runner_list *acc, int64_t *ret_total, size_t *ret_seen,
                              struct err *e);
 int github_json_runner(const char *op, json_t *root, struct github_runner *ret, struct err *e);
+/* A token: 1..GITHUB_TOKEN_MAX bytes of RFC 6750's bearer-token characters, else -EPROTO. */
 int github_json_token(const char *op, json_t *root, struct github_token *ret, struct err *e);
 int github_json_jit(const char *op, json_t *root, struct github_jit *ret, struct err *e);
 int github_json_apps(const char *op, json_t *root, struct github_app_list *ret, struct err *e);

@@ -330,19 +330,47 @@ void github_token_release(struct github_token *t)
 	t->expires_at = 0;
 }
 
+/*
+ * RFC 6750's b64token, what a bearer token may hold: the token goes into an
+ * Authorization header, where a space, CR or LF would end it or add another
+ * header. Nothing else about its shape is assumed.
+ */
+static bool bearer_token_ok(const char *s)
+{
+	for (; *s; s++) {
+		bool alnum = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		             (*s >= '0' && *s <= '9');
+		if (!alnum && !strchr("-._~+/=", *s))
+			return false;
+	}
+	return true;
+}
+
 int github_json_token(const char *op, json_t *root, struct github_token *ret, struct err *e)
 {
 	struct github_token t = {0};
+	json_t *v;
 	int r = want_object(op, root, e);
 
 	if (r < 0)
 		return r;
+	v = json_object_get(root, "token");
+	if (json_is_string(v) && json_string_length(v) > GITHUB_TOKEN_MAX)
+		return err_set(e, -EPROTO,
+		               "%s: unexpected answer from GitHub: token is longer than %d bytes",
+		               op, GITHUB_TOKEN_MAX);
 	if ((r = get_time(op, "", root, "expires_at", false, &t.expires_at, e)) < 0 ||
 	    (r = get_strdup(op, "", root, "token", &t.token, e)) < 0)
 		goto out;
+	if (!bearer_token_ok(t.token)) {
+		r = jfail(e, op, "", "token", "holds a character a bearer token cannot");
+		goto out;
+	}
 	github_token_release(ret);
 	*ret = t;
+	t.token = NULL;
 out:
+	github_token_release(&t);
 	return r;
 }
 

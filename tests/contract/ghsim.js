@@ -368,12 +368,37 @@ async function main() {
 
 	if (args['app-key']) {
 		const key = fs.readFileSync(args['app-key'], 'utf8');
-		const r = await call('ghsim App: installation token from a JWT -> 201', 'POST', '/app/installations/4242/access_tokens', {
-			status: 201, auth: 'Bearer ' + appJwt(key, 1234),
-			more: (res) => (res.json && /^ghs_/.test(res.json.token || '') && Date.parse(res.json.expires_at) > Date.now() ? [] : ['no ghs_ token with a future expires_at']),
-		});
-		if (r && r.json && r.json.token) {
-			await call('ghsim App: the installation token lists runners', 'GET', '/repos/octo/hello/actions/runners', { auth: 'Bearer ' + r.json.token });
+		// GitHub's two installation-token formats (changelog 2026-04-24 and 2026-05-15):
+		// stateless "ghs_<APP ID>_<JWT>" (~520 characters) and classic "ghs_" + 36.
+		// X-GitHub-Stateless-S2S-Token: enabled|disabled picks one; other values are
+		// ignored; without it ghsim mints the stateless one (its rollout default).
+		const stateless = (t) => /^ghs_1234_eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(t) && t.length >= 400;
+		const classic = (t) => /^ghs_[A-Za-z0-9]{36}$/.test(t);
+		const kinds = [
+			['no format asked', undefined, stateless, 'stateless'],
+			['X-GitHub-Stateless-S2S-Token: enabled', 'enabled', stateless, 'stateless'],
+			['X-GitHub-Stateless-S2S-Token: disabled', 'disabled', classic, 'classic'],
+			['X-GitHub-Stateless-S2S-Token: true (ignored)', 'true', stateless, 'stateless'],
+		];
+		for (const [what, value, shape, name] of kinds) {
+			const r = await call('ghsim App: installation token from a JWT, ' + what + ' -> 201 ' + name, 'POST', '/app/installations/4242/access_tokens', {
+				status: 201, auth: 'Bearer ' + appJwt(key, 1234),
+				headers: value === undefined ? {} : { 'x-github-stateless-s2s-token': value },
+				more: (res) => {
+					const t = (res.json && res.json.token) || '';
+					const p = [];
+					if (!shape(t)) p.push('not a ' + name + ' token (' + t.length + ' characters)');
+					if (!(Date.parse(res.json && res.json.expires_at) > Date.now())) p.push('no future expires_at');
+					return p;
+				},
+			});
+			const tok = r && r.json && r.json.token;
+			if (!tok) continue;
+			await call('ghsim App: the ' + name + ' installation token lists runners', 'GET', '/repos/octo/hello/actions/runners', { auth: 'Bearer ' + tok });
+			// taken byte for byte: a client that cut it short is refused
+			await call('ghsim App: the ' + name + ' installation token one byte short -> 401', 'GET', '/repos/octo/hello/actions/runners', {
+				status: 401, auth: 'Bearer ' + tok.slice(0, -1),
+			});
 		}
 		await call('ghsim App: a JWT signed by another key -> 401', 'POST', '/app/installations/4242/access_tokens', {
 			status: 401, auth: 'Bearer ' + appJwt(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, 1234),

@@ -508,6 +508,88 @@ def test_registration_token_path_without_jit():
         env.close()
 
 
+class AppEnv(Env):
+    """An Env whose runnerd authenticates as a GitHub App: ghsim is restarted
+    with the App's public key and mints installation tokens in token_format
+    ("stateless": GitHub's 2026 ghs_<APP ID>_<JWT>, ~520 characters)."""
+    APP_ID, INSTALLATION_ID = 4242, 777
+
+    def __init__(self, name, flavors, token_format="stateless", heartbeat=3, **kw):
+        from ghsim import Ghsim
+
+        self.app_key = None
+        super().__init__(name, flavors, heartbeat=heartbeat, **kw)
+        key, pub = os.path.join(self.secrets, "app.pem"), os.path.join(self.secrets, "app.pub")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-out", key], check=True, capture_output=True)
+        os.chmod(key, 0o600)
+        subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
+        self.ghsim.stop()
+        self.ghsim = Ghsim(self.tmp, "--heartbeat-timeout", str(heartbeat), "--app-id", str(self.APP_ID),
+                           "--app-public-key", pub, "--installation-id", str(self.INSTALLATION_ID),
+                           token=TOKEN, token_file=self.token_file).start(timeout=20)
+        self.url, self.ghsim_log, self.app_key = self.ghsim.url, self.ghsim.log, key
+        self.gh("POST", "/_ghsim/app", {"token_format": token_format})
+        self.write_config()
+
+    def write_config(self, flavors=None, **manager_opts):
+        super().write_config(flavors, **manager_opts)
+        if not self.app_key:
+            return
+        with open(self.config) as f:
+            text = f.read()
+        app = "  app:\n    app_id: %d\n    installation_id: %d\n    private_key_file: %s\n" % (
+            self.APP_ID, self.INSTALLATION_ID, self.app_key)
+        text = text.replace("  token_file: %s\n" % self.token_file, app, 1)
+        assert app in text, "no token_file line to replace"
+        with open(self.config, "w") as f:
+            f.write(text)
+
+
+def token_pieces(token):
+    """16 bytes from every 8th byte of token, and its last 16: any 23 bytes in
+    a row of it hold one, wherever it was cut."""
+    return [token[i:i + 16] for i in list(range(0, len(token) - 15, 8)) + [len(token) - 16]]
+
+
+def test_github_app_with_long_installation_tokens():
+    """runnerd as a GitHub App whose installation tokens have GitHub's 2026
+    stateless format (~520 characters): runners are registered and run a job;
+    after GitHub refuses the token (a 401) runnerd takes a fresh one, now in
+    the classic 40-character format, and runs the next job; it never asks for
+    a format (X-GitHub-Stateless-S2S-Token); no token, nor any piece of one,
+    reaches the log, argv, status or the state database."""
+    env = AppEnv("app", [SMALL])
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() == 2, 60, "2 idle")
+        jid = env.queue_job(["small"], duration=1)["id"]
+        j = env.wait(lambda: completed(env, jid), 60, "job completed")
+        assert j["conclusion"] == "success" and not j["killed"], j
+        app = env.gh("GET", "/_ghsim/app")
+        assert app["issued"]["stateless"] >= 1 and app["issued"]["classic"] == 0, app["issued"]
+        assert all(len(t["token"]) >= 400 for t in app["tokens"]), "not the long format"
+        # GitHub refuses the token (revoked); the next one comes in the other format
+        env.gh("POST", "/_ghsim/app", {"token_format": "classic"})
+        env.gh("POST", "/_ghsim/faults", {"match": "/actions/runners", "status": 401, "count": 1})
+        env.wait(lambda: env.gh("GET", "/_ghsim/app")["issued"]["classic"] >= 1, 30, "a fresh token")
+        jid = env.queue_job(["small"], duration=1)["id"]
+        j = env.wait(lambda: completed(env, jid), 60, "job completed with the fresh token")
+        assert j["conclusion"] == "success" and not j["killed"], j
+        env.wait(lambda: env.idle_count() == 2, 60, "2 idle again")
+        app = env.gh("GET", "/_ghsim/app")
+        assert sum(app["s2s_header"].values()) == 0, "runnerd asked for a token format: %s" % app["s2s_header"]
+        tokens = [t["token"] for t in app["tokens"]]
+        st = env.run("status").stdout + env.run("status", "--json").stdout
+        jits = instance_secrets(env, "ACTIONS_RUNNER_INPUT_JITCONFIG")
+        assert jits, "no JIT config found in any instance's environment"
+        assert_no_secret(env, [TOKEN] + tokens + sorted(jits), st)
+        assert_no_secret(env, sorted({p for t in tokens for p in token_pieces(t)}), st)
+        no_leak(env)
+    finally:
+        env.close()
+
+
 def test_sighup_bad_config_is_refused_and_sigterm_is_prompt():
     env = Env("signals", [SMALL])
     try:
@@ -538,4 +620,5 @@ if __name__ == "__main__":
           test_offline_runner_cleaned_after_timeout, test_busy_runner_survives_then_flush_busy_status_and_json_log,
           test_delete_race_422_keeps_runner, test_drain_waits_for_busy_jobs,
           test_no_secret_in_logs_argv_or_status_and_jobs_cannot_read_state,
-          test_registration_token_path_without_jit, test_sighup_bad_config_is_refused_and_sigterm_is_prompt])
+          test_registration_token_path_without_jit, test_github_app_with_long_installation_tokens,
+          test_sighup_bad_config_is_refused_and_sigterm_is_prompt])

@@ -54,6 +54,18 @@ ARCH_LABEL = {"x64": "X64", "arm64": "ARM64", "arm": "ARM"}
 RUNNER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
+# Installation tokens come in two formats since GitHub's 2026 change (changelog
+# 2026-04-24 "Notice about upcoming new format for GitHub App installation tokens"):
+# "stateless" is ghs_<APP ID>_<JWT>, about 520 characters and varying with what the JWT
+# holds; "classic" is ghs_ and 36 letters and digits. GitHub picks one by its rollout
+# unless the exchange carries X-GitHub-Stateless-S2S-Token: enabled (stateless) or
+# disabled (classic); any other value is ignored (changelog 2026-05-15). Both are
+# accepted until they expire.
+S2S_HEADER = "X-GitHub-Stateless-S2S-Token"
+S2S_VALUES = {"enabled": "stateless", "disabled": "classic"}
+TOKEN_FORMATS = ("stateless", "classic")
+TOKEN_HISTORY = 1000  # tokens GET /_ghsim/app lists, for tests that look for them in output
+
 LOG_FILE = None
 LOG_LOCK = threading.Lock()
 
@@ -289,6 +301,7 @@ class State:
         self.packages = build_packages()
         self.wh_queue = queue.Queue(maxsize=10000)
         self.jwt_cache = {}
+        self.token_history = []  # installation tokens minted since start (not forgotten by reset)
         self.reset()
 
     def reset(self):
@@ -315,6 +328,9 @@ class State:
                                                           "reset": int(time.time()) + 3600, "used": 0}}
             self.rate_routes = []  # [(path substring, resource)] set by POST /_ghsim/ratelimit "routes"
             self.inst_token_ttl = 3600  # seconds an installation token lives (POST /_ghsim/app)
+            self.inst_token_format = "stateless"  # when the exchange does not ask (POST /_ghsim/app)
+            self.app_stats = {"issued": {f: 0 for f in TOKEN_FORMATS},
+                              "s2s_header": {"enabled": 0, "disabled": 0, "other": 0}}
             self.stats = {"requests": 0, "rate_counted": 0, "not_modified": 0, "by_route": {},
                           "killed_jobs": 0, "faults_applied": 0,
                           "webhooks": {"sent": 0, "failed": 0, "dropped": 0}}
@@ -1334,15 +1350,46 @@ def h_app_installations(h, req):
     return Resp(200, [installation_obj(h, req, "ghsim")])
 
 
+def classic_installation_token():
+    return "ghs_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+
+
+def stateless_installation_token(app_id, installation_id, iat, exp):
+    """ghs_<APP ID>_<JWT>, the JWT in base64url (so '-', '_' and two '.' occur). Its
+    signature is random bytes: a client must treat the token as opaque, and ghsim knows
+    a token only by its exact bytes, so a truncated one is refused."""
+    def b64(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def part(obj):
+        return b64(json.dumps(obj, separators=(",", ":")).encode())
+    claims = {"iss": "ghsim", "aid": int(app_id), "iid": int(installation_id), "iat": int(iat),
+              "exp": int(exp), "jti": secrets.token_urlsafe(12), "rsl": "all"}
+    return "ghs_%d_%s.%s.%s" % (int(app_id), part({"alg": "RS256", "typ": "JWT"}), part(claims),
+                                b64(secrets.token_bytes(256)))
+
+
 @route("POST", "/app/installations/{installation_id}/access_tokens", auth="jwt",
        doc=DOCS + "/apps/apps#create-an-installation-access-token-for-an-app")
 def h_access_token(h, req):
     st = h.server.state
     if int(req.params["installation_id"]) != st.args.installation_id:
         raise HttpError(404, "Not Found")
-    tok = "ghs_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
-    exp = time.time() + st.inst_token_ttl
+    asked = h.headers.get(S2S_HEADER)
+    if asked is not None:
+        key = asked.strip() if asked.strip() in S2S_VALUES else "other"
+        st.app_stats["s2s_header"][key] += 1
+    fmt = S2S_VALUES.get((asked or "").strip(), st.inst_token_format)
+    now = time.time()
+    exp = now + st.inst_token_ttl
+    if fmt == "stateless":
+        tok = stateless_installation_token(st.args.app_id, st.args.installation_id, now, exp)
+    else:
+        tok = classic_installation_token()
     st.inst_tokens[tok] = exp
+    st.app_stats["issued"][fmt] += 1
+    st.token_history.append({"token": tok, "format": fmt})
+    del st.token_history[:-TOKEN_HISTORY]
     perms = dict(INSTALLATION_PERMISSIONS)
     if isinstance(req.body, dict) and isinstance(req.body.get("permissions"), dict):
         perms = {k: v for k, v in req.body["permissions"].items() if k in perms}
@@ -1566,14 +1613,27 @@ def c_ratelimit(h, req):
     return Resp(200, dict(rate, resource=res, routes=[m for m, r in st.rate_routes if r == res]))
 
 
+def app_state(st):
+    return {"token_ttl": st.inst_token_ttl, "token_format": st.inst_token_format,
+            "issued": dict(st.app_stats["issued"]), "s2s_header": dict(st.app_stats["s2s_header"])}
+
+
 @route("POST", "/_ghsim/app", kind="control")
 def c_app(h, req):
     st = h.server.state
     ttl = req.body.get("token_ttl", st.inst_token_ttl)
+    fmt = req.body.get("token_format", st.inst_token_format)
     need(isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and 1 <= ttl <= 86400, 400,
          "token_ttl must be 1..86400 seconds")
-    st.inst_token_ttl = ttl
-    return Resp(200, {"token_ttl": st.inst_token_ttl})
+    need(fmt in TOKEN_FORMATS, 400, "token_format must be one of: " + ", ".join(TOKEN_FORMATS))
+    st.inst_token_ttl, st.inst_token_format = ttl, fmt
+    return Resp(200, app_state(st))
+
+
+@route("GET", "/_ghsim/app", kind="control")
+def c_app_get(h, req):
+    st = h.server.state
+    return Resp(200, dict(app_state(st), tokens=list(st.token_history)))
 
 
 @route("POST", "/_ghsim/runner-groups", kind="control")

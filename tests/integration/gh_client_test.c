@@ -126,7 +126,7 @@ static int64_t add_runners(const char *json)
 struct client {
 	struct config cfg;
 	struct github *gh;
-	char api_url[256], path[64], tokenbuf[256], empty[1];
+	char api_url[256], path[64], empty[1];
 };
 
 struct client_opts {
@@ -150,7 +150,6 @@ static int client_new(struct client *c, const struct client_opts *o, struct err 
 	memset(c, 0, sizeof(*c));
 	str_copy(c->api_url, o->api_url ? o->api_url : ghsim, sizeof(c->api_url));
 	str_copy(c->path, o->org ? "octo-org" : "octo/hello", sizeof(c->path));
-	str_copy(c->tokenbuf, o->token ? o->token : token, sizeof(c->tokenbuf));
 	c->cfg.github.api_url = c->api_url;
 	c->cfg.github.path = c->path;
 	c->cfg.github.is_org = o->org;
@@ -164,7 +163,8 @@ static int client_new(struct client *c, const struct client_opts *o, struct err 
 		c->cfg.github.app.installation_id = installation_id;
 		c->cfg.github.app.private_key.value = (char *)(o->key ? o->key : app_key);
 	} else {
-		c->cfg.github.token.value = c->tokenbuf;
+		/* as given: a copy into a fixed buffer could cut a long token short */
+		c->cfg.github.token.value = (char *)(o->token ? o->token : token);
 	}
 	github_opts_default(&go);
 	go.backoff_base_ms = o->backoff_ms ? o->backoff_ms : 50;
@@ -195,9 +195,70 @@ static double now_s(void)
 	return (double)clock_mono_ms() / 1000;
 }
 
+/* The installation tokens ghsim minted so far, in both formats (JSON array of {token, format}). */
+static json_t *sim_tokens(void)
+{
+	json_t *j = ctl("GET", "/_ghsim/app", NULL), *a = NULL;
+	if (j)
+		a = json_incref(json_object_get(j, "tokens"));
+	json_decref(j);
+	return a;
+}
+
+/* The last installation token ghsim minted ("" when none); format gets its format. */
+static const char *sim_last_token(json_t *tokens, const char **format)
+{
+	json_t *t = json_array_get(tokens, json_array_size(tokens) - 1);
+	const char *f = json_string_value(json_object_get(t, "format"));
+	const char *v = json_string_value(json_object_get(t, "token"));
+
+	if (format)
+		*format = f ? f : "";
+	return v ? v : "";
+}
+
+/* A counter of GET /_ghsim/app ("issued" or "s2s_header", then the key), -1 on error. */
+static int64_t sim_app(const char *group, const char *key)
+{
+	json_t *j = ctl("GET", "/_ghsim/app", NULL);
+	json_t *v = json_object_get(json_object_get(j, group), key);
+	int64_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+	json_decref(j);
+	return n;
+}
+
+/* Whether any 12 bytes in a row of s occur in msg. */
+static bool holds_part_of(const char *msg, const char *s)
+{
+	char win[13];
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i + 12 <= n; i++) {
+		memcpy(win, s + i, 12);
+		win[12] = '\0';
+		if (strstr(msg, win))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * No secret in msg: not the PAT, nothing that starts a GitHub token ("ghs_")
+ * or a JWT ("eyJ"), and no piece of any installation token ghsim minted,
+ * whichever format (a token cut anywhere leaves its pieces elsewhere).
+ */
 static bool secret_free(const char *msg)
 {
-	return !strstr(msg, token) && !strstr(msg, "ghs_") && !strstr(msg, "eyJ");
+	json_t *tokens = sim_tokens(), *t;
+	bool ok = tokens && !strstr(msg, token) && !strstr(msg, "ghs_") && !strstr(msg, "eyJ");
+	size_t i;
+
+	json_array_foreach(tokens, i, t)
+	{
+		ok = ok && !holds_part_of(msg, json_string_value(json_object_get(t, "token")));
+	}
+	json_decref(tokens);
+	return ok;
 }
 
 /* ---- cases ---- */
@@ -806,6 +867,129 @@ static int case_app_auth(void)
 	return 0;
 }
 
+/* Set ghsim's installation-token format (and ttl, when > 0) after a reset, which revokes every
+ * token. */
+static bool sim_app_reset(const char *format, int ttl)
+{
+	char body[96];
+
+	if (ttl > 0)
+		snprintf(body, sizeof(body), "{\"token_format\":\"%s\",\"token_ttl\":%d}", format,
+		         ttl);
+	else
+		snprintf(body, sizeof(body), "{\"token_format\":\"%s\"}", format);
+	return ctl_ok("POST", "/_ghsim/reset", "{}") && ctl_ok("POST", "/_ghsim/app", body);
+}
+
+/* The last token ghsim minted has that format and its shape (copied into *ret, freed by the
+ * caller). */
+static bool sim_last_token_is(const char *format, char **ret)
+{
+	json_t *toks = sim_tokens();
+	const char *f, *tok = sim_last_token(toks, &f);
+	size_t len = strlen(tok), dots = 0;
+	bool ok;
+
+	for (const char *p = tok; *p; p++)
+		dots += *p == '.';
+	if (strcmp(format, "stateless") == 0)
+		ok = len >= 400 && dots == 2 && strncmp(tok, "ghs_4242_eyJ", 12) == 0;
+	else
+		ok = len == 40 && dots == 0 && strncmp(tok, "ghs_", 4) == 0;
+	ok = ok && strcmp(f, format) == 0;
+	*ret = ok ? strdup(tok) : NULL;
+	json_decref(toks);
+	return ok && *ret;
+}
+
+/*
+ * Installation tokens in both of GitHub's formats (the stateless
+ * "ghs_<APP ID>_<JWT>", ~530 bytes in ghsim, its default; the classic 40),
+ * each used whole: ghsim knows a token only byte for byte, so a client that
+ * cut one short would get 401s here. The client's token survives refresh --
+ * after a revocation (into the other format, under the same client) and
+ * while each token expires within the 5-minute margin -- and the client
+ * never asks for a format (no X-GitHub-Stateless-S2S-Token; see
+ * installation_header). A token cut short, used as a PAT, is refused, and
+ * no message holds a piece of any token.
+ */
+static int case_app_token_formats(void)
+{
+	static const char *const formats[] = {"stateless", "classic"};
+	struct github_runner_list l = {0};
+	struct github_token t = {0};
+	struct err e = {0};
+	char *tok = NULL;
+	int r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++) {
+		const char *f = formats[i], *other = formats[1 - i];
+
+		REQUIREF(sim_app_reset(f, 0), "%s: control", f);
+		REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ci-{hex}\","
+		                     "\"count\":2}") > 0,
+		         "add");
+		CLIENT(c, .app = true);
+		r = github_list_runners(c.gh, "ci", &l, &e);
+		REQUIREF(r == 0 && l.n == 2, "%s: r=%d %s", f, r, e.msg);
+		github_runner_list_release(&l);
+		REQUIREF(github_registration_token(c.gh, &t, &e) == 0, "%s: %s", f, e.msg);
+		github_token_release(&t);
+		REQUIREF(github_check_scope(c.gh, &e) == 0, "%s: %s", f, e.msg);
+		REQUIREF(sim_app("issued", f) == 1 && sim_app("issued", other) == 0,
+		         "%s: issued %" PRId64 " + %" PRId64, f, sim_app("issued", f),
+		         sim_app("issued", other));
+		REQUIREF(sim_last_token_is(f, &tok), "%s: not a token of that format", f);
+		REQUIREF(sim_app("s2s_header", "enabled") == 0 &&
+		                 sim_app("s2s_header", "disabled") == 0 &&
+		                 sim_app("s2s_header", "other") == 0,
+		         "%s: the client asked for a token format", f);
+
+		/* revoked, and GitHub now mints the other format: one fresh exchange, used whole */
+		REQUIREF(sim_app_reset(other, 0), "%s: control", f);
+		r = github_list_runners(c.gh, NULL, &l, &e);
+		REQUIREF(r == 0 && l.complete, "%s -> %s: r=%d %s", f, other, r, e.msg);
+		github_runner_list_release(&l);
+		REQUIREF(sim_app("issued", other) == 1 && sim_app("issued", f) == 0,
+		         "%s -> %s: issued %" PRId64, f, other, sim_app("issued", other));
+		client_free(&c);
+
+		/* each token within the margin: every call exchanges again, each token whole */
+		REQUIREF(sim_app_reset(f, 250), "%s: control", f);
+		CLIENT(d, .app = true);
+		for (int k = 0; k < 3; k++) {
+			REQUIREF(github_registration_token(d.gh, &t, &e) == 0, "%s: %s", f, e.msg);
+			github_token_release(&t);
+		}
+		REQUIREF(sim_app("issued", f) == 3, "%s: issued %" PRId64, f, sim_app("issued", f));
+		REQUIREF(sim_app("s2s_header", "enabled") == 0 &&
+		                 sim_app("s2s_header", "disabled") == 0,
+		         "%s: the client asked for a token format", f);
+		client_free(&d);
+
+		/* ghsim takes the last token whole, and refuses it one byte short or cut to 40 */
+		free(tok);
+		REQUIREF(sim_last_token_is(f, &tok), "%s: last token", f);
+		CLIENT(w, .token = tok);
+		REQUIREF(github_check_scope(w.gh, &e) == 0, "%s: the whole token: %s", f, e.msg);
+		client_free(&w);
+		size_t cuts[] = {strlen(tok) - 1,
+		                 40}; /* a byte short; what a 40-byte buffer keeps */
+		for (size_t k = 0; k < ARRAY_SIZE(cuts) && cuts[k] < strlen(tok); k++) {
+			tok[cuts[k]] = '\0';
+			CLIENT(x, .token = tok, .retries = -1);
+			r = github_check_scope(x.gh, &e);
+			client_free(&x);
+			REQUIREF(r == -EACCES && strstr(e.msg, "401 Bad credentials") &&
+			                 secret_free(e.msg),
+			         "%s: a token cut to %zu bytes: r=%d", f, cuts[k], r);
+		}
+		free(tok);
+		tok = NULL;
+	}
+	return 0;
+}
+
 struct thread_arg {
 	struct github *gh;
 	int failures;
@@ -845,10 +1029,11 @@ static int case_threads(void)
 		args[i] = (struct thread_arg){.gh = c.gh};
 		pthread_create(&th[i], NULL, worker, &args[i]);
 	}
-	for (int i = 0; i < 4; i++) {
+	/* every thread joined before a check may end the case: they use c */
+	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++)
 		REQUIREF(args[i].failures == 0, "thread %d: %s", i, args[i].msg);
-	}
 	github_get_stats(c.gh, &st);
 	/* 4 x 5 x (2 pages + 1 token) + exchanges, and ghsim saw exactly what we sent */
 	REQUIREF(sim_route("access_tokens") == 1, "exchanges %" PRId64, sim_route("access_tokens"));
@@ -1250,6 +1435,7 @@ static const struct {
         {"jit", case_jit},
         {"groups_and_jobs", case_groups_and_jobs},
         {"app_auth", case_app_auth},
+        {"app_token_formats", case_app_token_formats},
         {"threads", case_threads},
         {"runner_bin", case_runner_bin},
         {"cancel", case_cancel},

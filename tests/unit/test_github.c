@@ -294,6 +294,85 @@ static void test_json_token_and_jit(void **state)
 	github_jit_release(NULL);
 }
 
+/* ---- tokens of any length (GitHub's 2026 installation tokens) ---- */
+
+/* 40 (classic), ~520 (GitHub's stateless format), a few KB, and the most we take. */
+static const size_t token_lens[] = {40, 532, 4096, GITHUB_TOKEN_MAX};
+
+/*
+ * A token of len bytes: at 40, a classic installation token ("ghs_" and 36
+ * letters and digits); longer, GitHub's stateless shape "ghs_<APP ID>_<JWT>",
+ * base64url with two dots. salt makes tokens differ. Free it.
+ */
+static char *make_token(size_t len, unsigned salt)
+{
+	static const char b64[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char *t = malloc(len + 1);
+	bool classic = len == 40;
+
+	assert_non_null(t);
+	assert_true(len >= 40);
+	memcpy(t, classic ? "ghs_" : "ghs_4242_eyJ", classic ? 4 : 12);
+	for (size_t k = classic ? 4 : 12; k < len; k++)
+		t[k] = b64[(k * 7 + salt) % (classic ? 62 : 64)];
+	if (!classic) {
+		t[len / 3] = '.';
+		t[2 * len / 3] = '.';
+	}
+	t[len] = '\0';
+	return t;
+}
+
+/* No trace of a token of make_token's: neither its start nor its end. */
+static bool no_token_in(const char *s)
+{
+	return !strstr(s, "ghs_") && !strstr(s, "eyJ") && !strstr(s, "-_");
+}
+
+static void test_json_token_any_length(void **state)
+{
+	static const char *const bad[] = {"ghs_abc def", "ghs_abc\r\nX-Evil: 1",
+	                                  "ghs_abc\t",   "ghs_caf\xc3\xa9",
+	                                  "ghs_a\"b",    "ghs_a,b"};
+	struct github_token t = {0};
+	struct err e = {0};
+	json_t *root;
+	char *tok;
+
+	for (size_t i = 0; i < ARRAY_SIZE(token_lens); i++) {
+		tok = make_token(token_lens[i], (unsigned)i);
+		root = json_pack("{s:s, s:s}", "token", tok, "expires_at", "2024-01-02T03:04:05Z");
+		assert_non_null(root);
+		assert_int_equal(github_json_token("t", root, &t, &e), 0);
+		assert_int_equal(strlen(t.token), token_lens[i]);
+		assert_string_equal(t.token, tok);
+		json_decref(root);
+		free(tok);
+	}
+	/* over GITHUB_TOKEN_MAX: refused, not cut; the earlier token stays; nothing quoted */
+	tok = make_token(GITHUB_TOKEN_MAX + 1, 9);
+	root = json_pack("{s:s, s:s}", "token", tok, "expires_at", "2024-01-02T03:04:05Z");
+	assert_int_equal(github_json_token("t", root, &t, &e), -EPROTO);
+	assert_non_null(strstr(e.msg, "token is longer than 16384 bytes"));
+	assert_true(no_token_in(e.msg));
+	assert_int_equal(strlen(t.token), GITHUB_TOKEN_MAX);
+	json_decref(root);
+	free(tok);
+	github_token_release(&t);
+	/* what would end or add a header line, or is not a bearer token's character */
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		root = json_pack("{s:s, s:s}", "token", bad[i], "expires_at",
+		                 "2024-01-02T03:04:05Z");
+		assert_non_null(root);
+		assert_int_equal(github_json_token("t", root, &t, &e), -EPROTO);
+		assert_non_null(strstr(e.msg, "token holds a character a bearer token cannot"));
+		assert_null(strstr(e.msg, "ghs_"));
+		assert_null(t.token);
+		json_decref(root);
+	}
+}
+
 static void test_json_apps(void **state)
 {
 	struct github_app_list l = {0};
@@ -621,12 +700,18 @@ struct mini {
 	int port;
 	pthread_t th;
 	pthread_mutex_t mu;
-	char last_request[8192];
+	char last_request[32768]; /* room for a GITHUB_TOKEN_MAX token in a header */
 	int requests;
 	const char *status_line; /* "200 OK" */
 	const char *extra_headers;
 	const void *body;
 	size_t body_len;
+	/* A request whose first line holds alt_match gets this answer instead (mini_alt). */
+	const char *alt_match;
+	const char *alt_status;
+	const void *alt_body;
+	size_t alt_len;
+	char alt_request[32768]; /* the last such request */
 	bool stop;
 	char unix_path[108]; /* "" = TCP on 127.0.0.1 */
 };
@@ -635,8 +720,9 @@ static void *mini_main(void *arg)
 {
 	struct mini *m = arg;
 	for (;;) {
-		char req[8192], head[512];
-		size_t n = 0;
+		char req[32768], head[512], *eol;
+		const char *status, *body;
+		size_t n = 0, len;
 		int c = accept(m->fd, NULL, NULL);
 		if (c < 0)
 			continue;
@@ -659,12 +745,24 @@ static void *mini_main(void *arg)
 		req[n] = '\0';
 		pthread_mutex_lock(&m->mu);
 		m->requests++;
-		memcpy(m->last_request, req, n + 1);
+		eol = strstr(req, "\r\n");
+		status = m->status_line;
+		body = m->body;
+		len = m->body_len;
+		if (m->alt_match && eol &&
+		    memmem(req, (size_t)(eol - req), m->alt_match, strlen(m->alt_match))) {
+			memcpy(m->alt_request, req, n + 1);
+			status = m->alt_status;
+			body = m->alt_body;
+			len = m->alt_len;
+		} else {
+			memcpy(m->last_request, req, n + 1);
+		}
 		int hn = snprintf(
 		        head, sizeof(head),
-		        "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
-		        m->status_line, m->body_len, m->extra_headers ? m->extra_headers : "");
-		if (write(c, head, (size_t)hn) < 0 || write(c, m->body, m->body_len) < 0) {
+		        "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
+		        len, m->extra_headers ? m->extra_headers : "");
+		if (write(c, head, (size_t)hn) < 0 || write(c, body, len) < 0) {
 			/* the client went away: fine */
 		}
 		pthread_mutex_unlock(&m->mu);
@@ -715,6 +813,18 @@ static void mini_set(struct mini *m, const char *status, const char *hdrs, const
 	m->extra_headers = hdrs;
 	m->body = body;
 	m->body_len = len;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Requests whose first line holds match get this answer; the others mini_set's. */
+static void mini_alt(struct mini *m, const char *match, const char *status, const void *body,
+                     size_t len)
+{
+	pthread_mutex_lock(&m->mu);
+	m->alt_match = match;
+	m->alt_status = status;
+	m->alt_body = body;
+	m->alt_len = len;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -1057,6 +1167,118 @@ static void test_deadline_bounds_retries(void **state)
 	mini_stop(&m);
 }
 
+/* An installation token's answer: token, expires_at ttl seconds from now. Free it. */
+static char *token_answer(const char *tok, long ttl)
+{
+	time_t t = time(NULL) + ttl;
+	char when[32], *body = NULL;
+	struct tm tm;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	assert_true(asprintf(&body,
+	                     "{\"token\": \"%s\", \"expires_at\": \"%s\", \"permissions\": "
+	                     "{\"administration\": \"write\"}, \"repository_selection\": \"all\"}",
+	                     tok, when) > 0);
+	return body;
+}
+
+/*
+ * The App flow with installation tokens of every length: each is sent whole
+ * in the next call's Authorization header, a fresh one replaces the last
+ * (refresh), and the exchange asks for no format (no
+ * X-GitHub-Stateless-S2S-Token: see installation_header). A token over
+ * GITHUB_TOKEN_MAX, from GitHub or configured, is an error, never cut.
+ */
+static void test_app_token_any_length(void **state)
+{
+	static const char runner[] = "{\"id\": 7, \"name\": \"ci-0123456789ab\", \"status\": "
+	                             "\"online\", \"busy\": false, \"labels\": []}";
+	static char want[GITHUB_TOKEN_MAX + 64];
+	EVP_PKEY *gen = EVP_RSA_gen(2048);
+	char *pem = pem_of(gen), *tok, *body;
+	struct github_runner r = {0};
+	struct config cfg;
+	struct github *gh;
+	struct err e = {0};
+	struct mini m;
+	int sent;
+
+	mini_start(&m);
+	fill_config(&cfg, m.port);
+	cfg.github.use_app = true;
+	cfg.github.app.app_id = 4242;
+	cfg.github.app.installation_id = 777;
+	cfg.github.app.private_key.value = pem;
+	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
+	mini_set(&m, "200 OK", "", runner, strlen(runner));
+	for (size_t i = 0; i < ARRAY_SIZE(token_lens); i++) {
+		/* 2 minutes left: inside the 5-minute margin, so each call exchanges again */
+		tok = make_token(token_lens[i], (unsigned)i);
+		body = token_answer(tok, 120);
+		mini_alt(&m, "/access_tokens", "201 Created", body, strlen(body));
+		assert_int_equal(github_get_runner(gh, 7, &r, &e), 0);
+		github_runner_release(&r);
+		snprintf(want, sizeof(want), "\r\nAuthorization: Bearer %s\r\n", tok);
+		pthread_mutex_lock(&m.mu);
+		assert_non_null(strstr(m.last_request, "GET /repos/octo/hello/actions/runners/7 "));
+		assert_non_null(strstr(m.last_request, want));
+		assert_non_null(strstr(m.alt_request,
+		                       "POST /app/installations/777/access_tokens HTTP/1.1\r\n"));
+		assert_non_null(strstr(m.alt_request, "\r\nAuthorization: Bearer eyJ"));
+		assert_null(strcasestr(m.alt_request, "X-GitHub-Stateless-S2S-Token"));
+		pthread_mutex_unlock(&m.mu);
+		assert_int_equal(mini_requests(&m), 2 * (int)(i + 1));
+		free(body);
+		free(tok);
+	}
+	/* an hour left: the long token is kept and reused, whole, with no exchange */
+	tok = make_token(532, 7);
+	body = token_answer(tok, 3600);
+	mini_alt(&m, "/access_tokens", "201 Created", body, strlen(body));
+	sent = mini_requests(&m);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(github_get_runner(gh, 7, &r, &e), 0);
+		github_runner_release(&r);
+	}
+	assert_int_equal(mini_requests(&m), sent + 1 + 3);
+	snprintf(want, sizeof(want), "\r\nAuthorization: Bearer %s\r\n", tok);
+	pthread_mutex_lock(&m.mu);
+	assert_non_null(strstr(m.last_request, want));
+	pthread_mutex_unlock(&m.mu);
+	free(body);
+	free(tok);
+	github_free(gh);
+
+	/* over GITHUB_TOKEN_MAX: the exchange fails cleanly, and no call goes out with it */
+	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
+	tok = make_token(GITHUB_TOKEN_MAX + 1, 3);
+	body = token_answer(tok, 3600);
+	mini_alt(&m, "/access_tokens", "201 Created", body, strlen(body));
+	sent = mini_requests(&m);
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), -EPROTO);
+	assert_non_null(strstr(e.msg, "GitHub App: installation token: unexpected answer from "
+	                              "GitHub: token is longer than 16384 bytes"));
+	assert_true(no_token_in(e.msg));
+	assert_int_equal(mini_requests(&m), sent + 1);
+	free(body);
+	github_free(gh);
+
+	/* a configured token over it: refused before anything is sent */
+	fill_config(&cfg, m.port);
+	cfg.github.token.value = tok;
+	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
+	sent = mini_requests(&m);
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), -E2BIG);
+	assert_non_null(strstr(e.msg, "the token is longer than 16384 bytes"));
+	assert_true(no_token_in(e.msg));
+	assert_int_equal(mini_requests(&m), sent);
+	github_free(gh);
+	free(tok);
+	mini_stop(&m);
+	free(pem);
+	EVP_PKEY_free(gen);
+}
+
 /* A bar on one resource fails fast only the routes GitHub counted against it. */
 static void test_rate_limit_per_resource(void **state)
 {
@@ -1337,6 +1559,7 @@ int main(void)
 	        cmocka_unit_test(test_json_page_failure_keeps_acc),
 	        cmocka_unit_test(test_json_foreign_runner_skipped),
 	        cmocka_unit_test(test_json_token_and_jit),
+	        cmocka_unit_test(test_json_token_any_length),
 	        cmocka_unit_test(test_json_apps),
 	        cmocka_unit_test(test_json_groups),
 	        cmocka_unit_test(test_json_jobs),
@@ -1349,6 +1572,7 @@ int main(void)
 	        cmocka_unit_test(test_new_validation),
 	        cmocka_unit_test(test_request_headers_and_secrecy),
 	        cmocka_unit_test(test_link_to_other_host_refused),
+	        cmocka_unit_test(test_app_token_any_length),
 	        cmocka_unit_test(test_deadline_bounds_retries),
 	        cmocka_unit_test(test_rate_limit_per_resource),
 	        cmocka_unit_test(test_cancel_backoff),
