@@ -67,7 +67,7 @@ static int b64url(struct buf *b, const unsigned char *p, size_t n)
 int github_auth_jwt(EVP_PKEY *key, int64_t app_id, time_t now, char **ret, struct err *e)
 {
 	static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
-	struct buf b = BUF_INIT(16384);
+	struct buf b = BUF_INIT_SECRET(16384); /* a JWT is a credential */
 	unsigned char *sig = NULL;
 	EVP_MD_CTX *ctx = NULL;
 	char payload[128];

@@ -367,6 +367,7 @@ static int send_attempt(struct request *rq)
 	                .max_body = rq->gh->opts.max_response,
 	                .want_headers = want,
 	                .cancel = &rq->gh->cancelled,
+	                .secret = rq->call->secret,
 	        },
 	        &rq->resp, &rq->transport);
 }

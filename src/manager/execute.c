@@ -292,7 +292,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	struct store_instance row = {0};
 	struct github_jit jit = {0};
 	struct strv labels = {0};
-	struct buf script = BUF_INIT(1 << 20), env = BUF_INIT(64 * 1024);
+	struct buf script = BUF_INIT(1 << 20), env = BUF_INIT_SECRET(64 * 1024);
 	struct instance inst = {0};
 	char *secret = NULL;
 	struct err e = {0};

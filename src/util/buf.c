@@ -4,16 +4,20 @@
 
 void buf_init(struct buf *b, size_t max)
 {
-	b->data = NULL;
-	b->len = 0;
-	b->cap = 0;
-	b->max = max;
+	*b = (struct buf)BUF_INIT(max);
+}
+
+void buf_init_secret(struct buf *b, size_t max)
+{
+	*b = (struct buf)BUF_INIT_SECRET(max);
 }
 
 void buf_release(struct buf *b)
 {
 	if (!b)
 		return;
+	if (b->secret && b->data)
+		explicit_bzero(b->data, b->cap);
 	free(b->data);
 	b->data = NULL;
 	b->len = 0;
@@ -51,9 +55,21 @@ static int buf_reserve(struct buf *b, size_t extra)
 		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
 	if (ncap > b->max + 1)
 		ncap = b->max + 1;
-	p = realloc(b->data, ncap);
-	if (!p)
-		return -ENOMEM;
+	if (b->secret) {
+		/* realloc could leave the old block's bytes in freed memory */
+		p = malloc(ncap);
+		if (!p)
+			return -ENOMEM;
+		if (b->data) {
+			memcpy(p, b->data, b->len + 1);
+			explicit_bzero(b->data, b->cap);
+			free(b->data);
+		}
+	} else {
+		p = realloc(b->data, ncap);
+		if (!p)
+			return -ENOMEM;
+	}
 	b->data = p;
 	b->cap = ncap;
 	return 0;

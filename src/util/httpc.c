@@ -500,7 +500,10 @@ int httpc_perform(struct httpc *h, const struct httpc_request *req, struct httpc
 	r = httpc_ensure_global(e);
 	if (r < 0)
 		return r;
-	buf_init(&x.body, req->max_body);
+	if (req->secret)
+		buf_init_secret(&x.body, req->max_body);
+	else
+		buf_init(&x.body, req->max_body);
 	x.c = curl_easy_init();
 	if (!x.c)
 		return err_set(e, -ENOMEM, "libcurl: cannot create a handle");

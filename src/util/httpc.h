@@ -47,6 +47,7 @@ struct httpc_request {
 	bool follow_redirects;           /* at most 5, http/https only */
 	const char *const *want_headers; /* response header names to capture, NULL-terminated */
 	const atomic_bool *cancel;       /* NULL, or set by another thread to abort the transfer */
+	bool secret; /* the answer holds a secret: its body is a secret buf (util/buf.h) */
 };
 
 struct httpc_header {

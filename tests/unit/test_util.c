@@ -29,6 +29,34 @@ static void test_buf_bound(void **state)
 	buf_release(NULL);
 }
 
+/* A secret buffer grows by copy and wipe, never by realloc; its contents and bounds hold. */
+static void test_buf_secret(void **state)
+{
+	struct buf b = BUF_INIT_SECRET(5000);
+	struct buf p;
+	char chunk[100];
+
+	memset(chunk, 'k', sizeof(chunk));
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(buf_append(&b, chunk, sizeof(chunk)), 0);
+	assert_true(b.secret);
+	assert_int_equal(b.len, 5000);
+	for (size_t i = 0; i < b.len; i++)
+		assert_int_equal(b.data[i], 'k');
+	assert_int_equal(b.data[b.len], '\0');
+	assert_int_equal(buf_append(&b, "x", 1), -E2BIG);
+	buf_release(&b);
+	assert_null(b.data);
+	assert_true(b.secret); /* still secret when it is filled again */
+	assert_int_equal(buf_puts(&b, "again"), 0);
+	assert_string_equal(buf_str(&b), "again");
+	buf_wipe(&b);
+	buf_init_secret(&p, 10);
+	assert_true(p.secret);
+	buf_init(&p, 10);
+	assert_false(p.secret);
+}
+
 static void test_buf_json_string(void **state)
 {
 	struct buf b = BUF_INIT(256);
@@ -185,11 +213,12 @@ static void test_err(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_buf_bound),  cmocka_unit_test(test_buf_json_string),
-	        cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_parse_duration),
-	        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_names),
-	        cmocka_unit_test(test_err),        cmocka_unit_test(test_rfc3339),
-	        cmocka_unit_test(test_strv),       cmocka_unit_test(test_words),
+	        cmocka_unit_test(test_buf_bound),      cmocka_unit_test(test_buf_json_string),
+	        cmocka_unit_test(test_buf_secret),     cmocka_unit_test(test_parse_int),
+	        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
+	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
+	        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_strv),
+	        cmocka_unit_test(test_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,7 +127,7 @@ static int env_unquote(const char **pp, struct buf *v)
  */
 int local_env_add_secrets(struct local_env *env, const char *s, struct err *e)
 {
-	struct buf v = BUF_INIT(LOCAL_SECRET_MAX);
+	struct buf v = BUF_INIT_SECRET(LOCAL_SECRET_MAX);
 	size_t lineno = 1;
 	int r = 0;
 
