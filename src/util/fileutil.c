@@ -1,10 +1,21 @@
-/* File helpers. Nothing here logs; every failure names the path. */
+/*
+ * File helpers (fileutil.h): bounded reads, atomic writes through
+ * temporaries named for the directory's owner, and the sweep that removes
+ * those a kill left behind, directory creation, removal and sizes. Nothing
+ * here logs; every failure names the path. It must never follow a symlink
+ * it removes or measures, and a sweep must never remove anything but a
+ * regular file named as a temporary whose writer is gone.
+ */
 #include "util/common.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
 #include <dirent.h>
-#include <libgen.h>
+#include <signal.h>
+#include <sys/random.h>
+
+/* How much of a file's name its temporary's name keeps (NAME_MAX leaves room for the rest). */
+#define TMP_BASE_MAX 200
 
 int file_read(const char *path, size_t max, bool nofollow, struct buf *ret, struct err *e)
 {
@@ -70,15 +81,35 @@ int file_read_secret(const char *path, char **ret, struct err *e)
 	return 0;
 }
 
+/* ".<name>.runnerd-tmp.<pid>.<8 hex>" beside path, into out. */
+static int tmp_path(const char *path, char *out, size_t cap, struct err *e)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t n = strlen(base);
+	uint32_t rnd;
+
+	if (!*base)
+		return err_set(e, -EINVAL, "%s: not a file name", path);
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return err_set(e, -errno, "%s: getrandom: %s", path, strerror(errno));
+	if ((size_t)snprintf(out, cap, "%.*s.%.*s" FILE_TMP_TAG "%ld.%08" PRIx32,
+	                     (int)(base - path), path, (int)(n < TMP_BASE_MAX ? n : TMP_BASE_MAX),
+	                     base, (long)getpid(), rnd) >= cap)
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", path);
+	return 0;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
 {
 	char tmp[PATH_MAX];
 	const char *p = data;
-	int fd, r = 0;
+	int fd, r;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
-		return err_set(e, -ENAMETOOLONG, "%s: path too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	r = tmp_path(path, tmp, sizeof(tmp), e);
+	if (r < 0)
+		return r;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return err_set(e, -errno, "%s: %s", tmp, strerror(errno));
 	if (fchmod(fd, mode) < 0) {
@@ -172,4 +203,176 @@ static int rm_rf_at(int parent, const char *name, struct err *e)
 int rm_rf(const char *path, struct err *e)
 {
 	return rm_rf_at(AT_FDCWD, path, e);
+}
+
+static int tree_bytes_at(int parent, const char *name, uint64_t *sum, struct err *e)
+{
+	struct dirent *de;
+	struct stat st;
+	int fd, r = 0;
+	DIR *d;
+
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0
+		                       : err_set(e, -errno, "stat %s: %s", name, strerror(errno));
+	if (S_ISREG(st.st_mode))
+		*sum += (uint64_t)st.st_size;
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+		                       : err_set(e, -errno, "open %s: %s", name, strerror(errno));
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return err_set(e, -errno, "opendir %s: %s", name, strerror(errno));
+	}
+	while (r == 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			r = tree_bytes_at(dirfd(d), de->d_name, sum, e);
+	closedir(d);
+	return r;
+}
+
+int file_tree_bytes(const char *path, uint64_t *ret, struct err *e)
+{
+	uint64_t sum = 0;
+	int r = tree_bytes_at(AT_FDCWD, path, &sum, e);
+
+	if (r == 0)
+		*ret = sum;
+	return r;
+}
+
+/* "<digits>" ending at end (exclusive), a pid: 1..INT_MAX. */
+static bool pid_digits(const char *s, const char *end, pid_t *ret)
+{
+	int64_t v = 0;
+
+	if (s == end || end - s > 10)
+		return false;
+	for (const char *c = s; c < end; c++) {
+		if (*c < '0' || *c > '9')
+			return false;
+		v = v * 10 + (*c - '0');
+	}
+	if (v < 1 || v > INT_MAX)
+		return false;
+	*ret = (pid_t)v;
+	return true;
+}
+
+/* The last occurrence of needle in s, NULL when none. */
+static const char *last_of(const char *s, const char *needle)
+{
+	const char *hit = NULL;
+
+	for (const char *c = strstr(s, needle); c; c = strstr(c + 1, needle))
+		hit = c;
+	return hit;
+}
+
+bool file_tmp_name(const char *entry, pid_t *ret_pid)
+{
+	const char *tag = entry[0] == '.' ? last_of(entry, FILE_TMP_TAG) : NULL;
+	const char *dot, *end = entry + strlen(entry);
+	pid_t pid = 0;
+
+	if (tag && tag > entry + 1) {
+		/* ".<name>" FILE_TMP_TAG "<pid>.<8 hex>" */
+		const char *digits = tag + strlen(FILE_TMP_TAG);
+		dot = strchr(digits, '.');
+		if (!dot || !pid_digits(digits, dot, &pid) || end - (dot + 1) != 8)
+			return false;
+		for (const char *c = dot + 1; c < end; c++)
+			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+				return false;
+	} else {
+		/* the older "<name>.tmp.<pid>" */
+		tag = last_of(entry, ".tmp.");
+		if (!tag || tag == entry || !pid_digits(tag + 5, end, &pid))
+			return false;
+	}
+	if (ret_pid)
+		*ret_pid = pid;
+	return true;
+}
+
+/* Whether process pid exists (whoever's it is). */
+static bool pid_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Whether entry (st) is a temporary nobody will rename. */
+static bool tmp_left_over(const char *entry, const struct stat *st, const struct file_tmp_sweep *o)
+{
+	bool old = o->now - st->st_mtime > FILE_TMP_OLD_S;
+	pid_t pid;
+
+	if (!S_ISREG(st->st_mode))
+		return false;
+	if (file_tmp_name(entry, &pid))
+		return old || !pid_alive(pid);
+	return o->aged_prefix && str_has_prefix(entry, o->aged_prefix) && old;
+}
+
+/* Sweep the directory open at fd (taken), depth levels below it too. */
+static int tmp_sweep_fd(int fd, const char *path, int depth, const struct file_tmp_sweep *o,
+                        struct err *first)
+{
+	struct dirent *de;
+	int removed = 0;
+	DIR *d = fdopendir(fd);
+
+	if (!d) {
+		int err = errno;
+		close(fd);
+		if (!first->code)
+			err_set(first, -err, "%s: %s", path, strerror(err));
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+		struct stat st;
+		int sfd;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (tmp_left_over(de->d_name, &st, o)) {
+			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+				removed++;
+			else if (errno != ENOENT && !first->code)
+				err_set(first, -errno, "%s/%s: %s", path, de->d_name,
+				        strerror(errno));
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode) || depth <= 0)
+			continue;
+		sfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (sfd >= 0)
+			removed += tmp_sweep_fd(sfd, sub, depth - 1, o, first);
+	}
+	closedir(d);
+	return removed;
+}
+
+int file_tmp_sweep(const char *dir, const struct file_tmp_sweep *o, struct err *e)
+{
+	struct err first = {0};
+	int fd, removed;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "%s: %s", dir, strerror(errno));
+	removed = tmp_sweep_fd(fd, dir, o->depth, o, &first);
+	if (first.code) {
+		if (e)
+			*e = first;
+		return first.code;
+	}
+	return removed;
 }

@@ -1,4 +1,7 @@
-/* Unit tests of src/util: bounded buffers, strict parsers, names. */
+/*
+ * Unit tests of src/util: bounded buffers, strict parsers, names, and the
+ * temporaries of atomic writes (how they are named, which a sweep removes).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +15,10 @@
 #include "util/words.h"
 #include "util/err.h"
 #include "util/strutil.h"
+#include "util/fileutil.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
 
 static void test_buf_bound(void **state)
 {
@@ -210,6 +217,171 @@ static void test_err(void **state)
 	assert_int_equal(err_set(NULL, -EIO, "x"), -EIO);
 }
 
+/* The pid of a process that has ended (a child, reaped). */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* A regular file dir/name (or a symlink to "x", or a directory), changed age_s seconds ago. */
+static void put_file(const char *dir, const char *name, char kind, int64_t age_s)
+{
+	char path[512];
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - age_s}, {.tv_sec = time(NULL) - age_s}};
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (kind == 'l')
+		assert_int_equal(symlink("x", path), 0);
+	else if (kind == 'd')
+		assert_int_equal(mkdir(path, 0700), 0);
+	else
+		assert_int_equal(file_write_atomic(path, "t", 1, 0600, NULL), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static bool present(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* How many entries of dir are file_write_atomic's temporaries. */
+static size_t temporaries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += file_tmp_name(de->d_name, NULL);
+	closedir(d);
+	return n;
+}
+
+/* Temporaries are named for the directory's owner: ".<name>.runnerd-tmp.<pid>.<hex>". */
+static void test_tmp_names(void **state)
+{
+	pid_t pid = 0;
+	char dir[] = "/tmp/runnerd-test-util.XXXXXX", path[512];
+	char *big = calloc(1, 300);
+
+	assert_true(file_tmp_name(".state.json.runnerd-tmp.123.0a1b2c3d", &pid));
+	assert_int_equal(pid, 123);
+	assert_true(file_tmp_name("ci-0123456789ab.json.tmp.77", &pid)); /* the old naming */
+	assert_int_equal(pid, 77);
+	assert_true(file_tmp_name(".a.runnerd-tmp.9.runnerd-tmp.5.ffffffff", &pid));
+	assert_int_equal(pid, 5);
+	const char *no[] = {"state.json",
+	                    ".runnerd-tmp.1.0a1b2c3d",   /* no name */
+	                    "x.runnerd-tmp.1.0a1b2c3d",  /* not hidden */
+	                    ".x.runnerd-tmp.1.0A1B2C3D", /* not lowercase hex */
+	                    ".x.runnerd-tmp.1.0a1b2c3",  /* 7 digits */
+	                    ".x.runnerd-tmp.0.0a1b2c3d", /* no pid 0 */
+	                    ".x.runnerd-tmp.99999999999.0a1b2c3d",
+	                    ".x.runnerd-tmp..0a1b2c3d",
+	                    "x.tmp.",
+	                    "x.tmp.12a",
+	                    ".tmp.12",
+	                    "x.tmp.-1",
+	                    "Runner_1.log"};
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+		assert_false(file_tmp_name(no[i], NULL));
+
+	/* an atomic write leaves its file and no temporary; a long name still fits */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(file_write_atomic(path, "abc", 3, 0600, NULL), 0);
+	memset(big, 'n', 255);
+	snprintf(path, sizeof(path), "%s/%s", dir, big);
+	assert_int_equal(file_write_atomic(path, "abc", 3, 0600, NULL), 0);
+	assert_true(present(dir, "f") && present(dir, big));
+	assert_int_equal(temporaries(dir), 0);
+	free(big);
+	assert_int_equal(rm_rf(dir, NULL), 0);
+}
+
+/*
+ * A sweep removes the temporaries of processes that have ended and those
+ * unchanged for an hour; a live writer's, and anything that is not a
+ * temporary (or not a regular file), stays.
+ */
+static void test_tmp_sweep(void **state)
+{
+	char dir[] = "/tmp/runnerd-test-util.XXXXXX", sub[64], deep[96], name[128];
+	pid_t dead = dead_pid(), live = getpid();
+	struct file_tmp_sweep o = {.depth = 0, .now = time(NULL)};
+	struct err e = {0};
+	uint64_t bytes = 0;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/ci-0123456789ab", dir);
+	snprintf(deep, sizeof(deep), "%s/_diag", sub);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(mkdir(deep, 0700), 0);
+#define TMP(buf, fmt, pid) snprintf(buf, sizeof(buf), fmt, (int)(pid))
+	TMP(name, ".a.json.runnerd-tmp.%d.00000001", dead);
+	put_file(dir, name, 'f', 0); /* removed: its writer is gone */
+	TMP(name, "b.json.tmp.%d", dead);
+	put_file(dir, name, 'f', 0); /* removed: the old naming */
+	TMP(name, ".c.json.runnerd-tmp.%d.00000002", live);
+	put_file(dir, name, 'f', 0); /* kept: written right now */
+	TMP(name, "d.json.tmp.%d", live);
+	put_file(dir, name, 'f', 0); /* kept */
+	TMP(name, ".e.json.runnerd-tmp.%d.00000003", live);
+	put_file(dir, name, 'f', 2 * FILE_TMP_OLD_S); /* removed: untouched for too long */
+	TMP(name, ".f.runnerd-tmp.%d.00000004", dead);
+	put_file(dir, name, 'l', 0); /* a symlink: kept */
+	TMP(name, ".g.runnerd-tmp.%d.00000005", dead);
+	put_file(dir, name, 'd', 0); /* a directory: kept */
+	put_file(dir, "state.json", 'f', 2 * FILE_TMP_OLD_S);
+	put_file(dir, ".download-x64-AbC123", 'f', 2 * FILE_TMP_OLD_S);
+	put_file(dir, ".download-x64-XyZ789", 'f', 0);
+	TMP(name, ".h.runnerd-tmp.%d.00000006", dead);
+	put_file(sub, name, 'f', 0);
+	TMP(name, ".Runner_1.log.runnerd-tmp.%d.00000007", dead);
+	put_file(deep, name, 'f', 0);
+
+	assert_int_equal(file_tmp_sweep(dir, &o, &e), 3);
+	assert_int_equal(temporaries(dir), 4);
+	assert_true(present(dir, "state.json"));
+	assert_true(present(dir, ".download-x64-AbC123"));
+	assert_int_equal(temporaries(sub), 1); /* depth 0: not visited */
+	/* two levels down; a mkstemp prefix that names no pid goes once it is old */
+	o.depth = 2;
+	o.aged_prefix = ".download-";
+	assert_int_equal(file_tmp_sweep(dir, &o, &e), 3);
+	assert_int_equal(temporaries(sub), 0);
+	assert_int_equal(temporaries(deep), 0);
+	assert_false(present(dir, ".download-x64-AbC123"));
+	assert_true(present(dir, ".download-x64-XyZ789"));
+	assert_int_equal(temporaries(dir), 4); /* the live ones, the symlink, the directory */
+	TMP(name, ".c.json.runnerd-tmp.%d.00000002", live);
+	assert_true(present(dir, name));
+	TMP(name, "d.json.tmp.%d", live);
+	assert_true(present(dir, name));
+#undef TMP
+	/* a missing directory is nothing to do */
+	snprintf(name, sizeof(name), "%s/missing", dir);
+	assert_int_equal(file_tmp_sweep(name, &o, &e), 0);
+
+	/* sizes: regular files only, symlinks not followed */
+	assert_int_equal(file_tree_bytes(dir, &bytes, &e), 0);
+	assert_int_equal(bytes, 4); /* c, d, state.json and the fresh download: a byte each */
+	assert_int_equal(file_tree_bytes(name, &bytes, &e), 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(rm_rf(dir, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,7 +390,8 @@ int main(void)
 	        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
 	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
 	        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_strv),
-	        cmocka_unit_test(test_words),
+	        cmocka_unit_test(test_words),          cmocka_unit_test(test_tmp_names),
+	        cmocka_unit_test(test_tmp_sweep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
