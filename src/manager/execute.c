@@ -71,6 +71,28 @@ static struct provider *provider_of(struct manager *m, const struct action *a,
 	return manager_provider_named(m, name);
 }
 
+/* An unhealthy instance's logs, and what of them was saved or left out, logged once. */
+static void collect_logs(struct provider *p, const struct action *a, const struct metrics_opts *mo)
+{
+	struct metrics_logs l;
+	struct err e = {0};
+	char dir[PATH_MAX], what[400];
+
+	snprintf(dir, sizeof(dir), "%s/%s", mo->log_dir, a->name);
+	if (metrics_save_logs(mo, p, a->name, &l, &e) < 0) {
+		log_warn("%s", e.msg);
+		return;
+	}
+	if (l.files == 0) {
+		log_info("logs of %s: the instance had none to save", a->name);
+		return;
+	}
+	log_info("logs of %s saved in %s (%zu of %zu files, %zu bytes)", a->name, dir, l.files,
+	         l.found, l.bytes);
+	if (metrics_logs_describe(mo, &l, what, sizeof(what)) > 0)
+		log_warn("logs of %s: not saved: %s", a->name, what);
+}
+
 /*
  * What an instance gives up before it goes: its metrics files, and an
  * unhealthy one's logs. Best effort: what could not be saved is logged,
@@ -85,30 +107,8 @@ static void collect(struct manager *m, struct provider *p, const struct action *
 	if (a->extract_metrics &&
 	    metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0)
 		log_warn("%s", e.msg);
-	if (a->pull_logs) {
-		struct metrics_logs l;
-		char dir[PATH_MAX];
-
-		err_clear(&e);
-		snprintf(dir, sizeof(dir), "%s/%s", mo.log_dir, a->name);
-		if (metrics_save_logs(&mo, p, a->name, &l, &e) < 0) {
-			log_warn("%s (some logs were not saved)", e.msg);
-			return;
-		}
-		if (l.left_out)
-			log_warn("logs %s: %zu _diag files past the first %d were not saved",
-			         a->name, l.left_out, METRICS_LOG_DIAG_FILES_MAX);
-		if (l.out_of_time)
-			log_warn("logs %s: stopped after %d s, some logs were not saved", a->name,
-			         METRICS_LOG_BUDGET_MS / 1000);
-		if (l.unreadable)
-			log_debug("logs %s: %zu files could not be read", a->name, l.unreadable);
-		if (l.out_of_bytes)
-			log_warn("logs %s: stopped at %d MiB, some logs were not saved", a->name,
-			         METRICS_LOG_BYTES_MAX >> 20);
-		log_info("logs of %s saved in %s (%zu files, %zu bytes)", a->name, dir, l.files,
-		         l.bytes);
-	}
+	if (a->pull_logs)
+		collect_logs(p, a, &mo);
 }
 
 /* A deletion decided by sizing (not by the instance's health): it may meet a job. */

@@ -85,28 +85,54 @@ struct metrics_extracted {
 int metrics_extract(const struct metrics_opts *o, struct provider *p, const char *name,
                     bool finished, struct metrics_extracted *ret, struct err *e);
 
-/* What metrics_save_logs saved, and what its bounds left out. */
+/*
+ * What metrics_save_logs saved, and what it did not, by reason. The files
+ * there were to save: the regular files of the _diag folders (however many)
+ * and the single logs present.
+ */
 struct metrics_logs {
 	size_t files;      /* saved */
 	size_t bytes;      /* in them */
-	size_t unreadable; /* present or listed but not pulled (too big, refused, failed) */
-	size_t left_out;   /* _diag files past log_diag_files_max */
-	bool out_of_bytes; /* log_bytes_max was reached */
-	bool out_of_time;  /* log_budget_ms ran out before the end */
-	bool cancelled;    /* the cancel flag stopped it before the end */
+	size_t found;      /* there were to save */
+	size_t cut;        /* _diag files the listing left out (only the most useful are listed) */
+	size_t over_files; /* _diag files past log_diag_files_max */
+	size_t too_big;    /* over log_file_max */
+	size_t over_bytes; /* that would have passed log_bytes_max */
+	size_t empty;      /* empty _diag files (nothing to save) */
+	size_t unreadable; /* present but not pulled: refused, vanished, failed */
+	size_t unlisted;   /* _diag folders whose listing failed (a missing one is no failure) */
+	size_t late;       /* files and folders not looked at: out of time, or cancelled */
+	bool out_of_time;  /* log_budget_ms ran out */
+	bool cancelled;    /* the cancel flag was set */
+	char why[200];     /* the first failure to pull or list, "" none */
 };
 
 /*
- * Save the logs of instance name (on p) to log_dir/<name>/: the runner's
- * _diag folders (where p can list files), the startup log, cloud-init's
- * output and the syslog, each at most log_file_max, all at most
- * log_bytes_max, within log_budget_ms. Missing files are no error; a file
- * the instance refuses is counted in unreadable. Returns 0, or the first
- * failure to write (e says which; the other files were still tried) or
- * -EINVAL for a name not owned.
+ * Save the logs of instance name (on p) to log_dir/<name>/: the startup
+ * log, cloud-init's output and the syslog, then the runner's _diag folders
+ * (where p can list files): the runner's own logs (Runner_*, Worker_*)
+ * first, then newest first, then largest, whatever else a job put there
+ * and however many files it made. Each file at most log_file_max, all at
+ * most log_bytes_max, at most log_diag_files_max _diag files, within
+ * log_budget_ms; what those bounds leave out is counted by reason in *ret
+ * (metrics_logs_describe says it). Missing files are no error, and an
+ * instance with no logs at all saves nothing and returns 0. A collection
+ * that saved nothing of what was there (or could not look) fails: -E2BIG
+ * when the bounds left out everything, -ETIMEDOUT or -ECANCELED, or the
+ * provider's error (e says what was left out and why). Otherwise 0, or the
+ * first failure to write (e says which; the other files were still tried),
+ * or -EINVAL for a name not owned.
  */
 int metrics_save_logs(const struct metrics_opts *o, struct provider *p, const char *name,
                       struct metrics_logs *ret, struct err *e);
+
+/*
+ * What l left out and why, for the log ("12 past the 64-file cap, 3 over
+ * 8 MiB each, ..."), into out; "" when it left out nothing. Returns the
+ * length it wanted (as snprintf).
+ */
+size_t metrics_logs_describe(const struct metrics_opts *o, const struct metrics_logs *l, char *out,
+                             size_t cap);
 
 /*
  * Remove the saved log folders in log_dir of owned names whose folder was

@@ -54,9 +54,14 @@ struct provider_ops {
 	/* NULL: unsupported (-ENOTSUP). */
 	int (*pull_file)(struct provider *p, const struct provider_call *c, const char *name,
 	                 const char *path, size_t max_bytes, struct buf *ret, struct err *e);
-	/* NULL: unsupported (-ENOTSUP). */
+	/*
+	 * NULL: unsupported (-ENOTSUP). At most q->max entries, the most
+	 * useful (provider_file_list_offer keeps them), in any order: the front
+	 * sorts them; ret->total counts every regular file seen.
+	 */
 	int (*list_files)(struct provider *p, const struct provider_call *c, const char *name,
-	                  const char *dir, struct strv *ret, struct err *e);
+	                  const char *dir, const struct provider_list_query *q,
+	                  struct provider_file_list *ret, struct err *e);
 	/* NULL: nothing to enforce. */
 	int (*policy)(struct provider *p, const struct provider_call *c,
 	              const struct provider_policy *pol, struct err *e);
@@ -83,6 +88,15 @@ struct provider {
 	atomic_bool never; /* the cancel flag until provider_set_cancel */
 	struct provider_stats stats;
 };
+
+/*
+ * For a backend that sees every file of a listing one by one: count f in
+ * l->total and keep it when it is among the q->max most useful seen so far
+ * (l holds them as a heap, least useful first, until the front sorts it).
+ * f->preferred is set here from q. -ENOMEM leaves l as it was.
+ */
+int provider_file_list_offer(struct provider_file_list *l, const struct provider_list_query *q,
+                             const struct provider_file *f);
 
 /*
  * Open a provider on ops, not found by type (the memory test double, tests

@@ -13,6 +13,7 @@ struct mem_file {
 	char *path;
 	char *data;
 	size_t len;
+	time_t mtime; /* what list_files says (memory_put_file: now) */
 };
 
 struct mem_inst {
@@ -366,6 +367,64 @@ out:
 	return r;
 }
 
+/* The files put at dir/<plain name>, as the front asks (a liar: every one of them, unsorted). */
+static int memory_list_files(struct provider *p, const struct provider_call *c, const char *name,
+                             const char *dir, const struct provider_list_query *q,
+                             struct provider_file_list *ret, struct err *e)
+{
+	struct memory *m = p->priv;
+	struct provider_file_list out = {0};
+	size_t dl = strlen(dir);
+	struct mem_inst *mi;
+	int r = mem_enter(m, c, MEMORY_OP_LIST_FILES);
+
+	if (r < 0) {
+		r = err_set(e, r, "list files %s: injected failure", name);
+		goto out;
+	}
+	mi = mem_find(m, name);
+	if (!mi) {
+		r = err_set(e, -ENOENT, "list files %s: no such instance", name);
+		goto out;
+	}
+	for (size_t i = 0; i < mi->n_files; i++) {
+		const char *path = mi->files[i].path;
+		struct provider_file f = {.size = (int64_t)mi->files[i].len,
+		                          .mtime = mi->files[i].mtime};
+		if (strncmp(path, dir, dl) != 0 || path[dl] != '/' || strchr(path + dl + 1, '/'))
+			continue;
+		str_copy(f.name, path + dl + 1, sizeof(f.name));
+		if (m->lie) {
+			struct provider_list_query all = {.max = SIZE_MAX};
+			r = provider_file_list_offer(&out, &all, &f);
+		} else {
+			r = provider_file_list_offer(&out, q, &f);
+		}
+		if (r < 0) {
+			r = err_set(e, r, "list files %s: out of memory", name);
+			goto out;
+		}
+	}
+	if (out.total == 0) {
+		/* a directory is there when a file under it is */
+		bool any = false;
+		for (size_t i = 0; i < mi->n_files && !any; i++)
+			any = strncmp(mi->files[i].path, dir, dl) == 0 &&
+			      mi->files[i].path[dl] == '/';
+		if (!any) {
+			r = err_set(e, -ENOENT, "list files %s: %s: no such directory", name, dir);
+			goto out;
+		}
+	}
+	provider_file_list_release(ret);
+	*ret = out;
+	memset(&out, 0, sizeof(out));
+out:
+	pthread_mutex_unlock(&m->lock);
+	provider_file_list_release(&out);
+	return r;
+}
+
 static int memory_gc(struct provider *p, const struct provider_call *c, struct err *e)
 {
 	struct memory *m = p->priv;
@@ -403,7 +462,8 @@ static int memory_open(struct provider *p, const struct config_provider *pc, str
 	m->create_leaves = CLOUD_DELETED;
 	p->priv = m;
 	/* like a cloud whose instances can be looked into: every path of the manager runs */
-	p->traits = (struct provider_traits){.pull_files = true, .health_probe = true};
+	p->traits = (struct provider_traits){
+	        .pull_files = true, .list_files = true, .health_probe = true};
 	return 0;
 }
 
@@ -416,6 +476,7 @@ static const struct provider_ops memory_ops = {
         .delete = memory_delete,
         .health = memory_health,
         .pull_file = memory_pull_file,
+        .list_files = memory_list_files,
         .gc = memory_gc,
         .close = memory_close,
 };
@@ -606,10 +667,30 @@ int memory_put_file(struct provider *p, const char *name, const char *path, cons
 	free(f->data);
 	f->data = copy;
 	f->len = len;
+	f->mtime = time(NULL);
 	copy = NULL;
 out:
 	pthread_mutex_unlock(&m->lock);
 	free(copy);
+	return r;
+}
+
+int memory_set_file_time(struct provider *p, const char *name, const char *path, time_t mtime)
+{
+	struct memory *m = mem_of(p);
+	struct mem_inst *mi;
+	int r = -ENOENT;
+
+	if (!m || !path)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	mi = mem_find(m, name);
+	for (size_t i = 0; mi && i < mi->n_files; i++)
+		if (strcmp(mi->files[i].path, path) == 0) {
+			mi->files[i].mtime = mtime;
+			r = 0;
+		}
+	pthread_mutex_unlock(&m->lock);
 	return r;
 }
 

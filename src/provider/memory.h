@@ -21,14 +21,15 @@ enum memory_op {
 	MEMORY_OP_DELETE,
 	MEMORY_OP_HEALTH,
 	MEMORY_OP_PULL_FILE,
+	MEMORY_OP_LIST_FILES,
 	MEMORY_OP_GC, /* nothing to collect: counted, slowed and failed like the rest */
 	MEMORY_OP_COUNT,
 };
 
 /*
  * A memory provider named name (what flavors name, as "local" in a test
- * config) for manager. Its traits: files can be pulled, health is probed;
- * memory_set_traits changes them.
+ * config) for manager. Its traits: files can be pulled and listed, health
+ * is probed; memory_set_traits changes them.
  */
 int memory_new(const char *name, const char *manager, struct provider **ret, struct err *e);
 /* Answer with these traits (a test of what the manager does per trait). */
@@ -39,7 +40,8 @@ int memory_set_concurrency(struct provider *p, int64_t slots);
 int memory_set_deadline(struct provider *p, enum provider_op op, int64_t ms);
 /*
  * Answer as a broken backend would (tests of the front): list every
- * instance whatever its name, and pull_file whole files past max_bytes.
+ * instance whatever its name, pull_file whole files past max_bytes, and
+ * list_files every file however many were asked for.
  */
 int memory_lie(struct provider *p, bool on);
 
@@ -66,9 +68,15 @@ int memory_set_created_at(struct provider *p, const char *name, time_t t);
 /* What health() answers while the instance runs (the runner process check);
  * HEALTH_UNKNOWN (the default): derived from the state. */
 int memory_set_health(struct provider *p, const char *name, enum health h);
-/* A file pull_file(name, path) returns (replaces an earlier one). */
+/*
+ * A file pull_file(name, path) returns (replaces an earlier one), changed
+ * now. list_files(name, dir) lists the files put at dir/<plain name>; a
+ * directory is there while a file is under it.
+ */
 int memory_put_file(struct provider *p, const char *name, const char *path, const void *data,
                     size_t len);
+/* When the file at path was last changed, as list_files says; -ENOENT when none. */
+int memory_set_file_time(struct provider *p, const char *name, const char *path, time_t mtime);
 /* What create() received: a copy of spec->secret_env / startup_script ("" when NULL). */
 int memory_get_secret_env(struct provider *p, const char *name, struct buf *ret);
 int memory_get_startup_script(struct provider *p, const char *name, struct buf *ret);

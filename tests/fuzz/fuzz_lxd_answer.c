@@ -25,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const long statuses[] = {200, 202, 404, 500};
 	char logs[2][LXD_LOG_PATH_MAX], nets[16][LXD_NET_NAME_MAX];
 	struct buf text = BUF_INIT(LXD_RESPONSE_MAX);
+	static const char *const prefer[] = {"Runner_", "Worker_", NULL};
+	const struct provider_list_query q = {.max = 64, .prefer = prefer};
+	struct provider_file_list files = {0};
 	struct strv v = {0};
 	size_t n;
 	int rc;
@@ -58,13 +61,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		lxd_answer_release(&a);
 	}
-	if (lxd_parse_listing(data, size, &v) == 0)
-		for (size_t i = 0; i < v.n; i++)
-			if (strchr(v.v[i], '/') || !v.v[i][0] || strlen(v.v[i]) > 255)
+	if (lxd_parse_listing(data, size, &q, &files) == 0) {
+		if (files.n > q.max || files.total < files.n)
+			abort();
+		for (size_t i = 0; i < files.n; i++)
+			if (strchr(files.v[i].name, '/') || !files.v[i].name[0] ||
+			    strlen(files.v[i].name) > 255 || files.v[i].size < 0 ||
+			    files.v[i].mtime < 0)
 				abort();
-	strv_release(&v);
-	if (lxd_parse_dir(data, size, &v) == 0 && v.n > LXD_FILES_MAX)
-		abort();
+	}
+	provider_file_list_release(&files);
+	if (lxd_parse_dir(data, size, &v) == 0)
+		for (size_t i = 0; i < v.n; i++)
+			if (strchr(v.v[i], '/') || !v.v[i][0])
+				abort();
 	strv_release(&v);
 	/* a security.acls value: the text as it is, up to its first NUL */
 	if (buf_append(&text, data, size) == 0 && buf_str(&text)) {

@@ -429,10 +429,12 @@ static const struct instance *list_find(const struct instance_list *l, const cha
 	return NULL;
 }
 
-static bool strv_has(const struct strv *v, const char *s)
+static const struct provider_list_query all_files = {.max = PROVIDER_LIST_FILES_MAX};
+
+static bool listed(const struct provider_file_list *l, const char *name)
 {
-	for (size_t i = 0; i < v->n; i++)
-		if (strcmp(v->v[i], s) == 0)
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
 			return true;
 	return false;
 }
@@ -668,7 +670,7 @@ static void test_health(struct provider *p, const char *a)
 static void test_pull(struct provider *p, const char *a)
 {
 	struct buf b = BUF_INIT(0);
-	struct strv v = {0};
+	struct provider_file_list v = {0};
 	struct err e = {0};
 	int r;
 
@@ -748,28 +750,55 @@ static void test_pull(struct provider *p, const char *a)
 	                !provider_traits(p)->runner_from_host && !provider_traits(p)->host_process,
 	        "traits: files, health probe, denylist; the runner from the image");
 	int64_t t0 = clock_mono_ms();
-	r = provider_list_files(p, a, "_diag", &v, &e);
-	EXPECTF(r == 0 && v.n == 3 && strv_has(&v, "Runner_1.log") &&
-	                strv_has(&v, "Worker_2.log") && strv_has(&v, "with space.log") &&
+	r = provider_list_files(p, a, "_diag", &all_files, &v, &e);
+	EXPECTF(r == 0 && v.n == 3 && v.total == 3 && !v.cut && listed(&v, "Runner_1.log") &&
+	                listed(&v, "Worker_2.log") && listed(&v, "with space.log") &&
 	                clock_mono_ms() - t0 < 8000,
 	        "list_files: regular files only: no symlink, directory, FIFO, socket, device, name "
 	        "with a newline (%d %s, %zu)",
 	        r, e.msg, v.n);
 	for (size_t i = 0; i < v.n; i++)
-		printf("#   %s\n", v.v[i]);
-	strv_release(&v);
-	r = provider_list_files(p, a, "/opt/runnerd/_diag", &v, &e);
+		printf("#   %s (%" PRId64 " bytes, %" PRId64 ")\n", v.v[i].name, v.v[i].size,
+		       v.v[i].mtime);
+	EXPECTF(r == 0 && v.v[0].size > 0 && v.v[0].mtime > time(NULL) - 3600 &&
+	                v.v[0].mtime <= time(NULL) + 60,
+	        "list_files: sizes and times from the instance");
+	provider_file_list_release(&v);
+	r = provider_list_files(p, a, "/opt/runnerd/_diag", &all_files, &v, &e);
 	EXPECTF(r == 0 && v.n == 3, "list_files with an absolute path (%d)", r);
-	strv_release(&v);
-	r = provider_list_files(p, a, "_diag/fifo.log", &v, &e);
+	provider_file_list_release(&v);
+	r = provider_list_files(p, a, "_diag/fifo.log", &all_files, &v, &e);
 	EXPECTF(r == -ENOTDIR && !v.v, "list_files of a FIFO: -ENOTDIR, at once (%d %s)", r, e.msg);
-	r = provider_list_files(p, a, "_diag/leak.log", &v, &e);
+	r = provider_list_files(p, a, "_diag/leak.log", &all_files, &v, &e);
 	EXPECTF(r == -ENOTDIR && !v.v, "list_files of a symlink: -ENOTDIR (%d %s)", r, e.msg);
 
-	r = provider_list_files(p, a, "_diag/Runner_1.log", &v, &e);
-	int m = provider_list_files(p, a, "_nodiag", &v, &e);
+	r = provider_list_files(p, a, "_diag/Runner_1.log", &all_files, &v, &e);
+	int m = provider_list_files(p, a, "_nodiag", &all_files, &v, &e);
 	EXPECTF(r == -ENOTDIR && m == -ENOENT && !v.v,
 	        "list_files of a file / a missing dir (%d %d)", r, m);
+
+	/*
+	 * A job that fills a folder with 1,500 files hides nothing: the
+	 * instance sorts and cuts its listing (the runner's own logs first,
+	 * then the newest), and says how many there were.
+	 */
+	static const char *const prefer[] = {"Runner_", "Worker_", NULL};
+	struct provider_list_query q = {.max = 10, .prefer = prefer};
+	EXPECTF(api_exec(a, "mkdir /opt/runnerd/many && cd /opt/runnerd/many && "
+	                    "printf r > Runner_1.log && touch -d @1000 Runner_1.log && i=0 && "
+	                    "while [ $i -lt 1500 ]; do printf j > junk-$i.log; i=$((i+1)); done && "
+	                    "touch -d @2000000000 junk-77.log") == 0,
+	        "1,500 files in a folder of the instance");
+	t0 = clock_mono_ms();
+	r = provider_list_files(p, a, "many", &q, &v, &e);
+	EXPECTF(r == 0 && v.n == 10 && v.total == 1501 && v.cut &&
+	                strcmp(v.v[0].name, "Runner_1.log") == 0 && v.v[0].preferred &&
+	                strcmp(v.v[1].name, "junk-77.log") == 0 && v.v[1].mtime == 2000000000 &&
+	                clock_mono_ms() - t0 < 8000,
+	        "list_files of 1,501 files: the runner's log, then the newest, 10 of 1501 (%d %s, "
+	        "%zu of %zu, %" PRId64 " ms)",
+	        r, e.msg, v.n, v.total, clock_mono_ms() - t0);
+	provider_file_list_release(&v);
 }
 
 static void test_stopped(struct provider *p, const char *b)
@@ -806,7 +835,7 @@ static void test_stopped(struct provider *p, const char *b)
 	 * open() (and, given up, wedges LXD's file server and the delete).
 	 */
 	struct buf fb = BUF_INIT(0);
-	struct strv v = {0};
+	struct provider_file_list v = {0};
 	r = provider_pull_file(p, b, "m2/reg", 1024, &fb, &e);
 	EXPECTF(r == 0 && strcmp(buf_str(&fb), "data") == 0, "stopped: pull_file of a file (%d %s)",
 	        r, e.msg);
@@ -832,15 +861,22 @@ static void test_stopped(struct provider *p, const char *b)
 	EXPECTF(r == 0 && strcmp(buf_str(&fb), "data") == 0,
 	        "stopped: LXD still reads the instance after the FIFO (%d %s)", r, e.msg);
 	buf_release(&fb);
-	r = provider_list_files(p, b, "m2", &v, &e);
-	EXPECTF(r == 0 && v.n == 3 && strv_has(&v, "reg") && strv_has(&v, "empty") &&
-	                strv_has(&v, "fifo"),
+	r = provider_list_files(p, b, "m2", &all_files, &v, &e);
+	EXPECTF(r == 0 && v.n == 3 && listed(&v, "reg") && listed(&v, "empty") &&
+	                listed(&v, "fifo"),
 	        "stopped: list_files leaves out the directory and the symlink (LXD calls the FIFO "
 	        "a "
 	        "file) (%d %s, %zu)",
 	        r, e.msg, v.n);
-	strv_release(&v);
-	r = provider_list_files(p, b, "m2/fifo", &v, &e);
+	provider_file_list_release(&v);
+	struct provider_list_query two = {.max = 2};
+	r = provider_list_files(p, b, "m2", &two, &v, &e);
+	EXPECTF(r == 0 && v.n == 2 && v.total >= 3 && v.cut,
+	        "stopped: list_files of more files than asked: no failure, the cut said (%d %s, "
+	        "%zu of %zu)",
+	        r, e.msg, v.n, v.total);
+	provider_file_list_release(&v);
+	r = provider_list_files(p, b, "m2/fifo", &all_files, &v, &e);
 	EXPECTF(r == -ENOTDIR, "stopped: list_files of a FIFO: -ENOTDIR (%d %s)", r, e.msg);
 	int64_t t0 = clock_mono_ms();
 	r = provider_delete(p, b, &e);

@@ -429,47 +429,77 @@ static void test_exec_broken(void **state)
 	assert_int_equal(lxd_parse_exec_return(NULL, &rc), -EBADMSG);
 }
 
-/* The listing script's output: plain names only. */
+/* The listing script's output: its files (plain names only) and their count. */
 static void test_listing(void **state)
 {
-	static const char out[] = "Runner_1.log\n"
+	static const char out[] = "0 1502 0 -\n"
+	                          "1 1700000100 6 Runner_1.log\n"
 	                          "\n"
-	                          "Worker_2.log\n"
-	                          ".\n"
-	                          "..\n"
-	                          "a/b\n"
-	                          "bell\a\n"
-	                          "nul\0byte\n"
-	                          ".hidden\n"
-	                          "last";
-	struct strv v = {0};
+	                          "1 1700000000 2 Worker_2.log\n"
+	                          "2 1700000200 1 .\n"
+	                          "2 1700000200 1 ..\n"
+	                          "2 1700000200 1 a/b\n"
+	                          "2 1700000200 1 bell\a\n"
+	                          "2 1700000200 1 nul\0byte\n"
+	                          "2 1700000200 -1 negative-size\n"
+	                          "3 1700000200 1 bad-rank\n"
+	                          "2 x 1 bad-time\n"
+	                          "2 1700000200 1\n"
+	                          "2 -5 3 before 1970 \n"
+	                          "2 1700000300 4 .hidden\n"
+	                          "2 1700000200 1 last";
+	static const char *const prefer[] = {"Runner_", NULL};
+	struct provider_list_query q = {.max = 10, .prefer = prefer};
+	struct provider_file_list v = {0};
 
-	assert_int_equal(lxd_parse_listing(out, sizeof(out) - 1, &v), 0);
-	assert_int_equal(v.n, 4);
-	assert_string_equal(v.v[0], "Runner_1.log");
-	assert_string_equal(v.v[1], "Worker_2.log");
-	assert_string_equal(v.v[2], ".hidden");
-	assert_string_equal(v.v[3], "last");
-	strv_release(&v);
-	assert_int_equal(lxd_parse_listing(NULL, 0, &v), 0);
+	assert_int_equal(lxd_parse_listing(out, sizeof(out) - 1, &q, &v), 0);
+	assert_int_equal(v.n, 5);
+	assert_int_equal(v.total, 1502);
+	/* a heap until the front sorts it: look each up */
+	for (size_t i = 0; i < v.n; i++) {
+		const struct provider_file *f = &v.v[i];
+		if (strcmp(f->name, "Runner_1.log") == 0)
+			assert_true(f->preferred && f->size == 6 && f->mtime == 1700000100);
+		else if (strcmp(f->name, "Worker_2.log") == 0)
+			assert_true(!f->preferred && f->size == 2);
+		else if (strcmp(f->name, "before 1970 ") == 0)
+			assert_true(f->mtime == 0 && f->size == 3);
+		else if (strcmp(f->name, ".hidden") == 0)
+			assert_int_equal(f->size, 4);
+		else
+			assert_string_equal(f->name, "last");
+	}
+	provider_file_list_release(&v);
+	assert_int_equal(lxd_parse_listing(NULL, 0, &q, &v), 0);
 	assert_int_equal(v.n, 0);
+	assert_int_equal(v.total, 0);
 }
 
+/* Whatever the instance prints, what is kept is bounded by the query. */
 static void test_listing_limits(void **state)
 {
 	struct buf b = BUF_INIT(1 << 20);
-	struct strv v = {0};
+	struct provider_list_query q = {.max = 3};
+	struct provider_file_list v = {0};
 	char name[300];
 
 	/* a name over 255 bytes is no file name */
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
-	assert_int_equal(lxd_parse_listing(name, strlen(name), &v), 0);
+	assert_int_equal(buf_printf(&b, "2 1 1 %s\n", name), 0);
+	assert_int_equal(lxd_parse_listing(b.data, b.len, &q, &v), 0);
 	assert_int_equal(v.n, 0);
-	for (int i = 0; i <= LXD_FILES_MAX; i++)
-		assert_int_equal(buf_printf(&b, "f%d\n", i), 0);
-	assert_int_equal(lxd_parse_listing(b.data, b.len, &v), -E2BIG);
-	strv_release(&v);
+	/* more lines than asked (a count that says fewer): the newest stay, all are counted */
+	buf_reset(&b);
+	assert_int_equal(buf_puts(&b, "0 2 0 -\n"), 0);
+	for (int i = 0; i < 5000; i++)
+		assert_int_equal(buf_printf(&b, "2 %d 1 f%d\n", 1000 + i, i), 0);
+	assert_int_equal(lxd_parse_listing(b.data, b.len, &q, &v), 0);
+	assert_int_equal(v.n, 3);
+	assert_int_equal(v.total, 5000);
+	for (size_t i = 0; i < v.n; i++)
+		assert_true(v.v[i].mtime >= 1000 + 4997);
+	provider_file_list_release(&v);
 	buf_release(&b);
 }
 
@@ -493,12 +523,14 @@ static void test_dir(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(lxd_parse_dir(bad[i], strlen(bad[i]), &v), -EBADMSG);
 	assert_int_equal(v.n, 0);
+	/* however many entries: the answer's size is the bound */
 	assert_int_equal(buf_puts(&b, "{\"metadata\":["), 0);
-	for (int i = 0; i <= LXD_FILES_MAX; i++)
+	for (int i = 0; i < 5000; i++)
 		assert_int_equal(buf_printf(&b, "%s\"f%d\"", i ? "," : "", i), 0);
 	assert_int_equal(buf_puts(&b, "]}"), 0);
-	assert_int_equal(lxd_parse_dir(b.data, b.len, &v), -E2BIG);
-	assert_int_equal(v.n, 0);
+	assert_int_equal(lxd_parse_dir(b.data, b.len, &v), 0);
+	assert_int_equal(v.n, 5000);
+	strv_release(&v);
 	buf_release(&b);
 }
 

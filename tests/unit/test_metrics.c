@@ -1,8 +1,9 @@
 /*
  * Unit tests of src/metrics over the memory provider: what an instance's
  * metrics files and logs become on disk, the wait for post-job metrics of a
- * finished runner, the bounds on logs (bytes, time), what is refused, and
- * log retention.
+ * finished runner, the bounds on logs (bytes, time, a _diag a job filled),
+ * what is refused, a collection that saved nothing, and the bounds on disk
+ * (retention of logs and metrics, the total cap of saved logs, usage).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -234,7 +235,8 @@ static void test_save_logs_bytes(void **state)
 	assert_int_equal(l.files, 2);
 	assert_int_equal(l.bytes, 200);
 	assert_int_equal(l.unreadable, 0); /* no cloud-init log: not an error */
-	assert_false(l.out_of_bytes || l.out_of_time || l.cancelled);
+	assert_int_equal(l.found, 2);
+	assert_false(l.over_bytes || l.out_of_time || l.cancelled);
 	assert_saved(dir, "startup.log", hundred);
 	assert_saved(dir, "syslog", hundred);
 	/* 150 bytes in all: the syslog does not fit in the 50 left */
@@ -242,13 +244,14 @@ static void test_save_logs_bytes(void **state)
 	f->o.log_bytes_max = 150;
 	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, NULL), 0);
 	assert_int_equal(l.files, 1);
-	assert_int_equal(l.unreadable, 1);
+	assert_int_equal(l.over_bytes, 1);
+	assert_int_equal(l.unreadable, 0);
 	assert_false(exists(dir, "syslog"));
 	/* 100: nothing is left for the next file */
 	f->o.log_bytes_max = 100;
 	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, NULL), 0);
 	assert_int_equal(l.files, 1);
-	assert_true(l.out_of_bytes);
+	assert_true(l.over_bytes > 0);
 }
 
 /* Logs: bounded in time (on the monotonic clock) and by the cancel flag. */
@@ -267,13 +270,129 @@ static void test_save_logs_time(void **state)
 	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), 0);
 	assert_int_equal(l.files, 1);
 	assert_true(l.out_of_time);
+	assert_int_equal(l.late, 4); /* two logs and two _diag folders not looked at */
 	assert_in_range(clock_mono_ms() - t0, 250, 1000);
+	/* cancelled before anything: nothing saved is a failure, not "saved" */
 	atomic_store(&f->cancel, true);
-	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), 0);
-	assert_int_equal(l.files, 0);
-	assert_true(l.cancelled);
+	l.files = 99;
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), -ECANCELED);
+	assert_non_null(strstr(e.msg, "nothing saved"));
+	assert_int_equal(l.files, 99); /* untouched */
 	/* not ours */
 	assert_int_equal(metrics_save_logs(&f->o, f->p, "other-0123456789ab", &l, &e), -EINVAL);
+}
+
+#define DIAG "runner/_diag/"
+
+/* A file of size bytes at path, changed at t. */
+static void put_sized(struct fx *f, const char *path, size_t size, time_t t)
+{
+	char *data = malloc(size + 1);
+
+	assert_non_null(data);
+	memset(data, 'd', size);
+	assert_int_equal(memory_put_file(f->p, NAME, path, data, size), 0);
+	assert_int_equal(memory_set_file_time(f->p, NAME, path, t), 0);
+	free(data);
+}
+
+/*
+ * A job that fills _diag with 1,500 files hides nothing: the runner's own
+ * logs and then the newest files are saved up to the caps, what was left
+ * out is counted by reason, and the collection does not fail.
+ */
+static void test_save_logs_diag_many(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_logs l = {0};
+	time_t t0 = time(NULL) - 100000;
+	char path[256], dir[256], what[512], runner_log[101] = {0};
+	struct err e = {0};
+
+	put(f, "startup.log", "booted");
+	put_sized(f, DIAG "Runner_20240101-000000-utc.log", 100, t0 - 5000);
+	put_sized(f, DIAG "Worker_20240101-000001-utc.log", 100, t0 - 5000);
+	for (int i = 0; i < 1500; i++) {
+		snprintf(path, sizeof(path), DIAG "junk-%04d.log", i);
+		put_sized(f, path, 10, t0 + i);
+	}
+	put_sized(f, DIAG "zz-big.log", 2000, t0 + 9000); /* the newest: over the file cap */
+	put_sized(f, DIAG "zz-empty.log", 0, t0 + 9000);  /* nothing to save */
+	f->o.log_file_max = 1000;
+
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), 0);
+	snprintf(dir, sizeof(dir), "%s/" NAME "/_diag", f->logs);
+	assert_int_equal(l.files, 1 + METRICS_LOG_DIAG_FILES_MAX);
+	assert_int_equal(l.found, 1 + 1504);
+	memset(runner_log, 'd', 100);
+	assert_saved(dir, "Runner_20240101-000000-utc.log", runner_log);
+	assert_true(exists(dir, "Worker_20240101-000001-utc.log"));
+	/* then the 62 newest that fit */
+	for (int i = 1499; i >= 1438; i--) {
+		snprintf(path, sizeof(path), "junk-%04d.log", i);
+		assert_true(exists(dir, path));
+	}
+	assert_false(exists(dir, "junk-1437.log"));
+	assert_false(exists(dir, "zz-big.log"));
+	assert_false(exists(dir, "zz-empty.log"));
+	/* what was left out, by reason: only the 256 most useful were listed */
+	assert_int_equal(l.cut, 1504 - 4 * METRICS_LOG_DIAG_FILES_MAX);
+	assert_int_equal(l.too_big, 1);
+	assert_int_equal(l.empty, 1);
+	assert_int_equal(l.over_files,
+	                 4 * METRICS_LOG_DIAG_FILES_MAX - 2 - METRICS_LOG_DIAG_FILES_MAX);
+	assert_int_equal(l.unreadable + l.unlisted + l.late, 0);
+	assert_true(metrics_logs_describe(&f->o, &l, what, sizeof(what)) > 0);
+	assert_non_null(strstr(what, "1248 _diag files left out by the listing"));
+	assert_non_null(strstr(what, "190 past the 64-file cap"));
+	assert_non_null(strstr(what, "1 over 1000B each"));
+	assert_non_null(strstr(what, "1 empty"));
+	/* the byte cap: newest first, each that still fits */
+	rm_rf(f->logs, NULL);
+	f->o.log_bytes_max = 6 + 100 + 100 + 35;
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), 0);
+	assert_int_equal(l.files, 1 + 2 + 3);
+	assert_true(exists(dir, "junk-1497.log"));
+	assert_false(exists(dir, "junk-1496.log"));
+	assert_true(l.over_bytes > 0);
+}
+
+/* A collection that saved nothing of what was there is a failure, never "saved". */
+static void test_save_logs_nothing_saved(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_logs l = {.files = 7};
+	struct err e = {0};
+	char path[64];
+
+	/* no logs at all: nothing to save is no failure */
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), 0);
+	assert_int_equal(l.files, 0);
+	assert_int_equal(l.found, 0);
+	/* 1,500 files, every one over the file cap */
+	for (int i = 0; i < 1500; i++) {
+		snprintf(path, sizeof(path), DIAG "junk-%04d.log", i);
+		put_sized(f, path, 200, time(NULL));
+	}
+	f->o.log_file_max = 100;
+	l.files = 7;
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), -E2BIG);
+	assert_non_null(strstr(e.msg, "nothing saved of 1500 files"));
+	assert_non_null(strstr(e.msg, "over 100B each"));
+	assert_int_equal(l.files, 7); /* untouched */
+	assert_false(exists(f->logs, NAME));
+	/* the listing fails: nothing saved, the provider's error */
+	f->o.log_file_max = 0;
+	assert_int_equal(memory_fail(f->p, MEMORY_OP_LIST_FILES, -EIO, -1), 0);
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), -EIO);
+	assert_non_null(strstr(e.msg, "nothing saved"));
+	assert_non_null(strstr(e.msg, "_diag folders not listed"));
+	/* ... but with the startup log saved it is a success that says what is missing */
+	put(f, "startup.log", "booted");
+	assert_int_equal(metrics_save_logs(&f->o, f->p, NAME, &l, &e), 0);
+	assert_int_equal(l.files, 1);
+	assert_int_equal(l.unlisted, 2);
+	assert_non_null(strstr(l.why, "injected failure"));
 }
 
 /* mkdir dir/name (a symlink to target when given), mtime age_s seconds ago. */
@@ -327,6 +446,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_extract_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_save_logs_bytes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_save_logs_time, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_save_logs_diag_many, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_save_logs_nothing_saved, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_prune_logs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

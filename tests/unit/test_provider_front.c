@@ -43,7 +43,9 @@ static void test_front_checks_input(void **state)
 	struct instance_spec s = {.name = "ci-000000000001", .flavor = &flavor};
 	struct instance in;
 	struct buf b = BUF_INIT(0);
-	struct strv v = {0};
+	struct provider_file_list v = {0};
+	struct provider_list_query q = {.max = 4};
+	struct provider_traits t = *provider_traits(m);
 	struct err e = {0};
 
 	assert_int_equal(provider_create(m, &s, &in, &e), -EINVAL); /* no script */
@@ -60,8 +62,28 @@ static void test_front_checks_input(void **state)
 	assert_int_equal(
 	        provider_pull_file(m, "ci-000000000001", "f", PROVIDER_PULL_MAX + 1, &b, &e),
 	        -EINVAL);
-	/* the memory backend cannot list files: the front says so, nothing is called */
-	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &v, &e), -ENOTSUP);
+	/* a listing: 1 to PROVIDER_LIST_FILES_MAX entries, few plain name prefixes */
+	static const char *const bad_prefix[] = {"Runner_", "a b", NULL};
+	static const char *const many[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", NULL};
+	q.max = 0;
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &v, &e), -EINVAL);
+	q.max = PROVIDER_LIST_FILES_MAX + 1;
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &v, &e), -EINVAL);
+	q.max = 4;
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", NULL, &v, &e), -EINVAL);
+	q.prefer = bad_prefix;
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &v, &e), -EINVAL);
+	q.prefer = many;
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &v, &e), -EINVAL);
+	q.prefer = NULL;
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "../x", &q, &v, &e), -EINVAL);
+	assert_int_equal(memory_calls(m, MEMORY_OP_LIST_FILES), 0);
+	/* a backend whose traits say it cannot list files: the front says so, nothing is called */
+	t.list_files = false;
+	assert_int_equal(memory_set_traits(m, &t), 0);
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &v, &e), -ENOTSUP);
+	assert_int_equal(memory_calls(m, MEMORY_OP_LIST_FILES), 0);
+	assert_null(v.v);
 	assert_int_equal(memory_calls(m, MEMORY_OP_DELETE), 0);
 	assert_int_equal(memory_calls(m, MEMORY_OP_GET), 0);
 	assert_int_equal(memory_calls(m, MEMORY_OP_PULL_FILE), 0);
@@ -113,7 +135,36 @@ static void test_front_refuses_broken_answers(void **state)
 	assert_int_equal(provider_pull_file(m, "ci-000000000001", "f", 10, &b, &e), 0);
 	assert_string_equal(buf_str(&b), "0123456789");
 
+	/* a listing: the three most useful of four, sorted, and the cut said */
+	struct provider_list_query q = {.max = 3};
+	struct provider_file_list fl = {0};
+	for (int i = 0; i < 4; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "_diag/f%d", i);
+		assert_int_equal(memory_put_file(m, "ci-000000000001", path, "x", 1), 0);
+	}
+	assert_int_equal(memory_set_file_time(m, "ci-000000000001", "_diag/f1", time(NULL) + 5), 0);
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &fl, &e), 0);
+	assert_int_equal(fl.n, 3);
+	assert_int_equal(fl.total, 4);
+	assert_true(fl.cut);
+	assert_string_equal(fl.v[0].name, "f1"); /* the newest */
+	assert_true(fl.v[1].mtime >= fl.v[2].mtime);
+	/* a backend that answers more entries than asked for, or a name that is not plain */
+	assert_int_equal(memory_lie(m, true), 0);
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &fl, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "more entries than asked"));
+	assert_int_equal(fl.n, 3); /* untouched */
+	q.max = 5;
+	assert_int_equal(memory_put_file(m, "ci-000000000001", "_diag/a\nb", "x", 1), 0);
+	assert_int_equal(provider_list_files(m, "ci-000000000001", "_diag", &q, &fl, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "not a plain file name"));
+	assert_int_equal(memory_lie(m, false), 0);
+	provider_file_list_release(&fl);
+
 	provider_stats(m, &st);
+	assert_int_equal(st.op[PROVIDER_OP_LIST_FILES].refused, 2);
+	assert_int_equal(st.op[PROVIDER_OP_LIST_FILES].calls, 3);
 	assert_int_equal(st.op[PROVIDER_OP_LIST].refused, 2);
 	assert_int_equal(st.op[PROVIDER_OP_LIST].calls, 4);
 	assert_int_equal(st.op[PROVIDER_OP_LIST].failures, 2);

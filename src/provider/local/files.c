@@ -274,16 +274,21 @@ out:
 	return r;
 }
 
-#define LOCAL_LIST_FILES_MAX 1000
+/* How many entries a listing reads between looks at the call's deadline and cancel flag. */
+#define LIST_CHECK_EVERY 1024
 
-/* Regular files of the instance's uid, as pull_file would read them. */
+/*
+ * Regular files of the instance's uid, as pull_file would read them: every
+ * one is seen and counted, the q->max most useful are kept.
+ */
 int local_list_files(struct provider *p, const struct provider_call *c, const char *name,
-                     const char *dir, struct strv *ret, struct err *e)
+                     const char *dir, const struct provider_list_query *q,
+                     struct provider_file_list *ret, struct err *e)
 {
 	struct local *l = p->priv;
-	struct strv out = {0};
-	size_t cap = 0;
+	struct provider_file_list out = {0};
 	struct dirent *de;
+	size_t seen = 0;
 	DIR *d;
 	uid_t uid = 0;
 	int fd = -1, r;
@@ -298,44 +303,38 @@ int local_list_files(struct provider *p, const struct provider_call *c, const ch
 		return r;
 	}
 	while ((errno = 0, de = readdir(d))) {
+		struct provider_file f = {0};
 		struct stat st;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+
+		if (++seen % LIST_CHECK_EVERY == 0 &&
+		    (provider_call_cancelled(c) || provider_call_left_ms(c) == 0)) {
+			r = err_set(e, provider_call_cancelled(c) ? -ECANCELED : -ETIMEDOUT,
+			            "list files %s: %s: stopped after %zu entries", name, dir,
+			            seen);
+			goto out;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    str_copy(f.name, de->d_name, sizeof(f.name)) >= sizeof(f.name))
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode) || st.st_uid != uid)
 			continue;
-		if (out.n == LOCAL_LIST_FILES_MAX) {
-			r = err_set(e, -E2BIG, "list files %s: %s: more than %d files", name, dir,
-			            LOCAL_LIST_FILES_MAX);
-			goto out;
-		}
-		if (out.n + 1 >= cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **v = realloc(out.v, ncap * sizeof(*v));
-			if (!v) {
-				r = err_set(e, -ENOMEM, "list files: out of memory");
-				goto out;
-			}
-			out.v = v;
-			cap = ncap;
-		}
-		out.v[out.n] = strdup(de->d_name);
-		if (!out.v[out.n]) {
+		f.size = st.st_size;
+		f.mtime = st.st_mtime > 0 ? st.st_mtime : 0;
+		if (provider_file_list_offer(&out, q, &f) < 0) {
 			r = err_set(e, -ENOMEM, "list files: out of memory");
 			goto out;
 		}
-		out.n++;
 	}
 	if (errno) {
 		r = err_set(e, -errno, "list files %s: %s: %s", name, dir, strerror(errno));
 		goto out;
 	}
-	strv_release(ret);
+	provider_file_list_release(ret);
 	*ret = out;
-	out.v = NULL;
-	out.n = 0;
+	memset(&out, 0, sizeof(out));
 out:
-	strv_release(&out);
+	provider_file_list_release(&out);
 	closedir(d);
 	return r;
 }

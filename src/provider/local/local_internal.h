@@ -285,7 +285,8 @@ int local_instance_populate(const char *dir, const struct instance_spec *spec, u
 int local_pull_file(struct provider *p, const struct provider_call *c, const char *name,
                     const char *path, size_t max_bytes, struct buf *ret, struct err *e);
 int local_list_files(struct provider *p, const struct provider_call *c, const char *name,
-                     const char *dir, struct strv *ret, struct err *e);
+                     const char *dir, const struct provider_list_query *q,
+                     struct provider_file_list *ret, struct err *e);
 
 /* ---- setup.c: the user, work_dir, isolation and policy --------------- */
 

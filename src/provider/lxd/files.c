@@ -192,21 +192,31 @@ static const char lxd_read_script[] = "[ -L \"$1\" ] && exit 4\n"
                                       "exec head -c \"$2\" \"$1\"\n";
 
 /*
- * The regular files (not symlinks) in directory $1, one name a line
- * (names holding a newline left out). Exit 3: missing; 4: not a directory
- * (a symlink to one included).
+ * The regular files (not symlinks) in directory $1, the $2 - 1 most useful
+ * first, chosen in the instance so that what comes back stays small
+ * whatever the directory holds: one line "<rank> <mtime> <size> <name>"
+ * each (rank 1: a name with a prefix of $3, space-separated; 2: the
+ * rest), sorted preferred, newest, largest, by name, after one line
+ * "0 <files> 0 -" that counts them all. Names holding a newline are left
+ * out. Exit 3: missing; 4: not a directory (a symlink to one included);
+ * 6: the tools are not there (the files API lists it then).
  */
 static const char lxd_listdir_script[] =
         "[ -L \"$1\" ] && exit 4\n"
         "[ -d \"$1\" ] || { [ -e \"$1\" ] && exit 4; exit 3; }\n"
         "cd \"$1\" || exit 5\n"
+        "{ command -v find && command -v stat && command -v awk && command -v sort && "
+        "command -v head; } >/dev/null || exit 6\n"
         "nl='\n"
         "'\n"
-        "for f in * .[!.]* ..?*; do\n"
-        "\tcase $f in *\"$nl\"*) continue ;; esac\n"
-        "\t[ -f \"$f\" ] && [ ! -L \"$f\" ] && printf '%s\\n' \"$f\"\n"
-        "done\n"
-        "exit 0\n";
+        "find . -mindepth 1 -maxdepth 1 -type f ! -name \"*$nl*\" "
+        "-exec stat -c '%Y %s %n' {} + 2>/dev/null |\n"
+        "awk -v pre=\"$3\" 'BEGIN { np = split(pre, p, \" \") }\n"
+        "{ t = $1; s = $2; f = substr($0, length(t) + length(s) + 5); r = 2\n"
+        "  for (i = 1; i <= np; i++) if (index(f, p[i]) == 1) { r = 1; break }\n"
+        "  n++; print r, t, s, f }\n"
+        "END { print 0, n + 0, 0, \"-\" }' |\n"
+        "sort -k1,1n -k2,2nr -k3,3nr -k4 | head -n \"$2\"\n";
 
 /* Did a read from name time out lately? Then its files are not read again for a while. */
 static bool stuck_is(struct lxd *l, const char *name)
@@ -413,17 +423,38 @@ out:
 	return r;
 }
 
+/* For the files API's listing: preferred names first, then the latest name first. */
+struct ranked {
+	const char *name;
+	bool preferred;
+};
+
+static int ranked_cmp(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	if (x->preferred != y->preferred)
+		return x->preferred ? -1 : 1;
+	return strcmp(y->name, x->name);
+}
+
 /*
  * Without exec (a stopped instance): LXD's listing, its entries' types
  * through HEAD, which does not open them: directories and symlinks are
  * left out, but LXD 5.0 calls a FIFO, a socket or a device "file" too, so
- * those are listed and pull_file refuses them.
+ * those are listed and pull_file refuses them. LXD gives no sizes or times
+ * here: the entries are looked at preferred first, then by name, latest
+ * first (the runner's logs carry their date in their name), until q->max
+ * files are found; what is left unseen counts in the total.
  */
 static int listing_api(struct lxd *l, const struct provider_call *c, const char *name,
-                       const char *full, struct strv *out, struct err *e)
+                       const char *full, const struct provider_list_query *q,
+                       struct provider_file_list *out, struct err *e)
 {
 	struct httpc_response resp = {0};
 	struct strv names = {0};
+	struct ranked *v = NULL;
+	size_t i = 0;
 	char type[32];
 	int r;
 
@@ -432,7 +463,7 @@ static int listing_api(struct lxd *l, const struct provider_call *c, const char 
 		return r;
 	if (strcmp(type, "directory") != 0)
 		return err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
-	r = file_get(l, c, name, full, LXD_DIR_MAX, 0, &resp, type, sizeof(type), e);
+	r = file_get(l, c, name, full, LXD_DIR_API_MAX, 0, &resp, type, sizeof(type), e);
 	if (r < 0)
 		goto out;
 	if (strcmp(type, "directory") != 0) {
@@ -442,15 +473,24 @@ static int listing_api(struct lxd *l, const struct provider_call *c, const char 
 	r = lxd_parse_dir(resp.body.data, resp.body.len, &names);
 	if (r == -EBADMSG)
 		r = err_set(e, r, "lxd: %s in %s: unparsable listing", full, name);
-	else if (r == -E2BIG)
-		r = err_set(e, r, "lxd: %s in %s: more than %d entries", full, name, LXD_FILES_MAX);
 	else if (r < 0)
 		r = err_set(e, r, "lxd: out of memory");
-	for (size_t i = 0; r == 0 && i < names.n; i++) {
+	if (r == 0 && names.n > 0 && !(v = calloc(names.n, sizeof(*v))))
+		r = err_set(e, -ENOMEM, "lxd: out of memory");
+	for (i = 0; r == 0 && i < names.n; i++) {
+		v[i].name = names.v[i];
+		for (size_t k = 0; q->prefer && q->prefer[k] && !v[i].preferred; k++)
+			v[i].preferred = str_has_prefix(names.v[i], q->prefer[k]);
+	}
+	if (r == 0 && names.n > 1)
+		qsort(v, names.n, sizeof(*v), ranked_cmp);
+	for (i = 0; r == 0 && i < names.n && out->n < q->max; i++) {
+		struct provider_file f = {.size = -1};
 		char epath[PATH_MAX], etype[32];
 		struct err e2 = {0};
-		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, names.v[i]) >=
-		    sizeof(epath))
+		if ((size_t)snprintf(epath, sizeof(epath), "%s/%s", full, v[i].name) >=
+		            sizeof(epath) ||
+		    str_copy(f.name, v[i].name, sizeof(f.name)) >= sizeof(f.name))
 			continue;
 		r = lxd_file_type(l, c, name, epath, etype, sizeof(etype), &e2);
 		if (r == -ENOENT) {
@@ -460,59 +500,63 @@ static int listing_api(struct lxd *l, const struct provider_call *c, const char 
 		if (r < 0) {
 			if (e)
 				*e = e2;
-		} else if (strcmp(etype, "file") == 0 && strv_push(out, names.v[i]) < 0) {
+		} else if (strcmp(etype, "file") == 0 && provider_file_list_offer(out, q, &f) < 0) {
 			r = err_set(e, -ENOMEM, "lxd: out of memory");
 		}
 	}
+	if (r == 0)
+		out->total += names.n - i; /* not looked at: perhaps files */
 out:
+	free(v);
 	strv_release(&names);
 	httpc_response_release(&resp);
 	return r;
 }
 
 int lxd_list_files(struct provider *p, const struct provider_call *c, const char *name,
-                   const char *dir, struct strv *ret, struct err *e)
+                   const char *dir, const struct provider_list_query *q,
+                   struct provider_file_list *ret, struct err *e)
 {
 	struct lxd *l = p->priv;
-	struct buf out = BUF_INIT(LXD_DIR_MAX);
-	struct strv v = {0};
-	char full[PATH_MAX];
+	/* each line at most "1 <20 digits> <20 digits> <255 bytes>\n", and the count's */
+	struct buf out = BUF_INIT((q->max + 1) * LXD_LISTING_LINE_MAX);
+	struct provider_file_list v = {0};
+	char full[PATH_MAX], lines[32], prefer[PROVIDER_PREFER_MAX * (PROVIDER_PREFER_LEN_MAX + 1)];
 	struct err e2 = {0};
 	int r, rc = -1;
 
 	r = file_path(l, name, dir, "list files of", full, sizeof(full), e);
 	if (r < 0)
 		return r;
-	const char *const argv[] = {"/bin/sh", "-c", lxd_listdir_script, "sh", full, NULL};
+	snprintf(lines, sizeof(lines), "%zu", q->max + 1);
+	prefer[0] = '\0';
+	for (size_t i = 0; q->prefer && q->prefer[i]; i++) {
+		size_t n = strlen(prefer);
+		snprintf(prefer + n, sizeof(prefer) - n, "%s%s", n ? " " : "", q->prefer[i]);
+	}
+	const char *const argv[] = {"/bin/sh", "-c", lxd_listdir_script, "sh", full, lines,
+	                            prefer,    NULL};
 	r = lxd_instance_exec_out(l, c, name, argv, LXD_CHECK_TIMEOUT, &rc, &out, &e2);
 	if (r == -E2BIG) {
-		r = err_set(e, -E2BIG, "lxd: %s in %s: listing larger than %u bytes", full, name,
-		            LXD_DIR_MAX);
+		r = err_set(e, -E2BIG, "lxd: %s in %s: listing larger than %zu bytes", full, name,
+		            out.max);
 	} else if (r == 0 && rc == 3) {
 		r = err_set(e, -ENOENT, "lxd: %s in %s: not found", full, name);
 	} else if (r == 0 && rc == 4) {
 		r = err_set(e, -ENOTDIR, "lxd: %s in %s: not a directory", full, name);
 	} else if (r == 0 && rc == 0) {
-		r = lxd_parse_listing(out.data, out.len, &v);
-		if (r == -E2BIG)
-			r = err_set(e, r, "lxd: %s in %s: more than %d files", full, name,
-			            LXD_FILES_MAX);
-		else if (r < 0)
+		r = lxd_parse_listing(out.data, out.len, q, &v);
+		if (r < 0)
 			r = err_set(e, r, "lxd: out of memory");
 	} else {
-		r = listing_api(l, c, name, full, &v, e);
+		r = listing_api(l, c, name, full, q, &v, e);
 	}
 	if (r == 0) {
-		if (!v.v && !(v.v = calloc(1, sizeof(*v.v))))
-			r = err_set(e, -ENOMEM, "lxd: out of memory");
-	}
-	if (r == 0) {
-		strv_release(ret);
+		provider_file_list_release(ret);
 		*ret = v;
-		v.v = NULL;
-		v.n = 0;
+		memset(&v, 0, sizeof(v));
 	}
-	strv_release(&v);
+	provider_file_list_release(&v);
 	buf_release(&out);
 	return r;
 }

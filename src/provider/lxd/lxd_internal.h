@@ -24,10 +24,10 @@
 #define LXD_URL_MAX            (16 * 1024)
 #define LXD_RESPONSE_MAX       (4u << 20)  /* one instance, one operation, one network */
 #define LXD_LIST_MAX           (64u << 20) /* every instance of the project */
-#define LXD_DIR_MAX            (1u << 20)  /* a directory listing */
+#define LXD_DIR_API_MAX        (4u << 20)  /* a directory listing of the files API */
+#define LXD_LISTING_LINE_MAX   300         /* a line of the listing script's output */
 #define LXD_SECRET_MAX         (256 * 1024)
 #define LXD_ERRTEXT_MAX        240
-#define LXD_FILES_MAX          1000
 #define LXD_CONNECT_TIMEOUT_MS 5000
 #define LXD_REQUEST_TIMEOUT_MS 30000
 #define LXD_WAIT_SLACK_MS      10000 /* beyond LXD's own wait timeout */
@@ -151,14 +151,19 @@ int lxd_parse_exec_return(const json_t *op, int *ret_rc);
  */
 void lxd_parse_exec_logs(const json_t *op, const char *name, char ret[2][LXD_LOG_PATH_MAX]);
 /*
- * The listing script's output (one name a line) -> plain file names pushed
- * onto *out; other lines are skipped. -E2BIG over LXD_FILES_MAX, -ENOMEM.
+ * The listing script's output ("0 <files> 0 -", then "<rank> <mtime>
+ * <size> <name>" a line) -> its files offered to *out
+ * (provider_file_list_offer: the q->max most useful stay, however many
+ * lines there are), out->total at least the count it gives. Lines that
+ * are not such, or whose name is not a plain file name, are skipped; a
+ * time before 1970 is no time (0). -ENOMEM.
  */
-int lxd_parse_listing(const void *data, size_t len, struct strv *out);
+int lxd_parse_listing(const void *data, size_t len, const struct provider_list_query *q,
+                      struct provider_file_list *out);
 /*
  * The files API's answer for a directory (JSON) -> its plain entry names
- * pushed onto *out. -EBADMSG when it is not a listing, -E2BIG over
- * LXD_FILES_MAX entries, -ENOMEM.
+ * pushed onto *out, however many (the answer's size bounds them).
+ * -EBADMSG when it is not a listing, -ENOMEM.
  */
 int lxd_parse_dir(const void *body, size_t len, struct strv *out);
 /* The network names in an ACL's used_by ("/1.0/networks/<name>[?project=...]"), cap at most. */
@@ -250,7 +255,8 @@ int lxd_file_type(struct lxd *l, const struct provider_call *c, const char *name
 int lxd_pull_file(struct provider *p, const struct provider_call *c, const char *name,
                   const char *path, size_t max_bytes, struct buf *ret, struct err *e);
 int lxd_list_files(struct provider *p, const struct provider_call *c, const char *name,
-                   const char *dir, struct strv *ret, struct err *e);
+                   const char *dir, const struct provider_list_query *q,
+                   struct provider_file_list *ret, struct err *e);
 
 /* ---- create.c -------------------------------------------------------- */
 

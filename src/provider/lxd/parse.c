@@ -286,26 +286,64 @@ static bool entry_name_ok(const char *s)
 	return true;
 }
 
-int lxd_parse_listing(const void *data, size_t len, struct strv *out)
+/* A decimal integer (an optional '-') at *c before end, then one space; the cursor moves past it.
+ */
+static bool listing_int(const char **c, const char *end, int64_t *ret)
+{
+	const char *p = *c;
+	bool neg = p < end && *p == '-';
+	int64_t v = 0;
+
+	p += neg;
+	if (p == end || *p < '0' || *p > '9')
+		return false;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (p == end || *p != ' ')
+		return false;
+	*c = p + 1;
+	*ret = neg ? -v : v;
+	return true;
+}
+
+int lxd_parse_listing(const void *data, size_t len, const struct provider_list_query *q,
+                      struct provider_file_list *out)
 {
 	const char *c = data ? data : "", *end = c + len;
+	int64_t files = 0;
 
 	while (c < end) {
 		const char *nl = memchr(c, '\n', (size_t)(end - c));
-		size_t n = nl ? (size_t)(nl - c) : (size_t)(end - c);
-		char ent[256];
-		if (n > 0 && n < sizeof(ent) && !memchr(c, '\0', n)) {
-			memcpy(ent, c, n);
-			ent[n] = '\0';
-			if (entry_name_ok(ent)) {
-				if (out->n >= LXD_FILES_MAX)
-					return -E2BIG;
-				if (strv_push_n(out, ent, n) < 0)
-					return -ENOMEM;
-			}
+		const char *eol = nl ? nl : end, *p = c;
+		struct provider_file f = {0};
+		int64_t rank, mtime, size;
+		size_t n;
+
+		c = eol + 1;
+		if (!listing_int(&p, eol, &rank) || !listing_int(&p, eol, &mtime) ||
+		    !listing_int(&p, eol, &size) || rank < 0 || rank > 2 || size < 0)
+			continue;
+		n = (size_t)(eol - p);
+		if (rank == 0) {
+			if (n == 1 && *p == '-' && mtime > files)
+				files = mtime; /* "0 <files> 0 -" */
+			continue;
 		}
-		c += n + 1;
+		if (n == 0 || n >= sizeof(f.name) || memchr(p, '\0', n))
+			continue;
+		memcpy(f.name, p, n);
+		if (!entry_name_ok(f.name))
+			continue;
+		f.mtime = mtime > 0 ? mtime : 0;
+		f.size = size;
+		if (provider_file_list_offer(out, q, &f) < 0)
+			return -ENOMEM;
 	}
+	if ((uint64_t)files > out->total)
+		out->total = (size_t)files;
 	return 0;
 }
 
@@ -320,8 +358,6 @@ int lxd_parse_dir(const void *body, size_t len, struct strv *out)
 	meta = json_object_get(root, "metadata");
 	if (!json_is_array(meta))
 		r = -EBADMSG;
-	else if (json_array_size(meta) > LXD_FILES_MAX)
-		r = -E2BIG;
 	json_array_foreach(meta, i, v)
 	{
 		const char *ent = json_string_value(v);
