@@ -65,6 +65,8 @@ struct config_manager {
 	char *state_dir;            /* default /var/lib/runnerd */
 	char *log_dir;              /* default /var/log/runnerd */
 	int64_t log_retention;      /* seconds, default 7d */
+	int64_t logs_max_size;      /* bytes of saved logs in all, default 1GiB */
+	int64_t metrics_retention;  /* seconds, default 7d */
 	int64_t reconcile_interval; /* seconds, default 5m */
 	int64_t bootstrap_timeout;  /* seconds, default 20m */
 	int64_t job_timeout;        /* seconds, default 6h */

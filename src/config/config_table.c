@@ -20,6 +20,8 @@ _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name i
 
 #define DURATION_MAX   (365LL * 86400)
 #define SIZE_MIN       (1LL << 20)
+/* The saved logs of one instance at most (metrics.h's METRICS_LOG_BYTES_MAX) */
+#define LOGS_SIZE_MIN  (64LL << 20)
 #define SIZE_MAX_BYTES (1LL << 50)
 #define PROVIDERS_MAX  64
 
@@ -87,6 +89,10 @@ const struct config_field config_fields[] = {
 	 .def = "/var/log/runnerd", .flags = CONFIG_F_NONEMPTY},
 	{.path = "manager.log_retention", .type = CONFIG_T_DURATION,
 	 .off = R(manager.log_retention), DURATION("7d")},
+	{.path = "manager.logs_max_size", .type = CONFIG_T_SIZE, .off = R(manager.logs_max_size),
+	 .def = "1GiB", .min = LOGS_SIZE_MIN, .max = SIZE_MAX_BYTES},
+	{.path = "manager.metrics_retention", .type = CONFIG_T_DURATION,
+	 .off = R(manager.metrics_retention), DURATION("7d")},
 	{.path = "manager.reconcile_interval", .type = CONFIG_T_DURATION,
 	 .off = R(manager.reconcile_interval), DURATION("5m")},
 	{.path = "manager.bootstrap_timeout", .type = CONFIG_T_DURATION,

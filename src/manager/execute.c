@@ -107,8 +107,10 @@ static void collect(struct manager *m, struct provider *p, const struct action *
 	if (a->extract_metrics &&
 	    metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0)
 		log_warn("%s", e.msg);
-	if (a->pull_logs)
+	if (a->pull_logs) {
 		collect_logs(p, a, &mo);
+		manager_disk_after_save(m);
+	}
 }
 
 /* A deletion decided by sizing (not by the instance's health): it may meet a job. */

@@ -27,6 +27,8 @@ void manager_metrics_opts(const struct manager *m, struct metrics_opts *ret)
 	        .state_dir = m->cfg->manager.state_dir,
 	        .log_dir = m->cfg->manager.log_dir,
 	        .log_retention = m->cfg->manager.log_retention,
+	        .metrics_retention = m->cfg->manager.metrics_retention,
+	        .logs_max_bytes = (uint64_t)m->cfg->manager.logs_max_size,
 	        .cancel = &m->cancel,
 	};
 }
@@ -70,6 +72,7 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	pthread_mutex_init(&m->pass_lock, NULL);
 	pthread_mutex_init(&m->report_lock, NULL);
 	pthread_mutex_init(&m->drain_lock, NULL);
+	pthread_mutex_init(&m->disk_lock, NULL);
 	*ret = m;
 	return 0;
 }
@@ -255,6 +258,7 @@ void manager_free(struct manager *m)
 	pthread_mutex_destroy(&m->pass_lock);
 	pthread_mutex_destroy(&m->report_lock);
 	pthread_mutex_destroy(&m->drain_lock);
+	pthread_mutex_destroy(&m->disk_lock);
 	free(m);
 }
 

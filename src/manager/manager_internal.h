@@ -32,10 +32,12 @@ struct manager {
 	atomic_bool draining;        /* written under drain_lock; read anywhere */
 	struct manager_hooks hooks;
 
+	pthread_mutex_t disk_lock; /* one sweep of state_dir/metrics and log_dir at a time */
+
 	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
 	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
 	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
-	int64_t logs_pruned_at;        /* last log retention sweep (unix s) */
+	int64_t retention_at;          /* last retention sweep of logs and metrics (unix s) */
 	int64_t runner_bin_at;         /* when runner_tarball was last confirmed (unix s) */
 	int64_t runner_bin_tried_at;   /* last attempt to fetch it (unix s) */
 	int64_t runner_group_id;       /* resolved once (org scope), 0 until then */
@@ -75,6 +77,18 @@ const struct github_runner_app *manager_runner_download(const struct manager *m,
 int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep);
 /* Each provider's leftovers, once a pass after its actions. */
 void manager_collect_leftovers(struct manager *m);
+
+/*
+ * disk.c: what the manager keeps of its instances on disk. Each logs what
+ * it did or could not do, once. Saved logs back within their total cap
+ * (after a save; from any thread):
+ */
+void manager_disk_after_save(struct manager *m);
+/*
+ * Saved logs, metrics folders and action log entries past their retention
+ * go, and the logs' total cap is checked, at most once an hour (the pass).
+ */
+void manager_disk_retention(struct manager *m, int64_t now);
 
 /* report.c: one event of the pass (thread-safe), logged and put in the action log. */
 void manager_report_add(struct manager *m, struct manager_report *r, const char *action,

@@ -11,27 +11,6 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
-/* Saved logs and action log entries older than log_retention go, at most once an hour. */
-static void retention(struct manager *m, int64_t now)
-{
-	struct metrics_opts mo;
-	struct err e = {0};
-	int n;
-
-	if (m->logs_pruned_at && now - m->logs_pruned_at < 3600)
-		return;
-	m->logs_pruned_at = now;
-	if (store_prune_actions(m->store, now - m->cfg->manager.log_retention, &e) < 0)
-		log_warn("action log retention: %s (old entries stay until the next sweep)", e.msg);
-	manager_metrics_opts(m, &mo);
-	err_clear(&e);
-	n = metrics_prune_logs(&mo, now, &e);
-	if (n < 0)
-		log_warn("%s (retried in an hour)", e.msg);
-	else if (n > 0)
-		log_info("log retention: removed the saved logs of %d instances", n);
-}
-
 /*
  * Rewrites the planned actions before they run (the original's narrower
  * operations: cleanup only, create n, delete n). Returns 0 or -errno.
@@ -72,7 +51,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		if (r < 0)
 			err_set(e, r, "execute: %s", strerror(-r));
 		manager_collect_leftovers(m);
-		retention(m, now);
+		manager_disk_retention(m, now);
 	}
 out:
 	manager_observation_release(&o);

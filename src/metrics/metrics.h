@@ -3,10 +3,11 @@
  * the metrics files its startup script and hooks wrote (pulled into
  * state_dir/metrics/<name>/, waiting for post-job-metrics.json of a finished
  * runner), the logs of an unhealthy one (saved to log_dir/<name>/, bounded in
- * files, bytes and time), and the retention of saved logs; the events log
- * and the Prometheus gauges will be built on what these return. It must
- * never trust what it reads from an instance, write outside the folder of a
- * name this manager owns, nor wait past its budgets or a cancel.
+ * files, bytes and time), and the bounds of both on disk (retention, a total
+ * cap for saved logs, their usage); the events log and the Prometheus
+ * gauges will be built on what these return. It must never trust what it
+ * reads from an instance, write or remove outside the folders of names this
+ * manager owns, nor wait past its budgets or a cancel.
  *
  * Everything read from an instance is untrusted (the job controlled the
  * machine): every file is bounded, names listed inside the instance are used
@@ -54,6 +55,8 @@ struct metrics_opts {
 	const char *state_dir;     /* metrics go to state_dir/metrics/<name>/ */
 	const char *log_dir;       /* logs go to log_dir/<name>/ */
 	int64_t log_retention;     /* seconds a saved log folder is kept */
+	int64_t metrics_retention; /* seconds a metrics folder is kept */
+	uint64_t logs_max_bytes;   /* saved logs of all instances, 0: no cap */
 	const atomic_bool *cancel; /* stop waiting and pulling when set (NULL: never) */
 	/* bounds, 0 = the default */
 	int64_t post_job_wait_ms;
@@ -135,11 +138,38 @@ size_t metrics_logs_describe(const struct metrics_opts *o, const struct metrics_
                              size_t cap);
 
 /*
- * Remove the saved log folders in log_dir of owned names whose folder was
- * last changed more than log_retention seconds before now (unix s); symlinks
- * and other names are never touched. Returns how many went (0 when log_dir
- * does not exist), or the first failure (the others were still tried).
+ * The bounds on disk (metrics_disk.c). Only the folders of owned names in
+ * state_dir/metrics and log_dir are ever counted or removed; symlinks and
+ * other names are never touched. A folder's age is its last change. Each
+ * returns how many folders went (0 when its directory does not exist), or
+ * the first failure (the others were still tried). Run one at a time per
+ * directory (the caller serializes them).
  */
+
+/* Remove the saved log folders older than log_retention seconds before now (unix s). */
 int metrics_prune_logs(const struct metrics_opts *o, int64_t now, struct err *e);
+/* Remove the metrics folders older than metrics_retention seconds before now (unix s). */
+int metrics_prune_storage(const struct metrics_opts *o, int64_t now, struct err *e);
+/*
+ * Keep saved logs within logs_max_bytes in all: remove whole folders,
+ * oldest first, until the rest fits (nothing when the cap is 0).
+ */
+int metrics_cap_logs(const struct metrics_opts *o, struct err *e);
+/*
+ * Remove state_dir/metrics/<name>/ once what it holds is processed (its
+ * events emitted): the one way a metrics folder goes before its retention.
+ * 0 when it is gone (or was never there); -EINVAL for a name not owned.
+ */
+int metrics_storage_remove(const struct metrics_opts *o, const char *name, struct err *e);
+
+/* What the folders of owned names hold now: bytes of their regular files. */
+struct metrics_disk {
+	size_t metrics_dirs;
+	uint64_t metrics_bytes;
+	size_t logs_dirs;
+	uint64_t logs_bytes;
+};
+
+int metrics_disk_usage(const struct metrics_opts *o, struct metrics_disk *ret, struct err *e);
 
 #endif

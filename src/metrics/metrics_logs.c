@@ -7,8 +7,7 @@
  * of entries, and the collecting lane waits for this), never let such a
  * folder hide the runner's own logs nor make the whole collection fail,
  * never use a name from the instance that is not a plain file name, and
- * never call a collection that saved nothing of what was there a success,
- * nor remove anything in log_dir but the folders of owned names (retention).
+ * never call a collection that saved nothing of what was there a success.
  */
 #include "util/common.h"
 #include "metrics/metrics.h"
@@ -16,8 +15,6 @@
 #include "util/clock.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
-
-#include <dirent.h>
 
 /* The runner's _diag folders: runnerd's own unpacked runner, then the image's. */
 static const char *const diag_dirs[] = {"runner/_diag", RUNNER_IMAGE_DIR "/_diag"};
@@ -296,43 +293,4 @@ size_t metrics_logs_describe(const struct metrics_opts *o, const struct metrics_
 	if (l->why[0])
 		describe_add(out, cap, &len, "first failure: %s", l->why);
 	return len;
-}
-
-int metrics_prune_logs(const struct metrics_opts *o, int64_t now, struct err *e)
-{
-	struct err first = {0};
-	struct dirent *de;
-	int removed = 0;
-	DIR *d;
-
-	d = opendir(o->log_dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0; /* no instance saved logs yet */
-		return err_set(e, -errno, "log retention: %s: %s", o->log_dir, strerror(errno));
-	}
-	while ((de = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat st;
-		struct err re = {0};
-
-		if (!name_is_owned(o->manager, de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", o->log_dir, de->d_name);
-		/* lstat: a symlink of an owned name is not a folder we made */
-		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
-		    now - st.st_mtime <= o->log_retention)
-			continue;
-		if (rm_rf(path, &re) == 0)
-			removed++;
-		else if (!first.code)
-			err_set(&first, re.code ? re.code : -EIO, "log retention: %s", re.msg);
-	}
-	closedir(d);
-	if (first.code) {
-		if (e)
-			*e = first;
-		return first.code;
-	}
-	return removed;
 }

@@ -424,6 +424,77 @@ static int row_backdate(struct fx *f, const char *name, int64_t secs)
 	return 0;
 }
 
+/* dir/name/big.log of size bytes (sparse), the folder changed age_s seconds ago. */
+static int put_sized_folder(const char *dir, const char *name, off_t size, int64_t age_s)
+{
+	char path[512], file[600];
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - age_s}, {.tv_sec = time(NULL) - age_s}};
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(file, sizeof(file), "%s/big.log", path);
+	if (mkdir_p(path, 0700, NULL) < 0)
+		return -1;
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, size) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+/*
+ * Bounded disk: metrics folders older than metrics_retention go with the
+ * retention sweep; saved logs past logs_max_size lose their oldest folders
+ * then, and again after each save.
+ */
+static int case_disk_bounds(struct fx *f)
+{
+	struct manager_report rep;
+	char metrics[128], logs[128], name[INSTANCE_NAME_MAX];
+	const off_t mib = 1 << 20;
+
+	snprintf(metrics, sizeof(metrics), "%s/state/metrics", f->dir);
+	snprintf(logs, sizeof(logs), "%s/logs", f->dir);
+	REQUIRE(put_sized_folder(metrics, "mt-00000000000a", 100, 2 * 3600) == 0); /* old */
+	REQUIRE(put_sized_folder(metrics, "mt-00000000000b", 100, 600) == 0);      /* recent */
+	REQUIRE(put_sized_folder(metrics, "mt-east-00000000000a", 100, 2 * 3600) == 0);
+	/* 90 MiB of saved logs, all within log_retention (1h), over the 64 MiB cap */
+	REQUIRE(put_sized_folder(logs, "mt-000000000001", 30 * mib, 50 * 60) == 0);
+	REQUIRE(put_sized_folder(logs, "mt-000000000002", 30 * mib, 40 * 60) == 0);
+	REQUIRE(put_sized_folder(logs, "mt-000000000003", 30 * mib, 30 * 60) == 0);
+	REQUIRE(put_sized_folder(logs, "keep-me", 300 * mib, 50 * 60) == 0);
+
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(!exists(metrics, "mt-00000000000a"));
+	REQUIRE(exists(metrics, "mt-00000000000b"));
+	REQUIRE(exists(metrics, "mt-east-00000000000a"));
+	REQUIRE(!exists(logs, "mt-000000000001")); /* the oldest: 60 MiB left */
+	REQUIRE(exists(logs, "mt-000000000002") && exists(logs, "mt-000000000003"));
+	REQUIRE(exists(logs, "keep-me"));
+
+	/* a dead runner's 7 MiB of logs are saved: 67 MiB, the oldest goes again */
+	REQUIRE(only_instance(f, name) == 0);
+	char *big = calloc(1, 7 * mib);
+	REQUIRE(big);
+	memory_put_file(f->mem, name, "startup.log", big, 7 * mib);
+	free(big);
+	REQUIRE(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
+	REQUIRE(row_backdate(f, name, 15) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(events(&rep, "delete", "dead") == 1);
+	manager_report_release(&rep);
+	char saved[256];
+	snprintf(saved, sizeof(saved), "%s/startup.log", name);
+	REQUIRE(exists(logs, saved));
+	REQUIRE(!exists(logs, "mt-000000000002"));
+	REQUIRE(exists(logs, "mt-000000000003"));
+	return 0;
+}
+
 /*
  * A runner that died while booting (the provider's check: installed, not
  * running) is replaced once past the health grace, not after the bootstrap
@@ -812,6 +883,9 @@ int main(void)
 	run("create n (clamped to max), cleanup, get_runners, delete n",
 	    case_create_delete_cleanup_get, 0, 3);
 	run("log retention removes old logs of owned names only", case_log_retention, 0, 1);
+	fx_manager = ", metrics_retention: 1h, logs_max_size: 64MiB";
+	run("metrics retention; the saved logs' total cap removes the oldest first",
+	    case_disk_bounds, 1, 1);
 	run("a runner that died while booting is replaced after the health grace",
 	    case_dead_runner_replaced, 1, 1);
 	run("a failed create whose cleanup failed is deleted next pass, not adopted",

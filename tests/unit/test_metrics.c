@@ -436,6 +436,94 @@ static void test_prune_logs(void **state)
 	assert_true(exists(f->dir, "outside"));
 }
 
+/* dir/name/file of size bytes, the folder changed age_s seconds ago. */
+static void put_folder(const char *dir, const char *name, size_t size, int64_t age_s)
+{
+	char path[512], file[600];
+	char *data = calloc(1, size + 1);
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - age_s}, {.tv_sec = time(NULL) - age_s}};
+
+	assert_non_null(data);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(file, sizeof(file), "%s/f", path);
+	assert_int_equal(mkdir_p(path, 0700, NULL), 0);
+	assert_int_equal(file_write_atomic(file, data, size, 0600, NULL), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+	free(data);
+}
+
+/* Metrics folders: old ones of owned names go at their retention, or at once when processed. */
+static void test_prune_storage(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_disk d = {0};
+	struct err e = {0};
+	char metrics[256], outside[256];
+
+	snprintf(metrics, sizeof(metrics), "%s/metrics", f->state);
+	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
+	f->o.metrics_retention = 3600;
+	assert_int_equal(metrics_prune_storage(&f->o, time(NULL), &e), 0); /* none yet */
+	put_folder(metrics, "mt-0123456789ab", 10, 7200);                  /* owned, old: removed */
+	put_folder(metrics, "mt-aaaaaaaaaaaa", 20, 60);                    /* owned, recent: kept */
+	put_folder(metrics, "mt-east-0123456789ab", 40, 7200);             /* another manager's */
+	put_folder(f->dir, "outside", 80, 7200);
+	put_aged(metrics, "mt-bbbbbbbbbbbb", outside, 7200); /* a symlink */
+	assert_int_equal(metrics_disk_usage(&f->o, &d, &e), 0);
+	assert_int_equal(d.metrics_dirs, 2);
+	assert_int_equal(d.metrics_bytes, 30);
+	assert_int_equal(metrics_prune_storage(&f->o, time(NULL), &e), 1);
+	assert_false(exists(metrics, "mt-0123456789ab"));
+	assert_true(exists(metrics, "mt-aaaaaaaaaaaa"));
+	assert_true(exists(metrics, "mt-east-0123456789ab"));
+	assert_true(exists(metrics, "mt-bbbbbbbbbbbb"));
+	assert_true(exists(outside, "f"));
+	/* processed: removed now, whatever its age; twice is no error */
+	assert_int_equal(metrics_storage_remove(&f->o, "mt-aaaaaaaaaaaa", &e), 0);
+	assert_false(exists(metrics, "mt-aaaaaaaaaaaa"));
+	assert_int_equal(metrics_storage_remove(&f->o, "mt-aaaaaaaaaaaa", &e), 0);
+	assert_int_equal(metrics_storage_remove(&f->o, "mt-east-0123456789ab", &e), -EINVAL);
+	assert_int_equal(metrics_storage_remove(&f->o, "../outside", &e), -EINVAL);
+	assert_true(exists(metrics, "mt-east-0123456789ab"));
+	assert_int_equal(metrics_disk_usage(&f->o, &d, &e), 0);
+	assert_int_equal(d.metrics_dirs, 0);
+	assert_int_equal(d.metrics_bytes, 0);
+}
+
+/* Saved logs past their total cap: whole folders go, oldest first, until the rest fits. */
+static void test_cap_logs(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_disk d = {0};
+	struct err e = {0};
+
+	assert_int_equal(metrics_cap_logs(&f->o, &e), 0); /* no cap */
+	f->o.logs_max_bytes = 1000;
+	assert_int_equal(metrics_cap_logs(&f->o, &e), 0);  /* no log_dir yet */
+	put_folder(f->logs, "mt-000000000001", 400, 4000); /* the oldest */
+	put_folder(f->logs, "mt-000000000002", 400, 3000);
+	put_folder(f->logs, "mt-000000000003", 400, 2000);
+	put_folder(f->logs, "mt-000000000004", 100, 1000); /* the newest */
+	put_folder(f->logs, "other-000000000001", 5000, 9000);
+	assert_int_equal(metrics_disk_usage(&f->o, &d, &e), 0);
+	assert_int_equal(d.logs_dirs, 4);
+	assert_int_equal(d.logs_bytes, 1300);
+	/* 1300 > 1000: the oldest goes, 900 fit */
+	assert_int_equal(metrics_cap_logs(&f->o, &e), 1);
+	assert_false(exists(f->logs, "mt-000000000001"));
+	assert_true(exists(f->logs, "mt-000000000002"));
+	assert_true(exists(f->logs, "other-000000000001"));
+	f->o.logs_max_bytes = 499;
+	assert_int_equal(metrics_cap_logs(&f->o, &e), 2);
+	assert_false(exists(f->logs, "mt-000000000002"));
+	assert_false(exists(f->logs, "mt-000000000003"));
+	assert_true(exists(f->logs, "mt-000000000004"));
+	assert_int_equal(metrics_cap_logs(&f->o, &e), 0);
+	assert_int_equal(metrics_disk_usage(&f->o, &d, &e), 0);
+	assert_int_equal(d.logs_dirs, 1);
+	assert_int_equal(d.logs_bytes, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +537,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_save_logs_diag_many, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_save_logs_nothing_saved, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_prune_logs, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_prune_storage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cap_logs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
