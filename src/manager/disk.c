@@ -1,13 +1,15 @@
 /*
  * What the manager keeps of its instances on disk, within bounds: saved
  * logs (log_dir) and metrics folders (state_dir/metrics) past their
- * retention go, saved logs past their total cap go oldest first, and the
- * action log is pruned with the logs. The metrics module does the work;
- * this file decides when, keeps one sweep at a time, and logs once what
- * it did or could not do. It must never remove anything itself.
+ * retention go, saved logs past their total cap go oldest first, the
+ * action log is pruned with the logs, and the temporaries a kill left
+ * behind go at start. The metrics module and fileutil do the work; this
+ * file decides when and where, keeps one sweep at a time, and logs once
+ * what it did or could not do. It must never remove anything itself.
  */
 #include "util/common.h"
 #include "manager/manager_internal.h"
+#include "util/fileutil.h"
 #include "util/log.h"
 
 /* A retention sweep runs at most this often (seconds). */
@@ -64,4 +66,42 @@ void manager_disk_retention(struct manager *m, int64_t now)
 		log_info("metrics retention: removed the metrics of %d instances", n);
 	cap_logs(m, &mo);
 	pthread_mutex_unlock(&m->disk_lock);
+}
+
+/* Where atomic writes happen below state_dir (or log_dir), and how deep. */
+static const struct {
+	bool logs;        /* below log_dir, not state_dir */
+	const char *sub;  /* "" the directory itself */
+	int depth;        /* levels below it */
+	const char *aged; /* another writer's temporaries, by age (file_tmp_sweep) */
+} tmp_dirs[] = {
+        {false, "", 0, NULL},                    /* the drain flag's and store's neighbours */
+        {false, "/metrics", 1, NULL},            /* metrics/<name>/<file> */
+        {false, "/runner-bin", 0, ".download-"}, /* current-<arch>, and GitHub downloads */
+        {true, "", 2, NULL},                     /* <name>/<file>, <name>/_diag/<file> */
+};
+
+void manager_disk_sweep_temporaries(struct manager *m, int64_t now)
+{
+	const struct config_manager *c = &m->cfg->manager;
+	int total = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(tmp_dirs); i++) {
+		struct file_tmp_sweep o = {
+		        .depth = tmp_dirs[i].depth, .now = now, .aged_prefix = tmp_dirs[i].aged};
+		char dir[PATH_MAX];
+		struct err e = {0};
+		int n;
+
+		snprintf(dir, sizeof(dir), "%s%s", tmp_dirs[i].logs ? c->log_dir : c->state_dir,
+		         tmp_dirs[i].sub);
+		n = file_tmp_sweep(dir, &o, &e);
+		if (n < 0)
+			log_warn("temporary files: %s (left where they are)", e.msg);
+		else
+			total += n;
+	}
+	if (total > 0)
+		log_info("removed %d temporary files that ended processes left behind", total);
+	m->temporaries_swept = true;
 }

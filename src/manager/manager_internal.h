@@ -38,6 +38,7 @@ struct manager {
 	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
 	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
 	int64_t retention_at;          /* last retention sweep of logs and metrics (unix s) */
+	bool temporaries_swept;        /* by the first pass that acts */
 	int64_t runner_bin_at;         /* when runner_tarball was last confirmed (unix s) */
 	int64_t runner_bin_tried_at;   /* last attempt to fetch it (unix s) */
 	int64_t runner_group_id;       /* resolved once (org scope), 0 until then */
@@ -89,6 +90,13 @@ void manager_disk_after_save(struct manager *m);
  * go, and the logs' total cap is checked, at most once an hour (the pass).
  */
 void manager_disk_retention(struct manager *m, int64_t now);
+/*
+ * Once, before the first pass acts: remove the temporaries of atomic writes
+ * that a kill left in the state dir, the metrics and saved logs folders and
+ * the runner package's folder (those of processes that are gone, and old
+ * ones; a runner download's after an hour unchanged).
+ */
+void manager_disk_sweep_temporaries(struct manager *m, int64_t now);
 
 /* report.c: one event of the pass (thread-safe), logged and put in the action log. */
 void manager_report_add(struct manager *m, struct manager_report *r, const char *action,

@@ -28,6 +28,8 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	rep->started_at = clock_wall_ms();
 	now = rep->started_at / 1000;
 	pthread_mutex_lock(&m->pass_lock);
+	if (act && !m->temporaries_swept)
+		manager_disk_sweep_temporaries(m, now);
 	r = manager_observation_take(m, &o, rep, now);
 	if (r < 0) {
 		err_set(e, r, "observe: %s", strerror(-r));

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 static const char *url, *token_file;
 
@@ -495,6 +496,86 @@ static int case_disk_bounds(struct fx *f)
 	return 0;
 }
 
+/* The pid of a process that has ended (a child, reaped). */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return pid;
+}
+
+/* A file dir/name (dir made), changed age_s seconds ago. */
+static int put_file_aged(const char *dir, const char *name, int64_t age_s)
+{
+	char path[600];
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - age_s}, {.tv_sec = time(NULL) - age_s}};
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (mkdir_p(dir, 0700, NULL) < 0 || file_write_atomic(path, "t", 1, 0600, NULL) < 0)
+		return -1;
+	return utimensat(AT_FDCWD, path, ts, 0);
+}
+
+/*
+ * kill -9 between an atomic write and its rename leaves a temporary: the
+ * first pass removes those of processes that are gone (and a runner
+ * download untouched for an hour), in the state dir, the metrics and saved
+ * logs folders and the runner package's; a live writer's stay.
+ */
+static int case_temporaries_swept_at_start(struct fx *f)
+{
+	struct manager_report rep;
+	char state[128], metrics[160], logs[160], bin[160], name[128], live[128];
+	pid_t dead = dead_pid();
+	struct {
+		const char *dir;
+		const char *pre,
+		        *post; /* the name: pre, the dead pid, post; pre alone without post */
+		int64_t age_s;
+		bool stays;
+	} files[] = {
+	        {state, ".drain.runnerd-tmp.", ".0000000a", 0, false},
+	        {metrics, ".pre-job-metrics.json.runnerd-tmp.", ".0000000b", 0, false},
+	        {metrics, "post-job-metrics.json.tmp.", "", 0, false}, /* the old naming */
+	        {logs, ".Runner_1.log.runnerd-tmp.", ".0000000c", 0, false},
+	        {bin, ".current-x64.runnerd-tmp.", ".0000000d", 0, false},
+	        {bin, ".download-x64-AbC123", NULL, 2 * 3600, false},
+	        {bin, ".download-x64-XyZ789", NULL, 60, true}, /* a download under way */
+	        {bin, "current-x64", NULL, 2 * 3600, true},
+	};
+
+	REQUIRE(dead > 0);
+	snprintf(state, sizeof(state), "%s/state", f->dir);
+	snprintf(metrics, sizeof(metrics), "%s/state/metrics/mt-0123456789ab", f->dir);
+	snprintf(logs, sizeof(logs), "%s/logs/mt-0123456789ab/_diag", f->dir);
+	snprintf(bin, sizeof(bin), "%s/state/runner-bin", f->dir);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(name, sizeof(name), "%s%.0d%s", files[i].pre,
+		         files[i].post ? (int)dead : 0, files[i].post ? files[i].post : "");
+		REQUIRE(put_file_aged(files[i].dir, name, files[i].age_s) == 0);
+	}
+	snprintf(live, sizeof(live), ".post-job-metrics.json.runnerd-tmp.%d.0000000e",
+	         (int)getpid());
+	REQUIRE(put_file_aged(metrics, live, 0) == 0);
+
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(name, sizeof(name), "%s%.0d%s", files[i].pre,
+		         files[i].post ? (int)dead : 0, files[i].post ? files[i].post : "");
+		if (exists(files[i].dir, name) != files[i].stays)
+			fprintf(stderr, "  %s/%s: %s\n", files[i].dir, name,
+			        files[i].stays ? "removed" : "left");
+		REQUIRE(exists(files[i].dir, name) == files[i].stays);
+	}
+	REQUIRE(exists(metrics, live));
+	return 0;
+}
+
 /*
  * A runner that died while booting (the provider's check: installed, not
  * running) is replaced once past the health grace, not after the bootstrap
@@ -886,6 +967,8 @@ int main(void)
 	fx_manager = ", metrics_retention: 1h, logs_max_size: 64MiB";
 	run("metrics retention; the saved logs' total cap removes the oldest first",
 	    case_disk_bounds, 1, 1);
+	run("temporaries of ended processes are removed at start, a live one's kept",
+	    case_temporaries_swept_at_start, 0, 1);
 	run("a runner that died while booting is replaced after the health grace",
 	    case_dead_runner_replaced, 1, 1);
 	run("a failed create whose cleanup failed is deleted next pass, not adopted",

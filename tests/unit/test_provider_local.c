@@ -1018,6 +1018,37 @@ static void test_local_sweep(void **state)
 	assert_true(child_killed(mixed_uid, 3000));
 }
 
+/*
+ * A kill between writing a record and renaming it leaves a temporary in
+ * .state/: gc removes those whose writer is gone and leaves a live one.
+ */
+static void test_local_sweep_temporaries(void **state)
+{
+	char dead_new[PATH_MAX], dead_old[PATH_MAX], live[PATH_MAX];
+	struct err e = {0};
+	struct stat st;
+	pid_t dead = fork();
+
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	snprintf(dead_new, sizeof(dead_new),
+	         "%s/.state/.ci-0000000000f7.json" FILE_TMP_TAG "%d.0a1b2c3d", work, (int)dead);
+	snprintf(dead_old, sizeof(dead_old), "%s/.state/ci-0000000000f8.json.tmp.%d", work,
+	         (int)dead);
+	snprintf(live, sizeof(live), "%s/.state/.ci-0000000000f9.json" FILE_TMP_TAG "%d.0a1b2c3d",
+	         work, (int)getpid());
+	assert_int_equal(file_write_atomic(dead_new, "{", 1, 0600, &e), 0);
+	assert_int_equal(file_write_atomic(dead_old, "{", 1, 0600, &e), 0);
+	assert_int_equal(file_write_atomic(live, "{", 1, 0600, &e), 0);
+	assert_int_equal(provider_gc(lp, &e), 0);
+	assert_int_equal(lstat(dead_new, &st), -1);
+	assert_int_equal(lstat(dead_old, &st), -1);
+	assert_int_equal(lstat(live, &st), 0);
+	assert_int_equal(unlink(live), 0);
+}
+
 /* Namespaces: when the namespace's init dies, by whatever hand, everything in it dies. */
 static void test_local_init_dies(void **state)
 {
@@ -1831,6 +1862,7 @@ int main(void)
 	        cmocka_unit_test(test_local_fallback),
 	        cmocka_unit_test(test_local_fallback_escapes),
 	        cmocka_unit_test(test_local_sweep),
+	        cmocka_unit_test(test_local_sweep_temporaries),
 	        cmocka_unit_test(test_local_init_dies),
 	        cmocka_unit_test(test_local_secret_files),
 	        cmocka_unit_test(test_local_survives_creator),

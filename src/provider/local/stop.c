@@ -1,17 +1,19 @@
 /*
  * Stopping a local instance (TERM, a grace, then KILL) and sweeping
- * leftovers (gc). An instance's processes are those of its uid, which no
- * job can change or forge (it has no privileges and no_new_privs), in
- * either mode; an instance an older runnerd started as the shared user
- * (a legacy record) is told apart by its session or PID namespace. It must
- * never signal a process that is not wholly of the instance's uid (or the
- * legacy user's): each is pinned by a pidfd and checked again before the
- * signal, a leader counts only with the recorded start time, and nothing
- * of another uid, nor of a mixed one, is ever signalled.
+ * leftovers (gc): processes, and the temporaries a kill left among the
+ * records. An instance's processes are those of its uid, which no job can
+ * change or forge (it has no privileges and no_new_privs), in either mode;
+ * an instance an older runnerd started as the shared user (a legacy
+ * record) is told apart by its session or PID namespace. It must never
+ * signal a process that is not wholly of the instance's uid (or the legacy
+ * user's): each is pinned by a pidfd and checked again before the signal, a
+ * leader counts only with the recorded start time, and nothing of another
+ * uid, nor of a mixed one, is ever signalled.
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
 #include "util/clock.h"
+#include "util/fileutil.h"
 #include "util/strutil.h"
 
 #include <dirent.h>
@@ -406,11 +408,14 @@ static int sweep_round(struct local *l)
  * such a uid are signalled, each pinned by a pidfd and checked again first.
  * Best effort: returns how many were killed, or -errno; -ECANCELED or
  * -ETIMEDOUT when the call ends before the rounds do (what was killed stays
- * killed).
+ * killed). The temporaries of records whose writer is gone (kill -9 between
+ * write and rename) go too.
  */
 int local_sweep(struct local *l, const struct provider_call *c)
 {
 	int total = 0;
+
+	(void)file_tmp_sweep(l->state_dir, &(struct file_tmp_sweep){.now = time(NULL)}, NULL);
 
 	for (int round = 0; round < LOCAL_SWEEP_ROUNDS; round++) {
 		int r;
