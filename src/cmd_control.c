@@ -1,7 +1,8 @@
 /*
  * Client of the control socket and the commands built on it: status,
  * reconcile, flush, drain, resume. Each tries the daemon first and falls back
- * to doing the work itself when no daemon runs.
+ * to doing the work itself when no daemon runs. It must never change the
+ * report it prints: people get a view of the same JSON programs read.
  */
 #include "util/common.h"
 #include "cmd.h"
@@ -86,6 +87,51 @@ static void age_str(long long s, char *out, size_t cap)
 		snprintf(out, cap, "%llds", s);
 }
 
+/* "1.2 MiB": bytes for people. */
+static void size_str(long long bytes, char *out, size_t cap)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, cap, "%lld B", bytes);
+	else
+		snprintf(out, cap, "%.1f %s", v, units[u]);
+}
+
+/* What runnerd keeps on disk and how each provider isolates its instances. */
+static void print_disk_and_providers(json_t *root, FILE *f)
+{
+	json_t *d = json_object_get(root, "disk"), *v;
+	json_t *dm = json_object_get(d, "metrics"), *dl = json_object_get(d, "logs");
+	char mb[32], lb[32], lmax[32], mret[32], lret[32];
+	size_t i;
+
+	if (json_is_object(d) && !json_is_true(json_object_get(d, "measured"))) {
+		fprintf(f, "disk: not measured: %s\n", jstr(d, "error"));
+	} else if (json_is_object(d)) {
+		size_str(jint(dm, "bytes"), mb, sizeof(mb));
+		size_str(jint(dl, "bytes"), lb, sizeof(lb));
+		size_str(jint(dl, "max_bytes"), lmax, sizeof(lmax));
+		format_duration(jint(dm, "retention_s"), mret, sizeof(mret));
+		format_duration(jint(dl, "retention_s"), lret, sizeof(lret));
+		fprintf(f,
+		        "disk: metrics %lld folders, %s (kept %s); saved logs %lld folders, %s of "
+		        "%s (kept %s)\n",
+		        jint(dm, "dirs"), mb, mret, jint(dl, "dirs"), lb, lmax, lret);
+	}
+	json_array_foreach(json_object_get(root, "providers"), i, v)
+	{
+		fprintf(f, "provider %s (%s)%s%s\n", jstr(v, "name"), jstr(v, "type"),
+		        *jstr(v, "note") ? ": " : "", jstr(v, "note"));
+	}
+}
+
 int control_print_report(const char *json, bool show_runners, bool show_actions, FILE *f)
 {
 	json_error_t je;
@@ -122,6 +168,11 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 			        jstr(v, "flavor"), jstr(v, "github_state"), jstr(v, "cloud_state"),
 			        jstr(v, "health"), age);
 		}
+	}
+	if (show_runners) {
+		/* the status view: a blank line, then the disk and the providers */
+		fprintf(f, "\n");
+		print_disk_and_providers(root, f);
 	}
 	if (show_actions) {
 		json_t *acts = json_object_get(root, "actions");

@@ -3,14 +3,16 @@
  * logs (log_dir) and metrics folders (state_dir/metrics) past their
  * retention go, saved logs past their total cap go oldest first, the
  * action log is pruned with the logs, and the temporaries a kill left
- * behind go at start. The metrics module and fileutil do the work; this
- * file decides when and where, keeps one sweep at a time, and logs once
- * what it did or could not do. It must never remove anything itself.
+ * behind go at start; and what those folders hold, for the report. The
+ * metrics module and fileutil do the work; this file decides when and
+ * where, keeps one sweep at a time, and logs once what it did or could not
+ * do. It must never remove anything itself.
  */
 #include "util/common.h"
 #include "manager/manager_internal.h"
 #include "util/fileutil.h"
 #include "util/log.h"
+#include "util/strutil.h"
 
 /* A retention sweep runs at most this often (seconds). */
 #define RETENTION_EVERY_S 3600
@@ -39,11 +41,19 @@ void manager_disk_after_save(struct manager *m)
 	pthread_mutex_unlock(&m->disk_lock);
 }
 
+/* What one retention sweep removed (n folders of what), or why it failed. */
+static void swept(const char *retention, const char *what, int n, const struct err *e)
+{
+	if (n < 0)
+		log_warn("%s (retried in an hour)", e->msg);
+	else if (n > 0)
+		log_info("%s retention: removed the %s of %d instances", retention, what, n);
+}
+
 void manager_disk_retention(struct manager *m, int64_t now)
 {
 	struct metrics_opts mo;
 	struct err e = {0};
-	int n;
 
 	if (m->retention_at && now - m->retention_at < RETENTION_EVERY_S)
 		return;
@@ -53,17 +63,9 @@ void manager_disk_retention(struct manager *m, int64_t now)
 	manager_metrics_opts(m, &mo);
 	pthread_mutex_lock(&m->disk_lock);
 	err_clear(&e);
-	n = metrics_prune_logs(&mo, now, &e);
-	if (n < 0)
-		log_warn("%s (retried in an hour)", e.msg);
-	else if (n > 0)
-		log_info("log retention: removed the saved logs of %d instances", n);
+	swept("log", "saved logs", metrics_prune_logs(&mo, now, &e), &e);
 	err_clear(&e);
-	n = metrics_prune_storage(&mo, now, &e);
-	if (n < 0)
-		log_warn("%s (retried in an hour)", e.msg);
-	else if (n > 0)
-		log_info("metrics retention: removed the metrics of %d instances", n);
+	swept("metrics", "metrics", metrics_prune_storage(&mo, now, &e), &e);
 	cap_logs(m, &mo);
 	pthread_mutex_unlock(&m->disk_lock);
 }
@@ -104,4 +106,28 @@ void manager_disk_sweep_temporaries(struct manager *m, int64_t now)
 	if (total > 0)
 		log_info("removed %d temporary files that ended processes left behind", total);
 	m->temporaries_swept = true;
+}
+
+void manager_disk_measure(struct manager *m, struct manager_disk *ret)
+{
+	const struct config_manager *c = &m->cfg->manager;
+	struct metrics_disk d = {0};
+	struct metrics_opts mo;
+	struct err e = {0};
+
+	*ret = (struct manager_disk){
+	        .metrics_retention = c->metrics_retention,
+	        .logs_max_bytes = (uint64_t)c->logs_max_size,
+	        .log_retention = c->log_retention,
+	};
+	manager_metrics_opts(m, &mo);
+	if (metrics_disk_usage(&mo, &d, &e) < 0) {
+		str_copy(ret->error, e.msg, sizeof(ret->error));
+		return;
+	}
+	ret->measured = true;
+	ret->metrics_dirs = d.metrics_dirs;
+	ret->metrics_bytes = d.metrics_bytes;
+	ret->logs_dirs = d.logs_dirs;
+	ret->logs_bytes = d.logs_bytes;
 }

@@ -24,6 +24,9 @@
 
 struct manager;
 
+/* The most providers one manager reaches. */
+#define MANAGER_MAX_PROVIDERS 8
+
 /* One line of what a pass did. */
 struct manager_event {
 	char action[24]; /* create, delete, delete-runner, adopt, forget */
@@ -32,6 +35,27 @@ struct manager_event {
 	char reason[24];
 	char outcome[256]; /* "ok", "busy", or an error message */
 	bool ok;
+};
+
+/* What the manager keeps of its instances on disk, as the pass left it, and its bounds. */
+struct manager_disk {
+	bool measured; /* false: error says why */
+	char error[256];
+	size_t metrics_dirs; /* state_dir/metrics/<name>/ */
+	uint64_t metrics_bytes;
+	int64_t metrics_retention; /* seconds */
+	size_t logs_dirs;          /* log_dir/<name>/ */
+	uint64_t logs_bytes;
+	uint64_t logs_max_bytes;
+	int64_t log_retention; /* seconds */
+};
+
+/* A provider as the pass left it: what it is, how it isolates, what the front counted. */
+struct manager_provider_view {
+	char name[PROVIDER_NAME_MAX];
+	char type[32];
+	struct provider_traits traits; /* its note among them */
+	struct provider_stats stats;
 };
 
 struct manager_report {
@@ -43,6 +67,9 @@ struct manager_report {
 	char provider_error[256];        /* "" when every provider list was complete */
 	struct plan plan;                /* the plan that was executed (views, counts) */
 	int64_t started_at, finished_at; /* unix ms */
+	struct manager_disk disk;
+	struct manager_provider_view providers[MANAGER_MAX_PROVIDERS];
+	size_t n_providers;
 };
 
 void manager_report_release(struct manager_report *r);

@@ -13,8 +13,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define MANAGER_MAX_PROVIDERS 8
-
 struct manager {
 	const struct config *cfg;
 	struct store *store;
@@ -97,8 +95,12 @@ void manager_disk_retention(struct manager *m, int64_t now);
  * ones; a runner download's after an hour unchanged).
  */
 void manager_disk_sweep_temporaries(struct manager *m, int64_t now);
+/* What the metrics and saved logs folders hold now, and their bounds. */
+void manager_disk_measure(struct manager *m, struct manager_disk *ret);
 
-/* report.c: one event of the pass (thread-safe), logged and put in the action log. */
+/* report.c: the state of the disk and of each provider as the pass ends, into r. */
+void manager_report_snapshot(struct manager *m, struct manager_report *r);
+/* One event of the pass (thread-safe), logged and put in the action log. */
 void manager_report_add(struct manager *m, struct manager_report *r, const char *action,
                         const char *name, const char *flavor, const char *reason, bool ok,
                         const char *outcome);

@@ -57,6 +57,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	}
 out:
 	manager_observation_release(&o);
+	manager_report_snapshot(m, rep);
 	pthread_mutex_unlock(&m->pass_lock);
 	rep->finished_at = clock_wall_ms();
 	return r;

@@ -1,8 +1,9 @@
 /*
  * What a pass did, for people and programs: the events of its actions (each
  * logged once here, the one place that logs an action's outcome, and
- * written to the store's action log) and the report as JSON for the control
- * API and `status --json`. It must never decide anything: it records.
+ * written to the store's action log), the state of the disk and of each
+ * provider as the pass ends, and the report as JSON for the control API
+ * and `status --json`. It must never decide anything: it records.
  */
 #include "util/common.h"
 #include "manager/manager_internal.h"
@@ -17,6 +18,19 @@ void manager_report_release(struct manager_report *r)
 	free(r->events);
 	plan_release(&r->plan);
 	memset(r, 0, sizeof(*r));
+}
+
+void manager_report_snapshot(struct manager *m, struct manager_report *r)
+{
+	manager_disk_measure(m, &r->disk);
+	r->n_providers = 0;
+	for (size_t i = 0; i < m->n_providers && i < MANAGER_MAX_PROVIDERS; i++) {
+		struct manager_provider_view *v = &r->providers[r->n_providers++];
+		str_copy(v->name, provider_name(m->providers[i]), sizeof(v->name));
+		str_copy(v->type, provider_type(m->providers[i]), sizeof(v->type));
+		v->traits = *provider_traits(m->providers[i]);
+		provider_stats(m->providers[i], &v->stats);
+	}
 }
 
 /* The event in r (under the report lock); false when there was no memory for it. */
@@ -132,6 +146,53 @@ static void jw_object(struct jw *w, size_t i, const char *key, const char *s)
 	jw_string(w, s);
 }
 
+/* ,"disk":{...}: what the folders hold and their bounds. */
+static void json_disk(struct jw *w, const struct manager_disk *d)
+{
+	jw_printf(w,
+	          ",\"disk\":{\"measured\":%s,\"metrics\":{\"dirs\":%zu,\"bytes\":%" PRIu64
+	          ",\"retention_s\":%" PRId64 "},\"logs\":{\"dirs\":%zu,\"bytes\":%" PRIu64
+	          ",\"max_bytes\":%" PRIu64 ",\"retention_s\":%" PRId64 "}",
+	          d->measured ? "true" : "false", d->metrics_dirs, d->metrics_bytes,
+	          d->metrics_retention, d->logs_dirs, d->logs_bytes, d->logs_max_bytes,
+	          d->log_retention);
+	jw_field(w, "error", d->error);
+	jw_puts(w, "}");
+}
+
+/* ,"providers":[...]: each one's name, type, traits, note and the front's counters. */
+static void json_providers(struct jw *w, const struct manager_report *r)
+{
+	jw_puts(w, ",\"providers\":[");
+	for (size_t i = 0; i < r->n_providers; i++) {
+		const struct manager_provider_view *v = &r->providers[i];
+		const struct provider_traits *t = &v->traits;
+		jw_object(w, i, "name", v->name);
+		jw_field(w, "type", v->type);
+		jw_field(w, "note", t->note);
+		jw_printf(w,
+		          ",\"traits\":{\"runner_from_host\":%s,\"host_process\":%s,"
+		          "\"pull_files\":%s,\"list_files\":%s,\"health_probe\":%s,"
+		          "\"denylist\":%s}",
+		          t->runner_from_host ? "true" : "false",
+		          t->host_process ? "true" : "false", t->pull_files ? "true" : "false",
+		          t->list_files ? "true" : "false", t->health_probe ? "true" : "false",
+		          t->denylist ? "true" : "false");
+		jw_puts(w, ",\"stats\":{");
+		for (int op = 0; op < PROVIDER_OP_COUNT; op++) {
+			const struct provider_op_stats *st = &v->stats.op[op];
+			jw_printf(w,
+			          "%s\"%s\":{\"calls\":%" PRIu64 ",\"failures\":%" PRIu64
+			          ",\"overruns\":%" PRIu64 ",\"refused\":%" PRIu64
+			          ",\"total_ms\":%" PRIu64 "}",
+			          op ? "," : "", provider_op_name((enum provider_op)op), st->calls,
+			          st->failures, st->overruns, st->refused, st->total_ms);
+		}
+		jw_puts(w, "}}");
+	}
+	jw_puts(w, "]");
+}
+
 int manager_report_json(const struct manager_report *r, bool draining, struct buf *out)
 {
 	struct jw w = {.b = BUF_INIT(out->max > out->len ? out->max - out->len : 0)};
@@ -146,6 +207,8 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 	        r->finished_at - r->started_at);
 	jw_field(&w, "github_error", r->github_error);
 	jw_field(&w, "provider_error", r->provider_error);
+	json_disk(&w, &r->disk);
+	json_providers(&w, r);
 	jw_puts(&w, ",\"flavors\":[");
 	for (size_t i = 0; i < r->plan.n_counts; i++) {
 		const struct plan_flavor_count *c = &r->plan.counts[i];

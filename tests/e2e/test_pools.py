@@ -111,6 +111,9 @@ def test_job_runs_and_runner_is_replaced():
         env.wait(lambda: os.path.exists(os.path.join(mdir, "post-job-metrics.json")), 10, "metrics")
         assert '"normal"' in open(os.path.join(mdir, "post-job-metrics.json")).read()
         assert os.path.exists(os.path.join(mdir, "pre-job-metrics.json"))
+        # status counts that folder in what runnerd keeps on disk
+        disk = env.status()["disk"]
+        assert disk["measured"] and disk["metrics"]["dirs"] >= 1 and disk["metrics"]["bytes"] > 0, disk
         no_leak(env)
     finally:
         env.close()
@@ -335,6 +338,20 @@ def test_busy_runner_survives_then_flush_busy_status_and_json_log():
         # status, text: per flavor counts, per runner GitHub state, cloud state, health, age
         text, st = env.run("status").stdout, env.status()
         flavors, runners = status_table(text)
+        # what runnerd keeps on disk and its bounds, and each provider: how it isolates and
+        # what the front counted
+        disk = st["disk"]
+        assert disk["measured"] and disk["logs"]["max_bytes"] == 1 << 30, disk
+        assert disk["metrics"]["retention_s"] == disk["logs"]["retention_s"] == 7 * 86400, disk
+        [prov] = st["providers"]
+        assert (prov["name"], prov["type"]) == ("local", "local"), prov
+        assert re.match(r"(namespace|fallback) mode", prov["note"]), prov
+        assert prov["traits"]["list_files"] and prov["traits"]["runner_from_host"], prov
+        assert prov["stats"]["create"]["calls"] >= 3 and prov["stats"]["list"]["calls"] >= 1, prov
+        assert prov["stats"]["list"]["refused"] == 0, prov
+        assert re.search(r"^disk: metrics \d+ folders, .* saved logs \d+ folders, .* of 1\.0 GiB "
+                         r"\(kept 7d\)$", text, re.M), text
+        assert re.search(r"^provider local \(local\): (namespace|fallback) mode", text, re.M), text
         got = {k: flavors["small"][k] for k in want}
         assert got == want, (got, text)
         assert {r["runner"] for r in runners} == set(env.instances()), text

@@ -932,6 +932,60 @@ out:
 	return r;
 }
 
+/*
+ * status --json: what runnerd keeps on disk and its bounds, and each
+ * provider's name, type, traits, note and the front's counters.
+ */
+static int case_report_disk_and_providers(struct fx *f)
+{
+	struct manager_report rep;
+	struct buf out = BUF_INIT(1 << 20);
+	struct provider_traits t = local_traits;
+	char metrics[160];
+	json_t *j = NULL, *d, *p, *st;
+	int r = -1;
+
+	snprintf(t.note, sizeof(t.note), "a note on isolation");
+	REQUIRE(memory_set_traits(f->mem, &t) == 0);
+	snprintf(metrics, sizeof(metrics), "%s/state/metrics", f->dir);
+	REQUIRE(put_sized_folder(metrics, "mt-00000000000c", 1000, 60) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	if (manager_report_json(&rep, false, &out) != 0)
+		goto out;
+	j = json_loads(buf_str(&out), 0, NULL);
+	d = json_object_get(j, "disk");
+	p = json_array_get(json_object_get(j, "providers"), 0);
+	st = json_object_get(json_object_get(p, "stats"), "create");
+	if (!json_is_true(json_object_get(d, "measured")) ||
+	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "dirs")) != 1 ||
+	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "bytes")) != 1000 ||
+	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "retention_s")) !=
+	            7 * 86400 ||
+	    json_integer_value(json_object_get(json_object_get(d, "logs"), "dirs")) != 0 ||
+	    json_integer_value(json_object_get(json_object_get(d, "logs"), "max_bytes")) !=
+	            1 << 30 ||
+	    json_integer_value(json_object_get(json_object_get(d, "logs"), "retention_s")) != 3600)
+		goto out;
+	if (json_array_size(json_object_get(j, "providers")) != 1 ||
+	    strcmp(json_string_value(json_object_get(p, "name")), "local") != 0 ||
+	    strcmp(json_string_value(json_object_get(p, "type")), "memory") != 0 ||
+	    strcmp(json_string_value(json_object_get(p, "note")), "a note on isolation") != 0 ||
+	    !json_is_true(json_object_get(json_object_get(p, "traits"), "runner_from_host")) ||
+	    !json_is_false(json_object_get(json_object_get(p, "traits"), "list_files")) ||
+	    json_integer_value(json_object_get(st, "calls")) != 2 ||
+	    json_integer_value(json_object_get(st, "failures")) != 0 ||
+	    json_object_size(json_object_get(p, "stats")) != PROVIDER_OP_COUNT)
+		goto out;
+	r = 0;
+out:
+	if (r < 0)
+		fprintf(stderr, "  %s\n", buf_str(&out));
+	json_decref(j);
+	buf_release(&out);
+	manager_report_release(&rep);
+	return r;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -980,6 +1034,7 @@ int main(void)
 	run("without JIT, a scale-down victim that registered and took a job is kept",
 	    case_nojit_victim_that_took_a_job_is_kept, 1, 1);
 	run("the report as JSON is whole or an error", case_report_json_whole_or_error, 2, 2);
+	run("the report carries the disk and the providers", case_report_disk_and_providers, 2, 2);
 	fx_manager = ", create_concurrency: 1";
 	run("a create does not wait behind the slow metrics pull of a delete",
 	    case_create_not_behind_slow_metrics_pull, 1, 1);
