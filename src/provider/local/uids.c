@@ -262,7 +262,8 @@ int local_uid_claim(struct local *l, const struct provider_call *c, struct local
 		            strerror(-r));
 		goto out;
 	}
-	qsort(busy.v, busy.n, sizeof(*busy.v), uid_cmp);
+	if (busy.n) /* qsort of a NULL array, even of 0 items, is undefined */
+		qsort(busy.v, busy.n, sizeof(*busy.v), uid_cmp);
 	start = cursor_read(fd) % count;
 	for (k = 0; k < count; k++) {
 		uid_t u = (uid_t)(l->uid_first + (start + k) % count);
