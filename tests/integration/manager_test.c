@@ -19,8 +19,11 @@
 #include "util/strutil.h"
 
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 static const char *url, *token_file;
 
@@ -56,6 +59,8 @@ static size_t sim_runners(void)
 static const char *fx_extra = "";
 /* Extra keys of the next fixture's manager map (", key: value"; run() clears it). */
 static const char *fx_manager = "";
+/* github.request_timeout of the next fixture (run() puts back 5s). */
+static const char *fx_request_timeout = "5s";
 
 /* Remove ghsim's first runner as if its machine vanished. */
 static void sim_delete_first_runner(void)
@@ -89,13 +94,14 @@ static int fx_open(struct fx *f, int min_idle, int max)
 		return -1;
 	snprintf(yaml, sizeof(yaml),
 	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
-	         "5s}\n"
+	         "%s}\n"
 	         "manager: {name: mt, state_dir: \"%s/state\", log_dir: \"%s/logs\", "
 	         "log_retention: 1h, bootstrap_timeout: 30s%s}\n"
 	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: "
 	         "%d}\n"
 	         "providers: {local: {work_dir: \"%s/work\"}}\n%s",
-	         url, token_file, f->dir, f->dir, fx_manager, min_idle, max, f->dir, fx_extra);
+	         url, token_file, fx_request_timeout, f->dir, f->dir, fx_manager, min_idle, max,
+	         f->dir, fx_extra);
 	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
@@ -744,6 +750,156 @@ static int case_create_not_behind_slow_metrics_pull(struct fx *f)
 	return 0;
 }
 
+/*
+ * An HTTP server that answers every request with a 100 MB file it sends at
+ * 2.5 KiB/s: never stalled (over the 1 KiB/s a download must keep up), never
+ * done. Its port in port; stop it with trickle_stop.
+ */
+struct trickle {
+	int fd;
+	int port;
+	pthread_t th;
+	atomic_bool stop;
+	atomic_int accepted;
+};
+
+static void *trickle_main(void *arg)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+	                           "Content-Length: 100000000\r\n\r\n";
+	struct trickle *t = arg;
+
+	while (!atomic_load(&t->stop)) {
+		struct pollfd p = {.fd = t->fd, .events = POLLIN};
+		char req[4096], chunk[512];
+		int c;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		c = accept4(t->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		atomic_fetch_add(&t->accepted, 1);
+		(void)!read(c, req, sizeof(req));
+		memset(chunk, 'x', sizeof(chunk));
+		if (send(c, head, strlen(head), MSG_NOSIGNAL) > 0)
+			while (!atomic_load(&t->stop) &&
+			       send(c, chunk, sizeof(chunk), MSG_NOSIGNAL) ==
+			               (ssize_t)sizeof(chunk))
+				usleep(200 * 1000);
+		close(c);
+	}
+	return NULL;
+}
+
+static int trickle_start(struct trickle *t)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+
+	memset(t, 0, sizeof(*t));
+	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 || bind(t->fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(t->fd, 8) < 0 || getsockname(t->fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	t->port = ntohs(a.sin_port);
+	atomic_init(&t->stop, false);
+	atomic_init(&t->accepted, 0);
+	return pthread_create(&t->th, NULL, trickle_main, t) == 0 ? 0 : -1;
+}
+
+static void trickle_stop(struct trickle *t)
+{
+	atomic_store(&t->stop, true);
+	pthread_join(t->th, NULL);
+	close(t->fd);
+}
+
+struct timed_pass {
+	struct fx *f;
+	struct manager_report rep;
+	int r;
+	atomic_bool done;
+};
+
+static void *timed_pass_main(void *arg)
+{
+	struct timed_pass *tp = arg;
+	tp->r = pass(tp->f, PLAN_NORMAL, &tp->rep);
+	atomic_store(&tp->done, true);
+	return NULL;
+}
+
+/*
+ * One pass, given at most limit_ms: past that the manager is cancelled (so
+ * a pass that would have gone on for half an hour ends now) and -1 is
+ * returned. *took_ms is how long it ran.
+ */
+static int pass_within(struct fx *f, int64_t limit_ms, struct manager_report *rep, int64_t *took_ms)
+{
+	struct timed_pass tp = {.f = f};
+	int64_t t0 = clock_mono_ms();
+	pthread_t th;
+
+	atomic_init(&tp.done, false);
+	if (pthread_create(&th, NULL, timed_pass_main, &tp) != 0)
+		return -1;
+	while (!atomic_load(&tp.done) && clock_mono_ms() - t0 < limit_ms)
+		usleep(10 * 1000);
+	*took_ms = clock_mono_ms() - t0;
+	if (!atomic_load(&tp.done))
+		manager_cancel(f->m);
+	pthread_join(th, NULL);
+	*rep = tp.rep;
+	return *took_ms < limit_ms ? tp.r : -1;
+}
+
+/*
+ * docs/deadlines.md, row "runner package download (runnerd's copy)": a
+ * download that trickles on (never stalled, never done: up to 30 minutes)
+ * goes on beside the passes. The pass that starts it waits for it at most
+ * 2 x request_timeout (1 s here), creates for the local provider are
+ * refused meanwhile ("no verified runner package yet"), and the next pass
+ * does not wait at all.
+ */
+static int case_slow_runner_package_does_not_hold_the_pass(struct fx *f)
+{
+	struct manager_report rep;
+	struct trickle t;
+	char fault[1024];
+	int64_t took;
+	bool refused = false;
+
+	REQUIRE(trickle_start(&t) == 0);
+	snprintf(fault, sizeof(fault),
+	         "{\"match\":\"/actions/runners/downloads\",\"method\":\"GET\",\"status\":200,"
+	         "\"count\":-1,\"body\":[{\"os\":\"linux\",\"architecture\":\"x64\","
+	         "\"download_url\":\"http://127.0.0.1:%d/actions-runner-linux-x64-2.321.0.tar.gz\","
+	         "\"filename\":\"actions-runner-linux-x64-2.321.0.tar.gz\",\"sha256_checksum\":"
+	         "\"%064d\"}]}",
+	         t.port, 0);
+	json_decref(ctl("POST", "/_ghsim/faults", fault));
+	int r = pass_within(f, 8000, &rep, &took);
+	for (size_t i = 0; i < rep.n_events; i++)
+		refused = refused ||
+		          (!rep.events[i].ok && strcmp(rep.events[i].action, "create") == 0 &&
+		           strstr(rep.events[i].outcome, "no verified runner package"));
+	manager_report_release(&rep);
+	if (r < 0)
+		trickle_stop(&t);
+	REQUIREF(r == 0, "the pass took %" PRId64 " ms", took);
+	REQUIREF(took < 4000, "the pass waited %" PRId64 " ms for the download", took);
+	REQUIRE(refused);
+	REQUIRE(memory_count(f->mem) == 0);
+	REQUIRE(atomic_load(&t.accepted) == 1);
+	/* the download goes on; the next pass does not wait for it */
+	r = pass_within(f, 8000, &rep, &took);
+	manager_report_release(&rep);
+	trickle_stop(&t);
+	REQUIREF(r == 0 && took < 1000, "the second pass took %" PRId64 " ms", took);
+	return 0;
+}
+
 /* The report as JSON is whole or an error: a buffer too small for it is left as it was. */
 static int case_report_json_whole_or_error(struct fx *f)
 {
@@ -790,6 +946,7 @@ static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 	fx_close(&f);
 	fx_extra = "";
 	fx_manager = "";
+	fx_request_timeout = "5s";
 	test_case_done(name, r, t0);
 }
 
@@ -826,5 +983,8 @@ int main(void)
 	fx_manager = ", create_concurrency: 1";
 	run("a create does not wait behind the slow metrics pull of a delete",
 	    case_create_not_behind_slow_metrics_pull, 1, 1);
+	fx_request_timeout = "1s";
+	run("a runner package download that trickles on does not hold the passes",
+	    case_slow_runner_package_does_not_hold_the_pass, 1, 1);
 	return test_summary();
 }
