@@ -535,6 +535,44 @@ static void *worker(void *p)
 	return NULL;
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * docs/deadlines.md, row "SQLite busy timeout": another process (here a
+ * second connection) holds the database's write lock and never lets go: a
+ * write waits at most the busy timeout (5 s), then fails with -EBUSY and
+ * says so; once the lock is gone, writes go through again.
+ */
+static void test_busy_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_instance in;
+	struct err e = {0};
+	char path[PATH_MAX + 16];
+	sqlite3 *db = NULL;
+	double t0, took;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	fill(&in, "ci-0123456789ab", 1);
+	t0 = mono_s();
+	assert_int_equal(store_instance_put(s, &in, &e), -EBUSY);
+	took = mono_s() - t0;
+	assert_true(took >= 4.5 && took < 8);
+	assert_non_null(strstr(e.msg, "locked"));
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_instance_put(s, &in, &e), 0);
+	store_close(s);
+}
+
 static void test_threads(void **state)
 {
 	struct fixture *f = *state;
@@ -577,6 +615,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
