@@ -44,9 +44,9 @@ def stop_time(env, sig=signal.SIGTERM):
 
 
 def test_shutdown_while_github_is_silent():
-    """Rows "daemon shutdown" and "SIGHUP reload": with GitHub silent, a
-    pass waits on GitHub; SIGTERM ends runnerd at once, also right after a
-    SIGHUP (the reload must not hold the signal thread behind that pass)."""
+    """Row "Daemon shutdown": with GitHub silent, a pass waits on GitHub;
+    SIGTERM ends runnerd at once, also right after a SIGHUP (the reload
+    must not hold the signal thread behind that pass)."""
     env = Env("dl-stop", [EMPTY], reconcile_interval="1s")
     try:
         for hup in (False, True):
@@ -64,8 +64,8 @@ def test_shutdown_while_github_is_silent():
 
 
 def test_status_while_github_is_silent():
-    """Rows "GitHub API request", "GitHub state unknown" and "control
-    socket and CLI": with GitHub silent, `runnerd status` through the
+    """Rows "GitHub API request", "GitHub state unknown" and "Control
+    socket, daemon side": with GitHub silent, `runnerd status` through the
     daemon still answers (after the pass under way, each waiting at most
     2 x request_timeout on GitHub), says why and that nothing is deleted;
     once GitHub answers, the same pool is back, untouched."""
@@ -89,10 +89,13 @@ def test_status_while_github_is_silent():
 
 
 def test_stuck_job_that_ignores_term():
-    """Rows "GitHub busy past job_timeout" and "local provider: stop": a
-    job that hangs and ignores SIGTERM is reported unhealthy once it is
-    busy past job_timeout, every pass, and kept; `flush --busy` removes it
-    within stop_timeout (TERM, then KILL) and leaves no process behind."""
+    """Rows "busy past job_timeout", "CLI" (drain --wait) and "local
+    provider: start, stop, leftovers": a job that hangs and ignores SIGTERM is reported
+    unhealthy once it is busy past job_timeout, every pass, and kept; a
+    drain waiting for it gives up at its --timeout and says what is left;
+    `flush --busy` removes it within stop_timeout (TERM, then KILL; in
+    namespace mode the namespace goes with its init) and leaves no process
+    behind."""
     env = Env("dl-stuck", [ONE], job_timeout="3s")
     try:
         env.serve()
@@ -108,11 +111,18 @@ def test_stuck_job_that_ignores_term():
         assert runners[name]["github_state"] == "busy" and runners[name]["health"] == "unhealthy", runners
         assert name in env.instances(), "a busy runner was removed without flush --busy"
         t0 = time.time()
+        p = env.run("drain", "--wait", "--timeout", "3s", check=False, timeout=60)
+        took = time.time() - t0
+        assert p.returncode != 0 and "timed out" in p.stderr and name in p.stderr, (p.stdout, p.stderr)
+        assert took < 3 + 10, "drain --wait --timeout 3s took %.1fs" % took
+        assert name in env.instances()
+        t0 = time.time()
         env.run("flush", "--busy")
         took = time.time() - t0
         assert name not in env.instances()
-        # the job ignored TERM: it went at the KILL after stop_timeout (2 s), not before
-        assert 1.5 < took < 2 + 10, "flush --busy took %.1fs" % took
+        # the step ignores TERM: it goes with its namespace's init at once (namespace mode),
+        # else at the KILL after stop_timeout (2 s)
+        assert took < 2 + 10, "flush --busy took %.1fs" % took
         assert not [p for p in env.runner_user_processes() if "sleep 600" in p[1]], env.runner_user_processes()
     finally:
         env.close()

@@ -1124,7 +1124,7 @@ static int case_runner_bin(void)
 }
 
 /*
- * docs/deadlines.md, row "runner package download (runnerd's copy)": a
+ * docs/deadlines.md, row "runnerd's runner package download": a
  * download that stalls (no byte for 5 s here) ends after request_timeout
  * (1 s) below 1 KiB/s, not when the server speaks again nor at the
  * download's own 30 minutes; no temporary file is left.

@@ -1948,7 +1948,7 @@ static void test_deadlines_and_cancel(void)
 
 /*
  * docs/deadlines.md, rows "LXD requests and operation waits" and
- * "provider calls": an LXD that takes connections and never answers (one
+ * "Provider call": an LXD that takes connections and never answers (one
  * stopped with SIGSTOP, or wedged) holds no call past its deadline, nor
  * for LXD's own 30 s request timeout: with request_timeout 1 s and
  * operation_timeout 2 s, list and get end by 2 x 1 s, health by 2 + 1 s,

@@ -855,7 +855,7 @@ static int pass_within(struct fx *f, int64_t limit_ms, struct manager_report *re
 }
 
 /*
- * docs/deadlines.md, row "runner package download (runnerd's copy)": a
+ * docs/deadlines.md, row "runnerd's runner package download": a
  * download that trickles on (never stalled, never done: up to 30 minutes)
  * goes on beside the passes. The pass that starts it waits for it at most
  * 2 x request_timeout (1 s here), creates for the local provider are
@@ -993,10 +993,11 @@ static int case_github_silent(struct fx *f)
 }
 
 /*
- * Row "provider call: list": the provider's list answers only after its
- * deadline (300 ms): the answer is refused as stale, the pass ends at once
- * with the provider's error and deletes nothing; once the provider answers
- * in time, the stopped instance goes.
+ * Rows "Provider call" (list) and "provider list failing": the
+ * provider's list answers only after its deadline (300 ms): the answer is
+ * refused as stale, the pass ends at once with the provider's error and
+ * deletes nothing; once the provider answers in time, the stopped
+ * instance goes.
  */
 static int case_provider_list_silent(struct fx *f)
 {
@@ -1021,7 +1022,7 @@ static int case_provider_list_silent(struct fx *f)
 }
 
 /*
- * Rows "provider call: delete" and "row DELETING": a delete that gets no
+ * Rows "Provider call" (delete) and "row DELETING": a delete that gets no
  * answer gives up at its deadline (300 ms); the row stays DELETING and
  * every pass tries again (each a failed event, logged), until the
  * provider answers: then the row goes.
@@ -1053,7 +1054,7 @@ static int case_provider_delete_silent(struct fx *f)
 }
 
 /*
- * Rows "provider call: create" and "row CREATING": a create that gets no
+ * Rows "Provider call" (create) and "row CREATING": a create that gets no
  * answer gives up at its deadline (300 ms); its row and its JIT runner go
  * at once (nothing is left CREATING), and the next pass creates anew.
  */
@@ -1077,7 +1078,7 @@ static int case_provider_create_silent(struct fx *f)
 }
 
 /*
- * Row "row CREATING" after a crash: a row left CREATING (runnerd killed
+ * Row "row CREATING after a crash": a row left CREATING (runnerd killed
  * between writing the name and the create) leaves it in the next pass:
  * CREATED when its instance is listed, deleted as stale when it is not.
  */
@@ -1113,7 +1114,8 @@ static int case_creating_row_after_crash(struct fx *f)
 }
 
 /*
- * Row "provider call: health": a booting instance's probe that answers too
+ * Rows "Provider call" (health) and "booting: absent from GitHub, never
+ * seen": a booting instance's probe that answers too
  * late is refused as stale and counts as unknown: the instance is kept
  * (not taken for dead) and the pass is not held; once the probe answers,
  * the dead runner is replaced.
@@ -1144,7 +1146,7 @@ static int case_health_probe_silent(struct fx *f)
 }
 
 /*
- * Row "metrics and logs pulls": a finished runner's instance whose files
+ * Row "Metrics and logs pulls": a finished runner's instance whose files
  * answer too late: each pull ends at its deadline (300 ms), the metrics
  * are given up and the delete goes on in the same pass.
  */
@@ -1218,7 +1220,7 @@ out:
 }
 
 /*
- * Row "GitHub busy past job_timeout": a runner busy for longer than
+ * Row "busy past job_timeout": a runner busy for longer than
  * job_timeout (5 s here) is reported unhealthy and kept (jobs may run
  * long; GitHub's own job timeout ends them), every pass; `flush --busy`
  * removes it.

@@ -1453,7 +1453,7 @@ static double now_s(void)
 }
 
 /*
- * docs/deadlines.md, row "runner download inside the instance": against a
+ * docs/deadlines.md, row "Runner download inside an instance": against a
  * server that never answers, the download gives up at its deadline (2 s
  * here; the bootstrap timeout in use) and the script still writes its
  * metrics and ends: with the real curl, and (curl out of PATH) with
@@ -1506,7 +1506,7 @@ static void test_run_download_silent_server(void **state)
 }
 
 /*
- * docs/deadlines.md, row "repo-policy check (pre-job hook)": the real curl
+ * docs/deadlines.md, row "Repo-policy check": the real curl
  * against a policy service that never answers: the hook gives up at its
  * deadline (2 s here, 60 s as rendered by runnerd) and refuses the job
  * (curl's 28, "timed out", in the metrics), so the job and the runner end.

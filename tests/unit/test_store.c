@@ -543,7 +543,7 @@ static double mono_s(void)
 }
 
 /*
- * docs/deadlines.md, row "SQLite busy timeout": another process (here a
+ * docs/deadlines.md, row "SQLite": another process (here a
  * second connection) holds the database's write lock and never lets go: a
  * write waits at most the busy timeout (5 s), then fails with -EBUSY and
  * says so; once the lock is gone, writes go through again.

@@ -224,7 +224,7 @@ static int sh_run(const char *script, int64_t timeout_ms, char *out, size_t cap,
 }
 
 /*
- * docs/deadlines.md, row "useradd at open": a helper command runs within
+ * docs/deadlines.md, row "useradd": a helper command runs within
  * its deadline: one that hangs is killed at it, one that exits is not
  * waited for beyond its exit even when what it started holds its output.
  */
