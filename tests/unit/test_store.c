@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "util/common.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "store/store.h"
 
@@ -535,13 +536,6 @@ static void *worker(void *p)
 	return NULL;
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * docs/deadlines.md, row "SQLite": another process (here a
  * second connection) holds the database's write lock and never lets go: a
@@ -556,16 +550,16 @@ static void test_busy_timeout(void **state)
 	struct err e = {0};
 	char path[PATH_MAX + 16];
 	sqlite3 *db = NULL;
-	double t0, took;
+	int64_t t0, took;
 
 	snprintf(path, sizeof(path), "%s/state.db", f->state);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
 	fill(&in, "ci-0123456789ab", 1);
-	t0 = mono_s();
+	t0 = clock_mono_ms();
 	assert_int_equal(store_instance_put(s, &in, &e), -EBUSY);
-	took = mono_s() - t0;
-	assert_true(took >= 4.5 && took < 8);
+	took = clock_mono_ms() - t0;
+	assert_true(took >= 4500 && took < 8000);
 	assert_non_null(strstr(e.msg, "locked"));
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
