@@ -7,8 +7,10 @@
  * flush) triggers the loop and waits, bounded, for the report of a pass that
  * started after it; drain and resume set the flag and trigger. SIGTERM/SIGINT
  * stop it within seconds and leave instances running (a restart adopts
- * them); SIGHUP reloads the config, keeping the old one when the new one is
- * invalid. It must never run a pass on an HTTP thread.
+ * them); SIGHUP reloads the config on the pass loop, between two passes,
+ * keeping the old one when the new one is invalid. It must never run a pass
+ * on an HTTP thread, nor make the signal thread wait for a pass (SIGTERM
+ * would wait behind it).
  */
 #include "util/common.h"
 #include "cmd.h"
@@ -43,11 +45,13 @@ struct waiter {
 struct daemon {
 	struct manager *m;
 	struct config *cfg;
-	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t cond;  /* to the loop: triggered, or stop (CLOCK_MONOTONIC) */
-	pthread_cond_t ended; /* to waiters: a pass ended, or stop (CLOCK_MONOTONIC) */
+	const char *config_path; /* what SIGHUP reloads */
+	pthread_mutex_t lock;    /* guards everything below */
+	pthread_cond_t cond;     /* to the loop: triggered, or stop (CLOCK_MONOTONIC) */
+	pthread_cond_t ended;    /* to waiters: a pass ended, or stop (CLOCK_MONOTONIC) */
 	bool stop;
 	bool trigger;
+	bool reload;            /* SIGHUP: the loop reloads before its next pass */
 	enum plan_mode mode;    /* of the next pass: the strongest asked */
 	uint64_t started;       /* passes started; pass n is the n-th */
 	struct waiter *waiters; /* requests for a pass not yet ended */
@@ -156,21 +160,35 @@ static int64_t jittered_ms(int64_t interval_s)
 	return base + (int64_t)(rnd % (uint32_t)(base / 4 + 1));
 }
 
-/* The pass loop: the one thread that runs passes. */
+static void reload(struct daemon *d);
+
+/* The pass loop: the one thread that runs passes, and reloads between them. */
 static void *loop_main(void *arg)
 {
 	struct daemon *d = arg;
+	struct timespec deadline;
+	bool timer = false; /* deadline is the next timed pass (kept across a reload) */
+
 	for (;;) {
-		struct timespec deadline;
 		enum plan_mode mode;
 		uint64_t n;
 
 		pthread_mutex_lock(&d->lock);
-		deadline = deadline_in(jittered_ms(d->cfg->manager.reconcile_interval));
-		while (!d->stop && !d->trigger) {
+		if (!timer) {
+			deadline = deadline_in(jittered_ms(d->cfg->manager.reconcile_interval));
+			timer = true;
+		}
+		while (!d->stop && !d->trigger && !d->reload) {
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
+		if (d->reload && !d->stop) {
+			d->reload = false;
+			pthread_mutex_unlock(&d->lock);
+			reload(d); /* a reload that took triggers the next pass */
+			continue;
+		}
+		timer = false;
 		bool stop = d->stop;
 		/* every trigger so far is served by this pass, in the strongest mode asked */
 		d->trigger = false;
@@ -316,8 +334,10 @@ static void log_config_warnings(const struct config *cfg)
 		log_warn("%s", cfg->warnings.v[i]);
 }
 
-static void reload(struct daemon *d, const char *path)
+/* SIGHUP, on the pass loop between two passes (a status request observing ends first). */
+static void reload(struct daemon *d)
 {
+	const char *path = d->config_path;
 	struct config *ncfg = NULL;
 	struct err e = {0};
 
@@ -375,6 +395,7 @@ int cmd_serve(int argc, char **argv)
 	/* also after the command: `runnerd serve --log-format json` */
 	log_setup(level, format);
 	cpath = config_path(cpath);
+	d.config_path = cpath;
 	if (cmd_load_config(cpath, &d.cfg) < 0)
 		return 1;
 	log_config_warnings(d.cfg);
@@ -419,7 +440,11 @@ int cmd_serve(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(&d, cpath);
+			/* the loop reloads: this thread stays free for SIGTERM */
+			pthread_mutex_lock(&d.lock);
+			d.reload = true;
+			pthread_cond_broadcast(&d.cond);
+			pthread_mutex_unlock(&d.lock);
 			continue;
 		}
 		log_info("signal %d: stopping (instances keep running; a restart adopts them)",

@@ -296,6 +296,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	struct strv labels = {0};
 	struct buf script = BUF_INIT(1 << 20), env = BUF_INIT_SECRET(64 * 1024);
 	struct instance inst = {0};
+	char tarball[PATH_MAX] = "";
 	char *secret = NULL;
 	struct err e = {0};
 	int r;
@@ -305,7 +306,8 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		                   "no such flavor or provider");
 		return;
 	}
-	if (provider_traits(p)->runner_from_host && !m->runner_tarball[0]) {
+	if (provider_traits(p)->runner_from_host &&
+	    !manager_runner_tarball(m, tarball, sizeof(tarball))) {
 		/* nothing to run: do not spend a JIT registration on it */
 		manager_report_add(
 		        m, x->rep, "create", "", a->flavor, "", false,
@@ -377,8 +379,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	        .flavor = f,
 	        .startup_script = buf_str(&script),
 	        .secret_env = buf_str(&env),
-	        .runner_tarball =
-	                traits->runner_from_host && m->runner_tarball[0] ? m->runner_tarball : NULL,
+	        .runner_tarball = traits->runner_from_host ? tarball : NULL,
 	};
 	r = provider_create(p, &spec, &inst, &e);
 	if (r < 0)

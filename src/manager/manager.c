@@ -73,6 +73,7 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	pthread_mutex_init(&m->report_lock, NULL);
 	pthread_mutex_init(&m->drain_lock, NULL);
 	pthread_mutex_init(&m->disk_lock, NULL);
+	manager_runner_pkg_init(m);
 	*ret = m;
 	return 0;
 }
@@ -246,6 +247,7 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	manager_runner_pkg_stop(m);
 	if (m->owns_parts) {
 		for (size_t i = 0; i < m->n_providers; i++)
 			provider_free(m->providers[i]);
@@ -259,6 +261,8 @@ void manager_free(struct manager *m)
 	pthread_mutex_destroy(&m->report_lock);
 	pthread_mutex_destroy(&m->drain_lock);
 	pthread_mutex_destroy(&m->disk_lock);
+	pthread_cond_destroy(&m->pkg_done);
+	pthread_mutex_destroy(&m->pkg_lock);
 	free(m);
 }
 
@@ -273,6 +277,7 @@ void manager_cancel(struct manager *m)
 	/* GitHub calls under way end now (-ECANCELED), not after their retries; the
 	 * providers see the same flag */
 	github_cancel(m->gh);
+	manager_runner_pkg_cancel(m);
 }
 
 bool manager_draining(struct manager *m)
@@ -326,6 +331,8 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 	struct github *gh = NULL;
 	int r = github_new(cfg, NULL, &gh, e);
 	if (r == 0) {
+		/* a fetch under way uses the old config: it ends, the next pass starts anew */
+		manager_runner_pkg_stop(m);
 		if (m->owns_gh)
 			github_free(m->gh);
 		m->gh = gh;
@@ -333,7 +340,10 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 		m->cfg = cfg;
 		m->runner_group_id = 0; /* github.runner_group may have changed */
 		m->apps_at = 0;
+		pthread_mutex_lock(&m->pkg_lock);
 		m->runner_bin_at = 0;
+		m->runner_bin_tried_at = 0;
+		pthread_mutex_unlock(&m->pkg_lock);
 		/* the denylist and what jobs must not see follow the config now */
 		(void)apply_policy(m, cfg, false);
 	}

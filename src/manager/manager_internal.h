@@ -32,15 +32,23 @@ struct manager {
 
 	pthread_mutex_t disk_lock; /* one sweep of state_dir/metrics and log_dir at a time */
 
+	struct github_app_list apps; /* runner downloads for instances that fetch it themselves */
+	int64_t apps_at;             /* when apps was fetched (unix s), 0 never */
+	int64_t retention_at;        /* last retention sweep of logs and metrics (unix s) */
+	bool temporaries_swept;      /* by the first pass that acts */
+	int64_t runner_group_id;     /* resolved once (org scope), 0 until then */
+	char group_error[256];       /* why it did not resolve */
+
+	/* runnerd's verified runner package, fetched on a thread of its own (runner_pkg.c) */
+	pthread_mutex_t pkg_lock;      /* guards what follows */
+	pthread_cond_t pkg_done;       /* a fetch ended (CLOCK_MONOTONIC) */
 	char runner_tarball[PATH_MAX]; /* verified runner package for local instances, "" none */
-	struct github_app_list apps;   /* runner downloads for instances that fetch it themselves */
-	int64_t apps_at;               /* when apps was fetched (unix s), 0 never */
-	int64_t retention_at;          /* last retention sweep of logs and metrics (unix s) */
-	bool temporaries_swept;        /* by the first pass that acts */
 	int64_t runner_bin_at;         /* when runner_tarball was last confirmed (unix s) */
 	int64_t runner_bin_tried_at;   /* last attempt to fetch it (unix s) */
-	int64_t runner_group_id;       /* resolved once (org scope), 0 until then */
-	char group_error[256];         /* why it did not resolve */
+	bool pkg_running;              /* a fetch is under way */
+	bool pkg_joinable;             /* pkg_thread is to be joined */
+	pthread_t pkg_thread;
+	struct github *pkg_gh; /* the fetch's own client: cancelling it stops the fetch */
 };
 
 /* manager.c: the open provider of that name, NULL when none. */
@@ -67,8 +75,20 @@ void manager_observation_release(struct observation *o);
 int manager_observation_plan(struct manager *m, struct observation *o, enum plan_mode mode,
                              int64_t now, struct plan *ret);
 
-/* runner_pkg.c: what creates need before the pass's workers start. */
+/*
+ * runner_pkg.c: what creates need before the pass's workers start. The
+ * verified runner package is fetched beside the passes: the pass that
+ * starts a fetch while there is no package waits for it at most 2 x
+ * github.request_timeout, no other pass waits for it.
+ */
 void manager_runner_pkg_prepare(struct manager *m, const struct plan *plan);
+void manager_runner_pkg_init(struct manager *m);
+/* Cancel a fetch under way (shutdown); it ends within about 100 ms. */
+void manager_runner_pkg_cancel(struct manager *m);
+/* Cancel and wait for a fetch under way, drop its client (reload, free). */
+void manager_runner_pkg_stop(struct manager *m);
+/* The verified package's path into out; false when there is none yet. */
+bool manager_runner_tarball(struct manager *m, char *out, size_t cap);
 /* GitHub's download of the runner for arch a, NULL when none is known. */
 const struct github_runner_app *manager_runner_download(const struct manager *m, enum arch a);
 

@@ -12,6 +12,26 @@
 #include "util/strutil.h"
 
 /*
+ * A runner busy for longer than job_timeout is kept (a job may run that
+ * long; GitHub's own job timeout ends it, and its runner then leaves) but
+ * said once a pass, so that a stuck one does not sit unseen.
+ */
+static void warn_stuck(struct manager *m, const struct plan *plan)
+{
+	for (size_t i = 0; i < plan->n_views; i++) {
+		const struct plan_view *v = &plan->views[i];
+		if (v->github_state == GH_BUSY && v->health == HEALTH_UNHEALTHY &&
+		    v->cloud_state != CLOUD_ERROR && v->cloud_state != CLOUD_STOPPED &&
+		    v->cloud_state != CLOUD_DELETED)
+			log_warn(
+			        "runner %s: busy for longer than job_timeout (%" PRId64
+			        " s): stuck? It is kept until its job ends; `runnerd flush --busy` "
+			        "removes it",
+			        v->name, m->cfg->manager.job_timeout);
+	}
+}
+
+/*
  * Rewrites the planned actions before they run (the original's narrower
  * operations: cleanup only, create n, delete n). Returns 0 or -errno.
  */
@@ -49,6 +69,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		}
 	}
 	if (act && !atomic_load(&m->cancel)) {
+		warn_stuck(m, &rep->plan);
 		r = manager_execute(m, &rep->plan, rep);
 		if (r < 0)
 			err_set(e, r, "execute: %s", strerror(-r));

@@ -100,7 +100,7 @@ static int put_heredoc(struct buf *b, const char *path, const char *text, const 
 	return r < 0 ? r : buf_printf(b, "%s\n", delim);
 }
 
-static int render_hooks(const struct config_runner *rc, struct buf *b)
+static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s, struct buf *b)
 {
 	struct buf pre = BUF_INIT(RUNNER_SCRIPT_MAX);
 	int r;
@@ -114,6 +114,10 @@ static int render_hooks(const struct config_runner *rc, struct buf *b)
 			url[--n] = '\0';
 		r = url ? put_var(&pre, "RUNNERD_REPO_POLICY_URL", url) : -ENOMEM;
 		free(url);
+		if (r == 0)
+			r = buf_printf(&pre, "RUNNERD_REPO_POLICY_TIMEOUT=%" PRId64 "\n",
+			               policy_timeout_s > 0 ? policy_timeout_s
+			                                    : (int64_t)RUNNER_POLICY_TIMEOUT_S);
 		if (r == 0)
 			r = buf_puts(&pre, runner_hook_policy_on);
 	} else if (r == 0) {
@@ -249,6 +253,10 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 	if (r == 0)
 		r = put_var(b, "RUNNERD_SHA256", o->sha256);
 	if (r == 0)
+		r = buf_printf(b, "RUNNERD_DOWNLOAD_TIMEOUT=%" PRId64 "\n",
+		               o->download_timeout_s > 0 ? o->download_timeout_s
+		                                         : (int64_t)RUNNER_DOWNLOAD_TIMEOUT_S);
+	if (r == 0)
 		r = put_var(b, "RUNNERD_DOCKERHUB_MIRROR", rc->dockerhub_mirror);
 	if (r == 0)
 		r = put_var(b, "RUNNERD_DOCKERHUB_MIRROR_JSON", buf_str(&mirror));
@@ -295,7 +303,7 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 	if (r == 0)
 		r = render_env(&o->cfg->runner, o->name, &b);
 	if (r == 0)
-		r = render_hooks(&o->cfg->runner, &b);
+		r = render_hooks(&o->cfg->runner, o->policy_timeout_s, &b);
 	if (r == 0)
 		r = buf_puts(&b, "\n");
 	if (r == 0)
@@ -324,6 +332,7 @@ int runner_script_for(const struct config *cfg, const struct config_flavor *flav
 	        .tarball = local ? NULL : RUNNER_INSTANCE_TARBALL,
 	        .download_url = local ? NULL : download_url,
 	        .sha256 = local ? NULL : sha256,
+	        .download_timeout_s = cfg->manager.bootstrap_timeout,
 	};
 	return runner_script_render(&o, out, e);
 }

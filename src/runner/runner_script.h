@@ -51,7 +51,20 @@ struct runner_script_opts {
 	/* 64 hex digits; checks both a package and a download. NULL: a package is
 	 * trusted as given (the local provider's copy is already verified). */
 	const char *sha256;
+	/*
+	 * Deadlines inside the instance, in seconds (0 = the default below).
+	 * The download: each curl attempt ends by it and no retry starts
+	 * after it (so all of them within twice it), and a transfer that
+	 * stalls (under 1 KiB/s) for a minute ends at once; wget runs under
+	 * timeout(1) where the instance has one. The repo-policy check: its
+	 * one request.
+	 */
+	int64_t download_timeout_s;
+	int64_t policy_timeout_s;
 };
+
+#define RUNNER_DOWNLOAD_TIMEOUT_S 1200 /* the default bootstrap_timeout */
+#define RUNNER_POLICY_TIMEOUT_S   60
 
 /*
  * Render the script into out (appended; bounded by RUNNER_SCRIPT_MAX).
@@ -75,7 +88,9 @@ int runner_script_render(const struct runner_script_opts *opts, struct buf *out,
  * the package come from the local provider's environment. Otherwise: end
  * with poweroff, home RUNNER_INSTANCE_HOME, the runner from RUNNER_IMAGE_DIR
  * or RUNNER_INSTANCE_TARBALL, else downloaded from download_url and
- * checked against sha256 (both NULL: no download fallback).
+ * checked against sha256 (both NULL: no download fallback), within the
+ * bootstrap timeout (an instance whose runner is not up by then is removed
+ * anyway).
  */
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
                       const char *name, bool local, const char *download_url, const char *sha256,

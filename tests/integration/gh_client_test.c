@@ -1123,6 +1123,33 @@ static int case_runner_bin(void)
 	return 0;
 }
 
+/*
+ * docs/deadlines.md, row "runnerd's runner package download": a
+ * download that stalls (no byte for 5 s here) ends after request_timeout
+ * (1 s) below 1 KiB/s, not when the server speaks again nor at the
+ * download's own 30 minutes; no temporary file is left.
+ */
+static int case_runner_bin_stall(void)
+{
+	char dir[PATH_MAX];
+	struct github_bin_result res;
+	struct err e = {0};
+	double t0, took;
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/bin-stall", state_dir);
+	REQUIREF(fault("{\"match\":\"/_ghsim/downloads/\",\"delay\":5,\"count\":1}"), "fault");
+	CLIENT(c, .timeout = 1);
+	t0 = now_s();
+	r = github_runner_bin_update(c.gh, ARCH_X64, dir, &res, &e);
+	took = now_s() - t0;
+	REQUIREF(r == -ETIMEDOUT && took < 3.5, "r=%d %s (%.1fs)", r, e.msg, took);
+	snprintf(dir, sizeof(dir), "%s/bin-stall/runner-bin", state_dir);
+	REQUIREF(count_temp(dir) == 0, "temp file left");
+	client_free(&c);
+	return 0;
+}
+
 struct call_arg {
 	struct github *gh;
 	int r;
@@ -1438,6 +1465,7 @@ static const struct {
         {"app_token_formats", case_app_token_formats},
         {"threads", case_threads},
         {"runner_bin", case_runner_bin},
+        {"runner_bin_stall", case_runner_bin_stall},
         {"cancel", case_cancel},
         {"deadline", case_deadline},
         {"rate_limit_resources", case_rate_limit_resources},

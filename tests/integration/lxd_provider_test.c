@@ -1399,7 +1399,7 @@ struct fake {
 	pthread_mutex_t lock;
 	struct route *routes; /* lock */
 	size_t n_routes;
-	int held[16]; /* connections left unanswered (fake_hang) */
+	int held[64]; /* connections left unanswered (fake_hang) */
 	size_t n_held;
 	/* fake_instance's: */
 	char inst[1024];    /* "200 OK|<the instance>" */
@@ -1970,6 +1970,68 @@ static void test_deadlines_and_cancel(void)
 	fake_stop(&f);
 }
 
+/* One call against a silent LXD: it fails, and within limit_ms. */
+#define SILENT_CALL(what, limit_ms, call)                                                          \
+	do {                                                                                       \
+		int64_t t0_ = clock_mono_ms(), took_;                                              \
+		int r_ = (call);                                                                   \
+		took_ = clock_mono_ms() - t0_;                                                     \
+		EXPECTF(r_ < 0 && took_ < (limit_ms),                                              \
+		        "silent LXD: %s fails within its deadline (%d %s, %" PRId64 " ms)", what,  \
+		        r_, e.msg, took_);                                                         \
+		err_clear(&e);                                                                     \
+	} while (0)
+
+/*
+ * docs/deadlines.md, rows "LXD requests and operation waits" and
+ * "Provider call": an LXD that takes connections and never answers (one
+ * stopped with SIGSTOP, or wedged) holds no call past its deadline, nor
+ * for LXD's own 30 s request timeout: with request_timeout 1 s and
+ * operation_timeout 2 s, list and get end by 2 x 1 s, health by 2 + 1 s,
+ * delete by its retries' 2 s, create at its first request. An LXD that is
+ * down (nothing listens on the socket) fails them at once.
+ */
+static void test_silent_lxd(void)
+{
+	struct lxd_opts o = {.operation_timeout = 2, .stop_timeout = 1, .request_timeout_ms = 1000};
+	struct route all_hang[] = {{"", fake_hang, NULL, 0}};
+	struct instance_list l = {0};
+	struct provider *p = NULL;
+	struct instance_spec sp;
+	struct instance in;
+	struct fake f = {0};
+	struct err e = {0};
+	enum health h;
+	char name[80];
+
+	name_make(name, sizeof(name), manager, 0x51);
+	if (!fake_instance(&f, name, "Running", &o, &p))
+		return;
+	fake_routes(&f, all_hang, ARRAY_SIZE(all_hang));
+	spec_init(&sp, name, "#!/bin/sh\n", SECRET "\n");
+	SILENT_CALL("list", 3000, provider_list(p, &l, &e));
+	SILENT_CALL("get", 3000, provider_get(p, name, &in, &e));
+	SILENT_CALL("health", 4000, provider_health(p, name, &h, &e));
+	SILENT_CALL("delete", 4500, provider_delete(p, name, &e));
+	SILENT_CALL("create", 4500, provider_create(p, &sp, &in, &e));
+	EXPECTF(f.n_held < ARRAY_SIZE(f.held), "silent LXD: every request was held (%zu)",
+	        f.n_held);
+	/* LXD down: its socket is there, nobody listens */
+	fake_stop(&f);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	str_copy(sa.sun_path, f.path, sizeof(sa.sun_path));
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		SILENT_CALL("list (LXD down)", 500, provider_list(p, &l, &e));
+		SILENT_CALL("delete (LXD down)", 3000, provider_delete(p, name, &e));
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(f.path);
+	instance_list_release(&l);
+	provider_free(p);
+}
+
 /*
  * The same on the real LXD: a create from the big image (seconds of
  * unpacking) cancelled after 300 ms returns at once and says the instance
@@ -2079,6 +2141,7 @@ int main(void)
 	test_failed_lists();
 	test_lost_operations();
 	test_deadlines_and_cancel();
+	test_silent_lxd();
 	test_create_cancelled();
 
 	provider_free(p);

@@ -19,8 +19,11 @@
 #include "util/strutil.h"
 
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 static const char *url, *token_file;
@@ -57,6 +60,8 @@ static size_t sim_runners(void)
 static const char *fx_extra = "";
 /* Extra keys of the next fixture's manager map (", key: value"; run() clears it). */
 static const char *fx_manager = "";
+/* github.request_timeout of the next fixture (run() puts back 5s). */
+static const char *fx_request_timeout = "5s";
 
 /* Remove ghsim's first runner as if its machine vanished. */
 static void sim_delete_first_runner(void)
@@ -90,13 +95,14 @@ static int fx_open(struct fx *f, int min_idle, int max)
 		return -1;
 	snprintf(yaml, sizeof(yaml),
 	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
-	         "5s}\n"
+	         "%s}\n"
 	         "manager: {name: mt, state_dir: \"%s/state\", log_dir: \"%s/logs\", "
 	         "log_retention: 1h, bootstrap_timeout: 30s%s}\n"
 	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %d, max: "
 	         "%d}\n"
 	         "providers: {local: {work_dir: \"%s/work\"}}\n%s",
-	         url, token_file, f->dir, f->dir, fx_manager, min_idle, max, f->dir, fx_extra);
+	         url, token_file, fx_request_timeout, f->dir, f->dir, fx_manager, min_idle, max,
+	         f->dir, fx_extra);
 	if (config_load_string("mt.yaml", yaml, strlen(yaml), &f->cfg, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.v[i]);
@@ -896,6 +902,549 @@ static int case_create_not_behind_slow_metrics_pull(struct fx *f)
 	return 0;
 }
 
+/*
+ * An HTTP server that answers every request with a 100 MB file it sends at
+ * 2.5 KiB/s: never stalled (over the 1 KiB/s a download must keep up), never
+ * done. Its port in port; stop it with trickle_stop.
+ */
+struct trickle {
+	int fd;
+	int port;
+	pthread_t th;
+	atomic_bool stop;
+	atomic_int accepted;
+};
+
+static void *trickle_main(void *arg)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+	                           "Content-Length: 100000000\r\n\r\n";
+	struct trickle *t = arg;
+
+	while (!atomic_load(&t->stop)) {
+		struct pollfd p = {.fd = t->fd, .events = POLLIN};
+		char req[4096], chunk[512];
+		int c;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		c = accept4(t->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		atomic_fetch_add(&t->accepted, 1);
+		(void)!read(c, req, sizeof(req));
+		memset(chunk, 'x', sizeof(chunk));
+		if (send(c, head, strlen(head), MSG_NOSIGNAL) > 0)
+			while (!atomic_load(&t->stop) &&
+			       send(c, chunk, sizeof(chunk), MSG_NOSIGNAL) ==
+			               (ssize_t)sizeof(chunk))
+				usleep(200 * 1000);
+		close(c);
+	}
+	return NULL;
+}
+
+static int trickle_start(struct trickle *t)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+
+	memset(t, 0, sizeof(*t));
+	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 || bind(t->fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(t->fd, 8) < 0 || getsockname(t->fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	t->port = ntohs(a.sin_port);
+	atomic_init(&t->stop, false);
+	atomic_init(&t->accepted, 0);
+	return pthread_create(&t->th, NULL, trickle_main, t) == 0 ? 0 : -1;
+}
+
+static void trickle_stop(struct trickle *t)
+{
+	atomic_store(&t->stop, true);
+	pthread_join(t->th, NULL);
+	close(t->fd);
+}
+
+struct timed_pass {
+	struct fx *f;
+	struct manager_report rep;
+	int r;
+	atomic_bool done;
+};
+
+static void *timed_pass_main(void *arg)
+{
+	struct timed_pass *tp = arg;
+	tp->r = pass(tp->f, PLAN_NORMAL, &tp->rep);
+	atomic_store(&tp->done, true);
+	return NULL;
+}
+
+/*
+ * One pass, given at most limit_ms: past that the manager is cancelled (so
+ * a pass that would have gone on for half an hour ends now) and -1 is
+ * returned. *took_ms is how long it ran.
+ */
+static int pass_within(struct fx *f, int64_t limit_ms, struct manager_report *rep, int64_t *took_ms)
+{
+	struct timed_pass tp = {.f = f};
+	int64_t t0 = clock_mono_ms();
+	pthread_t th;
+
+	atomic_init(&tp.done, false);
+	if (pthread_create(&th, NULL, timed_pass_main, &tp) != 0)
+		return -1;
+	while (!atomic_load(&tp.done) && clock_mono_ms() - t0 < limit_ms)
+		usleep(10 * 1000);
+	*took_ms = clock_mono_ms() - t0;
+	if (!atomic_load(&tp.done))
+		manager_cancel(f->m);
+	pthread_join(th, NULL);
+	*rep = tp.rep;
+	return *took_ms < limit_ms ? tp.r : -1;
+}
+
+/*
+ * docs/deadlines.md, row "runnerd's runner package download": a
+ * download that trickles on (never stalled, never done: up to 30 minutes)
+ * goes on beside the passes. The pass that starts it waits for it at most
+ * 2 x request_timeout (1 s here), creates for the local provider are
+ * refused meanwhile ("no verified runner package yet"), and the next pass
+ * does not wait at all.
+ */
+static int case_slow_runner_package_does_not_hold_the_pass(struct fx *f)
+{
+	struct manager_report rep;
+	struct trickle t;
+	char fault[1024];
+	int64_t took;
+	bool refused = false;
+
+	REQUIRE(trickle_start(&t) == 0);
+	snprintf(fault, sizeof(fault),
+	         "{\"match\":\"/actions/runners/downloads\",\"method\":\"GET\",\"status\":200,"
+	         "\"count\":-1,\"body\":[{\"os\":\"linux\",\"architecture\":\"x64\","
+	         "\"download_url\":\"http://127.0.0.1:%d/actions-runner-linux-x64-2.321.0.tar.gz\","
+	         "\"filename\":\"actions-runner-linux-x64-2.321.0.tar.gz\",\"sha256_checksum\":"
+	         "\"%064d\"}]}",
+	         t.port, 0);
+	json_decref(ctl("POST", "/_ghsim/faults", fault));
+	int r = pass_within(f, 8000, &rep, &took);
+	for (size_t i = 0; i < rep.n_events; i++)
+		refused = refused ||
+		          (!rep.events[i].ok && strcmp(rep.events[i].action, "create") == 0 &&
+		           strstr(rep.events[i].outcome, "no verified runner package"));
+	manager_report_release(&rep);
+	if (r < 0)
+		trickle_stop(&t);
+	REQUIREF(r == 0, "the pass took %" PRId64 " ms", took);
+	REQUIREF(took < 4000, "the pass waited %" PRId64 " ms for the download", took);
+	REQUIRE(refused);
+	REQUIRE(memory_count(f->mem) == 0);
+	REQUIRE(atomic_load(&t.accepted) == 1);
+	/* the download goes on; the next pass does not wait for it */
+	r = pass_within(f, 8000, &rep, &took);
+	manager_report_release(&rep);
+	trickle_stop(&t);
+	REQUIREF(r == 0 && took < 1000, "the second pass took %" PRId64 " ms", took);
+	return 0;
+}
+
+/* ---- docs/deadlines.md: each counterpart held silent, each state leaves ---- */
+
+/* Whether the report has an event of action (reason NULL: any) that ok or failed as given. */
+static bool has_event(const struct manager_report *rep, const char *action, const char *reason,
+                      bool ok)
+{
+	for (size_t i = 0; i < rep->n_events; i++)
+		if (rep->events[i].ok == ok && strcmp(rep->events[i].action, action) == 0 &&
+		    (!reason || strcmp(rep->events[i].reason, reason) == 0))
+			return true;
+	return false;
+}
+
+/*
+ * The memory provider's op answers nothing before its deadline (ms): a
+ * read comes back too late (the front refuses it as stale), a create or a
+ * delete gives up at it (-ETIMEDOUT), as a backend whose counterpart is
+ * silent does. heard() ends it.
+ */
+static void silence(struct fx *f, enum memory_op op, enum provider_op pop, int64_t ms, bool write)
+{
+	memory_set_deadline(f->mem, pop, ms);
+	memory_set_latency(f->mem, op, 60 * 1000 * 1000);
+	if (write)
+		memory_fail(f->mem, op, -ETIMEDOUT, -1);
+}
+
+static void heard(struct fx *f, enum memory_op op, enum provider_op pop)
+{
+	memory_set_latency(f->mem, op, 0);
+	memory_fail(f->mem, op, 0, 0);
+	memory_set_deadline(f->mem, pop, 60 * 1000);
+}
+
+static int row_phase(struct fx *f, const char *name)
+{
+	struct store_instance row;
+	return store_instance_get(f->store, name, &row, NULL) == 0 ? (int)row.phase : -1;
+}
+
+/* The pool's one instance (min_idle 1), seen on GitHub by a second pass. */
+static int one_instance(struct fx *f, char name[INSTANCE_NAME_MAX])
+{
+	struct manager_report rep;
+
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	return 0;
+}
+
+/* Whether the provider still has name. */
+static bool present(struct fx *f, const char *name)
+{
+	return provider_get(f->mem, name, &(struct instance){0}, NULL) == 0;
+}
+
+/* The pool's one instance, stopped: the next pass with both lists complete deletes it. */
+static int stopped_instance(struct fx *f, char name[INSTANCE_NAME_MAX])
+{
+	REQUIRE(one_instance(f, name) == 0);
+	REQUIRE(memory_set_state(f->mem, name, CLOUD_STOPPED) == 0);
+	return 0;
+}
+
+/* ... and that pass: the stopped instance and its row go. */
+static int stopped_instance_goes(struct fx *f, const char *name)
+{
+	struct manager_report rep;
+
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	bool deleted = has_event(&rep, "delete", "stopped", true);
+	manager_report_release(&rep);
+	REQUIRE(deleted);
+	REQUIRE(!present(f, name) && row_phase(f, name) == -1);
+	return 0;
+}
+
+/*
+ * One pass over the stopped instance name while a list is held silent (the
+ * caller did it; unhush undoes it after the pass): it ends within max_ms,
+ * deletes nothing and says why in the report's GitHub error (github) or
+ * provider error, which holds want; the next pass, heard, deletes it.
+ */
+static int silent_list_pass(struct fx *f, const char *name, void (*unhush)(struct fx *),
+                            int64_t max_ms, bool github, const char *want)
+{
+	struct manager_report rep;
+	int64_t took;
+	int r = pass_within(f, max_ms + 4000, &rep, &took);
+	const char *why = github ? rep.github_error : rep.provider_error;
+	bool blocked = rep.deletions_blocked && strstr(why, want);
+
+	manager_report_release(&rep);
+	unhush(f);
+	REQUIREF(r == 0 && took < max_ms, "the pass took %" PRId64 " ms", took);
+	REQUIRE(blocked && present(f, name));
+	return stopped_instance_goes(f, name);
+}
+
+static void github_heard(struct fx *f)
+{
+	json_decref(ctl("DELETE", "/_ghsim/faults", NULL));
+}
+
+static void list_heard(struct fx *f)
+{
+	heard(f, MEMORY_OP_LIST, PROVIDER_OP_LIST);
+}
+
+/*
+ * Rows "GitHub API request" and "GitHub state unknown": GitHub answers
+ * nothing (every runner list held 5 s, request_timeout 1 s). The pass
+ * ends within 2 x request_timeout per page with GitHub's error, deletes
+ * nothing (a stopped instance stays), and the next pass after GitHub
+ * answers again deletes it.
+ */
+static int case_github_silent(struct fx *f)
+{
+	char name[INSTANCE_NAME_MAX];
+
+	REQUIRE(stopped_instance(f, name) == 0);
+	json_decref(ctl("POST", "/_ghsim/faults",
+	                "{\"match\":\"/actions/runners\",\"method\":\"GET\",\"delay\":5,"
+	                "\"count\":-1}"));
+	return silent_list_pass(f, name, github_heard, 3500, true, "timed out");
+}
+
+/*
+ * Rows "Provider call" (list) and "provider list failing": the
+ * provider's list answers only after its deadline (300 ms): the answer is
+ * refused as stale, the pass ends at once with the provider's error and
+ * deletes nothing; once the provider answers in time, the stopped
+ * instance goes.
+ */
+static int case_provider_list_silent(struct fx *f)
+{
+	char name[INSTANCE_NAME_MAX];
+
+	REQUIRE(stopped_instance(f, name) == 0);
+	silence(f, MEMORY_OP_LIST, PROVIDER_OP_LIST, 300, false);
+	return silent_list_pass(f, name, list_heard, 1500, false, "deadline");
+}
+
+/*
+ * Rows "Provider call" (delete) and "row DELETING": a delete that gets no
+ * answer gives up at its deadline (300 ms); the row stays DELETING and
+ * every pass tries again (each a failed event, logged), until the
+ * provider answers: then the row goes.
+ */
+static int case_provider_delete_silent(struct fx *f)
+{
+	struct manager_report rep;
+	char name[INSTANCE_NAME_MAX];
+	int64_t took;
+
+	REQUIRE(stopped_instance(f, name) == 0);
+	silence(f, MEMORY_OP_DELETE, PROVIDER_OP_DELETE, 300, true);
+	for (int i = 0; i < 2; i++) {
+		int r = pass_within(f, 5000, &rep, &took);
+		bool failed = has_event(&rep, "delete", "stopped", false);
+		manager_report_release(&rep);
+		REQUIREF(r == 0 && took < 1500, "pass %d took %" PRId64 " ms", i, took);
+		REQUIRE(failed);
+		REQUIRE(row_phase(f, name) == PHASE_DELETING);
+	}
+	heard(f, MEMORY_OP_DELETE, PROVIDER_OP_DELETE);
+	return stopped_instance_goes(f, name);
+}
+
+/*
+ * Rows "Provider call" (create) and "row CREATING": a create that gets no
+ * answer gives up at its deadline (300 ms); its row and its JIT runner go
+ * at once (nothing is left CREATING), and the next pass creates anew.
+ */
+static int case_provider_create_silent(struct fx *f)
+{
+	struct manager_report rep;
+	int64_t took;
+
+	silence(f, MEMORY_OP_CREATE, PROVIDER_OP_CREATE, 300, true);
+	int r = pass_within(f, 5000, &rep, &took);
+	bool failed = has_event(&rep, "create", NULL, false);
+	manager_report_release(&rep);
+	heard(f, MEMORY_OP_CREATE, PROVIDER_OP_CREATE);
+	REQUIREF(r == 0 && took < 1500, "the pass took %" PRId64 " ms", took);
+	REQUIRE(failed);
+	REQUIRE(rows(f) == 0 && memory_count(f->mem) == 0 && sim_runners() == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(rows(f) == 1 && memory_count(f->mem) == 1);
+	return 0;
+}
+
+/*
+ * Row "row CREATING after a crash": a row left CREATING (runnerd killed
+ * between writing the name and the create) leaves it in the next pass:
+ * CREATED when its instance is listed, deleted as stale when it is not.
+ */
+static int case_creating_row_after_crash(struct fx *f)
+{
+	struct manager_report rep;
+	struct store_instance row = {0};
+	struct instance in = {0};
+	const char *names[] = {"mt-00000000c0de", "mt-00000000dead"};
+
+	for (size_t i = 0; i < 2; i++) {
+		str_copy(row.name, names[i], sizeof(row.name));
+		str_copy(row.flavor, "small", sizeof(row.flavor));
+		str_copy(row.provider, "local", sizeof(row.provider));
+		row.phase = PHASE_CREATING;
+		row.created_at = time(NULL);
+		row.cloud_state = CLOUD_CREATED;
+		REQUIRE(store_instance_put(f->store, &row, NULL) == 0);
+	}
+	str_copy(in.name, names[0], sizeof(in.name));
+	str_copy(in.flavor, "small", sizeof(in.flavor));
+	str_copy(in.provider_id, "x", sizeof(in.provider_id));
+	in.state = CLOUD_ACTIVE;
+	in.created_at = time(NULL);
+	REQUIRE(memory_add(f->mem, &in) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	bool stale = has_event(&rep, "delete", "stale", true);
+	manager_report_release(&rep);
+	REQUIRE(stale);
+	REQUIRE(row_phase(f, names[0]) == PHASE_CREATED);
+	REQUIRE(row_phase(f, names[1]) == -1);
+	return 0;
+}
+
+/*
+ * Rows "Provider call" (health) and "booting: absent from GitHub, never
+ * seen": a booting instance's probe that answers too
+ * late is refused as stale and counts as unknown: the instance is kept
+ * (not taken for dead) and the pass is not held; once the probe answers,
+ * the dead runner is replaced.
+ */
+static int case_health_probe_silent(struct fx *f)
+{
+	struct manager_report rep;
+	char name[INSTANCE_NAME_MAX];
+	int64_t took;
+
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
+	REQUIRE(row_backdate(f, name, 15) == 0); /* past the 10 s health grace */
+	silence(f, MEMORY_OP_HEALTH, PROVIDER_OP_HEALTH, 300, false);
+	int r = pass_within(f, 5000, &rep, &took);
+	bool deleted = has_event(&rep, "delete", NULL, true);
+	manager_report_release(&rep);
+	heard(f, MEMORY_OP_HEALTH, PROVIDER_OP_HEALTH);
+	REQUIREF(r == 0 && took < 1500, "the pass took %" PRId64 " ms", took);
+	REQUIRE(!deleted && memory_count(f->mem) == 1);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	deleted = has_event(&rep, "delete", "dead", true);
+	manager_report_release(&rep);
+	REQUIRE(deleted);
+	return 0;
+}
+
+/*
+ * Row "Metrics and logs pulls": a finished runner's instance whose files
+ * answer too late: each pull ends at its deadline (300 ms), the metrics
+ * are given up and the delete goes on in the same pass.
+ */
+static int case_metrics_pull_silent(struct fx *f)
+{
+	struct manager_report rep;
+	char name[INSTANCE_NAME_MAX];
+	int64_t took;
+
+	REQUIRE(one_instance(f, name) == 0);
+	sim_delete_first_runner(); /* its job done, the runner left GitHub */
+	silence(f, MEMORY_OP_PULL_FILE, PROVIDER_OP_PULL_FILE, 300, false);
+	int r = pass_within(f, 8000, &rep, &took);
+	bool deleted = has_event(&rep, "delete", "finished", true);
+	manager_report_release(&rep);
+	heard(f, MEMORY_OP_PULL_FILE, PROVIDER_OP_PULL_FILE);
+	REQUIREF(r == 0 && took < 3000, "the pass took %" PRId64 " ms", took);
+	REQUIRE(deleted);
+	REQUIRE(!present(f, name) && row_phase(f, name) == -1);
+	return 0;
+}
+
+/*
+ * Row "row on a provider that is not open": runnerd cannot see the
+ * instance, so nothing is deleted anywhere, every pass says so (the
+ * provider error names the provider and the row) and tries again; once
+ * the provider is open, the row leaves (here: its instance is gone).
+ */
+static int case_row_on_provider_not_open(struct fx *f)
+{
+	struct manager_report rep;
+	struct store_instance row = {0};
+	struct provider *gone = NULL, *provs[2];
+	struct manager *m2 = NULL;
+	struct err e = {0};
+	int r = -1;
+
+	str_copy(row.name, "mt-0000000000aa", sizeof(row.name));
+	str_copy(row.flavor, "old", sizeof(row.flavor));
+	str_copy(row.provider, "gone", sizeof(row.provider));
+	row.phase = PHASE_CREATED;
+	row.created_at = time(NULL) - 3600;
+	row.cloud_state = CLOUD_ACTIVE;
+	REQUIRE(store_instance_put(f->store, &row, NULL) == 0);
+	for (int i = 0; i < 2; i++) {
+		REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+		bool said = rep.deletions_blocked && strstr(rep.provider_error, "gone") &&
+		            strstr(rep.provider_error, "not open");
+		manager_report_release(&rep);
+		REQUIRE(said);
+		REQUIRE(row_phase(f, row.name) == PHASE_CREATED);
+	}
+	if (memory_new("gone", "mt", &gone, &e) < 0)
+		goto out;
+	provs[0] = f->mem;
+	provs[1] = gone;
+	if (manager_new(f->cfg, f->store, f->gh, provs, 2, &m2, &e) < 0 ||
+	    manager_reconcile(m2, PLAN_NORMAL, &rep, &e) < 0)
+		goto out;
+	r = !rep.deletions_blocked && has_event(&rep, "delete", "vanished", true) &&
+	                    row_phase(f, row.name) == -1
+	            ? 0
+	            : -1;
+	manager_report_release(&rep);
+out:
+	if (r < 0)
+		fprintf(stderr, "  provider opened: %s\n", e.msg);
+	manager_free(m2);
+	provider_free(gone);
+	return r;
+}
+
+/*
+ * Row "busy past job_timeout": a runner busy for longer than
+ * job_timeout (5 s here) is reported unhealthy and kept (jobs may run
+ * long; GitHub's own job timeout ends them), every pass; `flush --busy`
+ * removes it.
+ */
+static int case_stuck_busy(struct fx *f)
+{
+	struct manager_report rep;
+	struct store_instance row;
+	char name[INSTANCE_NAME_MAX], p[128];
+	json_t *a;
+
+	REQUIRE(one_instance(f, name) == 0);
+	/* the runner comes online (simulated) and takes a job that runs on */
+	a = ctl("GET", "/_ghsim/runners", NULL);
+	snprintf(p, sizeof(p), "/_ghsim/runners/%" JSON_INTEGER_FORMAT "/online",
+	         json_integer_value(json_object_get(json_array_get(a, 0), "id")));
+	json_decref(a);
+	json_decref(ctl("POST", p, "{}"));
+	json_decref(ctl("POST", "/_ghsim/jobs",
+	                "{\"repo\":\"octo/hello\",\"labels\":[\"small\"],\"duration\":600}"));
+	for (int i = 0; i < 50; i++) {
+		a = ctl("GET", "/_ghsim/runners", NULL);
+		bool busy = json_is_true(json_object_get(json_array_get(a, 0), "busy"));
+		json_decref(a);
+		if (busy)
+			break;
+		usleep(100 * 1000);
+	}
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(store_instance_get(f->store, name, &row, NULL) == 0 && row.busy_since > 0);
+	row.busy_since -= 10; /* busy for 10 s: past the 5 s job_timeout */
+	REQUIRE(store_instance_put(f->store, &row, NULL) == 0);
+	for (int i = 0; i < 2; i++) {
+		bool unhealthy = false;
+		REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+		for (size_t k = 0; k < rep.plan.n_views; k++)
+			unhealthy = unhealthy || (strcmp(rep.plan.views[k].name, name) == 0 &&
+			                          rep.plan.views[k].github_state == GH_BUSY &&
+			                          rep.plan.views[k].health == HEALTH_UNHEALTHY);
+		bool deleted = has_event(&rep, "delete", NULL, true);
+		manager_report_release(&rep);
+		REQUIRE(unhealthy && !deleted);
+		REQUIRE(memory_count(f->mem) == 1);
+	}
+	REQUIRE(pass(f, PLAN_FLUSH_BUSY, &rep) == 0);
+	bool flushed = has_event(&rep, "delete", NULL, true);
+	manager_report_release(&rep);
+	REQUIRE(flushed);
+	REQUIRE(memory_count(f->mem) == 0 && rows(f) == 0);
+	return 0;
+}
+
 /* The report as JSON is whole or an error: a buffer too small for it is left as it was. */
 static int case_report_json_whole_or_error(struct fx *f)
 {
@@ -996,6 +1545,7 @@ static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 	fx_close(&f);
 	fx_extra = "";
 	fx_manager = "";
+	fx_request_timeout = "5s";
 	test_case_done(name, r, t0);
 }
 
@@ -1038,5 +1588,29 @@ int main(void)
 	fx_manager = ", create_concurrency: 1";
 	run("a create does not wait behind the slow metrics pull of a delete",
 	    case_create_not_behind_slow_metrics_pull, 1, 1);
+	fx_request_timeout = "1s";
+	run("a runner package download that trickles on does not hold the passes",
+	    case_slow_runner_package_does_not_hold_the_pass, 1, 1);
+	/* docs/deadlines.md: a counterpart held silent, the state leaves */
+	fx_request_timeout = "1s";
+	run("GitHub silent: the pass ends in 2 x request_timeout, deletes nothing, then recovers",
+	    case_github_silent, 1, 1);
+	run("provider list silent: refused as stale at its deadline, nothing deleted",
+	    case_provider_list_silent, 1, 1);
+	run("provider delete silent: ends at its deadline, the row stays DELETING and is retried",
+	    case_provider_delete_silent, 1, 1);
+	run("provider create silent: ends at its deadline, nothing left CREATING",
+	    case_provider_create_silent, 1, 1);
+	run("a row left CREATING by a crash leaves it next pass", case_creating_row_after_crash, 1,
+	    1);
+	run("health probe silent: unknown, the instance kept, the pass not held",
+	    case_health_probe_silent, 1, 1);
+	run("metrics pulls silent: given up at their deadline, the delete goes on",
+	    case_metrics_pull_silent, 1, 1);
+	run("a row on a provider that is not open blocks deletions, every pass says so",
+	    case_row_on_provider_not_open, 0, 1);
+	fx_manager = ", job_timeout: 5s";
+	run("busy past job_timeout: unhealthy, kept, removed by flush --busy", case_stuck_busy, 1,
+	    1);
 	return test_summary();
 }

@@ -14,6 +14,7 @@
 
 #include "util/common.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
@@ -24,6 +25,8 @@
 #include <openssl/evp.h>
 #include <libgen.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #define SHA_ZERO "0000000000000000000000000000000000000000000000000000000000000000"
@@ -839,8 +842,9 @@ static const char fake_curl[] =
         "  exit 0;;\n"
         "esac\n"
         "out= url=\n"
-        "while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift;; --retry) shift;; -*) ;; *) url=$1;; "
-        "esac; shift; done\n"
+        "while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift;;\n"
+        "  --retry|--connect-timeout|--speed-*|--max-time|--retry-max-time) shift;;\n"
+        "  -*) ;; *) url=$1;; esac; shift; done\n"
         "printf '%s\\n' \"$url\" >\"$o/download-url\"\n"
         "cp \"$o/download.tar.gz\" \"$out\"\n";
 
@@ -859,6 +863,7 @@ struct sandbox {
 	char runner[PATH_MAX]; /* the fake runner (image dir) */
 	char script[PATH_MAX];
 	char log[PATH_MAX];
+	const char *path; /* PATH of the run; NULL: bin, then /usr/bin and /bin */
 };
 
 static void sb_path(const struct sandbox *sb, char *out, size_t cap, const char *name)
@@ -898,6 +903,7 @@ static void sb_init(struct sandbox *sb, const char *tag)
 {
 	char p[PATH_MAX + 64];
 
+	sb->path = NULL;
 	pathf(sb->dir, sizeof(sb->dir), "%s/%s-XXXXXX", tmp_root, tag);
 	assert_non_null(mkdtemp(sb->dir));
 	pathf(sb->home, sizeof(sb->home), "%s/home", sb->dir);
@@ -947,7 +953,10 @@ static int sb_run(struct sandbox *sb, const char *shell, const char *const *extr
 	char *argv_bb[] = {(char *)"/usr/bin/busybox", (char *)"sh", sb->script, NULL};
 
 	/* No sbin: the real poweroff and halt must be out of reach. */
-	pathf(path_env, sizeof(path_env), "PATH=%s:/usr/bin:/bin", sb->bin);
+	if (sb->path)
+		pathf(path_env, sizeof(path_env), "PATH=%s", sb->path);
+	else
+		pathf(path_env, sizeof(path_env), "PATH=%s:/usr/bin:/bin", sb->bin);
 	pathf(fake_env, sizeof(fake_env), "FAKE_DIR=%s", sb->fake);
 	pathf(home_env, sizeof(home_env), "HOME=%s", sb->dir);
 	envp[n++] = path_env;
@@ -1418,6 +1427,119 @@ static void test_run_repo_policy_no_token(void **state)
 	sb_free(&sb);
 }
 
+/*
+ * A server that never answers: it listens (so connections succeed, the
+ * kernel queues them) but never accepts. Its port in *ret_port.
+ */
+static int silent_server(int *ret_port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*ret_port = ntohs(a.sin_port);
+	return fd;
+}
+
+/*
+ * docs/deadlines.md, row "Runner download inside an instance": against a
+ * server that never answers, the download gives up at its deadline (2 s
+ * here; the bootstrap timeout in use) and the script still writes its
+ * metrics and ends: with the real curl, and (curl out of PATH) with
+ * busybox's wget under its timeout applet, as the busybox test image has.
+ */
+static void test_run_download_silent_server(void **state)
+{
+	const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", NULL};
+	int port, fd = silent_server(&port);
+
+	for (int use_wget = 0; use_wget <= 1; use_wget++) {
+		struct fixture_cfg f;
+		struct sandbox sb;
+		char url[128], p[PATH_MAX + 16], bb[PATH_MAX + 16], path[2 * PATH_MAX + 64], *log;
+		char *argv[] = {(char *)"/usr/bin/busybox", (char *)"--install", (char *)"-s", bb,
+		                NULL};
+		int64_t t0;
+
+		if (use_wget && !have_busybox)
+			continue;
+		sb_init(&sb, "download-silent");
+		pathf(p, sizeof(p), "%s/curl", sb.bin);
+		assert_int_equal(unlink(p), 0); /* the real curl, or none */
+		if (use_wget) {
+			/* PATH: the fakes, then busybox's applets only (no curl) */
+			pathf(bb, sizeof(bb), "%s/busybox-bin", sb.dir);
+			assert_int_equal(mkdir(bb, 0700), 0);
+			assert_int_equal(run_cmd(argv, NULL, sb.dir, NULL), 0);
+			pathf(path, sizeof(path), "%s:%s", sb.bin, bb);
+			sb.path = path;
+		}
+		case_download(&f);
+		f.flavor.arch = ARCH_X64;
+		f.opts.home = NULL;
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/_ghsim/downloads/r.tar.gz", port);
+		f.opts.download_url = url;
+		f.opts.sha256 = SHA_ZERO;
+		f.opts.download_timeout_s = 2;
+		sb_render(&sb, &f.opts);
+		t0 = clock_mono_ms();
+		assert_int_equal(sb_run(&sb, use_wget ? "busybox" : "sh", extra), 1);
+		assert_true(clock_mono_ms() - t0 < 10000);
+		log = read_text(sb.log);
+		assert_non_null(strstr(log, "could not download the runner"));
+		free(log);
+		assert_post_job(&sb, "abnormal", 1);
+		sb_free(&sb);
+	}
+	close(fd);
+}
+
+/*
+ * docs/deadlines.md, row "Repo-policy check": the real curl
+ * against a policy service that never answers: the hook gives up at its
+ * deadline (2 s here, 60 s as rendered by runnerd) and refuses the job
+ * (curl's 28, "timed out", in the metrics), so the job and the runner end.
+ */
+static void test_run_repo_policy_silent_server(void **state)
+{
+	struct buf sec = BUF_INIT(4096);
+	struct fixture_cfg f;
+	struct sandbox sb;
+	char url[128], p[PATH_MAX + 16], *s;
+	int port, fd = silent_server(&port);
+	int64_t t0;
+
+	sb_init(&sb, "policy-silent");
+	pathf(p, sizeof(p), "%s/curl", sb.bin);
+	assert_int_equal(unlink(p), 0); /* the real curl */
+	case_repo_policy(&f);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/policy/", port);
+	f.cfg.runner.repo_policy_url = url;
+	f.opts.image_dir = sb.runner;
+	f.opts.policy_timeout_s = 2;
+	sb_render(&sb, &f.opts);
+	assert_int_equal(runner_secret_env("jit", true, &sec), 0);
+	assert_int_equal(runner_secret_env_var(RUNNER_REPO_POLICY_TOKEN_ENV, "0123abcdef", &sec),
+	                 0);
+	pathf(p, sizeof(p), "%s/secret.env", sb.home);
+	write_file(p, buf_str(&sec), 0600);
+	buf_wipe(&sec);
+	sb_put(&sb, "expect-jit", "jit");
+	t0 = clock_mono_ms();
+	assert_int_equal(sb_run(&sb, "sh", NULL), 0);
+	assert_true(clock_mono_ms() - t0 < 10000);
+	s = sb_get(&sb, "hook-rc");
+	assert_string_equal(s, "1\n");
+	free(s);
+	assert_post_job(&sb, "repo-policy-check-failure", 28);
+	close(fd);
+	sb_free(&sb);
+}
+
 /* Nothing to run: still metrics, still an end. config.sh failing likewise. */
 static void test_run_failures(void **state)
 {
@@ -1612,6 +1734,8 @@ int main(void)
 	        cmocka_unit_test(test_run_download),
 	        cmocka_unit_test(test_run_repo_policy),
 	        cmocka_unit_test(test_run_repo_policy_no_token),
+	        cmocka_unit_test(test_run_download_silent_server),
+	        cmocka_unit_test(test_run_repo_policy_silent_server),
 	        cmocka_unit_test(test_run_failures),
 	        cmocka_unit_test(test_run_poweroff),
 	        cmocka_unit_test(test_run_mirror),

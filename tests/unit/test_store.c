@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "util/common.h"
+#include "util/clock.h"
 #include "util/fileutil.h"
 #include "store/store.h"
 
@@ -535,6 +536,37 @@ static void *worker(void *p)
 	return NULL;
 }
 
+/*
+ * docs/deadlines.md, row "SQLite": another process (here a
+ * second connection) holds the database's write lock and never lets go: a
+ * write waits at most the busy timeout (5 s), then fails with -EBUSY and
+ * says so; once the lock is gone, writes go through again.
+ */
+static void test_busy_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_instance in;
+	struct err e = {0};
+	char path[PATH_MAX + 16];
+	sqlite3 *db = NULL;
+	int64_t t0, took;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	fill(&in, "ci-0123456789ab", 1);
+	t0 = clock_mono_ms();
+	assert_int_equal(store_instance_put(s, &in, &e), -EBUSY);
+	took = clock_mono_ms() - t0;
+	assert_true(took >= 4500 && took < 8000);
+	assert_non_null(strstr(e.msg, "locked"));
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_instance_put(s, &in, &e), 0);
+	store_close(s);
+}
+
 static void test_threads(void **state)
 {
 	struct fixture *f = *state;
@@ -577,6 +609,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

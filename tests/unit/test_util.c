@@ -11,6 +11,7 @@
 #include "util/common.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/command.h"
 #include "util/strv.h"
 #include "util/words.h"
 #include "util/err.h"
@@ -382,6 +383,59 @@ static void test_tmp_sweep(void **state)
 	assert_int_equal(rm_rf(dir, NULL), 0);
 }
 
+/* sh -c script, within timeout_ms; its status in *status, its output in out. */
+static int sh_run(const char *script, int64_t timeout_ms, char *out, size_t cap, int *status,
+                  struct err *e)
+{
+	char *const argv[] = {"sh", "-c", (char *)script, NULL};
+	char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+
+	return command_run("/bin/sh", argv, envp, timeout_ms, out, cap, status, e);
+}
+
+/*
+ * docs/deadlines.md, row "useradd": a helper command runs within
+ * its deadline: one that hangs is killed at it, one that exits is not
+ * waited for beyond its exit even when what it started holds its output.
+ */
+static void test_command_deadline(void **state)
+{
+	char out[64];
+	struct err e = {0};
+	int status = -1;
+	int64_t t0;
+
+	assert_int_equal(
+	        sh_run("echo one; echo two >&2; exit 3", 5000, out, sizeof(out), &status, &e), 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	assert_string_equal(out, "one two ");
+	/* silent and never ending: killed at the deadline */
+	t0 = clock_mono_ms();
+	assert_int_equal(sh_run("exec sleep 100", 300, out, sizeof(out), &status, &e), -ETIMEDOUT);
+	assert_true(clock_mono_ms() - t0 < 2000);
+	assert_non_null(strstr(e.msg, "still running after 300 ms: killed"));
+	/* exited, but left a child holding its output open: not waited for */
+	t0 = clock_mono_ms();
+	assert_int_equal(sh_run("sleep 3 & echo done", 5000, out, sizeof(out), &status, &e), 0);
+	assert_true(clock_mono_ms() - t0 < 2000);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_string_equal(out, "done ");
+	/* a flood of output is read (and cut to out), so the command is never blocked */
+	assert_int_equal(sh_run("head -c 1000000 /dev/zero | tr '\\0' x", 5000, out, sizeof(out),
+	                        &status, &e),
+	                 0);
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	/* a writer that never stops, left behind: the call still ends at the deadline */
+	t0 = clock_mono_ms();
+	assert_int_equal(sh_run("yes &", 5000, out, sizeof(out), &status, &e), 0);
+	assert_true(clock_mono_ms() - t0 < 2000);
+	/* not there: exec fails in the child, status 127 */
+	assert_int_equal(command_run("/nonexistent/cmd", (char *[]){"x", NULL}, (char *[]){NULL},
+	                             1000, out, sizeof(out), &status, &e),
+	                 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 127);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,7 +445,7 @@ int main(void)
 	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
 	        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_strv),
 	        cmocka_unit_test(test_words),          cmocka_unit_test(test_tmp_names),
-	        cmocka_unit_test(test_tmp_sweep),
+	        cmocka_unit_test(test_tmp_sweep),      cmocka_unit_test(test_command_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

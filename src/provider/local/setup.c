@@ -11,6 +11,7 @@
  */
 #include "util/common.h"
 #include "provider/local/local_internal.h"
+#include "util/command.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
@@ -24,6 +25,9 @@
 
 /* What a delete allows for removing an instance's files (its _work tree may be large). */
 #define DELETE_FILES_MS (60 * 1000)
+
+/* What useradd may take when the runner user is created at open (it takes well under 1 s). */
+#define LOCAL_USERADD_TIMEOUT_MS (60 * 1000)
 
 /* a is b or inside b (both canonical absolute paths). */
 static bool path_under(const char *a, const char *b)
@@ -73,42 +77,16 @@ static int user_create(const char *user, struct err *e)
 	                      "--comment",    "runnerd runner", (char *)user,        NULL};
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL};
 	char out[400];
-	size_t len = 0;
-	int pfd[2], status = 0;
-	pid_t pid;
+	int status = 0, r;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return err_set(e, -errno, "useradd: pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return err_set(e, -errno, "useradd: fork: %s", strerror(errno));
+	/* bounded: a useradd stuck on a lock or a slow name service must not hold the start */
+	r = command_run("/usr/sbin/useradd", argv, envp, LOCAL_USERADD_TIMEOUT_MS, out, sizeof(out),
+	                &status, e);
+	if (r < 0) {
+		if (e)
+			err_prefix(e, "user %s", user);
+		return r;
 	}
-	if (pid == 0) {
-		int in = local_fd_above2(open("/dev/null", O_RDONLY | O_CLOEXEC));
-		int w = local_fd_above2(pfd[1]);
-		if (in < 0 || w < 0 || dup2(in, 0) < 0 || dup2(w, 1) < 0 || dup2(w, 2) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		execve("/usr/sbin/useradd", argv, envp);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		char tmp[256];
-		ssize_t n = read(pfd[0], tmp, sizeof(tmp));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n && len + 1 < sizeof(out); i++)
-			out[len++] = tmp[i] == '\n' ? ' ' : tmp[i];
-	}
-	out[len] = '\0';
-	close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return err_set(e, -EIO, "useradd %s failed (status %d): %s", user, status, out);
 	return 0;
