@@ -149,11 +149,13 @@ struct http_route {
  * requests that arrive. Connections still sending a request head and
  * deferred requests together take at most the rest: when a new connection
  * would cut into the reserve, the one that has been sending its head
- * longest is closed. Connections beyond max_connections wait in the listen
- * queue (4096 deep, as the kernel allows), never refused by the server.
+ * longest (100 ms at least, its bytes all read) is closed. Connections
+ * beyond max_connections wait in the listen queue (4096 deep, as the
+ * kernel allows): the server refuses none but those over max_per_ip.
  * The header deadline is a real one: libmicrohttpd's idle timeout restarts
  * on every byte, so a peer that drips its head would otherwise hold a slot
- * for ever; on keep-alive it runs from the end of the previous response.
+ * for ever; on keep-alive it runs from the end of the previous response
+ * (an idle keep-alive connection is closed then too).
  */
 struct http_server_options {
 	unsigned threads;          /* worker threads [4] */
