@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "manager/manager.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -25,13 +26,40 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 	return buf_append(ud, p, sz * nm) == 0 ? sz * nm : 0;
 }
 
+static int control_timeout(struct err *e, long timeout_s, const char *sock)
+{
+	return err_set(e, -ETIMEDOUT,
+	               "the daemon did not answer within %lds (control socket %s); is it stuck? "
+	               "see its log",
+	               timeout_s, sock);
+}
+
+/*
+ * curl connects without waiting: on a unix socket whose listen queue is
+ * full that fails at once, and curl 7.88 reports it with no errno (a
+ * refused connect says ECONNREFUSED, a missing socket ENOENT). A burst of
+ * requests must queue, not fail: such a connect is tried again, with short
+ * pauses, within the call's time.
+ */
+static bool queue_full(CURL *c, CURLcode code)
+{
+	long os_errno = 0;
+
+	if (code != CURLE_COULDNT_CONNECT)
+		return false;
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+	return os_errno == 0 || os_errno == EAGAIN;
+}
+
 int control_call(const struct config *cfg, const char *method, const char *path, long timeout_s,
                  struct buf *ret_body, long *ret_status, struct err *e)
 {
 	char sock[PATH_MAX], url[512];
+	int64_t deadline = clock_mono_ms() + (int64_t)timeout_s * 1000, pause = 10;
+	long os_errno = 0;
 	struct stat st;
 	CURL *c;
-	CURLcode cc;
+	CURLcode code;
 	int r = 0;
 
 	control_socket_path(cfg, sock, sizeof(sock));
@@ -48,16 +76,29 @@ int control_call(const struct config *cfg, const char *method, const char *path,
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
 	}
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, ret_body);
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_COULDNT_CONNECT)
-		r = -ECONNREFUSED;
-	else if (cc != CURLE_OK)
-		r = err_set(e, -EIO, "control socket %s: %s", sock, curl_easy_strerror(cc));
+	for (;;) {
+		int64_t left = deadline - clock_mono_ms();
+
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+		code = curl_easy_perform(c);
+		if (!queue_full(c, code) || clock_mono_ms() + pause >= deadline)
+			break;
+		clock_sleep_ms(pause);
+		pause = pause < 200 ? pause * 2 : 200;
+	}
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+	if (code == CURLE_OPERATION_TIMEDOUT || queue_full(c, code))
+		r = control_timeout(e, timeout_s, sock);
+	else if (code == CURLE_COULDNT_CONNECT && (os_errno == ECONNREFUSED || os_errno == ENOENT))
+		r = -ECONNREFUSED; /* nobody listens: no daemon */
+	else if (code == CURLE_COULDNT_CONNECT)
+		r = err_set(e, -EIO, "control socket %s: connect: %s", sock,
+		            strerror((int)os_errno));
+	else if (code != CURLE_OK)
+		r = err_set(e, -EIO, "control socket %s: %s", sock, curl_easy_strerror(code));
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, ret_status);
 	curl_easy_cleanup(c);
@@ -193,12 +234,19 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 
 /* ---- commands --------------------------------------------------------- */
 
+/* How long a command waits for the daemon's answer, unless --timeout says. */
+#define STATUS_TIMEOUT_S 30  /* the daemon answers within 15 s (STATUS_WAIT_MS) */
+#define PASS_TIMEOUT_S   600 /* the daemon answers within 570 s (CONTROL_WAIT_MS) */
+#define DRAIN_TIMEOUT_S  30
+#define DRAIN_WAIT_S     3600 /* drain --wait, in all */
+
 struct cli {
+	const char *command; /* for messages: "status", ... */
 	const char *config;
 	bool json;
 	bool busy;
 	bool wait;
-	long timeout;
+	long timeout; /* --timeout in seconds, 0 when not given */
 };
 
 static int parse(int argc, char **argv, struct cli *o, const char *usage)
@@ -211,7 +259,7 @@ static int parse(int argc, char **argv, struct cli *o, const char *usage)
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
-	o->timeout = 3600;
+	o->command = argv[0];
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -229,7 +277,7 @@ static int parse(int argc, char **argv, struct cli *o, const char *usage)
 			break;
 		case 't': {
 			int64_t s;
-			if (parse_duration(optarg, &s) < 0) {
+			if (parse_duration(optarg, &s) < 0 || s < 1) {
 				fprintf(stderr, "runnerd: --timeout: a duration like 10m\n");
 				return -1;
 			}
@@ -248,24 +296,28 @@ static int parse(int argc, char **argv, struct cli *o, const char *usage)
 	return 0;
 }
 
-/* Do it through the daemon, or directly. *ret_json gets the report. */
-static int dispatch(const struct config *cfg, const char *method, const char *path,
-                    enum plan_mode mode, bool act, struct buf *ret_json)
+/*
+ * Do it through the daemon, waiting for its answer at most timeout_s, or
+ * directly. *ret_json gets the report.
+ */
+static int dispatch(const struct cli *o, const struct config *cfg, const char *method,
+                    const char *path, enum plan_mode mode, bool act, long timeout_s,
+                    struct buf *ret_json)
 {
 	struct err e = {0};
 	long status = 0;
-	int r = control_call(cfg, method, path, 600, ret_json, &status, &e);
+	int r = control_call(cfg, method, path, timeout_s, ret_json, &status, &e);
 
 	if (r == 0) {
 		if (status != 200) {
-			fprintf(stderr, "runnerd: daemon answered %ld: %s\n", status,
+			fprintf(stderr, "runnerd %s: daemon answered %ld: %s\n", o->command, status,
 			        buf_str(ret_json));
 			return -EIO;
 		}
 		return 0;
 	}
 	if (r != -ENOENT && r != -ECONNREFUSED) {
-		fprintf(stderr, "runnerd: %s\n", e.msg);
+		fprintf(stderr, "runnerd %s: %s\n", o->command, e.msg);
 		return r;
 	}
 	/* no daemon: do the work here, under the same state-dir lock */
@@ -322,11 +374,12 @@ int cmd_status(int argc, char **argv)
 	struct buf json = BUF_INIT(64 << 20);
 	int r;
 
-	if (parse(argc, argv, &o, "runnerd status [-c FILE] [--json]") < 0)
+	if (parse(argc, argv, &o, "runnerd status [-c FILE] [--json] [--timeout 30s]") < 0)
 		return 2;
 	if (cmd_load_config(o.config, &cfg) < 0)
 		return 1;
-	r = dispatch(cfg, "GET", "/v1/status", PLAN_NORMAL, false, &json);
+	r = dispatch(&o, cfg, "GET", "/v1/status", PLAN_NORMAL, false,
+	             o.timeout ? o.timeout : STATUS_TIMEOUT_S, &json);
 	r = finish(&o, &json, r, true, false);
 	config_free(cfg);
 	return r;
@@ -339,11 +392,12 @@ int cmd_reconcile(int argc, char **argv)
 	struct buf json = BUF_INIT(64 << 20);
 	int r;
 
-	if (parse(argc, argv, &o, "runnerd reconcile [-c FILE] [--json]") < 0)
+	if (parse(argc, argv, &o, "runnerd reconcile [-c FILE] [--json] [--timeout 10m]") < 0)
 		return 2;
 	if (cmd_load_config(o.config, &cfg) < 0)
 		return 1;
-	r = dispatch(cfg, "POST", "/v1/reconcile", PLAN_NORMAL, true, &json);
+	r = dispatch(&o, cfg, "POST", "/v1/reconcile", PLAN_NORMAL, true,
+	             o.timeout ? o.timeout : PASS_TIMEOUT_S, &json);
 	r = finish(&o, &json, r, false, true);
 	config_free(cfg);
 	return r;
@@ -356,12 +410,13 @@ int cmd_flush(int argc, char **argv)
 	struct buf json = BUF_INIT(64 << 20);
 	int r;
 
-	if (parse(argc, argv, &o, "runnerd flush [-c FILE] [--busy] [--json]") < 0)
+	if (parse(argc, argv, &o, "runnerd flush [-c FILE] [--busy] [--json] [--timeout 10m]") < 0)
 		return 2;
 	if (cmd_load_config(o.config, &cfg) < 0)
 		return 1;
-	r = dispatch(cfg, "POST", o.busy ? "/v1/flush?busy=1" : "/v1/flush",
-	             o.busy ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE, true, &json);
+	r = dispatch(&o, cfg, "POST", o.busy ? "/v1/flush?busy=1" : "/v1/flush",
+	             o.busy ? PLAN_FLUSH_BUSY : PLAN_FLUSH_IDLE, true,
+	             o.timeout ? o.timeout : PASS_TIMEOUT_S, &json);
 	r = finish(&o, &json, r, false, true);
 	config_free(cfg);
 	return r;
@@ -392,7 +447,8 @@ int cmd_drain(int argc, char **argv)
 		return 2;
 	if (cmd_load_config(o.config, &cfg) < 0)
 		return 1;
-	r = dispatch(cfg, "POST", resume ? "/v1/resume" : "/v1/drain", PLAN_NORMAL, true, &json);
+	r = dispatch(&o, cfg, "POST", resume ? "/v1/resume" : "/v1/drain", PLAN_NORMAL, true,
+	             DRAIN_TIMEOUT_S, &json);
 	if (r < 0 || resume || !o.wait) {
 		if (r == 0)
 			printf("%s\n", resume ? "resumed: pools return to their configured size"
@@ -403,10 +459,11 @@ int cmd_drain(int argc, char **argv)
 		return r < 0 ? 1 : 0;
 	}
 	/* --wait: reconcile until nothing this manager owns is left */
-	deadline = time(NULL) + o.timeout;
+	deadline = time(NULL) + (o.timeout ? o.timeout : DRAIN_WAIT_S);
 	for (;;) {
 		buf_reset(&json);
-		r = dispatch(cfg, "POST", "/v1/reconcile", PLAN_NORMAL, true, &json);
+		r = dispatch(&o, cfg, "POST", "/v1/reconcile", PLAN_NORMAL, true, PASS_TIMEOUT_S,
+		             &json);
 		if (r == 0 && report_empty(buf_str(&json))) {
 			printf("drained: nothing left\n");
 			break;

@@ -5,12 +5,16 @@
  * arrive during a pass merge into one next pass, in the strongest mode asked
  * (flush busy > flush idle > normal). A control request that acts (reconcile,
  * flush) triggers the loop and waits, bounded, for the report of a pass that
- * started after it; drain and resume set the flag and trigger. SIGTERM/SIGINT
- * stop it within seconds and leave instances running (a restart adopts
- * them); SIGHUP reloads the config on the pass loop, between two passes,
- * keeping the old one when the new one is invalid. It must never run a pass
- * on an HTTP thread, nor make the signal thread wait for a pass (SIGTERM
- * would wait behind it).
+ * started after it; status waits the same way for an observation on the
+ * status loop (requests that arrive during one share the next), and, when a
+ * running pass holds observations up too long, gets the last pass's report.
+ * Those that wait are deferred: they hold no HTTP thread, so a burst of them
+ * never keeps another request from being served. drain and resume set the
+ * flag and trigger. SIGTERM/SIGINT stop it within seconds and leave
+ * instances running (a restart adopts them); SIGHUP reloads the config on
+ * the pass loop, between two passes, keeping the old one when the new one
+ * is invalid. It must never run a pass or an observation on an HTTP thread,
+ * nor make the signal thread wait for a pass (SIGTERM would wait behind it).
  */
 #include "util/common.h"
 #include "cmd.h"
@@ -25,21 +29,39 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 
 /*
  * How long a control request waits for its pass: below the CLI's own 600 s,
  * so it hears why rather than timing out itself. The pass goes on.
  */
 #define CONTROL_WAIT_MS (570 * 1000)
-#define REPORT_MAX      (64 << 20)
+/*
+ * How long status waits for a fresh observation (one waits behind a running
+ * pass) before it gets the last pass's report: well below the CLI's 30 s.
+ */
+#define STATUS_WAIT_MS (15 * 1000)
+#define REPORT_MAX     (64 << 20)
+/* The control socket: handlers are short (those that wait are deferred). */
+#define CONTROL_THREADS         8
+#define CONTROL_MAX_CONNECTIONS 512
 
-/* A control request waiting for a pass (it lives on its handler's stack). */
+/* A control request set aside until a run of its lane ends. */
 struct waiter {
-	uint64_t pass;   /* the first pass that starts after the request */
-	bool done;       /* that pass ended: status and json are set */
-	int status;      /* 200, or 500 when its report could not be written */
-	struct buf json; /* the report, or the error */
+	uint64_t run;              /* the first run that starts after the request */
+	struct http_deferred *def; /* where its answer goes */
 	struct waiter *next;
+};
+
+/*
+ * Runs of one kind, one at a time on their own thread: passes, or the
+ * observations status asks for. Requests that arrive during a run share
+ * the next one.
+ */
+struct lane {
+	bool trigger;
+	uint64_t started;       /* runs started; run n is the n-th */
+	struct waiter *waiters; /* requests for a run not yet ended */
 };
 
 struct daemon {
@@ -47,17 +69,15 @@ struct daemon {
 	struct config *cfg;
 	const char *config_path; /* what SIGHUP reloads */
 	pthread_mutex_t lock;    /* guards everything below */
-	pthread_cond_t cond;     /* to the loop: triggered, or stop (CLOCK_MONOTONIC) */
-	pthread_cond_t ended;    /* to waiters: a pass ended, or stop (CLOCK_MONOTONIC) */
+	pthread_cond_t cond;     /* to the loops: triggered, or stop (CLOCK_MONOTONIC) */
 	bool stop;
-	bool trigger;
-	bool reload;            /* SIGHUP: the loop reloads before its next pass */
-	enum plan_mode mode;    /* of the next pass: the strongest asked */
-	uint64_t started;       /* passes started; pass n is the n-th */
-	struct waiter *waiters; /* requests for a pass not yet ended */
+	bool reload; /* SIGHUP: the pass loop reloads before its next pass */
+	enum plan_mode mode; /* of the next pass: the strongest asked */
+	struct lane passes;
+	struct lane looks; /* observations for status */
 	struct manager_report last;
 	bool have_last;
-	uint64_t passes;
+	struct buf last_json; /* last as JSON, once status needed it; empty: not yet */
 };
 
 /* An absolute CLOCK_MONOTONIC time ms from now, for the conditions above. */
@@ -83,7 +103,7 @@ static void keep_report(struct daemon *d, struct manager_report *r)
 	manager_report_release(&d->last);
 	d->last = *r;
 	d->have_last = true;
-	d->passes++;
+	buf_reset(&d->last_json);
 	pthread_mutex_unlock(&d->lock);
 	memset(r, 0, sizeof(*r));
 }
@@ -98,45 +118,79 @@ static void log_pass(const struct manager_report *r)
 	}
 }
 
-/* Hand pass n's report to the requests that wait for it. */
-static void answer_waiters(struct daemon *d, uint64_t n, const struct manager_report *r)
+/* Under d->lock: the waiters of l for run n or earlier (all of them for UINT64_MAX). */
+static struct waiter *lane_take(struct lane *l, uint64_t n)
 {
-	struct buf json = BUF_INIT(REPORT_MAX);
-	struct waiter **wp;
-	bool any = false;
-	int jr = 0;
+	struct waiter *taken = NULL, **wp = &l->waiters;
 
-	/* who waits for pass n registered before it started: none can join now */
-	pthread_mutex_lock(&d->lock);
-	for (struct waiter *w = d->waiters; w && !any; w = w->next)
-		any = w->pass <= n;
-	pthread_mutex_unlock(&d->lock);
-	if (!any)
-		return;
-	jr = manager_report_json(r, manager_draining(d->m), &json);
-	if (jr < 0)
-		log_error("control: the report of pass %" PRIu64 ": %s", n, strerror(-jr));
-	pthread_mutex_lock(&d->lock);
-	for (wp = &d->waiters; *wp;) {
+	while (*wp) {
 		struct waiter *w = *wp;
-		if (w->pass > n) {
+		if (w->run > n) {
 			wp = &w->next;
 			continue;
 		}
-		int ar = jr < 0 ? jr : buf_append(&w->json, json.data ? json.data : "", json.len);
-
 		*wp = w->next;
-		w->status = 200;
-		if (ar < 0) {
-			w->status = 500;
-			buf_reset(&w->json);
-			buf_printf(&w->json, "the report: %s", strerror(-ar));
-		}
-		w->done = true;
+		w->next = taken;
+		taken = w;
 	}
-	pthread_cond_broadcast(&d->ended);
-	pthread_mutex_unlock(&d->lock);
+	return taken;
+}
+
+/* Answer every waiter of list with resp, and free them. */
+static void answer_list(struct waiter *list, const struct http_response *resp)
+{
+	while (list) {
+		struct waiter *w = list;
+		list = w->next;
+		/* -EALREADY: its deadline passed, or the client is gone */
+		(void)http_deferred_answer(w->def, resp);
+		free(w);
+	}
+}
+
+static void answer_error(struct waiter *list, int status, const char *msg)
+{
+	struct http_response resp;
+
+	http_response_init(&resp);
+	http_response_error(&resp, status, msg);
+	answer_list(list, &resp);
+	http_response_release(&resp);
+}
+
+/* resp := r as JSON, or why not. */
+static void report_response(struct daemon *d, const struct manager_report *r,
+                            struct http_response *resp)
+{
+	struct buf json = BUF_INIT(REPORT_MAX);
+	int jr = manager_report_json(r, manager_draining(d->m), &json);
+
+	if (jr < 0) {
+		log_error("control: the report: %s", strerror(-jr));
+		http_response_error(resp, 500, strerror(-jr));
+	} else {
+		http_response_json(resp, 200, buf_str(&json));
+	}
 	buf_release(&json);
+}
+
+/* Hand run n's report to the requests of l that wait for it. */
+static void answer_waiters(struct daemon *d, struct lane *l, uint64_t n,
+                           const struct manager_report *r)
+{
+	struct http_response resp;
+	struct waiter *list;
+
+	/* who waits for run n registered before it started: none can join now */
+	pthread_mutex_lock(&d->lock);
+	list = lane_take(l, n);
+	pthread_mutex_unlock(&d->lock);
+	if (!list)
+		return;
+	http_response_init(&resp);
+	report_response(d, r, &resp);
+	answer_list(list, &resp);
+	http_response_release(&resp);
 }
 
 static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
@@ -147,8 +201,52 @@ static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
 	if (manager_reconcile(d->m, mode, &r, &e) < 0)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
-	answer_waiters(d, n, &r);
+	answer_waiters(d, &d->passes, n, &r);
 	keep_report(d, &r);
+}
+
+/*
+ * resp := the last pass's report: what status says when it cannot observe
+ * (or not in time); 503 (why) when no pass has ended yet. Every status
+ * request holds it ready, so it is rendered once a pass, not once a request.
+ */
+static void last_report_response(struct daemon *d, const char *why, struct http_response *resp)
+{
+	int jr = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->have_last && d->last_json.len == 0)
+		jr = manager_report_json(&d->last, manager_draining(d->m), &d->last_json);
+	if (!d->have_last)
+		http_response_error(resp, 503, why);
+	else if (jr < 0)
+		http_response_error(resp, 500, strerror(-jr));
+	else
+		http_response_json(resp, 200, buf_str(&d->last_json));
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Observation n, for the status requests that wait for it. */
+static void run_observation(struct daemon *d, uint64_t n)
+{
+	struct http_response resp;
+	struct manager_report r;
+	struct waiter *list;
+	struct err e = {0};
+
+	/* status is now, not the last pass: an unchanged GitHub list costs no rate limit */
+	if (manager_observe(d->m, &r, &e) == 0) {
+		answer_waiters(d, &d->looks, n, &r);
+	} else {
+		pthread_mutex_lock(&d->lock);
+		list = lane_take(&d->looks, n);
+		pthread_mutex_unlock(&d->lock);
+		http_response_init(&resp);
+		last_report_response(d, e.msg, &resp);
+		answer_list(list, &resp);
+		http_response_release(&resp);
+	}
+	manager_report_release(&r);
 }
 
 static int64_t jittered_ms(int64_t interval_s)
@@ -178,7 +276,7 @@ static void *loop_main(void *arg)
 			deadline = deadline_in(jittered_ms(d->cfg->manager.reconcile_interval));
 			timer = true;
 		}
-		while (!d->stop && !d->trigger && !d->reload) {
+		while (!d->stop && !d->passes.trigger && !d->reload) {
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
@@ -191,10 +289,10 @@ static void *loop_main(void *arg)
 		timer = false;
 		bool stop = d->stop;
 		/* every trigger so far is served by this pass, in the strongest mode asked */
-		d->trigger = false;
+		d->passes.trigger = false;
 		mode = d->mode;
 		d->mode = PLAN_NORMAL;
-		n = ++d->started;
+		n = ++d->passes.started;
 		pthread_mutex_unlock(&d->lock);
 		if (stop)
 			break;
@@ -203,60 +301,79 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+/* The status loop: observations, only when a status request waits for one. */
+static void *status_main(void *arg)
+{
+	struct daemon *d = arg;
+	for (;;) {
+		uint64_t n;
+
+		pthread_mutex_lock(&d->lock);
+		while (!d->stop && !d->looks.trigger)
+			pthread_cond_wait(&d->cond, &d->lock);
+		bool stop = d->stop;
+		d->looks.trigger = false;
+		n = ++d->looks.started;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			break;
+		run_observation(d, n);
+	}
+	return NULL;
+}
+
 static void trigger(struct daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
-	d->trigger = true;
+	d->passes.trigger = true;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 }
 
 /*
- * Trigger a pass in mode and wait (bounded) for the report of a pass that
- * started after now, which covers mode: the next one to start takes the
- * strongest mode asked. Fills resp with it, or says why not.
+ * Set req aside for the next run of l to start (for passes, in at least
+ * mode) and hand it that run's report. resp holds what it gets if none
+ * ends within wait_ms; it is replaced by why not when the request cannot
+ * wait.
  */
-static void request_pass(struct daemon *d, enum plan_mode mode, struct http_response *resp)
+static void wait_for_run(struct daemon *d, struct lane *l, enum plan_mode mode,
+                         const struct http_request *req, unsigned wait_ms,
+                         struct http_response *resp)
 {
-	struct waiter w = {.json = BUF_INIT(REPORT_MAX)};
-	struct timespec deadline = deadline_in(CONTROL_WAIT_MS);
-	bool stopping;
+	struct waiter *w = calloc(1, sizeof(*w));
+	int r;
 
+	if (!w) {
+		http_response_error(resp, 500, strerror(ENOMEM));
+		return;
+	}
+	r = http_request_defer(req, wait_ms, &w->def);
+	if (r < 0) {
+		free(w);
+		if (r == -ESHUTDOWN) {
+			http_response_error(resp, 503, "runnerd is stopping");
+		} else if (r == -EBUSY) {
+			http_response_error(resp, 503, "too many control requests wait: try again");
+			(void)http_response_header(resp, "Retry-After", "5");
+		} else {
+			http_response_error(resp, 500, strerror(-r));
+		}
+		return;
+	}
 	pthread_mutex_lock(&d->lock);
 	if (!d->stop) {
-		w.pass = d->started + 1;
-		if (mode > d->mode)
+		w->run = l->started + 1;
+		if (l == &d->passes && mode > d->mode)
 			d->mode = mode;
-		d->trigger = true;
-		w.next = d->waiters;
-		d->waiters = &w;
+		l->trigger = true;
+		w->next = l->waiters;
+		l->waiters = w;
 		pthread_cond_broadcast(&d->cond);
-		while (!w.done && !d->stop) {
-			if (pthread_cond_timedwait(&d->ended, &d->lock, &deadline) == ETIMEDOUT)
-				break;
-		}
-		if (!w.done) {
-			/* not answered: leave the list before the stack frame goes */
-			for (struct waiter **wp = &d->waiters; *wp; wp = &(*wp)->next) {
-				if (*wp == &w) {
-					*wp = w.next;
-					break;
-				}
-			}
-		}
+		w = NULL;
 	}
-	stopping = d->stop;
 	pthread_mutex_unlock(&d->lock);
-	if (w.done && w.status == 200)
-		http_response_json(resp, 200, buf_str(&w.json));
-	else if (w.done)
-		http_response_error(resp, w.status, buf_str(&w.json));
-	else if (stopping)
-		http_response_error(resp, 503, "runnerd is stopping");
-	else
-		http_response_error(resp, 504,
-		                    "no pass ended in time: the pass goes on (see runnerd status)");
-	buf_release(&w.json);
+	if (w) /* stopping: its waiters were answered already */
+		answer_error(w, 503, "runnerd is stopping");
 }
 
 /* ---- control API ------------------------------------------------------ */
@@ -264,30 +381,10 @@ static void request_pass(struct daemon *d, enum plan_mode mode, struct http_resp
 static void h_status(void *ctx, const struct http_request *req, struct http_response *resp)
 {
 	struct daemon *d = ctx;
-	struct buf out = BUF_INIT(64 << 20);
-	struct manager_report r;
-	struct err e = {0};
-	bool have = true;
-	int jr;
 
-	/* status is now, not the last pass: observe (after a running pass
-	 * ends); an unchanged GitHub list costs no rate limit */
-	if (manager_observe(d->m, &r, &e) == 0) {
-		jr = manager_report_json(&r, manager_draining(d->m), &out);
-	} else {
-		pthread_mutex_lock(&d->lock);
-		have = d->have_last;
-		jr = have ? manager_report_json(&d->last, manager_draining(d->m), &out) : 0;
-		pthread_mutex_unlock(&d->lock);
-	}
-	manager_report_release(&r);
-	if (!have)
-		http_response_error(resp, 503, e.msg);
-	else if (jr < 0)
-		http_response_error(resp, 500, strerror(-jr));
-	else
-		http_response_json(resp, 200, buf_str(&out));
-	buf_release(&out);
+	last_report_response(d, "no observation ended in time and no pass has ended yet: try again",
+	                     resp);
+	wait_for_run(d, &d->looks, PLAN_NORMAL, req, STATUS_WAIT_MS, resp);
 }
 
 static void h_reconcile(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -300,7 +397,9 @@ static void h_reconcile(void *ctx, const struct http_request *req, struct http_r
 		                                                  : PLAN_FLUSH_IDLE;
 		log_info("control: flush %s requested", mode == PLAN_FLUSH_BUSY ? "busy" : "idle");
 	}
-	request_pass(d, mode, resp);
+	http_response_error(resp, 504,
+	                    "no pass ended in time: the pass goes on (see runnerd status)");
+	wait_for_run(d, &d->passes, mode, req, CONTROL_WAIT_MS, resp);
 }
 
 static void h_drain(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -327,6 +426,23 @@ static const struct http_route control_routes[] = {
 
 /* ---- main ------------------------------------------------------------- */
 
+/*
+ * The control socket's limits: room for a burst of CLI requests and of
+ * requests waiting for a pass (each holds a connection, not a thread), at
+ * most a quarter of the descriptors this process may open; more wait in the
+ * listen queue.
+ */
+static void control_options(struct http_server_options *o)
+{
+	struct rlimit rl;
+	unsigned max = CONTROL_MAX_CONNECTIONS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < max)
+		max = rl.rlim_cur / 4 < 16 ? 16 : (unsigned)(rl.rlim_cur / 4);
+	*o = (struct http_server_options){.threads = CONTROL_THREADS, .max_connections = max};
+}
+
 /* What the loader found doubtful (open secret files, ...): logged, not fatal. */
 static void log_config_warnings(const struct config *cfg)
 {
@@ -334,7 +450,7 @@ static void log_config_warnings(const struct config *cfg)
 		log_warn("%s", cfg->warnings.v[i]);
 }
 
-/* SIGHUP, on the pass loop between two passes (a status request observing ends first). */
+/* SIGHUP, on the pass loop between two passes. */
 static void reload(struct daemon *d)
 {
 	const char *path = d->config_path;
@@ -370,13 +486,16 @@ int cmd_serve(int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	enum log_level level = log_current_level();
 	enum log_format format = log_current_format();
-	struct daemon d = {0};
+	struct daemon d = {.last_json = BUF_INIT(REPORT_MAX)};
 	struct http_server *ctl = NULL;
 	const char *cpath = NULL;
 	char sock[PATH_MAX];
 	struct err e = {0};
+	struct http_server_options copts;
+	struct waiter *waiting[2];
 	sigset_t set;
-	pthread_t loop;
+	pthread_t loop, looker;
+	bool looping = false, looking = false;
 	int c, rc = 1;
 
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -419,28 +538,34 @@ int cmd_serve(int argc, char **argv)
 	manager_log_setup(d.m);
 	pthread_mutex_init(&d.lock, NULL);
 	cond_init_mono(&d.cond);
-	cond_init_mono(&d.ended);
 
 	control_socket_path(d.cfg, sock, sizeof(sock));
-	if (http_server_start_unix(sock, 0600, geteuid(), control_routes,
-	                           ARRAY_SIZE(control_routes), &d, &ctl, &e) < 0) {
+	control_options(&copts);
+	if (http_server_start_unix_opts(sock, 0600, geteuid(), control_routes,
+	                                ARRAY_SIZE(control_routes), &d, &copts, &ctl, &e) < 0) {
 		log_error("control socket %s: %s", sock, e.msg);
 		goto out;
 	}
 	log_info("runnerd %s serving: manager %s, %zu flavors, control %s", RUNNERD_VERSION,
 	         d.cfg->manager.name, d.cfg->n_flavors, sock);
 
-	d.trigger = true; /* a first pass at once */
+	d.passes.trigger = true; /* a first pass at once */
 	if (pthread_create(&loop, NULL, loop_main, &d) != 0) {
 		log_error("cannot start the reconcile loop");
-		goto out;
+		goto stop;
 	}
+	looping = true;
+	if (pthread_create(&looker, NULL, status_main, &d) != 0) {
+		log_error("cannot start the status loop");
+		goto stop;
+	}
+	looking = true;
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			/* the loop reloads: this thread stays free for SIGTERM */
+			/* the pass loop reloads: this thread stays free for SIGTERM */
 			pthread_mutex_lock(&d.lock);
 			d.reload = true;
 			pthread_cond_broadcast(&d.cond);
@@ -451,24 +576,31 @@ int cmd_serve(int argc, char **argv)
 		         sig);
 		break;
 	}
+	rc = 0;
+stop:
 	pthread_mutex_lock(&d.lock);
 	d.stop = true;
 	pthread_cond_broadcast(&d.cond);
-	pthread_cond_broadcast(&d.ended);
+	waiting[0] = lane_take(&d.passes, UINT64_MAX);
+	waiting[1] = lane_take(&d.looks, UINT64_MAX);
 	pthread_mutex_unlock(&d.lock);
+	answer_error(waiting[0], 503, "runnerd is stopping");
+	answer_error(waiting[1], 503, "runnerd is stopping");
 	manager_cancel(d.m);
 	http_server_stop(ctl);
 	ctl = NULL;
-	pthread_join(loop, NULL);
-	rc = 0;
+	if (looping)
+		pthread_join(loop, NULL);
+	if (looking)
+		pthread_join(looker, NULL);
 out:
 	http_server_stop(ctl);
 	manager_report_release(&d.last);
+	buf_release(&d.last_json);
 	manager_free(d.m);
 	config_free(d.cfg);
 	pthread_mutex_destroy(&d.lock);
 	pthread_cond_destroy(&d.cond);
-	pthread_cond_destroy(&d.ended);
 	log_info("stopped");
 	return rc;
 }

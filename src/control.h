@@ -13,13 +13,19 @@
 void control_socket_path(const struct config *cfg, char *out, size_t cap);
 
 /*
- * One request to the daemon. -ENOENT / -ECONNREFUSED when no daemon
+ * One request to the daemon, answered within timeout_s (> 0) or given up:
+ * -ETIMEDOUT, e saying "the daemon did not answer within Ns (control socket
+ * PATH); is it stuck? see its log". A full listen queue is waited out
+ * within that time, not taken for a refusal. -ENOENT / -ECONNREFUSED when no daemon
  * listens (the caller then works directly); other errors are real. The
  * daemon runs passes on its pass loop only: POST /v1/reconcile and
  * /v1/flush[?busy=1] answer 200 with the report of a pass that started after
- * the request and covers its mode, 504 when none ended within the daemon's
- * bound (the pass goes on), 503 while it stops; /v1/drain and /v1/resume set
- * the flag, trigger a pass and answer at once.
+ * the request and covers its mode, 504 when none ended within 570 s (the
+ * pass goes on), 503 while it stops; GET /v1/status answers the report of
+ * an observation that started after the request, or, when none ended
+ * within 15 s (a pass is under way), the last pass's report; /v1/drain and
+ * /v1/resume set the flag, trigger a pass and answer at once. Any of them
+ * may answer 503 with Retry-After when too many requests wait already.
  */
 int control_call(const struct config *cfg, const char *method, const char *path, long timeout_s,
                  struct buf *ret_body, long *ret_status, struct err *e);

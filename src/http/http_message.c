@@ -15,6 +15,75 @@ void http_response_init(struct http_response *resp)
 	resp->n_headers = 0;
 }
 
+void http_response_release(struct http_response *resp)
+{
+	if (resp)
+		buf_release(&resp->body);
+}
+
+int http_response_to_mhd(const struct http_response *resp, struct MHD_Response **ret,
+                         unsigned *ret_status)
+{
+	struct MHD_Response *r;
+	bool valid = resp->status >= 100 && resp->status <= 599;
+	static const char invalid[] = "{\"error\":\"handler gave no valid status\"}";
+
+	if (valid)
+		r = MHD_create_response_from_buffer(resp->body.len, (void *)buf_str(&resp->body),
+		                                    MHD_RESPMEM_MUST_COPY);
+	else
+		r = MHD_create_response_from_buffer(sizeof(invalid) - 1, (void *)invalid,
+		                                    MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return -ENOMEM;
+	if (!valid) {
+		if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) != MHD_YES)
+			goto fail;
+		*ret = r;
+		*ret_status = 500;
+		return 0;
+	}
+	if (resp->content_type &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) != MHD_YES)
+		goto fail;
+	for (size_t i = 0; i < resp->n_headers && i < HTTP_RESPONSE_MAX_HEADERS; i++)
+		if (MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) !=
+		    MHD_YES)
+			goto fail;
+	*ret = r;
+	*ret_status = (unsigned)resp->status;
+	return 0;
+fail:
+	MHD_destroy_response(r);
+	return -ENOMEM;
+}
+
+enum MHD_Result http_queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct MHD_Response *http_json_response(const char *json, const char *allow)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return NULL;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) != MHD_YES ||
+	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
+		MHD_destroy_response(r);
+		return NULL;
+	}
+	return r;
+}
+
 /* A body over the cap must not go out truncated: say so instead. */
 static int response_set(struct http_response *resp, int status, const char *type, const char *body)
 {
@@ -119,10 +188,6 @@ const char *http_request_header(const struct http_request *req, const char *name
 const char *http_request_arg(const struct http_request *req, const char *name)
 {
 	const struct request_state *rs = req->impl;
-	const char *value = NULL;
 
-	if (MHD_lookup_connection_value_n(rs->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
-	                                  &value, NULL) != MHD_YES)
-		return NULL;
-	return value ? value : "";
+	return http_query_get(&rs->args, name);
 }

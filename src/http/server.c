@@ -1,12 +1,14 @@
 /*
  * The HTTP server: our own listen sockets (http_socket.c) handed to
  * libmicrohttpd, which runs a small pool of epoll threads with connection
- * limits and an idle timeout. Each request is routed before its body is
- * read, its body is capped while it arrives, and only a complete, in-limit
- * request reaches a handler (responses and request accessors are in
- * http_message.c). Nothing in src/http may log above debug, echo request
- * data into messages, or let a peer make it buffer more than a route
- * allows.
+ * limits and an idle timeout; the watch on each connection (http_watch.c)
+ * adds the header deadline and the reserve it lacks. Each request is routed
+ * before its body is read (http_route.c), its body is capped while it
+ * arrives, and only a complete, in-limit request reaches a handler
+ * (responses and request accessors are in http_message.c); a handler that
+ * must wait defers its request (http_defer.c) and frees its thread. Nothing
+ * in src/http may log above debug, echo request data into messages, or let
+ * a peer make it buffer more than a route allows.
  */
 #include "util/common.h"
 #include "http/http_internal.h"
@@ -19,64 +21,19 @@
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static bool path_matches(const char *pattern, const char *path)
-{
-	size_t n = strlen(pattern);
-
-	if (n >= 2 && pattern[n - 2] == '/' && pattern[n - 1] == '*')
-		return strncmp(path, pattern, n - 1) == 0 && path[n - 1] != '\0';
-	return strcmp(pattern, path) == 0;
-}
-
-static bool method_matches(const char *route_method, const char *method)
-{
-	return strcmp(route_method, method) == 0 ||
-	       (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
-}
-
 /* Queue a small response built by the server itself (errors, refusals). */
 static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, const char *json,
                                   const char *allow)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
-	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) != MHD_YES ||
-	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
-		MHD_destroy_response(r);
-		return MHD_NO;
-	}
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return http_queue(conn, status, http_json_response(json, allow));
 }
 
 static enum MHD_Result queue_not_allowed(struct http_server *s, struct MHD_Connection *conn,
                                          const char *path)
 {
-	char allow[256] = "";
-	size_t used = 0;
+	char allow[256];
 
-	for (size_t i = 0; i < s->n_routes; i++) {
-		const char *m = s->routes[i].method;
-		bool seen = false;
-
-		if (!path_matches(s->routes[i].path, path))
-			continue;
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(s->routes[j].method, m) == 0 &&
-			       path_matches(s->routes[j].path, path);
-		if (seen)
-			continue;
-		used += (size_t)snprintf(
-		        allow + used, used < sizeof(allow) ? sizeof(allow) - used : 0, "%s%s%s",
-		        used ? ", " : "", m, strcmp(m, "GET") == 0 ? ", HEAD" : "");
-		if (used >= sizeof(allow))
-			break;
-	}
+	(void)http_route_allow(s->routes, s->n_routes, path, allow, sizeof(allow));
 	return queue_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "{\"error\":\"method not allowed\"}",
 	                  allow);
 }
@@ -153,6 +110,7 @@ static void request_state_free(struct request_state *rs)
 	if (!rs)
 		return;
 	buf_release(&rs->body);
+	http_query_release(&rs->args);
 	free(rs->query);
 	free(rs);
 }
@@ -160,14 +118,24 @@ static void request_state_free(struct request_state *rs)
 /* libmicrohttpd calls this once per request, with the raw request target. */
 static void *server_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	return request_state_new(uri);
+	struct request_state *rs = request_state_new(uri);
+
+	if (rs)
+		rs->server = cls;
+	return rs;
 }
 
 static void server_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                 enum MHD_RequestTerminationCode toe)
 {
-	request_state_free(*con_cls);
+	struct http_server *s = cls;
+	struct request_state *rs = *con_cls;
+
+	if (rs)
+		http_defer_completed(s, rs);
+	request_state_free(rs);
 	*con_cls = NULL;
+	http_watch_request_done(s, conn);
 }
 
 __attribute__((format(printf, 2, 0))) static void server_on_log(void *cls, const char *fmt,
@@ -193,11 +161,13 @@ static enum MHD_Result request_begin(struct http_server *s, struct request_state
                                      const char *method)
 {
 	const struct http_route *route = NULL;
-	bool path_known = false;
-	const char *v;
+	int r;
 
 	rs->conn = conn;
 	clock_gettime(CLOCK_MONOTONIC, &rs->started_at);
+	/* an unwatched connection would escape the deadlines */
+	if (!http_watch_head_done(s, conn))
+		return MHD_NO;
 	peer_name(conn, s->is_unix, rs->peer, sizeof(rs->peer));
 
 	if (s->is_unix) {
@@ -209,32 +179,32 @@ static enum MHD_Result request_begin(struct http_server *s, struct request_state
 		rs->peer_uid_known = true;
 	}
 
-	for (size_t i = 0; i < s->n_routes && !route; i++) {
-		if (!path_matches(s->routes[i].path, path))
-			continue;
-		path_known = true;
-		if (method_matches(s->routes[i].method, method))
-			route = &s->routes[i];
-	}
-	if (!route && !path_known)
+	r = http_route_find(s->routes, s->n_routes, method, path, &route);
+	if (r == -ENOENT)
 		return queue_json(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}", NULL);
-	if (!route)
+	if (r < 0)
 		return queue_not_allowed(s, conn, path);
 
-	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (v) {
-		int64_t n;
-		if (parse_int64(v, 0, INT64_MAX, &n) < 0)
-			return queue_json(conn, MHD_HTTP_BAD_REQUEST,
-			                  "{\"error\":\"bad Content-Length\"}", NULL);
-		if ((uint64_t)n > route->max_body)
-			return queue_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-			                  "{\"error\":\"request body too large\"}", NULL);
-	}
-	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	if (v && route->max_body == 0)
+	switch (http_body_admit(
+	        route,
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH),
+	        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                    MHD_HTTP_HEADER_TRANSFER_ENCODING))) {
+	case 0:
+		break;
+	case 400:
+		return queue_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"bad Content-Length\"}",
+		                  NULL);
+	default:
 		return queue_json(conn, MHD_HTTP_CONTENT_TOO_LARGE,
 		                  "{\"error\":\"request body too large\"}", NULL);
+	}
+	r = http_query_parse(rs->query, &rs->args);
+	if (r == -ENOMEM)
+		return MHD_NO;
+	if (r < 0)
+		return queue_json(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"bad query string\"}",
+		                  NULL);
 
 	rs->route = route;
 	buf_init(&rs->body, route->max_body);
@@ -308,31 +278,18 @@ static enum MHD_Result request_dispatch(struct http_server *s, struct request_st
 	        .impl = rs,
 	};
 	struct http_response resp;
-	struct MHD_Response *r;
+	struct MHD_Response *r = NULL;
+	unsigned status = 0;
 	enum MHD_Result ret = MHD_NO;
 
 	str_copy(req.peer, rs->peer, sizeof(req.peer));
 	http_response_init(&resp);
 	rs->route->fn(s->ctx, &req, &resp);
-	if (resp.status < 100 || resp.status > 599)
-		(void)http_response_error(&resp, 500, "handler gave no valid status");
-
-	r = MHD_create_response_from_buffer(resp.body.len, (void *)buf_str(&resp.body),
-	                                    MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		goto out;
-	if (resp.content_type &&
-	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type) != MHD_YES)
-		goto out;
-	for (size_t i = 0; i < resp.n_headers && i < HTTP_RESPONSE_MAX_HEADERS; i++)
-		if (MHD_add_response_header(r, resp.headers[i].name, resp.headers[i].value) !=
-		    MHD_YES)
-			goto out;
-	ret = MHD_queue_response(rs->conn, (unsigned)resp.status, r);
-out:
-	if (r)
-		MHD_destroy_response(r);
-	buf_release(&resp.body);
+	if (rs->deferred)
+		ret = http_defer_settle(rs, &resp);
+	else if (http_response_to_mhd(&resp, &r, &status) == 0)
+		ret = http_queue(rs->conn, status, r);
+	http_response_release(&resp);
 	return ret;
 }
 
@@ -351,9 +308,12 @@ static enum MHD_Result server_on_request(void *cls, struct MHD_Connection *conn,
 		*con_cls = rs;
 	}
 	if (!rs->started) {
+		rs->server = s;
 		rs->started = true;
 		return request_begin(s, rs, conn, url, method);
 	}
+	if (rs->deferred) /* set aside, and now resumed with its answer */
+		return http_defer_resumed(rs);
 	if (*upload_data_size)
 		return request_body(s, rs, conn, upload_data, upload_data_size);
 	if (!rs->route)
@@ -367,6 +327,7 @@ static int server_new(const struct http_route *routes, size_t n_routes, void *ct
                       struct http_server **ret, struct err *e)
 {
 	struct http_server *s;
+	pthread_condattr_t ca;
 
 	if (n_routes && !routes)
 		return err_set(e, -EINVAL, "http: route table is missing");
@@ -389,6 +350,11 @@ static int server_new(const struct http_route *routes, size_t n_routes, void *ct
 	}
 	s->n_routes = n_routes;
 	s->ctx = ctx;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the watchdog's deadlines */
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	*ret = s;
 	return 0;
 }
@@ -397,6 +363,8 @@ static void server_free(struct http_server *s)
 {
 	if (!s)
 		return;
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
 	free(s->routes);
 	free(s->unix_path);
 	free(s);
@@ -411,11 +379,14 @@ static unsigned opt_or(unsigned v, unsigned dflt)
  * Hand fd to libmicrohttpd. From this call on fd is libmicrohttpd's: it
  * closes it on stop, and on most failure paths; we would rather leak it on
  * the others than risk closing a descriptor number another thread reused.
+ * The watchdog starts first: a request may be deferred as soon as the
+ * daemon runs, and only the watchdog ends a deferral that nobody answers.
  */
 static int server_run(struct http_server *s, int fd, const struct http_server_options *opts,
                       struct err *e)
 {
-	unsigned threads, max_conn, per_ip;
+	unsigned threads, max_conn, per_ip, reserve;
+	int r;
 
 	threads = opt_or(opts ? opts->threads : 0, DEFAULT_THREADS);
 	if (threads > MAX_THREADS)
@@ -427,9 +398,17 @@ static int server_run(struct http_server *s, int fd, const struct http_server_op
 	/* The per-IP limit is meaningless on a unix socket: every peer is "local". */
 	per_ip = s->is_unix ? 0 : opt_or(opts ? opts->max_per_ip : 0, DEFAULT_MAX_PER_IP);
 	s->body_timeout_s = opt_or(opts ? opts->body_timeout_s : 0, DEFAULT_BODY_TIMEOUT_S);
+	s->header_timeout_ms =
+	        (int64_t)opt_or(opts ? opts->header_timeout_s : 0, DEFAULT_HEADER_TIMEOUT_S) * 1000;
+	reserve = max_conn / 4 ? max_conn / 4 : 1;
+	s->max_held = max_conn > reserve ? max_conn - reserve : 1;
 
+	r = http_watch_start(s);
+	if (r < 0)
+		return err_set(e, r, "http: cannot start the watchdog: %s", strerror(-r));
 	s->daemon = MHD_start_daemon(
-	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 	        0, NULL, NULL, server_on_request, s,
 	        /* first, so even start-up messages stay at debug */
 	        MHD_OPTION_EXTERNAL_LOGGER, server_on_log, (void *)NULL, MHD_OPTION_LISTEN_SOCKET,
@@ -437,10 +416,13 @@ static int server_run(struct http_server *s, int fd, const struct http_server_op
 	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
 	        opt_or(opts ? opts->idle_timeout_s : 0, DEFAULT_IDLE_TIMEOUT_S),
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+	        MHD_OPTION_NOTIFY_CONNECTION, http_watch_on_connection, (void *)s,
 	        MHD_OPTION_URI_LOG_CALLBACK, server_on_uri, (void *)s, MHD_OPTION_NOTIFY_COMPLETED,
 	        server_on_completed, (void *)s, MHD_OPTION_END);
-	if (!s->daemon)
+	if (!s->daemon) {
+		http_watch_stop(s);
 		return err_set(e, -EIO, "http: cannot start the server");
+	}
 	return 0;
 }
 
@@ -526,8 +508,12 @@ void http_server_stop(struct http_server *s)
 
 	if (!s)
 		return;
+	http_watch_stop(s);
+	/* libmicrohttpd aborts when stopped with a connection suspended */
+	http_defer_stop(s);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
+	http_defer_release_all(s);
 	/* Only our own socket: a newer server may already have taken the path. */
 	if (s->unix_path && lstat(s->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
 	    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)

@@ -24,6 +24,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json \
 	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer tests/fuzz/fuzz_local_env \
+	tests/fuzz/fuzz_http_request \
 	>"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
@@ -62,5 +63,6 @@ fuzz fuzz_github_json "$top/tests/fuzz/corpus/github/*" "$top/tests/fuzz/regress
 fuzz fuzz_lxd_instance "$top/tests/fuzz/corpus/lxd_instance/*" "$top/tests/fuzz/regress/lxd_instance"
 fuzz fuzz_lxd_answer "$top/tests/fuzz/corpus/lxd_answer/*" "$top/tests/fuzz/regress/lxd_answer"
 fuzz fuzz_local_env "$top/tests/fuzz/corpus/local_env/*" "$top/tests/fuzz/regress/local_env"
+fuzz fuzz_http_request "$top/tests/fuzz/corpus/http_request/*" "$top/tests/fuzz/regress/http_request"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

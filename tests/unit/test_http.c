@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -28,6 +29,8 @@
 #define RESP_MAX (64 * 1024)
 
 static atomic_int handler_calls;
+
+static double now_s(void);
 
 /* ---- handlers ------------------------------------------------------------ */
 
@@ -101,8 +104,128 @@ static void h_big(void *ctx, const struct http_request *req, struct http_respons
 		buf_append(&resp->body, chunk, sizeof(chunk));
 }
 
+/* A handler that takes a while, as an observation does. */
+static void h_slow(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	atomic_fetch_add(&handler_calls, 1);
+	usleep(20 * 1000);
+	http_response_text(resp, 200, "slow\n");
+}
+
+/* ---- deferred answers ------------------------------------------------------ */
+
+/* Requests set aside by h_defer, with the id each asked with, for the test to answer. */
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct http_deferred *d;
+	int64_t id;
+} parked[64];
+static int n_parked;
+
+static int answer_with(struct http_deferred *d, const char *text)
+{
+	struct http_response resp;
+	int r;
+
+	http_response_init(&resp);
+	http_response_text(&resp, 200, text);
+	r = http_deferred_answer(d, &resp);
+	http_response_release(&resp);
+	return r;
+}
+
+static void *answer_thread(void *arg)
+{
+	(void)answer_with(arg, "thread");
+	return NULL;
+}
+
+/*
+ * Defers its request for ?ms= (default 10 s), leaving a 504 as the answer
+ * at the deadline, then: ?self answers at once from the handler, ?thread
+ * from a thread racing the handler's return, otherwise it is parked with
+ * its ?id= for the test to answer. No cmocka asserts: a server thread.
+ */
+static void h_defer(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	const char *ms = http_request_arg(req, "ms"), *id = http_request_arg(req, "id");
+	struct http_deferred *d;
+	int64_t t = 10000, n = -1;
+	pthread_t th;
+	int r;
+
+	atomic_fetch_add(&handler_calls, 1);
+	if (ms)
+		(void)parse_int64(ms, 1, 600000, &t);
+	if (id)
+		(void)parse_int64(id, 0, 1000000, &n);
+	r = http_request_defer(req, (unsigned)t, &d);
+	if (r < 0) {
+		http_response_error(resp, 503, r == -EBUSY ? "busy" : strerror(-r));
+		return;
+	}
+	http_response_error(resp, 504, "no answer in time");
+	if (http_request_arg(req, "self")) {
+		(void)answer_with(d, "self");
+		return;
+	}
+	if (http_request_arg(req, "thread")) {
+		if (pthread_create(&th, NULL, answer_thread, d) == 0)
+			pthread_detach(th);
+		else
+			(void)answer_with(d, "no thread");
+		return;
+	}
+	pthread_mutex_lock(&parked_lock);
+	if (n_parked < (int)ARRAY_SIZE(parked)) {
+		parked[n_parked].d = d;
+		parked[n_parked].id = n;
+		n_parked++;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&parked_lock);
+	if (d)
+		(void)answer_with(d, "no room to park");
+}
+
+static int parked_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&parked_lock);
+	n = n_parked;
+	pthread_mutex_unlock(&parked_lock);
+	return n;
+}
+
+/* The last request parked (its id in *ret_id), or NULL. */
+static struct http_deferred *unpark(int64_t *ret_id)
+{
+	struct http_deferred *d = NULL;
+
+	pthread_mutex_lock(&parked_lock);
+	if (n_parked > 0) {
+		n_parked--;
+		d = parked[n_parked].d;
+		*ret_id = parked[n_parked].id;
+	}
+	pthread_mutex_unlock(&parked_lock);
+	return d;
+}
+
+static bool wait_parked(int n, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	while (parked_count() < n && now_s() < end)
+		usleep(10 * 1000);
+	return parked_count() >= n;
+}
+
 static const struct http_route routes[] = {
         {"GET", "/healthz", h_ok, 0},
+        {"GET", "/slow", h_slow, 0},
+        {"GET", "/defer", h_defer, 0},
         {"POST", "/webhook", h_echo, 1024},
         {"GET", "/json", h_json, 0},
         {"GET", "/err", h_err, 0},
@@ -144,6 +267,26 @@ static int connect_unix(const char *path)
 		return -errno;
 	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
+ * A connect as curl makes it, without waiting: fd, or -errno. On a unix
+ * socket -EAGAIN means the server's queue was full: a client sees a refusal.
+ */
+static int connect_unix_nowait(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -errno;
+	str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
 		int r = -errno;
 		close(fd);
 		return r;
@@ -823,6 +966,7 @@ static void test_start_errors(void **state)
 struct unix_fixture {
 	char dir[64];
 	char path[128];
+	struct http_deferred *d; /* one being answered */
 };
 
 static int unix_setup(void **state)
@@ -856,6 +1000,19 @@ static int unix_request(const char *path, const char *req, char *out, size_t cap
 	read_all(fd, out, cap, 5000);
 	close(fd);
 	return status_of(out);
+}
+
+/* A server on the fixture's unix socket for this uid (NULL opts: the defaults). */
+static struct http_server *start_unix(const char *path, const struct http_server_options *opts)
+{
+	struct http_server *s = NULL;
+	struct err e = {0};
+
+	assert_int_equal(http_server_start_unix_opts(path, 0600, geteuid(), routes,
+	                                             ARRAY_SIZE(routes), (void *)"ctx", opts, &s,
+	                                             &e),
+	                 0);
+	return s;
 }
 
 static void test_unix_socket(void **state)
@@ -1036,6 +1193,404 @@ static void test_unix_existing_file(void **state)
 	        -ENAMETOOLONG);
 }
 
+/* ---- load (issue 8, finding 5) --------------------------------------------- */
+
+#define DRIPPERS 200
+#define BURST    300
+
+/* Whether the server has closed fd (EOF or reset), without waiting. */
+static bool is_closed(int fd)
+{
+	char tmp[512];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (n > 0)
+			continue; /* a 408 or the like: read on to the end */
+		return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+	}
+}
+
+/* One GET /healthz on a fresh unix connection: its status, or -1; *ret_s its time. */
+static int timed_unix_get(const char *path, double *ret_s)
+{
+	char out[4096];
+	double t0 = now_s();
+	int fd = connect_unix(path), st = -1;
+
+	if (fd >= 0) {
+		send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+		read_all(fd, out, sizeof(out), 3000);
+		close(fd);
+		st = status_of(out);
+	}
+	*ret_s = now_s() - t0;
+	return st;
+}
+
+/*
+ * 200 clients that send a request line, then a header line a second, never
+ * the end of their head (the idle timeout never fires on them). Each is
+ * closed by the header deadline (default 5 s), none is refused at connect,
+ * and requests that come meanwhile are answered at once.
+ */
+static void test_unix_slow_heads(void **state)
+{
+	struct unix_fixture *f = *state;
+	struct http_server *s = NULL;
+	int fds[DRIPPERS];
+	double opened[DRIPPERS], closed_after[DRIPPERS], t0, last_drip = 0, worst = 0;
+	int refused = 0, asked = 0, answered = 0;
+
+	s = start_unix(f->path, NULL);
+	for (int i = 0; i < DRIPPERS; i++) {
+		fds[i] = connect_unix_nowait(f->path);
+		opened[i] = now_s();
+		closed_after[i] = -1;
+		if (fds[i] < 0) {
+			refused++;
+			continue;
+		}
+		send_str(fds[i], "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+	}
+	t0 = now_s();
+	while (now_s() - t0 < 8.0) {
+		double took;
+
+		if (now_s() - last_drip >= 1.0) {
+			last_drip = now_s();
+			for (int i = 0; i < DRIPPERS; i++)
+				if (fds[i] >= 0 && closed_after[i] < 0)
+					(void)send(fds[i], "X-Drip: x\r\n", 11,
+					           MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		for (int i = 0; i < DRIPPERS; i++)
+			if (fds[i] >= 0 && closed_after[i] < 0 && is_closed(fds[i]))
+				closed_after[i] = now_s() - opened[i];
+		asked++;
+		if (timed_unix_get(f->path, &took) == 200)
+			answered++;
+		if (took > worst)
+			worst = took;
+		usleep(200 * 1000);
+	}
+	int still_open = 0;
+	double latest = 0;
+	for (int i = 0; i < DRIPPERS; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (closed_after[i] < 0)
+			still_open++;
+		else if (closed_after[i] > latest)
+			latest = closed_after[i];
+		close(fds[i]);
+	}
+	print_message("slow heads: %d refused, %d still open, last closed after %.1fs; "
+	              "%d/%d requests answered, slowest %.2fs\n",
+	              refused, still_open, latest, answered, asked, worst);
+	assert_int_equal(refused, 0);
+	assert_int_equal(answered, asked);
+	assert_true(worst < 1.0);
+	assert_int_equal(still_open, 0);
+	assert_true(latest < 5.0 + 1.5);
+	http_server_stop(s);
+}
+
+/*
+ * 300 requests at once, each connecting as curl does (no waiting at
+ * connect), to a handler that takes 20 ms on 4 threads: every one is
+ * queued, none refused, and all are answered.
+ */
+static void test_unix_burst(void **state)
+{
+	struct unix_fixture *f = *state;
+	struct http_server *s = NULL;
+	static int fds[BURST];
+	char out[4096];
+	int refused = 0, answered = 0;
+	double t0;
+
+	s = start_unix(f->path, NULL);
+	t0 = now_s();
+	for (int i = 0; i < BURST; i++) {
+		fds[i] = connect_unix_nowait(f->path);
+		if (fds[i] < 0) {
+			refused++;
+			continue;
+		}
+		send_str(fds[i], "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	}
+	for (int i = 0; i < BURST; i++) {
+		if (fds[i] < 0)
+			continue;
+		read_all(fds[i], out, sizeof(out), (int)(1000 * (t0 + 20.0 - now_s())));
+		if (status_of(out) == 200)
+			answered++;
+		close(fds[i]);
+	}
+	print_message("burst: %d refused at connect, %d/%d answered in %.1fs\n", refused, answered,
+	              BURST, now_s() - t0);
+	assert_int_equal(refused, 0);
+	assert_int_equal(answered, BURST);
+	http_server_stop(s);
+}
+
+/*
+ * K requests set aside by their handler hold no thread: on a server with
+ * one thread, another request is answered at once while they wait; each
+ * then gets its own answer from the test thread; answers that come from
+ * the handler itself or race its return arrive too; one nobody answers
+ * gets the handler's 504 at its deadline, and a late answer is refused.
+ */
+static void test_deferred(void **state)
+{
+	struct unix_fixture *f = *state;
+	struct http_server_options one = {.threads = 1, .max_connections = 64};
+	struct http_server *s = NULL;
+	char out[RESP_MAX], req[128], want[32];
+	int fds[8], racers[20];
+	int64_t id;
+	double took, t0;
+
+	s = start_unix(f->path, &one);
+	for (int i = 0; i < (int)ARRAY_SIZE(fds); i++) {
+		fds[i] = connect_unix(f->path);
+		assert_true(fds[i] >= 0);
+		snprintf(req, sizeof(req),
+		         "GET /defer?id=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i);
+		send_str(fds[i], req);
+	}
+	assert_true(wait_parked((int)ARRAY_SIZE(fds), 3.0));
+	assert_int_equal(timed_unix_get(f->path, &took), 200);
+	assert_true(took < 0.5);
+	while ((f->d = unpark(&id)) != NULL) {
+		snprintf(want, sizeof(want), "answer %" PRId64, id);
+		assert_int_equal(answer_with(f->d, want), 0);
+	}
+	for (int i = 0; i < (int)ARRAY_SIZE(fds); i++) {
+		read_all(fds[i], out, sizeof(out), 3000);
+		close(fds[i]);
+		snprintf(want, sizeof(want), "answer %d", i);
+		assert_int_equal(status_of(out), 200);
+		assert_string_equal(body_of(out), want);
+	}
+
+	/* Answers from the handler itself, and from threads racing its return. */
+	assert_int_equal(unix_request(f->path,
+	                              "GET /defer?self HTTP/1.1\r\nHost: x\r\n"
+	                              "Connection: close\r\n\r\n",
+	                              out, sizeof(out)),
+	                 200);
+	assert_string_equal(body_of(out), "self");
+	for (int i = 0; i < (int)ARRAY_SIZE(racers); i++) {
+		racers[i] = connect_unix(f->path);
+		assert_true(racers[i] >= 0);
+		send_str(racers[i], "GET /defer?thread HTTP/1.1\r\nHost: x\r\n"
+		                    "Connection: close\r\n\r\n");
+	}
+	for (int i = 0; i < (int)ARRAY_SIZE(racers); i++) {
+		read_all(racers[i], out, sizeof(out), 3000);
+		close(racers[i]);
+		assert_int_equal(status_of(out), 200);
+		assert_string_equal(body_of(out), "thread");
+	}
+
+	/* Nobody answers: the handler's own answer at the deadline, then a late one is refused. */
+	t0 = now_s();
+	assert_int_equal(unix_request(f->path,
+	                              "GET /defer?ms=300&id=99 HTTP/1.1\r\nHost: x\r\n"
+	                              "Connection: close\r\n\r\n",
+	                              out, sizeof(out)),
+	                 504);
+	took = now_s() - t0;
+	assert_true(took >= 0.29 && took < 1.5);
+	assert_string_equal(body_of(out), "{\"error\":\"no answer in time\"}");
+	f->d = unpark(&id);
+	assert_non_null(f->d);
+	assert_int_equal(id, 99);
+	assert_int_equal(answer_with(f->d, "late"), -EALREADY);
+
+	/* On keep-alive: the answer, then the next request on the same connection. */
+	int fd = connect_unix(f->path);
+	send_str(fd, "GET /defer?id=7 HTTP/1.1\r\nHost: x\r\n\r\n"
+	             "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	assert_true(wait_parked(1, 3.0));
+	f->d = unpark(&id);
+	assert_int_equal(answer_with(f->d, "first"), 0);
+	read_all(fd, out, sizeof(out), 3000);
+	close(fd);
+	assert_int_equal(status_of(out), 200);
+	assert_non_null(strstr(out, "\r\n\r\nfirst"));
+	assert_non_null(strstr(out, "\r\n\r\nok\n"));
+	http_server_stop(s);
+}
+
+/*
+ * At most max_connections less the reserve are set aside (8: 6); stopping
+ * the server with requests set aside answers them 503 (libmicrohttpd
+ * would abort with one suspended), promptly; answers after that are
+ * refused and free what they hold.
+ */
+static void test_deferred_limit_and_stop(void **state)
+{
+	struct unix_fixture *f = *state;
+	struct http_server_options small = {.threads = 2, .max_connections = 8};
+	struct http_server *s = NULL;
+	char out[RESP_MAX];
+	int fds[6], extra;
+	int64_t id;
+	double t0;
+
+	s = start_unix(f->path, &small);
+	for (int i = 0; i < (int)ARRAY_SIZE(fds); i++) {
+		fds[i] = connect_unix(f->path);
+		assert_true(fds[i] >= 0);
+		send_str(fds[i], "GET /defer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	}
+	assert_true(wait_parked((int)ARRAY_SIZE(fds), 3.0));
+	extra = connect_unix(f->path);
+	send_str(extra, "GET /defer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	read_all(extra, out, sizeof(out), 3000);
+	close(extra);
+	assert_int_equal(status_of(out), 503);
+	assert_string_equal(body_of(out), "{\"error\":\"busy\"}");
+
+	t0 = now_s();
+	http_server_stop(s);
+	assert_true(now_s() - t0 < 1.5);
+	for (int i = 0; i < (int)ARRAY_SIZE(fds); i++) {
+		read_all(fds[i], out, sizeof(out), 2000);
+		close(fds[i]);
+		/* the 503 is sent when the connection gets to it before it closes */
+		assert_true(status_of(out) == 503 || status_of(out) == -1);
+	}
+	while ((f->d = unpark(&id)) != NULL)
+		assert_int_equal(answer_with(f->d, "too late"), -EALREADY);
+}
+
+/*
+ * The header deadline is a real one: a head dripped a line every 200 ms is
+ * cut at 1 s, though the idle timeout (10 s) never fires; a keep-alive
+ * connection that starts no next request is closed the same way; a head
+ * that completes in time is served.
+ */
+static void test_header_deadline(void **state)
+{
+	struct http_server_options o = {.header_timeout_s = 1, .idle_timeout_s = 10};
+	struct http_server *s = start_tcp(&o);
+	int port = http_server_port(s);
+	char out[RESP_MAX];
+	double t0, waited = -1;
+	int fd;
+
+	fd = connect_tcp(port);
+	t0 = now_s();
+	send_str(fd, "GET /healthz HTTP/1.1\r\n");
+	while (now_s() - t0 < 4.0) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 200) == 1 || send(fd, "X: y\r\n", 6, MSG_NOSIGNAL) < 0) {
+			waited = now_s() - t0;
+			break;
+		}
+	}
+	close(fd);
+	assert_true(waited >= 0.9 && waited < 2.0);
+
+	fd = connect_tcp(port);
+	send_str(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	read_all(fd, out, sizeof(out), 300);
+	assert_int_equal(status_of(out), 200);
+	waited = wait_closed(fd, 4.0);
+	close(fd);
+	assert_true(waited >= 0.5 && waited < 2.0);
+
+	fd = connect_tcp(port);
+	send_str(fd, "GET /healthz HTTP/1.1\r\n");
+	for (int i = 0; i < 3; i++) {
+		usleep(200 * 1000);
+		send_str(fd, "X: y\r\n");
+	}
+	send_str(fd, "Host: x\r\nConnection: close\r\n\r\n");
+	read_all(fd, out, sizeof(out), 3000);
+	close(fd);
+	assert_int_equal(status_of(out), 200);
+	http_server_stop(s);
+}
+
+/* What the server parses itself (the fuzz target's functions), on known cases. */
+static void test_route_and_query(void **state)
+{
+	const struct http_route *rt = NULL;
+	struct http_route body_route = {"POST", "/b", h_ok, 1024}, none = {"GET", "/n", h_ok, 0};
+	struct http_query q, canary = {.n = 77};
+	char allow[64];
+	char many[200] = "";
+
+	assert_int_equal(http_route_find(routes, ARRAY_SIZE(routes), "GET", "/healthz", &rt), 0);
+	assert_ptr_equal(rt->fn, h_ok);
+	assert_int_equal(http_route_find(routes, ARRAY_SIZE(routes), "HEAD", "/healthz", &rt), 0);
+	assert_int_equal(http_route_find(routes, ARRAY_SIZE(routes), "POST", "/healthz", &rt),
+	                 -EOPNOTSUPP);
+	assert_int_equal(http_route_find(routes, ARRAY_SIZE(routes), "GET", "/nope", &rt), -ENOENT);
+	assert_int_equal(
+	        http_route_find(routes, ARRAY_SIZE(routes), "DELETE", "/v1/runners/x", &rt), 0);
+	assert_string_equal(rt->path, "/v1/runners/*");
+	assert_int_equal(http_route_find(routes, ARRAY_SIZE(routes), "DELETE", "/v1/runners/", &rt),
+	                 -ENOENT);
+
+	assert_int_equal(
+	        http_route_allow(routes, ARRAY_SIZE(routes), "/v1/runners/x", allow, sizeof(allow)),
+	        strlen("DELETE, POST"));
+	assert_string_equal(allow, "DELETE, POST");
+	http_route_allow(routes, ARRAY_SIZE(routes), "/healthz", allow, sizeof(allow));
+	assert_string_equal(allow, "GET, HEAD");
+	http_route_allow(routes, ARRAY_SIZE(routes), "/healthz", allow, 5);
+	assert_string_equal(allow, "GET");
+	http_route_allow(routes, ARRAY_SIZE(routes), "/healthz", allow, 3);
+	assert_string_equal(allow, "");
+
+	assert_int_equal(http_body_admit(&body_route, NULL, NULL), 0);
+	assert_int_equal(http_body_admit(&body_route, "1024", NULL), 0);
+	assert_int_equal(http_body_admit(&body_route, "1025", NULL), 413);
+	assert_int_equal(http_body_admit(&body_route, "99999999999999999999999", NULL), 413);
+	assert_int_equal(http_body_admit(&body_route, "", NULL), 400);
+	assert_int_equal(http_body_admit(&body_route, "+5", NULL), 400);
+	assert_int_equal(http_body_admit(&body_route, "-1", NULL), 400);
+	assert_int_equal(http_body_admit(&body_route, " 5", NULL), 400);
+	assert_int_equal(http_body_admit(&body_route, NULL, "chunked"), 0);
+	assert_int_equal(http_body_admit(&none, "0", NULL), 0);
+	assert_int_equal(http_body_admit(&none, "1", NULL), 413);
+	assert_int_equal(http_body_admit(&none, NULL, "chunked"), 413);
+
+	assert_int_equal(http_query_parse("a=b%20c&flag&&x=%41%42&a=2&=v&e=f=g&%62=1", &q), 0);
+	assert_int_equal(q.n, 7);
+	assert_string_equal(http_query_get(&q, "a"), "b c");
+	assert_string_equal(http_query_get(&q, "flag"), "");
+	assert_string_equal(http_query_get(&q, "x"), "AB");
+	assert_string_equal(http_query_get(&q, ""), "v");
+	assert_string_equal(http_query_get(&q, "e"), "f=g");
+	assert_string_equal(http_query_get(&q, "b"), "1");
+	assert_null(http_query_get(&q, "missing"));
+	http_query_release(&q);
+	assert_int_equal(http_query_parse(NULL, &q), 0);
+	assert_int_equal(q.n, 0);
+	http_query_release(&q);
+	http_query_release(NULL);
+
+	const char *bad[] = {"a=%zz", "a=%4", "a=%", "a=%00", "%00=1", "a=1&b=%g1"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		q = canary;
+		assert_int_equal(http_query_parse(bad[i], &q), -EINVAL);
+		assert_int_equal(q.n, 77); /* untouched on failure */
+	}
+	for (int i = 0; i <= HTTP_QUERY_MAX_ARGS; i++)
+		str_copy(many + strlen(many), i ? "&a" : "a", sizeof(many) - strlen(many));
+	q = canary;
+	assert_int_equal(http_query_parse(many, &q), -E2BIG);
+	assert_int_equal(q.n, 77);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1054,6 +1609,13 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_unix_socket, unix_setup, unix_teardown),
 	        cmocka_unit_test_setup_teardown(test_unix_peer_uid, unix_setup, unix_teardown),
 	        cmocka_unit_test_setup_teardown(test_unix_existing_file, unix_setup, unix_teardown),
+	        cmocka_unit_test_setup_teardown(test_unix_slow_heads, unix_setup, unix_teardown),
+	        cmocka_unit_test_setup_teardown(test_unix_burst, unix_setup, unix_teardown),
+	        cmocka_unit_test_setup_teardown(test_deferred, unix_setup, unix_teardown),
+	        cmocka_unit_test_setup_teardown(test_deferred_limit_and_stop, unix_setup,
+	                                        unix_teardown),
+	        cmocka_unit_test(test_header_deadline),
+	        cmocka_unit_test(test_route_and_query),
 	};
 
 	/* SIGPIPE stays fatal: the server must never raise it on a closed peer. */
