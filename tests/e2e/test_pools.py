@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import TOKEN, Env, Proc, main, poll, processes, signal_pids  # noqa: E402
+from harness import TOKEN, Env, Proc, main, processes, signal_pids  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 2, "max": 4}
 NAME_RE = r"e2e-[0-9a-f]{12}"
@@ -31,17 +31,9 @@ def completed(env, jid):
 
 
 def no_leak(env, killed=0):
-    """After drain: nothing left on GitHub or on the provider (instances, its
-    records, processes of the runner user), no store row, and no job killed
-    mid-run (but the `killed` a scenario caused on purpose)."""
+    """After drain: nothing left (Env.assert_nothing_left)."""
     env.run("drain", "--wait", "--timeout", "90s", timeout=150)
-    assert env.gh_runners() == [], env.gh_runners()
-    assert env.instances() == [], env.instances()
-    assert env.state_files() == [], env.state_files()
-    assert env.store_rows() == {}, env.store_rows()
-    poll(lambda: not env.runner_user_processes(), 15, 0.3)
-    assert env.runner_user_processes() == [], "processes left: %s" % env.runner_user_processes()
-    assert env.stats()["killed_jobs"] == killed, "jobs killed: %d" % env.stats()["killed_jobs"]
+    env.assert_nothing_left(killed)
 
 
 def delete_lines(text, protected):
