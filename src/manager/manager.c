@@ -185,6 +185,26 @@ static int open_providers(const struct config *cfg, struct store *store,
 	return 0;
 }
 
+/*
+ * What a runnerd killed while it saved an instance's metrics or logs left
+ * (kill -9 between a temporary's open and its rename): with the state-dir
+ * lock held and no pass begun, every such temporary is a dead writer's.
+ */
+static void remove_temps(const struct config *cfg)
+{
+	struct metrics_opts mo = {.manager = cfg->manager.name,
+	                          .state_dir = cfg->manager.state_dir,
+	                          .log_dir = cfg->manager.log_dir};
+	struct err e = {0};
+	int n = metrics_remove_temps(&mo, &e);
+
+	if (n < 0)
+		log_warn("%s (temporary files of a killed runnerd stay until the next start)",
+		         e.msg);
+	else if (n > 0)
+		log_info("removed %d temporary files a killed runnerd left", n);
+}
+
 int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 {
 	struct provider *provs[MANAGER_MAX_PROVIDERS] = {0};
@@ -203,6 +223,7 @@ int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 	r = store_open(cfg->manager.state_dir, &store, e);
 	if (r < 0)
 		goto fail;
+	remove_temps(cfg);
 	r = github_new(cfg, NULL, &gh, e);
 	if (r < 0)
 		goto fail;

@@ -116,4 +116,13 @@ int metrics_save_logs(const struct metrics_opts *o, struct provider *p, const ch
  */
 int metrics_prune_logs(const struct metrics_opts *o, int64_t now, struct err *e);
 
+/*
+ * Remove what a runnerd killed while it saved metrics or logs left: the
+ * temporaries of the files it was writing, in state_dir/metrics/<name>/
+ * and log_dir/<name>/ (and its _diag/) of owned names. Only under the
+ * state-dir lock, before the first pass (see file_remove_temps). Returns
+ * how many went, or the first failure (the other folders were still tried).
+ */
+int metrics_remove_temps(const struct metrics_opts *o, struct err *e);
+
 #endif

@@ -144,6 +144,59 @@ int metrics_save_logs(const struct metrics_opts *o, struct provider *p, const ch
 	return 0;
 }
 
+/* The temporaries in root/<name>/<sub> of every owned name (see metrics_remove_temps). */
+static int remove_temps_under(const struct metrics_opts *o, const char *root, const char *sub,
+                              struct err *first)
+{
+	struct dirent *de;
+	int removed = 0;
+	DIR *d = opendir(root);
+
+	if (!d) {
+		if (errno != ENOENT && !first->code)
+			err_set(first, -errno, "%s: %s", root, strerror(errno));
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		char dir[PATH_MAX];
+		struct err re = {0};
+		int r;
+
+		if (!name_is_owned(o->manager, de->d_name) ||
+		    (size_t)snprintf(dir, sizeof(dir), "%s/%s%s", root, de->d_name, sub) >=
+		            sizeof(dir))
+			continue;
+		r = file_remove_temps(dir, NULL, NULL, &re);
+		if (r > 0)
+			removed += r;
+		else if (r < 0 && r != -ENOTDIR && r != -ELOOP && !first->code)
+			*first = re; /* a name that is no folder (or a symlink) is not ours to clean
+			              */
+	}
+	closedir(d);
+	return removed;
+}
+
+int metrics_remove_temps(const struct metrics_opts *o, struct err *e)
+{
+	struct err first = {0};
+	char metrics[PATH_MAX];
+	int removed;
+
+	if ((size_t)snprintf(metrics, sizeof(metrics), "%s/metrics", o->state_dir) >=
+	    sizeof(metrics))
+		return err_set(e, -ENAMETOOLONG, "metrics: state_dir is too long");
+	removed = remove_temps_under(o, metrics, "", &first) +
+	          remove_temps_under(o, o->log_dir, "", &first) +
+	          remove_temps_under(o, o->log_dir, "/_diag", &first);
+	if (first.code) {
+		if (e)
+			*e = first;
+		return first.code;
+	}
+	return removed;
+}
+
 int metrics_prune_logs(const struct metrics_opts *o, int64_t now, struct err *e)
 {
 	struct err first = {0};

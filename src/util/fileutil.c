@@ -70,13 +70,17 @@ int file_read_secret(const char *path, char **ret, struct err *e)
 	return 0;
 }
 
+/* A temporary of file_write_atomic is named <target>.tmp.<writer's pid>. */
+#define TEMP_INFIX ".tmp."
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
 {
 	char tmp[PATH_MAX];
 	const char *p = data;
 	int fd, r = 0;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s" TEMP_INFIX "%ld", path, (long)getpid()) >=
+	    sizeof(tmp))
 		return err_set(e, -ENAMETOOLONG, "%s: path too long", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
@@ -111,6 +115,65 @@ fail:
 	close(fd);
 	unlink(tmp);
 	return r;
+}
+
+/* The target's file name of a temporary of file_write_atomic; false for any other name. */
+static bool temp_target(const char *name, char *target, size_t cap)
+{
+	const char *infix = NULL, *digits;
+
+	for (const char *at = strstr(name, TEMP_INFIX); at; at = strstr(at + 1, TEMP_INFIX))
+		infix = at;
+	if (!infix || infix == name)
+		return false;
+	digits = infix + strlen(TEMP_INFIX);
+	if (!*digits || strspn(digits, "0123456789") != strlen(digits) ||
+	    (size_t)(infix - name) >= cap)
+		return false;
+	memcpy(target, name, (size_t)(infix - name));
+	target[infix - name] = '\0';
+	return true;
+}
+
+int file_remove_temps(const char *dir, bool (*owned)(const char *target, void *ctx), void *ctx,
+                      struct err *e)
+{
+	struct dirent *de;
+	int removed = 0, r = 0;
+	DIR *d = NULL;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 && !(d = fdopendir(fd)))
+		close(fd);
+	if (!d)
+		return errno == ENOENT ? 0 : err_set(e, -errno, "%s: %s", dir, strerror(errno));
+	for (;;) {
+		char target[NAME_MAX + 1];
+		struct stat st;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				r = err_set(e, -errno, "%s: %s", dir, strerror(errno));
+			break;
+		}
+		if (!temp_target(de->d_name, target, sizeof(target)) ||
+		    (owned && !owned(target, ctx)))
+			continue;
+		/* only what file_write_atomic makes: a regular file (a symlink is not followed) */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+		else if (errno != ENOENT) {
+			r = err_set(e, -errno, "%s/%s: %s", dir, de->d_name, strerror(errno));
+			break;
+		}
+	}
+	closedir(d);
+	return r < 0 ? r : removed;
 }
 
 int mkdir_p(const char *path, mode_t mode, struct err *e)

@@ -176,6 +176,41 @@ def test_kill9_during_creates_then_restart():
         env.close()
 
 
+def test_kill9_leaves_temporaries_the_next_start_removes():
+    """kill -9 between a temporary's open and its rename leaves it behind
+    (regression, found by test_chaos: a record's in work_dir/.state, a
+    metrics file's in state_dir/metrics/<name>/, a saved log's in
+    log_dir/<name>/); the next runnerd removes them as it starts, and
+    nothing else."""
+    env = Env("temps", [SMALL])
+    try:
+        d = env.serve()
+        env.wait(lambda: env.idle_count() == 2, 60, "2 idle")
+        name = env.instances()[0]
+        os.kill(d.pid, signal.SIGKILL)
+        d.wait()
+        env.daemon = None
+        record = os.path.join(env.work, ".state", name + ".json")
+        planted = [record + ".tmp.%d" % d.pid,
+                   os.path.join(env.state, "metrics", name, "pre-job-metrics.json.tmp.%d" % d.pid),
+                   os.path.join(env.log_dir, name, "startup.log.tmp.%d" % d.pid),
+                   os.path.join(env.log_dir, name, "_diag", "Runner_20240101-000000-utc.log.tmp.%d" % d.pid)]
+        for path in planted:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            with open(path, "w") as f:
+                f.write('{"version": 1, "na')  # what the kill cut short
+        kept = open(record).read()
+        assert env.temp_files() == sorted(planted), env.temp_files()
+        env.serve()
+        assert env.temp_files() == [], "left after a restart: %s" % env.temp_files()
+        assert open(record).read() == kept
+        env.wait(lambda: env.idle_count() == 2, 30, "2 idle")
+        assert name in env.instances()
+        no_leak(env)
+    finally:
+        env.close()
+
+
 def test_faults_cause_no_deletion_and_recover():
     env = Env("faults", [SMALL])
     try:
@@ -608,6 +643,7 @@ def test_sighup_bad_config_is_refused_and_sigterm_is_prompt():
 if __name__ == "__main__":
     main([test_pool_reaches_min_idle_and_stays, test_job_runs_and_runner_is_replaced,
           test_max_never_exceeded_under_burst, test_kill9_during_creates_then_restart,
+          test_kill9_leaves_temporaries_the_next_start_removes,
           test_faults_cause_no_deletion_and_recover, test_instance_killed_behind_our_back_is_replaced,
           test_offline_runner_cleaned_after_timeout, test_busy_runner_survives_then_flush_busy_status_and_json_log,
           test_delete_race_422_keeps_runner, test_drain_waits_for_busy_jobs,

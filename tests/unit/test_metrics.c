@@ -317,6 +317,53 @@ static void test_prune_logs(void **state)
 	assert_true(exists(f->dir, "outside"));
 }
 
+/* An empty file at dir/rel, its folders made. */
+static void plant(const char *dir, const char *rel)
+{
+	char path[512], *slash;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	assert_int_equal(mkdir_p(path, 0700, NULL), 0);
+	*slash = '/';
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/*
+ * A runnerd killed while it saved metrics or logs leaves the temporaries
+ * of what it was writing (regression: they stayed for ever); they go, in
+ * the folders of owned names only, and nothing else does.
+ */
+static void test_remove_temps(void **state)
+{
+	struct fx *f = *state;
+	struct err e = {0};
+
+	assert_int_equal(metrics_remove_temps(&f->o, &e), 0); /* no folders yet */
+	plant(f->state, "metrics/mt-0123456789ab/pre-job-metrics.json");
+	plant(f->state, "metrics/mt-0123456789ab/post-job-metrics.json.tmp.4242");
+	plant(f->logs, "mt-0123456789ab/startup.log.tmp.4242");
+	plant(f->logs, "mt-0123456789ab/_diag/Runner_20240101-000000-utc.log.tmp.4242");
+	plant(f->logs, "mt-0123456789ab/_diag/Worker_20240101-000000-utc.log");
+	plant(f->state, "metrics/mt-east-0123456789ab/pre-job-metrics.json.tmp.1");
+	plant(f->logs, "keep/startup.log.tmp.1");
+	plant(f->state, "state.db.tmp.1");
+	assert_int_equal(metrics_remove_temps(&f->o, &e), 3);
+	assert_false(exists(f->state, "metrics/mt-0123456789ab/post-job-metrics.json.tmp.4242"));
+	assert_false(exists(f->logs, "mt-0123456789ab/startup.log.tmp.4242"));
+	assert_false(
+	        exists(f->logs, "mt-0123456789ab/_diag/Runner_20240101-000000-utc.log.tmp.4242"));
+	assert_true(exists(f->state, "metrics/mt-0123456789ab/pre-job-metrics.json"));
+	assert_true(exists(f->logs, "mt-0123456789ab/_diag/Worker_20240101-000000-utc.log"));
+	assert_true(exists(f->state, "metrics/mt-east-0123456789ab/pre-job-metrics.json.tmp.1"));
+	assert_true(exists(f->logs, "keep/startup.log.tmp.1"));
+	assert_true(exists(f->state, "state.db.tmp.1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +375,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_save_logs_bytes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_save_logs_time, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_prune_logs, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_remove_temps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -617,6 +617,40 @@ static void test_local_lifecycle(void **state)
 	delete_ok("ci-0123456789ab");
 }
 
+/*
+ * A runnerd killed while it wrote a record leaves the record's temporary in
+ * work_dir/.state (regression: it stayed for ever); the next start (the
+ * provider's open, under the state-dir lock) removes those of its own
+ * names, and only those.
+ */
+static void test_local_open_removes_temps(void **state)
+{
+	const char *mine = "ci-0000000000f1.json.tmp.4242",
+	           *east = "ci-east-0000000000f2.json.tmp.4243";
+	struct provider *fresh;
+	char path[PATH_MAX];
+	int fd;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/.state/%s", work, i ? east : mine);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "{\"version\":1,", 13), 13); /* cut short */
+		close(fd);
+	}
+	fresh = open_local("ci", &pcfg, NULL);
+	assert_non_null(fresh);
+	provider_free(fresh);
+	snprintf(path, sizeof(path), "%s/.state/%s", work, mine);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/.state/%s", work, east);
+	assert_int_equal(access(path, F_OK), 0); /* not ci's */
+	fresh = open_local("ci-east", &pcfg, NULL);
+	assert_non_null(fresh);
+	provider_free(fresh);
+	assert_int_not_equal(access(path, F_OK), 0);
+}
+
 static void test_local_tarball(void **state)
 {
 	const char *a = "ci-0000000000c1";
@@ -1754,6 +1788,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_local_setup),
 	        cmocka_unit_test(test_local_lifecycle),
+	        cmocka_unit_test(test_local_open_removes_temps),
 	        cmocka_unit_test(test_local_tarball),
 	        cmocka_unit_test(test_local_create_refused),
 	        cmocka_unit_test(test_local_list_ownership),

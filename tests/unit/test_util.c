@@ -12,6 +12,7 @@
 #include "util/words.h"
 #include "util/err.h"
 #include "util/strutil.h"
+#include "util/fileutil.h"
 
 static void test_buf_bound(void **state)
 {
@@ -210,6 +211,79 @@ static void test_err(void **state)
 	assert_int_equal(err_set(NULL, -EIO, "x"), -EIO);
 }
 
+static void touch(const char *dir, const char *name)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+static bool present(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+static bool not_b(const char *target, void *ctx)
+{
+	assert_string_equal(ctx, "ctx");
+	return strcmp(target, "b.json") != 0;
+}
+
+/*
+ * What file_write_atomic leaves when killed between its open and its
+ * rename, <target>.tmp.<pid>, goes; nothing else does: not the targets, a
+ * name that only looks like one, a folder or a symlink so named, what the
+ * filter refuses, nor anything below dir.
+ */
+static void test_file_remove_temps(void **state)
+{
+	char dir[] = "/tmp/runnerd-test-util.XXXXXX", sub[64], path[512];
+	struct err e = {0};
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(file_remove_temps("/nonexistent/runnerd", NULL, NULL, &e), 0);
+	snprintf(path, sizeof(path), "%s/a.json", dir);
+	assert_int_equal(file_write_atomic(path, "{}", 2, 0600, &e), 0);
+	touch(dir, "a.json.tmp.12345"); /* a killed writer's */
+	touch(dir, "b.json.tmp.7");     /* refused by the filter */
+	touch(dir, "c.tmp.1.tmp.99");   /* target c.tmp.1 */
+	touch(dir, "d.tmp.");           /* no pid */
+	touch(dir, "e.tmp.12x");        /* not a pid */
+	touch(dir, ".tmp.5");           /* no target */
+	touch(dir, "f.tmp");            /* no pid either */
+	snprintf(sub, sizeof(sub), "%s/g.tmp.3", dir);
+	assert_int_equal(mkdir(sub, 0700), 0); /* a folder so named */
+	touch(sub, "h.tmp.4");                 /* below dir */
+	snprintf(path, sizeof(path), "%s/i.tmp.5", dir);
+	assert_int_equal(symlink("/etc/hostname", path), 0);
+
+	assert_int_equal(file_remove_temps(dir, not_b, "ctx", &e), 2);
+	assert_false(present(dir, "a.json.tmp.12345"));
+	assert_false(present(dir, "c.tmp.1.tmp.99"));
+	assert_true(present(dir, "a.json"));
+	assert_true(present(dir, "b.json.tmp.7"));
+	assert_true(present(dir, "d.tmp."));
+	assert_true(present(dir, "e.tmp.12x"));
+	assert_true(present(dir, ".tmp.5"));
+	assert_true(present(dir, "f.tmp"));
+	assert_true(present(dir, "g.tmp.3"));
+	assert_true(present(sub, "h.tmp.4"));
+	assert_true(present(dir, "i.tmp.5"));
+	assert_true(present("/etc", "hostname"));
+	/* no filter: every temporary */
+	assert_int_equal(file_remove_temps(dir, NULL, NULL, &e), 1);
+	assert_false(present(dir, "b.json.tmp.7"));
+	assert_int_equal(rm_rf(dir, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,7 +292,7 @@ int main(void)
 	        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
 	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
 	        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_strv),
-	        cmocka_unit_test(test_words),
+	        cmocka_unit_test(test_words),          cmocka_unit_test(test_file_remove_temps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

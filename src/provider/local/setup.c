@@ -397,6 +397,14 @@ static int isolation_setup(struct local *l, const struct config_provider *pc, st
 	               pc->name);
 }
 
+/* A record of a name this manager owns (file_remove_temps' filter). */
+static bool owned_record(const char *file, void *manager)
+{
+	char name[INSTANCE_NAME_MAX];
+
+	return local_record_name(file, name) && name_is_owned(manager, name);
+}
+
 /* Settings come from the config table (their defaults too); none are guessed here. */
 int local_open(struct provider *p, const struct config_provider *pc, struct err *e)
 {
@@ -432,6 +440,13 @@ int local_open(struct provider *p, const struct config_provider *pc, struct err 
 	r = work_dir_setup(l, cl->work_dir, e);
 	if (r < 0)
 		goto fail;
+	/*
+	 * What a runnerd killed while it wrote a record left: its temporary.
+	 * Opened under the manager's state-dir lock, before any create, so
+	 * every temporary of our names is a dead writer's. (void): one that
+	 * stays is tried again at the next start.
+	 */
+	(void)file_remove_temps(l->state_dir, owned_record, p->manager, NULL);
 	r = isolation_setup(l, pc, e);
 	if (r < 0)
 		goto fail;
