@@ -36,7 +36,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import BIN, Env, run_tests, summary  # noqa: E402
+from harness import BIN, Env, poll, run_tests, summary  # noqa: E402
 
 FLAVORS = [{"name": "small", "labels": ["small"], "min_idle": 1, "max": 3},
            {"name": "large", "labels": ["large"], "min_idle": 1, "max": 2}]
@@ -112,6 +112,7 @@ class Chaos:
         self.cli_done = 0  # CLI runs that ended before their kill
         self.ghsim_stops = 0
         self.jobs_ok = 0  # jobs the end found completed once, on their flavor, not killed
+        self.drained = False  # the last daemon drained and stopped
         self.died = []  # daemons that ended by themselves: what they said
         self.up_at = 0  # where the log of the running daemon begins
         self.started = time.time()
@@ -137,16 +138,18 @@ class Chaos:
         except OSError:
             return False
 
-    def landed(self, ph, running):
-        """The phases a kill at this moment lands in."""
-        out = []
+    def landed(self, running):
+        """The phases a kill at this moment lands in: create and delete as
+        the store says, job as ghsim says, idle when the daemon's last word
+        was the end of a pass and nothing is being created or deleted."""
+        ph, out = self.phases(), []
         if ph["creating"]:
             out.append("create")
         if ph["deleting"]:
             out.append("delete")
         if running:
             out.append("job")
-        if not ph["creating"] and not ph["deleting"]:
+        if not ph["creating"] and not ph["deleting"] and self.pass_ended(self.up_at):
             out.append("idle")
         return out
 
@@ -181,7 +184,7 @@ class Chaos:
         """SIGKILL to the daemon; returns the phases it landed in (none
         when it had ended by itself: that is kept in self.died)."""
         d = self.env.daemon
-        landed = self.landed(self.phases(), self.jobs_running())
+        landed = self.landed(self.jobs_running())
         if d.poll() is not None:
             self.died.append("exit status %s: %s" % (d.returncode, self.env.log(self.up_at)[-2000:]))
             landed = []
@@ -237,10 +240,9 @@ class Chaos:
         try:
             time.sleep(self.rng.uniform(REQUEST_TIMEOUT + 0.5, REQUEST_TIMEOUT + 2.5))
             if kill_meanwhile:
-                # the store alone says where it is: ghsim cannot answer now
-                ph = self.phases()
+                # the store and the log alone say where it is: ghsim cannot answer now
                 self.kills["ghsim stopped"] += 1
-                for p in self.landed(ph, False):
+                for p in self.landed(False):
                     self.kills[p] += 1
                 d = self.env.daemon
                 os.kill(d.pid, signal.SIGKILL)
@@ -298,6 +300,7 @@ class Chaos:
                  120 + 3 * len(ids), "every job completed")
         env.run("drain", "--wait", "--timeout", "120s", timeout=180)
         assert env.stop() == 0, "the last daemon did not stop cleanly"
+        self.drained = True
 
     def check(self):
         env = self.env
@@ -334,7 +337,10 @@ class Chaos:
         env = self.env
         try:
             applied = env.stats()["faults_applied"]
-            leaks = sum(len(v) for v in env.leftovers().values())
+            if self.drained:  # what the instances started may take a moment to end
+                poll(lambda: not env.runner_user_processes(), 15, 0.3)
+            left = {k: v for k, v in env.leftovers().items() if v}
+            leaks = "%d%s" % (sum(len(v) for v in left.values()), " %s" % left if left else "")
         except OSError:
             applied = leaks = "?"
 
@@ -353,7 +359,7 @@ class Chaos:
             lines += [("CLI kills", "%d runs killed mid-way (%s), %d ended first" % (
                           sum(self.cli_kills.values()), counts(self.cli_kills), self.cli_done)),
                       ("ghsim stops", "%d (SIGSTOP past request_timeout, then SIGCONT)" % self.ghsim_stops)]
-        lines.append(("leaks", str(leaks)))
+        lines.append(("leaks", leaks))
         print("chaos figures, seed %d:" % self.seed, flush=True)
         for k, v in lines:
             print("  %-12s %s" % (k, v), flush=True)
