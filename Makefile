@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` runs the main job, `make check` runs every test.
 # Both install what is missing (Debian packages, pinned npm test assets) first.
-.PHONY: all deps build demo check check-unit check-lxd check-asan format clean bench
+.PHONY: all deps build demo check check-unit check-lxd check-asan format clean bench soak
 
 all: build
 
@@ -25,6 +25,10 @@ check-lxd: deps
 
 bench: build
 	@scripts/bench.sh
+
+# the long chaos run: hundreds of kill -9s under a stream of jobs, then its figures
+soak: build
+	@scripts/soak.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

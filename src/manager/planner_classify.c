@@ -78,7 +78,11 @@
  *   did not finish. The rules above still pick the reason when one applies
  *   (finished, orphan, ...); a busy runner is kept and counted busy (its
  *   confirmed delete was refused with 422); otherwise DELETE (why RETRY,
- *   confirm_github when a runner is listed). It holds no slot.
+ *   extract_metrics, confirm_github when a runner is listed). It holds no
+ *   slot. Its metrics are pulled as the delete it finishes would have:
+ *   a job may have run since (the first attempt died before GitHub
+ *   answered, the runner took a job, finished and left GitHub, and the
+ *   retry's confirmation then finds it gone).
  * An age is unknown when created_at is 0 and then counts as past every
  * timeout: an instance nobody can date and whose runner is not online is
  * not worth keeping. The row's created_at (when the name was reserved) is
@@ -205,7 +209,7 @@ static void classify_listed(const struct plan_input *in, struct entry *e)
 	case GH_UNKNOWN:
 		e->health = HEALTH_UNKNOWN;
 		if (deleting)
-			set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM);
+			set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM | F_METRICS);
 		else
 			e->slot = SLOT_UNKNOWN;
 		return;
@@ -220,7 +224,7 @@ static void classify_listed(const struct plan_input *in, struct entry *e)
 	case GH_IDLE:
 		e->health = HEALTH_HEALTHY;
 		if (deleting) {
-			set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM);
+			set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM | F_METRICS);
 			return;
 		}
 		e->slot = SLOT_IDLE;
@@ -255,7 +259,7 @@ static void classify_listed(const struct plan_input *in, struct entry *e)
 	}
 	e->health = HEALTH_HEALTHY;
 	if (deleting) {
-		set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM);
+		set_cleanup(e, ACTION_DELETE, WHY_RETRY, F_CONFIRM | F_METRICS);
 		return;
 	}
 	e->slot = SLOT_PENDING;

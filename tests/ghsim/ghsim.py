@@ -49,6 +49,7 @@ RATE_LIMIT = 5000
 JOB_ID_BASE = 30_000_000_000  # GitHub's job ids are far above 2^31 (and 2^32)
 RUN_ID_BASE = 12_000_000_000
 MAX_BODY = 1 << 20
+MONITOR_TICK = 0.2  # seconds between the monitor's looks at heartbeats and simulated jobs
 PACKAGES = (("linux", "x64"), ("linux", "arm64"), ("linux", "arm"), ("osx", "x64"), ("osx", "arm64"))
 ARCH_LABEL = {"x64": "X64", "arm64": "ARM64", "arm": "ARM"}
 RUNNER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner")
@@ -112,6 +113,7 @@ class HttpError(Exception):
 class Resp:
     def __init__(self, status, body=None, headers=None, ctype="application/json; charset=utf-8"):
         self.status, self.headers, self.ctype = status, dict(headers or {}), ctype
+        self.cut = None  # a fault's truncation: (bytes of the body sent, whether the connection then drops)
         if body is None or isinstance(body, bytes):
             self.body = body
         elif isinstance(body, str):
@@ -302,6 +304,7 @@ class State:
         self.wh_queue = queue.Queue(maxsize=10000)
         self.jwt_cache = {}
         self.token_history = []  # installation tokens minted since start (not forgotten by reset)
+        self.last_tick = time.time()
         self.reset()
 
     def reset(self):
@@ -520,6 +523,15 @@ class State:
         """Heartbeat expiry and simulated runners' job completion (monitor thread)."""
         now = time.time()
         with self.lock:
+            # ghsim itself was paused (SIGSTOP): no runner could reach it meanwhile,
+            # so the pause does not count against their heartbeats
+            paused = now - self.last_tick - MONITOR_TICK
+            self.last_tick = now
+            if paused > 1.0:
+                log("ghsim was paused for %.1fs: heartbeats moved forward" % paused)
+                for r in self.runners.values():
+                    if r.last_seen:
+                        r.last_seen += paused
             for r in list(self.runners.values()):
                 if not r.simulated and r.session and now - r.last_seen > self.args.heartbeat_timeout:
                     r.session = False
@@ -656,7 +668,7 @@ def webhook_sender(state):
 
 def monitor(state):
     while True:
-        time.sleep(0.2)
+        time.sleep(MONITOR_TICK)
         try:
             state.tick()
         except Exception:
@@ -795,8 +807,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(resp.status)
         if resp.body is not None or resp.status not in (204, 304):
             body = resp.body if resp.body is not None else b""
+            length = len(body)
+            if resp.cut is not None:
+                # truncate: a whole answer carrying a cut document; drop_after: the
+                # connection is lost after that many bytes of the announced body
+                body = body[:resp.cut[0]]
+                length = length if resp.cut[1] else len(body)
             self.send_header("Content-Type", resp.ctype)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(length))
         else:
             body = b""
         for k, v in resp.headers.items():
@@ -808,6 +826,13 @@ class Handler(BaseHTTPRequestHandler):
         if body and self.command != "HEAD":
             out += body
         self.wfile.write(out)
+        if resp.cut is not None and resp.cut[1]:
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_any(self, method):
         t0 = time.time()
@@ -890,7 +915,7 @@ class Handler(BaseHTTPRequestHandler):
                     b = error_body(s, msg, DOCS + "/using-the-rest-api/rate-limits-for-the-rest-api"
                                    if s in (403, 429) else None)
                 return Resp(s, b, hdrs)
-        return self.api_call(method, path, query, body, prefix, m_route, m_route[5] if m_route else {})
+        return self.api_call(method, path, query, body, prefix, m_route, m_route[5] if m_route else {}, fault)
 
     def match_fault(self, method, raw):
         st = self.server.state
@@ -911,7 +936,7 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     # -- GitHub API
-    def api_call(self, method, path, query, body, prefix, m_route, params):
+    def api_call(self, method, path, query, body, prefix, m_route, params, fault=None):
         st = self.server.state
         req = Request(self, method, path, query, params, None, prefix)
         if m_route is not None and m_route[2] == "download":
@@ -956,13 +981,19 @@ class Handler(BaseHTTPRequestHandler):
                     resp = m_route[1](self, req)
             except HttpError as e:
                 resp = Resp(e.status, error_body(e.status, e.message, e.doc or m_route[4], e.errors), e.headers)
+        if fault is not None and fault.get("omit_runners"):
+            omit_runners(resp, fault["omit_runners"])
+        cut = None
+        if fault is not None and (fault.get("truncate") is not None or fault.get("drop_after") is not None):
+            cut = (fault["truncate"], False) if fault.get("truncate") is not None else (fault["drop_after"], True)
         if method in ("GET", "HEAD") and resp.status == 200 and resp.body is not None:
             etag = 'W/"%s"' % hashlib.sha256(resp.body).hexdigest()
             resp.headers["ETag"] = etag
             resp.headers["Cache-Control"] = "private, max-age=60, s-maxage=60"
             resp.headers["Vary"] = "Accept, Authorization, Cookie, X-GitHub-OTP"
             inm = self.headers.get("If-None-Match")
-            if inm and self.etag_match(inm, etag):
+            # a cut answer is cut whatever the client holds: it gets the body to cut
+            if inm and cut is None and self.etag_match(inm, etag):
                 with st.lock:
                     st.stats["not_modified"] += 1
                 resp = Resp(304, None, {k: v for k, v in resp.headers.items() if k != "Link"})
@@ -972,6 +1003,8 @@ class Handler(BaseHTTPRequestHandler):
                 rate["remaining"] = max(0, rate["remaining"] - 1)
                 rate["used"] += 1
                 st.stats["rate_counted"] += 1
+        if cut is not None and resp.body is not None:
+            resp.cut = cut
         resp.headers.update(self.rate_headers(res))
         resp.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
         resp.headers["X-GitHub-Api-Version-Selected"] = API_VERSIONS[0]
@@ -1111,6 +1144,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 # ---------------------------------------------------------------- API handlers
+
+def omit_runners(resp, n):
+    """The omit_runners fault: a page of runners loses its last n entries
+    while its total_count stays (a list that moved under the reader)."""
+    if resp.status != 200 or not resp.body:
+        return
+    try:
+        doc = json.loads(resp.body)
+    except ValueError:
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("runners"), list):
+        doc["runners"] = doc["runners"][:max(0, len(doc["runners"]) - n)]
+        resp.body = json.dumps(doc, separators=(",", ":")).encode()
+
 
 def need(cond, status, message):
     if not cond:
@@ -1564,7 +1611,8 @@ def c_add_fault(h, req):
     f = {"match": b.get("match", ""), "method": b.get("method"), "status": b.get("status"),
          "count": b.get("count", 1), "skip": b.get("skip", 0), "delay": b.get("delay", 0),
          "drop": bool(b.get("drop", False)), "body": b.get("body"), "retry_after": b.get("retry_after"),
-         "assign_job": b.get("assign_job")}
+         "assign_job": b.get("assign_job"), "truncate": b.get("truncate"), "drop_after": b.get("drop_after"),
+         "omit_runners": b.get("omit_runners")}
     need(isinstance(f["match"], str), 400, "match must be a string")
     need(f["method"] is None or isinstance(f["method"], str), 400, "method must be a string")
     need(f["status"] is None or (isinstance(f["status"], int) and 100 <= f["status"] <= 599), 400, "bad status")
@@ -1572,8 +1620,15 @@ def c_add_fault(h, req):
     need(isinstance(f["delay"], (int, float)) and 0 <= f["delay"] <= 600, 400, "bad delay")
     need(f["assign_job"] is None or (isinstance(f["assign_job"], int) and f["assign_job"] in st.jobs), 400,
          "assign_job must name a job")
-    need(f["status"] or f["delay"] or f["drop"] or f["assign_job"], 400,
-         "a fault needs status, delay, drop or assign_job")
+    for k in ("truncate", "drop_after", "omit_runners"):
+        need(f[k] is None or (isinstance(f[k], int) and not isinstance(f[k], bool) and f[k] >= 0), 400,
+             "%s must be a number of bytes or runners" % k)
+    need(f["truncate"] is None or f["drop_after"] is None, 400, "truncate or drop_after, not both")
+    need(not f["status"] or (f["truncate"] is None and f["drop_after"] is None and not f["omit_runners"]), 400,
+         "truncate, drop_after and omit_runners change the real answer: not with status")
+    need(f["status"] or f["delay"] or f["drop"] or f["assign_job"] or f["truncate"] is not None
+         or f["drop_after"] is not None or f["omit_runners"], 400,
+         "a fault needs status, delay, drop, truncate, drop_after, omit_runners or assign_job")
     need(f["retry_after"] is None or isinstance(f["retry_after"], int), 400, "bad retry_after")
     f["id"] = len(st.faults) + 1
     st.faults.append(f)

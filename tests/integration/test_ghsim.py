@@ -659,6 +659,93 @@ def test_faults():
         eq(job(gh, jb["id"])["killed"], True, "its job killed")
 
 
+def raw_get(gh, path, etag=None):
+    """One GET on a connection of its own, read as the bytes arrive:
+    (status, headers, body bytes, whether the body was whole). A connection
+    closed before the announced Content-Length is not an exception here."""
+    c = HTTPConnection("127.0.0.1", gh.port, timeout=10)
+    hdrs = {"Authorization": "Bearer " + gh.token, "User-Agent": "ghsim-test",
+            "X-GitHub-Api-Version": "2022-11-28"}
+    if etag:
+        hdrs["If-None-Match"] = etag
+    try:
+        c.request("GET", path, headers=hdrs)
+        r = c.getresponse()
+        try:
+            body, whole = r.read(), True
+        except __import__("http.client").client.IncompleteRead as e:
+            body, whole = e.partial, False
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body, whole
+    finally:
+        c.close()
+
+
+@case
+def test_faults_that_cut_answers():
+    """truncate, drop_after and omit_runners change the real answer: a cut
+    document, a connection lost mid-body, a page with fewer runners than its
+    total_count. Each takes effect even when the client holds the ETag."""
+    with Ghsim(workdir("cut")) as gh:
+        gh.control("POST", "/_ghsim/runners", {"scope": "repos/o/r", "name": "r{i}", "count": 5})
+        path = "/repos/o/r/actions/runners"
+        s, h, full, whole = raw_get(gh, path)
+        eq((s, whole, len(json.loads(full)["runners"])), (200, True, 5), "the whole page")
+        etag = h["etag"]
+        eq(raw_get(gh, path, etag)[0], 304, "unchanged")
+
+        gh.control("POST", "/_ghsim/faults", {"match": "/actions/runners", "method": "GET", "truncate": 40})
+        s, h, body, whole = raw_get(gh, path, etag)
+        eq((s, whole, body, h["content-length"]), (200, True, full[:40], "40"), "truncate: a whole answer, cut")
+        try:
+            json.loads(body)
+            raise AssertionError("a cut document parsed")
+        except ValueError:
+            pass
+
+        gh.control("POST", "/_ghsim/faults", {"match": "/actions/runners", "method": "GET", "drop_after": 30})
+        s, h, body, whole = raw_get(gh, path, etag)
+        eq((s, whole, body, h["content-length"]), (200, False, full[:30], str(len(full))),
+           "drop_after: the connection lost after 30 bytes of the announced body")
+
+        gh.control("POST", "/_ghsim/faults", {"match": "/actions/runners", "method": "GET", "omit_runners": 2})
+        s, h, body, whole = raw_get(gh, path, etag)
+        page = json.loads(body)
+        eq((s, page["total_count"], [r["name"] for r in page["runners"]]), (200, 5, ["r1", "r2", "r3"]),
+           "omit_runners: fewer runners than total_count")
+        assert h["etag"] != etag, "a short page has an ETag of its own"
+        eq(raw_get(gh, path, etag)[0], 304, "faults used up")
+        eq(gh.control("GET", "/_ghsim/stats")["faults_applied"], 3, "faults applied")
+        for bad in ({"truncate": -1}, {"truncate": 5, "drop_after": 5}, {"omit_runners": "x"},
+                    {"status": 500, "truncate": 3}):
+            eq(http("POST", gh.url + "/_ghsim/faults", dict(bad, match="x"))[0], 400, "refused: %s" % bad)
+
+
+@case
+def test_pause_does_not_cost_heartbeats():
+    """A ghsim stopped with SIGSTOP keeps its runners' sessions: the time it
+    could not run does not count against their heartbeats (tests pause it
+    to make clients time out, not to take runners away), while a runner
+    that stops heartbeating afterwards still goes offline."""
+    with Ghsim(workdir("pause"), "--heartbeat-timeout", "1") as gh:
+        s, _, b = gh.api_json("POST", "/repos/o/r/actions/runners/generate-jitconfig",
+                              {"name": "p-1", "runner_group_id": 1, "labels": ["self-hosted"]})
+        eq(s, 201, "jit")
+        files = json.loads(base64.b64decode(b["encoded_jit_config"]))
+        cred = json.loads(base64.b64decode(files[".credentials"]))["data"]["token"]
+        s, _, ans = http("POST", gh.url + "/_ghsim/runner/connect", {"credential": cred})
+        assert b"result=ok" in ans, ans
+        online = lambda: runner_by_name(gh, "p-1")[0]["status"] == "online"  # noqa: E731
+        assert online(), "connected"
+        os.kill(gh.pid, signal.SIGSTOP)
+        try:
+            time.sleep(2.5)
+        finally:
+            os.kill(gh.pid, signal.SIGCONT)
+        time.sleep(0.2)
+        assert online(), "offline after a pause of ghsim itself"
+        wait_until(lambda: not online(), 3, "offline once its heartbeats stop")
+
+
 @case
 def test_delete_busy_runner_422():
     with Ghsim(workdir("busy")) as gh:

@@ -11,6 +11,8 @@ Plumbing (standard library only; importing starts nothing):
   run_tests, summary, main  run test functions, count them, "N passed, N failed"
   NotRun                    a test that could not run here (never counted passed)
   store_rows                a state database's rows, read only
+  integrity_check           a state database's PRAGMA integrity_check
+  temp_files                runnerd's temporary files left under some directories
   processes, Proc           the processes of this machine, from /proc
 The end-to-end environment:
   Env                       a temp dir, its own ghsim (tests/lib/ghsim.py) and
@@ -26,6 +28,7 @@ import json
 import os
 import random
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -191,6 +194,28 @@ def store_rows(state_dir, table="instances"):
         c.close()
 
 
+def integrity_check(state_dir):
+    """PRAGMA integrity_check of a state database, read only: "ok" when whole."""
+    c = sqlite3.connect("file:%s?mode=ro" % os.path.join(state_dir, "state.db"), uri=True, timeout=10)
+    try:
+        return "\n".join(r[0] for r in c.execute("PRAGMA integrity_check"))
+    finally:
+        c.close()
+
+
+# runnerd's temporaries: <path>.tmp.<pid> until now, .<name>.runnerd-tmp.<pid>... soon
+TEMP_FILE_RE = re.compile(r"(\.tmp\.\d+$)|(^\..+\.runnerd-tmp\.)")
+
+
+def temp_files(*dirs):
+    """The temporary files (either spelling) anywhere under dirs."""
+    out = []
+    for top in dirs:
+        for d, subdirs, files in os.walk(top):
+            out += [os.path.join(d, n) for n in subdirs + files if TEMP_FILE_RE.search(n)]
+    return sorted(out)
+
+
 # ---- counting -----------------------------------------------------------------
 
 class NotRun(Exception):
@@ -244,7 +269,8 @@ class Env:
     a fresh temp dir, everything stopped by pid and every instance removed
     at close()."""
 
-    def __init__(self, name, flavors, manager="e2e", heartbeat=3, extra_lines=(), **manager_opts):
+    def __init__(self, name, flavors, manager="e2e", heartbeat=3, extra_lines=(), github_opts=None,
+                 **manager_opts):
         # ghsim.py is built on this module: import it once this one is whole
         from ghsim import Ghsim
 
@@ -262,6 +288,7 @@ class Env:
         os.makedirs(self.secrets, mode=0o700)
         self.token_file = os.path.join(self.secrets, "token")
         self.log_path = os.path.join(self.tmp, "runnerd.log")
+        self.log_dir = os.path.join(self.tmp, "logs")
         self.daemon = None
         self.ghsim = Ghsim(self.tmp, "--heartbeat-timeout", str(heartbeat), token=TOKEN,
                            token_file=self.token_file).start(timeout=20)
@@ -271,6 +298,8 @@ class Env:
         self.manager_opts = dict(reconcile_interval="2s", bootstrap_timeout="20s", job_timeout="1h",
                                  create_concurrency=10)
         self.manager_opts.update(manager_opts)
+        self.github_opts = dict(request_timeout="5s", connect_timeout="2s")
+        self.github_opts.update(github_opts or {})
         self.config = os.path.join(self.tmp, "runnerd.yaml")
         self.write_config()
 
@@ -298,9 +327,10 @@ class Env:
             self.flavors = flavors
         self.manager_opts.update(manager_opts)
         lines = ["github:", "  api_url: %s" % self.url, "  path: octo/hello",
-                 "  token_file: %s" % self.token_file, "  request_timeout: 5s", "  connect_timeout: 2s",
-                 "manager:", "  name: %s" % self.manager, "  state_dir: %s" % self.state,
-                 "  log_dir: %s" % os.path.join(self.tmp, "logs")]
+                 "  token_file: %s" % self.token_file]
+        lines += ["  %s: %s" % kv for kv in self.github_opts.items()]
+        lines += ["manager:", "  name: %s" % self.manager, "  state_dir: %s" % self.state,
+                  "  log_dir: %s" % self.log_dir]
         for k, v in self.manager_opts.items():
             lines.append("  %s: %s" % (k, v))
         lines.append("flavors:")
@@ -332,17 +362,24 @@ class Env:
             raise AssertionError("runnerd %s failed (%d): %s %s" % (args, p.returncode, p.stdout, p.stderr))
         return p
 
-    def serve(self, global_args=(), log_path=None):
+    def serve(self, global_args=(), log_path=None, wait=True):
         """Start runnerd serve (global_args go before the command, e.g.
         ["--log-format", "json"]); its output goes to log_path, by default
-        the log that env.log() reads."""
+        the log that env.log() reads. wait: until its control socket answers
+        (the socket file of a daemon killed earlier may still be there)."""
         assert self.daemon is None
-        self.daemon = subprocess.Popen([BIN] + list(global_args) + ["serve", "-c", self.config],
-                                       stdin=subprocess.DEVNULL, stdout=open(log_path or self.log_path, "a"),
-                                       stderr=subprocess.STDOUT)
-        sock = os.path.join(self.state, "control.sock")
-        self.wait(lambda: os.path.exists(sock), 20, "control socket")
+        with open(log_path or self.log_path, "a") as out:
+            self.daemon = subprocess.Popen([BIN] + list(global_args) + ["serve", "-c", self.config],
+                                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait(self.control_answers, 20, "control socket")
         return self.daemon
+
+    def control_answers(self):
+        """Whether a daemon accepts connections on the control socket."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            return s.connect_ex(os.path.join(self.state, "control.sock")) == 0
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
         if self.daemon is None:
@@ -395,8 +432,52 @@ class Env:
                 out.append((p.pid, p.cmdline.strip()))
         return out
 
-    def log(self):
-        return open(self.log_path, errors="replace").read() if os.path.exists(self.log_path) else ""
+    def temp_files(self):
+        """runnerd's temporary files left in its state, log and work dirs."""
+        return temp_files(self.state, self.log_dir, self.work)
+
+    def daemon_processes(self):
+        """runnerd processes (serve, a command, or what they forked) of this
+        scenario's config, but the daemon it runs now."""
+        running = self.daemon.pid if self.daemon is not None and self.daemon.poll() is None else None
+        return [(p.pid, p.cmdline.strip()) for p in processes()
+                if p.pid != running and p.cmdline.startswith(BIN + " ")
+                and " %s " % self.config in p.cmdline + " "]
+
+    def leftovers(self):
+        """What is left of this scenario, by kind (each list empty when nothing is)."""
+        return {"runners on GitHub": [r["name"] for r in self.gh_runners()], "instances": self.instances(),
+                "provider records": self.state_files(), "store rows": sorted(self.store_rows()),
+                "processes": self.runner_user_processes() + self.daemon_processes(),
+                "temporary files": self.temp_files()}
+
+    def assert_nothing_left(self, killed=0):
+        """Once drained: nothing on GitHub or on the provider (instances,
+        its records, processes of the runner user), no store row, no runnerd
+        process of this scenario but its daemon, no temporary file, a whole
+        database, and no job killed mid-run (but the `killed` a scenario
+        caused on purpose)."""
+        poll(lambda: not self.runner_user_processes(), 15, 0.3)
+        left = {k: v for k, v in self.leftovers().items() if v}
+        assert not left, "left behind: %s" % left
+        assert integrity_check(self.state) == "ok", integrity_check(self.state)
+        assert self.stats()["killed_jobs"] == killed, "jobs killed: %d" % self.stats()["killed_jobs"]
+
+    def log(self, since=0):
+        """The daemon's log (from byte offset `since`)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self):
+        """Where the daemon's log ends now (a byte offset for log(since))."""
+        try:
+            return os.path.getsize(self.log_path)
+        except FileNotFoundError:
+            return 0
 
     def wait(self, pred, timeout, what):
         """wait_until, polling every 0.3 s; an error in pred counts as not yet."""
@@ -405,7 +486,9 @@ class Env:
     def idle_count(self):
         return sum(1 for r in self.gh_runners() if r["status"] == "online" and not r["busy"])
 
-    def close(self):
+    def close(self, keep=False):
+        """Stop everything by pid, remove every instance, and the temp dir
+        (unless keep: a failed scenario's dir is kept for a look)."""
         try:
             if self.daemon is not None:
                 self.stop(signal.SIGTERM)
@@ -422,7 +505,7 @@ class Env:
         except Exception:
             pass
         self.ghsim.stop()
-        remove_workdir(self.tmp)
+        remove_workdir(self.tmp, keep=keep)
 
 
 if __name__ == "__main__":

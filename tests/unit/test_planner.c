@@ -929,7 +929,22 @@ static const struct tcase cases[] = {
          .rows = {"1 deleting seen"},
          .insts = {"1"},
          .runners = {"1 idle"},
-         .expect = {"DELETE 1 retry confirm rid", "CREATE small 1"}},
+         .expect = {"DELETE 1 retry confirm metrics rid", "CREATE small 1"}},
+        /* regression (test_chaos): a flush killed after marking the row, its
+         * retry confirmed by a 404 once the runner had run a job and left:
+         * the instance went without its job's metrics */
+        {.name = "a retried delete pulls the instance's metrics first, as the one it finishes "
+                 "would have",
+         .rows = {"1 deleting seen", "2 deleting", "3 deleting seen"},
+         .insts = {"1", "2", "3"},
+         .runners = {"1 idle", "2 offline"},
+         .expect = {"DELETE 1 retry confirm metrics rid", "DELETE 2 retry confirm metrics rid",
+                    "DELETE 3 finished metrics"}},
+        {.name = "a retried delete with GitHub's list failed pulls metrics too (when deletes run)",
+         .setup = "flush-busy gh-partial",
+         .rows = {"1 deleting seen rid=5"},
+         .insts = {"1"},
+         .expect = {"DELETE 1 retry metrics rid=5"}},
         {.name = "a DELETING row whose runner became busy is kept and counted busy",
          .rows = {"1 deleting seen"},
          .insts = {"1"},
