@@ -209,6 +209,15 @@ int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct g
                    struct err *e);
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
                          struct github_job_list *ret, struct err *e);
+/*
+ * The job of run run_id that runner_name ran: the run's jobs read page by
+ * page (conditional requests: an unchanged page costs no rate limit), at
+ * most max_pages pages of 100, stopping at the first match. -ENOENT when
+ * no job of those pages ran on it.
+ */
+int github_find_run_job(struct github *gh, const char *repo, int64_t run_id,
+                        const char *runner_name, int max_pages, struct github_job *ret,
+                        struct err *e);
 void github_job_release(struct github_job *j);
 void github_job_list_release(struct github_job_list *l);
 

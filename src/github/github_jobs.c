@@ -49,7 +49,8 @@ int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
                          struct github_job_list *ret, struct err *e)
 {
 	struct github_job_list acc = {0};
-	struct github_pager pg = {.route = "run jobs", .take = jobs_take, .ctx = &acc};
+	struct github_pager pg = {
+	        .route = "run jobs", .conditional = true, .take = jobs_take, .ctx = &acc};
 	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
 	int r;
 
@@ -69,5 +70,67 @@ int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
 	acc = (struct github_job_list){0};
 out:
 	github_job_list_release(&acc);
+	return r;
+}
+
+/* What github_find_run_job looks for, and where it is in its pages. */
+struct find_ctx {
+	const char *runner_name;
+	int max_pages;
+	struct github_job found;
+	bool have;
+};
+
+static int find_take(struct github_pager *pg, json_t *root, const struct buf *body, struct err *e)
+{
+	struct find_ctx *f = pg->ctx;
+	struct github_job_list page = {0};
+	int r = github_json_jobs_page(pg->page_op, root, &page, e);
+
+	for (size_t i = 0; r == 0 && !f->have && i < page.n; i++) {
+		if (strcmp(page.v[i].runner_name, f->runner_name) != 0)
+			continue;
+		f->found = page.v[i];
+		page.v[i] = (struct github_job){0};
+		f->have = true;
+	}
+	github_job_list_release(&page);
+	pg->done = f->have || pg->number >= f->max_pages;
+	return r;
+}
+
+int github_find_run_job(struct github *gh, const char *repo, int64_t run_id,
+                        const char *runner_name, int max_pages, struct github_job *ret,
+                        struct err *e)
+{
+	struct find_ctx f = {.runner_name = runner_name, .max_pages = max_pages > 0 ? max_pages : 1};
+	struct github_pager pg = {
+	        .route = "run jobs", .conditional = true, .take = find_take, .ctx = &f};
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	int r;
+
+	if (!runner_name || !*runner_name)
+		return err_set(e, -EINVAL, "find the job of a runner: no runner name");
+	r = repo_op(repo, op, sizeof(op), "list jobs of run", run_id, e);
+	if (r < 0)
+		goto out;
+	r = github_url(gh, url, sizeof(url), op, e,
+	               "repos/%s/actions/runs/%" PRId64 "/jobs?per_page=100", repo, run_id);
+	if (r < 0)
+		goto out;
+	pg.op = op;
+	r = github_paginate(gh, &pg, url, e);
+	if (r < 0)
+		goto out;
+	if (!f.have) {
+		r = err_set(e, -ENOENT, "%s: no job ran on %s (in %d pages)", op, runner_name,
+		            f.max_pages);
+		goto out;
+	}
+	github_job_release(ret);
+	*ret = f.found;
+	f.found = (struct github_job){0};
+out:
+	github_job_release(&f.found);
 	return r;
 }

@@ -61,6 +61,18 @@ struct metrics_event {
 /* "runner_installed", ...; "invalid" out of range. */
 const char *metrics_event_name(enum metrics_event_kind k);
 
+/* The longest line an event takes in the events log, its newline included. */
+#define METRICS_EVENT_LINE_MAX 4096
+
+/*
+ * ev as one JSON object and a newline into out (metrics_event.c), with the
+ * original's field names: "event" (the snake_case name), "timestamp", then
+ * the kind's fields; optional ones (queue_duration, status_info,
+ * job_conclusion) left out when unknown. Returns the length written (NUL
+ * not counted), or -E2BIG when it would not fit in cap (out then holds "").
+ */
+int metrics_event_json(const struct metrics_event *ev, char *out, size_t cap);
+
 /*
  * Who hears of what the extraction issued and quarantined, besides the
  * events log: the daemon's Prometheus histograms and counters. Either
