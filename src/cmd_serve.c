@@ -11,7 +11,8 @@
  * Those that wait are deferred: they hold no HTTP thread, so a burst of them
  * never keeps another request from being served. drain and resume set the
  * flag and trigger. SIGTERM/SIGINT stop it within seconds and leave
- * instances running (a restart adopts them); SIGHUP reloads the config on
+ * instances running (a restart adopts them); SIGHUP opens the events log
+ * again (logrotate) and reloads the config on
  * the pass loop, between two passes, keeping the old one when the new one
  * is invalid. It must never run a pass or an observation on an HTTP thread,
  * nor make the signal thread wait for a pass (SIGTERM would wait behind it).
@@ -450,6 +451,18 @@ static void log_config_warnings(const struct config *cfg)
 		log_warn("%s", cfg->warnings.v[i]);
 }
 
+/*
+ * SIGHUP also means "logrotate moved the events log": it is opened again by
+ * path, whether or not the new config takes.
+ */
+static void reopen_events_log(struct daemon *d)
+{
+	struct err e = {0};
+
+	if (manager_reopen_events_log(d->m, &e) < 0)
+		log_warn("events log: %s", e.msg[0] ? e.msg : "cannot be opened");
+}
+
 /* SIGHUP, on the pass loop between two passes. */
 static void reload(struct daemon *d)
 {
@@ -460,14 +473,17 @@ static void reload(struct daemon *d)
 	log_info("SIGHUP: reloading %s", path);
 	if (cmd_load_config(path, &ncfg) < 0) {
 		log_error("reload refused: the new config is invalid; keeping the old one");
+		reopen_events_log(d);
 		return;
 	}
 	log_config_warnings(ncfg);
 	if (manager_reload(d->m, ncfg, &e) < 0) {
 		log_error("reload refused: %s; keeping the old one", e.msg);
 		config_free(ncfg);
+		reopen_events_log(d);
 		return;
 	}
+	reopen_events_log(d); /* by the new config's path */
 	pthread_mutex_lock(&d->lock);
 	struct config *old = d->cfg;
 	d->cfg = ncfg;

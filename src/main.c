@@ -26,6 +26,8 @@ static const struct command {
         {"flush", cmd_flush, "remove idle and offline runners (--busy: every runner)"},
         {"drain", cmd_drain, "pools go to zero until resume (--wait: until nothing is left)"},
         {"resume", cmd_drain, "undo drain"},
+        {"metrics", cmd_metrics,
+         "metrics extract DIR...: a runner's metrics storage as the events log gets it"},
 };
 
 static void usage(FILE *f)

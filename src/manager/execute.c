@@ -244,6 +244,9 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name,
 			         e.msg);
 	}
+	/* its row still names its flavor: the storage is processed before the row goes */
+	if (a->delete_instance && a->extract_metrics)
+		manager_events_process(m, a->name, flavor);
 	/* (void): a row left DELETING with nothing behind it is forgotten next pass */
 	if (have_row && a->delete_instance)
 		(void)store_instance_delete(m->store, a->name, NULL);

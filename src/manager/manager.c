@@ -73,6 +73,7 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	pthread_mutex_init(&m->report_lock, NULL);
 	pthread_mutex_init(&m->drain_lock, NULL);
 	pthread_mutex_init(&m->disk_lock, NULL);
+	pthread_mutex_init(&m->events_lock, NULL);
 	manager_runner_pkg_init(m);
 	*ret = m;
 	return 0;
@@ -219,6 +220,7 @@ int manager_open(const struct config *cfg, struct manager **ret, struct err *e)
 	m->owns_parts = true;
 	m->owns_gh = true;
 	m->lock_fd = lock_fd;
+	m->events_enabled = true;
 	(void)apply_policy(m, cfg, true); /* logged by manager_log_setup */
 	*ret = m;
 	return 0;
@@ -257,6 +259,8 @@ void manager_free(struct manager *m)
 	if (m->owns_gh)
 		github_free(m->gh);
 	github_app_list_release(&m->apps);
+	manager_events_release(m);
+	pthread_mutex_destroy(&m->events_lock);
 	pthread_mutex_destroy(&m->pass_lock);
 	pthread_mutex_destroy(&m->report_lock);
 	pthread_mutex_destroy(&m->drain_lock);

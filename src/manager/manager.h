@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "github/github.h"
 #include "manager/planner.h"
+#include "metrics/metrics_event.h"
 #include "provider/provider.h"
 #include "store/store.h"
 
@@ -103,6 +104,22 @@ void manager_free(struct manager *m);
 void manager_log_setup(struct manager *m);
 
 void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
+
+/*
+ * Who hears of every event issued and every storage quarantined, besides
+ * the events log (the daemon's Prometheus counters); copied; NULL: none
+ * (the default). Its callbacks run on the threads of a pass.
+ */
+void manager_set_metrics_sink(struct manager *m, const struct metrics_sink *s);
+
+/*
+ * The events log (metrics.events_log of the config in use): opened again
+ * by path, for logrotate (the daemon calls it on SIGHUP). manager_open
+ * enables the log (opened when the first event comes); a manager built
+ * with manager_new logs events only once this was called. On failure the
+ * old file stays in use.
+ */
+int manager_reopen_events_log(struct manager *m, struct err *e);
 
 /* Stop starting new actions (shutdown). Actions under way finish (bounded by timeouts). */
 void manager_cancel(struct manager *m);

@@ -9,6 +9,7 @@
 
 #include "manager/manager.h"
 #include "metrics/metrics.h"
+#include "metrics/metrics_event.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +50,18 @@ struct manager {
 	bool pkg_joinable;             /* pkg_thread is to be joined */
 	pthread_t pkg_thread;
 	struct github *pkg_gh; /* the fetch's own client: cancelling it stops the fetch */
+
+	/* events (events.c) */
+	pthread_mutex_t events_lock;           /* what follows */
+	struct metrics_events_log *events_log; /* NULL until first needed */
+	bool events_enabled;                   /* manager_open, or a reopen, asked for it */
+	bool events_failing;                   /* said once until it works again */
+	struct metrics_sink sink;
+	struct manager_tally {
+		char flavor[FLAVOR_NAME_MAX];
+		int64_t starts, stops; /* runner_start and runner_stop issued this pass */
+	} tally[64];
+	size_t n_tally;
 };
 
 /* manager.c: the open provider of that name, NULL when none. */
@@ -117,6 +130,20 @@ void manager_disk_retention(struct manager *m, int64_t now);
 void manager_disk_sweep_temporaries(struct manager *m, int64_t now);
 /* What the metrics and saved logs folders hold now, and their bounds. */
 void manager_disk_measure(struct manager *m, struct manager_disk *ret);
+
+/*
+ * events.c: the metrics storage of runner name (its flavor, "" unknown),
+ * pulled before its delete, processed into events or quarantined, and
+ * logged once; nothing when there is none. On the collecting lane.
+ */
+void manager_events_process(struct manager *m, const char *name, const char *flavor);
+/* After a pass's actions: storages of runners with no row left (bounded per pass). */
+void manager_events_orphans(struct manager *m, const struct plan *plan);
+/* A pass starts: its counts of runner_start and runner_stop begin at 0. */
+void manager_events_pass_start(struct manager *m);
+/* A pass ends: one reconciliation event per flavor of its plan. */
+void manager_events_reconciliation(struct manager *m, const struct manager_report *rep);
+void manager_events_release(struct manager *m);
 
 /* report.c: the state of the disk and of each provider as the pass ends, into r. */
 void manager_report_snapshot(struct manager *m, struct manager_report *r);

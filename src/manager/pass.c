@@ -70,11 +70,14 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	}
 	if (act && !atomic_load(&m->cancel)) {
 		warn_stuck(m, &rep->plan);
+		manager_events_pass_start(m);
 		r = manager_execute(m, &rep->plan, rep);
 		if (r < 0)
 			err_set(e, r, "execute: %s", strerror(-r));
+		manager_events_orphans(m, &rep->plan);
 		manager_collect_leftovers(m);
 		manager_disk_retention(m, now);
+		manager_events_reconciliation(m, rep);
 	}
 out:
 	manager_observation_release(&o);

@@ -23,23 +23,30 @@ const char *metrics_event_name(enum metrics_event_kind k)
 }
 
 /*
- * A float as Python's repr gives it: the shortest text that reads back the
- * same, with ".0" on a whole number (1700000000.0). Not finite: 0.0 (JSON
- * has no infinity; the fields are clamped before they get here).
+ * A float as Python's repr gives it: in plain notation from 1e-4 to 1e16,
+ * with the fewest decimals (at least one) that read back the same
+ * (1700000000.0, 30.5); elsewhere the shortest %g that does. Not finite:
+ * 0.0 (JSON has no infinity; the fields are clamped before they get here).
  */
 static int put_float(struct buf *b, double v)
 {
-	char text[40];
+	char text[48];
+	double a = fabs(v);
 
 	if (!isfinite(v))
-		v = 0;
+		v = a = 0;
+	if (a == 0 || (a >= 1e-4 && a < 1e16)) {
+		for (int d = 1; d <= 17; d++) {
+			snprintf(text, sizeof(text), "%.*f", d, v);
+			if (strtod(text, NULL) == v)
+				return buf_puts(b, text);
+		}
+	}
 	for (int prec = 1; prec <= 17; prec++) {
 		snprintf(text, sizeof(text), "%.*g", prec, v);
 		if (strtod(text, NULL) == v)
 			break;
 	}
-	if (!strpbrk(text, ".eE"))
-		return buf_printf(b, "%s.0", text);
 	return buf_puts(b, text);
 }
 
