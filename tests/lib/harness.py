@@ -308,9 +308,29 @@ class Env:
         """ghsim's control API (raises on a non-2xx answer)."""
         return self.ghsim.control(method, path, body, timeout=10)
 
-    def queue_job(self, labels, duration=1, repo="octo/hello"):
-        return self.gh("POST", "/_ghsim/jobs", {"repo": repo, "labels": labels, "duration": duration,
-                                                "workflow": "ci", "event": "push"})
+    def queue_job(self, labels, duration=1, repo="octo/hello", workflow="ci", event="push", run=None):
+        """A job on ghsim (run: a shell script its runner runs as the job's step)."""
+        body = {"repo": repo, "labels": labels, "duration": duration, "workflow": workflow, "event": event}
+        if run is not None:
+            body["run"] = run
+        return self.gh("POST", "/_ghsim/jobs", body)
+
+    @property
+    def events_log(self):
+        """Where the config sends metrics events (metrics.events_log)."""
+        return os.path.join(self.tmp, "metrics.log")
+
+    def events(self, kind=None, path=None):
+        """The events log's events (of one kind), each a dict, in order; a
+        line that is not a whole JSON object fails the test."""
+        try:
+            with open(path or self.events_log) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        out = [json.loads(ln) for ln in lines]
+        assert all(isinstance(ev, dict) and "event" in ev for ev in out), lines
+        return [ev for ev in out if kind is None or ev["event"] == kind]
 
     def jobs(self):
         return self.gh("GET", "/_ghsim/jobs")
@@ -342,7 +362,7 @@ class Env:
                 lines.append("    image: %s" % f["image"])
         lines += self.provider_lines()
         lines += ["webhook:", "  listen: \"\"", "metrics:", "  listen: \"\"",
-                  "  events_log: %s" % os.path.join(self.tmp, "metrics.log")]
+                  "  events_log: %s" % self.events_log]
         lines += self.extra_lines
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
