@@ -79,6 +79,7 @@ static const struct {
 } tmp_dirs[] = {
         {false, "", 0, NULL},                    /* the drain flag's and store's neighbours */
         {false, "/metrics", 1, NULL},            /* metrics/<name>/<file> */
+        {false, "/metrics-quarantine", 0, NULL}, /* <name>.tar.gz being written */
         {false, "/runner-bin", 0, ".download-"}, /* current-<arch>, and GitHub downloads */
         {true, "", 2, NULL},                     /* <name>/<file>, <name>/_diag/<file> */
 };

@@ -7,9 +7,9 @@ half of them with a GitHub fault armed for the daemon that comes back (5xx,
 a delay past request_timeout, a dropped connection, a cut answer, a page
 with fewer runners than its total_count, 429/403 with Retry-After, the rate
 limit at zero). Then the stream stops, one last daemon finishes the jobs and
-drains, and at the end: every job completed exactly once (ghsim says so, and
-exactly one runner's pre-job metrics name its run) on a runner of its
-flavor, no job was killed, and nothing is left on ghsim, on the provider, in
+drains, and at the end: every job completed exactly once (ghsim says so)
+on a runner of its flavor (GitHub's labels say so, and the runner_start
+events of its workflow, one per job, name that flavor), no job was killed, and nothing is left on ghsim, on the provider, in
 the store, as a process or as a temporary file; the store passes PRAGMA
 integrity_check.
 
@@ -24,7 +24,6 @@ Timing is not replayed by a seed: the choices are.
 """
 
 import collections
-import json
 import os
 import random
 import re
@@ -85,7 +84,8 @@ class JobStream(threading.Thread):
         while not self.stopped.wait(self.rng.uniform(0.5, 2.5)):
             f = self.rng.choice(FLAVORS)
             try:
-                j = self.env.queue_job(["self-hosted", f["labels"][0]], duration=self.rng.choice([0.5, 1, 2, 3]))
+                j = self.env.queue_job(["self-hosted", f["labels"][0]], duration=self.rng.choice([0.5, 1, 2, 3]),
+                                       workflow="chaos-%d" % len(self.jobs))
             except OSError:
                 continue  # ghsim stopped (SIGSTOP) past the call's timeout: the next one
             self.jobs.append((j["id"], j["run_id"], f["name"]))
@@ -306,30 +306,29 @@ class Chaos:
         env = self.env
         by_id = {j["id"]: j for j in env.jobs()}
         flavor_label = {f["name"]: f["labels"][0] for f in FLAVORS}
-        runs = self.pre_job_runs()
-        for jid, run_id, flavor in self.stream.jobs:
+        starts = self.runner_starts()
+        for i, (jid, run_id, flavor) in enumerate(self.stream.jobs):
             j = by_id[jid]
             assert j["status"] == "completed" and j["conclusion"] == "success" and not j["killed"], j
             assert re.fullmatch(r"e2e-[0-9a-f]{12}", j["runner_name"] or ""), j
             labels = {x.lower() for x in j["runner_labels"] or []}
             other = {flavor_label[f] for f in flavor_label if f != flavor}
             assert flavor_label[flavor] in labels and not labels & other, (flavor, j)
-            assert runs.get(run_id) == [j["runner_name"]], \
-                "job %d (run %d) ran on %s by the runners' metrics, %s by GitHub" % (
-                    jid, run_id, runs.get(run_id), j["runner_name"])
+            # its runner's metrics became events of its flavor: at least once (a kill
+            # between an event and its storage's removal issues them again), never of
+            # another flavor
+            got = starts.get("chaos-%d" % i, [])
+            assert got and set(got) == {flavor}, \
+                "job %d (run %d, %s) has runner_start events of flavors %s" % (jid, run_id, flavor, got)
             self.jobs_ok += 1
         assert env.daemon is None
         env.assert_nothing_left()
 
-    def pre_job_runs(self):
-        """{run id: [runner names whose pre-job metrics name it]}."""
+    def runner_starts(self):
+        """{workflow: [flavor of each runner_start event of it]} from the events log."""
         out = collections.defaultdict(list)
-        top = os.path.join(self.env.state, "metrics")
-        for name in sorted(os.listdir(top)) if os.path.isdir(top) else []:
-            path = os.path.join(top, name, "pre-job-metrics.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    out[int(json.load(f)["workflow_run_id"])].append(name)
+        for ev in self.env.events("runner_start"):
+            out[ev["workflow"]].append(ev["flavor"])
         return out
 
     def figures(self):

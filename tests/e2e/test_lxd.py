@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import tarfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -53,6 +54,28 @@ def deletions(env):
     return DELETE_RE.findall(env.log())
 
 
+def check_job_events(env, done, flavor):
+    """Each job's runner_start and runner_stop in the events log, with what
+    the runner wrote (workflow, repository, event, exit status) and what
+    GitHub says (queue time, conclusion); a runner_installed per runner."""
+    by_wf = {"lxd-%d" % i: None for i in range(len(done))}
+
+    def events_of(kind, wf):
+        return [ev for ev in env.events(kind) if ev.get("workflow") == wf]
+    for wf in by_wf:
+        st = env.wait(lambda: events_of("runner_start", wf), 30, "runner_start of " + wf)
+        sp = env.wait(lambda: events_of("runner_stop", wf), 30, "runner_stop of " + wf)
+        assert len(st) == 1 and len(sp) == 1, (st, sp)
+        st, sp = st[0], sp[0]
+        assert st["flavor"] == flavor and st["repo"] == "octo/hello" and st["github_event"] == "push", st
+        assert st["idle"] >= 0 and st["queue_duration"] >= 0, st
+        assert sp["status"] == "normal" and sp["status_info"] == {"code": 0}, sp
+        assert sp["job_conclusion"] == "success" and sp["job_duration"] >= 0, sp
+    installed = [ev for ev in env.events("runner_installed") if ev["flavor"] == flavor]
+    assert len(installed) >= len(done) and all(ev["duration"] >= 0 for ev in installed), installed
+    assert [ev for ev in env.events("reconciliation") if ev["flavor"] == flavor]
+
+
 def pool_runs_jobs_and_replaces(env, flavor, boot_timeout):
     """A pool of 3 reaches target, runs 3 jobs (one per runner), every used
     runner is replaced, metrics are pulled, nothing leaks."""
@@ -72,7 +95,7 @@ def pool_runs_jobs_and_replaces(env, flavor, boot_timeout):
         assert all(jit_prefix not in v for v in cfg.values()), "a JIT config in the instance config"
         rc, out = env.api.exec(name, ["sh", "-c", "test -e /opt/runnerd/secret.env; echo $?"])
         assert out.strip() == "1", "secret.env still in %s (%r)" % (name, out)
-    jobs = [env.queue_job(["self-hosted", "lxd"], duration=1) for _ in range(3)]
+    jobs = [env.queue_job(["self-hosted", "lxd"], duration=1, workflow="lxd-%d" % i) for i in range(3)]
     ids = {j["id"] for j in jobs}
 
     def completed():
@@ -85,15 +108,11 @@ def pool_runs_jobs_and_replaces(env, flavor, boot_timeout):
     # each runner replaced, each used instance gone from LXD
     env.wait(lambda: env.idle_count() == 3 and not (gh_names(env) & first), boot_timeout, "3 replacements")
     env.wait(lambda: not (set(env.instances()) & first), 30, "used instances removed")
+    # their metrics were pulled before the instances went and became events (issue 9)
+    check_job_events(env, done, flavor)
     for name in first:
-        mdir = os.path.join(env.state, "metrics", name)
-        env.wait(lambda: os.path.exists(os.path.join(mdir, "post-job-metrics.json")), 20, "metrics of " + name)
-        post = open(os.path.join(mdir, "post-job-metrics.json")).read()
-        assert '"normal"' in post, post
-        pre = open(os.path.join(mdir, "pre-job-metrics.json")).read()
-        assert '"octo/hello"' in pre, pre
-        for ts in ("runner-installation-start.timestamp", "runner-installed.timestamp"):
-            assert os.path.exists(os.path.join(mdir, ts)), "%s: no %s (%s)" % (name, ts, os.listdir(mdir))
+        env.wait(lambda: not os.path.exists(os.path.join(env.state, "metrics", name)), 20,
+                 "the metrics of %s processed" % name)
     assert env.stats()["killed_jobs"] == 0
     no_leak(env)
 
@@ -110,6 +129,43 @@ def test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced():
     env = LxdEnv(SETUP, "debpool", [POOL], image="debian", bootstrap="cloud-init", bootstrap_timeout="240s")
     try:
         pool_runs_jobs_and_replaces(env, "pool", 240)
+    finally:
+        env.close()
+
+
+# A job's step that writes a pre-job metrics file over the 1024-byte limit.
+HOSTILE = 'head -c 4000 /dev/zero | tr "\\0" x > "$RUNNERD_HOME/metrics/pre-job-metrics.json"'
+
+
+def test_hostile_metrics_quarantined_daemon_goes_on():
+    """A job that overwrites its runner's pre-job metrics with 4000 bytes: the
+    storage pulled from the container is quarantined as a .tar.gz (0600),
+    nothing is issued from it, it is logged once, and the next job's events
+    arrive as usual."""
+    one = {"name": "one", "labels": ["lxd"], "min_idle": 1, "max": 1}
+    env = LxdEnv(SETUP, "hostile", [one], image="busybox", bootstrap="exec")
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() == 1, 90, "1 idle runner")
+        bad = env.queue_job(["self-hosted", "lxd"], duration=0.5, workflow="lxd-hostile", run=HOSTILE)
+        done = env.wait(lambda: [j for j in env.jobs() if j["id"] == bad["id"] and j["status"] == "completed"],
+                        90, "the hostile job completed")
+        name = done[0]["runner_name"]
+        archive = os.path.join(env.state, "metrics-quarantine", name + ".tar.gz")
+        env.wait(lambda: os.path.exists(archive), 60, "the quarantine of " + name)
+        assert os.stat(archive).st_mode & 0o777 == 0o600
+        with tarfile.open(archive) as t:
+            sizes = {m.name: m.size for m in t.getmembers()}
+        assert sizes.get("pre-job-metrics.json") == 4000, sizes
+        lines = [ln for ln in env.log().splitlines() if "metrics of %s" % name in ln]
+        assert len(lines) == 1 and "too_big" in lines[0], lines
+        assert not [ev for ev in env.events() if ev.get("workflow") == "lxd-hostile"], env.events()
+        good = env.queue_job(["self-hosted", "lxd"], duration=0.5, workflow="lxd-0")
+        done = env.wait(lambda: [j for j in env.jobs() if j["id"] == good["id"] and j["status"] == "completed"],
+                        120, "the next job completed")
+        check_job_events(env, done, "one")
+        assert env.daemon.poll() is None
+        no_leak(env)
     finally:
         env.close()
 
@@ -328,6 +384,7 @@ def run():
              test_unhealthy_instance_diag_logs_saved_before_removal,
              test_denylist_acl_attached_then_follows_reloads,
              test_lxd_restarted_during_creates_next_pass_recovers,
+             test_hostile_metrics_quarantined_daemon_goes_on,
              test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced])
     finally:
         if not SETUP.close():
