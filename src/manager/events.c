@@ -15,10 +15,12 @@
 #include "metrics/metrics_events_log.h"
 #include "metrics/metrics_storage.h"
 #include "util/clock.h"
+#include "util/fileutil.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
 #include <dirent.h>
+#include <signal.h>
 
 /* Orphan storages processed at most per pass (the rest wait for the next). */
 #define ORPHANS_PER_PASS 32
@@ -180,6 +182,27 @@ static const char *flavor_known(const struct plan *plan, const char *name)
 	return "";
 }
 
+/*
+ * Whether a process that is still there is writing into dir (a temporary
+ * of file_write_atomic whose writer lives): its storage is not whole yet.
+ */
+static bool being_written(const char *dir)
+{
+	struct dirent *de;
+	bool busy = false;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return false;
+	while (!busy && (de = readdir(d))) {
+		pid_t pid;
+		busy = file_tmp_name(de->d_name, &pid) && pid > 0 &&
+		       (kill(pid, 0) == 0 || errno == EPERM);
+	}
+	closedir(d);
+	return busy;
+}
+
 void manager_events_orphans(struct manager *m, const struct plan *plan)
 {
 	char root[PATH_MAX];
@@ -199,6 +222,10 @@ void manager_events_orphans(struct manager *m, const struct plan *plan)
 		/* a runner with a row is processed when its delete succeeds */
 		if (store_instance_get(m->store, de->d_name, &row, NULL) != -ENOENT)
 			continue;
+		char dir[PATH_MAX];
+		storage_path(m, de->d_name, dir, sizeof(dir));
+		if (being_written(dir))
+			continue; /* the next pass looks again */
 		str_copy(names[n++], de->d_name, sizeof(names[0]));
 	}
 	closedir(d);

@@ -214,20 +214,75 @@ static int case_secret_only_in_secret_env(struct fx *f)
 	return 0;
 }
 
-/* A finished runner's instance is deleted with its metrics pulled first. */
+/* What a manager's metrics sink heard. */
+struct heard {
+	pthread_mutex_t lock;
+	struct metrics_event ev[32];
+	size_t n;
+	size_t quarantined;
+};
+
+static void heard_event(void *ctx, const struct metrics_event *ev)
+{
+	struct heard *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->n < ARRAY_SIZE(h->ev))
+		h->ev[h->n++] = *ev;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void heard_quarantine(void *ctx, const char *flavor, const char *cause)
+{
+	struct heard *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	h->quarantined++;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static const struct metrics_event *heard_kind(const struct heard *h, enum metrics_event_kind k)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->ev[i].kind == k)
+			return &h->ev[i];
+	return NULL;
+}
+
+/*
+ * A finished runner's instance is deleted with its metrics pulled first;
+ * the storage becomes its events (to the sink the manager was given, with
+ * the flavor of its row) and goes; every pass ends with a reconciliation
+ * event per flavor.
+ */
 static int case_finished_runner_metrics_pulled(struct fx *f)
 {
+	struct heard h = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct metrics_sink sink = {heard_event, heard_quarantine, &h};
 	struct manager_report rep;
 	char name[INSTANCE_NAME_MAX], path[512];
+	const struct metrics_event *ev;
+
+	manager_set_metrics_sink(f->m, &sink);
 	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
+	REQUIRE(h.n == 1 && h.ev[0].kind == METRICS_EVENT_RECONCILIATION);
+	REQUIRE(strcmp(h.ev[0].flavor, "small") == 0 && h.ev[0].expected_runners == 1);
 	REQUIRE(only_instance(f, name) == 0);
 	/* GitHub shows the runner (seen), then it takes a job and deregisters */
 	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
-	const char *metrics =
-	        "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": {\"code\": 0}}";
-	memory_put_file(f->mem, name, "metrics/post-job-metrics.json", metrics, strlen(metrics));
+	static const char *const files[][2] = {
+	        {"metrics/runner-installation-start.timestamp", "100\n"},
+	        {"metrics/runner-installed.timestamp", "110\n"},
+	        {"metrics/pre-job-metrics.json",
+	         "{\"timestamp\": 130, \"workflow\": \"ci\", \"workflow_run_id\": \"1\", "
+	         "\"repository\": \"octo/hello\", \"event\": \"push\"}"},
+	        {"metrics/post-job-metrics.json",
+	         "{\"timestamp\": 190, \"status\": \"normal\", \"status_info\": {\"code\": 0}}"},
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(files); k++)
+		memory_put_file(f->mem, name, files[k][0], files[k][1], strlen(files[k][1]));
 	json_t *a = ctl("GET", "/_ghsim/runners", NULL), *v;
 	size_t i;
 	json_array_foreach(a, i, v)
@@ -246,13 +301,20 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 		            strcmp(rep.events[k].reason, "finished") == 0 && rep.events[k].ok);
 	manager_report_release(&rep);
 	REQUIRE(finished);
-	snprintf(path, sizeof(path), "%s/state/metrics/%s/post-job-metrics.json", f->dir, name);
-	struct buf b = BUF_INIT(4096);
-	REQUIRE(file_read(path, b.max, true, &b, NULL) == 0);
-	REQUIRE(strcmp(buf_str(&b), metrics) == 0);
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RUNNER_INSTALLED)) && ev->duration == 10 &&
+	        strcmp(ev->flavor, "small") == 0);
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RUNNER_START)) && ev->idle == 20 &&
+	        strcmp(ev->repo, "octo/hello") == 0 && !ev->has_queue_duration); /* no such run */
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RUNNER_STOP)) && ev->job_duration == 60 &&
+	        strcmp(ev->status, "normal") == 0 && ev->has_status_code);
+	REQUIRE(h.quarantined == 0);
+	/* the pass issued a start and its stop: no runner crashed */
+	REQUIRE(h.ev[h.n - 1].kind == METRICS_EVENT_RECONCILIATION && h.ev[h.n - 1].crashed_runners == 0);
+	/* processed: the storage is gone */
+	snprintf(path, sizeof(path), "%s/state/metrics/%s", f->dir, name);
 	struct stat st;
-	REQUIRE(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
-	buf_release(&b);
+	REQUIRE(lstat(path, &st) < 0 && errno == ENOENT);
+	manager_set_metrics_sink(f->m, NULL);
 	return 0;
 }
 
@@ -453,9 +515,11 @@ static int put_sized_folder(const char *dir, const char *name, off_t size, int64
 }
 
 /*
- * Bounded disk: metrics folders older than metrics_retention go with the
- * retention sweep; saved logs past logs_max_size lose their oldest folders
- * then, and again after each save.
+ * Bounded disk: metrics folders of runners no longer known (no row) are
+ * processed at once as orphans (these hold no installed timestamp: nothing
+ * to issue, they go), a foreign name's is never touched (the retention of
+ * what waits for a delete is test_metrics's); saved logs past
+ * logs_max_size lose their oldest folders then, and again after each save.
  */
 static int case_disk_bounds(struct fx *f)
 {
@@ -477,7 +541,7 @@ static int case_disk_bounds(struct fx *f)
 	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	manager_report_release(&rep);
 	REQUIRE(!exists(metrics, "mt-00000000000a"));
-	REQUIRE(exists(metrics, "mt-00000000000b"));
+	REQUIRE(!exists(metrics, "mt-00000000000b"));
 	REQUIRE(exists(metrics, "mt-east-00000000000a"));
 	REQUIRE(!exists(logs, "mt-000000000001")); /* the oldest: 60 MiB left */
 	REQUIRE(exists(logs, "mt-000000000002") && exists(logs, "mt-000000000003"));
@@ -1498,6 +1562,11 @@ static int case_report_disk_and_providers(struct fx *f)
 	REQUIRE(memory_set_traits(f->mem, &t) == 0);
 	snprintf(metrics, sizeof(metrics), "%s/state/metrics", f->dir);
 	REQUIRE(put_sized_folder(metrics, "mt-00000000000c", 1000, 60) == 0);
+	/* a live writer's temporary (1 byte) keeps it from the orphans' processing */
+	char live[128], dir[200];
+	snprintf(dir, sizeof(dir), "%s/mt-00000000000c", metrics);
+	snprintf(live, sizeof(live), ".pre-job-metrics.json.runnerd-tmp.%d.0000000f", (int)getpid());
+	REQUIRE(put_file_aged(dir, live, 0) == 0);
 	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	if (manager_report_json(&rep, false, &out) != 0)
 		goto out;
@@ -1507,7 +1576,7 @@ static int case_report_disk_and_providers(struct fx *f)
 	st = json_object_get(json_object_get(p, "stats"), "create");
 	if (!json_is_true(json_object_get(d, "measured")) ||
 	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "dirs")) != 1 ||
-	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "bytes")) != 1000 ||
+	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "bytes")) != 1001 ||
 	    json_integer_value(json_object_get(json_object_get(d, "metrics"), "retention_s")) !=
 	            7 * 86400 ||
 	    json_integer_value(json_object_get(json_object_get(d, "logs"), "dirs")) != 0 ||
