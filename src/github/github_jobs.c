@@ -45,30 +45,39 @@ static int jobs_take(struct github_pager *pg, json_t *root, const struct buf *bo
 	return github_json_jobs_page(pg->page_op, root, pg->ctx, e);
 }
 
+/* The jobs of run_id in repo, page by page into pg (its take and ctx set by the caller). */
+static int run_jobs_pages(struct github *gh, const char *repo, int64_t run_id,
+                          struct github_pager *pg, char *op, struct err *e)
+{
+	char url[GITHUB_URL_MAX];
+	int r;
+
+	r = repo_op(repo, op, GITHUB_OP_MAX, "list jobs of run", run_id, e);
+	if (r < 0)
+		return r;
+	r = github_url(gh, url, sizeof(url), op, e,
+	               "repos/%s/actions/runs/%" PRId64 "/jobs?per_page=100", repo, run_id);
+	if (r < 0)
+		return r;
+	pg->op = op;
+	pg->route = "run jobs";
+	pg->conditional = true; /* an unchanged page costs no rate limit */
+	return github_paginate(gh, pg, url, e);
+}
+
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
                          struct github_job_list *ret, struct err *e)
 {
 	struct github_job_list acc = {0};
-	struct github_pager pg = {
-	        .route = "run jobs", .conditional = true, .take = jobs_take, .ctx = &acc};
-	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
-	int r;
+	struct github_pager pg = {.take = jobs_take, .ctx = &acc};
+	char op[GITHUB_OP_MAX];
+	int r = run_jobs_pages(gh, repo, run_id, &pg, op, e);
 
-	r = repo_op(repo, op, sizeof(op), "list jobs of run", run_id, e);
-	if (r < 0)
-		goto out;
-	r = github_url(gh, url, sizeof(url), op, e,
-	               "repos/%s/actions/runs/%" PRId64 "/jobs?per_page=100", repo, run_id);
-	if (r < 0)
-		goto out;
-	pg.op = op;
-	r = github_paginate(gh, &pg, url, e);
-	if (r < 0)
-		goto out;
-	github_job_list_release(ret);
-	*ret = acc;
-	acc = (struct github_job_list){0};
-out:
+	if (r == 0) {
+		github_job_list_release(ret);
+		*ret = acc;
+		acc = (struct github_job_list){0};
+	}
 	github_job_list_release(&acc);
 	return r;
 }
@@ -104,33 +113,21 @@ int github_find_run_job(struct github *gh, const char *repo, int64_t run_id,
                         struct err *e)
 {
 	struct find_ctx f = {.runner_name = runner_name, .max_pages = max_pages > 0 ? max_pages : 1};
-	struct github_pager pg = {
-	        .route = "run jobs", .conditional = true, .take = find_take, .ctx = &f};
-	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	struct github_pager pg = {.take = find_take, .ctx = &f};
+	char op[GITHUB_OP_MAX];
 	int r;
 
 	if (!runner_name || !*runner_name)
 		return err_set(e, -EINVAL, "find the job of a runner: no runner name");
-	r = repo_op(repo, op, sizeof(op), "list jobs of run", run_id, e);
-	if (r < 0)
-		goto out;
-	r = github_url(gh, url, sizeof(url), op, e,
-	               "repos/%s/actions/runs/%" PRId64 "/jobs?per_page=100", repo, run_id);
-	if (r < 0)
-		goto out;
-	pg.op = op;
-	r = github_paginate(gh, &pg, url, e);
-	if (r < 0)
-		goto out;
-	if (!f.have) {
+	r = run_jobs_pages(gh, repo, run_id, &pg, op, e);
+	if (r == 0 && !f.have)
 		r = err_set(e, -ENOENT, "%s: no job ran on %s (in %d pages)", op, runner_name,
 		            f.max_pages);
-		goto out;
+	if (r == 0) {
+		github_job_release(ret);
+		*ret = f.found;
+		f.found = (struct github_job){0};
 	}
-	github_job_release(ret);
-	*ret = f.found;
-	f.found = (struct github_job){0};
-out:
 	github_job_release(&f.found);
 	return r;
 }
