@@ -25,7 +25,8 @@ static int print_event(void *ctx, const struct metrics_event *ev, struct err *e)
 	int n = metrics_event_json(ev, line, sizeof(line));
 
 	if (n < 0)
-		return err_set(e, n, "a %s event does not fit a line", metrics_event_name(ev->kind));
+		return err_set(e, n, "a %s event does not fit a line",
+		               metrics_event_name(ev->kind));
 	if (fwrite(line, 1, (size_t)n, stdout) != (size_t)n || fflush(stdout) != 0)
 		return err_set(e, -EIO, "stdout: %s", strerror(errno));
 	return 0;
@@ -134,7 +135,8 @@ static int extract(int argc, char **argv)
 		r = metrics_storage_process(argv[i], name, &o, &p, &e);
 		if (r < 0) {
 			fprintf(stderr, "runnerd metrics extract: %s: %s%s\n", argv[i], e.msg,
-			        r == -EBADMSG && !qdir ? " (not quarantined: no --quarantine)" : "");
+			        r == -EBADMSG && !qdir ? " (not quarantined: no --quarantine)"
+			                               : "");
 			rc = 1;
 		}
 	}

@@ -112,7 +112,8 @@ int github_find_run_job(struct github *gh, const char *repo, int64_t run_id,
                         const char *runner_name, int max_pages, struct github_job *ret,
                         struct err *e)
 {
-	struct find_ctx f = {.runner_name = runner_name, .max_pages = max_pages > 0 ? max_pages : 1};
+	struct find_ctx f = {.runner_name = runner_name,
+	                     .max_pages = max_pages > 0 ? max_pages : 1};
 	struct github_pager pg = {.take = find_take, .ctx = &f};
 	char op[GITHUB_OP_MAX];
 	int r;

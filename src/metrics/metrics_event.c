@@ -106,8 +106,8 @@ static int fields(struct buf *b, const struct metrics_event *ev)
 		if ((r = job_fields(b, ev)) < 0 || (r = put_str(b, "status", ev->status)) < 0)
 			break;
 		if (ev->has_status_code &&
-		    (r = buf_printf(b, ",\"status_info\":{\"code\":%" PRId64 "}", ev->status_code)) <
-		            0)
+		    (r = buf_printf(b, ",\"status_info\":{\"code\":%" PRId64 "}",
+		                    ev->status_code)) < 0)
 			break;
 		if ((r = put_num(b, "job_duration", ev->job_duration)) < 0)
 			break;

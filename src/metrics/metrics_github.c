@@ -44,8 +44,9 @@ int metrics_github_lookup(void *ctx, const char *name, const struct metrics_pre_
 		return r;
 	if (job.created_at > 0 && job.started_at > 0) {
 		mj.has_queue_duration = true;
-		mj.queue_duration =
-		        job.started_at > job.created_at ? (double)(job.started_at - job.created_at) : 0;
+		mj.queue_duration = job.started_at > job.created_at
+		                            ? (double)(job.started_at - job.created_at)
+		                            : 0;
 	}
 	str_copy(mj.conclusion, job.conclusion, sizeof(mj.conclusion));
 	github_job_release(&job);

@@ -93,7 +93,7 @@ static int add_entry(struct archive *a, int dfd, const char *name, size_t *budge
 		archive_entry_set_size(ae, 0);
 	} else if (S_ISREG(st.st_mode)) {
 		size_t max = *budget < METRICS_QUARANTINE_FILE_MAX ? *budget
-		                                                  : METRICS_QUARANTINE_FILE_MAX;
+		                                                   : METRICS_QUARANTINE_FILE_MAX;
 		if (max == 0 || read_bounded(dfd, name, max, &data, &len, &st) < 0)
 			goto skip;
 		*budget -= len;

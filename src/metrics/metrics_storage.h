@@ -28,11 +28,11 @@
 /* Why a storage is quarantined: a short fixed word for the log and the sink. */
 enum metrics_cause {
 	METRICS_CAUSE_NONE = 0,
-	METRICS_CAUSE_TOO_BIG,       /* "too_big": over METRICS_STORAGE_FILE_MAX */
-	METRICS_CAUSE_NOT_REGULAR,   /* "not_regular": a symlink, FIFO, device, folder, ... */
-	METRICS_CAUSE_INVALID_JSON,  /* "invalid_json" (duplicate keys and NUL included) */
-	METRICS_CAUSE_NOT_OBJECT,    /* "not_object": JSON, but not an object */
-	METRICS_CAUSE_SCHEMA,        /* "schema": a field missing, of the wrong type, too long, bad */
+	METRICS_CAUSE_TOO_BIG,      /* "too_big": over METRICS_STORAGE_FILE_MAX */
+	METRICS_CAUSE_NOT_REGULAR,  /* "not_regular": a symlink, FIFO, device, folder, ... */
+	METRICS_CAUSE_INVALID_JSON, /* "invalid_json" (duplicate keys and NUL included) */
+	METRICS_CAUSE_NOT_OBJECT,   /* "not_object": JSON, but not an object */
+	METRICS_CAUSE_SCHEMA, /* "schema": a field missing, of the wrong type, too long, bad */
 	METRICS_CAUSE_BAD_TIMESTAMP, /* "bad_timestamp": not a finite non-negative number */
 	METRICS_CAUSE_UNREADABLE,    /* "unreadable": present, but reading it failed */
 };
@@ -116,7 +116,7 @@ int metrics_quarantine(const char *dir, const char *qdir, const char *name,
 /* What GitHub says of the job a runner ran (metrics_process's lookup). */
 struct metrics_job {
 	bool has_queue_duration;
-	double queue_duration; /* max(started_at - created_at, 0) */
+	double queue_duration;                   /* max(started_at - created_at, 0) */
 	char conclusion[METRICS_CONCLUSION_MAX]; /* "" unknown */
 };
 
@@ -137,12 +137,12 @@ struct metrics_process_opts {
 
 /* What metrics_storage_process did (filled whatever it returns). */
 struct metrics_processed {
-	size_t issued;                          /* events emitted */
+	size_t issued;                              /* events emitted */
 	bool issued_kind[METRICS_EVENT_KIND_COUNT]; /* which */
-	bool quarantined;                       /* moved to the quarantine */
-	struct metrics_bad bad;                 /* why, when -EBADMSG */
-	bool removed;                           /* the storage is gone */
-	char quarantine_path[PATH_MAX];         /* "" none */
+	bool quarantined;                           /* moved to the quarantine */
+	struct metrics_bad bad;                     /* why, when -EBADMSG */
+	bool removed;                               /* the storage is gone */
+	char quarantine_path[PATH_MAX];             /* "" none */
 };
 
 /*

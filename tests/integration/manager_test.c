@@ -309,7 +309,8 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 	        strcmp(ev->status, "normal") == 0 && ev->has_status_code);
 	REQUIRE(h.quarantined == 0);
 	/* the pass issued a start and its stop: no runner crashed */
-	REQUIRE(h.ev[h.n - 1].kind == METRICS_EVENT_RECONCILIATION && h.ev[h.n - 1].crashed_runners == 0);
+	REQUIRE(h.ev[h.n - 1].kind == METRICS_EVENT_RECONCILIATION &&
+	        h.ev[h.n - 1].crashed_runners == 0);
 	/* processed: the storage is gone */
 	snprintf(path, sizeof(path), "%s/state/metrics/%s", f->dir, name);
 	struct stat st;
@@ -1565,7 +1566,8 @@ static int case_report_disk_and_providers(struct fx *f)
 	/* a live writer's temporary (1 byte) keeps it from the orphans' processing */
 	char live[128], dir[200];
 	snprintf(dir, sizeof(dir), "%s/mt-00000000000c", metrics);
-	snprintf(live, sizeof(live), ".pre-job-metrics.json.runnerd-tmp.%d.0000000f", (int)getpid());
+	snprintf(live, sizeof(live), ".pre-job-metrics.json.runnerd-tmp.%d.0000000f",
+	         (int)getpid());
 	REQUIRE(put_file_aged(dir, live, 0) == 0);
 	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
 	if (manager_report_json(&rep, false, &out) != 0)

@@ -295,7 +295,8 @@ static void archive_listing(const char *path, char *out, size_t cap)
 		la_ssize_t n = 0;
 		if (archive_entry_filetype(ae) == AE_IFLNK) {
 			used += (size_t)snprintf(out + used, cap - used, "%s->%s ",
-			                         archive_entry_pathname(ae), archive_entry_symlink(ae));
+			                         archive_entry_pathname(ae),
+			                         archive_entry_symlink(ae));
 			continue;
 		}
 		n = archive_read_data(a, data, sizeof(data));
@@ -395,8 +396,9 @@ static void test_quarantine_schema(void **state)
 	struct fx *f = *state;
 
 	full_storage(f, NULL);
-	put(f, METRICS_PRE_JOB, "{\"timestamp\": 1, \"workflow\": \"ci\", \"workflow_run_id\": 42, "
-	                        "\"repository\": \"octo/hello\", \"event\": \"push\"}");
+	put(f, METRICS_PRE_JOB,
+	    "{\"timestamp\": 1, \"workflow\": \"ci\", \"workflow_run_id\": 42, "
+	    "\"repository\": \"octo/hello\", \"event\": \"push\"}");
 	expect_quarantine(f, METRICS_CAUSE_SCHEMA, METRICS_PRE_JOB, NULL);
 }
 
@@ -487,15 +489,17 @@ static void test_parsers(void **state)
 	assert_int_equal(metrics_parse_post_job(code_str, strlen(code_str), &post, &c, NULL),
 	                 -EBADMSG);
 	assert_int_equal(c, METRICS_CAUSE_SCHEMA);
-	const char null_info[] = "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": null}";
+	const char null_info[] =
+	        "{\"timestamp\": 1, \"status\": \"normal\", \"status_info\": null}";
 	assert_int_equal(metrics_parse_post_job(null_info, strlen(null_info), &post, &c, NULL), 0);
 	assert_false(post.has_code);
 	const char bool_ts[] = "{\"timestamp\": true, \"status\": \"normal\"}";
 	assert_int_equal(metrics_parse_post_job(bool_ts, strlen(bool_ts), &post, &c, NULL),
 	                 -EBADMSG);
 	assert_int_equal(c, METRICS_CAUSE_BAD_TIMESTAMP);
-	const char norepo[] = "{\"timestamp\": 1, \"workflow\": \"ci\", \"workflow_run_id\": \"1\", "
-	                      "\"repository\": \"hello\", \"event\": \"push\"}";
+	const char norepo[] =
+	        "{\"timestamp\": 1, \"workflow\": \"ci\", \"workflow_run_id\": \"1\", "
+	        "\"repository\": \"hello\", \"event\": \"push\"}";
 	assert_int_equal(metrics_parse_pre_job(norepo, strlen(norepo), &pre, &c, NULL), -EBADMSG);
 	assert_int_equal(c, METRICS_CAUSE_SCHEMA);
 	/* a string too long for its field is refused, never cut */
@@ -563,9 +567,8 @@ static void test_event_json_fields(void **state)
 	ev.has_status_code = true;
 	snprintf(ev.job_conclusion, sizeof(ev.job_conclusion), "success");
 	j = line_json(&ev);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "status_info"),
-	                                                    "code")),
-	                 0);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(j, "status_info"), "code")), 0);
 	assert_string_equal(json_string_value(json_object_get(j, "job_conclusion")), "success");
 	json_decref(j);
 
