@@ -152,7 +152,9 @@ def test_hostile_metrics_quarantined_daemon_goes_on():
                         90, "the hostile job completed")
         name = done[0]["runner_name"]
         archive = os.path.join(env.state, "metrics-quarantine", name + ".tar.gz")
-        env.wait(lambda: os.path.exists(archive), 60, "the quarantine of " + name)
+        # the archive, then the storage gone, then the warning: wait for the last
+        env.wait(lambda: [ln for ln in env.log().splitlines() if "metrics of %s" % name in ln], 60,
+                 "the quarantine of " + name)
         assert os.stat(archive).st_mode & 0o777 == 0o600
         with tarfile.open(archive) as t:
             sizes = {m.name: m.size for m in t.getmembers()}
