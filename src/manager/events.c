@@ -237,7 +237,6 @@ void manager_events_pass_start(struct manager *m)
 {
 	pthread_mutex_lock(&m->events_lock);
 	m->n_tally = 0;
-	/* a log that could not be opened is tried again each pass */
 	pthread_mutex_unlock(&m->events_lock);
 }
 
