@@ -319,6 +319,54 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 	return 0;
 }
 
+/* dir/name holding text (dir made). */
+static int put_text(const char *dir, const char *name, const char *text)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return mkdir_p(dir, 0700, NULL) < 0
+	               ? -1
+	               : file_write_atomic(path, text, strlen(text), 0600, NULL);
+}
+
+/*
+ * Storages of runners no longer known (no row: a kill between a delete and
+ * its processing) are processed after the pass's actions: their events
+ * issued (no flavor known), a bad one quarantined (the sink hears of it),
+ * a foreign name's never touched.
+ */
+static int case_orphan_storages(struct fx *f)
+{
+	struct heard h = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct metrics_sink sink = {heard_event, heard_quarantine, &h};
+	struct manager_report rep;
+	char good[200], bad[200], foreign[200], archive[300];
+	const struct metrics_event *ev;
+	struct stat st;
+
+	snprintf(good, sizeof(good), "%s/state/metrics/mt-0000000000aa", f->dir);
+	snprintf(bad, sizeof(bad), "%s/state/metrics/mt-0000000000bb", f->dir);
+	snprintf(foreign, sizeof(foreign), "%s/state/metrics/mt-east-0000000000aa", f->dir);
+	REQUIRE(put_text(good, "runner-installation-start.timestamp", "5") == 0);
+	REQUIRE(put_text(good, "runner-installed.timestamp", "7") == 0);
+	REQUIRE(put_text(bad, "runner-installed.timestamp", "7") == 0);
+	REQUIRE(put_text(bad, "pre-job-metrics.json", "{\"timestamp\": 9}") == 0); /* schema */
+	REQUIRE(put_text(foreign, "runner-installed.timestamp", "7") == 0);
+	manager_set_metrics_sink(f->m, &sink);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RUNNER_INSTALLED)) && ev->duration == 2 &&
+	        ev->flavor[0] == '\0');
+	REQUIRE(h.quarantined == 1);
+	REQUIRE(lstat(good, &st) < 0 && lstat(bad, &st) < 0 && lstat(foreign, &st) == 0);
+	snprintf(archive, sizeof(archive), "%s/state/metrics-quarantine/mt-0000000000bb.tar.gz",
+	         f->dir);
+	REQUIRE(stat(archive, &st) == 0 && (st.st_mode & 0777) == 0600);
+	manager_set_metrics_sink(f->m, NULL);
+	return 0;
+}
+
 /* A failing provider list deletes nothing, even with every runner gone from GitHub. */
 static int case_list_failure_deletes_nothing(struct fx *f)
 {
@@ -1634,6 +1682,8 @@ int main(void)
 	run("JIT config only in the secret environment", case_secret_only_in_secret_env, 1, 1);
 	run("finished runner: metrics pulled, instance deleted",
 	    case_finished_runner_metrics_pulled, 1, 1);
+	run("orphan storages: processed, a bad one quarantined, a foreign one untouched",
+	    case_orphan_storages, 1, 1);
 	run("provider list failure deletes nothing", case_list_failure_deletes_nothing, 2, 2);
 	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
 	run("create n (clamped to max), cleanup, get_runners, delete n",
