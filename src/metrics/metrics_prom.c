@@ -11,7 +11,7 @@
 #include <pthread.h>
 
 /* Queued -> started: seconds to an hour (ARC's gha_job_startup_duration_seconds' range). */
-static const double startup_bounds[] = {1,   2,   5,   10,  20,   30,   45,   60,  90,
+static const double startup_bounds[] = {1,   2,   5,   10,  20,  30,   45,   60,  90,
                                         120, 180, 300, 600, 900, 1200, 1800, 3600};
 /* A job's run: ten seconds to GitHub's six hours. */
 const double metrics_prom_job_bounds[] = {10,   30,   60,   120,  300,  600,   900,   1200,
@@ -87,8 +87,8 @@ static const struct family_spec specs[] = {
          "Reconcile passes, by result (ok: GitHub and every provider were listed in full).",
          L("result"), NULL, 0},
         {F(creates), PROM_COUNTER, "runnerd_creates_total",
-         "Runner creates, by provider, flavor and result.", L("provider", "flavor", "result"),
-         NULL, 0},
+         "Runner creates, by provider, flavor and result.", L("provider", "flavor", "result"), NULL,
+         0},
         {F(deletes), PROM_COUNTER, "runnerd_deletes_total",
          "Runner deletes, by provider, flavor, reason and result (kept: GitHub said the runner "
          "was busy; provider \"\" for a runner with no instance).",
@@ -115,15 +115,15 @@ static int fixed_gauges(struct prom_registry *r, const char *version, double sta
 {
 	struct prom_family *f;
 	int rc = prom_family_new(r, PROM_GAUGE, "runnerd_build_info",
-	                         "runnerd's version (the value is always 1).", L("version"), NULL, 0,
-	                         &f);
+	                         "runnerd's version (the value is always 1).", L("version"), NULL,
+	                         0, &f);
 
 	if (rc == 0)
 		rc = prom_set(f, (const char *const[]){version}, 1);
 	if (rc == 0)
 		rc = prom_family_new(r, PROM_GAUGE, "runnerd_process_start_time_seconds",
-		                     "When this runnerd process started, in unix seconds.", NULL, NULL,
-		                     0, &f);
+		                     "When this runnerd process started, in unix seconds.", NULL,
+		                     NULL, 0, &f);
 	if (rc == 0)
 		rc = prom_set(f, NULL, start_unix);
 	return rc;
@@ -212,7 +212,8 @@ static void sink_quarantined(void *ctx, const char *flavor, const char *cause)
 
 void metrics_prom_sink(struct metrics_prom *mp, struct metrics_sink *ret)
 {
-	*ret = (struct metrics_sink){.event = sink_event, .quarantined = sink_quarantined, .ctx = mp};
+	*ret = (struct metrics_sink){
+	        .event = sink_event, .quarantined = sink_quarantined, .ctx = mp};
 }
 
 /* ---- passes and their actions -------------------------------------------- */

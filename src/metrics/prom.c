@@ -497,9 +497,9 @@ static int render_family(struct buf *out, const struct prom_family *f)
 	if (rc == 0)
 		rc = buf_printf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
 	for (size_t i = 0; i < f->n && rc == 0; i++)
-		rc = f->type == PROM_HISTOGRAM ? render_histogram(out, f, f->series[i])
-		                               : put_sample(out, f, "", f->series[i], NULL,
-		                                            f->series[i]->value);
+		rc = f->type == PROM_HISTOGRAM
+		             ? render_histogram(out, f, f->series[i])
+		             : put_sample(out, f, "", f->series[i], NULL, f->series[i]->value);
 	return rc;
 }
 

@@ -55,8 +55,8 @@ static void test_names_checked(void **state)
 	assert_int_equal(prom_family_new(r, PROM_GAUGE, "x", "h", L("__a"), NULL, 0, &f), -EINVAL);
 	assert_int_equal(prom_family_new(r, PROM_GAUGE, "x", "h", L("a", "a"), NULL, 0, &f),
 	                 -EINVAL);
-	assert_int_equal(prom_family_new(r, PROM_GAUGE, "x", "h", L("a", "b", "c", "d", "e", "f", "g"),
-	                                 NULL, 0, &f),
+	assert_int_equal(prom_family_new(r, PROM_GAUGE, "x", "h",
+	                                 L("a", "b", "c", "d", "e", "f", "g"), NULL, 0, &f),
 	                 -EINVAL);
 	/* histograms: "le" is theirs; bounds finite and strictly rising */
 	assert_int_equal(prom_family_new(r, PROM_HISTOGRAM, "h", "h", L("le"), ok, 2, &f), -EINVAL);
@@ -128,7 +128,8 @@ static void test_escaping(void **state)
 	free(t);
 	/* bytes that are not UTF-8 become U+FFFD; valid multi-byte ones stay */
 	assert_int_equal(prom_escape_label(&b, "\xff\xc3\xa9\xe0\x80\x80z"), 0);
-	assert_string_equal(buf_str(&b), "\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
+	assert_string_equal(buf_str(&b),
+	                    "\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
 	buf_release(&b);
 	/* a value too long is refused, never cut */
 	char longv[PROM_LABEL_VALUE_MAX + 2];
@@ -170,8 +171,9 @@ static void test_histogram_cumulative(void **state)
 	r = new_reg();
 	assert_int_equal(prom_family_new(r, PROM_HISTOGRAM, "p", "P.", NULL, b2, 1, &h), 0);
 	t = render(r);
-	assert_string_equal(t, "# HELP p P.\n# TYPE p histogram\n"
-	                       "p_bucket{le=\"0.25\"} 0\np_bucket{le=\"+Inf\"} 0\np_sum 0\np_count 0\n");
+	assert_string_equal(
+	        t, "# HELP p P.\n# TYPE p histogram\n"
+	           "p_bucket{le=\"0.25\"} 0\np_bucket{le=\"+Inf\"} 0\np_sum 0\np_count 0\n");
 	free(t);
 	prom_registry_free(r);
 }
@@ -275,15 +277,20 @@ static void test_sink(void **state)
 	assert_non_null(strstr(t, "runnerd_events_total{event=\"runner_start\"} 2\n"));
 	assert_non_null(strstr(t, "runnerd_events_total{event=\"runner_stop\"} 1\n"));
 	assert_non_null(strstr(t, "runnerd_events_total{event=\"reconciliation\"} 0\n"));
-	assert_non_null(strstr(t, "runnerd_quarantines_total{flavor=\"small\",cause=\"too_big\"} 2\n"));
-	assert_non_null(strstr(t, "runnerd_job_startup_duration_seconds_count{flavor=\"small\"} 1\n"));
+	assert_non_null(
+	        strstr(t, "runnerd_quarantines_total{flavor=\"small\",cause=\"too_big\"} 2\n"));
+	assert_non_null(
+	        strstr(t, "runnerd_job_startup_duration_seconds_count{flavor=\"small\"} 1\n"));
 	assert_non_null(strstr(t, "runnerd_job_startup_duration_seconds_bucket{flavor=\"small\","
 	                          "le=\"5\"} 0\n"));
 	assert_non_null(strstr(t, "runnerd_job_startup_duration_seconds_bucket{flavor=\"small\","
 	                          "le=\"10\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_job_execution_duration_seconds_sum{flavor=\"small\"} 95\n"));
-	assert_non_null(strstr(t, "runnerd_runner_idle_duration_seconds_count{flavor=\"small\"} 2\n"));
-	assert_non_null(strstr(t, "runnerd_runner_install_duration_seconds_sum{flavor=\"small\"} 3\n"));
+	assert_non_null(
+	        strstr(t, "runnerd_job_execution_duration_seconds_sum{flavor=\"small\"} 95\n"));
+	assert_non_null(
+	        strstr(t, "runnerd_runner_idle_duration_seconds_count{flavor=\"small\"} 2\n"));
+	assert_non_null(
+	        strstr(t, "runnerd_runner_install_duration_seconds_sum{flavor=\"small\"} 3\n"));
 	assert_non_null(strstr(t, "runnerd_pass_duration_seconds_count 2\n"));
 	assert_non_null(strstr(t, "runnerd_passes_total{result=\"failed\"} 1\n"));
 	assert_non_null(strstr(t, "runnerd_creates_total{provider=\"local\",flavor=\"small\","
