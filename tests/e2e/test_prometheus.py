@@ -152,8 +152,10 @@ def test_metrics_promtool_and_a_real_prometheus():
         assert query_value('runnerd_runners_desired{flavor="small"}') == 2
         assert query_value('up{job="runnerd"}') == 1
         assert query_value("sum(runnerd_creates_total)") >= 2
-        # a histogram Prometheus can take a quantile of
-        assert prom.query("histogram_quantile(0.5, sum by (le) (rate(runnerd_pass_duration_seconds_bucket[1m])))")
+        # a histogram Prometheus can take a quantile of (of the buckets as they are: rate()
+        # needs more than the few seconds this test scrapes)
+        p50 = query_value("histogram_quantile(0.5, sum by (le) (runnerd_pass_duration_seconds_bucket))")
+        assert p50 is not None and 0 < p50 <= 300, p50
     finally:
         if prom:
             prom.stop()
