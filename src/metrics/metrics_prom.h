@@ -7,7 +7,9 @@
  * a snapshot registry the daemon builds at the end of each pass and swaps
  * in. A scrape renders both and waits for nothing but the two registries'
  * short locks: never for a pass. It must never block the thread that
- * reports to it for longer than one update of one series.
+ * reports to it for longer than one render of the live registry (a few
+ * hundred series: well under a millisecond), the longest that registry's
+ * lock is held.
  */
 #ifndef RUNNERD_METRICS_PROM_H
 #define RUNNERD_METRICS_PROM_H
