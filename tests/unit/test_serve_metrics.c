@@ -105,6 +105,17 @@ static int count_lines(const char *t, const char *prefix)
 	return n;
 }
 
+/* Each of lines is a whole line of t. */
+static void assert_lines(const char *t, const char *const *lines)
+{
+	for (size_t i = 0; lines[i]; i++) {
+		char want[512];
+		snprintf(want, sizeof(want), "\n%s\n", lines[i]);
+		if (!strstr(t, want) && strncmp(t, want + 1, strlen(want + 1)) != 0)
+			fail_msg("missing line: %s", lines[i]);
+	}
+}
+
 static void test_snapshot(void **state)
 {
 	struct prom_registry *reg;
@@ -119,29 +130,29 @@ static void test_snapshot(void **state)
 	/* every state of each flavor (configured, or seen), 0s included */
 	assert_int_equal(count_lines(t, "runnerd_runners{"),
 	                 2 * GITHUB_STATE_COUNT * CLOUD_STATE_COUNT);
-	assert_non_null(strstr(t, "runnerd_runners{flavor=\"small\",github_state=\"idle\","
-	                          "cloud_state=\"active\"} 2\n"));
-	assert_non_null(strstr(t, "runnerd_runners{flavor=\"small\",github_state=\"busy\","
-	                          "cloud_state=\"active\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_runners{flavor=\"small\",github_state=\"absent\","
-	                          "cloud_state=\"created\"} 0\n"));
-	assert_non_null(strstr(t, "runnerd_runners{flavor=\"gone\",github_state=\"offline\","
-	                          "cloud_state=\"stopped\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_runners_desired{flavor=\"small\"} 3\n"));
-	assert_non_null(strstr(t, "runnerd_flavor_min_idle{flavor=\"small\"} 2\n"));
-	assert_non_null(strstr(t, "runnerd_flavor_max{flavor=\"small\"} 4\n"));
-	assert_non_null(strstr(t, "runnerd_draining 1\n"));
-	assert_non_null(strstr(t, "runnerd_provider_calls_total{provider=\"local\","
-	                          "operation=\"list\"} 5\n"));
-	assert_non_null(strstr(t, "runnerd_provider_call_failures_total{provider=\"local\","
-	                          "operation=\"list\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_provider_call_duration_seconds_total{provider=\"local\","
-	                          "operation=\"list\"} 1.5\n"));
-	assert_non_null(strstr(t, "runnerd_github_requests_total{route=\"/repos/{owner}/{repo}/"
-	                          "actions/runners\",method=\"GET\",status=\"304\"} 7\n"));
-	assert_non_null(strstr(t, "runnerd_github_not_modified_total 7\n"));
-	assert_non_null(strstr(t, "runnerd_github_rate_limit_remaining{resource=\"core\"} 4990\n"));
-	assert_non_null(strstr(t, "runnerd_github_rate_limit{resource=\"core\"} 5000\n"));
+	assert_lines(
+	        t, (const char *const[]){
+	                   "runnerd_runners{flavor=\"small\",github_state=\"idle\",cloud_state="
+	                   "\"active\"} 2",
+	                   "runnerd_runners{flavor=\"small\",github_state=\"busy\",cloud_state="
+	                   "\"active\"} 1",
+	                   "runnerd_runners{flavor=\"small\",github_state=\"absent\",cloud_state="
+	                   "\"created\"} 0",
+	                   "runnerd_runners{flavor=\"gone\",github_state=\"offline\",cloud_state="
+	                   "\"stopped\"} 1",
+	                   "runnerd_runners_desired{flavor=\"small\"} 3",
+	                   "runnerd_flavor_min_idle{flavor=\"small\"} 2",
+	                   "runnerd_flavor_max{flavor=\"small\"} 4", "runnerd_draining 1",
+	                   "runnerd_provider_calls_total{provider=\"local\",operation=\"list\"} 5",
+	                   "runnerd_provider_call_failures_total{provider=\"local\",operation="
+	                   "\"list\"} 1",
+	                   "runnerd_provider_call_duration_seconds_total{provider=\"local\","
+	                   "operation=\"list\"} 1.5",
+	                   "runnerd_github_requests_total{route=\"/repos/{owner}/{repo}/actions/"
+	                   "runners\",method=\"GET\",status=\"304\"} 7",
+	                   "runnerd_github_not_modified_total 7",
+	                   "runnerd_github_rate_limit_remaining{resource=\"core\"} 4990",
+	                   "runnerd_github_rate_limit{resource=\"core\"} 5000", NULL});
 	free(t);
 	prom_registry_free(reg);
 }
@@ -173,20 +184,21 @@ static void test_pass_counts(void **state)
 	assert_int_equal(serve_metrics_new(&cfg, &sm), 0);
 	serve_metrics_pass(sm, &cfg, &r, false, 0, "");
 	t = scrape_text(sm);
-	assert_non_null(strstr(t, "runnerd_creates_total{provider=\"local\",flavor=\"small\","
-	                          "result=\"ok\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_creates_total{provider=\"local\",flavor=\"small\","
-	                          "result=\"failed\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_deletes_total{provider=\"local\",flavor=\"small\","
-	                          "reason=\"scale_down\",result=\"kept\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_deletes_total{provider=\"local\",flavor=\"small\","
-	                          "reason=\"finished\",result=\"ok\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_deletes_total{provider=\"\",flavor=\"\","
-	                          "reason=\"dangling\",result=\"ok\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_passes_total{result=\"ok\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_pass_duration_seconds_bucket{le=\"0.25\"} 1\n"));
-	assert_non_null(strstr(t, "runnerd_last_successful_pass_timestamp_seconds 1700000000\n"));
-	assert_non_null(strstr(t, "runnerd_runners_desired{flavor=\"small\"} 3\n"));
+	assert_lines(t, (const char *const[]){
+	                        "runnerd_creates_total{provider=\"local\",flavor=\"small\",result="
+	                        "\"ok\"} 1",
+	                        "runnerd_creates_total{provider=\"local\",flavor=\"small\",result="
+	                        "\"failed\"} 1",
+	                        "runnerd_deletes_total{provider=\"local\",flavor=\"small\",reason="
+	                        "\"scale_down\",result=\"kept\"} 1",
+	                        "runnerd_deletes_total{provider=\"local\",flavor=\"small\",reason="
+	                        "\"finished\",result=\"ok\"} 1",
+	                        "runnerd_deletes_total{provider=\"\",flavor=\"\",reason="
+	                        "\"dangling\",result=\"ok\"} 1",
+	                        "runnerd_passes_total{result=\"ok\"} 1",
+	                        "runnerd_pass_duration_seconds_bucket{le=\"0.25\"} 1",
+	                        "runnerd_last_successful_pass_timestamp_seconds 1700000000",
+	                        "runnerd_runners_desired{flavor=\"small\"} 3", NULL});
 	free(t);
 	/* a pass whose GitHub list failed is not a success */
 	r.n_events = 0;
