@@ -50,6 +50,17 @@ else
 	rc=1
 fi
 echo
+echo "== A Prometheus scrape at scale (ghsim runners + in-memory provider instances)"
+echo "   targets: under 5 ms CPU per scrape at 10,000 runners; scrapes never wait for a pass"
+if ghsim_bench bench_scrape "$tmp/ghsim3"; then
+	for n in 100 10000; do
+		bench bench_scrape $n || rc=1
+	done
+	ghsim_stop
+else
+	rc=1
+fi
+echo
 # its own LXD project, ghsim and LXD setup (tests/lib/lxd.sh); prints its targets
 RUNNERD_BIN=$build/runnerd bench/bench_lxd.sh 10 || rc=1
 exit $rc

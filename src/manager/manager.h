@@ -33,6 +33,7 @@ struct manager_event {
 	char action[24]; /* create, delete, delete-runner, adopt, forget */
 	char name[INSTANCE_NAME_MAX];
 	char flavor[64];
+	char provider[PROVIDER_NAME_MAX]; /* of a create or delete; "" when none or unknown */
 	char reason[24];
 	char outcome[256]; /* "ok", "busy", or an error message */
 	bool ok;
@@ -71,6 +72,7 @@ struct manager_report {
 	struct manager_disk disk;
 	struct manager_provider_view providers[MANAGER_MAX_PROVIDERS];
 	size_t n_providers;
+	struct github_stats github; /* the GitHub client's counters and budgets as the pass ended */
 };
 
 void manager_report_release(struct manager_report *r);
@@ -104,11 +106,12 @@ void manager_free(struct manager *m);
 void manager_log_setup(struct manager *m);
 
 void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
-
 /*
- * Who hears of every event issued and every storage quarantined, besides
- * the events log (the daemon's Prometheus counters); copied; NULL: none
- * (the default). Its callbacks run on the threads of a pass.
+ * Who hears of the events the metrics extraction issues and of its
+ * quarantines, besides the events log (the daemon's Prometheus metrics).
+ * s is copied (set it before the first pass); NULL: none (the default).
+ * Its callbacks run on the threads of a pass (the deletes' collecting lane
+ * and the pass's own).
  */
 void manager_set_metrics_sink(struct manager *m, const struct metrics_sink *s);
 

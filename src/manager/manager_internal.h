@@ -151,5 +151,9 @@ void manager_report_snapshot(struct manager *m, struct manager_report *r);
 void manager_report_add(struct manager *m, struct manager_report *r, const char *action,
                         const char *name, const char *flavor, const char *reason, bool ok,
                         const char *outcome);
+/* The same, for an action on an instance of the provider named provider. */
+void manager_report_add_on(struct manager *m, struct manager_report *r, const char *provider,
+                           const char *action, const char *name, const char *flavor,
+                           const char *reason, bool ok, const char *outcome);
 
 #endif

@@ -301,6 +301,7 @@ class Env:
         self.github_opts = dict(request_timeout="5s", connect_timeout="2s")
         self.github_opts.update(github_opts or {})
         self.config = os.path.join(self.tmp, "runnerd.yaml")
+        self.metrics_listen = ""  # metrics.listen: "" (none) unless a test sets it
         self.write_config()
 
     # --- ghsim ---------------------------------------------------------
@@ -361,7 +362,7 @@ class Env:
             if f.get("image"):
                 lines.append("    image: %s" % f["image"])
         lines += self.provider_lines()
-        lines += ["webhook:", "  listen: \"\"", "metrics:", "  listen: \"\"",
+        lines += ["webhook:", "  listen: \"\"", "metrics:", "  listen: \"%s\"" % self.metrics_listen,
                   "  events_log: %s" % self.events_log]
         lines += self.extra_lines
         with open(self.config, "w") as f:
