@@ -12,13 +12,37 @@ import os
 import signal
 import subprocess
 import sys
+import re
 import tarfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import BIN, Env, main  # noqa: E402
+from harness import BIN, Env, free_port, main  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 1, "max": 2}
+
+
+def with_metrics(env):
+    """The daemon's Prometheus listener on a free port (it hears the events through the sink)."""
+    env.metrics_port = free_port()
+    env.metrics_listen = "127.0.0.1:%d" % env.metrics_port
+    env.write_config()
+    return env
+
+
+def scrape(env):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % env.metrics_port, timeout=5) as r:
+        return r.read().decode()
+
+
+def sample(text, name, **labels):
+    """The value of one series of the scrape (0 when absent)."""
+    for ln in text.splitlines():
+        m = re.match(r"^%s\{([^}]*)\} (\S+)$" % re.escape(name), ln)
+        if m and all('%s="%s"' % kv in m.group(1) for kv in labels.items()):
+            return float(m.group(2))
+    return 0.0
 
 
 def completed(env, ids):
@@ -57,7 +81,7 @@ def check_job_events(env, job, workflow, event, flavor="small"):
 
 
 def test_job_events_in_the_log():
-    env = Env("events", [SMALL])
+    env = with_metrics(Env("events", [SMALL]))
     try:
         env.serve()
         env.wait(lambda: env.idle_count() == 1, 60, "1 idle runner")
@@ -80,6 +104,11 @@ def test_job_events_in_the_log():
         assert set(recs[-1]) == {"event", "timestamp", "flavor", "crashed_runners", "idle_runners",
                                  "active_runners", "expected_runners", "duration"}, recs[-1]
         assert all(ev["crashed_runners"] == 0 for ev in recs), recs
+        # the same events reached the daemon's Prometheus side through the sink
+        text = env.wait(lambda: (lambda t: t if sample(t, "runnerd_events_total", event="runner_stop") >= 2
+                                 else None)(scrape(env)), 20, "runner_stop counted by /metrics")
+        assert sample(text, "runnerd_events_total", event="runner_start") >= 2, text
+        assert sample(text, "runnerd_job_startup_duration_seconds_count", flavor="small") >= 2, text
         assert os.stat(env.events_log).st_mode & 0o777 == 0o600
         # logrotate: the log is moved away, SIGHUP, the next pass writes to a new file
         moved = env.events_log + ".1"
@@ -99,7 +128,7 @@ HOSTILE = 'head -c 4000 /dev/zero | tr "\\0" x > "$RUNNERD_HOME/metrics/pre-job-
 
 
 def test_hostile_metrics_quarantined():
-    env = Env("hostile", [SMALL])
+    env = with_metrics(Env("hostile", [SMALL]))
     try:
         env.serve()
         env.wait(lambda: env.idle_count() == 1, 60, "1 idle runner")
@@ -121,6 +150,7 @@ def test_hostile_metrics_quarantined():
         # nothing issued from it but what came before its bad file was read
         assert not by_workflow(env, "runner_start", "wf-hostile")
         assert not by_workflow(env, "runner_stop", "wf-hostile")
+        assert sample(scrape(env), "runnerd_quarantines_total", cause="too_big") == 1
         # the daemon goes on: the next job's events arrive
         good = env.queue_job(["small"], duration=0.5, workflow="wf-after")
         j2 = env.wait(lambda: completed(env, {good["id"]}), 90, "the next job completed")[0]
