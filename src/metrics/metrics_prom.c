@@ -39,18 +39,6 @@ struct metrics_prom {
 
 #define L(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-/*
- * The event's name as the events log writes it. (metrics_event_name() is
- * the events log's, on its own branch; this is the label's, kept here so
- * the two can merge without one symbol defined twice.)
- */
-static const char *event_word(enum metrics_event_kind k)
-{
-	static const char *const names[] = {"runner_installed", "runner_start", "runner_stop",
-	                                    "reconciliation"};
-	return (unsigned)k < ARRAY_SIZE(names) ? names[k] : "invalid";
-}
-
 struct family_spec {
 	size_t off; /* of the struct prom_family * in struct metrics_prom */
 	enum prom_type type;
@@ -147,7 +135,7 @@ int metrics_prom_new(const char *version, double start_unix, struct metrics_prom
 	}
 	/* every event name and pass result from the start: rate() needs the zero */
 	for (int k = 0; k < METRICS_EVENT_KIND_COUNT && rc == 0; k++)
-		rc = prom_add(mp->events, (const char *const[]){event_word(k)}, 0);
+		rc = prom_add(mp->events, (const char *const[]){metrics_event_name(k)}, 0);
 	if (rc == 0)
 		rc = prom_add(mp->passes, L("ok"), 0);
 	if (rc == 0)
@@ -184,7 +172,7 @@ static void sink_event(void *ctx, const struct metrics_event *ev)
 	struct metrics_prom *mp = ctx;
 	const char *const flavor[] = {ev->flavor};
 
-	(void)prom_add(mp->events, (const char *const[]){event_word(ev->kind)}, 1);
+	(void)prom_add(mp->events, (const char *const[]){metrics_event_name(ev->kind)}, 1);
 	switch (ev->kind) {
 	case METRICS_EVENT_RUNNER_INSTALLED:
 		(void)prom_observe(mp->install, flavor, ev->duration);
