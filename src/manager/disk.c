@@ -66,6 +66,8 @@ void manager_disk_retention(struct manager *m, int64_t now)
 	swept("log", "saved logs", metrics_prune_logs(&mo, now, &e), &e);
 	err_clear(&e);
 	swept("metrics", "metrics", metrics_prune_storage(&mo, now, &e), &e);
+	err_clear(&e);
+	swept("quarantine", "quarantined metrics", metrics_prune_quarantine(&mo, now, &e), &e);
 	cap_logs(m, &mo);
 	pthread_mutex_unlock(&m->disk_lock);
 }

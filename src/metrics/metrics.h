@@ -150,6 +150,8 @@ size_t metrics_logs_describe(const struct metrics_opts *o, const struct metrics_
 int metrics_prune_logs(const struct metrics_opts *o, int64_t now, struct err *e);
 /* Remove the metrics folders older than metrics_retention seconds before now (unix s). */
 int metrics_prune_storage(const struct metrics_opts *o, int64_t now, struct err *e);
+/* Remove the quarantined archives older than metrics_retention seconds before now. */
+int metrics_prune_quarantine(const struct metrics_opts *o, int64_t now, struct err *e);
 /*
  * Keep saved logs within logs_max_bytes in all: remove whole folders,
  * oldest first, until the rest fits (nothing when the cap is 0).

@@ -1,7 +1,7 @@
 /*
  * What runnerd keeps of its instances on disk, and its bounds: the metrics
  * folders in state_dir/metrics/ (removed once processed, or after their
- * retention) and the saved log folders in log_dir (removed after their
+ * retention), the quarantined archives (after the same retention) and the saved log folders in log_dir (removed after their
  * retention, oldest first past their total cap), and what they hold now.
  * It must never remove or count anything but a folder (not a symlink) of a
  * name this manager owns, directly in one of those two directories.
@@ -142,6 +142,52 @@ int metrics_prune_storage(const struct metrics_opts *o, int64_t now, struct err 
 	int r = metrics_root(o, root, sizeof(root), e);
 
 	return r < 0 ? r : prune(o, root, o->metrics_retention, now, "metrics retention", e);
+}
+
+/*
+ * The archives in state_dir/metrics-quarantine/ (<name>.tar.gz of an owned
+ * name, regular files) older than metrics_retention go: each is bounded,
+ * but a job that writes hostile metrics on every run would add one a run.
+ */
+int metrics_prune_quarantine(const struct metrics_opts *o, int64_t now, struct err *e)
+{
+	static const char suffix[] = ".tar.gz";
+	char root[PATH_MAX];
+	struct err first = {0};
+	struct dirent *de;
+	int removed = 0;
+	DIR *d;
+
+	if ((size_t)snprintf(root, sizeof(root), "%s/metrics-quarantine", o->state_dir) >=
+	    sizeof(root))
+		return err_set(e, -ENAMETOOLONG, "quarantine retention: state_dir too long");
+	d = opendir(root);
+	if (!d)
+		return errno == ENOENT ? 0
+		                       : err_set(e, -errno, "quarantine retention: %s: %s", root,
+		                                 strerror(errno));
+	while ((de = readdir(d))) {
+		char name[INSTANCE_NAME_MAX];
+		size_t len = strlen(de->d_name);
+		struct stat st;
+
+		if (len <= sizeof(suffix) - 1 || len - (sizeof(suffix) - 1) >= sizeof(name) ||
+		    strcmp(de->d_name + len - (sizeof(suffix) - 1), suffix) != 0)
+			continue;
+		memcpy(name, de->d_name, len - (sizeof(suffix) - 1));
+		name[len - (sizeof(suffix) - 1)] = '\0';
+		if (!name_is_owned(o->manager, name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime <= o->metrics_retention)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+		else if (errno != ENOENT && !first.code)
+			err_set(&first, -errno, "quarantine retention: %s/%s: %s", root, de->d_name,
+			        strerror(errno));
+	}
+	closedir(d);
+	return removed_or_first(removed, &first, e);
 }
 
 static int oldest_first(const void *a, const void *b)

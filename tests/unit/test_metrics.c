@@ -490,6 +490,46 @@ static void test_prune_storage(void **state)
 	assert_int_equal(d.metrics_bytes, 0);
 }
 
+/* An archive dir/name, changed age_s seconds ago. */
+static void put_archive(const char *dir, const char *name, int64_t age_s)
+{
+	char path[512];
+	struct timespec ts[2] = {{.tv_sec = time(NULL) - age_s}, {.tv_sec = time(NULL) - age_s}};
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(file_write_atomic(path, "gz", 2, 0600, NULL), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/* Quarantined archives of owned names go after the metrics retention; nothing else does. */
+static void test_prune_quarantine(void **state)
+{
+	struct fx *f = *state;
+	struct err e = {0};
+	char q[256];
+
+	snprintf(q, sizeof(q), "%s/metrics-quarantine", f->state);
+	f->o.metrics_retention = 3600;
+	assert_int_equal(metrics_prune_quarantine(&f->o, time(NULL), &e), 0); /* no folder yet */
+	assert_int_equal(mkdir_p(q, 0700, NULL), 0);
+	put_archive(q, "mt-0123456789ab.tar.gz", 7200);      /* owned, old: removed */
+	put_archive(q, "mt-aaaaaaaaaaaa.tar.gz", 60);        /* owned, recent: kept */
+	put_archive(q, "mt-east-0123456789ab.tar.gz", 7200); /* another manager's */
+	put_archive(q, "mt-0123456789ab.tar", 7200);         /* not an archive of ours */
+	put_archive(q, ".tar.gz", 7200);
+	put_aged(q, "mt-bbbbbbbbbbbb.tar.gz", "x", 7200); /* a symlink */
+	put_aged(q, "mt-cccccccccccc.tar.gz", NULL, 7200); /* a folder */
+	assert_int_equal(metrics_prune_quarantine(&f->o, time(NULL), &e), 1);
+	assert_false(exists(q, "mt-0123456789ab.tar.gz"));
+	assert_true(exists(q, "mt-aaaaaaaaaaaa.tar.gz"));
+	assert_true(exists(q, "mt-east-0123456789ab.tar.gz"));
+	assert_true(exists(q, "mt-0123456789ab.tar"));
+	assert_true(exists(q, ".tar.gz"));
+	assert_true(exists(q, "mt-cccccccccccc.tar.gz"));
+	assert_int_equal(metrics_prune_quarantine(&f->o, time(NULL) + 7200, &e), 1); /* later */
+	assert_false(exists(q, "mt-aaaaaaaaaaaa.tar.gz"));
+}
+
 /* Saved logs past their total cap: whole folders go, oldest first, until the rest fits. */
 static void test_cap_logs(void **state)
 {
@@ -538,6 +578,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_save_logs_nothing_saved, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_prune_logs, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_prune_storage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_prune_quarantine, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_cap_logs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
