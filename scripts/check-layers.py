@@ -41,8 +41,8 @@ LAYERS = """
 util
 http
 config
-store github runner
-provider
+store github runner webhook
+provider queue
 metrics
 manager
 reactive daemon
