@@ -348,3 +348,15 @@ int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
+
+int store_column_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (!v || n < 0 || (size_t)n >= cap || memchr(v, '\0', (size_t)n))
+		return -EBADMSG;
+	memcpy(out, v, (size_t)n);
+	out[n] = '\0';
+	return 0;
+}
