@@ -204,7 +204,11 @@ void github_app_list_release(struct github_app_list *l);
 /* Organization scope: runner group name -> id; repository scope: 1. -ENOENT when unknown. */
 int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, struct err *e);
 
-/* repo is "owner/repo" (in organization scope it comes from the job's webhook). */
+/*
+ * repo is "owner/repo" (in organization scope it comes from the job's
+ * webhook). A conditional request: asking again about an unchanged job
+ * costs no rate limit. -ENOENT when GitHub does not know the job.
+ */
 int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,
                    struct err *e);
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,

@@ -243,6 +243,10 @@ void github_answer_release(struct github_answer *a);
  */
 int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
                     const char *missing, json_t **ret_root, struct err *e);
+/* The same with If-None-Match from the ETag cache: an unchanged answer (304) is free. */
+int github_get_json_conditional(struct github *gh, const char *route, const char *op,
+                                const char *url, const char *missing, json_t **ret_root,
+                                struct err *e);
 /* Every page of the list that starts at url, as struct github_pager says. */
 int github_paginate(struct github *gh, struct github_pager *pg, const char *url, struct err *e);
 
