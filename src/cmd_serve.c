@@ -21,6 +21,7 @@
 #include "control.h"
 #include "http/server.h"
 #include "manager/manager.h"
+#include "reactive/reactive.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -66,6 +67,7 @@ struct lane {
 
 struct daemon {
 	struct manager *m;
+	struct reactive *rx; /* webhooks -> queue -> waiting jobs */
 	struct config *cfg;
 	const char *config_path; /* what SIGHUP reloads */
 	pthread_mutex_t lock;    /* guards everything below */
@@ -201,6 +203,7 @@ static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
 	if (manager_reconcile(d->m, mode, &r, &e) < 0)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
+	reactive_after_pass(d->rx, manager_github(d->m), &r);
 	answer_waiters(d, &d->passes, n, &r);
 	keep_report(d, &r);
 }
@@ -328,6 +331,12 @@ static void trigger(struct daemon *d)
 	d->passes.trigger = true;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* A webhook queued a job (an HTTP thread): a pass now, merged with any asked. */
+static void trigger_cb(void *ctx)
+{
+	trigger(ctx);
 }
 
 /*
@@ -468,6 +477,7 @@ static void reload(struct daemon *d)
 		config_free(ncfg);
 		return;
 	}
+	reactive_reload(d->rx, ncfg);
 	pthread_mutex_lock(&d->lock);
 	struct config *old = d->cfg;
 	d->cfg = ncfg;
@@ -475,6 +485,29 @@ static void reload(struct daemon *d)
 	config_free(old);
 	log_info("reloaded: %zu flavors", ncfg->n_flavors);
 	trigger(d);
+}
+
+/* Reactive mode: the queue, and the intake when a secret is configured. */
+static int start_reactive(struct daemon *d)
+{
+	struct manager_hooks hooks;
+	struct err e = {0};
+	int r;
+
+	r = reactive_start(d->cfg, manager_store(d->m), trigger_cb, d, &d->rx, &e);
+	if (r < 0) {
+		log_error("reactive mode: %s", e.msg);
+		return r;
+	}
+	reactive_manager_hooks(d->rx, &hooks);
+	manager_set_hooks(d->m, &hooks);
+	if (reactive_port(d->rx))
+		log_info("webhook intake on %s (port %d): POST /webhook, GET /healthz; queue %s",
+		         d->cfg->webhook.listen, reactive_port(d->rx),
+		         d->cfg->queue.kind == QUEUE_SQLITE ? "sqlite" : "amqp");
+	else if (*d->cfg->webhook.listen)
+		log_info("webhook intake off: no webhook secret (webhook.secret_file or secret_env)");
+	return 0;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -538,6 +571,8 @@ int cmd_serve(int argc, char **argv)
 	manager_log_setup(d.m);
 	pthread_mutex_init(&d.lock, NULL);
 	cond_init_mono(&d.cond);
+	if (start_reactive(&d) < 0)
+		goto out;
 
 	control_socket_path(d.cfg, sock, sizeof(sock));
 	control_options(&copts);
@@ -595,6 +630,7 @@ stop:
 		pthread_join(looker, NULL);
 out:
 	http_server_stop(ctl);
+	reactive_stop(d.rx);
 	manager_report_release(&d.last);
 	buf_release(&d.last_json);
 	manager_free(d.m);

@@ -104,6 +104,14 @@ void manager_log_setup(struct manager *m);
 
 void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
 
+/*
+ * The state store and the GitHub client the manager uses (borrowed: valid
+ * until manager_free; the client may be replaced by manager_reload, so ask
+ * again after one). For the daemon's reactive mode, on the pass loop.
+ */
+struct store *manager_store(struct manager *m);
+struct github *manager_github(struct manager *m);
+
 /* Stop starting new actions (shutdown). Actions under way finish (bounded by timeouts). */
 void manager_cancel(struct manager *m);
 
