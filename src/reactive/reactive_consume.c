@@ -29,42 +29,64 @@ int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 	return n;
 }
 
-/* Successful creates of flavor in the pass's report. */
-static size_t creates_of(const struct manager_report *rep, const char *flavor)
+/* Successful creates of flavor in the pass, and the runners it saw idle. */
+static void runners_for(const struct manager_report *rep, const char *flavor, int64_t *ret_made,
+                        int64_t *ret_idle)
 {
-	size_t n = 0;
-
+	*ret_made = *ret_idle = 0;
 	for (size_t i = 0; i < rep->n_events; i++) {
 		const struct manager_event *ev = &rep->events[i];
 		if (ev->ok && strcmp(ev->action, "create") == 0 && strcmp(ev->flavor, flavor) == 0)
-			n++;
+			(*ret_made)++;
 	}
-	return n;
+	for (size_t i = 0; i < rep->plan.n_counts; i++)
+		if (strcmp(rep->plan.counts[i].name, flavor) == 0)
+			*ret_idle = rep->plan.counts[i].idle;
 }
 
-/* The runners a pass made go to the oldest jobs of their flavor that wait for one. */
+/*
+ * The runners a job could have now go to the oldest jobs of their flavor
+ * that have none: each runner the pass made (it made them for the jobs
+ * that wait), and each idle one that no job given one earlier holds. A job
+ * still queued recheck_interval after it was given one was not taken by
+ * it (its labels are not what the webhook said, the runner never came up,
+ * ...): that is what its retries count.
+ */
 static void assign_runners(struct reactive *rx, const struct manager_report *rep,
                            struct queue_job_list *l, int64_t now)
 {
+	bool *now_given = calloc(l->n ? l->n : 1, sizeof(*now_given));
+
+	if (!now_given) {
+		log_warn("queue: out of memory: the runners of this pass are not assigned to jobs");
+		return;
+	}
 	for (size_t i = 0; i < l->n; i++) {
 		struct queue_job *j = &l->v[i];
 		struct err e = {0};
-		size_t made = creates_of(rep, j->flavor), given = 0;
+		int64_t made, idle, given = 0, held = 0;
 
-		if (made == 0 || j->runner_at != 0 || j->next_at > now)
+		if (j->runner_at != 0 || j->next_at > now)
 			continue;
-		/* how many of this flavor's creates earlier jobs took */
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(l->v[k].flavor, j->flavor) == 0 && l->v[k].runner_at == now)
-				given++;
-		if (given >= made)
+		runners_for(rep, j->flavor, &made, &idle);
+		for (size_t k = 0; k < l->n; k++) {
+			if (k == i || strcmp(l->v[k].flavor, j->flavor) != 0 || l->v[k].runner_at == 0)
+				continue;
+			if (now_given[k])
+				given++; /* by this pass, earlier in this loop */
+			else
+				held++;
+		}
+		if (given >= made + (idle > held ? idle - held : 0))
 			continue;
 		j->runner_at = now;
 		j->attempts++;
+		now_given[i] = true;
 		if (queue_update(rx->q, j, &e) < 0)
 			log_warn("queue: job %" PRId64 ": %s", j->job_id, e.msg);
 		REACTIVE_COUNT(rx, runners_made, 1);
 	}
+	free(now_given);
 }
 
 static int64_t backoff_ms(const struct config *cfg, int64_t attempts)

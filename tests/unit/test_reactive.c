@@ -285,6 +285,20 @@ static void test_consumer_assigns_runners(void **state)
 	assert_int_equal(j.attempts, 1);
 	/* both still count for the planner until they are taken */
 	assert_int_equal(waiting(f, "small"), 2);
+
+	/* idle runners count too, but not those the jobs given one hold */
+	struct plan_flavor_count counts[1] = {{.name = "small", .idle = 2}};
+	struct manager_report idle = {.plan = {.counts = counts, .n_counts = 1}};
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "q3",
+	                         QUEUED("103", "[\"small\"]"), "", NULL),
+	                 202);
+	reactive_after_pass(f->rx, NULL, &idle);
+	assert_int_equal(store_job_get(f->store, 103, &j, NULL), 0);
+	assert_int_equal(j.attempts, 0);
+	counts[0].idle = 3;
+	reactive_after_pass(f->rx, NULL, &idle);
+	assert_int_equal(store_job_get(f->store, 103, &j, NULL), 0);
+	assert_int_equal(j.attempts, 1);
 }
 
 int main(void)
