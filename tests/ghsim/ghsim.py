@@ -297,6 +297,7 @@ class State:
         self.tokens, self.tokens_mtime = set(), None
         self.webhook_url = args.webhook_url
         self.webhook_secret = None
+        self.webhook_skip = set()  # actions whose deliveries are not sent (a missed webhook)
         if args.webhook_secret_file:
             with open(args.webhook_secret_file) as f:
                 self.webhook_secret = f.read().strip()
@@ -317,7 +318,7 @@ class State:
             self.faults = []
             self.label_ids = {}
             self.next_runner_id = 1
-            self.next_job_id = JOB_ID_BASE + random.randint(1, 999_999)
+            self.next_job_id = self.args.job_id_base + random.randint(1, 999_999)
             self.next_run_id = RUN_ID_BASE + random.randint(1, 999_999)
             self.next_group_id = 2
             self.groups = {}  # org key -> [group dicts]
@@ -609,6 +610,10 @@ class State:
 
     def webhook_job(self, action, j):
         if not self.webhook_url:
+            return
+        if action in self.webhook_skip:
+            self.stats["webhooks"]["skipped"] = self.stats["webhooks"].get("skipped", 0) + 1
+            log("webhook %s for job %d not sent (skip_actions)" % (action, j.id))
             return
         base = self.default_base()
         owner = j.repo.split("/")[0]
@@ -1519,6 +1524,22 @@ def c_job(h, req):
     return Resp(200, c_job_obj(j))
 
 
+@route("POST", "/_ghsim/jobs/{job_id}/cancel", kind="control")
+def c_job_cancel(h, req):
+    """Cancel a job as a user does in the Actions UI: a queued job completes at
+    once (conclusion cancelled, a completed webhook); a running one too, and its
+    runner hears "cancelled" at its next heartbeat."""
+    st = h.server.state
+    with st.lock:
+        j = st.jobs.get(int(req.params["job_id"]))
+        need(j is not None, 404, "no such job")
+        if j.status != "completed":
+            st.finish_job(j, "cancelled")
+            log("job %d cancelled" % j.id)
+            st.dispatch()
+        return Resp(200, c_job_obj(j))
+
+
 @route("GET", "/_ghsim/runners", kind="control")
 def c_runners(h, req):
     st = h.server.state
@@ -1713,7 +1734,9 @@ def c_webhook(h, req):
     if url:
         need(isinstance(url, str) and loopback_url(url), 400, "webhook URL must be http(s) on a loopback address")
     need(secret is None or isinstance(secret, str), 400, "secret must be a string")
+    skip = str_list(req.body.get("skip_actions", []), "skip_actions")
     st.webhook_url, st.webhook_secret = url or None, secret or None
+    st.webhook_skip = set(skip)
     return Resp(200, {})
 
 
@@ -1980,6 +2003,8 @@ def main(argv=None):
     ap.add_argument("--webhook-url")
     ap.add_argument("--webhook-secret-file")
     ap.add_argument("--webhook-timeout", type=float, default=3.0)
+    ap.add_argument("--job-id-base", type=int, default=JOB_ID_BASE,
+                    help="job ids start above this (e.g. past 2^53, where a double rounds them)")
     ap.add_argument("--heartbeat-timeout", type=float, default=10.0)
     ap.add_argument("--public-url", help="base URL for API objects and Link headers instead of the request's Host")
     ap.add_argument("--runner-url", help="base URL runners and downloads use (default http://127.0.0.1:PORT)")
