@@ -70,6 +70,9 @@ int store_column_copy(sqlite3_stmt *st, int col, char *out, size_t cap);
 int store_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Run a statement that returns no rows. Caller holds s->mu. */
 int store_stmt_exec(struct store *s, sqlite3_stmt *st, struct err *e, const char *what);
+/* Run statement id with one integer parameter and no result rows (takes s->mu). */
+int store_exec_with_int(struct store *s, enum stmt_id id, int64_t v, struct err *e,
+                        const char *what);
 /* Run statement id with one text parameter and no result rows (takes s->mu). */
 int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
                          const char *what);

@@ -32,25 +32,9 @@ int store_delivery_forget(struct store *s, const char *id, struct err *e)
 	return store_exec_with_text(s, ST_DELIVERY_FORGET, id, e, "forget delivery");
 }
 
-static int exec_with_int(struct store *s, enum stmt_id id, int64_t v, struct err *e,
-                         const char *what)
-{
-	sqlite3_stmt *st;
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, id, &st, e);
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, v);
-		r = store_stmt_exec(s, st, e, what);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
 int store_delivery_prune(struct store *s, int64_t before, struct err *e)
 {
-	return exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");
+	return store_exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");
 }
 
 static bool terminated(const char *v, size_t cap)
@@ -257,5 +241,5 @@ out:
 
 int store_job_prune(struct store *s, int64_t before, struct err *e)
 {
-	return exec_with_int(s, ST_JOB_PRUNE, before, e, "prune jobs");
+	return store_exec_with_int(s, ST_JOB_PRUNE, before, e, "prune jobs");
 }

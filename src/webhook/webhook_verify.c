@@ -6,6 +6,7 @@
  */
 #include "util/common.h"
 #include "webhook/webhook.h"
+#include "util/strutil.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,17 +14,6 @@
 
 #define SIG_PREFIX "sha256="
 #define DIGEST_LEN 32
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int webhook_verify(const char *key, size_t key_len, const void *body, size_t len,
                    const char *sig, struct err *e)
@@ -41,7 +31,7 @@ int webhook_verify(const char *key, size_t key_len, const void *body, size_t len
 	if (strncasecmp(sig, SIG_PREFIX, plen) != 0 || strlen(sig) != plen + 2 * DIGEST_LEN)
 		return err_set(e, -EACCES, "webhook: X-Hub-Signature-256 is not sha256=<64 hex digits>");
 	for (size_t i = 0; i < DIGEST_LEN; i++) {
-		int hi = hex_value(sig[plen + 2 * i]), lo = hex_value(sig[plen + 2 * i + 1]);
+		int hi = hex_digit_value(sig[plen + 2 * i]), lo = hex_digit_value(sig[plen + 2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return err_set(e, -EACCES,
 			               "webhook: X-Hub-Signature-256 is not sha256=<64 hex digits>");
