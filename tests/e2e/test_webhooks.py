@@ -204,7 +204,15 @@ def test_intake_requests():
         # a completed arriving before its queued: the late queued does not revive it
         assert post(env, job_payload("completed", ABOVE_2_53 + 10, ["small"]))[0] == 200
         assert post(env, job_payload("queued", ABOVE_2_53 + 10, ["small"])) == (200, {"known": True})
-        # waiting jobs the planner sees (drained: desired stays 0, but the count is there)
+        # what the intake counted, by reason
+        st, body = get(env, "/healthz")
+        h = json.loads(body)
+        assert st == 200 and h["status"] == "ok", (st, h)
+        assert h["unauthorized"] == 6 and h["malformed"] == 5 and h["duplicates"] == 1, h
+        assert h["pings"] == 1 and h["other_events"] == 1, h
+        assert h["ignored"]["other-repository"] == len(examples), h
+        assert h["ignored"]["no-flavor"] == 1 and h["ignored"]["action"] == 1, h
+        assert h["queued"] == 2 and h["known"] == 2, h
         assert SECRET not in env.log(), "the webhook secret is in the log"
         assert "webhook intake on 127.0.0.1:%d" % env.hook_port in env.log()
         env.run("resume")
