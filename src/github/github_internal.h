@@ -275,6 +275,17 @@ int github_json_job(const char *op, json_t *root, struct github_job *ret, struct
 int github_json_jobs_page(const char *op, json_t *root, struct github_job_list *acc, struct err *e);
 /* GitHub's error "message", printable ASCII only, "" when none. */
 void github_json_error_message(const struct buf *body, char *out, size_t cap);
+/*
+ * One field of object o, its type checked (-EPROTO "<op>: unexpected answer
+ * from GitHub: <where>.<key> ..."); optional: missing or null gives 0 / "".
+ * A string that does not fit cap is an error. For the endpoints' own files.
+ */
+int github_json_field_int(const char *op, const char *where, json_t *o, const char *key,
+                          bool optional, int64_t *ret, struct err *e);
+int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key,
+                           bool *ret, struct err *e);
+int github_json_field_str(const char *op, const char *where, json_t *o, const char *key,
+                          bool optional, char *dst, size_t cap, struct err *e);
 
 /*
  * github_runner_bin.c: download app into dir unless current-<arch> already
