@@ -263,6 +263,19 @@ static int64_t jittered_ms(int64_t interval_s)
 
 static void reload(struct daemon *d);
 
+/*
+ * Seconds between timed passes: reconcile_interval, or backfill_interval
+ * when the backfill of missed webhooks (after a pass) needs them sooner.
+ */
+static int64_t pass_interval(const struct config *cfg)
+{
+	int64_t s = cfg->manager.reconcile_interval;
+
+	if (cfg->webhook.hook_id > 0 && cfg->webhook.backfill_interval < s)
+		s = cfg->webhook.backfill_interval;
+	return s;
+}
+
 /* The pass loop: the one thread that runs passes, and reloads between them. */
 static void *loop_main(void *arg)
 {
@@ -276,7 +289,7 @@ static void *loop_main(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		if (!timer) {
-			deadline = deadline_in(jittered_ms(d->cfg->manager.reconcile_interval));
+			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
 			timer = true;
 		}
 		while (!d->stop && !d->passes.trigger && !d->reload) {

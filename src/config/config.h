@@ -173,6 +173,9 @@ struct config_webhook {
 	char *secret_env;
 	struct secret secret;
 	int64_t max_body; /* bytes of a delivery at most, default 1MiB; larger: 413 unread */
+	/* the hook's id on GitHub: its failed deliveries are redelivered; 0 = off */
+	int64_t hook_id;
+	int64_t backfill_interval; /* seconds between two looks at them, default 2m */
 };
 
 struct config_queue {

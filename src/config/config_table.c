@@ -209,6 +209,10 @@ const struct config_field config_fields[] = {
 	 .flags = CONFIG_F_SECRET_ENV, .aux = R(webhook.secret), .check = config_check_env_name_opt},
 	{.path = "webhook.max_body", .type = CONFIG_T_SIZE, .off = R(webhook.max_body),
 	 .def = "1MiB", .min = WEBHOOK_BODY_MIN, .max = WEBHOOK_BODY_MAX},
+	{.path = "webhook.hook_id", .type = CONFIG_T_INT, .off = R(webhook.hook_id), .def = "0",
+	 .min = 0, .max = INT64_MAX},
+	{.path = "webhook.backfill_interval", .type = CONFIG_T_DURATION,
+	 .off = R(webhook.backfill_interval), DURATION("2m")},
 
 	SECTION("queue"),
 	{.path = "queue.kind", .type = CONFIG_T_ENUM, .off = R(queue.kind), .def = "sqlite",

@@ -17,7 +17,9 @@
  *   bookkeeping: which jobs a runner was made for, a recheck with GitHub
  *   (conditional) of jobs no in_progress/completed webhook came for, the
  *   bounded retries with backoff of jobs still queued after a runner was
- *   made for them, and pruning of old deliveries and tombstones.
+ *   made for them, and pruning of old deliveries and tombstones; with
+ *   webhook.hook_id, the backfill (reactive_backfill.c): failed deliveries
+ *   GitHub lists are redelivered.
  *
  * The webhook secret is copied into a secret buffer (wiped when freed) and
  * never logged; request bodies never reach a log line.
@@ -60,6 +62,7 @@ struct reactive_stats {
 	uint64_t gone;       /* GitHub no longer knows the job */
 	uint64_t retries;    /* a job still queued after its runner: backed off */
 	uint64_t dropped;    /* retries ran out */
+	uint64_t redelivered; /* failed deliveries the backfill asked GitHub to send again */
 };
 
 /*

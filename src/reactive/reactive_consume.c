@@ -204,6 +204,7 @@ void reactive_after_pass(struct reactive *rx, struct github *gh, const struct ma
 		recheck(rx, rx->cfg, gh, &l.v[i], now);
 	}
 	prune(rx, now);
+	reactive_backfill(rx, rx->cfg, gh, now);
 out:
 	pthread_rwlock_unlock(&rx->cfg_lock);
 	queue_job_list_release(&l);

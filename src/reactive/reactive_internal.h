@@ -32,7 +32,8 @@ struct reactive {
 	struct reactive_stats stats;
 	int64_t warned_at; /* last rejected-request warning (mono ms), under stats_lock */
 
-	int64_t pruned_at; /* last prune (wall ms), the pass loop's */
+	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
+	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
 };
 
 /* Add n to one counter (any thread). */
@@ -49,5 +50,9 @@ extern const size_t reactive_n_routes;
 
 /* reactive_consume.c: the waiting_jobs hook. */
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor);
+
+/* reactive_backfill.c: redeliver missed deliveries, when webhook.hook_id is set and it is time. */
+void reactive_backfill(struct reactive *rx, const struct config *cfg, struct github *gh,
+                       int64_t now);
 
 #endif

@@ -32,6 +32,26 @@ int store_delivery_forget(struct store *s, const char *id, struct err *e)
 	return store_exec_with_text(s, ST_DELIVERY_FORGET, id, e, "forget delivery");
 }
 
+int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	pthread_mutex_lock(&s->mu);
+	r = store_stmt_get(s, ST_DELIVERY_GET, &st, e);
+	if (r == 0) {
+		store_bind_text(st, 1, id);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			*ret = rc == SQLITE_ROW;
+		else
+			r = store_db_err(s->db, rc, e, "get delivery");
+		store_stmt_done(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 int store_delivery_prune(struct store *s, int64_t before, struct err *e)
 {
 	return store_exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");

@@ -107,6 +107,7 @@ const char *const store_stmt_sql[ST__MAX] = {
         [ST_DELIVERY_ADD] = "INSERT INTO deliveries (id, received_at) VALUES (?1, ?2)"
                             " ON CONFLICT (id) DO NOTHING",
         [ST_DELIVERY_FORGET] = "DELETE FROM deliveries WHERE id = ?1",
+        [ST_DELIVERY_GET] = "SELECT 1 FROM deliveries WHERE id = ?1",
         [ST_DELIVERY_PRUNE] = "DELETE FROM deliveries WHERE received_at < ?1",
         /* a job known already (waiting, or a tombstone of one that no longer
          * waits) stays as it is: a late or repeated "queued" changes nothing */

@@ -14,7 +14,9 @@ its webhook intake on 127.0.0.1, ghsim, the local provider, `min_idle: 0`.
 - cancelled jobs leave no runner behind;
 - missed webhooks: the job's state is rechecked with GitHub (conditional
   requests), a job GitHub does not know is dropped, a job no runner takes
-  is retried with backoff and then dropped.
+  is retried with backoff and then dropped;
+- a lost queued delivery is found among the hook's failed deliveries and
+  redelivered (webhook.hook_id), at no rate-limit cost while nothing changes.
 """
 
 import calendar
@@ -390,6 +392,46 @@ def test_missed_webhooks_are_rechecked():
         env.close(keep=not ok)
 
 
+def test_lost_queued_delivery_is_backfilled():
+    port = free_port()
+    env = Env("wh-backfill", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+              webhook_opts={"listen": "127.0.0.1:%d" % port, "secret_env": "RUNNERD_E2E_WEBHOOK_SECRET",
+                            "hook_id": 498765, "backfill_interval": "2s"},
+              reconcile_interval="1h")  # the backfill's own interval paces the passes
+    os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = SECRET
+    env.hook_port = port
+    ok = False
+    try:
+        env.serve()
+        wait_intake(env)
+        # the queued delivery is lost on the way (GitHub lists it as failed)
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % port, "secret": SECRET,
+                                           "skip_actions": ["queued"]})
+        t0 = time.time()
+        jid = env.queue_job(["small"], duration=1)["id"]
+        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 60, "job completed")
+        took = time.time() - t0
+        redelivered = re.findall(r"backfill: delivery (\S+) \(workflow_job queued, failed with 0\) redelivered",
+                                 env.log())
+        assert len(redelivered) == 1, env.log()[-3000:]
+        print("a lost queued delivery: redelivered, the job ran and completed %.1f s after it was queued" % took)
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        # nothing changed since: the backfill's looks (and the passes) cost no rate limit
+        before = env.stats()
+        time.sleep(7)
+        after = env.stats()
+        looks = sum(v for k, v in after["by_route"].items() if "deliveries" in k) - \
+            sum(v for k, v in before["by_route"].items() if "deliveries" in k)
+        assert looks >= 2, (before["by_route"], after["by_route"])
+        assert after["rate_counted"] - before["rate_counted"] == 0, (before, after)
+        assert len(re.findall(r"backfill: delivery .* redelivered", env.log())) == 1
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left()
+        ok = True
+    finally:
+        env.close(keep=not ok)
+
+
 if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
-          test_missed_webhooks_are_rechecked])
+          test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled])

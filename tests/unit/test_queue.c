@@ -175,6 +175,11 @@ static void test_deliveries(void **state)
 	assert_int_equal(store_delivery_add(f->store, "72d3162e-cc78-11e3", 6000, &e), 0);
 	assert_int_equal(store_delivery_add(f->store, "other", 6000, &e), -EEXIST);
 	assert_int_equal(store_delivery_add(f->store, "", 6000, &e), -EINVAL);
+	bool seen = false;
+	assert_int_equal(store_delivery_seen(f->store, "other", &seen, &e), 0);
+	assert_true(seen);
+	assert_int_equal(store_delivery_seen(f->store, "never", &seen, &e), 0);
+	assert_false(seen);
 }
 
 static void test_open_kinds(void **state)
