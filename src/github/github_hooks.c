@@ -38,13 +38,37 @@ static int delivery_of(const char *op, json_t *o, struct github_hook_delivery *d
 	return r;
 }
 
+int github_json_deliveries(const char *op, json_t *root, struct github_hook_delivery_list *ret,
+                           struct err *e)
+{
+	struct github_hook_delivery_list l = {0};
+	json_t *o;
+	size_t i;
+	int r = 0;
+
+	if (!json_is_array(root) || json_array_size(root) > GITHUB_DELIVERIES_MAX)
+		return err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not a list of at most %d",
+		               op, GITHUB_DELIVERIES_MAX);
+	if (json_array_size(root) && !(l.v = calloc(json_array_size(root), sizeof(*l.v))))
+		return err_set(e, -ENOMEM, "%s: out of memory", op);
+	json_array_foreach (root, i, o) {
+		r = delivery_of(op, o, &l.v[l.n], e);
+		if (r < 0) {
+			github_hook_delivery_list_release(&l);
+			return r;
+		}
+		l.n++;
+	}
+	github_hook_delivery_list_release(ret);
+	*ret = l;
+	return 0;
+}
+
 int github_list_failed_deliveries(struct github *gh, int64_t hook_id,
                                   struct github_hook_delivery_list *ret, struct err *e)
 {
-	struct github_hook_delivery_list l = {0};
 	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
-	json_t *root = NULL, *o;
-	size_t i;
+	json_t *root = NULL;
 	int r;
 
 	github_scope_op(gh, "list failed webhook deliveries", op, sizeof(op));
@@ -56,28 +80,8 @@ int github_list_failed_deliveries(struct github *gh, int64_t hook_id,
 	if (r < 0)
 		return r;
 	r = github_get_json_conditional(gh, "hook deliveries", op, url, "no such hook", &root, e);
-	if (r < 0)
-		return r;
-	if (!json_is_array(root) || json_array_size(root) > GITHUB_DELIVERIES_MAX) {
-		r = err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not a list of at most %d",
-		            op, GITHUB_DELIVERIES_MAX);
-		goto out;
-	}
-	if (json_array_size(root) && !(l.v = calloc(json_array_size(root), sizeof(*l.v)))) {
-		r = err_set(e, -ENOMEM, "%s: out of memory", op);
-		goto out;
-	}
-	json_array_foreach (root, i, o) {
-		r = delivery_of(op, o, &l.v[l.n], e);
-		if (r < 0)
-			goto out;
-		l.n++;
-	}
-	github_hook_delivery_list_release(ret);
-	*ret = l;
-	l = (struct github_hook_delivery_list){0};
-out:
-	github_hook_delivery_list_release(&l);
+	if (r == 0)
+		r = github_json_deliveries(op, root, ret, e);
 	json_decref(root);
 	return r;
 }

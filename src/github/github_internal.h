@@ -275,6 +275,9 @@ int github_json_job(const char *op, json_t *root, struct github_job *ret, struct
 int github_json_jobs_page(const char *op, json_t *root, struct github_job_list *acc, struct err *e);
 /* GitHub's error "message", printable ASCII only, "" when none. */
 void github_json_error_message(const struct buf *body, char *out, size_t cap);
+/* github_hooks.c: a page of hook deliveries (at most GITHUB_DELIVERIES_MAX). */
+int github_json_deliveries(const char *op, json_t *root, struct github_hook_delivery_list *ret,
+                           struct err *e);
 /*
  * One field of object o, its type checked (-EPROTO "<op>: unexpected answer
  * from GitHub: <where>.<key> ..."); optional: missing or null gives 0 / "".
