@@ -74,8 +74,9 @@ static void backfill_run(struct reactive *rx, const struct config *cfg, struct g
 			continue;
 		asked++;
 		if (github_redeliver(gh, cfg->webhook.hook_id, d->id, &e) < 0) {
+			/* the rest wait for the next run: a silent GitHub holds no pass loop */
 			log_warn("backfill: %s", e.msg);
-			continue;
+			break;
 		}
 		REACTIVE_COUNT(rx, redelivered, 1);
 		log_info("backfill: delivery %s (%s %s, failed with %" PRId64 ") redelivered",

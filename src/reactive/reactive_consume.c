@@ -106,13 +106,17 @@ static void ack(struct reactive *rx, struct queue_job *j, const char *why, int64
 		log_warn("queue: job %" PRId64 ": %s (tried again next pass)", j->job_id, e.msg);
 }
 
-/* Ask GitHub about one waiting job and act on the answer. */
-static void recheck(struct reactive *rx, const struct config *cfg, struct github *gh,
+/*
+ * Ask GitHub about one waiting job and act on the answer. -EIO when GitHub
+ * did not answer (the caller asks no more this run: a silent GitHub must
+ * not hold the pass loop for REACTIVE_RECHECKS_PER_PASS deadlines).
+ */
+static int recheck(struct reactive *rx, const struct config *cfg, struct github *gh,
                     struct queue_job *j, int64_t now)
 {
 	struct github_job gj = {0};
 	struct err e = {0};
-	int r;
+	int r, ret = 0;
 
 	REACTIVE_COUNT(rx, rechecks, 1);
 	r = github_get_job(gh, j->repo, j->job_id, &gj, &e);
@@ -122,10 +126,11 @@ static void recheck(struct reactive *rx, const struct config *cfg, struct github
 		log_info("queue: job %" PRId64 " of %s: GitHub no longer knows it: dropped", j->job_id,
 		         j->repo);
 		ack(rx, j, "gone", now);
-		return;
+		return 0;
 	}
 	if (r < 0) {
 		log_warn("queue: job %" PRId64 ": %s (asked again later)", j->job_id, e.msg);
+		ret = -EIO;
 		goto update;
 	}
 	if (strcmp(gj.status, "in_progress") == 0 || strcmp(gj.status, "completed") == 0) {
@@ -158,6 +163,7 @@ update:
 		log_warn("queue: job %" PRId64 ": %s", j->job_id, e.msg);
 out:
 	github_job_release(&gj);
+	return ret;
 }
 
 /* Whether j has waited recheck_interval since it last changed. */
@@ -201,7 +207,8 @@ void reactive_after_pass(struct reactive *rx, struct github *gh, const struct ma
 		if (!due(rx->cfg, &l.v[i], now))
 			continue;
 		asked++;
-		recheck(rx, rx->cfg, gh, &l.v[i], now);
+		if (recheck(rx, rx->cfg, gh, &l.v[i], now) < 0)
+			break; /* GitHub does not answer: the others wait for the next pass */
 	}
 	prune(rx, now);
 	reactive_backfill(rx, rx->cfg, gh, now);
