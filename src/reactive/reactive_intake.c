@@ -87,8 +87,11 @@ static int job_queued(struct reactive *rx, const struct config *cfg,
 	str_copy(j.repo, d->job.repo, sizeof(j.repo));
 	str_copy(j.flavor, cfg->flavors[fi].name, sizeof(j.flavor));
 	str_copy(j.delivery_id, d->id, sizeof(j.delivery_id));
-	if (labels_json(&d->job.labels, j.labels, sizeof(j.labels)) < 0)
-		return err_set(e, -E2BIG, "webhook: job %" PRId64 ": labels too long", j.job_id);
+	if (labels_json(&d->job.labels, j.labels, sizeof(j.labels)) < 0) {
+		/* not a job GitHub could hand a runner of ours either way: not an error of ours */
+		ignored(rx, d, WEBHOOK_SKIP_NO_FLAVOR, "its labels are too long to queue", resp);
+		return 0;
+	}
 	r = queue_push(rx->q, &j, e);
 	if (r == -EEXIST) {
 		REACTIVE_COUNT(rx, known, 1);

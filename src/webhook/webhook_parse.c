@@ -153,8 +153,12 @@ int webhook_parse(const struct webhook_headers *h, const char *body, size_t len,
 	/* JSON_DISABLE_EOF_CHECK off: one document and nothing after it */
 	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || !json_is_object(root)) {
-		r = err_set(e, -EINVAL, "webhook: the body is not a JSON object%s%s",
-		            root ? "" : ": ", root ? "" : jerr.text);
+		/* where, never jansson's text: it quotes the body */
+		if (root)
+			r = err_set(e, -EINVAL, "webhook: the body is not a JSON object");
+		else
+			r = err_set(e, -EINVAL, "webhook: the body is not JSON (line %d, column %d)",
+			            jerr.line, jerr.column);
 		goto out;
 	}
 	if (strcmp(d.event, "ping") == 0) {
