@@ -217,8 +217,12 @@ def test_intake_requests():
         assert h["queued"] == 2 and h["known"] == 2, h
         assert SECRET not in env.log(), "the webhook secret is in the log"
         assert "webhook intake on 127.0.0.1:%d" % env.hook_port in env.log()
-        env.run("resume")
+        # with no daemon, a pass run by a command counts the queued jobs too
         env.stop()
+        env.run("resume")
+        c = env.flavor_counts()
+        assert c["small"]["desired"] == 1 and c["k8s"]["desired"] == 1, c
+        env.run("flush", "--busy")
     finally:
         env.close()
 
