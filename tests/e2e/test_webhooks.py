@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import sqlite3
 import socket
 import statistics
@@ -436,6 +437,37 @@ def test_lost_queued_delivery_is_backfilled():
         env.close(keep=not ok)
 
 
+def test_reload_takes_the_new_secret():
+    port = free_port()
+    env = Env("wh-reload", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 1}],
+              webhook_opts={"listen": "127.0.0.1:%d" % port, "secret_file": "SECRET_FILE"})
+    env.hook_port = port
+    secret_file = os.path.join(env.secrets, "webhook-secret")
+    env.webhook_opts["secret_file"] = secret_file
+    env.write_config()
+    try:
+        with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(SECRET + "\n")
+        env.serve()
+        wait_intake(env)
+        ping = json.dumps({"zen": "Speak like a human."}).encode()
+        assert post(env, ping, event="ping")[0] == 200
+        new = "the next secret " + uuid.uuid4().hex
+        with open(secret_file, "w") as f:
+            f.write(new + "\n")
+        since = env.log_size()
+        env.daemon.send_signal(signal.SIGHUP)
+        env.wait(lambda: "reloaded:" in env.log(since), 20, "the reload")
+        # while requests come in: the old secret is refused, the new one taken
+        assert post(env, ping, event="ping")[0] == 401
+        assert post(env, ping, event="ping", signature=sign(ping, new))[0] == 200
+        assert new not in env.log() and SECRET not in env.log()
+        env.stop()
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
-          test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled])
+          test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
+          test_reload_takes_the_new_secret])
