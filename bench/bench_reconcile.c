@@ -9,17 +9,9 @@
  * usage: GHSIM_URL=... GH_TOKEN_FILE=... bench_reconcile N
  */
 #include "util/common.h"
-#include "testlib.h"
-#include "config/config.h"
-#include "github/github.h"
-#include "manager/manager.h"
-#include "provider/memory.h"
-#include "store/store.h"
-#include "util/httpc.h"
-#include "util/fileutil.h"
+#include "bench_pool.h"
 #include "util/log.h"
 
-#include <jansson.h>
 #include <sys/resource.h>
 
 static double cpu_seconds(void)
@@ -32,69 +24,28 @@ static double cpu_seconds(void)
 
 int main(int argc, char **argv)
 {
-	const char *url = getenv("GHSIM_URL"), *token = getenv("GH_TOKEN_FILE");
-	char dir[] = "/tmp/runnerd-bench-reconcile.XXXXXX", yaml[4096], body[256];
-	struct config *cfg = NULL;
-	struct config_errors errs = {0};
-	struct provider *mem = NULL;
-	struct store *store = NULL;
-	struct github *gh = NULL;
-	struct manager *m = NULL;
+	struct bench_pool bp;
+	struct manager *m;
+	struct provider *mem;
+	struct store *store;
+	struct github *gh;
 	struct manager_report rep;
 	struct github_stats s0, s1;
 	struct err e = {0};
-	json_t *root = NULL, *arr;
 	long n;
 	int rc = 1;
 
-	if (argc != 2 || !url || !token || (n = strtol(argv[1], NULL, 10)) < 1 || n > 100000) {
+	if (argc != 2 || (n = strtol(argv[1], NULL, 10)) < 1 || n > 100000) {
 		fprintf(stderr, "usage: GHSIM_URL=... GH_TOKEN_FILE=... bench_reconcile N\n");
 		return 2;
 	}
 	log_setup(LOG_WARN, LOG_FORMAT_TEXT);
-	if (!mkdtemp(dir))
-		return 1;
-	snprintf(yaml, sizeof(yaml),
-	         "github: {api_url: \"%s\", path: octo/hello, token_file: \"%s\", request_timeout: "
-	         "120s}\n"
-	         "manager: {name: bench, state_dir: \"%s/state\", reconcile_interval: 1m}\n"
-	         "flavors:\n  - {name: small, provider: local, labels: [small], min_idle: %ld, "
-	         "max: %ld}\n"
-	         "providers: {local: {work_dir: \"%s/work\"}}\n",
-	         url, token, dir, n, n, dir);
-	if (config_load_string("bench.yaml", yaml, strlen(yaml), &cfg, &errs) < 0) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
+	if (bench_pool_open(&bp, "bench-reconcile", n) < 0)
 		goto out;
-	}
-	/* N idle runners of ours on ghsim */
-	if (!test_ghsim_ok(url, "POST", "/_ghsim/reset", "{}"))
-		goto out;
-	snprintf(body, sizeof(body),
-	         "{\"scope\":\"repos/octo/hello\",\"name\":\"bench-{hex}\",\"labels\":[\"small\"],"
-	         "\"status\":\"online\",\"count\":%ld}",
-	         n);
-	root = test_ghsim(url, "POST", "/_ghsim/runners", body);
-	arr = json_object_get(root, "runners");
-	if (!json_is_array(arr) || json_array_size(arr) != (size_t)n) {
-		fprintf(stderr, "bench: ghsim did not add %ld runners\n", n);
-		goto out;
-	}
-	/* their N instances in the memory provider */
-	if (memory_new("local", "bench", &mem, &e) < 0 ||
-	    store_open(cfg->manager.state_dir, &store, &e) < 0 ||
-	    github_new(cfg, NULL, &gh, &e) < 0)
-		goto out;
-	for (size_t i = 0; i < (size_t)n; i++) {
-		struct instance in = {.state = CLOUD_ACTIVE, .created_at = time(NULL) - 60};
-		snprintf(in.name, sizeof(in.name), "%s",
-		         json_string_value(json_object_get(json_array_get(arr, i), "name")));
-		snprintf(in.provider_id, sizeof(in.provider_id), "mem-%zu", i);
-		snprintf(in.flavor, sizeof(in.flavor), "small");
-		memory_add(mem, &in);
-	}
-	if (manager_new(cfg, store, gh, &mem, 1, &m, &e) < 0)
-		goto out;
+	m = bp.m;
+	mem = bp.mem;
+	store = bp.store;
+	gh = bp.gh;
 
 	/* warm-up: adopt the instances, record what GitHub shows (not measured) */
 	for (int i = 0; i < 2; i++) {
@@ -179,13 +130,6 @@ int main(int argc, char **argv)
 out:
 	if (rc && e.msg[0])
 		fprintf(stderr, "bench: %s\n", e.msg);
-	manager_free(m);
-	github_free(gh);
-	store_close(store);
-	provider_free(mem);
-	json_decref(root);
-	config_errors_release(&errs);
-	config_free(cfg);
-	rm_rf(dir, NULL);
+	bench_pool_close(&bp);
 	return rc;
 }

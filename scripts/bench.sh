@@ -50,6 +50,17 @@ else
 	rc=1
 fi
 echo
+echo "== A Prometheus scrape at scale (ghsim runners + in-memory provider instances)"
+echo "   targets: under 5 ms CPU per scrape at 10,000 runners; scrapes never wait for a pass"
+if ghsim_bench bench_scrape "$tmp/ghsim3"; then
+	for n in 100 10000; do
+		bench bench_scrape $n || rc=1
+	done
+	ghsim_stop
+else
+	rc=1
+fi
+echo
 echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 30 || rc=1
 echo

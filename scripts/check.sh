@@ -1,6 +1,7 @@
 #!/bin/bash
 # Every test: the layering check of src/ (scripts/check-layers.py) and the
-# self-tests of it and of the shell harness, unit tests (cmocka), the same
+# self-tests of it and of the shell harness, the Grafana dashboard against
+# the metrics runnerd exports (scripts/check-dashboard.py), unit tests (cmocka), the same
 # built with ASan+UBSan, then the config golden tests, integration,
 # contract and end-to-end tests, then the LXD tests. Each test
 # program's log goes to build/test-logs/; its counts are added up and the
@@ -104,6 +105,7 @@ if [ $lxd_only -eq 0 ]; then
 	run "lib/harness.sh" tests/lib/harness_selftest.sh
 	run "layers/self-test" scripts/check-layers.py --self-test
 	run "layers" scripts/check-layers.py
+	run "contrib/grafana" scripts/check-dashboard.py
 	echo "== unit tests"
 	unit_tests unit build
 fi

@@ -19,6 +19,7 @@
 #include "util/common.h"
 #include "cmd.h"
 #include "control.h"
+#include "daemon/serve_metrics.h"
 #include "http/server.h"
 #include "manager/manager.h"
 #include "reactive/reactive.h"
@@ -68,6 +69,7 @@ struct lane {
 struct daemon {
 	struct manager *m;
 	struct reactive *rx; /* webhooks -> queue -> waiting jobs */
+	struct serve_metrics *metrics; /* /metrics and /healthz; told of every pass */
 	struct config *cfg;
 	const char *config_path; /* what SIGHUP reloads */
 	pthread_mutex_t lock;    /* guards everything below */
@@ -200,10 +202,14 @@ static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
 	struct manager_report r;
 	struct err e = {0};
 
-	if (manager_reconcile(d->m, mode, &r, &e) < 0)
+	int rc = manager_reconcile(d->m, mode, &r, &e);
+
+	if (rc < 0)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
 	reactive_after_pass(d->rx, manager_github(d->m), &r);
+	/* d->cfg is changed only on this thread (reload), between passes */
+	serve_metrics_pass(d->metrics, d->cfg, &r, manager_draining(d->m), rc, e.msg);
 	answer_waiters(d, &d->passes, n, &r);
 	keep_report(d, &r);
 }
@@ -587,6 +593,22 @@ int cmd_serve(int argc, char **argv)
 	if (start_reactive(&d) < 0)
 		goto out;
 
+	if (serve_metrics_new(d.cfg, &d.metrics) < 0) {
+		log_error("metrics: out of memory");
+		goto out;
+	}
+	{
+		struct metrics_sink sink;
+		serve_metrics_sink(d.metrics, &sink);
+		manager_set_metrics_sink(d.m, &sink);
+	}
+	/* a listener that cannot bind costs the metrics, not the runners */
+	if (*d.cfg->metrics.listen && serve_metrics_listen(d.metrics, d.cfg->metrics.listen, &e) < 0)
+		log_error("%s: serving no metrics (runners are managed as usual)", e.msg);
+	else if (*d.cfg->metrics.listen)
+		log_info("metrics: http://%s/metrics and /healthz", d.cfg->metrics.listen);
+	err_clear(&e);
+
 	control_socket_path(d.cfg, sock, sizeof(sock));
 	control_options(&copts);
 	if (http_server_start_unix_opts(sock, 0600, geteuid(), control_routes,
@@ -644,6 +666,7 @@ stop:
 out:
 	http_server_stop(ctl);
 	reactive_stop(d.rx);
+	serve_metrics_stop(d.metrics); /* after the pass loop, which tells it of each pass */
 	manager_report_release(&d.last);
 	buf_release(&d.last_json);
 	manager_free(d.m);

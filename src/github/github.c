@@ -134,6 +134,26 @@ void github_get_stats(struct github *gh, struct github_stats *ret)
 	ret->barred_until = ret->resources[0].barred_until;
 }
 
+void github_adopt_counters(struct github *gh, struct github *old)
+{
+	struct github_stats st;
+
+	pthread_mutex_lock(&old->mu);
+	st = old->stats;
+	pthread_mutex_unlock(&old->mu);
+	pthread_mutex_lock(&gh->mu);
+	gh->stats.requests_sent += st.requests_sent;
+	gh->stats.requests_counted += st.requests_counted;
+	gh->stats.not_modified += st.not_modified;
+	gh->stats.retries += st.retries;
+	for (size_t i = 0; i < st.n_requests; i++) {
+		const struct github_request_count *c = &st.requests[i];
+		github_count_request(gh, c->route, c->method, c->status, c->n);
+	}
+	gh->stats.requests_overflow += st.requests_overflow;
+	pthread_mutex_unlock(&gh->mu);
+}
+
 void github_cancel(struct github *gh)
 {
 	atomic_store(&gh->cancelled, true);

@@ -117,6 +117,22 @@ struct github_rate {
 
 #define GITHUB_MAX_RESOURCES 8 /* resources beyond this many are counted as "core" */
 
+/* Distinct (route, method, status) triples counted; more go to requests_overflow. */
+#define GITHUB_MAX_REQUEST_COUNTS 96
+
+/*
+ * Requests put on the wire for one route, method and answer. The route is
+ * the endpoint's path as GitHub's API description templates it
+ * ("/repos/{owner}/{repo}/actions/runners", "/orgs/{org}/actions/runners/{runner_id}"),
+ * never a real owner, name or id; "other" for a call with no known route.
+ */
+struct github_request_count {
+	const char *route;  /* static */
+	const char *method; /* "GET", "POST", "DELETE", ... (static) */
+	int status;         /* the HTTP status; 0: no answer (transport error, timeout) */
+	uint64_t n;
+};
+
 struct github_stats {
 	uint64_t requests_sent;    /* every HTTP request put on the wire */
 	uint64_t requests_counted; /* those GitHub counts against the rate limit (not 304) */
@@ -130,6 +146,10 @@ struct github_stats {
 	/* Every resource seen so far, "core" first (a bar already over shows as 0). */
 	struct github_rate resources[GITHUB_MAX_RESOURCES];
 	size_t n_resources;
+	/* Requests by route, method and status, in the order first seen. */
+	struct github_request_count requests[GITHUB_MAX_REQUEST_COUNTS];
+	size_t n_requests;
+	uint64_t requests_overflow; /* requests of triples beyond the table */
 };
 
 /* Client tunables beyond the config (tests shorten them). */
@@ -249,6 +269,13 @@ void github_job_release(struct github_job *j);
 void github_job_list_release(struct github_job_list *l);
 
 void github_get_stats(struct github *gh, struct github_stats *ret);
+/*
+ * gh takes over old's request counters (sent, counted, 304s, retries, by
+ * route), so a client that replaces another (a reload) keeps counting
+ * where it stopped: Prometheus counters never go down. gh has made no
+ * request yet.
+ */
+void github_adopt_counters(struct github *gh, struct github *old);
 
 /* "repos/owner/repo" or "orgs/org": the scope every runner call works in. */
 const char *github_scope(const struct github *gh);

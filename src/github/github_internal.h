@@ -196,6 +196,15 @@ int github_rate_check(struct github *gh, const struct github_call *call, time_t 
 int github_rate_account(struct github *gh, const struct github_call *call, int sent,
                         const struct httpc_response *resp, time_t now, struct err *e);
 
+/*
+ * The route's templated path for the request counters ("/repos/{owner}/{repo}/actions/runners"
+ * in repository scope, "/orgs/{org}/..." in organization scope), "other" for NULL or unknown.
+ */
+const char *github_route_path(const struct github *gh, const char *route);
+/* Add n requests of (route path, method, status) to gh->stats (gh->mu held). */
+void github_count_request(struct github *gh, const char *route_path, const char *method,
+                          int status, uint64_t n);
+
 /* github_cache.c: a copy of the cached page for url; false when there is none. */
 bool github_etag_lookup(struct github *gh, const char *url, struct github_etag *ret);
 /* Keep body (and its Link header) as the page of url under etag; best effort. */

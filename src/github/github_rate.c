@@ -159,9 +159,89 @@ static bool says_rate_limit(int sent, const struct httpc_response *resp)
 	return says;
 }
 
-/* The request counters for one attempt (gh->mu held): a 304 or a lost request costs nothing. */
-static void count_attempt(struct github *gh, int sent, const struct httpc_response *resp)
+/*
+ * Each route (github_call.route) as GitHub's API description templates its
+ * path: what the request counters are labelled with, so a label never holds
+ * an owner, a name or an id. Scope-relative routes have both forms.
+ */
+static const struct {
+	const char *route;
+	const char *repo; /* in repository scope */
+	const char *org;  /* in organization scope */
+} route_paths[] = {
+        {"scope", "/repos/{owner}/{repo}", "/orgs/{org}"},
+        {"list runners", "/repos/{owner}/{repo}/actions/runners", "/orgs/{org}/actions/runners"},
+        {"get runner", "/repos/{owner}/{repo}/actions/runners/{runner_id}",
+         "/orgs/{org}/actions/runners/{runner_id}"},
+        {"delete runner", "/repos/{owner}/{repo}/actions/runners/{runner_id}",
+         "/orgs/{org}/actions/runners/{runner_id}"},
+        {"registration-token", "/repos/{owner}/{repo}/actions/runners/registration-token",
+         "/orgs/{org}/actions/runners/registration-token"},
+        {"remove-token", "/repos/{owner}/{repo}/actions/runners/remove-token",
+         "/orgs/{org}/actions/runners/remove-token"},
+        {"generate-jitconfig", "/repos/{owner}/{repo}/actions/runners/generate-jitconfig",
+         "/orgs/{org}/actions/runners/generate-jitconfig"},
+        {"downloads", "/repos/{owner}/{repo}/actions/runners/downloads",
+         "/orgs/{org}/actions/runners/downloads"},
+        {"runner groups", "/orgs/{org}/actions/runner-groups", "/orgs/{org}/actions/runner-groups"},
+        /* jobs live in a repository whatever the scope */
+        {"get job", "/repos/{owner}/{repo}/actions/jobs/{job_id}",
+         "/repos/{owner}/{repo}/actions/jobs/{job_id}"},
+        {"run jobs", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+         "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs"},
+        {"app access token", "/app/installations/{installation_id}/access_tokens",
+         "/app/installations/{installation_id}/access_tokens"},
+};
+
+const char *github_route_path(const struct github *gh, const char *route)
 {
+	bool org = strncmp(gh->scope, "orgs/", 5) == 0;
+
+	for (size_t i = 0; route && i < ARRAY_SIZE(route_paths); i++)
+		if (strcmp(route_paths[i].route, route) == 0)
+			return org ? route_paths[i].org : route_paths[i].repo;
+	return "other";
+}
+
+/* The method as a static word (the counters keep the pointer). */
+static const char *method_word(const char *m)
+{
+	static const char *const words[] = {"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD"};
+
+	for (size_t i = 0; m && i < ARRAY_SIZE(words); i++)
+		if (strcmp(words[i], m) == 0)
+			return words[i];
+	return "other";
+}
+
+void github_count_request(struct github *gh, const char *route_path, const char *method, int status,
+                          uint64_t n)
+{
+	struct github_stats *st = &gh->stats;
+	size_t i;
+
+	for (i = 0; i < st->n_requests; i++) {
+		struct github_request_count *c = &st->requests[i];
+		if (c->status == status && c->route == route_path && c->method == method)
+			break;
+	}
+	if (i == st->n_requests) {
+		if (i == GITHUB_MAX_REQUEST_COUNTS) {
+			st->requests_overflow += n;
+			return;
+		}
+		st->requests[st->n_requests++] =
+		        (struct github_request_count){route_path, method, status, 0};
+	}
+	st->requests[i].n += n;
+}
+
+/* The request counters for one attempt (gh->mu held): a 304 or a lost request costs nothing. */
+static void count_attempt(struct github *gh, const struct github_call *call, int sent,
+                          const struct httpc_response *resp)
+{
+	github_count_request(gh, github_route_path(gh, call->route), method_word(call->method),
+	                     sent == 0 || sent == -E2BIG ? (int)resp->status : 0, 1);
 	gh->stats.requests_sent++;
 	if (sent == 0 || sent == -E2BIG)
 		gh->stats.requests_counted += sent == 0 && resp->status == 304 ? 0 : 1;
@@ -192,7 +272,7 @@ int github_rate_account(struct github *gh, const struct github_call *call, int s
 	size_t res;
 
 	pthread_mutex_lock(&gh->mu);
-	count_attempt(gh, sent, resp);
+	count_attempt(gh, call, sent, resp);
 	res = route_resource(gh, call->route);
 	if (rname) {
 		/* GitHub says which budget it counted: later calls of this route follow. */

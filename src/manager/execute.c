@@ -129,13 +129,13 @@ static void do_delete_duplicate(struct exec_ctx *x, const struct action *a)
 	int r;
 
 	if (!p || !a->provider[0]) {
-		manager_report_add(m, x->rep, "delete", a->name, a->flavor, "duplicate", false,
-		                   "its provider is not known: left alone");
+		manager_report_add_on(m, x->rep, pname, "delete", a->name, a->flavor, "duplicate",
+		                      false, "its provider is not known: left alone");
 		return;
 	}
 	r = provider_delete(p, a->name, &e);
-	manager_report_add(m, x->rep, "delete", a->name, a->flavor, "duplicate", r == 0,
-	                   r == 0 ? "ok" : e.msg);
+	manager_report_add_on(m, x->rep, pname, "delete", a->name, a->flavor, "duplicate", r == 0,
+	                      r == 0 ? "ok" : e.msg);
 }
 
 /*
@@ -167,7 +167,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 
 	if (r < 0 && r != -ENOENT) {
 		/* without its row the delete could not be recorded: try next pass */
-		manager_report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
+		manager_report_add_on(m, x->rep, pname, "delete", a->name, flavor, why, false,
+		                      e.msg);
 		return;
 	}
 	err_clear(&e);
@@ -178,13 +179,14 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 	if (a->delete_instance && !p) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "its provider \"%s\" is not open: kept", pname);
-		manager_report_add(m, x->rep, "delete", a->name, flavor, why, false, msg);
+		manager_report_add_on(m, x->rep, pname, "delete", a->name, flavor, why, false, msg);
 		return;
 	}
 	if (have_row && row.phase != PHASE_DELETING) {
 		row.phase = PHASE_DELETING;
 		if (store_instance_put(m->store, &row, &e) < 0) {
-			manager_report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
+			manager_report_add_on(m, x->rep, pname, "delete", a->name, flavor, why,
+			                      false, e.msg);
 			return;
 		}
 	}
@@ -209,8 +211,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		if (r < 0 && r != -ENOENT) {
 			if (have_row)
 				undo_deleting(m, &row);
-			manager_report_add(
-			        m, x->rep, "delete", a->name, flavor, why, r == -EBUSY,
+			manager_report_add_on(
+			        m, x->rep, pname, "delete", a->name, flavor, why, r == -EBUSY,
 			        r == -EBUSY ? "kept: the runner registered and took a job" : e.msg);
 			return;
 		}
@@ -223,8 +225,9 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 			 * arrived in between and the runner is busy now. */
 			if (have_row)
 				undo_deleting(m, &row);
-			manager_report_add(m, x->rep, "delete", a->name, flavor, why, r == -EBUSY,
-			                   r == -EBUSY ? "kept: the runner became busy" : e.msg);
+			manager_report_add_on(m, x->rep, pname, "delete", a->name, flavor, why,
+			                      r == -EBUSY,
+			                      r == -EBUSY ? "kept: the runner became busy" : e.msg);
 			return;
 		}
 	}
@@ -233,7 +236,8 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 		err_clear(&e);
 		r = provider_delete(p, a->name, &e);
 		if (r < 0) {
-			manager_report_add(m, x->rep, "delete", a->name, flavor, why, false, e.msg);
+			manager_report_add_on(m, x->rep, pname, "delete", a->name, flavor, why,
+			                      false, e.msg);
 			return; /* the row stays DELETING: the next pass retries */
 		}
 	}
@@ -247,7 +251,7 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 	/* (void): a row left DELETING with nothing behind it is forgotten next pass */
 	if (have_row && a->delete_instance)
 		(void)store_instance_delete(m->store, a->name, NULL);
-	manager_report_add(m, x->rep, "delete", a->name, flavor, why, true, "ok");
+	manager_report_add_on(m, x->rep, pname, "delete", a->name, flavor, why, true, "ok");
 }
 
 static void do_delete_runner(struct exec_ctx *x, const struct action *a)
@@ -291,6 +295,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	const struct action *a = t->a;
 	const struct config_flavor *f = config_flavor_find(m->cfg, a->flavor);
 	struct provider *p = f ? manager_provider_named(m, f->provider) : NULL;
+	const char *pv = f ? f->provider : ""; /* for the report */
 	struct store_instance row = {0};
 	struct github_jit jit = {0};
 	struct strv labels = {0};
@@ -302,27 +307,27 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	int r;
 
 	if (!f || !p) {
-		manager_report_add(m, x->rep, "create", "", a->flavor, "", false,
-		                   "no such flavor or provider");
+		manager_report_add_on(m, x->rep, pv, "create", "", a->flavor, "", false,
+		                      "no such flavor or provider");
 		return;
 	}
 	if (provider_traits(p)->runner_from_host &&
 	    !manager_runner_tarball(m, tarball, sizeof(tarball))) {
 		/* nothing to run: do not spend a JIT registration on it */
-		manager_report_add(
-		        m, x->rep, "create", "", a->flavor, "", false,
+		manager_report_add_on(
+		        m, x->rep, pv, "create", "", a->flavor, "", false,
 		        "no verified runner package yet (see the runner binary warning)");
 		return;
 	}
 	if (m->cfg->runner.jit && !m->runner_group_id) {
-		manager_report_add(m, x->rep, "create", "", a->flavor, "", false,
-		                   m->group_error[0] ? m->group_error
-		                                     : "runner group not resolved");
+		manager_report_add_on(m, x->rep, pv, "create", "", a->flavor, "", false,
+		                      m->group_error[0] ? m->group_error
+		                                        : "runner group not resolved");
 		return;
 	}
 	if (new_runner_name(m->cfg->manager.name, t->name, sizeof(t->name)) < 0) {
-		manager_report_add(m, x->rep, "create", "", a->flavor, "", false,
-		                   "no randomness for a name");
+		manager_report_add_on(m, x->rep, pv, "create", "", a->flavor, "", false,
+		                      "no randomness for a name");
 		return;
 	}
 	/* the name is durable before anything exists for it */
@@ -390,7 +395,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	/* (void): a row left CREATING whose instance is listed becomes CREATED next pass,
 	 * with the instance's state and id */
 	(void)store_instance_put(m->store, &row, NULL);
-	manager_report_add(m, x->rep, "create", t->name, f->name, "", true, "ok");
+	manager_report_add_on(m, x->rep, pv, "create", t->name, f->name, "", true, "ok");
 	goto out;
 fail:
 	/* leave nothing behind: the instance, the JIT registration, then the row */
@@ -419,7 +424,7 @@ fail:
 				         e2.msg, t->name);
 		}
 	}
-	manager_report_add(m, x->rep, "create", t->name, f->name, "", false, e.msg);
+	manager_report_add_on(m, x->rep, pv, "create", t->name, f->name, "", false, e.msg);
 out:
 	if (secret) {
 		explicit_bzero(secret, strlen(secret));

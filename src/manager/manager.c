@@ -281,6 +281,11 @@ struct github *manager_github(struct manager *m)
 	return m->gh;
 }
 
+void manager_set_metrics_sink(struct manager *m, const struct metrics_sink *s)
+{
+	m->sink = *s;
+}
+
 void manager_cancel(struct manager *m)
 {
 	atomic_store(&m->cancel, true);
@@ -343,6 +348,8 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 	if (r == 0) {
 		/* a fetch under way uses the old config: it ends, the next pass starts anew */
 		manager_runner_pkg_stop(m);
+		/* the request counters go on where the old client stopped */
+		github_adopt_counters(gh, m->gh);
 		if (m->owns_gh)
 			github_free(m->gh);
 		m->gh = gh;

@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "github/github.h"
 #include "manager/planner.h"
+#include "metrics/metrics_event.h"
 #include "provider/provider.h"
 #include "store/store.h"
 
@@ -32,6 +33,7 @@ struct manager_event {
 	char action[24]; /* create, delete, delete-runner, adopt, forget */
 	char name[INSTANCE_NAME_MAX];
 	char flavor[64];
+	char provider[PROVIDER_NAME_MAX]; /* of a create or delete; "" when none or unknown */
 	char reason[24];
 	char outcome[256]; /* "ok", "busy", or an error message */
 	bool ok;
@@ -70,6 +72,7 @@ struct manager_report {
 	struct manager_disk disk;
 	struct manager_provider_view providers[MANAGER_MAX_PROVIDERS];
 	size_t n_providers;
+	struct github_stats github; /* the GitHub client's counters and budgets as the pass ended */
 };
 
 void manager_report_release(struct manager_report *r);
@@ -103,6 +106,12 @@ void manager_free(struct manager *m);
 void manager_log_setup(struct manager *m);
 
 void manager_set_hooks(struct manager *m, const struct manager_hooks *h);
+/*
+ * Who hears of the events the metrics extraction issues and of its
+ * quarantines, besides the events log (the daemon's Prometheus metrics).
+ * s is copied; set it before the first pass.
+ */
+void manager_set_metrics_sink(struct manager *m, const struct metrics_sink *s);
 
 /*
  * The state store and the GitHub client the manager uses (borrowed: valid

@@ -29,6 +29,7 @@ struct manager {
 	pthread_mutex_t drain_lock;  /* the drain flag and its store row change together */
 	atomic_bool draining;        /* written under drain_lock; read anywhere */
 	struct manager_hooks hooks;
+	struct metrics_sink sink; /* for the events the extraction issues (not used yet) */
 
 	pthread_mutex_t disk_lock; /* one sweep of state_dir/metrics and log_dir at a time */
 
@@ -124,5 +125,9 @@ void manager_report_snapshot(struct manager *m, struct manager_report *r);
 void manager_report_add(struct manager *m, struct manager_report *r, const char *action,
                         const char *name, const char *flavor, const char *reason, bool ok,
                         const char *outcome);
+/* The same, for an action on an instance of the provider named provider. */
+void manager_report_add_on(struct manager *m, struct manager_report *r, const char *provider,
+                           const char *action, const char *name, const char *flavor,
+                           const char *reason, bool ok, const char *outcome);
 
 #endif

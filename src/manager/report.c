@@ -31,12 +31,13 @@ void manager_report_snapshot(struct manager *m, struct manager_report *r)
 		v->traits = *provider_traits(m->providers[i]);
 		provider_stats(m->providers[i], &v->stats);
 	}
+	github_get_stats(m->gh, &r->github);
 }
 
 /* The event in r (under the report lock); false when there was no memory for it. */
-static bool keep_event(struct manager *m, struct manager_report *r, const char *action,
-                       const char *name, const char *flavor, const char *reason, bool ok,
-                       const char *outcome)
+static bool keep_event(struct manager *m, struct manager_report *r, const char *provider,
+                       const char *action, const char *name, const char *flavor, const char *reason,
+                       bool ok, const char *outcome)
 {
 	struct manager_event *ev;
 	bool kept = false;
@@ -55,6 +56,7 @@ static bool keep_event(struct manager *m, struct manager_report *r, const char *
 	str_copy(ev->action, action, sizeof(ev->action));
 	str_copy(ev->name, name, sizeof(ev->name));
 	str_copy(ev->flavor, flavor, sizeof(ev->flavor));
+	str_copy(ev->provider, provider, sizeof(ev->provider));
 	str_copy(ev->reason, reason, sizeof(ev->reason));
 	str_copy(ev->outcome, outcome, sizeof(ev->outcome));
 	ev->ok = ok;
@@ -68,13 +70,21 @@ void manager_report_add(struct manager *m, struct manager_report *r, const char 
                         const char *name, const char *flavor, const char *reason, bool ok,
                         const char *outcome)
 {
+	manager_report_add_on(m, r, "", action, name, flavor, reason, ok, outcome);
+}
+
+void manager_report_add_on(struct manager *m, struct manager_report *r, const char *provider,
+                           const char *action, const char *name, const char *flavor,
+                           const char *reason, bool ok, const char *outcome)
+{
 	struct err e = {0};
 
+	provider = provider ? provider : "";
 	name = name ? name : "";
 	flavor = flavor ? flavor : "";
 	reason = reason ? reason : "";
 	outcome = outcome ? outcome : "ok";
-	if (!keep_event(m, r, action, name, flavor, reason, ok, outcome))
+	if (!keep_event(m, r, provider, action, name, flavor, reason, ok, outcome))
 		log_warn("report: out of memory: %s %s is missing from this pass's report (its "
 		         "outcome follows in the log)",
 		         action, name);

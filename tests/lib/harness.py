@@ -303,6 +303,7 @@ class Env:
         # webhook: keys (reactive mode, tests/e2e/test_webhooks.py); off by default
         self.webhook_opts = dict(webhook_opts or {"listen": '""'})
         self.config = os.path.join(self.tmp, "runnerd.yaml")
+        self.metrics_listen = ""  # metrics.listen: "" (none) unless a test sets it
         self.write_config()
 
     # --- ghsim ---------------------------------------------------------
@@ -344,7 +345,7 @@ class Env:
                 lines.append("    image: %s" % f["image"])
         lines += self.provider_lines()
         lines += ["webhook:"] + ["  %s: %s" % kv for kv in self.webhook_opts.items()]
-        lines += ["metrics:", "  listen: \"\"",
+        lines += ["metrics:", "  listen: \"%s\"" % self.metrics_listen,
                   "  events_log: %s" % os.path.join(self.tmp, "metrics.log")]
         lines += self.extra_lines
         with open(self.config, "w") as f:

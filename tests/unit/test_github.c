@@ -1387,6 +1387,66 @@ static void test_rate_limit_per_resource(void **state)
 	mini_stop(&m);
 }
 
+/* The count of (route, method, status) in st, 0 when absent. */
+static uint64_t route_count(const struct github_stats *st, const char *route, const char *method,
+                            int status)
+{
+	for (size_t i = 0; i < st->n_requests; i++)
+		if (strcmp(st->requests[i].route, route) == 0 &&
+		    strcmp(st->requests[i].method, method) == 0 && st->requests[i].status == status)
+			return st->requests[i].n;
+	return 0;
+}
+
+/*
+ * Requests are counted by the route's templated path (never a real owner,
+ * repository or id), method and status; a client that replaces another
+ * (a reload) takes its counters over.
+ */
+static void test_request_counts_by_route(void **state)
+{
+	static const char one[] = "{\"id\": 7, \"name\": \"ci-0123456789ab\", \"status\": "
+	                          "\"online\", \"busy\": false, \"labels\": []}";
+	static const char busy[] = "{\"message\": \"Runner is busy\"}";
+	static const char *const rt = "/repos/{owner}/{repo}/actions/runners/{runner_id}";
+	struct github_runner r = {0};
+	struct github_stats st;
+	struct config cfg;
+	struct github *gh, *gh2;
+	struct err e = {0};
+	struct mini m;
+
+	mini_start(&m);
+	fill_config(&cfg, m.port);
+	assert_int_equal(github_new(&cfg, NULL, &gh, &e), 0);
+	mini_set(&m, "200 OK", "", one, strlen(one));
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), 0);
+	github_runner_release(&r);
+	assert_int_equal(github_get_runner(gh, 7, &r, &e), 0);
+	github_runner_release(&r);
+	mini_set(&m, "422 Unprocessable Entity", "", busy, strlen(busy));
+	assert_int_equal(github_delete_runner(gh, 7, &e), -EBUSY);
+	github_get_stats(gh, &st);
+	assert_int_equal(route_count(&st, rt, "GET", 200), 2);
+	assert_int_equal(route_count(&st, rt, "DELETE", 422), 1);
+	for (size_t i = 0; i < st.n_requests; i++)
+		assert_null(strstr(st.requests[i].route, "/7"));
+	assert_int_equal(st.requests_overflow, 0);
+
+	assert_int_equal(github_new(&cfg, NULL, &gh2, &e), 0);
+	github_adopt_counters(gh2, gh);
+	github_free(gh);
+	mini_set(&m, "200 OK", "", one, strlen(one));
+	assert_int_equal(github_get_runner(gh2, 7, &r, &e), 0);
+	github_runner_release(&r);
+	github_get_stats(gh2, &st);
+	assert_int_equal(route_count(&st, rt, "GET", 200), 3);
+	assert_int_equal(route_count(&st, rt, "DELETE", 422), 1);
+	assert_int_equal(st.requests_sent, 4);
+	github_free(gh2);
+	mini_stop(&m);
+}
+
 struct cancel_arg {
 	struct github *gh;
 	int r;
@@ -1616,6 +1676,7 @@ int main(void)
 	        cmocka_unit_test(test_app_token_any_length),
 	        cmocka_unit_test(test_deadline_bounds_retries),
 	        cmocka_unit_test(test_rate_limit_per_resource),
+	        cmocka_unit_test(test_request_counts_by_route),
 	        cmocka_unit_test(test_cancel_backoff),
 	        cmocka_unit_test(test_runner_bin_verify),
 	        cmocka_unit_test(test_runner_bin_version),
