@@ -44,10 +44,11 @@ EXAMPLES = os.path.join(TOP, ".deps", "npm", "node_modules", "@octokit", "webhoo
 ABOVE_2_53 = 9007199254740993  # 2^53 + 1: a double cannot hold it
 
 
-def reactive_env(name, flavors, ghsim_args=(), queue_lines=(), **kw):
+def reactive_env(name, flavors, ghsim_args=(), queue_lines=(), webhook_extra=None, **kw):
     port = free_port()
-    env = Env(name, flavors, ghsim_args=ghsim_args,
-              webhook_opts={"listen": "127.0.0.1:%d" % port, "secret_env": "RUNNERD_E2E_WEBHOOK_SECRET"},
+    opts = {"listen": "127.0.0.1:%d" % port, "secret_env": "RUNNERD_E2E_WEBHOOK_SECRET"}
+    opts.update(webhook_extra or {})
+    env = Env(name, flavors, ghsim_args=ghsim_args, webhook_opts=opts,
               extra_lines=["queue:", "  kind: sqlite"] + list(queue_lines), **kw)
     os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = SECRET
     env.hook_port = port
@@ -398,13 +399,10 @@ def test_missed_webhooks_are_rechecked():
 
 
 def test_lost_queued_delivery_is_backfilled():
-    port = free_port()
-    env = Env("wh-backfill", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
-              webhook_opts={"listen": "127.0.0.1:%d" % port, "secret_env": "RUNNERD_E2E_WEBHOOK_SECRET",
-                            "hook_id": 498765, "backfill_interval": "2s"},
-              reconcile_interval="1h")  # the backfill's own interval paces the passes
-    os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = SECRET
-    env.hook_port = port
+    env = reactive_env("wh-backfill", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       webhook_extra={"hook_id": 498765, "backfill_interval": "2s"},
+                       reconcile_interval="1h")  # the backfill's own interval paces the passes
+    port = env.hook_port
     ok = False
     try:
         env.serve()
@@ -438,11 +436,9 @@ def test_lost_queued_delivery_is_backfilled():
 
 
 def test_reload_takes_the_new_secret():
-    port = free_port()
-    env = Env("wh-reload", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 1}],
-              webhook_opts={"listen": "127.0.0.1:%d" % port, "secret_file": "SECRET_FILE"})
-    env.hook_port = port
+    env = reactive_env("wh-reload", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 1}])
     secret_file = os.path.join(env.secrets, "webhook-secret")
+    del env.webhook_opts["secret_env"]
     env.webhook_opts["secret_file"] = secret_file
     env.write_config()
     try:
