@@ -61,6 +61,9 @@ else
 	rc=1
 fi
 echo
+echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
+RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 30 || rc=1
+echo
 # its own LXD project, ghsim and LXD setup (tests/lib/lxd.sh); prints its targets
 RUNNERD_BIN=$build/runnerd bench/bench_lxd.sh 10 || rc=1
 exit $rc

@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "manager/manager.h"
+#include "queue/queue.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -297,6 +298,18 @@ static int parse(int argc, char **argv, struct cli *o, const char *usage)
 }
 
 /*
+ * The jobs the queue holds, for a pass run here: without them a pass with
+ * no daemon would size the pools as if none waited (and scale down the
+ * runners made for them).
+ */
+static int64_t queued_jobs(void *ctx, const char *flavor)
+{
+	int64_t n = 0;
+
+	return queue_count(ctx, flavor, clock_wall_ms(), &n, NULL) == 0 ? n : 0;
+}
+
+/*
  * Do it through the daemon, waiting for its answer at most timeout_s, or
  * directly. *ret_json gets the report.
  */
@@ -334,6 +347,12 @@ static int dispatch(const struct cli *o, const struct config *cfg, const char *m
 			fprintf(stderr, "runnerd: %s\n", e.msg);
 		return -EIO;
 	}
+	struct queue *q = NULL;
+	if (queue_open(cfg, manager_store(m), &q, &e) == 0)
+		manager_set_hooks(m, &(struct manager_hooks){.waiting_jobs = queued_jobs, .ctx = q});
+	else
+		fprintf(stderr, "runnerd: %s (waiting jobs not counted)\n", e.msg);
+	err_clear(&e);
 	if (strcmp(path, "/v1/drain") == 0 || strcmp(path, "/v1/resume") == 0) {
 		r = manager_set_draining(m, strcmp(path, "/v1/drain") == 0, &e);
 		if (r == 0)
@@ -352,6 +371,7 @@ static int dispatch(const struct cli *o, const struct config *cfg, const char *m
 	}
 	manager_report_release(&rep);
 	manager_free(m);
+	queue_free(q);
 	return r;
 }
 

@@ -23,6 +23,7 @@
 #include "daemon/serve_metrics.h"
 #include "http/server.h"
 #include "manager/manager.h"
+#include "reactive/reactive.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -68,6 +69,7 @@ struct lane {
 
 struct daemon {
 	struct manager *m;
+	struct reactive *rx; /* webhooks -> queue -> waiting jobs */
 	struct serve_metrics *metrics; /* /metrics and /healthz; told of every pass */
 	struct config *cfg;
 	const char *config_path; /* what SIGHUP reloads */
@@ -206,6 +208,7 @@ static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
 	if (rc < 0)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
+	reactive_after_pass(d->rx, manager_github(d->m), &r);
 	/* d->cfg is changed only on this thread (reload), between passes */
 	serve_metrics_pass(d->metrics, d->cfg, &r, manager_draining(d->m), rc, e.msg);
 	answer_waiters(d, &d->passes, n, &r);
@@ -267,6 +270,19 @@ static int64_t jittered_ms(int64_t interval_s)
 
 static void reload(struct daemon *d);
 
+/*
+ * Seconds between timed passes: reconcile_interval, or backfill_interval
+ * when the backfill of missed webhooks (after a pass) needs them sooner.
+ */
+static int64_t pass_interval(const struct config *cfg)
+{
+	int64_t s = cfg->manager.reconcile_interval;
+
+	if (cfg->webhook.hook_id > 0 && cfg->webhook.backfill_interval < s)
+		s = cfg->webhook.backfill_interval;
+	return s;
+}
+
 /* The pass loop: the one thread that runs passes, and reloads between them. */
 static void *loop_main(void *arg)
 {
@@ -280,7 +296,7 @@ static void *loop_main(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		if (!timer) {
-			deadline = deadline_in(jittered_ms(d->cfg->manager.reconcile_interval));
+			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
 			timer = true;
 		}
 		while (!d->stop && !d->passes.trigger && !d->reload) {
@@ -335,6 +351,12 @@ static void trigger(struct daemon *d)
 	d->passes.trigger = true;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+/* A webhook queued a job (an HTTP thread): a pass now, merged with any asked. */
+static void trigger_cb(void *ctx)
+{
+	trigger(ctx);
 }
 
 /*
@@ -489,6 +511,7 @@ static void reload(struct daemon *d)
 		reopen_events_log(d);
 		return;
 	}
+	reactive_reload(d->rx, ncfg);
 	reopen_events_log(d); /* by the new config's path */
 	pthread_mutex_lock(&d->lock);
 	struct config *old = d->cfg;
@@ -497,6 +520,29 @@ static void reload(struct daemon *d)
 	config_free(old);
 	log_info("reloaded: %zu flavors", ncfg->n_flavors);
 	trigger(d);
+}
+
+/* Reactive mode: the queue, and the intake when a secret is configured. */
+static int start_reactive(struct daemon *d)
+{
+	struct manager_hooks hooks;
+	struct err e = {0};
+	int r;
+
+	r = reactive_start(d->cfg, manager_store(d->m), trigger_cb, d, &d->rx, &e);
+	if (r < 0) {
+		log_error("reactive mode: %s", e.msg);
+		return r;
+	}
+	reactive_manager_hooks(d->rx, &hooks);
+	manager_set_hooks(d->m, &hooks);
+	if (reactive_port(d->rx))
+		log_info("webhook intake on %s (port %d): POST /webhook, GET /healthz; queue %s",
+		         d->cfg->webhook.listen, reactive_port(d->rx),
+		         d->cfg->queue.kind == QUEUE_SQLITE ? "sqlite" : "amqp");
+	else if (*d->cfg->webhook.listen)
+		log_info("webhook intake off: no webhook secret (webhook.secret_file or secret_env)");
+	return 0;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -560,6 +606,8 @@ int cmd_serve(int argc, char **argv)
 	manager_log_setup(d.m);
 	pthread_mutex_init(&d.lock, NULL);
 	cond_init_mono(&d.cond);
+	if (start_reactive(&d) < 0)
+		goto out;
 
 	if (serve_metrics_new(d.cfg, &d.metrics) < 0) {
 		log_error("metrics: out of memory");
@@ -633,6 +681,7 @@ stop:
 		pthread_join(looker, NULL);
 out:
 	http_server_stop(ctl);
+	reactive_stop(d.rx);
 	serve_metrics_stop(d.metrics); /* after the pass loop, which tells it of each pass */
 	manager_report_release(&d.last);
 	buf_release(&d.last_json);

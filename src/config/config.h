@@ -172,6 +172,10 @@ struct config_webhook {
 	char *secret_file;
 	char *secret_env;
 	struct secret secret;
+	int64_t max_body; /* bytes of a delivery at most, default 1MiB; larger: 413 unread */
+	/* the hook's id on GitHub: its failed deliveries are redelivered; 0 = off */
+	int64_t hook_id;
+	int64_t backfill_interval; /* seconds between two looks at them, default 2m */
 };
 
 struct config_queue {
@@ -179,6 +183,10 @@ struct config_queue {
 	char *uri_file;
 	char *uri_env;
 	struct secret uri; /* AMQP URI */
+	/* seconds a queued job waits before its state is asked of GitHub, and the
+	 * first backoff of a job a runner was made for that is still queued; default 2m */
+	int64_t recheck_interval;
+	int64_t max_attempts; /* runners made for one job before it is dropped, default 5 */
 };
 
 struct config_metrics {

@@ -24,6 +24,9 @@ _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name i
 #define LOGS_SIZE_MIN  (64LL << 20)
 #define SIZE_MAX_BYTES (1LL << 50)
 #define PROVIDERS_MAX  64
+/* A workflow_job delivery is a few KiB; GitHub caps payloads at 25 MB. */
+#define WEBHOOK_BODY_MIN (64LL << 10)
+#define WEBHOOK_BODY_MAX (25LL << 20)
 
 static const char *const arch_names[] = {"x64", "arm64", NULL};
 /* A type is here once its keys are in the table below (and its backend is built). */
@@ -204,6 +207,12 @@ const struct config_field config_fields[] = {
 	 .flags = CONFIG_F_SECRET_FILE, .aux = R(webhook.secret)},
 	{.path = "webhook.secret_env", .type = CONFIG_T_STR, .off = R(webhook.secret_env),
 	 .flags = CONFIG_F_SECRET_ENV, .aux = R(webhook.secret), .check = config_check_env_name_opt},
+	{.path = "webhook.max_body", .type = CONFIG_T_SIZE, .off = R(webhook.max_body),
+	 .def = "1MiB", .min = WEBHOOK_BODY_MIN, .max = WEBHOOK_BODY_MAX},
+	{.path = "webhook.hook_id", .type = CONFIG_T_INT, .off = R(webhook.hook_id), .def = "0",
+	 .min = 0, .max = INT64_MAX},
+	{.path = "webhook.backfill_interval", .type = CONFIG_T_DURATION,
+	 .off = R(webhook.backfill_interval), DURATION("2m")},
 
 	SECTION("queue"),
 	{.path = "queue.kind", .type = CONFIG_T_ENUM, .off = R(queue.kind), .def = "sqlite",
@@ -212,6 +221,10 @@ const struct config_field config_fields[] = {
 	 .flags = CONFIG_F_SECRET_FILE, .aux = R(queue.uri)},
 	{.path = "queue.uri_env", .type = CONFIG_T_STR, .off = R(queue.uri_env),
 	 .flags = CONFIG_F_SECRET_ENV, .aux = R(queue.uri), .check = config_check_env_name_opt},
+	{.path = "queue.recheck_interval", .type = CONFIG_T_DURATION,
+	 .off = R(queue.recheck_interval), DURATION("2m")},
+	{.path = "queue.max_attempts", .type = CONFIG_T_INT, .off = R(queue.max_attempts),
+	 .def = "5", .min = 1, .max = 100},
 
 	SECTION("metrics"),
 	{.path = "metrics.events_log", .type = CONFIG_T_PATH, .off = R(metrics.events_log),

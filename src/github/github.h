@@ -224,7 +224,11 @@ void github_app_list_release(struct github_app_list *l);
 /* Organization scope: runner group name -> id; repository scope: 1. -ENOENT when unknown. */
 int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, struct err *e);
 
-/* repo is "owner/repo" (in organization scope it comes from the job's webhook). */
+/*
+ * repo is "owner/repo" (in organization scope it comes from the job's
+ * webhook). A conditional request: asking again about an unchanged job
+ * costs no rate limit. -ENOENT when GitHub does not know the job.
+ */
 int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,
                    struct err *e);
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
@@ -238,6 +242,38 @@ int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
 int github_find_run_job(struct github *gh, const char *repo, int64_t run_id,
                         const char *runner_name, int max_pages, struct github_job *ret,
                         struct err *e);
+/*
+ * The webhook's deliveries (repository or organization hook, in the
+ * configured scope): what runnerd's backfill reads to redeliver what failed.
+ */
+#define GITHUB_DELIVERIES_MAX 100
+struct github_hook_delivery {
+	int64_t id;
+	char guid[80]; /* X-GitHub-Delivery */
+	char event[64];
+	char action[32]; /* "" when none */
+	int64_t status_code; /* the receiver's HTTP status, 0 when it was not reached */
+	bool redelivery;
+	int64_t delivered_at; /* unix seconds, 0 when unreadable */
+};
+
+struct github_hook_delivery_list {
+	struct github_hook_delivery *v;
+	size_t n;
+};
+
+/*
+ * The hook's failed deliveries, newest first, one page of at most
+ * GITHUB_DELIVERIES_MAX (status=failure). A conditional request: while no
+ * delivery failed anew, asking costs no rate limit. -ENOENT when GitHub
+ * knows no such hook (or the credentials may not read it).
+ */
+int github_list_failed_deliveries(struct github *gh, int64_t hook_id,
+                                  struct github_hook_delivery_list *ret, struct err *e);
+void github_hook_delivery_list_release(struct github_hook_delivery_list *l);
+/* Ask GitHub to deliver one again (202). -ENOENT when it knows no such delivery. */
+int github_redeliver(struct github *gh, int64_t hook_id, int64_t delivery_id, struct err *e);
+
 void github_job_release(struct github_job *j);
 void github_job_list_release(struct github_job_list *l);
 

@@ -48,8 +48,8 @@ out:
 	return r;
 }
 
-int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
-                    const char *missing, json_t **ret_root, struct err *e)
+static int get_json(struct github *gh, const char *route, const char *op, const char *url,
+                    const char *missing, bool conditional, json_t **ret_root, struct err *e)
 {
 	static const int accept_404[] = {404, 0};
 	struct github_answer ans = {0};
@@ -61,6 +61,7 @@ int github_get_json(struct github *gh, const char *route, const char *op, const 
 	                                           .method = "GET",
 	                                           .url = url,
 	                                           .retry = GITHUB_RETRY_ALL,
+	                                           .conditional = conditional,
 	                                           .accept = missing ? accept_404 : NULL},
 	                     &ans, e);
 	if (r < 0)
@@ -74,6 +75,19 @@ int github_get_json(struct github *gh, const char *route, const char *op, const 
 out:
 	github_answer_release(&ans);
 	return r;
+}
+
+int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
+                    const char *missing, json_t **ret_root, struct err *e)
+{
+	return get_json(gh, route, op, url, missing, false, ret_root, e);
+}
+
+int github_get_json_conditional(struct github *gh, const char *route, const char *op,
+                                const char *url, const char *missing, json_t **ret_root,
+                                struct err *e)
+{
+	return get_json(gh, route, op, url, missing, true, ret_root, e);
 }
 
 /* The op of the page at hand: the list's, with the page's number from the second on. */

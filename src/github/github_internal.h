@@ -252,6 +252,10 @@ void github_answer_release(struct github_answer *a);
  */
 int github_get_json(struct github *gh, const char *route, const char *op, const char *url,
                     const char *missing, json_t **ret_root, struct err *e);
+/* The same with If-None-Match from the ETag cache: an unchanged answer (304) is free. */
+int github_get_json_conditional(struct github *gh, const char *route, const char *op,
+                                const char *url, const char *missing, json_t **ret_root,
+                                struct err *e);
 /* Every page of the list that starts at url, as struct github_pager says. */
 int github_paginate(struct github *gh, struct github_pager *pg, const char *url, struct err *e);
 
@@ -280,6 +284,20 @@ int github_json_job(const char *op, json_t *root, struct github_job *ret, struct
 int github_json_jobs_page(const char *op, json_t *root, struct github_job_list *acc, struct err *e);
 /* GitHub's error "message", printable ASCII only, "" when none. */
 void github_json_error_message(const struct buf *body, char *out, size_t cap);
+/* github_hooks.c: a page of hook deliveries (at most GITHUB_DELIVERIES_MAX). */
+int github_json_deliveries(const char *op, json_t *root, struct github_hook_delivery_list *ret,
+                           struct err *e);
+/*
+ * One field of object o, its type checked (-EPROTO "<op>: unexpected answer
+ * from GitHub: <where>.<key> ..."); optional: missing or null gives 0 / "".
+ * A string that does not fit cap is an error. For the endpoints' own files.
+ */
+int github_json_field_int(const char *op, const char *where, json_t *o, const char *key,
+                          bool optional, int64_t *ret, struct err *e);
+int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key,
+                           bool *ret, struct err *e);
+int github_json_field_str(const char *op, const char *where, json_t *o, const char *key,
+                          bool optional, char *dst, size_t cap, struct err *e);
 
 /*
  * github_runner_bin.c: download app into dir unless current-<arch> already

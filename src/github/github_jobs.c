@@ -32,7 +32,8 @@ int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct g
 	r = github_url(gh, url, sizeof(url), op, e, "repos/%s/actions/jobs/%" PRId64, repo, job_id);
 	if (r < 0)
 		goto out;
-	r = github_get_json(gh, "get job", op, url, "no such job", &root, e);
+	/* conditional: the reactive consumer rechecks waiting jobs, mostly unchanged */
+	r = github_get_json_conditional(gh, "get job", op, url, "no such job", &root, e);
 	if (r == 0)
 		r = github_json_job(op, root, ret, e);
 out:

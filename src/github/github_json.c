@@ -629,3 +629,21 @@ void github_json_error_message(const struct buf *body, char *out, size_t cap)
 	}
 	json_decref(j);
 }
+
+int github_json_field_int(const char *op, const char *where, json_t *o, const char *key,
+                          bool optional, int64_t *ret, struct err *e)
+{
+	return get_int(op, where, o, key, optional, ret, e);
+}
+
+int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key,
+                           bool *ret, struct err *e)
+{
+	return get_bool(op, where, o, key, ret, e);
+}
+
+int github_json_field_str(const char *op, const char *where, json_t *o, const char *key,
+                          bool optional, char *dst, size_t cap, struct err *e)
+{
+	return get_str(op, where, o, key, optional, false, dst, cap, e);
+}

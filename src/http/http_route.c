@@ -11,6 +11,7 @@
  */
 #include "util/common.h"
 #include "http/http_internal.h"
+#include "util/strutil.h"
 
 /* ---- routes ------------------------------------------------------------- */
 
@@ -124,17 +125,6 @@ int http_body_admit(const struct http_route *route, const char *content_length,
 
 /* ---- query -------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode s[0..n) in place (%XX; nothing else changes) and NUL-terminate it. */
 static int decode_in_place(char *s, size_t n)
 {
@@ -149,8 +139,8 @@ static int decode_in_place(char *s, size_t n)
 		}
 		if (i + 2 >= n)
 			return -EINVAL;
-		hi = hex_value(s[i + 1]);
-		lo = hex_value(s[i + 2]);
+		hi = hex_digit_value(s[i + 1]);
+		lo = hex_digit_value(s[i + 2]);
 		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 			return -EINVAL;
 		s[w++] = (char)(hi << 4 | lo);

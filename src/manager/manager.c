@@ -275,6 +275,16 @@ void manager_set_hooks(struct manager *m, const struct manager_hooks *h)
 	m->hooks = *h;
 }
 
+struct store *manager_store(struct manager *m)
+{
+	return m->store;
+}
+
+struct github *manager_github(struct manager *m)
+{
+	return m->gh;
+}
+
 void manager_cancel(struct manager *m)
 {
 	atomic_store(&m->cancel, true);

@@ -124,6 +124,14 @@ void manager_set_metrics_sink(struct manager *m, const struct metrics_sink *s);
  */
 int manager_reopen_events_log(struct manager *m, struct err *e);
 
+/*
+ * The state store and the GitHub client the manager uses (borrowed: valid
+ * until manager_free; the client may be replaced by manager_reload, so ask
+ * again after one). For the daemon's reactive mode, on the pass loop.
+ */
+struct store *manager_store(struct manager *m);
+struct github *manager_github(struct manager *m);
+
 /* Stop starting new actions (shutdown). Actions under way finish (bounded by timeouts). */
 void manager_cancel(struct manager *m);
 

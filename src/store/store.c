@@ -332,9 +332,9 @@ int store_schema_version(struct store *s)
 	return s->version;
 }
 
-/* A statement with one text parameter and no result rows. */
-int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
-                         const char *what)
+/* A statement with one parameter (text, or an integer when !text) and no result rows. */
+static int exec_with_one(struct store *s, enum stmt_id id, const char *text, int64_t v,
+                         struct err *e, const char *what)
 {
 	sqlite3_stmt *st;
 	int r;
@@ -342,9 +342,36 @@ int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct
 	pthread_mutex_lock(&s->mu);
 	r = store_stmt_get(s, id, &st, e);
 	if (r == 0) {
-		store_bind_text(st, 1, v);
+		if (text)
+			store_bind_text(st, 1, text);
+		else
+			sqlite3_bind_int64(st, 1, v);
 		r = store_stmt_exec(s, st, e, what);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return r;
+}
+
+int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
+                         const char *what)
+{
+	return exec_with_one(s, id, v ? v : "", 0, e, what);
+}
+
+int store_exec_with_int(struct store *s, enum stmt_id id, int64_t v, struct err *e,
+                        const char *what)
+{
+	return exec_with_one(s, id, NULL, v, e, what);
+}
+
+int store_column_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (!v || n < 0 || (size_t)n >= cap || memchr(v, '\0', (size_t)n))
+		return -EBADMSG;
+	memcpy(out, v, (size_t)n);
+	out[n] = '\0';
+	return 0;
 }

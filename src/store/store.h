@@ -82,6 +82,67 @@ int store_kv_get(struct store *s, const char *key, char **ret, struct err *e);
 int store_kv_delete(struct store *s, const char *key, struct err *e);
 
 /*
+ * Webhook deliveries seen (X-GitHub-Delivery), so a repeated one is
+ * ignored. add: 0 when new (now recorded), -EEXIST when seen before.
+ * forget: a delivery whose handling failed, so GitHub's redelivery is
+ * handled. prune: those received before `before`. Times are unix ms.
+ */
+#define STORE_DELIVERY_ID_MAX 80
+int store_delivery_add(struct store *s, const char *id, int64_t now, struct err *e);
+int store_delivery_forget(struct store *s, const char *id, struct err *e);
+/* Whether the delivery was seen (and not forgotten). */
+int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e);
+int store_delivery_prune(struct store *s, int64_t before, struct err *e);
+
+/*
+ * The jobs table, the sqlite queue (src/queue/queue_sqlite.c is its only
+ * user). A row waits (done_at 0) until its job no longer needs a runner;
+ * then it stays as a tombstone (done_at, done_why) until pruned, so a
+ * "queued" delivered late (GitHub does not promise order) changes nothing.
+ * Times are unix milliseconds.
+ */
+#define STORE_JOB_REPO_MAX   256
+#define STORE_JOB_LABELS_MAX 4096 /* the labels as a JSON array */
+#define STORE_JOB_WHY_MAX    32
+struct store_job {
+	int64_t job_id, run_id;
+	char repo[STORE_JOB_REPO_MAX];
+	char labels[STORE_JOB_LABELS_MAX];
+	char flavor[FLAVOR_NAME_MAX];
+	char delivery_id[STORE_DELIVERY_ID_MAX];
+	int64_t received_at;
+	int64_t done_at; /* 0 while it waits */
+	char done_why[STORE_JOB_WHY_MAX];
+	int64_t attempts;   /* runners made for it so far */
+	int64_t next_at;    /* it counts as waiting from then on (backoff), 0 at once */
+	int64_t runner_at;  /* when the last runner was made for it, 0 none since */
+	int64_t checked_at; /* when GitHub was last asked about it, 0 never */
+};
+
+struct store_job_list {
+	struct store_job *v;
+	size_t n;
+};
+
+/* A new waiting job: 0; -EEXIST when the job id is known (waiting or done). */
+int store_job_add(struct store *s, const struct store_job *j, struct err *e);
+/* The job no longer waits (idempotent; an unknown id becomes a tombstone). */
+int store_job_done(struct store *s, int64_t job_id, const char *why, int64_t now, struct err *e);
+/* Write attempts, next_at, runner_at and checked_at of a waiting job (none done). */
+int store_job_update(struct store *s, const struct store_job *j, struct err *e);
+/* One job, waiting or done: -ENOENT when unknown. */
+int store_job_get(struct store *s, int64_t job_id, struct store_job *ret, struct err *e);
+/* The waiting jobs, oldest first, at most max; *ret is replaced. */
+int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret,
+                           struct err *e);
+void store_job_list_release(struct store_job_list *l);
+/* Waiting jobs of flavor whose next_at has come (at now). */
+int store_job_count_waiting(struct store *s, const char *flavor, int64_t now, int64_t *ret,
+                            struct err *e);
+/* Forget tombstones of jobs done before `before`. */
+int store_job_prune(struct store *s, int64_t before, struct err *e);
+
+/*
  * One daemon per state dir: an exclusive flock on <state_dir>/runnerd.lock
  * (mode 0600). -EWOULDBLOCK when another process holds it. *ret_fd keeps it.
  */

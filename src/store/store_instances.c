@@ -72,18 +72,6 @@ out:
 	return r;
 }
 
-static int column_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
-{
-	const unsigned char *v = sqlite3_column_text(st, col);
-	int n = sqlite3_column_bytes(st, col);
-
-	if (!v || n < 0 || (size_t)n >= cap || memchr(v, '\0', (size_t)n))
-		return -EBADMSG;
-	memcpy(out, v, (size_t)n);
-	out[n] = '\0';
-	return 0;
-}
-
 static int column_enum(sqlite3_stmt *st, int col, const char *const *names, size_t n)
 {
 	return name_index(names, n, (const char *)sqlite3_column_text(st, col));
@@ -96,10 +84,10 @@ static int row_to_instance(sqlite3_stmt *st, struct store_instance *ret)
 	int phase, cloud, gh, health;
 
 	memset(&in, 0, sizeof(in));
-	if (column_copy(st, 0, in.name, sizeof(in.name)) < 0 ||
-	    column_copy(st, 1, in.flavor, sizeof(in.flavor)) < 0 ||
-	    column_copy(st, 2, in.provider, sizeof(in.provider)) < 0 ||
-	    column_copy(st, 3, in.provider_id, sizeof(in.provider_id)) < 0)
+	if (store_column_copy(st, 0, in.name, sizeof(in.name)) < 0 ||
+	    store_column_copy(st, 1, in.flavor, sizeof(in.flavor)) < 0 ||
+	    store_column_copy(st, 2, in.provider, sizeof(in.provider)) < 0 ||
+	    store_column_copy(st, 3, in.provider_id, sizeof(in.provider_id)) < 0)
 		return -EBADMSG;
 	phase = column_enum(st, 4, phase_names, ARRAY_SIZE(phase_names));
 	cloud = cloud_state_from_name((const char *)sqlite3_column_text(st, 6));

@@ -30,6 +30,17 @@ enum stmt_id {
 	ST_KV_SET,
 	ST_KV_GET,
 	ST_KV_DELETE,
+	ST_DELIVERY_ADD,
+	ST_DELIVERY_FORGET,
+	ST_DELIVERY_GET,
+	ST_DELIVERY_PRUNE,
+	ST_JOB_ADD,
+	ST_JOB_DONE,
+	ST_JOB_UPDATE,
+	ST_JOB_LIST,
+	ST_JOB_GET,
+	ST_JOB_COUNT,
+	ST_JOB_PRUNE,
 	ST__MAX,
 };
 
@@ -54,10 +65,15 @@ int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what);
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **ret, struct err *e);
 /* Reset a statement and clear its bindings. */
 void store_stmt_done(sqlite3_stmt *st);
+/* Copy a text column into out (cap bytes): -EBADMSG when it is NULL, too long or holds a NUL. */
+int store_column_copy(sqlite3_stmt *st, int col, char *out, size_t cap);
 /* Bind text (NULL as ""). */
 int store_bind_text(sqlite3_stmt *st, int i, const char *v);
 /* Run a statement that returns no rows. Caller holds s->mu. */
 int store_stmt_exec(struct store *s, sqlite3_stmt *st, struct err *e, const char *what);
+/* Run statement id with one integer parameter and no result rows (takes s->mu). */
+int store_exec_with_int(struct store *s, enum stmt_id id, int64_t v, struct err *e,
+                        const char *what);
 /* Run statement id with one text parameter and no result rows (takes s->mu). */
 int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
                          const char *what);

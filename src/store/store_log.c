@@ -51,17 +51,7 @@ out:
 
 int store_prune_actions(struct store *s, int64_t before, struct err *e)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_ACTION_PRUNE, &st, e);
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, before);
-		r = store_stmt_exec(s, st, e, "prune actions");
-	}
-	pthread_mutex_unlock(&s->mu);
-	return r;
+	return store_exec_with_int(s, ST_ACTION_PRUNE, before, e, "prune actions");
 }
 
 int store_kv_set(struct store *s, const char *key, const char *value, struct err *e)

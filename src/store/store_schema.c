@@ -46,6 +46,28 @@ const char *const store_migrations[] = {
         " key TEXT PRIMARY KEY NOT NULL,"
         " value TEXT NOT NULL"
         ") STRICT;",
+        /* 2: reactive mode: webhook deliveries seen (dedup), the sqlite job queue */
+        "CREATE TABLE deliveries ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " received_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX deliveries_by_time ON deliveries (received_at);"
+        "CREATE TABLE jobs ("
+        " job_id INTEGER PRIMARY KEY NOT NULL CHECK (job_id > 0),"
+        " run_id INTEGER NOT NULL,"
+        " repo TEXT NOT NULL,"
+        " labels TEXT NOT NULL,"
+        " flavor TEXT NOT NULL,"
+        " delivery_id TEXT NOT NULL,"
+        " received_at INTEGER NOT NULL,"
+        " done_at INTEGER NOT NULL DEFAULT 0,"
+        " done_why TEXT NOT NULL DEFAULT '',"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_at INTEGER NOT NULL DEFAULT 0,"
+        " runner_at INTEGER NOT NULL DEFAULT 0,"
+        " checked_at INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE INDEX jobs_waiting ON jobs (done_at, flavor, next_at);",
 };
 
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
@@ -53,6 +75,10 @@ const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
 #define INSTANCE_COLUMNS                                                                           \
 	"name, flavor, provider, provider_id, phase, created_at, cloud_state, runner_id,"          \
 	" seen_on_github, github_state, health, last_seen, busy_since"
+
+#define JOB_COLUMNS                                                                                \
+	"job_id, run_id, repo, labels, flavor, delivery_id, received_at, done_at, done_why,"       \
+	" attempts, next_at, runner_at, checked_at"
 
 const char *const store_stmt_sql[ST__MAX] = {
         /* An upsert, not REPLACE: REPLACE deletes the row first, which would
@@ -78,4 +104,27 @@ const char *const store_stmt_sql[ST__MAX] = {
                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
         [ST_KV_DELETE] = "DELETE FROM kv WHERE key = ?1",
+        [ST_DELIVERY_ADD] = "INSERT INTO deliveries (id, received_at) VALUES (?1, ?2)"
+                            " ON CONFLICT (id) DO NOTHING",
+        [ST_DELIVERY_FORGET] = "DELETE FROM deliveries WHERE id = ?1",
+        [ST_DELIVERY_GET] = "SELECT 1 FROM deliveries WHERE id = ?1",
+        [ST_DELIVERY_PRUNE] = "DELETE FROM deliveries WHERE received_at < ?1",
+        /* a job known already (waiting, or a tombstone of one that no longer
+         * waits) stays as it is: a late or repeated "queued" changes nothing */
+        [ST_JOB_ADD] = "INSERT INTO jobs (" JOB_COLUMNS ")"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                       " ON CONFLICT (job_id) DO NOTHING",
+        /* an unknown job becomes a tombstone, so its "queued" arriving late is ignored */
+        [ST_JOB_DONE] = "INSERT INTO jobs (job_id, run_id, repo, labels, flavor, delivery_id,"
+                        " received_at, done_at, done_why) VALUES (?1, 0, '', '[]', '', '', ?2, ?2, ?3)"
+                        " ON CONFLICT (job_id) DO UPDATE SET done_at = excluded.done_at,"
+                        " done_why = excluded.done_why WHERE done_at = 0",
+        [ST_JOB_UPDATE] = "UPDATE jobs SET attempts = ?2, next_at = ?3, runner_at = ?4,"
+                          " checked_at = ?5 WHERE job_id = ?1 AND done_at = 0",
+        [ST_JOB_LIST] = "SELECT " JOB_COLUMNS " FROM jobs WHERE done_at = 0"
+                        " ORDER BY received_at, job_id LIMIT ?1",
+        [ST_JOB_GET] = "SELECT " JOB_COLUMNS " FROM jobs WHERE job_id = ?1",
+        [ST_JOB_COUNT] = "SELECT count(*) FROM jobs WHERE done_at = 0 AND flavor = ?1"
+                         " AND next_at <= ?2",
+        [ST_JOB_PRUNE] = "DELETE FROM jobs WHERE done_at > 0 AND done_at < ?1",
 };

@@ -185,3 +185,14 @@ bool mem_equal_ct(const void *a, const void *b, size_t n)
 		d |= (unsigned char)(x[i] ^ y[i]);
 	return d == 0;
 }
+
+int hex_digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

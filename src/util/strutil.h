@@ -27,6 +27,8 @@ char *str_dup(const char *s);
 
 /* [a-z0-9-], 1..maxlen characters, not starting or ending with '-'. */
 bool name_is_valid(const char *s, size_t maxlen);
+/* The value of one hex digit (either case), -1 for any other character. */
+int hex_digit_value(char c);
 /* s == "<manager>-" followed by exactly 12 lowercase hex digits. */
 bool name_is_owned(const char *manager, const char *s);
 

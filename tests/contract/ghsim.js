@@ -306,6 +306,45 @@ async function scopeCases(label, scope, jobRepo) {
 	await call(label + ': get unknown job -> 404', 'GET', '/repos/' + jobRepo + '/actions/jobs/9876543210', { status: 404 });
 }
 
+// The hook deliveries API (runnerd's backfill of missed webhooks): a delivery
+// that failed is listed (all, failures only, a page of one with its cursor)
+// and redelivered; another hook or delivery is 404.
+async function hookCases(label, scopePath, jobRepo) {
+	const hook = scopePath + '/hooks/498765/deliveries';
+	await control('POST', '/webhook', { url: 'http://127.0.0.1:9/webhook', secret: 'contract', skip_actions: ['queued'] });
+	const q = await control('POST', '/jobs', { repo: jobRepo, labels: ['self-hosted', 'contract-hook'], duration: 1 });
+	const mine = (res) => (Array.isArray(res.json) ? res.json.filter((d) => d.event === 'workflow_job' && d.action === 'queued') : []);
+	let failed = null;
+	await call(label + ': list hook deliveries', 'GET', hook + '?per_page=100', {
+		more: (res) => (mine(res).length ? [] : ['the failed queued delivery of job ' + (q.json && q.json.id) + ' is not listed']),
+	});
+	await call(label + ': list failed hook deliveries', 'GET', hook + '?per_page=100&status=failure', {
+		more: (res) => {
+			const f = mine(res);
+			failed = f.length ? f[0] : null;
+			const pr = [];
+			if (!failed) pr.push('not listed as a failure');
+			if (res.json.some((d) => d.status_code >= 200 && d.status_code < 300)) pr.push('a success among failures');
+			return pr;
+		},
+	});
+	const one = await call(label + ': a page of one hook delivery', 'GET', hook + '?per_page=1', {
+		more: (res) => (Array.isArray(res.json) && res.json.length === 1 ? [] : ['not one delivery']),
+	});
+	const next = one && links(one).next;
+	if (next) {
+		await call(label + ': the next page by its cursor', 'GET', next.pathname + next.search, {
+			more: (res) => (Array.isArray(res.json) && res.json.length <= 1 && (!res.json[0] || res.json[0].id < one.json[0].id) ? [] : ['the cursor did not move on']),
+		});
+	}
+	if (failed) {
+		await call(label + ': redeliver a failed delivery', 'POST', hook + '/' + failed.id + '/attempts', { status: 202 });
+	}
+	await call(label + ': redeliver an unknown delivery -> 404', 'POST', hook + '/1/attempts', { status: 404 });
+	await call(label + ': deliveries of another hook -> 404', 'GET', scopePath + '/hooks/1/deliveries', { status: 404 });
+	await control('POST', '/webhook', { url: '', secret: '' });
+}
+
 async function main() {
 	log.next();
 
@@ -326,6 +365,8 @@ async function main() {
 
 	await scopeCases('ghsim repo scope', 'repos/octo/hello', 'octo/hello');
 	await scopeCases('ghsim org scope', 'orgs/octo-org', 'octo-org/octo-repo');
+	await hookCases('ghsim repo scope', '/repos/octo/hello', 'octo/hello');
+	await hookCases('ghsim org scope', '/orgs/octo-org', 'octo-org/octo-repo');
 
 	await call('ghsim org scope: runner groups', 'GET', '/orgs/octo-org/actions/runner-groups', {
 		more: (res) => {

@@ -252,6 +252,33 @@ function checkDeliveries(rx, jobId, label, wantOrg) {
 	lib.report(ids.size === mine.length, 'ghsim webhook ' + label + ': every delivery has its own X-GitHub-Delivery', [...ids].join(', '));
 }
 
+// A job cancelled while queued (POST /_ghsim/jobs/{id}/cancel): its completed
+// delivery, with no runner, is one GitHub could send.
+async function cancelledCheck(port, rx) {
+	const q = await lib.request({ port, method: 'POST', path: '/_ghsim/jobs', body: { repo: 'octo/hello', labels: ['self-hosted', 'contract-nobody'], duration: 1 } });
+	const jobId = q.json && q.json.id;
+	const c = await lib.request({ port, method: 'POST', path: '/_ghsim/jobs/' + jobId + '/cancel', body: {} });
+	const find = () => rx.deliveries.map((d) => {
+		try {
+			return { d, p: JSON.parse(d.body.toString('utf8')) };
+		} catch (e) {
+			return { d, p: null };
+		}
+	}).filter((x) => x.p && x.p.action === 'completed' && x.p.workflow_job && x.p.workflow_job.id === jobId);
+	const problems = [];
+	try {
+		await waitFor(() => find().length === 1, 10000);
+	} catch (e) {
+		problems.push('no completed delivery for the cancelled job ' + jobId + ' (cancel: ' + c.status + ')');
+	}
+	for (const { d, p } of find()) {
+		if (!signatureOk(SECRET, d.body, d.headers['x-hub-signature-256'])) problems.push('bad signature');
+		problems.push(...validate(p));
+		if (p.workflow_job.conclusion !== 'cancelled') problems.push('conclusion ' + p.workflow_job.conclusion);
+	}
+	lib.report(problems.length === 0, 'ghsim webhook: a job cancelled while queued sends a completed (cancelled) delivery valid under @octokit/webhooks-schemas', problems);
+}
+
 async function ghsimChecks(port, work) {
 	const rx = await startReceiver();
 	try {
@@ -278,6 +305,7 @@ async function ghsimChecks(port, work) {
 			lib.report(run.exited === 0, 'ghsim webhook ' + label + ': job ' + run.jobId + ' ran on ephemeral runner ' + run.name + ' (exit ' + run.exited + ')', tail);
 			checkDeliveries(rx, run.jobId, label, wantOrg);
 		});
+		await cancelledCheck(port, rx);
 	} finally {
 		rx.server.close();
 		await lib.request({ port, method: 'POST', path: '/_ghsim/webhook', body: { url: '', secret: '' } }).catch(() => {});

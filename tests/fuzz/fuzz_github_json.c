@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct github_token t = {0};
 	struct github_jit jit = {0};
 	struct github_app_list apps = {0};
+	struct github_hook_delivery_list dl = {0};
 	json_t *root;
 	char msg[160];
 	int64_t total, gid;
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		github_json_jit("fuzz", root, &jit, NULL);
 		github_json_apps("fuzz", root, &apps, NULL);
 		github_json_group_page("fuzz", root, "default", &gid, NULL);
+		github_json_deliveries("fuzz", root, &dl, NULL);
 		json_decref(root);
 	}
 	github_json_error_message(&body, msg, sizeof(msg));
@@ -46,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	github_token_release(&t);
 	github_jit_release(&jit);
 	github_app_list_release(&apps);
+	github_hook_delivery_list_release(&dl);
 	buf_release(&body);
 	return 0;
 }

@@ -24,7 +24,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json \
 	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer tests/fuzz/fuzz_local_env \
-	tests/fuzz/fuzz_http_request tests/fuzz/fuzz_metrics_extract \
+	tests/fuzz/fuzz_http_request tests/fuzz/fuzz_metrics_extract tests/fuzz/fuzz_webhook \
 	>"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
@@ -65,5 +65,6 @@ fuzz fuzz_lxd_answer "$top/tests/fuzz/corpus/lxd_answer/*" "$top/tests/fuzz/regr
 fuzz fuzz_local_env "$top/tests/fuzz/corpus/local_env/*" "$top/tests/fuzz/regress/local_env"
 fuzz fuzz_http_request "$top/tests/fuzz/corpus/http_request/*" "$top/tests/fuzz/regress/http_request"
 fuzz fuzz_metrics_extract "$top/tests/fuzz/corpus/metrics_extract/*" "$top/tests/fuzz/regress/metrics_extract"
+fuzz fuzz_webhook "$top/tests/fuzz/corpus/webhook/*" "$top/tests/fuzz/regress/webhook"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -46,6 +46,7 @@ RUNNER_VERSION = "2.321.0"
 API_VERSIONS = ("2022-11-28",)
 DOCS = "https://docs.github.com/rest"
 RATE_LIMIT = 5000
+HOOK_ID = 498765  # the one webhook ghsim delivers through (X-GitHub-Hook-ID, the deliveries API)
 JOB_ID_BASE = 30_000_000_000  # GitHub's job ids are far above 2^31 (and 2^32)
 RUN_ID_BASE = 12_000_000_000
 MAX_BODY = 1 << 20
@@ -297,6 +298,9 @@ class State:
         self.tokens, self.tokens_mtime = set(), None
         self.webhook_url = args.webhook_url
         self.webhook_secret = None
+        self.webhook_skip = set()  # actions whose deliveries are not sent (a missed webhook)
+        self.hook_deliveries = []  # what the deliveries API lists: the last 1000 attempts, oldest first
+        self.next_delivery_id = 31_000_000_000
         if args.webhook_secret_file:
             with open(args.webhook_secret_file) as f:
                 self.webhook_secret = f.read().strip()
@@ -317,7 +321,7 @@ class State:
             self.faults = []
             self.label_ids = {}
             self.next_runner_id = 1
-            self.next_job_id = JOB_ID_BASE + random.randint(1, 999_999)
+            self.next_job_id = self.args.job_id_base + random.randint(1, 999_999)
             self.next_run_id = RUN_ID_BASE + random.randint(1, 999_999)
             self.next_group_id = 2
             self.groups = {}  # org key -> [group dicts]
@@ -610,6 +614,7 @@ class State:
     def webhook_job(self, action, j):
         if not self.webhook_url:
             return
+        skipped = action in self.webhook_skip
         base = self.default_base()
         owner = j.repo.split("/")[0]
         payload = {"action": action, "workflow_job": self.job_obj(j, base, base),
@@ -620,10 +625,35 @@ class State:
             payload["installation"] = {"id": self.args.installation_id,
                                        "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u%d" % self.args.installation_id}
         body = json.dumps(payload, separators=(",", ":")).encode()
+        guid = str(uuid.uuid4())
+        if skipped:  # lost on the way: GitHub lists it as a failed delivery
+            self.stats["webhooks"]["skipped"] = self.stats["webhooks"].get("skipped", 0) + 1
+            self.record_delivery(guid, "workflow_job", action, j.id, body, j.repo, None, "ConnectionError", 0.0,
+                                 False)
+            log("webhook %s for job %d not sent (skip_actions)" % (action, j.id))
+            return
         try:
-            self.wh_queue.put_nowait((str(uuid.uuid4()), "workflow_job", action, j.id, body, j.repo))
+            self.wh_queue.put_nowait((guid, "workflow_job", action, j.id, body, j.repo, False))
         except queue.Full:
             self.stats["webhooks"]["dropped"] += 1
+
+    def record_delivery(self, guid, event, action, job_id, body, repo, status, err, seconds, redelivery):
+        """One attempt, as the deliveries API lists it (caller holds the lock or is the only writer)."""
+        self.deliveries.append({"guid": guid, "event": event, "action": action, "job_id": job_id,
+                                "status": status, "error": err, "seconds": seconds})
+        del self.deliveries[:-1000]
+        ok = status is not None and 200 <= status < 300
+        self.next_delivery_id += 1
+        self.hook_deliveries.append({
+            "id": self.next_delivery_id, "guid": guid,
+            "delivered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "redelivery": redelivery, "duration": seconds,
+            "status": "OK" if ok else ("Invalid HTTP Response: %d" % status if status else "failed to connect to host"),
+            "status_code": status or 0, "event": event, "action": action,
+            "installation_id": self.args.installation_id if self.args.app_id else None,
+            "repository_id": stable_id("repo:" + repo), "throttled_at": None,
+            "_body": body, "_repo": repo, "_job_id": job_id})
+        del self.hook_deliveries[:-1000]
 
 
 def webhook_sender(state):
@@ -631,13 +661,13 @@ def webhook_sender(state):
     only costs a log line and a counter."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     while True:
-        guid, event, action, job_id, body, repo = state.wh_queue.get()
+        guid, event, action, job_id, body, repo, redelivery = state.wh_queue.get()
         with state.lock:
             url, secret = state.webhook_url, state.webhook_secret
         if not url:
             continue
         headers = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/ghsim",
-                   "X-GitHub-Event": event, "X-GitHub-Delivery": guid, "X-GitHub-Hook-ID": "1",
+                   "X-GitHub-Event": event, "X-GitHub-Delivery": guid, "X-GitHub-Hook-ID": str(HOOK_ID),
                    "X-GitHub-Hook-Installation-Target-Type": "repository",
                    "X-GitHub-Hook-Installation-Target-ID": str(stable_id("repo:" + repo)),
                    "Accept": "*/*"}
@@ -659,9 +689,8 @@ def webhook_sender(state):
         ok = status is not None and 200 <= status < 300
         with state.lock:
             state.stats["webhooks"]["sent" if ok else "failed"] += 1
-            state.deliveries.append({"guid": guid, "event": event, "action": action, "job_id": job_id,
-                                     "status": status, "error": err, "seconds": round(time.time() - t0, 3)})
-            del state.deliveries[:-1000]
+            state.record_delivery(guid, event, action, job_id, body, repo, status, err, round(time.time() - t0, 3),
+                                  redelivery)
         if not ok:
             log("webhook %s %s for job %d failed: %s" % (guid, action, job_id, err or status))
 
@@ -1328,6 +1357,70 @@ def h_run_jobs(h, req):
                 {"Link": link} if link else {})
 
 
+def hook_deliveries_of(h, req):
+    """The deliveries of ghsim's hook in the route's scope (404 for another hook id)."""
+    st = h.server.state
+    need(int(req.params["hook_id"]) == HOOK_ID, 404, "Not Found")
+    if "org" in req.params:
+        org = req.params["org"].lower()
+        return [d for d in st.hook_deliveries if d["_repo"].split("/")[0].lower() == org]
+    repo = ("%s/%s" % (req.params["owner"], req.params["repo"])).lower()
+    return [d for d in st.hook_deliveries if d["_repo"].lower() == repo]
+
+
+def h_hook_deliveries(h, req):
+    """Newest first, per_page (at most 100) and an opaque cursor in the Link header, as GitHub pages them."""
+    status = req.q("status", None)
+    need(status in (None, "success", "failure"), 422, "status must be success or failure")
+    try:
+        per_page = min(max(int(req.q("per_page", 30)), 1), 100)
+    except (TypeError, ValueError):
+        per_page = 30
+    with h.server.state.lock:
+        items = list(reversed(hook_deliveries_of(h, req)))
+    if status:
+        items = [d for d in items if (200 <= d["status_code"] < 300) == (status == "success")]
+    cursor = req.q("cursor", None)
+    if cursor:
+        try:
+            below = int(cursor[3:] if cursor.startswith("v1_") else cursor)
+        except ValueError:
+            raise HttpError(400, "Bad cursor")
+        items = [d for d in items if d["id"] < below]
+    page = items[:per_page]
+    headers = {}
+    if len(items) > per_page:
+        q = {k: v[-1] for k, v in req.query.items()}
+        q["per_page"], q["cursor"] = str(per_page), "v1_%d" % page[-1]["id"]
+        headers["Link"] = '<%s%s?%s>; rel="next"' % (req.base, req.path, urllib.parse.urlencode(q))
+    return Resp(200, [{k: v for k, v in d.items() if not k.startswith("_")} for d in page], headers)
+
+
+def h_hook_redeliver(h, req):
+    """Deliver again, with the same X-GitHub-Delivery; listed as a redelivery."""
+    st = h.server.state
+    with st.lock:
+        ds = [d for d in hook_deliveries_of(h, req) if d["id"] == int(req.params["delivery_id"])]
+        need(ds, 404, "Not Found")
+        d = ds[0]
+        try:
+            st.wh_queue.put_nowait((d["guid"], d["event"], d["action"], d["_job_id"], d["_body"], d["_repo"], True))
+        except queue.Full:
+            raise HttpError(422, "Too many deliveries queued")
+        log("delivery %d (%s) redelivered" % (d["id"], d["guid"]))
+    return Resp(202, {})
+
+
+route("GET", "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+      doc=DOCS + "/repos/webhooks#list-deliveries-for-a-repository-webhook")(h_hook_deliveries)
+route("GET", "/orgs/{org}/hooks/{hook_id}/deliveries",
+      doc=DOCS + "/orgs/webhooks#list-deliveries-for-an-organization-webhook")(h_hook_deliveries)
+route("POST", "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
+      doc=DOCS + "/repos/webhooks#redeliver-a-delivery-for-a-repository-webhook")(h_hook_redeliver)
+route("POST", "/orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
+      doc=DOCS + "/orgs/webhooks#redeliver-a-delivery-for-an-organization-webhook")(h_hook_redeliver)
+
+
 @route("GET", "/rate_limit", doc=DOCS + "/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user")
 def h_rate_limit(h, req):
     st = h.server.state
@@ -1517,6 +1610,22 @@ def c_job(h, req):
     j = h.server.state.jobs.get(int(req.params["job_id"]))
     need(j is not None, 404, "no such job")
     return Resp(200, c_job_obj(j))
+
+
+@route("POST", "/_ghsim/jobs/{job_id}/cancel", kind="control")
+def c_job_cancel(h, req):
+    """Cancel a job as a user does in the Actions UI: a queued job completes at
+    once (conclusion cancelled, a completed webhook); a running one too, and its
+    runner hears "cancelled" at its next heartbeat."""
+    st = h.server.state
+    with st.lock:
+        j = st.jobs.get(int(req.params["job_id"]))
+        need(j is not None, 404, "no such job")
+        if j.status != "completed":
+            st.finish_job(j, "cancelled")
+            log("job %d cancelled" % j.id)
+            st.dispatch()
+        return Resp(200, c_job_obj(j))
 
 
 @route("GET", "/_ghsim/runners", kind="control")
@@ -1713,7 +1822,9 @@ def c_webhook(h, req):
     if url:
         need(isinstance(url, str) and loopback_url(url), 400, "webhook URL must be http(s) on a loopback address")
     need(secret is None or isinstance(secret, str), 400, "secret must be a string")
+    skip = str_list(req.body.get("skip_actions", []), "skip_actions")
     st.webhook_url, st.webhook_secret = url or None, secret or None
+    st.webhook_skip = set(skip)
     return Resp(200, {})
 
 
@@ -1980,6 +2091,8 @@ def main(argv=None):
     ap.add_argument("--webhook-url")
     ap.add_argument("--webhook-secret-file")
     ap.add_argument("--webhook-timeout", type=float, default=3.0)
+    ap.add_argument("--job-id-base", type=int, default=JOB_ID_BASE,
+                    help="job ids start above this (e.g. past 2^53, where a double rounds them)")
     ap.add_argument("--heartbeat-timeout", type=float, default=10.0)
     ap.add_argument("--public-url", help="base URL for API objects and Link headers instead of the request's Host")
     ap.add_argument("--runner-url", help="base URL runners and downloads use (default http://127.0.0.1:PORT)")

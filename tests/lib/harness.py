@@ -270,7 +270,7 @@ class Env:
     at close()."""
 
     def __init__(self, name, flavors, manager="e2e", heartbeat=3, extra_lines=(), github_opts=None,
-                 **manager_opts):
+                 ghsim_args=(), webhook_opts=None, **manager_opts):
         # ghsim.py is built on this module: import it once this one is whole
         from ghsim import Ghsim
 
@@ -290,7 +290,7 @@ class Env:
         self.log_path = os.path.join(self.tmp, "runnerd.log")
         self.log_dir = os.path.join(self.tmp, "logs")
         self.daemon = None
-        self.ghsim = Ghsim(self.tmp, "--heartbeat-timeout", str(heartbeat), token=TOKEN,
+        self.ghsim = Ghsim(self.tmp, "--heartbeat-timeout", str(heartbeat), *ghsim_args, token=TOKEN,
                            token_file=self.token_file).start(timeout=20)
         self.ghsim_log = self.ghsim.log
         self.url = self.ghsim.url
@@ -300,6 +300,8 @@ class Env:
         self.manager_opts.update(manager_opts)
         self.github_opts = dict(request_timeout="5s", connect_timeout="2s")
         self.github_opts.update(github_opts or {})
+        # webhook: keys (reactive mode, tests/e2e/test_webhooks.py); off by default
+        self.webhook_opts = dict(webhook_opts or {"listen": '""'})
         self.config = os.path.join(self.tmp, "runnerd.yaml")
         self.metrics_listen = ""  # metrics.listen: "" (none) unless a test sets it
         self.write_config()
@@ -362,7 +364,8 @@ class Env:
             if f.get("image"):
                 lines.append("    image: %s" % f["image"])
         lines += self.provider_lines()
-        lines += ["webhook:", "  listen: \"\"", "metrics:", "  listen: \"%s\"" % self.metrics_listen,
+        lines += ["webhook:"] + ["  %s: %s" % kv for kv in self.webhook_opts.items()]
+        lines += ["metrics:", "  listen: \"%s\"" % self.metrics_listen,
                   "  events_log: %s" % self.events_log]
         lines += self.extra_lines
         with open(self.config, "w") as f:

@@ -423,6 +423,46 @@ static void test_json_groups(void **state)
 	json_decref(root);
 }
 
+static void test_json_deliveries(void **state)
+{
+	struct github_hook_delivery_list l = {0};
+	struct err e = {0};
+	json_t *root = mkjson(
+	        "[{\"id\": 31000000002, \"guid\": \"0b989ba4-242f-11e5-81e1-c7b6966d2516\","
+	        " \"delivered_at\": \"2024-01-02T03:04:05Z\", \"redelivery\": true, \"duration\": 0.27,"
+	        " \"status\": \"failed to connect to host\", \"status_code\": 0, \"event\": \"workflow_job\","
+	        " \"action\": \"queued\", \"installation_id\": null, \"repository_id\": 7,"
+	        " \"throttled_at\": null},"
+	        " {\"id\": 31000000001, \"guid\": \"g2\", \"delivered_at\": \"x\", \"redelivery\": false,"
+	        " \"duration\": 1, \"status\": \"Invalid HTTP Response: 503\", \"status_code\": 503,"
+	        " \"event\": \"push\", \"action\": null, \"installation_id\": 1, \"repository_id\": 7}]");
+	(void)state;
+
+	assert_int_equal(github_json_deliveries("d", root, &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(l.v[0].id == 31000000002LL);
+	assert_string_equal(l.v[0].guid, "0b989ba4-242f-11e5-81e1-c7b6966d2516");
+	assert_string_equal(l.v[0].event, "workflow_job");
+	assert_string_equal(l.v[0].action, "queued");
+	assert_true(l.v[0].redelivery);
+	assert_int_equal(l.v[0].status_code, 0);
+	assert_int_equal(l.v[0].delivered_at, 1704164645);
+	assert_string_equal(l.v[1].action, "");
+	assert_int_equal(l.v[1].status_code, 503);
+	assert_int_equal(l.v[1].delivered_at, 0); /* unreadable: 0, not an error */
+	json_decref(root);
+	/* a field of the wrong type, not a list: -EPROTO, the list untouched */
+	root = mkjson("[{\"id\": \"1\", \"guid\": \"g\", \"event\": \"e\", \"status_code\": 0,"
+	              " \"redelivery\": false}]");
+	assert_int_equal(github_json_deliveries("d", root, &l, &e), -EPROTO);
+	assert_int_equal(l.n, 2);
+	json_decref(root);
+	root = mkjson("{\"message\": \"Not Found\"}");
+	assert_int_equal(github_json_deliveries("d", root, &l, &e), -EPROTO);
+	json_decref(root);
+	github_hook_delivery_list_release(&l);
+}
+
 static void test_json_jobs(void **state)
 {
 	struct github_job j = {0};
@@ -1623,6 +1663,7 @@ int main(void)
 	        cmocka_unit_test(test_json_apps),
 	        cmocka_unit_test(test_json_groups),
 	        cmocka_unit_test(test_json_jobs),
+	        cmocka_unit_test(test_json_deliveries),
 	        cmocka_unit_test(test_json_error_message),
 	        cmocka_unit_test(test_jwt),
 	        cmocka_unit_test(test_backoff_bounds),

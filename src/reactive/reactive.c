@@ -1,0 +1,116 @@
+/*
+ * Reactive mode's lifetime: the queue, the intake's listener, the secret in
+ * its secret buffer, reloads and counters. It must never start a listener
+ * that cannot authenticate what it hears (no secret: no intake), nor keep a
+ * copy of the secret outside rx->secret.
+ */
+#include "util/common.h"
+#include "reactive/reactive_internal.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+#define SECRET_MAX (64 * 1024)
+
+/* rx->secret := the config's secret (empty when none). */
+static int take_secret(struct reactive *rx, const struct config *cfg)
+{
+	const char *v = cfg->webhook.secret.value;
+
+	buf_release(&rx->secret);
+	if (!v || !*v)
+		return 0;
+	return buf_puts(&rx->secret, v);
+}
+
+int reactive_start(const struct config *cfg, struct store *store, void (*trigger)(void *ctx),
+                   void *ctx, struct reactive **ret, struct err *e)
+{
+	struct http_route routes[8];
+	struct reactive *rx;
+	int r;
+
+	rx = calloc(1, sizeof(*rx));
+	if (!rx)
+		return err_set(e, -ENOMEM, "reactive: out of memory");
+	pthread_rwlock_init(&rx->cfg_lock, NULL);
+	pthread_mutex_init(&rx->stats_lock, NULL);
+	buf_init_secret(&rx->secret, SECRET_MAX);
+	rx->cfg = cfg;
+	rx->store = store;
+	rx->trigger = trigger;
+	rx->trigger_ctx = ctx;
+	rx->max_body = cfg->webhook.max_body;
+	r = queue_open(cfg, store, &rx->q, e);
+	if (r < 0)
+		goto fail;
+	r = take_secret(rx, cfg);
+	if (r < 0) {
+		err_set(e, r, "reactive: the webhook secret: %s", strerror(-r));
+		goto fail;
+	}
+	if (*cfg->webhook.listen && rx->secret.len > 0) {
+		_Static_assert(ARRAY_SIZE(routes) >= 2, "routes");
+		memcpy(routes, reactive_routes_template, reactive_n_routes * sizeof(routes[0]));
+		routes[0].max_body = (size_t)cfg->webhook.max_body;
+		r = http_server_start_tcp(cfg->webhook.listen, routes, reactive_n_routes, rx,
+		                          &rx->http, e);
+		if (r < 0) {
+			err_prefix(e, "webhook.listen %s", cfg->webhook.listen);
+			goto fail;
+		}
+		str_copy(rx->listen, cfg->webhook.listen, sizeof(rx->listen));
+	}
+	*ret = rx;
+	return 0;
+fail:
+	reactive_stop(rx);
+	return r;
+}
+
+int reactive_port(const struct reactive *rx)
+{
+	return rx && rx->http ? http_server_port(rx->http) : 0;
+}
+
+void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret)
+{
+	*ret = (struct manager_hooks){.waiting_jobs = reactive_waiting_jobs, .ctx = rx};
+}
+
+void reactive_reload(struct reactive *rx, const struct config *cfg)
+{
+	int r;
+
+	pthread_rwlock_wrlock(&rx->cfg_lock);
+	rx->cfg = cfg;
+	r = take_secret(rx, cfg);
+	pthread_rwlock_unlock(&rx->cfg_lock);
+	if (r < 0)
+		log_error("reload: the webhook secret: %s: every delivery is refused until a "
+		          "reload that can take it", strerror(-r));
+	if (rx->http && rx->secret.len == 0)
+		log_warn("reload: no webhook secret any more: every delivery is refused (401)");
+	if (strcmp(cfg->webhook.listen, rx->listen) != 0 || cfg->webhook.max_body != rx->max_body ||
+	    (!rx->http && rx->secret.len > 0 && *cfg->webhook.listen))
+		log_warn("reload: webhook.listen, webhook.max_body and turning the intake on take "
+		         "effect at a restart");
+}
+
+void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret)
+{
+	pthread_mutex_lock(&rx->stats_lock);
+	*ret = rx->stats;
+	pthread_mutex_unlock(&rx->stats_lock);
+}
+
+void reactive_stop(struct reactive *rx)
+{
+	if (!rx)
+		return;
+	http_server_stop(rx->http);
+	queue_free(rx->q);
+	buf_release(&rx->secret);
+	pthread_rwlock_destroy(&rx->cfg_lock);
+	pthread_mutex_destroy(&rx->stats_lock);
+	free(rx);
+}

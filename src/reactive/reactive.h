@@ -1,0 +1,103 @@
+/*
+ * Reactive mode: GitHub's workflow_job webhooks -> the job queue -> the
+ * planner's waiting jobs, so a queued job gets a runner at once (the
+ * original's router and consumer). The daemon starts it beside its pass
+ * loop:
+ *
+ *   intake (HTTP threads, reactive_intake.c): POST /webhook and GET
+ *   /healthz on webhook.listen. The body is capped at webhook.max_body
+ *   before it is read; the signature is checked before anything else is;
+ *   then dedup by X-GitHub-Delivery, scope (github.path), routing, and a
+ *   push to the queue (queued) or an ack (in_progress, completed). A queued
+ *   job triggers a pass at once. It never calls GitHub and never waits for
+ *   a pass: GitHub hears back within milliseconds.
+ *
+ *   consumer (the pass loop, reactive_consume.c): waiting jobs per flavor
+ *   for the planner (manager_hooks.waiting_jobs), and after each pass the
+ *   bookkeeping: which jobs a runner was made for, a recheck with GitHub
+ *   (conditional) of jobs no in_progress/completed webhook came for, the
+ *   bounded retries with backoff of jobs still queued after a runner was
+ *   made for them, and pruning of old deliveries and tombstones; with
+ *   webhook.hook_id, the backfill (reactive_backfill.c): failed deliveries
+ *   GitHub lists are redelivered.
+ *
+ * The webhook secret is copied into a secret buffer (wiped when freed) and
+ * never logged; request bodies never reach a log line.
+ */
+#ifndef RUNNERD_REACTIVE_H
+#define RUNNERD_REACTIVE_H
+
+#include "util/common.h"
+#include "util/err.h"
+#include "config/config.h"
+#include "github/github.h"
+#include "manager/manager.h"
+#include "store/store.h"
+
+struct reactive;
+
+/* How long deliveries seen and jobs no longer waiting are remembered. */
+#define REACTIVE_KEEP_MS (3LL * 86400 * 1000)
+/* Jobs asked of GitHub after one pass at most (the rest wait for the next). */
+#define REACTIVE_RECHECKS_PER_PASS 20
+/* The longest backoff of a job still queued after a runner was made for it. */
+#define REACTIVE_BACKOFF_MAX_MS (3600LL * 1000)
+
+/* What the intake and the consumer counted since the start. */
+struct reactive_stats {
+	uint64_t deliveries;   /* requests to POST /webhook */
+	uint64_t unauthorized; /* 401: signature missing or wrong */
+	uint64_t malformed;    /* 400/415 */
+	uint64_t duplicates;   /* a delivery id seen before */
+	uint64_t pings;
+	uint64_t other_events;
+	uint64_t queued;     /* jobs pushed to the queue */
+	uint64_t known;      /* a queued job known already */
+	uint64_t acked;      /* in_progress/completed webhooks that ended a wait */
+	uint64_t ignored[8]; /* by enum webhook_skip, and actions we do not act on */
+	uint64_t errors;     /* the store or the queue failed: 500 */
+	uint64_t runners_made;
+	uint64_t rechecks;   /* GitHub asked about a waiting job */
+	uint64_t recheck_done; /* ... and it no longer waited */
+	uint64_t gone;       /* GitHub no longer knows the job */
+	uint64_t retries;    /* a job still queued after its runner: backed off */
+	uint64_t dropped;    /* retries ran out */
+	uint64_t redelivered; /* failed deliveries the backfill asked GitHub to send again */
+};
+
+/*
+ * Start reactive mode over store (borrowed: it must outlive rx): open the
+ * queue of cfg->queue.kind and, when webhook.listen is set and a secret is
+ * configured, the intake on it. trigger(ctx) is called (from an HTTP
+ * thread) to ask the pass loop for a pass; it must not block. cfg is
+ * borrowed until reactive_reload swaps it. *ret_listening says whether the
+ * intake listens. Errors: the queue's, or the listener's (-EADDRINUSE, ...).
+ */
+int reactive_start(const struct config *cfg, struct store *store, void (*trigger)(void *ctx),
+                   void *ctx, struct reactive **ret, struct err *e);
+/* The TCP port the intake listens on, 0 when it does not. */
+int reactive_port(const struct reactive *rx);
+
+/* The hooks to hand manager_set_hooks (waiting jobs per flavor). */
+void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret);
+
+/*
+ * After a pass, on the pass loop: what the pass created, then rechecks,
+ * retries and pruning (GitHub through gh, at most
+ * REACTIVE_RECHECKS_PER_PASS calls). Logs what it decides; never fails.
+ */
+void reactive_after_pass(struct reactive *rx, struct github *gh, const struct manager_report *rep);
+
+/*
+ * A new config (SIGHUP), used from the next request and pass on; the
+ * secret is re-read from it. listen and max_body keep their values until
+ * a restart (a warning says so). The old config may be freed on return.
+ */
+void reactive_reload(struct reactive *rx, const struct config *cfg);
+
+void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret);
+
+/* Stop the intake (waits for its handlers), close the queue. NULL-safe. */
+void reactive_stop(struct reactive *rx);
+
+#endif

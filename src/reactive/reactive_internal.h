@@ -1,0 +1,58 @@
+/*
+ * What the files of src/reactive share: the state of reactive mode, guarded
+ * as said below. Never included from outside src/reactive/.
+ */
+#ifndef RUNNERD_REACTIVE_INTERNAL_H
+#define RUNNERD_REACTIVE_INTERNAL_H
+
+#include "reactive/reactive.h"
+#include "http/server.h"
+#include "queue/queue.h"
+#include "util/buf.h"
+#include "webhook/webhook.h"
+
+#include <pthread.h>
+
+struct reactive {
+	/* read-locked by every request and the consumer, write-locked by reload */
+	pthread_rwlock_t cfg_lock;
+	const struct config *cfg;
+	struct buf secret; /* the webhook secret, a secret buffer; empty: none */
+
+	struct store *store; /* borrowed */
+	struct queue *q;
+	struct http_server *http; /* NULL: no intake */
+	char listen[128];         /* what the intake listens on (restart to change) */
+	int64_t max_body;
+
+	void (*trigger)(void *ctx);
+	void *trigger_ctx;
+
+	pthread_mutex_t stats_lock;
+	struct reactive_stats stats;
+	int64_t warned_at; /* last rejected-request warning (mono ms), under stats_lock */
+
+	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
+	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
+};
+
+/* Add n to one counter (any thread). */
+#define REACTIVE_COUNT(rx, field, n)                                                               \
+	do {                                                                                       \
+		pthread_mutex_lock(&(rx)->stats_lock);                                             \
+		(rx)->stats.field += (n);                                                          \
+		pthread_mutex_unlock(&(rx)->stats_lock);                                           \
+	} while (0)
+
+/* reactive_intake.c: the routes of webhook.listen. */
+extern const struct http_route reactive_routes_template[];
+extern const size_t reactive_n_routes;
+
+/* reactive_consume.c: the waiting_jobs hook. */
+int64_t reactive_waiting_jobs(void *ctx, const char *flavor);
+
+/* reactive_backfill.c: redeliver missed deliveries, when webhook.hook_id is set and it is time. */
+void reactive_backfill(struct reactive *rx, const struct config *cfg, struct github *gh,
+                       int64_t now);
+
+#endif

@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""End-to-end scenarios of reactive mode (issue 10): the real runnerd with
+its webhook intake on 127.0.0.1, ghsim, the local provider, `min_idle: 0`.
+
+- the intake, request by request: every workflow_job example of
+  @octokit/webhooks-examples (pinned in tests/contract/package.json), signed,
+  as sent and moved into our repository; bad and missing signatures,
+  duplicates, ping, other events, oversized, malformed, form-encoded, ids
+  above 2^53; nothing stored for what is refused; the secret never logged;
+- ghsim sends real signed webhooks: each queued job gets a runner of its
+  flavor and completes, with job ids above 2^53 end to end; the latency
+  from the webhook to the create being issued (the name reserved in the
+  store) is measured and printed;
+- cancelled jobs leave no runner behind;
+- missed webhooks: the job's state is rechecked with GitHub (conditional
+  requests), a job GitHub does not know is dropped, a job no runner takes
+  is retried with backoff and then dropped;
+- a lost queued delivery is found among the hook's failed deliveries and
+  redelivered (webhook.hook_id), at no rate-limit cost while nothing changes.
+"""
+
+import calendar
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import signal
+import sqlite3
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import TOP, Env, free_port, main  # noqa: E402
+
+SECRET = "e2e webhook secret " + uuid.uuid4().hex
+EXAMPLES = os.path.join(TOP, ".deps", "npm", "node_modules", "@octokit", "webhooks-examples",
+                        "api.github.com", "index.json")
+ABOVE_2_53 = 9007199254740993  # 2^53 + 1: a double cannot hold it
+
+
+def reactive_env(name, flavors, ghsim_args=(), queue_lines=(), webhook_extra=None, **kw):
+    port = free_port()
+    opts = {"listen": "127.0.0.1:%d" % port, "secret_env": "RUNNERD_E2E_WEBHOOK_SECRET"}
+    opts.update(webhook_extra or {})
+    env = Env(name, flavors, ghsim_args=ghsim_args, webhook_opts=opts,
+              extra_lines=["queue:", "  kind: sqlite"] + list(queue_lines), **kw)
+    os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = SECRET
+    env.hook_port = port
+    return env
+
+
+def sign(body, secret=SECRET):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(env, body, event="workflow_job", signature=True, delivery=None, headers=None):
+    """POST /webhook: (status, parsed JSON answer or None)."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    h = {"Content-Type": "application/json", "X-GitHub-Event": event,
+         "X-GitHub-Delivery": str(uuid.uuid4()) if delivery is None else delivery, "User-Agent": "GitHub-Hookshot/e2e"}
+    if signature is True:
+        h["X-Hub-Signature-256"] = sign(body)
+    elif signature:
+        h["X-Hub-Signature-256"] = signature
+    h.update(headers or {})
+    c = http.client.HTTPConnection("127.0.0.1", env.hook_port, timeout=10)
+    try:
+        c.request("POST", "/webhook", body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+    finally:
+        c.close()
+    try:
+        return r.status, json.loads(data)
+    except ValueError:
+        return r.status, None
+
+
+def post_oversized(env, length):
+    """Only the head of a POST whose Content-Length is length: the answer
+    comes before any of the body is sent."""
+    with socket.create_connection(("127.0.0.1", env.hook_port), timeout=10) as c:
+        c.sendall(("POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   "X-GitHub-Event: workflow_job\r\nX-GitHub-Delivery: %s\r\n"
+                   "X-Hub-Signature-256: sha256=%s\r\nContent-Length: %d\r\n\r\n"
+                   % (uuid.uuid4(), "0" * 64, length)).encode())
+        head = c.recv(4096).decode(errors="replace")
+    return int(head.split(" ", 2)[1])
+
+
+def get(env, path):
+    c = http.client.HTTPConnection("127.0.0.1", env.hook_port, timeout=10)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def rows(env, sql):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(env.state, "state.db"), uri=True, timeout=5)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def job_rows(env):
+    """{job_id: (flavor, done_at, done_why, attempts)}"""
+    return {r[0]: r[1:] for r in rows(env, "SELECT job_id, flavor, done_at, done_why, attempts FROM jobs")}
+
+
+def n_deliveries(env):
+    return rows(env, "SELECT count(*) FROM deliveries")[0][0]
+
+
+def job_payload(action, job_id, labels, repo="octo/hello", run_id=7, status=None):
+    return {"action": action, "repository": {"full_name": repo},
+            "workflow_job": {"id": job_id, "run_id": run_id, "status": status or action, "labels": labels}}
+
+
+def wait_intake(env):
+    env.wait(lambda: get(env, "/healthz")[0] == 200, 20, "the webhook intake")
+
+
+def test_intake_requests():
+    env = reactive_env("wh-intake", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2},
+                                     {"name": "k8s", "labels": ["k8s"], "min_idle": 0, "max": 1}])
+    try:
+        env.serve()
+        wait_intake(env)
+        env.run("drain")  # nothing is created: this scenario is about what is stored
+        st, body = get(env, "/healthz")
+        assert st == 200 and json.loads(body)["queue"] == "sqlite", (st, body)
+
+        # every workflow_job example GitHub publishes
+        examples = [e for e in json.load(open(EXAMPLES)) if e["name"] == "workflow_job"][0]["examples"]
+        assert len(examples) >= 8, len(examples)
+        for ex in examples:  # as sent: not a repository of ours
+            st, ans = post(env, ex)
+            assert st == 200 and ans == {"ignored": "not a repository of github.path"}, (st, ans)
+        assert job_rows(env) == {}
+        expect = {}
+        for ex in examples:  # the same, in our repository
+            ex = json.loads(json.dumps(ex))
+            ex["repository"]["full_name"] = "octo/hello"
+            st, ans = post(env, ex)
+            wj, action = ex["workflow_job"], ex["action"]
+            routed = "k8s" in wj["labels"]
+            if action == "queued" and routed:
+                assert st == 202 and ans == {"queued": True}, (action, st, ans)
+                expect[wj["id"]] = ("k8s", 0, "", 0)
+            elif action == "queued":
+                assert st == 200 and "no flavor" in ans["ignored"], (action, st, ans)
+            elif action in ("in_progress", "completed"):
+                assert st == 200 and ans == {"done": True}, (action, st, ans)
+            else:
+                assert action == "waiting" and st == 200 and "ignored" in ans, (action, st, ans)
+        got = job_rows(env)
+        # the queued one (status "waiting": the action counts) waits for flavor k8s, id exact;
+        # the "waiting" that came after it changed nothing
+        assert got[12877621891] == ("k8s", 0, "", 0), got
+        for jid in (2832853555, 289782451, 14541957942):  # in_progress/completed: tombstones
+            assert got[jid][1] > 0 and got[jid][2] in ("in_progress", "completed"), got[jid]
+
+        # refused: nothing stored
+        before = (n_deliveries(env), job_rows(env))
+        good = job_payload("queued", 4242, ["small"])
+        body = json.dumps(good).encode()
+        assert post(env, body, signature=None)[0] == 401
+        assert post(env, body, signature="sha256=" + "0" * 64)[0] == 401
+        assert post(env, body, signature=sign(body, "another secret"))[0] == 401
+        assert post(env, body, signature=sign(body)[:-2])[0] == 401
+        assert post(env, body + b" ", signature=sign(body))[0] == 401
+        assert post(env, b"{not json", signature=True)[0] == 400
+        assert post(env, job_payload("queued", 0, ["small"]))[0] == 400
+        assert post(env, {"action": "queued", "workflow_job": {"id": 5}})[0] == 400
+        assert post(env, body, headers={"Content-Type": "application/x-www-form-urlencoded"})[0] == 415
+        assert post(env, body, delivery="")[0] == 400
+        assert post_oversized(env, (1 << 20) + 1) == 413
+        # at the cap itself the body is read (and refused here for its signature)
+        assert post(env, b" " * (1 << 20), signature=sign(b"x"))[0] == 401
+        assert (n_deliveries(env), job_rows(env)) == before
+
+        # ping, other events
+        assert post(env, {"zen": "Design for failure.", "hook_id": 1}, event="ping") == (200, {"pong": True})
+        st, ans = post(env, {"ref": "refs/heads/main"}, event="push")
+        assert st == 202 and ans == {"ignored": "event"}, (st, ans)
+
+        # a job id above 2^53, exact in the store; its duplicate delivery is ignored
+        did = str(uuid.uuid4())
+        big_id = json.dumps(job_payload("queued", ABOVE_2_53, ["Self-Hosted", "SMALL"],
+                                        run_id=ABOVE_2_53 + 2)).encode()
+        assert post(env, big_id, delivery=did) == (202, {"queued": True})
+        assert post(env, big_id, delivery=did) == (200, {"duplicate": True})
+        assert job_rows(env)[ABOVE_2_53] == ("small", 0, "", 0), job_rows(env)
+        assert rows(env, "SELECT run_id FROM jobs WHERE job_id = %d" % ABOVE_2_53) == [(ABOVE_2_53 + 2,)]
+        # the same job in another delivery: known already
+        assert post(env, big_id) == (200, {"known": True})
+        # a completed arriving before its queued: the late queued does not revive it
+        assert post(env, job_payload("completed", ABOVE_2_53 + 10, ["small"]))[0] == 200
+        assert post(env, job_payload("queued", ABOVE_2_53 + 10, ["small"])) == (200, {"known": True})
+        # what the intake counted, by reason
+        st, body = get(env, "/healthz")
+        h = json.loads(body)
+        assert st == 200 and h["status"] == "ok", (st, h)
+        assert h["unauthorized"] == 6 and h["malformed"] == 5 and h["duplicates"] == 1, h
+        assert h["pings"] == 1 and h["other_events"] == 1, h
+        assert h["ignored"]["other-repository"] == len(examples), h
+        assert h["ignored"]["no-flavor"] == 1 and h["ignored"]["action"] == 1, h
+        assert h["queued"] == 2 and h["known"] == 2, h
+        assert SECRET not in env.log(), "the webhook secret is in the log"
+        assert "webhook intake on 127.0.0.1:%d" % env.hook_port in env.log()
+        # with no daemon, a pass run by a command counts the queued jobs too
+        env.stop()
+        env.run("resume")
+        c = env.flavor_counts()
+        assert c["small"]["desired"] == 1 and c["k8s"]["desired"] == 1, c
+        env.run("flush", "--busy")
+    finally:
+        env.close()
+
+
+class RowWatch:
+    """Polls the instances table every millisecond: when each name first appeared."""
+
+    def __init__(self, env):
+        self.env, self.first, self.stop = env, {}, False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        path = os.path.join(self.env.state, "state.db")
+        while not self.stop:
+            try:
+                db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=1)
+                try:
+                    while not self.stop:
+                        now = time.time()
+                        for (name,) in db.execute("SELECT name FROM instances"):
+                            self.first.setdefault(name, now)
+                        time.sleep(0.001)
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                time.sleep(0.01)
+
+    def close(self):
+        self.stop = True
+        self.t.join(5)
+
+
+def log_time(env, pattern):
+    """The time (epoch s) of the first log line matching pattern, or None."""
+    for ln in env.log().splitlines():
+        if re.search(pattern, ln):
+            ts = ln.split(" ", 1)[0]
+            return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000.0
+    return None
+
+
+def test_webhook_jobs_get_runners():
+    flavors = [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 3},
+               {"name": "large", "labels": ["large"], "min_idle": 0, "max": 2}]
+    env = reactive_env("wh-jobs", flavors, ghsim_args=["--job-id-base", str(ABOVE_2_53)],
+                       reconcile_interval="10s")  # most passes here are ones a webhook asked for
+    watch = None
+    try:
+        env.serve()
+        wait_intake(env)
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port,
+                                           "secret": SECRET})
+        watch = RowWatch(env)
+        time.sleep(1)
+        assert env.instances() == [] and env.gh_runners() == []
+        # one job at a time: the latency of each, webhook received -> create issued
+        lat, ids = [], []
+        for labels in (["self-hosted", "small"], ["large"], ["SMALL", "linux", "x64"], ["small"],
+                       ["self-hosted", "Large"]):
+            seen = set(watch.first)
+            jid = env.queue_job(labels, duration=1)["id"]
+            assert jid > ABOVE_2_53
+            ids.append((jid, "large" if "large" in [x.lower() for x in labels] else "small"))
+            env.wait(lambda: set(watch.first) - seen, 20, "a create for job %d" % jid)
+            t_create = min(watch.first[n] for n in set(watch.first) - seen)
+            t_hook = env.wait(lambda: log_time(env, r"webhook: job %d .* queued for flavor" % jid), 5,
+                              "the webhook of job %d in the log" % jid)
+            lat.append((t_create - t_hook) * 1000)
+            env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 60,
+                     "job %d completed" % jid)
+            # measured on a quiet daemon: a pass under way (the last job's cleanup) would
+            # hold the next one, as passes never overlap (see the burst below)
+            env.wait(lambda: not env.instances(), 30, "the runner of job %d removed" % jid)
+            time.sleep(0.5)
+        for jid, flavor in ids:
+            j = env.gh("GET", "/_ghsim/jobs/%d" % jid)
+            assert j["conclusion"] == "success" and not j["killed"], j
+            assert flavor in [x.lower() for x in j["runner_labels"]], (flavor, j["runner_labels"])
+        # runnerd stored the ids exactly and marked each job done by its webhooks
+        got = job_rows(env)
+        for jid, flavor in ids:
+            assert got[jid][0] == flavor and got[jid][1] > 0 and got[jid][2] in ("in_progress", "completed"), \
+                got[jid]
+        # a burst: each job gets a runner and completes
+        seen = set(watch.first)
+        t0 = time.time()
+        burst = [env.queue_job(["small"] if i % 2 else ["large"], duration=1)["id"] for i in range(6)]
+        env.wait(lambda: len(set(watch.first) - seen) >= 5, 30, "creates for the burst")
+        firsts = sorted(watch.first[n] for n in set(watch.first) - seen)
+        print("burst of 6 jobs: first create issued %.1f ms, fifth %.1f ms after the first job was queued" %
+              ((firsts[0] - t0) * 1000, (firsts[4] - t0) * 1000))
+        env.wait(lambda: all(env.gh("GET", "/_ghsim/jobs/%d" % j)["status"] == "completed" for j in burst),
+                 120, "the burst completed")
+        # and nothing stays behind once the jobs are done (min_idle 0)
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 60, "pools back to zero")
+        lat.sort()
+        print("webhook -> create issued (ms): p50 %.1f, max %.1f, all %s" %
+              (statistics.median(lat), lat[-1], ", ".join("%.1f" % x for x in lat)))
+        hooks = env.gh("GET", "/_ghsim/webhooks")
+        assert all(d["status"] in (200, 202) for d in hooks), [d for d in hooks if d["status"] not in (200, 202)]
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left()
+    finally:
+        if watch:
+            watch.close()
+        env.close()
+
+
+def test_cancelled_jobs_leave_no_runner():
+    env = reactive_env("wh-cancel", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 3}])
+    try:
+        env.serve()
+        wait_intake(env)
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port,
+                                           "secret": SECRET})
+        # a job that never finishes on its own, cancelled before or after its runner came
+        jids = [env.queue_job(["small"], duration=3600)["id"] for _ in range(3)]
+        env.gh("POST", "/_ghsim/jobs/%d/cancel" % jids[0])
+        env.wait(lambda: env.instances(), 20, "runners for the jobs")
+        for j in jids[1:]:
+            env.gh("POST", "/_ghsim/jobs/%d/cancel" % j)
+        env.wait(lambda: all(env.gh("GET", "/_ghsim/jobs/%d" % j)["status"] == "completed" for j in jids),
+                 20, "the jobs cancelled")
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 60, "no runner left")
+        time.sleep(3)  # a few passes: none comes back
+        assert not env.instances() and not env.gh_runners()
+        assert all(r[1] > 0 for r in job_rows(env).values()), job_rows(env)
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left(killed=env.stats()["killed_jobs"])
+    finally:
+        env.close()
+
+
+def test_missed_webhooks_are_rechecked():
+    env = reactive_env("wh-missed", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       queue_lines=["  recheck_interval: 2s", "  max_attempts: 2"], reconcile_interval="1s")
+    ok = False
+    try:
+        env.serve()
+        wait_intake(env)
+        # in_progress and completed never arrive: the recheck finds the job done
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port,
+                                           "secret": SECRET, "skip_actions": ["in_progress", "completed"]})
+        jid = env.queue_job(["small"], duration=1)["id"]
+        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 60, "job completed")
+        env.wait(lambda: job_rows(env)[jid][2] == "completed", 30, "the recheck found it completed")
+        assert "queue: job %d is completed (its webhook never came)" % jid in env.log()
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        # asking again about an unchanged job is a conditional request (304, free)
+        assert env.stats()["not_modified"] > 0 or "queue: job" in env.log()
+
+        # a job GitHub does not know: dropped
+        ghost = 31_000_000_000_000
+        assert post(env, job_payload("queued", ghost, ["small"]))[0] == 202
+        env.wait(lambda: job_rows(env)[ghost][2] == "gone", 30, "the unknown job dropped")
+
+        # a job no runner of ours takes (the webhook says "small", the job asks for more):
+        # retried with backoff, then dropped after max_attempts runners
+        real = env.queue_job(["self-hosted", "gpu-only"], duration=1)["id"]
+        assert post(env, job_payload("queued", real, ["small"]))[0] == 202
+        env.wait(lambda: job_rows(env)[real][2] == "dropped", 90, "the job no runner takes dropped")
+        assert job_rows(env)[real][3] == 2, job_rows(env)[real]
+        assert re.search(r"queue: job %d .* still queued after 2 runners were made for it: dropped" % real,
+                         env.log()), "no log line for the dropped job"
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left()
+        ok = True
+    finally:
+        env.close(keep=not ok)
+
+
+def test_lost_queued_delivery_is_backfilled():
+    env = reactive_env("wh-backfill", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       webhook_extra={"hook_id": 498765, "backfill_interval": "2s"},
+                       reconcile_interval="1h")  # the backfill's own interval paces the passes
+    port = env.hook_port
+    ok = False
+    try:
+        env.serve()
+        wait_intake(env)
+        # the queued delivery is lost on the way (GitHub lists it as failed)
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % port, "secret": SECRET,
+                                           "skip_actions": ["queued"]})
+        t0 = time.time()
+        jid = env.queue_job(["small"], duration=1)["id"]
+        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 60, "job completed")
+        took = time.time() - t0
+        redelivered = re.findall(r"backfill: delivery (\S+) \(workflow_job queued, failed with 0\) redelivered",
+                                 env.log())
+        assert len(redelivered) == 1, env.log()[-3000:]
+        print("a lost queued delivery: redelivered, the job ran and completed %.1f s after it was queued" % took)
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        # nothing changed since: the backfill's looks (and the passes) cost no rate limit
+        before = env.stats()
+        time.sleep(7)
+        after = env.stats()
+        looks = sum(v for k, v in after["by_route"].items() if "deliveries" in k) - \
+            sum(v for k, v in before["by_route"].items() if "deliveries" in k)
+        assert looks >= 2, (before["by_route"], after["by_route"])
+        assert after["rate_counted"] - before["rate_counted"] == 0, (before, after)
+        assert len(re.findall(r"backfill: delivery .* redelivered", env.log())) == 1
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left()
+        ok = True
+    finally:
+        env.close(keep=not ok)
+
+
+def test_reload_takes_the_new_secret():
+    env = reactive_env("wh-reload", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 1}])
+    secret_file = os.path.join(env.secrets, "webhook-secret")
+    del env.webhook_opts["secret_env"]
+    env.webhook_opts["secret_file"] = secret_file
+    env.write_config()
+    try:
+        with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(SECRET + "\n")
+        env.serve()
+        wait_intake(env)
+        ping = json.dumps({"zen": "Speak like a human."}).encode()
+        assert post(env, ping, event="ping")[0] == 200
+        new = "the next secret " + uuid.uuid4().hex
+        with open(secret_file, "w") as f:
+            f.write(new + "\n")
+        since = env.log_size()
+        env.daemon.send_signal(signal.SIGHUP)
+        env.wait(lambda: "reloaded:" in env.log(since), 20, "the reload")
+        # while requests come in: the old secret is refused, the new one taken
+        assert post(env, ping, event="ping")[0] == 401
+        assert post(env, ping, event="ping", signature=sign(ping, new))[0] == 200
+        assert new not in env.log() and SECRET not in env.log()
+        env.stop()
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
+          test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
+          test_reload_takes_the_new_secret])

@@ -1,0 +1,312 @@
+/*
+ * Unit tests of src/reactive/ without a daemon: the intake on a real
+ * listener on 127.0.0.1 over a real state store, spoken to with plain
+ * sockets. What is refused stores nothing; a queued job is pushed, counted
+ * for the planner and triggers a pass; in_progress ends its wait; a reload
+ * takes a new secret; the consumer gives the runners a pass made to the
+ * oldest waiting jobs of their flavor. (GitHub rechecks: tests/e2e/test_webhooks.py.)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/common.h"
+#include "util/fileutil.h"
+#include "util/strutil.h"
+#include "reactive/reactive.h"
+#include "webhook/webhook.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#define SECRET  "unit webhook secret"
+#define SECRET2 "the next secret"
+
+struct fixture {
+	char dir[PATH_MAX];
+	struct store *store;
+	struct config *cfg;
+	struct reactive *rx;
+	int port;
+	atomic_int triggers;
+};
+
+static void on_trigger(void *ctx)
+{
+	struct fixture *f = ctx;
+	atomic_fetch_add(&f->triggers, 1);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static struct config *load(int port, const char *max_body)
+{
+	struct config_errors errs = {0};
+	struct config *c = NULL;
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+	         "github:\n  path: octo/hello\n  token_env: RUNNERD_TEST_TOKEN\n"
+	         "manager:\n  name: ci\n"
+	         "flavors:\n  - {name: small, provider: local, labels: [small], max: 4}\n"
+	         "  - {name: large, provider: local, labels: [large], max: 4}\n"
+	         "webhook:\n  listen: 127.0.0.1:%d\n  secret_env: RUNNERD_TEST_WEBHOOK\n"
+	         "  max_body: %s\n",
+	         port, max_body);
+	if (config_load_string("t.yaml", text, strlen(text), &c, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			print_error("%s\n", errs.v[i]);
+		fail();
+	}
+	config_errors_release(&errs);
+	return c;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct err e = {0};
+
+	if (!f)
+		return -1;
+	setenv("RUNNERD_TEST_TOKEN", "ghp_test", 1);
+	setenv("RUNNERD_TEST_WEBHOOK", SECRET, 1);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/runnerd-test-reactive-XXXXXX");
+	if (!mkdtemp(f->dir) || store_open(f->dir, &f->store, &e) < 0)
+		return -1;
+	f->port = free_port();
+	f->cfg = load(f->port, "64KiB");
+	if (reactive_start(f->cfg, f->store, on_trigger, f, &f->rx, &e) < 0) {
+		print_error("reactive_start: %s\n", e.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	reactive_stop(f->rx);
+	config_free(f->cfg);
+	store_close(f->store);
+	rm_rf(f->dir, NULL);
+	free(f);
+	return 0;
+}
+
+/* The status of one request; sig NULL: none, "" signs body with SECRET. */
+static int request(struct fixture *f, const char *method, const char *path, const char *event,
+                   const char *delivery, const char *body, const char *sig, const char *key)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char head[1024], sigbuf[80] = "", resp[256] = "";
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	size_t blen = body ? strlen(body) : 0;
+	int fd, status = -1;
+	ssize_t n;
+
+	if (sig && !*sig) {
+		HMAC(EVP_sha256(), key ? key : SECRET, (int)strlen(key ? key : SECRET),
+		     (const unsigned char *)(body ? body : ""), blen, md, &mdlen);
+		int o = snprintf(sigbuf, sizeof(sigbuf), "sha256=");
+		for (unsigned i = 0; i < mdlen; i++)
+			o += snprintf(sigbuf + o, sizeof(sigbuf) - (size_t)o, "%02x", md[i]);
+		sig = sigbuf;
+	}
+	snprintf(head, sizeof(head),
+	         "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+	         "%s%s%s%s%s%s%s%s%sContent-Length: %zu\r\n\r\n",
+	         method, path, event ? "X-GitHub-Event: " : "", event ? event : "", event ? "\r\n" : "",
+	         delivery ? "X-GitHub-Delivery: " : "", delivery ? delivery : "",
+	         delivery ? "\r\n" : "", sig ? "X-Hub-Signature-256: " : "", sig ? sig : "",
+	         sig ? "\r\n" : "", blen);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_true(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+	if (blen)
+		(void)!write(fd, body, blen);
+	n = read(fd, resp, sizeof(resp) - 1);
+	if (n > 12 && sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+		status = -1;
+	close(fd);
+	return status;
+}
+
+#define QUEUED(id, labels)                                                                         \
+	"{\"action\":\"queued\",\"workflow_job\":{\"id\":" id ",\"run_id\":5,\"labels\":" labels     \
+	"},\"repository\":{\"full_name\":\"octo/hello\"}}"
+#define ACTION(action, id)                                                                         \
+	"{\"action\":\"" action "\",\"workflow_job\":{\"id\":" id ",\"run_id\":5,\"labels\":[]},"     \
+	"\"repository\":{\"full_name\":\"octo/hello\"}}"
+
+static int64_t waiting(struct fixture *f, const char *flavor)
+{
+	struct manager_hooks h;
+	reactive_manager_hooks(f->rx, &h);
+	return h.waiting_jobs(h.ctx, flavor);
+}
+
+static void test_intake(void **state)
+{
+	struct fixture *f = *state;
+	struct reactive_stats st;
+	struct store_job j;
+
+	assert_true(reactive_port(f->rx) == f->port);
+	assert_int_equal(request(f, "GET", "/healthz", NULL, NULL, NULL, NULL, NULL), 200);
+	/* refused, and nothing stored */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d1",
+	                         QUEUED("9007199254740993", "[\"small\"]"), NULL, NULL),
+	                 401);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d1",
+	                         QUEUED("9007199254740993", "[\"small\"]"), "", "wrong"),
+	                 401);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d1", "{", "", NULL), 400);
+	assert_int_equal(request(f, "POST", "/webhook", NULL, "d1", "{}", "", NULL), 400);
+	assert_int_equal(store_job_get(f->store, INT64_C(9007199254740993), &j, NULL), -ENOENT);
+	assert_int_equal(store_delivery_add(f->store, "d1", 1, NULL), 0); /* d1 was not recorded */
+	assert_int_equal(atomic_load(&f->triggers), 0);
+	/* over max_body (64 KiB): 413 before the body is read */
+	char *big = malloc(70000);
+	memset(big, ' ', 69999);
+	big[69999] = '\0';
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d9", big, "", NULL), 413);
+	free(big);
+
+	/* queued: pushed, counted, a pass triggered */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d2",
+	                         QUEUED("9007199254740993", "[\"Small\",\"self-hosted\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 1);
+	assert_int_equal(store_job_get(f->store, INT64_C(9007199254740993), &j, NULL), 0);
+	assert_string_equal(j.flavor, "small");
+	assert_string_equal(j.labels, "[\"Small\",\"self-hosted\"]");
+	assert_string_equal(j.delivery_id, "d2");
+	assert_int_equal(waiting(f, "small"), 1);
+	assert_int_equal(waiting(f, "large"), 0);
+	/* the same delivery again: ignored; another delivery of the job: known */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d2",
+	                         QUEUED("9007199254740993", "[\"small\"]"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d3",
+	                         QUEUED("9007199254740993", "[\"small\"]"), "", NULL),
+	                 200);
+	assert_int_equal(waiting(f, "small"), 1);
+	/* not ours: no flavor; ping; another event */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d4",
+	                         QUEUED("77", "[\"windows\"]"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "ping", "d5", "{\"zen\":\"z\"}", "", NULL), 200);
+	assert_int_equal(request(f, "POST", "/webhook", "push", "d6", "{}", "", NULL), 202);
+	/* in_progress: it waits no more */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d7",
+	                         ACTION("in_progress", "9007199254740993"), "", NULL),
+	                 200);
+	assert_int_equal(waiting(f, "small"), 0);
+	assert_int_equal(store_job_get(f->store, INT64_C(9007199254740993), &j, NULL), 0);
+	assert_string_equal(j.done_why, "in_progress");
+
+	reactive_get_stats(f->rx, &st);
+	assert_int_equal(st.unauthorized, 2);
+	assert_int_equal(st.malformed, 2);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.known, 1);
+	assert_int_equal(st.ignored[WEBHOOK_SKIP_NO_FLAVOR], 1);
+	assert_int_equal(st.pings, 1);
+	assert_int_equal(st.other_events, 1);
+	assert_int_equal(st.acked, 1);
+}
+
+static void test_reload_secret(void **state)
+{
+	struct fixture *f = *state;
+	struct config *old = f->cfg;
+
+	setenv("RUNNERD_TEST_WEBHOOK", SECRET2, 1);
+	f->cfg = load(f->port, "64KiB");
+	reactive_reload(f->rx, f->cfg);
+	config_free(old);
+	assert_int_equal(request(f, "POST", "/webhook", "ping", "p1", "{}", "", SECRET), 401);
+	assert_int_equal(request(f, "POST", "/webhook", "ping", "p2", "{}", "", SECRET2), 200);
+}
+
+static void test_consumer_assigns_runners(void **state)
+{
+	struct fixture *f = *state;
+	struct manager_event ev[3] = {
+	        {.action = "create", .flavor = "small", .ok = true},
+	        {.action = "create", .flavor = "small", .ok = false},
+	        {.action = "delete", .flavor = "small", .ok = true},
+	};
+	struct manager_report rep = {.events = ev, .n_events = 3};
+	struct store_job j;
+
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "q1",
+	                         QUEUED("101", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "q2",
+	                         QUEUED("102", "[\"small\"]"), "", NULL),
+	                 202);
+	/* one runner made: the oldest job has it; nothing is due for a recheck (2m) */
+	reactive_after_pass(f->rx, NULL, &rep);
+	assert_int_equal(store_job_get(f->store, 101, &j, NULL), 0);
+	assert_int_equal(j.attempts, 1);
+	assert_true(j.runner_at > 0);
+	assert_int_equal(store_job_get(f->store, 102, &j, NULL), 0);
+	assert_int_equal(j.attempts, 0);
+	/* the next pass's runner goes to the next job */
+	reactive_after_pass(f->rx, NULL, &rep);
+	assert_int_equal(store_job_get(f->store, 101, &j, NULL), 0);
+	assert_int_equal(j.attempts, 1);
+	assert_int_equal(store_job_get(f->store, 102, &j, NULL), 0);
+	assert_int_equal(j.attempts, 1);
+	/* both still count for the planner until they are taken */
+	assert_int_equal(waiting(f, "small"), 2);
+
+	/* idle runners count too, but not those the jobs given one hold */
+	struct plan_flavor_count counts[1] = {{.name = "small", .idle = 2}};
+	struct manager_report idle = {.plan = {.counts = counts, .n_counts = 1}};
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "q3",
+	                         QUEUED("103", "[\"small\"]"), "", NULL),
+	                 202);
+	reactive_after_pass(f->rx, NULL, &idle);
+	assert_int_equal(store_job_get(f->store, 103, &j, NULL), 0);
+	assert_int_equal(j.attempts, 0);
+	counts[0].idle = 3;
+	reactive_after_pass(f->rx, NULL, &idle);
+	assert_int_equal(store_job_get(f->store, 103, &j, NULL), 0);
+	assert_int_equal(j.attempts, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_intake, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_reload_secret, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_consumer_assigns_runners, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
