@@ -229,8 +229,19 @@ void manager_events_orphans(struct manager *m, const struct plan *plan)
 		str_copy(names[n++], de->d_name, sizeof(names[0]));
 	}
 	closedir(d);
-	for (size_t i = 0; i < n && !atomic_load(&m->cancel); i++)
-		manager_events_process(m, names[i], flavor_known(plan, names[i]));
+	for (size_t i = 0; i < n && !atomic_load(&m->cancel); i++) {
+		const char *fl = flavor_known(plan, names[i]);
+		char noted[FLAVOR_NAME_MAX];
+		struct metrics_opts mo;
+
+		if (!fl[0]) {
+			/* its row went before its processing (a kill): the note made at its pull */
+			manager_metrics_opts(m, &mo);
+			metrics_storage_noted_flavor(&mo, names[i], noted, sizeof(noted));
+			fl = noted;
+		}
+		manager_events_process(m, names[i], fl);
+	}
 }
 
 void manager_events_pass_start(struct manager *m)

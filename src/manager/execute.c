@@ -105,7 +105,8 @@ static void collect(struct manager *m, struct provider *p, const struct action *
 
 	manager_metrics_opts(m, &mo);
 	if (a->extract_metrics &&
-	    metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0)
+	    (metrics_storage_note_flavor(&mo, a->name, a->flavor, &e) < 0 ||
+	     metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0))
 		log_warn("%s", e.msg);
 	if (a->pull_logs) {
 		collect_logs(p, a, &mo);
@@ -248,8 +249,12 @@ static void do_delete(struct exec_ctx *x, const struct action *a)
 			log_warn("delete runner %s on GitHub: %s (retried as dangling)", a->name,
 			         e.msg);
 	}
-	/* its row still names its flavor: the storage is processed before the row goes */
-	if (a->delete_instance && a->extract_metrics)
+	/*
+	 * Its row still names its flavor: the storage is processed before the
+	 * row goes, also one an earlier attempt pulled (a retry over an
+	 * instance already gone pulls nothing); after, it is an orphan's.
+	 */
+	if (a->delete_instance)
 		manager_events_process(m, a->name, flavor);
 	/* (void): a row left DELETING with nothing behind it is forgotten next pass */
 	if (have_row && a->delete_instance)
@@ -487,6 +492,13 @@ static void run_task(void *ctx, size_t i)
 		do_adopt(x, t->a);
 		break;
 	case ACTION_FORGET: {
+		/*
+		 * A row left DELETING once its instance went (a kill between the
+		 * provider's delete and the storage's processing): its storage is
+		 * processed while the row still names the flavor; after, it is an
+		 * orphan's, whose events would name none.
+		 */
+		manager_events_process(x->m, t->a->name, t->a->flavor);
 		int r = store_instance_delete(x->m->store, t->a->name, &e);
 		manager_report_add(x->m, x->rep, "forget", t->a->name, "",
 		                   delete_reason_name(t->a->why), r == 0, r == 0 ? "ok" : e.msg);

@@ -89,6 +89,18 @@ int metrics_extract(const struct metrics_opts *o, struct provider *p, const char
                     bool finished, struct metrics_extracted *ret, struct err *e);
 
 /*
+ * runnerd's note in state_dir/metrics/<name>/ of the flavor name's runner
+ * served, written when its metrics are pulled (never from the instance):
+ * a storage processed after its row went (a kill in between) still has
+ * its events name their flavor. noted_flavor gives "" when there is none
+ * or it is not a plain name.
+ */
+int metrics_storage_note_flavor(const struct metrics_opts *o, const char *name, const char *flavor,
+                                struct err *e);
+void metrics_storage_noted_flavor(const struct metrics_opts *o, const char *name, char *out,
+                                  size_t cap);
+
+/*
  * What metrics_save_logs saved, and what it did not, by reason. The files
  * there were to save: the regular files of the _diag folders (however many)
  * and the single logs present.

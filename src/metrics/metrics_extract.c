@@ -119,3 +119,56 @@ int metrics_extract(const struct metrics_opts *o, struct provider *p, const char
 		*ret = got;
 	return 0;
 }
+
+/* runnerd's own note in a storage; never a name an instance's file is pulled to. */
+#define FLAVOR_NOTE ".runnerd-flavor"
+
+static bool flavor_ok(const char *s, size_t len)
+{
+	if (len == 0 || len >= FLAVOR_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '/')
+			return false;
+	return true;
+}
+
+int metrics_storage_note_flavor(const struct metrics_opts *o, const char *name, const char *flavor,
+                                struct err *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	int r;
+
+	if (!name_is_owned(o->manager, name))
+		return err_set(e, -EINVAL, "metrics: %s is not a name of manager %s", name,
+		               o->manager);
+	if (!flavor || !flavor_ok(flavor, strlen(flavor)))
+		return 0; /* nothing worth noting */
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/metrics/%s", o->state_dir, name) >= sizeof(dir))
+		return err_set(e, -ENAMETOOLONG, "metrics: state_dir is too long");
+	r = mkdir_p(dir, 0700, e);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/%s", dir, FLAVOR_NOTE);
+	return file_write_atomic(path, flavor, strlen(flavor), 0600, e);
+}
+
+void metrics_storage_noted_flavor(const struct metrics_opts *o, const char *name, char *out,
+                                  size_t cap)
+{
+	char path[PATH_MAX];
+	struct buf b = BUF_INIT(FLAVOR_NAME_MAX);
+
+	if (cap)
+		out[0] = '\0';
+	if (!name_is_owned(o->manager, name) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/metrics/%s/%s", o->state_dir, name,
+	                     FLAVOR_NOTE) >= sizeof(path))
+		return;
+	if (file_read(path, FLAVOR_NAME_MAX, true, &b, NULL) == 0 && b.len < cap &&
+	    flavor_ok(b.data, b.len)) {
+		memcpy(out, b.data, b.len);
+		out[b.len] = '\0';
+	}
+	buf_release(&b);
+}

@@ -367,6 +367,75 @@ static int case_orphan_storages(struct fx *f)
 	return 0;
 }
 
+/*
+ * A kill between the provider's delete and the storage's processing
+ * leaves a DELETING row with nothing behind it and the pulled storage: the
+ * pass that forgets the row processes the storage first, so its events
+ * name the row's flavor (regression: found by test_chaos, they named none).
+ */
+static int case_forgotten_row_storage_keeps_flavor(struct fx *f)
+{
+	struct heard h = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct metrics_sink sink = {heard_event, heard_quarantine, &h};
+	struct store_instance row = {0};
+	struct manager_report rep;
+	char dir[200];
+	const struct metrics_event *ev;
+	struct stat st;
+
+	str_copy(row.name, "mt-00000000f1a0", sizeof(row.name));
+	str_copy(row.flavor, "small", sizeof(row.flavor));
+	str_copy(row.provider, "local", sizeof(row.provider));
+	row.phase = PHASE_DELETING;
+	row.created_at = time(NULL) - 60;
+	row.cloud_state = CLOUD_ACTIVE;
+	REQUIRE(store_instance_put(f->store, &row, NULL) == 0);
+	snprintf(dir, sizeof(dir), "%s/state/metrics/%s", f->dir, row.name);
+	REQUIRE(put_text(dir, "runner-installation-start.timestamp", "5") == 0);
+	REQUIRE(put_text(dir, "runner-installed.timestamp", "8") == 0);
+	manager_set_metrics_sink(f->m, &sink);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	bool forgot = false;
+	for (size_t i = 0; i < rep.n_events; i++)
+		forgot = forgot || (strcmp(rep.events[i].action, "forget") == 0 &&
+		                    strcmp(rep.events[i].name, row.name) == 0 && rep.events[i].ok);
+	manager_report_release(&rep);
+	manager_set_metrics_sink(f->m, NULL);
+	REQUIRE(forgot);
+	REQUIRE(store_instance_get(f->store, row.name, &row, NULL) == -ENOENT);
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RUNNER_INSTALLED)) && ev->duration == 3);
+	REQUIREF(strcmp(ev->flavor, "small") == 0, "flavor '%s'", ev->flavor);
+	REQUIRE(lstat(dir, &st) < 0 && errno == ENOENT);
+
+	/*
+	 * A kill after the row went: an orphan's storage, which no pass knows;
+	 * the flavor noted at its pull names its events (one not a plain name
+	 * is not taken).
+	 */
+	const char *notes[][2] = {{"mt-00000000f1a1", "small"}, {"mt-00000000f1a2", "../small"}};
+	h.n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(notes); i++) {
+		snprintf(dir, sizeof(dir), "%s/state/metrics/%s", f->dir, notes[i][0]);
+		REQUIRE(put_text(dir, "runner-installation-start.timestamp", "5") == 0);
+		REQUIRE(put_text(dir, "runner-installed.timestamp", i ? "9" : "8") == 0);
+		REQUIRE(put_text(dir, ".runnerd-flavor", notes[i][1]) == 0);
+	}
+	manager_set_metrics_sink(f->m, &sink);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	manager_set_metrics_sink(f->m, NULL);
+	size_t seen = 0;
+	for (size_t i = 0; i < h.n; i++) {
+		if (h.ev[i].kind != METRICS_EVENT_RUNNER_INSTALLED)
+			continue;
+		seen++;
+		REQUIREF(strcmp(h.ev[i].flavor, h.ev[i].duration == 3 ? "small" : "") == 0,
+		         "duration %g: flavor '%s'", h.ev[i].duration, h.ev[i].flavor);
+	}
+	REQUIRE(seen == 2);
+	return 0;
+}
+
 /* A failing provider list deletes nothing, even with every runner gone from GitHub. */
 static int case_list_failure_deletes_nothing(struct fx *f)
 {
@@ -1684,6 +1753,8 @@ int main(void)
 	    case_finished_runner_metrics_pulled, 1, 1);
 	run("orphan storages: processed, a bad one quarantined, a foreign one untouched",
 	    case_orphan_storages, 1, 1);
+	run("a forgotten row's storage, an orphan's: events name the flavor (row, note)",
+	    case_forgotten_row_storage_keeps_flavor, 1, 1);
 	run("provider list failure deletes nothing", case_list_failure_deletes_nothing, 2, 2);
 	run("drain empties the pool, resume refills", case_drain_and_resume, 2, 2);
 	run("create n (clamped to max), cleanup, get_runners, delete n",
