@@ -11,8 +11,10 @@ int queue_open(const struct config *cfg, struct store *store, struct queue **ret
 	switch (cfg->queue.kind) {
 	case QUEUE_SQLITE:
 		return queue_sqlite_open(store, ret, e);
+	case QUEUE_AMQP:
+		return queue_amqp_open(cfg, ret, e);
 	default:
-		return err_set(e, -EOPNOTSUPP, "queue: kind amqp is not built into this runnerd yet");
+		return err_set(e, -EOPNOTSUPP, "queue: unknown kind %d", (int)cfg->queue.kind);
 	}
 }
 
@@ -69,6 +71,19 @@ int queue_health(struct queue *q, struct err *e)
 {
 	return q->ops->health(q, e);
 }
+
+void queue_set_notify(struct queue *q, void (*fn)(void *), void *ctx)
+{
+	if (q->ops->set_notify)
+		q->ops->set_notify(q, fn, ctx);
+}
+
+#ifndef HAVE_LIBRABBITMQ
+int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e)
+{
+	return err_set(e, -EOPNOTSUPP, "queue: kind amqp: this runnerd was built without librabbitmq");
+}
+#endif
 
 void queue_free(struct queue *q)
 {

@@ -2,8 +2,9 @@
  * The job queue between the webhook intake and the manager: jobs that wait
  * for a runner, by flavor. One interface, backends chosen by name as the
  * providers are (a table of function pointers): `sqlite`, a table in the
- * state database (queue_sqlite.c), and later `amqp` (RabbitMQ, to share
- * work among managers). A message is the job as the original's router
+ * state database (queue_sqlite.c), and `amqp` (RabbitMQ, to share work
+ * among managers: queue_amqp.c says how its waiting jobs are the messages
+ * delivered to this manager and not yet acknowledged). A message is the job as the original's router
  * publishes it: {job_id, run_id, repo, labels, flavor, delivery_id,
  * received_at}; the rest of struct queue_job is the consumer's bookkeeping
  * (attempts, backoff, rechecks), kept by the backend beside it.
@@ -70,6 +71,9 @@ struct queue_ops {
 	int (*prune)(struct queue *q, int64_t before, struct err *e);
 	/* 0 when the queue can be used now (the broker is reachable, ...). */
 	int (*health)(struct queue *q, struct err *e);
+	/* Optional: call fn(ctx), from any thread, when jobs arrive that no
+	 * push of this process brought (another manager published them). */
+	void (*set_notify)(struct queue *q, void (*fn)(void *), void *ctx);
 	void (*free)(struct queue *q);
 };
 
@@ -79,6 +83,13 @@ struct queue_ops {
  */
 int queue_open(const struct config *cfg, struct store *store, struct queue **ret, struct err *e);
 int queue_sqlite_open(struct store *store, struct queue **ret, struct err *e);
+/*
+ * The amqp backend: cfg->queue.uri, a queue per flavor of cfg (those of the
+ * config it was opened with: a reload does not change them). It connects in
+ * its own thread: health says -ECONNREFUSED until then and while the broker
+ * is away. -EOPNOTSUPP when this build has no librabbitmq.
+ */
+int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e);
 
 /* The backend's name ("sqlite"). */
 const char *queue_name(const struct queue *q);
@@ -91,6 +102,7 @@ int queue_list(struct queue *q, size_t max, struct queue_job_list *ret, struct e
 int queue_update(struct queue *q, const struct queue_job *j, struct err *e);
 int queue_prune(struct queue *q, int64_t before, struct err *e);
 int queue_health(struct queue *q, struct err *e);
+void queue_set_notify(struct queue *q, void (*fn)(void *), void *ctx);
 void queue_free(struct queue *q); /* NULL-safe */
 
 /* What every backend's struct starts with. */

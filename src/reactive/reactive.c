@@ -43,6 +43,9 @@ int reactive_start(const struct config *cfg, struct store *store, void (*trigger
 	r = queue_open(cfg, store, &rx->q, e);
 	if (r < 0)
 		goto fail;
+	/* jobs another manager published (amqp) wake the pass loop as a webhook does */
+	if (trigger)
+		queue_set_notify(rx->q, trigger, ctx);
 	r = take_secret(rx, cfg);
 	if (r < 0) {
 		err_set(e, r, "reactive: the webhook secret: %s", strerror(-r));

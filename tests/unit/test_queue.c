@@ -194,8 +194,10 @@ static void test_open_kinds(void **state)
 	assert_string_equal(queue_name(q), "sqlite");
 	queue_free(q);
 	q = NULL;
+	/* amqp without a URI: refused at open, whether or not this build has it */
 	cfg.queue.kind = QUEUE_AMQP;
-	assert_int_equal(queue_open(&cfg, f->store, &q, &e), -EOPNOTSUPP);
+	int r = queue_open(&cfg, f->store, &q, &e);
+	assert_true(r == -EINVAL || r == -EOPNOTSUPP);
 	assert_null(q);
 	queue_free(NULL);
 }

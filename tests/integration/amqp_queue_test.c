@@ -1,0 +1,326 @@
+/*
+ * Integration tests of the amqp queue backend against a real RabbitMQ that
+ * tests/lib/rabbitmq.py starts on 127.0.0.1 (RUNNERD_TEST_AMQP_URI; skipped
+ * without it): push with confirms, count, list, update, ack, the dedupe of
+ * a job known here, redelivery to another consumer after the first one's
+ * process is killed, and the reconnect after a broker restart
+ * (RUNNERD_TEST_AMQP_RESTART) with nothing lost. Each test uses flavors of
+ * its own, so their queues never mix.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/common.h"
+#include "util/clock.h"
+#include "util/strutil.h"
+#include "queue/queue.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+struct cfg {
+	struct config c;
+	struct config_flavor f;
+	char name[32];
+};
+
+static void cfg_init(struct cfg *k, const char *flavor, int64_t max)
+{
+	memset(k, 0, sizeof(*k));
+	str_copy(k->name, flavor, sizeof(k->name));
+	k->f.name = k->name;
+	k->f.max = max;
+	k->c.flavors = &k->f;
+	k->c.n_flavors = 1;
+	k->c.queue.kind = QUEUE_AMQP;
+	k->c.queue.uri.value = getenv("RUNNERD_TEST_AMQP_URI");
+}
+
+static struct queue_job job(int64_t id, const char *flavor, int64_t at)
+{
+	struct queue_job j = {.job_id = id, .run_id = id + 1, .received_at = at};
+	str_copy(j.repo, "octo/hello", sizeof(j.repo));
+	str_copy(j.labels, "[\"self-hosted\",\"small\"]", sizeof(j.labels));
+	str_copy(j.flavor, flavor, sizeof(j.flavor));
+	snprintf(j.delivery_id, sizeof(j.delivery_id), "d-%" PRId64, id);
+	return j;
+}
+
+static int64_t count(struct queue *q, const char *flavor)
+{
+	int64_t n = -1;
+	assert_int_equal(queue_count(q, flavor, INT64_MAX, &n, NULL), 0);
+	return n;
+}
+
+/* Wait up to ms for count(flavor) == want; its last value. */
+static int64_t wait_count(struct queue *q, const char *flavor, int64_t want, int64_t ms)
+{
+	int64_t end = clock_mono_ms() + ms, n;
+
+	while ((n = count(q, flavor)) != want && clock_mono_ms() < end)
+		usleep(50 * 1000);
+	return n;
+}
+
+static bool wait_healthy(struct queue *q, int64_t ms)
+{
+	int64_t end = clock_mono_ms() + ms;
+
+	while (queue_health(q, NULL) != 0) {
+		if (clock_mono_ms() >= end)
+			return false;
+		usleep(50 * 1000);
+	}
+	return true;
+}
+
+static void open_q(struct cfg *k, struct queue **q)
+{
+	struct err e = {0};
+
+	assert_int_equal(queue_open(&k->c, NULL, q, &e), 0);
+	assert_string_equal(queue_name(*q), "amqp");
+	assert_true(wait_healthy(*q, 10000));
+}
+
+static int notified;
+static void on_arrival(void *ctx)
+{
+	__atomic_add_fetch(&notified, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_push_count_ack(void **state)
+{
+	struct cfg k;
+	struct queue *q, *q2;
+	struct queue_job a = job(INT64_C(9007199254740993), "t1", 1000);
+	struct queue_job b = job(7, "t1", 3000), c = job(8, "t1", 2000);
+	struct queue_job_list l = {0};
+	struct err e = {0};
+
+	cfg_init(&k, "t1", 5);
+	open_q(&k, &q);
+	queue_set_notify(q, on_arrival, NULL);
+	assert_int_equal(queue_push(q, &a, &e), 0);
+	assert_int_equal(queue_push(q, &b, &e), 0);
+	assert_int_equal(queue_push(q, &c, &e), 0);
+	assert_int_equal(wait_count(q, "t1", 3, 5000), 3);
+	assert_true(__atomic_load_n(&notified, __ATOMIC_SEQ_CST) >= 1);
+	assert_int_equal(count(q, "other"), 0);
+	/* held here already: a repeated "queued" is known */
+	assert_int_equal(queue_push(q, &b, &e), -EEXIST);
+
+	/* oldest first, every field through the broker, 64-bit ids whole */
+	assert_int_equal(queue_list(q, 10, &l, &e), 0);
+	assert_int_equal(l.n, 3);
+	assert_true(l.v[0].job_id == a.job_id);
+	assert_true(l.v[1].job_id == 8 && l.v[2].job_id == 7);
+	assert_string_equal(l.v[0].labels, a.labels);
+	assert_string_equal(l.v[0].repo, "octo/hello");
+	assert_string_equal(l.v[0].delivery_id, a.delivery_id);
+	assert_true(l.v[0].run_id == a.run_id && l.v[0].received_at == 1000);
+
+	/* bookkeeping: a backoff hides a job from the count until it passes */
+	l.v[1].next_at = 5000;
+	l.v[1].attempts = 1;
+	assert_int_equal(queue_update(q, &l.v[1], &e), 0);
+	int64_t n = -1;
+	assert_int_equal(queue_count(q, "t1", 4000, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(queue_count(q, "t1", 5000, &n, &e), 0);
+	assert_int_equal(n, 3);
+
+	/* ack: gone here, and from the broker */
+	assert_int_equal(queue_ack(q, a.job_id, "in_progress", 10, &e), 0);
+	assert_int_equal(queue_ack(q, a.job_id, "in_progress", 10, &e), 0); /* idempotent */
+	assert_int_equal(queue_ack(q, 12345, "completed", 10, &e), 0);       /* unknown: fine */
+	assert_int_equal(count(q, "t1"), 2);
+	assert_int_equal(queue_push(q, &a, &e), -EEXIST); /* a late "queued" never revives it */
+	usleep(500 * 1000); /* the basic.ack leaves within the consumer's poll */
+	queue_free(q);
+
+	/* the other two were never acked: the broker gives them to the next consumer */
+	open_q(&k, &q2);
+	assert_int_equal(wait_count(q2, "t1", 2, 5000), 2);
+	assert_int_equal(queue_list(q2, 10, &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(l.v[0].job_id == 8 && l.v[1].job_id == 7);
+	assert_int_equal(l.v[0].attempts, 0); /* bookkeeping starts over on a redelivery */
+	assert_int_equal(queue_ack(q2, 7, "completed", 10, &e), 0);
+	assert_int_equal(queue_ack(q2, 8, "completed", 10, &e), 0);
+	assert_int_equal(count(q2, "t1"), 0);
+	queue_job_list_release(&l);
+	usleep(500 * 1000);
+	queue_free(q2);
+}
+
+/* The prefetch bounds what one manager holds: the flavor's max. */
+static void test_prefetch(void **state)
+{
+	struct cfg k;
+	struct queue *q, *q2;
+	struct err e = {0};
+
+	cfg_init(&k, "t2", 2);
+	open_q(&k, &q);
+	for (int64_t i = 1; i <= 5; i++) {
+		struct queue_job j = job(100 + i, "t2", i);
+		assert_int_equal(queue_push(q, &j, &e), 0);
+	}
+	assert_int_equal(wait_count(q, "t2", 2, 5000), 2);
+	usleep(300 * 1000);
+	assert_int_equal(count(q, "t2"), 2);
+	/* a second manager takes of the rest */
+	open_q(&k, &q2);
+	assert_int_equal(wait_count(q2, "t2", 2, 5000), 2);
+	/* acks free room: the last one arrives */
+	for (int64_t i = 1; i <= 5; i++) {
+		queue_ack(q, 100 + i, "completed", 1, &e);
+		queue_ack(q2, 100 + i, "completed", 1, &e);
+	}
+	assert_int_equal(wait_count(q, "t2", 1, 5000) + count(q2, "t2"), 1);
+	for (int64_t i = 1; i <= 5; i++) {
+		queue_ack(q, 100 + i, "completed", 1, &e);
+		queue_ack(q2, 100 + i, "completed", 1, &e);
+	}
+	usleep(500 * 1000);
+	queue_free(q);
+	queue_free(q2);
+}
+
+/* A manager killed holding messages loses none: the other one gets them. */
+static void test_redelivery_after_kill(void **state)
+{
+	struct cfg k;
+	struct queue *q;
+	struct err e = {0};
+	int p[2];
+	char c;
+	pid_t pid;
+
+	cfg_init(&k, "t3", 10);
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct queue *cq;
+		close(p[0]);
+		if (queue_open(&k.c, NULL, &cq, NULL) < 0 || !wait_healthy(cq, 10000))
+			_exit(1);
+		for (int64_t i = 1; i <= 4; i++) {
+			struct queue_job j = job(200 + i, "t3", i);
+			if (queue_push(cq, &j, NULL) < 0)
+				_exit(2);
+		}
+		if (wait_count(cq, "t3", 4, 5000) != 4)
+			_exit(3);
+		if (write(p[1], "x", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause(); /* holding them, unacked, until killed */
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	open_q(&k, &q);
+	usleep(300 * 1000);
+	assert_int_equal(count(q, "t3"), 0); /* the other one holds them all */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(wait_count(q, "t3", 4, 10000), 4);
+	for (int64_t i = 1; i <= 4; i++)
+		assert_int_equal(queue_ack(q, 200 + i, "completed", 1, &e), 0);
+	usleep(500 * 1000);
+	queue_free(q);
+}
+
+/* A broker restart: unhealthy meanwhile, back by itself, nothing lost. */
+static void test_broker_restart(void **state)
+{
+	const char *restart = getenv("RUNNERD_TEST_AMQP_RESTART");
+	struct cfg k;
+	struct queue *q;
+	struct err e = {0};
+	bool saw_down = false;
+	int status;
+	pid_t pid;
+
+	if (!restart || !*restart)
+		skip();
+	cfg_init(&k, "t4", 10);
+	open_q(&k, &q);
+	for (int64_t i = 1; i <= 3; i++) {
+		struct queue_job j = job(300 + i, "t4", i);
+		assert_int_equal(queue_push(q, &j, &e), 0);
+	}
+	assert_int_equal(wait_count(q, "t4", 3, 5000), 3);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", restart, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (queue_health(q, NULL) < 0)
+			saw_down = true;
+		usleep(50 * 1000);
+	}
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(saw_down);
+	assert_true(wait_healthy(q, 20000));
+	/* durable queue, persistent messages: the three are delivered again */
+	assert_int_equal(wait_count(q, "t4", 3, 10000), 3);
+	/* and the publisher's stale link recovers on its own */
+	struct queue_job j = job(304, "t4", 4);
+	int r = -1;
+	for (int i = 0; i < 50 && (r = queue_push(q, &j, &e)) == -EAGAIN; i++)
+		usleep(200 * 1000);
+	assert_int_equal(r, 0);
+	assert_int_equal(wait_count(q, "t4", 4, 5000), 4);
+	for (int64_t i = 1; i <= 4; i++)
+		assert_int_equal(queue_ack(q, 300 + i, "completed", 1, &e), 0);
+	usleep(500 * 1000);
+	queue_free(q);
+}
+
+/* No broker: open works, health says why, push fails fast, nothing leaks. */
+static void test_unreachable(void **state)
+{
+	struct cfg k;
+	struct queue *q;
+	struct queue_job j = job(1, "t5", 1);
+	struct err e = {0};
+
+	cfg_init(&k, "t5", 1);
+	k.c.queue.uri.value = "amqp://guest:sekrit@127.0.0.1:1/";
+	assert_int_equal(queue_open(&k.c, NULL, &q, &e), 0);
+	usleep(300 * 1000);
+	assert_true(queue_health(q, &e) < 0);
+	assert_null(strstr(e.msg, "sekrit"));
+	assert_true(queue_push(q, &j, &e) < 0);
+	assert_null(strstr(e.msg, "sekrit"));
+	queue_free(q);
+	k.c.queue.uri.value = "";
+	assert_int_equal(queue_open(&k.c, NULL, &q, &e), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_unreachable),
+	        cmocka_unit_test(test_push_count_ack),
+	        cmocka_unit_test(test_prefetch),
+	        cmocka_unit_test(test_redelivery_after_kill),
+	        cmocka_unit_test(test_broker_restart),
+	};
+
+	if (!getenv("RUNNERD_TEST_AMQP_URI")) {
+		fprintf(stderr, "test_queue_amqp: no RUNNERD_TEST_AMQP_URI (tests/lib/rabbitmq.py run): skipped\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

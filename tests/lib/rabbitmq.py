@@ -1,0 +1,194 @@
+"""A private RabbitMQ for tests: 127.0.0.1 only, free ports, its own dirs,
+its own epmd, stopped by pid. It must never touch a broker it did not start
+nor listen anywhere but loopback.
+
+As a library: b = Broker(dir); b.start(); b.uri; b.restart(); b.stop().
+As a command (for tests in other languages):
+  python3 tests/lib/rabbitmq.py run DIR -- CMD...   start, run CMD with
+      RUNNERD_TEST_AMQP_URI and RUNNERD_TEST_AMQP_RESTART set, stop
+  python3 tests/lib/rabbitmq.py restart DIR           restart the broker of DIR
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+EPMD = shutil.which("epmd") or "/usr/bin/epmd"
+
+
+def available():
+    return os.path.exists(SERVER) and os.path.exists(EPMD)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class Broker:
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+        self.state_file = os.path.join(self.root, "broker.json")
+        self.port = self.dist_port = self.epmd_port = 0
+        self.pid = self.epmd_pid = 0
+        if os.path.exists(self.state_file):
+            with open(self.state_file) as f:
+                self.__dict__.update(json.load(f))
+
+    @property
+    def uri(self):
+        return "amqp://guest:guest@127.0.0.1:%d/" % self.port
+
+    def _save(self):
+        with open(self.state_file, "w") as f:
+            json.dump({k: getattr(self, k) for k in
+                       ("port", "dist_port", "epmd_port", "pid", "epmd_pid")}, f)
+
+    def _env(self):
+        env = dict(os.environ)
+        env.update({
+            "HOME": self.root,  # the Erlang cookie lives here, not in ~
+            "RABBITMQ_NODENAME": "runnerd%d@localhost" % self.port,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.root, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.root, "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.root, "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(self.root, "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(self.root, "advanced.config"),
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.root, "rabbitmq-env.conf"),
+        })
+        return env
+
+    def start(self, timeout=90):
+        os.makedirs(os.path.join(self.root, "log"), exist_ok=True)
+        os.makedirs(os.path.join(self.root, "mnesia"), exist_ok=True)
+        with open(os.path.join(self.root, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        if not self.port:
+            self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        env = self._env()
+        log = open(os.path.join(self.root, "server.out"), "ab")
+        if not self.epmd_pid or not _alive(self.epmd_pid):
+            epmd = subprocess.Popen([EPMD, "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+                                    env=env, stdout=log, stderr=log, start_new_session=True)
+            self.epmd_pid = epmd.pid
+        srv = subprocess.Popen([SERVER], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
+        self.pid = srv.pid
+        self._save()
+        end = time.time() + timeout
+        while time.time() < end:
+            if srv.poll() is not None:
+                raise RuntimeError("rabbitmq-server exited %s (see %s/server.out)"
+                                   % (srv.returncode, self.root))
+            if _amqp_ready(self.port):
+                return self
+            time.sleep(0.2)
+        raise RuntimeError("rabbitmq-server not ready in %ds" % timeout)
+
+    def stop_server(self):
+        if self.pid:
+            # the whole session: the script, beam, and its helpers (erl_child_setup)
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _wait_gone(self.pid)
+            self.pid = 0
+            self._save()
+
+    def restart(self):
+        self.stop_server()
+        return self.start()
+
+    def stop(self):
+        self.stop_server()
+        if self.epmd_pid:
+            try:
+                os.killpg(self.epmd_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _wait_gone(self.epmd_pid)
+            self.epmd_pid = 0
+            self._save()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _amqp_ready(port):
+    """The broker answers the AMQP 0-9-1 header with its connection.start."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            data = s.recv(7)
+            return len(data) == 7 and data[0] == 1
+    except OSError:
+        return False
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == "restart":
+        Broker(argv[1]).restart()
+        return 0
+    if len(argv) >= 4 and argv[0] == "run" and argv[2] == "--":
+        if not available():
+            print("rabbitmq: rabbitmq-server is not installed: skipped", file=sys.stderr)
+            return 77
+        root = argv[1]
+        shutil.rmtree(root, ignore_errors=True)
+        os.makedirs(root)
+        b = Broker(root)
+        try:
+            b.start()
+            env = dict(os.environ)
+            env["RUNNERD_TEST_AMQP_URI"] = b.uri
+            env["RUNNERD_TEST_AMQP_RESTART"] = "%s %s restart %s" % (
+                sys.executable, os.path.abspath(__file__), root)
+            return subprocess.call(argv[3:], env=env)
+        finally:
+            Broker(root).stop()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
