@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""End-to-end: two runnerd (managers e2ea and e2eb) share one RabbitMQ
+(queue.kind amqp, tests/lib/rabbitmq.py: 127.0.0.1, free ports, its own
+dirs, stopped by pid) and one ghsim, whose signed webhooks go to e2ea; e2ea
+publishes, both consume. A burst of 20 jobs:
+
+- every job is served exactly once (one runner ran it, to success), and
+  both managers served some;
+- e2ea is killed (-9) mid-burst holding messages: they go to e2eb; e2ea comes
+  back and cleans up after itself;
+- the broker restarts mid-burst: /healthz says 503 meanwhile, both managers
+  reconnect, nothing is lost;
+- at the end nothing is left on either manager, nor in the broker's queue.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Env, NotRun, free_port, main, make_workdir, remove_workdir  # noqa: E402
+import rabbitmq  # noqa: E402
+from test_webhooks import SECRET, get  # noqa: E402
+
+URI_ENV = "RUNNERD_E2E_AMQP_URI"
+FLAVORS = [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 4}]
+
+
+def amqp_env(name, manager, ghsim_of=None):
+    port = free_port()
+    env = Env(name, FLAVORS, manager=manager, reconcile_interval="2s",
+              webhook_opts={"listen": "127.0.0.1:%d" % port, "secret_env": "RUNNERD_E2E_WEBHOOK_SECRET"},
+              extra_lines=["queue:", "  kind: amqp", "  uri_env: %s" % URI_ENV, "  recheck_interval: 3s"])
+    env.hook_port = port
+    if ghsim_of is not None:
+        # one GitHub for both managers: this Env's own ghsim goes, the other's serves
+        env.ghsim.stop()
+        env.ghsim, env.url, env.token_file = ghsim_of.ghsim, ghsim_of.url, ghsim_of.token_file
+        env.write_config()
+    return env
+
+
+def healthz(env):
+    try:
+        return get(env, "/healthz")[0]
+    except OSError:
+        return 0
+
+
+def job(env, jid):
+    return env.gh("GET", "/_ghsim/jobs/%d" % jid)
+
+
+def broker_queue(broker):
+    """(messages ready, unacked) of runnerd.small, asked of the broker itself."""
+    env = broker._env()
+    out = subprocess.run(["rabbitmqctl", "-n", env["RABBITMQ_NODENAME"], "list_queues", "-q", "--no-table-headers",
+                          "name", "messages_ready", "messages_unacknowledged"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "runnerd.small":
+            return int(f[1]), int(f[2])
+    raise AssertionError("no queue runnerd.small: %s %s" % (out.stdout, out.stderr))
+
+
+def test_two_managers_share_a_burst():
+    if not rabbitmq.available():
+        raise NotRun("rabbitmq-server is not installed")
+    root = make_workdir("e2e-amqp-broker")
+    broker = rabbitmq.Broker(os.path.join(root, "b"))
+    a = b = None
+    ok = False
+    try:
+        broker.start()
+        os.environ[URI_ENV] = broker.uri
+        os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = SECRET
+        a = amqp_env("amqp-a", "e2ea")
+        b = amqp_env("amqp-b", "e2eb", ghsim_of=a)
+        a.serve()
+        b.serve()
+        for e in (a, b):
+            e.wait(lambda: healthz(e) == 200, 20, "the intake of %s healthy" % e.manager)
+        assert broker.uri not in a.log() + b.log() and "guest:guest" not in a.log() + b.log()
+        a.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % a.hook_port, "secret": SECRET})
+
+        # the first half of the burst; e2ea is killed while it holds some of it
+        jobs = [a.queue_job(["small"], duration=3)["id"] for _ in range(10)]
+        a.wait(lambda: a.instances() and b.instances(), 30, "both managers making runners")
+        a.daemon.send_signal(signal.SIGKILL)
+        a.daemon.wait()
+        a.daemon = None
+        # e2eb serves what e2ea held (its in_progress webhooks went to the dead one: rechecks)
+        b.wait(lambda: all(job(b, j)["status"] == "completed" for j in jobs), 90, "the first half served")
+        a.serve()
+        a.wait(lambda: healthz(a) == 200, 20, "e2ea back")
+
+        # the second half; the broker restarts while it is being served
+        jobs2 = [a.queue_job(["small"], duration=3)["id"] for _ in range(10)]
+        a.wait(lambda: {d["job_id"] for d in a.gh("GET", "/_ghsim/webhooks")
+                        if d["action"] == "queued" and d["status"] == 202} >= set(jobs2), 20,
+               "the second half's webhooks taken")
+        saw_503 = []
+        broker.stop_server()
+        a.wait(lambda: saw_503.append(healthz(a)) or 503 in saw_503, 20, "/healthz 503 without the broker")
+        broker.start()
+        for e in (a, b):
+            e.wait(lambda: healthz(e) == 200, 30, "%s reconnected" % e.manager)
+        jobs += jobs2
+        a.wait(lambda: all(job(a, j)["status"] == "completed" for j in jobs), 120, "every job served")
+
+        # exactly once: one runner ran each job, to success, and both managers served
+        by = {}
+        for j in jobs:
+            g = job(a, j)
+            assert g["conclusion"] == "success" and g["runner_name"], g
+            by.setdefault(g["runner_name"].split("-")[0], []).append(j)
+        assert set(by) == {"e2ea", "e2eb"}, by
+        assert len({job(a, j)["runner_name"] for j in jobs}) == len(jobs), "a runner ran two jobs"
+        print("20 jobs: e2ea served %d, e2eb %d" % (len(by["e2ea"]), len(by["e2eb"])))
+
+        for e in (a, b):
+            e.wait(lambda: not e.instances() and not e.gh_runners(), 90, "%s back to zero" % e.manager)
+        # every message acknowledged: nothing waits in the broker
+        a.wait(lambda: broker_queue(broker) == (0, 0), 30, "the broker's queue empty")
+        killed = a.stats()["killed_jobs"]
+        for e in (a, b):
+            e.run("drain", "--wait", "--timeout", "60s", timeout=90)
+            e.assert_nothing_left(killed=killed)
+        ok = True
+    finally:
+        for e in (b, a):
+            if e is not None:
+                e.close(keep=not ok)
+        broker.stop()
+        remove_workdir(root, keep=not ok)
+
+
+if __name__ == "__main__":
+    main([test_two_managers_share_a_burst])
