@@ -34,7 +34,8 @@ static bool job_ok(const struct queue_job *j)
 int queue_push(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	if (!job_ok(j))
-		return err_set(e, -EINVAL, "queue: a job without an id, a flavor, or a field's end");
+		return err_set(e, -EINVAL,
+		               "queue: a job without an id, a flavor, or a field's end");
 	return q->ops->push(q, j, e);
 }
 
@@ -58,7 +59,8 @@ int queue_list(struct queue *q, size_t max, struct queue_job_list *ret, struct e
 int queue_update(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	if (!job_ok(j))
-		return err_set(e, -EINVAL, "queue: a job without an id, a flavor, or a field's end");
+		return err_set(e, -EINVAL,
+		               "queue: a job without an id, a flavor, or a field's end");
 	return q->ops->update(q, j, e);
 }
 
@@ -81,7 +83,8 @@ void queue_set_notify(struct queue *q, void (*fn)(void *), void *ctx)
 #ifndef HAVE_LIBRABBITMQ
 int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e)
 {
-	return err_set(e, -EOPNOTSUPP, "queue: kind amqp: this runnerd was built without librabbitmq");
+	return err_set(e, -EOPNOTSUPP,
+	               "queue: kind amqp: this runnerd was built without librabbitmq");
 }
 #endif
 

@@ -4,10 +4,10 @@
  * providers are (a table of function pointers): `sqlite`, a table in the
  * state database (queue_sqlite.c), and `amqp` (RabbitMQ, to share work
  * among managers: queue_amqp.c says how its waiting jobs are the messages
- * delivered to this manager and not yet acknowledged). A message is the job as the original's router
- * publishes it: {job_id, run_id, repo, labels, flavor, delivery_id,
- * received_at}; the rest of struct queue_job is the consumer's bookkeeping
- * (attempts, backoff, rechecks), kept by the backend beside it.
+ * delivered to this manager and not yet acknowledged). A message is the job as the original's
+ * router publishes it: {job_id, run_id, repo, labels, flavor, delivery_id, received_at}; the rest
+ * of struct queue_job is the consumer's bookkeeping (attempts, backoff, rechecks), kept by the
+ * backend beside it.
  *
  * A job is acknowledged (ack) only when it no longer waits: a runner took
  * it, it was cancelled or completed, GitHub no longer knows it, or its
@@ -61,8 +61,7 @@ struct queue_ops {
 	 * "dropped", ...): idempotent; an unknown job is remembered as done. */
 	int (*ack)(struct queue *q, int64_t job_id, const char *why, int64_t now, struct err *e);
 	/* Waiting jobs of flavor whose backoff has passed at now. */
-	int (*count)(struct queue *q, const char *flavor, int64_t now, int64_t *ret,
-	             struct err *e);
+	int (*count)(struct queue *q, const char *flavor, int64_t now, int64_t *ret, struct err *e);
 	/* Every waiting job, oldest first, at most max; *ret is replaced. */
 	int (*list)(struct queue *q, size_t max, struct queue_job_list *ret, struct err *e);
 	/* Write back the bookkeeping of a waiting job (an acked one is left alone). */

@@ -37,8 +37,8 @@
 
 struct held {
 	struct queue_job j;
-	uint64_t tag;   /* the delivery tag, on the consumer's connection of gen */
-	bool acked;     /* done: its basic.ack waits to be sent */
+	uint64_t tag; /* the delivery tag, on the consumer's connection of gen */
+	bool acked;   /* done: its basic.ack waits to be sent */
 };
 
 struct done {
@@ -122,8 +122,8 @@ static int consumer_open(struct queue_amqp *a, struct amqp_link *l, struct err *
 		r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "basic.qos", e);
 		if (r < 0)
 			break;
-		amqp_basic_consume(l->conn, 1, amqp_cstring_bytes(a->qnames[i]), amqp_empty_bytes, 0, 0,
-		                   0, amqp_empty_table);
+		amqp_basic_consume(l->conn, 1, amqp_cstring_bytes(a->qnames[i]), amqp_empty_bytes,
+		                   0, 0, 0, amqp_empty_table);
 		r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "basic.consume", e);
 	}
 	if (r < 0)
@@ -151,7 +151,8 @@ static int send_acks(struct queue_amqp *a, struct amqp_link *l, struct err *e)
 		r = amqp_basic_ack(l->conn, 1, tags[i], 0);
 		if (r != AMQP_STATUS_OK)
 			/* lost acks: the broker redelivers, the done ring acks them then */
-			return err_set(e, -ECONNRESET, "queue amqp: basic.ack: %s", amqp_error_string2(r));
+			return err_set(e, -ECONNRESET, "queue amqp: basic.ack: %s",
+			               amqp_error_string2(r));
 	}
 	return 0;
 }
@@ -218,7 +219,8 @@ static int poll_once(struct queue_amqp *a, struct amqp_link *l, struct err *e)
 		if (f.frame_type == AMQP_FRAME_METHOD &&
 		    (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
 		     f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD))
-			return err_set(e, -ECONNRESET, "queue amqp: the broker closed the connection");
+			return err_set(e, -ECONNRESET,
+			               "queue amqp: the broker closed the connection");
 		return 0;
 	}
 	return amqp_reply_err(rr, "consume", e);
@@ -265,7 +267,8 @@ static void *consumer(void *arg)
 				if (!a->stop)
 					pthread_cond_timedwait(&a->wake, &a->lock, &ts);
 				pthread_mutex_unlock(&a->lock);
-				backoff = backoff * 2 < AMQP_BACKOFF_MAX_MS ? backoff * 2 : AMQP_BACKOFF_MAX_MS;
+				backoff = backoff * 2 < AMQP_BACKOFF_MAX_MS ? backoff * 2
+				                                            : AMQP_BACKOFF_MAX_MS;
 				continue;
 			}
 			backoff = AMQP_BACKOFF_MIN_MS;
@@ -312,12 +315,14 @@ static int am_push(struct queue *q, const struct queue_job *j, struct err *e)
 
 		if (!a->pub.conn) {
 			if (now < a->pub_retry_at) {
-				r = err_set(e, -EAGAIN, "queue amqp: the broker is unreachable (retrying)");
+				r = err_set(e, -EAGAIN,
+				            "queue amqp: the broker is unreachable (retrying)");
 				break;
 			}
 			r = amqp_link_open(&a->pub, a->uri, true, 0, e);
 			if (r < 0) {
-				a->pub_backoff = a->pub_backoff ? a->pub_backoff * 2 : AMQP_BACKOFF_MIN_MS;
+				a->pub_backoff =
+				        a->pub_backoff ? a->pub_backoff * 2 : AMQP_BACKOFF_MIN_MS;
 				if (a->pub_backoff > AMQP_BACKOFF_MAX_MS)
 					a->pub_backoff = AMQP_BACKOFF_MAX_MS;
 				a->pub_retry_at = now + a->pub_backoff;
@@ -356,7 +361,8 @@ static int am_count(struct queue *q, const char *flavor, int64_t now, int64_t *r
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; i < a->n_held; i++) {
 		const struct held *h = &a->held[i];
-		if (!h->acked && h->j.next_at <= now && (!*flavor || strcmp(h->j.flavor, flavor) == 0))
+		if (!h->acked && h->j.next_at <= now &&
+		    (!*flavor || strcmp(h->j.flavor, flavor) == 0))
 			n++;
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -518,7 +524,9 @@ int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e)
 		r = amqp_queue_name(cfg->flavors[i].name, a->qnames[i], sizeof(a->qnames[i]), e);
 		if (r < 0)
 			goto fail;
-		a->prefetch[i] = (uint16_t)(max < 1 ? 1 : max > AMQP_PREFETCH_MAX ? AMQP_PREFETCH_MAX : max);
+		a->prefetch[i] = (uint16_t)(max < 1                   ? 1
+		                            : max > AMQP_PREFETCH_MAX ? AMQP_PREFETCH_MAX
+		                                                      : max);
 		a->cap_held += a->prefetch[i];
 	}
 	a->held = calloc(a->cap_held, sizeof(*a->held));

@@ -19,7 +19,8 @@ int amqp_queue_name(const char *flavor, char *ret, size_t cap, struct err *e)
 	int n = snprintf(ret, cap, "runnerd.%s", flavor);
 
 	if (n < 0 || (size_t)n >= cap || (size_t)n > AMQP_QNAME_MAX)
-		return err_set(e, -ENAMETOOLONG, "queue amqp: flavor %s: queue name too long", flavor);
+		return err_set(e, -ENAMETOOLONG, "queue amqp: flavor %s: queue name too long",
+		               flavor);
 	return 0;
 }
 
@@ -36,13 +37,15 @@ int amqp_reply_err(amqp_rpc_reply_t r, const char *what, struct err *e)
 	case AMQP_RESPONSE_SERVER_EXCEPTION:
 		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
 			amqp_connection_close_t *c = r.reply.decoded;
-			return err_set(e, -ECONNRESET, "queue amqp: %s: the broker closed the connection: %u %.*s",
+			return err_set(e, -ECONNRESET,
+			               "queue amqp: %s: the broker closed the connection: %u %.*s",
 			               what, c->reply_code, (int)c->reply_text.len,
 			               (const char *)c->reply_text.bytes);
 		}
 		if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
 			amqp_channel_close_t *c = r.reply.decoded;
-			return err_set(e, -EIO, "queue amqp: %s: the broker closed the channel: %u %.*s",
+			return err_set(e, -EIO,
+			               "queue amqp: %s: the broker closed the channel: %u %.*s",
 			               what, c->reply_code, (int)c->reply_text.len,
 			               (const char *)c->reply_text.bytes);
 		}
@@ -64,8 +67,7 @@ void amqp_link_close(struct amqp_link *l)
 	l->n_declared = 0;
 }
 
-int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heartbeat,
-                   struct err *e)
+int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heartbeat, struct err *e)
 {
 	struct timeval tv = {.tv_sec = AMQP_IO_TIMEOUT_S};
 	struct amqp_connection_info ci;
@@ -82,7 +84,9 @@ int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heart
 	if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
 		explicit_bzero(copy, sizeof(copy));
 		/* not the URI itself: it holds the password */
-		return err_set(e, -EINVAL, "queue amqp: the URI does not parse (amqp://user:password@host:port/vhost)");
+		return err_set(e, -EINVAL,
+		               "queue amqp: the URI does not parse "
+		               "(amqp://user:password@host:port/vhost)");
 	}
 	l->conn = amqp_new_connection();
 	if (!l->conn) {
@@ -176,8 +180,9 @@ int amqp_link_publish(struct amqp_link *l, const char *name, const char *body, s
 	for (;;) {
 		r = amqp_simple_wait_frame_noblock(l->conn, &f, &tv);
 		if (r == AMQP_STATUS_TIMEOUT)
-			return err_set(e, -ETIMEDOUT, "queue amqp: publish to %s: no confirm in %d s",
-			               name, AMQP_IO_TIMEOUT_S);
+			return err_set(e, -ETIMEDOUT,
+			               "queue amqp: publish to %s: no confirm in %d s", name,
+			               AMQP_IO_TIMEOUT_S);
 		if (r != AMQP_STATUS_OK)
 			return err_set(e, -ECONNRESET, "queue amqp: publish to %s: %s", name,
 			               amqp_error_string2(r));
@@ -187,10 +192,12 @@ int amqp_link_publish(struct amqp_link *l, const char *name, const char *body, s
 		case AMQP_BASIC_ACK_METHOD:
 			return 0;
 		case AMQP_BASIC_NACK_METHOD:
-			return err_set(e, -EIO, "queue amqp: publish to %s: the broker refused it", name);
+			return err_set(e, -EIO, "queue amqp: publish to %s: the broker refused it",
+			               name);
 		case AMQP_CHANNEL_CLOSE_METHOD:
 		case AMQP_CONNECTION_CLOSE_METHOD:
-			return err_set(e, -ECONNRESET, "queue amqp: publish to %s: the broker closed the link",
+			return err_set(e, -ECONNRESET,
+			               "queue amqp: publish to %s: the broker closed the link",
 			               name);
 		default:
 			continue;
@@ -209,14 +216,16 @@ int amqp_msg_encode(const struct queue_job *j, char *ret, size_t cap, size_t *re
 
 	if (!labels || !json_is_array(labels)) {
 		json_decref(labels);
-		return err_set(e, -EINVAL, "queue amqp: job %" PRId64 ": its labels are not a JSON array",
+		return err_set(e, -EINVAL,
+		               "queue amqp: job %" PRId64 ": its labels are not a JSON array",
 		               j->job_id);
 	}
 	o = json_pack("{sI sI ss so ss ss sI}", "job_id", (json_int_t)j->job_id, "run_id",
 	              (json_int_t)j->run_id, "repo", j->repo, "labels", labels, "flavor", j->flavor,
 	              "delivery_id", j->delivery_id, "received_at", (json_int_t)j->received_at);
 	if (!o)
-		return err_set(e, -ENOMEM, "queue amqp: job %" PRId64 ": cannot encode it", j->job_id);
+		return err_set(e, -ENOMEM, "queue amqp: job %" PRId64 ": cannot encode it",
+		               j->job_id);
 	n = json_dumpb(o, ret, cap, JSON_COMPACT);
 	json_decref(o);
 	if (n == 0 || n >= cap)

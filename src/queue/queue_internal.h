@@ -21,7 +21,7 @@
 #define AMQP_IO_TIMEOUT_S 5
 
 struct amqp_link {
-	amqp_connection_state_t conn; /* NULL: not connected */
+	amqp_connection_state_t conn;         /* NULL: not connected */
 	char declared[8][AMQP_QNAME_MAX + 1]; /* queues declared on it (a small cache) */
 	size_t n_declared;
 };

@@ -137,7 +137,7 @@ static void test_push_count_ack(void **state)
 	/* ack: gone here, and from the broker */
 	assert_int_equal(queue_ack(q, a.job_id, "in_progress", 10, &e), 0);
 	assert_int_equal(queue_ack(q, a.job_id, "in_progress", 10, &e), 0); /* idempotent */
-	assert_int_equal(queue_ack(q, 12345, "completed", 10, &e), 0);       /* unknown: fine */
+	assert_int_equal(queue_ack(q, 12345, "completed", 10, &e), 0);      /* unknown: fine */
 	assert_int_equal(count(q, "t1"), 2);
 	assert_int_equal(queue_push(q, &a, &e), -EEXIST); /* a late "queued" never revives it */
 	usleep(500 * 1000); /* the basic.ack leaves within the consumer's poll */
@@ -311,15 +311,14 @@ static void test_unreachable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_unreachable),
-	        cmocka_unit_test(test_push_count_ack),
-	        cmocka_unit_test(test_prefetch),
-	        cmocka_unit_test(test_redelivery_after_kill),
+	        cmocka_unit_test(test_unreachable),    cmocka_unit_test(test_push_count_ack),
+	        cmocka_unit_test(test_prefetch),       cmocka_unit_test(test_redelivery_after_kill),
 	        cmocka_unit_test(test_broker_restart),
 	};
 
 	if (!getenv("RUNNERD_TEST_AMQP_URI")) {
-		fprintf(stderr, "test_queue_amqp: no RUNNERD_TEST_AMQP_URI (tests/lib/rabbitmq.py run): skipped\n");
+		fprintf(stderr, "test_queue_amqp: no RUNNERD_TEST_AMQP_URI (tests/lib/rabbitmq.py "
+		                "run): skipped\n");
 		return 77;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
