@@ -173,20 +173,32 @@ static int on_delivery(struct queue_amqp *a, struct amqp_link *l, amqp_envelope_
 	struct queue_job j;
 	void (*notify)(void *) = NULL;
 	void *ctx = NULL;
-	bool keep = false;
+	enum { KEEP, DROP, BACK } what = DROP;
+	int r;
 
 	if (amqp_msg_decode(env->message.body.bytes, env->message.body.len, &j, NULL) < 0)
 		return ack_now(l, env->delivery_tag, e); /* not a job: nobody could serve it */
 	pthread_mutex_lock(&a->lock);
-	if (!is_done(a, j.job_id) && !find_held(a, j.job_id) && a->n_held < a->cap_held) {
+	if (is_done(a, j.job_id) || find_held(a, j.job_id)) {
+		what = DROP; /* done here, or held already: one runner per job */
+	} else if (a->n_held < a->cap_held) {
 		a->held[a->n_held++] = (struct held){.j = j, .tag = env->delivery_tag};
-		keep = true;
+		what = KEEP;
 		notify = a->notify;
 		ctx = a->notify_ctx;
+	} else {
+		what = BACK; /* more than the prefetch allows (a broker bug): never lose it */
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (!keep)
-		return ack_now(l, env->delivery_tag, e); /* done here, or held already */
+	if (what == DROP)
+		return ack_now(l, env->delivery_tag, e);
+	if (what == BACK) {
+		r = amqp_basic_reject(l->conn, 1, env->delivery_tag, 1);
+		if (r != AMQP_STATUS_OK)
+			return err_set(e, -ECONNRESET, "queue amqp: basic.reject: %s",
+			               amqp_error_string2(r));
+		return 0;
+	}
 	if (notify)
 		notify(ctx);
 	return 0;

@@ -30,6 +30,19 @@ URI_ENV = "RUNNERD_E2E_AMQP_URI"
 FLAVORS = [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 4}]
 
 
+class SharedGhsim:
+    """Another Env's ghsim: usable, but stopped only by its owner."""
+
+    def __init__(self, g):
+        self.g = g
+
+    def __getattr__(self, name):
+        return getattr(self.g, name)
+
+    def stop(self):
+        pass
+
+
 def amqp_env(name, manager, ghsim_of=None):
     port = free_port()
     env = Env(name, FLAVORS, manager=manager, reconcile_interval="2s",
@@ -39,7 +52,7 @@ def amqp_env(name, manager, ghsim_of=None):
     if ghsim_of is not None:
         # one GitHub for both managers: this Env's own ghsim goes, the other's serves
         env.ghsim.stop()
-        env.ghsim, env.url, env.token_file = ghsim_of.ghsim, ghsim_of.url, ghsim_of.token_file
+        env.ghsim, env.url, env.token_file = SharedGhsim(ghsim_of.ghsim), ghsim_of.url, ghsim_of.token_file
         env.write_config()
     return env
 
