@@ -31,13 +31,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _kill(pid, sig=signal.SIGKILL):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def _wait_gone(pid, timeout=20):
     end = time.time() + timeout
     while time.time() < end:
@@ -119,16 +112,20 @@ class Broker:
             time.sleep(0.2)
         raise RuntimeError("rabbitmq-server not ready in %ds" % timeout)
 
-    def stop_server(self):
-        if self.pid:
-            # the whole session: the script, beam, and its helpers (erl_child_setup)
+    def _kill(self, attr):
+        pid = getattr(self, attr)
+        if pid:
+            # its whole session: the script, beam and its helpers (erl_child_setup)
             try:
-                os.killpg(self.pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            _wait_gone(self.pid)
-            self.pid = 0
+            _wait_gone(pid)
+            setattr(self, attr, 0)
             self._save()
+
+    def stop_server(self):
+        self._kill("pid")
 
     def restart(self):
         self.stop_server()
@@ -136,14 +133,7 @@ class Broker:
 
     def stop(self):
         self.stop_server()
-        if self.epmd_pid:
-            try:
-                os.killpg(self.epmd_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            _wait_gone(self.epmd_pid)
-            self.epmd_pid = 0
-            self._save()
+        self._kill("epmd_pid")
 
 
 def _alive(pid):
