@@ -31,12 +31,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _zombie(pid):
+    """Dead but not reaped (its parent may be another process: `restart`)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _wait_gone(pid, timeout=20):
     end = time.time() + timeout
     while time.time() < end:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
+            return True
+        if _zombie(pid):
             return True
         try:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
