@@ -18,6 +18,7 @@ import sys
 import time
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"  # not /usr/sbin's: that one becomes user rabbitmq
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 
 
@@ -137,6 +138,20 @@ class Broker:
 
     def stop_server(self):
         self._kill("pid")
+
+    def queues(self):
+        """{name: (messages ready, unacknowledged)}, asked of the broker itself."""
+        env = self._env()
+        out = subprocess.run([CTL, "-n", env["RABBITMQ_NODENAME"], "list_queues", "-q",
+                              "--no-table-headers", "name", "messages_ready",
+                              "messages_unacknowledged"],
+                             env=env, capture_output=True, text=True, timeout=60, check=True)
+        got = {}
+        for line in out.stdout.splitlines():
+            f = line.split()
+            if len(f) == 3:
+                got[f[0]] = (int(f[1]), int(f[2]))
+        return got
 
     def restart(self):
         self.stop_server()
