@@ -69,10 +69,13 @@ static int64_t wait_count(struct queue *q, const char *flavor, int64_t want, int
 static bool wait_healthy(struct queue *q, int64_t ms)
 {
 	int64_t end = clock_mono_ms() + ms;
+	struct err e = {0};
 
-	while (queue_health(q, NULL) != 0) {
-		if (clock_mono_ms() >= end)
+	while (queue_health(q, &e) != 0) {
+		if (clock_mono_ms() >= end) {
+			fprintf(stderr, "not healthy: %s\n", e.msg);
 			return false;
+		}
 		usleep(50 * 1000);
 	}
 	return true;

@@ -71,7 +71,7 @@ class Broker:
 
     @property
     def uri(self):
-        return "amqp://guest:guest@127.0.0.1:%d/" % self.port
+        return "amqp://guest:guest@127.0.0.1:%d" % self.port  # no path: the vhost "/"
 
     def _save(self):
         with open(self.state_file, "w") as f:
