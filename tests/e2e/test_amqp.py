@@ -94,7 +94,8 @@ def test_two_managers_share_a_burst():
 
         # the first half of the burst; e2ea is killed while it holds some of it
         jobs = [a.queue_job(["small"], duration=3)["id"] for _ in range(10)]
-        a.wait(lambda: a.instances() and b.instances(), 30, "both managers making runners")
+        # more unacked than e2eb's prefetch (its max, 4): e2ea holds some as it dies
+        a.wait(lambda: broker_queue(broker)[1] > FLAVORS[0]["max"], 20, "e2ea holding messages")
         a.daemon.send_signal(signal.SIGKILL)
         a.daemon.wait()
         a.daemon = None
