@@ -3,8 +3,8 @@
 runnerd exports, checked by `make check`.
 
 Reads the dashboard as JSON and the sources that make runnerd's Prometheus
-families (every string literal "runnerd_..." in src/metrics/ and
-src/daemon/: a family's name); it builds and runs nothing. Each rule is
+families (every string literal "runnerd_..." in src/metrics/,
+src/daemon/ and src/reactive/: a family's name); it builds and runs nothing. Each rule is
 one test:
 
   json      the file is JSON, with a title, a uid and panels;
@@ -26,7 +26,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
 from harness import TOP  # noqa: E402
 
-SOURCES = [os.path.join(TOP, "src", "metrics"), os.path.join(TOP, "src", "daemon")]
+SOURCES = [os.path.join(TOP, "src", d) for d in ("metrics", "daemon", "reactive")]
 NAME = re.compile(r"\brunnerd_[a-zA-Z0-9_:]*")
 
 

@@ -191,13 +191,18 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 		fprintf(f, "github: %s (no deletions)\n", jstr(root, "github_error"));
 	if (*jstr(root, "provider_error"))
 		fprintf(f, "provider: %s (no deletions)\n", jstr(root, "provider_error"));
-	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY",
-	        "IDLE", "UNKNOWN", "PENDING", "DESIRED");
+	/* reactive mode: the jobs that wait for a runner, per flavor (what desired answers) */
+	bool reactive = json_is_true(json_object_get(root, "reactive"));
+	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s%s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY",
+	        "IDLE", "UNKNOWN", "PENDING", "DESIRED", reactive ? "  WAITING" : "");
 	json_array_foreach(json_object_get(root, "flavors"), i, v)
 	{
-		fprintf(f, "%-20s %7lld %7lld %7lld %7lld %7lld %7lld %7lld\n", jstr(v, "name"),
+		fprintf(f, "%-20s %7lld %7lld %7lld %7lld %7lld %7lld %7lld", jstr(v, "name"),
 		        jint(v, "online"), jint(v, "offline"), jint(v, "busy"), jint(v, "idle"),
 		        jint(v, "unknown"), jint(v, "pending"), jint(v, "desired"));
+		if (reactive)
+			fprintf(f, " %8lld", jint(v, "waiting"));
+		fprintf(f, "\n");
 	}
 	if (show_runners && json_array_size(json_object_get(root, "runners"))) {
 		fprintf(f, "\n%-40s %-12s %-8s %-9s %-9s %s\n", "RUNNER", "FLAVOR", "GITHUB",

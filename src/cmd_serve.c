@@ -608,7 +608,6 @@ int cmd_serve(int argc, char **argv)
 	cond_init_mono(&d.cond);
 	if (start_reactive(&d) < 0)
 		goto out;
-
 	if (serve_metrics_new(d.cfg, &d.metrics) < 0) {
 		log_error("metrics: out of memory");
 		goto out;
@@ -617,6 +616,7 @@ int cmd_serve(int argc, char **argv)
 		struct metrics_sink sink;
 		serve_metrics_sink(d.metrics, &sink);
 		manager_set_metrics_sink(d.m, &sink);
+		serve_metrics_collector(d.metrics, reactive_prom_collect, d.rx);
 	}
 	/* a listener that cannot bind costs the metrics, not the runners */
 	if (*d.cfg->metrics.listen && serve_metrics_listen(d.metrics, d.cfg->metrics.listen, &e) < 0)
@@ -681,8 +681,8 @@ stop:
 		pthread_join(looker, NULL);
 out:
 	http_server_stop(ctl);
+	serve_metrics_stop(d.metrics); /* after the pass loop; before rx, which scrapes read */
 	reactive_stop(d.rx);
-	serve_metrics_stop(d.metrics); /* after the pass loop, which tells it of each pass */
 	manager_report_release(&d.last);
 	buf_release(&d.last_json);
 	manager_free(d.m);

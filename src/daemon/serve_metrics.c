@@ -177,6 +177,12 @@ struct metrics_prom *serve_metrics_prom(struct serve_metrics *sm)
 	return sm->mp;
 }
 
+void serve_metrics_collector(struct serve_metrics *sm,
+                             int (*fn)(void *ctx, struct prom_registry *reg), void *ctx)
+{
+	metrics_prom_set_collector(sm->mp, fn, ctx);
+}
+
 void serve_metrics_sink(struct serve_metrics *sm, struct metrics_sink *ret)
 {
 	metrics_prom_sink(sm->mp, ret);

@@ -55,6 +55,10 @@ void serve_metrics_pass(struct serve_metrics *sm, const struct config *cfg,
 int serve_metrics_snapshot(const struct config *cfg, const struct manager_report *r, bool draining,
                            struct prom_registry **ret);
 
+/* A collector rendered at each scrape (metrics_prom_set_collector): before listening. */
+void serve_metrics_collector(struct serve_metrics *sm,
+                             int (*fn)(void *ctx, struct prom_registry *reg), void *ctx);
+
 /* The live metrics (the benchmark renders them without a listener). */
 struct metrics_prom *serve_metrics_prom(struct serve_metrics *sm);
 

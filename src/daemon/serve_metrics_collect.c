@@ -71,11 +71,17 @@ static int put_runners(struct prom_registry *reg, const struct config *cfg,
 static int put_sizes(struct prom_registry *reg, const struct config *cfg,
                      const struct manager_report *r, bool draining)
 {
-	struct prom_family *desired, *min_idle, *max, *drain, *blocked;
+	struct prom_family *desired, *waiting, *min_idle, *max, *drain, *blocked;
 	int rc = prom_family_new(reg, PROM_GAUGE, "runnerd_runners_desired",
 	                         "Runners the last pass wanted per flavor: busy + max(min_idle, "
 	                         "waiting jobs), at most max (0 while draining).",
 	                         L("flavor"), NULL, 0, &desired);
+
+	if (rc == 0)
+		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_jobs_waiting",
+		                     "Queued jobs routed to each flavor that no runner took yet, as "
+		                     "the last pass counted them (reactive mode; 0 otherwise).",
+		                     L("flavor"), NULL, 0, &waiting);
 
 	if (rc == 0)
 		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_flavor_min_idle",
@@ -97,6 +103,9 @@ static int put_sizes(struct prom_registry *reg, const struct config *cfg,
 	for (size_t i = 0; i < r->plan.n_counts && rc == 0; i++)
 		rc = prom_set(desired, V(r->plan.counts[i].name),
 		              (double)r->plan.counts[i].desired);
+	for (size_t i = 0; i < r->plan.n_counts && rc == 0; i++)
+		rc = prom_set(waiting, V(r->plan.counts[i].name),
+		              (double)r->plan.counts[i].waiting);
 	for (size_t i = 0; i < cfg->n_flavors && rc == 0; i++) {
 		const struct config_flavor *fl = &cfg->flavors[i];
 		rc = prom_set(min_idle, V(fl->name), (double)fl->min_idle);

@@ -73,6 +73,9 @@ struct manager_report {
 	struct manager_provider_view providers[MANAGER_MAX_PROVIDERS];
 	size_t n_providers;
 	struct github_stats github; /* the GitHub client's counters and budgets as the pass ended */
+	/* reactive mode: waiting jobs were counted (a hook) and jobs can come (an intake with
+	 * a secret, or a queue shared with other managers); plan.counts[].waiting says how many */
+	bool reactive;
 };
 
 void manager_report_release(struct manager_report *r);

@@ -37,6 +37,17 @@ static void warn_stuck(struct manager *m, const struct plan *plan)
  */
 typedef int (*select_fn)(struct manager *m, struct plan *plan, void *arg);
 
+/* Whether jobs can reach the queue: an intake that can authenticate, or a shared queue. */
+static bool reactive_on(const struct manager *m)
+{
+	const struct config *cfg = m->cfg;
+	const char *secret = cfg->webhook.secret.value;
+
+	if (!m->hooks.waiting_jobs)
+		return false;
+	return cfg->queue.kind == QUEUE_AMQP || (*cfg->webhook.listen && secret && *secret);
+}
+
 static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel, void *arg,
                 struct manager_report *rep, struct err *e)
 {
@@ -61,6 +72,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		goto out;
 	}
 	rep->deletions_blocked = rep->plan.deletions_blocked;
+	rep->reactive = reactive_on(m);
 	if (sel) {
 		r = sel(m, &rep->plan, arg);
 		if (r < 0) {

@@ -375,6 +375,7 @@ int planner_plan(const struct plan_input *in, struct plan *ret)
 			if (ents[i].fl == (long)f)
 				count_entry(c, &ents[i]);
 		c->desired = desired_of(in, &in->flavors[f], c->busy);
+		c->waiting = in->flavors[f].waiting_jobs > 0 ? in->flavors[f].waiting_jobs : 0;
 	}
 
 	if (in->mode == PLAN_FLUSH_IDLE && !blocked) {

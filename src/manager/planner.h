@@ -132,6 +132,7 @@ struct plan_view {
 struct plan_flavor_count {
 	char name[64];
 	int64_t online, offline, busy, idle, unknown, pending, desired, creating, deleting;
+	int64_t waiting; /* the input's waiting_jobs (0 when negative) */
 };
 
 struct plan {

@@ -210,10 +210,11 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 
 	jw_printf(
 	        &w,
-	        "{\"draining\":%s,\"empty\":%s,\"deletions_blocked\":%s,\"started_at_ms\":%" PRId64
-	        ",\"duration_ms\":%" PRId64,
+	        "{\"draining\":%s,\"empty\":%s,\"deletions_blocked\":%s,\"reactive\":%s,"
+	        "\"started_at_ms\":%" PRId64 ",\"duration_ms\":%" PRId64,
 	        draining ? "true" : "false", manager_is_empty(r) ? "true" : "false",
-	        r->deletions_blocked ? "true" : "false", r->started_at,
+	        r->deletions_blocked ? "true" : "false", r->reactive ? "true" : "false",
+	        r->started_at,
 	        r->finished_at - r->started_at);
 	jw_field(&w, "github_error", r->github_error);
 	jw_field(&w, "provider_error", r->provider_error);
@@ -226,9 +227,9 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 		jw_printf(&w,
 		          ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
 		          ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
-		          ",\"desired\":%" PRId64 "}",
+		          ",\"desired\":%" PRId64 ",\"waiting\":%" PRId64 "}",
 		          c->online, c->offline, c->busy, c->idle, c->unknown, c->pending,
-		          c->desired);
+		          c->desired, c->waiting);
 	}
 	jw_puts(&w, "],\"runners\":[");
 	for (size_t i = 0; i < r->plan.n_views; i++) {

@@ -35,6 +35,8 @@ struct metrics_prom {
 	struct prom_family *pass_seconds, *passes, *creates, *deletes;
 	pthread_mutex_t snap_lock; /* guards snap and every refs */
 	struct snapshot *snap;
+	int (*collect)(void *ctx, struct prom_registry *reg); /* set before any scrape */
+	void *collect_ctx;
 };
 
 #define L(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -251,6 +253,28 @@ void metrics_prom_publish(struct metrics_prom *mp, struct prom_registry *snapsho
 	snapshot_put(mp, old);
 }
 
+void metrics_prom_set_collector(struct metrics_prom *mp,
+                                int (*fn)(void *ctx, struct prom_registry *reg), void *ctx)
+{
+	mp->collect = fn;
+	mp->collect_ctx = ctx;
+}
+
+/* The collector's families appended to out. */
+static int render_collected(struct metrics_prom *mp, struct buf *out)
+{
+	struct prom_registry *r;
+	int rc = prom_registry_new(&r);
+
+	if (rc < 0)
+		return rc;
+	rc = mp->collect(mp->collect_ctx, r);
+	if (rc == 0)
+		rc = prom_render(r, out);
+	prom_registry_free(r);
+	return rc;
+}
+
 int metrics_prom_render(struct metrics_prom *mp, struct buf *out)
 {
 	struct snapshot *s;
@@ -266,6 +290,8 @@ int metrics_prom_render(struct metrics_prom *mp, struct buf *out)
 	if (rc == 0 && s)
 		rc = prom_render(s->r, out);
 	snapshot_put(mp, s);
+	if (rc == 0 && mp->collect)
+		rc = render_collected(mp, out);
 	if (rc < 0 && out->data) {
 		out->len = start;
 		out->data[start] = '\0';

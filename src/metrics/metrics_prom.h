@@ -51,7 +51,17 @@ void metrics_prom_delete(struct metrics_prom *mp, const char *provider, const ch
  */
 void metrics_prom_publish(struct metrics_prom *mp, struct prom_registry *snapshot);
 
-/* The whole exposition (live, then the last snapshot) appended to out. */
+/*
+ * A source of families built afresh at each scrape (reactive mode's
+ * counters): fn(ctx, reg) fills an empty registry rendered after the
+ * snapshot. fn runs on the scraping thread and must take no lock a pass
+ * holds long. Set it before any scrape can run (before the listener
+ * starts): it is read without a lock. NULL fn: none.
+ */
+void metrics_prom_set_collector(struct metrics_prom *mp,
+                                int (*fn)(void *ctx, struct prom_registry *reg), void *ctx);
+
+/* The whole exposition (live, the last snapshot, the collector's) appended to out. */
 int metrics_prom_render(struct metrics_prom *mp, struct buf *out);
 
 /* The live registry (tests read values from it). */

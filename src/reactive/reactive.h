@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "github/github.h"
 #include "manager/manager.h"
+#include "metrics/prom.h"
 #include "store/store.h"
 
 struct reactive;
@@ -48,6 +49,8 @@ struct reactive_stats {
 	uint64_t deliveries;   /* requests to POST /webhook */
 	uint64_t unauthorized; /* 401: signature missing or wrong */
 	uint64_t malformed;    /* 400/415 */
+	/* malformed by status: 400, 413 (a body the parser found too big or deep), 415, other */
+	uint64_t refused_400, refused_413, refused_415, refused_other;
 	uint64_t duplicates;   /* a delivery id seen before */
 	uint64_t pings;
 	uint64_t other_events;
@@ -96,6 +99,17 @@ void reactive_after_pass(struct reactive *rx, struct github *gh, const struct ma
 void reactive_reload(struct reactive *rx, const struct config *cfg);
 
 void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret);
+
+/*
+ * The counters of st as Prometheus families added to reg (runnerd_webhook_*
+ * and runnerd_reactive_*, every series from 0). -ENOMEM, -EINVAL.
+ */
+int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg);
+/*
+ * A metrics_prom collector (ctx: the struct reactive): rx's counters, read
+ * under their own lock at each scrape, never waiting for a pass.
+ */
+int reactive_prom_collect(void *ctx, struct prom_registry *reg);
 
 /* Stop the intake (waits for its handlers), close the queue. NULL-safe. */
 void reactive_stop(struct reactive *rx);

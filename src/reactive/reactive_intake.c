@@ -28,6 +28,14 @@ static void rejected(struct reactive *rx, const struct http_request *req, int st
 		rx->stats.unauthorized++;
 	else
 		rx->stats.malformed++;
+	if (status == 400)
+		rx->stats.refused_400++;
+	else if (status == 413)
+		rx->stats.refused_413++;
+	else if (status == 415)
+		rx->stats.refused_415++;
+	else if (status != 401)
+		rx->stats.refused_other++;
 	say = rx->warned_at == 0 || now - rx->warned_at >= WARN_EVERY_MS;
 	if (say)
 		rx->warned_at = now;

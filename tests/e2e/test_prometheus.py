@@ -128,6 +128,11 @@ def test_metrics_promtool_and_a_real_prometheus():
         assert "octo/hello" not in text
         assert sample(text, 'runnerd_github_rate_limit_remaining{resource="core"}') is not None
         assert sample(text, "runnerd_pass_duration_seconds_count") >= 1
+        # reactive mode is off (no intake): its counters are there at 0, status has no WAITING
+        assert sample(text, 'runnerd_webhook_refusals_total{status="401"}') == 0
+        assert sample(text, 'runnerd_jobs_waiting{flavor="small"}') == 0
+        assert env.status()["reactive"] is False
+        assert "WAITING" not in env.run("status").stdout
         # HEAD, 404 and 405
         assert http("HEAD", base(env) + "/metrics")[0] == 200
         assert http("GET", base(env) + "/nope")[0] == 404

@@ -26,10 +26,12 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -131,9 +133,49 @@ def wait_intake(env):
     env.wait(lambda: get(env, "/healthz")[0] == 200, 20, "the webhook intake")
 
 
+def scrape(env):
+    c = http.client.HTTPConnection("127.0.0.1", env.metrics_port, timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def samples(text):
+    """{series: value} of exposition text."""
+    return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1])
+            for ln in text.splitlines() if ln and not ln.startswith("#")}
+
+
+def check_metrics(env, want):
+    """/metrics shows every series of want at its value (gauges of the snapshot: once a pass
+    counted them), and `promtool check metrics` finds nothing when promtool is installed."""
+    got = {}
+
+    def ok():
+        st, text = scrape(env)
+        got.update(samples(text), _text=text)
+        return st == 200 and all(got.get(k) == v for k, v in want.items())
+    try:
+        env.wait(ok, 20, "the reactive metrics")
+    except AssertionError:
+        raise AssertionError("metrics: %s" % {k: got.get(k) for k in want})
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=got["_text"], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(), \
+            "promtool check metrics: %s %s" % (p.stdout, p.stderr)
+
+
 def test_intake_requests():
     env = reactive_env("wh-intake", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2},
                                      {"name": "k8s", "labels": ["k8s"], "min_idle": 0, "max": 1}])
+    env.metrics_port = free_port()
+    env.metrics_listen = "127.0.0.1:%d" % env.metrics_port
+    env.write_config()
     try:
         env.serve()
         wait_intake(env)
@@ -219,11 +261,39 @@ def test_intake_requests():
         assert h["queued"] == 2 and h["known"] == 2, h
         assert SECRET not in env.log(), "the webhook secret is in the log"
         assert "webhook intake on 127.0.0.1:%d" % env.hook_port in env.log()
+        # the same counts on /metrics, and the jobs waiting per flavor as the last pass saw them
+        check_metrics(env, {
+            'runnerd_webhook_refusals_total{status="401"}': 6,
+            'runnerd_webhook_refusals_total{status="400"}': 4,
+            'runnerd_webhook_refusals_total{status="415"}': 1,
+            'runnerd_webhook_deliveries_total{event="workflow_job",result="queued"}': 2,
+            'runnerd_webhook_deliveries_total{event="workflow_job",result="known"}': 2,
+            'runnerd_webhook_deliveries_total{event="workflow_job",result="duplicate"}': 1,
+            'runnerd_webhook_deliveries_total{event="ping",result="ok"}': 1,
+            'runnerd_webhook_deliveries_total{event="other",result="ignored"}': 1,
+            'runnerd_reactive_jobs_routed_total': 2,
+            'runnerd_reactive_jobs_ignored_total{reason="other-repository"}': len(examples),
+            'runnerd_reactive_jobs_ignored_total{reason="no-flavor"}': 1,
+            'runnerd_reactive_jobs_dropped_total{reason="retries"}': 0,
+            'runnerd_jobs_waiting{flavor="small"}': 1,
+            'runnerd_jobs_waiting{flavor="k8s"}': 1,
+        })
+        # status shows them too: a WAITING column, and waiting per flavor in --json
+        st = env.status()
+        assert st["reactive"] is True, st
+        c = env.flavor_counts(st)
+        assert c["small"]["waiting"] == 1 and c["k8s"]["waiting"] == 1, c
+        text = env.run("status").stdout.splitlines()
+        head = text.index(next(ln for ln in text if ln.startswith("FLAVOR")))
+        assert text[head].split()[-1] == "WAITING", text
+        assert {ln.split()[0]: ln.split()[-1] for ln in text[head + 1:head + 3]} == {"small": "1", "k8s": "1"}, \
+            text
         # with no daemon, a pass run by a command counts the queued jobs too
         env.stop()
         env.run("resume")
         c = env.flavor_counts()
         assert c["small"]["desired"] == 1 and c["k8s"]["desired"] == 1, c
+        assert c["small"]["waiting"] == 1 and c["k8s"]["waiting"] == 1, c
         env.run("flush", "--busy")
     finally:
         env.close()

@@ -23,7 +23,7 @@
  *            | DELETE NAME WHY [metrics] [logs] [confirm] [noinst] [rid|rid=N] [pid=X]
  *            | view NAME [gh=S] [cloud=S] [health=S] [f=X] [rid=N] [created=AGE]
  *            | count FLAVOR [online=N] [offline=N] [busy=N] [idle=N] [unknown=N] [pending=N]
- *                           [desired=N] [creating=N] [deleting=N]
+ *                           [desired=N] [creating=N] [deleting=N] [waiting=N]
  *            | order NAME... (their DELETEs come in this order) | blocked | views=N
  *   "rid" alone means the runner's default id (1000+N); flags not named are false.
  */
@@ -690,8 +690,9 @@ static void check_view(const struct plan *p, const char *line)
 
 static void check_count(const struct plan *p, const char *line)
 {
-	static const char *const keys[] = {"online",  "offline", "busy",     "idle",    "unknown",
-	                                   "pending", "desired", "creating", "deleting"};
+	static const char *const keys[] = {"online",  "offline",  "busy",     "idle",
+	                                   "unknown", "pending",  "desired",  "creating",
+	                                   "deleting", "waiting"};
 	char tok[TOK], fl[TOK];
 	const struct plan_flavor_count *c = NULL;
 
@@ -703,8 +704,9 @@ static void check_count(const struct plan *p, const char *line)
 	if (!c)
 		fail_msg("no count for flavor %s", fl);
 	while (next_tok(&line, tok, sizeof(tok))) {
-		const int64_t got[] = {c->online,  c->offline, c->busy,     c->idle,    c->unknown,
-		                       c->pending, c->desired, c->creating, c->deleting};
+		const int64_t got[] = {c->online,  c->offline, c->busy,     c->idle,
+		                       c->unknown, c->pending, c->desired,  c->creating,
+		                       c->deleting, c->waiting};
 		bool found = false;
 
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
@@ -1068,13 +1070,13 @@ static const struct tcase cases[] = {
         /* sizing */
         {.name = "desired = min_idle with nothing busy or waiting",
          .flavors = {"small min=2 max=5"},
-         .expect = {"CREATE small 2", "count small desired=2 creating=2"}},
+         .expect = {"CREATE small 2", "count small desired=2 creating=2 waiting=0"}},
         {.name = "desired = busy + waiting when waiting jobs exceed min_idle",
          .flavors = {"small min=1 max=10 wait=3"},
          .rows = {"1 seen"},
          .insts = {"1"},
          .runners = {"1 busy"},
-         .expect = {"CREATE small 3", "count small desired=4 busy=1 creating=3"}},
+         .expect = {"CREATE small 3", "count small desired=4 busy=1 creating=3 waiting=3"}},
         {.name = "desired = busy + min_idle when min_idle exceeds waiting",
          .flavors = {"small min=2 max=10 wait=1"},
          .rows = {"1 seen", "2 seen", "3 seen"},
@@ -1087,6 +1089,9 @@ static const struct tcase cases[] = {
          .insts = {"1"},
          .runners = {"1 busy"},
          .expect = {"CREATE small 2", "count small desired=3"}},
+        {.name = "a negative waiting count is none",
+         .flavors = {"small min=1 max=4 wait=-3"},
+         .expect = {"CREATE small 1", "count small desired=1 waiting=0"}},
         {.name = "a huge waiting count saturates at max",
          .flavors = {"small min=0 max=4 wait=9223372036854775807"},
          .rows = {"1 seen"},

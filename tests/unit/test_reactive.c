@@ -238,6 +238,103 @@ static void test_intake(void **state)
 	assert_int_equal(st.pings, 1);
 	assert_int_equal(st.other_events, 1);
 	assert_int_equal(st.acked, 1);
+	assert_int_equal(st.refused_400, 2);
+}
+
+/* The value of one series of family name in reg. */
+static double series(struct prom_registry *reg, const char *name, const char *const *values)
+{
+	struct prom_family *fam = prom_family_find(reg, name);
+	double v = -1;
+
+	if (!fam)
+		fail_msg("no family %s", name);
+	if (prom_get(fam, values, &v) < 0)
+		fail_msg("no series of %s", name);
+	return v;
+}
+
+#define S(...) ((const char *const[]){__VA_ARGS__})
+
+/* What the intake counted, as a scrape reads it: every series from 0, then the counts. */
+static void test_prom(void **state)
+{
+	struct fixture *f = *state;
+	struct prom_registry *reg;
+	struct reactive_stats st = {0};
+	struct buf b = BUF_INIT(1 << 20);
+
+	assert_int_equal(prom_registry_new(&reg), 0);
+	assert_int_equal(reactive_prom_collect(f->rx, reg), 0);
+	assert_true(series(reg, "runnerd_webhook_deliveries_total", S("workflow_job", "queued")) ==
+	            0);
+	assert_true(series(reg, "runnerd_webhook_refusals_total", S("401")) == 0);
+	assert_true(series(reg, "runnerd_reactive_jobs_dropped_total", S("retries")) == 0);
+	prom_registry_free(reg);
+
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p1",
+	                         QUEUED("11", "[\"small\"]"), NULL, NULL),
+	                 401);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p1", "[", "", NULL), 400);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p2",
+	                         QUEUED("11", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p2",
+	                         QUEUED("11", "[\"small\"]"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p3",
+	                         QUEUED("12", "[\"gpu\"]"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p4",
+	                         ACTION("waiting", "13"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "ping", "p5", "{}", "", NULL), 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "p6",
+	                         ACTION("completed", "11"), "", NULL),
+	                 200);
+
+	assert_int_equal(prom_registry_new(&reg), 0);
+	assert_int_equal(reactive_prom_collect(f->rx, reg), 0);
+	assert_true(series(reg, "runnerd_webhook_deliveries_total", S("workflow_job", "queued")) ==
+	            1);
+	assert_true(series(reg, "runnerd_webhook_deliveries_total",
+	                   S("workflow_job", "duplicate")) == 1);
+	assert_true(series(reg, "runnerd_webhook_deliveries_total", S("workflow_job", "ignored")) ==
+	            2);
+	assert_true(series(reg, "runnerd_webhook_deliveries_total", S("workflow_job", "done")) ==
+	            1);
+	assert_true(series(reg, "runnerd_webhook_deliveries_total", S("ping", "ok")) == 1);
+	assert_true(series(reg, "runnerd_webhook_refusals_total", S("401")) == 1);
+	assert_true(series(reg, "runnerd_webhook_refusals_total", S("400")) == 1);
+	assert_true(series(reg, "runnerd_reactive_jobs_routed_total", NULL) == 1);
+	assert_true(series(reg, "runnerd_reactive_jobs_ignored_total", S("no-flavor")) == 1);
+	assert_true(series(reg, "runnerd_reactive_jobs_ignored_total", S("action")) == 1);
+	/* the exposition is well formed: every family has its HELP and TYPE */
+	assert_int_equal(prom_render(reg, &b), 0);
+	assert_non_null(strstr(buf_str(&b), "# TYPE runnerd_webhook_deliveries_total counter\n"));
+	assert_non_null(strstr(buf_str(&b), "# TYPE runnerd_reactive_rechecks_total counter\n"));
+	buf_release(&b);
+	prom_registry_free(reg);
+
+	/* the consumer's counters, from counts a pass loop would have made */
+	st.rechecks = 5;
+	st.recheck_done = 2;
+	st.gone = 1;
+	st.dropped = 3;
+	st.retries = 4;
+	st.runners_made = 6;
+	st.redelivered = 7;
+	assert_int_equal(prom_registry_new(&reg), 0);
+	assert_int_equal(reactive_prom_put(&st, reg), 0);
+	assert_true(series(reg, "runnerd_reactive_rechecks_total", S("ended")) == 2);
+	assert_true(series(reg, "runnerd_reactive_rechecks_total", S("gone")) == 1);
+	assert_true(series(reg, "runnerd_reactive_rechecks_total", S("other")) == 2);
+	assert_true(series(reg, "runnerd_reactive_jobs_dropped_total", S("gone")) == 1);
+	assert_true(series(reg, "runnerd_reactive_jobs_dropped_total", S("retries")) == 3);
+	assert_true(series(reg, "runnerd_reactive_job_retries_total", NULL) == 4);
+	assert_true(series(reg, "runnerd_reactive_runners_made_total", NULL) == 6);
+	assert_true(series(reg, "runnerd_reactive_backfill_redeliveries_total", NULL) == 7);
+	prom_registry_free(reg);
 }
 
 static void test_reload_secret(void **state)
@@ -305,6 +402,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_intake, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_prom, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reload_secret, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_consumer_assigns_runners, setup, teardown),
 	};

@@ -70,6 +70,7 @@ static void fill_report(struct manager_report *r)
 	add_view(r, "t-000000000004", "gone", GH_OFFLINE, CLOUD_STOPPED);
 	snprintf(counts[0].name, sizeof(counts[0].name), "small");
 	counts[0].desired = 3;
+	counts[0].waiting = 2;
 	r->plan.n_counts = 1;
 	r->n_providers = 1;
 	snprintf(r->providers[0].name, sizeof(r->providers[0].name), "local");
@@ -141,6 +142,7 @@ static void test_snapshot(void **state)
 	                   "runnerd_runners{flavor=\"gone\",github_state=\"offline\",cloud_state="
 	                   "\"stopped\"} 1",
 	                   "runnerd_runners_desired{flavor=\"small\"} 3",
+	                   "runnerd_jobs_waiting{flavor=\"small\"} 2",
 	                   "runnerd_flavor_min_idle{flavor=\"small\"} 2",
 	                   "runnerd_flavor_max{flavor=\"small\"} 4", "runnerd_draining 1",
 	                   "runnerd_provider_calls_total{provider=\"local\",operation=\"list\"} 5",
@@ -165,8 +167,18 @@ static char *scrape_text(struct serve_metrics *sm)
 	return buf_detach(&b, &n);
 }
 
+/* A collector as reactive mode's: one counter, its value from ctx, read at each scrape. */
+static int collect(void *ctx, struct prom_registry *reg)
+{
+	struct prom_family *f;
+	int rc = prom_family_new(reg, PROM_COUNTER, "runnerd_test_collected_total", "Test.", NULL,
+	                         NULL, 0, &f);
+	return rc < 0 ? rc : prom_set(f, NULL, (double)*(int *)ctx);
+}
+
 static void test_pass_counts(void **state)
 {
+	int collected = 3;
 	struct serve_metrics *sm;
 	struct manager_report r;
 	struct config cfg;
@@ -182,9 +194,11 @@ static void test_pass_counts(void **state)
 	add_event(&r, "delete-runner", "", "", "dangling", true, "ok");
 	add_event(&r, "adopt", "local", "small", "", true, "ok");
 	assert_int_equal(serve_metrics_new(&cfg, &sm), 0);
+	serve_metrics_collector(sm, collect, &collected);
 	serve_metrics_pass(sm, &cfg, &r, false, 0, "");
 	t = scrape_text(sm);
 	assert_lines(t, (const char *const[]){
+	                        "runnerd_test_collected_total 3",
 	                        "runnerd_creates_total{provider=\"local\",flavor=\"small\",result="
 	                        "\"ok\"} 1",
 	                        "runnerd_creates_total{provider=\"local\",flavor=\"small\",result="
@@ -206,6 +220,7 @@ static void test_pass_counts(void **state)
 	serve_metrics_pass(sm, &cfg, &r, false, 0, "");
 	t = scrape_text(sm);
 	assert_non_null(strstr(t, "runnerd_passes_total{result=\"failed\"} 1\n"));
+	assert_non_null(strstr(t, "\nrunnerd_test_collected_total 3\n"));
 	assert_non_null(strstr(t, "runnerd_creates_total{provider=\"local\",flavor=\"small\","
 	                          "result=\"ok\"} 1\n"));
 	free(t);
