@@ -123,16 +123,6 @@ int metrics_extract(const struct metrics_opts *o, struct provider *p, const char
 /* runnerd's own note in a storage; never a name an instance's file is pulled to. */
 #define FLAVOR_NOTE ".runnerd-flavor"
 
-static bool flavor_ok(const char *s, size_t len)
-{
-	if (len == 0 || len >= FLAVOR_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] <= ' ' || s[i] > '~' || s[i] == '/')
-			return false;
-	return true;
-}
-
 int metrics_storage_note_flavor(const struct metrics_opts *o, const char *name, const char *flavor,
                                 struct err *e)
 {
@@ -142,8 +132,8 @@ int metrics_storage_note_flavor(const struct metrics_opts *o, const char *name, 
 	if (!name_is_owned(o->manager, name))
 		return err_set(e, -EINVAL, "metrics: %s is not a name of manager %s", name,
 		               o->manager);
-	if (!flavor || !flavor_ok(flavor, strlen(flavor)))
-		return 0; /* nothing worth noting */
+	if (!flavor || !name_is_valid(flavor, FLAVOR_NAME_MAX - 1))
+		return 0; /* nothing worth noting: not a flavor name config_check accepts */
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/metrics/%s", o->state_dir, name) >= sizeof(dir))
 		return err_set(e, -ENAMETOOLONG, "metrics: state_dir is too long");
 	r = mkdir_p(dir, 0700, e);
@@ -165,10 +155,11 @@ void metrics_storage_noted_flavor(const struct metrics_opts *o, const char *name
 	    (size_t)snprintf(path, sizeof(path), "%s/metrics/%s/%s", o->state_dir, name,
 	                     FLAVOR_NOTE) >= sizeof(path))
 		return;
-	if (file_read(path, FLAVOR_NAME_MAX, true, &b, NULL) == 0 && b.len < cap &&
-	    flavor_ok(b.data, b.len)) {
+	if (file_read(path, FLAVOR_NAME_MAX, true, &b, NULL) == 0 && b.len < cap) {
 		memcpy(out, b.data, b.len);
 		out[b.len] = '\0';
+		if (!name_is_valid(out, FLAVOR_NAME_MAX - 1))
+			out[0] = '\0';
 	}
 	buf_release(&b);
 }

@@ -4,6 +4,7 @@
  */
 #include "util/common.h"
 #include "store/store_internal.h"
+#include "util/fileutil.h"
 #include "util/strutil.h"
 
 #include <sys/file.h>
@@ -11,17 +12,9 @@
 /* Best effort: who holds the lock, for the message only. */
 static long lock_holder(int fd)
 {
-	char b[32];
-	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
 	int64_t pid = 0;
 
-	if (n <= 0)
-		return 0;
-	b[n] = '\0';
-	b[strcspn(b, "\n")] = '\0';
-	if (parse_int64(b, 1, INT32_MAX, &pid) < 0)
-		return 0;
-	return (long)pid;
+	return fd_read_int64(fd, 1, INT32_MAX, &pid) == 0 ? (long)pid : 0;
 }
 
 int store_lock(const char *state_dir, int *ret_fd, struct err *e)

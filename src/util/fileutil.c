@@ -376,3 +376,15 @@ int file_tmp_sweep(const char *dir, const struct file_tmp_sweep *o, struct err *
 	}
 	return removed;
 }
+
+int fd_read_int64(int fd, int64_t min, int64_t max, int64_t *ret)
+{
+	char data[32];
+	ssize_t n = pread(fd, data, sizeof(data) - 1, 0);
+
+	if (n <= 0)
+		return -EINVAL;
+	data[n] = '\0';
+	data[strcspn(data, "\n")] = '\0';
+	return parse_int64(data, min, max, ret) < 0 ? -EINVAL : 0;
+}

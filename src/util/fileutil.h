@@ -12,6 +12,12 @@
 #include "util/buf.h"
 #include "util/err.h"
 
+/*
+ * The number a small state file holds in its first line (a lock file's pid,
+ * a cursor), read from offset 0 of fd: 0 and *ret, or -EINVAL when it holds
+ * none in [min, max] (empty, unreadable, not a number); *ret untouched then.
+ */
+int fd_read_int64(int fd, int64_t min, int64_t max, int64_t *ret);
 /* Read a whole regular file (no symlink follow when nofollow) of at most max bytes. */
 int file_read(const char *path, size_t max, bool nofollow, struct buf *ret, struct err *e);
 /* Read a secret file: at most 64 KiB, trailing newline/space stripped; *ret malloc'ed. */

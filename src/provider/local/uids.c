@@ -221,15 +221,9 @@ static int claim_lock(const struct local *l, const struct provider_call *c, int 
 /* Where the next search starts: an offset into the range, kept in the lock file. */
 static uint64_t cursor_read(int fd)
 {
-	char data[32];
-	ssize_t n = pread(fd, data, sizeof(data) - 1, 0);
 	int64_t v = 0;
 
-	if (n <= 0)
-		return 0;
-	data[n] = '\0';
-	data[strcspn(data, "\n")] = '\0';
-	return parse_int64(data, 0, INT64_MAX, &v) == 0 ? (uint64_t)v : 0;
+	return fd_read_int64(fd, 0, INT64_MAX, &v) == 0 ? (uint64_t)v : 0;
 }
 
 static void cursor_write(int fd, uint64_t next)
