@@ -354,7 +354,8 @@ static int dispatch(const struct cli *o, const struct config *cfg, const char *m
 	}
 	struct queue *q = NULL;
 	if (queue_open(cfg, manager_store(m), &q, &e) == 0)
-		manager_set_hooks(m, &(struct manager_hooks){.waiting_jobs = queued_jobs, .ctx = q});
+		manager_set_hooks(m,
+		                  &(struct manager_hooks){.waiting_jobs = queued_jobs, .ctx = q});
 	else
 		fprintf(stderr, "runnerd: %s (waiting jobs not counted)\n", e.msg);
 	err_clear(&e);

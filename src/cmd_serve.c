@@ -69,14 +69,14 @@ struct lane {
 
 struct daemon {
 	struct manager *m;
-	struct reactive *rx; /* webhooks -> queue -> waiting jobs */
+	struct reactive *rx;           /* webhooks -> queue -> waiting jobs */
 	struct serve_metrics *metrics; /* /metrics and /healthz; told of every pass */
 	struct config *cfg;
 	const char *config_path; /* what SIGHUP reloads */
 	pthread_mutex_t lock;    /* guards everything below */
 	pthread_cond_t cond;     /* to the loops: triggered, or stop (CLOCK_MONOTONIC) */
 	bool stop;
-	bool reload; /* SIGHUP: the pass loop reloads before its next pass */
+	bool reload;         /* SIGHUP: the pass loop reloads before its next pass */
 	enum plan_mode mode; /* of the next pass: the strongest asked */
 	struct lane passes;
 	struct lane looks; /* observations for status */
@@ -541,7 +541,8 @@ static int start_reactive(struct daemon *d)
 		         d->cfg->webhook.listen, reactive_port(d->rx),
 		         d->cfg->queue.kind == QUEUE_SQLITE ? "sqlite" : "amqp");
 	else if (*d->cfg->webhook.listen)
-		log_info("webhook intake off: no webhook secret (webhook.secret_file or secret_env)");
+		log_info("webhook intake off: no webhook secret (webhook.secret_file or "
+		         "secret_env)");
 	return 0;
 }
 
@@ -619,7 +620,8 @@ int cmd_serve(int argc, char **argv)
 		serve_metrics_collector(d.metrics, reactive_prom_collect, d.rx);
 	}
 	/* a listener that cannot bind costs the metrics, not the runners */
-	if (*d.cfg->metrics.listen && serve_metrics_listen(d.metrics, d.cfg->metrics.listen, &e) < 0)
+	if (*d.cfg->metrics.listen &&
+	    serve_metrics_listen(d.metrics, d.cfg->metrics.listen, &e) < 0)
 		log_error("%s: serving no metrics (runners are managed as usual)", e.msg);
 	else if (*d.cfg->metrics.listen)
 		log_info("metrics: http://%s/metrics and /healthz", d.cfg->metrics.listen);

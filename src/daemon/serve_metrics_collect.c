@@ -78,10 +78,11 @@ static int put_sizes(struct prom_registry *reg, const struct config *cfg,
 	                         L("flavor"), NULL, 0, &desired);
 
 	if (rc == 0)
-		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_jobs_waiting",
-		                     "Queued jobs routed to each flavor that no runner took yet, as "
-		                     "the last pass counted them (reactive mode; 0 otherwise).",
-		                     L("flavor"), NULL, 0, &waiting);
+		rc = prom_family_new(
+		        reg, PROM_GAUGE, "runnerd_jobs_waiting",
+		        "Queued jobs routed to each flavor that no runner took yet, as "
+		        "the last pass counted them (reactive mode; 0 otherwise).",
+		        L("flavor"), NULL, 0, &waiting);
 
 	if (rc == 0)
 		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_flavor_min_idle",

@@ -51,7 +51,7 @@ struct reactive_stats {
 	uint64_t malformed;    /* 400/415 */
 	/* malformed by status: 400, 413 (a body the parser found too big or deep), 415, other */
 	uint64_t refused_400, refused_413, refused_415, refused_other;
-	uint64_t duplicates;   /* a delivery id seen before */
+	uint64_t duplicates; /* a delivery id seen before */
 	uint64_t pings;
 	uint64_t other_events;
 	uint64_t queued;     /* jobs pushed to the queue */
@@ -60,12 +60,12 @@ struct reactive_stats {
 	uint64_t ignored[8]; /* by enum webhook_skip, and actions we do not act on */
 	uint64_t errors;     /* the store or the queue failed: 500 */
 	uint64_t runners_made;
-	uint64_t rechecks;   /* GitHub asked about a waiting job */
+	uint64_t rechecks;     /* GitHub asked about a waiting job */
 	uint64_t recheck_done; /* ... and it no longer waited */
-	uint64_t gone;       /* GitHub no longer knows the job */
-	uint64_t retries;    /* a job still queued after its runner: backed off */
-	uint64_t dropped;    /* retries ran out */
-	uint64_t redelivered; /* failed deliveries the backfill asked GitHub to send again */
+	uint64_t gone;         /* GitHub no longer knows the job */
+	uint64_t retries;      /* a job still queued after its runner: backed off */
+	uint64_t dropped;      /* retries ran out */
+	uint64_t redelivered;  /* failed deliveries the backfill asked GitHub to send again */
 };
 
 /*

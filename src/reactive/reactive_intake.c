@@ -41,7 +41,8 @@ static void rejected(struct reactive *rx, const struct http_request *req, int st
 		rx->warned_at = now;
 	pthread_mutex_unlock(&rx->stats_lock);
 	if (say)
-		log_warn("webhook from %s refused (%d): %s (later refusals for %ds are only counted)",
+		log_warn("webhook from %s refused (%d): %s (later refusals for %ds are only "
+		         "counted)",
 		         req->peer, status, why, WARN_EVERY_MS / 1000);
 }
 
@@ -73,7 +74,7 @@ static void ignored(struct reactive *rx, const struct webhook_delivery *d, size_
 	REACTIVE_COUNT(rx, ignored[why], 1);
 	/* debug: in organization scope, every GitHub-hosted job comes this way too */
 	log_debug("webhook: job %" PRId64 " of %s (%s) ignored: %s", d->job.job_id, d->job.repo,
-	         webhook_action_name(d->job.action), what);
+	          webhook_action_name(d->job.action), what);
 	snprintf(msg, sizeof(msg), "{\"ignored\":\"%s\"}\n", what);
 	http_response_json(resp, 200, msg);
 }
@@ -82,14 +83,14 @@ static void ignored(struct reactive *rx, const struct webhook_delivery *d, size_
 static int job_queued(struct reactive *rx, const struct config *cfg,
                       const struct webhook_delivery *d, struct http_response *resp, struct err *e)
 {
-	struct queue_job j = {.job_id = d->job.job_id,
-	                      .run_id = d->job.run_id,
-	                      .received_at = clock_wall_ms()};
+	struct queue_job j = {
+	        .job_id = d->job.job_id, .run_id = d->job.run_id, .received_at = clock_wall_ms()};
 	size_t fi;
 	int r;
 
 	if (webhook_route(cfg, &d->job.labels, &fi) < 0) {
-		ignored(rx, d, WEBHOOK_SKIP_NO_FLAVOR, "no flavor has every label it asks for", resp);
+		ignored(rx, d, WEBHOOK_SKIP_NO_FLAVOR, "no flavor has every label it asks for",
+		        resp);
 		return 0;
 	}
 	str_copy(j.repo, d->job.repo, sizeof(j.repo));
@@ -120,8 +121,7 @@ static int job_queued(struct reactive *rx, const struct config *cfg,
 
 /* A workflow_job delivery, signed and new. cfg is read-locked. */
 static int job_delivery(struct reactive *rx, const struct config *cfg,
-                        const struct webhook_delivery *d, struct http_response *resp,
-                        struct err *e)
+                        const struct webhook_delivery *d, struct http_response *resp, struct err *e)
 {
 	int r;
 
@@ -176,7 +176,8 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 		pthread_rwlock_unlock(&rx->cfg_lock);
 		status = webhook_http_status(r);
 		rejected(rx, req, status, e.msg);
-		http_response_error(resp, status, status == 401 ? "bad or missing signature" : e.msg);
+		http_response_error(resp, status,
+		                    status == 401 ? "bad or missing signature" : e.msg);
 		return;
 	}
 	if (d.kind == WEBHOOK_PING) {

@@ -690,9 +690,8 @@ static void check_view(const struct plan *p, const char *line)
 
 static void check_count(const struct plan *p, const char *line)
 {
-	static const char *const keys[] = {"online",  "offline",  "busy",     "idle",
-	                                   "unknown", "pending",  "desired",  "creating",
-	                                   "deleting", "waiting"};
+	static const char *const keys[] = {"online",  "offline", "busy",     "idle",     "unknown",
+	                                   "pending", "desired", "creating", "deleting", "waiting"};
 	char tok[TOK], fl[TOK];
 	const struct plan_flavor_count *c = NULL;
 
@@ -704,8 +703,8 @@ static void check_count(const struct plan *p, const char *line)
 	if (!c)
 		fail_msg("no count for flavor %s", fl);
 	while (next_tok(&line, tok, sizeof(tok))) {
-		const int64_t got[] = {c->online,  c->offline, c->busy,     c->idle,
-		                       c->unknown, c->pending, c->desired,  c->creating,
+		const int64_t got[] = {c->online,   c->offline, c->busy,    c->idle,
+		                       c->unknown,  c->pending, c->desired, c->creating,
 		                       c->deleting, c->waiting};
 		bool found = false;
 

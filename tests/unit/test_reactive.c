@@ -117,7 +117,8 @@ static int teardown(void **state)
 static int request(struct fixture *f, const char *method, const char *path, const char *event,
                    const char *delivery, const char *body, const char *sig, const char *key)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)f->port),
 	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char head[1024], sigbuf[80] = "", resp[256] = "";
 	unsigned char md[32];
@@ -135,12 +136,13 @@ static int request(struct fixture *f, const char *method, const char *path, cons
 		sig = sigbuf;
 	}
 	snprintf(head, sizeof(head),
-	         "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+	         "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: "
+	         "application/json\r\n"
 	         "%s%s%s%s%s%s%s%s%sContent-Length: %zu\r\n\r\n",
-	         method, path, event ? "X-GitHub-Event: " : "", event ? event : "", event ? "\r\n" : "",
-	         delivery ? "X-GitHub-Delivery: " : "", delivery ? delivery : "",
-	         delivery ? "\r\n" : "", sig ? "X-Hub-Signature-256: " : "", sig ? sig : "",
-	         sig ? "\r\n" : "", blen);
+	         method, path, event ? "X-GitHub-Event: " : "", event ? event : "",
+	         event ? "\r\n" : "", delivery ? "X-GitHub-Delivery: " : "",
+	         delivery ? delivery : "", delivery ? "\r\n" : "",
+	         sig ? "X-Hub-Signature-256: " : "", sig ? sig : "", sig ? "\r\n" : "", blen);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -155,10 +157,10 @@ static int request(struct fixture *f, const char *method, const char *path, cons
 }
 
 #define QUEUED(id, labels)                                                                         \
-	"{\"action\":\"queued\",\"workflow_job\":{\"id\":" id ",\"run_id\":5,\"labels\":" labels     \
+	"{\"action\":\"queued\",\"workflow_job\":{\"id\":" id ",\"run_id\":5,\"labels\":" labels   \
 	"},\"repository\":{\"full_name\":\"octo/hello\"}}"
 #define ACTION(action, id)                                                                         \
-	"{\"action\":\"" action "\",\"workflow_job\":{\"id\":" id ",\"run_id\":5,\"labels\":[]},"     \
+	"{\"action\":\"" action "\",\"workflow_job\":{\"id\":" id ",\"run_id\":5,\"labels\":[]},"  \
 	"\"repository\":{\"full_name\":\"octo/hello\"}}"
 
 static int64_t waiting(struct fixture *f, const char *flavor)
@@ -197,7 +199,8 @@ static void test_intake(void **state)
 
 	/* queued: pushed, counted, a pass triggered */
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d2",
-	                         QUEUED("9007199254740993", "[\"Small\",\"self-hosted\"]"), "", NULL),
+	                         QUEUED("9007199254740993", "[\"Small\",\"self-hosted\"]"), "",
+	                         NULL),
 	                 202);
 	assert_int_equal(atomic_load(&f->triggers), 1);
 	assert_int_equal(store_job_get(f->store, INT64_C(9007199254740993), &j, NULL), 0);
@@ -218,7 +221,8 @@ static void test_intake(void **state)
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d4",
 	                         QUEUED("77", "[\"windows\"]"), "", NULL),
 	                 200);
-	assert_int_equal(request(f, "POST", "/webhook", "ping", "d5", "{\"zen\":\"z\"}", "", NULL), 200);
+	assert_int_equal(request(f, "POST", "/webhook", "ping", "d5", "{\"zen\":\"z\"}", "", NULL),
+	                 200);
 	assert_int_equal(request(f, "POST", "/webhook", "push", "d6", "{}", "", NULL), 202);
 	/* in_progress: it waits no more */
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "d7",
