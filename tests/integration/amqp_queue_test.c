@@ -66,6 +66,16 @@ static int64_t wait_count(struct queue *q, const char *flavor, int64_t want, int
 	return n;
 }
 
+/* What the broker itself holds (RUNNERD_TEST_AMQP_QUEUES), to stderr: for a failure's log. */
+static void show_broker(const char *why)
+{
+	const char *cmd = getenv("RUNNERD_TEST_AMQP_QUEUES");
+
+	fprintf(stderr, "-- %s; the broker's queues:\n", why);
+	if (cmd && *cmd && system(cmd) != 0)
+		fprintf(stderr, "-- (could not ask the broker)\n");
+}
+
 static bool wait_healthy(struct queue *q, int64_t ms)
 {
 	int64_t end = clock_mono_ms() + ms;
@@ -294,7 +304,9 @@ static void test_broker_restart(void **state)
 	assert_true(saw_down);
 	assert_true(wait_healthy(q, 20000));
 	/* durable queue, persistent messages: the three are delivered again */
-	assert_int_equal(wait_count(q, "t4", 3, 10000), 3);
+	if (wait_count(q, "t4", 3, 10000) != 3)
+		show_broker("after the restart, not the three messages back");
+	assert_int_equal(count(q, "t4"), 3);
 	/* and the publisher's stale link recovers on its own */
 	struct queue_job j = job(304, "t4", 4);
 	int r = -1;

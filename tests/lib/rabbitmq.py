@@ -7,6 +7,7 @@ As a command (for tests in other languages):
   python3 tests/lib/rabbitmq.py run DIR -- CMD...   start, run CMD with
       RUNNERD_TEST_AMQP_URI and RUNNERD_TEST_AMQP_RESTART set, stop
   python3 tests/lib/rabbitmq.py restart DIR           restart the broker of DIR
+  python3 tests/lib/rabbitmq.py queues DIR            print its queues (name ready unacked)
 """
 import json
 import os
@@ -153,7 +154,21 @@ class Broker:
                 got[f[0]] = (int(f[1]), int(f[2]))
         return got
 
+    def sync_definitions(self):
+        """Have the broker write its definitions (Mnesia's transaction log) to
+        disk now. A queue declared in the last moment before a crash is
+        otherwise lost with its messages: Mnesia writes its log lazily, and
+        what the broker recovers is only the queues it finds there. runnerd
+        declares its queues when it starts, long before any crash that
+        matters; a test that declares one and crashes the broker a moment
+        later must first do what time would have done."""
+        env = self._env()
+        subprocess.run([CTL, "-n", env["RABBITMQ_NODENAME"], "eval", "mnesia:sync_log()."],
+                       env=env, capture_output=True, text=True, timeout=60, check=True)
+
     def restart(self):
+        """A crash (SIGKILL of the whole broker) and a start on the same data."""
+        self.sync_definitions()
         self.stop_server()
         return self.start()
 
@@ -185,6 +200,10 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == "restart":
         Broker(argv[1]).restart()
         return 0
+    if len(argv) >= 2 and argv[0] == "queues":
+        for name, (ready, unacked) in sorted(Broker(argv[1]).queues().items()):
+            print("%s ready=%d unacked=%d" % (name, ready, unacked))
+        return 0
     if len(argv) >= 4 and argv[0] == "run" and argv[2] == "--":
         if not available():
             print("rabbitmq: rabbitmq-server is not installed: skipped", file=sys.stderr)
@@ -198,6 +217,8 @@ def main(argv):
             env = dict(os.environ)
             env["RUNNERD_TEST_AMQP_URI"] = b.uri
             env["RUNNERD_TEST_AMQP_RESTART"] = "%s %s restart %s" % (
+                sys.executable, os.path.abspath(__file__), root)
+            env["RUNNERD_TEST_AMQP_QUEUES"] = "%s %s queues %s" % (
                 sys.executable, os.path.abspath(__file__), root)
             return subprocess.call(argv[3:], env=env)
         finally:
