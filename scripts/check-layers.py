@@ -48,7 +48,7 @@ manager
 reactive daemon
 (top)
 """
-TOP_FILES = ["main.c", "cmd_*.c", "cmd.h", "control.h"]
+TOP_FILES = ["main.c", "cmd_*.c", "cmd.h", "cmd_*.h", "control.h"]
 
 # What the manager may include from provider/; the rest of provider/ is backends.
 FRONT_HEADERS = {"provider/provider.h"}

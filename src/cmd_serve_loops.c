@@ -1,0 +1,174 @@
+/*
+ * The two loops of runnerd serve. The pass loop is the one thread that runs
+ * reconcile passes: every reconcile_interval (plus up to 25% random delay,
+ * so many managers do not hit GitHub in step) and whenever triggered;
+ * triggers that arrive during a pass merge into one next pass, in the
+ * strongest mode asked (flush busy > flush idle > normal); a reload (SIGHUP)
+ * runs on it between two passes. The status loop runs observations, only
+ * when a status request waits for one. Neither ever runs on an HTTP thread.
+ */
+#include "util/common.h"
+#include "cmd_serve.h"
+#include "reactive/reactive.h"
+#include "daemon/serve_metrics.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#include <sys/random.h>
+
+/* An absolute CLOCK_MONOTONIC time ms from now, for the conditions above. */
+static struct timespec deadline_in(int64_t ms)
+{
+	int64_t at = clock_mono_ms() + ms;
+	return (struct timespec){.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000L};
+}
+
+static void keep_report(struct daemon *d, struct manager_report *r)
+{
+	pthread_mutex_lock(&d->lock);
+	manager_report_release(&d->last);
+	d->last = *r;
+	d->have_last = true;
+	buf_reset(&d->last_json);
+	pthread_mutex_unlock(&d->lock);
+	memset(r, 0, sizeof(*r));
+}
+
+static void log_pass(const struct manager_report *r)
+{
+	for (size_t i = 0; i < r->plan.n_counts; i++) {
+		const struct plan_flavor_count *c = &r->plan.counts[i];
+		log_info("flavor %s: desired %" PRId64 ", idle %" PRId64 ", busy %" PRId64
+		         ", pending %" PRId64 ", offline %" PRId64,
+		         c->name, c->desired, c->idle, c->busy, c->pending, c->offline);
+	}
+}
+
+static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
+{
+	struct manager_report r;
+	struct err e = {0};
+
+	int rc = manager_reconcile(d->m, mode, &r, &e);
+
+	if (rc < 0)
+		log_error("reconcile: %s", e.msg);
+	log_pass(&r);
+	reactive_after_pass(d->rx, manager_github(d->m), &r);
+	/* d->cfg is changed only on this thread (reload), between passes */
+	serve_metrics_pass(d->metrics, d->cfg, &r, manager_draining(d->m), rc, e.msg);
+	serve_answer_waiters(d, &d->passes, n, &r);
+	keep_report(d, &r);
+}
+
+/* Observation n, for the status requests that wait for it. */
+static void run_observation(struct daemon *d, uint64_t n)
+{
+	struct manager_report r;
+	struct err e = {0};
+
+	/* status is now, not the last pass: an unchanged GitHub list costs no rate limit */
+	if (manager_observe(d->m, &r, &e) == 0)
+		serve_answer_waiters(d, &d->looks, n, &r);
+	else
+		serve_answer_unobserved(d, n, e.msg);
+	manager_report_release(&r);
+}
+
+static int64_t jittered_ms(int64_t interval_s)
+{
+	uint32_t rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = 0;
+	int64_t base = interval_s * 1000;
+	return base + (int64_t)(rnd % (uint32_t)(base / 4 + 1));
+}
+
+/*
+ * Seconds between timed passes: reconcile_interval, or backfill_interval
+ * when the backfill of missed webhooks (after a pass) needs them sooner.
+ */
+static int64_t pass_interval(const struct config *cfg)
+{
+	int64_t s = cfg->manager.reconcile_interval;
+
+	if (cfg->webhook.hook_id > 0 && cfg->webhook.backfill_interval < s)
+		s = cfg->webhook.backfill_interval;
+	return s;
+}
+
+/* The pass loop: the one thread that runs passes, and reloads between them. */
+void *serve_pass_loop(void *arg)
+{
+	struct daemon *d = arg;
+	struct timespec deadline;
+	bool timer = false; /* deadline is the next timed pass (kept across a reload) */
+
+	for (;;) {
+		enum plan_mode mode;
+		uint64_t n;
+
+		pthread_mutex_lock(&d->lock);
+		if (!timer) {
+			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
+			timer = true;
+		}
+		while (!d->stop && !d->passes.trigger && !d->reload) {
+			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
+				break;
+		}
+		if (d->reload && !d->stop) {
+			d->reload = false;
+			pthread_mutex_unlock(&d->lock);
+			serve_reload(d); /* a reload that took triggers the next pass */
+			continue;
+		}
+		timer = false;
+		bool stop = d->stop;
+		/* every trigger so far is served by this pass, in the strongest mode asked */
+		d->passes.trigger = false;
+		mode = d->mode;
+		d->mode = PLAN_NORMAL;
+		n = ++d->passes.started;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			break;
+		run_pass(d, n, mode);
+	}
+	return NULL;
+}
+
+/* The status loop: observations, only when a status request waits for one. */
+void *serve_status_loop(void *arg)
+{
+	struct daemon *d = arg;
+	for (;;) {
+		uint64_t n;
+
+		pthread_mutex_lock(&d->lock);
+		while (!d->stop && !d->looks.trigger)
+			pthread_cond_wait(&d->cond, &d->lock);
+		bool stop = d->stop;
+		d->looks.trigger = false;
+		n = ++d->looks.started;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			break;
+		run_observation(d, n);
+	}
+	return NULL;
+}
+
+void serve_trigger(struct daemon *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->passes.trigger = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* A webhook queued a job (an HTTP thread): a pass now, merged with any asked. */
+void serve_trigger_cb(void *ctx)
+{
+	serve_trigger(ctx);
+}
