@@ -13,20 +13,8 @@
 
 #include <pthread.h>
 
-/*
- * How long a control request waits for its pass: below the CLI's own 600 s,
- * so it hears why rather than timing out itself. The pass goes on.
- */
-#define CONTROL_WAIT_MS (570 * 1000)
-/*
- * How long status waits for a fresh observation (one waits behind a running
- * pass) before it gets the last pass's report: well below the CLI's 30 s.
- */
-#define STATUS_WAIT_MS (15 * 1000)
-#define REPORT_MAX     (64 << 20)
-/* The control socket: handlers are short (those that wait are deferred). */
-#define CONTROL_THREADS         8
-#define CONTROL_MAX_CONNECTIONS 512
+/* The most a report as JSON may take. */
+#define REPORT_MAX (64 << 20)
 
 /* A control request set aside until a run of its lane ends. */
 struct waiter {

@@ -14,6 +14,20 @@
 
 #include <sys/resource.h>
 
+/*
+ * How long a control request waits for its pass: below the CLI's own 600 s,
+ * so it hears why rather than timing out itself. The pass goes on.
+ */
+#define CONTROL_WAIT_MS (570 * 1000)
+/*
+ * How long status waits for a fresh observation (one waits behind a running
+ * pass) before it gets the last pass's report: well below the CLI's 30 s.
+ */
+#define STATUS_WAIT_MS (15 * 1000)
+/* The control socket: handlers are short (those that wait are deferred). */
+#define CONTROL_THREADS         8
+#define CONTROL_MAX_CONNECTIONS 512
+
 /* Under d->lock: the waiters of l for run n or earlier (all of them for UINT64_MAX). */
 static struct waiter *lane_take(struct lane *l, uint64_t n)
 {

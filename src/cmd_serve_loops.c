@@ -16,7 +16,7 @@
 
 #include <sys/random.h>
 
-/* An absolute CLOCK_MONOTONIC time ms from now, for the conditions above. */
+/* An absolute CLOCK_MONOTONIC time ms from now, for d->cond. */
 static struct timespec deadline_in(int64_t ms)
 {
 	int64_t at = clock_mono_ms() + ms;

@@ -140,13 +140,16 @@ class Broker:
     def stop_server(self):
         self._kill("pid")
 
+    def _ctl(self, *args):
+        """rabbitmqctl ARGS... against this broker; its completed process."""
+        env = self._env()
+        return subprocess.run([CTL, "-n", env["RABBITMQ_NODENAME"]] + list(args), env=env,
+                              capture_output=True, text=True, timeout=60, check=True)
+
     def queues(self):
         """{name: (messages ready, unacknowledged)}, asked of the broker itself."""
-        env = self._env()
-        out = subprocess.run([CTL, "-n", env["RABBITMQ_NODENAME"], "list_queues", "-q",
-                              "--no-table-headers", "name", "messages_ready",
-                              "messages_unacknowledged"],
-                             env=env, capture_output=True, text=True, timeout=60, check=True)
+        out = self._ctl("list_queues", "-q", "--no-table-headers", "name", "messages_ready",
+                        "messages_unacknowledged")
         got = {}
         for line in out.stdout.splitlines():
             f = line.split()
@@ -162,9 +165,7 @@ class Broker:
         declares its queues when it starts, long before any crash that
         matters; a test that declares one and crashes the broker a moment
         later must first do what time would have done."""
-        env = self._env()
-        subprocess.run([CTL, "-n", env["RABBITMQ_NODENAME"], "eval", "mnesia:sync_log()."],
-                       env=env, capture_output=True, text=True, timeout=60, check=True)
+        self._ctl("eval", "mnesia:sync_log().")
 
     def restart(self):
         """A crash (SIGKILL of the whole broker) and a start on the same data."""
