@@ -107,9 +107,16 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 
 void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret)
 {
+	struct group_commit_stats gs = {0};
+
 	pthread_mutex_lock(&rx->stats_lock);
 	*ret = rx->stats;
 	pthread_mutex_unlock(&rx->stats_lock);
+	if (rx->gc)
+		group_commit_get_stats(rx->gc, &gs);
+	ret->written = gs.items;
+	ret->commits = gs.batches;
+	ret->commit_max = gs.max_batch;
 }
 
 void reactive_stop(struct reactive *rx)

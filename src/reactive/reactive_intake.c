@@ -385,13 +385,15 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"%s\":%" PRIu64 ",\"action\":%" PRIu64 "},\"errors\":%" PRIu64
 	           ",\"runners_given\":%" PRIu64 ",\"rechecks\":%" PRIu64
 	           ",\"recheck_done\":%" PRIu64 ",\"gone\":%" PRIu64 ",\"retries\":%" PRIu64
-	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 "}\n",
+	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
+	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 "}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
 	           st.malformed, st.duplicates, st.pings, st.other_events, st.queued, st.known,
 	           st.acked, webhook_skip_name(WEBHOOK_SKIP_REPO), st.ignored[WEBHOOK_SKIP_REPO],
 	           webhook_skip_name(WEBHOOK_SKIP_NO_FLAVOR), st.ignored[WEBHOOK_SKIP_NO_FLAVOR],
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
-	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered);
+	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
+	           st.commits, st.commit_max);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }
