@@ -15,6 +15,14 @@
 #define CONSUME_LIST_MAX 2000
 /* Prune deliveries and tombstones this often. */
 #define PRUNE_EVERY_MS (3600LL * 1000)
+/*
+ * After a pass that has no runner to give (none made, none idle), the
+ * waiting jobs are looked at (for rechecks, which are minutes apart) at
+ * most this often: under a stream of webhooks, passes follow each other
+ * back to back, and listing a long queue after each would take the state
+ * store from the intake for nothing.
+ */
+#define IDLE_LOOK_EVERY_MS 1000
 
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 {
@@ -154,6 +162,18 @@ static void prune(struct reactive *rx, int64_t now)
 		log_warn("queue: prune: %s", e.msg);
 }
 
+/* Whether the pass made a runner or saw one idle: runners some job may be given. */
+static bool runners_to_give(const struct manager_report *rep)
+{
+	for (size_t i = 0; i < rep->n_events; i++)
+		if (rep->events[i].ok && strcmp(rep->events[i].action, "create") == 0)
+			return true;
+	for (size_t i = 0; i < rep->plan.n_counts; i++)
+		if (rep->plan.counts[i].idle > 0)
+			return true;
+	return false;
+}
+
 void reactive_after_pass(struct reactive *rx, struct github *gh, const struct manager_report *rep)
 {
 	struct queue_job_list l = {0};
@@ -161,6 +181,10 @@ void reactive_after_pass(struct reactive *rx, struct github *gh, const struct ma
 	struct err e = {0};
 	size_t asked = 0;
 
+	if (!runners_to_give(rep) && rx->looked_at && now >= rx->looked_at &&
+	    now - rx->looked_at < IDLE_LOOK_EVERY_MS)
+		return;
+	rx->looked_at = now;
 	pthread_rwlock_rdlock(&rx->cfg_lock);
 	if (queue_list(rx->q, CONSUME_LIST_MAX, &l, &e) < 0) {
 		log_warn("queue: %s", e.msg);

@@ -37,6 +37,7 @@ struct reactive {
 	int64_t warned_at; /* last rejected-request warning (mono ms), under stats_lock */
 
 	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
+	int64_t looked_at;     /* last look at the waiting jobs (wall ms), the pass loop's */
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
 };
 
