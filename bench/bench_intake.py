@@ -13,11 +13,12 @@ signed with HMAC-SHA256 (signed here beforehand: wrk's Lua cannot sign at
 its rate; N are prepared, more than a run at runnerd's rate sends, and the
 answers by status show it: 202 = first seen, 200 = a duplicate). So every
 runnerd request of the first run takes the first-seen path: signature,
-parse, the delivery recorded, routed, the job pushed to the sqlite queue
-(two commits to the state database, synchronous=FULL), a pass triggered.
+parse, routed, the delivery and its job written to the state database
+in one transaction (synchronous=FULL) shared with the deliveries that
+arrive meanwhile (the intake's group commit), a pass triggered.
 A second runnerd run sends deliveries of the first again (the first
-DUP_LINES of each thread's): the duplicate path (signature, parse, the
-delivery found: 200). Each run lasts SECONDS; wrk's requests/s and p99. runnerd is
+DUP_LINES of each thread's): the duplicate path (signature, the delivery
+found by a read, no parse: 200). Each run lasts SECONDS; wrk's requests/s and p99. runnerd is
 drained (no runner is made) and serves passes as it would: each queued job
 triggers one (merged with one under way).
 

@@ -61,6 +61,14 @@ else
 	rc=1
 fi
 echo
+echo "== The consumer's assignment of a pass's runners to 2,000 waiting jobs, against the quadratic one it replaced"
+if [ -x "$build/bench/bench_assign" ]; then
+	"$build/bench/bench_assign" 2000 || rc=1
+else
+	echo "bench: $build/bench/bench_assign is not built" >&2
+	rc=1
+fi
+echo
 echo "== Webhook intake: signed workflow_job deliveries against nginx's static 200, same wrk load, one run"
 echo "   target: runnerd's first-seen rate >= 0.5 of nginx's"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_intake.py 30000 || rc=1

@@ -90,6 +90,17 @@ int queue_sqlite_open(struct store *store, struct queue **ret, struct err *e);
  */
 int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e);
 
+/*
+ * The state store q keeps its jobs in (the sqlite backend), NULL when
+ * another system keeps them (amqp). With it, the webhook intake records a
+ * delivery and pushes or acks its job in one transaction of that store
+ * (store_intake_write, a job as queue_sqlite_row makes it) rather than
+ * through push and ack: the same rows, one fsync.
+ */
+struct store *queue_sqlite_store(const struct queue *q);
+/* j as a row of the store's jobs table. */
+void queue_sqlite_row(const struct queue_job *j, struct store_job *ret);
+
 /* The backend's name ("sqlite"). */
 const char *queue_name(const struct queue *q);
 

@@ -1,8 +1,10 @@
 /*
  * The `sqlite` queue: the jobs table of the state database (store_jobs.c
  * holds the SQL). One host, no broker: durable as soon as push returns,
- * and what a restarted daemon finds is what waited before. It must never
- * keep a job anywhere but the store.
+ * and what a restarted daemon finds is what waited before. The intake
+ * writes its pushes and acks straight to the store, each in the same
+ * transaction as its delivery (queue_sqlite_store). It must never keep a
+ * job anywhere but the store.
  */
 #include "util/common.h"
 #include "queue/queue.h"
@@ -22,7 +24,7 @@ _Static_assert(QUEUE_REPO_MAX == STORE_JOB_REPO_MAX, "repo sizes differ");
 _Static_assert(QUEUE_LABELS_MAX == STORE_JOB_LABELS_MAX, "labels sizes differ");
 _Static_assert(QUEUE_DELIVERY_MAX == STORE_DELIVERY_ID_MAX, "delivery id sizes differ");
 
-static void to_row(const struct queue_job *j, struct store_job *row)
+void queue_sqlite_row(const struct queue_job *j, struct store_job *row)
 {
 	memset(row, 0, sizeof(*row));
 	row->job_id = j->job_id;
@@ -58,7 +60,7 @@ static int sq_push(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	struct store_job row;
 
-	to_row(j, &row);
+	queue_sqlite_row(j, &row);
 	return store_job_add(store_of(q), &row, e);
 }
 
@@ -96,7 +98,7 @@ static int sq_update(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	struct store_job row;
 
-	to_row(j, &row);
+	queue_sqlite_row(j, &row);
 	return store_job_update(store_of(q), &row, e);
 }
 
@@ -129,6 +131,11 @@ static const struct queue_ops sqlite_ops = {
         .health = sq_health,
         .free = sq_free,
 };
+
+struct store *queue_sqlite_store(const struct queue *q)
+{
+	return q && q->ops == &sqlite_ops ? ((const struct queue_sqlite *)q)->store : NULL;
+}
 
 int queue_sqlite_open(struct store *store, struct queue **ret, struct err *e)
 {

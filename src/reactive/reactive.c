@@ -52,6 +52,11 @@ int reactive_start(const struct config *cfg, struct store *store, void (*trigger
 		goto fail;
 	}
 	if (*cfg->webhook.listen && rx->secret.len > 0) {
+		r = group_commit_start(reactive_write_batch, rx, REACTIVE_BATCH_MAX, &rx->gc);
+		if (r < 0) {
+			err_set(e, r, "reactive: the intake's committer: %s", strerror(-r));
+			goto fail;
+		}
 		_Static_assert(ARRAY_SIZE(routes) >= 2, "routes");
 		memcpy(routes, reactive_routes_template, reactive_n_routes * sizeof(routes[0]));
 		routes[0].max_body = (size_t)cfg->webhook.max_body;
@@ -90,7 +95,8 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 	pthread_rwlock_unlock(&rx->cfg_lock);
 	if (r < 0)
 		log_error("reload: the webhook secret: %s: every delivery is refused until a "
-		          "reload that can take it", strerror(-r));
+		          "reload that can take it",
+		          strerror(-r));
 	if (rx->http && rx->secret.len == 0)
 		log_warn("reload: no webhook secret any more: every delivery is refused (401)");
 	if (strcmp(cfg->webhook.listen, rx->listen) != 0 || cfg->webhook.max_body != rx->max_body ||
@@ -101,9 +107,16 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 
 void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret)
 {
+	struct group_commit_stats gs = {0};
+
 	pthread_mutex_lock(&rx->stats_lock);
 	*ret = rx->stats;
 	pthread_mutex_unlock(&rx->stats_lock);
+	if (rx->gc)
+		group_commit_get_stats(rx->gc, &gs);
+	ret->written = gs.items;
+	ret->commits = gs.batches;
+	ret->commit_max = gs.max_batch;
 }
 
 void reactive_stop(struct reactive *rx)
@@ -111,6 +124,8 @@ void reactive_stop(struct reactive *rx)
 	if (!rx)
 		return;
 	http_server_stop(rx->http);
+	/* after the server: what the handlers handed in is written (its answers go nowhere) */
+	group_commit_stop(rx->gc);
 	queue_free(rx->q);
 	buf_release(&rx->secret);
 	pthread_rwlock_destroy(&rx->cfg_lock);

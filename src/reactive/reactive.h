@@ -33,6 +33,7 @@
 #include "github/github.h"
 #include "manager/manager.h"
 #include "metrics/prom.h"
+#include "queue/queue.h"
 #include "store/store.h"
 
 struct reactive;
@@ -66,6 +67,8 @@ struct reactive_stats {
 	uint64_t retries;      /* a job still queued after its runner: backed off */
 	uint64_t dropped;      /* retries ran out */
 	uint64_t redelivered;  /* failed deliveries the backfill asked GitHub to send again */
+	/* the intake's writes: deliveries written, in how many commits, the most in one */
+	uint64_t written, commits, commit_max;
 };
 
 /*
@@ -90,6 +93,18 @@ void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret);
  * REACTIVE_RECHECKS_PER_PASS calls). Logs what it decides; never fails.
  */
 void reactive_after_pass(struct reactive *rx, struct github *gh, const struct manager_report *rep);
+
+/*
+ * Which jobs of v[0..n) (waiting, oldest first, as the queue lists them)
+ * the runners of the pass rep reported go to: a flavor's runners (those
+ * the pass made, and its idle ones that no job given one earlier holds)
+ * go, in list order, to its jobs that have none and whose backoff has
+ * passed at now. A job given one gets runner_at = now and attempts + 1;
+ * ret_given (room for n) gets the indexes of those jobs in order, *ret_n
+ * their count. O(n log n). -ENOMEM (v untouched).
+ */
+int reactive_assign(const struct manager_report *rep, struct queue_job *v, size_t n, int64_t now,
+                    size_t *ret_given, size_t *ret_n);
 
 /*
  * A new config (SIGHUP), used from the next request and pass on; the

@@ -15,6 +15,14 @@
 #define CONSUME_LIST_MAX 2000
 /* Prune deliveries and tombstones this often. */
 #define PRUNE_EVERY_MS (3600LL * 1000)
+/*
+ * After a pass that has no runner to give (none made, none idle), the
+ * waiting jobs are looked at (for rechecks, which are minutes apart) at
+ * most this often: under a stream of webhooks, passes follow each other
+ * back to back, and listing a long queue after each would take the state
+ * store from the intake for nothing.
+ */
+#define IDLE_LOOK_EVERY_MS 1000
 
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 {
@@ -23,70 +31,34 @@ int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 	int64_t n = 0;
 
 	if (queue_count(rx->q, flavor, clock_wall_ms(), &n, &e) < 0) {
-		log_warn("queue: waiting jobs of %s: %s (counted as none this pass)", flavor, e.msg);
+		log_warn("queue: waiting jobs of %s: %s (counted as none this pass)", flavor,
+		         e.msg);
 		return 0;
 	}
 	return n;
 }
 
-/* Successful creates of flavor in the pass, and the runners it saw idle. */
-static void runners_for(const struct manager_report *rep, const char *flavor, int64_t *ret_made,
-                        int64_t *ret_idle)
-{
-	*ret_made = *ret_idle = 0;
-	for (size_t i = 0; i < rep->n_events; i++) {
-		const struct manager_event *ev = &rep->events[i];
-		if (ev->ok && strcmp(ev->action, "create") == 0 && strcmp(ev->flavor, flavor) == 0)
-			(*ret_made)++;
-	}
-	for (size_t i = 0; i < rep->plan.n_counts; i++)
-		if (strcmp(rep->plan.counts[i].name, flavor) == 0)
-			*ret_idle = rep->plan.counts[i].idle;
-}
-
-/*
- * The runners a job could have now go to the oldest jobs of their flavor
- * that have none: each runner the pass made (it made them for the jobs
- * that wait), and each idle one that no job given one earlier holds. A job
- * still queued recheck_interval after it was given one was not taken by
- * it (its labels are not what the webhook said, the runner never came up,
- * ...): that is what its retries count.
- */
+/* The runners of the pass to the oldest jobs of their flavor (reactive_assign), written back. */
 static void assign_runners(struct reactive *rx, const struct manager_report *rep,
                            struct queue_job_list *l, int64_t now)
 {
-	bool *now_given = calloc(l->n ? l->n : 1, sizeof(*now_given));
+	size_t *given = malloc((l->n ? l->n : 1) * sizeof(*given));
+	size_t n_given = 0;
 
-	if (!now_given) {
+	if (!given || reactive_assign(rep, l->v, l->n, now, given, &n_given) < 0) {
 		log_warn("queue: out of memory: the runners of this pass are not assigned to jobs");
+		free(given);
 		return;
 	}
-	for (size_t i = 0; i < l->n; i++) {
-		struct queue_job *j = &l->v[i];
+	for (size_t k = 0; k < n_given; k++) {
+		struct queue_job *j = &l->v[given[k]];
 		struct err e = {0};
-		int64_t made, idle, given = 0, held = 0;
 
-		if (j->runner_at != 0 || j->next_at > now)
-			continue;
-		runners_for(rep, j->flavor, &made, &idle);
-		for (size_t k = 0; k < l->n; k++) {
-			if (k == i || strcmp(l->v[k].flavor, j->flavor) != 0 || l->v[k].runner_at == 0)
-				continue;
-			if (now_given[k])
-				given++; /* by this pass, earlier in this loop */
-			else
-				held++;
-		}
-		if (given >= made + (idle > held ? idle - held : 0))
-			continue;
-		j->runner_at = now;
-		j->attempts++;
-		now_given[i] = true;
 		if (queue_update(rx->q, j, &e) < 0)
 			log_warn("queue: job %" PRId64 ": %s", j->job_id, e.msg);
-		REACTIVE_COUNT(rx, runners_made, 1);
 	}
-	free(now_given);
+	REACTIVE_COUNT(rx, runners_made, n_given);
+	free(given);
 }
 
 static int64_t backoff_ms(const struct config *cfg, int64_t attempts)
@@ -112,7 +84,7 @@ static void ack(struct reactive *rx, struct queue_job *j, const char *why, int64
  * not hold the pass loop for REACTIVE_RECHECKS_PER_PASS deadlines).
  */
 static int recheck(struct reactive *rx, const struct config *cfg, struct github *gh,
-                    struct queue_job *j, int64_t now)
+                   struct queue_job *j, int64_t now)
 {
 	struct github_job gj = {0};
 	struct err e = {0};
@@ -123,8 +95,8 @@ static int recheck(struct reactive *rx, const struct config *cfg, struct github 
 	j->checked_at = now;
 	if (r == -ENOENT) {
 		REACTIVE_COUNT(rx, gone, 1);
-		log_info("queue: job %" PRId64 " of %s: GitHub no longer knows it: dropped", j->job_id,
-		         j->repo);
+		log_info("queue: job %" PRId64 " of %s: GitHub no longer knows it: dropped",
+		         j->job_id, j->repo);
 		ack(rx, j, "gone", now);
 		return 0;
 	}
@@ -190,6 +162,18 @@ static void prune(struct reactive *rx, int64_t now)
 		log_warn("queue: prune: %s", e.msg);
 }
 
+/* Whether the pass made a runner or saw one idle: runners some job may be given. */
+static bool runners_to_give(const struct manager_report *rep)
+{
+	for (size_t i = 0; i < rep->n_events; i++)
+		if (rep->events[i].ok && strcmp(rep->events[i].action, "create") == 0)
+			return true;
+	for (size_t i = 0; i < rep->plan.n_counts; i++)
+		if (rep->plan.counts[i].idle > 0)
+			return true;
+	return false;
+}
+
 void reactive_after_pass(struct reactive *rx, struct github *gh, const struct manager_report *rep)
 {
 	struct queue_job_list l = {0};
@@ -197,6 +181,10 @@ void reactive_after_pass(struct reactive *rx, struct github *gh, const struct ma
 	struct err e = {0};
 	size_t asked = 0;
 
+	if (!runners_to_give(rep) && rx->looked_at && now >= rx->looked_at &&
+	    now - rx->looked_at < IDLE_LOOK_EVERY_MS)
+		return;
+	rx->looked_at = now;
 	pthread_rwlock_rdlock(&rx->cfg_lock);
 	if (queue_list(rx->q, CONSUME_LIST_MAX, &l, &e) < 0) {
 		log_warn("queue: %s", e.msg);

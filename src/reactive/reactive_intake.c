@@ -10,6 +10,7 @@
 #include "util/common.h"
 #include "reactive/reactive_internal.h"
 #include "util/clock.h"
+#include "util/group_commit.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -66,91 +67,243 @@ static int labels_json(const struct strv *labels, char *out, size_t cap)
 	return r;
 }
 
-static void ignored(struct reactive *rx, const struct webhook_delivery *d, size_t why,
-                    const char *what, struct http_response *resp)
+/*
+ * One delivery on its way to the disk: what is written (its id, and the
+ * job's change when the queue's jobs live in the state store), and what
+ * decides the answer once it is written. gc first: the committer hands
+ * back its item.
+ */
+struct pending {
+	struct group_commit_item gc;
+	struct reactive *rx;
+	struct store_intake row;
+	struct queue_job job; /* queued: the message */
+	enum webhook_action action;
+	int skip;                /* enum webhook_skip, or -1: the job is ours */
+	const char *skip_what;   /* why, when skip >= 0 */
+	struct http_deferred *d; /* answered by the committer; NULL: by the handler */
+};
+
+static void ignored(struct reactive *rx, const struct pending *p, struct http_response *resp)
 {
 	char msg[160];
 
-	REACTIVE_COUNT(rx, ignored[why], 1);
+	REACTIVE_COUNT(rx, ignored[p->skip], 1);
 	/* debug: in organization scope, every GitHub-hosted job comes this way too */
-	log_debug("webhook: job %" PRId64 " of %s (%s) ignored: %s", d->job.job_id, d->job.repo,
-	          webhook_action_name(d->job.action), what);
-	snprintf(msg, sizeof(msg), "{\"ignored\":\"%s\"}\n", what);
+	log_debug("webhook: job %" PRId64 " of %s (%s) ignored: %s", p->job.job_id, p->job.repo,
+	          webhook_action_name(p->action), p->skip_what);
+	snprintf(msg, sizeof(msg), "{\"ignored\":\"%s\"}\n", p->skip_what);
 	http_response_json(resp, 200, msg);
 }
 
-/* A queued job of ours: routed and pushed. cfg is read-locked. */
-static int job_queued(struct reactive *rx, const struct config *cfg,
-                      const struct webhook_delivery *d, struct http_response *resp, struct err *e)
+static void skip(struct pending *p, enum webhook_skip why, const char *what)
 {
-	struct queue_job j = {
-	        .job_id = d->job.job_id, .run_id = d->job.run_id, .received_at = clock_wall_ms()};
-	size_t fi;
-	int r;
-
-	if (webhook_route(cfg, &d->job.labels, &fi) < 0) {
-		ignored(rx, d, WEBHOOK_SKIP_NO_FLAVOR, "no flavor has every label it asks for",
-		        resp);
-		return 0;
-	}
-	str_copy(j.repo, d->job.repo, sizeof(j.repo));
-	str_copy(j.flavor, cfg->flavors[fi].name, sizeof(j.flavor));
-	str_copy(j.delivery_id, d->id, sizeof(j.delivery_id));
-	if (labels_json(&d->job.labels, j.labels, sizeof(j.labels)) < 0) {
-		/* not a job GitHub could hand a runner of ours either way: not an error of ours */
-		ignored(rx, d, WEBHOOK_SKIP_NO_FLAVOR, "its labels are too long to queue", resp);
-		return 0;
-	}
-	r = queue_push(rx->q, &j, e);
-	if (r == -EEXIST) {
-		REACTIVE_COUNT(rx, known, 1);
-		log_info("webhook: job %" PRId64 " queued again (known already): nothing to do",
-		         j.job_id);
-		http_response_json(resp, 200, "{\"known\":true}\n");
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	REACTIVE_COUNT(rx, queued, 1);
-	log_info("webhook: job %" PRId64 " of %s queued for flavor %s (delivery %s)", j.job_id,
-	         j.repo, j.flavor, d->id);
-	rx->trigger(rx->trigger_ctx);
-	http_response_json(resp, 202, "{\"queued\":true}\n");
-	return 0;
+	p->skip = (int)why;
+	p->skip_what = what;
+	p->row.op = STORE_INTAKE_RECORD;
 }
 
-/* A workflow_job delivery, signed and new. cfg is read-locked. */
-static int job_delivery(struct reactive *rx, const struct config *cfg,
-                        const struct webhook_delivery *d, struct http_response *resp, struct err *e)
+/*
+ * What a signed, new workflow_job delivery writes and means: p from d.
+ * cfg is read-locked. A job of ours that is queued is routed; one that
+ * runs or ended is acked; the rest is ignored (its delivery still recorded).
+ */
+static void plan(const struct config *cfg, const struct webhook_delivery *d, struct pending *p)
 {
-	int r;
+	struct queue_job *j = &p->job;
 
+	str_copy(p->row.delivery_id, d->id, sizeof(p->row.delivery_id));
+	p->row.received_at = clock_wall_ms();
+	p->action = d->job.action;
+	p->skip = -1;
+	j->job_id = d->job.job_id;
+	j->run_id = d->job.run_id;
+	j->received_at = p->row.received_at;
+	str_copy(j->repo, d->job.repo, sizeof(j->repo));
+	str_copy(j->delivery_id, d->id, sizeof(j->delivery_id));
 	if (!webhook_in_scope(cfg, d->job.repo)) {
-		ignored(rx, d, WEBHOOK_SKIP_REPO, "not a repository of github.path", resp);
-		return 0;
+		skip(p, WEBHOOK_SKIP_REPO, "not a repository of github.path");
+		return;
 	}
 	switch (d->job.action) {
-	case WEBHOOK_QUEUED:
-		return job_queued(rx, cfg, d, resp, e);
+	case WEBHOOK_QUEUED: {
+		size_t fi;
+
+		if (webhook_route(cfg, &d->job.labels, &fi) < 0) {
+			skip(p, WEBHOOK_SKIP_NO_FLAVOR, "no flavor has every label it asks for");
+			return;
+		}
+		str_copy(j->flavor, cfg->flavors[fi].name, sizeof(j->flavor));
+		/* not a job GitHub could hand a runner of ours either way: not an error of ours */
+		if (labels_json(&d->job.labels, j->labels, sizeof(j->labels)) < 0) {
+			skip(p, WEBHOOK_SKIP_NO_FLAVOR, "its labels are too long to queue");
+			return;
+		}
+		p->row.op = STORE_INTAKE_JOB_ADD;
+		queue_sqlite_row(j, &p->row.job);
+		return;
+	}
 	case WEBHOOK_IN_PROGRESS:
 	case WEBHOOK_COMPLETED:
 		/* a runner took it, or it ended (cancelled too): it waits no more */
-		r = queue_ack(rx->q, d->job.job_id, webhook_action_name(d->job.action),
-		              clock_wall_ms(), e);
-		if (r < 0)
-			return r;
-		REACTIVE_COUNT(rx, acked, 1);
-		log_info("webhook: job %" PRId64 " %s", d->job.job_id,
-		         webhook_action_name(d->job.action));
-		/* a runner left its pool, or will: the pass replaces it */
-		rx->trigger(rx->trigger_ctx);
-		http_response_json(resp, 200, "{\"done\":true}\n");
-		return 0;
+		p->row.op = STORE_INTAKE_JOB_DONE;
+		p->row.job.job_id = j->job_id;
+		p->row.job.done_at = p->row.received_at;
+		str_copy(p->row.job.done_why, webhook_action_name(d->job.action),
+		         sizeof(p->row.job.done_why));
+		return;
 	default:
 		/* waiting (for an environment's approval): "queued" follows when it may run */
-		ignored(rx, d, WEBHOOK_SKIP__MAX, "an action that needs no runner", resp);
-		return 0;
+		skip(p, WEBHOOK_SKIP__MAX, "an action that needs no runner");
+		return;
 	}
+}
+
+static void answer_duplicate(struct reactive *rx, const char *id, struct http_response *resp)
+{
+	REACTIVE_COUNT(rx, duplicates, 1);
+	log_info("webhook: delivery %s seen before: ignored", id);
+	http_response_json(resp, 200, "{\"duplicate\":true}\n");
+}
+
+/*
+ * The answer to p once its delivery was written (r: the write's result),
+ * and what follows from it (counters, a log line, a pass). job_known: a
+ * queued job the queue knew already.
+ */
+static void answer(struct pending *p, int r, bool job_known, struct http_response *resp)
+{
+	struct reactive *rx = p->rx;
+	const struct queue_job *j = &p->job;
+
+	if (r < 0) {
+		REACTIVE_COUNT(rx, errors, 1);
+		http_response_error(resp, 500, "runnerd could not record the delivery");
+		return;
+	}
+	if (p->row.seen) {
+		answer_duplicate(rx, p->row.delivery_id, resp);
+		return;
+	}
+	if (p->skip >= 0) {
+		ignored(rx, p, resp);
+		return;
+	}
+	if (p->action == WEBHOOK_QUEUED && job_known) {
+		REACTIVE_COUNT(rx, known, 1);
+		log_info("webhook: job %" PRId64 " queued again (known already): nothing to do",
+		         j->job_id);
+		http_response_json(resp, 200, "{\"known\":true}\n");
+		return;
+	}
+	if (p->action == WEBHOOK_QUEUED) {
+		REACTIVE_COUNT(rx, queued, 1);
+		log_info("webhook: job %" PRId64 " of %s queued for flavor %s (delivery %s)",
+		         j->job_id, j->repo, j->flavor, j->delivery_id);
+		rx->trigger(rx->trigger_ctx);
+		http_response_json(resp, 202, "{\"queued\":true}\n");
+		return;
+	}
+	REACTIVE_COUNT(rx, acked, 1);
+	log_info("webhook: job %" PRId64 " %s", j->job_id, webhook_action_name(p->action));
+	/* a runner left its pool, or will: the pass replaces it */
+	rx->trigger(rx->trigger_ctx);
+	http_response_json(resp, 200, "{\"done\":true}\n");
+}
+
+/* The committer's fn: a batch of deliveries in one transaction of the state store. */
+int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n)
+{
+	struct reactive *rx = ctx;
+	struct store_intake *rows[REACTIVE_BATCH_MAX];
+	struct err e = {0};
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		rows[i] = &((struct pending *)v[i])->row;
+	r = store_intake_write(rx->store, rows, n, &e);
+	if (r < 0)
+		log_error("webhook: %zu deliveries not recorded (answered 500, GitHub may send "
+		          "them again): %s",
+		          n, e.msg);
+	return r;
+}
+
+/* The committer's callback for a deferred request: its answer, now that it is on disk. */
+static void written(struct group_commit_item *it, int r)
+{
+	struct pending *p = (struct pending *)it;
+	struct http_response resp;
+
+	http_response_init(&resp);
+	answer(p, r, p->row.job_known, &resp);
+	(void)http_deferred_answer(p->d, &resp); /* -EALREADY: the client is gone */
+	http_response_release(&resp);
+	free(p);
+}
+
+/*
+ * A queue outside the state store (amqp): the delivery recorded (joining
+ * others' commit), then the job pushed or acked there; a failure there
+ * forgets the delivery again, so GitHub's redelivery of it is handled.
+ */
+static void record_then_queue(struct pending *p, struct http_response *resp)
+{
+	struct reactive *rx = p->rx;
+	struct err e = {0};
+	bool known = false;
+	int r;
+
+	p->row.op = STORE_INTAKE_RECORD;
+	r = group_commit_wait(rx->gc, &p->gc);
+	if (r < 0 || p->row.seen || p->skip >= 0) {
+		answer(p, r, false, resp);
+		return;
+	}
+	if (p->action == WEBHOOK_QUEUED)
+		r = queue_push(rx->q, &p->job, &e);
+	else
+		r = queue_ack(rx->q, p->job.job_id, webhook_action_name(p->action),
+		              p->row.received_at, &e);
+	known = r == -EEXIST;
+	if (r < 0 && !known) {
+		(void)store_delivery_forget(rx->store, p->row.delivery_id, NULL);
+		log_error("webhook: delivery %s: %s", p->row.delivery_id, e.msg);
+	}
+	answer(p, known ? 0 : r, known, resp);
+}
+
+/*
+ * Write p and answer: the state store's queue defers the request, so the
+ * HTTP thread is free while the committer writes it with the others that
+ * wait (one fsync for them all) and answers. Takes p.
+ */
+static void record(const struct http_request *req, struct pending *p, struct http_response *resp)
+{
+	struct reactive *rx = p->rx;
+	int r;
+
+	if (!queue_sqlite_store(rx->q)) {
+		record_then_queue(p, resp);
+		free(p);
+		return;
+	}
+	/* what goes out if the write takes longer than GitHub waits: not a 202 */
+	http_response_error(resp, 503, "runnerd could not record the delivery in time");
+	if (http_request_defer(req, REACTIVE_DEFER_MS, &p->d) == 0) {
+		p->gc.done = written;
+		r = group_commit_submit(rx->gc, &p->gc);
+		if (r == 0)
+			return;
+		/* stopping: the answer is the 503 above */
+		(void)http_deferred_answer(p->d, resp);
+		free(p);
+		return;
+	}
+	/* no slot to set it aside: the handler waits for the write */
+	r = group_commit_wait(rx->gc, &p->gc);
+	answer(p, r, p->row.job_known, resp);
+	free(p);
 }
 
 static void h_webhook(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -162,14 +315,22 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 	        .content_type = http_request_header(req, "Content-Type"),
 	};
 	struct webhook_delivery d;
+	struct pending *p;
 	struct err e = {0};
-	bool recorded = false;
+	bool seen = false;
 	int r, status;
 
 	REACTIVE_COUNT(rx, deliveries, 1);
 	pthread_rwlock_rdlock(&rx->cfg_lock);
 	r = webhook_verify(buf_str(&rx->secret), rx->secret.len, req->body, req->body_len,
 	                   http_request_header(req, "X-Hub-Signature-256"), &e);
+	/* a delivery recorded before (only workflow_job ones are) is not parsed again: a read */
+	if (r == 0 && h.event && strcmp(h.event, "workflow_job") == 0 && h.delivery &&
+	    store_delivery_seen(rx->store, h.delivery, &seen, NULL) == 0 && seen) {
+		pthread_rwlock_unlock(&rx->cfg_lock);
+		answer_duplicate(rx, h.delivery, resp);
+		return;
+	}
 	if (r == 0)
 		r = webhook_parse(&h, req->body, req->body_len, &d, &e);
 	if (r < 0) {
@@ -192,24 +353,15 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 		http_response_json(resp, 202, "{\"ignored\":\"event\"}\n");
 		goto out;
 	}
-	r = store_delivery_add(rx->store, d.id, clock_wall_ms(), &e);
-	if (r == -EEXIST) {
-		REACTIVE_COUNT(rx, duplicates, 1);
-		log_info("webhook: delivery %s seen before: ignored", d.id);
-		http_response_json(resp, 200, "{\"duplicate\":true}\n");
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		REACTIVE_COUNT(rx, errors, 1);
+		http_response_error(resp, 500, "runnerd could not record the delivery");
 		goto out;
 	}
-	recorded = r == 0;
-	if (r == 0)
-		r = job_delivery(rx, rx->cfg, &d, resp, &e);
-	if (r < 0) {
-		/* forgotten, so GitHub's redelivery of it is handled */
-		if (recorded)
-			(void)store_delivery_forget(rx->store, d.id, NULL);
-		REACTIVE_COUNT(rx, errors, 1);
-		log_error("webhook: delivery %s: %s", d.id, e.msg);
-		http_response_error(resp, 500, "runnerd could not record the delivery");
-	}
+	p->rx = rx;
+	plan(rx->cfg, &d, p);
+	record(req, p, resp);
 out:
 	pthread_rwlock_unlock(&rx->cfg_lock);
 	webhook_delivery_release(&d);
@@ -233,13 +385,15 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"%s\":%" PRIu64 ",\"action\":%" PRIu64 "},\"errors\":%" PRIu64
 	           ",\"runners_given\":%" PRIu64 ",\"rechecks\":%" PRIu64
 	           ",\"recheck_done\":%" PRIu64 ",\"gone\":%" PRIu64 ",\"retries\":%" PRIu64
-	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 "}\n",
+	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
+	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 "}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
 	           st.malformed, st.duplicates, st.pings, st.other_events, st.queued, st.known,
 	           st.acked, webhook_skip_name(WEBHOOK_SKIP_REPO), st.ignored[WEBHOOK_SKIP_REPO],
 	           webhook_skip_name(WEBHOOK_SKIP_NO_FLAVOR), st.ignored[WEBHOOK_SKIP_NO_FLAVOR],
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
-	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered);
+	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
+	           st.commits, st.commit_max);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }

@@ -9,6 +9,7 @@
 #include "http/server.h"
 #include "queue/queue.h"
 #include "util/buf.h"
+#include "util/group_commit.h"
 #include "webhook/webhook.h"
 
 #include <pthread.h>
@@ -25,6 +26,9 @@ struct reactive {
 	char listen[128];         /* what the intake listens on (restart to change) */
 	int64_t max_body;
 
+	/* the intake's writes: deliveries that arrive together share a commit */
+	struct group_commit *gc; /* NULL: no intake */
+
 	void (*trigger)(void *ctx);
 	void *trigger_ctx;
 
@@ -33,8 +37,14 @@ struct reactive {
 	int64_t warned_at; /* last rejected-request warning (mono ms), under stats_lock */
 
 	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
+	int64_t looked_at;     /* last look at the waiting jobs (wall ms), the pass loop's */
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
 };
+
+/* Deliveries written in one transaction at most (the rest join the next). */
+#define REACTIVE_BATCH_MAX 256
+/* A deferred delivery not written by then is answered 503 (GitHub waits 10 s). */
+#define REACTIVE_DEFER_MS 9000
 
 /* Add n to one counter (any thread). */
 #define REACTIVE_COUNT(rx, field, n)                                                               \
@@ -47,6 +57,9 @@ struct reactive {
 /* reactive_intake.c: the routes of webhook.listen. */
 extern const struct http_route reactive_routes_template[];
 extern const size_t reactive_n_routes;
+
+/* reactive_intake.c: the intake committer's fn (rx: ctx). */
+int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n);
 
 /* reactive_consume.c: the waiting_jobs hook. */
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor);

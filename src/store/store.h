@@ -133,14 +133,44 @@ int store_job_update(struct store *s, const struct store_job *j, struct err *e);
 /* One job, waiting or done: -ENOENT when unknown. */
 int store_job_get(struct store *s, int64_t job_id, struct store_job *ret, struct err *e);
 /* The waiting jobs, oldest first, at most max; *ret is replaced. */
-int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret,
-                           struct err *e);
+int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret, struct err *e);
 void store_job_list_release(struct store_job_list *l);
 /* Waiting jobs of flavor whose next_at has come (at now). */
 int store_job_count_waiting(struct store *s, const char *flavor, int64_t now, int64_t *ret,
                             struct err *e);
 /* Forget tombstones of jobs done before `before`. */
 int store_job_prune(struct store *s, int64_t before, struct err *e);
+
+/*
+ * What the webhook intake writes for one delivery: its id recorded as
+ * seen and, when it is new, its job added (a queued job of the sqlite
+ * queue) or marked done, as store_delivery_add, store_job_add and
+ * store_job_done would, but for many deliveries in one transaction (one
+ * fsync): store_intake_write. A delivery seen before changes nothing.
+ */
+enum store_intake_op {
+	STORE_INTAKE_RECORD = 0, /* the delivery alone */
+	STORE_INTAKE_JOB_ADD,    /* and job, a new waiting job */
+	STORE_INTAKE_JOB_DONE,   /* and job.job_id no longer waits (job.done_at, job.done_why) */
+};
+
+struct store_intake {
+	char delivery_id[STORE_DELIVERY_ID_MAX];
+	int64_t received_at; /* unix ms */
+	enum store_intake_op op;
+	struct store_job job;
+	/* set by store_intake_write */
+	bool seen;      /* recorded before: nothing was written for it */
+	bool job_known; /* JOB_ADD: the job id was known (waiting or done): not added */
+};
+
+/*
+ * Write v[0..n) in one transaction, in order, durable when it returns 0
+ * (each one's seen and job_known then set). On failure nothing of any of
+ * them was written: -EINVAL for a bad delivery id or job (before anything
+ * is), or the database's error.
+ */
+int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e);
 
 /*
  * One daemon per state dir: an exclusive flock on <state_dir>/runnerd.lock

@@ -7,22 +7,40 @@
 #include "util/common.h"
 #include "store/store_internal.h"
 
-int store_delivery_add(struct store *s, const char *id, int64_t now, struct err *e)
+static bool terminated(const char *v, size_t cap)
+{
+	return memchr(v, '\0', cap) != NULL;
+}
+
+static bool delivery_id_valid(const char *id)
+{
+	return id && *id && strnlen(id, STORE_DELIVERY_ID_MAX) < STORE_DELIVERY_ID_MAX;
+}
+
+/* Record id with s->mu held: 0 when new, -EEXIST when seen before. */
+static int delivery_add_locked(struct store *s, const char *id, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
+	int r = store_stmt_get(s, ST_DELIVERY_ADD, &st, e);
+
+	if (r < 0)
+		return r;
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	r = store_stmt_exec(s, st, e, "add delivery");
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = -EEXIST;
+	return r;
+}
+
+int store_delivery_add(struct store *s, const char *id, int64_t now, struct err *e)
+{
 	int r;
 
-	if (!id || !*id || strlen(id) >= STORE_DELIVERY_ID_MAX)
+	if (!delivery_id_valid(id))
 		return err_set(e, -EINVAL, "state store: bad delivery id");
 	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_DELIVERY_ADD, &st, e);
-	if (r == 0) {
-		store_bind_text(st, 1, id);
-		sqlite3_bind_int64(st, 2, now);
-		r = store_stmt_exec(s, st, e, "add delivery");
-		if (r == 0 && sqlite3_changes(s->db) == 0)
-			r = -EEXIST;
-	}
+	r = delivery_add_locked(s, id, now, e);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -57,60 +75,78 @@ int store_delivery_prune(struct store *s, int64_t before, struct err *e)
 	return store_exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");
 }
 
-static bool terminated(const char *v, size_t cap)
+static bool job_valid(const struct store_job *j)
 {
-	return memchr(v, '\0', cap) != NULL;
+	return j->job_id > 0 && terminated(j->repo, sizeof(j->repo)) &&
+	       terminated(j->labels, sizeof(j->labels)) &&
+	       terminated(j->flavor, sizeof(j->flavor)) && j->flavor[0] &&
+	       terminated(j->delivery_id, sizeof(j->delivery_id)) &&
+	       terminated(j->done_why, sizeof(j->done_why));
+}
+
+/* Add j (valid) with s->mu held: 0, -EEXIST when its id is known. */
+static int job_add_locked(struct store *s, const struct store_job *j, struct err *e)
+{
+	sqlite3_stmt *st;
+	int r = store_stmt_get(s, ST_JOB_ADD, &st, e);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, j->job_id);
+	sqlite3_bind_int64(st, 2, j->run_id);
+	store_bind_text(st, 3, j->repo);
+	store_bind_text(st, 4, j->labels);
+	store_bind_text(st, 5, j->flavor);
+	store_bind_text(st, 6, j->delivery_id);
+	sqlite3_bind_int64(st, 7, j->received_at);
+	sqlite3_bind_int64(st, 8, j->done_at);
+	store_bind_text(st, 9, j->done_why);
+	sqlite3_bind_int64(st, 10, j->attempts);
+	sqlite3_bind_int64(st, 11, j->next_at);
+	sqlite3_bind_int64(st, 12, j->runner_at);
+	sqlite3_bind_int64(st, 13, j->checked_at);
+	r = store_stmt_exec(s, st, e, "add job");
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = -EEXIST;
+	return r;
 }
 
 int store_job_add(struct store *s, const struct store_job *j, struct err *e)
 {
-	sqlite3_stmt *st;
 	int r;
 
-	if (j->job_id <= 0 || !terminated(j->repo, sizeof(j->repo)) ||
-	    !terminated(j->labels, sizeof(j->labels)) || !terminated(j->flavor, sizeof(j->flavor)) ||
-	    !j->flavor[0] || !terminated(j->delivery_id, sizeof(j->delivery_id)) ||
-	    !terminated(j->done_why, sizeof(j->done_why)))
-		return err_set(e, -EINVAL, "state store: job with a bad id or an unterminated field");
+	if (!job_valid(j))
+		return err_set(e, -EINVAL,
+		               "state store: job with a bad id or an unterminated field");
 	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_JOB_ADD, &st, e);
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, j->job_id);
-		sqlite3_bind_int64(st, 2, j->run_id);
-		store_bind_text(st, 3, j->repo);
-		store_bind_text(st, 4, j->labels);
-		store_bind_text(st, 5, j->flavor);
-		store_bind_text(st, 6, j->delivery_id);
-		sqlite3_bind_int64(st, 7, j->received_at);
-		sqlite3_bind_int64(st, 8, j->done_at);
-		store_bind_text(st, 9, j->done_why);
-		sqlite3_bind_int64(st, 10, j->attempts);
-		sqlite3_bind_int64(st, 11, j->next_at);
-		sqlite3_bind_int64(st, 12, j->runner_at);
-		sqlite3_bind_int64(st, 13, j->checked_at);
-		r = store_stmt_exec(s, st, e, "add job");
-		if (r == 0 && sqlite3_changes(s->db) == 0)
-			r = -EEXIST;
-	}
+	r = job_add_locked(s, j, e);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
 
-int store_job_done(struct store *s, int64_t job_id, const char *why, int64_t now, struct err *e)
+/* Mark job_id done with s->mu held. */
+static int job_done_locked(struct store *s, int64_t job_id, const char *why, int64_t now,
+                           struct err *e)
 {
 	sqlite3_stmt *st;
+	int r = store_stmt_get(s, ST_JOB_DONE, &st, e);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_int64(st, 2, now);
+	store_bind_text(st, 3, why && *why ? why : "done");
+	return store_stmt_exec(s, st, e, "mark job done");
+}
+
+int store_job_done(struct store *s, int64_t job_id, const char *why, int64_t now, struct err *e)
+{
 	int r;
 
 	if (job_id <= 0 || now <= 0)
 		return err_set(e, -EINVAL, "state store: job done without an id or a time");
 	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_JOB_DONE, &st, e);
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, job_id);
-		sqlite3_bind_int64(st, 2, now);
-		store_bind_text(st, 3, why && *why ? why : "done");
-		r = store_stmt_exec(s, st, e, "mark job done");
-	}
+	r = job_done_locked(s, job_id, why, now, e);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -181,8 +217,7 @@ out:
 	return r;
 }
 
-int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret,
-                           struct err *e)
+int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret, struct err *e)
 {
 	struct store_job_list l = {0};
 	sqlite3_stmt *st;
@@ -262,4 +297,73 @@ out:
 int store_job_prune(struct store *s, int64_t before, struct err *e)
 {
 	return store_exec_with_int(s, ST_JOB_PRUNE, before, e, "prune jobs");
+}
+
+/* One delivery of store_intake_write, with s->mu held and a transaction open. */
+static int intake_one(struct store *s, struct store_intake *in, struct err *e)
+{
+	int r = delivery_add_locked(s, in->delivery_id, in->received_at, e);
+
+	in->seen = r == -EEXIST;
+	in->job_known = false;
+	if (r < 0)
+		return in->seen ? 0 : r;
+	switch (in->op) {
+	case STORE_INTAKE_JOB_ADD:
+		r = job_add_locked(s, &in->job, e);
+		in->job_known = r == -EEXIST;
+		return in->job_known ? 0 : r;
+	case STORE_INTAKE_JOB_DONE:
+		return job_done_locked(s, in->job.job_id, in->job.done_why, in->job.done_at, e);
+	default:
+		return 0;
+	}
+}
+
+static bool intake_valid(const struct store_intake *in)
+{
+	if (!delivery_id_valid(in->delivery_id))
+		return false;
+	switch (in->op) {
+	case STORE_INTAKE_RECORD:
+		return true;
+	case STORE_INTAKE_JOB_ADD:
+		return job_valid(&in->job);
+	case STORE_INTAKE_JOB_DONE:
+		return in->job.job_id > 0 && in->job.done_at > 0 &&
+		       terminated(in->job.done_why, sizeof(in->job.done_why));
+	default:
+		return false;
+	}
+}
+
+int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e)
+{
+	int rc, r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!intake_valid(v[i]))
+			return err_set(e, -EINVAL, "state store: a delivery with a bad id or job");
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	/* IMMEDIATE: the write lock first, so no statement of it meets SQLITE_BUSY halfway */
+	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_db_err(s->db, rc, e, "begin deliveries");
+		goto out;
+	}
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = intake_one(s, v[i], e);
+	if (r == 0) {
+		/* synchronous = FULL: the one fsync of the whole batch */
+		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			r = store_db_err(s->db, rc, e, "commit deliveries");
+	}
+	if (r < 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return r;
 }

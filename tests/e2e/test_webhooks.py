@@ -16,7 +16,9 @@ its webhook intake on 127.0.0.1, ghsim, the local provider, `min_idle: 0`.
   requests), a job GitHub does not know is dropped, a job no runner takes
   is retried with backoff and then dropped;
 - a lost queued delivery is found among the hook's failed deliveries and
-  redelivered (webhook.hook_id), at no rate-limit cost while nothing changes.
+  redelivered (webhook.hook_id), at no rate-limit cost while nothing changes;
+- under concurrent load, deliveries share commits, and every one answered
+  202 before a kill -9 is in the state database after it, with its job.
 """
 
 import calendar
@@ -38,7 +40,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import TOP, Env, free_port, main  # noqa: E402
+from harness import TOP, Env, free_port, integrity_check, main  # noqa: E402
 
 SECRET = "e2e webhook secret " + uuid.uuid4().hex
 EXAMPLES = os.path.join(TOP, ".deps", "npm", "node_modules", "@octokit", "webhooks-examples",
@@ -533,7 +535,83 @@ def test_reload_takes_the_new_secret():
         env.close()
 
 
+def test_acknowledged_deliveries_survive_kill9():
+    """Deliveries answered 202 under concurrent load are on disk: 8 clients
+    post new queued jobs as fast as they are answered (their writes share
+    commits: fewer commits than deliveries), runnerd is killed with SIGKILL
+    mid-stream, and every delivery it acknowledged, and its job, is in the
+    state database afterwards (and the restarted daemon counts the jobs as
+    waiting). A 202 is only sent once the delivery is on disk."""
+    env = reactive_env("wh-kill9", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       reconcile_interval="10m")
+    acked, lock, stop = {}, threading.Lock(), threading.Event()
+    counts = {"posted": 0, "refused": 0}
+
+    def client(k):
+        c = http.client.HTTPConnection("127.0.0.1", env.hook_port, timeout=10)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            job_id = ABOVE_2_53 + k * 1_000_000 + i
+            body = json.dumps(job_payload("queued", job_id, ["self-hosted", "small"])).encode()
+            delivery = str(uuid.uuid4())
+            try:
+                c.request("POST", "/webhook", body=body, headers={
+                    "Content-Type": "application/json", "X-GitHub-Event": "workflow_job",
+                    "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(body)})
+                r = c.getresponse()
+                r.read()
+            except (OSError, http.client.HTTPException):
+                return  # the daemon is gone: what it acknowledged before counts
+            with lock:
+                counts["posted"] += 1
+                if r.status == 202:
+                    acked[delivery] = job_id
+                else:
+                    counts["refused"] += 1
+
+    try:
+        env.serve()
+        wait_intake(env)
+        env.run("drain")  # no runner is made: the jobs stay waiting
+        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(8)]
+        for t in threads:
+            t.start()
+        env.wait(lambda: len(acked) >= 300, 60, "300 deliveries acknowledged")
+        health = json.loads(get(env, "/healthz")[1])
+        env.daemon.send_signal(signal.SIGKILL)  # mid-stream: clients are waiting for answers
+        env.daemon.wait(10)
+        env.daemon = None
+        stop.set()
+        for t in threads:
+            t.join(15)
+        with lock:
+            acked_now = dict(acked)
+        assert counts["refused"] == 0, "answers other than 202: %d" % counts["refused"]
+        # they shared commits: one fsync for several deliveries
+        assert 0 < health["commits"] < health["written"], health
+        print("%d deliveries acknowledged before the kill; before it /healthz said %d written in %d commits "
+              "(at most %d in one)" % (len(acked_now), health["written"], health["commits"], health["commit_max"]))
+        assert integrity_check(env.state) == "ok"
+        deliveries = {r[0] for r in rows(env, "SELECT id FROM deliveries")}
+        jobs = {r[0]: r[1:] for r in rows(env, "SELECT job_id, delivery_id, done_at, flavor FROM jobs")}
+        lost = [d for d in acked_now if d not in deliveries]
+        assert not lost, "%d acknowledged deliveries lost, e.g. %s" % (len(lost), lost[:3])
+        lost_jobs = [j for d, j in acked_now.items() if j not in jobs or jobs[j][0] != d]
+        assert not lost_jobs, "%d acknowledged jobs lost, e.g. %s" % (len(lost_jobs), lost_jobs[:3])
+        assert all(jobs[j][1] == 0 and jobs[j][2] == "small" for j in acked_now.values())
+        # the restarted daemon finds them waiting
+        env.serve()
+        wait_intake(env)
+        env.wait(lambda: env.flavor_counts()["small"].get("waiting", 0) >= len(acked_now), 30,
+                 "the jobs counted as waiting after the restart")
+        env.stop()
+    finally:
+        stop.set()
+        env.close()
+
+
 if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
           test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
-          test_reload_takes_the_new_secret])
+          test_reload_takes_the_new_secret, test_acknowledged_deliveries_survive_kill9])

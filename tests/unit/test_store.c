@@ -592,6 +592,98 @@ static void test_threads(void **state)
 	store_close(s);
 }
 
+static struct store_intake intake_row(const char *id, enum store_intake_op op, int64_t job_id)
+{
+	struct store_intake in;
+
+	memset(&in, 0, sizeof(in));
+	snprintf(in.delivery_id, sizeof(in.delivery_id), "%s", id);
+	in.received_at = 1000;
+	in.op = op;
+	in.job.job_id = job_id;
+	if (op == STORE_INTAKE_JOB_ADD) {
+		snprintf(in.job.repo, sizeof(in.job.repo), "octo/hello");
+		snprintf(in.job.labels, sizeof(in.job.labels), "[\"small\"]");
+		snprintf(in.job.flavor, sizeof(in.job.flavor), "small");
+		snprintf(in.job.delivery_id, sizeof(in.job.delivery_id), "%s", id);
+		in.job.received_at = 1000;
+	} else if (op == STORE_INTAKE_JOB_DONE) {
+		in.job.done_at = 2000;
+		snprintf(in.job.done_why, sizeof(in.job.done_why), "completed");
+	}
+	return in;
+}
+
+/*
+ * store_intake_write: many deliveries and their jobs in one transaction;
+ * one seen before (or twice in the batch) changes nothing; a job known
+ * already is not added again; a bad one fails the batch before anything
+ * is written; what it wrote is there after a reopen.
+ */
+static void test_intake_write(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_intake v[6], bad;
+	struct store_intake *pv[6];
+	struct store_job j;
+	struct err e = {0};
+	bool seen = false;
+	int64_t n = -1;
+
+	assert_int_equal(store_delivery_add(s, "old", 1, &e), 0);
+	v[0] = intake_row("d1", STORE_INTAKE_JOB_ADD, 11);
+	v[1] = intake_row("old", STORE_INTAKE_JOB_ADD, 12); /* seen before: no job 12 */
+	v[2] = intake_row("d3", STORE_INTAKE_JOB_ADD, 11);  /* job 11 known (d1, same batch) */
+	v[3] = intake_row("d4", STORE_INTAKE_RECORD, 0);
+	v[4] = intake_row("d4", STORE_INTAKE_JOB_DONE,
+	                  13); /* d4 twice: the second changes nothing */
+	v[5] = intake_row("d6", STORE_INTAKE_JOB_DONE, 14); /* unknown job: a tombstone */
+	for (int i = 0; i < 6; i++)
+		pv[i] = &v[i];
+	assert_int_equal(store_intake_write(s, pv, 6, &e), 0);
+	assert_false(v[0].seen);
+	assert_false(v[0].job_known);
+	assert_true(v[1].seen);
+	assert_false(v[2].seen);
+	assert_true(v[2].job_known);
+	assert_false(v[3].seen);
+	assert_true(v[4].seen);
+	assert_false(v[5].seen);
+	store_close(s);
+
+	s = open_ok(f);
+	assert_int_equal(store_job_get(s, 11, &j, &e), 0);
+	assert_string_equal(j.delivery_id, "d1");
+	assert_int_equal(j.done_at, 0);
+	assert_int_equal(store_job_get(s, 12, &j, NULL), -ENOENT);
+	assert_int_equal(store_job_get(s, 13, &j, NULL), -ENOENT);
+	assert_int_equal(store_job_get(s, 14, &j, &e), 0);
+	assert_string_equal(j.done_why, "completed");
+	assert_int_equal(store_job_count_waiting(s, "small", 5000, &n, &e), 0);
+	assert_int_equal(n, 1);
+	for (int i = 0; i < 4; i++) {
+		static const char *const ids[] = {"d1", "d3", "d4", "d6"};
+		assert_int_equal(store_delivery_seen(s, ids[i], &seen, &e), 0);
+		assert_true(seen);
+	}
+
+	/* a bad one (a job without a flavor) fails the whole batch, before anything is written */
+	v[0] = intake_row("d7", STORE_INTAKE_RECORD, 0);
+	bad = intake_row("d8", STORE_INTAKE_JOB_ADD, 15);
+	bad.job.flavor[0] = '\0';
+	pv[0] = &v[0];
+	pv[1] = &bad;
+	assert_int_equal(store_intake_write(s, pv, 2, &e), -EINVAL);
+	assert_int_equal(store_delivery_seen(s, "d7", &seen, &e), 0);
+	assert_false(seen);
+	bad = intake_row("", STORE_INTAKE_RECORD, 0);
+	pv[0] = &bad;
+	assert_int_equal(store_intake_write(s, pv, 1, &e), -EINVAL);
+	assert_int_equal(store_intake_write(s, pv, 0, &e), 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +702,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_intake_write, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
