@@ -184,7 +184,8 @@ struct config_queue {
 	char *uri_file;
 	char *uri_env;
 	struct secret uri; /* AMQP URI */
-	/* amqp: what every name runnerd makes on the broker starts with ("<prefix>."); default runnerd */
+	/* amqp: what every name runnerd makes on the broker starts with ("<prefix>."); default
+	 * runnerd */
 	char *prefix;
 	/* seconds a queued job waits before its state is asked of GitHub, and the
 	 * first backoff of a job a runner was made for that is still queued; default 2m */

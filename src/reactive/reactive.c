@@ -82,15 +82,20 @@ void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret)
 
 void reactive_reload(struct reactive *rx, const struct config *cfg)
 {
+	struct err e = {0};
 	int r;
 
 	pthread_rwlock_wrlock(&rx->cfg_lock);
 	rx->cfg = cfg;
 	r = take_secret(rx, cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
+	/* the amqp queue consumes the new flavors' queues, and no longer the removed ones' */
+	if (queue_reload(rx->q, cfg, &e) < 0)
+		log_error("reload: the queue keeps its flavors: %s", e.msg);
 	if (r < 0)
 		log_error("reload: the webhook secret: %s: every delivery is refused until a "
-		          "reload that can take it", strerror(-r));
+		          "reload that can take it",
+		          strerror(-r));
 	if (rx->http && rx->secret.len == 0)
 		log_warn("reload: no webhook secret any more: every delivery is refused (401)");
 	if (strcmp(cfg->webhook.listen, rx->listen) != 0 || cfg->webhook.max_body != rx->max_body ||

@@ -17,8 +17,9 @@ int store_spool_add(struct store *s, const struct store_spooled *m, struct err *
 	int r;
 
 	if (m->job_id <= 0 || !fits(m->queue, sizeof(m->queue)) || !fits(m->body, sizeof(m->body)))
-		return err_set(e, -EINVAL, "state store: a spooled message without a job, a queue "
-		                           "or a body");
+		return err_set(e, -EINVAL,
+		               "state store: a spooled message without a job, a queue "
+		               "or a body");
 	pthread_mutex_lock(&s->mu);
 	r = store_stmt_get(s, ST_SPOOL_ADD, &st, e);
 	if (r == 0) {
