@@ -77,7 +77,8 @@ int reactive_port(const struct reactive *rx)
 
 void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret)
 {
-	*ret = (struct manager_hooks){.waiting_jobs = reactive_waiting_jobs, .ctx = rx};
+	*ret = (struct manager_hooks){
+	        .waiting_jobs = reactive_waiting_jobs, .spooled = reactive_spooled, .ctx = rx};
 }
 
 void reactive_reload(struct reactive *rx, const struct config *cfg)
@@ -94,8 +95,7 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 		log_error("reload: the queue keeps its flavors: %s", e.msg);
 	if (r < 0)
 		log_error("reload: the webhook secret: %s: every delivery is refused until a "
-		          "reload that can take it",
-		          strerror(-r));
+		          "reload that can take it", strerror(-r));
 	if (rx->http && rx->secret.len == 0)
 		log_warn("reload: no webhook secret any more: every delivery is refused (401)");
 	if (strcmp(cfg->webhook.listen, rx->listen) != 0 || cfg->webhook.max_body != rx->max_body ||

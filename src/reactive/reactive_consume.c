@@ -29,6 +29,14 @@ int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 	return n;
 }
 
+int64_t reactive_spooled(void *ctx)
+{
+	struct reactive *rx = ctx;
+	int64_t n = 0;
+
+	return queue_spooled(rx->q, &n, NULL) == 0 ? n : 0;
+}
+
 /* Successful creates of flavor in the pass, and the runners it saw idle. */
 static void runners_for(const struct manager_report *rep, const char *flavor, int64_t *ret_made,
                         int64_t *ret_idle)

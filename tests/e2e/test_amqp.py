@@ -130,6 +130,8 @@ def test_two_managers_share_a_burst():
                         if d["action"] == "queued" and d["status"] == 202} >= set(jobs3), 20,
                "the webhooks of jobs queued without the broker answered 202")
         assert json.loads(get(a, "/healthz")[1])["spooled"] == 3
+        assert a.status()["spooled"] == 3 and b.status()["spooled"] == 0
+        assert "SPOOLED: 3 jobs" in a.run("status").stdout
         broker.start()
         for e in (a, b):
             e.wait(lambda: healthz(e) == 200, 30, "%s reconnected" % e.manager)
