@@ -187,6 +187,8 @@ struct config_queue {
 	/* amqp: what every name runnerd makes on the broker starts with ("<prefix>."); default
 	 * runnerd */
 	char *prefix;
+	char *ca_file; /* amqps: the CA bundle the broker's certificate is checked against; ""
+	                  system */
 	/* seconds a queued job waits before its state is asked of GitHub, and the
 	 * first backoff of a job a runner was made for that is still queued; default 2m */
 	int64_t recheck_interval;

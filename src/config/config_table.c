@@ -223,6 +223,8 @@ const struct config_field config_fields[] = {
 	 .flags = CONFIG_F_SECRET_ENV, .aux = R(queue.uri), .check = config_check_env_name_opt},
 	{.path = "queue.prefix", .type = CONFIG_T_STR, .off = R(queue.prefix), .def = "runnerd",
 	 .check = config_check_queue_prefix},
+	{.path = "queue.ca_file", .type = CONFIG_T_PATH, .off = R(queue.ca_file),
+	 .flags = CONFIG_F_READABLE},
 	{.path = "queue.recheck_interval", .type = CONFIG_T_DURATION,
 	 .off = R(queue.recheck_interval), DURATION("2m")},
 	{.path = "queue.max_attempts", .type = CONFIG_T_INT, .off = R(queue.max_attempts),

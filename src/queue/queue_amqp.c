@@ -367,6 +367,7 @@ static void am_free(struct queue *q)
 		explicit_bzero(a->uri, strlen(a->uri));
 		free(a->uri);
 	}
+	free(a->ca_file);
 	free(a->flavors);
 	free(a->held);
 	pthread_mutex_destroy(&a->pub_lock);
@@ -435,7 +436,8 @@ int queue_amqp_open(const struct config *cfg, struct store *store, struct queue 
 	pthread_cond_init(&a->wake, NULL);
 	pthread_cond_init(&a->pub_wake, NULL);
 	a->uri = strdup(cfg->queue.uri.value);
-	if (!a->uri) {
+	a->ca_file = strdup(cfg->queue.ca_file ? cfg->queue.ca_file : "");
+	if (!a->uri || !a->ca_file) {
 		r = err_set(e, -ENOMEM, "queue amqp: out of memory");
 		goto fail;
 	}

@@ -123,7 +123,7 @@ static int sync_flavors(struct queue_amqp *a, struct amqp_link *l, struct consum
 static int consumer_open(struct queue_amqp *a, struct amqp_link *l, struct consuming *c,
                          struct err *e)
 {
-	int r = amqp_link_open(l, a->uri, false, 30, e);
+	int r = amqp_link_open(l, a->uri, a->ca_file, false, 30, e);
 
 	free(c->v);
 	c->v = NULL;

@@ -34,7 +34,7 @@ int amqp_pub_send(struct queue_amqp *a, const char *exchange, const char *rkey, 
 				            "queue amqp: the broker is unreachable (retrying)");
 				break;
 			}
-			r = amqp_link_open(&a->pub, a->uri, true, 0, e);
+			r = amqp_link_open(&a->pub, a->uri, a->ca_file, true, 0, e);
 			if (r < 0) {
 				a->pub_backoff =
 				        a->pub_backoff ? a->pub_backoff * 2 : AMQP_BACKOFF_MIN_MS;

@@ -67,7 +67,8 @@ void amqp_link_close(struct amqp_link *l)
 	l->n_declared = 0;
 }
 
-int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heartbeat, struct err *e)
+int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bool confirm,
+                   int heartbeat, struct err *e)
 {
 	struct timeval tv = {.tv_sec = AMQP_IO_TIMEOUT_S};
 	struct amqp_connection_info ci;
@@ -100,6 +101,14 @@ int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heart
 		if (sock) {
 			amqp_ssl_socket_set_verify_peer(sock, 1);
 			amqp_ssl_socket_set_verify_hostname(sock, 1);
+			if (ca_file && *ca_file &&
+			    amqp_ssl_socket_set_cacert(sock, ca_file) != AMQP_STATUS_OK) {
+				r = err_set(e, -EINVAL,
+				            "queue amqp: queue.ca_file %s: no PEM certificates "
+				            "could be read from it",
+				            ca_file);
+				goto fail;
+			}
 		}
 	} else {
 		sock = amqp_tcp_socket_new(l->conn);
@@ -110,8 +119,8 @@ int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heart
 	}
 	r = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
 	if (r != AMQP_STATUS_OK) {
-		r = err_set(e, -ECONNREFUSED, "queue amqp: connect to %s:%d: %s", ci.host, ci.port,
-		            amqp_error_string2(r));
+		r = err_set(e, -ECONNREFUSED, "queue amqp: connect to %s:%d%s: %s", ci.host,
+		            ci.port, ci.ssl ? " (amqps)" : "", amqp_error_string2(r));
 		goto fail;
 	}
 	r = amqp_reply_err(amqp_login(l->conn, ci.vhost, 0, 131072, heartbeat,

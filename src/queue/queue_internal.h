@@ -70,6 +70,7 @@ struct amqp_flavor {
 struct queue_amqp {
 	struct queue q;      /* first */
 	char *uri;           /* a secret: wiped on free */
+	char *ca_file;       /* amqps: queue.ca_file ("": the system's CAs) */
 	struct store *store; /* the spool's (borrowed); NULL: no spool */
 	char manager[MANAGER_NAME_MAX + 1];
 	char exchange[AMQP_QNAME_MAX + 1]; /* "<prefix>.state": the state changes' fanout */
@@ -130,9 +131,11 @@ int amqp_queue_name(const char *prefix, const char *flavor, char *ret, size_t ca
 /*
  * Connect to uri (never put in a message), log in, open channel 1; with
  * confirm, put the channel in confirm mode; heartbeat in seconds (0: none).
+ * amqps: the broker's certificate and host name are checked, against the
+ * CA bundle ca_file when it is not empty (else the system's).
  */
-int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heartbeat,
-                   struct err *e);
+int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bool confirm,
+                   int heartbeat, struct err *e);
 void amqp_link_close(struct amqp_link *l); /* idempotent */
 
 /* Declare the durable queue name (once per link). */

@@ -499,6 +499,51 @@ static void test_reload_flavors(void **state)
 	queue_free(other);
 }
 
+/*
+ * amqps: the broker's TLS listener, its certificate (127.0.0.1) checked against
+ * queue.ca_file; another CA, or a file of no certificates, is refused with a
+ * reason and no secret.
+ */
+static void test_amqps(void **state)
+{
+	const char *uri = getenv("RUNNERD_TEST_AMQPS_URI"), *ca = getenv("RUNNERD_TEST_AMQP_CA");
+	const char *other = getenv("RUNNERD_TEST_AMQP_OTHER_CA");
+	struct cfg k;
+	struct queue *q;
+	struct queue_job j = job(1001, "t10", 1);
+	struct err e = {0};
+
+	if (!uri || !ca || !other)
+		skip();
+	cfg_init(&k, "t10", 2);
+	k.c.queue.uri.value = (char *)uri;
+	k.c.queue.ca_file = (char *)ca;
+	open_q(&k, &q);
+	assert_int_equal(queue_push(q, &j, &e), 0);
+	assert_int_equal(wait_count(q, "t10", 1, 5000), 1);
+	assert_int_equal(queue_ack(q, 1001, "completed", 1, &e), 0);
+	usleep(500 * 1000);
+	queue_free(q);
+
+	/* a CA that did not sign the broker's certificate: never healthy */
+	k.c.queue.ca_file = (char *)other;
+	assert_int_equal(queue_open(&k.c, NULL, &q, &e), 0);
+	usleep(1500 * 1000);
+	assert_true(queue_health(q, &e) < 0);
+	fprintf(stderr, "another CA: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, "amqps"));
+	assert_null(strstr(e.msg, "guest:guest"));
+	queue_free(q);
+
+	/* no certificates in the file: said so, naming it */
+	k.c.queue.ca_file = "/dev/null";
+	assert_int_equal(queue_open(&k.c, NULL, &q, &e), 0);
+	usleep(500 * 1000);
+	assert_true(queue_health(q, &e) < 0);
+	assert_non_null(strstr(e.msg, "queue.ca_file /dev/null"));
+	queue_free(q);
+}
+
 /* No broker: open works, health says why, push fails fast, nothing leaks. */
 static void test_unreachable(void **state)
 {
@@ -532,6 +577,7 @@ int main(void)
 	        cmocka_unit_test(test_retry_count_carried),
 	        cmocka_unit_test(test_reload_flavors),
 	        cmocka_unit_test(test_spool_while_away),
+	        cmocka_unit_test(test_amqps),
 	};
 
 	if (!getenv("RUNNERD_TEST_AMQP_URI")) {
