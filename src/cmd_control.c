@@ -191,6 +191,10 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 		fprintf(f, "github: %s (no deletions)\n", jstr(root, "github_error"));
 	if (*jstr(root, "provider_error"))
 		fprintf(f, "provider: %s (no deletions)\n", jstr(root, "provider_error"));
+	if (jint(root, "spooled") > 0)
+		fprintf(f,
+		        "SPOOLED: %lld jobs wait here for the broker (published when it is back)\n",
+		        jint(root, "spooled"));
 	/* reactive mode: the jobs that wait for a runner, per flavor (what desired answers) */
 	bool reactive = json_is_true(json_object_get(root, "reactive"));
 	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s%s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY",
@@ -314,6 +318,14 @@ static int64_t queued_jobs(void *ctx, const char *flavor)
 	return queue_count(ctx, flavor, clock_wall_ms(), &n, NULL) == 0 ? n : 0;
 }
 
+/* What the amqp queue spooled while its broker was away (published by this pass's queue too). */
+static int64_t spooled_jobs(void *ctx)
+{
+	int64_t n = 0;
+
+	return queue_spooled(ctx, &n, NULL) == 0 ? n : 0;
+}
+
 /*
  * Do it through the daemon, waiting for its answer at most timeout_s, or
  * directly. *ret_json gets the report.
@@ -354,8 +366,9 @@ static int dispatch(const struct cli *o, const struct config *cfg, const char *m
 	}
 	struct queue *q = NULL;
 	if (queue_open(cfg, manager_store(m), &q, &e) == 0)
-		manager_set_hooks(m,
-		                  &(struct manager_hooks){.waiting_jobs = queued_jobs, .ctx = q});
+		manager_set_hooks(m, &(struct manager_hooks){.waiting_jobs = queued_jobs,
+		                                             .spooled = spooled_jobs,
+		                                             .ctx = q});
 	else
 		fprintf(stderr, "runnerd: %s (waiting jobs not counted)\n", e.msg);
 	err_clear(&e);

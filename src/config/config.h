@@ -26,6 +26,7 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/runnerd/runnerd.yaml"
 #define MANAGER_NAME_MAX    50
+#define QUEUE_PREFIX_MAX    63 /* characters of queue.prefix */
 
 enum queue_kind { QUEUE_SQLITE = 0, QUEUE_AMQP };
 enum lxd_type { LXD_CONTAINER = 0, LXD_VM };
@@ -183,6 +184,11 @@ struct config_queue {
 	char *uri_file;
 	char *uri_env;
 	struct secret uri; /* AMQP URI */
+	/* amqp: what every name runnerd makes on the broker starts with ("<prefix>."); default
+	 * runnerd */
+	char *prefix;
+	char *ca_file; /* amqps: the CA bundle the broker's certificate is checked against; ""
+	                  system */
 	/* seconds a queued job waits before its state is asked of GitHub, and the
 	 * first backoff of a job a runner was made for that is still queued; default 2m */
 	int64_t recheck_interval;

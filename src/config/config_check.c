@@ -152,6 +152,12 @@ bool config_check_flavor_name(const char *s, char *msg, size_t cap)
 	return name_ok(s, 63, msg, cap);
 }
 
+/* The broker's names are "<prefix>.<flavor>": the prefix is a name of ours too. */
+bool config_check_queue_prefix(const char *s, char *msg, size_t cap)
+{
+	return name_ok(s, QUEUE_PREFIX_MAX, msg, cap);
+}
+
 bool config_check_provider_name(const char *s, char *msg, size_t cap)
 {
 	return name_ok(s, PROVIDER_NAME_MAX - 1, msg, cap);

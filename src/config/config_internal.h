@@ -107,6 +107,7 @@ bool config_check_github_path(const char *s, char *msg, size_t cap);
 bool config_check_env_name_opt(const char *s, char *msg, size_t cap);
 bool config_check_manager_name(const char *s, char *msg, size_t cap);
 bool config_check_flavor_name(const char *s, char *msg, size_t cap);
+bool config_check_queue_prefix(const char *s, char *msg, size_t cap);
 bool config_check_provider_name(const char *s, char *msg, size_t cap);
 bool config_check_user(const char *s, char *msg, size_t cap);
 bool config_check_uid_range(const char *s, char *msg, size_t cap);

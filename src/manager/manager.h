@@ -76,6 +76,7 @@ struct manager_report {
 	/* reactive mode: waiting jobs were counted (a hook) and jobs can come (an intake with
 	 * a secret, or a queue shared with other managers); plan.counts[].waiting says how many */
 	bool reactive;
+	int64_t spooled; /* jobs taken but not yet handed to the shared queue (the hook's) */
 };
 
 void manager_report_release(struct manager_report *r);
@@ -84,6 +85,8 @@ void manager_report_release(struct manager_report *r);
 struct manager_hooks {
 	/* Queued jobs routed to a flavor (the reactive issue); NULL = 0. */
 	int64_t (*waiting_jobs)(void *ctx, const char *flavor);
+	/* Jobs taken while the shared queue could not (the amqp spool); NULL = 0. */
+	int64_t (*spooled)(void *ctx);
 	void *ctx;
 };
 

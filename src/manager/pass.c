@@ -73,6 +73,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	}
 	rep->deletions_blocked = rep->plan.deletions_blocked;
 	rep->reactive = reactive_on(m);
+	rep->spooled = m->hooks.spooled ? m->hooks.spooled(m->hooks.ctx) : 0;
 	if (sel) {
 		r = sel(m, &rep->plan, arg);
 		if (r < 0) {

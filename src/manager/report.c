@@ -210,10 +210,10 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 
 	jw_printf(&w,
 	          "{\"draining\":%s,\"empty\":%s,\"deletions_blocked\":%s,\"reactive\":%s,"
-	          "\"started_at_ms\":%" PRId64 ",\"duration_ms\":%" PRId64,
+	          "\"spooled\":%" PRId64 ",\"started_at_ms\":%" PRId64 ",\"duration_ms\":%" PRId64,
 	          draining ? "true" : "false", manager_is_empty(r) ? "true" : "false",
 	          r->deletions_blocked ? "true" : "false", r->reactive ? "true" : "false",
-	          r->started_at, r->finished_at - r->started_at);
+	          r->spooled, r->started_at, r->finished_at - r->started_at);
 	jw_field(&w, "github_error", r->github_error);
 	jw_field(&w, "provider_error", r->provider_error);
 	json_disk(&w, &r->disk);

@@ -12,7 +12,7 @@ int queue_open(const struct config *cfg, struct store *store, struct queue **ret
 	case QUEUE_SQLITE:
 		return queue_sqlite_open(store, ret, e);
 	case QUEUE_AMQP:
-		return queue_amqp_open(cfg, ret, e);
+		return queue_amqp_open(cfg, store, ret, e);
 	default:
 		return err_set(e, -EOPNOTSUPP, "queue: unknown kind %d", (int)cfg->queue.kind);
 	}
@@ -80,8 +80,20 @@ void queue_set_notify(struct queue *q, void (*fn)(void *), void *ctx)
 		q->ops->set_notify(q, fn, ctx);
 }
 
+int queue_spooled(struct queue *q, int64_t *ret, struct err *e)
+{
+	*ret = 0;
+	return q->ops->spooled ? q->ops->spooled(q, ret, e) : 0;
+}
+
+int queue_reload(struct queue *q, const struct config *cfg, struct err *e)
+{
+	return q->ops->reload ? q->ops->reload(q, cfg, e) : 0;
+}
+
 #ifndef HAVE_LIBRABBITMQ
-int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e)
+int queue_amqp_open(const struct config *cfg, struct store *store, struct queue **ret,
+                    struct err *e)
 {
 	return err_set(e, -EOPNOTSUPP,
 	               "queue: kind amqp: this runnerd was built without librabbitmq");

@@ -70,6 +70,10 @@ struct queue_ops {
 	int (*prune)(struct queue *q, int64_t before, struct err *e);
 	/* 0 when the queue can be used now (the broker is reachable, ...). */
 	int (*health)(struct queue *q, struct err *e);
+	/* Optional: jobs taken but not yet handed over (the amqp spool); absent: 0. */
+	int (*spooled)(struct queue *q, int64_t *ret, struct err *e);
+	/* Optional: a new config's flavors (the amqp queue consumes theirs). */
+	int (*reload)(struct queue *q, const struct config *cfg, struct err *e);
 	/* Optional: call fn(ctx), from any thread, when jobs arrive that no
 	 * push of this process brought (another manager published them). */
 	void (*set_notify)(struct queue *q, void (*fn)(void *), void *ctx);
@@ -83,12 +87,15 @@ struct queue_ops {
 int queue_open(const struct config *cfg, struct store *store, struct queue **ret, struct err *e);
 int queue_sqlite_open(struct store *store, struct queue **ret, struct err *e);
 /*
- * The amqp backend: cfg->queue.uri, a queue per flavor of cfg (those of the
- * config it was opened with: a reload does not change them). It connects in
- * its own thread: health says -ECONNREFUSED until then and while the broker
- * is away. -EOPNOTSUPP when this build has no librabbitmq.
+ * The amqp backend: cfg->queue.uri, a queue "<queue.prefix>.<flavor>" per
+ * flavor of cfg (queue_reload changes them). It connects in its own thread:
+ * health says -ECONNREFUSED until then and while the broker is away. With a
+ * store (borrowed, it must outlive the queue), a push the broker cannot take
+ * is spooled there and published when it is back; without one it fails.
+ * -EOPNOTSUPP when this build has no librabbitmq.
  */
-int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e);
+int queue_amqp_open(const struct config *cfg, struct store *store, struct queue **ret,
+                    struct err *e);
 
 /*
  * The state store q keeps its jobs in (the sqlite backend), NULL when
@@ -113,6 +120,10 @@ int queue_update(struct queue *q, const struct queue_job *j, struct err *e);
 int queue_prune(struct queue *q, int64_t before, struct err *e);
 int queue_health(struct queue *q, struct err *e);
 void queue_set_notify(struct queue *q, void (*fn)(void *), void *ctx);
+/* Jobs taken but not yet in the queue proper (the amqp spool): 0 for a backend without one. */
+int queue_spooled(struct queue *q, int64_t *ret, struct err *e);
+/* A reloaded config (its flavors); cfg need not outlive the call. */
+int queue_reload(struct queue *q, const struct config *cfg, struct err *e);
 void queue_free(struct queue *q); /* NULL-safe */
 
 /* What every backend's struct starts with. */

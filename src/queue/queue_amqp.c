@@ -1,78 +1,40 @@
 /*
  * The `amqp` queue: RabbitMQ (AMQP 0-9-1), so several managers share one
- * stream of jobs. One durable queue per flavor, "runnerd.<flavor>"; a job is
- * a persistent message published with a publisher confirm. A manager's
- * waiting jobs are the messages the broker delivered to it and it has not
- * acknowledged yet: at most the prefetch per flavor (the flavor's max, so a
- * manager never holds more jobs than it could give runners to while other
- * managers idle). ack is basic.ack of the message's delivery tag; a manager
- * that dies, or loses its connection, holding messages loses none: the
- * broker redelivers them (to another manager, or to this one once it is
- * back). What the consumer keeps per job (attempts, backoff) lives beside the
- * delivered message here and starts over on a redelivery.
+ * stream of jobs. One durable queue per flavor, "<prefix>.<flavor>"
+ * (queue.prefix); a job is a persistent message published with a publisher
+ * confirm. A manager's waiting jobs are the messages the broker delivered
+ * to it and it has not acknowledged yet: at most the prefetch per flavor
+ * (the flavor's max, so a manager never holds more jobs than it could give
+ * runners to while other managers idle). ack is basic.ack of the message's
+ * delivery tag; a manager that dies, or loses its connection, holding
+ * messages loses none: the broker redelivers them (to another manager, or to
+ * this one once it is back).
  *
- * Threads: librabbitmq is not thread-safe per connection, so there are two.
- * The consumer connection belongs to one thread of this file (deliveries,
- * acks, reconnects with backoff); other threads hand it acks through the held
- * table. The publisher connection serves push from any thread, one at a time
- * (pub_lock). It must never block a caller on the broker for longer than
- * one publish's timeout, and never put the URI in a message.
+ * Beyond one manager:
+ * - a job that no longer waits is announced on the fanout exchange
+ *   "<prefix>.state"; each manager binds an exclusive queue of its own to
+ *   it and acks the job's message at once if it holds it (the webhook may
+ *   have gone to another manager than the one holding the job);
+ * - a push while the broker is away is kept in the state store's spool and
+ *   published (confirmed, then deleted) when it is back: the webhook's 202
+ *   holds;
+ * - a retry's bookkeeping (attempts, backoff) travels in the message: the
+ *   held message is republished with it and acked once the copy is
+ *   confirmed, so a redelivery to another manager keeps the count.
+ *
+ * Threads (librabbitmq is not thread-safe per connection): the consumer
+ * (queue_amqp_consume.c) and the publisher (queue_amqp_publish.c), each
+ * with its connection; other threads hand them work through this struct.
  */
 #include "util/common.h"
 #include "queue/queue_internal.h"
 #include "util/clock.h"
 #include "util/strutil.h"
 
-#include <pthread.h>
+#include <sys/random.h>
 
-/* Done jobs remembered (a late "queued", or a redelivery, of one is acked at once). */
-#define AMQP_DONE_MAX 4096
-/* How long the consumer waits for a delivery before it looks at acks to send. */
-#define AMQP_POLL_MS 100
-/* Reconnect backoff bounds. */
-#define AMQP_BACKOFF_MIN_MS 200
-#define AMQP_BACKOFF_MAX_MS 5000
 /* Prefetch per flavor at most. */
 #define AMQP_PREFETCH_MAX 100
-
-struct held {
-	struct queue_job j;
-	uint64_t tag; /* the delivery tag, on the consumer's connection of gen */
-	bool acked;   /* done: its basic.ack waits to be sent */
-};
-
-struct done {
-	int64_t job_id;
-	int64_t at;
-};
-
-struct queue_amqp {
-	struct queue q; /* first */
-	char *uri;      /* a secret: wiped on free */
-
-	size_t n_flavors;
-	char (*qnames)[AMQP_QNAME_MAX + 1];
-	uint16_t *prefetch;
-
-	pthread_mutex_t pub_lock; /* the publisher link */
-	struct amqp_link pub;
-	int64_t pub_retry_at; /* mono ms: no reconnect before (backoff) */
-	int64_t pub_backoff;
-
-	pthread_mutex_t lock; /* everything below */
-	pthread_cond_t wake;
-	bool stop, up;
-	char down_why[512];
-	struct held *held; /* capacity: the sum of prefetches */
-	size_t n_held, cap_held;
-	struct done done[AMQP_DONE_MAX];
-	size_t n_done, next_done;
-	void (*notify)(void *);
-	void *notify_ctx;
-
-	pthread_t thread;
-	bool started;
-};
 
 static struct queue_amqp *of(struct queue *q)
 {
@@ -81,7 +43,7 @@ static struct queue_amqp *of(struct queue *q)
 
 /* ---- the held table and the done ring (under lock) ---- */
 
-static bool is_done(struct queue_amqp *a, int64_t job_id)
+bool amqp_is_done(struct queue_amqp *a, int64_t job_id)
 {
 	for (size_t i = 0; i < a->n_done; i++)
 		if (a->done[i].job_id == job_id)
@@ -89,213 +51,22 @@ static bool is_done(struct queue_amqp *a, int64_t job_id)
 	return false;
 }
 
-static void mark_done(struct queue_amqp *a, int64_t job_id, int64_t now)
+bool amqp_mark_done(struct queue_amqp *a, int64_t job_id, int64_t now)
 {
-	if (is_done(a, job_id))
-		return;
-	a->done[a->next_done] = (struct done){job_id, now};
+	if (amqp_is_done(a, job_id))
+		return false;
+	a->done[a->next_done] = (struct amqp_done){job_id, now};
 	a->next_done = (a->next_done + 1) % AMQP_DONE_MAX;
 	if (a->n_done < AMQP_DONE_MAX)
 		a->n_done++;
+	return true;
 }
 
-static struct held *find_held(struct queue_amqp *a, int64_t job_id)
+struct amqp_held *amqp_find_held(struct queue_amqp *a, int64_t job_id)
 {
 	for (size_t i = 0; i < a->n_held; i++)
 		if (!a->held[i].acked && a->held[i].j.job_id == job_id)
 			return &a->held[i];
-	return NULL;
-}
-
-/* ---- the consumer thread: its connection is its own ---- */
-
-static int consumer_open(struct queue_amqp *a, struct amqp_link *l, struct err *e)
-{
-	int r = amqp_link_open(l, a->uri, false, 30, e);
-
-	for (size_t i = 0; r == 0 && i < a->n_flavors; i++) {
-		r = amqp_link_declare(l, a->qnames[i], e);
-		if (r < 0)
-			break;
-		/* per consumer (global false): each flavor's queue has its own bound */
-		amqp_basic_qos(l->conn, 1, 0, a->prefetch[i], 0);
-		r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "basic.qos", e);
-		if (r < 0)
-			break;
-		amqp_basic_consume(l->conn, 1, amqp_cstring_bytes(a->qnames[i]), amqp_empty_bytes,
-		                   0, 0, 0, amqp_empty_table);
-		r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "basic.consume", e);
-	}
-	if (r < 0)
-		amqp_link_close(l);
-	return r;
-}
-
-/* Send the acks other threads asked for; drop what was sent. */
-static int send_acks(struct queue_amqp *a, struct amqp_link *l, struct err *e)
-{
-	uint64_t tags[64];
-	size_t n = 0, k = 0;
-	int r;
-
-	pthread_mutex_lock(&a->lock);
-	for (size_t i = 0; i < a->n_held; i++) {
-		if (a->held[i].acked && n < ARRAY_SIZE(tags))
-			tags[n++] = a->held[i].tag;
-		else
-			a->held[k++] = a->held[i];
-	}
-	a->n_held = k; /* acks beyond tags stay for the next round */
-	pthread_mutex_unlock(&a->lock);
-	for (size_t i = 0; i < n; i++) {
-		r = amqp_basic_ack(l->conn, 1, tags[i], 0);
-		if (r != AMQP_STATUS_OK)
-			/* lost acks: the broker redelivers, the done ring acks them then */
-			return err_set(e, -ECONNRESET, "queue amqp: basic.ack: %s",
-			               amqp_error_string2(r));
-	}
-	return 0;
-}
-
-/* Ack a delivery we do not keep (a duplicate, a done job, garbage). */
-static int ack_now(struct amqp_link *l, uint64_t tag, struct err *e)
-{
-	int r = amqp_basic_ack(l->conn, 1, tag, 0);
-
-	if (r != AMQP_STATUS_OK)
-		return err_set(e, -ECONNRESET, "queue amqp: basic.ack: %s", amqp_error_string2(r));
-	return 0;
-}
-
-static int on_delivery(struct queue_amqp *a, struct amqp_link *l, amqp_envelope_t *env,
-                       struct err *e)
-{
-	struct queue_job j;
-	void (*notify)(void *) = NULL;
-	void *ctx = NULL;
-	enum { KEEP, DROP, BACK } what = DROP;
-	int r;
-
-	if (amqp_msg_decode(env->message.body.bytes, env->message.body.len, &j, NULL) < 0)
-		return ack_now(l, env->delivery_tag, e); /* not a job: nobody could serve it */
-	pthread_mutex_lock(&a->lock);
-	if (is_done(a, j.job_id) || find_held(a, j.job_id)) {
-		what = DROP; /* done here, or held already: one runner per job */
-	} else if (a->n_held < a->cap_held) {
-		a->held[a->n_held++] = (struct held){.j = j, .tag = env->delivery_tag};
-		what = KEEP;
-		notify = a->notify;
-		ctx = a->notify_ctx;
-	} else {
-		what = BACK; /* more than the prefetch allows (a broker bug): never lose it */
-	}
-	pthread_mutex_unlock(&a->lock);
-	if (what == DROP)
-		return ack_now(l, env->delivery_tag, e);
-	if (what == BACK) {
-		r = amqp_basic_reject(l->conn, 1, env->delivery_tag, 1);
-		if (r != AMQP_STATUS_OK)
-			return err_set(e, -ECONNRESET, "queue amqp: basic.reject: %s",
-			               amqp_error_string2(r));
-		return 0;
-	}
-	if (notify)
-		notify(ctx);
-	return 0;
-}
-
-/* One wait for a delivery. 0, or < 0 when the connection is no good. */
-static int poll_once(struct queue_amqp *a, struct amqp_link *l, struct err *e)
-{
-	struct timeval tv = {.tv_usec = AMQP_POLL_MS * 1000};
-	amqp_envelope_t env;
-	amqp_rpc_reply_t rr;
-	amqp_frame_t f;
-	int r;
-
-	amqp_maybe_release_buffers(l->conn);
-	rr = amqp_consume_message(l->conn, &env, &tv, 0);
-	if (rr.reply_type == AMQP_RESPONSE_NORMAL) {
-		r = on_delivery(a, l, &env, e);
-		amqp_destroy_envelope(&env);
-		return r;
-	}
-	if (rr.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-	    rr.library_error == AMQP_STATUS_TIMEOUT)
-		return 0;
-	if (rr.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-	    rr.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-		/* a method other than a delivery: a close means reconnect, the rest is noise */
-		if (amqp_simple_wait_frame_noblock(l->conn, &f, &tv) != AMQP_STATUS_OK)
-			return err_set(e, -ECONNRESET, "queue amqp: the connection failed");
-		if (f.frame_type == AMQP_FRAME_METHOD &&
-		    (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-		     f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD))
-			return err_set(e, -ECONNRESET,
-			               "queue amqp: the broker closed the connection");
-		return 0;
-	}
-	return amqp_reply_err(rr, "consume", e);
-}
-
-static void set_down(struct queue_amqp *a, const char *why)
-{
-	pthread_mutex_lock(&a->lock);
-	a->up = false;
-	str_copy(a->down_why, why, sizeof(a->down_why));
-	/* the broker redelivers every unacked message of the dead connection */
-	a->n_held = 0;
-	pthread_mutex_unlock(&a->lock);
-}
-
-static void *consumer(void *arg)
-{
-	struct queue_amqp *a = arg;
-	struct amqp_link l = {0};
-	int64_t backoff = AMQP_BACKOFF_MIN_MS;
-
-	for (;;) {
-		struct err e = {0};
-		bool stop;
-
-		pthread_mutex_lock(&a->lock);
-		stop = a->stop;
-		pthread_mutex_unlock(&a->lock);
-		if (stop)
-			break;
-		if (!l.conn) {
-			if (consumer_open(a, &l, &e) < 0) {
-				struct timespec ts;
-
-				set_down(a, e.msg);
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += backoff / 1000;
-				ts.tv_nsec += (backoff % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
-				pthread_mutex_lock(&a->lock);
-				if (!a->stop)
-					pthread_cond_timedwait(&a->wake, &a->lock, &ts);
-				pthread_mutex_unlock(&a->lock);
-				backoff = backoff * 2 < AMQP_BACKOFF_MAX_MS ? backoff * 2
-				                                            : AMQP_BACKOFF_MAX_MS;
-				continue;
-			}
-			backoff = AMQP_BACKOFF_MIN_MS;
-			pthread_mutex_lock(&a->lock);
-			a->up = true;
-			a->n_held = 0;
-			pthread_mutex_unlock(&a->lock);
-		}
-		if (send_acks(a, &l, &e) < 0 || poll_once(a, &l, &e) < 0) {
-			set_down(a, e.msg);
-			amqp_link_close(&l);
-		}
-	}
-	/* our unacked messages go back to the broker when this closes */
-	amqp_link_close(&l);
 	return NULL;
 }
 
@@ -305,62 +76,53 @@ static int am_push(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	struct queue_amqp *a = of(q);
 	char name[AMQP_QNAME_MAX + 1], body[AMQP_MSG_MAX];
+	struct err pe = {0};
 	size_t len;
 	bool known;
 	int r;
 
 	pthread_mutex_lock(&a->lock);
-	known = is_done(a, j->job_id) || find_held(a, j->job_id);
+	known = amqp_is_done(a, j->job_id) || amqp_find_held(a, j->job_id);
 	pthread_mutex_unlock(&a->lock);
 	if (known)
 		return -EEXIST; /* what this manager knows; other managers dedupe on delivery */
-	r = amqp_queue_name(j->flavor, name, sizeof(name), e);
+	r = amqp_queue_name(a->prefix, j->flavor, name, sizeof(name), e);
 	if (r < 0)
 		return r;
 	r = amqp_msg_encode(j, body, sizeof(body), &len, e);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&a->pub_lock);
-	/* a link that went stale (the broker restarted) fails once: one fresh try */
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int64_t now = clock_mono_ms();
-
-		if (!a->pub.conn) {
-			if (now < a->pub_retry_at) {
-				r = err_set(e, -EAGAIN,
-				            "queue amqp: the broker is unreachable (retrying)");
-				break;
-			}
-			r = amqp_link_open(&a->pub, a->uri, true, 0, e);
-			if (r < 0) {
-				a->pub_backoff =
-				        a->pub_backoff ? a->pub_backoff * 2 : AMQP_BACKOFF_MIN_MS;
-				if (a->pub_backoff > AMQP_BACKOFF_MAX_MS)
-					a->pub_backoff = AMQP_BACKOFF_MAX_MS;
-				a->pub_retry_at = now + a->pub_backoff;
-				break;
-			}
-			a->pub_backoff = 0;
-		}
-		r = amqp_link_publish(&a->pub, name, body, len, e);
-		if (r == 0 || r == -EIO)
-			break;
-		amqp_link_close(&a->pub);
-	}
-	pthread_mutex_unlock(&a->pub_lock);
-	return r;
+	body[len] = '\0';
+	r = amqp_pub_send(a, "", name, body, len, &pe);
+	if (r == 0)
+		return 0;
+	/* the broker is away (or refused it): kept here until it takes it */
+	r = amqp_spool(a, j->job_id, name, body, e);
+	if (r == 0 || r == -EEXIST)
+		return r;
+	return err_set(e, pe.code ? pe.code : r, "%s (and not spooled: %s)", pe.msg, e->msg);
 }
 
 static int am_ack(struct queue *q, int64_t job_id, const char *why, int64_t now, struct err *e)
 {
 	struct queue_amqp *a = of(q);
-	struct held *h;
+	struct amqp_held *h;
 
 	pthread_mutex_lock(&a->lock);
-	mark_done(a, job_id, now);
-	h = find_held(a, job_id);
-	if (h)
-		h->acked = true; /* the consumer thread sends it within AMQP_POLL_MS */
+	if (amqp_mark_done(a, job_id, now)) {
+		/* tell the other managers: whoever holds it lets it go at once */
+		if (a->n_announce == AMQP_ANNOUNCE_MAX) {
+			memmove(a->announce, a->announce + 1,
+			        (AMQP_ANNOUNCE_MAX - 1) * sizeof(a->announce[0]));
+			a->n_announce--;
+		}
+		a->announce[a->n_announce].job_id = job_id;
+		str_copy(a->announce[a->n_announce].why, why ? why : "", QUEUE_WHY_MAX);
+		a->n_announce++;
+		pthread_cond_signal(&a->pub_wake);
+	}
+	while ((h = amqp_find_held(a, job_id)) != NULL)
+		h->acked = true; /* the consumer thread sends it within its poll */
 	pthread_mutex_unlock(&a->lock);
 	return 0;
 }
@@ -372,7 +134,7 @@ static int am_count(struct queue *q, const char *flavor, int64_t now, int64_t *r
 
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; i < a->n_held; i++) {
-		const struct held *h = &a->held[i];
+		const struct amqp_held *h = &a->held[i];
 		if (!h->acked && h->j.next_at <= now &&
 		    (!*flavor || strcmp(h->j.flavor, flavor) == 0))
 			n++;
@@ -413,20 +175,63 @@ static int am_list(struct queue *q, size_t max, struct queue_job_list *ret, stru
 	return 0;
 }
 
+static struct amqp_held *find_tag(struct queue_amqp *a, uint64_t gen, uint64_t tag)
+{
+	for (size_t i = 0; i < a->n_held; i++)
+		if (a->held[i].gen == gen && a->held[i].tag == tag)
+			return &a->held[i];
+	return NULL;
+}
+
+/*
+ * The bookkeeping of a held job. When it waits again with a new attempts
+ * count (a retry), its message is republished carrying it and the old one
+ * acked once the copy is confirmed; until then (or if the broker is away)
+ * the count lives here only.
+ */
 static int am_update(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	struct queue_amqp *a = of(q);
-	struct held *h;
+	char name[AMQP_QNAME_MAX + 1], body[AMQP_MSG_MAX];
+	struct queue_job copy;
+	struct amqp_held *h;
+	uint64_t gen = 0, tag = 0;
+	bool carry = false;
+	size_t len;
+	int r;
 
 	pthread_mutex_lock(&a->lock);
-	h = find_held(a, j->job_id);
+	h = amqp_find_held(a, j->job_id);
 	if (h) {
 		h->j.attempts = j->attempts;
 		h->j.next_at = j->next_at;
 		h->j.runner_at = j->runner_at;
 		h->j.checked_at = j->checked_at;
+		carry = j->runner_at == 0 && j->attempts != h->msg_attempts && !h->replacing;
+		if (carry) {
+			h->replacing = true;
+			copy = h->j;
+			gen = h->gen;
+			tag = h->tag;
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
+	if (!carry)
+		return 0;
+	r = amqp_queue_name(a->prefix, copy.flavor, name, sizeof(name), e);
+	if (r == 0)
+		r = amqp_msg_encode(&copy, body, sizeof(body), &len, e);
+	if (r == 0)
+		r = amqp_pub_send(a, "", name, body, len, e);
+	pthread_mutex_lock(&a->lock);
+	h = find_tag(a, gen, tag);
+	if (h) {
+		h->replacing = false;
+		if (r == 0)
+			h->acked = true; /* the copy is the job's message now */
+	}
+	pthread_mutex_unlock(&a->lock);
+	/* a failed republish keeps the held message (and the count here): not an error */
 	return 0;
 }
 
@@ -458,6 +263,16 @@ static int am_health(struct queue *q, struct err *e)
 	return r;
 }
 
+static int am_spooled(struct queue *q, int64_t *ret, struct err *e)
+{
+	struct queue_amqp *a = of(q);
+
+	pthread_mutex_lock(&a->lock);
+	*ret = a->spooled;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
 static void am_set_notify(struct queue *q, void (*fn)(void *), void *ctx)
 {
 	struct queue_amqp *a = of(q);
@@ -468,28 +283,97 @@ static void am_set_notify(struct queue *q, void (*fn)(void *), void *ctx)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* The flavors of cfg, each with its queue name and prefetch; *ret_cap: their sum. */
+static int flavors_of(const struct queue_amqp *a, const struct config *cfg,
+                      struct amqp_flavor **ret, size_t *ret_cap, struct err *e)
+{
+	struct amqp_flavor *v = calloc(cfg->n_flavors ? cfg->n_flavors : 1, sizeof(*v));
+	size_t cap = 0;
+	int r;
+
+	if (!v)
+		return err_set(e, -ENOMEM, "queue amqp: out of memory");
+	for (size_t i = 0; i < cfg->n_flavors; i++) {
+		int64_t max = cfg->flavors[i].max;
+
+		r = amqp_queue_name(a->prefix, cfg->flavors[i].name, v[i].qname, sizeof(v[i].qname),
+		                    e);
+		if (r < 0) {
+			free(v);
+			return r;
+		}
+		str_copy(v[i].flavor, cfg->flavors[i].name, sizeof(v[i].flavor));
+		v[i].prefetch = (uint16_t)(max < 1                   ? 1
+		                           : max > AMQP_PREFETCH_MAX ? AMQP_PREFETCH_MAX
+		                                                     : max);
+		cap += v[i].prefetch;
+	}
+	*ret = v;
+	*ret_cap = cap;
+	return 0;
+}
+
+/*
+ * A reload's flavors: the consumer consumes the new ones' queues and stops
+ * consuming removed ones (what it held of them goes back to the broker). A
+ * kept flavor keeps the prefetch it was consumed with.
+ */
+static int am_reload(struct queue *q, const struct config *cfg, struct err *e)
+{
+	struct queue_amqp *a = of(q);
+	struct amqp_flavor *v;
+	struct amqp_held *nh;
+	size_t cap;
+	int r = flavors_of(a, cfg, &v, &cap, e);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	/* held messages of a removed flavor stay until given back: room for them too */
+	cap += a->n_held;
+	if (cap < a->cap_held)
+		cap = a->cap_held;
+	nh = realloc(a->held, cap * sizeof(*nh));
+	if (!nh) {
+		pthread_mutex_unlock(&a->lock);
+		free(v);
+		return err_set(e, -ENOMEM, "queue amqp: out of memory");
+	}
+	a->held = nh;
+	a->cap_held = cap;
+	free(a->flavors);
+	a->flavors = v;
+	a->n_flavors = cfg->n_flavors;
+	a->flavors_gen++;
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
 static void am_free(struct queue *q)
 {
 	struct queue_amqp *a = of(q);
 
-	if (a->started) {
-		pthread_mutex_lock(&a->lock);
-		a->stop = true;
-		pthread_cond_broadcast(&a->wake);
-		pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&a->lock);
+	a->stop = true;
+	pthread_cond_broadcast(&a->wake);
+	pthread_cond_broadcast(&a->pub_wake);
+	pthread_mutex_unlock(&a->lock);
+	if (a->started)
 		pthread_join(a->thread, NULL);
-	}
+	if (a->pub_started)
+		pthread_join(a->pub_thread, NULL);
 	amqp_link_close(&a->pub);
 	if (a->uri) {
 		explicit_bzero(a->uri, strlen(a->uri));
 		free(a->uri);
 	}
-	free(a->qnames);
-	free(a->prefetch);
+	free(a->ca_file);
+	free(a->flavors);
 	free(a->held);
 	pthread_mutex_destroy(&a->pub_lock);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->wake);
+	pthread_cond_destroy(&a->pub_wake);
 	free(a);
 }
 
@@ -502,13 +386,40 @@ static const struct queue_ops amqp_ops = {
         .update = am_update,
         .prune = am_prune,
         .health = am_health,
+        .spooled = am_spooled,
+        .reload = am_reload,
         .set_notify = am_set_notify,
         .free = am_free,
 };
 
-int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e)
+/* The names on the broker: the prefix, the state exchange, this manager's queue bound to it. */
+static int names(struct queue_amqp *a, const struct config *cfg, struct err *e)
+{
+	const char *prefix =
+	        cfg->queue.prefix && *cfg->queue.prefix ? cfg->queue.prefix : "runnerd";
+	const char *manager = cfg->manager.name ? cfg->manager.name : "";
+	uint32_t rnd = 0;
+	int n;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint32_t)clock_mono_ms() ^ (uint32_t)getpid();
+	if (str_copy(a->prefix, prefix, sizeof(a->prefix)) >= sizeof(a->prefix) ||
+	    str_copy(a->manager, manager, sizeof(a->manager)) >= sizeof(a->manager))
+		return err_set(e, -ENAMETOOLONG,
+		               "queue amqp: queue.prefix or manager.name too long");
+	snprintf(a->exchange, sizeof(a->exchange), "%s.state", prefix);
+	n = snprintf(a->state_q, sizeof(a->state_q), "%s.state.%s%s%08x", prefix, manager,
+	             *manager ? "." : "", rnd);
+	if (n < 0 || (size_t)n >= sizeof(a->state_q))
+		return err_set(e, -ENAMETOOLONG, "queue amqp: queue.prefix too long");
+	return 0;
+}
+
+int queue_amqp_open(const struct config *cfg, struct store *store, struct queue **ret,
+                    struct err *e)
 {
 	struct queue_amqp *a;
+	size_t cap;
 	int r;
 
 	if (!cfg->queue.uri.value || !*cfg->queue.uri.value)
@@ -519,40 +430,47 @@ int queue_amqp_open(const struct config *cfg, struct queue **ret, struct err *e)
 	if (!a)
 		return err_set(e, -ENOMEM, "queue amqp: out of memory");
 	a->q.ops = &amqp_ops;
+	a->store = store;
 	pthread_mutex_init(&a->pub_lock, NULL);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->wake, NULL);
-	a->n_flavors = cfg->n_flavors;
+	pthread_cond_init(&a->pub_wake, NULL);
 	a->uri = strdup(cfg->queue.uri.value);
-	a->qnames = calloc(cfg->n_flavors, sizeof(*a->qnames));
-	a->prefetch = calloc(cfg->n_flavors, sizeof(*a->prefetch));
-	if (!a->uri || !a->qnames || !a->prefetch) {
+	a->ca_file = strdup(cfg->queue.ca_file ? cfg->queue.ca_file : "");
+	if (!a->uri || !a->ca_file) {
 		r = err_set(e, -ENOMEM, "queue amqp: out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < cfg->n_flavors; i++) {
-		int64_t max = cfg->flavors[i].max;
-
-		r = amqp_queue_name(cfg->flavors[i].name, a->qnames[i], sizeof(a->qnames[i]), e);
-		if (r < 0)
-			goto fail;
-		a->prefetch[i] = (uint16_t)(max < 1                   ? 1
-		                            : max > AMQP_PREFETCH_MAX ? AMQP_PREFETCH_MAX
-		                                                      : max);
-		a->cap_held += a->prefetch[i];
-	}
+	r = names(a, cfg, e);
+	if (r < 0)
+		goto fail;
+	r = flavors_of(a, cfg, &a->flavors, &cap, e);
+	if (r < 0)
+		goto fail;
+	a->n_flavors = cfg->n_flavors;
+	a->flavors_gen = 1;
+	a->cap_held = cap;
 	a->held = calloc(a->cap_held, sizeof(*a->held));
 	if (!a->held) {
 		r = err_set(e, -ENOMEM, "queue amqp: out of memory");
 		goto fail;
 	}
-	str_copy(a->down_why, "connecting", sizeof(a->down_why));
-	r = -pthread_create(&a->thread, NULL, consumer, a);
-	if (r < 0) {
-		err_set(e, r, "queue amqp: cannot start its thread: %s", strerror(-r));
+	/* what a previous run spooled goes out first */
+	if (store && store_spool_count(store, &a->spooled, e) < 0) {
+		r = e->code;
 		goto fail;
 	}
-	a->started = true;
+	str_copy(a->down_why, "connecting", sizeof(a->down_why));
+	r = -pthread_create(&a->thread, NULL, amqp_consumer, a);
+	if (r == 0) {
+		a->started = true;
+		r = -pthread_create(&a->pub_thread, NULL, amqp_publisher, a);
+		a->pub_started = r == 0;
+	}
+	if (r < 0) {
+		err_set(e, r, "queue amqp: cannot start its threads: %s", strerror(-r));
+		goto fail;
+	}
 	*ret = &a->q;
 	return 0;
 fail:

@@ -14,9 +14,9 @@
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
 
-int amqp_queue_name(const char *flavor, char *ret, size_t cap, struct err *e)
+int amqp_queue_name(const char *prefix, const char *flavor, char *ret, size_t cap, struct err *e)
 {
-	int n = snprintf(ret, cap, "runnerd.%s", flavor);
+	int n = snprintf(ret, cap, "%s.%s", prefix, flavor);
 
 	if (n < 0 || (size_t)n >= cap || (size_t)n > AMQP_QNAME_MAX)
 		return err_set(e, -ENAMETOOLONG, "queue amqp: flavor %s: queue name too long",
@@ -67,7 +67,8 @@ void amqp_link_close(struct amqp_link *l)
 	l->n_declared = 0;
 }
 
-int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heartbeat, struct err *e)
+int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bool confirm,
+                   int heartbeat, struct err *e)
 {
 	struct timeval tv = {.tv_sec = AMQP_IO_TIMEOUT_S};
 	struct amqp_connection_info ci;
@@ -100,6 +101,14 @@ int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heart
 		if (sock) {
 			amqp_ssl_socket_set_verify_peer(sock, 1);
 			amqp_ssl_socket_set_verify_hostname(sock, 1);
+			if (ca_file && *ca_file &&
+			    amqp_ssl_socket_set_cacert(sock, ca_file) != AMQP_STATUS_OK) {
+				r = err_set(e, -EINVAL,
+				            "queue amqp: queue.ca_file %s: no PEM certificates "
+				            "could be read from it",
+				            ca_file);
+				goto fail;
+			}
 		}
 	} else {
 		sock = amqp_tcp_socket_new(l->conn);
@@ -110,8 +119,8 @@ int amqp_link_open(struct amqp_link *l, const char *uri, bool confirm, int heart
 	}
 	r = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
 	if (r != AMQP_STATUS_OK) {
-		r = err_set(e, -ECONNREFUSED, "queue amqp: connect to %s:%d: %s", ci.host, ci.port,
-		            amqp_error_string2(r));
+		r = err_set(e, -ECONNREFUSED, "queue amqp: connect to %s:%d%s: %s", ci.host,
+		            ci.port, ci.ssl ? " (amqps)" : "", amqp_error_string2(r));
 		goto fail;
 	}
 	r = amqp_reply_err(amqp_login(l->conn, ci.vhost, 0, 131072, heartbeat,
@@ -139,40 +148,69 @@ out:
 	return r;
 }
 
+static bool declared(struct amqp_link *l, const char *name)
+{
+	for (size_t i = 0; i < l->n_declared; i++)
+		if (strcmp(l->declared[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void remember(struct amqp_link *l, const char *name)
+{
+	if (l->n_declared < ARRAY_SIZE(l->declared))
+		str_copy(l->declared[l->n_declared++], name, sizeof(l->declared[0]));
+}
+
 int amqp_link_declare(struct amqp_link *l, const char *name, struct err *e)
 {
 	int r;
 
-	for (size_t i = 0; i < l->n_declared; i++)
-		if (strcmp(l->declared[i], name) == 0)
-			return 0;
+	if (declared(l, name))
+		return 0;
 	amqp_queue_declare(l->conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table);
 	r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "queue.declare", e);
 	if (r < 0)
 		return err_prefix(e, "%s", name);
-	if (l->n_declared < ARRAY_SIZE(l->declared))
-		str_copy(l->declared[l->n_declared++], name, sizeof(l->declared[0]));
+	remember(l, name);
 	return 0;
 }
 
-int amqp_link_publish(struct amqp_link *l, const char *name, const char *body, size_t len,
-                      struct err *e)
+int amqp_link_declare_fanout(struct amqp_link *l, const char *name, struct err *e)
 {
+	int r;
+
+	if (declared(l, name))
+		return 0;
+	/* durable, not auto-deleted: it outlives every manager and a broker restart */
+	amqp_exchange_declare(l->conn, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0,
+	                      1, 0, 0, amqp_empty_table);
+	r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "exchange.declare", e);
+	if (r < 0)
+		return err_prefix(e, "%s", name);
+	remember(l, name);
+	return 0;
+}
+
+int amqp_link_publish(struct amqp_link *l, const char *exchange, const char *rkey, const char *body,
+                      size_t len, struct err *e)
+{
+	const char *name = *exchange ? exchange : rkey;
 	struct timeval tv = {.tv_sec = AMQP_IO_TIMEOUT_S};
 	amqp_basic_properties_t props = {0};
 	amqp_bytes_t b = {.len = len, .bytes = (void *)body};
 	amqp_frame_t f;
 	int r;
 
-	r = amqp_link_declare(l, name, e);
+	r = *exchange ? amqp_link_declare_fanout(l, exchange, e) : amqp_link_declare(l, rkey, e);
 	if (r < 0)
 		return r;
 	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
 	props.content_type = amqp_cstring_bytes("application/json");
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
 	/* the default exchange routes by queue name; the queue was declared on this link */
-	r = amqp_basic_publish(l->conn, 1, amqp_empty_bytes, amqp_cstring_bytes(name), 0, 0, &props,
-	                       b);
+	r = amqp_basic_publish(l->conn, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes(rkey),
+	                       0, 0, &props, b);
 	if (r != AMQP_STATUS_OK)
 		return err_set(e, -ECONNRESET, "queue amqp: publish to %s: %s", name,
 		               amqp_error_string2(r));
@@ -226,6 +264,17 @@ int amqp_msg_encode(const struct queue_job *j, char *ret, size_t cap, size_t *re
 	if (!o)
 		return err_set(e, -ENOMEM, "queue amqp: job %" PRId64 ": cannot encode it",
 		               j->job_id);
+	/* the consumer's bookkeeping that a redelivery to another manager keeps */
+	if ((j->attempts &&
+	     json_object_set_new(o, "attempts", json_integer((json_int_t)j->attempts)) < 0) ||
+	    (j->next_at &&
+	     json_object_set_new(o, "next_at", json_integer((json_int_t)j->next_at)) < 0) ||
+	    (j->checked_at &&
+	     json_object_set_new(o, "checked_at", json_integer((json_int_t)j->checked_at)) < 0)) {
+		json_decref(o);
+		return err_set(e, -ENOMEM, "queue amqp: job %" PRId64 ": cannot encode it",
+		               j->job_id);
+	}
 	n = json_dumpb(o, ret, cap, JSON_COMPACT);
 	json_decref(o);
 	if (n == 0 || n >= cap)
@@ -276,6 +325,9 @@ int amqp_msg_decode(const void *body, size_t len, struct queue_job *ret, struct 
 	if (get_int(o, "job_id", &j.job_id, true) < 0 || j.job_id <= 0 ||
 	    get_int(o, "run_id", &j.run_id, false) < 0 ||
 	    get_int(o, "received_at", &j.received_at, false) < 0 ||
+	    get_int(o, "attempts", &j.attempts, false) < 0 || j.attempts < 0 ||
+	    get_int(o, "next_at", &j.next_at, false) < 0 ||
+	    get_int(o, "checked_at", &j.checked_at, false) < 0 ||
 	    copy_str(o, "repo", j.repo, sizeof(j.repo), true) < 0 ||
 	    copy_str(o, "flavor", j.flavor, sizeof(j.flavor), true) < 0 || !j.flavor[0] ||
 	    copy_str(o, "delivery_id", j.delivery_id, sizeof(j.delivery_id), false) < 0)
@@ -296,5 +348,44 @@ out:
 	json_decref(o);
 	if (r < 0)
 		return err_set(e, r, "queue amqp: a message that is not a job");
+	return 0;
+}
+
+/* ---- a state change ---- */
+
+int amqp_state_encode(int64_t job_id, const char *why, const char *manager, char *ret, size_t cap,
+                      size_t *ret_len, struct err *e)
+{
+	json_t *o = json_pack("{sI ss ss}", "job_id", (json_int_t)job_id, "state",
+	                      why && *why ? why : "done", "manager", manager ? manager : "");
+	size_t n;
+
+	if (!o)
+		return err_set(e, -ENOMEM, "queue amqp: job %" PRId64 ": cannot encode its state",
+		               job_id);
+	n = json_dumpb(o, ret, cap, JSON_COMPACT);
+	json_decref(o);
+	if (n == 0 || n >= cap)
+		return err_set(e, -EMSGSIZE, "queue amqp: job %" PRId64 ": state too large",
+		               job_id);
+	*ret_len = n;
+	return 0;
+}
+
+int amqp_state_decode(const void *body, size_t len, int64_t *ret_job_id, struct err *e)
+{
+	json_t *o = NULL;
+	int64_t id = 0;
+	int r = -EINVAL;
+
+	if (len <= AMQP_MSG_MAX)
+		o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	if (o && json_is_object(o) && get_int(o, "job_id", &id, true) == 0 && id > 0) {
+		*ret_job_id = id;
+		r = 0;
+	}
+	json_decref(o);
+	if (r < 0)
+		return err_set(e, r, "queue amqp: a state change that names no job");
 	return 0;
 }

@@ -82,17 +82,22 @@ int reactive_port(const struct reactive *rx)
 
 void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret)
 {
-	*ret = (struct manager_hooks){.waiting_jobs = reactive_waiting_jobs, .ctx = rx};
+	*ret = (struct manager_hooks){
+	        .waiting_jobs = reactive_waiting_jobs, .spooled = reactive_spooled, .ctx = rx};
 }
 
 void reactive_reload(struct reactive *rx, const struct config *cfg)
 {
+	struct err e = {0};
 	int r;
 
 	pthread_rwlock_wrlock(&rx->cfg_lock);
 	rx->cfg = cfg;
 	r = take_secret(rx, cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
+	/* the amqp queue consumes the new flavors' queues, and no longer the removed ones' */
+	if (queue_reload(rx->q, cfg, &e) < 0)
+		log_error("reload: the queue keeps its flavors: %s", e.msg);
 	if (r < 0)
 		log_error("reload: the webhook secret: %s: every delivery is refused until a "
 		          "reload that can take it",

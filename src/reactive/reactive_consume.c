@@ -38,6 +38,14 @@ int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 	return n;
 }
 
+int64_t reactive_spooled(void *ctx)
+{
+	struct reactive *rx = ctx;
+	int64_t n = 0;
+
+	return queue_spooled(rx->q, &n, NULL) == 0 ? n : 0;
+}
+
 /* The runners of the pass to the oldest jobs of their flavor (reactive_assign), written back. */
 static void assign_runners(struct reactive *rx, const struct manager_report *rep,
                            struct queue_job_list *l, int64_t now)

@@ -63,6 +63,8 @@ int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n);
 
 /* reactive_consume.c: the waiting_jobs hook. */
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor);
+/* reactive_consume.c: the spooled hook (jobs the queue keeps until its broker is back). */
+int64_t reactive_spooled(void *ctx);
 
 /* reactive_backfill.c: redeliver missed deliveries, when webhook.hook_id is set and it is time. */
 void reactive_backfill(struct reactive *rx, const struct config *cfg, struct github *gh,

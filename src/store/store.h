@@ -173,6 +173,33 @@ struct store_intake {
 int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e);
 
 /*
+ * The amqp queue's spool: a job's message taken while the broker could not
+ * be reached, kept until the broker confirms its publish (then deleted), so
+ * a webhook answered 202 is never lost. queue is the broker queue it goes
+ * to, body the message (at most STORE_SPOOL_BODY_MAX - 1 bytes of text).
+ * add: -EEXIST when the job is spooled already. Times are unix ms.
+ */
+#define STORE_SPOOL_QUEUE_MAX 256
+#define STORE_SPOOL_BODY_MAX  8193
+struct store_spooled {
+	int64_t job_id;
+	char queue[STORE_SPOOL_QUEUE_MAX];
+	char body[STORE_SPOOL_BODY_MAX];
+	int64_t spooled_at;
+};
+struct store_spool_list {
+	struct store_spooled *v;
+	size_t n;
+};
+int store_spool_add(struct store *s, const struct store_spooled *m, struct err *e);
+/* The oldest at most max; *ret is replaced. */
+int store_spool_list(struct store *s, size_t max, struct store_spool_list *ret, struct err *e);
+void store_spool_list_release(struct store_spool_list *l);
+/* Missing is success. */
+int store_spool_delete(struct store *s, int64_t job_id, struct err *e);
+int store_spool_count(struct store *s, int64_t *ret, struct err *e);
+
+/*
  * One daemon per state dir: an exclusive flock on <state_dir>/runnerd.lock
  * (mode 0600). -EWOULDBLOCK when another process holds it. *ret_fd keeps it.
  */

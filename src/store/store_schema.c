@@ -68,6 +68,14 @@ const char *const store_migrations[] = {
         " checked_at INTEGER NOT NULL DEFAULT 0"
         ") STRICT;"
         "CREATE INDEX jobs_waiting ON jobs (done_at, flavor, next_at);",
+        /* 3: the amqp queue's spool: jobs taken while the broker was away, until confirmed */
+        "CREATE TABLE spool ("
+        " job_id INTEGER PRIMARY KEY NOT NULL CHECK (job_id > 0),"
+        " queue TEXT NOT NULL,"
+        " body TEXT NOT NULL,"
+        " spooled_at INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX spool_by_time ON spool (spooled_at, job_id);",
 };
 
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
@@ -115,10 +123,11 @@ const char *const store_stmt_sql[ST__MAX] = {
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                        " ON CONFLICT (job_id) DO NOTHING",
         /* an unknown job becomes a tombstone, so its "queued" arriving late is ignored */
-        [ST_JOB_DONE] = "INSERT INTO jobs (job_id, run_id, repo, labels, flavor, delivery_id,"
-                        " received_at, done_at, done_why) VALUES (?1, 0, '', '[]', '', '', ?2, ?2, ?3)"
-                        " ON CONFLICT (job_id) DO UPDATE SET done_at = excluded.done_at,"
-                        " done_why = excluded.done_why WHERE done_at = 0",
+        [ST_JOB_DONE] =
+                "INSERT INTO jobs (job_id, run_id, repo, labels, flavor, delivery_id,"
+                " received_at, done_at, done_why) VALUES (?1, 0, '', '[]', '', '', ?2, ?2, ?3)"
+                " ON CONFLICT (job_id) DO UPDATE SET done_at = excluded.done_at,"
+                " done_why = excluded.done_why WHERE done_at = 0",
         [ST_JOB_UPDATE] = "UPDATE jobs SET attempts = ?2, next_at = ?3, runner_at = ?4,"
                           " checked_at = ?5 WHERE job_id = ?1 AND done_at = 0",
         [ST_JOB_LIST] = "SELECT " JOB_COLUMNS " FROM jobs WHERE done_at = 0"
@@ -127,4 +136,11 @@ const char *const store_stmt_sql[ST__MAX] = {
         [ST_JOB_COUNT] = "SELECT count(*) FROM jobs WHERE done_at = 0 AND flavor = ?1"
                          " AND next_at <= ?2",
         [ST_JOB_PRUNE] = "DELETE FROM jobs WHERE done_at > 0 AND done_at < ?1",
+        [ST_SPOOL_ADD] =
+                "INSERT INTO spool (job_id, queue, body, spooled_at) VALUES (?1, ?2, ?3, ?4)"
+                " ON CONFLICT (job_id) DO NOTHING",
+        [ST_SPOOL_LIST] = "SELECT job_id, queue, body, spooled_at FROM spool"
+                          " ORDER BY spooled_at, job_id LIMIT ?1",
+        [ST_SPOOL_DELETE] = "DELETE FROM spool WHERE job_id = ?1",
+        [ST_SPOOL_COUNT] = "SELECT count(*) FROM spool",
 };

@@ -3,9 +3,12 @@
  * tests/lib/rabbitmq.py starts on 127.0.0.1 (RUNNERD_TEST_AMQP_URI; skipped
  * without it): push with confirms, count, list, update, ack, the dedupe of
  * a job known here, redelivery to another consumer after the first one's
- * process is killed, and the reconnect after a broker restart
- * (RUNNERD_TEST_AMQP_RESTART) with nothing lost. Each test uses flavors of
- * its own, so their queues never mix.
+ * process is killed, the reconnect after a broker restart
+ * (RUNNERD_TEST_AMQP_RESTART) with nothing lost, a state change on one
+ * manager freeing the job another one holds, the retry count carried by a
+ * redelivered message, pushes spooled while the broker is away, and a
+ * reload's flavors. Each test uses flavors of its own, so their queues
+ * never mix; two queue handles are two managers.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,8 @@
 #include "util/clock.h"
 #include "util/strutil.h"
 #include "queue/queue.h"
+#include "store/store.h"
+#include "util/fileutil.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -141,6 +146,7 @@ static void test_push_count_ack(void **state)
 	l.v[1].next_at = 5000;
 	l.v[1].attempts = 1;
 	assert_int_equal(queue_update(q, &l.v[1], &e), 0);
+	usleep(500 * 1000); /* a retry: its message is republished with it, and comes back */
 	int64_t n = -1;
 	assert_int_equal(queue_count(q, "t1", 4000, &n, &e), 0);
 	assert_int_equal(n, 2);
@@ -162,7 +168,10 @@ static void test_push_count_ack(void **state)
 	assert_int_equal(queue_list(q2, 10, &l, &e), 0);
 	assert_int_equal(l.n, 2);
 	assert_true(l.v[0].job_id == 8 && l.v[1].job_id == 7);
-	assert_int_equal(l.v[0].attempts, 0); /* bookkeeping starts over on a redelivery */
+	/* a retry's bookkeeping travels in the message: the redelivery keeps it */
+	assert_int_equal(l.v[0].attempts, 1);
+	assert_true(l.v[0].next_at == 5000);
+	assert_int_equal(l.v[1].attempts, 0);
 	assert_int_equal(queue_ack(q2, 7, "completed", 10, &e), 0);
 	assert_int_equal(queue_ack(q2, 8, "completed", 10, &e), 0);
 	assert_int_equal(count(q2, "t1"), 0);
@@ -320,6 +329,233 @@ static void test_broker_restart(void **state)
 	queue_free(q);
 }
 
+/* Two managers: a job done at one (its webhook came there) is let go at once by the other. */
+static void test_state_change_frees_the_other(void **state)
+{
+	struct cfg k;
+	struct queue *a, *b, *c;
+	struct queue_job_list l = {0};
+	struct err e = {0};
+	int64_t held_by_b, t0;
+
+	cfg_init(&k, "t6", 1); /* prefetch 1: each manager holds one job */
+	open_q(&k, &a);
+	open_q(&k, &b);
+	for (int64_t i = 1; i <= 2; i++) {
+		struct queue_job j = job(600 + i, "t6", i);
+		assert_int_equal(queue_push(a, &j, &e), 0);
+	}
+	assert_int_equal(wait_count(a, "t6", 1, 5000), 1);
+	assert_int_equal(wait_count(b, "t6", 1, 5000), 1);
+	assert_int_equal(queue_list(b, 10, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	held_by_b = l.v[0].job_id;
+	/* the completed webhook of b's job reaches a */
+	t0 = clock_mono_ms();
+	assert_int_equal(queue_ack(a, held_by_b, "completed", 10, &e), 0);
+	assert_int_equal(wait_count(b, "t6", 0, 1000), 0);
+	fprintf(stderr, "b let job %" PRId64 " go %" PRId64 " ms after a's ack\n", held_by_b,
+	        clock_mono_ms() - t0);
+	assert_int_equal(count(a, "t6"), 1);                   /* a's own job is untouched */
+	assert_int_equal(queue_push(b, &l.v[0], &e), -EEXIST); /* b knows it is done */
+	ack_held(a);
+	usleep(500 * 1000); /* the basic.acks leave within the consumers' poll */
+	queue_free(a);
+	queue_free(b);
+	/* both messages were acked on the broker: nothing is delivered again */
+	open_q(&k, &c);
+	usleep(700 * 1000);
+	assert_int_equal(count(c, "t6"), 0);
+	queue_job_list_release(&l);
+	queue_free(c);
+}
+
+/* A retry's count survives the job's move to another manager, in one message. */
+static void test_retry_count_carried(void **state)
+{
+	struct cfg k;
+	struct queue *a, *b;
+	struct queue_job j = job(701, "t7", 1);
+	struct queue_job_list l = {0};
+	struct err e = {0};
+
+	cfg_init(&k, "t7", 5);
+	open_q(&k, &a);
+	assert_int_equal(queue_push(a, &j, &e), 0);
+	assert_int_equal(wait_count(a, "t7", 1, 5000), 1);
+	/* a runner was made for it (attempts 1, runner_at set): nothing travels yet */
+	assert_int_equal(queue_list(a, 10, &l, &e), 0);
+	l.v[0].attempts = 1;
+	l.v[0].runner_at = 50;
+	assert_int_equal(queue_update(a, &l.v[0], &e), 0);
+	/* still queued after it: a retry, counted again from next_at */
+	l.v[0].runner_at = 0;
+	l.v[0].next_at = 123456;
+	l.v[0].checked_at = 99;
+	assert_int_equal(queue_update(a, &l.v[0], &e), 0);
+	usleep(700 * 1000);
+	/* the copy came back here; the old message is gone (one job, once) */
+	assert_int_equal(queue_list(a, 10, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].attempts, 1);
+	assert_true(l.v[0].next_at == 123456 && l.v[0].checked_at == 99);
+	assert_true(l.v[0].runner_at == 0);
+	queue_free(a);
+	/* a dies: another manager gets the job with its count */
+	open_q(&k, &b);
+	assert_int_equal(wait_count(b, "t7", 1, 5000), 1);
+	usleep(500 * 1000);
+	assert_int_equal(queue_list(b, 10, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].attempts, 1);
+	assert_true(l.v[0].next_at == 123456);
+	assert_int_equal(queue_ack(b, 701, "dropped", 10, &e), 0);
+	queue_job_list_release(&l);
+	usleep(500 * 1000);
+	queue_free(b);
+}
+
+/*
+ * The broker goes away: pushes are spooled in the state store (the webhook
+ * still gets its 202), the spool is published when the broker is back and
+ * emptied, each job delivered once.
+ */
+static void test_spool_while_away(void **state)
+{
+	const char *restart = getenv("RUNNERD_TEST_AMQP_RESTART");
+	char dir[] = "/tmp/runnerd-amqp-spool-XXXXXX";
+	struct store *st = NULL;
+	struct cfg k;
+	struct queue *q;
+	struct err e = {0};
+	int64_t n = -1;
+	int status;
+	pid_t pid;
+
+	if (!restart || !*restart)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(store_open(dir, &st, &e), 0);
+	cfg_init(&k, "t9", 10);
+	assert_int_equal(queue_open(&k.c, st, &q, &e), 0);
+	assert_true(wait_healthy(q, 10000));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", restart, (char *)NULL);
+		_exit(127);
+	}
+	/* the broker is down (the consumer saw it) and not back yet */
+	for (int i = 0; i < 200 && queue_health(q, NULL) == 0; i++)
+		usleep(50 * 1000);
+	assert_true(queue_health(q, NULL) < 0);
+	for (int64_t i = 1; i <= 3; i++) {
+		struct queue_job j = job(900 + i, "t9", i);
+		assert_int_equal(queue_push(q, &j, &e), 0);
+		assert_int_equal(queue_push(q, &j, &e), -EEXIST); /* spooled already */
+	}
+	assert_int_equal(queue_spooled(q, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_spool_count(st, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_true(waitpid(pid, &status, 0) == pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(wait_healthy(q, 20000));
+	/* published, confirmed, then deleted */
+	for (int i = 0; i < 300 && (queue_spooled(q, &n, NULL), n) != 0; i++)
+		usleep(50 * 1000);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_spool_count(st, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(wait_count(q, "t9", 3, 10000), 3);
+	usleep(500 * 1000);
+	assert_int_equal(count(q, "t9"), 3); /* no duplicate */
+	for (int64_t i = 1; i <= 3; i++)
+		assert_int_equal(queue_ack(q, 900 + i, "completed", 1, &e), 0);
+	usleep(500 * 1000);
+	queue_free(q);
+	store_close(st);
+	rm_rf(dir, NULL);
+}
+
+/* A reload's flavors: a new one is consumed at once, a removed one given back. */
+static void test_reload_flavors(void **state)
+{
+	struct cfg k, k2;
+	struct queue *q, *other;
+	struct queue_job ja = job(801, "t8a", 1), jb = job(802, "t8b", 2), ja2 = job(803, "t8a", 3);
+	struct err e = {0};
+
+	cfg_init(&k, "t8a", 5);
+	cfg_init(&k2, "t8b", 5);
+	open_q(&k, &q);
+	assert_int_equal(queue_push(q, &ja, &e), 0);
+	assert_int_equal(wait_count(q, "t8a", 1, 5000), 1);
+	/* t8b's queue exists (another manager published to it) before this one serves it */
+	assert_int_equal(queue_push(q, &jb, &e), 0);
+	usleep(300 * 1000);
+	assert_int_equal(count(q, "t8b"), 0);
+	assert_int_equal(queue_reload(q, &k2.c, &e), 0);
+	assert_int_equal(wait_count(q, "t8b", 1, 5000), 1);
+	/* t8a's held job went back to the broker: a manager of t8a gets it */
+	assert_int_equal(wait_count(q, "t8a", 0, 5000), 0);
+	open_q(&k, &other);
+	assert_int_equal(wait_count(other, "t8a", 1, 5000), 1);
+	assert_int_equal(queue_push(q, &ja2, &e), 0);
+	assert_int_equal(wait_count(other, "t8a", 2, 5000), 2);
+	assert_int_equal(count(q, "t8a"), 0);
+	ack_held(q);
+	ack_held(other);
+	usleep(500 * 1000);
+	queue_free(q);
+	queue_free(other);
+}
+
+/*
+ * amqps: the broker's TLS listener, its certificate (127.0.0.1) checked against
+ * queue.ca_file; another CA, or a file of no certificates, is refused with a
+ * reason and no secret.
+ */
+static void test_amqps(void **state)
+{
+	const char *uri = getenv("RUNNERD_TEST_AMQPS_URI"), *ca = getenv("RUNNERD_TEST_AMQP_CA");
+	const char *other = getenv("RUNNERD_TEST_AMQP_OTHER_CA");
+	struct cfg k;
+	struct queue *q;
+	struct queue_job j = job(1001, "t10", 1);
+	struct err e = {0};
+
+	if (!uri || !ca || !other)
+		skip();
+	cfg_init(&k, "t10", 2);
+	k.c.queue.uri.value = (char *)uri;
+	k.c.queue.ca_file = (char *)ca;
+	open_q(&k, &q);
+	assert_int_equal(queue_push(q, &j, &e), 0);
+	assert_int_equal(wait_count(q, "t10", 1, 5000), 1);
+	assert_int_equal(queue_ack(q, 1001, "completed", 1, &e), 0);
+	usleep(500 * 1000);
+	queue_free(q);
+
+	/* a CA that did not sign the broker's certificate: never healthy */
+	k.c.queue.ca_file = (char *)other;
+	assert_int_equal(queue_open(&k.c, NULL, &q, &e), 0);
+	usleep(1500 * 1000);
+	assert_true(queue_health(q, &e) < 0);
+	fprintf(stderr, "another CA: %s\n", e.msg);
+	assert_non_null(strstr(e.msg, "amqps"));
+	assert_null(strstr(e.msg, "guest:guest"));
+	queue_free(q);
+
+	/* no certificates in the file: said so, naming it */
+	k.c.queue.ca_file = "/dev/null";
+	assert_int_equal(queue_open(&k.c, NULL, &q, &e), 0);
+	usleep(500 * 1000);
+	assert_true(queue_health(q, &e) < 0);
+	assert_non_null(strstr(e.msg, "queue.ca_file /dev/null"));
+	queue_free(q);
+}
+
 /* No broker: open works, health says why, push fails fast, nothing leaks. */
 static void test_unreachable(void **state)
 {
@@ -344,9 +580,16 @@ static void test_unreachable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_unreachable),    cmocka_unit_test(test_push_count_ack),
-	        cmocka_unit_test(test_prefetch),       cmocka_unit_test(test_redelivery_after_kill),
+	        cmocka_unit_test(test_unreachable),
+	        cmocka_unit_test(test_push_count_ack),
+	        cmocka_unit_test(test_prefetch),
+	        cmocka_unit_test(test_redelivery_after_kill),
 	        cmocka_unit_test(test_broker_restart),
+	        cmocka_unit_test(test_state_change_frees_the_other),
+	        cmocka_unit_test(test_retry_count_carried),
+	        cmocka_unit_test(test_reload_flavors),
+	        cmocka_unit_test(test_spool_while_away),
+	        cmocka_unit_test(test_amqps),
 	};
 
 	if (!getenv("RUNNERD_TEST_AMQP_URI")) {

@@ -3,9 +3,14 @@ its own epmd, stopped by pid. It must never touch a broker it did not start
 nor listen anywhere but loopback.
 
 As a library: b = Broker(dir); b.start(); b.uri; b.restart(); b.stop().
+Broker(dir, tls=True) also listens for amqps on 127.0.0.1 with a certificate
+(IP and name 127.0.0.1) of a CA made here by openssl: b.uri_tls, b.ca_file,
+and b.other_ca_file (a CA that did not sign it).
 As a command (for tests in other languages):
-  python3 tests/lib/rabbitmq.py run DIR -- CMD...   start, run CMD with
-      RUNNERD_TEST_AMQP_URI and RUNNERD_TEST_AMQP_RESTART set, stop
+  python3 tests/lib/rabbitmq.py run DIR -- CMD...   start (with TLS), run CMD
+      with RUNNERD_TEST_AMQP_URI, RUNNERD_TEST_AMQP_RESTART,
+      RUNNERD_TEST_AMQPS_URI, RUNNERD_TEST_AMQP_CA and
+      RUNNERD_TEST_AMQP_OTHER_CA set, stop
   python3 tests/lib/rabbitmq.py restart DIR           restart the broker of DIR
   python3 tests/lib/rabbitmq.py queues DIR            print its queues (name ready unacked)
 """
@@ -61,10 +66,11 @@ def _wait_gone(pid, timeout=20):
 
 
 class Broker:
-    def __init__(self, root):
+    def __init__(self, root, tls=False):
         self.root = os.path.abspath(root)
         self.state_file = os.path.join(self.root, "broker.json")
-        self.port = self.dist_port = self.epmd_port = 0
+        self.tls = tls
+        self.port = self.dist_port = self.epmd_port = self.tls_port = 0
         self.pid = self.epmd_pid = 0
         if os.path.exists(self.state_file):
             with open(self.state_file) as f:
@@ -74,10 +80,47 @@ class Broker:
     def uri(self):
         return "amqp://guest:guest@127.0.0.1:%d" % self.port  # no path: the vhost "/"
 
+    @property
+    def uri_tls(self):
+        return "amqps://guest:guest@127.0.0.1:%d" % self.tls_port
+
+    @property
+    def ca_file(self):
+        return os.path.join(self.root, "tls", "ca.pem")
+
+    @property
+    def other_ca_file(self):
+        return os.path.join(self.root, "tls", "other-ca.pem")
+
+    def _make_tls(self):
+        """A CA, the broker's key and certificate (127.0.0.1) signed by it, another CA;
+        the broker's config to listen for amqps with them."""
+        d = os.path.join(self.root, "tls")
+        os.makedirs(d, exist_ok=True)
+
+        def ssl(*args):
+            subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True, timeout=60)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for ca in ("ca", "other-ca"):
+            ssl("req", "-x509", *ec, "-keyout", ca + ".key", "-out", ca + ".pem", "-days", "2",
+                "-subj", "/CN=runnerd test %s" % ca)
+        ssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        with open(os.path.join(d, "ext.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                    "extendedKeyUsage=serverAuth\n")
+        ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+        with open(os.path.join(self.root, "rabbitmq.conf"), "w") as f:
+            f.write("listeners.ssl.default = 127.0.0.1:%d\n" % self.tls_port)
+            f.write("ssl_options.cacertfile = %s\n" % os.path.join(d, "ca.pem"))
+            f.write("ssl_options.certfile = %s\n" % os.path.join(d, "server.pem"))
+            f.write("ssl_options.keyfile = %s\n" % os.path.join(d, "server.key"))
+            f.write("ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n")
+
     def _save(self):
         with open(self.state_file, "w") as f:
             json.dump({k: getattr(self, k) for k in
-                       ("port", "dist_port", "epmd_port", "pid", "epmd_pid")}, f)
+                       ("port", "dist_port", "epmd_port", "pid", "epmd_pid", "tls", "tls_port")}, f)
 
     def _env(self):
         env = dict(os.environ)
@@ -105,6 +148,9 @@ class Broker:
             f.write("[].\n")
         if not self.port:
             self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        if self.tls and not self.tls_port:
+            self.tls_port = free_port()
+            self._make_tls()
         env = self._env()
         log = open(os.path.join(self.root, "server.out"), "ab")
         if not self.epmd_pid or not _alive(self.epmd_pid):
@@ -120,7 +166,7 @@ class Broker:
             if srv.poll() is not None:
                 raise RuntimeError("rabbitmq-server exited %s (see %s/server.out)"
                                    % (srv.returncode, self.root))
-            if _amqp_ready(self.port):
+            if _amqp_ready(self.port) and (not self.tls or _listening(self.tls_port)):
                 return self
             time.sleep(0.2)
         raise RuntimeError("rabbitmq-server not ready in %ds" % timeout)
@@ -186,6 +232,14 @@ def _alive(pid):
         return False
 
 
+def _listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _amqp_ready(port):
     """The broker answers the AMQP 0-9-1 header with its connection.start."""
     try:
@@ -212,11 +266,14 @@ def main(argv):
         root = argv[1]
         shutil.rmtree(root, ignore_errors=True)
         os.makedirs(root)
-        b = Broker(root)
+        b = Broker(root, tls=True)
         try:
             b.start()
             env = dict(os.environ)
             env["RUNNERD_TEST_AMQP_URI"] = b.uri
+            env["RUNNERD_TEST_AMQPS_URI"] = b.uri_tls
+            env["RUNNERD_TEST_AMQP_CA"] = b.ca_file
+            env["RUNNERD_TEST_AMQP_OTHER_CA"] = b.other_ca_file
             env["RUNNERD_TEST_AMQP_RESTART"] = "%s %s restart %s" % (
                 sys.executable, os.path.abspath(__file__), root)
             env["RUNNERD_TEST_AMQP_QUEUES"] = "%s %s queues %s" % (

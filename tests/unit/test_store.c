@@ -13,6 +13,7 @@
 #include "util/common.h"
 #include "util/clock.h"
 #include "util/fileutil.h"
+#include "util/strutil.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -306,6 +307,42 @@ static void test_kv(void **state)
 	assert_int_equal(store_kv_get(s, "drain", &v, &e), -ENOENT);
 	assert_int_equal(store_kv_set(s, "", "1", &e), -EINVAL);
 	assert_int_equal(store_kv_set(s, "k", NULL, &e), -EINVAL);
+	store_close(s);
+}
+
+/* The amqp queue's spool: oldest first, one row a job, gone when deleted. */
+static void test_spool(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_spool_list l = {0};
+	struct store_spooled m = {.job_id = INT64_C(9007199254740993), .spooled_at = 20};
+	struct err e = {0};
+	int64_t n = -1;
+
+	str_copy(m.queue, "runnerd.small", sizeof(m.queue));
+	str_copy(m.body, "{\"job_id\":9007199254740993}", sizeof(m.body));
+	assert_int_equal(store_spool_add(s, &m, &e), 0);
+	assert_int_equal(store_spool_add(s, &m, &e), -EEXIST);
+	m.job_id = 7;
+	m.spooled_at = 10;
+	assert_int_equal(store_spool_add(s, &m, &e), 0);
+	assert_int_equal(store_spool_count(s, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_spool_list(s, 10, &l, &e), 0);
+	assert_int_equal(l.n, 2);
+	assert_true(l.v[0].job_id == 7 && l.v[1].job_id == INT64_C(9007199254740993));
+	assert_string_equal(l.v[1].queue, "runnerd.small");
+	assert_string_equal(l.v[1].body, "{\"job_id\":9007199254740993}");
+	assert_int_equal(store_spool_list(s, 1, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(store_spool_delete(s, 7, &e), 0);
+	assert_int_equal(store_spool_delete(s, 7, &e), 0);
+	assert_int_equal(store_spool_count(s, &n, &e), 0);
+	assert_int_equal(n, 1);
+	m.body[0] = '\0';
+	assert_int_equal(store_spool_add(s, &m, &e), -EINVAL);
+	store_spool_list_release(&l);
 	store_close(s);
 }
 
@@ -695,6 +732,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_instance_missing_and_invalid, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_action_log, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reopen_and_migrations, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_crash_durability, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
