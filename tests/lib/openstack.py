@@ -145,11 +145,13 @@ class Cloud:
         kind, what, _ = SERVICES[svc]
         log = self.path("log", svc + ".out")
         if kind == "uwsgi":
-            # keystone on SQLite fails across threads ("SQLite objects created in
-            # a thread can only be used in that same thread"): processes, not threads
-            procs, threads = ("2", "1") if svc == "keystone" else ("1", "4")
+            # one thread per process: keystone on SQLite fails across threads
+            # ("SQLite objects created in a thread can only be used in that same
+            # thread") and nova and neutron, eventlet inside, hang ("greenlet.error:
+            # cannot switch to a different thread"). The two busiest get two.
+            procs = "2" if svc in ("keystone", "nova-api") else "1"
             return ["/usr/bin/uwsgi", "--plugins", "python3", "--master", "--processes", procs,
-                    "--threads", threads, "--enable-threads", "--lazy-apps", "--need-app",
+                    "--threads", "1", "--enable-threads", "--lazy-apps", "--need-app",
                     "--die-on-term", "--buffer-size", "65535",
                     "--http-socket", "127.0.0.1:%d" % self.ports[svc],
                     # uwsgi's http-socket closes every connection without saying so

@@ -36,6 +36,8 @@ def _authtoken(c):
     a = _auth(c)
     del a["region_name"]
     a["www_authenticate_uri"] = c.url("keystone") + "/v3"
+    # no cache of validated tokens: a revoked token is refused at once
+    a["token_cache_time"] = "-1"
     return a
 
 
