@@ -21,14 +21,17 @@ As a command (run everything OpenStack with /usr/bin/python3):
   openstack.py run ROOT [--guest PREFIX] -- CMD...   start, run CMD with
       OS_CLIENT_CONFIG_FILE and RUNNERD_TEST_OPENSTACK_ROOT set, stop
   openstack.py start ROOT [--guest PREFIX]     start and leave running
+      (both: --token-expiration SECONDS, keystone's token lifetime, default 3600)
   openstack.py stop ROOT                       stop what ROOT's cloud runs
   openstack.py restart ROOT SERVICE            e.g. nova-api
   openstack.py revoke-tokens ROOT [USER]       every token of USER (default
       the test user) stops working now
 """
 
+import grp
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -211,8 +214,8 @@ class Cloud:
 
     def _keystone_setup(self):
         ks = ["/usr/bin/keystone-manage", "--config-file", self.path("etc", "keystone", "keystone.conf")]
-        user = __import__("pwd").getpwuid(os.getuid()).pw_name
-        group = __import__("grp").getgrgid(os.getgid()).gr_name
+        user = pwd.getpwuid(os.getuid()).pw_name
+        group = grp.getgrgid(os.getgid()).gr_name
         self._run(ks + ["db_sync"], "keystone")
         self._wal("keystone")
         for what in ("fernet_setup", "credential_setup"):
@@ -220,8 +223,7 @@ class Cloud:
         ku = self.url("keystone") + "/v3"
         self._run(ks + ["bootstrap", "--bootstrap-password", self.admin_password,
                         "--bootstrap-admin-url", ku, "--bootstrap-public-url", ku,
-                        "--bootstrap-internal-url", ku, "--bootstrap-region-id", self.region], "keystone",
-                  input=None)
+                        "--bootstrap-internal-url", ku, "--bootstrap-region-id", self.region], "keystone")
 
     def _db_setup(self, svc):
         """Each service's schema, in a thread of its own (they are independent)."""
@@ -393,7 +395,7 @@ clouds:
                 else rest.password_auth(USER, self.user_password, PROJECT))
         return rest.Session(self.url("keystone") + "/v3", auth, self.region)
 
-    def start(self, guest_prefix=None, timeout=180):
+    def start(self, guest_prefix=None, timeout=300):
         """Bring the whole cloud up; prints how long it took."""
         why = available()
         if why:
@@ -491,12 +493,20 @@ clouds:
         self.broker.stop()
 
 
+def _option(argv, name, default=None):
+    """--name VALUE taken out of argv (before any "--")."""
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    if name not in head:
+        return default
+    i = argv.index(name)
+    v = argv[i + 1]
+    del argv[i:i + 2]
+    return v
+
+
 def main(argv):
-    guest = None
-    if "--guest" in argv:
-        i = argv.index("--guest")
-        guest = argv[i + 1]
-        del argv[i:i + 2]
+    guest = _option(argv, "--guest")
+    expiration = int(_option(argv, "--token-expiration", "3600"))
     if len(argv) >= 2 and argv[0] in ("start", "run"):
         root = argv[1]
         if argv[0] == "run" and (len(argv) < 4 or argv[2] != "--"):
@@ -508,7 +518,7 @@ def main(argv):
             return 77
         shutil.rmtree(root, ignore_errors=True)
         os.makedirs(root)
-        c = Cloud(root)
+        c = Cloud(root, token_expiration=expiration)
         try:
             c.start(guest)
         except Exception:
