@@ -472,14 +472,17 @@ clouds:
             self._wait_http(svc, "/", time.time() + 60)
 
     def revoke_tokens(self, user=USER):
-        """Every token USER holds stops working now (keystone records a
-        revocation event when a user is disabled); the user can log in again."""
+        """Every token USER holds stops working (keystone records a
+        revocation event when a user is disabled; the services see it once
+        their cache of validated tokens lapses, which this waits for); the
+        user can log in again at once."""
         admin = self.admin()
         uid = admin.get("identity", "/users?name=" + user)["users"][0]["id"]
         admin.call("identity", "PATCH", "/users/" + uid, {"user": {"enabled": False}})
         admin.call("identity", "PATCH", "/users/" + uid, {"user": {"enabled": True}})
-        # revocations are to the second: a token from the same second is revoked too
-        time.sleep(1.1)
+        # revocations are to the second (a token from the same second is
+        # revoked too), and the services trust a token for TOKEN_CACHE_TIME
+        time.sleep(conf.TOKEN_CACHE_TIME + 1.1)
 
     def stop(self):
         from openstack_guest import stop_guests
