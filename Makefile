@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` runs the main job, `make check` runs every test.
 # Both install what is missing (Debian packages, pinned npm test assets) first.
-.PHONY: all deps build demo check check-unit check-lxd check-asan format clean bench soak
+.PHONY: all deps build demo check check-unit check-lxd check-openstack check-asan format clean bench soak
 
 all: build
 
@@ -25,6 +25,11 @@ check-lxd: deps
 
 bench: build
 	@scripts/bench.sh
+
+# the OpenStack tests alone, against a real minimal OpenStack started on
+# 127.0.0.1 (installed first when missing: scripts/deps-openstack.sh)
+check-openstack: deps
+	@scripts/check.sh --openstack-only
 
 # the long chaos run: hundreds of kill -9s under a stream of jobs, then its figures
 soak: build
