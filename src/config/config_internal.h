@@ -68,6 +68,8 @@ extern const struct config_field config_fields[];
 extern const size_t config_n_fields;
 /* The provider types whose instances start from an image the flavor names. */
 extern const char *const config_image_types[];
+/* The provider types a flavor cannot imply: they need keys of their own. */
+extern const char *const config_explicit_types[];
 /* The LXD instance types, in enum lxd_type order. */
 extern const char *const config_lxd_type_names[];
 
@@ -112,6 +114,8 @@ bool config_check_user(const char *s, char *msg, size_t cap);
 bool config_check_uid_range(const char *s, char *msg, size_t cap);
 bool config_check_label(const char *s, char *msg, size_t cap);
 bool config_check_nonempty(const char *s, char *msg, size_t cap);
+bool config_check_os_name(const char *s, char *msg, size_t cap);
+bool config_check_os_name_opt(const char *s, char *msg, size_t cap);
 bool config_check_listen_opt(const char *s, char *msg, size_t cap);
 bool config_check_cidr(const char *s, char *msg, size_t cap);
 
