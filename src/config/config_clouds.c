@@ -52,9 +52,10 @@ static int node_err(struct err *e, const char *name, struct fy_node *n, const ch
 }
 
 /* A scalar member's text (NULL when absent); -EINVAL when it is there but not a usable scalar. */
-static int member(const char *name, struct fy_node *map, const char *cloud, const char *key,
-                  char **ret, struct err *e)
+static int member(const char *name, struct fy_node *map, const char *cloud, const char *pre,
+                  const char *key, char **ret, struct err *e)
 {
+	char disp[96];
 	struct fy_node *v = map ? fy_node_mapping_lookup_by_string(map, key, FY_NT) : NULL;
 	const char *s;
 	size_t len;
@@ -62,6 +63,8 @@ static int member(const char *name, struct fy_node *map, const char *cloud, cons
 	*ret = NULL;
 	if (!v)
 		return 0;
+	snprintf(disp, sizeof(disp), "%s%s", pre, key);
+	key = disp;
 	if (fy_node_get_type(v) != FYNT_SCALAR || fy_node_is_alias(v))
 		return node_err(e, name, v, cloud, key, "must be a string");
 	s = fy_node_get_scalar(v, &len);
@@ -114,7 +117,7 @@ static int read_cloud(const char *name, struct fy_node *cn, const char *cloud,
 		return node_err(e, name, auth ? auth : cn, cloud, "auth", "a mapping is required");
 #define M(map, key, slot)                                                                          \
 	do {                                                                                       \
-		r = member(name, map, cloud, key, slot, e);                                        \
+		r = member(name, map, cloud, map == auth ? "auth." : "", key, slot, e);            \
 		if (r < 0)                                                                         \
 			goto out;                                                                  \
 	} while (0)
