@@ -8,6 +8,7 @@
  */
 #include "util/common.h"
 #include "config/config.h"
+#include "config/config_internal.h"
 #include "util/fileutil.h"
 #include "util/strutil.h"
 
@@ -236,8 +237,12 @@ int config_cloud_parse(const char *name, const char *text, size_t len, const cha
 	struct fy_document *doc = NULL;
 	struct fy_node *root, *clouds, *cn = NULL;
 	struct config_cloud c = {0};
+	struct pos bad;
 	int r;
 
+	if (config_utf8_bad(text, len, &bad))
+		return err_set(e, -EINVAL, "%s:%d:%d: not valid UTF-8 text (clouds.yaml is UTF-8)",
+		               name, bad.line, bad.col);
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.output_fn = diag_discard;

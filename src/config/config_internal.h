@@ -181,6 +181,12 @@ void config_warn(struct loader *l, struct pos p, const char *path, const char *f
 /* Key f of the struct at base as found in the file; NULL when it was not. */
 struct seen *config_seen_find(const struct loader *l, const struct config_field *f,
                               const void *base);
+/*
+ * Whether text is not well-formed UTF-8 (or holds a NUL), and where the
+ * first bad byte is: libfyaml 0.7.12 loops forever on some malformed
+ * bytes, so no text that fails this may reach it.
+ */
+bool config_utf8_bad(const char *text, size_t len, struct pos *ret_pos);
 /* Record key f of base; the entry stays put (callers keep it across later adds). */
 struct seen *config_seen_add(struct loader *l, const struct config_field *f, const void *base,
                              struct pos key, struct pos val, struct fy_node *node);
