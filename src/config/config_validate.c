@@ -271,7 +271,7 @@ static void check_flavor_provider(struct loader *l, struct config_flavor *fl)
 	if (pv->type && !*fl->image && config_name_index(config_image_types, pv->type) >= 0) {
 		config_field_display(l, image_f, fl, disp, sizeof(disp));
 		config_error(l, config_field_pos(l, image_f, fl), disp,
-		             "required for a flavor on a %s provider", pv->type);
+		             "required for a flavor on an %s provider", pv->type);
 	}
 }
 
@@ -300,6 +300,12 @@ static void check_openstack(struct loader *l, const struct config_provider *pv)
 	}
 	if (!*o->clouds_yaml || !*o->cloud || !value_ok(l, yf, pv) || !value_ok(l, cf, pv))
 		return;
+	if (access(o->clouds_yaml, R_OK) < 0) {
+		config_field_display(l, yf, pv, disp, sizeof(disp));
+		config_error(l, config_field_pos(l, yf, pv), disp, "cannot read %s: %s",
+		             o->clouds_yaml, strerror(errno));
+		return;
+	}
 	config_field_display(l, cf, pv, disp, sizeof(disp));
 	if (config_cloud_load(o->clouds_yaml, o->cloud, &cloud, &e) < 0) {
 		config_error(l, config_field_pos(l, cf, pv), disp, "%s", e.msg);
