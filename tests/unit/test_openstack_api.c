@@ -35,6 +35,8 @@ struct cloud {
 	bool evil_next; /* the first page's next link points elsewhere */
 	char last_server[64 * 1024];
 	int deleted; /* servers deleted */
+	char keypair_post[4096];
+	char deleted_extras[1024]; /* the paths of key pairs and ports deleted, a line each */
 	int gets_after_delete;
 };
 
@@ -116,7 +118,23 @@ static void h_all(void *ctx, const struct http_request *req, struct http_respons
 		cl.rule_posts++;
 		answer(resp, 201, "{\"security_group_rule\":{\"id\":\"r%d\"}}", cl.rule_posts);
 	} else if (strcmp(p, "/network/v2.0/ports") == 0) {
-		answer(resp, 200, "{\"ports\":[]}");
+		/* a leftover of ours, one of a live server, one of another manager */
+		answer(resp, 200,
+		       "{\"ports\":[{\"id\":\"p1\",\"name\":\"ost-00000000000f\"},{\"id\":\"p2\","
+		       "\"name\":\"ost-000000000002\"},{\"id\":\"p3\",\"name\":"
+		       "\"ost-east-00000000000f\"},{\"id\":\"p4\",\"name\":\"\"}]}");
+	} else if (strcmp(p, "/compute/v2.1/os-keypairs") == 0 && strcmp(m, "POST") == 0) {
+		str_copy(cl.keypair_post, req->body, sizeof(cl.keypair_post));
+		answer(resp, 200, "{\"keypair\":{\"name\":\"x\"}}");
+	} else if (strcmp(p, "/compute/v2.1/os-keypairs") == 0) {
+		answer(resp, 200,
+		       "{\"keypairs\":[{\"keypair\":{\"name\":\"ost-00000000000e\"}},{\"keypair\":"
+		       "{\"name\":\"ost-000000000001\"}},{\"keypair\":{\"name\":\"mine\"}}]}");
+	} else if (strcmp(m, "DELETE") == 0 && (str_has_prefix(p, "/compute/v2.1/os-keypairs/") ||
+	                                        str_has_prefix(p, "/network/v2.0/ports/"))) {
+		size_t n = strlen(cl.deleted_extras);
+		snprintf(cl.deleted_extras + n, sizeof(cl.deleted_extras) - n, "%s\n", p);
+		answer(resp, 204, "{}");
 	} else if (strcmp(p, "/compute/v2.1/servers") == 0 && strcmp(m, "POST") == 0) {
 		str_copy(cl.last_server, req->body, sizeof(cl.last_server));
 		if (cl.quota)
@@ -204,7 +222,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct provider *open_os(void)
+static struct provider *open_os_key(const char *key, const char *url)
 {
 	struct config_provider pc = {
 	        .name = (char *)"os",
@@ -219,7 +237,8 @@ static struct provider *open_os(void)
 	                        .flavor = (char *)"m1.small",
 	                        .network = (char *)"runners-net",
 	                        .security_group = (char *)"",
-	                        .secret_url = (char *)"http://10.0.0.1:8080/",
+	                        .ssh_key = (char *)key,
+	                        .secret_url = (char *)url,
 	                        .request_timeout = 5,
 	                },
 	};
@@ -228,6 +247,11 @@ static struct provider *open_os(void)
 
 	assert_int_equal(provider_open(&pc, "ost", &p, &e), 0);
 	return p;
+}
+
+static struct provider *open_os(void)
+{
+	return open_os_key("", "http://10.0.0.1:8080/");
 }
 
 static const struct config_flavor flavor = {.name = (char *)"small", .image = (char *)"runner-img"};
@@ -371,12 +395,62 @@ static void test_delete(void **state)
 	provider_free(p);
 }
 
+/* Without secret_url, a create with secrets is refused before anything is made. */
+static void test_no_secret_url(void **state)
+{
+	struct provider *p = open_os_key("", "");
+	struct instance_spec spec = {.name = "ost-0123456789ae",
+	                             .flavor = &flavor,
+	                             .startup_script = "true\n",
+	                             .secret_env = SECRET};
+	struct instance in;
+	struct err e = {0};
+
+	cl.last_server[0] = '\0';
+	assert_int_equal(provider_create(p, &spec, &in, &e), -ENOTSUP);
+	assert_non_null(strstr(e.msg, "secret_url"));
+	assert_string_equal(cl.last_server, "");
+	provider_free(p);
+}
+
+/* ssh_key: a key pair per server; gc removes only leftovers that are ours. */
+static void test_keypair_and_gc(void **state)
+{
+	char key[300];
+	FILE *f;
+	struct provider *p;
+	struct instance_spec spec = {
+	        .name = "ost-0123456789af", .flavor = &flavor, .startup_script = "true\n"};
+	struct instance in;
+	struct err e = {0};
+
+	snprintf(key, sizeof(key), "%s/id.pub", dir);
+	f = fopen(key, "w");
+	assert_non_null(f);
+	fputs("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG3 runner@test\n", f);
+	fclose(f);
+	p = open_os_key(key, "");
+	assert_int_equal(provider_create(p, &spec, &in, &e), 0);
+	assert_non_null(strstr(cl.keypair_post, "\"name\":\"ost-0123456789af\""));
+	assert_non_null(
+	        strstr(cl.keypair_post,
+	               "\"public_key\":\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG3 runner@test\""));
+	assert_non_null(strstr(cl.last_server, "\"key_name\":\"ost-0123456789af\""));
+	cl.deleted_extras[0] = '\0';
+	assert_int_equal(provider_gc(p, &e), 0);
+	/* servers ost-...01 and ...02 exist: their key pair and port stay */
+	assert_string_equal(cl.deleted_extras, "/compute/v2.1/os-keypairs/ost-00000000000e\n"
+	                                       "/network/v2.0/ports/p1\n");
+	provider_free(p);
+	unlink(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_create),
-	        cmocka_unit_test(test_list_pages_and_401),
-	        cmocka_unit_test(test_delete),
+	        cmocka_unit_test(test_create),         cmocka_unit_test(test_list_pages_and_401),
+	        cmocka_unit_test(test_delete),         cmocka_unit_test(test_no_secret_url),
+	        cmocka_unit_test(test_keypair_and_gc),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
