@@ -20,36 +20,13 @@ static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size
 {
 }
 
-/* The first scalar of n (itself, a mapping's first key, a sequence's first item). */
-static struct fy_token *node_tok(struct fy_node *n)
-{
-	for (int depth = 0; n && depth < 64; depth++) {
-		void *it = NULL;
-		struct fy_node_pair *p;
-
-		switch (fy_node_get_type(n)) {
-		case FYNT_SCALAR:
-			return fy_node_get_scalar_token(n);
-		case FYNT_MAPPING:
-			p = fy_node_mapping_iterate(n, &it);
-			n = p ? fy_node_pair_key(p) : NULL;
-			break;
-		default:
-			n = fy_node_sequence_iterate(n, &it);
-			break;
-		}
-	}
-	return NULL;
-}
-
 static int node_err(struct err *e, const char *name, struct fy_node *n, const char *cloud,
                     const char *key, const char *msg)
 {
-	struct fy_token *t = node_tok(n);
-	const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+	struct pos p = config_node_pos(n, (struct pos){1, 1});
 
-	return err_set(e, -EINVAL, "%s:%d:%d: clouds.%s%s%s: %s", name, m ? m->line + 1 : 1,
-	               m ? m->column + 1 : 1, cloud, key ? "." : "", key ? key : "", msg);
+	return err_set(e, -EINVAL, "%s:%d:%d: clouds.%s%s%s: %s", name, p.line, p.col, cloud,
+	               key ? "." : "", key ? key : "", msg);
 }
 
 /* A scalar member's text (NULL when absent); -EINVAL when it is there but not a usable scalar. */

@@ -124,16 +124,6 @@ static const char os_user_data_tail[] =
         "(trap '' HUP; exec sh " OS_HOME "/startup.sh) </dev/null >" OS_HOME
         "/startup.log 2>&1 &\n";
 
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-
-	for (const char *c = text; (c = strstr(c, line)); c++)
-		if ((c == text || c[-1] == '\n') && (c[n] == '\n' || c[n] == '\0'))
-			return true;
-	return false;
-}
-
 char *os_build_user_data(const char *script, const char *url)
 {
 	struct buf b = BUF_INIT(OS_USER_DATA_MAX);
@@ -144,7 +134,7 @@ char *os_build_user_data(const char *script, const char *url)
 	if (url && (strchr(url, '\'') || strchr(url, '\n') || strchr(url, '\\')))
 		return NULL;
 	str_copy(eof, OS_EOF, sizeof(eof));
-	for (unsigned i = 1; has_line(script, eof); i++)
+	for (unsigned i = 1; str_has_line(script, eof); i++)
 		snprintf(eof, sizeof(eof), "%s_%u", OS_EOF, i);
 	if (buf_puts(&b, os_user_data_head) < 0 ||
 	    (url && buf_printf(&b, os_user_data_fetch, url) < 0) ||
