@@ -16,7 +16,10 @@
 #include <cmocka.h>
 
 #include "util/common.h"
+#include "util/fileutil.h"
 #include "util/handoff.h"
+
+#include <sys/stat.h>
 #include "provider/openstack/os_internal.h"
 
 #define S(x) x, strlen(x)
@@ -422,7 +425,8 @@ static void test_build_server(void **state)
 	/* the script's own line is no delimiter: another one is chosen */
 	assert_non_null(strstr(ud, "<<'RUNNERD_STARTUP_EOF_1'"));
 	assert_non_null(strstr(ud, "url='http://10.0.0.1:8080/v1/handoff/abc'"));
-	assert_non_null(strstr(ud, OS_HOME "/secret.env"));
+	assert_non_null(strstr(ud, "RUNNERD_HOME=${RUNNERD_HOME:-" OS_HOME "}"));
+	assert_non_null(strstr(ud, "\"$RUNNERD_HOME\"/secret.env"));
 	struct os_server_req q = {
 	        .name = "ci-0123456789ab",
 	        .flavor_name = "small",
@@ -479,6 +483,49 @@ static void test_build_server(void **state)
 	assert_null(os_build_user_data(big, NULL));
 	free(big);
 	buf_release(&b);
+}
+
+/*
+ * The user data runs: with RUNNERD_HOME set (as a stand-in on a host sets
+ * it), it fetches the hand-off URL (curl, here a file:// URL) into
+ * secret.env (0600), writes the startup script and starts it.
+ */
+static void test_user_data_runs(void **state)
+{
+	char dir[] = "/tmp/runnerd-osud.XXXXXX", path[256], url[300], cmd[600];
+	struct buf b = BUF_INIT(4096);
+	struct stat st;
+	char *ud;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/handed", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("X=1\n", f);
+	fclose(f);
+	snprintf(url, sizeof(url), "file://%s", path);
+	ud = os_build_user_data(
+	        "#!/bin/sh\ncat \"$RUNNERD_HOME/secret.env\" >\"$RUNNERD_HOME/ran\"\n", url);
+	assert_non_null(ud);
+	snprintf(path, sizeof(path), "%s/user-data", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(ud, f);
+	fclose(f);
+	free(ud);
+	snprintf(cmd, sizeof(cmd), "RUNNERD_HOME=%s/home sh %s/user-data", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/home/ran", dir);
+	/* started detached: wait for what it wrote (5 s at most) */
+	for (int i = 0; i < 100 && (file_read(path, 4096, true, &b, NULL) < 0 || b.len < 4); i++)
+		clock_sleep_ms(50);
+	assert_string_equal(buf_str(&b), "X=1\n");
+	snprintf(path, sizeof(path), "%s/home/secret.env", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	buf_release(&b);
+	assert_int_equal(rm_rf(dir, NULL), 0);
 }
 
 static void test_clouds_yaml(void **state)
@@ -591,6 +638,7 @@ int main(void)
 	        cmocka_unit_test(test_build_auth),
 	        cmocka_unit_test(test_base64),
 	        cmocka_unit_test(test_build_server),
+	        cmocka_unit_test(test_user_data_runs),
 	        cmocka_unit_test(test_clouds_yaml),
 	        cmocka_unit_test(test_handoff),
 	};

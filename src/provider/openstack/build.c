@@ -98,31 +98,34 @@ out:
  * retried for 5 minutes (the network may come up late).
  */
 #define OS_EOF "RUNNERD_STARTUP_EOF"
+#define H      "\"$RUNNERD_HOME\""
 static const char os_user_data_head[] =
         "#!/bin/sh\n"
         "# runnerd: fetches this instance's secrets once, writes the startup script\n"
-        "# below to " OS_HOME "/startup.sh and starts it.\n"
-        "mkdir -p " OS_HOME " && chmod 0755 " OS_HOME " || exit 1\n";
+        "# below to $RUNNERD_HOME/startup.sh and starts it. RUNNERD_HOME is " OS_HOME "\n"
+        "# (cloud-init does not set it; a stand-in that runs this on a host may).\n"
+        "RUNNERD_HOME=${RUNNERD_HOME:-" OS_HOME "}\n"
+        "export RUNNERD_HOME\n"
+        "mkdir -p " H " && chmod 0755 " H " || exit 1\n";
 static const char os_user_data_fetch[] =
         "url='%s'\n"
         "umask 077\n"
         "i=0\n"
         "while [ $i -lt 60 ]; do\n"
         "\tif command -v curl >/dev/null; then\n"
-        "\t\tcurl -fsS --max-time 20 -o " OS_HOME "/secret.env.new \"$url\" && break\n"
+        "\t\tcurl -fsS --max-time 20 -o " H "/secret.env.new \"$url\" && break\n"
         "\telse\n"
-        "\t\twget -q -T 20 -O " OS_HOME "/secret.env.new \"$url\" && break\n"
+        "\t\twget -q -T 20 -O " H "/secret.env.new \"$url\" && break\n"
         "\tfi\n"
         "\ti=$((i + 1)); sleep 5\n"
         "done\n"
-        "mv -f " OS_HOME "/secret.env.new " OS_HOME "/secret.env || exit 1\n";
-static const char os_user_data_script[] = "(umask 077 && cat >" OS_HOME "/startup.sh.new) <<'%s'\n";
+        "mv -f " H "/secret.env.new " H "/secret.env || exit 1\n";
+static const char os_user_data_script[] = "(umask 077 && cat >" H "/startup.sh.new) <<'%s'\n";
 static const char os_user_data_tail[] =
         "%s\n"
-        "chmod 0700 " OS_HOME "/startup.sh.new &&\n"
-        "\tmv -f " OS_HOME "/startup.sh.new " OS_HOME "/startup.sh || exit 1\n"
-        "(trap '' HUP; exec sh " OS_HOME "/startup.sh) </dev/null >" OS_HOME
-        "/startup.log 2>&1 &\n";
+        "chmod 0700 " H "/startup.sh.new &&\n"
+        "\tmv -f " H "/startup.sh.new " H "/startup.sh || exit 1\n"
+        "(trap '' HUP; exec sh " H "/startup.sh) </dev/null >" H "/startup.log 2>&1 &\n";
 
 char *os_build_user_data(const char *script, const char *url)
 {
