@@ -20,6 +20,7 @@
 #include "provider/openstack/os_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define SECRET "ACTIONS_RUNNER_INPUT_JITCONFIG=very-secret-jit\n"
 
@@ -445,12 +446,50 @@ static void test_keypair_and_gc(void **state)
 	unlink(key);
 }
 
+/* Creates at once make one security group, not one each. */
+static void *create_one(void *arg)
+{
+	struct provider *p = arg;
+	static atomic_int n;
+	char name[32];
+	struct instance_spec spec = {.flavor = &flavor, .startup_script = "true\n"};
+	struct instance in;
+	struct err e = {0};
+
+	snprintf(name, sizeof(name), "ost-00000000010%d", atomic_fetch_add(&n, 1));
+	spec.name = name;
+	return (void *)(intptr_t)provider_create(p, &spec, &in, &e);
+}
+
+static void test_parallel_creates_one_group(void **state)
+{
+	struct provider *p = open_os_key("", "");
+	pthread_t t[4];
+	void *rc;
+
+	pthread_mutex_lock(&cl.lock);
+	cl.sg_exists = false;
+	cl.sg_posts = 0;
+	pthread_mutex_unlock(&cl.lock);
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		assert_int_equal(pthread_create(&t[i], NULL, create_one, p), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		assert_int_equal(pthread_join(t[i], &rc), 0);
+		assert_int_equal((intptr_t)rc, 0);
+	}
+	assert_int_equal(cl.sg_posts, 1);
+	provider_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_create),         cmocka_unit_test(test_list_pages_and_401),
-	        cmocka_unit_test(test_delete),         cmocka_unit_test(test_no_secret_url),
+	        cmocka_unit_test(test_create),
+	        cmocka_unit_test(test_list_pages_and_401),
+	        cmocka_unit_test(test_delete),
+	        cmocka_unit_test(test_no_secret_url),
 	        cmocka_unit_test(test_keypair_and_gc),
+	        cmocka_unit_test(test_parallel_creates_one_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -19,6 +19,7 @@ static void os_close(struct provider *p)
 	free(o->ca_file);
 	free(o->ssh_pubkey);
 	pthread_mutex_destroy(&o->lock);
+	pthread_mutex_destroy(&o->sg_lock);
 	free(o);
 	p->priv = NULL;
 }
@@ -58,6 +59,7 @@ static int os_open(struct provider *p, const struct config_provider *pc, struct 
 	if (!o)
 		return err_set(e, -ENOMEM, "openstack: out of memory");
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->sg_lock, NULL);
 	buf_init_secret(&o->token, OS_TOKEN_MAX + 32);
 	p->priv = o;
 	str_copy(o->manager, p->manager, sizeof(o->manager));

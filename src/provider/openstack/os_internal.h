@@ -60,9 +60,10 @@ struct os {
 	long request_ms;
 	atomic_uint_least64_t n_requests; /* sent, Keystone's included */
 
-	pthread_mutex_t lock; /* what follows */
-	struct buf token;     /* secret; empty = none */
-	int64_t token_until;  /* wall ms at which it is to be renewed */
+	pthread_mutex_t sg_lock; /* held across a security group's look-up and making */
+	pthread_mutex_t lock;    /* what follows */
+	struct buf token;        /* secret; empty = none */
+	int64_t token_until;     /* wall ms at which it is to be renewed */
 	char endpoint[OS_SERVICES][OS_URL_MAX];
 	struct os_ref flavor_ref, network_ref, secgroup_ref; /* id "" = not yet */
 	struct os_ref images[16];                            /* resolved images */
@@ -193,7 +194,12 @@ int os_endpoint(struct os *o, const struct provider_call *c, enum os_service svc
 int os_resolve(struct os *o, const struct provider_call *c, const char *image,
                char image_id[OS_ID_MAX], char flavor_id[OS_ID_MAX], char network_id[OS_ID_MAX],
                struct err *e);
-int os_secgroup_ensure(struct os *o, const struct provider_call *c, struct err *e);
+/*
+ * The security group's id (cached) into id: made when missing and ours
+ * (one create at a time: two at once would make two of one name).
+ */
+int os_secgroup_ensure(struct os *o, const struct provider_call *c, char id[OS_ID_MAX],
+                       struct err *e);
 /* Delete the key pair and ports named name (404 = gone). */
 int os_remove_extras(struct os *o, const struct provider_call *c, const char *name, struct err *e);
 int os_gc(struct provider *p, const struct provider_call *c, struct err *e);

@@ -144,17 +144,19 @@ static int add_rules(struct os *o, const struct provider_call *c, const char *sg
 	return 0;
 }
 
-int os_secgroup_ensure(struct os *o, const struct provider_call *c, struct err *e)
+static int secgroup_ensure(struct os *o, const struct provider_call *c, char id[OS_ID_MAX],
+                           struct err *e)
 {
 	struct httpc_response resp = {0};
 	struct buf body = BUF_INIT(4096);
-	char id[OS_ID_MAX];
 	bool ours =
 	        str_has_prefix(o->secgroup, o->manager) && o->secgroup[strlen(o->manager)] == '-';
 	int r;
 
 	pthread_mutex_lock(&o->lock);
 	r = o->secgroup_ref.id[0] ? 1 : 0;
+	if (r)
+		str_copy(id, o->secgroup_ref.id, OS_ID_MAX);
 	pthread_mutex_unlock(&o->lock);
 	if (r)
 		return 0;
@@ -186,6 +188,17 @@ int os_secgroup_ensure(struct os *o, const struct provider_call *c, struct err *
 	str_copy(o->secgroup_ref.id, id, sizeof(o->secgroup_ref.id));
 	pthread_mutex_unlock(&o->lock);
 	return 0;
+}
+
+int os_secgroup_ensure(struct os *o, const struct provider_call *c, char id[OS_ID_MAX],
+                       struct err *e)
+{
+	int r;
+
+	pthread_mutex_lock(&o->sg_lock);
+	r = secgroup_ensure(o, c, id, e);
+	pthread_mutex_unlock(&o->sg_lock);
+	return r;
 }
 
 static int del(struct os *o, const struct provider_call *c, enum os_service svc,

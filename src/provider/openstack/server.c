@@ -224,6 +224,7 @@ int os_create(struct provider *p, const struct provider_call *c, const struct in
 {
 	struct os *o = p->priv;
 	char image[OS_ID_MAX], flavor[OS_ID_MAX], network[OS_ID_MAX], id[OS_ID_MAX];
+	char sg[OS_ID_MAX];
 	char token[HANDOFF_TOKEN_LEN + 1] = "";
 	struct buf body = BUF_INIT(OS_USER_DATA_MAX * 2);
 	struct httpc_response resp = {0};
@@ -234,7 +235,7 @@ int os_create(struct provider *p, const struct provider_call *c, const struct in
 
 	r = os_resolve(o, c, spec->flavor->image, image, flavor, network, e);
 	if (r == 0)
-		r = os_secgroup_ensure(o, c, e);
+		r = os_secgroup_ensure(o, c, sg, e);
 	if (r == 0)
 		r = make_user_data(o, spec, token, &ud, e);
 	if (r < 0)
@@ -245,7 +246,7 @@ int os_create(struct provider *p, const struct provider_call *c, const struct in
 	        .image_id = image,
 	        .flavor_id = flavor,
 	        .network_id = network,
-	        .secgroup = o->secgroup,
+	        .secgroup = sg, /* Nova takes a name or an id: the id is never ambiguous */
 	        .key_name = o->ssh_pubkey ? spec->name : NULL,
 	        .config_drive = o->config_drive,
 	        .user_data = ud,
