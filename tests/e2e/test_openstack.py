@@ -150,6 +150,10 @@ def test_pool_up_and_down():
         left = {s["id"] for s in servers(sess)}
         assert f1 in left and f2 in left, left
         log = env.log()
+        # no API call of the backend failed along the way (gc's included)
+        bad = [ln for ln in log.splitlines()
+               if re.search(r"\b(warn|error)\b.*\b(keystone|nova|neutron|glance)\b", ln)]
+        assert not bad, bad
         assert "e2e-webhook-secret" not in log
         assert CLOUD.user_password not in log
     except Exception:
