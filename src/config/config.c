@@ -123,7 +123,8 @@ int config_provider_implied(const char *type, struct config_provider **ret)
 	struct config_provider *pv;
 	int r = 0;
 
-	if (!type || config_name_index(config_provider_types, type) < 0)
+	if (!type || config_name_index(config_provider_types, type) < 0 ||
+	    config_name_index(config_explicit_types, type) >= 0)
 		return -EINVAL;
 	pv = calloc(1, sizeof(*pv));
 	if (!pv)

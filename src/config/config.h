@@ -21,6 +21,7 @@
 
 #include "util/common.h"
 #include "util/buf.h"
+#include "util/err.h"
 #include "util/strv.h"
 #include "util/words.h"
 
@@ -121,6 +122,22 @@ struct config_lxd {
 	int64_t operation_timeout; /* seconds per LXD operation (create, start, ...), default 2m */
 };
 
+/* providers.<name> of type openstack (see docs/config.md). */
+struct config_openstack {
+	char *clouds_yaml;    /* path of a clouds.yaml, required */
+	char *cloud;          /* the entry under its clouds:, required */
+	char *region;         /* "" = the cloud's region_name, else the first in the catalog */
+	char *interface;      /* "" = the cloud's, else public; public | internal | admin */
+	char *ca_file;        /* "" = the cloud's cacert, else the system store */
+	char *flavor;         /* Nova flavor, name or id, required */
+	char *network;        /* Neutron network, name or id, required */
+	char *security_group; /* "" = <manager>-runners, made when missing */
+	char *ssh_key;        /* "" = no key pair; else an OpenSSH public key file */
+	bool config_drive;
+	char *secret_url;        /* base URL instances reach runnerd's webhook listener at */
+	int64_t request_timeout; /* seconds per API request, default 30s */
+};
+
 /*
  * One provider instance: providers.<name>. A manager may have several of a
  * type (two LXD hosts, two projects). A key that is a type name and has no
@@ -137,6 +154,7 @@ struct config_provider {
 	int line;                  /* where it starts in the file; 0 when implied */
 	struct config_local local; /* type local */
 	struct config_lxd lxd;     /* type lxd */
+	struct config_openstack openstack; /* type openstack */
 };
 
 /* The provider types this build can configure (and open), NULL-ended. */
@@ -262,6 +280,36 @@ const char *config_redact_url(const char *url, char *buf, size_t cap);
 const char *config_path(const char *explicit_path);
 
 const struct config_flavor *config_flavor_find(const struct config *c, const char *name);
+/*
+ * One cloud of an OpenStack clouds.yaml. Password auth (auth_type password
+ * or v3password, the default) or application credentials
+ * (v3applicationcredential); secret is the password or the credential's
+ * secret. Domains not given default to domain_name/domain_id, then to the
+ * domain id "default". Strings are NULL when absent.
+ */
+struct config_cloud {
+	char *auth_url; /* http(s)://..., no trailing '/' */
+	bool app_cred;
+	char *username, *user_id, *user_domain_name, *user_domain_id;
+	char *project_name, *project_id, *project_domain_name, *project_domain_id;
+	char *app_cred_id, *app_cred_name;
+	char *secret; /* wiped on release */
+	char *region_name;
+	char *cacert;
+	bool verify; /* default true; false is refused by the openstack provider */
+};
+
+/*
+ * The cloud of that name in the clouds.yaml at path (or in text, len bytes,
+ * named name in messages). -EINVAL with "FILE:LINE:COLUMN: clouds.<cloud>.<key>:
+ * message" (never a value) when it is missing or unusable; *ret is
+ * untouched on failure.
+ */
+int config_cloud_load(const char *path, const char *cloud, struct config_cloud *ret, struct err *e);
+int config_cloud_parse(const char *name, const char *text, size_t len, const char *cloud,
+                       struct config_cloud *ret, struct err *e);
+void config_cloud_release(struct config_cloud *c);
+
 /* The provider instance of that name; NULL when there is none. */
 const struct config_provider *config_provider_find(const struct config *c, const char *name);
 /*

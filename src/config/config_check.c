@@ -240,6 +240,29 @@ bool config_check_label(const char *s, char *msg, size_t cap)
 	return true;
 }
 
+/* An OpenStack resource name or id: 1-255 printable characters, no '/', '?', '#' or '%'. */
+bool config_check_os_name(const char *s, char *msg, size_t cap)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || strchr("/?#%", s[i])) {
+			snprintf(msg, cap,
+			         "must not hold control characters, '/', '?', '#' or '%%'");
+			return false;
+		}
+	if (n == 0 || n > 255) {
+		snprintf(msg, cap, "must be 1-255 characters");
+		return false;
+	}
+	return true;
+}
+
+bool config_check_os_name_opt(const char *s, char *msg, size_t cap)
+{
+	return !*s || config_check_os_name(s, msg, cap);
+}
+
 bool config_check_nonempty(const char *s, char *msg, size_t cap)
 {
 	if (*s)

@@ -68,6 +68,8 @@ extern const struct config_field config_fields[];
 extern const size_t config_n_fields;
 /* The provider types whose instances start from an image the flavor names. */
 extern const char *const config_image_types[];
+/* The provider types a flavor cannot imply: they need keys of their own. */
+extern const char *const config_explicit_types[];
 /* The LXD instance types, in enum lxd_type order. */
 extern const char *const config_lxd_type_names[];
 
@@ -113,6 +115,8 @@ bool config_check_user(const char *s, char *msg, size_t cap);
 bool config_check_uid_range(const char *s, char *msg, size_t cap);
 bool config_check_label(const char *s, char *msg, size_t cap);
 bool config_check_nonempty(const char *s, char *msg, size_t cap);
+bool config_check_os_name(const char *s, char *msg, size_t cap);
+bool config_check_os_name_opt(const char *s, char *msg, size_t cap);
 bool config_check_listen_opt(const char *s, char *msg, size_t cap);
 bool config_check_cidr(const char *s, char *msg, size_t cap);
 
@@ -178,6 +182,12 @@ void config_warn(struct loader *l, struct pos p, const char *path, const char *f
 /* Key f of the struct at base as found in the file; NULL when it was not. */
 struct seen *config_seen_find(const struct loader *l, const struct config_field *f,
                               const void *base);
+/*
+ * Whether text is not well-formed UTF-8 (or holds a NUL), and where the
+ * first bad byte is: libfyaml 0.7.12 loops forever on some malformed
+ * bytes, so no text that fails this may reach it.
+ */
+bool config_utf8_bad(const char *text, size_t len, struct pos *ret_pos);
 /* Record key f of base; the entry stays put (callers keep it across later adds). */
 struct seen *config_seen_add(struct loader *l, const struct config_field *f, const void *base,
                              struct pos key, struct pos val, struct fy_node *node);

@@ -253,7 +253,7 @@ const char *config_shown(const char *s, char *buf, size_t cap)
  * and libfyaml 0.7.12 loops forever on some malformed bytes (a directive
  * line such as "%\x9c"), so nothing else reaches it.
  */
-static bool utf8_bad(const char *text, size_t len, struct pos *ret_pos)
+bool config_utf8_bad(const char *text, size_t len, struct pos *ret_pos)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	struct pos p = {1, 1};
@@ -406,7 +406,7 @@ int config_load_text(const char *name, const char *text, size_t len, mode_t file
 	}
 	config_apply_defaults(&l, CONFIG_SCOPE_ROOT, l.c);
 	struct pos bad;
-	if (!l.nomem && utf8_bad(text, len, &bad))
+	if (!l.nomem && config_utf8_bad(text, len, &bad))
 		config_error(&l, bad, NULL, "not valid UTF-8 text (a config file is UTF-8)");
 	else if (!l.nomem)
 		parse_and_walk(&l, text, len);

@@ -30,9 +30,12 @@ _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name i
 
 static const char *const arch_names[] = {"x64", "arm64", NULL};
 /* A type is here once its keys are in the table below (and its backend is built). */
-const char *const config_provider_types[] = {"local", "lxd", NULL};
+const char *const config_provider_types[] = {"local", "lxd", "openstack", NULL};
 /* Provider types whose instances start from an image the flavor names. */
-const char *const config_image_types[] = {"lxd", NULL};
+const char *const config_image_types[] = {"lxd", "openstack", NULL};
+/* Provider types that cannot be implied: they need keys of their own. */
+const char *const config_explicit_types[] = {"openstack", NULL};
+static const char *const os_interface_names[] = {"public", "internal", "admin", NULL};
 const char *const config_lxd_type_names[] = {"container", "virtual-machine", NULL};
 static const char *const lxd_bootstrap_names[] = {"cloud-init", "exec", NULL};
 static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
@@ -165,6 +168,34 @@ const struct config_field config_fields[] = {
 	 .type = CONFIG_T_DURATION, .off = PV(lxd.stop_timeout), DURATION("10s")},
 	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "lxd", .path = "operation_timeout",
 	 .type = CONFIG_T_DURATION, .off = PV(lxd.operation_timeout), DURATION("2m")},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "clouds_yaml",
+	 .type = CONFIG_T_PATH, .off = PV(openstack.clouds_yaml),
+	 .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY | CONFIG_F_READABLE},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "cloud", .type = CONFIG_T_STR,
+	 .off = PV(openstack.cloud), .flags = CONFIG_F_REQUIRED | CONFIG_F_NONEMPTY},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "region", .type = CONFIG_T_STR,
+	 .off = PV(openstack.region), .check = config_check_os_name_opt},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "interface",
+	 .type = CONFIG_T_STR, .off = PV(openstack.interface), .def = "public",
+	 .names = os_interface_names},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "ca_file",
+	 .type = CONFIG_T_PATH, .off = PV(openstack.ca_file), .flags = CONFIG_F_READABLE},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "flavor", .type = CONFIG_T_STR,
+	 .off = PV(openstack.flavor), .flags = CONFIG_F_REQUIRED, .check = config_check_os_name},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "network", .type = CONFIG_T_STR,
+	 .off = PV(openstack.network), .flags = CONFIG_F_REQUIRED, .check = config_check_os_name},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "security_group",
+	 .type = CONFIG_T_STR, .off = PV(openstack.security_group),
+	 .check = config_check_os_name_opt},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "ssh_key",
+	 .type = CONFIG_T_PATH, .off = PV(openstack.ssh_key), .flags = CONFIG_F_READABLE},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "config_drive",
+	 .type = CONFIG_T_BOOL, .off = PV(openstack.config_drive), .def = "false"},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "secret_url",
+	 .type = CONFIG_T_STR, .off = PV(openstack.secret_url), .flags = CONFIG_F_URL_PASSWORD,
+	 .check = config_check_http_url_opt},
+	{.scope = CONFIG_SCOPE_PROVIDER, .kind = "openstack", .path = "request_timeout",
+	 .type = CONFIG_T_DURATION, .off = PV(openstack.request_timeout), DURATION("30s")},
 
 	SECTION("runner"),
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},

@@ -246,6 +246,14 @@ static void check_flavor_provider(struct loader *l, struct config_flavor *fl)
 
 	if (!value_ok(l, prov_f, fl))
 		return;
+	if (!pv && config_name_index(config_explicit_types, fl->provider) >= 0) {
+		config_field_display(l, prov_f, fl, disp, sizeof(disp));
+		config_error(l, config_field_pos(l, prov_f, fl), disp,
+		             "type %s needs keys of its own: add an entry under providers "
+		             "with type: %s",
+		             fl->provider, fl->provider);
+		return;
+	}
 	if (!pv && config_name_index(config_provider_types, fl->provider) >= 0)
 		pv = imply_provider(l, fl->provider);
 	if (!pv) {
@@ -263,8 +271,51 @@ static void check_flavor_provider(struct loader *l, struct config_flavor *fl)
 	if (pv->type && !*fl->image && config_name_index(config_image_types, pv->type) >= 0) {
 		config_field_display(l, image_f, fl, disp, sizeof(disp));
 		config_error(l, config_field_pos(l, image_f, fl), disp,
-		             "required for a flavor on a %s provider", pv->type);
+		             "required for a flavor on an %s provider", pv->type);
 	}
+}
+
+/*
+ * An openstack provider's cloud is in its clouds.yaml, usable: its problems
+ * are reported at the cloud key, with the place in clouds.yaml. Its ssh_key
+ * is readable. (Nothing is kept: the provider reads the file when it opens.)
+ */
+static void check_openstack(struct loader *l, const struct config_provider *pv)
+{
+	const struct config_field *yf =
+	        config_field_find_kind(CONFIG_SCOPE_PROVIDER, "clouds_yaml", "openstack");
+	const struct config_field *cf =
+	        config_field_find_kind(CONFIG_SCOPE_PROVIDER, "cloud", "openstack");
+	const struct config_field *kf =
+	        config_field_find_kind(CONFIG_SCOPE_PROVIDER, "ssh_key", "openstack");
+	const struct config_openstack *o = &pv->openstack;
+	struct config_cloud cloud = {0};
+	struct err e = {0};
+	char disp[256];
+
+	if (*o->ssh_key && value_ok(l, kf, pv) && access(o->ssh_key, R_OK) < 0) {
+		config_field_display(l, kf, pv, disp, sizeof(disp));
+		config_error(l, config_field_pos(l, kf, pv), disp, "cannot read %s: %s", o->ssh_key,
+		             strerror(errno));
+	}
+	if (!*o->clouds_yaml || !*o->cloud || !value_ok(l, yf, pv) || !value_ok(l, cf, pv))
+		return;
+	if (access(o->clouds_yaml, R_OK) < 0) {
+		config_field_display(l, yf, pv, disp, sizeof(disp));
+		config_error(l, config_field_pos(l, yf, pv), disp, "cannot read %s: %s",
+		             o->clouds_yaml, strerror(errno));
+		return;
+	}
+	config_field_display(l, cf, pv, disp, sizeof(disp));
+	if (config_cloud_load(o->clouds_yaml, o->cloud, &cloud, &e) < 0) {
+		config_error(l, config_field_pos(l, cf, pv), disp, "%s", e.msg);
+		return;
+	}
+	if (!cloud.verify)
+		config_error(l, config_field_pos(l, cf, pv), disp,
+		             "%s: verify: false is refused (give the CA in ca_file or cacert)",
+		             o->clouds_yaml);
+	config_cloud_release(&cloud);
 }
 
 /* A provider no flavor names is harmless (it may hold instances to clean up): a warning. */
@@ -406,6 +457,9 @@ static void check_flavors(struct loader *l)
 	for (size_t i = 0; i < l->c->n_providers; i++)
 		if (l->c->providers[i].type && strcmp(l->c->providers[i].type, "local") == 0)
 			check_local_uids(l, i);
+		else if (l->c->providers[i].type &&
+		         strcmp(l->c->providers[i].type, "openstack") == 0)
+			check_openstack(l, &l->c->providers[i]);
 }
 
 void config_validate(struct loader *l, bool root_ok)

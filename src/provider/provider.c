@@ -10,9 +10,11 @@
 #include "provider/backend.h"
 #include "provider/local.h"
 #include "provider/lxd.h"
+#include "provider/openstack.h"
 #include "util/strutil.h"
 
-static const struct provider_ops *const provider_backends[] = {&local_ops, &lxd_ops};
+static const struct provider_ops *const provider_backends[] = {&local_ops, &lxd_ops,
+                                                               &openstack_ops};
 
 /* Default deadlines (seconds) per operation; a backend may set its own at open. */
 static const int64_t default_deadline_s[PROVIDER_OP_COUNT] = {

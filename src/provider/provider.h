@@ -1,6 +1,6 @@
 /*
  * The provider front: the one way runnerd reaches a backend (local, lxd,
- * and later openstack, external). A provider is a named instance of a
+ * openstack, and later external). A provider is a named instance of a
  * backend type (providers.<name> in the config), so one manager can use two
  * LXD hosts. The manager calls only the functions below and never names a
  * backend: what differs between backends is in struct provider_traits.

@@ -9,6 +9,7 @@
  */
 #include "util/common.h"
 #include "reactive/reactive_internal.h"
+#include "util/handoff.h"
 #include "util/clock.h"
 #include "util/group_commit.h"
 #include "util/log.h"
@@ -401,8 +402,37 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 }
 
 /* max_body of /webhook is set from the config when the server starts. */
+/*
+ * GET /v1/handoff/<token>: an instance's secrets, once (util/handoff.h).
+ * A HEAD is answered 405 without taking them; an unknown, taken or
+ * expired token is 404, and the answer never says which.
+ */
+static void h_handoff(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	const char *token = req->path + strlen("/v1/handoff/");
+	struct buf b = BUF_INIT_SECRET(0);
+
+	(void)ctx;
+	if (strcmp(req->method, "GET") != 0) {
+		http_response_error(resp, 405, "GET only");
+		return;
+	}
+	if (handoff_take(token, &b) < 0) {
+		http_response_error(resp, 404, "no such hand-off");
+		return;
+	}
+	resp->body.secret = true;
+	resp->status = 200;
+	resp->content_type = "text/plain; charset=utf-8";
+	http_response_header(resp, "Cache-Control", "no-store");
+	if (buf_append(&resp->body, b.data, b.len) < 0)
+		http_response_error(resp, 500, "hand-off too large");
+	buf_release(&b);
+}
+
 const struct http_route reactive_routes_template[] = {
         {"POST", "/webhook", h_webhook, 0},
+        {"GET", "/v1/handoff/*", h_handoff, 0},
         {"GET", "/healthz", h_healthz, 0},
 };
 const size_t reactive_n_routes = ARRAY_SIZE(reactive_routes_template);

@@ -139,6 +139,16 @@ bool str_has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool str_has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *c = text; (c = strstr(c, line)); c++)
+		if ((c == text || c[-1] == '\n') && (c[n] == '\n' || c[n] == '\0'))
+			return true;
+	return false;
+}
+
 bool str_eq(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -21,6 +21,8 @@ void format_size(int64_t bytes, char *out, size_t cap);
 /* Copy with truncation; always NUL-terminates; returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t cap);
 bool str_has_prefix(const char *s, const char *prefix);
+/* Does text hold line as one whole line (a here-document's delimiter)? */
+bool str_has_line(const char *text, const char *line);
 bool str_eq(const char *a, const char *b); /* NULL-safe */
 /* strdup that returns NULL for NULL. */
 char *str_dup(const char *s);

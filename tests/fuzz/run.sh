@@ -25,6 +25,7 @@ fi
 if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json \
 	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer tests/fuzz/fuzz_local_env \
 	tests/fuzz/fuzz_http_request tests/fuzz/fuzz_metrics_extract tests/fuzz/fuzz_webhook \
+	tests/fuzz/fuzz_openstack_answer \
 	>"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
@@ -66,5 +67,6 @@ fuzz fuzz_local_env "$top/tests/fuzz/corpus/local_env/*" "$top/tests/fuzz/regres
 fuzz fuzz_http_request "$top/tests/fuzz/corpus/http_request/*" "$top/tests/fuzz/regress/http_request"
 fuzz fuzz_metrics_extract "$top/tests/fuzz/corpus/metrics_extract/*" "$top/tests/fuzz/regress/metrics_extract"
 fuzz fuzz_webhook "$top/tests/fuzz/corpus/webhook/*" "$top/tests/fuzz/regress/webhook"
+fuzz fuzz_openstack_answer "$top/tests/fuzz/corpus/openstack_answer/*" "$top/tests/fuzz/regress/openstack_answer"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -191,21 +191,34 @@ static const struct error_case {
         {"a provider that is neither configured nor a type",
          HEAD "flavors: [{name: small, provider: docker}]\n",
          "t.yaml:3:35: flavors[0].provider: no provider named 'docker' under providers, and it "
-         "is not a provider type of this runnerd (local, lxd)"},
-        {"a provider type this build cannot open",
+         "is not a provider type of this runnerd (local, lxd, openstack)"},
+        {"a provider type a flavor cannot imply",
          HEAD "flavors: [{name: small, provider: openstack, image: i}]\n",
-         "t.yaml:3:35: flavors[0].provider: no provider named 'openstack' under providers, and "
-         "it is not a provider type of this runnerd (local, lxd)"},
+         "t.yaml:3:35: flavors[0].provider: type openstack needs keys of its own: add an entry "
+         "under providers with type: openstack"},
         {"a provider entry of an unknown type",
          HEAD "flavors: [{name: small, provider: os}]\n"
-              "providers: {os: {type: openstack, auth_url: x}}\n",
-         "t.yaml:4:24: providers.os.type: 'openstack' is not a provider type of this runnerd "
-         "(local, lxd)"},
+              "providers: {os: {type: docker, auth_url: x}}\n",
+         "t.yaml:4:24: providers.os.type: 'docker' is not a provider type of this runnerd "
+         "(local, lxd, openstack)"},
+        {"an openstack provider: required keys, bad values",
+         HEAD "flavors: [{name: small, provider: os}]\n"
+              "providers: {os: {type: openstack, network: 'a/b', interface: outside,\n"
+              "  region: \"\", security_group: \"x\\ty\", socket: /s}}\n",
+         "t.yaml:3:12: flavors[0].image: required for a flavor on an openstack provider\n"
+         "t.yaml:4:13: providers.os.clouds_yaml: missing required key\n"
+         "t.yaml:4:13: providers.os.cloud: missing required key\n"
+         "t.yaml:4:13: providers.os.flavor: missing required key\n"
+         "t.yaml:4:44: providers.os.network: must not hold control characters, '/', '?', '#' "
+         "or '%'\n"
+         "t.yaml:4:62: providers.os.interface: 'outside' is not one of: public, internal, admin\n"
+         "t.yaml:5:31: providers.os.security_group: must not contain control characters\n"
+         "t.yaml:5:39: providers.os.socket: not a key of openstack providers"},
         {"a provider entry without a type",
          HEAD "flavors: [{name: small, provider: lxd-east}]\n"
               "providers:\n  lxd-east: {socket: /s}\n",
          "t.yaml:5:3: providers.lxd-east: missing required key type ('lxd-east' is not a "
-         "provider type: local, lxd)"},
+         "provider type: local, lxd, openstack)"},
         {"a key of another provider type",
          HEAD FLAVOR "providers: {local: {socket: /s, concurrency: 0}}\n",
          "t.yaml:4:21: providers.local.socket: not a key of local providers\n"
@@ -220,7 +233,7 @@ static const struct error_case {
          "t.yaml:4:13: providers: keys must not contain control characters"},
         {"an image is required on an lxd provider, whatever its name",
          HEAD "flavors: [{name: small, provider: east}]\nproviders: {east: {type: lxd}}\n",
-         "t.yaml:3:12: flavors[0].image: required for a flavor on a lxd provider"},
+         "t.yaml:3:12: flavors[0].image: required for a flavor on an lxd provider"},
         {"bad github path",
          "github: {path: a/b/c, token_env: RUNNERD_UNIT_TOKEN}\nmanager: {name: ci}\n" FLAVOR,
          "t.yaml:1:16: github.path: must be OWNER/REPO or an organization name"},

@@ -14,6 +14,8 @@
 
 #include "util/common.h"
 #include "util/fileutil.h"
+#include "util/handoff.h"
+#include "util/httpc.h"
 #include "util/strutil.h"
 #include "reactive/reactive.h"
 #include "webhook/webhook.h"
@@ -511,10 +513,37 @@ static void test_assign_by_hand(void **state)
 	assert_int_equal(v[0].runner_at, 5);
 }
 
+/* GET /v1/handoff/<token>: an instance's secrets, once; a HEAD takes nothing. */
+static void test_handoff(void **state)
+{
+	struct fixture *f = *state;
+	char token[HANDOFF_TOKEN_LEN + 1], url[256];
+	struct httpc_response r = {0};
+	struct err e = {0};
+
+	assert_int_equal(handoff_put("JIT=secret\n", 11, 60000, token, &e), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/handoff/%s", f->port, token);
+	struct httpc_request q = {.url = url, .max_body = 4096, .secret = true};
+	q.method = "HEAD";
+	assert_int_equal(httpc_perform(NULL, &q, &r, &e), 0);
+	assert_int_equal(r.status, 405);
+	q.method = "GET";
+	assert_int_equal(httpc_perform(NULL, &q, &r, &e), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(buf_str(&r.body), "JIT=secret\n");
+	assert_int_equal(httpc_perform(NULL, &q, &r, &e), 0);
+	assert_int_equal(r.status, 404);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/handoff/../../etc/passwd", f->port);
+	assert_int_equal(httpc_perform(NULL, &q, &r, &e), 0);
+	assert_true(r.status == 404 || r.status == 400);
+	httpc_response_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_intake, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_handoff, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_prom, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reload_secret, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_consumer_assigns_runners, setup, teardown),

@@ -49,17 +49,6 @@ static const char lxd_user_data_tail[] =
 
 /* ---- create --------------------------------------------------------- */
 
-/* Does text hold line as one whole line? */
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-
-	for (const char *c = text; (c = strstr(c, line)); c++)
-		if ((c == text || c[-1] == '\n') && (c[n] == '\n' || c[n] == '\0'))
-			return true;
-	return false;
-}
-
 /* The cloud-init user data for script (malloc'ed), NULL when out of memory or too big. */
 static char *user_data(const char *script)
 {
@@ -69,7 +58,7 @@ static char *user_data(const char *script)
 
 	/* a delimiter that is no line of the script */
 	str_copy(eof, LXD_EOF, sizeof(eof));
-	for (unsigned i = 1; has_line(script, eof); i++)
+	for (unsigned i = 1; str_has_line(script, eof); i++)
 		snprintf(eof, sizeof(eof), "%s_%u", LXD_EOF, i);
 	if (buf_printf(&b, lxd_user_data_head, eof) < 0 || buf_append(&b, script, n) < 0 ||
 	    (n > 0 && script[n - 1] != '\n' && buf_puts(&b, "\n") < 0) ||
