@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """End-to-end: the openstack provider against the real test OpenStack
 (tests/lib/openstack.py: Keystone, Nova, Neutron, Glance, Placement on
 127.0.0.1), the real runnerd and ghsim. No guest stand-in runs here (no
@@ -21,8 +21,6 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-# the test OpenStack's library (tests/lib/openstack.py; another checkout's lib with this set)
-sys.path.insert(0, os.environ.get("RUNNERD_OPENSTACK_LIB", os.path.join(HERE, "..", "lib")))
 from harness import Env, free_port, make_workdir, remove_workdir, run_tests, summary  # noqa: E402
 import openstack  # noqa: E402
 
