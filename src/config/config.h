@@ -157,6 +157,11 @@ struct config_ssh_debug {
 
 struct config_runner {
 	bool jit; /* default true */
+	/* seconds between two looks at GitHub's runner releases (conditional), default 1h */
+	int64_t version_check_interval;
+	/* an image's runner further behind the latest release than this (seconds since the
+	 * release that superseded it) is replaced at start from the verified package; 21d */
+	int64_t image_runner_max_behind;
 	struct config_proxy proxy;
 	char *dockerhub_mirror; /* "" or https://... */
 	struct config_ssh_debug *ssh_debug;

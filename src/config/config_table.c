@@ -168,6 +168,10 @@ const struct config_field config_fields[] = {
 
 	SECTION("runner"),
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},
+	{.path = "runner.version_check_interval", .type = CONFIG_T_DURATION,
+	 .off = R(runner.version_check_interval), .def = "1h", .min = 60, .max = 86400},
+	{.path = "runner.image_runner_max_behind", .type = CONFIG_T_DURATION,
+	 .off = R(runner.image_runner_max_behind), .def = "21d", .min = 0, .max = 30 * 86400},
 	SECTION("runner.proxy"),
 	{.path = "runner.proxy.http", .type = CONFIG_T_STR, .off = R(runner.proxy.http),
 	 .flags = CONFIG_F_URL_PASSWORD, .check = config_check_proxy_opt},

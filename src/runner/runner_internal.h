@@ -10,6 +10,8 @@
 extern const char runner_sh_head[];
 extern const char runner_sh_funcs[];
 extern const char runner_sh_main[];
+/* Its runner version checks (runner_install.c), after the functions. */
+extern const char runner_sh_version[];
 /* The job hooks: the pre-job hook's head, its repo-policy part (off or on), the post-job hook. */
 extern const char runner_hook_pre_head[];
 extern const char runner_hook_policy_off[];

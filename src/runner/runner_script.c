@@ -12,6 +12,7 @@
 #include "runner/runner.h"
 #include "runner/runner_script.h"
 #include "runner/runner_internal.h"
+#include "runner/runner_version.h"
 
 const char *runner_end_name(enum runner_end end)
 {
@@ -253,6 +254,8 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 	if (r == 0)
 		r = put_var(b, "RUNNERD_SHA256", o->sha256);
 	if (r == 0)
+		r = put_var(b, "RUNNERD_RUNNER_MIN_VERSION", o->image_min_version);
+	if (r == 0)
 		r = buf_printf(b, "RUNNERD_DOWNLOAD_TIMEOUT=%" PRId64 "\n",
 		               o->download_timeout_s > 0 ? o->download_timeout_s
 		                                         : (int64_t)RUNNER_DOWNLOAD_TIMEOUT_S);
@@ -284,6 +287,10 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 		return err_set(e, -EINVAL, "runner script: unknown end action %d", (int)o->end);
 	if (is_set(o->sha256) && !sha256_ok(o->sha256))
 		return err_set(e, -EINVAL, "runner script: sha256 must be 64 lowercase hex digits");
+	if (is_set(o->image_min_version) && !runner_version_valid(o->image_min_version))
+		return err_set(e, -EINVAL,
+		               "runner script: the image's minimum runner version is "
+		               "not a version");
 	if (is_set(o->download_url) && !is_set(o->sha256))
 		return err_set(e, -EINVAL, "runner script: a download URL needs its sha256");
 	r = runner_labels(o->flavor, &labels);
@@ -300,6 +307,8 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 	if (r < 0)
 		goto out;
 	r = buf_puts(&b, runner_sh_funcs);
+	if (r == 0)
+		r = buf_puts(&b, runner_sh_version);
 	if (r == 0)
 		r = render_env(&o->cfg->runner, o->name, &b);
 	if (r == 0)
@@ -320,7 +329,7 @@ out:
 
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
                       const char *name, bool local, const char *download_url, const char *sha256,
-                      struct buf *out, struct err *e)
+                      const char *image_min_version, struct buf *out, struct err *e)
 {
 	struct runner_script_opts o = {
 	        .cfg = cfg,
@@ -333,6 +342,7 @@ int runner_script_for(const struct config *cfg, const struct config_flavor *flav
 	        .download_url = local ? NULL : download_url,
 	        .sha256 = local ? NULL : sha256,
 	        .download_timeout_s = cfg->manager.bootstrap_timeout,
+	        .image_min_version = local ? NULL : image_min_version,
 	};
 	return runner_script_render(&o, out, e);
 }

@@ -1,0 +1,72 @@
+/*
+ * The startup script's shell text about the runner's version (kept apart
+ * from runner_sh.c, which the rest of the script lives in): whether the
+ * runner an image carries is recent enough to be used as is, and the note
+ * runnerd reads back when GitHub refused the runner's version. It never
+ * trusts what the runner prints beyond digits and dots, and never stops the
+ * script: a runner of unknown version is replaced when a package is there.
+ */
+#include "util/common.h"
+#include "runner/runner_internal.h"
+#include "runner/runner_version.h"
+#include "util/words.h"
+
+/* clang-format off */
+const char runner_sh_version[] =
+	"\n"
+	"# Runner versions: GitHub refuses a runner too far behind its releases.\n"
+	"# runnerd_version_lt A B: A is an older dotted version than B.\n"
+	"runnerd_version_lt() {\n"
+	"	runnerd_va=$1.\n"
+	"	runnerd_vb=$2.\n"
+	"	while [ -n \"$runnerd_va\" ] || [ -n \"$runnerd_vb\" ]; do\n"
+	"		runnerd_x=${runnerd_va%%.*}\n"
+	"		runnerd_y=${runnerd_vb%%.*}\n"
+	"		runnerd_va=${runnerd_va#*.}\n"
+	"		runnerd_vb=${runnerd_vb#*.}\n"
+	"		[ \"${runnerd_x:-0}\" -lt \"${runnerd_y:-0}\" ] && return 0\n"
+	"		[ \"${runnerd_x:-0}\" -gt \"${runnerd_y:-0}\" ] && return 1\n"
+	"	done\n"
+	"	return 1\n"
+	"}\n"
+	"\n"
+	"# A line of the note runnerd reads back with the metrics files.\n"
+	"runnerd_version_note() {\n"
+	"	printf '%s=%s\\n' \"$1\" \"$2\" >>\"$runnerd_metrics/" RUNNER_VERSION_NOTE "\" ||\n"
+	"		runnerd_log \"could not write the runner version note\"\n"
+	"}\n"
+	"\n"
+	"# The image's runner is used as is unless it is older than\n"
+	"# RUNNERD_RUNNER_MIN_VERSION (more than runner.image_runner_max_behind behind\n"
+	"# GitHub's releases): then the verified package replaces it, and runnerd is\n"
+	"# told so it can warn that the image needs a rebuild.\n"
+	"runnerd_image_runner_ok() {\n"
+	"	[ -n \"$RUNNERD_RUNNER_MIN_VERSION\" ] || return 0\n"
+	"	runnerd_iv=$(\"$1/bin/Runner.Listener\" --version 2>/dev/null | head -n 1) || runnerd_iv=\n"
+	"	runnerd_iv=${runnerd_iv#v}\n"
+	"	case $runnerd_iv in\n"
+	"	'' | *[!0-9.]* | .* | *. | *..*)\n"
+	"		runnerd_log \"the image's runner at $1 does not say its version\"\n"
+	"		runnerd_iv=0\n"
+	"		;;\n"
+	"	esac\n"
+	"	runnerd_version_lt \"$runnerd_iv\" \"$RUNNERD_RUNNER_MIN_VERSION\" || return 0\n"
+	"	runnerd_log \"the image's runner $runnerd_iv is older than $RUNNERD_RUNNER_MIN_VERSION\" \\\n"
+	"		\"(GitHub stops giving it jobs): updating it from the verified package; rebuild the image\"\n"
+	"	runnerd_version_note image \"$runnerd_iv\"\n"
+	"	return 1\n"
+	"}\n"
+	"\n"
+	"# After the runner failed: did GitHub refuse its version? The runner says so\n"
+	"# in its _diag log; runnerd then holds the flavor instead of making runners\n"
+	"# GitHub will refuse again.\n"
+	"runnerd_note_refusal() {\n"
+	"	[ \"$1\" -ne 0 ] && [ -n \"$runnerd_runner_dir\" ] || return 0\n"
+	"	runnerd_rv=$(cat \"$runnerd_runner_dir\"/_diag/Runner_*.log 2>/dev/null |\n"
+	"		sed -n 's/.*Runner version v\\{0,1\\}\\([0-9][0-9.]*[0-9]\\) is deprecated and cannot receive messages.*/\\1/p' |\n"
+	"		head -n 1)\n"
+	"	[ -n \"$runnerd_rv\" ] || return 0\n"
+	"	runnerd_log \"GitHub refused runner version $runnerd_rv (deprecated and cannot receive messages)\"\n"
+	"	runnerd_version_note refused \"$runnerd_rv\"\n"
+	"}\n";
+/* clang-format on */
