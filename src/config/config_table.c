@@ -169,7 +169,7 @@ const struct config_field config_fields[] = {
 	SECTION("runner"),
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},
 	{.path = "runner.version_check_interval", .type = CONFIG_T_DURATION,
-	 .off = R(runner.version_check_interval), .def = "1h", .min = 60, .max = 86400},
+	 .off = R(runner.version_check_interval), .def = "1h", .min = 1, .max = 86400},
 	{.path = "runner.image_runner_max_behind", .type = CONFIG_T_DURATION,
 	 .off = R(runner.image_runner_max_behind), .def = "21d", .min = 0, .max = 30 * 86400},
 	SECTION("runner.proxy"),

@@ -385,7 +385,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	const struct github_runner_app *dl =
 	        traits->runner_from_host ? NULL : manager_runner_download(m, f->arch);
 	char floor[32] = "";
-	manager_runner_image_floor(m, floor, sizeof(floor));
+	manager_runner_image_floor(m, f->name, floor, sizeof(floor));
 	r = runner_script_for(m->cfg, f, t->name, traits->host_process,
 	                      dl ? dl->download_url : NULL, dl ? dl->sha256 : NULL, floor, &script,
 	                      &e);

@@ -63,11 +63,12 @@ struct manager_provider_view {
 /* The runner software's versions as the manager last knew them (runner_version.c). */
 struct manager_flavor_runner {
 	char flavor[FLAVOR_NAME_MAX];
-	char refused[32];   /* degraded: GitHub refused this runner version ("" not) */
-	int64_t refused_at; /* when it was learned (unix s) */
-	int64_t retry_at;   /* when one runner is tried again anyway */
-	char image[32];     /* the image's runner was this old and was replaced ("" no) */
-	int64_t image_at;   /* when an instance last said so */
+	char refused[32];      /* degraded: GitHub refused this runner version ("" not) */
+	int64_t refused_at;    /* when it was learned (unix s) */
+	int64_t retry_at;      /* when runners are tried again anyway */
+	char last_refused[32]; /* the last version refused (kept once the hold ends) */
+	char image[32];        /* the image's runner was this old and was replaced ("" no) */
+	int64_t image_at;      /* when an instance last said so */
 };
 struct manager_runner_versions {
 	char in_use[32];             /* the package new instances get, "" not known yet */

@@ -106,6 +106,11 @@ void manager_runner_pkg_init(struct manager *m);
 void manager_runner_pkg_cancel(struct manager *m);
 /* Cancel and wait for a fetch under way, drop its client (reload, free). */
 void manager_runner_pkg_stop(struct manager *m);
+/*
+ * A new runner release is out: fetch the package (local instances) and the
+ * downloads list (the others) again now, whatever the plan (the pass's thread).
+ */
+void manager_runner_pkg_refresh(struct manager *m, int64_t now);
 /* The verified package's path into out; false when there is none yet. */
 bool manager_runner_tarball(struct manager *m, char *out, size_t cap);
 /* GitHub's download of the runner for arch a, NULL when none is known. */
@@ -121,8 +126,12 @@ void manager_runner_version_init(struct manager *m);
 void manager_runner_version_check(struct manager *m, int64_t now);
 /* The version of the package new instances get (the fetch and the downloads tell it). */
 void manager_runner_version_in_use(struct manager *m, const char *version);
-/* The oldest runner an image may carry to be used as is, into out ("" none). */
-void manager_runner_image_floor(struct manager *m, char *out, size_t cap);
+/*
+ * The oldest runner an image of flavor may carry to be used as is, into out
+ * ("" none): runner.image_runner_max_behind behind the releases, and above
+ * a version GitHub refused for the flavor.
+ */
+void manager_runner_image_floor(struct manager *m, const char *flavor, char *out, size_t cap);
 /* After an instance's metrics were pulled: its startup script's note (old image, refusal). */
 void manager_runner_version_note(struct manager *m, struct provider *p, const char *name,
                                  const char *flavor);

@@ -292,6 +292,27 @@ static void resolve_runner_group(struct manager *m)
 	m->runner_group_id = id;
 }
 
+void manager_runner_pkg_refresh(struct manager *m, int64_t now)
+{
+	bool host = false, other = false;
+
+	m->apps_at = 0;
+	pthread_mutex_lock(&m->pkg_lock);
+	m->runner_bin_at = 0;
+	pthread_mutex_unlock(&m->pkg_lock);
+	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
+		struct provider *p = manager_provider_named(m, m->cfg->flavors[i].provider);
+		if (p && provider_traits(p)->runner_from_host)
+			host = true;
+		else if (p)
+			other = true;
+	}
+	if (host)
+		fetch_runner_bin(m, now);
+	if (other)
+		refresh_downloads(m, now);
+}
+
 /*
  * Before the workers of a pass that creates start: the runner group (JIT),
  * and the package each create's provider needs (GitHub's download for

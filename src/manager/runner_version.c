@@ -63,24 +63,13 @@ void manager_runner_version_check(struct manager *m, int64_t now)
 	m->versions.checked_at = now;
 	m->versions.error[0] = '\0';
 	changed = got.n && strcmp(was, got.v[0].version) != 0;
-	if (changed) {
-		/* a newer runner may be what GitHub wanted: held flavors try again */
-		for (size_t i = 0; i < m->versions.n_flavors; i++)
-			if (m->versions.flavors[i].refused[0]) {
-				log_info("flavor %s: runner %s is out: making runners again",
-				         m->versions.flavors[i].flavor, got.v[0].version);
-				m->versions.flavors[i].refused[0] = '\0';
-			}
-	}
 	pthread_mutex_unlock(&m->ver_lock);
 	if (changed && was[0]) {
 		log_info("runner release %s is out (was %s): new instances get it",
 		         got.v[0].version, was);
-		/* fetch the package and the downloads list again now, not within the hour */
-		m->apps_at = 0;
-		pthread_mutex_lock(&m->pkg_lock);
-		m->runner_bin_at = 0;
-		pthread_mutex_unlock(&m->pkg_lock);
+		/* fetch the package and the downloads list again now, not within the hour
+		 * (and not only in a pass that creates: a held flavor creates nothing) */
+		manager_runner_pkg_refresh(m, now);
 	}
 }
 
@@ -94,15 +83,27 @@ void manager_runner_version_in_use(struct manager *m, const char *version)
 	pthread_mutex_unlock(&m->ver_lock);
 }
 
-void manager_runner_image_floor(struct manager *m, char *out, size_t cap)
+void manager_runner_image_floor(struct manager *m, const char *flavor, char *out, size_t cap)
 {
 	struct runner_release rel[GITHUB_RELEASES_MAX];
+	char refused[32] = "";
 	size_t n;
 
 	pthread_mutex_lock(&m->ver_lock);
 	n = releases(m, rel);
+	for (size_t i = 0; flavor && i < m->versions.n_flavors; i++)
+		if (strcmp(m->versions.flavors[i].flavor, flavor) == 0)
+			str_copy(refused, m->versions.flavors[i].last_refused, sizeof(refused));
 	pthread_mutex_unlock(&m->ver_lock);
 	runner_version_floor(rel, n, time(NULL), m->cfg->runner.image_runner_max_behind, out, cap);
+	/* GitHub refused a version the floor allows: an image's runner of it is replaced
+	 * too ("2.321.0.1" is above 2.321.0 and below any later release) */
+	if (refused[0] && runner_version_cmp(out, refused) <= 0) {
+		char above[40];
+		snprintf(above, sizeof(above), "%s.1", refused);
+		if (runner_version_valid(above))
+			str_copy(out, above, cap);
+	}
 }
 
 /* The entry of flavor (added when there is room), under ver_lock; NULL when full. */
@@ -142,12 +143,13 @@ void manager_runner_version_note(struct manager *m, struct provider *p, const ch
 		log_warn("%s: its runner version note is not one runnerd wrote: ignored", name);
 	if (r < 0)
 		return;
-	manager_runner_image_floor(m, floor, sizeof(floor));
+	manager_runner_image_floor(m, NULL, floor, sizeof(floor));
 	pthread_mutex_lock(&m->ver_lock);
 	f = flavor_entry(m, flavor);
 	if (f && note.refused[0]) {
 		new_refusal = strcmp(f->refused, note.refused) != 0;
 		str_copy(f->refused, note.refused, sizeof(f->refused));
+		str_copy(f->last_refused, note.refused, sizeof(f->last_refused));
 		f->refused_at = now;
 		f->retry_at = now + HOLD_RETRY_S;
 	}
@@ -171,20 +173,41 @@ void manager_runner_version_note(struct manager *m, struct provider *p, const ch
 		         m->cfg->runner.image_runner_max_behind);
 }
 
+/*
+ * A held flavor makes runners again once the version new instances get is
+ * no longer the refused one (the package of a newer release is there; an
+ * image's runner of the refused version is replaced, see
+ * manager_runner_image_floor), or an hour after the refusal.
+ */
+static void release_held(struct manager *m, int64_t now)
+{
+	for (size_t i = 0; i < m->versions.n_flavors; i++) {
+		struct manager_flavor_runner *f = &m->versions.flavors[i];
+		const char *why = NULL;
+
+		if (!f->refused[0])
+			continue;
+		if (now >= f->retry_at)
+			why = "an hour has passed";
+		else if (m->versions.in_use[0] &&
+		         runner_version_cmp(m->versions.in_use, f->refused) != 0)
+			why = "a newer runner release is out";
+		if (!why)
+			continue;
+		log_info("flavor %s: making runners again (GitHub refused runner %s; %s; new "
+		         "instances get %s)",
+		         f->flavor, f->refused, why,
+		         m->versions.in_use[0] ? m->versions.in_use : "GitHub's download");
+		f->refused[0] = '\0'; /* a refusal noted again holds it again */
+	}
+}
+
 void manager_runner_version_hold(struct manager *m, struct plan *plan, int64_t now)
 {
 	size_t k = 0;
 
 	pthread_mutex_lock(&m->ver_lock);
-	for (size_t i = 0; i < m->versions.n_flavors; i++) {
-		struct manager_flavor_runner *f = &m->versions.flavors[i];
-		if (f->refused[0] && now >= f->retry_at) {
-			log_info("flavor %s: an hour since GitHub refused runner %s: making "
-			         "runners again",
-			         f->flavor, f->refused);
-			f->refused[0] = '\0'; /* a refusal noted again holds it again */
-		}
-	}
+	release_held(m, now);
 	for (size_t i = 0; i < plan->n_actions; i++) {
 		const struct action *a = &plan->actions[i];
 		bool held = false;

@@ -453,8 +453,10 @@ class State:
 
     def dispatch(self):
         """Hand queued jobs (FIFO) to online idle runners whose labels and scope match."""
+        # a runner GitHub deems too old gets no job (its next poll is refused)
         idle = [r for r in sorted(self.runners.values(), key=lambda x: x.id)
-                if r.online() and not r.busy and r.job is None]
+                if r.online() and not r.busy and r.job is None
+                and (r.simulated or not version_refusal(self, r.version))]
         if not idle:
             return
         for j in self.jobs.values():
@@ -2093,11 +2095,6 @@ def rn_poll(h, req):
     except (TypeError, ValueError):
         wait = 0.0
     deadline = time.time() + wait
-    refused = version_refusal(st, r.version)
-    if refused:  # fell more than max_behind_days behind while connected
-        st.stats["version_refused"] = st.stats.get("version_refused", 0) + 1
-        r.session = False
-        return r_text(result="deprecated", message=refused)
     if not r.session:  # came back after a heartbeat loss
         r.session = True
         log("runner %d (%s) reconnected" % (r.id, r.name))
@@ -2106,6 +2103,10 @@ def rn_poll(h, req):
     while True:
         if r.gone or st.runners.get(r.id) is not r:
             return r_text(result="gone")
+        if r.job is None and version_refusal(st, r.version):  # (fell) too far behind
+            st.stats["version_refused"] = st.stats.get("version_refused", 0) + 1
+            r.session = False
+            return r_text(result="deprecated", message=version_refusal(st, r.version))
         if r.job is not None:
             j = st.jobs.get(r.job)
             if j is not None and j.status != "completed":
