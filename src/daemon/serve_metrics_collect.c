@@ -244,33 +244,36 @@ static int put_runner_version(struct prom_registry *reg, const struct config *cf
 	const struct manager_runner_versions *v = &r->runner;
 	int64_t now = r->finished_at ? r->finished_at / 1000 : r->started_at / 1000;
 	struct prom_family *info, *age, *behind, *degraded, *image;
-	int rc = prom_family_new(reg, PROM_GAUGE, "runnerd_runner_version_info",
-	                         "1 for the runner version new instances get, with GitHub's "
-	                         "latest release (\"\" until known).",
-	                         L("version", "latest"), NULL, 0, &info);
+	const struct {
+		const char *name, *help;
+		const char *const *labels;
+		struct prom_family **ret;
+	} fams[] = {
+	        {"runnerd_runner_version_info",
+	         "1 for the runner version new instances get, with GitHub's latest release (\"\" "
+	         "until known).",
+	         L("version", "latest"), &info},
+	        {"runnerd_runner_version_age_seconds",
+	         "Time since the runner version in use was released (absent while unknown).", NULL,
+	         &age},
+	        {"runnerd_runner_version_behind_seconds",
+	         "Time since a newer runner release than the one in use came out (0: it is the "
+	         "latest); GitHub gives no job to a runner 30 days behind.",
+	         NULL, &behind},
+	        {"runnerd_flavor_degraded",
+	         "1 while no runner is made for the flavor because GitHub refused its runner "
+	         "version.",
+	         L("flavor"), &degraded},
+	        {"runnerd_flavor_image_runner_outdated",
+	         "1 when an instance of the flavor found its image's runner older than "
+	         "runner.image_runner_max_behind allows (rebuild the image).",
+	         L("flavor"), &image},
+	};
+	int rc = 0;
 
-	if (rc == 0)
-		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_runner_version_age_seconds",
-		                     "Time since the runner version in use was released (absent "
-		                     "while unknown).",
-		                     NULL, NULL, 0, &age);
-	if (rc == 0)
-		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_runner_version_behind_seconds",
-		                     "Time since a newer runner release than the one in use came "
-		                     "out (0: it is the latest); GitHub gives no job to a runner "
-		                     "30 days behind.",
-		                     NULL, NULL, 0, &behind);
-	if (rc == 0)
-		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_flavor_degraded",
-		                     "1 while no runner is made for the flavor because GitHub "
-		                     "refused its runner version.",
-		                     L("flavor"), NULL, 0, &degraded);
-	if (rc == 0)
-		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_flavor_image_runner_outdated",
-		                     "1 when an instance of the flavor found its image's runner "
-		                     "older than runner.image_runner_max_behind allows (rebuild "
-		                     "the image).",
-		                     L("flavor"), NULL, 0, &image);
+	for (size_t i = 0; i < ARRAY_SIZE(fams) && rc == 0; i++)
+		rc = prom_family_new(reg, PROM_GAUGE, fams[i].name, fams[i].help, fams[i].labels,
+		                     NULL, 0, fams[i].ret);
 	if (rc == 0 && v->in_use[0])
 		rc = prom_set(info, V(v->in_use, v->latest), 1);
 	if (rc == 0 && v->in_use_published_at)

@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Env, free_port, main  # noqa: E402
+from harness import Env, free_port, main, prom_sample  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 1, "max": 2}
 RELEASES = "/_ghsim/runner-releases"
@@ -27,11 +27,7 @@ def metrics(env):
         return r.read().decode()
 
 
-def sample(text, series):
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ", 1)[1])
-    return None
+sample = prom_sample
 
 
 def online_versions(env):
