@@ -1,12 +1,15 @@
 /*
- * The startup script's shell text about the runner's version (kept apart
- * from runner_sh.c, which the rest of the script lives in): whether the
- * runner an image carries is recent enough to be used as is, and the note
- * runnerd reads back when GitHub refused the runner's version. It never
- * trusts what the runner prints beyond digits and dots, and never stops the
- * script: a runner of unknown version is replaced when a package is there.
+ * What the startup script installs, apart from runner_sh.c (the rest of the
+ * script): whether the runner an image carries is recent enough to be used
+ * as is, the note runnerd reads back when GitHub refused the runner's
+ * version, and runner.install's snaps and executables (an executable is
+ * checked against its sha256 before it lands on PATH). It never trusts what
+ * the runner prints beyond digits and dots, renders every configured value
+ * as one quoted word, and a failed install stops the script (the instance
+ * ends, unhealthy, the reason in its log).
  */
 #include "util/common.h"
+#include "runner/runner.h"
 #include "runner/runner_internal.h"
 #include "runner/runner_version.h"
 #include "util/words.h"
@@ -70,3 +73,92 @@ const char runner_sh_version[] =
 	"	runnerd_version_note refused \"$runnerd_rv\"\n"
 	"}\n";
 /* clang-format on */
+
+/* clang-format off */
+static const char sh_extras[] =
+	"\n"
+	"# runner.install: snaps and executables, before the runner starts. A\n"
+	"# failure ends the instance (unhealthy) with the reason in this log.\n"
+	"runnerd_snap() { # NAME CHANNEL REVISION\n"
+	"	if ! command -v snap >/dev/null 2>&1; then\n"
+	"		runnerd_log \"snap $1: this image has no snap command\"\n"
+	"		return 1\n"
+	"	fi\n"
+	"	if [ \"$3\" != 0 ]; then\n"
+	"		set -- \"$1\" \"--channel=$2\" \"--revision=$3\"\n"
+	"	else\n"
+	"		set -- \"$1\" \"--channel=$2\"\n"
+	"	fi\n"
+	"	runnerd_log \"snap install $*\"\n"
+	"	if ! snap install \"$@\"; then\n"
+	"		runnerd_log \"snap $1: snap install $* failed\"\n"
+	"		return 1\n"
+	"	fi\n"
+	"}\n"
+	"\n"
+	"runnerd_executable() { # URL CMD SHA256: checked, then on PATH as CMD\n"
+	"	runnerd_x=$RUNNERD_HOME/bin/$2\n"
+	"	mkdir -p \"$RUNNERD_HOME/bin\" || return\n"
+	"	if ! runnerd_download \"$1\" \"$runnerd_x.tmp\"; then\n"
+	"		runnerd_log \"executable $2: could not download $1\"\n"
+	"		rm -f \"$runnerd_x.tmp\"\n"
+	"		return 1\n"
+	"	fi\n"
+	"	runnerd_sum=$(sha256sum <\"$runnerd_x.tmp\") || runnerd_sum=\n"
+	"	runnerd_sum=${runnerd_sum%% *}\n"
+	"	if [ \"$runnerd_sum\" != \"$3\" ]; then\n"
+	"		runnerd_log \"executable $2: sha256 of $1 is ${runnerd_sum:-unknown}, not $3: refusing it\"\n"
+	"		rm -f \"$runnerd_x.tmp\"\n"
+	"		return 1\n"
+	"	fi\n"
+	"	chmod 755 \"$runnerd_x.tmp\" && mv -f \"$runnerd_x.tmp\" \"$runnerd_x\" || return\n"
+	"	runnerd_log \"executable $2: installed from $1\"\n"
+	"}\n"
+	"\n"
+	"runnerd_install_extras() {\n";
+/* clang-format on */
+
+int runner_render_install(const struct config_runner *rc, struct buf *b)
+{
+	int r = buf_puts(b, sh_extras);
+
+	for (size_t i = 0; r == 0 && i < rc->n_snaps; i++) {
+		const struct config_snap *s = &rc->snaps[i];
+		r = buf_puts(b, "\trunnerd_snap ");
+		if (r == 0)
+			r = runner_sh_quote(s->name ? s->name : "", b);
+		if (r == 0)
+			r = buf_puts(b, " ");
+		if (r == 0)
+			r = runner_sh_quote(
+			        s->channel && *s->channel ? s->channel : "latest/stable", b);
+		if (r == 0)
+			r = buf_printf(b, " %" PRId64 " || return\n", s->revision);
+	}
+	if (r == 0 && rc->n_executables > 0)
+		r = buf_puts(b, "\tPATH=$RUNNERD_HOME/bin:$PATH\n\texport PATH\n");
+	for (size_t i = 0; r == 0 && i < rc->n_executables; i++) {
+		const struct config_executable *x = &rc->executables[i];
+		char sum[65] = "";
+
+		/* sha256sum prints lowercase */
+		for (size_t k = 0; x->sha256 && x->sha256[k] && k < 64; k++)
+			sum[k] = (char)((x->sha256[k] >= 'A' && x->sha256[k] <= 'F')
+			                        ? x->sha256[k] - 'A' + 'a'
+			                        : x->sha256[k]);
+		r = buf_puts(b, "\trunnerd_executable ");
+		if (r == 0)
+			r = runner_sh_quote(x->url ? x->url : "", b);
+		if (r == 0)
+			r = buf_puts(b, " ");
+		if (r == 0)
+			r = runner_sh_quote(x->cmd ? x->cmd : "", b);
+		if (r == 0)
+			r = buf_puts(b, " ");
+		if (r == 0)
+			r = runner_sh_quote(sum, b);
+		if (r == 0)
+			r = buf_puts(b, " || return\n");
+	}
+	return r < 0 ? r : buf_puts(b, "\t:\n}\n");
+}

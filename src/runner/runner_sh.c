@@ -315,6 +315,7 @@ const char runner_sh_main[] =
 	"runnerd_main() {\n"
 	"	mkdir -p \"$runnerd_metrics\" || return\n"
 	"	runnerd_timestamp " METRICS_INSTALLATION_STARTED " || return\n"
+	"	runnerd_install_extras || return\n"
 	"	runnerd_write_hooks || return\n"
 	"	runnerd_write_env || return\n"
 	"	runnerd_docker_mirror\n"

@@ -300,6 +300,22 @@ static void case_download(struct fixture_cfg *f)
 	f->opts.sha256 = "62cc5735d63057d8d07441507c3d6974e90c1854bdb33e9c8b26c0da086336e1";
 }
 
+static void case_install(struct fixture_cfg *f)
+{
+	static struct config_snap snaps[] = {{"charmcraft", "latest/stable", 0},
+	                                     {"lxd", "5.0/edge/fix-1", 24322}};
+	static struct config_executable exe[] = {
+	        {"https://example.internal/yq?v=4", "yq",
+	         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"}};
+
+	base(f);
+	f->cfg.runner.snaps = snaps;
+	f->cfg.runner.n_snaps = 2;
+	f->cfg.runner.executables = exe;
+	f->cfg.runner.n_executables = 1;
+	f->opts.image_min_version = "2.318.0";
+}
+
 static const struct golden_case {
 	const char *name;
 	void (*make)(struct fixture_cfg *f);
@@ -312,6 +328,7 @@ static const struct golden_case {
         {"ssh-debug", case_ssh_debug},
         {"repo-policy", case_repo_policy},
         {"download", case_download},
+        {"install", case_install},
 };
 
 static char *render_ok(const struct runner_script_opts *o)
@@ -1374,6 +1391,83 @@ static void test_run_image_version(void **state)
 	}
 }
 
+/*
+ * runner.install: snaps through the snap command (a recording stand-in here:
+ * snaps cannot run in the test container), an executable downloaded (fake
+ * curl), checked against its sha256 (given in uppercase) and on run.sh's
+ * PATH; a wrong sha256 ends the script before the runner, the reason logged.
+ */
+static void test_run_install(void **state)
+{
+	static const char snap_sh[] =
+	        "#!/bin/sh\nprintf '%s\\n' \"$*\" >>\"$FAKE_DIR/snap-args\"\n";
+	static const char tool[] = "#!/bin/sh\necho tool ran\n";
+
+	for (size_t k = 0; k < ARRAY_SIZE(shells); k++) {
+		for (int good = 1; good >= 0; good--) {
+			struct config_snap snaps[] = {{"charmcraft", "latest/stable", 0},
+			                              {"lxd", "5.0/stable", 24322}};
+			char sum[65], upper[65], p[PATH_MAX + 64], *s;
+			struct config_executable exe[] = {
+			        {"https://example.internal/tool", "mytool", upper}};
+			const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", NULL};
+			struct fixture_cfg f;
+			struct sandbox sb;
+
+			if (!have_busybox && k == 1)
+				continue;
+			sb_init(&sb, "install");
+			pathf(p, sizeof(p), "%s/snap", sb.bin);
+			write_file(p, snap_sh, 0755);
+			pathf(p, sizeof(p), "%s/download.tar.gz", sb.fake);
+			write_file(p, tool, 0644);
+			sha256_hex(p, sum);
+			if (!good)
+				sum[63] = sum[63] == '0' ? '1' : '0';
+			for (size_t i = 0; i < sizeof(sum); i++)
+				upper[i] =
+				        (char)((sum[i] >= 'a' && sum[i] <= 'f') ? sum[i] - 'a' + 'A'
+				                                                : sum[i]);
+			case_jit_image(&f);
+			f.opts.image_dir = sb.runner;
+			f.cfg.runner.snaps = snaps;
+			f.cfg.runner.n_snaps = 2;
+			f.cfg.runner.executables = exe;
+			f.cfg.runner.n_executables = 1;
+			sb_render(&sb, &f.opts);
+			sb_put(&sb, "expect-jit", "j");
+			assert_int_equal(sb_run(&sb, shells[k], extra), good ? 0 : 1);
+			sb_no_violation(&sb);
+			s = sb_get(&sb, "snap-args");
+			assert_non_null(s);
+			assert_string_equal(s,
+			                    "install charmcraft --channel=latest/stable\n"
+			                    "install lxd --channel=5.0/stable --revision=24322\n");
+			free(s);
+			if (good) {
+				assert_true(home_has(&sb, "bin/mytool"));
+				s = sb_get(&sb, "run-env");
+				pathf(p, sizeof(p), "PATH=%s/bin:", sb.home);
+				assert_non_null(strstr(s, p));
+				free(s);
+				assert_non_null(s = sb_get(&sb, "ran"));
+				free(s);
+			} else {
+				assert_false(home_has(&sb, "bin/mytool"));
+				assert_false(home_has(&sb, "bin/mytool.tmp"));
+				assert_null(s = sb_get(&sb, "ran"));
+				assert_post_job(&sb, "abnormal", 1);
+				s = read_text(sb.log);
+				assert_non_null(strstr(s, "executable mytool: sha256 of "
+				                          "https://example.internal/tool is"));
+				assert_non_null(strstr(s, "refusing it"));
+				free(s);
+			}
+			sb_free(&sb);
+		}
+	}
+}
+
 /* The runner version helpers: order, how far behind, the floor, the note. */
 static void test_runner_versions(void **state)
 {
@@ -1847,6 +1941,7 @@ int main(void)
 	        cmocka_unit_test(test_render_errors),
 	        cmocka_unit_test(test_golden),
 	        cmocka_unit_test(test_run_image_version),
+	        cmocka_unit_test(test_run_install),
 	        cmocka_unit_test(test_runner_versions),
 	        cmocka_unit_test(test_render_options),
 	        cmocka_unit_test(test_script_for),
