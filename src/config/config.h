@@ -183,6 +183,7 @@ struct config_runner {
 	size_t n_snaps;
 	struct config_executable *executables; /* install.executables */
 	size_t n_executables;
+	char *pre_job_script;  /* shell text run by the pre-job hook before each job, "" none */
 	char *repo_policy_url; /* repo_policy_compliance.url */
 	char *repo_policy_token_file;
 	struct secret repo_policy_token;

@@ -44,6 +44,7 @@ enum {
 	CONFIG_F_SECRET_ENV = 1 << 4,  /* the value names a secret variable; struct secret at aux */
 	CONFIG_F_READABLE = 1 << 5,    /* paths: when set, must be a readable regular file */
 	CONFIG_F_URL_PASSWORD = 1 << 6, /* a URL whose "user:password@" config_print() redacts */
+	CONFIG_F_LINES = 1 << 7,        /* strings: newlines and tabs allowed (a script) */
 };
 
 struct config_field {

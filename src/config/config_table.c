@@ -215,6 +215,8 @@ const struct config_field config_fields[] = {
 	 .flags = CONFIG_F_REQUIRED, .check = config_check_command_name},
 	{.scope = CONFIG_SCOPE_EXECUTABLE, .path = "sha256", .type = CONFIG_T_STR,
 	 .off = EXE(sha256), .flags = CONFIG_F_REQUIRED, .check = config_check_sha256},
+	{.path = "runner.pre_job_script", .type = CONFIG_T_STR, .off = R(runner.pre_job_script),
+	 .flags = CONFIG_F_LINES},
 	SECTION("runner.repo_policy_compliance"),
 	{.path = "runner.repo_policy_compliance.url", .type = CONFIG_T_STR,
 	 .off = R(runner.repo_policy_url), .flags = CONFIG_F_URL_PASSWORD,

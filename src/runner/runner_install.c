@@ -118,6 +118,23 @@ static const char sh_extras[] =
 	"runnerd_install_extras() {\n";
 /* clang-format on */
 
+/* clang-format off */
+const char runner_hook_pre_job_script[] =
+	"# ---- runner.pre_job_script --------------------------------------------------\n"
+	"# The operator's script, before each job (its output is in the job's log); when\n"
+	"# it fails, the hook fails and so does the job.\n"
+	"if [ -f \"$RUNNERD_HOME/hooks/pre-job-script.sh\" ]; then\n"
+	"	printf 'runnerd: running runner.pre_job_script\\n' >&2\n"
+	"	\"$RUNNERD_HOME/hooks/pre-job-script.sh\"\n"
+	"	runnerd_rc=$?\n"
+	"	if [ \"$runnerd_rc\" -ne 0 ]; then\n"
+	"		printf 'runnerd: runner.pre_job_script failed (%s): the job is stopped\\n' \"$runnerd_rc\" >&2\n"
+	"		exit \"$runnerd_rc\"\n"
+	"	fi\n"
+	"fi\n"
+	"\n";
+/* clang-format on */
+
 int runner_render_install(const struct config_runner *rc, struct buf *b)
 {
 	int r = buf_puts(b, sh_extras);

@@ -101,12 +101,32 @@ static int put_heredoc(struct buf *b, const char *path, const char *text, const 
 	return r < 0 ? r : buf_printf(b, "%s\n", delim);
 }
 
+/* runner.pre_job_script as hooks/pre-job-script.sh (run by the pre-job hook). */
+static int put_pre_job_script(struct buf *b, const char *text)
+{
+	size_t n = strlen(text);
+	char *t = malloc(n + 2);
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	/* a heredoc's text ends at a newline: a script without a final one gets it */
+	memcpy(t, text, n + 1);
+	if (n && t[n - 1] != '\n')
+		memcpy(t + n, "\n", 2);
+	r = put_heredoc(b, "pre-job-script.sh", t, "RUNNERD_PRE_JOB_SCRIPT_EOF");
+	free(t);
+	return r == 0 ? buf_puts(b, "\tchmod 755 \"$RUNNERD_HOME/hooks/pre-job-script.sh\"\n") : r;
+}
+
 static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s, struct buf *b)
 {
 	struct buf pre = BUF_INIT(RUNNER_SCRIPT_MAX);
 	int r;
 
 	r = buf_puts(&pre, runner_hook_pre_head);
+	if (r == 0 && is_set(rc->pre_job_script))
+		r = buf_puts(&pre, runner_hook_pre_job_script);
 	if (r == 0 && is_set(rc->repo_policy_url)) {
 		/* The hook appends "/<event>/check-run". */
 		char *url = strdup(rc->repo_policy_url);
@@ -132,6 +152,8 @@ static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s
 		r = put_heredoc(b, "pre-job.sh", buf_str(&pre), "RUNNERD_PRE_JOB_EOF");
 	if (r == 0)
 		r = put_heredoc(b, "post-job.sh", runner_hook_post, "RUNNERD_POST_JOB_EOF");
+	if (r == 0 && is_set(rc->pre_job_script))
+		r = put_pre_job_script(b, rc->pre_job_script);
 	if (r == 0)
 		r = buf_puts(b, "\tchmod 755 \"$RUNNERD_HOME/hooks/pre-job.sh\" "
 		                "\"$RUNNERD_HOME/hooks/post-job.sh\"\n"

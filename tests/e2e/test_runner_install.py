@@ -105,5 +105,33 @@ def test_wrong_sha256_no_runner_reason_logged():
         srv.close()
 
 
+def test_pre_job_script_runs_before_each_job():
+    """runner.pre_job_script runs in the pre-job hook: a job's step sees what it
+    wrote (for its own repository); a failing script fails the job."""
+    lines = ["runner:", "  pre_job_script: |",
+             "    #!/bin/sh",
+             "    echo \"runnerd pre-job script for $GITHUB_REPOSITORY\"",
+             "    [ \"$GITHUB_WORKFLOW\" = refused ] && exit 7",
+             "    echo \"$GITHUB_REPOSITORY\" >\"$RUNNERD_HOME/pre-job.out\""]
+    env = Env("rprejob", [SMALL], extra_lines=lines)
+    try:
+        env.serve()
+        env.wait(lambda: env.idle_count() >= 1, 60, "a runner online")
+        job = env.queue_job(["small"], duration=1,
+                            run="grep -qx octo/hello \"$RUNNERD_HOME/pre-job.out\"")["id"]
+        env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
+        assert [j for j in env.jobs() if j["id"] == job][0]["conclusion"] == "success"
+        # the script fails (for the workflow "refused"): so does the job, its step never runs
+        job = env.queue_job(["small"], duration=1, workflow="refused",
+                            run="echo ran >\"$RUNNERD_HOME/step-ran\"")["id"]
+        env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
+        assert [j for j in env.jobs() if j["id"] == job][0]["conclusion"] == "failure"
+        env.run("drain", "--wait")
+        env.assert_nothing_left()
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
-    main([test_executable_on_path_for_jobs, test_wrong_sha256_no_runner_reason_logged])
+    main([test_executable_on_path_for_jobs, test_wrong_sha256_no_runner_reason_logged,
+          test_pre_job_script_runs_before_each_job])

@@ -314,6 +314,7 @@ static void case_install(struct fixture_cfg *f)
 	f->cfg.runner.executables = exe;
 	f->cfg.runner.n_executables = 1;
 	f->opts.image_min_version = "2.318.0";
+	f->cfg.runner.pre_job_script = "#!/bin/sh\necho \"preparing $GITHUB_REPOSITORY\"\n";
 }
 
 static const struct golden_case {
@@ -1468,6 +1469,52 @@ static void test_run_install(void **state)
 	}
 }
 
+/* runner.pre_job_script: run by the pre-job hook, its output with the job's; a failure fails the
+ * hook. */
+static void test_run_pre_job_script(void **state)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(shells); k++) {
+		for (int good = 1; good >= 0; good--) {
+			const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", NULL};
+			struct fixture_cfg f;
+			struct sandbox sb;
+			char *s;
+
+			if (!have_busybox && k == 1)
+				continue;
+			sb_init(&sb, "prejob");
+			case_jit_image(&f);
+			f.opts.image_dir = sb.runner;
+			/* no final newline, and a line equal to the heredoc's delimiter */
+			f.cfg.runner.pre_job_script =
+			        good ? "echo pre-job-script says hi\nRUNNERD_PRE_JOB_SCRIPT_EOF=1\n"
+			               "echo \"$GITHUB_REPOSITORY\" >\"$FAKE_DIR/pre-job-ran\""
+			             : "echo about to fail\nexit 3\n";
+			sb_render(&sb, &f.opts);
+			sb_put(&sb, "expect-jit", "j");
+			assert_int_equal(sb_run(&sb, shells[k], extra), 0);
+			sb_no_violation(&sb);
+			s = sb_get(&sb, "hook-rc");
+			assert_non_null(s);
+			assert_string_equal(s, good ? "0\n" : "3\n");
+			free(s);
+			s = read_text(sb.log);
+			assert_non_null(
+			        strstr(s, good ? "pre-job-script says hi" : "about to fail"));
+			if (!good)
+				assert_non_null(strstr(s, "runner.pre_job_script failed (3)"));
+			free(s);
+			s = sb_get(&sb, "pre-job-ran");
+			if (good)
+				assert_string_equal(s, "octo/re\"po\n");
+			else
+				assert_null(s);
+			free(s);
+			sb_free(&sb);
+		}
+	}
+}
+
 /* The runner version helpers: order, how far behind, the floor, the note. */
 static void test_runner_versions(void **state)
 {
@@ -1942,6 +1989,7 @@ int main(void)
 	        cmocka_unit_test(test_golden),
 	        cmocka_unit_test(test_run_image_version),
 	        cmocka_unit_test(test_run_install),
+	        cmocka_unit_test(test_run_pre_job_script),
 	        cmocka_unit_test(test_runner_versions),
 	        cmocka_unit_test(test_render_options),
 	        cmocka_unit_test(test_script_for),
