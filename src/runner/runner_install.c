@@ -135,22 +135,33 @@ const char runner_hook_pre_job_script[] =
 	"\n";
 /* clang-format on */
 
+/* "\tFUNC 'w1' 'w2' ... || return\n": one call, each word quoted (NULL as ""). */
+static int put_call(struct buf *b, const char *func, const char *const *words, size_t n)
+{
+	int r = buf_printf(b, "\t%s", func);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		r = buf_puts(b, " ");
+		if (r == 0)
+			r = runner_sh_quote(words[i] ? words[i] : "", b);
+	}
+	return r < 0 ? r : buf_puts(b, " || return\n");
+}
+
 int runner_render_install(const struct config_runner *rc, struct buf *b)
 {
 	int r = buf_puts(b, sh_extras);
 
 	for (size_t i = 0; r == 0 && i < rc->n_snaps; i++) {
 		const struct config_snap *s = &rc->snaps[i];
-		r = buf_puts(b, "\trunnerd_snap ");
-		if (r == 0)
-			r = runner_sh_quote(s->name ? s->name : "", b);
-		if (r == 0)
-			r = buf_puts(b, " ");
-		if (r == 0)
-			r = runner_sh_quote(
-			        s->channel && *s->channel ? s->channel : "latest/stable", b);
-		if (r == 0)
-			r = buf_printf(b, " %" PRId64 " || return\n", s->revision);
+		char rev[32];
+
+		snprintf(rev, sizeof(rev), "%" PRId64, s->revision);
+		r = put_call(b, "runnerd_snap",
+		             (const char *const[]){
+		                     s->name,
+		                     s->channel && *s->channel ? s->channel : "latest/stable", rev},
+		             3);
 	}
 	if (r == 0 && rc->n_executables > 0)
 		r = buf_puts(b, "\tPATH=$RUNNERD_HOME/bin:$PATH\n\texport PATH\n");
@@ -163,19 +174,8 @@ int runner_render_install(const struct config_runner *rc, struct buf *b)
 			sum[k] = (char)((x->sha256[k] >= 'A' && x->sha256[k] <= 'F')
 			                        ? x->sha256[k] - 'A' + 'a'
 			                        : x->sha256[k]);
-		r = buf_puts(b, "\trunnerd_executable ");
-		if (r == 0)
-			r = runner_sh_quote(x->url ? x->url : "", b);
-		if (r == 0)
-			r = buf_puts(b, " ");
-		if (r == 0)
-			r = runner_sh_quote(x->cmd ? x->cmd : "", b);
-		if (r == 0)
-			r = buf_puts(b, " ");
-		if (r == 0)
-			r = runner_sh_quote(sum, b);
-		if (r == 0)
-			r = buf_puts(b, " || return\n");
+		r = put_call(b, "runnerd_executable", (const char *const[]){x->url, x->cmd, sum},
+		             3);
 	}
 	return r < 0 ? r : buf_puts(b, "\t:\n}\n");
 }

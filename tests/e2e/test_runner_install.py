@@ -52,6 +52,13 @@ class ToolServer:
         self.httpd.server_close()
 
 
+def run_job(env, **kw):
+    """Queue a job on small and wait for it to complete; the job as ghsim has it then."""
+    job = env.queue_job(["small"], duration=1, **kw)["id"]
+    env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
+    return [j for j in env.jobs() if j["id"] == job][0]
+
+
 def install_lines(url, sha):
     return ["runner:", "  install:", "    executables:",
             "      - {url: \"%s\", cmd: runnerd-e2e-tool, sha256: %s}" % (url, sha)]
@@ -64,15 +71,10 @@ def test_executable_on_path_for_jobs():
         env.serve()
         env.wait(lambda: env.idle_count() == 1, 60, "a runner online")
         assert "/tool" in srv.hits
-        job = env.queue_job(["small"], duration=1,
-                            run="runnerd-e2e-tool hello | grep -qx 'runnerd e2e tool says hello'")["id"]
-        env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
-        done = [j for j in env.jobs() if j["id"] == job][0]
+        done = run_job(env, run="runnerd-e2e-tool hello | grep -qx 'runnerd e2e tool says hello'")
         assert done["conclusion"] == "success", done
         # a step that runs a command that is not there fails: the check above can fail
-        job = env.queue_job(["small"], duration=1, run="runnerd-e2e-no-such-tool")["id"]
-        env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
-        assert [j for j in env.jobs() if j["id"] == job][0]["conclusion"] == "failure"
+        assert run_job(env, run="runnerd-e2e-no-such-tool")["conclusion"] == "failure"
         env.run("drain", "--wait")
         env.assert_nothing_left()
     finally:
@@ -117,15 +119,9 @@ def test_pre_job_script_runs_before_each_job():
     try:
         env.serve()
         env.wait(lambda: env.idle_count() >= 1, 60, "a runner online")
-        job = env.queue_job(["small"], duration=1,
-                            run="grep -qx octo/hello \"$RUNNERD_HOME/pre-job.out\"")["id"]
-        env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
-        assert [j for j in env.jobs() if j["id"] == job][0]["conclusion"] == "success"
-        # the script fails (for the workflow "refused"): so does the job, its step never runs
-        job = env.queue_job(["small"], duration=1, workflow="refused",
-                            run="echo ran >\"$RUNNERD_HOME/step-ran\"")["id"]
-        env.wait(lambda: [j for j in env.jobs() if j["id"] == job][0]["status"] == "completed", 60, "the job")
-        assert [j for j in env.jobs() if j["id"] == job][0]["conclusion"] == "failure"
+        assert run_job(env, run="grep -qx octo/hello \"$RUNNERD_HOME/pre-job.out\"")["conclusion"] == "success"
+        # the script fails (for the workflow "refused"): so does the job
+        assert run_job(env, workflow="refused", run="true")["conclusion"] == "failure"
         env.run("drain", "--wait")
         env.assert_nothing_left()
     finally:
