@@ -174,6 +174,50 @@ static void print_disk_and_providers(json_t *root, FILE *f)
 	}
 }
 
+/*
+ * The runner version new instances get and its age, then each flavor
+ * GitHub's version rule holds back (degraded) or whose image needs a rebuild.
+ */
+static void print_runner_version(json_t *root, FILE *f)
+{
+	json_t *rv = json_object_get(root, "runner"), *v;
+	char age[32], behind[32];
+	size_t i;
+
+	if (*jstr(rv, "in_use")) {
+		fprintf(f, "runner %s", jstr(rv, "in_use"));
+		if (jint(rv, "age_s") >= 0) {
+			age_str(jint(rv, "age_s"), age, sizeof(age));
+			fprintf(f, ", released %s ago", age);
+		}
+		if (jint(rv, "behind_s") > 0) {
+			age_str(jint(rv, "behind_s"), behind, sizeof(behind));
+			fprintf(f,
+			        ", %s behind the latest %s (GitHub gives no job to a runner "
+			        "30 days behind)",
+			        behind, jstr(rv, "latest"));
+		} else if (*jstr(rv, "latest")) {
+			fprintf(f, " (the latest)");
+		}
+		fprintf(f, "\n");
+	}
+	if (*jstr(rv, "error"))
+		fprintf(f, "runner releases: %s\n", jstr(rv, "error"));
+	json_array_foreach(json_object_get(root, "flavors"), i, v)
+	{
+		if (*jstr(v, "degraded"))
+			fprintf(f, "DEGRADED flavor %s: %s\n", jstr(v, "name"),
+			        jstr(v, "degraded"));
+		if (*jstr(v, "image_runner"))
+			fprintf(f,
+			        "WARNING flavor %s: its image's runner %s is too old (older than "
+			        "%s): "
+			        "instances update it at each start; rebuild the image\n",
+			        jstr(v, "name"), jstr(v, "image_runner"),
+			        *jstr(rv, "image_floor") ? jstr(rv, "image_floor") : "the floor");
+	}
+}
+
 int control_print_report(const char *json, bool show_runners, bool show_actions, FILE *f)
 {
 	json_error_t je;
@@ -195,6 +239,7 @@ int control_print_report(const char *json, bool show_runners, bool show_actions,
 		fprintf(f,
 		        "SPOOLED: %lld jobs wait here for the broker (published when it is back)\n",
 		        jint(root, "spooled"));
+	print_runner_version(root, f);
 	/* reactive mode: the jobs that wait for a runner, per flavor (what desired answers) */
 	bool reactive = json_is_true(json_object_get(root, "reactive"));
 	fprintf(f, "%-20s %7s %7s %7s %7s %7s %7s %7s%s\n", "FLAVOR", "ONLINE", "OFFLINE", "BUSY",

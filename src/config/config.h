@@ -174,12 +174,35 @@ struct config_ssh_debug {
 	char *ed25519_fingerprint;
 };
 
+/* runner.install: what the startup script installs before the runner starts. */
+struct config_snap {
+	char *name;
+	char *channel;    /* RISK, TRACK/RISK, RISK/BRANCH or TRACK/RISK/BRANCH */
+	int64_t revision; /* 0: the channel's current one */
+};
+
+struct config_executable {
+	char *url;    /* https://, or http:// to loopback (tests) */
+	char *cmd;    /* the name it gets on PATH */
+	char *sha256; /* 64 hex digits */
+};
+
 struct config_runner {
 	bool jit; /* default true */
+	/* seconds between two looks at GitHub's runner releases (conditional), default 1h */
+	int64_t version_check_interval;
+	/* an image's runner further behind the latest release than this (seconds since the
+	 * release that superseded it) is replaced at start from the verified package; 21d */
+	int64_t image_runner_max_behind;
 	struct config_proxy proxy;
 	char *dockerhub_mirror; /* "" or https://... */
 	struct config_ssh_debug *ssh_debug;
 	size_t n_ssh_debug;
+	struct config_snap *snaps; /* install.snaps */
+	size_t n_snaps;
+	struct config_executable *executables; /* install.executables */
+	size_t n_executables;
+	char *pre_job_script;  /* shell text run by the pre-job hook before each job, "" none */
 	char *repo_policy_url; /* repo_policy_compliance.url */
 	char *repo_policy_token_file;
 	struct secret repo_policy_token;

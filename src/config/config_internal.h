@@ -13,10 +13,13 @@
 
 /* What a field's offset is relative to. */
 enum config_scope {
-	CONFIG_SCOPE_ROOT = 0,  /* struct config */
-	CONFIG_SCOPE_FLAVOR,    /* struct config_flavor, one per flavors[] item */
-	CONFIG_SCOPE_SSH_DEBUG, /* struct config_ssh_debug, one per runner.ssh_debug[] item */
-	CONFIG_SCOPE_PROVIDER,  /* struct config_provider, one per providers.<name> entry */
+	CONFIG_SCOPE_ROOT = 0,   /* struct config */
+	CONFIG_SCOPE_FLAVOR,     /* struct config_flavor, one per flavors[] item */
+	CONFIG_SCOPE_SSH_DEBUG,  /* struct config_ssh_debug, one per runner.ssh_debug[] item */
+	CONFIG_SCOPE_PROVIDER,   /* struct config_provider, one per providers.<name> entry */
+	CONFIG_SCOPE_SNAP,       /* struct config_snap, one per runner.install.snaps[] item */
+	CONFIG_SCOPE_EXECUTABLE, /* struct config_executable, one per runner.install.executables[]
+	                          */
 };
 
 enum config_type {
@@ -41,6 +44,7 @@ enum {
 	CONFIG_F_SECRET_ENV = 1 << 4,  /* the value names a secret variable; struct secret at aux */
 	CONFIG_F_READABLE = 1 << 5,    /* paths: when set, must be a readable regular file */
 	CONFIG_F_URL_PASSWORD = 1 << 6, /* a URL whose "user:password@" config_print() redacts */
+	CONFIG_F_LINES = 1 << 7,        /* strings: newlines and tabs allowed (a script) */
 };
 
 struct config_field {
@@ -119,6 +123,12 @@ bool config_check_os_name(const char *s, char *msg, size_t cap);
 bool config_check_os_name_opt(const char *s, char *msg, size_t cap);
 bool config_check_listen_opt(const char *s, char *msg, size_t cap);
 bool config_check_cidr(const char *s, char *msg, size_t cap);
+/* config_check_install.c: what runner.install names. */
+bool config_check_snap_name(const char *s, char *msg, size_t cap);
+bool config_check_snap_channel(const char *s, char *msg, size_t cap);
+bool config_check_executable_url(const char *s, char *msg, size_t cap);
+bool config_check_command_name(const char *s, char *msg, size_t cap);
+bool config_check_sha256(const char *s, char *msg, size_t cap);
 
 /* ---- config_loader.c: one run of the loader ---- */
 

@@ -43,6 +43,8 @@ static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
 #define R(m)   offsetof(struct config, m)
 #define FL(m)  offsetof(struct config_flavor, m)
 #define SSH(m) offsetof(struct config_ssh_debug, m)
+#define SNAP(m) offsetof(struct config_snap, m)
+#define EXE(m)  offsetof(struct config_executable, m)
 #define PV(m)  offsetof(struct config_provider, m)
 #define SECTION(p, ...)                                                                            \
 	{                                                                                          \
@@ -199,6 +201,10 @@ const struct config_field config_fields[] = {
 
 	SECTION("runner"),
 	{.path = "runner.jit", .type = CONFIG_T_BOOL, .off = R(runner.jit), .def = "true"},
+	{.path = "runner.version_check_interval", .type = CONFIG_T_DURATION,
+	 .off = R(runner.version_check_interval), .def = "1h", .min = 1, .max = 86400},
+	{.path = "runner.image_runner_max_behind", .type = CONFIG_T_DURATION,
+	 .off = R(runner.image_runner_max_behind), .def = "21d", .min = 0, .max = 30 * 86400},
 	SECTION("runner.proxy"),
 	{.path = "runner.proxy.http", .type = CONFIG_T_STR, .off = R(runner.proxy.http),
 	 .flags = CONFIG_F_URL_PASSWORD, .check = config_check_proxy_opt},
@@ -221,6 +227,27 @@ const struct config_field config_fields[] = {
 	 .off = SSH(rsa_fingerprint)},
 	{.scope = CONFIG_SCOPE_SSH_DEBUG, .path = "ed25519_fingerprint", .type = CONFIG_T_STR,
 	 .off = SSH(ed25519_fingerprint)},
+	SECTION("runner.install"),
+	{.path = "runner.install.snaps", .type = CONFIG_T_LIST, .off = R(runner.snaps),
+	 .aux = R(runner.n_snaps), .min = 0, .max = 50, .elem = CONFIG_SCOPE_SNAP,
+	 .elem_size = sizeof(struct config_snap)},
+	{.scope = CONFIG_SCOPE_SNAP, .path = "name", .type = CONFIG_T_STR, .off = SNAP(name),
+	 .flags = CONFIG_F_REQUIRED, .check = config_check_snap_name},
+	{.scope = CONFIG_SCOPE_SNAP, .path = "channel", .type = CONFIG_T_STR, .off = SNAP(channel),
+	 .def = "latest/stable", .check = config_check_snap_channel},
+	{.scope = CONFIG_SCOPE_SNAP, .path = "revision", .type = CONFIG_T_INT, .off = SNAP(revision),
+	 .def = "0", .min = 0, .max = 1000000000},
+	{.path = "runner.install.executables", .type = CONFIG_T_LIST, .off = R(runner.executables),
+	 .aux = R(runner.n_executables), .min = 0, .max = 50, .elem = CONFIG_SCOPE_EXECUTABLE,
+	 .elem_size = sizeof(struct config_executable)},
+	{.scope = CONFIG_SCOPE_EXECUTABLE, .path = "url", .type = CONFIG_T_STR, .off = EXE(url),
+	 .flags = CONFIG_F_REQUIRED, .check = config_check_executable_url},
+	{.scope = CONFIG_SCOPE_EXECUTABLE, .path = "cmd", .type = CONFIG_T_STR, .off = EXE(cmd),
+	 .flags = CONFIG_F_REQUIRED, .check = config_check_command_name},
+	{.scope = CONFIG_SCOPE_EXECUTABLE, .path = "sha256", .type = CONFIG_T_STR,
+	 .off = EXE(sha256), .flags = CONFIG_F_REQUIRED, .check = config_check_sha256},
+	{.path = "runner.pre_job_script", .type = CONFIG_T_STR, .off = R(runner.pre_job_script),
+	 .flags = CONFIG_F_LINES},
 	SECTION("runner.repo_policy_compliance"),
 	{.path = "runner.repo_policy_compliance.url", .type = CONFIG_T_STR,
 	 .off = R(runner.repo_policy_url), .flags = CONFIG_F_URL_PASSWORD,

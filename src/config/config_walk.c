@@ -140,7 +140,7 @@ struct pos config_node_pos(struct fy_node *n, struct pos fallback)
  * are refused: values end up in env files, paths and argv of helpers, where
  * a newline could inject a line. Returns NULL and sets *ret_bad for those.
  */
-static char *scalar_dup(struct loader *l, struct fy_node *n, bool *ret_bad)
+static char *scalar_dup_lines(struct loader *l, struct fy_node *n, bool lines, bool *ret_bad)
 {
 	size_t len = 0;
 	const char *s = fy_node_get_scalar(n, &len);
@@ -150,7 +150,8 @@ static char *scalar_dup(struct loader *l, struct fy_node *n, bool *ret_bad)
 	if (!s)
 		s = "";
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+		if (((unsigned char)s[i] < 0x20 || s[i] == 0x7f) &&
+		    !(lines && (s[i] == '\n' || s[i] == '\t'))) {
 			*ret_bad = true;
 			return NULL;
 		}
@@ -158,6 +159,12 @@ static char *scalar_dup(struct loader *l, struct fy_node *n, bool *ret_bad)
 	if (!r)
 		l->nomem = true;
 	return r;
+}
+
+/* A scalar with no control character at all. */
+static char *scalar_dup(struct loader *l, struct fy_node *n, bool *ret_bad)
+{
+	return scalar_dup_lines(l, n, false, ret_bad);
 }
 
 /* ---- the walk ---- */
@@ -494,9 +501,12 @@ static void parse_value(struct loader *l, const struct config_field *f, void *ba
 	default:
 		break;
 	}
-	text = scalar_dup(l, v, &bad);
+	text = scalar_dup_lines(l, v, f->flags & CONFIG_F_LINES, &bad);
 	if (bad)
-		config_error(l, s->val, disp, "must not contain control characters");
+		config_error(l, s->val, disp,
+		             f->flags & CONFIG_F_LINES
+		                     ? "must not contain control characters but newlines and tabs"
+		                     : "must not contain control characters");
 	if (!text)
 		return;
 	if (config_set_from_text(l, f, base, text, msg, sizeof(msg)) == 0)

@@ -225,6 +225,71 @@ static int put_github_rates(struct prom_registry *reg, const struct github_stats
 	return rc;
 }
 
+/* Whether flavor is held for a refused version (degraded) or has a too old image runner. */
+static void flavor_runner_flags(const struct manager_runner_versions *v, const char *flavor,
+                                bool *ret_degraded, bool *ret_image)
+{
+	*ret_degraded = *ret_image = false;
+	for (size_t i = 0; i < v->n_flavors; i++)
+		if (strcmp(v->flavors[i].flavor, flavor) == 0) {
+			*ret_degraded = v->flavors[i].refused[0] != '\0';
+			*ret_image = v->flavors[i].image[0] != '\0';
+		}
+}
+
+/* The runner version new instances get, its age, and the flavors it holds back. */
+static int put_runner_version(struct prom_registry *reg, const struct config *cfg,
+                              const struct manager_report *r)
+{
+	const struct manager_runner_versions *v = &r->runner;
+	int64_t now = r->finished_at ? r->finished_at / 1000 : r->started_at / 1000;
+	struct prom_family *info, *age, *behind, *degraded, *image;
+	const struct {
+		const char *name, *help;
+		const char *const *labels;
+		struct prom_family **ret;
+	} fams[] = {
+	        {"runnerd_runner_version_info",
+	         "1 for the runner version new instances get, with GitHub's latest release (\"\" "
+	         "until known).",
+	         L("version", "latest"), &info},
+	        {"runnerd_runner_version_age_seconds",
+	         "Time since the runner version in use was released (absent while unknown).", NULL,
+	         &age},
+	        {"runnerd_runner_version_behind_seconds",
+	         "Time since a newer runner release than the one in use came out (0: it is the "
+	         "latest); GitHub gives no job to a runner 30 days behind.",
+	         NULL, &behind},
+	        {"runnerd_flavor_degraded",
+	         "1 while no runner is made for the flavor because GitHub refused its runner "
+	         "version.",
+	         L("flavor"), &degraded},
+	        {"runnerd_flavor_image_runner_outdated",
+	         "1 when an instance of the flavor found its image's runner older than "
+	         "runner.image_runner_max_behind allows (rebuild the image).",
+	         L("flavor"), &image},
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fams) && rc == 0; i++)
+		rc = prom_family_new(reg, PROM_GAUGE, fams[i].name, fams[i].help, fams[i].labels,
+		                     NULL, 0, fams[i].ret);
+	if (rc == 0 && v->in_use[0])
+		rc = prom_set(info, V(v->in_use, v->latest), 1);
+	if (rc == 0 && v->in_use_published_at)
+		rc = prom_set(age, NULL, (double)(now - v->in_use_published_at));
+	if (rc == 0)
+		rc = prom_set(behind, NULL, v->behind_since ? (double)(now - v->behind_since) : 0);
+	for (size_t i = 0; i < cfg->n_flavors && rc == 0; i++) {
+		bool d, im;
+		flavor_runner_flags(v, cfg->flavors[i].name, &d, &im);
+		rc = prom_set(degraded, V(cfg->flavors[i].name), d);
+		if (rc == 0)
+			rc = prom_set(image, V(cfg->flavors[i].name), im);
+	}
+	return rc;
+}
+
 int serve_metrics_snapshot(const struct config *cfg, const struct manager_report *r, bool draining,
                            struct prom_registry **ret)
 {
@@ -238,6 +303,8 @@ int serve_metrics_snapshot(const struct config *cfg, const struct manager_report
 		rc = put_sizes(reg, cfg, r, draining);
 	if (rc == 0)
 		rc = put_providers(reg, r);
+	if (rc == 0)
+		rc = put_runner_version(reg, cfg, r);
 	if (rc == 0)
 		rc = put_github_requests(reg, &r->github);
 	if (rc == 0)

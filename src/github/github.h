@@ -251,7 +251,7 @@ struct github_hook_delivery {
 	int64_t id;
 	char guid[80]; /* X-GitHub-Delivery */
 	char event[64];
-	char action[32]; /* "" when none */
+	char action[32];     /* "" when none */
 	int64_t status_code; /* the receiver's HTTP status, 0 when it was not reached */
 	bool redelivery;
 	int64_t delivered_at; /* unix seconds, 0 when unreadable */
@@ -312,6 +312,24 @@ struct github_bin_result {
 	char old_version[64]; /* cached before, "" when none */
 	char path[PATH_MAX];  /* the verified tarball */
 };
+
+/*
+ * The runner software's releases (GET repos/actions/runner/releases, one
+ * conditional request: free while unchanged), newest first as GitHub lists
+ * them, drafts, prereleases and tags that are not versions left out, at most
+ * GITHUB_RELEASES_MAX. -ENOENT where the API has no such repository (GitHub
+ * Enterprise Server).
+ */
+#define GITHUB_RELEASES_MAX 30
+struct github_runner_release {
+	char version[32]; /* "2.321.0" (the tag without its 'v') */
+	int64_t published_at;
+};
+struct github_runner_releases {
+	struct github_runner_release v[GITHUB_RELEASES_MAX];
+	size_t n;
+};
+int github_runner_releases(struct github *gh, struct github_runner_releases *ret, struct err *e);
 
 /* "installed", "updated", ... */
 const char *github_bin_outcome_name(enum github_bin_outcome o);

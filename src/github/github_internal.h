@@ -202,8 +202,8 @@ int github_rate_account(struct github *gh, const struct github_call *call, int s
  */
 const char *github_route_path(const struct github *gh, const char *route);
 /* Add n requests of (route path, method, status) to gh->stats (gh->mu held). */
-void github_count_request(struct github *gh, const char *route_path, const char *method,
-                          int status, uint64_t n);
+void github_count_request(struct github *gh, const char *route_path, const char *method, int status,
+                          uint64_t n);
 
 /* github_cache.c: a copy of the cached page for url; false when there is none. */
 bool github_etag_lookup(struct github *gh, const char *url, struct github_etag *ret);
@@ -273,6 +273,9 @@ int github_json_runners_page(const char *op, json_t *root, const char *manager,
                              struct github_runner_list *acc, int64_t *ret_total, size_t *ret_seen,
                              struct err *e);
 int github_json_runner(const char *op, json_t *root, struct github_runner *ret, struct err *e);
+/* github_releases.c: the releases list (a JSON array) into *ret. */
+int github_json_runner_releases(const char *op, json_t *root, struct github_runner_releases *ret,
+                                struct err *e);
 /* A token: 1..GITHUB_TOKEN_MAX bytes of RFC 6750's bearer-token characters, else -EPROTO. */
 int github_json_token(const char *op, json_t *root, struct github_token *ret, struct err *e);
 int github_json_jit(const char *op, json_t *root, struct github_jit *ret, struct err *e);
@@ -294,8 +297,8 @@ int github_json_deliveries(const char *op, json_t *root, struct github_hook_deli
  */
 int github_json_field_int(const char *op, const char *where, json_t *o, const char *key,
                           bool optional, int64_t *ret, struct err *e);
-int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key,
-                           bool *ret, struct err *e);
+int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key, bool *ret,
+                           struct err *e);
 int github_json_field_str(const char *op, const char *where, json_t *o, const char *key,
                           bool optional, char *dst, size_t cap, struct err *e);
 

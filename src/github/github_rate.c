@@ -184,6 +184,8 @@ static const struct {
         {"downloads", "/repos/{owner}/{repo}/actions/runners/downloads",
          "/orgs/{org}/actions/runners/downloads"},
         {"runner groups", "/orgs/{org}/actions/runner-groups", "/orgs/{org}/actions/runner-groups"},
+        /* the runner software's releases, whatever the scope */
+        {"runner releases", "/repos/{owner}/{repo}/releases", "/repos/{owner}/{repo}/releases"},
         /* jobs live in a repository whatever the scope */
         {"get job", "/repos/{owner}/{repo}/actions/jobs/{job_id}",
          "/repos/{owner}/{repo}/actions/jobs/{job_id}"},

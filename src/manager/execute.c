@@ -108,6 +108,8 @@ static void collect(struct manager *m, struct provider *p, const struct action *
 	    (metrics_storage_note_flavor(&mo, a->name, a->flavor, &e) < 0 ||
 	     metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0))
 		log_warn("%s", e.msg);
+	if (a->extract_metrics)
+		manager_runner_version_note(m, p, a->name, a->flavor);
 	if (a->pull_logs) {
 		collect_logs(p, a, &mo);
 		manager_disk_after_save(m);
@@ -382,8 +384,11 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	const struct provider_traits *traits = provider_traits(p);
 	const struct github_runner_app *dl =
 	        traits->runner_from_host ? NULL : manager_runner_download(m, f->arch);
+	char floor[32] = "";
+	manager_runner_image_floor(m, f->name, floor, sizeof(floor));
 	r = runner_script_for(m->cfg, f, t->name, traits->host_process,
-	                      dl ? dl->download_url : NULL, dl ? dl->sha256 : NULL, &script, &e);
+	                      dl ? dl->download_url : NULL, dl ? dl->sha256 : NULL, floor, &script,
+	                      &e);
 	if (r < 0)
 		goto fail;
 

@@ -60,6 +60,29 @@ struct manager_provider_view {
 	struct provider_stats stats;
 };
 
+/* The runner software's versions as the manager last knew them (runner_version.c). */
+struct manager_flavor_runner {
+	char flavor[FLAVOR_NAME_MAX];
+	char refused[32];      /* degraded: GitHub refused this runner version ("" not) */
+	int64_t refused_at;    /* when it was learned (unix s) */
+	int64_t retry_at;      /* when runners are tried again anyway */
+	char last_refused[32]; /* the last version refused (kept once the hold ends) */
+	char image[32];        /* the image's runner was this old and was replaced ("" no) */
+	int64_t image_at;      /* when an instance last said so */
+};
+struct manager_runner_versions {
+	char in_use[32];             /* the package new instances get, "" not known yet */
+	int64_t in_use_published_at; /* its release (0 unknown) */
+	int64_t behind_since;        /* a newer release came out then (0: none, or unknown) */
+	char latest[32];             /* GitHub's newest release, "" unknown */
+	int64_t latest_published_at;
+	char image_floor[32]; /* an image's runner older than this is replaced ("" none) */
+	int64_t checked_at;   /* the releases were last read (unix s), 0 never */
+	char error[256];      /* why the last check failed, "" when it did not */
+	struct manager_flavor_runner flavors[64]; /* flavors with a refusal or an old image */
+	size_t n_flavors;
+};
+
 struct manager_report {
 	struct manager_event *events;
 	size_t n_events;
@@ -77,6 +100,7 @@ struct manager_report {
 	 * a secret, or a queue shared with other managers); plan.counts[].waiting says how many */
 	bool reactive;
 	int64_t spooled; /* jobs taken but not yet handed to the shared queue (the hook's) */
+	struct manager_runner_versions runner; /* versions in use, degraded flavors */
 };
 
 void manager_report_release(struct manager_report *r);

@@ -51,6 +51,12 @@ struct manager {
 	pthread_t pkg_thread;
 	struct github *pkg_gh; /* the fetch's own client: cancelling it stops the fetch */
 
+	/* runner versions (runner_version.c): the pass writes, the deletes' lane notes */
+	pthread_mutex_t ver_lock;                /* guards what follows */
+	struct github_runner_releases releases;  /* newest first; n = 0 unknown */
+	int64_t releases_tried_at;               /* last check (unix s) */
+	struct manager_runner_versions versions; /* what status and metrics show */
+
 	/* events (events.c) */
 	pthread_mutex_t events_lock;           /* what follows */
 	struct metrics_events_log *events_log; /* NULL until first needed */
@@ -100,10 +106,40 @@ void manager_runner_pkg_init(struct manager *m);
 void manager_runner_pkg_cancel(struct manager *m);
 /* Cancel and wait for a fetch under way, drop its client (reload, free). */
 void manager_runner_pkg_stop(struct manager *m);
+/*
+ * A new runner release is out: fetch the package (local instances) and the
+ * downloads list (the others) again now, whatever the plan (the pass's thread).
+ */
+void manager_runner_pkg_refresh(struct manager *m, int64_t now);
 /* The verified package's path into out; false when there is none yet. */
 bool manager_runner_tarball(struct manager *m, char *out, size_t cap);
 /* GitHub's download of the runner for arch a, NULL when none is known. */
 const struct github_runner_app *manager_runner_download(const struct manager *m, enum arch a);
+
+/*
+ * runner_version.c: GitHub's runner releases, checked every
+ * runner.version_check_interval (a conditional request) in each pass; a new
+ * latest release makes the package and downloads be fetched again and lifts
+ * the hold on degraded flavors.
+ */
+void manager_runner_version_init(struct manager *m);
+void manager_runner_version_check(struct manager *m, int64_t now);
+/* The version of the package new instances get (the fetch and the downloads tell it). */
+void manager_runner_version_in_use(struct manager *m, const char *version);
+/*
+ * The oldest runner an image of flavor may carry to be used as is, into out
+ * ("" none): runner.image_runner_max_behind behind the releases, and above
+ * a version GitHub refused for the flavor.
+ */
+void manager_runner_image_floor(struct manager *m, const char *flavor, char *out, size_t cap);
+/* After an instance's metrics were pulled: its startup script's note (old image, refusal). */
+void manager_runner_version_note(struct manager *m, struct provider *p, const char *name,
+                                 const char *flavor);
+/* Drop the creates of flavors held for a refused runner version (logged). */
+void manager_runner_version_hold(struct manager *m, struct plan *plan, int64_t now);
+/* What status and metrics show, into *ret. */
+void manager_runner_version_view(struct manager *m, int64_t now,
+                                 struct manager_runner_versions *ret);
 
 /* execute.c: run the plan's actions; each outcome goes to rep. */
 int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep);

@@ -66,6 +66,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		err_set(e, r, "observe: %s", strerror(-r));
 		goto out;
 	}
+	manager_runner_version_check(m, now);
 	r = manager_observation_plan(m, &o, mode, now, &rep->plan);
 	if (r < 0) {
 		err_set(e, r, "plan: %s", strerror(-r));
@@ -83,6 +84,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	}
 	if (act && !atomic_load(&m->cancel)) {
 		warn_stuck(m, &rep->plan);
+		manager_runner_version_hold(m, &rep->plan, now);
 		manager_events_pass_start(m);
 		r = manager_execute(m, &rep->plan, rep);
 		if (r < 0)

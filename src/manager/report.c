@@ -32,6 +32,7 @@ void manager_report_snapshot(struct manager *m, struct manager_report *r)
 		provider_stats(m->providers[i], &v->stats);
 	}
 	github_get_stats(m->gh, &r->github);
+	manager_runner_version_view(m, clock_wall_ms() / 1000, &r->runner);
 }
 
 /* The event in r (under the report lock); false when there was no memory for it. */
@@ -203,6 +204,34 @@ static void json_providers(struct jw *w, const struct manager_report *r)
 	jw_puts(w, "]");
 }
 
+/* The runner entry of flavor in v, NULL when it has none. */
+static const struct manager_flavor_runner *flavor_runner(const struct manager_runner_versions *v,
+                                                         const char *flavor)
+{
+	for (size_t i = 0; i < v->n_flavors; i++)
+		if (strcmp(v->flavors[i].flavor, flavor) == 0)
+			return &v->flavors[i];
+	return NULL;
+}
+
+/* ,"runner":{...}: the version new instances get, its age, GitHub's latest. */
+static void json_runner(struct jw *w, const struct manager_runner_versions *v, int64_t now)
+{
+	jw_puts(w, ",\"runner\":{");
+	jw_printf(w, "\"checked_at\":%" PRId64, v->checked_at);
+	jw_field(w, "in_use", v->in_use);
+	jw_printf(
+	        w,
+	        ",\"in_use_published_at\":%" PRId64 ",\"age_s\":%" PRId64 ",\"behind_s\":%" PRId64,
+	        v->in_use_published_at, v->in_use_published_at ? now - v->in_use_published_at : -1,
+	        v->behind_since ? now - v->behind_since : 0);
+	jw_field(w, "latest", v->latest);
+	jw_printf(w, ",\"latest_published_at\":%" PRId64, v->latest_published_at);
+	jw_field(w, "image_floor", v->image_floor);
+	jw_field(w, "error", v->error);
+	jw_puts(w, "}");
+}
+
 int manager_report_json(const struct manager_report *r, bool draining, struct buf *out)
 {
 	struct jw w = {.b = BUF_INIT(out->max > out->len ? out->max - out->len : 0)};
@@ -217,17 +246,30 @@ int manager_report_json(const struct manager_report *r, bool draining, struct bu
 	jw_field(&w, "github_error", r->github_error);
 	jw_field(&w, "provider_error", r->provider_error);
 	json_disk(&w, &r->disk);
+	json_runner(&w, &r->runner, now);
 	json_providers(&w, r);
 	jw_puts(&w, ",\"flavors\":[");
 	for (size_t i = 0; i < r->plan.n_counts; i++) {
 		const struct plan_flavor_count *c = &r->plan.counts[i];
+		const struct manager_flavor_runner *fr = flavor_runner(&r->runner, c->name);
+		char why[160] = "";
 		jw_object(&w, i, "name", c->name);
 		jw_printf(&w,
 		          ",\"online\":%" PRId64 ",\"offline\":%" PRId64 ",\"busy\":%" PRId64
 		          ",\"idle\":%" PRId64 ",\"unknown\":%" PRId64 ",\"pending\":%" PRId64
-		          ",\"desired\":%" PRId64 ",\"waiting\":%" PRId64 "}",
+		          ",\"desired\":%" PRId64 ",\"waiting\":%" PRId64,
 		          c->online, c->offline, c->busy, c->idle, c->unknown, c->pending,
 		          c->desired, c->waiting);
+		/* degraded: why no runner is made; image_runner: the image's too old runner */
+		if (fr && fr->refused[0])
+			snprintf(
+			        why, sizeof(why),
+			        "GitHub refused runner version %s (deprecated); held until a newer "
+			        "release",
+			        fr->refused);
+		jw_field(&w, "degraded", why);
+		jw_field(&w, "image_runner", fr ? fr->image : "");
+		jw_puts(&w, "}");
 	}
 	jw_puts(&w, "],\"runners\":[");
 	for (size_t i = 0; i < r->plan.n_views; i++) {

@@ -67,6 +67,7 @@ static void *pkg_fetch_main(void *arg)
 	if (r == 0) {
 		m->runner_bin_at = clock_wall_ms() / 1000;
 		str_copy(m->runner_tarball, res.path, sizeof(m->runner_tarball));
+		manager_runner_version_in_use(m, res.version);
 	} else if (!m->runner_tarball[0] &&
 	           cached_runner_bin(j->state_dir, j->arch, cached, sizeof(cached))) {
 		str_copy(m->runner_tarball, cached, sizeof(m->runner_tarball));
@@ -217,6 +218,26 @@ static void fetch_runner_bin(struct manager *m, int64_t now)
 }
 
 /*
+ * The version of GitHub's linux package (actions-runner-linux-x64-2.321.0.tar.gz):
+ * what instances that download it run, unless their image's runner is recent.
+ */
+static void note_download_version(struct manager *m)
+{
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const char *fn = m->apps.v[i].filename, *dash = strrchr(fn, '-');
+		char v[32];
+
+		if (strcmp(m->apps.v[i].os, "linux") != 0 || !dash)
+			continue;
+		str_copy(v, dash + 1, sizeof(v));
+		if (strlen(v) > 7 && strcmp(v + strlen(v) - 7, ".tar.gz") == 0)
+			v[strlen(v) - 7] = '\0';
+		manager_runner_version_in_use(m, v);
+		return;
+	}
+}
+
+/*
  * The runner download an instance falls back to when its image has no
  * runner: GitHub's linux package for the flavor's arch. The list is read
  * once an hour at most (before the pass's workers start, so no lock).
@@ -237,6 +258,7 @@ static void refresh_downloads(struct manager *m, int64_t now)
 	github_app_list_release(&m->apps);
 	m->apps = l;
 	m->apps_at = now;
+	note_download_version(m);
 }
 
 const struct github_runner_app *manager_runner_download(const struct manager *m, enum arch a)
@@ -268,6 +290,27 @@ static void resolve_runner_group(struct manager *m)
 	}
 	m->group_error[0] = '\0';
 	m->runner_group_id = id;
+}
+
+void manager_runner_pkg_refresh(struct manager *m, int64_t now)
+{
+	bool host = false, other = false;
+
+	m->apps_at = 0;
+	pthread_mutex_lock(&m->pkg_lock);
+	m->runner_bin_at = 0;
+	pthread_mutex_unlock(&m->pkg_lock);
+	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
+		struct provider *p = manager_provider_named(m, m->cfg->flavors[i].provider);
+		if (p && provider_traits(p)->runner_from_host)
+			host = true;
+		else if (p)
+			other = true;
+	}
+	if (host)
+		fetch_runner_bin(m, now);
+	if (other)
+		refresh_downloads(m, now);
 }
 
 /*

@@ -6,10 +6,19 @@
 #ifndef RUNNERD_RUNNER_INTERNAL_H
 #define RUNNERD_RUNNER_INTERNAL_H
 
+struct buf;
+struct config_runner;
+
 /* The startup script: its head (before the values), functions, and main. */
 extern const char runner_sh_head[];
 extern const char runner_sh_funcs[];
 extern const char runner_sh_main[];
+/* Its runner version checks (runner_install.c), after the functions. */
+extern const char runner_sh_version[];
+/* runner.install's snaps and executables: runnerd_install_extras() (runner_install.c). */
+int runner_render_install(const struct config_runner *rc, struct buf *b);
+/* The pre-job hook's part that runs runner.pre_job_script (when one is configured). */
+extern const char runner_hook_pre_job_script[];
 /* The job hooks: the pre-job hook's head, its repo-policy part (off or on), the post-job hook. */
 extern const char runner_hook_pre_head[];
 extern const char runner_hook_policy_off[];

@@ -12,6 +12,7 @@
 #include "runner/runner.h"
 #include "runner/runner_script.h"
 #include "runner/runner_internal.h"
+#include "runner/runner_version.h"
 
 const char *runner_end_name(enum runner_end end)
 {
@@ -100,12 +101,32 @@ static int put_heredoc(struct buf *b, const char *path, const char *text, const 
 	return r < 0 ? r : buf_printf(b, "%s\n", delim);
 }
 
+/* runner.pre_job_script as hooks/pre-job-script.sh (run by the pre-job hook). */
+static int put_pre_job_script(struct buf *b, const char *text)
+{
+	size_t n = strlen(text);
+	char *t = malloc(n + 2);
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	/* a heredoc's text ends at a newline: a script without a final one gets it */
+	memcpy(t, text, n + 1);
+	if (n && t[n - 1] != '\n')
+		memcpy(t + n, "\n", 2);
+	r = put_heredoc(b, "pre-job-script.sh", t, "RUNNERD_PRE_JOB_SCRIPT_EOF");
+	free(t);
+	return r == 0 ? buf_puts(b, "\tchmod 755 \"$RUNNERD_HOME/hooks/pre-job-script.sh\"\n") : r;
+}
+
 static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s, struct buf *b)
 {
 	struct buf pre = BUF_INIT(RUNNER_SCRIPT_MAX);
 	int r;
 
 	r = buf_puts(&pre, runner_hook_pre_head);
+	if (r == 0 && is_set(rc->pre_job_script))
+		r = buf_puts(&pre, runner_hook_pre_job_script);
 	if (r == 0 && is_set(rc->repo_policy_url)) {
 		/* The hook appends "/<event>/check-run". */
 		char *url = strdup(rc->repo_policy_url);
@@ -131,6 +152,8 @@ static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s
 		r = put_heredoc(b, "pre-job.sh", buf_str(&pre), "RUNNERD_PRE_JOB_EOF");
 	if (r == 0)
 		r = put_heredoc(b, "post-job.sh", runner_hook_post, "RUNNERD_POST_JOB_EOF");
+	if (r == 0 && is_set(rc->pre_job_script))
+		r = put_pre_job_script(b, rc->pre_job_script);
 	if (r == 0)
 		r = buf_puts(b, "\tchmod 755 \"$RUNNERD_HOME/hooks/pre-job.sh\" "
 		                "\"$RUNNERD_HOME/hooks/post-job.sh\"\n"
@@ -253,6 +276,8 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 	if (r == 0)
 		r = put_var(b, "RUNNERD_SHA256", o->sha256);
 	if (r == 0)
+		r = put_var(b, "RUNNERD_RUNNER_MIN_VERSION", o->image_min_version);
+	if (r == 0)
 		r = buf_printf(b, "RUNNERD_DOWNLOAD_TIMEOUT=%" PRId64 "\n",
 		               o->download_timeout_s > 0 ? o->download_timeout_s
 		                                         : (int64_t)RUNNER_DOWNLOAD_TIMEOUT_S);
@@ -284,6 +309,10 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 		return err_set(e, -EINVAL, "runner script: unknown end action %d", (int)o->end);
 	if (is_set(o->sha256) && !sha256_ok(o->sha256))
 		return err_set(e, -EINVAL, "runner script: sha256 must be 64 lowercase hex digits");
+	if (is_set(o->image_min_version) && !runner_version_valid(o->image_min_version))
+		return err_set(e, -EINVAL,
+		               "runner script: the image's minimum runner version is "
+		               "not a version");
 	if (is_set(o->download_url) && !is_set(o->sha256))
 		return err_set(e, -EINVAL, "runner script: a download URL needs its sha256");
 	r = runner_labels(o->flavor, &labels);
@@ -300,6 +329,10 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 	if (r < 0)
 		goto out;
 	r = buf_puts(&b, runner_sh_funcs);
+	if (r == 0)
+		r = buf_puts(&b, runner_sh_version);
+	if (r == 0)
+		r = runner_render_install(&o->cfg->runner, &b);
 	if (r == 0)
 		r = render_env(&o->cfg->runner, o->name, &b);
 	if (r == 0)
@@ -320,7 +353,7 @@ out:
 
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
                       const char *name, bool local, const char *download_url, const char *sha256,
-                      struct buf *out, struct err *e)
+                      const char *image_min_version, struct buf *out, struct err *e)
 {
 	struct runner_script_opts o = {
 	        .cfg = cfg,
@@ -333,6 +366,7 @@ int runner_script_for(const struct config *cfg, const struct config_flavor *flav
 	        .download_url = local ? NULL : download_url,
 	        .sha256 = local ? NULL : sha256,
 	        .download_timeout_s = cfg->manager.bootstrap_timeout,
+	        .image_min_version = local ? NULL : image_min_version,
 	};
 	return runner_script_render(&o, out, e);
 }

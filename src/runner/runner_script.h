@@ -61,6 +61,13 @@ struct runner_script_opts {
 	 */
 	int64_t download_timeout_s;
 	int64_t policy_timeout_s;
+	/*
+	 * The oldest runner version the image's may be to be used as is
+	 * (runner_version_floor); an older one is replaced from the package or
+	 * download above and noted in metrics/runner-version. NULL or "": the
+	 * image's runner is used whatever its version.
+	 */
+	const char *image_min_version;
 };
 
 #define RUNNER_DOWNLOAD_TIMEOUT_S 1200 /* the default bootstrap_timeout */
@@ -90,11 +97,11 @@ int runner_script_render(const struct runner_script_opts *opts, struct buf *out,
  * or RUNNER_INSTANCE_TARBALL, else downloaded from download_url and
  * checked against sha256 (both NULL: no download fallback), within the
  * bootstrap timeout (an instance whose runner is not up by then is removed
- * anyway).
+ * anyway). image_min_version: opts.image_min_version (ignored when local).
  */
 int runner_script_for(const struct config *cfg, const struct config_flavor *flavor,
                       const char *name, bool local, const char *download_url, const char *sha256,
-                      struct buf *out, struct err *e);
+                      const char *image_min_version, struct buf *out, struct err *e);
 
 /* "exit" / "poweroff". */
 const char *runner_end_name(enum runner_end end);

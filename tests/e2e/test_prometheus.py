@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import BIN, Env, NotRun, free_port, main, stop_process, wait_until  # noqa: E402
+from harness import BIN, Env, NotRun, free_port, main, prom_sample, stop_process, wait_until  # noqa: E402
 
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 2, "max": 4}
 
@@ -48,12 +48,7 @@ def base(env):
     return "http://127.0.0.1:%d" % env.metrics_port
 
 
-def sample(text, series):
-    """The value of the exact series line (name{labels}) in exposition text, or None."""
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ", 1)[1])
-    return None
+sample = prom_sample
 
 
 def need(tool):

@@ -212,9 +212,10 @@ def org_obj(login, base, html, full=True):
 
 # ---------------------------------------------------------------- runner package
 
-def build_packages():
-    """One tar.gz per (os, arch), built in memory from runner/ with fixed
-    metadata so the bytes (and their sha256) are the same on every start."""
+def build_packages(version=RUNNER_VERSION):
+    """One tar.gz per (os, arch) of runner version `version`, built in memory
+    from runner/ with fixed metadata so the bytes (and their sha256) are the
+    same on every start."""
     files = []
     for dirpath, dirnames, filenames in os.walk(RUNNER_DIR):
         dirnames.sort()
@@ -226,7 +227,7 @@ def build_packages():
     for osname, arch in PACKAGES:
         raw = io.BytesIO()
         with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            pkg = "RUNNER_PKG_OS=%s\nRUNNER_PKG_ARCH=%s\nRUNNER_PKG_VERSION=%s\n" % (osname, arch, RUNNER_VERSION)
+            pkg = "RUNNER_PKG_OS=%s\nRUNNER_PKG_ARCH=%s\nRUNNER_PKG_VERSION=%s\n" % (osname, arch, version)
             entries = files + [("bin/package.env", pkg.encode())]
             dirs = sorted({os.path.dirname(n) for n, _ in entries if os.path.dirname(n)})
             for d in dirs:
@@ -242,7 +243,7 @@ def build_packages():
         with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0) as g:
             g.write(raw.getvalue())
         data = gz.getvalue()
-        fname = "actions-runner-%s-%s-%s.tar.gz" % (osname, arch, RUNNER_VERSION)
+        fname = "actions-runner-%s-%s-%s.tar.gz" % (osname, arch, version)
         out[fname] = (osname, arch, data, hashlib.sha256(data).hexdigest())
     return out
 
@@ -342,6 +343,13 @@ class State:
                           "killed_jobs": 0, "faults_applied": 0,
                           "webhooks": {"sent": 0, "failed": 0, "dropped": 0}}
             self.deliveries = []
+            # Runner releases, newest first: [(version, published_at)]; what the
+            # downloads list offers is the newest. A runner below min_version, or
+            # one whose next release is more than max_behind_days old, gets no
+            # job (GitHub's rule since 2026): its session is refused.
+            self.releases = [(RUNNER_VERSION, int(time.time()) - 5 * 86400)]
+            self.min_version = None
+            self.max_behind_days = 30.0
             self.lock.notify_all()
 
     # -- tokens
@@ -445,8 +453,10 @@ class State:
 
     def dispatch(self):
         """Hand queued jobs (FIFO) to online idle runners whose labels and scope match."""
+        # a runner GitHub deems too old gets no job (its next poll is refused)
         idle = [r for r in sorted(self.runners.values(), key=lambda x: x.id)
-                if r.online() and not r.busy and r.job is None]
+                if r.online() and not r.busy and r.job is None
+                and (r.simulated or not version_refusal(self, r.version))]
         if not idle:
             return
         for j in self.jobs.values():
@@ -1300,10 +1310,102 @@ def h_generate_jitconfig(h, req):
 def h_downloads(h, req):
     st = h.server.state
     out = []
+    latest = st.releases[0][0]
     for fname, (osname, arch, _, digest) in st.packages.items():
+        if not fname.endswith("-%s.tar.gz" % latest):
+            continue  # an older release's package: still downloadable, no longer listed
         out.append({"os": osname, "architecture": arch, "download_url": "%s/_ghsim/downloads/%s" % (st.runner_base(), fname),
                     "filename": fname, "sha256_checksum": digest})
     return Resp(200, out)
+
+
+def version_key(v):
+    """2.321.0 -> (2, 321, 0); None for anything else."""
+    parts = str(v or "").lstrip("v").split(".")
+    if not parts or len(parts) > 4 or not all(p.isdigit() and len(p) <= 9 for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def version_refusal(st, version):
+    """The message GitHub gives a runner of this version, or None when it may take jobs."""
+    key = version_key(version)
+    msg = "Runner version v%s is deprecated and cannot receive messages." % version
+    if key is None:
+        return msg
+    if st.min_version and key < version_key(st.min_version):
+        return msg
+    # the release that superseded this one: the oldest of those newer than it
+    newer = [t for v, t in st.releases if version_key(v) > key]
+    if newer and time.time() - min(newer) > st.max_behind_days * 86400:
+        return msg
+    return None
+
+
+def release_obj(st, req, version, published):
+    rid = stable_id("release:" + version)
+    u = "%s/repos/actions/runner/releases/%d" % (req.base, rid)
+    assets = [{"name": fname, "size": len(data), "browser_download_url": "%s/_ghsim/downloads/%s" % (st.runner_base(), fname),
+               "content_type": "application/gzip", "state": "uploaded"}
+              for fname, (_, _, data, _) in sorted(st.packages.items()) if fname.endswith("-%s.tar.gz" % version)]
+    return {"url": u, "html_url": "%s/actions/runner/releases/tag/v%s" % (req.html, version), "id": rid,
+            "tag_name": "v" + version, "target_commitish": "main", "name": "v" + version, "draft": False,
+            "prerelease": False, "created_at": iso(published), "published_at": iso(published),
+            "assets": assets, "body": "runner %s (ghsim)" % version}
+
+
+@route("GET", "/repos/actions/runner/releases", doc=DOCS + "/releases/releases#list-releases")
+def h_runner_releases(h, req):
+    st = h.server.state
+    try:
+        per_page = min(max(int((req.query.get("per_page") or ["30"])[0]), 1), 100)
+    except ValueError:
+        per_page = 30
+    return Resp(200, [release_obj(st, req, v, t) for v, t in st.releases[:per_page]])
+
+
+@route("GET", "/repos/actions/runner/releases/latest", doc=DOCS + "/releases/releases#get-the-latest-release")
+def h_runner_release_latest(h, req):
+    st = h.server.state
+    v, t = st.releases[0]
+    return Resp(200, release_obj(st, req, v, t))
+
+
+@route("POST", "/_ghsim/runner-releases", kind="control")
+def c_runner_releases(h, req):
+    """{"releases": [{"version", "published_at" (unix s) | "days_ago"}], "min_version": V|null,
+    "max_behind_days": N}: each field optional; a new release's package is built at once."""
+    st = h.server.state
+    b = req.body if isinstance(req.body, dict) else {}
+    if "releases" in b:
+        rel = []
+        for x in b["releases"] or []:
+            need(isinstance(x, dict) and version_key(x.get("version")) is not None, 400, "bad release")
+            t = x.get("published_at")
+            if t is None:
+                t = time.time() - float(x.get("days_ago", 0)) * 86400
+            rel.append((str(x["version"]), int(t)))
+        need(rel, 400, "at least one release")
+        rel.sort(key=lambda r: version_key(r[0]), reverse=True)
+        for v, _ in rel:
+            if not any(f.endswith("-%s.tar.gz" % v) for f in st.packages):
+                st.packages.update(build_packages(v))
+        st.releases = rel
+    if "min_version" in b:
+        need(b["min_version"] is None or version_key(b["min_version"]) is not None, 400, "bad min_version")
+        st.min_version = b["min_version"]
+    if "max_behind_days" in b:
+        st.max_behind_days = float(b["max_behind_days"])
+    log("runner releases: %s, minimum %s" % (", ".join(v for v, _ in st.releases), st.min_version))
+    return c_runner_releases_get(h, req)
+
+
+@route("GET", "/_ghsim/runner-releases", kind="control")
+def c_runner_releases_get(h, req):
+    st = h.server.state
+    return Resp(200, {"releases": [{"version": v, "published_at": t} for v, t in st.releases],
+                      "min_version": st.min_version, "max_behind_days": st.max_behind_days,
+                      "refused": st.stats.get("version_refused", 0)})
 
 
 @route("GET", "/_ghsim/downloads/{filename}", kind="download")
@@ -1937,6 +2039,11 @@ def rn_connect(h, req):
         r.labels = [lbl for lbl in r.labels if lbl[1].lower() not in ("x64", "arm64", "arm")]
         r.labels.insert(2, (st.label_id(ARCH_LABEL[arch]), ARCH_LABEL[arch], "read-only"))
     r.os, r.version = "Linux", str(b.get("version") or RUNNER_VERSION)
+    refused = version_refusal(st, r.version)
+    if refused:
+        st.stats["version_refused"] = st.stats.get("version_refused", 0) + 1
+        log("runner %d (%s) refused: %s" % (r.id, r.name, refused))
+        return r_text(result="deprecated", message=refused)
     r.session, r.last_seen = True, time.time()
     log("runner %d (%s) connected" % (r.id, r.name))
     st.dispatch()
@@ -1996,6 +2103,10 @@ def rn_poll(h, req):
     while True:
         if r.gone or st.runners.get(r.id) is not r:
             return r_text(result="gone")
+        if r.job is None and version_refusal(st, r.version):  # (fell) too far behind
+            st.stats["version_refused"] = st.stats.get("version_refused", 0) + 1
+            r.session = False
+            return r_text(result="deprecated", message=version_refusal(st, r.version))
         if r.job is not None:
             j = st.jobs.get(r.job)
             if j is not None and j.status != "completed":

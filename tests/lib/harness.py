@@ -110,6 +110,14 @@ def signal_pids(pids, sig):
             pass
 
 
+def prom_sample(text, series):
+    """The value of the exact series line (name{labels}) in Prometheus exposition text, or None."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split(" ", 1)[1])
+    return None
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
     with socket.socket() as s:

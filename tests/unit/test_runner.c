@@ -20,6 +20,7 @@
 #include "util/strutil.h"
 #include "runner/runner.h"
 #include "runner/runner_script.h"
+#include "runner/runner_version.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -299,6 +300,23 @@ static void case_download(struct fixture_cfg *f)
 	f->opts.sha256 = "62cc5735d63057d8d07441507c3d6974e90c1854bdb33e9c8b26c0da086336e1";
 }
 
+static void case_install(struct fixture_cfg *f)
+{
+	static struct config_snap snaps[] = {{"charmcraft", "latest/stable", 0},
+	                                     {"lxd", "5.0/edge/fix-1", 24322}};
+	static struct config_executable exe[] = {
+	        {"https://example.internal/yq?v=4", "yq",
+	         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"}};
+
+	base(f);
+	f->cfg.runner.snaps = snaps;
+	f->cfg.runner.n_snaps = 2;
+	f->cfg.runner.executables = exe;
+	f->cfg.runner.n_executables = 1;
+	f->opts.image_min_version = "2.318.0";
+	f->cfg.runner.pre_job_script = "#!/bin/sh\necho \"preparing $GITHUB_REPOSITORY\"\n";
+}
+
 static const struct golden_case {
 	const char *name;
 	void (*make)(struct fixture_cfg *f);
@@ -311,6 +329,7 @@ static const struct golden_case {
         {"ssh-debug", case_ssh_debug},
         {"repo-policy", case_repo_policy},
         {"download", case_download},
+        {"install", case_install},
 };
 
 static char *render_ok(const struct runner_script_opts *o)
@@ -679,9 +698,9 @@ static void test_script_for(void **state)
 	const char *s;
 
 	base(&f);
-	assert_int_equal(
-	        runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", true, NULL, NULL, &b, &e),
-	        0);
+	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", true, NULL, NULL,
+	                                   NULL, &b, &e),
+	                 0);
 	s = buf_str(&b);
 	assert_non_null(strstr(s, "RUNNERD_END=exit\n"));
 	assert_non_null(strstr(s, "RUNNERD_HOME_DEFAULT=''\n"));
@@ -689,16 +708,16 @@ static void test_script_for(void **state)
 	assert_non_null(strstr(s, "RUNNERD_TARBALL=''\n"));
 	assert_syntax_text(s);
 	buf_reset(&b);
-	assert_int_equal(
-	        runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", false, NULL, NULL, &b, &e),
-	        0);
+	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "ci-0123456789ab", false, NULL, NULL,
+	                                   NULL, &b, &e),
+	                 0);
 	s = buf_str(&b);
 	assert_non_null(strstr(s, "RUNNERD_END=poweroff\n"));
 	assert_non_null(strstr(s, "RUNNERD_HOME_DEFAULT='" RUNNER_INSTANCE_HOME "'\n"));
 	assert_non_null(strstr(s, "RUNNERD_IMAGE_DIR='" RUNNER_IMAGE_DIR "'\n"));
 	assert_non_null(strstr(s, "RUNNERD_TARBALL='" RUNNER_INSTANCE_TARBALL "'\n"));
 	assert_syntax_text(s);
-	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "", false, NULL, NULL, &b, &e),
+	assert_int_equal(runner_script_for(&f.cfg, &f.flavor, "", false, NULL, NULL, NULL, &b, &e),
 	                 -EINVAL);
 	buf_release(&b);
 }
@@ -1304,6 +1323,250 @@ static void test_run_tarball(void **state)
 	}
 }
 
+/*
+ * Runner versions: an image's runner older than the floor runnerd renders is
+ * replaced from the verified package and noted; one at the floor is used as
+ * is; a runner GitHub refused ("deprecated" in its _diag log) is noted.
+ */
+static void test_run_image_version(void **state)
+{
+	static const char listener[] = "#!/bin/sh\n[ \"$1\" = --version ] && echo 2.300.0\n";
+	static const char refused_log[] =
+	        "[2026-12-01 10:00:00Z ERR  Listener] An error occured: Runner version v2.300.0 "
+	        "is deprecated and cannot receive messages.\n";
+
+	for (size_t k = 0; k < ARRAY_SIZE(shells); k++) {
+		for (int c = 0; c < 3; c++) {
+			struct fixture_cfg f;
+			struct sandbox sb;
+			char pkg[PATH_MAX + 32], pkg_env[PATH_MAX + 64], sum[65], p[PATH_MAX + 64];
+			const char *extra[] = {pkg_env, "ACTIONS_RUNNER_INPUT_JITCONFIG=j", NULL};
+			char *note;
+
+			if (!have_busybox && k == 1)
+				continue;
+			sb_init(&sb, "imgver");
+			pathf(pkg, sizeof(pkg), "%s/pkg.tar.gz", sb.dir);
+			make_package(&sb, pkg);
+			sha256_hex(pkg, sum);
+			pathf(p, sizeof(p), "%s/bin", sb.runner);
+			assert_int_equal(mkdir(p, 0700), 0);
+			pathf(p, sizeof(p), "%s/bin/Runner.Listener", sb.runner);
+			write_file(p, listener, 0755);
+			case_jit_image(&f);
+			f.opts.image_dir = sb.runner;
+			f.opts.sha256 = sum;
+			/* 0: older than the floor; 1: at it; 2: at it, and GitHub refused it */
+			f.opts.image_min_version = c == 0 ? "2.310.0" : "2.300.0";
+			if (c == 2) {
+				pathf(p, sizeof(p), "%s/_diag", sb.runner);
+				assert_int_equal(mkdir(p, 0700), 0);
+				pathf(p, sizeof(p), "%s/_diag/Runner_20261201-100000-utc.log",
+				      sb.runner);
+				write_file(p, refused_log, 0644);
+				sb_put(&sb, "exit-code", "1");
+			}
+			sb_render(&sb, &f.opts);
+			pathf(pkg_env, sizeof(pkg_env), "RUNNERD_RUNNER_TARBALL=%s", pkg);
+			sb_put(&sb, "expect-jit", "j");
+			assert_int_equal(sb_run(&sb, shells[k], extra), c == 2 ? 1 : 0);
+			sb_no_violation(&sb);
+			note = home_get(&sb, "metrics/" RUNNER_VERSION_NOTE);
+			if (c == 0) {
+				/* replaced: the package was unpacked and ran, and runnerd is told
+				 */
+				assert_true(home_has(&sb, "runner/run.sh"));
+				assert_non_null(note);
+				assert_string_equal(note, "image=2.300.0\n");
+			} else if (c == 1) {
+				assert_false(home_has(&sb, "runner/run.sh"));
+				assert_null(note);
+			} else {
+				assert_false(home_has(&sb, "runner/run.sh"));
+				assert_non_null(note);
+				assert_string_equal(note, "refused=2.300.0\n");
+			}
+			free(note);
+			sb_free(&sb);
+		}
+	}
+}
+
+/*
+ * runner.install: snaps through the snap command (a recording stand-in here:
+ * snaps cannot run in the test container), an executable downloaded (fake
+ * curl), checked against its sha256 (given in uppercase) and on run.sh's
+ * PATH; a wrong sha256 ends the script before the runner, the reason logged.
+ */
+static void test_run_install(void **state)
+{
+	static const char snap_sh[] =
+	        "#!/bin/sh\nprintf '%s\\n' \"$*\" >>\"$FAKE_DIR/snap-args\"\n";
+	static const char tool[] = "#!/bin/sh\necho tool ran\n";
+
+	for (size_t k = 0; k < ARRAY_SIZE(shells); k++) {
+		for (int good = 1; good >= 0; good--) {
+			struct config_snap snaps[] = {{"charmcraft", "latest/stable", 0},
+			                              {"lxd", "5.0/stable", 24322}};
+			char sum[65], upper[65], p[PATH_MAX + 64], *s;
+			struct config_executable exe[] = {
+			        {"https://example.internal/tool", "mytool", upper}};
+			const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", NULL};
+			struct fixture_cfg f;
+			struct sandbox sb;
+
+			if (!have_busybox && k == 1)
+				continue;
+			sb_init(&sb, "install");
+			pathf(p, sizeof(p), "%s/snap", sb.bin);
+			write_file(p, snap_sh, 0755);
+			pathf(p, sizeof(p), "%s/download.tar.gz", sb.fake);
+			write_file(p, tool, 0644);
+			sha256_hex(p, sum);
+			if (!good)
+				sum[63] = sum[63] == '0' ? '1' : '0';
+			for (size_t i = 0; i < sizeof(sum); i++)
+				upper[i] =
+				        (char)((sum[i] >= 'a' && sum[i] <= 'f') ? sum[i] - 'a' + 'A'
+				                                                : sum[i]);
+			case_jit_image(&f);
+			f.opts.image_dir = sb.runner;
+			f.cfg.runner.snaps = snaps;
+			f.cfg.runner.n_snaps = 2;
+			f.cfg.runner.executables = exe;
+			f.cfg.runner.n_executables = 1;
+			sb_render(&sb, &f.opts);
+			sb_put(&sb, "expect-jit", "j");
+			assert_int_equal(sb_run(&sb, shells[k], extra), good ? 0 : 1);
+			sb_no_violation(&sb);
+			s = sb_get(&sb, "snap-args");
+			assert_non_null(s);
+			assert_string_equal(s,
+			                    "install charmcraft --channel=latest/stable\n"
+			                    "install lxd --channel=5.0/stable --revision=24322\n");
+			free(s);
+			if (good) {
+				assert_true(home_has(&sb, "bin/mytool"));
+				s = sb_get(&sb, "run-env");
+				pathf(p, sizeof(p), "PATH=%s/bin:", sb.home);
+				assert_non_null(strstr(s, p));
+				free(s);
+				assert_non_null(s = sb_get(&sb, "ran"));
+				free(s);
+			} else {
+				assert_false(home_has(&sb, "bin/mytool"));
+				assert_false(home_has(&sb, "bin/mytool.tmp"));
+				assert_null(s = sb_get(&sb, "ran"));
+				assert_post_job(&sb, "abnormal", 1);
+				s = read_text(sb.log);
+				assert_non_null(strstr(s, "executable mytool: sha256 of "
+				                          "https://example.internal/tool is"));
+				assert_non_null(strstr(s, "refusing it"));
+				free(s);
+			}
+			sb_free(&sb);
+		}
+	}
+}
+
+/* runner.pre_job_script: run by the pre-job hook, its output with the job's; a failure fails the
+ * hook. */
+static void test_run_pre_job_script(void **state)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(shells); k++) {
+		for (int good = 1; good >= 0; good--) {
+			const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", NULL};
+			struct fixture_cfg f;
+			struct sandbox sb;
+			char *s;
+
+			if (!have_busybox && k == 1)
+				continue;
+			sb_init(&sb, "prejob");
+			case_jit_image(&f);
+			f.opts.image_dir = sb.runner;
+			/* no final newline, and a line equal to the heredoc's delimiter */
+			f.cfg.runner.pre_job_script =
+			        good ? "echo pre-job-script says hi\nRUNNERD_PRE_JOB_SCRIPT_EOF=1\n"
+			               "echo \"$GITHUB_REPOSITORY\" >\"$FAKE_DIR/pre-job-ran\""
+			             : "echo about to fail\nexit 3\n";
+			sb_render(&sb, &f.opts);
+			sb_put(&sb, "expect-jit", "j");
+			assert_int_equal(sb_run(&sb, shells[k], extra), 0);
+			sb_no_violation(&sb);
+			s = sb_get(&sb, "hook-rc");
+			assert_non_null(s);
+			assert_string_equal(s, good ? "0\n" : "3\n");
+			free(s);
+			s = read_text(sb.log);
+			assert_non_null(
+			        strstr(s, good ? "pre-job-script says hi" : "about to fail"));
+			if (!good)
+				assert_non_null(strstr(s, "runner.pre_job_script failed (3)"));
+			free(s);
+			s = sb_get(&sb, "pre-job-ran");
+			if (good)
+				assert_string_equal(s, "octo/re\"po\n");
+			else
+				assert_null(s);
+			free(s);
+			sb_free(&sb);
+		}
+	}
+}
+
+/* The runner version helpers: order, how far behind, the floor, the note. */
+static void test_runner_versions(void **state)
+{
+	const struct runner_release rel[] = {
+	        {"2.322.0", 1000 * 86400},
+	        {"2.321.0", 980 * 86400},
+	        {"2.320.0", 900 * 86400},
+	};
+	struct runner_version_note n;
+	char floor[32];
+
+	assert_true(runner_version_cmp("2.321.0", "2.320.9") > 0);
+	assert_true(runner_version_cmp("v2.10.0", "2.9.0") > 0);
+	assert_true(runner_version_cmp("2.321", "2.321.0") == 0);
+	assert_true(runner_version_cmp("junk", "2.0.0") < 0);
+	assert_false(runner_version_valid("2..1"));
+	assert_false(runner_version_valid("2.1.0-rc1"));
+	assert_false(runner_version_valid("1234567890.1"));
+	assert_true(runner_version_valid("v2.321.0"));
+
+	/* 2.320.0 was superseded by 2.321.0 (day 980), 2.322.0 by nothing */
+	assert_int_equal(runner_version_behind_since(rel, 3, "2.320.0"), 980 * 86400);
+	assert_int_equal(runner_version_behind_since(rel, 3, "2.322.0"), 0);
+	assert_int_equal(runner_version_behind_since(rel, 3, "2.100.0"), 900 * 86400);
+
+	/* day 1010, 21 days: releases out by day 989 -> 2.321.0 is the floor */
+	runner_version_floor(rel, 3, 1010 * 86400, 21 * 86400, floor, sizeof(floor));
+	assert_string_equal(floor, "2.321.0");
+	runner_version_floor(rel, 3, 1030 * 86400, 21 * 86400, floor, sizeof(floor));
+	assert_string_equal(floor, "2.322.0");
+	runner_version_floor(rel, 3, 910 * 86400, 21 * 86400, floor, sizeof(floor));
+	assert_string_equal(floor, "");
+
+	{
+		static const char ok[] = "image=2.300.0\nrefused=v2.301.0\n";
+		assert_int_equal(runner_version_note_parse(ok, strlen(ok), &n), 0);
+	}
+	assert_string_equal(n.image, "2.300.0");
+	assert_string_equal(n.refused, "2.301.0");
+	assert_int_equal(runner_version_note_parse("", 0, &n), 0);
+	assert_string_equal(n.image, "");
+	assert_int_equal(runner_version_note_parse("image=$(reboot)\n", 16, &n), -EBADMSG);
+	assert_int_equal(runner_version_note_parse("other=2.0.0\n", 12, &n), -EBADMSG);
+	assert_int_equal(runner_version_note_parse("image 2.0.0\n", 12, &n), -EBADMSG);
+	assert_int_equal(runner_version_note_parse("image=2.0\0.0\n", 12, &n), -EBADMSG);
+	{
+		char big[RUNNER_VERSION_NOTE_MAX + 2];
+		memset(big, '\n', sizeof(big));
+		assert_int_equal(runner_version_note_parse(big, sizeof(big), &n), -E2BIG);
+	}
+}
+
 /* Downloaded (fake curl), checked against the rendered sha256. */
 static void test_run_download(void **state)
 {
@@ -1724,6 +1987,10 @@ int main(void)
 	        cmocka_unit_test(test_secret_env),
 	        cmocka_unit_test(test_render_errors),
 	        cmocka_unit_test(test_golden),
+	        cmocka_unit_test(test_run_image_version),
+	        cmocka_unit_test(test_run_install),
+	        cmocka_unit_test(test_run_pre_job_script),
+	        cmocka_unit_test(test_runner_versions),
 	        cmocka_unit_test(test_render_options),
 	        cmocka_unit_test(test_script_for),
 	        cmocka_unit_test(test_hostile_inert),
