@@ -114,6 +114,9 @@ bool config_check_label(const char *s, char *msg, size_t cap);
 bool config_check_nonempty(const char *s, char *msg, size_t cap);
 bool config_check_listen_opt(const char *s, char *msg, size_t cap);
 bool config_check_cidr(const char *s, char *msg, size_t cap);
+bool config_check_cidr4(const char *s, char *msg, size_t cap);
+bool config_check_port(const char *s, char *msg, size_t cap);
+bool config_check_ipv4_port_opt(const char *s, char *msg, size_t cap);
 
 /* ---- config_loader.c: one run of the loader ---- */
 

@@ -187,6 +187,33 @@ static void cut_all(char *hay, const char *needle)
 		memmove(p, p + n, strlen(p + n) + 1);
 }
 
+/*
+ * Cut the shell word after each "NAME=" at a line's start: single-quoted
+ * parts and \' between them, as runner_sh_quote writes. What it held is
+ * inert whatever it is (a value built from a hostile one, say JSON).
+ */
+static void cut_word_after(char *hay, const char *name)
+{
+	char key[128];
+	char *p = hay;
+
+	snprintf(key, sizeof(key), "\n%s='", name);
+	while ((p = strstr(p, key))) {
+		char *w = p + strlen(key) - 1, *q = w;
+		while (*q == '\'' || (q[0] == '\\' && q[1] == '\'')) {
+			if (*q == '\\') {
+				q += 2;
+				continue;
+			}
+			q = strchr(q + 1, '\'');
+			assert_non_null(q);
+			q++;
+		}
+		memmove(w, q, strlen(q) + 1);
+		p = w;
+	}
+}
+
 /* ---- configs ------------------------------------------------------------ */
 
 struct fixture_cfg {
@@ -614,14 +641,45 @@ static void test_render_options(void **state)
 	assert_non_null(strstr(s, "runnerd_env https_proxy 'http://proxy.example:3129'\n"));
 	assert_non_null(strstr(s, "runnerd_env NO_PROXY 'localhost,127.0.0.1,.internal'\n"));
 	assert_non_null(strstr(s, "runnerd_env no_proxy 'localhost,127.0.0.1,.internal'\n"));
-	assert_non_null(strstr(s, "aproxy"));
+	/* aproxy: the http proxy's host and port, the default ports and ranges */
+	assert_non_null(strstr(s, "RUNNERD_APROXY=1\n"));
+	assert_non_null(strstr(s, "RUNNERD_APROXY_HOST='proxy.example'\n"));
+	assert_non_null(strstr(s, "RUNNERD_APROXY_PORT='3128'\n"));
+	assert_non_null(strstr(s, "RUNNERD_APROXY_PORTS='80 443'\n"));
+	assert_non_null(
+	        strstr(s, "RUNNERD_APROXY_EXCLUDE='10.0.0.0/8 172.16.0.0/12 192.168.0.0/16'\n"));
+	/* Docker: the client's proxies, the daemon's drop-in */
+	assert_non_null(strstr(s, "RUNNERD_DOCKER_CLIENT_JSON='{\"proxies\": {\"default\": "
+	                          "{\"httpProxy\": \"http://proxy.example:3128\", \"httpsProxy\": "
+	                          "\"http://proxy.example:3129\", \"noProxy\": "
+	                          "\"localhost,127.0.0.1,.internal\"}}}'\n"));
+	assert_non_null(strstr(s,
+	                       "[Service]\nEnvironment=\"HTTP_PROXY=http://proxy.example:3128\"\n"
+	                       "Environment=\"HTTPS_PROXY=http://proxy.example:3129\"\n"
+	                       "Environment=\"NO_PROXY=localhost,127.0.0.1,.internal\"\n'\n"));
+	free(s);
+	f.cfg.runner.proxy.aproxy_address = "10.1.2.3:8443";
+	f.cfg.runner.proxy.aproxy_ports = (struct strv){(char *[]){"8080"}, 1};
+	f.cfg.runner.proxy.aproxy_exclude = (struct strv){(char *[]){"10.9.0.0/16", "1.2.3.4"}, 2};
+	s = render_ok(&f.opts);
+	assert_non_null(strstr(s, "RUNNERD_APROXY_HOST='10.1.2.3'\nRUNNERD_APROXY_PORT='8443'\n"
+	                          "RUNNERD_APROXY_PORTS='8080'\n"
+	                          "RUNNERD_APROXY_EXCLUDE='10.9.0.0/16 1.2.3.4'\n"));
+	free(s);
+	f.cfg.runner.proxy.aproxy = false;
+	s = render_ok(&f.opts);
+	assert_non_null(strstr(s, "RUNNERD_APROXY=0\n"));
+	assert_null(strstr(s, "RUNNERD_APROXY_HOST='"));
 	free(s);
 
 	case_mirror(&f);
 	s = render_ok(&f.opts);
 	assert_non_null(strstr(s, "runnerd_env DOCKERHUB_MIRROR 'https://mirror.example:5000'\n"));
 	assert_non_null(
-	        strstr(s, "RUNNERD_DOCKERHUB_MIRROR_JSON='\"https://mirror.example:5000\"'\n"));
+	        strstr(s, "runnerd_env CONTAINER_REGISTRY_URL 'https://mirror.example:5000'\n"));
+	assert_non_null(strstr(s, "RUNNERD_DOCKER_DAEMON_JSON='{\"registry-mirrors\": "
+	                          "[\"https://mirror.example:5000\"]}'\n"));
+	assert_non_null(strstr(s, "RUNNERD_DOCKER_CLIENT_JSON=''\n"));
 	free(s);
 
 	/* one server per runner, all of its fields; the servers share the runners */
@@ -729,6 +787,7 @@ static void hostile_config(struct fixture_cfg *f, const char *h, char *label_buf
 	f->cfg.github.runner_group = (char *)h;
 	f->cfg.runner.proxy.http = (char *)h;
 	f->cfg.runner.proxy.no_proxy = (char *)h;
+	f->cfg.runner.proxy.aproxy = true;
 	f->ssh[0].host = (char *)h;
 	f->ssh[0].port = 1;
 	f->ssh[0].rsa_fingerprint = (char *)h;
@@ -761,6 +820,11 @@ static void test_hostile_inert(void **state)
 		q = quoted(h);
 		cut_all(s, q);
 		free(q);
+		/* ...the Docker configs built from the proxy and its host (aproxy)... */
+		cut_word_after(s, "RUNNERD_DOCKER_CLIENT_JSON");
+		cut_word_after(s, "RUNNERD_DOCKER_DROPIN");
+		cut_word_after(s, "RUNNERD_APROXY_HOST");
+		cut_word_after(s, "RUNNERD_APROXY_PORT");
 		/* ...the repo-policy URL loses trailing '/' only; h has none. */
 		/* Then no trace of the hostile text may remain anywhere. */
 		if (strstr(s, "pwned"))
@@ -1385,9 +1449,9 @@ static void test_run_repo_policy(void **state)
 			sb_path(&sb, p, sizeof(p), "policy-body");
 			j = json_load_file(p, 0, NULL);
 			assert_non_null(j);
+			/* the original's body for push: the repository only */
 			assert_string_equal(json_str(j, "repository_name"), "octo/re\"po");
-			assert_string_equal(json_str(j, "branch_name"), "main");
-			assert_string_equal(json_str(j, "commit_sha"), "abc123");
+			assert_int_equal(json_object_size(j), 1);
 			json_decref(j);
 
 			s = sb_get(&sb, "hook-rc");
