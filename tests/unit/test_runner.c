@@ -1761,6 +1761,90 @@ static void test_run_mirror(void **state)
 	}
 }
 
+/*
+ * aproxy and Docker's proxies on a machine of our own: the nft rules handed
+ * to nft (a stand-in that keeps them), the daemon's drop-in, the client's
+ * config.json merged into the one there; nft refusing the rules ends the
+ * script before the runner starts.
+ */
+static void test_run_aproxy_docker_proxy(void **state)
+{
+	for (int refuse = 0; refuse <= 1; refuse++) {
+		char nft[PATH_MAX + 16], nft_env[PATH_MAX + 32], docker_env[PATH_MAX + 32];
+		char sysd_env[PATH_MAX + 32], p[PATH_MAX + 64];
+		const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", nft_env, docker_env,
+		                       sysd_env, NULL};
+		struct fixture_cfg f;
+		struct sandbox sb;
+		json_t *j;
+		char *s;
+
+		sb_init(&sb, "aproxy");
+		pathf(nft, sizeof(nft), "%s/nft-stand-in", sb.bin);
+		write_file(nft,
+		           refuse ? "#!/bin/sh\nexit 1\n"
+		                  : "#!/bin/sh\n[ \"$1\" = -f ] && cp \"$2\" "
+		                    "\"$FAKE_DIR/nft-rules\"\n",
+		           0755);
+		pathf(nft_env, sizeof(nft_env), "RUNNERD_NFT=%s", nft);
+		pathf(docker_env, sizeof(docker_env), "RUNNERD_DOCKER_DIR=%s/docker", sb.dir);
+		pathf(sysd_env, sizeof(sysd_env), "RUNNERD_SYSTEMD_DIR=%s/systemd", sb.dir);
+		pathf(p, sizeof(p), "%s/.docker", sb.dir);
+		assert_int_equal(mkdir(p, 0700), 0);
+		pathf(p, sizeof(p), "%s/.docker/config.json", sb.dir);
+		write_file(p, "{\"auths\": {\"registry.example\": {}}}\n", 0600);
+		case_proxy(&f);
+		f.cfg.runner.proxy.aproxy_address = "10.1.2.3:3128";
+		f.opts.image_dir = sb.runner;
+		sb_render(&sb, &f.opts);
+		sb_put(&sb, "expect-jit", "j");
+		if (refuse) {
+			assert_int_not_equal(sb_run(&sb, "sh", extra), 0);
+			assert_null(sb_get(&sb, "ran"));
+			assert_post_job(&sb, "abnormal", 1);
+			sb_free(&sb);
+			continue;
+		}
+		assert_int_equal(sb_run(&sb, "sh", extra), 0);
+		sb_no_violation(&sb);
+		s = sb_get(&sb, "nft-rules");
+		assert_non_null(s);
+		assert_non_null(strstr(s, "table ip runnerd_aproxy {\n\tchain output {\n"
+		                          "\t\ttype nat hook output priority -100; policy accept;\n"
+		                          "\t\tip daddr 127.0.0.0/8 return\n"
+		                          "\t\tip daddr 10.1.2.3 return\n"
+		                          "\t\tip daddr 10.0.0.0/8 return\n"
+		                          "\t\tip daddr 172.16.0.0/12 return\n"
+		                          "\t\tip daddr 192.168.0.0/16 return\n"
+		                          "\t\ttcp dport 80 dnat to 10.1.2.3:3128\n"
+		                          "\t\ttcp dport 443 dnat to 10.1.2.3:3128\n\t}\n"
+		                          "\tchain prerouting {\n"));
+		free(s);
+		pathf(p, sizeof(p), "%s/systemd/docker.service.d/runnerd-proxy.conf", sb.dir);
+		s = read_text(p);
+		assert_non_null(s);
+		assert_non_null(strstr(
+		        s, "[Service]\nEnvironment=\"HTTP_PROXY=http://proxy.example:3128\"\n"
+		           "Environment=\"HTTPS_PROXY=http://proxy.example:3129\"\n"
+		           "Environment=\"NO_PROXY=localhost,127.0.0.1,.internal\"\n"));
+		free(s);
+		pathf(p, sizeof(p), "%s/.docker/config.json", sb.dir);
+		j = json_load_file(p, 0, NULL);
+		assert_non_null(j);
+		assert_non_null(json_object_get(json_object_get(j, "auths"), "registry.example"));
+		assert_string_equal(
+		        json_string_value(json_object_get(
+		                json_object_get(json_object_get(j, "proxies"), "default"),
+		                "httpsProxy")),
+		        "http://proxy.example:3129");
+		json_decref(j);
+		/* no mirror configured: no daemon.json */
+		pathf(p, sizeof(p), "%s/docker/daemon.json", sb.dir);
+		assert_false(exists(p));
+		sb_free(&sb);
+	}
+}
+
 static int group_setup(void **state)
 {
 	snprintf(tmp_root, sizeof(tmp_root), "/tmp/runnerd-test-runner-XXXXXX");
@@ -1796,6 +1880,7 @@ int main(void)
 	        cmocka_unit_test(test_run_nojit_hostile),
 	        cmocka_unit_test(test_run_tarball),
 	        cmocka_unit_test(test_run_download),
+	        cmocka_unit_test(test_run_aproxy_docker_proxy),
 	        cmocka_unit_test(test_run_repo_policy),
 	        cmocka_unit_test(test_run_repo_policy_no_token),
 	        cmocka_unit_test(test_run_download_silent_server),
