@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -28,8 +27,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TOP, free_port, run_tests, stop_process, summary  # noqa: E402
-from lxd_harness import LxdEnv, LxdSetup  # noqa: E402
+from harness import TOP, free_port, stop_process  # noqa: E402
+from lxd_harness import LxdEnv, run_lxd_tests  # noqa: E402
 
 SETUP = None
 EXAMPLES = os.path.join(TOP, ".deps", "npm", "node_modules", "@octokit", "webhooks-examples",
@@ -421,25 +420,10 @@ def test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy():
         policy.close()
 
 
-def run():
+def set_setup(setup):
     global SETUP
-    SETUP = LxdSetup()
-    try:
-        SETUP.start()
-    except Exception as e:
-        print("LXD could not be set up: %s" % e, flush=True)
-        sys.exit(summary(0, 1))
-    passed = failed = skipped = 0
-    try:
-        SETUP.build_debian_in_background()
-        passed, failed, skipped = run_tests([test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy])
-    finally:
-        if not SETUP.close():
-            print("not ok - LXD cleanup (project, test network/pool, LXD stop)", flush=True)
-            failed += 1
-    sys.exit(summary(passed, failed, skipped))
+    SETUP = setup
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
-    run()
+    run_lxd_tests([test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy], set_setup)
