@@ -350,11 +350,6 @@ def test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy():
                                                   "noProxy": "127.0.0.1,localhost"}}}, client
 
         # --- aproxy: the rules nft holds, and where the job's curl went
-        rc, rules = env.api.exec(name, ["nft", "list", "table", "ip", "runnerd_aproxy"])
-        assert rc == 0, rules
-        assert "hook output" in rules and "tcp dport 80 dnat to 127.0.0.1:%d" % tiny.port in rules, rules
-        assert "ip daddr %s return" % subnet in rules and "ip daddr 127.0.0.0/8 return" in rules, rules
-        assert "443" not in rules and "prerouting" not in rules, rules  # ports as configured; loopback proxy
         out = read_in(env, name, "/tmp/aproxy.out")
         assert out.strip() == "hello from %s/via-aproxy" % NETNS_ADDR, out
         hit = [h for h in ns.hits() if h["path"] == "/via-aproxy"]
@@ -369,6 +364,11 @@ def test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy():
         hit = [h for h in host_srv.hits() if h["path"] == "/excluded"]
         assert len(hit) == 1 and hit[0]["via"] is None and hit[0]["client"] != "127.0.0.1", host_srv.hits()
         assert "/excluded" not in tiny.text()
+        rc, rules = env.api.exec(name, ["nft", "list", "table", "ip", "runnerd_aproxy"])
+        assert rc == 0, rules
+        assert "hook output" in rules and "tcp dport 80 dnat to 127.0.0.1:%d" % tiny.port in rules, rules
+        assert "ip daddr %s return" % subnet in rules and "ip daddr 127.0.0.0/8 return" in rules, rules
+        assert "443" not in rules and "prerouting" not in rules, rules  # ports as configured; loopback proxy
         env.api.exec(name, ["touch", "/tmp/runnerd-release"])
 
         # --- the repo-policy check: push allowed, the fork's PR refused, then a schedule
