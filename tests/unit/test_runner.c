@@ -1838,6 +1838,10 @@ static void test_run_aproxy_docker_proxy(void **state)
 		                "httpsProxy")),
 		        "http://proxy.example:3129");
 		json_decref(j);
+		s = sb_get(&sb, "systemctl"); /* the drop-in read; docker not active: no restart */
+		assert_non_null(s);
+		assert_string_equal(s, "daemon-reload\nis-active --quiet docker\n");
+		free(s);
 		/* no mirror configured: no daemon.json */
 		pathf(p, sizeof(p), "%s/docker/daemon.json", sb.dir);
 		assert_false(exists(p));
