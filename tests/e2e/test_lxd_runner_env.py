@@ -15,93 +15,24 @@ address aproxy redirects is inside a network namespace this test makes
 the test bridge's own address on the host. Docker itself is not in the image
 (too large for CI): its files are proven, not a running daemon."""
 
-import http.server
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TOP, free_port, stop_process  # noqa: E402
+from harness import free_port, stop_process  # noqa: E402
 from lxd_harness import LxdEnv, run_lxd_tests  # noqa: E402
+from policy_double import PolicyDouble, payloads  # noqa: E402
 
 SETUP = None
-EXAMPLES = os.path.join(TOP, ".deps", "npm", "node_modules", "@octokit", "webhooks-examples",
-                        "api.github.com", "index.json")
 REPO = "octo/hello"
 FORK = "forker/hello"
 NETNS_ADDR = "172.31.254.2"  # inside the namespace this test makes
 NETNS_HOST = "172.31.254.1"
 MIRROR = "https://127.0.0.1:5000"  # only written into configs: nothing connects to it
-
-
-# --- the compliance service's double -----------------------------------------
-
-class PolicyDouble:
-    """repo-policy-compliance's two calls: GET /one-time-token (runnerd, with
-    the service's token as Bearer) hands out a token; POST /<event>/check-run
-    (the pre-job hook, with a one-time token as Bearer) answers 204, or 403
-    for a pull request from a fork. Every request is recorded."""
-
-    def __init__(self):
-        self.token = "policy-charm-" + secrets.token_hex(16)
-        self.issued = []
-        self.checks = []
-        self.lock = threading.Lock()
-        double = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def reply(self, code, body=b""):
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                if self.path != "/one-time-token":
-                    return self.reply(404)
-                if self.headers.get("Authorization") != "Bearer " + double.token:
-                    return self.reply(401)
-                tok = secrets.token_hex(20)
-                with double.lock:
-                    double.issued.append(tok)
-                self.reply(200, tok.encode())
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n)
-                auth = self.headers.get("Authorization") or ""
-                tok = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = None
-                with double.lock:
-                    used = [c["token"] for c in double.checks]
-                    ok_token = tok in double.issued and tok not in used
-                    double.checks.append({"path": self.path, "token": tok, "body": body,
-                                          "ok_token": ok_token})
-                if not ok_token:
-                    return self.reply(401)
-                fork = isinstance(body, dict) and body.get("source_repository_name") not in (
-                    None, body.get("repository_name"))
-                self.reply(403 if fork else 204, b"forks are not allowed" if fork else b"")
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- test HTTP servers: one in a namespace, one on the bridge's address ------
@@ -206,25 +137,6 @@ class Tinyproxy:
         stop_process(self.proc)
 
 
-# --- event payloads: GitHub's own examples, aimed at this test's repository --
-
-def payloads():
-    with open(EXAMPLES) as f:
-        examples = {e["name"]: e["examples"] for e in json.load(f)}
-    pr = [x for x in examples["pull_request"] if x["action"] == "opened"][0]
-    pr = json.loads(json.dumps(pr))
-    # from a fork: the head repository is another owner's
-    pr["pull_request"]["base"]["repo"]["full_name"] = REPO
-    pr["pull_request"]["head"]["repo"]["full_name"] = FORK
-    pr["repository"]["full_name"] = REPO
-    push = json.loads(json.dumps(examples["push"][0]))
-    push["repository"]["full_name"] = REPO
-    push["ref"] = "refs/heads/main"
-    # GitHub sends no webhook for schedule; its event file is this shape
-    schedule = {"schedule": "*/15 * * * *", "repository": push["repository"], "workflow": ".github/workflows/ci.yml"}
-    return pr, push, schedule
-
-
 def queue(env, event, payload, run, workflow, duration=1, head_branch="main", head_sha=None):
     body = {"repo": REPO, "labels": ["self-hosted", "envtest"], "duration": duration, "workflow": workflow,
             "event": event, "event_payload": payload, "run": run, "head_branch": head_branch}
@@ -303,7 +215,7 @@ def test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy():
         # one one-time token per runner, asked with the service's token
         assert len(policy.issued) >= 2, policy.issued
 
-        pr, push, schedule = payloads()
+        pr, push, schedule = payloads(REPO, FORK)
         step = ("env > /tmp/runnerd-job-env\n"
                 "curl -sS --noproxy '*' -m 20 http://%(ns)s/via-aproxy > /tmp/aproxy.out 2>&1\n"
                 "curl -sS -m 20 http://%(ns)s/via-env > /tmp/envproxy.out 2>&1\n"
