@@ -165,6 +165,12 @@ struct config_proxy {
 	char *https;
 	char *no_proxy;
 	bool aproxy;
+	/* aproxy: DNAT target IPv4:PORT ("" = the http proxy's host and port), the
+	 * TCP ports redirected (empty = 80, 443) and the IPv4 destinations left
+	 * alone (empty = the private ranges); each validated. */
+	char *aproxy_address;
+	struct strv aproxy_ports;
+	struct strv aproxy_exclude;
 };
 
 struct config_ssh_debug {

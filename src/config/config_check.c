@@ -343,3 +343,44 @@ bad:
 	         "must be an IPv4 or IPv6 address or CIDR, such as 10.0.0.0/8 or fd00::/8");
 	return false;
 }
+
+/* An IPv4 address or CIDR (aproxy's rules are IPv4 only). */
+bool config_check_cidr4(const char *s, char *msg, size_t cap)
+{
+	if (strchr(s, ':')) {
+		snprintf(msg, cap, "must be an IPv4 address or CIDR, such as 10.0.0.0/8");
+		return false;
+	}
+	return config_check_cidr(s, msg, cap);
+}
+
+bool config_check_port(const char *s, char *msg, size_t cap)
+{
+	int64_t port;
+
+	if (parse_int64(s, 1, 65535, &port) == 0)
+		return true;
+	snprintf(msg, cap, "must be a TCP port, 1-65535");
+	return false;
+}
+
+/* IPv4:PORT, or "" (unset). */
+bool config_check_ipv4_port_opt(const char *s, char *msg, size_t cap)
+{
+	const char *colon = strrchr(s, ':');
+	unsigned char addr[sizeof(struct in_addr)];
+	char host[INET_ADDRSTRLEN + 1];
+	int64_t port;
+	size_t n = colon ? (size_t)(colon - s) : 0;
+
+	if (!*s)
+		return true;
+	if (colon && n > 0 && n < sizeof(host) && parse_int64(colon + 1, 1, 65535, &port) == 0) {
+		memcpy(host, s, n);
+		host[n] = '\0';
+		if (inet_pton(AF_INET, host, addr) == 1)
+			return true;
+	}
+	snprintf(msg, cap, "must be IPV4:PORT, such as 10.0.0.1:3128");
+	return false;
+}

@@ -123,6 +123,9 @@ bool config_check_os_name(const char *s, char *msg, size_t cap);
 bool config_check_os_name_opt(const char *s, char *msg, size_t cap);
 bool config_check_listen_opt(const char *s, char *msg, size_t cap);
 bool config_check_cidr(const char *s, char *msg, size_t cap);
+bool config_check_cidr4(const char *s, char *msg, size_t cap);
+bool config_check_port(const char *s, char *msg, size_t cap);
+bool config_check_ipv4_port_opt(const char *s, char *msg, size_t cap);
 /* config_check_install.c: what runner.install names. */
 bool config_check_snap_name(const char *s, char *msg, size_t cap);
 bool config_check_snap_channel(const char *s, char *msg, size_t cap);

@@ -18,8 +18,8 @@ _Static_assert(sizeof(enum lxd_bootstrap) == sizeof(int), "enum lxd_bootstrap is
 /* A map item's key is its struct's first member (free_scope, config_scope_prefix). */
 _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name is not first");
 
-#define DURATION_MAX   (365LL * 86400)
-#define SIZE_MIN       (1LL << 20)
+#define DURATION_MAX (365LL * 86400)
+#define SIZE_MIN     (1LL << 20)
 /* The saved logs of one instance at most (metrics.h's METRICS_LOG_BYTES_MAX) */
 #define LOGS_SIZE_MIN  (64LL << 20)
 #define SIZE_MAX_BYTES (1LL << 50)
@@ -213,6 +213,12 @@ const struct config_field config_fields[] = {
 	{.path = "runner.proxy.no_proxy", .type = CONFIG_T_STR, .off = R(runner.proxy.no_proxy)},
 	{.path = "runner.proxy.aproxy", .type = CONFIG_T_BOOL, .off = R(runner.proxy.aproxy),
 	 .def = "false"},
+	{.path = "runner.proxy.aproxy_address", .type = CONFIG_T_STR,
+	 .off = R(runner.proxy.aproxy_address), .check = config_check_ipv4_port_opt},
+	{.path = "runner.proxy.aproxy_ports", .type = CONFIG_T_STRV,
+	 .off = R(runner.proxy.aproxy_ports), .check = config_check_port},
+	{.path = "runner.proxy.aproxy_exclude", .type = CONFIG_T_STRV,
+	 .off = R(runner.proxy.aproxy_exclude), .check = config_check_cidr4},
 	{.path = "runner.dockerhub_mirror", .type = CONFIG_T_STR,
 	 .off = R(runner.dockerhub_mirror), .flags = CONFIG_F_URL_PASSWORD,
 	 .check = config_check_https_url_opt},

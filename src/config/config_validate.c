@@ -510,6 +510,12 @@ void config_validate(struct loader *l, bool root_ok)
 		                     l, root_field("runner.repo_policy_compliance.token_file"), c),
 		             "runner.repo_policy_compliance.url",
 		             "required when token_file is set");
+	if (c->runner.proxy.aproxy && !*c->runner.proxy.aproxy_address && !*c->runner.proxy.http &&
+	    !*c->runner.proxy.https)
+		config_error(
+		        l, config_field_pos(l, root_field("runner.proxy.aproxy"), c),
+		        "runner.proxy.aproxy",
+		        "needs a proxy to redirect to: runner.proxy.http, https or aproxy_address");
 	check_flavors(l);
 	for (size_t i = 0; i < config_n_fields; i++) {
 		const struct config_field *f = &config_fields[i];

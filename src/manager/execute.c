@@ -12,6 +12,7 @@
 #include "manager/manager_internal.h"
 #include "manager/executor.h"
 #include "runner/runner.h"
+#include "runner/runner_policy.h"
 #include "runner/runner_script.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -299,6 +300,28 @@ static int registration_token(struct exec_ctx *x, char **ret, struct err *e)
 	return r;
 }
 
+/*
+ * With a repo-policy check configured, a one-time token for this runner from
+ * the compliance service, added to the secret environment: without it every
+ * job of the runner would be refused, so no token, no runner.
+ */
+static int policy_token_env(struct manager *m, struct buf *env, struct err *e)
+{
+	const struct config_runner *rc = &m->cfg->runner;
+	char *tok = NULL;
+	int r;
+
+	if (!*rc->repo_policy_url)
+		return 0;
+	r = runner_policy_token(NULL, rc->repo_policy_url, rc->repo_policy_token.value, &tok, e);
+	if (r < 0)
+		return r;
+	r = runner_secret_env_var(RUNNER_REPO_POLICY_TOKEN_ENV, tok, env);
+	explicit_bzero(tok, strlen(tok));
+	free(tok);
+	return r < 0 ? err_set(e, r, "secret env: the repo-policy token: %s", strerror(-r)) : 0;
+}
+
 static void do_create(struct exec_ctx *x, struct task *t)
 {
 	struct manager *m = x->m;
@@ -381,6 +404,9 @@ static void do_create(struct exec_ctx *x, struct task *t)
 		err_set(&e, r, "secret env: %s", strerror(-r));
 		goto fail;
 	}
+	r = policy_token_env(m, &env, &e);
+	if (r < 0)
+		goto fail;
 	const struct provider_traits *traits = provider_traits(p);
 	const struct github_runner_app *dl =
 	        traits->runner_from_host ? NULL : manager_runner_download(m, f->arch);

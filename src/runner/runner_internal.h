@@ -6,8 +6,8 @@
 #ifndef RUNNERD_RUNNER_INTERNAL_H
 #define RUNNERD_RUNNER_INTERNAL_H
 
-struct buf;
-struct config_runner;
+#include "util/buf.h"
+#include "config/config.h"
 
 /* The startup script: its head (before the values), functions, and main. */
 extern const char runner_sh_head[];
@@ -24,5 +24,11 @@ extern const char runner_hook_pre_head[];
 extern const char runner_hook_policy_off[];
 extern const char runner_hook_policy_on[];
 extern const char runner_hook_post[];
+
+/* NAME='value'\n (the value single-quoted; NULL is ""). */
+int runner_put_var(struct buf *b, const char *name, const char *value);
+/* runner_env.c: runnerd_write_env(), and the Docker and aproxy values. */
+int runner_env_render(const struct config_runner *rc, const char *name, struct buf *b);
+int runner_env_values(const struct config_runner *rc, struct buf *b);
 
 #endif

@@ -30,28 +30,6 @@ static bool is_set(const char *s)
 	return s && *s;
 }
 
-/* NAME='value'\n */
-static int put_var(struct buf *b, const char *name, const char *value)
-{
-	int r = buf_printf(b, "%s=", name);
-	if (r == 0)
-		r = runner_sh_quote(value ? value : "", b);
-	return r < 0 ? r : buf_puts(b, "\n");
-}
-
-/* A tab-indented `runnerd_env NAME 'value'` line of runnerd_write_env(). */
-static int put_env(struct buf *b, const char *name, const char *value)
-{
-	int r;
-
-	if (!is_set(value))
-		return 0;
-	r = buf_printf(b, "\trunnerd_env %s ", name);
-	if (r == 0)
-		r = runner_sh_quote(value, b);
-	return r < 0 ? r : buf_puts(b, "\n");
-}
-
 static bool sha256_ok(const char *s)
 {
 	size_t n = 0;
@@ -133,7 +111,7 @@ static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s
 		size_t n = url ? strlen(url) : 0;
 		while (n > 1 && url[n - 1] == '/')
 			url[--n] = '\0';
-		r = url ? put_var(&pre, "RUNNERD_REPO_POLICY_URL", url) : -ENOMEM;
+		r = url ? runner_put_var(&pre, "RUNNERD_REPO_POLICY_URL", url) : -ENOMEM;
 		free(url);
 		if (r == 0)
 			r = buf_printf(&pre, "RUNNERD_REPO_POLICY_TIMEOUT=%" PRId64 "\n",
@@ -162,77 +140,12 @@ static int render_hooks(const struct config_runner *rc, int64_t policy_timeout_s
 	return r;
 }
 
-/*
- * One of the tmate servers per runner, spread by the runner's name (FNV-1a):
- * every server takes a share, and a runner's choice is reproducible.
- */
-static size_t ssh_debug_pick(const char *name, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % n;
-}
-
-static int render_env(const struct config_runner *rc, const char *name, struct buf *b)
-{
-	const struct config_proxy *px = &rc->proxy;
-	int r;
-
-	r = buf_puts(b, "\n# The runner's environment (.env), from the config.\n"
-	                "runnerd_write_env() {\n"
-	                "\t(umask 077 && : >\"$RUNNERD_HOME/.env\") || return\n"
-	                "\trunnerd_env PATH \"$PATH\"\n");
-	if (r == 0)
-		r = put_env(b, "LANG", "C.UTF-8");
-	if (r == 0 && px->aproxy)
-		r = buf_puts(
-		        b, "\t# aproxy: the image redirects outbound HTTP(S) to the proxy\n"
-		           "\t# below; runnerd only notes it.\n"
-		           "\trunnerd_log \"aproxy: outbound HTTP(S) is expected to be redirected "
-		           "by the image\"\n");
-	if (r == 0)
-		r = put_env(b, "HTTP_PROXY", px->http);
-	if (r == 0)
-		r = put_env(b, "http_proxy", px->http);
-	if (r == 0)
-		r = put_env(b, "HTTPS_PROXY", px->https);
-	if (r == 0)
-		r = put_env(b, "https_proxy", px->https);
-	if (r == 0)
-		r = put_env(b, "NO_PROXY", px->no_proxy);
-	if (r == 0)
-		r = put_env(b, "no_proxy", px->no_proxy);
-	if (r == 0)
-		r = put_env(b, "DOCKERHUB_MIRROR", rc->dockerhub_mirror);
-	if (r == 0 && rc->n_ssh_debug > 0 && rc->ssh_debug) {
-		const struct config_ssh_debug *d =
-		        &rc->ssh_debug[ssh_debug_pick(name, rc->n_ssh_debug)];
-		char port[32];
-		snprintf(port, sizeof(port), "%" PRId64, d->port);
-		r = put_env(b, "TMATE_SERVER_HOST", d->host);
-		if (r == 0)
-			r = put_env(b, "TMATE_SERVER_PORT", port);
-		if (r == 0)
-			r = put_env(b, "TMATE_SERVER_RSA_FINGERPRINT", d->rsa_fingerprint);
-		if (r == 0)
-			r = put_env(b, "TMATE_SERVER_ED25519_FINGERPRINT", d->ed25519_fingerprint);
-	}
-	if (r == 0)
-		r = buf_puts(b, "\trunnerd_env ACTIONS_RUNNER_HOOK_JOB_STARTED "
-		                "\"$RUNNERD_HOME/hooks/pre-job.sh\"\n"
-		                "\trunnerd_env ACTIONS_RUNNER_HOOK_JOB_COMPLETED "
-		                "\"$RUNNERD_HOME/hooks/post-job.sh\"\n"
-		                "}\n");
-	return r;
-}
-
 static int render_values(const struct runner_script_opts *o, const struct strv *labels,
                          struct buf *b, struct err *e)
 {
 	const struct config *cfg = o->cfg;
 	const struct config_runner *rc = &cfg->runner;
-	struct buf url = BUF_INIT(4096), joined = BUF_INIT(64 * 1024), mirror = BUF_INIT(8192);
+	struct buf url = BUF_INIT(4096), joined = BUF_INIT(64 * 1024);
 	const char *group = "";
 	int r;
 
@@ -244,8 +157,6 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 	}
 	for (size_t i = 0; r == 0 && i < labels->n; i++)
 		r = buf_printf(&joined, "%s%s", i ? "," : "", labels->v[i]);
-	if (r == 0 && is_set(rc->dockerhub_mirror))
-		r = buf_json_string(&mirror, rc->dockerhub_mirror);
 	if (r < 0) {
 		r = err_set(e, r, "runner script: a value is too long");
 		goto out;
@@ -254,37 +165,35 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 	if (cfg->github.is_org && is_set(cfg->github.runner_group))
 		group = cfg->github.runner_group;
 
-	r = put_var(b, "RUNNERD_NAME", o->name);
+	r = runner_put_var(b, "RUNNERD_NAME", o->name);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_URL", buf_str(&url));
+		r = runner_put_var(b, "RUNNERD_URL", buf_str(&url));
 	if (r == 0)
-		r = put_var(b, "RUNNERD_LABELS", buf_str(&joined));
+		r = runner_put_var(b, "RUNNERD_LABELS", buf_str(&joined));
 	if (r == 0)
-		r = put_var(b, "RUNNERD_RUNNER_GROUP", group);
+		r = runner_put_var(b, "RUNNERD_RUNNER_GROUP", group);
 	if (r == 0)
 		r = buf_printf(b, "RUNNERD_JIT=%d\n", rc->jit ? 1 : 0);
 	if (r == 0)
 		r = buf_printf(b, "RUNNERD_END=%s\n", runner_end_name(o->end));
 	if (r == 0)
-		r = put_var(b, "RUNNERD_HOME_DEFAULT", o->home);
+		r = runner_put_var(b, "RUNNERD_HOME_DEFAULT", o->home);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_IMAGE_DIR", o->image_dir);
+		r = runner_put_var(b, "RUNNERD_IMAGE_DIR", o->image_dir);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_TARBALL", o->tarball);
+		r = runner_put_var(b, "RUNNERD_TARBALL", o->tarball);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_DOWNLOAD_URL", o->download_url);
+		r = runner_put_var(b, "RUNNERD_DOWNLOAD_URL", o->download_url);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_SHA256", o->sha256);
+		r = runner_put_var(b, "RUNNERD_SHA256", o->sha256);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_RUNNER_MIN_VERSION", o->image_min_version);
+		r = runner_put_var(b, "RUNNERD_RUNNER_MIN_VERSION", o->image_min_version);
 	if (r == 0)
 		r = buf_printf(b, "RUNNERD_DOWNLOAD_TIMEOUT=%" PRId64 "\n",
 		               o->download_timeout_s > 0 ? o->download_timeout_s
 		                                         : (int64_t)RUNNER_DOWNLOAD_TIMEOUT_S);
 	if (r == 0)
-		r = put_var(b, "RUNNERD_DOCKERHUB_MIRROR", rc->dockerhub_mirror);
-	if (r == 0)
-		r = put_var(b, "RUNNERD_DOCKERHUB_MIRROR_JSON", buf_str(&mirror));
+		r = runner_env_values(rc, b);
 	if (r == 0)
 		r = buf_printf(b, "RUNNERD_REPO_POLICY=%d\n\n",
 		               is_set(rc->repo_policy_url) ? 1 : 0);
@@ -293,7 +202,6 @@ static int render_values(const struct runner_script_opts *o, const struct strv *
 out:
 	buf_release(&url);
 	buf_release(&joined);
-	buf_release(&mirror);
 	return r;
 }
 
@@ -334,7 +242,7 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 	if (r == 0)
 		r = runner_render_install(&o->cfg->runner, &b);
 	if (r == 0)
-		r = render_env(&o->cfg->runner, o->name, &b);
+		r = runner_env_render(&o->cfg->runner, o->name, &b);
 	if (r == 0)
 		r = render_hooks(&o->cfg->runner, o->policy_timeout_s, &b);
 	if (r == 0)

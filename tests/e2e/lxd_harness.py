@@ -7,6 +7,8 @@ test traffic never leaves loopback). Everything the tests made in LXD is
 removed at the end; anything else in LXD is never touched."""
 
 import http.client
+import signal
+import sys
 import json
 import os
 import select
@@ -16,7 +18,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import Env, TOP
+from harness import Env, TOP, run_tests, summary
 
 LIB = os.path.join(TOP, "tests", "lib", "lxd.sh")
 PROJECT = os.environ.get("RUNNERD_E2E_LXD_PROJECT", "runnerd-e2e")
@@ -390,3 +392,28 @@ class LxdEnv(Env):
                     self.api.call("DELETE", path)
                 except LxdError:
                     pass
+
+
+def run_lxd_tests(tests, setup_ready, build_debian=lambda: True):
+    """main() of an LXD test file: LxdSetup started (setup_ready(setup) gets it
+    before any test runs), the Debian image built in the background when
+    build_debian() says so, the tests (those named on the command line), the
+    cleanup, the summary line and the exit status. No LXD is a failure."""
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+    setup = LxdSetup()
+    try:
+        setup.start()
+    except Exception as e:
+        print("LXD could not be set up: %s" % e, flush=True)
+        sys.exit(summary(0, 1))
+    setup_ready(setup)
+    passed = failed = skipped = 0
+    try:
+        if build_debian():
+            setup.build_debian_in_background()
+        passed, failed, skipped = run_tests(tests)
+    finally:
+        if not setup.close():
+            print("not ok - LXD cleanup (project, test network/pool, LXD stop)", flush=True)
+            failed += 1
+    sys.exit(summary(passed, failed, skipped))

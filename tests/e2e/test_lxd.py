@@ -16,8 +16,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NotRun, make_workdir, run_tests, summary  # noqa: E402
-from lxd_harness import LxdEnv, LxdError, LxdSetup, SocketForwarder  # noqa: E402
+from harness import NotRun, make_workdir  # noqa: E402
+from lxd_harness import LxdEnv, LxdError, SocketForwarder, run_lxd_tests  # noqa: E402
 
 SETUP = None
 POOL = {"name": "pool", "labels": ["lxd"], "min_idle": 3, "max": 3}
@@ -367,36 +367,26 @@ def net_acls(net):
     return [a for a in n["config"].get("security.acls", "").split(",") if a]
 
 
-def run():
+def set_setup(setup):
     global SETUP
-    SETUP = LxdSetup()
-    try:
-        SETUP.start()
-    except Exception as e:
-        print("LXD could not be set up: %s" % e, flush=True)
-        sys.exit(summary(0, 1))
-    passed = failed = skipped = 0
-    try:
-        # minutes on a fresh clone: only when the Debian scenario is to run
-        if not sys.argv[1:] or "test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced" in sys.argv[1:]:
-            SETUP.build_debian_in_background()
-        passed, failed, skipped = run_tests(
-            [test_busybox_exec_pool_of_3_runs_jobs_and_is_replaced,
-             test_instance_deleted_behind_our_back_is_replaced,
-             test_stopped_instance_is_deleted_at_once_and_replaced,
-             test_lxd_unreachable_means_no_deletions_then_recovery,
-             test_unhealthy_instance_diag_logs_saved_before_removal,
-             test_denylist_acl_attached_then_follows_reloads,
-             test_lxd_restarted_during_creates_next_pass_recovers,
-             test_hostile_metrics_quarantined_daemon_goes_on,
-             test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced])
-    finally:
-        if not SETUP.close():
-            print("not ok - LXD cleanup (project, test network/pool, LXD stop)", flush=True)
-            failed += 1
-    sys.exit(summary(passed, failed, skipped))
+    SETUP = setup
+
+
+def run():
+    # the Debian image takes minutes on a fresh clone: only when its scenario is to run
+    run_lxd_tests(
+        [test_busybox_exec_pool_of_3_runs_jobs_and_is_replaced,
+         test_instance_deleted_behind_our_back_is_replaced,
+         test_stopped_instance_is_deleted_at_once_and_replaced,
+         test_lxd_unreachable_means_no_deletions_then_recovery,
+         test_unhealthy_instance_diag_logs_saved_before_removal,
+         test_denylist_acl_attached_then_follows_reloads,
+         test_lxd_restarted_during_creates_next_pass_recovers,
+         test_hostile_metrics_quarantined_daemon_goes_on,
+         test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced],
+        set_setup,
+        lambda: not sys.argv[1:] or "test_debian_cloud_init_pool_of_3_runs_jobs_and_is_replaced" in sys.argv[1:])
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     run()

@@ -5,7 +5,10 @@
 # network-config}) from the instance's cloud-init.* (or user.*) config keys,
 # and cloud-init runs the user data at first boot; systemd-networkd does
 # DHCP on eth0. It holds what ghsim's runner package needs (sh, sed, curl,
-# base64, tar, gzip, sha256sum, timeout) and no runner: instances download
+# base64, tar, gzip, sha256sum, timeout), what the startup script's
+# environment features use (jq merges Docker's JSON configs, nft installs
+# aproxy's redirect), a pre-existing /etc/docker/daemon.json (the merge is
+# proven against it; there is no Docker) and no runner: instances download
 # it. For the `cloud-init` bootstrap path of the LXD tests only: root is
 # locked, nothing listens, no default user.
 #
@@ -24,7 +27,7 @@ epoch=1704067200 # fixed dates: the same inputs give the same metadata
 
 # The packages on top of minbase (python3-cffi-backend by name: debootstrap
 # does not resolve the virtual packages it provides to python3-cryptography).
-pkgs=python3-cffi-backend,systemd,systemd-sysv,udev,dbus,cloud-init,curl,ca-certificates,iproute2,netbase,procps
+pkgs=python3-cffi-backend,systemd,systemd-sysv,udev,dbus,cloud-init,curl,ca-certificates,iproute2,netbase,procps,jq,nftables
 
 # The Debian mirror apt uses here: the first source serving $suite (deb822
 # .sources or one-line .list), else deb.debian.org.
@@ -89,6 +92,10 @@ if ! debootstrap --variant=minbase --include="$pkgs" $cache_opt "$suite" "$r" "$
 fi
 
 # --- configuration -----------------------------------------------------
+# A Docker config an operator's image would carry: runnerd must merge into
+# it, never replace it (no Docker itself: the file is proven, not used).
+mkdir -p "$r/etc/docker"
+printf '{"log-level": "warn", "registry-mirrors": ["https://old-mirror.invalid"]}\n' >"$r/etc/docker/daemon.json"
 # cloud-init: only the NoCloud seed the templates write; no default user;
 # the modules a runner host needs (the user data is a script or runcmd).
 cat >"$r/etc/cloud/cloud.cfg.d/90-runnerd-test.cfg" <<'CFG'

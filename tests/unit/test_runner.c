@@ -188,6 +188,33 @@ static void cut_all(char *hay, const char *needle)
 		memmove(p, p + n, strlen(p + n) + 1);
 }
 
+/*
+ * Cut the shell word after each "NAME=" at a line's start: single-quoted
+ * parts and \' between them, as runner_sh_quote writes. What it held is
+ * inert whatever it is (a value built from a hostile one, say JSON).
+ */
+static void cut_word_after(char *hay, const char *name)
+{
+	char key[128];
+	char *p = hay;
+
+	snprintf(key, sizeof(key), "\n%s='", name);
+	while ((p = strstr(p, key))) {
+		char *w = p + strlen(key) - 1, *q = w;
+		while (*q == '\'' || (q[0] == '\\' && q[1] == '\'')) {
+			if (*q == '\\') {
+				q += 2;
+				continue;
+			}
+			q = strchr(q + 1, '\'');
+			assert_non_null(q);
+			q++;
+		}
+		memmove(w, q, strlen(q) + 1);
+		p = w;
+	}
+}
+
 /* ---- configs ------------------------------------------------------------ */
 
 struct fixture_cfg {
@@ -633,14 +660,45 @@ static void test_render_options(void **state)
 	assert_non_null(strstr(s, "runnerd_env https_proxy 'http://proxy.example:3129'\n"));
 	assert_non_null(strstr(s, "runnerd_env NO_PROXY 'localhost,127.0.0.1,.internal'\n"));
 	assert_non_null(strstr(s, "runnerd_env no_proxy 'localhost,127.0.0.1,.internal'\n"));
-	assert_non_null(strstr(s, "aproxy"));
+	/* aproxy: the http proxy's host and port, the default ports and ranges */
+	assert_non_null(strstr(s, "RUNNERD_APROXY=1\n"));
+	assert_non_null(strstr(s, "RUNNERD_APROXY_HOST='proxy.example'\n"));
+	assert_non_null(strstr(s, "RUNNERD_APROXY_PORT='3128'\n"));
+	assert_non_null(strstr(s, "RUNNERD_APROXY_PORTS='80 443'\n"));
+	assert_non_null(
+	        strstr(s, "RUNNERD_APROXY_EXCLUDE='10.0.0.0/8 172.16.0.0/12 192.168.0.0/16'\n"));
+	/* Docker: the client's proxies, the daemon's drop-in */
+	assert_non_null(strstr(s, "RUNNERD_DOCKER_CLIENT_JSON='{\"proxies\": {\"default\": "
+	                          "{\"httpProxy\": \"http://proxy.example:3128\", \"httpsProxy\": "
+	                          "\"http://proxy.example:3129\", \"noProxy\": "
+	                          "\"localhost,127.0.0.1,.internal\"}}}'\n"));
+	assert_non_null(strstr(s,
+	                       "[Service]\nEnvironment=\"HTTP_PROXY=http://proxy.example:3128\"\n"
+	                       "Environment=\"HTTPS_PROXY=http://proxy.example:3129\"\n"
+	                       "Environment=\"NO_PROXY=localhost,127.0.0.1,.internal\"\n'\n"));
+	free(s);
+	f.cfg.runner.proxy.aproxy_address = "10.1.2.3:8443";
+	f.cfg.runner.proxy.aproxy_ports = (struct strv){(char *[]){"8080"}, 1};
+	f.cfg.runner.proxy.aproxy_exclude = (struct strv){(char *[]){"10.9.0.0/16", "1.2.3.4"}, 2};
+	s = render_ok(&f.opts);
+	assert_non_null(strstr(s, "RUNNERD_APROXY_HOST='10.1.2.3'\nRUNNERD_APROXY_PORT='8443'\n"
+	                          "RUNNERD_APROXY_PORTS='8080'\n"
+	                          "RUNNERD_APROXY_EXCLUDE='10.9.0.0/16 1.2.3.4'\n"));
+	free(s);
+	f.cfg.runner.proxy.aproxy = false;
+	s = render_ok(&f.opts);
+	assert_non_null(strstr(s, "RUNNERD_APROXY=0\n"));
+	assert_null(strstr(s, "RUNNERD_APROXY_HOST='"));
 	free(s);
 
 	case_mirror(&f);
 	s = render_ok(&f.opts);
 	assert_non_null(strstr(s, "runnerd_env DOCKERHUB_MIRROR 'https://mirror.example:5000'\n"));
 	assert_non_null(
-	        strstr(s, "RUNNERD_DOCKERHUB_MIRROR_JSON='\"https://mirror.example:5000\"'\n"));
+	        strstr(s, "runnerd_env CONTAINER_REGISTRY_URL 'https://mirror.example:5000'\n"));
+	assert_non_null(strstr(s, "RUNNERD_DOCKER_DAEMON_JSON='{\"registry-mirrors\": "
+	                          "[\"https://mirror.example:5000\"]}'\n"));
+	assert_non_null(strstr(s, "RUNNERD_DOCKER_CLIENT_JSON=''\n"));
 	free(s);
 
 	/* one server per runner, all of its fields; the servers share the runners */
@@ -748,6 +806,7 @@ static void hostile_config(struct fixture_cfg *f, const char *h, char *label_buf
 	f->cfg.github.runner_group = (char *)h;
 	f->cfg.runner.proxy.http = (char *)h;
 	f->cfg.runner.proxy.no_proxy = (char *)h;
+	f->cfg.runner.proxy.aproxy = true;
 	f->ssh[0].host = (char *)h;
 	f->ssh[0].port = 1;
 	f->ssh[0].rsa_fingerprint = (char *)h;
@@ -780,6 +839,11 @@ static void test_hostile_inert(void **state)
 		q = quoted(h);
 		cut_all(s, q);
 		free(q);
+		/* ...the Docker configs built from the proxy and its host (aproxy)... */
+		cut_word_after(s, "RUNNERD_DOCKER_CLIENT_JSON");
+		cut_word_after(s, "RUNNERD_DOCKER_DROPIN");
+		cut_word_after(s, "RUNNERD_APROXY_HOST");
+		cut_word_after(s, "RUNNERD_APROXY_PORT");
 		/* ...the repo-policy URL loses trailing '/' only; h has none. */
 		/* Then no trace of the hostile text may remain anywhere. */
 		if (strstr(s, "pwned"))
@@ -1648,9 +1712,9 @@ static void test_run_repo_policy(void **state)
 			sb_path(&sb, p, sizeof(p), "policy-body");
 			j = json_load_file(p, 0, NULL);
 			assert_non_null(j);
+			/* the original's body for push: the repository only */
 			assert_string_equal(json_str(j, "repository_name"), "octo/re\"po");
-			assert_string_equal(json_str(j, "branch_name"), "main");
-			assert_string_equal(json_str(j, "commit_sha"), "abc123");
+			assert_int_equal(json_object_size(j), 1);
 			json_decref(j);
 
 			s = sb_get(&sb, "hook-rc");
@@ -1960,6 +2024,94 @@ static void test_run_mirror(void **state)
 	}
 }
 
+/*
+ * aproxy and Docker's proxies on a machine of our own: the nft rules handed
+ * to nft (a stand-in that keeps them), the daemon's drop-in, the client's
+ * config.json merged into the one there; nft refusing the rules ends the
+ * script before the runner starts.
+ */
+static void test_run_aproxy_docker_proxy(void **state)
+{
+	for (int refuse = 0; refuse <= 1; refuse++) {
+		char nft[PATH_MAX + 16], nft_env[PATH_MAX + 32], docker_env[PATH_MAX + 32];
+		char sysd_env[PATH_MAX + 32], p[PATH_MAX + 64];
+		const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j", nft_env, docker_env,
+		                       sysd_env, NULL};
+		struct fixture_cfg f;
+		struct sandbox sb;
+		json_t *j;
+		char *s;
+
+		sb_init(&sb, "aproxy");
+		pathf(nft, sizeof(nft), "%s/nft-stand-in", sb.bin);
+		write_file(nft,
+		           refuse ? "#!/bin/sh\nexit 1\n"
+		                  : "#!/bin/sh\n[ \"$1\" = -f ] && cp \"$2\" "
+		                    "\"$FAKE_DIR/nft-rules\"\n",
+		           0755);
+		pathf(nft_env, sizeof(nft_env), "RUNNERD_NFT=%s", nft);
+		pathf(docker_env, sizeof(docker_env), "RUNNERD_DOCKER_DIR=%s/docker", sb.dir);
+		pathf(sysd_env, sizeof(sysd_env), "RUNNERD_SYSTEMD_DIR=%s/systemd", sb.dir);
+		pathf(p, sizeof(p), "%s/.docker", sb.dir);
+		assert_int_equal(mkdir(p, 0700), 0);
+		pathf(p, sizeof(p), "%s/.docker/config.json", sb.dir);
+		write_file(p, "{\"auths\": {\"registry.example\": {}}}\n", 0600);
+		case_proxy(&f);
+		f.cfg.runner.proxy.aproxy_address = "10.1.2.3:3128";
+		f.opts.image_dir = sb.runner;
+		sb_render(&sb, &f.opts);
+		sb_put(&sb, "expect-jit", "j");
+		if (refuse) {
+			assert_int_not_equal(sb_run(&sb, "sh", extra), 0);
+			assert_null(sb_get(&sb, "ran"));
+			assert_post_job(&sb, "abnormal", 1);
+			sb_free(&sb);
+			continue;
+		}
+		assert_int_equal(sb_run(&sb, "sh", extra), 0);
+		sb_no_violation(&sb);
+		s = sb_get(&sb, "nft-rules");
+		assert_non_null(s);
+		assert_non_null(strstr(s, "table ip runnerd_aproxy {\n\tchain output {\n"
+		                          "\t\ttype nat hook output priority -100; policy accept;\n"
+		                          "\t\tip daddr 127.0.0.0/8 return\n"
+		                          "\t\tip daddr 10.1.2.3 return\n"
+		                          "\t\tip daddr 10.0.0.0/8 return\n"
+		                          "\t\tip daddr 172.16.0.0/12 return\n"
+		                          "\t\tip daddr 192.168.0.0/16 return\n"
+		                          "\t\ttcp dport 80 dnat to 10.1.2.3:3128\n"
+		                          "\t\ttcp dport 443 dnat to 10.1.2.3:3128\n\t}\n"
+		                          "\tchain prerouting {\n"));
+		free(s);
+		pathf(p, sizeof(p), "%s/systemd/docker.service.d/runnerd-proxy.conf", sb.dir);
+		s = read_text(p);
+		assert_non_null(s);
+		assert_non_null(strstr(
+		        s, "[Service]\nEnvironment=\"HTTP_PROXY=http://proxy.example:3128\"\n"
+		           "Environment=\"HTTPS_PROXY=http://proxy.example:3129\"\n"
+		           "Environment=\"NO_PROXY=localhost,127.0.0.1,.internal\"\n"));
+		free(s);
+		pathf(p, sizeof(p), "%s/.docker/config.json", sb.dir);
+		j = json_load_file(p, 0, NULL);
+		assert_non_null(j);
+		assert_non_null(json_object_get(json_object_get(j, "auths"), "registry.example"));
+		assert_string_equal(
+		        json_string_value(json_object_get(
+		                json_object_get(json_object_get(j, "proxies"), "default"),
+		                "httpsProxy")),
+		        "http://proxy.example:3129");
+		json_decref(j);
+		s = sb_get(&sb, "systemctl"); /* the drop-in read; docker not active: no restart */
+		assert_non_null(s);
+		assert_string_equal(s, "daemon-reload\nis-active --quiet docker\n");
+		free(s);
+		/* no mirror configured: no daemon.json */
+		pathf(p, sizeof(p), "%s/docker/daemon.json", sb.dir);
+		assert_false(exists(p));
+		sb_free(&sb);
+	}
+}
+
 static int group_setup(void **state)
 {
 	snprintf(tmp_root, sizeof(tmp_root), "/tmp/runnerd-test-runner-XXXXXX");
@@ -1999,6 +2151,7 @@ int main(void)
 	        cmocka_unit_test(test_run_nojit_hostile),
 	        cmocka_unit_test(test_run_tarball),
 	        cmocka_unit_test(test_run_download),
+	        cmocka_unit_test(test_run_aproxy_docker_proxy),
 	        cmocka_unit_test(test_run_repo_policy),
 	        cmocka_unit_test(test_run_repo_policy_no_token),
 	        cmocka_unit_test(test_run_download_silent_server),
