@@ -122,7 +122,7 @@ static int lookup(void *ctx, const char *name, const struct metrics_pre_job *pre
                   struct metrics_job *ret)
 {
 	struct manager *m = ctx;
-	struct metrics_github mg = {.gh = m->gh, .scope = m->cfg->github.path};
+	struct metrics_github mg = {.gh = m->gh};
 
 	return metrics_github_lookup(&mg, name, pre, ret);
 }
