@@ -208,10 +208,23 @@ static struct http_server *srv;
 static char dir[] = "/tmp/runnerd-ostest.XXXXXX";
 static char clouds[256];
 
+/* A clouds.yaml at path whose cloud "t" authenticates at 127.0.0.1:port. */
+static void write_clouds(const char *path, int port)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f,
+	        "clouds:\n  t:\n    region_name: R1\n    auth:\n"
+	        "      auth_url: http://127.0.0.1:%d/identity/v3\n"
+	        "      username: u\n      password: pw-never-logged\n      project_name: p\n",
+	        port);
+	fclose(f);
+}
+
 static int setup(void **state)
 {
 	struct err e = {0};
-	FILE *f;
 
 	assert_int_equal(
 	        http_server_start_tcp("127.0.0.1:0", routes, ARRAY_SIZE(routes), NULL, &srv, &e),
@@ -219,14 +232,7 @@ static int setup(void **state)
 	cl.port = http_server_port(srv);
 	assert_non_null(mkdtemp(dir));
 	snprintf(clouds, sizeof(clouds), "%s/clouds.yaml", dir);
-	f = fopen(clouds, "w");
-	assert_non_null(f);
-	fprintf(f,
-	        "clouds:\n  t:\n    region_name: R1\n    auth:\n"
-	        "      auth_url: http://127.0.0.1:%d/identity/v3\n"
-	        "      username: u\n      password: pw-never-logged\n      project_name: p\n",
-	        cl.port);
-	fclose(f);
+	write_clouds(clouds, cl.port);
 	return 0;
 }
 
@@ -525,7 +531,6 @@ static void test_silent_cloud(void **state)
 	struct provider *p;
 	int64_t t0, took;
 	size_t waiting;
-	FILE *f;
 	int ls, r;
 
 	/* Keystone silent: the kernel accepts the connection, nobody reads it */
@@ -535,14 +540,7 @@ static void test_silent_cloud(void **state)
 	assert_int_equal(listen(ls, 16), 0);
 	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
 	snprintf(silent_yaml, sizeof(silent_yaml), "%s/silent.yaml", dir);
-	f = fopen(silent_yaml, "w");
-	assert_non_null(f);
-	fprintf(f,
-	        "clouds:\n  t:\n    region_name: R1\n    auth:\n"
-	        "      auth_url: http://127.0.0.1:%d/identity/v3\n"
-	        "      username: u\n      password: pw-never-logged\n      project_name: p\n",
-	        ntohs(a.sin_port));
-	fclose(f);
+	write_clouds(silent_yaml, ntohs(a.sin_port));
 	p = open_os_in(silent_yaml, "", "http://10.0.0.1:8080/", 1);
 	t0 = clock_mono_ms();
 	r = provider_list(p, &l, &e);
