@@ -313,7 +313,7 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
  * Whether repo ("owner/name", from a webhook or a runner's file: untrusted)
  * is github.path (repository scope) or a repository of its organization
  * (organization scope), case-insensitively. The one test of it: the webhook
- * intake, the GitHub client's job calls and the metrics lookup all ask here.
+ * intake and the GitHub client's run-jobs calls (the metrics lookup) ask here.
  */
 bool config_repo_in_scope(const struct config *c, const char *repo);
 /*
