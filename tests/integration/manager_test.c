@@ -366,7 +366,8 @@ static int case_crashed_runner_counted(struct fx *f)
 	REQUIRE(h.quarantined == 0);
 	REQUIRE(h.n > 0 && h.ev[h.n - 1].kind == METRICS_EVENT_RECONCILIATION &&
 	        strcmp(h.ev[h.n - 1].flavor, "small") == 0 && h.ev[h.n - 1].crashed_runners == 1);
-	/* the count is the pass's own: the next one issued no start */
+	/* the count is the pass's own: the next one issued no start (a reused tally slot
+	 * kept the last pass's counts: every later pass said crashed_runners 1) */
 	pthread_mutex_lock(&h.lock);
 	h.n = 0;
 	pthread_mutex_unlock(&h.lock);
