@@ -51,7 +51,7 @@ reactive daemon
 TOP_FILES = ["main.c", "cmd_*.c", "cmd.h", "cmd_*.h", "control.h"]
 
 # What the manager may include from provider/; the rest of provider/ is backends.
-FRONT_HEADERS = {"provider/provider.h"}
+FRONT_HEADERS = {"provider/provider.h", "provider/provider_files.h"}
 BACKEND_NAMES = {"local", "lxd", "openstack", "external", "memory"}
 RULES = ["layers", "placed", "backend-header", "backend-name", "internal"]
 

@@ -108,7 +108,7 @@ static int extract(int argc, char **argv)
 			config_free(cfg);
 			return 1;
 		}
-		mg = (struct metrics_github){.gh = gh, .scope = cfg->github.path};
+		mg = (struct metrics_github){.gh = gh};
 	}
 	for (int i = optind; i < argc; i++) {
 		struct metrics_processed p;

@@ -16,12 +16,10 @@
 
 int cmd_update_runner_bin(int argc, char **argv)
 {
-	static const enum arch arches[] = {ARCH_X64, ARCH_ARM64};
-	static const char *const names[] = {"x64", "arm64"};
 	struct config *cfg = NULL;
 	struct github *gh = NULL;
 	struct err e = {0};
-	bool used[2] = {false, false};
+	bool used[ARCH_COUNT] = {false};
 	int rc = 0;
 
 	int early = cmd_config_only(argc, argv, "runnerd update-runner-bin [-c FILE]", &cfg);
@@ -33,24 +31,27 @@ int cmd_update_runner_bin(int argc, char **argv)
 		return 1;
 	}
 	for (size_t i = 0; i < cfg->n_flavors; i++)
-		used[cfg->flavors[i].arch == ARCH_ARM64 ? 1 : 0] = true;
+		if ((unsigned)cfg->flavors[i].arch < ARCH_COUNT)
+			used[cfg->flavors[i].arch] = true;
 	if (cfg->n_flavors == 0)
-		used[0] = true;
-	for (size_t a = 0; a < ARRAY_SIZE(arches); a++) {
+		used[ARCH_X64] = true;
+	for (int a = 0; a < ARCH_COUNT; a++) {
+		const char *name = arch_name((enum arch)a);
 		struct github_bin_result res;
 
 		if (!used[a])
 			continue;
-		if (github_runner_bin_update(gh, arches[a], cfg->manager.state_dir, &res, &e) < 0) {
-			fprintf(stderr, "%s: error: %s\n", names[a], e.msg);
+		if (github_runner_bin_update(gh, (enum arch)a, cfg->manager.state_dir, &res, &e) <
+		    0) {
+			fprintf(stderr, "%s: error: %s\n", name, e.msg);
 			rc = 1;
 			continue;
 		}
 		if (res.outcome == GITHUB_BIN_UPDATED)
-			printf("%s: %s -> %s (%s)\n", names[a], res.old_version, res.version,
+			printf("%s: %s -> %s (%s)\n", name, res.old_version, res.version,
 			       github_bin_outcome_name(res.outcome));
 		else
-			printf("%s: %s (%s)\n", names[a], res.version,
+			printf("%s: %s (%s)\n", name, res.version,
 			       github_bin_outcome_name(res.outcome));
 	}
 	github_free(gh);

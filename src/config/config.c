@@ -235,3 +235,17 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
 			return &c->flavors[i];
 	return NULL;
 }
+
+bool config_repo_in_scope(const struct config *c, const char *repo)
+{
+	const char *path = c && c->github.path ? c->github.path : "";
+	size_t n = strlen(path);
+
+	if (!repo || !*path)
+		return false;
+	if (!c->github.is_org)
+		return strcasecmp(repo, path) == 0;
+	/* "org/name": the owner is the organization, and there is a name after it */
+	return strncasecmp(repo, path, n) == 0 && repo[n] == '/' && repo[n + 1] != '\0' &&
+	       !strchr(repo + n + 1, '/');
+}

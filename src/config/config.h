@@ -310,6 +310,13 @@ const char *config_path(const char *explicit_path);
 
 const struct config_flavor *config_flavor_find(const struct config *c, const char *name);
 /*
+ * Whether repo ("owner/name", from a webhook or a runner's file: untrusted)
+ * is github.path (repository scope) or a repository of its organization
+ * (organization scope), case-insensitively. The one test of it: the webhook
+ * intake and the GitHub client's run-jobs calls (the metrics lookup) ask here.
+ */
+bool config_repo_in_scope(const struct config *c, const char *repo);
+/*
  * One cloud of an OpenStack clouds.yaml. Password auth (auth_type password
  * or v3password, the default) or application credentials
  * (v3applicationcredential); secret is the password or the credential's

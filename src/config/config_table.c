@@ -28,7 +28,6 @@ _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name i
 #define WEBHOOK_BODY_MIN (64LL << 10)
 #define WEBHOOK_BODY_MAX (25LL << 20)
 
-static const char *const arch_names[] = {"x64", "arm64", NULL};
 /* A type is here once its keys are in the table below (and its backend is built). */
 const char *const config_provider_types[] = {"local", "lxd", "openstack", NULL};
 /* Provider types whose instances start from an image the flavor names. */
@@ -40,12 +39,12 @@ const char *const config_lxd_type_names[] = {"container", "virtual-machine", NUL
 static const char *const lxd_bootstrap_names[] = {"cloud-init", "exec", NULL};
 static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
 
-#define R(m)   offsetof(struct config, m)
-#define FL(m)  offsetof(struct config_flavor, m)
-#define SSH(m) offsetof(struct config_ssh_debug, m)
+#define R(m)    offsetof(struct config, m)
+#define FL(m)   offsetof(struct config_flavor, m)
+#define SSH(m)  offsetof(struct config_ssh_debug, m)
 #define SNAP(m) offsetof(struct config_snap, m)
 #define EXE(m)  offsetof(struct config_executable, m)
-#define PV(m)  offsetof(struct config_provider, m)
+#define PV(m)   offsetof(struct config_provider, m)
 #define SECTION(p, ...)                                                                            \
 	{                                                                                          \
 		.path = p, .type = CONFIG_T_SECTION, __VA_ARGS__                                   \
@@ -119,7 +118,7 @@ const struct config_field config_fields[] = {
 	 .off = FL(provider), .def = "local", .check = config_check_provider_name},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "image", .type = CONFIG_T_STR, .off = FL(image)},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "arch", .type = CONFIG_T_ENUM, .off = FL(arch),
-	 .def = "x64", .names = arch_names},
+	 .def = "x64", .names = words_arch_names},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "labels", .type = CONFIG_T_STRV, .off = FL(labels),
 	 .check = config_check_label},
 	{.scope = CONFIG_SCOPE_FLAVOR, .path = "min_idle", .type = CONFIG_T_INT,

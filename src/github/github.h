@@ -227,7 +227,10 @@ int github_runner_group_id(struct github *gh, const char *name, int64_t *ret, st
 /*
  * repo is "owner/repo" (in organization scope it comes from the job's
  * webhook). A conditional request: asking again about an unchanged job
- * costs no rate limit. -ENOENT when GitHub does not know the job.
+ * costs no rate limit. -ENOENT when GitHub does not know the job. These
+ * job calls send nothing for a repo that is no owner/repo (-EINVAL); a
+ * run's jobs (the two below) are not asked of a repo outside the
+ * configured scope either (-EPERM; config_repo_in_scope).
  */
 int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,
                    struct err *e);

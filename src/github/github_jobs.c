@@ -1,21 +1,30 @@
 /*
  * Workflow jobs: one job, and the jobs of a run (all pages). The repository
- * comes from a webhook, so it is untrusted: it must never reach a URL
- * before it is checked as owner/repo.
+ * comes from a webhook or a runner's file, so it is untrusted: it must never
+ * reach a URL before it is checked as owner/repo, and a run's jobs are
+ * never asked of a repository outside the configured scope.
  */
 #include "util/common.h"
 #include "github/github_internal.h"
 #include "util/strutil.h"
 
-/* "get job 7 of owner/repo": the op of a call on a repository a webhook named. */
-static int repo_op(const char *repo, char *op, size_t cap, const char *what, int64_t id,
-                   struct err *e)
+/*
+ * "get job 7 of owner/repo": the op of a call on a repository a webhook or
+ * a runner named; -EINVAL for what is no owner/repo, and with scoped,
+ * -EPERM for a repository outside the configured scope (no request is
+ * sent for either). A single job is not scoped: the amqp queue may hold
+ * jobs another manager, of another scope, took in.
+ */
+static int repo_op(const struct github *gh, const char *repo, bool scoped, char *op, size_t cap,
+                   const char *what, int64_t id, struct err *e)
 {
 	int r = 0;
 
 	snprintf(op, cap, "%s %" PRId64 " of %s", what, id, github_repo_ok(repo) ? repo : "?");
 	if (!github_repo_ok(repo))
 		r = err_set(e, -EINVAL, "%s: not an owner/repo", op);
+	else if (scoped && !config_repo_in_scope(gh->cfg, repo))
+		r = err_set(e, -EPERM, "%s: not a repository of %s", op, gh->cfg->github.path);
 	return r;
 }
 
@@ -26,7 +35,7 @@ int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct g
 	json_t *root = NULL;
 	int r;
 
-	r = repo_op(repo, op, sizeof(op), "get job", job_id, e);
+	r = repo_op(gh, repo, false, op, sizeof(op), "get job", job_id, e);
 	if (r < 0)
 		goto out;
 	r = github_url(gh, url, sizeof(url), op, e, "repos/%s/actions/jobs/%" PRId64, repo, job_id);
@@ -53,7 +62,7 @@ static int run_jobs_pages(struct github *gh, const char *repo, int64_t run_id,
 	char url[GITHUB_URL_MAX];
 	int r;
 
-	r = repo_op(repo, op, GITHUB_OP_MAX, "list jobs of run", run_id, e);
+	r = repo_op(gh, repo, true, op, GITHUB_OP_MAX, "list jobs of run", run_id, e);
 	if (r < 0)
 		return r;
 	r = github_url(gh, url, sizeof(url), op, e,

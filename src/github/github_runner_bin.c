@@ -17,11 +17,6 @@
 #define RUNNER_BIN_MAX_DOWNLOAD     (1ull << 30) /* today's tarball is ~200 MB */
 #define RUNNER_BIN_TOTAL_TIMEOUT_MS (30L * 60 * 1000)
 
-static const char *bin_arch(enum arch a)
-{
-	return a == ARCH_ARM64 ? "arm64" : "x64";
-}
-
 const char *github_bin_outcome_name(enum github_bin_outcome o)
 {
 	switch (o) {
@@ -306,7 +301,7 @@ int github_runner_bin_update(struct github *gh, enum arch arch, const char *stat
 {
 	struct github_app_list apps = {0};
 	const struct github_runner_app *app = NULL;
-	const char *a = bin_arch(arch);
+	const char *a = arch_name(arch);
 	char dir[PATH_MAX];
 	int r;
 

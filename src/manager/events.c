@@ -78,6 +78,8 @@ static struct manager_tally *tally_of(struct manager *m, const char *flavor)
 			return &m->tally[i];
 	if (m->n_tally == ARRAY_SIZE(m->tally))
 		return NULL;
+	/* a slot of an earlier pass: its counts are not this pass's */
+	m->tally[m->n_tally] = (struct manager_tally){0};
 	str_copy(m->tally[m->n_tally].flavor, flavor, sizeof(m->tally[0].flavor));
 	return &m->tally[m->n_tally++];
 }
@@ -122,7 +124,7 @@ static int lookup(void *ctx, const char *name, const struct metrics_pre_job *pre
                   struct metrics_job *ret)
 {
 	struct manager *m = ctx;
-	struct metrics_github mg = {.gh = m->gh, .scope = m->cfg->github.path};
+	struct metrics_github mg = {.gh = m->gh};
 
 	return metrics_github_lookup(&mg, name, pre, ret);
 }

@@ -313,7 +313,7 @@ static int policy_token_env(struct manager *m, struct buf *env, struct err *e)
 
 	if (!*rc->repo_policy_url)
 		return 0;
-	r = runner_policy_token(NULL, rc->repo_policy_url, rc->repo_policy_token.value, &tok, e);
+	r = runner_policy_token(NULL, rc->repo_policy_url, rc->repo_policy_token.value, 0, &tok, e);
 	if (r < 0)
 		return r;
 	r = runner_secret_env_var(RUNNER_REPO_POLICY_TOKEN_ENV, tok, env);

@@ -3,26 +3,14 @@
  * runner_stop events: the job of the run its pre-job file names whose
  * runner_name is the runner's, found in a bounded number of pages. The
  * run and repository come from a runner's file: only repositories of the
- * configured scope are asked about, and a run id that is not a number is
- * not asked about at all.
+ * configured scope are asked about (the GitHub client refuses the others
+ * before any request), and a run id that is not a number is not asked
+ * about at all.
  */
 #include "util/common.h"
 #include "metrics/metrics_storage.h"
 #include "github/github.h"
 #include "util/strutil.h"
-
-/* repo ("owner/name") is scope itself, or in the organization scope. */
-static bool in_scope(const char *scope, const char *repo)
-{
-	size_t n;
-
-	if (!scope || !*scope)
-		return false;
-	if (strchr(scope, '/'))
-		return strcasecmp(scope, repo) == 0;
-	n = strlen(scope);
-	return strncasecmp(scope, repo, n) == 0 && repo[n] == '/';
-}
 
 int metrics_github_lookup(void *ctx, const char *name, const struct metrics_pre_job *pre,
                           struct metrics_job *ret)
@@ -33,7 +21,7 @@ int metrics_github_lookup(void *ctx, const char *name, const struct metrics_pre_
 	int64_t run_id;
 	int r;
 
-	if (!mg || !mg->gh || !in_scope(mg->scope, pre->repository))
+	if (!mg || !mg->gh)
 		return -EPERM;
 	if (parse_int64(pre->workflow_run_id, 1, INT64_MAX, &run_id) < 0)
 		return -EINVAL;

@@ -162,8 +162,8 @@ int metrics_storage_process(const char *dir, const char *name, const struct metr
 /*
  * The lookup over GitHub (metrics_github.c): ctx is a struct
  * metrics_github. Only runs of the configured scope are asked about (the
- * repository itself, or a repository of the organization): a runner's
- * file cannot send runnerd to ask about anything else. Bounded: at most
+ * repository itself, or a repository of the organization: the client's
+ * -EPERM): a runner's file cannot send runnerd to ask about anything else. Bounded: at most
  * max_pages pages of the run's jobs, each a conditional request under the
  * client's timeouts.
  */
@@ -171,8 +171,7 @@ int metrics_storage_process(const char *dir, const char *name, const struct metr
 
 struct github;
 struct metrics_github {
-	struct github *gh;
-	const char *scope; /* github.path: "owner/repo", or the organization */
+	struct github *gh; /* refuses repositories outside github.path's scope */
 	int max_pages;     /* 0: METRICS_GITHUB_PAGES_MAX */
 };
 

@@ -98,6 +98,18 @@ struct provider {
 int provider_file_list_offer(struct provider_file_list *l, const struct provider_list_query *q,
                              const struct provider_file *f);
 
+/* The front's checks (provider_files.c). A query: -EINVAL unless q is one list_files may be asked.
+ */
+int provider_file_query_check(const struct provider *p, const struct provider_list_query *q,
+                              struct err *e);
+/*
+ * A backend's listing: NULL when l is a listing as asked (at most q->max
+ * entries, a total that counts them, plain names each once, plausible sizes
+ * and times), then sorted most useful first with its flags set; else why not.
+ */
+const char *provider_file_list_check(struct provider_file_list *l,
+                                     const struct provider_list_query *q);
+
 /*
  * Open a provider on ops, not found by type (the memory test double, tests
  * of one backend). pc->name and pc->concurrency are used; the rest is the

@@ -122,7 +122,7 @@ static void plan(const struct config *cfg, const struct webhook_delivery *d, str
 	j->received_at = p->row.received_at;
 	str_copy(j->repo, d->job.repo, sizeof(j->repo));
 	str_copy(j->delivery_id, d->id, sizeof(j->delivery_id));
-	if (!webhook_in_scope(cfg, d->job.repo)) {
+	if (!config_repo_in_scope(cfg, d->job.repo)) {
 		skip(p, WEBHOOK_SKIP_REPO, "not a repository of github.path");
 		return;
 	}

@@ -15,8 +15,8 @@ static bool token_char(char c)
 	       strchr("._~+/=-", c) != NULL;
 }
 
-int runner_policy_token(struct httpc *h, const char *base, const char *token, char **ret,
-                        struct err *e)
+int runner_policy_token(struct httpc *h, const char *base, const char *token, long timeout_ms,
+                        char **ret, struct err *e)
 {
 	struct buf url = BUF_INIT(8192), auth = BUF_INIT_SECRET(8192);
 	struct httpc_response resp = {0};
@@ -42,7 +42,9 @@ int runner_policy_token(struct httpc *h, const char *base, const char *token, ch
 	struct httpc_request req = {
 	        .url = buf_str(&url),
 	        .headers = headers,
-	        .timeout_ms = RUNNER_POLICY_REQUEST_TIMEOUT_MS,
+	        .connect_timeout_ms =
+	                timeout_ms > 0 ? timeout_ms : RUNNER_POLICY_REQUEST_TIMEOUT_MS,
+	        .timeout_ms = timeout_ms > 0 ? timeout_ms : RUNNER_POLICY_REQUEST_TIMEOUT_MS,
 	        .max_body = RUNNER_POLICY_TOKEN_MAX,
 	        .secret = true,
 	};

@@ -18,7 +18,8 @@ static const char *const health_names[] = {
         [HEALTH_UNHEALTHY] = "unhealthy",
 };
 
-static const char *const arch_names[] = {[ARCH_X64] = "x64", [ARCH_ARM64] = "arm64"};
+const char *const words_arch_names[ARCH_COUNT + 1] = {
+        [ARCH_X64] = "x64", [ARCH_ARM64] = "arm64", [ARCH_COUNT] = NULL};
 
 static const char *name_of(const char *const *names, size_t n, unsigned i)
 {
@@ -50,7 +51,7 @@ const char *health_name(enum health h)
 
 const char *arch_name(enum arch a)
 {
-	return name_of(arch_names, ARRAY_SIZE(arch_names), (unsigned)a);
+	return name_of(words_arch_names, ARCH_COUNT, (unsigned)a);
 }
 
 int cloud_state_from_name(const char *s)

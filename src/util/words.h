@@ -33,6 +33,10 @@ enum health { HEALTH_UNKNOWN = 0, HEALTH_HEALTHY, HEALTH_UNHEALTHY };
 #define HEALTH_COUNT (HEALTH_UNHEALTHY + 1)
 
 enum arch { ARCH_X64 = 0, ARCH_ARM64 };
+#define ARCH_COUNT (ARCH_ARM64 + 1)
+
+/* The arches' names by value, NULL-ended (the config's enum of them); use arch_name(). */
+extern const char *const words_arch_names[ARCH_COUNT + 1];
 
 /* Names as they appear in status, logs, the store and the config; "invalid" out of range. */
 const char *cloud_state_name(enum cloud_state s);

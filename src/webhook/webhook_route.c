@@ -18,20 +18,6 @@ const char *webhook_skip_name(enum webhook_skip s)
 	return (unsigned)s < ARRAY_SIZE(skip_names) ? skip_names[s] : "invalid";
 }
 
-bool webhook_in_scope(const struct config *cfg, const char *repo)
-{
-	const char *path = cfg->github.path;
-	size_t n = strlen(path);
-
-	if (!repo || !*path)
-		return false;
-	if (!cfg->github.is_org)
-		return strcasecmp(repo, path) == 0;
-	/* "org/name": the owner is the organization, and there is a name after it */
-	return strncasecmp(repo, path, n) == 0 && repo[n] == '/' && repo[n + 1] != '\0' &&
-	       !strchr(repo + n + 1, '/');
-}
-
 static bool flavor_has(const struct config_flavor *f, const char *label)
 {
 	const char *implied[WORDS_IMPLIED_LABELS];

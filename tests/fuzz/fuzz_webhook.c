@@ -15,10 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SECRET "fuzz webhook secret"
 
-static const char *const CONFIG = "github:\n  path: octo/hello\n  token_env: FUZZ_TOKEN\n"
-                                  "manager:\n  name: ci\n"
-                                  "flavors:\n  - {name: small, provider: local, labels: [small], max: 2}\n"
-                                  "  - {name: big, provider: local, labels: [big, gpu], max: 2}\n";
+static const char *const CONFIG =
+        "github:\n  path: octo/hello\n  token_env: FUZZ_TOKEN\n"
+        "manager:\n  name: ci\n"
+        "flavors:\n  - {name: small, provider: local, labels: [small], max: 2}\n"
+        "  - {name: big, provider: local, labels: [big, gpu], max: 2}\n";
 
 static struct config *cfg;
 
@@ -82,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		if (webhook_route(cfg, &d.job.labels, &idx) == 0 && idx >= cfg->n_flavors)
 			abort();
-		(void)webhook_in_scope(cfg, d.job.repo);
+		(void)config_repo_in_scope(cfg, d.job.repo);
 	}
 	webhook_delivery_release(&d);
 	free(body);

@@ -5,9 +5,10 @@
  * connections, timeouts, the per-call deadline, cancellation from another
  * thread, malformed and oversized bodies, 304s served from cache, bad
  * credentials, a list failing on page 2, busy runners, JIT 409s (looked up by
- * name, repo and org scope), App authentication and its token margin, a
- * GHES-style /api/v3 base URL, and the runner tarball. Started by
- * test_github_client, which runs ghsim; the environment names it:
+ * name, repo and org scope), the job a runner ran found in bounded pages
+ * (never asked of a repository out of scope), App authentication and its
+ * token margin, a GHES-style /api/v3 base URL, and the runner tarball.
+ * Started by test_github_client, which runs ghsim; the environment names it:
  *   GHSIM_URL  GH_TOKEN_FILE  GH_APP_ID  GH_INSTALLATION_ID  GH_APP_KEY_FILE
  *   GH_APP_BADKEY_FILE  GH_STATE_DIR
  * Arguments, if any, select cases by name. Last line: "N passed, N failed".
@@ -828,6 +829,133 @@ static int case_groups_and_jobs(void)
 	return 0;
 }
 
+/* Queue a job of octo/hello with these labels in run_id (0: a new run); its id, -1 on error. */
+static int64_t queue_job(const char *labels, int64_t *run_id)
+{
+	char body[256];
+	int64_t id = -1;
+	json_t *j;
+
+	if (*run_id)
+		snprintf(body, sizeof(body),
+		         "{\"repo\":\"octo/"
+		         "hello\",\"labels\":%s,\"duration\":600,\"run_id\":%" PRId64 "}",
+		         labels, *run_id);
+	else
+		snprintf(body, sizeof(body),
+		         "{\"repo\":\"octo/hello\",\"labels\":%s,\"duration\":600}", labels);
+	j = ctl("POST", "/_ghsim/jobs", body);
+	if (j && json_is_integer(json_object_get(j, "id"))) {
+		id = json_integer_value(json_object_get(j, "id"));
+		*run_id = json_integer_value(json_object_get(j, "run_id"));
+	}
+	json_decref(j);
+	return id;
+}
+
+/*
+ * github_find_run_job, what the metrics events ask: the job a runner ran
+ * is looked for in at most max_pages pages of its run's jobs (a match on
+ * page 2 is not found within 1 page), a repeated lookup is answered by
+ * 304s that cost no rate limit, and a repository that is no owner/repo or
+ * is outside the configured scope sends no request at all.
+ */
+static int case_find_run_job(void)
+{
+	struct github_job job = {0};
+	struct github_job_list jobs = {0};
+	struct github_stats st0, st;
+	struct err e = {0};
+	int64_t run_id = 0, want = -1, counted, sent;
+	char path[96];
+	json_t *j;
+	int r;
+
+	/* a run of 101 jobs: 100 nobody takes, then one ghx-finder takes (page 2 of 100) */
+	for (int i = 0; i < 100; i++)
+		REQUIREF(queue_job("[\"nobody\"]", &run_id) > 0, "job %d", i);
+	want = queue_job("[\"finder\"]", &run_id);
+	REQUIREF(want > 0, "the finder's job");
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ghx-finder\","
+	                     "\"labels\":[\"finder\"]}") > 0,
+	         "runner");
+	snprintf(path, sizeof(path), "/_ghsim/jobs/%" PRId64, want);
+	j = ctl("GET", path, NULL);
+	REQUIREF(j && json_string_value(json_object_get(j, "runner_name")) &&
+	                 strcmp(json_string_value(json_object_get(j, "runner_name")),
+	                        "ghx-finder") == 0,
+	         "the runner did not take its job");
+	json_decref(j);
+
+	CLIENT(c);
+	/* beyond the bound: one page asked, no match */
+	github_get_stats(c.gh, &st0);
+	r = github_find_run_job(c.gh, "octo/hello", run_id, "ghx-finder", 1, &job, &e);
+	github_get_stats(c.gh, &st);
+	REQUIREF(r == -ENOENT && strstr(e.msg, "ghx-finder"), "r=%d %s", r, e.msg);
+	REQUIREF(st.requests_sent - st0.requests_sent == 1, "%" PRIu64 " requests for 1 page",
+	         st.requests_sent - st0.requests_sent);
+	/* within the bound: found on page 2, the search stops there */
+	github_get_stats(c.gh, &st0);
+	r = github_find_run_job(c.gh, "octo/hello", run_id, "ghx-finder", 3, &job, &e);
+	github_get_stats(c.gh, &st);
+	REQUIREF(r == 0, "%s", e.msg);
+	REQUIREF(job.id == want && job.run_id == run_id &&
+	                 strcmp(job.runner_name, "ghx-finder") == 0 &&
+	                 strcmp(job.status, "in_progress") == 0 && job.started_at > 0,
+	         "id %" PRId64 " runner %s status %s", job.id, job.runner_name, job.status);
+	REQUIREF(st.requests_sent - st0.requests_sent == 2, "%" PRIu64 " requests for 2 pages",
+	         st.requests_sent - st0.requests_sent);
+	github_job_release(&job);
+	/* again: both pages unchanged, two 304s, nothing counted against the rate limit */
+	counted = sim_stat("rate_counted");
+	github_get_stats(c.gh, &st0);
+	r = github_find_run_job(c.gh, "octo/hello", run_id, "ghx-finder", 3, &job, &e);
+	github_get_stats(c.gh, &st);
+	REQUIREF(r == 0 && job.id == want, "r=%d %s", r, e.msg);
+	github_job_release(&job);
+	REQUIREF(st.not_modified - st0.not_modified == 2 &&
+	                 st.requests_counted == st0.requests_counted,
+	         "304s %" PRIu64 ", counted %" PRIu64, st.not_modified - st0.not_modified,
+	         st.requests_counted - st0.requests_counted);
+	REQUIREF(counted >= 0 && sim_stat("rate_counted") == counted, "ghsim counted the lookup");
+
+	/* out of scope, or no owner/repo: refused before any request */
+	sent = sim_stat("requests");
+	github_get_stats(c.gh, &st0);
+	r = github_find_run_job(c.gh, "other/hello", run_id, "ghx-finder", 3, &job, &e);
+	REQUIREF(r == -EPERM && strstr(e.msg, "other/hello"), "r=%d %s", r, e.msg);
+	REQUIREF(github_find_run_job(c.gh, "octo/hello2", run_id, "ghx-finder", 3, &job, &e) ==
+	                 -EPERM,
+	         "another repository of the owner");
+	REQUIREF(github_find_run_job(c.gh, "octo/hello/../x", run_id, "ghx-finder", 3, &job, &e) ==
+	                 -EINVAL,
+	         "not an owner/repo");
+	REQUIREF(github_list_run_jobs(c.gh, "other/hello", run_id, &jobs, &e) == -EPERM,
+	         "a run's jobs");
+	REQUIREF(github_find_run_job(c.gh, "octo/hello", run_id, "", 3, &job, &e) == -EINVAL,
+	         "no runner name");
+	github_get_stats(c.gh, &st);
+	REQUIREF(st.requests_sent == st0.requests_sent && sim_stat("requests") == sent,
+	         "a refused lookup sent a request");
+	client_free(&c);
+
+	/* organization scope: any repository of the organization, none of another */
+	CLIENT(o, .org = true);
+	github_get_stats(o.gh, &st0);
+	REQUIREF(github_find_run_job(o.gh, "octo/hello", run_id, "ghx-finder", 3, &job, &e) ==
+	                 -EPERM,
+	         "a repository of another owner");
+	github_get_stats(o.gh, &st);
+	REQUIREF(st.requests_sent == st0.requests_sent, "sent a request out of scope");
+	r = github_find_run_job(o.gh, "octo-org/hello", run_id, "ghx-finder", 3, &job, &e);
+	github_get_stats(o.gh, &st);
+	REQUIREF(r == -ENOENT && st.requests_sent == st0.requests_sent + 1,
+	         "in scope: asked (ghsim has no such run): r=%d %s", r, e.msg);
+	client_free(&o);
+	return 0;
+}
+
 static int case_app_auth(void)
 {
 	struct github_runner_list l = {0};
@@ -1461,6 +1589,7 @@ static const struct {
         {"delete", case_delete},
         {"jit", case_jit},
         {"groups_and_jobs", case_groups_and_jobs},
+        {"find_run_job", case_find_run_job},
         {"app_auth", case_app_auth},
         {"app_token_formats", case_app_token_formats},
         {"threads", case_threads},

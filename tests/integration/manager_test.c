@@ -319,6 +319,66 @@ static int case_finished_runner_metrics_pulled(struct fx *f)
 	return 0;
 }
 
+/*
+ * A runner whose machine stopped in the middle of its job: its storage has
+ * the pre-job file and no post-job file, so the pass issues its start and
+ * no stop, and the reconciliation event of that pass says crashed_runners
+ * 1 (starts minus stops); the next pass, with nothing issued, says 0.
+ */
+static int case_crashed_runner_counted(struct fx *f)
+{
+	struct heard h = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct metrics_sink sink = {heard_event, heard_quarantine, &h};
+	struct manager_report rep;
+	char name[INSTANCE_NAME_MAX];
+	const struct metrics_event *ev;
+	bool stopped = false;
+
+	manager_set_metrics_sink(f->m, &sink);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0); /* GitHub shows the runner */
+	manager_report_release(&rep);
+	static const char *const files[][2] = {
+	        {"metrics/runner-installed.timestamp", "110\n"},
+	        {"metrics/pre-job-metrics.json",
+	         "{\"timestamp\": 130, \"workflow\": \"ci\", \"workflow_run_id\": \"1\", "
+	         "\"repository\": \"octo/hello\", \"event\": \"push\"}"},
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(files); k++)
+		REQUIRE(memory_put_file(f->mem, name, files[k][0], files[k][1],
+		                        strlen(files[k][1])) == 0);
+	REQUIRE(memory_set_state(f->mem, name, CLOUD_STOPPED) == 0); /* the machine went down */
+	pthread_mutex_lock(&h.lock);
+	h.n = 0;
+	pthread_mutex_unlock(&h.lock);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	for (size_t k = 0; k < rep.n_events; k++)
+		stopped = stopped ||
+		          (strcmp(rep.events[k].name, name) == 0 &&
+		           strcmp(rep.events[k].action, "delete") == 0 && rep.events[k].ok);
+	manager_report_release(&rep);
+	REQUIRE(stopped);
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RUNNER_START)) &&
+	        strcmp(ev->flavor, "small") == 0 && strcmp(ev->workflow, "ci") == 0);
+	REQUIRE(!heard_kind(&h, METRICS_EVENT_RUNNER_STOP));
+	REQUIRE(h.quarantined == 0);
+	REQUIRE(h.n > 0 && h.ev[h.n - 1].kind == METRICS_EVENT_RECONCILIATION &&
+	        strcmp(h.ev[h.n - 1].flavor, "small") == 0 && h.ev[h.n - 1].crashed_runners == 1);
+	/* the count is the pass's own: the next one issued no start (a reused tally slot
+	 * kept the last pass's counts: every later pass said crashed_runners 1) */
+	pthread_mutex_lock(&h.lock);
+	h.n = 0;
+	pthread_mutex_unlock(&h.lock);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(!heard_kind(&h, METRICS_EVENT_RUNNER_START));
+	REQUIRE((ev = heard_kind(&h, METRICS_EVENT_RECONCILIATION)) && ev->crashed_runners == 0);
+	manager_set_metrics_sink(f->m, NULL);
+	return 0;
+}
+
 /* dir/name holding text (dir made). */
 static int put_text(const char *dir, const char *name, const char *text)
 {
@@ -1751,6 +1811,8 @@ int main(void)
 	run("JIT config only in the secret environment", case_secret_only_in_secret_env, 1, 1);
 	run("finished runner: metrics pulled, instance deleted",
 	    case_finished_runner_metrics_pulled, 1, 1);
+	run("a runner that stopped mid-job (pre-job, no post-job): crashed_runners 1",
+	    case_crashed_runner_counted, 1, 1);
 	run("orphan storages: processed, a bad one quarantined, a foreign one untouched",
 	    case_orphan_storages, 1, 1);
 	run("a forgotten row's storage, an orphan's: events name the flavor (row, note)",

@@ -6,7 +6,8 @@
  * security group made with its rules, the server's body (metadata, no
  * secret in it or in its user data, the secrets handed off once), every
  * page of a listing and a next link that leaves the endpoint refused, a
- * quota error, a delete seen gone. The real APIs are the e2e test's.
+ * quota error, a delete seen gone, and a cloud that is silent (each request
+ * ends at request_timeout). The real APIs are the e2e test's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,8 +20,11 @@
 #include "http/server.h"
 #include "provider/openstack/os_internal.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #define SECRET "ACTIONS_RUNNER_INPUT_JITCONFIG=very-secret-jit\n"
 
@@ -39,7 +43,11 @@ struct cloud {
 	char keypair_post[4096];
 	char deleted_extras[1024]; /* the paths of key pairs and ports deleted, a line each */
 	int gets_after_delete;
+	char stall[96]; /* "METHOD PATH" answered only after STALL_MS ("" none) */
 };
+
+/* Longer than the tests' request_timeout (1 s), short enough to keep the test quick. */
+#define STALL_MS 2500
 
 static struct cloud cl = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -65,9 +73,16 @@ static void h_all(void *ctx, const struct http_request *req, struct http_respons
 {
 	const char *p = req->path, *m = req->method;
 	const char *tok = http_request_header(req, "X-Auth-Token");
-	char want[32];
+	char want[32], stall[96];
 
 	pthread_mutex_lock(&cl.lock);
+	snprintf(stall, sizeof(stall), "%s %s", m, p);
+	if (cl.stall[0] && strcmp(stall, cl.stall) == 0) {
+		/* a cloud that answers too late: this thread is held, the client gives up */
+		pthread_mutex_unlock(&cl.lock);
+		clock_sleep_ms(STALL_MS);
+		pthread_mutex_lock(&cl.lock);
+	}
 	if (strcmp(m, "POST") == 0 && strcmp(p, "/identity/v3/auth/tokens") == 0) {
 		char t[32];
 		assert_non_null(strstr(req->body, "\"password\":\"pw-never-logged\""));
@@ -193,10 +208,23 @@ static struct http_server *srv;
 static char dir[] = "/tmp/runnerd-ostest.XXXXXX";
 static char clouds[256];
 
+/* A clouds.yaml at path whose cloud "t" authenticates at 127.0.0.1:port. */
+static void write_clouds(const char *path, int port)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f,
+	        "clouds:\n  t:\n    region_name: R1\n    auth:\n"
+	        "      auth_url: http://127.0.0.1:%d/identity/v3\n"
+	        "      username: u\n      password: pw-never-logged\n      project_name: p\n",
+	        port);
+	fclose(f);
+}
+
 static int setup(void **state)
 {
 	struct err e = {0};
-	FILE *f;
 
 	assert_int_equal(
 	        http_server_start_tcp("127.0.0.1:0", routes, ARRAY_SIZE(routes), NULL, &srv, &e),
@@ -204,14 +232,7 @@ static int setup(void **state)
 	cl.port = http_server_port(srv);
 	assert_non_null(mkdtemp(dir));
 	snprintf(clouds, sizeof(clouds), "%s/clouds.yaml", dir);
-	f = fopen(clouds, "w");
-	assert_non_null(f);
-	fprintf(f,
-	        "clouds:\n  t:\n    region_name: R1\n    auth:\n"
-	        "      auth_url: http://127.0.0.1:%d/identity/v3\n"
-	        "      username: u\n      password: pw-never-logged\n      project_name: p\n",
-	        cl.port);
-	fclose(f);
+	write_clouds(clouds, cl.port);
 	return 0;
 }
 
@@ -223,7 +244,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct provider *open_os_key(const char *key, const char *url)
+static struct provider *open_os_in(const char *clouds_yaml, const char *key, const char *url,
+                                   int64_t request_timeout)
 {
 	struct config_provider pc = {
 	        .name = (char *)"os",
@@ -231,7 +253,7 @@ static struct provider *open_os_key(const char *key, const char *url)
 	        .concurrency = 4,
 	        .openstack =
 	                {
-	                        .clouds_yaml = clouds,
+	                        .clouds_yaml = (char *)clouds_yaml,
 	                        .cloud = (char *)"t",
 	                        .region = (char *)"",
 	                        .interface = (char *)"public",
@@ -240,7 +262,7 @@ static struct provider *open_os_key(const char *key, const char *url)
 	                        .security_group = (char *)"",
 	                        .ssh_key = (char *)key,
 	                        .secret_url = (char *)url,
-	                        .request_timeout = 5,
+	                        .request_timeout = request_timeout,
 	                },
 	};
 	struct provider *p = NULL;
@@ -248,6 +270,11 @@ static struct provider *open_os_key(const char *key, const char *url)
 
 	assert_int_equal(provider_open(&pc, "ost", &p, &e), 0);
 	return p;
+}
+
+static struct provider *open_os_key(const char *key, const char *url)
+{
+	return open_os_in(clouds, key, url, 5);
 }
 
 static struct provider *open_os(void)
@@ -481,6 +508,75 @@ static void test_parallel_creates_one_group(void **state)
 	provider_free(p);
 }
 
+/*
+ * docs/deadlines.md, "OpenStack API requests": each request ends at
+ * request_timeout (here 1 s) whoever holds it: a Keystone that accepts
+ * connections and never answers, a Nova that answers a listing or a POST
+ * /servers too late. A create whose POST got no answer says the server may
+ * remain (the manager deletes it by name) and keeps its hand-off, which
+ * the server may yet fetch until its time to live ends.
+ */
+static void test_silent_cloud(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	struct instance_spec spec = {.name = "ost-00000000babe",
+	                             .flavor = &flavor,
+	                             .startup_script = "#!/bin/sh\necho hi\n",
+	                             .secret_env = SECRET};
+	struct instance_list l = {0};
+	struct instance in;
+	struct err e = {0};
+	char silent_yaml[300];
+	struct provider *p;
+	int64_t t0, took;
+	size_t waiting;
+	int ls, r;
+
+	/* Keystone silent: the kernel accepts the connection, nobody reads it */
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(ls >= 0);
+	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(ls, 16), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+	snprintf(silent_yaml, sizeof(silent_yaml), "%s/silent.yaml", dir);
+	write_clouds(silent_yaml, ntohs(a.sin_port));
+	p = open_os_in(silent_yaml, "", "http://10.0.0.1:8080/", 1);
+	t0 = clock_mono_ms();
+	r = provider_list(p, &l, &e);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(took >= 900 && took < 2500);
+	assert_null(strstr(e.msg, "pw-never-logged"));
+	provider_free(p);
+	close(ls);
+	unlink(silent_yaml);
+
+	/* Nova silent on a listing */
+	p = open_os_in(clouds, "", "http://10.0.0.1:8080/", 1);
+	str_copy(cl.stall, "GET /compute/v2.1/servers/detail", sizeof(cl.stall));
+	t0 = clock_mono_ms();
+	r = provider_list(p, &l, &e);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(took >= 900 && took < 2500);
+
+	/* Nova silent on POST /servers: may remain, the hand-off kept for the server */
+	str_copy(cl.stall, "POST /compute/v2.1/servers", sizeof(cl.stall));
+	cl.quota = false;
+	waiting = handoff_count();
+	t0 = clock_mono_ms();
+	r = provider_create(p, &spec, &in, &e);
+	took = clock_mono_ms() - t0;
+	assert_int_equal(r, PROVIDER_EMAYREMAIN);
+	assert_non_null(strstr(e.msg, "may remain"));
+	assert_true(took >= 900 && took < 2500);
+	assert_int_equal(handoff_count(), waiting + 1);
+	cl.stall[0] = '\0';
+	provider_free(p);
+	clock_sleep_ms(STALL_MS); /* the stalled handlers end before the server stops */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +586,7 @@ int main(void)
 	        cmocka_unit_test(test_no_secret_url),
 	        cmocka_unit_test(test_keypair_and_gc),
 	        cmocka_unit_test(test_parallel_creates_one_group),
+	        cmocka_unit_test(test_silent_cloud),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,8 +2,8 @@
  * runner_policy_token against a one-shot HTTP server on 127.0.0.1 (a forked
  * child that records the request and sends one canned answer): the URL and
  * the Bearer header it sends, the token it takes, and what it refuses (a
- * non-2xx answer, a body that is not one token, no server) without either
- * token in the error.
+ * non-2xx answer, a body that is not one token, no server, a silent one past
+ * its timeout) without either token in the error.
  */
 #include "util/common.h"
 #include "runner/runner_policy.h"
@@ -89,7 +89,7 @@ static int ask(struct one_shot *s, const char *path, char **tok, struct err *e)
 {
 	char url[128];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
-	return runner_policy_token(NULL, url, CHARM, tok, e);
+	return runner_policy_token(NULL, url, CHARM, 0, tok, e);
 }
 
 static void test_token_taken(void **state)
@@ -150,11 +150,41 @@ static void test_no_server(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
 	close(fd);
-	assert_true(runner_policy_token(NULL, url, CHARM, &tok, &e) < 0);
+	assert_true(runner_policy_token(NULL, url, CHARM, 0, &tok, &e) < 0);
 	assert_null(tok);
 	assert_null(strstr(e.msg, CHARM));
-	assert_int_equal(runner_policy_token(NULL, "", CHARM, &tok, &e), -EINVAL);
-	assert_int_equal(runner_policy_token(NULL, url, "", &tok, &e), -EINVAL);
+	assert_int_equal(runner_policy_token(NULL, "", CHARM, 0, &tok, &e), -EINVAL);
+	assert_int_equal(runner_policy_token(NULL, url, "", 0, &tok, &e), -EINVAL);
+}
+
+/*
+ * docs/deadlines.md, "repo-policy one-time token": a service that accepts
+ * the connection and never answers holds the create no longer than the
+ * request's timeout (here 500 ms in place of the 15 s default).
+ */
+static void test_silent_server(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	struct err e = {0};
+	struct timespec t0, t1;
+	char url[128], *tok = NULL;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	long ms;
+
+	/* listening, never accepting: the kernel completes the connect, nobody answers */
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(runner_policy_token(NULL, url, CHARM, 500, &tok, &e), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 450 && ms < 3000);
+	assert_null(tok);
+	assert_null(strstr(e.msg, CHARM));
+	close(fd);
 }
 
 int main(void)
@@ -163,6 +193,7 @@ int main(void)
 	        cmocka_unit_test(test_token_taken),
 	        cmocka_unit_test(test_refusals),
 	        cmocka_unit_test(test_no_server),
+	        cmocka_unit_test(test_silent_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,9 +37,10 @@ static void test_verify_github_vector(void **state)
 	(void)state;
 	assert_int_equal(verify(VEC_SECRET, VEC_BODY, VEC_SIG), 0);
 	/* hex digits in either case */
-	assert_int_equal(verify(VEC_SECRET, VEC_BODY,
-	                        "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17"),
-	                 0);
+	assert_int_equal(
+	        verify(VEC_SECRET, VEC_BODY,
+	               "sha256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4379C8B043E17"),
+	        0);
 }
 
 static void test_verify_refuses(void **state)
@@ -48,17 +49,20 @@ static void test_verify_refuses(void **state)
 	/* absent, empty, wrong algorithm, short, long, not hex */
 	assert_int_equal(verify(VEC_SECRET, VEC_BODY, NULL), -EACCES);
 	assert_int_equal(verify(VEC_SECRET, VEC_BODY, ""), -EACCES);
-	assert_int_equal(verify(VEC_SECRET, VEC_BODY, "sha1=01eb3a1e9c8e0f8f3ab2c28f4e2c1d0b5f4d7a11"),
-	                 -EACCES);
+	assert_int_equal(
+	        verify(VEC_SECRET, VEC_BODY, "sha1=01eb3a1e9c8e0f8f3ab2c28f4e2c1d0b5f4d7a11"),
+	        -EACCES);
 	assert_int_equal(verify(VEC_SECRET, VEC_BODY, "sha256=757107ea"), -EACCES);
 	assert_int_equal(verify(VEC_SECRET, VEC_BODY, VEC_SIG "00"), -EACCES);
-	assert_int_equal(verify(VEC_SECRET, VEC_BODY,
-	                        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1g"),
-	                 -EACCES);
+	assert_int_equal(
+	        verify(VEC_SECRET, VEC_BODY,
+	               "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1g"),
+	        -EACCES);
 	/* one bit of the digest, of the body, of the secret */
-	assert_int_equal(verify(VEC_SECRET, VEC_BODY,
-	                        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e16"),
-	                 -EACCES);
+	assert_int_equal(
+	        verify(VEC_SECRET, VEC_BODY,
+	               "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e16"),
+	        -EACCES);
 	assert_int_equal(verify(VEC_SECRET, "Hello, World?", VEC_SIG), -EACCES);
 	assert_int_equal(verify("It's a Secret to Everybodz", VEC_BODY, VEC_SIG), -EACCES);
 	/* no secret: never "valid" */
@@ -78,8 +82,8 @@ static int parse(const char *event, const char *delivery, const char *ctype, con
 }
 
 #define JOB(action, status, id, run, labels, repo)                                                 \
-	"{\"action\":\"" action "\",\"workflow_job\":{\"id\":" id ",\"run_id\":" run                 \
-	",\"status\":\"" status "\",\"labels\":" labels "},\"repository\":{\"full_name\":\"" repo    \
+	"{\"action\":\"" action "\",\"workflow_job\":{\"id\":" id ",\"run_id\":" run               \
+	",\"status\":\"" status "\",\"labels\":" labels "},\"repository\":{\"full_name\":\"" repo  \
 	"\"}}"
 
 static void test_parse_job(void **state)
@@ -137,8 +141,8 @@ static void test_parse_ping_and_others(void **state)
 	struct webhook_delivery d;
 	(void)state;
 
-	assert_int_equal(parse("ping", "p1", "application/json", "{\"zen\":\"Keep it simple.\"}", &d),
-	                 0);
+	assert_int_equal(
+	        parse("ping", "p1", "application/json", "{\"zen\":\"Keep it simple.\"}", &d), 0);
 	assert_int_equal(d.kind, WEBHOOK_PING);
 	webhook_delivery_release(&d);
 	/* any other event: no field of it is required */
@@ -202,12 +206,14 @@ static void test_parse_refuses(void **state)
 	longid[sizeof(longid) - 1] = '\0';
 	assert_int_equal(parse("workflow_job", longid, NULL, good, &d), -EINVAL);
 	/* a hook set to form encoding */
-	int r = parse("workflow_job", "d1", "application/x-www-form-urlencoded", "payload=%7B%7D", &d);
+	int r = parse("workflow_job", "d1", "application/x-www-form-urlencoded", "payload=%7B%7D",
+	              &d);
 	assert_int_equal(r, -EPROTONOSUPPORT);
 	assert_int_equal(webhook_http_status(r), 415);
 	/* too many labels */
 	struct buf many = BUF_INIT(4096);
-	buf_puts(&many, "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[");
+	buf_puts(&many,
+	         "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[");
 	for (int i = 0; i <= WEBHOOK_LABELS_MAX; i++)
 		buf_puts(&many, i ? ",\"x\"" : "\"x\"");
 	buf_puts(&many, "]},\"repository\":{\"full_name\":\"o/r\"}}");
@@ -289,11 +295,11 @@ static void test_route(void **state)
 	assert_string_equal(route(c, "arm64,large"), "-");
 	assert_string_equal(route(c, ""), "-");
 
-	assert_true(webhook_in_scope(c, "octo/hello"));
-	assert_true(webhook_in_scope(c, "OCTO/HELLO"));
-	assert_false(webhook_in_scope(c, "octo/hello2"));
-	assert_false(webhook_in_scope(c, "octo/other"));
-	assert_false(webhook_in_scope(c, NULL));
+	assert_true(config_repo_in_scope(c, "octo/hello"));
+	assert_true(config_repo_in_scope(c, "OCTO/HELLO"));
+	assert_false(config_repo_in_scope(c, "octo/hello2"));
+	assert_false(config_repo_in_scope(c, "octo/other"));
+	assert_false(config_repo_in_scope(c, NULL));
 	config_free(c);
 }
 
@@ -307,12 +313,12 @@ static void test_route_org_scope(void **state)
 	memcpy(strstr(text, "Octo/Hello"), "octo      ", 10);
 	c = load(text);
 	assert_true(c->github.is_org);
-	assert_true(webhook_in_scope(c, "octo/hello"));
-	assert_true(webhook_in_scope(c, "Octo/any-repo"));
-	assert_false(webhook_in_scope(c, "octopus/hello"));
-	assert_false(webhook_in_scope(c, "octo/"));
-	assert_false(webhook_in_scope(c, "octo"));
-	assert_false(webhook_in_scope(c, "other/hello"));
+	assert_true(config_repo_in_scope(c, "octo/hello"));
+	assert_true(config_repo_in_scope(c, "Octo/any-repo"));
+	assert_false(config_repo_in_scope(c, "octopus/hello"));
+	assert_false(config_repo_in_scope(c, "octo/"));
+	assert_false(config_repo_in_scope(c, "octo"));
+	assert_false(config_repo_in_scope(c, "other/hello"));
 	config_free(c);
 }
 
