@@ -146,6 +146,7 @@ if [ $unit_only -eq 0 ] && [ $os_only -eq 0 ]; then
 		run "lxd/test_lxd_providers.py" tests/e2e/test_lxd_providers.py
 		run "lxd/test_lxd_runner_versions.py" tests/e2e/test_lxd_runner_versions.py
 		run "lxd/test_lxd_runner_env.py" tests/e2e/test_lxd_runner_env.py
+		run "lxd/test_lxd_runner_install.py" tests/e2e/test_lxd_runner_install.py
 		# scenarios that could not run here say why (they count as neither)
 		grep -h '^not run' "$logs/lxd_test_lxd.py.log" 2>/dev/null | sed 's/^/     /'
 		if ! lxd_teardown >>"$logs/lxd-setup.log" 2>&1; then

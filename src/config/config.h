@@ -32,6 +32,8 @@
 enum queue_kind { QUEUE_SQLITE = 0, QUEUE_AMQP };
 enum lxd_type { LXD_CONTAINER = 0, LXD_VM };
 enum lxd_bootstrap { LXD_BOOTSTRAP_CLOUD_INIT = 0, LXD_BOOTSTRAP_EXEC };
+/* runner.storage: where the runner's _work directory lives inside an instance. */
+enum runner_storage { RUNNER_STORAGE_DISK = 0, RUNNER_STORAGE_MEMORY };
 
 /* A secret read at load time; value is NULL when not configured. */
 struct secret {
@@ -208,7 +210,11 @@ struct config_runner {
 	size_t n_snaps;
 	struct config_executable *executables; /* install.executables */
 	size_t n_executables;
-	char *pre_job_script;  /* shell text run by the pre-job hook before each job, "" none */
+	char *pre_job_script; /* shell text run by the pre-job hook before each job, "" none */
+	/* disk (default): _work on the instance's disk; memory: a tmpfs of storage_size bytes
+	 * mounted on it by the startup script (not on local providers: check-config refuses) */
+	enum runner_storage storage;
+	int64_t storage_size;  /* default 4GiB */
 	char *repo_policy_url; /* repo_policy_compliance.url */
 	char *repo_policy_token_file;
 	struct secret repo_policy_token;

@@ -15,6 +15,7 @@ _Static_assert(sizeof(enum arch) == sizeof(int), "enum arch is not int-sized");
 _Static_assert(sizeof(enum queue_kind) == sizeof(int), "enum queue_kind is not int-sized");
 _Static_assert(sizeof(enum lxd_type) == sizeof(int), "enum lxd_type is not int-sized");
 _Static_assert(sizeof(enum lxd_bootstrap) == sizeof(int), "enum lxd_bootstrap is not int-sized");
+_Static_assert(sizeof(enum runner_storage) == sizeof(int), "enum runner_storage is not int-sized");
 /* A map item's key is its struct's first member (free_scope, config_scope_prefix). */
 _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name is not first");
 
@@ -23,7 +24,9 @@ _Static_assert(offsetof(struct config_provider, name) == 0, "a provider's name i
 /* The saved logs of one instance at most (metrics.h's METRICS_LOG_BYTES_MAX) */
 #define LOGS_SIZE_MIN  (64LL << 20)
 #define SIZE_MAX_BYTES (1LL << 50)
-#define PROVIDERS_MAX  64
+/* A tmpfs for _work smaller than this holds no checkout worth the name. */
+#define STORAGE_SIZE_MIN (16LL << 20)
+#define PROVIDERS_MAX    64
 /* A workflow_job delivery is a few KiB; GitHub caps payloads at 25 MB. */
 #define WEBHOOK_BODY_MIN (64LL << 10)
 #define WEBHOOK_BODY_MAX (25LL << 20)
@@ -38,6 +41,7 @@ static const char *const os_interface_names[] = {"public", "internal", "admin", 
 const char *const config_lxd_type_names[] = {"container", "virtual-machine", NULL};
 static const char *const lxd_bootstrap_names[] = {"cloud-init", "exec", NULL};
 static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
+static const char *const runner_storage_names[] = {"disk", "memory", NULL};
 
 #define R(m)    offsetof(struct config, m)
 #define FL(m)   offsetof(struct config_flavor, m)
@@ -253,6 +257,10 @@ const struct config_field config_fields[] = {
 	 .off = EXE(sha256), .flags = CONFIG_F_REQUIRED, .check = config_check_sha256},
 	{.path = "runner.pre_job_script", .type = CONFIG_T_STR, .off = R(runner.pre_job_script),
 	 .flags = CONFIG_F_LINES},
+	{.path = "runner.storage", .type = CONFIG_T_ENUM, .off = R(runner.storage), .def = "disk",
+	 .names = runner_storage_names},
+	{.path = "runner.storage_size", .type = CONFIG_T_SIZE, .off = R(runner.storage_size),
+	 .def = "4GiB", .min = STORAGE_SIZE_MIN, .max = SIZE_MAX_BYTES},
 	SECTION("runner.repo_policy_compliance"),
 	{.path = "runner.repo_policy_compliance.url", .type = CONFIG_T_STR,
 	 .off = R(runner.repo_policy_url), .flags = CONFIG_F_URL_PASSWORD,

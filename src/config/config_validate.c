@@ -412,6 +412,51 @@ static void check_local_uids(struct loader *l, size_t i)
 			            uid_reserved[k].what);
 }
 
+/*
+ * runner.storage: memory is a tmpfs the startup script mounts inside the
+ * instance as root. A local provider's runners are unprivileged processes
+ * on this machine, which can mount nothing: refused for them. On LXD the
+ * tmpfs is charged to the container's memory limit, so it must leave room
+ * for the job itself.
+ */
+static void check_storage(struct loader *l)
+{
+	const struct config_field *sf = root_field("runner.storage");
+	const struct config_field *zf = root_field("runner.storage_size");
+	const struct config_field *mem_f =
+	        config_field_find(CONFIG_SCOPE_FLAVOR, "resources.memory");
+	const struct config *c = l->c;
+	char size[32], mem[32], disp[256];
+
+	if (c->runner.storage != RUNNER_STORAGE_MEMORY || !value_ok(l, sf, c))
+		return;
+	for (size_t i = 0; i < c->n_flavors; i++) {
+		const struct config_flavor *fl = &c->flavors[i];
+		const struct config_provider *pv = config_provider_find(c, fl->provider);
+
+		if (!pv || !pv->type)
+			continue; /* the flavor's provider is reported */
+		if (strcmp(pv->type, "local") == 0) {
+			config_error(l, config_field_pos(l, sf, c), sf->path,
+			             "memory is not possible for flavor %s: its provider %s is of "
+			             "type local, whose runners cannot mount a tmpfs (use disk, or "
+			             "an lxd or openstack provider)",
+			             fl->name, pv->name);
+			continue;
+		}
+		if (strcmp(pv->type, "lxd") != 0 || !value_ok(l, zf, c) ||
+		    !value_ok(l, mem_f, fl) || c->runner.storage_size < fl->resources.memory)
+			continue;
+		format_size(c->runner.storage_size, size, sizeof(size));
+		format_size(fl->resources.memory, mem, sizeof(mem));
+		config_field_display(l, zf, c, disp, sizeof(disp));
+		config_error(l, config_field_pos(l, zf, c), disp,
+		             "%s of tmpfs leaves nothing for the jobs of flavor %s: its instances "
+		             "have %s of memory (resources.memory), and the tmpfs counts in it",
+		             size, fl->name, mem);
+	}
+}
+
 static void check_flavors(struct loader *l)
 {
 	const struct config_field *flf = root_field("flavors");
@@ -517,6 +562,7 @@ void config_validate(struct loader *l, bool root_ok)
 		        "runner.proxy.aproxy",
 		        "needs a proxy to redirect to: runner.proxy.http, https or aproxy_address");
 	check_flavors(l);
+	check_storage(l);
 	for (size_t i = 0; i < config_n_fields; i++) {
 		const struct config_field *f = &config_fields[i];
 		if (f->scope != CONFIG_SCOPE_ROOT)

@@ -17,6 +17,8 @@ extern const char runner_sh_main[];
 extern const char runner_sh_version[];
 /* runner.install's snaps and executables: runnerd_install_extras() (runner_install.c). */
 int runner_render_install(const struct config_runner *rc, struct buf *b);
+/* runner.storage: runnerd_storage(), a tmpfs on _work for memory (runner_storage.c). */
+int runner_render_storage(const struct config_runner *rc, struct buf *b);
 /* The pre-job hook's part that runs runner.pre_job_script (when one is configured). */
 extern const char runner_hook_pre_job_script[];
 /* The job hooks: the pre-job hook's head, its repo-policy part (off or on), the post-job hook. */

@@ -242,6 +242,8 @@ int runner_script_render(const struct runner_script_opts *o, struct buf *out, st
 	if (r == 0)
 		r = runner_render_install(&o->cfg->runner, &b);
 	if (r == 0)
+		r = runner_render_storage(&o->cfg->runner, &b);
+	if (r == 0)
 		r = runner_env_render(&o->cfg->runner, o->name, &b);
 	if (r == 0)
 		r = render_hooks(&o->cfg->runner, o->policy_timeout_s, &b);

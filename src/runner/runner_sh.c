@@ -419,6 +419,7 @@ const char runner_sh_main[] =
 	"		runnerd_log \"$runnerd_runner_dir has no run.sh\"\n"
 	"		return 1\n"
 	"	fi\n"
+	"	runnerd_storage || return\n"
 	"	# The real runner also reads .env from its own directory.\n"
 	"	cat \"$RUNNERD_HOME/.env\" >>\"$runnerd_runner_dir/.env\" 2>/dev/null ||\n"
 	"		runnerd_log \"$runnerd_runner_dir/.env is read-only; the environment comes from here\"\n"

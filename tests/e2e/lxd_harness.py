@@ -353,6 +353,21 @@ class LxdEnv(Env):
             lines += ["runner:", "  denylist: [%s]" % ", ".join(self.denylist)]
         return lines
 
+    def add_profile_devices(self, devices):
+        """More devices in the manager's profile (so in every instance it makes
+        from now on): name -> LXD device."""
+        prof = self.api.call("GET", "/1.0/profiles/%s" % self.profile)
+        merged = dict(prof["devices"])
+        merged.update(devices)
+        self.api.call("PUT", "/1.0/profiles/%s" % self.profile,
+                      {"config": prof["config"], "description": prof["description"], "devices": merged})
+
+    def add_proxy_devices(self, ports):
+        """Instances also reach these host ports (name -> port) on 127.0.0.1, as
+        they reach ghsim: through LXD proxy devices, so traffic stays on loopback."""
+        self.add_profile_devices({name: {"type": "proxy", "bind": "instance", "listen": "tcp:127.0.0.1:%d" % port,
+                                         "connect": "tcp:127.0.0.1:%d" % port} for name, port in ports.items()})
+
     def lxd_instances(self):
         """Name -> LXD status of this manager's instances."""
         return self.api.instances(self.manager + "-")

@@ -145,17 +145,6 @@ def queue(env, event, payload, run, workflow, duration=1, head_branch="main", he
     return env.gh("POST", "/_ghsim/jobs", body)
 
 
-def add_proxy_devices(env, ports):
-    """The manager's profile: also reach these host ports on 127.0.0.1."""
-    prof = env.api.call("GET", "/1.0/profiles/%s" % env.profile)
-    devices = dict(prof["devices"])
-    for name, port in ports.items():
-        devices[name] = {"type": "proxy", "bind": "instance", "listen": "tcp:127.0.0.1:%d" % port,
-                         "connect": "tcp:127.0.0.1:%d" % port}
-    env.api.call("PUT", "/1.0/profiles/%s" % env.profile,
-                 {"config": prof["config"], "description": prof["description"], "devices": devices})
-
-
 def bridge_address():
     net = SETUP.vars["LXD_TEST_NETWORK"]
     cidr = SETUP.api.call("GET", "/1.0/networks/%s" % net)["config"]["ipv4.address"]
@@ -182,7 +171,7 @@ def test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy():
         tiny = Tinyproxy(env.tmp)
         ns = Netns(env.tmp)
         host_srv = BridgeServer(bridge, env.tmp)
-        add_proxy_devices(env, {"policy": policy.port, "tinyproxy": tiny.port})
+        env.add_proxy_devices({"policy": policy.port, "tinyproxy": tiny.port})
         policy_token_file = os.path.join(env.secrets, "policy-token")
         with open(policy_token_file, "w") as f:
             f.write(policy.token + "\n")

@@ -12,44 +12,12 @@ import glob
 import hashlib
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Env, main  # noqa: E402
+from tool_server import TOOL, ToolServer  # noqa: E402
 
-TOOL = b"#!/bin/sh\necho \"runnerd e2e tool says $1\"\n"
 SMALL = {"name": "small", "labels": ["small"], "min_idle": 1, "max": 2}
-
-
-class ToolServer:
-    """A test HTTP server on 127.0.0.1 serving TOOL at /tool, counting requests."""
-
-    def __init__(self):
-        hits = self.hits = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                hits.append(self.path)
-                if self.path != "/tool":
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(TOOL)))
-                self.end_headers()
-                self.wfile.write(TOOL)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/tool" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def run_job(env, **kw):

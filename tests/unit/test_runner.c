@@ -344,6 +344,14 @@ static void case_install(struct fixture_cfg *f)
 	f->cfg.runner.pre_job_script = "#!/bin/sh\necho \"preparing $GITHUB_REPOSITORY\"\n";
 }
 
+static void case_storage_memory(struct fixture_cfg *f)
+{
+	base(f);
+	f->opts.end = RUNNER_END_POWEROFF;
+	f->cfg.runner.storage = RUNNER_STORAGE_MEMORY;
+	f->cfg.runner.storage_size = 64LL << 20;
+}
+
 static const struct golden_case {
 	const char *name;
 	void (*make)(struct fixture_cfg *f);
@@ -357,6 +365,7 @@ static const struct golden_case {
         {"repo-policy", case_repo_policy},
         {"download", case_download},
         {"install", case_install},
+        {"storage-memory", case_storage_memory},
 };
 
 static char *render_ok(const struct runner_script_opts *o)
@@ -1533,6 +1542,85 @@ static void test_run_install(void **state)
 	}
 }
 
+/*
+ * runner.storage memory: a tmpfs of the configured size mounted on the
+ * runner's _work (a recording stand-in for mount), owned by the user that
+ * runs the runner, before the runner starts; a refused mount ends the script
+ * before the runner, the reason logged. disk mounts nothing, and memory on the
+ * local provider (no stand-in: the real mount) is refused without trying.
+ */
+static void test_run_storage(void **state)
+{
+	static const char mount_sh[] =
+	        "#!/bin/sh\nprintf '%s\\n' \"$*\" >>\"$FAKE_DIR/mount-args\"\n"
+	        "[ -d \"$6\" ] || exit 32\n"
+	        "exit \"$(cat \"$FAKE_DIR/mount-exit\" 2>/dev/null || echo 0)\"\n";
+
+	for (size_t k = 0; k < ARRAY_SIZE(shells); k++) {
+		for (int c = 0; c < 4; c++) { /* memory ok, mount fails, disk, no stand-in */
+			char mnt[PATH_MAX + 16], mnt_env[PATH_MAX + 32], want[PATH_MAX + 256];
+			const char *extra[] = {"ACTIONS_RUNNER_INPUT_JITCONFIG=j",
+			                       c == 3 ? NULL : mnt_env, NULL};
+			struct fixture_cfg f;
+			struct sandbox sb;
+			char *s;
+
+			if (!have_busybox && k == 1)
+				continue;
+			sb_init(&sb, "storage");
+			pathf(mnt, sizeof(mnt), "%s/mount-stand-in", sb.bin);
+			write_file(mnt, mount_sh, 0755);
+			pathf(mnt_env, sizeof(mnt_env), "RUNNERD_MOUNT=%s", mnt);
+			if (c == 1)
+				sb_put(&sb, "mount-exit", "32");
+			case_jit_image(&f);
+			f.opts.image_dir = sb.runner;
+			f.cfg.runner.storage = c == 2 ? RUNNER_STORAGE_DISK : RUNNER_STORAGE_MEMORY;
+			f.cfg.runner.storage_size = 64LL << 20;
+			sb_render(&sb, &f.opts);
+			sb_put(&sb, "expect-jit", "j");
+			assert_int_equal(sb_run(&sb, shells[k], extra), c == 0 || c == 2 ? 0 : 1);
+			sb_no_violation(&sb);
+			s = sb_get(&sb, "mount-args");
+			if (c >= 2) {
+				assert_null(s);
+			} else {
+				pathf(want, sizeof(want),
+				      "-t tmpfs -o size=67108864,mode=0755,uid=%u,gid=%u "
+				      "runnerd-work "
+				      "%s/_work\n",
+				      (unsigned)getuid(), (unsigned)getgid(), sb.runner);
+				assert_non_null(s);
+				assert_string_equal(s, want);
+			}
+			free(s);
+			s = sb_get(&sb, "ran");
+			if (c == 0 || c == 2) {
+				assert_non_null(s);
+			} else {
+				assert_null(s);
+				assert_post_job(&sb, "abnormal", 1);
+			}
+			free(s);
+			s = read_text(sb.log);
+			assert_non_null(s);
+			if (c == 0)
+				assert_non_null(strstr(s, "_work is a tmpfs of 67108864 bytes"));
+			if (c == 1)
+				assert_non_null(strstr(s,
+				                       "runner.storage memory: could not mount a "
+				                       "tmpfs of 67108864 bytes on "));
+			if (c == 3)
+				assert_non_null(strstr(s, "runner.storage memory: not on the local "
+				                          "provider"));
+			if (c == 2)
+				assert_null(strstr(s, "runner.storage"));
+			free(s);
+			sb_free(&sb);
+		}
+	}
+}
+
 /* runner.pre_job_script: run by the pre-job hook, its output with the job's; a failure fails the
  * hook. */
 static void test_run_pre_job_script(void **state)
@@ -2142,6 +2230,7 @@ int main(void)
 	        cmocka_unit_test(test_run_image_version),
 	        cmocka_unit_test(test_run_install),
 	        cmocka_unit_test(test_run_pre_job_script),
+	        cmocka_unit_test(test_run_storage),
 	        cmocka_unit_test(test_runner_versions),
 	        cmocka_unit_test(test_render_options),
 	        cmocka_unit_test(test_script_for),
