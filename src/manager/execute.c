@@ -426,6 +426,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	        .runner_tarball = traits->runner_from_host ? tarball : NULL,
 	};
 	r = provider_create(p, &spec, &inst, &e);
+	manager_quota_noted(m, pv, r, e.msg);
 	if (r < 0)
 		goto fail;
 	row.phase = PHASE_CREATED;
