@@ -38,7 +38,8 @@
  *
  * Every request has a connect and a total timeout, cut to what is left
  * of the call's deadline, and stops once the call's cancel flag is set.
- * Nothing logs; no secret (password, token, secret env) is ever in a
+ * Nothing logs but one debug line when a token is refused (401) and a new
+ * one is got; no secret (password, token, secret env) is ever in a
  * message.
  */
 #ifndef RUNNERD_PROVIDER_OPENSTACK_H
