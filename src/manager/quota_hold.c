@@ -33,10 +33,13 @@ int64_t quota_hold_note(struct quota_holds *q, const char *provider, const char 
 		h->since = now;
 	}
 	str_copy(h->error, error ? error : "", sizeof(h->error));
+	if (h->hold_s && !h->probing)
+		return h->hold_s; /* a create of the pass that was refused first */
 	h->hold_s = h->hold_s ? h->hold_s * 2 : QUOTA_HOLD_FIRST_S;
 	if (h->hold_s > QUOTA_HOLD_MAX_S)
 		h->hold_s = QUOTA_HOLD_MAX_S;
 	h->retry_at = now + h->hold_s;
+	h->probing = false;
 	return h->hold_s;
 }
 
@@ -59,5 +62,6 @@ int64_t quota_hold_allow(struct quota_holds *q, const char *provider, int64_t wa
 	if (now < h->retry_at)
 		return 0;
 	h->retry_at = now + h->hold_s;
+	h->probing = true;
 	return 1;
 }

@@ -23,6 +23,7 @@ struct quota_hold {
 	int64_t since;    /* the first refusal of this hold (unix s) */
 	int64_t retry_at; /* no create before this; then one probe */
 	int64_t hold_s;   /* how long the last refusal held it */
+	bool probing;     /* a probe was let through and has not been refused */
 };
 
 struct quota_holds {
@@ -30,8 +31,13 @@ struct quota_holds {
 	size_t n;
 };
 
-/* A quota refusal of provider at now: held (again), for twice as long as
- * last time. Returns the seconds it is held for (0: no room to note it). */
+/*
+ * A quota refusal of provider at now: held for QUOTA_HOLD_FIRST_S when it
+ * was not; a refused probe holds it twice as long as last time; another
+ * refusal while held (creates of the same pass) changes only the error.
+ * Returns the seconds it is held for from its last change (0: no room to
+ * note it).
+ */
 int64_t quota_hold_note(struct quota_holds *q, const char *provider, const char *error,
                         int64_t now);
 /* A create of provider succeeded: its hold ends. True when there was one. */

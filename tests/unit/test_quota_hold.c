@@ -22,10 +22,14 @@ static void test_held_then_one_probe(void **state)
 	(void)state;
 	assert_int_equal(quota_hold_note(&q, "os", "Quota exceeded for instances", 1000),
 	                 QUOTA_HOLD_FIRST_S);
+	/* a second create of the same pass refused too: no longer a hold */
+	assert_int_equal(quota_hold_note(&q, "os", "Quota exceeded for instances", 1001),
+	                 QUOTA_HOLD_FIRST_S);
 	const struct quota_hold *h = quota_hold_find(&q, "os");
 	assert_non_null(h);
 	assert_string_equal(h->error, "Quota exceeded for instances");
 	assert_int_equal(h->since, 1000);
+	assert_int_equal(h->retry_at, 1000 + QUOTA_HOLD_FIRST_S);
 	/* another provider is not held */
 	assert_int_equal(quota_hold_allow(&q, "lxd", 3, 1001), 3);
 	/* every pass within the hold: nothing */
@@ -48,10 +52,15 @@ static void test_held_then_one_probe(void **state)
 static void test_hold_is_bounded(void **state)
 {
 	struct quota_holds q = {0};
-	int64_t last = 0;
+	int64_t last = 0, t = 0;
 	(void)state;
-	for (int i = 0; i < 20; i++)
-		last = quota_hold_note(&q, "os", "x", 10 * i);
+	/* every probe refused: the hold doubles up to its bound */
+	last = quota_hold_note(&q, "os", "x", t);
+	for (int i = 0; i < 20; i++) {
+		t = quota_hold_find(&q, "os")->retry_at;
+		assert_int_equal(quota_hold_allow(&q, "os", 1, t), 1);
+		last = quota_hold_note(&q, "os", "x", t);
+	}
 	assert_int_equal(last, QUOTA_HOLD_MAX_S);
 	/* a full table notes nothing more, and holds nothing it did not note */
 	for (int i = 1; i < QUOTA_HOLDS_MAX; i++) {
