@@ -544,7 +544,8 @@ void manager_collect_leftovers(struct manager *m)
 {
 	for (size_t i = 0; i < m->n_providers && !atomic_load(&m->cancel); i++) {
 		struct err e = {0};
-		if (provider_gc(m->providers[i], &e) < 0)
+		if (provider_gc_peers(m->providers[i], m->cfg->providers, m->cfg->n_providers, &e) <
+		    0)
 			log_warn("provider %s: leftovers: %s", provider_name(m->providers[i]),
 			         e.msg);
 	}

@@ -13,7 +13,8 @@
   server's user data on the host with RUNNERD_HOME in the guest's own
   directory, so runners really come online on ghsim and run jobs: a job
   per runner on its flavor (two providers, two Nova flavors), each run
-  once, each used server gone after its job; Keystone tokens revoked
+  once, each used server gone after its job, and the security group of a
+  provider taken out of the config removed; Keystone tokens revoked
   mid-run (one new token, no failed call) and nova-api restarted while
   servers are being made (no server leaked or lost); runnerd killed with
   SIGKILL while making servers (the next start leaves no server, key
@@ -36,7 +37,7 @@ from harness import make_workdir, remove_workdir, run_tests, summary  # noqa: E4
 import openstack  # noqa: E402
 import openstack_rest as rest  # noqa: E402
 from openstack_e2e import (OsEnv, clean_project, fetch, foreign_server, keypairs, ours,  # noqa: E402
-                           servers, set_instances_quota, ssh_public_key, wait)
+                           security_groups, servers, set_instances_quota, ssh_public_key, wait)
 
 MANAGER = "e2eos"   # no guest runs its servers' user data
 GUEST = "e2eosg"    # the guest stand-in runs its servers' user data
@@ -205,6 +206,15 @@ def test_jobs_run_once_on_their_flavor():
         assert sorted(s["metadata"]["runnerd-flavor"] for s in ours(sess, GUEST)) == ["large", "small"]
         assert len(env.jobs()) == 2 and env.stats()["killed_jobs"] == 0
         drain_and_check(env, sess)
+        # os-large leaves the config: the group runnerd made for it goes at a
+        # later pass's gc; the one os-small uses, and one made by hand, stay
+        sess.post("network", "/v2.0/security-groups", {"security_group": {"name": GUEST + "-hand"}})
+        env.os_providers.pop("os-large")
+        env.write_config(flavors=env.flavors[:1])
+        env.daemon.send_signal(signal.SIGHUP)
+        groups = lambda: sorted(g["name"] for g in security_groups(sess, GUEST + "-"))  # noqa: E731
+        wait(lambda: GUEST + "-large" not in groups(), 60, "the unused group removed")
+        assert groups() == [GUEST + "-hand", GUEST + "-small"], groups()
         assert not env.bad_lines(), env.bad_lines()
     except Exception:
         print(env.log()[-6000:], file=sys.stderr)
