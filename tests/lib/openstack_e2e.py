@@ -7,8 +7,10 @@ name, so the next one starts on an empty project. Nothing here talks to an
 address other than 127.0.0.1.
 """
 
+import contextlib
 import os
 import re
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +58,21 @@ class OsEnv(Env):
         """Log lines where a call of the backend failed (warn or error naming a service)."""
         return [ln for ln in self.log(since).splitlines()
                 if re.search(r"\b(warn|error)\b.*\b(keystone|nova|neutron|glance)\b", ln)]
+
+
+@contextlib.contextmanager
+def running(env, sess, prefix):
+    """A scenario's body: on failure the end of runnerd's log is printed;
+    whatever happens runnerd and ghsim stop, and nothing named with prefix
+    is left on the cloud."""
+    try:
+        yield env
+    except Exception:
+        print(env.log()[-8000:], file=sys.stderr)
+        raise
+    finally:
+        env.close()
+        clean_project(sess, prefix)
 
 
 def servers(sess, prefix):

@@ -37,7 +37,8 @@ from harness import make_workdir, remove_workdir, run_tests, summary  # noqa: E4
 import openstack  # noqa: E402
 import openstack_rest as rest  # noqa: E402
 from openstack_e2e import (OsEnv, clean_project, fetch, foreign_server, keypairs, ours,  # noqa: E402
-                           security_groups, servers, set_instances_quota, ssh_public_key, wait)
+                           running, security_groups, servers, set_instances_quota, ssh_public_key,
+                           wait)
 
 MANAGER = "e2eos"   # no guest runs its servers' user data
 GUEST = "e2eosg"    # the guest stand-in runs its servers' user data
@@ -174,7 +175,7 @@ def test_jobs_run_once_on_their_flavor():
          "min_idle": 1, "max": 2}],
         providers={"os-small": {"flavor": SMALL, "security_group": GUEST + "-small"},
                    "os-large": {"flavor": LARGE, "security_group": GUEST + "-large"}})
-    try:
+    with running(env, sess, GUEST + "-"):
         env.serve()
         first = env.wait(lambda: settled(env, sess, 2), 180, "2 runners online")
         by_name = {s["name"]: s for s in ours(sess, GUEST)}
@@ -216,18 +217,12 @@ def test_jobs_run_once_on_their_flavor():
         wait(lambda: GUEST + "-large" not in groups(), 60, "the unused group removed")
         assert groups() == [GUEST + "-hand", GUEST + "-small"], groups()
         assert not env.bad_lines(), env.bad_lines()
-    except Exception:
-        print(env.log()[-6000:], file=sys.stderr)
-        raise
-    finally:
-        env.close()
-        clean_project(sess, GUEST + "-")
 
 
 def test_token_revoked_and_nova_api_restarted():
     sess = CLOUD.session()
     env = gen_env("os-faults", small_pool(1))
-    try:
+    with running(env, sess, GUEST + "-"):
         env.serve(global_args=["--log-level", "debug"])
         first = env.wait(lambda: settled(env, sess, 1), 180, "1 runner online")
         # Keystone revokes every token of runnerd's user mid-run
@@ -261,12 +256,6 @@ def test_token_revoked_and_nova_api_restarted():
         time.sleep(5)  # and it stays so: no late duplicate
         assert settled(env, sess, 3) == got
         drain_and_check(env, sess)
-    except Exception:
-        print(env.log()[-8000:], file=sys.stderr)
-        raise
-    finally:
-        env.close()
-        clean_project(sess, GUEST + "-")
 
 
 def test_kill9_mid_create_leaves_nothing_unaccounted():
@@ -274,7 +263,7 @@ def test_kill9_mid_create_leaves_nothing_unaccounted():
     env = gen_env("os-kill", small_pool(0, 4), bootstrap_timeout="60s")
     env.os_providers = {"os": {"ssh_key": ssh_public_key(env.tmp)}}
     env.write_config()
-    try:
+    with running(env, sess, GUEST + "-"):
         env.serve()
         env.wait(lambda: env.status()["flavors"], 30, "a first pass")
         env.write_config(flavors=small_pool(4, 4))
@@ -291,12 +280,6 @@ def test_kill9_mid_create_leaves_nothing_unaccounted():
         assert keypairs(sess, GUEST + "-") == sorted(got), (keypairs(sess, GUEST + "-"), got)
         print("made before the kill: %d; kept: %d" % (len(made), len(made & got)))
         drain_and_check(env, sess)
-    except Exception:
-        print(env.log()[-8000:], file=sys.stderr)
-        raise
-    finally:
-        env.close()
-        clean_project(sess, GUEST + "-")
 
 
 def quota(env):
@@ -307,37 +290,33 @@ def test_quota_zero_held_then_filled():
     sess = CLOUD.session()
     env = gen_env("os-quota", small_pool(2))
     set_instances_quota(CLOUD, 0)
-    try:
-        env.serve()
-        q = env.wait(lambda: quota(env)["held"] and quota(env), 60, "a quota hold")
-        assert "quota" in q["error"].lower(), q
-        assert q["retry_at"] - q["since"] >= 25, q
-        human = env.run("status").stdout
-        assert re.search(r"QUOTA provider os: .*[Qq]uota", human), human
-        assert not ours(sess, GUEST)
-        # not retried every pass (reconcile_interval 2s): no refusal in 12 s but
-        # those of the first pass's creates
-        def refusals():
-            return len([ln for ln in env.log().splitlines() if " failed: " in ln and "quota exceeded" in ln])
-        first = refusals()
-        assert 1 <= first <= 2, env.log()[-4000:]
-        time.sleep(12)
-        assert refusals() == first, env.log()[-4000:]
-        assert env.status()["providers"][0]["quota"]["retry_at"] == q["retry_at"]
-        assert not env.gh_runners(), "a refused create left its runner: %s" % env.gh_runners()
-        # the quota back: the probe at the end of the hold succeeds, the pool fills
-        set_instances_quota(CLOUD, -1)
-        env.wait(lambda: settled(env, sess, 2), 120, "the pool filled")
-        assert not quota(env)["held"], quota(env)
-        assert "QUOTA" not in env.run("status").stdout
-        drain_and_check(env, sess)
-    except Exception:
-        print(env.log()[-6000:], file=sys.stderr)
-        raise
-    finally:
-        set_instances_quota(CLOUD, -1)
-        env.close()
-        clean_project(sess, GUEST + "-")
+    with running(env, sess, GUEST + "-"):
+        try:
+            env.serve()
+            q = env.wait(lambda: quota(env)["held"] and quota(env), 60, "a quota hold")
+            assert "quota" in q["error"].lower(), q
+            assert q["retry_at"] - q["since"] >= 25, q
+            human = env.run("status").stdout
+            assert re.search(r"QUOTA provider os: .*[Qq]uota", human), human
+            assert not ours(sess, GUEST)
+            # not retried every pass (reconcile_interval 2s): no refusal in 12 s but
+            # those of the first pass's creates
+            def refusals():
+                return len([ln for ln in env.log().splitlines() if " failed: " in ln and "quota exceeded" in ln])
+            first = refusals()
+            assert 1 <= first <= 2, env.log()[-4000:]
+            time.sleep(12)
+            assert refusals() == first, env.log()[-4000:]
+            assert env.status()["providers"][0]["quota"]["retry_at"] == q["retry_at"]
+            assert not env.gh_runners(), "a refused create left its runner: %s" % env.gh_runners()
+            # the quota back: the probe at the end of the hold succeeds, the pool fills
+            set_instances_quota(CLOUD, -1)
+            env.wait(lambda: settled(env, sess, 2), 120, "the pool filled")
+            assert not quota(env)["held"], quota(env)
+            assert "QUOTA" not in env.run("status").stdout
+            drain_and_check(env, sess)
+        finally:
+            set_instances_quota(CLOUD, -1)
 
 
 TESTS = [test_pool_up_and_down, test_jobs_run_once_on_their_flavor,
