@@ -268,23 +268,26 @@ def test_kill9_mid_create_leaves_nothing_unaccounted():
         env.wait(lambda: env.status()["flavors"], 30, "a first pass")
         env.write_config(flavors=small_pool(4, 4))
         env.daemon.send_signal(signal.SIGHUP)
-        # SIGKILL as soon as GitHub has the first runner of this pass (made
-        # before its server): the creates are in flight, some server may be
-        # posted, none recorded as made yet
-        wait(lambda: env.gh_runners(), 60, "a runner being made", 0.01)
-        env.kill9()
-        time.sleep(2)  # what Nova was asked for before the kill is there now
-        made = {s["name"] for s in ours(sess, GUEST)}
-        registered = {r["name"] for r in env.gh_runners()}
-        env.serve()
-        # what the crash left is adopted (its runner comes online) or deleted
+        # SIGKILL twice: as soon as GitHub has the first runner of the pass
+        # (made before its server: the creates are cut before Nova is asked),
+        # then, started again, as soon as Nova has a server of ours (the
+        # others in flight, none recorded as made yet, or only some)
+        for when, pred in (("a runner registered", env.gh_runners),
+                           ("a server in Nova", lambda: ours(sess, GUEST))):
+            wait(pred, 60, when, 0.01)
+            env.kill9()
+            time.sleep(2)  # what Nova was asked for before the kill is there now
+            made = {s["name"] for s in ours(sess, GUEST)}
+            registered = {r["name"] for r in env.gh_runners()}
+            print("killed at %s: %d runners registered, %d servers made" % (when, len(registered), len(made)))
+            env.serve()
+        # what the crashes left is adopted (its runner comes online) or deleted
         # (a server whose secrets died with runnerd never registers: gone after
-        # the bootstrap timeout), then the pool is whole, with nothing else
-        got = env.wait(lambda: settled(env, sess, 4), 240, "4 runners online after the restart")
+        # the bootstrap timeout; a runner with no server: dangling), then the
+        # pool is whole, with nothing else
+        got = env.wait(lambda: settled(env, sess, 4), 240, "4 runners online after the restarts")
         assert keypairs(sess, GUEST + "-") == sorted(got), (keypairs(sess, GUEST + "-"), got)
-        print("at the kill: %d runners registered, %d servers made; kept after: %d" %
-              (len(registered), len(made), len(made & got)))
-        assert not (registered - made) & {r["name"] for r in env.gh_runners()}
+        print("kept of the last kill's servers: %d" % len(made & got))
         drain_and_check(env, sess)
 
 
