@@ -25,7 +25,8 @@ class OsEnv(Env):
     """Env whose flavors run on openstack providers of one cloud; the
     webhook listener is on (it serves the secrets' hand-off).
     providers: {name: {"flavor": NOVA_FLAVOR, "security_group": NAME,
-    "ssh_key": PATH}} (default: one provider `os` on the small flavor)."""
+    "ssh_key": PATH, "concurrency": N, "request_timeout": DURATION}}
+    (default: one provider `os` on the small flavor)."""
 
     def __init__(self, cloud, name, flavors, manager, providers=None, **manager_opts):
         os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = WEBHOOK_SECRET
@@ -44,8 +45,9 @@ class OsEnv(Env):
                       "    clouds_yaml: %s" % self.cloud.clouds_yaml, "    cloud: runnerd-test",
                       "    flavor: %s" % p.get("flavor", openstack.PREFIX + "-small"),
                       "    network: %s" % openstack.NETWORK,
-                      "    secret_url: http://127.0.0.1:%d" % self.wh_port, "    request_timeout: 20s"]
-            for k in ("security_group", "ssh_key"):
+                      "    secret_url: http://127.0.0.1:%d" % self.wh_port,
+                      "    request_timeout: %s" % p.get("request_timeout", "20s")]
+            for k in ("security_group", "ssh_key", "concurrency"):
                 if p.get(k):
                     lines.append("    %s: %s" % (k, p[k]))
         return lines
