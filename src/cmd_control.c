@@ -169,8 +169,18 @@ static void print_disk_and_providers(json_t *root, FILE *f)
 	}
 	json_array_foreach(json_object_get(root, "providers"), i, v)
 	{
+		json_t *q = json_object_get(v, "quota");
 		fprintf(f, "provider %s (%s)%s%s\n", jstr(v, "name"), jstr(v, "type"),
 		        *jstr(v, "note") ? ": " : "", jstr(v, "note"));
+		if (json_is_true(json_object_get(q, "held"))) {
+			long long in = jint(q, "retry_at") - (long long)time(NULL);
+			char since[32];
+			age_str(time(NULL) - jint(q, "since"), since, sizeof(since));
+			fprintf(f,
+			        "QUOTA provider %s: %s (for %s; no create until one tries it again "
+			        "in %llds)\n",
+			        jstr(v, "name"), jstr(q, "error"), since, in > 0 ? in : 0);
+		}
 	}
 }
 

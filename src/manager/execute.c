@@ -426,6 +426,7 @@ static void do_create(struct exec_ctx *x, struct task *t)
 	        .runner_tarball = traits->runner_from_host ? tarball : NULL,
 	};
 	r = provider_create(p, &spec, &inst, &e);
+	manager_quota_noted(m, pv, r, e.msg);
 	if (r < 0)
 		goto fail;
 	row.phase = PHASE_CREATED;
@@ -543,7 +544,8 @@ void manager_collect_leftovers(struct manager *m)
 {
 	for (size_t i = 0; i < m->n_providers && !atomic_load(&m->cancel); i++) {
 		struct err e = {0};
-		if (provider_gc(m->providers[i], &e) < 0)
+		if (provider_gc_peers(m->providers[i], m->cfg->providers, m->cfg->n_providers, &e) <
+		    0)
 			log_warn("provider %s: leftovers: %s", provider_name(m->providers[i]),
 			         e.msg);
 	}

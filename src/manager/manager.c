@@ -76,6 +76,7 @@ int manager_new(const struct config *cfg, struct store *store, struct github *gh
 	pthread_mutex_init(&m->events_lock, NULL);
 	manager_runner_pkg_init(m);
 	manager_runner_version_init(m);
+	manager_quota_init(m);
 	*ret = m;
 	return 0;
 }
@@ -269,6 +270,7 @@ void manager_free(struct manager *m)
 	pthread_cond_destroy(&m->pkg_done);
 	pthread_mutex_destroy(&m->pkg_lock);
 	pthread_mutex_destroy(&m->ver_lock);
+	pthread_mutex_destroy(&m->quota_lock);
 	free(m);
 }
 

@@ -58,6 +58,9 @@ struct manager_provider_view {
 	char type[32];
 	struct provider_traits traits; /* its note among them */
 	struct provider_stats stats;
+	char quota_error[256];  /* creates held: its cloud's quota is used up ("" not held) */
+	int64_t quota_since;    /* the first refusal (unix s) */
+	int64_t quota_retry_at; /* one create tries it again then (unix s) */
 };
 
 /* The runner software's versions as the manager last knew them (runner_version.c). */

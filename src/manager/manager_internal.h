@@ -10,6 +10,7 @@
 #include "manager/manager.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_event.h"
+#include "manager/quota_hold.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -56,6 +57,10 @@ struct manager {
 	struct github_runner_releases releases;  /* newest first; n = 0 unknown */
 	int64_t releases_tried_at;               /* last check (unix s) */
 	struct manager_runner_versions versions; /* what status and metrics show */
+
+	/* quota holds (quota.c): the creates' lane notes, the pass and status read */
+	pthread_mutex_t quota_lock;
+	struct quota_holds quota;
 
 	/* events (events.c) */
 	pthread_mutex_t events_lock;           /* what follows */
@@ -135,6 +140,16 @@ void manager_runner_image_floor(struct manager *m, const char *flavor, char *out
 /* After an instance's metrics were pulled: its startup script's note (old image, refusal). */
 void manager_runner_version_note(struct manager *m, struct provider *p, const char *name,
                                  const char *flavor);
+/*
+ * quota.c: a create's outcome on provider (r == -EDQUOT holds it, 0 ends
+ * its hold), the pass's creates of held providers dropped (or cut to one
+ * probe once the hold is over), and a provider's hold for status.
+ */
+void manager_quota_init(struct manager *m);
+void manager_quota_noted(struct manager *m, const char *provider, int r, const char *error);
+void manager_quota_hold(struct manager *m, struct plan *plan, int64_t now);
+void manager_quota_view(struct manager *m, const char *provider, struct manager_provider_view *v);
+
 /* Drop the creates of flavors held for a refused runner version (logged). */
 void manager_runner_version_hold(struct manager *m, struct plan *plan, int64_t now);
 /* What status and metrics show, into *ret. */

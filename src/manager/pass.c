@@ -85,6 +85,7 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	if (act && !atomic_load(&m->cancel)) {
 		warn_stuck(m, &rep->plan);
 		manager_runner_version_hold(m, &rep->plan, now);
+		manager_quota_hold(m, &rep->plan, now);
 		manager_events_pass_start(m);
 		r = manager_execute(m, &rep->plan, rep);
 		if (r < 0)

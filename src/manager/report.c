@@ -30,6 +30,7 @@ void manager_report_snapshot(struct manager *m, struct manager_report *r)
 		str_copy(v->type, provider_type(m->providers[i]), sizeof(v->type));
 		v->traits = *provider_traits(m->providers[i]);
 		provider_stats(m->providers[i], &v->stats);
+		manager_quota_view(m, v->name, v);
 	}
 	github_get_stats(m->gh, &r->github);
 	manager_runner_version_view(m, clock_wall_ms() / 1000, &r->runner);
@@ -181,6 +182,11 @@ static void json_providers(struct jw *w, const struct manager_report *r)
 		jw_object(w, i, "name", v->name);
 		jw_field(w, "type", v->type);
 		jw_field(w, "note", t->note);
+		jw_puts(w, ",\"quota\":{");
+		jw_printf(w, "\"held\":%s,\"since\":%" PRId64 ",\"retry_at\":%" PRId64,
+		          v->quota_error[0] ? "true" : "false", v->quota_since, v->quota_retry_at);
+		jw_field(w, "error", v->quota_error);
+		jw_puts(w, "}");
 		jw_printf(w,
 		          ",\"traits\":{\"runner_from_host\":%s,\"host_process\":%s,"
 		          "\"pull_files\":%s,\"list_files\":%s,\"health_probe\":%s,"

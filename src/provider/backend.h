@@ -87,6 +87,11 @@ struct provider {
 	const atomic_bool *cancel;
 	atomic_bool never; /* the cancel flag until provider_set_cancel */
 	struct provider_stats stats;
+
+	/* During a gc call only (provider_gc_peers): every provider of the
+	 * manager's config; NULL when the caller did not say. */
+	const struct config_provider *peers;
+	size_t n_peers;
 };
 
 /*

@@ -33,12 +33,17 @@
  * health() maps the state (no probe inside). The security group
  * (security_group, default <manager>-runners) is created when missing and
  * its name has the manager's prefix: ICMP and tcp/22 in, all egress
- * (Neutron's default egress rules). gc() removes key pairs and ports named
- * as an instance of this manager that has no server.
+ * (Neutron's default egress rules), with the description "runnerd
+ * <manager>: its runners". gc() removes key pairs and ports named as an
+ * instance of this manager that has no server and, when it is told the
+ * config (provider_gc_peers), the security groups with that description
+ * and the manager's prefix that no openstack provider of the config uses
+ * (one a port still holds stays until a later pass).
  *
  * Every request has a connect and a total timeout, cut to what is left
  * of the call's deadline, and stops once the call's cancel flag is set.
- * Nothing logs; no secret (password, token, secret env) is ever in a
+ * Nothing logs but one debug line when a token is refused (401) and a new
+ * one is got; no secret (password, token, secret env) is ever in a
  * message.
  */
 #ifndef RUNNERD_PROVIDER_OPENSTACK_H

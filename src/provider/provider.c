@@ -583,7 +583,8 @@ int provider_policy(struct provider *p, const struct provider_policy *pol, struc
 	return call_end(&k, r, BY_BACKEND, e);
 }
 
-int provider_gc(struct provider *p, struct err *e)
+int provider_gc_peers(struct provider *p, const struct config_provider *peers, size_t n,
+                      struct err *e)
 {
 	struct call k;
 	int r;
@@ -591,8 +592,18 @@ int provider_gc(struct provider *p, struct err *e)
 	r = call_begin(&k, p, PROVIDER_OP_GC, e);
 	if (r < 0)
 		return call_end(&k, r, BY_FRONT, e);
+	/* one gc at a time (the pass's thread): the peers live as long as the call */
+	p->peers = peers;
+	p->n_peers = peers ? n : 0;
 	r = p->ops->gc ? p->ops->gc(p, &k.c, &k.le) : 0;
+	p->peers = NULL;
+	p->n_peers = 0;
 	return call_end(&k, r, BY_BACKEND, e);
+}
+
+int provider_gc(struct provider *p, struct err *e)
+{
+	return provider_gc_peers(p, NULL, 0, e);
 }
 
 /* ---- instance lists ----------------------------------------------------- */

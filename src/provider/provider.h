@@ -201,9 +201,15 @@ int provider_list_files(struct provider *p, const char *name, const char *dir,
 int provider_policy(struct provider *p, const struct provider_policy *pol, struct err *e);
 /*
  * Remove leftovers that belong to no instance of this manager (stray
- * processes, and later key pairs and ports). Best effort; called once a
- * pass after its actions.
+ * processes, key pairs and ports). Best effort; called once a pass after
+ * its actions. provider_gc_peers: the same, told every provider of the
+ * manager's config (peers, n; the backend reads them during this call
+ * only), so that it may also remove what it made for a provider no
+ * longer there or configured otherwise (the openstack backend's security
+ * groups); without them (provider_gc) nothing of that kind is removed.
  */
 int provider_gc(struct provider *p, struct err *e);
+int provider_gc_peers(struct provider *p, const struct config_provider *peers, size_t n,
+                      struct err *e);
 
 #endif

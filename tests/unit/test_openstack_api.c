@@ -44,6 +44,7 @@ struct cloud {
 	char deleted_extras[1024]; /* the paths of key pairs and ports deleted, a line each */
 	int gets_after_delete;
 	char stall[96]; /* "METHOD PATH" answered only after STALL_MS ("" none) */
+	bool groups; /* GET /security-groups (no name): groups of several kinds */
 };
 
 /* Longer than the tests' request_timeout (1 s), short enough to keep the test quick. */
@@ -118,6 +119,36 @@ static void h_all(void *ctx, const struct http_request *req, struct http_respons
 	} else if (strcmp(p, "/image/v2/images") == 0) {
 		answer(resp, 200, "{\"images\":[{\"id\":\"i1\",\"name\":\"%s\"}]}",
 		       http_request_arg(req, "name"));
+	} else if (strcmp(p, "/network/v2.0/security-groups") == 0 && strcmp(m, "GET") == 0 &&
+	           cl.groups && !http_request_arg(req, "name")) {
+		/* ours in use, ours no longer used, one a peer uses, one a port holds,
+		 * one made by hand, another manager's */
+		answer(resp, 200,
+		       "{\"security_groups\":["
+		       "{\"id\":\"sg1\",\"name\":\"ost-runners\",\"description\":\"runnerd ost: "
+		       "its "
+		       "runners\"},"
+		       "{\"id\":\"gold\",\"name\":\"ost-old\",\"description\":\"runnerd ost: its "
+		       "runners\"},"
+		       "{\"id\":\"glarge\",\"name\":\"ost-large\",\"description\":\"runnerd ost: "
+		       "its "
+		       "runners\"},"
+		       "{\"id\":\"gbusy\",\"name\":\"ost-busy\",\"description\":\"runnerd ost: its "
+		       "runners\"},"
+		       "{\"id\":\"ghand\",\"name\":\"ost-hand\",\"description\":\"by hand\"},"
+		       "{\"id\":\"geast\",\"name\":\"ost-east-runners\",\"description\":\"runnerd "
+		       "ost-east: its runners\"}]}");
+	} else if (strcmp(m, "DELETE") == 0 &&
+	           str_has_prefix(p, "/network/v2.0/security-groups/")) {
+		size_t n = strlen(cl.deleted_extras);
+		if (strcmp(p, "/network/v2.0/security-groups/gbusy") == 0) {
+			answer(resp, 409,
+			       "{\"NeutronError\":{\"type\":\"SecurityGroupInUse\",\"message\":"
+			       "\"Security Group gbusy in use.\"}}");
+		} else {
+			snprintf(cl.deleted_extras + n, sizeof(cl.deleted_extras) - n, "%s\n", p);
+			answer(resp, 204, "{}");
+		}
 	} else if (strcmp(p, "/network/v2.0/security-groups") == 0 && strcmp(m, "GET") == 0) {
 		answer(resp, 200,
 		       cl.sg_exists ? "{\"security_groups\":[{\"id\":\"sg1\",\"name\":"
@@ -473,6 +504,42 @@ static void test_keypair_and_gc(void **state)
 	unlink(key);
 }
 
+/*
+ * gc told the config: a group runnerd made that no openstack provider of it
+ * uses goes (one a port holds stays, quietly); its own, a peer's, one made
+ * by hand and another manager's stay. Not told: no group goes.
+ */
+static void test_gc_groups(void **state)
+{
+	struct config_provider peers[3] = {
+	        {.name = (char *)"os", .type = (char *)"openstack"},
+	        {.name = (char *)"os-large",
+	         .type = (char *)"openstack",
+	         .openstack = {.security_group = (char *)"ost-large"}},
+	        {.name = (char *)"local", .type = (char *)"local"},
+	};
+	struct provider *p = open_os();
+	struct err e = {0};
+
+	(void)state;
+	cl.groups = true;
+	cl.deleted_extras[0] = '\0';
+	assert_int_equal(provider_gc(p, &e), 0);
+	assert_null(strstr(cl.deleted_extras, "security-groups"));
+	cl.deleted_extras[0] = '\0';
+	assert_int_equal(provider_gc_peers(p, peers, ARRAY_SIZE(peers), &e), 0);
+	assert_string_equal(cl.deleted_extras,
+	                    "/network/v2.0/ports/p1\n/network/v2.0/security-groups/gold\n");
+	/* the peer gone from the config: its group goes too */
+	cl.deleted_extras[0] = '\0';
+	assert_int_equal(provider_gc_peers(p, peers, 1, &e), 0);
+	assert_string_equal(cl.deleted_extras, "/network/v2.0/ports/p1\n"
+	                                       "/network/v2.0/security-groups/gold\n"
+	                                       "/network/v2.0/security-groups/glarge\n");
+	cl.groups = false;
+	provider_free(p);
+}
+
 /* Creates at once make one security group, not one each. */
 static void *create_one(void *arg)
 {
@@ -585,6 +652,7 @@ int main(void)
 	        cmocka_unit_test(test_delete),
 	        cmocka_unit_test(test_no_secret_url),
 	        cmocka_unit_test(test_keypair_and_gc),
+	        cmocka_unit_test(test_gc_groups),
 	        cmocka_unit_test(test_parallel_creates_one_group),
 	        cmocka_unit_test(test_silent_cloud),
 	};

@@ -331,6 +331,43 @@ static void test_owned(void **state)
 	                 -EBADMSG);
 }
 
+/* Security groups runnerd made: the manager's prefix and its description, both. */
+static void test_groups(void **state)
+{
+	static const char sgs[] =
+	        "{\"security_groups\":["
+	        "{\"id\":\"g1\",\"name\":\"ci-runners\",\"description\":\"runnerd ci: its "
+	        "runners\"},"
+	        "{\"id\":\"g2\",\"name\":\"ci-old\",\"description\":\"runnerd ci: its runners\"},"
+	        "{\"id\":\"g3\",\"name\":\"ci-hand\",\"description\":\"made by hand\"},"
+	        "{\"id\":\"g4\",\"name\":\"ci-east-runners\",\"description\":"
+	        "\"runnerd ci-east: its runners\"},"
+	        "{\"id\":\"g5\",\"name\":\"cix\",\"description\":\"runnerd ci: its runners\"},"
+	        "{\"id\":\"g6\",\"name\":\"default\",\"description\":\"runnerd ci: its runners\"},"
+	        "{\"name\":\"ci-noid\",\"description\":\"runnerd ci: its runners\"},5]}";
+	struct os_ref r[4];
+	struct err e = {0};
+	size_t n = 9;
+	char name[64];
+
+	(void)state;
+	assert_int_equal(os_parse_groups(S(sgs), "ci", r, 4, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].name, "ci-runners");
+	assert_string_equal(r[0].id, "g1");
+	assert_string_equal(r[1].name, "ci-old");
+	/* a manager whose name another's starts with sees only its own */
+	assert_int_equal(os_parse_groups(S(sgs), "ci-east", r, 4, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(r[0].id, "g4");
+	assert_int_equal(os_parse_groups(S("{\"security_groups\":{}}"), "ci", r, 4, &n, &e),
+	                 -EBADMSG);
+	os_secgroup_name("", "ci", name, sizeof(name));
+	assert_string_equal(name, "ci-runners");
+	os_secgroup_name("ci-large", "ci", name, sizeof(name));
+	assert_string_equal(name, "ci-large");
+}
+
 static const struct config_cloud pw_cloud = {
         .auth_url = (char *)"http://127.0.0.1:5000/v3",
         .username = (char *)"admin",
@@ -641,6 +678,7 @@ int main(void)
 	        cmocka_unit_test(test_user_data_runs),
 	        cmocka_unit_test(test_clouds_yaml),
 	        cmocka_unit_test(test_handoff),
+	        cmocka_unit_test(test_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

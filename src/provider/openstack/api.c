@@ -9,6 +9,7 @@
  */
 #include "util/common.h"
 #include "provider/openstack/os_internal.h"
+#include "util/log.h"
 
 int os_escape(struct buf *b, const char *s)
 {
@@ -116,9 +117,12 @@ static int token_get(struct os *o, const struct provider_call *c, const struct b
 	int r = 0;
 
 	pthread_mutex_lock(&o->lock);
-	if (o->token.len == 0 || clock_wall_ms() >= o->token_until ||
-	    (stale && stale->len == o->token.len &&
-	     mem_equal_ct(stale->data, o->token.data, stale->len)))
+	/* one new token per refused one: calls refused at once share it */
+	bool refused = stale && stale->len == o->token.len &&
+	               mem_equal_ct(stale->data, o->token.data, stale->len);
+	if (refused)
+		log_debug("openstack: the token was refused (401): authenticating again");
+	if (o->token.len == 0 || clock_wall_ms() >= o->token_until || refused)
 		r = authenticate(o, c, e);
 	if (r == 0) {
 		buf_reset(hdr);

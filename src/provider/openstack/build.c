@@ -8,6 +8,19 @@
 #include "util/common.h"
 #include "provider/openstack/os_internal.h"
 
+void os_secgroup_name(const char *configured, const char *manager, char *out, size_t cap)
+{
+	if (configured && *configured)
+		str_copy(out, configured, cap);
+	else
+		snprintf(out, cap, "%s-runners", manager);
+}
+
+void os_secgroup_description(const char *manager, char *out, size_t cap)
+{
+	snprintf(out, cap, "runnerd %s: its runners", manager);
+}
+
 /* {"id": id} or {"name": name, "domain": {...}} of a user or project. */
 static json_t *scoped(const char *id, const char *name, const char *dom_id, const char *dom_name)
 {

@@ -84,10 +84,7 @@ static int os_open(struct provider *p, const struct config_provider *pc, struct 
 		o->ca_file = strdup(o->cloud.cacert);
 	str_copy(o->flavor, c->flavor, sizeof(o->flavor));
 	str_copy(o->network, c->network, sizeof(o->network));
-	if (c->security_group && *c->security_group)
-		str_copy(o->secgroup, c->security_group, sizeof(o->secgroup));
-	else
-		snprintf(o->secgroup, sizeof(o->secgroup), "%s-runners", p->manager);
+	os_secgroup_name(c->security_group, p->manager, o->secgroup, sizeof(o->secgroup));
 	if (c->ssh_key && *c->ssh_key) {
 		struct buf key = BUF_INIT(16 * 1024);
 		r = file_read(c->ssh_key, key.max, false, &key, e);

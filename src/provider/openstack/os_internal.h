@@ -137,7 +137,20 @@ int os_parse_owned(const void *body, size_t len, const char *coll, const char *n
                    const char *manager, struct os_ref *ret, size_t cap, size_t *ret_n,
                    struct err *e);
 
+/*
+ * A listing of security groups -> those runnerd made for manager: a name
+ * starting with "<manager>-" and the description os_secgroup_description
+ * gives, at most cap. -EBADMSG when it is not a listing.
+ */
+int os_parse_groups(const void *body, size_t len, const char *manager, struct os_ref *ret,
+                    size_t cap, size_t *ret_n, struct err *e);
+
 /* ---- build.c: what runnerd sends, pure ------------------------------ */
+
+/* The security group a provider uses: configured ("" or NULL: <manager>-runners). */
+void os_secgroup_name(const char *configured, const char *manager, char *out, size_t cap);
+/* The description of a security group runnerd makes for manager (how gc knows it). */
+void os_secgroup_description(const char *manager, char *out, size_t cap);
 
 /* The body of POST /v3/auth/tokens for cloud (secret inside: a secret buf). */
 int os_build_auth(const struct config_cloud *cloud, struct buf *ret);

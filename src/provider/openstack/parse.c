@@ -398,6 +398,37 @@ int os_parse_id(const void *body, size_t len, const char *key, char ret_id[OS_ID
 	return r;
 }
 
+int os_parse_groups(const void *body, size_t len, const char *manager, struct os_ref *ret,
+                    size_t cap, size_t *ret_n, struct err *e)
+{
+	json_t *j = NULL, *arr, *v;
+	char desc[MANAGER_NAME_MAX + 64];
+	size_t i, n = 0, m = strlen(manager);
+
+	if (os_json(body, len, &j) < 0 ||
+	    !json_is_array(arr = json_object_get(j, "security_groups"))) {
+		json_decref(j);
+		return err_set(e, -EBADMSG, "a listing of security_groups that is not one");
+	}
+	os_secgroup_description(manager, desc, sizeof(desc));
+	json_array_foreach(arr, i, v)
+	{
+		const char *name = os_jstr(v, "name"), *id = os_jstr(v, "id");
+		const char *d = os_jstr(v, "description");
+		if (n >= cap || !name || !id || !d || strncmp(name, manager, m) != 0 ||
+		    name[m] != '-' || strcmp(d, desc) != 0 || strlen(name) >= sizeof(ret[n].name) ||
+		    strlen(id) >= OS_ID_MAX)
+			continue;
+		memset(&ret[n], 0, sizeof(ret[n]));
+		str_copy(ret[n].name, name, sizeof(ret[n].name));
+		str_copy(ret[n].id, id, OS_ID_MAX);
+		n++;
+	}
+	*ret_n = n;
+	json_decref(j);
+	return 0;
+}
+
 int os_parse_owned(const void *body, size_t len, const char *coll, const char *nest,
                    const char *manager, struct os_ref *ret, size_t cap, size_t *ret_n,
                    struct err *e)

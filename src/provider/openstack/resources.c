@@ -4,7 +4,9 @@
  * and cached; the security group made when missing (only one whose name
  * has the manager's prefix); the key pair and ports of an instance removed
  * with it; and gc() of key pairs and ports named as an instance of this
- * manager that has no server. Nothing without the manager's prefix is ever
+ * manager that has no server, and of the security groups runnerd made for
+ * this manager (its prefix and description) that no openstack provider of
+ * the config uses any more. Nothing without the manager's prefix is ever
  * deleted.
  */
 #include "util/common.h"
@@ -162,10 +164,12 @@ static int secgroup_ensure(struct os *o, const struct provider_call *c, char id[
 		return 0;
 	r = pick(o, c, OS_NETWORK, "security_groups", "/security-groups", true, o->secgroup, id, e);
 	if (r == -ENOENT && ours) {
+		char desc[MANAGER_NAME_MAX + 64];
+		os_secgroup_description(o->manager, desc, sizeof(desc));
 		if (buf_puts(&body, "{\"security_group\":{\"name\":") < 0 ||
 		    buf_json_string(&body, o->secgroup) < 0 ||
-		    buf_printf(&body, ",\"description\":\"runnerd %s: its runners\"}}",
-		               o->manager) < 0) {
+		    buf_puts(&body, ",\"description\":") < 0 || buf_json_string(&body, desc) < 0 ||
+		    buf_puts(&body, "}}") < 0) {
 			buf_release(&body);
 			return err_set(e, -ENOMEM, "neutron: out of memory");
 		}
@@ -266,6 +270,53 @@ static bool listed(const struct instance_list *l, const char *name)
 	return false;
 }
 
+/* Is name the security group an openstack provider among peers uses? */
+static bool group_in_use(const struct provider *p, const char *name)
+{
+	char used[256];
+
+	for (size_t i = 0; i < p->n_peers; i++) {
+		const struct config_provider *pc = &p->peers[i];
+		if (!pc->type || strcmp(pc->type, "openstack") != 0)
+			continue;
+		os_secgroup_name(pc->openstack.security_group, p->manager, used, sizeof(used));
+		if (strcmp(used, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The security groups runnerd made for this manager that no provider of
+ * its config uses any more (one a port still uses: Neutron says 409, it
+ * stays for a later pass). Only when the caller said what the config is.
+ */
+static int gc_groups(struct provider *p, const struct provider_call *c, struct os_ref *found,
+                     size_t cap, struct err *e)
+{
+	struct os *o = p->priv;
+	struct httpc_response resp = {0};
+	size_t n = 0;
+	int r;
+
+	if (!p->peers)
+		return 0;
+	r = get(o, c, OS_NETWORK, "/security-groups", "security groups", &resp, e);
+	if (r == 0)
+		r = os_parse_groups(resp.body.data, resp.body.len, o->manager, found, cap, &n, e);
+	httpc_response_release(&resp);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (strcmp(found[i].name, o->secgroup) == 0 || group_in_use(p, found[i].name))
+			continue;
+		r = del(o, c, OS_NETWORK, "/security-groups", found[i].id, "a security group", e);
+		if (r == -EEXIST) { /* in use by a port */
+			err_clear(e);
+			r = 0;
+		}
+	}
+	return r;
+}
+
 int os_gc(struct provider *p, const struct provider_call *c, struct err *e)
 {
 	struct os *o = p->priv;
@@ -301,6 +352,10 @@ int os_gc(struct provider *p, const struct provider_call *c, struct err *e)
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (!listed(&servers, found[i].name) && found[i].id[0])
 			r = del(o, c, OS_NETWORK, "/ports", found[i].id, "a port", e);
+	if (first == 0)
+		first = r;
+	/* after the ports: a leftover port may be what held a group */
+	r = gc_groups(p, c, found, 256, e);
 	if (first < 0)
 		r = first;
 out:
