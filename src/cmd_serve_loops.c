@@ -162,8 +162,11 @@ void *serve_status_loop(void *arg)
 void serve_trigger(struct daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
-	d->passes.trigger = true;
-	pthread_cond_broadcast(&d->cond);
+	/* one pending trigger: those that find it set were woken for already */
+	if (!d->passes.trigger) {
+		d->passes.trigger = true;
+		pthread_cond_broadcast(&d->cond);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -274,6 +274,24 @@ fail:
 	return r;
 }
 
+/* s->rdb: the file at path (migrated), opened again, for reads only. */
+static int open_reader(struct store *s, const char *path, struct err *e)
+{
+	int rc, r;
+
+	r = open_db(path, &s->rdb, e);
+	if (r < 0)
+		return r;
+	r = exec_sql(s->rdb, "PRAGMA query_only = ON", e, "reader");
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v3(s->rdb, store_stmt_sql[ST_DELIVERY_GET], -1,
+	                        SQLITE_PREPARE_PERSISTENT, &s->r_delivery_get, NULL);
+	if (rc != SQLITE_OK)
+		return store_db_err(s->rdb, rc, e, "prepare");
+	return 0;
+}
+
 int store_open(const char *state_dir, struct store **ret, struct err *e)
 {
 	static const char *const suffixes[] = {"-wal", "-shm"};
@@ -303,10 +321,18 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 		free(s);
 		return err_set(e, -ENOMEM, "state store: mutex");
 	}
+	if (pthread_mutex_init(&s->rmu, NULL) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return err_set(e, -ENOMEM, "state store: mutex");
+	}
 	r = open_db(path, &s->db, e);
 	if (r < 0)
 		goto fail;
 	r = apply_migrations(s->db, &s->version, e);
+	if (r < 0)
+		goto fail;
+	r = open_reader(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;
@@ -322,7 +348,10 @@ void store_close(struct store *s)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
 		sqlite3_finalize(s->stmt[i]);
+	sqlite3_finalize(s->r_delivery_get);
+	sqlite3_close(s->rdb);
 	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->rmu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

@@ -55,6 +55,16 @@ struct store {
 	pthread_mutex_t mu;
 	sqlite3_stmt *stmt[ST__MAX];
 	int version;
+	/*
+	 * A second connection, read-only, for the one read a webhook makes
+	 * before anything else (is this delivery known?): in WAL mode it never
+	 * waits for a writer, so the intake's duplicate check does not queue
+	 * behind the commit (and its fsync) that holds mu. It sees committed
+	 * (so durable) rows only. Its own lock, taken alone.
+	 */
+	sqlite3 *rdb;
+	pthread_mutex_t rmu;
+	sqlite3_stmt *r_delivery_get;
 };
 
 /* The schema, one step per version (store_schema.c). */

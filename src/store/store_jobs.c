@@ -52,21 +52,19 @@ int store_delivery_forget(struct store *s, const char *id, struct err *e)
 
 int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e)
 {
-	sqlite3_stmt *st;
-	int rc, r;
+	sqlite3_stmt *st = s->r_delivery_get;
+	int rc, r = 0;
 
-	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_DELIVERY_GET, &st, e);
-	if (r == 0) {
-		store_bind_text(st, 1, id);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-			*ret = rc == SQLITE_ROW;
-		else
-			r = store_db_err(s->db, rc, e, "get delivery");
-		store_stmt_done(st);
-	}
-	pthread_mutex_unlock(&s->mu);
+	/* the reader: a commit in progress on s->db does not hold this up */
+	pthread_mutex_lock(&s->rmu);
+	store_bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		*ret = rc == SQLITE_ROW;
+	else
+		r = store_db_err(s->rdb, rc, e, "get delivery");
+	store_stmt_done(st);
+	pthread_mutex_unlock(&s->rmu);
 	return r;
 }
 
