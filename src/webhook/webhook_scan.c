@@ -526,7 +526,7 @@ static int label(struct scan *s)
 	size_t i = o->n_labels++;
 	int r;
 
-	if (*s->p != '"') {
+	if (s->p >= s->end || *s->p != '"') {
 		if (o->bad_label == SIZE_MAX)
 			o->bad_label = i;
 		return value(s, W_NONE);
