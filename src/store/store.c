@@ -274,21 +274,32 @@ fail:
 	return r;
 }
 
-/* s->rdb: the file at path (migrated), opened again, for reads only. */
-static int open_reader(struct store *s, const char *path, struct err *e)
+/* The readers: the file at path (migrated) opened again, for reads only. */
+static int open_readers(struct store *s, const char *path, struct err *e)
 {
-	int rc, r;
+	for (size_t i = 0; i < STORE_N_READERS; i++) {
+		int r = open_db(path, &s->rd[i].db, e);
 
-	r = open_db(path, &s->rdb, e);
-	if (r < 0)
-		return r;
-	r = exec_sql(s->rdb, "PRAGMA query_only = ON", e, "reader");
-	if (r < 0)
-		return r;
-	rc = sqlite3_prepare_v3(s->rdb, store_stmt_sql[ST_DELIVERY_GET], -1,
-	                        SQLITE_PREPARE_PERSISTENT, &s->r_delivery_get, NULL);
-	if (rc != SQLITE_OK)
-		return store_db_err(s->rdb, rc, e, "prepare");
+		if (r == 0)
+			r = exec_sql(s->rd[i].db, "PRAGMA query_only = ON", e, "reader");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int store_reader_stmt(struct store *s, int which, enum stmt_id id, sqlite3_stmt **ret,
+                      struct err *e)
+{
+	struct store_reader *rd = &s->rd[which];
+
+	if (!rd->stmt[id]) {
+		int rc = sqlite3_prepare_v3(rd->db, store_stmt_sql[id], -1,
+		                            SQLITE_PREPARE_PERSISTENT, &rd->stmt[id], NULL);
+		if (rc != SQLITE_OK)
+			return store_db_err(rd->db, rc, e, "prepare");
+	}
+	*ret = rd->stmt[id];
 	return 0;
 }
 
@@ -321,18 +332,15 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 		free(s);
 		return err_set(e, -ENOMEM, "state store: mutex");
 	}
-	if (pthread_mutex_init(&s->rmu, NULL) != 0) {
-		pthread_mutex_destroy(&s->mu);
-		free(s);
-		return err_set(e, -ENOMEM, "state store: mutex");
-	}
+	for (size_t i = 0; i < STORE_N_READERS; i++)
+		pthread_mutex_init(&s->rd[i].mu, NULL);
 	r = open_db(path, &s->db, e);
 	if (r < 0)
 		goto fail;
 	r = apply_migrations(s->db, &s->version, e);
 	if (r < 0)
 		goto fail;
-	r = open_reader(s, path, e);
+	r = open_readers(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;
@@ -348,10 +356,13 @@ void store_close(struct store *s)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
 		sqlite3_finalize(s->stmt[i]);
-	sqlite3_finalize(s->r_delivery_get);
-	sqlite3_close(s->rdb);
+	for (size_t i = 0; i < STORE_N_READERS; i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(s->rd[i].stmt); j++)
+			sqlite3_finalize(s->rd[i].stmt[j]);
+		sqlite3_close(s->rd[i].db);
+		pthread_mutex_destroy(&s->rd[i].mu);
+	}
 	sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->rmu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

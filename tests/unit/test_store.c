@@ -737,15 +737,19 @@ static void *intake_writer(void *arg)
 }
 
 /*
- * The duplicate check never queues behind a write under way: here the
- * store's own writer waits (holding the store) for another connection's
- * write lock, and the check still answers at once, from committed rows
- * only. Before the reader connection it waited the 5 s busy timeout.
+ * The duplicate check and the pass's look at the waiting jobs never queue
+ * behind a write under way: here the store's own writer waits (holding the
+ * store) for another connection's write lock, and they still answer at
+ * once, from committed rows only. Before the reader connections they
+ * waited the 5 s busy timeout.
  */
 static void test_seen_beside_a_writer(void **state)
 {
 	struct fixture *f = *state;
 	struct store *s = open_ok(f);
+	struct store_job_list l = {0};
+	struct store_job job;
+	int64_t n = 0;
 	struct intake_arg a = {s, 1};
 	char path[PATH_MAX + 16];
 	struct err e = {0};
@@ -755,6 +759,8 @@ static void test_seen_beside_a_writer(void **state)
 	int64_t t0, took;
 
 	assert_int_equal(store_delivery_add(s, "old", 1000, &e), 0);
+	job = intake_row("d21", STORE_INTAKE_JOB_ADD, 21).job;
+	assert_int_equal(store_job_add(s, &job, &e), 0);
 	snprintf(path, sizeof(path), "%s/state.db", f->state);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
@@ -770,6 +776,13 @@ static void test_seen_beside_a_writer(void **state)
 	assert_true(seen);
 	assert_int_equal(store_delivery_seen(s, "uncommitted", &seen, &e), 0);
 	assert_false(seen); /* not committed: not known */
+	/* nor does the pass's look at the waiting jobs */
+	assert_int_equal(store_job_count_waiting(s, "small", 5000, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_job_list_waiting(s, 10, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].job_id, 21);
+	store_job_list_release(&l);
 	took = clock_mono_ms() - t0;
 	assert_true(took < 1000);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
