@@ -75,6 +75,17 @@ static void run_observation(struct daemon *d, uint64_t n)
 	manager_report_release(&r);
 }
 
+/*
+ * Triggered passes start at most this often. A pass started while none
+ * runs starts at once; under a stream of webhooks (each one a trigger)
+ * the passes would otherwise follow each other back to back, each one
+ * listing the provider's instances and asking GitHub for its runners, for
+ * jobs that wait a pass's length at most anyway.
+ */
+#ifndef PASS_GAP_MS
+#define PASS_GAP_MS 25
+#endif
+
 static int64_t jittered_ms(int64_t interval_s)
 {
 	uint32_t rnd = 0;
@@ -97,12 +108,32 @@ static int64_t pass_interval(const struct config *cfg)
 	return s;
 }
 
+/*
+ * Under d->lock, triggered: wait until PASS_GAP_MS after the start of the
+ * pass before (started_ms), unless stop or a reload comes first. Triggers
+ * that arrive meanwhile join the pass that follows.
+ */
+static void space_passes(struct daemon *d, int64_t started_ms)
+{
+	struct timespec until;
+	int64_t at = started_ms + PASS_GAP_MS;
+
+	if (started_ms == 0 || clock_mono_ms() >= at)
+		return;
+	until = (struct timespec){.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000L};
+	while (!d->stop && !d->reload) {
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT)
+			break;
+	}
+}
+
 /* The pass loop: the one thread that runs passes, and reloads between them. */
 void *serve_pass_loop(void *arg)
 {
 	struct daemon *d = arg;
 	struct timespec deadline;
-	bool timer = false; /* deadline is the next timed pass (kept across a reload) */
+	bool timer = false;     /* deadline is the next timed pass (kept across a reload) */
+	int64_t started_ms = 0; /* the last pass's start (mono ms) */
 
 	for (;;) {
 		enum plan_mode mode;
@@ -117,6 +148,8 @@ void *serve_pass_loop(void *arg)
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
+		if (d->passes.trigger && !d->stop && !d->reload)
+			space_passes(d, started_ms);
 		if (d->reload && !d->stop) {
 			d->reload = false;
 			pthread_mutex_unlock(&d->lock);
@@ -133,6 +166,7 @@ void *serve_pass_loop(void *arg)
 		pthread_mutex_unlock(&d->lock);
 		if (stop)
 			break;
+		started_ms = clock_mono_ms();
 		run_pass(d, n, mode);
 	}
 	return NULL;
