@@ -82,9 +82,7 @@ static void run_observation(struct daemon *d, uint64_t n)
  * listing the provider's instances and asking GitHub for its runners, for
  * jobs that wait a pass's length at most anyway.
  */
-#ifndef PASS_GAP_MS
 #define PASS_GAP_MS 25
-#endif
 
 static int64_t jittered_ms(int64_t interval_s)
 {
