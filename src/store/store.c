@@ -51,17 +51,24 @@ int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what)
 	               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
+/* Statement id of db, prepared once into *slot. */
+static int stmt_cached(sqlite3 *db, sqlite3_stmt **slot, enum stmt_id id, sqlite3_stmt **ret,
+                       struct err *e)
+{
+	if (!*slot) {
+		int rc = sqlite3_prepare_v3(db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                            slot, NULL);
+		if (rc != SQLITE_OK)
+			return store_db_err(db, rc, e, "prepare");
+	}
+	*ret = *slot;
+	return 0;
+}
+
 /* Caller holds s->mu. The statement is reset when handed out. */
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **ret, struct err *e)
 {
-	if (!s->stmt[id]) {
-		int rc = sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1,
-		                            SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL);
-		if (rc != SQLITE_OK)
-			return store_db_err(s->db, rc, e, "prepare");
-	}
-	*ret = s->stmt[id];
-	return 0;
+	return stmt_cached(s->db, &s->stmt[id], id, ret, e);
 }
 
 void store_stmt_done(sqlite3_stmt *st)
@@ -293,14 +300,7 @@ int store_reader_stmt(struct store *s, int which, enum stmt_id id, sqlite3_stmt 
 {
 	struct store_reader *rd = &s->rd[which];
 
-	if (!rd->stmt[id]) {
-		int rc = sqlite3_prepare_v3(rd->db, store_stmt_sql[id], -1,
-		                            SQLITE_PREPARE_PERSISTENT, &rd->stmt[id], NULL);
-		if (rc != SQLITE_OK)
-			return store_db_err(rd->db, rc, e, "prepare");
-	}
-	*ret = rd->stmt[id];
-	return 0;
+	return stmt_cached(rd->db, &rd->stmt[id], id, ret, e);
 }
 
 int store_open(const char *state_dir, struct store **ret, struct err *e)

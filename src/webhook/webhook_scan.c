@@ -131,6 +131,21 @@ static enum want member(enum want w, const struct sink *key)
 
 static int value(struct scan *s, enum want w);
 
+/* After a member or an element: 1 past a ',' (another follows), 0 past close, or an error. */
+static int next(struct scan *s, char close, const char *expected)
+{
+	scan_ws(s);
+	if (s->p < s->end && (*s->p == ',' || *s->p == close)) {
+		bool more = *s->p == ',';
+
+		s->p++;
+		if (more)
+			scan_ws(s);
+		return more ? 1 : 0;
+	}
+	return scan_fail(s, s->p, expected);
+}
+
 static int object(struct scan *s, enum want w)
 {
 	uint32_t obj = ++s->n_obj;
@@ -167,19 +182,10 @@ static int object(struct scan *s, enum want w)
 		s->p++;
 		scan_ws(s);
 		r = value(s, s->out ? member(w, &key) : W_NONE);
-		if (r < 0)
+		if (r == 0)
+			r = next(s, '}', "'}' expected");
+		if (r <= 0)
 			return r;
-		scan_ws(s);
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			scan_ws(s);
-			continue;
-		}
-		if (s->p < s->end && *s->p == '}') {
-			s->p++;
-			return 0;
-		}
-		return scan_fail(s, s->p, "'}' expected");
 	}
 }
 
@@ -224,19 +230,10 @@ static int array(struct scan *s, enum want w)
 	}
 	for (;;) {
 		r = w == W_LABELS ? label(s) : value(s, W_NONE);
-		if (r < 0)
+		if (r == 0)
+			r = next(s, ']', "']' expected");
+		if (r <= 0)
 			return r;
-		scan_ws(s);
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			scan_ws(s);
-			continue;
-		}
-		if (s->p < s->end && *s->p == ']') {
-			s->p++;
-			return 0;
-		}
-		return scan_fail(s, s->p, "']' expected");
 	}
 }
 

@@ -139,41 +139,30 @@ static int escape_u(struct scan *s, const unsigned char **pp, uint32_t *ret)
 /* One escape at *pp (after the backslash) into o. */
 static int escape(struct scan *s, const unsigned char **pp, struct sink *o)
 {
+	/* an escape's letter, then the byte it stands for */
+	static const char simple[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
 	const unsigned char *p = *pp;
 	unsigned char b[4];
 	uint32_t v = 0;
-	size_t n = 1;
+	size_t n = 0;
 
 	if (p >= s->end)
 		return scan_fail(s, p, "premature end of input");
-	switch (*p++) {
-	case '"':
-	case '\\':
-	case '/':
-		b[0] = p[-1];
-		break;
-	case 'b':
-		b[0] = '\b';
-		break;
-	case 'f':
-		b[0] = '\f';
-		break;
-	case 'n':
-		b[0] = '\n';
-		break;
-	case 'r':
-		b[0] = '\r';
-		break;
-	case 't':
-		b[0] = '\t';
-		break;
-	case 'u':
+	for (size_t i = 0; i + 1 < sizeof(simple) && !n; i += 2) {
+		if (*p == (unsigned char)simple[i]) {
+			b[0] = (unsigned char)simple[i + 1];
+			n = 1;
+		}
+	}
+	if (!n && *p == 'u') {
+		p++;
 		if (escape_u(s, &p, &v) < 0)
 			return -EINVAL;
 		n = utf8_put(v, b);
-		break;
-	default:
-		return scan_fail(s, p - 1, "invalid escape");
+	} else if (!n) {
+		return scan_fail(s, p, "invalid escape");
+	} else {
+		p++;
 	}
 	if (o) {
 		o->escaped = true;

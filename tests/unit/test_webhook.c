@@ -464,6 +464,8 @@ static void test_scan_matches_jansson(void **state)
 	        "\"repository\":{\"full_name\":\"o\\/r\"}}",
 	        "{\"action\":\"queu\\u0065d\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":"
 	        "[\"a\",\"\\u00e9\"]},\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":"
+	        "[\"\\b\\f\\r\\n\\t\\/\\\\\\\"\\u0041\"]},\"repository\":{\"full_name\":\"o/r\"}}",
 	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[\"a\","
 	        "1]},"
 	        "\"repository\":{\"full_name\":\"o/r\"}}",
