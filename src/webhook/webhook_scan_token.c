@@ -288,12 +288,6 @@ int scan_number(struct scan *s, bool *ret_int, int64_t *ret_value)
 	return 0;
 }
 
-void scan_ws(struct scan *s)
-{
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-		s->p++;
-}
-
 bool scan_literal(struct scan *s, const char *word)
 {
 	size_t n = strlen(word);
