@@ -3,7 +3,9 @@
  * body checked as strict JSON (the same documents jansson's json_loadb
  * with JSON_REJECT_DUPLICATES accepts: an object or array at the top,
  * UTF-8, escapes, surrogate pairs, no \u0000, integers within 64 bits, no
- * duplicate key in any object, at most 2048 levels), and of a workflow_job
+ * duplicate key in any object, at most 2048 levels; but a raw NUL byte
+ * right after a number or literal, which jansson skips, is refused), and
+ * of a workflow_job
  * only the few fields runnerd reads taken out on the way, without building
  * a tree. Private to src/webhook; pure (no I/O, no clock).
  */

@@ -126,6 +126,16 @@ int webhook_parse_compare(const struct webhook_headers *h, const char *body, siz
 	if (ra == -EPROTONOSUPPORT || (ra < 0 && strstr(ea.msg, "header")))
 		return 0; /* refused before the body: the oracle reads only bodies */
 	rb = webhook_parse_reference(h, body, len, &b, &eb);
+	/*
+	 * The one difference, on purpose: jansson's lexer drops a NUL byte
+	 * that directly follows a number or a literal (its unget leaves the
+	 * NUL where it reads "buffer empty"), so it takes {"a":1\0} for
+	 * {"a":1}; JSON has no NUL outside a string, and the scan refuses it.
+	 */
+	if (ra == -EINVAL && rb == 0 && body && memchr(body, '\0', len)) {
+		webhook_delivery_release(&b);
+		return 0;
+	}
 	if ((ra < 0) != (rb < 0)) {
 		snprintf(why, cap, "scan: %d (%s), jansson: %d (%s)", ra, ea.msg, rb, eb.msg);
 		ret = -1;

@@ -15,7 +15,9 @@ int webhook_parse_reference(const struct webhook_headers *h, const char *body, s
 
 /*
  * Both parses of one input: 0 when they agree (the same error status, or
- * the same delivery), else -1 with what differs in why.
+ * the same delivery), else -1 with what differs in why. One difference is
+ * expected: a raw NUL byte that jansson skips (after a number or literal)
+ * the scan refuses.
  */
 int webhook_parse_compare(const struct webhook_headers *h, const char *body, size_t len, char *why,
                           size_t cap);

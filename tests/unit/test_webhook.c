@@ -491,6 +491,19 @@ static void test_scan_matches_jansson(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++)
 		same(bodies[i]);
 	expect_same("workflow_job", "{\"a\":1}\0", 9);
+	/* the one difference: jansson skips a NUL right after a number or literal; the scan refuses
+	 * it */
+	{
+		struct webhook_headers h = {.event = "ping", .delivery = "d1"};
+		struct webhook_delivery d;
+		struct err e = {0};
+
+		assert_int_equal(webhook_parse(&h, "{\"a\":1\0}", 8, &d, &e), -EINVAL);
+		assert_int_equal(webhook_parse(&h, "{\"a\":true\0}", 11, &d, &e), -EINVAL);
+		assert_int_equal(webhook_parse_reference(&h, "{\"a\":1\0}", 8, &d, &e), 0);
+		webhook_delivery_release(&d);
+		expect_same("workflow_job", "{\"a\":1\0}", 8);
+	}
 	expect_same("workflow_job", "{\"a\":\"b\0\"}", 10);
 	/* labels and full_name at and past their bounds */
 	for (int len = 254; len <= 257; len++) {
