@@ -28,13 +28,13 @@
  * caller answers 401 to all three); -EINVAL for an empty key. The digests
  * are compared in constant time; nothing of key reaches e.
  */
-int webhook_verify(const char *key, size_t key_len, const void *body, size_t len, const char *sig,
-                   struct err *e);
+int webhook_verify(const char *key, size_t key_len, const void *body, size_t len,
+                   const char *sig, struct err *e);
 
 enum webhook_kind {
-	WEBHOOK_PING = 0, /* GitHub's hello when a hook is made */
-	WEBHOOK_JOB,      /* workflow_job */
-	WEBHOOK_OTHER,    /* any other event: acknowledged and ignored */
+	WEBHOOK_PING = 0,  /* GitHub's hello when a hook is made */
+	WEBHOOK_JOB,       /* workflow_job */
+	WEBHOOK_OTHER,     /* any other event: acknowledged and ignored */
 };
 
 /* workflow_job's action: what happened, whatever workflow_job.status says. */
@@ -50,15 +50,15 @@ const char *webhook_action_name(enum webhook_action a);
 
 struct webhook_job {
 	enum webhook_action action;
-	int64_t job_id;              /* > 0, a 64-bit integer as sent (never through a double) */
-	int64_t run_id;              /* > 0 */
+	int64_t job_id; /* > 0, a 64-bit integer as sent (never through a double) */
+	int64_t run_id; /* > 0 */
 	char repo[WEBHOOK_REPO_MAX]; /* repository.full_name */
 	struct strv labels;          /* workflow_job.labels, as sent */
 };
 
 struct webhook_delivery {
-	char id[WEBHOOK_DELIVERY_MAX]; /* X-GitHub-Delivery */
-	char event[WEBHOOK_EVENT_MAX]; /* X-GitHub-Event */
+	char id[WEBHOOK_DELIVERY_MAX];  /* X-GitHub-Delivery */
+	char event[WEBHOOK_EVENT_MAX];  /* X-GitHub-Event */
 	enum webhook_kind kind;
 	struct webhook_job job; /* WEBHOOK_JOB only */
 };
