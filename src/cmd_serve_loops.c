@@ -76,11 +76,14 @@ static void run_observation(struct daemon *d, uint64_t n)
 }
 
 /*
- * Triggered passes start at most this often. A pass started while none
- * runs starts at once; under a stream of webhooks (each one a trigger)
- * the passes would otherwise follow each other back to back, each one
- * listing the provider's instances and asking GitHub for its runners, for
- * jobs that wait a pass's length at most anyway.
+ * Under a stream of triggers, passes start at most this often. A trigger
+ * that finds the loop idle starts a pass at once, and one that came during
+ * a pass starts the next at once as before; only when that next one was
+ * itself asked for during its predecessor (a third pass in a row, back to
+ * back: a burst of webhooks, each one a trigger) does the loop wait this
+ * long after the last start. Otherwise every pass would list the
+ * provider's instances and ask GitHub for its runners hundreds of times a
+ * second, for jobs that wait a pass's length at most anyway.
  */
 #define PASS_GAP_MS 25
 
@@ -132,12 +135,15 @@ void *serve_pass_loop(void *arg)
 	struct timespec deadline;
 	bool timer = false;     /* deadline is the next timed pass (kept across a reload) */
 	int64_t started_ms = 0; /* the last pass's start (mono ms) */
+	unsigned chained = 0;   /* passes in a row asked for while the one before ran */
 
 	for (;;) {
 		enum plan_mode mode;
 		uint64_t n;
 
 		pthread_mutex_lock(&d->lock);
+		/* asked for while the last pass ran: this one follows it back to back */
+		chained = d->passes.trigger && started_ms ? chained + 1 : 0;
 		if (!timer) {
 			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
 			timer = true;
@@ -146,7 +152,7 @@ void *serve_pass_loop(void *arg)
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
-		if (d->passes.trigger && !d->stop && !d->reload)
+		if (chained >= 2 && d->passes.trigger && !d->stop && !d->reload)
 			space_passes(d, started_ms);
 		if (d->reload && !d->stop) {
 			d->reload = false;

@@ -617,9 +617,9 @@ def passes_total(env):
 
 def test_burst_passes_are_spaced():
     """A stream of queued jobs (8 clients posting as fast as they are
-    answered) triggers passes, merged and spaced: at most one every 25 ms
-    (passes back to back would list the provider and GitHub hundreds of
-    times a second), and still promptly: the pass after the last delivery
+    answered) triggers passes, merged and spaced: past two back to back, at
+    most one every 25 ms (unspaced, they would list the provider and GitHub
+    hundreds of times a second), and still promptly: the pass after the last delivery
     counts every job (runnerd_jobs_waiting, the last pass's view) within
     2 s, with no timed pass (reconcile_interval 10m) to help."""
     env = reactive_env("wh-spaced", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
@@ -666,8 +666,8 @@ def test_burst_passes_are_spaced():
         passes = passes_total(env) - before
         elapsed = time.monotonic() - t0
         print("%d deliveries in %.2f s: %d passes (at most %d allowed)" % (n, t_end - t0, passes,
-                                                                           elapsed / 0.025 + 2))
-        assert 2 <= passes <= elapsed / 0.025 + 2, (passes, elapsed)
+                                                                           elapsed / 0.025 + 3))
+        assert 2 <= passes <= elapsed / 0.025 + 3, (passes, elapsed)
         env.stop()
     finally:
         stop.set()
