@@ -22,12 +22,18 @@ found by a read, no parse: 200). Each run lasts SECONDS; wrk's requests/s and p9
 drained (no runner is made) and serves passes as it would: each queued job
 triggers one (merged with one under way).
 
+After the first run it prints what /healthz counted of the group commit
+(deliveries a commit, a commit's time: what bounds the first-seen rate),
+and at the end the CPU of one parse of the same body (bench_webhook_parse:
+the intake's one-pass scan against the jansson tree it replaced).
+
 nginx runs with a config and prefix of its own in a temp dir on 127.0.0.1
 and a free port, in the foreground as our child, stopped by its pid.
 wrk keeps to 16 connections: the intake's limit per client address
 (http_server_options.max_per_ip); GitHub's deliveries come from many.
 
-    bench_intake.py [N]     deliveries prepared (default 30000)
+    bench_intake.py [N]     deliveries prepared (default 80000: about 560 MB of
+                            request files in a temp dir, removed at the end)
 """
 
 import hashlib
@@ -43,8 +49,8 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
-from harness import free_port, make_workdir, stop_process  # noqa: E402
-from test_webhooks import EXAMPLES, SECRET, reactive_env, wait_intake  # noqa: E402
+from harness import BIN, free_port, make_workdir, stop_process  # noqa: E402
+from test_webhooks import EXAMPLES, SECRET, get, reactive_env, wait_intake  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THREADS, CONNECTIONS, SECONDS = 2, 16, 5
@@ -75,6 +81,26 @@ def write_requests(prefix, n):
     for f in files:
         f.close()
     return size
+
+
+def parse_figures(tmp):
+    """bench_webhook_parse (built beside runnerd) on the same body: the scan against jansson."""
+    tool = os.path.join(os.path.dirname(BIN), "bench", "bench_webhook_parse")
+    if not os.access(tool, os.X_OK):
+        return "  (bench_webhook_parse is not built: no parse figures)"
+    body = os.path.join(tmp, "body.json")
+    with open(body, "w") as f:
+        f.write(json.dumps(payload_template(), separators=(",", ":")))
+    return subprocess.run([tool, body, "3000"], capture_output=True, text=True, timeout=120).stdout.rstrip()
+
+
+def commit_figures(env):
+    """What /healthz counted of the intake's group commit."""
+    h = json.loads(get(env, "/healthz")[1])
+    n = max(h["commits"], 1)
+    return ("  runnerd's group commit: %d deliveries in %d commits (%.1f a commit, at most %d), "
+            "a commit %.0f us on average, fsync included" %
+            (h["written"], h["commits"], h["written"] / n, h["commit_max"], h.get("commit_us", 0) / n))
 
 
 def dup_requests(prefix, dup_prefix):
@@ -151,7 +177,7 @@ def row(name, r):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 80000
     for tool in ("wrk", "curl"):
         if not shutil.which(tool):
             print("bench_intake: %s is not installed (scripts/deps.sh installs it)" % tool, file=sys.stderr)
@@ -175,6 +201,7 @@ def main():
         env.run("drain")  # no runner is made: this measures the intake
         url = "http://127.0.0.1:%d/webhook" % env.hook_port
         first = wrk(url, prefix)
+        commits = commit_figures(env)
         dup = wrk(url, prefix + "-dup")
         env.stop()
         nginx, port = nginx_start(tmp)
@@ -183,12 +210,15 @@ def main():
         if nginx:
             stop_process(nginx, group=True)
         env.close()
+        parse = parse_figures(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     row("runnerd, first seen (202 queued)", first)
+    print(commits)
     row("runnerd, duplicates (200)", dup)
     row("nginx, static 200", ng)
     print("  ratio runnerd/nginx: first seen %.2f, duplicates %.2f (target >= 0.5); p99 %.2f ms vs %.2f ms" %
           (first[0] / ng[0], dup[0] / ng[0], first[2], ng[2]))
+    print(parse)
     # a line wrk skipped in the first run (it regenerates the request of a connection the server
     # closed) is first seen in the second: a few 202s there are that, not duplicates
     ok = set(first[3]) == {202} and dup[3].get(200, 0) >= 0.99 * sum(dup[3].values()) and set(ng[3]) == {200}

@@ -75,6 +75,18 @@ static void run_observation(struct daemon *d, uint64_t n)
 	manager_report_release(&r);
 }
 
+/*
+ * Under a stream of triggers, passes start at most this often. A trigger
+ * that finds the loop idle starts a pass at once, and one that came during
+ * a pass starts the next at once as before; only when that next one was
+ * itself asked for during its predecessor (a third pass in a row, back to
+ * back: a burst of webhooks, each one a trigger) does the loop wait this
+ * long after the last start. Otherwise every pass would list the
+ * provider's instances and ask GitHub for its runners hundreds of times a
+ * second, for jobs that wait a pass's length at most anyway.
+ */
+#define PASS_GAP_MS 25
+
 static int64_t jittered_ms(int64_t interval_s)
 {
 	uint32_t rnd = 0;
@@ -97,18 +109,41 @@ static int64_t pass_interval(const struct config *cfg)
 	return s;
 }
 
+/*
+ * Under d->lock, triggered: wait until PASS_GAP_MS after the start of the
+ * pass before (started_ms), unless stop or a reload comes first. Triggers
+ * that arrive meanwhile join the pass that follows.
+ */
+static void space_passes(struct daemon *d, int64_t started_ms)
+{
+	struct timespec until;
+	int64_t at = started_ms + PASS_GAP_MS;
+
+	if (started_ms == 0 || clock_mono_ms() >= at)
+		return;
+	until = (struct timespec){.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000L};
+	while (!d->stop && !d->reload) {
+		if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT)
+			break;
+	}
+}
+
 /* The pass loop: the one thread that runs passes, and reloads between them. */
 void *serve_pass_loop(void *arg)
 {
 	struct daemon *d = arg;
 	struct timespec deadline;
-	bool timer = false; /* deadline is the next timed pass (kept across a reload) */
+	bool timer = false;     /* deadline is the next timed pass (kept across a reload) */
+	int64_t started_ms = 0; /* the last pass's start (mono ms) */
+	unsigned chained = 0;   /* passes in a row asked for while the one before ran */
 
 	for (;;) {
 		enum plan_mode mode;
 		uint64_t n;
 
 		pthread_mutex_lock(&d->lock);
+		/* asked for while the last pass ran: this one follows it back to back */
+		chained = d->passes.trigger && started_ms ? chained + 1 : 0;
 		if (!timer) {
 			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
 			timer = true;
@@ -117,6 +152,8 @@ void *serve_pass_loop(void *arg)
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
+		if (chained >= 2 && d->passes.trigger && !d->stop && !d->reload)
+			space_passes(d, started_ms);
 		if (d->reload && !d->stop) {
 			d->reload = false;
 			pthread_mutex_unlock(&d->lock);
@@ -133,6 +170,7 @@ void *serve_pass_loop(void *arg)
 		pthread_mutex_unlock(&d->lock);
 		if (stop)
 			break;
+		started_ms = clock_mono_ms();
 		run_pass(d, n, mode);
 	}
 	return NULL;
@@ -162,8 +200,11 @@ void *serve_status_loop(void *arg)
 void serve_trigger(struct daemon *d)
 {
 	pthread_mutex_lock(&d->lock);
-	d->passes.trigger = true;
-	pthread_cond_broadcast(&d->cond);
+	/* one pending trigger: those that find it set were woken for already */
+	if (!d->passes.trigger) {
+		d->passes.trigger = true;
+		pthread_cond_broadcast(&d->cond);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 

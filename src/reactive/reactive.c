@@ -122,6 +122,7 @@ void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret)
 	ret->written = gs.items;
 	ret->commits = gs.batches;
 	ret->commit_max = gs.max_batch;
+	ret->commit_us = gs.busy_us;
 }
 
 void reactive_stop(struct reactive *rx)

@@ -389,14 +389,15 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"runners_given\":%" PRIu64 ",\"rechecks\":%" PRIu64
 	           ",\"recheck_done\":%" PRIu64 ",\"gone\":%" PRIu64 ",\"retries\":%" PRIu64
 	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
-	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"spooled\":%" PRId64 "}\n",
+	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"commit_us\":%" PRIu64
+	           ",\"spooled\":%" PRId64 "}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
 	           st.malformed, st.duplicates, st.pings, st.other_events, st.queued, st.known,
 	           st.acked, webhook_skip_name(WEBHOOK_SKIP_REPO), st.ignored[WEBHOOK_SKIP_REPO],
 	           webhook_skip_name(WEBHOOK_SKIP_NO_FLAVOR), st.ignored[WEBHOOK_SKIP_NO_FLAVOR],
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
 	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
-	           st.commits, st.commit_max, spooled);
+	           st.commits, st.commit_max, st.commit_us, spooled);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }

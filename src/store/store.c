@@ -51,17 +51,24 @@ int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what)
 	               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
+/* Statement id of db, prepared once into *slot. */
+static int stmt_cached(sqlite3 *db, sqlite3_stmt **slot, enum stmt_id id, sqlite3_stmt **ret,
+                       struct err *e)
+{
+	if (!*slot) {
+		int rc = sqlite3_prepare_v3(db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		                            slot, NULL);
+		if (rc != SQLITE_OK)
+			return store_db_err(db, rc, e, "prepare");
+	}
+	*ret = *slot;
+	return 0;
+}
+
 /* Caller holds s->mu. The statement is reset when handed out. */
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **ret, struct err *e)
 {
-	if (!s->stmt[id]) {
-		int rc = sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1,
-		                            SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL);
-		if (rc != SQLITE_OK)
-			return store_db_err(s->db, rc, e, "prepare");
-	}
-	*ret = s->stmt[id];
-	return 0;
+	return stmt_cached(s->db, &s->stmt[id], id, ret, e);
 }
 
 void store_stmt_done(sqlite3_stmt *st)
@@ -274,6 +281,28 @@ fail:
 	return r;
 }
 
+/* The readers: the file at path (migrated) opened again, for reads only. */
+static int open_readers(struct store *s, const char *path, struct err *e)
+{
+	for (size_t i = 0; i < STORE_N_READERS; i++) {
+		int r = open_db(path, &s->rd[i].db, e);
+
+		if (r == 0)
+			r = exec_sql(s->rd[i].db, "PRAGMA query_only = ON", e, "reader");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int store_reader_stmt(struct store *s, int which, enum stmt_id id, sqlite3_stmt **ret,
+                      struct err *e)
+{
+	struct store_reader *rd = &s->rd[which];
+
+	return stmt_cached(rd->db, &rd->stmt[id], id, ret, e);
+}
+
 int store_open(const char *state_dir, struct store **ret, struct err *e)
 {
 	static const char *const suffixes[] = {"-wal", "-shm"};
@@ -303,10 +332,15 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 		free(s);
 		return err_set(e, -ENOMEM, "state store: mutex");
 	}
+	for (size_t i = 0; i < STORE_N_READERS; i++)
+		pthread_mutex_init(&s->rd[i].mu, NULL);
 	r = open_db(path, &s->db, e);
 	if (r < 0)
 		goto fail;
 	r = apply_migrations(s->db, &s->version, e);
+	if (r < 0)
+		goto fail;
+	r = open_readers(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;
@@ -322,6 +356,12 @@ void store_close(struct store *s)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
 		sqlite3_finalize(s->stmt[i]);
+	for (size_t i = 0; i < STORE_N_READERS; i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(s->rd[i].stmt); j++)
+			sqlite3_finalize(s->rd[i].stmt[j]);
+		sqlite3_close(s->rd[i].db);
+		pthread_mutex_destroy(&s->rd[i].mu);
+	}
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

@@ -90,7 +90,10 @@ int store_kv_delete(struct store *s, const char *key, struct err *e);
 #define STORE_DELIVERY_ID_MAX 80
 int store_delivery_add(struct store *s, const char *id, int64_t now, struct err *e);
 int store_delivery_forget(struct store *s, const char *id, struct err *e);
-/* Whether the delivery was seen (and not forgotten). */
+/*
+ * Whether the delivery was seen (and not forgotten): a committed record,
+ * read on a connection of its own that never waits for a write under way.
+ */
 int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e);
 int store_delivery_prune(struct store *s, int64_t before, struct err *e);
 

@@ -48,6 +48,24 @@ enum stmt_id {
 	ST__MAX,
 };
 
+/*
+ * A read-only connection to the same file. In WAL mode a reader never
+ * waits for a writer and sees committed (so durable) rows only: the reads
+ * that must not queue behind a commit and its fsync (which holds mu) go
+ * through one, each kind on its own so neither waits for the other.
+ */
+struct store_reader {
+	sqlite3 *db;
+	pthread_mutex_t mu; /* taken alone, never with the store's mu */
+	sqlite3_stmt *stmt[ST__MAX];
+};
+
+enum {
+	STORE_READ_INTAKE = 0, /* the webhook intake's duplicate check */
+	STORE_READ_PASS,       /* the pass loop's look at the waiting jobs */
+	STORE_N_READERS,
+};
+
 struct store {
 	sqlite3 *db;
 	/* SQLite serializes calls on the connection, but a prepared statement
@@ -55,6 +73,8 @@ struct store {
 	pthread_mutex_t mu;
 	sqlite3_stmt *stmt[ST__MAX];
 	int version;
+	/* read-only connections beside db (STORE_READ_*) */
+	struct store_reader rd[STORE_N_READERS];
 };
 
 /* The schema, one step per version (store_schema.c). */
@@ -67,6 +87,9 @@ extern const char *const store_stmt_sql[ST__MAX];
 int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what);
 /* Caller holds s->mu. The statement is reset when handed out. */
 int store_stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **ret, struct err *e);
+/* The same from reader which (its mu held). */
+int store_reader_stmt(struct store *s, int which, enum stmt_id id, sqlite3_stmt **ret,
+                      struct err *e);
 /* Reset a statement and clear its bindings. */
 void store_stmt_done(sqlite3_stmt *st);
 /* Copy a text column into out (cap bytes): -EBADMSG when it is NULL, too long or holds a NUL. */

@@ -52,21 +52,23 @@ int store_delivery_forget(struct store *s, const char *id, struct err *e)
 
 int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e)
 {
+	struct store_reader *rd = &s->rd[STORE_READ_INTAKE];
 	sqlite3_stmt *st;
 	int rc, r;
 
-	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_DELIVERY_GET, &st, e);
+	/* a reader: a commit under way on s->db does not hold this up */
+	pthread_mutex_lock(&rd->mu);
+	r = store_reader_stmt(s, STORE_READ_INTAKE, ST_DELIVERY_GET, &st, e);
 	if (r == 0) {
 		store_bind_text(st, 1, id);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 			*ret = rc == SQLITE_ROW;
 		else
-			r = store_db_err(s->db, rc, e, "get delivery");
+			r = store_db_err(rd->db, rc, e, "get delivery");
 		store_stmt_done(st);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&rd->mu);
 	return r;
 }
 
@@ -219,6 +221,7 @@ out:
 
 int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret, struct err *e)
 {
+	struct store_reader *rd = &s->rd[STORE_READ_PASS];
 	struct store_job_list l = {0};
 	sqlite3_stmt *st;
 	size_t cap = 0;
@@ -226,8 +229,9 @@ int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *r
 
 	if (max > STORE_LIST_MAX)
 		max = STORE_LIST_MAX;
-	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_JOB_LIST, &st, e);
+	/* a reader: a long queue listed does not hold up the intake's commits */
+	pthread_mutex_lock(&rd->mu);
+	r = store_reader_stmt(s, STORE_READ_PASS, ST_JOB_LIST, &st, e);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, (int64_t)max);
@@ -249,10 +253,10 @@ int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *r
 		l.n++;
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = store_db_err(s->db, rc, e, "list jobs");
+		r = store_db_err(rd->db, rc, e, "list jobs");
 	store_stmt_done(st);
 out:
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&rd->mu);
 	if (r < 0) {
 		store_job_list_release(&l);
 		return r;
@@ -274,11 +278,13 @@ void store_job_list_release(struct store_job_list *l)
 int store_job_count_waiting(struct store *s, const char *flavor, int64_t now, int64_t *ret,
                             struct err *e)
 {
+	struct store_reader *rd = &s->rd[STORE_READ_PASS];
 	sqlite3_stmt *st;
 	int rc, r;
 
-	pthread_mutex_lock(&s->mu);
-	r = store_stmt_get(s, ST_JOB_COUNT, &st, e);
+	/* a reader: counting a long queue does not hold up the intake's commits */
+	pthread_mutex_lock(&rd->mu);
+	r = store_reader_stmt(s, STORE_READ_PASS, ST_JOB_COUNT, &st, e);
 	if (r < 0)
 		goto out;
 	store_bind_text(st, 1, flavor);
@@ -287,10 +293,10 @@ int store_job_count_waiting(struct store *s, const char *flavor, int64_t now, in
 	if (rc == SQLITE_ROW)
 		*ret = sqlite3_column_int64(st, 0);
 	else
-		r = store_db_err(s->db, rc, e, "count jobs");
+		r = store_db_err(rd->db, rc, e, "count jobs");
 	store_stmt_done(st);
 out:
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&rd->mu);
 	return r;
 }
 

@@ -7,6 +7,8 @@
 #include "util/common.h"
 #include "util/group_commit.h"
 
+#include <time.h>
+
 struct group_commit {
 	pthread_mutex_t lock;
 	pthread_cond_t work;     /* items wait, or stop */
@@ -46,6 +48,7 @@ static void *committer(void *arg)
 
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
+		struct timespec t0, t1;
 		size_t n;
 		int r;
 
@@ -56,9 +59,13 @@ static void *committer(void *arg)
 		n = take_batch(g);
 		pthread_mutex_unlock(&g->lock);
 
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		r = g->fn(g->ctx, g->batch, n);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 
 		pthread_mutex_lock(&g->lock);
+		g->stats.busy_us += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+		                               (t1.tv_nsec - t0.tv_nsec) / 1000);
 		g->stats.batches++;
 		g->stats.items += n;
 		if (n > g->stats.max_batch)

@@ -47,6 +47,7 @@ struct group_commit_stats {
 	uint64_t items;     /* items written (or failed) */
 	uint64_t max_batch; /* the largest batch yet */
 	uint64_t failed;    /* batches fn failed */
+	uint64_t busy_us;   /* time spent in fn, all batches (microseconds, monotonic) */
 };
 
 struct group_commit;

@@ -1,21 +1,19 @@
 /*
  * A delivery's headers and body -> what runnerd needs of it. Pure and
- * fuzzed (tests/fuzz/fuzz_webhook.c): it reads only its arguments, holds
- * numbers as jansson's 64-bit integers (job ids pass 2^53; a double would
- * round them), and never puts body text in a message. It keys on
+ * fuzzed (tests/fuzz/fuzz_webhook.c): it reads only its arguments, reads
+ * the body in one pass without a tree (webhook_scan.c), holds ids as
+ * 64-bit integers (job ids pass 2^53; a double would round them), and
+ * never puts body text in a message. It keys on
  * workflow_job's action, never on workflow_job.status: one of GitHub's own
  * examples has action "queued" with status "waiting".
  */
 #include "util/common.h"
 #include "webhook/webhook.h"
-
-#include <jansson.h>
+#include "webhook/webhook_scan.h"
 
 static const char *const action_names[] = {
-        [WEBHOOK_QUEUED] = "queued",
-        [WEBHOOK_IN_PROGRESS] = "in_progress",
-        [WEBHOOK_COMPLETED] = "completed",
-        [WEBHOOK_WAITING] = "waiting",
+        [WEBHOOK_QUEUED] = "queued",       [WEBHOOK_IN_PROGRESS] = "in_progress",
+        [WEBHOOK_COMPLETED] = "completed", [WEBHOOK_WAITING] = "waiting",
         [WEBHOOK_ACTION_OTHER] = "other",
 };
 
@@ -75,62 +73,46 @@ static bool content_type_json(const char *ct)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static int positive_id(json_t *obj, const char *key, int64_t *ret)
+static enum webhook_action action_of(const struct webhook_scan *sc)
 {
-	json_t *v = json_object_get(obj, key);
-
-	/* jansson holds integers as json_int_t (long long): exact to 2^63 */
-	if (!json_is_integer(v) || json_integer_value(v) <= 0)
-		return -EINVAL;
-	*ret = (int64_t)json_integer_value(v);
-	return 0;
-}
-
-static enum webhook_action action_of(const char *s)
-{
+	if (sc->action_long)
+		return WEBHOOK_ACTION_OTHER;
 	for (size_t i = 0; i < WEBHOOK_ACTION_OTHER; i++)
-		if (strcmp(s, action_names[i]) == 0)
+		if (strcmp(sc->action, action_names[i]) == 0)
 			return (enum webhook_action)i;
 	return WEBHOOK_ACTION_OTHER;
 }
 
-static int parse_job(json_t *root, struct webhook_job *job, struct err *e)
+/* The job of a scanned workflow_job delivery: its fields checked in this order. */
+static int take_job(struct webhook_scan *sc, struct webhook_job *job, struct err *e)
 {
-	json_t *action = json_object_get(root, "action");
-	json_t *wj = json_object_get(root, "workflow_job");
-	json_t *repo = json_object_get(json_object_get(root, "repository"), "full_name");
-	json_t *labels, *l;
-	size_t i;
-	const char *s;
-
-	if (!json_is_string(action))
+	if (!sc->action_string)
 		return err_set(e, -EINVAL, "webhook: workflow_job delivery without an action");
-	if (!json_is_object(wj))
+	if (!sc->job_object)
 		return err_set(e, -EINVAL, "webhook: workflow_job delivery without workflow_job");
-	job->action = action_of(json_string_value(action));
-	if (positive_id(wj, "id", &job->job_id) < 0)
+	job->action = action_of(sc);
+	if (!sc->id_integer || sc->id <= 0)
 		return err_set(e, -EINVAL, "webhook: workflow_job.id is not a positive integer");
-	if (positive_id(wj, "run_id", &job->run_id) < 0)
-		return err_set(e, -EINVAL, "webhook: workflow_job.run_id is not a positive integer");
-	if (!json_is_string(repo) || (s = json_string_value(repo))[0] == '\0' ||
-	    json_string_length(repo) >= sizeof(job->repo) || !strchr(s, '/') ||
-	    strlen(s) != json_string_length(repo))
-		return err_set(e, -EINVAL, "webhook: repository.full_name is missing or not owner/name");
-	memcpy(job->repo, s, json_string_length(repo) + 1);
-	labels = json_object_get(wj, "labels");
-	if (!json_is_array(labels))
+	job->job_id = sc->id;
+	if (!sc->run_id_integer || sc->run_id <= 0)
+		return err_set(e, -EINVAL,
+		               "webhook: workflow_job.run_id is not a positive integer");
+	job->run_id = sc->run_id;
+	if (!sc->full_name_string || sc->full_name_len == 0 ||
+	    sc->full_name_len >= sizeof(job->repo) || !strchr(sc->full_name, '/'))
+		return err_set(e, -EINVAL,
+		               "webhook: repository.full_name is missing or not owner/name");
+	memcpy(job->repo, sc->full_name, sc->full_name_len + 1);
+	if (!sc->labels_array)
 		return err_set(e, -EINVAL, "webhook: workflow_job.labels is not a list");
-	if (json_array_size(labels) > WEBHOOK_LABELS_MAX)
+	if (sc->n_labels > WEBHOOK_LABELS_MAX)
 		return err_set(e, -EINVAL, "webhook: workflow_job has more than %d labels",
 		               WEBHOOK_LABELS_MAX);
-	json_array_foreach (labels, i, l) {
-		size_t n = json_string_length(l);
-		if (!json_is_string(l) || n == 0 || n >= WEBHOOK_LABEL_MAX ||
-		    strlen(json_string_value(l)) != n)
-			return err_set(e, -EINVAL, "webhook: workflow_job.labels[%zu] is not a label", i);
-		if (strv_push(&job->labels, json_string_value(l)) < 0)
-			return err_set(e, -ENOMEM, "webhook: out of memory");
-	}
+	if (sc->bad_label < sc->n_labels)
+		return err_set(e, -EINVAL, "webhook: workflow_job.labels[%zu] is not a label",
+		               sc->bad_label);
+	job->labels = sc->labels;
+	sc->labels = (struct strv){0};
 	return 0;
 }
 
@@ -138,9 +120,9 @@ int webhook_parse(const struct webhook_headers *h, const char *body, size_t len,
                   struct webhook_delivery *ret, struct err *e)
 {
 	struct webhook_delivery d = {0};
-	json_error_t jerr;
-	json_t *root = NULL;
-	int r = 0;
+	struct webhook_scan sc;
+	bool job;
+	int r, line = 0, column = 0;
 
 	if (!header_token(h->event, d.event, sizeof(d.event)))
 		return err_set(e, -EINVAL, "webhook: no valid X-GitHub-Event header");
@@ -150,27 +132,26 @@ int webhook_parse(const struct webhook_headers *h, const char *body, size_t len,
 		return err_set(e, -EPROTONOSUPPORT,
 		               "webhook: the body is not JSON: set the hook's content type to "
 		               "application/json");
-	/* JSON_DISABLE_EOF_CHECK off: one document and nothing after it */
-	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root || !json_is_object(root)) {
-		/* where, never jansson's text: it quotes the body */
-		if (root)
-			r = err_set(e, -EINVAL, "webhook: the body is not a JSON object");
-		else
-			r = err_set(e, -EINVAL, "webhook: the body is not JSON (line %d, column %d)",
-			            jerr.line, jerr.column);
-		goto out;
-	}
-	if (strcmp(d.event, "ping") == 0) {
+	job = strcmp(d.event, "workflow_job") == 0;
+	/* one pass: the whole body checked, only a job's fields kept (no tree) */
+	r = webhook_scan(body, len, job, &sc, &line, &column);
+	if (r == -ENOMEM) {
+		r = err_set(e, -ENOMEM, "webhook: out of memory");
+	} else if (r < 0) {
+		/* where, never the body's text */
+		r = err_set(e, -EINVAL, "webhook: the body is not JSON (line %d, column %d)", line,
+		            column);
+	} else if (!sc.root_object) {
+		r = err_set(e, -EINVAL, "webhook: the body is not a JSON object");
+	} else if (strcmp(d.event, "ping") == 0) {
 		d.kind = WEBHOOK_PING;
-	} else if (strcmp(d.event, "workflow_job") == 0) {
+	} else if (job) {
 		d.kind = WEBHOOK_JOB;
-		r = parse_job(root, &d.job, e);
+		r = take_job(&sc, &d.job, e);
 	} else {
 		d.kind = WEBHOOK_OTHER;
 	}
-out:
-	json_decref(root);
+	webhook_scan_release(&sc);
 	if (r < 0) {
 		webhook_delivery_release(&d);
 		return r;

@@ -122,6 +122,11 @@ def burst(broker, a, b):
     # state fanout, lets e2eb ack its own at once, so e2ea gets its share)
     a.run("drain")
     jobs = [a.queue_job(["small"], duration=3)["id"] for _ in range(10)]
+    # every queued webhook taken (published) before the kill: ghsim sends them one after
+    # another, and one sent to the dead daemon would be lost (no backfill here)
+    a.wait(lambda: {d["job_id"] for d in a.gh("GET", "/_ghsim/webhooks")
+                    if d["action"] == "queued" and d["status"] == 202} >= set(jobs), 20,
+           "the first half's webhooks taken")
     a.wait(lambda: waiting(a) >= 1, 20, "e2ea holding messages")
     a.daemon.send_signal(signal.SIGKILL)
     a.daemon.wait()

@@ -611,7 +611,71 @@ def test_acknowledged_deliveries_survive_kill9():
         env.close()
 
 
+def passes_total(env):
+    return sum(v for k, v in samples(scrape(env)[1]).items() if k.startswith("runnerd_passes_total"))
+
+
+def test_burst_passes_are_spaced():
+    """A stream of queued jobs (8 clients posting as fast as they are
+    answered) triggers passes, merged and spaced: past two back to back, at
+    most one every 25 ms (unspaced, they would list the provider and GitHub
+    hundreds of times a second), and still promptly: the pass after the last delivery
+    counts every job (runnerd_jobs_waiting, the last pass's view) within
+    2 s, with no timed pass (reconcile_interval 10m) to help."""
+    env = reactive_env("wh-spaced", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       reconcile_interval="10m")
+    env.metrics_port = free_port()
+    env.metrics_listen = "127.0.0.1:%d" % env.metrics_port
+    env.write_config()
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+
+    def client(k):
+        c = http.client.HTTPConnection("127.0.0.1", env.hook_port, timeout=10)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            body = json.dumps(job_payload("queued", ABOVE_2_53 + k * 1_000_000 + i,
+                                          ["self-hosted", "small"])).encode()
+            c.request("POST", "/webhook", body=body, headers={
+                "Content-Type": "application/json", "X-GitHub-Event": "workflow_job",
+                "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(body)})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 202, r.status
+            with lock:
+                acked.append(1)
+
+    try:
+        env.serve()
+        wait_intake(env)
+        env.run("drain")  # no runner is made: the jobs stay waiting
+        env.wait(lambda: passes_total(env) >= 1, 20, "a first pass")
+        time.sleep(0.2)
+        before, t0 = passes_total(env), time.monotonic()
+        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        n, t_end = len(acked), time.monotonic()
+        assert n >= 200, "only %d deliveries in 2 s" % n
+        env.wait(lambda: samples(scrape(env)[1]).get('runnerd_jobs_waiting{flavor="small"}') == n, 2,
+                 "a pass that counts all %d jobs" % n)
+        passes = passes_total(env) - before
+        elapsed = time.monotonic() - t0
+        print("%d deliveries in %.2f s: %d passes (at most %d allowed)" % (n, t_end - t0, passes,
+                                                                           elapsed / 0.025 + 3))
+        assert 2 <= passes <= elapsed / 0.025 + 3, (passes, elapsed)
+        env.stop()
+    finally:
+        stop.set()
+        env.close()
+
+
 if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
           test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
-          test_reload_takes_the_new_secret, test_acknowledged_deliveries_survive_kill9])
+          test_reload_takes_the_new_secret, test_acknowledged_deliveries_survive_kill9,
+          test_burst_passes_are_spaced])

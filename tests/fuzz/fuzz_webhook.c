@@ -5,11 +5,14 @@
  * header), then the body. The signature is checked against a fixed
  * secret, the delivery parsed and, for a workflow_job, routed. Whatever
  * the input, nothing crashes, leaks or reads out of bounds (ASan+UBSan),
- * a parsed job has positive ids and labels within bounds, and a failure
- * leaves the output untouched and maps to a 4xx/5xx status.
+ * a parsed job has positive ids and labels within bounds, a failure
+ * leaves the output untouched and maps to a 4xx/5xx status, and the
+ * one-pass scan answers as the jansson tree it replaced would have
+ * (tests/lib/webhook_reference.c): the same refusal, or the same job.
  */
 #include "util/common.h"
 #include "webhook/webhook.h"
+#include "webhook_reference.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,7 +44,7 @@ static const char *line(const uint8_t **p, const uint8_t *end, char *out, size_t
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char ev[128], id[128], ct[128], sig[128];
+	char ev[128], id[128], ct[128], sig[128], why[512];
 	const uint8_t *p = data, *end = data + size;
 	struct webhook_headers h;
 	struct webhook_delivery d = {.id = "untouched"};
@@ -86,6 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)config_repo_in_scope(cfg, d.job.repo);
 	}
 	webhook_delivery_release(&d);
+	if (webhook_parse_compare(&h, body, len, why, sizeof(why)) < 0) {
+		fprintf(stderr, "fuzz_webhook: %s\n", why);
+		abort();
+	}
 	free(body);
 	return 0;
 }

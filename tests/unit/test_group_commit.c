@@ -320,6 +320,9 @@ static void test_concurrent_waiters_share(void **state)
 	assert_true(st.max_batch >= 2);
 	/* 8 writers each waiting for their own: one write per item would be 800 */
 	assert_true(st.batches <= THREADS * PER / 2);
+	/* the time in fn is counted: at least the 2 ms each batch sleeps, not wildly more */
+	assert_true(st.busy_us >= st.batches * 2000);
+	assert_true(st.busy_us < st.batches * 2000 + 10 * 1000 * 1000);
 	print_message("%d items in %" PRIu64 " batches (largest %" PRIu64 ")\n", THREADS * PER,
 	              st.batches, st.max_batch);
 	group_commit_stop(g);

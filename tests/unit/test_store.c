@@ -721,6 +721,81 @@ static void test_intake_write(void **state)
 	store_close(s);
 }
 
+struct intake_arg {
+	struct store *s;
+	int r;
+};
+
+static void *intake_writer(void *arg)
+{
+	struct intake_arg *a = arg;
+	struct store_intake in = intake_row("late", STORE_INTAKE_RECORD, 0);
+	struct store_intake *pv[1] = {&in};
+
+	a->r = store_intake_write(a->s, pv, 1, NULL);
+	return NULL;
+}
+
+/*
+ * The duplicate check and the pass's look at the waiting jobs never queue
+ * behind a write under way: here the store's own writer waits (holding the
+ * store) for another connection's write lock, and they still answer at
+ * once, from committed rows only. Before the reader connections they
+ * waited the 5 s busy timeout.
+ */
+static void test_seen_beside_a_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_job_list l = {0};
+	struct store_job job;
+	int64_t n = 0;
+	struct intake_arg a = {s, 1};
+	char path[PATH_MAX + 16];
+	struct err e = {0};
+	sqlite3 *db = NULL;
+	pthread_t t;
+	bool seen = false;
+	int64_t t0, took;
+
+	assert_int_equal(store_delivery_add(s, "old", 1000, &e), 0);
+	job = intake_row("d21", STORE_INTAKE_JOB_ADD, 21).job;
+	assert_int_equal(store_job_add(s, &job, &e), 0);
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "INSERT INTO deliveries (id, received_at) "
+	                              "VALUES ('uncommitted', 2000)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(pthread_create(&t, NULL, intake_writer, &a), 0);
+	usleep(200 * 1000); /* the writer holds the store and waits for the lock */
+	t0 = clock_mono_ms();
+	assert_int_equal(store_delivery_seen(s, "old", &seen, &e), 0);
+	assert_true(seen);
+	assert_int_equal(store_delivery_seen(s, "uncommitted", &seen, &e), 0);
+	assert_false(seen); /* not committed: not known */
+	/* nor does the pass's look at the waiting jobs */
+	assert_int_equal(store_job_count_waiting(s, "small", 5000, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_job_list_waiting(s, 10, &l, &e), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].job_id, 21);
+	store_job_list_release(&l);
+	took = clock_mono_ms() - t0;
+	assert_true(took < 1000);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(a.r, 0);
+	assert_int_equal(store_delivery_seen(s, "uncommitted", &seen, &e), 0);
+	assert_true(seen);
+	assert_int_equal(store_delivery_seen(s, "late", &seen, &e), 0);
+	assert_true(seen);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -741,6 +816,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_intake_write, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_seen_beside_a_writer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

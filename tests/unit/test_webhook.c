@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/strutil.h"
 #include "webhook/webhook.h"
+#include "webhook_reference.h"
 
 /* docs.github.com, "Validating webhook deliveries": the published test values */
 #define VEC_SECRET "It's a Secret to Everybody"
@@ -322,6 +323,244 @@ static void test_route_org_scope(void **state)
 	config_free(c);
 }
 
+/* A delivery shaped as GitHub sends one: nesting, escapes, UTF-8, numbers of each kind. */
+static const char SAMPLE[] =
+        "{\"action\":\"queued\",\"workflow_job\":{\"id\":9007199254740993,\"run_id\":42,"
+        "\"name\":\"build \\\"x\\\" \\u00e9\\ud83d\\ude00 caf\xc3\xa9 \xe2\x82\xac "
+        "\xf0\x9f\x98\x80\","
+        "\"steps\":[{\"id\":1,\"n\":-0,\"r\":1.5e-3,\"ok\":true},{\"id\":2,\"x\":null,\"f\":false}]"
+        ","
+        "\"labels\":[\"self-hosted\",\"sm\\u0061ll\"],\"status\":\"queued\",\"t\":\"a\\/b\\n\\t\"},"
+        "\"repository\":{\"id\":7,\"full_name\":\"octo/hello\",\"owner\":{\"login\":\"octo\","
+        "\"e\":{}},\"topics\":[],\"size\":0.0,\"w\":2E+2},\"sender\":{\"id\":-9223372036854775808}"
+        "}";
+
+static void expect_same(const char *event, const char *body, size_t len)
+{
+	struct webhook_headers h = {.event = event, .delivery = "d1", .content_type = NULL};
+	char why[512];
+
+	if (webhook_parse_compare(&h, body, len, why, sizeof(why)) < 0)
+		fail_msg("%s on %.*s", why, (int)(len < 200 ? len : 200), body);
+}
+
+static void same(const char *body)
+{
+	expect_same("workflow_job", body, strlen(body));
+	expect_same("ping", body, strlen(body));
+}
+
+/* {"a": and depth arrays around inner: an object at the top, or either parse refuses it */
+static char *nested(int depth, const char *inner)
+{
+	size_t n = strlen(inner);
+	char *b = malloc(2 * (size_t)depth + n + 7);
+
+	assert_non_null(b);
+	memcpy(b, "{\"a\":", 5);
+	memset(b + 5, '[', (size_t)depth);
+	memcpy(b + 5 + depth, inner, n);
+	memset(b + 5 + depth + n, ']', (size_t)depth);
+	memcpy(b + 5 + 2 * depth + n, "}", 2);
+	return b;
+}
+
+/*
+ * The one-pass scan accepts exactly what the jansson tree it replaced
+ * accepted (JSON_REJECT_DUPLICATES) and reads the same job out of it:
+ * the hard corners by hand, then 30,000 byte-level mutations of a
+ * realistic delivery (a fixed seed: the same run every time).
+ */
+static void test_scan_matches_jansson(void **state)
+{
+	static const char *const bodies[] = {
+	        SAMPLE,
+	        /* duplicate keys, also spelled differently, at any depth */
+	        "{\"a\":1,\"a\":2}",
+	        "{\"a\":1,\"\\u0061\":2}",
+	        "{\"x\":{\"b\":1,\"b\":1}}",
+	        "{\"x\":[{\"b\":1},{\"b\":1}]}",
+	        "{\"\":1,\"\":2}",
+	        "{\"a\\u00e9\":1,\"a\xc3\xa9\":2}",
+	        "{\"action\":\"queued\",\"action\":\"completed\"}",
+	        /* strings */
+	        "{\"a\":\"\\u0000\"}",
+	        "{\"a\":\"\\ud800\"}",
+	        "{\"a\":\"\\udc00\"}",
+	        "{\"a\":\"\\ud800\\u0041\"}",
+	        "{\"a\":\"\\ud800\\udbff\"}",
+	        "{\"a\":\"\\uD83D\\uDE00\"}",
+	        "{\"a\":\"\\x\"}",
+	        "{\"a\":\"\\u12\"}",
+	        "{\"a\":\"\\u12G4\"}",
+	        "{\"a\":\"\x01\"}",
+	        "{\"a\":\"\x7f\"}",
+	        "{\"a\":\"\xc0\x80\"}",
+	        "{\"a\":\"\xc2\"}",
+	        "{\"a\":\"\xe0\x80\x80\"}",
+	        "{\"a\":\"\xed\xa0\x80\"}",
+	        "{\"a\":\"\xf4\x90\x80\x80\"}",
+	        "{\"a\":\"\xf5\x80\x80\x80\"}",
+	        "{\"a\":\"\xef\xbf\xbf\"}",
+	        "{\"a\":\"\xf0\x90\x80\x80\"}",
+	        "{\"a\":\"unterminated}",
+	        "{\"\xff\":1}",
+	        "{\"a\":1}\xc3\xa9",
+	        /* numbers */
+	        "{\"a\":01}",
+	        "{\"a\":-}",
+	        "{\"a\":-01}",
+	        "{\"a\":1.}",
+	        "{\"a\":.5}",
+	        "{\"a\":1e}",
+	        "{\"a\":1e+}",
+	        "{\"a\":+1}",
+	        "{\"a\":9223372036854775807}",
+	        "{\"a\":9223372036854775808}",
+	        "{\"a\":-9223372036854775808}",
+	        "{\"a\":-9223372036854775809}",
+	        "{\"a\":99999999999999999999999}",
+	        "{\"a\":1e308}",
+	        "{\"a\":1e309}",
+	        "{\"a\":-1e400}",
+	        "{\"a\":1e-400}",
+	        "{\"a\":123456789012345678901234567890123456789012345678901234567890123456789."
+	        "5e300}",
+	        "{\"a\":0x1}",
+	        "{\"a\":Infinity}",
+	        "{\"a\":NaN}",
+	        /* literals, structure, the top */
+	        "{\"a\":tru}",
+	        "{\"a\":truex}",
+	        "{\"a\":nul}",
+	        "{\"a\":true1}",
+	        "{\"a\":1,}",
+	        "{,}",
+	        "{\"a\" 1}",
+	        "{\"a\":1 \"b\":2}",
+	        "[1,2,]",
+	        "[,]",
+	        "[]",
+	        "{}",
+	        " \t\r\n{} \n",
+	        "{} x",
+	        "{}{}",
+	        "",
+	        "   ",
+	        "1",
+	        "\"s\"",
+	        "null",
+	        "{1:2}",
+	        "{\"a\":[1,{\"b\":[]}]}",
+	        "{\"a\":1}\0",
+	        "\0{}",
+	        "{\"a\":\"b\"\0}",
+	        /* the job's fields */
+	        "{\"action\":1,\"workflow_job\":{},\"repository\":{}}",
+	        "{\"action\":\"queued\",\"workflow_job\":[]}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1.0,\"run_id\":2,\"labels\":[]},"
+	        "\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[]},"
+	        "\"repository\":{\"full_name\":\"o\\/r\"}}",
+	        "{\"action\":\"queu\\u0065d\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":"
+	        "[\"a\",\"\\u00e9\"]},\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":"
+	        "[\"\\b\\f\\r\\n\\t\\/\\\\\\\"\\u0041\"]},\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[\"a\","
+	        "1]},"
+	        "\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[\"\"]},"
+	        "\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":0,\"labels\":[]},"
+	        "\"repository\":{\"full_name\":\"o/r\"}}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[]},"
+	        "\"repository\":[{\"full_name\":\"o/r\"}]}",
+	        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,\"labels\":[],"
+	        "\"x\":{\"id\":-1}},\"repository\":{\"full_name\":\"o/"
+	        "r\",\"o\":{\"full_name\":1}}}",
+	        "{\"action\":\"queued_and_then_a_very_long_tail_of_text\",\"workflow_job\":{\"id\":"
+	        "1,"
+	        "\"run_id\":2,\"labels\":[]},\"repository\":{\"full_name\":\"o/r\"}}",
+	};
+	char big[800];
+	char *b;
+	uint32_t seed = 12345;
+	size_t n = sizeof(SAMPLE) - 1;
+	(void)state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++)
+		same(bodies[i]);
+	expect_same("workflow_job", "{\"a\":1}\0", 9);
+	/* the one difference: jansson skips a NUL right after a number or literal; the scan refuses
+	 * it */
+	{
+		struct webhook_headers h = {.event = "ping", .delivery = "d1"};
+		struct webhook_delivery d;
+		struct err e = {0};
+
+		assert_int_equal(webhook_parse(&h, "{\"a\":1\0}", 8, &d, &e), -EINVAL);
+		assert_int_equal(webhook_parse(&h, "{\"a\":true\0}", 11, &d, &e), -EINVAL);
+		assert_int_equal(webhook_parse_reference(&h, "{\"a\":1\0}", 8, &d, &e), 0);
+		webhook_delivery_release(&d);
+		expect_same("workflow_job", "{\"a\":1\0}", 8);
+	}
+	expect_same("workflow_job", "{\"a\":\"b\0\"}", 10);
+	/* labels and full_name at and past their bounds */
+	for (int len = 254; len <= 257; len++) {
+		int k = snprintf(
+		        big, sizeof(big),
+		        "{\"action\":\"queued\",\"workflow_job\":{\"id\":1,\"run_id\":2,"
+		        "\"labels\":[\"%0*d\"]},\"repository\":{\"full_name\":\"o/%0*d\"}}",
+		        len, 0, len - 2, 0);
+		assert_true(k > 0 && (size_t)k < sizeof(big));
+		same(big);
+	}
+	/* jansson's depth: 2048 levels (the object one of them), a scalar counting as one */
+	for (int depth = 2045; depth <= 2049; depth++) {
+		b = nested(depth, "1");
+		same(b);
+		free(b);
+		b = nested(depth, "");
+		same(b);
+		free(b);
+	}
+	/* every prefix, in a buffer of its own size (ASan sees a read past it) */
+	for (size_t len = 0; len < n; len++) {
+		b = malloc(len ? len : 1);
+		assert_non_null(b);
+		memcpy(b, SAMPLE, len);
+		expect_same("workflow_job", b, len);
+		free(b);
+	}
+	/* mutations: a byte changed, deleted, or one of the JSON's own bytes put in */
+	b = malloc(n + 8);
+	assert_non_null(b);
+	for (int round = 0; round < 30000; round++) {
+		static const char special[] = "{}[]\",:\\u0123456789eE.-+ \x80\xc3\xed\xf0tfn";
+		size_t len = n, k;
+
+		memcpy(b, SAMPLE, n);
+		for (int edits = 1 + round % 3; edits > 0; edits--) {
+			seed = seed * 1103515245u + 12345u;
+			k = (seed >> 8) % len;
+			switch ((seed >> 4) % 3) {
+			case 0:
+				b[k] = special[(seed >> 16) % (sizeof(special) - 1)];
+				break;
+			case 1:
+				memmove(b + k, b + k + 1, len - k - 1);
+				len--;
+				break;
+			default:
+				b[k] = (char)(seed >> 20);
+				break;
+			}
+		}
+		expect_same("workflow_job", b, len);
+	}
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +569,7 @@ int main(void)
 	        cmocka_unit_test(test_parse_job),
 	        cmocka_unit_test(test_parse_ping_and_others),
 	        cmocka_unit_test(test_parse_refuses),
+	        cmocka_unit_test(test_scan_matches_jansson),
 	        cmocka_unit_test(test_route),
 	        cmocka_unit_test(test_route_org_scope),
 	};
