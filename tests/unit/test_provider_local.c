@@ -25,6 +25,8 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #define TEST_USER   "runnerd-test-runner"
@@ -1450,6 +1452,23 @@ static void test_local_concurrent(void **state)
 /* ---- deadlines and the cancel flag -------------------------------------- */
 
 /* Is a process other than this one running this test binary (a starter, A or B)? */
+#define TWIN_COMM "lock-wait"
+
+/* Another run of this test, waiting for the lock main takes (it names itself so). */
+static bool waiting_twin(const char *pid)
+{
+	char path[300], comm[32] = "";
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = 0;
+	fclose(f);
+	return strncmp(comm, TWIN_COMM "\n", sizeof(TWIN_COMM)) == 0;
+}
+
 static bool starter_left(void)
 {
 	struct stat self, st;
@@ -1467,7 +1486,7 @@ static bool starter_left(void)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/exe", de->d_name);
 		found = stat(path, &st) == 0 && st.st_dev == self.st_dev &&
-		        st.st_ino == self.st_ino;
+		        st.st_ino == self.st_ino && !waiting_twin(de->d_name);
 	}
 	closedir(d);
 	return found;
@@ -1878,5 +1897,17 @@ int main(void)
 	        cmocka_unit_test(test_local_gc_by_uid),
 	        cmocka_unit_test(test_local_weak_refused),
 	};
+	/* Two runs at once (a build and its sanitizer twin, two checkouts) share the
+	 * uid range and the process table: one's gc would stop the other's strays and
+	 * its cmdline needles would match the other's sleeps. One run at a time; the
+	 * one waiting names itself so that starter_left does not count it. */
+	char comm[32] = "";
+	int lock =
+	        open("/tmp/runnerd-test-provider-local.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || prctl(PR_GET_NAME, comm) != 0 || prctl(PR_SET_NAME, TWIN_COMM) != 0 ||
+	    flock(lock, LOCK_EX) != 0 || prctl(PR_SET_NAME, comm) != 0) {
+		perror("/tmp/runnerd-test-provider-local.lock");
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
