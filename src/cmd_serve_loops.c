@@ -76,15 +76,17 @@ static void run_observation(struct daemon *d, uint64_t n)
 }
 
 /*
- * Under a stream of triggers, passes start at most this often. A trigger
- * that finds the loop idle starts a pass at once, and one that came during
- * a pass starts the next at once as before; only when that next one was
- * itself asked for during its predecessor (a third pass in a row, back to
- * back: a burst of webhooks, each one a trigger) does the loop wait this
- * long after the last start. Otherwise every pass would list the
- * provider's instances and ask GitHub for its runners hundreds of times a
- * second, for jobs that wait a pass's length at most anyway.
+ * Under a stream of triggers, passes start at most this often, with a burst
+ * of two allowed: a trigger that finds the loop idle for a while starts a
+ * pass at once, and one that came during that pass starts the next at once
+ * too; from then on each starts PASS_GAP_MS after the one before, until the
+ * stream pauses long enough to earn the burst back (two gaps). Over any span
+ * of T ms at most 2 + T / PASS_GAP_MS passes start, however the triggers
+ * come. Otherwise every pass would list the provider's instances and ask
+ * GitHub for its runners hundreds of times a second, for jobs that wait a
+ * pass's length at most anyway.
  */
+#define PASS_BURST  2
 #define PASS_GAP_MS 25
 
 static int64_t jittered_ms(int64_t interval_s)
@@ -110,16 +112,17 @@ static int64_t pass_interval(const struct config *cfg)
 }
 
 /*
- * Under d->lock, triggered: wait until PASS_GAP_MS after the start of the
- * pass before (started_ms), unless stop or a reload comes first. Triggers
- * that arrive meanwhile join the pass that follows.
+ * Under d->lock, triggered: wait until a pass may start (the rate above,
+ * kept as the time the next pass would be due if they came evenly: *due_ms),
+ * unless stop or a reload comes first. Triggers that arrive meanwhile join
+ * the pass that follows.
  */
-static void space_passes(struct daemon *d, int64_t started_ms)
+static void space_passes(struct daemon *d, int64_t due_ms)
 {
 	struct timespec until;
-	int64_t at = started_ms + PASS_GAP_MS;
+	int64_t at = due_ms - (PASS_BURST - 1) * PASS_GAP_MS;
 
-	if (started_ms == 0 || clock_mono_ms() >= at)
+	if (clock_mono_ms() >= at)
 		return;
 	until = (struct timespec){.tv_sec = at / 1000, .tv_nsec = (at % 1000) * 1000000L};
 	while (!d->stop && !d->reload) {
@@ -133,17 +136,14 @@ void *serve_pass_loop(void *arg)
 {
 	struct daemon *d = arg;
 	struct timespec deadline;
-	bool timer = false;     /* deadline is the next timed pass (kept across a reload) */
-	int64_t started_ms = 0; /* the last pass's start (mono ms) */
-	unsigned chained = 0;   /* passes in a row asked for while the one before ran */
+	bool timer = false; /* deadline is the next timed pass (kept across a reload) */
+	int64_t due_ms = 0; /* when the next pass is due at the steady rate (mono ms) */
 
 	for (;;) {
 		enum plan_mode mode;
 		uint64_t n;
 
 		pthread_mutex_lock(&d->lock);
-		/* asked for while the last pass ran: this one follows it back to back */
-		chained = d->passes.trigger && started_ms ? chained + 1 : 0;
 		if (!timer) {
 			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
 			timer = true;
@@ -152,8 +152,8 @@ void *serve_pass_loop(void *arg)
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
 				break;
 		}
-		if (chained >= 2 && d->passes.trigger && !d->stop && !d->reload)
-			space_passes(d, started_ms);
+		if (d->passes.trigger && !d->stop && !d->reload)
+			space_passes(d, due_ms);
 		if (d->reload && !d->stop) {
 			d->reload = false;
 			pthread_mutex_unlock(&d->lock);
@@ -170,7 +170,8 @@ void *serve_pass_loop(void *arg)
 		pthread_mutex_unlock(&d->lock);
 		if (stop)
 			break;
-		started_ms = clock_mono_ms();
+		int64_t now = clock_mono_ms();
+		due_ms = (due_ms > now ? due_ms : now) + PASS_GAP_MS;
 		run_pass(d, n, mode);
 	}
 	return NULL;
