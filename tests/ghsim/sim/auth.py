@@ -63,7 +63,9 @@ def authenticate(handler, kind):
             return ("installation", None)
     raise HttpError(401, "Bad credentials", DOCS)
 
+
 def verify_jwt(st, jwt):
+    """Check an App JWT's RS256 signature (cached by its hash) and GitHub's claim rules; raises HttpError."""
     bad = HttpError(401, "A JSON web token could not be decoded", DOCS)
     if not st.args.app_public_key or not st.args.app_id:
         raise bad

@@ -6,6 +6,7 @@ a reset). The control API is for tests only: GitHub has no such thing.
 from .common import Resp, need
 from .routes import route
 
+
 def c_scope(st, value):
     need(isinstance(value, str) and value, 400, "scope must be repos/OWNER/REPO or orgs/ORG")
     parts = value.strip("/").split("/")

@@ -11,6 +11,7 @@ import time
 from .common import DOCS, Resp, error_body, need
 from .routes import route
 
+
 def match_fault(st, method, raw):
     """The fault this request meets, counted as applied, or None (caller holds st.lock)."""
     for f in st.faults:

@@ -11,6 +11,7 @@ from .control import str_list
 from .objects import job_obj
 from .routes import paginate, route
 
+
 def repo_job(h, req, jid):
     j = h.server.state.jobs.get(jid)
     if j is None or j.repo.lower() != ("%s/%s" % (req.params["owner"], req.params["repo"])).lower():

@@ -7,6 +7,7 @@ what they are given: they never touch ghsim's state.
 from .common import DOCS, Resp, iso, stable_id
 from .routes import route
 
+
 def simple_user(login, base, html, kind="User"):
     uid = stable_id("user:" + login, 1_000_000)
     u = "%s/users/%s" % (base, login)

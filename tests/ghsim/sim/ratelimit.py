@@ -8,6 +8,7 @@ import time
 from .common import DOCS, Resp, need
 from .routes import route
 
+
 @route("GET", "/rate_limit", doc=DOCS + "/rate-limit/rate-limit#get-rate-limit-status-for-the-authenticated-user")
 def h_rate_limit(h, req):
     st = h.server.state

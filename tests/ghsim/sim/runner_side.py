@@ -16,6 +16,7 @@ from .releases import version_refusal
 from .routes import route
 from .runners import runner_files
 
+
 def as_int(v):
     try:
         return int(v)

@@ -17,6 +17,7 @@ from .control import c_scope, str_list
 from .objects import runner_obj
 from .routes import paginate, route, scope_routes
 
+
 @scope_routes("GET", "", doc=DOCS + "/actions/self-hosted-runners#list-self-hosted-runners-for-a-repository")
 def h_list_runners(h, req):
     st = h.server.state
