@@ -25,6 +25,7 @@ static bool waiting_twin(const char *pid)
 	return strncmp(comm, TWIN_COMM "\n", sizeof(TWIN_COMM)) == 0;
 }
 
+/* Is a process other than this one running this test binary (a starter, A or B)? */
 static bool starter_left(void)
 {
 	struct stat self, st;
