@@ -5,7 +5,7 @@ program; the startup script downloads it, checks its sha256 and puts it on
 the runner's PATH, where a job's step finds it. With a wrong sha256 no
 runner starts: each instance ends before its runner, the reason in its
 saved startup log, and the pool never comes online. (Snaps cannot run
-here: tests/unit/test_runner.c proves the `snap install` calls with a
+here: tests/unit/test_runner_install.c proves the `snap install` calls with a
 recording stand-in.)"""
 
 import glob
