@@ -53,7 +53,7 @@ def api_log_size(cloud, svc):
 
 def api_requests(cloud, svc, since):
     """The requests svc logged after byte offset since (uwsgi's request
-    lines), as "METHOD /path" without the query, in order."""
+    lines), as "METHOD /path?key&key" (the query's keys, not its values), in order."""
     with open(cloud.path("log", svc + ".out"), "rb") as f:
         f.seek(since)
         text = f.read().decode(errors="replace")
@@ -62,7 +62,8 @@ def api_requests(cloud, svc, since):
         m = re.search(r"\] (GET|POST|PUT|DELETE) (/[^ ?]*)(\S*)", ln)
         # the guest stand-in polls as the admin with all_tenants: not runnerd's
         if m and "all_tenants" not in m.group(3):
-            out.append("%s %s" % (m.group(1), m.group(2)))
+            keys = sorted(kv.split("=")[0] for kv in m.group(3).lstrip("?").split("&") if kv)
+            out.append("%s %s%s" % (m.group(1), m.group(2), "?" + "&".join(keys) if keys else ""))
     return out
 
 
@@ -130,6 +131,8 @@ def bench(cloud, n, baseline, guest, concurrency):
               (len(steady["nova-api"]), n, cpu_steady))
         for svc, reqs in steady.items():
             print("    %-15s %s" % (svc + ":", tally(reqs) or "none"))
+        print("    (nova-api itself asks neutron for each listing's ports by device_id and their"
+              " security groups by id)")
         print("  drain:            %6.1f s" % t_drain)
         print("  creates:          %d logged, %d failed%s" % (len(creates), len(failed),
                                                             (": " + failed[0][-200:]) if failed else ""))
