@@ -539,6 +539,11 @@ static void run_task(void *ctx, size_t i)
 	}
 }
 
+bool manager_stopping(struct manager *m, int r)
+{
+	return r == -ECANCELED && atomic_load(&m->cancel);
+}
+
 /*
  * Each provider's leftovers (stray processes, ...), once a pass after its
  * actions. One cut short by the daemon stopping is no failure: the next
@@ -550,7 +555,7 @@ void manager_collect_leftovers(struct manager *m)
 		struct err e = {0};
 		int r = provider_gc_peers(m->providers[i], m->cfg->providers, m->cfg->n_providers,
 		                          &e);
-		if (r == -ECANCELED && atomic_load(&m->cancel))
+		if (manager_stopping(m, r))
 			log_debug("provider %s: leftovers: %s (stopping)",
 			          provider_name(m->providers[i]), e.msg);
 		else if (r < 0)

@@ -215,12 +215,17 @@ int manager_observation_take(struct manager *m, struct observation *o, struct ma
 	for (size_t i = 0; i < m->n_providers; i++) {
 		struct instance_list l = {0};
 		err_clear(&e);
-		if (provider_list(m->providers[i], &l, &e) < 0) {
+		int lr = provider_list(m->providers[i], &l, &e);
+		if (lr < 0) {
 			o->instances_complete = false;
 			snprintf(rep->provider_error, sizeof(rep->provider_error), "%s: %s",
 			         provider_name(m->providers[i]), e.msg);
-			log_warn("provider %s list failed: %s (no deletions this pass)",
-			         provider_name(m->providers[i]), e.msg);
+			if (manager_stopping(m, lr))
+				log_debug("provider %s list: %s (stopping)",
+				          provider_name(m->providers[i]), e.msg);
+			else
+				log_warn("provider %s list failed: %s (no deletions this pass)",
+				         provider_name(m->providers[i]), e.msg);
 			instance_list_release(&l);
 			continue;
 		}
