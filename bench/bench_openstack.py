@@ -43,14 +43,36 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def nova_requests(cloud):
-    """Requests nova-api logged so far (uwsgi's request lines)."""
+def api_log_size(cloud, svc):
+    """Where the uwsgi log of svc (nova-api, neutron-server) ends now."""
     try:
-        with open(cloud.path("log", "nova-api.out"), errors="replace") as f:
-            # the guest stand-in polls as the admin with all_tenants: not runnerd's
-            return sum(1 for ln in f if re.search(r"\] (GET|POST|PUT|DELETE) /", ln) and "all_tenants" not in ln)
+        return os.path.getsize(cloud.path("log", svc + ".out"))
     except OSError:
-        return -1
+        return 0
+
+
+def api_requests(cloud, svc, since):
+    """The requests svc logged after byte offset since (uwsgi's request
+    lines), as "METHOD /path?key&key" (the query's keys, not its values), in order."""
+    with open(cloud.path("log", svc + ".out"), "rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    out = []
+    for ln in text.splitlines():
+        m = re.search(r"\] (GET|POST|PUT|DELETE) (/[^ ?]*)(\S*)", ln)
+        # the guest stand-in polls as the admin with all_tenants: not runnerd's
+        if m and "all_tenants" not in m.group(3):
+            keys = sorted(kv.split("=")[0] for kv in m.group(3).lstrip("?").split("&") if kv)
+            out.append("%s %s%s" % (m.group(1), m.group(2), "?" + "&".join(keys) if keys else ""))
+    return out
+
+
+def tally(reqs):
+    """"GET /v2.1/servers/detail x2, ..." (most first)."""
+    counts = {}
+    for r in reqs:
+        counts[r] = counts.get(r, 0) + 1
+    return ", ".join("%s x%d" % (r, n) for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def bench(cloud, n, baseline, guest, concurrency):
@@ -82,9 +104,10 @@ def bench(cloud, n, baseline, guest, concurrency):
             raise SystemExit("bench: the pool did not come up in 900 s:\n" + env.log()[-3000:])
         # one steady pass: the calls it makes
         time.sleep(3)
-        before = nova_requests(cloud)
+        # (the bench's own polling of Nova stops meanwhile)
+        before = {svc: api_log_size(cloud, svc) for svc in ("nova-api", "neutron-server")}
         env.run("reconcile", timeout=120)
-        steady = nova_requests(cloud) - before
+        steady = {svc: api_requests(cloud, svc, at) for svc, at in before.items()}
         cpu_steady = cpu_s(daemon.pid)
         t1 = time.time()
         env.run("drain", "--wait", "--timeout", "300s", timeout=400)
@@ -105,7 +128,11 @@ def bench(cloud, n, baseline, guest, concurrency):
         if guest:
             print("  ratio online/CLI: %6.3f" % (t_online / baseline))
         print("  one steady pass:  %d nova-api requests (%d servers); runnerd CPU so far %.2f s" %
-              (steady, n, cpu_steady))
+              (len(steady["nova-api"]), n, cpu_steady))
+        for svc, reqs in steady.items():
+            print("    %-15s %s" % (svc + ":", tally(reqs) or "none"))
+        print("    (nova-api itself asks neutron for each listing's ports by device_id and their"
+              " security groups by id)")
         print("  drain:            %6.1f s" % t_drain)
         print("  creates:          %d logged, %d failed%s" % (len(creates), len(failed),
                                                             (": " + failed[0][-200:]) if failed else ""))

@@ -539,13 +539,26 @@ static void run_task(void *ctx, size_t i)
 	}
 }
 
-/* Each provider's leftovers (stray processes, ...), once a pass after its actions. */
+bool manager_stopping(struct manager *m, int r)
+{
+	return r == -ECANCELED && atomic_load(&m->cancel);
+}
+
+/*
+ * Each provider's leftovers (stray processes, ...), once a pass after its
+ * actions. One cut short by the daemon stopping is no failure: the next
+ * start collects them.
+ */
 void manager_collect_leftovers(struct manager *m)
 {
 	for (size_t i = 0; i < m->n_providers && !atomic_load(&m->cancel); i++) {
 		struct err e = {0};
-		if (provider_gc_peers(m->providers[i], m->cfg->providers, m->cfg->n_providers, &e) <
-		    0)
+		int r = provider_gc_peers(m->providers[i], m->cfg->providers, m->cfg->n_providers,
+		                          &e);
+		if (manager_stopping(m, r))
+			log_debug("provider %s: leftovers: %s (stopping)",
+			          provider_name(m->providers[i]), e.msg);
+		else if (r < 0)
 			log_warn("provider %s: leftovers: %s", provider_name(m->providers[i]),
 			         e.msg);
 	}

@@ -160,6 +160,11 @@ void manager_runner_version_view(struct manager *m, int64_t now,
 int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep);
 /* Each provider's leftovers, once a pass after its actions. */
 void manager_collect_leftovers(struct manager *m);
+/*
+ * Whether r is a provider call cut short because the daemon is stopping
+ * (-ECANCELED with the cancel flag set): no failure to warn about.
+ */
+bool manager_stopping(struct manager *m, int r);
 
 /*
  * disk.c: what the manager keeps of its instances on disk. Each logs what

@@ -79,6 +79,13 @@ static void probe_one(void *ctx, size_t i)
 	in->probe = h;
 }
 
+/* Whether in's provider looks inside an instance for its health. */
+static bool can_probe(struct manager *m, const struct instance *in)
+{
+	struct provider *p = manager_provider_named(m, in->provider);
+	return p && provider_traits(p)->health_probe;
+}
+
 /* Run the health probes of the booting instances update_rows picked. */
 static void probe_booting(struct manager *m, struct instance **v, size_t n)
 {
@@ -158,9 +165,13 @@ static int update_rows(struct manager *m, struct observation *o, int64_t now)
 		 * Booting past the health grace and within the bootstrap timeout
 		 * (no runner yet, or registered and offline): worth asking the
 		 * provider whether the runner died. Idle, busy and finished
-		 * runners are never probed: GitHub speaks for them.
+		 * runners are never probed: GitHub speaks for them. Nor are the
+		 * instances of a provider that cannot look inside one: its health
+		 * is the state the listing gave, and a call per booting instance
+		 * every pass would only say it again (100 OpenStack servers
+		 * booting: 100 Nova requests a pass).
 		 */
-		if (in && in->state == CLOUD_ACTIVE && o->runners_complete &&
+		if (in && in->state == CLOUD_ACTIVE && o->runners_complete && can_probe(m, in) &&
 		    row->phase == PHASE_CREATED &&
 		    (row->github_state == GH_OFFLINE ||
 		     (row->github_state == GH_ABSENT && !row->seen_on_github))) {
@@ -204,12 +215,17 @@ int manager_observation_take(struct manager *m, struct observation *o, struct ma
 	for (size_t i = 0; i < m->n_providers; i++) {
 		struct instance_list l = {0};
 		err_clear(&e);
-		if (provider_list(m->providers[i], &l, &e) < 0) {
+		int lr = provider_list(m->providers[i], &l, &e);
+		if (lr < 0) {
 			o->instances_complete = false;
 			snprintf(rep->provider_error, sizeof(rep->provider_error), "%s: %s",
 			         provider_name(m->providers[i]), e.msg);
-			log_warn("provider %s list failed: %s (no deletions this pass)",
-			         provider_name(m->providers[i]), e.msg);
+			if (manager_stopping(m, lr))
+				log_debug("provider %s list: %s (stopping)",
+				          provider_name(m->providers[i]), e.msg);
+			else
+				log_warn("provider %s list failed: %s (no deletions this pass)",
+				         provider_name(m->providers[i]), e.msg);
 			instance_list_release(&l);
 			continue;
 		}

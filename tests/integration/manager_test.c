@@ -864,6 +864,39 @@ static int case_dead_runner_replaced(struct fx *f)
 }
 
 /*
+ * A provider whose health() only maps the cloud state (no health_probe
+ * trait: OpenStack) is never asked about a booting instance: the listing
+ * said it already, and a call per booting instance each pass is what made
+ * a steady pass of 100 booting OpenStack servers cost 100 Nova requests.
+ */
+static int case_no_probe_without_the_trait(struct fx *f)
+{
+	struct provider_traits t = local_traits;
+	struct manager_report rep;
+	char name[INSTANCE_NAME_MAX];
+
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(only_instance(f, name) == 0);
+	REQUIRE(row_backdate(f, name, 15) == 0); /* past the 10 s health grace */
+	t.health_probe = false;
+	REQUIRE(memory_set_traits(f->mem, &t) == 0);
+	REQUIRE(memory_set_health(f->mem, name, HEALTH_UNHEALTHY) == 0);
+	uint64_t probes = memory_calls(f->mem, MEMORY_OP_HEALTH);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_HEALTH) == probes);
+	REQUIRE(events(&rep, "delete", NULL) == 0);
+	manager_report_release(&rep);
+	/* with the trait, the same pass probes it and replaces it as dead */
+	REQUIRE(memory_set_traits(f->mem, &local_traits) == 0);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_HEALTH) == probes + 1);
+	REQUIRE(events(&rep, "delete", "dead") == 1);
+	manager_report_release(&rep);
+	return 0;
+}
+
+/*
  * A create that failed and whose cleanup failed too leaves its row DELETING:
  * the next pass deletes the leftover instance instead of adopting it as a
  * runner that would hold a slot until the bootstrap timeout.
@@ -1859,6 +1892,8 @@ int main(void)
 	    1);
 	run("health probe silent: unknown, the instance kept, the pass not held",
 	    case_health_probe_silent, 1, 1);
+	run("no health probe for a provider without the trait: no call per booting instance",
+	    case_no_probe_without_the_trait, 1, 1);
 	run("metrics pulls silent: given up at their deadline, the delete goes on",
 	    case_metrics_pull_silent, 1, 1);
 	run("a row on a provider that is not open blocks deletions, every pass says so",

@@ -278,7 +278,9 @@ class Env:
     at close()."""
 
     def __init__(self, name, flavors, manager="e2e", heartbeat=3, extra_lines=(), github_opts=None,
-                 ghsim_args=(), webhook_opts=None, **manager_opts):
+                 ghsim_args=(), webhook_opts=None, ghsim=None, **manager_opts):
+        """ghsim: another Env's ghsim to share (two managers on one
+        repository); it stays up at close(), its owner stops it."""
         # ghsim.py is built on this module: import it once this one is whole
         from ghsim import Ghsim
 
@@ -298,8 +300,15 @@ class Env:
         self.log_path = os.path.join(self.tmp, "runnerd.log")
         self.log_dir = os.path.join(self.tmp, "logs")
         self.daemon = None
-        self.ghsim = Ghsim(self.tmp, "--heartbeat-timeout", str(heartbeat), *ghsim_args, token=TOKEN,
-                           token_file=self.token_file).start(timeout=20)
+        self.own_ghsim = ghsim is None
+        if ghsim is None:
+            ghsim = Ghsim(self.tmp, "--heartbeat-timeout", str(heartbeat), *ghsim_args, token=TOKEN,
+                          token_file=self.token_file).start(timeout=20)
+        else:
+            fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(ghsim.token + "\n")
+        self.ghsim = ghsim
         self.ghsim_log = self.ghsim.log
         self.url = self.ghsim.url
         self.flavors = flavors
@@ -536,7 +545,8 @@ class Env:
             signal_pids([pid for pid, _ in self.runner_user_processes()], signal.SIGKILL)
         except Exception:
             pass
-        self.ghsim.stop()
+        if self.own_ghsim:
+            self.ghsim.stop()
         remove_workdir(self.tmp, keep=keep)
 
 

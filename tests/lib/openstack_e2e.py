@@ -83,10 +83,16 @@ def servers(sess, prefix):
     return [s for s in got if s["name"].startswith(prefix)]
 
 
+def owned_name(manager):
+    """The names runnerd's manager owns, exactly: <manager>-<12 hex>."""
+    return re.compile(re.escape(manager) + r"-[0-9a-f]{12}")
+
+
 def ours(sess, manager):
-    """The servers of manager: its name prefix and its runnerd-manager metadata."""
+    """The servers of manager: a name it owns (exactly) and its runnerd-manager metadata."""
+    rx = owned_name(manager)
     return [s for s in servers(sess, manager + "-")
-            if (s.get("metadata") or {}).get("runnerd-manager") == manager]
+            if rx.fullmatch(s["name"]) and (s.get("metadata") or {}).get("runnerd-manager") == manager]
 
 
 def wait(pred, timeout, what, interval=0.5):
@@ -106,12 +112,13 @@ def ids(sess, coll, path, name):
 
 
 def foreign_server(sess, name, manager):
+    """A server made through the API, with runnerd-manager: manager (None: no metadata)."""
     img = ids(sess, "image", "/v2/images", openstack.IMAGE)[0]
     fl = ids(sess, "compute", "/flavors", openstack.PREFIX + "-small")[0]
     net = ids(sess, "network", "/v2.0/networks", openstack.NETWORK)[0]
     return sess.post("compute", "/servers", {"server": {
         "name": name, "imageRef": img, "flavorRef": fl, "networks": [{"uuid": net}],
-        "metadata": {"runnerd-manager": manager}}})["server"]["id"]
+        "metadata": {"runnerd-manager": manager} if manager else {}}})["server"]["id"]
 
 
 def fetch(url):

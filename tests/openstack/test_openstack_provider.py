@@ -21,6 +21,17 @@
   pair or runner unaccounted for); the instances quota at 0 (the create
   fails as a quota error, shown in status, not retried every pass; the
   pool fills once the quota is back).
+- test_two_managers_never_touch_each_other (no guest): managers e2emm and
+  e2emm-ab (the first's name a prefix of the second's and of all its
+  names) on one project, network and repository (one ghsim), key pairs
+  on: both pools come up; A scales down, is killed with SIGKILL while it
+  makes servers and restarted, a whole pass of it (gc included) after
+  each, and B's servers, key pairs, ports (one named as its instance)
+  and security group are unchanged, its runners still registered; B
+  drains and removes all of its own and nothing of A's; with B's servers
+  gone A's gc still keeps off B's group; A drains. A server made by hand
+  and two decoys (B's shape of name with A's metadata, A's with B's)
+  survive it all; A's planted leftovers (a key pair, a port) go at once.
 A run where the cloud cannot be had fails; it never skips."""
 
 import base64
@@ -37,8 +48,8 @@ from harness import make_workdir, remove_workdir, run_tests, summary  # noqa: E4
 import openstack  # noqa: E402
 import openstack_rest as rest  # noqa: E402
 from openstack_e2e import (OsEnv, clean_project, fetch, foreign_server, keypairs, ours,  # noqa: E402
-                           running, security_groups, servers, set_instances_quota, ssh_public_key,
-                           wait)
+                           owned_name, running, security_groups, servers, set_instances_quota,
+                           ssh_public_key, wait)
 
 MANAGER = "e2eos"   # no guest runs its servers' user data
 GUEST = "e2eosg"    # the guest stand-in runs its servers' user data
@@ -328,9 +339,171 @@ def test_quota_zero_held_then_filled():
             set_instances_quota(CLOUD, -1)
 
 
+# Two managers on one project, network and repository (one ghsim): A's name
+# is a prefix of B's, and of every name of B's, so a match by prefix (with
+# or without the dash) anywhere in A makes A take B's for its own.
+MGR_A, MGR_B = "e2emm", "e2emm-ab"
+
+
+def port(sess, name):
+    net = sess.get("network", "/v2.0/networks?name=" + openstack.NETWORK)["networks"][0]["id"]
+    return sess.post("network", "/v2.0/ports", {"port": {"network_id": net, "name": name}})["port"]["id"]
+
+
+def keypair(sess, name, d):
+    with open(ssh_public_key(d)) as f:
+        sess.post("compute", "/os-keypairs", {"keypair": {"name": name, "public_key": f.read().strip()}})
+
+
+def held(sess, manager):
+    """What manager holds on the cloud, by the exact rule: its servers (with
+    what a change to one would alter), its key pairs, the ports of its
+    servers and those named as its instances, its security groups."""
+    rx = owned_name(manager)
+    srv = {s["id"]: (s["name"], s["status"], json.dumps(s.get("metadata"), sort_keys=True), s.get("key_name"),
+                     tuple(sorted(g["name"] for g in s.get("security_groups") or [])))
+           for s in ours(sess, manager)}
+    ports = {p["id"]: (p["name"], p["device_id"]) for p in sess.get("network", "/v2.0/ports")["ports"]
+             if p["device_id"] in srv or rx.fullmatch(p["name"])}
+    groups = {g["id"]: g["name"] for g in security_groups(sess, manager + "-")
+              if g["description"] == "runnerd %s: its runners" % manager}
+    return {"servers": srv, "key pairs": [k for k in keypairs(sess, manager + "-") if rx.fullmatch(k)],
+            "ports": ports, "groups": groups}
+
+
+def registered(env, manager):
+    """manager's runners on the shared ghsim, by the exact rule."""
+    rx = owned_name(manager)
+    return {r["name"] for r in env.gh("GET", "/_ghsim/runners") if rx.fullmatch(r["name"])}
+
+
+def up(sess, env, manager, n):
+    """n servers of manager, all ACTIVE, each with its key pair and its
+    runner registered, and nothing more: their names, or None."""
+    got = ours(sess, manager)
+    names = {s["name"] for s in got}
+    if len(got) != n or any(s["status"] != "ACTIVE" for s in got):
+        return None
+    rx = owned_name(manager)
+    if {k for k in keypairs(sess, manager + "-") if rx.fullmatch(k)} != names:
+        return None
+    return names if registered(env, manager) == names else None
+
+
+def test_two_managers_never_touch_each_other():
+    sess = CLOUD.session()
+    clean_project(sess, MGR_A + "-")  # B's names start so too
+    tmp = make_workdir("os-two", 0o700)
+    pool = lambda n: [{"name": "small", "provider": "os", "image": openstack.IMAGE,  # noqa: E731
+                       "labels": ["small"], "min_idle": n, "max": max(n, 1)}]
+    a = b = None
+    others = {}
+
+    def others_there():
+        left = {s["id"] for s in servers(sess, "")}
+        assert all(sid in left for sid in others.values()), (others, left)
+
+    def untouched(before, manager):
+        now = held(sess, manager)
+        assert now == before, "%s's changed: %s -> %s" % (manager, before, now)
+        names = {s[0] for s in before["servers"].values()}
+        assert registered(a, manager) == names, (manager, names)
+        others_there()
+
+    try:
+        # what neither may touch: a server of no manager, and two made to fool a
+        # loose match: B's shape of name with A's metadata, A's with B's
+        others = {"by hand": foreign_server(sess, "byhand-0000000000aa", None),
+                  "B's name, A's metadata": foreign_server(sess, MGR_B + "-0000000000d1", MGR_A),
+                  "A's name, B's metadata": foreign_server(sess, MGR_A + "-0000000000d2", MGR_B)}
+        # A's leftovers (no server of the name): its gc removes them
+        keypair(sess, MGR_A + "-0000000000f0", tmp)
+        port(sess, MGR_A + "-0000000000f1")
+        keys = {}
+        for m in (MGR_A, MGR_B):
+            os.makedirs(os.path.join(tmp, m))
+            keys[m] = ssh_public_key(os.path.join(tmp, m))
+        # the bootstrap timeout outlasts the scenario: no guest runs, runners stay offline
+        a = OsEnv(CLOUD, "os-two-a", pool(2), MGR_A, bootstrap_timeout="5m",
+                  providers={"os": {"ssh_key": keys[MGR_A]}})
+        b = OsEnv(CLOUD, "os-two-b", pool(2), MGR_B, bootstrap_timeout="5m", ghsim=a.ghsim,
+                  providers={"os": {"ssh_key": keys[MGR_B]}})
+        a.serve()
+        b.serve()
+        first_b = wait(lambda: up(sess, b, MGR_B, 2), 120, "B's pool up")
+        wait(lambda: up(sess, a, MGR_A, 2), 60, "A's pool up")
+        a.run("reconcile")  # a pass of A's, its gc included, with B's pool there
+        assert held(sess, MGR_A)["key pairs"] == sorted(s["name"] for s in ours(sess, MGR_A)), \
+            "A's leftover key pair is still there"
+        assert not sess.get("network", "/v2.0/ports?name=%s-0000000000f1" % MGR_A)["ports"], \
+            "A's leftover port is still there"
+        # a port named as one of B's instances (as runnerd would make one):
+        # B's, though A has no server of that name
+        port(sess, sorted(first_b)[0])
+        b_before = held(sess, MGR_B)
+        assert len(b_before["ports"]) == 3 and len(b_before["groups"]) == 1, b_before
+        # A scales down, then is killed with SIGKILL while it makes servers and
+        # restarted (its first pass cleans up after the crash): B keeps all
+        a.write_config(flavors=pool(1))
+        a.daemon.send_signal(signal.SIGHUP)
+        wait(lambda: up(sess, a, MGR_A, 1), 60, "A scaled down to 1")
+        a.run("reconcile")
+        untouched(b_before, MGR_B)
+        a.write_config(flavors=pool(3))
+        a.daemon.send_signal(signal.SIGHUP)
+        wait(lambda: len(registered(a, MGR_A)) > 1, 30, "A making a server", 0.01)
+        a.kill9()
+        a.serve()
+        wait(lambda: up(sess, a, MGR_A, 3), 120, "A's pool whole after the crash")
+        a.run("reconcile")
+        untouched(b_before, MGR_B)
+        # B drains: it removes all of its own (the port named as its instance
+        # too) and nothing of A's
+        a_before = held(sess, MGR_A)
+        b.run("drain", "--wait", "--timeout", "120s", timeout=180)
+        wait(lambda: not ours(sess, MGR_B), 60, "no server of B's")
+        b_after = held(sess, MGR_B)
+        assert not b_after["key pairs"] and not b_after["ports"] and not registered(a, MGR_B), b_after
+        assert list(b_after["groups"].values()) == [MGR_B + "-runners"], b_after  # its config still has it
+        untouched(a_before, MGR_A)
+        # with none of B's servers left, B's group holds no port: A's gc still keeps off it
+        b.stop()
+        a.run("reconcile")
+        assert held(sess, MGR_B)["groups"] == b_after["groups"]
+        # A drains: its own gone, B's group and the others still there
+        a.run("drain", "--wait", "--timeout", "120s", timeout=180)
+        wait(lambda: not ours(sess, MGR_A), 60, "no server of A's")
+        a_after = held(sess, MGR_A)
+        assert not a_after["key pairs"] and not a_after["ports"] and not registered(a, MGR_A), a_after
+        assert held(sess, MGR_B)["groups"] == b_after["groups"]
+        others_there()
+        assert not a.bad_lines() and not b.bad_lines(), a.bad_lines() + b.bad_lines()
+    except Exception:
+        for env in (a, b):
+            if env:
+                print("--- %s:\n%s" % (env.manager, env.log()[-5000:]), file=sys.stderr)
+        raise
+    finally:
+        if b:
+            b.close()
+        if a:
+            a.close()  # its ghsim last: b's close flushes through it
+        for sid in others.values():
+            try:
+                sess.call("compute", "DELETE", "/servers/%s" % sid)
+            except Exception:
+                pass
+        clean_project(sess, MGR_A + "-")
+        clean_project(sess, "byhand-")
+        for p in sess.get("network", "/v2.0/ports")["ports"]:
+            if p["name"].startswith(MGR_A + "-"):
+                sess.call("network", "DELETE", "/v2.0/ports/" + p["id"])
+        remove_workdir(tmp)
+
+
 TESTS = [test_pool_up_and_down, test_jobs_run_once_on_their_flavor,
          test_token_revoked_and_nova_api_restarted, test_kill9_mid_create_leaves_nothing_unaccounted,
-         test_quota_zero_held_then_filled]
+         test_quota_zero_held_then_filled, test_two_managers_never_touch_each_other]
 
 
 def main():
