@@ -15,7 +15,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
 int cmd_flush(int argc, char **argv);
-int cmd_drain(int argc, char **argv); /* drain and resume */
+int cmd_drain(int argc, char **argv);   /* drain and resume */
 int cmd_metrics(int argc, char **argv); /* metrics extract */
 
 /*

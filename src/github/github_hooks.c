@@ -15,24 +15,27 @@ static int delivery_of(const char *op, json_t *o, struct github_hook_delivery *d
 
 	memset(d, 0, sizeof(*d));
 	if (!json_is_object(o))
-		return err_set(e, -EPROTO, "%s: unexpected answer from GitHub: a delivery is not an object",
+		return err_set(e, -EPROTO,
+		               "%s: unexpected answer from GitHub: a delivery is not an object",
 		               op);
 	r = github_json_field_int(op, "delivery", o, "id", false, &d->id, e);
 	if (r == 0)
-		r = github_json_field_str(op, "delivery", o, "guid", false, d->guid, sizeof(d->guid), e);
+		r = github_json_field_str(op, "delivery", o, "guid", false, d->guid,
+		                          sizeof(d->guid), e);
 	if (r == 0)
-		r = github_json_field_str(op, "delivery", o, "event", false, d->event, sizeof(d->event),
-		                          e);
+		r = github_json_field_str(op, "delivery", o, "event", false, d->event,
+		                          sizeof(d->event), e);
 	if (r == 0)
 		r = github_json_field_str(op, "delivery", o, "action", true, d->action,
 		                          sizeof(d->action), e);
 	if (r == 0)
-		r = github_json_field_int(op, "delivery", o, "status_code", false, &d->status_code, e);
+		r = github_json_field_int(op, "delivery", o, "status_code", false, &d->status_code,
+		                          e);
 	if (r == 0)
 		r = github_json_field_bool(op, "delivery", o, "redelivery", &d->redelivery, e);
 	if (r == 0)
-		r = github_json_field_str(op, "delivery", o, "delivered_at", true, when, sizeof(when),
-		                          e);
+		r = github_json_field_str(op, "delivery", o, "delivered_at", true, when,
+		                          sizeof(when), e);
 	if (r == 0 && clock_parse_rfc3339(when, &d->delivered_at) < 0)
 		d->delivered_at = 0;
 	return r;
@@ -47,11 +50,13 @@ int github_json_deliveries(const char *op, json_t *root, struct github_hook_deli
 	int r = 0;
 
 	if (!json_is_array(root) || json_array_size(root) > GITHUB_DELIVERIES_MAX)
-		return err_set(e, -EPROTO, "%s: unexpected answer from GitHub: not a list of at most %d",
-		               op, GITHUB_DELIVERIES_MAX);
+		return err_set(e, -EPROTO,
+		               "%s: unexpected answer from GitHub: not a list of at most %d", op,
+		               GITHUB_DELIVERIES_MAX);
 	if (json_array_size(root) && !(l.v = calloc(json_array_size(root), sizeof(*l.v))))
 		return err_set(e, -ENOMEM, "%s: out of memory", op);
-	json_array_foreach (root, i, o) {
+	json_array_foreach(root, i, o)
+	{
 		r = delivery_of(op, o, &l.v[l.n], e);
 		if (r < 0) {
 			github_hook_delivery_list_release(&l);
@@ -75,8 +80,8 @@ int github_list_failed_deliveries(struct github *gh, int64_t hook_id,
 	if (hook_id <= 0)
 		return err_set(e, -EINVAL, "%s: no hook id", op);
 	r = github_url(gh, url, sizeof(url), op, e,
-	               "%s/hooks/%" PRId64 "/deliveries?per_page=%d&status=failure", gh->scope, hook_id,
-	               GITHUB_DELIVERIES_MAX);
+	               "%s/hooks/%" PRId64 "/deliveries?per_page=%d&status=failure", gh->scope,
+	               hook_id, GITHUB_DELIVERIES_MAX);
 	if (r < 0)
 		return r;
 	r = github_get_json_conditional(gh, "hook deliveries", op, url, "no such hook", &root, e);

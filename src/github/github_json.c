@@ -636,8 +636,8 @@ int github_json_field_int(const char *op, const char *where, json_t *o, const ch
 	return get_int(op, where, o, key, optional, ret, e);
 }
 
-int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key,
-                           bool *ret, struct err *e)
+int github_json_field_bool(const char *op, const char *where, json_t *o, const char *key, bool *ret,
+                           struct err *e)
 {
 	return get_bool(op, where, o, key, ret, e);
 }

@@ -5,9 +5,9 @@
  * runner), the logs of an unhealthy one (saved to log_dir/<name>/, bounded in
  * files, bytes and time), and the bounds of both on disk (retention, a total
  * cap for saved logs, their usage); what the metrics folders hold becomes
- * events through metrics_storage.h (and the events log, metrics_events_log.h). It must never trust what it
- * reads from an instance, write or remove outside the folders of names this
- * manager owns, nor wait past its budgets or a cancel.
+ * events through metrics_storage.h (and the events log, metrics_events_log.h). It must never trust
+ * what it reads from an instance, write or remove outside the folders of names this manager owns,
+ * nor wait past its budgets or a cancel.
  *
  * Everything read from an instance is untrusted (the job controlled the
  * machine): every file is bounded, names listed inside the instance are used

@@ -1,10 +1,10 @@
 /*
  * What runnerd keeps of its instances on disk, and its bounds: the metrics
  * folders in state_dir/metrics/ (removed once processed, or after their
- * retention), the quarantined archives (after the same retention) and the saved log folders in log_dir (removed after their
- * retention, oldest first past their total cap), and what they hold now.
- * It must never remove or count anything but a folder (not a symlink) of a
- * name this manager owns, directly in one of those two directories.
+ * retention), the quarantined archives (after the same retention) and the saved log folders in
+ * log_dir (removed after their retention, oldest first past their total cap), and what they hold
+ * now. It must never remove or count anything but a folder (not a symlink) of a name this manager
+ * owns, directly in one of those two directories.
  */
 #include "util/common.h"
 #include "metrics/metrics.h"

@@ -24,11 +24,11 @@ enum metrics_event_kind {
 #define METRICS_EVENT_KIND_COUNT (METRICS_EVENT_RECONCILIATION + 1)
 
 /* Bounds of the strings a runner's files may carry. */
-#define METRICS_WORKFLOW_MAX 256 /* workflow name */
-#define METRICS_REPO_MAX     256 /* "owner/repo" */
-#define METRICS_GH_EVENT_MAX 64  /* "push", "pull_request", ... */
-#define METRICS_STATUS_MAX   32  /* "normal", "abnormal", "repo-policy-check-failure" */
-#define METRICS_CONCLUSION_MAX 32 /* GitHub's job conclusion: "success", "failure", ... */
+#define METRICS_WORKFLOW_MAX   256 /* workflow name */
+#define METRICS_REPO_MAX       256 /* "owner/repo" */
+#define METRICS_GH_EVENT_MAX   64  /* "push", "pull_request", ... */
+#define METRICS_STATUS_MAX     32  /* "normal", "abnormal", "repo-policy-check-failure" */
+#define METRICS_CONCLUSION_MAX 32  /* GitHub's job conclusion: "success", "failure", ... */
 
 struct metrics_event {
 	enum metrics_event_kind kind;
@@ -42,13 +42,13 @@ struct metrics_event {
 	char workflow[METRICS_WORKFLOW_MAX];
 	char repo[METRICS_REPO_MAX];
 	char github_event[METRICS_GH_EVENT_MAX];
-	double idle;                 /* runner_start: max(pre-job - installed, 0) */
-	bool has_queue_duration;     /* runner_start: GitHub's job was found */
-	double queue_duration;       /* max(started_at - created_at, 0) */
+	double idle;                     /* runner_start: max(pre-job - installed, 0) */
+	bool has_queue_duration;         /* runner_start: GitHub's job was found */
+	double queue_duration;           /* max(started_at - created_at, 0) */
 	char status[METRICS_STATUS_MAX]; /* runner_stop */
 	bool has_status_code;            /* runner_stop: status_info.code */
 	int64_t status_code;
-	double job_duration;                     /* runner_stop: max(post - pre, 0) */
+	double job_duration;                         /* runner_stop: max(post - pre, 0) */
 	char job_conclusion[METRICS_CONCLUSION_MAX]; /* runner_stop: "" unknown */
 
 	/* reconciliation */

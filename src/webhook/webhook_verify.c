@@ -15,8 +15,8 @@
 #define SIG_PREFIX "sha256="
 #define DIGEST_LEN 32
 
-int webhook_verify(const char *key, size_t key_len, const void *body, size_t len,
-                   const char *sig, struct err *e)
+int webhook_verify(const char *key, size_t key_len, const void *body, size_t len, const char *sig,
+                   struct err *e)
 {
 	unsigned char want[DIGEST_LEN], got[EVP_MAX_MD_SIZE];
 	unsigned int got_len = 0;
@@ -29,12 +29,15 @@ int webhook_verify(const char *key, size_t key_len, const void *body, size_t len
 		return err_set(e, -EACCES, "webhook: no X-Hub-Signature-256 header");
 	/* the header's shape says nothing of the secret: checking it first leaks nothing */
 	if (strncasecmp(sig, SIG_PREFIX, plen) != 0 || strlen(sig) != plen + 2 * DIGEST_LEN)
-		return err_set(e, -EACCES, "webhook: X-Hub-Signature-256 is not sha256=<64 hex digits>");
+		return err_set(e, -EACCES,
+		               "webhook: X-Hub-Signature-256 is not sha256=<64 hex digits>");
 	for (size_t i = 0; i < DIGEST_LEN; i++) {
-		int hi = hex_digit_value(sig[plen + 2 * i]), lo = hex_digit_value(sig[plen + 2 * i + 1]);
+		int hi = hex_digit_value(sig[plen + 2 * i]),
+		    lo = hex_digit_value(sig[plen + 2 * i + 1]);
 		if (hi < 0 || lo < 0)
-			return err_set(e, -EACCES,
-			               "webhook: X-Hub-Signature-256 is not sha256=<64 hex digits>");
+			return err_set(
+			        e, -EACCES,
+			        "webhook: X-Hub-Signature-256 is not sha256=<64 hex digits>");
 		want[i] = (unsigned char)(hi << 4 | lo);
 	}
 	if (!HMAC(EVP_sha256(), key, (int)key_len, body ? body : "", len, got, &got_len) ||

@@ -427,15 +427,20 @@ static void test_json_deliveries(void **state)
 {
 	struct github_hook_delivery_list l = {0};
 	struct err e = {0};
-	json_t *root = mkjson(
-	        "[{\"id\": 31000000002, \"guid\": \"0b989ba4-242f-11e5-81e1-c7b6966d2516\","
-	        " \"delivered_at\": \"2024-01-02T03:04:05Z\", \"redelivery\": true, \"duration\": 0.27,"
-	        " \"status\": \"failed to connect to host\", \"status_code\": 0, \"event\": \"workflow_job\","
-	        " \"action\": \"queued\", \"installation_id\": null, \"repository_id\": 7,"
-	        " \"throttled_at\": null},"
-	        " {\"id\": 31000000001, \"guid\": \"g2\", \"delivered_at\": \"x\", \"redelivery\": false,"
-	        " \"duration\": 1, \"status\": \"Invalid HTTP Response: 503\", \"status_code\": 503,"
-	        " \"event\": \"push\", \"action\": null, \"installation_id\": 1, \"repository_id\": 7}]");
+	json_t *root =
+	        mkjson("[{\"id\": 31000000002, \"guid\": \"0b989ba4-242f-11e5-81e1-c7b6966d2516\","
+	               " \"delivered_at\": \"2024-01-02T03:04:05Z\", \"redelivery\": true, "
+	               "\"duration\": 0.27,"
+	               " \"status\": \"failed to connect to host\", \"status_code\": 0, \"event\": "
+	               "\"workflow_job\","
+	               " \"action\": \"queued\", \"installation_id\": null, \"repository_id\": 7,"
+	               " \"throttled_at\": null},"
+	               " {\"id\": 31000000001, \"guid\": \"g2\", \"delivered_at\": \"x\", "
+	               "\"redelivery\": false,"
+	               " \"duration\": 1, \"status\": \"Invalid HTTP Response: 503\", "
+	               "\"status_code\": 503,"
+	               " \"event\": \"push\", \"action\": null, \"installation_id\": 1, "
+	               "\"repository_id\": 7}]");
 	(void)state;
 
 	assert_int_equal(github_json_deliveries("d", root, &l, &e), 0);

@@ -517,7 +517,7 @@ static void test_prune_quarantine(void **state)
 	put_archive(q, "mt-east-0123456789ab.tar.gz", 7200); /* another manager's */
 	put_archive(q, "mt-0123456789ab.tar", 7200);         /* not an archive of ours */
 	put_archive(q, ".tar.gz", 7200);
-	put_aged(q, "mt-bbbbbbbbbbbb.tar.gz", "x", 7200); /* a symlink */
+	put_aged(q, "mt-bbbbbbbbbbbb.tar.gz", "x", 7200);  /* a symlink */
 	put_aged(q, "mt-cccccccccccc.tar.gz", NULL, 7200); /* a folder */
 	assert_int_equal(metrics_prune_quarantine(&f->o, time(NULL), &e), 1);
 	assert_false(exists(q, "mt-0123456789ab.tar.gz"));

@@ -44,7 +44,7 @@ struct cloud {
 	char deleted_extras[1024]; /* the paths of key pairs and ports deleted, a line each */
 	int gets_after_delete;
 	char stall[96]; /* "METHOD PATH" answered only after STALL_MS ("" none) */
-	bool groups; /* GET /security-groups (no name): groups of several kinds */
+	bool groups;    /* GET /security-groups (no name): groups of several kinds */
 };
 
 /* Longer than the tests' request_timeout (1 s), short enough to keep the test quick. */
