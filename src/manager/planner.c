@@ -194,8 +194,12 @@ static void emit_duplicates(struct out *o, const struct plan_input *in, const st
 		struct action *a;
 
 		/* one provider cannot hold two instances of one name; if one did,
-		 * a delete by name could hit the one kept: leave it */
-		if (d == e->inst || (d->provider[0] && str_eq(d->provider, e->inst->provider)))
+		 * a delete by name could hit the one kept: leave it. Nor is a copy
+		 * with the kept one's provider id a duplicate: it is that instance,
+		 * listed by two providers that look at one backend (two openstack
+		 * providers on one project): a delete would end the kept one. */
+		if (d == e->inst || (d->provider[0] && str_eq(d->provider, e->inst->provider)) ||
+		    (d->provider_id[0] && str_eq(d->provider_id, e->inst->provider_id)))
 			continue;
 		a = out_add(o, ACTION_DELETE, e->name);
 		a->why = WHY_DUPLICATE;

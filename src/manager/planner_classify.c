@@ -32,7 +32,9 @@
  *   ties keep the first listed) is the instance; every older one gets
  *   DELETE (why DUPLICATE, its provider_id and provider, no runner, no
  *   metrics) -- unless both were listed by the same named provider, which
- *   cannot be told apart by name (left alone).
+ *   cannot be told apart by name, or carry the kept one's provider id: that
+ *   is one instance listed by two providers looking at one backend (two
+ *   openstack providers on one project). Both are left alone.
  * - row, no instance listed, provider list complete: the instance is gone.
  *   Phase CREATING (a create that never finished: a crash) or CREATED (it
  *   went away behind our back) -> DELETE (why STALE / VANISHED,
