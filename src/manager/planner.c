@@ -443,6 +443,26 @@ out:
 	return r;
 }
 
+void plan_limit_creates(struct plan *p, int64_t (*allow)(void *ctx, const struct action *a),
+                        void *ctx)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n_actions; i++) {
+		struct action *a = &p->actions[i];
+
+		if (a->kind == ACTION_CREATE) {
+			int64_t n = allow(ctx, a);
+			if (n <= 0)
+				continue;
+			if (n < a->count)
+				a->count = n;
+		}
+		p->actions[k++] = *a;
+	}
+	p->n_actions = k;
+}
+
 void plan_release(struct plan *p)
 {
 	if (!p)

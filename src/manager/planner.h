@@ -147,6 +147,12 @@ struct plan {
 
 /* 0, or -ENOMEM. *ret is filled only on success. */
 int planner_plan(const struct plan_input *in, struct plan *ret);
+/*
+ * Each create of the plan cut to allow(ctx, a) runners (no more than it
+ * asked for): 0 drops it. Every other action stays, in order.
+ */
+void plan_limit_creates(struct plan *p, int64_t (*allow)(void *ctx, const struct action *a),
+                        void *ctx);
 void plan_release(struct plan *p);
 
 #endif

@@ -38,29 +38,35 @@ void manager_quota_noted(struct manager *m, const char *provider, int r, const c
 	pthread_mutex_unlock(&m->quota_lock);
 }
 
+struct quota_pass {
+	struct manager *m;
+	int64_t now;
+};
+
+/* A create on a held provider: none, or one probe once the hold is over. */
+static int64_t quota_allow(void *ctx, const struct action *a)
+{
+	struct quota_pass *q = ctx;
+	const struct config_flavor *f = config_flavor_find(q->m->cfg, a->flavor);
+	int64_t n;
+
+	if (!f)
+		return a->count;
+	n = quota_hold_allow(&q->m->quota, f->provider, a->count, q->now);
+	if (n < a->count)
+		log_debug("flavor %s: %" PRId64 " of %" PRId64
+		          " runner(s) made: provider %s is held (quota)",
+		          a->flavor, n, a->count, f->provider);
+	return n;
+}
+
 void manager_quota_hold(struct manager *m, struct plan *plan, int64_t now)
 {
-	size_t k = 0;
+	struct quota_pass q = {m, now};
 
 	pthread_mutex_lock(&m->quota_lock);
-	for (size_t i = 0; i < plan->n_actions; i++) {
-		struct action *a = &plan->actions[i];
-		const struct config_flavor *f;
-
-		if (a->kind == ACTION_CREATE && m->quota.n &&
-		    (f = config_flavor_find(m->cfg, a->flavor)) != NULL) {
-			int64_t n = quota_hold_allow(&m->quota, f->provider, a->count, now);
-			if (n < a->count)
-				log_debug("flavor %s: %" PRId64 " of %" PRId64
-				          " runner(s) made: provider %s is held (quota)",
-				          a->flavor, n, a->count, f->provider);
-			if (n == 0)
-				continue;
-			a->count = n;
-		}
-		plan->actions[k++] = *a;
-	}
-	plan->n_actions = k;
+	if (m->quota.n)
+		plan_limit_creates(plan, quota_allow, &q);
 	pthread_mutex_unlock(&m->quota_lock);
 }
 

@@ -202,29 +202,28 @@ static void release_held(struct manager *m, int64_t now)
 	}
 }
 
-void manager_runner_version_hold(struct manager *m, struct plan *plan, int64_t now)
+/* Under ver_lock: a create of a flavor held for a refused version is dropped. */
+static int64_t version_allow(void *ctx, const struct action *a)
 {
-	size_t k = 0;
+	struct manager *m = ctx;
 
-	pthread_mutex_lock(&m->ver_lock);
-	release_held(m, now);
-	for (size_t i = 0; i < plan->n_actions; i++) {
-		const struct action *a = &plan->actions[i];
-		bool held = false;
-
-		for (size_t j = 0; a->kind == ACTION_CREATE && j < m->versions.n_flavors; j++) {
-			const struct manager_flavor_runner *f = &m->versions.flavors[j];
-			held = held || (f->refused[0] && strcmp(f->flavor, a->flavor) == 0);
-		}
-		if (held) {
+	for (size_t j = 0; j < m->versions.n_flavors; j++) {
+		const struct manager_flavor_runner *f = &m->versions.flavors[j];
+		if (f->refused[0] && strcmp(f->flavor, a->flavor) == 0) {
 			log_debug("flavor %s: %" PRId64
 			          " runner(s) not made: held (refused version)",
 			          a->flavor, a->count);
-			continue;
+			return 0;
 		}
-		plan->actions[k++] = *a;
 	}
-	plan->n_actions = k;
+	return a->count;
+}
+
+void manager_runner_version_hold(struct manager *m, struct plan *plan, int64_t now)
+{
+	pthread_mutex_lock(&m->ver_lock);
+	release_held(m, now);
+	plan_limit_creates(plan, version_allow, m);
 	pthread_mutex_unlock(&m->ver_lock);
 }
 
