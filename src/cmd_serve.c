@@ -88,7 +88,11 @@ static int start_reactive(struct daemon *d)
 	struct err e = {0};
 	int r;
 
-	r = reactive_start(d->cfg, manager_store(d->m), serve_trigger_cb, d, &d->rx, &e);
+	r = reactive_start(d->cfg, manager_store(d->m),
+	                   &(struct reactive_triggers){.now = serve_trigger_cb,
+	                                               .later = serve_trigger_later_cb,
+	                                               .ctx = d},
+	                   &d->rx, &e);
 	if (r < 0) {
 		log_error("reactive mode: %s", e.msg);
 		return r;

@@ -48,6 +48,7 @@ struct daemon {
 	bool stop;
 	bool reload;         /* SIGHUP: the pass loop reloads before its next pass */
 	enum plan_mode mode; /* of the next pass: the strongest asked */
+	int64_t later_at;    /* a pass is asked for by then (mono ms; 0: none) */
 	struct lane passes;
 	struct lane looks; /* observations for status */
 	struct manager_report last;
@@ -60,6 +61,9 @@ void *serve_pass_loop(void *d);   /* runs passes, and reloads between them */
 void *serve_status_loop(void *d); /* runs observations for status requests */
 void serve_trigger(struct daemon *d);
 void serve_trigger_cb(void *d); /* for the webhook intake */
+/* A pass within SERVE_LATER_MS, merged with any that starts before (the intake's). */
+void serve_trigger_later_cb(void *d);
+#define SERVE_LATER_MS 1000
 
 /* cmd_serve_control.c */
 extern const struct http_route serve_control_routes[];

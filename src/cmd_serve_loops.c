@@ -55,6 +55,7 @@ static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
 		log_error("reconcile: %s", e.msg);
 	log_pass(&r);
 	reactive_after_pass(d->rx, manager_github(d->m), &r);
+	reactive_note_room(d->rx, &r, manager_draining(d->m));
 	/* d->cfg is changed only on this thread (reload), between passes */
 	serve_metrics_pass(d->metrics, d->cfg, &r, manager_draining(d->m), rc, e.msg);
 	serve_answer_waiters(d, &d->passes, n, &r);
@@ -131,6 +132,17 @@ static void space_passes(struct daemon *d, int64_t due_ms)
 	}
 }
 
+/* The earlier of the timed pass (deadline) and a pass asked for later. Under d->lock. */
+static struct timespec next_wake(const struct daemon *d, const struct timespec *deadline)
+{
+	int64_t at = (int64_t)deadline->tv_sec * 1000 + deadline->tv_nsec / 1000000;
+
+	if (d->later_at > 0 && d->later_at < at)
+		return (struct timespec){.tv_sec = d->later_at / 1000,
+		                         .tv_nsec = (d->later_at % 1000) * 1000000L};
+	return *deadline;
+}
+
 /* The pass loop: the one thread that runs passes, and reloads between them. */
 void *serve_pass_loop(void *arg)
 {
@@ -149,7 +161,10 @@ void *serve_pass_loop(void *arg)
 			timer = true;
 		}
 		while (!d->stop && !d->passes.trigger && !d->reload) {
-			if (pthread_cond_timedwait(&d->cond, &d->lock, &deadline) == ETIMEDOUT)
+			struct timespec wake = next_wake(d, &deadline);
+
+			/* woken early (a pass asked for later): wait again, for the earlier time */
+			if (pthread_cond_timedwait(&d->cond, &d->lock, &wake) == ETIMEDOUT)
 				break;
 		}
 		if (d->passes.trigger && !d->stop && !d->reload)
@@ -164,6 +179,7 @@ void *serve_pass_loop(void *arg)
 		bool stop = d->stop;
 		/* every trigger so far is served by this pass, in the strongest mode asked */
 		d->passes.trigger = false;
+		d->later_at = 0;
 		mode = d->mode;
 		d->mode = PLAN_NORMAL;
 		n = ++d->passes.started;
@@ -213,4 +229,18 @@ void serve_trigger(struct daemon *d)
 void serve_trigger_cb(void *ctx)
 {
 	serve_trigger(ctx);
+}
+
+void serve_trigger_later_cb(void *ctx)
+{
+	struct daemon *d = ctx;
+	int64_t at = clock_mono_ms() + SERVE_LATER_MS;
+
+	pthread_mutex_lock(&d->lock);
+	/* the first asks: those after it are served by the same pass */
+	if (d->later_at == 0) {
+		d->later_at = at;
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
 }

@@ -22,8 +22,8 @@ static int take_secret(struct reactive *rx, const struct config *cfg)
 	return buf_puts(&rx->secret, v);
 }
 
-int reactive_start(const struct config *cfg, struct store *store, void (*trigger)(void *ctx),
-                   void *ctx, struct reactive **ret, struct err *e)
+int reactive_start(const struct config *cfg, struct store *store, const struct reactive_triggers *t,
+                   struct reactive **ret, struct err *e)
 {
 	struct http_route routes[8];
 	struct reactive *rx;
@@ -37,21 +37,27 @@ int reactive_start(const struct config *cfg, struct store *store, void (*trigger
 	buf_init_secret(&rx->secret, SECRET_MAX);
 	rx->cfg = cfg;
 	rx->store = store;
-	rx->trigger = trigger;
-	rx->trigger_ctx = ctx;
+	rx->trigger = t->now;
+	rx->trigger_later = t->later;
+	rx->trigger_ctx = t->ctx;
 	rx->max_body = cfg->webhook.max_body;
 	r = queue_open(cfg, store, &rx->q, e);
 	if (r < 0)
 		goto fail;
 	/* jobs another manager published (amqp) wake the pass loop as a webhook does */
-	if (trigger)
-		queue_set_notify(rx->q, trigger, ctx);
+	if (t->now)
+		queue_set_notify(rx->q, t->now, t->ctx);
 	r = take_secret(rx, cfg);
 	if (r < 0) {
 		err_set(e, r, "reactive: the webhook secret: %s", strerror(-r));
 		goto fail;
 	}
 	if (*cfg->webhook.listen && rx->secret.len > 0) {
+		rx->recent = recent_ids_new(REACTIVE_RECENT_SLOTS);
+		if (!rx->recent) {
+			r = err_set(e, -ENOMEM, "reactive: out of memory");
+			goto fail;
+		}
 		r = group_commit_start(reactive_write_batch, rx, REACTIVE_BATCH_MAX, &rx->gc);
 		if (r < 0) {
 			err_set(e, r, "reactive: the intake's committer: %s", strerror(-r));
@@ -93,6 +99,8 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 
 	pthread_rwlock_wrlock(&rx->cfg_lock);
 	rx->cfg = cfg;
+	/* flavor indexes may mean other flavors now: every job asks for a pass until the next */
+	atomic_store(&rx->full, 0);
 	r = take_secret(rx, cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
 	/* the amqp queue consumes the new flavors' queues, and no longer the removed ones' */
@@ -132,6 +140,7 @@ void reactive_stop(struct reactive *rx)
 	http_server_stop(rx->http);
 	/* after the server: what the handlers handed in is written (its answers go nowhere) */
 	group_commit_stop(rx->gc);
+	recent_ids_free(rx->recent);
 	queue_free(rx->q);
 	buf_release(&rx->secret);
 	pthread_rwlock_destroy(&rx->cfg_lock);

@@ -73,15 +73,27 @@ struct reactive_stats {
 };
 
 /*
+ * How reactive mode asks the pass loop for passes (from HTTP threads and
+ * the queue's; neither may block): now(ctx) for a pass at once, merged with
+ * any asked; later(ctx) for one within a second, merged with any (asked by
+ * a job of a flavor the last pass left no room: the waiting jobs the passes
+ * count and export stay current). later NULL: such a job asks for nothing.
+ */
+struct reactive_triggers {
+	void (*now)(void *ctx);
+	void (*later)(void *ctx);
+	void *ctx;
+};
+
+/*
  * Start reactive mode over store (borrowed: it must outlive rx): open the
  * queue of cfg->queue.kind and, when webhook.listen is set and a secret is
- * configured, the intake on it. trigger(ctx) is called (from an HTTP
- * thread) to ask the pass loop for a pass; it must not block. cfg is
- * borrowed until reactive_reload swaps it. *ret_listening says whether the
- * intake listens. Errors: the queue's, or the listener's (-EADDRINUSE, ...).
+ * configured, the intake on it, asking for passes through t (copied). cfg
+ * is borrowed until reactive_reload swaps it. Errors: the queue's, or the
+ * listener's (-EADDRINUSE, ...).
  */
-int reactive_start(const struct config *cfg, struct store *store, void (*trigger)(void *ctx),
-                   void *ctx, struct reactive **ret, struct err *e);
+int reactive_start(const struct config *cfg, struct store *store, const struct reactive_triggers *t,
+                   struct reactive **ret, struct err *e);
 /* The TCP port the intake listens on, 0 when it does not. */
 int reactive_port(const struct reactive *rx);
 
@@ -94,6 +106,15 @@ void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret);
  * REACTIVE_RECHECKS_PER_PASS calls). Logs what it decides; never fails.
  */
 void reactive_after_pass(struct reactive *rx, struct github *gh, const struct manager_report *rep);
+
+/*
+ * After each pass (rep), on the pass loop: which flavors it left with no
+ * room for one more runner (its desired runners at the flavor's max, or
+ * draining). Until the next pass, a job queued for one of them is stored
+ * and answered but asks for no pass: a runner that leaves (its job's
+ * in_progress or completed webhook) or the next interval does.
+ */
+void reactive_note_room(struct reactive *rx, const struct manager_report *rep, bool draining);
 
 /*
  * Which jobs of v[0..n) (waiting, oldest first, as the queue lists them)

@@ -24,6 +24,31 @@
  */
 #define IDLE_LOOK_EVERY_MS 1000
 
+bool reactive_flavor_full(struct reactive *rx, size_t fi)
+{
+	return fi < 64 && (atomic_load(&rx->full) >> fi & 1);
+}
+
+void reactive_note_room(struct reactive *rx, const struct manager_report *rep, bool draining)
+{
+	uint64_t full = 0;
+
+	pthread_rwlock_rdlock(&rx->cfg_lock);
+	for (size_t i = 0; i < rx->cfg->n_flavors && i < 64; i++) {
+		const struct config_flavor *f = &rx->cfg->flavors[i];
+		const struct plan_flavor_count *c = NULL;
+
+		for (size_t k = 0; k < rep->plan.n_counts && !c; k++)
+			if (strcmp(rep->plan.counts[k].name, f->name) == 0)
+				c = &rep->plan.counts[k];
+		/* desired at max: one more job waiting would not make one more runner */
+		if (draining || (c && c->desired >= (f->max > 0 ? f->max : 0)))
+			full |= (uint64_t)1 << i;
+	}
+	atomic_store(&rx->full, full);
+	pthread_rwlock_unlock(&rx->cfg_lock);
+}
+
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor)
 {
 	struct reactive *rx = ctx;

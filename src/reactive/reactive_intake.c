@@ -79,6 +79,7 @@ struct pending {
 	struct reactive *rx;
 	struct store_intake row;
 	struct queue_job job; /* queued: the message */
+	int flavor;           /* queued: the config's index of job.flavor; -1: none */
 	enum webhook_action action;
 	int skip;                /* enum webhook_skip, or -1: the job is ours */
 	const char *skip_what;   /* why, when skip >= 0 */
@@ -117,6 +118,7 @@ static void plan(const struct config *cfg, const struct webhook_delivery *d, str
 	p->row.received_at = clock_wall_ms();
 	p->action = d->job.action;
 	p->skip = -1;
+	p->flavor = -1;
 	j->job_id = d->job.job_id;
 	j->run_id = d->job.run_id;
 	j->received_at = p->row.received_at;
@@ -135,6 +137,7 @@ static void plan(const struct config *cfg, const struct webhook_delivery *d, str
 			return;
 		}
 		str_copy(j->flavor, cfg->flavors[fi].name, sizeof(j->flavor));
+		p->flavor = (int)fi;
 		/* not a job GitHub could hand a runner of ours either way: not an error of ours */
 		if (labels_json(&d->job.labels, j->labels, sizeof(j->labels)) < 0) {
 			skip(p, WEBHOOK_SKIP_NO_FLAVOR, "its labels are too long to queue");
@@ -201,7 +204,14 @@ static void answer(struct pending *p, int r, bool job_known, struct http_respons
 		REACTIVE_COUNT(rx, queued, 1);
 		log_info("webhook: job %" PRId64 " of %s queued for flavor %s (delivery %s)",
 		         j->job_id, j->repo, j->flavor, j->delivery_id);
-		rx->trigger(rx->trigger_ctx);
+		/*
+		 * a flavor with no room waits for a runner to leave (which asks for a pass);
+		 * a pass soon still counts it
+		 */
+		if (p->flavor < 0 || !reactive_flavor_full(rx, (size_t)p->flavor))
+			rx->trigger(rx->trigger_ctx);
+		else if (rx->trigger_later)
+			rx->trigger_later(rx->trigger_ctx);
 		http_response_json(resp, 202, "{\"queued\":true}\n");
 		return;
 	}
@@ -216,13 +226,18 @@ static void answer(struct pending *p, int r, bool job_known, struct http_respons
 int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n)
 {
 	struct reactive *rx = ctx;
-	struct store_intake *rows[REACTIVE_BATCH_MAX];
+	struct store_intake *rows[REACTIVE_BATCH_MAX] = {0};
 	struct err e = {0};
 	int r;
 
 	for (size_t i = 0; i < n; i++)
 		rows[i] = &((struct pending *)v[i])->row;
 	r = store_intake_write(rx->store, rows, n, &e);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct store_intake *w = &((struct pending *)v[i])->row;
+
+		recent_ids_add(rx->recent, w->delivery_id, w->received_at);
+	}
 	if (r < 0)
 		log_error("webhook: %zu deliveries not recorded (answered 500, GitHub may send "
 		          "them again): %s",
@@ -268,6 +283,7 @@ static void record_then_queue(struct pending *p, struct http_response *resp)
 		              p->row.received_at, &e);
 	known = r == -EEXIST;
 	if (r < 0 && !known) {
+		recent_ids_forget(rx->recent, p->row.delivery_id);
 		(void)store_delivery_forget(rx->store, p->row.delivery_id, NULL);
 		log_error("webhook: delivery %s: %s", p->row.delivery_id, e.msg);
 	}
@@ -318,16 +334,18 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 	struct webhook_delivery d;
 	struct pending *p;
 	struct err e = {0};
-	bool seen = false;
 	int r, status;
 
 	REACTIVE_COUNT(rx, deliveries, 1);
 	pthread_rwlock_rdlock(&rx->cfg_lock);
 	r = webhook_verify(buf_str(&rx->secret), rx->secret.len, req->body, req->body_len,
 	                   http_request_header(req, "X-Hub-Signature-256"), &e);
-	/* a delivery recorded before (only workflow_job ones are) is not parsed again: a read */
+	/*
+	 * a delivery recorded lately (only workflow_job ones are) is not parsed again; one
+	 * recorded longer ago is parsed, and the committer finds it recorded
+	 */
 	if (r == 0 && h.event && strcmp(h.event, "workflow_job") == 0 && h.delivery &&
-	    store_delivery_seen(rx->store, h.delivery, &seen, NULL) == 0 && seen) {
+	    recent_ids_has(rx->recent, h.delivery, clock_wall_ms() - REACTIVE_KEEP_MS, NULL)) {
 		pthread_rwlock_unlock(&rx->cfg_lock);
 		answer_duplicate(rx, h.delivery, resp);
 		return;

@@ -10,9 +10,11 @@
 #include "queue/queue.h"
 #include "util/buf.h"
 #include "util/group_commit.h"
+#include "util/recent_ids.h"
 #include "webhook/webhook.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 struct reactive {
 	/* read-locked by every request and the consumer, write-locked by reload */
@@ -28,8 +30,19 @@ struct reactive {
 
 	/* the intake's writes: deliveries that arrive together share a commit */
 	struct group_commit *gc; /* NULL: no intake */
+	/* deliveries recorded lately, so a duplicate is known without a read (a miss: the
+	 * committer's insert decides) */
+	struct recent_ids *recent;
+	/*
+	 * Flavors (bit i: the config's flavor i, i < 64) the last pass left with no room
+	 * for one more runner (at max, or the manager drains): a job queued for one asks
+	 * for no pass of its own, as one could not make it a runner. Set by the pass
+	 * loop, cleared by a reload; read by the HTTP threads.
+	 */
+	_Atomic uint64_t full;
 
 	void (*trigger)(void *ctx);
+	void (*trigger_later)(void *ctx); /* NULL: a full flavor's job asks for nothing */
 	void *trigger_ctx;
 
 	pthread_mutex_t stats_lock;
@@ -41,6 +54,8 @@ struct reactive {
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
 };
 
+/* Slots of rx->recent: a duplicate of one of the last ~65,000 deliveries costs no read. */
+#define REACTIVE_RECENT_SLOTS 65536
 /* Deliveries written in one transaction at most (the rest join the next). */
 #define REACTIVE_BATCH_MAX 256
 /* A deferred delivery not written by then is answered 503 (GitHub waits 10 s). */
@@ -60,6 +75,9 @@ extern const size_t reactive_n_routes;
 
 /* reactive_intake.c: the intake committer's fn (rx: ctx). */
 int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n);
+
+/* reactive_consume.c: whether the last pass left flavor fi (the config's index) no room. */
+bool reactive_flavor_full(struct reactive *rx, size_t fi);
 
 /* reactive_consume.c: the waiting_jobs hook. */
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor);

@@ -4,7 +4,10 @@
  * sockets. What is refused stores nothing; a queued job is pushed, counted
  * for the planner and triggers a pass; in_progress ends its wait; a reload
  * takes a new secret; the consumer gives the runners a pass made to the
- * oldest waiting jobs of their flavor. (GitHub rechecks: tests/e2e/test_webhooks.py.)
+ * oldest waiting jobs of their flavor; a flavor the last pass left at its
+ * max asks for no pass; a duplicate is known with or without the intake's
+ * memory of recent deliveries. (GitHub rechecks: tests/e2e/test_webhooks.py;
+ * reactive_assign alone: test_reactive_assign.c.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +22,6 @@
 #include "util/strutil.h"
 #include "reactive/reactive.h"
 #include "webhook/webhook.h"
-#include "assign_quadratic.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -38,12 +40,19 @@ struct fixture {
 	struct reactive *rx;
 	int port;
 	atomic_int triggers;
+	atomic_int later; /* passes asked for within a second */
 };
 
 static void on_trigger(void *ctx)
 {
 	struct fixture *f = ctx;
 	atomic_fetch_add(&f->triggers, 1);
+}
+
+static void on_later(void *ctx)
+{
+	struct fixture *f = ctx;
+	atomic_fetch_add(&f->later, 1);
 }
 
 static int free_port(void)
@@ -97,7 +106,10 @@ static int setup(void **state)
 		return -1;
 	f->port = free_port();
 	f->cfg = load(f->port, "64KiB");
-	if (reactive_start(f->cfg, f->store, on_trigger, f, &f->rx, &e) < 0) {
+	if (reactive_start(
+	            f->cfg, f->store,
+	            &(struct reactive_triggers){.now = on_trigger, .later = on_later, .ctx = f},
+	            &f->rx, &e) < 0) {
 		print_error("reactive_start: %s\n", e.msg);
 		return -1;
 	}
@@ -405,112 +417,114 @@ static void test_consumer_assigns_runners(void **state)
 	assert_int_equal(j.attempts, 1);
 }
 
-/* A random waiting list: flavors of a few names, some given a runner before, some backed off. */
-static void random_jobs(unsigned *seed, struct queue_job *v, size_t n, int64_t now)
+/* A pass's report that leaves small at its max (4) and large with room (1 of 4). */
+static struct manager_report room_report(struct plan_flavor_count counts[2])
 {
-	static const char *const flavors[] = {"small", "large", "arm", "gpu", "k8s"};
-
-	for (size_t i = 0; i < n; i++) {
-		int x = rand_r(seed) % 100;
-
-		memset(&v[i], 0, sizeof(v[i]));
-		v[i].job_id = (int64_t)i + 1;
-		str_copy(v[i].flavor, flavors[rand_r(seed) % 5], sizeof(v[i].flavor));
-		v[i].attempts = x < 20 ? 1 : 0;
-		v[i].runner_at = x < 20 ? now - 1000 : 0;
-		v[i].next_at = x >= 20 && x < 30 ? now + 5000 : (x >= 30 && x < 35 ? now - 5 : 0);
-	}
+	memset(counts, 0, 2 * sizeof(*counts));
+	str_copy(counts[0].name, "small", sizeof(counts[0].name));
+	counts[0].desired = 4;
+	str_copy(counts[1].name, "large", sizeof(counts[1].name));
+	counts[1].desired = 1;
+	return (struct manager_report){.plan = {.counts = counts, .n_counts = 2}};
 }
 
 /*
- * reactive_assign gives exactly what the quadratic assignment it replaced
- * gave: the same jobs, in the same order, the same fields, over random
- * lists and reports (made and idle runners per flavor, failed creates).
+ * A job queued for a flavor the last pass left at its max (or while the
+ * manager drains) is stored and answered 202 but asks for no pass now,
+ * only for one within a second (merged by the pass loop); one with room
+ * asks for one now; a runner leaving (in_progress) always does; a reload
+ * forgets what the last pass said.
  */
-static void test_assign_matches_quadratic(void **state)
+static void test_no_pass_for_a_full_flavor(void **state)
 {
-	static const char *const flavors[] = {"small", "large", "arm", "gpu", "k8s"};
-	enum { N = 600, EVENTS = 40 };
-	struct queue_job *a = calloc(N, sizeof(*a)), *b = calloc(N, sizeof(*b));
-	size_t *ga = calloc(N, sizeof(*ga)), *gb = calloc(N, sizeof(*gb));
-	struct manager_event ev[EVENTS];
-	struct plan_flavor_count counts[5];
-	unsigned seed = 20261203;
-	int64_t now = 1700000000000;
-	size_t total = 0;
+	struct fixture *f = *state;
+	struct plan_flavor_count counts[2];
+	struct manager_report rep = room_report(counts);
+	struct config *old = f->cfg;
 
-	(void)state;
-	assert_true(a && b && ga && gb);
-	for (int round = 0; round < 200; round++) {
-		size_t n = round == 0 ? 0 : (size_t)(rand_r(&seed) % N) + 1, na = 0, nb = 0;
-		size_t n_ev = (size_t)(rand_r(&seed) % EVENTS);
-		struct manager_report rep = {.events = ev, .n_events = n_ev};
+	/* before any pass, every queued job asks for one */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r1",
+	                         QUEUED("201", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 1);
+	reactive_note_room(f->rx, &rep, false);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r2",
+	                         QUEUED("202", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 1);
+	/* a pass soon counts it all the same (merged: the pass loop's) */
+	assert_int_equal(atomic_load(&f->later), 1);
+	assert_int_equal(waiting(f, "small"), 2); /* stored all the same */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r3",
+	                         QUEUED("203", "[\"large\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 2);
+	assert_int_equal(atomic_load(&f->later), 1);
+	/* a runner of small took a job: the pass that follows may make another */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r4",
+	                         ACTION("in_progress", "201"), "", NULL),
+	                 200);
+	assert_int_equal(atomic_load(&f->triggers), 3);
 
-		for (size_t i = 0; i < n_ev; i++) {
-			memset(&ev[i], 0, sizeof(ev[i]));
-			str_copy(ev[i].action, rand_r(&seed) % 4 ? "create" : "delete",
-			         sizeof(ev[i].action));
-			str_copy(ev[i].flavor, flavors[rand_r(&seed) % 5], sizeof(ev[i].flavor));
-			ev[i].ok = rand_r(&seed) % 5 != 0;
-		}
-		rep.plan.counts = counts;
-		rep.plan.n_counts = (size_t)(rand_r(&seed) % 6);
-		for (size_t i = 0; i < rep.plan.n_counts; i++) {
-			memset(&counts[i], 0, sizeof(counts[i]));
-			str_copy(counts[i].name, flavors[i], sizeof(counts[i].name));
-			counts[i].idle = rand_r(&seed) % 30;
-		}
-		random_jobs(&seed, a, n, now);
-		memcpy(b, a, n * sizeof(*a));
-		assert_int_equal(reactive_assign(&rep, a, n, now, ga, &na), 0);
-		assert_int_equal(assign_quadratic(&rep, b, n, now, gb, &nb), 0);
-		assert_int_equal(na, nb);
-		for (size_t k = 0; k < na; k++)
-			assert_int_equal(ga[k], gb[k]);
-		assert_memory_equal(a, b, n * sizeof(*a));
-		total += na;
-	}
-	/* the rounds did give runners (a comparison of two empty answers proves nothing) */
-	assert_true(total > 1000);
-	free(a);
-	free(b);
-	free(ga);
-	free(gb);
+	/* draining: no flavor has room */
+	reactive_note_room(f->rx, &rep, true);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r5",
+	                         QUEUED("204", "[\"large\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 3);
+	assert_int_equal(atomic_load(&f->later), 2);
+	/* a pass with room again */
+	counts[0].desired = 3;
+	reactive_note_room(f->rx, &rep, false);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r6",
+	                         QUEUED("205", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 4);
+
+	/* a reload: the flavors may differ, so every job asks for a pass until the next one */
+	counts[0].desired = 4;
+	reactive_note_room(f->rx, &rep, false);
+	f->cfg = load(f->port, "64KiB");
+	reactive_reload(f->rx, f->cfg);
+	config_free(old);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r7",
+	                         QUEUED("206", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), 5);
 }
 
-/* By hand: made runners go to the oldest jobs of their flavor; held idle ones are not free. */
-static void test_assign_by_hand(void **state)
+/*
+ * A duplicate is answered as one whether the intake remembers the delivery
+ * (this process recorded it: no parse) or not (recorded before a restart,
+ * or by another path: the write finds it), and nothing is queued twice.
+ */
+static void test_duplicate_without_memory(void **state)
 {
-	struct queue_job v[6];
-	struct manager_event ev[2] = {
-	        {.action = "create", .flavor = "small", .ok = true},
-	        {.action = "create", .flavor = "large", .ok = true},
-	};
-	struct plan_flavor_count counts[1] = {{.name = "small", .idle = 2}};
-	struct manager_report rep = {
-	        .events = ev, .n_events = 2, .plan = {.counts = counts, .n_counts = 1}};
-	const char *fl[6] = {"small", "large", "small", "small", "large", "small"};
-	size_t given[6], n = 0;
+	struct fixture *f = *state;
+	struct reactive_stats st;
+	struct store_job j;
 
-	(void)state;
-	memset(v, 0, sizeof(v));
-	for (int i = 0; i < 6; i++) {
-		v[i].job_id = i + 1;
-		str_copy(v[i].flavor, fl[i], sizeof(v[i].flavor));
-	}
-	v[0].runner_at = 5; /* small: holds one of the 2 idle runners */
-	v[3].next_at = 200; /* backed off */
-	/* small: 1 made + (2 idle - 1 held) = 2 -> jobs 2 and 5 (index 2, 5); large: 1 -> index 1
-	 */
-	assert_int_equal(reactive_assign(&rep, v, 6, 100, given, &n), 0);
-	assert_int_equal(n, 3);
-	assert_int_equal(given[0], 1);
-	assert_int_equal(given[1], 2);
-	assert_int_equal(given[2], 5);
-	assert_int_equal(v[2].runner_at, 100);
-	assert_int_equal(v[2].attempts, 1);
-	assert_int_equal(v[4].runner_at, 0);
-	assert_int_equal(v[0].runner_at, 5);
+	/* recorded before this process: the intake's memory does not have it */
+	assert_int_equal(store_delivery_add(f->store, "old-1", 1700000000000, NULL), 0);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "old-1",
+	                         QUEUED("301", "[\"small\"]"), "", NULL),
+	                 200);
+	assert_int_equal(store_job_get(f->store, 301, &j, NULL), -ENOENT);
+	/* recorded by this process, then again: its memory answers */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "new-1",
+	                         QUEUED("302", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "new-1",
+	                         QUEUED("302", "[\"small\"]"), "", NULL),
+	                 200);
+	/* even with a body that would not parse: a recorded delivery is not read again */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "new-1", "{", "", NULL),
+	                 200);
+	assert_int_equal(waiting(f, "small"), 1);
+	reactive_get_stats(f->rx, &st);
+	assert_int_equal(st.duplicates, 3);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.malformed, 0);
 }
 
 /* GET /v1/handoff/<token>: an instance's secrets, once; a HEAD takes nothing. */
@@ -547,8 +561,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_prom, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reload_secret, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_consumer_assigns_runners, setup, teardown),
-	        cmocka_unit_test(test_assign_matches_quadratic),
-	        cmocka_unit_test(test_assign_by_hand),
+	        cmocka_unit_test_setup_teardown(test_no_pass_for_a_full_flavor, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_duplicate_without_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
