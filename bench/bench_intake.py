@@ -9,18 +9,21 @@ The payload is GitHub's own queued workflow_job example
 (@octokit/webhooks-examples, pinned in tests/contract/package.json), moved
 into our repository with the labels of flavor small, about 7 KiB as GitHub
 sends it; each request has a new X-GitHub-Delivery and a new job id and is
-signed with HMAC-SHA256 (signed here beforehand: wrk's Lua cannot sign at
-its rate; N are prepared, more than a run at runnerd's rate sends, and the
-answers by status show it: 202 = first seen, 200 = a duplicate). So every
-runnerd request of the first run takes the first-seen path: signature,
-parse, routed, the delivery and its job written to the state database
-in one transaction (synchronous=FULL) shared with the deliveries that
-arrive meanwhile (the intake's group commit), a pass triggered.
-A second runnerd run sends deliveries of the first again (the first
-DUP_LINES of each thread's): the duplicate path (signature, the delivery
-found by a read, no parse: 200). Each run lasts SECONDS; wrk's requests/s and p99. runnerd is
-drained (no runner is made) and serves passes as it would: each queued job
-triggers one (merged with one under way).
+signed with HMAC-SHA256. Whole requests are prepared here beforehand, N
+of them, more than a run at runnerd's rate sends (the answers by status
+show it: 202 = first seen, 200 = a duplicate): wrk's Lua cannot sign at
+its rate, and a request built in Lua for each send cost wrk more CPU than
+nginx spent answering it (its heap churned through fresh pages), which
+capped both servers at wrk's rate. So every runnerd request of the first
+run takes the first-seen path: signature, parse, routed, the delivery and
+its job written to the state database in one transaction
+(synchronous=FULL) shared with the deliveries that arrive meanwhile (the
+intake's group commit). A second runnerd run sends deliveries of the
+first again (the first DUP_LINES of each thread's): the duplicate path
+(signature, the delivery remembered, no parse: 200). Each run lasts
+SECONDS; wrk's requests/s and p99. runnerd is drained (no runner is made),
+as a manager whose flavors are at their max in a burst: a queued job asks
+for a pass within a second, not at once (no pass could make its runner).
 
 After the first run it prints what /healthz counted of the group commit
 (deliveries a commit, a commit's time: what bounds the first-seen rate),
@@ -32,8 +35,9 @@ and a free port, in the foreground as our child, stopped by its pid.
 wrk keeps to 16 connections: the intake's limit per client address
 (http_server_options.max_per_ip); GitHub's deliveries come from many.
 
-    bench_intake.py [N]     deliveries prepared (default 80000: about 560 MB of
-                            request files in a temp dir, removed at the end)
+    bench_intake.py [N]     deliveries prepared (default 160000: about 1.2 GB of
+                            request files in a temp dir, removed at the end, and
+                            as much in wrk's memory)
 """
 
 import hashlib
@@ -67,17 +71,27 @@ def payload_template():
     return q
 
 
+def http_request(delivery, sig, body):
+    """One delivery as the bytes of its HTTP request (the same to runnerd and nginx)."""
+    head = ("POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "X-GitHub-Event: workflow_job\r\nX-GitHub-Delivery: %s\r\nX-Hub-Signature-256: %s\r\n"
+            "User-Agent: GitHub-Hookshot/bench\r\nContent-Length: %d\r\n\r\n" % (delivery, sig, len(body)))
+    return head.encode() + body
+
+
 def write_requests(prefix, n):
-    """n signed deliveries, each a new delivery id and job id, split over THREADS files."""
+    """n signed deliveries, each a new delivery id and job id, split over THREADS files, each a
+    request as "LENGTH\n" and its LENGTH bytes (wrk's Lua sends them as they are)."""
     tmpl = payload_template()
-    files = [open("%s.%d" % (prefix, t + 1), "w") for t in range(THREADS)]
+    files = [open("%s.%d" % (prefix, t + 1), "wb") for t in range(THREADS)]
     size = 0
     for i in range(n):
         tmpl["workflow_job"]["id"] = JOB_ID_BASE + i
-        body = json.dumps(tmpl, separators=(",", ":"))
+        body = json.dumps(tmpl, separators=(",", ":")).encode()
         size = len(body)
-        sig = "sha256=" + hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
-        files[i % THREADS].write("%s\t%s\t%s\n" % (uuid.uuid4(), sig, body))
+        sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        req = http_request(uuid.uuid4(), sig, body)
+        files[i % THREADS].write(b"%d\n" % len(req) + req)
     for f in files:
         f.close()
     return size
@@ -103,12 +117,20 @@ def commit_figures(env):
             (h["written"], h["commits"], h["written"] / n, h["commit_max"], h.get("commit_us", 0) / n))
 
 
+def cpu_seconds(pid):
+    """User + system CPU of a process so far (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def dup_requests(prefix, dup_prefix):
-    """The first DUP_LINES of each thread's file: sent by the first run, so duplicates after it."""
+    """The first DUP_LINES requests of each thread's file: sent by the first run, so duplicates after it."""
     for t in range(1, THREADS + 1):
-        with open("%s.%d" % (prefix, t)) as src, open("%s.%d" % (dup_prefix, t), "w") as dst:
+        with open("%s.%d" % (prefix, t), "rb") as src, open("%s.%d" % (dup_prefix, t), "wb") as dst:
             for _ in range(DUP_LINES):
-                dst.write(src.readline())
+                length = src.readline()
+                dst.write(length + src.read(int(length)))
 
 
 def wrk(url, prefix):
@@ -177,7 +199,7 @@ def row(name, r):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 80000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 160000
     for tool in ("wrk", "curl"):
         if not shutil.which(tool):
             print("bench_intake: %s is not installed (scripts/deps.sh installs it)" % tool, file=sys.stderr)
@@ -200,8 +222,11 @@ def main():
         wait_intake(env)
         env.run("drain")  # no runner is made: this measures the intake
         url = "http://127.0.0.1:%d/webhook" % env.hook_port
+        cpu0 = cpu_seconds(env.daemon.pid)
         first = wrk(url, prefix)
-        commits = commit_figures(env)
+        cpu = cpu_seconds(env.daemon.pid) - cpu0
+        commits = commit_figures(env) + "\n  runnerd's CPU (user+system, all threads) over the first run: %.1f us a delivery" % (
+            1e6 * cpu / max(first[3].get(202, 0), 1))
         dup = wrk(url, prefix + "-dup")
         env.stop()
         nginx, port = nginx_start(tmp)

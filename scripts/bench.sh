@@ -71,7 +71,7 @@ fi
 echo
 echo "== Webhook intake: signed workflow_job deliveries against nginx's static 200, same wrk load, one run"
 echo "   target: runnerd's first-seen rate >= 0.5 of nginx's"
-RUNNERD_BIN=$build/runnerd python3 bench/bench_intake.py 80000 || rc=1
+RUNNERD_BIN=$build/runnerd python3 bench/bench_intake.py 160000 || rc=1
 echo
 echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 30 || rc=1
