@@ -93,7 +93,7 @@ static int am_push(struct queue *q, const struct queue_job *j, struct err *e)
 	if (r < 0)
 		return r;
 	body[len] = '\0';
-	r = amqp_pub_send(a, "", name, body, len, &pe);
+	r = amqp_pub_send(a, "", name, body, len, AMQP_PUSH_BUDGET_MS, &pe);
 	if (r == 0)
 		return 0;
 	/* the broker is away (or refused it): kept here until it takes it */
@@ -222,7 +222,7 @@ static int am_update(struct queue *q, const struct queue_job *j, struct err *e)
 	if (r == 0)
 		r = amqp_msg_encode(&copy, body, sizeof(body), &len, e);
 	if (r == 0)
-		r = amqp_pub_send(a, "", name, body, len, e);
+		r = amqp_pub_send(a, "", name, body, len, 0, e);
 	pthread_mutex_lock(&a->lock);
 	h = find_tag(a, gen, tag);
 	if (h) {

@@ -3,10 +3,10 @@
  * pub_lock by push and update (from the callers' threads) and by its own
  * thread, which announces state changes on the state fanout (so every
  * manager drops a job that no longer waits at once) and publishes the
- * spool: jobs a webhook brought while the broker was away, each deleted
- * only after the broker confirmed it. It must never block a caller on the
- * broker for longer than one publish's timeout, nor put the URI in a
- * message.
+ * spool: jobs a webhook brought while the broker was away (or too slow to
+ * answer within the webhook's budget), each deleted only after the broker
+ * confirmed it. It must never hold a webhook on the broker past its
+ * budget (GitHub gives up after 10 s), nor put the URI in a message.
  */
 #include "util/common.h"
 #include "queue/queue_internal.h"
@@ -18,12 +18,28 @@
 /* The publisher thread looks at the spool at least this often. */
 #define PUB_TICK_MS 500
 
-int amqp_pub_send(struct queue_amqp *a, const char *exchange, const char *rkey, const char *body,
-                  size_t len, struct err *e)
+/* pub_lock, waiting until deadline (mono ms; 0: as long as it takes): -ETIMEDOUT. */
+static int lock_pub(struct queue_amqp *a, int64_t deadline)
 {
+	struct timespec ts;
+
+	if (deadline <= 0)
+		return -pthread_mutex_lock(&a->pub_lock);
+	ts = (struct timespec){.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000L};
+	return -pthread_mutex_clocklock(&a->pub_lock, CLOCK_MONOTONIC, &ts);
+}
+
+int amqp_pub_send(struct queue_amqp *a, const char *exchange, const char *rkey, const char *body,
+                  size_t len, int64_t budget_ms, struct err *e)
+{
+	int64_t deadline = budget_ms > 0 ? clock_mono_ms() + budget_ms : 0;
 	int r = -EAGAIN;
 
-	pthread_mutex_lock(&a->pub_lock);
+	/* the publisher thread may hold it, waiting on a silent broker: not past the budget */
+	if (lock_pub(a, deadline > 0 ? deadline - budget_ms / 2 : 0) < 0)
+		return err_set(e, -ETIMEDOUT,
+		               "queue amqp: the broker is slow to answer (its publisher is busy)");
+	a->pub.deadline_ms = deadline;
 	/* a link that went stale (the broker restarted) fails once: one fresh try */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int64_t now = clock_mono_ms();
@@ -48,8 +64,12 @@ int amqp_pub_send(struct queue_amqp *a, const char *exchange, const char *rkey, 
 		r = amqp_link_publish(&a->pub, exchange, rkey, body, len, e);
 		if (r == 0 || r == -EIO)
 			break;
+		/* a confirm that did not come in time may still come: the link is not trusted */
 		amqp_link_close(&a->pub);
+		if (deadline > 0 && amqp_link_wait_ms(&a->pub) <= 0)
+			break;
 	}
+	a->pub.deadline_ms = 0;
 	pthread_mutex_unlock(&a->pub_lock);
 	return r;
 }
@@ -77,6 +97,7 @@ int amqp_spool(struct queue_amqp *a, int64_t job_id, const char *qname, const ch
 	if (r == 0) {
 		pthread_mutex_lock(&a->lock);
 		a->spooled++;
+		pthread_cond_signal(&a->pub_wake); /* the publisher takes it from here, now */
 		pthread_mutex_unlock(&a->lock);
 	}
 	return r;
@@ -103,7 +124,7 @@ static void announce(struct queue_amqp *a)
 		if (amqp_state_encode(v[sent].job_id, v[sent].why, a->manager, body, sizeof(body),
 		                      &len, NULL) < 0)
 			continue;
-		if (amqp_pub_send(a, a->exchange, "", body, len, NULL) < 0)
+		if (amqp_pub_send(a, a->exchange, "", body, len, 0, NULL) < 0)
 			break;
 	}
 	if (sent < n) {
@@ -135,7 +156,7 @@ static void flush_spool(struct queue_amqp *a)
 		pthread_mutex_lock(&a->lock);
 		done = amqp_is_done(a, m->job_id); /* it ended while spooled: nobody needs it */
 		pthread_mutex_unlock(&a->lock);
-		if (!done && amqp_pub_send(a, "", m->queue, m->body, strlen(m->body), NULL) < 0)
+		if (!done && amqp_pub_send(a, "", m->queue, m->body, strlen(m->body), 0, NULL) < 0)
 			break;
 		/* a crash before this delete publishes it again: consumers dedupe */
 		if (store_spool_delete(a->store, m->job_id, NULL) < 0)

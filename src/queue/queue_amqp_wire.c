@@ -8,6 +8,7 @@
  */
 #include "util/common.h"
 #include "queue/queue_internal.h"
+#include "util/clock.h"
 #include "util/strutil.h"
 
 #include <amqp_ssl_socket.h>
@@ -55,13 +56,50 @@ int amqp_reply_err(amqp_rpc_reply_t r, const char *what, struct err *e)
 	return err_set(e, -EPROTO, "queue amqp: %s: unknown reply", what);
 }
 
+int64_t amqp_link_wait_ms(const struct amqp_link *l)
+{
+	int64_t left;
+
+	if (l->deadline_ms <= 0)
+		return AMQP_IO_TIMEOUT_S * 1000;
+	left = l->deadline_ms - clock_mono_ms();
+	if (left <= 0)
+		return 0;
+	return left < AMQP_IO_TIMEOUT_S * 1000 ? left : AMQP_IO_TIMEOUT_S * 1000;
+}
+
+static struct timeval ms_tv(int64_t ms)
+{
+	return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+/* Bound the next RPC on l by its deadline: -ETIMEDOUT when it passed. */
+static int arm(struct amqp_link *l, const char *what, struct err *e)
+{
+	int64_t ms = amqp_link_wait_ms(l);
+	struct timeval tv = ms_tv(ms);
+
+	if (ms <= 0)
+		return err_set(e, -ETIMEDOUT, "queue amqp: %s: no time left", what);
+	amqp_set_rpc_timeout(l->conn, &tv);
+	return 0;
+}
+
 void amqp_link_close(struct amqp_link *l)
 {
+	int64_t ms;
+
 	if (!l || !l->conn)
 		return;
-	/* a dead peer answers nothing: the rpc timeout bounds these */
-	amqp_channel_close(l->conn, 1, AMQP_REPLY_SUCCESS);
-	amqp_connection_close(l->conn, AMQP_REPLY_SUCCESS);
+	/* a dead peer answers nothing: the rpc timeout bounds these, and the deadline it */
+	ms = amqp_link_wait_ms(l);
+	if (ms > 0) {
+		struct timeval tv = ms_tv(ms);
+
+		amqp_set_rpc_timeout(l->conn, &tv);
+		amqp_channel_close(l->conn, 1, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(l->conn, AMQP_REPLY_SUCCESS);
+	}
 	amqp_destroy_connection(l->conn);
 	l->conn = NULL;
 	l->n_declared = 0;
@@ -70,13 +108,15 @@ void amqp_link_close(struct amqp_link *l)
 int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bool confirm,
                    int heartbeat, struct err *e)
 {
-	struct timeval tv = {.tv_sec = AMQP_IO_TIMEOUT_S};
+	struct timeval tv = ms_tv(amqp_link_wait_ms(l));
 	struct amqp_connection_info ci;
 	char copy[2048];
 	amqp_socket_t *sock;
 	int r;
 
 	amqp_link_close(l);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		return err_set(e, -ETIMEDOUT, "queue amqp: connect: no time left");
 	if (!uri || !*uri)
 		return err_set(e, -EINVAL, "queue amqp: no URI (queue.uri_file or queue.uri_env)");
 	if (str_copy(copy, uri, sizeof(copy)) >= sizeof(copy))
@@ -123,9 +163,18 @@ int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bo
 		            ci.port, ci.ssl ? " (amqps)" : "", amqp_error_string2(r));
 		goto fail;
 	}
+	/* each step within what is left (the login is the handshake's) */
+	tv = ms_tv(amqp_link_wait_ms(l));
+	amqp_set_handshake_timeout(l->conn, &tv);
+	r = arm(l, "login", e);
+	if (r < 0)
+		goto fail;
 	r = amqp_reply_err(amqp_login(l->conn, ci.vhost, 0, 131072, heartbeat,
 	                              AMQP_SASL_METHOD_PLAIN, ci.user, ci.password),
 	                   "login", e);
+	if (r < 0)
+		goto fail;
+	r = arm(l, "channel.open", e);
 	if (r < 0)
 		goto fail;
 	amqp_channel_open(l->conn, 1);
@@ -133,6 +182,9 @@ int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bo
 	if (r < 0)
 		goto fail;
 	if (confirm) {
+		r = arm(l, "confirm.select", e);
+		if (r < 0)
+			goto fail;
 		amqp_confirm_select(l->conn, 1);
 		r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "confirm.select", e);
 		if (r < 0)
@@ -168,6 +220,9 @@ int amqp_link_declare(struct amqp_link *l, const char *name, struct err *e)
 
 	if (declared(l, name))
 		return 0;
+	r = arm(l, "queue.declare", e);
+	if (r < 0)
+		return r;
 	amqp_queue_declare(l->conn, 1, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table);
 	r = amqp_reply_err(amqp_get_rpc_reply(l->conn), "queue.declare", e);
 	if (r < 0)
@@ -182,6 +237,9 @@ int amqp_link_declare_fanout(struct amqp_link *l, const char *name, struct err *
 
 	if (declared(l, name))
 		return 0;
+	r = arm(l, "exchange.declare", e);
+	if (r < 0)
+		return r;
 	/* durable, not auto-deleted: it outlives every manager and a broker restart */
 	amqp_exchange_declare(l->conn, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0,
 	                      1, 0, 0, amqp_empty_table);
@@ -196,7 +254,7 @@ int amqp_link_publish(struct amqp_link *l, const char *exchange, const char *rke
                       size_t len, struct err *e)
 {
 	const char *name = *exchange ? exchange : rkey;
-	struct timeval tv = {.tv_sec = AMQP_IO_TIMEOUT_S};
+	struct timeval tv;
 	amqp_basic_properties_t props = {0};
 	amqp_bytes_t b = {.len = len, .bytes = (void *)body};
 	amqp_frame_t f;
@@ -216,11 +274,13 @@ int amqp_link_publish(struct amqp_link *l, const char *exchange, const char *rke
 		               amqp_error_string2(r));
 	/* one publish at a time on this link: the next method is its confirm */
 	for (;;) {
-		r = amqp_simple_wait_frame_noblock(l->conn, &f, &tv);
+		int64_t ms = amqp_link_wait_ms(l);
+
+		tv = ms_tv(ms);
+		r = ms > 0 ? amqp_simple_wait_frame_noblock(l->conn, &f, &tv) : AMQP_STATUS_TIMEOUT;
 		if (r == AMQP_STATUS_TIMEOUT)
 			return err_set(e, -ETIMEDOUT,
-			               "queue amqp: publish to %s: no confirm in %d s", name,
-			               AMQP_IO_TIMEOUT_S);
+			               "queue amqp: publish to %s: no confirm in time", name);
 		if (r != AMQP_STATUS_OK)
 			return err_set(e, -ECONNRESET, "queue amqp: publish to %s: %s", name,
 			               amqp_error_string2(r));

@@ -31,11 +31,18 @@
 /* State changes waiting to be announced at most (the oldest go first when full). */
 #define AMQP_ANNOUNCE_MAX 1024
 /* Reconnect backoff bounds. */
+/*
+ * A webhook's push waits on the broker this long at most (the lock, a
+ * connect, the publish and its confirm), then spools the job: its answer
+ * stays well within GitHub's 10 s however the broker behaves.
+ */
+#define AMQP_PUSH_BUDGET_MS 4000
 #define AMQP_BACKOFF_MIN_MS 200
 #define AMQP_BACKOFF_MAX_MS 5000
 
 struct amqp_link {
-	amqp_connection_state_t conn;         /* NULL: not connected */
+	amqp_connection_state_t conn; /* NULL: not connected */
+	int64_t deadline_ms; /* no wait on it goes past this (mono ms); 0: each AMQP_IO_TIMEOUT_S */
 	char declared[8][AMQP_QNAME_MAX + 1]; /* queues and exchanges declared on it (a cache) */
 	size_t n_declared;
 };
@@ -115,10 +122,15 @@ struct amqp_held *amqp_find_held(struct queue_amqp *a, int64_t job_id);
 void *amqp_consumer(void *arg);
 
 /* ---- queue_amqp_publish.c ---- */
-/* Publish body to exchange ("" with queue rkey) on the publisher link, with
- * a fresh connection when it went stale; takes pub_lock. */
+/*
+ * Publish body to exchange ("" with queue rkey) on the publisher link, with
+ * a fresh connection when it went stale; takes pub_lock. budget_ms > 0:
+ * the whole of it (the lock, a connect, the publish and its confirm) ends
+ * within that, -ETIMEDOUT when it cannot (a webhook waits on it); 0: each
+ * wait on the broker is bounded by AMQP_IO_TIMEOUT_S.
+ */
 int amqp_pub_send(struct queue_amqp *a, const char *exchange, const char *rkey, const char *body,
-                  size_t len, struct err *e);
+                  size_t len, int64_t budget_ms, struct err *e);
 void *amqp_publisher(void *arg);
 /* Keep a job's message in the spool: 0, -EEXIST, or the store's error. */
 int amqp_spool(struct queue_amqp *a, int64_t job_id, const char *qname, const char *body,
@@ -137,6 +149,9 @@ int amqp_queue_name(const char *prefix, const char *flavor, char *ret, size_t ca
 int amqp_link_open(struct amqp_link *l, const char *uri, const char *ca_file, bool confirm,
                    int heartbeat, struct err *e);
 void amqp_link_close(struct amqp_link *l); /* idempotent */
+
+/* The time a wait on l may take now: AMQP_IO_TIMEOUT_S, or less by its deadline (0: past). */
+int64_t amqp_link_wait_ms(const struct amqp_link *l);
 
 /* Declare the durable queue name (once per link). */
 int amqp_link_declare(struct amqp_link *l, const char *name, struct err *e);
