@@ -19,6 +19,10 @@ check: deps
 check-unit: build
 	@scripts/check.sh --unit-only
 
+# the unit tests alone, built with ASan+UBSan (build-asan)
+check-asan: deps
+	@scripts/check.sh --asan-only
+
 # the LXD tests alone (LXD is started, and stopped again, if it was not running)
 check-lxd: deps
 	@scripts/check.sh --lxd-only

@@ -17,9 +17,12 @@ os_only=0
 [ "${1:-}" = "--lxd-only" ] && lxd_only=1
 # --openstack-only: the OpenStack section alone (make check-openstack)
 [ "${1:-}" = "--openstack-only" ] && lxd_only=1 && os_only=1
+# --asan-only: the unit tests under ASan+UBSan alone (make check-asan)
+asan_only=0
+[ "${1:-}" = "--asan-only" ] && asan_only=1
 
 scripts/build.sh build || exit 1
-if [ $unit_only -eq 0 ] && [ $lxd_only -eq 0 ]; then
+if [ $asan_only -eq 1 ] || { [ $unit_only -eq 0 ] && [ $lxd_only -eq 0 ]; }; then
 	scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false || exit 1
 fi
 
@@ -104,6 +107,14 @@ need_drivers() {
 	done
 }
 
+if [ $asan_only -eq 1 ]; then
+	echo "== unit tests under ASan+UBSan"
+	unit_tests asan build-asan
+	[ -n "$failures" ] && echo "failed:$failures"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit
+fi
 if [ $lxd_only -eq 0 ]; then
 	echo "== the test harness, the layering of src/ (DESIGN.md section 4)"
 	run "lib/harness.sh" tests/lib/harness_selftest.sh
