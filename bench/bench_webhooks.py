@@ -10,7 +10,7 @@ webhooks, the local provider.
    other with `min_idle: 0` (every runner made for its job) and with a warm
    pool (`min_idle: 2`): p50 and p95.
 
-    bench_webhooks.py [N]     (default 30)
+    bench_webhooks.py [N]     (default 50)
 """
 
 import os
@@ -88,7 +88,7 @@ def job_wait(n, min_idle):
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     create_latency(n)
     job_wait(n, 0)
     job_wait(n, 2)

@@ -74,7 +74,7 @@ echo "   target: runnerd's first-seen rate >= 0.5 of nginx's"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_intake.py 160000 || rc=1
 echo
 echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
-RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 30 || rc=1
+RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 50 || rc=1
 echo
 # its own LXD project, ghsim and LXD setup (tests/lib/lxd.sh); prints its targets
 RUNNERD_BIN=$build/runnerd bench/bench_lxd.sh 10 || rc=1

@@ -428,6 +428,16 @@ static struct manager_report room_report(struct plan_flavor_count counts[2])
 	return (struct manager_report){.plan = {.counts = counts, .n_counts = 2}};
 }
 
+/* Post a queued job (202), then check the passes asked so far: now, and within a second. */
+static void queue_then_count(struct fixture *f, const char *delivery, const char *body, int now,
+                             int later)
+{
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", delivery, body, "", NULL),
+	                 202);
+	assert_int_equal(atomic_load(&f->triggers), now);
+	assert_int_equal(atomic_load(&f->later), later);
+}
+
 /*
  * A job queued for a flavor the last pass left at its max (or while the
  * manager drains) is stored and answered 202 but asks for no pass now,
@@ -443,23 +453,12 @@ static void test_no_pass_for_a_full_flavor(void **state)
 	struct config *old = f->cfg;
 
 	/* before any pass, every queued job asks for one */
-	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r1",
-	                         QUEUED("201", "[\"small\"]"), "", NULL),
-	                 202);
-	assert_int_equal(atomic_load(&f->triggers), 1);
+	queue_then_count(f, "r1", QUEUED("201", "[\"small\"]"), 1, 0);
+	/* small at its max: stored all the same, and a pass soon counts it (merged) */
 	reactive_note_room(f->rx, &rep, false);
-	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r2",
-	                         QUEUED("202", "[\"small\"]"), "", NULL),
-	                 202);
-	assert_int_equal(atomic_load(&f->triggers), 1);
-	/* a pass soon counts it all the same (merged: the pass loop's) */
-	assert_int_equal(atomic_load(&f->later), 1);
-	assert_int_equal(waiting(f, "small"), 2); /* stored all the same */
-	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r3",
-	                         QUEUED("203", "[\"large\"]"), "", NULL),
-	                 202);
-	assert_int_equal(atomic_load(&f->triggers), 2);
-	assert_int_equal(atomic_load(&f->later), 1);
+	queue_then_count(f, "r2", QUEUED("202", "[\"small\"]"), 1, 1);
+	assert_int_equal(waiting(f, "small"), 2);
+	queue_then_count(f, "r3", QUEUED("203", "[\"large\"]"), 2, 1);
 	/* a runner of small took a job: the pass that follows may make another */
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r4",
 	                         ACTION("in_progress", "201"), "", NULL),
@@ -468,18 +467,11 @@ static void test_no_pass_for_a_full_flavor(void **state)
 
 	/* draining: no flavor has room */
 	reactive_note_room(f->rx, &rep, true);
-	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r5",
-	                         QUEUED("204", "[\"large\"]"), "", NULL),
-	                 202);
-	assert_int_equal(atomic_load(&f->triggers), 3);
-	assert_int_equal(atomic_load(&f->later), 2);
+	queue_then_count(f, "r5", QUEUED("204", "[\"large\"]"), 3, 2);
 	/* a pass with room again */
 	counts[0].desired = 3;
 	reactive_note_room(f->rx, &rep, false);
-	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r6",
-	                         QUEUED("205", "[\"small\"]"), "", NULL),
-	                 202);
-	assert_int_equal(atomic_load(&f->triggers), 4);
+	queue_then_count(f, "r6", QUEUED("205", "[\"small\"]"), 4, 2);
 
 	/* a reload: the flavors may differ, so every job asks for a pass until the next one */
 	counts[0].desired = 4;
@@ -487,10 +479,7 @@ static void test_no_pass_for_a_full_flavor(void **state)
 	f->cfg = load(f->port, "64KiB");
 	reactive_reload(f->rx, f->cfg);
 	config_free(old);
-	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "r7",
-	                         QUEUED("206", "[\"small\"]"), "", NULL),
-	                 202);
-	assert_int_equal(atomic_load(&f->triggers), 5);
+	queue_then_count(f, "r7", QUEUED("206", "[\"small\"]"), 5, 2);
 }
 
 /*
