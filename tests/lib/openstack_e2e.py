@@ -26,7 +26,12 @@ class OsEnv(Env):
     webhook listener is on (it serves the secrets' hand-off).
     providers: {name: {"flavor": NOVA_FLAVOR, "security_group": NAME,
     "ssh_key": PATH, "concurrency": N, "request_timeout": DURATION}}
-    (default: one provider `os` on the small flavor)."""
+    (default: one provider `os` on the small flavor). The test cloud's
+    nova-api and keystone serve two requests at a time: a provider's
+    concurrency is 4 and its request_timeout 60 s unless given, so calls
+    that queue there on a slow machine are not cut at 20 s and redone (two
+    managers at the product's default of 10 each timed out half their creates
+    and replaced servers the scenarios count on)."""
 
     def __init__(self, cloud, name, flavors, manager, providers=None, **manager_opts):
         os.environ["RUNNERD_E2E_WEBHOOK_SECRET"] = WEBHOOK_SECRET
@@ -46,8 +51,9 @@ class OsEnv(Env):
                       "    flavor: %s" % p.get("flavor", openstack.PREFIX + "-small"),
                       "    network: %s" % openstack.NETWORK,
                       "    secret_url: http://127.0.0.1:%d" % self.wh_port,
-                      "    request_timeout: %s" % p.get("request_timeout", "20s")]
-            for k in ("security_group", "ssh_key", "concurrency"):
+                      "    request_timeout: %s" % p.get("request_timeout", "60s"),
+                      "    concurrency: %d" % p.get("concurrency", 4)]
+            for k in ("security_group", "ssh_key"):
                 if p.get(k):
                     lines.append("    %s: %s" % (k, p[k]))
         return lines
