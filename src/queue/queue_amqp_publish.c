@@ -91,15 +91,18 @@ int amqp_spool(struct queue_amqp *a, int64_t job_id, const char *qname, const ch
 	    str_copy(m->body, body, sizeof(m->body)) >= sizeof(m->body))
 		r = err_set(e, -EMSGSIZE, "queue amqp: job %" PRId64 ": too large to spool",
 		            job_id);
-	else
-		r = store_spool_add(a->store, m, e);
-	free(m);
-	if (r == 0) {
+	else {
+		/* the row and its count under one lock: the publisher's recount
+		 * (flush_spool) never lands between them and counts a row twice */
 		pthread_mutex_lock(&a->lock);
-		a->spooled++;
-		pthread_cond_signal(&a->pub_wake); /* the publisher takes it from here, now */
+		r = store_spool_add(a->store, m, e);
+		if (r == 0) {
+			a->spooled++;
+			pthread_cond_signal(&a->pub_wake); /* the publisher takes it from here, now */
+		}
 		pthread_mutex_unlock(&a->lock);
 	}
+	free(m);
 	return r;
 }
 
@@ -163,11 +166,10 @@ static void flush_spool(struct queue_amqp *a)
 			break;
 	}
 	store_spool_list_release(&l);
-	if (store_spool_count(a->store, &left, NULL) == 0) {
-		pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->lock);
+	if (store_spool_count(a->store, &left, NULL) == 0)
 		a->spooled = left;
-		pthread_mutex_unlock(&a->lock);
-	}
+	pthread_mutex_unlock(&a->lock);
 }
 
 static void wait_tick(struct queue_amqp *a)
