@@ -180,9 +180,28 @@ if [ $unit_only -eq 0 ]; then
 	echo "== OpenStack tests"
 	if scripts/deps-openstack.sh >"$logs/openstack-install.log" 2>&1; then
 		tail -n 1 "$logs/openstack-install.log" | grep 'installed in' | sed 's/^/     /'
-		for t in tests/openstack/test_*; do
-			run "openstack/$(basename "$t")" "$t"
-		done
+		# one cloud for all of them (its start is over a minute): each test
+		# program takes the cloud RUNNERD_TEST_OPENSTACK_ROOT names and cleans
+		# up what it made there by name
+		os_root=$(mktemp -d /tmp/runnerd-check-openstack.XXXXXX)
+		if /usr/bin/python3 tests/lib/openstack.py start "$os_root" >"$logs/openstack-cloud.log" 2>&1; then
+			tail -n 1 "$logs/openstack-cloud.log" | sed 's/^/     /'
+			export RUNNERD_TEST_OPENSTACK_ROOT=$os_root OS_CLIENT_CONFIG_FILE=$os_root/clouds.yaml
+			for t in tests/openstack/test_*; do
+				run "openstack/$(basename "$t")" "$t"
+			done
+			unset RUNNERD_TEST_OPENSTACK_ROOT OS_CLIENT_CONFIG_FILE
+		else
+			failed=$((failed + 1))
+			failures="$failures openstack/cloud"
+			echo "FAIL openstack/cloud: the test OpenStack did not start, its tests did not run (log: $logs/openstack-cloud.log)"
+			tail -n 20 "$logs/openstack-cloud.log" | sed 's/^/    | /'
+			for f in setup.log nova-api.out nova-compute.log; do
+				[ -f "$os_root/log/$f" ] && cp "$os_root/log/$f" "$logs/openstack-$f"
+			done
+		fi
+		/usr/bin/python3 tests/lib/openstack.py stop "$os_root" >>"$logs/openstack-cloud.log" 2>&1
+		rm -rf "$os_root"
 	else
 		failed=$((failed + 1))
 		failures="$failures openstack/install"
