@@ -227,6 +227,10 @@ struct config_webhook {
 	char *secret_env;
 	struct secret secret;
 	int64_t max_body; /* bytes of a delivery at most, default 1MiB; larger: 413 unread */
+	int64_t max_connections; /* served at once, default 64; more wait to be accepted */
+	/* at once from one client address, default 0 = no limit (behind a proxy every
+	 * delivery comes from its address) */
+	int64_t max_connections_per_address;
 	/* the hook's id on GitHub: its failed deliveries are redelivered; 0 = off */
 	int64_t hook_id;
 	int64_t backfill_interval; /* seconds between two looks at them, default 2m */

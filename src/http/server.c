@@ -397,6 +397,8 @@ static int server_run(struct http_server *s, int fd, const struct http_server_op
 		threads = max_conn;
 	/* The per-IP limit is meaningless on a unix socket: every peer is "local". */
 	per_ip = s->is_unix ? 0 : opt_or(opts ? opts->max_per_ip : 0, DEFAULT_MAX_PER_IP);
+	if (per_ip == HTTP_NO_LIMIT)
+		per_ip = 0; /* libmicrohttpd's "none" */
 	s->body_timeout_s = opt_or(opts ? opts->body_timeout_s : 0, DEFAULT_BODY_TIMEOUT_S);
 	s->header_timeout_ms =
 	        (int64_t)opt_or(opts ? opts->header_timeout_s : 0, DEFAULT_HEADER_TIMEOUT_S) * 1000;

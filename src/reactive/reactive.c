@@ -22,9 +22,18 @@ static int take_secret(struct reactive *rx, const struct config *cfg)
 	return buf_puts(&rx->secret, v);
 }
 
+/* webhook.max_connections_per_address: 0 is none (every delivery comes from a proxy's address) */
+static unsigned per_address(const struct config *cfg)
+{
+	return cfg->webhook.max_connections_per_address > 0
+	               ? (unsigned)cfg->webhook.max_connections_per_address
+	               : HTTP_NO_LIMIT;
+}
+
 int reactive_start(const struct config *cfg, struct store *store, const struct reactive_triggers *t,
                    struct reactive **ret, struct err *e)
 {
+	struct http_server_options hopts = {0};
 	struct http_route routes[8];
 	struct reactive *rx;
 	int r;
@@ -66,8 +75,10 @@ int reactive_start(const struct config *cfg, struct store *store, const struct r
 		_Static_assert(ARRAY_SIZE(routes) >= 2, "routes");
 		memcpy(routes, reactive_routes_template, reactive_n_routes * sizeof(routes[0]));
 		routes[0].max_body = (size_t)cfg->webhook.max_body;
-		r = http_server_start_tcp(cfg->webhook.listen, routes, reactive_n_routes, rx,
-		                          &rx->http, e);
+		hopts.max_connections = (unsigned)cfg->webhook.max_connections;
+		hopts.max_per_ip = per_address(cfg);
+		r = http_server_start_tcp_opts(cfg->webhook.listen, routes, reactive_n_routes, rx,
+		                               &hopts, &rx->http, e);
 		if (r < 0) {
 			err_prefix(e, "webhook.listen %s", cfg->webhook.listen);
 			goto fail;
