@@ -76,6 +76,9 @@ const char *const store_migrations[] = {
         " spooled_at INTEGER NOT NULL"
         ") STRICT;"
         "CREATE INDEX spool_by_time ON spool (spooled_at, job_id);",
+        /* 4: the waiting jobs oldest first, read in order up to a limit (ST_JOB_LIST)
+         * instead of all of them sorted: a backlog of 50,000 cost 100 ms a look */
+        "CREATE INDEX jobs_by_age ON jobs (done_at, received_at, job_id);",
 };
 
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);

@@ -15,6 +15,7 @@
 #include "util/fileutil.h"
 #include "util/strutil.h"
 #include "store/store.h"
+#include "store/store_internal.h" /* the statements' SQL, for their query plans */
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -484,6 +485,41 @@ static void test_future_version_refused(void **state)
 	store_close(s);
 }
 
+/*
+ * The statements a pass runs over the waiting jobs read an index in order
+ * and stop at their limit: no sort of every waiting job (a temp B-tree),
+ * whose cost grows with the backlog.
+ */
+static void test_waiting_jobs_read_by_index(void **state)
+{
+	struct fixture *f = *state;
+	static const int stmts[] = {ST_JOB_LIST, ST_JOB_COUNT};
+	char path[PATH_MAX + 16], sql[1024];
+	sqlite3 *db;
+
+	store_close(open_ok(f));
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
+		sqlite3_stmt *st;
+		bool by_index = false;
+
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_stmt_sql[stmts[i]]);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *detail = (const char *)sqlite3_column_text(st, 3);
+
+			print_message("%s: %s\n", store_stmt_sql[stmts[i]], detail);
+			assert_null(strstr(detail, "TEMP B-TREE"));
+			assert_null(strstr(detail, "SCAN"));
+			by_index |= strstr(detail, "USING") && strstr(detail, "INDEX");
+		}
+		assert_true(by_index);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
 static void test_not_a_database(void **state)
 {
 	struct fixture *f = *state;
@@ -817,6 +853,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_intake_write, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_seen_beside_a_writer, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_waiting_jobs_read_by_index, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
