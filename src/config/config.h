@@ -226,7 +226,7 @@ struct config_webhook {
 	char *secret_file;
 	char *secret_env;
 	struct secret secret;
-	int64_t max_body; /* bytes of a delivery at most, default 1MiB; larger: 413 unread */
+	int64_t max_body;        /* bytes of a delivery at most, default 1MiB; larger: 413 unread */
 	int64_t max_connections; /* served at once, default 64; more wait to be accepted */
 	/* at once from one client address, default 0 = no limit (behind a proxy every
 	 * delivery comes from its address) */

@@ -535,12 +535,13 @@ void config_validate(struct loader *l, bool root_ok)
 		        "runner groups are for organizations only; github.path names a repository");
 	one_of(l, "webhook", wh, 2, false, "");
 	if (c->webhook.max_connections_per_address >= c->webhook.max_connections)
-		config_warn(l,
-		            config_field_pos(l, root_field("webhook.max_connections_per_address"), c),
-		            "webhook.max_connections_per_address",
-		            "%" PRId64 " limits nothing: max_connections is %" PRId64
-		            "; 0 says no limit",
-		            c->webhook.max_connections_per_address, c->webhook.max_connections);
+		config_warn(
+		        l,
+		        config_field_pos(l, root_field("webhook.max_connections_per_address"), c),
+		        "webhook.max_connections_per_address",
+		        "%" PRId64 " limits nothing: max_connections is %" PRId64
+		        "; 0 says no limit",
+		        c->webhook.max_connections_per_address, c->webhook.max_connections);
 	if (c->queue.kind == QUEUE_AMQP) {
 		one_of(l, "queue", qu, 2, true, " for kind amqp");
 	} else {

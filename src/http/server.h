@@ -163,9 +163,10 @@ struct http_server_options {
 	unsigned header_timeout_s; /* request line and headers complete within this [5] */
 	unsigned body_timeout_s;   /* a body still arriving after this is dropped [60] */
 	unsigned max_connections;  /* at once, over all clients [64] */
-	unsigned max_per_ip;       /* at once from one address, TCP only [16]; HTTP_NO_LIMIT: none */
+	unsigned max_per_ip;       /* at once from one address, TCP only [16] */
 };
 
+/* max_per_ip: no limit from one address */
 #define HTTP_NO_LIMIT UINT_MAX
 
 struct http_server;

@@ -98,7 +98,8 @@ int amqp_spool(struct queue_amqp *a, int64_t job_id, const char *qname, const ch
 		r = store_spool_add(a->store, m, e);
 		if (r == 0) {
 			a->spooled++;
-			pthread_cond_signal(&a->pub_wake); /* the publisher takes it from here, now */
+			/* the publisher takes it from here, now */
+			pthread_cond_signal(&a->pub_wake);
 		}
 		pthread_mutex_unlock(&a->lock);
 	}
