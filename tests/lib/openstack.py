@@ -464,6 +464,14 @@ clouds:
         self.guest_pid = p.pid
         self._save()
 
+    def stop_guest(self, restore=0):
+        """Stop the guest stand-in start_guest() started; restore: the pid
+        recorded before it (a test program on a cloud it was given puts
+        back what the cloud had)."""
+        self._kill(self.guest_pid)
+        self.guest_pid = restore
+        self._save()
+
     def restart(self, svc):
         """Stop one service by its pid and start it again on the same port."""
         self._kill(self.pids.get(svc))
@@ -486,8 +494,7 @@ clouds:
 
     def stop(self):
         from openstack_guest import stop_guests
-        self._kill(self.guest_pid)
-        self.guest_pid = 0
+        self.stop_guest()
         stop_guests(self.root)
         for svc in list(SERVICES)[::-1]:
             self._kill(self.pids.get(svc))

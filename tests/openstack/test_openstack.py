@@ -164,9 +164,7 @@ def run_on_given(root):
     try:
         return summary(*run_tests(TESTS))
     finally:
-        CLOUD._kill(CLOUD.guest_pid)
-        CLOUD.guest_pid = before
-        CLOUD._save()
+        CLOUD.stop_guest(before)
 
 
 def main():

@@ -70,8 +70,10 @@ def test_pool_up_and_down():
     try:
         env.serve()
         # ACTIVE: a reset to ERROR while Nova still builds one is undone when the build ends
-        got = wait(lambda: (lambda o: len(o) == 2 and all(s["status"] == "ACTIVE" for s in o) and o)(
-            ours(sess, MANAGER)), 120, "2 ACTIVE servers of ours")
+        def two_active():
+            got = ours(sess, MANAGER)
+            return len(got) == 2 and all(s["status"] == "ACTIVE" for s in got) and got
+        got = wait(two_active, 120, "2 ACTIVE servers of ours")
         for s in got:
             assert re.fullmatch(MANAGER + r"-[0-9a-f]{12}", s["name"]), s["name"]
             assert s["metadata"]["runnerd-flavor"] == "small", s["metadata"]
@@ -529,9 +531,7 @@ def main():
             CLOUD.stop()
             remove_workdir(root)
         else:
-            CLOUD._kill(CLOUD.guest_pid)
-            CLOUD.guest_pid = before
-            CLOUD._save()
+            CLOUD.stop_guest(before)
     sys.exit(summary(passed, failed, skipped))
 
 
