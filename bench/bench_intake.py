@@ -231,7 +231,10 @@ def main():
         cpu = cpu_seconds(env.daemon.pid) - cpu0
         commits = commit_figures(env) + "\n  runnerd's CPU (user+system, all threads) over the first run: %.1f us a delivery" % (
             1e6 * cpu / max(first[3].get(202, 0), 1))
+        cpu0 = cpu_seconds(env.daemon.pid)
         dup = wrk(url, prefix + "-dup")
+        dup_cpu = "  runnerd's CPU over the duplicates run: %.1f us a request" % (
+            1e6 * (cpu_seconds(env.daemon.pid) - cpu0) / max(sum(dup[3].values()), 1))
         env.stop()
         nginx, port = nginx_start(tmp)
         ng = wrk("http://127.0.0.1:%d/webhook" % port, prefix)
@@ -244,6 +247,7 @@ def main():
     row("runnerd, first seen (202 queued)", first)
     print(commits)
     row("runnerd, duplicates (200)", dup)
+    print(dup_cpu)
     row("nginx, static 200", ng)
     print("  ratio runnerd/nginx: first seen %.2f, duplicates %.2f (target >= 0.5); p99 %.2f ms vs %.2f ms" %
           (first[0] / ng[0], dup[0] / ng[0], first[2], ng[2]))
