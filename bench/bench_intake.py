@@ -26,7 +26,8 @@ as a manager whose flavors are at their max in a burst: a queued job asks
 for a pass within a second, not at once (no pass could make its runner).
 
 After the first run it prints what /healthz counted of the group commit
-(deliveries a commit, a commit's time: what bounds the first-seen rate),
+(deliveries a commit, a commit's time: what bounds the first-seen rate)
+and runnerd's CPU a delivery, after the second runnerd's CPU a request,
 and at the end the CPU of one parse of the same body (bench_webhook_parse:
 the intake's one-pass scan against the jansson tree it replaced).
 
@@ -151,6 +152,13 @@ def wrk(url, prefix):
     return float(m.group(3)), float(m.group(4)), float(m.group(5)), statuses, int(m.group(6))
 
 
+def wrk_with_cpu(url, prefix, pid):
+    """wrk(url, prefix), and the CPU seconds process pid used meanwhile."""
+    cpu0 = cpu_seconds(pid)
+    r = wrk(url, prefix)
+    return r, cpu_seconds(pid) - cpu0
+
+
 NGINX_CONF = """daemon off;
 master_process on;
 worker_processes auto;
@@ -226,15 +234,12 @@ def main():
         wait_intake(env)
         env.run("drain")  # no runner is made: this measures the intake
         url = "http://127.0.0.1:%d/webhook" % env.hook_port
-        cpu0 = cpu_seconds(env.daemon.pid)
-        first = wrk(url, prefix)
-        cpu = cpu_seconds(env.daemon.pid) - cpu0
+        first, cpu = wrk_with_cpu(url, prefix, env.daemon.pid)
         commits = commit_figures(env) + "\n  runnerd's CPU (user+system, all threads) over the first run: %.1f us a delivery" % (
             1e6 * cpu / max(first[3].get(202, 0), 1))
-        cpu0 = cpu_seconds(env.daemon.pid)
-        dup = wrk(url, prefix + "-dup")
+        dup, cpu = wrk_with_cpu(url, prefix + "-dup", env.daemon.pid)
         dup_cpu = "  runnerd's CPU over the duplicates run: %.1f us a request" % (
-            1e6 * (cpu_seconds(env.daemon.pid) - cpu0) / max(sum(dup[3].values()), 1))
+            1e6 * cpu / max(sum(dup[3].values()), 1))
         env.stop()
         nginx, port = nginx_start(tmp)
         ng = wrk("http://127.0.0.1:%d/webhook" % port, prefix)
