@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential meson ninja-build pkg-config clang libfyaml-dev libcurl4-openssl-dev
-libjansson-dev libarchive-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libssl-dev libcmocka-dev curl
+libjansson-dev libarchive-dev libsqlite3-dev sqlite3 libssl-dev libcmocka-dev curl
 python3 nodejs npm openssl busybox-static bubblewrap util-linux procps iproute2 ca-certificates
 nftables lxd lxd-client dnsmasq-base debootstrap squashfs-tools prometheus librabbitmq-dev
 rabbitmq-server nginx wrk tinyproxy"

@@ -21,67 +21,138 @@ void http_response_release(struct http_response *resp)
 		buf_release(&resp->body);
 }
 
-int http_response_to_mhd(const struct http_response *resp, struct MHD_Response **ret,
-                         unsigned *ret_status)
+/* The reason phrase of a status: only informative, so a generic one will do. */
+static const char *reason(int status)
 {
-	struct MHD_Response *r;
-	bool valid = resp->status >= 100 && resp->status <= 599;
+	switch (status) {
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 417:
+		return "Expectation Failed";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return status < 200   ? "Informational"
+		       : status < 300 ? "OK"
+		       : status < 400 ? "Redirection"
+		       : status < 500 ? "Client Error"
+		                      : "Server Error";
+	}
+}
+
+/* A 1xx, 204 or 304 carries no body, and says no length (RFC 9110 8.6). */
+static bool has_body(int status)
+{
+	return status >= 200 && status != 204 && status != 304;
+}
+
+static int out_build(int status, const char *type, const struct http_header *hdrs, size_t n_hdrs,
+                     const char *allow, const void *body, size_t body_len, bool secret,
+                     bool head_only, bool keep_alive, int minor, struct http_out *ret)
+{
+	/* room for the head, and the largest body a handler may give */
+	struct buf b = BUF_INIT(HTTP_RESPONSE_MAX_BODY + 64u * 1024);
+	bool send_body = has_body(status) && !head_only;
+	int r;
+
+	b.secret = secret; /* a hand-off's secrets leave no copy behind */
+	r = buf_printf(&b, "HTTP/1.1 %d %s\r\n", status, reason(status));
+	if (r == 0 && type && has_body(status))
+		r = buf_printf(&b, "Content-Type: %s\r\n", type);
+	if (r == 0 && has_body(status))
+		r = buf_printf(&b, "Content-Length: %zu\r\n", body_len);
+	for (size_t i = 0; r == 0 && i < n_hdrs; i++)
+		r = buf_printf(&b, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
+	if (r == 0 && allow)
+		r = buf_printf(&b, "Allow: %s\r\n", allow);
+	if (r == 0 && !keep_alive)
+		r = buf_puts(&b, "Connection: close\r\n");
+	else if (r == 0 && minor == 0)
+		r = buf_puts(&b, "Connection: keep-alive\r\n");
+	if (r == 0)
+		r = buf_puts(&b, "\r\n");
+	if (r == 0 && send_body && body_len)
+		r = buf_append(&b, body, body_len);
+	if (r < 0) {
+		buf_release(&b);
+		return -ENOMEM;
+	}
+	ret->data = buf_detach(&b, &ret->len);
+	ret->off = 0;
+	ret->close_after = !keep_alive;
+	ret->secret = secret;
+	return 0;
+}
+
+int http_out_build(const struct http_response *resp, bool head_only, bool keep_alive, int minor,
+                   struct http_out *ret)
+{
 	static const char invalid[] = "{\"error\":\"handler gave no valid status\"}";
 
-	if (valid)
-		r = MHD_create_response_from_buffer(resp->body.len, (void *)buf_str(&resp->body),
-		                                    MHD_RESPMEM_MUST_COPY);
-	else
-		r = MHD_create_response_from_buffer(sizeof(invalid) - 1, (void *)invalid,
-		                                    MHD_RESPMEM_PERSISTENT);
-	if (!r)
-		return -ENOMEM;
-	if (!valid) {
-		if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) != MHD_YES)
-			goto fail;
-		*ret = r;
-		*ret_status = 500;
-		return 0;
-	}
-	if (resp->content_type &&
-	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type) != MHD_YES)
-		goto fail;
-	for (size_t i = 0; i < resp->n_headers && i < HTTP_RESPONSE_MAX_HEADERS; i++)
-		if (MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value) !=
-		    MHD_YES)
-			goto fail;
-	*ret = r;
-	*ret_status = (unsigned)resp->status;
-	return 0;
-fail:
-	MHD_destroy_response(r);
-	return -ENOMEM;
+	/* a 1xx answer would not end the request: it is the server's to send */
+	if (resp->status < 200 || resp->status > 599)
+		return out_build(500, JSON_TYPE, NULL, 0, NULL, invalid, sizeof(invalid) - 1, false,
+		                 head_only, keep_alive, minor, ret);
+	return out_build(resp->status, resp->content_type, resp->headers,
+	                 resp->n_headers < HTTP_RESPONSE_MAX_HEADERS ? resp->n_headers
+	                                                             : HTTP_RESPONSE_MAX_HEADERS,
+	                 NULL, resp->body.data, resp->body.len, resp->body.secret, head_only,
+	                 keep_alive, minor, ret);
 }
 
-enum MHD_Result http_queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
+int http_out_json(int status, const char *json, const char *allow, bool keep_alive, int minor,
+                  struct http_out *ret)
 {
-	enum MHD_Result ret;
-
-	if (!r)
-		return MHD_NO;
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return out_build(status, JSON_TYPE, NULL, 0, allow, json, strlen(json), false, false,
+	                 keep_alive, minor, ret);
 }
 
-struct MHD_Response *http_json_response(const char *json, const char *allow)
+void http_out_release(struct http_out *o)
 {
-	struct MHD_Response *r;
-
-	r = MHD_create_response_from_buffer(strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return NULL;
-	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) != MHD_YES ||
-	    (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)) {
-		MHD_destroy_response(r);
-		return NULL;
-	}
-	return r;
+	if (o->data && o->secret)
+		explicit_bzero(o->data, o->len);
+	free(o->data);
+	*o = (struct http_out){0};
 }
 
 /* A body over the cap must not go out truncated: say so instead. */
@@ -180,14 +251,14 @@ int http_response_header(struct http_response *resp, const char *name, const cha
 
 const char *http_request_header(const struct http_request *req, const char *name)
 {
-	const struct request_state *rs = req->impl;
+	const struct conn *c = req->impl;
 
-	return MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, name);
+	return http_head_field(&c->head, name);
 }
 
 const char *http_request_arg(const struct http_request *req, const char *name)
 {
-	const struct request_state *rs = req->impl;
+	const struct conn *c = req->impl;
 
-	return http_query_get(&rs->args, name);
+	return http_query_get(&c->args, name);
 }

@@ -1,9 +1,9 @@
 /*
  * What runnerd reads of a request itself, as pure functions over strings
- * (no I/O, no libmicrohttpd, no allocation but the query's one copy): the
- * route a method and path select, the Allow list of a 405, whether a body
- * may come, and the query's arguments. libmicrohttpd has parsed the request
- * line and headers before; these take its strings as untrusted, and
+ * (no I/O, no allocation but the query's one copy): the route a method and
+ * path select, the Allow list of a 405, whether a body may come, and the
+ * query's arguments. http_parse.c has parsed the request line and headers
+ * before; these take its strings as untrusted, and
  * tests/fuzz/fuzz_http_request.c drives them with any bytes. They must never
  * read past a string, write past a caller's buffer, or accept what they
  * cannot represent exactly (a query value with a NUL in it, a length that

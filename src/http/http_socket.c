@@ -1,5 +1,5 @@
 /*
- * The listen sockets runnerd makes itself before libmicrohttpd sees them:
+ * The listen sockets the server starts from:
  * a TCP address parsed strictly, or a unix socket created with its mode
  * set before anyone can connect, never replacing a live server's socket.
  */

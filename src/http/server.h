@@ -1,5 +1,6 @@
 /*
- * runnerd's HTTP server, on libmicrohttpd: one small API for the three places
+ * runnerd's HTTP server, on event loops of its own (HTTP/1.1, keep-alive,
+ * pipelining, chunked bodies, 100-continue): one small API for the three places
  * runnerd listens (the control API on a unix socket in the state dir, the
  * webhook listener and the metrics listener on TCP). It owns sockets, limits,
  * deadlines and dispatch; what a request means is up to the handlers its
@@ -54,7 +55,8 @@ struct http_header {
  * What a handler fills. The server prepares it as 200, "text/plain;
  * charset=utf-8", empty body (max HTTP_RESPONSE_MAX_BODY), no extra headers.
  * content_type must outlive the handler call (use a string literal; NULL
- * sends none); header names and values are copied. A status outside 100..599 becomes 500.
+ * sends none); header names and values are copied. A status outside 200..599 becomes
+ * 500 (a 1xx does not end a request: only the server sends one, 100 Continue).
  */
 struct http_response {
 	int status;
@@ -100,8 +102,9 @@ void http_response_release(struct http_response *resp);
 /*
  * A request answered later, from any thread. Called in a handler,
  * http_request_defer sets the request aside: once the handler returns, its
- * connection waits without a thread (libmicrohttpd's suspend) until
- * http_deferred_answer, and what the handler left in resp becomes the
+ * connection waits without a thread until http_deferred_answer (which
+ * sends the answer from the answering thread itself when the socket takes
+ * it whole), and what the handler left in resp becomes the
  * answer the server sends by itself when none came within timeout_ms (say,
  * a 504 saying why). While the server stops, every request still set aside
  * gets a 503. At most as many requests as the server keeps slots for
@@ -152,13 +155,14 @@ struct http_route {
  * longest (100 ms at least, its bytes all read) is closed. Connections
  * beyond max_connections wait in the listen queue (4096 deep, as the
  * kernel allows): the server refuses none but those over max_per_ip.
- * The header deadline is a real one: libmicrohttpd's idle timeout restarts
- * on every byte, so a peer that drips its head would otherwise hold a slot
- * for ever; on keep-alive it runs from the end of the previous response
- * (an idle keep-alive connection is closed then too).
+ * The header deadline is a real one: an idle timeout restarts on every
+ * byte, so a peer that drips its head would otherwise hold a slot for
+ * ever; on keep-alive it runs from the end of the previous response (an
+ * idle keep-alive connection is closed then too). threads is the number
+ * of event loops; a handler runs on its connection's loop.
  */
 struct http_server_options {
-	unsigned threads;          /* worker threads [4] */
+	unsigned threads;          /* event loops, one thread each [4] */
 	unsigned idle_timeout_s;   /* a connection silent this long is closed [10] */
 	unsigned header_timeout_s; /* request line and headers complete within this [5] */
 	unsigned body_timeout_s;   /* a body still arriving after this is dropped [60] */
@@ -219,7 +223,7 @@ int http_parse_listen(const char *listen, struct sockaddr_storage *ret, socklen_
 
 /*
  * ---- What the server reads of a request itself (pure; fuzzed) ----
- * libmicrohttpd parses the request line and headers; the server then picks
+ * http_parse.c parses the request line and headers; the server then picks
  * the route, decides on the body and splits the query with these, which
  * touch nothing but their arguments.
  */

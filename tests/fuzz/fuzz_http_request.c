@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: what runnerd parses of an HTTP request itself, from
- * untrusted bytes. libmicrohttpd has split the request line and headers;
+ * untrusted bytes. http_parse.c has split the request line and headers
+ * (tests/fuzz/fuzz_http_head.c fuzzes that);
  * the server then picks the route for the method and path (404, or 405
  * with an Allow list), decides whether a body may come from Content-Length
  * and Transfer-Encoding, and splits the query that http_request_arg reads

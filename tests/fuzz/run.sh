@@ -24,8 +24,8 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json \
 	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer tests/fuzz/fuzz_local_env \
-	tests/fuzz/fuzz_http_request tests/fuzz/fuzz_metrics_extract tests/fuzz/fuzz_webhook \
-	tests/fuzz/fuzz_openstack_answer \
+	tests/fuzz/fuzz_http_request tests/fuzz/fuzz_http_head tests/fuzz/fuzz_metrics_extract \
+	tests/fuzz/fuzz_webhook tests/fuzz/fuzz_openstack_answer \
 	>"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
@@ -65,6 +65,7 @@ fuzz fuzz_lxd_instance "$top/tests/fuzz/corpus/lxd_instance/*" "$top/tests/fuzz/
 fuzz fuzz_lxd_answer "$top/tests/fuzz/corpus/lxd_answer/*" "$top/tests/fuzz/regress/lxd_answer"
 fuzz fuzz_local_env "$top/tests/fuzz/corpus/local_env/*" "$top/tests/fuzz/regress/local_env"
 fuzz fuzz_http_request "$top/tests/fuzz/corpus/http_request/*" "$top/tests/fuzz/regress/http_request"
+fuzz fuzz_http_head "$top/tests/fuzz/corpus/http_head/*" "$top/tests/fuzz/regress/http_head"
 fuzz fuzz_metrics_extract "$top/tests/fuzz/corpus/metrics_extract/*" "$top/tests/fuzz/regress/metrics_extract"
 fuzz fuzz_webhook "$top/tests/fuzz/corpus/webhook/*" "$top/tests/fuzz/regress/webhook"
 fuzz fuzz_openstack_answer "$top/tests/fuzz/corpus/openstack_answer/*" "$top/tests/fuzz/regress/openstack_answer"

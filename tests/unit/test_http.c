@@ -1428,9 +1428,8 @@ static void test_deferred(void **state)
 
 /*
  * At most max_connections less the reserve are set aside (8: 6); stopping
- * the server with requests set aside answers them 503 (libmicrohttpd
- * would abort with one suspended), promptly; answers after that are
- * refused and free what they hold.
+ * the server with requests set aside answers them 503, promptly; answers
+ * after that are refused and free what they hold.
  */
 static void test_deferred_limit_and_stop(void **state)
 {
