@@ -108,6 +108,7 @@ static void request_end(struct conn *c)
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
 	c->head_len = 0;
+	c->head_scan = 0;
 	c->pos = 0;
 	c->route = NULL;
 	c->framing = HTTP_BODY_NONE;
@@ -297,6 +298,23 @@ static bool take_body(struct conn *c)
 }
 
 /*
+ * Whether parsing the head is worth it now: the parser reads the whole
+ * head from its start, so a head dripped a byte at a time would cost the
+ * square of its length. It runs on the first bytes (garbage is refused at
+ * once), when the blank line that ends a head has come, and at the cap
+ * (431); in between, only the new bytes are searched.
+ */
+static bool head_may_end(struct conn *c)
+{
+	size_t from = c->head_scan > 3 ? c->head_scan - 3 : 0;
+	bool first = c->head_scan == 0;
+
+	c->head_scan = c->in_len;
+	return first || c->in_len >= HTTP_HEAD_MAX ||
+	       memmem(c->in + from, c->in_len - from, "\r\n\r\n", 4);
+}
+
+/*
  * Serve what the input holds: true when the connection moved on (a head
  * parsed, a request answered or refused), false when it needs more bytes.
  */
@@ -305,7 +323,7 @@ static bool serve_input(struct conn *c)
 	int r;
 
 	if (c->state == CONN_HEAD) {
-		if (c->in_len == 0)
+		if (c->in_len == 0 || !head_may_end(c))
 			return false;
 		r = http_head_parse(c->in, c->in_len, &c->head);
 		if (r == 0)

@@ -243,7 +243,13 @@ bool defer_resume(struct conn *c)
 
 	pthread_mutex_lock(&d->lock);
 	if (!d->answered) {
-		d->input_pending = true;
+		/*
+		 * input came meanwhile (the loop marks an input event so): the answer
+		 * must leave the rest to the loop; other events (the socket writable, a
+		 * hand-back left from the previous request) change nothing
+		 */
+		if (!c->drained || c->hup)
+			d->input_pending = true;
 		pthread_mutex_unlock(&d->lock);
 		return false;
 	}

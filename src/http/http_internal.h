@@ -75,10 +75,11 @@ struct conn {
 	/* input: bytes read and not consumed yet, from in[0] */
 	char *in;
 	size_t in_len, in_cap;
-	size_t pos;   /* body bytes consumed, after the head */
-	bool drained; /* the socket's queue was empty at the last read: wait for an event */
-	bool eof;     /* the peer sends no more (read) */
-	bool hup;     /* the peer shut its side down, or the socket failed (epoll said) */
+	size_t pos;       /* body bytes consumed, after the head */
+	size_t head_scan; /* bytes of in[] searched for the end of the head */
+	bool drained;     /* the socket's queue was empty at the last read: wait for an event */
+	bool eof;         /* the peer sends no more (read) */
+	bool hup;         /* the peer shut its side down, or the socket failed (epoll said) */
 
 	/* the request in progress */
 	size_t head_len; /* bytes of in[] the parsed head takes */

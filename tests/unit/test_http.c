@@ -335,6 +335,29 @@ static size_t read_all(int fd, char *out, size_t cap, int timeout_ms)
 	return len;
 }
 
+/* Read until out holds want (keep-alive: the connection stays open); false on timeout. */
+static bool read_until(int fd, char *out, size_t cap, const char *want, int timeout_ms)
+{
+	size_t len = 0;
+	double end = now_s() + timeout_ms / 1000.0;
+
+	out[0] = '\0';
+	while (len + 1 < cap && !strstr(out, want)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int left = (int)((end - now_s()) * 1000);
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+		n = read(fd, out + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	return strstr(out, want) != NULL;
+}
+
 /* Wait until the server closes fd; returns seconds waited, or -1 on timeout. */
 static double wait_closed(int fd, double timeout_s)
 {
@@ -1426,6 +1449,64 @@ static void test_deferred(void **state)
 	http_server_stop(s);
 }
 
+/* Park one request: its answer from this thread, read on fd up to want. */
+static void answer_parked(int fd, int64_t want_id, const char *text)
+{
+	char out[RESP_MAX];
+	struct http_deferred *d;
+	int64_t id = -1;
+
+	assert_true(wait_parked(1, 3.0));
+	d = unpark(&id);
+	assert_int_equal(id, want_id);
+	assert_int_equal(answer_with(d, text), 0);
+	if (fd >= 0) {
+		assert_true(read_until(fd, out, sizeof(out), text, 3000));
+		assert_int_equal(status_of(out), 200);
+	}
+}
+
+/*
+ * On TCP the answer to a deferred request goes out from the answering
+ * thread itself, and the connection then takes its next request without
+ * its loop having been told: fifty requests one after the other on one
+ * keep-alive connection, each answered from the test thread; two pipelined
+ * ones (the second came while the first waited: the loop sends the answer
+ * and goes on); and one whose peer shut its side down after asking (its
+ * answer, then the connection closes).
+ */
+static void test_deferred_tcp(void **state)
+{
+	struct http_server_options one = {.threads = 1};
+	struct http_server *s = start_tcp(&one);
+	int port = http_server_port(s), fd = connect_tcp(port);
+	char out[RESP_MAX], req[128], want[32];
+	double t0;
+
+	for (int i = 0; i < 50; i++) {
+		snprintf(req, sizeof(req), "GET /defer?id=%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+		send_str(fd, req);
+		snprintf(want, sizeof(want), "answer %d", i);
+		answer_parked(fd, i, want);
+	}
+	send_str(fd, "GET /defer?id=100 HTTP/1.1\r\nHost: x\r\n\r\n"
+	             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+	answer_parked(-1, 100, "answer 100");
+	assert_true(read_until(fd, out, sizeof(out), "\r\n\r\nok\n", 3000));
+	assert_non_null(strstr(out, "answer 100"));
+	assert_true(strstr(out, "answer 100") < strstr(out, "ok\n"));
+
+	send_str(fd, "GET /defer?id=101 HTTP/1.1\r\nHost: x\r\n\r\n");
+	shutdown(fd, SHUT_WR);
+	answer_parked(-1, 101, "answer 101");
+	t0 = now_s();
+	read_all(fd, out, sizeof(out), 3000);
+	assert_true(now_s() - t0 < 2.0); /* closed, not left to the idle timeout */
+	assert_non_null(strstr(out, "answer 101"));
+	close(fd);
+	http_server_stop(s);
+}
+
 /*
  * At most max_connections less the reserve are set aside (8: 6); stopping
  * the server with requests set aside answers them 503, promptly; answers
@@ -1613,6 +1694,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_deferred, unix_setup, unix_teardown),
 	        cmocka_unit_test_setup_teardown(test_deferred_limit_and_stop, unix_setup,
 	                                        unix_teardown),
+	        cmocka_unit_test(test_deferred_tcp),
 	        cmocka_unit_test(test_header_deadline),
 	        cmocka_unit_test(test_route_and_query),
 	};
