@@ -56,6 +56,36 @@ int queue_list(struct queue *q, size_t max, struct queue_job_list *ret, struct e
 	return q->ops->list(q, max, ret, e);
 }
 
+/* Whether j did not change after before. */
+static bool unchanged_since(const struct queue_job *j, int64_t before)
+{
+	return j->received_at <= before && j->runner_at <= before && j->checked_at <= before;
+}
+
+/* Jobs a backend without list_due lists at most, to keep the due ones of. */
+#define LIST_DUE_SCAN 2000
+
+int queue_list_due(struct queue *q, int64_t before, size_t max, struct queue_job_list *ret,
+                   struct err *e)
+{
+	struct queue_job_list l = {0};
+	size_t n = 0;
+	int r;
+
+	if (q->ops->list_due)
+		return q->ops->list_due(q, before, max, ret, e);
+	r = q->ops->list(q, LIST_DUE_SCAN, &l, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.n && n < max; i++)
+		if (unchanged_since(&l.v[i], before))
+			l.v[n++] = l.v[i];
+	l.n = n;
+	queue_job_list_release(ret);
+	*ret = l;
+	return 0;
+}
+
 int queue_update(struct queue *q, const struct queue_job *j, struct err *e)
 {
 	if (!job_ok(j))

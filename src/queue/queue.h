@@ -64,6 +64,11 @@ struct queue_ops {
 	int (*count)(struct queue *q, const char *flavor, int64_t now, int64_t *ret, struct err *e);
 	/* Every waiting job, oldest first, at most max; *ret is replaced. */
 	int (*list)(struct queue *q, size_t max, struct queue_job_list *ret, struct err *e);
+	/* Optional: the waiting jobs unchanged since before (received_at, runner_at
+	 * and checked_at all at or before it), oldest first, at most max; absent:
+	 * list and keep those. */
+	int (*list_due)(struct queue *q, int64_t before, size_t max, struct queue_job_list *ret,
+	                struct err *e);
 	/* Write back the bookkeeping of a waiting job (an acked one is left alone). */
 	int (*update)(struct queue *q, const struct queue_job *j, struct err *e);
 	/* Forget acknowledged jobs older than before (unix ms). */
@@ -116,6 +121,8 @@ int queue_push(struct queue *q, const struct queue_job *j, struct err *e);
 int queue_ack(struct queue *q, int64_t job_id, const char *why, int64_t now, struct err *e);
 int queue_count(struct queue *q, const char *flavor, int64_t now, int64_t *ret, struct err *e);
 int queue_list(struct queue *q, size_t max, struct queue_job_list *ret, struct err *e);
+int queue_list_due(struct queue *q, int64_t before, size_t max, struct queue_job_list *ret,
+                   struct err *e);
 int queue_update(struct queue *q, const struct queue_job *j, struct err *e);
 int queue_prune(struct queue *q, int64_t before, struct err *e);
 int queue_health(struct queue *q, struct err *e);

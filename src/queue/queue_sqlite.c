@@ -74,24 +74,38 @@ static int sq_count(struct queue *q, const char *flavor, int64_t now, int64_t *r
 	return store_job_count_waiting(store_of(q), flavor, now, ret, e);
 }
 
-static int sq_list(struct queue *q, size_t max, struct queue_job_list *ret, struct err *e)
+/* rows as the queue's jobs, replacing *ret (rows is released). */
+static int jobs_of_rows(struct store_job_list *rows, struct queue_job_list *ret, struct err *e)
 {
-	struct store_job_list rows = {0};
 	struct queue_job_list l = {0};
-	int r = store_job_list_waiting(store_of(q), max, &rows, e);
 
-	if (r < 0)
-		return r;
-	if (rows.n && !(l.v = calloc(rows.n, sizeof(*l.v)))) {
-		store_job_list_release(&rows);
+	if (rows->n && !(l.v = calloc(rows->n, sizeof(*l.v)))) {
+		store_job_list_release(rows);
 		return err_set(e, -ENOMEM, "queue: out of memory");
 	}
-	for (; l.n < rows.n; l.n++)
-		from_row(&rows.v[l.n], &l.v[l.n]);
-	store_job_list_release(&rows);
+	for (; l.n < rows->n; l.n++)
+		from_row(&rows->v[l.n], &l.v[l.n]);
+	store_job_list_release(rows);
 	queue_job_list_release(ret);
 	*ret = l;
 	return 0;
+}
+
+static int sq_list(struct queue *q, size_t max, struct queue_job_list *ret, struct err *e)
+{
+	struct store_job_list rows = {0};
+	int r = store_job_list_waiting(store_of(q), max, &rows, e);
+
+	return r < 0 ? r : jobs_of_rows(&rows, ret, e);
+}
+
+static int sq_list_due(struct queue *q, int64_t before, size_t max, struct queue_job_list *ret,
+                       struct err *e)
+{
+	struct store_job_list rows = {0};
+	int r = store_job_list_due(store_of(q), before, max, &rows, e);
+
+	return r < 0 ? r : jobs_of_rows(&rows, ret, e);
 }
 
 static int sq_update(struct queue *q, const struct queue_job *j, struct err *e)
@@ -126,6 +140,7 @@ static const struct queue_ops sqlite_ops = {
         .ack = sq_ack,
         .count = sq_count,
         .list = sq_list,
+        .list_due = sq_list_due,
         .update = sq_update,
         .prune = sq_prune,
         .health = sq_health,

@@ -17,10 +17,9 @@
 #define PRUNE_EVERY_MS (3600LL * 1000)
 /*
  * After a pass that has no runner to give (none made, none idle), the
- * waiting jobs are looked at (for rechecks, which are minutes apart) at
- * most this often: under a stream of webhooks, passes follow each other
- * back to back, and listing a long queue after each would take the state
- * store from the intake for nothing.
+ * jobs due for a recheck (which are minutes apart) are looked for at most
+ * this often: under a stream of webhooks, passes follow each other back
+ * to back.
  */
 #define IDLE_LOOK_EVERY_MS 1000
 
@@ -213,17 +212,28 @@ void reactive_after_pass(struct reactive *rx, struct github *gh, const struct ma
 	int64_t now = clock_wall_ms();
 	struct err e = {0};
 	size_t asked = 0;
+	bool give;
+	int r;
 
 	if (!runners_to_give(rep) && rx->looked_at && now >= rx->looked_at &&
 	    now - rx->looked_at < IDLE_LOOK_EVERY_MS)
 		return;
 	rx->looked_at = now;
 	pthread_rwlock_rdlock(&rx->cfg_lock);
-	if (queue_list(rx->q, CONSUME_LIST_MAX, &l, &e) < 0) {
+	/*
+	 * no runner to give: only the jobs due for a recheck are read (by the
+	 * queue's age index: a backlog of thousands costs no more than its due ones)
+	 */
+	give = runners_to_give(rep);
+	r = give ? queue_list(rx->q, CONSUME_LIST_MAX, &l, &e)
+	         : queue_list_due(rx->q, now - rx->cfg->queue.recheck_interval * 1000,
+	                          REACTIVE_RECHECKS_PER_PASS, &l, &e);
+	if (r < 0) {
 		log_warn("queue: %s", e.msg);
 		goto out;
 	}
-	assign_runners(rx, rep, &l, now);
+	if (give)
+		assign_runners(rx, rep, &l, now);
 	for (size_t i = 0; i < l.n && asked < REACTIVE_RECHECKS_PER_PASS; i++) {
 		if (!due(rx->cfg, &l.v[i], now))
 			continue;

@@ -137,6 +137,12 @@ int store_job_update(struct store *s, const struct store_job *j, struct err *e);
 int store_job_get(struct store *s, int64_t job_id, struct store_job *ret, struct err *e);
 /* The waiting jobs, oldest first, at most max; *ret is replaced. */
 int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret, struct err *e);
+/*
+ * The waiting jobs that did not change (received, a runner made for it,
+ * GitHub asked) after before, oldest first, at most max; *ret is replaced.
+ */
+int store_job_list_due(struct store *s, int64_t before, size_t max, struct store_job_list *ret,
+                       struct err *e);
 void store_job_list_release(struct store_job_list *l);
 /* Waiting jobs of flavor whose next_at has come (at now). */
 int store_job_count_waiting(struct store *s, const char *flavor, int64_t now, int64_t *ret,

@@ -219,7 +219,9 @@ out:
 	return r;
 }
 
-int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret, struct err *e)
+/* The rows stmt (on the pass's reader) returns, at most max (bound as ?1; before as ?2). */
+static int list_jobs(struct store *s, int stmt, size_t max, int64_t before,
+                     struct store_job_list *ret, struct err *e)
 {
 	struct store_reader *rd = &s->rd[STORE_READ_PASS];
 	struct store_job_list l = {0};
@@ -231,10 +233,12 @@ int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *r
 		max = STORE_LIST_MAX;
 	/* a reader: a long queue listed does not hold up the intake's commits */
 	pthread_mutex_lock(&rd->mu);
-	r = store_reader_stmt(s, STORE_READ_PASS, ST_JOB_LIST, &st, e);
+	r = store_reader_stmt(s, STORE_READ_PASS, stmt, &st, e);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, (int64_t)max);
+	if (stmt == ST_JOB_LIST_DUE)
+		sqlite3_bind_int64(st, 2, before);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (l.n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
@@ -264,6 +268,17 @@ out:
 	store_job_list_release(ret);
 	*ret = l;
 	return 0;
+}
+
+int store_job_list_waiting(struct store *s, size_t max, struct store_job_list *ret, struct err *e)
+{
+	return list_jobs(s, ST_JOB_LIST, max, 0, ret, e);
+}
+
+int store_job_list_due(struct store *s, int64_t before, size_t max, struct store_job_list *ret,
+                       struct err *e)
+{
+	return list_jobs(s, ST_JOB_LIST_DUE, max, before, ret, e);
 }
 
 void store_job_list_release(struct store_job_list *l)

@@ -135,6 +135,10 @@ const char *const store_stmt_sql[ST__MAX] = {
                           " checked_at = ?5 WHERE job_id = ?1 AND done_at = 0",
         [ST_JOB_LIST] = "SELECT " JOB_COLUMNS " FROM jobs WHERE done_at = 0"
                         " ORDER BY received_at, job_id LIMIT ?1",
+        /* by the age index too: the rows not due are skipped, not returned */
+        [ST_JOB_LIST_DUE] = "SELECT " JOB_COLUMNS " FROM jobs WHERE done_at = 0"
+                            " AND max(received_at, checked_at, runner_at) <= ?2"
+                            " ORDER BY received_at, job_id LIMIT ?1",
         [ST_JOB_GET] = "SELECT " JOB_COLUMNS " FROM jobs WHERE job_id = ?1",
         [ST_JOB_COUNT] = "SELECT count(*) FROM jobs WHERE done_at = 0 AND flavor = ?1"
                          " AND next_at <= ?2",

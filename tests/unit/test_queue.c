@@ -161,6 +161,70 @@ static void test_backoff_update_prune(void **state)
 	queue_job_list_release(&l);
 }
 
+/* The ids of l, in order, as "1 5". */
+static const char *ids(const struct queue_job_list *l)
+{
+	static char out[256];
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < l->n && n < sizeof(out); i++)
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%" PRId64, i ? " " : "",
+		                      l->v[i].job_id);
+	return out;
+}
+
+/*
+ * The jobs due for a recheck: waiting, and unchanged (received, a runner
+ * made, GitHub asked) since the bound, oldest first, found past any number
+ * of recently checked older ones; the same through the generic fallback
+ * of a backend without list_due.
+ */
+static void test_list_due(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_job_list l = {0};
+	struct queue_ops plain = *f->q->ops;
+	const struct queue_ops *own = f->q->ops;
+	struct err e = {0};
+
+	for (int64_t id = 1; id <= 5; id++) {
+		struct queue_job j = job(id, "small", id * 1000);
+		assert_int_equal(queue_push(f->q, &j, &e), 0);
+	}
+	struct queue_job j2 = job(2, "small", 2000), j3 = job(3, "small", 3000);
+	j2.checked_at = 9000; /* asked lately */
+	j3.runner_at = 8000;  /* a runner made for it lately */
+	assert_int_equal(queue_update(f->q, &j2, &e), 0);
+	assert_int_equal(queue_update(f->q, &j3, &e), 0);
+	assert_int_equal(queue_ack(f->q, 4, "completed", 7000, &e), 0);
+	plain.list_due = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		f->q->ops = pass ? &plain : own;
+		assert_int_equal(queue_list_due(f->q, 6000, 10, &l, &e), 0);
+		assert_string_equal(ids(&l), "1 5");
+		assert_int_equal(queue_list_due(f->q, 6000, 1, &l, &e), 0);
+		assert_string_equal(ids(&l), "1");
+		assert_int_equal(queue_list_due(f->q, 8500, 10, &l, &e), 0);
+		assert_string_equal(ids(&l), "1 3 5");
+		assert_int_equal(queue_list_due(f->q, 999, 10, &l, &e), 0);
+		assert_int_equal(l.n, 0);
+	}
+	f->q->ops = own;
+
+	/* the due ones behind 300 older jobs asked lately */
+	for (int64_t id = 100; id < 420; id++) {
+		struct queue_job j = job(id, "small", 10000 + id);
+		if (id < 400)
+			j.checked_at = 50000;
+		assert_int_equal(queue_push(f->q, &j, &e), 0);
+		assert_int_equal(queue_update(f->q, &j, &e), 0);
+	}
+	assert_int_equal(queue_list_due(f->q, 40000, 6, &l, &e), 0);
+	assert_string_equal(ids(&l), "1 2 3 5 400 401");
+	queue_job_list_release(&l);
+}
+
 static void test_deliveries(void **state)
 {
 	struct fixture *f = *state;
@@ -207,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_push_ack, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_backoff_update_prune, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_list_due, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_open_kinds, setup, teardown),
 	};
