@@ -1,8 +1,12 @@
 /*
  * The committer of group_commit.h: one thread, a list of items that wait,
- * and the batch being written. It must never hold its lock while fn runs
- * (writers keep joining the next batch meanwhile), never report an item
- * before fn returned for it, and never drop one: a stop writes what waits.
+ * and the batch being written; and a reporter thread that calls the done
+ * callbacks of written batches, so the committer starts the next batch
+ * while the last one's writers are told (answering them is most of a
+ * batch's cost but the fsync). It must never hold its lock while fn or a
+ * callback runs (writers keep joining the next batch meanwhile), never
+ * report an item before fn returned for it, and never drop one: a stop
+ * writes what waits and reports it.
  */
 #include "util/common.h"
 #include "util/group_commit.h"
@@ -13,10 +17,13 @@ struct group_commit {
 	pthread_mutex_t lock;
 	pthread_cond_t work;     /* items wait, or stop */
 	pthread_cond_t finished; /* a batch written: waiters look at their item */
+	pthread_cond_t report;   /* written items to report, or the committer ended */
 	struct group_commit_item *head, *tail;
+	struct group_commit_item *done_head, *done_tail; /* written, their done to call */
 	size_t n_waiting;
 	bool stopping;
-	pthread_t thread;
+	bool committer_ended;
+	pthread_t thread, reporter_thread;
 	group_commit_fn fn;
 	void *ctx;
 	size_t max_batch;
@@ -73,19 +80,55 @@ static void *committer(void *arg)
 		if (r < 0)
 			g->stats.failed++;
 		for (size_t i = 0; i < n; i++) {
-			if (g->batch[i]->done)
-				continue;
-			/* a waiter's item: its waiter may free it once the lock is let go */
-			g->batch[i]->result = r;
-			g->batch[i]->finished = true;
+			struct group_commit_item *it = g->batch[i];
+
+			it->result = r;
 			g->batch[i] = NULL;
+			if (!it->done) {
+				/* a waiter's item: its waiter may free it once the lock is let go
+				 */
+				it->finished = true;
+				continue;
+			}
+			if (g->done_tail)
+				g->done_tail->next = it;
+			else
+				g->done_head = it;
+			g->done_tail = it;
 		}
 		pthread_cond_broadcast(&g->finished);
+		pthread_cond_signal(&g->report);
+	}
+	g->committer_ended = true;
+	pthread_cond_signal(&g->report);
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+/* Calls the done callbacks of written items, in the order they were written. */
+static void *reporter(void *arg)
+{
+	struct group_commit *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		struct group_commit_item *list;
+
+		while (!g->done_head && !g->committer_ended)
+			pthread_cond_wait(&g->report, &g->lock);
+		if (!g->done_head)
+			break; /* the committer ended and everything was reported */
+		list = g->done_head;
+		g->done_head = g->done_tail = NULL;
 		pthread_mutex_unlock(&g->lock);
-		/* callbacks run without the lock: they may take their own, or hand in more */
-		for (size_t i = 0; i < n; i++)
-			if (g->batch[i])
-				g->batch[i]->done(g->batch[i], r);
+		/* without the lock: a callback may take its own, or hand in more */
+		while (list) {
+			struct group_commit_item *it = list;
+
+			list = it->next;
+			it->next = NULL;
+			it->done(it, it->result); /* it is the caller's from here */
+		}
 		pthread_mutex_lock(&g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -113,8 +156,21 @@ int group_commit_start(group_commit_fn fn, void *ctx, size_t max_batch, struct g
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->work, NULL);
 	pthread_cond_init(&g->finished, NULL);
-	r = pthread_create(&g->thread, NULL, committer, g);
+	pthread_cond_init(&g->report, NULL);
+	r = pthread_create(&g->reporter_thread, NULL, reporter, g);
+	if (r == 0) {
+		r = pthread_create(&g->thread, NULL, committer, g);
+		if (r != 0) {
+			/* the reporter ends at once: nothing was written */
+			pthread_mutex_lock(&g->lock);
+			g->committer_ended = true;
+			pthread_cond_signal(&g->report);
+			pthread_mutex_unlock(&g->lock);
+			pthread_join(g->reporter_thread, NULL);
+		}
+	}
 	if (r != 0) {
+		pthread_cond_destroy(&g->report);
 		pthread_cond_destroy(&g->finished);
 		pthread_cond_destroy(&g->work);
 		pthread_mutex_destroy(&g->lock);
@@ -187,6 +243,8 @@ void group_commit_stop(struct group_commit *g)
 	pthread_cond_signal(&g->work);
 	pthread_mutex_unlock(&g->lock);
 	pthread_join(g->thread, NULL);
+	pthread_join(g->reporter_thread, NULL); /* every written item reported */
+	pthread_cond_destroy(&g->report);
 	pthread_cond_destroy(&g->finished);
 	pthread_cond_destroy(&g->work);
 	pthread_mutex_destroy(&g->lock);

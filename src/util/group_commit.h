@@ -21,7 +21,9 @@
 struct group_commit_item;
 
 /*
- * Called on the committer thread once the item's batch was written:
+ * Called on the group commit's reporting thread (not the one that writes:
+ * the next batch is being written meanwhile), in the order items were
+ * written, once the item's batch was written:
  * r is what fn returned for that batch (0, or a negative errno: then none
  * of the batch was written). The item is the caller's again from then on.
  */
@@ -53,13 +55,13 @@ struct group_commit_stats {
 struct group_commit;
 
 /*
- * Start the committer thread. Batches hold at most max_batch items (>= 1;
+ * Start the committer and reporting threads. Batches hold at most max_batch items (>= 1;
  * more wait for the next one). -EINVAL, -ENOMEM, or pthread_create's error.
  */
 int group_commit_start(group_commit_fn fn, void *ctx, size_t max_batch, struct group_commit **ret);
 
 /*
- * Hand in it (its done set): done(it, r) follows on the committer thread.
+ * Hand in it (its done set): done(it, r) follows on the reporting thread.
  * -ESHUTDOWN once the committer stops (done is then never called).
  */
 int group_commit_submit(struct group_commit *g, struct group_commit_item *it);
@@ -72,7 +74,7 @@ int group_commit_wait(struct group_commit *g, struct group_commit_item *it);
 
 void group_commit_get_stats(struct group_commit *g, struct group_commit_stats *ret);
 
-/* Write what waits, stop the thread, free g. NULL-safe. */
+/* Write what waits, report it, stop the threads, free g. NULL-safe. */
 void group_commit_stop(struct group_commit *g);
 
 #endif
