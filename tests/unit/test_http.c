@@ -313,36 +313,17 @@ static void send_str(int fd, const char *s)
 	send_all(fd, s, strlen(s));
 }
 
-/* Read until EOF, reset or timeout; returns bytes read (out NUL-terminated). */
-static size_t read_all(int fd, char *out, size_t cap, int timeout_ms)
-{
-	size_t len = 0;
-	double end = now_s() + timeout_ms / 1000.0;
-
-	while (len + 1 < cap) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int left = (int)((end - now_s()) * 1000);
-		ssize_t n;
-
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		n = read(fd, out + len, cap - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	out[len] = '\0';
-	return len;
-}
-
-/* Read until out holds want (keep-alive: the connection stays open); false on timeout. */
-static bool read_until(int fd, char *out, size_t cap, const char *want, int timeout_ms)
+/*
+ * Read into out (NUL-terminated) until the peer closes, timeout_ms passes,
+ * out is full, or (want not NULL) out holds want; returns the length.
+ */
+static size_t read_into(int fd, char *out, size_t cap, const char *want, int timeout_ms)
 {
 	size_t len = 0;
 	double end = now_s() + timeout_ms / 1000.0;
 
 	out[0] = '\0';
-	while (len + 1 < cap && !strstr(out, want)) {
+	while (len + 1 < cap && !(want && strstr(out, want))) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int left = (int)((end - now_s()) * 1000);
 		ssize_t n;
@@ -355,6 +336,19 @@ static bool read_until(int fd, char *out, size_t cap, const char *want, int time
 		len += (size_t)n;
 		out[len] = '\0';
 	}
+	return len;
+}
+
+/* Read until EOF, reset or timeout; returns bytes read (out NUL-terminated). */
+static size_t read_all(int fd, char *out, size_t cap, int timeout_ms)
+{
+	return read_into(fd, out, cap, NULL, timeout_ms);
+}
+
+/* Read until out holds want (keep-alive: the connection stays open); false on timeout. */
+static bool read_until(int fd, char *out, size_t cap, const char *want, int timeout_ms)
+{
+	read_into(fd, out, cap, want, timeout_ms);
 	return strstr(out, want) != NULL;
 }
 
