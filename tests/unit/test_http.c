@@ -1443,6 +1443,99 @@ static void test_deferred(void **state)
 	http_server_stop(s);
 }
 
+/*
+ * The connection's state machine under pipelining, byte splits and every
+ * framing: 200 requests of four kinds (GET, HEAD, a POST with
+ * Content-Length, a chunked POST in pieces of random sizes) in one stream,
+ * sent in random slices with pauses, so heads and bodies straddle reads;
+ * 200 answers come back in order, each the one its request asked for (a
+ * HEAD's without its body).
+ */
+static void test_pipelined_stream(void **state)
+{
+	struct http_server *s = start_tcp(NULL);
+	int fd = connect_tcp(http_server_port(s));
+	struct buf req = BUF_INIT(4u << 20), want = BUF_INIT(4u << 20);
+	static char got[4u << 20];
+	size_t off = 0, n;
+
+	srand(7);
+	for (int i = 0; i < 200; i++) {
+		int kind = rand() % 4;
+		const char *last = i == 199 ? "Connection: close\r\n" : "";
+		char body[1024];
+		size_t len = (size_t)(rand() % 1000);
+
+		for (size_t k = 0; k < len; k++)
+			body[k] = (char)('a' + (i + (int)k) % 26);
+		body[len] = '\0';
+		if (kind == 0) {
+			buf_printf(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\n%s\r\n", last);
+			buf_puts(&want, "200|ok\n|");
+		} else if (kind == 1) {
+			buf_printf(&req, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n%s\r\n", last);
+			buf_puts(&want, "200||");
+		} else if (kind == 2) {
+			buf_printf(&req,
+			           "POST /webhook?i=%d HTTP/1.1\r\nHost: x\r\n%sContent-Length: "
+			           "%zu\r\n\r\n%s",
+			           i, last, len, body);
+			buf_printf(&want, "200|POST /webhook i=%d %zu ctx\n%s|", i, len, body);
+		} else {
+			buf_printf(&req,
+			           "POST /webhook?i=%d HTTP/1.1\r\nHost: x\r\n%s"
+			           "Transfer-Encoding: chunked\r\n\r\n",
+			           i, last);
+			for (size_t k = 0; k < len;) {
+				size_t piece = 1 + (size_t)rand() % 300;
+
+				if (piece > len - k)
+					piece = len - k;
+				buf_printf(&req, "%zx\r\n%.*s\r\n", piece, (int)piece, body + k);
+				k += piece;
+			}
+			buf_puts(&req, "0\r\n\r\n");
+			buf_printf(&want, "200|POST /webhook i=%d %zu ctx\n%s|", i, len, body);
+		}
+	}
+	for (size_t at = 0; at < req.len; at += n) {
+		n = 1 + (size_t)rand() % 700;
+		if (n > req.len - at)
+			n = req.len - at;
+		send_all(fd, req.data + at, n);
+		if (rand() % 8 == 0)
+			usleep(1000);
+	}
+	n = read_all(fd, got, sizeof(got), 10000);
+	close(fd);
+	/* the answers as "status|body|", a HEAD's body left out as the server did */
+	struct buf seen = BUF_INIT(4u << 20);
+	while (off < n) {
+		char *end = strstr(got + off, "\r\n\r\n"), *cl;
+		size_t body_len = 0;
+		bool head_only;
+
+		assert_non_null(end);
+		*end = '\0';
+		cl = strcasestr(got + off, "\r\nContent-Length: ");
+		if (cl)
+			body_len = (size_t)strtoul(cl + 18, NULL, 10);
+		/* the only 200 with a length and no body is a HEAD's ("ok\n" is 3) */
+		head_only =
+		        body_len == 3 && (end + 4 >= got + n || strncmp(end + 4, "ok\n", 3) != 0);
+		buf_printf(&seen, "%d|", status_of(got + off));
+		if (!head_only)
+			buf_append(&seen, end + 4, body_len);
+		buf_puts(&seen, "|");
+		off = (size_t)(end + 4 - got) + (head_only ? 0 : body_len);
+	}
+	assert_string_equal(buf_str(&seen), buf_str(&want));
+	buf_release(&seen);
+	buf_release(&req);
+	buf_release(&want);
+	http_server_stop(s);
+}
+
 /* Park one request: its answer from this thread, read on fd up to want. */
 static void answer_parked(int fd, int64_t want_id, const char *text)
 {
@@ -1689,6 +1782,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_deferred_limit_and_stop, unix_setup,
 	                                        unix_teardown),
 	        cmocka_unit_test(test_deferred_tcp),
+	        cmocka_unit_test(test_pipelined_stream),
 	        cmocka_unit_test(test_header_deadline),
 	        cmocka_unit_test(test_route_and_query),
 	};
