@@ -241,7 +241,7 @@ static int open_db(const char *path, sqlite3 **ret, struct err *e)
 	rc = sqlite3_open_v2(path, &db,
 	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW |
 	                             SQLITE_OPEN_EXRESCODE,
-	                     NULL);
+	                     store_vfs_name());
 	if (rc != SQLITE_OK) {
 		r = store_db_err(db, rc, e, path);
 		goto fail;

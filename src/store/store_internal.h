@@ -118,4 +118,18 @@ int store_open_private(const char *path, bool create, const char *what, int *ret
 int store_path_in(const char *state_dir, const char *name, const char *what, char *out, size_t cap,
                   struct err *e);
 
+/*
+ * The VFS the store opens its files with (store_vfs.c): SQLite's own, with
+ * the writes of a WAL commit gathered into one. NULL when it could not be
+ * set up: SQLite's own then.
+ */
+const char *store_vfs_name(void);
+
+/* What it did since the process started (for tests and benchmarks). */
+struct store_vfs_stats {
+	uint64_t writes;  /* WAL writes SQLite asked for */
+	uint64_t flushes; /* writes made of them */
+};
+void store_vfs_get_stats(struct store_vfs_stats *ret);
+
 #endif

@@ -15,6 +15,7 @@
 #include "util/fileutil.h"
 #include "util/strutil.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "store/store_internal.h" /* the statements' SQL, for their query plans */
 
 #include <pthread.h>
@@ -832,10 +833,63 @@ static void test_seen_beside_a_writer(void **state)
 	store_close(s);
 }
 
+/*
+ * The store's WAL writes are gathered: a commit of 64 deliveries (many
+ * pages, two writes each) reaches the file as one write; another
+ * connection on SQLite's own VFS reads it all at once; and a PRAGMA that
+ * would let commits go unsynced (the gathering's premise) is refused on a
+ * connection of the store's VFS, while FULL is taken.
+ */
+static void test_wal_writes_gathered(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_intake rows[64], *v[64];
+	struct store_vfs_stats a, b;
+	char path[PATH_MAX + 16], id[32];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct err e = {0};
+
+	for (int i = 0; i < 64; i++) {
+		snprintf(id, sizeof(id), "gather-%d", i);
+		rows[i] = intake_row(id, STORE_INTAKE_JOB_ADD, 500 + i);
+		v[i] = &rows[i];
+	}
+	assert_non_null(store_vfs_name());
+	store_vfs_get_stats(&a);
+	assert_int_equal(store_intake_write(s, v, 64, &e), 0);
+	store_vfs_get_stats(&b);
+	assert_true(b.writes - a.writes >= 8);
+	assert_int_equal(b.flushes - a.flushes, 1);
+
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM jobs WHERE job_id >= 500", -1,
+	                                    &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 64);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, store_vfs_name()),
+	                 SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "PRAGMA synchronous = 0", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_names),
+	        cmocka_unit_test_setup_teardown(test_wal_writes_gathered, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_modes_tightened, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_instance_round_trip, setup, teardown),
