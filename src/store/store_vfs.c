@@ -29,8 +29,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define VFS_NAME   "runnerd-gather"
-#define GATHER_MAX (4u * 1024 * 1024)
+#define VFS_NAME "runnerd-gather"
+/*
+ * Most bytes gathered, and so written by one call: SQLite's unix VFS writes
+ * at most 128 KiB - 1 a call (it masks the length, so a longer write comes
+ * out short and fails), and ten pages of a commit take about 41 KiB.
+ */
+#define GATHER_MAX (64u * 1024)
 
 struct gather_file {
 	sqlite3_file base; /* pMethods: ours (or NULL when the open failed) */
@@ -86,12 +91,9 @@ static int x_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 	if ((size_t)n > GATHER_MAX)
 		return real(f)->pMethods->xWrite(real(f), p, n, off);
 	if (g->len + (size_t)n > g->cap) {
-		size_t cap = g->cap ? g->cap : 64u * 1024;
-		char *nb;
+		size_t cap = GATHER_MAX;
+		char *nb = realloc(g->buf, cap);
 
-		while (cap < g->len + (size_t)n)
-			cap *= 2;
-		nb = realloc(g->buf, cap);
 		if (!nb) {
 			rc = flush(f);
 			return rc != SQLITE_OK ? rc : real(f)->pMethods->xWrite(real(f), p, n, off);
