@@ -308,8 +308,7 @@ const char *http_head_field(const struct http_head *h, const char *name)
 
 /* ---- what the fields say ------------------------------------------------- */
 
-/* 1*DIGIT, nothing else, no overflow. */
-static int parse_length(const char *s, uint64_t *ret)
+int http_parse_length(const char *s, uint64_t *ret)
 {
 	uint64_t n = 0;
 
@@ -341,7 +340,7 @@ int http_head_framing(const struct http_head *h, enum http_framing *ret, uint64_
 		uint64_t n;
 
 		if (strcasecmp(f->name, "Content-Length") == 0) {
-			if (parse_length(f->value, &n) < 0 || (have_len && n != len))
+			if (http_parse_length(f->value, &n) < 0 || (have_len && n != len))
 				return -400;
 			have_len = true;
 			len = n;

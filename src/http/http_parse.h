@@ -66,6 +66,12 @@ const char *http_head_field(const struct http_head *h, const char *name);
 enum http_framing { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED };
 
 /*
+ * A Content-Length value: 1*DIGIT, nothing else (no sign, no space). 0 and
+ * *ret; -EINVAL when it is not digits, -ERANGE past UINT64_MAX.
+ */
+int http_parse_length(const char *s, uint64_t *ret);
+
+/*
  * The framing, and for HTTP_BODY_LENGTH the length (*ret_len; 0 otherwise).
  * 0, or a negative status: -400 when Content-Length is not all digits, overflows
  * uint64, or appears twice with different values (the same value twice is fine), or

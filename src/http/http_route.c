@@ -87,31 +87,13 @@ size_t http_route_allow(const struct http_route *routes, size_t n_routes, const 
 	return used;
 }
 
-/* 1*DIGIT without sign or space, no overflow. */
-static int parse_length(const char *s, uint64_t *ret)
-{
-	uint64_t n = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (n > (UINT64_MAX - 9) / 10)
-			return -ERANGE;
-		n = n * 10 + (uint64_t)(*s - '0');
-	}
-	*ret = n;
-	return 0;
-}
-
 int http_body_admit(const struct http_route *route, const char *content_length,
                     const char *transfer_encoding)
 {
 	uint64_t n;
 
 	if (content_length) {
-		int r = parse_length(content_length, &n);
+		int r = http_parse_length(content_length, &n);
 		if (r == -EINVAL)
 			return 400;
 		if (r < 0 || n > route->max_body)
