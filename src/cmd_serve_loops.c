@@ -151,6 +151,7 @@ void *serve_pass_loop(void *arg)
 	bool timer = false; /* deadline is the next timed pass (kept across a reload) */
 	int64_t due_ms = 0; /* when the next pass is due at the steady rate (mono ms) */
 
+	pthread_setname_np(pthread_self(), "pass-loop");
 	for (;;) {
 		enum plan_mode mode;
 		uint64_t n;
@@ -197,6 +198,8 @@ void *serve_pass_loop(void *arg)
 void *serve_status_loop(void *arg)
 {
 	struct daemon *d = arg;
+
+	pthread_setname_np(pthread_self(), "observe-loop");
 	for (;;) {
 		uint64_t n;
 

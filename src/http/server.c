@@ -135,7 +135,11 @@ static void *loop_main(void *arg)
 	struct epoll_event ev[EVENTS_MAX];
 	int64_t last_tick = clock_mono_ms(), retry_at = 0;
 	bool stopping = false;
+	char name[16];
 
+	/* what top -H and perf show for it */
+	snprintf(name, sizeof(name), "http-loop-%u", (unsigned)(l - s->loops) % 100);
+	pthread_setname_np(pthread_self(), name);
 	while (!stopping) {
 		bool woken = false, accept = false;
 		int n = epoll_wait(l->epfd, ev, EVENTS_MAX, TICK_MS);

@@ -24,6 +24,8 @@ struct pool {
 static void *worker(void *arg)
 {
 	struct pool *p = arg;
+
+	pthread_setname_np(pthread_self(), "executor");
 	for (;;) {
 		if (p->cancel && atomic_load(p->cancel))
 			break;

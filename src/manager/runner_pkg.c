@@ -60,8 +60,11 @@ static void *pkg_fetch_main(void *arg)
 	struct github_bin_result res = {0};
 	char cached[PATH_MAX] = "", kept[PATH_MAX];
 	struct err e = {0};
-	int r = github_runner_bin_update(j->gh, j->arch, j->state_dir, &res, &e);
 	bool have_cached = false;
+	int r;
+
+	pthread_setname_np(pthread_self(), "runner-fetch");
+	r = github_runner_bin_update(j->gh, j->arch, j->state_dir, &res, &e);
 
 	pthread_mutex_lock(&m->pkg_lock);
 	if (r == 0) {

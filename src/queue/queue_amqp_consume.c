@@ -335,6 +335,8 @@ void *amqp_consumer(void *arg)
 	struct consuming c = {0};
 	int64_t backoff = AMQP_BACKOFF_MIN_MS;
 
+	pthread_setname_np(pthread_self(), "amqp-consume");
+
 	for (;;) {
 		struct err e = {0};
 		bool stop;

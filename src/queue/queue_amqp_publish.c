@@ -193,6 +193,7 @@ void *amqp_publisher(void *arg)
 {
 	struct queue_amqp *a = arg;
 
+	pthread_setname_np(pthread_self(), "amqp-publish");
 	for (;;) {
 		bool stop, spooled;
 

@@ -53,6 +53,7 @@ static void *committer(void *arg)
 {
 	struct group_commit *g = arg;
 
+	pthread_setname_np(pthread_self(), "commit");
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
 		struct timespec t0, t1;
@@ -110,6 +111,7 @@ static void *reporter(void *arg)
 {
 	struct group_commit *g = arg;
 
+	pthread_setname_np(pthread_self(), "commit-report");
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
 		struct group_commit_item *list;

@@ -184,6 +184,13 @@ def test_intake_requests():
         env.run("drain")  # nothing is created: this scenario is about what is stored
         st, body = get(env, "/healthz")
         assert st == 200 and json.loads(body)["queue"] == "sqlite", (st, body)
+        # each thread named for what it does (top -H, perf, gdb show it)
+        names = set()
+        for t in os.listdir("/proc/%d/task" % env.daemon.pid):
+            with open("/proc/%d/task/%s/comm" % (env.daemon.pid, t)) as f:
+                names.add(f.read().strip())
+        assert {"pass-loop", "observe-loop", "commit", "commit-report"} <= names, names
+        assert any(n.startswith("http-loop-") for n in names), names
 
         # every workflow_job example GitHub publishes
         examples = [e for e in json.load(open(EXAMPLES)) if e["name"] == "workflow_job"][0]["examples"]

@@ -293,6 +293,7 @@ static void *rescue_main(void *arg)
 	struct timespec ts;
 	bool go;
 
+	pthread_setname_np(pthread_self(), "lxd-rescue");
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += LXD_RESCUE_MS / 1000;
 	ts.tv_nsec += (LXD_RESCUE_MS % 1000) * 1000000L;
