@@ -100,6 +100,35 @@ static int tmp_path(const char *path, char *out, size_t cap, struct err *e)
 	return 0;
 }
 
+int dir_sync(const char *dir, struct err *e)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return err_set(e, -errno, "%s: %s", dir, strerror(errno));
+	if (fsync(fd) < 0 && errno != EINVAL)
+		r = err_set(e, -errno, "%s: fsync: %s", dir, strerror(errno));
+	close(fd);
+	return r;
+}
+
+/* dir_sync of path's directory. */
+static int parent_sync(const char *path, struct err *e)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+
+	if (!slash)
+		return dir_sync(".", e);
+	if (slash == path)
+		return dir_sync("/", e);
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return err_set(e, -ENAMETOOLONG, "%s: path too long", path);
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return dir_sync(dir, e);
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
 {
 	char tmp[PATH_MAX];
@@ -137,7 +166,11 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		unlink(tmp);
 		return r;
 	}
-	return 0;
+	/* the file is in place; its name is on disk once the directory is */
+	r = parent_sync(path, e);
+	if (r < 0)
+		err_prefix(e, "%s: written", path);
+	return r;
 fail:
 	close(fd);
 	unlink(tmp);

@@ -25,10 +25,18 @@ int file_read_secret(const char *path, char **ret, struct err *e);
 /*
  * Write data to path atomically with the given mode: a temporary
  * ".<name>.runnerd-tmp.<pid>.<8 hex>" in path's directory (made with
- * O_EXCL, never through a symlink), fsync, rename. A temporary that a kill
+ * O_EXCL, never through a symlink), fsync, rename, and the directory
+ * synced, so the new name is on disk too when it returns 0 (a crash of
+ * the machine cannot bring the old file back). A temporary that a kill
  * left behind is found by file_tmp_sweep.
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e);
+/*
+ * fsync the directory dir: the names made, renamed or removed in it so far
+ * are on disk when it returns 0 (also on a file system that cannot sync a
+ * directory: EINVAL, nothing to do there).
+ */
+int dir_sync(const char *dir, struct err *e);
 /* mkdir -p with mode for the created components. */
 int mkdir_p(const char *path, mode_t mode, struct err *e);
 /* rm -rf that never follows symlinks; a missing path is success. */

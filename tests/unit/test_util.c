@@ -312,6 +312,38 @@ static void test_tmp_names(void **state)
 }
 
 /*
+ * dir_sync syncs a directory and names what it could not; file_write_atomic
+ * syncs the directory of a bare name (the working one) too.
+ */
+static void test_dir_sync(void **state)
+{
+	char dir[] = "/tmp/runnerd-dirsync-XXXXXX", path[PATH_MAX], cwd[PATH_MAX];
+	struct err e = {0};
+	struct buf b = BUF_INIT(0);
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(dir_sync(dir, &e), 0);
+	assert_int_equal(dir_sync("/", &e), 0);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(dir_sync(path, &e), -ENOENT);
+	assert_non_null(strstr(e.msg, "missing"));
+	snprintf(path, sizeof(path), "%s/file", dir);
+	assert_int_equal(file_write_atomic(path, "x", 1, 0600, NULL), 0);
+	assert_int_equal(dir_sync(path, &e), -ENOTDIR);
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(file_write_atomic("bare", "yz", 2, 0600, &e), 0);
+	assert_int_equal(chdir(cwd), 0);
+	snprintf(path, sizeof(path), "%s/bare", dir);
+	assert_int_equal(file_read(path, 16, true, &b, &e), 0);
+	assert_string_equal(buf_str(&b), "yz");
+	buf_release(&b);
+	assert_int_equal(rm_rf(dir, NULL), 0);
+}
+
+/*
  * A sweep removes the temporaries of processes that have ended and those
  * unchanged for an hour; a live writer's, and anything that is not a
  * temporary (or not a regular file), stays.
@@ -439,13 +471,21 @@ static void test_command_deadline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_buf_bound),      cmocka_unit_test(test_buf_json_string),
-	        cmocka_unit_test(test_buf_secret),     cmocka_unit_test(test_parse_int),
-	        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_size),
-	        cmocka_unit_test(test_names),          cmocka_unit_test(test_err),
-	        cmocka_unit_test(test_rfc3339),        cmocka_unit_test(test_strv),
-	        cmocka_unit_test(test_words),          cmocka_unit_test(test_tmp_names),
-	        cmocka_unit_test(test_tmp_sweep),      cmocka_unit_test(test_command_deadline),
+	        cmocka_unit_test(test_buf_bound),
+	        cmocka_unit_test(test_buf_json_string),
+	        cmocka_unit_test(test_buf_secret),
+	        cmocka_unit_test(test_parse_int),
+	        cmocka_unit_test(test_parse_duration),
+	        cmocka_unit_test(test_parse_size),
+	        cmocka_unit_test(test_names),
+	        cmocka_unit_test(test_err),
+	        cmocka_unit_test(test_rfc3339),
+	        cmocka_unit_test(test_strv),
+	        cmocka_unit_test(test_words),
+	        cmocka_unit_test(test_tmp_names),
+	        cmocka_unit_test(test_tmp_sweep),
+	        cmocka_unit_test(test_dir_sync),
+	        cmocka_unit_test(test_command_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
