@@ -73,6 +73,15 @@ echo "== Webhook intake: signed workflow_job deliveries against nginx's static 2
 echo "   target: runnerd's first-seen rate >= 0.5 of nginx's"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_intake.py 160000 || rc=1
 echo
+echo "== The intake's write alone: store_intake_write of new queued deliveries, 6 and 16 a commit, each fsynced"
+if [ -x "$build/bench/bench_intake_write" ]; then
+	"$build/bench/bench_intake_write" 24000 6 || rc=1
+	"$build/bench/bench_intake_write" 24000 16 || rc=1
+else
+	echo "bench: $build/bench/bench_intake_write is not built" >&2
+	rc=1
+fi
+echo
 echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 50 || rc=1
 echo
