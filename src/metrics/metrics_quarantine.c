@@ -226,6 +226,9 @@ int metrics_quarantine(const char *dir, const char *qdir, const char *name,
 	fd = -1;
 	if (r == 0 && rename(tmp, q.path) < 0)
 		r = err_set(e, -errno, "rename: %s", strerror(errno));
+	/* the archive's name on disk before the storage it replaces is removed */
+	if (r == 0)
+		r = dir_sync(qdir, e);
 	if (r < 0) {
 		unlink(tmp);
 		err_prefix(e, "quarantine %s", q.path);
