@@ -6,9 +6,9 @@
  * (synchronous=FULL: the commit's fdatasync) in a fresh state directory on
  * the disk of TMPDIR (default /var/tmp). Prints the process's CPU a
  * delivery (user and system: SQLite, the kernel's page cache, the
- * fdatasync's share) and the wall time a commit, with and without the
- * fdatasync's wait, so a change to the schema or the write path can be
- * judged apart from bench_intake's noisy end-to-end figures.
+ * fdatasync's share) and the wall time a commit (its fdatasync's wait
+ * included), so a change to the schema or the write path can be judged
+ * apart from bench_intake's noisy end-to-end figures.
  *
  * usage: bench_intake_write [N] [BATCH]   (default 24000 deliveries, 6 a commit)
  */
