@@ -243,10 +243,18 @@ def test_token_revoked_and_nova_api_restarted():
     with running(env, sess, GUEST + "-"):
         env.serve(global_args=["--log-level", "debug"])
         first = env.wait(lambda: settled(env, sess, 1), 180, "1 runner online")
-        # Keystone revokes every token of runnerd's user mid-run
+        # Keystone revokes every token of runnerd's user mid-run. runnerd is
+        # paused meanwhile: Keystone revokes to the second, so a token it got
+        # in the revocation's second (the services' cache of its old token
+        # lapsing just then) would be refused as well and the count below
+        # would tell nothing about runnerd
         mark = env.log_size()
         stale = CLOUD.session().login().token
-        CLOUD.revoke_tokens()
+        env.daemon.send_signal(signal.SIGSTOP)
+        try:
+            CLOUD.revoke_tokens()
+        finally:
+            env.daemon.send_signal(signal.SIGCONT)
         try:
             rest.request("GET", CLOUD.url("keystone") + "/v3/auth/tokens",
                          headers={"X-Auth-Token": CLOUD.admin().login().token, "X-Subject-Token": stale})
