@@ -62,11 +62,6 @@ int reactive_start(const struct config *cfg, struct store *store, const struct r
 		goto fail;
 	}
 	if (*cfg->webhook.listen && rx->secret.len > 0) {
-		rx->recent = recent_ids_new(REACTIVE_RECENT_SLOTS);
-		if (!rx->recent) {
-			r = err_set(e, -ENOMEM, "reactive: out of memory");
-			goto fail;
-		}
 		r = group_commit_start(reactive_write_batch, rx, REACTIVE_BATCH_MAX, &rx->gc);
 		if (r < 0) {
 			err_set(e, r, "reactive: the intake's committer: %s", strerror(-r));
@@ -151,7 +146,6 @@ void reactive_stop(struct reactive *rx)
 	http_server_stop(rx->http);
 	/* after the server: what the handlers handed in is written (its answers go nowhere) */
 	group_commit_stop(rx->gc);
-	recent_ids_free(rx->recent);
 	queue_free(rx->q);
 	buf_release(&rx->secret);
 	pthread_rwlock_destroy(&rx->cfg_lock);

@@ -233,11 +233,6 @@ int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		rows[i] = &((struct pending *)v[i])->row;
 	r = store_intake_write(rx->store, rows, n, &e);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct store_intake *w = &((struct pending *)v[i])->row;
-
-		recent_ids_add(rx->recent, w->delivery_id, w->received_at);
-	}
 	if (r < 0)
 		log_error("webhook: %zu deliveries not recorded (answered 500, GitHub may send "
 		          "them again): %s",
@@ -283,7 +278,6 @@ static void record_then_queue(struct pending *p, struct http_response *resp)
 		              p->row.received_at, &e);
 	known = r == -EEXIST;
 	if (r < 0 && !known) {
-		recent_ids_forget(rx->recent, p->row.delivery_id);
 		(void)store_delivery_forget(rx->store, p->row.delivery_id, NULL);
 		log_error("webhook: delivery %s: %s", p->row.delivery_id, e.msg);
 	}
@@ -334,6 +328,7 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 	struct webhook_delivery d;
 	struct pending *p;
 	struct err e = {0};
+	bool seen = false;
 	int r, status;
 
 	REACTIVE_COUNT(rx, deliveries, 1);
@@ -341,11 +336,12 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 	r = webhook_verify(buf_str(&rx->secret), rx->secret.len, req->body, req->body_len,
 	                   http_request_header(req, "X-Hub-Signature-256"), &e);
 	/*
-	 * a delivery recorded lately (only workflow_job ones are) is not parsed again; one
-	 * recorded longer ago is parsed, and the committer finds it recorded
+	 * a delivery recorded (only workflow_job ones are; the store's index of them is in
+	 * memory) is not parsed again. One being recorded is not seen yet: it is parsed, and
+	 * the committer finds it recorded.
 	 */
 	if (r == 0 && h.event && strcmp(h.event, "workflow_job") == 0 && h.delivery &&
-	    recent_ids_has(rx->recent, h.delivery, clock_wall_ms() - REACTIVE_KEEP_MS, NULL)) {
+	    store_delivery_seen(rx->store, h.delivery, &seen, NULL) == 0 && seen) {
 		pthread_rwlock_unlock(&rx->cfg_lock);
 		answer_duplicate(rx, h.delivery, resp);
 		return;

@@ -10,7 +10,6 @@
 #include "queue/queue.h"
 #include "util/buf.h"
 #include "util/group_commit.h"
-#include "util/recent_ids.h"
 #include "webhook/webhook.h"
 
 #include <pthread.h>
@@ -30,9 +29,6 @@ struct reactive {
 
 	/* the intake's writes: deliveries that arrive together share a commit */
 	struct group_commit *gc; /* NULL: no intake */
-	/* deliveries recorded lately, so a duplicate is known without a read (a miss: the
-	 * committer's insert decides) */
-	struct recent_ids *recent;
 	/*
 	 * Flavors (bit i: the config's flavor i, i < 64) the last pass left with no room
 	 * for one more runner (at max, or the manager drains): a job queued for one asks
@@ -54,8 +50,6 @@ struct reactive {
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
 };
 
-/* Slots of rx->recent: a duplicate of one of the last ~65,000 deliveries costs no read. */
-#define REACTIVE_RECENT_SLOTS 65536
 /* Deliveries written in one transaction at most (the rest join the next). */
 #define REACTIVE_BATCH_MAX 256
 /* A deferred delivery not written by then is answered 503 (GitHub waits 10 s). */

@@ -343,6 +343,9 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	r = open_readers(s, path, e);
 	if (r < 0)
 		goto fail;
+	r = store_deliveries_load(s, e);
+	if (r < 0)
+		goto fail;
 	*ret = s;
 	return 0;
 fail:
@@ -363,6 +366,7 @@ void store_close(struct store *s)
 		pthread_mutex_destroy(&s->rd[i].mu);
 	}
 	sqlite3_close(s->db);
+	delivery_index_free(s->deliveries);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

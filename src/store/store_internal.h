@@ -8,6 +8,7 @@
 #define RUNNERD_STORE_INTERNAL_H
 
 #include "store/store.h"
+#include "store/delivery_index.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -32,7 +33,7 @@ enum stmt_id {
 	ST_KV_DELETE,
 	ST_DELIVERY_ADD,
 	ST_DELIVERY_FORGET,
-	ST_DELIVERY_GET,
+	ST_DELIVERY_LOAD,
 	ST_DELIVERY_PRUNE,
 	ST_JOB_ADD,
 	ST_JOB_DONE,
@@ -62,8 +63,7 @@ struct store_reader {
 };
 
 enum {
-	STORE_READ_INTAKE = 0, /* the webhook intake's duplicate check */
-	STORE_READ_PASS,       /* the pass loop's look at the waiting jobs */
+	STORE_READ_PASS = 0, /* the pass loop's look at the waiting jobs */
 	STORE_N_READERS,
 };
 
@@ -76,6 +76,8 @@ struct store {
 	int version;
 	/* read-only connections beside db (STORE_READ_*) */
 	struct store_reader rd[STORE_N_READERS];
+	/* the deliveries table's index by id (delivery_index.h) */
+	struct delivery_index *deliveries;
 };
 
 /* The schema, one step per version (store_schema.c). */
@@ -105,6 +107,29 @@ int store_exec_with_int(struct store *s, enum stmt_id id, int64_t v, struct err 
 /* Run statement id with one text parameter and no result rows (takes s->mu). */
 int store_exec_with_text(struct store *s, enum stmt_id id, const char *v, struct err *e,
                          const char *what);
+/* The jobs table (store_jobs.c), for the intake's batches (store_intake.c). */
+bool store_job_valid(const struct store_job *j);
+/* Add j (valid) with s->mu held: 0, -EEXIST when its id is known. */
+int store_job_add_locked(struct store *s, const struct store_job *j, struct err *e);
+/* Mark job_id done with s->mu held. */
+int store_job_done_locked(struct store *s, int64_t job_id, const char *why, int64_t now,
+                          struct err *e);
+
+/*
+ * The deliveries table (store_deliveries.c). load: fill s->deliveries from
+ * it (store_open). record_locked: with s->mu held, record id as key k
+ * (delivery_key_of) in the table and in the index as pending (a
+ * transaction is open) or committed: 0, -EEXIST when k is in already (its
+ * row then untouched). After the transaction: store_deliveries_settle
+ * commits the pending keys, or takes them out when it was rolled back.
+ */
+bool store_delivery_id_valid(const char *id);
+int store_deliveries_load(struct store *s, struct err *e);
+int store_delivery_record_locked(struct store *s, const struct delivery_key *k, const char *id,
+                                 int64_t at, bool pending, struct err *e);
+void store_deliveries_settle(struct store *s, const struct delivery_key *keys, size_t n,
+                             bool committed);
+
 /*
  * Open path read-write as a regular file of mode 0600 (created when create;
  * a symlink is refused, a wider mode narrowed): *ret_fd, or -1 when it is

@@ -1,8 +1,8 @@
 /*
- * Reactive mode's tables: the webhook deliveries seen (dedup) and the jobs
- * of the sqlite queue. Rows are only what GitHub sent, checked by the
- * webhook module; a row this file cannot read back is an error, never a
- * guess.
+ * The jobs of the sqlite queue (reactive mode; the deliveries seen are in
+ * store_deliveries.c, the intake's batches in store_intake.c). Rows are
+ * only what GitHub sent, checked by the webhook module; a row this file
+ * cannot read back is an error, never a guess.
  */
 #include "util/common.h"
 #include "store/store_internal.h"
@@ -12,72 +12,7 @@ static bool terminated(const char *v, size_t cap)
 	return memchr(v, '\0', cap) != NULL;
 }
 
-static bool delivery_id_valid(const char *id)
-{
-	return id && *id && strnlen(id, STORE_DELIVERY_ID_MAX) < STORE_DELIVERY_ID_MAX;
-}
-
-/* Record id with s->mu held: 0 when new, -EEXIST when seen before. */
-static int delivery_add_locked(struct store *s, const char *id, int64_t now, struct err *e)
-{
-	sqlite3_stmt *st;
-	int r = store_stmt_get(s, ST_DELIVERY_ADD, &st, e);
-
-	if (r < 0)
-		return r;
-	store_bind_text(st, 1, id);
-	sqlite3_bind_int64(st, 2, now);
-	r = store_stmt_exec(s, st, e, "add delivery");
-	if (r == 0 && sqlite3_changes(s->db) == 0)
-		r = -EEXIST;
-	return r;
-}
-
-int store_delivery_add(struct store *s, const char *id, int64_t now, struct err *e)
-{
-	int r;
-
-	if (!delivery_id_valid(id))
-		return err_set(e, -EINVAL, "state store: bad delivery id");
-	pthread_mutex_lock(&s->mu);
-	r = delivery_add_locked(s, id, now, e);
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-int store_delivery_forget(struct store *s, const char *id, struct err *e)
-{
-	return store_exec_with_text(s, ST_DELIVERY_FORGET, id, e, "forget delivery");
-}
-
-int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e)
-{
-	struct store_reader *rd = &s->rd[STORE_READ_INTAKE];
-	sqlite3_stmt *st;
-	int rc, r;
-
-	/* a reader: a commit under way on s->db does not hold this up */
-	pthread_mutex_lock(&rd->mu);
-	r = store_reader_stmt(s, STORE_READ_INTAKE, ST_DELIVERY_GET, &st, e);
-	if (r == 0) {
-		store_bind_text(st, 1, id);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-			*ret = rc == SQLITE_ROW;
-		else
-			r = store_db_err(rd->db, rc, e, "get delivery");
-		store_stmt_done(st);
-	}
-	pthread_mutex_unlock(&rd->mu);
-	return r;
-}
-
-int store_delivery_prune(struct store *s, int64_t before, struct err *e)
-{
-	return store_exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");
-}
-
-static bool job_valid(const struct store_job *j)
+bool store_job_valid(const struct store_job *j)
 {
 	return j->job_id > 0 && terminated(j->repo, sizeof(j->repo)) &&
 	       terminated(j->labels, sizeof(j->labels)) &&
@@ -86,8 +21,7 @@ static bool job_valid(const struct store_job *j)
 	       terminated(j->done_why, sizeof(j->done_why));
 }
 
-/* Add j (valid) with s->mu held: 0, -EEXIST when its id is known. */
-static int job_add_locked(struct store *s, const struct store_job *j, struct err *e)
+int store_job_add_locked(struct store *s, const struct store_job *j, struct err *e)
 {
 	sqlite3_stmt *st;
 	int r = store_stmt_get(s, ST_JOB_ADD, &st, e);
@@ -117,18 +51,17 @@ int store_job_add(struct store *s, const struct store_job *j, struct err *e)
 {
 	int r;
 
-	if (!job_valid(j))
+	if (!store_job_valid(j))
 		return err_set(e, -EINVAL,
 		               "state store: job with a bad id or an unterminated field");
 	pthread_mutex_lock(&s->mu);
-	r = job_add_locked(s, j, e);
+	r = store_job_add_locked(s, j, e);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
 
-/* Mark job_id done with s->mu held. */
-static int job_done_locked(struct store *s, int64_t job_id, const char *why, int64_t now,
-                           struct err *e)
+int store_job_done_locked(struct store *s, int64_t job_id, const char *why, int64_t now,
+                          struct err *e)
 {
 	sqlite3_stmt *st;
 	int r = store_stmt_get(s, ST_JOB_DONE, &st, e);
@@ -148,7 +81,7 @@ int store_job_done(struct store *s, int64_t job_id, const char *why, int64_t now
 	if (job_id <= 0 || now <= 0)
 		return err_set(e, -EINVAL, "state store: job done without an id or a time");
 	pthread_mutex_lock(&s->mu);
-	r = job_done_locked(s, job_id, why, now, e);
+	r = store_job_done_locked(s, job_id, why, now, e);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -318,73 +251,4 @@ out:
 int store_job_prune(struct store *s, int64_t before, struct err *e)
 {
 	return store_exec_with_int(s, ST_JOB_PRUNE, before, e, "prune jobs");
-}
-
-/* One delivery of store_intake_write, with s->mu held and a transaction open. */
-static int intake_one(struct store *s, struct store_intake *in, struct err *e)
-{
-	int r = delivery_add_locked(s, in->delivery_id, in->received_at, e);
-
-	in->seen = r == -EEXIST;
-	in->job_known = false;
-	if (r < 0)
-		return in->seen ? 0 : r;
-	switch (in->op) {
-	case STORE_INTAKE_JOB_ADD:
-		r = job_add_locked(s, &in->job, e);
-		in->job_known = r == -EEXIST;
-		return in->job_known ? 0 : r;
-	case STORE_INTAKE_JOB_DONE:
-		return job_done_locked(s, in->job.job_id, in->job.done_why, in->job.done_at, e);
-	default:
-		return 0;
-	}
-}
-
-static bool intake_valid(const struct store_intake *in)
-{
-	if (!delivery_id_valid(in->delivery_id))
-		return false;
-	switch (in->op) {
-	case STORE_INTAKE_RECORD:
-		return true;
-	case STORE_INTAKE_JOB_ADD:
-		return job_valid(&in->job);
-	case STORE_INTAKE_JOB_DONE:
-		return in->job.job_id > 0 && in->job.done_at > 0 &&
-		       terminated(in->job.done_why, sizeof(in->job.done_why));
-	default:
-		return false;
-	}
-}
-
-int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e)
-{
-	int rc, r = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (!intake_valid(v[i]))
-			return err_set(e, -EINVAL, "state store: a delivery with a bad id or job");
-	if (n == 0)
-		return 0;
-	pthread_mutex_lock(&s->mu);
-	/* IMMEDIATE: the write lock first, so no statement of it meets SQLITE_BUSY halfway */
-	rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		r = store_db_err(s->db, rc, e, "begin deliveries");
-		goto out;
-	}
-	for (size_t i = 0; r == 0 && i < n; i++)
-		r = intake_one(s, v[i], e);
-	if (r == 0) {
-		/* synchronous = FULL: the one fsync of the whole batch */
-		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			r = store_db_err(s->db, rc, e, "commit deliveries");
-	}
-	if (r < 0 && !sqlite3_get_autocommit(s->db))
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
 }

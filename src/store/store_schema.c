@@ -79,6 +79,18 @@ const char *const store_migrations[] = {
         /* 4: the waiting jobs oldest first, read in order up to a limit (ST_JOB_LIST)
          * instead of all of them sorted: a backlog of 50,000 cost 100 ms a look */
         "CREATE INDEX jobs_by_age ON jobs (done_at, received_at, job_id);",
+        /* 5: the deliveries a log without an index on the id (random GUIDs:
+         * each one recorded wrote a random page of that index); the index
+         * by id is kept in memory (delivery_index.h) */
+        "CREATE TABLE deliveries_log ("
+        " id TEXT NOT NULL,"
+        " received_at INTEGER NOT NULL"
+        ") STRICT;"
+        "INSERT INTO deliveries_log (id, received_at)"
+        " SELECT id, received_at FROM deliveries ORDER BY received_at;"
+        "DROP TABLE deliveries;"
+        "ALTER TABLE deliveries_log RENAME TO deliveries;"
+        "CREATE INDEX deliveries_by_time ON deliveries (received_at);",
 };
 
 const size_t store_n_migrations = ARRAY_SIZE(store_migrations);
@@ -115,10 +127,11 @@ const char *const store_stmt_sql[ST__MAX] = {
                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
         [ST_KV_DELETE] = "DELETE FROM kv WHERE key = ?1",
-        [ST_DELIVERY_ADD] = "INSERT INTO deliveries (id, received_at) VALUES (?1, ?2)"
-                            " ON CONFLICT (id) DO NOTHING",
-        [ST_DELIVERY_FORGET] = "DELETE FROM deliveries WHERE id = ?1",
-        [ST_DELIVERY_GET] = "SELECT 1 FROM deliveries WHERE id = ?1",
+        /* no index on id: its index is in memory (delivery_index.h), which
+         * says first whether the id is new */
+        [ST_DELIVERY_ADD] = "INSERT INTO deliveries (id, received_at) VALUES (?1, ?2)",
+        [ST_DELIVERY_FORGET] = "DELETE FROM deliveries WHERE rowid = ?1",
+        [ST_DELIVERY_LOAD] = "SELECT rowid, id, received_at FROM deliveries",
         [ST_DELIVERY_PRUNE] = "DELETE FROM deliveries WHERE received_at < ?1",
         /* a job known already (waiting, or a tombstone of one that no longer
          * waits) stays as it is: a late or repeated "queued" changes nothing */

@@ -483,23 +483,25 @@ static void test_no_pass_for_a_full_flavor(void **state)
 }
 
 /*
- * A duplicate is answered as one whether the intake remembers the delivery
- * (this process recorded it: no parse) or not (recorded before a restart,
- * or by another path: the write finds it), and nothing is queued twice.
+ * A duplicate is answered as one, unparsed, whether this process recorded
+ * it or an earlier one did (the store's index of the deliveries is loaded
+ * with it), and nothing is queued twice.
  */
-static void test_duplicate_without_memory(void **state)
+static void test_duplicate_known_from_the_store(void **state)
 {
 	struct fixture *f = *state;
 	struct reactive_stats st;
 	struct store_job j;
 
-	/* recorded before this process: the intake's memory does not have it */
+	/* recorded before this process */
 	assert_int_equal(store_delivery_add(f->store, "old-1", 1700000000000, NULL), 0);
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "old-1",
 	                         QUEUED("301", "[\"small\"]"), "", NULL),
 	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "old-1", "{", "", NULL),
+	                 200);
 	assert_int_equal(store_job_get(f->store, 301, &j, NULL), -ENOENT);
-	/* recorded by this process, then again: its memory answers */
+	/* recorded by this process, then again */
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "new-1",
 	                         QUEUED("302", "[\"small\"]"), "", NULL),
 	                 202);
@@ -511,7 +513,7 @@ static void test_duplicate_without_memory(void **state)
 	                 200);
 	assert_int_equal(waiting(f, "small"), 1);
 	reactive_get_stats(f->rx, &st);
-	assert_int_equal(st.duplicates, 3);
+	assert_int_equal(st.duplicates, 4);
 	assert_int_equal(st.queued, 1);
 	assert_int_equal(st.malformed, 0);
 }
@@ -551,7 +553,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_reload_secret, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_consumer_assigns_runners, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_no_pass_for_a_full_flavor, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_duplicate_without_memory, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_duplicate_known_from_the_store, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -414,6 +414,81 @@ static void test_reopen_and_migrations(void **state)
 	}
 }
 
+static int64_t count_rows(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * The deliveries of a file at schema 4 (the id its primary key) survive
+ * migration 5 (a log without an index on the id) and are seen at once; what
+ * is recorded, forgotten and pruned after is what a reopened store knows.
+ */
+static void test_deliveries_migrated_and_reloaded(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_MAX + 16], sql[64];
+	struct err e = {0};
+	struct store *s;
+	sqlite3 *db = NULL;
+	bool seen = false;
+
+	(void)mkdir(f->state, 0700);
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	for (int v = 0; v < 4; v++)
+		assert_int_equal(sqlite3_exec(db, store_migrations[v], NULL, NULL, NULL),
+		                 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "INSERT INTO deliveries VALUES ('a', 1000), ('b', 2000);"
+	                              "PRAGMA user_version = 4",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(chmod(path, 0600), 0);
+
+	s = open_ok(f);
+	assert_true(store_schema_version(s) >= 5);
+	assert_int_equal(store_delivery_seen(s, "a", &seen, &e), 0);
+	assert_true(seen);
+	assert_int_equal(store_delivery_add(s, "b", 3000, &e), -EEXIST);
+	assert_int_equal(store_delivery_add(s, "c", 3000, &e), 0);
+	store_close(s);
+	/* the id has no index in the file: only the one by time */
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM pragma_index_list('deliveries')"),
+	                 1);
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM deliveries"), 3);
+
+	s = open_ok(f);
+	assert_int_equal(store_delivery_add(s, "c", 4000, &e), -EEXIST);
+	assert_int_equal(store_delivery_prune(s, 1500, &e), 0);
+	assert_int_equal(store_delivery_forget(s, "b", &e), 0);
+	assert_int_equal(store_delivery_forget(s, "never", &e), 0);
+	store_close(s);
+	assert_int_equal(count_rows(path, "SELECT count(*) FROM deliveries"), 1);
+
+	s = open_ok(f);
+	for (int i = 0; i < 3; i++) {
+		snprintf(sql, sizeof(sql), "%c", "abc"[i]);
+		assert_int_equal(store_delivery_seen(s, sql, &seen, &e), 0);
+		assert_int_equal(seen, i == 2);
+	}
+	assert_int_equal(store_delivery_add(s, "a", 5000, &e), 0);
+	store_close(s);
+}
+
 static void test_crash_durability(void **state)
 {
 	struct fixture *f = *state;
@@ -499,6 +574,7 @@ static void test_waiting_jobs_read_by_index(void **state)
 	sqlite3 *db;
 
 	store_close(open_ok(f));
+	(void)mkdir(f->state, 0700);
 	snprintf(path, sizeof(path), "%s/state.db", f->state);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++) {
@@ -777,7 +853,8 @@ static void *intake_writer(void *arg)
  * The duplicate check and the pass's look at the waiting jobs never queue
  * behind a write under way: here the store's own writer waits (holding the
  * store) for another connection's write lock, and they still answer at
- * once, from committed rows only. Before the reader connections they
+ * once. The check answers from the memory index, committed deliveries
+ * only; the look from committed rows. Before the reader connections they
  * waited the 5 s busy timeout.
  */
 static void test_seen_beside_a_writer(void **state)
@@ -801,17 +878,12 @@ static void test_seen_beside_a_writer(void **state)
 	snprintf(path, sizeof(path), "%s/state.db", f->state);
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "INSERT INTO deliveries (id, received_at) "
-	                              "VALUES ('uncommitted', 2000)",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
 	assert_int_equal(pthread_create(&t, NULL, intake_writer, &a), 0);
 	usleep(200 * 1000); /* the writer holds the store and waits for the lock */
 	t0 = clock_mono_ms();
 	assert_int_equal(store_delivery_seen(s, "old", &seen, &e), 0);
 	assert_true(seen);
-	assert_int_equal(store_delivery_seen(s, "uncommitted", &seen, &e), 0);
+	assert_int_equal(store_delivery_seen(s, "late", &seen, &e), 0);
 	assert_false(seen); /* not committed: not known */
 	/* nor does the pass's look at the waiting jobs */
 	assert_int_equal(store_job_count_waiting(s, "small", 5000, &n, &e), 0);
@@ -826,10 +898,51 @@ static void test_seen_beside_a_writer(void **state)
 	sqlite3_close(db);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(a.r, 0);
-	assert_int_equal(store_delivery_seen(s, "uncommitted", &seen, &e), 0);
-	assert_true(seen);
 	assert_int_equal(store_delivery_seen(s, "late", &seen, &e), 0);
 	assert_true(seen);
+	store_close(s);
+}
+
+/*
+ * A batch that fails halfway (here a trigger refuses its second job) keeps
+ * none of its deliveries: the ones recorded before the failure are not
+ * seen, and GitHub's redelivery of them is recorded as new.
+ */
+static void test_intake_rolled_back_forgets_its_deliveries(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_ok(f);
+	struct store_intake a = intake_row("b1", STORE_INTAKE_JOB_ADD, 31);
+	struct store_intake b = intake_row("b2", STORE_INTAKE_JOB_ADD, 666);
+	struct store_intake *pv[2] = {&a, &b};
+	char path[PATH_MAX + 16];
+	struct err e = {0};
+	sqlite3 *db = NULL;
+	bool seen = true;
+	int64_t n = -1;
+
+	snprintf(path, sizeof(path), "%s/state.db", f->state);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "CREATE TRIGGER refuse_666 BEFORE INSERT ON jobs"
+	                              " WHEN NEW.job_id = 666 BEGIN SELECT RAISE(ABORT, 'no'); END",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_true(store_intake_write(s, pv, 2, &e) < 0);
+	assert_int_equal(store_delivery_seen(s, "b1", &seen, &e), 0);
+	assert_false(seen);
+	assert_int_equal(store_job_count_waiting(s, "small", 5000, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER refuse_666", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	/* sent again: both new, both kept */
+	assert_int_equal(store_intake_write(s, pv, 2, &e), 0);
+	assert_false(a.seen);
+	assert_false(b.seen);
+	assert_int_equal(store_delivery_seen(s, "b1", &seen, &e), 0);
+	assert_true(seen);
+	assert_int_equal(store_job_count_waiting(s, "small", 5000, &n, &e), 0);
+	assert_int_equal(n, 2);
 	store_close(s);
 }
 
@@ -912,6 +1025,10 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_busy_timeout, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_intake_write, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_seen_beside_a_writer, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_deliveries_migrated_and_reloaded, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_intake_rolled_back_forgets_its_deliveries,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_waiting_jobs_read_by_index, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,147 @@
+/*
+ * The webhook deliveries seen (dedup by X-GitHub-Delivery): a table in the
+ * order they came, and its index by id in memory (delivery_index.h),
+ * loaded when the store opens. The table is what survives a restart; the
+ * index answers whether an id was seen, without SQLite.
+ */
+#include "util/common.h"
+#include "store/store_internal.h"
+
+bool store_delivery_id_valid(const char *id)
+{
+	return id && *id && strnlen(id, STORE_DELIVERY_ID_MAX) < STORE_DELIVERY_ID_MAX;
+}
+
+int store_deliveries_load(struct store *s, struct err *e)
+{
+	struct delivery_key k;
+	sqlite3_stmt *st;
+	int rc, r;
+
+	s->deliveries = delivery_index_new();
+	if (!s->deliveries)
+		return err_set(e, -ENOMEM, "state store: out of memory for the deliveries");
+	pthread_mutex_lock(&s->mu);
+	r = store_stmt_get(s, ST_DELIVERY_LOAD, &st, e);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 1);
+
+		if (!id || !store_delivery_id_valid(id)) {
+			r = err_set(e, -EBADMSG, "state store: deliveries: row %lld has a bad id",
+			            (long long)sqlite3_column_int64(st, 0));
+			break;
+		}
+		delivery_key_of(id, &k);
+		r = delivery_index_add(s->deliveries, &k, sqlite3_column_int64(st, 2),
+		                       sqlite3_column_int64(st, 0), false);
+		if (r == -EEXIST) /* two rows of one id: either says it was seen */
+			r = 0;
+		else if (r < 0)
+			r = err_set(e, r, "state store: out of memory for the deliveries");
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_db_err(s->db, rc, e, "load deliveries");
+	if (st)
+		store_stmt_done(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+int store_delivery_record_locked(struct store *s, const struct delivery_key *k, const char *id,
+                                 int64_t at, bool pending, struct err *e)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (delivery_index_find(s->deliveries, k, true, NULL))
+		return -EEXIST;
+	r = store_stmt_get(s, ST_DELIVERY_ADD, &st, e);
+	if (r < 0)
+		return r;
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, at);
+	r = store_stmt_exec(s, st, e, "add delivery");
+	if (r < 0)
+		return r;
+	r = delivery_index_add(s->deliveries, k, at, sqlite3_last_insert_rowid(s->db), pending);
+	/* the row is written and not known as seen: a caller without a
+	 * transaction cannot take it back, so the error says so */
+	return r < 0 ? err_set(e, r, "state store: out of memory for the deliveries") : 0;
+}
+
+void store_deliveries_settle(struct store *s, const struct delivery_key *keys, size_t n,
+                             bool committed)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (committed)
+			delivery_index_commit(s->deliveries, &keys[i]);
+		else
+			delivery_index_remove(s->deliveries, &keys[i]);
+	}
+}
+
+int store_delivery_add(struct store *s, const char *id, int64_t now, struct err *e)
+{
+	struct delivery_key k;
+	int r;
+
+	if (!store_delivery_id_valid(id))
+		return err_set(e, -EINVAL, "state store: bad delivery id");
+	delivery_key_of(id, &k);
+	pthread_mutex_lock(&s->mu);
+	r = store_delivery_record_locked(s, &k, id, now, false, e);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+int store_delivery_forget(struct store *s, const char *id, struct err *e)
+{
+	struct delivery_key k;
+	sqlite3_stmt *st;
+	int64_t row;
+	int r = 0;
+
+	if (!store_delivery_id_valid(id))
+		return 0; /* never recorded */
+	delivery_key_of(id, &k);
+	pthread_mutex_lock(&s->mu);
+	if (delivery_index_find(s->deliveries, &k, false, &row)) {
+		r = store_stmt_get(s, ST_DELIVERY_FORGET, &st, e);
+		if (r == 0) {
+			sqlite3_bind_int64(st, 1, row);
+			r = store_stmt_exec(s, st, e, "forget delivery");
+		}
+		if (r == 0)
+			delivery_index_remove(s->deliveries, &k);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e)
+{
+	struct delivery_key k;
+
+	(void)e;
+	if (!store_delivery_id_valid(id)) {
+		*ret = false;
+		return 0;
+	}
+	/* the index alone, never the store's mutex: a commit under way does
+	 * not hold this up, and its deliveries are not seen until it is done */
+	delivery_key_of(id, &k);
+	*ret = delivery_index_find(s->deliveries, &k, false, NULL);
+	return 0;
+}
+
+int store_delivery_prune(struct store *s, int64_t before, struct err *e)
+{
+	int r = store_exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");
+
+	/* out of memory for the smaller table: the pruned ids still count as
+	 * seen until a later prune, which is harmless. A delivery recorded
+	 * meanwhile is recorded now, after before: it stays. */
+	if (r == 0)
+		(void)delivery_index_prune(s->deliveries, before);
+	return r;
+}

@@ -1,0 +1,150 @@
+/*
+ * Unit tests of src/store/delivery_index (the deliveries' index by id, in
+ * memory): a key is its id's alone; pending keys are seen by the writer
+ * only until committed; the table grows far past its first size and every
+ * key stays found; removals in the middle of probe runs (ids whose slots
+ * collide) lose no other key; a prune takes out exactly the older ones and
+ * shrinks the table; the count follows.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/common.h"
+#include "store/delivery_index.h"
+
+/* The key of the id "<prefix>-<i>". */
+static struct delivery_key key(const char *prefix, int i)
+{
+	char id[64];
+	struct delivery_key k;
+
+	snprintf(id, sizeof(id), "%s-%d", prefix, i);
+	delivery_key_of(id, &k);
+	return k;
+}
+
+static void test_keys(void **state)
+{
+	struct delivery_key a, b, c;
+
+	(void)state;
+	delivery_key_of("72d3162e-cc78-11e3-81ab-4c9367dc0958", &a);
+	delivery_key_of("72d3162e-cc78-11e3-81ab-4c9367dc0958", &b);
+	delivery_key_of("72d3162e-cc78-11e3-81ab-4c9367dc0959", &c);
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_memory_not_equal(&a, &c, sizeof(a));
+	/* the first 128 bits of SHA-256("abc") (FIPS 180-2's example) */
+	delivery_key_of("abc", &a);
+	assert_true(a.hi == 0xba7816bf8f01cfeaULL);
+	assert_true(a.lo == 0x414140de5dae2223ULL);
+}
+
+static void test_pending_then_committed(void **state)
+{
+	struct delivery_index *x = delivery_index_new();
+	struct delivery_key k = key("d", 1);
+	int64_t row = 0;
+
+	(void)state;
+	assert_non_null(x);
+	assert_false(delivery_index_find(x, &k, true, NULL));
+	assert_int_equal(delivery_index_add(x, &k, 100, 7, true), 0);
+	assert_false(delivery_index_find(x, &k, false, NULL)); /* others: not yet */
+	assert_true(delivery_index_find(x, &k, true, &row));   /* the writer: in */
+	assert_int_equal(row, 7);
+	assert_int_equal(delivery_index_add(x, &k, 200, 8, false), -EEXIST);
+	delivery_index_commit(x, &k);
+	assert_true(delivery_index_find(x, &k, false, &row));
+	assert_int_equal(row, 7);
+	assert_int_equal(delivery_index_add(x, &k, 200, 8, true), -EEXIST);
+	assert_int_equal(delivery_index_add(x, &k, 200, 0, true), -EINVAL);
+	/* a rolled-back one goes */
+	k = key("d", 2);
+	assert_int_equal(delivery_index_add(x, &k, 100, 9, true), 0);
+	delivery_index_remove(x, &k);
+	assert_false(delivery_index_find(x, &k, true, NULL));
+	assert_int_equal(delivery_index_count(x), 1);
+	delivery_index_free(x);
+	delivery_index_free(NULL);
+}
+
+/* 20,000 keys (the table starts at 1,024 slots), a third removed, the rest all found. */
+static void test_grow_and_remove(void **state)
+{
+	struct delivery_index *x = delivery_index_new();
+	struct delivery_key k;
+	int64_t row;
+	const int n = 20000;
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		k = key("grow", i);
+		assert_int_equal(delivery_index_add(x, &k, i, i + 1, false), 0);
+	}
+	assert_int_equal(delivery_index_count(x), n);
+	for (int i = 0; i < n; i += 3) {
+		k = key("grow", i);
+		delivery_index_remove(x, &k);
+	}
+	k = key("never", 0);
+	delivery_index_remove(x, &k); /* missing: nothing happens */
+	assert_int_equal(delivery_index_count(x), n - (n + 2) / 3);
+	for (int i = 0; i < n; i++) {
+		k = key("grow", i);
+		if (i % 3 == 0) {
+			assert_false(delivery_index_find(x, &k, true, NULL));
+		} else {
+			assert_true(delivery_index_find(x, &k, false, &row));
+			assert_int_equal(row, i + 1);
+		}
+	}
+	for (int i = 0; i < 1000; i++) {
+		k = key("never", i);
+		assert_false(delivery_index_find(x, &k, true, NULL));
+	}
+	delivery_index_free(x);
+}
+
+static void test_prune(void **state)
+{
+	struct delivery_index *x = delivery_index_new();
+	struct delivery_key k;
+	const int n = 10000;
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		k = key("t", i);
+		assert_int_equal(delivery_index_add(x, &k, i, i + 1, false), 0);
+	}
+	assert_int_equal(delivery_index_prune(x, 0), 0);
+	assert_int_equal(delivery_index_prune(x, n - 100), n - 100);
+	assert_int_equal(delivery_index_count(x), 100);
+	for (int i = 0; i < n; i++) {
+		k = key("t", i);
+		assert_int_equal(delivery_index_find(x, &k, false, NULL), i >= n - 100);
+	}
+	/* the smaller table takes new keys as before */
+	for (int i = 0; i < 5000; i++) {
+		k = key("u", i);
+		assert_int_equal(delivery_index_add(x, &k, n + i, n + i + 1, false), 0);
+	}
+	assert_int_equal(delivery_index_count(x), 5100);
+	assert_int_equal(delivery_index_prune(x, INT64_MAX), 5100);
+	assert_int_equal(delivery_index_count(x), 0);
+	delivery_index_free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_keys),
+	        cmocka_unit_test(test_pending_then_committed),
+	        cmocka_unit_test(test_grow_and_remove),
+	        cmocka_unit_test(test_prune),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
