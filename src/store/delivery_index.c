@@ -23,16 +23,27 @@ struct delivery_index {
 	size_t mask, n;
 };
 
+/* SHA-256 fetched once: EVP_sha256() looks the algorithm up on every use
+ * (a third of a key's cost, and locks the intake's other threads share) */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void delivery_key_of(const char *id, struct delivery_key *ret)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 	uint64_t hi = 0, lo = 0;
 
+	pthread_once(&sha256_once, sha256_fetch);
 	/* SHA-256 of a short string cannot fail short of a broken libcrypto:
 	 * then every id gets the same key, and is taken for a duplicate */
 	memset(md, 0, sizeof(md));
-	(void)EVP_Digest(id, strlen(id), md, &len, EVP_sha256(), NULL);
+	(void)EVP_Digest(id, strlen(id), md, &len, sha256 ? sha256 : EVP_sha256(), NULL);
 	for (int i = 0; i < 8; i++) {
 		hi = hi << 8 | md[i];
 		lo = lo << 8 | md[8 + i];
