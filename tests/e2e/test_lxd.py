@@ -24,6 +24,8 @@ POOL = {"name": "pool", "labels": ["lxd"], "min_idle": 3, "max": 3}
 DELETE_RE = re.compile(r" (delete|delete-runner) ([a-z0-9-]+)")
 # In the instance (busybox has no pkill): SIGKILL the startup script and the
 # runner, by their command lines, so that nothing powers the instance off.
+# the runner's _diag logs in an instance that say it listens for jobs
+LISTENING = r"""find / -xdev -path '*/_diag/Runner_*.log' -exec grep -l 'Listening for Jobs' {} \; 2>/dev/null"""
 KILL_RUNNER = r"""
 kill_matching() {
     for p in /proc/[0-9]*; do
@@ -280,6 +282,10 @@ def test_unhealthy_instance_diag_logs_saved_before_removal():
         env.serve()
         env.wait(lambda: env.idle_count() == 1, 90, "1 idle")
         victim = env.instances()[0]
+        # online on GitHub comes a moment before the runner logs that it
+        # listens: the kill waits for the line the saved log must have
+        env.wait(lambda: env.api.exec(victim, ["sh", "-c", LISTENING])[1].strip(), 30,
+                 "the runner's log says it listens for jobs")
         # the runner dies, the instance keeps running (nothing powers it off)
         rc, out = env.api.exec(victim, ["sh", "-c", KILL_RUNNER])
         assert "gone" in out, out
