@@ -408,6 +408,11 @@ int store_exec_with_int(struct store *s, enum stmt_id id, int64_t v, struct err 
 	return exec_with_one(s, id, NULL, v, e, what);
 }
 
+bool store_field_terminated(const char *v, size_t cap)
+{
+	return memchr(v, '\0', cap) != NULL;
+}
+
 int store_column_copy(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
 	const unsigned char *v = sqlite3_column_text(st, col);

@@ -27,20 +27,15 @@ static int name_index(const char *const *names, size_t n, const char *s)
 	return -1;
 }
 
-static bool field_ok(const char *v, size_t cap)
-{
-	return memchr(v, '\0', cap) != NULL;
-}
-
 int store_instance_put(struct store *s, const struct store_instance *in, struct err *e)
 {
 	sqlite3_stmt *st;
 	int r;
 
-	if (!field_ok(in->name, sizeof(in->name)) || !in->name[0] ||
-	    !field_ok(in->flavor, sizeof(in->flavor)) ||
-	    !field_ok(in->provider, sizeof(in->provider)) ||
-	    !field_ok(in->provider_id, sizeof(in->provider_id)))
+	if (!store_field_terminated(in->name, sizeof(in->name)) || !in->name[0] ||
+	    !store_field_terminated(in->flavor, sizeof(in->flavor)) ||
+	    !store_field_terminated(in->provider, sizeof(in->provider)) ||
+	    !store_field_terminated(in->provider_id, sizeof(in->provider_id)))
 		return err_set(e, -EINVAL,
 		               "state store: instance with an empty or unterminated field");
 	if ((unsigned)in->phase >= ARRAY_SIZE(phase_names) ||

@@ -42,7 +42,7 @@ static bool intake_valid(const struct store_intake *in)
 		return store_job_valid(&in->job);
 	case STORE_INTAKE_JOB_DONE:
 		return in->job.job_id > 0 && in->job.done_at > 0 &&
-		       memchr(in->job.done_why, '\0', sizeof(in->job.done_why));
+		       store_field_terminated(in->job.done_why, sizeof(in->job.done_why));
 	default:
 		return false;
 	}

@@ -95,6 +95,8 @@ int store_reader_stmt(struct store *s, int which, enum stmt_id id, sqlite3_stmt 
                       struct err *e);
 /* Reset a statement and clear its bindings. */
 void store_stmt_done(sqlite3_stmt *st);
+/* Whether the text field v (an array of cap bytes) ends within it. */
+bool store_field_terminated(const char *v, size_t cap);
 /* Copy a text column into out (cap bytes): -EBADMSG when it is NULL, too long or holds a NUL. */
 int store_column_copy(sqlite3_stmt *st, int col, char *out, size_t cap);
 /* Bind text (NULL as ""). */

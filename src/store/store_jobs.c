@@ -7,18 +7,13 @@
 #include "util/common.h"
 #include "store/store_internal.h"
 
-static bool terminated(const char *v, size_t cap)
-{
-	return memchr(v, '\0', cap) != NULL;
-}
-
 bool store_job_valid(const struct store_job *j)
 {
-	return j->job_id > 0 && terminated(j->repo, sizeof(j->repo)) &&
-	       terminated(j->labels, sizeof(j->labels)) &&
-	       terminated(j->flavor, sizeof(j->flavor)) && j->flavor[0] &&
-	       terminated(j->delivery_id, sizeof(j->delivery_id)) &&
-	       terminated(j->done_why, sizeof(j->done_why));
+	return j->job_id > 0 && store_field_terminated(j->repo, sizeof(j->repo)) &&
+	       store_field_terminated(j->labels, sizeof(j->labels)) &&
+	       store_field_terminated(j->flavor, sizeof(j->flavor)) && j->flavor[0] &&
+	       store_field_terminated(j->delivery_id, sizeof(j->delivery_id)) &&
+	       store_field_terminated(j->done_why, sizeof(j->done_why));
 }
 
 int store_job_add_locked(struct store *s, const struct store_job *j, struct err *e)

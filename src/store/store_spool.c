@@ -8,7 +8,7 @@
 
 static bool fits(const char *v, size_t cap)
 {
-	return memchr(v, '\0', cap) != NULL && *v;
+	return store_field_terminated(v, cap) && *v;
 }
 
 int store_spool_add(struct store *s, const struct store_spooled *m, struct err *e)
