@@ -51,6 +51,7 @@ struct conn *conn_new(struct loop *l, int fd, const struct sockaddr_storage *add
 	if (!c || !c->in) {
 		pthread_mutex_lock(&s->lock);
 		s->n_accepting--;
+		l->n_assigned--;
 		pthread_mutex_unlock(&s->lock);
 		free(c);
 		return NULL;
@@ -82,11 +83,11 @@ struct conn *conn_new(struct loop *l, int fd, const struct sockaddr_storage *add
 	pthread_mutex_unlock(&s->lock);
 	ev.data.ptr = c;
 	if (!admitted || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		if (admitted) {
-			pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->lock);
+		if (admitted)
 			watch_remove(s, c);
-			pthread_mutex_unlock(&s->lock);
-		}
+		l->n_assigned--;
+		pthread_mutex_unlock(&s->lock);
 		free(c->in);
 		free(c);
 		return NULL;
@@ -556,6 +557,7 @@ void conn_close(struct conn *c, bool stopping)
 	/* off the server's list first: nobody may shut a reused descriptor down */
 	pthread_mutex_lock(&s->lock);
 	watch_remove(s, c);
+	l->n_assigned--;
 	if (s->accept_paused && s->n_conns < s->max_conns) {
 		s->accept_paused = false;
 		wake = true;

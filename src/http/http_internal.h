@@ -119,11 +119,20 @@ struct loop {
 	pthread_t thread;
 	bool started;
 	int epfd;
-	int wakefd;            /* eventfd: stop, handbacks, room to accept again */
-	bool listening;        /* the listen socket is in epfd */
-	struct conn *conns;    /* its own, touched by its thread only */
-	pthread_mutex_t lock;  /* guards handback */
-	struct conn *handback; /* connections an answerer gave back */
+	int wakefd;     /* eventfd: stop, handbacks, sockets handed over, room to accept again */
+	bool listening; /* the listen socket is in epfd */
+	struct conn *conns;        /* its own, touched by its thread only */
+	pthread_mutex_t lock;      /* guards handback and incoming */
+	struct conn *handback;     /* connections an answerer gave back */
+	struct incoming *incoming; /* sockets another loop accepted for it */
+	unsigned n_assigned; /* under the server's lock: its connections, and those on their way */
+};
+
+/* An accepted socket on its way to the loop that is to serve it. */
+struct incoming {
+	int fd;
+	struct sockaddr_storage addr;
+	struct incoming *next;
 };
 
 struct http_server {
@@ -175,7 +184,8 @@ void http_out_release(struct http_out *o);
 /*
  * Connections (http_conn.c), on their loop's thread only. conn_new: an
  * accepted socket joins loop l, taking over the slot accept took
- * (n_accepting); NULL when refused (over max_per_ip) or out of memory: the
+ * (n_accepting) and the place it was given on l (n_assigned); NULL when
+ * refused (over max_per_ip) or out of memory: both are given back and the
  * caller closes fd. conn_run: move it as far as it
  * goes without waiting (on any event, a hand-back, a tick). conn_tick: its
  * deadlines at now (it may close). conn_close: unlink, close and free;

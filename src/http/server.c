@@ -2,7 +2,8 @@
  * The HTTP server: our own listen sockets (http_socket.c) served by a few
  * event loops, one thread each. Every loop waits on the listen socket (the
  * kernel wakes one of them for a new connection) and on the connections
- * it accepted, which it alone reads, answers and closes (http_conn.c);
+ * it serves: each accepted socket goes to the loop with the fewest, which
+ * alone reads, answers and closes it (http_conn.c);
  * each loop also keeps its connections' deadlines on a tick, and the
  * server's lock keeps the limits over all of them (http_watch.c). A
  * handler runs on its connection's loop; one that must wait defers its
@@ -44,10 +45,59 @@ static void listen_on(struct loop *l, bool on)
 		l->listening = false;
 }
 
+/* The loop with the fewest connections, l itself on a tie. Under s->lock. */
+static struct loop *least_busy(struct http_server *s, struct loop *l)
+{
+	struct loop *best = l;
+
+	for (unsigned i = 0; i < s->n_loops; i++)
+		if (s->loops[i].n_assigned < best->n_assigned)
+			best = &s->loops[i];
+	return best;
+}
+
+/*
+ * Give an accepted socket to loop to, which serves it from its next
+ * wake-up; false when out of memory (the caller keeps it).
+ */
+static bool hand_over(struct loop *to, int fd, const struct sockaddr_storage *ss)
+{
+	struct incoming *in = malloc(sizeof(*in));
+	uint64_t one = 1;
+
+	if (!in)
+		return false;
+	in->fd = fd;
+	in->addr = *ss;
+	pthread_mutex_lock(&to->lock);
+	in->next = to->incoming;
+	to->incoming = in;
+	pthread_mutex_unlock(&to->lock);
+	(void)!write(to->wakefd, &one, sizeof(one));
+	return true;
+}
+
+/* Serve on l an accepted socket given to it. */
+static void serve(struct loop *l, int fd, const struct sockaddr_storage *ss)
+{
+	struct conn *c = conn_new(l, fd, ss); /* takes the slot over */
+
+	if (c)
+		conn_run(c);
+	else
+		close(fd); /* over max_per_ip, or out of memory */
+}
+
 /*
  * Accept what waits while there is room. Full: this loop stops listening
  * until a connection closes (conn_close wakes it), and the rest wait in
  * the kernel's queue. Out of descriptors: it listens again on a later tick.
+ *
+ * The kernel wakes one loop for the listen socket, and that loop takes all
+ * that waits: a burst of connections (a client that opens them side by
+ * side) would all land on it, and one thread would read, verify and parse
+ * for all of them while the others idle. So each socket goes to the loop
+ * with the fewest connections, handed over when that is another.
  */
 static void accept_all(struct loop *l, int64_t *retry_at)
 {
@@ -56,16 +106,20 @@ static void accept_all(struct loop *l, int64_t *retry_at)
 	for (;;) {
 		struct sockaddr_storage ss = {0};
 		socklen_t len = sizeof(ss);
+		struct loop *to = NULL;
 		bool full;
 		int fd;
 
 		/* the slot first: loops that accept side by side never overshoot the limit */
 		pthread_mutex_lock(&s->lock);
 		full = s->n_conns + s->n_accepting >= s->max_conns;
-		if (full)
+		if (full) {
 			s->accept_paused = true;
-		else
+		} else {
 			s->n_accepting++;
+			to = least_busy(s, l);
+			to->n_assigned++;
+		}
 		pthread_mutex_unlock(&s->lock);
 		if (full) {
 			listen_on(l, false);
@@ -76,6 +130,7 @@ static void accept_all(struct loop *l, int64_t *retry_at)
 		if (fd < 0) {
 			pthread_mutex_lock(&s->lock);
 			s->n_accepting--;
+			to->n_assigned--;
 			pthread_mutex_unlock(&s->lock);
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -87,12 +142,33 @@ static void accept_all(struct loop *l, int64_t *retry_at)
 			}
 			return;
 		}
-		struct conn *c = conn_new(l, fd, &ss); /* takes the slot over */
-		if (!c) {
-			close(fd); /* over max_per_ip, or out of memory */
-			continue;
+		if (to != l && !hand_over(to, fd, &ss)) {
+			pthread_mutex_lock(&s->lock);
+			to->n_assigned--;
+			l->n_assigned++;
+			pthread_mutex_unlock(&s->lock);
+			to = l;
 		}
-		conn_run(c);
+		if (to == l)
+			serve(l, fd, &ss);
+	}
+}
+
+/* The sockets other loops accepted for l. */
+static void take_incoming(struct loop *l)
+{
+	struct incoming *list;
+
+	pthread_mutex_lock(&l->lock);
+	list = l->incoming;
+	l->incoming = NULL;
+	pthread_mutex_unlock(&l->lock);
+	while (list) {
+		struct incoming *in = list;
+
+		list = in->next;
+		serve(l, in->fd, &in->addr);
+		free(in);
 	}
 }
 
@@ -165,6 +241,7 @@ static void *loop_main(void *arg)
 		}
 		/* after the batch: these may close a connection an event above named */
 		if (woken) {
+			take_incoming(l);
 			take_handbacks(l);
 			pthread_mutex_lock(&s->lock);
 			stopping = s->stopping;
@@ -234,6 +311,14 @@ static void loops_free(struct http_server *s)
 			close(l->epfd);
 		if (l->wakefd >= 0)
 			close(l->wakefd);
+		/* handed over after this loop ended (the server is stopping) */
+		while (l->incoming) {
+			struct incoming *in = l->incoming;
+
+			l->incoming = in->next;
+			close(in->fd);
+			free(in);
+		}
 		pthread_mutex_destroy(&l->lock);
 	}
 	free(s->loops);
