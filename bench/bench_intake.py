@@ -26,7 +26,9 @@ as a manager whose flavors are at their max in a burst: a queued job asks
 for a pass within a second, not at once (no pass could make its runner).
 
 After the first run it prints what /healthz counted of the group commit
-(deliveries a commit, a commit's time: what bounds the first-seen rate)
+(deliveries a commit, a commit's time: what bounds the first-seen rate),
+the disk's own share of a commit (a 16 KiB write and its fdatasync in the
+state dir's filesystem, measured before the runs on the idle machine),
 and runnerd's CPU a delivery, after the second runnerd's CPU a request,
 and at the end the CPU of one parse of the same body (bench_webhook_parse:
 the intake's one-pass scan against the jansson tree it replaced).
@@ -36,9 +38,12 @@ and a free port, in the foreground as our child, stopped by its pid.
 wrk keeps to 16 connections (BENCH_CONNECTIONS=N: N), for both servers:
 GitHub's deliveries come from many addresses, or side by side through a
 proxy (the listener has no limit per address unless
-webhook.max_connections_per_address sets one). At 64 connections the
-commits are larger (about 14 deliveries, 1.7 ms) and the first-seen rate
-is bound by runnerd's CPU instead (about 125 us a delivery here).
+webhook.max_connections_per_address sets one), and its
+webhook.max_connections leaves room for them (at the limit the listener
+cuts the oldest idle keep-alive connections, which wrk counts as errors).
+At 64 connections the commits are larger (about 12 deliveries, 0.7-0.9
+ms) and the first-seen rate higher (32,000-48,000/s here), with a longer
+tail; give a larger N, as that run sends more.
 
     bench_intake.py [N]     deliveries prepared (default 160000: about 1.2 GB of
                             request files in a temp dir, removed at the end, and
@@ -120,6 +125,26 @@ def commit_figures(env):
     return ("  runnerd's group commit: %d deliveries in %d commits (%.1f a commit, at most %d), "
             "a commit %.0f us on average, fsync included" %
             (h["written"], h["commits"], h["written"] / n, h["commit_max"], h.get("commit_us", 0) / n))
+
+
+def flush_figure(directory, n=300):
+    """The disk's own share of a commit: a 16 KiB write and its fdatasync in directory (the
+    state dir's filesystem), on an idle machine; the median, in us."""
+    path = os.path.join(directory, "flush-probe")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    block, took = b"\x5a" * 16384, []
+    try:
+        for i in range(n):
+            t0 = time.perf_counter()
+            os.pwrite(fd, block, (i % 64) * len(block))
+            os.fdatasync(fd)
+            took.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    took.sort()
+    return ("  the state dir's disk, idle: a 16 KiB write and its fdatasync take %.0f us (median of %d)" %
+            (1e6 * took[n // 2], n))
 
 
 def cpu_seconds(pid):
@@ -220,13 +245,17 @@ def main():
         print("bench_intake: nginx is not installed (scripts/deps.sh installs it)", file=sys.stderr)
         return 1
     tmp = make_workdir("bench-intake", 0o700)
+    flush = flush_figure(tmp)
     prefix = os.path.join(tmp, "requests")
     size = write_requests(prefix, n)
     dup_requests(prefix, prefix + "-dup")
     print("  %d signed deliveries of a queued workflow_job (%d bytes each, GitHub's example), "
           "wrk -t%d -c%d" % (n, size, THREADS, CONNECTIONS))
 
+    # room for wrk's connections and the probes beside them: at the listener's limit the
+    # oldest idle keep-alive connections are cut to keep a reserve, which wrk counts as errors
     env = reactive_env("bench-intake", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       webhook_extra={"max_connections": max(64, 2 * CONNECTIONS)},
                        reconcile_interval="10m")
     nginx = None
     try:
@@ -251,6 +280,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     row("runnerd, first seen (202 queued)", first)
     print(commits)
+    print(flush)
     row("runnerd, duplicates (200)", dup)
     print(dup_cpu)
     row("nginx, static 200", ng)
