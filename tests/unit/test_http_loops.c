@@ -12,7 +12,12 @@
 
 #include "util/common.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "http/server.h"
 #include "http_client.h"
@@ -116,10 +121,86 @@ static void test_burst_spread_over_loops(void **state)
 	http_server_stop(s);
 }
 
+/* Descriptors this process has open. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+struct connector {
+	int port;
+	atomic_bool stop;
+	int fds[256];
+	int n;
+};
+
+/* Connects again and again (keeping each open) until told to stop or refused. */
+static void *connect_loop(void *arg)
+{
+	struct connector *k = arg;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)k->port)};
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	while (!atomic_load(&k->stop) && k->n < (int)ARRAY_SIZE(k->fds)) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			break; /* the server stopped */
+		}
+		k->fds[k->n++] = fd;
+	}
+	return NULL;
+}
+
+/*
+ * A server stopped while connections pour in (some accepted by one loop
+ * for another) closes every socket it accepted: none is left open in this
+ * process, and each client sees its connection end.
+ */
+static void test_stop_while_connections_come(void **state)
+{
+	for (int round = 0; round < 5; round++) {
+		struct http_server_options o = {.threads = LOOPS, .max_connections = 512};
+		struct http_server *s = NULL;
+		struct connector k = {0};
+		struct err e = {0};
+		pthread_t th;
+		int before = open_fds();
+
+		assert_int_equal(http_server_start_tcp_opts("127.0.0.1:0", routes,
+		                                            ARRAY_SIZE(routes), NULL, &o, &s, &e),
+		                 0);
+		k.port = http_server_port(s);
+		assert_int_equal(pthread_create(&th, NULL, connect_loop, &k), 0);
+		usleep((useconds_t)(2000 + round * 3000));
+		http_server_stop(s);
+		atomic_store(&k.stop, true);
+		pthread_join(th, NULL);
+		assert_true(k.n > 0);
+		for (int i = 0; i < k.n; i++) {
+			assert_true(wait_closed(k.fds[i], 2.0) >= 0);
+			close(k.fds[i]);
+		}
+		assert_int_equal(open_fds(), before);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_burst_spread_over_loops),
+	        cmocka_unit_test(test_stop_while_connections_come),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
