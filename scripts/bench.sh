@@ -82,6 +82,14 @@ else
 	rc=1
 fi
 echo
+echo "== The deliveries' index in memory: the slowest add as it fills (the duplicate checks wait for it)"
+if [ -x "$build/bench/bench_delivery_index" ]; then
+	"$build/bench/bench_delivery_index" 1000000 || rc=1
+else
+	echo "bench: $build/bench/bench_delivery_index is not built" >&2
+	rc=1
+fi
+echo
 echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 50 || rc=1
 echo

@@ -4,7 +4,8 @@
  * only until committed; the table grows far past its first size and every
  * key stays found; removals in the middle of probe runs (ids whose slots
  * collide) lose no other key; a prune takes out exactly the older ones and
- * shrinks the table; the count follows.
+ * shrinks the table; the count follows; and all of it holds while the table
+ * grows a step at a time (a model of the same operations says what is in).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -137,6 +138,85 @@ static void test_prune(void **state)
 	delivery_index_free(x);
 }
 
+/*
+ * 300,000 random adds (pending or not), commits, removals, lookups and two
+ * prunes over 60,000 ids, checked against a plain array after every step:
+ * the table grows from 1,024 slots to 131,072 meanwhile, a step at a time,
+ * so the ids are found, committed and removed while some of them are still
+ * in the old table.
+ */
+static void test_while_growing_against_a_model(void **state)
+{
+	enum { IDS = 60000, OPS = 300000 };
+	struct delivery_index *x = delivery_index_new();
+	/* per id: 0 absent, 1 pending, 2 committed; its row and time */
+	static signed char st[IDS];
+	static int64_t rows[IDS], ats[IDS];
+	uint64_t seed = 42;
+	size_t n = 0;
+
+	(void)state;
+	memset(st, 0, sizeof(st));
+	for (int op = 1; op <= OPS; op++) {
+		int id, what;
+		struct delivery_key k;
+		int64_t row = 0;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		id = (int)((seed >> 33) % IDS);
+		what = (int)((seed >> 20) % 10);
+		k = key("model", id);
+		if (what < 6) { /* add: most operations, so the table keeps growing */
+			bool pending = what < 2;
+			int r = delivery_index_add(x, &k, op, op, pending);
+
+			if (st[id]) {
+				assert_int_equal(r, -EEXIST);
+			} else {
+				assert_int_equal(r, 0);
+				st[id] = pending ? 1 : 2;
+				rows[id] = ats[id] = op;
+				n++;
+			}
+		} else if (what < 7) {
+			delivery_index_commit(x, &k);
+			if (st[id] == 1)
+				st[id] = 2;
+		} else if (what < 8) {
+			delivery_index_remove(x, &k);
+			if (st[id])
+				n--;
+			st[id] = 0;
+		}
+		/* after every step: this id as the model has it */
+		assert_int_equal(delivery_index_find(x, &k, true, &row), st[id] != 0);
+		if (st[id])
+			assert_int_equal(row, rows[id]);
+		assert_int_equal(delivery_index_find(x, &k, false, NULL), st[id] == 2);
+		if (op == OPS / 3 || op == 2 * OPS / 3) {
+			/* a prune of the older half, in the middle of a growth or not */
+			int64_t before = op / 2, gone = 0;
+
+			for (int i = 0; i < IDS; i++)
+				if (st[i] && ats[i] < before) {
+					st[i] = 0;
+					gone++;
+				}
+			assert_int_equal(delivery_index_prune(x, before), gone);
+			n -= (size_t)gone;
+		}
+		if (op % 50000 == 0 || op == OPS) {
+			assert_int_equal(delivery_index_count(x), n);
+			for (int i = 0; i < IDS; i++) {
+				k = key("model", i);
+				assert_int_equal(delivery_index_find(x, &k, true, NULL),
+				                 st[i] != 0);
+			}
+		}
+	}
+	delivery_index_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +224,7 @@ int main(void)
 	        cmocka_unit_test(test_pending_then_committed),
 	        cmocka_unit_test(test_grow_and_remove),
 	        cmocka_unit_test(test_prune),
+	        cmocka_unit_test(test_while_growing_against_a_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
