@@ -44,9 +44,16 @@ bool delivery_index_find(struct delivery_index *x, const struct delivery_key *k,
                          int64_t *rowid);
 /* Take k out (missing is fine). */
 void delivery_index_remove(struct delivery_index *x, const struct delivery_key *k);
-/* Take out every entry recorded before `before`: how many went; -ENOMEM
- * (nothing changed) when the smaller table cannot be had. */
-int64_t delivery_index_prune(struct delivery_index *x, int64_t before);
+/*
+ * The prune (store_deliveries.c): take out each keys[i] still held for row
+ * rows[i] (a key held for another row stays), a few hundred under the mutex
+ * at a time; how many went. Then the table, when far larger than what is
+ * left needs, moves into a smaller one a step at a time as it grows.
+ */
+size_t delivery_index_remove_rows(struct delivery_index *x, const struct delivery_key *keys,
+                                  const int64_t *rows, size_t n);
 size_t delivery_index_count(struct delivery_index *x);
+/* The table's slots (the tests: that it shrinks after a prune). */
+size_t delivery_index_slots(struct delivery_index *x);
 
 #endif

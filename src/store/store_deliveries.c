@@ -134,14 +134,64 @@ int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *
 	return 0;
 }
 
+/* The keys and rows of the deliveries a prune deleted. */
+struct pruned {
+	struct delivery_key *keys;
+	int64_t *rows;
+	size_t n, cap;
+};
+
+static int pruned_add(struct pruned *p, const char *id, int64_t row)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 1024;
+		struct delivery_key *keys = realloc(p->keys, cap * sizeof(*keys));
+		int64_t *rows;
+
+		if (!keys)
+			return -ENOMEM;
+		p->keys = keys;
+		rows = realloc(p->rows, cap * sizeof(*rows));
+		if (!rows)
+			return -ENOMEM;
+		p->rows = rows;
+		p->cap = cap;
+	}
+	delivery_key_of(id, &p->keys[p->n]);
+	p->rows[p->n++] = row;
+	return 0;
+}
+
 int store_delivery_prune(struct store *s, int64_t before, struct err *e)
 {
-	int r = store_exec_with_int(s, ST_DELIVERY_PRUNE, before, e, "prune deliveries");
+	struct pruned p = {0};
+	sqlite3_stmt *st;
+	int rc = SQLITE_DONE, r;
 
-	/* out of memory for the smaller table: the pruned ids still count as
-	 * seen until a later prune, which is harmless. A delivery recorded
-	 * meanwhile is recorded now, after before: it stays. */
+	pthread_mutex_lock(&s->mu);
+	r = store_stmt_get(s, ST_DELIVERY_PRUNE, &st, e);
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, before);
+		/*
+		 * the rows are deleted at the first step, which then hands back
+		 * each one's id; out of memory for them, the ids not kept still
+		 * count as seen until runnerd restarts, which is harmless
+		 */
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *id = (const char *)sqlite3_column_text(st, 1);
+
+			if (id && pruned_add(&p, id, sqlite3_column_int64(st, 0)) < 0)
+				break;
+		}
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = store_db_err(s->db, rc, e, "prune deliveries");
+		store_stmt_done(st);
+	}
+	pthread_mutex_unlock(&s->mu);
+	/* a failed delete deleted nothing (the statement is undone) */
 	if (r == 0)
-		(void)delivery_index_prune(s->deliveries, before);
+		(void)delivery_index_remove_rows(s->deliveries, p.keys, p.rows, p.n);
+	free(p.keys);
+	free(p.rows);
 	return r;
 }

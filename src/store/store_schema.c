@@ -132,7 +132,7 @@ const char *const store_stmt_sql[ST__MAX] = {
         [ST_DELIVERY_ADD] = "INSERT INTO deliveries (id, received_at) VALUES (?1, ?2)",
         [ST_DELIVERY_FORGET] = "DELETE FROM deliveries WHERE rowid = ?1",
         [ST_DELIVERY_LOAD] = "SELECT rowid, id, received_at FROM deliveries",
-        [ST_DELIVERY_PRUNE] = "DELETE FROM deliveries WHERE received_at < ?1",
+        [ST_DELIVERY_PRUNE] = "DELETE FROM deliveries WHERE received_at < ?1 RETURNING rowid, id",
         /* a job known already (waiting, or a tombstone of one that no longer
          * waits) stays as it is: a late or repeated "queued" changes nothing */
         [ST_JOB_ADD] = "INSERT INTO jobs (" JOB_COLUMNS ")"

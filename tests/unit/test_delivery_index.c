@@ -109,10 +109,30 @@ static void test_grow_and_remove(void **state)
 	delivery_index_free(x);
 }
 
+/* Take out keys "<prefix>-<from..to)" held for rows i + 1; how many went. */
+static size_t remove_range(struct delivery_index *x, const char *prefix, int from, int to)
+{
+	size_t n = (size_t)(to - from), gone;
+	struct delivery_key *keys = calloc(n, sizeof(*keys));
+	int64_t *rows = calloc(n, sizeof(*rows));
+
+	assert_non_null(keys);
+	assert_non_null(rows);
+	for (int i = from; i < to; i++) {
+		keys[i - from] = key(prefix, i);
+		rows[i - from] = i + 1;
+	}
+	gone = delivery_index_remove_rows(x, keys, rows, n);
+	free(keys);
+	free(rows);
+	return gone;
+}
+
 static void test_prune(void **state)
 {
 	struct delivery_index *x = delivery_index_new();
-	struct delivery_key k;
+	struct delivery_key k, keys[2];
+	int64_t rows[2];
 	const int n = 10000;
 
 	(void)state;
@@ -120,21 +140,35 @@ static void test_prune(void **state)
 		k = key("t", i);
 		assert_int_equal(delivery_index_add(x, &k, i, i + 1, false), 0);
 	}
-	assert_int_equal(delivery_index_prune(x, 0), 0);
-	assert_int_equal(delivery_index_prune(x, n - 100), n - 100);
+	assert_int_equal(delivery_index_slots(x), 16384);
+	assert_int_equal(remove_range(x, "t", 0, 0), 0);
+	/* a key held for another row stays (two rows of one id), a missing one is fine */
+	keys[0] = key("t", 5);
+	rows[0] = 999999;
+	keys[1] = key("never", 1);
+	rows[1] = 1;
+	assert_int_equal(delivery_index_remove_rows(x, keys, rows, 2), 0);
+	assert_true(delivery_index_find(x, &keys[0], false, NULL));
+	/* the older ones: 9,900 in chunks, and the table shrinks */
+	assert_int_equal(remove_range(x, "t", 0, n - 100), n - 100);
 	assert_int_equal(delivery_index_count(x), 100);
+	assert_true(delivery_index_slots(x) <= 2048);
 	for (int i = 0; i < n; i++) {
 		k = key("t", i);
 		assert_int_equal(delivery_index_find(x, &k, false, NULL), i >= n - 100);
 	}
-	/* the smaller table takes new keys as before */
+	/* the smaller table takes new keys as before, while the rest moves over */
 	for (int i = 0; i < 5000; i++) {
 		k = key("u", i);
 		assert_int_equal(delivery_index_add(x, &k, n + i, n + i + 1, false), 0);
 	}
 	assert_int_equal(delivery_index_count(x), 5100);
-	assert_int_equal(delivery_index_prune(x, INT64_MAX), 5100);
-	assert_int_equal(delivery_index_count(x), 0);
+	for (int i = n - 100; i < n; i++) {
+		k = key("t", i);
+		assert_true(delivery_index_find(x, &k, false, NULL));
+	}
+	assert_int_equal(remove_range(x, "t", 0, n), 100);
+	assert_int_equal(delivery_index_count(x), 5000);
 	delivery_index_free(x);
 }
 
@@ -195,15 +229,18 @@ static void test_while_growing_against_a_model(void **state)
 		assert_int_equal(delivery_index_find(x, &k, false, NULL), st[id] == 2);
 		if (op == OPS / 3 || op == 2 * OPS / 3) {
 			/* a prune of the older half, in the middle of a growth or not */
-			int64_t before = op / 2, gone = 0;
+			static struct delivery_key keys[IDS];
+			static int64_t krows[IDS];
+			size_t gone = 0;
 
 			for (int i = 0; i < IDS; i++)
-				if (st[i] && ats[i] < before) {
+				if (st[i] == 2 && ats[i] < op / 2) {
+					keys[gone] = key("model", i);
+					krows[gone++] = rows[i];
 					st[i] = 0;
-					gone++;
 				}
-			assert_int_equal(delivery_index_prune(x, before), gone);
-			n -= (size_t)gone;
+			assert_int_equal(delivery_index_remove_rows(x, keys, krows, gone), gone);
+			n -= gone;
 		}
 		if (op % 50000 == 0 || op == OPS) {
 			assert_int_equal(delivery_index_count(x), n);

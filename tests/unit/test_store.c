@@ -474,6 +474,11 @@ static void test_deliveries_migrated_and_reloaded(void **state)
 	s = open_ok(f);
 	assert_int_equal(store_delivery_add(s, "c", 4000, &e), -EEXIST);
 	assert_int_equal(store_delivery_prune(s, 1500, &e), 0);
+	/* at once, without a reopen: the pruned id is no longer seen, the later ones are */
+	assert_int_equal(store_delivery_seen(s, "a", &seen, &e), 0);
+	assert_false(seen);
+	assert_int_equal(store_delivery_seen(s, "c", &seen, &e), 0);
+	assert_true(seen);
 	assert_int_equal(store_delivery_forget(s, "b", &e), 0);
 	assert_int_equal(store_delivery_forget(s, "never", &e), 0);
 	store_close(s);
