@@ -225,7 +225,7 @@ int store_path_in(const char *state_dir, const char *name, const char *what, cha
 	return 0;
 }
 
-static int open_db(const char *path, sqlite3 **ret, struct err *e)
+int store_db_open(const char *path, sqlite3 **ret, struct err *e)
 {
 	static const char *const pragmas[] = {
 	        "PRAGMA trusted_schema = OFF",
@@ -285,7 +285,7 @@ fail:
 static int open_readers(struct store *s, const char *path, struct err *e)
 {
 	for (size_t i = 0; i < STORE_N_READERS; i++) {
-		int r = open_db(path, &s->rd[i].db, e);
+		int r = store_db_open(path, &s->rd[i].db, e);
 
 		if (r == 0)
 			r = exec_sql(s->rd[i].db, "PRAGMA query_only = ON", e, "reader");
@@ -334,7 +334,7 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	}
 	for (size_t i = 0; i < STORE_N_READERS; i++)
 		pthread_mutex_init(&s->rd[i].mu, NULL);
-	r = open_db(path, &s->db, e);
+	r = store_db_open(path, &s->db, e);
 	if (r < 0)
 		goto fail;
 	r = apply_migrations(s->db, &s->version, e);
@@ -344,6 +344,9 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	if (r < 0)
 		goto fail;
 	r = store_deliveries_load(s, e);
+	if (r < 0)
+		goto fail;
+	r = store_checkpointer_start(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;
@@ -357,6 +360,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_checkpointer_stop(s); /* before the last connection, which checkpoints on close */
 	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
 		sqlite3_finalize(s->stmt[i]);
 	for (size_t i = 0; i < STORE_N_READERS; i++) {

@@ -98,6 +98,12 @@ int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *
 int store_delivery_prune(struct store *s, int64_t before, struct err *e);
 
 /*
+ * The WAL's checkpoints so far, made beside the writers by a thread of the
+ * store's own (no commit waits for one), and those that failed.
+ */
+void store_checkpoint_counts(struct store *s, uint64_t *runs, uint64_t *failed);
+
+/*
  * The jobs table, the sqlite queue (src/queue/queue_sqlite.c is its only
  * user). A row waits (done_at 0) until its job no longer needs a runner;
  * then it stays as a tombstone (done_at, done_why) until pruned, so a

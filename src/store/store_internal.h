@@ -67,6 +67,21 @@ enum {
 	STORE_N_READERS,
 };
 
+/*
+ * The WAL's checkpoints, off the writers' path (store_checkpoint.c): a
+ * thread with a connection of its own, woken when a commit leaves the WAL
+ * at STORE_CHECKPOINT_PAGES or more.
+ */
+struct store_checkpointer {
+	sqlite3 *db;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu; /* guards what follows; taken alone, or after the store's */
+	pthread_cond_t wake;
+	bool wanted, stopping;
+	uint64_t runs, failed;
+};
+
 struct store {
 	sqlite3 *db;
 	/* SQLite serializes calls on the connection, but a prepared statement
@@ -78,6 +93,7 @@ struct store {
 	struct store_reader rd[STORE_N_READERS];
 	/* the deliveries table's index by id (delivery_index.h) */
 	struct delivery_index *deliveries;
+	struct store_checkpointer ck;
 };
 
 /* The schema, one step per version (store_schema.c). */
@@ -85,6 +101,17 @@ extern const char *const store_migrations[];
 extern const size_t store_n_migrations;
 /* The SQL of each statement (store_schema.c). */
 extern const char *const store_stmt_sql[ST__MAX];
+
+/* A connection to the file at path: WAL mode, synchronous=FULL, through store_vfs (store.c). */
+int store_db_open(const char *path, sqlite3 **ret, struct err *e);
+/*
+ * The checkpointer (store_checkpoint.c). start: its connection and thread,
+ * and s->db's checkpoints handed to it (s->db open, nothing else running).
+ * stop: joined and closed; s->db checkpoints itself again. NULL-safe, and
+ * safe when start failed or never ran.
+ */
+int store_checkpointer_start(struct store *s, const char *path, struct err *e);
+void store_checkpointer_stop(struct store *s);
 
 /* SQLite's result code as a negative errno, and as a message in e (names, never values). */
 int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what);
