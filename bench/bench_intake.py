@@ -45,6 +45,9 @@ At 64 connections the commits are larger (about 12 deliveries, 0.7-0.9
 ms) and the first-seen rate higher (32,000-48,000/s here), with a longer
 tail; give a larger N, as that run sends more.
 
+BENCH_SERVE_ARGS adds global options to runnerd serve (say --log-level
+warn, to see what the log lines of the answers cost).
+
     bench_intake.py [N]     deliveries prepared (default 160000: about 1.2 GB of
                             request files in a temp dir, removed at the end, and
                             as much in wrk's memory)
@@ -259,7 +262,7 @@ def main():
                        reconcile_interval="10m")
     nginx = None
     try:
-        env.serve()
+        env.serve(global_args=os.environ.get("BENCH_SERVE_ARGS", "").split())
         wait_intake(env)
         env.run("drain")  # no runner is made: this measures the intake
         url = "http://127.0.0.1:%d/webhook" % env.hook_port
