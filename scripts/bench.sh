@@ -27,6 +27,14 @@ bench() {
 	shift
 	GH_TOKEN_FILE=$GHSIM_TOKEN_FILE "$build/bench/$name" "$@"
 }
+# local_bench NAME [ARGS...]: run bench/NAME (no ghsim), or say it is not built; 1 on failure
+local_bench() {
+	if [ ! -x "$build/bench/$1" ]; then
+		echo "bench: $build/bench/$1 is not built" >&2
+		return 1
+	fi
+	"$build/bench/$1" "${@:2}"
+}
 
 echo "== GitHub runner list: 1,000 runners listed 10 times (conditional requests)"
 echo "   target, on ghsim's own counters: 10 counted for the first list, 0 for each unchanged one"
@@ -62,33 +70,18 @@ else
 fi
 echo
 echo "== The consumer's assignment of a pass's runners to 2,000 waiting jobs, against the quadratic one it replaced"
-if [ -x "$build/bench/bench_assign" ]; then
-	"$build/bench/bench_assign" 2000 || rc=1
-else
-	echo "bench: $build/bench/bench_assign is not built" >&2
-	rc=1
-fi
+local_bench bench_assign 2000 || rc=1
 echo
 echo "== Webhook intake: signed workflow_job deliveries against nginx's static 200, same wrk load, one run"
 echo "   target: runnerd's first-seen rate >= 0.5 of nginx's"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_intake.py 160000 || rc=1
 echo
 echo "== The intake's write alone: store_intake_write of new queued deliveries, 6 and 16 a commit, each fsynced"
-if [ -x "$build/bench/bench_intake_write" ]; then
-	"$build/bench/bench_intake_write" 24000 6 || rc=1
-	"$build/bench/bench_intake_write" 24000 16 || rc=1
-else
-	echo "bench: $build/bench/bench_intake_write is not built" >&2
-	rc=1
-fi
+local_bench bench_intake_write 24000 6 || rc=1
+local_bench bench_intake_write 24000 16 || rc=1
 echo
 echo "== The deliveries' index in memory: the slowest add as it fills (the duplicate checks wait for it)"
-if [ -x "$build/bench/bench_delivery_index" ]; then
-	"$build/bench/bench_delivery_index" 1000000 || rc=1
-else
-	echo "bench: $build/bench/bench_delivery_index is not built" >&2
-	rc=1
-fi
+local_bench bench_delivery_index 1000000 || rc=1
 echo
 echo "== Reactive mode: webhook -> create issued, and job wait with min_idle 0 and 2 (ghsim + local provider)"
 RUNNERD_BIN=$build/runnerd python3 bench/bench_webhooks.py 50 || rc=1
