@@ -126,8 +126,7 @@ static struct slot *probe(struct slot *v, size_t mask, const struct delivery_key
 			return &v[i];
 }
 
-/* The slot holding k, in the new table or (*in_old, may be NULL) the old one; NULL when k is not
- * in. */
+/* The slot holding k (in the old table: *in_old, which may be NULL), or NULL. */
 static struct slot *lookup_in(const struct delivery_index *x, const struct delivery_key *k,
                               bool *in_old)
 {
