@@ -246,16 +246,11 @@ static bool between(size_t h, size_t i, size_t j)
 	return i <= j ? (h > i && h <= j) : (h > i || h <= j);
 }
 
-/* Take k out, with x->mu held (missing is fine). */
-static void remove_slot(struct delivery_index *x, const struct delivery_key *k)
+/* Take out the entry in slot s (found by lookup_in: in_old says which table), x->mu held. */
+static void remove_slot(struct delivery_index *x, struct slot *s, bool in_old)
 {
-	struct slot *s;
-	bool in_old;
 	size_t i, j;
 
-	s = lookup_in(x, k, &in_old);
-	if (!s)
-		return;
 	x->n--;
 	if (in_old) {
 		s->row = GONE; /* the old table: its runs stay whole for the move */
@@ -274,8 +269,13 @@ static void remove_slot(struct delivery_index *x, const struct delivery_key *k)
 
 void delivery_index_remove(struct delivery_index *x, const struct delivery_key *k)
 {
+	struct slot *s;
+	bool in_old;
+
 	pthread_mutex_lock(&x->mu);
-	remove_slot(x, k);
+	s = lookup_in(x, k, &in_old);
+	if (s)
+		remove_slot(x, s, in_old);
 	pthread_mutex_unlock(&x->mu);
 }
 
@@ -290,10 +290,11 @@ size_t delivery_index_remove_rows(struct delivery_index *x, const struct deliver
 	for (size_t i = 0; i < n;) {
 		pthread_mutex_lock(&x->mu);
 		for (size_t end = i + REMOVE_PER_LOCK; i < n && i < end; i++) {
-			struct slot *s = lookup(x, &keys[i]);
+			bool in_old;
+			struct slot *s = lookup_in(x, &keys[i], &in_old);
 
 			if (s && (s->row == rows[i] || s->row == -rows[i])) {
-				remove_slot(x, &keys[i]);
+				remove_slot(x, s, in_old);
 				gone++;
 			}
 		}

@@ -70,7 +70,7 @@ enum {
 /*
  * The WAL's checkpoints, off the writers' path (store_checkpoint.c): a
  * thread with a connection of its own, woken when a commit leaves the WAL
- * at STORE_CHECKPOINT_PAGES or more.
+ * at 1,000 pages or more.
  */
 struct store_checkpointer {
 	sqlite3 *db;
@@ -107,8 +107,8 @@ int store_db_open(const char *path, sqlite3 **ret, struct err *e);
 /*
  * The checkpointer (store_checkpoint.c). start: its connection and thread,
  * and s->db's checkpoints handed to it (s->db open, nothing else running).
- * stop: joined and closed; s->db checkpoints itself again. NULL-safe, and
- * safe when start failed or never ran.
+ * stop: joined and closed; s->db checkpoints itself again. Safe when
+ * start failed or never ran.
  */
 int store_checkpointer_start(struct store *s, const char *path, struct err *e);
 void store_checkpointer_stop(struct store *s);
