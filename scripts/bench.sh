@@ -13,12 +13,16 @@ loopback_only
 new_tmpdir tmp runnerd-bench
 at_exit ghsim_stop
 
-# ghsim_bench NAME DIR: bench/NAME is built and a fresh ghsim runs in DIR
-ghsim_bench() {
+# built NAME: bench/NAME is built (or it says so and fails)
+built() {
 	if [ ! -x "$build/bench/$1" ]; then
 		echo "bench: $build/bench/$1 is not built" >&2
 		return 1
 	fi
+}
+# ghsim_bench NAME DIR: bench/NAME is built and a fresh ghsim runs in DIR
+ghsim_bench() {
+	built "$1" || return 1
 	ghsim_start "$2" || { echo "bench: ghsim did not start" >&2; return 1; }
 }
 # bench NAME [ARGS...]: run bench/NAME against that ghsim
@@ -27,12 +31,9 @@ bench() {
 	shift
 	GH_TOKEN_FILE=$GHSIM_TOKEN_FILE "$build/bench/$name" "$@"
 }
-# local_bench NAME [ARGS...]: run bench/NAME (no ghsim), or say it is not built; 1 on failure
+# local_bench NAME [ARGS...]: run bench/NAME, which needs no ghsim; 1 on failure
 local_bench() {
-	if [ ! -x "$build/bench/$1" ]; then
-		echo "bench: $build/bench/$1 is not built" >&2
-		return 1
-	fi
+	built "$1" || return 1
 	"$build/bench/$1" "${@:2}"
 }
 
