@@ -258,7 +258,7 @@ def main():
     # room for wrk's connections and the probes beside them: at the listener's limit the
     # oldest idle keep-alive connections are cut to keep a reserve, which wrk counts as errors
     env = reactive_env("bench-intake", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
-                       webhook_extra={"max_connections": max(64, 2 * CONNECTIONS)},
+                       webhook_extra={"max_connections": max(64, 2 * CONNECTIONS), "answer_after": os.environ.get("BENCH_ANSWER_AFTER", "flush")},
                        reconcile_interval="10m")
     nginx = None
     try:

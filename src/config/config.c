@@ -236,6 +236,18 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
 	return NULL;
 }
 
+bool config_answer_after_write(const struct config *c)
+{
+	switch (c->webhook.answer_after) {
+	case ANSWER_AFTER_WRITE:
+		return true;
+	case ANSWER_AFTER_FLUSH:
+		return false;
+	default:
+		return c->queue.kind == QUEUE_AMQP || c->webhook.hook_id > 0;
+	}
+}
+
 bool config_repo_in_scope(const struct config *c, const char *repo)
 {
 	const char *path = c && c->github.path ? c->github.path : "";

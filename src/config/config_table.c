@@ -13,6 +13,7 @@
 /* Enums are stored through an int *: make sure they are int-sized. */
 _Static_assert(sizeof(enum arch) == sizeof(int), "enum arch is not int-sized");
 _Static_assert(sizeof(enum queue_kind) == sizeof(int), "enum queue_kind is not int-sized");
+_Static_assert(sizeof(enum answer_after) == sizeof(int), "enum answer_after is not int-sized");
 _Static_assert(sizeof(enum lxd_type) == sizeof(int), "enum lxd_type is not int-sized");
 _Static_assert(sizeof(enum lxd_bootstrap) == sizeof(int), "enum lxd_bootstrap is not int-sized");
 _Static_assert(sizeof(enum runner_storage) == sizeof(int), "enum runner_storage is not int-sized");
@@ -41,6 +42,7 @@ static const char *const os_interface_names[] = {"public", "internal", "admin", 
 const char *const config_lxd_type_names[] = {"container", "virtual-machine", NULL};
 static const char *const lxd_bootstrap_names[] = {"cloud-init", "exec", NULL};
 static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
+static const char *const answer_after_names[] = {"auto", "flush", "write", NULL};
 static const char *const runner_storage_names[] = {"disk", "memory", NULL};
 
 #define R(m)    offsetof(struct config, m)
@@ -288,6 +290,8 @@ const struct config_field config_fields[] = {
 	 .min = 0, .max = INT64_MAX},
 	{.path = "webhook.backfill_interval", .type = CONFIG_T_DURATION,
 	 .off = R(webhook.backfill_interval), DURATION("2m")},
+	{.path = "webhook.answer_after", .type = CONFIG_T_ENUM, .off = R(webhook.answer_after),
+	 .def = "auto", .names = answer_after_names},
 
 	SECTION("queue"),
 	{.path = "queue.kind", .type = CONFIG_T_ENUM, .off = R(queue.kind), .def = "sqlite",

@@ -50,6 +50,7 @@ int reactive_start(const struct config *cfg, struct store *store, const struct r
 	rx->trigger_later = t->later;
 	rx->trigger_ctx = t->ctx;
 	rx->max_body = cfg->webhook.max_body;
+	store_set_flush_behind(store, config_answer_after_write(cfg));
 	r = queue_open(cfg, store, &rx->q, e);
 	if (r < 0)
 		goto fail;
@@ -109,6 +110,7 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 	atomic_store(&rx->full, 0);
 	r = take_secret(rx, cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
+	store_set_flush_behind(rx->store, config_answer_after_write(cfg));
 	/* the amqp queue consumes the new flavors' queues, and no longer the removed ones' */
 	if (queue_reload(rx->q, cfg, &e) < 0)
 		log_error("reload: the queue keeps its flavors: %s", e.msg);
@@ -146,6 +148,8 @@ void reactive_stop(struct reactive *rx)
 	http_server_stop(rx->http);
 	/* after the server: what the handlers handed in is written (its answers go nowhere) */
 	group_commit_stop(rx->gc);
+	if (rx->store)
+		store_set_flush_behind(rx->store, false);
 	queue_free(rx->q);
 	buf_release(&rx->secret);
 	pthread_rwlock_destroy(&rx->cfg_lock);

@@ -347,6 +347,8 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	if (r < 0)
 		goto fail;
 	r = store_checkpointer_start(s, path, e);
+	if (r == 0)
+		r = store_flush_behind_start(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;
@@ -360,6 +362,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_flush_behind_stop(s);
 	store_checkpointer_stop(s); /* before the last connection, which checkpoints on close */
 	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
 		sqlite3_finalize(s->stmt[i]);

@@ -1,7 +1,8 @@
 /*
  * store_intake_write: the webhook intake's batches, each delivery recorded
  * (store_deliveries.c) and its job added or marked done (store_jobs.c), all
- * in one transaction, so one fsync for the batch.
+ * in one transaction, so one fsync for the batch (or, with flush behind on,
+ * none before it returns: store_flush_behind.c).
  */
 #include "util/common.h"
 #include "store/store_internal.h"
@@ -80,8 +81,11 @@ int store_intake_write(struct store *s, struct store_intake *const *v, size_t n,
 			keys[added++] = keys[i];
 	}
 	if (r == 0) {
-		/* synchronous = FULL: the one fsync of the whole batch */
+		/* synchronous = FULL: the one fsync of the whole batch, or with flush
+		 * behind on, the batch written and its fsync left to the flusher */
+		store_vfs_defer_syncs(store_flush_behind_defer(s));
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		store_vfs_defer_syncs(NULL);
 		if (rc != SQLITE_OK)
 			r = store_db_err(s->db, rc, e, "commit deliveries");
 	}

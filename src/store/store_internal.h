@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #define STORE_DB_NAME   "state.db"
 #define STORE_LOCK_NAME "runnerd.lock"
@@ -82,6 +83,31 @@ struct store_checkpointer {
 	uint64_t runs, failed;
 };
 
+/*
+ * What the VFS does with a WAL sync on a thread that set it
+ * (store_vfs_defer_syncs): the frames go into the file, the fsync is left
+ * to whoever written() tells (store_flush_behind.c).
+ */
+struct store_vfs_defer {
+	void (*written)(void *arg);
+	void *arg;
+};
+
+/* The flusher of the intake's commits (store_flush_behind.c). */
+struct store_flusher {
+	pthread_t thread;
+	bool started;
+	char wal_path[PATH_MAX + 8];
+	int fd;                    /* the WAL, read-only: for fdatasync; -1 until needed */
+	struct store_vfs_defer defer;
+	pthread_mutex_t mu;        /* guards what follows; taken alone, or after the store's */
+	pthread_cond_t wake, done;
+	bool stopping;
+	uint64_t written, synced;  /* commits written unsynced so far; of them, synced */
+	uint64_t syncs, failed;
+	atomic_bool failing;       /* a sync failed: the intake's commits sync themselves */
+};
+
 struct store {
 	sqlite3 *db;
 	/* SQLite serializes calls on the connection, but a prepared statement
@@ -94,6 +120,8 @@ struct store {
 	/* the deliveries table's index by id (delivery_index.h) */
 	struct delivery_index *deliveries;
 	struct store_checkpointer ck;
+	struct store_flusher fl;
+	atomic_bool flush_behind; /* store_set_flush_behind */
 };
 
 /* The schema, one step per version (store_schema.c). */
@@ -112,6 +140,16 @@ int store_db_open(const char *path, sqlite3 **ret, struct err *e);
  */
 int store_checkpointer_start(struct store *s, const char *path, struct err *e);
 void store_checkpointer_stop(struct store *s);
+
+/*
+ * The flusher (store_flush_behind.c). start: its thread, for the database
+ * at path; stop: what is left synced, then joined. Safe when start failed
+ * or never ran. defer: what store_intake_write hands the VFS for its
+ * commit, or NULL when its commit must sync itself.
+ */
+int store_flush_behind_start(struct store *s, const char *path, struct err *e);
+void store_flush_behind_stop(struct store *s);
+const struct store_vfs_defer *store_flush_behind_defer(struct store *s);
 
 /* SQLite's result code as a negative errno, and as a message in e (names, never values). */
 int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what);
@@ -179,10 +217,20 @@ int store_path_in(const char *state_dir, const char *name, const char *what, cha
  */
 const char *store_vfs_name(void);
 
+/*
+ * On the calling thread, until called again with NULL: WAL syncs write the
+ * gathered frames and tell d instead of syncing, except the sync of a WAL
+ * that starts over (its header must be on disk before its frames).
+ */
+void store_vfs_defer_syncs(const struct store_vfs_defer *d);
+
 /* What it did since the process started (for tests and benchmarks). */
 struct store_vfs_stats {
 	uint64_t writes;  /* WAL writes SQLite asked for */
 	uint64_t flushes; /* writes made of them */
+	uint64_t deferred;  /* WAL syncs left to a store_vfs_defer */
+	uint64_t wal_syncs;    /* WAL syncs made, but for those of... */
+	uint64_t header_syncs; /* ...a new WAL's header */
 };
 void store_vfs_get_stats(struct store_vfs_stats *ret);
 
