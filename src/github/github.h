@@ -273,6 +273,13 @@ struct github_hook_delivery_list {
  */
 int github_list_failed_deliveries(struct github *gh, int64_t hook_id,
                                   struct github_hook_delivery_list *ret, struct err *e);
+/*
+ * The hook's deliveries delivered at since (unix s) or later, whatever their
+ * status, newest first, page by page (at most max, and GITHUB_MAX_PAGES
+ * pages). Not conditional: it is asked once, after a reboot.
+ */
+int github_list_deliveries_since(struct github *gh, int64_t hook_id, int64_t since, size_t max,
+                                 struct github_hook_delivery_list *ret, struct err *e);
 void github_hook_delivery_list_release(struct github_hook_delivery_list *l);
 /* Ask GitHub to deliver one again (202). -ENOENT when it knows no such delivery. */
 int github_redeliver(struct github *gh, int64_t hook_id, int64_t delivery_id, struct err *e);

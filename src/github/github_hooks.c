@@ -1,6 +1,6 @@
 /*
- * Webhook deliveries of the configured scope's hook: the failed ones, and a
- * redelivery. GitHub does not redeliver a failed delivery by itself; runnerd
+ * Webhook deliveries of the configured scope's hook: the failed ones, those
+ * since a time (the catch-up after a reboot), and a redelivery. GitHub does not redeliver a failed delivery by itself; runnerd
  * asks, as the original's redeliver action did. Nothing here reads a
  * delivery's payload (the deliveries list carries none).
  */
@@ -89,6 +89,70 @@ int github_list_failed_deliveries(struct github *gh, int64_t hook_id,
 		r = github_json_deliveries(op, root, ret, e);
 	json_decref(root);
 	return r;
+}
+
+/* A page of the hook's deliveries, appended to the list in ctx; done at one older than since. */
+struct since_pager {
+	struct github_hook_delivery_list l;
+	int64_t since;
+	size_t max;
+};
+
+static int since_take(struct github_pager *pg, json_t *root, const struct buf *body,
+                      struct err *e)
+{
+	struct since_pager *sp = pg->ctx;
+	struct github_hook_delivery_list page = {0};
+	struct github_hook_delivery *nv;
+	int r;
+
+	(void)body;
+	r = github_json_deliveries(pg->page_op, root, &page, e);
+	if (r < 0)
+		return r;
+	if (page.n && !(nv = realloc(sp->l.v, (sp->l.n + page.n) * sizeof(*nv)))) {
+		github_hook_delivery_list_release(&page);
+		return err_set(e, -ENOMEM, "%s: out of memory", pg->page_op);
+	}
+	if (page.n)
+		sp->l.v = nv;
+	for (size_t i = 0; i < page.n; i++) {
+		/* newest first: one older than since ends the list */
+		if (page.v[i].delivered_at && page.v[i].delivered_at < sp->since) {
+			pg->done = true;
+			break;
+		}
+		sp->l.v[sp->l.n++] = page.v[i];
+	}
+	if (sp->l.n >= sp->max)
+		pg->done = true;
+	github_hook_delivery_list_release(&page);
+	return 0;
+}
+
+int github_list_deliveries_since(struct github *gh, int64_t hook_id, int64_t since, size_t max,
+                                 struct github_hook_delivery_list *ret, struct err *e)
+{
+	char url[GITHUB_URL_MAX], op[GITHUB_OP_MAX];
+	struct since_pager sp = {.since = since, .max = max};
+	struct github_pager pg = {.route = "hook deliveries", .take = since_take, .ctx = &sp};
+	int r;
+
+	github_scope_op(gh, "list webhook deliveries", op, sizeof(op));
+	pg.op = op;
+	if (hook_id <= 0)
+		return err_set(e, -EINVAL, "%s: no hook id", op);
+	r = github_url(gh, url, sizeof(url), op, e, "%s/hooks/%" PRId64 "/deliveries?per_page=%d",
+	               gh->scope, hook_id, GITHUB_DELIVERIES_MAX);
+	if (r == 0)
+		r = github_paginate(gh, &pg, url, e);
+	if (r < 0) {
+		github_hook_delivery_list_release(&sp.l);
+		return r;
+	}
+	github_hook_delivery_list_release(ret);
+	*ret = sp.l;
+	return 0;
 }
 
 void github_hook_delivery_list_release(struct github_hook_delivery_list *l)

@@ -51,6 +51,7 @@ int reactive_start(const struct config *cfg, struct store *store, const struct r
 	rx->trigger_ctx = t->ctx;
 	rx->max_body = cfg->webhook.max_body;
 	store_set_flush_behind(store, config_answer_after_write(cfg));
+	reactive_catch_up_plan(rx, cfg);
 	r = queue_open(cfg, store, &rx->q, e);
 	if (r < 0)
 		goto fail;
@@ -111,6 +112,7 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 	r = take_secret(rx, cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
 	store_set_flush_behind(rx->store, config_answer_after_write(cfg));
+	reactive_catch_up_mark(rx, cfg);
 	/* the amqp queue consumes the new flavors' queues, and no longer the removed ones' */
 	if (queue_reload(rx->q, cfg, &e) < 0)
 		log_error("reload: the queue keeps its flavors: %s", e.msg);

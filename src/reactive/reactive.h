@@ -67,6 +67,7 @@ struct reactive_stats {
 	uint64_t retries;      /* a job still queued after its runner: backed off */
 	uint64_t dropped;      /* retries ran out */
 	uint64_t redelivered;  /* failed deliveries the backfill asked GitHub to send again */
+	uint64_t caught_up;    /* deliveries a catch-up after a reboot asked GitHub to send again */
 	/* the intake's writes: deliveries written, in how many commits, the most in one,
 	 * and the time the commits took (microseconds, all of them) */
 	uint64_t written, commits, commit_max, commit_us;

@@ -90,6 +90,7 @@ void reactive_backfill(struct reactive *rx, const struct config *cfg, struct git
 {
 	if (cfg->webhook.hook_id <= 0 || !gh)
 		return;
+	reactive_catch_up(rx, cfg, gh, now);
 	if (rx->backfilled_at && now - rx->backfilled_at < cfg->webhook.backfill_interval * 1000)
 		return;
 	rx->backfilled_at = now;

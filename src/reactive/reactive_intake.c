@@ -390,9 +390,13 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	struct err e = {0};
 	bool ok = queue_health(rx->q, &e) == 0;
 	int64_t spooled = 0;
+	struct store_flush_counts fl;
+	uint64_t ck_runs, ck_failed;
 
 	/* what the intake and the consumer counted: why jobs got no runner, among others */
 	reactive_get_stats(rx, &st);
+	store_flush_behind_counts(rx->store, &fl);
+	store_checkpoint_counts(rx->store, &ck_runs, &ck_failed);
 	(void)queue_spooled(rx->q, &spooled, NULL); /* jobs kept here while the broker is away */
 	buf_printf(&b,
 	           "{\"status\":\"%s\",\"queue\":\"%s\",\"deliveries\":%" PRIu64
@@ -404,14 +408,17 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"recheck_done\":%" PRIu64 ",\"gone\":%" PRIu64 ",\"retries\":%" PRIu64
 	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
 	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"commit_us\":%" PRIu64
-	           ",\"spooled\":%" PRId64 "}\n",
+	           ",\"spooled\":%" PRId64 ",\"caught_up\":%" PRIu64
+	           ",\"answer_after\":\"%s\",\"flush_syncs\":%" PRIu64
+	           ",\"flush_failed\":%" PRIu64 ",\"checkpoint_failed\":%" PRIu64 "}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
 	           st.malformed, st.duplicates, st.pings, st.other_events, st.queued, st.known,
 	           st.acked, webhook_skip_name(WEBHOOK_SKIP_REPO), st.ignored[WEBHOOK_SKIP_REPO],
 	           webhook_skip_name(WEBHOOK_SKIP_NO_FLAVOR), st.ignored[WEBHOOK_SKIP_NO_FLAVOR],
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
 	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
-	           st.commits, st.commit_max, st.commit_us, spooled);
+	           st.commits, st.commit_max, st.commit_us, spooled, st.caught_up,
+	           fl.on && !fl.failing ? "write" : "flush", fl.syncs, fl.failed, ck_failed);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }

@@ -48,6 +48,12 @@ struct reactive {
 	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
 	int64_t looked_at;     /* last look at the waiting jobs (wall ms), the pass loop's */
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
+
+	/* the catch-up after a reboot (reactive_catch_up.c), the pass loop's once started */
+	char boot[64];          /* this boot's id, "" when unreadable */
+	int64_t catch_up_since; /* deliveries since then (unix s) to look at; 0: none to make */
+	int64_t catch_up_began; /* when the first try began (unix s) */
+	int64_t catch_up_tried_at; /* the last try (wall ms) */
 };
 
 /* Deliveries written in one transaction at most (the rest join the next). */
@@ -77,6 +83,18 @@ bool reactive_flavor_full(struct reactive *rx, size_t fi);
 int64_t reactive_waiting_jobs(void *ctx, const char *flavor);
 /* reactive_consume.c: the spooled hook (jobs the queue keeps until its broker is back). */
 int64_t reactive_spooled(void *ctx);
+
+/*
+ * reactive_catch_up.c. plan (at start): whether deliveries answered before
+ * their fsync in an earlier boot must be looked for on GitHub. mark: write
+ * down this boot as one that flushes behind (or that it does not), unless
+ * a catch-up is still to be made. catch_up (the pass loop, before the
+ * backfill): make it, when planned.
+ */
+void reactive_catch_up_plan(struct reactive *rx, const struct config *cfg);
+void reactive_catch_up_mark(struct reactive *rx, const struct config *cfg);
+void reactive_catch_up(struct reactive *rx, const struct config *cfg, struct github *gh,
+                       int64_t now);
 
 /* reactive_backfill.c: redeliver missed deliveries, when webhook.hook_id is set and it is time. */
 void reactive_backfill(struct reactive *rx, const struct config *cfg, struct github *gh,

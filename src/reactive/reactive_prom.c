@@ -22,6 +22,7 @@ enum fam {
 	F_RETRIES,
 	F_DROPPED,
 	F_REDELIVERED,
+	F_CAUGHT_UP,
 	F__COUNT
 };
 
@@ -68,6 +69,11 @@ static const struct {
                            "Failed workflow_job deliveries the backfill asked GitHub to "
                            "redeliver (webhook.hook_id).",
                            NULL},
+        [F_CAUGHT_UP] = {"runnerd_reactive_catch_up_redeliveries_total",
+                         "workflow_job deliveries answered before their fsync and lost with a "
+                         "power cut, which the catch-up after the reboot asked GitHub to "
+                         "redeliver (webhook.answer_after write, webhook.hook_id).",
+                         NULL},
 };
 
 /* One series: its family, its label values (NULL: none), its value. */
@@ -117,6 +123,7 @@ int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg
 	        {F_DROPPED, {"gone"}, st->gone},
 	        {F_DROPPED, {"retries"}, st->dropped},
 	        {F_REDELIVERED, {NULL}, st->redelivered},
+	        {F_CAUGHT_UP, {NULL}, st->caught_up},
 	};
 
 	for (size_t i = 0; i < F__COUNT && rc == 0; i++)

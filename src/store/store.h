@@ -96,6 +96,8 @@ int store_delivery_forget(struct store *s, const char *id, struct err *e);
  */
 int store_delivery_seen(struct store *s, const char *id, bool *ret, struct err *e);
 int store_delivery_prune(struct store *s, int64_t before, struct err *e);
+/* When the newest delivery the store held at store_open was received (unix ms; 0: none). */
+int64_t store_deliveries_newest_at_open(struct store *s);
 
 /*
  * The WAL's checkpoints so far, made beside the writers by a thread of the

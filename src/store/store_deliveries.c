@@ -32,6 +32,8 @@ int store_deliveries_load(struct store *s, struct err *e)
 			break;
 		}
 		delivery_key_of(id, &k);
+		if (sqlite3_column_int64(st, 2) > s->deliveries_newest_at_open)
+			s->deliveries_newest_at_open = sqlite3_column_int64(st, 2);
 		r = delivery_index_add(s->deliveries, &k, sqlite3_column_int64(st, 2),
 		                       sqlite3_column_int64(st, 0), false);
 		if (r == -EEXIST) /* two rows of one id: either says it was seen */
@@ -194,4 +196,9 @@ int store_delivery_prune(struct store *s, int64_t before, struct err *e)
 	free(p.keys);
 	free(p.rows);
 	return r;
+}
+
+int64_t store_deliveries_newest_at_open(struct store *s)
+{
+	return s->deliveries_newest_at_open;
 }

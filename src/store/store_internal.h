@@ -119,6 +119,7 @@ struct store {
 	struct store_reader rd[STORE_N_READERS];
 	/* the deliveries table's index by id (delivery_index.h) */
 	struct delivery_index *deliveries;
+	int64_t deliveries_newest_at_open; /* the newest received_at when it was loaded, 0 none */
 	struct store_checkpointer ck;
 	struct store_flusher fl;
 	atomic_bool flush_behind; /* store_set_flush_behind */

@@ -549,8 +549,18 @@ def test_acknowledged_deliveries_survive_kill9():
     mid-stream, and every delivery it acknowledged, and its job, is in the
     state database afterwards (and the restarted daemon counts the jobs as
     waiting). A 202 is only sent once the delivery is on disk."""
+    acknowledged_survive_kill9("flush")
+
+
+def test_acknowledged_deliveries_survive_kill9_answered_after_write():
+    """The same with webhook.answer_after write: a 202 is sent once the
+    delivery is written, its fsync behind it; a kill -9 loses none of it."""
+    acknowledged_survive_kill9("write")
+
+
+def acknowledged_survive_kill9(answer_after):
     env = reactive_env("wh-kill9", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
-                       reconcile_interval="10m")
+                       webhook_extra={"answer_after": answer_after}, reconcile_interval="10m")
     acked, lock, stop = {}, threading.Lock(), threading.Event()
     counts = {"posted": 0, "refused": 0}
 
@@ -586,6 +596,7 @@ def test_acknowledged_deliveries_survive_kill9():
             t.start()
         env.wait(lambda: len(acked) >= 300, 60, "300 deliveries acknowledged")
         health = json.loads(get(env, "/healthz")[1])
+        assert health["answer_after"] == answer_after, health
         env.daemon.send_signal(signal.SIGKILL)  # mid-stream: clients are waiting for answers
         env.daemon.wait(10)
         env.daemon = None
@@ -724,4 +735,4 @@ if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
           test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
           test_reload_takes_the_new_secret, test_acknowledged_deliveries_survive_kill9,
-          test_burst_passes_are_spaced])
+          test_acknowledged_deliveries_survive_kill9_answered_after_write, test_burst_passes_are_spaced])
