@@ -542,6 +542,13 @@ void config_validate(struct loader *l, bool root_ok)
 		        "%" PRId64 " limits nothing: max_connections is %" PRId64
 		        "; 0 says no limit",
 		        c->webhook.max_connections_per_address, c->webhook.max_connections);
+	if (c->webhook.answer_after == ANSWER_AFTER_WRITE && c->queue.kind == QUEUE_SQLITE &&
+	    c->webhook.hook_id <= 0)
+		config_warn(l, config_field_pos(l, root_field("webhook.answer_after"), c),
+		            "webhook.answer_after",
+		            "write without webhook.hook_id: a power cut can lose the deliveries "
+		            "answered in its last milliseconds, and nothing would ask GitHub for "
+		            "them again (set hook_id, or leave answer_after at auto)");
 	if (c->queue.kind == QUEUE_AMQP) {
 		one_of(l, "queue", qu, 2, true, " for kind amqp");
 	} else {
