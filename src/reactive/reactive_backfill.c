@@ -90,7 +90,11 @@ void reactive_backfill(struct reactive *rx, const struct config *cfg, struct git
 {
 	if (cfg->webhook.hook_id <= 0 || !gh)
 		return;
-	reactive_catch_up(rx, cfg, gh, now);
+	/* a catch-up just made covered the failed deliveries too: the backfill's turn is next */
+	if (reactive_catch_up(rx, cfg, gh, now)) {
+		rx->backfilled_at = now;
+		return;
+	}
 	if (rx->backfilled_at && now - rx->backfilled_at < cfg->webhook.backfill_interval * 1000)
 		return;
 	rx->backfilled_at = now;

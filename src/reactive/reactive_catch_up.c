@@ -171,9 +171,10 @@ static int catch_up_run(struct reactive *rx, const struct config *cfg, struct gi
 		}
 		asked++;
 		REACTIVE_COUNT(rx, caught_up, 1);
-		log_info("catch-up: delivery %s (%s %s, answered %" PRId64
-		         " before the restart) redelivered",
-		         d->guid, d->event, d->action, d->status_code);
+		log_info("catch-up: delivery %s (%s %s, %s %" PRId64 " before the restart) redelivered",
+		         d->guid, d->event, d->action,
+		         d->status_code >= 200 && d->status_code < 300 ? "answered" : "failed with",
+		         d->status_code);
 	}
 	if (r == 0)
 		log_info("catch-up: done: %zu workflow_job deliveries since %" PRId64
@@ -183,19 +184,20 @@ static int catch_up_run(struct reactive *rx, const struct config *cfg, struct gi
 	return r;
 }
 
-void reactive_catch_up(struct reactive *rx, const struct config *cfg, struct github *gh,
+bool reactive_catch_up(struct reactive *rx, const struct config *cfg, struct github *gh,
                        int64_t now)
 {
 	if (!rx->catch_up_since || cfg->webhook.hook_id <= 0 || !gh)
-		return;
+		return false;
 	/* after a failure, tried again as the backfill is: every backfill_interval */
 	if (rx->catch_up_tried_at && now - rx->catch_up_tried_at < cfg->webhook.backfill_interval * 1000)
-		return;
+		return false;
 	rx->catch_up_tried_at = now;
 	if (!rx->catch_up_began)
 		rx->catch_up_began = now / 1000;
 	if (catch_up_run(rx, cfg, gh, now / 1000) < 0)
-		return;
+		return false;
 	rx->catch_up_since = 0;
 	reactive_catch_up_mark(rx, cfg);
+	return true;
 }

@@ -89,11 +89,12 @@ int64_t reactive_spooled(void *ctx);
  * their fsync in an earlier boot must be looked for on GitHub. mark: write
  * down this boot as one that flushes behind (or that it does not), unless
  * a catch-up is still to be made. catch_up (the pass loop, before the
- * backfill): make it, when planned.
+ * backfill): make it, when planned; true when it was made now (it looked
+ * at the failed deliveries of its window too).
  */
 void reactive_catch_up_plan(struct reactive *rx, const struct config *cfg);
 void reactive_catch_up_mark(struct reactive *rx, const struct config *cfg);
-void reactive_catch_up(struct reactive *rx, const struct config *cfg, struct github *gh,
+bool reactive_catch_up(struct reactive *rx, const struct config *cfg, struct github *gh,
                        int64_t now);
 
 /* reactive_backfill.c: redeliver missed deliveries, when webhook.hook_id is set and it is time. */

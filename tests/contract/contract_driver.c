@@ -237,6 +237,36 @@ static int run_op(struct github *gh, int argc, char **argv, struct err *e)
 		github_job_list_release(&l);
 		return 0;
 	}
+	if ((str_eq(op, "list_failed_deliveries") && argc == 2) ||
+	    (str_eq(op, "list_deliveries_since") && argc == 3)) {
+		struct github_hook_delivery_list l = {0};
+		int64_t since = 0;
+		if (parse_id(argv[1], &id) < 0 || (argc == 3 && parse_id(argv[2], &since) < 0))
+			return err_set(e, -EINVAL, "bad hook id or time");
+		r = argc == 2 ? github_list_failed_deliveries(gh, id, &l, e)
+		              : github_list_deliveries_since(gh, id, since, 1000, &l, e);
+		if (r < 0)
+			return r;
+		printf("result: deliveries n=%zu", l.n);
+		for (size_t i = 0; i < l.n; i++)
+			printf(" [id=%" PRId64 " guid=%s event=%s action=%s status=%" PRId64
+			       " redelivery=%d at=%" PRId64 "]",
+			       l.v[i].id, l.v[i].guid, l.v[i].event, l.v[i].action, l.v[i].status_code,
+			       l.v[i].redelivery, l.v[i].delivered_at);
+		printf("\n");
+		github_hook_delivery_list_release(&l);
+		return 0;
+	}
+	if (str_eq(op, "redeliver") && argc == 3) {
+		int64_t delivery;
+		if (parse_id(argv[1], &id) < 0 || parse_id(argv[2], &delivery) < 0)
+			return err_set(e, -EINVAL, "bad hook or delivery id");
+		r = github_redeliver(gh, id, delivery, e);
+		if (r < 0)
+			return r;
+		printf("result: redelivered %" PRId64 "\n", delivery);
+		return 0;
+	}
 	return -ENOTSUP;
 }
 
