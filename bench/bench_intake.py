@@ -22,8 +22,8 @@ first again (the first DUP_LINES of each thread's): the duplicate path
 (signature, the delivery remembered, no parse: 200). Each run lasts
 SECONDS; wrk's requests/s and p99. The first-seen run is made twice, each
 time with a fresh runnerd: with webhook.answer_after flush (the 202 once
-the commit is fsynced) and write (once it is written, the fsync behind
-it: what auto does with webhook.hook_id set); the duplicates run follows
+the commit is fsynced, the default) and write (once it is written, the
+fsync behind it); the duplicates run follows
 the second. runnerd is drained (no runner is made),
 as a manager whose flavors are at their max in a burst: a queued job asks
 for a pass within a second, not at once (no pass could make its runner).

@@ -238,14 +238,7 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
 
 bool config_answer_after_write(const struct config *c)
 {
-	switch (c->webhook.answer_after) {
-	case ANSWER_AFTER_WRITE:
-		return true;
-	case ANSWER_AFTER_FLUSH:
-		return false;
-	default:
-		return c->queue.kind == QUEUE_AMQP || c->webhook.hook_id > 0;
-	}
+	return c->webhook.answer_after == ANSWER_AFTER_WRITE;
 }
 
 bool config_repo_in_scope(const struct config *c, const char *repo)

@@ -30,8 +30,8 @@
 #define QUEUE_PREFIX_MAX    63 /* characters of queue.prefix */
 
 enum queue_kind { QUEUE_SQLITE = 0, QUEUE_AMQP };
-/* webhook.answer_after: when a new delivery is answered (config_answer_after_write decides auto). */
-enum answer_after { ANSWER_AFTER_AUTO = 0, ANSWER_AFTER_FLUSH, ANSWER_AFTER_WRITE };
+/* webhook.answer_after: when a new delivery is answered, once flushed or once written. */
+enum answer_after { ANSWER_AFTER_FLUSH = 0, ANSWER_AFTER_WRITE };
 enum lxd_type { LXD_CONTAINER = 0, LXD_VM };
 enum lxd_bootstrap { LXD_BOOTSTRAP_CLOUD_INIT = 0, LXD_BOOTSTRAP_EXEC };
 /* runner.storage: where the runner's _work directory lives inside an instance. */
@@ -236,7 +236,7 @@ struct config_webhook {
 	/* the hook's id on GitHub: its failed deliveries are redelivered; 0 = off */
 	int64_t hook_id;
 	int64_t backfill_interval; /* seconds between two looks at them, default 2m */
-	enum answer_after answer_after; /* default auto */
+	enum answer_after answer_after; /* default flush */
 };
 
 struct config_queue {
@@ -330,11 +330,8 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
  */
 bool config_repo_in_scope(const struct config *c, const char *repo);
 /*
- * webhook.answer_after as it applies: whether a new delivery is answered
- * once written (its fsync behind it) rather than once flushed. auto is
- * write where a power cut's loss is recovered: with queue.kind amqp (the
- * job is the broker's, confirmed, before the answer) or webhook.hook_id
- * (GitHub redelivers what the store lost, after a reboot); flush otherwise.
+ * Whether a new delivery is answered once written, its fsync behind it
+ * (webhook.answer_after write), rather than once flushed.
  */
 bool config_answer_after_write(const struct config *c);
 /*

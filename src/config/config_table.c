@@ -42,7 +42,7 @@ static const char *const os_interface_names[] = {"public", "internal", "admin", 
 const char *const config_lxd_type_names[] = {"container", "virtual-machine", NULL};
 static const char *const lxd_bootstrap_names[] = {"cloud-init", "exec", NULL};
 static const char *const queue_kind_names[] = {"sqlite", "amqp", NULL};
-static const char *const answer_after_names[] = {"auto", "flush", "write", NULL};
+static const char *const answer_after_names[] = {"flush", "write", NULL};
 static const char *const runner_storage_names[] = {"disk", "memory", NULL};
 
 #define R(m)    offsetof(struct config, m)
@@ -291,7 +291,7 @@ const struct config_field config_fields[] = {
 	{.path = "webhook.backfill_interval", .type = CONFIG_T_DURATION,
 	 .off = R(webhook.backfill_interval), DURATION("2m")},
 	{.path = "webhook.answer_after", .type = CONFIG_T_ENUM, .off = R(webhook.answer_after),
-	 .def = "auto", .names = answer_after_names},
+	 .def = "flush", .names = answer_after_names},
 
 	SECTION("queue"),
 	{.path = "queue.kind", .type = CONFIG_T_ENUM, .off = R(queue.kind), .def = "sqlite",

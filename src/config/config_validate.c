@@ -548,7 +548,7 @@ void config_validate(struct loader *l, bool root_ok)
 		            "webhook.answer_after",
 		            "write without webhook.hook_id: a power cut can lose the deliveries "
 		            "answered in its last milliseconds, and nothing would ask GitHub for "
-		            "them again (set hook_id, or leave answer_after at auto)");
+		            "them again (set hook_id, or answer_after: flush)");
 	if (c->queue.kind == QUEUE_AMQP) {
 		one_of(l, "queue", qu, 2, true, " for kind amqp");
 	} else {

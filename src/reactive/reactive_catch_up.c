@@ -1,8 +1,7 @@
 /*
- * The catch-up after a reboot. With webhook.answer_after write (auto with
- * webhook.hook_id) the intake answers a delivery once it is written, and
- * the fsync follows (store_flush_behind.c): a crash of runnerd loses
- * nothing, but a power cut can lose what was answered in the last
+ * The catch-up after a reboot. With webhook.answer_after write the intake
+ * answers a delivery once it is written, and the fsync follows
+ * (store_flush_behind.c): a crash of runnerd loses nothing, but a power cut can lose what was answered in the last
  * millisecond or so, and GitHub, having had its 202, sends it no more.
  *
  * So the store remembers the boot it flushed behind in (the kernel's

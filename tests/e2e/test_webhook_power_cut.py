@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end: webhook.answer_after, and the catch-up after a power cut.
 
-- With webhook.hook_id set, `auto` answers a delivery once it is written
-  (/healthz says "write"); without it, or with `flush`, once flushed; an
-  explicit `write` without hook_id warns at a restart in another boot.
+- By default a delivery is answered once flushed (/healthz says "flush"),
+  with `write` once written; `write` without hook_id warns at a restart in
+  another boot that nothing lost can be asked of GitHub again.
 - A power cut, as the state directory sees it: runnerd is frozen
   (SIGSTOP) and its state database copied, then it answers more queued
   deliveries, is killed with SIGKILL, and the copy is put back (the
@@ -48,8 +48,8 @@ def delivered(env):
 
 def test_answer_after_follows_the_config():
     boot = None
-    for extra, want in (({}, "flush"), ({"hook_id": HOOK_ID}, "write"),
-                        ({"hook_id": HOOK_ID, "answer_after": "flush"}, "flush"),
+    for extra, want in (({}, "flush"), ({"hook_id": HOOK_ID}, "flush"),
+                        ({"hook_id": HOOK_ID, "answer_after": "write"}, "write"),
                         ({"answer_after": "write"}, "write")):
         env = reactive_env("wh-answer", FLAVORS, webhook_extra=extra, reconcile_interval="1h")
         boot = os.path.join(env.tmp, "boot_id")
@@ -81,7 +81,8 @@ def test_answer_after_follows_the_config():
 
 
 def test_power_cut_deliveries_are_caught_up():
-    env = reactive_env("wh-power-cut", FLAVORS, webhook_extra={"hook_id": HOOK_ID, "backfill_interval": "1h"},
+    env = reactive_env("wh-power-cut", FLAVORS, webhook_extra={"hook_id": HOOK_ID, "backfill_interval": "1h",
+                                                   "answer_after": "write"},
                        reconcile_interval="1h")
     boot = os.path.join(env.tmp, "boot_id")
     snap = os.path.join(env.tmp, "snapshot")
