@@ -235,7 +235,7 @@ struct config_webhook {
 	int64_t max_connections_per_address;
 	/* the hook's id on GitHub: its failed deliveries are redelivered; 0 = off */
 	int64_t hook_id;
-	int64_t backfill_interval; /* seconds between two looks at them, default 2m */
+	int64_t backfill_interval;      /* seconds between two looks at them, default 2m */
 	enum answer_after answer_after; /* default flush */
 };
 

@@ -1,7 +1,8 @@
 /*
  * Webhook deliveries of the configured scope's hook: the failed ones, those
- * since a time (the catch-up after a reboot), and a redelivery. GitHub does not redeliver a failed delivery by itself; runnerd
- * asks, as the original's redeliver action did. Nothing here reads a
+ * since a time (the catch-up after a reboot), and a redelivery. GitHub
+ * does not redeliver a failed delivery by itself; runnerd asks, as the
+ * original's redeliver action did. Nothing here reads a
  * delivery's payload (the deliveries list carries none).
  */
 #include "util/common.h"
@@ -98,8 +99,7 @@ struct since_pager {
 	size_t max;
 };
 
-static int since_take(struct github_pager *pg, json_t *root, const struct buf *body,
-                      struct err *e)
+static int since_take(struct github_pager *pg, json_t *root, const struct buf *body, struct err *e)
 {
 	struct since_pager *sp = pg->ctx;
 	struct github_hook_delivery_list page = {0};

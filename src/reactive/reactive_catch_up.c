@@ -1,8 +1,9 @@
 /*
  * The catch-up after a reboot. With webhook.answer_after write the intake
  * answers a delivery once it is written, and the fsync follows
- * (store_flush_behind.c): a crash of runnerd loses nothing, but a power cut can lose what was answered in the last
- * millisecond or so, and GitHub, having had its 202, sends it no more.
+ * (store_flush_behind.c): a crash of runnerd loses nothing, but a power
+ * cut can lose what was answered in the last millisecond or so, and
+ * GitHub, having had its 202, sends it no more.
  *
  * So the store remembers the boot it flushed behind in (the kernel's
  * boot id). When runnerd starts in another boot, the first pass lists the
@@ -170,7 +171,8 @@ static int catch_up_run(struct reactive *rx, const struct config *cfg, struct gi
 		}
 		asked++;
 		REACTIVE_COUNT(rx, caught_up, 1);
-		log_info("catch-up: delivery %s (%s %s, %s %" PRId64 " before the restart) redelivered",
+		log_info("catch-up: delivery %s (%s %s, %s %" PRId64
+		         " before the restart) redelivered",
 		         d->guid, d->event, d->action,
 		         d->status_code >= 200 && d->status_code < 300 ? "answered" : "failed with",
 		         d->status_code);
@@ -189,7 +191,8 @@ bool reactive_catch_up(struct reactive *rx, const struct config *cfg, struct git
 	if (!rx->catch_up_since || cfg->webhook.hook_id <= 0 || !gh)
 		return false;
 	/* after a failure, tried again as the backfill is: every backfill_interval */
-	if (rx->catch_up_tried_at && now - rx->catch_up_tried_at < cfg->webhook.backfill_interval * 1000)
+	if (rx->catch_up_tried_at &&
+	    now - rx->catch_up_tried_at < cfg->webhook.backfill_interval * 1000)
 		return false;
 	rx->catch_up_tried_at = now;
 	if (!rx->catch_up_began)

@@ -409,8 +409,8 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
 	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"commit_us\":%" PRIu64
 	           ",\"spooled\":%" PRId64 ",\"caught_up\":%" PRIu64
-	           ",\"answer_after\":\"%s\",\"flush_syncs\":%" PRIu64
-	           ",\"flush_failed\":%" PRIu64 ",\"checkpoint_failed\":%" PRIu64 "}\n",
+	           ",\"answer_after\":\"%s\",\"flush_syncs\":%" PRIu64 ",\"flush_failed\":%" PRIu64
+	           ",\"checkpoint_failed\":%" PRIu64 "}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
 	           st.malformed, st.duplicates, st.pings, st.other_events, st.queued, st.known,
 	           st.acked, webhook_skip_name(WEBHOOK_SKIP_REPO), st.ignored[WEBHOOK_SKIP_REPO],

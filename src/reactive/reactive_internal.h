@@ -50,9 +50,9 @@ struct reactive {
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
 
 	/* the catch-up after a reboot (reactive_catch_up.c), the pass loop's once started */
-	char boot[64];          /* this boot's id, "" when unreadable */
-	int64_t catch_up_since; /* deliveries since then (unix s) to look at; 0: none to make */
-	int64_t catch_up_began; /* when the first try began (unix s) */
+	char boot[64];             /* this boot's id, "" when unreadable */
+	int64_t catch_up_since;    /* deliveries since then (unix s) to look at; 0: none to make */
+	int64_t catch_up_began;    /* when the first try began (unix s) */
 	int64_t catch_up_tried_at; /* the last try (wall ms) */
 };
 

@@ -98,14 +98,14 @@ struct store_flusher {
 	pthread_t thread;
 	bool started;
 	char wal_path[PATH_MAX + 8];
-	int fd;                    /* the WAL, read-only: for fdatasync; -1 until needed */
+	int fd; /* the WAL, read-only: for fdatasync; -1 until needed */
 	struct store_vfs_defer defer;
-	pthread_mutex_t mu;        /* guards what follows; taken alone, or after the store's */
+	pthread_mutex_t mu; /* guards what follows; taken alone, or after the store's */
 	pthread_cond_t wake, done;
 	bool stopping;
-	uint64_t written, synced;  /* commits written unsynced so far; of them, synced */
+	uint64_t written, synced; /* commits written unsynced so far; of them, synced */
 	uint64_t syncs, failed;
-	atomic_bool failing;       /* a sync failed: the intake's commits sync themselves */
+	atomic_bool failing; /* a sync failed: the intake's commits sync themselves */
 };
 
 struct store {
@@ -227,9 +227,9 @@ void store_vfs_defer_syncs(const struct store_vfs_defer *d);
 
 /* What it did since the process started (for tests and benchmarks). */
 struct store_vfs_stats {
-	uint64_t writes;  /* WAL writes SQLite asked for */
-	uint64_t flushes; /* writes made of them */
-	uint64_t deferred;  /* WAL syncs left to a store_vfs_defer */
+	uint64_t writes;       /* WAL writes SQLite asked for */
+	uint64_t flushes;      /* writes made of them */
+	uint64_t deferred;     /* WAL syncs left to a store_vfs_defer */
 	uint64_t wal_syncs;    /* WAL syncs made, but for those of... */
 	uint64_t header_syncs; /* ...a new WAL's header */
 };

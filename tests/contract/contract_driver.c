@@ -251,8 +251,8 @@ static int run_op(struct github *gh, int argc, char **argv, struct err *e)
 		for (size_t i = 0; i < l.n; i++)
 			printf(" [id=%" PRId64 " guid=%s event=%s action=%s status=%" PRId64
 			       " redelivery=%d at=%" PRId64 "]",
-			       l.v[i].id, l.v[i].guid, l.v[i].event, l.v[i].action, l.v[i].status_code,
-			       l.v[i].redelivery, l.v[i].delivered_at);
+			       l.v[i].id, l.v[i].guid, l.v[i].event, l.v[i].action,
+			       l.v[i].status_code, l.v[i].redelivery, l.v[i].delivered_at);
 		printf("\n");
 		github_hook_delivery_list_release(&l);
 		return 0;
