@@ -107,8 +107,10 @@ void reactive_catch_up_mark(struct reactive *rx, const struct config *cfg)
 		return; /* a catch-up to make first: the old boot stays written down */
 	if (needs_catch_up(cfg))
 		r = store_kv_set(rx->store, KV_UNSYNCED_BOOT, rx->boot, &e);
-	else
+	else if (store_flush_behind_wait(rx->store) == 0) /* what a reload left unsynced */
 		r = store_kv_delete(rx->store, KV_UNSYNCED_BOOT, &e);
+	else
+		r = 0; /* a sync behind failed: keep the mark, a reboot then catches up */
 	if (r < 0)
 		log_warn("catch-up: %s", e.msg);
 }
