@@ -117,8 +117,6 @@ static void accept_all(struct loop *l, int64_t *retry_at)
 			s->accept_paused = true;
 		} else {
 			s->n_accepting++;
-			to = least_busy(s, l);
-			to->n_assigned++;
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (full) {
@@ -130,7 +128,6 @@ static void accept_all(struct loop *l, int64_t *retry_at)
 		if (fd < 0) {
 			pthread_mutex_lock(&s->lock);
 			s->n_accepting--;
-			to->n_assigned--;
 			pthread_mutex_unlock(&s->lock);
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -142,6 +139,15 @@ static void accept_all(struct loop *l, int64_t *retry_at)
 			}
 			return;
 		}
+		/*
+		 * the loop once there is a socket: a loop that counted one in
+		 * before its accept came back empty (another loop took it) would
+		 * have turned a third loop's choice away from the one it took
+		 */
+		pthread_mutex_lock(&s->lock);
+		to = least_busy(s, l);
+		to->n_assigned++;
+		pthread_mutex_unlock(&s->lock);
 		if (to != l && !hand_over(to, fd, &ss)) {
 			pthread_mutex_lock(&s->lock);
 			to->n_assigned--;

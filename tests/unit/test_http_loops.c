@@ -140,6 +140,7 @@ struct connector {
 	atomic_bool stop;
 	int fds[256];
 	int n;
+	atomic_int made; /* n, for the other thread */
 };
 
 /* Connects again and again (keeping each open) until told to stop or refused. */
@@ -159,6 +160,7 @@ static void *connect_loop(void *arg)
 			break; /* the server stopped */
 		}
 		k->fds[k->n++] = fd;
+		atomic_store(&k->made, k->n);
 	}
 	return NULL;
 }
@@ -184,6 +186,10 @@ static void test_stop_while_connections_come(void **state)
 		                 0);
 		k.port = http_server_port(s);
 		assert_int_equal(pthread_create(&th, NULL, connect_loop, &k), 0);
+		/* the connections under way when it stops (on a busy machine the
+		 * connector may not have run yet after a few milliseconds) */
+		for (int t = 0; t < 5000 && atomic_load(&k.made) == 0; t++)
+			usleep(1000);
 		usleep((useconds_t)(2000 + round * 3000));
 		http_server_stop(s);
 		atomic_store(&k.stop, true);
