@@ -79,19 +79,18 @@ void reactive_catch_up_plan(struct reactive *rx, const struct config *cfg)
 	}
 	r = store_kv_get(rx->store, KV_UNSYNCED_BOOT, &last, &e);
 	if (r == 0 && strcmp(last, rx->boot) != 0 && store_deliveries_newest_at_open(rx->store)) {
-		rx->catch_up_since =
-		        store_deliveries_newest_at_open(rx->store) / 1000 - CATCH_UP_MARGIN_S;
-		if (cfg->webhook.hook_id > 0)
+		if (cfg->webhook.hook_id > 0) {
+			rx->catch_up_since = store_deliveries_newest_at_open(rx->store) / 1000 -
+			                     CATCH_UP_MARGIN_S;
 			log_info("catch-up: the machine restarted since deliveries were last "
 			         "answered before their fsync: those GitHub sent since %" PRId64
 			         " (unix s) are looked at",
 			         rx->catch_up_since);
-		else
+		} else {
 			log_warn("catch-up: the machine restarted since deliveries were last "
 			         "answered before their fsync, and without webhook.hook_id none "
 			         "lost can be asked of GitHub again");
-		if (cfg->webhook.hook_id <= 0)
-			rx->catch_up_since = 0;
+		}
 	}
 	free(last);
 	if (rx->catch_up_since == 0)

@@ -185,9 +185,9 @@ struct store_intake {
  * Write v[0..n) in one transaction, in order, durable when it returns 0
  * (each one's seen and job_known then set); with flush behind on
  * (store_set_flush_behind), in the file but synced behind: a crash of
- * runnerd keeps it, a power cut may lose the last millisecond or so. On failure nothing of any of
- * them was written: -EINVAL for a bad delivery id or job (before anything
- * is), or the database's error.
+ * runnerd keeps it, a power cut may lose the last millisecond or so. On
+ * failure nothing of any of them was written: -EINVAL for a bad delivery
+ * id or job (before anything is), or the database's error.
  */
 int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e);
 
