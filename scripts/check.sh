@@ -121,6 +121,7 @@ if [ $lxd_only -eq 0 ]; then
 	run "layers/self-test" scripts/check-layers.py --self-test
 	run "layers" scripts/check-layers.py
 	run "contrib/grafana" scripts/check-dashboard.py
+	run "bench/wrk-script" tests/bench/test_wrk_script.py
 	echo "== unit tests"
 	unit_tests unit build
 fi
