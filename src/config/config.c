@@ -241,6 +241,11 @@ bool config_answer_after_write(const struct config *c)
 	return c->webhook.answer_after == ANSWER_AFTER_WRITE;
 }
 
+bool config_catch_up_after_reboot(const struct config *c)
+{
+	return config_answer_after_write(c) && c->queue.kind == QUEUE_SQLITE;
+}
+
 bool config_repo_in_scope(const struct config *c, const char *repo)
 {
 	const char *path = c && c->github.path ? c->github.path : "";

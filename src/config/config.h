@@ -335,6 +335,14 @@ bool config_repo_in_scope(const struct config *c, const char *repo);
  */
 bool config_answer_after_write(const struct config *c);
 /*
+ * Whether what a power cut can take from the intake is in the state store
+ * alone (answer_after write with the sqlite queue; with amqp the broker
+ * confirmed each job first), so that after a reboot runnerd asks GitHub to
+ * redeliver it: the catch-up (reactive_catch_up.c), and check-config's
+ * warning when there is no webhook.hook_id to ask with.
+ */
+bool config_catch_up_after_reboot(const struct config *c);
+/*
  * One cloud of an OpenStack clouds.yaml. Password auth (auth_type password
  * or v3password, the default) or application credentials
  * (v3applicationcredential); secret is the password or the credential's

@@ -542,8 +542,7 @@ void config_validate(struct loader *l, bool root_ok)
 		        "%" PRId64 " limits nothing: max_connections is %" PRId64
 		        "; 0 says no limit",
 		        c->webhook.max_connections_per_address, c->webhook.max_connections);
-	if (c->webhook.answer_after == ANSWER_AFTER_WRITE && c->queue.kind == QUEUE_SQLITE &&
-	    c->webhook.hook_id <= 0)
+	if (config_catch_up_after_reboot(c) && c->webhook.hook_id <= 0)
 		config_warn(l, config_field_pos(l, root_field("webhook.answer_after"), c),
 		            "webhook.answer_after",
 		            "write without webhook.hook_id: a power cut can lose the deliveries "

@@ -56,12 +56,6 @@ static int boot_id(char *out, size_t cap)
 	return 0;
 }
 
-/* Whether the intake flushes behind in a way a power cut's loss must be caught up from GitHub. */
-static bool needs_catch_up(const struct config *cfg)
-{
-	return config_answer_after_write(cfg) && cfg->queue.kind == QUEUE_SQLITE;
-}
-
 void reactive_catch_up_plan(struct reactive *rx, const struct config *cfg)
 {
 	char *last = NULL;
@@ -104,7 +98,7 @@ void reactive_catch_up_mark(struct reactive *rx, const struct config *cfg)
 
 	if (!rx->boot[0] || rx->catch_up_since)
 		return; /* a catch-up to make first: the old boot stays written down */
-	if (needs_catch_up(cfg))
+	if (config_catch_up_after_reboot(cfg))
 		r = store_kv_set(rx->store, KV_UNSYNCED_BOOT, rx->boot, &e);
 	else if (store_flush_behind_wait(rx->store) == 0) /* what a reload left unsynced */
 		r = store_kv_delete(rx->store, KV_UNSYNCED_BOOT, &e);
