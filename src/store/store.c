@@ -348,7 +348,7 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 		goto fail;
 	r = store_checkpointer_start(s, path, e);
 	if (r == 0)
-		r = store_flush_behind_start(s, path, e);
+		r = store_flush_behind_init(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;

@@ -49,7 +49,6 @@ static void *flusher(void *arg)
 {
 	struct store_flusher *fl = arg;
 
-	pthread_setname_np(pthread_self(), "flush-behind");
 	pthread_mutex_lock(&fl->mu);
 	for (;;) {
 		uint64_t upto;
@@ -80,10 +79,9 @@ static void *flusher(void *arg)
 	return NULL;
 }
 
-int store_flush_behind_start(struct store *s, const char *path, struct err *e)
+int store_flush_behind_init(struct store *s, const char *path, struct err *e)
 {
 	struct store_flusher *fl = &s->fl;
-	int r;
 
 	if ((size_t)snprintf(fl->wal_path, sizeof(fl->wal_path), "%s-wal", path) >=
 	    sizeof(fl->wal_path))
@@ -93,49 +91,71 @@ int store_flush_behind_start(struct store *s, const char *path, struct err *e)
 	pthread_mutex_init(&fl->mu, NULL);
 	pthread_cond_init(&fl->wake, NULL);
 	pthread_cond_init(&fl->done, NULL);
+	fl->inited = true;
+	return 0;
+}
+
+/* The thread, the first time flushing behind is turned on (fl->mu held). */
+static void start(struct store_flusher *fl)
+{
+	int r;
+
+	if (atomic_load(&fl->started))
+		return;
 	r = pthread_create(&fl->thread, NULL, flusher, fl);
 	if (r != 0) {
-		pthread_cond_destroy(&fl->done);
-		pthread_cond_destroy(&fl->wake);
-		pthread_mutex_destroy(&fl->mu);
-		return err_set(e, -r, "state store: cannot start the flusher: %s", strerror(r));
+		log_warn("state store: cannot start the flusher: %s; the intake's commits sync "
+		         "themselves",
+		         strerror(r));
+		return;
 	}
-	fl->started = true;
-	return 0;
+	pthread_setname_np(fl->thread, "flush-behind"); /* named once it exists */
+	atomic_store(&fl->started, true);
 }
 
 void store_flush_behind_stop(struct store *s)
 {
 	struct store_flusher *fl = &s->fl;
 
-	if (!fl->started)
+	if (!fl->inited)
 		return;
-	pthread_mutex_lock(&fl->mu);
-	fl->stopping = true; /* it syncs what is left first */
-	pthread_cond_signal(&fl->wake);
-	pthread_mutex_unlock(&fl->mu);
-	pthread_join(fl->thread, NULL);
+	if (atomic_load(&fl->started)) {
+		pthread_mutex_lock(&fl->mu);
+		fl->stopping = true; /* it syncs what is left first */
+		pthread_cond_signal(&fl->wake);
+		pthread_mutex_unlock(&fl->mu);
+		pthread_join(fl->thread, NULL);
+		atomic_store(&fl->started, false);
+	}
 	if (fl->fd >= 0)
 		close(fl->fd);
 	fl->fd = -1;
 	pthread_cond_destroy(&fl->done);
 	pthread_cond_destroy(&fl->wake);
 	pthread_mutex_destroy(&fl->mu);
-	fl->started = false;
+	fl->inited = false;
 }
 
 const struct store_vfs_defer *store_flush_behind_defer(struct store *s)
 {
 	struct store_flusher *fl = &s->fl;
 
-	if (!fl->started || !atomic_load(&s->flush_behind) || atomic_load(&fl->failing))
+	if (!atomic_load(&s->flush_behind) || !atomic_load(&fl->started) ||
+	    atomic_load(&fl->failing))
 		return NULL;
 	return &fl->defer;
 }
 
 void store_set_flush_behind(struct store *s, bool on)
 {
-	atomic_store(&s->flush_behind, on && s->fl.started);
+	struct store_flusher *fl = &s->fl;
+
+	if (on && fl->inited) {
+		pthread_mutex_lock(&fl->mu);
+		start(fl);
+		pthread_mutex_unlock(&fl->mu);
+	}
+	atomic_store(&s->flush_behind, on && atomic_load(&fl->started));
 }
 
 void store_flush_behind_counts(struct store *s, struct store_flush_counts *ret)
@@ -144,7 +164,7 @@ void store_flush_behind_counts(struct store *s, struct store_flush_counts *ret)
 
 	memset(ret, 0, sizeof(*ret));
 	ret->on = atomic_load(&s->flush_behind);
-	if (!fl->started)
+	if (!atomic_load(&fl->started))
 		return;
 	pthread_mutex_lock(&fl->mu);
 	ret->commits = fl->written;
@@ -161,8 +181,8 @@ int store_flush_behind_wait(struct store *s)
 	uint64_t target;
 	int r;
 
-	if (!fl->started)
-		return 0;
+	if (!atomic_load(&fl->started))
+		return 0; /* nothing was ever written unsynced */
 	pthread_mutex_lock(&fl->mu);
 	target = fl->written;
 	while (fl->synced < target)

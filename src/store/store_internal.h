@@ -96,7 +96,8 @@ struct store_vfs_defer {
 /* The flusher of the intake's commits (store_flush_behind.c). */
 struct store_flusher {
 	pthread_t thread;
-	bool started;
+	bool inited;         /* store_flush_behind_init done (store_open) */
+	atomic_bool started; /* the thread runs: from the first store_set_flush_behind(true) */
 	char wal_path[PATH_MAX + 8];
 	int fd; /* the WAL, read-only: for fdatasync; -1 until needed */
 	struct store_vfs_defer defer;
@@ -143,12 +144,14 @@ int store_checkpointer_start(struct store *s, const char *path, struct err *e);
 void store_checkpointer_stop(struct store *s);
 
 /*
- * The flusher (store_flush_behind.c). start: its thread, for the database
- * at path; stop: what is left synced, then joined. Safe when start failed
- * or never ran. defer: what store_intake_write hands the VFS for its
- * commit, or NULL when its commit must sync itself.
+ * The flusher (store_flush_behind.c). init: for the database at path, no
+ * thread yet (it starts when flushing behind is first turned on, so a
+ * store that never does has none); stop: what is left synced, the thread
+ * joined. Safe when init failed or never ran. defer: what
+ * store_intake_write hands the VFS for its commit, or NULL when its commit
+ * must sync itself.
  */
-int store_flush_behind_start(struct store *s, const char *path, struct err *e);
+int store_flush_behind_init(struct store *s, const char *path, struct err *e);
 void store_flush_behind_stop(struct store *s);
 const struct store_vfs_defer *store_flush_behind_defer(struct store *s);
 

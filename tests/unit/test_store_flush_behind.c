@@ -5,7 +5,8 @@
  * makes it; what it wrote is in the file when it returns (a process that
  * dies right after loses nothing); the commit that starts the WAL over
  * syncs for real; every other write still syncs itself; a sync that fails
- * turns flushing behind off, and the commits sync themselves again.
+ * turns flushing behind off, and the commits sync themselves again; a
+ * store that never flushes behind has no flusher thread.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "store/store.h"
 #include "store/store_internal.h" /* the VFS's counts, and the flusher's descriptor */
 
+#include <dirent.h>
 #include <sys/wait.h>
 
 struct fixture {
@@ -45,6 +47,33 @@ static int teardown(void **state)
 		return -1;
 	free(f);
 	return 0;
+}
+
+/* This process's threads named name (their comm in /proc/self/task). */
+static int threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* a thread that just ended */
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		n += strcmp(comm, name) == 0;
+	}
+	closedir(d);
+	return n;
 }
 
 /* A batch of n new queued jobs, delivery ids "<tag>-<first + i>". */
@@ -236,9 +265,46 @@ static void test_a_failed_sync_turns_it_off(void **state)
 	close(p[1]);
 }
 
+/*
+ * The flusher's thread starts the first time flushing behind is turned on:
+ * a store that never does (answer_after: flush, the default) has none.
+ */
+static void test_a_thread_only_once_turned_on(void **state)
+{
+	struct fixture *f = *state;
+	struct store_flush_counts n;
+	struct store *s = NULL;
+	struct err e = {0};
+
+	assert_int_equal(threads_named("flush-behind"), 0);
+	assert_int_equal(store_open(f->sdir, &s, &e), 0);
+	store_set_flush_behind(s, false);
+	write_batch(s, "off", 0, 4);
+	assert_int_equal(threads_named("flush-behind"), 0);
+	store_flush_behind_counts(s, &n);
+	assert_false(n.on);
+	assert_int_equal(n.commits, 0);
+	assert_int_equal(store_flush_behind_wait(s), 0);
+
+	store_set_flush_behind(s, true);
+	assert_int_equal(threads_named("flush-behind"), 1);
+	write_batch(s, "on", 0, 4);
+	assert_int_equal(store_flush_behind_wait(s), 0);
+	store_flush_behind_counts(s, &n);
+	assert_true(n.on);
+	assert_int_equal(n.commits, 1);
+	/* off again, and on: the same thread */
+	store_set_flush_behind(s, false);
+	store_set_flush_behind(s, true);
+	assert_int_equal(threads_named("flush-behind"), 1);
+	store_close(s);
+	assert_int_equal(threads_named("flush-behind"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_a_thread_only_once_turned_on, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_commits_synced_behind, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_a_crash_of_the_process_loses_nothing, setup,
 	                                        teardown),
