@@ -9,6 +9,7 @@
  * writes what waits and reports it.
  */
 #include "util/common.h"
+#include "util/log.h"
 #include "util/group_commit.h"
 
 #include <time.h>
@@ -123,7 +124,11 @@ static void *reporter(void *arg)
 		list = g->done_head;
 		g->done_head = g->done_tail = NULL;
 		pthread_mutex_unlock(&g->lock);
-		/* without the lock: a callback may take its own, or hand in more */
+		/*
+		 * without the lock: a callback may take its own, or hand in more; the
+		 * lines the callbacks log (one a delivery) written together
+		 */
+		log_gather(true);
 		while (list) {
 			struct group_commit_item *it = list;
 
@@ -131,6 +136,7 @@ static void *reporter(void *arg)
 			it->next = NULL;
 			it->done(it, it->result); /* it is the caller's from here */
 		}
+		log_gather(false);
 		pthread_mutex_lock(&g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);

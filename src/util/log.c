@@ -1,13 +1,47 @@
-/* Log lines on stderr; one write(2) per line so concurrent threads never interleave. */
+/*
+ * Log lines on stderr; one write(2) per line so concurrent threads never
+ * interleave, or, while a thread gathers its lines (log_gather), one for
+ * as many whole lines as fit in PIPE_BUF bytes, which a pipe also writes
+ * whole.
+ */
 #include "util/common.h"
 #include "util/log.h"
 
+#include <limits.h>
 #include <sys/time.h>
 
 static enum log_level min_level = LOG_INFO;
 static enum log_format out_format = LOG_FORMAT_TEXT;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* This thread's gathered lines, not written yet (log_gather). */
+static _Thread_local struct {
+	bool on;
+	size_t len;
+	char buf[PIPE_BUF];
+} gathered;
+
+static void write_out(const char *p, size_t n)
+{
+	if (write(STDERR_FILENO, p, n) < 0) {
+		/* nothing better to do: stderr is gone */
+	}
+}
+
+static void write_gathered(void)
+{
+	if (gathered.len)
+		write_out(gathered.buf, gathered.len);
+	gathered.len = 0;
+}
+
+void log_gather(bool on)
+{
+	if (!on)
+		write_gathered();
+	gathered.on = on;
+}
 
 void log_setup(enum log_level level, enum log_format format)
 {
@@ -96,7 +130,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 1;
-	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
-		/* nothing better to do: stderr is gone */
+	if (gathered.on) {
+		if (gathered.len + (size_t)n > sizeof(gathered.buf) || level >= LOG_WARN)
+			write_gathered(); /* the lines before it first */
+		if ((size_t)n <= sizeof(gathered.buf) && level < LOG_WARN) {
+			memcpy(gathered.buf + gathered.len, line, (size_t)n);
+			gathered.len += (size_t)n;
+			return;
+		}
 	}
+	write_out(line, (size_t)n);
 }

@@ -6,6 +6,8 @@
 #ifndef RUNNERD_LOG_H
 #define RUNNERD_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
@@ -21,5 +23,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/*
+ * on: this thread's debug and info lines are gathered, and written together
+ * once they would pass PIPE_BUF bytes (whole lines; a pipe writes that much
+ * in one piece), or before a warning or error of the thread; off: what is
+ * gathered is written. For a loop that logs a line per item (the intake's
+ * answers to a batch): one write(2) for several lines.
+ */
+void log_gather(bool on);
 
 #endif
