@@ -68,9 +68,10 @@ struct metrics_opts {
 
 /* What metrics_extract saved. */
 struct metrics_extracted {
-	unsigned saved;    /* bit (1u << enum metrics_file) per file saved */
-	size_t bytes;      /* in all of them */
-	int64_t waited_ms; /* spent waiting for post-job-metrics.json */
+	unsigned saved;        /* bit (1u << enum metrics_file) per file saved */
+	size_t bytes;          /* in all of them */
+	int64_t waited_ms;     /* spent waiting for post-job-metrics.json */
+	unsigned looked_again; /* bits: files found only when looked for again */
 };
 
 /*
@@ -80,7 +81,12 @@ struct metrics_extracted {
  * after its job) and the job started (the pre-job file is there), wait for
  * post-job-metrics.json, which the runner's wrapper writes a moment after
  * the runner deregisters, while the instance still runs, up to
- * post_job_wait_ms. Returns 0 when every file the instance holds was saved;
+ * post_job_wait_ms. A file found missing that the others say was written
+ * (the script writes installation-started, runner-installed, then the
+ * pre-job hook its file; a finished runner ran that hook) is looked for
+ * again up to 3 times a second apart: an instance powering off can answer
+ * "not found" for a file it has. Returns 0 when every file the instance
+ * holds was saved;
  * otherwise the first failure (e names the file; the other files were still
  * tried): -EINVAL for a name not owned, -ENOTSUP when p cannot pull files,
  * -E2BIG for a file over METRICS_FILE_MAX, the provider's or the disk's error.

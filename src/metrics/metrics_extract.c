@@ -13,6 +13,9 @@
 #include "util/strutil.h"
 
 #define POLL_MS 500
+/* A file the others say was written, looked for again: this many times, this far apart. */
+#define EXPECTED_LOOKS   3
+#define EXPECTED_LOOK_MS 1000
 
 static const char *const file_names[METRICS_FILE_COUNT] = {
         [METRICS_FILE_PRE_JOB] = METRICS_PRE_JOB,
@@ -62,13 +65,90 @@ static int pull_post_job(const struct metrics_opts *o, struct provider *p, const
 	return r;
 }
 
+/*
+ * Whether file f must be there, given the files found (bits of enum
+ * metrics_file): the runner's script writes installation-started, then
+ * runner-installed, and the pre-job hook pre-job-metrics.json after both;
+ * a runner that finished a job ran that hook.
+ */
+static bool expected(int f, unsigned found, bool finished)
+{
+	switch (f) {
+	case METRICS_FILE_INSTALLATION_STARTED:
+		return found &
+		       ((1u << METRICS_FILE_RUNNER_INSTALLED) | (1u << METRICS_FILE_PRE_JOB));
+	case METRICS_FILE_RUNNER_INSTALLED:
+		return found & (1u << METRICS_FILE_PRE_JOB);
+	case METRICS_FILE_PRE_JOB:
+		return finished && (found & (1u << METRICS_FILE_RUNNER_INSTALLED));
+	default:
+		return false;
+	}
+}
+
+struct extraction {
+	const struct metrics_opts *o;
+	struct provider *p;
+	const char *name;
+	char dir[PATH_MAX];
+	bool made, finished, job_started;
+	unsigned missing; /* bits: files the instance said were not there */
+	struct metrics_extracted got;
+	struct err first;
+};
+
+/* Pull file f into the storage; wait: for post-job-metrics.json of a finished job. */
+static void pull_one(struct extraction *x, int f, bool wait)
+{
+	struct buf b = BUF_INIT(METRICS_FILE_MAX);
+	char src[64], path[PATH_MAX + 64];
+	struct err fe = {0};
+	int r;
+
+	snprintf(src, sizeof(src), "%s/%s", METRICS_DIR, file_names[f]);
+	if (wait)
+		r = pull_post_job(x->o, x->p, x->name, src, &b, &x->got.waited_ms, &fe);
+	else
+		r = provider_pull_file(x->p, x->name, src, METRICS_FILE_MAX, &b, &fe);
+	if (r == -ENOENT) {
+		x->missing |= 1u << f; /* not written: the instance never got that far */
+		buf_release(&b);
+		return;
+	}
+	x->missing &= ~(1u << f);
+	x->job_started = x->job_started || (r == 0 && f == METRICS_FILE_PRE_JOB);
+	if (r == 0 && !x->made) {
+		r = mkdir_p(x->dir, 0700, &fe);
+		x->made = r == 0;
+	}
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/%s", x->dir, file_names[f]);
+		r = file_write_atomic(path, b.data ? b.data : "", b.len, 0600, &fe);
+	}
+	if (r == 0) {
+		x->got.saved |= 1u << f;
+		x->got.bytes += b.len;
+	} else if (!x->first.code) {
+		err_set(&x->first, r, "metrics %s: %s: %s", x->name, file_names[f], fe.msg);
+	}
+	buf_release(&b);
+}
+
+/* The files found missing that the others say were written. */
+static unsigned missing_expected(const struct extraction *x)
+{
+	unsigned m = 0;
+
+	for (int f = 0; f < METRICS_FILE_COUNT; f++)
+		if ((x->missing & (1u << f)) && expected(f, x->got.saved, x->finished))
+			m |= 1u << f;
+	return m;
+}
+
 int metrics_extract(const struct metrics_opts *o, struct provider *p, const char *name,
                     bool finished, struct metrics_extracted *ret, struct err *e)
 {
-	struct metrics_extracted got = {0};
-	char dir[PATH_MAX], src[64], path[PATH_MAX + 64];
-	struct err first = {0};
-	bool made = false, job_started = false;
+	struct extraction x = {.o = o, .p = p, .name = name, .finished = finished};
 
 	if (!name_is_owned(o->manager, name))
 		return err_set(e, -EINVAL, "metrics: %s is not a name of manager %s", name,
@@ -76,47 +156,34 @@ int metrics_extract(const struct metrics_opts *o, struct provider *p, const char
 	if (!provider_traits(p)->pull_files)
 		return err_set(e, -ENOTSUP, "metrics: provider %s cannot read files in instances",
 		               provider_name(p));
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/metrics/%s", o->state_dir, name) >= sizeof(dir))
+	if ((size_t)snprintf(x.dir, sizeof(x.dir), "%s/metrics/%s", o->state_dir, name) >=
+	    sizeof(x.dir))
 		return err_set(e, -ENAMETOOLONG, "metrics: state_dir is too long");
 
-	for (int f = 0; f < METRICS_FILE_COUNT; f++) {
-		struct buf b = BUF_INIT(METRICS_FILE_MAX);
-		struct err fe = {0};
-		int r;
+	for (int f = 0; f < METRICS_FILE_COUNT; f++)
+		pull_one(&x, f, f == METRICS_FILE_POST_JOB && finished && x.job_started);
+	/*
+	 * An instance between running and stopped (powering off at its runner's
+	 * end) can answer "not found" for a file it has: LXD's exec has gone and
+	 * its files API has not the stopped root yet. A file the others say was
+	 * written is looked for again, a moment later.
+	 */
+	for (int i = 0; i < EXPECTED_LOOKS && missing_expected(&x) && !cancelled(o); i++) {
+		unsigned again = missing_expected(&x);
 
-		snprintf(src, sizeof(src), "%s/%s", METRICS_DIR, file_names[f]);
-		if (f == METRICS_FILE_POST_JOB && finished && job_started)
-			r = pull_post_job(o, p, name, src, &b, &got.waited_ms, &fe);
-		else
-			r = provider_pull_file(p, name, src, METRICS_FILE_MAX, &b, &fe);
-		if (r == -ENOENT) {
-			buf_release(&b);
-			continue; /* not written: the instance never got that far */
-		}
-		job_started = job_started || (r == 0 && f == METRICS_FILE_PRE_JOB);
-		if (r == 0 && !made) {
-			r = mkdir_p(dir, 0700, &fe);
-			made = r == 0;
-		}
-		if (r == 0) {
-			snprintf(path, sizeof(path), "%s/%s", dir, file_names[f]);
-			r = file_write_atomic(path, b.data ? b.data : "", b.len, 0600, &fe);
-		}
-		if (r == 0) {
-			got.saved |= 1u << f;
-			got.bytes += b.len;
-		} else if (!first.code) {
-			err_set(&first, r, "metrics %s: %s: %s", name, file_names[f], fe.msg);
-		}
-		buf_release(&b);
+		clock_sleep_ms(EXPECTED_LOOK_MS);
+		for (int f = 0; f < METRICS_FILE_COUNT; f++)
+			if (again & (1u << f))
+				pull_one(&x, f, false);
+		x.got.looked_again |= again & x.got.saved;
 	}
-	if (first.code) {
+	if (x.first.code) {
 		if (e)
-			*e = first;
-		return first.code;
+			*e = x.first;
+		return x.first.code;
 	}
 	if (ret)
-		*ret = got;
+		*ret = x.got;
 	return 0;
 }
 

@@ -69,6 +69,13 @@ static void put(struct fx *f, const char *path, const char *data)
 	assert_int_equal(memory_put_file(f->p, NAME, path, data, strlen(data)), 0);
 }
 
+/* What the runner's script wrote before any job: its two timestamps. */
+static void put_installed(struct fx *f)
+{
+	put(f, METRICS_DIR "/" METRICS_INSTALLATION_STARTED, "1700000000");
+	put(f, METRICS_DIR "/" METRICS_RUNNER_INSTALLED, "1700000010");
+}
+
 /* The file under dir/rel holds data, mode 0600. */
 static void assert_saved(const char *dir, const char *rel, const char *data)
 {
@@ -103,11 +110,14 @@ static void test_extract_saves_what_is_there(void **state)
 
 	put(f, METRICS_DIR "/" METRICS_PRE_JOB, "{\"a\":1}");
 	put(f, METRICS_DIR "/" METRICS_RUNNER_INSTALLED, "1700000000");
+	put(f, METRICS_DIR "/" METRICS_INSTALLATION_STARTED, "1699999990");
 	assert_int_equal(metrics_extract(&f->o, f->p, NAME, false, &x, &e), 0);
-	assert_int_equal(x.saved,
-	                 (1u << METRICS_FILE_PRE_JOB) | (1u << METRICS_FILE_RUNNER_INSTALLED));
-	assert_int_equal(x.bytes, strlen("{\"a\":1}") + strlen("1700000000"));
+	assert_int_equal(x.saved, (1u << METRICS_FILE_PRE_JOB) |
+	                                  (1u << METRICS_FILE_RUNNER_INSTALLED) |
+	                                  (1u << METRICS_FILE_INSTALLATION_STARTED));
+	assert_int_equal(x.bytes, strlen("{\"a\":1}") + 2 * strlen("1700000000"));
 	assert_int_equal(x.waited_ms, 0);
+	assert_int_equal(x.looked_again, 0);
 	snprintf(dir, sizeof(dir), "%s/metrics/" NAME, f->state);
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -140,6 +150,7 @@ static void test_extract_waits_for_post_job(void **state)
 	char dir[256];
 	pthread_t th;
 
+	put_installed(f);
 	put(f, METRICS_DIR "/" METRICS_PRE_JOB, "{}");
 	f->o.post_job_wait_ms = 5000;
 	assert_int_equal(pthread_create(&th, NULL, put_late, &l), 0);
@@ -162,10 +173,13 @@ static void test_extract_post_job_wait_is_bounded(void **state)
 	/* no pre-job file: the job never started, nothing to wait for */
 	assert_int_equal(metrics_extract(&f->o, f->p, NAME, true, &x, NULL), 0);
 	assert_int_equal(x.waited_ms, 0);
+	put_installed(f);
 	put(f, METRICS_DIR "/" METRICS_PRE_JOB, "{}");
 	t0 = clock_mono_ms();
 	assert_int_equal(metrics_extract(&f->o, f->p, NAME, true, &x, NULL), 0);
-	assert_int_equal(x.saved, 1u << METRICS_FILE_PRE_JOB);
+	assert_int_equal(x.saved, (1u << METRICS_FILE_PRE_JOB) |
+	                                  (1u << METRICS_FILE_RUNNER_INSTALLED) |
+	                                  (1u << METRICS_FILE_INSTALLATION_STARTED));
 	assert_in_range(x.waited_ms, 550, 1500);
 	assert_in_range(clock_mono_ms() - t0, 550, 1500);
 	/* not a finished runner: no wait */
@@ -181,6 +195,67 @@ static void test_extract_post_job_wait_is_bounded(void **state)
 	f->o.post_job_wait_ms = 5000;
 	assert_int_equal(metrics_extract(&f->o, f->p, NAME, true, &x, NULL), 0);
 	assert_in_range(x.waited_ms, 0, 200);
+}
+
+struct late_put {
+	struct fx *f;
+	const char *path, *data;
+	int64_t after_ms;
+};
+
+static void *put_later(void *arg)
+{
+	struct late_put *l = arg;
+	clock_sleep_ms(l->after_ms);
+	put(l->f, l->path, l->data);
+	return NULL;
+}
+
+/*
+ * A file the others say was written, found missing (an instance powering
+ * off can answer so), is looked for again a second later, up to 3 times;
+ * nothing is looked for again when the files agree.
+ */
+static void test_extract_looks_again_for_an_expected_file(void **state)
+{
+	struct fx *f = *state;
+	struct metrics_extracted x = {0};
+	struct late_put l = {f, METRICS_DIR "/" METRICS_INSTALLATION_STARTED, "1700000000", 1200};
+	char dir[256];
+	pthread_t th;
+	int64_t t0;
+
+	/* runner-installed there, installation-started not yet: found on the second look */
+	put(f, METRICS_DIR "/" METRICS_RUNNER_INSTALLED, "1700000010");
+	assert_int_equal(pthread_create(&th, NULL, put_later, &l), 0);
+	t0 = clock_mono_ms();
+	assert_int_equal(metrics_extract(&f->o, f->p, NAME, false, &x, NULL), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(x.saved, (1u << METRICS_FILE_RUNNER_INSTALLED) |
+	                                  (1u << METRICS_FILE_INSTALLATION_STARTED));
+	assert_int_equal(x.looked_again, 1u << METRICS_FILE_INSTALLATION_STARTED);
+	assert_in_range(clock_mono_ms() - t0, 1900, 3500);
+	snprintf(dir, sizeof(dir), "%s/metrics/" NAME, f->state);
+	assert_saved(dir, METRICS_INSTALLATION_STARTED, "1700000000");
+
+	/* not finished: no pre-job file expected, no second look */
+	t0 = clock_mono_ms();
+	assert_int_equal(metrics_extract(&f->o, f->p, NAME, false, &x, NULL), 0);
+	assert_int_equal(x.looked_again, 0);
+	assert_in_range(clock_mono_ms() - t0, 0, 500);
+
+	/* a finished runner without its pre-job file: 3 more looks, then none */
+	t0 = clock_mono_ms();
+	assert_int_equal(metrics_extract(&f->o, f->p, NAME, true, &x, NULL), 0);
+	assert_int_equal(x.looked_again, 0);
+	assert_false(x.saved & (1u << METRICS_FILE_PRE_JOB));
+	assert_in_range(clock_mono_ms() - t0, 2900, 5000);
+
+	/* cancelled: no second look */
+	atomic_store(&f->cancel, true);
+	t0 = clock_mono_ms();
+	assert_int_equal(metrics_extract(&f->o, f->p, NAME, true, &x, NULL), 0);
+	assert_in_range(clock_mono_ms() - t0, 0, 500);
 }
 
 /* Errors are returned (the first one, naming its file); the other files are still saved. */
@@ -199,6 +274,7 @@ static void test_extract_errors(void **state)
 	assert_false(exists(f->state, "metrics"));
 	put(f, METRICS_DIR "/" METRICS_PRE_JOB, "{}");
 	put(f, METRICS_DIR "/" METRICS_RUNNER_INSTALLED, "1");
+	put(f, METRICS_DIR "/" METRICS_INSTALLATION_STARTED, "1");
 	/* the pre-job file fails to come: the error says so, the timestamp is saved */
 	assert_int_equal(memory_fail(f->p, MEMORY_OP_PULL_FILE, -EIO, 1), 0);
 	assert_int_equal(metrics_extract(&f->o, f->p, NAME, false, &x, &e), -EIO);
@@ -571,6 +647,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_extract_waits_for_post_job, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_extract_post_job_wait_is_bounded, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_extract_looks_again_for_an_expected_file,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_extract_errors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_save_logs_bytes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_save_logs_time, setup, teardown),
