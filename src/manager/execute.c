@@ -101,14 +101,19 @@ static void collect_logs(struct provider *p, const struct action *a, const struc
  */
 static void collect(struct manager *m, struct provider *p, const struct action *a)
 {
+	struct metrics_extracted got = {0};
 	struct metrics_opts mo;
 	struct err e = {0};
 
 	manager_metrics_opts(m, &mo);
 	if (a->extract_metrics &&
 	    (metrics_storage_note_flavor(&mo, a->name, a->flavor, &e) < 0 ||
-	     metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, NULL, &e) < 0))
+	     metrics_extract(&mo, p, a->name, a->why == WHY_FINISHED, &got, &e) < 0))
 		log_warn("%s", e.msg);
+	for (int f = 0; f < METRICS_FILE_COUNT; f++)
+		if (got.looked_again & (1u << f))
+			log_info("metrics of %s: %s found only when looked for again", a->name,
+			         metrics_file_name(f));
 	if (a->extract_metrics)
 		manager_runner_version_note(m, p, a->name, a->flavor);
 	if (a->pull_logs) {
