@@ -168,9 +168,11 @@ int metrics_extract(const struct metrics_opts *o, struct provider *p, const char
 	 * its files API has not the stopped root yet. A file the others say was
 	 * written is looked for again, a moment later.
 	 */
-	for (int i = 0; i < EXPECTED_LOOKS && missing_expected(&x) && !cancelled(o); i++) {
+	for (int i = 0; i < EXPECTED_LOOKS && !cancelled(o); i++) {
 		unsigned again = missing_expected(&x);
 
+		if (!again)
+			break;
 		clock_sleep_ms(EXPECTED_LOOK_MS);
 		for (int f = 0; f < METRICS_FILE_COUNT; f++)
 			if (again & (1u << f))

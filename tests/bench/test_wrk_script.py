@@ -21,9 +21,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 from harness import free_port, main, make_workdir, remove_workdir, stop_process  # noqa: E402
+os.environ.pop("BENCH_CONNECTIONS", None)  # the 16 connections the stall shares above count
+from bench_intake import THREADS, wrk  # noqa: E402  (the bench's own run of the script)
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "bench_intake.lua")
 STALL_S = 0.1
 
 
@@ -54,7 +56,7 @@ def serve(port, every):
 
 
 def wrk_run(every):
-    """The figures of a 4-second run of wrk with the script against a server stalling every `every`-th."""
+    """The figures of the bench's wrk run (bench_intake.wrk) against a server stalling every `every`-th."""
     work = make_workdir("wrk-script", 0o700)
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(every)])
@@ -62,7 +64,7 @@ def wrk_run(every):
         body = b"{}"
         req = b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
         prefix = os.path.join(work, "requests")
-        for t in (1, 2):
+        for t in range(1, THREADS + 1):
             with open("%s.%d" % (prefix, t), "wb") as f:
                 for _ in range(2000):
                     f.write(b"%d\n%s" % (len(req), req))
@@ -72,17 +74,10 @@ def wrk_run(every):
                     break
             except OSError:
                 time.sleep(0.05)
-        p = subprocess.run(["wrk", "-t", "2", "-c", "16", "-d", "4s", "--timeout", "10s", "-s", SCRIPT,
-                            "http://127.0.0.1:%d/webhook" % port, "--", prefix, "2", "16"],
-                           capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stdout + p.stderr
-        m = re.search(r"result requests=(\d+) duration_us=(\d+) rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) "
-                      r"p99c_ms=([\d.]+) max_ms=([\d.]+) errors=(\d+)", p.stdout)
-        assert m, p.stdout + p.stderr
-        assert os.path.exists(prefix + ".ready.1") and os.path.exists(prefix + ".ready.2")
-        return {"requests": int(m.group(1)), "p50": float(m.group(4)), "p99": float(m.group(5)),
-                "p99c": float(m.group(6)), "max": float(m.group(7)), "errors": int(m.group(8)),
-                "statuses": p.stdout}
+        _, p50, p99, statuses, errors, p99c, slowest = wrk("http://127.0.0.1:%d/webhook" % port, prefix)
+        assert all(os.path.exists("%s.ready.%d" % (prefix, t)) for t in range(1, THREADS + 1))
+        return {"requests": sum(statuses.values()), "p50": p50, "p99": p99, "p99c": p99c, "max": slowest,
+                "errors": errors, "statuses": statuses}
     finally:
         stop_process(server, timeout=2)
         remove_workdir(work)
