@@ -21,10 +21,11 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import free_port, stop_process  # noqa: E402
+from harness import free_port, stop_process, wait_until  # noqa: E402
 from lxd_harness import LxdEnv, run_lxd_tests  # noqa: E402
 from policy_double import PolicyDouble, payloads  # noqa: E402
 
@@ -57,6 +58,19 @@ http.server.ThreadingHTTPServer((addr, port), H).serve_forever()
 """
 
 
+def wait_serving(proc, addr, what):
+    """Until the test server proc answers on addr:80 from the host (a path
+    the assertions never look for), so that what the job's requests meet is
+    the path under test, not a server still starting."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def answers():
+        assert proc.poll() is None, "%s exited with %s" % (what, proc.returncode)
+        with opener.open("http://%s/_ready" % addr, timeout=2) as r:
+            return r.status == 200
+    wait_until(answers, 30, what, interval=0.2, retry=(OSError,))
+
+
 class Netns:
     """A network namespace of this test's own with a veth to the host:
     NETNS_HOST on the host side, NETNS_ADDR inside, an HTTP server on
@@ -81,10 +95,18 @@ class Netns:
             subprocess.run(cmd, check=True, capture_output=True)
         self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable, "-c", SERVER, NETNS_ADDR,
                                       "80", self.log], stdin=subprocess.DEVNULL)
+        wait_serving(self.proc, NETNS_ADDR, "the namespace's HTTP server")
 
     def hits(self):
         with open(self.log) as f:
             return [json.loads(ln) for ln in f if ln.strip()]
+
+    def state(self):
+        """What a failed assertion shows of the namespace: its server's
+        exit status (None: running), its links and the host's route."""
+        links = subprocess.run(["ip", "-n", self.ns, "-br", "addr"], capture_output=True, text=True).stdout
+        route = subprocess.run(["ip", "route", "get", NETNS_ADDR], capture_output=True, text=True).stdout
+        return {"server_exit": self.proc.poll(), "links": links, "route": route, "hits": self.hits()}
 
     def close(self):
         if self.proc:
@@ -101,6 +123,7 @@ class BridgeServer:
         self.log = os.path.join(tmp, "bridge-http.log")
         open(self.log, "w").close()
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, addr, "80", self.log], stdin=subprocess.DEVNULL)
+        wait_serving(self.proc, addr, "the bridge address's HTTP server")
 
     def hits(self):
         with open(self.log) as f:
@@ -253,12 +276,12 @@ def test_debian_runner_env_proxy_aproxy_mirror_tmate_repo_policy():
 
         # --- aproxy: the rules nft holds, and where the job's curl went
         out = read_in(env, name, "/tmp/aproxy.out")
-        assert out.strip() == "hello from %s/via-aproxy" % NETNS_ADDR, out
+        assert out.strip() == "hello from %s/via-aproxy" % NETNS_ADDR, (out, ns.state(), tiny.text()[-2000:])
         hit = [h for h in ns.hits() if h["path"] == "/via-aproxy"]
         assert len(hit) == 1 and "runnerd-test-proxy" in (hit[0]["via"] or ""), ns.hits()
         assert "GET /via-aproxy HTTP/1.1" in tiny.text(), tiny.text()  # transparent: no absolute URL
         out = read_in(env, name, "/tmp/envproxy.out")
-        assert out.strip() == "hello from %s/via-env" % NETNS_ADDR, out
+        assert out.strip() == "hello from %s/via-env" % NETNS_ADDR, (out, ns.state(), tiny.text()[-2000:])
         assert "GET http://%s/via-env HTTP/1.1" % NETNS_ADDR in tiny.text(), tiny.text()
         # the excluded range: straight to the bridge's address, not through the proxy
         out = read_in(env, name, "/tmp/excluded.out")
