@@ -1,9 +1,9 @@
 /*
  * Unit tests of the state store's checkpoints (src/store/store_checkpoint.c):
  * a writer that never pauses leaves them to the store's own thread, which
- * makes them without failing, and the WAL still starts over, so it stays
- * near the 1,000 pages that wake that thread; everything written is there
- * after a reopen.
+ * makes them without failing, and the WAL still starts over again and
+ * again, so it stays far below what the writes would make of it without;
+ * everything written is there after a reopen.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +25,22 @@ static off_t size_of(const char *path)
 	struct stat sb;
 
 	return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/*
+ * How many times the WAL at path started over: its header's checkpoint
+ * sequence number (bytes 12-15, big-endian), which each start from the
+ * beginning raises by one.
+ */
+static uint32_t wal_restarts(const char *path)
+{
+	unsigned char h[16];
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(f);
+	assert_int_equal(fread(h, 1, sizeof(h), f), sizeof(h));
+	fclose(f);
+	return (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15];
 }
 
 static void test_checkpoints_beside_a_writer(void **state)
@@ -61,9 +77,16 @@ static void test_checkpoints_beside_a_writer(void **state)
 	}
 	assert_true(runs >= 1);
 	assert_int_equal(failed, 0);
-	/* 1,000 pages wake the checkpointer: 4 MB, and what comes while it copies */
+	/*
+	 * Each write adds a page to the WAL: 12,000 pages of 4 KiB (49 MB) if it never
+	 * started over. 1,000 pages wake the checkpointer (4 MB), and what comes while
+	 * it copies adds to that: 4 MB on an idle machine, 9-15 MB with the cores
+	 * oversubscribed three times over. So: started over at least three times, and
+	 * never near the size it would have without.
+	 */
+	assert_true(wal_restarts(path) >= 3);
 	assert_true(biggest > 0);
-	assert_true(biggest < 8 * 1024 * 1024);
+	assert_true(biggest < 32 * 1024 * 1024);
 	store_close(s);
 
 	s = NULL;
