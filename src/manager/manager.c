@@ -360,6 +360,7 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 		m->cfg = cfg;
 		m->runner_group_id = 0; /* github.runner_group may have changed */
 		m->apps_at = 0;
+		m->warmed = false;
 		pthread_mutex_lock(&m->pkg_lock);
 		m->runner_bin_at = 0;
 		m->runner_bin_tried_at = 0;

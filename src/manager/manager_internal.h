@@ -39,6 +39,7 @@ struct manager {
 	int64_t retention_at;        /* last retention sweep of logs and metrics (unix s) */
 	bool temporaries_swept;      /* by the first pass that acts */
 	int64_t runner_group_id;     /* resolved once (org scope), 0 until then */
+	bool warmed;                 /* manager_runner_pkg_warm done since start or reload */
 	char group_error[256];       /* why it did not resolve */
 
 	/* runnerd's verified runner package, fetched on a thread of its own (runner_pkg.c) */
@@ -106,6 +107,13 @@ int manager_observation_plan(struct manager *m, struct observation *o, enum plan
  * github.request_timeout, no other pass waits for it.
  */
 void manager_runner_pkg_prepare(struct manager *m, const struct plan *plan);
+/*
+ * What the first create will need, made ready before any job asks for one
+ * (a pass that acts, GitHub answering): the runner group, the downloads
+ * list the first time, and a first fetch of the verified package. Done
+ * once after a start or reload; prepare keeps them current.
+ */
+void manager_runner_pkg_warm(struct manager *m, int64_t now);
 void manager_runner_pkg_init(struct manager *m);
 /* Cancel a fetch under way (shutdown); it ends within about 100 ms. */
 void manager_runner_pkg_cancel(struct manager *m);

@@ -67,6 +67,9 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		goto out;
 	}
 	manager_runner_version_check(m, now);
+	/* a fresh manager: the first job's create should not wait for these */
+	if (act && o.runners_complete && !atomic_load(&m->cancel))
+		manager_runner_pkg_warm(m, now);
 	r = manager_observation_plan(m, &o, mode, now, &rep->plan);
 	if (r < 0) {
 		err_set(e, r, "plan: %s", strerror(-r));

@@ -316,6 +316,31 @@ void manager_runner_pkg_refresh(struct manager *m, int64_t now)
 		refresh_downloads(m, now);
 }
 
+void manager_runner_pkg_warm(struct manager *m, int64_t now)
+{
+	bool host = false, other = false, have;
+
+	if (m->warmed)
+		return; /* once: what fails here is tried again by the creates that need it */
+	m->warmed = true;
+	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
+		struct provider *p = manager_provider_named(m, m->cfg->flavors[i].provider);
+		if (p && provider_traits(p)->runner_from_host)
+			host = true;
+		else if (p)
+			other = true;
+	}
+	if (!m->runner_group_id)
+		resolve_runner_group(m);
+	if (other && !m->apps_at)
+		refresh_downloads(m, now);
+	pthread_mutex_lock(&m->pkg_lock);
+	have = m->runner_tarball[0] || m->runner_bin_tried_at;
+	pthread_mutex_unlock(&m->pkg_lock);
+	if (host && !have)
+		fetch_runner_bin(m, now);
+}
+
 /*
  * Before the workers of a pass that creates start: the runner group (JIT),
  * and the package each create's provider needs (GitHub's download for

@@ -1327,6 +1327,44 @@ static int case_slow_runner_package_does_not_hold_the_pass(struct fx *f)
 	return 0;
 }
 
+/* Whether the verified runner package is in f's state dir (runner-bin/current-x64). */
+static bool package_kept(struct fx *f)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/state/runner-bin/current-x64", f->dir);
+	return stat(path, &sb) == 0;
+}
+
+/*
+ * A fresh manager with nothing to create (min_idle 0, the reactive case)
+ * fetches the verified runner package in its first pass that hears
+ * GitHub, so that the first job's create does not wait for it; a pass
+ * whose runner list fails fetches nothing, and the next one does.
+ */
+static int case_first_pass_makes_the_package_ready(struct fx *f)
+{
+	struct manager_report rep;
+	int r;
+
+	json_decref(ctl("POST", "/_ghsim/faults",
+	                "{\"match\":\"/actions/runners\",\"method\":\"GET\",\"status\":500,"
+	                "\"count\":-1}"));
+	r = pass(f, PLAN_NORMAL, &rep);
+	manager_report_release(&rep);
+	json_decref(ctl("DELETE", "/_ghsim/faults", NULL));
+	REQUIRE(r == 0);
+	REQUIRE(!package_kept(f));
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	r = (int)rep.plan.n_actions;
+	manager_report_release(&rep);
+	REQUIREF(r == 0, "%d actions", r);
+	REQUIRE(memory_count(f->mem) == 0);
+	REQUIRE(package_kept(f));
+	return 0;
+}
+
 /* ---- docs/deadlines.md: each counterpart held silent, each state leaves ---- */
 
 /* Whether the report has an event of action (reason NULL: any) that ok or failed as given. */
@@ -1875,6 +1913,8 @@ int main(void)
 	fx_manager = ", create_concurrency: 1";
 	run("a create does not wait behind the slow metrics pull of a delete",
 	    case_create_not_behind_slow_metrics_pull, 1, 1);
+	run("the first pass makes the runner package ready before any job asks for a runner",
+	    case_first_pass_makes_the_package_ready, 0, 1);
 	fx_request_timeout = "1s";
 	run("a runner package download that trickles on does not hold the passes",
 	    case_slow_runner_package_does_not_hold_the_pass, 1, 1);
