@@ -295,21 +295,29 @@ static void resolve_runner_group(struct manager *m)
 	m->runner_group_id = id;
 }
 
+/* Whether some flavor's provider starts its runner from the host's package (host), or not (other).
+ */
+static void providers_in_use(struct manager *m, bool *host, bool *other)
+{
+	*host = *other = false;
+	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
+		struct provider *p = manager_provider_named(m, m->cfg->flavors[i].provider);
+		if (p && provider_traits(p)->runner_from_host)
+			*host = true;
+		else if (p)
+			*other = true;
+	}
+}
+
 void manager_runner_pkg_refresh(struct manager *m, int64_t now)
 {
-	bool host = false, other = false;
+	bool host, other;
 
 	m->apps_at = 0;
 	pthread_mutex_lock(&m->pkg_lock);
 	m->runner_bin_at = 0;
 	pthread_mutex_unlock(&m->pkg_lock);
-	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
-		struct provider *p = manager_provider_named(m, m->cfg->flavors[i].provider);
-		if (p && provider_traits(p)->runner_from_host)
-			host = true;
-		else if (p)
-			other = true;
-	}
+	providers_in_use(m, &host, &other);
 	if (host)
 		fetch_runner_bin(m, now);
 	if (other)
@@ -318,18 +326,12 @@ void manager_runner_pkg_refresh(struct manager *m, int64_t now)
 
 void manager_runner_pkg_warm(struct manager *m, int64_t now)
 {
-	bool host = false, other = false, have;
+	bool host, other, have;
 
 	if (m->warmed)
 		return; /* once: what fails here is tried again by the creates that need it */
 	m->warmed = true;
-	for (size_t i = 0; i < m->cfg->n_flavors; i++) {
-		struct provider *p = manager_provider_named(m, m->cfg->flavors[i].provider);
-		if (p && provider_traits(p)->runner_from_host)
-			host = true;
-		else if (p)
-			other = true;
-	}
+	providers_in_use(m, &host, &other);
 	if (!m->runner_group_id)
 		resolve_runner_group(m);
 	if (other && !m->apps_at)
