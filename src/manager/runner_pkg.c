@@ -295,7 +295,9 @@ static void resolve_runner_group(struct manager *m)
 	m->runner_group_id = id;
 }
 
-/* Whether some flavor's provider starts its runner from the host's package (host), or not (other).
+/*
+ * Whether some flavor's provider starts its runner from the host's package
+ * (host), and whether some other one does not (other).
  */
 static void providers_in_use(struct manager *m, bool *host, bool *other)
 {
