@@ -32,7 +32,9 @@ as a manager whose flavors are at their max in a burst: a queued job asks
 for a pass within a second, not at once (no pass could make its runner).
 
 After the first run it prints what /healthz counted of the group commit
-(deliveries a commit, a commit's time: what bounds the first-seen rate),
+(deliveries a commit, a commit's time: what bounds the first-seen rate)
+and where a written delivery's time went inside runnerd (parse, the wait
+for the commit under way, its own commit, then to its answer),
 the disk's own share of a commit (a 16 KiB write and its fdatasync in the
 state dir's filesystem, measured before the runs on the idle machine),
 and runnerd's CPU a delivery, after the second runnerd's CPU a request,
@@ -136,7 +138,20 @@ def commit_figures(env):
             "a commit %.0f us on average, %s" %
             (h["written"], h["commits"], h["written"] / n, h["commit_max"], h.get("commit_us", 0) / n,
              "its fsync behind it (%d fdatasyncs of the WAL, %.1f commits each)" %
-             (h["flush_syncs"], h["commits"] / max(h["flush_syncs"], 1)) if behind else "fsync included"))
+             (h["flush_syncs"], h["commits"] / max(h["flush_syncs"], 1)) if behind else "fsync included") +
+            answer_figures(h))
+
+
+def answer_figures(h):
+    """Where a written delivery's time went, as runnerd timed it (/healthz's stage_us): what
+    the wrk figures cannot tell apart."""
+    n = max(h["staged"], 1)
+    st = h["stage_us"]
+    return ("\n  runnerd's answers: %.0f us on average from read whole to answered; a written delivery "
+            "%.0f us: parse %.0f, wait for the commit under way %.0f, its commit %.0f, then to its "
+            "answer %.0f" %
+            (h["answer_us"] / max(h["answered"], 1), sum(st.values()) / n, st["parse"] / n,
+             st["wait"] / n, st["write"] / n, st["report"] / n))
 
 
 def flush_figure(directory, n=300):

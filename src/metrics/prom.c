@@ -319,6 +319,31 @@ int prom_observe(struct prom_family *f, const char *const *values, double v)
 	return update(f, values, v, OP_OBSERVE);
 }
 
+int prom_histogram_set(struct prom_family *f, const char *const *values, const uint64_t *buckets,
+                       uint64_t count, double sum)
+{
+	struct prom_series *s;
+	uint64_t in = 0;
+	int rc;
+
+	if (f->type != PROM_HISTOGRAM || isnan(sum))
+		return -EINVAL;
+	for (size_t i = 0; i < f->n_bounds; i++) {
+		if (buckets[i] > count - in)
+			return -EINVAL;
+		in += buckets[i];
+	}
+	pthread_mutex_lock(&f->reg->lock);
+	rc = series_get(f, values, &s);
+	if (rc == 0) {
+		memcpy(s->buckets, buckets, f->n_bounds * sizeof(*buckets));
+		s->count = count;
+		s->sum = sum;
+	}
+	pthread_mutex_unlock(&f->reg->lock);
+	return rc;
+}
+
 int prom_get(struct prom_family *f, const char *const *values, double *ret)
 {
 	bool found = false;

@@ -65,6 +65,15 @@ int prom_add(struct prom_family *f, const char *const *values, double v);
 int prom_set(struct prom_family *f, const char *const *values, double v);
 /* histogram: one observation */
 int prom_observe(struct prom_family *f, const char *const *values, double v);
+/*
+ * histogram: the series set to counts kept elsewhere (never lower them):
+ * buckets[i] the observations in bound i (not cumulative: at most bound
+ * i, above bound i - 1), one for each of the family's bounds; count all
+ * of them (those above every bound too), sum their total. -EINVAL when
+ * the buckets add up to more than count, or sum is not a number.
+ */
+int prom_histogram_set(struct prom_family *f, const char *const *values, const uint64_t *buckets,
+                       uint64_t count, double sum);
 /* The value of a series of a counter or gauge; -ENOENT when it has none. */
 int prom_get(struct prom_family *f, const char *const *values, double *ret);
 

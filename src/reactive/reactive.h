@@ -46,6 +46,10 @@ struct reactive;
 #define REACTIVE_BACKOFF_MAX_MS (3600LL * 1000)
 
 /* What the intake and the consumer counted since the start. */
+/* The bounds of the intake's answer times (seconds, rising), and their number. */
+#define REACTIVE_ANSWER_BOUNDS 14
+extern const double reactive_answer_bounds[REACTIVE_ANSWER_BOUNDS];
+
 struct reactive_stats {
 	uint64_t deliveries;   /* requests to POST /webhook */
 	uint64_t unauthorized; /* 401: signature missing or wrong */
@@ -71,7 +75,21 @@ struct reactive_stats {
 	/* the intake's writes: deliveries written, in how many commits, the most in one,
 	 * and the time the commits took (microseconds, all of them) */
 	uint64_t written, commits, commit_max, commit_us;
+	/*
+	 * The time each POST /webhook took, from read whole to answered (microseconds):
+	 * how many took at most each of reactive_answer_bounds and more than the one before
+	 * (the rest took longer than them all), how many in all, and their total.
+	 */
+	uint64_t answer_in[REACTIVE_ANSWER_BOUNDS], answered, answer_us;
+	/*
+	 * Where the time of the deliveries the group commit wrote went (microseconds, all
+	 * of them): checked and parsed, waiting for their commit, in it, then until answered.
+	 */
+	uint64_t staged, stage_parse_us, stage_wait_us, stage_write_us, stage_report_us;
 };
+
+/* One answer that took us microseconds, counted in st (its owner's lock held). */
+void reactive_stats_answered(struct reactive_stats *st, int64_t us);
 
 /*
  * How reactive mode asks the pass loop for passes (from HTTP threads and

@@ -77,6 +77,7 @@ static int labels_json(const struct strv *labels, char *out, size_t cap)
 struct pending {
 	struct group_commit_item gc;
 	struct reactive *rx;
+	struct reactive_stages t; /* when it passed each step, for the counters */
 	struct store_intake row;
 	struct queue_job job; /* queued: the message */
 	int flavor;           /* queued: the config's index of job.flavor; -1: none */
@@ -228,11 +229,17 @@ int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n)
 	struct reactive *rx = ctx;
 	struct store_intake *rows[REACTIVE_BATCH_MAX] = {0};
 	struct err e = {0};
+	int64_t began = clock_mono_us(), ended;
 	int r;
 
 	for (size_t i = 0; i < n; i++)
 		rows[i] = &((struct pending *)v[i])->row;
 	r = store_intake_write(rx->store, rows, n, &e);
+	ended = clock_mono_us();
+	for (size_t i = 0; i < n; i++) {
+		((struct pending *)v[i])->t.began = began;
+		((struct pending *)v[i])->t.ended = ended;
+	}
 	if (r < 0)
 		log_error("webhook: %zu deliveries not recorded (answered 500, GitHub may send "
 		          "them again): %s",
@@ -245,10 +252,17 @@ static void written(struct group_commit_item *it, int r)
 {
 	struct pending *p = (struct pending *)it;
 	struct http_response resp;
+	int64_t now;
+	bool late;
 
 	http_response_init(&resp);
 	answer(p, r, p->row.job_known, &resp);
-	(void)http_deferred_answer(p->d, &resp); /* -EALREADY: the client is gone */
+	/* -EALREADY: the client is gone, or it was answered 503 at the deadline */
+	late = http_deferred_answer(p->d, &resp) == -EALREADY;
+	now = clock_mono_us();
+	if (late && now > p->t.received + (int64_t)REACTIVE_DEFER_MS * 1000)
+		now = p->t.received + (int64_t)REACTIVE_DEFER_MS * 1000;
+	reactive_staged(p->rx, &p->t, now);
 	http_response_release(&resp);
 	free(p);
 }
@@ -287,9 +301,10 @@ static void record_then_queue(struct pending *p, struct http_response *resp)
 /*
  * Write p and answer: the state store's queue defers the request, so the
  * HTTP thread is free while the committer writes it with the others that
- * wait (one fsync for them all) and answers. Takes p.
+ * wait (one fsync for them all) and answers. Takes p. True: deferred (the
+ * committer answers it); false: answered in resp.
  */
-static void record(const struct http_request *req, struct pending *p, struct http_response *resp)
+static bool record(const struct http_request *req, struct pending *p, struct http_response *resp)
 {
 	struct reactive *rx = p->rx;
 	int r;
@@ -297,29 +312,32 @@ static void record(const struct http_request *req, struct pending *p, struct htt
 	if (!queue_sqlite_store(rx->q)) {
 		record_then_queue(p, resp);
 		free(p);
-		return;
+		return false;
 	}
 	/* what goes out if the write takes longer than GitHub waits: not a 202 */
 	http_response_error(resp, 503, "runnerd could not record the delivery in time");
 	if (http_request_defer(req, REACTIVE_DEFER_MS, &p->d) == 0) {
 		p->gc.done = written;
+		p->t.submitted = clock_mono_us();
 		r = group_commit_submit(rx->gc, &p->gc);
 		if (r == 0)
-			return;
+			return true;
 		/* stopping: the answer is the 503 above */
 		(void)http_deferred_answer(p->d, resp);
 		free(p);
-		return;
+		return false;
 	}
 	/* no slot to set it aside: the handler waits for the write */
 	r = group_commit_wait(rx->gc, &p->gc);
 	answer(p, r, p->row.job_known, resp);
 	free(p);
+	return false;
 }
 
-static void h_webhook(void *ctx, const struct http_request *req, struct http_response *resp)
+/* A POST /webhook read whole at t0 (clock_mono_us). True: deferred (answered later). */
+static bool handle(struct reactive *rx, const struct http_request *req, struct http_response *resp,
+                   int64_t t0)
 {
-	struct reactive *rx = ctx;
 	struct webhook_headers h = {
 	        .event = http_request_header(req, "X-GitHub-Event"),
 	        .delivery = http_request_header(req, "X-GitHub-Delivery"),
@@ -328,7 +346,7 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 	struct webhook_delivery d;
 	struct pending *p;
 	struct err e = {0};
-	bool seen = false;
+	bool seen = false, deferred = false;
 	int r, status;
 
 	REACTIVE_COUNT(rx, deliveries, 1);
@@ -344,7 +362,7 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 	    store_delivery_seen(rx->store, h.delivery, &seen, NULL) == 0 && seen) {
 		pthread_rwlock_unlock(&rx->cfg_lock);
 		answer_duplicate(rx, h.delivery, resp);
-		return;
+		return false;
 	}
 	if (r == 0)
 		r = webhook_parse(&h, req->body, req->body_len, &d, &e);
@@ -354,7 +372,7 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 		rejected(rx, req, status, e.msg);
 		http_response_error(resp, status,
 		                    status == 401 ? "bad or missing signature" : e.msg);
-		return;
+		return false;
 	}
 	if (d.kind == WEBHOOK_PING) {
 		REACTIVE_COUNT(rx, pings, 1);
@@ -375,11 +393,22 @@ static void h_webhook(void *ctx, const struct http_request *req, struct http_res
 		goto out;
 	}
 	p->rx = rx;
+	p->t.received = t0;
 	plan(rx->cfg, &d, p);
-	record(req, p, resp);
+	deferred = record(req, p, resp);
 out:
 	pthread_rwlock_unlock(&rx->cfg_lock);
 	webhook_delivery_release(&d);
+	return deferred;
+}
+
+static void h_webhook(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+	struct reactive *rx = ctx;
+	int64_t t0 = clock_mono_us();
+
+	if (!handle(rx, req, resp, t0))
+		reactive_answered(rx, t0);
 }
 
 static void h_healthz(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -410,7 +439,10 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"commit_us\":%" PRIu64
 	           ",\"spooled\":%" PRId64 ",\"caught_up\":%" PRIu64
 	           ",\"answer_after\":\"%s\",\"flush_syncs\":%" PRIu64 ",\"flush_failed\":%" PRIu64
-	           ",\"checkpoint_failed\":%" PRIu64 "}\n",
+	           ",\"checkpoint_failed\":%" PRIu64 ",\"answered\":%" PRIu64
+	           ",\"answer_us\":%" PRIu64 ",\"staged\":%" PRIu64
+	           ",\"stage_us\":{\"parse\":%" PRIu64 ",\"wait\":%" PRIu64 ",\"write\":%" PRIu64
+	           ",\"report\":%" PRIu64 "}}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
 	           st.malformed, st.duplicates, st.pings, st.other_events, st.queued, st.known,
 	           st.acked, webhook_skip_name(WEBHOOK_SKIP_REPO), st.ignored[WEBHOOK_SKIP_REPO],
@@ -418,7 +450,9 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
 	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
 	           st.commits, st.commit_max, st.commit_us, spooled, st.caught_up,
-	           fl.on && !fl.failing ? "write" : "flush", fl.syncs, fl.failed, ck_failed);
+	           fl.on && !fl.failing ? "write" : "flush", fl.syncs, fl.failed, ck_failed,
+	           st.answered, st.answer_us, st.staged, st.stage_parse_us, st.stage_wait_us,
+	           st.stage_write_us, st.stage_report_us);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }

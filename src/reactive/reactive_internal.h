@@ -69,6 +69,20 @@ struct reactive {
 		pthread_mutex_unlock(&(rx)->stats_lock);                                           \
 	} while (0)
 
+/*
+ * reactive_timing.c. answered: a POST /webhook answered now, read whole at
+ * since_us (clock_mono_us). staged: one the group commit wrote, answered
+ * at answered, with the times t it passed (clock_mono_us each).
+ */
+struct reactive_stages {
+	int64_t received;  /* read whole: its handler began */
+	int64_t submitted; /* checked and parsed: handed to the committer */
+	int64_t began;     /* its commit began */
+	int64_t ended;     /* ... and ended */
+};
+void reactive_answered(struct reactive *rx, int64_t since_us);
+void reactive_staged(struct reactive *rx, const struct reactive_stages *t, int64_t answered);
+
 /* reactive_intake.c: the routes of webhook.listen. */
 extern const struct http_route reactive_routes_template[];
 extern const size_t reactive_n_routes;

@@ -86,7 +86,7 @@ struct series {
 int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg)
 {
 	uint64_t ignored = 0, other;
-	struct prom_family *f[F__COUNT];
+	struct prom_family *f[F__COUNT], *answers;
 	int rc = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(st->ignored); i++)
@@ -131,6 +131,17 @@ int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg
 		                     NULL, 0, &f[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(s) && rc == 0; i++)
 		rc = prom_set(f[s[i].f], s[i].v[0] ? s[i].v : NULL, (double)s[i].n);
+	if (rc == 0)
+		rc = prom_family_new(
+		        reg, PROM_HISTOGRAM, "runnerd_webhook_answer_duration_seconds",
+		        "Time from a POST /webhook read whole to its answer sent or handed to its "
+		        "connection, every request the intake handled (refusals too). A new "
+		        "delivery is answered once it is written (webhook.answer_after); GitHub "
+		        "gives up after 10 s.",
+		        NULL, reactive_answer_bounds, REACTIVE_ANSWER_BOUNDS, &answers);
+	if (rc == 0)
+		rc = prom_histogram_set(answers, NULL, st->answer_in, st->answered,
+		                        (double)st->answer_us / 1e6);
 	return rc;
 }
 

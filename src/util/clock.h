@@ -10,6 +10,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC: for timeouts and deadlines, never stored. */
 int64_t clock_mono_ms(void);
+/* Microseconds on the same clock: for timing what takes less than a millisecond. */
+int64_t clock_mono_us(void);
 /* Unix time in milliseconds: for records, reports and ages. */
 int64_t clock_wall_ms(void);
 /* Sleep ms milliseconds (restarted after a signal). */

@@ -268,6 +268,9 @@ def test_intake_requests():
         assert h["ignored"]["other-repository"] == len(examples), h
         assert h["ignored"]["no-flavor"] == 1 and h["ignored"]["action"] == 1, h
         assert h["queued"] == 2 and h["known"] == 2, h
+        # every request answered was timed; those the group commit wrote, step by step
+        assert h["answered"] == h["deliveries"] and 0 < h["staged"] < h["answered"], h
+        assert h["answer_us"] >= sum(h["stage_us"].values()) > 0, h
         assert SECRET not in env.log(), "the webhook secret is in the log"
         assert "webhook intake on 127.0.0.1:%d" % env.hook_port in env.log()
         # the same counts on /metrics, and the jobs waiting per flavor as the last pass saw them
@@ -286,6 +289,8 @@ def test_intake_requests():
             'runnerd_reactive_jobs_dropped_total{reason="retries"}': 0,
             'runnerd_jobs_waiting{flavor="small"}': 1,
             'runnerd_jobs_waiting{flavor="k8s"}': 1,
+            'runnerd_webhook_answer_duration_seconds_count': h["deliveries"],
+            'runnerd_webhook_answer_duration_seconds_bucket{le="+Inf"}': h["deliveries"],
         })
         # status shows them too: a WAITING column, and waiting per flavor in --json
         st = env.status()

@@ -178,6 +178,42 @@ static void test_histogram_cumulative(void **state)
 	prom_registry_free(r);
 }
 
+/* A histogram counted elsewhere, set at a scrape: rendered as if observed. */
+static void test_histogram_set(void **state)
+{
+	struct prom_registry *r = new_reg();
+	struct prom_family *h, *c;
+	const double bounds[] = {1, 2, 5};
+	const uint64_t counts[] = {2, 0, 1}, too_many[] = {2, 2, 1};
+	char *t;
+
+	assert_int_equal(
+	        prom_family_new(r, PROM_HISTOGRAM, "job_seconds", "Jobs.", NULL, bounds, 3, &h), 0);
+	assert_int_equal(prom_family_new(r, PROM_COUNTER, "n_total", "N.", NULL, NULL, 0, &c), 0);
+	/* what observing 0.5, 1, 3 and 100 would have made */
+	assert_int_equal(prom_histogram_set(h, NULL, counts, 4, 104.5), 0);
+	/* set again: the latest counts, not added */
+	assert_int_equal(prom_histogram_set(h, NULL, counts, 4, 104.5), 0);
+	/* buckets that hold more than count, a sum that is no number, not a histogram */
+	assert_int_equal(prom_histogram_set(h, NULL, too_many, 4, 1), -EINVAL);
+	assert_int_equal(prom_histogram_set(h, NULL, counts, 4, NAN), -EINVAL);
+	assert_int_equal(prom_histogram_set(c, NULL, counts, 4, 1), -EINVAL);
+	t = render(r);
+	assert_string_equal(t, "# HELP job_seconds Jobs.\n"
+	                       "# TYPE job_seconds histogram\n"
+	                       "job_seconds_bucket{le=\"1\"} 2\n"
+	                       "job_seconds_bucket{le=\"2\"} 2\n"
+	                       "job_seconds_bucket{le=\"5\"} 3\n"
+	                       "job_seconds_bucket{le=\"+Inf\"} 4\n"
+	                       "job_seconds_sum 104.5\n"
+	                       "job_seconds_count 4\n"
+	                       "# HELP n_total N.\n"
+	                       "# TYPE n_total counter\n"
+	                       "n_total 0\n");
+	free(t);
+	prom_registry_free(r);
+}
+
 static void test_values(void **state)
 {
 	char s[40];
@@ -372,6 +408,7 @@ int main(void)
 	        cmocka_unit_test(test_counter_text),
 	        cmocka_unit_test(test_escaping),
 	        cmocka_unit_test(test_histogram_cumulative),
+	        cmocka_unit_test(test_histogram_set),
 	        cmocka_unit_test(test_values),
 	        cmocka_unit_test(test_bounded),
 	        cmocka_unit_test(test_series_cap),

@@ -260,6 +260,27 @@ static void test_intake(void **state)
 	assert_int_equal(st.refused_400, 2);
 }
 
+/* Each answer time in the first bucket whose bound is not below it, the rest only counted. */
+static void test_answer_buckets(void **state)
+{
+	struct reactive_stats st = {0};
+
+	(void)state;
+	reactive_stats_answered(&st, 300);      /* 0.3 ms: <= 0.5 ms */
+	reactive_stats_answered(&st, 1000);     /* 1 ms: <= 1 ms, bounds are inclusive */
+	reactive_stats_answered(&st, 1001);     /* <= 2.5 ms */
+	reactive_stats_answered(&st, 12000000); /* 12 s: above them all */
+	reactive_stats_answered(&st, -5);       /* a clock that went back: 0 */
+	assert_int_equal(st.answer_in[0], 2);
+	assert_int_equal(st.answer_in[1], 1);
+	assert_int_equal(st.answer_in[2], 1);
+	for (size_t i = 3; i < REACTIVE_ANSWER_BOUNDS; i++)
+		assert_int_equal(st.answer_in[i], 0);
+	assert_int_equal(st.answered, 5);
+	assert_int_equal(st.answer_us, 300 + 1000 + 1001 + 12000000);
+	assert_true(reactive_answer_bounds[REACTIVE_ANSWER_BOUNDS - 1] == 10);
+}
+
 /* The value of one series of family name in reg. */
 static double series(struct prom_registry *reg, const char *name, const char *const *values)
 {
@@ -332,8 +353,23 @@ static void test_prom(void **state)
 	assert_int_equal(prom_render(reg, &b), 0);
 	assert_non_null(strstr(buf_str(&b), "# TYPE runnerd_webhook_deliveries_total counter\n"));
 	assert_non_null(strstr(buf_str(&b), "# TYPE runnerd_reactive_rechecks_total counter\n"));
+	/* every request to /webhook answered, refused or not, in the answer times */
+	assert_non_null(
+	        strstr(buf_str(&b), "# TYPE runnerd_webhook_answer_duration_seconds histogram\n"));
+	assert_non_null(strstr(buf_str(&b), "runnerd_webhook_answer_duration_seconds_bucket{le="
+	                                    "\"+Inf\"} 8\n"));
+	assert_non_null(strstr(buf_str(&b), "runnerd_webhook_answer_duration_seconds_count 8\n"));
 	buf_release(&b);
 	prom_registry_free(reg);
+	/* the four the group commit wrote (p2 first, p3, p4, p6) passed each step; a
+	 * duplicate, a refusal and a ping did not */
+	reactive_get_stats(f->rx, &st);
+	assert_int_equal(st.answered, 8);
+	assert_int_equal(st.staged, 4);
+	assert_true(st.stage_write_us > 0);
+	assert_true(st.answer_us >=
+	            st.stage_parse_us + st.stage_wait_us + st.stage_write_us + st.stage_report_us);
+	memset(&st, 0, sizeof(st));
 
 	/* the consumer's counters, from counts a pass loop would have made */
 	st.rechecks = 5;
@@ -549,6 +585,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_intake, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_handoff, setup, teardown),
+	        cmocka_unit_test(test_answer_buckets),
 	        cmocka_unit_test_setup_teardown(test_prom, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_reload_secret, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_consumer_assigns_runners, setup, teardown),
