@@ -18,7 +18,8 @@
  * from store_deliveries.c), a few hundred under the mutex at a time. It
  * used to sweep the whole table and rebuild it at once: 136 ms under the
  * mutex at a million entries. When what is left is far smaller than the
- * table, it moves into a smaller one, a step at a time as well.
+ * table, it moves into a smaller one, a step at a time as well, and the
+ * prune makes those steps itself, so a quiet intake gets the memory back.
  */
 #include "util/common.h"
 #include "store/delivery_index.h"
@@ -281,11 +282,14 @@ void delivery_index_remove(struct delivery_index *x, const struct delivery_key *
 
 /* Entries taken out under the mutex at a time: a lookup waits at most that long. */
 #define REMOVE_PER_LOCK 256
+/* Old slots moved under the mutex at a time after a prune's shrink (most of them empty). */
+#define MOVE_PER_LOCK 4096
 
 size_t delivery_index_remove_rows(struct delivery_index *x, const struct delivery_key *keys,
                                   const int64_t *rows, size_t n)
 {
 	size_t gone = 0;
+	bool shrink;
 
 	for (size_t i = 0; i < n;) {
 		pthread_mutex_lock(&x->mu);
@@ -300,12 +304,22 @@ size_t delivery_index_remove_rows(struct delivery_index *x, const struct deliver
 		}
 		pthread_mutex_unlock(&x->mu);
 	}
-	/* far too large now (a burst long gone): a table a quarter of the size or less, moved
-	 * into a step at a time by the adds that follow */
+	/*
+	 * far too large now (a burst long gone): a table a quarter of the size or less, and
+	 * the large one moved into it now, MOVE_PER_LOCK slots under the mutex at a time
+	 * (an add between them moves some too), so its memory goes back even when no
+	 * delivery comes after the prune
+	 */
 	pthread_mutex_lock(&x->mu);
-	if (!x->old && x->mask + 1 > INDEX_MIN_SLOTS && slots_for(x->n) * 8 <= x->mask + 1)
-		(void)resize(x, slots_for(x->n) * 2); /* out of memory: it stays as it is */
+	shrink = !x->old && x->mask + 1 > INDEX_MIN_SLOTS && slots_for(x->n) * 8 <= x->mask + 1 &&
+	         resize(x, slots_for(x->n) * 2) == 0; /* out of memory: it stays as it is */
 	pthread_mutex_unlock(&x->mu);
+	while (shrink) {
+		pthread_mutex_lock(&x->mu);
+		move_some(x, MOVE_PER_LOCK);
+		shrink = x->old != NULL;
+		pthread_mutex_unlock(&x->mu);
+	}
 	return gone;
 }
 
@@ -314,7 +328,7 @@ size_t delivery_index_slots(struct delivery_index *x)
 	size_t n;
 
 	pthread_mutex_lock(&x->mu);
-	n = x->mask + 1;
+	n = x->mask + 1 + (x->old ? x->old_mask + 1 : 0);
 	pthread_mutex_unlock(&x->mu);
 	return n;
 }

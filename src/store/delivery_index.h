@@ -48,12 +48,13 @@ void delivery_index_remove(struct delivery_index *x, const struct delivery_key *
  * The prune (store_deliveries.c): take out each keys[i] still held for row
  * rows[i] (a key held for another row stays), a few hundred under the mutex
  * at a time; how many went. Then the table, when far larger than what is
- * left needs, moves into a smaller one a step at a time as it grows.
+ * left needs, moves into a smaller one, a few thousand slots under the
+ * mutex at a time, before the call returns.
  */
 size_t delivery_index_remove_rows(struct delivery_index *x, const struct delivery_key *keys,
                                   const int64_t *rows, size_t n);
 size_t delivery_index_count(struct delivery_index *x);
-/* The table's slots (the tests: that it shrinks after a prune). */
+/* The slots held, both tables' while one moves into the other (the tests: a prune frees memory). */
 size_t delivery_index_slots(struct delivery_index *x);
 
 #endif
