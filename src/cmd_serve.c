@@ -200,6 +200,7 @@ int cmd_serve(int argc, char **argv)
 	         d.cfg->manager.name, d.cfg->n_flavors, sock);
 
 	d.passes.trigger = true; /* a first pass at once */
+	d.full_asked = true;
 	if (pthread_create(&loop, NULL, serve_pass_loop, &d) != 0) {
 		log_error("cannot start the reconcile loop");
 		goto stop;

@@ -49,6 +49,7 @@ struct daemon {
 	bool reload;         /* SIGHUP: the pass loop reloads before its next pass */
 	enum plan_mode mode; /* of the next pass: the strongest asked */
 	int64_t later_at;    /* a pass is asked for by then (mono ms; 0: none) */
+	bool full_asked;     /* the next pass was asked for by more than webhooks */
 	struct lane passes;
 	struct lane looks; /* observations for status */
 	struct manager_report last;

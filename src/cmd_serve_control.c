@@ -184,6 +184,8 @@ static void wait_for_run(struct daemon *d, struct lane *l, enum plan_mode mode,
 		w->run = l->started + 1;
 		if (l == &d->passes && mode > d->mode)
 			d->mode = mode;
+		if (l == &d->passes)
+			d->full_asked = true; /* what an operator asks for: everything */
 		l->trigger = true;
 		w->next = l->waiters;
 		l->waiters = w;

@@ -44,11 +44,13 @@ static void log_pass(const struct manager_report *r)
 	}
 }
 
-static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode)
+static void run_pass(struct daemon *d, uint64_t n, enum plan_mode mode, bool full)
 {
 	struct manager_report r;
 	struct err e = {0};
 
+	if (!full)
+		manager_next_pass_quick(d->m);
 	int rc = manager_reconcile(d->m, mode, &r, &e);
 
 	if (rc < 0)
@@ -176,6 +178,11 @@ void *serve_pass_loop(void *arg)
 			serve_reload(d); /* a reload that took triggers the next pass */
 			continue;
 		}
+		/* the timed pass is due (not one a webhook asked for later): a full one */
+		if (clock_mono_ms() >= (int64_t)deadline.tv_sec * 1000 + deadline.tv_nsec / 1000000)
+			d->full_asked = true;
+		bool full = d->full_asked;
+		d->full_asked = false;
 		timer = false;
 		bool stop = d->stop;
 		/* every trigger so far is served by this pass, in the strongest mode asked */
@@ -189,7 +196,7 @@ void *serve_pass_loop(void *arg)
 			break;
 		int64_t now = clock_mono_ms();
 		due_ms = (due_ms > now ? due_ms : now) + PASS_GAP_MS;
-		run_pass(d, n, mode);
+		run_pass(d, n, mode, full);
 	}
 	return NULL;
 }
@@ -217,9 +224,12 @@ void *serve_status_loop(void *arg)
 	return NULL;
 }
 
-void serve_trigger(struct daemon *d)
+/* A pass now, merged with any asked; full: asked for by more than webhooks. */
+static void trigger(struct daemon *d, bool full)
 {
 	pthread_mutex_lock(&d->lock);
+	if (full)
+		d->full_asked = true;
 	/* one pending trigger: those that find it set were woken for already */
 	if (!d->passes.trigger) {
 		d->passes.trigger = true;
@@ -228,10 +238,19 @@ void serve_trigger(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* A webhook queued a job (an HTTP thread): a pass now, merged with any asked. */
+void serve_trigger(struct daemon *d)
+{
+	trigger(d, true);
+}
+
+/*
+ * A webhook queued a job, or one began or ended (an HTTP thread, or the
+ * queue's): a pass now, merged with any asked. Passes that webhooks alone
+ * asked for may leave out the sweep for leftovers (manager_next_pass_quick).
+ */
 void serve_trigger_cb(void *ctx)
 {
-	serve_trigger(ctx);
+	trigger(ctx, false);
 }
 
 void serve_trigger_later_cb(void *ctx)

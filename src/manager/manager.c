@@ -303,6 +303,11 @@ bool manager_draining(struct manager *m)
 	return atomic_load(&m->draining);
 }
 
+void manager_next_pass_quick(struct manager *m)
+{
+	atomic_store(&m->pass_quick, true);
+}
+
 int manager_set_draining(struct manager *m, bool on, struct err *e)
 {
 	int r;

@@ -172,6 +172,17 @@ void manager_cancel(struct manager *m);
 int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_report *ret,
                       struct err *e);
 
+/*
+ * The next manager_reconcile was asked for by webhooks alone (a job queued,
+ * or one that began or ended): it may leave out the providers' sweep for
+ * leftovers (the OpenStack one lists servers, key pairs, ports and security
+ * groups) when one ran within the last MANAGER_LEFTOVERS_GAP_S seconds. A
+ * burst of webhooks starts a pass every 25 ms. Any other pass sweeps. Any
+ * thread.
+ */
+#define MANAGER_LEFTOVERS_GAP_S 60
+void manager_next_pass_quick(struct manager *m);
+
 /* Observe and plan, execute nothing (status without a daemon). */
 int manager_observe(struct manager *m, struct manager_report *ret, struct err *e);
 

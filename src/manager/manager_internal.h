@@ -38,6 +38,8 @@ struct manager {
 	int64_t apps_at;             /* when apps was fetched (unix s), 0 never */
 	int64_t retention_at;        /* last retention sweep of logs and metrics (unix s) */
 	bool temporaries_swept;      /* by the first pass that acts */
+	atomic_bool pass_quick;      /* manager_next_pass_quick: taken by the next pass that acts */
+	int64_t leftovers_at;        /* the last sweep for leftovers (unix s; 0: none yet) */
 	int64_t runner_group_id;     /* resolved once (org scope), 0 until then */
 	bool warmed;                 /* manager_runner_pkg_warm done since start or reload */
 	char group_error[256];       /* why it did not resolve */

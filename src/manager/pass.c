@@ -53,12 +53,14 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 {
 	struct observation o;
 	int64_t now;
+	bool quick;
 	int r;
 
 	memset(rep, 0, sizeof(*rep));
 	rep->started_at = clock_wall_ms();
 	now = rep->started_at / 1000;
 	pthread_mutex_lock(&m->pass_lock);
+	quick = act && atomic_exchange(&m->pass_quick, false);
 	if (act && !m->temporaries_swept)
 		manager_disk_sweep_temporaries(m, now);
 	r = manager_observation_take(m, &o, rep, now);
@@ -94,7 +96,11 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		if (r < 0)
 			err_set(e, r, "execute: %s", strerror(-r));
 		manager_events_orphans(m, &rep->plan);
-		manager_collect_leftovers(m);
+		if (!quick || !m->leftovers_at ||
+		    now - m->leftovers_at >= MANAGER_LEFTOVERS_GAP_S || now < m->leftovers_at) {
+			manager_collect_leftovers(m);
+			m->leftovers_at = now;
+		}
 		manager_disk_retention(m, now);
 		manager_events_reconciliation(m, rep);
 	}

@@ -185,6 +185,38 @@ static int case_failed_create_leaves_nothing(struct fx *f)
 	return 0;
 }
 
+/*
+ * Passes that webhooks alone asked for sweep for leftovers at most once a
+ * MANAGER_LEFTOVERS_GAP_S; the first pass, and every other one, sweep.
+ */
+static int case_webhook_passes_sweep_less(struct fx *f)
+{
+	struct manager_report rep;
+
+	manager_next_pass_quick(f->m); /* the first pass sweeps all the same */
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_GC) == 1);
+	for (int i = 0; i < 5; i++) {
+		manager_next_pass_quick(f->m);
+		REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+		manager_report_release(&rep);
+	}
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_GC) == 1);
+	/* the mark is taken by one pass: the next one sweeps */
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_GC) == 2);
+	/* an observation (status) takes no mark and sweeps nothing */
+	manager_next_pass_quick(f->m);
+	REQUIRE(manager_observe(f->m, &rep, NULL) == 0);
+	manager_report_release(&rep);
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	manager_report_release(&rep);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_GC) == 2);
+	return 0;
+}
+
 /* The JIT config goes only into the secret environment, never the script or the store. */
 static int case_secret_only_in_secret_env(struct fx *f)
 {
@@ -1880,6 +1912,8 @@ int main(void)
 	log_setup(LOG_ERROR, LOG_FORMAT_TEXT);
 	run("failed create leaves nothing behind", case_failed_create_leaves_nothing, 2, 2);
 	run("JIT config only in the secret environment", case_secret_only_in_secret_env, 1, 1);
+	run("passes webhooks alone asked for sweep for leftovers less often",
+	    case_webhook_passes_sweep_less, 1, 1);
 	run("finished runner: metrics pulled, instance deleted",
 	    case_finished_runner_metrics_pulled, 1, 1);
 	run("a runner that stopped mid-job (pre-job, no post-job): crashed_runners 1",
