@@ -45,11 +45,11 @@ struct reactive;
 /* The longest backoff of a job still queued after a runner was made for it. */
 #define REACTIVE_BACKOFF_MAX_MS (3600LL * 1000)
 
-/* What the intake and the consumer counted since the start. */
 /* The bounds of the intake's answer times (seconds, rising), and their number. */
 #define REACTIVE_ANSWER_BOUNDS 14
 extern const double reactive_answer_bounds[REACTIVE_ANSWER_BOUNDS];
 
+/* What the intake and the consumer counted since the start. */
 struct reactive_stats {
 	uint64_t deliveries;   /* requests to POST /webhook */
 	uint64_t unauthorized; /* 401: signature missing or wrong */

@@ -637,14 +637,18 @@ def acknowledged_survive_kill9(answer_after):
         env.close()
 
 
+def series_total(env, family, having=""):
+    """The sum of family's series on /metrics (those whose labels hold having)."""
+    return sum(v for k, v in samples(scrape(env)[1]).items() if k.startswith(family) and having in k)
+
+
 def passes_total(env):
-    return sum(v for k, v in samples(scrape(env)[1]).items() if k.startswith("runnerd_passes_total"))
+    return series_total(env, "runnerd_passes_total")
 
 
 def sweeps(env):
     """The providers' sweeps for leftovers so far (their gc calls)."""
-    return sum(v for k, v in samples(scrape(env)[1]).items()
-               if k.startswith("runnerd_provider_calls_total") and 'operation="gc"' in k)
+    return series_total(env, "runnerd_provider_calls_total", 'operation="gc"')
 
 
 def reconcile_over_control(env):
