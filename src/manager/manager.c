@@ -262,6 +262,7 @@ void manager_free(struct manager *m)
 		github_free(m->gh);
 	github_app_list_release(&m->apps);
 	manager_events_release(m);
+	manager_ahead_release(m);
 	pthread_mutex_destroy(&m->events_lock);
 	pthread_mutex_destroy(&m->pass_lock);
 	pthread_mutex_destroy(&m->report_lock);
@@ -366,6 +367,7 @@ int manager_reload(struct manager *m, const struct config *cfg, struct err *e)
 		m->runner_group_id = 0; /* github.runner_group may have changed */
 		m->apps_at = 0;
 		m->warmed = false;
+		manager_ahead_release(m); /* the flavors may be others now */
 		pthread_mutex_lock(&m->pkg_lock);
 		m->runner_bin_at = 0;
 		m->runner_bin_tried_at = 0;

@@ -103,6 +103,7 @@ struct manager_report {
 	 * a secret, or a queue shared with other managers); plan.counts[].waiting says how many */
 	bool reactive;
 	int64_t spooled; /* jobs taken but not yet handed to the shared queue (the hook's) */
+	int64_t ahead; /* runners created before the lists (webhooks' passes); plan has the rest */
 	struct manager_runner_versions runner; /* versions in use, degraded flavors */
 };
 
@@ -174,10 +175,15 @@ int manager_reconcile(struct manager *m, enum plan_mode mode, struct manager_rep
 
 /*
  * The next manager_reconcile was asked for by webhooks alone (a job queued,
- * or one that began or ended): it may leave out the providers' sweep for
- * leftovers (the OpenStack one lists servers, key pairs, ports and security
- * groups) when one ran within the last MANAGER_LEFTOVERS_GAP_S seconds. A
- * burst of webhooks starts a pass every 25 ms. Any other pass sweeps. Any
+ * or one that began or ended). It creates the runners its waiting jobs call
+ * for before it lists the providers and GitHub, from the counts the last
+ * pass left (planner_creates_ahead; none before a first pass, after a
+ * reload or while draining), then observes and plans as any pass; a flavor
+ * whose create failed ahead is not tried again in that pass. It may leave
+ * out the providers' sweep for leftovers (the OpenStack one lists servers,
+ * key pairs, ports and security groups) when one ran within the last
+ * MANAGER_LEFTOVERS_GAP_S seconds: a burst of webhooks starts a pass every
+ * 25 ms. Any other pass sweeps and creates only after its lists. Any
  * thread.
  */
 #define MANAGER_LEFTOVERS_GAP_S 60

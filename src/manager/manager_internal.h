@@ -43,6 +43,10 @@ struct manager {
 	int64_t runner_group_id;     /* resolved once (org scope), 0 until then */
 	bool warmed;                 /* manager_runner_pkg_warm done since start or reload */
 	char group_error[256];       /* why it did not resolve */
+	/* ahead.c: each flavor's counts as the last acting pass left them, creating = the
+	 * runners made since; none until a first plan, and after a reload (the pass lock) */
+	struct plan_flavor_count *ahead;
+	size_t n_ahead;
 
 	/* runnerd's verified runner package, fetched on a thread of its own (runner_pkg.c) */
 	pthread_mutex_t pkg_lock;      /* guards what follows */
@@ -165,6 +169,18 @@ void manager_runner_version_hold(struct manager *m, struct plan *plan, int64_t n
 /* What status and metrics show, into *ret. */
 void manager_runner_version_view(struct manager *m, int64_t now,
                                  struct manager_runner_versions *ret);
+
+/*
+ * ahead.c: creates ahead of the lists. create: the runners the waiting jobs
+ * call for now, from the counts kept (planner_creates_ahead), made before
+ * the pass observes; returns how many were started (the pass lock, a pass
+ * that acts and that webhooks alone asked for). keep: a plan that acted
+ * leaves its counts, with its creates (after the holds and the narrower
+ * operations rewrote them). release: none kept.
+ */
+int64_t manager_ahead_create(struct manager *m, struct manager_report *rep, int64_t now);
+void manager_ahead_keep(struct manager *m, const struct plan *plan);
+void manager_ahead_release(struct manager *m);
 
 /* execute.c: run the plan's actions; each outcome goes to rep. */
 int manager_execute(struct manager *m, const struct plan *plan, struct manager_report *rep);

@@ -48,9 +48,33 @@ static bool reactive_on(const struct manager *m)
 	return cfg->queue.kind == QUEUE_AMQP || (*cfg->webhook.listen && secret && *secret);
 }
 
+/*
+ * A flavor whose create failed ahead of the lists (the first n_ahead events
+ * of the report) is not tried again by the same pass: a provider that
+ * refuses is asked once a pass, as without the creates ahead.
+ */
+struct failed_ahead {
+	const struct manager_report *rep;
+	size_t n_events;
+};
+
+static int64_t not_failed_ahead(void *ctx, const struct action *a)
+{
+	const struct failed_ahead *fa = ctx;
+
+	for (size_t i = 0; i < fa->n_events; i++) {
+		const struct manager_event *ev = &fa->rep->events[i];
+		if (!ev->ok && strcmp(ev->action, "create") == 0 &&
+		    strcmp(ev->flavor, a->flavor) == 0)
+			return 0;
+	}
+	return a->count;
+}
+
 static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel, void *arg,
                 struct manager_report *rep, struct err *e)
 {
+	struct failed_ahead ahead = {.rep = rep};
 	struct observation o;
 	int64_t now;
 	bool quick;
@@ -63,6 +87,12 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 	quick = act && atomic_exchange(&m->pass_quick, false);
 	if (act && !m->temporaries_swept)
 		manager_disk_sweep_temporaries(m, now);
+	if (act)
+		manager_events_pass_start(m);
+	/* a job that webhooks brought gets its runner before the lists */
+	if (quick && !sel && mode == PLAN_NORMAL)
+		rep->ahead = manager_ahead_create(m, rep, now);
+	ahead.n_events = rep->n_events;
 	r = manager_observation_take(m, &o, rep, now);
 	if (r < 0) {
 		err_set(e, r, "observe: %s", strerror(-r));
@@ -91,10 +121,12 @@ static int pass(struct manager *m, enum plan_mode mode, bool act, select_fn sel,
 		warn_stuck(m, &rep->plan);
 		manager_runner_version_hold(m, &rep->plan, now);
 		manager_quota_hold(m, &rep->plan, now);
-		manager_events_pass_start(m);
+		if (ahead.n_events)
+			plan_limit_creates(&rep->plan, not_failed_ahead, &ahead);
 		r = manager_execute(m, &rep->plan, rep);
 		if (r < 0)
 			err_set(e, r, "execute: %s", strerror(-r));
+		manager_ahead_keep(m, &rep->plan);
 		manager_events_orphans(m, &rep->plan);
 		if (!quick || !m->leftovers_at ||
 		    now - m->leftovers_at >= MANAGER_LEFTOVERS_GAP_S || now < m->leftovers_at) {

@@ -45,6 +45,18 @@
  * reason is kept when one applies, why FLUSH otherwise. FORGET still needs
  * both lists complete. It creates nothing either.
  *
+ * Ahead of the lists (planner_creates_ahead). A pass that webhooks asked
+ * for may create before it observes, from the counts the last plan left:
+ * desired = the sizing rule over the last busy count and the waiting jobs
+ * now; current = the last busy + idle + pending + unknown + what was created
+ * since (the last plan's creates, and those made ahead since). Counts only
+ * grow stale toward fewer creates: runners leave the counts only by being
+ * deleted or finishing (the stale count holds their slot), an idle runner
+ * that took a job since still counts toward current, and the only runners
+ * that join a pool are the manager's own creates, counted as they are
+ * made. So a create ahead is one the next full plan would make too; that
+ * plan follows at once and sees it as pending.
+ *
  * Output order: ADOPT first (every instance acted on has a row), then the
  * cleanup deletions and FORGETs in name order, then scale-down / flush
  * victims (flavor order, victim order), then CREATEs in flavor order.
@@ -272,14 +284,14 @@ static void emit_victims(struct out *o, struct entry *ents, size_t n_ents,
 	}
 }
 
-static int64_t desired_of(const struct plan_input *in, const struct plan_flavor *f, int64_t busy)
+static int64_t desired_of(bool draining, const struct plan_flavor *f, int64_t busy)
 {
 	int64_t min_idle = f->min_idle > 0 ? f->min_idle : 0;
 	int64_t waiting = f->waiting_jobs > 0 ? f->waiting_jobs : 0;
 	int64_t max = f->max > 0 ? f->max : 0;
 	int64_t d;
 
-	if (in->draining)
+	if (draining)
 		return 0;
 	d = sat_add(busy, min_idle > waiting ? min_idle : waiting);
 	return d > max ? max : d;
@@ -378,7 +390,7 @@ int planner_plan(const struct plan_input *in, struct plan *ret)
 		for (size_t i = 0; i < n_ents; i++)
 			if (ents[i].fl == (long)f)
 				count_entry(c, &ents[i]);
-		c->desired = desired_of(in, &in->flavors[f], c->busy);
+		c->desired = desired_of(in->draining, &in->flavors[f], c->busy);
 		c->waiting = in->flavors[f].waiting_jobs > 0 ? in->flavors[f].waiting_jobs : 0;
 	}
 
@@ -441,6 +453,16 @@ out:
 	free(ents);
 	free(srcs);
 	return r;
+}
+
+int64_t planner_creates_ahead(const struct plan_flavor *f, const struct plan_flavor_count *last,
+                              bool draining)
+{
+	int64_t current = sat_add(sat_add(last->busy, last->idle),
+	                          sat_add(sat_add(last->pending, last->unknown), last->creating));
+	int64_t desired = desired_of(draining, f, last->busy > 0 ? last->busy : 0);
+
+	return current < desired ? desired - current : 0;
 }
 
 void plan_limit_creates(struct plan *p, int64_t (*allow)(void *ctx, const struct action *a),

@@ -148,6 +148,15 @@ struct plan {
 /* 0, or -ENOMEM. *ret is filled only on success. */
 int planner_plan(const struct plan_input *in, struct plan *ret);
 /*
+ * The runners flavor f's waiting jobs call for before a pass lists the
+ * providers and GitHub (planner.c, "Ahead of the lists"): last is the
+ * flavor's counts as the last plan left them, with creating = every
+ * runner created for it since (that plan's creates and those made ahead).
+ * f->waiting_jobs is read now. 0 when none; never more than f->max allows.
+ */
+int64_t planner_creates_ahead(const struct plan_flavor *f, const struct plan_flavor_count *last,
+                              bool draining);
+/*
  * Each create of the plan cut to allow(ctx, a) runners (no more than it
  * asked for): 0 drops it. Every other action stays, in order.
  */

@@ -1886,6 +1886,91 @@ out:
 	return r;
 }
 
+/* The jobs the queue says wait, for the manager's waiting_jobs hook. */
+static int64_t fx_waiting;
+
+static int64_t waiting_now(void *ctx, const char *flavor)
+{
+	return fx_waiting;
+}
+
+/* One pass that webhooks alone asked for, with `waiting` jobs queued. */
+static int webhook_pass(struct fx *f, int64_t waiting, struct manager_report *rep)
+{
+	fx_waiting = waiting;
+	manager_next_pass_quick(f->m);
+	return pass(f, PLAN_NORMAL, rep);
+}
+
+/* Creates failed in a report (any reason). */
+static size_t failed_creates(const struct manager_report *rep)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rep->n_events; i++)
+		n += !rep->events[i].ok && strcmp(rep->events[i].action, "create") == 0;
+	return n;
+}
+
+/*
+ * A pass webhooks asked for makes its jobs' runners before it lists the
+ * providers and GitHub, from the counts the last pass left; its own plan
+ * then sees them booting and makes no more. Never before a first plan,
+ * never past max, never while draining; a flavor whose create failed
+ * ahead is not tried again by the same pass.
+ */
+static int case_creates_ahead_of_the_lists(struct fx *f)
+{
+	struct manager_report rep;
+	uint64_t lists;
+	bool ok;
+
+	manager_set_hooks(f->m, &(struct manager_hooks){.waiting_jobs = waiting_now});
+	/* no plan yet: nothing ahead, the pass's plan makes the first job's runner */
+	REQUIRE(webhook_pass(f, 1, &rep) == 0);
+	ok = rep.ahead == 0 && rep.plan.counts[0].creating == 1 &&
+	     events(&rep, "create", NULL) == 1;
+	manager_report_release(&rep);
+	REQUIRE(ok && memory_count(f->mem) == 1);
+	/* a second job: made ahead, then the lists, and a plan that sees it booting */
+	lists = memory_calls(f->mem, MEMORY_OP_LIST);
+	REQUIRE(webhook_pass(f, 2, &rep) == 0);
+	ok = rep.ahead == 1 && rep.plan.counts[0].creating == 0 &&
+	     rep.plan.counts[0].pending == 2 && events(&rep, "create", NULL) == 1;
+	manager_report_release(&rep);
+	REQUIRE(ok && memory_count(f->mem) == 2 && rows(f) == 2);
+	REQUIRE(memory_calls(f->mem, MEMORY_OP_LIST) == lists + 1);
+	/* the same jobs again: nothing more, ahead or after */
+	REQUIRE(webhook_pass(f, 2, &rep) == 0);
+	ok = rep.ahead == 0 && rep.plan.counts[0].creating == 0 && rep.n_events == 0;
+	manager_report_release(&rep);
+	REQUIRE(ok && memory_count(f->mem) == 2);
+	/* a timed pass (no mark) creates only after its lists */
+	fx_waiting = 3;
+	REQUIRE(pass(f, PLAN_NORMAL, &rep) == 0);
+	ok = rep.ahead == 0 && rep.plan.counts[0].creating == 1;
+	manager_report_release(&rep);
+	REQUIRE(ok && memory_count(f->mem) == 3);
+	/* a create that fails ahead: the pass's plan does not try that flavor again */
+	memory_fail(f->mem, MEMORY_OP_CREATE, -EIO, 1);
+	REQUIRE(webhook_pass(f, 4, &rep) == 0);
+	ok = rep.ahead == 1 && failed_creates(&rep) == 1 && events(&rep, "create", NULL) == 0 &&
+	     rep.plan.counts[0].creating == 1;
+	manager_report_release(&rep);
+	REQUIRE(ok && memory_count(f->mem) == 3);
+	/* nine jobs, max 4: one more, never past max */
+	REQUIRE(webhook_pass(f, 9, &rep) == 0);
+	ok = rep.ahead == 1 && events(&rep, "create", NULL) == 1 && failed_creates(&rep) == 0;
+	manager_report_release(&rep);
+	REQUIRE(ok && memory_count(f->mem) == 4);
+	/* draining: nothing ahead (and the pass scales the pool down) */
+	REQUIRE(manager_set_draining(f->m, true, NULL) == 0);
+	REQUIRE(webhook_pass(f, 20, &rep) == 0);
+	ok = rep.ahead == 0 && events(&rep, "create", NULL) == 0;
+	manager_report_release(&rep);
+	REQUIRE(ok);
+	return 0;
+}
+
 static void run(const char *name, int (*fn)(struct fx *), int min_idle, int max)
 {
 	struct fx f;
@@ -1914,6 +1999,8 @@ int main(void)
 	run("JIT config only in the secret environment", case_secret_only_in_secret_env, 1, 1);
 	run("passes webhooks alone asked for sweep for leftovers less often",
 	    case_webhook_passes_sweep_less, 1, 1);
+	run("passes webhooks asked for create ahead of the lists, from the last counts",
+	    case_creates_ahead_of_the_lists, 0, 4);
 	run("finished runner: metrics pulled, instance deleted",
 	    case_finished_runner_metrics_pulled, 1, 1);
 	run("a runner that stopped mid-job (pre-job, no post-job): crashed_runners 1",

@@ -1539,6 +1539,71 @@ static void test_random_invariants(void **state)
 	assert_true(busy_kept > 1000);
 }
 
+/*
+ * Creates ahead of the lists: right after a plan, its counts (creating =
+ * its creates) call for no more; and with k more jobs waiting, they call
+ * for exactly what the next full plan makes once it sees those creates
+ * booting, whatever else the input holds.
+ */
+static void test_creates_ahead_match_the_next_plan(void **state)
+{
+	static struct fixture fx;
+	size_t some = 0;
+
+	for (int iter = 0; iter < 20000; iter++) {
+		struct plan p1, p2;
+		struct plan_input *in = &fx.in;
+		int64_t k;
+
+		random_fixture(&fx);
+		in->mode = PLAN_NORMAL;
+		/* room for the creates of p1 (at most 6 a flavor) */
+		in->n_records = in->n_records < 3 ? in->n_records : 3;
+		in->n_instances = in->n_instances < 3 ? in->n_instances : 3;
+		plan_of(&fx, &p1);
+		for (size_t f = 0; f < in->n_flavors; f++) {
+			const struct plan_flavor_count *c = &p1.counts[f];
+			/* the plan made what its jobs called for: nothing more ahead */
+			assert_int_equal(planner_creates_ahead(&in->flavors[f], c, in->draining),
+			                 0);
+			/* p1's creates, booting: a row and its instance each */
+			for (int64_t j = 0; j < c->creating; j++) {
+				struct store_instance *r = &fx.rows[in->n_records++];
+				struct instance *x = &fx.insts[in->n_instances++];
+
+				memset(r, 0, sizeof(*r));
+				memset(x, 0, sizeof(*x));
+				snprintf(r->name, sizeof(r->name), "ci-f%02zu%09" PRId64, f, j);
+				str_copy(r->flavor, c->name, sizeof(r->flavor));
+				r->phase = PHASE_CREATED;
+				r->created_at = NOW;
+				str_copy(x->name, r->name, sizeof(x->name));
+				str_copy(x->flavor, c->name, sizeof(x->flavor));
+				snprintf(x->provider_id, sizeof(x->provider_id), "new%zu",
+				         in->n_instances);
+				x->state = CLOUD_ACTIVE;
+				x->created_at = NOW;
+			}
+		}
+		k = pick(4);
+		for (size_t f = 0; f < in->n_flavors; f++) {
+			int64_t w = fx.flavors[f].waiting_jobs;
+			fx.flavors[f].waiting_jobs = w > INT64_MAX - k ? INT64_MAX : w + k;
+		}
+		plan_of(&fx, &p2);
+		for (size_t f = 0; f < in->n_flavors; f++) {
+			int64_t ahead =
+			        planner_creates_ahead(&in->flavors[f], &p1.counts[f], in->draining);
+			assert_int_equal(ahead, p2.counts[f].creating);
+			assert_true(ahead <= k);
+			some += ahead > 0;
+		}
+		plan_release(&p1);
+		plan_release(&p2);
+	}
+	assert_true(some > 1000);
+}
+
 static void test_names_and_release(void **state)
 {
 	struct plan p = {0};
@@ -1568,7 +1633,7 @@ static void test_names_and_release(void **state)
 int main(void)
 {
 	size_t n = ARRAY_SIZE(cases);
-	struct CMUnitTest *tests = calloc(n + 3, sizeof(*tests));
+	struct CMUnitTest *tests = calloc(n + 4, sizeof(*tests));
 	int r;
 
 	if (!tests)
@@ -1581,6 +1646,8 @@ int main(void)
 	                                 .test_func = test_partial_blocks_every_deletion};
 	tests[n++] = (struct CMUnitTest){.name = "invariants hold over random inputs",
 	                                 .test_func = test_random_invariants};
+	tests[n++] = (struct CMUnitTest){.name = "creates ahead match the next plan",
+	                                 .test_func = test_creates_ahead_match_the_next_plan};
 	tests[n++] = (struct CMUnitTest){.name = "names, empty input, release",
 	                                 .test_func = test_names_and_release};
 	r = _cmocka_run_group_tests("planner", tests, n, NULL, NULL);
