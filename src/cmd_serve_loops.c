@@ -105,11 +105,12 @@ static int64_t jittered_ms(int64_t interval_s)
  * Seconds between timed passes: reconcile_interval, or backfill_interval
  * when the backfill of missed webhooks (after a pass) needs them sooner.
  */
-static int64_t pass_interval(const struct config *cfg)
+static int64_t pass_interval(const struct daemon *d)
 {
+	const struct config *cfg = d->cfg;
 	int64_t s = cfg->manager.reconcile_interval;
 
-	if (cfg->webhook.hook_id > 0 && cfg->webhook.backfill_interval < s)
+	if (reactive_backfills(d->rx, cfg) && cfg->webhook.backfill_interval < s)
 		s = cfg->webhook.backfill_interval;
 	return s;
 }
@@ -160,7 +161,7 @@ void *serve_pass_loop(void *arg)
 
 		pthread_mutex_lock(&d->lock);
 		if (!timer) {
-			deadline = deadline_in(jittered_ms(pass_interval(d->cfg)));
+			deadline = deadline_in(jittered_ms(pass_interval(d)));
 			timer = true;
 		}
 		while (!d->stop && !d->passes.trigger && !d->reload) {

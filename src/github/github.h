@@ -237,6 +237,28 @@ int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct g
 int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
                          struct github_job_list *ret, struct err *e);
 /*
+ * A workflow run as the runs list shows it (what the reactive sweep needs).
+ */
+struct github_run {
+	int64_t id;
+	char status[32]; /* queued | in_progress | completed | waiting | ... */
+	time_t created_at;
+};
+struct github_run_list {
+	struct github_run *v;
+	size_t n;
+};
+/*
+ * repo's workflow runs with this status (GitHub's filter: "queued",
+ * "in_progress", ...), newest first, at most max (pages of up to 100,
+ * conditional requests: an unchanged page costs no rate limit). -EINVAL
+ * for a repo that is no owner/repo or a status that is no word, -EPERM for
+ * a repo outside the configured scope: nothing is sent for either.
+ */
+int github_list_runs(struct github *gh, const char *repo, const char *status, size_t max,
+                     struct github_run_list *ret, struct err *e);
+void github_run_list_release(struct github_run_list *l);
+/*
  * The job of run run_id that runner_name ran: the run's jobs read page by
  * page (conditional requests: an unchanged page costs no rate limit), at
  * most max_pages pages of 100, stopping at the first match. -ENOENT when

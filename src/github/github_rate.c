@@ -191,6 +191,7 @@ static const struct {
          "/repos/{owner}/{repo}/actions/jobs/{job_id}"},
         {"run jobs", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
          "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs"},
+        {"runs", "/repos/{owner}/{repo}/actions/runs", "/repos/{owner}/{repo}/actions/runs"},
         {"app access token", "/app/installations/{installation_id}/access_tokens",
          "/app/installations/{installation_id}/access_tokens"},
 };

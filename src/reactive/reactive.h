@@ -19,7 +19,9 @@
  *   bounded retries with backoff of jobs still queued after a runner was
  *   made for them, and pruning of old deliveries and tombstones; with
  *   webhook.hook_id, the backfill (reactive_backfill.c): failed deliveries
- *   GitHub lists are redelivered.
+ *   GitHub lists are redelivered; in repository scope with the sqlite
+ *   queue, the sweep (reactive_runs.c): queued jobs of the queued runs
+ *   that no webhook brought are queued.
  *
  * The webhook secret is copied into a secret buffer (wiped when freed) and
  * never logged; request bodies never reach a log line.
@@ -72,6 +74,7 @@ struct reactive_stats {
 	uint64_t dropped;      /* retries ran out */
 	uint64_t redelivered;  /* failed deliveries the backfill asked GitHub to send again */
 	uint64_t caught_up;    /* deliveries a catch-up after a reboot asked GitHub to send again */
+	uint64_t listed;       /* queued jobs no webhook brought, found in the runs list */
 	/* the intake's writes: deliveries written, in how many commits, the most in one,
 	 * and the time the commits took (microseconds, all of them) */
 	uint64_t written, commits, commit_max, commit_us;
@@ -125,6 +128,12 @@ void reactive_manager_hooks(struct reactive *rx, struct manager_hooks *ret);
  * REACTIVE_RECHECKS_PER_PASS calls). Logs what it decides; never fails.
  */
 void reactive_after_pass(struct reactive *rx, struct github *gh, const struct manager_report *rep);
+/*
+ * Whether the backfill runs after passes (webhook.hook_id set, or the
+ * sweep of queued runs applies): then a pass comes at least every
+ * webhook.backfill_interval. The pass loop.
+ */
+bool reactive_backfills(const struct reactive *rx, const struct config *cfg);
 
 /*
  * After each pass (rep), on the pass loop: which flavors it left with no

@@ -1,5 +1,7 @@
 /*
- * The backfill of missed webhooks (webhook.hook_id): GitHub does not
+ * The backfill of missed webhooks, every backfill_interval: the sweep of
+ * the queued runs (reactive_runs.c), and with webhook.hook_id the hook's
+ * failed deliveries. GitHub does not
  * redeliver a failed delivery by itself, so every backfill_interval the
  * pass loop lists the hook's failed deliveries (a conditional request: free
  * while none failed anew) and asks GitHub to redeliver each workflow_job
@@ -85,18 +87,28 @@ static void backfill_run(struct reactive *rx, const struct config *cfg, struct g
 	github_hook_delivery_list_release(&l);
 }
 
+bool reactive_backfills(const struct reactive *rx, const struct config *cfg)
+{
+	return cfg->webhook.hook_id > 0 || reactive_runs_wanted(rx, cfg);
+}
+
 void reactive_backfill(struct reactive *rx, const struct config *cfg, struct github *gh,
                        int64_t now)
 {
-	if (cfg->webhook.hook_id <= 0 || !gh)
+	bool hook = cfg->webhook.hook_id > 0, runs = reactive_runs_wanted(rx, cfg);
+
+	if (!gh || (!hook && !runs))
 		return;
 	/* a catch-up just made covered the failed deliveries too: the backfill's turn is next */
-	if (reactive_catch_up(rx, cfg, gh, now)) {
+	if (hook && reactive_catch_up(rx, cfg, gh, now)) {
 		rx->backfilled_at = now;
 		return;
 	}
 	if (rx->backfilled_at && now - rx->backfilled_at < cfg->webhook.backfill_interval * 1000)
 		return;
 	rx->backfilled_at = now;
-	backfill_run(rx, cfg, gh, now / 1000);
+	if (hook)
+		backfill_run(rx, cfg, gh, now / 1000);
+	if (runs)
+		reactive_runs_sweep(rx, cfg, gh, now);
 }

@@ -48,8 +48,7 @@ static void rejected(struct reactive *rx, const struct http_request *req, int st
 		         req->peer, status, why, WARN_EVERY_MS / 1000);
 }
 
-/* The labels as a JSON array, for the queue's message. */
-static int labels_json(const struct strv *labels, char *out, size_t cap)
+int reactive_labels_json(const struct strv *labels, char *out, size_t cap)
 {
 	struct buf b = BUF_INIT(cap - 1);
 	int r = buf_puts(&b, "[");
@@ -140,7 +139,7 @@ static void plan(const struct config *cfg, const struct webhook_delivery *d, str
 		str_copy(j->flavor, cfg->flavors[fi].name, sizeof(j->flavor));
 		p->flavor = (int)fi;
 		/* not a job GitHub could hand a runner of ours either way: not an error of ours */
-		if (labels_json(&d->job.labels, j->labels, sizeof(j->labels)) < 0) {
+		if (reactive_labels_json(&d->job.labels, j->labels, sizeof(j->labels)) < 0) {
 			skip(p, WEBHOOK_SKIP_NO_FLAVOR, "its labels are too long to queue");
 			return;
 		}
@@ -437,7 +436,7 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"recheck_done\":%" PRIu64 ",\"gone\":%" PRIu64 ",\"retries\":%" PRIu64
 	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
 	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"commit_us\":%" PRIu64
-	           ",\"spooled\":%" PRId64 ",\"caught_up\":%" PRIu64
+	           ",\"spooled\":%" PRId64 ",\"caught_up\":%" PRIu64 ",\"listed\":%" PRIu64
 	           ",\"answer_after\":\"%s\",\"flush_syncs\":%" PRIu64 ",\"flush_failed\":%" PRIu64
 	           ",\"checkpoint_failed\":%" PRIu64 ",\"answered\":%" PRIu64
 	           ",\"answer_us\":%" PRIu64 ",\"staged\":%" PRIu64
@@ -449,7 +448,7 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           webhook_skip_name(WEBHOOK_SKIP_NO_FLAVOR), st.ignored[WEBHOOK_SKIP_NO_FLAVOR],
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
 	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
-	           st.commits, st.commit_max, st.commit_us, spooled, st.caught_up,
+	           st.commits, st.commit_max, st.commit_us, spooled, st.caught_up, st.listed,
 	           fl.on && !fl.failing ? "write" : "flush", fl.syncs, fl.failed, ck_failed,
 	           st.answered, st.answer_us, st.staged, st.stage_parse_us, st.stage_wait_us,
 	           st.stage_write_us, st.stage_report_us);

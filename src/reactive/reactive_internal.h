@@ -111,7 +111,23 @@ void reactive_catch_up_mark(struct reactive *rx, const struct config *cfg);
 bool reactive_catch_up(struct reactive *rx, const struct config *cfg, struct github *gh,
                        int64_t now);
 
-/* reactive_backfill.c: redeliver missed deliveries, when webhook.hook_id is set and it is time. */
+/* reactive_intake.c: the labels as a JSON array, for the queue's message (-ENOSPC: too long). */
+int reactive_labels_json(const struct strv *labels, char *out, size_t cap);
+
+/*
+ * reactive_runs.c: whether the sweep of queued runs applies (repository
+ * scope, the sqlite queue), and one sweep (the pass loop, every
+ * backfill_interval): queued jobs no webhook brought are queued.
+ */
+bool reactive_runs_wanted(const struct reactive *rx, const struct config *cfg);
+void reactive_runs_sweep(struct reactive *rx, const struct config *cfg, struct github *gh,
+                         int64_t now_ms);
+
+/*
+ * reactive_backfill.c: when it is time (every backfill_interval), redeliver
+ * missed deliveries (webhook.hook_id set) and sweep the queued runs
+ * (reactive_runs_wanted).
+ */
 void reactive_backfill(struct reactive *rx, const struct config *cfg, struct github *gh,
                        int64_t now);
 

@@ -23,6 +23,7 @@ enum fam {
 	F_DROPPED,
 	F_REDELIVERED,
 	F_CAUGHT_UP,
+	F_LISTED,
 	F__COUNT
 };
 
@@ -74,6 +75,11 @@ static const struct {
                          "power cut, which the catch-up after the reboot asked GitHub to "
                          "redeliver (webhook.answer_after write, webhook.hook_id).",
                          NULL},
+        [F_LISTED] = {"runnerd_reactive_jobs_listed_total",
+                      "Jobs queued on GitHub that no webhook brought, found in the "
+                      "repository's queued runs and queued (repository scope, the sqlite "
+                      "queue; every webhook.backfill_interval).",
+                      NULL},
 };
 
 /* One series: its family, its label values (NULL: none), its value. */
@@ -124,6 +130,7 @@ int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg
 	        {F_DROPPED, {"retries"}, st->dropped},
 	        {F_REDELIVERED, {NULL}, st->redelivered},
 	        {F_CAUGHT_UP, {NULL}, st->caught_up},
+	        {F_LISTED, {NULL}, st->listed},
 	};
 
 	for (size_t i = 0; i < F__COUNT && rc == 0; i++)

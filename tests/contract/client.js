@@ -36,6 +36,8 @@ const EX = {
 	apps: [/applications n=[1-9]/, /app=linux\/x64:actions-runner-linux-x64-2\.164\.0\.tar\.gz/],
 	job: [/job=399444496 run=29679449 status=completed conclusion=success name=build runner=1:my runner created=0 started=1579542160 completed=1579542279 labels=self-hosted,foo,bar$/],
 	jobs: [/jobs n=1 job=399444496 run=29679449 status=completed conclusion=success/],
+	// 2020-01-22T19:33:08Z
+	runs: [/^result: runs n=1 \[id=30433642 status=queued at=1579721588\]$/m],
 	// 2019-06-03T00:57:16Z and 2019-06-04T00:57:16Z
 	deliveries: [/deliveries n=2 \[id=12345678 guid=0b989ba4-242f-11e5-81e1-c7b6966d2516 event=issues action=opened status=200 redelivery=0 at=1559523436\] \[id=123456789 guid=0b989ba4-242f-11e5-81e1-c7b6966d2516 event=issues action=opened status=200 redelivery=1 at=1559609836\]$/],
 };
@@ -124,6 +126,9 @@ function scopeCases(label, scopePath, prefix, jobRepo, group) {
 	const jp = (s) => new RegExp('^/repos/' + jobRepo.replace(/\//g, '\\/') + s + '$');
 	check(label + ': get job', scopePath, ['get_job', jobRepo, '399444496'], [{ method: 'GET', path: jp('/actions/jobs/399444496'), status: ok200 }], EX.job);
 	check(label + ': list jobs of a run', scopePath, ['list_run_jobs', jobRepo, '29679449'], [{ method: 'GET', path: jp('/actions/runs/29679449/jobs'), status: ok200 }], EX.jobs);
+	// the sweep for jobs no webhook brought: the repository's queued runs (Prism's example run)
+	check(label + ': list queued runs', scopePath, ['list_runs', jobRepo, 'queued', '100'],
+		[{ method: 'GET', path: jp('/actions/runs'), status: ok200 }], EX.runs);
 	// webhook.hook_id: the backfill's failed deliveries, the catch-up's deliveries since a time
 	// (every status, page by page), and a redelivery
 	check(label + ': list failed hook deliveries', scopePath, ['list_failed_deliveries', '12345678'],

@@ -16,6 +16,7 @@
  *     remove_token | generate_jitconfig NAME GROUP_ID LABEL,LABEL [WORK] |
  *     list_runner_applications | runner_group_id NAME | get_job OWNER/REPO ID |
  *     list_run_jobs OWNER/REPO RUN_ID
+ *     list_runs OWNER/REPO STATUS MAX
  * Prints "result: ..." and exits 0, or "error: ..." and exits 1 (2: usage).
  */
 #include "util/common.h"
@@ -235,6 +236,21 @@ static int run_op(struct github *gh, int argc, char **argv, struct err *e)
 			print_job(&l.v[i]);
 		printf("\n");
 		github_job_list_release(&l);
+		return 0;
+	}
+	if (str_eq(op, "list_runs") && argc == 4) {
+		struct github_run_list l = {0};
+		if (parse_id(argv[3], &id) < 0)
+			return err_set(e, -EINVAL, "bad max");
+		r = github_list_runs(gh, argv[1], argv[2], (size_t)id, &l, e);
+		if (r < 0)
+			return r;
+		printf("result: runs n=%zu", l.n);
+		for (size_t i = 0; i < l.n; i++)
+			printf(" [id=%" PRId64 " status=%s at=%lld]", l.v[i].id, l.v[i].status,
+			       (long long)l.v[i].created_at);
+		printf("\n");
+		github_run_list_release(&l);
 		return 0;
 	}
 	if ((str_eq(op, "list_failed_deliveries") && argc == 2) ||

@@ -5,13 +5,14 @@
 // in front of ghsim, which turns an answer that breaks the description into a
 // 500 with sl-violations. Repository and organization scope; lists with
 // pagination and ETag/304, errors (401/403/404/409/422), JIT, downloads,
-// runner groups, jobs, the App token exchange. Error statuses GitHub does not
-// document for an operation (Prism only warns about those) are checked here
-// against the description's basic-error schema. With --driver, runnerd's own
-// client runs through the same chain too (pagination over 150 runners, the
-// JIT 409 recovery, groups, downloads, completed jobs), so its requests and
-// ghsim's answers are checked together. Setup goes straight to ghsim's
-// control API (/_ghsim/, not part of GitHub). 127.0.0.1 only.
+// runner groups, jobs and workflow runs, the App token exchange. Error
+// statuses GitHub does not document for an operation (Prism only warns about
+// those) are checked here against the description's basic-error schema. With
+// --driver, runnerd's own client runs through the same chain too (pagination
+// over 150 runners, the JIT 409 recovery, groups, downloads, completed
+// jobs), so its requests and ghsim's answers are checked together. Setup
+// goes straight to ghsim's control API (/_ghsim/, not part of GitHub).
+// 127.0.0.1 only.
 //
 // usage: ghsim.js --port PROXY_PORT --log PROXY_LOG --ghsim-port PORT [--app-key FILE] [--driver PATH]
 'use strict';
@@ -300,6 +301,40 @@ async function scopeCases(label, scope, jobRepo) {
 		await call(label + ': list jobs of run ' + q.json.run_id, 'GET', '/repos/' + jobRepo + '/actions/runs/' + q.json.run_id + '/jobs', {
 			more: (res) => (res.json && Array.isArray(res.json.jobs) && res.json.jobs.some((j) => j.id === q.json.id) ? [] : ['job missing from its run']),
 		});
+		// the repository's runs, filtered by status: the queued job's run is queued, not completed
+		const runs = '/repos/' + jobRepo + '/actions/runs';
+		const runsOf = (res, status) => {
+			const pr = [];
+			const wr = res.json && Array.isArray(res.json.workflow_runs) ? res.json.workflow_runs : null;
+			if (!wr) return { wr, pr: ['no workflow_runs list'] };
+			if (!(res.json.total_count >= wr.length)) pr.push('total_count ' + res.json.total_count + ' < ' + wr.length + ' runs listed');
+			const other = wr.filter((r) => r.status !== status);
+			if (other.length) pr.push('runs that are not ' + status + ': ' + other.map((r) => r.id + ' ' + r.status).join(', '));
+			return { wr, pr };
+		};
+		const rq = await call(label + ': list queued runs of ' + jobRepo + ' (run ' + q.json.run_id + ' among them)', 'GET', runs + '?status=queued&per_page=100', {
+			more: (res) => {
+				const { wr, pr } = runsOf(res, 'queued');
+				if (!wr) return pr;
+				if (!wr.some((r) => r.id === q.json.run_id)) pr.push('run ' + q.json.run_id + ' of the queued job is missing');
+				if (!res.headers.etag) pr.push('no ETag');
+				return pr;
+			},
+		});
+		await call(label + ': list completed runs of ' + jobRepo + ' (run ' + q.json.run_id + ' not among them)', 'GET', runs + '?status=completed&per_page=100', {
+			more: (res) => {
+				const { wr, pr } = runsOf(res, 'completed');
+				if (!wr) return pr;
+				if (wr.some((r) => r.id === q.json.run_id)) pr.push('run ' + q.json.run_id + ' of the queued job is listed as completed');
+				return pr;
+			},
+		});
+		if (rq && rq.headers.etag) {
+			await call(label + ': list queued runs again with If-None-Match -> 304', 'GET', runs + '?status=queued&per_page=100', {
+				status: 304, headers: { 'if-none-match': rq.headers.etag },
+				more: (res) => (res.body.length ? ['304 with a body'] : []),
+			});
+		}
 	} else {
 		lib.report(false, label + ': control API queues a job', [q.status + ' ' + q.body]);
 	}

@@ -287,6 +287,7 @@ def test_intake_requests():
             'runnerd_reactive_jobs_ignored_total{reason="other-repository"}': len(examples),
             'runnerd_reactive_jobs_ignored_total{reason="no-flavor"}': 1,
             'runnerd_reactive_jobs_dropped_total{reason="retries"}': 0,
+            'runnerd_reactive_jobs_listed_total': 0,
             'runnerd_jobs_waiting{flavor="small"}': 1,
             'runnerd_jobs_waiting{flavor="k8s"}': 1,
             'runnerd_webhook_answer_duration_seconds_count': h["deliveries"],
@@ -485,36 +486,84 @@ def test_missed_webhooks_are_rechecked():
         env.close(keep=not ok)
 
 
+def job_without_its_queued_webhook(env):
+    """A job whose queued delivery ghsim never sends (its others it does), run to its end by
+    whatever finds it: (its id, seconds from queued to completed)."""
+    env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port, "secret": SECRET,
+                                       "skip_actions": ["queued"]})
+    t0 = time.time()
+    jid = env.queue_job(["small"], duration=1)["id"]
+    env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 60, "job completed")
+    return jid, time.time() - t0
+
+
+def assert_looks_cost_nothing(env, route):
+    """Over 7 s of nothing new, GitHub was asked on a route ending in route at least twice,
+    and no request counted against the rate limit."""
+    before = env.stats()
+    time.sleep(7)
+    after = env.stats()
+    looks = sum(v for k, v in after["by_route"].items() if k.endswith(route)) - \
+        sum(v for k, v in before["by_route"].items() if k.endswith(route))
+    assert looks >= 2, (before["by_route"], after["by_route"])
+    assert after["rate_counted"] - before["rate_counted"] == 0, (before, after)
+
+
 def test_lost_queued_delivery_is_backfilled():
     env = reactive_env("wh-backfill", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
                        webhook_extra={"hook_id": 498765, "backfill_interval": "2s"},
                        reconcile_interval="1h")  # the backfill's own interval paces the passes
-    port = env.hook_port
     ok = False
     try:
         env.serve()
         wait_intake(env)
         # the queued delivery is lost on the way (GitHub lists it as failed)
-        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % port, "secret": SECRET,
-                                           "skip_actions": ["queued"]})
-        t0 = time.time()
-        jid = env.queue_job(["small"], duration=1)["id"]
-        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 60, "job completed")
-        took = time.time() - t0
+        jid, took = job_without_its_queued_webhook(env)
         redelivered = re.findall(r"backfill: delivery (\S+) \(workflow_job queued, failed with 0\) redelivered",
                                  env.log())
         assert len(redelivered) == 1, env.log()[-3000:]
         print("a lost queued delivery: redelivered, the job ran and completed %.1f s after it was queued" % took)
         env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
         # nothing changed since: the backfill's looks (and the passes) cost no rate limit
-        before = env.stats()
-        time.sleep(7)
-        after = env.stats()
-        looks = sum(v for k, v in after["by_route"].items() if "deliveries" in k) - \
-            sum(v for k, v in before["by_route"].items() if "deliveries" in k)
-        assert looks >= 2, (before["by_route"], after["by_route"])
-        assert after["rate_counted"] - before["rate_counted"] == 0, (before, after)
+        assert_looks_cost_nothing(env, "/deliveries")
         assert len(re.findall(r"backfill: delivery .* redelivered", env.log())) == 1
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left()
+        ok = True
+    finally:
+        env.close(keep=not ok)
+
+
+def test_job_without_webhook_is_found_in_the_queued_runs():
+    # no hook_id: nothing can be redelivered; the queued runs are swept every backfill_interval
+    env = reactive_env("wh-sweep", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
+                       webhook_extra={"backfill_interval": "2s"}, reconcile_interval="1h")
+    env.metrics_port = free_port()
+    env.metrics_listen = "127.0.0.1:%d" % env.metrics_port
+    env.write_config()
+    ok = False
+    try:
+        env.serve()
+        wait_intake(env)
+        # the queued deliveries never come (the job's run stays queued on GitHub)
+        jid, took = job_without_its_queued_webhook(env)
+        found = re.findall(r"sweep: job (\d+) of \S+ \(run \d+\) is queued on GitHub and no webhook brought "
+                           r"it: queued for flavor small", env.log())
+        assert found == [str(jid)], env.log()[-3000:]
+        print("a job whose queued webhook never came: found in the queued runs, ran and completed "
+              "%.1f s after it was queued" % took)
+        assert json.loads(get(env, "/healthz")[1])["listed"] == 1
+        check_metrics(env, {"runnerd_reactive_jobs_listed_total": 1})
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        # a job whose webhook came is not taken again from the list
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port, "secret": SECRET})
+        j2 = env.queue_job(["small"], duration=3)["id"]
+        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % j2)["status"] == "completed", 60, "job 2 completed")
+        assert json.loads(get(env, "/healthz")[1])["listed"] == 1
+        # nothing queued since: the sweeps' looks (and the passes) cost no rate limit
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        time.sleep(3)
+        assert_looks_cost_nothing(env, "/actions/runs")
         env.run("drain", "--wait", "--timeout", "60s", timeout=90)
         env.assert_nothing_left()
         ok = True
@@ -760,5 +809,6 @@ def test_burst_passes_are_spaced():
 if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
           test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
+          test_job_without_webhook_is_found_in_the_queued_runs,
           test_reload_takes_the_new_secret, test_acknowledged_deliveries_survive_kill9,
           test_acknowledged_deliveries_survive_kill9_answered_after_write, test_burst_passes_are_spaced])

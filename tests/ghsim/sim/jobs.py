@@ -1,6 +1,7 @@
-"""Workflow jobs and runs: the REST calls that get a job and list a run's
-jobs, and the control calls with which tests queue, list, read and cancel
-jobs. The job's life (queued, assigned, in progress, completed) is State's.
+"""Workflow jobs and runs: the REST calls that get a job, list a run's jobs
+and list a repository's runs (made of its jobs), and the control calls with
+which tests queue, list, read and cancel jobs. The job's life (queued,
+assigned, in progress, completed) is State's.
 """
 
 import re
@@ -8,7 +9,7 @@ import secrets
 
 from .common import DOCS, HttpError, Resp, log, need
 from .control import str_list
-from .objects import job_obj
+from .objects import job_obj, run_obj, run_state
 from .routes import paginate, route
 
 
@@ -36,6 +37,38 @@ def h_run_jobs(h, req):
         raise HttpError(404, "Not Found")
     page, link = paginate(req, jobs)
     return Resp(200, {"total_count": len(jobs), "jobs": [job_obj(j, req.base, req.html) for j in page]},
+                {"Link": link} if link else {})
+
+
+# the run conclusions GitHub's status filter also accepts (filtered on the conclusion)
+RUN_CONCLUSIONS = ("success", "failure", "cancelled", "neutral", "skipped", "timed_out", "action_required", "stale")
+
+
+@route("GET", "/repos/{owner}/{repo}/actions/runs",
+       doc=DOCS + "/actions/workflow-runs#list-workflow-runs-for-a-repository")
+def h_repo_runs(h, req):
+    """The repository's runs (each the jobs that share a run id), newest
+    first; ?status= filters on the run's status or, for a conclusion value,
+    on its conclusion. A repository with no jobs has no runs: 200, empty."""
+    st = h.server.state
+    repo = ("%s/%s" % (req.params["owner"], req.params["repo"])).lower()
+    runs = {}
+    for j in st.jobs.values():
+        if j.repo.lower() == repo:
+            runs.setdefault(j.run_id, []).append(j)
+    want = req.q("status")
+    rows = []
+    for run_id, jobs in runs.items():
+        status, conclusion = run_state(jobs)
+        # a status this run cannot have (waiting, requested, anything else) matches nothing
+        if want and want != (conclusion if want in RUN_CONCLUSIONS else status):
+            continue
+        rows.append((min(j.created_at for j in jobs), run_id, jobs))
+    rows.sort(key=lambda r: (r[0], r[1]), reverse=True)
+    page, link = paginate(req, rows)
+    return Resp(200, {"total_count": len(rows),
+                      "workflow_runs": [run_obj(jobs[0].repo, run_id, jobs, req.base, req.html)
+                                        for _, run_id, jobs in page]},
                 {"Link": link} if link else {})
 
 

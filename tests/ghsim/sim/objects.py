@@ -1,10 +1,13 @@
 """GitHub's JSON objects as the REST API and webhooks show them: users,
-repositories, organizations, runners and workflow jobs, and the two
+repositories, organizations, runners, workflow jobs and runs, and the two
 endpoints that return a repository or an organization. Pure functions of
 what they are given: they never touch ghsim's state.
 """
 
-from .common import DOCS, Resp, iso, stable_id
+import hashlib
+import re
+
+from .common import DOCS, RUN_ID_BASE, Resp, iso, stable_id
 from .routes import route
 
 
@@ -124,6 +127,58 @@ def job_obj(j, base, html):
         "runner_group_name": j.runner_group_name,
     }
     return d
+
+
+def run_state(jobs):
+    """A run's (status, conclusion) from its jobs: completed when all are,
+    in_progress once any has started, else queued; a completed run is
+    cancelled if any job was, else failure if any failed, else success."""
+    if all(j.status == "completed" for j in jobs):
+        got = {j.conclusion for j in jobs}
+        return "completed", "cancelled" if "cancelled" in got else "failure" if "failure" in got else "success"
+    if any(j.status in ("in_progress", "completed") for j in jobs):
+        return "in_progress", None
+    return "queued", None
+
+
+def run_obj(repo, run_id, jobs, base, html):
+    """A workflow run as GitHub lists it, made of the jobs that share its run
+    id (ghsim keeps no run objects): the first job queued gives its workflow,
+    event, branch and commit."""
+    first = min(jobs, key=lambda j: (j.created_at, j.id))
+    status, conclusion = run_state(jobs)
+    created = first.created_at
+    updated = max(t for j in jobs for t in (j.created_at, j.started_at, j.completed_at) if t)
+    owner = repo.split("/", 1)[0]
+    wf_id = stable_id("workflow:%s:%s" % (repo, first.workflow))
+    wf_file = re.sub(r"[^a-z0-9_.-]+", "-", first.workflow.lower()).strip("-.") or "workflow"
+    suite_id = stable_id("check-suite:%s:%d" % (repo, run_id), 20_000_000_000)
+    u = "%s/repos/%s" % (base, repo)
+    ru = "%s/actions/runs/%d" % (u, run_id)
+    actor = simple_user("octocat", base, html)
+    minimal = repo_obj(repo, base, html, permissions=False)
+    return {
+        "id": run_id, "name": first.workflow, "node_id": "WFR_kwLO%X" % run_id,
+        "head_branch": first.head_branch, "head_sha": first.head_sha,
+        "path": ".github/workflows/%s.yml" % wf_file, "display_title": first.workflow,
+        # run ids start at RUN_ID_BASE + 1: the run number counts up from there
+        "run_number": (run_id - RUN_ID_BASE - 1) % 10_000_000 + 1, "event": first.event,
+        "status": status, "conclusion": conclusion, "workflow_id": wf_id,
+        "check_suite_id": suite_id, "check_suite_node_id": "CS_kwDO%X" % suite_id,
+        "url": ru, "html_url": "%s/%s/actions/runs/%d" % (html, repo, run_id), "pull_requests": [],
+        "created_at": iso(created), "updated_at": iso(updated), "actor": actor, "run_attempt": 1,
+        "referenced_workflows": [], "run_started_at": iso(created), "triggering_actor": actor,
+        "jobs_url": ru + "/jobs", "logs_url": ru + "/logs", "check_suite_url": "%s/check-suites/%d" % (u, suite_id),
+        "artifacts_url": ru + "/artifacts", "cancel_url": ru + "/cancel", "rerun_url": ru + "/rerun",
+        "previous_attempt_url": None, "workflow_url": "%s/actions/workflows/%d" % (u, wf_id),
+        "head_commit": {
+            "id": first.head_sha, "tree_id": hashlib.sha1(("tree:" + first.head_sha).encode()).hexdigest(),
+            "message": first.workflow, "timestamp": iso(created),
+            "author": {"name": owner, "email": "%s@users.noreply.github.com" % owner.lower()},
+            "committer": {"name": "GitHub", "email": "noreply@github.com"},
+        },
+        "repository": minimal, "head_repository": minimal, "head_repository_id": minimal["id"],
+    }
 
 
 @route("GET", "/repos/{owner}/{repo}", doc=DOCS + "/repos/repos#get-a-repository")
