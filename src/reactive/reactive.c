@@ -153,6 +153,7 @@ void reactive_stop(struct reactive *rx)
 	if (rx->store)
 		store_set_flush_behind(rx->store, false);
 	queue_free(rx->q);
+	free(rx->runs_settled);
 	buf_release(&rx->secret);
 	pthread_rwlock_destroy(&rx->cfg_lock);
 	pthread_mutex_destroy(&rx->stats_lock);

@@ -48,6 +48,10 @@ struct reactive {
 	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
 	int64_t looked_at;     /* last look at the waiting jobs (wall ms), the pass loop's */
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
+	/* the queued runs whose every queued job a sweep settled (reactive_runs.c), the pass
+	 * loop's: their jobs are not read again while they wait */
+	int64_t *runs_settled;
+	size_t n_runs_settled;
 
 	/* the catch-up after a reboot (reactive_catch_up.c), the pass loop's once started */
 	char boot[64];             /* this boot's id, "" when unreadable */

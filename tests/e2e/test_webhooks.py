@@ -507,6 +507,7 @@ def assert_looks_cost_nothing(env, route):
         sum(v for k, v in before["by_route"].items() if k.endswith(route))
     assert looks >= 2, (before["by_route"], after["by_route"])
     assert after["rate_counted"] - before["rate_counted"] == 0, (before, after)
+    return before, after
 
 
 def test_lost_queued_delivery_is_backfilled():
@@ -558,12 +559,21 @@ def test_job_without_webhook_is_found_in_the_queued_runs():
         # a job whose webhook came is not taken again from the list
         env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port, "secret": SECRET})
         j2 = env.queue_job(["small"], duration=3)["id"]
+        # nor is one no flavor serves (it stays queued on GitHub)
+        other = env.queue_job(["gpu"], duration=1)
         env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % j2)["status"] == "completed", 60, "job 2 completed")
         assert json.loads(get(env, "/healthz")[1])["listed"] == 1
-        # nothing queued since: the sweeps' looks (and the passes) cost no rate limit
         env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
         time.sleep(3)
-        assert_looks_cost_nothing(env, "/actions/runs")
+        # a run still queued whose jobs the sweep settled is not read again, and the sweeps'
+        # looks (and the passes) cost no rate limit
+        before, after = assert_looks_cost_nothing(env, "/actions/runs")
+        run_jobs = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
+        assert after["by_route"].get(run_jobs, 0) == before["by_route"].get(run_jobs, 0) > 0, \
+            (before["by_route"], after["by_route"])
+        assert env.gh("GET", "/_ghsim/jobs/%d" % other["id"])["status"] == "queued"
+        assert json.loads(get(env, "/healthz")[1])["listed"] == 1
+        env.gh("POST", "/_ghsim/jobs/%d/cancel" % other["id"])
         env.run("drain", "--wait", "--timeout", "60s", timeout=90)
         env.assert_nothing_left()
         ok = True
