@@ -956,6 +956,63 @@ static int case_find_run_job(void)
 	return 0;
 }
 
+/*
+ * github_list_runs, what the sweep for jobs without a webhook reads: the
+ * queued runs only (a run a runner took a job of is in progress), newest
+ * first, at most max of them over pages of up to 100; the same list again
+ * is 304s that cost no rate limit; a status that is no word, a repository
+ * that is no owner/repo or outside the scope sends nothing.
+ */
+static int case_list_runs(void)
+{
+	struct github_run_list l = {0};
+	struct github_stats st0, st;
+	struct err e = {0};
+	int64_t a = 0, b = 0, c2 = 0, sent, counted;
+	int r;
+
+	REQUIRE(queue_job("[\"nobody\"]", &a) > 0 && queue_job("[\"nobody\"]", &a) > 0);
+	REQUIRE(queue_job("[\"nobody\"]", &b) > 0);
+	REQUIRE(queue_job("[\"taken\"]", &c2) > 0);
+	REQUIREF(add_runners("{\"scope\":\"repos/octo/hello\",\"name\":\"ghx-runs\","
+	                     "\"labels\":[\"taken\"]}") > 0,
+	         "runner");
+	CLIENT(c);
+	r = github_list_runs(c.gh, "octo/hello", "queued", 100, &l, &e);
+	REQUIREF(r == 0, "%s", e.msg);
+	REQUIREF(l.n == 2 && l.v[0].id == b && l.v[1].id == a &&
+	                 strcmp(l.v[0].status, "queued") == 0 && l.v[0].created_at > 0,
+	         "n=%zu", l.n);
+	/* at most max: one run, one request */
+	github_get_stats(c.gh, &st0);
+	REQUIRE(github_list_runs(c.gh, "octo/hello", "queued", 1, &l, &e) == 0);
+	github_get_stats(c.gh, &st);
+	REQUIREF(l.n == 1 && l.v[0].id == b && st.requests_sent == st0.requests_sent + 1, "n=%zu",
+	         l.n);
+	/* the run a runner took a job of */
+	REQUIRE(github_list_runs(c.gh, "octo/hello", "in_progress", 100, &l, &e) == 0);
+	REQUIREF(l.n == 1 && l.v[0].id == c2, "n=%zu", l.n);
+	/* unchanged: a 304, nothing counted */
+	counted = sim_stat("rate_counted");
+	github_get_stats(c.gh, &st0);
+	REQUIRE(github_list_runs(c.gh, "octo/hello", "queued", 100, &l, &e) == 0);
+	github_get_stats(c.gh, &st);
+	REQUIREF(l.n == 2 && st.not_modified == st0.not_modified + 1 &&
+	                 st.requests_counted == st0.requests_counted &&
+	                 sim_stat("rate_counted") == counted,
+	         "n=%zu 304s %" PRIu64, l.n, st.not_modified - st0.not_modified);
+	/* refused before any request */
+	sent = sim_stat("requests");
+	REQUIRE(github_list_runs(c.gh, "other/hello", "queued", 100, &l, &e) == -EPERM);
+	REQUIRE(github_list_runs(c.gh, "octo/hello/../x", "queued", 100, &l, &e) == -EINVAL);
+	REQUIRE(github_list_runs(c.gh, "octo/hello", "queued&x=1", 100, &l, &e) == -EINVAL);
+	REQUIREF(sim_stat("requests") == sent, "a refused list sent a request");
+	REQUIRE(l.n == 2); /* a refusal leaves the list as it was */
+	github_run_list_release(&l);
+	client_free(&c);
+	return 0;
+}
+
 static int case_app_auth(void)
 {
 	struct github_runner_list l = {0};
@@ -1590,6 +1647,7 @@ static const struct {
         {"jit", case_jit},
         {"groups_and_jobs", case_groups_and_jobs},
         {"find_run_job", case_find_run_job},
+        {"list_runs", case_list_runs},
         {"app_auth", case_app_auth},
         {"app_token_formats", case_app_token_formats},
         {"threads", case_threads},
