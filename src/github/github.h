@@ -241,8 +241,10 @@ int github_list_run_jobs(struct github *gh, const char *repo, int64_t run_id,
  */
 struct github_run {
 	int64_t id;
+	int64_t attempt; /* run_attempt: 1, 2 after a re-run, ...; 0 unknown */
 	char status[32]; /* queued | in_progress | completed | waiting | ... */
 	time_t created_at;
+	time_t updated_at; /* its last change (a job queued, began or ended) */
 };
 struct github_run_list {
 	struct github_run *v;

@@ -33,9 +33,15 @@ static int run_of(const char *op, const char *where, json_t *o, struct github_ru
 		r = github_json_field_str(op, where, o, "status", true, ret->status,
 		                          sizeof(ret->status), e);
 	if (r == 0)
+		r = github_json_field_int(op, where, o, "run_attempt", true, &ret->attempt, e);
+	if (r == 0)
 		r = github_json_field_str(op, where, o, "created_at", false, when, sizeof(when), e);
 	if (r == 0 && clock_parse_rfc3339(when, &ret->created_at) < 0)
 		ret->created_at = 0;
+	if (r == 0)
+		r = github_json_field_str(op, where, o, "updated_at", true, when, sizeof(when), e);
+	if (r == 0 && (!when[0] || clock_parse_rfc3339(when, &ret->updated_at) < 0))
+		ret->updated_at = ret->created_at;
 	return r;
 }
 

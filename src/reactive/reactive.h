@@ -20,8 +20,8 @@
  *   made for them, and pruning of old deliveries and tombstones; with
  *   webhook.hook_id, the backfill (reactive_backfill.c): failed deliveries
  *   GitHub lists are redelivered; in repository scope with the sqlite
- *   queue, the sweep (reactive_runs.c): queued jobs of the queued runs
- *   that no webhook brought are queued.
+ *   queue, the sweep (reactive_runs.c): queued jobs of the queued and
+ *   in-progress runs that no webhook brought are queued.
  *
  * The webhook secret is copied into a secret buffer (wiped when freed) and
  * never logged; request bodies never reach a log line.

@@ -48,9 +48,12 @@ struct reactive {
 	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
 	int64_t looked_at;     /* last look at the waiting jobs (wall ms), the pass loop's */
 	int64_t backfilled_at; /* last backfill run (wall ms), the pass loop's */
-	/* the queued runs whose every queued job a sweep settled (reactive_runs.c), the pass
-	 * loop's: their jobs are not read again while they wait */
-	int64_t *runs_settled;
+	/* the runs whose every queued job a sweep settled (reactive_runs.c), the pass loop's:
+	 * their jobs are not read again until they change */
+	struct reactive_run_seen {
+		int64_t id, attempt, updated_at; /* as the runs list said */
+		int64_t settled_at;              /* when its jobs were read (unix s) */
+	} * runs_settled;
 	size_t n_runs_settled;
 
 	/* the catch-up after a reboot (reactive_catch_up.c), the pass loop's once started */
@@ -119,8 +122,8 @@ bool reactive_catch_up(struct reactive *rx, const struct config *cfg, struct git
 int reactive_labels_json(const struct strv *labels, char *out, size_t cap);
 
 /*
- * reactive_runs.c: whether the sweep of queued runs applies (repository
- * scope, the sqlite queue), and one sweep (the pass loop, every
+ * reactive_runs.c: whether the sweep of the runs applies (repository
+ * scope, the sqlite queue, the intake on), and one sweep (the pass loop, every
  * backfill_interval): queued jobs no webhook brought are queued.
  */
 bool reactive_runs_wanted(const struct reactive *rx, const struct config *cfg);

@@ -77,8 +77,8 @@ static const struct {
                          NULL},
         [F_LISTED] = {"runnerd_reactive_jobs_listed_total",
                       "Jobs queued on GitHub that no webhook brought, found in the "
-                      "repository's queued runs and queued (repository scope, the sqlite "
-                      "queue; every webhook.backfill_interval).",
+                      "repository's queued and in-progress runs and queued (repository "
+                      "scope, the sqlite queue; every webhook.backfill_interval).",
                       NULL},
 };
 

@@ -3,29 +3,36 @@
  * (repository scope, the sqlite queue, the intake on). GitHub redelivers
  * nothing by itself, and without webhook.hook_id runnerd cannot ask it to;
  * so every backfill_interval the pass loop lists the repository's queued
- * runs (a conditional request: free while none was queued or left the
- * queue) and the jobs of each new one (conditional too), and queues a job
- * that is queued on GitHub, routes to a flavor and is unknown to the
- * queue, as its webhook would have; a pass then makes its runner. It must
- * never queue a job the queue knows (waiting or ended), nor one younger
- * than RUNS_GRACE_S or backfill_interval (its webhook may be on its way);
- * never read more than RUNS_JOBS_PER_SWEEP runs' jobs a sweep, nor read
- * again the jobs of a run whose every queued job it settled (queued, known
- * to the queue, or not ours): a waiting run's jobs do not change.
+ * and in-progress runs (conditional requests: free while none changed),
+ * reads the jobs of each run that changed (conditional too), and queues a
+ * job that is queued on GitHub, routes to a flavor and is unknown to the
+ * queue, as its webhook would have; a pass then makes its runner. An
+ * in-progress run matters: a workflow whose GitHub-hosted job began has
+ * its self-hosted job waiting in a run that is no longer queued.
+ *
+ * It must never queue a job the queue knows (waiting or ended), nor one
+ * younger than RUNS_GRACE_S or backfill_interval, nor read a run that
+ * changed that recently (their webhooks may be on their way); never read
+ * more than RUNS_JOBS_PER_SWEEP runs' jobs a sweep, nor read again the jobs
+ * of a run whose every queued job it settled (queued, known to the queue,
+ * or not ours) until the run changes.
  */
 #include "util/common.h"
 #include "reactive/reactive_internal.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
-/* Queued runs looked at in a sweep at most, newest first. */
+/* Runs of each status looked at in a sweep at most, newest first. */
 #define RUNS_MAX 100
 /*
  * Runs whose jobs are read in a sweep at most (a request each, on the pass
- * loop), the oldest first; a run whose every queued job was settled is not
- * read again while it stays queued.
+ * loop), the oldest first. A run whose every queued job was settled is not
+ * read again until it changes (its updated_at, a re-run) or RUNS_REREAD_S
+ * passed (a job may be queued in a running run, say once its needs ended,
+ * without GitHub counting that as a change of the run).
  */
 #define RUNS_JOBS_PER_SWEEP 10
+#define RUNS_REREAD_S       600
 /* A job queued this recently (seconds; or within backfill_interval) is left to its webhook. */
 #define RUNS_GRACE_S 60
 
@@ -71,12 +78,20 @@ static enum found take(struct reactive *rx, const struct config *cfg, const char
 	return FOUND_TAKEN;
 }
 
-static bool settled_before(const struct reactive *rx, int64_t run_id)
+/* run as an earlier sweep settled it, when unchanged since and read not too long ago; NULL. */
+static const struct reactive_run_seen *settled_before(const struct reactive *rx,
+                                                      const struct github_run *run, int64_t now_s)
 {
-	for (size_t i = 0; i < rx->n_runs_settled; i++)
-		if (rx->runs_settled[i] == run_id)
-			return true;
-	return false;
+	for (size_t i = 0; i < rx->n_runs_settled; i++) {
+		const struct reactive_run_seen *v = &rx->runs_settled[i];
+		if (v->id != run->id)
+			continue;
+		if (v->attempt == run->attempt && v->updated_at == run->updated_at &&
+		    now_s >= v->settled_at && now_s - v->settled_at < RUNS_REREAD_S)
+			return v;
+		return NULL;
+	}
+	return NULL;
 }
 
 /*
@@ -116,51 +131,64 @@ static int sweep_run(struct reactive *rx, const struct config *cfg, struct githu
 	return settled;
 }
 
+/* The run statuses swept, in this order: a queued run, then one another job of began. */
+static const char *const swept[] = {"queued", "in_progress"};
+
 void reactive_runs_sweep(struct reactive *rx, const struct config *cfg, struct github *gh,
                          int64_t now_ms)
 {
-	struct github_run_list runs = {0};
+	struct github_run_list lists[ARRAY_SIZE(swept)] = {{0}};
+	struct reactive_run_seen *settled = NULL;
 	struct err e = {0};
-	size_t asked = 0, taken = 0, n_settled = 0;
-	int64_t *settled;
+	size_t asked = 0, taken = 0, n_settled = 0, n = 0;
+	int64_t now_s = now_ms / 1000;
 	int64_t grace = cfg->webhook.backfill_interval < RUNS_GRACE_S
 	                        ? cfg->webhook.backfill_interval
 	                        : RUNS_GRACE_S;
 	bool silent = false;
 
-	if (github_list_runs(gh, cfg->github.path, "queued", RUNS_MAX, &runs, &e) < 0) {
-		log_warn("sweep: %s (tried again in %" PRId64 " s)", e.msg,
-		         cfg->webhook.backfill_interval);
-		return;
-	}
-	settled = malloc((runs.n ? runs.n : 1) * sizeof(*settled));
-	if (!settled) {
-		github_run_list_release(&runs);
-		return;
-	}
-	/* the oldest first: a job missed long ago waits longest */
-	for (size_t i = runs.n; i-- > 0;) {
-		const struct github_run *run = &runs.v[i];
-		int r;
-
-		if (settled_before(rx, run->id)) {
-			settled[n_settled++] = run->id; /* its jobs do not change while it waits */
-			continue;
+	for (size_t s = 0; s < ARRAY_SIZE(swept); s++) {
+		if (github_list_runs(gh, cfg->github.path, swept[s], RUNS_MAX, &lists[s], &e) < 0) {
+			log_warn("sweep: %s (tried again in %" PRId64 " s)", e.msg,
+			         cfg->webhook.backfill_interval);
+			goto out;
 		}
-		if (silent || asked >= RUNS_JOBS_PER_SWEEP ||
-		    (run->created_at && now_ms / 1000 - run->created_at < grace))
-			continue;
-		asked++;
-		r = sweep_run(rx, cfg, gh, run->id, grace, now_ms, &taken);
-		if (r > 0)
-			settled[n_settled++] = run->id;
-		/* a silent GitHub holds no pass loop: the rest next sweep */
-		silent = r == -EIO;
+		n += lists[s].n;
+	}
+	settled = malloc((n ? n : 1) * sizeof(*settled));
+	if (!settled)
+		goto out;
+	/* each list the oldest first: a job missed long ago waits longest */
+	for (size_t s = 0; s < ARRAY_SIZE(swept); s++) {
+		for (size_t i = lists[s].n; i-- > 0;) {
+			const struct github_run *run = &lists[s].v[i];
+			const struct reactive_run_seen *before = settled_before(rx, run, now_s);
+			struct reactive_run_seen seen = {run->id, run->attempt, run->updated_at,
+			                                 now_s};
+			int r;
+
+			if (before) {
+				settled[n_settled++] = *before; /* kept with the time it was read */
+				continue;
+			}
+			/* a run that just changed may have its webhooks on their way */
+			if (silent || asked >= RUNS_JOBS_PER_SWEEP ||
+			    now_s - run->updated_at < grace)
+				continue;
+			asked++;
+			r = sweep_run(rx, cfg, gh, run->id, grace, now_ms, &taken);
+			if (r > 0)
+				settled[n_settled++] = seen;
+			/* a silent GitHub holds no pass loop: the rest next sweep */
+			silent = r == -EIO;
+		}
 	}
 	free(rx->runs_settled);
 	rx->runs_settled = settled;
 	rx->n_runs_settled = n_settled;
-	github_run_list_release(&runs);
+out:
+	for (size_t s = 0; s < ARRAY_SIZE(swept); s++)
+		github_run_list_release(&lists[s]);
 	if (taken && rx->trigger)
 		rx->trigger(rx->trigger_ctx);
 }

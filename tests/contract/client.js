@@ -37,7 +37,7 @@ const EX = {
 	job: [/job=399444496 run=29679449 status=completed conclusion=success name=build runner=1:my runner created=0 started=1579542160 completed=1579542279 labels=self-hosted,foo,bar$/],
 	jobs: [/jobs n=1 job=399444496 run=29679449 status=completed conclusion=success/],
 	// 2020-01-22T19:33:08Z
-	runs: [/^result: runs n=1 \[id=30433642 status=queued at=1579721588\]$/m],
+	runs: [/^result: runs n=1 \[id=30433642 attempt=1 status=queued at=1579721588 updated=1579721588\]$/m],
 	// 2019-06-03T00:57:16Z and 2019-06-04T00:57:16Z
 	deliveries: [/deliveries n=2 \[id=12345678 guid=0b989ba4-242f-11e5-81e1-c7b6966d2516 event=issues action=opened status=200 redelivery=0 at=1559523436\] \[id=123456789 guid=0b989ba4-242f-11e5-81e1-c7b6966d2516 event=issues action=opened status=200 redelivery=1 at=1559609836\]$/],
 };

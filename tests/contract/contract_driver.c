@@ -247,8 +247,10 @@ static int run_op(struct github *gh, int argc, char **argv, struct err *e)
 			return r;
 		printf("result: runs n=%zu", l.n);
 		for (size_t i = 0; i < l.n; i++)
-			printf(" [id=%" PRId64 " status=%s at=%lld]", l.v[i].id, l.v[i].status,
-			       (long long)l.v[i].created_at);
+			printf(" [id=%" PRId64 " attempt=%" PRId64
+			       " status=%s at=%lld updated=%lld]",
+			       l.v[i].id, l.v[i].attempt, l.v[i].status,
+			       (long long)l.v[i].created_at, (long long)l.v[i].updated_at);
 		printf("\n");
 		github_run_list_release(&l);
 		return 0;

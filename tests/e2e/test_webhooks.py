@@ -535,7 +535,7 @@ def test_lost_queued_delivery_is_backfilled():
         env.close(keep=not ok)
 
 
-def test_job_without_webhook_is_found_in_the_queued_runs():
+def test_job_without_webhook_is_found_in_the_runs():
     # no hook_id: nothing can be redelivered; the queued runs are swept every backfill_interval
     env = reactive_env("wh-sweep", [{"name": "small", "labels": ["small"], "min_idle": 0, "max": 2}],
                        webhook_extra={"backfill_interval": "2s"}, reconcile_interval="1h")
@@ -554,7 +554,19 @@ def test_job_without_webhook_is_found_in_the_queued_runs():
         print("a job whose queued webhook never came: found in the queued runs, ran and completed "
               "%.1f s after it was queued" % took)
         assert json.loads(get(env, "/healthz")[1])["listed"] == 1
-        check_metrics(env, {"runnerd_reactive_jobs_listed_total": 1})
+        env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
+        # a run whose other job began (a GitHub-hosted one, say) is in progress, not queued
+        env.gh("POST", "/_ghsim/runners", {"scope": "repos/octo/hello", "name": "hosted-1", "labels": ["hosted"]})
+        hosted = env.queue_job(["hosted"], duration=600)
+        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % hosted["id"])["status"] == "in_progress", 10,
+                 "the hosted job began")
+        mine = env.gh("POST", "/_ghsim/jobs", {"repo": "octo/hello", "labels": ["small"], "duration": 1,
+                                               "run_id": hosted["run_id"]})
+        assert mine["run_id"] == hosted["run_id"], mine
+        env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % mine["id"])["status"] == "completed", 60,
+                 "the job of the run in progress completed")
+        assert json.loads(get(env, "/healthz")[1])["listed"] == 2
+        check_metrics(env, {"runnerd_reactive_jobs_listed_total": 2})
         env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
         # a job whose webhook came is not taken again from the list
         env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port, "secret": SECRET})
@@ -562,18 +574,19 @@ def test_job_without_webhook_is_found_in_the_queued_runs():
         # nor is one no flavor serves (it stays queued on GitHub)
         other = env.queue_job(["gpu"], duration=1)
         env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % j2)["status"] == "completed", 60, "job 2 completed")
-        assert json.loads(get(env, "/healthz")[1])["listed"] == 1
+        assert json.loads(get(env, "/healthz")[1])["listed"] == 2
         env.wait(lambda: not env.instances() and not env.gh_runners(), 30, "no runner left")
         time.sleep(3)
-        # a run still queued whose jobs the sweep settled is not read again, and the sweeps'
-        # looks (and the passes) cost no rate limit
+        # runs still queued or in progress whose jobs the sweep settled are not read again,
+        # and the sweeps' looks (and the passes) cost no rate limit
         before, after = assert_looks_cost_nothing(env, "/actions/runs")
         run_jobs = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
         assert after["by_route"].get(run_jobs, 0) == before["by_route"].get(run_jobs, 0) > 0, \
             (before["by_route"], after["by_route"])
         assert env.gh("GET", "/_ghsim/jobs/%d" % other["id"])["status"] == "queued"
-        assert json.loads(get(env, "/healthz")[1])["listed"] == 1
-        env.gh("POST", "/_ghsim/jobs/%d/cancel" % other["id"])
+        assert json.loads(get(env, "/healthz")[1])["listed"] == 2
+        for j in (other, hosted):
+            env.gh("POST", "/_ghsim/jobs/%d/cancel" % j["id"])
         env.run("drain", "--wait", "--timeout", "60s", timeout=90)
         env.assert_nothing_left()
         ok = True
@@ -819,6 +832,6 @@ def test_burst_passes_are_spaced():
 if __name__ == "__main__":
     main([test_intake_requests, test_webhook_jobs_get_runners, test_cancelled_jobs_leave_no_runner,
           test_missed_webhooks_are_rechecked, test_lost_queued_delivery_is_backfilled,
-          test_job_without_webhook_is_found_in_the_queued_runs,
+          test_job_without_webhook_is_found_in_the_runs,
           test_reload_takes_the_new_secret, test_acknowledged_deliveries_survive_kill9,
           test_acknowledged_deliveries_survive_kill9_answered_after_write, test_burst_passes_are_spaced])
