@@ -1,6 +1,7 @@
 /*
  * A repository's workflow runs of one status, newest first: the reactive
- * sweep reads the queued ones to find jobs whose webhook never came. A
+ * sweep reads the queued and the in-progress ones to find jobs whose
+ * webhook never came. A
  * conditional request per page (an unchanged page costs no rate limit),
  * at most max runs. It must never ask of a repository outside the
  * configured scope, nor read more pages than max calls for.

@@ -49,9 +49,10 @@ static bool reactive_on(const struct manager *m)
 }
 
 /*
- * A flavor whose create failed ahead of the lists (the first n_ahead events
- * of the report) is not tried again by the same pass: a provider that
- * refuses is asked once a pass, as without the creates ahead.
+ * A flavor whose create failed ahead of the lists (among the report's
+ * first n_events, those of the creates ahead) is not tried again by the
+ * same pass: a provider that refuses is asked once a pass, as without the
+ * creates ahead.
  */
 struct failed_ahead {
 	const struct manager_report *rep;
