@@ -542,12 +542,15 @@ void config_validate(struct loader *l, bool root_ok)
 		        "%" PRId64 " limits nothing: max_connections is %" PRId64
 		        "; 0 says no limit",
 		        c->webhook.max_connections_per_address, c->webhook.max_connections);
-	if (config_catch_up_after_reboot(c) && c->webhook.hook_id <= 0)
+	/* in repository scope the sweep of the runs finds the jobs of deliveries so lost */
+	if (config_catch_up_after_reboot(c) && c->webhook.hook_id <= 0 &&
+	    !strchr(c->github.path, '/'))
 		config_warn(l, config_field_pos(l, root_field("webhook.answer_after"), c),
 		            "webhook.answer_after",
-		            "write without webhook.hook_id: a power cut can lose the deliveries "
-		            "answered in its last milliseconds, and nothing would ask GitHub for "
-		            "them again (set hook_id, or answer_after: flush)");
+		            "write without webhook.hook_id in organization scope: a power cut can "
+		            "lose the deliveries answered in its last milliseconds, and nothing "
+		            "would ask GitHub for them again (set hook_id, or answer_after: "
+		            "flush)");
 	if (c->queue.kind == QUEUE_AMQP) {
 		one_of(l, "queue", qu, 2, true, " for kind amqp");
 	} else {

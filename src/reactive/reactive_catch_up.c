@@ -80,6 +80,11 @@ void reactive_catch_up_plan(struct reactive *rx, const struct config *cfg)
 			         "answered before their fsync: those GitHub sent since %" PRId64
 			         " (unix s) are looked at",
 			         rx->catch_up_since);
+		} else if (strchr(cfg->github.path, '/')) {
+			log_info("catch-up: the machine restarted since deliveries were last "
+			         "answered before their fsync; without webhook.hook_id none lost "
+			         "can be asked of GitHub again, and the sweep of the repository's "
+			         "runs finds the jobs they queued");
 		} else {
 			log_warn("catch-up: the machine restarted since deliveries were last "
 			         "answered before their fsync, and without webhook.hook_id none "

@@ -2,8 +2,9 @@
 """End-to-end: webhook.answer_after, and the catch-up after a power cut.
 
 - By default a delivery is answered once flushed (/healthz says "flush"),
-  with `write` once written; `write` without hook_id warns at a restart in
-  another boot that nothing lost can be asked of GitHub again.
+  with `write` once written; `write` without hook_id says at a restart in
+  another boot that nothing lost can be asked of GitHub again (and, in
+  repository scope, that the sweep of the runs finds their jobs).
 - A power cut, as the state directory sees it: runnerd is frozen
   (SIGSTOP) and its state database copied, then it answers more queued
   deliveries, is killed with SIGKILL, and the copy is put back (the
@@ -63,6 +64,7 @@ def test_answer_after_follows_the_config():
             assert h["flush_failed"] == 0 and h["checkpoint_failed"] == 0, h
             if want == "write" and "hook_id" not in extra:
                 # a queued job written before the fsync, then a reboot: nothing can ask GitHub
+                # for the delivery (repository scope: the sweep of the runs finds its job)
                 body = json.dumps({"action": "queued", "repository": {"full_name": "octo/hello"},
                                    "workflow_job": {"id": 41, "run_id": 7, "status": "queued",
                                                     "labels": ["small"]}}).encode()
@@ -72,8 +74,9 @@ def test_answer_after_follows_the_config():
                 since = env.log_size()
                 env.serve()
                 wait_intake(env)
-                env.wait(lambda: "without webhook.hook_id none lost can be asked of GitHub again"
-                         in env.log(since), 20, "the warning")
+                env.wait(lambda: "without webhook.hook_id none lost can be asked of GitHub again, "
+                         "and the sweep of the repository's runs finds the jobs they queued"
+                         in env.log(since), 20, "the note")
             env.stop()
         finally:
             os.environ.pop("RUNNERD_BOOT_ID_FILE", None)
