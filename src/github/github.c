@@ -32,6 +32,16 @@ static bool path_part_ok(const char *s, size_t n)
 }
 
 /* "owner/repo" */
+int github_repo_check(const struct github *gh, const char *repo, bool scoped, const char *op,
+                      struct err *e)
+{
+	if (!github_repo_ok(repo))
+		return err_set(e, -EINVAL, "%s: not an owner/repo", op);
+	if (scoped && !config_repo_in_scope(gh->cfg, repo))
+		return err_set(e, -EPERM, "%s: not a repository of %s", op, gh->cfg->github.path);
+	return 0;
+}
+
 bool github_repo_ok(const char *s)
 {
 	const char *slash = s ? strchr(s, '/') : NULL;

@@ -161,6 +161,14 @@ int github_url(const struct github *gh, char *out, size_t cap, const char *op, s
 const char *github_scope_op(const struct github *gh, const char *what, char *buf, size_t cap);
 /* "owner/repo" as GitHub allows the names (nothing a URL would read as syntax). */
 bool github_repo_ok(const char *s);
+/*
+ * A repository a webhook or a runner named, before any request about it:
+ * -EINVAL ("<op>: not an owner/repo") unless github_repo_ok, and with
+ * scoped, -EPERM for one outside the configured scope
+ * (config_repo_in_scope).
+ */
+int github_repo_check(const struct github *gh, const char *repo, bool scoped, const char *op,
+                      struct err *e);
 
 /* github_request.c: the request core. Statuses outside 2xx and call->accept become errors. */
 int github_do(struct github *gh, const struct github_call *call, struct github_reply *ret,

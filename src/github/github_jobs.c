@@ -18,14 +18,8 @@
 static int repo_op(const struct github *gh, const char *repo, bool scoped, char *op, size_t cap,
                    const char *what, int64_t id, struct err *e)
 {
-	int r = 0;
-
 	snprintf(op, cap, "%s %" PRId64 " of %s", what, id, github_repo_ok(repo) ? repo : "?");
-	if (!github_repo_ok(repo))
-		r = err_set(e, -EINVAL, "%s: not an owner/repo", op);
-	else if (scoped && !config_repo_in_scope(gh->cfg, repo))
-		r = err_set(e, -EPERM, "%s: not a repository of %s", op, gh->cfg->github.path);
-	return r;
+	return github_repo_check(gh, repo, scoped, op, e);
 }
 
 int github_get_job(struct github *gh, const char *repo, int64_t job_id, struct github_job *ret,

@@ -1,9 +1,8 @@
 /*
  * A repository's workflow runs of one status, newest first: the reactive
  * sweep reads the queued and the in-progress ones to find jobs whose
- * webhook never came. A
- * conditional request per page (an unchanged page costs no rate limit),
- * at most max runs. It must never ask of a repository outside the
+ * webhook never came. A conditional request per page (an unchanged page
+ * costs no rate limit), at most max runs. It must never ask of a repository outside the
  * configured scope, nor read more pages than max calls for.
  */
 #include "util/common.h"
@@ -93,10 +92,9 @@ int github_list_runs(struct github *gh, const char *repo, const char *status, si
 	int r;
 
 	snprintf(op, sizeof(op), "list %s runs of %s", status, github_repo_ok(repo) ? repo : "?");
-	if (!github_repo_ok(repo))
-		return err_set(e, -EINVAL, "%s: not an owner/repo", op);
-	if (!config_repo_in_scope(gh->cfg, repo))
-		return err_set(e, -EPERM, "%s: not a repository of %s", op, gh->cfg->github.path);
+	r = github_repo_check(gh, repo, true, op, e);
+	if (r < 0)
+		return r;
 	if (!max) {
 		github_run_list_release(ret);
 		return 0;
