@@ -543,8 +543,7 @@ void config_validate(struct loader *l, bool root_ok)
 		        "; 0 says no limit",
 		        c->webhook.max_connections_per_address, c->webhook.max_connections);
 	/* in repository scope the sweep of the runs finds the jobs of deliveries so lost */
-	if (config_catch_up_after_reboot(c) && c->webhook.hook_id <= 0 &&
-	    !strchr(c->github.path, '/'))
+	if (config_catch_up_after_reboot(c) && c->webhook.hook_id <= 0 && c->github.is_org)
 		config_warn(l, config_field_pos(l, root_field("webhook.answer_after"), c),
 		            "webhook.answer_after",
 		            "write without webhook.hook_id in organization scope: a power cut can "

@@ -80,7 +80,7 @@ void reactive_catch_up_plan(struct reactive *rx, const struct config *cfg)
 			         "answered before their fsync: those GitHub sent since %" PRId64
 			         " (unix s) are looked at",
 			         rx->catch_up_since);
-		} else if (strchr(cfg->github.path, '/')) {
+		} else if (!cfg->github.is_org) {
 			log_info("catch-up: the machine restarted since deliveries were last "
 			         "answered before their fsync; without webhook.hook_id none lost "
 			         "can be asked of GitHub again, and the sweep of the repository's "

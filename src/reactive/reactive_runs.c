@@ -39,8 +39,7 @@
 bool reactive_runs_wanted(const struct reactive *rx, const struct config *cfg)
 {
 	/* jobs come only through the intake with this queue: no intake, no reactive mode */
-	return rx && rx->http && strchr(cfg->github.path, '/') &&
-	       strcmp(queue_name(rx->q), "sqlite") == 0;
+	return rx && rx->http && !cfg->github.is_org && strcmp(queue_name(rx->q), "sqlite") == 0;
 }
 
 /* What became of a queued job the sweep found. */
