@@ -25,14 +25,17 @@ SECONDS; wrk's requests/s, and the p50 and p99 of the latencies measured
 omission; wrk's own p99 is printed beside, as "corrected", and the slowest
 answer). The first-seen run is made twice, each
 time with a fresh runnerd: with webhook.answer_after flush (the 202 once
-the commit is fsynced, the default) and write (once it is written, the
-fsync behind it); the duplicates run follows
+the commit is fsynced, the default) and write (once its record is written
+to the intake's journal, by the HTTP thread itself; a thread of its own
+writes the journal into the state database behind it); the duplicates
+run follows
 the second. runnerd is drained (no runner is made),
 as a manager whose flavors are at their max in a burst: a queued job asks
 for a pass within a second, not at once (no pass could make its runner).
 
-After the first run it prints what /healthz counted of the group commit
-(deliveries a commit, a commit's time: what bounds the first-seen rate)
+After each first-seen run it prints what /healthz counted of the commits
+(the group commit's, or the journal's applier's: deliveries a commit, a
+commit's time: what bounds the first-seen rate with flush)
 and where a written delivery's time went inside runnerd (parse, the wait
 for the commit under way, its own commit, then to its answer),
 the disk's own share of a commit (a 16 KiB write and its fdatasync in the
@@ -130,28 +133,31 @@ def parse_figures(tmp):
 
 
 def commit_figures(env):
-    """What /healthz counted of the intake's group commit (and of the syncs behind it)."""
+    """What /healthz counted of the intake's commits: the group commit's, or with answer_after
+    write the journal's applier's."""
     h = json.loads(get(env, "/healthz")[1])
     n = max(h["commits"], 1)
     behind = h.get("answer_after") == "write"
-    return ("  runnerd's group commit: %d deliveries in %d commits (%.1f a commit, at most %d), "
-            "a commit %.0f us on average, %s" %
-            (h["written"], h["commits"], h["written"] / n, h["commit_max"], h.get("commit_us", 0) / n,
-             "its fsync behind it (%d fdatasyncs of the WAL, %.1f commits each)" %
-             (h["flush_syncs"], h["commits"] / max(h["flush_syncs"], 1)) if behind else "fsync included") +
+    return ("  runnerd's %s: %d deliveries in %d commits (%.1f a commit, at most %d), "
+            "a commit %.0f us on average, fsync included" %
+            ("journal's applier (answered after the journal's write)" if behind else "group commit",
+             h["written"], h["commits"], h["written"] / n, h["commit_max"], h.get("commit_us", 0) / n) +
             answer_figures(h))
 
 
 def answer_figures(h):
     """Where a written delivery's time went, as runnerd timed it (/healthz's stage_us): what
-    the wrk figures cannot tell apart."""
-    n = max(h["staged"], 1)
+    the wrk figures cannot tell apart. With answer_after write none waits for a commit."""
+    line = "\n  runnerd's answers: %.0f us on average from read whole to answered" % (
+        h["answer_us"] / max(h["answered"], 1))
+    if not h["staged"]:
+        return line
+    n = h["staged"]
     st = h["stage_us"]
-    return ("\n  runnerd's answers: %.0f us on average from read whole to answered; a written delivery "
-            "%.0f us: parse %.0f, wait for the commit under way %.0f, its commit %.0f, then to its "
-            "answer %.0f" %
-            (h["answer_us"] / max(h["answered"], 1), sum(st.values()) / n, st["parse"] / n,
-             st["wait"] / n, st["write"] / n, st["report"] / n))
+    return line + ("; a written delivery %.0f us: parse %.0f, wait for the commit under way %.0f, its "
+                   "commit %.0f, then to its answer %.0f" %
+                   (sum(st.values()) / n, st["parse"] / n, st["wait"] / n, st["write"] / n,
+                    st["report"] / n))
 
 
 def flush_figure(directory, n=300):

@@ -330,8 +330,9 @@ const struct config_flavor *config_flavor_find(const struct config *c, const cha
  */
 bool config_repo_in_scope(const struct config *c, const char *repo);
 /*
- * Whether a new delivery is answered once written, its fsync behind it
- * (webhook.answer_after write), rather than once flushed.
+ * Whether a new delivery is answered once written to the intake's journal,
+ * the state store's synced commit behind it (webhook.answer_after write),
+ * rather than once its own commit is flushed.
  */
 bool config_answer_after_write(const struct config *c);
 /*

@@ -50,11 +50,17 @@ int reactive_start(const struct config *cfg, struct store *store, const struct r
 	rx->trigger_later = t->later;
 	rx->trigger_ctx = t->ctx;
 	rx->max_body = cfg->webhook.max_body;
-	store_set_flush_behind(store, config_answer_after_write(cfg));
-	reactive_catch_up_plan(rx, cfg);
 	r = queue_open(cfg, store, &rx->q, e);
 	if (r < 0)
 		goto fail;
+	/* what the journal holds of an earlier run goes into the store before anything reads it */
+	if (queue_sqlite_store(rx->q) &&
+	    (*cfg->webhook.listen || reactive_journal_exists(store_dir(store)))) {
+		r = reactive_journal_open(rx, store_dir(store), &rx->journal, e);
+		if (r < 0)
+			goto fail;
+	}
+	reactive_catch_up_plan(rx, cfg);
 	/* jobs another manager published (amqp) wake the pass loop as a webhook does */
 	if (t->now)
 		queue_set_notify(rx->q, t->now, t->ctx);
@@ -111,7 +117,6 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 	atomic_store(&rx->full, 0);
 	r = take_secret(rx, cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
-	store_set_flush_behind(rx->store, config_answer_after_write(cfg));
 	reactive_catch_up_mark(rx, cfg);
 	/* the amqp queue consumes the new flavors' queues, and no longer the removed ones' */
 	if (queue_reload(rx->q, cfg, &e) < 0)
@@ -131,16 +136,19 @@ void reactive_reload(struct reactive *rx, const struct config *cfg)
 void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret)
 {
 	struct group_commit_stats gs = {0};
+	struct reactive_journal_counts jc;
 
 	pthread_mutex_lock(&rx->stats_lock);
 	*ret = rx->stats;
 	pthread_mutex_unlock(&rx->stats_lock);
 	if (rx->gc)
 		group_commit_get_stats(rx->gc, &gs);
-	ret->written = gs.items;
-	ret->commits = gs.batches;
-	ret->commit_max = gs.max_batch;
-	ret->commit_us = gs.busy_us;
+	/* the intake's commits: the group commit's (flush) and the journal's applier's (write) */
+	reactive_journal_counts(rx->journal, &jc);
+	ret->written = gs.items + jc.written;
+	ret->commits = gs.batches + jc.commits;
+	ret->commit_max = gs.max_batch > jc.commit_max ? gs.max_batch : jc.commit_max;
+	ret->commit_us = gs.busy_us + jc.commit_us;
 }
 
 void reactive_stop(struct reactive *rx)
@@ -150,8 +158,7 @@ void reactive_stop(struct reactive *rx)
 	http_server_stop(rx->http);
 	/* after the server: what the handlers handed in is written (its answers go nowhere) */
 	group_commit_stop(rx->gc);
-	if (rx->store)
-		store_set_flush_behind(rx->store, false);
+	reactive_journal_close(rx->journal);
 	queue_free(rx->q);
 	free(rx->runs_settled);
 	buf_release(&rx->secret);

@@ -1,9 +1,9 @@
 /*
  * The catch-up after a reboot. With webhook.answer_after write the intake
- * answers a delivery once it is written, and the fsync follows
- * (store_flush_behind.c): a crash of runnerd loses nothing, but a power
- * cut can lose what was answered in the last millisecond or so, and
- * GitHub, having had its 202, sends it no more.
+ * answers a delivery once it is written to its journal, and the store's
+ * synced commit follows (reactive_journal.c): a crash of runnerd loses
+ * nothing, but a power cut can lose what was answered in the last
+ * millisecond or so, and GitHub, having had its 202, sends it no more.
  *
  * So the store remembers the boot it flushed behind in (the kernel's
  * boot id). When runnerd starts in another boot, the first pass lists the
@@ -32,6 +32,8 @@
 #define CATCH_UP_LIST_MAX 1000
 /* Further back than this the backfill's own limit holds: such jobs are long decided. */
 #define CATCH_UP_MAX_AGE_S (6 * 3600)
+/* How long a reload to answer_after flush waits for the journal's last records. */
+#define SETTLE_MS 5000
 
 /* This boot's id (RUNNERD_BOOT_ID_FILE names another file: the tests' reboots). */
 static int boot_id(char *out, size_t cap)
@@ -105,7 +107,7 @@ void reactive_catch_up_mark(struct reactive *rx, const struct config *cfg)
 		return; /* a catch-up to make first: the old boot stays written down */
 	if (config_catch_up_after_reboot(cfg))
 		r = store_kv_set(rx->store, KV_UNSYNCED_BOOT, rx->boot, &e);
-	else if (store_flush_behind_wait(rx->store) == 0) /* what a reload left unsynced */
+	else if (reactive_journal_settle(rx->journal, SETTLE_MS) == 0) /* what a reload left */
 		r = store_kv_delete(rx->store, KV_UNSYNCED_BOOT, &e);
 	else
 		r = 0; /* a sync behind failed: keep the mark, a reboot then catches up */

@@ -170,6 +170,65 @@ static void answer_duplicate(struct reactive *rx, const char *id, struct http_re
 	http_response_json(resp, 200, "{\"duplicate\":true}\n");
 }
 
+/* A queued job the queue knew already: counted and logged. */
+static void queued_known(struct reactive *rx, int64_t job_id)
+{
+	REACTIVE_COUNT(rx, known, 1);
+	log_info("webhook: job %" PRId64 " queued again (known already): nothing to do", job_id);
+}
+
+/*
+ * A job now queued (fi: its flavor's index in the config, -1 unknown):
+ * counted, logged, and a pass asked for. A flavor with no room waits for a
+ * runner to leave (which asks for a pass); a pass soon still counts it.
+ */
+static void queued_new(struct reactive *rx, int64_t job_id, const char *repo, const char *flavor,
+                       const char *delivery, int fi)
+{
+	REACTIVE_COUNT(rx, queued, 1);
+	log_info("webhook: job %" PRId64 " of %s queued for flavor %s (delivery %s)", job_id, repo,
+	         flavor, delivery);
+	if (fi < 0 || !reactive_flavor_full(rx, (size_t)fi))
+		rx->trigger(rx->trigger_ctx);
+	else if (rx->trigger_later)
+		rx->trigger_later(rx->trigger_ctx);
+}
+
+/* A job that runs or ended: counted, logged, and a pass (a runner left its pool, or will). */
+static void job_done(struct reactive *rx, int64_t job_id, const char *action)
+{
+	REACTIVE_COUNT(rx, acked, 1);
+	log_info("webhook: job %" PRId64 " %s", job_id, action);
+	rx->trigger(rx->trigger_ctx);
+}
+
+void reactive_intake_written(struct reactive *rx, const struct store_intake *in)
+{
+	int fi = -1;
+
+	if (in->seen)
+		return; /* the store had it (applied before a restart, say): nothing new */
+	switch (in->op) {
+	case STORE_INTAKE_JOB_ADD:
+		if (in->job_known) {
+			queued_known(rx, in->job.job_id);
+			return;
+		}
+		pthread_rwlock_rdlock(&rx->cfg_lock);
+		for (size_t i = 0; i < rx->cfg->n_flavors && fi < 0; i++)
+			if (strcmp(rx->cfg->flavors[i].name, in->job.flavor) == 0)
+				fi = (int)i;
+		pthread_rwlock_unlock(&rx->cfg_lock);
+		queued_new(rx, in->job.job_id, in->job.repo, in->job.flavor, in->delivery_id, fi);
+		return;
+	case STORE_INTAKE_JOB_DONE:
+		job_done(rx, in->job.job_id, in->job.done_why);
+		return;
+	default:
+		return; /* ignored: counted when it was answered */
+	}
+}
+
 /*
  * The answer to p once its delivery was written (r: the write's result),
  * and what follows from it (counters, a log line, a pass). job_known: a
@@ -194,32 +253,45 @@ static void answer(struct pending *p, int r, bool job_known, struct http_respons
 		return;
 	}
 	if (p->action == WEBHOOK_QUEUED && job_known) {
-		REACTIVE_COUNT(rx, known, 1);
-		log_info("webhook: job %" PRId64 " queued again (known already): nothing to do",
-		         j->job_id);
+		queued_known(rx, j->job_id);
 		http_response_json(resp, 200, "{\"known\":true}\n");
 		return;
 	}
 	if (p->action == WEBHOOK_QUEUED) {
-		REACTIVE_COUNT(rx, queued, 1);
-		log_info("webhook: job %" PRId64 " of %s queued for flavor %s (delivery %s)",
-		         j->job_id, j->repo, j->flavor, j->delivery_id);
-		/*
-		 * a flavor with no room waits for a runner to leave (which asks for a pass);
-		 * a pass soon still counts it
-		 */
-		if (p->flavor < 0 || !reactive_flavor_full(rx, (size_t)p->flavor))
-			rx->trigger(rx->trigger_ctx);
-		else if (rx->trigger_later)
-			rx->trigger_later(rx->trigger_ctx);
+		queued_new(rx, j->job_id, j->repo, j->flavor, j->delivery_id, p->flavor);
 		http_response_json(resp, 202, "{\"queued\":true}\n");
 		return;
 	}
-	REACTIVE_COUNT(rx, acked, 1);
-	log_info("webhook: job %" PRId64 " %s", j->job_id, webhook_action_name(p->action));
-	/* a runner left its pool, or will: the pass replaces it */
-	rx->trigger(rx->trigger_ctx);
+	job_done(rx, j->job_id, webhook_action_name(p->action));
 	http_response_json(resp, 200, "{\"done\":true}\n");
+}
+
+/*
+ * answer_after write: p's record into the journal, answered at once; what
+ * follows from it (counted, logged, a pass) comes once the journal's
+ * applier has it in the store (reactive_intake_written). A queued job is
+ * answered 202 whether or not the queue knew it: that is known only then.
+ */
+static void journal_then_answer(struct pending *p, struct http_response *resp)
+{
+	struct reactive *rx = p->rx;
+	bool seen = false;
+	int r = reactive_journal_take(rx->journal, &p->row, &seen);
+
+	if (r < 0) {
+		log_error("webhook: delivery %s not written to the journal (answered 500, GitHub "
+		          "may send it again): %s",
+		          p->row.delivery_id, strerror(-r));
+		answer(p, r, false, resp);
+	} else if (seen) {
+		answer_duplicate(rx, p->row.delivery_id, resp);
+	} else if (p->skip >= 0) {
+		ignored(rx, p, resp);
+	} else if (p->action == WEBHOOK_QUEUED) {
+		http_response_json(resp, 202, "{\"queued\":true}\n");
+	} else {
+		http_response_json(resp, 200, "{\"done\":true}\n");
+	}
 }
 
 /* The committer's fn: a batch of deliveries in one transaction of the state store. */
@@ -310,6 +382,11 @@ static bool record(const struct http_request *req, struct pending *p, struct htt
 
 	if (!queue_sqlite_store(rx->q)) {
 		record_then_queue(p, resp);
+		free(p);
+		return false;
+	}
+	if (rx->journal && config_answer_after_write(rx->cfg)) {
+		journal_then_answer(p, resp);
 		free(p);
 		return false;
 	}
@@ -418,12 +495,16 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	struct err e = {0};
 	bool ok = queue_health(rx->q, &e) == 0;
 	int64_t spooled = 0;
-	struct store_flush_counts fl;
+	struct reactive_journal_counts jc;
+	bool journal;
 	uint64_t ck_runs, ck_failed;
 
 	/* what the intake and the consumer counted: why jobs got no runner, among others */
 	reactive_get_stats(rx, &st);
-	store_flush_behind_counts(rx->store, &fl);
+	reactive_journal_counts(rx->journal, &jc);
+	pthread_rwlock_rdlock(&rx->cfg_lock);
+	journal = rx->journal && config_answer_after_write(rx->cfg);
+	pthread_rwlock_unlock(&rx->cfg_lock);
 	store_checkpoint_counts(rx->store, &ck_runs, &ck_failed);
 	(void)queue_spooled(rx->q, &spooled, NULL); /* jobs kept here while the broker is away */
 	buf_printf(&b,
@@ -437,9 +518,9 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           ",\"dropped\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"written\":%" PRIu64
 	           ",\"commits\":%" PRIu64 ",\"commit_max\":%" PRIu64 ",\"commit_us\":%" PRIu64
 	           ",\"spooled\":%" PRId64 ",\"caught_up\":%" PRIu64 ",\"listed\":%" PRIu64
-	           ",\"answer_after\":\"%s\",\"flush_syncs\":%" PRIu64 ",\"flush_failed\":%" PRIu64
-	           ",\"checkpoint_failed\":%" PRIu64 ",\"answered\":%" PRIu64
-	           ",\"answer_us\":%" PRIu64 ",\"staged\":%" PRIu64
+	           ",\"answer_after\":\"%s\",\"journal_behind\":%" PRIu64
+	           ",\"journal_failed\":%" PRIu64 ",\"checkpoint_failed\":%" PRIu64
+	           ",\"answered\":%" PRIu64 ",\"answer_us\":%" PRIu64 ",\"staged\":%" PRIu64
 	           ",\"stage_us\":{\"parse\":%" PRIu64 ",\"wait\":%" PRIu64 ",\"write\":%" PRIu64
 	           ",\"report\":%" PRIu64 "}}\n",
 	           ok ? "ok" : "unavailable", queue_name(rx->q), st.deliveries, st.unauthorized,
@@ -449,9 +530,9 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
 	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
 	           st.commits, st.commit_max, st.commit_us, spooled, st.caught_up, st.listed,
-	           fl.on && !fl.failing ? "write" : "flush", fl.syncs, fl.failed, ck_failed,
-	           st.answered, st.answer_us, st.staged, st.stage_parse_us, st.stage_wait_us,
-	           st.stage_write_us, st.stage_report_us);
+	           journal ? "write" : "flush", jc.behind, jc.failed, ck_failed, st.answered,
+	           st.answer_us, st.staged, st.stage_parse_us, st.stage_wait_us, st.stage_write_us,
+	           st.stage_report_us);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }

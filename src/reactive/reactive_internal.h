@@ -29,6 +29,8 @@ struct reactive {
 
 	/* the intake's writes: deliveries that arrive together share a commit */
 	struct group_commit *gc; /* NULL: no intake */
+	/* answer_after write: the intake's journal (reactive_journal.c); NULL: none */
+	struct reactive_journal *journal;
 	/*
 	 * Flavors (bit i: the config's flavor i, i < 64) the last pass left with no room
 	 * for one more runner (at max, or the manager drains): a job queued for one asks
@@ -96,6 +98,38 @@ extern const size_t reactive_n_routes;
 
 /* reactive_intake.c: the intake committer's fn (rx: ctx). */
 int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n);
+
+/*
+ * reactive_journal.c: the intake's journal. exists: whether state_dir has
+ * one (an earlier run's, to apply). open: state_dir's, what it
+ * holds applied to the store first, then its applier started. take: with
+ * answer_after write, in's delivery appended (0), or *seen when the id is
+ * in the store or appended already (0, nothing appended); -errno of the
+ * write (nothing appended). settle: wait (timeout_ms at most) until every
+ * record appended is in the store: 0, or -EIO (a commit failed, or the
+ * time ran out). counts: what the applier wrote. close: what is appended
+ * applied (unless the store fails), the thread joined. NULL-safe but take.
+ */
+struct reactive_journal;
+struct reactive_journal_counts {
+	uint64_t written, commits, commit_max, commit_us; /* as the group commit counts them */
+	uint64_t behind; /* deliveries answered, not in the store yet */
+	uint64_t failed; /* commits of the applier that failed */
+};
+bool reactive_journal_exists(const char *state_dir);
+int reactive_journal_open(struct reactive *rx, const char *state_dir, struct reactive_journal **ret,
+                          struct err *e);
+int reactive_journal_take(struct reactive_journal *jr, struct store_intake *in, bool *seen);
+int reactive_journal_settle(struct reactive_journal *jr, int64_t timeout_ms);
+void reactive_journal_counts(struct reactive_journal *jr, struct reactive_journal_counts *ret);
+void reactive_journal_close(struct reactive_journal *jr);
+
+/*
+ * reactive_intake.c: what follows from a delivery the journal's applier
+ * wrote to the store (in: seen and job_known set): counted, logged, and a
+ * pass asked for, as the intake does for one it answers after its commit.
+ */
+void reactive_intake_written(struct reactive *rx, const struct store_intake *in);
 
 /* reactive_consume.c: whether the last pass left flavor fi (the config's index) no room. */
 bool reactive_flavor_full(struct reactive *rx, size_t fi);

@@ -10,6 +10,7 @@
  */
 #include "util/common.h"
 #include "store/store_internal.h"
+#include "util/strutil.h"
 #include "util/fileutil.h"
 
 static int errno_of(int rc)
@@ -303,6 +304,11 @@ int store_reader_stmt(struct store *s, int which, enum stmt_id id, sqlite3_stmt 
 	return stmt_cached(rd->db, &rd->stmt[id], id, ret, e);
 }
 
+const char *store_dir(const struct store *s)
+{
+	return s->dir;
+}
+
 int store_open(const char *state_dir, struct store **ret, struct err *e)
 {
 	static const char *const suffixes[] = {"-wal", "-shm"};
@@ -328,6 +334,7 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return err_set(e, -ENOMEM, "state store: out of memory");
+	str_copy(s->dir, state_dir, sizeof(s->dir));
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
 		return err_set(e, -ENOMEM, "state store: mutex");
@@ -347,8 +354,6 @@ int store_open(const char *state_dir, struct store **ret, struct err *e)
 	if (r < 0)
 		goto fail;
 	r = store_checkpointer_start(s, path, e);
-	if (r == 0)
-		r = store_flush_behind_init(s, path, e);
 	if (r < 0)
 		goto fail;
 	*ret = s;
@@ -362,7 +367,6 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	store_flush_behind_stop(s);
 	store_checkpointer_stop(s); /* before the last connection, which checkpoints on close */
 	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
 		sqlite3_finalize(s->stmt[i]);

@@ -54,6 +54,8 @@ struct store_instance_list {
  */
 int store_open(const char *state_dir, struct store **ret, struct err *e);
 void store_close(struct store *s);
+/* The state_dir it was opened in (files beside the database go there). */
+const char *store_dir(const struct store *s);
 /* The schema version the file is at after store_open. */
 int store_schema_version(struct store *s);
 
@@ -183,32 +185,17 @@ struct store_intake {
 
 /*
  * Write v[0..n) in one transaction, in order, durable when it returns 0
- * (each one's seen and job_known then set); with flush behind on
- * (store_set_flush_behind), in the file but synced behind: a crash of
- * runnerd keeps it, a power cut may lose the last millisecond or so. On
- * failure nothing of any of them was written: -EINVAL for a bad delivery
- * id or job (before anything is), or the database's error.
+ * (each one's seen and job_known then set). On failure nothing of any of
+ * them was written: -EINVAL for a bad delivery id or job (before anything
+ * is), or the database's error. _marked: and the setting key := value
+ * (store_kv_set) in the same transaction (key NULL: none), so a reader of
+ * a journal can keep its place with what it wrote.
  */
 int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e);
-
-/*
- * Flush behind (webhook.answer_after: write): on, store_intake_write
- * returns once its batch is written into the WAL, and a thread of the
- * store's own fdatasyncs it behind (store_flush_behind.c). Every other
- * write stays durable when its call returns. Off by default; a sync that
- * failed turns it off for good (logged, counted in failed). wait: until
- * everything written so far was synced: 0, or -EIO after a failed sync.
- */
-void store_set_flush_behind(struct store *s, bool on);
-struct store_flush_counts {
-	bool on, failing;
-	uint64_t commits; /* intake commits written unsynced */
-	uint64_t syncs;   /* fdatasyncs of the flusher */
-	uint64_t failed;  /* of them, failed */
-	uint64_t behind;  /* commits not synced yet */
-};
-void store_flush_behind_counts(struct store *s, struct store_flush_counts *ret);
-int store_flush_behind_wait(struct store *s);
+/* Whether store_intake_write takes in (its delivery id and job): false is its -EINVAL. */
+bool store_intake_valid(const struct store_intake *in);
+int store_intake_write_marked(struct store *s, struct store_intake *const *v, size_t n,
+                              const char *key, const char *value, struct err *e);
 
 /*
  * The amqp queue's spool: a job's message taken while the broker could not

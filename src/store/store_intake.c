@@ -1,8 +1,7 @@
 /*
  * store_intake_write: the webhook intake's batches, each delivery recorded
  * (store_deliveries.c) and its job added or marked done (store_jobs.c), all
- * in one transaction, so one fsync for the batch (or, with flush behind on,
- * none before it returns: store_flush_behind.c).
+ * in one transaction, so one fsync for the batch.
  */
 #include "util/common.h"
 #include "store/store_internal.h"
@@ -32,7 +31,7 @@ static int intake_one(struct store *s, struct store_intake *in, const struct del
 	}
 }
 
-static bool intake_valid(const struct store_intake *in)
+bool store_intake_valid(const struct store_intake *in)
 {
 	if (!store_delivery_id_valid(in->delivery_id))
 		return false;
@@ -49,17 +48,18 @@ static bool intake_valid(const struct store_intake *in)
 	}
 }
 
-int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e)
+int store_intake_write_marked(struct store *s, struct store_intake *const *v, size_t n,
+                              const char *key, const char *value, struct err *e)
 {
 	struct delivery_key *keys;
 	size_t added = 0;
 	int rc, r = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (!intake_valid(v[i]))
+		if (!store_intake_valid(v[i]))
 			return err_set(e, -EINVAL, "state store: a delivery with a bad id or job");
 	if (n == 0)
-		return 0;
+		return key ? store_kv_set(s, key, value, e) : 0;
 	/* the keys before the lock: hashing is no part of the serial path */
 	keys = malloc(n * sizeof(*keys));
 	if (!keys)
@@ -80,12 +80,11 @@ int store_intake_write(struct store *s, struct store_intake *const *v, size_t n,
 		if (one) /* the keys added, first in keys[] (the rest are seen, or not reached) */
 			keys[added++] = keys[i];
 	}
+	if (r == 0 && key)
+		r = store_kv_set_locked(s, key, value, e);
 	if (r == 0) {
-		/* synchronous = FULL: the one fsync of the whole batch, or with flush
-		 * behind on, the batch written and its fsync left to the flusher */
-		store_vfs_defer_syncs(store_flush_behind_defer(s));
+		/* synchronous = FULL: the one fsync of the whole batch */
 		rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-		store_vfs_defer_syncs(NULL);
 		if (rc != SQLITE_OK)
 			r = store_db_err(s->db, rc, e, "commit deliveries");
 	}
@@ -98,4 +97,9 @@ out:
 	pthread_mutex_unlock(&s->mu);
 	free(keys);
 	return r;
+}
+
+int store_intake_write(struct store *s, struct store_intake *const *v, size_t n, struct err *e)
+{
+	return store_intake_write_marked(s, v, n, NULL, NULL, e);
 }

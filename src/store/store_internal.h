@@ -83,33 +83,8 @@ struct store_checkpointer {
 	uint64_t runs, failed;
 };
 
-/*
- * What the VFS does with a WAL sync on a thread that set it
- * (store_vfs_defer_syncs): the frames go into the file, the fsync is left
- * to whoever written() tells (store_flush_behind.c).
- */
-struct store_vfs_defer {
-	void (*written)(void *arg);
-	void *arg;
-};
-
-/* The flusher of the intake's commits (store_flush_behind.c). */
-struct store_flusher {
-	pthread_t thread;
-	bool inited;         /* store_flush_behind_init done (store_open) */
-	atomic_bool started; /* the thread runs: from the first store_set_flush_behind(true) */
-	char wal_path[PATH_MAX + 8];
-	int fd; /* the WAL, read-only: for fdatasync; -1 until needed */
-	struct store_vfs_defer defer;
-	pthread_mutex_t mu; /* guards what follows; taken alone, or after the store's */
-	pthread_cond_t wake, done;
-	bool stopping;
-	uint64_t written, synced; /* commits written unsynced so far; of them, synced */
-	uint64_t syncs, failed;
-	atomic_bool failing; /* a sync failed: the intake's commits sync themselves */
-};
-
 struct store {
+	char dir[PATH_MAX]; /* the state_dir */
 	sqlite3 *db;
 	/* SQLite serializes calls on the connection, but a prepared statement
 	 * is bind + step + reset: the whole sequence must not interleave. */
@@ -122,8 +97,6 @@ struct store {
 	struct delivery_index *deliveries;
 	int64_t deliveries_newest_at_open; /* the newest received_at when it was loaded, 0 none */
 	struct store_checkpointer ck;
-	struct store_flusher fl;
-	atomic_bool flush_behind; /* store_set_flush_behind */
 };
 
 /* The schema, one step per version (store_schema.c). */
@@ -142,18 +115,6 @@ int store_db_open(const char *path, sqlite3 **ret, struct err *e);
  */
 int store_checkpointer_start(struct store *s, const char *path, struct err *e);
 void store_checkpointer_stop(struct store *s);
-
-/*
- * The flusher (store_flush_behind.c). init: for the database at path, no
- * thread yet (it starts when flushing behind is first turned on, so a
- * store that never does has none); stop: what is left synced, the thread
- * joined. Safe when init failed or never ran. defer: what
- * store_intake_write hands the VFS for its commit, or NULL when its commit
- * must sync itself.
- */
-int store_flush_behind_init(struct store *s, const char *path, struct err *e);
-void store_flush_behind_stop(struct store *s);
-const struct store_vfs_defer *store_flush_behind_defer(struct store *s);
 
 /* SQLite's result code as a negative errno, and as a message in e (names, never values). */
 int store_db_err(sqlite3 *db, int rc, struct err *e, const char *what);
@@ -185,6 +146,8 @@ int store_job_add_locked(struct store *s, const struct store_job *j, struct err 
 /* Mark job_id done with s->mu held. */
 int store_job_done_locked(struct store *s, int64_t job_id, const char *why, int64_t now,
                           struct err *e);
+/* store_kv_set with s->mu held (store_log.c). */
+int store_kv_set_locked(struct store *s, const char *key, const char *value, struct err *e);
 
 /*
  * The deliveries table (store_deliveries.c). load: fill s->deliveries from
@@ -221,20 +184,11 @@ int store_path_in(const char *state_dir, const char *name, const char *what, cha
  */
 const char *store_vfs_name(void);
 
-/*
- * On the calling thread, until called again with NULL: WAL syncs write the
- * gathered frames and tell d instead of syncing, except the sync of a WAL
- * that starts over (its header must be on disk before its frames).
- */
-void store_vfs_defer_syncs(const struct store_vfs_defer *d);
-
 /* What it did since the process started (for tests and benchmarks). */
 struct store_vfs_stats {
-	uint64_t writes;       /* WAL writes SQLite asked for */
-	uint64_t flushes;      /* writes made of them */
-	uint64_t deferred;     /* WAL syncs left to a store_vfs_defer */
-	uint64_t wal_syncs;    /* WAL syncs made, but for those of... */
-	uint64_t header_syncs; /* ...a new WAL's header */
+	uint64_t writes;    /* WAL writes SQLite asked for */
+	uint64_t flushes;   /* writes made of them */
+	uint64_t wal_syncs; /* WAL syncs */
 };
 void store_vfs_get_stats(struct store_vfs_stats *ret);
 

@@ -54,7 +54,7 @@ int store_prune_actions(struct store *s, int64_t before, struct err *e)
 	return store_exec_with_int(s, ST_ACTION_PRUNE, before, e, "prune actions");
 }
 
-int store_kv_set(struct store *s, const char *key, const char *value, struct err *e)
+int store_kv_set_locked(struct store *s, const char *key, const char *value, struct err *e)
 {
 	sqlite3_stmt *st;
 	int r;
@@ -63,13 +63,21 @@ int store_kv_set(struct store *s, const char *key, const char *value, struct err
 		return err_set(e, -EINVAL, "state store: setting without a key or value");
 	if (strlen(value) > STORE_KV_MAX)
 		return err_set(e, -E2BIG, "state store: setting %s: value too large", key);
-	pthread_mutex_lock(&s->mu);
 	r = store_stmt_get(s, ST_KV_SET, &st, e);
 	if (r == 0) {
 		store_bind_text(st, 1, key);
 		store_bind_text(st, 2, value);
 		r = store_stmt_exec(s, st, e, "set setting");
 	}
+	return r;
+}
+
+int store_kv_set(struct store *s, const char *key, const char *value, struct err *e)
+{
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = store_kv_set_locked(s, key, value, e);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }

@@ -43,15 +43,12 @@ struct gather_file {
 	size_t len, cap;
 	sqlite3_int64 off;
 	bool gather;          /* a WAL file */
-	bool header;          /* its header was written since its last real sync */
 	sqlite3_file under[]; /* the real VFS's file (szOsFile bytes) */
 };
 
 static sqlite3_vfs gather_vfs;
 static sqlite3_vfs *real_vfs;
-static atomic_uint_fast64_t n_writes, n_flushes, n_deferred, n_wal_syncs, n_header_syncs;
-/* store_vfs_defer_syncs: this thread's WAL syncs left to someone else */
-static _Thread_local const struct store_vfs_defer *deferring;
+static atomic_uint_fast64_t n_writes, n_flushes, n_wal_syncs;
 
 static struct gather_file *gf(sqlite3_file *f)
 {
@@ -86,8 +83,6 @@ static int x_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 	if (!g->gather || n <= 0)
 		return real(f)->pMethods->xWrite(real(f), p, n, off);
 	atomic_fetch_add(&n_writes, 1);
-	if (off == 0)
-		g->header = true; /* the WAL starts over: its next sync must be a real one */
 	if (g->len && (off != g->off + (sqlite3_int64)g->len || g->len + (size_t)n > GATHER_MAX)) {
 		rc = flush(f);
 		if (rc != SQLITE_OK)
@@ -136,12 +131,7 @@ static int x_truncate(sqlite3_file *f, sqlite3_int64 size)
 	return rc != SQLITE_OK ? rc : real(f)->pMethods->xTruncate(real(f), size);
 }
 
-/*
- * A deferred sync (store_vfs_defer_syncs) leaves the frames in the file and
- * the fsync to the defer's owner. Never that of a new header: SQLite syncs
- * it before any frame of the new WAL is written, so that no out-of-order
- * write can make the old frames look valid after a power cut.
- */
+/* The gathered frames written, then synced. */
 static int x_sync(sqlite3_file *f, int flags)
 {
 	struct gather_file *g = gf(f);
@@ -149,17 +139,9 @@ static int x_sync(sqlite3_file *f, int flags)
 
 	if (rc != SQLITE_OK)
 		return SQLITE_IOERR_FSYNC;
-	if (g->gather && deferring && !g->header) {
-		atomic_fetch_add(&n_deferred, 1);
-		deferring->written(deferring->arg);
-		return SQLITE_OK;
-	}
-	rc = real(f)->pMethods->xSync(real(f), flags);
 	if (g->gather)
-		atomic_fetch_add(g->header ? &n_header_syncs : &n_wal_syncs, 1);
-	if (rc == SQLITE_OK)
-		g->header = false;
-	return rc;
+		atomic_fetch_add(&n_wal_syncs, 1);
+	return real(f)->pMethods->xSync(real(f), flags);
 }
 
 static int x_file_size(sqlite3_file *f, sqlite3_int64 *ret)
@@ -395,16 +377,9 @@ const char *store_vfs_name(void)
 	return registered_rc == SQLITE_OK ? VFS_NAME : NULL; /* NULL: SQLite's own */
 }
 
-void store_vfs_defer_syncs(const struct store_vfs_defer *d)
-{
-	deferring = d;
-}
-
 void store_vfs_get_stats(struct store_vfs_stats *ret)
 {
 	ret->writes = atomic_load(&n_writes);
 	ret->flushes = atomic_load(&n_flushes);
-	ret->deferred = atomic_load(&n_deferred);
 	ret->wal_syncs = atomic_load(&n_wal_syncs);
-	ret->header_syncs = atomic_load(&n_header_syncs);
 }

@@ -13,6 +13,13 @@
   Its first pass asks GitHub (ghsim's deliveries API) to redeliver each
   workflow_job delivery it lost, and no other; those jobs get runners and
   complete; a restart in the same boot catches up nothing.
+- With `write`, a delivery is answered once in the intake's journal: the
+  state database is held by another writer (its write lock taken from
+  outside), queued deliveries are answered 202 all the same and wait in
+  the journal (/healthz's journal_behind), runnerd is killed with SIGKILL,
+  and the restart writes them to the database before it listens; their
+  jobs get runners and complete. A file in the journal's place that is not
+  one is moved aside, and runnerd serves.
 """
 
 import json
@@ -20,6 +27,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import sys
 import time
 import uuid
@@ -61,7 +69,7 @@ def test_answer_after_follows_the_config():
             wait_intake(env)
             h = healthz(env)
             assert h["answer_after"] == want, (extra, h)
-            assert h["flush_failed"] == 0 and h["checkpoint_failed"] == 0, h
+            assert h["journal_failed"] == 0 and h["checkpoint_failed"] == 0, h
             if want == "write" and "hook_id" not in extra:
                 # a queued job written before the fsync, then a reboot: nothing can ask GitHub
                 # for the delivery (repository scope: the sweep of the runs finds its job)
@@ -111,7 +119,7 @@ def test_power_cut_deliveries_are_caught_up():
         env.daemon.send_signal(signal.SIGSTOP)
         try:
             os.mkdir(snap)
-            for name in ("state.db", "state.db-wal"):
+            for name in ("state.db", "state.db-wal", "intake.journal"):
                 if os.path.exists(os.path.join(env.state, name)):
                     shutil.copy2(os.path.join(env.state, name), os.path.join(snap, name))
         finally:
@@ -128,7 +136,7 @@ def test_power_cut_deliveries_are_caught_up():
         env.daemon.send_signal(signal.SIGKILL)
         env.daemon.wait(10)
         env.daemon = None
-        for name in ("state.db", "state.db-wal", "state.db-shm"):
+        for name in ("state.db", "state.db-wal", "state.db-shm", "intake.journal"):
             p = os.path.join(env.state, name)
             if os.path.exists(p):
                 os.unlink(p)
@@ -173,5 +181,70 @@ def test_power_cut_deliveries_are_caught_up():
         env.close(keep=not ok)
 
 
+def test_journal_answers_survive_a_crash_before_the_database():
+    env = reactive_env("wh-journal", FLAVORS, webhook_extra={"answer_after": "write"},
+                       reconcile_interval="1h")
+    ok = False
+    lock = None
+    try:
+        env.serve()
+        wait_intake(env)
+        env.gh("POST", "/_ghsim/webhook", {"url": "http://127.0.0.1:%d/webhook" % env.hook_port,
+                                           "secret": SECRET})
+        # the database's write lock held from outside: runnerd's commits wait, then fail
+        lock = sqlite3.connect(os.path.join(env.state, "state.db"), timeout=10, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        jobs = [env.queue_job(["small"], duration=1)["id"] for _ in range(3)]
+        env.wait(lambda: healthz(env)["journal_behind"] == 3, 20, "three deliveries in the journal alone")
+        sent = [d for d in env.gh("GET", "/_ghsim/webhooks") if d.get("action") == "queued"]
+        assert len(sent) == 3 and all(d["status"] == 202 for d in sent), sent
+        h = healthz(env)
+        assert h["answer_after"] == "write" and h["queued"] == 0, h  # not in the queue yet
+        env.daemon.send_signal(signal.SIGKILL)
+        env.daemon.wait(10)
+        env.daemon = None
+        lock.execute("ROLLBACK")
+        lock.close()
+        lock = None
+        assert integrity_check(env.state) == "ok"
+        in_db = {r[0] for r in rows(env, "SELECT job_id FROM jobs")}
+        assert not in_db & set(jobs), in_db  # the database never had them
+
+        since = env.log_size()
+        env.serve()
+        wait_intake(env)
+        assert "webhook journal: 3 deliveries answered before the restart written to the state store" in \
+            env.log(since), env.log(since)[-2000:]
+        h = healthz(env)
+        assert h["queued"] == 3 and h["journal_behind"] == 0, h
+        for jid in jobs:
+            env.wait(lambda: env.gh("GET", "/_ghsim/jobs/%d" % jid)["status"] == "completed", 90,
+                     "job %d completed" % jid)
+        # the journal started over: a second restart has nothing to write
+        env.stop()
+        since = env.log_size()
+        env.serve()
+        wait_intake(env)
+        assert "webhook journal" not in env.log(since), env.log(since)[-2000:]
+        # a file that is not a journal: moved aside, a new one begun, and runnerd serves
+        env.stop()
+        with open(os.path.join(env.state, "intake.journal"), "wb") as f:
+            f.write(b"not a journal at all")
+        since = env.log_size()
+        env.serve()
+        wait_intake(env)
+        assert "is not a journal (its header): moved to" in env.log(since), env.log(since)[-2000:]
+        assert [n for n in os.listdir(env.state) if n.startswith("intake.journal.bad-")]
+        assert healthz(env)["status"] == "ok"
+        env.run("drain", "--wait", "--timeout", "60s", timeout=90)
+        env.assert_nothing_left()
+        ok = True
+    finally:
+        if lock:
+            lock.close()
+        env.close(keep=not ok)
+
+
 if __name__ == "__main__":
-    main([test_answer_after_follows_the_config, test_power_cut_deliveries_are_caught_up])
+    main([test_answer_after_follows_the_config, test_power_cut_deliveries_are_caught_up,
+          test_journal_answers_survive_a_crash_before_the_database])

@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 
@@ -69,7 +70,7 @@ static int free_port(void)
 	return port;
 }
 
-static struct config *load(int port, const char *max_body)
+static struct config *load(int port, const char *max_body, const char *webhook_extra)
 {
 	struct config_errors errs = {0};
 	struct config *c = NULL;
@@ -81,8 +82,8 @@ static struct config *load(int port, const char *max_body)
 	         "flavors:\n  - {name: small, provider: local, labels: [small], max: 4}\n"
 	         "  - {name: large, provider: local, labels: [large], max: 4}\n"
 	         "webhook:\n  listen: 127.0.0.1:%d\n  secret_env: RUNNERD_TEST_WEBHOOK\n"
-	         "  max_body: %s\n",
-	         port, max_body);
+	         "  max_body: %s\n%s",
+	         port, max_body, webhook_extra);
 	if (config_load_string("t.yaml", text, strlen(text), &c, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			print_error("%s\n", errs.v[i]);
@@ -105,7 +106,7 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir) || store_open(f->dir, &f->store, &e) < 0)
 		return -1;
 	f->port = free_port();
-	f->cfg = load(f->port, "64KiB");
+	f->cfg = load(f->port, "64KiB", "");
 	if (reactive_start(
 	            f->cfg, f->store,
 	            &(struct reactive_triggers){.now = on_trigger, .later = on_later, .ctx = f},
@@ -398,7 +399,7 @@ static void test_reload_secret(void **state)
 	struct config *old = f->cfg;
 
 	setenv("RUNNERD_TEST_WEBHOOK", SECRET2, 1);
-	f->cfg = load(f->port, "64KiB");
+	f->cfg = load(f->port, "64KiB", "");
 	reactive_reload(f->rx, f->cfg);
 	config_free(old);
 	assert_int_equal(request(f, "POST", "/webhook", "ping", "p1", "{}", "", SECRET), 401);
@@ -512,7 +513,7 @@ static void test_no_pass_for_a_full_flavor(void **state)
 	/* a reload: the flavors may differ, so every job asks for a pass until the next one */
 	counts[0].desired = 4;
 	reactive_note_room(f->rx, &rep, false);
-	f->cfg = load(f->port, "64KiB");
+	f->cfg = load(f->port, "64KiB", "");
 	reactive_reload(f->rx, f->cfg);
 	config_free(old);
 	queue_then_count(f, "r7", QUEUED("206", "[\"small\"]"), 5, 2);
@@ -554,6 +555,84 @@ static void test_duplicate_known_from_the_store(void **state)
 	assert_int_equal(st.malformed, 0);
 }
 
+/* Wait up to 15 s for flavor's waiting jobs to be n (the journal's applier behind). */
+static void wait_waiting(struct fixture *f, const char *flavor, int64_t n)
+{
+	for (int i = 0; i < 1500 && waiting(f, flavor) != n; i++)
+		usleep(10 * 1000);
+	assert_int_equal(waiting(f, flavor), n);
+}
+
+/*
+ * answer_after write: a delivery is answered once in the journal, before
+ * the state store has it (its write lock held here by another connection);
+ * a duplicate of one not in the store yet is still a duplicate; once the
+ * store takes writes again the applier writes them, and only then are they
+ * counted, a job waiting, and a pass asked for. A queued job known already
+ * is answered 202 (that is known only in the store), and counted as known.
+ */
+static void test_answered_after_the_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct reactive_stats st;
+	struct store_job j;
+	char path[PATH_MAX];
+	sqlite3 *db = NULL;
+
+	config_free(f->cfg);
+	f->cfg = load(f->port, "64KiB", "  answer_after: write\n");
+	reactive_reload(f->rx, f->cfg);
+	snprintf(path, sizeof(path), "%s/state.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-1",
+	                         QUEUED("401", "[\"small\"]"), "", NULL),
+	                 202);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-1",
+	                         QUEUED("401", "[\"small\"]"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-2",
+	                         ACTION("in_progress", "402"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-3",
+	                         QUEUED("403", "[\"gpu\"]"), "", NULL),
+	                 200); /* no flavor: ignored, its delivery still journaled */
+	reactive_get_stats(f->rx, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.acked, 0);
+	assert_int_equal(atomic_load(&f->triggers), 0);
+	assert_int_equal(store_job_get(f->store, 401, &j, NULL), -ENOENT);
+
+	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	wait_waiting(f, "small", 1);
+	reactive_get_stats(f->rx, &st);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.acked, 1);
+	assert_int_equal(st.written, 3);
+	assert_true(atomic_load(&f->triggers) >= 1);
+	assert_int_equal(store_job_get(f->store, 402, &j, NULL), 0);
+	assert_true(j.done_at > 0);
+	assert_string_equal(j.done_why, "in_progress");
+	/* in the store now: a duplicate there too, and a queued job known already */
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-3",
+	                         QUEUED("403", "[\"gpu\"]"), "", NULL),
+	                 200);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-4",
+	                         QUEUED("401", "[\"small\"]"), "", NULL),
+	                 202);
+	for (int i = 0; i < 1500 && st.known == 0; i++) {
+		usleep(10 * 1000);
+		reactive_get_stats(f->rx, &st);
+	}
+	assert_int_equal(st.known, 1);
+	assert_int_equal(st.duplicates, 2);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(waiting(f, "small"), 1);
+	sqlite3_close(db);
+}
+
 /* GET /v1/handoff/<token>: an instance's secrets, once; a HEAD takes nothing. */
 static void test_handoff(void **state)
 {
@@ -592,6 +671,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_no_pass_for_a_full_flavor, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_duplicate_known_from_the_store, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_answered_after_the_journal, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -834,8 +834,29 @@ static void test_intake_write(void **state)
 	assert_false(seen);
 	bad = intake_row("", STORE_INTAKE_RECORD, 0);
 	pv[0] = &bad;
+	assert_false(store_intake_valid(&bad));
 	assert_int_equal(store_intake_write(s, pv, 1, &e), -EINVAL);
 	assert_int_equal(store_intake_write(s, pv, 0, &e), 0);
+
+	/* marked: the setting goes with the batch, and not without it */
+	{
+		char *mark = NULL;
+
+		assert_int_equal(store_intake_write_marked(s, pv, 1, "at", "1 99", &e), -EINVAL);
+		assert_int_equal(store_kv_get(s, "at", &mark, NULL), -ENOENT);
+		v[0] = intake_row("d9", STORE_INTAKE_JOB_ADD, 16);
+		assert_true(store_intake_valid(&v[0]));
+		pv[0] = &v[0];
+		assert_int_equal(store_intake_write_marked(s, pv, 1, "at", "1 100", &e), 0);
+		assert_int_equal(store_kv_get(s, "at", &mark, &e), 0);
+		assert_string_equal(mark, "1 100");
+		free(mark);
+		assert_int_equal(store_intake_write_marked(s, pv, 0, "at", "1 120", &e), 0);
+		assert_int_equal(store_kv_get(s, "at", &mark, &e), 0);
+		assert_string_equal(mark, "1 120");
+		free(mark);
+		assert_int_equal(store_job_get(s, 16, &j, &e), 0);
+	}
 	store_close(s);
 }
 
@@ -983,6 +1004,7 @@ static void test_wal_writes_gathered(void **state)
 	assert_true(b.writes - a.writes >= 8);
 	assert_true(b.flushes - a.flushes >= 1);
 	assert_true((b.flushes - a.flushes) * 4 <= b.writes - a.writes);
+	assert_int_equal(b.wal_syncs - a.wal_syncs, 1); /* one commit, one sync */
 	assert_int_equal(store_intake_write(s, v + 64, 1024 - 64, &e), 0);
 
 	snprintf(path, sizeof(path), "%s/state.db", f->state);
