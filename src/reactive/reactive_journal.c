@@ -15,7 +15,8 @@
  * the place the store kept is applied (a delivery the store has is a
  * duplicate there, so applying twice changes nothing), and the journal
  * starts a new generation. The journal starts over too whenever every
- * record is applied and it has grown past JOURNAL_RESTART_BYTES.
+ * record is applied and it has grown past JOURNAL_RESTART_BYTES or its
+ * generation is JOURNAL_RESTART_MS old.
  *
  * A delivery id is "seen" from its append on: the store's index once it
  * is applied, this file's index of the ids not applied yet before that,
@@ -36,8 +37,14 @@
 #define JOURNAL_NAME "intake.journal"
 /* The store's setting that holds the applier's place: "<generation> <offset>". */
 #define KV_JOURNAL_AT "intake.journal_at"
-/* A journal of this many bytes, all applied, starts over. */
+/*
+ * A journal all applied starts over once it holds this many bytes, or
+ * records this old: a record is never older than the store's memory of
+ * deliveries (REACTIVE_KEEP_MS), so one applied again is always a
+ * duplicate there.
+ */
 #define JOURNAL_RESTART_BYTES (64u * 1024 * 1024)
+#define JOURNAL_RESTART_MS    (3600LL * 1000)
 /* The applier's wait after a failed commit: doubled from the first up to the last. */
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS   5000
@@ -57,7 +64,8 @@ struct reactive_journal {
 	uint64_t applied_n;               /* records applied since the start */
 	struct delivery_index *unapplied; /* ids appended, not in the store yet */
 	uint64_t commits, commit_max, commit_us, failed;
-	bool failing; /* the last commit failed */
+	bool failing;     /* the last commit failed */
+	int64_t begun_ms; /* when this generation began (clock_mono_ms) */
 
 	/* the applier's batch */
 	struct store_intake rows[REACTIVE_BATCH_MAX];
@@ -318,9 +326,14 @@ static void *applier(void *arg)
 		wait_ms = 0;
 		jr->applied = pos;
 		if (jr->applied == journal_end(jr->j)) {
-			if (jr->applied >= JOURNAL_RESTART_BYTES && journal_restart(jr->j, &e) == 0)
+			bool old = clock_mono_ms() - jr->begun_ms >= JOURNAL_RESTART_MS;
+
+			if (jr->applied > JOURNAL_HEADER_BYTES &&
+			    (jr->applied >= JOURNAL_RESTART_BYTES || old) &&
+			    journal_restart(jr->j, &e) == 0) {
 				jr->applied = journal_end(jr->j);
-			else if (e.msg[0])
+				jr->begun_ms = clock_mono_ms();
+			} else if (e.msg[0])
 				log_warn("webhook journal: %s (it grows until it can start over)",
 				         e.msg);
 			pthread_cond_broadcast(&jr->settled);
@@ -339,8 +352,14 @@ static int replay(struct reactive_journal *jr, struct err *e)
 
 	while (pos < upto) {
 		r = apply_some(jr, &pos, upto);
+		if (r == -EBADMSG && n == 0 && pos > JOURNAL_HEADER_BYTES) {
+			/* the place kept is not a record's (journal_open cut what does not
+			 * check at its end): all of it again, each one the store has a duplicate */
+			pos = JOURNAL_HEADER_BYTES;
+			continue;
+		}
 		if (r == -EBADMSG)
-			break; /* journal_open cut what does not check: not reached */
+			break;
 		if (r < 0)
 			return err_set(e, r,
 			               "webhook journal: applying what it holds: the state "
@@ -415,6 +434,7 @@ int reactive_journal_open(struct reactive *rx, const char *state_dir, struct rea
 	if (r < 0)
 		goto fail;
 	jr->applied = journal_end(jr->j);
+	jr->begun_ms = clock_mono_ms();
 	r = pthread_create(&jr->thread, NULL, applier, jr);
 	if (r) {
 		r = err_set(e, -r, "webhook journal: its thread: %s", strerror(r));
