@@ -149,6 +149,8 @@ void reactive_get_stats(struct reactive *rx, struct reactive_stats *ret)
 	ret->commits = gs.batches + jc.commits;
 	ret->commit_max = gs.max_batch > jc.commit_max ? gs.max_batch : jc.commit_max;
 	ret->commit_us = gs.busy_us + jc.commit_us;
+	ret->journal_behind = jc.behind;
+	ret->journal_failed = jc.failed;
 }
 
 void reactive_stop(struct reactive *rx)

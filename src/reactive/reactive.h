@@ -78,6 +78,9 @@ struct reactive_stats {
 	/* the intake's writes: deliveries written, in how many commits, the most in one,
 	 * and the time the commits took (microseconds, all of them) */
 	uint64_t written, commits, commit_max, commit_us;
+	/* answer_after write: deliveries answered from the intake's journal and not in the
+	 * state store yet, and the journal's commits that failed (tried again) */
+	uint64_t journal_behind, journal_failed;
 	/*
 	 * The time each POST /webhook took, from read whole to answered (microseconds):
 	 * how many took at most each of reactive_answer_bounds and more than the one before

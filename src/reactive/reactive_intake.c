@@ -495,13 +495,11 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	struct err e = {0};
 	bool ok = queue_health(rx->q, &e) == 0;
 	int64_t spooled = 0;
-	struct reactive_journal_counts jc;
 	bool journal;
 	uint64_t ck_runs, ck_failed;
 
 	/* what the intake and the consumer counted: why jobs got no runner, among others */
 	reactive_get_stats(rx, &st);
-	reactive_journal_counts(rx->journal, &jc);
 	pthread_rwlock_rdlock(&rx->cfg_lock);
 	journal = rx->journal && config_answer_after_write(rx->cfg);
 	pthread_rwlock_unlock(&rx->cfg_lock);
@@ -530,9 +528,9 @@ static void h_healthz(void *ctx, const struct http_request *req, struct http_res
 	           st.ignored[WEBHOOK_SKIP__MAX], st.errors, st.runners_made, st.rechecks,
 	           st.recheck_done, st.gone, st.retries, st.dropped, st.redelivered, st.written,
 	           st.commits, st.commit_max, st.commit_us, spooled, st.caught_up, st.listed,
-	           journal ? "write" : "flush", jc.behind, jc.failed, ck_failed, st.answered,
-	           st.answer_us, st.staged, st.stage_parse_us, st.stage_wait_us, st.stage_write_us,
-	           st.stage_report_us);
+	           journal ? "write" : "flush", st.journal_behind, st.journal_failed, ck_failed,
+	           st.answered, st.answer_us, st.staged, st.stage_parse_us, st.stage_wait_us,
+	           st.stage_write_us, st.stage_report_us);
 	http_response_json(resp, ok ? 200 : 503, buf_str(&b));
 	buf_release(&b);
 }

@@ -24,6 +24,7 @@ enum fam {
 	F_REDELIVERED,
 	F_CAUGHT_UP,
 	F_LISTED,
+	F_JOURNAL_FAILED,
 	F__COUNT
 };
 
@@ -80,6 +81,11 @@ static const struct {
                       "repository's queued and in-progress runs and queued (repository "
                       "scope, the sqlite queue; every webhook.backfill_interval).",
                       NULL},
+        [F_JOURNAL_FAILED] = {"runnerd_webhook_journal_failures_total",
+                              "Commits of the intake journal's thread into the state "
+                              "database that failed (webhook.answer_after write): the "
+                              "deliveries stay in the journal and are tried again.",
+                              NULL},
 };
 
 /* One series: its family, its label values (NULL: none), its value. */
@@ -131,7 +137,9 @@ int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg
 	        {F_REDELIVERED, {NULL}, st->redelivered},
 	        {F_CAUGHT_UP, {NULL}, st->caught_up},
 	        {F_LISTED, {NULL}, st->listed},
+	        {F_JOURNAL_FAILED, {NULL}, st->journal_failed},
 	};
+	struct prom_family *behind;
 
 	for (size_t i = 0; i < F__COUNT && rc == 0; i++)
 		rc = prom_family_new(reg, PROM_COUNTER, fams[i].name, fams[i].help, fams[i].labels,
@@ -149,6 +157,14 @@ int reactive_prom_put(const struct reactive_stats *st, struct prom_registry *reg
 	if (rc == 0)
 		rc = prom_histogram_set(answers, NULL, st->answer_in, st->answered,
 		                        (double)st->answer_us / 1e6);
+	if (rc == 0)
+		rc = prom_family_new(reg, PROM_GAUGE, "runnerd_webhook_journal_behind",
+		                     "Deliveries answered from the intake's journal and not in the "
+		                     "state database yet (webhook.answer_after write); it stays up "
+		                     "while the journal's commits fail.",
+		                     NULL, NULL, 0, &behind);
+	if (rc == 0)
+		rc = prom_set(behind, NULL, (double)st->journal_behind);
 	return rc;
 }
 

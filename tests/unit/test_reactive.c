@@ -566,9 +566,11 @@ static void wait_waiting(struct fixture *f, const char *flavor, int64_t n)
 /*
  * answer_after write: a delivery is answered once in the journal, before
  * the state store has it (its write lock held here by another connection);
- * a duplicate of one not in the store yet is still a duplicate; once the
- * store takes writes again the applier writes them, and only then are they
- * counted, a job waiting, and a pass asked for. A queued job known already
+ * a duplicate of one not in the store yet is still a duplicate; the
+ * applier's commit that meets the lock fails (counted, and on /metrics
+ * with the deliveries behind); once the store takes writes again the
+ * applier writes them, and only then are they counted, a job waiting, and
+ * a pass asked for. A queued job known already
  * is answered 202 (that is known only in the store), and counted as known.
  */
 static void test_answered_after_the_journal(void **state)
@@ -598,13 +600,28 @@ static void test_answered_after_the_journal(void **state)
 	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-3",
 	                         QUEUED("403", "[\"gpu\"]"), "", NULL),
 	                 200); /* no flavor: ignored, its delivery still journaled */
+	/* the applier's first commit meets the lock (SQLite's busy timeout) and fails */
 	reactive_get_stats(f->rx, &st);
+	for (int i = 0; i < 1500 && st.journal_failed == 0; i++) {
+		usleep(10 * 1000);
+		reactive_get_stats(f->rx, &st);
+	}
+	assert_true(st.journal_failed >= 1);
+	assert_int_equal(st.journal_behind, 3);
 	assert_int_equal(st.duplicates, 1);
 	assert_int_equal(st.queued, 0);
 	assert_int_equal(st.acked, 0);
 	assert_int_equal(atomic_load(&f->triggers), 0);
 	assert_int_equal(store_job_get(f->store, 401, &j, NULL), -ENOENT);
 
+	{
+		struct prom_registry *reg;
+
+		assert_int_equal(prom_registry_new(&reg), 0);
+		assert_int_equal(reactive_prom_collect(f->rx, reg), 0);
+		assert_true(series(reg, "runnerd_webhook_journal_behind", NULL) == 3);
+		prom_registry_free(reg);
+	}
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	wait_waiting(f, "small", 1);
 	reactive_get_stats(f->rx, &st);
@@ -628,6 +645,7 @@ static void test_answered_after_the_journal(void **state)
 	}
 	assert_int_equal(st.known, 1);
 	assert_int_equal(st.duplicates, 2);
+	assert_int_equal(st.journal_behind, 0);
 	assert_int_equal(st.queued, 1);
 	assert_int_equal(waiting(f, "small"), 1);
 	sqlite3_close(db);
