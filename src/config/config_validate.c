@@ -550,6 +550,11 @@ void config_validate(struct loader *l, bool root_ok)
 		            "lose the deliveries answered in its last milliseconds, and nothing "
 		            "would ask GitHub for them again (set hook_id, or answer_after: "
 		            "flush)");
+	if (config_answer_after_write(c) && c->queue.kind == QUEUE_AMQP)
+		config_warn(l, config_field_pos(l, root_field("webhook.answer_after"), c),
+		            "webhook.answer_after",
+		            "write changes nothing with queue.kind amqp: each job is confirmed by "
+		            "the broker before its 202 either way");
 	if (c->queue.kind == QUEUE_AMQP) {
 		one_of(l, "queue", qu, 2, true, " for kind amqp");
 	} else {
