@@ -189,7 +189,8 @@ int journal_open(const char *path, struct journal **ret, uint64_t *ret_cut, stru
 		        r == -EBADMSG ? "not a journal (its header)" : strerror(-r));
 		goto fail;
 	}
-	if (fstat(j->fd, &st) < 0) {
+	/* a state file: 0600 whatever made it wider */
+	if (fstat(j->fd, &st) < 0 || ((st.st_mode & 07777) != 0600 && fchmod(j->fd, 0600) < 0)) {
 		r = err_set(e, -errno, "journal %s: %s", path, strerror(errno));
 		goto fail;
 	}

@@ -104,6 +104,12 @@ static void test_append_read_reopen(void **state)
 	(void)state;
 	assert_int_equal(journal_generation(j), 1);
 	assert_int_equal(journal_end(j), JOURNAL_HEADER_BYTES);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
 	append(j, "one");
 	assert_int_equal(journal_append(j, "two", 3, &mid), 0);
 	append(j, "three");
@@ -128,9 +134,17 @@ static void test_append_read_reopen(void **state)
 	assert_int_equal(s.n, 1);
 	journal_close(j);
 
+	/* a mode made wider meanwhile is narrowed again */
+	assert_int_equal(chmod(path, 0644), 0);
 	j = open_ok(NULL);
 	assert_int_equal(journal_generation(j), 1);
 	assert_int_equal(read_all(j, &s), 4);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
 	assert_string_equal(s.v[3], "four");
 	journal_close(j);
 }
