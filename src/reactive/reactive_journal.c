@@ -293,19 +293,22 @@ static void *applier(void *arg)
 		struct err e = {0};
 		int r;
 
-		if (wait_ms > 0 && !jr->stopping) {
+		if (wait_ms > 0) {
+			/* after a failed commit: appends do not cut the wait short, a stop does */
 			int64_t until = clock_wall_ms() + wait_ms;
 			struct timespec ts = {.tv_sec = until / 1000,
 			                      .tv_nsec = (until % 1000) * 1000000L};
 
-			pthread_cond_timedwait(&jr->wake, &jr->mu, &ts);
+			while (!jr->stopping &&
+			       pthread_cond_timedwait(&jr->wake, &jr->mu, &ts) != ETIMEDOUT)
+				;
 		}
 		while (jr->applied == journal_end(jr->j) && !jr->stopping)
 			pthread_cond_wait(&jr->wake, &jr->mu);
 		upto = journal_end(jr->j);
+		/* stopping: all applied, or the store fails (the next start applies the rest) */
 		if (jr->applied == upto || (jr->stopping && wait_ms > 0))
-			break; /* stopping: all applied, or the store fails (the next start applies
-			          it) */
+			break;
 		pthread_mutex_unlock(&jr->mu);
 		r = apply_some(jr, &pos, upto);
 		pthread_mutex_lock(&jr->mu);

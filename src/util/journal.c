@@ -178,9 +178,10 @@ int journal_open(const char *path, struct journal **ret, uint64_t *ret_cut, stru
 		goto fail;
 	}
 	r = read_header(j->fd, &j->generation);
-	if (r == -ENODATA) { /* new: generation 1 */
-		j->generation = 1;
-		r = write_header(j->fd, 1);
+	if (r == -ENODATA) {
+		/* new: a generation no journal made here before had (restarts add one) */
+		j->generation = (uint64_t)time(NULL);
+		r = write_header(j->fd, j->generation);
 		if (r == 0 && fsync(j->fd) < 0)
 			r = -errno;
 	}

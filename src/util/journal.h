@@ -29,7 +29,9 @@
 struct journal;
 
 /*
- * Open the journal at path, made (mode 0600, generation 1) when missing.
+ * Open the journal at path, made when missing (mode 0600; its generation
+ * the unix time, so a journal made again never takes an older one's
+ * number: restarts add one, far more slowly than seconds pass).
  * Its records are checked from the start: a tail that does not check (a
  * record cut short, or pages a power cut left out) is cut off, and its
  * bytes are in *ret_cut (may be NULL). A file whose header is not a

@@ -99,10 +99,11 @@ static void test_append_read_reopen(void **state)
 {
 	struct journal *j = open_ok(NULL);
 	struct seen s = {0};
-	uint64_t pos = 0, end = 0, mid;
+	uint64_t pos = 0, end = 0, mid, gen;
 
 	(void)state;
-	assert_int_equal(journal_generation(j), 1);
+	gen = journal_generation(j);
+	assert_true(gen >= (uint64_t)time(NULL) - 5 && gen <= (uint64_t)time(NULL));
 	assert_int_equal(journal_end(j), JOURNAL_HEADER_BYTES);
 	{
 		struct stat st;
@@ -137,7 +138,7 @@ static void test_append_read_reopen(void **state)
 	/* a mode made wider meanwhile is narrowed again */
 	assert_int_equal(chmod(path, 0644), 0);
 	j = open_ok(NULL);
-	assert_int_equal(journal_generation(j), 1);
+	assert_int_equal(journal_generation(j), gen);
 	assert_int_equal(read_all(j, &s), 4);
 	{
 		struct stat st;
@@ -231,17 +232,18 @@ static void test_restart(void **state)
 	struct journal *j = open_ok(NULL);
 	struct seen s = {0};
 	struct err e = {0};
+	uint64_t gen = journal_generation(j);
 
 	(void)state;
 	append(j, "old");
 	assert_int_equal(journal_restart(j, &e), 0);
-	assert_int_equal(journal_generation(j), 2);
+	assert_int_equal(journal_generation(j), gen + 1);
 	assert_int_equal(journal_end(j), JOURNAL_HEADER_BYTES);
 	assert_int_equal(file_size(), JOURNAL_HEADER_BYTES);
 	append(j, "new");
 	journal_close(j);
 	j = open_ok(NULL);
-	assert_int_equal(journal_generation(j), 2);
+	assert_int_equal(journal_generation(j), gen + 1);
 	assert_int_equal(read_all(j, &s), 1);
 	assert_string_equal(s.v[0], "new");
 	journal_close(j);
