@@ -25,7 +25,7 @@ fi
 if ! ninja -C "$build" tests/fuzz/fuzz_config tests/fuzz/fuzz_github_json \
 	tests/fuzz/fuzz_lxd_instance tests/fuzz/fuzz_lxd_answer tests/fuzz/fuzz_local_env \
 	tests/fuzz/fuzz_http_request tests/fuzz/fuzz_http_head tests/fuzz/fuzz_metrics_extract \
-	tests/fuzz/fuzz_webhook tests/fuzz/fuzz_openstack_answer \
+	tests/fuzz/fuzz_webhook tests/fuzz/fuzz_openstack_answer tests/fuzz/fuzz_journal \
 	>"$tmp/build.log" 2>&1; then
 	cat "$tmp/build.log"
 	echo "0 passed, 1 failed"
@@ -69,5 +69,6 @@ fuzz fuzz_http_head "$top/tests/fuzz/corpus/http_head/*" "$top/tests/fuzz/regres
 fuzz fuzz_metrics_extract "$top/tests/fuzz/corpus/metrics_extract/*" "$top/tests/fuzz/regress/metrics_extract"
 fuzz fuzz_webhook "$top/tests/fuzz/corpus/webhook/*" "$top/tests/fuzz/regress/webhook"
 fuzz fuzz_openstack_answer "$top/tests/fuzz/corpus/openstack_answer/*" "$top/tests/fuzz/regress/openstack_answer"
+fuzz fuzz_journal "$top/tests/fuzz/corpus/journal/*" "$top/tests/fuzz/regress/journal"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
