@@ -278,7 +278,25 @@ static void journal_then_answer(struct pending *p, struct http_response *resp)
 	bool seen = false;
 	int r = reactive_journal_take(rx->journal, &p->row, &seen);
 
-	if (r < 0) {
+	if (r == -EBUSY) {
+		/* the store far behind the answers: GitHub's redelivery, or the backfill, later */
+		int64_t now = clock_mono_ms();
+		bool say;
+
+		pthread_mutex_lock(&rx->stats_lock);
+		rx->stats.errors++;
+		say = !rx->behind_warned_at || now - rx->behind_warned_at >= WARN_EVERY_MS;
+		if (say)
+			rx->behind_warned_at = now;
+		pthread_mutex_unlock(&rx->stats_lock);
+		if (say)
+			log_warn(
+			        "webhook: the state store is far behind the journal's answers: "
+			        "deliveries answered 503 until it catches up (GitHub may send them "
+			        "again; later ones for %ds are only counted)",
+			        WARN_EVERY_MS / 1000);
+		http_response_error(resp, 503, "runnerd is behind writing deliveries");
+	} else if (r < 0) {
 		log_error("webhook: delivery %s not written to the journal (answered 500, GitHub "
 		          "may send it again): %s",
 		          p->row.delivery_id, strerror(-r));

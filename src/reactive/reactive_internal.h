@@ -45,7 +45,8 @@ struct reactive {
 
 	pthread_mutex_t stats_lock;
 	struct reactive_stats stats;
-	int64_t warned_at; /* last rejected-request warning (mono ms), under stats_lock */
+	int64_t warned_at;        /* last rejected-request warning (mono ms), under stats_lock */
+	int64_t behind_warned_at; /* last "behind" warning of the journal (mono ms), likewise */
 
 	int64_t pruned_at;     /* last prune (wall ms), the pass loop's */
 	int64_t looked_at;     /* last look at the waiting jobs (wall ms), the pass loop's */
@@ -104,8 +105,9 @@ int reactive_write_batch(void *ctx, struct group_commit_item **v, size_t n);
  * one (an earlier run's, to apply). open: state_dir's, what it
  * holds applied to the store first, then its applier started. take: with
  * answer_after write, in's delivery appended (0), or *seen when the id is
- * in the store or appended already (0, nothing appended); -errno of the
- * write (nothing appended). settle: wait (timeout_ms at most) until every
+ * in the store or appended already (0, nothing appended); -EBUSY when the
+ * applier stayed too far behind for a while; -errno of the write (nothing
+ * appended in either case). settle: wait (timeout_ms at most) until every
  * record appended is in the store: 0, or -EIO (a commit failed, or the
  * time ran out). counts: what the applier wrote. close: what is appended
  * applied (unless the store fails), the thread joined. NULL-safe but take.
@@ -120,6 +122,8 @@ bool reactive_journal_exists(const char *state_dir);
 int reactive_journal_open(struct reactive *rx, const char *state_dir, struct reactive_journal **ret,
                           struct err *e);
 int reactive_journal_take(struct reactive_journal *jr, struct store_intake *in, bool *seen);
+/* How far (bytes of records) the applier may fall behind before take waits, then -EBUSY. */
+void reactive_journal_set_behind_max(struct reactive_journal *jr, uint64_t bytes);
 int reactive_journal_settle(struct reactive_journal *jr, int64_t timeout_ms);
 void reactive_journal_counts(struct reactive_journal *jr, struct reactive_journal_counts *ret);
 void reactive_journal_close(struct reactive_journal *jr);

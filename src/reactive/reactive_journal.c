@@ -49,6 +49,26 @@
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS   5000
 #define RECORD_VERSION 1
+/*
+ * Under a stream of deliveries (the last commit ended less than STREAM_MS
+ * ago) the applier lets a small backlog (under HOLD_BYTES of records) grow
+ * for HOLD_US before it commits: the answers do not wait for its commits,
+ * and a commit's fixed cost (its fsync above all) is paid by more of them.
+ * A delivery after a quiet spell is committed at once.
+ */
+#define STREAM_MS  2
+#define HOLD_BYTES (32u * 1024)
+#define HOLD_US    1000
+/*
+ * How far the applier may fall behind the answers: past this many bytes of
+ * records not in the store (about 28,000 deliveries, a second or two of
+ * the applier's work), an append waits for room, BEHIND_WAIT_MS at most,
+ * then the delivery is answered 503 (GitHub's redelivery, or the backfill,
+ * brings it back). So a flat-out stream, or a store that fails, cannot
+ * make the journal or the wait for a job's runner grow without bound.
+ */
+#define BEHIND_MAX_BYTES (8u * 1024 * 1024)
+#define BEHIND_WAIT_MS   2000
 
 struct reactive_journal {
 	struct reactive *rx;
@@ -59,13 +79,16 @@ struct reactive_journal {
 	pthread_mutex_t mu;     /* what follows, and every append */
 	pthread_cond_t wake;    /* the applier: records to apply, or stop */
 	pthread_cond_t settled; /* applied reached the end, or a commit failed */
+	pthread_cond_t room;    /* applied moved on: appends that wait for room */
+	uint64_t behind_max;    /* BEHIND_MAX_BYTES (the tests make it smaller) */
 	bool stopping;
 	uint64_t applied;                 /* records before this offset are in the store */
 	uint64_t applied_n;               /* records applied since the start */
 	struct delivery_index *unapplied; /* ids appended, not in the store yet */
 	uint64_t commits, commit_max, commit_us, failed;
-	bool failing;     /* the last commit failed */
-	int64_t begun_ms; /* when this generation began (clock_mono_ms) */
+	bool failing;         /* the last commit failed */
+	int64_t begun_ms;     /* when this generation began (clock_mono_ms) */
+	int64_t committed_us; /* when the applier's last commit ended (clock_mono_us), 0 none */
 
 	/* the applier's batch */
 	struct store_intake rows[REACTIVE_BATCH_MAX];
@@ -259,9 +282,12 @@ static int apply_some(struct reactive_journal *jr, uint64_t *pos, uint64_t upto)
 	}
 	pthread_mutex_unlock(&jr->mu);
 	*pos = at;
-	/* counted, logged, a pass asked for: each as it would have been answered */
+	/* counted, logged (the batch's lines gathered into few writes), a pass asked for:
+	 * each as it would have been answered */
+	log_gather(true);
 	for (size_t i = 0; i < jr->n; i++)
 		reactive_intake_written(jr->rx, &jr->rows[i]);
+	log_gather(false);
 	return 0;
 }
 
@@ -305,6 +331,13 @@ static void *applier(void *arg)
 		}
 		while (jr->applied == journal_end(jr->j) && !jr->stopping)
 			pthread_cond_wait(&jr->wake, &jr->mu);
+		if (!jr->stopping && wait_ms == 0 && jr->committed_us &&
+		    clock_mono_us() - jr->committed_us < STREAM_MS * 1000 &&
+		    journal_end(jr->j) - jr->applied < HOLD_BYTES) {
+			pthread_mutex_unlock(&jr->mu);
+			usleep(HOLD_US);
+			pthread_mutex_lock(&jr->mu);
+		}
 		upto = journal_end(jr->j);
 		/* stopping: all applied, or the store fails (the next start applies the rest) */
 		if (jr->applied == upto || (jr->stopping && wait_ms > 0))
@@ -328,6 +361,8 @@ static void *applier(void *arg)
 		}
 		wait_ms = 0;
 		jr->applied = pos;
+		jr->committed_us = clock_mono_us();
+		pthread_cond_broadcast(&jr->room);
 		if (jr->applied == journal_end(jr->j)) {
 			bool old = clock_mono_ms() - jr->begun_ms >= JOURNAL_RESTART_MS;
 
@@ -407,6 +442,8 @@ int reactive_journal_open(struct reactive *rx, const char *state_dir, struct rea
 	pthread_mutex_init(&jr->mu, NULL);
 	pthread_cond_init(&jr->wake, NULL);
 	pthread_cond_init(&jr->settled, NULL);
+	pthread_cond_init(&jr->room, NULL);
+	jr->behind_max = BEHIND_MAX_BYTES;
 	r = journal_open(path, &jr->j, &cut, e);
 	if (r == -EBADMSG) {
 		/* not a journal: kept aside for a look, and a new one begun */
@@ -451,6 +488,25 @@ fail:
 	return r;
 }
 
+/* With jr->mu held: 0 once the applier is less than behind_max behind, or -EBUSY. */
+static int wait_for_room(struct reactive_journal *jr)
+{
+	int64_t until = clock_wall_ms() + BEHIND_WAIT_MS;
+	struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
+
+	while (journal_end(jr->j) - jr->applied >= jr->behind_max)
+		if (pthread_cond_timedwait(&jr->room, &jr->mu, &ts) == ETIMEDOUT)
+			return journal_end(jr->j) - jr->applied >= jr->behind_max ? -EBUSY : 0;
+	return 0;
+}
+
+void reactive_journal_set_behind_max(struct reactive_journal *jr, uint64_t bytes)
+{
+	pthread_mutex_lock(&jr->mu);
+	jr->behind_max = bytes;
+	pthread_mutex_unlock(&jr->mu);
+}
+
 int reactive_journal_take(struct reactive_journal *jr, struct store_intake *in, bool *seen)
 {
 	uint8_t rec[sizeof(struct store_intake)];
@@ -466,6 +522,11 @@ int reactive_journal_take(struct reactive_journal *jr, struct store_intake *in, 
 		return len;
 	delivery_key_of(in->delivery_id, &k);
 	pthread_mutex_lock(&jr->mu);
+	r = wait_for_room(jr);
+	if (r < 0) {
+		pthread_mutex_unlock(&jr->mu);
+		return r;
+	}
 	/* seen: in the store (applied), or appended and not applied yet */
 	if (delivery_index_find(jr->unapplied, &k, false, NULL) ||
 	    (store_delivery_seen(jr->rx->store, in->delivery_id, &in_store, NULL) == 0 &&
@@ -531,6 +592,7 @@ void reactive_journal_close(struct reactive_journal *jr)
 	delivery_index_free(jr->unapplied);
 	pthread_cond_destroy(&jr->wake);
 	pthread_cond_destroy(&jr->settled);
+	pthread_cond_destroy(&jr->room);
 	pthread_mutex_destroy(&jr->mu);
 	free(jr);
 }

@@ -21,6 +21,7 @@
 #include "util/httpc.h"
 #include "util/strutil.h"
 #include "reactive/reactive.h"
+#include "reactive/reactive_internal.h" /* the journal's limit, made small */
 #include "webhook/webhook.h"
 
 #include <arpa/inet.h>
@@ -568,7 +569,8 @@ static void wait_waiting(struct fixture *f, const char *flavor, int64_t n)
  * the state store has it (its write lock held here by another connection);
  * a duplicate of one not in the store yet is still a duplicate; the
  * applier's commit that meets the lock fails (counted, and on /metrics
- * with the deliveries behind); once the store takes writes again the
+ * with the deliveries behind); an applier too far behind has appends wait,
+ * then answered 503; once the store takes writes again the
  * applier writes them, and only then are they counted, a job waiting, and
  * a pass asked for. A queued job known already
  * is answered 202 (that is known only in the store), and counted as known.
@@ -608,6 +610,15 @@ static void test_answered_after_the_journal(void **state)
 	}
 	assert_true(st.journal_failed >= 1);
 	assert_int_equal(st.journal_behind, 3);
+	/* the applier too far behind (a limit of one byte here): an append waits, then 503 */
+	reactive_journal_set_behind_max(f->rx->journal, 1);
+	assert_int_equal(request(f, "POST", "/webhook", "workflow_job", "j-5",
+	                         QUEUED("405", "[\"small\"]"), "", NULL),
+	                 503);
+	reactive_get_stats(f->rx, &st);
+	assert_int_equal(st.errors, 1);
+	assert_int_equal(st.journal_behind, 3);
+	reactive_journal_set_behind_max(f->rx->journal, 8u << 20);
 	assert_int_equal(st.duplicates, 1);
 	assert_int_equal(st.queued, 0);
 	assert_int_equal(st.acked, 0);
