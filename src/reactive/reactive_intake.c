@@ -18,11 +18,21 @@
 /* At most one warning about rejected requests this often (the rest are counted). */
 #define WARN_EVERY_MS (10 * 1000)
 
+/* With rx->stats_lock held: whether a warning last given at *at (mono ms) may be given now. */
+static bool warn_due(int64_t *at)
+{
+	int64_t now = clock_mono_ms();
+
+	if (*at && now - *at < WARN_EVERY_MS)
+		return false;
+	*at = now;
+	return true;
+}
+
 /* A rejected request: counted always, logged at most once in WARN_EVERY_MS. */
 static void rejected(struct reactive *rx, const struct http_request *req, int status,
                      const char *why)
 {
-	int64_t now = clock_mono_ms();
 	bool say;
 
 	pthread_mutex_lock(&rx->stats_lock);
@@ -38,9 +48,7 @@ static void rejected(struct reactive *rx, const struct http_request *req, int st
 		rx->stats.refused_415++;
 	else if (status != 401)
 		rx->stats.refused_other++;
-	say = rx->warned_at == 0 || now - rx->warned_at >= WARN_EVERY_MS;
-	if (say)
-		rx->warned_at = now;
+	say = warn_due(&rx->warned_at);
 	pthread_mutex_unlock(&rx->stats_lock);
 	if (say)
 		log_warn("webhook from %s refused (%d): %s (later refusals for %ds are only "
@@ -280,14 +288,11 @@ static void journal_then_answer(struct pending *p, struct http_response *resp)
 
 	if (r == -EBUSY) {
 		/* the store far behind the answers: GitHub's redelivery, or the backfill, later */
-		int64_t now = clock_mono_ms();
 		bool say;
 
 		pthread_mutex_lock(&rx->stats_lock);
 		rx->stats.errors++;
-		say = !rx->behind_warned_at || now - rx->behind_warned_at >= WARN_EVERY_MS;
-		if (say)
-			rx->behind_warned_at = now;
+		say = warn_due(&rx->behind_warned_at);
 		pthread_mutex_unlock(&rx->stats_lock);
 		if (say)
 			log_warn(
